@@ -1,0 +1,5 @@
+/* placeholder, replaced by ckptctl */
+int main(void)
+{
+	return 1;
+}

@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: MIT */
+/* CRC32C (Castagnoli), with the SSE4.2 instruction where the CPU has it. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* crc starts at 0 and chains: crc32c(crc32c(0, a, n), b, m) == crc32c(0, ab, n+m) */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Image files. Every image starts with the same 16-byte header
+ * (magic, format version, kind, reserved), then either length-prefixed
+ * protobuf messages (u32 little-endian length + packed message) or, for
+ * pages images, raw page data starting at offset IMG_PAGES_DATA_OFFSET.
+ * protobuf-c stays behind img_write_msg() / img_read_msg(): call sites never
+ * pack or unpack by hand.
+ *
+ * A checkpoint directory is written under a temporary name next to its final
+ * path; img_dir_commit() writes inventory.img last (size and CRC32C of every
+ * image), fsyncs and renames it into place. Readers never trust an image:
+ * img_dir_open_verified() checks the inventory and every image's size and
+ * checksum before anything is created.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "error.h"
+#include "inventory.pb-c.h"
+
+#define IMG_FORMAT_VERSION 1
+#define IMG_HEADER_SIZE 16
+#define IMG_PAGES_DATA_OFFSET 4096
+/* No single message may be larger than this (images never trust lengths). */
+#define IMG_MSG_MAX (64u << 20)
+
+enum img_kind {
+	IMG_INVENTORY,
+	IMG_PSTREE,
+	IMG_CORE,    /* per task */
+	IMG_MM,      /* per task */
+	IMG_PAGEMAP, /* per task */
+	IMG_PAGES,   /* per task, raw page data */
+	IMG_FILES,
+	IMG_FDS,     /* per task */
+	IMG__COUNT,
+};
+
+struct img_kind_desc {
+	enum img_kind kind;
+	const char *name;     /* "core" */
+	const char *file_fmt; /* "core-%d.img" or "files.img" */
+	uint32_t magic;
+	bool per_task;
+	/* message type of every record, NULL for raw pages */
+	const ProtobufCMessageDescriptor *msg_desc;
+};
+
+/* The one table of kinds, indexed by enum img_kind. */
+const struct img_kind_desc *img_kind_desc(enum img_kind kind);
+/* Find the kind of a file name ("core-12.img" -> IMG_CORE, pid 12). */
+int img_kind_from_name(const char *name, enum img_kind *ret_kind, int *ret_pid);
+/* Build the file name of an image ("core-12.img"); pid ignored for shared kinds. */
+void img_file_name(enum img_kind kind, int pid, char *buf, size_t len);
+
+struct img_dir;
+struct img;
+
+/* --- writing ------------------------------------------------------------ */
+
+/*
+ * Start a checkpoint directory at path: the images go to a temporary sibling
+ * ("path.tmp.XXXXXX"). path must not exist or be an empty directory.
+ */
+int img_dir_create(const char *path, struct img_dir **ret, struct ckpt_error *e);
+int img_dir_fd(const struct img_dir *d);
+/* Write inventory.img last (fills inv->images), fsync everything, rename into place. */
+int img_dir_commit(struct img_dir *d, Inventory *inv, struct ckpt_error *e);
+/* Remove the temporary directory (if not committed) and free. NULL-safe. */
+void img_dir_free(struct img_dir *d);
+
+/* Create an image in the directory and write its header. */
+int img_create(struct img_dir *d, enum img_kind kind, int pid, struct img **ret,
+	       struct ckpt_error *e);
+int img_write_msg(struct img *img, const ProtobufCMessage *msg, struct ckpt_error *e);
+/*
+ * Raw page data (IMG_PAGES only): appended at the current data offset, which
+ * is always page aligned; len must be a multiple of the page size.
+ */
+int img_write_pages(struct img *img, const void *buf, size_t len, struct ckpt_error *e);
+/* Flush, fsync and record size and checksum in the directory; frees img. */
+int img_close_write(struct img *img, struct ckpt_error *e);
+
+/* --- reading ------------------------------------------------------------ */
+
+/*
+ * Open a checkpoint directory: read inventory.img, check the format version
+ * and that every listed image exists with the recorded size and CRC32C, and
+ * that no image the restorer needs is missing. On success *ret_inv is the
+ * unpacked inventory (free with inventory__free_unpacked) and *ret_dirfd an
+ * O_DIRECTORY fd.
+ */
+int img_dir_open_verified(const char *path, int *ret_dirfd, Inventory **ret_inv,
+			  struct ckpt_error *e);
+/* Same for an already opened directory fd (not consumed). */
+int img_dir_verify_fd(int dirfd, const char *what, Inventory **ret_inv, struct ckpt_error *e);
+
+/* Open an image for reading and check its header (magic, version, kind). */
+int img_open(int dirfd, enum img_kind kind, int pid, struct img **ret, struct ckpt_error *e);
+/* Open by file name, kind taken from the name. */
+int img_open_name(int dirfd, const char *name, struct img **ret, struct ckpt_error *e);
+/*
+ * Read the next message. Returns 1 with *ret set, 0 at a clean end of file
+ * (*ret NULL), negative on a truncated or corrupted record (the error names
+ * the file and the offset). Free with protobuf_c_message_free_unpacked().
+ */
+int img_read_msg(struct img *img, ProtobufCMessage **ret, struct ckpt_error *e);
+/* Read exactly one message (error if the file has none or more than one). */
+int img_read_one(struct img *img, ProtobufCMessage **ret, struct ckpt_error *e);
+/* The open fd and file name of an image, and (pages) the data size in bytes. */
+int img_fd(const struct img *img);
+const char *img_name(const struct img *img);
+enum img_kind img_get_kind(const struct img *img);
+uint64_t img_pages_data_size(const struct img *img);
+void img_close(struct img *img);
+
+static inline void img_closep(struct img **p)
+{
+	if (*p)
+		img_close(*p);
+}
+static inline void img_dir_freep(struct img_dir **p)
+{
+	if (*p)
+		img_dir_free(*p);
+}
+#define _cleanup_img_ __attribute__((cleanup(img_closep)))
+#define _cleanup_img_dir_ __attribute__((cleanup(img_dir_freep)))
+
+/* --- JSON ------------------------------------------------------------------ */
+
+/* Print one message as JSON (generic, from its descriptor). */
+void img_msg_to_json(FILE *out, const ProtobufCMessage *msg, int indent);
+/* Print a whole image file as JSON: {"file":..,"kind":..,"entries":[...]} */
+int img_file_to_json(FILE *out, int dirfd, const char *name, struct ckpt_error *e);

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * /proc parsers. Every parser has a variant that takes the text itself, so
+ * that unit tests feed it fixtures; the pid variants read /proc/PID/...
+ * All return 0 or a negative errno with the error naming the file and line.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* ---- /proc/PID/maps and /proc/PID/smaps ---------------------------------- */
+
+struct proc_vma {
+	uint64_t start, end;
+	uint32_t prot;   /* PROT_READ|PROT_WRITE|PROT_EXEC */
+	bool shared;     /* 's' in the perms column */
+	uint64_t pgoff;  /* bytes */
+	uint32_t dev_major, dev_minor;
+	uint64_t ino;
+	char path[4096]; /* "" for anonymous, "[heap]", "/usr/lib/..", " (deleted)" kept */
+	bool deleted;    /* path ended in " (deleted)" (suffix removed from path) */
+	/* from smaps only (has_vmflags false for maps) */
+	bool has_vmflags;
+	char vmflags[128]; /* "rd wr mr mw me ac sd" */
+};
+
+struct proc_vma_list {
+	struct proc_vma *v;
+	size_t n, cap;
+};
+
+/* Parse maps or smaps text (smaps: VmFlags are filled, other keys ignored). */
+int proc_parse_maps_text(const char *text, struct proc_vma_list *ret, struct ckpt_error *e);
+/* Read /proc/PID/smaps. */
+int proc_parse_smaps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e);
+void proc_vma_list_free(struct proc_vma_list *l);
+/* true if the two-letter flag (e.g. "gd") is in vma->vmflags */
+bool proc_vma_has_flag(const struct proc_vma *vma, const char *flag);
+
+/* ---- /proc/PID/stat -------------------------------------------------------- */
+
+struct proc_stat {
+	pid_t pid;
+	char comm[64];
+	char state;
+	pid_t ppid, pgrp, session;
+	int tty_nr;
+	uint64_t flags;
+	int64_t num_threads;
+	uint64_t start_time;
+	int exit_signal;
+	/* fields 45..51, shown to a reader that may ptrace the task */
+	uint64_t start_data, end_data, start_brk, arg_start, arg_end, env_start, env_end;
+	int exit_code;
+	/* fields 26..28 */
+	uint64_t start_code, end_code, start_stack;
+};
+
+int proc_parse_stat_text(const char *text, struct proc_stat *ret, struct ckpt_error *e);
+int proc_parse_stat(pid_t pid, struct proc_stat *ret, struct ckpt_error *e);
+
+/* ---- /proc/PID/status ------------------------------------------------------ */
+
+struct proc_status {
+	char name[64];
+	char state;
+	uint32_t umask;
+	pid_t tgid, pid, ppid, tracer_pid;
+	uint32_t uid[4], gid[4]; /* real, effective, saved, fs */
+	uint32_t groups[256];
+	size_t ngroups;
+	int threads;
+	uint64_t sig_pnd, shd_pnd, sig_blk, sig_ign, sig_cgt;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	int no_new_privs;
+	int seccomp;
+	/* NSpid: more than one value means the task is in a nested pid namespace */
+	int nspid_levels;
+};
+
+int proc_parse_status_text(const char *text, struct proc_status *ret, struct ckpt_error *e);
+int proc_parse_status(pid_t pid, struct proc_status *ret, struct ckpt_error *e);
+
+/* ---- /proc/PID/fdinfo/FD ----------------------------------------------------- */
+
+struct proc_fdinfo {
+	uint64_t pos;
+	uint32_t flags; /* octal in the file; includes O_CLOEXEC when set on the fd */
+	int mnt_id;
+	uint64_t ino;
+};
+
+int proc_parse_fdinfo_text(const char *text, struct proc_fdinfo *ret, struct ckpt_error *e);
+int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret, struct ckpt_error *e);
+
+/* ---- /proc/PID/limits -------------------------------------------------------- */
+
+struct proc_rlimit {
+	uint64_t cur, max; /* RLIM_INFINITY (~0) for "unlimited" */
+};
+
+/* RLIMIT_NLIMITS (16) entries, indexed by RLIMIT_* */
+int proc_parse_limits_text(const char *text, struct proc_rlimit ret[16], struct ckpt_error *e);
+int proc_parse_limits(pid_t pid, struct proc_rlimit ret[16], struct ckpt_error *e);
+
+/* ---- misc -------------------------------------------------------------------- */
+
+/* Read a whole (small) /proc file into a malloc'ed NUL-terminated buffer. */
+int proc_read_file(const char *path, char **ret, size_t *ret_len, struct ckpt_error *e);
+/* /proc/PID/auxv as pairs of u64; *ret_n is the number of u64 words */
+int proc_read_auxv(pid_t pid, uint64_t **ret, size_t *ret_n, struct ckpt_error *e);
+/* All task ids of a process (/proc/PID/task) and all children of a thread
+ * (/proc/PID/task/TID/children). Arrays are malloc'ed. */
+int proc_list_tasks(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e);
+int proc_list_children(pid_t pid, pid_t tid, pid_t **ret, size_t *ret_n, struct ckpt_error *e);
+/* readlink of /proc/PID/<name> ("cwd", "root", "exe", "fd/3") */
+int proc_readlink(pid_t pid, const char *name, char *buf, size_t len, struct ckpt_error *e);

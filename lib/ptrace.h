@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ptrace helpers and remote system calls.
+ *
+ * A remote syscall runs one system call inside a stopped tracee: the caller
+ * names an address of a `syscall` instruction (0f 05) in the tracee (at dump:
+ * found in the [vdso], else poked over the current instruction and put back;
+ * at restore: the restorer's gadget page), the registers are set for the
+ * call, the task is resumed with PTRACE_SYSCALL to the syscall-entry and then
+ * the syscall-exit stop, and rax is read. The task is left in that
+ * syscall-exit stop, so a caller may set final registers there (this is how
+ * the restorer unmaps its gadget as the very last call). While a session is
+ * open, every signal is blocked in the task (PTRACE_SETSIGMASK), so nothing
+ * is delivered between calls; rsys_fini() puts the registers and mask back.
+ *
+ * All tracees are attached with PTRACE_SEIZE and PTRACE_O_TRACESYSGOOD.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+#include <signal.h>
+
+#include "error.h"
+
+/* Seize a thread and bring it into a ptrace stop (PTRACE_INTERRUPT, waited for).
+ * *ret_was_stopped is true when it was in a group stop before (state 'T'). */
+int ptrace_seize_stop(pid_t tid, bool *ret_was_stopped, struct ckpt_error *e);
+/* Wait for the next ptrace stop of tid; returns the raw wait status. */
+int ptrace_wait_stop(pid_t tid, int *ret_status, struct ckpt_error *e);
+/* Detach, resuming the task (with SIGSTOP queued first if stop is true). */
+int ptrace_detach(pid_t tid, bool stop, struct ckpt_error *e);
+
+int ptrace_get_regs(pid_t tid, struct user_regs_struct *ret, struct ckpt_error *e);
+int ptrace_set_regs(pid_t tid, const struct user_regs_struct *regs, struct ckpt_error *e);
+/* NT_X86_XSTATE: *ret is malloc'ed, *ret_len its size */
+int ptrace_get_xstate(pid_t tid, void **ret, size_t *ret_len, struct ckpt_error *e);
+int ptrace_set_xstate(pid_t tid, const void *buf, size_t len, struct ckpt_error *e);
+int ptrace_get_sigmask(pid_t tid, uint64_t *ret, struct ckpt_error *e);
+int ptrace_set_sigmask(pid_t tid, uint64_t mask, struct ckpt_error *e);
+
+/* PTRACE_GET_RSEQ_CONFIGURATION; *ret_registered false when none */
+struct rseq_config {
+	uint64_t abi_pointer;
+	uint32_t abi_size, signature, flags;
+};
+int ptrace_get_rseq(pid_t tid, struct rseq_config *ret, bool *ret_registered, struct ckpt_error *e);
+
+/* Pending signals (siginfo_t, 128 bytes each), without dequeuing them.
+ * shared: the process-wide queue, else the thread's own. *ret malloc'ed. */
+int ptrace_peek_siginfo(pid_t tid, bool shared, siginfo_t **ret, size_t *ret_n,
+			struct ckpt_error *e);
+
+/* XCR0 and the xstate size of this CPU (CPUID 0xD / xgetbv). */
+int cpu_xfeatures(uint64_t *ret_xcr0, uint32_t *ret_xstate_size);
+
+/*
+ * Registers as the task must see them when it resumes somewhere else (a new
+ * task after restore, or the same task after remote syscalls): a syscall
+ * interrupted by the freeze (orig_rax >= 0 and rax one of the kernel's
+ * restart codes) is made to restart (-ERESTARTSYS, -ERESTARTNOINTR,
+ * -ERESTARTNOHAND: rax = orig_rax, rip -= 2), or for -ERESTART_RESTARTBLOCK
+ * either to call restart_syscall (same_task: the kernel's restart block is
+ * still there) or to return -EINTR (new task). orig_rax is set to -1 so the
+ * kernel does not apply its own restart logic again.
+ */
+void regs_fixup_interrupted_syscall(struct user_regs_struct *regs, bool same_task);
+
+/* ---- remote syscalls ------------------------------------------------------ */
+
+struct rsys {
+	pid_t tid;
+	uint64_t syscall_ip;           /* address of a 0f 05 in the task */
+	bool poked;                    /* we wrote 0f 05 over original bytes */
+	long poke_orig;                /* original word at syscall_ip */
+	struct user_regs_struct saved; /* registers when the session opened */
+	uint64_t saved_mask;           /* signal mask when the session opened */
+	uint64_t scratch;              /* remote scratch page(s), 0 if none */
+	size_t scratch_len;
+};
+
+/*
+ * Open a session on a seized, stopped thread. syscall_ip 0: find a syscall
+ * instruction in the task's [vdso], else poke one over the current rip.
+ */
+int rsys_init(struct rsys *r, pid_t tid, uint64_t syscall_ip, struct ckpt_error *e);
+/*
+ * Run one syscall. Returns 0 when the call was made (its raw result, maybe
+ * -errno, in *ret), negative when ptrace failed (task died...). The task is
+ * left in its syscall-exit stop.
+ */
+int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	      uint64_t a5, uint64_t a6, long *ret, struct ckpt_error *e);
+/* Map len bytes of anonymous RW scratch memory in the task (r->scratch). */
+int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e);
+/* Close the session: unmap scratch, put back poked bytes, registers and mask. */
+int rsys_fini(struct rsys *r, struct ckpt_error *e);
+
+/* Copy memory to/from a task: process_vm_{read,write}v, falling back to
+ * /proc/PID/mem for areas the task itself cannot read or write. */
+int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len, struct ckpt_error *e);
+int remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len, struct ckpt_error *e);

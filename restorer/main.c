@@ -1,0 +1,5 @@
+/* placeholder, replaced by ckpt-restore */
+int main(void)
+{
+	return 1;
+}
