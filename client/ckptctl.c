@@ -1,5 +1,289 @@
-/* placeholder, replaced by ckptctl */
-int main(void)
+/* SPDX-License-Identifier: MIT */
+/*
+ * ckptctl, the command line: parses arguments, calls the library or the
+ * restorer, prints and decides the exit status (the library does neither).
+ * This file holds main, the shared helpers and `dump`; restore.c, show.c and
+ * check.c hold the other subcommands.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckptctl.h"
+#include "dump.h"
+#include "error.h"
+#include "image.h"
+#include "log.h"
+
+static void usage_main(FILE *out)
 {
-	return 1;
+	fprintf(out,
+		"usage: ckptctl [-v] COMMAND [ARGS]\n"
+		"\n"
+		"Checkpoint and restore Linux process trees.\n"
+		"\n"
+		"commands:\n"
+		"  dump PID -D DIR [--leave-running] [--json]\n"
+		"                 checkpoint the tree rooted at PID into DIR (must not exist or\n"
+		"                 be empty); the tree is killed unless --leave-running\n"
+		"  restore DIR [--json]\n"
+		"                 recreate the tree saved in DIR (runs ckpt-restore)\n"
+		"  show DIR [IMAGE]\n"
+		"                 print the images of DIR (or one of them) as JSON\n"
+		"  check [--json]\n"
+		"                 probe the kernel features ckpt needs\n"
+		"\n"
+		"options:\n"
+		"  -v, --verbose  more log output on stderr (-vv: debug)\n"
+		"  -h, --help     this help; `ckptctl COMMAND --help` for a command\n"
+		"  -V, --version  print the version\n");
+}
+
+/* --- helpers shared by the subcommands ------------------------------------ */
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ckptctl%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'ckptctl %s%s--help' for more information.\n", cmd ? cmd : "",
+		cmd ? " " : "");
+	return EXIT_USAGE;
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+	       struct cli_common *c, void (*usage)(FILE *), int *ret_exit)
+{
+	int opt;
+
+	opterr = 0; /* our own messages, naming the subcommand */
+	for (;;) {
+		opt = getopt_long(argc, argv, shortopts, longopts, NULL);
+		switch (opt) {
+		case 'v':
+			c->verbose++;
+			continue;
+		case 'J':
+			c->json = true;
+			continue;
+		case 'h':
+			usage(stdout);
+			*ret_exit = 0;
+			return -2;
+		case ':':
+			*ret_exit = cli_usage_error(argv[0], "option '%s' needs an argument",
+						    argv[optind - 1]);
+			return -2;
+		case '?':
+			if (optopt)
+				*ret_exit =
+				    cli_usage_error(argv[0], "unknown option '-%c'", optopt);
+			else
+				*ret_exit = cli_usage_error(argv[0], "unknown option '%s'",
+							    argv[optind - 1]);
+			return -2;
+		default:
+			return opt;
+		}
+	}
+}
+
+void cli_set_verbosity(int verbose)
+{
+	int level = LOG_LVL_WARN + verbose;
+
+	ckpt_log_set_level(level > LOG_LVL_DEBUG ? LOG_LVL_DEBUG : level);
+}
+
+const char *format_bytes(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = bytes;
+	int u = -1;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+		return buf;
+	}
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+bool parse_pid_arg(const char *s, int *ret)
+{
+	char *end;
+	long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v <= 0 || v > INT_MAX)
+		return false;
+	*ret = (int)v;
+	return true;
+}
+
+double monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* --- dump ------------------------------------------------------------------ */
+
+static void usage_dump(FILE *out)
+{
+	fprintf(out,
+		"usage: ckptctl dump PID -D DIR [--leave-running] [--json] [-v]\n"
+		"\n"
+		"Checkpoint the process tree rooted at PID into DIR. DIR must not exist or be\n"
+		"an empty directory; it appears only when the checkpoint is complete.\n"
+		"\n"
+		"  -D, --dir DIR        image directory\n"
+		"  -R, --leave-running  resume the tree afterwards (default: kill it)\n"
+		"      --json           print the result as one JSON object on stdout\n"
+		"  -v, --verbose        more log output on stderr (-vv: debug)\n");
+}
+
+/* Progress on a terminal only: it is a single rewritten line. */
+static void dump_progress(void *arg, uint64_t bytes, unsigned done, unsigned total)
+{
+	char size[32];
+
+	(void)arg;
+	fprintf(stderr, "\rdumping: %u/%u tasks, %s of memory   ", done, total,
+		format_bytes(bytes, size, sizeof(size)));
+	fflush(stderr);
+}
+
+static void dump_print_result(const struct dump_opts *o, const struct dump_result *res, int r,
+			      const struct ckpt_error *err, bool json)
+{
+	char size[32];
+
+	if (r < 0) {
+		fprintf(stderr, "ckptctl: dump of pid %d failed: %s\n", o->pid, err->msg);
+		if (json) {
+			printf("{\"status\":\"error\",\"pid\":%d,\"error\":", o->pid);
+			img_json_string(stdout, err->msg);
+			printf("}\n");
+		}
+		return;
+	}
+	if (json) {
+		printf("{\"status\":\"ok\",\"pid\":%d,\"dir\":", o->pid);
+		img_json_string(stdout, o->dir);
+		printf(",\"tasks\":%u,\"pages_bytes\":%llu,\"images_bytes\":%llu,"
+		       "\"freeze_seconds\":%.3f,\"seconds\":%.3f}\n",
+		       res->ntasks, (unsigned long long)res->pages_bytes,
+		       (unsigned long long)res->images_bytes, res->freeze_seconds,
+		       res->total_seconds);
+		return;
+	}
+	printf("dumped %u task%s, %s of memory to %s in %.2f s%s\n", res->ntasks,
+	       res->ntasks == 1 ? "" : "s", format_bytes(res->pages_bytes, size, sizeof(size)),
+	       o->dir, res->total_seconds, o->leave_running ? " (left running)" : "");
+}
+
+int cmd_dump(int argc, char **argv, struct cli_common *c)
+{
+	static const struct option longopts[] = {
+	    {"dir", required_argument, NULL, 'D'}, {"leave-running", no_argument, NULL, 'R'},
+	    {"json", no_argument, NULL, 'J'},	   {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+	};
+	struct dump_opts o = {0};
+	struct dump_result res = {0};
+	struct ckpt_error err = {0};
+	bool progress;
+	int opt, ex, r;
+
+	/* GNU getopt permutes: "dump PID -D DIR" and "dump -D DIR PID" both work */
+	while ((opt = cli_getopt(argc, argv, ":D:Rvh", longopts, c, usage_dump, &ex)) != -1) {
+		if (opt == -2)
+			return ex;
+		if (opt == 'D')
+			o.dir = optarg;
+		else if (opt == 'R')
+			o.leave_running = true;
+	}
+	if (optind >= argc)
+		return cli_usage_error("dump", "missing PID");
+	if (!parse_pid_arg(argv[optind], &o.pid))
+		return cli_usage_error("dump", "'%s' is not a pid", argv[optind]);
+	if (optind + 1 < argc)
+		return cli_usage_error("dump", "unexpected argument '%s'", argv[optind + 1]);
+	if (!o.dir)
+		return cli_usage_error("dump", "missing -D DIR (where to write the images)");
+	cli_set_verbosity(c->verbose);
+
+	progress = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
+	if (progress)
+		o.progress = dump_progress;
+	r = dump_tree(&o, &res, &err);
+	if (progress)
+		fprintf(stderr, "\r\033[K");
+	dump_print_result(&o, &res, r, &err, c->json);
+	return r < 0 ? 1 : 0;
+}
+
+/* --- main -------------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv, struct cli_common *c);
+} commands[] = {
+    {"dump", cmd_dump},
+    {"restore", cmd_restore},
+    {"show", cmd_show},
+    {"check", cmd_check},
+};
+
+int main(int argc, char **argv)
+{
+	struct cli_common c = {0};
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage_main(stdout);
+			return 0;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("ckptctl %s\n", CKPT_VERSION);
+			return 0;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			c.verbose++;
+		} else if (strspn(a + 1, "v") == strlen(a + 1) && a[1]) {
+			c.verbose += strlen(a + 1);
+		} else {
+			return cli_usage_error(NULL, "unknown option '%s'", a);
+		}
+	}
+	if (i >= argc) {
+		usage_main(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+		if (!strcmp(argv[i], commands[k].name)) {
+			optind = 1;
+			return commands[k].fn(argc - i, argv + i, &c);
+		}
+	}
+	return cli_usage_error(NULL, "unknown command '%s' (dump, restore, show, check)", argv[i]);
 }

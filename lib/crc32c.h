@@ -7,3 +7,5 @@
 
 /* crc starts at 0 and chains: crc32c(crc32c(0, a, n), b, m) == crc32c(0, ab, n+m) */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+/* The portable table implementation (what crc32c() uses without SSE4.2), for tests. */
+uint32_t crc32c_table(uint32_t crc, const void *buf, size_t len);

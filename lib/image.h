@@ -137,6 +137,11 @@ static inline void img_dir_freep(struct img_dir **p)
 
 /* --- JSON ------------------------------------------------------------------ */
 
+/*
+ * Print s as a JSON string (quoted, escaped; bytes that are not valid UTF-8
+ * become \u00XX so the output is always valid JSON).
+ */
+void img_json_string(FILE *out, const char *s);
 /* Print one message as JSON (generic, from its descriptor). */
 void img_msg_to_json(FILE *out, const ProtobufCMessage *msg, int indent);
 /* Print a whole image file as JSON: {"file":..,"kind":..,"entries":[...]} */

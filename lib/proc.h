@@ -81,6 +81,8 @@ struct proc_status {
 	int seccomp;
 	/* NSpid: more than one value means the task is in a nested pid namespace */
 	int nspid_levels;
+	/* false when the file has no Umask line (zombies: no fs_struct); umask is 0 then */
+	bool has_umask;
 };
 
 int proc_parse_status_text(const char *text, struct proc_status *ret, struct ckpt_error *e);

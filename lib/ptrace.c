@@ -1,0 +1,689 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ptrace helpers and remote system calls (contract in ptrace.h).
+ *
+ * Signals that race with the seize. After PTRACE_SEIZE, a signal may be
+ * dequeued (signal-delivery stop) before our PTRACE_INTERRUPT trap is
+ * reported. A dequeued signal cannot be put back, and suppressing it would
+ * lose it. We hand it back with PTRACE_CONT(sig): the kernel then does
+ * exactly what it would have done without us (sets up the handler frame,
+ * ignores it, starts a group stop, or kills the task), and because our
+ * interrupt trap is still pending, the task traps into PTRACE_EVENT_STOP in
+ * the same pass through get_signal(), before it executes a single user
+ * instruction. The frozen state is then "about to run the handler", which is
+ * as consistent as any other point. A stop signal leaves the task in a group
+ * stop, which is reported as *ret_was_stopped.
+ */
+#define LOG_PREFIX "ptrace: "
+
+#include <cpuid.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "ptrace.h"
+
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+
+/* Kernel-internal restart codes, visible in rax at a stop inside a syscall. */
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+#define NR_RESTART_SYSCALL 219
+
+#define SYSCALL_STOP_SIG (SIGTRAP | 0x80)
+
+/* Our own copy of the kernel ABI struct (glibc's name varies by version). */
+struct ptrace_rseq_conf {
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size;
+	uint32_t signature;
+	uint32_t flags;
+	uint32_t pad;
+};
+
+struct ptrace_peeksiginfo {
+	uint64_t off;
+	uint32_t flags;
+	int32_t nr;
+};
+
+static bool is_group_stop_sig(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+/* State letter of /proc/TID/stat, or 0 if unreadable. */
+static char proc_state(pid_t tid)
+{
+	char path[64], buf[512];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* comm may contain spaces and parentheses: the state follows the last ')' */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return 0;
+	return p[2];
+}
+
+int ptrace_wait_stop(pid_t tid, int *ret_status, struct ckpt_error *e)
+{
+	int status;
+	pid_t r;
+
+	do
+		r = waitpid(tid, &status, __WALL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: waiting for a ptrace stop", tid);
+	if (WIFEXITED(status))
+		return ckpt_err(e, -ESRCH, "pid %d exited (status %d) while it was frozen", tid,
+				WEXITSTATUS(status));
+	if (WIFSIGNALED(status))
+		return ckpt_err(e, -ESRCH, "pid %d was killed by signal %d while it was frozen",
+				tid, WTERMSIG(status));
+	if (!WIFSTOPPED(status))
+		return ckpt_err(e, -EIO, "pid %d: unexpected wait status 0x%x", tid, status);
+	*ret_status = status;
+	return 0;
+}
+
+/*
+ * Like ptrace_wait_stop, but gives up after SEIZE_TIMEOUT_MS: a task in an
+ * uninterruptible sleep (a vfork parent waiting for its child, a hung NFS
+ * read) traps only when it wakes up, and a dump must not hang on it. It is
+ * left attached then: the kernel detaches it when this process exits, and
+ * PTRACE_DETACH is impossible until it stops.
+ */
+#define SEIZE_TIMEOUT_MS 5000
+
+static int wait_stop_timeout(pid_t tid, int *ret_status, struct ckpt_error *e)
+{
+	long waited_us = 0, step_us = 10;
+
+	for (;;) {
+		int status;
+		pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return ckpt_err_errno(e, -errno, "pid %d: waiting for a ptrace stop", tid);
+		if (r == tid) {
+			if (WIFEXITED(status) || WIFSIGNALED(status))
+				return ckpt_err(e, -ESRCH, "pid %d exited while it was being seized",
+						tid);
+			*ret_status = status;
+			return 0;
+		}
+		if (waited_us >= SEIZE_TIMEOUT_MS * 1000L)
+			return ckpt_err(e, -ETIMEDOUT,
+					"pid %d did not stop within %d s (state %c%s)", tid,
+					SEIZE_TIMEOUT_MS / 1000, proc_state(tid) ?: '?',
+					proc_state(tid) == 'D' ? ": in an uninterruptible sleep" : "");
+		usleep(step_us);
+		waited_us += step_us;
+		if (step_us < 10000)
+			step_us *= 2;
+	}
+}
+
+int ptrace_seize_stop(pid_t tid, bool *ret_was_stopped, struct ckpt_error *e)
+{
+	bool was_stopped;
+	int status = 0, r;
+
+	was_stopped = proc_state(tid) == 'T';
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0) {
+		r = -errno;
+		if (r == -EPERM)
+			return ckpt_err(
+			    e, r,
+			    "cannot seize pid %d: operation not permitted (is it already "
+			    "traced, e.g. by a debugger, or exiting?)",
+			    tid);
+		return ckpt_err_errno(e, r, "cannot seize pid %d", tid);
+	}
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0) {
+		r = ckpt_err_errno(e, -errno, "pid %d: PTRACE_INTERRUPT", tid);
+		ptrace(PTRACE_DETACH, tid, NULL, NULL);
+		return r;
+	}
+	for (;;) {
+		r = wait_stop_timeout(tid, &status, e);
+		if (r < 0)
+			return r;
+		if (status >> 16 == PTRACE_EVENT_STOP) {
+			/* interrupt trap (SIGTRAP) or group-stop trap (the stop signal) */
+			if (is_group_stop_sig(WSTOPSIG(status)))
+				was_stopped = true;
+			break;
+		}
+		if (status >> 16 == 0 && WSTOPSIG(status) != SYSCALL_STOP_SIG) {
+			/* signal-delivery stop that raced with the interrupt: see top */
+			pr_debug("pid %d: signal %d arrived during seize, handing it back", tid,
+				 WSTOPSIG(status));
+			r = ptrace(PTRACE_CONT, tid, NULL, (void *)(long)WSTOPSIG(status));
+		} else {
+			r = ptrace(PTRACE_CONT, tid, NULL, NULL);
+		}
+		if (r < 0) {
+			r = ckpt_err_errno(e, -errno, "pid %d: PTRACE_CONT during seize", tid);
+			ptrace(PTRACE_DETACH, tid, NULL, NULL);
+			return r;
+		}
+	}
+	if (ret_was_stopped)
+		*ret_was_stopped = was_stopped;
+	pr_debug("pid %d seized%s", tid, was_stopped ? " (was stopped)" : "");
+	return 0;
+}
+
+int ptrace_detach(pid_t tid, bool stop, struct ckpt_error *e)
+{
+	/* Queued while the task is in a ptrace stop, the SIGSTOP is dequeued right
+	 * after the detach and puts the task in a group stop. */
+	if (stop && kill(tid, SIGSTOP) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: queuing SIGSTOP before detach", tid);
+	if (ptrace(PTRACE_DETACH, tid, NULL, NULL) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_DETACH", tid);
+	return 0;
+}
+
+/* ---- registers and per-thread state --------------------------------------- */
+
+int ptrace_get_regs(pid_t tid, struct user_regs_struct *ret, struct ckpt_error *e)
+{
+	struct user_regs_struct regs;
+	struct iovec iov = {.iov_base = &regs, .iov_len = sizeof(regs)};
+
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)(long)NT_PRSTATUS, &iov) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: reading registers", tid);
+	if (iov.iov_len != sizeof(regs))
+		return ckpt_err(e, -EIO, "pid %d: registers of unexpected size %zu", tid,
+				iov.iov_len);
+	*ret = regs;
+	return 0;
+}
+
+int ptrace_set_regs(pid_t tid, const struct user_regs_struct *regs, struct ckpt_error *e)
+{
+	struct iovec iov = {.iov_base = (void *)regs, .iov_len = sizeof(*regs)};
+
+	if (ptrace(PTRACE_SETREGSET, tid, (void *)(long)NT_PRSTATUS, &iov) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: setting registers", tid);
+	return 0;
+}
+
+int ptrace_get_xstate(pid_t tid, void **ret, size_t *ret_len, struct ckpt_error *e)
+{
+	/* Larger than any XSAVE area (AMX included); the kernel tells the size. */
+	const size_t max = 64 * 1024;
+	_cleanup_free_ void *buf = calloc(1, max);
+	struct iovec iov;
+	void *shrunk;
+
+	if (!buf)
+		return ckpt_err(e, -ENOMEM, "pid %d: out of memory for xstate", tid);
+	iov.iov_base = buf;
+	iov.iov_len = max;
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)(long)NT_X86_XSTATE, &iov) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: reading xstate (NT_X86_XSTATE)", tid);
+	shrunk = realloc(buf, iov.iov_len ? iov.iov_len : 1);
+	if (shrunk)
+		buf = shrunk;
+	*ret_len = iov.iov_len;
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+int ptrace_set_xstate(pid_t tid, const void *buf, size_t len, struct ckpt_error *e)
+{
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+
+	if (ptrace(PTRACE_SETREGSET, tid, (void *)(long)NT_X86_XSTATE, &iov) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: setting xstate (%zu bytes)", tid, len);
+	return 0;
+}
+
+int ptrace_get_sigmask(pid_t tid, uint64_t *ret, struct ckpt_error *e)
+{
+	uint64_t mask;
+
+	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(mask), &mask) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: reading the signal mask", tid);
+	*ret = mask;
+	return 0;
+}
+
+int ptrace_set_sigmask(pid_t tid, uint64_t mask, struct ckpt_error *e)
+{
+	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: setting the signal mask", tid);
+	return 0;
+}
+
+int ptrace_get_rseq(pid_t tid, struct rseq_config *ret, bool *ret_registered, struct ckpt_error *e)
+{
+	struct ptrace_rseq_conf conf = {0};
+	long r;
+
+	r = ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof(conf), &conf);
+	if (r < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: reading the rseq configuration", tid);
+	ret->abi_pointer = conf.rseq_abi_pointer;
+	ret->abi_size = conf.rseq_abi_size;
+	ret->signature = conf.signature;
+	ret->flags = conf.flags;
+	*ret_registered = conf.rseq_abi_pointer != 0;
+	return 0;
+}
+
+int ptrace_peek_siginfo(pid_t tid, bool shared, siginfo_t **ret, size_t *ret_n,
+			struct ckpt_error *e)
+{
+	const int batch = 32;
+	_cleanup_free_ siginfo_t *all = NULL;
+	size_t n = 0;
+
+	for (;;) {
+		struct ptrace_peeksiginfo args = {
+		    .off = n,
+		    .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0,
+		    .nr = batch,
+		};
+		siginfo_t *grown = realloc(all, (n + batch) * sizeof(*all));
+		long got;
+
+		if (!grown)
+			return ckpt_err(e, -ENOMEM, "pid %d: out of memory for pending signals",
+					tid);
+		all = grown;
+		got = ptrace(PTRACE_PEEKSIGINFO, tid, &args, all + n);
+		if (got < 0)
+			return ckpt_err_errno(e, -errno, "pid %d: reading %s pending signals", tid,
+					      shared ? "process-wide" : "thread");
+		if (got == 0)
+			break;
+		n += got;
+	}
+	*ret_n = n;
+	*ret = TAKE_PTR(all);
+	return 0;
+}
+
+int cpu_xfeatures(uint64_t *ret_xcr0, uint32_t *ret_xstate_size)
+{
+	unsigned int a, b, c, d;
+	uint32_t lo, hi;
+
+	/* CPUID.1:ECX.OSXSAVE[bit 27]: the OS enabled XSAVE and xgetbv works */
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
+		return -EOPNOTSUPP;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	__cpuid_count(0xd, 0, a, b, c, d);
+	*ret_xcr0 = ((uint64_t)hi << 32) | lo;
+	/* EBX: size of the XSAVE area for the features enabled in XCR0 */
+	*ret_xstate_size = b;
+	return 0;
+}
+
+void regs_fixup_interrupted_syscall(struct user_regs_struct *regs, bool same_task)
+{
+	long orig = (long)regs->orig_rax;
+	long rax = (long)regs->rax;
+
+	if (orig < 0)
+		return;
+	switch (rax) {
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+	case -ERESTARTNOHAND:
+		regs->rax = regs->orig_rax;
+		regs->rip -= 2;
+		break;
+	case -ERESTART_RESTARTBLOCK:
+		if (same_task) {
+			regs->rax = NR_RESTART_SYSCALL;
+			regs->rip -= 2;
+		} else {
+			regs->rax = (uint64_t)-EINTR;
+		}
+		break;
+	default:
+		break;
+	}
+	regs->orig_rax = (uint64_t)-1;
+}
+
+/* ---- remote memory -------------------------------------------------------- */
+
+static int proc_mem_io(pid_t pid, uint64_t addr, void *buf, size_t len, bool write,
+		       struct ckpt_error *e)
+{
+	char path[64];
+	_cleanup_close_ int fd = -1;
+	size_t done = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: opening %s", pid, path);
+	while (done < len) {
+		ssize_t n;
+
+		if (write)
+			n = pwrite(fd, (char *)buf + done, len - done, (off_t)(addr + done));
+		else
+			n = pread(fd, (char *)buf + done, len - done, (off_t)(addr + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return ckpt_err_errno(e, n < 0 ? -errno : -EIO,
+					      "pid %d: %s memory at 0x%" PRIx64 " (%zu bytes)", pid,
+					      write ? "writing" : "reading", addr + done,
+					      len - done);
+		done += n;
+	}
+	return 0;
+}
+
+static int remote_io(pid_t pid, uint64_t addr, void *buf, size_t len, bool write,
+		     struct ckpt_error *e)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct iovec local = {.iov_base = (char *)buf + done, .iov_len = len - done};
+		struct iovec remote = {.iov_base = (void *)(uintptr_t)(addr + done),
+				       .iov_len = len - done};
+		ssize_t n;
+
+		if (write)
+			n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+		else
+			n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+		if (n > 0) {
+			done += n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ESRCH)
+			return ckpt_err(e, -ESRCH, "pid %d is gone", pid);
+		/* EFAULT, or a page the task cannot access (PROT_NONE, read-only for
+		 * writes): /proc/PID/mem accesses it with FOLL_FORCE. */
+		return proc_mem_io(pid, addr + done, (char *)buf + done, len - done, write, e);
+	}
+	return 0;
+}
+
+int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len, struct ckpt_error *e)
+{
+	return remote_io(pid, addr, buf, len, false, e);
+}
+
+int remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len, struct ckpt_error *e)
+{
+	return remote_io(pid, addr, (void *)buf, len, true, e);
+}
+
+/* ---- remote syscalls ------------------------------------------------------ */
+
+/* Address of a 0f 05 pair inside the task's [vdso], 0 when there is none. */
+static int find_vdso_syscall(pid_t tid, uint64_t *ret, struct ckpt_error *e)
+{
+	char path[64], line[512];
+	_cleanup_fclose_ FILE *f = NULL;
+	uint64_t start = 0, end = 0;
+	_cleanup_free_ unsigned char *buf = NULL;
+
+	*ret = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+	f = fopen(path, "re");
+	if (!f)
+		return ckpt_err_errno(e, -errno, "pid %d: opening %s", tid, path);
+	while (fgets(line, sizeof(line), f)) {
+		size_t l = strlen(line);
+
+		if (l && line[l - 1] == '\n')
+			line[--l] = '\0';
+		if (l >= 6 && !strcmp(line + l - 6, "[vdso]") &&
+		    sscanf(line, "%" SCNx64 "-%" SCNx64, &start, &end) == 2)
+			break;
+		start = end = 0;
+	}
+	if (!start || end <= start || end - start > (1u << 20))
+		return 0;
+	buf = malloc(end - start);
+	if (!buf)
+		return ckpt_err(e, -ENOMEM, "pid %d: out of memory reading the vdso", tid);
+	if (remote_read(tid, start, buf, end - start, e) < 0)
+		return ckpt_err_wrap(e, "pid %d: reading [vdso]", tid);
+	/* Any 0f 05 pair will do, even across instruction boundaries: the task
+	 * stops at syscall exit, before executing anything after it. */
+	for (uint64_t i = 0; i + 1 < end - start; i++) {
+		if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
+			*ret = start + i;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int poke_syscall(struct rsys *r, struct ckpt_error *e)
+{
+	uint64_t ip = r->saved.rip;
+	long word, patched;
+
+	errno = 0;
+	word = ptrace(PTRACE_PEEKTEXT, r->tid, (void *)(uintptr_t)ip, NULL);
+	if (word == -1 && errno)
+		return ckpt_err_errno(e, -errno, "pid %d: reading code at 0x%" PRIx64, r->tid, ip);
+	patched = (word & ~0xffffL) | 0x050f;
+	if (ptrace(PTRACE_POKETEXT, r->tid, (void *)(uintptr_t)ip, (void *)patched) < 0)
+		return ckpt_err_errno(
+		    e, -errno, "pid %d: writing a syscall instruction at 0x%" PRIx64, r->tid, ip);
+	r->poked = true;
+	r->poke_orig = word;
+	r->syscall_ip = ip;
+	return 0;
+}
+
+static int unpoke_syscall(struct rsys *r, struct ckpt_error *e)
+{
+	if (!r->poked)
+		return 0;
+	if (ptrace(PTRACE_POKETEXT, r->tid, (void *)(uintptr_t)r->syscall_ip,
+		   (void *)r->poke_orig) < 0)
+		return ckpt_err_errno(e, -errno,
+				      "pid %d: restoring the code at 0x%" PRIx64
+				      " (the task's text is corrupted)",
+				      r->tid, r->syscall_ip);
+	r->poked = false;
+	return 0;
+}
+
+int rsys_init(struct rsys *r, pid_t tid, uint64_t syscall_ip, struct ckpt_error *e)
+{
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->tid = tid;
+	ret = ptrace_get_regs(tid, &r->saved, e);
+	if (ret < 0)
+		return ret;
+	ret = ptrace_get_sigmask(tid, &r->saved_mask, e);
+	if (ret < 0)
+		return ret;
+	r->syscall_ip = syscall_ip;
+	if (!r->syscall_ip) {
+		ret = find_vdso_syscall(tid, &r->syscall_ip, e);
+		if (ret < 0)
+			return ret;
+	}
+	if (!r->syscall_ip) {
+		ret = poke_syscall(r, e);
+		if (ret < 0)
+			return ret;
+	}
+	/* Nothing may be delivered between our calls (SIGKILL/SIGSTOP excepted). */
+	ret = ptrace_set_sigmask(tid, ~0ULL, e);
+	if (ret < 0) {
+		unpoke_syscall(r, NULL);
+		return ret;
+	}
+	pr_debug("pid %d: remote syscalls via 0x%" PRIx64 "%s", tid, r->syscall_ip,
+		 r->poked ? " (poked)" : "");
+	return 0;
+}
+
+/* Resume to the next stop, passing sig; then wait for it. */
+static int resume_and_wait(struct rsys *r, int sig, int *status, struct ckpt_error *e)
+{
+	if (ptrace(PTRACE_SYSCALL, r->tid, NULL, (void *)(long)sig) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_SYSCALL", r->tid);
+	return ptrace_wait_stop(r->tid, status, e);
+}
+
+int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	      uint64_t a5, uint64_t a6, long *ret, struct ckpt_error *e)
+{
+	struct user_regs_struct regs = r->saved;
+	bool entered = false;
+	int status, sig = 0, rc;
+
+	regs.rax = nr;
+	regs.rdi = a1;
+	regs.rsi = a2;
+	regs.rdx = a3;
+	regs.r10 = a4;
+	regs.r8 = a5;
+	regs.r9 = a6;
+	regs.rip = r->syscall_ip;
+	/* not in a syscall: the kernel's restart logic must leave rip alone */
+	regs.orig_rax = (uint64_t)-1;
+	rc = ptrace_set_regs(r->tid, &regs, e);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		rc = resume_and_wait(r, sig, &status, e);
+		if (rc < 0)
+			return ckpt_err_wrap(e, "remote syscall %ld", nr);
+		sig = 0;
+		if (WSTOPSIG(status) == SYSCALL_STOP_SIG && status >> 16 == 0) {
+			if (!entered) {
+				entered = true;
+				continue;
+			}
+			rc = ptrace_get_regs(r->tid, &regs, e);
+			if (rc < 0)
+				return rc;
+			*ret = (long)regs.rax;
+			return 0;
+		}
+		if (status >> 16)
+			continue; /* a group-stop or a left-over interrupt trap */
+		if (WSTOPSIG(status) == SIGSTOP) {
+			/* the only signal that the all-ones mask lets through: deliver it,
+			 * the task enters a group stop (reported as an event stop) */
+			sig = SIGSTOP;
+			continue;
+		}
+		/* a fault caused by our own registers (bad syscall_ip...): drop it */
+		return ckpt_err(e, -EFAULT,
+				"pid %d: remote syscall %ld stopped with signal %d at 0x%" PRIx64,
+				r->tid, nr, WSTOPSIG(status), (uint64_t)regs.rip);
+	}
+}
+
+int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e)
+{
+	long addr;
+	int rc;
+
+	len = (len + 4095) & ~(size_t)4095;
+	if (r->scratch && r->scratch_len >= len)
+		return 0;
+	if (r->scratch) {
+		long res;
+
+		rc = rsys_call(r, __NR_munmap, r->scratch, r->scratch_len, 0, 0, 0, 0, &res, e);
+		if (rc < 0)
+			return rc;
+		r->scratch = 0;
+		r->scratch_len = 0;
+	}
+	rc = rsys_call(r, __NR_mmap, 0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       (uint64_t)-1, 0, &addr, e);
+	if (rc < 0)
+		return rc;
+	if (addr < 0 && addr > -4096)
+		return ckpt_err_errno(e, (int)addr, "pid %d: remote mmap of %zu scratch bytes",
+				      r->tid, len);
+	r->scratch = (uint64_t)addr;
+	r->scratch_len = len;
+	return 0;
+}
+
+/* Keep the first error: later steps of the teardown still run. */
+static void keep_first(int *ret, int rc, struct ckpt_error *e, const struct ckpt_error *tmp)
+{
+	if (rc >= 0 || *ret < 0)
+		return;
+	*ret = rc;
+	if (e)
+		*e = *tmp;
+}
+
+int rsys_fini(struct rsys *r, struct ckpt_error *e)
+{
+	struct ckpt_error tmp = {0};
+	struct user_regs_struct regs;
+	int ret = 0, rc;
+
+	if (r->scratch) {
+		long res = 0;
+
+		rc = rsys_call(r, __NR_munmap, r->scratch, r->scratch_len, 0, 0, 0, 0, &res, &tmp);
+		if (rc >= 0 && res < 0)
+			rc = ckpt_err_errno(&tmp, (int)res, "pid %d: remote munmap of scratch",
+					    r->tid);
+		keep_first(&ret, rc, e, &tmp);
+		r->scratch = 0;
+		r->scratch_len = 0;
+	}
+	keep_first(&ret, unpoke_syscall(r, &tmp), e, &tmp);
+	/* We are at a syscall-exit stop now, not in the signal path where the
+	 * kernel would apply its restart logic: apply it ourselves. */
+	regs = r->saved;
+	regs_fixup_interrupted_syscall(&regs, true);
+	keep_first(&ret, ptrace_set_regs(r->tid, &regs, &tmp), e, &tmp);
+	keep_first(&ret, ptrace_set_sigmask(r->tid, r->saved_mask, &tmp), e, &tmp);
+	return ret;
+}

@@ -30,7 +30,12 @@ struct fd_kind {
 	const char *name; /* "regular file", "directory", "character device" */
 	FdKind kind;      /* table the objects go to (FdEntry.kind) */
 	bool (*matches)(const struct fd_probe *p);
-	/* Describe the open file description into fe (fe->id is set by the caller). */
+	/*
+	 * Describe the open file description into fe (fe->id is set by the
+	 * caller, fe was file_entry__init'ed). Strings and sub-messages put
+	 * into fe are malloc'ed: file_entry_free_fields() frees them (or
+	 * file_entry__free_unpacked(fe, NULL) for a malloc'ed fe).
+	 */
 	int (*dump)(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e);
 	/* Restore, before anything is created: can the object be recreated? */
 	int (*verify)(const FileEntry *fe, struct ckpt_error *e);
@@ -47,6 +52,8 @@ const char *fd_probe_describe(const struct fd_probe *p, char *buf, size_t len);
 /* Fill a probe for fd of pid (pidfd for pidfd_getfd). */
 int fd_probe_fill(int pidfd, pid_t pid, int fd, struct fd_probe *ret, struct ckpt_error *e);
 void fd_probe_release(struct fd_probe *p);
+/* Free the fields a kind's dump allocated (path, ident); fe itself is not freed. */
+void file_entry_free_fields(FileEntry *fe);
 
 /* File identity, to detect a file changed since the dump. */
 int file_ident_fill(int fd, bool with_content, FileIdent *ret, struct ckpt_error *e);

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one list of fd kinds. Adding a kind: write lib/kinds/<kind>.c exporting
+ * one const struct fd_kind, declare it here and add it to the table
+ * (docs/fd-kinds.md).
+ */
+#include <stddef.h>
+
+#include "cleanup.h"
+#include "fd_kind.h"
+
+extern const struct fd_kind fd_kind_reg;
+extern const struct fd_kind fd_kind_dir;
+extern const struct fd_kind fd_kind_chr;
+
+static const struct {
+	const struct fd_kind *kind;
+	/* FileEntry.type it restores, 0 for kinds with tables of their own */
+	FileType file_type;
+} fd_kinds[] = {
+    {&fd_kind_reg, FILE_TYPE__FILE_REG},
+    {&fd_kind_dir, FILE_TYPE__FILE_DIR},
+    {&fd_kind_chr, FILE_TYPE__FILE_CHR},
+};
+
+const struct fd_kind *fd_kind_find(const struct fd_probe *p)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++)
+		if (fd_kinds[i].kind->matches(p))
+			return fd_kinds[i].kind;
+	return NULL;
+}
+
+const struct fd_kind *fd_kind_for_file(const FileEntry *fe)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++)
+		if (fd_kinds[i].file_type && fd_kinds[i].file_type == fe->type)
+			return fd_kinds[i].kind;
+	return NULL;
+}

@@ -1,0 +1,90 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# bench/run.sh [MIB...]: dump and restore wall time and throughput of the
+# memhog workload (touched anonymous memory: 64 MiB, 256 MiB, 1 GiB by
+# default), images in /dev/shm, and in the same run the machine's limits:
+# tmpfs write rate (what a dump can reach) and first-touch rate of fresh
+# anonymous memory (what an eager restore can reach). Prints one table.
+# Needs root and a build (CKPT_BUILD, default build/). Cleans up after itself.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+SRC=$PWD
+BUILD=${CKPT_BUILD:-$SRC/build}
+SIZES=("$@")
+((${#SIZES[@]})) || SIZES=(64 256 1024)
+
+if [[ -z ${CKPT_BENCH_UNDER_REAPER:-} ]]; then
+	(($(id -u) == 0)) || { echo "bench: run as root" >&2; exit 1; }
+	[[ -x $BUILD/ckptctl && -x $BUILD/tests/workloads/memhog ]] ||
+		{ echo "bench: build first (cmake -S . -B build && make -C build)" >&2; exit 1; }
+	export CKPT_BENCH_UNDER_REAPER=1
+	exec "$BUILD/tests/workloads/reaper" --quiet --timeout 900 -- bash "$0" "$@"
+fi
+
+CKPTCTL=$BUILD/ckptctl
+W=$(mktemp -d /dev/shm/ckpt-bench.XXXXXX)
+PID=
+cleanup() { [[ -n $PID ]] && kill -KILL "$PID" 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+die() { echo "bench: $*" >&2; exit 1; }
+us() { echo "${EPOCHREALTIME/./}"; }
+# rate MIB MICROSECONDS -> MiB/s; secs MICROSECONDS -> seconds
+rate() { awk -v m="$1" -v t="$2" 'BEGIN { printf "%.0f", m / (t / 1e6) }'; }
+secs() { awk -v t="$1" 'BEGIN { printf "%.3f", t / 1e6 }'; }
+gone() { [[ ! -e /proc/$1 ]]; }
+wait_until() { local i; for ((i = 0; i < 600; i++)); do "$@" && return 0; sleep 0.05; done; return 1; }
+lines() { wc -l <"$1"; }
+more_lines() { (($(lines "$1") > $2)); }
+
+# Machine limits, measured now (timings here are noisy: compare side by side).
+dd if=/dev/zero of="$W/dd" bs=1M count=1024 conv=fdatasync 2>/dev/null # warm up
+rm -f "$W/dd"
+t0=$(us)
+dd if=/dev/zero of="$W/dd" bs=1M count=1024 conv=fdatasync 2>/dev/null || die "dd to /dev/shm failed"
+tmpfs_write=$(rate 1024 $(($(us) - t0)))
+rm -f "$W/dd"
+cc -O2 -o "$W/touch" bench/touch.c || die "cannot build bench/touch.c"
+read -r _ first_touch < <("$W/touch" 1024 | grep first_touch)
+read -r _ mapped < <("$W/touch" 1024 | grep mapped)
+
+rows=()
+for mib in "${SIZES[@]}"; do
+	log=$W/memhog-$mib.log
+	setsid "$BUILD/tests/workloads/memhog" "$mib" "$log" "$W/ready-$mib" --interval 1000 \
+		</dev/null >/dev/null 2>&1 &
+	wait_until test -s "$W/ready-$mib" || die "memhog $mib MiB did not start"
+	read -r PID <"$W/ready-$mib"
+	wait_until more_lines "$log" 1 || die "memhog $mib MiB: no check line"
+
+	t0=$(us)
+	"$CKPTCTL" dump "$PID" -D "$W/img-$mib" >"$W/dump.out" 2>&1 || die "dump $mib MiB failed: $(cat "$W/dump.out")"
+	dump_us=$(($(us) - t0))
+	img_mib=$(du -sm "$W/img-$mib" | cut -f1)
+	wait_until gone "$PID" || die "pid $PID still there after dump"
+	before=$(lines "$log")
+
+	t0=$(us)
+	"$CKPTCTL" restore "$W/img-$mib" >"$W/restore.out" 2>&1 || die "restore $mib MiB failed: $(cat "$W/restore.out")"
+	restore_us=$(($(us) - t0))
+	wait_until more_lines "$log" "$before" || die "memhog $mib MiB did not run after restore"
+	grep -q CORRUPT "$log" && die "memhog $mib MiB: memory corrupted after restore"
+	kill -KILL "$PID"
+	wait_until gone "$PID"
+	PID=
+	rm -rf "$W/img-$mib"
+
+	rows+=("$(printf '| %6s MiB | %10s | %8s | %10s | %9s | %13s |' "$mib" "$img_mib" \
+		"$(secs $dump_us)" "$(rate "$mib" $dump_us)" "$(secs $restore_us)" "$(rate "$mib" $restore_us)")")
+done
+
+echo
+echo "ckpt benchmark: memhog (touched anonymous memory), images in /dev/shm, $(nproc) CPUs, $(uname -r)"
+echo
+echo "| memory     | images MiB | dump s   | dump MiB/s | restore s | restore MiB/s |"
+echo "|------------|------------|----------|------------|-----------|---------------|"
+for r in "${rows[@]}"; do
+	echo "$r"
+done
+printf '| limit: tmpfs write (dd 1 GiB, fdatasync) | | | %s | | |\n' "$tmpfs_write"
+printf '| limit: first touch of fresh memory (memset 1 GiB) | | | | | %s |\n' "$first_touch"
+printf '| (copy into mapped memory: %s MiB/s) | | | | | |\n' "$mapped"

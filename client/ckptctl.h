@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ckptctl: one function per subcommand (ckptctl.c: main, dump; restore.c,
+ * show.c, check.c) and the few helpers they share. Subcommands return the
+ * process exit status: 0 success, 1 failure, 2 usage error.
+ */
+#pragma once
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define EXIT_USAGE 2
+
+/* Options every subcommand accepts. */
+struct cli_common {
+	bool json;
+	int verbose;
+};
+
+int cmd_dump(int argc, char **argv, struct cli_common *c);
+int cmd_restore(int argc, char **argv, struct cli_common *c);
+int cmd_show(int argc, char **argv, struct cli_common *c);
+int cmd_check(int argc, char **argv, struct cli_common *c);
+
+/*
+ * getopt_long over a subcommand's argv (argv[0] is the subcommand name), with
+ * -v/--verbose, -h/--help and (if json_ok) --json handled here. Returns the
+ * option for the caller to handle, -1 at the end, or -2 after printing a
+ * usage error / help (then *ret_exit is the exit status).
+ */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+	       struct cli_common *c, void (*usage)(FILE *), int *ret_exit);
+/* Print "ckptctl CMD: message" and the hint to --help; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Apply -v: warnings by default, -v info, -vv debug. */
+void cli_set_verbosity(int verbose);
+/* "256.0 MiB" */
+const char *format_bytes(uint64_t bytes, char *buf, size_t len);
+/* Parse a pid: decimal, 1..INT_MAX. */
+bool parse_pid_arg(const char *s, int *ret);
+double monotonic_seconds(void);

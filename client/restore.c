@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ckptctl restore: runs the restorer binary `ckpt-restore --json DIR`, passes
+ * its stderr through, reads the one JSON line it prints on stdout and reports
+ * it. The restorer is a separate binary because the tree it creates must not
+ * inherit anything from a long-lived process (and later the daemon runs it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "ckptctl.h"
+#include "image.h"
+#include "pstree.pb-c.h"
+
+extern char **environ;
+
+/* The restorer prints one short line; anything much longer is not it. */
+#define RESTORER_OUT_MAX (64 << 10)
+/* PID 1 reaps orphans about once a second: wait that long for dumped pids. */
+#define ZOMBIE_WAIT_SECONDS 2.0
+
+static void usage_restore(FILE *out)
+{
+	fprintf(out,
+		"usage: ckptctl restore DIR [--json] [-v]\n"
+		"\n"
+		"Recreate the process tree saved in DIR, with the same pids, and resume it.\n"
+		"Runs ckpt-restore: $CKPT_RESTORE if set, else the one next to ckptctl, else\n"
+		"%s/ckpt-restore, else the first in $PATH.\n"
+		"\n"
+		"      --json     print the restorer's JSON result on stdout\n"
+		"  -v, --verbose  more log output on stderr (-vv: debug)\n",
+		CKPT_LIBEXECDIR);
+}
+
+/* --- finding and running the restorer ------------------------------------------ */
+
+static bool is_executable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* Path of ckpt-restore (malloc'd); *ret_search says to look it up in PATH. */
+static char *find_restorer(bool *ret_search)
+{
+	const char *env = getenv("CKPT_RESTORE");
+	char self[PATH_MAX], *slash, *p = NULL;
+	ssize_t n;
+
+	*ret_search = false;
+	if (env && *env)
+		return strdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			if (asprintf(&p, "%s/ckpt-restore", self) < 0)
+				return NULL;
+			if (is_executable(p))
+				return p;
+			free(p);
+		}
+	}
+	if (is_executable(CKPT_LIBEXECDIR "/ckpt-restore"))
+		return strdup(CKPT_LIBEXECDIR "/ckpt-restore");
+	*ret_search = true;
+	return strdup("ckpt-restore");
+}
+
+static int spawn_restorer(const char *path, bool search, const char *dir, int verbose, int out_fd,
+			  pid_t *ret_pid)
+{
+	posix_spawn_file_actions_t fa;
+	char *args[8];
+	int n = 0, r;
+
+	args[n++] = (char *)path;
+	args[n++] = "--json";
+	if (verbose >= 1)
+		args[n++] = "-v";
+	if (verbose >= 2)
+		args[n++] = "-v";
+	args[n++] = "--";
+	args[n++] = (char *)dir;
+	args[n] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+	if (search)
+		r = posix_spawnp(ret_pid, path, &fa, NULL, args, environ);
+	else
+		r = posix_spawn(ret_pid, path, &fa, NULL, args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	return -r;
+}
+
+/*
+ * Collect the restorer's stdout until it exits. Not until EOF: if a restored
+ * task ever inherited the pipe, EOF would never come; the pidfd says when the
+ * restorer itself is gone.
+ */
+static void collect_output(int rfd, pid_t pid, char *buf, size_t cap, size_t *ret_len)
+{
+	int pidfd = syscall(SYS_pidfd_open, pid, 0);
+	bool exited = false;
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd pfd[2] = {{rfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+		char chunk[4096];
+		ssize_t n;
+
+		if (!exited && poll(pfd, pidfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (!exited && pidfd >= 0 && (pfd[1].revents & POLLIN)) {
+			/* gone: take what is in the pipe without waiting for EOF */
+			exited = true;
+			fcntl(rfd, F_SETFL, O_NONBLOCK);
+		}
+		n = read(rfd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		/* keep draining past cap so the restorer never blocks on a full pipe */
+		if ((size_t)n > cap - 1 - len)
+			n = cap - 1 - len;
+		memcpy(buf + len, chunk, n);
+		len += n;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	buf[len] = '\0';
+	*ret_len = len;
+}
+
+/* --- the restorer's JSON line ---------------------------------------------------- */
+
+struct restore_result {
+	char status[16];
+	char error[1024];
+	long root_pid;
+	long tasks;
+	double seconds;
+	bool have_pid;
+};
+
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	return p;
+}
+
+/* Decode a JSON string at p into out (truncated to cap); returns the end or NULL. */
+static const char *parse_json_string(const char *p, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	if (*p++ != '"')
+		return NULL;
+	for (; *p && *p != '"'; p++) {
+		char ch = *p;
+
+		if (ch == '\\') {
+			p++;
+			switch (*p) {
+			case 'n':
+				ch = '\n';
+				break;
+			case 't':
+				ch = '\t';
+				break;
+			case 'r':
+				ch = '\r';
+				break;
+			case 'u': {
+				char hex[5] = {0};
+				long v;
+
+				for (int i = 0; i < 4 && p[1 + i]; i++)
+					hex[i] = p[1 + i];
+				if (strspn(hex, "0123456789abcdefABCDEF") != 4)
+					return NULL;
+				v = strtol(hex, NULL, 16);
+				ch = v > 0 && v < 0x80 ? (char)v : '?';
+				p += 4;
+				break;
+			}
+			case '\0':
+				return NULL;
+			default:
+				ch = *p;
+			}
+		}
+		if (n + 1 < cap)
+			out[n++] = ch;
+	}
+	if (*p != '"')
+		return NULL;
+	if (cap)
+		out[n] = '\0';
+	return p + 1;
+}
+
+/* Parse the flat object {"status":..,"root_pid":..,...}; unknown keys are skipped. */
+static bool parse_restore_json(const char *line, struct restore_result *res)
+{
+	const char *p = skip_ws(line);
+	char key[64], sval[1024];
+
+	memset(res, 0, sizeof(*res));
+	if (*p++ != '{')
+		return false;
+	p = skip_ws(p);
+	while (*p && *p != '}') {
+		char *end;
+		double num = 0;
+		bool is_num = false;
+
+		p = parse_json_string(p, key, sizeof(key));
+		if (!p)
+			return false;
+		p = skip_ws(p);
+		if (*p++ != ':')
+			return false;
+		p = skip_ws(p);
+		sval[0] = '\0';
+		if (*p == '"') {
+			p = parse_json_string(p, sval, sizeof(sval));
+			if (!p)
+				return false;
+		} else {
+			num = strtod(p, &end);
+			if (end == p) {
+				/* true / false / null */
+				end = (char *)p + strspn(p, "truefalsn");
+				if (end == p)
+					return false;
+			} else {
+				is_num = true;
+			}
+			p = end;
+		}
+		if (!strcmp(key, "status"))
+			snprintf(res->status, sizeof(res->status), "%s", sval);
+		else if (!strcmp(key, "error"))
+			snprintf(res->error, sizeof(res->error), "%s", sval);
+		else if (!strcmp(key, "root_pid") && is_num)
+			res->root_pid = (long)num, res->have_pid = true;
+		else if (!strcmp(key, "tasks") && is_num)
+			res->tasks = (long)num;
+		else if (!strcmp(key, "seconds") && is_num)
+			res->seconds = num;
+		p = skip_ws(p);
+		if (*p == ',')
+			p = skip_ws(p + 1);
+		else if (*p != '}')
+			return false;
+	}
+	return *p == '}' && res->status[0];
+}
+
+/* The last line of out that parses as the restorer's result (copied to ret_line). */
+static bool find_result_line(char *out, struct restore_result *res, const char **ret_line)
+{
+	bool found = false;
+	char *save = NULL;
+
+	for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct restore_result r;
+
+		if (parse_restore_json(line, &r)) {
+			*res = r;
+			*ret_line = line;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* --- waiting for the dumped pids ------------------------------------------------- */
+
+/* Is pid a zombie or dead task (waiting to be reaped by init)? */
+static bool pid_is_zombie(int pid)
+{
+	char path[64], buf[512], *close_paren;
+	ssize_t n;
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	close_paren = strrchr(buf, ')');
+	return close_paren && close_paren[1] == ' ' &&
+	       (close_paren[2] == 'Z' || close_paren[2] == 'X');
+}
+
+/*
+ * A tree killed by `ckptctl dump` keeps its pids as zombies until PID 1 reaps
+ * them (up to ~1.5 s here): wait for those before the restorer asks for the
+ * same pids. Best effort; a damaged pstree.img is the restorer's to report.
+ */
+static void wait_for_zombie_pids(const char *dir)
+{
+	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_img_ struct img *img = NULL;
+	struct ckpt_error e = {0};
+	ProtobufCMessage *m;
+	double deadline = monotonic_seconds() + ZOMBIE_WAIT_SECONDS;
+
+	if (dirfd < 0 || img_open(dirfd, IMG_PSTREE, 0, &img, &e) < 0)
+		return;
+	while (img_read_msg(img, &m, &e) == 1) {
+		PstreeEntry *pe = (PstreeEntry *)m;
+
+		while (monotonic_seconds() < deadline) {
+			bool any = pid_is_zombie(pe->pid);
+
+			for (size_t i = 0; i < pe->n_threads && !any; i++)
+				any = pid_is_zombie(pe->threads[i]);
+			if (!any)
+				break;
+			usleep(20000);
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+}
+
+/* --- the command --------------------------------------------------------------------- */
+
+static int report(const char *dir, int status, char *out, bool json)
+{
+	struct restore_result res = {0};
+	const char *line = NULL;
+	bool parsed = find_result_line(out, &res, &line);
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+
+	if (WIFSIGNALED(status))
+		snprintf(res.error, sizeof(res.error), "ckpt-restore was killed by signal %d",
+			 WTERMSIG(status));
+	if (parsed && code == 0 && !strcmp(res.status, "ok") && res.have_pid) {
+		if (json)
+			printf("%s\n", line);
+		else
+			printf("restored pid %ld (%ld task%s) in %.2f s\n", res.root_pid, res.tasks,
+			       res.tasks == 1 ? "" : "s", res.seconds);
+		return 0;
+	}
+	if (!parsed && !WIFSIGNALED(status))
+		snprintf(res.error, sizeof(res.error),
+			 "ckpt-restore exited with status %d without a result", code);
+	else if (!res.error[0])
+		snprintf(res.error, sizeof(res.error), "ckpt-restore reported status '%s'",
+			 res.status);
+	fprintf(stderr, "ckptctl: restore from %s failed: %s\n", dir, res.error);
+	if (json) {
+		if (parsed && !WIFSIGNALED(status)) {
+			printf("%s\n", line);
+		} else {
+			printf("{\"status\":\"error\",\"error\":");
+			img_json_string(stdout, res.error);
+			printf("}\n");
+		}
+	}
+	return code ? code : 1;
+}
+
+int cmd_restore(int argc, char **argv, struct cli_common *c)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'J'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	_cleanup_free_ char *path = NULL, *out = NULL;
+	int opt, ex, status, r, pipefd[2];
+	bool search;
+	size_t len;
+	pid_t pid;
+	const char *dir;
+
+	while ((opt = cli_getopt(argc, argv, ":vh", longopts, c, usage_restore, &ex)) != -1)
+		if (opt == -2)
+			return ex;
+	if (optind >= argc)
+		return cli_usage_error("restore", "missing DIR");
+	if (optind + 1 < argc)
+		return cli_usage_error("restore", "unexpected argument '%s'", argv[optind + 1]);
+	dir = argv[optind];
+	cli_set_verbosity(c->verbose);
+
+	path = find_restorer(&search);
+	out = malloc(RESTORER_OUT_MAX);
+	if (!path || !out) {
+		fprintf(stderr, "ckptctl: out of memory\n");
+		return 1;
+	}
+	wait_for_zombie_pids(dir);
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		fprintf(stderr, "ckptctl: pipe: %m\n");
+		return 1;
+	}
+	fflush(stdout);
+	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], &pid);
+	close(pipefd[1]);
+	if (r < 0) {
+		char msg[PATH_MAX + 256];
+
+		close(pipefd[0]);
+		snprintf(msg, sizeof(msg), "cannot run %s: %s%s", path, strerror(-r),
+			 search ? " (not next to ckptctl, not in " CKPT_LIBEXECDIR
+				  ", not in $PATH; set CKPT_RESTORE)"
+				: "");
+		fprintf(stderr, "ckptctl: %s\n", msg);
+		if (c->json) {
+			printf("{\"status\":\"error\",\"error\":");
+			img_json_string(stdout, msg);
+			printf("}\n");
+		}
+		return 1;
+	}
+	collect_output(pipefd[0], pid, out, RESTORER_OUT_MAX, &len);
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			fprintf(stderr, "ckptctl: waiting for ckpt-restore: %m\n");
+			return 1;
+		}
+	}
+	return report(dir, status, out, c->json);
+}

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Open file descriptors (fds-PID.img) and the table of open file
+ * descriptions and mapped files they refer to (files.img). Each fd is
+ * probed (lib/kinds: link, our own copy via pidfd_getfd, stat, fdinfo) and
+ * handed to the kind that matches it; an fd no kind handles fails the dump
+ * naming the pid, the fd and what it is. Two fds share one FileEntry when
+ * they share one open file description (after fork or dup): kcmp(KCMP_FILE)
+ * decides, asked only for fds whose device and inode already match.
+ */
+#define LOG_PREFIX "dump: "
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "dump_internal.h"
+#include "kinds/fd_kind.h"
+#include "log.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#define KCMP_FILE 0
+
+static struct dump_file *new_file(struct dump_ctx *c, struct ckpt_error *e)
+{
+	struct dump_file *f;
+
+	if (c->nfiles == c->files_cap) {
+		size_t cap = c->files_cap ? c->files_cap * 2 : 64;
+		struct dump_file *n = realloc(c->files, cap * sizeof(*n));
+
+		if (!n) {
+			ckpt_err(e, -ENOMEM, "out of memory for the file table");
+			return NULL;
+		}
+		c->files = n;
+		c->files_cap = cap;
+	}
+	f = &c->files[c->nfiles];
+	memset(f, 0, sizeof(*f));
+	f->fe = calloc(1, sizeof(*f->fe));
+	if (!f->fe) {
+		ckpt_err(e, -ENOMEM, "out of memory for the file table");
+		return NULL;
+	}
+	file_entry__init(f->fe);
+	/* ids are 1-based positions in files.img */
+	f->fe->id = (uint32_t)c->nfiles + 1;
+	c->nfiles++;
+	return f;
+}
+
+int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t *ret_id,
+			  struct ckpt_error *e)
+{
+	struct dump_file *f;
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return ckpt_err_errno(e, -errno, "fstat of %s", path);
+	for (size_t i = 0; i < c->nfiles; i++) {
+		f = &c->files[i];
+		if (f->mapping && f->dev == st.st_dev && f->ino == st.st_ino) {
+			*ret_id = f->fe->id;
+			return 0;
+		}
+	}
+	f = new_file(c, e);
+	if (!f)
+		return -ENOMEM;
+	f->mapping = true;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->pid = 0;
+	f->fd = -1;
+	f->fe->type = FILE_TYPE__FILE_REG;
+	f->fe->has_mapping_only = true;
+	f->fe->mapping_only = true;
+	f->fe->has_mode = true;
+	f->fe->mode = st.st_mode;
+	f->fe->path = dump_strdup(path, e);
+	if (!f->fe->path)
+		return -ENOMEM;
+	f->fe->ident = calloc(1, sizeof(*f->fe->ident));
+	if (!f->fe->ident)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	file_ident__init(f->fe->ident);
+	/* the content checksum lets a restore detect a replaced library */
+	r = file_ident_fill(fd, true, f->fe->ident, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "mapped file %s", path);
+	*ret_id = f->fe->id;
+	return 0;
+}
+
+/* The entry of an open file description already seen in the tree, or 0. */
+static int find_shared(struct dump_ctx *c, const struct fd_probe *p, uint32_t *ret_id,
+		       struct ckpt_error *e)
+{
+	*ret_id = 0;
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct dump_file *f = &c->files[i];
+		long r;
+
+		if (f->mapping || f->dev != p->st.st_dev || f->ino != p->st.st_ino)
+			continue;
+		r = syscall(SYS_kcmp, p->pid, f->pid, KCMP_FILE, p->fd, f->fd);
+		if (r < 0)
+			return ckpt_err_errno(e, -errno,
+					      "pid %d: fd %d: comparing with pid %d fd %d (kcmp)",
+					      p->pid, p->fd, f->pid, f->fd);
+		if (r == 0) {
+			*ret_id = f->fe->id;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int fd_context(struct ckpt_error *e, pid_t pid, int fd)
+{
+	char prefix[64];
+
+	snprintf(prefix, sizeof(prefix), "pid %d: fd %d", pid, fd);
+	if (!strncmp(e->msg, prefix, strlen(prefix)))
+		return e->code;
+	return ckpt_err_wrap(e, "%s", prefix);
+}
+
+static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry **ret,
+		       struct ckpt_error *e)
+{
+	struct fd_probe p;
+	const struct fd_kind *kind;
+	struct dump_file *f;
+	uint32_t id = 0;
+	FdEntry *fde;
+	int r;
+
+	r = fd_probe_fill(t->pidfd, t->pid, fd, &p, e);
+	if (r < 0)
+		return fd_context(e, t->pid, fd);
+	kind = fd_kind_find(&p);
+	if (!kind) {
+		char what[PATH_MAX + 64];
+
+		fd_probe_describe(&p, what, sizeof(what));
+		fd_probe_release(&p);
+		return ckpt_err(e, -EOPNOTSUPP, "pid %d: fd %d: %s is not supported yet", t->pid,
+				fd, what);
+	}
+	r = find_shared(c, &p, &id, e);
+	if (r >= 0 && !id) {
+		f = new_file(c, e);
+		if (!f) {
+			r = -ENOMEM;
+		} else {
+			f->dev = p.st.st_dev;
+			f->ino = p.st.st_ino;
+			f->pid = t->pid;
+			f->fd = fd;
+			id = f->fe->id;
+			r = kind->dump(&p, f->fe, e);
+			/* dump may have reset the entry: the id is ours */
+			f->fe->id = id;
+		}
+	}
+	if (r < 0) {
+		fd_probe_release(&p);
+		return fd_context(e, t->pid, fd);
+	}
+	fde = calloc(1, sizeof(*fde));
+	if (!fde) {
+		fd_probe_release(&p);
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	}
+	fd_entry__init(fde);
+	fde->fd = fd;
+	fde->kind = kind->kind;
+	fde->id = id;
+	fde->has_cloexec = true;
+	fde->cloexec = (p.info.flags & O_CLOEXEC) != 0;
+	fd_probe_release(&p);
+	*ret = fde;
+	return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* The fd numbers of a (frozen) task, ascending. */
+static int list_fds(pid_t pid, int **ret, size_t *ret_n, struct ckpt_error *e)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_free_ int *fds = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return ckpt_err_errno(e, -errno, "pid %d: listing %s", pid, path);
+	while ((de = readdir(d))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+
+		if (de->d_name[0] == '.' || *end || fd < 0 || fd > INT32_MAX)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			int *g = realloc(fds, nc * sizeof(*g));
+
+			if (!g)
+				return ckpt_err(e, -ENOMEM, "out of memory");
+			fds = g;
+			cap = nc;
+		}
+		fds[n++] = (int)fd;
+	}
+	if (n)
+		qsort(fds, n, sizeof(*fds), cmp_int);
+	*ret = TAKE_PTR(fds);
+	*ret_n = n;
+	return 0;
+}
+
+int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
+{
+	_cleanup_free_ int *fds = NULL;
+	size_t n = 0;
+	int r;
+
+	if (t->pidfd < 0) {
+		t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+		if (t->pidfd < 0)
+			return ckpt_err_errno(e, -errno, "pid %d: pidfd_open", t->pid);
+	}
+	r = list_fds(t->pid, &fds, &n, e);
+	if (r < 0)
+		return r;
+	t->fds = calloc(n ? n : 1, sizeof(*t->fds));
+	if (!t->fds)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		r = dump_one_fd(c, t, fds[i], &t->fds[t->nfds], e);
+		if (r < 0)
+			return r;
+		t->nfds++;
+	}
+	return 0;
+}
+
+int dump_write_files(struct dump_ctx *c, struct ckpt_error *e)
+{
+	_cleanup_img_ struct img *img = NULL;
+	int r;
+
+	r = img_create(c->dir, IMG_FILES, 0, &img, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < c->nfiles; i++) {
+		r = img_write_msg(img, &c->files[i].fe->base, e);
+		if (r < 0)
+			return r;
+	}
+	return img_close_write(TAKE_PTR(img), e);
+}

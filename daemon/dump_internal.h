@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the dump engine (daemon/dump*.c, daemon/seize.c): the context of
+ * one dump and the steps dump.c runs in order.
+ *
+ *   seize_tree        seize.c      freeze every task, refuse what we can't dump
+ *   dump_task_core    dump_task.c  registers, signals, creds... (remote syscalls)
+ *   dump_task_mm      dump_mm.c    layout of the address space, mapped files
+ *   dump_task_fds     dump_fds.c   open file descriptors
+ *   dump_task_pages   dump_mm.c    page contents, streamed to pages-PID.img
+ *   write + commit    dump.c
+ *   finish            seize.c      kill the tree, or detach and resume it
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dump.h"
+#include "error.h"
+#include "image.h"
+#include "proc.h"
+#include "ptrace.h"
+#include "core.pb-c.h"
+#include "files.pb-c.h"
+#include "mm.pb-c.h"
+#include "pstree.pb-c.h"
+
+/* One task of the tree (single-threaded for now: tid == pid). */
+struct dump_task {
+	pid_t pid;
+	pid_t ppid; /* parent inside the tree, 0 for the root */
+	pid_t pgid, sid;
+	bool seized;
+	bool was_stopped; /* in a group stop before we seized it */
+	int pidfd;        /* for pidfd_getfd, -1 until opened */
+	struct rsys rsys; /* remote syscall session, when rsys_open */
+	bool rsys_open;
+	uint64_t brk; /* read by a remote brk(0) in dump_task_core */
+
+	CoreEntry *core;
+	MmEntry *mm;
+	FdEntry **fds;
+	size_t nfds;
+	uint64_t pages_bytes;
+	/* written while frozen, closed (fsync) by dump_close_pages() later */
+	struct img *pagemap_img, *pages_img;
+};
+
+/* One entry of files.img; fds or mappings that share it point at it by id. */
+struct dump_file {
+	FileEntry *fe;
+	uint64_t dev, ino;
+	/* mapping_only entries are shared by (dev, ino); fd entries only when
+	 * kcmp says the open file description is the same as (pid, fd)'s */
+	bool mapping;
+	pid_t pid;
+	int fd;
+};
+
+struct dump_ctx {
+	const struct dump_opts *opts;
+	pid_t self; /* our own pid: never part of the tree */
+	int self_nspid_levels;
+
+	struct dump_task *tasks; /* tasks[0] is the root, parents before children */
+	size_t ntasks, tasks_cap;
+
+	struct dump_file *files;
+	size_t nfiles, files_cap;
+
+	struct img_dir *dir;
+
+	/* page copy buffer, reused for every task */
+	void *buf;
+	size_t buf_len;
+
+	uint64_t pages_bytes;
+	unsigned tasks_done;
+	double t_start, t_frozen;
+};
+
+double dump_now(void);
+struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);
+
+/* seize.c */
+int seize_tree(struct dump_ctx *c, struct ckpt_error *e);
+/* Close open remote-syscall sessions and detach every seized task (resume). */
+int unseize_tree(struct dump_ctx *c, struct ckpt_error *e);
+/* SIGKILL every task, leaves first, and reap the tracing stops. */
+void kill_tree(struct dump_ctx *c);
+int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e);
+
+/* dump_task.c */
+int dump_task_core(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e);
+
+/* dump_mm.c */
+int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/* Close (fsync, checksum) the page images of a task left open by dump_task_pages. */
+int dump_close_pages(struct dump_task *t, struct ckpt_error *e);
+
+/* dump_fds.c */
+int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/* Add (or find) the mapping_only entry of the file open at fd; *ret_id its id. */
+int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t *ret_id,
+			  struct ckpt_error *e);
+int dump_write_files(struct dump_ctx *c, struct ckpt_error *e);
+
+/* Write one message as the only record of a new per-task (or shared) image. */
+int dump_write_one(struct dump_ctx *c, enum img_kind kind, int pid, const ProtobufCMessage *msg,
+		   struct ckpt_error *e);
+
+/* strdup that reports failure through e; protobuf strings must be malloc'ed so
+ * that protobuf_c_message_free_unpacked() can free hand-built messages. */
+char *dump_strdup(const char *s, struct ckpt_error *e);

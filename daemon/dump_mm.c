@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory: the layout of the address space (mm-PID.img, mapped files in
+ * files.img) and the contents of the pages that exist (pagemap-PID.img +
+ * pages-PID.img). Pages are selected with /proc/PID/pagemap: present or
+ * swapped in anonymous areas, and in private file mappings only the pages
+ * the task has written (anonymous copies) or that were swapped. They are
+ * copied with batched process_vm_readv into a large buffer and appended to
+ * the pages image, in the same order as the pagemap entries.
+ */
+#define LOG_PREFIX "dump: "
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "dump_internal.h"
+#include "log.h"
+#include "pagemap.pb-c.h"
+
+#define PG_SIZE 4096UL
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAP (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+/* pagemap words read per pread (512 KiB) */
+#define PM_CHUNK 65536
+/* remote ranges per process_vm_readv */
+#define IOV_BATCH 1024
+/* the page copy buffer: starts small (fresh memory is slow to fault in
+ * here, and most tasks are small), doubles each time it fills up */
+#define PAGE_BUF_MIN (1u << 20)
+#define PAGE_BUF_MAX (16u << 20)
+/* trees larger than this close their page images right away */
+#define OPEN_PAGES_MAX 256
+/* one pagemap entry never covers more than this many pages */
+#define RUN_MAX (1u << 30)
+
+/* ---- layout ----------------------------------------------------------- */
+
+static int refuse_area(pid_t pid, const struct proc_vma *v, const char *what,
+		       struct ckpt_error *e)
+{
+	return ckpt_err(e, -EOPNOTSUPP,
+			"pid %d: area %" PRIx64 "-%" PRIx64 " (%s) is not supported yet", pid,
+			v->start, v->end, what);
+}
+
+/* The kind of an area, or a refusal that names it. */
+static int classify_vma(pid_t pid, const struct proc_vma *v, VmaKind *ret, struct ckpt_error *e)
+{
+	static const struct {
+		const char *name;
+		VmaKind kind;
+	} special[] = {
+		{"[heap]", VMA_KIND__VMA_HEAP},
+		{"[stack]", VMA_KIND__VMA_STACK},
+		{"[vdso]", VMA_KIND__VMA_VDSO},
+		{"[vvar]", VMA_KIND__VMA_VVAR},
+		{"[vvar_vclock]", VMA_KIND__VMA_VVAR_VCLOCK},
+		{"[vsyscall]", VMA_KIND__VMA_VSYSCALL},
+	};
+	char what[PATH_MAX + 64];
+	const char *p = v->path;
+
+	if (proc_vma_has_flag(v, "ht")) {
+		snprintf(what, sizeof(what), "hugetlbfs huge pages %s", p);
+		return refuse_area(pid, v, what, e);
+	}
+	if (!strncmp(p, "/SYSV", 5) && v->deleted)
+		return refuse_area(pid, v, "System V shared memory", e);
+	if (!strncmp(p, "/memfd:", 7)) {
+		snprintf(what, sizeof(what), "memfd %s", p + 7);
+		return refuse_area(pid, v, what, e);
+	}
+	if (v->shared && p[0] == '/' && !v->deleted && !proc_vma_has_flag(v, "mw")) {
+		/* Shared, but the file was opened read-only ("mw" unset): it can
+		 * never be written through this mapping and holds nothing but the
+		 * file, so a private mapping of the file restores the same view
+		 * (glibc maps gconv-modules.cache like that in every program). */
+		*ret = VMA_KIND__VMA_FILE_PRIVATE;
+		return 0;
+	}
+	if (v->shared) {
+		/* shared anonymous memory is backed by "/dev/zero (deleted)" */
+		bool anon = !p[0] || (v->deleted && !strcmp(p, "/dev/zero")) ||
+			    !strncmp(p, "[anon_shmem:", 12);
+
+		snprintf(what, sizeof(what), "MAP_SHARED %s", anon ? "anonymous memory" : p);
+		return refuse_area(pid, v, what, e);
+	}
+	if (v->deleted) {
+		snprintf(what, sizeof(what), "deleted file %s", p);
+		return refuse_area(pid, v, what, e);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(special); i++) {
+		if (!strcmp(p, special[i].name)) {
+			*ret = special[i].kind;
+			return 0;
+		}
+	}
+	/* "[anon:name]": anonymous memory named with PR_SET_VMA_ANON_NAME */
+	if (!p[0] || !strncmp(p, "[anon:", 6)) {
+		*ret = VMA_KIND__VMA_ANON_PRIVATE;
+		return 0;
+	}
+	if (p[0] == '/') {
+		*ret = VMA_KIND__VMA_FILE_PRIVATE;
+		return 0;
+	}
+	snprintf(what, sizeof(what), "unknown mapping %s", p);
+	return refuse_area(pid, v, what, e);
+}
+
+/* A private file mapping: the file through map_files (the very file mapped,
+ * whatever happened to the path since), recorded once in files.img. */
+static int vma_file(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma *vma,
+		    struct ckpt_error *e)
+{
+	char path[128];
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, v->start,
+		 v->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: area %" PRIx64 "-%" PRIx64 ": opening %s",
+				      pid, v->start, v->end, v->path);
+	if (fstat(fd, &st) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: fstat of mapped file %s", pid, v->path);
+	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 5)) {
+		/* a private /dev/zero mapping is plain anonymous memory */
+		vma->kind = VMA_KIND__VMA_ANON_PRIVATE;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		char what[PATH_MAX + 64];
+
+		snprintf(what, sizeof(what), "mapping of device or special file %s", v->path);
+		return refuse_area(pid, v, what, e);
+	}
+	r = dump_file_add_mapping(c, fd, v->path, &vma->file_id, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: area %" PRIx64 "-%" PRIx64, pid, v->start,
+				     v->end);
+	vma->has_file_id = true;
+	vma->has_pgoff = true;
+	vma->pgoff = v->pgoff;
+	return 0;
+}
+
+static int dump_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma **ret,
+		    struct ckpt_error *e)
+{
+	Vma *vma = calloc(1, sizeof(*vma));
+	VmaKind kind;
+	int r;
+
+	if (!vma)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	vma__init(vma);
+	*ret = vma;
+	r = classify_vma(pid, v, &kind, e);
+	if (r < 0)
+		return r;
+	vma->start = v->start;
+	vma->end = v->end;
+	vma->prot = v->prot;
+	vma->kind = kind;
+	vma->flags = MAP_PRIVATE;
+	if (proc_vma_has_flag(v, "gd"))
+		vma->flags |= MAP_GROWSDOWN;
+	if (proc_vma_has_flag(v, "nr"))
+		vma->flags |= MAP_NORESERVE;
+	if (v->has_vmflags) {
+		vma->vmflags = dump_strdup(v->vmflags, e);
+		if (!vma->vmflags)
+			return -ENOMEM;
+	}
+	if (kind == VMA_KIND__VMA_FILE_PRIVATE)
+		return vma_file(c, pid, v, vma, e);
+	return 0;
+}
+
+static int dump_exe(struct dump_ctx *c, pid_t pid, MmEntry *mm, struct ckpt_error *e)
+{
+	char path[64], link[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	size_t l;
+	int r;
+
+	r = proc_readlink(pid, "exe", link, sizeof(link), e);
+	if (r < 0)
+		return r;
+	l = strlen(link);
+	if (l > 10 && !strcmp(link + l - 10, " (deleted)"))
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: its executable %s was deleted; not supported yet", pid,
+				link);
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: opening its executable %s", pid, link);
+	r = dump_file_add_mapping(c, fd, link, &mm->exe_file_id, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: executable", pid);
+	mm->has_exe_file_id = true;
+	return 0;
+}
+
+static int dump_mm(struct dump_ctx *c, struct dump_task *t, MmEntry *mm, struct ckpt_error *e)
+{
+	struct proc_vma_list vl = {0};
+	struct proc_stat st;
+	uint64_t *auxv = NULL;
+	size_t nauxv = 0;
+	int r;
+
+	r = proc_parse_stat(t->pid, &st, e);
+	if (r < 0)
+		return r;
+	mm->start_code = st.start_code;
+	mm->end_code = st.end_code;
+	mm->start_data = st.start_data;
+	mm->end_data = st.end_data;
+	mm->start_brk = st.start_brk;
+	mm->brk = t->brk;
+	mm->start_stack = st.start_stack;
+	mm->arg_start = st.arg_start;
+	mm->arg_end = st.arg_end;
+	mm->env_start = st.env_start;
+	mm->env_end = st.env_end;
+	r = proc_read_auxv(t->pid, &auxv, &nauxv, e);
+	if (r < 0)
+		return r;
+	mm->auxv = auxv;
+	mm->n_auxv = nauxv;
+	r = dump_exe(c, t->pid, mm, e);
+	if (r < 0)
+		return r;
+
+	r = proc_parse_smaps(t->pid, &vl, e);
+	if (r < 0)
+		return r;
+	mm->vmas = calloc(vl.n ? vl.n : 1, sizeof(*mm->vmas));
+	if (!mm->vmas) {
+		proc_vma_list_free(&vl);
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < vl.n; i++) {
+		r = dump_vma(c, t->pid, &vl.v[i], &mm->vmas[i], e);
+		mm->n_vmas = i + 1;
+		if (r < 0)
+			break;
+	}
+	proc_vma_list_free(&vl);
+	return r;
+}
+
+int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
+{
+	MmEntry *mm = calloc(1, sizeof(*mm));
+	int r;
+
+	if (!mm)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	mm_entry__init(mm);
+	t->mm = mm;
+	r = dump_mm(c, t, mm, e);
+	if (r < 0 && strncmp(e->msg, "pid ", 4))
+		return ckpt_err_wrap(e, "pid %d", t->pid);
+	return r;
+}
+
+/* ---- pages -------------------------------------------------------------- */
+
+/* Called with the buffer empty: make it (or make it twice as big). */
+static int grow_buffer(struct dump_ctx *c, struct ckpt_error *e)
+{
+	size_t len = c->buf ? c->buf_len * 2 : PAGE_BUF_MIN;
+	void *p;
+
+	if (c->buf && len > PAGE_BUF_MAX)
+		return 0;
+	/* populated at once: cheaper than first-touch faults page by page */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
+		 0);
+	if (p == MAP_FAILED)
+		return ckpt_err_errno(e, -errno, "allocating a %zu MiB page buffer", len >> 20);
+	if (c->buf)
+		munmap(c->buf, c->buf_len);
+	c->buf = p;
+	c->buf_len = len;
+	return 0;
+}
+
+/* Copies queued ranges of the task into the buffer, then into the image. */
+struct page_copy {
+	struct dump_ctx *c;
+	pid_t pid;
+	struct img *pages;
+	struct iovec remote[IOV_BATCH];
+	size_t n;     /* queued ranges */
+	size_t bytes; /* queued bytes (buffer fill) */
+};
+
+static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
+{
+	struct iovec local = {.iov_base = pc->c->buf, .iov_len = pc->bytes};
+	ssize_t got;
+	int r;
+
+	if (!pc->n)
+		return 0;
+	got = process_vm_readv(pc->pid, &local, 1, pc->remote, pc->n, 0);
+	if (got != (ssize_t)pc->bytes) {
+		/* an area the task can't read (PROT_NONE...) or a fault: take the
+		 * ranges one by one, remote_read falls back to /proc/PID/mem */
+		char *dst = pc->c->buf;
+
+		for (size_t i = 0; i < pc->n; i++) {
+			r = remote_read(pc->pid, (uintptr_t)pc->remote[i].iov_base, dst,
+					pc->remote[i].iov_len, e);
+			if (r < 0)
+				return r;
+			dst += pc->remote[i].iov_len;
+		}
+	}
+	r = img_write_pages(pc->pages, pc->c->buf, pc->bytes, e);
+	if (r < 0)
+		return r;
+	pc->c->pages_bytes += pc->bytes;
+	pc->n = 0;
+	pc->bytes = 0;
+	return 0;
+}
+
+static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, struct ckpt_error *e)
+{
+	while (len) {
+		uint64_t room = pc->c->buf_len - pc->bytes;
+		uint64_t n = len < room ? len : room;
+		int r;
+
+		pc->remote[pc->n].iov_base = (void *)(uintptr_t)addr;
+		pc->remote[pc->n].iov_len = n;
+		pc->n++;
+		pc->bytes += n;
+		addr += n;
+		len -= n;
+		if (pc->n == IOV_BATCH || pc->bytes == pc->c->buf_len) {
+			bool full = pc->bytes == pc->c->buf_len;
+
+			r = copy_flush(pc, e);
+			if (r < 0)
+				return r;
+			r = full ? grow_buffer(pc->c, e) : 0;
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* A run of pages to save: its pagemap entry, then its data. */
+static int emit_run(struct page_copy *pc, struct img *pagemap, uint64_t vaddr, uint64_t nr,
+		    struct ckpt_error *e)
+{
+	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+	int r;
+
+	pe.vaddr = vaddr;
+	pe.nr_pages = (uint32_t)nr;
+	r = img_write_msg(pagemap, &pe.base, e);
+	if (r < 0)
+		return r;
+	return copy_range(pc, vaddr, nr * PG_SIZE, e);
+}
+
+static bool vma_has_pages(VmaKind k)
+{
+	return k == VMA_KIND__VMA_ANON_PRIVATE || k == VMA_KIND__VMA_FILE_PRIVATE ||
+	       k == VMA_KIND__VMA_HEAP || k == VMA_KIND__VMA_STACK;
+}
+
+static int dump_vma_pages(struct page_copy *pc, struct img *pagemap, int pmfd, const Vma *vma,
+			  uint64_t *pm, struct ckpt_error *e)
+{
+	bool file = vma->kind == VMA_KIND__VMA_FILE_PRIVATE;
+	uint64_t npages = (vma->end - vma->start) / PG_SIZE;
+	uint64_t run_start = 0, run_len = 0;
+	int r;
+
+	for (uint64_t off = 0; off < npages; off += PM_CHUNK) {
+		uint64_t n = npages - off < PM_CHUNK ? npages - off : PM_CHUNK;
+		uint64_t first = vma->start / PG_SIZE + off;
+		ssize_t got = pread(pmfd, pm, n * 8, (off_t)(first * 8));
+
+		if (got != (ssize_t)(n * 8))
+			return ckpt_err_errno(e, got < 0 ? -errno : -EIO,
+					      "pid %d: reading /proc/%d/pagemap at %" PRIx64,
+					      pc->pid, pc->pid, first * PG_SIZE);
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t w = pm[i], addr = (first + i) * PG_SIZE;
+			bool keep = file ? ((w & PM_PRESENT) && !(w & PM_FILE)) || (w & PM_SWAP)
+					 : (w & (PM_PRESENT | PM_SWAP)) != 0;
+
+			if (keep && run_len && run_start + run_len * PG_SIZE == addr &&
+			    run_len < RUN_MAX) {
+				run_len++;
+				continue;
+			}
+			if (run_len) {
+				r = emit_run(pc, pagemap, run_start, run_len, e);
+				if (r < 0)
+					return r;
+				run_len = 0;
+			}
+			if (keep) {
+				run_start = addr;
+				run_len = 1;
+			}
+		}
+	}
+	if (run_len)
+		return emit_run(pc, pagemap, run_start, run_len, e);
+	return 0;
+}
+
+static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
+{
+	_cleanup_img_ struct img *pagemap = NULL, *pages = NULL;
+	_cleanup_free_ uint64_t *pm = NULL;
+	_cleanup_free_ struct page_copy *pc = NULL;
+	_cleanup_close_ int pmfd = -1;
+	uint64_t before = c->pages_bytes;
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s", path);
+	pm = malloc(PM_CHUNK * sizeof(*pm));
+	pc = calloc(1, sizeof(*pc));
+	if (!pm || !pc)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	pc->c = c;
+	pc->pid = t->pid;
+	r = img_create(c->dir, IMG_PAGEMAP, t->pid, &pagemap, e);
+	if (r < 0)
+		return r;
+	r = img_create(c->dir, IMG_PAGES, t->pid, &pages, e);
+	if (r < 0)
+		return r;
+	pc->pages = pages;
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const Vma *vma = t->mm->vmas[i];
+
+		if (!vma_has_pages(vma->kind))
+			continue;
+		r = dump_vma_pages(pc, pagemap, pmfd, vma, pm, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "area %" PRIx64 "-%" PRIx64, vma->start,
+					     vma->end);
+	}
+	r = copy_flush(pc, e);
+	if (r < 0)
+		return r;
+	t->pages_bytes = c->pages_bytes - before;
+	t->pagemap_img = TAKE_PTR(pagemap);
+	t->pages_img = TAKE_PTR(pages);
+	/* closing fsyncs: keep that out of the freeze when the tree is to be
+	 * resumed, but don't hold two fds per task for huge trees */
+	if (!c->opts->leave_running || c->ntasks > OPEN_PAGES_MAX)
+		return dump_close_pages(t, e);
+	return 0;
+}
+
+int dump_close_pages(struct dump_task *t, struct ckpt_error *e)
+{
+	int r = 0;
+
+	if (t->pagemap_img)
+		r = img_close_write(TAKE_PTR(t->pagemap_img), e);
+	if (r >= 0 && t->pages_img)
+		r = img_close_write(TAKE_PTR(t->pages_img), e);
+	return r;
+}
+
+int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
+{
+	int r;
+
+	if (!c->buf) {
+		r = grow_buffer(c, e);
+		if (r < 0)
+			return r;
+	}
+	r = dump_pages(c, t, e);
+	if (r < 0 && strncmp(e->msg, "pid ", 4))
+		return ckpt_err_wrap(e, "pid %d", t->pid);
+	return r;
+}

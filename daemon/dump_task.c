@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-task state other than memory and fds: registers and xstate, signal
+ * mask, pending signals, rseq (ptrace), sigactions, securebits, dumpable and
+ * brk (remote syscalls, in one session), creds, rlimits, cwd... (/proc).
+ * Also the process tree image and its session/group checks.
+ */
+#define LOG_PREFIX "dump: "
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include "cleanup.h"
+#include "dump_internal.h"
+#include "fault.h"
+#include "log.h"
+
+#define NSIG_MAX 64
+#define SIGINFO_SIZE 128
+
+/* struct sigaction as the kernel's rt_sigaction sees it on x86-64 */
+struct kernel_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+static void *zalloc(size_t n, struct ckpt_error *e)
+{
+	void *p = calloc(1, n);
+
+	if (!p)
+		ckpt_err(e, -ENOMEM, "out of memory");
+	return p;
+}
+
+char *dump_strdup(const char *s, struct ckpt_error *e)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		ckpt_err(e, -ENOMEM, "out of memory");
+	return d;
+}
+
+static UserRegs *regs_to_proto(const struct user_regs_struct *r, struct ckpt_error *e)
+{
+	UserRegs *u = zalloc(sizeof(*u), e);
+
+	if (!u)
+		return NULL;
+	user_regs__init(u);
+	u->r15 = r->r15;
+	u->r14 = r->r14;
+	u->r13 = r->r13;
+	u->r12 = r->r12;
+	u->rbp = r->rbp;
+	u->rbx = r->rbx;
+	u->r11 = r->r11;
+	u->r10 = r->r10;
+	u->r9 = r->r9;
+	u->r8 = r->r8;
+	u->rax = r->rax;
+	u->rcx = r->rcx;
+	u->rdx = r->rdx;
+	u->rsi = r->rsi;
+	u->rdi = r->rdi;
+	u->orig_rax = r->orig_rax;
+	u->rip = r->rip;
+	u->cs = r->cs;
+	u->eflags = r->eflags;
+	u->rsp = r->rsp;
+	u->ss = r->ss;
+	u->fs_base = r->fs_base;
+	u->gs_base = r->gs_base;
+	u->ds = r->ds;
+	u->es = r->es;
+	u->fs = r->fs;
+	u->gs = r->gs;
+	return u;
+}
+
+/* siginfo_t records as repeated bytes */
+static int siginfos_to_proto(const siginfo_t *si, size_t n, ProtobufCBinaryData **ret,
+			     size_t *ret_n, struct ckpt_error *e)
+{
+	ProtobufCBinaryData *b;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!n)
+		return 0;
+	b = calloc(n, sizeof(*b));
+	if (!b)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	*ret = b;
+	for (size_t i = 0; i < n; i++) {
+		b[i].data = malloc(SIGINFO_SIZE);
+		if (!b[i].data)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		memcpy(b[i].data, &si[i], SIGINFO_SIZE);
+		b[i].len = SIGINFO_SIZE;
+		*ret_n = i + 1;
+	}
+	return 0;
+}
+
+/* Registers, xstate, blocked mask, rseq and own pending signals of a thread:
+ * all through ptrace, before any remote syscall changes the mask. */
+static int dump_thread(pid_t tid, ThreadCore **ret, struct ckpt_error *e)
+{
+	struct user_regs_struct regs;
+	struct rseq_config rseq;
+	bool registered = false;
+	_cleanup_free_ siginfo_t *si = NULL;
+	size_t nsi = 0;
+	ThreadCore *tc;
+	void *xs = NULL;
+	size_t xlen = 0;
+	int r;
+
+	tc = zalloc(sizeof(*tc), e);
+	if (!tc)
+		return -ENOMEM;
+	thread_core__init(tc);
+	*ret = tc; /* freed by the caller with the whole core */
+	tc->tid = tid;
+	r = ptrace_get_regs(tid, &regs, e);
+	if (r < 0)
+		return r;
+	tc->regs = regs_to_proto(&regs, e);
+	if (!tc->regs)
+		return -ENOMEM;
+	r = ptrace_get_xstate(tid, &xs, &xlen, e);
+	if (r < 0)
+		return r;
+	tc->xstate.data = xs;
+	tc->xstate.len = xlen;
+	r = ptrace_get_sigmask(tid, &tc->blocked, e);
+	if (r < 0)
+		return r;
+	r = ptrace_get_rseq(tid, &rseq, &registered, e);
+	if (r < 0)
+		return r;
+	if (registered) {
+		tc->rseq = zalloc(sizeof(*tc->rseq), e);
+		if (!tc->rseq)
+			return -ENOMEM;
+		rseq_config__init(tc->rseq);
+		tc->rseq->abi_pointer = rseq.abi_pointer;
+		tc->rseq->abi_size = rseq.abi_size;
+		tc->rseq->signature = rseq.signature;
+		tc->rseq->has_flags = true;
+		tc->rseq->flags = rseq.flags;
+	}
+	r = ptrace_peek_siginfo(tid, false, &si, &nsi, e);
+	if (r < 0)
+		return r;
+	return siginfos_to_proto(si, nsi, &tc->pending, &tc->n_pending, e);
+}
+
+static int rcall(struct dump_task *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		 uint64_t a4, long *ret, const char *what, struct ckpt_error *e)
+{
+	int r = rsys_call(&t->rsys, nr, a1, a2, a3, a4, 0, 0, ret, e);
+
+	if (r < 0)
+		return ckpt_err_wrap(e, "remote %s", what);
+	if (*ret < 0 && *ret > -4096)
+		return ckpt_err_errno(e, (int)*ret, "remote %s in pid %d", what, t->pid);
+	return 0;
+}
+
+/*
+ * Which signals need a remote rt_sigaction: those with a handler or ignored
+ * (SigCgt, SigIgn), and SIGCHLD whose SA_NOCLDSTOP/SA_NOCLDWAIT act even
+ * with SIG_DFL. For the others, SIG_DFL with zero flags and mask is exact:
+ * flags and mask take effect only once a handler is installed, which
+ * replaces them. Every remote call costs two context switches each way.
+ */
+static bool sigaction_needed(const struct proc_status *st, int sig)
+{
+	uint64_t bit = 1ULL << (sig - 1);
+
+	return sig == SIGCHLD || (st->sig_cgt & bit) || (st->sig_ign & bit);
+}
+
+/* What only the task itself can tell, in one remote-syscall session. */
+static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEntry *core,
+		       struct ckpt_error *e)
+{
+	struct kernel_sigaction ksa[NSIG_MAX];
+	size_t n = 0;
+	long res;
+	int r;
+
+	r = rsys_init(&t->rsys, t->pid, 0, e);
+	if (r < 0)
+		return r;
+	t->rsys_open = true;
+	r = rsys_scratch(&t->rsys, sizeof(ksa), e);
+	if (r < 0)
+		return r;
+	memset(ksa, 0, sizeof(ksa));
+	r = remote_write(t->pid, t->rsys.scratch, ksa, sizeof(ksa), e);
+	if (r < 0)
+		return r;
+	for (int sig = 1; sig <= NSIG_MAX; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP || !sigaction_needed(st, sig))
+			continue;
+		r = rcall(t, __NR_rt_sigaction, sig, 0, t->rsys.scratch + (sig - 1) * sizeof(ksa[0]),
+			  8, &res, "rt_sigaction", e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "signal %d", sig);
+	}
+	r = remote_read(t->pid, t->rsys.scratch, ksa, sizeof(ksa), e);
+	if (r < 0)
+		return r;
+	core->sigactions = calloc(NSIG_MAX, sizeof(*core->sigactions));
+	if (!core->sigactions)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (int sig = 1; sig <= NSIG_MAX; sig++) {
+		SigAction *sa;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		sa = zalloc(sizeof(*sa), e);
+		if (!sa)
+			return -ENOMEM;
+		sig_action__init(sa);
+		sa->sig = sig;
+		sa->handler = ksa[sig - 1].handler;
+		sa->flags = ksa[sig - 1].flags;
+		sa->restorer = ksa[sig - 1].restorer;
+		sa->mask = ksa[sig - 1].mask;
+		core->sigactions[n++] = sa;
+		core->n_sigactions = n;
+	}
+	r = rcall(t, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, &res, "prctl(PR_GET_SECUREBITS)", e);
+	if (r < 0)
+		return r;
+	core->creds->has_securebits = true;
+	core->creds->securebits = (uint32_t)res;
+	r = rcall(t, __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0, &res, "prctl(PR_GET_DUMPABLE)", e);
+	if (r < 0)
+		return r;
+	core->has_dumpable = true;
+	core->dumpable = (uint32_t)res;
+	r = rcall(t, __NR_brk, 0, 0, 0, 0, &res, "brk", e);
+	if (r < 0)
+		return r;
+	t->brk = (uint64_t)res;
+	/* closed here, so that the scratch page is gone before smaps is read */
+	t->rsys_open = false;
+	return rsys_fini(&t->rsys, e);
+}
+
+static int dump_creds(const struct proc_status *st, CoreEntry *core, struct ckpt_error *e)
+{
+	Creds *cr = zalloc(sizeof(*cr), e);
+
+	if (!cr)
+		return -ENOMEM;
+	creds__init(cr);
+	core->creds = cr;
+	cr->uid = st->uid[0];
+	cr->euid = st->uid[1];
+	cr->suid = st->uid[2];
+	cr->fsuid = st->uid[3];
+	cr->gid = st->gid[0];
+	cr->egid = st->gid[1];
+	cr->sgid = st->gid[2];
+	cr->fsgid = st->gid[3];
+	if (st->ngroups) {
+		cr->groups = calloc(st->ngroups, sizeof(*cr->groups));
+		if (!cr->groups)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		memcpy(cr->groups, st->groups, st->ngroups * sizeof(*cr->groups));
+		cr->n_groups = st->ngroups;
+	}
+	cr->cap_inh = st->cap_inh;
+	cr->cap_prm = st->cap_prm;
+	cr->cap_eff = st->cap_eff;
+	cr->cap_bnd = st->cap_bnd;
+	cr->has_cap_amb = true;
+	cr->cap_amb = st->cap_amb;
+	cr->has_no_new_privs = true;
+	cr->no_new_privs = st->no_new_privs != 0;
+	return 0;
+}
+
+static int dump_rlimits(pid_t pid, CoreEntry *core, struct ckpt_error *e)
+{
+	struct proc_rlimit lim[16];
+	int r;
+
+	/* /proc/PID/limits, not prlimit: that needs CAP_SYS_RESOURCE here */
+	r = proc_parse_limits(pid, lim, e);
+	if (r < 0)
+		return r;
+	core->rlimits = calloc(16, sizeof(*core->rlimits));
+	if (!core->rlimits)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i < 16; i++) {
+		Rlimit *rl = zalloc(sizeof(*rl), e);
+
+		if (!rl)
+			return -ENOMEM;
+		rlimit__init(rl);
+		rl->resource = i;
+		rl->cur = lim[i].cur;
+		rl->max = lim[i].max;
+		core->rlimits[core->n_rlimits++] = rl;
+	}
+	return 0;
+}
+
+/* comm and personality: small text files */
+static int dump_comm_personality(pid_t pid, CoreEntry *core, struct ckpt_error *e)
+{
+	char path[64];
+	_cleanup_free_ char *comm = NULL, *pers = NULL;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	r = proc_read_file(path, &comm, &len, e);
+	if (r < 0)
+		return r;
+	comm[strcspn(comm, "\n")] = '\0';
+	core->comm = TAKE_PTR(comm);
+	snprintf(path, sizeof(path), "/proc/%d/personality", pid);
+	r = proc_read_file(path, &pers, &len, e);
+	if (r < 0)
+		return r;
+	core->has_personality = true;
+	core->personality = (uint32_t)strtoul(pers, NULL, 16);
+	return 0;
+}
+
+static int dump_path_link(pid_t pid, const char *name, char **ret, struct ckpt_error *e)
+{
+	char buf[4096];
+	size_t l;
+	int r;
+
+	r = proc_readlink(pid, name, buf, sizeof(buf), e);
+	if (r < 0)
+		return r;
+	l = strlen(buf);
+	if (l > 10 && !strcmp(buf + l - 10, " (deleted)"))
+		return ckpt_err(e, -EOPNOTSUPP,
+				"its %s %s was deleted; a deleted %s is not supported", name, buf,
+				name);
+	*ret = dump_strdup(buf, e);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core,
+		     struct ckpt_error *e)
+{
+	_cleanup_free_ siginfo_t *si = NULL;
+	struct proc_status status;
+	struct proc_stat st;
+	size_t nsi = 0;
+	int r;
+
+	core->pid = t->pid;
+	core->has_stopped = true;
+	core->stopped = t->was_stopped;
+	core->threads = calloc(1, sizeof(*core->threads));
+	if (!core->threads)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	core->n_threads = 1;
+	r = dump_thread(t->pid, &core->threads[0], e);
+	if (r < 0)
+		return r;
+	r = ptrace_peek_siginfo(t->pid, true, &si, &nsi, e);
+	if (r < 0)
+		return r;
+	r = siginfos_to_proto(si, nsi, &core->shared_pending, &core->n_shared_pending, e);
+	if (r < 0)
+		return r;
+
+	r = proc_parse_status(t->pid, &status, e);
+	if (r < 0)
+		return r;
+	core->umask = status.umask;
+	r = dump_creds(&status, core, e);
+	if (r < 0)
+		return r;
+	r = dump_remote(t, &status, core, e);
+	if (r < 0)
+		return r;
+	r = proc_parse_stat(t->pid, &st, e);
+	if (r < 0)
+		return r;
+	core->has_exit_signal = true;
+	core->exit_signal = (uint32_t)st.exit_signal;
+	r = dump_comm_personality(t->pid, core, e);
+	if (r < 0)
+		return r;
+	r = dump_rlimits(t->pid, core, e);
+	if (r < 0)
+		return r;
+	r = dump_path_link(t->pid, "cwd", &core->cwd, e);
+	if (r < 0)
+		return r;
+	return dump_path_link(t->pid, "root", &core->root, e);
+}
+
+int dump_task_core(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
+{
+	CoreEntry *core = zalloc(sizeof(*core), e);
+	int r;
+
+	if (!core)
+		return -ENOMEM;
+	core_entry__init(core);
+	/* protobuf-c's "empty" defaults must not reach free_unpacked */
+	core->comm = NULL;
+	core->cwd = NULL;
+	core->root = NULL;
+	t->core = core;
+	r = dump_core(c, t, core, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d", t->pid);
+	return 0;
+}
+
+/* ---- process tree -------------------------------------------------------- */
+
+/*
+ * The restorer rebuilds sessions top-down: a task either leads its session
+ * (setsid) or inherits its parent's. The root's session may lie outside the
+ * tree (the restorer then makes the root a session leader). Process groups
+ * must be led by a task of the tree, or be the root's group.
+ */
+int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
+{
+	const struct dump_task *root = &c->tasks[0];
+
+	for (size_t i = 1; i < c->ntasks; i++) {
+		const struct dump_task *t = &c->tasks[i];
+		const struct dump_task *p = dump_find_task(c, t->ppid);
+
+		if (t->sid != t->pid && (!p || p->sid != t->sid))
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d: session layout not supported (its session %d is "
+					"neither its own nor its parent's session %d)",
+					t->pid, t->sid, p ? p->sid : 0);
+		if (t->pgid != root->pgid && !dump_find_task(c, t->pgid))
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d: process group %d has no leader in the tree; not "
+					"supported yet",
+					t->pid, t->pgid);
+	}
+	return 0;
+}
+
+int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e)
+{
+	_cleanup_img_ struct img *img = NULL;
+	int r;
+
+	r = img_create(c->dir, IMG_PSTREE, 0, &img, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < c->ntasks; i++) {
+		const struct dump_task *t = &c->tasks[i];
+		PstreeEntry pe = PSTREE_ENTRY__INIT;
+		int32_t tid = t->pid;
+
+		pe.pid = t->pid;
+		pe.ppid = t->ppid;
+		pe.pgid = t->pgid;
+		pe.sid = t->sid;
+		pe.n_threads = 1;
+		pe.threads = &tid;
+		r = img_write_msg(img, &pe.base, e);
+		if (r < 0)
+			return r;
+	}
+	r = img_close_write(TAKE_PTR(img), e);
+	return r;
+}

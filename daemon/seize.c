@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Freezing the tree: every task is seized (PTRACE_SEIZE + PTRACE_INTERRUPT)
+ * before its children are listed, so the walk sees a stable tree; a second
+ * walk confirms that no task appeared meanwhile (a child subreaper in the
+ * tree can adopt orphans). What the dump can't handle yet is refused here,
+ * on the frozen task, with the pid and the reason.
+ */
+#define LOG_PREFIX "dump: "
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "dump_internal.h"
+#include "log.h"
+
+#define PF_KTHREAD 0x00200000
+
+/* "/dev/pts/3", "/dev/tty2", or the device numbers */
+static void tty_name(int tty_nr, char *buf, size_t len)
+{
+	unsigned major = ((unsigned)tty_nr >> 8) & 0xfff;
+	unsigned minor = ((unsigned)tty_nr & 0xff) | (((unsigned)tty_nr >> 12) & 0xfff00);
+
+	if (major >= 136 && major <= 143)
+		snprintf(buf, len, "/dev/pts/%u", (major - 136) * 256 + minor);
+	else if (major == 4 && minor < 64)
+		snprintf(buf, len, "/dev/tty%u", minor);
+	else if (major == 4)
+		snprintf(buf, len, "/dev/ttyS%u", minor - 64);
+	else if (major == 5 && minor == 1)
+		snprintf(buf, len, "/dev/console");
+	else
+		snprintf(buf, len, "terminal device %u:%u", major, minor);
+}
+
+/* The root must not be init, the dumping process, or one of its ancestors
+ * (freezing our own ancestor would deadlock or kill us). */
+static int check_root(struct dump_ctx *c, pid_t root, struct ckpt_error *e)
+{
+	pid_t p = c->self;
+
+	if (root <= 0)
+		return ckpt_err(e, -EINVAL, "invalid pid %d", root);
+	if (root == 1)
+		return ckpt_err(e, -EINVAL, "pid 1 (init) can't be dumped");
+	if (root == c->self)
+		return ckpt_err(e, -EINVAL, "pid %d is the dumping process itself", root);
+	while (p > 1) {
+		struct proc_stat st;
+
+		if (proc_parse_stat(p, &st, e) < 0)
+			return ckpt_err_wrap(e, "checking the ancestors of the dumping process");
+		p = st.ppid;
+		if (p == root)
+			return ckpt_err(e, -EINVAL,
+					"pid %d is an ancestor of the dumping process (pid %d); a "
+					"process can't dump the tree it runs in",
+					root, c->self);
+	}
+	return 0;
+}
+
+static int zombie_err(pid_t pid, const struct proc_stat *st, struct ckpt_error *e)
+{
+	return ckpt_err(e, -EBUSY,
+			"pid %d is a zombie (it exited and its parent pid %d has not reaped it "
+			"yet); zombies are not supported yet",
+			pid, st->ppid);
+}
+
+/* What we refuse, checked on the frozen task. */
+static int check_task(struct dump_ctx *c, pid_t pid, const struct proc_stat *st,
+		      struct ckpt_error *e)
+{
+	struct proc_status status;
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t ntids = 0;
+	char tty[64];
+
+	if (proc_list_tasks(pid, &tids, &ntids, e) < 0)
+		return ckpt_err_wrap(e, "pid %d", pid);
+	if (ntids > 1)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d has %zu threads; multi-threaded processes are not "
+				"supported yet",
+				pid, ntids);
+	if (proc_parse_status(pid, &status, e) < 0)
+		return ckpt_err_wrap(e, "pid %d", pid);
+	if (status.nspid_levels > c->self_nspid_levels)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d is in a nested pid namespace; pid namespaces are not "
+				"supported yet",
+				pid);
+	if (status.seccomp != 0)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d runs under seccomp (mode %d); seccomp filters are not "
+				"supported yet",
+				pid, status.seccomp);
+	if (st->tty_nr != 0) {
+		tty_name(st->tty_nr, tty, sizeof(tty));
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d is attached to terminal %s; terminal jobs are not "
+				"supported yet (use setsid/nohup)",
+				pid, tty);
+	}
+	return 0;
+}
+
+static struct dump_task *new_task(struct dump_ctx *c, struct ckpt_error *e)
+{
+	struct dump_task *t;
+
+	if (c->ntasks == c->tasks_cap) {
+		size_t cap = c->tasks_cap ? c->tasks_cap * 2 : 16;
+		struct dump_task *n = realloc(c->tasks, cap * sizeof(*n));
+
+		if (!n) {
+			ckpt_err(e, -ENOMEM, "out of memory for the task list");
+			return NULL;
+		}
+		c->tasks = n;
+		c->tasks_cap = cap;
+	}
+	t = &c->tasks[c->ntasks];
+	memset(t, 0, sizeof(*t));
+	t->pidfd = -1;
+	return t;
+}
+
+static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_error *e)
+{
+	struct proc_stat st;
+	struct dump_task *t;
+	int r;
+
+	if (pid == c->self)
+		return ckpt_err(e, -EINVAL, "pid %d is the dumping process itself", pid);
+	if (proc_parse_stat(pid, &st, e) < 0) {
+		if (e->code == -ENOENT)
+			return ckpt_err(e, -ESRCH, "no process with pid %d", pid);
+		return ckpt_err_wrap(e, "pid %d", pid);
+	}
+	if (st.state == 'Z' || st.state == 'X')
+		return zombie_err(pid, &st, e);
+	if (st.flags & PF_KTHREAD)
+		return ckpt_err(e, -EINVAL, "pid %d is a kernel thread", pid);
+	t = new_task(c, e);
+	if (!t)
+		return -ENOMEM;
+	t->pid = pid;
+	t->ppid = ppid;
+	r = ptrace_seize_stop(pid, &t->was_stopped, e);
+	if (r < 0) {
+		struct ckpt_error tmp = {0};
+
+		if (proc_parse_stat(pid, &st, &tmp) == 0 && st.state == 'Z')
+			return zombie_err(pid, &st, e);
+		return r;
+	}
+	t->seized = true;
+	c->ntasks++;
+	if (!c->t_frozen)
+		c->t_frozen = dump_now();
+
+	/* the task is frozen now: what we read next can't change under us */
+	if (proc_parse_stat(pid, &st, e) < 0)
+		return ckpt_err_wrap(e, "pid %d", pid);
+	r = check_task(c, pid, &st, e);
+	if (r < 0)
+		return r;
+	t->pgid = st.pgrp;
+	t->sid = st.session;
+	pr_debug("seized pid %d (parent %d)%s", pid, ppid, t->was_stopped ? ", stopped" : "");
+	return 0;
+}
+
+/* Seize the children of tasks[i] that are not known yet; *ret_found counts them. */
+static int seize_children(struct dump_ctx *c, size_t i, unsigned *ret_found, struct ckpt_error *e)
+{
+	_cleanup_free_ pid_t *kids = NULL;
+	pid_t pid = c->tasks[i].pid;
+	size_t nkids = 0;
+	int r;
+
+	r = proc_list_children(pid, pid, &kids, &nkids, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: listing children", pid);
+	for (size_t k = 0; k < nkids; k++) {
+		if (dump_find_task(c, kids[k]))
+			continue;
+		r = seize_one(c, kids[k], pid, e);
+		if (r < 0)
+			return r;
+		(*ret_found)++;
+	}
+	return 0;
+}
+
+int seize_tree(struct dump_ctx *c, struct ckpt_error *e)
+{
+	struct proc_status self;
+	unsigned found;
+	int r;
+
+	if (proc_parse_status(c->self, &self, e) < 0)
+		return ckpt_err_wrap(e, "reading our own status");
+	c->self_nspid_levels = self.nspid_levels;
+	r = check_root(c, c->opts->pid, e);
+	if (r < 0)
+		return r;
+	r = seize_one(c, c->opts->pid, 0, e);
+	if (r < 0)
+		return r;
+	/* The first pass seizes everything (the list grows while we walk it);
+	 * repeat until a pass finds nothing new. */
+	do {
+		found = 0;
+		for (size_t i = 0; i < c->ntasks; i++) {
+			r = seize_children(c, i, &found, e);
+			if (r < 0)
+				return r;
+		}
+	} while (found);
+	pr_debug("tree of pid %d: %zu tasks frozen", c->opts->pid, c->ntasks);
+	return 0;
+}
+
+int unseize_tree(struct dump_ctx *c, struct ckpt_error *e)
+{
+	struct ckpt_error tmp = {0};
+	int ret = 0;
+
+	for (size_t i = 0; i < c->ntasks; i++) {
+		struct dump_task *t = &c->tasks[i];
+		int r = 0;
+
+		if (t->rsys_open) {
+			r = rsys_fini(&t->rsys, &tmp);
+			t->rsys_open = false;
+		}
+		if (t->seized) {
+			/* A task that was in a group stop stays in it: the kernel
+			 * re-enters the group stop at detach (SIGNAL_STOP_STOPPED). */
+			int r2 = ptrace_detach(t->pid, false, r < 0 ? NULL : &tmp);
+
+			if (r >= 0)
+				r = r2;
+			t->seized = false;
+		}
+		if (r < 0 && ret == 0) {
+			ret = r;
+			if (e)
+				*e = tmp;
+		}
+	}
+	return ret;
+}
+
+void kill_tree(struct dump_ctx *c)
+{
+	/* leaves first, so that no parent sees a child die before it does */
+	for (size_t i = c->ntasks; i-- > 0;) {
+		if (c->tasks[i].seized)
+			kill(c->tasks[i].pid, SIGKILL);
+	}
+	for (size_t i = c->ntasks; i-- > 0;) {
+		struct dump_task *t = &c->tasks[i];
+		int status;
+
+		if (!t->seized)
+			continue;
+		/* as the tracer we see the death first; reaping that report hands
+		 * the task over to its real parent */
+		for (;;) {
+			pid_t r = waitpid(t->pid, &status, __WALL);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 || WIFEXITED(status) || WIFSIGNALED(status))
+				break;
+		}
+		t->seized = false;
+		t->rsys_open = false;
+	}
+}

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File identity: size and mtime (plus dev and inode, for information), and
+ * for mapped files and executables a CRC32C of the content, so that a file
+ * touched but not changed (same bytes, new mtime) is still accepted.
+ */
+#define LOG_PREFIX "file ident: "
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "crc32c.h"
+#include "fault.h"
+#include "fd_kind.h"
+#include "log.h"
+
+/* Checksumming reads the whole file: past this size it costs more than it saves. */
+#define IDENT_CRC_MAX_SIZE (256ULL << 20)
+#define IDENT_CHUNK (1u << 20)
+
+static uint64_t mtime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
+}
+
+/* CRC32C of the first size bytes, read with pread so the file position stays. */
+static int content_crc(int fd, uint64_t size, uint32_t *ret, struct ckpt_error *e)
+{
+	_cleanup_free_ char *buf = malloc(IDENT_CHUNK);
+	uint64_t off = 0;
+	uint32_t crc = 0;
+
+	if (!buf)
+		return ckpt_err(e, -ENOMEM, "out of memory for a %u-byte buffer", IDENT_CHUNK);
+	while (off < size) {
+		size_t want = size - off < IDENT_CHUNK ? (size_t)(size - off) : IDENT_CHUNK;
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return ckpt_err_errno(e, -errno, "cannot read at offset %llu",
+					      (unsigned long long)off);
+		}
+		if (n == 0)
+			return ckpt_err(e, -EAGAIN, "file shrank to %llu bytes while being read",
+					(unsigned long long)off);
+		crc = crc32c(crc, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	*ret = crc;
+	return 0;
+}
+
+int file_ident_fill(int fd, bool with_content, FileIdent *ret, struct ckpt_error *e)
+{
+	FileIdent id = FILE_IDENT__INIT;
+	struct stat st;
+	int r;
+
+	r = ckpt_fault_inject("file-ident", e);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return ckpt_err_errno(e, -errno, "cannot stat fd %d", fd);
+	id.size = (uint64_t)st.st_size;
+	id.mtime_ns = mtime_ns(&st);
+	id.has_dev = true;
+	id.dev = st.st_dev;
+	id.has_ino = true;
+	id.ino = st.st_ino;
+	if (with_content && S_ISREG(st.st_mode) && id.size <= IDENT_CRC_MAX_SIZE) {
+		r = content_crc(fd, id.size, &id.content_crc32c, e);
+		if (r < 0)
+			return r;
+		id.has_content_crc32c = true;
+	}
+	*ret = id;
+	return 0;
+}
+
+static void format_ns(uint64_t ns, char *buf, size_t len)
+{
+	time_t sec = (time_t)(ns / 1000000000ULL);
+	struct tm tm;
+
+	if (!gmtime_r(&sec, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm)) {
+		snprintf(buf, len, "%llu ns", (unsigned long long)ns);
+		return;
+	}
+	size_t n = strlen(buf);
+	snprintf(buf + n, len - n, ".%09u UTC", (unsigned)(ns % 1000000000ULL));
+}
+
+int file_ident_check(int fd, const FileIdent *id, const char *what, struct ckpt_error *e)
+{
+	char was[64], now[64];
+	const char *why = "";
+	struct stat st;
+	uint64_t size, mtime;
+	int r;
+
+	r = ckpt_fault_inject("file-ident-check", e);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return ckpt_err_errno(e, -errno, "cannot stat %s", what);
+	size = (uint64_t)st.st_size;
+	mtime = mtime_ns(&st);
+	if (size == id->size && mtime == id->mtime_ns)
+		return 0;
+	/* Touched or copied without -p: the same bytes are still the same file. */
+	if (id->has_content_crc32c && size == id->size && S_ISREG(st.st_mode)) {
+		uint32_t crc;
+
+		r = content_crc(fd, size, &crc, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "%s", what);
+		if (crc == id->content_crc32c) {
+			pr_debug("%s: mtime changed, content did not\n", what);
+			return 0;
+		}
+		why = ", different content";
+	}
+	format_ns(id->mtime_ns, was, sizeof(was));
+	format_ns(mtime, now, sizeof(now));
+	return ckpt_err(e, -ESTALE,
+			"%s changed since the dump (size %llu -> %llu, mtime %s -> %s%s)", what,
+			(unsigned long long)id->size, (unsigned long long)size, was, now, why);
+}

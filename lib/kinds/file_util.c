@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the path-based kinds (reg, dir, chr). */
+#define LOG_PREFIX "kinds: "
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "file_util.h"
+#include "log.h"
+
+bool fdk_link_is_deleted(const char *link)
+{
+	size_t len = strlen(link), slen = strlen(DELETED_SUFFIX);
+
+	return len > slen && !strcmp(link + len - slen, DELETED_SUFFIX);
+}
+
+bool fdk_link_is_path(const char *link)
+{
+	return link[0] == '/' && !fdk_link_is_deleted(link);
+}
+
+/*
+ * f_flags as fdinfo shows them also carry kernel-internal bits (__FMODE_EXEC,
+ * O_LARGEFILE set by the kernel itself, creation flags that did their work
+ * at open time): keep only what describes the open file description.
+ */
+#define FDK_RESTORED_FLAGS                                                                         \
+	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_NOATIME | O_DIRECT | O_SYNC | O_DSYNC |             \
+	 O_LARGEFILE | O_PATH | O_NOFOLLOW | O_DIRECTORY | O_NOCTTY)
+
+uint32_t fdk_open_flags(uint32_t saved)
+{
+	return saved & FDK_RESTORED_FLAGS;
+}
+
+void file_entry_free_fields(FileEntry *fe)
+{
+	if (!fe)
+		return;
+	free(fe->path);
+	fe->path = NULL;
+	free(fe->ident);
+	fe->ident = NULL;
+}
+
+int fdk_dump_common(const struct fd_probe *p, FileType type, FileEntry *fe, struct ckpt_error *e)
+{
+	char *path = strdup(p->link);
+
+	if (!path)
+		return ckpt_err(e, -ENOMEM, "%s: out of memory", p->link);
+	free(fe->path);
+	fe->path = path;
+	fe->type = type;
+	/* O_CLOEXEC belongs to the fd, not the description: FdEntry.cloexec has it. */
+	fe->has_flags = true;
+	fe->flags = p->info.flags & ~(uint32_t)O_CLOEXEC;
+	fe->has_pos = true;
+	fe->pos = p->info.pos;
+	fe->has_mode = true;
+	fe->mode = p->st.st_mode;
+	return 0;
+}
+
+static const char *file_type_name(FileType type)
+{
+	switch (type) {
+	case FILE_TYPE__FILE_REG:
+		return "regular file";
+	case FILE_TYPE__FILE_DIR:
+		return "directory";
+	case FILE_TYPE__FILE_CHR:
+		return "character device";
+	default:
+		return "file";
+	}
+}
+
+int fdk_check_entry(const FileEntry *fe, FileType type, struct ckpt_error *e)
+{
+	if (fe->type != type)
+		return ckpt_err(e, -EINVAL, "files.img: entry %u: type %d is not a %s", fe->id,
+				(int)fe->type, file_type_name(type));
+	if (!fe->path || fe->path[0] != '/')
+		return ckpt_err(e, -EINVAL,
+				"files.img: entry %u: %s path \"%.64s\" is not absolute", fe->id,
+				file_type_name(type), fe->path ? fe->path : "");
+	if (strlen(fe->path) >= PATH_MAX)
+		return ckpt_err(e, -ENAMETOOLONG, "files.img: entry %u: path longer than %d bytes",
+				fe->id, PATH_MAX - 1);
+	if (fe->has_flags && (fe->flags & ~FDK_RESTORED_FLAGS))
+		pr_debug("entry %u: flags 0%o: not restoring 0%o\n", fe->id, fe->flags,
+			 fe->flags & ~FDK_RESTORED_FLAGS);
+	return 0;
+}
+
+int fdk_reopen(const FileEntry *fe, uint32_t extra, int *ret_fd, struct ckpt_error *e)
+{
+	uint32_t flags = fdk_open_flags(fe->has_flags ? fe->flags : O_RDONLY) | extra | O_CLOEXEC;
+	int fd;
+
+	fd = open(fe->path, (int)flags);
+	/* O_NOATIME needs ownership of the file or CAP_FOWNER; the rest matters more. */
+	if (fd < 0 && errno == EPERM && (flags & O_NOATIME)) {
+		pr_debug("%s: O_NOATIME not allowed, opening without it\n", fe->path);
+		fd = open(fe->path, (int)(flags & ~(uint32_t)O_NOATIME));
+	}
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "cannot open %s %s (flags 0%o)",
+				      file_type_name(fe->type), fe->path, flags);
+	*ret_fd = fd;
+	return 0;
+}
+
+int fdk_seek(int fd, const FileEntry *fe, const char *what, struct ckpt_error *e)
+{
+	uint64_t pos = fe->has_pos ? fe->pos : 0;
+	off_t r;
+
+	if (pos > (uint64_t)INT64_MAX)
+		return ckpt_err(e, -EINVAL, "files.img: entry %u: position %llu out of range",
+				fe->id, (unsigned long long)pos);
+	r = lseek(fd, (off_t)pos, SEEK_SET);
+	/* Some files cannot seek at all; at position 0 that loses nothing. */
+	if (r < 0 && pos == 0 && (errno == EINVAL || errno == ESPIPE))
+		return 0;
+	if (r < 0)
+		return ckpt_err_errno(e, -errno, "cannot seek %s %s to %llu", what, fe->path,
+				      (unsigned long long)pos);
+	if ((uint64_t)r != pos)
+		return ckpt_err(e, -EIO, "seeking %s %s to %llu landed at %lld", what, fe->path,
+				(unsigned long long)pos, (long long)r);
+	return 0;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the kinds that reopen a file by its path (regular files,
+ * directories, character devices). Private to lib/kinds/.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fd_kind.h"
+
+#define DELETED_SUFFIX " (deleted)"
+
+/* The /proc link ends in " (deleted)": the file has no name any more. */
+bool fdk_link_is_deleted(const char *link);
+/* The link is an absolute path that still exists (not "pipe:[..]", not deleted). */
+bool fdk_link_is_path(const char *link);
+/* The open(2) flags worth restoring (access mode, O_APPEND, O_NONBLOCK...). */
+uint32_t fdk_open_flags(uint32_t saved);
+/*
+ * Fill the fields every path-based kind saves: type, path, flags (without
+ * O_CLOEXEC), pos, mode. Everything is malloc'ed, so that
+ * file_entry__free_unpacked(fe, NULL) or file_entry_free_fields() frees it.
+ */
+int fdk_dump_common(const struct fd_probe *p, FileType type, FileEntry *fe, struct ckpt_error *e);
+/* Images are not trusted: the saved path must be absolute, sane and of type. */
+int fdk_check_entry(const FileEntry *fe, FileType type, struct ckpt_error *e);
+/*
+ * open(path, saved flags | extra | O_CLOEXEC) without creating or truncating
+ * anything; O_NOATIME is dropped where the kernel does not allow it to us.
+ */
+int fdk_reopen(const FileEntry *fe, uint32_t extra, int *ret_fd, struct ckpt_error *e);
+/* lseek to the saved position; "what" names the file in the error. */
+int fdk_seek(int fd, const FileEntry *fe, const char *what, struct ckpt_error *e);

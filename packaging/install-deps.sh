@@ -1,0 +1,33 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Install everything needed to build and test ckpt on Debian 12 (as root,
+# non-interactive). Idempotent: apt is not touched when all is present.
+set -euo pipefail
+
+PKGS=(
+	build-essential cmake pkg-config        # toolchain
+	protobuf-c-compiler libprotobuf-c-dev   # image format
+	libnl-3-dev libnl-route-3-dev libcap-dev
+	check                                   # unit tests
+	python3 procps psmisc util-linux coreutils diffutils mawk # e2e tests, demo, bench
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[[ $status == "install ok installed" ]] || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+	echo "install-deps: all ${#PKGS[@]} packages present"
+	exit 0
+fi
+
+SUDO=
+if (($(id -u) != 0)); then
+	command -v sudo >/dev/null || { echo "install-deps: run as root to install: ${missing[*]}" >&2; exit 1; }
+	SUDO=sudo
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,42 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Build and test everything: dependencies, build/ (unit + end-to-end tests)
+# and build-asan/ (unit tests under AddressSanitizer and UBSan; end-to-end
+# tests are not registered there). Exit non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+JOBS=$(nproc)
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "dependencies"
+bash packaging/install-deps.sh || exit 1
+
+status=0
+results=()
+for variant in build build-asan; do
+	flags=()
+	[[ $variant == build-asan ]] && flags=(-DCKPT_SANITIZE=ON)
+	step "configure and build $variant"
+	if ! cmake -S . -B "$variant" "${flags[@]}" || ! make -C "$variant" -j"$JOBS"; then
+		results+=("$variant: BUILD FAILED")
+		status=1
+		continue
+	fi
+	step "ctest in $variant"
+	if (cd "$variant" && ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} ctest --output-on-failure --timeout 600); then
+		results+=("$variant: all tests passed")
+	else
+		results+=("$variant: TESTS FAILED")
+		status=1
+	fi
+done
+
+step "summary"
+printf '%s\n' "${results[@]}"
+# Nothing a test started may outlive the run.
+if pgrep -x ckpt-restore >/dev/null; then
+	echo "warning: a ckpt-restore process is still running:"
+	pgrep -a -x ckpt-restore
+fi
+exit "$status"

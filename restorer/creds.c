@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stage creds: resource limits and credentials, by remote syscalls, after
+ * everything that needs privilege or room (mapping memory, PR_SET_MM_MAP,
+ * set_tid for the children). Limits are set here and not in the task
+ * itself because a lowered RLIMIT_AS/RLIMIT_DATA/RLIMIT_NOFILE would make
+ * the memory stage fail.
+ *
+ * Credentials, in an order where each step still has the capability it
+ * needs: securebits NO_SETUID_FIXUP (changing uids leaves the capability
+ * sets alone), bounding set drops, groups, gids, uids, fs ids; capset with
+ * CAP_SETPCAP kept; ambient caps; the saved securebits (needs CAP_SETPCAP);
+ * the final capset (a pure reduction); no_new_privs; dumpable last (setuid
+ * resets it).
+ */
+#define LOG_PREFIX "creds: "
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "proc.h"
+#include "restore.h"
+
+static int restore_rlimits(struct restore_ctx *ctx, struct rtask *t)
+{
+	const CoreEntry *c = t->core;
+
+	for (size_t i = 0; i < c->n_rlimits; i++) {
+		const Rlimit *rl = c->rlimits[i];
+		struct rlimit cur, want;
+		int r;
+
+		if (getrlimit((int)rl->resource, &cur) < 0)
+			return ckpt_err_errno(&ctx->err, -errno, "getrlimit(%u)", rl->resource);
+		/* never raise a hard limit: we lack CAP_SYS_RESOURCE */
+		want.rlim_max = rl->max < cur.rlim_max ? rl->max : cur.rlim_max;
+		want.rlim_cur = rl->cur < want.rlim_max ? rl->cur : want.rlim_max;
+		if (want.rlim_max != rl->max)
+			pr_info("pid %d: rlimit %u: hard limit %" PRIu64 " lowered to ours (%llu)",
+				t->pid, rl->resource, rl->max, (unsigned long long)cur.rlim_max);
+		r = remote_write(t->pid, t->rsys.scratch, &want, sizeof(want), &ctx->err);
+		if (r >= 0)
+			r = rcall(t, &ctx->err, __NR_prlimit64,
+				  RARGS(0, rl->resource, t->rsys.scratch, 0), NULL,
+				  "prlimit64(resource %u, cur %" PRIu64 ", max %" PRIu64 ")",
+				  rl->resource, (uint64_t)want.rlim_cur, (uint64_t)want.rlim_max);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int cap_last(struct restore_ctx *ctx, int *ret)
+{
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	r = proc_read_file("/proc/sys/kernel/cap_last_cap", &text, NULL, &ctx->err);
+	if (r < 0)
+		return r;
+	*ret = atoi(text);
+	if (*ret < 0 || *ret > 63)
+		return ckpt_err(&ctx->err, -EINVAL, "/proc/sys/kernel/cap_last_cap: bad value");
+	return 0;
+}
+
+static int capset_remote(struct restore_ctx *ctx, struct rtask *t, uint64_t eff, uint64_t prm,
+			 uint64_t inh)
+{
+	struct {
+		struct __user_cap_header_struct hdr;
+		struct __user_cap_data_struct data[2];
+	} c = {
+		.hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0},
+		.data = {{(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
+			 {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)}},
+	};
+	uint64_t a = t->rsys.scratch;
+	int r;
+
+	r = remote_write(t->pid, a, &c, sizeof(c), &ctx->err);
+	if (r < 0)
+		return r;
+	return rcall(t, &ctx->err, __NR_capset, RARGS(a, a + sizeof(c.hdr)), NULL,
+		     "capset(effective %#" PRIx64 ", permitted %#" PRIx64 ", inheritable %#" PRIx64
+		     ")",
+		     eff, prm, inh);
+}
+
+static int restore_ids(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
+{
+	struct ckpt_error *e = &ctx->err;
+	size_t glen = cr->n_groups * sizeof(uint32_t);
+	int r;
+
+	if (glen > t->rsys.scratch_len)
+		return ckpt_err(e, -E2BIG, "pid %d: %zu supplementary groups do not fit the scratch "
+				"page", t->pid, cr->n_groups);
+	r = glen ? remote_write(t->pid, t->rsys.scratch, cr->groups, glen, e) : 0;
+	if (r >= 0)
+		r = rcall(t, e, __NR_setgroups, RARGS(cr->n_groups, t->rsys.scratch), NULL,
+			  "setgroups(%zu groups)", cr->n_groups);
+	if (r >= 0)
+		r = rcall(t, e, __NR_setresgid, RARGS(cr->gid, cr->egid, cr->sgid), NULL,
+			  "setresgid(%u, %u, %u)", cr->gid, cr->egid, cr->sgid);
+	if (r >= 0)
+		r = rcall(t, e, __NR_setresuid, RARGS(cr->uid, cr->euid, cr->suid), NULL,
+			  "setresuid(%u, %u, %u)", cr->uid, cr->euid, cr->suid);
+	/* setfs[ug]id return the previous id, never an error code */
+	if (r >= 0)
+		r = rcall(t, e, __NR_setfsgid, RARGS(cr->fsgid), NULL, "setfsgid(%u)", cr->fsgid);
+	if (r >= 0)
+		r = rcall(t, e, __NR_setfsuid, RARGS(cr->fsuid), NULL, "setfsuid(%u)", cr->fsuid);
+	return r;
+}
+
+static int restore_caps(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
+{
+	struct ckpt_error *e = &ctx->err;
+	const uint64_t setpcap = 1ULL << CAP_SETPCAP;
+	uint32_t secbits = cr->has_securebits ? cr->securebits : 0;
+	int r;
+
+	r = capset_remote(ctx, t, cr->cap_prm | setpcap, cr->cap_prm | setpcap, cr->cap_inh);
+	for (int cap = 0; r >= 0 && cap < 64; cap++)
+		if (cr->has_cap_amb && cr->cap_amb & (1ULL << cap))
+			r = rcall(t, e, __NR_prctl, RARGS(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap),
+				  NULL, "raising ambient capability %d", cap);
+	if (r >= 0)
+		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_SECUREBITS, secbits), NULL,
+			  "prctl(PR_SET_SECUREBITS, %#x)", secbits);
+	if (r >= 0)
+		r = capset_remote(ctx, t, cr->cap_eff, cr->cap_prm, cr->cap_inh);
+	return r;
+}
+
+int creds_restore_task(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+	const Creds *cr = t->core->creds;
+	int last, r;
+
+	r = restore_rlimits(ctx, t);
+	if (r >= 0)
+		r = cap_last(ctx, &last);
+	if (r >= 0)
+		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP), NULL,
+			  "prctl(PR_SET_SECUREBITS, NO_SETUID_FIXUP)");
+	for (int cap = 0; r >= 0 && cap <= last; cap++)
+		if (!(cr->cap_bnd & (1ULL << cap)))
+			r = rcall(t, e, __NR_prctl, RARGS(PR_CAPBSET_DROP, cap), NULL,
+				  "dropping capability %d from the bounding set", cap);
+	if (r >= 0)
+		r = restore_ids(ctx, t, cr);
+	if (r >= 0)
+		r = restore_caps(ctx, t, cr);
+	if (r >= 0 && cr->has_no_new_privs && cr->no_new_privs)
+		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_NO_NEW_PRIVS, 1), NULL,
+			  "prctl(PR_SET_NO_NEW_PRIVS)");
+	/* 2 (suid_dumpable "root") cannot be set with prctl; the kernel chose it */
+	if (r >= 0 && t->core->has_dumpable && t->core->dumpable < 2)
+		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_DUMPABLE, t->core->dumpable), NULL,
+			  "prctl(PR_SET_DUMPABLE, %u)", t->core->dumpable);
+	return r;
+}

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File descriptors. Every open file description of the tree is created ONCE,
+ * by the restorer process P, before anything is forked (stage files), at fd
+ * numbers above every fd number any task had ("fd_base"). Every task is
+ * forked from P (directly or through its parent), so it inherits all of
+ * them: a description shared by several tasks after fork or dup is the same
+ * description in each of them (same offset, same flags), without passing
+ * fds around. Each task then dup3()s the objects it uses to their saved
+ * numbers and closes everything else (stage fds).
+ *
+ * Layout of P's fds above fd_base: fd_base itself is left free for the
+ * pages image each task opens for itself; above it the image directory,
+ * the status pipe, the read-only fds of mapped files and executables (kept
+ * by the tasks that map them until stage memory has used them) and the
+ * file objects.
+ */
+#define LOG_PREFIX "fds: "
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "restore.h"
+
+/* Room between the highest saved fd and our own, for a little slack. */
+#define FD_MARGIN 16
+
+/* Move one of P's fds to fd_base+1 or above. */
+static int move_high(struct restore_ctx *ctx, int *fd, const char *what)
+{
+	int nfd;
+
+	if (*fd < 0 || *fd > ctx->fd_base)
+		return 0;
+	nfd = fcntl(*fd, F_DUPFD_CLOEXEC, ctx->fd_base + 1);
+	if (nfd < 0)
+		return ckpt_err_errno(&ctx->err, -errno, "moving the fd of %s above fd %d", what,
+				      ctx->fd_base);
+	close(*fd);
+	*fd = nfd;
+	return 0;
+}
+
+static int raise_nofile(struct restore_ctx *ctx, size_t need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return ckpt_err_errno(&ctx->err, -errno, "getrlimit(RLIMIT_NOFILE)");
+	if (rl.rlim_max != RLIM_INFINITY && need > rl.rlim_max)
+		return ckpt_err(&ctx->err, -EMFILE,
+				"the tree needs %zu file descriptors in the restorer but "
+				"RLIMIT_NOFILE allows %llu",
+				need, (unsigned long long)rl.rlim_max);
+	/* Only the soft limit: no hard limit is ever raised (no CAP_SYS_RESOURCE). */
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return ckpt_err_errno(&ctx->err, -errno, "setrlimit(RLIMIT_NOFILE)");
+	return 0;
+}
+
+int files_open_all(struct restore_ctx *ctx)
+{
+	int r;
+
+	ctx->fd_base = (ctx->max_saved_fd < 2 ? 2 : ctx->max_saved_fd) + 1 + FD_MARGIN;
+	ctx->pages_fd_nr = ctx->fd_base;
+	r = raise_nofile(ctx, (size_t)ctx->fd_base + 2 * ctx->nfiles + 16);
+	if (r < 0)
+		return r;
+	r = move_high(ctx, &ctx->dirfd, "the image directory");
+	for (size_t i = 0; r >= 0 && i < ctx->nfiles; i++)
+		r = move_high(ctx, &ctx->files[i].map_fd, ctx->files[i].fe->path);
+	for (size_t i = 0; r >= 0 && i < ctx->plan.n; i++) {
+		const struct plan_node *n = &ctx->plan.nodes[ctx->plan.order[i]];
+		struct rfile *f;
+
+		if (n->kind != PLAN_FILE)
+			continue;
+		f = file_by_id(ctx, (uint32_t)n->a);
+		if (!f->used_by_fd)
+			continue;
+		r = f->kind->open(f->fe, &f->obj_fd, &ctx->err);
+		if (r < 0)
+			return ckpt_err_wrap(&ctx->err, "file id %u (%s)", f->fe->id, f->fe->path);
+		r = move_high(ctx, &f->obj_fd, f->fe->path);
+		pr_debug("file %u %s: fd %d", f->fe->id, f->fe->path, f->obj_fd);
+	}
+	return r;
+}
+
+/* ---- inside a task -------------------------------------------------------------- */
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Close every fd that is not in keep[] (sorted). */
+static int close_others(const int *keep, size_t n, struct ckpt_error *e)
+{
+	unsigned int lo = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned int k = (unsigned int)keep[i];
+
+		if (k < lo) /* a duplicate */
+			continue;
+		if (k > lo && close_range(lo, k - 1, 0) < 0)
+			return ckpt_err_errno(e, -errno, "close_range(%u, %u)", lo, k - 1);
+		lo = k + 1;
+	}
+	if (close_range(lo, ~0U, 0) < 0)
+		return ckpt_err_errno(e, -errno, "close_range(%u, ~0)", lo);
+	return 0;
+}
+
+static int open_pages(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
+{
+	char name[64];
+	int fd;
+
+	img_file_name(IMG_PAGES, t->pid, name, sizeof(name));
+	fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s", name);
+	if (dup3(fd, ctx->pages_fd_nr, O_CLOEXEC) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return ckpt_err_errno(e, r, "dup3 of %s to fd %d", name, ctx->pages_fd_nr);
+	}
+	close(fd);
+	return 0;
+}
+
+int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
+{
+	size_t n = 0, cap = t->n_fds + t->mm->n_vmas + 4;
+	_cleanup_free_ int *keep = calloc(cap, sizeof(int));
+	int r;
+
+	if (!keep)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	r = open_pages(ctx, t, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < t->n_fds; i++) {
+		const FdEntry *fd = t->fds[i];
+		const struct rfile *f = file_by_id(ctx, fd->id);
+
+		if (dup3(f->obj_fd, (int)fd->fd, fd->cloexec ? O_CLOEXEC : 0) < 0)
+			return ckpt_err_errno(e, -errno, "fd %u: dup3 of file %u (%s)", fd->fd,
+					      fd->id, f->fe->path);
+		keep[n++] = (int)fd->fd;
+	}
+	keep[n++] = ctx->pages_fd_nr;
+	keep[n++] = ctx->status_wr;
+	/* Mapped files stay open until stage memory has mapped them. */
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		if (t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_PRIVATE)
+			keep[n++] = file_by_id(ctx, t->mm->vmas[i]->file_id)->map_fd;
+	if (t->mm->has_exe_file_id)
+		keep[n++] = file_by_id(ctx, t->mm->exe_file_id)->map_fd;
+	qsort(keep, n, sizeof(int), cmp_int);
+	return close_others(keep, n, e);
+}

@@ -1,0 +1,805 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Load every image of a checkpoint into memory and validate every field
+ * before use. The inventory's checksums only prove the files are the ones
+ * the dumper wrote; the content is still checked here (pids, fd numbers,
+ * file ids, address ranges, counts), so that a bad image is an error naming
+ * the file and the field, never a crash or a half-restored tree.
+ */
+#define LOG_PREFIX "images: "
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "proc.h"
+#include "restore.h"
+
+/* Generous bounds for counts that the kernel bounds anyway. */
+#define MAX_AUXV_WORDS 128
+#define MAX_GROUPS 65536
+#define MAX_VMAS 1000000
+
+static int read_pid_max(pid_t *ret, struct ckpt_error *e)
+{
+	_cleanup_free_ char *text = NULL;
+	long v;
+	int r;
+
+	r = proc_read_file("/proc/sys/kernel/pid_max", &text, NULL, e);
+	if (r < 0)
+		return r;
+	v = strtol(text, NULL, 10);
+	if (v < 2 || v > (1L << 22))
+		return ckpt_err(e, -EINVAL, "/proc/sys/kernel/pid_max: bad value '%s'", text);
+	*ret = (pid_t)v;
+	return 0;
+}
+
+static int pid_check(struct restore_ctx *ctx, const char *file, const char *field, long pid)
+{
+	if (pid < 1 || pid >= ctx->pid_max)
+		return ckpt_err(&ctx->err, -EINVAL, "%s: %s %ld is out of range 1..%d (pid_max)",
+				file, field, pid, ctx->pid_max - 1);
+	return 0;
+}
+
+/* Read every message of an image into a growing array of pointers. */
+static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void ***ret,
+		    size_t *ret_n, struct ckpt_error *e)
+{
+	_cleanup_img_ struct img *img = NULL;
+	void **v = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	r = img_open(dirfd, kind, pid, &img, e);
+	if (r < 0)
+		return r;
+	for (;;) {
+		ProtobufCMessage *m = NULL;
+
+		r = img_read_msg(img, &m, e);
+		if (r <= 0)
+			break;
+		if (n == max) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			r = ckpt_err(e, -E2BIG, "%s: more than %zu records", img_name(img), max);
+			break;
+		}
+		if (n == cap) {
+			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (!nv) {
+				protobuf_c_message_free_unpacked(m, NULL);
+				r = ckpt_err(e, -ENOMEM, "%s: out of memory", img_name(img));
+				break;
+			}
+			v = nv;
+		}
+		v[n++] = m;
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			protobuf_c_message_free_unpacked(v[i], NULL);
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int read_one(int dirfd, enum img_kind kind, pid_t pid, void **ret, struct ckpt_error *e)
+{
+	_cleanup_img_ struct img *img = NULL;
+	int r;
+
+	r = img_open(dirfd, kind, pid, &img, e);
+	if (r < 0)
+		return r;
+	return img_read_one(img, (ProtobufCMessage **)ret, e);
+}
+
+/* ---- files.img -------------------------------------------------------------- */
+
+static int cmp_file(const void *a, const void *b)
+{
+	const struct rfile *x = a, *y = b;
+
+	return x->fe->id < y->fe->id ? -1 : x->fe->id > y->fe->id;
+}
+
+struct rfile *file_by_id(const struct restore_ctx *ctx, uint32_t id)
+{
+	size_t lo = 0, hi = ctx->nfiles;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		uint32_t v = ctx->files[mid].fe->id;
+
+		if (v == id)
+			return &ctx->files[mid];
+		if (v < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int validate_file(const FileEntry *fe, struct ckpt_error *e)
+{
+	if (fe->type != FILE_TYPE__FILE_REG && fe->type != FILE_TYPE__FILE_DIR &&
+	    fe->type != FILE_TYPE__FILE_CHR)
+		return ckpt_err(e, -EINVAL, "files.img: file id %u: field type: unknown value %d",
+				fe->id, fe->type);
+	if (!fe->path || fe->path[0] != '/' || strlen(fe->path) >= PATH_MAX)
+		return ckpt_err(e, -EINVAL,
+				"files.img: file id %u: field path: not an absolute path shorter "
+				"than PATH_MAX",
+				fe->id);
+	return 0;
+}
+
+static int load_files(struct restore_ctx *ctx)
+{
+	struct ckpt_error *e = &ctx->err;
+	void **msgs = NULL;
+	size_t n = 0;
+	int r;
+
+	r = read_all(ctx->dirfd, IMG_FILES, 0, 1u << 20, &msgs, &n, e);
+	if (r < 0)
+		return r;
+	ctx->files = calloc(n ? n : 1, sizeof(*ctx->files));
+	if (!ctx->files) {
+		for (size_t i = 0; i < n; i++)
+			protobuf_c_message_free_unpacked(msgs[i], NULL);
+		free(msgs);
+		return ckpt_err(e, -ENOMEM, "files.img: out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		ctx->files[i].fe = msgs[i];
+		ctx->files[i].obj_fd = -1;
+		ctx->files[i].map_fd = -1;
+	}
+	ctx->nfiles = n;
+	free(msgs);
+	qsort(ctx->files, n, sizeof(*ctx->files), cmp_file);
+	for (size_t i = 0; i < n; i++) {
+		FileEntry *fe = ctx->files[i].fe;
+
+		if (i && ctx->files[i - 1].fe->id == fe->id)
+			return ckpt_err(e, -EINVAL, "files.img: field id: %u appears twice", fe->id);
+		r = validate_file(fe, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- pstree.img ------------------------------------------------------------- */
+
+static int cmp_task_pid(const void *a, const void *b)
+{
+	const struct rtask *x = *(struct rtask *const *)a, *y = *(struct rtask *const *)b;
+
+	return x->pid - y->pid;
+}
+
+struct rtask *task_by_pid(const struct restore_ctx *ctx, pid_t pid)
+{
+	size_t lo = 0, hi = ctx->ntasks;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		pid_t v = ctx->by_pid[mid]->pid;
+
+		if (v == pid)
+			return ctx->by_pid[mid];
+		if (v < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int validate_pstree_entry(struct restore_ctx *ctx, const PstreeEntry *p)
+{
+	struct ckpt_error *e = &ctx->err;
+	char field[64];
+	int r;
+
+	r = pid_check(ctx, "pstree.img", "field pid", p->pid);
+	if (r < 0)
+		return r;
+	snprintf(field, sizeof(field), "pid %d: field pgid", p->pid);
+	r = pid_check(ctx, "pstree.img", field, p->pgid);
+	if (r < 0)
+		return r;
+	snprintf(field, sizeof(field), "pid %d: field sid", p->pid);
+	r = pid_check(ctx, "pstree.img", field, p->sid);
+	if (r < 0)
+		return r;
+	if (p->ppid != 0) {
+		snprintf(field, sizeof(field), "pid %d: field ppid", p->pid);
+		r = pid_check(ctx, "pstree.img", field, p->ppid);
+		if (r < 0)
+			return r;
+	}
+	if (p->n_threads > 1)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pstree.img: pid %d has %zu threads; multi-threaded processes are "
+				"not supported yet",
+				p->pid, p->n_threads);
+	if (p->n_threads == 1 && p->threads[0] != p->pid)
+		return ckpt_err(e, -EINVAL, "pstree.img: pid %d: field threads: %d is not the pid",
+				p->pid, p->threads[0]);
+	return 0;
+}
+
+static int load_pstree(struct restore_ctx *ctx)
+{
+	struct ckpt_error *e = &ctx->err;
+	void **msgs = NULL;
+	size_t n = 0;
+	int r;
+
+	r = read_all(ctx->dirfd, IMG_PSTREE, 0, (size_t)ctx->pid_max, &msgs, &n, e);
+	if (r < 0)
+		return r;
+	ctx->tasks = calloc(n ? n : 1, sizeof(*ctx->tasks));
+	ctx->by_pid = calloc(n ? n : 1, sizeof(*ctx->by_pid));
+	if (!ctx->tasks || !ctx->by_pid) {
+		for (size_t i = 0; i < n; i++)
+			protobuf_c_message_free_unpacked(msgs[i], NULL);
+		free(msgs);
+		return ckpt_err(e, -ENOMEM, "pstree.img: out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct rtask *t = &ctx->tasks[i];
+
+		t->pst = msgs[i];
+		t->pid = t->pst->pid;
+		t->ppid = t->pst->ppid;
+		ctx->by_pid[i] = t;
+	}
+	ctx->ntasks = n;
+	free(msgs);
+	if (n == 0)
+		return ckpt_err(e, -EINVAL, "pstree.img: no task");
+	for (size_t i = 0; i < n; i++) {
+		r = validate_pstree_entry(ctx, ctx->tasks[i].pst);
+		if (r < 0)
+			return r;
+	}
+	qsort(ctx->by_pid, n, sizeof(*ctx->by_pid), cmp_task_pid);
+	for (size_t i = 1; i < n; i++)
+		if (ctx->by_pid[i]->pid == ctx->by_pid[i - 1]->pid)
+			return ckpt_err(e, -EINVAL, "pstree.img: field pid: %d appears twice",
+					ctx->by_pid[i]->pid);
+	return 0;
+}
+
+/* Exactly one root (ppid 0, the inventory's root_pid); every ppid in the tree. */
+static int link_tree(struct restore_ctx *ctx)
+{
+	struct ckpt_error *e = &ctx->err;
+
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct rtask *t = &ctx->tasks[i];
+
+		if (t->ppid == 0) {
+			if (ctx->root)
+				return ckpt_err(e, -EINVAL,
+						"pstree.img: pids %d and %d both have ppid 0; a "
+						"tree has one root",
+						ctx->root->pid, t->pid);
+			if (t->pid != ctx->inv->root_pid)
+				return ckpt_err(e, -EINVAL,
+						"pstree.img: pid %d has ppid 0 but inventory.img "
+						"says the root is pid %d",
+						t->pid, ctx->inv->root_pid);
+			ctx->root = t;
+			continue;
+		}
+		t->parent = task_by_pid(ctx, t->ppid);
+		if (!t->parent)
+			return ckpt_err(e, -EINVAL,
+					"pstree.img: pid %d: field ppid: %d is not a task of the tree",
+					t->pid, t->ppid);
+		if (t->parent == t)
+			return ckpt_err(e, -EINVAL, "pstree.img: pid %d is its own parent", t->pid);
+	}
+	if (!ctx->root)
+		return ckpt_err(e, -EINVAL, "pstree.img: no task with ppid 0 (root pid %d)",
+				ctx->inv->root_pid);
+	if (ctx->inv->has_ntasks && ctx->inv->ntasks != ctx->ntasks)
+		return ckpt_err(e, -EINVAL,
+				"inventory.img: field ntasks: %u, but pstree.img lists %zu tasks",
+				ctx->inv->ntasks, ctx->ntasks);
+	return 0;
+}
+
+/* ---- core-PID.img ------------------------------------------------------------ */
+
+static int validate_thread(struct restore_ctx *ctx, const char *f, ThreadCore *th)
+{
+	struct ckpt_error *e = &ctx->err;
+
+	if (!th->regs)
+		return ckpt_err(e, -EINVAL, "%s: field threads[0].regs: missing", f);
+	if (ctx->inv->has_xstate_size && th->xstate.len != ctx->inv->xstate_size)
+		return ckpt_err(e, -EINVAL,
+				"%s: field threads[0].xstate: %zu bytes, inventory says %u", f,
+				th->xstate.len, ctx->inv->xstate_size);
+	if (th->xstate.len < 576)
+		return ckpt_err(e, -EINVAL,
+				"%s: field threads[0].xstate: %zu bytes, shorter than an XSAVE "
+				"header",
+				f, th->xstate.len);
+	for (size_t i = 0; i < th->n_pending; i++)
+		if (th->pending[i].len != sizeof(siginfo_t))
+			return ckpt_err(e, -EINVAL,
+					"%s: field threads[0].pending[%zu]: %zu bytes, not a "
+					"siginfo (%zu)",
+					f, i, th->pending[i].len, sizeof(siginfo_t));
+	if (th->rseq && (th->rseq->abi_pointer % 32 || th->rseq->abi_pointer == 0 ||
+			 th->rseq->abi_pointer >= RST_TASK_SIZE || th->rseq->abi_size < 32 ||
+			 th->rseq->abi_size > 1024))
+		return ckpt_err(e, -EINVAL,
+				"%s: field threads[0].rseq: area %#" PRIx64 " size %u is not a "
+				"valid rseq registration",
+				f, th->rseq->abi_pointer, th->rseq->abi_size);
+	return 0;
+}
+
+static int validate_sigactions(struct restore_ctx *ctx, const char *f, const CoreEntry *c)
+{
+	uint64_t seen = 0;
+
+	for (size_t i = 0; i < c->n_sigactions; i++) {
+		uint32_t sig = c->sigactions[i]->sig;
+
+		if (sig < 1 || sig > 64)
+			return ckpt_err(&ctx->err, -EINVAL,
+					"%s: field sigactions[%zu].sig: %u is out of range 1..64", f,
+					i, sig);
+		if (seen & (1ULL << (sig - 1)))
+			return ckpt_err(&ctx->err, -EINVAL,
+					"%s: field sigactions[%zu].sig: signal %u appears twice", f,
+					i, sig);
+		seen |= 1ULL << (sig - 1);
+	}
+	return 0;
+}
+
+static int validate_siginfos(struct restore_ctx *ctx, const char *f, const CoreEntry *c)
+{
+	for (size_t i = 0; i < c->n_shared_pending; i++) {
+		const siginfo_t *si = (const siginfo_t *)c->shared_pending[i].data;
+
+		if (c->shared_pending[i].len != sizeof(siginfo_t))
+			return ckpt_err(&ctx->err, -EINVAL,
+					"%s: field shared_pending[%zu]: %zu bytes, not a siginfo",
+					f, i, c->shared_pending[i].len);
+		if (si->si_signo < 1 || si->si_signo > 64)
+			return ckpt_err(&ctx->err, -EINVAL,
+					"%s: field shared_pending[%zu]: signal %d is out of range",
+					f, i, si->si_signo);
+	}
+	for (size_t i = 0; i < c->threads[0]->n_pending; i++) {
+		const siginfo_t *si = (const siginfo_t *)c->threads[0]->pending[i].data;
+
+		if (si->si_signo < 1 || si->si_signo > 64)
+			return ckpt_err(&ctx->err, -EINVAL,
+					"%s: field threads[0].pending[%zu]: signal %d is out of "
+					"range",
+					f, i, si->si_signo);
+	}
+	return 0;
+}
+
+static int validate_creds(struct restore_ctx *ctx, const char *f, const Creds *cr)
+{
+	if (!cr)
+		return ckpt_err(&ctx->err, -EINVAL, "%s: field creds: missing", f);
+	if (cr->n_groups > MAX_GROUPS)
+		return ckpt_err(&ctx->err, -EINVAL, "%s: field creds.groups: %zu groups (max %d)", f,
+				cr->n_groups, MAX_GROUPS);
+	return 0;
+}
+
+static int validate_core(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+	const CoreEntry *c = t->core;
+	char f[64];
+	int r;
+
+	snprintf(f, sizeof(f), "core-%d.img", t->pid);
+	if (c->pid != t->pid)
+		return ckpt_err(e, -EINVAL, "%s: field pid: %d, expected %d", f, c->pid, t->pid);
+	if (c->n_threads != 1)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"%s: field threads: %zu threads; exactly one is supported", f,
+				c->n_threads);
+	if (c->threads[0]->tid != t->pid)
+		return ckpt_err(e, -EINVAL, "%s: field threads[0].tid: %d is not the pid", f,
+				c->threads[0]->tid);
+	t->thread = c->threads[0];
+	r = validate_thread(ctx, f, t->thread);
+	if (r < 0)
+		return r;
+	if (!c->comm || strlen(c->comm) > 15)
+		return ckpt_err(e, -EINVAL, "%s: field comm: missing or longer than 15 bytes", f);
+	if (c->umask > 0777)
+		return ckpt_err(e, -EINVAL, "%s: field umask: %#o is not a mode", f, c->umask);
+	if (c->has_exit_signal && c->exit_signal > 64)
+		return ckpt_err(e, -EINVAL, "%s: field exit_signal: %u is out of range", f,
+				c->exit_signal);
+	for (size_t i = 0; i < c->n_rlimits; i++)
+		if (c->rlimits[i]->resource >= RLIM_NLIMITS ||
+		    c->rlimits[i]->cur > c->rlimits[i]->max)
+			return ckpt_err(e, -EINVAL,
+					"%s: field rlimits[%zu]: resource %u cur %" PRIu64
+					" max %" PRIu64 " is not a valid limit",
+					f, i, c->rlimits[i]->resource, c->rlimits[i]->cur,
+					c->rlimits[i]->max);
+	if (!c->cwd || c->cwd[0] != '/' || !c->root || c->root[0] != '/')
+		return ckpt_err(e, -EINVAL, "%s: field cwd/root: not an absolute path", f);
+	if (c->has_dumpable && c->dumpable > 2)
+		return ckpt_err(e, -EINVAL, "%s: field dumpable: %u is out of range 0..2", f,
+				c->dumpable);
+	r = validate_creds(ctx, f, c->creds);
+	if (r < 0)
+		return r;
+	r = validate_sigactions(ctx, f, c);
+	if (r < 0)
+		return r;
+	return validate_siginfos(ctx, f, c);
+}
+
+/* ---- mm-PID.img ----------------------------------------------------------------- */
+
+static int vdso_part(const char *f, struct vdso_layout *l, const Vma *v, struct ckpt_error *e)
+{
+	uint64_t *start, *len;
+
+	switch (v->kind) {
+	case VMA_KIND__VMA_VVAR:
+		start = &l->vvar, len = &l->vvar_len;
+		break;
+	case VMA_KIND__VMA_VVAR_VCLOCK:
+		start = &l->vclock, len = &l->vclock_len;
+		break;
+	default:
+		start = &l->vdso, len = &l->vdso_len;
+		break;
+	}
+	if (*len)
+		return ckpt_err(e, -EINVAL, "%s: field vmas: two areas of kind %s", f,
+				protobuf_c_enum_descriptor_get_value(&vma_kind__descriptor, v->kind)
+					->name);
+	*start = v->start;
+	*len = v->end - v->start;
+	l->present = true;
+	return 0;
+}
+
+static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f, size_t i,
+			uint64_t prev_end)
+{
+	struct ckpt_error *e = &ctx->err;
+	const Vma *v = t->mm->vmas[i];
+	const uint32_t known = MAP_PRIVATE | MAP_SHARED | MAP_GROWSDOWN | MAP_NORESERVE;
+
+	if (v->start % RST_PAGE_SIZE || v->end % RST_PAGE_SIZE || v->start >= v->end)
+		return ckpt_err(e, -EINVAL,
+				"%s: field vmas[%zu]: %#" PRIx64 "-%#" PRIx64
+				" is not a page aligned range",
+				f, i, v->start, v->end);
+	if (v->start < prev_end)
+		return ckpt_err(e, -EINVAL,
+				"%s: field vmas[%zu]: %#" PRIx64 "-%#" PRIx64
+				" overlaps or is out of order",
+				f, i, v->start, v->end);
+	if (v->kind == VMA_KIND__VMA_VSYSCALL) {
+		if (v->start != RST_VSYSCALL_ADDR)
+			return ckpt_err(e, -EINVAL,
+					"%s: field vmas[%zu]: [vsyscall] at %#" PRIx64
+					", expected %#llx",
+					f, i, v->start, RST_VSYSCALL_ADDR);
+		return 0;
+	}
+	if (v->end > RST_TASK_SIZE)
+		return ckpt_err(e, -EINVAL,
+				"%s: field vmas[%zu]: %#" PRIx64 "-%#" PRIx64
+				" is above the user address space",
+				f, i, v->start, v->end);
+	if (v->prot & ~(uint32_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
+		return ckpt_err(e, -EINVAL, "%s: field vmas[%zu].prot: unknown bits %#x", f, i,
+				v->prot);
+	if (v->flags & ~known || v->flags & MAP_SHARED || !(v->flags & MAP_PRIVATE))
+		return ckpt_err(e, -EINVAL,
+				"%s: field vmas[%zu].flags: %#x (only private mappings are "
+				"supported)",
+				f, i, v->flags);
+	switch (v->kind) {
+	case VMA_KIND__VMA_ANON_PRIVATE:
+	case VMA_KIND__VMA_HEAP:
+	case VMA_KIND__VMA_STACK:
+		return 0;
+	case VMA_KIND__VMA_FILE_PRIVATE: {
+		struct rfile *rf = v->has_file_id ? file_by_id(ctx, v->file_id) : NULL;
+
+		if (!rf)
+			return ckpt_err(e, -EINVAL,
+					"%s: field vmas[%zu].file_id: %s file id %u is not in "
+					"files.img",
+					f, i, v->has_file_id ? "" : "missing;", v->file_id);
+		if (v->pgoff % RST_PAGE_SIZE)
+			return ckpt_err(e, -EINVAL,
+					"%s: field vmas[%zu].pgoff: %#" PRIx64 " is not page aligned",
+					f, i, v->pgoff);
+		if (rf->fe->type != FILE_TYPE__FILE_REG)
+			return ckpt_err(e, -EINVAL,
+					"%s: field vmas[%zu].file_id: file %u (%s) is not a regular "
+					"file",
+					f, i, v->file_id, rf->fe->path);
+		rf->used_by_map = true;
+		return 0;
+	}
+	case VMA_KIND__VMA_VDSO:
+	case VMA_KIND__VMA_VVAR:
+	case VMA_KIND__VMA_VVAR_VCLOCK:
+		return vdso_part(f, &t->vdso, v, e);
+	default:
+		return ckpt_err(e, -EINVAL, "%s: field vmas[%zu].kind: unknown value %d", f, i,
+				v->kind);
+	}
+}
+
+static int validate_mm(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+	const MmEntry *mm = t->mm;
+	uint64_t prev_end = 0;
+	char f[64];
+	int r;
+
+	snprintf(f, sizeof(f), "mm-%d.img", t->pid);
+	if (mm->n_vmas > MAX_VMAS)
+		return ckpt_err(e, -E2BIG, "%s: field vmas: %zu areas", f, mm->n_vmas);
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		r = validate_vma(ctx, t, f, i, prev_end);
+		if (r < 0)
+			return r;
+		prev_end = mm->vmas[i]->end;
+	}
+	if (t->vdso.present && !t->vdso.vdso_len)
+		return ckpt_err(e, -EINVAL, "%s: field vmas: [vvar] without [vdso]", f);
+	if (mm->n_auxv % 2 || mm->n_auxv > MAX_AUXV_WORDS)
+		return ckpt_err(e, -EINVAL, "%s: field auxv: %zu words (must be pairs, at most %d)",
+				f, mm->n_auxv, MAX_AUXV_WORDS);
+	if (mm->start_code > mm->end_code || mm->start_data > mm->end_data ||
+	    mm->start_brk > mm->brk || mm->arg_start > mm->arg_end ||
+	    mm->env_start > mm->env_end || mm->end_code >= RST_TASK_SIZE ||
+	    mm->end_data >= RST_TASK_SIZE || mm->brk >= RST_TASK_SIZE ||
+	    mm->start_stack >= RST_TASK_SIZE || mm->arg_end >= RST_TASK_SIZE ||
+	    mm->env_end >= RST_TASK_SIZE)
+		return ckpt_err(e, -EINVAL,
+				"%s: fields start_code..env_end: ranges out of order or above the "
+				"user address space",
+				f);
+	if (mm->has_exe_file_id) {
+		struct rfile *rf = file_by_id(ctx, mm->exe_file_id);
+
+		if (!rf || rf->fe->type != FILE_TYPE__FILE_REG)
+			return ckpt_err(e, -EINVAL,
+					"%s: field exe_file_id: %u is not a regular file of "
+					"files.img",
+					f, mm->exe_file_id);
+		rf->used_by_map = true;
+	}
+	return 0;
+}
+
+/* ---- pagemap-PID.img and pages-PID.img ------------------------------------------ */
+
+/* Is every page of [s, e) inside areas we map (not the kernel's special ones)? */
+static bool range_in_vmas(const MmEntry *mm, size_t *idx, uint64_t s, uint64_t e)
+{
+	size_t i = *idx;
+
+	while (i < mm->n_vmas && mm->vmas[i]->end <= s)
+		i++;
+	*idx = i;
+	while (s < e) {
+		const Vma *v = i < mm->n_vmas ? mm->vmas[i] : NULL;
+
+		if (!v || v->start > s || v->kind == VMA_KIND__VMA_VDSO ||
+		    v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VVAR_VCLOCK ||
+		    v->kind == VMA_KIND__VMA_VSYSCALL)
+			return false;
+		s = v->end;
+		i++;
+	}
+	return true;
+}
+
+static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+	uint64_t total = 0, prev_end = 0, limit = t->pages_bytes / RST_PAGE_SIZE;
+	size_t idx = 0;
+
+	for (size_t i = 0; i < t->n_pagemap; i++) {
+		const PagemapEntry *p = t->pagemap[i];
+		uint64_t end = p->vaddr + (uint64_t)p->nr_pages * RST_PAGE_SIZE;
+
+		if (p->vaddr % RST_PAGE_SIZE || p->nr_pages == 0 || p->nr_pages > limit - total ||
+		    p->vaddr < prev_end || end > RST_TASK_SIZE)
+			return ckpt_err(e, -EINVAL,
+					"pagemap-%d.img: entry %zu: %u pages at %#" PRIx64
+					" are unaligned, out of order or beyond the %" PRIu64
+					" pages of pages-%d.img",
+					t->pid, i, p->nr_pages, p->vaddr, limit, t->pid);
+		if (!range_in_vmas(t->mm, &idx, p->vaddr, end))
+			return ckpt_err(e, -EINVAL,
+					"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
+					" are not inside a restorable area of mm-%d.img",
+					t->pid, i, p->vaddr, end, t->pid);
+		total += p->nr_pages;
+		prev_end = end;
+	}
+	if (total != limit)
+		return ckpt_err(e, -EINVAL,
+				"pagemap-%d.img: %" PRIu64 " pages listed but pages-%d.img holds %" PRIu64
+				" pages",
+				t->pid, total, t->pid, limit);
+	return 0;
+}
+
+static int load_pages_size(struct restore_ctx *ctx, struct rtask *t)
+{
+	_cleanup_img_ struct img *img = NULL;
+	int r;
+
+	r = img_open(ctx->dirfd, IMG_PAGES, t->pid, &img, &ctx->err);
+	if (r < 0)
+		return r;
+	t->pages_bytes = img_pages_data_size(img);
+	if (t->pages_bytes % RST_PAGE_SIZE)
+		return ckpt_err(&ctx->err, -EINVAL,
+				"pages-%d.img: data size %" PRIu64 " is not a multiple of the page "
+				"size",
+				t->pid, t->pages_bytes);
+	return 0;
+}
+
+/* ---- fds-PID.img --------------------------------------------------------------------- */
+
+static int cmp_fd(const void *a, const void *b)
+{
+	const FdEntry *x = *(FdEntry *const *)a, *y = *(FdEntry *const *)b;
+
+	return x->fd < y->fd ? -1 : x->fd > y->fd;
+}
+
+static int validate_fds(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+
+	qsort(t->fds, t->n_fds, sizeof(*t->fds), cmp_fd);
+	for (size_t i = 0; i < t->n_fds; i++) {
+		const FdEntry *fd = t->fds[i];
+		struct rfile *rf;
+
+		if (fd->fd >= ctx->nofile_max || fd->fd > INT_MAX / 2)
+			return ckpt_err(e, -EINVAL,
+					"fds-%d.img: fd %u: not below RLIMIT_NOFILE (%" PRIu64 ")",
+					t->pid, fd->fd, ctx->nofile_max);
+		if (i && t->fds[i - 1]->fd == fd->fd)
+			return ckpt_err(e, -EINVAL, "fds-%d.img: fd %u appears twice", t->pid,
+					fd->fd);
+		if (fd->kind != FD_KIND__FD_FILE)
+			return ckpt_err(e, -EOPNOTSUPP, "fds-%d.img: fd %u: kind %d is not supported",
+					t->pid, fd->fd, fd->kind);
+		rf = file_by_id(ctx, fd->id);
+		if (!rf)
+			return ckpt_err(e, -EINVAL, "fds-%d.img: fd %u: file id %u is not in files.img",
+					t->pid, fd->fd, fd->id);
+		if (!rf->used_by_fd) {
+			rf->kind = fd_kind_for_file(rf->fe);
+			if (!rf->kind)
+				return ckpt_err(e, -EOPNOTSUPP,
+						"fds-%d.img: fd %u: file %u (%s): no kind restores "
+						"type %d",
+						t->pid, fd->fd, fd->id, rf->fe->path, rf->fe->type);
+		}
+		rf->used_by_fd = true;
+		if ((int)fd->fd > ctx->max_saved_fd)
+			ctx->max_saved_fd = (int)fd->fd;
+	}
+	return 0;
+}
+
+static int load_task(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+	int r;
+
+	r = read_one(ctx->dirfd, IMG_CORE, t->pid, (void **)&t->core, e);
+	if (r >= 0)
+		r = validate_core(ctx, t);
+	if (r >= 0)
+		r = read_one(ctx->dirfd, IMG_MM, t->pid, (void **)&t->mm, e);
+	if (r >= 0)
+		r = validate_mm(ctx, t);
+	if (r >= 0)
+		r = load_pages_size(ctx, t);
+	if (r >= 0)
+		r = read_all(ctx->dirfd, IMG_PAGEMAP, t->pid, SIZE_MAX, (void ***)&t->pagemap,
+			     &t->n_pagemap, e);
+	if (r >= 0)
+		r = validate_pagemap(ctx, t);
+	if (r >= 0)
+		r = read_all(ctx->dirfd, IMG_FDS, t->pid, ctx->nofile_max, (void ***)&t->fds,
+			     &t->n_fds, e);
+	if (r >= 0)
+		r = validate_fds(ctx, t);
+	return r;
+}
+
+int images_load(struct restore_ctx *ctx)
+{
+	struct ckpt_error *e = &ctx->err;
+	struct rlimit rl;
+	int r;
+
+	r = read_pid_max(&ctx->pid_max, e);
+	if (r < 0)
+		return r;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return ckpt_err_errno(e, -errno, "getrlimit(RLIMIT_NOFILE)");
+	ctx->nofile_max = rl.rlim_max;
+	r = img_dir_open_verified(ctx->opts->dir, &ctx->dirfd, &ctx->inv, e);
+	if (r < 0)
+		return r;
+	if (ctx->inv->format_version != IMG_FORMAT_VERSION)
+		return ckpt_err(e, -EINVAL, "inventory.img: field format_version: %u, expected %d",
+				ctx->inv->format_version, IMG_FORMAT_VERSION);
+	r = pid_check(ctx, "inventory.img", "field root_pid", ctx->inv->root_pid);
+	if (r < 0)
+		return r;
+	r = load_files(ctx);
+	if (r < 0)
+		return r;
+	r = load_pstree(ctx);
+	if (r < 0)
+		return r;
+	r = link_tree(ctx);
+	if (r < 0)
+		return r;
+	ctx->max_saved_fd = -1;
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		r = load_task(ctx, &ctx->tasks[i]);
+		if (r < 0)
+			return r;
+	}
+	pr_debug("%zu tasks, %zu files, highest fd %d", ctx->ntasks, ctx->nfiles,
+		 ctx->max_saved_fd);
+	return 0;
+}

@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stage memory: the restorer replaces a task's address space from outside,
+ * with remote syscalls (lib/ptrace.h) executed by the task itself through
+ * its "gadget" (a `syscall` instruction on a page mapped where no saved area
+ * lies, with a scratch page after it for arguments):
+ *
+ *   1. unmap everything of the restorer the task inherited by fork,
+ *      except the gadget and the kernel's [vvar] [vvar_vclock] [vdso];
+ *   2. move those three to their saved addresses with mremap (the kernel
+ *      updates its vdso pointer because the task itself makes the call);
+ *   3. map each saved area at its address: anonymous, or private file
+ *      mappings from the inherited read-only fd whose identity was checked
+ *      in stage verify (no path is resolved again, chroot or not);
+ *   4. read the saved pages straight into place: large runs by a remote
+ *      pread64() from the task's own pages image fd (one copy), small runs
+ *      batched by P into one process_vm_writev();
+ *   5. set the saved protection, then the mm fields, auxv and exe link with
+ *      one prctl(PR_SET_MM, PR_SET_MM_MAP), and close the helper fds.
+ */
+#define LOG_PREFIX "memory: "
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <linux/prctl.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "proc.h"
+#include "restore.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Gadget search: downward from here, keeping this distance from any area. */
+#define GADGET_SEARCH_TOP 0x7f0000000000ULL
+#define GADGET_SEARCH_BOTTOM 0x10000000ULL
+#define GADGET_MARGIN (1ULL << 20)
+/* Runs of pages at least this large are read by the task itself (pread64). */
+#define PREAD_MIN_BYTES (256ULL << 10)
+#define POPULATE_MIN_BYTES (2ULL << 20)
+#define PREAD_CHUNK (1ULL << 30)
+#define BATCH_BYTES (8ULL << 20)
+#define BATCH_IOV 1024
+
+int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], long *ret,
+	  const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	long res = 0;
+	int r;
+
+	r = rsys_call(&t->rsys, nr, a[0], a[1], a[2], a[3], a[4], a[5], &res, e);
+	if (r >= 0 && !(res < 0 && res > -4096)) {
+		if (ret)
+			*ret = res;
+		return 0;
+	}
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: %s", t->pid, what);
+	return ckpt_err_errno(e, (int)res, "pid %d: %s", t->pid, what);
+}
+
+/* ---- gadget placement ------------------------------------------------------------ */
+
+struct range {
+	uint64_t start, end;
+};
+
+static bool overlaps(const struct range *v, size_t n, uint64_t s, uint64_t e, uint64_t *ret_start)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s < v[i].end + GADGET_MARGIN && v[i].start < e + GADGET_MARGIN) {
+			*ret_start = v[i].start;
+			return true;
+		}
+	return false;
+}
+
+/* Highest hole below GADGET_SEARCH_TOP of len bytes free in both layouts. */
+static int find_hole(const struct range *v, size_t n, uint64_t len, uint64_t *ret)
+{
+	uint64_t top = GADGET_SEARCH_TOP, hit;
+
+	while (top > GADGET_SEARCH_BOTTOM + len) {
+		uint64_t s = top - len;
+
+		if (!overlaps(v, n, s, top, &hit)) {
+			*ret = s;
+			return 0;
+		}
+		top = hit > GADGET_MARGIN ? (hit - GADGET_MARGIN) & ~(RST_PAGE_SIZE - 1) : 0;
+	}
+	return -ENOMEM;
+}
+
+int gadget_choose(struct restore_ctx *ctx)
+{
+	struct proc_vma_list self = {0};
+	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ struct range *v = NULL;
+	const struct vdso_layout *k = &ctx->vdso;
+	uint64_t vdso_span = k->present ? k->vdso + k->vdso_len - (k->vvar_len ? k->vvar : k->vdso)
+					: 0;
+	uint64_t need = GADGET_SIZE + RST_PAGE_SIZE + vdso_span;
+	int r;
+
+	r = proc_read_file("/proc/self/maps", &text, NULL, &ctx->err);
+	if (r >= 0)
+		r = proc_parse_maps_text(text, &self, &ctx->err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
+		struct rtask *t = &ctx->tasks[i];
+		size_t n = 0;
+
+		v = realloc(v, (self.n + t->mm->n_vmas + 1) * sizeof(*v));
+		if (!v) {
+			r = ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+			break;
+		}
+		for (size_t j = 0; j < self.n; j++)
+			v[n++] = (struct range){self.v[j].start, self.v[j].end};
+		for (size_t j = 0; j < t->mm->n_vmas; j++)
+			v[n++] = (struct range){t->mm->vmas[j]->start, t->mm->vmas[j]->end};
+		if (find_hole(v, n, need, &t->gadget) < 0)
+			r = ckpt_err(&ctx->err, -ENOMEM,
+				     "pid %d: no free hole of %" PRIu64 " bytes for the restore "
+				     "gadget in both the saved and the restorer's address space",
+				     t->pid, need);
+		t->vdso_tmp = t->gadget + GADGET_SIZE + RST_PAGE_SIZE;
+		pr_debug("pid %d: gadget at %#" PRIx64, t->pid, t->gadget);
+	}
+	proc_vma_list_free(&self);
+	return r;
+}
+
+/* ---- seize ------------------------------------------------------------------------- */
+
+int mem_seize_all(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct rtask *t = &ctx->tasks[i];
+		int r;
+
+		r = ptrace_seize_stop(t->pid, NULL, &ctx->err);
+		if (r < 0)
+			return r;
+		t->seized = true;
+		r = rsys_init(&t->rsys, t->pid, t->gadget, &ctx->err);
+		if (r < 0)
+			return r;
+		/* the gadget's own scratch page, unmapped with it at the very end */
+		t->rsys.scratch = t->gadget + RST_PAGE_SIZE;
+		t->rsys.scratch_len = GADGET_SCRATCH_SIZE;
+	}
+	return 0;
+}
+
+/* ---- 1. unmap the restorer ------------------------------------------------------------ */
+
+static bool is_vdso_path(const char *p)
+{
+	return !strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]") || !strcmp(p, "[vdso]");
+}
+
+static int unmap_restorer(struct restore_ctx *ctx, struct rtask *t, struct vdso_layout *cur)
+{
+	struct ckpt_error *e = &ctx->err;
+	struct proc_vma_list l = {0};
+	_cleanup_free_ char *text = NULL;
+	char path[64];
+	uint64_t lo = 0, hi;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
+	r = proc_read_file(path, &text, NULL, e);
+	if (r >= 0)
+		r = proc_parse_maps_text(text, &l, e);
+	if (r < 0)
+		return r;
+	memset(cur, 0, sizeof(*cur));
+	/* Keep the gadget and the vDSO (if the task had one); unmap all gaps
+	 * between what is kept, i.e. everything else. */
+	for (size_t i = 0; r >= 0 && i <= l.n; i++) {
+		const struct proc_vma *m = i < l.n ? &l.v[i] : NULL;
+		bool keep;
+
+		if (m && m->start >= RST_TASK_SIZE)
+			continue; /* [vsyscall] */
+		keep = !m || (m->start >= t->gadget && m->end <= t->gadget + GADGET_SIZE) ||
+		       (t->vdso.present && is_vdso_path(m->path));
+		if (!keep)
+			continue;
+		if (m && !strcmp(m->path, "[vvar]"))
+			cur->vvar = m->start, cur->vvar_len = m->end - m->start;
+		else if (m && !strcmp(m->path, "[vvar_vclock]"))
+			cur->vclock = m->start, cur->vclock_len = m->end - m->start;
+		else if (m && !strcmp(m->path, "[vdso]"))
+			cur->vdso = m->start, cur->vdso_len = m->end - m->start;
+		hi = m ? m->start : RST_TASK_SIZE;
+		if (hi > lo)
+			r = rcall(t, e, __NR_munmap, RARGS(lo, hi - lo), NULL,
+				  "munmap %#" PRIx64 "-%#" PRIx64 " of the restorer", lo, hi);
+		lo = m ? m->end : RST_TASK_SIZE;
+	}
+	cur->present = cur->vdso_len != 0;
+	proc_vma_list_free(&l);
+	return r;
+}
+
+/* ---- 2. the vDSO ------------------------------------------------------------------------ */
+
+static int mremap_part(struct rtask *t, struct ckpt_error *e, uint64_t from, uint64_t to,
+		       uint64_t len, const char *name)
+{
+	if (!len || from == to)
+		return 0;
+	return rcall(t, e, __NR_mremap, RARGS(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to),
+		     NULL, "mremap of %s %#" PRIx64 " to %#" PRIx64, name, from, to);
+}
+
+static int move_vdso_to(struct rtask *t, struct ckpt_error *e, struct vdso_layout *cur,
+			const struct vdso_layout *to)
+{
+	int r;
+
+	r = mremap_part(t, e, cur->vvar, to->vvar, cur->vvar_len, "[vvar]");
+	if (r >= 0)
+		r = mremap_part(t, e, cur->vclock, to->vclock, cur->vclock_len, "[vvar_vclock]");
+	if (r >= 0)
+		r = mremap_part(t, e, cur->vdso, to->vdso, cur->vdso_len, "[vdso]");
+	if (r >= 0)
+		*cur = *to;
+	return r;
+}
+
+static void vdso_span(const struct vdso_layout *l, uint64_t *s, uint64_t *e)
+{
+	*s = l->vvar_len ? l->vvar : l->vdso;
+	*e = l->vdso + l->vdso_len;
+}
+
+static int move_vdso(struct restore_ctx *ctx, struct rtask *t, struct vdso_layout *cur)
+{
+	uint64_t cs, ce, ts, te;
+
+	if (!t->vdso.present)
+		return 0;
+	if (!cur->present)
+		return ckpt_err(&ctx->err, -ENOTSUP, "pid %d: the new task has no [vdso] to move",
+				t->pid);
+	vdso_span(cur, &cs, &ce);
+	vdso_span(&t->vdso, &ts, &te);
+	if (cs < te && ts < ce && cs != ts) {
+		/* overlapping ranges: go through a free spot first */
+		struct vdso_layout tmp = *cur;
+		uint64_t d = t->vdso_tmp - cs;
+
+		tmp.vvar += d, tmp.vclock += d, tmp.vdso += d;
+		int r = move_vdso_to(t, &ctx->err, cur, &tmp);
+
+		if (r < 0)
+			return r;
+	}
+	return move_vdso_to(t, &ctx->err, cur, &t->vdso);
+}
+
+/* ---- 3. areas ------------------------------------------------------------------------------ */
+
+static bool has_flag(const Vma *v, const char *f)
+{
+	const char *s = v->vmflags;
+	size_t l = strlen(f);
+
+	while (s && (s = strstr(s, f))) {
+		if ((s == v->vmflags || s[-1] == ' ') && (s[l] == ' ' || s[l] == '\0'))
+			return true;
+		s += l;
+	}
+	return false;
+}
+
+static bool is_special(const Vma *v)
+{
+	return v->kind == VMA_KIND__VMA_VDSO || v->kind == VMA_KIND__VMA_VVAR ||
+	       v->kind == VMA_KIND__VMA_VVAR_VCLOCK || v->kind == VMA_KIND__VMA_VSYSCALL;
+}
+
+/* Which areas get pages (they are mapped writable until the pages are in). */
+static int mark_filled(struct rtask *t, bool *filled)
+{
+	size_t vi = 0;
+
+	for (size_t i = 0; i < t->n_pagemap; i++) {
+		uint64_t s = t->pagemap[i]->vaddr;
+		uint64_t e = s + (uint64_t)t->pagemap[i]->nr_pages * RST_PAGE_SIZE;
+
+		while (vi < t->mm->n_vmas && t->mm->vmas[vi]->end <= s)
+			vi++;
+		for (size_t j = vi; j < t->mm->n_vmas && t->mm->vmas[j]->start < e; j++)
+			filled[j] = true;
+	}
+	return 0;
+}
+
+static const struct {
+	const char *flag;
+	int advice;
+} vma_advice[] = {
+	{"hg", MADV_HUGEPAGE},	  {"nh", MADV_NOHUGEPAGE},   {"dd", MADV_DONTDUMP},
+	{"dc", MADV_DONTFORK},	  {"wf", MADV_WIPEONFORK},
+};
+
+static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool filled)
+{
+	struct ckpt_error *e = &ctx->err;
+	const Vma *v = t->mm->vmas[i];
+	uint64_t len = v->end - v->start, prot = v->prot | (filled ? PROT_WRITE : 0);
+	uint64_t flags = MAP_PRIVATE | MAP_FIXED | (v->flags & (MAP_GROWSDOWN | MAP_NORESERVE));
+	int64_t fd = -1;
+	uint64_t off = 0;
+	int r;
+
+	if (v->kind == VMA_KIND__VMA_FILE_PRIVATE) {
+		fd = file_by_id(ctx, v->file_id)->map_fd;
+		off = v->pgoff;
+	} else {
+		flags |= MAP_ANONYMOUS;
+	}
+	r = rcall(t, e, __NR_mmap, RARGS(v->start, len, prot, flags, (uint64_t)fd, off), NULL,
+		  "mmap of area %#" PRIx64 "-%#" PRIx64 "%s%s", v->start, v->end,
+		  fd >= 0 ? " of " : "", fd >= 0 ? file_by_id(ctx, v->file_id)->fe->path : "");
+	for (size_t j = 0; r >= 0 && v->vmflags && j < ARRAY_SIZE(vma_advice); j++)
+		if (has_flag(v, vma_advice[j].flag))
+			r = rcall(t, e, __NR_madvise,
+				  RARGS(v->start, len, (uint64_t)vma_advice[j].advice), NULL,
+				  "madvise(%s) of area %#" PRIx64, vma_advice[j].flag, v->start);
+	return r;
+}
+
+/* ---- 4. pages -------------------------------------------------------------------------------- */
+
+struct batch {
+	int fd; /* P's own fd of the pages image */
+	uint64_t off;
+	size_t len;
+	struct iovec riov[BATCH_IOV];
+	int n;
+	char *buf;
+};
+
+static int batch_flush(struct rtask *t, struct batch *b, struct ckpt_error *e)
+{
+	struct iovec liov = {.iov_base = b->buf, .iov_len = b->len};
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < b->len) {
+		n = pread(b->fd, b->buf + done, b->len - done,
+			  (off_t)(IMG_PAGES_DATA_OFFSET + b->off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return ckpt_err_errno(e, n < 0 ? -errno : -EIO,
+					      "pages-%d.img: reading %zu bytes at data offset %" PRIu64,
+					      t->pid, b->len, b->off);
+		done += (size_t)n;
+	}
+	n = process_vm_writev(t->pid, &liov, 1, b->riov, (unsigned long)b->n, 0);
+	if (n != (ssize_t)b->len) {
+		/* slow path (partial write): area by area, /proc/PID/mem if needed */
+		size_t pos = 0;
+
+		for (int i = 0; i < b->n; i++) {
+			int r = remote_write(t->pid, (uint64_t)(uintptr_t)b->riov[i].iov_base,
+					     b->buf + pos, b->riov[i].iov_len, e);
+
+			if (r < 0)
+				return ckpt_err_wrap(e, "pid %d: writing pages", t->pid);
+			pos += b->riov[i].iov_len;
+		}
+	}
+	b->off += b->len;
+	b->len = 0;
+	b->n = 0;
+	return 0;
+}
+
+static int pread_in_task(struct restore_ctx *ctx, struct rtask *t, uint64_t vaddr, uint64_t len,
+			 uint64_t off)
+{
+	struct ckpt_error *e = &ctx->err;
+	long got;
+	int r = 0;
+
+	/* Faulting fresh pages in one call is about twice as fast as letting
+	 * the copy fault them one by one (measured: 512 MiB in 0.2-0.37 s
+	 * instead of 0.42-0.84 s); failure only costs that speed. */
+	if (len >= POPULATE_MIN_BYTES)
+		rsys_call(&t->rsys, __NR_madvise, vaddr, len, MADV_POPULATE_WRITE, 0, 0, 0, &got,
+			  e);
+	while (r >= 0 && len) {
+		uint64_t chunk = len < PREAD_CHUNK ? len : PREAD_CHUNK;
+
+		got = 0;
+		r = rcall(t, e, __NR_pread64,
+			  RARGS((uint64_t)ctx->pages_fd_nr, vaddr, chunk,
+				IMG_PAGES_DATA_OFFSET + off),
+			  &got, "pread64 of %" PRIu64 " bytes of pages-%d.img to %#" PRIx64, chunk,
+			  t->pid, vaddr);
+		if (r >= 0 && got <= 0)
+			r = ckpt_err(e, -EIO, "pid %d: pages-%d.img ends before data offset %" PRIu64,
+				     t->pid, t->pid, off);
+		vaddr += (uint64_t)got, len -= (uint64_t)got, off += (uint64_t)got;
+	}
+	return r;
+}
+
+static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ struct batch *b = calloc(1, sizeof(*b));
+	_cleanup_free_ char *buf = malloc(BATCH_BYTES);
+	char name[64];
+	uint64_t off = 0;
+	int r = 0;
+
+	if (!b || !buf)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	img_file_name(IMG_PAGES, t->pid, name, sizeof(name));
+	fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s", name);
+	b->fd = fd;
+	b->buf = buf;
+	for (size_t i = 0; r >= 0 && i < t->n_pagemap; i++) {
+		uint64_t va = t->pagemap[i]->vaddr;
+		uint64_t len = (uint64_t)t->pagemap[i]->nr_pages * RST_PAGE_SIZE;
+
+		if (len >= PREAD_MIN_BYTES) {
+			r = b->len ? batch_flush(t, b, e) : 0;
+			if (r >= 0)
+				r = pread_in_task(ctx, t, va, len, off);
+			b->off = off + len;
+		} else {
+			if (b->len + len > BATCH_BYTES || b->n == BATCH_IOV)
+				r = batch_flush(t, b, e);
+			b->riov[b->n++] = (struct iovec){(void *)(uintptr_t)va, len};
+			b->len += len;
+		}
+		off += len;
+	}
+	if (r >= 0 && b->len)
+		r = batch_flush(t, b, e);
+	return r;
+}
+
+/* ---- 5. protection, mm fields, helper fds ------------------------------------------------------ */
+
+static int set_mm_map(struct restore_ctx *ctx, struct rtask *t)
+{
+	const MmEntry *mm = t->mm;
+	struct prctl_mm_map map = {
+		.start_code = mm->start_code,
+		.end_code = mm->end_code,
+		.start_data = mm->start_data,
+		.end_data = mm->end_data,
+		.start_brk = mm->start_brk,
+		.brk = mm->brk,
+		.start_stack = mm->start_stack,
+		.arg_start = mm->arg_start,
+		.arg_end = mm->arg_end,
+		.env_start = mm->env_start,
+		.env_end = mm->env_end,
+		.auxv = (__u64 *)(uintptr_t)(t->rsys.scratch + sizeof(map)),
+		.auxv_size = (uint32_t)(mm->n_auxv * sizeof(uint64_t)),
+		.exe_fd = mm->has_exe_file_id ? (uint32_t)file_by_id(ctx, mm->exe_file_id)->map_fd
+					      : (uint32_t)-1,
+	};
+	char buf[sizeof(map) + 128 * sizeof(uint64_t)];
+	int r;
+
+	memcpy(buf, &map, sizeof(map));
+	memcpy(buf + sizeof(map), mm->auxv, mm->n_auxv * sizeof(uint64_t));
+	r = remote_write(t->pid, t->rsys.scratch, buf, sizeof(map) + map.auxv_size, &ctx->err);
+	if (r < 0)
+		return r;
+	return rcall(t, &ctx->err, __NR_prctl,
+		     RARGS(PR_SET_MM, PR_SET_MM_MAP, t->rsys.scratch, sizeof(map)), NULL,
+		     "prctl(PR_SET_MM_MAP) (brk %#" PRIx64 ", stack %#" PRIx64 ")", mm->brk,
+		     mm->start_stack);
+}
+
+static int close_helpers(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+	int r;
+
+	r = rcall(t, e, __NR_close, RARGS((uint64_t)ctx->pages_fd_nr), NULL,
+		  "close of the pages fd");
+	if (r >= 0)
+		r = rcall(t, e, __NR_close, RARGS((uint64_t)ctx->status_wr), NULL,
+			  "close of the status pipe");
+	for (size_t i = 0; r >= 0 && i < ctx->nfiles; i++) {
+		const struct rfile *f = &ctx->files[i];
+		long res;
+
+		if (f->map_fd < 0)
+			continue;
+		/* EBADF: this task did not map that file */
+		r = rsys_call(&t->rsys, __NR_close, (uint64_t)f->map_fd, 0, 0, 0, 0, 0, &res, e);
+	}
+	return r;
+}
+
+int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
+{
+	_cleanup_free_ bool *filled = calloc(t->mm->n_vmas + 1, sizeof(bool));
+	struct vdso_layout cur;
+	double t0 = now_seconds();
+	int r;
+
+	if (!filled)
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	r = unmap_restorer(ctx, t, &cur);
+	if (r >= 0 && !t->vdso.present)
+		pr_debug("pid %d: no vDSO saved, none kept", t->pid);
+	if (r >= 0)
+		r = move_vdso(ctx, t, &cur);
+	mark_filled(t, filled);
+	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++)
+		if (!is_special(t->mm->vmas[i]))
+			r = map_area(ctx, t, i, filled[i]);
+	if (r >= 0)
+		r = fill_pages(ctx, t);
+	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
+		const Vma *v = t->mm->vmas[i];
+
+		if (filled[i] && !(v->prot & PROT_WRITE) && !is_special(v))
+			r = rcall(t, &ctx->err, __NR_mprotect,
+				  RARGS(v->start, v->end - v->start, v->prot), NULL,
+				  "mprotect of area %#" PRIx64 "-%#" PRIx64, v->start, v->end);
+	}
+	if (r >= 0)
+		r = set_mm_map(ctx, t);
+	if (r >= 0)
+		r = close_helpers(ctx, t);
+	if (r >= 0)
+		pr_info("pid %d: %zu areas, %" PRIu64 " MiB of pages in %.3f s", t->pid,
+			t->mm->n_vmas, t->pages_bytes >> 20, now_seconds() - t0);
+	return r;
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ckpt-restore: shared types of the restorer. One struct restore_ctx is
+ * passed everywhere (no global state); one struct rtask per task of the
+ * tree, one struct rfile per object of files.img. The stages are listed in
+ * stages.c; docs/restore.md explains the mechanism.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "image.h"
+#include "ptrace.h"
+#include "kinds/fd_kind.h"
+#include "core.pb-c.h"
+#include "files.pb-c.h"
+#include "mm.pb-c.h"
+#include "pagemap.pb-c.h"
+#include "pstree.pb-c.h"
+
+#define RST_PAGE_SIZE 4096ULL
+/* User address space limit of x86-64 with 4-level paging (TASK_SIZE_MAX). */
+#define RST_TASK_SIZE 0x7ffffffff000ULL
+#define RST_VSYSCALL_ADDR 0xffffffffff600000ULL
+/* Gadget: one r-x page with "syscall; int3...", then scratch pages (rw-). */
+#define GADGET_PAGES 2
+#define GADGET_SIZE (GADGET_PAGES * RST_PAGE_SIZE)
+#define GADGET_SCRATCH_SIZE ((GADGET_PAGES - 1) * RST_PAGE_SIZE)
+/* How long P waits for the tasks to reach a phase before giving up. */
+#define RST_PHASE_TIMEOUT_MS 30000
+
+struct restore_opts {
+	const char *dir;
+	bool json;
+	bool plan_only;
+	int verbose;
+};
+
+/* One object of files.img. */
+struct rfile {
+	FileEntry *fe;
+	const struct fd_kind *kind; /* for objects used by fds */
+	bool used_by_fd;            /* some FdEntry names it */
+	bool used_by_map;           /* some vma or an exe link names it */
+	int obj_fd;                 /* the open file description fds are made from, or -1 */
+	int map_fd;                 /* read-only fd for mmap / exe_fd (verified identity), or -1 */
+};
+
+/* The kernel's special mappings, as saved or as this kernel lays them out. */
+struct vdso_layout {
+	bool present;
+	uint64_t vvar, vvar_len;     /* [vvar] */
+	uint64_t vclock, vclock_len; /* [vvar_vclock] (0 len if absent) */
+	uint64_t vdso, vdso_len;     /* [vdso] */
+};
+
+struct rtask {
+	pid_t pid, ppid;
+	/* pgid and sid as they will be after restore (plan.c maps the ones
+	 * whose leader is outside the tree to the root) */
+	pid_t pgid, sid;
+	bool setsid_leader; /* calls setsid() before forking its children */
+	bool group_leader;  /* setpgid(0, 0) in the first group round */
+	bool joins_group;   /* setpgid(0, pgid) in the second group round */
+
+	PstreeEntry *pst;
+	CoreEntry *core;
+	ThreadCore *thread; /* the only thread (multi-threaded tasks are refused) */
+	MmEntry *mm;
+	PagemapEntry **pagemap;
+	size_t n_pagemap;
+	FdEntry **fds;
+	size_t n_fds;
+	uint64_t pages_bytes; /* data size of pages-PID.img */
+	struct vdso_layout vdso;
+
+	struct rtask *parent;
+	struct rtask **children; /* in plan order */
+	size_t n_children;
+
+	uint64_t gadget;   /* address of the gadget (code page, then scratch) */
+	uint64_t vdso_tmp; /* free spot to move the vDSO through if ranges overlap */
+
+	/* restorer side (P) */
+	bool created;  /* the task said hello: it exists and is ours */
+	bool ready;    /* reached the current phase */
+	bool seized;   /* ptrace-attached by P */
+	bool finished; /* final registers set, only the detach is left */
+	struct rsys rsys;
+};
+
+enum plan_kind {
+	PLAN_FILE,  /* a = file id: opened by P before anything is forked */
+	PLAN_TASK,  /* a = pid: forked by its parent with its pid */
+	PLAN_GROUP, /* a = pgid: the leader makes its process group */
+	PLAN_JOIN,  /* a = pid, b = pgid: a member enters the group */
+	PLAN_FD,    /* a = pid, b = fd number: installed from a file object */
+};
+
+struct plan_node {
+	enum plan_kind kind;
+	int a, b;
+	size_t *deps; /* indices of the nodes this one needs first */
+	size_t n_deps, cap_deps;
+};
+
+struct plan {
+	struct plan_node *nodes;
+	size_t n, cap;
+	size_t *order; /* topological order: indices into nodes */
+};
+
+/* Shared page between P and every task (MAP_SHARED): the phase futex. */
+struct restore_ctl {
+	uint32_t phase;
+};
+
+struct restore_ctx {
+	const struct restore_opts *opts;
+	struct ckpt_error err;
+	const char *stage; /* name of the running stage */
+
+	int dirfd;
+	Inventory *inv;
+	struct rtask *tasks; /* pstree order: parents before children */
+	size_t ntasks;
+	struct rtask **by_pid; /* sorted by pid, for lookups */
+	struct rtask *root;
+	struct rfile *files; /* sorted by id */
+	size_t nfiles;
+	struct plan plan;
+
+	/* facts about this machine */
+	pid_t pid_max;
+	uint64_t nofile_max; /* our hard RLIMIT_NOFILE */
+	uint64_t xcr0;
+	uint32_t xstate_size;
+	struct vdso_layout vdso; /* this kernel's */
+
+	/* file descriptor layout (see fds.c) */
+	int max_saved_fd; /* highest fd number of any task */
+	int fd_base;      /* every helper/object fd of P is at or above it */
+	int pages_fd_nr;  /* where each task keeps its pages image */
+
+	/* tree control */
+	int status_rd, status_wr; /* status pipe (packet mode) */
+	struct restore_ctl *ctl;
+	bool subreaper;
+	bool tree_started; /* rollback must kill and reap */
+
+	double t_start;
+};
+
+/* ---- stages.c ------------------------------------------------------------ */
+int restore_run(struct restore_ctx *ctx);
+void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts);
+void restore_ctx_free(struct restore_ctx *ctx);
+double now_seconds(void);
+
+/* ---- images.c: load and validate every image --------------------------- */
+int images_load(struct restore_ctx *ctx);
+struct rtask *task_by_pid(const struct restore_ctx *ctx, pid_t pid);
+struct rfile *file_by_id(const struct restore_ctx *ctx, uint32_t id);
+
+/* ---- checks.c: the images against this machine --------------------------- */
+int checks_machine(struct restore_ctx *ctx);
+int vdso_layout_self(struct vdso_layout *ret, struct ckpt_error *e);
+int checks_pids_free(struct restore_ctx *ctx);
+
+/* ---- plan.c ---------------------------------------------------------------- */
+int plan_build(struct restore_ctx *ctx);
+void plan_print(const struct restore_ctx *ctx, FILE *out);
+void plan_free(struct plan *p);
+
+/* ---- fds.c ------------------------------------------------------------------ */
+int files_open_all(struct restore_ctx *ctx);
+/* In a task: install its fds and close everything else. */
+int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+
+/* ---- tree.c (P side) -------------------------------------------------------- */
+int tree_create(struct restore_ctx *ctx);
+int tree_setup_tasks(struct restore_ctx *ctx);
+void tree_rollback(struct restore_ctx *ctx);
+
+/* ---- task.c (inside each new task) -------------------------------------------- */
+pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+enum task_msg_kind {
+	MSG_HELLO = 1, /* the task exists */
+	MSG_PHASE,     /* reached / finished a phase (arg: phase) */
+	MSG_ERROR,     /* text says what failed; the task exits */
+};
+enum task_phase {
+	PHASE_FORKED = 1, /* children forked, sessions made */
+	PHASE_GROUPS,     /* round 1: group leaders made their groups */
+	PHASE_JOIN,       /* round 2: members joined their groups */
+	PHASE_SETUP,      /* fds, cwd, sigactions... installed, gadget mapped */
+};
+struct task_msg {
+	int32_t pid;
+	int32_t kind;
+	int32_t arg;
+	int32_t err;
+	char text[CKPT_ERROR_MAX];
+};
+
+/* ---- mem.c: remote memory restore ------------------------------------------- */
+/* Remote syscall in task t; a failed call (or -errno result) is an error naming it. */
+#define RARGS(...) ((const uint64_t[6]){__VA_ARGS__})
+int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], long *ret,
+	  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int mem_seize_all(struct restore_ctx *ctx);
+int mem_restore_task(struct restore_ctx *ctx, struct rtask *t);
+int gadget_choose(struct restore_ctx *ctx);
+
+/* ---- creds.c ------------------------------------------------------------------ */
+int creds_restore_task(struct restore_ctx *ctx, struct rtask *t);
+
+/* ---- signals.c: rseq, pending signals, final registers, resume ----------------- */
+int signals_restore_task(struct restore_ctx *ctx, struct rtask *t);
+int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t);
+int resume_all(struct restore_ctx *ctx);

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The restore stages: one list, in order, each with why it sits where it
+ * does. A stage either finishes completely or fails; on failure every task
+ * created so far is killed and reaped (tree_rollback) and the error names
+ * the stage. Each stage can be forced to fail with CKPT_FAULT=restore-<name>.
+ */
+#define LOG_PREFIX "restore: "
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fault.h"
+#include "log.h"
+#include "restore.h"
+
+double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int stage_verify(struct restore_ctx *ctx)
+{
+	int r = images_load(ctx);
+
+	if (r < 0)
+		return r;
+	return checks_machine(ctx);
+}
+
+static int stage_plan(struct restore_ctx *ctx)
+{
+	return plan_build(ctx);
+}
+
+static int stage_pids(struct restore_ctx *ctx)
+{
+	return checks_pids_free(ctx);
+}
+
+static int stage_files(struct restore_ctx *ctx)
+{
+	return files_open_all(ctx);
+}
+
+static int stage_tree(struct restore_ctx *ctx)
+{
+	return tree_create(ctx);
+}
+
+static int stage_fds(struct restore_ctx *ctx)
+{
+	return tree_setup_tasks(ctx);
+}
+
+static int stage_memory(struct restore_ctx *ctx)
+{
+	int r = mem_seize_all(ctx);
+
+	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++)
+		r = mem_restore_task(ctx, &ctx->tasks[i]);
+	return r;
+}
+
+static int stage_creds(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		int r = creds_restore_task(ctx, &ctx->tasks[i]);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int stage_signals(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		int r = signals_restore_task(ctx, &ctx->tasks[i]);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int stage_resume(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		int r = resume_prepare_task(ctx, &ctx->tasks[i]);
+
+		if (r < 0)
+			return r;
+	}
+	return resume_all(ctx);
+}
+
+struct stage {
+	const char *name;
+	int (*run)(struct restore_ctx *ctx);
+	/* why the stage exists and why it sits here (documentation only) */
+	const char *why;
+};
+
+static const struct stage stages[] = {
+	{"verify", stage_verify,
+	 "Images are never trusted: everything is read and every field checked (and the "
+	 "images checked against this CPU, kernel and file system) before anything is created, "
+	 "so a bad image gives an error and never a half-restored tree."},
+	{"plan", stage_plan,
+	 "Restore order is data: the dependency graph of files, tasks, groups and fds is sorted "
+	 "once (cycles rejected); later stages follow that order."},
+	{"pids", stage_pids,
+	 "clone3(set_tid) can only take free pids; find a pid in use now, with a clear message, "
+	 "rather than half way through forking."},
+	{"files", stage_files,
+	 "Open file descriptions are created once, by the restorer itself, before any fork, so "
+	 "that every task inherits the same description (shared offset and flags)."},
+	{"tree", stage_tree,
+	 "Tasks are forked with their pids, parents before children; sessions are made before "
+	 "the children that inherit them, then groups in two rounds (leaders, then members)."},
+	{"fds", stage_fds,
+	 "Each task installs its fds at their numbers and closes the rest, and sets what only "
+	 "the task itself can set (cwd, root, umask, name, personality, sigactions); it maps "
+	 "the gadget page for the remote syscalls of the next stages."},
+	{"memory", stage_memory,
+	 "The restorer's memory in each task is replaced by the saved address space, driven "
+	 "from outside with remote syscalls; needs the privilege the task still has."},
+	{"creds", stage_creds,
+	 "Resource limits and credentials last among the privileged steps: after them the task "
+	 "may no longer be allowed to map, open or set what the earlier stages needed."},
+	{"signals", stage_signals,
+	 "rseq and pending signals once the memory they point into is in place; every signal "
+	 "stays blocked until the saved mask is set at resume."},
+	{"resume", stage_resume,
+	 "Only when every task is complete: the gadget is unmapped, saved registers, xstate and "
+	 "signal mask set, then all tasks are detached together."},
+};
+
+static int run_stage(struct restore_ctx *ctx, const struct stage *s)
+{
+	char step[64];
+	double t0 = now_seconds();
+	int r;
+
+	ctx->stage = s->name;
+	snprintf(step, sizeof(step), "restore-%s", s->name);
+	r = ckpt_fault_inject(step, &ctx->err);
+	if (r == 0)
+		r = s->run(ctx);
+	if (r < 0) {
+		if (!ctx->err.code)
+			ckpt_err(&ctx->err, r, "failed without details");
+		ckpt_err_wrap(&ctx->err, "stage %s", s->name);
+		return r;
+	}
+	pr_info("stage %-8s done in %.3f s", s->name, now_seconds() - t0);
+	return 0;
+}
+
+int restore_run(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(stages); i++) {
+		int r = run_stage(ctx, &stages[i]);
+
+		if (r < 0) {
+			pr_info("%s; rolling back", ctx->err.msg);
+			tree_rollback(ctx);
+			return r;
+		}
+		if (ctx->opts->plan_only && !strcmp(stages[i].name, "plan"))
+			return 0;
+	}
+	return 0;
+}
+
+void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->opts = opts;
+	ctx->dirfd = -1;
+	ctx->status_rd = -1;
+	ctx->status_wr = -1;
+	ctx->pages_fd_nr = -1;
+	ctx->t_start = now_seconds();
+}
+
+static void task_free(struct rtask *t)
+{
+	if (t->pst)
+		protobuf_c_message_free_unpacked(&t->pst->base, NULL);
+	if (t->core)
+		protobuf_c_message_free_unpacked(&t->core->base, NULL);
+	if (t->mm)
+		protobuf_c_message_free_unpacked(&t->mm->base, NULL);
+	for (size_t i = 0; i < t->n_pagemap; i++)
+		protobuf_c_message_free_unpacked(&t->pagemap[i]->base, NULL);
+	for (size_t i = 0; i < t->n_fds; i++)
+		protobuf_c_message_free_unpacked(&t->fds[i]->base, NULL);
+	free(t->pagemap);
+	free(t->fds);
+	free(t->children);
+}
+
+void restore_ctx_free(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		task_free(&ctx->tasks[i]);
+	free(ctx->tasks);
+	free(ctx->by_pid);
+	for (size_t i = 0; i < ctx->nfiles; i++) {
+		struct rfile *f = &ctx->files[i];
+
+		closep(&f->obj_fd);
+		closep(&f->map_fd);
+		if (f->fe)
+			protobuf_c_message_free_unpacked(&f->fe->base, NULL);
+	}
+	free(ctx->files);
+	plan_free(&ctx->plan);
+	if (ctx->inv)
+		inventory__free_unpacked(ctx->inv, NULL);
+	closep(&ctx->dirfd);
+	closep(&ctx->status_rd);
+	closep(&ctx->status_wr);
+	if (ctx->ctl)
+		munmap(ctx->ctl, RST_PAGE_SIZE);
+	memset(ctx, 0, sizeof(*ctx));
+}

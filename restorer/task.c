@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Code that runs inside each new task, between its clone3() and the moment
+ * the restorer seizes it to replace its memory. A task is a fork of the
+ * restorer (P) or of its parent task: it has P's memory, with every image
+ * already loaded, and P's file objects. It
+ *   a. blocks every signal and drops what it inherited from the restorer's
+ *      runtime (rseq, robust list, tid address), and dies with its parent
+ *      until resume (parent-death signal);
+ *   b. makes its session (setsid) if it leads one;
+ *   c. forks its children with their pids (clone3 with set_tid);
+ * then follows P's phases (a futex in a shared page): group leaders make
+ * their groups, members join them, and each task installs its fds and the
+ * state only it can set, maps the gadget, and waits to be seized.
+ *
+ * It never prints (its fds 0-2 become the restored program's): every
+ * outcome goes to P over the status pipe, and any failure ends with _exit.
+ */
+#define LOG_PREFIX "task: "
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/rseq.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "restore.h"
+
+#ifndef RSEQ_SIG
+#define RSEQ_SIG 0x53053053
+#endif
+
+/* The kernel's struct sigaction for rt_sigaction (not glibc's). */
+struct kernel_sigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+static void send_msg(struct restore_ctx *ctx, struct rtask *t, int kind, int arg,
+		     const struct ckpt_error *e)
+{
+	struct task_msg m = {.pid = t->pid, .kind = kind, .arg = arg};
+	ssize_t n;
+
+	if (e) {
+		m.err = e->code;
+		memcpy(m.text, e->msg, sizeof(m.text));
+		m.text[sizeof(m.text) - 1] = '\0';
+	}
+	do
+		n = write(ctx->status_wr, &m, sizeof(m));
+	while (n < 0 && errno == EINTR);
+}
+
+static __attribute__((noreturn)) void task_fail(struct restore_ctx *ctx, struct rtask *t,
+						int phase, const struct ckpt_error *e)
+{
+	send_msg(ctx, t, MSG_ERROR, phase, e);
+	_exit(1);
+}
+
+static void wait_phase(struct restore_ctx *ctx, uint32_t phase)
+{
+	uint32_t cur;
+
+	while ((cur = __atomic_load_n(&ctx->ctl->phase, __ATOMIC_ACQUIRE)) < phase)
+		syscall(SYS_futex, &ctx->ctl->phase, FUTEX_WAIT, cur, NULL, NULL, 0);
+}
+
+/* a. Nothing of the restorer's runtime may act on the restored memory. */
+static int reset_inherited(pid_t parent, struct ckpt_error *e)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	if (sigprocmask(SIG_SETMASK, &all, NULL) < 0)
+		return ckpt_err_errno(e, -errno, "sigprocmask");
+	/* glibc registered rseq in the restorer; the kernel would keep writing
+	 * the cpu number into what becomes the restored program's memory. */
+	if (__rseq_size > 0) {
+		void *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+
+		if (syscall(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) < 0 &&
+		    syscall(SYS_rseq, area, 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) < 0 &&
+		    errno != EINVAL)
+			return ckpt_err_errno(e, -errno, "unregistering the restorer's rseq");
+	}
+	if (syscall(SYS_set_robust_list, NULL, 3 * sizeof(void *)) < 0)
+		return ckpt_err_errno(e, -errno, "set_robust_list(NULL)");
+	syscall(SYS_set_tid_address, NULL);
+	/* Until resume, a task dies with its parent (P for the root): if the
+	 * restorer itself is killed, the half-made tree follows it. Cleared
+	 * by the last remote calls (resume_prepare_task). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return ckpt_err_errno(e, -errno, "prctl(PR_SET_PDEATHSIG)");
+	if (getppid() != parent)
+		return ckpt_err(e, -ESRCH, "the parent died before the task started");
+	return 0;
+}
+
+static __attribute__((noreturn)) void task_main(struct restore_ctx *ctx, struct rtask *t,
+						pid_t parent);
+
+pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
+{
+	pid_t want = t->pid;
+	struct clone_args args = {
+		.exit_signal = t->core->has_exit_signal ? t->core->exit_signal : SIGCHLD,
+		.set_tid = (uint64_t)(uintptr_t)&want,
+		.set_tid_size = 1,
+	};
+	pid_t self = getpid();
+	long pid;
+
+	/* raw clone3: glibc has no wrapper; without CLONE_VM this is a fork */
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: clone3 with set_tid %d%s", t->pid, t->pid,
+				      errno == EEXIST ? " (the pid was taken meanwhile)" : "");
+	if (pid == 0)
+		task_main(ctx, t, self);
+	if (pid != t->pid)
+		return ckpt_err(e, -EIO, "pid %d: clone3 made pid %ld instead", t->pid, pid);
+	return (pid_t)pid;
+}
+
+/* ---- the setup phase -------------------------------------------------------------- */
+
+static int restore_sigactions(const CoreEntry *c, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < c->n_sigactions; i++) {
+		const SigAction *sa = c->sigactions[i];
+		struct kernel_sigaction k = {sa->handler, sa->flags, sa->restorer, sa->mask};
+
+		if (sa->sig == SIGKILL || sa->sig == SIGSTOP)
+			continue;
+		/* all signals stay blocked: no handler can run in our memory */
+		if (syscall(SYS_rt_sigaction, sa->sig, &k, NULL, sizeof(uint64_t)) < 0)
+			return ckpt_err_errno(e, -errno, "rt_sigaction(%u)", sa->sig);
+	}
+	return 0;
+}
+
+static int restore_fs_state(const CoreEntry *c, struct ckpt_error *e)
+{
+	if (chdir(c->cwd) < 0)
+		return ckpt_err_errno(e, -errno, "chdir(%s)", c->cwd);
+	/* after chdir: a cwd outside the new root stays reachable, as it was */
+	if (strcmp(c->root, "/") && chroot(c->root) < 0)
+		return ckpt_err_errno(e, -errno, "chroot(%s)", c->root);
+	umask(c->umask);
+	return 0;
+}
+
+static int map_gadget(struct rtask *t, struct ckpt_error *e)
+{
+	unsigned char *g;
+
+	g = mmap((void *)(uintptr_t)t->gadget, GADGET_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (g == MAP_FAILED)
+		return ckpt_err_errno(e, -errno, "mapping the gadget at %#llx",
+				      (unsigned long long)t->gadget);
+	if ((uintptr_t)g != t->gadget)
+		return ckpt_err(e, -EEXIST, "gadget mapped at %p instead of %#llx", (void *)g,
+				(unsigned long long)t->gadget);
+	/* syscall; then int3s: the task never runs past the syscall-exit stop */
+	memset(g, 0xcc, RST_PAGE_SIZE);
+	g[0] = 0x0f;
+	g[1] = 0x05;
+	if (mprotect(g, RST_PAGE_SIZE, PROT_READ | PROT_EXEC) < 0)
+		return ckpt_err_errno(e, -errno, "mprotect of the gadget");
+	return 0;
+}
+
+static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
+{
+	const CoreEntry *c = t->core;
+	int r;
+
+	r = ckpt_fault_inject("restore-task-setup", e);
+	if (r >= 0)
+		r = task_install_fds(ctx, t, e);
+	if (r >= 0)
+		r = restore_fs_state(c, e);
+	if (r >= 0 && prctl(PR_SET_NAME, c->comm) < 0)
+		r = ckpt_err_errno(e, -errno, "prctl(PR_SET_NAME, %s)", c->comm);
+	if (r >= 0 && c->has_personality && personality(c->personality) < 0)
+		r = ckpt_err_errno(e, -errno, "personality(%#x)", c->personality);
+	if (r >= 0)
+		r = restore_sigactions(c, e);
+	if (r >= 0)
+		r = map_gadget(t, e);
+	return r;
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
+{
+	struct ckpt_error e = {0};
+
+	if (reset_inherited(parent, &e) < 0)
+		task_fail(ctx, t, 0, &e);
+	send_msg(ctx, t, MSG_HELLO, 0, NULL);
+	if (t->setsid_leader && setsid() < 0) {
+		ckpt_err_errno(&e, -errno, "setsid");
+		task_fail(ctx, t, PHASE_FORKED, &e);
+	}
+	for (size_t i = 0; i < t->n_children; i++)
+		if (task_clone(ctx, t->children[i], &e) < 0)
+			task_fail(ctx, t, PHASE_FORKED, &e);
+	send_msg(ctx, t, MSG_PHASE, PHASE_FORKED, NULL);
+
+	wait_phase(ctx, PHASE_GROUPS);
+	if (t->group_leader && setpgid(0, 0) < 0) {
+		ckpt_err_errno(&e, -errno, "setpgid(0, 0) to make group %d", t->pid);
+		task_fail(ctx, t, PHASE_GROUPS, &e);
+	}
+	send_msg(ctx, t, MSG_PHASE, PHASE_GROUPS, NULL);
+
+	wait_phase(ctx, PHASE_JOIN);
+	if (t->joins_group && setpgid(0, t->pgid) < 0) {
+		ckpt_err_errno(&e, -errno, "setpgid(0, %d)", t->pgid);
+		task_fail(ctx, t, PHASE_JOIN, &e);
+	}
+	send_msg(ctx, t, MSG_PHASE, PHASE_JOIN, NULL);
+
+	wait_phase(ctx, PHASE_SETUP);
+	if (task_setup(ctx, t, &e) < 0)
+		task_fail(ctx, t, PHASE_SETUP, &e);
+	send_msg(ctx, t, MSG_PHASE, PHASE_SETUP, NULL);
+
+	/* P seizes us here; from now on it drives everything from outside. */
+	for (;;)
+		wait_phase(ctx, UINT32_MAX);
+}

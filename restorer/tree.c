@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The restorer's (P's) side of the tree: fork the root, drive every task
+ * through its phases, and on failure kill and reap everything.
+ *
+ * P is a child subreaper, so every task whose parent dies comes to P: that
+ * is what lets rollback reap the whole tree. The tasks report over one
+ * status pipe in packet mode (O_DIRECT: each write of a struct task_msg is
+ * one packet, written atomically); P advances them with a phase number in a
+ * shared page (futex). P only ever kills pids that said hello (they exist
+ * and are ours, and nobody reaps them but P) and its own children.
+ */
+#define LOG_PREFIX "tree: "
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "proc.h"
+#include "restore.h"
+
+#define POLL_MS 50
+#define ROLLBACK_TIMEOUT_MS 10000
+
+static const char *phase_name(int phase)
+{
+	switch (phase) {
+	case PHASE_FORKED:
+		return "forking";
+	case PHASE_GROUPS:
+		return "making process groups";
+	case PHASE_JOIN:
+		return "joining process groups";
+	case PHASE_SETUP:
+		return "setting up fds and process state";
+	default:
+		return "starting";
+	}
+}
+
+static int ctl_setup(struct restore_ctx *ctx)
+{
+	int p[2];
+	int r;
+
+	ctx->ctl = mmap(NULL, RST_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			-1, 0);
+	if (ctx->ctl == MAP_FAILED) {
+		ctx->ctl = NULL;
+		return ckpt_err_errno(&ctx->err, -errno, "mmap of the control page");
+	}
+	if (pipe2(p, O_CLOEXEC | O_DIRECT) < 0)
+		return ckpt_err_errno(&ctx->err, -errno, "pipe2 for the status pipe");
+	ctx->status_rd = fcntl(p[0], F_DUPFD_CLOEXEC, ctx->fd_base + 1);
+	r = -errno;
+	close(p[0]);
+	if (ctx->status_rd < 0) {
+		close(p[1]);
+		return ckpt_err_errno(&ctx->err, r, "moving the status pipe");
+	}
+	ctx->status_wr = fcntl(p[1], F_DUPFD_CLOEXEC, ctx->fd_base + 1);
+	r = -errno;
+	close(p[1]);
+	if (ctx->status_wr < 0)
+		return ckpt_err_errno(&ctx->err, r, "moving the status pipe");
+	/* Only P's end is non-blocking; a packet takes a whole slot of the
+	 * pipe, so make room for many (best effort: writers just wait). */
+	if (fcntl(ctx->status_rd, F_SETFL, O_NONBLOCK) < 0)
+		return ckpt_err_errno(&ctx->err, -errno, "fcntl(O_NONBLOCK) on the status pipe");
+	fcntl(ctx->status_rd, F_SETPIPE_SZ, 1 << 20);
+	return 0;
+}
+
+static void set_phase(struct restore_ctx *ctx, uint32_t phase)
+{
+	__atomic_store_n(&ctx->ctl->phase, phase, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &ctx->ctl->phase, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Handle one message; negative when a task reported a failure. */
+static int handle_msg(struct restore_ctx *ctx, const struct task_msg *m, int phase)
+{
+	struct rtask *t = task_by_pid(ctx, m->pid);
+
+	if (!t)
+		return ckpt_err(&ctx->err, -EPROTO, "status message from unknown pid %d", m->pid);
+	switch (m->kind) {
+	case MSG_HELLO:
+		t->created = true;
+		return 0;
+	case MSG_PHASE:
+		if (m->arg == phase)
+			t->ready = true;
+		return 0;
+	case MSG_ERROR:
+		ckpt_err(&ctx->err, m->err < 0 ? m->err : -EIO, "pid %d: %.*s", m->pid,
+			 (int)sizeof(m->text) - 1, m->text);
+		return ctx->err.code;
+	default:
+		return ckpt_err(&ctx->err, -EPROTO, "pid %d: unknown status message %d", m->pid,
+				m->kind);
+	}
+}
+
+/* Read every message waiting in the pipe (timeout_ms: wait for the first). */
+static int drain_msgs(struct restore_ctx *ctx, int phase, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = ctx->status_rd, .events = POLLIN};
+	struct task_msg m;
+
+	for (;;) {
+		ssize_t n;
+		int r = poll(&pfd, 1, timeout_ms);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return 0;
+		timeout_ms = 0;
+		n = read(ctx->status_rd, &m, sizeof(m));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n != (ssize_t)sizeof(m))
+			return ckpt_err(&ctx->err, -EPROTO, "short status message (%zd bytes)", n);
+		r = handle_msg(ctx, &m, phase);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* A created task that is gone or a zombie died without telling why. */
+static int check_deaths(struct restore_ctx *ctx, int phase)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct rtask *t = &ctx->tasks[i];
+		struct ckpt_error ignore = {0};
+		struct proc_stat st;
+
+		if (!t->created || t->ready)
+			continue;
+		if (proc_parse_stat(t->pid, &st, &ignore) < 0)
+			return ckpt_err(&ctx->err, -ESRCH, "pid %d vanished while %s", t->pid,
+					phase_name(phase));
+		if (st.state != 'Z' && st.state != 'X')
+			continue;
+		if (WIFSIGNALED(st.exit_code))
+			return ckpt_err(&ctx->err, -ESRCH, "pid %d was killed by signal %d while %s",
+					t->pid, WTERMSIG(st.exit_code), phase_name(phase));
+		return ckpt_err(&ctx->err, -ESRCH, "pid %d exited with status %d while %s",
+				t->pid, WEXITSTATUS(st.exit_code), phase_name(phase));
+	}
+	return 0;
+}
+
+static int wait_phase_all(struct restore_ctx *ctx, int phase)
+{
+	double deadline = now_seconds() + RST_PHASE_TIMEOUT_MS / 1000.0;
+	size_t ready = 0;
+
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		ctx->tasks[i].ready = false;
+	while (ready < ctx->ntasks) {
+		int r = drain_msgs(ctx, phase, POLL_MS);
+
+		if (r >= 0)
+			r = check_deaths(ctx, phase);
+		if (r < 0)
+			return r;
+		ready = 0;
+		for (size_t i = 0; i < ctx->ntasks; i++)
+			ready += ctx->tasks[i].ready;
+		if (ready < ctx->ntasks && now_seconds() > deadline) {
+			for (size_t i = 0; i < ctx->ntasks; i++)
+				if (!ctx->tasks[i].ready)
+					return ckpt_err(&ctx->err, -ETIMEDOUT,
+							"pid %d: no report after %d s while %s",
+							ctx->tasks[i].pid,
+							RST_PHASE_TIMEOUT_MS / 1000,
+							phase_name(phase));
+		}
+	}
+	return 0;
+}
+
+static int run_phase(struct restore_ctx *ctx, int phase)
+{
+	set_phase(ctx, (uint32_t)phase);
+	return wait_phase_all(ctx, phase);
+}
+
+int tree_create(struct restore_ctx *ctx)
+{
+	sigset_t all, old;
+	int r;
+
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return ckpt_err_errno(&ctx->err, -errno, "prctl(PR_SET_CHILD_SUBREAPER)");
+	ctx->subreaper = true;
+	r = gadget_choose(ctx);
+	if (r >= 0)
+		r = ctl_setup(ctx);
+	if (r < 0)
+		return r;
+	/* Blocked in every task from its first instruction on. P itself may
+	 * still be interrupted: the tasks die with it (parent-death signal). */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	ctx->tree_started = true;
+	r = task_clone(ctx, ctx->root, &ctx->err);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		return r;
+	/* our own child: watched for death even before it says hello */
+	ctx->root->created = true;
+	r = wait_phase_all(ctx, PHASE_FORKED);
+	if (r >= 0)
+		r = run_phase(ctx, PHASE_GROUPS);
+	if (r >= 0)
+		r = run_phase(ctx, PHASE_JOIN);
+	return r;
+}
+
+int tree_setup_tasks(struct restore_ctx *ctx)
+{
+	return run_phase(ctx, PHASE_SETUP);
+}
+
+/* ---- rollback -------------------------------------------------------------------- */
+
+static void kill_children_of_self(void)
+{
+	_cleanup_free_ pid_t *kids = NULL;
+	struct ckpt_error ignore = {0};
+	size_t n = 0;
+
+	if (proc_list_children(getpid(), getpid(), &kids, &n, &ignore) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		kill(kids[i], SIGKILL);
+}
+
+/* Hello messages still queued name tasks that exist; the rest is moot now. */
+static void learn_created(struct restore_ctx *ctx)
+{
+	struct task_msg m;
+
+	if (ctx->status_rd < 0)
+		return;
+	while (read(ctx->status_rd, &m, sizeof(m)) == (ssize_t)sizeof(m)) {
+		struct rtask *t = task_by_pid(ctx, m.pid);
+
+		if (t && m.kind == MSG_HELLO)
+			t->created = true;
+	}
+}
+
+void tree_rollback(struct restore_ctx *ctx)
+{
+	double deadline = now_seconds() + ROLLBACK_TIMEOUT_MS / 1000.0;
+	size_t reaped = 0;
+
+	if (!ctx->tree_started)
+		return;
+	learn_created(ctx);
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].created)
+			kill(ctx->tasks[i].pid, SIGKILL);
+	/* Orphans come to us (subreaper): kill our children until none is left. */
+	for (;;) {
+		int status;
+		pid_t p;
+
+		kill_children_of_self();
+		p = waitpid(-1, &status, __WALL | WNOHANG);
+		if (p < 0 && errno == ECHILD)
+			break;
+		if (p > 0) {
+			reaped++;
+			continue;
+		}
+		if (now_seconds() > deadline) {
+			pr_warn("rollback: some tasks could not be reaped within %d s",
+				ROLLBACK_TIMEOUT_MS / 1000);
+			break;
+		}
+		usleep(2000);
+	}
+	ctx->tree_started = false;
+	pr_info("rollback: killed and reaped %zu tasks", reaped);
+}

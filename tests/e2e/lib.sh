@@ -1,0 +1,415 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: MIT
+#
+# tests/e2e/lib.sh: helpers for the end-to-end tests. Source it first thing:
+#
+#     . "$(dirname "$0")/lib.sh"
+#
+# It re-executes the test under tests/workloads/reaper (a child subreaper
+# with a timeout), so that whatever the test starts, dumps or restores is
+# reaped and killed when the test ends, even on failure. Every wait here is
+# bounded. A test calls `fail MSG` (prints diagnostics, exits 1) or `pass`.
+#
+# Environment: CKPT_BUILD (build dir, default $CKPT_SRC/build), CKPT_SRC
+# (source dir), CKPT_E2E_TIMEOUT (whole test, default 150 s), CKPT_E2E_KEEP=1
+# (keep the work directory), CKPT_E2E_TMP (where to put it, default /tmp).
+
+# shellcheck disable=SC2034 # variables used by the tests that source this
+set -u -o pipefail
+
+E2E_NAME=$(basename "$0" .sh)
+: "${CKPT_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${CKPT_BUILD:=$CKPT_SRC/build}"
+export CKPT_SRC CKPT_BUILD
+CKPTCTL=$CKPT_BUILD/ckptctl
+WL=$CKPT_BUILD/tests/workloads
+WLSRC=$CKPT_SRC/tests/workloads
+PYTHON=${CKPT_PYTHON:-/usr/bin/python3}
+[[ -x $PYTHON ]] || PYTHON=python3
+
+if [[ -z ${CKPT_E2E_UNDER_REAPER:-} ]]; then
+	if [[ $(id -u) != 0 ]]; then
+		echo "SKIP $E2E_NAME: needs root (ptrace of any process, clone3 set_tid)"
+		exit 77
+	fi
+	if [[ ! -x $WL/reaper ]]; then
+		echo "FAIL $E2E_NAME: $WL/reaper not found: build first (CKPT_BUILD=$CKPT_BUILD)"
+		exit 1
+	fi
+	export CKPT_E2E_UNDER_REAPER=1
+	exec "$WL/reaper" --timeout "${CKPT_E2E_TIMEOUT:-150}" -- bash "$0" "$@"
+fi
+REAPER_PID=$PPID
+unset CKPT_FAULT
+
+E2E_START_US=${EPOCHREALTIME/./}
+T=$(mktemp -d "${CKPT_E2E_TMP:-/tmp}/ckpt-e2e.$E2E_NAME.XXXXXX") || exit 1
+TRACKED=()   # roots of trees this test started or restored
+DIAG=()      # files printed on failure
+CALLS=0      # ckptctl invocations, numbered for their output files
+RC=0 OUT='' ERR='' RESTORED_PID=''
+
+# ---- messages ---------------------------------------------------------------
+
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+log()
+{
+	local ms=$(((${EPOCHREALTIME/./} - E2E_START_US) / 1000))
+	printf '[%s %d.%03ds] %s\n' "$E2E_NAME" $((ms / 1000)) $((ms % 1000)) "$*"
+}
+
+diag_add() { DIAG+=("$@"); }
+
+diagnostics()
+{
+	local f
+	echo "---- diagnostics for $E2E_NAME (work dir $T) ----"
+	for f in "${DIAG[@]}" "$T"/ckptctl.*.err; do
+		[[ -s $f ]] || continue
+		echo "---- $f (last 40 lines) ----"
+		tail -n 40 "$f"
+	done
+	echo "---- processes under the test's reaper ($REAPER_PID) ----"
+	local pids
+	pids=$(tree_pids "$REAPER_PID" | tr '\n' ',')
+	[[ -n $pids ]] && ps -o pid,ppid,pgid,sid,stat,wchan:20,comm,args -p "${pids%,}" 2>/dev/null
+	echo "---- end of diagnostics ----"
+}
+
+fail()
+{
+	log "FAIL: $*"
+	diagnostics
+	exit 1
+}
+
+pass()
+{
+	log "PASS"
+	exit 0
+}
+
+cleanup()
+{
+	local rc=$? root
+	trap - EXIT
+	for root in "${TRACKED[@]}"; do
+		kill_tree "$root"
+	done
+	if [[ ${CKPT_E2E_KEEP:-0} == 1 ]]; then
+		log "work directory kept: $T"
+	else
+		rm -rf "$T"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+
+# ---- waiting ------------------------------------------------------------------
+
+# poll_for SECS CMD...: run CMD every 50 ms until it succeeds; 1 on timeout.
+poll_for()
+{
+	local secs=$1
+	shift
+	local end=$((${EPOCHREALTIME/./} + secs * 1000000))
+	until "$@"; do
+		((${EPOCHREALTIME/./} > end)) && return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# wait_for SECS WHAT CMD...: like poll_for but fails the test on timeout.
+wait_for()
+{
+	local secs=$1 what=$2
+	shift 2
+	poll_for "$secs" "$@" || fail "timed out after ${secs}s waiting for $what"
+}
+
+line_count() { local n=0; [[ -e $1 ]] && n=$(wc -l <"$1"); echo "$n"; }
+has_lines() { (($(line_count "$1") >= $2)); }
+file_has() { grep -qE -- "$2" "$1" 2>/dev/null; }
+
+# wait_lines FILE N [SECS]: until FILE has at least N lines.
+wait_lines() { wait_for "${3:-10}" "$2 lines in $1" has_lines "$1" "$2"; }
+# wait_grep FILE REGEX [SECS]
+wait_grep() { wait_for "${3:-10}" "/$2/ in $1" file_has "$1" "$2"; }
+
+# ---- processes ---------------------------------------------------------------
+
+# proc_stat PID: sets S_COMM S_STATE S_PPID S_PGID S_SID; 1 if gone.
+proc_stat()
+{
+	local line rest
+	read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+	S_COMM=${line#*(}
+	S_COMM=${S_COMM%)*}
+	rest=${line##*) }
+	read -r S_STATE S_PPID S_PGID S_SID _ <<<"$rest"
+}
+
+# tree_pids ROOT: ROOT and all its descendants, parents first.
+tree_pids()
+{
+	local p=$1 f c
+	[[ -d /proc/$p ]] || return 0
+	echo "$p"
+	for f in /proc/"$p"/task/*/children; do
+		[[ -r $f ]] || continue
+		for c in $(<"$f"); do
+			tree_pids "$c"
+		done
+	done
+}
+
+# tree_snapshot ROOT [EXCLUDE_COMM_REGEX]: "pid ppid pgid sid comm" of every
+# task, sorted by pid; the root's ppid is "-" (a restored tree is reparented).
+tree_snapshot()
+{
+	local root=$1 exclude=${2:-} p
+	for p in $(tree_pids "$root"); do
+		proc_stat "$p" || continue
+		[[ -n $exclude && $S_COMM =~ $exclude ]] && continue
+		[[ $p == "$root" ]] && S_PPID=-
+		echo "$p $S_PPID $S_PGID $S_SID $S_COMM"
+	done | sort -n
+}
+
+# assert_same_tree BEFORE_FILE ROOT [EXCLUDE]: same pids, parents, groups, sessions.
+assert_same_tree()
+{
+	local before=$1 root=$2 exclude=${3:-}
+	tree_snapshot "$root" "$exclude" >"$T/tree.after"
+	if ! diff -u "$before" "$T/tree.after" >"$T/tree.diff"; then
+		cat "$T/tree.diff"
+		fail "restored tree differs from the dumped one (pid ppid pgid sid comm)"
+	fi
+	log "same tree: $(wc -l <"$before") task(s): $(awk '{printf "%s%s", sep, $1; sep=","}' "$before")"
+}
+
+gone()
+{
+	local p
+	for p in "$@"; do
+		proc_stat "$p" || continue
+		# A zombie child of this shell: reap it.
+		[[ $S_STATE == Z ]] && wait "$p" 2>/dev/null
+		[[ -e /proc/$p ]] && return 1
+	done
+	return 0
+}
+
+# assert_gone PID...: wait until none of the pids exists (not even a zombie).
+assert_gone() { wait_for "${GONE_TIMEOUT:-10}" "pids $* to disappear" gone "$@"; }
+
+# assert_running PID: alive, not a zombie, not stopped, not traced.
+assert_running()
+{
+	local pid=$1 tracer
+	proc_stat "$pid" || fail "pid $pid is not running"
+	case $S_STATE in
+	Z | X) fail "pid $pid ($S_COMM) is a zombie/dead (state $S_STATE)" ;;
+	T | t) fail "pid $pid ($S_COMM) is stopped (state $S_STATE)" ;;
+	esac
+	tracer=$(awk '/^TracerPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+	[[ ${tracer:-0} == 0 ]] || fail "pid $pid ($S_COMM) is still traced by $tracer"
+}
+
+# assert_tree_running ROOT [EXCLUDE_COMM_REGEX]: every task of the tree;
+# a task other than the root that exits while we look is skipped.
+assert_tree_running()
+{
+	local root=$1 exclude=${2:-} p
+	assert_running "$root"
+	for p in $(tree_pids "$root"); do
+		proc_stat "$p" || continue
+		[[ -n $exclude && $S_COMM =~ $exclude ]] && continue
+		assert_running "$p"
+	done
+}
+
+kill_tree()
+{
+	local root=$1 pids
+	pids=$(tree_pids "$root")
+	[[ -z $pids ]] && return 0
+	# shellcheck disable=SC2086
+	kill -KILL $pids 2>/dev/null
+	# shellcheck disable=SC2086
+	poll_for 5 gone $pids
+}
+
+untrack() { local r=$1 i; for i in "${!TRACKED[@]}"; do [[ ${TRACKED[$i]} == "$r" ]] && unset 'TRACKED[i]'; done; }
+
+ready_or_dead() { [[ -s $1 ]] || ! proc_stat "$2" || [[ $S_STATE == Z ]]; }
+
+# start_workload VAR READY [--stdout FILE] -- CMD...: start CMD in its own
+# session (no controlling terminal), stdin /dev/null, output to files; wait
+# for the READY file (which holds the pid) and store the pid in VAR.
+start_workload()
+{
+	local var=$1 ready=$2 out="$T/$1.stdout" pid
+	shift 2
+	if [[ $1 == --stdout ]]; then
+		out=$2
+		shift 2
+	fi
+	[[ $1 == -- ]] && shift
+	diag_add "$out" "$T/$var.stderr"
+	setsid "$@" </dev/null >"$out" 2>"$T/$var.stderr" &
+	local spawned=$!
+	disown "$spawned" # no "Killed" job notice when a dump kills it; still reaped
+	# (setsid does not fork here: a background job is no group leader.)
+	poll_for 20 ready_or_dead "$ready" "$spawned" || fail "workload '$*' did not create $ready within 20 s"
+	[[ -s $ready ]] || fail "workload '$*' exited before creating $ready: $(tail -n 5 "$T/$var.stderr")"
+	read -r pid <"$ready"
+	[[ $pid =~ ^[0-9]+$ ]] || fail "bad pid '$pid' in $ready"
+	TRACKED+=("$pid")
+	printf -v "$var" %s "$pid"
+	log "started $(basename "$1") as pid $pid"
+}
+
+# ---- ckptctl -------------------------------------------------------------------
+
+# ckptctl_run ARGS...: run ckptctl (CKPT_FAULT from the caller's environment),
+# output in $OUT / $ERR, exit code in $RC; returns RC.
+ckptctl_run()
+{
+	CALLS=$((CALLS + 1))
+	OUT=$T/ckptctl.$CALLS.out
+	ERR=$T/ckptctl.$CALLS.err
+	local t0=${EPOCHREALTIME/./}
+	timeout -k 5 "${CKPTCTL_TIMEOUT:-60}" "$CKPTCTL" "$@" >"$OUT" 2>"$ERR"
+	RC=$?
+	local ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
+	log "${CKPT_FAULT:+CKPT_FAULT=$CKPT_FAULT }ckptctl $* -> exit $RC in ${ms} ms"
+	return "$RC"
+}
+
+# ckpt_dump PID DIR [ARGS...]: must succeed.
+ckpt_dump()
+{
+	local pid=$1 dir=$2
+	shift 2
+	if ! ckptctl_run dump "$pid" -D "$dir" "$@"; then
+		cat "$ERR"
+		fail "dump of pid $pid failed (exit $RC)"
+	fi
+	[[ -s $dir/inventory.img ]] || fail "dump succeeded but $dir/inventory.img is missing"
+}
+
+# ckpt_restore DIR [ARGS...]: must succeed; sets RESTORED_PID from --json.
+ckpt_restore()
+{
+	local dir=$1
+	shift
+	if ! ckptctl_run restore "$dir" --json "$@"; then
+		cat "$ERR"
+		fail "restore from $dir failed (exit $RC)"
+	fi
+	RESTORED_PID=$(json_get "$OUT" root_pid) || { cat "$OUT"; fail "restore --json printed no root_pid"; }
+	[[ $(json_get "$OUT" status) == ok ]] || { cat "$OUT"; fail "restore --json status is not ok"; }
+	TRACKED+=("$RESTORED_PID")
+	log "restored root pid $RESTORED_PID"
+}
+
+# json_get FILE KEY: value of a top-level key of the (last) JSON object in FILE.
+json_get()
+{
+	"$PYTHON" - "$1" "$2" <<'EOF'
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.strip().startswith("{")]
+if not lines:
+    sys.exit(1)
+v = json.loads(lines[-1]).get(sys.argv[2])
+if v is None:
+    sys.exit(1)
+print(v)
+EOF
+}
+
+# image_sums DIR: sha256 of every file of a checkpoint directory.
+image_sums() { (cd "$1" && sha256sum -- * | sort -k2); }
+
+# fault_steps dump|restore|kinds: the fault injection steps: string
+# literals passed to ckpt_fault*() in the sources plus the `prefix-name`
+# steps listed in docs/fault-injection.md; the brief's list if none is found.
+fault_steps()
+{
+	local prefix=$1 found
+	if [[ $prefix == kinds ]]; then
+		# Steps of the fd kinds (lib/kinds/*.c), dump or restore side.
+		grep -hoE 'ckpt_fault(_inject)?\("[a-z0-9-]+"' "$CKPT_SRC"/lib/kinds/*.c 2>/dev/null |
+			sed -E 's/.*\("([a-z0-9-]+)"/\1/' | sort -u | tr '\n' ' '
+		return
+	fi
+	found=$({
+		grep -rhoE "ckpt_fault(_inject)?\(\"$prefix-[a-z0-9-]+\"" \
+			"$CKPT_SRC"/lib "$CKPT_SRC"/daemon "$CKPT_SRC"/restorer "$CKPT_SRC"/client 2>/dev/null |
+			grep -oE "$prefix-[a-z0-9-]+"
+		grep -hoE "\`$prefix-[a-z0-9-]+\`" "$CKPT_SRC"/docs/*.md 2>/dev/null | tr -d '`'
+		# restorer/stages.c: one table entry {"name", stage_name, ...} per stage,
+		# each injectable as restore-<name>
+		[[ $prefix == restore ]] &&
+			grep -oE '^[[:space:]]*\{"[a-z0-9-]+", stage_' "$CKPT_SRC"/restorer/stages.c 2>/dev/null |
+			sed -E 's/.*\{"([a-z0-9-]+)".*/restore-\1/'
+	} | sort -u)
+	if [[ -z $found ]]; then
+		case $prefix in
+		dump) found="dump-seize dump-collect dump-memory dump-fds dump-write dump-commit dump-finish" ;;
+		restore) found="restore-verify restore-pids restore-tree restore-fds restore-memory restore-creds restore-signals restore-resume" ;;
+		esac
+	fi
+	echo $found
+}
+
+# ---- workload logs -------------------------------------------------------------
+
+# check_memhog_log FILE [JUMP_LINE]: "start" then "ok N CSUM" lines, CSUM the
+# start checksum, N growing by one from line to line, except at line
+# JUMP_LINE (1-based) where N may jump (a restore of an older checkpoint).
+# Prints the last iteration.
+check_memhog_log()
+{
+	awk -v jump="${2:-0}" '
+		NR == 1 { if ($1 != "start") { print "line 1 is not start: " $0; bad = 1; exit }
+			  sum = $4; next }
+		$1 != "ok" { print "line " NR ": " $0; bad = 1; exit }
+		$3 != sum { print "line " NR ": checksum " $3 " != " sum; bad = 1; exit }
+		NR != jump && prev != "" && $2 != prev + 1 { print "line " NR ": iteration " $2 " after " prev; bad = 1; exit }
+		{ prev = $2 }
+		END { if (!bad) print prev; exit bad }' "$1"
+}
+
+memhog_last_iter() { tail -n 1 "$1" | awk '$1 == "ok" { print $2 }'; }
+
+require_file() { [[ -e $1 ]] || fail "$1 is missing"; }
+
+log "work dir $T, build $CKPT_BUILD"
+[[ -x $CKPTCTL ]] || fail "$CKPTCTL not found: build first"
+[[ -x $WL/memhog ]] || fail "$WL/memhog not found: build first"
+
+# no_stray_restorer: no ckpt-restore left anywhere under this test's reaper.
+no_stray_restorer()
+{
+	local p
+	for p in $(tree_pids "$REAPER_PID"); do
+		proc_stat "$p" || continue
+		[[ $S_COMM == ckpt-restore ]] && return 1
+	done
+	return 0
+}
+
+# assert_restore_left_nothing TREE_FILE: after a failed restore, no process
+# holds any pid of the tree and no ckpt-restore is left.
+assert_restore_left_nothing()
+{
+	local pids
+	pids=$(awk '{print $1}' "$1")
+	# shellcheck disable=SC2086
+	poll_for 3 gone $pids || fail "a failed restore left processes behind: $(ps -o pid,ppid,stat,comm -p "$(echo $pids | tr ' ' ,)" | tail -n +2)"
+	poll_for 3 no_stray_restorer || fail "a ckpt-restore process is still running after the failed restore"
+}

@@ -1,0 +1,36 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# (i) Every restore stage forced to fail (CKPT_FAULT=restore-<stage>) leaves
+# nothing behind: ckptctl exits non-zero naming the stage, no process holds
+# any of the tree's pids, no ckpt-restore is left, and the images are
+# unchanged. A normal restore afterwards works.
+. "$(dirname "$0")/lib.sh"
+
+# A two-task tree: a parent blocked in wait4 on a child in nanosleep.
+LOG=$T/wait4.log
+diag_add "$LOG"
+start_workload W4 "$T/w4.ready" -- "$WL/sleeper" wait4 "$LOG" "$T/w4.ready" 30
+tree_snapshot "$W4" >"$T/tree.before"
+(($(wc -l <"$T/tree.before") == 2)) || fail "expected a two-task tree: $(cat "$T/tree.before")"
+ckpt_dump "$W4" "$T/img"
+assert_gone $(awk '{print $1}' "$T/tree.before")
+image_sums "$T/img" >"$T/sums.before"
+STEPS=$(fault_steps restore)
+log "restore fault steps: $STEPS"
+
+for step in $STEPS; do
+	if CKPT_FAULT=$step ckptctl_run restore "$T/img" --json; then
+		fail "$step: restore succeeded despite CKPT_FAULT=$step"
+	fi
+	grep -q -- "${step#restore-}" "$ERR" || fail "$step: error does not name the stage: $(cat "$ERR")"
+	assert_restore_left_nothing "$T/tree.before"
+	image_sums "$T/img" | diff -u "$T/sums.before" - || fail "$step: the failed restore changed the images"
+	log "$step: $(head -c 200 "$ERR")"
+done
+
+ckpt_restore "$T/img"
+[[ $RESTORED_PID == "$W4" ]] || fail "restored root pid $RESTORED_PID, dumped $W4"
+assert_same_tree "$T/tree.before" "$W4"
+assert_tree_running "$W4"
+image_sums "$T/img" | diff -u "$T/sums.before" - || fail "the restore changed the images"
+pass

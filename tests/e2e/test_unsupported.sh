@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# (h) A tree holding a resource ckpt does not support yet (a pipe, a unix
+# socket, a second thread, a zombie) is refused: the dump exits non-zero with a message
+# naming the pid, the fd and the kind; the program keeps running, untraced,
+# and passes its own checks afterwards; no checkpoint is left behind.
+# When one of these kinds becomes supported, drop it from MODES.
+. "$(dirname "$0")/lib.sh"
+
+MODES=${UNSUPPORTED_MODES:-pipe socket thread}
+declare -A KIND=([pipe]='pipe|fifo' [socket]='socket|unix' [thread]='thread')
+declare -A FD=([pipe]='fd 5' [socket]='fd 5' [thread]='')
+
+for mode in $MODES; do
+	LOG=$T/$mode.log
+	diag_add "$LOG"
+	start_workload H "$T/$mode.ready" -- "$WL/holder" "$mode" "$LOG" "$T/$mode.ready"
+	wait_lines "$LOG" 2
+	if ckptctl_run dump "$H" -D "$T/$mode.img"; then
+		fail "$mode: dump of a tree holding a $mode succeeded"
+	fi
+	msg=$(cat "$ERR")
+	log "$mode: refused: $msg"
+	[[ $msg == *"$H"* ]] || fail "$mode: error message does not name pid $H"
+	grep -qiE -- "${KIND[$mode]}" "$ERR" || fail "$mode: error message does not name the kind (${KIND[$mode]})"
+	[[ -z ${FD[$mode]} ]] || grep -qE -- "${FD[$mode]}([^0-9]|$)" "$ERR" ||
+		fail "$mode: error message does not name ${FD[$mode]}"
+	[[ ! -e $T/$mode.img/inventory.img ]] || fail "$mode: a refused dump left a checkpoint"
+	compgen -G "$T/$mode.img.tmp*" >/dev/null && fail "$mode: a refused dump left its temporary directory"
+	assert_running "$H"
+	lines=$(line_count "$LOG")
+	wait_lines "$LOG" $((lines + 3)) 10
+	assert_running "$H"
+	awk '$1 != "ok" || $2 != NR { print "line " NR ": " $0; bad = 1; exit } END { exit bad }' "$LOG" ||
+		fail "$mode: the program's own check failed after the refused dump"
+	kill_tree "$H"
+	untrack "$H"
+done
+
+# A zombie child (not supported yet: when it is, this becomes a restore test
+# where the parent reaps the recreated zombie). The refusal must leave the
+# zombie as it was: the parent then reaps it with its exit status.
+ZLOG=$T/zombie.log
+diag_add "$ZLOG"
+start_workload ZP "$T/zombie.ready" -- "$WL/sleeper" zombie "$ZLOG" "$T/zombie.ready" "$T/zombie.trigger"
+Z=$(awk '/^zombie/ {print $2}' "$ZLOG")
+wait_for 5 "pid $Z to be a zombie" eval 'proc_stat "$Z" && [[ $S_STATE == Z ]]'
+if ckptctl_run dump "$ZP" -D "$T/zombie.img"; then
+	log "zombie: the dump succeeded: zombies are supported now, turn this into a restore test"
+	ckpt_restore "$T/zombie.img"
+else
+	log "zombie: refused: $(cat "$ERR")"
+	grep -qw -- "$Z" "$ERR" || fail "zombie: error does not name the zombie's pid $Z"
+	grep -qi zombie "$ERR" || fail "zombie: error does not say zombie"
+	[[ ! -e $T/zombie.img/inventory.img ]] || fail "zombie: a refused dump left a checkpoint"
+fi
+proc_stat "$Z" && [[ $S_STATE == Z ]] || fail "pid $Z is not a zombie any more (state ${S_STATE:-gone})"
+assert_running "$ZP"
+touch "$T/zombie.trigger"
+wait_grep "$ZLOG" '^reaped' 5
+grep -qx "reaped $Z status 7 ok" "$ZLOG" || fail "parent did not reap the zombie with status 7: $(tail -n 1 "$ZLOG")"
+kill_tree "$ZP"
+
+# A pid that does not exist.
+ckptctl_run dump 999999 -D "$T/nopid.img" && fail "dump of pid 999999 succeeded"
+grep -q 999999 "$ERR" || fail "dump of a missing pid: message does not name it: $(cat "$ERR")"
+pass

@@ -1,0 +1,713 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fd kinds: probe fds of this very process (pidfd_getfd on ourselves), dump
+ * them into FileEntry, then verify and reopen from the entry and compare
+ * flags and positions. Also file identity and the descriptions of fds that
+ * no kind handles.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "kinds/fd_kind.h"
+
+static char tmpdir[64];
+
+static void make_tmpdir(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check-kinds-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void remove_tmpdir(void)
+{
+	if (tmpdir[0])
+		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int self_pidfd(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+/* A file of size bytes in tmpdir; returns its path in buf. */
+static void make_file(const char *name, size_t size, char *buf, size_t len)
+{
+	_cleanup_close_ int fd = -1;
+	char data[4096];
+
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+	fd = open(buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	memset(data, 'a', sizeof(data));
+	for (size_t off = 0; off < size;) {
+		size_t n = size - off < sizeof(data) ? size - off : sizeof(data);
+
+		ck_assert_int_eq(write(fd, data, n), (ssize_t)n);
+		off += n;
+	}
+}
+
+/* Probe fd of ourselves and dump it with the kind that matches. */
+static const struct fd_kind *probe_and_dump(int fd, FileEntry *fe, struct fd_probe *p)
+{
+	_cleanup_close_ int pidfd = self_pidfd();
+	struct ckpt_error e = {};
+	const struct fd_kind *k;
+
+	ck_assert_msg(fd_probe_fill(pidfd, getpid(), fd, p, &e) == 0, "%s", e.msg);
+	ck_assert_int_ge(p->local_fd, 0);
+	k = fd_kind_find(p);
+	ck_assert_ptr_nonnull(k);
+	file_entry__init(fe);
+	fe->id = 7;
+	ck_assert_msg(k->dump(p, fe, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(k->kind, FD_KIND__FD_FILE);
+	ck_assert_ptr_eq(fd_kind_for_file(fe), k);
+	return k;
+}
+
+/* The entry survives a protobuf round trip (all required fields set). */
+static void assert_packs(const FileEntry *fe)
+{
+	size_t len = file_entry__get_packed_size(fe);
+	_cleanup_free_ uint8_t *buf = malloc(len);
+	FileEntry *back;
+
+	ck_assert_uint_eq(file_entry__pack(fe, buf), len);
+	back = file_entry__unpack(NULL, len, buf);
+	ck_assert_ptr_nonnull(back);
+	ck_assert_str_eq(back->path, fe->path);
+	ck_assert_uint_eq(back->flags, fe->flags);
+	ck_assert_uint_eq(back->pos, fe->pos);
+	file_entry__free_unpacked(back, NULL);
+}
+
+static off_t cur_pos(int fd)
+{
+	return lseek(fd, 0, SEEK_CUR);
+}
+
+/* ---- regular files --------------------------------------------------------------- */
+
+START_TEST(test_reg_append_roundtrip)
+{
+	_cleanup_close_ int fd = -1, nfd = -1;
+	FileEntry fe;
+	struct fd_probe p;
+	struct ckpt_error e = {};
+	const struct fd_kind *k;
+	char path[256];
+	int fl;
+
+	make_tmpdir();
+	make_file("data with space.bin", 100, path, sizeof(path));
+	fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(lseek(fd, 42, SEEK_SET), 42);
+
+	k = probe_and_dump(fd, &fe, &p);
+	ck_assert_str_eq(k->name, "regular file");
+	ck_assert_str_eq(p.link, path);
+	ck_assert_uint_eq(p.info.pos, 42);
+	ck_assert(p.info.flags & O_CLOEXEC);
+	ck_assert_int_eq(fe.type, FILE_TYPE__FILE_REG);
+	ck_assert_uint_eq(fe.id, 7);
+	ck_assert_str_eq(fe.path, path);
+	ck_assert(fe.has_flags && fe.has_pos && fe.has_mode);
+	ck_assert_uint_eq(fe.flags & O_ACCMODE, O_RDWR);
+	ck_assert(fe.flags & O_APPEND);
+	ck_assert(!(fe.flags & O_CLOEXEC));
+	ck_assert_uint_eq(fe.pos, 42);
+	ck_assert(S_ISREG(fe.mode));
+	ck_assert_ptr_nonnull(fe.ident);
+	ck_assert_uint_eq(fe.ident->size, 100);
+	ck_assert(fe.ident->has_dev && fe.ident->has_ino);
+	ck_assert(!fe.ident->has_content_crc32c);
+	assert_packs(&fe);
+	fd_probe_release(&p);
+	ck_assert_int_eq(p.local_fd, -1);
+
+	ck_assert_msg(k->verify(&fe, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	fl = fcntl(nfd, F_GETFL);
+	ck_assert_int_eq(fl & O_ACCMODE, O_RDWR);
+	ck_assert(fl & O_APPEND);
+	ck_assert_int_eq(cur_pos(nfd), 42);
+	ck_assert(fcntl(nfd, F_GETFD) & FD_CLOEXEC);
+
+	/* a file that grew is fine */
+	ck_assert_int_eq(write(fd, "more", 4), 4);
+	ck_assert_int_eq(k->verify(&fe, &e), 0);
+	file_entry_free_fields(&fe);
+	remove_tmpdir();
+}
+END_TEST
+
+/* Flags that must come back as they were. */
+static const struct {
+	int flags;
+	int check; /* bits compared after reopening */
+} reg_flags[] = {
+    {O_RDONLY, O_ACCMODE},
+    {O_WRONLY, O_ACCMODE},
+    {O_RDWR | O_APPEND, O_ACCMODE | O_APPEND},
+    {O_RDONLY | O_NONBLOCK, O_ACCMODE | O_NONBLOCK},
+    {O_WRONLY | O_SYNC, O_ACCMODE | O_SYNC},
+    {O_RDWR | O_DSYNC, O_ACCMODE | O_SYNC},
+    {O_RDONLY | O_NOATIME, O_ACCMODE | O_NOATIME},
+    {O_RDWR | O_DIRECT, O_ACCMODE | O_DIRECT},
+    {O_PATH, O_PATH},
+    /* creation flags did their work at open time: reopening must not truncate */
+    {O_RDWR | O_CREAT | O_TRUNC, O_ACCMODE},
+};
+
+START_TEST(test_reg_flags)
+{
+	_cleanup_close_ int fd = -1, nfd = -1;
+	FileEntry fe;
+	struct fd_probe p;
+	struct ckpt_error e = {};
+	const struct fd_kind *k;
+	char path[256];
+	struct stat st;
+
+	make_tmpdir();
+	make_file("f", 8192, path, sizeof(path));
+	fd = open(path, reg_flags[_i].flags | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	if (reg_flags[_i].flags & O_TRUNC)
+		ck_assert_int_eq(write(fd, "abcdef", 6), 6);
+	k = probe_and_dump(fd, &fe, &p);
+	fd_probe_release(&p);
+	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(fcntl(nfd, F_GETFL) & reg_flags[_i].check,
+			 fcntl(fd, F_GETFL) & reg_flags[_i].check);
+	if (!(reg_flags[_i].flags & O_PATH))
+		ck_assert_int_eq(cur_pos(nfd), cur_pos(fd));
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, reg_flags[_i].flags & O_TRUNC ? 6 : 8192);
+	file_entry_free_fields(&fe);
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_reg_shrunk_refused)
+{
+	_cleanup_close_ int fd = -1;
+	FileEntry fe;
+	struct fd_probe p;
+	struct ckpt_error e = {};
+	const struct fd_kind *k;
+	char path[256], want[512];
+	int nfd = -1;
+
+	make_tmpdir();
+	make_file("log", 1000, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(lseek(fd, 900, SEEK_SET), 900);
+	k = probe_and_dump(fd, &fe, &p);
+	fd_probe_release(&p);
+
+	ck_assert_int_eq(truncate(path, 10), 0);
+	snprintf(want, sizeof(want), "file %s is now 10 bytes, shorter than the saved position 900",
+		 path);
+	ck_assert_int_eq(k->verify(&fe, &e), -ESTALE);
+	ck_assert_str_eq(e.msg, want);
+	ck_assert_int_eq(k->open(&fe, &nfd, &e), -ESTALE);
+	ck_assert_str_eq(e.msg, want);
+	ck_assert_int_eq(nfd, -1);
+
+	/* gone altogether */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(k->verify(&fe, &e), -ENOENT);
+	snprintf(want, sizeof(want), "file %s: No such file or directory", path);
+	ck_assert_str_eq(e.msg, want);
+	ck_assert_int_eq(k->open(&fe, &nfd, &e), -ENOENT);
+	ck_assert(strstr(e.msg, path));
+
+	/* replaced by a directory */
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(k->verify(&fe, &e), -EINVAL);
+	ck_assert(strstr(e.msg, "is no longer a regular file"));
+	file_entry_free_fields(&fe);
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_reg_without_pidfd)
+{
+	_cleanup_close_ int fd = -1;
+	struct ckpt_error e = {};
+	struct fd_probe p;
+	FileEntry fe = FILE_ENTRY__INIT;
+	const struct fd_kind *k;
+	char path[256];
+
+	make_tmpdir();
+	make_file("f", 123, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* no pidfd: the probe falls back to stat of the magic link */
+	ck_assert_int_eq(fd_probe_fill(-1, getpid(), fd, &p, &e), 0);
+	ck_assert_int_eq(p.local_fd, -1);
+	ck_assert_int_eq(p.st.st_size, 123);
+	k = fd_kind_find(&p);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(k->dump(&p, &fe, &e), 0);
+	ck_assert_uint_eq(fe.ident->size, 123);
+	fd_probe_release(&p);
+	file_entry_free_fields(&fe);
+	ck_assert_ptr_null(fe.path);
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_probe_errors)
+{
+	_cleanup_close_ int pidfd = self_pidfd();
+	struct fd_probe p = {.fd = 1234};
+	struct ckpt_error e = {};
+	char want[128];
+
+	ck_assert_int_eq(fd_probe_fill(pidfd, getpid(), 999, &p, &e), -ENOENT);
+	snprintf(want, sizeof(want), "/proc/%d/fd/999", getpid());
+	ck_assert_msg(strstr(e.msg, want), "%s", e.msg);
+	ck_assert_int_eq(p.fd, 1234);
+
+	setenv("CKPT_FAULT", "fd-probe", 1);
+	ck_assert_int_eq(fd_probe_fill(pidfd, getpid(), 0, &p, &e), -EIO);
+	unsetenv("CKPT_FAULT");
+}
+END_TEST
+
+/* ---- directories and devices ------------------------------------------------------- */
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/* Name of the next entry getdents returns from fd. */
+static void next_dirent(int fd, char *name, size_t len)
+{
+	char buf[512];
+	long n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+	struct linux_dirent64 *d = (struct linux_dirent64 *)buf;
+
+	ck_assert_int_gt(n, 0);
+	ck_assert_uint_lt(strlen(d->d_name), len);
+	memcpy(name, d->d_name, strlen(d->d_name) + 1);
+}
+
+START_TEST(test_dir_roundtrip)
+{
+	_cleanup_close_ int fd = -1, nfd = -1;
+	FileEntry fe;
+	struct fd_probe p;
+	struct ckpt_error e = {};
+	const struct fd_kind *k;
+	char path[256], a[256], b[256];
+	char small[64];
+	long n;
+
+	make_tmpdir();
+	for (int i = 0; i < 40; i++) {
+		snprintf(a, sizeof(a), "entry-%02d-with-a-long-name", i);
+		make_file(a, 0, path, sizeof(path));
+	}
+	fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	/* read a single entry to move the position off 0 */
+	n = syscall(SYS_getdents64, fd, small, sizeof(small));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_ne(cur_pos(fd), 0);
+
+	k = probe_and_dump(fd, &fe, &p);
+	fd_probe_release(&p);
+	ck_assert_str_eq(k->name, "directory");
+	ck_assert_int_eq(fe.type, FILE_TYPE__FILE_DIR);
+	ck_assert_str_eq(fe.path, tmpdir);
+	ck_assert(fe.flags & O_DIRECTORY);
+	ck_assert_uint_eq(fe.pos, (uint64_t)cur_pos(fd));
+	assert_packs(&fe);
+
+	ck_assert_msg(k->verify(&fe, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(cur_pos(nfd), cur_pos(fd));
+	next_dirent(fd, a, sizeof(a));
+	next_dirent(nfd, b, sizeof(b));
+	ck_assert_str_eq(a, b);
+	ck_assert(fcntl(nfd, F_GETFD) & FD_CLOEXEC);
+	file_entry_free_fields(&fe);
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_dir_replaced)
+{
+	FileEntry fe = FILE_ENTRY__INIT;
+	struct ckpt_error e = {};
+	const struct fd_kind *k;
+	char path[256];
+
+	make_tmpdir();
+	make_file("notadir", 3, path, sizeof(path));
+	fe.type = FILE_TYPE__FILE_DIR;
+	fe.path = path;
+	k = fd_kind_for_file(&fe);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(k->verify(&fe, &e), -ENOTDIR);
+	ck_assert(strstr(e.msg, "is no longer a directory"));
+	remove_tmpdir();
+}
+END_TEST
+
+static const struct {
+	const char *path;
+	int flags;
+	unsigned major, minor;
+} chr_devs[] = {
+    {"/dev/null", O_RDWR, 1, 3},      {"/dev/zero", O_RDONLY, 1, 5},
+    {"/dev/full", O_WRONLY, 1, 7},    {"/dev/random", O_RDONLY | O_NONBLOCK, 1, 8},
+    {"/dev/urandom", O_RDONLY, 1, 9},
+};
+
+START_TEST(test_chr_roundtrip)
+{
+	_cleanup_close_ int fd = open(chr_devs[_i].path, chr_devs[_i].flags | O_CLOEXEC);
+	_cleanup_close_ int nfd = -1;
+	FileEntry fe;
+	struct fd_probe p;
+	struct ckpt_error e = {};
+	const struct fd_kind *k;
+	struct stat st;
+
+	ck_assert_int_ge(fd, 0);
+	k = probe_and_dump(fd, &fe, &p);
+	fd_probe_release(&p);
+	ck_assert_str_eq(k->name, "character device");
+	ck_assert_int_eq(fe.type, FILE_TYPE__FILE_CHR);
+	ck_assert(fe.has_rdev);
+	ck_assert_uint_eq(fe.rdev, makedev(chr_devs[_i].major, chr_devs[_i].minor));
+	assert_packs(&fe);
+	ck_assert_msg(k->verify(&fe, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(fstat(nfd, &st), 0);
+	ck_assert_uint_eq(st.st_rdev, fe.rdev);
+	ck_assert_int_eq(fcntl(nfd, F_GETFL) & (O_ACCMODE | O_NONBLOCK),
+			 chr_devs[_i].flags & (O_ACCMODE | O_NONBLOCK));
+	file_entry_free_fields(&fe);
+}
+END_TEST
+
+/* Entries a forged or stale image could hold. */
+static const struct {
+	FileType type;
+	const char *path;
+	bool has_rdev;
+	uint64_t rdev;
+	int err;
+	const char *msg;
+} bad_entries[] = {
+    {FILE_TYPE__FILE_REG, "etc/passwd", false, 0, -EINVAL, "path \"etc/passwd\" is not absolute"},
+    {FILE_TYPE__FILE_DIR, "", false, 0, -EINVAL, "is not absolute"},
+    {FILE_TYPE__FILE_CHR, "/dev/null", true, 0x805 /* 8:5, a disk */, -EINVAL,
+     "character device 8:5 (/dev/null) is not supported"},
+    {FILE_TYPE__FILE_CHR, "/dev/null", false, 0, -EINVAL, "without rdev"},
+    {FILE_TYPE__FILE_CHR, "/dev/null", true, 0x105, -ENODEV,
+     "character device /dev/null is now 1:3, was 1:5"},
+    {FILE_TYPE__FILE_CHR, "/dev/no-such-device", true, 0x103, -ENOENT,
+     "character device /dev/no-such-device: No such file or directory"},
+};
+
+START_TEST(test_bad_entries)
+{
+	FileEntry fe = FILE_ENTRY__INIT;
+	struct ckpt_error e = {};
+	const struct fd_kind *k;
+	int fd = -1;
+
+	fe.id = 3;
+	fe.type = bad_entries[_i].type;
+	fe.path = (char *)bad_entries[_i].path;
+	fe.has_rdev = bad_entries[_i].has_rdev;
+	fe.rdev = bad_entries[_i].rdev;
+	k = fd_kind_for_file(&fe);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(k->verify(&fe, &e), bad_entries[_i].err);
+	ck_assert_msg(strstr(e.msg, bad_entries[_i].msg), "got \"%s\"", e.msg);
+	ck_assert_int_eq(k->open(&fe, &fd, &e), bad_entries[_i].err);
+	ck_assert_int_eq(fd, -1);
+}
+END_TEST
+
+START_TEST(test_kind_for_file)
+{
+	FileEntry fe = FILE_ENTRY__INIT;
+
+	fe.type = FILE_TYPE__FILE_REG;
+	ck_assert_str_eq(fd_kind_for_file(&fe)->name, "regular file");
+	fe.type = FILE_TYPE__FILE_DIR;
+	ck_assert_str_eq(fd_kind_for_file(&fe)->name, "directory");
+	fe.type = FILE_TYPE__FILE_CHR;
+	ck_assert_str_eq(fd_kind_for_file(&fe)->name, "character device");
+	fe.type = (FileType)99;
+	ck_assert_ptr_null(fd_kind_for_file(&fe));
+}
+END_TEST
+
+START_TEST(test_fault_open)
+{
+	FileEntry fe = FILE_ENTRY__INIT;
+	struct ckpt_error e = {};
+	int fd = -1;
+
+	fe.type = FILE_TYPE__FILE_REG;
+	fe.path = (char *)"/etc/hostname";
+	setenv("CKPT_FAULT", "file-open", 1);
+	ck_assert_int_eq(fd_kind_for_file(&fe)->open(&fe, &fd, &e), -EIO);
+	ck_assert(strstr(e.msg, "file-open"));
+	unsetenv("CKPT_FAULT");
+	ck_assert_int_eq(fd_kind_for_file(&fe)->open(&fe, &fd, &e), 0);
+	close(fd);
+}
+END_TEST
+
+/* ---- file identity ----------------------------------------------------------------- */
+
+static void set_mtime(int fd, time_t sec)
+{
+	struct timespec ts[2] = {{sec, 0}, {sec, 123456789}};
+
+	ck_assert_int_eq(futimens(fd, ts), 0);
+}
+
+START_TEST(test_ident_content)
+{
+	_cleanup_close_ int fd = -1;
+	struct ckpt_error e = {};
+	FileIdent id, plain;
+	char path[256];
+
+	make_tmpdir();
+	make_file("lib.so", 3 * 1024 * 1024 + 17, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	set_mtime(fd, 1700000000);
+	ck_assert_int_eq(lseek(fd, 5, SEEK_SET), 5);
+	ck_assert_int_eq(file_ident_fill(fd, true, &id, &e), 0);
+	ck_assert_int_eq(file_ident_fill(fd, false, &plain, &e), 0);
+	ck_assert_int_eq(cur_pos(fd), 5);
+	ck_assert(id.has_content_crc32c);
+	ck_assert(!plain.has_content_crc32c);
+	ck_assert_uint_eq(id.size, 3 * 1024 * 1024 + 17);
+	ck_assert_uint_eq(id.mtime_ns, 1700000000ULL * 1000000000ULL + 123456789);
+	ck_assert_int_eq(file_ident_check(fd, &id, "mapped file", &e), 0);
+
+	/* touched: same bytes, new mtime -> accepted with a checksum, refused without */
+	set_mtime(fd, 1800000000);
+	ck_assert_int_eq(file_ident_check(fd, &id, "mapped file lib.so", &e), 0);
+	ck_assert_int_eq(file_ident_check(fd, &plain, "mapped file lib.so", &e), -ESTALE);
+	ck_assert_str_eq(e.msg, "mapped file lib.so changed since the dump (size 3145745 -> "
+				"3145745, mtime 2023-11-14 22:13:20.123456789 UTC -> "
+				"2027-01-15 08:00:00.123456789 UTC)");
+
+	/* one byte changed in the last chunk, same size */
+	ck_assert_int_eq(pwrite(fd, "b", 1, 3 * 1024 * 1024 + 3), 1);
+	ck_assert_int_eq(file_ident_check(fd, &id, "mapped file lib.so", &e), -ESTALE);
+	ck_assert_msg(strstr(e.msg, "mapped file lib.so changed since the dump (size 3145745 -> "
+				    "3145745, mtime 2023-11-14 22:13:20.123456789 UTC -> "),
+		      "%s", e.msg);
+	ck_assert(strstr(e.msg, ", different content)"));
+
+	/* size changed */
+	ck_assert_int_eq(ftruncate(fd, 100), 0);
+	ck_assert_int_eq(file_ident_check(fd, &id, "executable /bin/x", &e), -ESTALE);
+	ck_assert(strstr(e.msg, "executable /bin/x changed since the dump (size 3145745 -> 100,"));
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_ident_empty_and_fault)
+{
+	_cleanup_close_ int fd = -1;
+	struct ckpt_error e = {};
+	FileIdent id;
+	char path[256];
+
+	make_tmpdir();
+	make_file("empty", 0, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(file_ident_fill(fd, true, &id, &e), 0);
+	ck_assert(id.has_content_crc32c);
+	ck_assert_uint_eq(id.content_crc32c, 0);
+	ck_assert_uint_eq(id.size, 0);
+
+	setenv("CKPT_FAULT", "file-ident", 1);
+	ck_assert_int_eq(file_ident_fill(fd, true, &id, &e), -EIO);
+	unsetenv("CKPT_FAULT");
+	ck_assert_int_eq(file_ident_fill(-1, false, &id, &e), -EBADF);
+	remove_tmpdir();
+}
+END_TEST
+
+/* ---- descriptions of what no kind handles ------------------------------------------ */
+
+static void describe(int fd, bool matched, const char *want)
+{
+	_cleanup_close_ int pidfd = self_pidfd();
+	struct ckpt_error e = {};
+	struct fd_probe p;
+	char buf[512];
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_msg(fd_probe_fill(pidfd, getpid(), fd, &p, &e) == 0, "%s", e.msg);
+	ck_assert_str_eq(fd_probe_describe(&p, buf, sizeof(buf)), want);
+	ck_assert_msg((fd_kind_find(&p) != NULL) == matched, "%s", want);
+	fd_probe_release(&p);
+}
+
+START_TEST(test_describe)
+{
+	int pfd[2], sv[2], tcp, tcp6, udp;
+	sigset_t mask;
+	char path[256], want[600];
+
+	make_tmpdir();
+	ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
+	describe(pfd[0], false, "pipe");
+	describe(pfd[1], false, "pipe");
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	describe(sv[0], false, "unix socket");
+	tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	describe(tcp, false, "TCP socket");
+	tcp6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	describe(tcp6, false, "TCPv6 socket");
+	udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	describe(udp, false, "UDP socket");
+	describe(eventfd(0, EFD_CLOEXEC), false, "eventfd");
+	describe(epoll_create1(EPOLL_CLOEXEC), false, "epoll");
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	describe(signalfd(-1, &mask, SFD_CLOEXEC), false, "signalfd");
+	describe(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC), false, "timerfd");
+	describe(inotify_init1(IN_CLOEXEC), false, "inotify");
+	describe((int)syscall(SYS_pidfd_open, getpid(), 0), false, "pidfd");
+	describe((int)syscall(SYS_memfd_create, "my buf", 0), false, "memfd my buf");
+	describe(open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), false, "net namespace");
+	describe(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), false, "terminal /dev/ptmx");
+	/* only where it exists and we may open it */
+	int tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (tun >= 0)
+		describe(tun, false, "character device 10:200 /dev/net/tun");
+
+	make_file("kept file", 10, path, sizeof(path));
+	snprintf(want, sizeof(want), "regular file %s", path);
+	describe(open(path, O_RDONLY | O_CLOEXEC), true, want);
+	snprintf(want, sizeof(want), "directory %s", tmpdir);
+	describe(open(tmpdir, O_RDONLY | O_CLOEXEC), true, want);
+	describe(open("/dev/null", O_RDONLY | O_CLOEXEC), true, "character device 1:3 /dev/null");
+
+	/* deleted files are not handled (yet) */
+	make_file("gone", 10, path, sizeof(path));
+	int gone = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(unlink(path), 0);
+	snprintf(want, sizeof(want), "deleted file %s", path);
+	describe(gone, false, want);
+
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	snprintf(want, sizeof(want), "FIFO %s", path);
+	describe(open(path, O_RDWR | O_CLOEXEC), false, want);
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_describe_without_copy)
+{
+	struct ckpt_error e = {};
+	struct fd_probe p;
+	int sv[2];
+	char buf[128], want[128];
+
+	/* without a pidfd there is no copy to ask the socket family */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(fd_probe_fill(-1, getpid(), sv[0], &p, &e), 0);
+	snprintf(want, sizeof(want), "socket (inode %llu)", (unsigned long long)p.st.st_ino);
+	ck_assert_str_eq(fd_probe_describe(&p, buf, sizeof(buf)), want);
+	/* a short buffer is cut, not overrun */
+	ck_assert_str_eq(fd_probe_describe(&p, buf, 5), "sock");
+}
+END_TEST
+
+static Suite *kinds_suite(void)
+{
+	Suite *s = suite_create("kinds");
+	TCase *tc;
+
+	tc = tcase_create("reg");
+	tcase_add_test(tc, test_reg_append_roundtrip);
+	tcase_add_loop_test(tc, test_reg_flags, 0, ARRAY_SIZE(reg_flags));
+	tcase_add_test(tc, test_reg_shrunk_refused);
+	tcase_add_test(tc, test_reg_without_pidfd);
+	tcase_add_test(tc, test_probe_errors);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dir-chr");
+	tcase_add_test(tc, test_dir_roundtrip);
+	tcase_add_test(tc, test_dir_replaced);
+	tcase_add_loop_test(tc, test_chr_roundtrip, 0, ARRAY_SIZE(chr_devs));
+	tcase_add_loop_test(tc, test_bad_entries, 0, ARRAY_SIZE(bad_entries));
+	tcase_add_test(tc, test_kind_for_file);
+	tcase_add_test(tc, test_fault_open);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("ident");
+	tcase_add_test(tc, test_ident_content);
+	tcase_add_test(tc, test_ident_empty_and_fault);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("describe");
+	tcase_add_test(tc, test_describe);
+	tcase_add_test(tc, test_describe_without_copy);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(kinds_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
