@@ -52,6 +52,7 @@ for mib in "${SIZES[@]}"; do
 	log=$W/memhog-$mib.log
 	setsid "$BUILD/tests/workloads/memhog" "$mib" "$log" "$W/ready-$mib" --interval 1000 \
 		</dev/null >/dev/null 2>&1 &
+	disown $!
 	wait_until test -s "$W/ready-$mib" || die "memhog $mib MiB did not start"
 	read -r PID <"$W/ready-$mib"
 	wait_until more_lines "$log" 1 || die "memhog $mib MiB: no check line"

@@ -200,7 +200,9 @@ static const char *parse_json_string(const char *p, char *out, size_t cap)
 				if (strspn(hex, "0123456789abcdefABCDEF") != 4)
 					return NULL;
 				v = strtol(hex, NULL, 16);
-				ch = v > 0 && v < 0x80 ? (char)v : '?';
+				/* \u00XX: a control char or a raw byte escaped by img_json_string()
+				 */
+				ch = v > 0 && v < 0x100 ? (char)v : '?';
 				p += 4;
 				break;
 			}
@@ -369,21 +371,23 @@ static int report(const char *dir, int status, char *out, bool json)
 			       res.tasks == 1 ? "" : "s", res.seconds);
 		return 0;
 	}
+	/* a failure line of the restorer is passed on as is; anything else is ours */
+	bool pass_line = parsed && !WIFSIGNALED(status) && !strcmp(res.status, "error");
+
 	if (!parsed && !WIFSIGNALED(status))
 		snprintf(res.error, sizeof(res.error),
 			 "ckpt-restore exited with status %d without a result", code);
 	else if (!res.error[0])
-		snprintf(res.error, sizeof(res.error), "ckpt-restore reported status '%s'",
-			 res.status);
+		snprintf(res.error, sizeof(res.error),
+			 "ckpt-restore reported status '%s' and exited with status %d", res.status,
+			 code);
 	fprintf(stderr, "ckptctl: restore from %s failed: %s\n", dir, res.error);
-	if (json) {
-		if (parsed && !WIFSIGNALED(status)) {
-			printf("%s\n", line);
-		} else {
-			printf("{\"status\":\"error\",\"error\":");
-			img_json_string(stdout, res.error);
-			printf("}\n");
-		}
+	if (json && pass_line) {
+		printf("%s\n", line);
+	} else if (json) {
+		printf("{\"status\":\"error\",\"error\":");
+		img_json_string(stdout, res.error);
+		printf("}\n");
 	}
 	return code ? code : 1;
 }

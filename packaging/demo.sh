@@ -45,6 +45,7 @@ say "Starting a program: a python3 counter whose state lives only in memory"
 echo "Every 50 ms it adds n*n to a dict and prints n, the running sum and 32 random bits"
 echo "(a seeded Mersenne Twister) to $W/counter.log. It has no idea ckpt exists."
 setsid "$PY" "$SRC/tests/workloads/pycounter.py" "$W/counter.log" "$W/ready" </dev/null >/dev/null 2>&1 &
+disown $!
 for _ in $(seq 100); do [[ -s $W/ready ]] && break; sleep 0.05; done
 read -r PID <"$W/ready" || die "the counter did not start"
 sleep 2
@@ -73,6 +74,8 @@ say "Restoring it: ckptctl restore $W/ckpt"
 run "$CKPTCTL" restore "$W/ckpt" || die "restore failed"
 sleep 1
 run ps -o pid,ppid,stat,etime,cmd -p "$PID" || die "pid $PID is not running after restore"
+echo "Same pid. Its parent is now the demo's child subreaper (ckpt-restore, which"
+echo "created it, has exited), and ps counts its age from the restore."
 n=$(grep -n -F -x "$last" "$W/counter.log" | cut -d: -f1)
 echo "The log around the checkpoint (line $n was printed before the dump):"
 sed -n "$((n - 2)),$((n + 3))p" "$W/counter.log"

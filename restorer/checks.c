@@ -104,13 +104,13 @@ static int check_vdso(struct restore_ctx *ctx, const struct rtask *t)
 		return ckpt_err(&ctx->err, -ENOTSUP,
 				"pid %d had a [vdso] but this kernel maps none", t->pid);
 	if (s->vvar_len != k->vvar_len || s->vclock_len != k->vclock_len ||
-	    s->vdso_len != k->vdso_len ||
-	    (s->vvar_len && s->vdso - s->vvar != k->vdso - k->vvar) ||
+	    s->vdso_len != k->vdso_len || (s->vvar_len && s->vdso - s->vvar != k->vdso - k->vvar) ||
 	    (s->vclock_len && s->vdso - s->vclock != k->vdso - k->vclock))
 		return ckpt_err(&ctx->err, -ENOTSUP,
-				"pid %d: saved vDSO layout ([vvar] %#" PRIx64 " [vvar_vclock] %#" PRIx64
-				" [vdso] %#" PRIx64 " bytes) differs from this kernel's (%#" PRIx64
-				" %#" PRIx64 " %#" PRIx64 "); images from another kernel are not "
+				"pid %d: saved vDSO layout ([vvar] %#" PRIx64
+				" [vvar_vclock] %#" PRIx64 " [vdso] %#" PRIx64
+				" bytes) differs from this kernel's (%#" PRIx64 " %#" PRIx64
+				" %#" PRIx64 "); images from another kernel are not "
 				"supported yet",
 				t->pid, s->vvar_len, s->vclock_len, s->vdso_len, k->vvar_len,
 				k->vclock_len, k->vdso_len);

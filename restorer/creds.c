@@ -81,9 +81,9 @@ static int capset_remote(struct restore_ctx *ctx, struct rtask *t, uint64_t eff,
 		struct __user_cap_header_struct hdr;
 		struct __user_cap_data_struct data[2];
 	} c = {
-		.hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0},
-		.data = {{(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
-			 {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)}},
+	    .hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0},
+	    .data = {{(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
+		     {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)}},
 	};
 	uint64_t a = t->rsys.scratch;
 	int r;
@@ -104,8 +104,10 @@ static int restore_ids(struct restore_ctx *ctx, struct rtask *t, const Creds *cr
 	int r;
 
 	if (glen > t->rsys.scratch_len)
-		return ckpt_err(e, -E2BIG, "pid %d: %zu supplementary groups do not fit the scratch "
-				"page", t->pid, cr->n_groups);
+		return ckpt_err(e, -E2BIG,
+				"pid %d: %zu supplementary groups do not fit the scratch "
+				"page",
+				t->pid, cr->n_groups);
 	r = glen ? remote_write(t->pid, t->rsys.scratch, cr->groups, glen, e) : 0;
 	if (r >= 0)
 		r = rcall(t, e, __NR_setgroups, RARGS(cr->n_groups, t->rsys.scratch), NULL,
@@ -134,8 +136,9 @@ static int restore_caps(struct restore_ctx *ctx, struct rtask *t, const Creds *c
 	r = capset_remote(ctx, t, cr->cap_prm | setpcap, cr->cap_prm | setpcap, cr->cap_inh);
 	for (int cap = 0; r >= 0 && cap < 64; cap++)
 		if (cr->has_cap_amb && cr->cap_amb & (1ULL << cap))
-			r = rcall(t, e, __NR_prctl, RARGS(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap),
-				  NULL, "raising ambient capability %d", cap);
+			r = rcall(t, e, __NR_prctl,
+				  RARGS(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap), NULL,
+				  "raising ambient capability %d", cap);
 	if (r >= 0)
 		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_SECUREBITS, secbits), NULL,
 			  "prctl(PR_SET_SECUREBITS, %#x)", secbits);

@@ -180,7 +180,8 @@ static int load_files(struct restore_ctx *ctx)
 		FileEntry *fe = ctx->files[i].fe;
 
 		if (i && ctx->files[i - 1].fe->id == fe->id)
-			return ckpt_err(e, -EINVAL, "files.img: field id: %u appears twice", fe->id);
+			return ckpt_err(e, -EINVAL, "files.img: field id: %u appears twice",
+					fe->id);
 		r = validate_file(fe, e);
 		if (r < 0)
 			return r;
@@ -316,9 +317,10 @@ static int link_tree(struct restore_ctx *ctx)
 		}
 		t->parent = task_by_pid(ctx, t->ppid);
 		if (!t->parent)
-			return ckpt_err(e, -EINVAL,
-					"pstree.img: pid %d: field ppid: %d is not a task of the tree",
-					t->pid, t->ppid);
+			return ckpt_err(
+			    e, -EINVAL,
+			    "pstree.img: pid %d: field ppid: %d is not a task of the tree", t->pid,
+			    t->ppid);
 		if (t->parent == t)
 			return ckpt_err(e, -EINVAL, "pstree.img: pid %d is its own parent", t->pid);
 	}
@@ -374,8 +376,8 @@ static int validate_sigactions(struct restore_ctx *ctx, const char *f, const Cor
 
 		if (sig < 1 || sig > 64)
 			return ckpt_err(&ctx->err, -EINVAL,
-					"%s: field sigactions[%zu].sig: %u is out of range 1..64", f,
-					i, sig);
+					"%s: field sigactions[%zu].sig: %u is out of range 1..64",
+					f, i, sig);
 		if (seen & (1ULL << (sig - 1)))
 			return ckpt_err(&ctx->err, -EINVAL,
 					"%s: field sigactions[%zu].sig: signal %u appears twice", f,
@@ -416,8 +418,8 @@ static int validate_creds(struct restore_ctx *ctx, const char *f, const Creds *c
 	if (!cr)
 		return ckpt_err(&ctx->err, -EINVAL, "%s: field creds: missing", f);
 	if (cr->n_groups > MAX_GROUPS)
-		return ckpt_err(&ctx->err, -EINVAL, "%s: field creds.groups: %zu groups (max %d)", f,
-				cr->n_groups, MAX_GROUPS);
+		return ckpt_err(&ctx->err, -EINVAL, "%s: field creds.groups: %zu groups (max %d)",
+				f, cr->n_groups, MAX_GROUPS);
 	return 0;
 }
 
@@ -489,9 +491,9 @@ static int vdso_part(const char *f, struct vdso_layout *l, const Vma *v, struct 
 		break;
 	}
 	if (*len)
-		return ckpt_err(e, -EINVAL, "%s: field vmas: two areas of kind %s", f,
-				protobuf_c_enum_descriptor_get_value(&vma_kind__descriptor, v->kind)
-					->name);
+		return ckpt_err(
+		    e, -EINVAL, "%s: field vmas: two areas of kind %s", f,
+		    protobuf_c_enum_descriptor_get_value(&vma_kind__descriptor, v->kind)->name);
 	*start = v->start;
 	*len = v->end - v->start;
 	l->present = true;
@@ -551,13 +553,15 @@ static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f,
 					f, i, v->has_file_id ? "" : "missing;", v->file_id);
 		if (v->pgoff % RST_PAGE_SIZE)
 			return ckpt_err(e, -EINVAL,
-					"%s: field vmas[%zu].pgoff: %#" PRIx64 " is not page aligned",
+					"%s: field vmas[%zu].pgoff: %#" PRIx64
+					" is not page aligned",
 					f, i, v->pgoff);
 		if (rf->fe->type != FILE_TYPE__FILE_REG)
-			return ckpt_err(e, -EINVAL,
-					"%s: field vmas[%zu].file_id: file %u (%s) is not a regular "
-					"file",
-					f, i, v->file_id, rf->fe->path);
+			return ckpt_err(
+			    e, -EINVAL,
+			    "%s: field vmas[%zu].file_id: file %u (%s) is not a regular "
+			    "file",
+			    f, i, v->file_id, rf->fe->path);
 		rf->used_by_map = true;
 		return 0;
 	}
@@ -594,11 +598,10 @@ static int validate_mm(struct restore_ctx *ctx, struct rtask *t)
 		return ckpt_err(e, -EINVAL, "%s: field auxv: %zu words (must be pairs, at most %d)",
 				f, mm->n_auxv, MAX_AUXV_WORDS);
 	if (mm->start_code > mm->end_code || mm->start_data > mm->end_data ||
-	    mm->start_brk > mm->brk || mm->arg_start > mm->arg_end ||
-	    mm->env_start > mm->env_end || mm->end_code >= RST_TASK_SIZE ||
-	    mm->end_data >= RST_TASK_SIZE || mm->brk >= RST_TASK_SIZE ||
-	    mm->start_stack >= RST_TASK_SIZE || mm->arg_end >= RST_TASK_SIZE ||
-	    mm->env_end >= RST_TASK_SIZE)
+	    mm->start_brk > mm->brk || mm->arg_start > mm->arg_end || mm->env_start > mm->env_end ||
+	    mm->end_code >= RST_TASK_SIZE || mm->end_data >= RST_TASK_SIZE ||
+	    mm->brk >= RST_TASK_SIZE || mm->start_stack >= RST_TASK_SIZE ||
+	    mm->arg_end >= RST_TASK_SIZE || mm->env_end >= RST_TASK_SIZE)
 		return ckpt_err(e, -EINVAL,
 				"%s: fields start_code..env_end: ranges out of order or above the "
 				"user address space",
@@ -666,8 +669,8 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 	}
 	if (total != limit)
 		return ckpt_err(e, -EINVAL,
-				"pagemap-%d.img: %" PRIu64 " pages listed but pages-%d.img holds %" PRIu64
-				" pages",
+				"pagemap-%d.img: %" PRIu64
+				" pages listed but pages-%d.img holds %" PRIu64 " pages",
 				t->pid, total, t->pid, limit);
 	return 0;
 }
@@ -715,12 +718,14 @@ static int validate_fds(struct restore_ctx *ctx, struct rtask *t)
 			return ckpt_err(e, -EINVAL, "fds-%d.img: fd %u appears twice", t->pid,
 					fd->fd);
 		if (fd->kind != FD_KIND__FD_FILE)
-			return ckpt_err(e, -EOPNOTSUPP, "fds-%d.img: fd %u: kind %d is not supported",
-					t->pid, fd->fd, fd->kind);
+			return ckpt_err(e, -EOPNOTSUPP,
+					"fds-%d.img: fd %u: kind %d is not supported", t->pid,
+					fd->fd, fd->kind);
 		rf = file_by_id(ctx, fd->id);
 		if (!rf)
-			return ckpt_err(e, -EINVAL, "fds-%d.img: fd %u: file id %u is not in files.img",
-					t->pid, fd->fd, fd->id);
+			return ckpt_err(e, -EINVAL,
+					"fds-%d.img: fd %u: file id %u is not in files.img", t->pid,
+					fd->fd, fd->id);
 		if (!rf->used_by_fd) {
 			rf->kind = fd_kind_for_file(rf->fe);
 			if (!rf->kind)

@@ -48,9 +48,11 @@ static void print_result(const struct restore_ctx *ctx, int r, double seconds)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"json", no_argument, NULL, 'j'},    {"plan", no_argument, NULL, 'p'},
-		{"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"plan", no_argument, NULL, 'p'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct restore_opts opts = {0};
 	struct restore_ctx ctx;
@@ -82,8 +84,8 @@ int main(int argc, char **argv)
 	}
 	opts.dir = argv[optind];
 	ckpt_log_set_level(opts.verbose >= 2 ? LOG_LVL_DEBUG
-			   : opts.verbose	 ? LOG_LVL_INFO
-					 : LOG_LVL_WARN);
+			   : opts.verbose    ? LOG_LVL_INFO
+					     : LOG_LVL_WARN);
 
 	t0 = now_seconds();
 	restore_ctx_init(&ctx, &opts);

@@ -83,42 +83,56 @@ struct range {
 	uint64_t start, end;
 };
 
-static bool overlaps(const struct range *v, size_t n, uint64_t s, uint64_t e, uint64_t *ret_start)
+static int cmp_range(const void *a, const void *b)
 {
-	for (size_t i = 0; i < n; i++)
-		if (s < v[i].end + GADGET_MARGIN && v[i].start < e + GADGET_MARGIN) {
-			*ret_start = v[i].start;
-			return true;
-		}
-	return false;
+	const struct range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* Highest hole below GADGET_SEARCH_TOP of len bytes free in both layouts. */
-static int find_hole(const struct range *v, size_t n, uint64_t len, uint64_t *ret)
+/*
+ * Highest hole of len bytes below GADGET_SEARCH_TOP that keeps
+ * GADGET_MARGIN away from every range: sort, merge the widened ranges,
+ * then walk down the gaps between them.
+ */
+static int find_hole(struct range *v, size_t n, uint64_t len, uint64_t *ret)
 {
-	uint64_t top = GADGET_SEARCH_TOP, hit;
+	uint64_t top = GADGET_SEARCH_TOP;
+	size_t m = 0;
 
-	while (top > GADGET_SEARCH_BOTTOM + len) {
-		uint64_t s = top - len;
+	qsort(v, n, sizeof(*v), cmp_range);
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].start >= RST_TASK_SIZE)
+			continue; /* [vsyscall] */
+		struct range w = {v[i].start > GADGET_MARGIN ? v[i].start - GADGET_MARGIN : 0,
+				  v[i].end + GADGET_MARGIN};
 
-		if (!overlaps(v, n, s, top, &hit)) {
-			*ret = s;
-			return 0;
+		if (m && w.start <= v[m - 1].end) {
+			if (w.end > v[m - 1].end)
+				v[m - 1].end = w.end;
+		} else {
+			v[m++] = w;
 		}
-		top = hit > GADGET_MARGIN ? (hit - GADGET_MARGIN) & ~(RST_PAGE_SIZE - 1) : 0;
 	}
-	return -ENOMEM;
+	for (size_t i = m; i-- > 0;) {
+		if (v[i].start >= top)
+			continue;
+		if (v[i].end <= top - len)
+			break;
+		top = v[i].start;
+	}
+	if (top < GADGET_SEARCH_BOTTOM + len)
+		return -ENOMEM;
+	*ret = top - len;
+	return 0;
 }
 
-int gadget_choose(struct restore_ctx *ctx)
+static int collect_ranges(struct restore_ctx *ctx, struct range **ret, size_t *ret_n)
 {
 	struct proc_vma_list self = {0};
 	_cleanup_free_ char *text = NULL;
-	_cleanup_free_ struct range *v = NULL;
-	const struct vdso_layout *k = &ctx->vdso;
-	uint64_t vdso_span = k->present ? k->vdso + k->vdso_len - (k->vvar_len ? k->vvar : k->vdso)
-					: 0;
-	uint64_t need = GADGET_SIZE + RST_PAGE_SIZE + vdso_span;
+	size_t n = 0, cap;
+	struct range *v;
 	int r;
 
 	r = proc_read_file("/proc/self/maps", &text, NULL, &ctx->err);
@@ -126,29 +140,63 @@ int gadget_choose(struct restore_ctx *ctx)
 		r = proc_parse_maps_text(text, &self, &ctx->err);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
-		struct rtask *t = &ctx->tasks[i];
-		size_t n = 0;
-
-		v = realloc(v, (self.n + t->mm->n_vmas + 1) * sizeof(*v));
-		if (!v) {
-			r = ckpt_err(&ctx->err, -ENOMEM, "out of memory");
-			break;
-		}
-		for (size_t j = 0; j < self.n; j++)
-			v[n++] = (struct range){self.v[j].start, self.v[j].end};
-		for (size_t j = 0; j < t->mm->n_vmas; j++)
-			v[n++] = (struct range){t->mm->vmas[j]->start, t->mm->vmas[j]->end};
-		if (find_hole(v, n, need, &t->gadget) < 0)
-			r = ckpt_err(&ctx->err, -ENOMEM,
-				     "pid %d: no free hole of %" PRIu64 " bytes for the restore "
-				     "gadget in both the saved and the restorer's address space",
-				     t->pid, need);
-		t->vdso_tmp = t->gadget + GADGET_SIZE + RST_PAGE_SIZE;
-		pr_debug("pid %d: gadget at %#" PRIx64, t->pid, t->gadget);
+	cap = self.n + 1;
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		cap += ctx->tasks[i].mm->n_vmas;
+	v = calloc(cap, sizeof(*v));
+	if (!v) {
+		proc_vma_list_free(&self);
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
 	}
+	for (size_t j = 0; j < self.n; j++)
+		v[n++] = (struct range){self.v[j].start, self.v[j].end};
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		for (size_t j = 0; j < ctx->tasks[i].mm->n_vmas; j++)
+			v[n++] = (struct range){ctx->tasks[i].mm->vmas[j]->start,
+						ctx->tasks[i].mm->vmas[j]->end};
 	proc_vma_list_free(&self);
-	return r;
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/*
+ * One gadget address for the whole tree, free in every task's saved layout
+ * and in ours; P reserves it (PROT_NONE) so that nothing of P lands there
+ * before the tasks are forked, and each task maps the gadget over its
+ * inherited reservation. The rest of the reservation is the spare spot for
+ * moving the vDSO, freed with the restorer's other areas in stage memory.
+ */
+int gadget_choose(struct restore_ctx *ctx)
+{
+	_cleanup_free_ struct range *v = NULL;
+	const struct vdso_layout *k = &ctx->vdso;
+	uint64_t vdso_span =
+	    k->present ? k->vdso + k->vdso_len - (k->vvar_len ? k->vvar : k->vdso) : 0;
+	uint64_t need = GADGET_SIZE + RST_PAGE_SIZE + vdso_span, gadget;
+	size_t n = 0;
+	void *p;
+	int r;
+
+	r = collect_ranges(ctx, &v, &n);
+	if (r < 0)
+		return r;
+	if (find_hole(v, n, need, &gadget) < 0)
+		return ckpt_err(&ctx->err, -ENOMEM,
+				"no free hole of %" PRIu64 " bytes for the restore gadget in both "
+				"the saved address spaces and the restorer's",
+				need);
+	p = mmap((void *)(uintptr_t)gadget, need, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		return ckpt_err_errno(&ctx->err, -errno, "reserving the gadget area at %#" PRIx64,
+				      gadget);
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		ctx->tasks[i].gadget = gadget;
+		ctx->tasks[i].vdso_tmp = gadget + GADGET_SIZE + RST_PAGE_SIZE;
+	}
+	pr_debug("gadget at %#" PRIx64, gadget);
+	return 0;
 }
 
 /* ---- seize ------------------------------------------------------------------------- */
@@ -260,6 +308,7 @@ static void vdso_span(const struct vdso_layout *l, uint64_t *s, uint64_t *e)
 static int move_vdso(struct restore_ctx *ctx, struct rtask *t, struct vdso_layout *cur)
 {
 	uint64_t cs, ce, ts, te;
+	int r;
 
 	if (!t->vdso.present)
 		return 0;
@@ -268,14 +317,15 @@ static int move_vdso(struct restore_ctx *ctx, struct rtask *t, struct vdso_layou
 				t->pid);
 	vdso_span(cur, &cs, &ce);
 	vdso_span(&t->vdso, &ts, &te);
+	pr_debug("pid %d: vDSO %#" PRIx64 " -> %#" PRIx64 "%s", t->pid, cs, ts,
+		 cs < te && ts < ce && cs != ts ? " (overlap: via the spare spot)" : "");
 	if (cs < te && ts < ce && cs != ts) {
 		/* overlapping ranges: go through a free spot first */
 		struct vdso_layout tmp = *cur;
 		uint64_t d = t->vdso_tmp - cs;
 
 		tmp.vvar += d, tmp.vclock += d, tmp.vdso += d;
-		int r = move_vdso_to(t, &ctx->err, cur, &tmp);
-
+		r = move_vdso_to(t, &ctx->err, cur, &tmp);
 		if (r < 0)
 			return r;
 	}
@@ -304,7 +354,7 @@ static bool is_special(const Vma *v)
 }
 
 /* Which areas get pages (they are mapped writable until the pages are in). */
-static int mark_filled(struct rtask *t, bool *filled)
+static void mark_filled(struct rtask *t, bool *filled)
 {
 	size_t vi = 0;
 
@@ -317,15 +367,14 @@ static int mark_filled(struct rtask *t, bool *filled)
 		for (size_t j = vi; j < t->mm->n_vmas && t->mm->vmas[j]->start < e; j++)
 			filled[j] = true;
 	}
-	return 0;
 }
 
 static const struct {
 	const char *flag;
 	int advice;
 } vma_advice[] = {
-	{"hg", MADV_HUGEPAGE},	  {"nh", MADV_NOHUGEPAGE},   {"dd", MADV_DONTDUMP},
-	{"dc", MADV_DONTFORK},	  {"wf", MADV_WIPEONFORK},
+    {"hg", MADV_HUGEPAGE}, {"nh", MADV_NOHUGEPAGE}, {"dd", MADV_DONTDUMP},
+    {"dc", MADV_DONTFORK}, {"wf", MADV_WIPEONFORK},
 };
 
 static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool filled)
@@ -378,9 +427,10 @@ static int batch_flush(struct rtask *t, struct batch *b, struct ckpt_error *e)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return ckpt_err_errno(e, n < 0 ? -errno : -EIO,
-					      "pages-%d.img: reading %zu bytes at data offset %" PRIu64,
-					      t->pid, b->len, b->off);
+			return ckpt_err_errno(
+			    e, n < 0 ? -errno : -EIO,
+			    "pages-%d.img: reading %zu bytes at data offset %" PRIu64, t->pid,
+			    b->len, b->off);
 		done += (size_t)n;
 	}
 	n = process_vm_writev(t->pid, &liov, 1, b->riov, (unsigned long)b->n, 0);
@@ -420,13 +470,14 @@ static int pread_in_task(struct restore_ctx *ctx, struct rtask *t, uint64_t vadd
 		uint64_t chunk = len < PREAD_CHUNK ? len : PREAD_CHUNK;
 
 		got = 0;
-		r = rcall(t, e, __NR_pread64,
-			  RARGS((uint64_t)ctx->pages_fd_nr, vaddr, chunk,
-				IMG_PAGES_DATA_OFFSET + off),
-			  &got, "pread64 of %" PRIu64 " bytes of pages-%d.img to %#" PRIx64, chunk,
-			  t->pid, vaddr);
+		r = rcall(
+		    t, e, __NR_pread64,
+		    RARGS((uint64_t)ctx->pages_fd_nr, vaddr, chunk, IMG_PAGES_DATA_OFFSET + off),
+		    &got, "pread64 of %" PRIu64 " bytes of pages-%d.img to %#" PRIx64, chunk,
+		    t->pid, vaddr);
 		if (r >= 0 && got <= 0)
-			r = ckpt_err(e, -EIO, "pid %d: pages-%d.img ends before data offset %" PRIu64,
+			r = ckpt_err(e, -EIO,
+				     "pid %d: pages-%d.img ends before data offset %" PRIu64,
 				     t->pid, t->pid, off);
 		vaddr += (uint64_t)got, len -= (uint64_t)got, off += (uint64_t)got;
 	}
@@ -473,27 +524,28 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 	return r;
 }
 
-/* ---- 5. protection, mm fields, helper fds ------------------------------------------------------ */
+/* ---- 5. protection, mm fields, helper fds ------------------------------------------------------
+ */
 
 static int set_mm_map(struct restore_ctx *ctx, struct rtask *t)
 {
 	const MmEntry *mm = t->mm;
 	struct prctl_mm_map map = {
-		.start_code = mm->start_code,
-		.end_code = mm->end_code,
-		.start_data = mm->start_data,
-		.end_data = mm->end_data,
-		.start_brk = mm->start_brk,
-		.brk = mm->brk,
-		.start_stack = mm->start_stack,
-		.arg_start = mm->arg_start,
-		.arg_end = mm->arg_end,
-		.env_start = mm->env_start,
-		.env_end = mm->env_end,
-		.auxv = (__u64 *)(uintptr_t)(t->rsys.scratch + sizeof(map)),
-		.auxv_size = (uint32_t)(mm->n_auxv * sizeof(uint64_t)),
-		.exe_fd = mm->has_exe_file_id ? (uint32_t)file_by_id(ctx, mm->exe_file_id)->map_fd
-					      : (uint32_t)-1,
+	    .start_code = mm->start_code,
+	    .end_code = mm->end_code,
+	    .start_data = mm->start_data,
+	    .end_data = mm->end_data,
+	    .start_brk = mm->start_brk,
+	    .brk = mm->brk,
+	    .start_stack = mm->start_stack,
+	    .arg_start = mm->arg_start,
+	    .arg_end = mm->arg_end,
+	    .env_start = mm->env_start,
+	    .env_end = mm->env_end,
+	    .auxv = (__u64 *)(uintptr_t)(t->rsys.scratch + sizeof(map)),
+	    .auxv_size = (uint32_t)(mm->n_auxv * sizeof(uint64_t)),
+	    .exe_fd = mm->has_exe_file_id ? (uint32_t)file_by_id(ctx, mm->exe_file_id)->map_fd
+					  : (uint32_t)-1,
 	};
 	char buf[sizeof(map) + 128 * sizeof(uint64_t)];
 	int r;

@@ -119,10 +119,11 @@ static int check_sessions(struct restore_ctx *ctx, struct rtask *t)
 		return ckpt_err(e, -EINVAL, "pid %d leads session %d but is in process group %d",
 				t->pid, t->sid, t->pgid);
 	if (!t->setsid_leader && t->sid != t->parent->sid)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d: session %d cannot be recreated: its parent %d is in session "
-				"%d and only the parent's session can be inherited",
-				t->pid, t->sid, t->parent->pid, t->parent->sid);
+		return ckpt_err(
+		    e, -EOPNOTSUPP,
+		    "pid %d: session %d cannot be recreated: its parent %d is in session "
+		    "%d and only the parent's session can be inherited",
+		    t->pid, t->sid, t->parent->pid, t->parent->sid);
 	leader = task_by_pid(ctx, t->pgid);
 	if (leader->pgid != leader->pid)
 		return ckpt_err(e, -EOPNOTSUPP,
@@ -181,7 +182,8 @@ static int add_nodes(struct restore_ctx *ctx, struct node_index *ix)
 		if (t->parent)
 			r = dep_add(p, ix->task[i], ix->task[task_idx(ctx, t->parent)]);
 		if (r >= 0 && t->sid != t->pid && t->parent && t->sid != t->parent->pid)
-			r = dep_add(p, ix->task[i], ix->task[task_idx(ctx, task_by_pid(ctx, t->sid))]);
+			r = dep_add(p, ix->task[i],
+				    ix->task[task_idx(ctx, task_by_pid(ctx, t->sid))]);
 		if (r < 0 || !t->joins_group)
 			continue;
 		r = node_add(p, PLAN_JOIN, t->pid, t->pgid, &n);
@@ -255,8 +257,7 @@ static int cycle_error(struct restore_ctx *ctx, const size_t *indeg)
 			}
 	} while (cur != start && strlen(msg) < sizeof(msg) - 80);
 	node_name(ctx, &p->nodes[start], name, sizeof(name));
-	return ckpt_err(&ctx->err, -ELOOP, "dependency cycle in the restore plan: %s%s", msg,
-			name);
+	return ckpt_err(&ctx->err, -ELOOP, "dependency cycle in the restore plan: %s%s", msg, name);
 }
 
 static int toposort(struct restore_ctx *ctx)

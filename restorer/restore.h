@@ -44,10 +44,10 @@ struct restore_opts {
 struct rfile {
 	FileEntry *fe;
 	const struct fd_kind *kind; /* for objects used by fds */
-	bool used_by_fd;            /* some FdEntry names it */
-	bool used_by_map;           /* some vma or an exe link names it */
-	int obj_fd;                 /* the open file description fds are made from, or -1 */
-	int map_fd;                 /* read-only fd for mmap / exe_fd (verified identity), or -1 */
+	bool used_by_fd;	    /* some FdEntry names it */
+	bool used_by_map;	    /* some vma or an exe link names it */
+	int obj_fd;		    /* the open file description fds are made from, or -1 */
+	int map_fd;		    /* read-only fd for mmap / exe_fd (verified identity), or -1 */
 };
 
 /* The kernel's special mappings, as saved or as this kernel lays them out. */
@@ -82,7 +82,7 @@ struct rtask {
 	struct rtask **children; /* in plan order */
 	size_t n_children;
 
-	uint64_t gadget;   /* address of the gadget (code page, then scratch) */
+	uint64_t gadget;   /* the gadget (code page, then scratch), same for all tasks */
 	uint64_t vdso_tmp; /* free spot to move the vDSO through if ranges overlap */
 
 	/* restorer side (P) */
@@ -143,7 +143,7 @@ struct restore_ctx {
 
 	/* file descriptor layout (see fds.c) */
 	int max_saved_fd; /* highest fd number of any task */
-	int fd_base;      /* every helper/object fd of P is at or above it */
+	int fd_base;	  /* every helper/object fd of P is at or above it */
 	int pages_fd_nr;  /* where each task keeps its pages image */
 
 	/* tree control */
@@ -195,9 +195,9 @@ enum task_msg_kind {
 };
 enum task_phase {
 	PHASE_FORKED = 1, /* children forked, sessions made */
-	PHASE_GROUPS,     /* round 1: group leaders made their groups */
-	PHASE_JOIN,       /* round 2: members joined their groups */
-	PHASE_SETUP,      /* fds, cwd, sigactions... installed, gadget mapped */
+	PHASE_GROUPS,	  /* round 1: group leaders made their groups */
+	PHASE_JOIN,	  /* round 2: members joined their groups */
+	PHASE_SETUP,	  /* fds, cwd, sigactions... installed, gadget mapped */
 };
 struct task_msg {
 	int32_t pid;

@@ -112,38 +112,38 @@ struct stage {
 };
 
 static const struct stage stages[] = {
-	{"verify", stage_verify,
-	 "Images are never trusted: everything is read and every field checked (and the "
-	 "images checked against this CPU, kernel and file system) before anything is created, "
-	 "so a bad image gives an error and never a half-restored tree."},
-	{"plan", stage_plan,
-	 "Restore order is data: the dependency graph of files, tasks, groups and fds is sorted "
-	 "once (cycles rejected); later stages follow that order."},
-	{"pids", stage_pids,
-	 "clone3(set_tid) can only take free pids; find a pid in use now, with a clear message, "
-	 "rather than half way through forking."},
-	{"files", stage_files,
-	 "Open file descriptions are created once, by the restorer itself, before any fork, so "
-	 "that every task inherits the same description (shared offset and flags)."},
-	{"tree", stage_tree,
-	 "Tasks are forked with their pids, parents before children; sessions are made before "
-	 "the children that inherit them, then groups in two rounds (leaders, then members)."},
-	{"fds", stage_fds,
-	 "Each task installs its fds at their numbers and closes the rest, and sets what only "
-	 "the task itself can set (cwd, root, umask, name, personality, sigactions); it maps "
-	 "the gadget page for the remote syscalls of the next stages."},
-	{"memory", stage_memory,
-	 "The restorer's memory in each task is replaced by the saved address space, driven "
-	 "from outside with remote syscalls; needs the privilege the task still has."},
-	{"creds", stage_creds,
-	 "Resource limits and credentials last among the privileged steps: after them the task "
-	 "may no longer be allowed to map, open or set what the earlier stages needed."},
-	{"signals", stage_signals,
-	 "rseq and pending signals once the memory they point into is in place; every signal "
-	 "stays blocked until the saved mask is set at resume."},
-	{"resume", stage_resume,
-	 "Only when every task is complete: the gadget is unmapped, saved registers, xstate and "
-	 "signal mask set, then all tasks are detached together."},
+    {"verify", stage_verify,
+     "Images are never trusted: everything is read and every field checked (and the "
+     "images checked against this CPU, kernel and file system) before anything is created, "
+     "so a bad image gives an error and never a half-restored tree."},
+    {"plan", stage_plan,
+     "Restore order is data: the dependency graph of files, tasks, groups and fds is sorted "
+     "once (cycles rejected); later stages follow that order."},
+    {"pids", stage_pids,
+     "clone3(set_tid) can only take free pids; find a pid in use now, with a clear message, "
+     "rather than half way through forking."},
+    {"files", stage_files,
+     "Open file descriptions are created once, by the restorer itself, before any fork, so "
+     "that every task inherits the same description (shared offset and flags)."},
+    {"tree", stage_tree,
+     "Tasks are forked with their pids, parents before children; sessions are made before "
+     "the children that inherit them, then groups in two rounds (leaders, then members)."},
+    {"fds", stage_fds,
+     "Each task installs its fds at their numbers and closes the rest, and sets what only "
+     "the task itself can set (cwd, root, umask, name, personality, sigactions); it maps "
+     "the gadget page for the remote syscalls of the next stages."},
+    {"memory", stage_memory,
+     "The restorer's memory in each task is replaced by the saved address space, driven "
+     "from outside with remote syscalls; needs the privilege the task still has."},
+    {"creds", stage_creds,
+     "Resource limits and credentials last among the privileged steps: after them the task "
+     "may no longer be allowed to map, open or set what the earlier stages needed."},
+    {"signals", stage_signals,
+     "rseq and pending signals once the memory they point into is in place; every signal "
+     "stays blocked until the saved mask is set at resume."},
+    {"resume", stage_resume,
+     "Only when every task is complete: the gadget is unmapped, saved registers, xstate and "
+     "signal mask set, then all tasks are detached together."},
 };
 
 static int run_stage(struct restore_ctx *ctx, const struct stage *s)

@@ -66,8 +66,8 @@ static void send_msg(struct restore_ctx *ctx, struct rtask *t, int kind, int arg
 	while (n < 0 && errno == EINTR);
 }
 
-static __attribute__((noreturn)) void task_fail(struct restore_ctx *ctx, struct rtask *t,
-						int phase, const struct ckpt_error *e)
+static __attribute__((noreturn)) void task_fail(struct restore_ctx *ctx, struct rtask *t, int phase,
+						const struct ckpt_error *e)
 {
 	send_msg(ctx, t, MSG_ERROR, phase, e);
 	_exit(1);
@@ -119,9 +119,9 @@ pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 {
 	pid_t want = t->pid;
 	struct clone_args args = {
-		.exit_signal = t->core->has_exit_signal ? t->core->exit_signal : SIGCHLD,
-		.set_tid = (uint64_t)(uintptr_t)&want,
-		.set_tid_size = 1,
+	    .exit_signal = t->core->has_exit_signal ? t->core->exit_signal : SIGCHLD,
+	    .set_tid = (uint64_t)(uintptr_t)&want,
+	    .set_tid_size = 1,
 	};
 	pid_t self = getpid();
 	long pid;
@@ -170,8 +170,9 @@ static int map_gadget(struct rtask *t, struct ckpt_error *e)
 {
 	unsigned char *g;
 
+	/* MAP_FIXED over our own reservation, inherited from P (gadget_choose) */
 	g = mmap((void *)(uintptr_t)t->gadget, GADGET_SIZE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (g == MAP_FAILED)
 		return ckpt_err_errno(e, -errno, "mapping the gadget at %#llx",
 				      (unsigned long long)t->gadget);

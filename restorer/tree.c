@@ -56,8 +56,8 @@ static int ctl_setup(struct restore_ctx *ctx)
 	int p[2];
 	int r;
 
-	ctx->ctl = mmap(NULL, RST_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-			-1, 0);
+	ctx->ctl =
+	    mmap(NULL, RST_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (ctx->ctl == MAP_FAILED) {
 		ctx->ctl = NULL;
 		return ckpt_err_errno(&ctx->err, -errno, "mmap of the control page");
@@ -159,10 +159,11 @@ static int check_deaths(struct restore_ctx *ctx, int phase)
 		if (st.state != 'Z' && st.state != 'X')
 			continue;
 		if (WIFSIGNALED(st.exit_code))
-			return ckpt_err(&ctx->err, -ESRCH, "pid %d was killed by signal %d while %s",
-					t->pid, WTERMSIG(st.exit_code), phase_name(phase));
-		return ckpt_err(&ctx->err, -ESRCH, "pid %d exited with status %d while %s",
-				t->pid, WEXITSTATUS(st.exit_code), phase_name(phase));
+			return ckpt_err(&ctx->err, -ESRCH,
+					"pid %d was killed by signal %d while %s", t->pid,
+					WTERMSIG(st.exit_code), phase_name(phase));
+		return ckpt_err(&ctx->err, -ESRCH, "pid %d exited with status %d while %s", t->pid,
+				WEXITSTATUS(st.exit_code), phase_name(phase));
 	}
 	return 0;
 }

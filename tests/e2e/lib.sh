@@ -231,15 +231,43 @@ assert_tree_running()
 	done
 }
 
+# session_pids SID: every process of session SID (the workloads and the
+# restored trees are session leaders: their sid is their root's pid).
+session_pids()
+{
+	local f line rest sid
+	for f in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null <"$f" || continue
+		rest=${line##*) }
+		read -r _ _ _ sid _ <<<"$rest"
+		[[ $sid == "$1" ]] && echo "${f//[^0-9]/}"
+	done
+}
+session_gone() { [[ -z $(session_pids "$1") ]]; }
+
+# kill_tree ROOT: SIGKILL the tree and its session until nothing is left: a
+# shell may fork while we kill it, and a pid used as a process group or
+# session id stays taken until the last member is reaped.
 kill_tree()
 {
-	local root=$1 pids
-	pids=$(tree_pids "$root")
-	[[ -z $pids ]] && return 0
-	# shellcheck disable=SC2086
-	kill -KILL $pids 2>/dev/null
-	# shellcheck disable=SC2086
-	poll_for 5 gone $pids
+	local root=$1 pids i
+	for ((i = 0; i < 50; i++)); do
+		pids=$({
+			tree_pids "$root"
+			session_pids "$root"
+		} | sort -u)
+		[[ -z $pids ]] && return 0
+		# shellcheck disable=SC2086
+		kill -KILL $pids 2>/dev/null
+		sleep 0.02
+	done
+	poll_for 5 gone "$root"
+}
+
+# assert_tree_gone ROOT: no process with pid or session ROOT left (after a dump).
+assert_tree_gone()
+{
+	wait_for "${GONE_TIMEOUT:-10}" "tree $1 to disappear" eval "gone $1 && session_gone $1"
 }
 
 untrack() { local r=$1 i; for i in "${!TRACKED[@]}"; do [[ ${TRACKED[$i]} == "$r" ]] && unset 'TRACKED[i]'; done; }
@@ -413,3 +441,16 @@ assert_restore_left_nothing()
 	poll_for 3 gone $pids || fail "a failed restore left processes behind: $(ps -o pid,ppid,stat,comm -p "$(echo $pids | tr ' ' ,)" | tail -n +2)"
 	poll_for 3 no_stray_restorer || fail "a ckpt-restore process is still running after the failed restore"
 }
+
+# reaper_strays: processes adopted by this test's reaper other than the test
+# itself (a restored tree, or one left by a failed restore, lands there).
+reaper_strays()
+{
+	local f c
+	for f in /proc/"$REAPER_PID"/task/*/children; do
+		for c in $(<"$f"); do
+			[[ $c == "$$" ]] || echo "$c"
+		done
+	done
+}
+no_reaper_strays() { [[ -z $(reaper_strays) ]]; }

@@ -25,6 +25,7 @@ proc_stat "$GC" && [[ $S_PPID == "$C2" ]] || fail "grandchild $GC is not a child
 # Transient `sleep` children come and go: compare the bash members only.
 tree_snapshot "$MAIN" '^sleep$' >"$T/tree.before"
 ckpt_dump "$MAIN" "$D/img"
+assert_tree_gone "$MAIN"
 assert_gone "$MAIN" "$C1" "$C2" "$GC"
 declare -A lines
 for m in $MEMBERS; do

@@ -20,7 +20,7 @@ ckpt_dump "$MAIN" "$T/img" --json
 [[ $(json_get "$OUT" status) == ok ]] || fail "dump --json status is not ok: $(cat "$OUT")"
 ntasks=$(json_get "$OUT" tasks) || ntasks=
 log "dump --json: $(cat "$OUT")"
-assert_gone $(awk '{print $1}' "$T/tree.before")
+assert_tree_gone "$MAIN"
 
 # show: one JSON document (or one per line), naming the root pid and tasks.
 ckptctl_run show "$T/img" || fail "ckptctl show failed: $(cat "$ERR")"
@@ -70,7 +70,7 @@ PY
 assert_same_tree "$T/tree.before" "$MAIN" "^sleep$"
 kill_tree "$MAIN"
 untrack "$MAIN"
-assert_gone "$MAIN"
+assert_tree_gone "$MAIN"
 
 # restore without --json
 ckptctl_run restore "$T/img" || fail "restore failed: $(cat "$ERR")"

@@ -35,7 +35,7 @@ for step in $STEPS; do
 done
 
 ckpt_dump "$MH" "$T/final.img"
-assert_gone "$MH"
+assert_tree_gone "$MH"
 lines=$(line_count "$LOG")
 ckpt_restore "$T/final.img"
 assert_same_tree "$T/tree.before" "$MH"

@@ -38,7 +38,7 @@ for step in $STEPS; do
 		continue
 	fi
 	# The dump does not use this step: the restore must.
-	assert_gone "$F"
+	assert_tree_gone "$F"
 	image_sums "$dir" >"$T/sums"
 	if CKPT_FAULT=$step ckptctl_run restore "$dir" --json; then
 		fail "$step: neither the dump nor the restore failed with CKPT_FAULT=$step"

@@ -19,7 +19,7 @@ fd_table "$F" >"$T/fds.before"
 tree_snapshot "$F" >"$T/tree.before"
 
 ckpt_dump "$F" "$T/img"
-assert_gone "$F"
+assert_tree_gone "$F"
 echo "external 1" >>"$D/append.txt"
 echo "external 2" >>"$D/append.txt"
 iters=$(line_count "$D/log.txt")

@@ -24,7 +24,7 @@ log "kept running: iterations continue to $last"
 
 kill_tree "$MH"
 untrack "$MH"
-assert_gone "$MH"
+assert_tree_gone "$MH"
 lines=$(line_count "$LOG")
 ckpt_restore "$T/img"
 [[ $RESTORED_PID == "$MH" ]] || fail "restored root pid $RESTORED_PID, dumped $MH"

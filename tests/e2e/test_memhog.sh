@@ -14,7 +14,7 @@ wait_lines "$LOG" 3 20
 tree_snapshot "$MH" >"$T/tree.before"
 
 ckpt_dump "$MH" "$T/img"
-assert_gone "$MH"
+assert_tree_gone "$MH"
 lines=$(line_count "$LOG")
 last=$(check_memhog_log "$LOG") || fail "memhog log bad before restore: $last"
 log "dumped at iteration $last ($lines lines); images: $(du -sh "$T/img" | cut -f1)"

@@ -12,7 +12,7 @@ wait_lines "$LOG" 20
 tree_snapshot "$PY" >"$T/tree.before"
 
 ckpt_dump "$PY" "$T/img"
-assert_gone "$PY"
+assert_tree_gone "$PY"
 lines=$(line_count "$LOG")
 "$PYTHON" "$WLSRC/pycounter.py" --verify "$LOG" || fail "python log bad before restore"
 log "dumped after $lines lines: $(tail -n 1 "$LOG")"

@@ -12,7 +12,7 @@ start_workload MH "$T/memhog.ready" -- "$WL/memhog" 16 "$LOG" "$T/memhog.ready"
 wait_lines "$LOG" 2
 tree_snapshot "$MH" >"$T/tree.before"
 ckpt_dump "$MH" "$T/img"
-assert_gone "$MH"
+assert_tree_gone "$MH"
 image_sums "$T/img" >"$T/sums.before"
 
 # flip FILE OFFSET: invert one byte.

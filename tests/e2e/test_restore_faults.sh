@@ -13,7 +13,7 @@ start_workload W4 "$T/w4.ready" -- "$WL/sleeper" wait4 "$LOG" "$T/w4.ready" 30
 tree_snapshot "$W4" >"$T/tree.before"
 (($(wc -l <"$T/tree.before") == 2)) || fail "expected a two-task tree: $(cat "$T/tree.before")"
 ckpt_dump "$W4" "$T/img"
-assert_gone $(awk '{print $1}' "$T/tree.before")
+assert_tree_gone "$W4"
 image_sums "$T/img" >"$T/sums.before"
 STEPS=$(fault_steps restore)
 log "restore fault steps: $STEPS"

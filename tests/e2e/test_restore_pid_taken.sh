@@ -12,7 +12,7 @@ start_workload MH "$T/memhog.ready" -- "$WL/memhog" 16 "$LOG" "$T/memhog.ready"
 wait_lines "$LOG" 2
 tree_snapshot "$MH" >"$T/tree.before"
 ckpt_dump "$MH" "$T/img"
-assert_gone "$MH"
+assert_tree_gone "$MH"
 image_sums "$T/img" >"$T/sums.before"
 
 # Make a `sleep` get exactly that pid: ns_last_pid is the pid last handed
@@ -43,7 +43,7 @@ poll_for 3 no_stray_restorer || fail "a ckpt-restore process is still running"
 
 kill -KILL "$squatter"
 wait "$squatter" 2>/dev/null
-assert_gone "$MH"
+assert_tree_gone "$MH"
 lines=$(line_count "$LOG")
 ckpt_restore "$T/img"
 assert_same_tree "$T/tree.before" "$MH"

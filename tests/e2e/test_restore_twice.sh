@@ -10,7 +10,7 @@ start_workload MH "$T/memhog.ready" -- "$WL/memhog" 64 "$LOG" "$T/memhog.ready"
 wait_lines "$LOG" 3
 tree_snapshot "$MH" >"$T/tree.before"
 ckpt_dump "$MH" "$T/img"
-assert_gone "$MH"
+assert_tree_gone "$MH"
 image_sums "$T/img" >"$T/sums.before"
 dumped=$(memhog_last_iter "$LOG")
 
@@ -33,7 +33,7 @@ for round in 1 2; do
 	log "round $round: memory verified, iterations $first..$last"
 	kill_tree "$MH"
 	untrack "$MH"
-	assert_gone "$MH"
+	assert_tree_gone "$MH"
 	image_sums "$T/img" | diff -u "$T/sums.before" - || fail "round $round: restore changed the images"
 done
 pass

@@ -17,7 +17,7 @@ grep -q '^ShdPnd:.*[1-9a-f]' "$T/sig.before" || fail "SIGUSR2 is not pending bef
 
 tree_snapshot "$SIG" >"$T/tree.before"
 ckpt_dump "$SIG" "$T/img"
-assert_gone "$SIG"
+assert_tree_gone "$SIG"
 ckpt_restore "$T/img"
 [[ $RESTORED_PID == "$SIG" ]] || fail "restored root pid $RESTORED_PID, dumped $SIG"
 assert_same_tree "$T/tree.before" "$SIG"

@@ -14,7 +14,7 @@ dump_restore()
 	local name=$1 pid=$2
 	tree_snapshot "$pid" >"$T/$name.tree"
 	ckpt_dump "$pid" "$T/$name.img"
-	assert_gone $(awk '{print $1}' "$T/$name.tree")
+	assert_tree_gone "$pid"
 	ckpt_restore "$T/$name.img"
 	[[ $RESTORED_PID == "$pid" ]] || fail "$name: restored root pid $RESTORED_PID, dumped $pid"
 	assert_same_tree "$T/$name.tree" "$pid"

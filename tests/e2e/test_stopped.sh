@@ -12,7 +12,7 @@ kill -STOP "$MH"
 wait_for 5 "pid $MH to stop" eval 'proc_stat "$MH" && [[ $S_STATE == T ]]'
 tree_snapshot "$MH" >"$T/tree.before"
 ckpt_dump "$MH" "$T/img"
-assert_gone "$MH"
+assert_tree_gone "$MH"
 lines=$(line_count "$LOG")
 ckpt_restore "$T/img"
 assert_same_tree "$T/tree.before" "$MH"

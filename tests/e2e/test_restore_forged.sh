@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Readers never trust an image. Each protobuf image of a two-task tree is
+# mutated in turn (tests/e2e/imgforge.py: a field set to an edge value, cut,
+# padded, dropped or repeated) and its checksum in inventory.img fixed, so
+# that the restorer's own checks, not the checksum, must catch it. Every
+# restore must end cleanly: exit 0 or 1 with a message, never a crash or a
+# hang; a failed restore leaves no process behind; a restore that succeeds
+# (the mutation was harmless) is killed. The original images never change.
+# CKPT_FORGE_SEEDS (default 6) mutations per image.
+. "$(dirname "$0")/lib.sh"
+
+SEEDS=${CKPT_FORGE_SEEDS:-6}
+LOG=$T/wait4.log
+diag_add "$LOG"
+start_workload W4 "$T/w4.ready" -- "$WL/sleeper" wait4 "$LOG" "$T/w4.ready" 30
+tree_snapshot "$W4" >"$T/tree.before"
+ckpt_dump "$W4" "$T/img"
+assert_tree_gone "$W4"
+image_sums "$T/img" >"$T/sums.before"
+"$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" sums "$T/img" >"$T/forge.sums" ||
+	{ cat "$T/forge.sums"; fail "imgforge's CRC32C disagrees with inventory.img: the tool is out of date"; }
+IMAGES=$(cd "$T/img" && ls -- *.img | grep -v -e '^pages-' -e '^inventory.img$')
+
+refused=0 restored=0
+for seed in $(seq 1 "$SEEDS"); do
+	for f in $IMAGES; do
+		rm -rf "$T/bad"
+		cp -a "$T/img" "$T/bad"
+		what=$("$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" mutate "$T/bad" "$f" "$seed") ||
+			fail "imgforge failed on $f"
+		CKPTCTL_TIMEOUT=30 ckptctl_run restore "$T/bad" --json
+		case $RC in
+		0)
+			restored=$((restored + 1))
+			pid=$(json_get "$OUT" root_pid)
+			log "  $what: restored as $pid (harmless), killing it"
+			[[ -n $pid ]] && kill_tree "$pid"
+			;;
+		1)
+			refused=$((refused + 1))
+			[[ -s $ERR ]] || fail "$what: restore failed without a message"
+			log "  $what: $(head -n 1 "$ERR" | cut -c1-160)"
+			;;
+		*) fail "$what: ckptctl restore exited $RC (crash or hang): $(cat "$ERR")" ;;
+		esac
+		grep -qiE 'killed by signal|sanitizer|segmentation' "$ERR" &&
+			fail "$what: the restorer crashed: $(cat "$ERR")"
+		poll_for 5 no_reaper_strays || fail "$what: processes left behind: $(reaper_strays | tr '\n' ' ')"
+		# shellcheck disable=SC2046
+		poll_for 5 gone $(awk '{print $1}' "$T/tree.before") || fail "$what: a pid of the tree is still in use"
+		poll_for 3 no_stray_restorer || fail "$what: a ckpt-restore is still running"
+	done
+done
+image_sums "$T/img" | diff -u "$T/sums.before" - || fail "the original images changed"
+log "$((refused + restored)) forged checkpoints: $refused refused, $restored harmless and restored"
+
+ckpt_restore "$T/img"
+assert_same_tree "$T/tree.before" "$W4"
+assert_tree_running "$W4"
+pass
