@@ -34,7 +34,7 @@ struct dump_task {
 	pid_t pgid, sid;
 	bool seized;
 	bool was_stopped; /* in a group stop before we seized it */
-	int pidfd;        /* for pidfd_getfd, -1 until opened */
+	int pidfd;	  /* for pidfd_getfd, -1 until opened */
 	struct rsys rsys; /* remote syscall session, when rsys_open */
 	bool rsys_open;
 	uint64_t brk; /* read by a remote brk(0) in dump_task_core */

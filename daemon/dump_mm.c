@@ -47,8 +47,7 @@
 
 /* ---- layout ----------------------------------------------------------- */
 
-static int refuse_area(pid_t pid, const struct proc_vma *v, const char *what,
-		       struct ckpt_error *e)
+static int refuse_area(pid_t pid, const struct proc_vma *v, const char *what, struct ckpt_error *e)
 {
 	return ckpt_err(e, -EOPNOTSUPP,
 			"pid %d: area %" PRIx64 "-%" PRIx64 " (%s) is not supported yet", pid,
@@ -62,12 +61,12 @@ static int classify_vma(pid_t pid, const struct proc_vma *v, VmaKind *ret, struc
 		const char *name;
 		VmaKind kind;
 	} special[] = {
-		{"[heap]", VMA_KIND__VMA_HEAP},
-		{"[stack]", VMA_KIND__VMA_STACK},
-		{"[vdso]", VMA_KIND__VMA_VDSO},
-		{"[vvar]", VMA_KIND__VMA_VVAR},
-		{"[vvar_vclock]", VMA_KIND__VMA_VVAR_VCLOCK},
-		{"[vsyscall]", VMA_KIND__VMA_VSYSCALL},
+	    {"[heap]", VMA_KIND__VMA_HEAP},
+	    {"[stack]", VMA_KIND__VMA_STACK},
+	    {"[vdso]", VMA_KIND__VMA_VDSO},
+	    {"[vvar]", VMA_KIND__VMA_VVAR},
+	    {"[vvar_vclock]", VMA_KIND__VMA_VVAR_VCLOCK},
+	    {"[vsyscall]", VMA_KIND__VMA_VSYSCALL},
 	};
 	char what[PATH_MAX + 64];
 	const char *p = v->path;
@@ -85,9 +84,10 @@ static int classify_vma(pid_t pid, const struct proc_vma *v, VmaKind *ret, struc
 	if (v->shared && p[0] == '/' && !v->deleted && !proc_vma_has_flag(v, "mw")) {
 		/* Shared, but the file was opened read-only ("mw" unset): it can
 		 * never be written through this mapping and holds nothing but the
-		 * file, so a private mapping of the file restores the same view
-		 * (glibc maps gconv-modules.cache like that in every program). */
-		*ret = VMA_KIND__VMA_FILE_PRIVATE;
+		 * file, so it is restored as the same shared mapping of the file
+		 * with no pages saved (glibc maps gconv-modules.cache like that in
+		 * every program). */
+		*ret = VMA_KIND__VMA_FILE_SHARED_RO;
 		return 0;
 	}
 	if (v->shared) {
@@ -152,8 +152,7 @@ static int vma_file(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 	}
 	r = dump_file_add_mapping(c, fd, v->path, &vma->file_id, e);
 	if (r < 0)
-		return ckpt_err_wrap(e, "pid %d: area %" PRIx64 "-%" PRIx64, pid, v->start,
-				     v->end);
+		return ckpt_err_wrap(e, "pid %d: area %" PRIx64 "-%" PRIx64, pid, v->start, v->end);
 	vma->has_file_id = true;
 	vma->has_pgoff = true;
 	vma->pgoff = v->pgoff;
@@ -178,7 +177,7 @@ static int dump_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 	vma->end = v->end;
 	vma->prot = v->prot;
 	vma->kind = kind;
-	vma->flags = MAP_PRIVATE;
+	vma->flags = kind == VMA_KIND__VMA_FILE_SHARED_RO ? MAP_SHARED : MAP_PRIVATE;
 	if (proc_vma_has_flag(v, "gd"))
 		vma->flags |= MAP_GROWSDOWN;
 	if (proc_vma_has_flag(v, "nr"))
@@ -188,7 +187,7 @@ static int dump_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 		if (!vma->vmflags)
 			return -ENOMEM;
 	}
-	if (kind == VMA_KIND__VMA_FILE_PRIVATE)
+	if (kind == VMA_KIND__VMA_FILE_PRIVATE || kind == VMA_KIND__VMA_FILE_SHARED_RO)
 		return vma_file(c, pid, v, vma, e);
 	return 0;
 }
@@ -271,16 +270,12 @@ static int dump_mm(struct dump_ctx *c, struct dump_task *t, MmEntry *mm, struct 
 int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 {
 	MmEntry *mm = calloc(1, sizeof(*mm));
-	int r;
 
 	if (!mm)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	mm_entry__init(mm);
 	t->mm = mm;
-	r = dump_mm(c, t, mm, e);
-	if (r < 0 && strncmp(e->msg, "pid ", 4))
-		return ckpt_err_wrap(e, "pid %d", t->pid);
-	return r;
+	return dump_mm(c, t, mm, e); /* the caller names the pid */
 }
 
 /* ---- pages -------------------------------------------------------------- */
@@ -311,14 +306,16 @@ struct page_copy {
 	pid_t pid;
 	struct img *pages;
 	struct iovec remote[IOV_BATCH];
-	size_t n;     /* queued ranges */
-	size_t bytes; /* queued bytes (buffer fill) */
+	size_t n;		/* queued ranges */
+	size_t bytes;		/* queued bytes (buffer fill) */
+	double t_read, t_write; /* seconds, for the debug log */
 };
 
 static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 {
 	struct iovec local = {.iov_base = pc->c->buf, .iov_len = pc->bytes};
 	ssize_t got;
+	double t0 = dump_now(), t1;
 	int r;
 
 	if (!pc->n)
@@ -337,9 +334,12 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 			dst += pc->remote[i].iov_len;
 		}
 	}
+	t1 = dump_now();
 	r = img_write_pages(pc->pages, pc->c->buf, pc->bytes, e);
 	if (r < 0)
 		return r;
+	pc->t_read += t1 - t0;
+	pc->t_write += dump_now() - t1;
 	pc->c->pages_bytes += pc->bytes;
 	pc->n = 0;
 	pc->bytes = 0;
@@ -470,15 +470,17 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 
 		if (!vma_has_pages(vma->kind))
 			continue;
+		/* errors name the pid and the address already */
 		r = dump_vma_pages(pc, pagemap, pmfd, vma, pm, e);
 		if (r < 0)
-			return ckpt_err_wrap(e, "area %" PRIx64 "-%" PRIx64, vma->start,
-					     vma->end);
+			return r;
 	}
 	r = copy_flush(pc, e);
 	if (r < 0)
 		return r;
 	t->pages_bytes = c->pages_bytes - before;
+	pr_debug("pid %d: %" PRIu64 " bytes of pages: %.3f s reading, %.3f s writing", t->pid,
+		 t->pages_bytes, pc->t_read, pc->t_write);
 	t->pagemap_img = TAKE_PTR(pagemap);
 	t->pages_img = TAKE_PTR(pages);
 	/* closing fsyncs: keep that out of the freeze when the tree is to be
@@ -508,8 +510,5 @@ int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *
 		if (r < 0)
 			return r;
 	}
-	r = dump_pages(c, t, e);
-	if (r < 0 && strncmp(e->msg, "pid ", 4))
-		return ckpt_err_wrap(e, "pid %d", t->pid);
-	return r;
+	return dump_pages(c, t, e); /* the caller names the pid */
 }

@@ -23,6 +23,8 @@
 
 #define NSIG_MAX 64
 #define SIGINFO_SIZE 128
+/* __USER_CS on x86-64; 32-bit code runs with 0x23 */
+#define USER_CS_64 0x33
 
 /* struct sigaction as the kernel's rt_sigaction sees it on x86-64 */
 struct kernel_sigaction {
@@ -132,6 +134,11 @@ static int dump_thread(pid_t tid, ThreadCore **ret, struct ckpt_error *e)
 	r = ptrace_get_regs(tid, &regs, e);
 	if (r < 0)
 		return r;
+	if (regs.cs != USER_CS_64)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d runs 32-bit code (cs 0x%llx); 32-bit processes are not "
+				"supported yet",
+				tid, (unsigned long long)regs.cs);
 	tc->regs = regs_to_proto(&regs, e);
 	if (!tc->regs)
 		return -ENOMEM;
@@ -163,8 +170,8 @@ static int dump_thread(pid_t tid, ThreadCore **ret, struct ckpt_error *e)
 	return siginfos_to_proto(si, nsi, &tc->pending, &tc->n_pending, e);
 }
 
-static int rcall(struct dump_task *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		 uint64_t a4, long *ret, const char *what, struct ckpt_error *e)
+static int rcall(struct dump_task *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		 long *ret, const char *what, struct ckpt_error *e)
 {
 	int r = rsys_call(&t->rsys, nr, a1, a2, a3, a4, 0, 0, ret, e);
 
@@ -212,8 +219,8 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	for (int sig = 1; sig <= NSIG_MAX; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP || !sigaction_needed(st, sig))
 			continue;
-		r = rcall(t, __NR_rt_sigaction, sig, 0, t->rsys.scratch + (sig - 1) * sizeof(ksa[0]),
-			  8, &res, "rt_sigaction", e);
+		r = rcall(t, __NR_rt_sigaction, sig, 0,
+			  t->rsys.scratch + (sig - 1) * sizeof(ksa[0]), 8, &res, "rt_sigaction", e);
 		if (r < 0)
 			return ckpt_err_wrap(e, "signal %d", sig);
 	}
@@ -352,16 +359,16 @@ static int dump_path_link(pid_t pid, const char *name, char **ret, struct ckpt_e
 	if (r < 0)
 		return r;
 	l = strlen(buf);
-	if (l > 10 && !strcmp(buf + l - 10, " (deleted)"))
-		return ckpt_err(e, -EOPNOTSUPP,
-				"its %s %s was deleted; a deleted %s is not supported", name, buf,
-				name);
+	if (l > 10 && !strcmp(buf + l - 10, " (deleted)")) {
+		buf[l - 10] = '\0';
+		return ckpt_err(e, -EOPNOTSUPP, "its %s %s was deleted; not supported yet", name,
+				buf);
+	}
 	*ret = dump_strdup(buf, e);
 	return *ret ? 0 : -ENOMEM;
 }
 
-static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core,
-		     struct ckpt_error *e)
+static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, struct ckpt_error *e)
 {
 	_cleanup_free_ siginfo_t *si = NULL;
 	struct proc_status status;
@@ -416,20 +423,12 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core,
 int dump_task_core(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 {
 	CoreEntry *core = zalloc(sizeof(*core), e);
-	int r;
 
 	if (!core)
 		return -ENOMEM;
 	core_entry__init(core);
-	/* protobuf-c's "empty" defaults must not reach free_unpacked */
-	core->comm = NULL;
-	core->cwd = NULL;
-	core->root = NULL;
 	t->core = core;
-	r = dump_core(c, t, core, e);
-	if (r < 0)
-		return ckpt_err_wrap(e, "pid %d", t->pid);
-	return 0;
+	return dump_core(c, t, core, e); /* the caller names the pid */
 }
 
 /* ---- process tree -------------------------------------------------------- */

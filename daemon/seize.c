@@ -182,6 +182,14 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 	return 0;
 }
 
+static bool proc_exists(pid_t pid)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	return access(path, F_OK) == 0;
+}
+
 /* Seize the children of tasks[i] that are not known yet; *ret_found counts them. */
 static int seize_children(struct dump_ctx *c, size_t i, unsigned *ret_found, struct ckpt_error *e)
 {
@@ -197,6 +205,11 @@ static int seize_children(struct dump_ctx *c, size_t i, unsigned *ret_found, str
 		if (dump_find_task(c, kids[k]))
 			continue;
 		r = seize_one(c, kids[k], pid, e);
+		if (r == -ESRCH && !proc_exists(kids[k])) {
+			/* exited and reaped (SIGCHLD ignored) since it was listed */
+			pr_debug("pid %d is gone, not part of the tree any more", kids[k]);
+			continue;
+		}
 		if (r < 0)
 			return r;
 		(*ret_found)++;

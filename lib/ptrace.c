@@ -136,16 +136,16 @@ static int wait_stop_timeout(pid_t tid, int *ret_status, struct ckpt_error *e)
 			return ckpt_err_errno(e, -errno, "pid %d: waiting for a ptrace stop", tid);
 		if (r == tid) {
 			if (WIFEXITED(status) || WIFSIGNALED(status))
-				return ckpt_err(e, -ESRCH, "pid %d exited while it was being seized",
-						tid);
+				return ckpt_err(e, -ESRCH,
+						"pid %d exited while it was being seized", tid);
 			*ret_status = status;
 			return 0;
 		}
 		if (waited_us >= SEIZE_TIMEOUT_MS * 1000L)
-			return ckpt_err(e, -ETIMEDOUT,
-					"pid %d did not stop within %d s (state %c%s)", tid,
-					SEIZE_TIMEOUT_MS / 1000, proc_state(tid) ?: '?',
-					proc_state(tid) == 'D' ? ": in an uninterruptible sleep" : "");
+			return ckpt_err(
+			    e, -ETIMEDOUT, "pid %d did not stop within %d s (state %c%s)", tid,
+			    SEIZE_TIMEOUT_MS / 1000, proc_state(tid) ?: '?',
+			    proc_state(tid) == 'D' ? ": in an uninterruptible sleep" : "");
 		usleep(step_us);
 		waited_us += step_us;
 		if (step_us < 10000)

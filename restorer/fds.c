@@ -167,7 +167,8 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 	keep[n++] = ctx->status_wr;
 	/* Mapped files stay open until stage memory has mapped them. */
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
-		if (t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_PRIVATE)
+		if (t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_PRIVATE ||
+		    t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_SHARED_RO)
 			keep[n++] = file_by_id(ctx, t->mm->vmas[i]->file_id)->map_fd;
 	if (t->mm->has_exe_file_id)
 		keep[n++] = file_by_id(ctx, t->mm->exe_file_id)->map_fd;

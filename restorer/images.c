@@ -533,17 +533,25 @@ static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f,
 	if (v->prot & ~(uint32_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
 		return ckpt_err(e, -EINVAL, "%s: field vmas[%zu].prot: unknown bits %#x", f, i,
 				v->prot);
-	if (v->flags & ~known || v->flags & MAP_SHARED || !(v->flags & MAP_PRIVATE))
+	if (v->kind == VMA_KIND__VMA_FILE_SHARED_RO) {
+		if (v->flags != MAP_SHARED || v->prot & PROT_WRITE)
+			return ckpt_err(e, -EINVAL,
+					"%s: field vmas[%zu]: flags %#x prot %#x: a shared file "
+					"mapping must be MAP_SHARED and read-only",
+					f, i, v->flags, v->prot);
+	} else if (v->flags & ~known || v->flags & MAP_SHARED || !(v->flags & MAP_PRIVATE)) {
 		return ckpt_err(e, -EINVAL,
 				"%s: field vmas[%zu].flags: %#x (only private mappings are "
 				"supported)",
 				f, i, v->flags);
+	}
 	switch (v->kind) {
 	case VMA_KIND__VMA_ANON_PRIVATE:
 	case VMA_KIND__VMA_HEAP:
 	case VMA_KIND__VMA_STACK:
 		return 0;
-	case VMA_KIND__VMA_FILE_PRIVATE: {
+	case VMA_KIND__VMA_FILE_PRIVATE:
+	case VMA_KIND__VMA_FILE_SHARED_RO: {
 		struct rfile *rf = v->has_file_id ? file_by_id(ctx, v->file_id) : NULL;
 
 		if (!rf)
@@ -634,7 +642,7 @@ static bool range_in_vmas(const MmEntry *mm, size_t *idx, uint64_t s, uint64_t e
 
 		if (!v || v->start > s || v->kind == VMA_KIND__VMA_VDSO ||
 		    v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VVAR_VCLOCK ||
-		    v->kind == VMA_KIND__VMA_VSYSCALL)
+		    v->kind == VMA_KIND__VMA_VSYSCALL || v->kind == VMA_KIND__VMA_FILE_SHARED_RO)
 			return false;
 		s = v->end;
 		i++;

@@ -387,7 +387,12 @@ static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool fil
 	uint64_t off = 0;
 	int r;
 
-	if (v->kind == VMA_KIND__VMA_FILE_PRIVATE) {
+	if (v->kind == VMA_KIND__VMA_FILE_SHARED_RO) {
+		/* read-only file: no pages to fill, never writable */
+		flags = MAP_SHARED | MAP_FIXED;
+		prot = v->prot;
+	}
+	if (v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED_RO) {
 		fd = file_by_id(ctx, v->file_id)->map_fd;
 		off = v->pgoff;
 	} else {

@@ -29,8 +29,8 @@ PYTHON=${CKPT_PYTHON:-/usr/bin/python3}
 
 if [[ -z ${CKPT_E2E_UNDER_REAPER:-} ]]; then
 	if [[ $(id -u) != 0 ]]; then
-		echo "SKIP $E2E_NAME: needs root (ptrace of any process, clone3 set_tid)"
-		exit 77
+		echo "FAIL $E2E_NAME: end-to-end tests must run as root (ptrace of any process, clone3 set_tid)"
+		exit 1
 	fi
 	if [[ ! -x $WL/reaper ]]; then
 		echo "FAIL $E2E_NAME: $WL/reaper not found: build first (CKPT_BUILD=$CKPT_BUILD)"

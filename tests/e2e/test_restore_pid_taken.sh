@@ -21,12 +21,12 @@ squatter=
 for ((try = 0; try < 200; try++)); do
 	echo $((MH - 1)) >/proc/sys/kernel/ns_last_pid
 	sleep 1000 &
+	disown $!
 	if [[ $! == "$MH" ]]; then
 		squatter=$!
 		break
 	fi
 	kill -KILL $! 2>/dev/null
-	wait $! 2>/dev/null
 done
 [[ -n $squatter ]] || fail "could not start a process with pid $MH (after $try tries)"
 log "pid $MH now belongs to sleep (after $((try + 1)) tries)"
@@ -42,7 +42,6 @@ image_sums "$T/img" | diff -u "$T/sums.before" - || fail "the failed restore cha
 poll_for 3 no_stray_restorer || fail "a ckpt-restore process is still running"
 
 kill -KILL "$squatter"
-wait "$squatter" 2>/dev/null
 assert_tree_gone "$MH"
 lines=$(line_count "$LOG")
 ckpt_restore "$T/img"
