@@ -110,6 +110,8 @@ static void dump_ctx_free(struct dump_ctx *c)
 	free(c->files);
 	if (c->buf)
 		munmap(c->buf, c->buf_len);
+	if (c->buf2)
+		munmap(c->buf2, c->buf_len);
 	img_dir_free(c->dir);
 }
 

@@ -13,9 +13,9 @@
 #include "error.h"
 
 struct dump_opts {
-	pid_t pid;            /* root of the tree */
-	const char *dir;      /* image directory (created; must not exist or be empty) */
-	bool leave_running;   /* resume the tree afterwards instead of killing it */
+	pid_t pid;	    /* root of the tree */
+	const char *dir;    /* image directory (created; must not exist or be empty) */
+	bool leave_running; /* resume the tree afterwards instead of killing it */
 	/* progress callback (may be NULL): bytes of memory written, tasks done */
 	void (*progress)(void *arg, uint64_t bytes, unsigned tasks_done, unsigned tasks_total);
 	void *progress_arg;
@@ -23,9 +23,9 @@ struct dump_opts {
 
 struct dump_result {
 	unsigned ntasks;
-	uint64_t pages_bytes;   /* memory written */
-	uint64_t images_bytes;  /* all image files */
-	double freeze_seconds;  /* from first seize to kill/resume */
+	uint64_t pages_bytes;  /* memory written */
+	uint64_t images_bytes; /* all image files */
+	double freeze_seconds; /* from first seize to kill/resume */
 	double total_seconds;
 };
 

@@ -25,6 +25,7 @@
 
 #include "cleanup.h"
 #include "dump_internal.h"
+#include "page_writer.h"
 #include "log.h"
 #include "pagemap.pb-c.h"
 
@@ -280,11 +281,11 @@ int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 
 /* ---- pages -------------------------------------------------------------- */
 
-/* Called with the buffer empty: make it (or make it twice as big). */
+/* Called with both buffers idle: make them (or make them twice as big). */
 static int grow_buffer(struct dump_ctx *c, struct ckpt_error *e)
 {
 	size_t len = c->buf ? c->buf_len * 2 : PAGE_BUF_MIN;
-	void *p;
+	void *p, *p2;
 
 	if (c->buf && len > PAGE_BUF_MAX)
 		return 0;
@@ -293,9 +294,18 @@ static int grow_buffer(struct dump_ctx *c, struct ckpt_error *e)
 		 0);
 	if (p == MAP_FAILED)
 		return ckpt_err_errno(e, -errno, "allocating a %zu MiB page buffer", len >> 20);
+	p2 = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
+		  0);
+	if (p2 == MAP_FAILED) {
+		munmap(p, len);
+		return ckpt_err_errno(e, -errno, "allocating a %zu MiB page buffer", len >> 20);
+	}
 	if (c->buf)
 		munmap(c->buf, c->buf_len);
+	if (c->buf2)
+		munmap(c->buf2, c->buf_len);
 	c->buf = p;
+	c->buf2 = p2;
 	c->buf_len = len;
 	return 0;
 }
@@ -305,15 +315,18 @@ struct page_copy {
 	struct dump_ctx *c;
 	pid_t pid;
 	struct img *pages;
+	struct page_writer writer;
+	bool second; /* filling c->buf2 rather than c->buf */
 	struct iovec remote[IOV_BATCH];
-	size_t n;		/* queued ranges */
-	size_t bytes;		/* queued bytes (buffer fill) */
-	double t_read, t_write; /* seconds, for the debug log */
+	size_t n;      /* queued ranges */
+	size_t bytes;  /* queued bytes (buffer fill) */
+	double t_read; /* seconds, for the debug log */
 };
 
 static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 {
-	struct iovec local = {.iov_base = pc->c->buf, .iov_len = pc->bytes};
+	char *buf = pc->second ? pc->c->buf2 : pc->c->buf;
+	struct iovec local = {.iov_base = buf, .iov_len = pc->bytes};
 	ssize_t got;
 	double t0 = dump_now(), t1;
 	int r;
@@ -324,7 +337,7 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 	if (got != (ssize_t)pc->bytes) {
 		/* an area the task can't read (PROT_NONE...) or a fault: take the
 		 * ranges one by one, remote_read falls back to /proc/PID/mem */
-		char *dst = pc->c->buf;
+		char *dst = buf;
 
 		for (size_t i = 0; i < pc->n; i++) {
 			r = remote_read(pc->pid, (uintptr_t)pc->remote[i].iov_base, dst,
@@ -335,11 +348,12 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 		}
 	}
 	t1 = dump_now();
-	r = img_write_pages(pc->pages, pc->c->buf, pc->bytes, e);
+	/* returns once the other buffer is written, so it can be filled next */
+	r = page_writer_submit(&pc->writer, buf, pc->bytes, e);
 	if (r < 0)
 		return r;
+	pc->second = !pc->second;
 	pc->t_read += t1 - t0;
-	pc->t_write += dump_now() - t1;
 	pc->c->pages_bytes += pc->bytes;
 	pc->n = 0;
 	pc->bytes = 0;
@@ -363,6 +377,8 @@ static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, struct 
 			bool full = pc->bytes == pc->c->buf_len;
 
 			r = copy_flush(pc, e);
+			if (r >= 0 && full)
+				r = page_writer_drain(&pc->writer, e);
 			if (r < 0)
 				return r;
 			r = full ? grow_buffer(pc->c, e) : 0;
@@ -465,22 +481,28 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 	if (r < 0)
 		return r;
 	pc->pages = pages;
-	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+	r = page_writer_start(&pc->writer, pages, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
 		const Vma *vma = t->mm->vmas[i];
 
-		if (!vma_has_pages(vma->kind))
-			continue;
 		/* errors name the pid and the address already */
-		r = dump_vma_pages(pc, pagemap, pmfd, vma, pm, e);
-		if (r < 0)
-			return r;
+		if (vma_has_pages(vma->kind))
+			r = dump_vma_pages(pc, pagemap, pmfd, vma, pm, e);
 	}
-	r = copy_flush(pc, e);
+	if (r >= 0)
+		r = copy_flush(pc, e);
+	/* the thread must be gone before the image is closed, error or not */
+	if (r >= 0)
+		r = page_writer_stop(&pc->writer, e);
+	else
+		page_writer_stop(&pc->writer, NULL);
 	if (r < 0)
 		return r;
 	t->pages_bytes = c->pages_bytes - before;
 	pr_debug("pid %d: %" PRIu64 " bytes of pages: %.3f s reading, %.3f s writing", t->pid,
-		 t->pages_bytes, pc->t_read, pc->t_write);
+		 t->pages_bytes, pc->t_read, pc->writer.t_write);
 	t->pagemap_img = TAKE_PTR(pagemap);
 	t->pages_img = TAKE_PTR(pages);
 	/* closing fsyncs: keep that out of the freeze when the tree is to be

@@ -17,10 +17,10 @@ struct ckpt_error {
 
 /* Set the error (overwriting any earlier one); returns code (negative). */
 int ckpt_err(struct ckpt_error *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Like ckpt_err, with ": strerror(-code)" appended. */
 int ckpt_err_errno(struct ckpt_error *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Prepend context "ctx: " to the message; returns e->code (or -EIO if unset). */
 int ckpt_err_wrap(struct ckpt_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ckpt_err_clear(struct ckpt_error *e);

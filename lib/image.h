@@ -36,11 +36,11 @@ enum img_kind {
 	IMG_INVENTORY,
 	IMG_PSTREE,
 	IMG_CORE,    /* per task */
-	IMG_MM,      /* per task */
+	IMG_MM,	     /* per task */
 	IMG_PAGEMAP, /* per task */
 	IMG_PAGES,   /* per task, raw page data */
 	IMG_FILES,
-	IMG_FDS,     /* per task */
+	IMG_FDS, /* per task */
 	IMG__COUNT,
 };
 

@@ -35,8 +35,8 @@ void ckpt_log(int level, const char *fmt, ...)
 	if (level > log_level)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	n = snprintf(line, sizeof(line), "(%5ld.%06ld) %d %s: ", (long)ts.tv_sec,
-		     ts.tv_nsec / 1000, (int)getpid(), names[level & 3]);
+	n = snprintf(line, sizeof(line), "(%5ld.%06ld) %d %s: ", (long)ts.tv_sec, ts.tv_nsec / 1000,
+		     (int)getpid(), names[level & 3]);
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	va_end(ap);

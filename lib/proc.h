@@ -17,13 +17,13 @@
 
 struct proc_vma {
 	uint64_t start, end;
-	uint32_t prot;   /* PROT_READ|PROT_WRITE|PROT_EXEC */
-	bool shared;     /* 's' in the perms column */
-	uint64_t pgoff;  /* bytes */
+	uint32_t prot;	/* PROT_READ|PROT_WRITE|PROT_EXEC */
+	bool shared;	/* 's' in the perms column */
+	uint64_t pgoff; /* bytes */
 	uint32_t dev_major, dev_minor;
 	uint64_t ino;
 	char path[4096]; /* "" for anonymous, "[heap]", "/usr/lib/..", " (deleted)" kept */
-	bool deleted;    /* path ended in " (deleted)" (suffix removed from path) */
+	bool deleted;	 /* path ended in " (deleted)" (suffix removed from path) */
 	/* from smaps only (has_vmflags false for maps) */
 	bool has_vmflags;
 	char vmflags[128]; /* "rd wr mr mw me ac sd" */

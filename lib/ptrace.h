@@ -72,12 +72,12 @@ void regs_fixup_interrupted_syscall(struct user_regs_struct *regs, bool same_tas
 
 struct rsys {
 	pid_t tid;
-	uint64_t syscall_ip;           /* address of a 0f 05 in the task */
-	bool poked;                    /* we wrote 0f 05 over original bytes */
-	long poke_orig;                /* original word at syscall_ip */
+	uint64_t syscall_ip;	       /* address of a 0f 05 in the task */
+	bool poked;		       /* we wrote 0f 05 over original bytes */
+	long poke_orig;		       /* original word at syscall_ip */
 	struct user_regs_struct saved; /* registers when the session opened */
-	uint64_t saved_mask;           /* signal mask when the session opened */
-	uint64_t scratch;              /* remote scratch page(s), 0 if none */
+	uint64_t saved_mask;	       /* signal mask when the session opened */
+	uint64_t scratch;	       /* remote scratch page(s), 0 if none */
 	size_t scratch_len;
 };
 

@@ -20,15 +20,15 @@
 struct fd_probe {
 	pid_t pid;
 	int fd;
-	int local_fd;          /* our own copy (pidfd_getfd), -1 if none */
-	struct stat st;        /* fstat of local_fd */
-	char link[PATH_MAX];   /* readlink /proc/PID/fd/FD */
+	int local_fd;	     /* our own copy (pidfd_getfd), -1 if none */
+	struct stat st;	     /* fstat of local_fd */
+	char link[PATH_MAX]; /* readlink /proc/PID/fd/FD */
 	struct proc_fdinfo info;
 };
 
 struct fd_kind {
 	const char *name; /* "regular file", "directory", "character device" */
-	FdKind kind;      /* table the objects go to (FdEntry.kind) */
+	FdKind kind;	  /* table the objects go to (FdEntry.kind) */
 	bool (*matches)(const struct fd_probe *p);
 	/*
 	 * Describe the open file description into fe (fe->id is set by the
