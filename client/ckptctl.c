@@ -18,11 +18,12 @@
 #include "error.h"
 #include "image.h"
 #include "log.h"
+#include "rpc.h"
 
 static void usage_main(FILE *out)
 {
 	fprintf(out,
-		"usage: ckptctl [-v] COMMAND [ARGS]\n"
+		"usage: ckptctl [-v] [--socket PATH] COMMAND [ARGS]\n"
 		"\n"
 		"Checkpoint and restore Linux process trees.\n"
 		"\n"
@@ -36,9 +37,15 @@ static void usage_main(FILE *out)
 		"                 print the images of DIR (or one of them) as JSON\n"
 		"  check [--json]\n"
 		"                 probe the kernel features ckpt needs\n"
+		"  ps [--json]    list the jobs of ckptd (running and recent)\n"
+		"  cancel JOB     cancel a running dump of ckptd (the tree keeps running)\n"
 		"\n"
 		"options:\n"
 		"  -v, --verbose  more log output on stderr (-vv: debug)\n"
+		"  -S, --socket PATH\n"
+		"                 talk to ckptd at PATH (default $CKPT_SOCKET, else\n"
+		"                 " CKPT_SOCKET_DEFAULT "); dump and restore run in process\n"
+		"                 when no ckptd answers at the default path and we are root\n"
 		"  -h, --help     this help; `ckptctl COMMAND --help` for a command\n"
 		"  -V, --version  print the version\n");
 }
@@ -231,6 +238,11 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 		return cli_usage_error("dump", "missing -D DIR (where to write the images)");
 	cli_set_verbosity(c->verbose);
 
+	r = cli_daemon_connect(c, "dump", &ex);
+	if (r < 0)
+		return 1;
+	if (r > 0)
+		return daemon_dump(ex, &o, c);
 	progress = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
 	if (progress)
 		o.progress = dump_progress;
@@ -247,10 +259,8 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv, struct cli_common *c);
 } commands[] = {
-    {"dump", cmd_dump},
-    {"restore", cmd_restore},
-    {"show", cmd_show},
-    {"check", cmd_check},
+    {"dump", cmd_dump},	  {"restore", cmd_restore}, {"show", cmd_show},
+    {"check", cmd_check}, {"ps", cmd_ps},	    {"cancel", cmd_cancel},
 };
 
 int main(int argc, char **argv)
@@ -267,6 +277,12 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
 			printf("ckptctl %s\n", CKPT_VERSION);
 			return 0;
+		} else if (!strcmp(a, "--socket") || !strcmp(a, "-S")) {
+			if (++i >= argc)
+				return cli_usage_error(NULL, "option '%s' needs an argument", a);
+			c.socket = argv[i];
+		} else if (!strncmp(a, "--socket=", 9)) {
+			c.socket = a + 9;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			c.verbose++;
 		} else if (strspn(a + 1, "v") == strlen(a + 1) && a[1]) {
@@ -285,5 +301,6 @@ int main(int argc, char **argv)
 			return commands[k].fn(argc - i, argv + i, &c);
 		}
 	}
-	return cli_usage_error(NULL, "unknown command '%s' (dump, restore, show, check)", argv[i]);
+	return cli_usage_error(
+	    NULL, "unknown command '%s' (dump, restore, show, check, ps, cancel)", argv[i]);
 }

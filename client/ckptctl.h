@@ -17,12 +17,29 @@
 struct cli_common {
 	bool json;
 	int verbose;
+	const char *socket; /* --socket PATH (else $CKPT_SOCKET, else the default) */
 };
+
+struct dump_opts;
 
 int cmd_dump(int argc, char **argv, struct cli_common *c);
 int cmd_restore(int argc, char **argv, struct cli_common *c);
 int cmd_show(int argc, char **argv, struct cli_common *c);
 int cmd_check(int argc, char **argv, struct cli_common *c);
+int cmd_ps(int argc, char **argv, struct cli_common *c);
+int cmd_cancel(int argc, char **argv, struct cli_common *c);
+
+/*
+ * Daemon mode (daemon.c). cli_daemon_connect: 1 and *ret_fd when ckptd
+ * answers at --socket / $CKPT_SOCKET / the default path; 0 when it does not
+ * and the command should run in process (root, no socket named explicitly);
+ * -1 after printing why neither is possible.
+ */
+int cli_daemon_connect(const struct cli_common *c, const char *cmd, int *ret_fd);
+int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c);
+int daemon_restore(int sock, const char *dir, const struct cli_common *c);
+/* Wait (briefly) until the pids saved in dir are no longer zombies. */
+void wait_for_zombie_pids(const char *dir);
 
 /*
  * getopt_long over a subcommand's argv (argv[0] is the subcommand name), with

@@ -325,7 +325,7 @@ static bool pid_is_zombie(int pid)
  * them (up to ~1.5 s here): wait for those before the restorer asks for the
  * same pids. Best effort; a damaged pstree.img is the restorer's to report.
  */
-static void wait_for_zombie_pids(const char *dir)
+void wait_for_zombie_pids(const char *dir)
 {
 	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_img_ struct img *img = NULL;
@@ -417,6 +417,13 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	dir = argv[optind];
 	cli_set_verbosity(c->verbose);
 
+	r = cli_daemon_connect(c, "restore", &ex);
+	if (r < 0)
+		return 1;
+	if (r > 0) {
+		wait_for_zombie_pids(dir);
+		return daemon_restore(ex, dir, c);
+	}
 	path = find_restorer(&search);
 	out = malloc(RESTORER_OUT_MAX);
 	if (!path || !out) {

@@ -123,6 +123,17 @@ static void progress(struct dump_ctx *c)
 				  (unsigned)c->ntasks);
 }
 
+/*
+ * Between the steps of a dump: a cancelled dump (ckptd, client gone) fails
+ * like an injected fault, so that the usual rollback resumes the tree.
+ */
+static int dump_step(const struct dump_ctx *c, const char *step, struct ckpt_error *e)
+{
+	if (c->opts->cancel && *c->opts->cancel)
+		return ckpt_err(e, -ECANCELED, "dump cancelled before step %s", step);
+	return ckpt_fault_inject(step, e);
+}
+
 /* Core and memory layout of every task, then the fds: all of it before the
  * first page is copied, so that an unsupported resource fails fast. */
 static int collect(struct dump_ctx *c, struct ckpt_error *e)
@@ -144,7 +155,7 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 		pr_debug("pid %d: core and mm collected in %.1f ms", c->tasks[i].pid,
 			 (dump_now() - t0) * 1e3);
 	}
-	r = ckpt_fault_inject("dump-collect", e);
+	r = dump_step(c, "dump-collect", e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < c->ntasks; i++) {
@@ -152,7 +163,7 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 		if (r < 0)
 			return with_pid(e, c->tasks[i].pid);
 	}
-	return ckpt_fault_inject("dump-fds", e);
+	return dump_step(c, "dump-fds", e);
 }
 
 static int dump_memory(struct dump_ctx *c, struct ckpt_error *e)
@@ -165,11 +176,13 @@ static int dump_memory(struct dump_ctx *c, struct ckpt_error *e)
 			return with_pid(e, c->tasks[i].pid);
 		/* after the first task, so that a rollback has pages to remove */
 		if (i == 0) {
-			r = ckpt_fault_inject("dump-memory", e);
+			r = dump_step(c, "dump-memory", e);
 			if (r < 0)
 				return r;
 		}
 		progress(c);
+		if (c->opts->cancel && *c->opts->cancel)
+			return ckpt_err(e, -ECANCELED, "dump cancelled while copying memory");
 	}
 	return 0;
 }
@@ -200,7 +213,7 @@ static int write_images(struct dump_ctx *c, struct ckpt_error *e)
 	r = dump_write_files(c, e);
 	if (r < 0)
 		return r;
-	return ckpt_fault_inject("dump-write", e);
+	return dump_step(c, "dump-write", e);
 }
 
 static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
@@ -210,7 +223,7 @@ static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 	uint32_t xsize = 0;
 	int r;
 
-	r = ckpt_fault_inject("dump-commit", e);
+	r = dump_step(c, "dump-commit", e);
 	if (r < 0)
 		return r;
 	inv.format_version = IMG_FORMAT_VERSION;
@@ -252,7 +265,7 @@ static void remove_committed(struct dump_ctx *c)
 	}
 	unlinkat(dfd, "pstree.img", 0);
 	unlinkat(dfd, "files.img", 0);
-	if (rmdir(c->opts->dir) < 0)
+	if (!c->opts->use_dir_fd && rmdir(c->opts->dir) < 0)
 		pr_debug("cannot remove %s: %m", c->opts->dir);
 }
 
@@ -300,18 +313,21 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	bool resumed = false;
 	int r;
 
-	r = img_dir_create(c->opts->dir, &c->dir, e);
+	if (c->opts->use_dir_fd)
+		r = img_dir_create_at(c->opts->dir_fd, c->opts->dir, &c->dir, e);
+	else
+		r = img_dir_create(c->opts->dir, &c->dir, e);
 	if (r < 0)
 		return r;
 	r = seize_with_retries(c, e);
 	if (r >= 0)
-		r = ckpt_fault_inject("dump-seize", e);
+		r = dump_step(c, "dump-seize", e);
 	if (r >= 0)
 		r = collect(c, e);
 	if (r >= 0)
 		r = dump_memory(c, e);
 	if (r >= 0 && c->opts->leave_running) {
-		r = ckpt_fault_inject("dump-finish", e);
+		r = dump_step(c, "dump-finish", e);
 		if (r >= 0) {
 			r = unseize_tree(c, e);
 			if (r < 0)
@@ -325,7 +341,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	if (r >= 0)
 		r = commit(c, &res->images_bytes, e);
 	if (r >= 0 && !resumed) {
-		r = ckpt_fault_inject("dump-finish", e);
+		r = dump_step(c, "dump-finish", e);
 		if (r < 0)
 			remove_committed(c);
 	}
@@ -347,7 +363,8 @@ int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt
 	struct dump_ctx c = {0};
 	int r;
 
-	if (!opts || opts->pid <= 0 || !opts->dir || !opts->dir[0])
+	if (!opts || opts->pid <= 0 || !opts->dir || !opts->dir[0] ||
+	    (opts->use_dir_fd && opts->dir_fd < 0))
 		return ckpt_err(e, -EINVAL, "dump needs a pid and an image directory");
 	c.opts = opts;
 	c.self = getpid();

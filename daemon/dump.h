@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,6 +20,13 @@ struct dump_opts {
 	/* progress callback (may be NULL): bytes of memory written, tasks done */
 	void (*progress)(void *arg, uint64_t bytes, unsigned tasks_done, unsigned tasks_total);
 	void *progress_arg;
+	/* ckptd: write into this open, empty directory instead of creating dir
+	 * (dir then only names it in messages); see img_dir_create_at() */
+	bool use_dir_fd;
+	int dir_fd;
+	/* ckptd: when set to non-zero (from a signal handler), the dump stops at
+	 * the next step and rolls back; the tree is left running */
+	volatile sig_atomic_t *cancel;
 };
 
 struct dump_result {

@@ -72,6 +72,7 @@ struct img_dir {
 	char *parent;	/* directory holding both, fsynced after the rename */
 	int dirfd;	/* the temporary directory (the final one after commit) */
 	bool committed;
+	bool in_place; /* img_dir_create_at: images go straight into dirfd, no rename */
 	unsigned open_writers;
 	struct img_record *recs;
 	size_t nrecs, cap;
@@ -329,6 +330,64 @@ oom:
 fail:
 	img_dir_free(d);
 	return r;
+}
+
+/* The directory behind dirfd must be empty: checked without any path. */
+static int dir_check_empty_fd(int dirfd, const char *what, struct ckpt_error *e)
+{
+	_cleanup_closedir_ DIR *dir = NULL;
+	struct dirent *de;
+	/* a new open file description: a dup would share (and move) the offset */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "cannot use %s as checkpoint directory", what);
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return ckpt_err_errno(e, -errno, "%s is not a readable directory", what);
+	}
+	while ((errno = 0, de = readdir(dir))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			return ckpt_err(e, -ENOTEMPTY,
+					"%s is not empty (contains %s); choose a new checkpoint "
+					"directory or empty it",
+					what, de->d_name);
+	}
+	if (errno)
+		return ckpt_err_errno(e, -errno, "cannot read directory %s", what);
+	return 0;
+}
+
+int img_dir_create_at(int dirfd, const char *what, struct img_dir **ret, struct ckpt_error *e)
+{
+	struct img_dir *d;
+	int r;
+
+	if (!what || !*what)
+		what = "the checkpoint directory";
+	r = ckpt_fault_inject("image-dir-create", e);
+	if (r < 0)
+		return r;
+	r = dir_check_empty_fd(dirfd, what, e);
+	if (r < 0)
+		return r;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	d->in_place = true;
+	d->path = strdup(what);
+	d->tmp_path = strdup(what); /* only named in messages */
+	d->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	if (!d->path || !d->tmp_path || d->dirfd < 0) {
+		r = d->dirfd < 0 ? ckpt_err_errno(e, -errno, "cannot duplicate the fd of %s", what)
+				 : ckpt_err(e, -ENOMEM, "out of memory");
+		img_dir_free(d);
+		return r;
+	}
+	pr_debug("writing checkpoint in place in %s", what);
+	*ret = d;
+	return 0;
 }
 
 int img_dir_fd(const struct img_dir *d)
@@ -640,6 +699,12 @@ int img_dir_commit(struct img_dir *d, Inventory *inv, struct ckpt_error *e)
 		return r;
 	if (fsync(d->dirfd) < 0)
 		return ckpt_err_errno(e, -errno, "fsync of %s failed", d->tmp_path);
+	if (d->in_place) {
+		/* inventory.img, written last, is what makes the directory valid */
+		d->committed = true;
+		pr_debug("committed %s in place (%zu images)", d->path, d->nrecs);
+		return 0;
+	}
 	if (rename(d->tmp_path, d->path) < 0) {
 		if (errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR)
 			return ckpt_err(e, -errno,
@@ -666,6 +731,7 @@ static void dir_remove_contents(int dirfd)
 		close(fd);
 		return;
 	}
+	rewinddir(dir); /* the dup shares the offset of dirfd, which may have been read */
 	while ((de = readdir(dir))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -678,7 +744,10 @@ void img_dir_free(struct img_dir *d)
 {
 	if (!d)
 		return;
-	if (!d->committed && d->tmp_path) {
+	if (!d->committed && d->in_place) {
+		if (d->dirfd >= 0)
+			dir_remove_contents(d->dirfd);
+	} else if (!d->committed && d->tmp_path) {
 		if (d->dirfd >= 0)
 			dir_remove_contents(d->dirfd);
 		if (rmdir(d->tmp_path) < 0)

@@ -71,6 +71,14 @@ struct img;
  * ("path.tmp.XXXXXX"). path must not exist or be an empty directory.
  */
 int img_dir_create(const char *path, struct img_dir **ret, struct ckpt_error *e);
+/*
+ * Same, but write the images straight into the open, empty directory dirfd
+ * (not consumed; what names it in messages): for ckptd, which gets the
+ * directory as an fd and never resolves the client's path. There is no
+ * rename: inventory.img, written last by img_dir_commit(), is what makes the
+ * directory a checkpoint; img_dir_free() before the commit empties it.
+ */
+int img_dir_create_at(int dirfd, const char *what, struct img_dir **ret, struct ckpt_error *e);
 int img_dir_fd(const struct img_dir *d);
 /* Write inventory.img last (fills inv->images), fsync everything, rename into place. */
 int img_dir_commit(struct img_dir *d, Inventory *inv, struct ckpt_error *e);

@@ -10,6 +10,7 @@ PKGS=(
 	libnl-3-dev libnl-route-3-dev libcap-dev
 	check                                   # unit tests
 	python3 procps psmisc util-linux coreutils diffutils mawk # e2e tests, demo, bench
+	systemd passwd                          # systemd-socket-activate, useradd (ckptd tests)
 )
 
 missing=()

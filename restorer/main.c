@@ -1,22 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ckpt-restore [--json] [--plan] [-v] DIR
+ * ckpt-restore [--json] [--plan] [-v] --dir-fd N
  *
  * Turns a checkpoint directory back into a running process tree. This file
  * only parses arguments and prints the outcome; the work is the list of
  * stages in stages.c.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "restore.h"
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: ckpt-restore [--json] [--plan] [-v] DIR\n"
+	fprintf(out, "usage: ckpt-restore [--json] [--plan] [-v] DIR | --dir-fd N\n"
+		     "  --dir-fd N  restore from the directory open as fd N (ckptd)\n"
 		     "  --json   print the outcome as one JSON line on stdout\n"
 		     "  --plan   verify the images, print the restore plan and exit\n"
 		     "  -v       more log output on stderr (-vv: debug)\n");
@@ -45,19 +51,36 @@ static void print_result(const struct restore_ctx *ctx, int r, double seconds)
 	fflush(stdout);
 }
 
+/* --dir-fd N: an open directory, made close-on-exec so no task inherits it. */
+static int parse_dir_fd(const char *s)
+{
+	struct stat st;
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > INT_MAX || fstat((int)v, &st) < 0 ||
+	    !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "ckpt-restore: --dir-fd %s is not an open directory\n", s);
+		return -1;
+	}
+	fcntl((int)v, F_SETFD, FD_CLOEXEC);
+	return (int)v;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"plan", no_argument, NULL, 'p'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},	      {"plan", no_argument, NULL, 'p'},
+	    {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+	    {"dir-fd", required_argument, NULL, 'd'}, {NULL, 0, NULL, 0},
 	};
 	struct restore_opts opts = {0};
 	struct restore_ctx ctx;
+	char fd_path[32];
+	int c, r, dir_fd = -1;
 	double t0;
-	int c, r;
 
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -70,6 +93,11 @@ int main(int argc, char **argv)
 		case 'v':
 			opts.verbose++;
 			break;
+		case 'd':
+			dir_fd = parse_dir_fd(optarg);
+			if (dir_fd < 0)
+				return 2;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -78,11 +106,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind != argc - (dir_fd < 0 ? 1 : 0)) {
 		usage(stderr);
 		return 2;
 	}
-	opts.dir = argv[optind];
+	if (dir_fd >= 0) {
+		/* read through our own fd table only: no path of the caller's */
+		snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", dir_fd);
+		opts.dir = fd_path;
+	} else {
+		opts.dir = argv[optind];
+	}
 	ckpt_log_set_level(opts.verbose >= 2 ? LOG_LVL_DEBUG
 			   : opts.verbose    ? LOG_LVL_INFO
 					     : LOG_LVL_WARN);

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ckptctl in daemon mode: dump, restore and ps as requests to ckptd over
+ * its unix socket (lib/rpc.h). The image directory is opened here, with the
+ * caller's own rights, and passed as an fd; the daemon decides from our
+ * credentials what we may do. Output matches the in-process commands.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "ckptctl.h"
+#include "dump.h"
+#include "image.h"
+#include "rpc.h"
+
+int cli_daemon_connect(const struct cli_common *c, const char *cmd, int *ret_fd)
+{
+	const char *env = getenv("CKPT_SOCKET");
+	const char *path = c->socket ? c->socket : env && *env ? env : CKPT_SOCKET_DEFAULT;
+	bool explicit = c->socket || (env && *env);
+	struct ckpt_error e = {0};
+
+	if (rpc_connect(path, ret_fd, &e) == 0)
+		return 1;
+	if (!explicit && geteuid() == 0)
+		return 0; /* trying ckpt needs no service: run the engine here */
+	fprintf(stderr, "ckptctl %s: %s%s\n", cmd, e.msg,
+		explicit ? "" : " (only root can run dump and restore without ckptd)");
+	if (c->json) {
+		printf("{\"status\":\"error\",\"error\":");
+		img_json_string(stdout, e.msg);
+		printf("}\n");
+	}
+	return -1;
+}
+
+static void print_error_json(const char *msg)
+{
+	printf("{\"status\":\"error\",\"error\":");
+	img_json_string(stdout, msg);
+	printf("}\n");
+}
+
+static void show_progress(const Progress *p, const struct cli_common *c, bool bar)
+{
+	char size[32];
+
+	if (c->json) {
+		printf("{\"progress\":{\"job_id\":%llu,\"bytes\":%llu,\"tasks_done\":%u,"
+		       "\"tasks_total\":%u}}\n",
+		       (unsigned long long)p->job_id, (unsigned long long)p->bytes, p->tasks_done,
+		       p->tasks_total);
+		fflush(stdout);
+	} else if (bar) {
+		fprintf(stderr, "\rdumping: %u/%u tasks, %s of memory   ", p->tasks_done,
+			p->tasks_total, format_bytes(p->bytes, size, sizeof(size)));
+		fflush(stderr);
+	}
+}
+
+/* Send req with dir_fd, show progress, return the final response. */
+static int transact(int sock, const Request *req, int dir_fd, const struct cli_common *c, bool bar,
+		    Response **ret, struct ckpt_error *e)
+{
+	int r = rpc_send(sock, &req->base, dir_fd, e);
+
+	if (r < 0)
+		return r;
+	for (;;) {
+		Response *resp = NULL;
+
+		r = rpc_recv_response(sock, &resp, NULL, e);
+		if (r < 0)
+			return r == -ECONNRESET ? ckpt_err(e, r,
+							   "ckptd closed the connection "
+							   "without an answer")
+						: r;
+		if (!resp->progress) {
+			*ret = resp;
+			return 0;
+		}
+		show_progress(resp->progress, c, bar);
+		rpc_response_free(resp);
+	}
+}
+
+/* The directory must not exist or be empty, as in process; we create it. */
+static int open_dump_dir(const char *dir, bool *ret_created)
+{
+	int fd;
+
+	*ret_created = false;
+	if (mkdir(dir, 0755) == 0)
+		*ret_created = true;
+	else if (errno != EEXIST)
+		return -errno;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int r = -errno;
+
+		if (*ret_created)
+			rmdir(dir);
+		return r;
+	}
+	return fd;
+}
+
+int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
+{
+	_cleanup_(rpc_response_freep) Response *resp = NULL;
+	_cleanup_close_ int s = sock, dir_fd = -1;
+	Request req = REQUEST__INIT;
+	DumpRequest dr = DUMP_REQUEST__INIT;
+	struct ckpt_error e = {0};
+	bool created, bar = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
+	char size[32];
+	int r;
+
+	dir_fd = open_dump_dir(o->dir, &created);
+	if (dir_fd < 0) {
+		ckpt_err_errno(&e, dir_fd, "cannot create or open %s", o->dir);
+		goto fail;
+	}
+	dr.pid = o->pid;
+	dr.has_leave_running = true;
+	dr.leave_running = o->leave_running;
+	req.version = RPC_PROTOCOL_VERSION;
+	req.type = RPC_TYPE__RPC_DUMP;
+	req.dump = &dr;
+	req.has_want_progress = true;
+	req.want_progress = bar || c->json;
+	r = transact(s, &req, dir_fd, c, bar, &resp, &e);
+	if (bar)
+		fprintf(stderr, "\r\033[K");
+	if (r == 0 && resp->status < 0)
+		r = ckpt_err(&e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
+	if (r < 0)
+		goto fail;
+	if (c->json) {
+		printf("{\"status\":\"ok\",\"pid\":%d,\"dir\":", o->pid);
+		img_json_string(stdout, o->dir);
+		printf(",\"tasks\":%u,\"pages_bytes\":%llu,\"images_bytes\":%llu,"
+		       "\"seconds\":%.3f,\"job_id\":%llu}\n",
+		       resp->ntasks, (unsigned long long)(resp->job ? resp->job->bytes : 0),
+		       (unsigned long long)resp->images_bytes, resp->job ? resp->job->seconds : 0.0,
+		       (unsigned long long)(resp->job ? resp->job->job_id : 0));
+		return 0;
+	}
+	printf("dumped %u task%s, %s of memory to %s in %.2f s%s (ckptd job %llu)\n", resp->ntasks,
+	       resp->ntasks == 1 ? "" : "s",
+	       format_bytes(resp->job ? resp->job->bytes : 0, size, sizeof(size)), o->dir,
+	       resp->job ? resp->job->seconds : 0.0, o->leave_running ? " (left running)" : "",
+	       (unsigned long long)(resp->job ? resp->job->job_id : 0));
+	return 0;
+fail:
+	/* refused before the worker ran: nothing in it, remove what we made */
+	if (created && rmdir(o->dir) < 0 && errno == ENOTEMPTY)
+		fprintf(stderr, "ckptctl: the log of the failed dump is %s/dump.log\n", o->dir);
+	fprintf(stderr, "ckptctl: dump of pid %d failed: %s\n", o->pid, e.msg);
+	if (c->json) {
+		printf("{\"status\":\"error\",\"pid\":%d,\"error\":", o->pid);
+		img_json_string(stdout, e.msg);
+		printf("}\n");
+	}
+	return 1;
+}
+
+int daemon_restore(int sock, const char *dir, const struct cli_common *c)
+{
+	_cleanup_(rpc_response_freep) Response *resp = NULL;
+	_cleanup_close_ int s = sock, dir_fd = -1;
+	Request req = REQUEST__INIT;
+	RestoreRequest rr = RESTORE_REQUEST__INIT;
+	struct ckpt_error e = {0};
+	int r;
+
+	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0) {
+		ckpt_err_errno(&e, -errno, "cannot open %s", dir);
+		goto fail;
+	}
+	req.version = RPC_PROTOCOL_VERSION;
+	req.type = RPC_TYPE__RPC_RESTORE;
+	req.restore = &rr;
+	r = transact(s, &req, dir_fd, c, false, &resp, &e);
+	if (r == 0 && resp->status < 0)
+		r = ckpt_err(&e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
+	if (r < 0)
+		goto fail;
+	if (c->json)
+		printf("{\"status\":\"ok\",\"root_pid\":%d,\"tasks\":%u,\"seconds\":%.3f,"
+		       "\"job_id\":%llu}\n",
+		       resp->job ? resp->job->pid : 0, resp->ntasks,
+		       resp->job ? resp->job->seconds : 0.0,
+		       (unsigned long long)(resp->job ? resp->job->job_id : 0));
+	else
+		printf("restored pid %d (%u task%s) in %.2f s\n", resp->job ? resp->job->pid : 0,
+		       resp->ntasks, resp->ntasks == 1 ? "" : "s",
+		       resp->job ? resp->job->seconds : 0.0);
+	return 0;
+fail:
+	fprintf(stderr, "ckptctl: restore from %s failed: %s\n", dir, e.msg);
+	if (c->json)
+		print_error_json(e.msg);
+	return 1;
+}
+
+/* --- ps ------------------------------------------------------------------------------ */
+
+static void usage_ps(FILE *out)
+{
+	fprintf(out, "usage: ckptctl ps [--json] [-v]\n"
+		     "\n"
+		     "List the jobs of ckptd: those running and the recent ones, with state,\n"
+		     "size and duration (root sees every user's jobs, others their own).\n"
+		     "\n"
+		     "      --json     one JSON object per job on stdout\n");
+}
+
+static void ps_print(const JobInfo *j, bool json)
+{
+	char size[32], when[32] = "-";
+	time_t t = (time_t)(j->started_unix_ms / 1000);
+	struct tm tm;
+
+	if (json) {
+		printf("{\"job_id\":%llu,\"type\":\"%s\",\"state\":\"%s\",\"pid\":%d,\"uid\":%u,"
+		       "\"bytes\":%llu,\"tasks_done\":%u,\"tasks_total\":%u,\"seconds\":%.3f,"
+		       "\"started_unix_ms\":%llu,\"error\":",
+		       (unsigned long long)j->job_id, rpc_type_name(j->type),
+		       rpc_job_state_name(j->state), j->pid, j->uid, (unsigned long long)j->bytes,
+		       j->tasks_done, j->tasks_total, j->seconds,
+		       (unsigned long long)j->started_unix_ms);
+		if (j->error)
+			img_json_string(stdout, j->error);
+		else
+			printf("null");
+		printf("}\n");
+		return;
+	}
+	if (localtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	printf("%6llu  %-8s %-10s %7d %6u %5u/%-5u %10s %8.2f  %s%s%s\n",
+	       (unsigned long long)j->job_id, rpc_type_name(j->type), rpc_job_state_name(j->state),
+	       j->pid, j->uid, j->tasks_done, j->tasks_total,
+	       format_bytes(j->bytes, size, sizeof(size)), j->seconds, when, j->error ? "  " : "",
+	       j->error ? j->error : "");
+}
+
+int cmd_ps(int argc, char **argv, struct cli_common *c)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'J'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	_cleanup_(rpc_response_freep) Response *resp = NULL;
+	_cleanup_close_ int sock = -1;
+	Request req = REQUEST__INIT;
+	struct ckpt_error e = {0};
+	struct cli_common explicit = *c;
+	int opt, ex, r;
+
+	while ((opt = cli_getopt(argc, argv, ":vh", longopts, c, usage_ps, &ex)) != -1)
+		if (opt == -2)
+			return ex;
+	if (optind < argc)
+		return cli_usage_error("ps", "unexpected argument '%s'", argv[optind]);
+	explicit.json = c->json;
+	/* there is no in-process ps: the jobs live in the daemon */
+	if (!explicit.socket && !(getenv("CKPT_SOCKET") && *getenv("CKPT_SOCKET")))
+		explicit.socket = CKPT_SOCKET_DEFAULT;
+	r = cli_daemon_connect(&explicit, "ps", &sock);
+	if (r <= 0)
+		return 1;
+	req.version = RPC_PROTOCOL_VERSION;
+	req.type = RPC_TYPE__RPC_STATUS;
+	r = transact(sock, &req, -1, c, false, &resp, &e);
+	if (r == 0 && resp->status < 0)
+		r = ckpt_err(&e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
+	if (r < 0) {
+		fprintf(stderr, "ckptctl ps: %s\n", e.msg);
+		if (c->json)
+			print_error_json(e.msg);
+		return 1;
+	}
+	if (!c->json)
+		printf("%6s  %-8s %-10s %7s %6s %11s %10s %8s  %s\n", "JOB", "TYPE", "STATE", "PID",
+		       "UID", "TASKS", "MEMORY", "SECONDS", "STARTED");
+	for (size_t i = 0; i < resp->n_jobs; i++)
+		ps_print(resp->jobs[i], c->json);
+	return 0;
+}
+
+/* --- cancel ---------------------------------------------------------------------------- */
+
+static void usage_cancel(FILE *out)
+{
+	fprintf(out, "usage: ckptctl cancel JOB [--json] [-v]\n"
+		     "\n"
+		     "Cancel a running dump of ckptd (JOB as `ckptctl ps` shows it): the dump\n"
+		     "rolls back and the tree keeps running as it was. Restores cannot be\n"
+		     "cancelled half way.\n");
+}
+
+int cmd_cancel(int argc, char **argv, struct cli_common *c)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'J'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	_cleanup_(rpc_response_freep) Response *resp = NULL;
+	_cleanup_close_ int sock = -1;
+	Request req = REQUEST__INIT;
+	CancelRequest cr = CANCEL_REQUEST__INIT;
+	struct ckpt_error e = {0};
+	struct cli_common explicit = *c;
+	unsigned long long id;
+	char *end;
+	int opt, ex, r;
+
+	while ((opt = cli_getopt(argc, argv, ":vh", longopts, c, usage_cancel, &ex)) != -1)
+		if (opt == -2)
+			return ex;
+	if (optind >= argc)
+		return cli_usage_error("cancel", "missing JOB");
+	errno = 0;
+	id = strtoull(argv[optind], &end, 10);
+	if (errno || *end || id == 0 || argv[optind][0] == '-')
+		return cli_usage_error("cancel", "'%s' is not a job number", argv[optind]);
+	if (optind + 1 < argc)
+		return cli_usage_error("cancel", "unexpected argument '%s'", argv[optind + 1]);
+	explicit.json = c->json;
+	if (!explicit.socket && !(getenv("CKPT_SOCKET") && *getenv("CKPT_SOCKET")))
+		explicit.socket = CKPT_SOCKET_DEFAULT;
+	r = cli_daemon_connect(&explicit, "cancel", &sock);
+	if (r <= 0)
+		return 1;
+	cr.job_id = id;
+	req.version = RPC_PROTOCOL_VERSION;
+	req.type = RPC_TYPE__RPC_CANCEL;
+	req.cancel = &cr;
+	r = transact(sock, &req, -1, c, false, &resp, &e);
+	if (r == 0 && resp->status < 0)
+		r = ckpt_err(&e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
+	if (r < 0) {
+		fprintf(stderr, "ckptctl cancel: %s\n", e.msg);
+		if (c->json)
+			print_error_json(e.msg);
+		return 1;
+	}
+	if (c->json)
+		printf("{\"status\":\"ok\",\"job_id\":%llu}\n", id);
+	else
+		printf("job %llu: cancel requested\n", id);
+	return 0;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ckptd service loop: accepts connections on the listening socket, reads
+ * one request at a time per connection, answers version/status/cancel
+ * itself and runs every dump or restore in a worker process of its own (a
+ * crash stays in the worker; two dumps of different trees run at once). The
+ * jobs table (running and recent jobs) lives in the main process.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "error.h"
+
+struct server_opts {
+	int listen_fd;	       /* bound, listening SOCK_SEQPACKET unix socket */
+	const char *restorer;  /* path of ckpt-restore */
+	unsigned max_conns;    /* open connections (0: default) */
+	unsigned max_jobs;     /* jobs running at once (0: default) */
+	unsigned idle_timeout; /* seconds a connection may stay silent (0: default) */
+};
+
+/* Serve until SIGTERM or SIGINT; then cancel running dumps, wait for the
+ * workers and return 0. A negative errno only when it cannot start. */
+int server_run(const struct server_opts *o, struct ckpt_error *e);

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The body of a ckptd worker: one process per dump or restore, forked by
+ * server.c. It reports progress and its result to the main process as
+ * fixed-size messages on a pipe (each one write, atomic: < PIPE_BUF) and
+ * writes dump.log / restore.log into the image directory.
+ */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "auth.h"
+
+enum worker_msg_kind { WORKER_PROGRESS = 1, WORKER_RESULT = 2 };
+
+struct worker_msg {
+	uint32_t kind;
+	int32_t status; /* result: 0 or negative errno */
+	int32_t pid;	/* result: dumped root, or restored root */
+	uint32_t tasks_done, tasks_total;
+	uint64_t bytes;	       /* memory written (dump) */
+	uint64_t images_bytes; /* size of the checkpoint */
+	char error[1024];
+};
+
+struct worker_args {
+	uint64_t job_id;
+	const struct auth_caller *caller;
+	int dir_fd;    /* the image directory the client sent */
+	int report_fd; /* write end of the pipe to the main process */
+	pid_t pid;     /* dump: root of the tree */
+	bool leave_running;
+	const char *restorer; /* restore: path of ckpt-restore */
+};
+
+/* Run in the forked worker; returns the exit status for _exit(). */
+int worker_dump(const struct worker_args *a);
+int worker_restore(const struct worker_args *a);

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Framing of the ckptd protocol over SOCK_SEQPACKET: see rpc.h and
+ * docs/protocol.md.
+ */
+#define LOG_PREFIX "rpc: "
+
+#include <endian.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fault.h"
+#include "log.h"
+#include "rpc.h"
+
+/* Room for a few fds, so that a peer sending too many still has them all
+ * received (and closed) rather than some dropped by the kernel. */
+#define RPC_MAX_CMSG_FDS 16
+
+const char *rpc_type_name(int type)
+{
+	switch (type) {
+	case RPC_TYPE__RPC_VERSION:
+		return "version";
+	case RPC_TYPE__RPC_DUMP:
+		return "dump";
+	case RPC_TYPE__RPC_RESTORE:
+		return "restore";
+	case RPC_TYPE__RPC_STATUS:
+		return "status";
+	case RPC_TYPE__RPC_CANCEL:
+		return "cancel";
+	}
+	return "unknown";
+}
+
+const char *rpc_job_state_name(int state)
+{
+	switch (state) {
+	case JOB_STATE__JOB_RUNNING:
+		return "running";
+	case JOB_STATE__JOB_DONE:
+		return "done";
+	case JOB_STATE__JOB_FAILED:
+		return "failed";
+	case JOB_STATE__JOB_CANCELLED:
+		return "cancelled";
+	}
+	return "unknown";
+}
+
+int rpc_send(int sock, const ProtobufCMessage *msg, int fd, struct ckpt_error *e)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control = {};
+	struct msghdr mh = {};
+	struct iovec iov;
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	_cleanup_free_ uint8_t *buf = NULL;
+	uint32_t le;
+	ssize_t n;
+	int r;
+
+	r = ckpt_fault_inject("rpc-send", e);
+	if (r < 0)
+		return r;
+	if (len > RPC_FRAME_MAX - sizeof(le))
+		return ckpt_err(e, -EMSGSIZE,
+				"%s message of %zu bytes is over the %d-byte frame limit",
+				msg->descriptor->short_name, len, RPC_FRAME_MAX);
+	buf = malloc(sizeof(le) + len);
+	if (!buf)
+		return ckpt_err(e, -ENOMEM, "out of memory for a %zu-byte frame", len);
+	le = htole32((uint32_t)len);
+	memcpy(buf, &le, sizeof(le));
+	protobuf_c_message_pack(msg, buf + sizeof(le));
+
+	iov.iov_base = buf;
+	iov.iov_len = sizeof(le) + len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		mh.msg_control = control.buf;
+		mh.msg_controllen = sizeof(control.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return ckpt_err_errno(e, -errno, "sending %s message (%zu bytes%s)",
+				      msg->descriptor->short_name, len,
+				      fd >= 0 ? ", with an fd" : "");
+	if ((size_t)n != iov.iov_len)
+		return ckpt_err(e, -EIO, "sending %s message: short send of %zd of %zu bytes",
+				msg->descriptor->short_name, n, iov.iov_len);
+	pr_debug("sent %s (%zu bytes, fd %d)\n", msg->descriptor->short_name, len, fd);
+	return 0;
+}
+
+static void close_fds(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/*
+ * Collect the fds of every SCM_RIGHTS message into fds[] (so that all of them
+ * can be closed whatever happens next); report any other control message.
+ */
+static int collect_fds(struct msghdr *mh, int *fds, size_t *nfds, struct ckpt_error *e)
+{
+	int r = 0;
+
+	*nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (size_t i = 0; i < n && *nfds < RPC_MAX_CMSG_FDS; i++)
+				memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int),
+				       sizeof(int));
+			continue;
+		}
+		if (r == 0)
+			r = ckpt_err(e, -EBADMSG,
+				     "unexpected control message (level %d, type %d) in a frame",
+				     c->cmsg_level, c->cmsg_type);
+	}
+	return r;
+}
+
+/* Check the packet's flags, control messages and length prefix. */
+static int check_frame(struct msghdr *mh, ssize_t n, size_t nfds, bool want_fd,
+		       struct ckpt_error *e)
+{
+	uint32_t le;
+
+	if (mh->msg_flags & MSG_TRUNC)
+		return ckpt_err(e, -EMSGSIZE, "frame of %zd bytes is over the %d-byte limit", n,
+				RPC_FRAME_MAX);
+	if (mh->msg_flags & MSG_CTRUNC)
+		return ckpt_err(e, -EBADMSG,
+				"frame carried more control data than expected "
+				"(more than one fd?)");
+	if (nfds > 1)
+		return ckpt_err(e, -EBADMSG, "frame carried %zu fds, at most one is allowed", nfds);
+	if (nfds == 1 && !want_fd)
+		return ckpt_err(e, -EBADMSG, "frame carried an fd where none is expected");
+	if ((size_t)n < sizeof(le))
+		return ckpt_err(e, -EBADMSG, "frame of %zd bytes is shorter than its length prefix",
+				n);
+	memcpy(&le, mh->msg_iov->iov_base, sizeof(le));
+	if (le32toh(le) != (size_t)n - sizeof(le))
+		return ckpt_err(e, -EBADMSG,
+				"frame length field says %u bytes but %zu bytes follow it",
+				le32toh(le), (size_t)n - sizeof(le));
+	return 0;
+}
+
+/*
+ * Receive one packet into buf; on success *ret_len is the payload length
+ * (after the prefix) and *ret_fd the one fd or -1.
+ */
+static int recv_frame(int sock, uint8_t *buf, size_t *ret_len, int *ret_fd, bool want_fd,
+		      struct ckpt_error *e)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * RPC_MAX_CMSG_FDS)];
+	} control = {};
+	struct iovec iov = {.iov_base = buf, .iov_len = RPC_FRAME_MAX};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = control.buf,
+			    .msg_controllen = sizeof(control.buf)};
+	int fds[RPC_MAX_CMSG_FDS];
+	size_t nfds = 0;
+	ssize_t n;
+	int r;
+
+	do
+		/* MSG_TRUNC: n is the real size of an oversized packet */
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_TRUNC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return ckpt_err(e, -EAGAIN,
+					"no message to receive (timeout, or non-blocking socket)");
+		return ckpt_err_errno(e, -errno, "receiving a message");
+	}
+	r = collect_fds(&mh, fds, &nfds, e);
+	if (r == 0 && n == 0 && nfds == 0)
+		r = ckpt_err(e, -ECONNRESET, "the peer closed the connection");
+	if (r == 0)
+		r = check_frame(&mh, n, nfds, want_fd, e);
+	if (r < 0) {
+		close_fds(fds, nfds);
+		return r;
+	}
+	*ret_len = (size_t)n - sizeof(uint32_t);
+	*ret_fd = nfds ? fds[0] : -1;
+	return 0;
+}
+
+static int recv_msg(int sock, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret,
+		    int *ret_fd, struct ckpt_error *e)
+{
+	_cleanup_free_ uint8_t *buf = malloc(RPC_FRAME_MAX);
+	_cleanup_close_ int fd = -1;
+	ProtobufCMessage *msg;
+	size_t len = 0;
+	int r;
+
+	if (!buf)
+		return ckpt_err(e, -ENOMEM, "out of memory for a receive buffer");
+	r = ckpt_fault_inject("rpc-recv", e);
+	if (r < 0)
+		return r;
+	r = recv_frame(sock, buf, &len, &fd, ret_fd != NULL, e);
+	if (r < 0)
+		return r;
+	msg = protobuf_c_message_unpack(desc, NULL, len, buf + sizeof(uint32_t));
+	if (!msg)
+		return ckpt_err(
+		    e, -EBADMSG,
+		    "frame of %zu bytes is not a valid %s message (bad or missing fields)", len,
+		    desc->short_name);
+	pr_debug("received %s (%zu bytes, fd %d)\n", desc->short_name, len, fd);
+	*ret = msg;
+	if (ret_fd)
+		*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int rpc_recv_request(int sock, Request **ret, int *ret_fd, struct ckpt_error *e)
+{
+	return recv_msg(sock, &request__descriptor, (ProtobufCMessage **)ret, ret_fd, e);
+}
+
+int rpc_recv_response(int sock, Response **ret, int *ret_fd, struct ckpt_error *e)
+{
+	return recv_msg(sock, &response__descriptor, (ProtobufCMessage **)ret, ret_fd, e);
+}
+
+void rpc_request_free(Request *req)
+{
+	if (req)
+		request__free_unpacked(req, NULL);
+}
+
+void rpc_response_free(Response *resp)
+{
+	if (resp)
+		response__free_unpacked(resp, NULL);
+}
+
+static int check_dir_fd(const Request *req, int fd, struct ckpt_error *e)
+{
+	struct stat st;
+
+	if (fd < 0)
+		return ckpt_err(e, -EINVAL,
+				"%s request came without the image directory fd (SCM_RIGHTS)",
+				rpc_type_name(req->type));
+	if (fstat(fd, &st) < 0)
+		return ckpt_err_errno(e, -errno, "%s request: fstat of the image directory fd",
+				      rpc_type_name(req->type));
+	if (!S_ISDIR(st.st_mode))
+		return ckpt_err(e, -ENOTDIR,
+				"%s request: the fd passed as image directory is not a directory "
+				"(mode 0%o)",
+				rpc_type_name(req->type), (unsigned)(st.st_mode & S_IFMT));
+	return 0;
+}
+
+int rpc_validate_request(const Request *req, int fd, struct ckpt_error *e)
+{
+	if (req->version != RPC_PROTOCOL_VERSION)
+		return ckpt_err(e, -EPROTONOSUPPORT,
+				"client speaks protocol version %u, this ckptd speaks version %d",
+				req->version, RPC_PROTOCOL_VERSION);
+	switch (req->type) {
+	case RPC_TYPE__RPC_VERSION:
+	case RPC_TYPE__RPC_STATUS:
+		break;
+	case RPC_TYPE__RPC_DUMP:
+		if (!req->dump)
+			return ckpt_err(e, -EINVAL, "dump request without its dump field");
+		if (req->dump->pid <= 0)
+			return ckpt_err(e, -EINVAL, "dump request: pid %d is not a valid pid",
+					req->dump->pid);
+		return check_dir_fd(req, fd, e);
+	case RPC_TYPE__RPC_RESTORE:
+		if (!req->restore)
+			return ckpt_err(e, -EINVAL, "restore request without its restore field");
+		return check_dir_fd(req, fd, e);
+	case RPC_TYPE__RPC_CANCEL:
+		if (!req->cancel)
+			return ckpt_err(e, -EINVAL, "cancel request without its cancel field");
+		break;
+	default:
+		return ckpt_err(e, -EINVAL, "unknown request type %d", (int)req->type);
+	}
+	if (fd >= 0)
+		return ckpt_err(e, -EINVAL, "%s request came with an fd; it takes none",
+				rpc_type_name(req->type));
+	return 0;
+}
+
+int rpc_connect(const char *path, int *ret_fd, struct ckpt_error *e)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	_cleanup_close_ int fd = -1;
+	size_t len = strlen(path);
+	int r;
+
+	r = ckpt_fault_inject("rpc-connect", e);
+	if (r < 0)
+		return r;
+	if (len == 0 || len >= sizeof(sa.sun_path))
+		return ckpt_err(e, -ENAMETOOLONG,
+				"socket path '%s' is empty or longer than %zu bytes", path,
+				sizeof(sa.sun_path) - 1);
+	memcpy(sa.sun_path, path, len);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "creating a unix socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		if (r == -ENOENT || r == -ECONNREFUSED)
+			return ckpt_err(e, r,
+					"ckptd is not running at %s: %s (start ckptd.socket, or "
+					"set CKPT_SOCKET)",
+					path, strerror(-r));
+		return ckpt_err_errno(e, r, "connecting to ckptd at %s", path);
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int rpc_send_error(int sock, int status, const char *msg, struct ckpt_error *e)
+{
+	Response resp = RESPONSE__INIT;
+
+	resp.version = RPC_PROTOCOL_VERSION;
+	resp.status = status;
+	resp.error = (char *)msg;
+	return rpc_send(sock, &resp.base, -1, e);
+}

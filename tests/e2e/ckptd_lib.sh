@@ -1,0 +1,55 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: MIT
+#
+# tests/e2e/ckptd_lib.sh: helpers for the ckptd tests, sourced after lib.sh.
+# start_ckptd runs the daemon on a socket in the work directory and points
+# ckptctl at it ($CKPT_SOCKET), so ckpt_dump / ckpt_restore of lib.sh go
+# through the daemon. The daemon is tracked: cleanup kills it.
+
+CKPTD=$CKPT_BUILD/ckptd
+SOCK=$T/run/ckptd.sock
+CKPTD_LOG=$T/ckptd.log
+CKPTD_PID=''
+
+socket_ready() { [[ -S $SOCK ]]; }
+
+# start_ckptd [ARGS...]: ckptd --socket $SOCK ARGS, logs in $CKPTD_LOG.
+start_ckptd()
+{
+	[[ -x $CKPTD ]] || fail "$CKPTD not built"
+	diag_add "$CKPTD_LOG"
+	"$CKPTD" --socket "$SOCK" "$@" 2>>"$CKPTD_LOG" &
+	CKPTD_PID=$!
+	disown "$CKPTD_PID" # no "Killed" notice at cleanup; the reaper still reaps it
+	TRACKED+=("$CKPTD_PID")
+	wait_for 10 "ckptd to listen on $SOCK" socket_ready
+	export CKPT_SOCKET=$SOCK
+	log "ckptd running as pid $CKPTD_PID on $SOCK"
+}
+
+# stop_ckptd: SIGTERM, and it must exit by itself.
+stop_ckptd()
+{
+	kill -TERM "$CKPTD_PID" 2>/dev/null
+	wait_for 10 "ckptd to exit after SIGTERM" gone "$CKPTD_PID"
+	untrack "$CKPTD_PID"
+	unset CKPT_SOCKET
+}
+
+assert_ckptd_alive()
+{
+	kill -0 "$CKPTD_PID" 2>/dev/null || fail "ckptd (pid $CKPTD_PID) died"
+}
+
+# expect_fail WHAT REGEX ARGS...: ckptctl ARGS must fail with REGEX on stderr.
+expect_fail()
+{
+	local what=$1 re=$2
+	shift 2
+	if ckptctl_run "$@"; then
+		cat "$OUT"
+		fail "$what: ckptctl $* succeeded"
+	fi
+	grep -qE -- "$re" "$ERR" || { cat "$ERR"; fail "$what: no /$re/ in the error"; }
+	log "$what: refused: $(head -n 1 "$ERR")"
+}
