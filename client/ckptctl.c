@@ -38,7 +38,7 @@ static void usage_main(FILE *out)
 		"  check [--json]\n"
 		"                 probe the kernel features ckpt needs\n"
 		"  ps [--json]    list the jobs of ckptd (running and recent)\n"
-		"  cancel JOB     cancel a running dump of ckptd (the tree keeps running)\n"
+		"  cancel JOB     cancel a running dump or restore of ckptd\n"
 		"\n"
 		"options:\n"
 		"  -v, --verbose  more log output on stderr (-vv: debug)\n"
@@ -162,7 +162,8 @@ static void usage_dump(FILE *out)
 		"\n"
 		"  -D, --dir DIR        image directory\n"
 		"  -R, --leave-running  resume the tree afterwards (default: kill it)\n"
-		"      --json           print the result as one JSON object on stdout\n"
+		"      --json           print the result as one JSON object on stdout, after\n"
+		"                       progress lines {\"progress\":{...}} (from 64 MiB on)\n"
 		"  -v, --verbose        more log output on stderr (-vv: debug)\n");
 }
 
@@ -175,6 +176,23 @@ static void dump_progress(void *arg, uint64_t bytes, unsigned done, unsigned tot
 	fprintf(stderr, "\rdumping: %u/%u tasks, %s of memory   ", done, total,
 		format_bytes(bytes, size, sizeof(size)));
 	fflush(stderr);
+}
+
+/*
+ * --json: one line per step, the shape ckptd's progress has through ckptctl,
+ * once the dump has written PROGRESS_JSON_MIN_BYTES: a small tree is dumped
+ * in a blink, and its --json output stays the one result object.
+ */
+#define PROGRESS_JSON_MIN_BYTES (64ULL << 20)
+
+static void dump_progress_json(void *arg, uint64_t bytes, unsigned done, unsigned total)
+{
+	(void)arg;
+	if (bytes < PROGRESS_JSON_MIN_BYTES)
+		return;
+	printf("{\"progress\":{\"bytes\":%llu,\"tasks_done\":%u,\"tasks_total\":%u}}\n",
+	       (unsigned long long)bytes, done, total);
+	fflush(stdout);
 }
 
 static void dump_print_result(const struct dump_opts *o, const struct dump_result *res, int r,
@@ -246,6 +264,8 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 	progress = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
 	if (progress)
 		o.progress = dump_progress;
+	else if (c->json)
+		o.progress = dump_progress_json;
 	r = dump_tree(&o, &res, &err);
 	if (progress)
 		fprintf(stderr, "\r\033[K");

@@ -47,7 +47,7 @@ static void print_error_json(const char *msg)
 	printf("}\n");
 }
 
-static void show_progress(const Progress *p, const struct cli_common *c, bool bar)
+static void show_progress(const Progress *p, const struct cli_common *c, bool bar, const char *what)
 {
 	char size[32];
 
@@ -58,7 +58,7 @@ static void show_progress(const Progress *p, const struct cli_common *c, bool ba
 		       p->tasks_total);
 		fflush(stdout);
 	} else if (bar) {
-		fprintf(stderr, "\rdumping: %u/%u tasks, %s of memory   ", p->tasks_done,
+		fprintf(stderr, "\r%s: %u/%u tasks, %s of memory   ", what, p->tasks_done,
 			p->tasks_total, format_bytes(p->bytes, size, sizeof(size)));
 		fflush(stderr);
 	}
@@ -68,6 +68,7 @@ static void show_progress(const Progress *p, const struct cli_common *c, bool ba
 static int transact(int sock, const Request *req, int dir_fd, const struct cli_common *c, bool bar,
 		    Response **ret, struct ckpt_error *e)
 {
+	const char *what = req->type == RPC_TYPE__RPC_RESTORE ? "restoring" : "dumping";
 	int r = rpc_send(sock, &req->base, dir_fd, e);
 
 	if (r < 0)
@@ -85,7 +86,7 @@ static int transact(int sock, const Request *req, int dir_fd, const struct cli_c
 			*ret = resp;
 			return 0;
 		}
-		show_progress(resp->progress, c, bar);
+		show_progress(resp->progress, c, bar, what);
 		rpc_response_free(resp);
 	}
 }
@@ -178,6 +179,7 @@ int daemon_restore(int sock, const char *dir, const struct cli_common *c)
 	Request req = REQUEST__INIT;
 	RestoreRequest rr = RESTORE_REQUEST__INIT;
 	struct ckpt_error e = {0};
+	bool bar = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
 	int r;
 
 	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -188,7 +190,11 @@ int daemon_restore(int sock, const char *dir, const struct cli_common *c)
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_RESTORE;
 	req.restore = &rr;
-	r = transact(s, &req, dir_fd, c, false, &resp, &e);
+	req.has_want_progress = true;
+	req.want_progress = bar || c->json;
+	r = transact(s, &req, dir_fd, c, bar, &resp, &e);
+	if (bar)
+		fprintf(stderr, "\r\033[K");
 	if (r == 0 && resp->status < 0)
 		r = ckpt_err(&e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
 	if (r < 0)
@@ -305,9 +311,9 @@ static void usage_cancel(FILE *out)
 {
 	fprintf(out, "usage: ckptctl cancel JOB [--json] [-v]\n"
 		     "\n"
-		     "Cancel a running dump of ckptd (JOB as `ckptctl ps` shows it): the dump\n"
-		     "rolls back and the tree keeps running as it was. Restores cannot be\n"
-		     "cancelled half way.\n");
+		     "Cancel a running dump or restore of ckptd (JOB as `ckptctl ps` shows it).\n"
+		     "A dump rolls back and the tree keeps running as it was; a restore rolls\n"
+		     "back and no task of the tree is left. The images are untouched.\n");
 }
 
 int cmd_cancel(int argc, char **argv, struct cli_common *c)

@@ -29,6 +29,27 @@ extern char **environ;
 #define RESTORER_OUT_MAX (64 << 10)
 /* PID 1 reaps orphans about once a second: wait that long for dumped pids. */
 #define ZOMBIE_WAIT_SECONDS 2.0
+/* The restorer's --progress-fd: its progress lines come through a pipe. */
+#define PROGRESS_FD 3
+#define PROGRESS_LINE_MAX 512
+/*
+ * --json shows progress lines only for a restore of at least this much
+ * memory (as the dump does): a small tree is restored in a blink, and its
+ * --json output stays the one result object.
+ */
+#define PROGRESS_JSON_MIN_BYTES (64ULL << 20)
+
+/*
+ * Ctrl-C or SIGTERM while the restorer runs: it is told to cancel (it rolls
+ * back by itself). A signal handler can reach nothing but a global.
+ */
+static volatile sig_atomic_t restore_interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	restore_interrupted = 1;
+}
 
 static void usage_restore(FILE *out)
 {
@@ -39,7 +60,11 @@ static void usage_restore(FILE *out)
 		"Runs ckpt-restore: $CKPT_RESTORE if set, else the one next to ckptctl, else\n"
 		"%s/ckpt-restore, else the first in $PATH.\n"
 		"\n"
-		"      --json     print the restorer's JSON result on stdout\n"
+		"Progress shows as a bar on a terminal; Ctrl-C cancels the restore (it rolls\n"
+		"back: no task of the tree is left).\n"
+		"\n"
+		"      --json     print progress lines {\"progress\":{...}}, then the restorer's\n"
+		"                 JSON result, on stdout\n"
 		"  -v, --verbose  more log output on stderr (-vv: debug)\n",
 		CKPT_LIBEXECDIR);
 }
@@ -83,10 +108,10 @@ static char *find_restorer(bool *ret_search)
 }
 
 static int spawn_restorer(const char *path, bool search, const char *dir, int verbose, int out_fd,
-			  pid_t *ret_pid)
+			  int progress_fd, pid_t *ret_pid)
 {
 	posix_spawn_file_actions_t fa;
-	char *args[8];
+	char *args[10], fdarg[16];
 	int n = 0, r;
 
 	args[n++] = (char *)path;
@@ -95,11 +120,16 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 		args[n++] = "-v";
 	if (verbose >= 2)
 		args[n++] = "-v";
+	snprintf(fdarg, sizeof(fdarg), "%d", PROGRESS_FD);
+	args[n++] = "--progress-fd";
+	args[n++] = fdarg;
 	args[n++] = "--";
 	args[n++] = (char *)dir;
 	args[n] = NULL;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+	/* dup2 clears close-on-exec: the restorer gets its own fd 3 */
+	posix_spawn_file_actions_adddup2(&fa, progress_fd, PROGRESS_FD);
 	if (search)
 		r = posix_spawnp(ret_pid, path, &fa, NULL, args, environ);
 	else
@@ -108,32 +138,118 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 	return -r;
 }
 
+/* What the restorer sends while it runs: its progress lines, shown as they come. */
+struct progress_view {
+	int fd; /* read end of the progress pipe, -1 once at EOF */
+	bool json, bar;
+	char line[PROGRESS_LINE_MAX];
+	size_t len;
+};
+
+static unsigned long long json_u64(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+}
+
+static void show_restore_progress(const struct progress_view *v, const char *line)
+{
+	char done[32], total[32], stage[32] = "";
+	const char *p = strstr(line, "\"stage\":\"");
+
+	if (line[0] != '{' || line[strlen(line) - 1] != '}')
+		return; /* not one of its lines: nothing to show */
+	if (v->json) {
+		if (json_u64(line, "bytes_total") < PROGRESS_JSON_MIN_BYTES)
+			return;
+		/* same shape as through ckptd: {"progress":{...}} */
+		printf("{\"progress\":%s}\n", line);
+		fflush(stdout);
+		return;
+	}
+	if (!v->bar)
+		return;
+	if (p)
+		sscanf(p + 9, "%31[a-z]", stage);
+	fprintf(stderr, "\rrestoring: %-8s %llu/%llu tasks, %s of %s memory   ", stage,
+		json_u64(line, "tasks_done"), json_u64(line, "tasks_total"),
+		format_bytes(json_u64(line, "bytes"), done, sizeof(done)),
+		format_bytes(json_u64(line, "bytes_total"), total, sizeof(total)));
+	fflush(stderr);
+}
+
+/* Read what is in the progress pipe; show every complete line. */
+static void read_progress(struct progress_view *v)
+{
+	char chunk[4096];
+	ssize_t n;
+
+	while (v->fd >= 0) {
+		n = read(v->fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			close(v->fd);
+			v->fd = -1;
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (chunk[i] != '\n') {
+				/* an overlong line is cut, never overflows */
+				if (v->len + 1 < sizeof(v->line))
+					v->line[v->len++] = chunk[i];
+				continue;
+			}
+			v->line[v->len] = '\0';
+			show_restore_progress(v, v->line);
+			v->len = 0;
+		}
+	}
+}
+
 /*
  * Collect the restorer's stdout until it exits. Not until EOF: if a restored
  * task ever inherited the pipe, EOF would never come; the pidfd says when the
- * restorer itself is gone.
+ * restorer itself is gone. Progress lines are shown meanwhile; an interrupt
+ * is passed on to the restorer as SIGTERM, once.
  */
-static void collect_output(int rfd, pid_t pid, char *buf, size_t cap, size_t *ret_len)
+static void collect_output(int rfd, pid_t pid, struct progress_view *v, char *buf, size_t cap,
+			   size_t *ret_len)
 {
 	int pidfd = syscall(SYS_pidfd_open, pid, 0);
-	bool exited = false;
+	bool exited = false, forwarded = false;
 	size_t len = 0;
 
 	for (;;) {
-		struct pollfd pfd[2] = {{rfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+		struct pollfd pfd[3] = {{rfd, POLLIN, 0}, {pidfd, POLLIN, 0}, {v->fd, POLLIN, 0}};
 		char chunk[4096];
 		ssize_t n;
 
-		if (!exited && poll(pfd, pidfd >= 0 ? 2 : 1, -1) < 0) {
+		if (restore_interrupted && !forwarded) {
+			kill(pid, SIGTERM);
+			forwarded = true;
+		}
+		if (!exited && poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
+		if (pfd[2].revents)
+			read_progress(v);
 		if (!exited && pidfd >= 0 && (pfd[1].revents & POLLIN)) {
-			/* gone: take what is in the pipe without waiting for EOF */
+			/* gone: take what is in the pipes without waiting for EOF */
 			exited = true;
 			fcntl(rfd, F_SETFL, O_NONBLOCK);
+			read_progress(v);
 		}
+		if (!exited && !(pfd[0].revents))
+			continue;
 		n = read(rfd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -401,7 +517,9 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	    {NULL, 0, NULL, 0},
 	};
 	_cleanup_free_ char *path = NULL, *out = NULL;
-	int opt, ex, status, r, pipefd[2];
+	struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term;
+	struct progress_view view = {.fd = -1};
+	int opt, ex, status, r, pipefd[2], progfd[2];
 	bool search;
 	size_t len;
 	pid_t pid;
@@ -431,17 +549,25 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 		return 1;
 	}
 	wait_for_zombie_pids(dir);
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+	if (pipe2(pipefd, O_CLOEXEC) < 0 || pipe2(progfd, O_CLOEXEC) < 0) {
 		fprintf(stderr, "ckptctl: pipe: %m\n");
 		return 1;
 	}
+	fcntl(progfd[0], F_SETFL, O_NONBLOCK);
+	view.fd = progfd[0];
+	view.json = c->json;
+	view.bar = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
 	fflush(stdout);
-	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], &pid);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], progfd[1], &pid);
 	close(pipefd[1]);
+	close(progfd[1]);
 	if (r < 0) {
 		char msg[PATH_MAX + 256];
 
 		close(pipefd[0]);
+		close(progfd[0]);
 		snprintf(msg, sizeof(msg), "cannot run %s: %s%s", path, strerror(-r),
 			 search ? " (not next to ckptctl, not in " CKPT_LIBEXECDIR
 				  ", not in $PATH; set CKPT_RESTORE)"
@@ -454,13 +580,21 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 		}
 		return 1;
 	}
-	collect_output(pipefd[0], pid, out, RESTORER_OUT_MAX, &len);
+	collect_output(pipefd[0], pid, &view, out, RESTORER_OUT_MAX, &len);
 	close(pipefd[0]);
+	if (view.fd >= 0)
+		close(view.fd);
+	if (view.bar)
+		fprintf(stderr, "\r\033[K");
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			fprintf(stderr, "ckptctl: waiting for ckpt-restore: %m\n");
 			return 1;
 		}
+		if (restore_interrupted)
+			kill(pid, SIGTERM);
 	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
 	return report(dir, status, out, c->json);
 }

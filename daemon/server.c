@@ -460,8 +460,9 @@ static void job_cancel(struct job *j, const char *why)
 		return;
 	pr_info("job %llu: cancelling (%s)", (unsigned long long)j->id, why);
 	j->cancelled = true;
-	if (j->type == RPC_TYPE__RPC_DUMP)
-		kill(j->worker, SIGTERM);
+	/* a dump rolls back and resumes the tree; a restore's worker passes
+	 * SIGTERM on to ckpt-restore, which kills and reaps what it made */
+	kill(j->worker, SIGTERM);
 }
 
 static void reap_workers(struct server *s)
@@ -532,14 +533,6 @@ static void answer_cancel(struct server *s, struct conn *c, uint64_t id)
 		snprintf(msg, sizeof(msg), "job %llu is not running (%s)", (unsigned long long)id,
 			 rpc_job_state_name(j->state));
 		send_error(c, -EALREADY, msg);
-		return;
-	}
-	if (j->type != RPC_TYPE__RPC_DUMP) {
-		snprintf(msg, sizeof(msg),
-			 "job %llu is a restore: it cannot be cancelled half way (it "
-			 "finishes or rolls back by itself)",
-			 (unsigned long long)id);
-		send_error(c, -EBUSY, msg);
 		return;
 	}
 	job_cancel(j, "RPC_CANCEL");
@@ -664,8 +657,9 @@ static bool handle_signals(struct server *s)
 		} else if (!s->stopping) {
 			pr_info("signal %u: stopping (cancelling running dumps)", si.ssi_signo);
 			s->stopping = true;
+			/* running restores finish (or roll back) by themselves */
 			for (size_t i = 0; i < JOB_SLOTS; i++)
-				if (s->jobs[i].id)
+				if (s->jobs[i].id && s->jobs[i].type == RPC_TYPE__RPC_DUMP)
 					job_cancel(&s->jobs[i], "ckptd is stopping");
 		}
 	}

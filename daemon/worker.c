@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <poll.h>
 #include <sys/capability.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -312,22 +313,114 @@ static int become_caller(const struct worker_args *a)
 	return r;
 }
 
-static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd)
+static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, int progress_fd)
 {
-	char fdarg[16];
+	char fdarg[16], progarg[16];
 
 	snprintf(fdarg, sizeof(fdarg), "%d", a->dir_fd);
+	snprintf(progarg, sizeof(progarg), "%d", progress_fd);
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
 		_exit(127);
-	if (fcntl(a->dir_fd, F_SETFD, 0) < 0)
+	if (fcntl(a->dir_fd, F_SETFD, 0) < 0 || fcntl(progress_fd, F_SETFD, 0) < 0)
 		_exit(127);
 	if (!auth_is_root(a->caller) && (drop_bounding_set() < 0 || become_caller(a) < 0)) {
 		dprintf(log_fd, "ckptd: cannot drop privileges for ckpt-restore: %m\n");
 		_exit(127);
 	}
-	execl(a->restorer, "ckpt-restore", "--json", "-v", "--dir-fd", fdarg, (char *)NULL);
+	execl(a->restorer, "ckpt-restore", "--json", "-v", "--dir-fd", fdarg, "--progress-fd",
+	      progarg, (char *)NULL);
 	dprintf(log_fd, "ckptd: cannot run %s: %m\n", a->restorer);
 	_exit(127);
+}
+
+/* The restorer's progress lines, passed on to the main process as they come. */
+struct progress_reader {
+	int fd; /* -1 at EOF */
+	char line[512];
+	size_t len;
+};
+
+static void forward_progress_line(const struct worker_args *a, const char *line)
+{
+	struct worker_msg m = {.kind = WORKER_PROGRESS};
+	long long bytes = json_number(line, "bytes");
+
+	if (bytes < 0)
+		return; /* not a progress line */
+	m.bytes = (uint64_t)bytes;
+	m.tasks_done = (uint32_t)json_number(line, "tasks_done");
+	m.tasks_total = (uint32_t)json_number(line, "tasks_total");
+	report(a, &m);
+}
+
+static void read_progress(const struct worker_args *a, struct progress_reader *pr)
+{
+	char buf[4096];
+	ssize_t n = read(pr->fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		close(pr->fd);
+		pr->fd = -1;
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] != '\n') {
+			if (pr->len + 1 < sizeof(pr->line))
+				pr->line[pr->len++] = buf[i];
+			continue;
+		}
+		pr->line[pr->len] = '\0';
+		forward_progress_line(a, pr->line);
+		pr->len = 0;
+	}
+}
+
+/*
+ * Read the restorer's stdout until EOF, forwarding its progress meanwhile.
+ * A cancel (SIGTERM to this worker) is passed on to the restorer, which
+ * rolls back by itself; the short poll timeout covers a signal that comes
+ * just before poll().
+ */
+static void watch_restorer(const struct worker_args *a, pid_t pid, int rd,
+			   struct progress_reader *pr, char *out, size_t len)
+{
+	bool forwarded = false;
+	size_t n = 0;
+	ssize_t k;
+
+	fcntl(rd, F_SETFL, O_NONBLOCK);
+	for (;;) {
+		struct pollfd p[2] = {{rd, POLLIN, 0}, {pr->fd, POLLIN, 0}};
+
+		if (worker_cancelled && !forwarded) {
+			kill(pid, SIGTERM);
+			forwarded = true;
+		}
+		if (poll(p, 2, 200) <= 0)
+			continue;
+		if (p[1].revents)
+			read_progress(a, pr);
+		if (!p[0].revents)
+			continue;
+		k = n + 1 < len ? read(rd, out + n, len - 1 - n) : read(rd, (char[256]){0}, 256);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k <= 0)
+			break;
+		if (n + 1 < len)
+			n += k;
+	}
+	while (pr->fd >= 0) {
+		struct pollfd p = {pr->fd, POLLIN, 0};
+
+		/* what the restorer wrote before it exited; never wait long */
+		if (poll(&p, 1, 100) <= 0)
+			break;
+		read_progress(a, pr);
+	}
+	out[n] = '\0';
 }
 
 /* Run ckpt-restore and read its one JSON line into out. */
@@ -335,31 +428,34 @@ static int run_restorer(const struct worker_args *a, int log_fd, char *out, size
 			struct ckpt_error *e)
 {
 	_cleanup_close_ int rd = -1;
-	int p[2], status;
-	size_t n = 0;
-	ssize_t k;
+	struct progress_reader pr = {.fd = -1};
+	int p[2], q[2], status, r;
 	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return ckpt_err_errno(e, -errno, "pipe");
+	rd = p[0];
+	if (pipe2(q, O_CLOEXEC) < 0) {
+		close(p[1]);
+		return ckpt_err_errno(e, -errno, "pipe");
+	}
+	pr.fd = q[0];
+	fcntl(pr.fd, F_SETFL, O_NONBLOCK);
 	pid = fork();
 	if (pid < 0) {
-		close(p[0]);
+		r = ckpt_err_errno(e, -errno, "cannot fork ckpt-restore");
 		close(p[1]);
-		return ckpt_err_errno(e, -errno, "cannot fork ckpt-restore");
+		close(q[0]);
+		close(q[1]);
+		return r;
 	}
 	if (pid == 0)
-		exec_restorer(a, p[1], log_fd);
+		exec_restorer(a, p[1], log_fd, q[1]);
 	close(p[1]);
-	rd = p[0];
-	while (n + 1 < len && (k = read(rd, out + n, len - 1 - n)) != 0) {
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			break;
-		n += k;
-	}
-	out[n] = '\0';
+	close(q[1]);
+	watch_restorer(a, pid, rd, &pr, out, len);
+	if (pr.fd >= 0)
+		close(pr.fd);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
@@ -534,6 +630,7 @@ static void wait_for_zombie_pids(int dir_fd)
 
 int worker_restore(const struct worker_args *a)
 {
+	struct sigaction sa = {.sa_handler = on_sigterm, .sa_flags = SA_RESTART};
 	_cleanup_close_ int log_fd = -1, snap_fd = -1;
 	struct worker_args b = *a;
 	struct ckpt_error err = {0};
@@ -542,8 +639,9 @@ int worker_restore(const struct worker_args *a)
 	long long pid = 0, ntasks = 0;
 	int r = 0;
 
-	/* a restore is not cancelled half way: it finishes or rolls back itself */
-	signal(SIGTERM, SIG_IGN);
+	/* SIGTERM (RPC_CANCEL, the client gone) is passed on to ckpt-restore,
+	 * which rolls back: no task of the tree is left */
+	sigaction(SIGTERM, &sa, NULL);
 	log_fd = create_owned(a, "restore.log");
 	if (log_fd < 0)
 		log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -559,10 +657,12 @@ int worker_restore(const struct worker_args *a)
 	}
 	if (r == 0)
 		r = ckpt_fault_inject("ckptd-worker", &err);
-	if (r == 0) {
+	if (r == 0)
 		wait_for_zombie_pids(b.dir_fd);
+	if (r == 0 && worker_cancelled)
+		r = ckpt_err(&err, -ECANCELED, "restore cancelled before ckpt-restore ran");
+	if (r == 0)
 		r = run_restorer(&b, log_fd, out, sizeof(out), &err);
-	}
 	if (snap_fd >= 0)
 		snapshot_remove(snap, snap_fd);
 	if (r == 0 && strstr(out, "\"status\":\"ok\"")) {
@@ -570,7 +670,7 @@ int worker_restore(const struct worker_args *a)
 		ntasks = json_number(out, "tasks");
 	} else if (r == 0) {
 		json_error(out, msg, sizeof(msg));
-		r = ckpt_err(&err, -EIO, "%s",
+		r = ckpt_err(&err, worker_cancelled ? -ECANCELED : -EIO, "%s",
 			     msg[0] ? msg : "ckpt-restore failed (see restore.log)");
 	}
 	if (r < 0)

@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ckpt-restore [--json] [--plan] [-v] DIR
- * ckpt-restore [--json] [--plan] [-v] --dir-fd N
+ * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] DIR
+ * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] --dir-fd N
  *
  * Turns a checkpoint directory back into a running process tree. This file
  * only parses arguments and prints the outcome; the work is the list of
- * stages in stages.c.
+ * stages in stages.c. SIGTERM and SIGINT cancel the restore: the flag is
+ * checked between stages and steps, and the normal rollback runs.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +21,24 @@
 #include "log.h"
 #include "restore.h"
 
+/* Set by SIGTERM/SIGINT: a signal handler can reach nothing but a global. */
+static volatile sig_atomic_t cancel_requested;
+
+static void on_cancel(int sig)
+{
+	(void)sig;
+	cancel_requested = 1;
+}
+
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: ckpt-restore [--json] [--plan] [-v] DIR | --dir-fd N\n"
-		     "  --dir-fd N  restore from the directory open as fd N (ckptd)\n"
-		     "  --json   print the outcome as one JSON line on stdout\n"
-		     "  --plan   verify the images, print the restore plan and exit\n"
-		     "  -v       more log output on stderr (-vv: debug)\n");
+	fprintf(out,
+		"usage: ckpt-restore [--json] [--plan] [-v] [--progress-fd N] DIR | --dir-fd N\n"
+		"  --dir-fd N  restore from the directory open as fd N (ckptd)\n"
+		"  --progress-fd N  write one JSON progress line per step to fd N\n"
+		"  --json   print the outcome as one JSON line on stdout\n"
+		"  --plan   verify the images, print the restore plan and exit\n"
+		"  -v       more log output on stderr (-vv: debug)\n");
 }
 
 static void print_result(const struct restore_ctx *ctx, int r, double seconds)
@@ -51,6 +64,35 @@ static void print_result(const struct restore_ctx *ctx, int r, double seconds)
 	fflush(stdout);
 }
 
+/* --progress-fd N: an open fd, made non-blocking and close-on-exec. */
+static int parse_progress_fd(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > INT_MAX || fcntl((int)v, F_GETFD) < 0) {
+		fprintf(stderr, "ckpt-restore: --progress-fd %s is not an open fd\n", s);
+		return -1;
+	}
+	/* the restore must never wait for a slow reader of its progress */
+	fcntl((int)v, F_SETFL, fcntl((int)v, F_GETFL) | O_NONBLOCK);
+	fcntl((int)v, F_SETFD, FD_CLOEXEC);
+	return (int)v;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_cancel, .sa_flags = SA_RESTART};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	/* a progress reader that went away is not an error */
+	signal(SIGPIPE, SIG_IGN);
+}
+
 /* --dir-fd N: an open directory, made close-on-exec so no task inherits it. */
 static int parse_dir_fd(const char *s)
 {
@@ -72,11 +114,15 @@ static int parse_dir_fd(const char *s)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},	      {"plan", no_argument, NULL, 'p'},
-	    {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
-	    {"dir-fd", required_argument, NULL, 'd'}, {NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"plan", no_argument, NULL, 'p'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"dir-fd", required_argument, NULL, 'd'},
+	    {"progress-fd", required_argument, NULL, 'P'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct restore_opts opts = {0};
+	struct restore_opts opts = {.progress_fd = -1, .cancel = &cancel_requested};
 	struct restore_ctx ctx;
 	char fd_path[32];
 	int c, r, dir_fd = -1;
@@ -96,6 +142,11 @@ int main(int argc, char **argv)
 		case 'd':
 			dir_fd = parse_dir_fd(optarg);
 			if (dir_fd < 0)
+				return 2;
+			break;
+		case 'P':
+			opts.progress_fd = parse_progress_fd(optarg);
+			if (opts.progress_fd < 0)
 				return 2;
 			break;
 		case 'h':
@@ -121,6 +172,7 @@ int main(int argc, char **argv)
 			   : opts.verbose    ? LOG_LVL_INFO
 					     : LOG_LVL_WARN);
 
+	setup_signals();
 	t0 = now_seconds();
 	restore_ctx_init(&ctx, &opts);
 	r = restore_run(&ctx);

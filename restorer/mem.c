@@ -51,7 +51,8 @@
 /* Runs of pages at least this large are read by the task itself (pread64). */
 #define PREAD_MIN_BYTES (256ULL << 10)
 #define POPULATE_MIN_BYTES (2ULL << 20)
-#define PREAD_CHUNK (1ULL << 30)
+/* Also the step of progress lines and cancel checks inside one large run. */
+#define PREAD_CHUNK (64ULL << 20)
 #define BATCH_BYTES (8ULL << 20)
 #define BATCH_IOV 1024
 
@@ -474,6 +475,9 @@ static int pread_in_task(struct restore_ctx *ctx, struct rtask *t, uint64_t vadd
 	while (r >= 0 && len) {
 		uint64_t chunk = len < PREAD_CHUNK ? len : PREAD_CHUNK;
 
+		r = restore_check_cancel(ctx);
+		if (r < 0)
+			break;
 		got = 0;
 		r = rcall(
 		    t, e, __NR_pread64,
@@ -485,6 +489,10 @@ static int pread_in_task(struct restore_ctx *ctx, struct rtask *t, uint64_t vadd
 				     "pid %d: pages-%d.img ends before data offset %" PRIu64,
 				     t->pid, t->pid, off);
 		vaddr += (uint64_t)got, len -= (uint64_t)got, off += (uint64_t)got;
+		if (r >= 0) {
+			ctx->bytes_done += (uint64_t)got;
+			restore_progress(ctx);
+		}
 	}
 	return r;
 }

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,8 @@ struct restore_opts {
 	bool json;
 	bool plan_only;
 	int verbose;
+	int progress_fd;	       /* --progress-fd: JSON lines, or -1 */
+	volatile sig_atomic_t *cancel; /* set by SIGTERM/SIGINT: fail with "cancelled" */
 };
 
 /* One object of files.img. */
@@ -153,6 +156,10 @@ struct restore_ctx {
 	bool tree_started; /* rollback must kill and reap */
 
 	double t_start;
+
+	/* progress (--progress-fd) */
+	uint64_t bytes_done, bytes_total; /* pages read into the tasks / in the images */
+	size_t tasks_done;		  /* tasks whose memory is complete */
 };
 
 /* ---- stages.c ------------------------------------------------------------ */
@@ -160,6 +167,10 @@ int restore_run(struct restore_ctx *ctx);
 void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts);
 void restore_ctx_free(struct restore_ctx *ctx);
 double now_seconds(void);
+/* One JSON progress line on opts->progress_fd (if any); never blocks. */
+void restore_progress(struct restore_ctx *ctx);
+/* -ECANCELED with the error "cancelled" once SIGTERM/SIGINT came, else 0. */
+int restore_check_cancel(struct restore_ctx *ctx);
 
 /* ---- images.c: load and validate every image --------------------------- */
 int images_load(struct restore_ctx *ctx);

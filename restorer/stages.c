@@ -8,6 +8,7 @@
 #define LOG_PREFIX "restore: "
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,39 @@ double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void restore_progress(struct restore_ctx *ctx)
+{
+	char line[256];
+	int n;
+
+	if (ctx->opts->progress_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line),
+		     "{\"bytes\":%" PRIu64 ",\"bytes_total\":%" PRIu64
+		     ",\"tasks_done\":%zu,\"tasks_total\":%zu,\"stage\":\"%s\"}\n",
+		     ctx->bytes_done, ctx->bytes_total, ctx->tasks_done, ctx->ntasks,
+		     ctx->stage ? ctx->stage : "");
+	/* The fd is non-blocking: a line the reader has no room for (or no
+	 * reader at all, EPIPE) is dropped rather than stalling the restore. */
+	if (write(ctx->opts->progress_fd, line, (size_t)n) < 0)
+		pr_debug("progress line dropped: %m");
+}
+
+int restore_check_cancel(struct restore_ctx *ctx)
+{
+	if (!ctx->opts->cancel || !*ctx->opts->cancel)
+		return 0;
+	return ckpt_err(&ctx->err, -ECANCELED, "cancelled (SIGTERM or SIGINT)");
+}
+
 static int stage_verify(struct restore_ctx *ctx)
 {
 	int r = images_load(ctx);
 
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		ctx->bytes_total += ctx->tasks[i].pages_bytes;
 	return checks_machine(ctx);
 }
 
@@ -64,10 +92,21 @@ static int stage_fds(struct restore_ctx *ctx)
 
 static int stage_memory(struct restore_ctx *ctx)
 {
+	uint64_t done = 0;
 	int r = mem_seize_all(ctx);
 
-	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++)
+	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
+		r = restore_check_cancel(ctx);
+		if (r < 0)
+			break;
 		r = mem_restore_task(ctx, &ctx->tasks[i]);
+		/* exact after each task, whatever mem.c counted on the way */
+		done += ctx->tasks[i].pages_bytes;
+		ctx->bytes_done = done;
+		ctx->tasks_done = i + 1;
+		if (r >= 0)
+			restore_progress(ctx);
+	}
 	return r;
 }
 
@@ -154,9 +193,13 @@ static int run_stage(struct restore_ctx *ctx, const struct stage *s)
 
 	ctx->stage = s->name;
 	snprintf(step, sizeof(step), "restore-%s", s->name);
-	r = ckpt_fault_inject(step, &ctx->err);
+	r = restore_check_cancel(ctx);
 	if (r == 0)
+		r = ckpt_fault_inject(step, &ctx->err);
+	if (r == 0) {
+		restore_progress(ctx);
 		r = s->run(ctx);
+	}
 	if (r < 0) {
 		if (!ctx->err.code)
 			ckpt_err(&ctx->err, r, "failed without details");
