@@ -30,7 +30,8 @@ kill_tree "$NS"
 
 # --- the same through libckpt, as a job scheduler does -------------------------
 EX=$CKPT_BUILD/tests/examples/ckpt-example
-if [[ -x $EX ]]; then
+[[ -x $EX ]] || fail "libckpt example not built: $EX"
+{
 	start_workload LB "$T/lb.ready" -- "$WL/sleeper" nanosleep "$T/lb.log" "$T/lb.ready" 1
 	"$EX" --socket "$SOCK" dump "$LB" "$T/lb.img" >"$T/lb.dump" 2>&1 ||
 		fail "libckpt dump failed: $(cat "$T/lb.dump")"
@@ -42,9 +43,7 @@ if [[ -x $EX ]]; then
 	assert_running "$LB"
 	log "libckpt: dump and restore of pid $LB through ckptd"
 	kill_tree "$LB"
-else
-	log "libckpt example not built ($EX): library path not tested"
-fi
+}
 
 # --- ps lists both jobs -----------------------------------------------------
 ckptctl_run ps --json || fail "ckptctl ps failed: $(cat "$ERR")"
