@@ -98,6 +98,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 		for (size_t k = 0; k < t->nfds; k++)
 			fd_entry__free_unpacked(t->fds[k], NULL);
 		free(t->fds);
+		free(t->threads);
 		if (t->pidfd >= 0)
 			close(t->pidfd);
 		/* not committed: closing just discards them */

@@ -27,9 +27,12 @@
 #include "mm.pb-c.h"
 #include "pstree.pb-c.h"
 
-/* One task of the tree (single-threaded for now: tid == pid). */
+/* One task of the tree (a process; its main thread has tid == pid). */
 struct dump_task {
 	pid_t pid;
+	/* the other threads, each seized (in a ptrace stop) while listed here */
+	pid_t *threads;
+	size_t nthreads;
 	pid_t ppid; /* parent inside the tree, 0 for the root */
 	pid_t pgid, sid;
 	bool seized;

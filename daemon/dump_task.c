@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "dump_internal.h"
@@ -168,6 +169,89 @@ static int dump_thread(pid_t tid, ThreadCore **ret, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	return siginfos_to_proto(si, nsi, &tc->pending, &tc->n_pending, e);
+}
+
+static int dump_thread_comm(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e)
+{
+	_cleanup_free_ char *comm = NULL;
+	char path[64];
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
+	r = proc_read_file(path, &comm, &len, e);
+	if (r < 0)
+		return r;
+	comm[strcspn(comm, "\n")] = '\0';
+	tc->comm = TAKE_PTR(comm);
+	return 0;
+}
+
+/* get_robust_list works on another thread of a process we may ptrace. */
+static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
+{
+	void *head = NULL;
+	size_t len = 0;
+
+	if (syscall(SYS_get_robust_list, tid, &head, &len) < 0)
+		return ckpt_err_errno(e, -errno, "thread %d: get_robust_list", tid);
+	tc->has_robust_list = true;
+	tc->robust_list = (uint64_t)(uintptr_t)head;
+	tc->has_robust_list_len = true;
+	tc->robust_list_len = len;
+	return 0;
+}
+
+/*
+ * sigaltstack and the tid address are per thread and only the thread itself
+ * can tell: one short remote-syscall session in that thread, with its own
+ * scratch page (unmapped again before the memory layout is read).
+ */
+static int dump_thread_remote(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
+{
+	struct ckpt_error tmp = {0};
+	struct {
+		stack_t ss;
+		uint64_t tid_addr;
+	} out;
+	struct rsys rs;
+	long res = 0;
+	int r, r2;
+
+	r = rsys_init(&rs, tid, 0, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "thread %d", tid);
+	r = rsys_scratch(&rs, sizeof(out), e);
+	if (r >= 0) {
+		memset(&out, 0, sizeof(out));
+		r = remote_write(tid, rs.scratch, &out, sizeof(out), e);
+	}
+	if (r >= 0) {
+		r = rsys_call(&rs, __NR_sigaltstack, 0, rs.scratch, 0, 0, 0, 0, &res, e);
+		if (r >= 0 && res < 0)
+			r = ckpt_err_errno(e, (int)res, "thread %d: remote sigaltstack", tid);
+	}
+	if (r >= 0) {
+		r = rsys_call(&rs, __NR_prctl, PR_GET_TID_ADDRESS, rs.scratch + sizeof(stack_t), 0,
+			      0, 0, 0, &res, e);
+		if (r >= 0 && res < 0)
+			r = ckpt_err_errno(e, (int)res,
+					   "thread %d: remote prctl(PR_GET_TID_ADDRESS)", tid);
+	}
+	if (r >= 0)
+		r = remote_read(tid, rs.scratch, &out, sizeof(out), e);
+	r2 = rsys_fini(&rs, r < 0 ? &tmp : e);
+	if (r < 0)
+		return r;
+	if (r2 < 0)
+		return r2;
+	tc->has_ss_sp = tc->has_ss_flags = tc->has_ss_size = true;
+	tc->ss_sp = (uint64_t)(uintptr_t)out.ss.ss_sp;
+	tc->ss_flags = (uint32_t)out.ss.ss_flags;
+	tc->ss_size = out.ss.ss_size;
+	tc->has_clear_child_tid = true;
+	tc->clear_child_tid = out.tid_addr;
+	return 0;
 }
 
 static int rcall(struct dump_task *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
@@ -379,13 +463,23 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	core->pid = t->pid;
 	core->has_stopped = true;
 	core->stopped = t->was_stopped;
-	core->threads = calloc(1, sizeof(*core->threads));
+	/* the main thread first, then the others in the order they were seized */
+	core->threads = calloc(1 + t->nthreads, sizeof(*core->threads));
 	if (!core->threads)
 		return ckpt_err(e, -ENOMEM, "out of memory");
-	core->n_threads = 1;
-	r = dump_thread(t->pid, &core->threads[0], e);
-	if (r < 0)
-		return r;
+	for (size_t i = 0; i <= t->nthreads; i++) {
+		pid_t tid = i ? t->threads[i - 1] : t->pid;
+
+		core->n_threads = i + 1;
+		r = dump_thread(tid, &core->threads[i], e);
+		if (r < 0)
+			return i ? ckpt_err_wrap(e, "thread %d", tid) : r;
+		r = dump_robust_list(tid, core->threads[i], e);
+		if (r >= 0)
+			r = dump_thread_comm(t->pid, tid, core->threads[i], e);
+		if (r < 0)
+			return r;
+	}
 	r = ptrace_peek_siginfo(t->pid, true, &si, &nsi, e);
 	if (r < 0)
 		return r;
@@ -403,6 +497,11 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	r = dump_remote(t, &status, core, e);
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < core->n_threads; i++) {
+		r = dump_thread_remote(core->threads[i]->tid, core->threads[i], e);
+		if (r < 0)
+			return r;
+	}
 	r = proc_parse_stat(t->pid, &st, e);
 	if (r < 0)
 		return r;
@@ -472,14 +571,19 @@ int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e)
 	for (size_t i = 0; i < c->ntasks; i++) {
 		const struct dump_task *t = &c->tasks[i];
 		PstreeEntry pe = PSTREE_ENTRY__INIT;
-		int32_t tid = t->pid;
+		_cleanup_free_ int32_t *tids = calloc(1 + t->nthreads, sizeof(*tids));
 
+		if (!tids)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		tids[0] = t->pid;
+		for (size_t k = 0; k < t->nthreads; k++)
+			tids[k + 1] = t->threads[k];
 		pe.pid = t->pid;
 		pe.ppid = t->ppid;
 		pe.pgid = t->pgid;
 		pe.sid = t->sid;
-		pe.n_threads = 1;
-		pe.threads = &tid;
+		pe.n_threads = 1 + t->nthreads;
+		pe.threads = tids;
 		r = img_write_msg(img, &pe.base, e);
 		if (r < 0)
 			return r;

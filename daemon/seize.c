@@ -70,6 +70,16 @@ static int check_root(struct dump_ctx *c, pid_t root, struct ckpt_error *e)
 
 static int zombie_err(pid_t pid, const struct proc_stat *st, struct ckpt_error *e)
 {
+	_cleanup_free_ pid_t *tids = NULL;
+	struct ckpt_error tmp = {0};
+	size_t ntids = 0;
+
+	/* A 'Z' main thread with live threads left: it called pthread_exit. */
+	if (proc_list_tasks(pid, &tids, &ntids, &tmp) == 0 && ntids > 1)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: its main thread has exited (pthread_exit) while %zu other "
+				"threads run; not supported yet",
+				pid, ntids - 1);
 	return ckpt_err(e, -EBUSY,
 			"pid %d is a zombie (it exited and its parent pid %d has not reaped it "
 			"yet); zombies are not supported yet",
@@ -81,17 +91,8 @@ static int check_task(struct dump_ctx *c, pid_t pid, const struct proc_stat *st,
 		      struct ckpt_error *e)
 {
 	struct proc_status status;
-	_cleanup_free_ pid_t *tids = NULL;
-	size_t ntids = 0;
 	char tty[64];
 
-	if (proc_list_tasks(pid, &tids, &ntids, e) < 0)
-		return ckpt_err_wrap(e, "pid %d", pid);
-	if (ntids > 1)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d has %zu threads; multi-threaded processes are not "
-				"supported yet",
-				pid, ntids);
 	if (proc_parse_status(pid, &status, e) < 0)
 		return ckpt_err_wrap(e, "pid %d", pid);
 	if (status.nspid_levels > c->self_nspid_levels)
@@ -135,6 +136,73 @@ static struct dump_task *new_task(struct dump_ctx *c, struct ckpt_error *e)
 	return t;
 }
 
+static bool proc_exists(pid_t pid)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	return access(path, F_OK) == 0;
+}
+
+static bool proc_tid_exists(pid_t pid, pid_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", pid, tid);
+	return access(path, F_OK) == 0;
+}
+
+static bool task_has_thread(const struct dump_task *t, pid_t tid)
+{
+	if (tid == t->pid)
+		return true;
+	for (size_t i = 0; i < t->nthreads; i++)
+		if (t->threads[i] == tid)
+			return true;
+	return false;
+}
+
+/*
+ * Seize every other thread of a process whose main thread is frozen. The
+ * threads still running may create more threads meanwhile: list again until
+ * a pass finds nothing new (a thread that exited since it was listed is
+ * simply not part of the process any more).
+ */
+static int seize_threads(struct dump_task *t, struct ckpt_error *e)
+{
+	unsigned found;
+
+	do {
+		_cleanup_free_ pid_t *tids = NULL;
+		size_t ntids = 0;
+
+		found = 0;
+		if (proc_list_tasks(t->pid, &tids, &ntids, e) < 0)
+			return ckpt_err_wrap(e, "pid %d: listing threads", t->pid);
+		for (size_t i = 0; i < ntids; i++) {
+			pid_t *n;
+			int r;
+
+			if (task_has_thread(t, tids[i]))
+				continue;
+			n = realloc(t->threads, (t->nthreads + 1) * sizeof(*n));
+			if (!n)
+				return ckpt_err(e, -ENOMEM, "out of memory for the thread list");
+			t->threads = n;
+			r = ptrace_seize_stop(tids[i], NULL, e);
+			if (r == -ESRCH && !proc_tid_exists(t->pid, tids[i]))
+				continue;
+			if (r < 0)
+				return ckpt_err_wrap(e, "pid %d: thread %d", t->pid, tids[i]);
+			t->threads[t->nthreads++] = tids[i];
+			found++;
+		}
+	} while (found);
+	if (t->nthreads)
+		pr_debug("pid %d: %zu more threads seized", t->pid, t->nthreads);
+	return 0;
+}
+
 static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_error *e)
 {
 	struct proc_stat st;
@@ -169,6 +237,9 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 	c->ntasks++;
 	if (!c->t_frozen)
 		c->t_frozen = dump_now();
+	r = seize_threads(t, e);
+	if (r < 0)
+		return r;
 
 	/* the task is frozen now: what we read next can't change under us */
 	if (proc_parse_stat(pid, &st, e) < 0)
@@ -180,14 +251,6 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 	t->sid = st.session;
 	pr_debug("seized pid %d (parent %d)%s", pid, ppid, t->was_stopped ? ", stopped" : "");
 	return 0;
-}
-
-static bool proc_exists(pid_t pid)
-{
-	char path[32];
-
-	snprintf(path, sizeof(path), "/proc/%d", pid);
-	return access(path, F_OK) == 0;
 }
 
 /* Seize the children of tasks[i] that are not known yet; *ret_found counts them. */
@@ -268,6 +331,15 @@ int unseize_tree(struct dump_ctx *c, struct ckpt_error *e)
 				r = r2;
 			t->seized = false;
 		}
+		for (size_t k = 0; k < t->nthreads; k++) {
+			int r2 = ptrace_detach(t->threads[k], false, r < 0 ? NULL : &tmp);
+
+			if (r >= 0)
+				r = r2;
+		}
+		free(t->threads);
+		t->threads = NULL;
+		t->nthreads = 0;
 		if (r < 0 && ret == 0) {
 			ret = r;
 			if (e)
@@ -275,6 +347,20 @@ int unseize_tree(struct dump_ctx *c, struct ckpt_error *e)
 		}
 	}
 	return ret;
+}
+
+static void reap_traced(pid_t tid)
+{
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(tid, &status, __WALL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || WIFEXITED(status) || WIFSIGNALED(status))
+			break;
+	}
 }
 
 void kill_tree(struct dump_ctx *c)
@@ -286,20 +372,19 @@ void kill_tree(struct dump_ctx *c)
 	}
 	for (size_t i = c->ntasks; i-- > 0;) {
 		struct dump_task *t = &c->tasks[i];
-		int status;
 
 		if (!t->seized)
 			continue;
 		/* as the tracer we see the death first; reaping that report hands
-		 * the task over to its real parent */
-		for (;;) {
-			pid_t r = waitpid(t->pid, &status, __WALL);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0 || WIFEXITED(status) || WIFSIGNALED(status))
-				break;
-		}
+		 * the task over to its real parent. The other threads first: a
+		 * traced thread stays a zombie until its tracer reaps it, and the
+		 * main thread's death is reported only once they are all gone. */
+		for (size_t k = 0; k < t->nthreads; k++)
+			reap_traced(t->threads[k]);
+		reap_traced(t->pid);
+		free(t->threads);
+		t->threads = NULL;
+		t->nthreads = 0;
 		t->seized = false;
 		t->rsys_open = false;
 	}

@@ -226,20 +226,24 @@ int checks_pids_free(struct restore_ctx *ctx)
 	int waited = 0;
 
 	for (size_t i = 0; i < ctx->ntasks; i++) {
-		pid_t pid = ctx->tasks[i].pid;
-		int s;
+		const struct rtask *t = &ctx->tasks[i];
 
-		if (pid == 1)
-			return ckpt_err(&ctx->err, -EINVAL,
-					"pid 1 cannot be restored (ckpt does not create pid "
-					"namespaces)");
-		/* A tree killed by a dump stays zombie until init reaps it (~1 s). */
-		while ((s = pid_state(pid)) == 2 && waited < PID_ZOMBIE_WAIT_MS) {
-			sleep_ms(PID_POLL_MS);
-			waited += PID_POLL_MS;
+		for (size_t k = 0; k <= t->n_threads; k++) {
+			pid_t pid = k ? t->threads[k - 1].tid : t->pid;
+			int s;
+
+			if (pid == 1)
+				return ckpt_err(&ctx->err, -EINVAL,
+						"pid 1 cannot be restored (ckpt does not create "
+						"pid namespaces)");
+			/* A tree killed by a dump stays zombie until init reaps it (~1 s). */
+			while ((s = pid_state(pid)) == 2 && waited < PID_ZOMBIE_WAIT_MS) {
+				sleep_ms(PID_POLL_MS);
+				waited += PID_POLL_MS;
+			}
+			if (s != 0)
+				return pid_in_use(ctx, pid);
 		}
-		if (s != 0)
-			return pid_in_use(ctx, pid);
 	}
 	return 0;
 }

@@ -7,6 +7,8 @@
  * the file and the field, never a crash or a half-restored tree.
  */
 #define LOG_PREFIX "images: "
+/* more than any sane program; bounds the work of the checks below */
+#define PSTREE_MAX_THREADS 4096
 
 #include <errno.h>
 #include <fcntl.h>
@@ -239,14 +241,25 @@ static int validate_pstree_entry(struct restore_ctx *ctx, const PstreeEntry *p)
 		if (r < 0)
 			return r;
 	}
-	if (p->n_threads > 1)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"pstree.img: pid %d has %zu threads; multi-threaded processes are "
-				"not supported yet",
-				p->pid, p->n_threads);
-	if (p->n_threads == 1 && p->threads[0] != p->pid)
+	if (p->n_threads > PSTREE_MAX_THREADS)
+		return ckpt_err(e, -EINVAL,
+				"pstree.img: pid %d: field threads: %zu threads (max %d)", p->pid,
+				p->n_threads, PSTREE_MAX_THREADS);
+	if (p->n_threads >= 1 && p->threads[0] != p->pid)
 		return ckpt_err(e, -EINVAL, "pstree.img: pid %d: field threads: %d is not the pid",
 				p->pid, p->threads[0]);
+	for (size_t i = 1; i < p->n_threads; i++) {
+		snprintf(field, sizeof(field), "pid %d: field threads[%zu]", p->pid, i);
+		r = pid_check(ctx, "pstree.img", field, p->threads[i]);
+		if (r < 0)
+			return r;
+		for (size_t k = 0; k < i; k++)
+			if (p->threads[k] == p->threads[i])
+				return ckpt_err(e, -EINVAL,
+						"pstree.img: pid %d: field threads[%zu]: tid %d "
+						"appears twice",
+						p->pid, i, p->threads[i]);
+	}
 	return 0;
 }
 
@@ -336,9 +349,13 @@ static int link_tree(struct restore_ctx *ctx)
 
 /* ---- core-PID.img ------------------------------------------------------------ */
 
-static int validate_thread(struct restore_ctx *ctx, const char *f, ThreadCore *th)
+static int validate_thread(struct restore_ctx *ctx, const char *file, size_t idx, ThreadCore *th)
 {
 	struct ckpt_error *e = &ctx->err;
+	char f[192];
+
+	/* the messages below say "threads[0]": name the right one */
+	snprintf(f, sizeof(f), "%s (thread %zu, tid %d)", file, idx, th->tid);
 
 	if (!th->regs)
 		return ckpt_err(e, -EINVAL, "%s: field threads[0].regs: missing", f);
@@ -357,6 +374,24 @@ static int validate_thread(struct restore_ctx *ctx, const char *f, ThreadCore *t
 					"%s: field threads[0].pending[%zu]: %zu bytes, not a "
 					"siginfo (%zu)",
 					f, i, th->pending[i].len, sizeof(siginfo_t));
+	for (size_t i = 0; i < th->n_pending; i++) {
+		const siginfo_t *si = (const siginfo_t *)th->pending[i].data;
+
+		if (si->si_signo < 1 || si->si_signo > 64)
+			return ckpt_err(e, -EINVAL,
+					"%s: field threads[%zu].pending[%zu]: signal %d is out of "
+					"range",
+					file, idx, i, si->si_signo);
+	}
+	if (th->comm && strlen(th->comm) > 15)
+		return ckpt_err(e, -EINVAL, "%s: field threads[%zu].comm: longer than 15 bytes",
+				file, idx);
+	if (th->has_ss_flags && !(th->ss_flags & SS_DISABLE) &&
+	    (th->ss_sp >= RST_TASK_SIZE || th->ss_size > RST_TASK_SIZE))
+		return ckpt_err(e, -EINVAL,
+				"%s: field threads[%zu].ss_sp: %#" PRIx64 " is not a "
+				"user address",
+				file, idx, th->ss_sp);
 	if (th->rseq && (th->rseq->abi_pointer % 32 || th->rseq->abi_pointer == 0 ||
 			 th->rseq->abi_pointer >= RST_TASK_SIZE || th->rseq->abi_size < 32 ||
 			 th->rseq->abi_size > 1024))
@@ -364,6 +399,42 @@ static int validate_thread(struct restore_ctx *ctx, const char *f, ThreadCore *t
 				"%s: field threads[0].rseq: area %#" PRIx64 " size %u is not a "
 				"valid rseq registration",
 				f, th->rseq->abi_pointer, th->rseq->abi_size);
+	return 0;
+}
+
+/* threads[0] is the main thread; the tids are those of pstree.img, in order. */
+static int validate_threads(struct restore_ctx *ctx, const char *f, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+	const CoreEntry *c = t->core;
+	size_t want = t->pst->n_threads ? t->pst->n_threads : 1;
+	int r;
+
+	if (c->n_threads != want)
+		return ckpt_err(e, -EINVAL, "%s: field threads: %zu threads, pstree.img lists %zu",
+				f, c->n_threads, want);
+	for (size_t i = 0; i < c->n_threads; i++) {
+		pid_t tid = t->pst->n_threads ? t->pst->threads[i] : t->pid;
+
+		if (c->threads[i]->tid != tid)
+			return ckpt_err(e, -EINVAL,
+					"%s: field threads[%zu].tid: %d, pstree.img says %d", f, i,
+					c->threads[i]->tid, tid);
+		r = validate_thread(ctx, f, i, c->threads[i]);
+		if (r < 0)
+			return r;
+	}
+	t->thread = c->threads[0];
+	if (c->n_threads > 1) {
+		t->threads = calloc(c->n_threads - 1, sizeof(*t->threads));
+		if (!t->threads)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		t->n_threads = c->n_threads - 1;
+		for (size_t i = 1; i < c->n_threads; i++) {
+			t->threads[i - 1].tid = c->threads[i]->tid;
+			t->threads[i - 1].core = c->threads[i];
+		}
+	}
 	return 0;
 }
 
@@ -433,15 +504,7 @@ static int validate_core(struct restore_ctx *ctx, struct rtask *t)
 	snprintf(f, sizeof(f), "core-%d.img", t->pid);
 	if (c->pid != t->pid)
 		return ckpt_err(e, -EINVAL, "%s: field pid: %d, expected %d", f, c->pid, t->pid);
-	if (c->n_threads != 1)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"%s: field threads: %zu threads; exactly one is supported", f,
-				c->n_threads);
-	if (c->threads[0]->tid != t->pid)
-		return ckpt_err(e, -EINVAL, "%s: field threads[0].tid: %d is not the pid", f,
-				c->threads[0]->tid);
-	t->thread = c->threads[0];
-	r = validate_thread(ctx, f, t->thread);
+	r = validate_threads(ctx, f, t);
 	if (r < 0)
 		return r;
 	if (!c->comm || strlen(c->comm) > 15)

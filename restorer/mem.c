@@ -218,6 +218,9 @@ int mem_seize_all(struct restore_ctx *ctx)
 		/* the gadget's own scratch page, unmapped with it at the very end */
 		t->rsys.scratch = t->gadget + RST_PAGE_SIZE;
 		t->rsys.scratch_len = GADGET_SCRATCH_SIZE;
+		r = threads_seize(ctx, t);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

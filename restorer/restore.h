@@ -61,6 +61,14 @@ struct vdso_layout {
 	uint64_t vdso, vdso_len;     /* [vdso] */
 };
 
+/* A thread of a task other than its main thread (core->threads[1...]). */
+struct rthread {
+	pid_t tid;
+	ThreadCore *core;
+	bool seized;
+	struct rsys rsys;
+};
+
 struct rtask {
 	pid_t pid, ppid;
 	/* pgid and sid as they will be after restore (plan.c maps the ones
@@ -72,7 +80,9 @@ struct rtask {
 
 	PstreeEntry *pst;
 	CoreEntry *core;
-	ThreadCore *thread; /* the only thread (multi-threaded tasks are refused) */
+	ThreadCore *thread;	 /* the main thread (tid == pid) */
+	struct rthread *threads; /* the other threads, in image order */
+	size_t n_threads;
 	MmEntry *mm;
 	PagemapEntry **pagemap;
 	size_t n_pagemap;
@@ -234,3 +244,20 @@ int creds_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int signals_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t);
 int resume_all(struct restore_ctx *ctx);
+void regs_from_image(const UserRegs *s, struct user_regs_struct *d);
+/* Queue one saved siginfo on thread tid of t (t->rsys must be a session in tid). */
+int signals_queue_thread(struct restore_ctx *ctx, struct rtask *t, pid_t tid,
+			 const ProtobufCBinaryData *si);
+
+/* ---- threads.c: the other threads of a task ------------------------------------- */
+/* In the task: clone3 every other thread with its tid, parked in pause(). */
+int threads_create(struct rtask *t, struct ckpt_error *e);
+/* P: seize the other threads and open a remote-syscall session in each. */
+int threads_seize(struct restore_ctx *ctx, struct rtask *t);
+/* Credentials of each other thread (they are per thread in the kernel). */
+int threads_creds(struct restore_ctx *ctx, struct rtask *t);
+/* sigaltstack, robust list, tid address (every thread), rseq and pending (others). */
+int threads_restore_state(struct restore_ctx *ctx, struct rtask *t);
+/* Final registers, xstate and mask of the other threads. */
+int threads_resume_prepare(struct restore_ctx *ctx, struct rtask *t);
+int threads_detach(struct restore_ctx *ctx, struct rtask *t);

@@ -24,6 +24,21 @@
 #include "log.h"
 #include "restore.h"
 
+int signals_queue_thread(struct restore_ctx *ctx, struct rtask *t, pid_t tid,
+			 const ProtobufCBinaryData *si)
+{
+	const siginfo_t *info = (const siginfo_t *)si->data;
+	int r;
+
+	r = remote_write(t->pid, t->rsys.scratch, si->data, si->len, &ctx->err);
+	if (r < 0)
+		return r;
+	return rcall(t, &ctx->err, __NR_rt_tgsigqueueinfo,
+		     RARGS(t->pid, tid, info->si_signo, t->rsys.scratch), NULL,
+		     "thread %d: rt_tgsigqueueinfo(signal %d, code %d)", tid, info->si_signo,
+		     info->si_code);
+}
+
 static int queue_one(struct restore_ctx *ctx, struct rtask *t, const ProtobufCBinaryData *si,
 		     bool shared)
 {
@@ -56,10 +71,12 @@ int signals_restore_task(struct restore_ctx *ctx, struct rtask *t)
 		r = queue_one(ctx, t, &t->core->shared_pending[i], true);
 	for (size_t i = 0; r >= 0 && i < th->n_pending; i++)
 		r = queue_one(ctx, t, &th->pending[i], false);
+	if (r >= 0)
+		r = threads_restore_state(ctx, t);
 	return r;
 }
 
-static void regs_from_image(const UserRegs *s, struct user_regs_struct *d)
+void regs_from_image(const UserRegs *s, struct user_regs_struct *d)
 {
 	*d = (struct user_regs_struct){
 	    .r15 = s->r15,
@@ -103,6 +120,10 @@ int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t)
 		  "prctl(PR_SET_PDEATHSIG, 0)");
 	if (r < 0)
 		return r;
+	/* the other threads are done with the gadget: their final state first */
+	r = threads_resume_prepare(ctx, t);
+	if (r < 0)
+		return r;
 	/* the last remote call: the task stays in its syscall-exit stop */
 	r = rcall(t, &ctx->err, __NR_munmap, RARGS(t->gadget, GADGET_SIZE), NULL,
 		  "munmap of the gadget at %#" PRIx64, t->gadget);
@@ -131,6 +152,9 @@ int resume_all(struct restore_ctx *ctx)
 		if (r < 0)
 			return r;
 		t->seized = false;
+		r = threads_detach(ctx, t);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

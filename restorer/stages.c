@@ -113,8 +113,10 @@ static int stage_memory(struct restore_ctx *ctx)
 static int stage_creds(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++) {
-		int r = creds_restore_task(ctx, &ctx->tasks[i]);
+		int r = threads_creds(ctx, &ctx->tasks[i]);
 
+		if (r >= 0)
+			r = creds_restore_task(ctx, &ctx->tasks[i]);
 		if (r < 0)
 			return r;
 	}
@@ -251,6 +253,7 @@ static void task_free(struct rtask *t)
 		protobuf_c_message_free_unpacked(&t->fds[i]->base, NULL);
 	free(t->pagemap);
 	free(t->fds);
+	free(t->threads);
 	free(t->children);
 }
 

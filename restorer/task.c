@@ -206,6 +206,9 @@ static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 		r = restore_sigactions(c, e);
 	if (r >= 0)
 		r = map_gadget(t, e);
+	/* last: the threads share everything set up above (fds, fs, sigactions) */
+	if (r >= 0)
+		r = threads_create(t, e);
 	return r;
 }
 

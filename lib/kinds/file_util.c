@@ -46,6 +46,10 @@ void file_entry_free_fields(FileEntry *fe)
 	fe->path = NULL;
 	free(fe->ident);
 	fe->ident = NULL;
+	free(fe->content.data);
+	fe->content.data = NULL;
+	fe->content.len = 0;
+	fe->has_content = false;
 }
 
 int fdk_dump_common(const struct fd_probe *p, FileType type, FileEntry *fe, struct ckpt_error *e)

@@ -12,6 +12,7 @@
 extern const struct fd_kind fd_kind_reg;
 extern const struct fd_kind fd_kind_dir;
 extern const struct fd_kind fd_kind_chr;
+extern const struct fd_kind fd_kind_deleted;
 
 static const struct {
 	const struct fd_kind *kind;
@@ -21,6 +22,8 @@ static const struct {
     {&fd_kind_reg, FILE_TYPE__FILE_REG},
     {&fd_kind_dir, FILE_TYPE__FILE_DIR},
     {&fd_kind_chr, FILE_TYPE__FILE_CHR},
+    /* FILE_REG entries with deleted set: chosen by fd_kind_for_file */
+    {&fd_kind_deleted, 0},
 };
 
 const struct fd_kind *fd_kind_find(const struct fd_probe *p)
@@ -33,6 +36,8 @@ const struct fd_kind *fd_kind_find(const struct fd_probe *p)
 
 const struct fd_kind *fd_kind_for_file(const FileEntry *fe)
 {
+	if (fe->type == FILE_TYPE__FILE_REG && fe->has_deleted && fe->deleted)
+		return &fd_kind_deleted;
 	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++)
 		if (fd_kinds[i].file_type && fd_kinds[i].file_type == fe->type)
 			return fd_kinds[i].kind;

@@ -635,12 +635,12 @@ START_TEST(test_describe)
 	describe(open(tmpdir, O_RDONLY | O_CLOEXEC), true, want);
 	describe(open("/dev/null", O_RDONLY | O_CLOEXEC), true, "character device 1:3 /dev/null");
 
-	/* deleted files are not handled (yet) */
+	/* deleted files still open are handled (lib/kinds/deleted.c) */
 	make_file("gone", 10, path, sizeof(path));
 	int gone = open(path, O_RDONLY | O_CLOEXEC);
 	ck_assert_int_eq(unlink(path), 0);
 	snprintf(want, sizeof(want), "deleted file %s", path);
-	describe(gone, false, want);
+	describe(gone, true, want);
 
 	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
 	ck_assert_int_eq(mkfifo(path, 0600), 0);

@@ -33,76 +33,75 @@ int main(int argc, char **argv)
 					((uint64_t)q << 56 | (uint64_t)r << 48);
 	wl_ready(argv[2]);
 
-	__asm__ volatile(
-	    "vmovdqa 0*32(%%rbx), %%ymm0\n\t"
-	    "vmovdqa 1*32(%%rbx), %%ymm1\n\t"
-	    "vmovdqa 2*32(%%rbx), %%ymm2\n\t"
-	    "vmovdqa 3*32(%%rbx), %%ymm3\n\t"
-	    "vmovdqa 4*32(%%rbx), %%ymm4\n\t"
-	    "vmovdqa 5*32(%%rbx), %%ymm5\n\t"
-	    "vmovdqa 6*32(%%rbx), %%ymm6\n\t"
-	    "vmovdqa 7*32(%%rbx), %%ymm7\n\t"
-	    "vmovdqa 8*32(%%rbx), %%ymm8\n\t"
-	    "vmovdqa 9*32(%%rbx), %%ymm9\n\t"
-	    "vmovdqa 10*32(%%rbx), %%ymm10\n\t"
-	    "vmovdqa 11*32(%%rbx), %%ymm11\n\t"
-	    "vmovdqa 12*32(%%rbx), %%ymm12\n\t"
-	    "vmovdqa 13*32(%%rbx), %%ymm13\n\t"
-	    "vmovdqa 14*32(%%rbx), %%ymm14\n\t"
-	    "ldmxcsr %[want]\n\t"
-	    "movabs $0x1213141516171819, %%r12\n\t"
-	    "movq %%fs:0, %%r13\n\t"
-	    "movabs $0x4142434445464748, %%r14\n\t"
-	    "movabs $0x5152535455565758, %%r15\n\t"
-	    "1:\n\t"
+	__asm__ volatile("vmovdqa 0*32(%%rbx), %%ymm0\n\t"
+			 "vmovdqa 1*32(%%rbx), %%ymm1\n\t"
+			 "vmovdqa 2*32(%%rbx), %%ymm2\n\t"
+			 "vmovdqa 3*32(%%rbx), %%ymm3\n\t"
+			 "vmovdqa 4*32(%%rbx), %%ymm4\n\t"
+			 "vmovdqa 5*32(%%rbx), %%ymm5\n\t"
+			 "vmovdqa 6*32(%%rbx), %%ymm6\n\t"
+			 "vmovdqa 7*32(%%rbx), %%ymm7\n\t"
+			 "vmovdqa 8*32(%%rbx), %%ymm8\n\t"
+			 "vmovdqa 9*32(%%rbx), %%ymm9\n\t"
+			 "vmovdqa 10*32(%%rbx), %%ymm10\n\t"
+			 "vmovdqa 11*32(%%rbx), %%ymm11\n\t"
+			 "vmovdqa 12*32(%%rbx), %%ymm12\n\t"
+			 "vmovdqa 13*32(%%rbx), %%ymm13\n\t"
+			 "vmovdqa 14*32(%%rbx), %%ymm14\n\t"
+			 "ldmxcsr %[want]\n\t"
+			 "movabs $0x1213141516171819, %%r12\n\t"
+			 "movq %%fs:0, %%r13\n\t"
+			 "movabs $0x4142434445464748, %%r14\n\t"
+			 "movabs $0x5152535455565758, %%r15\n\t"
+			 "1:\n\t"
 #define CHECK(n)                                                                                   \
 	"vpxor " #n "*32(%%rbx), %%ymm" #n ", %%ymm15\n\t"                                         \
 	"vptest %%ymm15, %%ymm15\n\t"                                                              \
 	"jnz 2f\n\t"
-	    CHECK(0) CHECK(1) CHECK(2) CHECK(3) CHECK(4) CHECK(5) CHECK(6) CHECK(7) CHECK(8)
-		CHECK(9) CHECK(10) CHECK(11) CHECK(12) CHECK(13) CHECK(14)
+			 CHECK(0) CHECK(1) CHECK(2) CHECK(3) CHECK(4) CHECK(5) CHECK(6) CHECK(7)
+			     CHECK(8) CHECK(9) CHECK(10) CHECK(11) CHECK(12) CHECK(13) CHECK(14)
 #undef CHECK
-	    "stmxcsr %[now]\n\t"
-	    "movl %[now], %%eax\n\t"
-	    "cmpl %[want], %%eax\n\t"
-	    "jne 2f\n\t"
-	    "movabs $0x1213141516171819, %%rax\n\t"
-	    "cmpq %%rax, %%r12\n\t"
-	    "jne 2f\n\t"
-	    "movq %%fs:0, %%rax\n\t"
-	    "cmpq %%rax, %%r13\n\t"
-	    "jne 2f\n\t"
-	    "movabs $0x4142434445464748, %%rax\n\t"
-	    "cmpq %%rax, %%r14\n\t"
-	    "jne 2f\n\t"
-	    "movabs $0x5152535455565758, %%rax\n\t"
-	    "cmpq %%rax, %%r15\n\t"
-	    "jne 2f\n\t"
-	    /* nanosleep(&tick, NULL): -EINTR after a restore is fine */
-	    "movl $35, %%eax\n\t"
-	    "leaq %[tick], %%rdi\n\t"
-	    "xorl %%esi, %%esi\n\t"
-	    "syscall\n\t"
-	    /* write(log_fd, ".", 1) */
-	    "movl $1, %%eax\n\t"
-	    "movl %[fd], %%edi\n\t"
-	    "leaq %[dot], %%rsi\n\t"
-	    "movl $1, %%edx\n\t"
-	    "syscall\n\t"
-	    "jmp 1b\n\t"
-	    "2:\n\t"
-	    "movl $1, %%eax\n\t"
-	    "movl %[fd], %%edi\n\t"
-	    "leaq %[cross], %%rsi\n\t"
-	    "movl $1, %%edx\n\t"
-	    "syscall\n\t"
-	    "movl $231, %%eax\n\t" /* exit_group(3) */
-	    "movl $3, %%edi\n\t"
-	    "syscall\n\t"
-	    :
-	    : "b"(pattern), [want] "m"(mxcsr_want), [now] "m"(mxcsr_now), [tick] "m"(tick),
-	      [fd] "m"(log_fd), [dot] "m"(dot), [cross] "m"(cross)
-	    : "rax", "rcx", "rdx", "rsi", "rdi", "r11", "r12", "r13", "r14", "r15", "memory",
-	      "cc");
+				 "stmxcsr %[now]\n\t"
+				 "movl %[now], %%eax\n\t"
+				 "cmpl %[want], %%eax\n\t"
+				 "jne 2f\n\t"
+				 "movabs $0x1213141516171819, %%rax\n\t"
+				 "cmpq %%rax, %%r12\n\t"
+				 "jne 2f\n\t"
+				 "movq %%fs:0, %%rax\n\t"
+				 "cmpq %%rax, %%r13\n\t"
+				 "jne 2f\n\t"
+				 "movabs $0x4142434445464748, %%rax\n\t"
+				 "cmpq %%rax, %%r14\n\t"
+				 "jne 2f\n\t"
+				 "movabs $0x5152535455565758, %%rax\n\t"
+				 "cmpq %%rax, %%r15\n\t"
+				 "jne 2f\n\t"
+				 /* nanosleep(&tick, NULL): -EINTR after a restore is fine */
+				 "movl $35, %%eax\n\t"
+				 "leaq %[tick], %%rdi\n\t"
+				 "xorl %%esi, %%esi\n\t"
+				 "syscall\n\t"
+				 /* write(log_fd, ".", 1) */
+				 "movl $1, %%eax\n\t"
+				 "movl %[fd], %%edi\n\t"
+				 "leaq %[dot], %%rsi\n\t"
+				 "movl $1, %%edx\n\t"
+				 "syscall\n\t"
+				 "jmp 1b\n\t"
+				 "2:\n\t"
+				 "movl $1, %%eax\n\t"
+				 "movl %[fd], %%edi\n\t"
+				 "leaq %[cross], %%rsi\n\t"
+				 "movl $1, %%edx\n\t"
+				 "syscall\n\t"
+				 "movl $231, %%eax\n\t" /* exit_group(3) */
+				 "movl $3, %%edi\n\t"
+				 "syscall\n\t"
+			 :
+			 : "b"(pattern), [want] "m"(mxcsr_want), [now] "m"(mxcsr_now),
+			   [tick] "m"(tick), [fd] "m"(log_fd), [dot] "m"(dot), [cross] "m"(cross)
+			 : "rax", "rcx", "rdx", "rsi", "rdi", "r11", "r12", "r13", "r14", "r15",
+			   "memory", "cc");
 	return 1;
 }

@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Regular files deleted but still open. Nothing on disk keeps their content,
+ * so the dump saves it whole in the FileEntry (FILE_REG, deleted = true,
+ * content, ident.content_crc32c). The restore recreates the file unnamed
+ * (O_TMPFILE) in its original directory, so that nothing appears in the file
+ * system, writes the content back, then reopens it through /proc/self/fd
+ * with the saved flags and seeks to the saved position. The program sees
+ * the same bytes, flags and offset; the /proc link reads "DIR/#INODE
+ * (deleted)" instead of the old name. Deleted files that are mapped are
+ * another matter (daemon/dump_mm.c refuses them).
+ */
+#define LOG_PREFIX "kind deleted: "
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <linux/kcmp.h>
+
+#include "cleanup.h"
+#include "crc32c.h"
+#include "fault.h"
+#include "file_util.h"
+#include "log.h"
+
+/* One FileEntry is one image record, at most IMG_MSG_MAX (64 MiB): keep a margin. */
+#define DELETED_MAX_SIZE (48ULL << 20)
+#define DELETED_CHUNK (1u << 20)
+
+static bool deleted_matches(const struct fd_probe *p)
+{
+	/* memfds and SysV segments are unlinked too, but are not files of a directory */
+	return S_ISREG(p->st.st_mode) && p->st.st_nlink == 0 && p->link[0] == '/' &&
+	       fdk_link_is_deleted(p->link) && strncmp(p->link, "/memfd:", 7) &&
+	       strncmp(p->link, "/SYSV", 5);
+}
+
+/*
+ * Another open file description of the same inode in this task would be
+ * restored as a file of its own: writes through one would no longer show
+ * through the other. Refuse rather than restore something different.
+ */
+static int check_single_description(const struct fd_probe *p, struct ckpt_error *e)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	char dir[64], fpath[64 + sizeof(((struct dirent *)0)->d_name)];
+	struct dirent *de;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", p->pid);
+	d = opendir(dir);
+	if (!d)
+		return ckpt_err_errno(e, -errno, "pid %d: cannot list %s", p->pid, dir);
+	while ((de = readdir(d))) {
+		int other = atoi(de->d_name);
+
+		if (de->d_name[0] == '.' || other == p->fd)
+			continue;
+		snprintf(fpath, sizeof(fpath), "%s/%s", dir, de->d_name);
+		if (stat(fpath, &st) < 0 || st.st_dev != p->st.st_dev || st.st_ino != p->st.st_ino)
+			continue;
+		if (syscall(SYS_kcmp, p->pid, p->pid, KCMP_FILE, p->fd, other) != 0)
+			return ckpt_err(
+			    e, -EOPNOTSUPP,
+			    "pid %d fd %d: deleted file %.*s is also open as fd %d through "
+			    "another open file description; not supported",
+			    p->pid, p->fd, (int)(strlen(p->link) - strlen(DELETED_SUFFIX)), p->link,
+			    other);
+	}
+	return 0;
+}
+
+/* A descriptor we may pread: our copy if it was opened for reading, else a new one. */
+static int readable_fd(const struct fd_probe *p, int *ret_fd, bool *ret_own, struct ckpt_error *e)
+{
+	char path[64];
+	int acc = (int)(p->info.flags & O_ACCMODE);
+
+	*ret_own = false;
+	if (p->local_fd >= 0 && !(p->info.flags & O_PATH) && (acc == O_RDONLY || acc == O_RDWR)) {
+		*ret_fd = p->local_fd;
+		return 0;
+	}
+	/* Write-only or O_PATH: open the same inode again, just to read it. */
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", p->pid, p->fd);
+	*ret_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (*ret_fd < 0)
+		return ckpt_err_errno(e, -errno, "pid %d fd %d: cannot open %s to read it", p->pid,
+				      p->fd, path);
+	*ret_own = true;
+	return 0;
+}
+
+/* Read size bytes from offset 0 with pread (the shared file position stays). */
+static int read_content(int fd, uint64_t size, uint8_t *buf, struct ckpt_error *e)
+{
+	uint64_t off = 0;
+
+	while (off < size) {
+		size_t want = size - off < DELETED_CHUNK ? (size_t)(size - off) : DELETED_CHUNK;
+		ssize_t n = pread(fd, buf + off, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ckpt_err_errno(e, -errno, "cannot read at offset %llu",
+					      (unsigned long long)off);
+		if (n == 0)
+			return ckpt_err(e, -EAGAIN, "it shrank to %llu bytes while being read",
+					(unsigned long long)off);
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int fill_content(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	FileIdent *id;
+	uint64_t size;
+	bool own;
+	int fd, r;
+
+	id = calloc(1, sizeof(*id));
+	if (!id)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	file_ident__init(id);
+	free(fe->ident);
+	fe->ident = id;
+	r = readable_fd(p, &fd, &own, e);
+	if (r < 0)
+		return r;
+	r = file_ident_fill(fd, false, id, e);
+	size = id->size;
+	if (r >= 0 && size > DELETED_MAX_SIZE)
+		r = ckpt_err(e, -EFBIG, "%s is %llu MiB; deleted files up to %llu MiB are saved",
+			     fe->path, (unsigned long long)((size + (1 << 20) - 1) >> 20),
+			     DELETED_MAX_SIZE >> 20);
+	if (r >= 0) {
+		buf = malloc(size ? size : 1);
+		r = buf ? read_content(fd, size, buf, e) : ckpt_err(e, -ENOMEM, "out of memory");
+	}
+	if (own)
+		close(fd);
+	if (r < 0)
+		return r;
+	id->has_content_crc32c = true;
+	id->content_crc32c = crc32c(0, buf, size);
+	fe->has_content = true;
+	fe->content.len = size;
+	fe->content.data = TAKE_PTR(buf);
+	return 0;
+}
+
+static int deleted_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
+{
+	int r;
+
+	r = ckpt_fault_inject("deleted-dump", e);
+	if (r < 0)
+		return r;
+	r = check_single_description(p, e);
+	if (r < 0)
+		return r;
+	r = fdk_dump_common(p, FILE_TYPE__FILE_REG, fe, e);
+	if (r < 0)
+		return r;
+	/* The path is where the file was: the restore recreates it in that directory. */
+	fe->path[strlen(fe->path) - strlen(DELETED_SUFFIX)] = '\0';
+	fe->has_deleted = true;
+	fe->deleted = true;
+	fe->has_uid = fe->has_gid = true;
+	fe->uid = p->st.st_uid;
+	fe->gid = p->st.st_gid;
+	r = fill_content(p, fe, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d fd %d: deleted file %s", p->pid, p->fd, fe->path);
+	pr_debug("pid %d fd %d: %s, %zu bytes saved\n", p->pid, p->fd, fe->path, fe->content.len);
+	return 0;
+}
+
+/* The directory part of path ("/" for "/x"), into buf. */
+static const char *dir_of(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+
+	snprintf(buf, len, "%.*s", (int)n, path);
+	return buf;
+}
+
+static int deleted_verify(const FileEntry *fe, struct ckpt_error *e)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	uint32_t crc;
+	int r;
+
+	r = ckpt_fault_inject("deleted-verify", e);
+	if (r < 0)
+		return r;
+	r = fdk_check_entry(fe, FILE_TYPE__FILE_REG, e);
+	if (r < 0)
+		return r;
+	if (!fe->has_content || !fe->ident || !fe->ident->has_content_crc32c)
+		return ckpt_err(e, -EINVAL,
+				"files.img: entry %u: deleted file %s has no saved content or "
+				"no content checksum",
+				fe->id, fe->path);
+	if (fe->content.len != fe->ident->size)
+		return ckpt_err(e, -EINVAL,
+				"files.img: entry %u: deleted file %s: content is %zu bytes, "
+				"ident.size says %llu",
+				fe->id, fe->path, fe->content.len,
+				(unsigned long long)fe->ident->size);
+	crc = crc32c(0, fe->content.data, fe->content.len);
+	if (crc != fe->ident->content_crc32c)
+		return ckpt_err(e, -EBADMSG,
+				"files.img: entry %u: deleted file %s: saved content is corrupt "
+				"(CRC32C %08x, ident.content_crc32c %08x)",
+				fe->id, fe->path, crc, fe->ident->content_crc32c);
+	if (fe->has_pos && fe->pos > (uint64_t)INT64_MAX)
+		return ckpt_err(e, -EINVAL, "files.img: entry %u: position %llu out of range",
+				fe->id, (unsigned long long)fe->pos);
+	dir_of(fe->path, dir, sizeof(dir));
+	if (stat(dir, &st) < 0)
+		return ckpt_err_errno(e, -errno, "deleted file %s is recreated in its directory %s",
+				      fe->path, dir);
+	if (!S_ISDIR(st.st_mode))
+		return ckpt_err(e, -ENOTDIR,
+				"deleted file %s is recreated in its directory, but %s is no "
+				"longer a directory",
+				fe->path, dir);
+	return 0;
+}
+
+static int write_content(int fd, const FileEntry *fe, struct ckpt_error *e)
+{
+	size_t off = 0;
+
+	while (off < fe->content.len) {
+		size_t want = fe->content.len - off;
+		ssize_t n = pwrite(fd, fe->content.data + off,
+				   want < DELETED_CHUNK ? want : DELETED_CHUNK, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return ckpt_err_errno(e, n < 0 ? -errno : -EIO,
+					      "cannot write the content of deleted file %s at "
+					      "offset %zu",
+					      fe->path, off);
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* An unnamed file in the original directory, holding the saved content and mode. */
+static int create_unnamed(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+{
+	_cleanup_close_ int fd = -1;
+	char dir[PATH_MAX];
+	int r;
+
+	dir_of(fe->path, dir, sizeof(dir));
+	/* Not /tmp as a fallback: the file would then live on another file system. */
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno,
+				      "cannot recreate deleted file %s as an unnamed file "
+				      "(O_TMPFILE) in %s",
+				      fe->path, dir);
+	r = write_content(fd, fe, e);
+	if (r < 0)
+		return r;
+	/* before fchmod: a change of owner clears the set-id bits */
+	if ((fe->has_uid || fe->has_gid) &&
+	    fchown(fd, fe->has_uid ? fe->uid : (uid_t)-1, fe->has_gid ? fe->gid : (gid_t)-1) < 0)
+		return ckpt_err_errno(e, -errno, "cannot give deleted file %s to uid %d gid %d",
+				      fe->path, fe->has_uid ? (int)fe->uid : -1,
+				      fe->has_gid ? (int)fe->gid : -1);
+	if (fe->has_mode && fchmod(fd, (mode_t)(fe->mode & 07777)) < 0)
+		return ckpt_err_errno(e, -errno, "cannot set mode 0%o of deleted file %s",
+				      fe->mode & 07777, fe->path);
+	if (fe->ident) {
+		struct timespec ts[2] = {
+		    {.tv_nsec = UTIME_OMIT},
+		    {.tv_sec = (time_t)(fe->ident->mtime_ns / 1000000000ULL),
+		     .tv_nsec = (long)(fe->ident->mtime_ns % 1000000000ULL)},
+		};
+
+		/* cosmetic: the program may fstat it */
+		if (futimens(fd, ts) < 0)
+			pr_debug("%s: cannot restore mtime: %s\n", fe->path, strerror(errno));
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static int deleted_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+{
+	_cleanup_close_ int tmp = -1;
+	_cleanup_close_ int fd = -1;
+	uint32_t flags;
+	char self[64];
+	int r;
+
+	r = ckpt_fault_inject("deleted-open", e);
+	if (r < 0)
+		return r;
+	r = deleted_verify(fe, e);
+	if (r < 0)
+		return r;
+	r = create_unnamed(fe, &tmp, e);
+	if (r < 0)
+		return r;
+	/*
+	 * Reopen with the saved flags so the description is what the program had
+	 * (O_RDONLY, O_APPEND...). O_DIRECTORY (set with O_TMPFILE by a program
+	 * that made the file that way) and O_NOFOLLOW (the magic link is a link)
+	 * would make the reopen fail.
+	 */
+	flags = fdk_open_flags(fe->has_flags ? fe->flags : O_RDONLY);
+	flags &= ~(uint32_t)(O_DIRECTORY | O_NOFOLLOW);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", tmp);
+	fd = open(self, (int)(flags | O_CLOEXEC));
+	if (fd < 0 && errno == EPERM && (flags & O_NOATIME))
+		fd = open(self, (int)((flags & ~(uint32_t)O_NOATIME) | O_CLOEXEC));
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "cannot reopen deleted file %s (flags 0%o)",
+				      fe->path, flags);
+	if (!(flags & O_PATH)) {
+		r = fdk_seek(fd, fe, "deleted file", e);
+		if (r < 0)
+			return r;
+	}
+	pr_debug("%s: recreated unnamed, %zu bytes\n", fe->path, fe->content.len);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+const struct fd_kind fd_kind_deleted = {
+    .name = "deleted file",
+    .kind = FD_KIND__FD_FILE,
+    .matches = deleted_matches,
+    .dump = deleted_dump,
+    .verify = deleted_verify,
+    .open = deleted_open,
+};

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The other threads of a multi-threaded task (the main thread, tid == pid,
+ * is the task itself and is restored as before).
+ *
+ * In the task (setup phase, after the gadget is mapped), each thread is made
+ * with a raw clone3(CLONE_THREAD..., set_tid) on a small stack of its own.
+ * The new thread runs only raw syscalls (it shares the creating thread's fs
+ * base, so no libc call that touches TLS is allowed): pause() in a loop,
+ * with every signal blocked (the mask is inherited). Its rseq registration,
+ * sigaltstack, robust list and tid address start empty: the kernel does not
+ * hand them to a CLONE_VM child.
+ *
+ * P then seizes every thread and opens a remote-syscall session in each,
+ * through the same gadget (the threads share the address space, so one
+ * memory restore serves them all). Per-thread state is set by remote calls
+ * made in that thread: credentials, rseq, sigaltstack, robust list, tid
+ * address and its own pending signals. At resume, every other thread gets
+ * its final registers, xstate and mask in its syscall-exit stop before the
+ * main thread unmaps the gadget with the last remote call of the task.
+ *
+ * The struct rtask helpers (rcall, creds_restore_task...) work on t->rsys;
+ * for a thread, its session is swapped into t->rsys for the duration.
+ */
+#define LOG_PREFIX "threads: "
+
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include "log.h"
+#include "restore.h"
+
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)
+#endif
+
+/* Stack of a new thread: it only ever runs a syscall loop. */
+#define THREAD_STACK_SIZE (16ULL << 10)
+
+/*
+ * clone3 in assembly: the child returns from the syscall on the new stack
+ * with rax == 0 and must not return into C code (whose frame lives on the
+ * creating thread's stack), so it loops on pause() right here.
+ */
+static long clone3_paused_thread(struct clone_args *args)
+{
+	long ret;
+
+	asm volatile("syscall\n\t"
+		     "test %%rax, %%rax\n\t"
+		     "jnz 2f\n\t"
+		     "1:\n\t"
+		     "mov %[pause], %%eax\n\t"
+		     "syscall\n\t"
+		     "jmp 1b\n\t"
+		     "2:\n\t"
+		     : "=a"(ret)
+		     : "0"((long)__NR_clone3), "D"(args),
+		       "S"(sizeof(*args)), [pause] "i"(__NR_pause)
+		     : "rcx", "r11", "memory");
+	return ret;
+}
+
+int threads_create(struct rtask *t, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < t->n_threads; i++) {
+		pid_t want = t->threads[i].tid;
+		struct clone_args args = {
+		    .flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+			     CLONE_SYSVSEM,
+		    .set_tid = (uint64_t)(uintptr_t)&want,
+		    .set_tid_size = 1,
+		};
+		void *stack;
+		long tid;
+
+		/* freed with the rest of the restorer's memory at stage memory */
+		stack = mmap(NULL, THREAD_STACK_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (stack == MAP_FAILED)
+			return ckpt_err_errno(e, -errno, "thread %d: mapping its stack", want);
+		args.stack = (uint64_t)(uintptr_t)stack;
+		args.stack_size = THREAD_STACK_SIZE;
+		tid = clone3_paused_thread(&args);
+		if (tid < 0)
+			return ckpt_err_errno(e, (int)tid, "thread %d: clone3 with set_tid%s", want,
+					      tid == -EEXIST ? " (the tid was taken meanwhile)"
+							     : "");
+		if (tid != want)
+			return ckpt_err(e, -EIO, "thread %d: clone3 made tid %ld instead", want,
+					tid);
+	}
+	return 0;
+}
+
+int threads_seize(struct restore_ctx *ctx, struct rtask *t)
+{
+	for (size_t i = 0; i < t->n_threads; i++) {
+		struct rthread *th = &t->threads[i];
+		int r;
+
+		r = ptrace_seize_stop(th->tid, NULL, &ctx->err);
+		if (r < 0)
+			return ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid, th->tid);
+		th->seized = true;
+		r = rsys_init(&th->rsys, th->tid, t->gadget, &ctx->err);
+		if (r < 0)
+			return ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid, th->tid);
+		th->rsys.scratch = t->gadget + RST_PAGE_SIZE;
+		th->rsys.scratch_len = GADGET_SCRATCH_SIZE;
+	}
+	return 0;
+}
+
+static void swap_rsys(struct rtask *t, struct rthread *th)
+{
+	struct rsys tmp = t->rsys;
+
+	t->rsys = th->rsys;
+	th->rsys = tmp;
+}
+
+int threads_creds(struct restore_ctx *ctx, struct rtask *t)
+{
+	for (size_t i = 0; i < t->n_threads; i++) {
+		struct rthread *th = &t->threads[i];
+		int r;
+
+		/* credentials belong to each thread, not to the process */
+		swap_rsys(t, th);
+		r = creds_restore_task(ctx, t);
+		swap_rsys(t, th);
+		if (r < 0)
+			return ckpt_err_wrap(&ctx->err, "thread %d", th->tid);
+	}
+	return 0;
+}
+
+/* sigaltstack, robust list and tid address of the thread whose session is t->rsys. */
+static int thread_misc(struct restore_ctx *ctx, struct rtask *t, const ThreadCore *tc)
+{
+	struct ckpt_error *e = &ctx->err;
+	int r = 0;
+
+	if (tc->has_ss_flags && !(tc->ss_flags & SS_DISABLE)) {
+		stack_t ss = {
+		    .ss_sp = (void *)(uintptr_t)tc->ss_sp,
+		    /* SS_ONSTACK is a state, not a flag one can set */
+		    .ss_flags = (int)(tc->ss_flags & SS_AUTODISARM),
+		    .ss_size = tc->ss_size,
+		};
+
+		r = remote_write(t->pid, t->rsys.scratch, &ss, sizeof(ss), e);
+		if (r >= 0)
+			r = rcall(t, e, __NR_sigaltstack, RARGS(t->rsys.scratch, 0), NULL,
+				  "thread %d: sigaltstack(%#" PRIx64 ", %" PRIu64 " bytes)",
+				  tc->tid, tc->ss_sp, tc->ss_size);
+	}
+	if (r >= 0 && tc->has_robust_list && tc->robust_list)
+		r = rcall(t, e, __NR_set_robust_list, RARGS(tc->robust_list, tc->robust_list_len),
+			  NULL, "thread %d: set_robust_list(%#" PRIx64 ")", tc->tid,
+			  tc->robust_list);
+	if (r >= 0 && tc->comm && tc->comm[0]) {
+		char name[16] = {0};
+
+		strncpy(name, tc->comm, sizeof(name) - 1);
+		r = remote_write(t->pid, t->rsys.scratch, name, sizeof(name), e);
+		if (r >= 0)
+			r = rcall(t, e, __NR_prctl, RARGS(PR_SET_NAME, t->rsys.scratch), NULL,
+				  "thread %d: prctl(PR_SET_NAME, %s)", tc->tid, name);
+	}
+	/* always made, also with 0: every thread then sits in a syscall-exit
+	 * stop where its final registers can be set */
+	if (r >= 0)
+		r = rcall(t, e, __NR_set_tid_address, RARGS(tc->clear_child_tid), NULL,
+			  "thread %d: set_tid_address(%#" PRIx64 ")", tc->tid,
+			  tc->has_clear_child_tid ? tc->clear_child_tid : 0);
+	return r;
+}
+
+int threads_restore_state(struct restore_ctx *ctx, struct rtask *t)
+{
+	int r = thread_misc(ctx, t, t->thread);
+
+	for (size_t i = 0; r >= 0 && i < t->n_threads; i++) {
+		struct rthread *th = &t->threads[i];
+		const ThreadCore *tc = th->core;
+
+		swap_rsys(t, th);
+		r = 0;
+		if (tc->rseq)
+			r = rcall(t, &ctx->err, __NR_rseq,
+				  RARGS(tc->rseq->abi_pointer, tc->rseq->abi_size, 0,
+					tc->rseq->signature),
+				  NULL, "thread %d: rseq registration of %#" PRIx64, th->tid,
+				  tc->rseq->abi_pointer);
+		if (r >= 0)
+			r = thread_misc(ctx, t, tc);
+		for (size_t k = 0; r >= 0 && k < tc->n_pending; k++)
+			r = signals_queue_thread(ctx, t, th->tid, &tc->pending[k]);
+		swap_rsys(t, th);
+	}
+	return r;
+}
+
+int threads_resume_prepare(struct restore_ctx *ctx, struct rtask *t)
+{
+	for (size_t i = 0; i < t->n_threads; i++) {
+		struct rthread *th = &t->threads[i];
+		struct user_regs_struct regs;
+		int r;
+
+		/* in the syscall-exit stop of its last remote call (set_tid_address) */
+		regs_from_image(th->core->regs, &regs);
+		regs_fixup_interrupted_syscall(&regs, false);
+		r = ptrace_set_regs(th->tid, &regs, &ctx->err);
+		if (r >= 0)
+			r = ptrace_set_xstate(th->tid, th->core->xstate.data, th->core->xstate.len,
+					      &ctx->err);
+		if (r >= 0)
+			r = ptrace_set_sigmask(th->tid, th->core->blocked, &ctx->err);
+		if (r < 0)
+			return ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid, th->tid);
+	}
+	return 0;
+}
+
+int threads_detach(struct restore_ctx *ctx, struct rtask *t)
+{
+	for (size_t i = 0; i < t->n_threads; i++) {
+		struct rthread *th = &t->threads[i];
+		int r;
+
+		if (!th->seized)
+			continue;
+		r = ptrace_detach(th->tid, false, &ctx->err);
+		if (r < 0)
+			return r;
+		th->seized = false;
+	}
+	return 0;
+}
