@@ -262,7 +262,9 @@ int auth_check_images(const struct auth_caller *c, int dirfd, struct ckpt_error 
 			return ckpt_err(e, -E2BIG, "pstree.img lists more than %d processes",
 					AUTH_TASKS_MAX);
 		}
-		r = check_image_task(c, dirfd, pe->pid, e);
+		/* a zombie has no image: its parent (checked) forks it and it
+		 * exits at once */
+		r = pe->has_zombie_status ? 0 : check_image_task(c, dirfd, pe->pid, e);
 		protobuf_c_message_free_unpacked(&pe->base, NULL);
 		if (r < 0)
 			return r;

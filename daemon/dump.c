@@ -106,6 +106,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 		img_close(t->pages_img);
 	}
 	free(c->tasks);
+	free(c->zombies);
 	for (size_t i = 0; i < c->nfiles; i++)
 		file_entry__free_unpacked(c->files[i].fe, NULL);
 	free(c->files);

@@ -62,6 +62,13 @@ struct dump_file {
 	int fd;
 };
 
+/* A zombie child of a task: recreated at restore, nothing else to dump. */
+struct dump_zombie {
+	pid_t pid, ppid, pgid, sid;
+	int status; /* raw wait status */
+	char comm[16];
+};
+
 struct dump_ctx {
 	const struct dump_opts *opts;
 	pid_t self; /* our own pid: never part of the tree */
@@ -69,6 +76,8 @@ struct dump_ctx {
 
 	struct dump_task *tasks; /* tasks[0] is the root, parents before children */
 	size_t ntasks, tasks_cap;
+	struct dump_zombie *zombies; /* not in tasks: never seized */
+	size_t nzombies;
 
 	struct dump_file *files;
 	size_t nfiles, files_cap;
@@ -99,6 +108,10 @@ int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e);
 /* dump_task.c */
 int dump_task_core(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e);
+
+/* dump_timers.c: itimers and POSIX timers, in t's open remote-syscall
+ * session (scratch of at least 128 bytes) */
+int dump_timers(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 
 /* dump_mm.c */
 int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);

@@ -345,6 +345,9 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	if (r < 0)
 		return r;
 	t->brk = (uint64_t)res;
+	r = dump_timers(t, core, e);
+	if (r < 0)
+		return r;
 	/* closed here, so that the scratch page is gone before smaps is read */
 	t->rsys_open = false;
 	return rsys_fini(&t->rsys, e);
@@ -542,6 +545,17 @@ int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
 {
 	const struct dump_task *root = &c->tasks[0];
 
+	for (size_t i = 0; i < c->nzombies; i++) {
+		const struct dump_zombie *z = &c->zombies[i];
+		const struct dump_task *p = dump_find_task(c, z->ppid);
+
+		if (!p || p->pgid != z->pgid || p->sid != z->sid)
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d is a zombie in process group %d, session %d, not "
+					"its parent's (pid %d); not supported yet",
+					z->pid, z->pgid, z->sid, z->ppid);
+	}
+
 	for (size_t i = 1; i < c->ntasks; i++) {
 		const struct dump_task *t = &c->tasks[i];
 		const struct dump_task *p = dump_find_task(c, t->ppid);
@@ -584,6 +598,21 @@ int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e)
 		pe.sid = t->sid;
 		pe.n_threads = 1 + t->nthreads;
 		pe.threads = tids;
+		r = img_write_msg(img, &pe.base, e);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < c->nzombies; i++) {
+		const struct dump_zombie *z = &c->zombies[i];
+		PstreeEntry pe = PSTREE_ENTRY__INIT;
+
+		pe.pid = z->pid;
+		pe.ppid = z->ppid;
+		pe.pgid = z->pgid;
+		pe.sid = z->sid;
+		pe.has_zombie_status = true;
+		pe.zombie_status = (uint32_t)z->status;
+		pe.zombie_comm = (char *)z->comm;
 		r = img_write_msg(img, &pe.base, e);
 		if (r < 0)
 			return r;

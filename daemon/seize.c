@@ -86,6 +86,37 @@ static int zombie_err(pid_t pid, const struct proc_stat *st, struct ckpt_error *
 			pid, st->ppid);
 }
 
+/*
+ * A zombie child of a task of the tree: nothing to freeze or dump but its
+ * pid and wait status (it can't change any more); the restorer recreates
+ * it as a child that exits at once with that status.
+ */
+static int add_zombie(struct dump_ctx *c, const struct proc_stat *st, pid_t ppid,
+		      struct ckpt_error *e)
+{
+	struct dump_zombie *n = realloc(c->zombies, (c->nzombies + 1) * sizeof(*n));
+
+	if (!n)
+		return ckpt_err(e, -ENOMEM, "out of memory for the zombie list");
+	c->zombies = n;
+	n[c->nzombies++] = (struct dump_zombie){.pid = st->pid,
+						.ppid = ppid,
+						.pgid = st->pgrp,
+						.sid = st->session,
+						.status = st->exit_code};
+	snprintf(n[c->nzombies - 1].comm, sizeof(n->comm), "%.15s", st->comm);
+	pr_debug("pid %d: zombie child of pid %d, wait status %#x", st->pid, ppid, st->exit_code);
+	return 1;
+}
+
+static bool is_zombie(const struct dump_ctx *c, pid_t pid)
+{
+	for (size_t i = 0; i < c->nzombies; i++)
+		if (c->zombies[i].pid == pid)
+			return true;
+	return false;
+}
+
 /* What we refuse, checked on the frozen task. */
 static int check_task(struct dump_ctx *c, pid_t pid, const struct proc_stat *st,
 		      struct ckpt_error *e)
@@ -216,6 +247,8 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 			return ckpt_err(e, -ESRCH, "no process with pid %d", pid);
 		return ckpt_err_wrap(e, "pid %d", pid);
 	}
+	if (st.state == 'Z' && ppid && st.num_threads <= 1)
+		return add_zombie(c, &st, ppid, e);
 	if (st.state == 'Z' || st.state == 'X')
 		return zombie_err(pid, &st, e);
 	if (st.flags & PF_KTHREAD)
@@ -265,9 +298,11 @@ static int seize_children(struct dump_ctx *c, size_t i, unsigned *ret_found, str
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: listing children", pid);
 	for (size_t k = 0; k < nkids; k++) {
-		if (dump_find_task(c, kids[k]))
+		if (dump_find_task(c, kids[k]) || is_zombie(c, kids[k]))
 			continue;
 		r = seize_one(c, kids[k], pid, e);
+		if (r == 1)
+			continue; /* a zombie, recorded */
 		if (r == -ESRCH && !proc_exists(kids[k])) {
 			/* exited and reaped (SIGCHLD ignored) since it was listed */
 			pr_debug("pid %d is gone, not part of the tree any more", kids[k]);

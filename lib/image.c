@@ -1168,6 +1168,11 @@ static int read_pstree_pids(int dirfd, int **ret_pids, size_t *ret_n, struct ckp
 			protobuf_c_message_free_unpacked(m, NULL);
 			return r;
 		}
+		if (pe->has_zombie_status) {
+			/* a zombie has no image of its own */
+			protobuf_c_message_free_unpacked(m, NULL);
+			continue;
+		}
 		if (n == cap) {
 			int *np;
 

@@ -221,6 +221,22 @@ static int pid_state(pid_t pid)
 	return st.state == 'Z' || st.state == 'X' ? 2 : 1;
 }
 
+static int zombie_pids_free(struct restore_ctx *ctx, int *waited)
+{
+	for (size_t i = 0; i < ctx->nzombies; i++) {
+		pid_t pid = ctx->zombies[i]->pid;
+		int s;
+
+		while ((s = pid_state(pid)) == 2 && *waited < PID_ZOMBIE_WAIT_MS) {
+			sleep_ms(PID_POLL_MS);
+			*waited += PID_POLL_MS;
+		}
+		if (s != 0)
+			return pid_in_use(ctx, pid);
+	}
+	return 0;
+}
+
 int checks_pids_free(struct restore_ctx *ctx)
 {
 	int waited = 0;
@@ -245,5 +261,5 @@ int checks_pids_free(struct restore_ctx *ctx)
 				return pid_in_use(ctx, pid);
 		}
 	}
-	return 0;
+	return zombie_pids_free(ctx, &waited);
 }

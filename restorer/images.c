@@ -275,20 +275,27 @@ static int load_pstree(struct restore_ctx *ctx)
 		return r;
 	ctx->tasks = calloc(n ? n : 1, sizeof(*ctx->tasks));
 	ctx->by_pid = calloc(n ? n : 1, sizeof(*ctx->by_pid));
-	if (!ctx->tasks || !ctx->by_pid) {
+	ctx->zombies = calloc(n ? n : 1, sizeof(*ctx->zombies));
+	if (!ctx->tasks || !ctx->by_pid || !ctx->zombies) {
 		for (size_t i = 0; i < n; i++)
 			protobuf_c_message_free_unpacked(msgs[i], NULL);
 		free(msgs);
 		return ckpt_err(e, -ENOMEM, "pstree.img: out of memory");
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct rtask *t = &ctx->tasks[i];
+	for (size_t i = 0, k = 0; i < n; i++) {
+		PstreeEntry *pe = msgs[i];
+		struct rtask *t = &ctx->tasks[k];
 
-		t->pst = msgs[i];
+		if (pe->has_zombie_status) {
+			ctx->zombies[ctx->nzombies++] = pe;
+			continue;
+		}
+		t->pst = pe;
 		t->pid = t->pst->pid;
 		t->ppid = t->pst->ppid;
-		ctx->by_pid[i] = t;
+		ctx->by_pid[k++] = t;
 	}
+	n -= ctx->nzombies;
 	ctx->ntasks = n;
 	free(msgs);
 	if (n == 0)
@@ -340,6 +347,22 @@ static int link_tree(struct restore_ctx *ctx)
 	if (!ctx->root)
 		return ckpt_err(e, -EINVAL, "pstree.img: no task with ppid 0 (root pid %d)",
 				ctx->inv->root_pid);
+	for (size_t i = 0; i < ctx->nzombies; i++) {
+		const PstreeEntry *z = ctx->zombies[i];
+		const struct rtask *p = task_by_pid(ctx, z->ppid);
+		int r = validate_pstree_entry(ctx, z);
+
+		if (r < 0)
+			return r;
+		if (!p || task_by_pid(ctx, z->pid) || z->n_threads > 1 || p->pst->pgid != z->pgid ||
+		    p->pst->sid != z->sid || z->zombie_status > 0xffff ||
+		    (z->zombie_comm && strlen(z->zombie_comm) > 15))
+			return ckpt_err(e, -EINVAL,
+					"pstree.img: zombie pid %d: parent %d, group %d, session "
+					"%d, status %#x, or name: not a zombie child of a task "
+					"in its group and session",
+					z->pid, z->ppid, z->pgid, z->sid, z->zombie_status);
+	}
 	if (ctx->inv->has_ntasks && ctx->inv->ntasks != ctx->ntasks)
 		return ckpt_err(e, -EINVAL,
 				"inventory.img: field ntasks: %u, but pstree.img lists %zu tasks",
@@ -531,6 +554,9 @@ static int validate_core(struct restore_ctx *ctx, struct rtask *t)
 	if (r < 0)
 		return r;
 	r = validate_sigactions(ctx, f, c);
+	if (r < 0)
+		return r;
+	r = timers_validate(ctx, f, c);
 	if (r < 0)
 		return r;
 	return validate_siginfos(ctx, f, c);

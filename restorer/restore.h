@@ -143,6 +143,10 @@ struct restore_ctx {
 	size_t ntasks;
 	struct rtask **by_pid; /* sorted by pid, for lookups */
 	struct rtask *root;
+	/* zombie children (pstree entries with zombie_status): no rtask, each
+	 * forked by its parent task and exiting at once (task.c) */
+	PstreeEntry **zombies;
+	size_t nzombies;
 	struct rfile *files; /* sorted by id */
 	size_t nfiles;
 	struct plan plan;
@@ -243,6 +247,10 @@ int creds_restore_task(struct restore_ctx *ctx, struct rtask *t);
 /* ---- signals.c: rseq, pending signals, final registers, resume ----------------- */
 int signals_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t);
+
+/* ---- timers.c: itimers and POSIX timers (in the signals stage) ---------------- */
+int timers_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
+int timers_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int resume_all(struct restore_ctx *ctx);
 void regs_from_image(const UserRegs *s, struct user_regs_struct *d);
 /* Queue one saved siginfo on thread tid of t (t->rsys must be a session in tid). */

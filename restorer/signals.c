@@ -72,6 +72,8 @@ int signals_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	for (size_t i = 0; r >= 0 && i < th->n_pending; i++)
 		r = queue_one(ctx, t, &th->pending[i], false);
 	if (r >= 0)
+		r = timers_restore_task(ctx, t);
+	if (r >= 0)
 		r = threads_restore_state(ctx, t);
 	return r;
 }

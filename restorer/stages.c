@@ -180,8 +180,9 @@ static const struct stage stages[] = {
      "Resource limits and credentials last among the privileged steps: after them the task "
      "may no longer be allowed to map, open or set what the earlier stages needed."},
     {"signals", stage_signals,
-     "rseq and pending signals once the memory they point into is in place; every signal "
-     "stays blocked until the saved mask is set at resume."},
+     "rseq, pending signals and timers once the memory they point into is in place; every "
+     "signal stays blocked until the saved mask is set at resume (a timer that expires "
+     "meanwhile leaves its signal pending)."},
     {"resume", stage_resume,
      "Only when every task is complete: the gadget is unmapped, saved registers, xstate and "
      "signal mask set, then all tasks are detached together."},
@@ -263,6 +264,9 @@ void restore_ctx_free(struct restore_ctx *ctx)
 		task_free(&ctx->tasks[i]);
 	free(ctx->tasks);
 	free(ctx->by_pid);
+	for (size_t i = 0; i < ctx->nzombies; i++)
+		protobuf_c_message_free_unpacked(&ctx->zombies[i]->base, NULL);
+	free(ctx->zombies);
 	for (size_t i = 0; i < ctx->nfiles; i++) {
 		struct rfile *f = &ctx->files[i];
 

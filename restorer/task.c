@@ -32,7 +32,9 @@
 #include <sys/prctl.h>
 #include <sys/rseq.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -138,6 +140,65 @@ pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 	return (pid_t)pid;
 }
 
+/*
+ * A zombie child: forked with its pid, it exits at once with its saved wait
+ * status (killed by its signal, with core dumps off: the "core dumped" bit
+ * is lost). The parent waits until it is a zombie without reaping it
+ * (WNOWAIT) and swallows its SIGCHLD (blocked here, so queued): the program
+ * got that one before the dump.
+ */
+static int zombie_clone(const PstreeEntry *z, struct ckpt_error *e)
+{
+	pid_t want = z->pid;
+	struct clone_args args = {
+	    .exit_signal = SIGCHLD,
+	    .set_tid = (uint64_t)(uintptr_t)&want,
+	    .set_tid_size = 1,
+	};
+	int status = (int)z->zombie_status;
+	struct timespec zero = {0, 0};
+	siginfo_t si;
+	sigset_t chld;
+	long pid;
+
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		return ckpt_err_errno(e, -errno, "zombie pid %d: clone3 with set_tid", z->pid);
+	if (pid == 0) {
+		if (z->zombie_comm)
+			prctl(PR_SET_NAME, z->zombie_comm);
+		if (WIFSIGNALED(status)) {
+			struct rlimit no_core = {0, 0};
+			sigset_t one;
+
+			setrlimit(RLIMIT_CORE, &no_core);
+			signal(WTERMSIG(status), SIG_DFL);
+			sigemptyset(&one);
+			sigaddset(&one, WTERMSIG(status));
+			sigprocmask(SIG_UNBLOCK, &one, NULL);
+			kill(getpid(), WTERMSIG(status));
+		}
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+	}
+	if (pid != z->pid)
+		return ckpt_err(e, -EIO, "zombie pid %d: clone3 made pid %ld instead", z->pid, pid);
+	while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0)
+		if (errno != EINTR)
+			return ckpt_err_errno(e, -errno, "zombie pid %d: waitid(WNOWAIT)", z->pid);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigtimedwait(&chld, NULL, &zero);
+	return 0;
+}
+
+static int zombies_create(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < ctx->nzombies; i++)
+		if (ctx->zombies[i]->ppid == t->pid && zombie_clone(ctx->zombies[i], e) < 0)
+			return -1;
+	return 0;
+}
+
 /* ---- the setup phase -------------------------------------------------------------- */
 
 static int restore_sigactions(const CoreEntry *c, struct ckpt_error *e)
@@ -228,6 +289,8 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 	for (size_t i = 0; i < t->n_children; i++)
 		if (task_clone(ctx, t->children[i], &e) < 0)
 			task_fail(ctx, t, PHASE_FORKED, &e);
+	if (zombies_create(ctx, t, &e) < 0)
+		task_fail(ctx, t, PHASE_FORKED, &e);
 	send_msg(ctx, t, MSG_PHASE, PHASE_FORKED, NULL);
 
 	wait_phase(ctx, PHASE_GROUPS);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # (h) A tree holding a resource ckpt does not support yet (a pipe, a unix
-# socket, a zombie) is refused: the dump exits non-zero with a message
+# socket) is refused: the dump exits non-zero with a message
 # naming the pid, the fd and the kind; the program keeps running, untraced,
 # and passes its own checks afterwards; no checkpoint is left behind.
 # When one of these kinds becomes supported, drop it from MODES.
@@ -38,23 +38,19 @@ for mode in $MODES; do
 	untrack "$H"
 done
 
-# A zombie child (not supported yet: when it is, this becomes a restore test
-# where the parent reaps the recreated zombie). The refusal must leave the
-# zombie as it was: the parent then reaps it with its exit status.
+# A zombie child (supported now): dumped and restored, it is a zombie again
+# after the restore, with the same pid, and the restored parent reaps it
+# with its original exit status.
 ZLOG=$T/zombie.log
 diag_add "$ZLOG"
 start_workload ZP "$T/zombie.ready" -- "$WL/sleeper" zombie "$ZLOG" "$T/zombie.ready" "$T/zombie.trigger"
 Z=$(awk '/^zombie/ {print $2}' "$ZLOG")
 wait_for 5 "pid $Z to be a zombie" eval 'proc_stat "$Z" && [[ $S_STATE == Z ]]'
-if ckptctl_run dump "$ZP" -D "$T/zombie.img"; then
-	log "zombie: the dump succeeded: zombies are supported now, turn this into a restore test"
-	ckpt_restore "$T/zombie.img"
-else
-	log "zombie: refused: $(cat "$ERR")"
-	grep -qw -- "$Z" "$ERR" || fail "zombie: error does not name the zombie's pid $Z"
-	grep -qi zombie "$ERR" || fail "zombie: error does not say zombie"
-	[[ ! -e $T/zombie.img/inventory.img ]] || fail "zombie: a refused dump left a checkpoint"
-fi
+ckpt_dump "$ZP" "$T/zombie.img"
+assert_tree_gone "$ZP"
+ckpt_restore "$T/zombie.img"
+[[ $RESTORED_PID == "$ZP" ]] || fail "zombie: restored root pid $RESTORED_PID, dumped $ZP"
+proc_stat "$Z" && [[ $S_PPID == "$ZP" ]] || fail "zombie: pid $Z is not a child of $ZP after restore"
 proc_stat "$Z" && [[ $S_STATE == Z ]] || fail "pid $Z is not a zombie any more (state ${S_STATE:-gone})"
 assert_running "$ZP"
 touch "$T/zombie.trigger"
