@@ -20,6 +20,7 @@
 
 #include "cleanup.h"
 #include "ckptctl.h"
+#include "restorer_io.h"
 #include "image.h"
 #include "pstree.pb-c.h"
 
@@ -31,7 +32,6 @@ extern char **environ;
 #define ZOMBIE_WAIT_SECONDS 2.0
 /* The restorer's --progress-fd: its progress lines come through a pipe. */
 #define PROGRESS_FD 3
-#define PROGRESS_LINE_MAX 512
 /*
  * --json shows progress lines only for a restore of at least this much
  * memory (as the dump does): a small tree is restored in a blink, and its
@@ -71,42 +71,6 @@ static void usage_restore(FILE *out)
 
 /* --- finding and running the restorer ------------------------------------------ */
 
-static bool is_executable(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-/* Path of ckpt-restore (malloc'd); *ret_search says to look it up in PATH. */
-static char *find_restorer(bool *ret_search)
-{
-	const char *env = getenv("CKPT_RESTORE");
-	char self[PATH_MAX], *slash, *p = NULL;
-	ssize_t n;
-
-	*ret_search = false;
-	if (env && *env)
-		return strdup(env);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			if (asprintf(&p, "%s/ckpt-restore", self) < 0)
-				return NULL;
-			if (is_executable(p))
-				return p;
-			free(p);
-		}
-	}
-	if (is_executable(CKPT_LIBEXECDIR "/ckpt-restore"))
-		return strdup(CKPT_LIBEXECDIR "/ckpt-restore");
-	*ret_search = true;
-	return strdup("ckpt-restore");
-}
-
 static int spawn_restorer(const char *path, bool search, const char *dir, int verbose, int out_fd,
 			  int progress_fd, pid_t *ret_pid)
 {
@@ -140,31 +104,20 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 
 /* What the restorer sends while it runs: its progress lines, shown as they come. */
 struct progress_view {
-	int fd; /* read end of the progress pipe, -1 once at EOF */
+	struct line_reader in; /* the progress pipe */
 	bool json, bar;
-	char line[PROGRESS_LINE_MAX];
-	size_t len;
 };
 
-static unsigned long long json_u64(const char *json, const char *key)
+static void show_restore_progress(void *arg, const char *line)
 {
-	char pat[64];
-	const char *p;
+	const struct progress_view *v = arg;
+	struct restorer_progress p;
+	char done[32], total[32];
 
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
-}
-
-static void show_restore_progress(const struct progress_view *v, const char *line)
-{
-	char done[32], total[32], stage[32] = "";
-	const char *p = strstr(line, "\"stage\":\"");
-
-	if (line[0] != '{' || line[strlen(line) - 1] != '}')
+	if (!restorer_progress_parse(line, &p))
 		return; /* not one of its lines: nothing to show */
 	if (v->json) {
-		if (json_u64(line, "bytes_total") < PROGRESS_JSON_MIN_BYTES)
+		if (p.bytes_total < PROGRESS_JSON_MIN_BYTES)
 			return;
 		/* same shape as through ckptd: {"progress":{...}} */
 		printf("{\"progress\":%s}\n", line);
@@ -173,44 +126,17 @@ static void show_restore_progress(const struct progress_view *v, const char *lin
 	}
 	if (!v->bar)
 		return;
-	if (p)
-		sscanf(p + 9, "%31[a-z]", stage);
-	fprintf(stderr, "\rrestoring: %-8s %llu/%llu tasks, %s of %s memory   ", stage,
-		json_u64(line, "tasks_done"), json_u64(line, "tasks_total"),
-		format_bytes(json_u64(line, "bytes"), done, sizeof(done)),
-		format_bytes(json_u64(line, "bytes_total"), total, sizeof(total)));
+	fprintf(stderr, "\rrestoring: %-8s %u/%u tasks, %s of %s memory   ", p.stage, p.tasks_done,
+		p.tasks_total, format_bytes(p.bytes, done, sizeof(done)),
+		format_bytes(p.bytes_total, total, sizeof(total)));
 	fflush(stderr);
 }
 
 /* Read what is in the progress pipe; show every complete line. */
 static void read_progress(struct progress_view *v)
 {
-	char chunk[4096];
-	ssize_t n;
-
-	while (v->fd >= 0) {
-		n = read(v->fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0) {
-			close(v->fd);
-			v->fd = -1;
-			return;
-		}
-		for (ssize_t i = 0; i < n; i++) {
-			if (chunk[i] != '\n') {
-				/* an overlong line is cut, never overflows */
-				if (v->len + 1 < sizeof(v->line))
-					v->line[v->len++] = chunk[i];
-				continue;
-			}
-			v->line[v->len] = '\0';
-			show_restore_progress(v, v->line);
-			v->len = 0;
-		}
-	}
+	while (line_reader_read(&v->in, show_restore_progress, v) > 0)
+		;
 }
 
 /*
@@ -227,7 +153,8 @@ static void collect_output(int rfd, pid_t pid, struct progress_view *v, char *bu
 	size_t len = 0;
 
 	for (;;) {
-		struct pollfd pfd[3] = {{rfd, POLLIN, 0}, {pidfd, POLLIN, 0}, {v->fd, POLLIN, 0}};
+		struct pollfd pfd[3] = {
+		    {rfd, POLLIN, 0}, {pidfd, POLLIN, 0}, {v->in.fd, POLLIN, 0}};
 		char chunk[4096];
 		ssize_t n;
 
@@ -518,7 +445,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	};
 	_cleanup_free_ char *path = NULL, *out = NULL;
 	struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term;
-	struct progress_view view = {.fd = -1};
+	struct progress_view view = {.in = {.fd = -1}};
 	int opt, ex, status, r, pipefd[2], progfd[2];
 	bool search;
 	size_t len;
@@ -542,7 +469,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 		wait_for_zombie_pids(dir);
 		return daemon_restore(ex, dir, c);
 	}
-	path = find_restorer(&search);
+	path = restorer_find(NULL, CKPT_LIBEXECDIR, true, &search);
 	out = malloc(RESTORER_OUT_MAX);
 	if (!path || !out) {
 		fprintf(stderr, "ckptctl: out of memory\n");
@@ -554,7 +481,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 		return 1;
 	}
 	fcntl(progfd[0], F_SETFL, O_NONBLOCK);
-	view.fd = progfd[0];
+	view.in.fd = progfd[0];
 	view.json = c->json;
 	view.bar = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
 	fflush(stdout);
@@ -582,8 +509,8 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	}
 	collect_output(pipefd[0], pid, &view, out, RESTORER_OUT_MAX, &len);
 	close(pipefd[0]);
-	if (view.fd >= 0)
-		close(view.fd);
+	if (view.in.fd >= 0)
+		close(view.in.fd);
 	if (view.bar)
 		fprintf(stderr, "\r\033[K");
 	while (waitpid(pid, &status, 0) < 0) {

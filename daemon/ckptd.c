@@ -24,6 +24,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "restorer_io.h"
 #include "rpc.h"
 #include "server.h"
 
@@ -185,37 +186,6 @@ static void notify_ready(void)
 	unsetenv("NOTIFY_SOCKET");
 }
 
-static bool is_executable(const char *p)
-{
-	return p && access(p, X_OK) == 0;
-}
-
-/* --restorer, $CKPT_RESTORE, next to ckptd, the install location. */
-static char *find_restorer(const char *opt)
-{
-	char self[PATH_MAX], *slash, *p = NULL;
-	ssize_t n;
-
-	if (opt)
-		return strdup(opt);
-	if (getenv("CKPT_RESTORE"))
-		return strdup(getenv("CKPT_RESTORE"));
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			if (asprintf(&p, "%s/ckpt-restore", self) < 0)
-				p = NULL;
-			if (is_executable(p))
-				return p;
-			free(p);
-		}
-	}
-	return strdup(CKPT_LIBEXECDIR "/ckpt-restore");
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -267,7 +237,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ckpt_log_set_level(verbose >= 2 ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	restorer = find_restorer(restorer_opt);
+	restorer = restorer_find(restorer_opt, CKPT_LIBEXECDIR, false, &(bool){false});
 	if (!restorer)
 		return 1;
 	fd = systemd_socket();

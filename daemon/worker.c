@@ -28,6 +28,7 @@
 #include "fault.h"
 #include "image.h"
 #include "log.h"
+#include "restorer_io.h"
 #include "worker.h"
 #include "pstree.pb-c.h"
 
@@ -334,47 +335,18 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 }
 
 /* The restorer's progress lines, passed on to the main process as they come. */
-struct progress_reader {
-	int fd; /* -1 at EOF */
-	char line[512];
-	size_t len;
-};
-
-static void forward_progress_line(const struct worker_args *a, const char *line)
+static void forward_progress_line(void *arg, const char *line)
 {
+	const struct worker_args *a = arg;
 	struct worker_msg m = {.kind = WORKER_PROGRESS};
-	long long bytes = json_number(line, "bytes");
+	struct restorer_progress p;
 
-	if (bytes < 0)
+	if (!restorer_progress_parse(line, &p))
 		return; /* not a progress line */
-	m.bytes = (uint64_t)bytes;
-	m.tasks_done = (uint32_t)json_number(line, "tasks_done");
-	m.tasks_total = (uint32_t)json_number(line, "tasks_total");
+	m.bytes = p.bytes;
+	m.tasks_done = p.tasks_done;
+	m.tasks_total = p.tasks_total;
 	report(a, &m);
-}
-
-static void read_progress(const struct worker_args *a, struct progress_reader *pr)
-{
-	char buf[4096];
-	ssize_t n = read(pr->fd, buf, sizeof(buf));
-
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		close(pr->fd);
-		pr->fd = -1;
-		return;
-	}
-	for (ssize_t i = 0; i < n; i++) {
-		if (buf[i] != '\n') {
-			if (pr->len + 1 < sizeof(pr->line))
-				pr->line[pr->len++] = buf[i];
-			continue;
-		}
-		pr->line[pr->len] = '\0';
-		forward_progress_line(a, pr->line);
-		pr->len = 0;
-	}
 }
 
 /*
@@ -383,8 +355,8 @@ static void read_progress(const struct worker_args *a, struct progress_reader *p
  * rolls back by itself; the short poll timeout covers a signal that comes
  * just before poll().
  */
-static void watch_restorer(const struct worker_args *a, pid_t pid, int rd,
-			   struct progress_reader *pr, char *out, size_t len)
+static void watch_restorer(const struct worker_args *a, pid_t pid, int rd, struct line_reader *pr,
+			   char *out, size_t len)
 {
 	bool forwarded = false;
 	size_t n = 0;
@@ -401,7 +373,7 @@ static void watch_restorer(const struct worker_args *a, pid_t pid, int rd,
 		if (poll(p, 2, 200) <= 0)
 			continue;
 		if (p[1].revents)
-			read_progress(a, pr);
+			line_reader_read(pr, forward_progress_line, (void *)a);
 		if (!p[0].revents)
 			continue;
 		k = n + 1 < len ? read(rd, out + n, len - 1 - n) : read(rd, (char[256]){0}, 256);
@@ -418,7 +390,7 @@ static void watch_restorer(const struct worker_args *a, pid_t pid, int rd,
 		/* what the restorer wrote before it exited; never wait long */
 		if (poll(&p, 1, 100) <= 0)
 			break;
-		read_progress(a, pr);
+		line_reader_read(pr, forward_progress_line, (void *)a);
 	}
 	out[n] = '\0';
 }
@@ -428,7 +400,7 @@ static int run_restorer(const struct worker_args *a, int log_fd, char *out, size
 			struct ckpt_error *e)
 {
 	_cleanup_close_ int rd = -1;
-	struct progress_reader pr = {.fd = -1};
+	struct line_reader pr = {.fd = -1};
 	int p[2], q[2], status, r;
 	pid_t pid;
 

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "restorer_io.h"
+
+static bool is_executable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+char *restorer_find(const char *explicit_path, const char *libexec_dir, bool path_search,
+		    bool *ret_search)
+{
+	const char *env = getenv("CKPT_RESTORE");
+	char self[PATH_MAX], *slash, *p = NULL;
+	ssize_t n;
+
+	*ret_search = false;
+	if (explicit_path)
+		return strdup(explicit_path);
+	if (env && *env)
+		return strdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			if (asprintf(&p, "%s/ckpt-restore", self) < 0)
+				return NULL;
+			if (is_executable(p))
+				return p;
+			free(p);
+		}
+	}
+	if (asprintf(&p, "%s/ckpt-restore", libexec_dir) < 0)
+		return NULL;
+	if (is_executable(p) || !path_search)
+		return p;
+	free(p);
+	*ret_search = true;
+	return strdup("ckpt-restore");
+}
+
+/* The number after "key": (0 if absent); *found says whether it was there. */
+static uint64_t json_u64(const char *json, const char *key, bool *found)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	if (found)
+		*found = p != NULL;
+	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+}
+
+bool restorer_progress_parse(const char *line, struct restorer_progress *ret)
+{
+	size_t len = strlen(line);
+	const char *stage;
+	bool has_bytes;
+
+	memset(ret, 0, sizeof(*ret));
+	if (len < 2 || line[0] != '{' || line[len - 1] != '}')
+		return false;
+	ret->bytes = json_u64(line, "bytes", &has_bytes);
+	if (!has_bytes)
+		return false;
+	ret->bytes_total = json_u64(line, "bytes_total", NULL);
+	ret->tasks_done = (unsigned)json_u64(line, "tasks_done", NULL);
+	ret->tasks_total = (unsigned)json_u64(line, "tasks_total", NULL);
+	stage = strstr(line, "\"stage\":\"");
+	if (stage)
+		sscanf(stage + 9, "%31[a-z]", ret->stage);
+	return true;
+}
+
+int line_reader_read(struct line_reader *r, void (*cb)(void *arg, const char *line), void *arg)
+{
+	char chunk[4096];
+	ssize_t n;
+
+	if (r->fd < 0)
+		return -1;
+	n = read(r->fd, chunk, sizeof(chunk));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		close(r->fd);
+		r->fd = -1;
+		return -1;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (chunk[i] != '\n') {
+			if (r->len + 1 < sizeof(r->line))
+				r->line[r->len++] = chunk[i];
+			continue;
+		}
+		r->line[r->len] = '\0';
+		cb(arg, r->line);
+		r->len = 0;
+	}
+	return 1;
+}

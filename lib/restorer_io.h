@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the programs that run ckpt-restore (ckptctl, ckptd) share: where
+ * the binary is, and its progress lines (--progress-fd: one JSON object a
+ * line, {"bytes":B,"bytes_total":T,"tasks_done":D,"tasks_total":N,
+ * "stage":"memory"}).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Path of ckpt-restore (malloc'd, NULL when out of memory): explicit if
+ * given, else $CKPT_RESTORE, else next to the running program, else
+ * libexec_dir/ckpt-restore if executable. Past that, with path_search the
+ * bare name "ckpt-restore" (*ret_search true: look it up in PATH), without
+ * it libexec_dir/ckpt-restore anyway (its exec error names it).
+ */
+char *restorer_find(const char *explicit_path, const char *libexec_dir, bool path_search,
+		    bool *ret_search);
+
+struct restorer_progress {
+	uint64_t bytes, bytes_total;
+	unsigned tasks_done, tasks_total;
+	char stage[32];
+};
+
+/* Parse one progress line; false if it is not one. */
+bool restorer_progress_parse(const char *line, struct restorer_progress *ret);
+
+/* Splits what comes from a pipe into lines (an overlong line is cut). */
+struct line_reader {
+	int fd; /* -1 once at EOF (closed) */
+	char line[512];
+	size_t len;
+};
+
+/*
+ * One read(2): calls cb for every complete line. Returns 1 when data came,
+ * 0 when there was none now (EAGAIN, EINTR), -1 at EOF or error (fd closed).
+ */
+int line_reader_read(struct line_reader *r, void (*cb)(void *arg, const char *line), void *arg);
