@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # A guided demo: a python3 program counting in memory is checkpointed to a
 # directory, killed, and restored with the same pid, carrying on from the
-# exact line where it stopped. Run as root: sudo bash packaging/demo.sh
+# exact line where it stopped. Run as root: bash packaging/demo.sh
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 SRC=$PWD
@@ -13,7 +13,7 @@ run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
 if [[ -z ${CKPT_DEMO_UNDER_REAPER:-} ]]; then
 	if (($(id -u) != 0)); then
-		echo "demo: run as root (sudo bash packaging/demo.sh): ckpt needs ptrace and clone3(set_tid)" >&2
+		echo "demo: run as root (bash packaging/demo.sh): ckpt needs ptrace and clone3(set_tid)" >&2
 		exit 1
 	fi
 	say "Installing build dependencies (skipped when present)"
