@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -317,6 +318,12 @@ static int become_caller(const struct worker_args *a)
 static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, int progress_fd)
 {
 	char fdarg[16], progarg[16];
+	char *argv[] = {"ckpt-restore", "--json",	 "-v",	  "--dir-fd",
+			fdarg,		"--progress-fd", progarg, NULL};
+	/* opened while still root: the caller may have no way into the
+	 * directory ckpt-restore lives in (a build tree in a private dir),
+	 * only the right to execute the file itself */
+	int exe = open(a->restorer, O_PATH | O_CLOEXEC);
 
 	snprintf(fdarg, sizeof(fdarg), "%d", a->dir_fd);
 	snprintf(progarg, sizeof(progarg), "%d", progress_fd);
@@ -328,8 +335,8 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 		dprintf(log_fd, "ckptd: cannot drop privileges for ckpt-restore: %m\n");
 		_exit(127);
 	}
-	execl(a->restorer, "ckpt-restore", "--json", "-v", "--dir-fd", fdarg, "--progress-fd",
-	      progarg, (char *)NULL);
+	if (exe >= 0)
+		syscall(SYS_execveat, exe, "", argv, environ, AT_EMPTY_PATH);
 	dprintf(log_fd, "ckptd: cannot run %s: %m\n", a->restorer);
 	_exit(127);
 }

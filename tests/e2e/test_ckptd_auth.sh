@@ -21,6 +21,13 @@ TGID=$(id -g "$TUSER")
 chmod 0711 "$T"
 U=$T/u
 mkdir "$U" && chown "$TUID:$TGID" "$U"
+# The programs the users run must be theirs to open and map: the build tree
+# may sit in a directory only root can enter (a clone under mktemp -d), and a
+# restore made for a user reopens the executable with that user's rights.
+install -d -m 0755 "$T/bin"
+install -m 0755 "$WL/sleeper" "$T/bin/sleeper"
+# and so must their working directory (restored with the user's rights too)
+cd "$T" || fail "cd $T"
 cat >"$T/ckptctl-user" <<WRAP
 #!/bin/sh
 exec setpriv --reuid=$TUID --regid=$TGID --clear-groups --inh-caps=-all -- "$CKPT_BUILD/ckptctl" "\$@"
@@ -39,7 +46,7 @@ uid_of() { awk '/^Uid:/ {print $2, $3, $4; exit}' "/proc/$1/status"; }
 touch "$T/US.stdout" "$T/US.stderr" "$T/UF.stdout" "$T/UF.stderr"
 chown "$TUID:$TGID" "$T/US.stdout" "$T/US.stderr" "$T/UF.stdout" "$T/UF.stderr"
 start_workload US "$U/us.ready" -- setpriv --reuid="$TUID" --regid="$TGID" --clear-groups \
-	--inh-caps=-all -- "$WL/sleeper" nanosleep "$U/us.log" "$U/us.ready" 1
+	--inh-caps=-all -- "$T/bin/sleeper" nanosleep "$U/us.log" "$U/us.ready" 1
 diag_add "$U/us.log"
 wait_grep "$U/us.log" '^tick 1$'
 [[ $(uid_of "$US") == "$TUID $TUID $TUID" ]] || fail "workload $US does not run as $TUSER"
@@ -67,7 +74,7 @@ grep -q '^TracerPid:[[:space:]]*0$' "/proc/$RS/status" || fail "root's program i
 NBD=$T/nobody
 mkdir "$NBD" && chown nobody "$NBD"
 start_workload NB "$NBD/nb.ready" -- setpriv --reuid=nobody --regid=nogroup --clear-groups \
-	--inh-caps=-all -- "$WL/sleeper" pause "$NBD/nb.log" "$NBD/nb.ready"
+	--inh-caps=-all -- "$T/bin/sleeper" pause "$NBD/nb.log" "$NBD/nb.ready"
 user_ctl dump "$NB" -D "$U/nb.img" && fail "$TUSER dumped nobody's program"
 grep -qE "pid $NB: real uid is [0-9]+, not yours" "$ERR" || fail "unclear refusal: $(cat "$ERR")"
 assert_running "$NB"
@@ -85,7 +92,7 @@ log "image of root's program: $(head -n 1 "$ERR")"
 
 # --- its own image edited to say uid 0: refused -------------------------------
 start_workload UF "$U/uf.ready" -- setpriv --reuid="$TUID" --regid="$TGID" --clear-groups \
-	--inh-caps=-all -- "$WL/sleeper" pause "$U/uf.log" "$U/uf.ready"
+	--inh-caps=-all -- "$T/bin/sleeper" pause "$U/uf.log" "$U/uf.ready"
 user_ctl dump "$UF" -D "$U/uf.img" || fail "$TUSER could not dump its own program: $(cat "$ERR")"
 assert_tree_gone "$UF"
 "$PYTHON" - "$CKPT_SRC/tests/e2e" "$U/uf.img" "core-$UF.img" <<'PY' || fail "cannot forge the image"
@@ -118,7 +125,7 @@ log "image edited to uid 0: $(head -n 1 "$ERR")"
 # from root (here its stdout, a root-owned 0644 file open for writing) is
 # not handed back to the user.
 start_workload UR "$U/ur.ready" -- setpriv --reuid="$TUID" --regid="$TGID" --clear-groups \
-	--inh-caps=-all -- "$WL/sleeper" pause "$U/ur.log" "$U/ur.ready"
+	--inh-caps=-all -- "$T/bin/sleeper" pause "$U/ur.log" "$U/ur.ready"
 user_ctl dump "$UR" -D "$U/ur.img" || fail "$TUSER could not dump its own program: $(cat "$ERR")"
 assert_tree_gone "$UR"
 user_ctl restore "$U/ur.img" && fail "$TUSER got back a root-owned file open for writing"
