@@ -28,10 +28,10 @@ static void usage_main(FILE *out)
 		"Checkpoint and restore Linux process trees.\n"
 		"\n"
 		"commands:\n"
-		"  dump PID -D DIR [--leave-running] [--json]\n"
+		"  dump PID -D DIR [--leave-running] [--shell-job] [--json]\n"
 		"                 checkpoint the tree rooted at PID into DIR (must not exist or\n"
 		"                 be empty); the tree is killed unless --leave-running\n"
-		"  restore DIR [--json]\n"
+		"  restore DIR [--shell-job] [--json]\n"
 		"                 recreate the tree saved in DIR (runs ckpt-restore)\n"
 		"  show DIR [IMAGE]\n"
 		"                 print the images of DIR (or one of them) as JSON\n"
@@ -155,13 +155,22 @@ double monotonic_seconds(void)
 static void usage_dump(FILE *out)
 {
 	fprintf(out,
-		"usage: ckptctl dump PID -D DIR [--leave-running] [--json] [-v]\n"
+		"usage: ckptctl dump PID -D DIR [--leave-running] [--shell-job]\n"
+		"                    [--external unix:INODE]... [--json] [-v]\n"
 		"\n"
 		"Checkpoint the process tree rooted at PID into DIR. DIR must not exist or be\n"
 		"an empty directory; it appears only when the checkpoint is complete.\n"
 		"\n"
 		"  -D, --dir DIR        image directory\n"
 		"  -R, --leave-running  resume the tree afterwards (default: kill it)\n"
+		"      --shell-job      the tree is a job of a terminal (script, tmux, ssh): save\n"
+		"                       that terminal as the job's terminal instead of refusing\n"
+		"                       it; restore it with `ckptctl restore --shell-job`\n"
+		"      --external unix:INODE\n"
+		"                       a unix socket of the tree connected to a process outside\n"
+		"                       it (INODE: either end's, as in `ss -xp`) is saved instead\n"
+		"                       of refused; after restore its peer is gone (stream:\n"
+		"                       EOF; datagram: connected again to the peer's name)\n"
 		"      --json           print the result as one JSON object on stdout, after\n"
 		"                       progress lines {\"progress\":{...}} (from 64 MiB on)\n"
 		"  -v, --verbose        more log output on stderr (-vv: debug)\n");
@@ -227,10 +236,12 @@ static void dump_print_result(const struct dump_opts *o, const struct dump_resul
 int cmd_dump(int argc, char **argv, struct cli_common *c)
 {
 	static const struct option longopts[] = {
-	    {"dir", required_argument, NULL, 'D'}, {"leave-running", no_argument, NULL, 'R'},
-	    {"json", no_argument, NULL, 'J'},	   {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+	    {"dir", required_argument, NULL, 'D'},	{"leave-running", no_argument, NULL, 'R'},
+	    {"json", no_argument, NULL, 'J'},		{"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},		{"shell-job", no_argument, NULL, 'j'},
+	    {"external", required_argument, NULL, 'E'}, {NULL, 0, NULL, 0},
 	};
+	static const char *external[64];
 	struct dump_opts o = {0};
 	struct dump_result res = {0};
 	struct ckpt_error err = {0};
@@ -245,7 +256,14 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 			o.dir = optarg;
 		else if (opt == 'R')
 			o.leave_running = true;
+		else if (opt == 'j')
+			o.shell_job = true;
+		else if (opt == 'E' && o.n_external == sizeof(external) / sizeof(external[0]))
+			return cli_usage_error("dump", "too many --external");
+		else if (opt == 'E')
+			external[o.n_external++] = optarg;
 	}
+	o.external = external;
 	if (optind >= argc)
 		return cli_usage_error("dump", "missing PID");
 	if (!parse_pid_arg(argv[optind], &o.pid))

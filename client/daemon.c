@@ -131,6 +131,10 @@ int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
 	dr.pid = o->pid;
 	dr.has_leave_running = true;
 	dr.leave_running = o->leave_running;
+	dr.has_shell_job = o->shell_job;
+	dr.shell_job = o->shell_job;
+	dr.n_external = o->n_external;
+	dr.external = (char **)o->external;
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_DUMP;
 	req.dump = &dr;

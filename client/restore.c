@@ -13,9 +13,11 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -32,6 +34,8 @@ extern char **environ;
 #define ZOMBIE_WAIT_SECONDS 2.0
 /* The restorer's --progress-fd: its progress lines come through a pipe. */
 #define PROGRESS_FD 3
+/* --shell-job: the restorer's --tty-fd, our terminal. */
+#define TTY_FD 4
 /*
  * --json shows progress lines only for a restore of at least this much
  * memory (as the dump does): a small tree is restored in a blink, and its
@@ -54,7 +58,7 @@ static void on_interrupt(int sig)
 static void usage_restore(FILE *out)
 {
 	fprintf(out,
-		"usage: ckptctl restore DIR [--json] [-v]\n"
+		"usage: ckptctl restore DIR [--shell-job] [--json] [-v]\n"
 		"\n"
 		"Recreate the process tree saved in DIR, with the same pids, and resume it.\n"
 		"Runs ckpt-restore: $CKPT_RESTORE if set, else the one next to ckptctl, else\n"
@@ -63,6 +67,10 @@ static void usage_restore(FILE *out)
 		"Progress shows as a bar on a terminal; Ctrl-C cancels the restore (it rolls\n"
 		"back: no task of the tree is left).\n"
 		"\n"
+		"      --shell-job\n"
+		"                 restore a job dumped with --shell-job onto this terminal, as\n"
+		"                 its foreground job; stay in the foreground until it exits\n"
+		"                 (exit status: the job's), then take the terminal back\n"
 		"      --json     print progress lines {\"progress\":{...}}, then the restorer's\n"
 		"                 JSON result, on stdout\n"
 		"  -v, --verbose  more log output on stderr (-vv: debug)\n",
@@ -72,10 +80,10 @@ static void usage_restore(FILE *out)
 /* --- finding and running the restorer ------------------------------------------ */
 
 static int spawn_restorer(const char *path, bool search, const char *dir, int verbose, int out_fd,
-			  int progress_fd, pid_t *ret_pid)
+			  int progress_fd, int tty_fd, pid_t *ret_pid)
 {
 	posix_spawn_file_actions_t fa;
-	char *args[10], fdarg[16];
+	char *args[14], fdarg[16], ttyarg[16];
 	int n = 0, r;
 
 	args[n++] = (char *)path;
@@ -87,6 +95,12 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 	snprintf(fdarg, sizeof(fdarg), "%d", PROGRESS_FD);
 	args[n++] = "--progress-fd";
 	args[n++] = fdarg;
+	if (tty_fd >= 0) {
+		snprintf(ttyarg, sizeof(ttyarg), "%d", TTY_FD);
+		args[n++] = "--shell-job";
+		args[n++] = "--tty-fd";
+		args[n++] = ttyarg;
+	}
 	args[n++] = "--";
 	args[n++] = (char *)dir;
 	args[n] = NULL;
@@ -94,6 +108,8 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 	posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
 	/* dup2 clears close-on-exec: the restorer gets its own fd 3 */
 	posix_spawn_file_actions_adddup2(&fa, progress_fd, PROGRESS_FD);
+	if (tty_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, tty_fd, TTY_FD);
 	if (search)
 		r = posix_spawnp(ret_pid, path, &fa, NULL, args, environ);
 	else
@@ -394,9 +410,102 @@ void wait_for_zombie_pids(const char *dir)
 	}
 }
 
+/* --- --shell-job ---------------------------------------------------------------------- */
+
+/*
+ * Like a shell running a job: the restored root is the terminal's foreground
+ * job (ckpt-restore does that) and we stay until it exits, then take the
+ * terminal back with the termios it had. We are a child subreaper, so the
+ * root comes to us when the restorer exits and we reap it.
+ */
+struct shell_job {
+	bool on;
+	int tty_fd;
+	bool have_termios;
+	struct termios termios;
+};
+
+static int shell_job_prepare(struct shell_job *j, const struct cli_common *c)
+{
+	const char *msg = NULL;
+
+	if (geteuid() != 0)
+		msg = "--shell-job needs root: the job is made inside this terminal's session, "
+		      "which ckptd cannot do";
+	else if (isatty(STDIN_FILENO))
+		j->tty_fd = STDIN_FILENO;
+	else if ((j->tty_fd = open("/dev/tty", O_RDWR | O_CLOEXEC)) < 0)
+		msg = "--shell-job needs a terminal (stdin is none and there is no /dev/tty)";
+	if (!msg && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		msg = "--shell-job: prctl(PR_SET_CHILD_SUBREAPER) failed";
+	if (msg) {
+		fprintf(stderr, "ckptctl restore: %s\n", msg);
+		if (c->json) {
+			printf("{\"status\":\"error\",\"error\":");
+			img_json_string(stdout, msg);
+			printf("}\n");
+		}
+		return -1;
+	}
+	j->have_termios = tcgetattr(j->tty_fd, &j->termios) == 0;
+	return 0;
+}
+
+/* Wait for the job: our child (we are its subreaper), else through a pidfd. */
+static int shell_job_wait(pid_t root)
+{
+	int status = 0;
+
+	for (;;) {
+		pid_t p = waitpid(root, &status, WUNTRACED);
+
+		if (p == root)
+			break;
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p < 0) {
+			int pidfd = (int)syscall(SYS_pidfd_open, root, 0);
+			struct pollfd pfd = {pidfd, POLLIN, 0};
+
+			while (pidfd >= 0 && poll(&pfd, 1, -1) < 0 && errno == EINTR)
+				;
+			if (pidfd >= 0)
+				close(pidfd);
+			return 0;
+		}
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	fprintf(stderr,
+		"ckptctl: pid %d stopped (signal %d); it is left stopped, kill -CONT %d "
+		"resumes it\n",
+		(int)root, WSTOPSIG(status), (int)root);
+	return 128 + WSTOPSIG(status);
+}
+
+static int shell_job_finish(struct shell_job *j, pid_t root, int r)
+{
+	sigset_t ttou, old;
+
+	if (root > 0)
+		r = shell_job_wait(root);
+	/* we are in the background until tcsetpgrp: no SIGTTOU for it */
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, &old);
+	if (tcgetpgrp(j->tty_fd) != getpgrp() && tcsetpgrp(j->tty_fd, getpgrp()) < 0)
+		fprintf(stderr, "ckptctl: cannot take the terminal back: %m\n");
+	if (j->have_termios)
+		tcsetattr(j->tty_fd, TCSADRAIN, &j->termios);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
 /* --- the command --------------------------------------------------------------------- */
 
-static int report(const char *dir, int status, char *out, bool json)
+static int report(const char *dir, int status, char *out, bool json, pid_t *ret_root)
 {
 	struct restore_result res = {0};
 	const char *line = NULL;
@@ -407,6 +516,7 @@ static int report(const char *dir, int status, char *out, bool json)
 		snprintf(res.error, sizeof(res.error), "ckpt-restore was killed by signal %d",
 			 WTERMSIG(status));
 	if (parsed && code == 0 && !strcmp(res.status, "ok") && res.have_pid) {
+		*ret_root = (pid_t)res.root_pid;
 		if (json)
 			printf("%s\n", line);
 		else
@@ -441,9 +551,12 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	    {"json", no_argument, NULL, 'J'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"shell-job", no_argument, NULL, 'j'},
 	    {NULL, 0, NULL, 0},
 	};
 	_cleanup_free_ char *path = NULL, *out = NULL;
+	struct shell_job job = {.tty_fd = -1};
+	pid_t root = 0;
 	struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term;
 	struct progress_view view = {.in = {.fd = -1}};
 	int opt, ex, status, r, pipefd[2], progfd[2];
@@ -452,9 +565,12 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	pid_t pid;
 	const char *dir;
 
-	while ((opt = cli_getopt(argc, argv, ":vh", longopts, c, usage_restore, &ex)) != -1)
+	while ((opt = cli_getopt(argc, argv, ":vh", longopts, c, usage_restore, &ex)) != -1) {
 		if (opt == -2)
 			return ex;
+		if (opt == 'j')
+			job.on = true;
+	}
 	if (optind >= argc)
 		return cli_usage_error("restore", "missing DIR");
 	if (optind + 1 < argc)
@@ -462,7 +578,11 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	dir = argv[optind];
 	cli_set_verbosity(c->verbose);
 
-	r = cli_daemon_connect(c, "restore", &ex);
+	/* a shell job must be made inside our session: never through ckptd */
+	if (job.on)
+		r = shell_job_prepare(&job, c);
+	else
+		r = cli_daemon_connect(c, "restore", &ex);
 	if (r < 0)
 		return 1;
 	if (r > 0) {
@@ -487,7 +607,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	fflush(stdout);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], progfd[1], &pid);
+	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], progfd[1], job.tty_fd, &pid);
 	close(pipefd[1]);
 	close(progfd[1]);
 	if (r < 0) {
@@ -523,5 +643,8 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	}
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	return report(dir, status, out, c->json);
+	r = report(dir, status, out, c->json, &root);
+	if (job.on)
+		r = shell_job_finish(&job, r == 0 ? root : 0, r);
+	return r;
 }

@@ -200,12 +200,37 @@ int auth_check_dump(const struct auth_caller *c, pid_t pid, struct ckpt_error *e
 	return 0;
 }
 
+static int check_image_creds(const struct auth_caller *c, const Creds *cr, const char *who,
+			     struct ckpt_error *e)
+{
+	struct auth_task t = {0};
+	int r;
+
+	t.uid[0] = cr->uid;
+	t.uid[1] = cr->euid;
+	t.uid[2] = cr->suid;
+	t.gid[0] = cr->gid;
+	t.gid[1] = cr->egid;
+	t.gid[2] = cr->sgid;
+	t.groups = cr->groups;
+	t.ngroups = cr->n_groups;
+	t.cap_inh = cr->cap_inh;
+	t.cap_prm = cr->cap_prm;
+	t.cap_eff = cr->cap_eff;
+	t.cap_amb = cr->has_cap_amb ? cr->cap_amb : 0;
+	r = check_task(c, &t, who, e);
+	/* the fs ids are restored too: they must be the caller's as well */
+	if (r == 0 && (cr->fsuid != c->uid || cr->fsgid != c->gid))
+		r = ckpt_err(e, -EPERM, "%s: filesystem uid/gid %u/%u are not yours (%u/%u)", who,
+			     cr->fsuid, cr->fsgid, c->uid, c->gid);
+	return r;
+}
+
 static int check_image_task(const struct auth_caller *c, int dirfd, pid_t pid, struct ckpt_error *e)
 {
 	_cleanup_img_ struct img *img = NULL;
 	CoreEntry *core = NULL;
-	struct auth_task t = {0};
-	char who[64];
+	char who[96];
 	int r;
 
 	snprintf(who, sizeof(who), "image core-%d.img", (int)pid);
@@ -219,23 +244,15 @@ static int check_image_task(const struct auth_caller *c, int dirfd, pid_t pid, s
 		protobuf_c_message_free_unpacked(&core->base, NULL);
 		return ckpt_err(e, -EPERM, "%s: no credentials recorded", who);
 	}
-	t.uid[0] = core->creds->uid;
-	t.uid[1] = core->creds->euid;
-	t.uid[2] = core->creds->suid;
-	t.gid[0] = core->creds->gid;
-	t.gid[1] = core->creds->egid;
-	t.gid[2] = core->creds->sgid;
-	t.groups = core->creds->groups;
-	t.ngroups = core->creds->n_groups;
-	t.cap_inh = core->creds->cap_inh;
-	t.cap_prm = core->creds->cap_prm;
-	t.cap_eff = core->creds->cap_eff;
-	t.cap_amb = core->creds->has_cap_amb ? core->creds->cap_amb : 0;
-	r = check_task(c, &t, who, e);
-	/* the fs ids are restored too: they must be the caller's as well */
-	if (r == 0 && (core->creds->fsuid != c->uid || core->creds->fsgid != c->gid))
-		r = ckpt_err(e, -EPERM, "%s: filesystem uid/gid %u/%u are not yours (%u/%u)", who,
-			     core->creds->fsuid, core->creds->fsgid, c->uid, c->gid);
+	r = check_image_creds(c, core->creds, who, e);
+	/* each thread gets its own saved credentials: every one is checked */
+	for (size_t i = 0; r == 0 && i < core->n_threads; i++) {
+		if (!core->threads[i]->creds)
+			continue;
+		snprintf(who, sizeof(who), "image core-%d.img thread %d", (int)pid,
+			 core->threads[i]->tid);
+		r = check_image_creds(c, core->threads[i]->creds, who, e);
+	}
 	protobuf_c_message_free_unpacked(&core->base, NULL);
 	return r;
 }

@@ -110,6 +110,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 	for (size_t i = 0; i < c->nfiles; i++)
 		file_entry__free_unpacked(c->files[i].fe, NULL);
 	free(c->files);
+	dump_shmem_free(c);
 	if (c->buf)
 		munmap(c->buf, c->buf_len);
 	if (c->buf2)
@@ -165,6 +166,16 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 		if (r < 0)
 			return with_pid(e, c->tasks[i].pid);
 	}
+	/* memfd fds and deleted files both open and mapped: one shmem object */
+	r = dump_shmem_link_fds(c, e);
+	if (r < 0)
+		return r;
+	r = dump_fds_done(c, e);
+	if (r < 0)
+		return r;
+	r = dump_ttys(c, e);
+	if (r < 0)
+		return r;
 	return dump_step(c, "dump-fds", e);
 }
 

@@ -27,6 +27,14 @@ struct dump_opts {
 	/* ckptd: when set to non-zero (from a signal handler), the dump stops at
 	 * the next step and rolls back; the tree is left running */
 	volatile sig_atomic_t *cancel;
+	/* --shell-job: the tree is a job of the user's terminal (a pty whose
+	 * master is outside the tree): its fds on it are saved as "external"
+	 * instead of refused (daemon/dump_tty.c) */
+	bool shell_job;
+	/* --external: resources outside the tree the user accepts to lose the
+	 * other end of ("unix:INODE": a unix socket connected outside) */
+	const char *const *external;
+	size_t n_external;
 };
 
 struct dump_result {

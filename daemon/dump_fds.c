@@ -30,7 +30,7 @@
 #endif
 #define KCMP_FILE 0
 
-static struct dump_file *new_file(struct dump_ctx *c, struct ckpt_error *e)
+struct dump_file *dump_file_new(struct dump_ctx *c, struct ckpt_error *e)
 {
 	struct dump_file *f;
 
@@ -75,7 +75,7 @@ int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t
 			return 0;
 		}
 	}
-	f = new_file(c, e);
+	f = dump_file_new(c, e);
 	if (!f)
 		return -ENOMEM;
 	f->mapping = true;
@@ -161,7 +161,7 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 	}
 	r = find_shared(c, &p, &id, e);
 	if (r >= 0 && !id) {
-		f = new_file(c, e);
+		f = dump_file_new(c, e);
 		if (!f) {
 			r = -ENOMEM;
 		} else {
@@ -261,6 +261,27 @@ int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 		t->nfds++;
 	}
 	return 0;
+}
+
+int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e)
+{
+	_cleanup_free_ struct fd_dump_item *items = calloc(c->nfiles + 1, sizeof(*items));
+	_cleanup_free_ pid_t *pids = calloc(c->ntasks + 1, sizeof(*pids));
+	struct fd_dump_view v = {.items = items,
+				 .pids = pids,
+				 .self = c->self,
+				 .external = c->opts->external,
+				 .n_external = c->opts->n_external};
+
+	if (!items || !pids)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (!c->files[i].mapping && c->files[i].fd >= 0)
+			items[v.n++] =
+			    (struct fd_dump_item){c->files[i].fe, c->files[i].pid, c->files[i].fd};
+	for (size_t i = 0; i < c->ntasks; i++)
+		pids[v.npids++] = c->tasks[i].pid;
+	return fd_kinds_dump_done(&v, e);
 }
 
 int dump_write_files(struct dump_ctx *c, struct ckpt_error *e)

@@ -35,6 +35,7 @@ struct dump_task {
 	size_t nthreads;
 	pid_t ppid; /* parent inside the tree, 0 for the root */
 	pid_t pgid, sid;
+	int tty_nr; /* controlling terminal (/proc/PID/stat), 0 if none */
 	bool seized;
 	bool was_stopped; /* in a group stop before we seized it */
 	int pidfd;	  /* for pidfd_getfd, -1 until opened */
@@ -62,6 +63,18 @@ struct dump_file {
 	int fd;
 };
 
+/*
+ * One shared memory object of the tree (dump_shmem.c): a FILE_SHMEM entry of
+ * files.img, found by the (dev, ino) of what the areas or fds point at.
+ */
+struct dump_shmem {
+	size_t file_idx; /* its entry: files[file_idx] */
+	uint64_t dev, ino;
+	bool sysv;    /* SysV inode numbers are shmids: never equal to another's */
+	pid_t owner;  /* its content goes after this task's pages */
+	char src[96]; /* /proc/PID/map_files/A-B or /proc/PID/fd/N: read while frozen */
+};
+
 /* A zombie child of a task: recreated at restore, nothing else to dump. */
 struct dump_zombie {
 	pid_t pid, ppid, pgid, sid;
@@ -81,6 +94,9 @@ struct dump_ctx {
 
 	struct dump_file *files;
 	size_t nfiles, files_cap;
+
+	struct dump_shmem *shmem;
+	size_t nshmem, shmem_cap;
 
 	struct img_dir *dir;
 
@@ -113,18 +129,42 @@ int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e);
  * session (scratch of at least 128 bytes) */
 int dump_timers(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 
+/* dump_seccomp.c: the seccomp filters of every thread in filter mode
+ * (ThreadCore.seccomp_mode set), frozen and traced */
+int dump_seccomp(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
+/* dump_sched.c: scheduling policy/nice and CPU affinity of one thread */
+int dump_thread_sched(pid_t tid, ThreadCore *tc, struct ckpt_error *e);
+
 /* dump_mm.c */
 int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /* Close (fsync, checksum) the page images of a task left open by dump_task_pages. */
 int dump_close_pages(struct dump_task *t, struct ckpt_error *e);
 
+/* dump_shmem.c: shared memory objects */
+/* Classify and record a shared memory area (MAP_SHARED, memfd, SysV, deleted file). */
+int dump_shmem_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma *vma,
+		   struct ckpt_error *e);
+/* After every fd: memfd fds get their object, deleted files also mapped share theirs. */
+int dump_shmem_link_fds(struct dump_ctx *c, struct ckpt_error *e);
+void dump_shmem_free(struct dump_ctx *c);
+
 /* dump_fds.c */
 int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/* Once every task's fds are dumped: the kinds' checks across fds (both ends of a pipe). */
+int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e);
+/* A new, zeroed entry at the end of files.img (its id: its 1-based position). */
+struct dump_file *dump_file_new(struct dump_ctx *c, struct ckpt_error *e);
 /* Add (or find) the mapping_only entry of the file open at fd; *ret_id its id. */
 int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t *ret_id,
 			  struct ckpt_error *e);
 int dump_write_files(struct dump_ctx *c, struct ckpt_error *e);
+
+/* dump_tty.c: once every fd is dumped, mark the terminals whose master is
+ * outside the tree as external (refused without opts->shell_job) */
+int dump_ttys(struct dump_ctx *c, struct ckpt_error *e);
+/* Is this tty_nr (/proc/PID/stat) a Unix98 pty slave? */
+bool dump_tty_nr_is_pty(int tty_nr);
 
 /* Write one message as the only record of a new per-task (or shared) image. */
 int dump_write_one(struct dump_ctx *c, enum img_kind kind, int pid, const ProtobufCMessage *msg,

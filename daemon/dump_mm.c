@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "crc32c.h"
 #include "dump_internal.h"
 #include "page_writer.h"
 #include "log.h"
@@ -55,6 +56,15 @@ static int refuse_area(pid_t pid, const struct proc_vma *v, const char *what, st
 			v->start, v->end, what);
 }
 
+/* Shared anonymous memory is backed by "/dev/zero (deleted)" (or named). */
+static bool anon_shared(const struct proc_vma *v)
+{
+	const char *p = v->path;
+
+	return v->shared && (!p[0] || (v->deleted && !strcmp(p, "/dev/zero")) ||
+			     !strncmp(p, "[anon_shmem:", 12));
+}
+
 /* The kind of an area, or a refusal that names it. */
 static int classify_vma(pid_t pid, const struct proc_vma *v, VmaKind *ret, struct ckpt_error *e)
 {
@@ -76,13 +86,18 @@ static int classify_vma(pid_t pid, const struct proc_vma *v, VmaKind *ret, struc
 		snprintf(what, sizeof(what), "hugetlbfs huge pages %s", p);
 		return refuse_area(pid, v, what, e);
 	}
-	if (!strncmp(p, "/SYSV", 5) && v->deleted)
-		return refuse_area(pid, v, "System V shared memory", e);
-	if (!strncmp(p, "/memfd:", 7)) {
-		snprintf(what, sizeof(what), "memfd %s", p + 7);
-		return refuse_area(pid, v, what, e);
+	if (!strncmp(p, "/SYSV", 5) && v->deleted) {
+		if (!v->shared)
+			return refuse_area(pid, v, "private mapping of System V shared memory", e);
+		*ret = VMA_KIND__VMA_SYSV_SHM;
+		return 0;
 	}
-	if (v->shared && p[0] == '/' && !v->deleted && !proc_vma_has_flag(v, "mw")) {
+	/* memfds, shared anonymous memory, deleted files: objects of dump_shmem.c */
+	if (!strncmp(p, "/memfd:", 7) || anon_shared(v) || (p[0] == '/' && v->deleted)) {
+		*ret = v->shared ? VMA_KIND__VMA_SHMEM_SHARED : VMA_KIND__VMA_SHMEM_PRIVATE;
+		return 0;
+	}
+	if (v->shared && p[0] == '/' && !proc_vma_has_flag(v, "mw")) {
 		/* Shared, but the file was opened read-only ("mw" unset): it can
 		 * never be written through this mapping and holds nothing but the
 		 * file, so it is restored as the same shared mapping of the file
@@ -91,16 +106,13 @@ static int classify_vma(pid_t pid, const struct proc_vma *v, VmaKind *ret, struc
 		*ret = VMA_KIND__VMA_FILE_SHARED_RO;
 		return 0;
 	}
-	if (v->shared) {
-		/* shared anonymous memory is backed by "/dev/zero (deleted)" */
-		bool anon = !p[0] || (v->deleted && !strcmp(p, "/dev/zero")) ||
-			    !strncmp(p, "[anon_shmem:", 12);
-
-		snprintf(what, sizeof(what), "MAP_SHARED %s", anon ? "anonymous memory" : p);
-		return refuse_area(pid, v, what, e);
+	if (v->shared && p[0] == '/') {
+		/* writable shared file mapping: one object per file */
+		*ret = VMA_KIND__VMA_SHMEM_SHARED;
+		return 0;
 	}
-	if (v->deleted) {
-		snprintf(what, sizeof(what), "deleted file %s", p);
+	if (v->shared) {
+		snprintf(what, sizeof(what), "MAP_SHARED mapping of %s", p);
 		return refuse_area(pid, v, what, e);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(special); i++) {
@@ -178,7 +190,7 @@ static int dump_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 	vma->end = v->end;
 	vma->prot = v->prot;
 	vma->kind = kind;
-	vma->flags = kind == VMA_KIND__VMA_FILE_SHARED_RO ? MAP_SHARED : MAP_PRIVATE;
+	vma->flags = v->shared ? MAP_SHARED : MAP_PRIVATE;
 	if (proc_vma_has_flag(v, "gd"))
 		vma->flags |= MAP_GROWSDOWN;
 	if (proc_vma_has_flag(v, "nr"))
@@ -190,6 +202,53 @@ static int dump_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 	}
 	if (kind == VMA_KIND__VMA_FILE_PRIVATE || kind == VMA_KIND__VMA_FILE_SHARED_RO)
 		return vma_file(c, pid, v, vma, e);
+	if (kind == VMA_KIND__VMA_SHMEM_SHARED || kind == VMA_KIND__VMA_SHMEM_PRIVATE ||
+	    kind == VMA_KIND__VMA_SYSV_SHM)
+		return dump_shmem_vma(c, pid, v, vma, e);
+	return 0;
+}
+
+/*
+ * shmat() maps a whole segment: restore attaches at the first area (offset 0)
+ * and only changes the protection of the others, so the areas of one
+ * attachment must follow each other and cover the whole segment.
+ */
+static int check_sysv(struct dump_ctx *c, pid_t pid, MmEntry *mm, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Vma *v = mm->vmas[i], *prev = i ? mm->vmas[i - 1] : NULL;
+		uint64_t size, span = v->end - v->start;
+		size_t j = i + 1;
+
+		if (v->kind != VMA_KIND__VMA_SYSV_SHM)
+			continue;
+		if (v->pgoff) {
+			if (prev && prev->kind == v->kind && prev->file_id == v->file_id &&
+			    prev->end == v->start &&
+			    prev->pgoff + (prev->end - prev->start) == v->pgoff)
+				continue;
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d: area %" PRIx64 "-%" PRIx64
+					": System V segment attached only in part (from offset "
+					"%#" PRIx64 "); not supported",
+					pid, v->start, v->end, v->pgoff);
+		}
+		for (; j < mm->n_vmas && mm->vmas[j]->kind == v->kind &&
+		       mm->vmas[j]->file_id == v->file_id &&
+		       mm->vmas[j]->start == v->start + span && mm->vmas[j]->pgoff == span;
+		     j++)
+			span += mm->vmas[j]->end - mm->vmas[j]->start;
+		size = 0;
+		for (size_t k = 0; k < c->nfiles; k++)
+			if (c->files[k].fe->id == v->file_id && c->files[k].fe->shmem)
+				size = c->files[k].fe->shmem->size;
+		if (span != ((size + PG_SIZE - 1) & ~(PG_SIZE - 1)))
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d: area %" PRIx64 "-%" PRIx64
+					": System V segment of %" PRIu64
+					" bytes attached only in part; not supported",
+					pid, v->start, v->start + span, size);
+	}
 	return 0;
 }
 
@@ -265,7 +324,9 @@ static int dump_mm(struct dump_ctx *c, struct dump_task *t, MmEntry *mm, struct 
 			break;
 	}
 	proc_vma_list_free(&vl);
-	return r;
+	if (r < 0)
+		return r;
+	return check_sysv(c, t->pid, mm, e);
 }
 
 int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
@@ -407,13 +468,15 @@ static int emit_run(struct page_copy *pc, struct img *pagemap, uint64_t vaddr, u
 static bool vma_has_pages(VmaKind k)
 {
 	return k == VMA_KIND__VMA_ANON_PRIVATE || k == VMA_KIND__VMA_FILE_PRIVATE ||
-	       k == VMA_KIND__VMA_HEAP || k == VMA_KIND__VMA_STACK;
+	       k == VMA_KIND__VMA_HEAP || k == VMA_KIND__VMA_STACK ||
+	       k == VMA_KIND__VMA_SHMEM_PRIVATE;
 }
 
 static int dump_vma_pages(struct page_copy *pc, struct img *pagemap, int pmfd, const Vma *vma,
 			  uint64_t *pm, struct ckpt_error *e)
 {
-	bool file = vma->kind == VMA_KIND__VMA_FILE_PRIVATE;
+	bool file =
+	    vma->kind == VMA_KIND__VMA_FILE_PRIVATE || vma->kind == VMA_KIND__VMA_SHMEM_PRIVATE;
 	uint64_t npages = (vma->end - vma->start) / PG_SIZE;
 	uint64_t run_start = 0, run_len = 0;
 	int r;
@@ -451,6 +514,122 @@ static int dump_vma_pages(struct page_copy *pc, struct img *pagemap, int pmfd, c
 	}
 	if (run_len)
 		return emit_run(pc, pagemap, run_start, run_len, e);
+	return 0;
+}
+
+/* ---- content of shared memory objects --------------------------------------------- */
+
+/* One run of the object: read with pread into the free buffer, then written. */
+static int shmem_copy_run(struct page_copy *pc, int fd, uint64_t off, uint64_t len, uint32_t *crc,
+			  const char *name, struct ckpt_error *e)
+{
+	while (len) {
+		char *buf = pc->second ? pc->c->buf2 : pc->c->buf;
+		size_t n = len < pc->c->buf_len ? (size_t)len : pc->c->buf_len, got = 0;
+		int r;
+
+		while (got < n) {
+			ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				return ckpt_err_errno(e, -errno, "reading %s at offset %" PRIu64,
+						      name, off + got);
+			if (k == 0)
+				break; /* the page that holds the end of the object */
+			got += (size_t)k;
+		}
+		memset(buf + got, 0, n - got);
+		*crc = crc32c(*crc, buf, n);
+		r = page_writer_submit(&pc->writer, buf, n, e);
+		if (r < 0)
+			return r;
+		pc->second = !pc->second;
+		pc->c->pages_bytes += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * The data of the object (not its holes: lseek SEEK_DATA/SEEK_HOLE), read
+ * from the object itself, so pages no area of the task maps are not missed.
+ */
+static int shmem_copy(struct page_copy *pc, struct dump_shmem *ds, uint64_t data_off,
+		      struct ckpt_error *e)
+{
+	FileEntry *fe = pc->c->files[ds->file_idx].fe;
+	ShmemEntry *se = fe->shmem;
+	uint64_t end = (se->size + PG_SIZE - 1) & ~(PG_SIZE - 1), pos = 0;
+	_cleanup_close_ int fd = -1;
+	uint32_t crc = 0;
+	int r;
+
+	fd = open(ds->src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s to read %s", ds->src, fe->path);
+	se->has_pages_pid = se->has_pages_off = true;
+	se->pages_pid = (uint32_t)pc->pid;
+	se->pages_off = data_off;
+	while (pos < end) {
+		off_t d = lseek(fd, (off_t)pos, SEEK_DATA), h;
+		ShmemRun *run, **runs;
+
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d < 0)
+			return ckpt_err_errno(e, -errno, "%s: lseek(SEEK_DATA)", fe->path);
+		h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0)
+			return ckpt_err_errno(e, -errno, "%s: lseek(SEEK_HOLE)", fe->path);
+		d = (off_t)((uint64_t)d & ~(PG_SIZE - 1));
+		h = (off_t)(((uint64_t)h + PG_SIZE - 1) & ~(PG_SIZE - 1));
+		if ((uint64_t)h > end)
+			h = (off_t)end;
+		if (h <= d)
+			break;
+		run = calloc(1, sizeof(*run));
+		runs = realloc(se->runs, (se->n_runs + 1) * sizeof(*runs));
+		if (!run || !runs) {
+			free(run);
+			if (runs)
+				se->runs = runs;
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		}
+		shmem_run__init(run);
+		run->offset = (uint64_t)d;
+		run->len = (uint64_t)(h - d);
+		se->runs = runs;
+		se->runs[se->n_runs++] = run;
+		r = shmem_copy_run(pc, fd, run->offset, run->len, &crc, fe->path, e);
+		if (r < 0)
+			return r;
+		pos = (uint64_t)h;
+	}
+	se->has_content_crc32c = true;
+	se->content_crc32c = crc;
+	pr_debug("pid %d: %s: %zu runs saved", pc->pid, fe->path, se->n_runs);
+	return 0;
+}
+
+/* After the task's own pages: the objects it showed first. */
+static int shmem_copy_owned(struct page_copy *pc, uint64_t before, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < pc->c->nshmem; i++) {
+		struct dump_shmem *ds = &pc->c->shmem[i];
+		const ShmemEntry *se = pc->c->files[ds->file_idx].fe->shmem;
+		int r;
+
+		if (ds->owner != pc->pid || !se->content_saved)
+			continue;
+		r = copy_flush(pc, e);
+		if (r >= 0)
+			r = shmem_copy(pc, ds, pc->c->pages_bytes - before, e);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -493,6 +672,8 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 	}
 	if (r >= 0)
 		r = copy_flush(pc, e);
+	if (r >= 0)
+		r = shmem_copy_owned(pc, before, e);
 	/* the thread must be gone before the image is closed, error or not */
 	if (r >= 0)
 		r = page_writer_stop(&pc->writer, e);

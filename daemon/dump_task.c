@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Per-task state other than memory and fds: registers and xstate, signal
- * mask, pending signals, rseq (ptrace), sigactions, securebits, dumpable and
- * brk (remote syscalls, in one session), creds, rlimits, cwd... (/proc).
+ * mask, pending signals, rseq (ptrace), sigactions, securebits, dumpable,
+ * child subreaper, THP disable and brk (remote syscalls, in one session),
+ * creds, rlimits, cwd... (/proc). Per thread also: its own creds, seccomp
+ * mode, personality (/proc/PID/task/TID), securebits, parent-death signal
+ * and timer slack (a remote-syscall session in the thread), scheduling and
+ * affinity (dump_sched.c), seccomp filters (dump_seccomp.c).
  * Also the process tree image and its session/group checks.
  */
 #define LOG_PREFIX "dump: "
@@ -11,6 +15,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -202,10 +207,22 @@ static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 	return 0;
 }
 
+/* A remote prctl(op, arg) in the thread of session rs. */
+static int thread_prctl(struct rsys *rs, int op, uint64_t arg, long *ret, const char *what,
+			struct ckpt_error *e)
+{
+	int r = rsys_call(rs, __NR_prctl, (uint64_t)op, arg, 0, 0, 0, 0, ret, e);
+
+	if (r >= 0 && *ret < 0 && *ret > -4096)
+		r = ckpt_err_errno(e, (int)*ret, "thread %d: remote prctl(%s)", rs->tid, what);
+	return r;
+}
+
 /*
- * sigaltstack and the tid address are per thread and only the thread itself
- * can tell: one short remote-syscall session in that thread, with its own
- * scratch page (unmapped again before the memory layout is read).
+ * sigaltstack, the tid address, the parent-death signal, securebits and
+ * the timer slack are per thread and only the thread itself can tell: one
+ * short remote-syscall session in that thread, with its own scratch page
+ * (unmapped again before the memory layout is read).
  */
 static int dump_thread_remote(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 {
@@ -213,7 +230,9 @@ static int dump_thread_remote(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 	struct {
 		stack_t ss;
 		uint64_t tid_addr;
+		int pdeathsig;
 	} out;
+	long secbits = 0, slack = 0;
 	struct rsys rs;
 	long res = 0;
 	int r, r2;
@@ -231,13 +250,18 @@ static int dump_thread_remote(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 		if (r >= 0 && res < 0)
 			r = ckpt_err_errno(e, (int)res, "thread %d: remote sigaltstack", tid);
 	}
-	if (r >= 0) {
-		r = rsys_call(&rs, __NR_prctl, PR_GET_TID_ADDRESS, rs.scratch + sizeof(stack_t), 0,
-			      0, 0, 0, &res, e);
-		if (r >= 0 && res < 0)
-			r = ckpt_err_errno(e, (int)res,
-					   "thread %d: remote prctl(PR_GET_TID_ADDRESS)", tid);
-	}
+	if (r >= 0)
+		r = thread_prctl(&rs, PR_GET_TID_ADDRESS,
+				 rs.scratch + offsetof(typeof(out), tid_addr), &res,
+				 "PR_GET_TID_ADDRESS", e);
+	if (r >= 0)
+		r = thread_prctl(&rs, PR_GET_PDEATHSIG,
+				 rs.scratch + offsetof(typeof(out), pdeathsig), &res,
+				 "PR_GET_PDEATHSIG", e);
+	if (r >= 0)
+		r = thread_prctl(&rs, PR_GET_SECUREBITS, 0, &secbits, "PR_GET_SECUREBITS", e);
+	if (r >= 0)
+		r = thread_prctl(&rs, PR_GET_TIMERSLACK, 0, &slack, "PR_GET_TIMERSLACK", e);
 	if (r >= 0)
 		r = remote_read(tid, rs.scratch, &out, sizeof(out), e);
 	r2 = rsys_fini(&rs, r < 0 ? &tmp : e);
@@ -251,6 +275,15 @@ static int dump_thread_remote(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 	tc->ss_size = out.ss.ss_size;
 	tc->has_clear_child_tid = true;
 	tc->clear_child_tid = out.tid_addr;
+	tc->has_pdeathsig = true;
+	tc->pdeathsig = (uint32_t)out.pdeathsig;
+	tc->has_timerslack_ns = true;
+	tc->timerslack_ns = (uint64_t)slack;
+	/* the main thread's are CoreEntry.creds, read in the process session */
+	if (tc->creds) {
+		tc->creds->has_securebits = true;
+		tc->creds->securebits = (uint32_t)secbits;
+	}
 	return 0;
 }
 
@@ -286,6 +319,7 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 {
 	struct kernel_sigaction ksa[NSIG_MAX];
 	size_t n = 0;
+	int subreaper = 0;
 	long res;
 	int r;
 
@@ -341,6 +375,19 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 		return r;
 	core->has_dumpable = true;
 	core->dumpable = (uint32_t)res;
+	r = rcall(t, __NR_prctl, PR_GET_CHILD_SUBREAPER, t->rsys.scratch, 0, 0, &res,
+		  "prctl(PR_GET_CHILD_SUBREAPER)", e);
+	if (r >= 0)
+		r = remote_read(t->pid, t->rsys.scratch, &subreaper, sizeof(subreaper), e);
+	if (r < 0)
+		return r;
+	core->has_child_subreaper = true;
+	core->child_subreaper = subreaper != 0;
+	r = rcall(t, __NR_prctl, PR_GET_THP_DISABLE, 0, 0, 0, &res, "prctl(PR_GET_THP_DISABLE)", e);
+	if (r < 0)
+		return r;
+	core->has_thp_disable = true;
+	core->thp_disable = res != 0;
 	r = rcall(t, __NR_brk, 0, 0, 0, 0, &res, "brk", e);
 	if (r < 0)
 		return r;
@@ -353,14 +400,15 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	return rsys_fini(&t->rsys, e);
 }
 
-static int dump_creds(const struct proc_status *st, CoreEntry *core, struct ckpt_error *e)
+/* The credentials of one thread, from its status (securebits come later). */
+static int creds_from_status(const struct proc_status *st, Creds **ret, struct ckpt_error *e)
 {
 	Creds *cr = zalloc(sizeof(*cr), e);
 
 	if (!cr)
 		return -ENOMEM;
 	creds__init(cr);
-	core->creds = cr;
+	*ret = cr;
 	cr->uid = st->uid[0];
 	cr->euid = st->uid[1];
 	cr->suid = st->uid[2];
@@ -384,6 +432,42 @@ static int dump_creds(const struct proc_status *st, CoreEntry *core, struct ckpt
 	cr->cap_amb = st->cap_amb;
 	cr->has_no_new_privs = true;
 	cr->no_new_privs = st->no_new_privs != 0;
+	return 0;
+}
+
+static int dump_creds(const struct proc_status *st, CoreEntry *core, struct ckpt_error *e)
+{
+	return creds_from_status(st, &core->creds, e);
+}
+
+/*
+ * What /proc tells of one thread: its seccomp mode, and for threads other
+ * than the main one (whose values are the process's in CoreEntry) its own
+ * credentials and personality: all three are per thread in the kernel.
+ */
+static int dump_thread_status(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e)
+{
+	_cleanup_free_ char *pers = NULL;
+	struct proc_status st;
+	char path[64];
+	int r;
+
+	r = proc_parse_status(tid, &st, e);
+	if (r < 0)
+		return r;
+	tc->has_seccomp_mode = true;
+	tc->seccomp_mode = (uint32_t)st.seccomp;
+	if (tid == pid)
+		return 0;
+	r = creds_from_status(&st, &tc->creds, e);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/personality", pid, tid);
+	r = proc_read_file(path, &pers, NULL, e);
+	if (r < 0)
+		return r;
+	tc->has_personality = true;
+	tc->personality = (uint32_t)strtoul(pers, NULL, 16);
 	return 0;
 }
 
@@ -480,9 +564,16 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 		r = dump_robust_list(tid, core->threads[i], e);
 		if (r >= 0)
 			r = dump_thread_comm(t->pid, tid, core->threads[i], e);
+		if (r >= 0)
+			r = dump_thread_status(t->pid, tid, core->threads[i], e);
+		if (r >= 0)
+			r = dump_thread_sched(tid, core->threads[i], e);
 		if (r < 0)
 			return r;
 	}
+	r = dump_seccomp(t, core, e);
+	if (r < 0)
+		return r;
 	r = ptrace_peek_siginfo(t->pid, true, &si, &nsi, e);
 	if (r < 0)
 		return r;

@@ -131,12 +131,11 @@ static int check_task(struct dump_ctx *c, pid_t pid, const struct proc_stat *st,
 				"pid %d is in a nested pid namespace; pid namespaces are not "
 				"supported yet",
 				pid);
-	if (status.seccomp != 0)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d runs under seccomp (mode %d); seccomp filters are not "
-				"supported yet",
-				pid, status.seccomp);
-	if (st->tty_nr != 0) {
+	/* its filters must not block the remote syscalls of the dump */
+	if (status.seccomp != 0 && ptrace_suspend_seccomp(pid, e) < 0)
+		return e->code;
+	/* a pty as controlling terminal is checked with the fds (dump_tty.c) */
+	if (st->tty_nr != 0 && !dump_tty_nr_is_pty(st->tty_nr)) {
 		tty_name(st->tty_nr, tty, sizeof(tty));
 		return ckpt_err(e, -EOPNOTSUPP,
 				"pid %d is attached to terminal %s; terminal jobs are not "
@@ -193,6 +192,18 @@ static bool task_has_thread(const struct dump_task *t, pid_t tid)
 	return false;
 }
 
+/* Seccomp is per thread: suspend it in each thread that has it (frozen). */
+static int thread_suspend_seccomp(pid_t tid, struct ckpt_error *e)
+{
+	struct proc_status st;
+	int r;
+
+	r = proc_parse_status(tid, &st, e);
+	if (r < 0)
+		return r;
+	return st.seccomp != 0 ? ptrace_suspend_seccomp(tid, e) : 0;
+}
+
 /*
  * Seize every other thread of a process whose main thread is frozen. The
  * threads still running may create more threads meanwhile: list again until
@@ -226,6 +237,9 @@ static int seize_threads(struct dump_task *t, struct ckpt_error *e)
 			if (r < 0)
 				return ckpt_err_wrap(e, "pid %d: thread %d", t->pid, tids[i]);
 			t->threads[t->nthreads++] = tids[i];
+			r = thread_suspend_seccomp(tids[i], e);
+			if (r < 0)
+				return ckpt_err_wrap(e, "pid %d: thread %d", t->pid, tids[i]);
 			found++;
 		}
 	} while (found);
@@ -282,6 +296,7 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 		return r;
 	t->pgid = st.pgrp;
 	t->sid = st.session;
+	t->tty_nr = st.tty_nr;
 	pr_debug("seized pid %d (parent %d)%s", pid, ppid, t->was_stopped ? ", stopped" : "");
 	return 0;
 }

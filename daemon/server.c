@@ -322,6 +322,12 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 	a.pid = j->pid;
 	a.leave_running = req->type == RPC_TYPE__RPC_DUMP && req->dump->has_leave_running &&
 			  req->dump->leave_running;
+	a.shell_job =
+	    req->type == RPC_TYPE__RPC_DUMP && req->dump->has_shell_job && req->dump->shell_job;
+	if (req->type == RPC_TYPE__RPC_DUMP) {
+		a.external = req->dump->external;
+		a.n_external = req->dump->n_external;
+	}
 	a.restorer = s->o->restorer;
 	pid = fork();
 	if (pid < 0) {
@@ -569,6 +575,14 @@ static void handle_job_request(struct server *s, struct conn *c, const Request *
 				 "this image directory is already being restored (job %llu)",
 				 (unsigned long long)busy->id);
 		send_error(c, -EBUSY, msg);
+		return;
+	}
+	if (req->type == RPC_TYPE__RPC_RESTORE && req->restore->has_shell_job &&
+	    req->restore->shell_job) {
+		send_error(c, -EOPNOTSUPP,
+			   "a --shell-job restore cannot run through ckptd: the restored job "
+			   "must be made inside your terminal's session; run `ckptctl restore "
+			   "--shell-job` as root, without ckptd");
 		return;
 	}
 	/* before anything is seized: the live tree must be the caller's */

@@ -187,6 +187,9 @@ int worker_dump(const struct worker_args *a)
 	o.use_dir_fd = true;
 	o.dir_fd = a->dir_fd;
 	o.leave_running = a->leave_running;
+	o.shell_job = a->shell_job;
+	o.external = (const char *const *)a->external;
+	o.n_external = a->n_external;
 	o.progress = dump_progress;
 	o.progress_arg = (void *)a;
 	o.cancel = &worker_cancelled;

@@ -33,6 +33,10 @@ struct worker_args {
 	int report_fd; /* write end of the pipe to the main process */
 	pid_t pid;     /* dump: root of the tree */
 	bool leave_running;
+	bool shell_job; /* dump: --shell-job */
+	/* dump: --external (the request's strings, alive in the forked worker) */
+	char **external;
+	size_t n_external;
 	const char *restorer; /* restore: path of ckpt-restore */
 };
 

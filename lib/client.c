@@ -218,6 +218,10 @@ int ckpt_dump(const struct ckpt_dump_opts *opts, struct ckpt_result *res)
 	dump.pid = opts->pid;
 	dump.has_leave_running = true;
 	dump.leave_running = opts->leave_running != 0;
+	dump.has_shell_job = opts->shell_job != 0;
+	dump.shell_job = opts->shell_job != 0;
+	dump.n_external = opts->external ? opts->n_external : 0;
+	dump.external = (char **)opts->external;
 	req.dump = &dump;
 	c.socket = opts->socket;
 	c.fd = dirfd;
@@ -257,6 +261,8 @@ int ckpt_restore(const struct ckpt_restore_opts *opts, struct ckpt_result *res)
 		return result_fail(res, &e);
 	}
 	req.type = RPC_TYPE__RPC_RESTORE;
+	restore.has_shell_job = opts->shell_job != 0;
+	restore.shell_job = opts->shell_job != 0;
 	req.restore = &restore;
 	c.socket = opts->socket;
 	c.fd = dirfd;

@@ -215,6 +215,59 @@ int ptrace_detach(pid_t tid, bool stop, struct ckpt_error *e)
 	return 0;
 }
 
+/*
+ * PTRACE_O_SUSPEND_SECCOMP: while we trace tid, its seccomp filters (or
+ * strict mode) do not apply, so remote syscalls are never blocked by them.
+ * Needs CAP_SYS_ADMIN and a tracer not under seccomp itself; the kernel
+ * clears it at detach.
+ */
+int ptrace_suspend_seccomp(pid_t tid, struct ckpt_error *e)
+{
+	long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP;
+
+	if (ptrace(PTRACE_SETOPTIONS, tid, NULL, (void *)opts) < 0)
+		return ckpt_err_errno(
+		    e, -errno,
+		    "pid %d runs under seccomp: suspending its filters while it "
+		    "is traced (PTRACE_O_SUSPEND_SECCOMP, needs CAP_SYS_ADMIN and "
+		    "no seccomp filter on ckpt itself)",
+		    tid);
+	return 0;
+}
+
+int ptrace_get_seccomp_filter(pid_t tid, unsigned idx, void **ret, size_t *ret_ninsn,
+			      uint64_t *ret_flags, struct ckpt_error *e)
+{
+	struct {
+		uint64_t filter_off;
+		uint64_t flags;
+	} md = {.filter_off = idx};
+	_cleanup_free_ void *buf = NULL;
+	long n, n2;
+
+	n = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)(long)idx, NULL);
+	if (n < 0 && errno == ENOENT)
+		return 0;
+	if (n < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: reading seccomp filter %u", tid, idx);
+	buf = calloc(n ? (size_t)n : 1, 8);
+	if (!buf)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	n2 = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)(long)idx, buf);
+	if (n2 < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: reading seccomp filter %u", tid, idx);
+	if (n2 != n)
+		return ckpt_err(e, -EIO, "pid %d: seccomp filter %u changed size while read", tid,
+				idx);
+	if (ptrace(PTRACE_SECCOMP_GET_METADATA, tid, (void *)sizeof(md), &md) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: reading seccomp filter %u metadata", tid,
+				      idx);
+	*ret = TAKE_PTR(buf);
+	*ret_ninsn = (size_t)n;
+	*ret_flags = md.flags;
+	return 1;
+}
+
 /* ---- registers and per-thread state --------------------------------------- */
 
 int ptrace_get_regs(pid_t tid, struct user_regs_struct *ret, struct ckpt_error *e)

@@ -33,6 +33,17 @@ int ptrace_wait_stop(pid_t tid, int *ret_status, struct ckpt_error *e);
 /* Detach, resuming the task (with SIGSTOP queued first if stop is true). */
 int ptrace_detach(pid_t tid, bool stop, struct ckpt_error *e);
 
+/* PTRACE_O_SUSPEND_SECCOMP on a seized thread (needs CAP_SYS_ADMIN). */
+int ptrace_suspend_seccomp(pid_t tid, struct ckpt_error *e);
+/*
+ * Seccomp filter idx of a stopped thread (0 = the most recent):
+ * PTRACE_SECCOMP_GET_FILTER and _GET_METADATA. Returns 1 and fills *ret
+ * (malloc'ed, 8 bytes per instruction), *ret_ninsn and *ret_flags; 0 when the
+ * chain has fewer filters.
+ */
+int ptrace_get_seccomp_filter(pid_t tid, unsigned idx, void **ret, size_t *ret_ninsn,
+			      uint64_t *ret_flags, struct ckpt_error *e);
+
 int ptrace_get_regs(pid_t tid, struct user_regs_struct *ret, struct ckpt_error *e);
 int ptrace_set_regs(pid_t tid, const struct user_regs_struct *regs, struct ckpt_error *e);
 /* NT_X86_XSTATE: *ret is malloc'ed, *ret_len its size */

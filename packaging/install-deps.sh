@@ -11,6 +11,8 @@ PKGS=(
 	check                                   # unit tests
 	python3 procps psmisc util-linux coreutils diffutils mawk # e2e tests, demo, bench
 	systemd passwd                          # systemd-socket-activate, useradd (ckptd tests)
+	openjdk-17-jdk-headless                 # the Java test (javac; the JRE comes with it)
+	bsdutils                                # script(1): a real pty for the shell-job test
 )
 
 missing=()

@@ -12,6 +12,11 @@
  * CAP_SETPCAP kept; ambient caps; the saved securebits (needs CAP_SETPCAP);
  * the final capset (a pure reduction); no_new_privs; dumpable last (setuid
  * resets it).
+ *
+ * All of this is per thread in the kernel (a thread may have dropped a
+ * capability, set no_new_privs or other securebits on its own): each thread
+ * gets its own saved credentials (ThreadCore.creds, the process's when the
+ * image has none), by remote calls made in that thread.
  */
 #define LOG_PREFIX "creds: "
 
@@ -147,15 +152,12 @@ static int restore_caps(struct restore_ctx *ctx, struct rtask *t, const Creds *c
 	return r;
 }
 
-int creds_restore_task(struct restore_ctx *ctx, struct rtask *t)
+int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
 {
 	struct ckpt_error *e = &ctx->err;
-	const Creds *cr = t->core->creds;
 	int last, r;
 
-	r = restore_rlimits(ctx, t);
-	if (r >= 0)
-		r = cap_last(ctx, &last);
+	r = cap_last(ctx, &last);
 	if (r >= 0)
 		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP), NULL,
 			  "prctl(PR_SET_SECUREBITS, NO_SETUID_FIXUP)");
@@ -175,4 +177,11 @@ int creds_restore_task(struct restore_ctx *ctx, struct rtask *t)
 		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_DUMPABLE, t->core->dumpable), NULL,
 			  "prctl(PR_SET_DUMPABLE, %u)", t->core->dumpable);
 	return r;
+}
+
+int creds_restore_task(struct restore_ctx *ctx, struct rtask *t)
+{
+	int r = restore_rlimits(ctx, t);
+
+	return r < 0 ? r : creds_restore_thread(ctx, t, t->core->creds);
 }

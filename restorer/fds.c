@@ -66,9 +66,43 @@ static int raise_nofile(struct restore_ctx *ctx, size_t need)
 	return 0;
 }
 
+/* The state of a kind whose objects are made together (open_shared), for one restore. */
+struct kind_open {
+	const struct fd_kind *kind;
+	struct fd_open_ctx ctx;
+};
+
+static int open_object(const FileEntry *const *all, size_t nall, struct kind_open *ko, size_t *nko,
+		       struct rfile *f, struct ckpt_error *e)
+{
+	size_t i;
+
+	if (!f->kind->open_shared)
+		return f->kind->open(f->fe, &f->obj_fd, e);
+	for (i = 0; i < *nko && ko[i].kind != f->kind; i++)
+		;
+	if (i == *nko) {
+		ko[i] = (struct kind_open){.kind = f->kind};
+		/* every entry, for kinds that make their objects all at once (unix sockets) */
+		ko[i].ctx.all = all;
+		ko[i].ctx.nall = nall;
+		(*nko)++;
+	}
+	return f->kind->open_shared(&ko[i].ctx, f->fe, &f->obj_fd, e);
+}
+
 int files_open_all(struct restore_ctx *ctx)
 {
+	/* at most one per kind; nfiles + 1 is plenty */
+	_cleanup_free_ struct kind_open *ko = calloc(ctx->nfiles + 1, sizeof(*ko));
+	_cleanup_free_ const FileEntry **all = calloc(ctx->nfiles + 1, sizeof(*all));
+	size_t nko = 0;
 	int r;
+
+	if (!ko || !all)
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < ctx->nfiles; i++)
+		all[i] = ctx->files[i].fe;
 
 	ctx->fd_base = (ctx->max_saved_fd < 2 ? 2 : ctx->max_saved_fd) + 1 + FD_MARGIN;
 	ctx->pages_fd_nr = ctx->fd_base;
@@ -78,6 +112,12 @@ int files_open_all(struct restore_ctx *ctx)
 	r = move_high(ctx, &ctx->dirfd, "the image directory");
 	for (size_t i = 0; r >= 0 && i < ctx->nfiles; i++)
 		r = move_high(ctx, &ctx->files[i].map_fd, ctx->files[i].fe->path);
+	/* terminals are made in pairs (a slave from its master): tty.c */
+	if (r >= 0)
+		r = tty_files_open(ctx);
+	/* shared memory objects, before the memfd and deleted-file fds made from them */
+	if (r >= 0)
+		r = shmem_create_all(ctx);
 	for (size_t i = 0; r >= 0 && i < ctx->plan.n; i++) {
 		const struct plan_node *n = &ctx->plan.nodes[ctx->plan.order[i]];
 		struct rfile *f;
@@ -85,14 +125,23 @@ int files_open_all(struct restore_ctx *ctx)
 		if (n->kind != PLAN_FILE)
 			continue;
 		f = file_by_id(ctx, (uint32_t)n->a);
-		if (!f->used_by_fd)
+		if (!f->used_by_fd || f->obj_fd >= 0)
 			continue;
-		r = f->kind->open(f->fe, &f->obj_fd, &ctx->err);
-		if (r < 0)
-			return ckpt_err_wrap(&ctx->err, "file id %u (%s)", f->fe->id, f->fe->path);
+		if (f->fe->has_shmem_id)
+			r = shmem_open_fd(ctx, f);
+		else
+			r = open_object(all, ctx->nfiles, ko, &nko, f, &ctx->err);
+		if (r < 0) {
+			ckpt_err_wrap(&ctx->err, "file id %u (%s)", f->fe->id, f->fe->path);
+			break;
+		}
 		r = move_high(ctx, &f->obj_fd, f->fe->path);
 		pr_debug("file %u %s: fd %d", f->fe->id, f->fe->path, f->obj_fd);
 	}
+	/* before anything is forked: no task inherits the kinds' own fds */
+	for (size_t i = 0; i < nko; i++)
+		if (ko[i].kind->open_done)
+			ko[i].kind->open_done(&ko[i].ctx);
 	return r;
 }
 
@@ -168,7 +217,9 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 	/* Mapped files stay open until stage memory has mapped them. */
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		if (t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_PRIVATE ||
-		    t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_SHARED_RO)
+		    t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_SHARED_RO ||
+		    t->mm->vmas[i]->kind == VMA_KIND__VMA_SHMEM_SHARED ||
+		    t->mm->vmas[i]->kind == VMA_KIND__VMA_SHMEM_PRIVATE)
 			keep[n++] = file_by_id(ctx, t->mm->vmas[i]->file_id)->map_fd;
 	if (t->mm->has_exe_file_id)
 		keep[n++] = file_by_id(ctx, t->mm->exe_file_id)->map_fd;

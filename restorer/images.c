@@ -142,10 +142,17 @@ struct rfile *file_by_id(const struct restore_ctx *ctx, uint32_t id)
 static int validate_file(const FileEntry *fe, struct ckpt_error *e)
 {
 	if (fe->type != FILE_TYPE__FILE_REG && fe->type != FILE_TYPE__FILE_DIR &&
-	    fe->type != FILE_TYPE__FILE_CHR)
+	    fe->type != FILE_TYPE__FILE_CHR && fe->type != FILE_TYPE__FILE_TTY &&
+	    fe->type != FILE_TYPE__FILE_PIPE && fe->type != FILE_TYPE__FILE_FIFO &&
+	    fe->type != FILE_TYPE__FILE_MEMFD && fe->type != FILE_TYPE__FILE_SHMEM &&
+	    fe->type != FILE_TYPE__FILE_UNIX_SK)
 		return ckpt_err(e, -EINVAL, "files.img: file id %u: field type: unknown value %d",
 				fe->id, fe->type);
-	if (!fe->path || fe->path[0] != '/' || strlen(fe->path) >= PATH_MAX)
+	/* a pipe's or socket's path is its /proc link: "pipe:[INODE]", "socket:[INODE]" */
+	if (!fe->path ||
+	    (fe->path[0] != '/' && fe->type != FILE_TYPE__FILE_PIPE &&
+	     fe->type != FILE_TYPE__FILE_UNIX_SK) ||
+	    strlen(fe->path) >= PATH_MAX)
 		return ckpt_err(e, -EINVAL,
 				"files.img: file id %u: field path: not an absolute path shorter "
 				"than PATH_MAX",
@@ -559,6 +566,9 @@ static int validate_core(struct restore_ctx *ctx, struct rtask *t)
 	r = timers_validate(ctx, f, c);
 	if (r < 0)
 		return r;
+	r = procstate_validate(ctx, f, c);
+	if (r < 0)
+		return r;
 	return validate_siginfos(ctx, f, c);
 }
 
@@ -628,6 +638,12 @@ static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f,
 					"%s: field vmas[%zu]: flags %#x prot %#x: a shared file "
 					"mapping must be MAP_SHARED and read-only",
 					f, i, v->flags, v->prot);
+	} else if (v->kind == VMA_KIND__VMA_SHMEM_SHARED || v->kind == VMA_KIND__VMA_SYSV_SHM) {
+		if (v->flags & ~known || !(v->flags & MAP_SHARED) || v->flags & MAP_PRIVATE)
+			return ckpt_err(e, -EINVAL,
+					"%s: field vmas[%zu].flags: %#x (a shared memory area is "
+					"MAP_SHARED)",
+					f, i, v->flags);
 	} else if (v->flags & ~known || v->flags & MAP_SHARED || !(v->flags & MAP_PRIVATE)) {
 		return ckpt_err(e, -EINVAL,
 				"%s: field vmas[%zu].flags: %#x (only private mappings are "
@@ -660,6 +676,23 @@ static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f,
 			    "file",
 			    f, i, v->file_id, rf->fe->path);
 		rf->used_by_map = true;
+		return 0;
+	}
+	case VMA_KIND__VMA_SHMEM_SHARED:
+	case VMA_KIND__VMA_SHMEM_PRIVATE:
+	case VMA_KIND__VMA_SYSV_SHM: {
+		struct rfile *rf = v->has_file_id ? file_by_id(ctx, v->file_id) : NULL;
+		bool sysv = rf && rf->fe->type == FILE_TYPE__FILE_SHMEM && rf->fe->shmem &&
+			    rf->fe->shmem->kind == SHMEM_KIND__SHMEM_SYSV;
+
+		if (!rf || rf->fe->type != FILE_TYPE__FILE_SHMEM || !rf->fe->shmem ||
+		    sysv != (v->kind == VMA_KIND__VMA_SYSV_SHM) || v->pgoff % RST_PAGE_SIZE)
+			return ckpt_err(e, -EINVAL,
+					"%s: field vmas[%zu].file_id: %u is not a %s shared "
+					"memory object of files.img (or pgoff %#" PRIx64
+					" is not page aligned)",
+					f, i, v->file_id, sysv ? "non-SysV" : "matching", v->pgoff);
+		rf->shmem_used = true;
 		return 0;
 	}
 	case VMA_KIND__VMA_VDSO:
@@ -731,7 +764,8 @@ static bool range_in_vmas(const MmEntry *mm, size_t *idx, uint64_t s, uint64_t e
 
 		if (!v || v->start > s || v->kind == VMA_KIND__VMA_VDSO ||
 		    v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VVAR_VCLOCK ||
-		    v->kind == VMA_KIND__VMA_VSYSCALL || v->kind == VMA_KIND__VMA_FILE_SHARED_RO)
+		    v->kind == VMA_KIND__VMA_VSYSCALL || v->kind == VMA_KIND__VMA_FILE_SHARED_RO ||
+		    v->kind == VMA_KIND__VMA_SHMEM_SHARED || v->kind == VMA_KIND__VMA_SYSV_SHM)
 			return false;
 		s = v->end;
 		i++;
@@ -743,7 +777,16 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
 	uint64_t total = 0, prev_end = 0, limit = t->pages_bytes / RST_PAGE_SIZE;
+	uint64_t shm = shmem_task_bytes(ctx, t->pid) / RST_PAGE_SIZE;
 	size_t idx = 0;
+
+	/* the content of shared memory objects follows the pagemap's pages */
+	if (shm > limit)
+		return ckpt_err(e, -EINVAL,
+				"pages-%d.img: %" PRIu64 " pages, fewer than the %" PRIu64
+				" pages of shared memory objects files.img puts there",
+				t->pid, limit, shm);
+	limit -= shm;
 
 	for (size_t i = 0; i < t->n_pagemap; i++) {
 		const PagemapEntry *p = t->pagemap[i];
@@ -901,6 +944,9 @@ int images_load(struct restore_ctx *ctx)
 		if (r < 0)
 			return r;
 	}
+	r = shmem_verify(ctx);
+	if (r < 0)
+		return r;
 	pr_debug("%zu tasks, %zu files, highest fd %d", ctx->ntasks, ctx->nfiles,
 		 ctx->max_saved_fd);
 	return 0;

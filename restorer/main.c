@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "restore.h"
@@ -33,8 +34,13 @@ static void on_cancel(int sig)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: ckpt-restore [--json] [--plan] [-v] [--progress-fd N] DIR | --dir-fd N\n"
+		"usage: ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--shell-job "
+		"[--tty-fd N]]\n"
+		"                    DIR | --dir-fd N\n"
 		"  --dir-fd N  restore from the directory open as fd N (ckptd)\n"
+		"  --shell-job  the root joins our session as the foreground job of our terminal,\n"
+		"               which also stands for the terminal the job was dumped on\n"
+		"  --tty-fd N   that terminal (default: stdin if a terminal, else /dev/tty)\n"
 		"  --progress-fd N  write one JSON progress line per step to fd N\n"
 		"  --json   print the outcome as one JSON line on stdout\n"
 		"  --plan   verify the images, print the restore plan and exit\n"
@@ -111,6 +117,21 @@ static int parse_dir_fd(const char *s)
 	return (int)v;
 }
 
+/* --tty-fd N: an open terminal (the caller's, for --shell-job). */
+static int parse_tty_fd(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > INT_MAX || !isatty((int)v)) {
+		fprintf(stderr, "ckpt-restore: --tty-fd %s is not an open terminal\n", s);
+		return -1;
+	}
+	return (int)v;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -120,9 +141,11 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {"dir-fd", required_argument, NULL, 'd'},
 	    {"progress-fd", required_argument, NULL, 'P'},
+	    {"shell-job", no_argument, NULL, 's'},
+	    {"tty-fd", required_argument, NULL, 't'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct restore_opts opts = {.progress_fd = -1, .cancel = &cancel_requested};
+	struct restore_opts opts = {.progress_fd = -1, .cancel = &cancel_requested, .tty_fd = -1};
 	struct restore_ctx ctx;
 	char fd_path[32];
 	int c, r, dir_fd = -1;
@@ -149,6 +172,14 @@ int main(int argc, char **argv)
 			if (opts.progress_fd < 0)
 				return 2;
 			break;
+		case 's':
+			opts.shell_job = true;
+			break;
+		case 't':
+			opts.tty_fd = parse_tty_fd(optarg);
+			if (opts.tty_fd < 0)
+				return 2;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -161,6 +192,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (opts.shell_job && opts.tty_fd < 0)
+		opts.tty_fd =
+		    isatty(STDIN_FILENO) ? STDIN_FILENO : open("/dev/tty", O_RDWR | O_CLOEXEC);
 	if (dir_fd >= 0) {
 		/* read through our own fd table only: no path of the caller's */
 		snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", dir_fd);

@@ -11,7 +11,10 @@
  *      updates its vdso pointer because the task itself makes the call);
  *   3. map each saved area at its address: anonymous, or private file
  *      mappings from the inherited read-only fd whose identity was checked
- *      in stage verify (no path is resolved again, chroot or not);
+ *      in stage verify (no path is resolved again, chroot or not), or
+ *      shared memory objects (shmem.c) from the inherited fd P made for
+ *      the object, MAP_SHARED at the saved offset; System V segments with
+ *      a remote shmat(SHM_REMAP) at the saved address;
  *   4. read the saved pages straight into place: large runs by a remote
  *      pread64() from the task's own pages image fd (one copy), small runs
  *      batched by P into one process_vm_writev();
@@ -391,12 +394,17 @@ static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool fil
 	uint64_t off = 0;
 	int r;
 
-	if (v->kind == VMA_KIND__VMA_FILE_SHARED_RO) {
-		/* read-only file: no pages to fill, never writable */
-		flags = MAP_SHARED | MAP_FIXED;
+	if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
+		r = shmem_attach_sysv(ctx, t, i);
+		goto advice;
+	}
+	if (v->kind == VMA_KIND__VMA_FILE_SHARED_RO || v->kind == VMA_KIND__VMA_SHMEM_SHARED) {
+		/* the object holds the data: no pages to fill, the saved protection */
+		flags = MAP_SHARED | MAP_FIXED | (v->flags & MAP_NORESERVE);
 		prot = v->prot;
 	}
-	if (v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED_RO) {
+	if (v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED_RO ||
+	    v->kind == VMA_KIND__VMA_SHMEM_SHARED || v->kind == VMA_KIND__VMA_SHMEM_PRIVATE) {
 		fd = file_by_id(ctx, v->file_id)->map_fd;
 		off = v->pgoff;
 	} else {
@@ -405,6 +413,7 @@ static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool fil
 	r = rcall(t, e, __NR_mmap, RARGS(v->start, len, prot, flags, (uint64_t)fd, off), NULL,
 		  "mmap of area %#" PRIx64 "-%#" PRIx64 "%s%s", v->start, v->end,
 		  fd >= 0 ? " of " : "", fd >= 0 ? file_by_id(ctx, v->file_id)->fe->path : "");
+advice:
 	for (size_t j = 0; r >= 0 && v->vmflags && j < ARRAY_SIZE(vma_advice); j++)
 		if (has_flag(v, vma_advice[j].flag))
 			r = rcall(t, e, __NR_madvise,
@@ -622,7 +631,9 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
 		const Vma *v = t->mm->vmas[i];
 
-		if (filled[i] && !(v->prot & PROT_WRITE) && !is_special(v))
+		/* a SysV attachment is read-write or read-only as a whole */
+		if (((filled[i] && !(v->prot & PROT_WRITE)) || v->kind == VMA_KIND__VMA_SYSV_SHM) &&
+		    !is_special(v))
 			r = rcall(t, &ctx->err, __NR_mprotect,
 				  RARGS(v->start, v->end - v->start, v->prot), NULL,
 				  "mprotect of area %#" PRIx64 "-%#" PRIx64, v->start, v->end);

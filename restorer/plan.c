@@ -72,8 +72,13 @@ void plan_free(struct plan *p)
 static int map_session(struct restore_ctx *ctx, struct rtask *t)
 {
 	pid_t saved = t->pst->sid, root_saved = ctx->root->pst->sid;
+	pid_t shell = tty_shell_session(ctx);
 
-	if (t == ctx->root || saved == t->pid) {
+	if (shell && (t == ctx->root || saved == root_saved)) {
+		/* --shell-job: the root's session is the caller's, whatever it was */
+		t->sid = shell;
+		t->setsid_leader = false;
+	} else if (t == ctx->root || saved == t->pid) {
 		/* The root always starts a new session: its own, or in place of
 		 * the outside one it was in. */
 		t->sid = t->pid;
@@ -118,7 +123,7 @@ static int check_sessions(struct restore_ctx *ctx, struct rtask *t)
 	if (t->setsid_leader && t->pgid != t->pid)
 		return ckpt_err(e, -EINVAL, "pid %d leads session %d but is in process group %d",
 				t->pid, t->sid, t->pgid);
-	if (!t->setsid_leader && t->sid != t->parent->sid)
+	if (!t->setsid_leader && t->parent && t->sid != t->parent->sid)
 		return ckpt_err(
 		    e, -EOPNOTSUPP,
 		    "pid %d: session %d cannot be recreated: its parent %d is in session "
@@ -181,7 +186,8 @@ static int add_nodes(struct restore_ctx *ctx, struct node_index *ix)
 
 		if (t->parent)
 			r = dep_add(p, ix->task[i], ix->task[task_idx(ctx, t->parent)]);
-		if (r >= 0 && t->sid != t->pid && t->parent && t->sid != t->parent->pid)
+		if (r >= 0 && t->sid != t->pid && t->parent && t->sid != t->parent->pid &&
+		    task_by_pid(ctx, t->sid))
 			r = dep_add(p, ix->task[i],
 				    ix->task[task_idx(ctx, task_by_pid(ctx, t->sid))]);
 		if (r < 0 || !t->joins_group)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <termios.h>
 
 #include "error.h"
 #include "image.h"
@@ -41,6 +42,17 @@ struct restore_opts {
 	int verbose;
 	int progress_fd;	       /* --progress-fd: JSON lines, or -1 */
 	volatile sig_atomic_t *cancel; /* set by SIGTERM/SIGINT: fail with "cancelled" */
+	/* --shell-job: the root joins our session as the terminal's foreground
+	 * job; tty_fd is that terminal (--tty-fd), external terminals become it */
+	bool shell_job;
+	int tty_fd;
+};
+
+/* A pty of the tree that is the controlling terminal of a session of the tree (tty.c). */
+struct rtty_ctty {
+	pid_t sid;     /* its session leader: TIOCSCTTY after setsid */
+	pid_t fg_pgrp; /* foreground group to give it, 0 if none */
+	int fd;	       /* a slave description of P's, inherited by the leader */
 };
 
 /* One object of files.img. */
@@ -51,6 +63,9 @@ struct rfile {
 	bool used_by_map;	    /* some vma or an exe link names it */
 	int obj_fd;		    /* the open file description fds are made from, or -1 */
 	int map_fd;		    /* read-only fd for mmap / exe_fd (verified identity), or -1 */
+	/* FILE_SHMEM: some vma or fd needs the object; map_fd is then its fd
+	 * (read-write), made by shmem.c (none for SysV segments) */
+	bool shmem_used;
 };
 
 /* The kernel's special mappings, as saved or as this kernel lays them out. */
@@ -174,6 +189,14 @@ struct restore_ctx {
 	/* progress (--progress-fd) */
 	uint64_t bytes_done, bytes_total; /* pages read into the tasks / in the images */
 	size_t tasks_done;		  /* tasks whose memory is complete */
+
+	/* terminals (tty.c) */
+	struct rtty_ctty *cttys;
+	size_t ncttys;
+	pid_t shell_old_fg; /* --shell-job: the terminal's foreground group before */
+	bool shell_fg_set;  /* we made the root the foreground job: undo on rollback */
+	struct termios shell_old_termios; /* the terminal's, before the job's were set */
+	bool shell_termios_set;		  /* undo on rollback */
 };
 
 /* ---- stages.c ------------------------------------------------------------ */
@@ -205,6 +228,33 @@ void plan_free(struct plan *p);
 int files_open_all(struct restore_ctx *ctx);
 /* In a task: install its fds and close everything else. */
 int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+
+/* ---- tty.c: terminals --------------------------------------------------------- */
+/* Stage files: every terminal object (pty pairs, the caller's terminal). */
+int tty_files_open(struct restore_ctx *ctx);
+/* --shell-job: the session the root joins (ours), else 0. */
+pid_t tty_shell_session(const struct restore_ctx *ctx);
+/* In a task, right after setsid(): take back its controlling terminal. */
+int tty_task_session(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* In a task, once every group exists: the foreground group of its terminal. */
+int tty_task_foreground(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* P, end of stage fds: the root becomes the terminal's foreground job. */
+int tty_shell_foreground(struct restore_ctx *ctx);
+/* P, rollback: give the terminal back to its foreground group. */
+void tty_shell_rollback(struct restore_ctx *ctx);
+void tty_free(struct restore_ctx *ctx);
+
+/* ---- shmem.c: shared memory objects (FILE_SHMEM entries) ------------------------ */
+/* Bytes of pages-PID.img that hold objects' content (after the pagemap's pages). */
+uint64_t shmem_task_bytes(const struct restore_ctx *ctx, pid_t pid);
+/* Stage verify, once every image is loaded: objects, content bounds, files, SysV ids. */
+int shmem_verify(struct restore_ctx *ctx);
+/* Stage files: create every object once, in P, kept at a high fd (map_fd). */
+int shmem_create_all(struct restore_ctx *ctx);
+/* Stage files: the description of a memfd / deleted-file fd, from its object. */
+int shmem_open_fd(struct restore_ctx *ctx, struct rfile *f);
+/* Stage memory: attach a System V area in the task (shmat SHM_REMAP). */
+int shmem_attach_sysv(struct restore_ctx *ctx, struct rtask *t, size_t vma_idx);
 
 /* ---- tree.c (P side) -------------------------------------------------------- */
 int tree_create(struct restore_ctx *ctx);
@@ -242,7 +292,25 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int gadget_choose(struct restore_ctx *ctx);
 
 /* ---- creds.c ------------------------------------------------------------------ */
+/* Resource limits, then the main thread's credentials. */
 int creds_restore_task(struct restore_ctx *ctx, struct rtask *t);
+/* Credentials cr in the thread whose session is t->rsys. */
+int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr);
+
+/* ---- seccomp.c: stage seccomp -------------------------------------------------- */
+int seccomp_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
+int seccomp_restore_task(struct restore_ctx *ctx, struct rtask *t);
+
+/* ---- procstate.c, sched.c: stage procstate -------------------------------------- */
+/* Per-thread creds, pdeathsig, sched, affinity and the seccomp filters of core-PID.img. */
+int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
+/* personality, timer slack, pdeathsig of the other threads, subreaper, THP, sched. */
+int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t);
+/* The parent-death signal the main thread gets at resume (0 for the root, warned). */
+uint32_t procstate_pdeathsig(struct restore_ctx *ctx, const struct rtask *t);
+int sched_validate(struct restore_ctx *ctx, const char *f, size_t idx, const ThreadCore *tc);
+/* Policy, nice and affinity of every thread, from the restorer (sched.c). */
+int sched_restore_task(struct restore_ctx *ctx, struct rtask *t);
 
 /* ---- signals.c: rseq, pending signals, final registers, resume ----------------- */
 int signals_restore_task(struct restore_ctx *ctx, struct rtask *t);
@@ -269,3 +337,5 @@ int threads_restore_state(struct restore_ctx *ctx, struct rtask *t);
 /* Final registers, xstate and mask of the other threads. */
 int threads_resume_prepare(struct restore_ctx *ctx, struct rtask *t);
 int threads_detach(struct restore_ctx *ctx, struct rtask *t);
+/* Swap the thread's session into t->rsys (and back: call twice). */
+void threads_swap_rsys(struct rtask *t, struct rthread *th);

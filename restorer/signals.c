@@ -117,9 +117,9 @@ int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t)
 	struct user_regs_struct regs;
 	int r;
 
-	/* the restored program does not die with its new parent */
-	r = rcall(t, &ctx->err, __NR_prctl, RARGS(PR_SET_PDEATHSIG, 0), NULL,
-		  "prctl(PR_SET_PDEATHSIG, 0)");
+	/* the restorer's safety signal is replaced by the saved one (procstate.c) */
+	r = rcall(t, &ctx->err, __NR_prctl, RARGS(PR_SET_PDEATHSIG, procstate_pdeathsig(ctx, t)),
+		  NULL, "prctl(PR_SET_PDEATHSIG)");
 	if (r < 0)
 		return r;
 	/* the other threads are done with the gadget: their final state first */

@@ -110,6 +110,17 @@ static int stage_memory(struct restore_ctx *ctx)
 	return r;
 }
 
+static int stage_seccomp(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		int r = seccomp_restore_task(ctx, &ctx->tasks[i]);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int stage_creds(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++) {
@@ -127,6 +138,17 @@ static int stage_signals(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		int r = signals_restore_task(ctx, &ctx->tasks[i]);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int stage_procstate(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		int r = procstate_restore_task(ctx, &ctx->tasks[i]);
 
 		if (r < 0)
 			return r;
@@ -171,11 +193,15 @@ static const struct stage stages[] = {
      "the children that inherit them, then groups in two rounds (leaders, then members)."},
     {"fds", stage_fds,
      "Each task installs its fds at their numbers and closes the rest, and sets what only "
-     "the task itself can set (cwd, root, umask, name, personality, sigactions); it maps "
+     "the task itself can set (cwd, root, umask, name, sigactions); it maps "
      "the gadget page for the remote syscalls of the next stages."},
     {"memory", stage_memory,
      "The restorer's memory in each task is replaced by the saved address space, driven "
      "from outside with remote syscalls; needs the privilege the task still has."},
+    {"seccomp", stage_seccomp,
+     "Seccomp filters need CAP_SYS_ADMIN or no_new_privs in the installing thread: they go "
+     "in before creds takes the restorer's privileges away. Every thread is then traced "
+     "with PTRACE_O_SUSPEND_SECCOMP, so no later remote call meets the filters."},
     {"creds", stage_creds,
      "Resource limits and credentials last among the privileged steps: after them the task "
      "may no longer be allowed to map, open or set what the earlier stages needed."},
@@ -183,6 +209,11 @@ static const struct stage stages[] = {
      "rseq, pending signals and timers once the memory they point into is in place; every "
      "signal stays blocked until the saved mask is set at resume (a timer that expires "
      "meanwhile leaves its signal pending)."},
+    {"procstate", stage_procstate,
+     "Personality (after memory: READ_IMPLIES_EXEC would change the mappings), timer slack, "
+     "parent-death signals and child subreaper (after creds, which clear the parent-death "
+     "signal), then scheduling policy, nice and CPU affinity last, so that a SCHED_IDLE or "
+     "nice 19 thread does not slow down the restore."},
     {"resume", stage_resume,
      "Only when every task is complete: the gadget is unmapped, saved registers, xstate and "
      "signal mask set, then all tasks are detached together."},
@@ -276,6 +307,7 @@ void restore_ctx_free(struct restore_ctx *ctx)
 			protobuf_c_message_free_unpacked(&f->fe->base, NULL);
 	}
 	free(ctx->files);
+	tty_free(ctx);
 	plan_free(&ctx->plan);
 	if (ctx->inv)
 		inventory__free_unpacked(ctx->inv, NULL);

@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/rseq.h>
 #include <sys/stat.h>
@@ -255,14 +254,15 @@ static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 	int r;
 
 	r = ckpt_fault_inject("restore-task-setup", e);
+	/* every group exists now; before the fds: it needs P's terminal fd */
+	if (r >= 0)
+		r = tty_task_foreground(ctx, t, e);
 	if (r >= 0)
 		r = task_install_fds(ctx, t, e);
 	if (r >= 0)
 		r = restore_fs_state(c, e);
 	if (r >= 0 && prctl(PR_SET_NAME, c->comm) < 0)
 		r = ckpt_err_errno(e, -errno, "prctl(PR_SET_NAME, %s)", c->comm);
-	if (r >= 0 && c->has_personality && personality(c->personality) < 0)
-		r = ckpt_err_errno(e, -errno, "personality(%#x)", c->personality);
 	if (r >= 0)
 		r = restore_sigactions(c, e);
 	if (r >= 0)
@@ -286,6 +286,9 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 		ckpt_err_errno(&e, -errno, "setsid");
 		task_fail(ctx, t, PHASE_FORKED, &e);
 	}
+	/* before forking: the children inherit the controlling terminal */
+	if (tty_task_session(ctx, t, &e) < 0)
+		task_fail(ctx, t, PHASE_FORKED, &e);
 	for (size_t i = 0; i < t->n_children; i++)
 		if (task_clone(ctx, t->children[i], &e) < 0)
 			task_fail(ctx, t, PHASE_FORKED, &e);

@@ -14,8 +14,10 @@
  * P then seizes every thread and opens a remote-syscall session in each,
  * through the same gadget (the threads share the address space, so one
  * memory restore serves them all). Per-thread state is set by remote calls
- * made in that thread: credentials, rseq, sigaltstack, robust list, tid
- * address and its own pending signals. At resume, every other thread gets
+ * made in that thread: credentials (its own: ThreadCore.creds), rseq,
+ * sigaltstack, robust list, tid address and its own pending signals (and in
+ * seccomp.c, procstate.c: seccomp filters, personality, timer slack,
+ * parent-death signal). At resume, every other thread gets
  * its final registers, xstate and mask in its syscall-exit stop before the
  * main thread unmaps the gadget with the last remote call of the task.
  *
@@ -119,7 +121,7 @@ int threads_seize(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
-static void swap_rsys(struct rtask *t, struct rthread *th)
+void threads_swap_rsys(struct rtask *t, struct rthread *th)
 {
 	struct rsys tmp = t->rsys;
 
@@ -134,9 +136,9 @@ int threads_creds(struct restore_ctx *ctx, struct rtask *t)
 		int r;
 
 		/* credentials belong to each thread, not to the process */
-		swap_rsys(t, th);
-		r = creds_restore_task(ctx, t);
-		swap_rsys(t, th);
+		threads_swap_rsys(t, th);
+		r = creds_restore_thread(ctx, t, th->core->creds ?: t->core->creds);
+		threads_swap_rsys(t, th);
 		if (r < 0)
 			return ckpt_err_wrap(&ctx->err, "thread %d", th->tid);
 	}
@@ -193,7 +195,7 @@ int threads_restore_state(struct restore_ctx *ctx, struct rtask *t)
 		struct rthread *th = &t->threads[i];
 		const ThreadCore *tc = th->core;
 
-		swap_rsys(t, th);
+		threads_swap_rsys(t, th);
 		r = 0;
 		if (tc->rseq)
 			r = rcall(t, &ctx->err, __NR_rseq,
@@ -205,7 +207,7 @@ int threads_restore_state(struct restore_ctx *ctx, struct rtask *t)
 			r = thread_misc(ctx, t, tc);
 		for (size_t k = 0; r >= 0 && k < tc->n_pending; k++)
 			r = signals_queue_thread(ctx, t, th->tid, &tc->pending[k]);
-		swap_rsys(t, th);
+		threads_swap_rsys(t, th);
 	}
 	return r;
 }

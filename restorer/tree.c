@@ -238,7 +238,13 @@ int tree_create(struct restore_ctx *ctx)
 
 int tree_setup_tasks(struct restore_ctx *ctx)
 {
-	return run_phase(ctx, PHASE_SETUP);
+	int r = run_phase(ctx, PHASE_SETUP);
+
+	/* --shell-job: the root's group is the terminal's foreground job
+	 * before any task runs its own code again (else it reads: SIGTTIN) */
+	if (r >= 0)
+		r = tty_shell_foreground(ctx);
+	return r;
 }
 
 /* ---- rollback -------------------------------------------------------------------- */
@@ -275,6 +281,7 @@ void tree_rollback(struct restore_ctx *ctx)
 	double deadline = now_seconds() + ROLLBACK_TIMEOUT_MS / 1000.0;
 	size_t reaped = 0;
 
+	tty_shell_rollback(ctx);
 	if (!ctx->tree_started)
 		return;
 	learn_created(ctx);

@@ -7,8 +7,10 @@
  * system, writes the content back, then reopens it through /proc/self/fd
  * with the saved flags and seeks to the saved position. The program sees
  * the same bytes, flags and offset; the /proc link reads "DIR/#INODE
- * (deleted)" instead of the old name. Deleted files that are mapped are
- * another matter (daemon/dump_mm.c refuses them).
+ * (deleted)" instead of the old name. A deleted file that is also mapped
+ * is a shared memory object (daemon/dump_shmem.c): its content is saved once
+ * there, the entry only names it (shmem_id) and the restorer reopens the
+ * object's file (restorer/shmem.c) instead of calling deleted_open.
  */
 #define LOG_PREFIX "kind deleted: "
 
@@ -209,6 +211,8 @@ static int deleted_verify(const FileEntry *fe, struct ckpt_error *e)
 	r = fdk_check_entry(fe, FILE_TYPE__FILE_REG, e);
 	if (r < 0)
 		return r;
+	if (fe->has_shmem_id)
+		return 0; /* the object holds the content, and checks it */
 	if (!fe->has_content || !fe->ident || !fe->ident->has_content_crc32c)
 		return ckpt_err(e, -EINVAL,
 				"files.img: entry %u: deleted file %s has no saved content or "

@@ -26,6 +26,37 @@ struct fd_probe {
 	struct proc_fdinfo info;
 };
 
+/* One open file description of the tree as the dump saw it (for dump_done). */
+struct fd_dump_item {
+	FileEntry *fe;
+	pid_t pid; /* the first fd that showed it */
+	int fd;
+};
+
+/* Everything dump_done may look at once every fd of every task is dumped. */
+struct fd_dump_view {
+	struct fd_dump_item *items; /* every FileEntry made from an fd (no mappings) */
+	size_t n;
+	const pid_t *pids; /* the tasks of the tree */
+	size_t npids;
+	pid_t self; /* the dumping process: its copies of the fds are not outside holders */
+	/* resources outside the tree the user declared external ("unix:INODE") */
+	const char *const *external;
+	size_t n_external;
+};
+
+/*
+ * State a kind keeps between its open calls of one restore, for objects made
+ * together (both ends of a pipe come from one pipe() call): the restorer
+ * gives each kind one, zeroed, for the whole files stage.
+ */
+struct fd_open_ctx {
+	void *priv; /* the kind's own, NULL at first */
+	/* every FileEntry of the restore (for kinds that build objects together) */
+	const FileEntry *const *all;
+	size_t nall;
+};
+
 struct fd_kind {
 	const char *name; /* "regular file", "directory", "character device" */
 	FdKind kind;	  /* table the objects go to (FdEntry.kind) */
@@ -41,12 +72,25 @@ struct fd_kind {
 	int (*verify)(const FileEntry *fe, struct ckpt_error *e);
 	/* Restore: create the open file description in the restorer (flags, position). */
 	int (*open)(const FileEntry *fe, int *ret_fd, struct ckpt_error *e);
+	/*
+	 * Optional. Dump: called once after every fd of the tree was dumped,
+	 * for what spans several fds (the two ends of a pipe, data saved
+	 * once); may change the entries of its kind. An error fails the dump.
+	 */
+	int (*dump_done)(const struct fd_dump_view *v, struct ckpt_error *e);
+	/* Optional. Restore: used instead of open, with the kind's state of this restore. */
+	int (*open_shared)(struct fd_open_ctx *ctx, const FileEntry *fe, int *ret_fd,
+			   struct ckpt_error *e);
+	/* Optional. End of the files stage (success or not): release ctx->priv. */
+	void (*open_done)(struct fd_open_ctx *ctx);
 };
 
 /* The kind that handles this fd, or NULL (then fd_probe_describe says what it is). */
 const struct fd_kind *fd_kind_find(const struct fd_probe *p);
 /* The kind that restores a FileEntry of this type. */
 const struct fd_kind *fd_kind_for_file(const FileEntry *fe);
+/* Call every kind's dump_done (dump side, once all fds are dumped). */
+int fd_kinds_dump_done(const struct fd_dump_view *v, struct ckpt_error *e);
 /* Human name of what an fd is ("pipe", "unix socket", "eventfd", "tty /dev/pts/3"...). */
 const char *fd_probe_describe(const struct fd_probe *p, char *buf, size_t len);
 /* Fill a probe for fd of pid (pidfd for pidfd_getfd). */

@@ -46,6 +46,12 @@ void file_entry_free_fields(FileEntry *fe)
 	fe->path = NULL;
 	free(fe->ident);
 	fe->ident = NULL;
+	if (fe->pipe)
+		pipe_entry__free_unpacked(fe->pipe, NULL);
+	fe->pipe = NULL;
+	if (fe->unix_sk)
+		unix_sk_entry__free_unpacked(fe->unix_sk, NULL);
+	fe->unix_sk = NULL;
 	free(fe->content.data);
 	fe->content.data = NULL;
 	fe->content.len = 0;

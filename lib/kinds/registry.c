@@ -13,6 +13,11 @@ extern const struct fd_kind fd_kind_reg;
 extern const struct fd_kind fd_kind_dir;
 extern const struct fd_kind fd_kind_chr;
 extern const struct fd_kind fd_kind_deleted;
+extern const struct fd_kind fd_kind_memfd;
+extern const struct fd_kind fd_kind_tty;
+extern const struct fd_kind fd_kind_pipe;
+extern const struct fd_kind fd_kind_fifo;
+extern const struct fd_kind fd_kind_unix;
 
 static const struct {
 	const struct fd_kind *kind;
@@ -22,6 +27,11 @@ static const struct {
     {&fd_kind_reg, FILE_TYPE__FILE_REG},
     {&fd_kind_dir, FILE_TYPE__FILE_DIR},
     {&fd_kind_chr, FILE_TYPE__FILE_CHR},
+    {&fd_kind_tty, FILE_TYPE__FILE_TTY},
+    {&fd_kind_pipe, FILE_TYPE__FILE_PIPE},
+    {&fd_kind_fifo, FILE_TYPE__FILE_FIFO},
+    {&fd_kind_memfd, FILE_TYPE__FILE_MEMFD},
+    {&fd_kind_unix, FILE_TYPE__FILE_UNIX_SK},
     /* FILE_REG entries with deleted set: chosen by fd_kind_for_file */
     {&fd_kind_deleted, 0},
 };
@@ -42,4 +52,19 @@ const struct fd_kind *fd_kind_for_file(const FileEntry *fe)
 		if (fd_kinds[i].file_type && fd_kinds[i].file_type == fe->type)
 			return fd_kinds[i].kind;
 	return NULL;
+}
+
+int fd_kinds_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++) {
+		const struct fd_kind *k = fd_kinds[i].kind;
+		int r;
+
+		if (!k->dump_done)
+			continue;
+		r = k->dump_done(v, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }

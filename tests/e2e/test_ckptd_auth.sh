@@ -120,6 +120,34 @@ grep -qE "image core-$UF.img: real uid is 0, not yours" "$ERR" || fail "unclear 
 gone "$UF" || fail "pid $UF exists after a refused restore"
 log "image edited to uid 0: $(head -n 1 "$ERR")"
 
+# --- a thread's own credentials edited to say uid 0: refused too ---------------
+start_workload UT "$U/ut.ready" -- setpriv --reuid="$TUID" --regid="$TGID" --clear-groups \
+	--inh-caps=-all -- "$T/bin/sleeper" pause "$U/ut.log" "$U/ut.ready"
+user_ctl dump "$UT" -D "$U/ut.img" || fail "$TUSER could not dump its own program: $(cat "$ERR")"
+assert_tree_gone "$UT"
+"$PYTHON" - "$CKPT_SRC/tests/e2e" "$U/ut.img" "core-$UT.img" <<'PY' || fail "cannot forge the image"
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import imgforge as f
+d, name = sys.argv[2], sys.argv[3]
+path = os.path.join(d, name)
+head, recs = f.read_records(path)
+core = f.parse(recs[0])
+creds = f.parse(next(fld[2] for fld in core if fld[0] == 10))  # CoreEntry.creds
+for c in creds:
+    if c[0] in (1, 2, 3, 4):  # uid, euid, suid, fsuid
+        c[2] = 0
+thread = next(fld for fld in core if fld[0] == 13)  # CoreEntry.threads[0]
+thread[2] = f.serialize(f.parse(thread[2]) + [[14, 2, f.serialize(creds)]])  # ThreadCore.creds
+recs[0] = f.serialize(core)
+data = f.write_records(path, head, recs)
+f.fix_inventory(d, name, data)
+PY
+user_ctl restore "$U/ut.img" && fail "$TUSER restored an image whose thread says uid 0"
+grep -qE "image core-$UT.img thread $UT: real uid is 0, not yours" "$ERR" || fail "unclear refusal: $(cat "$ERR")"
+gone "$UT" || fail "pid $UT exists after a refused restore"
+log "thread credentials edited to uid 0: $(head -n 1 "$ERR")"
+
 # --- its own program holding a root-only file open: not restored ----------------
 # The restorer opens files with the caller's rights: an fd the program got
 # from root (here its stdout, a root-owned 0644 file open for writing) is

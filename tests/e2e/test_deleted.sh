@@ -7,8 +7,8 @@
 # directory (nothing appears there), and the program finds the same content,
 # positions, sizes and modes and goes on. A saved content altered in the
 # image (its checksum in inventory.img fixed) is refused naming the file. A
-# deleted file that is also mapped is still refused by the dump. The fault
-# steps deleted-dump, deleted-verify and deleted-open fail cleanly.
+# deleted file that is also mapped is restored as one file with its fds. The
+# fault steps deleted-dump, deleted-verify and deleted-open fail cleanly.
 . "$(dirname "$0")/lib.sh"
 
 D=$T/dir
@@ -114,22 +114,28 @@ awk '$1 != "iter" || $2 != NR - 1 || $3 != "ok" { print "log.txt:" NR ": " $0; b
 	"$D/log.txt" || fail "log.txt is not continuous"
 log "$(line_count "$D/log.txt") iterations, $iters before the dump (last: $last)"
 
-# A deleted file that is also mapped: still refused, the program untouched.
+# A deleted file that is also mapped (and open as fds 10 and 11): one
+# object, its content saved once; restored unnamed, nothing visible, the
+# mapping and the fds still one file (more in test_deleted_mapped.sh).
 M=$T/map
 mkdir -p "$M"
 diag_add "$M/log.txt"
 start_workload MW "$M/ready" -- "$WL/deleted" "$M" map
 wait_lines "$M/log.txt" 2
-if ckptctl_run dump "$MW" -D "$T/map.img"; then
-	fail "dump of a tree mapping a deleted file succeeded"
-fi
-log "mapped: refused: $(head -n 1 "$ERR" | cut -c1-200)"
-grep -q "deleted file $M/data.bin" "$ERR" || fail "the refusal does not name the deleted file: $(cat "$ERR")"
-[[ ! -e $T/map.img/inventory.img ]] || fail "a refused dump left a checkpoint"
-assert_running "$MW"
+ls -A "$M" | sort >"$T/ls.map"
+tree_snapshot "$MW" >"$T/tree.map"
+ckpt_dump "$MW" "$T/map.img"
+assert_tree_gone "$MW"
 lines=$(line_count "$M/log.txt")
-wait_lines "$M/log.txt" $((lines + 3)) 10
-grep -n FAIL "$M/log.txt" && fail "the mapping workload failed after the refused dump"
+ckpt_restore "$T/map.img"
+assert_same_tree "$T/tree.map" "$MW"
+wait_lines "$M/log.txt" $((lines + 5)) 15
+assert_running "$MW"
+grep -n FAIL "$M/log.txt" && fail "the mapping workload failed after restore"
+ls -A "$M" | sort | diff -u "$T/ls.map" - || fail "files appeared in $M after the restore"
+ino=$(stat -L -c %i /proc/"$MW"/fd/10)
+awk -v i="$ino" '$5 == i { f = 1 } END { exit !f }' /proc/"$MW"/maps ||
+	fail "fd 10 (inode $ino) and the mapping of data.bin are no longer one file"
 kill_tree "$MW"
 untrack "$MW"
 pass

@@ -13,8 +13,10 @@ diag_add "$D/log.txt"
 start_workload F "$D/ready" --stdout "$D/stdout.txt" -- "$WL/files" "$D"
 wait_lines "$D/log.txt" 5
 tree_snapshot "$F" >"$T/tree.before"
-# The files workload holds no deleted file: test_deleted.sh covers deleted-*.
-STEPS=$(fault_steps kinds | tr ' ' '\n' | grep -v '^deleted-' | tr '\n' ' ')
+# The files workload holds no deleted file: test_deleted.sh covers deleted-*;
+# nor pipes or FIFOs: test_pipes.sh covers pipe-* and fifo-*. test_ptypair.sh covers tty-*,
+# test_unix.sh unix-*.
+STEPS=$(fault_steps kinds | tr ' ' '\n' | grep -vE '^(deleted|pipe|fifo|tty|memfd|unix)-' | tr '\n' ' ')
 [[ -n $STEPS ]] || fail "no fault step found in lib/kinds"
 log "fd kind fault steps: $STEPS"
 

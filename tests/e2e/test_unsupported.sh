@@ -1,16 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# (h) A tree holding a resource ckpt does not support yet (a pipe, a unix
-# socket) is refused: the dump exits non-zero with a message
+# (h) A tree holding a resource ckpt does not support yet (a pipe whose
+# other end is held outside the tree, a TCP socket) is refused: the dump exits non-zero with a message
 # naming the pid, the fd and the kind; the program keeps running, untraced,
 # and passes its own checks afterwards; no checkpoint is left behind.
 # When one of these kinds becomes supported, drop it from MODES.
 . "$(dirname "$0")/lib.sh"
 
-MODES=${UNSUPPORTED_MODES:-pipe socket}
-# (threads are supported now: tests/e2e/test_threads.sh)
-declare -A KIND=([pipe]='pipe|fifo' [socket]='socket|unix')
-declare -A FD=([pipe]='fd 5' [socket]='fd 5')
+MODES=${UNSUPPORTED_MODES:-extpipe tcp}
+# (threads are supported now: tests/e2e/test_threads.sh; pipes inside the
+# tree: tests/e2e/test_pipes.sh; unix sockets: tests/e2e/test_unix.sh)
+declare -A KIND=([extpipe]='pipe:\[[0-9]+\].*outside the tree' [tcp]='TCP socket')
+declare -A FD=([extpipe]='fd 5' [tcp]='fd 5')
 
 for mode in $MODES; do
 	LOG=$T/$mode.log
@@ -57,6 +58,25 @@ touch "$T/zombie.trigger"
 wait_grep "$ZLOG" '^reaped' 5
 grep -qx "reaped $Z status 7 ok" "$ZLOG" || fail "parent did not reap the zombie with status 7: $(tail -n 1 "$ZLOG")"
 kill_tree "$ZP"
+
+# A seccomp filter that hands syscalls to a user-space supervisor
+# (SECCOMP_RET_USER_NOTIF): refused, the program keeps running untouched
+# (other seccomp filters are supported: tests/e2e/test_procstate.sh).
+NLOG=$T/notif.log
+diag_add "$NLOG"
+start_workload NP "$T/notif.ready" -- "$WL/procstate" notif "$NLOG" "$T/notif.ready"
+wait_lines "$NLOG" 2
+ckptctl_run dump "$NP" -D "$T/notif.img" && fail "dump of a program with a SECCOMP_RET_USER_NOTIF filter succeeded"
+log "notif: refused: $(cat "$ERR")"
+grep -q "pid $NP" "$ERR" && grep -q SECCOMP_RET_USER_NOTIF "$ERR" || fail "notif: message does not name the pid and the filter: $(cat "$ERR")"
+[[ ! -e $T/notif.img/inventory.img ]] || fail "notif: a refused dump left a checkpoint"
+assert_running "$NP"
+lines=$(line_count "$NLOG")
+wait_lines "$NLOG" $((lines + 3)) 10
+awk '$1 != "ok" || $2 != NR { print "line " NR ": " $0; bad = 1; exit } END { exit bad }' "$NLOG" ||
+	fail "notif: the program's own check failed after the refused dump"
+kill_tree "$NP"
+untrack "$NP"
 
 # A pid that does not exist.
 ckptctl_run dump 999999 -D "$T/nopid.img" && fail "dump of pid 999999 succeeded"

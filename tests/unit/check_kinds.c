@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -602,10 +603,10 @@ START_TEST(test_describe)
 
 	make_tmpdir();
 	ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
-	describe(pfd[0], false, "pipe");
-	describe(pfd[1], false, "pipe");
+	describe(pfd[0], true, "pipe");
+	describe(pfd[1], true, "pipe");
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	describe(sv[0], false, "unix socket");
+	describe(sv[0], true, "unix socket"); /* lib/kinds/unix.c */
 	tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	describe(tcp, false, "TCP socket");
 	tcp6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -620,9 +621,11 @@ START_TEST(test_describe)
 	describe(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC), false, "timerfd");
 	describe(inotify_init1(IN_CLOEXEC), false, "inotify");
 	describe((int)syscall(SYS_pidfd_open, getpid(), 0), false, "pidfd");
-	describe((int)syscall(SYS_memfd_create, "my buf", 0), false, "memfd my buf");
+	/* memfds are handled (lib/kinds/memfd.c, with their shared memory object) */
+	describe((int)syscall(SYS_memfd_create, "my buf", 0), true, "memfd my buf");
 	describe(open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), false, "net namespace");
-	describe(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), false, "terminal /dev/ptmx");
+	/* pty masters and slaves are handled (lib/kinds/tty.c) */
+	describe(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), true, "terminal /dev/ptmx");
 	/* only where it exists and we may open it */
 	int tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (tun >= 0)
@@ -645,7 +648,7 @@ START_TEST(test_describe)
 	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
 	ck_assert_int_eq(mkfifo(path, 0600), 0);
 	snprintf(want, sizeof(want), "FIFO %s", path);
-	describe(open(path, O_RDWR | O_CLOEXEC), false, want);
+	describe(open(path, O_RDWR | O_CLOEXEC), true, want);
 	remove_tmpdir();
 }
 END_TEST
@@ -664,6 +667,247 @@ START_TEST(test_describe_without_copy)
 	ck_assert_str_eq(fd_probe_describe(&p, buf, sizeof(buf)), want);
 	/* a short buffer is cut, not overrun */
 	ck_assert_str_eq(fd_probe_describe(&p, buf, 5), "sock");
+}
+END_TEST
+
+/* ---- pipes and FIFOs (lib/kinds/pipe.c) ------------------------------------------- */
+
+static const char pipe_text[] = "buffered in the pipe at dump time, byte for byte\n";
+
+static void dump_done_ok(FileEntry **fes, size_t n, pid_t self)
+{
+	struct fd_dump_item items[4];
+	pid_t pids[1] = {getpid()};
+	struct fd_dump_view v = {.items = items, .n = n, .pids = pids, .npids = 1, .self = self};
+	struct ckpt_error e = {};
+
+	for (size_t i = 0; i < n; i++)
+		items[i] = (struct fd_dump_item){fes[i], getpid(), 100 + (int)i};
+	ck_assert_msg(fd_kinds_dump_done(&v, &e) == 0, "%s", e.msg);
+}
+
+static int open_entry(struct fd_open_ctx *ctx, const FileEntry *fe)
+{
+	const struct fd_kind *k = fd_kind_for_file(fe);
+	struct ckpt_error e = {};
+	int fd = -1;
+
+	ck_assert_ptr_nonnull(k->open_shared);
+	ck_assert_msg(k->verify(fe, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open_shared(ctx, fe, &fd, &e) == 0, "%s", e.msg);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+START_TEST(test_pipe_roundtrip)
+{
+	_cleanup_close_ int nr = -1, nw = -1;
+	struct fd_probe pr, pw;
+	FileEntry fr, fw;
+	FileEntry *fes[2] = {&fr, &fw};
+	struct fd_open_ctx ctx = {};
+	int pf[2], avail = 0;
+	char buf[256] = "";
+
+	ck_assert_int_eq(pipe2(pf, O_CLOEXEC), 0);
+	ck_assert_int_eq(fcntl(pf[1], F_SETPIPE_SZ, 131072), 131072);
+	ck_assert_int_eq(fcntl(pf[1], F_SETFL, O_NONBLOCK), 0);
+	ck_assert_int_eq(write(pf[1], pipe_text, strlen(pipe_text)), (ssize_t)strlen(pipe_text));
+	ck_assert_str_eq(probe_and_dump(pf[0], &fr, &pr)->name, "pipe");
+	probe_and_dump(pf[1], &fw, &pw);
+	fd_probe_release(&pr);
+	fd_probe_release(&pw);
+	/* nothing was consumed */
+	ck_assert_int_eq(ioctl(pf[0], FIONREAD, &avail), 0);
+	ck_assert_int_eq(avail, (int)strlen(pipe_text));
+	ck_assert_int_eq(fr.type, FILE_TYPE__FILE_PIPE);
+	ck_assert_ptr_nonnull(fr.pipe);
+	ck_assert_int_eq(fr.pipe->end, PIPE_END__PIPE_READ);
+	ck_assert_int_eq(fw.pipe->end, PIPE_END__PIPE_WRITE);
+	ck_assert_uint_eq(fr.pipe->pipe_id, fw.pipe->pipe_id);
+	ck_assert_uint_eq(fr.pipe->size, 131072);
+	ck_assert(fr.pipe->has_data && !fw.pipe->has_data);
+	ck_assert_mem_eq(fr.pipe->data.data, pipe_text, strlen(pipe_text));
+	ck_assert(fw.flags & O_NONBLOCK);
+	assert_packs(&fr);
+	dump_done_ok(fes, 2, 0);
+	close(pf[0]);
+	close(pf[1]);
+
+	nw = open_entry(&ctx, &fw);
+	nr = open_entry(&ctx, &fr);
+	fd_kind_for_file(&fr)->open_done(&ctx);
+	ck_assert_ptr_null(ctx.priv);
+	ck_assert_int_eq(fcntl(nr, F_GETPIPE_SZ), 131072);
+	ck_assert(fcntl(nw, F_GETFL) & O_NONBLOCK);
+	ck_assert(!(fcntl(nr, F_GETFL) & O_NONBLOCK));
+	ck_assert_int_eq(fcntl(nr, F_GETFL) & O_ACCMODE, O_RDONLY);
+	ck_assert_int_eq(fcntl(nw, F_GETFL) & O_ACCMODE, O_WRONLY);
+	ck_assert_int_eq(read(nr, buf, sizeof(buf)), (ssize_t)strlen(pipe_text));
+	ck_assert_str_eq(buf, pipe_text);
+	/* one pipe: what goes in one end comes out of the other */
+	ck_assert_int_eq(write(nw, "z", 1), 1);
+	ck_assert_int_eq(read(nr, buf, 1), 1);
+	ck_assert_int_eq(buf[0], 'z');
+	file_entry_free_fields(&fr);
+	file_entry_free_fields(&fw);
+}
+END_TEST
+
+/* Only the write end in the "tree": refused while a reader lives elsewhere. */
+START_TEST(test_pipe_other_end_outside)
+{
+	_cleanup_close_ int nw = -1;
+	struct fd_probe pw;
+	FileEntry fw;
+	FileEntry *fes[1] = {&fw};
+	struct fd_dump_item items[1];
+	pid_t pids[1] = {1};
+	struct fd_dump_view v = {.items = items, .n = 1, .pids = pids, .npids = 1};
+	struct fd_open_ctx ctx = {};
+	struct ckpt_error e = {};
+	char want[64];
+	int pf[2];
+
+	ck_assert_int_eq(pipe2(pf, O_CLOEXEC), 0);
+	probe_and_dump(pf[1], &fw, &pw);
+	fd_probe_release(&pw);
+	ck_assert(!fw.pipe->has_peer_closed);
+	items[0] = (struct fd_dump_item){&fw, 1234, 6};
+	/* we (not in pids) hold the read end */
+	ck_assert_int_eq(fd_kinds_dump_done(&v, &e), -EOPNOTSUPP);
+	snprintf(want, sizeof(want), "pid %d (", (int)getpid());
+	ck_assert_msg(strstr(e.msg, "pid 1234: fd 6: pipe:[") && strstr(e.msg, "read end") &&
+			  strstr(e.msg, want),
+		      "%s", e.msg);
+	file_entry_free_fields(&fw);
+
+	/* the reader gone: a pipe nobody reads is restored as such */
+	close(pf[0]);
+	probe_and_dump(pf[1], &fw, &pw);
+	fd_probe_release(&pw);
+	ck_assert(fw.pipe->has_peer_closed && fw.pipe->peer_closed);
+	dump_done_ok(fes, 1, 0);
+	close(pf[1]);
+	nw = open_entry(&ctx, &fw);
+	fd_kind_for_file(&fw)->open_done(&ctx);
+	signal(SIGPIPE, SIG_IGN);
+	ck_assert_int_eq(write(nw, "x", 1), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	file_entry_free_fields(&fw);
+}
+END_TEST
+
+/* Only the read end, its writer gone: the data, then end of file. */
+START_TEST(test_pipe_writer_gone)
+{
+	_cleanup_close_ int nr = -1;
+	struct fd_probe pr;
+	FileEntry fr;
+	FileEntry *fes[1] = {&fr};
+	struct fd_open_ctx ctx = {};
+	char buf[256] = "";
+	int pf[2];
+
+	ck_assert_int_eq(pipe2(pf, O_CLOEXEC), 0);
+	ck_assert_int_eq(write(pf[1], pipe_text, strlen(pipe_text)), (ssize_t)strlen(pipe_text));
+	close(pf[1]);
+	probe_and_dump(pf[0], &fr, &pr);
+	fd_probe_release(&pr);
+	ck_assert(fr.pipe->has_peer_closed && fr.pipe->peer_closed);
+	ck_assert(fr.pipe->has_data);
+	dump_done_ok(fes, 1, 0);
+	close(pf[0]);
+	nr = open_entry(&ctx, &fr);
+	fd_kind_for_file(&fr)->open_done(&ctx);
+	ck_assert_int_eq(read(nr, buf, sizeof(buf)), (ssize_t)strlen(pipe_text));
+	ck_assert_str_eq(buf, pipe_text);
+	ck_assert_int_eq(read(nr, buf, sizeof(buf)), 0);
+	file_entry_free_fields(&fr);
+}
+END_TEST
+
+START_TEST(test_fifo_roundtrip)
+{
+	_cleanup_close_ int rw = -1, w = -1, nrw = -1, nw = -1;
+	struct fd_probe p1, p2;
+	FileEntry frw, fw;
+	FileEntry *fes[2] = {&fw, &frw};
+	struct fd_open_ctx ctx = {};
+	char path[256], buf[256] = "";
+	struct stat st;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0640), 0);
+	ck_assert_int_eq(chmod(path, 0640), 0);
+	rw = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	w = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(rw, 0);
+	ck_assert_int_ge(w, 0);
+	ck_assert_int_eq(write(w, pipe_text, strlen(pipe_text)), (ssize_t)strlen(pipe_text));
+	/* the write-only one is read through a reader of our own */
+	ck_assert_str_eq(probe_and_dump(w, &fw, &p1)->name, "FIFO");
+	probe_and_dump(rw, &frw, &p2);
+	fd_probe_release(&p1);
+	fd_probe_release(&p2);
+	ck_assert(fw.pipe->has_data && frw.pipe->has_data);
+	ck_assert_str_eq(fw.path, path);
+	dump_done_ok(fes, 2, 0);
+	/* saved once */
+	ck_assert(fw.pipe->has_data && !frw.pipe->has_data);
+	ck_assert_mem_eq(fw.pipe->data.data, pipe_text, strlen(pipe_text));
+	close(TAKE_FD(rw));
+	close(TAKE_FD(w));
+
+	/* gone since the dump: made again with its mode */
+	ck_assert_int_eq(unlink(path), 0);
+	nw = open_entry(&ctx, &fw);
+	nrw = open_entry(&ctx, &frw);
+	fd_kind_for_file(&fw)->open_done(&ctx);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISFIFO(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	ck_assert_int_eq(fcntl(nrw, F_GETFL) & O_ACCMODE, O_RDWR);
+	ck_assert(fcntl(nrw, F_GETFL) & O_NONBLOCK);
+	ck_assert(!(fcntl(nw, F_GETFL) & O_NONBLOCK));
+	ck_assert_int_eq(read(nrw, buf, sizeof(buf)), (ssize_t)strlen(pipe_text));
+	ck_assert_str_eq(buf, pipe_text);
+	file_entry_free_fields(&fw);
+	file_entry_free_fields(&frw);
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_pipe_bad_entries)
+{
+	_cleanup_close_ int pfd0 = -1;
+	struct fd_probe p;
+	FileEntry fe;
+	struct ckpt_error e = {};
+	int pf[2];
+	uint32_t size;
+
+	ck_assert_int_eq(pipe2(pf, O_CLOEXEC), 0);
+	pfd0 = pf[0];
+	probe_and_dump(pf[1], &fe, &p);
+	fd_probe_release(&p);
+	close(pf[1]);
+	size = fe.pipe->size;
+	fe.pipe->size = 4095;
+	ck_assert_int_eq(fd_kind_for_file(&fe)->verify(&fe, &e), -EINVAL);
+	ck_assert_msg(strstr(e.msg, "pipe.size"), "%s", e.msg);
+	fe.pipe->size = 1u << 30;
+	ck_assert_int_eq(fd_kind_for_file(&fe)->verify(&fe, &e), -EPERM);
+	ck_assert_msg(strstr(e.msg, "pipe-max-size"), "%s", e.msg);
+	fe.pipe->size = size;
+	fe.pipe->end = 9;
+	ck_assert_int_eq(fd_kind_for_file(&fe)->verify(&fe, &e), -EINVAL);
+	fe.pipe->end = PIPE_END__PIPE_WRITE;
+	setenv("CKPT_FAULT", "pipe-verify", 1);
+	ck_assert_int_eq(fd_kind_for_file(&fe)->verify(&fe, &e), -EIO);
+	unsetenv("CKPT_FAULT");
+	file_entry_free_fields(&fe);
 }
 END_TEST
 
@@ -687,6 +931,14 @@ static Suite *kinds_suite(void)
 	tcase_add_loop_test(tc, test_bad_entries, 0, ARRAY_SIZE(bad_entries));
 	tcase_add_test(tc, test_kind_for_file);
 	tcase_add_test(tc, test_fault_open);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pipe");
+	tcase_add_test(tc, test_pipe_roundtrip);
+	tcase_add_test(tc, test_pipe_other_end_outside);
+	tcase_add_test(tc, test_pipe_writer_gone);
+	tcase_add_test(tc, test_fifo_roundtrip);
+	tcase_add_test(tc, test_pipe_bad_entries);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("ident");

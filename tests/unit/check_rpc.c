@@ -351,8 +351,10 @@ END_TEST
 
 enum fd_kind { FD_NONE, FD_DIR, FD_FILE };
 
-static DumpRequest dump_ok = {PROTOBUF_C_MESSAGE_INIT(&dump_request__descriptor), 812, 0, 0};
-static DumpRequest dump_pid0 = {PROTOBUF_C_MESSAGE_INIT(&dump_request__descriptor), 0, 0, 0};
+static DumpRequest dump_ok = {.base = PROTOBUF_C_MESSAGE_INIT(&dump_request__descriptor),
+			      .pid = 812};
+static DumpRequest dump_pid0 = {.base = PROTOBUF_C_MESSAGE_INIT(&dump_request__descriptor),
+				.pid = 0};
 static RestoreRequest restore_ok = RESTORE_REQUEST__INIT;
 static CancelRequest cancel_ok = CANCEL_REQUEST__INIT;
 

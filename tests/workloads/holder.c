@@ -7,6 +7,11 @@
  *   pipe    a pipe at fds 5 (read end) and 6 (write end); each iteration
  *           writes a byte through it and reads it back
  *   socket  a unix stream socketpair at fds 5 and 6, same round trip
+ *   tcp     a TCP connection over loopback, accepted end at fd 5 and
+ *           client end at fd 6, same round trip
+ *   extpipe the read end of a pipe at fd 5 whose write end is held by a
+ *           process outside the tree (a grandchild that escaped to the
+ *           subreaper), writing a byte every 50 ms; each iteration reads one
  *   thread  a second thread that bumps a counter every 10 ms; each
  *           iteration checks that it moved
  * Every iteration also checks 4 MiB of xorshift data in memory. Logs
@@ -18,13 +23,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/wait.h>
 
 #include "wl.h"
 
 #define WORDS (4u << 20) / 8
 
 static atomic_ulong thread_ticks;
+static int external; /* extpipe mode */
 
 static void *ticker(void *arg)
 {
@@ -58,10 +68,61 @@ static void place_pair(int fds[2])
 	close(w);
 }
 
+/* Only the read end stays here, at fd 5; the writer leaves the tree. */
+static void external_writer(void)
+{
+	int fds[2], st;
+	pid_t mid;
+
+	if (pipe(fds) < 0)
+		wl_die("pipe: %s", strerror(errno));
+	mid = fork();
+	if (mid < 0)
+		wl_die("fork: %s", strerror(errno));
+	if (mid == 0) {
+		if (fork() != 0)
+			_exit(0);
+		/* the grandchild: reparented to the subreaper, out of the tree */
+		close(fds[0]);
+		signal(SIGPIPE, SIG_DFL);
+		for (;;) {
+			if (write(fds[1], "x", 1) != 1)
+				_exit(0);
+			wl_sleep(0.05);
+		}
+	}
+	waitpid(mid, &st, 0);
+	close(fds[1]);
+	if (dup2(fds[0], 5) < 0)
+		wl_die("dup2: %s", strerror(errno));
+	close(fds[0]);
+}
+
+/* fds[0] the accepted end, fds[1] the client end of a loopback TCP connection */
+static void tcp_pair(int fds[2])
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &len) < 0)
+		wl_die("tcp listener: %s", strerror(errno));
+	fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+	if (fds[1] < 0 || connect(fds[1], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		wl_die("tcp connect: %s", strerror(errno));
+	fds[0] = accept(l, NULL, NULL);
+	if (fds[0] < 0)
+		wl_die("tcp accept: %s", strerror(errno));
+	close(l);
+}
+
 static const char *round_trip(unsigned long n)
 {
 	char out = 'a' + n % 26, in = 0;
 
+	if (external)
+		return read(5, &in, 1) == 1 && in == 'x' ? NULL : "read from fd 5 failed";
 	if (write(6, &out, 1) != 1)
 		return "write to fd 6 failed";
 	if (read(5, &in, 1) != 1 || in != out)
@@ -78,7 +139,7 @@ int main(int argc, char **argv)
 	int log_fd, fds[2];
 
 	if (argc != 4)
-		wl_die("usage: holder pipe|socket|thread LOG READY");
+		wl_die("usage: holder pipe|extpipe|socket|tcp|thread LOG READY");
 	wl_close_inherited();
 	mode = argv[1];
 	log_fd = wl_open_log(argv[2]);
@@ -89,9 +150,15 @@ int main(int argc, char **argv)
 		if (pipe(fds) < 0)
 			wl_die("pipe: %s", strerror(errno));
 		place_pair(fds);
+	} else if (!strcmp(mode, "extpipe")) {
+		external = 1;
+		external_writer();
 	} else if (!strcmp(mode, "socket")) {
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
 			wl_die("socketpair: %s", strerror(errno));
+		place_pair(fds);
+	} else if (!strcmp(mode, "tcp")) {
+		tcp_pair(fds);
 		place_pair(fds);
 	} else if (!strcmp(mode, "thread")) {
 		pthread_t t;

@@ -46,6 +46,21 @@ struct ckpt_dump_opts {
 	const char *socket;	   /* NULL: $CKPT_SOCKET or the default */
 	ckpt_progress_fn progress; /* NULL or called for each progress report */
 	void *progress_data;
+	/*
+	 * Appended in 0.1 (pre-1.0: the struct grows at its end only).
+	 * nonzero: the tree is a job of the user's terminal (a pty whose
+	 * master is outside the tree); saved as such instead of refused.
+	 */
+	int shell_job;
+	/*
+	 * Appended in 0.1 (pre-1.0). Resources outside the tree to save
+	 * instead of refusing them, like `ckptctl dump --external`:
+	 * "unix:INODE" (a unix socket of the tree connected to a process
+	 * outside it; after restore its peer is gone). NULL or n_external
+	 * strings.
+	 */
+	const char *const *external;
+	size_t n_external;
 };
 
 struct ckpt_restore_opts {
@@ -53,6 +68,14 @@ struct ckpt_restore_opts {
 	const char *socket; /* NULL: $CKPT_SOCKET or the default */
 	ckpt_progress_fn progress;
 	void *progress_data;
+	/*
+	 * Appended in 0.1 (pre-1.0). nonzero: restore a --shell-job dump as
+	 * the foreground job of the terminal tty_fd. ckptd refuses it (the job
+	 * must be made inside the caller's session): ckpt_restore then fails
+	 * with -EOPNOTSUPP; run `ckptctl restore --shell-job` as root instead.
+	 */
+	int shell_job;
+	int tty_fd;
 };
 
 struct ckpt_result {

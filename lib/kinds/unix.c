@@ -1,0 +1,1384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unix sockets: stream, datagram and seqpacket. One FileEntry per socket
+ * (a socket has one open file description; fds sharing it share the entry).
+ *
+ * Dump. The kernel's view of the socket comes from sock_diag (UNIX_DIAG,
+ * lib/sockdiag.c): type, state, peer inode, bound name, pending
+ * connections, shutdown, backlog; the options from getsockopt on our
+ * pidfd_getfd copy; the receive queue is read with MSG_PEEK stepping
+ * SO_PEEK_OFF from 0 (the socket's own peek offset is put back), so the
+ * running program loses nothing whether the dump succeeds, fails or leaves
+ * it running. Once every fd is dumped (dump_done) every peer must be in the
+ * tree: a socket connected to a process outside it is refused naming both
+ * ends; a connected socket whose peer was closed (the JVM's preclose
+ * socketpair end) is marked peer_closed; a client whose connection is not
+ * yet accepted is tied to its listener (pending_on).
+ *
+ * Restore. Everything is made by the restorer process on the first
+ * open_shared call, with every entry at hand (fd_open_ctx.all), in an order
+ * that lets names be reused: stale socket files unlinked; connected pairs
+ * (socketpair() for unnamed ends; for named ones a temporary listener bound
+ * to the acceptor's name, connect, accept, so that getsockname/getpeername
+ * answer as before); lone, bound and listening sockets; clients of pending
+ * connections connected to their listener in accept order; datagram
+ * sockets connected to named peers; options; the saved queues sent from
+ * the peer (or a temporary end); shutdown; temporary ends closed.
+ * See docs/fd-kinds.md, "Unix sockets".
+ */
+#define LOG_PREFIX "kind unix: "
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fault.h"
+#include "file_util.h"
+#include "log.h"
+#include "proc.h"
+#include "sockdiag.h"
+
+/* kernel socket states (include/net/tcp_states.h) */
+#define UST_ESTABLISHED 1
+#define UST_CLOSE 7
+#define UST_LISTEN 10
+/* sk_shutdown bits */
+#define USK_RCV_SHUTDOWN 1
+#define USK_SEND_SHUTDOWN 2
+
+/* what one checkpoint saves of one socket's receive queue */
+#define QUEUE_MAX (16u << 20)
+/* a datagram is at most about the sender's buffer (wmem_max, SO_SNDBUFFORCE) */
+#define PEEK_BUF (8u << 20)
+#define NAME_MAX_LEN sizeof(((struct sockaddr_un *)0)->sun_path)
+
+static const char *type_name(uint32_t type)
+{
+	switch (type) {
+	case SOCK_STREAM:
+		return "stream";
+	case SOCK_DGRAM:
+		return "datagram";
+	case SOCK_SEQPACKET:
+		return "seqpacket";
+	default:
+		return "unknown-type";
+	}
+}
+
+/* "/run/x.sock", "@abstract" (NULs shown as @), or "unnamed" */
+static const char *name_str(const uint8_t *name, size_t len, char *buf, size_t blen)
+{
+	size_t o = 0;
+
+	if (!len) {
+		snprintf(buf, blen, "unnamed");
+		return buf;
+	}
+	/* a path as the kernel reports it may end with its NUL */
+	if (name[0])
+		len = strnlen((const char *)name, len);
+	for (size_t i = 0; i < len && o + 1 < blen; i++)
+		buf[o++] = name[i] ? (char)name[i] : '@';
+	buf[o] = '\0';
+	return buf;
+}
+
+static const char *entry_name(const UnixSkEntry *ue, char *buf, size_t blen)
+{
+	return name_str(ue->has_name ? ue->name.data : NULL, ue->has_name ? ue->name.len : 0, buf,
+			blen);
+}
+
+/* "unix stream socket socket:[123] (/run/x.sock)" */
+static const char *describe(const FileEntry *fe, char *buf, size_t blen)
+{
+	char n[NAME_MAX_LEN + 1];
+
+	snprintf(buf, blen, "unix %s socket %s (%s)", type_name(fe->unix_sk->type), fe->path,
+		 entry_name(fe->unix_sk, n, sizeof(n)));
+	return buf;
+}
+
+static bool is_path_name(const UnixSkEntry *ue)
+{
+	return ue->has_name && ue->name.len && ue->name.data[0];
+}
+
+/* ---- dump --------------------------------------------------------------------- */
+
+static bool unix_matches(const struct fd_probe *p)
+{
+	int domain = -1;
+	socklen_t sl = sizeof(domain);
+
+	return S_ISSOCK(p->st.st_mode) && p->local_fd >= 0 &&
+	       getsockopt(p->local_fd, SOL_SOCKET, SO_DOMAIN, &domain, &sl) == 0 &&
+	       domain == AF_UNIX;
+}
+
+static int get_int(int fd, int opt, int *ret)
+{
+	socklen_t sl = sizeof(*ret);
+
+	return getsockopt(fd, SOL_SOCKET, opt, ret, &sl);
+}
+
+static int get_timeo(int fd, int opt, uint64_t *ret)
+{
+	struct timeval tv = {0};
+	socklen_t sl = sizeof(tv);
+
+	if (getsockopt(fd, SOL_SOCKET, opt, &tv, &sl) < 0)
+		return -1;
+	*ret = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	return 0;
+}
+
+static int dump_options(int fd, UnixSkEntry *ue, struct ckpt_error *e)
+{
+	int snd = 0, rcv = 0, cred = 0, sec = 0, peek = -1;
+
+	if (get_int(fd, SO_SNDBUF, &snd) < 0 || get_int(fd, SO_RCVBUF, &rcv) < 0 ||
+	    get_int(fd, SO_PASSCRED, &cred) < 0 || get_int(fd, SO_PEEK_OFF, &peek) < 0 ||
+	    get_timeo(fd, SO_RCVTIMEO, &ue->rcvtimeo_us) < 0 ||
+	    get_timeo(fd, SO_SNDTIMEO, &ue->sndtimeo_us) < 0)
+		return ckpt_err_errno(e, -errno, "reading its options (getsockopt)");
+	/* SO_PASSSEC exists only with an LSM that labels sockets */
+	if (get_int(fd, SO_PASSSEC, &sec) < 0)
+		sec = 0;
+	ue->has_sndbuf = ue->has_rcvbuf = ue->has_passcred = ue->has_passsec = true;
+	ue->has_rcvtimeo_us = ue->has_sndtimeo_us = ue->has_peek_off = true;
+	ue->sndbuf = (uint32_t)snd;
+	ue->rcvbuf = (uint32_t)rcv;
+	ue->passcred = cred != 0;
+	ue->passsec = sec != 0;
+	ue->peek_off = peek;
+	return 0;
+}
+
+/* Control messages of a peeked message: credentials are fine, fds are not. */
+static int check_cmsgs(struct msghdr *mh, struct ckpt_error *e)
+{
+	bool fds = false;
+
+	if (mh->msg_flags & MSG_CTRUNC)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"a queued message carries more control data than can be read");
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_RIGHTS) {
+			/* MSG_PEEK gave us copies of the fds in flight: close them */
+			size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int *fd = (int *)CMSG_DATA(c);
+
+			for (size_t i = 0; i < n; i++)
+				close(fd[i]);
+			fds = true;
+		}
+#ifdef SCM_PIDFD
+		if (c->cmsg_type == SCM_PIDFD)
+			close(*(int *)CMSG_DATA(c));
+#endif
+	}
+	if (fds)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"its receive queue holds file descriptors in flight (SCM_RIGHTS); "
+				"not supported");
+	return 0;
+}
+
+static int add_msg(UnixSkEntry *ue, const uint8_t *data, size_t len, bool append,
+		   struct ckpt_error *e)
+{
+	ProtobufCBinaryData *m;
+
+	if (append && ue->n_queue) {
+		m = &ue->queue[ue->n_queue - 1];
+		uint8_t *d = realloc(m->data, m->len + len);
+
+		if (!d)
+			return ckpt_err(e, -ENOMEM, "out of memory for its queue");
+		memcpy(d + m->len, data, len);
+		m->data = d;
+		m->len += len;
+		return 0;
+	}
+	m = realloc(ue->queue, (ue->n_queue + 1) * sizeof(*m));
+	if (!m)
+		return ckpt_err(e, -ENOMEM, "out of memory for its queue");
+	ue->queue = m;
+	m = &ue->queue[ue->n_queue];
+	m->data = malloc(len ? len : 1);
+	if (!m->data)
+		return ckpt_err(e, -ENOMEM, "out of memory for its queue");
+	memcpy(m->data, data, len);
+	m->len = len;
+	ue->n_queue++;
+	return 0;
+}
+
+/* Every queued message, peeked from offset 0 on, SO_PEEK_OFF advancing. */
+static int peek_all(int fd, UnixSkEntry *ue, uint8_t *buf, struct ckpt_error *e)
+{
+	bool stream = ue->type == SOCK_STREAM;
+	size_t total = 0;
+
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * 253) + CMSG_SPACE(256)];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {.iov_base = buf, .iov_len = PEEK_BUF};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf)};
+		ssize_t n = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int r;
+
+		if (n < 0 && (errno == EAGAIN || errno == ENOTCONN))
+			break;
+		if (n < 0)
+			return ckpt_err_errno(e, -errno, "peeking at its queue (%zu bytes read)",
+					      total);
+		r = check_cmsgs(&mh, e);
+		if (r < 0)
+			return r;
+		if (mh.msg_flags & MSG_TRUNC)
+			return ckpt_err(e, -EMSGSIZE, "a queued message is larger than %u bytes",
+					PEEK_BUF);
+		/* end of stream; or a shut down socket that answers 0 when empty */
+		if (n == 0 && (stream || (ue->shutdown & USK_RCV_SHUTDOWN)))
+			break;
+		total += (size_t)n;
+		if (total > QUEUE_MAX)
+			return ckpt_err(e, -EFBIG,
+					"its queue holds more than the %u bytes a checkpoint saves",
+					QUEUE_MAX);
+		r = add_msg(ue, buf, (size_t)n, stream, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * The receive queue without consuming it. The tree is frozen: nobody else
+ * reads meanwhile. The socket's own SO_PEEK_OFF is put back whatever happens.
+ */
+static int dump_queue(int fd, UnixSkEntry *ue, uint32_t inq, struct ckpt_error *e)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	int zero = 0, old = ue->peek_off, r;
+	size_t total = 0;
+
+	/* an unconnected stream or seqpacket socket has no queue to read */
+	if (ue->type != SOCK_DGRAM && ue->state != UST_ESTABLISHED)
+		return 0;
+	buf = malloc(PEEK_BUF);
+	if (!buf)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0)
+		return ckpt_err_errno(e, -errno, "SO_PEEK_OFF to read its queue");
+	r = peek_all(fd, ue, buf, e);
+	/* a failure here, with the queue read: the peek offset must still come back */
+	if (r >= 0)
+		r = ckpt_fault_inject("unix-queue", e);
+	if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &old, sizeof(old)) < 0 && r >= 0)
+		r = ckpt_err_errno(e, -errno, "putting its SO_PEEK_OFF %d back", old);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ue->n_queue; i++)
+		total += ue->queue[i].len;
+	/* stream and seqpacket: sock_diag counts the bytes queued; both must agree */
+	if (ue->type != SOCK_DGRAM && total != inq)
+		return ckpt_err(e, -EIO, "read %zu bytes of its queue, the kernel counts %u", total,
+				inq);
+	return 0;
+}
+
+static int dump_name(const struct unix_diag_info *u, UnixSkEntry *ue, struct ckpt_error *e)
+{
+	char n[NAME_MAX_LEN + 1];
+	struct stat st;
+
+	/* a path is saved without the NUL the kernel counts in its length */
+	size_t len = u->name_len && u->name[0] ? strnlen(u->name, u->name_len) : u->name_len;
+
+	if (!len)
+		return 0;
+	ue->name.data = malloc(len);
+	if (!ue->name.data)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	memcpy(ue->name.data, u->name, len);
+	ue->name.len = len;
+	ue->has_name = true;
+	if (!u->name[0])
+		return 0; /* abstract */
+	name_str((const uint8_t *)u->name, len, n, sizeof(n));
+	if (u->name[0] != '/')
+		return ckpt_err(e, -EOPNOTSUPP,
+				"it is bound to the relative path %s; only absolute paths and "
+				"abstract names are supported",
+				n);
+	/* the socket file's mode and owner, if the name is still that socket */
+	if (stat(n, &st) == 0 && S_ISSOCK(st.st_mode) && u->has_vfs && st.st_ino == u->vfs_ino) {
+		ue->has_name_mode = ue->has_name_uid = ue->has_name_gid = true;
+		ue->name_mode = st.st_mode & 07777;
+		ue->name_uid = st.st_uid;
+		ue->name_gid = st.st_gid;
+	} else {
+		/* the program removed its socket file after bind (or it was replaced) */
+		ue->has_name_unlinked = ue->name_unlinked = true;
+	}
+	return 0;
+}
+
+static int unix_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
+{
+	struct unix_diag_info u = {0};
+	UnixSkEntry *ue;
+	int r;
+
+	r = ckpt_fault_inject("unix-dump", e);
+	if (r < 0)
+		return r;
+	r = fdk_dump_common(p, FILE_TYPE__FILE_UNIX_SK, fe, e);
+	if (r < 0)
+		return r;
+	fe->has_pos = false;
+	ue = malloc(sizeof(*ue));
+	if (!ue)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	unix_sk_entry__init(ue);
+	fe->unix_sk = ue; /* freed with the entry from now on */
+	r = sockdiag_unix_get((uint32_t)p->st.st_ino, &u, e);
+	if (r == -ENOENT)
+		return ckpt_err(e, r,
+				"unix socket %s: sock_diag does not know it (a socket of another "
+				"network namespace?); not supported",
+				p->link);
+	if (r < 0)
+		return ckpt_err_wrap(e, "unix socket %s", p->link);
+	ue->inode = u.ino;
+	ue->type = u.type;
+	ue->state = u.state;
+	ue->has_shutdown = true;
+	ue->shutdown = u.shutdown;
+	ue->has_peer = u.has_peer;
+	ue->peer = u.peer;
+	if (u.state == UST_LISTEN) {
+		ue->has_backlog = true;
+		ue->backlog = u.wqueue;
+		ue->icons = calloc(u.nicons + 1, sizeof(*ue->icons));
+		if (!ue->icons) {
+			unix_diag_info_release(&u);
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		}
+		for (size_t i = 0; i < u.nicons; i++)
+			ue->icons[i] = u.icons[i];
+		ue->n_icons = u.nicons;
+	} else {
+		ue->has_wqueue = true;
+		ue->wqueue = u.wqueue;
+	}
+	if (u.type != SOCK_STREAM && u.type != SOCK_DGRAM && u.type != SOCK_SEQPACKET)
+		r = ckpt_err(e, -EOPNOTSUPP, "unix socket of type %u is not supported", u.type);
+	if (r >= 0)
+		r = dump_name(&u, ue, e);
+	if (r >= 0)
+		r = dump_options(p->local_fd, ue, e);
+	if (r >= 0 && u.state != UST_LISTEN)
+		r = dump_queue(p->local_fd, ue, u.rqueue, e);
+	unix_diag_info_release(&u);
+	if (r < 0) {
+		char what[PATH_MAX + 64];
+
+		return ckpt_err_wrap(e, "%s", describe(fe, what, sizeof(what)));
+	}
+	pr_debug("pid %d fd %d: %s state %u peer %llu, %zu queued\n", p->pid, p->fd, p->link,
+		 ue->state, (unsigned long long)ue->peer, ue->n_queue);
+	return 0;
+}
+
+static UnixSkEntry *find_inode(const struct fd_dump_view *v, uint64_t ino, size_t *ret_i)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		UnixSkEntry *ue = v->items[i].fe->unix_sk;
+
+		if (v->items[i].fe->type == FILE_TYPE__FILE_UNIX_SK && ue && ue->inode == ino) {
+			if (ret_i)
+				*ret_i = i;
+			return ue;
+		}
+	}
+	return NULL;
+}
+
+/* "pid 12 (journald) fd 3" for the first process holding socket:[ino], or "" */
+static void find_holder(uint64_t ino, char *buf, size_t blen)
+{
+	_cleanup_closedir_ DIR *proc = opendir("/proc");
+	char want[64];
+	struct dirent *de;
+
+	buf[0] = '\0';
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	while (proc && (de = readdir(proc))) {
+		_cleanup_closedir_ DIR *fds = NULL;
+		struct dirent *fde;
+		char path[64];
+		int pid = atoi(de->d_name);
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		fds = opendir(path);
+		while (fds && (fde = readdir(fds))) {
+			char link[128], comm[64] = "?";
+			ssize_t n = readlinkat(dirfd(fds), fde->d_name, link, sizeof(link) - 1);
+			struct ckpt_error tmp = {0};
+			_cleanup_free_ char *text = NULL;
+
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (strcmp(link, want))
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+			if (proc_read_file(path, &text, NULL, &tmp) >= 0) {
+				snprintf(comm, sizeof(comm), "%s", text);
+				comm[strcspn(comm, "\n")] = '\0';
+			}
+			snprintf(buf, blen, " held by pid %d (%.32s) fd %d", pid, comm,
+				 atoi(fde->d_name));
+			return;
+		}
+	}
+}
+
+static int refuse_outside(const struct fd_dump_item *it, uint64_t peer, const char *peer_what,
+			  struct ckpt_error *e)
+{
+	char what[PATH_MAX + 64], pn[NAME_MAX_LEN + 1] = "unnamed", holder[160] = "";
+	struct unix_diag_info u = {0};
+	struct ckpt_error tmp = {0};
+
+	if (peer && sockdiag_unix_get((uint32_t)peer, &u, &tmp) == 0) {
+		name_str((const uint8_t *)u.name, u.name_len, pn, sizeof(pn));
+		unix_diag_info_release(&u);
+	}
+	if (peer)
+		find_holder(peer, holder, sizeof(holder));
+	return ckpt_err(e, -EOPNOTSUPP,
+			"pid %d: fd %d: %s is connected to %s socket:[%llu] (%s)%s, outside the "
+			"tree; unix sockets connected to processes outside the tree are not "
+			"supported (`ckptctl dump --external unix:%llu` saves it, its peer gone "
+			"after restore)",
+			it->pid, it->fd, describe(it->fe, what, sizeof(what)), peer_what,
+			(unsigned long long)peer, pn, holder,
+			(unsigned long long)it->fe->unix_sk->inode);
+}
+
+/* A listener (outside the tree) with ino among its pending connections. */
+struct find_listener {
+	uint32_t ino;
+	uint32_t found;
+	char name[NAME_MAX_LEN + 1];
+};
+
+static int find_listener_cb(const struct unix_diag_info *u, void *arg)
+{
+	struct find_listener *f = arg;
+
+	for (size_t i = 0; i < u->nicons && !f->found; i++)
+		if (u->icons[i] == f->ino) {
+			f->found = u->ino;
+			name_str((const uint8_t *)u->name, u->name_len, f->name, sizeof(f->name));
+		}
+	return 0;
+}
+
+static int refuse_pending_outside(const struct fd_dump_item *it, struct ckpt_error *e)
+{
+	struct find_listener f = {.ino = (uint32_t)it->fe->unix_sk->inode};
+	char what[PATH_MAX + 64], holder[160] = "";
+	struct ckpt_error tmp = {0};
+
+	sockdiag_unix_dump(1u << UST_LISTEN, find_listener_cb, &f, &tmp);
+	if (f.found)
+		find_holder(f.found, holder, sizeof(holder));
+	return ckpt_err(e, -EOPNOTSUPP,
+			"pid %d: fd %d: %s has a connection not yet accepted by the listening "
+			"socket:[%u] (%s)%s, outside the tree; not supported",
+			it->pid, it->fd, describe(it->fe, what, sizeof(what)), f.found,
+			f.found ? f.name : "unknown", holder);
+}
+
+/* Pending connections of the listeners of the tree: each client must be in it. */
+static int tie_pending(const struct fd_dump_view *v, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		const FileEntry *fe = v->items[i].fe;
+		char what[PATH_MAX + 64];
+
+		if (fe->type != FILE_TYPE__FILE_UNIX_SK || !fe->unix_sk)
+			continue;
+		for (size_t k = 0; k < fe->unix_sk->n_icons; k++) {
+			UnixSkEntry *c = find_inode(v, fe->unix_sk->icons[k], NULL);
+
+			if (!c && !fe->unix_sk->icons[k])
+				return ckpt_err(
+				    e, -EOPNOTSUPP,
+				    "pid %d: fd %d: %s has a pending connection (not yet "
+				    "accepted) whose client was closed; not supported",
+				    v->items[i].pid, v->items[i].fd,
+				    describe(fe, what, sizeof(what)));
+			if (!c)
+				return ckpt_err(
+				    e, -EOPNOTSUPP,
+				    "pid %d: fd %d: %s has a pending connection (not yet accepted) "
+				    "from socket:[%llu]%s, outside the tree; not supported",
+				    v->items[i].pid, v->items[i].fd,
+				    describe(fe, what, sizeof(what)),
+				    (unsigned long long)fe->unix_sk->icons[k], "");
+			c->has_pending_on = true;
+			c->pending_on = fe->unix_sk->inode;
+		}
+	}
+	return 0;
+}
+
+/* Is "unix:INODE" among the --external resources? Marks it used. */
+static bool is_external(const struct fd_dump_view *v, bool *used, uint64_t ino)
+{
+	char want[32];
+	bool found = false;
+
+	snprintf(want, sizeof(want), "unix:%llu", (unsigned long long)ino);
+	for (size_t i = 0; ino && i < v->n_external; i++)
+		if (!strcmp(v->external[i], want)) {
+			used[i] = true;
+			found = true;
+		}
+	return found;
+}
+
+/* A socket connected outside the tree that the user declared external. */
+static int mark_external(const struct fd_dump_item *it, const char *peer_name, size_t len,
+			 struct ckpt_error *e)
+{
+	UnixSkEntry *ue = it->fe->unix_sk;
+	char what[PATH_MAX + 64];
+
+	if (len && peer_name[0])
+		len = strnlen(peer_name, len);
+	if (ue->type == SOCK_DGRAM && !ue->has_name && ue->n_queue)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: fd %d: %s: an external datagram socket without a name "
+				"cannot get its %zu queued messages back; not supported",
+				it->pid, it->fd, describe(it->fe, what, sizeof(what)), ue->n_queue);
+	ue->has_external = ue->external = true;
+	if (len && ue->type == SOCK_DGRAM) {
+		ue->peer_name.data = malloc(len);
+		if (!ue->peer_name.data)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		memcpy(ue->peer_name.data, peer_name, len);
+		ue->peer_name.len = len;
+		ue->has_peer_name = true;
+	}
+	pr_debug("pid %d fd %d: %s connected outside the tree, declared external\n", it->pid,
+		 it->fd, it->fe->path);
+	return 0;
+}
+
+static int check_peer(const struct fd_dump_view *v, const struct fd_dump_item *it, bool *used,
+		      struct ckpt_error *e)
+{
+	UnixSkEntry *ue = it->fe->unix_sk, *peer;
+	char what[PATH_MAX + 64];
+
+	if (ue->has_pending_on) {
+		if (ue->has_wqueue && ue->wqueue)
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d: fd %d: %s sent %u bytes on a connection not yet "
+					"accepted; not supported",
+					it->pid, it->fd, describe(it->fe, what, sizeof(what)),
+					ue->wqueue);
+		return 0;
+	}
+	if (!ue->has_peer)
+		return 0;
+	if (ue->peer) {
+		peer = find_inode(v, ue->peer, NULL);
+		if (!peer && (is_external(v, used, ue->inode) | is_external(v, used, ue->peer))) {
+			struct unix_diag_info u = {0};
+			struct ckpt_error tmp = {0};
+			int r;
+
+			sockdiag_unix_get((uint32_t)ue->peer, &u, &tmp);
+			r = mark_external(it, u.name, u.name_len, e);
+			unix_diag_info_release(&u);
+			return r;
+		}
+		if (!peer)
+			return refuse_outside(it, ue->peer, "unix socket", e);
+		/* a datagram socket connected one way must be able to connect again by name */
+		if (ue->type == SOCK_DGRAM && peer->peer != ue->inode && !peer->has_name)
+			return ckpt_err(
+			    e, -EOPNOTSUPP,
+			    "pid %d: fd %d: %s is connected to the unnamed socket:[%llu] "
+			    "that is not connected back; not supported",
+			    it->pid, it->fd, describe(it->fe, what, sizeof(what)),
+			    (unsigned long long)ue->peer);
+		return 0;
+	}
+	/*
+	 * Peer 0: the peer has no inode any more. A closed peer shut this end
+	 * down both ways; a connection still waiting in the accept queue of a
+	 * listener (outside the tree: those inside were tied above) did not.
+	 */
+	if (ue->type != SOCK_DGRAM && ue->state == UST_ESTABLISHED &&
+	    (ue->shutdown & (USK_RCV_SHUTDOWN | USK_SEND_SHUTDOWN)) !=
+		(USK_RCV_SHUTDOWN | USK_SEND_SHUTDOWN)) {
+		if (is_external(v, used, ue->inode))
+			return mark_external(it, NULL, 0, e);
+		return refuse_pending_outside(it, e);
+	}
+	ue->has_peer_closed = true;
+	ue->peer_closed = true;
+	return 0;
+}
+
+static int unix_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
+{
+	_cleanup_free_ bool *used = calloc(v->n_external + 1, sizeof(*used));
+	int r;
+
+	if (!used)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < v->n_external; i++) {
+		const char *x = v->external[i];
+		char *end;
+
+		if (strncmp(x, "unix:", 5) || !x[5] || (strtoull(x + 5, &end, 10), *end))
+			return ckpt_err(e, -EINVAL,
+					"--external %s: not understood (unix:INODE is the one form "
+					"known)",
+					x);
+	}
+	r = tie_pending(v, e);
+	for (size_t i = 0; r >= 0 && i < v->n; i++)
+		if (v->items[i].fe->type == FILE_TYPE__FILE_UNIX_SK && v->items[i].fe->unix_sk)
+			r = check_peer(v, &v->items[i], used, e);
+	for (size_t i = 0; r >= 0 && i < v->n_external; i++)
+		if (!used[i])
+			r = ckpt_err(e, -ENOENT,
+				     "--external %s: no socket of the tree is connected outside it "
+				     "through that inode",
+				     v->external[i]);
+	return r;
+}
+
+/* ---- restore: checks ------------------------------------------------------------ */
+
+static int check_entry(const FileEntry *fe, struct ckpt_error *e)
+{
+	const UnixSkEntry *ue = fe->unix_sk;
+	size_t total = 0;
+
+	if (fe->type != FILE_TYPE__FILE_UNIX_SK || !fe->path || strncmp(fe->path, "socket:[", 8))
+		return ckpt_err(e, -EINVAL, "files.img: entry %u: not a unix socket entry", fe->id);
+	if (!ue)
+		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field unix_sk: missing",
+				fe->id, fe->path);
+	if (ue->type != SOCK_STREAM && ue->type != SOCK_DGRAM && ue->type != SOCK_SEQPACKET)
+		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field unix_sk.type: %u",
+				fe->id, fe->path, ue->type);
+	if (ue->state != UST_ESTABLISHED && ue->state != UST_CLOSE && ue->state != UST_LISTEN)
+		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field unix_sk.state: %u",
+				fe->id, fe->path, ue->state);
+	if (ue->has_name && (!ue->name.len || ue->name.len > NAME_MAX_LEN ||
+			     (ue->name.data[0] &&
+			      (ue->name.data[0] != '/' || memchr(ue->name.data, 0, ue->name.len)))))
+		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field unix_sk.name: bad",
+				fe->id, fe->path);
+	for (size_t i = 0; i < ue->n_queue; i++)
+		total += ue->queue[i].len;
+	if (total > QUEUE_MAX || (ue->type != SOCK_STREAM && ue->n_queue > 65536))
+		return ckpt_err(e, -EINVAL,
+				"files.img: entry %u (%s): field unix_sk.queue: too big", fe->id,
+				fe->path);
+	if (ue->type == SOCK_STREAM && ue->n_queue > 1)
+		return ckpt_err(e, -EINVAL,
+				"files.img: entry %u (%s): field unix_sk.queue: a stream has one",
+				fe->id, fe->path);
+	if (ue->has_backlog && ue->backlog > 1u << 20)
+		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field unix_sk.backlog: %u",
+				fe->id, fe->path, ue->backlog);
+	return 0;
+}
+
+static socklen_t make_addr(const UnixSkEntry *ue, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, ue->name.data, ue->name.len);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + ue->name.len);
+}
+
+/*
+ * A path name: free, or a stale socket file nobody listens on (the killed
+ * program's; removed when unlink is true). Anything else refuses.
+ */
+static int check_path(const FileEntry *fe, bool unlink_stale, struct ckpt_error *e)
+{
+	const UnixSkEntry *ue = fe->unix_sk;
+	char path[NAME_MAX_LEN + 1], what[PATH_MAX + 64];
+	_cleanup_close_ int probe = -1;
+	struct sockaddr_un sa;
+	socklen_t len = make_addr(ue, &sa);
+	struct stat st;
+
+	name_str(ue->name.data, ue->name.len, path, sizeof(path));
+	if (lstat(path, &st) < 0) {
+		_cleanup_free_ char *dir = strdup(path);
+
+		if (errno != ENOENT)
+			return ckpt_err_errno(e, -errno, "%s: its socket file",
+					      describe(fe, what, sizeof(what)));
+		if (!dir)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		if (stat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode))
+			return ckpt_err(e, -ENOENT, "%s: no directory %s to bind it in",
+					describe(fe, what, sizeof(what)), dir);
+		return 0;
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return ckpt_err(e, -EEXIST, "%s: %s is now something else (mode 0%o)",
+				describe(fe, what, sizeof(what)), path, (unsigned)st.st_mode);
+	probe = socket(AF_UNIX, (int)ue->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (probe < 0)
+		return ckpt_err_errno(e, -errno, "socket");
+	if (connect(probe, (struct sockaddr *)&sa, len) == 0 || errno != ECONNREFUSED)
+		return ckpt_err(e, -EADDRINUSE,
+				"%s: %s is in use by another socket (a process is bound to it)",
+				describe(fe, what, sizeof(what)), path);
+	if (unlink_stale && unlink(path) < 0 && errno != ENOENT)
+		return ckpt_err_errno(e, -errno, "%s: removing the stale socket file %s",
+				      describe(fe, what, sizeof(what)), path);
+	return 0;
+}
+
+/* An abstract name must be free: bind a probe to it. */
+static int check_abstract(const FileEntry *fe, struct ckpt_error *e)
+{
+	char what[PATH_MAX + 64];
+	_cleanup_close_ int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa;
+	socklen_t len = make_addr(fe->unix_sk, &sa);
+
+	if (probe < 0)
+		return ckpt_err_errno(e, -errno, "socket");
+	if (bind(probe, (struct sockaddr *)&sa, len) < 0)
+		return ckpt_err_errno(e, -errno, "%s: its abstract name is taken",
+				      describe(fe, what, sizeof(what)));
+	return 0;
+}
+
+/* An external datagram socket's peer, bound to a path: it must be there to connect to. */
+static int check_external_peer(const FileEntry *fe, struct ckpt_error *e)
+{
+	const UnixSkEntry *ue = fe->unix_sk;
+	char what[PATH_MAX + 64], path[NAME_MAX_LEN + 1];
+	struct stat st;
+
+	if (!ue->has_external || !ue->external || !ue->has_peer_name || !ue->peer_name.len)
+		return 0;
+	if (ue->peer_name.len > NAME_MAX_LEN)
+		return ckpt_err(e, -EINVAL, "files.img: entry %u: field unix_sk.peer_name: bad",
+				fe->id);
+	if (!ue->peer_name.data[0])
+		return 0; /* abstract: found or not when connecting */
+	name_str(ue->peer_name.data, ue->peer_name.len, path, sizeof(path));
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return ckpt_err(e, -ENOENT, "%s: its external peer %s is not a socket here",
+				describe(fe, what, sizeof(what)), path);
+	return 0;
+}
+
+static int unix_verify(const FileEntry *fe, struct ckpt_error *e)
+{
+	int r = ckpt_fault_inject("unix-verify", e);
+
+	if (r >= 0)
+		r = check_entry(fe, e);
+	if (r >= 0)
+		r = check_external_peer(fe, e);
+	if (r < 0 || !fe->unix_sk->has_name)
+		return r;
+	return is_path_name(fe->unix_sk) ? check_path(fe, false, e) : check_abstract(fe, e);
+}
+
+/* ---- restore: making the sockets ------------------------------------------------ */
+
+struct usk {
+	const FileEntry *fe;
+	const UnixSkEntry *ue;
+	int fd;
+	int tmp; /* the other end of a peer that was closed, closed once the queue is in */
+	bool paired;
+};
+
+struct ustate {
+	struct usk *s;
+	size_t n;
+};
+
+static void unix_open_done(struct fd_open_ctx *ctx)
+{
+	struct ustate *st = ctx->priv;
+
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n; i++) {
+		if (st->s[i].fd >= 0)
+			close(st->s[i].fd);
+		if (st->s[i].tmp >= 0)
+			close(st->s[i].tmp);
+	}
+	free(st->s);
+	free(st);
+	ctx->priv = NULL;
+}
+
+static struct usk *by_inode(struct ustate *st, uint64_t ino)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (st->s[i].ue->inode == ino)
+			return &st->s[i];
+	return NULL;
+}
+
+static int new_sock(const struct usk *u, struct ckpt_error *e)
+{
+	char what[PATH_MAX + 64];
+	int fd = socket(AF_UNIX, (int)u->ue->type | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "%s: socket", describe(u->fe, what, sizeof(what)));
+	return fd;
+}
+
+static int do_bind(int fd, const struct usk *u, struct ckpt_error *e)
+{
+	char what[PATH_MAX + 64], path[NAME_MAX_LEN + 1];
+	struct sockaddr_un sa;
+	socklen_t len = make_addr(u->ue, &sa);
+
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0)
+		return ckpt_err_errno(e, -errno, "%s: bind", describe(u->fe, what, sizeof(what)));
+	if (!is_path_name(u->ue))
+		return 0;
+	name_str(u->ue->name.data, u->ue->name.len, path, sizeof(path));
+	if (u->ue->has_name_unlinked && u->ue->name_unlinked) {
+		if (unlink(path) < 0)
+			return ckpt_err_errno(e, -errno, "%s: removing %s again",
+					      describe(u->fe, what, sizeof(what)), path);
+		return 0;
+	}
+	if (!u->ue->has_name_mode)
+		return 0;
+	if (chmod(path, u->ue->name_mode) < 0 || lchown(path, u->ue->name_uid, u->ue->name_gid) < 0)
+		return ckpt_err_errno(e, -errno, "%s: mode 0%o, owner %u:%u of %s",
+				      describe(u->fe, what, sizeof(what)), u->ue->name_mode,
+				      u->ue->name_uid, u->ue->name_gid, path);
+	return 0;
+}
+
+/*
+ * A connected pair (b NULL: a's peer was closed, its end kept in a->tmp).
+ * Unnamed: socketpair. Named: a temporary listener bound to the acceptor's
+ * name, the other end connects, the accepted socket has the name (as an
+ * accepted socket has its listener's) and the other end sees it as peer.
+ */
+static int make_pair(struct usk *a, struct usk *b, struct ckpt_error *e)
+{
+	struct usk *acc = a, *con = b;
+	_cleanup_close_ int t = -1, c = -1;
+	char what[PATH_MAX + 64];
+	struct sockaddr_un sa;
+	socklen_t len;
+	int sv[2], s, r;
+
+	if (!a->ue->has_name && !(b && b->ue->has_name)) {
+		if (socketpair(AF_UNIX, (int)a->ue->type | SOCK_CLOEXEC, 0, sv) < 0)
+			return ckpt_err_errno(e, -errno, "%s: socketpair",
+					      describe(a->fe, what, sizeof(what)));
+		a->fd = sv[0];
+		*(b ? &b->fd : &a->tmp) = sv[1];
+		return 0;
+	}
+	if (!a->ue->has_name) {
+		acc = b;
+		con = a;
+	}
+	t = new_sock(acc, e);
+	if (t < 0)
+		return t;
+	len = make_addr(acc->ue, &sa);
+	if (bind(t, (struct sockaddr *)&sa, len) < 0 || listen(t, 1) < 0)
+		return ckpt_err_errno(e, -errno, "%s: a temporary listener on its name",
+				      describe(acc->fe, what, sizeof(what)));
+	c = new_sock(acc, e);
+	if (c < 0)
+		return c;
+	if (con && con->ue->has_name) {
+		r = do_bind(c, con, e);
+		if (r < 0)
+			return r;
+	}
+	if (connect(c, (struct sockaddr *)&sa, len) < 0)
+		return ckpt_err_errno(e, -errno, "%s: connecting its peer",
+				      describe(acc->fe, what, sizeof(what)));
+	s = accept4(t, NULL, NULL, SOCK_CLOEXEC);
+	if (s < 0)
+		return ckpt_err_errno(e, -errno, "%s: accept",
+				      describe(acc->fe, what, sizeof(what)));
+	acc->fd = s;
+	*(con ? &con->fd : &acc->tmp) = TAKE_FD(c);
+	close(TAKE_FD(t));
+	if (is_path_name(acc->ue))
+		unlink(sa.sun_path);
+	return 0;
+}
+
+/* Pairs: stream/seqpacket connections and unnamed datagram pairs, in the tree or peer closed. */
+static int make_pairs(struct ustate *st, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		struct usk *a = &st->s[i], *b = NULL;
+		const UnixSkEntry *ue = a->ue;
+		int r;
+
+		if (a->paired || ue->has_pending_on)
+			continue;
+		if (ue->has_external && ue->external) {
+			if (ue->type == SOCK_DGRAM)
+				continue; /* made alone, connected to the peer's name later */
+		} else if (ue->has_peer_closed && ue->peer_closed) {
+			if (ue->type == SOCK_DGRAM && ue->has_name)
+				continue; /* made alone: a named datagram socket, unconnected */
+		} else if (ue->has_peer && ue->peer) {
+			b = by_inode(st, ue->peer);
+			if (!b || b->paired)
+				return ckpt_err(e, -EINVAL,
+						"files.img: entry %u (%s): its peer socket:[%llu] "
+						"is not in the images",
+						a->fe->id, a->fe->path,
+						(unsigned long long)ue->peer);
+			if (ue->type == SOCK_DGRAM &&
+			    (b->ue->peer != ue->inode || ue->has_name || b->ue->has_name))
+				continue; /* connected by name later */
+			if (b->ue->type != ue->type || b == a)
+				return ckpt_err(
+				    e, -EINVAL,
+				    "files.img: entry %u: peer of another type, or itself",
+				    a->fe->id);
+		} else {
+			continue;
+		}
+		r = make_pair(a, b, e);
+		if (r < 0)
+			return r;
+		a->paired = true;
+		if (b)
+			b->paired = true;
+	}
+	return 0;
+}
+
+/* Lone sockets: unconnected, bound, listening, named datagram sockets. */
+static int make_lone(struct ustate *st, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		struct usk *u = &st->s[i];
+		char what[PATH_MAX + 64];
+		int r;
+
+		if (u->paired || u->ue->has_pending_on)
+			continue;
+		u->fd = new_sock(u, e);
+		if (u->fd < 0)
+			return u->fd;
+		if (u->ue->has_name) {
+			r = do_bind(u->fd, u, e);
+			if (r < 0)
+				return r;
+		}
+		if (u->ue->state == UST_LISTEN &&
+		    listen(u->fd, u->ue->has_backlog ? (int)u->ue->backlog : 128) < 0)
+			return ckpt_err_errno(e, -errno, "%s: listen",
+					      describe(u->fe, what, sizeof(what)));
+	}
+	return 0;
+}
+
+static int connect_to(int fd, const struct usk *to, const struct usk *u, struct ckpt_error *e)
+{
+	char what[PATH_MAX + 64], n[NAME_MAX_LEN + 1];
+	struct sockaddr_un sa;
+	socklen_t len;
+
+	if (!to->ue->has_name)
+		return ckpt_err(e, -EINVAL, "%s: its peer %s has no name to connect to",
+				describe(u->fe, what, sizeof(what)), to->fe->path);
+	len = make_addr(to->ue, &sa);
+	if (connect(fd, (struct sockaddr *)&sa, len) < 0)
+		return ckpt_err_errno(e, -errno, "%s: connecting to %s",
+				      describe(u->fe, what, sizeof(what)),
+				      entry_name(to->ue, n, sizeof(n)));
+	return 0;
+}
+
+/* Clients of pending connections, in the accept order of their listener. */
+static int make_pending(struct ustate *st, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		struct usk *l = &st->s[i];
+
+		for (size_t k = 0; k < l->ue->n_icons; k++) {
+			struct usk *c = by_inode(st, l->ue->icons[k]);
+			int r;
+
+			if (!c || !c->ue->has_pending_on || c->ue->pending_on != l->ue->inode ||
+			    c->fd >= 0)
+				return ckpt_err(e, -EINVAL,
+						"files.img: entry %u (%s): pending connection "
+						"socket:[%llu] is not in the images",
+						l->fe->id, l->fe->path,
+						(unsigned long long)l->ue->icons[k]);
+			c->fd = new_sock(c, e);
+			if (c->fd < 0)
+				return c->fd;
+			if (c->ue->has_name) {
+				r = do_bind(c->fd, c, e);
+				if (r < 0)
+					return r;
+			}
+			r = connect_to(c->fd, l, c, e);
+			if (r < 0)
+				return r;
+			c->paired = true;
+		}
+	}
+	for (size_t i = 0; i < st->n; i++)
+		if (st->s[i].fd < 0)
+			return ckpt_err(e, -EINVAL,
+					"files.img: entry %u (%s): pending on a listener "
+					"not in the images",
+					st->s[i].fe->id, st->s[i].fe->path);
+	return 0;
+}
+
+/* An external datagram socket: connected again to its peer's name, if it had one. */
+static int connect_external(const struct usk *u, struct ckpt_error *e)
+{
+	const UnixSkEntry *ue = u->ue;
+	char what[PATH_MAX + 64], n[NAME_MAX_LEN + 1];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	if (!ue->has_peer_name || !ue->peer_name.len)
+		return 0;
+	if (ue->peer_name.len > NAME_MAX_LEN)
+		return ckpt_err(e, -EINVAL, "files.img: entry %u: field unix_sk.peer_name: bad",
+				u->fe->id);
+	memcpy(sa.sun_path, ue->peer_name.data, ue->peer_name.len);
+	if (connect(u->fd, (struct sockaddr *)&sa,
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + ue->peer_name.len)) < 0)
+		return ckpt_err_errno(
+		    e, -errno, "%s: connecting again to its external peer %s",
+		    describe(u->fe, what, sizeof(what)),
+		    name_str(ue->peer_name.data, ue->peer_name.len, n, sizeof(n)));
+	return 0;
+}
+
+/* Datagram sockets connected to a named peer. */
+static int connect_dgrams(struct ustate *st, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		struct usk *u = &st->s[i], *to;
+		int r;
+
+		if (u->ue->type != SOCK_DGRAM || u->paired || !u->ue->has_peer || !u->ue->peer)
+			continue;
+		if (u->ue->has_external && u->ue->external) {
+			r = connect_external(u, e);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		to = by_inode(st, u->ue->peer);
+		if (!to)
+			return ckpt_err(e, -EINVAL, "files.img: entry %u: peer not in the images",
+					u->fe->id);
+		r = connect_to(u->fd, to, u, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int set_int(int fd, int opt, int v)
+{
+	return setsockopt(fd, SOL_SOCKET, opt, &v, sizeof(v));
+}
+
+static int set_timeo(int fd, int opt, uint64_t us)
+{
+	struct timeval tv = {.tv_sec = (time_t)(us / 1000000u), .tv_usec = (long)(us % 1000000u)};
+
+	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
+}
+
+/* Buffer sizes: the kernel doubles what it is given; FORCE passes wmem_max. */
+static int set_buf(int fd, int force, int plain, uint32_t saved)
+{
+	int v = (int)(saved / 2);
+
+	if (set_int(fd, force, v) == 0)
+		return 0;
+	return set_int(fd, plain, v);
+}
+
+static int set_options(const struct usk *u, struct ckpt_error *e)
+{
+	const UnixSkEntry *ue = u->ue;
+	char what[PATH_MAX + 64];
+	int fd = u->fd;
+
+	if ((ue->has_sndbuf && set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, ue->sndbuf) < 0) ||
+	    (ue->has_rcvbuf && set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, ue->rcvbuf) < 0) ||
+	    (ue->has_passcred && set_int(fd, SO_PASSCRED, ue->passcred) < 0) ||
+	    (ue->has_rcvtimeo_us && set_timeo(fd, SO_RCVTIMEO, ue->rcvtimeo_us) < 0) ||
+	    (ue->has_sndtimeo_us && set_timeo(fd, SO_SNDTIMEO, ue->sndtimeo_us) < 0))
+		return ckpt_err_errno(e, -errno, "%s: setting its options",
+				      describe(u->fe, what, sizeof(what)));
+	if (ue->has_passsec && ue->passsec && set_int(fd, SO_PASSSEC, 1) < 0)
+		return ckpt_err_errno(e, -errno, "%s: SO_PASSSEC",
+				      describe(u->fe, what, sizeof(what)));
+	return 0;
+}
+
+static int send_all(int fd, const struct sockaddr_un *to, socklen_t tolen,
+		    const ProtobufCBinaryData *m, bool stream)
+{
+	size_t off = 0;
+
+	do {
+		ssize_t n = sendto(fd, m->data + off, m->len - off, MSG_DONTWAIT | MSG_NOSIGNAL,
+				   (const struct sockaddr *)to, tolen);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!stream && (size_t)n != m->len)
+			return -EMSGSIZE;
+		off += (size_t)n;
+	} while (off < m->len);
+	return 0;
+}
+
+/* R's saved queue, sent from its peer, its temporary end, or an unnamed socket to its name. */
+static int fill_queue(struct ustate *st, struct usk *r, struct ckpt_error *e)
+{
+	const UnixSkEntry *ue = r->ue;
+	struct usk *peer = ue->has_peer && ue->peer ? by_inode(st, ue->peer) : NULL;
+	_cleanup_close_ int own = -1;
+	char what[PATH_MAX + 64];
+	struct sockaddr_un sa, *to = NULL;
+	socklen_t tolen = 0;
+	int from = -1;
+
+	/*
+	 * Datagram sockets are connected to named peers only after this (a
+	 * connected one takes messages from its peer only), so a temporary
+	 * socket can send to a named one.
+	 */
+	if (r->tmp >= 0)
+		from = r->tmp;
+	else if (peer && r->paired)
+		from = peer->fd;
+	else if (ue->type == SOCK_DGRAM && ue->has_name) {
+		own = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (own < 0)
+			return ckpt_err_errno(e, -errno, "socket");
+		from = own;
+		tolen = make_addr(ue, &sa);
+		to = &sa;
+	}
+	if (from < 0)
+		return ckpt_err(e, -EINVAL, "%s: no way to put its %zu queued messages back",
+				describe(r->fe, what, sizeof(what)), ue->n_queue);
+	/* the sender's buffer must take the whole queue at once (options set again after) */
+	set_buf(from, SO_SNDBUFFORCE, SO_SNDBUF, 2 * (QUEUE_MAX + (1u << 20)));
+	for (size_t i = 0; i < ue->n_queue; i++) {
+		int rr = send_all(from, to, tolen, &ue->queue[i], ue->type == SOCK_STREAM);
+
+		if (rr < 0)
+			return ckpt_err_errno(e, rr, "%s: putting back queued message %zu of %zu",
+					      describe(r->fe, what, sizeof(what)), i + 1,
+					      ue->n_queue);
+	}
+	return 0;
+}
+
+/* After the queues: shutdown, temporary ends closed, peek offset, flags. */
+static int finish(struct usk *u, struct ckpt_error *e)
+{
+	const UnixSkEntry *ue = u->ue;
+	uint32_t sh = ue->has_shutdown ? ue->shutdown : 0;
+	char what[PATH_MAX + 64];
+	int fl;
+
+	describe(u->fe, what, sizeof(what));
+	if (u->tmp >= 0) {
+		/* the closed peer: this end is shut down both ways, as it was */
+		close(u->tmp);
+		u->tmp = -1;
+	} else if (sh && ue->state != UST_LISTEN) {
+		int how = sh == (USK_RCV_SHUTDOWN | USK_SEND_SHUTDOWN) ? SHUT_RDWR
+			  : sh & USK_RCV_SHUTDOWN		       ? SHUT_RD
+								       : SHUT_WR;
+
+		if (shutdown(u->fd, how) < 0 && errno != ENOTCONN)
+			return ckpt_err_errno(e, -errno, "%s: shutdown", what);
+	}
+	if (ue->has_peek_off && ue->peek_off >= 0 && set_int(u->fd, SO_PEEK_OFF, ue->peek_off) < 0)
+		return ckpt_err_errno(e, -errno, "%s: SO_PEEK_OFF %d", what, ue->peek_off);
+	fl = fcntl(u->fd, F_GETFL);
+	if (fl < 0 ||
+	    fcntl(u->fd, F_SETFL, (fl & ~O_NONBLOCK) | (int)(u->fe->flags & O_NONBLOCK)) < 0)
+		return ckpt_err_errno(e, -errno, "%s: flags 0%o", what, u->fe->flags);
+	return 0;
+}
+
+static int collect(struct fd_open_ctx *ctx, struct ustate *st, struct ckpt_error *e)
+{
+	st->s = calloc(ctx->nall + 1, sizeof(*st->s));
+	if (!st->s)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < ctx->nall; i++) {
+		const FileEntry *fe = ctx->all[i];
+		int r;
+
+		if (fe->type != FILE_TYPE__FILE_UNIX_SK)
+			continue;
+		r = check_entry(fe, e);
+		if (r < 0)
+			return r;
+		if (by_inode(st, fe->unix_sk->inode))
+			return ckpt_err(e, -EINVAL, "files.img: entry %u: socket:[%llu] twice",
+					fe->id, (unsigned long long)fe->unix_sk->inode);
+		st->s[st->n++] = (struct usk){.fe = fe, .ue = fe->unix_sk, .fd = -1, .tmp = -1};
+	}
+	return 0;
+}
+
+/* Every unix socket of the tree, in the order that lets names be reused. */
+static int build_all(struct ustate *st, struct ckpt_error *e)
+{
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < st->n; i++)
+		if (is_path_name(st->s[i].ue))
+			r = check_path(st->s[i].fe, true, e);
+	if (r >= 0)
+		r = make_pairs(st, e);
+	if (r >= 0)
+		r = make_lone(st, e);
+	if (r >= 0)
+		r = make_pending(st, e);
+	for (size_t i = 0; r >= 0 && i < st->n; i++)
+		r = set_options(&st->s[i], e);
+	for (size_t i = 0; r >= 0 && i < st->n; i++)
+		if (st->s[i].ue->n_queue)
+			r = fill_queue(st, &st->s[i], e);
+	/* after the queues: connecting a datagram socket again would purge its queue */
+	if (r >= 0)
+		r = connect_dgrams(st, e);
+	/* the senders' buffers were raised for the queues */
+	for (size_t i = 0; r >= 0 && i < st->n; i++)
+		r = set_options(&st->s[i], e);
+	for (size_t i = 0; r >= 0 && i < st->n; i++)
+		r = finish(&st->s[i], e);
+	return r;
+}
+
+static int unix_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *ret_fd,
+			    struct ckpt_error *e)
+{
+	struct ustate *st = ctx->priv;
+	char what[PATH_MAX + 64];
+	struct usk *u;
+	int r, fd;
+
+	r = ckpt_fault_inject("unix-open", e);
+	if (r < 0)
+		return r;
+	r = check_entry(fe, e);
+	if (r < 0)
+		return r;
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		ctx->priv = st; /* freed by open_done, whatever happens next */
+		r = collect(ctx, st, e);
+		if (r >= 0)
+			r = build_all(st, e);
+		if (r < 0)
+			return r;
+	}
+	u = by_inode(st, fe->unix_sk->inode);
+	if (!u || u->fd < 0)
+		return ckpt_err(e, -EINVAL, "%s: not made (a restore of this entry failed before)",
+				describe(fe, what, sizeof(what)));
+	fd = fcntl(u->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "%s: dup", describe(fe, what, sizeof(what)));
+	*ret_fd = fd;
+	return 0;
+}
+
+static int unix_open_alone(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+{
+	(void)ret_fd;
+	return ckpt_err(e, -EINVAL, "%s: a unix socket is opened with the others (open_shared)",
+			fe->path);
+}
+
+const struct fd_kind fd_kind_unix = {
+    .name = "unix socket",
+    .kind = FD_KIND__FD_FILE,
+    .matches = unix_matches,
+    .dump = unix_dump,
+    .verify = unix_verify,
+    .open = unix_open_alone,
+    .dump_done = unix_dump_done,
+    .open_shared = unix_open_shared,
+    .open_done = unix_open_done,
+};

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Socket state from the kernel's sock_diag netlink interface, through libnl
+ * (nl_sock, nl_send_auto, nl_recvmsgs with a callback; attributes parsed
+ * with nla_parse). Unix sockets (UNIX_DIAG) for now; the same request and
+ * receive loop serve INET_DIAG later. Library code: negative errno and a
+ * filled struct ckpt_error, nothing printed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include "error.h"
+
+struct nlmsghdr;
+
+/* What UNIX_DIAG says about one unix socket. */
+struct unix_diag_info {
+	uint32_t ino;
+	uint8_t type;  /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	uint8_t state; /* TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN */
+	uint8_t shutdown;
+	bool has_peer; /* UNIX_DIAG_PEER present (peer may be 0: closed) */
+	uint32_t peer;
+	size_t name_len; /* 0: unnamed; name[0] == 0: abstract */
+	char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bool has_vfs; /* bound to a path: the socket file's inode and device */
+	uint32_t vfs_ino, vfs_dev;
+	bool has_rqlen;
+	uint32_t rqueue, wqueue; /* listening: accept queue length and backlog */
+	uint32_t *icons;	 /* listening: client inodes of pending connections */
+	size_t nicons;
+};
+
+void unix_diag_info_release(struct unix_diag_info *u);
+
+/*
+ * Parse one SOCK_DIAG_BY_FAMILY reply (struct unix_diag_msg and its
+ * attributes) into ret (icons malloc'ed: unix_diag_info_release).
+ */
+int sockdiag_unix_parse(const struct nlmsghdr *nlh, struct unix_diag_info *ret,
+			struct ckpt_error *e);
+
+/* The unix socket with this inode (exact lookup). -ENOENT: no such socket. */
+int sockdiag_unix_get(uint32_t ino, struct unix_diag_info *ret, struct ckpt_error *e);
+
+/*
+ * Every unix socket of this network namespace whose state bit is in
+ * states (1 << TCP_LISTEN...): cb is called for each (its info released
+ * after the call); a negative return from cb stops the walk and is returned.
+ */
+typedef int (*sockdiag_unix_cb)(const struct unix_diag_info *u, void *arg);
+int sockdiag_unix_dump(uint32_t states, sockdiag_unix_cb cb, void *arg, struct ckpt_error *e);

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stage procstate: personality, prctl state and scheduling, the last
+ * per-task state before resume.
+ *
+ *   per thread, by a remote call in that thread: personality (it is per
+ *   thread; set here, after stage memory, because READ_IMPLIES_EXEC would
+ *   add PROT_EXEC to every mapping made after it), the timer slack, and for
+ *   threads other than the main one the parent-death signal (the main
+ *   thread's is set at resume, where the restorer's own safety signal is
+ *   replaced: procstate_pdeathsig());
+ *   per process: PR_SET_CHILD_SUBREAPER, PR_SET_THP_DISABLE;
+ *   per thread, from the restorer: policy, nice, affinity (sched.c), last.
+ *
+ * The parent-death signal and the credentials: any change of credentials
+ * clears it in the kernel, which is why this comes after stage creds.
+ */
+#define LOG_PREFIX "procstate: "
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include "log.h"
+#include "restore.h"
+
+int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c)
+{
+	struct ckpt_error *e = &ctx->err;
+	int r;
+
+	for (size_t i = 0; i < c->n_threads; i++) {
+		const ThreadCore *tc = c->threads[i];
+
+		if (tc->has_pdeathsig && tc->pdeathsig > 64)
+			return ckpt_err(
+			    e, -EINVAL,
+			    "%s: field threads[%zu].pdeathsig: %u is out of range 0..64", f, i,
+			    tc->pdeathsig);
+		if (tc->creds && tc->creds->n_groups > 65536)
+			return ckpt_err(e, -EINVAL,
+					"%s: field threads[%zu].creds.groups: %zu groups", f, i,
+					tc->creds->n_groups);
+		if (i == 0 && tc->creds)
+			return ckpt_err(e, -EINVAL,
+					"%s: field threads[0].creds: the main thread's credentials "
+					"are field creds",
+					f);
+		r = sched_validate(ctx, f, i, tc);
+		if (r < 0)
+			return r;
+	}
+	return seccomp_validate(ctx, f, c);
+}
+
+/*
+ * The root's parent is outside the checkpoint: until it exits, the restorer
+ * is the root's parent, and its exit would fire a parent-death signal of any
+ * thread of the root at once. Those are left unset, with a warning.
+ */
+static uint32_t thread_pdeathsig(struct restore_ctx *ctx, const struct rtask *t,
+				 const ThreadCore *tc)
+{
+	uint32_t sig = tc->has_pdeathsig ? tc->pdeathsig : 0;
+
+	if (sig && t == ctx->root) {
+		pr_warn("pid %d: thread %d: its parent-death signal %u (PR_SET_PDEATHSIG) is not "
+			"restored: the parent of the root is not part of the checkpoint",
+			t->pid, tc->tid, sig);
+		return 0;
+	}
+	return sig;
+}
+
+uint32_t procstate_pdeathsig(struct restore_ctx *ctx, const struct rtask *t)
+{
+	return thread_pdeathsig(ctx, t, t->thread);
+}
+
+/* The thread whose session is t->rsys. */
+static int thread_state(struct restore_ctx *ctx, struct rtask *t, const ThreadCore *tc, bool main)
+{
+	struct ckpt_error *e = &ctx->err;
+	const CoreEntry *c = t->core;
+	/* a thread without its own (older images) has the process's */
+	bool own = !main && tc->has_personality;
+	bool has_pers = own || c->has_personality;
+	uint32_t pers = own ? tc->personality : c->personality;
+	uint32_t sig;
+	int r = 0;
+
+	if (has_pers)
+		r = rcall(t, e, __NR_personality, RARGS(pers), NULL, "thread %d: personality(%#x)",
+			  tc->tid, pers);
+	/* 0 is the slack of a real-time thread: it gets it with its policy */
+	if (r >= 0 && tc->has_timerslack_ns && tc->timerslack_ns)
+		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_TIMERSLACK, tc->timerslack_ns), NULL,
+			  "thread %d: prctl(PR_SET_TIMERSLACK, %" PRIu64 ")", tc->tid,
+			  tc->timerslack_ns);
+	if (r >= 0 && !main && (sig = thread_pdeathsig(ctx, t, tc)))
+		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_PDEATHSIG, sig), NULL,
+			  "thread %d: prctl(PR_SET_PDEATHSIG, %u)", tc->tid, sig);
+	return r;
+}
+
+int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+	const CoreEntry *c = t->core;
+	int r = thread_state(ctx, t, t->thread, true);
+
+	for (size_t i = 0; r >= 0 && i < t->n_threads; i++) {
+		threads_swap_rsys(t, &t->threads[i]);
+		r = thread_state(ctx, t, t->threads[i].core, false);
+		threads_swap_rsys(t, &t->threads[i]);
+	}
+	if (r >= 0 && c->has_child_subreaper && c->child_subreaper)
+		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_CHILD_SUBREAPER, 1), NULL,
+			  "prctl(PR_SET_CHILD_SUBREAPER)");
+	/* also 0: the flag is inherited through fork, the restorer may have it */
+	if (r >= 0 && c->has_thp_disable)
+		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_THP_DISABLE, c->thp_disable, 0, 0, 0),
+			  NULL, "prctl(PR_SET_THP_DISABLE, %d)", c->thp_disable);
+	if (r >= 0)
+		r = sched_restore_task(ctx, t);
+	return r;
+}
