@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/kcmp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -28,6 +31,7 @@
 #include "cleanup.h"
 #include "ckptctl.h"
 #include "image.h"
+#include "netlock.h"
 
 #define NOTE_MAX 160
 
@@ -484,6 +488,37 @@ static int probe_cap_sys_resource(struct probe_ctx *ctx, char *note, size_t len)
 	return v == CAP_SET;
 }
 
+/* Established TCP connections are restored in repair mode (CAP_NET_ADMIN). */
+static int probe_tcp_repair(struct probe_ctx *ctx, char *note, size_t len)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int on = 1;
+
+	(void)ctx;
+	if (s < 0 || setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
+		return fail_errno(note, len,
+				  "TCP_REPAIR (established TCP connections are refused)");
+	snprintf(note, len, "established TCP connections can be checkpointed");
+	return 1;
+}
+
+/* The network lock of TCP connections: an nftables table of our own (lib/netlock.c). */
+static int probe_nftables(struct probe_ctx *ctx, char *note, size_t len)
+{
+	struct ckpt_error e = {0};
+	char table[64];
+
+	(void)ctx;
+	snprintf(table, sizeof(table), "ckpt_check_%d", (int)getpid());
+	if (netlock_lock(table, NULL, 0, &e) < 0) {
+		snprintf(note, len, "%s", e.msg);
+		return 0;
+	}
+	netlock_unlock(table, &e);
+	snprintf(note, len, "TCP connections can be locked during a checkpoint");
+	return 1;
+}
+
 static const struct probe probes[] = {
     {"ptrace PTRACE_SEIZE", true, probe_ptrace_seize},
     {"PTRACE_GET_RSEQ_CONFIGURATION", true, probe_rseq_config},
@@ -501,6 +536,8 @@ static const struct probe probes[] = {
     {"vdso layout", false, probe_vdso},
     {"xstate (XCR0)", true, probe_xcr0},
     {"CAP_SYS_RESOURCE", false, probe_cap_sys_resource},
+    {"TCP_REPAIR", false, probe_tcp_repair},
+    {"nftables (TCP lock)", false, probe_nftables},
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))

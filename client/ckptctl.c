@@ -28,7 +28,7 @@ static void usage_main(FILE *out)
 		"Checkpoint and restore Linux process trees.\n"
 		"\n"
 		"commands:\n"
-		"  dump PID -D DIR [--leave-running] [--shell-job] [--json]\n"
+		"  dump PID -D DIR [--leave-running] [--shell-job] [--tcp-close] [--json]\n"
 		"                 checkpoint the tree rooted at PID into DIR (must not exist or\n"
 		"                 be empty); the tree is killed unless --leave-running\n"
 		"  restore DIR [--shell-job] [--json]\n"
@@ -156,7 +156,7 @@ static void usage_dump(FILE *out)
 {
 	fprintf(out,
 		"usage: ckptctl dump PID -D DIR [--leave-running] [--shell-job]\n"
-		"                    [--external unix:INODE]... [--json] [-v]\n"
+		"                    [--external unix:INODE]... [--tcp-close] [--json] [-v]\n"
 		"\n"
 		"Checkpoint the process tree rooted at PID into DIR. DIR must not exist or be\n"
 		"an empty directory; it appears only when the checkpoint is complete.\n"
@@ -171,6 +171,9 @@ static void usage_dump(FILE *out)
 		"                       it (INODE: either end's, as in `ss -xp`) is saved instead\n"
 		"                       of refused; after restore its peer is gone (stream:\n"
 		"                       EOF; datagram: connected again to the peer's name)\n"
+		"      --tcp-close      established TCP connections are not held for the restore:\n"
+		"                       their peers see them closed, and after restore the\n"
+		"                       program sees them reset (default: held, and restored)\n"
 		"      --json           print the result as one JSON object on stdout, after\n"
 		"                       progress lines {\"progress\":{...}} (from 64 MiB on)\n"
 		"  -v, --verbose        more log output on stderr (-vv: debug)\n");
@@ -236,10 +239,15 @@ static void dump_print_result(const struct dump_opts *o, const struct dump_resul
 int cmd_dump(int argc, char **argv, struct cli_common *c)
 {
 	static const struct option longopts[] = {
-	    {"dir", required_argument, NULL, 'D'},	{"leave-running", no_argument, NULL, 'R'},
-	    {"json", no_argument, NULL, 'J'},		{"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},		{"shell-job", no_argument, NULL, 'j'},
-	    {"external", required_argument, NULL, 'E'}, {NULL, 0, NULL, 0},
+	    {"dir", required_argument, NULL, 'D'},
+	    {"leave-running", no_argument, NULL, 'R'},
+	    {"json", no_argument, NULL, 'J'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"shell-job", no_argument, NULL, 'j'},
+	    {"external", required_argument, NULL, 'E'},
+	    {"tcp-close", no_argument, NULL, 'T'},
+	    {NULL, 0, NULL, 0},
 	};
 	static const char *external[64];
 	struct dump_opts o = {0};
@@ -258,6 +266,8 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 			o.leave_running = true;
 		else if (opt == 'j')
 			o.shell_job = true;
+		else if (opt == 'T')
+			o.tcp_close = true;
 		else if (opt == 'E' && o.n_external == sizeof(external) / sizeof(external[0]))
 			return cli_usage_error("dump", "too many --external");
 		else if (opt == 'E')

@@ -135,6 +135,8 @@ int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
 	dr.shell_job = o->shell_job;
 	dr.n_external = o->n_external;
 	dr.external = (char **)o->external;
+	dr.has_tcp_close = o->tcp_close;
+	dr.tcp_close = o->tcp_close;
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_DUMP;
 	req.dump = &dr;

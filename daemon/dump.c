@@ -287,6 +287,8 @@ static void rollback(struct dump_ctx *c, struct ckpt_error *e)
 {
 	struct ckpt_error tmp = {0};
 
+	/* TCP connections out of repair mode, unlocked: they carry on */
+	dump_fds_undo(c);
 	if (unseize_tree(c, &tmp) < 0) {
 		size_t n = strlen(e->msg);
 
@@ -342,6 +344,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	if (r >= 0 && c->opts->leave_running) {
 		r = dump_step(c, "dump-finish", e);
 		if (r >= 0) {
+			dump_fds_undo(c);
 			r = unseize_tree(c, e);
 			if (r < 0)
 				ckpt_err_wrap(e, "resuming the tree");

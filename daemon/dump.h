@@ -35,6 +35,9 @@ struct dump_opts {
 	 * other end of ("unix:INODE": a unix socket connected outside) */
 	const char *const *external;
 	size_t n_external;
+	/* --tcp-close: established TCP connections are not held (no lock, no
+	 * repair mode) and come back closed, as after a reset */
+	bool tcp_close;
 };
 
 struct dump_result {

@@ -263,25 +263,54 @@ int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 	return 0;
 }
 
-int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e)
+/* The view of every fd's entry the kinds' dump_done and dump_undo get. */
+static int fill_view(struct dump_ctx *c, struct fd_dump_view *v)
 {
-	_cleanup_free_ struct fd_dump_item *items = calloc(c->nfiles + 1, sizeof(*items));
-	_cleanup_free_ pid_t *pids = calloc(c->ntasks + 1, sizeof(*pids));
-	struct fd_dump_view v = {.items = items,
-				 .pids = pids,
-				 .self = c->self,
-				 .external = c->opts->external,
-				 .n_external = c->opts->n_external};
+	struct fd_dump_item *items = calloc(c->nfiles + 1, sizeof(*items));
+	pid_t *pids = calloc(c->ntasks + 1, sizeof(*pids));
 
-	if (!items || !pids)
-		return ckpt_err(e, -ENOMEM, "out of memory");
+	*v = (struct fd_dump_view){.items = items,
+				   .pids = pids,
+				   .self = c->self,
+				   .external = c->opts->external,
+				   .n_external = c->opts->n_external,
+				   .tcp_close = c->opts->tcp_close};
+	if (!items || !pids) {
+		free(items);
+		free(pids);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < c->nfiles; i++)
 		if (!c->files[i].mapping && c->files[i].fd >= 0)
-			items[v.n++] =
+			items[v->n++] =
 			    (struct fd_dump_item){c->files[i].fe, c->files[i].pid, c->files[i].fd};
 	for (size_t i = 0; i < c->ntasks; i++)
-		pids[v.npids++] = c->tasks[i].pid;
-	return fd_kinds_dump_done(&v, e);
+		pids[v->npids++] = c->tasks[i].pid;
+	return 0;
+}
+
+int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e)
+{
+	struct fd_dump_view v;
+	int r;
+
+	if (fill_view(c, &v) < 0)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	r = fd_kinds_dump_done(&v, e);
+	free(v.items);
+	free((void *)v.pids);
+	return r;
+}
+
+void dump_fds_undo(struct dump_ctx *c)
+{
+	struct fd_dump_view v;
+
+	if (fill_view(c, &v) < 0)
+		return;
+	fd_kinds_dump_undo(&v);
+	free(v.items);
+	free((void *)v.pids);
 }
 
 int dump_write_files(struct dump_ctx *c, struct ckpt_error *e)

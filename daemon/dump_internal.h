@@ -153,6 +153,8 @@ void dump_shmem_free(struct dump_ctx *c);
 int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /* Once every task's fds are dumped: the kinds' checks across fds (both ends of a pipe). */
 int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e);
+/* Before the tree is resumed (failed dump, --leave-running): the kinds' dump_undo. */
+void dump_fds_undo(struct dump_ctx *c);
 /* A new, zeroed entry at the end of files.img (its id: its 1-based position). */
 struct dump_file *dump_file_new(struct dump_ctx *c, struct ckpt_error *e);
 /* Add (or find) the mapping_only entry of the file open at fd; *ret_id its id. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -26,6 +27,7 @@
 #include "cleanup.h"
 #include "crc32c.h"
 #include "dump_internal.h"
+#include "fault.h"
 #include "page_writer.h"
 #include "log.h"
 #include "pagemap.pb-c.h"
@@ -472,14 +474,125 @@ static bool vma_has_pages(VmaKind k)
 	       k == VMA_KIND__VMA_SHMEM_PRIVATE;
 }
 
-static int dump_vma_pages(struct page_copy *pc, struct img *pagemap, int pmfd, const Vma *vma,
-			  uint64_t *pm, struct ckpt_error *e)
+/* Consecutive pages to save, merged into runs of at most RUN_MAX pages. */
+struct run_acc {
+	struct page_copy *pc;
+	struct img *pagemap;
+	uint64_t start, len; /* the run being built (len 0: none) */
+};
+
+static int run_add(struct run_acc *a, uint64_t addr, uint64_t npages, struct ckpt_error *e)
 {
-	bool file =
-	    vma->kind == VMA_KIND__VMA_FILE_PRIVATE || vma->kind == VMA_KIND__VMA_SHMEM_PRIVATE;
+	while (npages) {
+		uint64_t n;
+		int r;
+
+		if (a->len && (a->start + a->len * PG_SIZE != addr || a->len == RUN_MAX)) {
+			r = emit_run(a->pc, a->pagemap, a->start, a->len, e);
+			if (r < 0)
+				return r;
+			a->len = 0;
+		}
+		if (!a->len)
+			a->start = addr;
+		n = npages < RUN_MAX - a->len ? npages : RUN_MAX - a->len;
+		a->len += n;
+		addr += n * PG_SIZE;
+		npages -= n;
+	}
+	return 0;
+}
+
+static int run_flush(struct run_acc *a, struct ckpt_error *e)
+{
+	int r = a->len ? emit_run(a->pc, a->pagemap, a->start, a->len, e) : 0;
+
+	a->len = 0;
+	return r;
+}
+
+/*
+ * Which pages of an area are saved: anonymous memory (present or swapped);
+ * in private file mappings only the pages the task wrote (anonymous copies),
+ * not the page cache pages it merely mapped.
+ */
+static bool page_kept(bool file, bool present, bool swapped, bool file_page)
+{
+	return file ? (present && !file_page) || swapped : present || swapped;
+}
+
+/* The pagemap ioctl of Linux 6.7 (not in Debian 12's headers). */
+struct pm_page_region {
+	uint64_t start, end, categories;
+};
+
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+
+#define PM_SCAN_IOCTL _IOWR('f', 16, struct pm_scan_arg)
+#define PM_IS_FILE (1ULL << 2)
+#define PM_IS_PRESENT (1ULL << 3)
+#define PM_IS_SWAPPED (1ULL << 4)
+#define PM_SCAN_VEC 1024
+
+/*
+ * The kernel walks the page tables and hands back only runs of pages that
+ * exist: a sparse area of many TiB (MAP_NORESERVE heaps, sanitizer shadow
+ * memory) costs what it holds, not what it spans. 0 when done, 1 when the
+ * ioctl is not there (older kernels: read pagemap instead).
+ */
+static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file,
+			  struct ckpt_error *e)
+{
+	struct pm_page_region vec[PM_SCAN_VEC];
+	struct pm_scan_arg arg = {
+	    .size = sizeof(arg),
+	    .start = vma->start,
+	    .end = vma->end,
+	    .vec = (uint64_t)(uintptr_t)vec,
+	    .vec_len = PM_SCAN_VEC,
+	    .category_anyof_mask = PM_IS_PRESENT | PM_IS_SWAPPED,
+	    .return_mask = PM_IS_PRESENT | PM_IS_SWAPPED | PM_IS_FILE,
+	};
+
+	/* not a failure: tests use it to run the path of older kernels */
+	if (ckpt_fault("pagemap-scan"))
+		return 1;
+	while (arg.start < vma->end) {
+		long n = ioctl(pmfd, PM_SCAN_IOCTL, &arg);
+
+		if (n < 0 && (errno == ENOTTY || errno == EINVAL) && arg.start == vma->start)
+			return 1;
+		if (n < 0)
+			return ckpt_err_errno(
+			    e, -errno, "pid %d: PAGEMAP_SCAN of /proc/%d/pagemap at %" PRIx64,
+			    a->pc->pid, a->pc->pid, arg.start);
+		for (long i = 0; i < n; i++) {
+			uint64_t c = vec[i].categories;
+			int r;
+
+			if (!page_kept(file, c & PM_IS_PRESENT, c & PM_IS_SWAPPED, c & PM_IS_FILE))
+				continue;
+			r = run_add(a, vec[i].start, (vec[i].end - vec[i].start) / PG_SIZE, e);
+			if (r < 0)
+				return r;
+		}
+		if (arg.walk_end <= arg.start)
+			return ckpt_err(e, -EIO,
+					"pid %d: PAGEMAP_SCAN made no progress at %" PRIx64,
+					a->pc->pid, arg.start);
+		arg.start = arg.walk_end;
+	}
+	return 0;
+}
+
+/* The same from pagemap words, 8 bytes read per page of the area. */
+static int read_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file, uint64_t *pm,
+			  struct ckpt_error *e)
+{
 	uint64_t npages = (vma->end - vma->start) / PG_SIZE;
-	uint64_t run_start = 0, run_len = 0;
-	int r;
 
 	for (uint64_t off = 0; off < npages; off += PM_CHUNK) {
 		uint64_t n = npages - off < PM_CHUNK ? npages - off : PM_CHUNK;
@@ -489,32 +602,35 @@ static int dump_vma_pages(struct page_copy *pc, struct img *pagemap, int pmfd, c
 		if (got != (ssize_t)(n * 8))
 			return ckpt_err_errno(e, got < 0 ? -errno : -EIO,
 					      "pid %d: reading /proc/%d/pagemap at %" PRIx64,
-					      pc->pid, pc->pid, first * PG_SIZE);
+					      a->pc->pid, a->pc->pid, first * PG_SIZE);
 		for (uint64_t i = 0; i < n; i++) {
-			uint64_t w = pm[i], addr = (first + i) * PG_SIZE;
-			bool keep = file ? ((w & PM_PRESENT) && !(w & PM_FILE)) || (w & PM_SWAP)
-					 : (w & (PM_PRESENT | PM_SWAP)) != 0;
+			uint64_t w = pm[i];
+			int r;
 
-			if (keep && run_len && run_start + run_len * PG_SIZE == addr &&
-			    run_len < RUN_MAX) {
-				run_len++;
+			if (!page_kept(file, w & PM_PRESENT, w & PM_SWAP, w & PM_FILE))
 				continue;
-			}
-			if (run_len) {
-				r = emit_run(pc, pagemap, run_start, run_len, e);
-				if (r < 0)
-					return r;
-				run_len = 0;
-			}
-			if (keep) {
-				run_start = addr;
-				run_len = 1;
-			}
+			r = run_add(a, (first + i) * PG_SIZE, 1, e);
+			if (r < 0)
+				return r;
 		}
 	}
-	if (run_len)
-		return emit_run(pc, pagemap, run_start, run_len, e);
 	return 0;
+}
+
+static int dump_vma_pages(struct page_copy *pc, struct img *pagemap, int pmfd, const Vma *vma,
+			  uint64_t *pm, struct ckpt_error *e)
+{
+	bool file =
+	    vma->kind == VMA_KIND__VMA_FILE_PRIVATE || vma->kind == VMA_KIND__VMA_SHMEM_PRIVATE;
+	struct run_acc a = {.pc = pc, .pagemap = pagemap};
+	int r;
+
+	r = scan_vma_pages(&a, pmfd, vma, file, e);
+	if (r > 0)
+		r = read_vma_pages(&a, pmfd, vma, file, pm, e);
+	if (r < 0)
+		return r;
+	return run_flush(&a, e);
 }
 
 /* ---- content of shared memory objects --------------------------------------------- */

@@ -327,6 +327,7 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 	if (req->type == RPC_TYPE__RPC_DUMP) {
 		a.external = req->dump->external;
 		a.n_external = req->dump->n_external;
+		a.tcp_close = req->dump->has_tcp_close && req->dump->tcp_close;
 	}
 	a.restorer = s->o->restorer;
 	pid = fork();

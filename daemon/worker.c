@@ -190,6 +190,7 @@ int worker_dump(const struct worker_args *a)
 	o.shell_job = a->shell_job;
 	o.external = (const char *const *)a->external;
 	o.n_external = a->n_external;
+	o.tcp_close = a->tcp_close;
 	o.progress = dump_progress;
 	o.progress_arg = (void *)a;
 	o.cancel = &worker_cancelled;
@@ -271,7 +272,8 @@ static int drop_bounding_set(void)
 				   CAP_DAC_OVERRIDE,
 				   CAP_DAC_READ_SEARCH,
 				   CAP_FOWNER,
-				   CAP_CHOWN};
+				   CAP_CHOWN,
+				   CAP_NET_ADMIN};
 
 	for (int c = 0; c <= CAP_LAST_CAP; c++) {
 		bool k = false;
@@ -292,10 +294,11 @@ static int drop_bounding_set(void)
  */
 static int become_caller(const struct worker_args *a)
 {
+	/* NET_ADMIN: TCP connections restored in repair mode, their lock deleted */
 	static const cap_value_t keep[] = {CAP_SYS_ADMIN,  CAP_CHECKPOINT_RESTORE,
 					   CAP_SYS_PTRACE, CAP_SETUID,
 					   CAP_SETGID,	   CAP_SETPCAP,
-					   CAP_KILL};
+					   CAP_KILL,	   CAP_NET_ADMIN};
 	const struct auth_caller *c = a->caller;
 	cap_t caps;
 	int r = 0;

@@ -37,6 +37,7 @@ struct worker_args {
 	/* dump: --external (the request's strings, alive in the forked worker) */
 	char **external;
 	size_t n_external;
+	bool tcp_close;	      /* dump: --tcp-close */
 	const char *restorer; /* restore: path of ckpt-restore */
 };
 

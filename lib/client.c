@@ -222,6 +222,8 @@ int ckpt_dump(const struct ckpt_dump_opts *opts, struct ckpt_result *res)
 	dump.shell_job = opts->shell_job != 0;
 	dump.n_external = opts->external ? opts->n_external : 0;
 	dump.external = (char **)opts->external;
+	dump.has_tcp_close = opts->tcp_close != 0;
+	dump.tcp_close = opts->tcp_close != 0;
 	req.dump = &dump;
 	c.socket = opts->socket;
 	c.fd = dirfd;

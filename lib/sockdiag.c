@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
@@ -128,6 +131,10 @@ struct diag_call {
 	/* dump: called for each */
 	sockdiag_unix_cb cb;
 	void *arg;
+	/* INET_DIAG: each reply handed over as is */
+	int (*raw)(const struct nlmsghdr *nlh, struct diag_call *c);
+	uint32_t want_ino;
+	struct inet_diag_info *inet;
 };
 
 static int on_valid(struct nl_msg *msg, void *arg)
@@ -136,6 +143,15 @@ static int on_valid(struct nl_msg *msg, void *arg)
 	struct unix_diag_info u;
 	int r;
 
+	if (c->raw) {
+		r = c->raw(nlmsg_hdr(msg), c);
+		if (r < 0) {
+			c->err = r;
+			c->filled = true;
+			return NL_STOP;
+		}
+		return NL_OK;
+	}
 	r = sockdiag_unix_parse(nlmsg_hdr(msg), &u, c->e);
 	if (r < 0) {
 		c->err = r;
@@ -185,8 +201,8 @@ static void nlmsg_freep(struct nl_msg **m)
 		nlmsg_free(*m);
 }
 
-static int unix_call(struct unix_diag_req *req, uint16_t flags, struct diag_call *c,
-		     const char *what)
+static int sd_call(const void *req, size_t req_len, uint16_t flags, struct diag_call *c,
+		   const char *what)
 {
 	struct nl_sock *sk __attribute__((cleanup(nl_sock_freep))) = nl_socket_alloc();
 	struct nl_cb *cb __attribute__((cleanup(nl_cb_putp))) = nl_cb_alloc(NL_CB_DEFAULT);
@@ -205,7 +221,7 @@ static int unix_call(struct unix_diag_req *req, uint16_t flags, struct diag_call
 	msg = nlmsg_alloc_simple(SOCK_DIAG_BY_FAMILY, flags);
 	if (!msg)
 		return ckpt_err(e, -ENOMEM, "out of memory for a netlink message");
-	r = nlmsg_append(msg, req, sizeof(*req), NLMSG_ALIGNTO);
+	r = nlmsg_append(msg, (void *)req, req_len, NLMSG_ALIGNTO);
 	if (r < 0)
 		return ckpt_err(e, -ENOMEM, "sock_diag request: %s", nl_geterror(r));
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_valid, c);
@@ -240,7 +256,7 @@ int sockdiag_unix_get(uint32_t ino, struct unix_diag_info *ret, struct ckpt_erro
 
 	memset(ret, 0, sizeof(*ret));
 	snprintf(what, sizeof(what), "unix socket inode %u", ino);
-	r = unix_call(&req, NLM_F_REQUEST, &c, what);
+	r = sd_call(&req, sizeof(req), NLM_F_REQUEST, &c, what);
 	if (r < 0)
 		return r;
 	if (!c.got)
@@ -259,5 +275,69 @@ int sockdiag_unix_dump(uint32_t states, sockdiag_unix_cb cb, void *arg, struct c
 	};
 	struct diag_call c = {.e = e, .cb = cb, .arg = arg};
 
-	return unix_call(&req, NLM_F_REQUEST | NLM_F_DUMP, &c, "listing unix sockets");
+	return sd_call(&req, sizeof(req), NLM_F_REQUEST | NLM_F_DUMP, &c, "listing unix sockets");
+}
+
+/* ---- INET_DIAG -------------------------------------------------------------------- */
+
+static struct nla_policy inet_policy[INET_DIAG_MAX + 1] = {
+    [INET_DIAG_SHUTDOWN] = {.type = NLA_U8},
+};
+
+static int inet_one(const struct nlmsghdr *nlh, struct diag_call *c)
+{
+	struct nlattr *tb[INET_DIAG_MAX + 1];
+	const struct inet_diag_msg *m;
+	struct inet_diag_info *i = c->inet;
+	int r;
+
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return ckpt_err(c->e, -EBADMSG, "inet_diag reply of %u bytes is too short",
+				nlh->nlmsg_len);
+	m = nlmsg_data(nlh);
+	if (m->idiag_inode != c->want_ino || c->got)
+		return 0;
+	r = nlmsg_parse((struct nlmsghdr *)nlh, sizeof(*m), tb, INET_DIAG_MAX, inet_policy);
+	if (r < 0)
+		return ckpt_err(c->e, -EBADMSG, "inet_diag reply for inode %u: bad attributes (%s)",
+				m->idiag_inode, nl_geterror(r));
+	memset(i, 0, sizeof(*i));
+	i->ino = m->idiag_inode;
+	i->family = m->idiag_family;
+	i->state = m->idiag_state;
+	i->rqueue = m->idiag_rqueue;
+	i->wqueue = m->idiag_wqueue;
+	i->sport = ntohs(m->id.idiag_sport);
+	i->dport = ntohs(m->id.idiag_dport);
+	if (tb[INET_DIAG_SHUTDOWN])
+		i->shutdown = nla_get_u8(tb[INET_DIAG_SHUTDOWN]);
+	c->got = true;
+	return 0;
+}
+
+int sockdiag_inet_find(int family, int protocol, uint32_t ino, struct inet_diag_info *ret,
+		       struct ckpt_error *e)
+{
+	struct inet_diag_req_v2 req = {
+	    .sdiag_family = (uint8_t)family,
+	    .sdiag_protocol = (uint8_t)protocol,
+	    .idiag_states = ~0u,
+	    .idiag_ext = 1 << (INET_DIAG_SHUTDOWN - 1),
+	};
+	struct diag_call c = {.e = e, .raw = inet_one, .want_ino = ino, .inet = ret};
+	char what[80];
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	snprintf(what, sizeof(what), "listing %s sockets (inode %u)",
+		 protocol == IPPROTO_TCP ? "TCP" : "UDP", ino);
+	r = sd_call(&req, sizeof(req), NLM_F_REQUEST | NLM_F_DUMP, &c, what);
+	if (r < 0)
+		return r;
+	if (!c.got)
+		return ckpt_err(e, -ENOENT, "sock_diag: no %s socket with inode %u",
+				protocol == IPPROTO_TCP ? "TCP" : "UDP", ino);
+	pr_debug("inet inode %u: family %u state %u rq %u wq %u shutdown %u\n", ino, ret->family,
+		 ret->state, ret->rqueue, ret->wqueue, ret->shutdown);
+	return 0;
 }

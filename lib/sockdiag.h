@@ -54,3 +54,22 @@ int sockdiag_unix_get(uint32_t ino, struct unix_diag_info *ret, struct ckpt_erro
  */
 typedef int (*sockdiag_unix_cb)(const struct unix_diag_info *u, void *arg);
 int sockdiag_unix_dump(uint32_t states, sockdiag_unix_cb cb, void *arg, struct ckpt_error *e);
+
+/* What INET_DIAG says about one TCP or UDP socket. */
+struct inet_diag_info {
+	uint32_t ino;
+	uint8_t family; /* AF_INET, AF_INET6 */
+	uint8_t state;	/* TCP_ESTABLISHED, TCP_LISTEN, TCP_CLOSE... (UDP: 1 connected, 7) */
+	uint8_t shutdown;
+	uint16_t sport, dport; /* host order */
+	/* listening: accept queue length and backlog; else bytes queued in and out */
+	uint32_t rqueue, wqueue;
+};
+
+/*
+ * The TCP or UDP socket (protocol IPPROTO_TCP or IPPROTO_UDP) of family
+ * AF_INET or AF_INET6 with this inode, in this network namespace.
+ * -ENOENT: none.
+ */
+int sockdiag_inet_find(int family, int protocol, uint32_t ino, struct inet_diag_info *ret,
+		       struct ckpt_error *e);

@@ -8,6 +8,8 @@ PKGS=(
 	build-essential cmake pkg-config        # toolchain
 	protobuf-c-compiler libprotobuf-c-dev   # image format
 	libnl-3-dev libnl-route-3-dev libcap-dev
+	libnftables-dev nftables               # the network lock of TCP connections
+	redis-server                            # the redis test (tests/e2e/test_tcp_redis.sh)
 	check                                   # unit tests
 	python3 procps psmisc util-linux coreutils diffutils mawk # e2e tests, demo, bench
 	systemd passwd                          # systemd-socket-activate, useradd (ckptd tests)

@@ -73,7 +73,7 @@ struct kind_open {
 };
 
 static int open_object(const FileEntry *const *all, size_t nall, struct kind_open *ko, size_t *nko,
-		       struct rfile *f, struct ckpt_error *e)
+		       struct rfile *f, void *owner, struct ckpt_error *e)
 {
 	size_t i;
 
@@ -86,6 +86,8 @@ static int open_object(const FileEntry *const *all, size_t nall, struct kind_ope
 		/* every entry, for kinds that make their objects all at once (unix sockets) */
 		ko[i].ctx.all = all;
 		ko[i].ctx.nall = nall;
+		ko[i].ctx.made_path = restore_undo_made_path;
+		ko[i].ctx.owner = owner;
 		(*nko)++;
 	}
 	return f->kind->open_shared(&ko[i].ctx, f->fe, &f->obj_fd, e);
@@ -130,7 +132,7 @@ int files_open_all(struct restore_ctx *ctx)
 		if (f->fe->has_shmem_id)
 			r = shmem_open_fd(ctx, f);
 		else
-			r = open_object(all, ctx->nfiles, ko, &nko, f, &ctx->err);
+			r = open_object(all, ctx->nfiles, ko, &nko, f, ctx, &ctx->err);
 		if (r < 0) {
 			ckpt_err_wrap(&ctx->err, "file id %u (%s)", f->fe->id, f->fe->path);
 			break;
@@ -192,6 +194,31 @@ static int open_pages(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 	return 0;
 }
 
+/*
+ * The kinds' install hooks (epoll registrations), once every fd of the task
+ * is at its number: once per object, with its lowest fd (t->fds is sorted).
+ */
+static int run_install_hooks(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < t->n_fds; i++) {
+		const FdEntry *fd = t->fds[i];
+		const struct rfile *f = file_by_id(ctx, fd->id);
+		bool seen = false;
+		int r;
+
+		if (!f->kind || !f->kind->install)
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = t->fds[k]->id == fd->id;
+		if (seen)
+			continue;
+		r = f->kind->install(f->fe, (int)fd->fd, t->pid, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "fd %u (%s)", fd->fd, f->fe->path);
+	}
+	return 0;
+}
+
 int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 {
 	size_t n = 0, cap = t->n_fds + t->mm->n_vmas + 4;
@@ -212,6 +239,9 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 					      fd->id, f->fe->path);
 		keep[n++] = (int)fd->fd;
 	}
+	r = run_install_hooks(ctx, t, e);
+	if (r < 0)
+		return r;
 	keep[n++] = ctx->pages_fd_nr;
 	keep[n++] = ctx->status_wr;
 	/* Mapped files stay open until stage memory has mapped them. */

@@ -197,6 +197,10 @@ struct restore_ctx {
 	bool shell_fg_set;  /* we made the root the foreground job: undo on rollback */
 	struct termios shell_old_termios; /* the terminal's, before the job's were set */
 	bool shell_termios_set;		  /* undo on rollback */
+
+	/* what the restore made outside its processes, removed if it fails (undo.c) */
+	struct restore_undo *undo;
+	size_t nundo;
 };
 
 /* ---- stages.c ------------------------------------------------------------ */
@@ -208,6 +212,14 @@ double now_seconds(void);
 void restore_progress(struct restore_ctx *ctx);
 /* -ECANCELED with the error "cancelled" once SIGTERM/SIGINT came, else 0. */
 int restore_check_cancel(struct restore_ctx *ctx);
+
+/* ---- undo.c: objects made outside the tree, removed if the restore fails - */
+int restore_undo_unlink(struct restore_ctx *ctx, const char *path);
+int restore_undo_shm(struct restore_ctx *ctx, int shmid);
+/* For fd_open_ctx.made_path (owner: the restore_ctx). */
+void restore_undo_made_path(void *owner, const char *path);
+void restore_undo_run(struct restore_ctx *ctx);
+void restore_undo_free(struct restore_ctx *ctx);
 
 /* ---- images.c: load and validate every image --------------------------- */
 int images_load(struct restore_ctx *ctx);

@@ -455,6 +455,9 @@ static int create_file(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 	if (linkat(AT_FDCWD, self, AT_FDCWD, f->fe->path, AT_SYMLINK_FOLLOW) < 0)
 		return ckpt_err_errno(&ctx->err, -errno, "recreating shared mapped file %s",
 				      f->fe->path);
+	r = restore_undo_unlink(ctx, f->fe->path);
+	if (r < 0)
+		return r;
 	pr_info("recreated %s (%" PRIu64 " bytes) from the checkpoint", f->fe->path, shm(f)->size);
 	/* by its name, or the mappings would show "DIR/#INODE (deleted)" */
 	*ret_fd = open(f->fe->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -493,6 +496,12 @@ static int sysv_get(struct restore_ctx *ctx, const struct rfile *f)
 		    IPC_CREAT | IPC_EXCL | (int)(se->sysv_mode & 0777));
 	r = id < 0 ? -errno : 0;
 	/* the kernel forgets shm_next_id once used (and refuses -1 from us) */
+	if (r >= 0 && id == se->sysv_id)
+		r = restore_undo_shm(ctx, id);
+	if (r < 0 && id >= 0) {
+		shmctl(id, IPC_RMID, NULL);
+		return r;
+	}
 	if (r < 0)
 		return ckpt_err_errno(
 		    e, r, "recreating System V segment %d (key %#x, %" PRIu64 " bytes)%s",

@@ -252,6 +252,7 @@ int restore_run(struct restore_ctx *ctx)
 		if (r < 0) {
 			pr_info("%s; rolling back", ctx->err.msg);
 			tree_rollback(ctx);
+			restore_undo_run(ctx);
 			return r;
 		}
 		if (ctx->opts->plan_only && !strcmp(stages[i].name, "plan"))
@@ -308,6 +309,7 @@ void restore_ctx_free(struct restore_ctx *ctx)
 	}
 	free(ctx->files);
 	tty_free(ctx);
+	restore_undo_free(ctx);
 	plan_free(&ctx->plan);
 	if (ctx->inv)
 		inventory__free_unpacked(ctx->inv, NULL);

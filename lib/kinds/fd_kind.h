@@ -43,6 +43,8 @@ struct fd_dump_view {
 	/* resources outside the tree the user declared external ("unix:INODE") */
 	const char *const *external;
 	size_t n_external;
+	/* --tcp-close: established TCP connections are saved to come back reset */
+	bool tcp_close;
 };
 
 /*
@@ -55,6 +57,13 @@ struct fd_open_ctx {
 	/* every FileEntry of the restore (for kinds that build objects together) */
 	const FileEntry *const *all;
 	size_t nall;
+	/*
+	 * Call made_path(owner, path) for a file system object the open made
+	 * (a FIFO made again because it was gone): the restorer removes it if
+	 * the restore fails. NULL when nobody asks.
+	 */
+	void (*made_path)(void *owner, const char *path);
+	void *owner;
 };
 
 struct fd_kind {
@@ -83,6 +92,20 @@ struct fd_kind {
 			   struct ckpt_error *e);
 	/* Optional. End of the files stage (success or not): release ctx->priv. */
 	void (*open_done)(struct fd_open_ctx *ctx);
+	/*
+	 * Optional. Restore, INSIDE task pid once all its fds are at their
+	 * numbers (before the others are closed): what needs the task's own fd
+	 * numbers (epoll registrations). fd is the task's lowest fd for fe;
+	 * called once per entry and task, in fd order.
+	 */
+	int (*install)(const FileEntry *fe, int fd, pid_t pid, struct ckpt_error *e);
+	/*
+	 * Optional. Dump: the tree is about to be resumed (a failed dump, or
+	 * --leave-running once everything is copied; the tasks are still
+	 * frozen): undo what dump or dump_done changed in the live objects
+	 * (TCP repair mode, the network lock). May be called more than once.
+	 */
+	void (*dump_undo)(const struct fd_dump_view *v);
 };
 
 /* The kind that handles this fd, or NULL (then fd_probe_describe says what it is). */
@@ -91,6 +114,8 @@ const struct fd_kind *fd_kind_find(const struct fd_probe *p);
 const struct fd_kind *fd_kind_for_file(const FileEntry *fe);
 /* Call every kind's dump_done (dump side, once all fds are dumped). */
 int fd_kinds_dump_done(const struct fd_dump_view *v, struct ckpt_error *e);
+/* Call every kind's dump_undo (the tree is about to be resumed). */
+void fd_kinds_dump_undo(const struct fd_dump_view *v);
 /* Human name of what an fd is ("pipe", "unix socket", "eventfd", "tty /dev/pts/3"...). */
 const char *fd_probe_describe(const struct fd_probe *p, char *buf, size_t len);
 /* Fill a probe for fd of pid (pidfd for pidfd_getfd). */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include "cleanup.h"
 #include "file_util.h"
 #include "log.h"
+#include "proc.h"
 
 bool fdk_link_is_deleted(const char *link)
 {
@@ -52,6 +54,25 @@ void file_entry_free_fields(FileEntry *fe)
 	if (fe->unix_sk)
 		unix_sk_entry__free_unpacked(fe->unix_sk, NULL);
 	fe->unix_sk = NULL;
+	if (fe->inet_sk)
+		inet_sk_entry__free_unpacked(fe->inet_sk, NULL);
+	fe->inet_sk = NULL;
+	/* event fds (eventfd.c, epoll.c, signalfd.c, timerfd.c, inotify.c) */
+	if (fe->eventfd)
+		eventfd_entry__free_unpacked(fe->eventfd, NULL);
+	fe->eventfd = NULL;
+	if (fe->epoll)
+		epoll_entry__free_unpacked(fe->epoll, NULL);
+	fe->epoll = NULL;
+	if (fe->signalfd)
+		signalfd_entry__free_unpacked(fe->signalfd, NULL);
+	fe->signalfd = NULL;
+	if (fe->timerfd)
+		timerfd_entry__free_unpacked(fe->timerfd, NULL);
+	fe->timerfd = NULL;
+	if (fe->inotify)
+		inotify_entry__free_unpacked(fe->inotify, NULL);
+	fe->inotify = NULL;
 	free(fe->content.data);
 	fe->content.data = NULL;
 	fe->content.len = 0;
@@ -146,4 +167,38 @@ int fdk_seek(int fd, const FileEntry *fe, const char *what, struct ckpt_error *e
 		return ckpt_err(e, -EIO, "seeking %s %s to %llu landed at %lld", what, fe->path,
 				(unsigned long long)pos, (long long)r);
 	return 0;
+}
+
+int fdk_read_fdinfo(const struct fd_probe *p, char **ret, struct ckpt_error *e)
+{
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)p->pid, p->fd);
+	r = proc_read_file(path, ret, NULL, e);
+	return r < 0 ? ckpt_err_wrap(e, "%s (%s)", path, p->link) : 0;
+}
+
+int fdk_set_nonblock(int fd, const FileEntry *fe, struct ckpt_error *e)
+{
+	int nb = (int)((fe->has_flags ? fe->flags : 0) & O_NONBLOCK);
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, (fl & ~O_NONBLOCK) | nb) < 0)
+		return ckpt_err_errno(e, -errno, "%s: setting O_NONBLOCK (F_SETFL)", fe->path);
+	return 0;
+}
+
+bool fdk_fdinfo_u64(const char *text, const char *key, int base, uint64_t *ret)
+{
+	const char *s = strstr(text, key);
+	char *end;
+
+	while (s && s != text && s[-1] != '\n')
+		s = strstr(s + 1, key);
+	if (!s)
+		return false;
+	errno = 0;
+	*ret = strtoull(s + strlen(key), &end, base);
+	return !errno && end != s + strlen(key);
 }

@@ -33,3 +33,9 @@ int fdk_check_entry(const FileEntry *fe, FileType type, struct ckpt_error *e);
 int fdk_reopen(const FileEntry *fe, uint32_t extra, int *ret_fd, struct ckpt_error *e);
 /* lseek to the saved position; "what" names the file in the error. */
 int fdk_seek(int fd, const FileEntry *fe, const char *what, struct ckpt_error *e);
+/* The whole /proc/PID/fdinfo/FD text of the probed fd (event fds: kind lines), malloc'ed. */
+int fdk_read_fdinfo(const struct fd_probe *p, char **ret, struct ckpt_error *e);
+/* Set or clear O_NONBLOCK on fd as the entry's saved flags say. */
+int fdk_set_nonblock(int fd, const FileEntry *fe, struct ckpt_error *e);
+/* The number after "key" at the start of a line of fdinfo text, in base; false if none. */
+bool fdk_fdinfo_u64(const char *text, const char *key, int base, uint64_t *ret);

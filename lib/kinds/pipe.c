@@ -549,8 +549,11 @@ static int set_size(int fd, const FileEntry *fe, struct ckpt_error *e)
 	return 0;
 }
 
-/* A FIFO that is gone is made again with its saved mode and owner. */
-static int fifo_prepare(const FileEntry *fe, struct ckpt_error *e)
+/*
+ * A FIFO that is gone is made again with its saved mode and owner (and
+ * reported to the restorer, which removes it if the restore fails).
+ */
+static int fifo_prepare(struct fd_open_ctx *ctx, const FileEntry *fe, struct ckpt_error *e)
 {
 	mode_t mode = fe->has_mode ? (mode_t)(fe->mode & 07777) : 0600;
 
@@ -559,6 +562,8 @@ static int fifo_prepare(const FileEntry *fe, struct ckpt_error *e)
 			return 0;
 		return ckpt_err_errno(e, -errno, "making FIFO %s again", fe->path);
 	}
+	if (ctx->made_path)
+		ctx->made_path(ctx->owner, fe->path);
 	/* mknod applied our umask */
 	if (chmod(fe->path, mode) < 0 ||
 	    (fe->has_uid && fe->has_gid && lchown(fe->path, fe->uid, fe->gid) < 0))
@@ -569,7 +574,8 @@ static int fifo_prepare(const FileEntry *fe, struct ckpt_error *e)
 	return 0;
 }
 
-static int obj_create(struct pipe_obj *o, const FileEntry *fe, struct ckpt_error *e)
+static int obj_create(struct fd_open_ctx *ctx, struct pipe_obj *o, const FileEntry *fe,
+		      struct ckpt_error *e)
 {
 	struct stat st;
 	int n = 0, fds[2], r;
@@ -581,7 +587,7 @@ static int obj_create(struct pipe_obj *o, const FileEntry *fe, struct ckpt_error
 		o->wr = fds[1];
 		return set_size(o->rd, fe, e);
 	}
-	r = fifo_prepare(fe, e);
+	r = fifo_prepare(ctx, fe, e);
 	if (r < 0)
 		return r;
 	/* O_RDWR never blocks, and keeps both sides open while the others are opened. */
@@ -687,7 +693,7 @@ static int open_common(struct fd_open_ctx *ctx, const FileEntry *fe, FileType ty
 		o->rd = o->wr = -1;
 		o->next = ctx->priv;
 		ctx->priv = o; /* freed by open_done, whatever happens next */
-		r = obj_create(o, fe, e);
+		r = obj_create(ctx, o, fe, e);
 		if (r < 0)
 			return r;
 	}

@@ -18,6 +18,12 @@ extern const struct fd_kind fd_kind_tty;
 extern const struct fd_kind fd_kind_pipe;
 extern const struct fd_kind fd_kind_fifo;
 extern const struct fd_kind fd_kind_unix;
+extern const struct fd_kind fd_kind_inet;
+extern const struct fd_kind fd_kind_eventfd;
+extern const struct fd_kind fd_kind_signalfd;
+extern const struct fd_kind fd_kind_timerfd;
+extern const struct fd_kind fd_kind_epoll;
+extern const struct fd_kind fd_kind_inotify;
 
 static const struct {
 	const struct fd_kind *kind;
@@ -32,6 +38,12 @@ static const struct {
     {&fd_kind_fifo, FILE_TYPE__FILE_FIFO},
     {&fd_kind_memfd, FILE_TYPE__FILE_MEMFD},
     {&fd_kind_unix, FILE_TYPE__FILE_UNIX_SK},
+    {&fd_kind_inet, FILE_TYPE__FILE_INET_SK},
+    {&fd_kind_eventfd, FILE_TYPE__FILE_EVENTFD},
+    {&fd_kind_signalfd, FILE_TYPE__FILE_SIGNALFD},
+    {&fd_kind_timerfd, FILE_TYPE__FILE_TIMERFD},
+    {&fd_kind_epoll, FILE_TYPE__FILE_EPOLL},
+    {&fd_kind_inotify, FILE_TYPE__FILE_INOTIFY},
     /* FILE_REG entries with deleted set: chosen by fd_kind_for_file */
     {&fd_kind_deleted, 0},
 };
@@ -67,4 +79,11 @@ int fd_kinds_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
 			return r;
 	}
 	return 0;
+}
+
+void fd_kinds_dump_undo(const struct fd_dump_view *v)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++)
+		if (fd_kinds[i].kind->dump_undo)
+			fd_kinds[i].kind->dump_undo(v);
 }

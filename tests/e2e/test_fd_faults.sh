@@ -15,8 +15,10 @@ wait_lines "$D/log.txt" 5
 tree_snapshot "$F" >"$T/tree.before"
 # The files workload holds no deleted file: test_deleted.sh covers deleted-*;
 # nor pipes or FIFOs: test_pipes.sh covers pipe-* and fifo-*. test_ptypair.sh covers tty-*,
-# test_unix.sh unix-*.
-STEPS=$(fault_steps kinds | tr ' ' '\n' | grep -vE '^(deleted|pipe|fifo|tty|memfd|unix)-' | tr '\n' ' ')
+# test_unix.sh unix-*, test_evfd.sh eventfd-*, epoll-*, signalfd-*, timerfd-*, inotify-*,
+# test_tcp.sh inet-*.
+STEPS=$(fault_steps kinds | tr ' ' '\n' |
+	grep -vE '^(deleted|pipe|fifo|tty|memfd|unix|eventfd|epoll|signalfd|timerfd|inotify|inet)-' | tr '\n' ' ')
 [[ -n $STEPS ]] || fail "no fault step found in lib/kinds"
 log "fd kind fault steps: $STEPS"
 

@@ -159,6 +159,15 @@ untrack "$W"
 ipcrm -m "$SHMID" || fail "ipcrm -m $SHMID"
 rm -f "/dev/shm/ckpt-shm-test-$W" "/dev/shm/sem.ckpt-sem-test-$W"
 cp -p "$T/disk.saved" "$D/disk.bin"
+# A restore that fails after making them again (stage memory comes after
+# stage files) removes what it made: the machine is left as it was.
+CKPT_FAULT=restore-memory ckptctl_run restore "$T/img" --json && fail "a restore with a forced failure succeeded"
+assert_restore_left_nothing "$T/tree.before"
+ipcs -m | awk -v id="$SHMID" '$2 == id { found = 1 } END { exit !found }' &&
+	fail "the failed restore left System V segment $SHMID behind"
+for f in "/dev/shm/ckpt-shm-test-$W" "/dev/shm/sem.ckpt-sem-test-$W"; do
+	[[ ! -e $f ]] || fail "the failed restore left $f behind"
+done
 lines=$(line_count "$D/log.txt")
 ckpt_restore "$T/img"
 check_restored "restore after the objects were removed"

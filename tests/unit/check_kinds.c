@@ -6,6 +6,7 @@
  * no kind handles.
  */
 #include <check.h>
+#include <linux/netlink.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -607,19 +608,23 @@ START_TEST(test_describe)
 	describe(pfd[1], true, "pipe");
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	describe(sv[0], true, "unix socket"); /* lib/kinds/unix.c */
+	/* TCP and UDP sockets are handled (lib/kinds/inet.c); netlink sockets are not */
 	tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	describe(tcp, false, "TCP socket");
+	describe(tcp, true, "TCP socket");
 	tcp6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	describe(tcp6, false, "TCPv6 socket");
+	describe(tcp6, true, "TCPv6 socket");
 	udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	describe(udp, false, "UDP socket");
-	describe(eventfd(0, EFD_CLOEXEC), false, "eventfd");
-	describe(epoll_create1(EPOLL_CLOEXEC), false, "epoll");
+	describe(udp, true, "UDP socket");
+	describe(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), false,
+		 "netlink socket");
+	/* event fds are handled (lib/kinds/eventfd.c, epoll.c, signalfd.c, timerfd.c, inotify.c) */
+	describe(eventfd(0, EFD_CLOEXEC), true, "eventfd");
+	describe(epoll_create1(EPOLL_CLOEXEC), true, "epoll");
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGUSR1);
-	describe(signalfd(-1, &mask, SFD_CLOEXEC), false, "signalfd");
-	describe(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC), false, "timerfd");
-	describe(inotify_init1(IN_CLOEXEC), false, "inotify");
+	describe(signalfd(-1, &mask, SFD_CLOEXEC), true, "signalfd");
+	describe(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC), true, "timerfd");
+	describe(inotify_init1(IN_CLOEXEC), true, "inotify");
 	describe((int)syscall(SYS_pidfd_open, getpid(), 0), false, "pidfd");
 	/* memfds are handled (lib/kinds/memfd.c, with their shared memory object) */
 	describe((int)syscall(SYS_memfd_create, "my buf", 0), true, "memfd my buf");

@@ -9,6 +9,8 @@
  *   socket  a unix stream socketpair at fds 5 and 6, same round trip
  *   tcp     a TCP connection over loopback, accepted end at fd 5 and
  *           client end at fd 6, same round trip
+ *   netlink a netlink socket (NETLINK_ROUTE) at fd 7, and the unix
+ *           socketpair of "socket"
  *   extpipe the read end of a pipe at fd 5 whose write end is held by a
  *           process outside the tree (a grandchild that escaped to the
  *           subreaper), writing a byte every 50 ms; each iteration reads one
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/wait.h>
@@ -139,7 +142,7 @@ int main(int argc, char **argv)
 	int log_fd, fds[2];
 
 	if (argc != 4)
-		wl_die("usage: holder pipe|extpipe|socket|tcp|thread LOG READY");
+		wl_die("usage: holder pipe|extpipe|socket|tcp|netlink|thread LOG READY");
 	wl_close_inherited();
 	mode = argv[1];
 	log_fd = wl_open_log(argv[2]);
@@ -159,6 +162,15 @@ int main(int argc, char **argv)
 		place_pair(fds);
 	} else if (!strcmp(mode, "tcp")) {
 		tcp_pair(fds);
+		place_pair(fds);
+	} else if (!strcmp(mode, "netlink")) {
+		int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+		if (nl < 0 || dup2(nl, 7) < 0)
+			wl_die("netlink socket: %s", strerror(errno));
+		close(nl);
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+			wl_die("socketpair: %s", strerror(errno));
 		place_pair(fds);
 	} else if (!strcmp(mode, "thread")) {
 		pthread_t t;

@@ -61,6 +61,12 @@ struct ckpt_dump_opts {
 	 */
 	const char *const *external;
 	size_t n_external;
+	/*
+	 * Appended in 0.1 (pre-1.0). nonzero: established TCP connections
+	 * are not held for restore (`ckptctl dump --tcp-close`): the peers see
+	 * them closed, and after restore the program sees them reset.
+	 */
+	int tcp_close;
 };
 
 struct ckpt_restore_opts {
