@@ -202,3 +202,28 @@ bool fdk_fdinfo_u64(const char *text, const char *key, int base, uint64_t *ret)
 	*ret = strtoull(s + strlen(key), &end, base);
 	return !errno && end != s + strlen(key);
 }
+
+int fdk_batch_open(struct fd_open_ctx *ctx, const struct fdk_batch *b, const FileEntry *fe,
+		   int *ret_fd, struct ckpt_error *e)
+{
+	char what[PATH_MAX + 160];
+	int r, fd;
+
+	r = b->check(fe, e);
+	if (r < 0)
+		return r;
+	if (!ctx->priv) {
+		r = b->build(ctx, e);
+		if (r < 0)
+			return r;
+	}
+	fd = b->fd_of(ctx->priv, fe);
+	if (fd < 0)
+		return ckpt_err(e, -EINVAL, "%s: not made (a restore of this entry failed before)",
+				b->describe(fe, what, sizeof(what)));
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "%s: dup", b->describe(fe, what, sizeof(what)));
+	*ret_fd = fd;
+	return 0;
+}

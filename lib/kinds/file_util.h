@@ -39,3 +39,20 @@ int fdk_read_fdinfo(const struct fd_probe *p, char **ret, struct ckpt_error *e);
 int fdk_set_nonblock(int fd, const FileEntry *fe, struct ckpt_error *e);
 /* The number after "key" at the start of a line of fdinfo text, in base; false if none. */
 bool fdk_fdinfo_u64(const char *text, const char *key, int base, uint64_t *ret);
+
+/*
+ * Kinds whose objects are made all together at the first open_shared call
+ * (sockets: both ends of a connection, a listener before its clients).
+ */
+struct fdk_batch {
+	int (*check)(const FileEntry *fe, struct ckpt_error *e);
+	/* Make every object of the kind; set ctx->priv first (open_done frees it). */
+	int (*build)(struct fd_open_ctx *ctx, struct ckpt_error *e);
+	/* The fd build made for fe, -1 if none. */
+	int (*fd_of)(void *priv, const FileEntry *fe);
+	const char *(*describe)(const FileEntry *fe, char *buf, size_t len);
+};
+
+/* open_shared of such a kind: the first call builds, each returns a dup of fe's object. */
+int fdk_batch_open(struct fd_open_ctx *ctx, const struct fdk_batch *b, const FileEntry *fe,
+		   int *ret_fd, struct ckpt_error *e);

@@ -1225,40 +1225,39 @@ static int build_all(struct istate *st, struct ckpt_error *e)
 	return r;
 }
 
+/* The first open: every inet socket of the restore, made together. */
+static int build(struct fd_open_ctx *ctx, struct ckpt_error *e)
+{
+	struct istate *st = calloc(1, sizeof(*st));
+	int r;
+
+	if (!st)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	ctx->priv = st; /* freed by open_done, whatever happens next */
+	r = collect(ctx, st, e);
+	return r < 0 ? r : build_all(st, e);
+}
+
+static int fd_of(void *priv, const FileEntry *fe)
+{
+	struct isk *u = by_inode(priv, fe->inet_sk->inode);
+
+	return u ? u->fd : -1;
+}
+
+static const struct fdk_batch inet_batch = {
+    .check = check_entry,
+    .build = build,
+    .fd_of = fd_of,
+    .describe = describe,
+};
+
 static int inet_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *ret_fd,
 			    struct ckpt_error *e)
 {
-	struct istate *st = ctx->priv;
-	char what[PATH_MAX + 160];
-	struct isk *u;
-	int r, fd;
+	int r = ckpt_fault_inject("inet-open", e);
 
-	r = ckpt_fault_inject("inet-open", e);
-	if (r < 0)
-		return r;
-	r = check_entry(fe, e);
-	if (r < 0)
-		return r;
-	if (!st) {
-		st = calloc(1, sizeof(*st));
-		if (!st)
-			return ckpt_err(e, -ENOMEM, "out of memory");
-		ctx->priv = st; /* freed by open_done, whatever happens next */
-		r = collect(ctx, st, e);
-		if (r >= 0)
-			r = build_all(st, e);
-		if (r < 0)
-			return r;
-	}
-	u = by_inode(st, fe->inet_sk->inode);
-	if (!u || u->fd < 0)
-		return ckpt_err(e, -EINVAL, "%s: not made (a restore of this entry failed before)",
-				describe(fe, what, sizeof(what)));
-	fd = fcntl(u->fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "%s: dup", describe(fe, what, sizeof(what)));
-	*ret_fd = fd;
-	return 0;
+	return r < 0 ? r : fdk_batch_open(ctx, &inet_batch, fe, ret_fd, e);
 }
 
 /*
