@@ -376,7 +376,7 @@ fault_steps()
 	fi
 	found=$({
 		grep -rhoE "ckpt_fault(_inject)?\(\"$prefix-[a-z0-9-]+\"" \
-			"$CKPT_SRC"/lib "$CKPT_SRC"/daemon "$CKPT_SRC"/restorer "$CKPT_SRC"/client 2>/dev/null |
+			"$CKPT_SRC"/lib "$CKPT_SRC"/dump "$CKPT_SRC"/daemon "$CKPT_SRC"/restorer "$CKPT_SRC"/client 2>/dev/null |
 			grep -oE "$prefix-[a-z0-9-]+"
 		grep -hoE "\`$prefix-[a-z0-9-]+\`" "$CKPT_SRC"/docs/*.md 2>/dev/null | tr -d '`'
 		# restorer/stages.c: one table entry {"name", stage_name, ...} per stage,
