@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared memory objects (FILE_SHMEM entries of files.img, daemon/dump_shmem.c):
+ * Shared memory objects (FILE_SHMEM entries of files.img, dump/dump_shmem.c):
  * each is created ONCE, by the restorer process P, in stage files, before
  * anything is forked, and kept at a high fd (rfile.map_fd) that every task
  * inherits; stage memory maps it MAP_SHARED (or MAP_PRIVATE) at the saved

@@ -29,7 +29,7 @@ struct dump_opts {
 	volatile sig_atomic_t *cancel;
 	/* --shell-job: the tree is a job of the user's terminal (a pty whose
 	 * master is outside the tree): its fds on it are saved as "external"
-	 * instead of refused (daemon/dump_tty.c) */
+	 * instead of refused (dump/dump_tty.c) */
 	bool shell_job;
 	/* --external: resources outside the tree the user accepts to lose the
 	 * other end of ("unix:INODE": a unix socket connected outside) */

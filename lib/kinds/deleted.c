@@ -8,7 +8,7 @@
  * with the saved flags and seeks to the saved position. The program sees
  * the same bytes, flags and offset; the /proc link reads "DIR/#INODE
  * (deleted)" instead of the old name. A deleted file that is also mapped
- * is a shared memory object (daemon/dump_shmem.c): its content is saved once
+ * is a shared memory object (dump/dump_shmem.c): its content is saved once
  * there, the entry only names it (shmem_id) and the restorer reopens the
  * object's file (restorer/shmem.c) instead of calling deleted_open.
  */

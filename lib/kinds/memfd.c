@@ -2,7 +2,7 @@
 /*
  * memfd fds. The fd is an open file description of a shmem inode that may
  * also be mapped, by this task or others: its content, name and seals are
- * saved ONCE, in the shared memory object of that inode (daemon/dump_shmem.c,
+ * saved ONCE, in the shared memory object of that inode (dump/dump_shmem.c,
  * a FILE_SHMEM entry of files.img that FileEntry.shmem_id names). This kind
  * saves what belongs to the description: flags and position (and the name
  * and seals again, for `ckptctl show`). The restorer creates the object

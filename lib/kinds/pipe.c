@@ -3,7 +3,7 @@
  * Pipes and FIFOs (two kinds, one file: they share everything but how the
  * pipe is found again). One FileEntry per open file description: a read
  * end, a write end, or an O_RDWR one; fds sharing a description (dup, fork)
- * share the entry (daemon/dump_fds.c, kcmp). PipeEntry names the pipe by
+ * share the entry (dump/dump_fds.c, kcmp). PipeEntry names the pipe by
  * its inode, so that all the ends of one pipe are made from one pipe.
  *
  * Dump. The bytes buffered in the pipe are copied without being consumed:

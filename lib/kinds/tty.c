@@ -9,7 +9,7 @@
  * of a master, exclusive mode; through a master also the session and the
  * foreground group of its slave. Whether a slave is driven by a master of
  * the tree, or is the user's terminal (external, --shell-job), is decided
- * by the dump engine once every fd of the tree is known (daemon/dump_tty.c).
+ * by the dump engine once every fd of the tree is known (dump/dump_tty.c).
  *
  * Restore (driven by restorer/tty.c, see tty.h): a master is a new pty,
  * with the saved index when that one is free; its slaves are opened from it
