@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to the dump engine (dump/*.c): the context of
+ * Private to the dump engine (every file of dump/): the context of
  * one dump and the steps dump.c runs in order.
  *
  *   seize_tree        seize.c      freeze every task, refuse what we can't dump
