@@ -562,6 +562,7 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 		return 1;
 	while (arg.start < vma->end) {
 		long n = ioctl(pmfd, PM_SCAN_IOCTL, &arg);
+		uint64_t next = arg.start;
 
 		if (n < 0 && (errno == ENOTTY || errno == EINVAL) && arg.start == vma->start)
 			return 1;
@@ -570,20 +571,41 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 			    e, -errno, "pid %d: PAGEMAP_SCAN of /proc/%d/pagemap at %" PRIx64,
 			    a->pc->pid, a->pc->pid, arg.start);
 		for (long i = 0; i < n; i++) {
-			uint64_t c = vec[i].categories;
+			uint64_t c = vec[i].categories, s = vec[i].start, end = vec[i].end;
 			int r;
 
+			/* never a page twice, never outside the area (see below) */
+			if (s < next)
+				s = next;
+			if (end > vma->end)
+				end = vma->end;
+			if (s >= end)
+				continue;
+			next = end;
 			if (!page_kept(file, c & PM_IS_PRESENT, c & PM_IS_SWAPPED, c & PM_IS_FILE))
 				continue;
-			r = run_add(a, vec[i].start, (vec[i].end - vec[i].start) / PG_SIZE, e);
+			r = run_add(a, s, (end - s) / PG_SIZE, e);
 			if (r < 0)
 				return r;
 		}
-		if (arg.walk_end <= arg.start)
+		/*
+		 * A result shorter than the vector means the walk reached the end.
+		 * Only a full vector is continued, from past the last region
+		 * returned: the kernel walks in chunks and reports walk_end of
+		 * the last chunk that filled its own buffer, which can lie below
+		 * regions of a later chunk it returned in the same call (seen on
+		 * 6.18 with 513..1023 regions left); starting again from
+		 * walk_end would save those pages twice.
+		 */
+		if (n < PM_SCAN_VEC)
+			break;
+		if (arg.walk_end > next)
+			next = arg.walk_end;
+		if (next <= arg.start)
 			return ckpt_err(e, -EIO,
 					"pid %d: PAGEMAP_SCAN made no progress at %" PRIx64,
 					a->pc->pid, arg.start);
-		arg.start = arg.walk_end;
+		arg.start = next;
 	}
 	return 0;
 }
