@@ -301,6 +301,43 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 	return 0;
 }
 
+/*
+ * The children of every thread of tasks[i]: the kernel lists a child under
+ * the thread that forked it (/proc/PID/task/TID/children), so a process whose
+ * worker thread forks has children the main thread's list does not show.
+ */
+static int list_children(const struct dump_task *t, pid_t **ret, size_t *ret_n,
+			 struct ckpt_error *e)
+{
+	_cleanup_free_ pid_t *all = NULL;
+	size_t nall = 0;
+
+	for (size_t k = 0; k <= t->nthreads; k++) {
+		pid_t tid = k ? t->threads[k - 1] : t->pid;
+		_cleanup_free_ pid_t *kids = NULL;
+		size_t nkids = 0;
+		pid_t *n;
+		int r;
+
+		r = proc_list_children(t->pid, tid, &kids, &nkids, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "pid %d: listing the children of thread %d", t->pid,
+					     tid);
+		if (!nkids)
+			continue;
+		n = realloc(all, (nall + nkids) * sizeof(*n));
+		if (!n)
+			return ckpt_err(e, -ENOMEM, "out of memory for the children of pid %d",
+					t->pid);
+		all = n;
+		memcpy(all + nall, kids, nkids * sizeof(*kids));
+		nall += nkids;
+	}
+	*ret = TAKE_PTR(all);
+	*ret_n = nall;
+	return 0;
+}
+
 /* Seize the children of tasks[i] that are not known yet; *ret_found counts them. */
 static int seize_children(struct dump_ctx *c, size_t i, unsigned *ret_found, struct ckpt_error *e)
 {
@@ -309,9 +346,10 @@ static int seize_children(struct dump_ctx *c, size_t i, unsigned *ret_found, str
 	size_t nkids = 0;
 	int r;
 
-	r = proc_list_children(pid, pid, &kids, &nkids, e);
+	/* listed before seizing: seize_one may move c->tasks */
+	r = list_children(&c->tasks[i], &kids, &nkids, e);
 	if (r < 0)
-		return ckpt_err_wrap(e, "pid %d: listing children", pid);
+		return r;
 	for (size_t k = 0; k < nkids; k++) {
 		if (dump_find_task(c, kids[k]) || is_zombie(c, kids[k]))
 			continue;
