@@ -213,6 +213,16 @@ static int write_images(struct dump_ctx *c, struct ckpt_error *e)
 		r = dump_close_pages(t, e);
 		if (r < 0)
 			return r;
+		if (t->seized) {
+			/* to be killed: what was sent while its memory was copied too */
+			bool changed = false;
+
+			r = dump_task_signals_refresh(t, true, &changed, e);
+			if (r < 0)
+				return r;
+			if (changed)
+				pr_debug("pid %d: signals arrived during the dump: saved", t->pid);
+		}
 		r = dump_write_one(c, IMG_CORE, t->pid, &t->core->base, e);
 		if (r < 0)
 			return r;
@@ -280,6 +290,30 @@ static void remove_committed(struct dump_ctx *c)
 	unlinkat(dfd, "files.img", 0);
 	if (!c->opts->use_dir_fd && rmdir(c->opts->dir) < 0)
 		pr_debug("cannot remove %s: %m", c->opts->dir);
+}
+
+/*
+ * The last look before the kill: a signal that arrived after the core
+ * images were written would die with the tree. The checkpoint is then
+ * withdrawn and the dump fails with the tree left running (the signal is
+ * delivered): nothing is lost, and a second dump will see it.
+ */
+static int check_no_new_signals(struct dump_ctx *c, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < c->ntasks; i++) {
+		bool changed = false;
+		int r = dump_task_signals_refresh(&c->tasks[i], false, &changed, e);
+
+		if (r < 0)
+			return r;
+		if (changed)
+			return ckpt_err(e, -EAGAIN,
+					"pid %d: a signal arrived while the checkpoint was being "
+					"committed; it is withdrawn and the tree left running (the "
+					"signal is delivered): dump again",
+					c->tasks[i].pid);
+	}
+	return 0;
 }
 
 /* Resume the tree after a failure; a problem doing so is added to e. */
@@ -358,6 +392,8 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		r = commit(c, &res->images_bytes, e);
 	if (r >= 0 && !resumed) {
 		r = dump_step(c, "dump-finish", e);
+		if (r >= 0)
+			r = check_no_new_signals(c, e);
 		if (r < 0)
 			remove_committed(c);
 	}

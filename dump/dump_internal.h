@@ -124,6 +124,13 @@ int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e);
 /* dump_task.c */
 int dump_task_core(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e);
+/*
+ * Signals sent to a frozen task stay pending: read every thread's queue and
+ * the process's again (t still frozen) and, with update, replace what
+ * dump_task_core saw. *ret_changed: something arrived since.
+ */
+int dump_task_signals_refresh(struct dump_task *t, bool update, bool *ret_changed,
+			      struct ckpt_error *e);
 
 /* dump_timers.c: itimers and POSIX timers, in t's open remote-syscall
  * session (scratch of at least 128 bytes) */

@@ -539,6 +539,75 @@ static int dump_path_link(pid_t pid, const char *name, char **ret, struct ckpt_e
 	return *ret ? 0 : -ENOMEM;
 }
 
+static bool siginfos_equal(const ProtobufCBinaryData *a, size_t na, const siginfo_t *si, size_t n)
+{
+	if (na != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (a[i].len != SIGINFO_SIZE || memcmp(a[i].data, &si[i], SIGINFO_SIZE))
+			return false;
+	return true;
+}
+
+static void siginfos_free(ProtobufCBinaryData *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(b[i].data);
+	free(b);
+}
+
+/* One pending queue (a thread's own, or shared) read again; replaced if update. */
+static int refresh_queue(pid_t tid, bool shared, ProtobufCBinaryData **q, size_t *nq, bool update,
+			 bool *changed, struct ckpt_error *e)
+{
+	_cleanup_free_ siginfo_t *si = NULL;
+	ProtobufCBinaryData *b = NULL;
+	size_t nsi = 0, nb = 0;
+	int r;
+
+	r = ptrace_peek_siginfo(tid, shared, &si, &nsi, e);
+	if (r < 0)
+		return r;
+	if (siginfos_equal(*q, *nq, si, nsi))
+		return 0;
+	*changed = true;
+	if (!update)
+		return 0;
+	r = siginfos_to_proto(si, nsi, &b, &nb, e);
+	if (r < 0) {
+		siginfos_free(b, nb);
+		return r;
+	}
+	siginfos_free(*q, *nq);
+	*q = b;
+	*nq = nb;
+	return 0;
+}
+
+int dump_task_signals_refresh(struct dump_task *t, bool update, bool *ret_changed,
+			      struct ckpt_error *e)
+{
+	CoreEntry *core = t->core;
+	bool changed = false;
+	int r;
+
+	for (size_t i = 0; i < core->n_threads; i++) {
+		ThreadCore *tc = core->threads[i];
+
+		r = refresh_queue(tc->tid, false, &tc->pending, &tc->n_pending, update, &changed,
+				  e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "pid %d: thread %d: pending signals", t->pid,
+					     tc->tid);
+	}
+	r = refresh_queue(t->pid, true, &core->shared_pending, &core->n_shared_pending, update,
+			  &changed, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: pending signals", t->pid);
+	*ret_changed = changed;
+	return 0;
+}
+
 static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, struct ckpt_error *e)
 {
 	_cleanup_free_ siginfo_t *si = NULL;

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "fault.h"
 
@@ -20,8 +25,28 @@ bool ckpt_fault(const char *step)
 	return false;
 }
 
+static void fault_pause(const char *step)
+{
+	const char *spec = getenv("CKPT_PAUSE"), *path;
+	size_t len = strlen(step);
+	char flag[PATH_MAX];
+	int fd;
+
+	if (!spec || strncmp(spec, step, len) || spec[len] != ':' || !spec[len + 1])
+		return;
+	path = spec + len + 1;
+	if (snprintf(flag, sizeof(flag), "%s.paused", path) >= (int)sizeof(flag))
+		return;
+	fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	for (int i = 0; i < 12000 && access(path, F_OK) < 0; i++)
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+}
+
 int ckpt_fault_inject(const char *step, struct ckpt_error *e)
 {
+	fault_pause(step);
 	if (!ckpt_fault(step))
 		return 0;
 	return ckpt_err(e, -EIO, "injected fault at step '%s' (CKPT_FAULT)", step);

@@ -33,6 +33,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "proc.h"
 #include "ptrace.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -204,12 +205,48 @@ int ptrace_seize_stop(pid_t tid, bool *ret_was_stopped, struct ckpt_error *e)
 	return 0;
 }
 
+/*
+ * A thread left in the syscall-exit stop of a remote syscall with the
+ * registers of a system call it was interrupted in: see
+ * regs_prepare_resume(). In its original stop (PTRACE_INTERRUPT, inside
+ * the kernel's signal path) nothing is needed: the kernel restarts or
+ * interrupts the call itself once the thread runs.
+ */
+static int prepare_detach(pid_t tid, struct ckpt_error *e)
+{
+	struct user_regs_struct regs, fixed;
+	siginfo_t si;
+	uint64_t mask;
+	int r;
+
+	if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) < 0 || si.si_code != (SIGTRAP | 0x80))
+		return 0;
+	r = ptrace_get_regs(tid, &regs, e);
+	if (r < 0)
+		return r;
+	r = ptrace_get_sigmask(tid, &mask, e);
+	if (r < 0)
+		return r;
+	fixed = regs;
+	r = regs_prepare_resume(tid, &fixed, mask, true, e);
+	if (r < 0)
+		return r;
+	if (!memcmp(&fixed, &regs, sizeof(regs)))
+		return 0;
+	return ptrace_set_regs(tid, &fixed, e);
+}
+
 int ptrace_detach(pid_t tid, bool stop, struct ckpt_error *e)
 {
+	int r;
+
 	/* Queued while the task is in a ptrace stop, the SIGSTOP is dequeued right
 	 * after the detach and puts the task in a group stop. */
 	if (stop && kill(tid, SIGSTOP) < 0)
 		return ckpt_err_errno(e, -errno, "pid %d: queuing SIGSTOP before detach", tid);
+	r = prepare_detach(tid, e);
+	if (r < 0)
+		return r;
 	if (ptrace(PTRACE_DETACH, tid, NULL, NULL) < 0)
 		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_DETACH", tid);
 	return 0;
@@ -432,6 +469,24 @@ void regs_fixup_interrupted_syscall(struct user_regs_struct *regs, bool same_tas
 		break;
 	}
 	regs->orig_rax = (uint64_t)-1;
+}
+
+int regs_prepare_resume(pid_t tid, struct user_regs_struct *regs, uint64_t mask, bool same_task,
+			struct ckpt_error *e)
+{
+	struct proc_status st;
+	int r;
+
+	if ((long)regs->orig_rax < 0)
+		return 0;
+	r = proc_parse_status(tid, &st, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "thread %d: its pending signals", tid);
+	/* bit n-1 is signal n in both the masks of status and ours */
+	if ((st.sig_pnd | st.shd_pnd) & ~mask)
+		return 0;
+	regs_fixup_interrupted_syscall(regs, same_task);
+	return 0;
 }
 
 /* ---- remote memory -------------------------------------------------------- */
@@ -732,10 +787,13 @@ int rsys_fini(struct rsys *r, struct ckpt_error *e)
 		r->scratch_len = 0;
 	}
 	keep_first(&ret, unpoke_syscall(r, &tmp), e, &tmp);
-	/* We are at a syscall-exit stop now, not in the signal path where the
-	 * kernel would apply its restart logic: apply it ourselves. */
+	/*
+	 * The registers as they were, even those of an interrupted system call:
+	 * the thread stays in the syscall-exit stop of our last call until it
+	 * is detached (ptrace_detach decides then how the call goes on), or
+	 * until another session saves them again.
+	 */
 	regs = r->saved;
-	regs_fixup_interrupted_syscall(&regs, true);
 	keep_first(&ret, ptrace_set_regs(r->tid, &regs, &tmp), e, &tmp);
 	keep_first(&ret, ptrace_set_sigmask(r->tid, r->saved_mask, &tmp), e, &tmp);
 	return ret;

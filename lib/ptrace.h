@@ -30,7 +30,12 @@
 int ptrace_seize_stop(pid_t tid, bool *ret_was_stopped, struct ckpt_error *e);
 /* Wait for the next ptrace stop of tid; returns the raw wait status. */
 int ptrace_wait_stop(pid_t tid, int *ret_status, struct ckpt_error *e);
-/* Detach, resuming the task (with SIGSTOP queued first if stop is true). */
+/*
+ * Detach, resuming the task (with SIGSTOP queued first if stop is true). A
+ * thread in a syscall-exit stop has its registers prepared first
+ * (regs_prepare_resume): an interrupted system call restarts, or returns
+ * EINTR where a signal now pending makes the kernel decide so.
+ */
 int ptrace_detach(pid_t tid, bool stop, struct ckpt_error *e);
 
 /* PTRACE_O_SUSPEND_SECCOMP on a seized thread (needs CAP_SYS_ADMIN). */
@@ -78,6 +83,17 @@ int cpu_xfeatures(uint64_t *ret_xcr0, uint32_t *ret_xstate_size);
  * kernel does not apply its own restart logic again.
  */
 void regs_fixup_interrupted_syscall(struct user_regs_struct *regs, bool same_task);
+/*
+ * Final registers of a thread about to be resumed from a syscall-exit stop
+ * (after remote syscalls) with signal mask `mask`. When a signal is pending
+ * for it (its own or its process's) that the mask lets through, regs stay as
+ * saved: the thread resumes through the kernel's signal path, which applies
+ * the kernel's own restart rules (EINTR for a handler without SA_RESTART,
+ * for pause(), for -ERESTART_RESTARTBLOCK...). Otherwise nothing would run
+ * that path, and regs_fixup_interrupted_syscall() restarts the call.
+ */
+int regs_prepare_resume(pid_t tid, struct user_regs_struct *regs, uint64_t mask, bool same_task,
+			struct ckpt_error *e);
 
 /* ---- remote syscalls ------------------------------------------------------ */
 
@@ -106,7 +122,8 @@ int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, ui
 	      uint64_t a5, uint64_t a6, long *ret, struct ckpt_error *e);
 /* Map len bytes of anonymous RW scratch memory in the task (r->scratch). */
 int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e);
-/* Close the session: unmap scratch, put back poked bytes, registers and mask. */
+/* Close the session: unmap scratch, put back poked bytes, registers (as
+ * saved: see ptrace_detach) and mask. */
 int rsys_fini(struct rsys *r, struct ckpt_error *e);
 
 /* Copy memory to/from a task: process_vm_{read,write}v, falling back to

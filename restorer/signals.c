@@ -132,8 +132,10 @@ int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t)
 	if (r < 0)
 		return r;
 	regs_from_image(th->regs, &regs);
-	regs_fixup_interrupted_syscall(&regs, false);
-	r = ptrace_set_regs(t->pid, &regs, &ctx->err);
+	/* the pending signals are queued already (signals_restore) */
+	r = regs_prepare_resume(t->pid, &regs, th->blocked, false, &ctx->err);
+	if (r >= 0)
+		r = ptrace_set_regs(t->pid, &regs, &ctx->err);
 	if (r >= 0)
 		r = ptrace_set_xstate(t->pid, th->xstate.data, th->xstate.len, &ctx->err);
 	if (r >= 0)

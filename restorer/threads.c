@@ -221,8 +221,9 @@ int threads_resume_prepare(struct restore_ctx *ctx, struct rtask *t)
 
 		/* in the syscall-exit stop of its last remote call (set_tid_address) */
 		regs_from_image(th->core->regs, &regs);
-		regs_fixup_interrupted_syscall(&regs, false);
-		r = ptrace_set_regs(th->tid, &regs, &ctx->err);
+		r = regs_prepare_resume(th->tid, &regs, th->core->blocked, false, &ctx->err);
+		if (r >= 0)
+			r = ptrace_set_regs(th->tid, &regs, &ctx->err);
 		if (r >= 0)
 			r = ptrace_set_xstate(th->tid, th->core->xstate.data, th->core->xstate.len,
 					      &ctx->err);

@@ -1,0 +1,127 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Signals sent while the tree is frozen by a dump are delivered as the kernel
+# would have delivered them without the dump: the handler runs, and read()
+# and pause() interrupted by a handler without SA_RESTART return EINTR
+# (they do not silently restart). Each case pauses the dump at a known step
+# (CKPT_PAUSE) and sends SIGUSR1 (for the thread in read) and SIGUSR2 (for
+# the thread in pause) while the tree is frozen:
+#   leave-running    the dump succeeds, the running tree gets both signals;
+#   failed dump      the same after the dump fails and resumes the tree;
+#   killing dump     a 512 MiB tree killed by the dump, signals sent once its
+#                    memory is copied: the signals are in
+#                    the checkpoint and the restored tree gets them;
+#   after commit     a signal that arrives after the images were written
+#                    fails the dump (the checkpoint is withdrawn) and the
+#                    tree, left running, gets it.
+. "$(dirname "$0")/lib.sh"
+
+LOG=$T/sig.log
+diag_add "$LOG"
+
+# in_call PID NR: every thread... the thread of PID waiting in syscall NR
+in_call()
+{
+	local f
+	for f in /proc/"$1"/task/*/syscall; do
+		read -r nr _ <"$f" 2>/dev/null && [[ $nr == "$2" ]] && return 0
+	done
+	return 1
+}
+
+start()
+{
+	rm -f "$T/sig.ready"
+	: >"$LOG"
+	start_workload SF "$T/sig.ready" -- "$WL/sigfreeze" "$LOG" "$T/sig.ready" "$1"
+	wait_for 10 "a thread in read()" in_call "$SF" 0
+	wait_for 10 "a thread in pause()" in_call "$SF" 34
+}
+
+# dump_paused STEP ARGS...: run the dump in the background, paused at STEP;
+# returns once it is paused there.
+dump_paused()
+{
+	local step=$1
+	shift
+	rm -f "$T/go" "$T/go.paused"
+	CALLS=$((CALLS + 1))
+	OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
+	CKPT_PAUSE=$step:$T/go timeout -k 5 120 "$CKPTCTL" dump "$SF" "$@" >"$OUT" 2>"$ERR" &
+	DUMPER=$!
+	wait_for 60 "the dump to pause at $step" test -e "$T/go.paused"
+	log "dump paused at $step"
+}
+
+# release: let the paused dump go on; its exit code in RC
+release()
+{
+	touch "$T/go"
+	wait "$DUMPER"
+	RC=$?
+	log "dump finished: exit $RC"
+}
+
+freeze_signals()
+{
+	grep -q '^State:.*(tracing stop)' "/proc/$SF/status" || fail "pid $SF is not frozen by the dump"
+	kill -USR1 "$SF"
+	kill -USR2 "$SF"
+}
+
+expect_eintr()
+{
+	local what=$1
+	wait_grep "$LOG" '^read ' 10
+	wait_grep "$LOG" '^pause ' 10
+	grep -q '^handler usr1 1$' "$LOG" || fail "$what: the SIGUSR1 handler did not run"
+	grep -q '^handler usr2 1$' "$LOG" || fail "$what: the SIGUSR2 handler did not run"
+	grep -q '^read EINTR 1$' "$LOG" || fail "$what: read() did not return EINTR: $(grep '^read' "$LOG")"
+	grep -q '^pause EINTR 1$' "$LOG" || fail "$what: pause() did not return EINTR: $(grep '^pause' "$LOG")"
+	log "$what: both handlers ran, read() and pause() returned EINTR"
+}
+
+# --leave-running: frozen after everything was collected
+start 8
+dump_paused dump-finish -D "$T/lr" --leave-running
+freeze_signals
+release
+((RC == 0)) || fail "leave-running dump failed: $(cat "$ERR")"
+expect_eintr "leave-running"
+kill_tree "$SF"
+
+# a failed dump
+start 8
+CKPT_FAULT=dump-write dump_paused dump-memory -D "$T/failed"
+freeze_signals
+release
+((RC != 0)) || fail "the dump with CKPT_FAULT=dump-write succeeded"
+expect_eintr "failed dump"
+kill_tree "$SF"
+
+# a killing dump of 512 MiB, signals sent once its memory is copied
+start 512
+dump_paused dump-memory -D "$T/img"
+freeze_signals
+release
+((RC == 0)) || fail "killing dump failed: $(cat "$ERR")"
+assert_tree_gone "$SF"
+grep -q '^handler' "$LOG" && fail "a handler ran before the tree was killed"
+ckpt_restore "$T/img"
+[[ $RESTORED_PID == "$SF" ]] || fail "restored root pid $RESTORED_PID, dumped $SF"
+expect_eintr "restored after a killing dump"
+kill_tree "$SF"
+
+# a signal after the images were written: the dump fails, nothing is lost
+start 8
+dump_paused dump-finish -D "$T/late"
+kill -USR1 "$SF"
+kill -USR2 "$SF"
+release
+((RC != 0)) || fail "the dump succeeded although a signal arrived after its images were written"
+grep -q "a signal arrived" "$ERR" || fail "unexpected error: $(cat "$ERR")"
+[[ ! -e $T/late/inventory.img ]] || fail "a withdrawn checkpoint left $T/late/inventory.img"
+assert_running "$SF"
+expect_eintr "signal after the commit"
+log "error: $(head -n 1 "$ERR")"
+pass
