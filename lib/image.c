@@ -22,6 +22,7 @@
 #include "crc32c.h"
 #include "fault.h"
 #include "image.h"
+#include "image_internal.h"
 #include "log.h"
 
 #include "core.pb-c.h"
@@ -31,8 +32,6 @@
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
 
-/* Longest image file name ("pagemap-2147483647.img" is 22). */
-#define IMG_NAME_MAX 64
 /* Page images are laid out in 4 KiB pages whatever the reader's page size. */
 #define IMG_PAGE_SIZE 4096u
 /* Write buffer for record images, read-ahead buffer for records. */
@@ -57,47 +56,6 @@ static const struct img_kind_desc kind_table[IMG__COUNT] = {
     [IMG_FILES] = {IMG_FILES, "files", "files.img", IMG_MAGIC('F', 'L'), false,
 		   &file_entry__descriptor},
     [IMG_FDS] = {IMG_FDS, "fds", "fds-%d.img", IMG_MAGIC('F', 'D'), true, &fd_entry__descriptor},
-};
-
-/* What img_close_write() records for the inventory. */
-struct img_record {
-	char name[IMG_NAME_MAX];
-	uint64_t size;
-	uint32_t crc;
-};
-
-struct img_dir {
-	char *path;	/* final path, without trailing slashes */
-	char *tmp_path; /* "<path>.tmp.XXXXXX" */
-	char *parent;	/* directory holding both, fsynced after the rename */
-	int dirfd;	/* the temporary directory (the final one after commit) */
-	bool committed;
-	bool in_place; /* img_dir_create_at: images go straight into dirfd, no rename */
-	unsigned open_writers;
-	struct img_record *recs;
-	size_t nrecs, cap;
-	/* Storage behind Inventory.images and the defaults img_dir_commit() fills. */
-	ImageSum *sums;
-	ImageSum **sum_ptrs;
-	char tool_version[32];
-	char kernel_release[sizeof(((struct utsname *)0)->release)];
-	char hostname[sizeof(((struct utsname *)0)->nodename)];
-};
-
-struct img {
-	int fd;
-	enum img_kind kind;
-	int pid;
-	char name[IMG_NAME_MAX];
-	bool writing;
-	bool record;	     /* write: report to the directory on close (not the inventory) */
-	struct img_dir *dir; /* write only */
-	uint64_t off;	     /* write: bytes accepted so far; read: offset of the next record */
-	uint64_t size;	     /* read: file size at open */
-	uint32_t crc;	     /* write: running CRC32C of everything accepted */
-	unsigned char *buf;  /* write buffer / read-ahead buffer */
-	size_t buf_len;	     /* write: bytes pending; read: valid bytes */
-	uint64_t buf_off;    /* read: file offset of buf[0] */
 };
 
 /* --- the kind table -------------------------------------------------------- */

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to lib/image*.c: the state of an image file being written or read
+ * and of a checkpoint directory being written. Callers see only the opaque
+ * types of image.h.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/utsname.h>
+
+#include "image.h"
+#include "inventory.pb-c.h"
+
+/* Longest image file name ("pagemap-2147483647.img" is 22). */
+#define IMG_NAME_MAX 64
+
+/* What img_close_write() records for the inventory. */
+struct img_record {
+	char name[IMG_NAME_MAX];
+	uint64_t size;
+	uint32_t crc;
+};
+
+struct img_dir {
+	char *path;	/* final path, without trailing slashes */
+	char *tmp_path; /* "<path>.tmp.XXXXXX" */
+	char *parent;	/* directory holding both, fsynced after the rename */
+	int dirfd;	/* the temporary directory (the final one after commit) */
+	bool committed;
+	bool in_place; /* img_dir_create_at: images go straight into dirfd, no rename */
+	unsigned open_writers;
+	struct img_record *recs;
+	size_t nrecs, cap;
+	/* Storage behind Inventory.images and the defaults img_dir_commit() fills. */
+	ImageSum *sums;
+	ImageSum **sum_ptrs;
+	char tool_version[32];
+	char kernel_release[sizeof(((struct utsname *)0)->release)];
+	char hostname[sizeof(((struct utsname *)0)->nodename)];
+};
+
+struct img {
+	int fd;
+	enum img_kind kind;
+	int pid;
+	char name[IMG_NAME_MAX];
+	bool writing;
+	bool record;	     /* write: report to the directory on close (not the inventory) */
+	struct img_dir *dir; /* write only */
+	uint64_t off;	     /* write: bytes accepted so far; read: offset of the next record */
+	uint64_t size;	     /* read: file size at open */
+	uint32_t crc;	     /* write: running CRC32C of everything accepted */
+	unsigned char *buf;  /* write buffer / read-ahead buffer */
+	size_t buf_len;	     /* write: bytes pending; read: valid bytes */
+	uint64_t buf_off;    /* read: file offset of buf[0] */
+};
