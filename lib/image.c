@@ -149,7 +149,7 @@ static int write_full(int fd, const void *buf, size_t len)
 }
 
 /* Returns bytes read (short only at end of file) or negative errno. */
-static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
+ssize_t img_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	char *p = buf;
 	size_t done = 0;
@@ -182,7 +182,7 @@ static uint32_t get_le32(const unsigned char *p)
 	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void img_free(struct img *img)
+void img_free(struct img *img)
 {
 	if (!img)
 		return;
@@ -353,7 +353,7 @@ int img_dir_fd(const struct img_dir *d)
 	return d ? d->dirfd : -EBADF;
 }
 
-static int dir_add_record(struct img_dir *d, const struct img *img, struct ckpt_error *e)
+int img_dir_add_record(struct img_dir *d, const struct img *img, struct ckpt_error *e)
 {
 	if (d->nrecs == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 16;
@@ -406,8 +406,8 @@ static int img_write_raw(struct img *img, const void *data, size_t len, struct c
 	return 0;
 }
 
-static int img_create_internal(struct img_dir *d, enum img_kind kind, int pid, bool record,
-			       struct img **ret, struct ckpt_error *e)
+int img_create_internal(struct img_dir *d, enum img_kind kind, int pid, bool record,
+			struct img **ret, struct ckpt_error *e)
 {
 	const struct img_kind_desc *kd = img_kind_desc(kind);
 	unsigned char hdr[IMG_PAGES_DATA_OFFSET] = {0};
@@ -554,7 +554,7 @@ int img_close_write(struct img *img, struct ckpt_error *e)
 			r = ckpt_err_errno(e, -errno, "%s: close failed", img->name);
 	}
 	if (r >= 0 && img->record)
-		r = dir_add_record(img->dir, img, e);
+		r = img_dir_add_record(img->dir, img, e);
 	if (r >= 0)
 		pr_debug("%s: %" PRIu64 " bytes, crc32c %08x", img->name, img->off, img->crc);
 	img_free(img);
@@ -744,7 +744,7 @@ static int img_check_header(struct img *img, struct ckpt_error *e)
 		return ckpt_err(e, -EBADMSG,
 				"%s: file of %" PRIu64 " bytes is too short for the %d-byte header",
 				img->name, img->size, IMG_HEADER_SIZE);
-	n = pread_full(img->fd, hdr, sizeof(hdr), 0);
+	n = img_pread_full(img->fd, hdr, sizeof(hdr), 0);
 	if (n < 0)
 		return ckpt_err_errno(e, n, "%s: cannot read the header", img->name);
 	if (n != sizeof(hdr))
@@ -866,13 +866,13 @@ static int img_read_bytes(struct img *img, void *dst, size_t len, struct ckpt_er
 			continue;
 		}
 		if (len >= IMG_BUF_SIZE) {
-			n = pread_full(img->fd, out, len, pos);
+			n = img_pread_full(img->fd, out, len, pos);
 			if (n >= 0 && (size_t)n == len) {
 				img->off += len;
 				return 0;
 			}
 		} else {
-			n = pread_full(img->fd, img->buf, IMG_BUF_SIZE, pos);
+			n = img_pread_full(img->fd, img->buf, IMG_BUF_SIZE, pos);
 			if (n > 0) {
 				img->buf_off = pos;
 				img->buf_len = n;
@@ -1036,7 +1036,7 @@ static int verify_image_sum(int dirfd, const ImageSum *s, unsigned char *buf, st
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	while (off < s->size) {
 		size_t want = s->size - off < IMG_VERIFY_CHUNK ? s->size - off : IMG_VERIFY_CHUNK;
-		ssize_t n = pread_full(fd, buf, want, off);
+		ssize_t n = img_pread_full(fd, buf, want, off);
 
 		if (n < 0)
 			return ckpt_err_errno(e, n, "%s: read failed at offset %" PRIu64, s->name,

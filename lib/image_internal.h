@@ -9,8 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/utsname.h>
 
+#include "error.h"
 #include "image.h"
 #include "inventory.pb-c.h"
 
@@ -57,3 +59,15 @@ struct img {
 	size_t buf_len;	     /* write: bytes pending; read: valid bytes */
 	uint64_t buf_off;    /* read: file offset of buf[0] */
 };
+
+/* --- shared by the image I/O (image.c) and the directory (image_dir.c) ----- */
+
+/* Returns bytes read (short only at end of file) or negative errno. */
+ssize_t img_pread_full(int fd, void *buf, size_t len, uint64_t off);
+/* Close and free an image without reporting it to its directory. NULL-safe. */
+void img_free(struct img *img);
+/* img_create(), and record = false for inventory.img (not listed in itself). */
+int img_create_internal(struct img_dir *d, enum img_kind kind, int pid, bool record,
+			struct img **ret, struct ckpt_error *e);
+/* Note the size and checksum of a closed image for the inventory. */
+int img_dir_add_record(struct img_dir *d, const struct img *img, struct ckpt_error *e);
