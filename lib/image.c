@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Image files: the kind table, writing (temporary directory, running CRC32C,
- * inventory last, rename into place), reading (header and record checks that
- * never trust a length) and verification of a whole directory. The on-disk
- * format is in docs/images.md; the JSON printer is in image_json.c.
+ * Image files: the kind table, writing (header, buffered records and page
+ * data, running CRC32C) and reading (header and record checks that never
+ * trust a length). The checkpoint directory around them (temporary directory,
+ * inventory last, rename into place, verification) is in image_dir.c; the
+ * on-disk format is in docs/images.md; the JSON printer is in image_json.c.
  */
 #define LOG_PREFIX "image: "
 
@@ -13,9 +14,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "cleanup.h"

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Image files. Every image starts with the same 16-byte header
+ * Image files (image.c). Every image starts with the same 16-byte header
  * (magic, format version, kind, reserved), then either length-prefixed
  * protobuf messages (u32 little-endian length + packed message) or, for
  * pages images, raw page data starting at offset IMG_PAGES_DATA_OFFSET.
  * protobuf-c stays behind img_write_msg() / img_read_msg(): call sites never
  * pack or unpack by hand.
  *
- * A checkpoint directory is written under a temporary name next to its final
- * path; img_dir_commit() writes inventory.img last (size and CRC32C of every
- * image), fsyncs and renames it into place. Readers never trust an image:
- * img_dir_open_verified() checks the inventory and every image's size and
- * checksum before anything is created.
+ * A checkpoint directory (image_dir.c) is written under a temporary name next
+ * to its final path; img_dir_commit() writes inventory.img last (size and
+ * CRC32C of every image), fsyncs and renames it into place. Readers never
+ * trust an image: img_dir_open_verified() checks the inventory and every
+ * image's size and checksum before anything is created.
  */
 #pragma once
 
