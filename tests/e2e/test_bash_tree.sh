@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# (c) A bash script with two children and a grandchild (subshell loops that
+# A bash script with two children and a grandchild (subshell loops that
 # count in shell variables): after restore every member runs with the same
 # pid, parent, process group and session and its counter carries on.
 . "$(dirname "$0")/lib.sh"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# (h) Every dump step forced to fail (CKPT_FAULT=<step>) leaves the program
+# Every dump step forced to fail (CKPT_FAULT=<step>) leaves the program
 # running exactly as it was: ckptctl exits non-zero naming the step, the
 # task is neither stopped nor traced, its memory and counter are intact, no
 # temporary directory is left. Afterwards a real dump and restore still work.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# (g) dump --leave-running: the program keeps running correctly (same pid,
+# dump --leave-running: the program keeps running correctly (same pid,
 # not stopped or traced, memory intact, counter continuous); after killing
 # it, the images restore it to the iteration it had at dump time.
 . "$(dirname "$0")/lib.sh"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# (a) 256 MiB of pseudo-random anonymous memory survives dump and restore:
+# 256 MiB of pseudo-random anonymous memory survives dump and restore:
 # same pid, every word of the area identical (the workload regenerates the
 # stream and compares), iteration counter continuing by one; again with the
 # pagemap read word by word (the path of kernels without PAGEMAP_SCAN).

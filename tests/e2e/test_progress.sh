@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Progress and restore cancel (issue 3):
+# Progress and restore cancel:
 # - `ckptctl dump --json` of a 256 MiB memhog prints progress lines
 #   {"progress":{...}} with growing bytes, then the result;
 # - `ckptctl restore --json` prints progress lines whose bytes grow to

@@ -1,11 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# A pty pair held inside the tree (issue 4, item 5): ptypair opens a pty,
-# puts the slave in raw mode with a 40x132 window, and its child (a session
-# leader with the slave as controlling terminal, the foreground group)
-# answers pings sent through the master. After dump and restore the pair
-# still works: the pings go on, the child still sees raw mode, 40x132,
-# its controlling terminal and itself in the foreground.
+# A pty pair held inside the tree: ptypair opens a pty, puts the slave in
+# raw mode with a 40x132 window, and its child (a session leader with the
+# slave as controlling terminal, the foreground group) answers pings sent
+# through the master. After dump and restore the pair still works: the
+# pings go on, the child still sees raw mode, 40x132, its controlling
+# terminal and itself in the foreground.
 . "$(dirname "$0")/lib.sh"
 
 LOGF=$T/ptypair.log

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# (b) A python3 interpreter with state in memory (counter, a growing dict, a
+# A python3 interpreter with state in memory (counter, a growing dict, a
 # Mersenne Twister) continues after restore exactly where it stopped: the
 # next line it prints follows the last one, no gap, no reset.
 . "$(dirname "$0")/lib.sh"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# (f) The same images restore twice: restore, verify, kill the copy, restore
+# The same images restore twice: restore, verify, kill the copy, restore
 # again, verify again. Restoring never changes the images (sha256).
 . "$(dirname "$0")/lib.sh"
 

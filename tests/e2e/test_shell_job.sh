@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# A terminal job (issue 4, item 5). ttyecho runs on a real pty made by a
-# small driver (tests/e2e/ptyrun.py: what script, tmux or ssh would be),
+# A terminal job. ttyecho runs on a real pty made by a small driver
+# (tests/e2e/ptyrun.py: what script, tmux or ssh would be),
 # turns the terminal's ECHO off and echoes each typed line with a counter.
 # Without --shell-job its dump is refused with a clear message and it keeps
 # running. Dumped with --shell-job, it is restored by `ckptctl restore

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# (e) Signal state across dump and restore: a handler (SA_SIGINFO, sa_mask)
+# Signal state across dump and restore: a handler (SA_SIGINFO, sa_mask)
 # runs for a signal sent after restore with its si_value; a blocked signal
 # that was pending (sigqueue'd with a value) at dump time, and three queued
 # real-time signals, are delivered after restore with their original values

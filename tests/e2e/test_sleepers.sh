@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# (d) Tasks dumped while blocked in a syscall resume correctly:
+# Tasks dumped while blocked in a syscall resume correctly:
 #   nanosleep: the loop carries on (an EINTR wake is allowed), ticks by one;
 #   wait4: parent and child restored, the parent collects the same child's
 #          exit status, then forks and waits again;

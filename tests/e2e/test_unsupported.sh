@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# (h) A tree holding a resource ckpt does not support yet (a pipe whose
-# other end is held outside the tree, a netlink socket) is refused: the dump exits non-zero with a message
-# naming the pid, the fd and the kind; the program keeps running, untraced,
-# and passes its own checks afterwards; no checkpoint is left behind.
+# A tree holding a resource ckpt does not support yet (a pipe whose other
+# end is held outside the tree, a netlink socket) is refused: the dump exits
+# non-zero with a message naming the pid, the fd and the kind; the program
+# keeps running, untraced, and passes its own checks afterwards; no
+# checkpoint is left behind.
 # When one of these kinds becomes supported, drop it from MODES.
 . "$(dirname "$0")/lib.sh"
 
