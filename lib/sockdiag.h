@@ -2,9 +2,9 @@
 /*
  * Socket state from the kernel's sock_diag netlink interface, through libnl
  * (nl_sock, nl_send_auto, nl_recvmsgs with a callback; attributes parsed
- * with nla_parse). Unix sockets (UNIX_DIAG) for now; the same request and
- * receive loop serve INET_DIAG later. Library code: negative errno and a
- * filled struct ckpt_error, nothing printed.
+ * with nla_parse). Unix sockets (UNIX_DIAG) and TCP and UDP sockets
+ * (INET_DIAG) share one request and receive loop. Library code: negative
+ * errno and a filled struct ckpt_error, nothing printed.
  */
 #pragma once
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The dump engine: seize -> collect -> write -> kill or resume. Used in
- * process by ckptctl today and by ckptd later. A failed dump leaves the tree
- * running exactly as it was.
+ * The dump engine: seize -> collect -> write -> kill or resume. Run by
+ * ckptd's workers, and in process by ckptctl (as root, when no ckptd
+ * answers). A failed dump leaves the tree running exactly as it was.
  */
 #pragma once
 

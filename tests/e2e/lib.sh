@@ -364,7 +364,8 @@ image_sums() { (cd "$1" && sha256sum -- * | sort -k2); }
 
 # fault_steps dump|restore|kinds: the fault injection steps: string
 # literals passed to ckpt_fault*() in the sources plus the `prefix-name`
-# steps listed in docs/fault-injection.md; the brief's list if none is found.
+# steps listed in docs/fault-injection.md; a fixed list of the main steps if
+# none is found.
 fault_steps()
 {
 	local prefix=$1 found

@@ -2,8 +2,9 @@
 /*
  * holder MODE LOG READY
  *
- * Holds a resource a dump must refuse (today) and checks itself every
- * 100 ms, so a test can see that a refused dump left it intact:
+ * Holds one resource and checks itself every 100 ms, so a test can see
+ * that a refused dump left it intact (test_unsupported uses extpipe and
+ * netlink, the modes a dump refuses):
  *   pipe    a pipe at fds 5 (read end) and 6 (write end); each iteration
  *           writes a byte through it and reads it back
  *   socket  a unix stream socketpair at fds 5 and 6, same round trip
