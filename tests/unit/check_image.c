@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Image files: CRC32C, the kind table, write/read round trips of every kind,
- * pages images, inventory commit and verification, and for every kind that a
- * corrupted or truncated file is refused with an error naming it. Each test
- * runs in its own temporary directory (CK_FORK), unprivileged.
+ * Image files (lib/image.c, lib/image_dir.c): CRC32C, the kind table,
+ * write/read round trips of every kind, pages images, inventory commit and
+ * verification, and for every kind that a corrupted or truncated file is
+ * refused with an error naming it. Each test runs in its own temporary
+ * directory (CK_FORK), unprivileged.
  *
  * CKPT_WRITE_GOLDEN=DIR makes test_golden write the golden directory instead
  * of checking it (tests/data/images/v1 was made that way).
