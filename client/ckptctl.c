@@ -10,7 +10,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ckptctl.h"
@@ -140,14 +139,6 @@ bool parse_pid_arg(const char *s, int *ret)
 		return false;
 	*ret = (int)v;
 	return true;
-}
-
-double monotonic_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* --- dump ------------------------------------------------------------------ */

@@ -57,4 +57,3 @@ void cli_set_verbosity(int verbose);
 const char *format_bytes(uint64_t bytes, char *buf, size_t len);
 /* Parse a pid: decimal, 1..INT_MAX. */
 bool parse_pid_arg(const char *s, int *ret);
-double monotonic_seconds(void);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "ckptctl.h"
 #include "restorer_io.h"
 #include "image.h"
@@ -390,14 +391,14 @@ void wait_for_zombie_pids(const char *dir)
 	_cleanup_img_ struct img *img = NULL;
 	struct ckpt_error e = {0};
 	ProtobufCMessage *m;
-	double deadline = monotonic_seconds() + ZOMBIE_WAIT_SECONDS;
+	double deadline = ckpt_monotonic_seconds() + ZOMBIE_WAIT_SECONDS;
 
 	if (dirfd < 0 || img_open(dirfd, IMG_PSTREE, 0, &img, &e) < 0)
 		return;
 	while (img_read_msg(img, &m, &e) == 1) {
 		PstreeEntry *pe = (PstreeEntry *)m;
 
-		while (monotonic_seconds() < deadline) {
+		while (ckpt_monotonic_seconds() < deadline) {
 			bool any = pid_is_zombie(pe->pid);
 
 			for (size_t i = 0; i < pe->n_threads && !any; i++)

@@ -15,24 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "dump_internal.h"
 #include "fault.h"
 #include "log.h"
 
 /* a zombie makes the seize fail with -EBUSY; so many tries over ~1 s */
 #define SEIZE_ATTEMPTS 10
-
-double dump_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid)
 {
@@ -147,7 +139,7 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < c->ntasks; i++) {
-		double t0 = dump_now();
+		double t0 = ckpt_monotonic_seconds();
 
 		r = dump_task_core(c, &c->tasks[i], e);
 		if (r < 0)
@@ -156,7 +148,7 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 		if (r < 0)
 			return with_pid(e, c->tasks[i].pid);
 		pr_debug("pid %d: core and mm collected in %.1f ms", c->tasks[i].pid,
-			 (dump_now() - t0) * 1e3);
+			 (ckpt_monotonic_seconds() - t0) * 1e3);
 	}
 	r = dump_step(c, "dump-collect", e);
 	if (r < 0)
@@ -383,7 +375,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 			if (r < 0)
 				ckpt_err_wrap(e, "resuming the tree");
 			resumed = true;
-			res->freeze_seconds = dump_now() - c->t_frozen;
+			res->freeze_seconds = ckpt_monotonic_seconds() - c->t_frozen;
 		}
 	}
 	if (r >= 0)
@@ -404,7 +396,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	}
 	if (!resumed) {
 		kill_tree(c);
-		res->freeze_seconds = dump_now() - c->t_frozen;
+		res->freeze_seconds = ckpt_monotonic_seconds() - c->t_frozen;
 	}
 	return 0;
 }
@@ -420,12 +412,12 @@ int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt
 		return ckpt_err(e, -EINVAL, "dump needs a pid and an image directory");
 	c.opts = opts;
 	c.self = getpid();
-	c.t_start = dump_now();
+	c.t_start = ckpt_monotonic_seconds();
 	r = run(&c, &res, e);
 	if (r >= 0) {
 		res.ntasks = (unsigned)c.ntasks;
 		res.pages_bytes = c.pages_bytes;
-		res.total_seconds = dump_now() - c.t_start;
+		res.total_seconds = ckpt_monotonic_seconds() - c.t_start;
 		pr_debug("dumped %u tasks, %" PRIu64 " bytes of memory in %.3f s (frozen %.3f s)",
 			 res.ntasks, res.pages_bytes, res.total_seconds, res.freeze_seconds);
 		if (ret)

@@ -110,7 +110,6 @@ struct dump_ctx {
 	double t_start, t_frozen;
 };
 
-double dump_now(void);
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);
 
 /* seize.c */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "crc32c.h"
 #include "dump_internal.h"
 #include "fault.h"
@@ -391,7 +392,7 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 	char *buf = pc->second ? pc->c->buf2 : pc->c->buf;
 	struct iovec local = {.iov_base = buf, .iov_len = pc->bytes};
 	ssize_t got;
-	double t0 = dump_now(), t1;
+	double t0 = ckpt_monotonic_seconds(), t1;
 	int r;
 
 	if (!pc->n)
@@ -410,7 +411,7 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 			dst += pc->remote[i].iov_len;
 		}
 	}
-	t1 = dump_now();
+	t1 = ckpt_monotonic_seconds();
 	/* returns once the other buffer is written, so it can be filled next */
 	r = page_writer_submit(&pc->writer, buf, pc->bytes, e);
 	if (r < 0)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "dump_internal.h"
 #include "log.h"
 
@@ -283,7 +284,7 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 	t->seized = true;
 	c->ntasks++;
 	if (!c->t_frozen)
-		c->t_frozen = dump_now();
+		c->t_frozen = ckpt_monotonic_seconds();
 	r = seize_threads(t, e);
 	if (r < 0)
 		return r;

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "restore.h"
 
@@ -207,13 +208,13 @@ int main(int argc, char **argv)
 					     : LOG_LVL_WARN);
 
 	setup_signals();
-	t0 = now_seconds();
+	t0 = ckpt_monotonic_seconds();
 	restore_ctx_init(&ctx, &opts);
 	r = restore_run(&ctx);
 	if (r == 0 && opts.plan_only)
 		plan_print(&ctx, stdout);
 	else
-		print_result(&ctx, r, now_seconds() - t0);
+		print_result(&ctx, r, ckpt_monotonic_seconds() - t0);
 	restore_ctx_free(&ctx);
 	return r < 0 ? 1 : 0;
 }

@@ -39,6 +39,7 @@
 #include <linux/prctl.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "log.h"
 #include "proc.h"
 #include "restore.h"
@@ -612,7 +613,7 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	_cleanup_free_ bool *filled = calloc(t->mm->n_vmas + 1, sizeof(bool));
 	struct vdso_layout cur;
-	double t0 = now_seconds();
+	double t0 = ckpt_monotonic_seconds();
 	int r;
 
 	if (!filled)
@@ -644,6 +645,6 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 		r = close_helpers(ctx, t);
 	if (r >= 0)
 		pr_info("pid %d: %zu areas, %" PRIu64 " MiB of pages in %.3f s", t->pid,
-			t->mm->n_vmas, t->pages_bytes >> 20, now_seconds() - t0);
+			t->mm->n_vmas, t->pages_bytes >> 20, ckpt_monotonic_seconds() - t0);
 	return r;
 }

@@ -207,7 +207,6 @@ struct restore_ctx {
 int restore_run(struct restore_ctx *ctx);
 void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts);
 void restore_ctx_free(struct restore_ctx *ctx);
-double now_seconds(void);
 /* One JSON progress line on opts->progress_fd (if any); never blocks. */
 void restore_progress(struct restore_ctx *ctx);
 /* -ECANCELED with the error "cancelled" once SIGTERM/SIGINT came, else 0. */

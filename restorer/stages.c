@@ -13,21 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "fault.h"
 #include "log.h"
 #include "restore.h"
-
-double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void restore_progress(struct restore_ctx *ctx)
 {
@@ -222,7 +214,7 @@ static const struct stage stages[] = {
 static int run_stage(struct restore_ctx *ctx, const struct stage *s)
 {
 	char step[64];
-	double t0 = now_seconds();
+	double t0 = ckpt_monotonic_seconds();
 	int r;
 
 	ctx->stage = s->name;
@@ -240,7 +232,7 @@ static int run_stage(struct restore_ctx *ctx, const struct stage *s)
 		ckpt_err_wrap(&ctx->err, "stage %s", s->name);
 		return r;
 	}
-	pr_info("stage %-8s done in %.3f s", s->name, now_seconds() - t0);
+	pr_info("stage %-8s done in %.3f s", s->name, ckpt_monotonic_seconds() - t0);
 	return 0;
 }
 
@@ -269,7 +261,7 @@ void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts)
 	ctx->status_rd = -1;
 	ctx->status_wr = -1;
 	ctx->pages_fd_nr = -1;
-	ctx->t_start = now_seconds();
+	ctx->t_start = ckpt_monotonic_seconds();
 }
 
 static void task_free(struct rtask *t)

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "log.h"
 #include "proc.h"
 #include "restore.h"
@@ -170,7 +171,7 @@ static int check_deaths(struct restore_ctx *ctx, int phase)
 
 static int wait_phase_all(struct restore_ctx *ctx, int phase)
 {
-	double deadline = now_seconds() + RST_PHASE_TIMEOUT_MS / 1000.0;
+	double deadline = ckpt_monotonic_seconds() + RST_PHASE_TIMEOUT_MS / 1000.0;
 	size_t ready = 0;
 
 	for (size_t i = 0; i < ctx->ntasks; i++)
@@ -185,7 +186,7 @@ static int wait_phase_all(struct restore_ctx *ctx, int phase)
 		ready = 0;
 		for (size_t i = 0; i < ctx->ntasks; i++)
 			ready += ctx->tasks[i].ready;
-		if (ready < ctx->ntasks && now_seconds() > deadline) {
+		if (ready < ctx->ntasks && ckpt_monotonic_seconds() > deadline) {
 			for (size_t i = 0; i < ctx->ntasks; i++)
 				if (!ctx->tasks[i].ready)
 					return ckpt_err(&ctx->err, -ETIMEDOUT,
@@ -278,7 +279,7 @@ static void learn_created(struct restore_ctx *ctx)
 
 void tree_rollback(struct restore_ctx *ctx)
 {
-	double deadline = now_seconds() + ROLLBACK_TIMEOUT_MS / 1000.0;
+	double deadline = ckpt_monotonic_seconds() + ROLLBACK_TIMEOUT_MS / 1000.0;
 	size_t reaped = 0;
 
 	tty_shell_rollback(ctx);
@@ -301,7 +302,7 @@ void tree_rollback(struct restore_ctx *ctx)
 			reaped++;
 			continue;
 		}
-		if (now_seconds() > deadline) {
+		if (ckpt_monotonic_seconds() > deadline) {
 			pr_warn("rollback: some tasks could not be reaped within %d s",
 				ROLLBACK_TIMEOUT_MS / 1000);
 			break;
