@@ -25,6 +25,7 @@
 
 #include "auth.h"
 #include "cleanup.h"
+#include "clock.h"
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
@@ -74,14 +75,6 @@ struct server {
 	uint64_t next_id;
 	bool stopping;
 };
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static uint64_t now_unix_ms(void)
 {
@@ -140,7 +133,8 @@ static void job_info(const struct job *j, JobInfo *ji)
 	ji->has_tasks_total = true;
 	ji->tasks_total = j->tasks_total;
 	ji->has_seconds = true;
-	ji->seconds = j->state == JOB_STATE__JOB_RUNNING ? now_mono() - j->t_start : j->seconds;
+	ji->seconds =
+	    j->state == JOB_STATE__JOB_RUNNING ? ckpt_monotonic_seconds() - j->t_start : j->seconds;
 	ji->has_started_unix_ms = true;
 	ji->started_unix_ms = j->started_unix_ms;
 	if (j->error[0])
@@ -212,7 +206,7 @@ static void accept_all(struct server *s)
 		}
 		c->fd = fd;
 		c->job = NULL;
-		c->t_last = now_mono();
+		c->t_last = ckpt_monotonic_seconds();
 	}
 }
 
@@ -311,7 +305,7 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 	j->dev = st->st_dev;
 	j->ino = st->st_ino;
 	j->want_progress = req->has_want_progress && req->want_progress;
-	j->t_start = now_mono();
+	j->t_start = ckpt_monotonic_seconds();
 	j->started_unix_ms = now_unix_ms();
 	j->report_fd = -1;
 
@@ -424,7 +418,7 @@ static void job_finish(struct job *j, int wstatus)
 		j->report_fd = -1;
 	}
 	j->worker = 0;
-	j->seconds = now_mono() - j->t_start;
+	j->seconds = ckpt_monotonic_seconds() - j->t_start;
 	if (!j->has_result) {
 		j->status = -EIO;
 		if (WIFSIGNALED(wstatus))
@@ -457,7 +451,7 @@ static void job_finish(struct job *j, int wstatus)
 	resp.images_bytes = j->images_bytes;
 	send_final(j->conn, &resp);
 	j->conn->job = NULL;
-	j->conn->t_last = now_mono();
+	j->conn->t_last = ckpt_monotonic_seconds();
 	j->conn = NULL;
 }
 
@@ -624,7 +618,7 @@ static void handle_request(struct server *s, struct conn *c)
 		conn_close(c);
 		return;
 	}
-	c->t_last = now_mono();
+	c->t_last = ckpt_monotonic_seconds();
 	switch (req->type) {
 	case RPC_TYPE__RPC_VERSION:
 		answer_version(c);
@@ -683,7 +677,7 @@ static bool handle_signals(struct server *s)
 
 static void close_idle(struct server *s)
 {
-	double now = now_mono();
+	double now = ckpt_monotonic_seconds();
 
 	for (size_t i = 0; i < s->nconns; i++) {
 		struct conn *c = &s->conns[i];

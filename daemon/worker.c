@@ -21,10 +21,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "dump.h"
 #include "fault.h"
 #include "image.h"
@@ -593,19 +593,15 @@ static void wait_for_zombie_pids(int dir_fd)
 	_cleanup_img_ struct img *img = NULL;
 	struct ckpt_error e = {0};
 	ProtobufCMessage *m;
-	struct timespec ts;
-	double deadline;
+	double deadline = ckpt_monotonic_seconds() + ZOMBIE_WAIT_SECONDS;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	deadline = ts.tv_sec + ts.tv_nsec / 1e9 + ZOMBIE_WAIT_SECONDS;
 	if (img_open(dir_fd, IMG_PSTREE, 0, &img, &e) < 0)
 		return;
 	while (img_read_msg(img, &m, &e) == 1) {
 		PstreeEntry *pe = (PstreeEntry *)m;
 
 		for (;;) {
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			if (ts.tv_sec + ts.tv_nsec / 1e9 > deadline || !pid_is_zombie(pe->pid))
+			if (ckpt_monotonic_seconds() > deadline || !pid_is_zombie(pe->pid))
 				break;
 			usleep(20000);
 		}

@@ -3,18 +3,10 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "page_writer.h"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void *writer_main(void *arg)
 {
@@ -30,12 +22,12 @@ static void *writer_main(void *arg)
 		size_t len = w->job_len;
 
 		pthread_mutex_unlock(&w->lock);
-		double t0 = now();
+		double t0 = ckpt_monotonic_seconds();
 		struct ckpt_error e = {0};
 		int r = img_write_pages(w->img, buf, len, &e);
 
 		pthread_mutex_lock(&w->lock);
-		w->t_write += now() - t0;
+		w->t_write += ckpt_monotonic_seconds() - t0;
 		if (r < 0 && !w->err) {
 			w->err = r;
 			w->e = e;
