@@ -293,11 +293,13 @@ struct task_msg {
 	char text[CKPT_ERROR_MAX];
 };
 
-/* ---- mem.c: remote memory restore ------------------------------------------- */
+/* ---- rcall.c: remote syscalls --------------------------------------------- */
 /* Remote syscall in task t; a failed call (or -errno result) is an error naming it. */
 #define RARGS(...) ((const uint64_t[6]){__VA_ARGS__})
 int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], long *ret,
 	  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* ---- mem.c: remote memory restore ------------------------------------------- */
 int mem_seize_all(struct restore_ctx *ctx);
 int mem_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int gadget_choose(struct restore_ctx *ctx);
