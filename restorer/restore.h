@@ -203,8 +203,10 @@ struct restore_ctx {
 	size_t nundo;
 };
 
-/* ---- stages.c ------------------------------------------------------------ */
+/* ---- stages.c: the stage table and its runner ---------------------------- */
 int restore_run(struct restore_ctx *ctx);
+
+/* ---- ctx.c: the restore context, progress, cancel ------------------------ */
 void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts);
 void restore_ctx_free(struct restore_ctx *ctx);
 /* One JSON progress line on opts->progress_fd (if any); never blocks. */

@@ -7,44 +7,14 @@
  */
 #define LOG_PREFIX "restore: "
 
-#include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "cleanup.h"
 #include "clock.h"
 #include "fault.h"
 #include "log.h"
 #include "restore.h"
-
-void restore_progress(struct restore_ctx *ctx)
-{
-	char line[256];
-	int n;
-
-	if (ctx->opts->progress_fd < 0)
-		return;
-	n = snprintf(line, sizeof(line),
-		     "{\"bytes\":%" PRIu64 ",\"bytes_total\":%" PRIu64
-		     ",\"tasks_done\":%zu,\"tasks_total\":%zu,\"stage\":\"%s\"}\n",
-		     ctx->bytes_done, ctx->bytes_total, ctx->tasks_done, ctx->ntasks,
-		     ctx->stage ? ctx->stage : "");
-	/* The fd is non-blocking: a line the reader has no room for (or no
-	 * reader at all, EPIPE) is dropped rather than stalling the restore. */
-	if (write(ctx->opts->progress_fd, line, (size_t)n) < 0)
-		pr_debug("progress line dropped: %m");
-}
-
-int restore_check_cancel(struct restore_ctx *ctx)
-{
-	if (!ctx->opts->cancel || !*ctx->opts->cancel)
-		return 0;
-	return ckpt_err(&ctx->err, -ECANCELED, "cancelled (SIGTERM or SIGINT)");
-}
 
 static int stage_verify(struct restore_ctx *ctx)
 {
@@ -251,64 +221,4 @@ int restore_run(struct restore_ctx *ctx)
 			return 0;
 	}
 	return 0;
-}
-
-void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts)
-{
-	memset(ctx, 0, sizeof(*ctx));
-	ctx->opts = opts;
-	ctx->dirfd = -1;
-	ctx->status_rd = -1;
-	ctx->status_wr = -1;
-	ctx->pages_fd_nr = -1;
-	ctx->t_start = ckpt_monotonic_seconds();
-}
-
-static void task_free(struct rtask *t)
-{
-	if (t->pst)
-		protobuf_c_message_free_unpacked(&t->pst->base, NULL);
-	if (t->core)
-		protobuf_c_message_free_unpacked(&t->core->base, NULL);
-	if (t->mm)
-		protobuf_c_message_free_unpacked(&t->mm->base, NULL);
-	for (size_t i = 0; i < t->n_pagemap; i++)
-		protobuf_c_message_free_unpacked(&t->pagemap[i]->base, NULL);
-	for (size_t i = 0; i < t->n_fds; i++)
-		protobuf_c_message_free_unpacked(&t->fds[i]->base, NULL);
-	free(t->pagemap);
-	free(t->fds);
-	free(t->threads);
-	free(t->children);
-}
-
-void restore_ctx_free(struct restore_ctx *ctx)
-{
-	for (size_t i = 0; i < ctx->ntasks; i++)
-		task_free(&ctx->tasks[i]);
-	free(ctx->tasks);
-	free(ctx->by_pid);
-	for (size_t i = 0; i < ctx->nzombies; i++)
-		protobuf_c_message_free_unpacked(&ctx->zombies[i]->base, NULL);
-	free(ctx->zombies);
-	for (size_t i = 0; i < ctx->nfiles; i++) {
-		struct rfile *f = &ctx->files[i];
-
-		closep(&f->obj_fd);
-		closep(&f->map_fd);
-		if (f->fe)
-			protobuf_c_message_free_unpacked(&f->fe->base, NULL);
-	}
-	free(ctx->files);
-	tty_free(ctx);
-	restore_undo_free(ctx);
-	plan_free(&ctx->plan);
-	if (ctx->inv)
-		inventory__free_unpacked(ctx->inv, NULL);
-	closep(&ctx->dirfd);
-	closep(&ctx->status_rd);
-	closep(&ctx->status_wr);
-	if (ctx->ctl)
-		munmap(ctx->ctl, RST_PAGE_SIZE);
-	memset(ctx, 0, sizeof(*ctx));
 }
