@@ -36,6 +36,22 @@ void restore_progress(struct restore_ctx *ctx)
 		pr_debug("progress line dropped: %m");
 }
 
+void restore_progress_pages(struct restore_ctx *ctx, uint64_t len)
+{
+	ctx->bytes_done += len;
+	restore_progress(ctx);
+}
+
+void restore_progress_task_done(struct restore_ctx *ctx, const struct rtask *t)
+{
+	/* exact after each task, whatever restore_progress_pages() counted on
+	 * the way (not the pages P writes in batches, nor shared memory) */
+	ctx->bytes_tasks_done += t->pages_bytes;
+	ctx->bytes_done = ctx->bytes_tasks_done;
+	ctx->tasks_done++;
+	restore_progress(ctx);
+}
+
 int restore_check_cancel(struct restore_ctx *ctx)
 {
 	if (!ctx->opts->cancel || !*ctx->opts->cancel)

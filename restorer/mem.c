@@ -479,10 +479,8 @@ static int pread_in_task(struct restore_ctx *ctx, struct rtask *t, uint64_t vadd
 				     "pid %d: pages-%d.img ends before data offset %" PRIu64,
 				     t->pid, t->pid, off);
 		vaddr += (uint64_t)got, len -= (uint64_t)got, off += (uint64_t)got;
-		if (r >= 0) {
-			ctx->bytes_done += (uint64_t)got;
-			restore_progress(ctx);
-		}
+		if (r >= 0)
+			restore_progress_pages(ctx, (uint64_t)got);
 	}
 	return r;
 }

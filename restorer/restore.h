@@ -186,8 +186,9 @@ struct restore_ctx {
 
 	double t_start;
 
-	/* progress (--progress-fd) */
+	/* progress (--progress-fd): bytes_total set by stage verify, the rest counted by ctx.c */
 	uint64_t bytes_done, bytes_total; /* pages read into the tasks / in the images */
+	uint64_t bytes_tasks_done;	  /* pages of the tasks whose memory is complete */
 	size_t tasks_done;		  /* tasks whose memory is complete */
 
 	/* terminals (tty.c) */
@@ -211,6 +212,10 @@ void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts);
 void restore_ctx_free(struct restore_ctx *ctx);
 /* One JSON progress line on opts->progress_fd (if any); never blocks. */
 void restore_progress(struct restore_ctx *ctx);
+/* Stage memory: len more bytes of pages are in a task; one line. */
+void restore_progress_pages(struct restore_ctx *ctx, uint64_t len);
+/* Stage memory: the memory of task t is complete; one line. */
+void restore_progress_task_done(struct restore_ctx *ctx, const struct rtask *t);
 /* -ECANCELED with the error "cancelled" once SIGTERM/SIGINT came, else 0. */
 int restore_check_cancel(struct restore_ctx *ctx);
 

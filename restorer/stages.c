@@ -54,7 +54,6 @@ static int stage_fds(struct restore_ctx *ctx)
 
 static int stage_memory(struct restore_ctx *ctx)
 {
-	uint64_t done = 0;
 	int r = mem_seize_all(ctx);
 
 	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
@@ -62,12 +61,8 @@ static int stage_memory(struct restore_ctx *ctx)
 		if (r < 0)
 			break;
 		r = mem_restore_task(ctx, &ctx->tasks[i]);
-		/* exact after each task, whatever mem.c counted on the way */
-		done += ctx->tasks[i].pages_bytes;
-		ctx->bytes_done = done;
-		ctx->tasks_done = i + 1;
 		if (r >= 0)
-			restore_progress(ctx);
+			restore_progress_task_done(ctx, &ctx->tasks[i]);
 	}
 	return r;
 }
