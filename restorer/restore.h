@@ -279,7 +279,7 @@ int tree_create(struct restore_ctx *ctx);
 int tree_setup_tasks(struct restore_ctx *ctx);
 void tree_rollback(struct restore_ctx *ctx);
 
-/* ---- task.c (inside each new task) -------------------------------------------- */
+/* ---- task.c (inside each new task), and the messages it sends P ----------------- */
 pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
 enum task_msg_kind {
 	MSG_HELLO = 1, /* the task exists */
@@ -321,29 +321,31 @@ int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *
 int seccomp_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
 int seccomp_restore_task(struct restore_ctx *ctx, struct rtask *t);
 
-/* ---- procstate.c, sched.c: stage procstate -------------------------------------- */
+/* ---- procstate.c: stage procstate ------------------------------------------------ */
 /* Per-thread creds, pdeathsig, sched, affinity and the seccomp filters of core-PID.img. */
 int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
 /* personality, timer slack, pdeathsig of the other threads, subreaper, THP, sched. */
 int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t);
 /* The parent-death signal the main thread gets at resume (0 for the root, warned). */
 uint32_t procstate_pdeathsig(struct restore_ctx *ctx, const struct rtask *t);
+
+/* ---- sched.c: scheduling, in stage procstate -------------------------------------- */
 int sched_validate(struct restore_ctx *ctx, const char *f, size_t idx, const ThreadCore *tc);
-/* Policy, nice and affinity of every thread, from the restorer (sched.c). */
+/* Policy, nice and affinity of every thread, from the restorer. */
 int sched_restore_task(struct restore_ctx *ctx, struct rtask *t);
 
 /* ---- signals.c: rseq, pending signals, final registers, resume ----------------- */
 int signals_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t);
-
-/* ---- timers.c: itimers and POSIX timers (in the signals stage) ---------------- */
-int timers_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
-int timers_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int resume_all(struct restore_ctx *ctx);
 void regs_from_image(const UserRegs *s, struct user_regs_struct *d);
 /* Queue one saved siginfo on thread tid of t (t->rsys must be a session in tid). */
 int signals_queue_thread(struct restore_ctx *ctx, struct rtask *t, pid_t tid,
 			 const ProtobufCBinaryData *si);
+
+/* ---- timers.c: itimers and POSIX timers (in the signals stage) ---------------- */
+int timers_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
+int timers_restore_task(struct restore_ctx *ctx, struct rtask *t);
 
 /* ---- threads.c: the other threads of a task ------------------------------------- */
 /* In the task: clone3 every other thread with its tid, parked in pause(). */
