@@ -143,6 +143,7 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 	struct fd_probe p;
 	const struct fd_kind *kind;
 	struct dump_file *f;
+	FileEntry *new_fe = NULL;
 	uint32_t id = 0;
 	FdEntry *fde;
 	int r;
@@ -170,6 +171,7 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 			f->pid = t->pid;
 			f->fd = fd;
 			id = f->fe->id;
+			new_fe = f->fe;
 			r = kind->dump(&p, f->fe, e);
 			/* dump may have reset the entry: the id is ours */
 			f->fe->id = id;
@@ -191,6 +193,11 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 	fde->has_cloexec = true;
 	fde->cloexec = (p.info.flags & O_CLOEXEC) != 0;
 	fd_probe_release(&p);
+	r = dump_fd_locks(t, fd, fde, new_fe, e);
+	if (r < 0) {
+		fd_entry__free_unpacked(fde, NULL);
+		return r;
+	}
 	*ret = fde;
 	return 0;
 }

@@ -24,6 +24,7 @@
 #include "ptrace.h"
 #include "core.pb-c.h"
 #include "files.pb-c.h"
+#include "flock.pb-c.h"
 #include "mm.pb-c.h"
 #include "pstree.pb-c.h"
 
@@ -167,6 +168,10 @@ struct dump_file *dump_file_new(struct dump_ctx *c, struct ckpt_error *e);
 int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t *ret_id,
 			  struct ckpt_error *e);
 int dump_write_files(struct dump_ctx *c, struct ckpt_error *e);
+
+/* dump_locks.c: the file locks of fd (new_fe: its entry if this fd made it, else NULL) */
+int dump_fd_locks(struct dump_task *t, int fd, FdEntry *fde, FileEntry *new_fe,
+		  struct ckpt_error *e);
 
 /* dump_tty.c: once every fd is dumped, mark the terminals whose master is
  * outside the tree as external (refused without opts->shell_job) */

@@ -769,6 +769,107 @@ int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret, struct ckpt_er
 	return parse_fdinfo(text, src, ret, e);
 }
 
+void proc_lock_list_free(struct proc_lock_list *l)
+{
+	if (!l)
+		return;
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/*
+ * "lock:\t1: POSIX  ADVISORY  WRITE 1234 08:01:5678 0 EOF", as the kernel's
+ * lock_get_status() prints it: an id, the kind (POSIX, OFDLCK, FLOCK,
+ * LEASE, DELEG, ACCESS...) and its mode (ADVISORY, or for leases ACTIVE,
+ * BREAKING, BREAKER), the type, the pid, the device and inode, the range.
+ */
+static int parse_lock(const char *line, struct proc_lock *ret)
+{
+	char id[24], kind[16], mode[16], type[16], pid[24], inode[64], start[24], end[24];
+	struct proc_lock l = {0};
+	const char *tok_end;
+
+	if (sscanf(line, "%23s %15s %15s %15s %23s %63s %23s %23s", id, kind, mode, type, pid,
+		   inode, start, end) != 8)
+		return -EINVAL;
+	snprintf(l.what, sizeof(l.what), "%s", kind);
+	if (!strcmp(kind, "POSIX"))
+		l.kind = PROC_LOCK_POSIX;
+	else if (!strcmp(kind, "OFDLCK"))
+		l.kind = PROC_LOCK_OFD;
+	else if (!strcmp(kind, "FLOCK"))
+		l.kind = PROC_LOCK_FLOCK;
+	else if (!strcmp(kind, "LEASE"))
+		l.kind = PROC_LOCK_LEASE;
+	else
+		l.kind = PROC_LOCK_OTHER;
+	if (!strcmp(type, "WRITE"))
+		l.write = true;
+	else if (strcmp(type, "READ"))
+		l.kind = PROC_LOCK_OTHER; /* UNLCK: a lease given up, being broken */
+	l.lease_breaking = !strcmp(kind, "LEASE") && strcmp(mode, "ACTIVE");
+	if (parse_u64_tok(start, 10, &l.start, &tok_end) < 0 || *tok_end)
+		return -EINVAL;
+	if (!strcmp(end, "EOF"))
+		l.to_eof = true;
+	else if (parse_u64_tok(end, 10, &l.end, &tok_end) < 0 || *tok_end || l.end < l.start)
+		return -EINVAL;
+	*ret = l;
+	return 0;
+}
+
+static int parse_fdinfo_locks(const char *text, const char *src, struct proc_lock_list *ret,
+			      struct ckpt_error *e)
+{
+	_cleanup_free_ char *copy = strdup(text);
+	struct proc_lock_list l = {0};
+	struct line_iter it;
+	char *line;
+
+	if (!copy)
+		return ckpt_err(e, -ENOMEM, "%s: out of memory", src);
+	it = (struct line_iter){.p = copy};
+	while ((line = next_line(&it))) {
+		struct proc_lock *v;
+
+		if (strncmp(line, "lock:", 5))
+			continue;
+		v = realloc(l.v, (l.n + 1) * sizeof(*v));
+		if (!v) {
+			proc_lock_list_free(&l);
+			return ckpt_err(e, -ENOMEM, "%s: out of memory", src);
+		}
+		l.v = v;
+		if (parse_lock(line + 5, &l.v[l.n]) < 0) {
+			proc_lock_list_free(&l);
+			return parse_err(e, src, it.no, "bad lock line");
+		}
+		l.n++;
+	}
+	*ret = l;
+	return 0;
+}
+
+int proc_parse_fdinfo_locks_text(const char *text, struct proc_lock_list *ret,
+				 struct ckpt_error *e)
+{
+	return parse_fdinfo_locks(text, "fdinfo", ret, e);
+}
+
+int proc_parse_fdinfo_locks(pid_t pid, int fd, struct proc_lock_list *ret, struct ckpt_error *e)
+{
+	_cleanup_free_ char *text = NULL;
+	char name[32], src[64];
+	int r;
+
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	r = read_pid_file(pid, name, src, sizeof(src), &text, e);
+	if (r < 0)
+		return r;
+	return parse_fdinfo_locks(text, src, ret, e);
+}
+
 /* ---- limits ---------------------------------------------------------------------- */
 
 /* Row names of /proc/PID/limits, indexed by RLIMIT_*. */

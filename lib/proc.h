@@ -100,6 +100,39 @@ struct proc_fdinfo {
 int proc_parse_fdinfo_text(const char *text, struct proc_fdinfo *ret, struct ckpt_error *e);
 int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret, struct ckpt_error *e);
 
+/*
+ * The file locks an fd's open file description holds ("lock:" lines of
+ * fdinfo): flock locks, OFD locks and leases of that description, and the
+ * POSIX locks the task took through it.
+ */
+enum proc_lock_kind {
+	PROC_LOCK_POSIX = 1,
+	PROC_LOCK_FLOCK,
+	PROC_LOCK_OFD,
+	PROC_LOCK_LEASE,
+	/* listed, but nothing a process holds that ckpt can take again */
+	PROC_LOCK_OTHER,
+};
+
+struct proc_lock {
+	enum proc_lock_kind kind;
+	bool write;	     /* WRITE (exclusive), else READ (shared) */
+	bool lease_breaking; /* a lease being broken (BREAKING/BREAKER) */
+	uint64_t start, end; /* bytes start..end, POSIX and OFD only */
+	bool to_eof;	     /* end is "EOF": the lock grows with the file */
+	char what[16];	     /* the kind as listed ("POSIX", "DELEG"...) */
+};
+
+struct proc_lock_list {
+	struct proc_lock *v;
+	size_t n;
+};
+
+void proc_lock_list_free(struct proc_lock_list *l);
+int proc_parse_fdinfo_locks_text(const char *text, struct proc_lock_list *ret,
+				 struct ckpt_error *e);
+int proc_parse_fdinfo_locks(pid_t pid, int fd, struct proc_lock_list *ret, struct ckpt_error *e);
+
 /* ---- /proc/PID/limits -------------------------------------------------------- */
 
 struct proc_rlimit {

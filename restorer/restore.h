@@ -20,6 +20,7 @@
 #include "kinds/fd_kind.h"
 #include "core.pb-c.h"
 #include "files.pb-c.h"
+#include "flock.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
@@ -316,6 +317,12 @@ int gadget_choose(struct restore_ctx *ctx);
 int creds_restore_task(struct restore_ctx *ctx, struct rtask *t);
 /* Credentials cr in the thread whose session is t->rsys. */
 int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr);
+
+/* ---- locks.c: file locks (stage verify, stage locks) ---------------------------- */
+/* Every saved lock well formed (kind where it belongs, byte range). */
+int locks_verify(struct restore_ctx *ctx);
+/* The task's POSIX locks, and the locks of the descriptions not in taken[] yet. */
+int locks_restore_task(struct restore_ctx *ctx, struct rtask *t, bool *taken);
 
 /* ---- seccomp.c: stage seccomp -------------------------------------------------- */
 int seccomp_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);

@@ -24,6 +24,9 @@ static int stage_verify(struct restore_ctx *ctx)
 		return r;
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		ctx->bytes_total += ctx->tasks[i].pages_bytes;
+	r = locks_verify(ctx);
+	if (r < 0)
+		return r;
 	return checks_machine(ctx);
 }
 
@@ -50,6 +53,21 @@ static int stage_tree(struct restore_ctx *ctx)
 static int stage_fds(struct restore_ctx *ctx)
 {
 	return tree_setup_tasks(ctx);
+}
+
+static int stage_locks(struct restore_ctx *ctx)
+{
+	_cleanup_free_ bool *taken = calloc(ctx->nfiles + 1, sizeof(*taken));
+
+	if (!taken)
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		int r = locks_restore_task(ctx, &ctx->tasks[i], taken);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int stage_memory(struct restore_ctx *ctx)
@@ -155,6 +173,10 @@ static const struct stage stages[] = {
     {"memory", stage_memory,
      "The restorer's memory in each task is replaced by the saved address space, driven "
      "from outside with remote syscalls; needs the privilege the task still has."},
+    {"locks", stage_locks,
+     "A POSIX lock belongs to a process and any close of its file drops it: the tasks take "
+     "their file locks themselves once stage memory has closed the restorer's copies of "
+     "their files, and before creds (a lease needs the file's owner or CAP_LEASE)."},
     {"seccomp", stage_seccomp,
      "Seccomp filters need CAP_SYS_ADMIN or no_new_privs in the installing thread: they go "
      "in before creds takes the restorer's privileges away. Every thread is then traced "

@@ -575,6 +575,72 @@ START_TEST(test_fdinfo_malformed)
 }
 END_TEST
 
+/* "lock:" lines of fdinfo, as lock_get_status() prints them */
+static const struct {
+	const char *line;
+	enum proc_lock_kind kind;
+	bool write, breaking, to_eof;
+	uint64_t start, end;
+} lock_lines[] = {
+    {"lock:\t1: POSIX  ADVISORY  WRITE 4242 08:01:1234 0 99\n", PROC_LOCK_POSIX, true, false,
+     false, 0, 99},
+    {"lock:\t2: POSIX  ADVISORY  READ 4242 08:01:1234 200 EOF\n", PROC_LOCK_POSIX, false, false,
+     true, 200, 0},
+    {"lock:\t1: OFDLCK ADVISORY  WRITE -1 00:2d:77 10 19\n", PROC_LOCK_OFD, true, false, false,
+     10, 19},
+    {"lock:\t1: FLOCK  ADVISORY  WRITE 4242 00:2d:78 0 EOF\n", PROC_LOCK_FLOCK, true, false,
+     true, 0, 0},
+    {"lock:\t1: LEASE  ACTIVE    READ 4242 00:2d:79 0 EOF\n", PROC_LOCK_LEASE, false, false,
+     true, 0, 0},
+    {"lock:\t1: LEASE  BREAKING  READ 4242 00:2d:79 0 EOF\n", PROC_LOCK_LEASE, false, true, true,
+     0, 0},
+    {"lock:\t1: DELEG  ACTIVE    READ 4242 00:2d:79 0 EOF\n", PROC_LOCK_OTHER, false, false,
+     true, 0, 0},
+    {"lock:\t1: LEASE  BREAKING  UNLCK 4242 00:2d:79 0 EOF\n", PROC_LOCK_OTHER, false, true,
+     true, 0, 0},
+};
+
+START_TEST(test_fdinfo_locks)
+{
+	_cleanup_free_ char *text = NULL;
+	struct proc_lock_list l = {0};
+	struct ckpt_error e = {};
+
+	ck_assert_int_ge(asprintf(&text, "pos:\t0\nflags:\t02\nmnt_id:\t16\nino:\t5\n%s",
+				  lock_lines[_i].line),
+			 0);
+	ck_assert_int_eq(proc_parse_fdinfo_locks_text(text, &l, &e), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_int_eq(l.v[0].kind, lock_lines[_i].kind);
+	ck_assert_int_eq(l.v[0].write, lock_lines[_i].write);
+	ck_assert_int_eq(l.v[0].lease_breaking, lock_lines[_i].breaking);
+	ck_assert_int_eq(l.v[0].to_eof, lock_lines[_i].to_eof);
+	ck_assert_uint_eq(l.v[0].start, lock_lines[_i].start);
+	ck_assert_uint_eq(l.v[0].end, lock_lines[_i].end);
+	proc_lock_list_free(&l);
+}
+END_TEST
+
+START_TEST(test_fdinfo_locks_bad)
+{
+	static const char *const bad[] = {
+	    "lock:\t1: POSIX  ADVISORY  WRITE 1 08:01:1 9 3\n", /* end before start */
+	    "lock:\t1: POSIX  ADVISORY  WRITE 1 08:01:1 x EOF\n",
+	    "lock:\t1: POSIX\n",
+	};
+	struct proc_lock_list l = {0};
+	struct ckpt_error e = {};
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		ck_assert_int_eq(proc_parse_fdinfo_locks_text(bad[i], &l, &e), -EINVAL);
+		ck_assert_msg(strstr(e.msg, "line 1: bad lock line"), "%s", e.msg);
+	}
+	/* no lock lines: an empty list */
+	ck_assert_int_eq(proc_parse_fdinfo_locks_text("pos:\t0\nflags:\t0\n", &l, &e), 0);
+	ck_assert_uint_eq(l.n, 0);
+}
+END_TEST
+
 /* ---- limits ---------------------------------------------------------------------- */
 
 START_TEST(test_limits)
@@ -876,6 +942,8 @@ static Suite *proc_suite(void)
 	tc = tcase_create("fdinfo-limits");
 	tcase_add_test(tc, test_fdinfo);
 	tcase_add_loop_test(tc, test_fdinfo_malformed, 0, ARRAY_SIZE(fdinfo_bad));
+	tcase_add_loop_test(tc, test_fdinfo_locks, 0, ARRAY_SIZE(lock_lines));
+	tcase_add_test(tc, test_fdinfo_locks_bad);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_limits_malformed);
 	suite_add_tcase(s, tc);
