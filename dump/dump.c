@@ -20,6 +20,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "dump_internal.h"
+#include "restore_check.h"
 #include "fault.h"
 #include "log.h"
 
@@ -231,6 +232,25 @@ static int write_images(struct dump_ctx *c, struct ckpt_error *e)
 	return dump_step(c, "dump-write", e);
 }
 
+static void remove_committed(struct dump_ctx *c);
+
+/*
+ * The restorer's own verifier on what was written, before it is published:
+ * a dump never calls good a checkpoint its restore would refuse. A failure
+ * here is a failure of the dump (the tree left running).
+ */
+static int check_images(struct dump_ctx *c, struct ckpt_error *e)
+{
+	char dir[32];
+	int r;
+
+	snprintf(dir, sizeof(dir), "/proc/self/fd/%d", img_dir_fd(c->dir));
+	r = restore_check_images(dir, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "the restore would refuse these images");
+	return dump_step(c, "dump-check", e);
+}
+
 static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 {
 	Inventory inv = INVENTORY__INIT;
@@ -252,8 +272,19 @@ static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 		inv.has_xstate_size = true;
 		inv.xstate_size = xsize;
 	}
-	/* kernel release, hostname and creation time: filled by img_dir_commit */
-	r = img_dir_commit(c->dir, &inv, e);
+	/* kernel release, hostname and creation time: filled by img_dir_seal */
+	r = img_dir_seal(c->dir, &inv, e);
+	if (r < 0)
+		return r;
+	r = check_images(c, e);
+	if (r < 0) {
+		/* in place, the directory is valid once sealed: withdraw it
+		 * (a temporary directory goes with img_dir_free) */
+		if (c->opts->use_dir_fd)
+			remove_committed(c);
+		return r;
+	}
+	r = img_dir_publish(c->dir, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < inv.n_images; i++)

@@ -82,6 +82,15 @@ int img_dir_create_at(int dirfd, const char *what, struct img_dir **ret, struct 
 int img_dir_fd(const struct img_dir *d);
 /* Write inventory.img last (fills inv->images), fsync everything, rename into place. */
 int img_dir_commit(struct img_dir *d, Inventory *inv, struct ckpt_error *e);
+/*
+ * The two halves of img_dir_commit, for a caller that checks the sealed
+ * directory (through img_dir_fd) before it is published: seal writes
+ * inventory.img and syncs (in place, that commits: the directory is valid
+ * from then on); publish renames the temporary directory into place.
+ * img_dir_free() of a sealed, unpublished temporary directory removes it.
+ */
+int img_dir_seal(struct img_dir *d, Inventory *inv, struct ckpt_error *e);
+int img_dir_publish(struct img_dir *d, struct ckpt_error *e);
 /* Remove the temporary directory (if not committed) and free. NULL-safe. */
 void img_dir_free(struct img_dir *d);
 

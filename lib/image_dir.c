@@ -269,13 +269,13 @@ static int fsync_path(const char *path, struct ckpt_error *e)
 	return 0;
 }
 
-int img_dir_commit(struct img_dir *d, Inventory *inv, struct ckpt_error *e)
+int img_dir_seal(struct img_dir *d, Inventory *inv, struct ckpt_error *e)
 {
 	struct img *img = NULL;
 	Inventory out;
 	int r;
 
-	if (!d || d->committed)
+	if (!d || d->committed || d->sealed)
 		return ckpt_err(e, -EINVAL, "checkpoint directory is not open for writing");
 	if (d->open_writers)
 		return ckpt_err(e, -EBUSY, "%s: %u image(s) still open for writing", d->path,
@@ -306,12 +306,23 @@ int img_dir_commit(struct img_dir *d, Inventory *inv, struct ckpt_error *e)
 		return r;
 	if (fsync(d->dirfd) < 0)
 		return ckpt_err_errno(e, -errno, "fsync of %s failed", d->tmp_path);
+	d->sealed = true;
 	if (d->in_place) {
 		/* inventory.img, written last, is what makes the directory valid */
 		d->committed = true;
 		pr_debug("committed %s in place (%zu images)", d->path, d->nrecs);
-		return 0;
 	}
+	return 0;
+}
+
+int img_dir_publish(struct img_dir *d, struct ckpt_error *e)
+{
+	if (!d || !d->sealed)
+		return ckpt_err(e, -EINVAL, "checkpoint directory is not sealed");
+	if (d->in_place)
+		return 0;
+	if (d->committed)
+		return ckpt_err(e, -EINVAL, "%s is committed already", d->path);
 	if (rename(d->tmp_path, d->path) < 0) {
 		if (errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR)
 			return ckpt_err(e, -errno,
@@ -323,6 +334,13 @@ int img_dir_commit(struct img_dir *d, Inventory *inv, struct ckpt_error *e)
 	d->committed = true;
 	pr_debug("committed %s (%zu images)", d->path, d->nrecs);
 	return fsync_path(d->parent, e);
+}
+
+int img_dir_commit(struct img_dir *d, Inventory *inv, struct ckpt_error *e)
+{
+	int r = img_dir_seal(d, inv, e);
+
+	return r < 0 ? r : img_dir_publish(d, e);
 }
 
 static void dir_remove_contents(int dirfd)

@@ -32,6 +32,7 @@ struct img_dir {
 	char *parent;	/* directory holding both, fsynced after the rename */
 	int dirfd;	/* the temporary directory (the final one after commit) */
 	bool committed;
+	bool sealed; /* inventory.img written (img_dir_seal), maybe not published yet */
 	bool in_place; /* img_dir_create_at: images go straight into dirfd, no rename */
 	unsigned open_writers;
 	struct img_record *recs;

@@ -15,6 +15,7 @@
 #include "fault.h"
 #include "log.h"
 #include "restore.h"
+#include "restore_check.h"
 
 static int stage_verify(struct restore_ctx *ctx)
 {
@@ -221,6 +222,20 @@ static int run_stage(struct restore_ctx *ctx, const struct stage *s)
 	}
 	pr_info("stage %-8s done in %.3f s", s->name, ckpt_monotonic_seconds() - t0);
 	return 0;
+}
+
+int restore_check_images(const char *dir, struct ckpt_error *e)
+{
+	struct restore_opts opts = {.dir = dir, .plan_only = true, .progress_fd = -1, .tty_fd = -1};
+	struct restore_ctx ctx;
+	int r;
+
+	restore_ctx_init(&ctx, &opts);
+	r = restore_run(&ctx);
+	if (r < 0)
+		*e = ctx.err;
+	restore_ctx_free(&ctx);
+	return r;
 }
 
 int restore_run(struct restore_ctx *ctx)
