@@ -40,6 +40,10 @@ struct restore_opts {
 	const char *dir;
 	bool json;
 	bool plan_only;
+	/* with plan_only, for the dump's own check (restore_check_images): the
+	 * images alone, not whether this machine could take them now (the
+	 * tree being dumped still holds its addresses, pids and paths) */
+	bool images_only;
 	int verbose;
 	int progress_fd;	       /* --progress-fd: JSON lines, or -1 */
 	volatile sig_atomic_t *cancel; /* set by SIGTERM/SIGINT: fail with "cancelled" */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The restorer's own verdict on a checkpoint directory, for the dump: the
- * stages verify and plan of a restore (every image read and every field
- * checked, the images checked against this machine, the restore order
- * built), nothing created. A dump never calls good what its restore would
- * refuse.
+ * stages verify and plan of a restore (every image read, every field and
+ * every cross-reference checked, the restore order built), nothing created.
+ * A dump never calls good images its restore would refuse. What depends on
+ * the machine at restore time (files still there and unchanged, addresses
+ * and pids free: the tree being dumped holds them) is left to the restore.
  */
 #pragma once
 

@@ -26,7 +26,7 @@ static int stage_verify(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		ctx->bytes_total += ctx->tasks[i].pages_bytes;
 	r = locks_verify(ctx);
-	if (r < 0)
+	if (r < 0 || ctx->opts->images_only)
 		return r;
 	return checks_machine(ctx);
 }
@@ -226,7 +226,8 @@ static int run_stage(struct restore_ctx *ctx, const struct stage *s)
 
 int restore_check_images(const char *dir, struct ckpt_error *e)
 {
-	struct restore_opts opts = {.dir = dir, .plan_only = true, .progress_fd = -1, .tty_fd = -1};
+	struct restore_opts opts = {
+	    .dir = dir, .plan_only = true, .images_only = true, .progress_fd = -1, .tty_fd = -1};
 	struct restore_ctx ctx;
 	int r;
 
