@@ -744,19 +744,27 @@ int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e)
 		return r;
 	for (size_t i = 0; i < c->ntasks; i++) {
 		const struct dump_task *t = &c->tasks[i];
+		const CoreEntry *core = t->core;
 		PstreeEntry pe = PSTREE_ENTRY__INIT;
-		_cleanup_free_ int32_t *tids = calloc(1 + t->nthreads, sizeof(*tids));
+		_cleanup_free_ int32_t *tids = NULL;
 
+		/*
+		 * The threads the core saved, not t->threads: a --leave-running
+		 * dump has detached them (and emptied that list) by now.
+		 */
+		if (!core || !core->n_threads || core->threads[0]->tid != t->pid)
+			return ckpt_err(e, -EINVAL, "pid %d: no core to write the pstree from",
+					t->pid);
+		tids = calloc(core->n_threads, sizeof(*tids));
 		if (!tids)
 			return ckpt_err(e, -ENOMEM, "out of memory");
-		tids[0] = t->pid;
-		for (size_t k = 0; k < t->nthreads; k++)
-			tids[k + 1] = t->threads[k];
+		for (size_t k = 0; k < core->n_threads; k++)
+			tids[k] = core->threads[k]->tid;
 		pe.pid = t->pid;
 		pe.ppid = t->ppid;
 		pe.pgid = t->pgid;
 		pe.sid = t->sid;
-		pe.n_threads = 1 + t->nthreads;
+		pe.n_threads = core->n_threads;
 		pe.threads = tids;
 		r = img_write_msg(img, &pe.base, e);
 		if (r < 0)

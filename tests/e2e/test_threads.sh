@@ -103,6 +103,21 @@ run_case()
 	log "$name: $(wc -l <"$log") lines, every thread of $(echo "$pids" | wc -w) process(es) continued"
 	kill_tree "$pid"
 	untrack "$pid"
+	if [[ $name == one ]]; then
+		# the checkpoint the --leave-running dump wrote restores every thread
+		assert_gone "$pid"
+		ckpt_restore "$T/$name.lr.img"
+		[[ $RESTORED_PID == "$pid" ]] || fail "$name: restored root pid $RESTORED_PID, dumped $pid"
+		# (the join thread is made again and again: compare the count)
+		ls "/proc/$pid/task" | sort -n >"$T/$name.lr.tasks"
+		(($(wc -l <"$T/$name.lr.tasks") == $(wc -l <"$T/$name.$pid.tasks"))) ||
+			fail "the restore of the --leave-running dump has $(wc -l <"$T/$name.lr.tasks") threads, not $(wc -l <"$T/$name.$pid.tasks")"
+		check_threads "$log" "$pid"
+		assert_tree_running "$pid"
+		log "$name: the --leave-running checkpoint restored $(wc -l <"$T/$name.lr.tasks") threads"
+		kill_tree "$pid"
+		untrack "$pid"
+	fi
 }
 
 run_case one 1
