@@ -188,7 +188,8 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 	}
 	fd_entry__init(fde);
 	fde->fd = fd;
-	fde->kind = kind->kind;
+	/* every kind's objects are in files.img (FdKind has no other table yet) */
+	fde->kind = FD_KIND__FD_FILE;
 	fde->id = id;
 	fde->has_cloexec = true;
 	fde->cloexec = (p.info.flags & O_CLOEXEC) != 0;

@@ -129,7 +129,6 @@ static int chr_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_chr = {
     .name = "character device",
-    .kind = FD_KIND__FD_FILE,
     .matches = chr_matches,
     .dump = chr_dump,
     .verify = chr_verify,

@@ -352,7 +352,6 @@ static int deleted_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_deleted = {
     .name = "deleted file",
-    .kind = FD_KIND__FD_FILE,
     .matches = deleted_matches,
     .dump = deleted_dump,
     .verify = deleted_verify,

@@ -75,7 +75,6 @@ static int dir_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_dir = {
     .name = "directory",
-    .kind = FD_KIND__FD_FILE,
     .matches = dir_matches,
     .dump = dir_dump,
     .verify = dir_verify,

@@ -282,7 +282,6 @@ static int epoll_install(const FileEntry *fe, int fd, pid_t pid, struct ckpt_err
 
 const struct fd_kind fd_kind_epoll = {
     .name = "epoll",
-    .kind = FD_KIND__FD_FILE,
     .matches = epoll_matches,
     .dump = epoll_dump,
     .verify = epoll_verify,

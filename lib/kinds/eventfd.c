@@ -108,7 +108,6 @@ static int eventfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_eventfd = {
     .name = "eventfd",
-    .kind = FD_KIND__FD_FILE,
     .matches = eventfd_matches,
     .dump = eventfd_dump,
     .verify = eventfd_verify,

@@ -68,7 +68,6 @@ struct fd_open_ctx {
 
 struct fd_kind {
 	const char *name; /* "regular file", "directory", "character device" */
-	FdKind kind;	  /* table the objects go to (FdEntry.kind) */
 	bool (*matches)(const struct fd_probe *p);
 	/*
 	 * Describe the open file description into fe (fe->id is set by the

@@ -1288,7 +1288,6 @@ static int inet_open_alone(const FileEntry *fe, int *ret_fd, struct ckpt_error *
 
 const struct fd_kind fd_kind_inet = {
     .name = "TCP/UDP socket",
-    .kind = FD_KIND__FD_FILE,
     .matches = inet_matches,
     .dump = inet_dump,
     .verify = inet_verify,

@@ -367,7 +367,6 @@ static int inotify_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_inotify = {
     .name = "inotify",
-    .kind = FD_KIND__FD_FILE,
     .matches = inotify_matches,
     .dump = inotify_dump,
     .verify = inotify_verify,

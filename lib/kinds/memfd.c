@@ -97,7 +97,6 @@ static int memfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_memfd = {
     .name = "memfd",
-    .kind = FD_KIND__FD_FILE,
     .matches = memfd_matches,
     .dump = memfd_dump,
     .verify = memfd_verify,

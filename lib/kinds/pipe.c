@@ -729,7 +729,6 @@ static int pipe_open_alone(const FileEntry *fe, int *ret_fd, struct ckpt_error *
 
 const struct fd_kind fd_kind_pipe = {
     .name = "pipe",
-    .kind = FD_KIND__FD_FILE,
     .matches = pipe_matches,
     .dump = pipe_dump,
     .verify = pipe_verify,
@@ -741,7 +740,6 @@ const struct fd_kind fd_kind_pipe = {
 
 const struct fd_kind fd_kind_fifo = {
     .name = "FIFO",
-    .kind = FD_KIND__FD_FILE,
     .matches = fifo_matches,
     .dump = fifo_dump,
     .verify = fifo_verify,

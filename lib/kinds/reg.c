@@ -124,7 +124,6 @@ static int reg_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_reg = {
     .name = "regular file",
-    .kind = FD_KIND__FD_FILE,
     .matches = reg_matches,
     .dump = reg_dump,
     .verify = reg_verify,

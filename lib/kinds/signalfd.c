@@ -94,7 +94,6 @@ static int signalfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_signalfd = {
     .name = "signalfd",
-    .kind = FD_KIND__FD_FILE,
     .matches = signalfd_matches,
     .dump = signalfd_dump,
     .verify = signalfd_verify,

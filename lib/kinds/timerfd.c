@@ -199,7 +199,6 @@ static int timerfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_timerfd = {
     .name = "timerfd",
-    .kind = FD_KIND__FD_FILE,
     .matches = timerfd_matches,
     .dump = timerfd_dump,
     .verify = timerfd_verify,

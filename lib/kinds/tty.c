@@ -479,7 +479,6 @@ static int tty_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_tty = {
     .name = "terminal",
-    .kind = FD_KIND__FD_FILE,
     .matches = tty_matches,
     .dump = tty_dump,
     .verify = tty_verify,

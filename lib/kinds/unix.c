@@ -1372,7 +1372,6 @@ static int unix_open_alone(const FileEntry *fe, int *ret_fd, struct ckpt_error *
 
 const struct fd_kind fd_kind_unix = {
     .name = "unix socket",
-    .kind = FD_KIND__FD_FILE,
     .matches = unix_matches,
     .dump = unix_dump,
     .verify = unix_verify,
