@@ -78,7 +78,11 @@ struct fd_kind {
 	int (*dump)(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e);
 	/* Restore, before anything is created: can the object be recreated? */
 	int (*verify)(const FileEntry *fe, struct ckpt_error *e);
-	/* Restore: create the open file description in the restorer (flags, position). */
+	/*
+	 * Restore: create the open file description in the restorer (flags,
+	 * position). NULL for kinds that only have open_shared: every kind has
+	 * one of the two.
+	 */
 	int (*open)(const FileEntry *fe, int *ret_fd, struct ckpt_error *e);
 	/*
 	 * Optional. Dump: called once after every fd of the tree was dumped,
@@ -86,7 +90,10 @@ struct fd_kind {
 	 * once); may change the entries of its kind. An error fails the dump.
 	 */
 	int (*dump_done)(const struct fd_dump_view *v, struct ckpt_error *e);
-	/* Optional. Restore: used instead of open, with the kind's state of this restore. */
+	/*
+	 * Optional. Restore: used instead of open when set, with the kind's
+	 * state of this restore (objects made together: a pipe's two ends).
+	 */
 	int (*open_shared)(struct fd_open_ctx *ctx, const FileEntry *fe, int *ret_fd,
 			   struct ckpt_error *e);
 	/* Optional. End of the files stage (success or not): release ctx->priv. */
@@ -111,6 +118,8 @@ struct fd_kind {
 const struct fd_kind *fd_kind_find(const struct fd_probe *p);
 /* The kind that restores a FileEntry of this type. */
 const struct fd_kind *fd_kind_for_file(const FileEntry *fe);
+/* The i-th kind of the registry, NULL past the last (to check them all). */
+const struct fd_kind *fd_kind_nth(size_t i);
 /* Call every kind's dump_done (dump side, once all fds are dumped). */
 int fd_kinds_dump_done(const struct fd_dump_view *v, struct ckpt_error *e);
 /* Call every kind's dump_undo (the tree is about to be resumed). */

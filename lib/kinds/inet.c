@@ -1279,19 +1279,11 @@ static void inet_open_done(struct fd_open_ctx *ctx)
 	ctx->priv = NULL;
 }
 
-static int inet_open_alone(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
-{
-	(void)ret_fd;
-	return ckpt_err(e, -EINVAL, "%s: a TCP/UDP socket is opened with the others (open_shared)",
-			fe->path);
-}
-
 const struct fd_kind fd_kind_inet = {
     .name = "TCP/UDP socket",
     .matches = inet_matches,
     .dump = inet_dump,
     .verify = inet_verify,
-    .open = inet_open_alone,
     .dump_done = inet_dump_done,
     .open_shared = inet_open_shared,
     .open_done = inet_open_done,

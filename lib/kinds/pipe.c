@@ -721,18 +721,11 @@ static int fifo_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *r
 	return r < 0 ? r : open_common(ctx, fe, FILE_TYPE__FILE_FIFO, ret_fd, e);
 }
 
-/* Without the files stage's state a pipe cannot be restored alone. */
-static int pipe_open_alone(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
-{
-	return ckpt_err(e, -EINVAL, "%s: a pipe is opened with the others (open_shared)", fe->path);
-}
-
 const struct fd_kind fd_kind_pipe = {
     .name = "pipe",
     .matches = pipe_matches,
     .dump = pipe_dump,
     .verify = pipe_verify,
-    .open = pipe_open_alone,
     .dump_done = pipe_dump_done,
     .open_shared = pipe_open_shared,
     .open_done = pipe_open_done,
@@ -743,7 +736,6 @@ const struct fd_kind fd_kind_fifo = {
     .matches = fifo_matches,
     .dump = fifo_dump,
     .verify = fifo_verify,
-    .open = pipe_open_alone,
     .dump_done = fifo_dump_done,
     .open_shared = fifo_open_shared,
     .open_done = pipe_open_done,

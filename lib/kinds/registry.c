@@ -66,6 +66,11 @@ const struct fd_kind *fd_kind_for_file(const FileEntry *fe)
 	return NULL;
 }
 
+const struct fd_kind *fd_kind_nth(size_t i)
+{
+	return i < ARRAY_SIZE(fd_kinds) ? fd_kinds[i].kind : NULL;
+}
+
 int fd_kinds_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++) {

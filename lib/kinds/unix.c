@@ -1363,19 +1363,11 @@ static int unix_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *r
 	return r < 0 ? r : fdk_batch_open(ctx, &unix_batch, fe, ret_fd, e);
 }
 
-static int unix_open_alone(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
-{
-	(void)ret_fd;
-	return ckpt_err(e, -EINVAL, "%s: a unix socket is opened with the others (open_shared)",
-			fe->path);
-}
-
 const struct fd_kind fd_kind_unix = {
     .name = "unix socket",
     .matches = unix_matches,
     .dump = unix_dump,
     .verify = unix_verify,
-    .open = unix_open_alone,
     .dump_done = unix_dump_done,
     .open_shared = unix_open_shared,
     .open_done = unix_open_done,

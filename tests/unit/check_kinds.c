@@ -470,6 +470,24 @@ START_TEST(test_bad_entries)
 }
 END_TEST
 
+/* Every kind of the registry can be found, dumped, checked and restored. */
+START_TEST(test_registry_complete)
+{
+	const struct fd_kind *k;
+	size_t i;
+
+	for (i = 0; (k = fd_kind_nth(i)); i++) {
+		ck_assert_msg(k->name && k->name[0], "kind %zu has no name", i);
+		ck_assert_msg(k->matches, "%s: no matches", k->name);
+		ck_assert_msg(k->dump, "%s: no dump", k->name);
+		ck_assert_msg(k->verify, "%s: no verify", k->name);
+		ck_assert_msg(k->open || k->open_shared, "%s: neither open nor open_shared",
+			      k->name);
+	}
+	ck_assert_uint_gt(i, 0);
+}
+END_TEST
+
 START_TEST(test_kind_for_file)
 {
 	FileEntry fe = FILE_ENTRY__INIT;
@@ -933,6 +951,7 @@ static Suite *kinds_suite(void)
 	tcase_add_test(tc, test_dir_replaced);
 	tcase_add_loop_test(tc, test_chr_roundtrip, 0, ARRAY_SIZE(chr_devs));
 	tcase_add_loop_test(tc, test_bad_entries, 0, ARRAY_SIZE(bad_entries));
+	tcase_add_test(tc, test_registry_complete);
 	tcase_add_test(tc, test_kind_for_file);
 	tcase_add_test(tc, test_fault_open);
 	suite_add_tcase(s, tc);
