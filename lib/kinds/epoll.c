@@ -283,6 +283,7 @@ static int epoll_install(const FileEntry *fe, int fd, pid_t pid, struct ckpt_err
 const struct fd_kind fd_kind_epoll = {
     .name = "epoll",
     .matches = epoll_matches,
+    .entry_field = offsetof(FileEntry, epoll),
     .dump = epoll_dump,
     .verify = epoll_verify,
     .open = epoll_open,

@@ -109,6 +109,7 @@ static int eventfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_eventfd = {
     .name = "eventfd",
     .matches = eventfd_matches,
+    .entry_field = offsetof(FileEntry, eventfd),
     .dump = eventfd_dump,
     .verify = eventfd_verify,
     .open = eventfd_open,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -70,9 +71,15 @@ struct fd_kind {
 	const char *name; /* "regular file", "directory", "character device" */
 	bool (*matches)(const struct fd_probe *p);
 	/*
+	 * offsetof(FileEntry, <field>) of the kind's own sub-message (pipe,
+	 * unix_sk...), 0 if it has none: file_entry_free_fields() frees it.
+	 */
+	size_t entry_field;
+	/*
 	 * Describe the open file description into fe (fe->id is set by the
 	 * caller, fe was file_entry__init'ed). Strings and sub-messages put
-	 * into fe are malloc'ed: file_entry_free_fields() frees them (or
+	 * into fe are malloc'ed: file_entry_free_fields() frees them, the
+	 * kind's sub-message through entry_field (or
 	 * file_entry__free_unpacked(fe, NULL) for a malloc'ed fe).
 	 */
 	int (*dump)(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e);

@@ -48,31 +48,8 @@ void file_entry_free_fields(FileEntry *fe)
 	fe->path = NULL;
 	free(fe->ident);
 	fe->ident = NULL;
-	if (fe->pipe)
-		pipe_entry__free_unpacked(fe->pipe, NULL);
-	fe->pipe = NULL;
-	if (fe->unix_sk)
-		unix_sk_entry__free_unpacked(fe->unix_sk, NULL);
-	fe->unix_sk = NULL;
-	if (fe->inet_sk)
-		inet_sk_entry__free_unpacked(fe->inet_sk, NULL);
-	fe->inet_sk = NULL;
-	/* event fds (eventfd.c, epoll.c, signalfd.c, timerfd.c, inotify.c) */
-	if (fe->eventfd)
-		eventfd_entry__free_unpacked(fe->eventfd, NULL);
-	fe->eventfd = NULL;
-	if (fe->epoll)
-		epoll_entry__free_unpacked(fe->epoll, NULL);
-	fe->epoll = NULL;
-	if (fe->signalfd)
-		signalfd_entry__free_unpacked(fe->signalfd, NULL);
-	fe->signalfd = NULL;
-	if (fe->timerfd)
-		timerfd_entry__free_unpacked(fe->timerfd, NULL);
-	fe->timerfd = NULL;
-	if (fe->inotify)
-		inotify_entry__free_unpacked(fe->inotify, NULL);
-	fe->inotify = NULL;
+	/* each kind's sub-message (pipe, unix_sk, eventfd...) */
+	fd_kinds_free_entry_fields(fe);
 	free(fe->content.data);
 	fe->content.data = NULL;
 	fe->content.len = 0;

@@ -37,6 +37,8 @@ int fdk_seek(int fd, const FileEntry *fe, const char *what, struct ckpt_error *e
 int fdk_read_fdinfo(const struct fd_probe *p, char **ret, struct ckpt_error *e);
 /* Set or clear O_NONBLOCK on fd as the entry's saved flags say. */
 int fdk_set_nonblock(int fd, const FileEntry *fe, struct ckpt_error *e);
+/* Free the sub-message of every kind (struct fd_kind.entry_field) set in fe. */
+void fd_kinds_free_entry_fields(FileEntry *fe);
 /* The number after "key" at the start of a line of fdinfo text, in base; false if none. */
 bool fdk_fdinfo_u64(const char *text, const char *key, int base, uint64_t *ret);
 

@@ -1282,6 +1282,7 @@ static void inet_open_done(struct fd_open_ctx *ctx)
 const struct fd_kind fd_kind_inet = {
     .name = "TCP/UDP socket",
     .matches = inet_matches,
+    .entry_field = offsetof(FileEntry, inet_sk),
     .dump = inet_dump,
     .verify = inet_verify,
     .dump_done = inet_dump_done,

@@ -368,6 +368,7 @@ static int inotify_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_inotify = {
     .name = "inotify",
     .matches = inotify_matches,
+    .entry_field = offsetof(FileEntry, inotify),
     .dump = inotify_dump,
     .verify = inotify_verify,
     .open = inotify_open,

@@ -724,6 +724,7 @@ static int fifo_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *r
 const struct fd_kind fd_kind_pipe = {
     .name = "pipe",
     .matches = pipe_matches,
+    .entry_field = offsetof(FileEntry, pipe),
     .dump = pipe_dump,
     .verify = pipe_verify,
     .dump_done = pipe_dump_done,
@@ -734,6 +735,7 @@ const struct fd_kind fd_kind_pipe = {
 const struct fd_kind fd_kind_fifo = {
     .name = "FIFO",
     .matches = fifo_matches,
+    .entry_field = offsetof(FileEntry, pipe),
     .dump = fifo_dump,
     .verify = fifo_verify,
     .dump_done = fifo_dump_done,

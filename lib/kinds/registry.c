@@ -8,6 +8,7 @@
 
 #include "cleanup.h"
 #include "fd_kind.h"
+#include "file_util.h"
 
 extern const struct fd_kind fd_kind_reg;
 extern const struct fd_kind fd_kind_dir;
@@ -69,6 +70,22 @@ const struct fd_kind *fd_kind_for_file(const FileEntry *fe)
 const struct fd_kind *fd_kind_nth(size_t i)
 {
 	return i < ARRAY_SIZE(fd_kinds) ? fd_kinds[i].kind : NULL;
+}
+
+void fd_kinds_free_entry_fields(FileEntry *fe)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++) {
+		size_t off = fd_kinds[i].kind->entry_field;
+		ProtobufCMessage **m;
+
+		if (!off)
+			continue;
+		/* two kinds may share a field (pipes and FIFOs: pipe): freed once */
+		m = (ProtobufCMessage **)((char *)fe + off);
+		if (*m)
+			protobuf_c_message_free_unpacked(*m, NULL);
+		*m = NULL;
+	}
 }
 
 int fd_kinds_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)

@@ -95,6 +95,7 @@ static int signalfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_signalfd = {
     .name = "signalfd",
     .matches = signalfd_matches,
+    .entry_field = offsetof(FileEntry, signalfd),
     .dump = signalfd_dump,
     .verify = signalfd_verify,
     .open = signalfd_open,

@@ -200,6 +200,7 @@ static int timerfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_timerfd = {
     .name = "timerfd",
     .matches = timerfd_matches,
+    .entry_field = offsetof(FileEntry, timerfd),
     .dump = timerfd_dump,
     .verify = timerfd_verify,
     .open = timerfd_open,

@@ -1366,6 +1366,7 @@ static int unix_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *r
 const struct fd_kind fd_kind_unix = {
     .name = "unix socket",
     .matches = unix_matches,
+    .entry_field = offsetof(FileEntry, unix_sk),
     .dump = unix_dump,
     .verify = unix_verify,
     .dump_done = unix_dump_done,
