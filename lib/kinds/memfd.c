@@ -98,6 +98,7 @@ static int memfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_memfd = {
     .name = "memfd",
     .matches = memfd_matches,
+    .entry_field = offsetof(FileEntry, memfd),
     .dump = memfd_dump,
     .verify = memfd_verify,
     .open = memfd_open,

@@ -480,6 +480,7 @@ static int tty_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_tty = {
     .name = "terminal",
     .matches = tty_matches,
+    .entry_field = offsetof(FileEntry, tty),
     .dump = tty_dump,
     .verify = tty_verify,
     .open = tty_open,
