@@ -139,34 +139,32 @@ struct rfile *file_by_id(const struct restore_ctx *ctx, uint32_t id)
 	return NULL;
 }
 
-/* Event fds (lib/kinds/eventfd.c, epoll.c...): their path is the /proc link "anon_inode:...". */
-static bool is_event_fd_type(FileType type)
-{
-	return type == FILE_TYPE__FILE_EVENTFD || type == FILE_TYPE__FILE_EPOLL ||
-	       type == FILE_TYPE__FILE_SIGNALFD || type == FILE_TYPE__FILE_TIMERFD ||
-	       type == FILE_TYPE__FILE_INOTIFY;
-}
-
+/*
+ * The type must be one a kind restores (the kind says what its path holds),
+ * or FILE_SHMEM: a shared memory object, no fd kind (restorer/shmem.c makes
+ * it; its path is absolute: "/memfd:NAME", "/SYSV00000000", the deleted file).
+ */
 static int validate_file(const FileEntry *fe, struct ckpt_error *e)
 {
-	if (is_event_fd_type(fe->type)) {
+	const struct fd_kind *k = fd_kind_for_file(fe);
+	enum fd_kind_path path;
+
+	if (k)
+		path = k->path;
+	else if (fe->type == FILE_TYPE__FILE_SHMEM)
+		path = FD_PATH_ABSOLUTE;
+	else
+		return ckpt_err(e, -EINVAL, "files.img: file id %u: field type: unknown value %d",
+				fe->id, fe->type);
+	if (path == FD_PATH_ANON_INODE) {
 		if (!fe->path || strncmp(fe->path, "anon_inode:", 11) || strlen(fe->path) >= 64)
 			return ckpt_err(e, -EINVAL,
 					"files.img: file id %u: field path: not an anon_inode link",
 					fe->id);
 		return 0;
 	}
-	if (fe->type != FILE_TYPE__FILE_REG && fe->type != FILE_TYPE__FILE_DIR &&
-	    fe->type != FILE_TYPE__FILE_CHR && fe->type != FILE_TYPE__FILE_TTY &&
-	    fe->type != FILE_TYPE__FILE_PIPE && fe->type != FILE_TYPE__FILE_FIFO &&
-	    fe->type != FILE_TYPE__FILE_MEMFD && fe->type != FILE_TYPE__FILE_SHMEM &&
-	    fe->type != FILE_TYPE__FILE_UNIX_SK && fe->type != FILE_TYPE__FILE_INET_SK)
-		return ckpt_err(e, -EINVAL, "files.img: file id %u: field type: unknown value %d",
-				fe->id, fe->type);
 	/* a pipe's or socket's path is its /proc link: "pipe:[INODE]", "socket:[INODE]" */
-	if (!fe->path ||
-	    (fe->path[0] != '/' && fe->type != FILE_TYPE__FILE_PIPE &&
-	     fe->type != FILE_TYPE__FILE_UNIX_SK && fe->type != FILE_TYPE__FILE_INET_SK) ||
+	if (!fe->path || (fe->path[0] != '/' && path != FD_PATH_PROC_LINK) ||
 	    strlen(fe->path) >= PATH_MAX)
 		return ckpt_err(e, -EINVAL,
 				"files.img: file id %u: field path: not an absolute path shorter "

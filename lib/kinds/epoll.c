@@ -284,6 +284,7 @@ const struct fd_kind fd_kind_epoll = {
     .name = "epoll",
     .matches = epoll_matches,
     .entry_field = offsetof(FileEntry, epoll),
+    .path = FD_PATH_ANON_INODE,
     .dump = epoll_dump,
     .verify = epoll_verify,
     .open = epoll_open,

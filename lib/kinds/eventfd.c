@@ -110,6 +110,7 @@ const struct fd_kind fd_kind_eventfd = {
     .name = "eventfd",
     .matches = eventfd_matches,
     .entry_field = offsetof(FileEntry, eventfd),
+    .path = FD_PATH_ANON_INODE,
     .dump = eventfd_dump,
     .verify = eventfd_verify,
     .open = eventfd_open,

@@ -67,6 +67,19 @@ struct fd_open_ctx {
 	void *owner;
 };
 
+/*
+ * What FileEntry.path holds for a kind: the restorer checks files.img
+ * against it before anything else reads the entries.
+ */
+enum fd_kind_path {
+	/* an absolute path shorter than PATH_MAX (files opened by path) */
+	FD_PATH_ABSOLUTE = 0,
+	/* the /proc link of an object without a path, "pipe:[INODE]", "socket:[INODE]" */
+	FD_PATH_PROC_LINK,
+	/* "anon_inode:[eventfd]"...: starts with "anon_inode:", shorter than 64 */
+	FD_PATH_ANON_INODE,
+};
+
 struct fd_kind {
 	const char *name; /* "regular file", "directory", "character device" */
 	bool (*matches)(const struct fd_probe *p);
@@ -75,6 +88,7 @@ struct fd_kind {
 	 * unix_sk...), 0 if it has none: file_entry_free_fields() frees it.
 	 */
 	size_t entry_field;
+	enum fd_kind_path path; /* what FileEntry.path holds */
 	/*
 	 * Describe the open file description into fe (fe->id is set by the
 	 * caller, fe was file_entry__init'ed). Strings and sub-messages put

@@ -1283,6 +1283,7 @@ const struct fd_kind fd_kind_inet = {
     .name = "TCP/UDP socket",
     .matches = inet_matches,
     .entry_field = offsetof(FileEntry, inet_sk),
+    .path = FD_PATH_PROC_LINK,
     .dump = inet_dump,
     .verify = inet_verify,
     .dump_done = inet_dump_done,

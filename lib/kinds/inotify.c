@@ -369,6 +369,7 @@ const struct fd_kind fd_kind_inotify = {
     .name = "inotify",
     .matches = inotify_matches,
     .entry_field = offsetof(FileEntry, inotify),
+    .path = FD_PATH_ANON_INODE,
     .dump = inotify_dump,
     .verify = inotify_verify,
     .open = inotify_open,

@@ -725,6 +725,7 @@ const struct fd_kind fd_kind_pipe = {
     .name = "pipe",
     .matches = pipe_matches,
     .entry_field = offsetof(FileEntry, pipe),
+    .path = FD_PATH_PROC_LINK,
     .dump = pipe_dump,
     .verify = pipe_verify,
     .dump_done = pipe_dump_done,

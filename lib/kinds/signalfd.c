@@ -96,6 +96,7 @@ const struct fd_kind fd_kind_signalfd = {
     .name = "signalfd",
     .matches = signalfd_matches,
     .entry_field = offsetof(FileEntry, signalfd),
+    .path = FD_PATH_ANON_INODE,
     .dump = signalfd_dump,
     .verify = signalfd_verify,
     .open = signalfd_open,

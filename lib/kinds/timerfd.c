@@ -201,6 +201,7 @@ const struct fd_kind fd_kind_timerfd = {
     .name = "timerfd",
     .matches = timerfd_matches,
     .entry_field = offsetof(FileEntry, timerfd),
+    .path = FD_PATH_ANON_INODE,
     .dump = timerfd_dump,
     .verify = timerfd_verify,
     .open = timerfd_open,

@@ -1367,6 +1367,7 @@ const struct fd_kind fd_kind_unix = {
     .name = "unix socket",
     .matches = unix_matches,
     .entry_field = offsetof(FileEntry, unix_sk),
+    .path = FD_PATH_PROC_LINK,
     .dump = unix_dump,
     .verify = unix_verify,
     .dump_done = unix_dump_done,
