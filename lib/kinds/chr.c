@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "fault.h"
 #include "file_util.h"
 #include "log.h"
+#include "tty.h"
 
 static const struct {
 	unsigned major, minor;
@@ -39,6 +41,18 @@ static bool chr_supported(dev_t rdev)
 static bool chr_matches(const struct fd_probe *p)
 {
 	return S_ISCHR(p->st.st_mode) && chr_supported(p->st.st_rdev) && fdk_link_is_path(p->link);
+}
+
+/* Terminals are tty.c's to describe. */
+static bool chr_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	dev_t rdev = p->st.st_rdev;
+
+	if (!S_ISCHR(p->st.st_mode) || !fdk_link_is_named_file(p->link) ||
+	    tty_is_terminal_major(major(rdev)))
+		return false;
+	snprintf(buf, len, "character device %u:%u %s", major(rdev), minor(rdev), p->link);
+	return true;
 }
 
 static int chr_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
@@ -130,6 +144,7 @@ static int chr_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_chr = {
     .name = "character device",
     .matches = chr_matches,
+    .describe = chr_describe,
     .dump = chr_dump,
     .verify = chr_verify,
     .open = chr_open,

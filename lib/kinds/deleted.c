@@ -45,6 +45,23 @@ static bool deleted_matches(const struct fd_probe *p)
 }
 
 /*
+ * Every deleted file but a memfd's (memfd.c) and a socket's (an O_PATH fd of
+ * a socket file is described as a socket), handled or not (a directory, a
+ * file with other hard links).
+ */
+static bool deleted_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	const char *link = p->link;
+
+	if (link[0] != '/' || !fdk_link_is_deleted(link) || !strncmp(link, "/memfd:", 7) ||
+	    S_ISSOCK(p->st.st_mode))
+		return false;
+	snprintf(buf, len, "deleted %s %.*s", S_ISDIR(p->st.st_mode) ? "directory" : "file",
+		 (int)(strlen(link) - strlen(DELETED_SUFFIX)), link);
+	return true;
+}
+
+/*
  * Another open file description of the same inode in this task would be
  * restored as a file of its own: writes through one would no longer show
  * through the other. Refuse rather than restore something different.
@@ -353,6 +370,7 @@ static int deleted_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_deleted = {
     .name = "deleted file",
     .matches = deleted_matches,
+    .describe = deleted_describe,
     .dump = deleted_dump,
     .verify = deleted_verify,
     .open = deleted_open,

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,14 @@
 static bool dir_matches(const struct fd_probe *p)
 {
 	return S_ISDIR(p->st.st_mode) && fdk_link_is_path(p->link);
+}
+
+static bool dir_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	if (!S_ISDIR(p->st.st_mode) || !fdk_link_is_named_file(p->link))
+		return false;
+	snprintf(buf, len, "directory %s", p->link);
+	return true;
 }
 
 static int dir_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
@@ -76,6 +85,7 @@ static int dir_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_dir = {
     .name = "directory",
     .matches = dir_matches,
+    .describe = dir_describe,
     .dump = dir_dump,
     .verify = dir_verify,
     .open = dir_open,

@@ -51,6 +51,11 @@ static bool epoll_matches(const struct fd_probe *p)
 	return !strcmp(p->link, "anon_inode:[eventpoll]");
 }
 
+static bool epoll_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	return fdk_describe_as(epoll_matches(p), "epoll", buf, len);
+}
+
 static int add_target(EpollEntry *ep, uint32_t tfd, uint32_t events, uint64_t data,
 		      struct ckpt_error *e)
 {
@@ -283,6 +288,7 @@ static int epoll_install(const FileEntry *fe, int fd, pid_t pid, struct ckpt_err
 const struct fd_kind fd_kind_epoll = {
     .name = "epoll",
     .matches = epoll_matches,
+    .describe = epoll_describe,
     .entry_field = offsetof(FileEntry, epoll),
     .path = FD_PATH_ANON_INODE,
     .dump = epoll_dump,

@@ -30,6 +30,11 @@ static bool eventfd_matches(const struct fd_probe *p)
 	return !strcmp(p->link, "anon_inode:[eventfd]");
 }
 
+static bool eventfd_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	return fdk_describe_as(eventfd_matches(p), "eventfd", buf, len);
+}
+
 static int eventfd_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
 {
 	_cleanup_free_ char *text = NULL;
@@ -109,6 +114,7 @@ static int eventfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_eventfd = {
     .name = "eventfd",
     .matches = eventfd_matches,
+    .describe = eventfd_describe,
     .entry_field = offsetof(FileEntry, eventfd),
     .path = FD_PATH_ANON_INODE,
     .dump = eventfd_dump,

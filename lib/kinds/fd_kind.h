@@ -84,6 +84,15 @@ struct fd_kind {
 	const char *name; /* "regular file", "directory", "character device" */
 	bool (*matches)(const struct fd_probe *p);
 	/*
+	 * Optional. Say what the fd is ("pipe", "regular file /etc/hosts")
+	 * when it is of this kind's sort, restorable or not (a character
+	 * device the kind does not handle, a deleted directory): for the
+	 * message of fd_probe_describe. False if the fd is not of this sort.
+	 * The sorts of two kinds must not overlap (else the first kind of
+	 * the registry wins).
+	 */
+	bool (*describe)(const struct fd_probe *p, char *buf, size_t len);
+	/*
 	 * offsetof(FileEntry, <field>) of the kind's own sub-message (pipe,
 	 * unix_sk...), 0 if it has none: file_entry_free_fields() frees it.
 	 */

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -24,6 +26,30 @@ bool fdk_link_is_deleted(const char *link)
 bool fdk_link_is_path(const char *link)
 {
 	return link[0] == '/' && !fdk_link_is_deleted(link);
+}
+
+bool fdk_link_is_named_file(const char *link)
+{
+	return fdk_link_is_path(link) && strncmp(link, "/memfd:", 7);
+}
+
+bool fdk_describe_as(bool is, const char *what, char *buf, size_t len)
+{
+	if (is)
+		snprintf(buf, len, "%s", what);
+	return is;
+}
+
+int fdk_probe_sock_domain(const struct fd_probe *p)
+{
+	int domain = -1;
+	socklen_t sl = sizeof(domain);
+
+	if (strncmp(p->link, "socket:[", 8) && !S_ISSOCK(p->st.st_mode))
+		return -1;
+	if (p->local_fd < 0 || getsockopt(p->local_fd, SOL_SOCKET, SO_DOMAIN, &domain, &sl) < 0)
+		return -1;
+	return domain;
 }
 
 /*

@@ -16,6 +16,20 @@
 bool fdk_link_is_deleted(const char *link);
 /* The link is an absolute path that still exists (not "pipe:[..]", not deleted). */
 bool fdk_link_is_path(const char *link);
+/*
+ * For describe: the link is the path of a file that has a name (absolute,
+ * not deleted, not a memfd's "/memfd:NAME": memfd.c describes those).
+ */
+bool fdk_link_is_named_file(const char *link);
+/* For describe: when is, write what into buf and say true. */
+bool fdk_describe_as(bool is, const char *what, char *buf, size_t len);
+/*
+ * For describe: SO_DOMAIN of a socket fd (the link "socket:[INODE]" or
+ * S_ISSOCK) through our copy; -1 if not a socket, no copy, or unknown.
+ */
+int fdk_probe_sock_domain(const struct fd_probe *p);
+/* Ask every kind's describe in registry order (fd_probe_describe does first). */
+bool fd_kinds_describe(const struct fd_probe *p, char *buf, size_t len);
 /* The open(2) flags worth restoring (access mode, O_APPEND, O_NONBLOCK...). */
 uint32_t fdk_open_flags(uint32_t saved);
 /*

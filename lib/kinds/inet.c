@@ -210,6 +210,21 @@ static bool inet_matches(const struct fd_probe *p)
 	       (type == SOCK_DGRAM && proto == IPPROTO_UDP);
 }
 
+/* "TCP socket", "UDPv6 socket": by the protocol alone (other IP sockets are probe.c's) */
+static bool inet_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	int domain = fdk_probe_sock_domain(p), proto = -1;
+	const char *v6 = domain == AF_INET6 ? "v6" : "";
+
+	if (domain != AF_INET && domain != AF_INET6)
+		return false;
+	sock_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return false;
+	snprintf(buf, len, "%s%s socket", proto == IPPROTO_TCP ? "TCP" : "UDP", v6);
+	return true;
+}
+
 static int get_timeo(int fd, int opt, uint64_t *ret)
 {
 	struct timeval tv = {0};
@@ -1282,6 +1297,7 @@ static void inet_open_done(struct fd_open_ctx *ctx)
 const struct fd_kind fd_kind_inet = {
     .name = "TCP/UDP socket",
     .matches = inet_matches,
+    .describe = inet_describe,
     .entry_field = offsetof(FileEntry, inet_sk),
     .path = FD_PATH_PROC_LINK,
     .dump = inet_dump,

@@ -57,6 +57,11 @@ static bool inotify_matches(const struct fd_probe *p)
 	return !strcmp(p->link, "anon_inode:inotify");
 }
 
+static bool inotify_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	return fdk_describe_as(inotify_matches(p), "inotify", buf, len);
+}
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -368,6 +373,7 @@ static int inotify_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_inotify = {
     .name = "inotify",
     .matches = inotify_matches,
+    .describe = inotify_describe,
     .entry_field = offsetof(FileEntry, inotify),
     .path = FD_PATH_ANON_INODE,
     .dump = inotify_dump,

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +33,20 @@
 static bool memfd_matches(const struct fd_probe *p)
 {
 	return S_ISREG(p->st.st_mode) && !strncmp(p->link, "/memfd:", 7);
+}
+
+/* "memfd NAME", also for a memfd no kind could handle */
+static bool memfd_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	size_t n;
+
+	if (strncmp(p->link, "/memfd:", 7))
+		return false;
+	n = strlen(p->link + 7);
+	if (fdk_link_is_deleted(p->link))
+		n -= strlen(DELETED_SUFFIX);
+	snprintf(buf, len, "memfd %.*s", (int)n, p->link + 7);
+	return true;
 }
 
 static int memfd_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
@@ -98,6 +113,7 @@ static int memfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_memfd = {
     .name = "memfd",
     .matches = memfd_matches,
+    .describe = memfd_describe,
     .entry_field = offsetof(FileEntry, memfd),
     .dump = memfd_dump,
     .verify = memfd_verify,

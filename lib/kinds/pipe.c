@@ -91,6 +91,19 @@ static bool fifo_matches(const struct fd_probe *p)
 	return S_ISFIFO(p->st.st_mode) && fdk_link_is_path(p->link);
 }
 
+static bool pipe_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	return fdk_describe_as(!strncmp(p->link, "pipe:[", 6), "pipe", buf, len);
+}
+
+static bool fifo_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	if (!S_ISFIFO(p->st.st_mode) || !fdk_link_is_named_file(p->link))
+		return false;
+	snprintf(buf, len, "FIFO %s", p->link);
+	return true;
+}
+
 /*
  * Copy the bytes buffered in the pipe behind rfd (open for reading) without
  * consuming them: tee duplicates the pipe's buffers (all in one call: the
@@ -724,6 +737,7 @@ static int fifo_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *r
 const struct fd_kind fd_kind_pipe = {
     .name = "pipe",
     .matches = pipe_matches,
+    .describe = pipe_describe,
     .entry_field = offsetof(FileEntry, pipe),
     .path = FD_PATH_PROC_LINK,
     .dump = pipe_dump,
@@ -736,6 +750,7 @@ const struct fd_kind fd_kind_pipe = {
 const struct fd_kind fd_kind_fifo = {
     .name = "FIFO",
     .matches = fifo_matches,
+    .describe = fifo_describe,
     .entry_field = offsetof(FileEntry, pipe),
     .dump = fifo_dump,
     .verify = fifo_verify,

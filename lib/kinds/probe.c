@@ -2,7 +2,10 @@
 /*
  * What an fd of a task is, before a kind is chosen: the /proc link, our own
  * copy of the open file description (pidfd_getfd), its stat and fdinfo; and
- * a human description for the error when no kind handles it.
+ * a human description for the error when no kind handles it: the kinds
+ * describe their own sort of fd (struct fd_kind.describe), this file what no
+ * kind is about (other sockets, other anonymous inodes, namespaces, block
+ * devices...).
  */
 #define LOG_PREFIX "fd probe: "
 
@@ -72,16 +75,14 @@ void fd_probe_release(struct fd_probe *p)
 	}
 }
 
-/* anon_inode:NAME -> what a user calls it */
+/* anon_inode:NAME -> what a user calls it (event fds: their kinds say) */
 static const struct {
 	const char *anon;
 	const char *what;
 } anon_names[] = {
-    {"[eventfd]", "eventfd"},	    {"[eventpoll]", "epoll"}, {"[signalfd]", "signalfd"},
-    {"[timerfd]", "timerfd"},	    {"inotify", "inotify"},   {"[fanotify]", "fanotify"},
-    {"[io_uring]", "io_uring"},	    {"[pidfd]", "pidfd"},     {"[userfaultfd]", "userfaultfd"},
-    {"[perf_event]", "perf event"}, {"bpf-map", "BPF map"},   {"bpf-prog", "BPF program"},
-    {"bpf_link", "BPF link"},
+    {"[fanotify]", "fanotify"},	      {"[io_uring]", "io_uring"},     {"[pidfd]", "pidfd"},
+    {"[userfaultfd]", "userfaultfd"}, {"[perf_event]", "perf event"}, {"bpf-map", "BPF map"},
+    {"bpf-prog", "BPF program"},      {"bpf_link", "BPF link"},
 };
 
 static const char *const ns_names[] = {
@@ -97,6 +98,7 @@ static const char *const ns_names[] = {
     "time_for_children",
 };
 
+/* Sockets of no kind (unix.c, inet.c say theirs). */
 static void describe_socket(const struct fd_probe *p, char *buf, size_t len)
 {
 	int domain = -1, type = -1, proto = -1;
@@ -114,16 +116,9 @@ static void describe_socket(const struct fd_probe *p, char *buf, size_t len)
 	getsockopt(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto, &sl);
 	v6 = domain == AF_INET6 ? "v6" : "";
 	switch (domain) {
-	case AF_UNIX:
-		snprintf(buf, len, "unix socket");
-		return;
 	case AF_INET:
 	case AF_INET6:
-		if (proto == IPPROTO_TCP)
-			snprintf(buf, len, "TCP%s socket", v6);
-		else if (proto == IPPROTO_UDP)
-			snprintf(buf, len, "UDP%s socket", v6);
-		else if (type == SOCK_RAW)
+		if (type == SOCK_RAW)
 			snprintf(buf, len, "raw IP%s socket", v6);
 		else
 			snprintf(buf, len, "IP%s socket (protocol %d)", v6, proto);
@@ -173,37 +168,13 @@ static bool describe_ns(const char *link, char *buf, size_t len)
 	return false;
 }
 
-static bool is_tty_major(unsigned maj)
-{
-	return maj == 4 || maj == 5 || (maj >= 136 && maj <= 143);
-}
-
+/* Files of no kind (the kinds say theirs: regular files, directories, memfds...). */
 static void describe_path(const struct fd_probe *p, char *buf, size_t len)
 {
 	const struct stat *st = &p->st;
 	const char *link = p->link;
 
-	if (!strncmp(link, "/memfd:", 7)) {
-		size_t n = strlen(link + 7);
-
-		if (fdk_link_is_deleted(link))
-			n -= strlen(DELETED_SUFFIX);
-		snprintf(buf, len, "memfd %.*s", (int)n, link + 7);
-	} else if (fdk_link_is_deleted(link)) {
-		snprintf(buf, len, "deleted %s %.*s", S_ISDIR(st->st_mode) ? "directory" : "file",
-			 (int)(strlen(link) - strlen(DELETED_SUFFIX)), link);
-	} else if (S_ISREG(st->st_mode)) {
-		snprintf(buf, len, "regular file %s", link);
-	} else if (S_ISDIR(st->st_mode)) {
-		snprintf(buf, len, "directory %s", link);
-	} else if (S_ISFIFO(st->st_mode)) {
-		snprintf(buf, len, "FIFO %s", link);
-	} else if (S_ISCHR(st->st_mode) && is_tty_major(major(st->st_rdev))) {
-		snprintf(buf, len, "terminal %s", link);
-	} else if (S_ISCHR(st->st_mode)) {
-		snprintf(buf, len, "character device %u:%u %s", major(st->st_rdev),
-			 minor(st->st_rdev), link);
-	} else if (S_ISBLK(st->st_mode)) {
+	if (S_ISBLK(st->st_mode)) {
 		snprintf(buf, len, "block device %u:%u %s", major(st->st_rdev), minor(st->st_rdev),
 			 link);
 	} else if (S_ISLNK(st->st_mode)) {
@@ -217,9 +188,10 @@ const char *fd_probe_describe(const struct fd_probe *p, char *buf, size_t len)
 {
 	if (!len)
 		return buf;
-	if (!strncmp(p->link, "pipe:[", 6))
-		snprintf(buf, len, "pipe");
-	else if (!strncmp(p->link, "socket:[", 8) || S_ISSOCK(p->st.st_mode))
+	/* what a kind knows its sort of fd as, handled or not */
+	if (fd_kinds_describe(p, buf, len))
+		return buf;
+	if (!strncmp(p->link, "socket:[", 8) || S_ISSOCK(p->st.st_mode))
 		describe_socket(p, buf, len);
 	else if (describe_anon(p->link, buf, len) || describe_ns(p->link, buf, len))
 		;

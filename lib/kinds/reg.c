@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +24,14 @@ static bool reg_matches(const struct fd_probe *p)
 {
 	/* Namespace files and new-style anon inodes are S_IFREG too: want a real path. */
 	return S_ISREG(p->st.st_mode) && fdk_link_is_path(p->link);
+}
+
+static bool reg_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	if (!S_ISREG(p->st.st_mode) || !fdk_link_is_named_file(p->link))
+		return false;
+	snprintf(buf, len, "regular file %s", p->link);
+	return true;
 }
 
 static int reg_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
@@ -125,6 +134,7 @@ static int reg_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_reg = {
     .name = "regular file",
     .matches = reg_matches,
+    .describe = reg_describe,
     .dump = reg_dump,
     .verify = reg_verify,
     .open = reg_open,

@@ -72,6 +72,14 @@ const struct fd_kind *fd_kind_nth(size_t i)
 	return i < ARRAY_SIZE(fd_kinds) ? fd_kinds[i].kind : NULL;
 }
 
+bool fd_kinds_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++)
+		if (fd_kinds[i].kind->describe && fd_kinds[i].kind->describe(p, buf, len))
+			return true;
+	return false;
+}
+
 void fd_kinds_free_entry_fields(FileEntry *fe)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++) {

@@ -27,6 +27,11 @@ static bool signalfd_matches(const struct fd_probe *p)
 	return !strcmp(p->link, "anon_inode:[signalfd]");
 }
 
+static bool signalfd_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	return fdk_describe_as(signalfd_matches(p), "signalfd", buf, len);
+}
+
 static int signalfd_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
 {
 	_cleanup_free_ char *text = NULL;
@@ -95,6 +100,7 @@ static int signalfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_signalfd = {
     .name = "signalfd",
     .matches = signalfd_matches,
+    .describe = signalfd_describe,
     .entry_field = offsetof(FileEntry, signalfd),
     .path = FD_PATH_ANON_INODE,
     .dump = signalfd_dump,

@@ -49,6 +49,11 @@ static bool timerfd_matches(const struct fd_probe *p)
 	return !strcmp(p->link, "anon_inode:[timerfd]");
 }
 
+static bool timerfd_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	return fdk_describe_as(timerfd_matches(p), "timerfd", buf, len);
+}
+
 /* "key (SEC, NSEC)" -> nanoseconds */
 static bool parse_pair(const char *text, const char *key, uint64_t *ret)
 {
@@ -200,6 +205,7 @@ static int timerfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_timerfd = {
     .name = "timerfd",
     .matches = timerfd_matches,
+    .describe = timerfd_describe,
     .entry_field = offsetof(FileEntry, timerfd),
     .path = FD_PATH_ANON_INODE,
     .dump = timerfd_dump,

@@ -96,6 +96,21 @@ static bool tty_matches(const struct fd_probe *p)
 	return is_dev_tty(rdev) && is_slave_major(major(ctty_real_dev(p->local_fd)));
 }
 
+bool tty_is_terminal_major(unsigned maj)
+{
+	return maj == 4 || maj == 5 || is_slave_major(maj);
+}
+
+/* Every terminal, pty or not (/dev/tty1, /dev/ttyS0, /dev/console). */
+static bool tty_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	if (!S_ISCHR(p->st.st_mode) || !fdk_link_is_named_file(p->link) ||
+	    !tty_is_terminal_major(major(p->st.st_rdev)))
+		return false;
+	snprintf(buf, len, "terminal %s", p->link);
+	return true;
+}
+
 bool tty_entry_is(const FileEntry *fe)
 {
 	return fe && fe->type == FILE_TYPE__FILE_TTY && fe->tty;
@@ -480,6 +495,7 @@ static int tty_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 const struct fd_kind fd_kind_tty = {
     .name = "terminal",
     .matches = tty_matches,
+    .describe = tty_describe,
     .entry_field = offsetof(FileEntry, tty),
     .dump = tty_dump,
     .verify = tty_verify,

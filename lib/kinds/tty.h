@@ -10,6 +10,8 @@
 
 #include "fd_kind.h"
 
+/* A character device major of terminals: 4 (consoles, serial lines), 5, 136-143 (pty slaves). */
+bool tty_is_terminal_major(unsigned maj);
 /* Is this FileEntry a terminal (FILE_TTY with a TtyEntry)? */
 bool tty_entry_is(const FileEntry *fe);
 /* Printable name of the entry: "/dev/pts/3", "pty master of /dev/pts/3". */

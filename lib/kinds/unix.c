@@ -127,6 +127,11 @@ static bool unix_matches(const struct fd_probe *p)
 	       domain == AF_UNIX;
 }
 
+static bool unix_describe(const struct fd_probe *p, char *buf, size_t len)
+{
+	return fdk_describe_as(fdk_probe_sock_domain(p) == AF_UNIX, "unix socket", buf, len);
+}
+
 static int get_int(int fd, int opt, int *ret)
 {
 	socklen_t sl = sizeof(*ret);
@@ -1366,6 +1371,7 @@ static int unix_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *r
 const struct fd_kind fd_kind_unix = {
     .name = "unix socket",
     .matches = unix_matches,
+    .describe = unix_describe,
     .entry_field = offsetof(FileEntry, unix_sk),
     .path = FD_PATH_PROC_LINK,
     .dump = unix_dump,
