@@ -41,7 +41,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +52,7 @@
 #include "log.h"
 #include "netlock.h"
 #include "sockdiag.h"
+#include "sockopt.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -225,17 +225,6 @@ static bool inet_describe(const struct fd_probe *p, char *buf, size_t len)
 	return true;
 }
 
-static int get_timeo(int fd, int opt, uint64_t *ret)
-{
-	struct timeval tv = {0};
-	socklen_t sl = sizeof(tv);
-
-	if (getsockopt(fd, SOL_SOCKET, opt, &tv, &sl) < 0)
-		return -1;
-	*ret = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-	return 0;
-}
-
 static int dump_options(int fd, InetSkEntry *ie, struct ckpt_error *e)
 {
 	int ra = 0, rp = 0, ka = 0, snd = 0, rcv = 0, v6 = 0, nd = 0;
@@ -245,8 +234,8 @@ static int dump_options(int fd, InetSkEntry *ie, struct ckpt_error *e)
 	    !sock_int(fd, SOL_SOCKET, SO_KEEPALIVE, &ka) ||
 	    !sock_int(fd, SOL_SOCKET, SO_SNDBUF, &snd) ||
 	    !sock_int(fd, SOL_SOCKET, SO_RCVBUF, &rcv) ||
-	    get_timeo(fd, SO_RCVTIMEO, &ie->rcvtimeo_us) < 0 ||
-	    get_timeo(fd, SO_SNDTIMEO, &ie->sndtimeo_us) < 0 ||
+	    sockopt_get_timeo(fd, SO_RCVTIMEO, &ie->rcvtimeo_us) < 0 ||
+	    sockopt_get_timeo(fd, SO_SNDTIMEO, &ie->sndtimeo_us) < 0 ||
 	    (ie->family == AF_INET6 && !sock_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6)) ||
 	    (ie->proto == IPPROTO_TCP && !sock_int(fd, IPPROTO_TCP, TCP_NODELAY, &nd)))
 		return ckpt_err_errno(e, -errno, "reading its options (getsockopt)");
@@ -838,13 +827,6 @@ static struct isk *by_inode(struct istate *st, uint64_t ino)
 	return NULL;
 }
 
-static int set_timeo(int fd, int opt, uint64_t us)
-{
-	struct timeval tv = {.tv_sec = (time_t)(us / 1000000u), .tv_usec = (long)(us % 1000000u)};
-
-	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
-}
-
 /*
  * Buffer sizes only where they differ from a fresh socket's: setting one
  * fixes it (no autotuning any more), as the program's own setsockopt did.
@@ -877,8 +859,8 @@ static int post_options(const struct isk *u, struct ckpt_error *e)
 	if ((ie->has_keepalive && set_int(fd, SOL_SOCKET, SO_KEEPALIVE, ie->keepalive) < 0) ||
 	    (ie->has_reuseaddr && set_int(fd, SOL_SOCKET, SO_REUSEADDR, ie->reuseaddr) < 0) ||
 	    (ie->has_nodelay && set_int(fd, IPPROTO_TCP, TCP_NODELAY, ie->nodelay) < 0) ||
-	    (ie->has_rcvtimeo_us && set_timeo(fd, SO_RCVTIMEO, ie->rcvtimeo_us) < 0) ||
-	    (ie->has_sndtimeo_us && set_timeo(fd, SO_SNDTIMEO, ie->sndtimeo_us) < 0))
+	    (ie->has_rcvtimeo_us && sockopt_set_timeo(fd, SO_RCVTIMEO, ie->rcvtimeo_us) < 0) ||
+	    (ie->has_sndtimeo_us && sockopt_set_timeo(fd, SO_SNDTIMEO, ie->sndtimeo_us) < 0))
 		return ckpt_err_errno(e, -errno, "%s: setting its options",
 				      describe(u->fe, what, sizeof(what)));
 	r = set_bufs(fd, ie);

@@ -37,7 +37,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -47,6 +46,7 @@
 #include "log.h"
 #include "proc.h"
 #include "sockdiag.h"
+#include "sockopt.h"
 
 /* kernel socket states (include/net/tcp_states.h) */
 #define UST_ESTABLISHED 1
@@ -139,25 +139,14 @@ static int get_int(int fd, int opt, int *ret)
 	return getsockopt(fd, SOL_SOCKET, opt, ret, &sl);
 }
 
-static int get_timeo(int fd, int opt, uint64_t *ret)
-{
-	struct timeval tv = {0};
-	socklen_t sl = sizeof(tv);
-
-	if (getsockopt(fd, SOL_SOCKET, opt, &tv, &sl) < 0)
-		return -1;
-	*ret = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-	return 0;
-}
-
 static int dump_options(int fd, UnixSkEntry *ue, struct ckpt_error *e)
 {
 	int snd = 0, rcv = 0, cred = 0, sec = 0, peek = -1;
 
 	if (get_int(fd, SO_SNDBUF, &snd) < 0 || get_int(fd, SO_RCVBUF, &rcv) < 0 ||
 	    get_int(fd, SO_PASSCRED, &cred) < 0 || get_int(fd, SO_PEEK_OFF, &peek) < 0 ||
-	    get_timeo(fd, SO_RCVTIMEO, &ue->rcvtimeo_us) < 0 ||
-	    get_timeo(fd, SO_SNDTIMEO, &ue->sndtimeo_us) < 0)
+	    sockopt_get_timeo(fd, SO_RCVTIMEO, &ue->rcvtimeo_us) < 0 ||
+	    sockopt_get_timeo(fd, SO_SNDTIMEO, &ue->sndtimeo_us) < 0)
 		return ckpt_err_errno(e, -errno, "reading its options (getsockopt)");
 	/* SO_PASSSEC exists only with an LSM that labels sockets */
 	if (get_int(fd, SO_PASSSEC, &sec) < 0)
@@ -1151,13 +1140,6 @@ static int set_int(int fd, int opt, int v)
 	return setsockopt(fd, SOL_SOCKET, opt, &v, sizeof(v));
 }
 
-static int set_timeo(int fd, int opt, uint64_t us)
-{
-	struct timeval tv = {.tv_sec = (time_t)(us / 1000000u), .tv_usec = (long)(us % 1000000u)};
-
-	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
-}
-
 /* Buffer sizes: the kernel doubles what it is given; FORCE passes wmem_max. */
 static int set_buf(int fd, int force, int plain, uint32_t saved)
 {
@@ -1177,8 +1159,8 @@ static int set_options(const struct usk *u, struct ckpt_error *e)
 	if ((ue->has_sndbuf && set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, ue->sndbuf) < 0) ||
 	    (ue->has_rcvbuf && set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, ue->rcvbuf) < 0) ||
 	    (ue->has_passcred && set_int(fd, SO_PASSCRED, ue->passcred) < 0) ||
-	    (ue->has_rcvtimeo_us && set_timeo(fd, SO_RCVTIMEO, ue->rcvtimeo_us) < 0) ||
-	    (ue->has_sndtimeo_us && set_timeo(fd, SO_SNDTIMEO, ue->sndtimeo_us) < 0))
+	    (ue->has_rcvtimeo_us && sockopt_set_timeo(fd, SO_RCVTIMEO, ue->rcvtimeo_us) < 0) ||
+	    (ue->has_sndtimeo_us && sockopt_set_timeo(fd, SO_SNDTIMEO, ue->sndtimeo_us) < 0))
 		return ckpt_err_errno(e, -errno, "%s: setting its options",
 				      describe(u->fe, what, sizeof(what)));
 	if (ue->has_passsec && ue->passsec && set_int(fd, SO_PASSSEC, 1) < 0)
