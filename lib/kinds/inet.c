@@ -97,7 +97,7 @@ static const char *addr_str(uint32_t family, const ProtobufCBinaryData *a, uint3
 }
 
 /* "TCP socket socket:[123] (127.0.0.1:80 <-> 127.0.0.1:5000)" */
-static const char *describe(const FileEntry *fe, char *buf, size_t blen)
+static const char *inet_entry_describe(const FileEntry *fe, char *buf, size_t blen)
 {
 	const InetSkEntry *ie = fe->inet_sk;
 	char a[80], b[80];
@@ -119,15 +119,15 @@ static const char *describe(const FileEntry *fe, char *buf, size_t blen)
 	return buf;
 }
 
-static bool is_established(const InetSkEntry *ie)
+static bool inet_is_established(const InetSkEntry *ie)
 {
 	return ie->proto == IPPROTO_TCP && ie->state == IST_ESTABLISHED;
 }
 
 /* An established connection held and restored with TCP_REPAIR (not --tcp-close). */
-static bool is_repaired(const InetSkEntry *ie)
+static bool inet_is_repaired(const InetSkEntry *ie)
 {
-	return is_established(ie) && !(ie->has_closed && ie->closed);
+	return inet_is_established(ie) && !(ie->has_closed && ie->closed);
 }
 
 /* ---- addresses ------------------------------------------------------------------ */
@@ -163,8 +163,8 @@ static int save_addr(const struct sockaddr_storage *ss, ProtobufCBinaryData *a, 
 	return 0;
 }
 
-static socklen_t make_sa(uint32_t family, const ProtobufCBinaryData *a, uint32_t port,
-			 uint32_t scope, struct sockaddr_storage *ss)
+static socklen_t inet_make_sa(uint32_t family, const ProtobufCBinaryData *a, uint32_t port,
+			      uint32_t scope, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (family == AF_INET) {
@@ -188,7 +188,7 @@ static socklen_t make_sa(uint32_t family, const ProtobufCBinaryData *a, uint32_t
 
 /* ---- dump ------------------------------------------------------------------------- */
 
-static bool sock_int(int fd, int level, int opt, int *ret)
+static bool inet_sock_int(int fd, int level, int opt, int *ret)
 {
 	socklen_t sl = sizeof(*ret);
 
@@ -200,9 +200,9 @@ static bool inet_matches(const struct fd_probe *p)
 	int domain = -1, type = -1, proto = -1;
 
 	if (!S_ISSOCK(p->st.st_mode) || p->local_fd < 0 ||
-	    !sock_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &domain) ||
-	    !sock_int(p->local_fd, SOL_SOCKET, SO_TYPE, &type) ||
-	    !sock_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto))
+	    !inet_sock_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &domain) ||
+	    !inet_sock_int(p->local_fd, SOL_SOCKET, SO_TYPE, &type) ||
+	    !inet_sock_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto))
 		return false;
 	if (domain != AF_INET && domain != AF_INET6)
 		return false;
@@ -218,7 +218,7 @@ static bool inet_describe(const struct fd_probe *p, char *buf, size_t len)
 
 	if (domain != AF_INET && domain != AF_INET6)
 		return false;
-	sock_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto);
+	inet_sock_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto);
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return false;
 	snprintf(buf, len, "%s%s socket", proto == IPPROTO_TCP ? "TCP" : "UDP", v6);
@@ -229,15 +229,15 @@ static int dump_options(int fd, InetSkEntry *ie, struct ckpt_error *e)
 {
 	int ra = 0, rp = 0, ka = 0, snd = 0, rcv = 0, v6 = 0, nd = 0;
 
-	if (!sock_int(fd, SOL_SOCKET, SO_REUSEADDR, &ra) ||
-	    !sock_int(fd, SOL_SOCKET, SO_REUSEPORT, &rp) ||
-	    !sock_int(fd, SOL_SOCKET, SO_KEEPALIVE, &ka) ||
-	    !sock_int(fd, SOL_SOCKET, SO_SNDBUF, &snd) ||
-	    !sock_int(fd, SOL_SOCKET, SO_RCVBUF, &rcv) ||
+	if (!inet_sock_int(fd, SOL_SOCKET, SO_REUSEADDR, &ra) ||
+	    !inet_sock_int(fd, SOL_SOCKET, SO_REUSEPORT, &rp) ||
+	    !inet_sock_int(fd, SOL_SOCKET, SO_KEEPALIVE, &ka) ||
+	    !inet_sock_int(fd, SOL_SOCKET, SO_SNDBUF, &snd) ||
+	    !inet_sock_int(fd, SOL_SOCKET, SO_RCVBUF, &rcv) ||
 	    sockopt_get_timeo(fd, SO_RCVTIMEO, &ie->rcvtimeo_us) < 0 ||
 	    sockopt_get_timeo(fd, SO_SNDTIMEO, &ie->sndtimeo_us) < 0 ||
-	    (ie->family == AF_INET6 && !sock_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6)) ||
-	    (ie->proto == IPPROTO_TCP && !sock_int(fd, IPPROTO_TCP, TCP_NODELAY, &nd)))
+	    (ie->family == AF_INET6 && !inet_sock_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6)) ||
+	    (ie->proto == IPPROTO_TCP && !inet_sock_int(fd, IPPROTO_TCP, TCP_NODELAY, &nd)))
 		return ckpt_err_errno(e, -errno, "reading its options (getsockopt)");
 	ie->has_reuseaddr = ie->has_reuseport = ie->has_keepalive = true;
 	ie->has_sndbuf = ie->has_rcvbuf = ie->has_rcvtimeo_us = ie->has_sndtimeo_us = true;
@@ -323,7 +323,7 @@ static int dump_dgrams(int fd, InetSkEntry *ie, struct ckpt_error *e)
 
 	if (!buf)
 		return ckpt_err(e, -ENOMEM, "out of memory");
-	if (!sock_int(fd, SOL_SOCKET, SO_PEEK_OFF, &old))
+	if (!inet_sock_int(fd, SOL_SOCKET, SO_PEEK_OFF, &old))
 		return ckpt_err_errno(e, -errno, "SO_PEEK_OFF");
 	if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0)
 		return ckpt_err_errno(e, -errno, "SO_PEEK_OFF to read its queue");
@@ -402,16 +402,16 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	inet_sk_entry__init(ie);
 	fe->inet_sk = ie; /* freed with the entry from now on */
-	sock_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &domain);
-	sock_int(p->local_fd, SOL_SOCKET, SO_TYPE, &type);
-	sock_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto);
+	inet_sock_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &domain);
+	inet_sock_int(p->local_fd, SOL_SOCKET, SO_TYPE, &type);
+	inet_sock_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto);
 	ie->inode = (uint64_t)p->st.st_ino;
 	ie->family = (uint32_t)domain;
 	ie->type = (uint32_t)type;
 	ie->proto = (uint32_t)proto;
 	r = dump_addrs(p->local_fd, ie, e);
 	if (r < 0)
-		return ckpt_err_wrap(e, "%s", describe(fe, what, sizeof(what)));
+		return ckpt_err_wrap(e, "%s", inet_entry_describe(fe, what, sizeof(what)));
 	r = sockdiag_inet_find(domain, proto, (uint32_t)p->st.st_ino, &d, e);
 	if (r == -ENOENT && !ie->src_port) {
 		/* never bound: in no table sock_diag walks */
@@ -423,9 +423,9 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 		return ckpt_err(e, r,
 				"%s: sock_diag does not know it (a socket of another network "
 				"namespace?); not supported",
-				describe(fe, what, sizeof(what)));
+				inet_entry_describe(fe, what, sizeof(what)));
 	if (r < 0)
-		return ckpt_err_wrap(e, "%s", describe(fe, what, sizeof(what)));
+		return ckpt_err_wrap(e, "%s", inet_entry_describe(fe, what, sizeof(what)));
 	ie->state = d.state;
 	ie->has_shutdown = true;
 	ie->shutdown = d.shutdown;
@@ -439,8 +439,8 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 	if (r >= 0 && ie->proto == IPPROTO_UDP)
 		r = dump_dgrams(p->local_fd, ie, e);
 	if (r < 0)
-		return ckpt_err_wrap(e, "%s", describe(fe, what, sizeof(what)));
-	pr_debug("pid %d fd %d: %s\n", p->pid, p->fd, describe(fe, what, sizeof(what)));
+		return ckpt_err_wrap(e, "%s", inet_entry_describe(fe, what, sizeof(what)));
+	pr_debug("pid %d fd %d: %s\n", p->pid, p->fd, inet_entry_describe(fe, what, sizeof(what)));
 	return 0;
 }
 
@@ -583,7 +583,7 @@ static bool locked_item(const struct fd_dump_item *it)
 {
 	const FileEntry *fe = it->fe;
 
-	return fe->type == FILE_TYPE__FILE_INET_SK && fe->inet_sk && is_repaired(fe->inet_sk);
+	return fe->type == FILE_TYPE__FILE_INET_SK && fe->inet_sk && inet_is_repaired(fe->inet_sk);
 }
 
 static int check_conn(const FileEntry *fe, struct ckpt_error *e)
@@ -598,7 +598,7 @@ static int check_conn(const FileEntry *fe, struct ckpt_error *e)
 	return 0;
 }
 
-static int inet_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
+static int tcp_repair_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
 {
 	_cleanup_free_ struct netlock_conn *conns = calloc(v->n + 1, sizeof(*conns));
 	char table[64], what[PATH_MAX + 160];
@@ -653,7 +653,7 @@ static int inet_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
 			r = read_repaired(fd, it->fe->inet_sk, e);
 		if (r < 0)
 			return ckpt_err_wrap(e, "pid %d: fd %d: %s", it->pid, it->fd,
-					     describe(it->fe, what, sizeof(what)));
+					     inet_entry_describe(it->fe, what, sizeof(what)));
 		pr_debug("pid %d fd %d: %s: snd %u rcv %u, %zu bytes in, %zu out (%u unsent)\n",
 			 it->pid, it->fd, it->fe->path, it->fe->inet_sk->snd_seq,
 			 it->fe->inet_sk->rcv_seq, it->fe->inet_sk->recv_queue.len,
@@ -662,7 +662,7 @@ static int inet_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
 	return 0;
 }
 
-static void inet_dump_undo(const struct fd_dump_view *v)
+static void tcp_repair_dump_undo(const struct fd_dump_view *v)
 {
 	for (size_t i = 0; i < v->n; i++) {
 		const struct fd_dump_item *it = &v->items[i];
@@ -720,7 +720,7 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 	if (ie->proto == IPPROTO_UDP && ie->state != IST_ESTABLISHED && ie->state != IST_CLOSE)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.state: %u",
 				fe->id, fe->path, ie->state);
-	if (is_repaired(ie) &&
+	if (inet_is_repaired(ie) &&
 	    (!ie->has_dst_addr || !ie->has_src_addr || !ie->has_snd_seq || !ie->has_rcv_seq ||
 	     (ie->has_unsent && ie->has_send_queue && ie->unsent > ie->send_queue.len) ||
 	     (ie->has_unsent && ie->unsent && !ie->has_send_queue) ||
@@ -745,12 +745,12 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 	return 0;
 }
 
-static int new_sock(const InetSkEntry *ie)
+static int inet_new_sock(const InetSkEntry *ie)
 {
 	return socket((int)ie->family, (int)ie->type | SOCK_CLOEXEC, (int)ie->proto);
 }
 
-static int set_int(int fd, int level, int opt, int v)
+static int inet_set_int(int fd, int level, int opt, int v)
 {
 	return setsockopt(fd, level, opt, &v, sizeof(v));
 }
@@ -763,10 +763,10 @@ static int set_int(int fd, int level, int opt, int v)
 static int pre_bind_options(int fd, const InetSkEntry *ie)
 {
 	if (((ie->reuseaddr || ie->proto == IPPROTO_TCP) &&
-	     set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0) ||
-	    (ie->reuseport && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) ||
+	     inet_set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0) ||
+	    (ie->reuseport && inet_set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) ||
 	    (ie->family == AF_INET6 && ie->has_v6only &&
-	     set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, ie->v6only) < 0))
+	     inet_set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, ie->v6only) < 0))
 		return -errno;
 	return 0;
 }
@@ -780,18 +780,19 @@ static int check_port(const FileEntry *fe, struct ckpt_error *e)
 	char what[PATH_MAX + 160];
 	socklen_t len;
 
-	if (is_repaired(ie) || !ie->src_port)
+	if (inet_is_repaired(ie) || !ie->src_port)
 		return 0;
-	fd = new_sock(ie);
+	fd = inet_new_sock(ie);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "socket");
-	len = make_sa(ie->family, ie->has_src_addr ? &ie->src_addr : NULL, ie->src_port,
-		      ie->src_scope, &ss);
+	len = inet_make_sa(ie->family, ie->has_src_addr ? &ie->src_addr : NULL, ie->src_port,
+			   ie->src_scope, &ss);
 	if (pre_bind_options(fd, ie) < 0)
-		return ckpt_err_errno(e, -errno, "%s: options", describe(fe, what, sizeof(what)));
+		return ckpt_err_errno(e, -errno, "%s: options",
+				      inet_entry_describe(fe, what, sizeof(what)));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 		return ckpt_err_errno(e, -errno, "%s: its address is not free",
-				      describe(fe, what, sizeof(what)));
+				      inet_entry_describe(fe, what, sizeof(what)));
 	return 0;
 }
 
@@ -833,18 +834,18 @@ static struct isk *by_inode(struct istate *st, uint64_t ino)
  */
 static int set_bufs(int fd, const InetSkEntry *ie)
 {
-	_cleanup_close_ int fresh = new_sock(ie);
+	_cleanup_close_ int fresh = inet_new_sock(ie);
 	int snd = 0, rcv = 0;
 
 	if (fresh < 0)
 		return -errno;
-	sock_int(fresh, SOL_SOCKET, SO_SNDBUF, &snd);
-	sock_int(fresh, SOL_SOCKET, SO_RCVBUF, &rcv);
+	inet_sock_int(fresh, SOL_SOCKET, SO_SNDBUF, &snd);
+	inet_sock_int(fresh, SOL_SOCKET, SO_RCVBUF, &rcv);
 	if (ie->has_sndbuf && ie->proto == IPPROTO_UDP && (int)ie->sndbuf != snd &&
-	    set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)ie->sndbuf / 2) < 0)
+	    inet_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)ie->sndbuf / 2) < 0)
 		return -errno;
 	if (ie->has_rcvbuf && ie->proto == IPPROTO_UDP && (int)ie->rcvbuf != rcv &&
-	    set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)ie->rcvbuf / 2) < 0)
+	    inet_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)ie->rcvbuf / 2) < 0)
 		return -errno;
 	return 0;
 }
@@ -856,17 +857,17 @@ static int post_options(const struct isk *u, struct ckpt_error *e)
 	char what[PATH_MAX + 160];
 	int fd = u->fd, r;
 
-	if ((ie->has_keepalive && set_int(fd, SOL_SOCKET, SO_KEEPALIVE, ie->keepalive) < 0) ||
-	    (ie->has_reuseaddr && set_int(fd, SOL_SOCKET, SO_REUSEADDR, ie->reuseaddr) < 0) ||
-	    (ie->has_nodelay && set_int(fd, IPPROTO_TCP, TCP_NODELAY, ie->nodelay) < 0) ||
+	if ((ie->has_keepalive && inet_set_int(fd, SOL_SOCKET, SO_KEEPALIVE, ie->keepalive) < 0) ||
+	    (ie->has_reuseaddr && inet_set_int(fd, SOL_SOCKET, SO_REUSEADDR, ie->reuseaddr) < 0) ||
+	    (ie->has_nodelay && inet_set_int(fd, IPPROTO_TCP, TCP_NODELAY, ie->nodelay) < 0) ||
 	    (ie->has_rcvtimeo_us && sockopt_set_timeo(fd, SO_RCVTIMEO, ie->rcvtimeo_us) < 0) ||
 	    (ie->has_sndtimeo_us && sockopt_set_timeo(fd, SO_SNDTIMEO, ie->sndtimeo_us) < 0))
 		return ckpt_err_errno(e, -errno, "%s: setting its options",
-				      describe(u->fe, what, sizeof(what)));
+				      inet_entry_describe(u->fe, what, sizeof(what)));
 	r = set_bufs(fd, ie);
 	if (r < 0)
 		return ckpt_err_errno(e, r, "%s: buffer sizes",
-				      describe(u->fe, what, sizeof(what)));
+				      inet_entry_describe(u->fe, what, sizeof(what)));
 	return fdk_set_nonblock(fd, u->fe, e);
 }
 
@@ -878,15 +879,15 @@ static int make_plain(struct isk *u, struct ckpt_error *e)
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	describe(u->fe, what, sizeof(what));
-	u->fd = new_sock(ie);
+	inet_entry_describe(u->fe, what, sizeof(what));
+	u->fd = inet_new_sock(ie);
 	if (u->fd < 0)
 		return ckpt_err_errno(e, -errno, "%s: socket", what);
 	if (pre_bind_options(u->fd, ie) < 0)
 		return ckpt_err_errno(e, -errno, "%s: options", what);
 	if (ie->src_port) {
-		len = make_sa(ie->family, ie->has_src_addr ? &ie->src_addr : NULL, ie->src_port,
-			      ie->src_scope, &ss);
+		len = inet_make_sa(ie->family, ie->has_src_addr ? &ie->src_addr : NULL,
+				   ie->src_port, ie->src_scope, &ss);
 		if (bind(u->fd, (struct sockaddr *)&ss, len) < 0)
 			return ckpt_err_errno(e, -errno, "%s: bind", what);
 	}
@@ -912,9 +913,9 @@ static int send_dgram(const struct isk *u, const InetDgram *d, struct ckpt_error
 	if (s < 0)
 		return ckpt_err_errno(e, -errno, "socket");
 	if (d->has_src_addr && d->src_addr.len == (ie->family == AF_INET6 ? 16u : 4u)) {
-		fromlen = make_sa(ie->family, &d->src_addr, d->src_port, 0, &from);
-		set_int(s, SOL_SOCKET, SO_REUSEADDR, 1);
-		set_int(s, SOL_SOCKET, SO_REUSEPORT, 1);
+		fromlen = inet_make_sa(ie->family, &d->src_addr, d->src_port, 0, &from);
+		inet_set_int(s, SOL_SOCKET, SO_REUSEADDR, 1);
+		inet_set_int(s, SOL_SOCKET, SO_REUSEPORT, 1);
 		if (bind(s, (struct sockaddr *)&from, fromlen) < 0)
 			pr_debug("%s: queued datagram: cannot send from its source: %m\n",
 				 u->fe->path);
@@ -923,14 +924,14 @@ static int send_dgram(const struct isk *u, const InetDgram *d, struct ckpt_error
 	if (!ie->has_src_addr || !memcmp(ie->src_addr.data, any, ie->src_addr.len)) {
 		lo.data = ie->family == AF_INET6 ? lo6 : lo4;
 		lo.len = ie->family == AF_INET6 ? 16 : 4;
-		tolen = make_sa(ie->family, &lo, ie->src_port, 0, &to);
+		tolen = inet_make_sa(ie->family, &lo, ie->src_port, 0, &to);
 	} else {
-		tolen = make_sa(ie->family, &ie->src_addr, ie->src_port, ie->src_scope, &to);
+		tolen = inet_make_sa(ie->family, &ie->src_addr, ie->src_port, ie->src_scope, &to);
 	}
 	if (sendto(s, d->data.data, d->data.len, MSG_DONTWAIT, (struct sockaddr *)&to, tolen) !=
 	    (ssize_t)d->data.len)
 		return ckpt_err_errno(e, -errno, "%s: putting a queued datagram back",
-				      describe(u->fe, what, sizeof(what)));
+				      inet_entry_describe(u->fe, what, sizeof(what)));
 	return 0;
 }
 
@@ -943,7 +944,7 @@ static int fill_dgrams(struct isk *u, struct ckpt_error *e)
 		return 0;
 	if (!u->ie->src_port)
 		return ckpt_err(e, -EINVAL, "%s: queued datagrams on an unbound socket",
-				describe(u->fe, what, sizeof(what)));
+				inet_entry_describe(u->fe, what, sizeof(what)));
 	for (size_t i = 0; i < u->ie->n_dgrams; i++) {
 		r = send_dgram(u, u->ie->dgrams[i], e);
 		if (r < 0)
@@ -969,10 +970,10 @@ static int connect_udp(struct isk *u, struct ckpt_error *e)
 
 	if (ie->proto != IPPROTO_UDP || ie->state != IST_ESTABLISHED || !ie->has_dst_addr)
 		return 0;
-	len = make_sa(ie->family, &ie->dst_addr, ie->dst_port, ie->src_scope, &ss);
+	len = inet_make_sa(ie->family, &ie->dst_addr, ie->dst_port, ie->src_scope, &ss);
 	if (connect(u->fd, (struct sockaddr *)&ss, len) < 0)
 		return ckpt_err_errno(e, -errno, "%s: connect",
-				      describe(u->fe, what, sizeof(what)));
+				      inet_entry_describe(u->fe, what, sizeof(what)));
 	return 0;
 }
 
@@ -981,7 +982,7 @@ static int write_queue(int fd, int queue, const uint8_t *data, size_t len)
 {
 	size_t off = 0;
 
-	if (queue >= 0 && set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue) < 0)
+	if (queue >= 0 && inet_set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue) < 0)
 		return -errno;
 	while (off < len) {
 		ssize_t n = send(fd, data + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -1023,15 +1024,15 @@ static int set_queue_buf(int fd, int force, int plain, uint32_t saved, size_t le
 	int cur = 0;
 	size_t want = len * 2 + (256u << 10);
 
-	if (!len || (sock_int(fd, SOL_SOCKET, plain, &cur) && (size_t)cur >= want))
+	if (!len || (inet_sock_int(fd, SOL_SOCKET, plain, &cur) && (size_t)cur >= want))
 		return 0;
 	if (want < saved)
 		want = saved;
-	return set_int(fd, SOL_SOCKET, force, (int)(want / 2 + 1));
+	return inet_set_int(fd, SOL_SOCKET, force, (int)(want / 2 + 1));
 }
 
-/* An established connection, left in repair mode (repair_off finishes it). */
-static int make_repaired(struct isk *u, struct ckpt_error *e)
+/* An established connection, left in repair mode (tcp_repair_off finishes it). */
+static int tcp_make_repaired(struct isk *u, struct ckpt_error *e)
 {
 	const InetSkEntry *ie = u->ie;
 	size_t sent = ie->send_queue.len - ie->unsent;
@@ -1045,37 +1046,38 @@ static int make_repaired(struct isk *u, struct ckpt_error *e)
 	socklen_t len;
 	int r;
 
-	describe(u->fe, what, sizeof(what));
-	u->fd = new_sock(ie);
+	inet_entry_describe(u->fe, what, sizeof(what));
+	u->fd = inet_new_sock(ie);
 	if (u->fd < 0)
 		return ckpt_err_errno(e, -errno, "%s: socket", what);
-	if (set_int(u->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) < 0)
+	if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) < 0)
 		return ckpt_err_errno(e, -errno, "%s: TCP_REPAIR (needs CAP_NET_ADMIN)", what);
 	/* the queues must fit at once: buffers at least as large as they were, and as the data */
 	if (set_queue_buf(u->fd, SO_SNDBUFFORCE, SO_SNDBUF, ie->sndbuf, ie->send_queue.len) < 0 ||
 	    set_queue_buf(u->fd, SO_RCVBUFFORCE, SO_RCVBUF, ie->rcvbuf, ie->recv_queue.len) < 0)
 		return ckpt_err_errno(e, -errno, "%s: buffer sizes for its queues", what);
-	if (set_int(u->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
-	    set_int(u->fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
-		    (int)(ie->snd_seq - (uint32_t)ie->send_queue.len)) < 0 ||
-	    set_int(u->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 ||
-	    set_int(u->fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
-		    (int)(ie->rcv_seq - (uint32_t)ie->recv_queue.len)) < 0)
+	if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
+	    inet_set_int(u->fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
+			 (int)(ie->snd_seq - (uint32_t)ie->send_queue.len)) < 0 ||
+	    inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 ||
+	    inet_set_int(u->fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
+			 (int)(ie->rcv_seq - (uint32_t)ie->recv_queue.len)) < 0)
 		return ckpt_err_errno(e, -errno, "%s: sequence numbers (TCP_QUEUE_SEQ)", what);
 	if (ie->family == AF_INET6 && ie->has_v6only &&
-	    set_int(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, ie->v6only) < 0)
+	    inet_set_int(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, ie->v6only) < 0)
 		return ckpt_err_errno(e, -errno, "%s: IPV6_V6ONLY", what);
 	/* in repair mode bind takes the port even from a listener (forced reuse) */
-	len = make_sa(ie->family, &ie->src_addr, ie->src_port, ie->src_scope, &ss);
+	len = inet_make_sa(ie->family, &ie->src_addr, ie->src_port, ie->src_scope, &ss);
 	if (bind(u->fd, (struct sockaddr *)&ss, len) < 0)
 		return ckpt_err_errno(e, -errno, "%s: bind", what);
 	/* in repair mode connect sends nothing: the socket is established at once */
-	len = make_sa(ie->family, &ie->dst_addr, ie->dst_port, ie->src_scope, &ss);
+	len = inet_make_sa(ie->family, &ie->dst_addr, ie->dst_port, ie->src_scope, &ss);
 	if (connect(u->fd, (struct sockaddr *)&ss, len) < 0)
 		return ckpt_err_errno(e, -errno, "%s: connect in repair mode", what);
 	if (repair_options(u->fd, ie) < 0)
 		return ckpt_err_errno(e, -errno, "%s: TCP_REPAIR_OPTIONS", what);
-	if (ie->has_timestamp && set_int(u->fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)ie->timestamp) < 0)
+	if (ie->has_timestamp &&
+	    inet_set_int(u->fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)ie->timestamp) < 0)
 		return ckpt_err_errno(e, -errno, "%s: TCP_TIMESTAMP", what);
 	r = write_queue(u->fd, TCP_RECV_QUEUE, ie->recv_queue.data, ie->recv_queue.len);
 	if (r < 0)
@@ -1086,7 +1088,7 @@ static int make_repaired(struct isk *u, struct ckpt_error *e)
 		return ckpt_err_errno(e, r, "%s: its send queue (%zu bytes)", what, sent);
 	if (ie->has_snd_wl1 && setsockopt(u->fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
 		return ckpt_err_errno(e, -errno, "%s: TCP_REPAIR_WINDOW", what);
-	if (set_int(u->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
+	if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
 		return ckpt_err_errno(e, -errno, "%s: TCP_REPAIR_QUEUE", what);
 	return 0;
 }
@@ -1097,7 +1099,7 @@ static int make_repaired(struct isk *u, struct ckpt_error *e)
  * reset leaves the socket closed with ECONNRESET pending, as the program
  * would have seen had the peer reset it.
  */
-static int make_reset(struct isk *u, struct ckpt_error *e)
+static int tcp_make_reset(struct isk *u, struct ckpt_error *e)
 {
 	const InetSkEntry *ie = u->ie;
 	uint8_t lo4[4] = {127, 0, 0, 1}, lo6[16] = {[15] = 1};
@@ -1108,13 +1110,13 @@ static int make_reset(struct isk *u, struct ckpt_error *e)
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	char what[PATH_MAX + 160];
 	struct sockaddr_storage ss;
-	socklen_t len = make_sa(ie->family, &lo, 0, 0, &ss);
+	socklen_t len = inet_make_sa(ie->family, &lo, 0, 0, &ss);
 
-	describe(u->fe, what, sizeof(what));
+	inet_entry_describe(u->fe, what, sizeof(what));
 	if (l < 0 || bind(l, (struct sockaddr *)&ss, len) < 0 || listen(l, 1) < 0 ||
 	    getsockname(l, (struct sockaddr *)&ss, &len) < 0)
 		return ckpt_err_errno(e, -errno, "%s: a temporary listener to reset it", what);
-	u->fd = new_sock(ie);
+	u->fd = inet_new_sock(ie);
 	if (u->fd < 0 || connect(u->fd, (struct sockaddr *)&ss, len) < 0)
 		return ckpt_err_errno(e, -errno, "%s: connecting to reset it", what);
 	a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
@@ -1136,32 +1138,32 @@ static int make_reset(struct isk *u, struct ckpt_error *e)
 }
 
 /* Out of repair mode, then what was never sent goes out as ordinary data. */
-static int repair_off(struct isk *u, struct ckpt_error *e)
+static int tcp_repair_off(struct isk *u, struct ckpt_error *e)
 {
 	const InetSkEntry *ie = u->ie;
 	size_t sent = ie->send_queue.len - ie->unsent;
 	char what[PATH_MAX + 160];
 	int r;
 
-	if (set_int(u->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) < 0)
+	if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) < 0)
 		return ckpt_err_errno(e, -errno, "%s: leaving repair mode",
-				      describe(u->fe, what, sizeof(what)));
+				      inet_entry_describe(u->fe, what, sizeof(what)));
 	r = write_queue(u->fd, -1, ie->send_queue.data + sent, ie->unsent);
 	if (r < 0)
 		return ckpt_err_errno(e, r, "%s: sending the %u bytes it had not sent yet",
-				      describe(u->fe, what, sizeof(what)), ie->unsent);
+				      inet_entry_describe(u->fe, what, sizeof(what)), ie->unsent);
 	return 0;
 }
 
 /* Every lock table named by the images, deleted once (connections are back). */
-static int unlock_all(struct istate *st, struct ckpt_error *e)
+static int tcp_unlock_all(struct istate *st, struct ckpt_error *e)
 {
 	for (size_t i = 0; i < st->n; i++) {
 		const char *t = st->s[i].ie->lock_table;
 		bool seen = false;
 		int r;
 
-		if (!t || !is_repaired(st->s[i].ie))
+		if (!t || !inet_is_repaired(st->s[i].ie))
 			continue;
 		for (size_t k = 0; k < i && !seen; k++)
 			seen = st->s[k].ie->lock_table && !strcmp(st->s[k].ie->lock_table, t);
@@ -1201,22 +1203,22 @@ static int build_all(struct istate *st, struct ckpt_error *e)
 	int r = 0;
 
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
-		if (!is_established(st->s[i].ie))
+		if (!inet_is_established(st->s[i].ie))
 			r = make_plain(&st->s[i], e);
-		else if (!is_repaired(st->s[i].ie))
-			r = make_reset(&st->s[i], e);
+		else if (!inet_is_repaired(st->s[i].ie))
+			r = tcp_make_reset(&st->s[i], e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
 		r = fill_dgrams(&st->s[i], e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
 		r = connect_udp(&st->s[i], e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
-		if (is_repaired(st->s[i].ie))
-			r = make_repaired(&st->s[i], e);
+		if (inet_is_repaired(st->s[i].ie))
+			r = tcp_make_repaired(&st->s[i], e);
 	if (r >= 0)
-		r = unlock_all(st, e);
+		r = tcp_unlock_all(st, e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
-		if (is_repaired(st->s[i].ie))
-			r = repair_off(&st->s[i], e);
+		if (inet_is_repaired(st->s[i].ie))
+			r = tcp_repair_off(&st->s[i], e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
 		r = post_options(&st->s[i], e);
 	return r;
@@ -1246,7 +1248,7 @@ static const struct fdk_batch inet_batch = {
     .check = check_entry,
     .build = build,
     .fd_of = fd_of,
-    .describe = describe,
+    .describe = inet_entry_describe,
 };
 
 static int inet_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *ret_fd,
@@ -1284,8 +1286,8 @@ const struct fd_kind fd_kind_inet = {
     .path = FD_PATH_PROC_LINK,
     .dump = inet_dump,
     .verify = inet_verify,
-    .dump_done = inet_dump_done,
+    .dump_done = tcp_repair_dump_done,
     .open_shared = inet_open_shared,
     .open_done = inet_open_done,
-    .dump_undo = inet_dump_undo,
+    .dump_undo = tcp_repair_dump_undo,
 };
