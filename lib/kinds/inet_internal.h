@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP and UDP sockets (lib/kinds/inet.c) and their established TCP
+ * connections (lib/kinds/tcp_repair.c): what the two files share. Private to
+ * lib/kinds/.
+ */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "fd_kind.h"
+
+/* kernel TCP states (include/net/tcp_states.h) */
+#define IST_ESTABLISHED 1
+#define IST_CLOSE 7
+#define IST_LISTEN 10
+
+/* what one checkpoint saves of one socket's queues */
+#define QUEUE_MAX (64u << 20)
+
+/* One socket being restored, and all of them (the kind's fd_open_ctx.priv). */
+struct isk {
+	const FileEntry *fe;
+	const InetSkEntry *ie;
+	int fd;
+};
+
+struct istate {
+	struct isk *s;
+	size_t n;
+};
+
+static inline bool inet_is_established(const InetSkEntry *ie)
+{
+	return ie->proto == IPPROTO_TCP && ie->state == IST_ESTABLISHED;
+}
+
+/* An established connection held and restored with TCP_REPAIR (not --tcp-close). */
+static inline bool inet_is_repaired(const InetSkEntry *ie)
+{
+	return inet_is_established(ie) && !(ie->has_closed && ie->closed);
+}
+
+/* "TCP socket socket:[123] (127.0.0.1:80 <-> 127.0.0.1:5000)" */
+const char *inet_entry_describe(const FileEntry *fe, char *buf, size_t blen);
+socklen_t inet_make_sa(uint32_t family, const ProtobufCBinaryData *a, uint32_t port, uint32_t scope,
+		       struct sockaddr_storage *ss);
+int inet_new_sock(const InetSkEntry *ie);
+bool inet_sock_int(int fd, int level, int opt, int *ret);
+int inet_set_int(int fd, int level, int opt, int v);
+
+/* tcp_repair.c: dump (struct fd_kind.dump_done, dump_undo) */
+int tcp_repair_dump_done(const struct fd_dump_view *v, struct ckpt_error *e);
+void tcp_repair_dump_undo(const struct fd_dump_view *v);
+/* tcp_repair.c: restore, in the order inet.c calls them */
+int tcp_make_reset(struct isk *u, struct ckpt_error *e);
+int tcp_make_repaired(struct isk *u, struct ckpt_error *e);
+int tcp_unlock_all(struct istate *st, struct ckpt_error *e);
+int tcp_repair_off(struct isk *u, struct ckpt_error *e);
