@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one list of fd kinds. Adding a kind: write lib/kinds/<kind>.c exporting
- * one const struct fd_kind, declare it here and add it to the table
- * (docs/fd-kinds.md).
+ * The one list of fd kinds: the dump, the restorer's check of files.img,
+ * file_entry_free_fields and fd_probe_describe ask it. Adding a kind: write
+ * lib/kinds/<kind>.c exporting one const struct fd_kind, declare it here and
+ * add it to the table (docs/fd-kinds.md, "Adding a kind").
  */
 #include <stddef.h>
 
