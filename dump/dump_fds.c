@@ -297,11 +297,45 @@ static int fill_view(struct dump_ctx *c, struct fd_dump_view *v)
 	return 0;
 }
 
+/*
+ * Objects each task makes for itself at restore (open_in_task: a pidfd)
+ * cannot be one description shared by two tasks (inherited across fork).
+ */
+static int check_not_shared(struct dump_ctx *c, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const FileEntry *fe = c->files[i].fe;
+		const struct fd_kind *k = fd_kind_for_file(fe);
+		pid_t first = 0;
+
+		if (!k || !k->open_in_task)
+			continue;
+		for (size_t ti = 0; ti < c->ntasks; ti++) {
+			const struct dump_task *t = &c->tasks[ti];
+
+			for (size_t f = 0; f < t->nfds; f++) {
+				if (t->fds[f]->id != fe->id)
+					continue;
+				if (first && first != t->pid)
+					return ckpt_err(e, -EOPNOTSUPP,
+							"pid %d: fd %u: one %s shared with pid %d "
+							"(inherited across fork): not supported",
+							t->pid, t->fds[f]->fd, k->name, first);
+				first = t->pid;
+			}
+		}
+	}
+	return 0;
+}
+
 int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e)
 {
 	struct fd_dump_view v;
 	int r;
 
+	r = check_not_shared(c, e);
+	if (r < 0)
+		return r;
 	if (fill_view(c, &v) < 0)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	r = fd_kinds_dump_done(&v, e);

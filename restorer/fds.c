@@ -129,6 +129,9 @@ int files_open_all(struct restore_ctx *ctx)
 		f = file_by_id(ctx, (uint32_t)n->a);
 		if (!f->used_by_fd || f->obj_fd >= 0)
 			continue;
+		/* made by the task itself once the tree exists (a pidfd) */
+		if (f->kind && f->kind->open_in_task)
+			continue;
 		if (f->fe->has_shmem_id)
 			r = shmem_open_fd(ctx, f);
 		else
@@ -219,6 +222,36 @@ static int run_install_hooks(struct restore_ctx *ctx, struct rtask *t, struct ck
 	return 0;
 }
 
+/* One of the task's fds before t->fds[i] (already in place) is number nr. */
+static bool task_has_fd_nr(const struct rtask *t, size_t i, int nr)
+{
+	for (size_t k = 0; k < i; k++)
+		if ((int)t->fds[k]->fd == nr)
+			return true;
+	return false;
+}
+
+/*
+ * The object of t->fds[i] for a kind that makes it in the task: an earlier
+ * fd of the task on the same entry is dup'ed (*ret_fd is that fd), else the
+ * kind makes it now (*ret_fd is new: the caller closes it once dup'ed).
+ */
+static int open_in_task(struct rtask *t, size_t i, const struct rfile *f, int *ret_fd,
+			struct ckpt_error *e)
+{
+	int r;
+
+	for (size_t k = 0; k < i; k++)
+		if (t->fds[k]->id == t->fds[i]->id) {
+			*ret_fd = (int)t->fds[k]->fd;
+			return 0;
+		}
+	r = f->kind->open_in_task(f->fe, t->pid, ret_fd, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "fd %u (%s)", t->fds[i]->fd, f->fe->path);
+	return 0;
+}
+
 int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 {
 	size_t n = 0, cap = t->n_fds + t->mm->n_vmas + 4;
@@ -233,8 +266,20 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 	for (size_t i = 0; i < t->n_fds; i++) {
 		const FdEntry *fd = t->fds[i];
 		const struct rfile *f = file_by_id(ctx, fd->id);
+		int obj_fd = f->obj_fd;
 
-		if (dup3(f->obj_fd, (int)fd->fd, fd->cloexec ? O_CLOEXEC : 0) < 0)
+		if (f->kind && f->kind->open_in_task) {
+			r = open_in_task(t, i, f, &obj_fd, e);
+			if (r < 0)
+				return r;
+		}
+		if (obj_fd == (int)fd->fd) /* made right at its number */
+			r = fcntl(obj_fd, F_SETFD, fd->cloexec ? FD_CLOEXEC : 0);
+		else
+			r = dup3(obj_fd, (int)fd->fd, fd->cloexec ? O_CLOEXEC : 0);
+		if (obj_fd != f->obj_fd && obj_fd != (int)fd->fd && !task_has_fd_nr(t, i, obj_fd))
+			close(obj_fd);
+		if (r < 0)
 			return ckpt_err_errno(e, -errno, "fd %u: dup3 of file %u (%s)", fd->fd,
 					      fd->id, f->fe->path);
 		keep[n++] = (int)fd->fd;

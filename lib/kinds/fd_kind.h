@@ -136,6 +136,14 @@ struct fd_kind {
 	 */
 	int (*install)(const FileEntry *fe, int fd, pid_t pid, struct ckpt_error *e);
 	/*
+	 * Optional, instead of open and open_shared: the object can only be
+	 * made once the tree exists (a pidfd of one of its tasks), so each task
+	 * makes it itself, INSIDE task pid in stage fds, once per entry (its
+	 * other fds of the entry are dups of the first). Entries of such a kind
+	 * are never shared by two tasks (the dump refuses that).
+	 */
+	int (*open_in_task)(const FileEntry *fe, pid_t pid, int *ret_fd, struct ckpt_error *e);
+	/*
 	 * Optional. Dump: the tree is about to be resumed (a failed dump, or
 	 * --leave-running once everything is copied; the tasks are still
 	 * frozen): undo what dump or dump_done changed in the live objects

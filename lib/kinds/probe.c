@@ -80,9 +80,9 @@ static const struct {
 	const char *anon;
 	const char *what;
 } anon_names[] = {
-    {"[fanotify]", "fanotify"},	      {"[io_uring]", "io_uring"},     {"[pidfd]", "pidfd"},
-    {"[userfaultfd]", "userfaultfd"}, {"[perf_event]", "perf event"}, {"bpf-map", "BPF map"},
-    {"bpf-prog", "BPF program"},      {"bpf_link", "BPF link"},
+    {"[fanotify]", "fanotify"},	    {"[io_uring]", "io_uring"}, {"[userfaultfd]", "userfaultfd"},
+    {"[perf_event]", "perf event"}, {"bpf-map", "BPF map"},	{"bpf-prog", "BPF program"},
+    {"bpf_link", "BPF link"},
 };
 
 static const char *const ns_names[] = {
