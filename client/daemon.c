@@ -64,6 +64,36 @@ static void show_progress(const Progress *p, const struct cli_common *c, bool ba
 	}
 }
 
+/*
+ * ckptd went away without an answer: wait until its worker let go of the
+ * directory and tell the truth from what is there (rpc_settle_lost_job()).
+ * A complete checkpoint becomes an answer of our own.
+ */
+static int settle_lost(int dir_fd, RpcType type, Response **ret, struct ckpt_error *e)
+{
+	JobInfo ji = JOB_INFO__INIT;
+	Response resp = RESPONSE__INIT;
+	uint8_t buf[256];
+	int r = rpc_settle_lost_job(dir_fd, type, RPC_SETTLE_TIMEOUT, e);
+
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return ckpt_err(e, -ECONNRESET,
+				type == RPC_TYPE__RPC_DUMP
+				    ? "ckptd went away before the checkpoint was complete: nothing "
+				      "was checkpointed, the program runs on"
+				    : "ckptd went away during the restore: nothing was restored");
+	/* an answer of our own, freed like any other */
+	resp.version = RPC_PROTOCOL_VERSION;
+	resp.job = &ji;
+	*ret = response__unpack(NULL, response__pack(&resp, buf), buf);
+	if (!*ret)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	fprintf(stderr, "ckptctl: ckptd went away, but the checkpoint was complete\n");
+	return 0;
+}
+
 /* Send req with dir_fd, show progress, return the final response. */
 static int transact(int sock, const Request *req, int dir_fd, const struct cli_common *c, bool bar,
 		    Response **ret, struct ckpt_error *e)
@@ -77,6 +107,8 @@ static int transact(int sock, const Request *req, int dir_fd, const struct cli_c
 		Response *resp = NULL;
 
 		r = rpc_recv_response(sock, &resp, NULL, e);
+		if (r == -ECONNRESET && dir_fd >= 0)
+			return settle_lost(dir_fd, req->type, ret, e);
 		if (r < 0)
 			return r == -ECONNRESET ? ckpt_err(e, r,
 							   "ckptd closed the connection "
@@ -97,7 +129,8 @@ static int open_dump_dir(const char *dir, bool *ret_created)
 	int fd;
 
 	*ret_created = false;
-	if (mkdir(dir, 0755) == 0)
+	/* 0700: the images hold the tree's memory, secrets included */
+	if (mkdir(dir, 0700) == 0)
 		*ret_created = true;
 	else if (errno != EEXIST)
 		return -errno;
@@ -167,7 +200,8 @@ int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
 	return 0;
 fail:
 	/* refused before the worker ran: nothing in it, remove what we made */
-	if (created && rmdir(o->dir) < 0 && errno == ENOTEMPTY)
+	if (created && rmdir(o->dir) < 0 && errno == ENOTEMPTY && dir_fd >= 0 &&
+	    faccessat(dir_fd, "dump.log", F_OK, 0) == 0)
 		fprintf(stderr, "ckptctl: the log of the failed dump is %s/dump.log\n", o->dir);
 	fprintf(stderr, "ckptctl: dump of pid %d failed: %s\n", o->pid, e.msg);
 	if (c->json) {

@@ -41,7 +41,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: ckptd [--socket PATH] [--restorer PATH] [--max-jobs N]\n"
-		"             [--idle-timeout SECS] [-v]\n"
+		"             [--max-jobs-per-user N] [--max-restore-bytes N]\n"
+		"             [--max-images N] [--idle-timeout SECS] [-v]\n"
 		"\n"
 		"The ckpt checkpoint service. Uses the socket systemd passes (socket\n"
 		"activation), else binds PATH (default %s).\n"
@@ -50,9 +51,16 @@ static void usage(FILE *out)
 		"      --restorer PATH   ckpt-restore to run (default: $CKPT_RESTORE, the one\n"
 		"                        next to ckptd, else %s/ckpt-restore)\n"
 		"      --max-jobs N      dumps and restores running at once (default 16)\n"
+		"      --max-jobs-per-user N\n"
+		"                        of them for one non-root user (default %u)\n"
+		"      --max-restore-bytes N\n"
+		"                        images a non-root restore may declare and have\n"
+		"                        copied, in bytes (default %llu)\n"
+		"      --max-images N    images a non-root restore may list (default %u)\n"
 		"      --idle-timeout S  close a silent connection after S seconds (default 10)\n"
 		"  -v, --verbose         more log output (-vv: debug)\n",
-		CKPT_SOCKET_DEFAULT, CKPT_LIBEXECDIR);
+		CKPT_SOCKET_DEFAULT, CKPT_LIBEXECDIR, SERVER_JOBS_PER_USER_DEFAULT,
+		SERVER_RESTORE_BYTES_DEFAULT, SERVER_IMAGES_DEFAULT);
 }
 
 /* sd_listen_fds(): exactly one socket, fd 3, meant for us. */
@@ -193,6 +201,9 @@ int main(int argc, char **argv)
 	    {"restorer", required_argument, NULL, 'r'},
 	    {"max-jobs", required_argument, NULL, 'j'},
 	    {"idle-timeout", required_argument, NULL, 't'},
+	    {"max-jobs-per-user", required_argument, NULL, 'u'},
+	    {"max-restore-bytes", required_argument, NULL, 'b'},
+	    {"max-images", required_argument, NULL, 'i'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -217,6 +228,15 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			o.idle_timeout = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'u':
+			o.max_jobs_per_user = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'b':
+			o.max_restore_bytes = strtoull(optarg, NULL, 10);
+			break;
+		case 'i':
+			o.max_images = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'v':
 			verbose++;

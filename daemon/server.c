@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "caller_fs.h"
 #include "cleanup.h"
 #include "clock.h"
 #include "log.h"
@@ -50,6 +52,9 @@ struct job {
 	struct conn *conn; /* who waits for the answer; NULL if gone */
 	dev_t dev;	   /* restore: the image directory, for "busy" */
 	ino_t ino;
+	int dir_fd;		   /* the directory the client sent, -1 once settled */
+	int log_fd;		   /* dump: the engine's log (memfd shared with the worker) */
+	struct auth_caller caller; /* who asked: what is left is settled as them */
 	bool want_progress, cancelled, has_result;
 	int status;
 	uint64_t bytes, images_bytes;
@@ -221,6 +226,25 @@ static unsigned running_jobs(const struct server *s)
 	return n;
 }
 
+static unsigned running_jobs_of(const struct server *s, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < JOB_SLOTS; i++)
+		n += s->jobs[i].id && s->jobs[i].state == JOB_STATE__JOB_RUNNING &&
+		     s->jobs[i].uid == uid;
+	return n;
+}
+
+static void job_close_fds(struct job *j)
+{
+	if (j->dir_fd >= 0)
+		close(j->dir_fd);
+	if (j->log_fd >= 0)
+		close(j->log_fd);
+	j->dir_fd = j->log_fd = -1;
+}
+
 /* A free slot, else the oldest finished job's. */
 static struct job *job_slot(struct server *s)
 {
@@ -277,9 +301,13 @@ static void worker_close_inherited(struct server *s)
 	for (size_t i = 0; i < s->nconns; i++)
 		if (s->conns[i].fd >= 0)
 			close(s->conns[i].fd);
-	for (size_t i = 0; i < JOB_SLOTS; i++)
+	for (size_t i = 0; i < JOB_SLOTS; i++) {
 		if (s->jobs[i].id && s->jobs[i].report_fd >= 0)
 			close(s->jobs[i].report_fd);
+		if (s->jobs[i].id && s->jobs[i].state == JOB_STATE__JOB_RUNNING &&
+		    s->jobs[i].worker)
+			job_close_fds(&s->jobs[i]);
+	}
 }
 
 static int job_start(struct server *s, struct conn *c, const Request *req, int dir_fd,
@@ -294,9 +322,18 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 	if (!j || running_jobs(s) >= s->o->max_jobs)
 		return ckpt_err(e, -EAGAIN, "ckptd is busy: %u jobs are running; try again later",
 				running_jobs(s));
+	if (!auth_is_root(&c->caller) &&
+	    running_jobs_of(s, c->caller.uid) >= s->o->max_jobs_per_user)
+		return ckpt_err(e, -EAGAIN,
+				"you (uid %u) already have %u jobs running, the most ckptd runs "
+				"for one user (--max-jobs-per-user); wait for one to end",
+				c->caller.uid, running_jobs_of(s, c->caller.uid));
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return ckpt_err_errno(e, -errno, "cannot create the worker's pipe");
 	memset(j, 0, sizeof(*j));
+	j->dir_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+	j->log_fd = req->type == RPC_TYPE__RPC_DUMP ? memfd_create("dump.log", MFD_CLOEXEC) : -1;
+	j->caller = c->caller;
 	j->id = ++s->next_id;
 	j->type = req->type;
 	j->state = JOB_STATE__JOB_RUNNING;
@@ -324,12 +361,17 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 		a.tcp_close = req->dump->has_tcp_close && req->dump->tcp_close;
 	}
 	a.restorer = s->o->restorer;
+	a.ckptd_pid = getpid();
+	a.log_fd = j->log_fd;
+	a.limits.max_restore_bytes = s->o->max_restore_bytes;
+	a.limits.max_images = s->o->max_images;
 	pid = fork();
 	if (pid < 0) {
 		int r = ckpt_err_errno(e, -errno, "cannot fork a worker");
 
 		close(p[0]);
 		close(p[1]);
+		job_close_fds(j);
 		j->id = 0;
 		return r;
 	}
@@ -406,6 +448,39 @@ static void job_read_reports(struct job *j)
 	}
 }
 
+/*
+ * The worker died without a result (killed). A dump's tree was resumed by
+ * the kernel (its tracer died) unless the checkpoint was already complete:
+ * so, as the caller, a checkpoint that verifies is the result, anything
+ * else is removed and the dump failed; dump.log gets what the engine
+ * logged. A restore's ckpt-restore got SIGTERM and rolled back.
+ */
+static void job_settle_lost(struct job *j, int wstatus)
+{
+	char why[64];
+	bool logged = false;
+	int kept = 0;
+
+	if (WIFSIGNALED(wstatus))
+		snprintf(why, sizeof(why), "was killed by signal %d", WTERMSIG(wstatus));
+	else
+		snprintf(why, sizeof(why), "exited without a result");
+	if (j->type == RPC_TYPE__RPC_DUMP && j->dir_fd >= 0)
+		kept = caller_settle_dump(&j->caller, j->dir_fd, j->log_fd, &logged);
+	if (kept == 1) {
+		j->status = 0;
+		pr_info("job %llu: the worker %s after the checkpoint was complete",
+			(unsigned long long)j->id, why);
+		return;
+	}
+	j->status = -EIO;
+	snprintf(j->error, sizeof(j->error), "the worker of job %llu %s%s%s",
+		 (unsigned long long)j->id, why,
+		 j->type == RPC_TYPE__RPC_DUMP ? ": nothing was checkpointed, the program runs on"
+					       : "",
+		 logged ? " (see dump.log)" : "");
+}
+
 /* The worker was reaped: record the outcome and answer the client. */
 static void job_finish(struct job *j, int wstatus)
 {
@@ -419,17 +494,9 @@ static void job_finish(struct job *j, int wstatus)
 	}
 	j->worker = 0;
 	j->seconds = ckpt_monotonic_seconds() - j->t_start;
-	if (!j->has_result) {
-		j->status = -EIO;
-		if (WIFSIGNALED(wstatus))
-			snprintf(j->error, sizeof(j->error),
-				 "the worker of job %llu was killed by signal %d",
-				 (unsigned long long)j->id, WTERMSIG(wstatus));
-		else
-			snprintf(j->error, sizeof(j->error),
-				 "the worker of job %llu exited without a result",
-				 (unsigned long long)j->id);
-	}
+	if (!j->has_result)
+		job_settle_lost(j, wstatus);
+	job_close_fds(j);
 	if (j->status == 0)
 		j->state = JOB_STATE__JOB_DONE;
 	else if (j->status == -ECANCELED || (j->cancelled && j->status < 0))
@@ -762,6 +829,12 @@ int server_run(const struct server_opts *opts, struct ckpt_error *e)
 		o.max_jobs = JOBS_DEFAULT;
 	if (!o.idle_timeout)
 		o.idle_timeout = IDLE_TIMEOUT_DEFAULT;
+	if (!o.max_jobs_per_user)
+		o.max_jobs_per_user = SERVER_JOBS_PER_USER_DEFAULT;
+	if (!o.max_restore_bytes)
+		o.max_restore_bytes = SERVER_RESTORE_BYTES_DEFAULT;
+	if (!o.max_images)
+		o.max_images = SERVER_IMAGES_DEFAULT;
 	s.o = &o;
 	s.listen_fd = o.listen_fd;
 	max = 2 + o.max_conns + JOB_SLOTS;
@@ -775,7 +848,7 @@ int server_run(const struct server_opts *opts, struct ckpt_error *e)
 	s.conns = conns;
 	s.nconns = o.max_conns;
 	for (size_t i = 0; i < JOB_SLOTS; i++)
-		s.jobs[i].report_fd = -1;
+		s.jobs[i].report_fd = s.jobs[i].dir_fd = s.jobs[i].log_fd = -1;
 	if (fcntl(s.listen_fd, F_SETFL, fcntl(s.listen_fd, F_GETFL) | O_NONBLOCK) < 0)
 		return ckpt_err_errno(e, -errno, "cannot make the listening socket non-blocking");
 	sigemptyset(&mask);

@@ -13,12 +13,19 @@
 #include "error.h"
 
 struct server_opts {
-	int listen_fd;	       /* bound, listening SOCK_SEQPACKET unix socket */
-	const char *restorer;  /* path of ckpt-restore */
-	unsigned max_conns;    /* open connections (0: default) */
-	unsigned max_jobs;     /* jobs running at once (0: default) */
-	unsigned idle_timeout; /* seconds a connection may stay silent (0: default) */
+	int listen_fd;		    /* bound, listening SOCK_SEQPACKET unix socket */
+	const char *restorer;	    /* path of ckpt-restore */
+	unsigned max_conns;	    /* open connections (0: default) */
+	unsigned max_jobs;	    /* jobs running at once (0: default) */
+	unsigned idle_timeout;	    /* seconds a connection may stay silent (0: default) */
+	unsigned max_jobs_per_user; /* jobs of one non-root user at once (0: default) */
+	unsigned long long max_restore_bytes; /* images a non-root restore copies (0: default) */
+	unsigned max_images;		      /* images a non-root restore lists (0: default) */
 };
+
+#define SERVER_JOBS_PER_USER_DEFAULT 4
+#define SERVER_RESTORE_BYTES_DEFAULT (64ull << 30)
+#define SERVER_IMAGES_DEFAULT 100000
 
 /* Serve until SIGTERM or SIGINT; then cancel running dumps, wait for the
  * workers and return 0. A negative errno only when it cannot start. */

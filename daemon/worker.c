@@ -16,6 +16,8 @@
 #include <grp.h>
 #include <poll.h>
 #include <sys/capability.h>
+#include <sys/file.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -23,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "caller_fs.h"
 #include "cleanup.h"
 #include "clock.h"
 #include "dump.h"
@@ -44,6 +47,8 @@ static void on_sigterm(int sig)
 	(void)sig;
 	worker_cancelled = 1;
 }
+
+static unsigned long long proc_start_ticks(pid_t pid);
 
 static void report(const struct worker_args *a, const struct worker_msg *m)
 {
@@ -71,56 +76,68 @@ static void report_result(const struct worker_args *a, int status, pid_t pid, un
 }
 
 /*
- * Create name in the image directory for the caller: an existing entry
- * (maybe a symlink or a hard link planted there) is removed first and the
- * new file is created exclusively, then given to the caller.
+ * The worker dies with ckptd: SIGTERM, which cancels (a dump rolls back, a
+ * restore's ckpt-restore rolls back). Set first thing after the fork; if
+ * ckptd is already gone, cancel at once.
  */
-static int create_owned(const struct worker_args *a, const char *name)
+static void die_with_ckptd(const struct worker_args *a)
 {
-	int fd;
-
-	if (unlinkat(a->dir_fd, name, 0) < 0 && errno != ENOENT)
-		return -errno;
-	fd = openat(a->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (fchown(fd, a->caller->uid, a->caller->gid) < 0)
-		pr_debug("cannot give %s to uid %u: %m", name, a->caller->uid);
-	return fd;
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != a->ckptd_pid)
+		worker_cancelled = 1;
 }
 
-/* The images belong to root as written: hand them to a non-root caller. */
-static void give_images_to_caller(const struct worker_args *a)
+static bool ckptd_gone(const struct worker_args *a)
 {
-	_cleanup_closedir_ DIR *dir = NULL;
-	struct dirent *de;
-	int fd;
+	return getppid() != a->ckptd_pid;
+}
 
-	if (auth_is_root(a->caller))
-		return;
-	fd = openat(a->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+/*
+ * Hold the image directory for the job (a lock on an open file description
+ * of our own): a client that lost ckptd waits for it before it looks at
+ * the directory, and two jobs never write one directory.
+ */
+static int lock_dir(int dirfd, int *ret_fd, struct ckpt_error *e)
+{
+	_cleanup_close_ int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
 	if (fd < 0)
-		return;
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(dir)))
-		if (de->d_type == DT_REG && fchownat(a->dir_fd, de->d_name, a->caller->uid,
-						     a->caller->gid, AT_SYMLINK_NOFOLLOW) < 0)
-			pr_debug("cannot give %s to uid %u: %m", de->d_name, a->caller->uid);
+		return ckpt_err_errno(e, -errno, "cannot open the image directory");
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return ckpt_err_errno(e, -EBUSY, "the image directory is in use by another job");
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/*
+ * For the dump engine of a non-root caller: every file access is judged
+ * under the caller's fs ids and groups. setfsuid() to a non-zero id makes
+ * the kernel clear the file-system capabilities (DAC_OVERRIDE,
+ * DAC_READ_SEARCH, FOWNER, CHOWN, FSETID) from the effective set, so the
+ * images are created as the caller, where the caller may create them.
+ */
+static int act_as_caller_on_files(const struct auth_caller *c)
+{
+	if (auth_is_root(c))
+		return 0;
+	if (setgroups(c->ngroups, c->groups) < 0)
+		return -errno;
+	setfsgid(c->gid);
+	setfsuid(c->uid);
+	if ((gid_t)setfsgid(-1) != c->gid || (uid_t)setfsuid(-1) != c->uid)
+		return -EPERM;
+	return 0;
 }
 
 /* A checkpoint that must not stay: remove the inventory first, then the rest. */
-static void remove_images(const struct worker_args *a)
+static void remove_images(int dirfd)
 {
 	_cleanup_closedir_ DIR *dir = NULL;
 	struct dirent *de;
 	int fd;
 
-	unlinkat(a->dir_fd, "inventory.img", 0);
-	fd = openat(a->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	unlinkat(dirfd, "inventory.img", 0);
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	dir = fdopendir(fd);
@@ -130,19 +147,20 @@ static void remove_images(const struct worker_args *a)
 	}
 	while ((de = readdir(dir)))
 		if (de->d_type == DT_REG && strstr(de->d_name, ".img"))
-			unlinkat(a->dir_fd, de->d_name, 0);
+			unlinkat(dirfd, de->d_name, 0);
 }
 
 /* Copy what the dump logged (a memfd) into dump.log. */
-static void save_log(const struct worker_args *a, int memfd, const char *name)
+static void save_log(const struct worker_args *a, int dirfd, int memfd, const char *name)
 {
-	_cleanup_close_ int fd = create_owned(a, name);
+	_cleanup_close_ int fd = -1;
+	struct ckpt_error e = {0};
 	char buf[65536];
 	off_t off = 0;
 	ssize_t n;
 
-	if (fd < 0) {
-		pr_debug("cannot create %s in the image directory: %s", name, strerror(-fd));
+	if (caller_create_file(a->caller, dirfd, name, &fd, &e) < 0) {
+		pr_debug("%s", e.msg);
 		return;
 	}
 	while ((n = pread(memfd, buf, sizeof(buf), off)) > 0) {
@@ -167,14 +185,15 @@ int worker_dump(const struct worker_args *a)
 	struct dump_result res = {0};
 	struct ckpt_error err = {0};
 	struct dump_opts o = {0};
-	_cleanup_close_ int memfd = -1;
+	_cleanup_close_ int dfd = -1, lock_fd = -1;
 	char what[64];
 	int r;
 
 	sigaction(SIGTERM, &sa, NULL);
-	memfd = memfd_create("dump.log", MFD_CLOEXEC);
-	if (memfd >= 0) {
-		ckpt_log_set_fd(memfd);
+	die_with_ckptd(a);
+	/* the log goes to a memfd ckptd shares: it saves it if we die */
+	if (a->log_fd >= 0) {
+		ckpt_log_set_fd(a->log_fd);
 		ckpt_log_set_level(LOG_LVL_DEBUG);
 	}
 	pr_info("job %llu: dump of pid %d for uid %u (pid %d)%s", (unsigned long long)a->job_id,
@@ -182,10 +201,21 @@ int worker_dump(const struct worker_args *a)
 		a->leave_running ? ", leave running" : "");
 	snprintf(what, sizeof(what), "the image directory of job %llu",
 		 (unsigned long long)a->job_id);
+	/* before anything is seized: the caller must be able to write there */
+	r = caller_open_dir(a->caller, a->dir_fd, CALLER_DIR_WRITE, &dfd, &err);
+	if (r == 0)
+		r = lock_dir(dfd, &lock_fd, &err);
+	if (r == 0)
+		r = ckpt_fault_inject("ckptd-worker", &err);
+	if (r == 0 && act_as_caller_on_files(a->caller) < 0)
+		r = ckpt_err_errno(&err, -errno, "cannot take the file ids of uid %u",
+				   a->caller->uid);
+	if (r == 0 && worker_cancelled)
+		r = ckpt_err(&err, -ECANCELED, "dump cancelled before it started");
 	o.pid = a->pid;
 	o.dir = what;
 	o.use_dir_fd = true;
-	o.dir_fd = a->dir_fd;
+	o.dir_fd = dfd;
 	o.leave_running = a->leave_running;
 	o.shell_job = a->shell_job;
 	o.external = (const char *const *)a->external;
@@ -194,7 +224,6 @@ int worker_dump(const struct worker_args *a)
 	o.progress = dump_progress;
 	o.progress_arg = (void *)a;
 	o.cancel = &worker_cancelled;
-	r = ckpt_fault_inject("ckptd-worker", &err);
 	if (r == 0)
 		r = dump_tree(&o, &res, &err);
 	/*
@@ -203,14 +232,12 @@ int worker_dump(const struct worker_args *a)
 	 * (a setuid exec) must not end up in the caller's hands.
 	 */
 	if (r == 0 && !auth_is_root(a->caller)) {
-		r = auth_check_images(a->caller, a->dir_fd, &err);
+		r = auth_check_images(a->caller, dfd, &err);
 		if (r < 0) {
 			ckpt_err_wrap(&err, "the tree changed credentials while it was dumped");
-			remove_images(a);
+			remove_images(dfd);
 		}
 	}
-	if (r == 0)
-		give_images_to_caller(a);
 	if (r < 0)
 		pr_err("job %llu: dump of pid %d failed: %s", (unsigned long long)a->job_id,
 		       (int)a->pid, err.msg);
@@ -218,8 +245,9 @@ int worker_dump(const struct worker_args *a)
 		pr_info("job %llu: dumped %u tasks, %llu bytes of memory",
 			(unsigned long long)a->job_id, res.ntasks,
 			(unsigned long long)res.pages_bytes);
-	if (memfd >= 0)
-		save_log(a, memfd, "dump.log");
+	ckpt_fault_inject("ckptd-dump-done", NULL);
+	if (a->log_fd >= 0 && dfd >= 0)
+		save_log(a, dfd, a->log_fd, "dump.log");
 	report_result(a, r, a->pid, res.ntasks, res.pages_bytes, res.images_bytes,
 		      r < 0 ? err.msg : NULL);
 	return r < 0 ? 1 : 0;
@@ -341,6 +369,10 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 		dprintf(log_fd, "ckptd: cannot drop privileges for ckpt-restore: %m\n");
 		_exit(127);
 	}
+	/* the worker's death (SIGKILL) cancels the restore: it rolls back */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != a->worker_pid)
+		_exit(127);
 	if (exe >= 0)
 		syscall(SYS_execveat, exe, "", argv, environ, AT_EMPTY_PATH);
 	dprintf(log_fd, "ckptd: cannot run %s: %m\n", a->restorer);
@@ -410,7 +442,7 @@ static void watch_restorer(const struct worker_args *a, pid_t pid, int rd, struc
 
 /* Run ckpt-restore and read its one JSON line into out. */
 static int run_restorer(const struct worker_args *a, int log_fd, char *out, size_t len,
-			struct ckpt_error *e)
+			unsigned long long *ret_start, struct ckpt_error *e)
 {
 	_cleanup_close_ int rd = -1;
 	struct line_reader pr = {.fd = -1};
@@ -426,6 +458,7 @@ static int run_restorer(const struct worker_args *a, int log_fd, char *out, size
 	}
 	pr.fd = q[0];
 	fcntl(pr.fd, F_SETFL, O_NONBLOCK);
+	((struct worker_args *)a)->worker_pid = getpid();
 	pid = fork();
 	if (pid < 0) {
 		r = ckpt_err_errno(e, -errno, "cannot fork ckpt-restore");
@@ -438,71 +471,97 @@ static int run_restorer(const struct worker_args *a, int log_fd, char *out, size
 		exec_restorer(a, p[1], log_fd, q[1]);
 	close(p[1]);
 	close(q[1]);
+	*ret_start = proc_start_ticks(pid);
 	watch_restorer(a, pid, rd, &pr, out, len);
 	if (pr.fd >= 0)
 		close(pr.fd);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		return ckpt_err(e, -ENOEXEC, "cannot run the restorer %s (see restore.log)",
-				a->restorer);
+		return ckpt_err(e, -ENOEXEC, "cannot run the restorer %s%s", a->restorer,
+				a->has_log ? " (see restore.log)" : "");
 	if (WIFSIGNALED(status))
-		return ckpt_err(e, -EIO, "ckpt-restore was killed by signal %d (see restore.log)",
-				WTERMSIG(status));
+		return ckpt_err(e, -EIO, "ckpt-restore was killed by signal %d%s", WTERMSIG(status),
+				a->has_log ? " (see restore.log)" : "");
 	return 0;
 }
 
 /* Where a non-root caller's images are copied before they are checked. */
 #define SNAPSHOT_TEMPLATE "/tmp/ckptd-restore.XXXXXX"
-#define SNAPSHOT_FILES_MAX 100000
+/* the inventory itself: names and sums of the images, never large */
+#define SNAPSHOT_INVENTORY_MAX (16u << 20)
 /* PID 1 reaps orphans about once a second */
 #define ZOMBIE_WAIT_SECONDS 2.0
 
-static int copy_file(int in, int out)
+/* Copy exactly size bytes of in (a regular file) into out. */
+static int copy_exact(int in, int out, uint64_t size)
 {
 	char buf[65536];
+	uint64_t done = 0;
 	ssize_t n;
 
-	for (;;) {
-		n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n == 0)
-			return 0;
-		if (n > 0)
+	while (done < size) {
+		size_t want = size - done > (1u << 30) ? (1u << 30) : size - done;
+
+		n = copy_file_range(in, NULL, out, NULL, want, 0);
+		if (n > 0) {
+			done += n;
 			continue;
+		}
+		if (n == 0)
+			return -EBADMSG; /* shorter than it said */
 		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
 			return -errno;
 		break;
 	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
+	while (done < size) {
+		size_t want = size - done < sizeof(buf) ? size - done : sizeof(buf);
+
+		n = read(in, buf, want);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EBADMSG;
 		if (write(out, buf, n) != n)
 			return -EIO;
-	return n < 0 ? -errno : 0;
+		done += n;
+	}
+	return 0;
 }
 
-/* Copy one regular file name (a *.img) of the caller's directory into dfd. */
-static int snapshot_one(const struct worker_args *a, int dfd, const char *name,
-			struct ckpt_error *e)
+/*
+ * Copy one image of the caller's directory, opened as the caller (a regular
+ * file, never a FIFO), into dfd: exactly the size the inventory declares.
+ * The copy is root's, readable by the caller's group only (ckpt-restore runs
+ * as the caller and reaches it only through the directory fd it is given).
+ */
+static int snapshot_one(const struct worker_args *a, int src, int dfd, const char *name,
+			uint64_t size, struct ckpt_error *e)
 {
 	_cleanup_close_ int in = -1, out = -1;
 	struct stat st;
 	int r;
 
-	in = openat(a->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (in < 0)
-		return ckpt_err_errno(e, -errno, "cannot open %s", name);
-	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode))
-		return ckpt_err(e, -EINVAL, "%s is not a regular file", name);
-	out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	/* readable by ckpt-restore running as the caller, whatever ckptd's umask */
-	if (out < 0 || fchmod(out, 0644) < 0)
+	r = caller_open_file(a->caller, src, name, &in, e);
+	if (r < 0)
+		return r;
+	if (fstat(in, &st) < 0)
+		return ckpt_err_errno(e, -errno, "%s: cannot stat", name);
+	if ((uint64_t)st.st_size != size)
+		return ckpt_err(e, -EBADMSG,
+				"%s: size is %llu bytes, the inventory declares %llu (truncated "
+				"or modified)",
+				name, (unsigned long long)st.st_size, (unsigned long long)size);
+	out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0 || fchown(out, 0, a->caller->gid) < 0 || fchmod(out, 0640) < 0)
 		return ckpt_err_errno(e, -errno, "cannot create the copy of %s", name);
-	r = copy_file(in, out);
+	r = copy_exact(in, out, size);
 	if (r < 0)
 		return ckpt_err_errno(e, r, "cannot copy %s", name);
 	return 0;
 }
 
-static void snapshot_remove(const char *path, int dfd)
+static void remove_all(int dfd)
 {
 	_cleanup_closedir_ DIR *dir = NULL;
 	struct dirent *de;
@@ -513,56 +572,151 @@ static void snapshot_remove(const char *path, int dfd)
 	while (dir && (de = readdir(dir)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			unlinkat(dfd, de->d_name, 0);
+}
+
+static void snapshot_remove(const char *path, int dfd)
+{
+	_cleanup_close_ int top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	remove_all(dfd);
+	if (top >= 0)
+		unlinkat(top, "i", AT_REMOVEDIR);
 	if (rmdir(path) < 0)
 		pr_debug("cannot remove %s: %m", path);
+}
+
+static bool plain_name(const char *n)
+{
+	return n && *n && !strchr(n, '/') && strcmp(n, ".") && strcmp(n, "..") &&
+	       strcmp(n, "inventory.img") && strlen(n) < 256;
+}
+
+/* The images the copied inventory lists, within the service's limits. */
+static int snapshot_listed(const struct worker_args *a, int src, int dfd, struct ckpt_error *e)
+{
+	_cleanup_img_ struct img *img = NULL;
+	Inventory *inv = NULL;
+	uint64_t total = 0;
+	int r;
+
+	r = img_open(dfd, IMG_INVENTORY, 0, &img, e);
+	if (r == 0)
+		r = img_read_one(img, (ProtobufCMessage **)&inv, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "inventory.img");
+	if (inv->n_images > a->limits.max_images)
+		r = ckpt_err(e, -E2BIG,
+			     "inventory.img lists %zu images, more than ckptd allows (%u, "
+			     "--max-images)",
+			     inv->n_images, a->limits.max_images);
+	for (size_t i = 0; r == 0 && i < inv->n_images; i++) {
+		if (!plain_name(inv->images[i]->name))
+			r = ckpt_err(e, -EBADMSG, "inventory.img: images[%zu] is not a plain name",
+				     i);
+		else if ((total += inv->images[i]->size) > a->limits.max_restore_bytes)
+			r = ckpt_err(e, -EFBIG,
+				     "the images declare more than %llu bytes, ckptd's limit for "
+				     "a restore (--max-restore-bytes)",
+				     (unsigned long long)a->limits.max_restore_bytes);
+	}
+	for (size_t i = 0; r == 0 && i < inv->n_images; i++)
+		r = snapshot_one(a, src, dfd, inv->images[i]->name, inv->images[i]->size, e);
+	inventory__free_unpacked(inv, NULL);
+	return r;
 }
 
 /*
  * The caller owns its image directory and could swap an image between our
  * checks and the restorer reading it (or write through an fd it kept open).
- * So for a non-root caller the images are copied into a directory only root
- * can write, and that copy is verified, checked and restored.
+ * So for a non-root caller the images the inventory lists are opened as the
+ * caller and copied, within the declared sizes, into PATH/i: PATH is root's
+ * (0700), so nobody reaches the copy by name; i (0750) and its files (0640)
+ * belong to root and the caller's group, so ckpt-restore, running as the
+ * caller, reads them through the fd it is given and cannot change them.
  */
-static int snapshot_images(const struct worker_args *a, char *path, int *ret_fd,
+static int snapshot_images(const struct worker_args *a, int src, char *path, int *ret_fd,
 			   struct ckpt_error *e)
 {
-	_cleanup_closedir_ DIR *dir = NULL;
-	_cleanup_close_ int dfd = -1;
-	struct dirent *de;
-	size_t n = 0;
-	int fd, r = 0;
+	_cleanup_close_ int top = -1, dfd = -1, in = -1, out = -1;
+	struct stat st;
+	int r;
 
 	if (!mkdtemp(path))
 		return ckpt_err_errno(e, -errno, "cannot create %s for a copy of the images", path);
-	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	/* readable (ckpt-restore runs as the caller), writable by root only */
-	if (dfd < 0 || fchmod(dfd, 0755) < 0) {
-		r = ckpt_err_errno(e, -errno, "cannot open %s", path);
-		rmdir(path);
+	top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0 || fchmod(top, 0700) < 0 || mkdirat(top, "i", 0700) < 0 ||
+	    (dfd = openat(top, "i", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fchown(dfd, 0, a->caller->gid) < 0 || fchmod(dfd, 0750) < 0) {
+		r = ckpt_err_errno(e, -errno, "cannot set up %s", path);
+		snapshot_remove(path, dfd);
 		return r;
 	}
-	fd = openat(a->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(dir = fdopendir(fd))) {
-		r = ckpt_err_errno(e, -errno, "cannot read the image directory");
-		if (fd >= 0)
-			close(fd);
-	}
-	while (r == 0 && (de = readdir(dir))) {
-		size_t len = strlen(de->d_name);
-
-		if (len < 5 || strcmp(de->d_name + len - 4, ".img"))
-			continue;
-		if (++n > SNAPSHOT_FILES_MAX)
-			r = ckpt_err(e, -E2BIG, "the image directory has too many files");
-		else
-			r = snapshot_one(a, dfd, de->d_name, e);
-	}
+	r = caller_open_file(a->caller, src, "inventory.img", &in, e);
+	if (r == 0 && (fstat(in, &st) < 0 || st.st_size > SNAPSHOT_INVENTORY_MAX))
+		r = ckpt_err(e, -EFBIG, "inventory.img is larger than %u bytes",
+			     SNAPSHOT_INVENTORY_MAX);
+	if (r == 0 &&
+	    (out = openat(dfd, "inventory.img",
+			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+		r = ckpt_err_errno(e, -errno, "cannot create the copy of inventory.img");
+	if (r == 0 && (fchown(out, 0, a->caller->gid) < 0 || fchmod(out, 0640) < 0))
+		r = ckpt_err_errno(e, -errno, "cannot create the copy of inventory.img");
+	if (r == 0 && (r = copy_exact(in, out, st.st_size)) < 0)
+		r = ckpt_err_errno(e, r, "cannot copy inventory.img");
+	if (r == 0)
+		r = snapshot_listed(a, src, dfd, e);
 	if (r < 0) {
 		snapshot_remove(path, dfd);
 		return r;
 	}
 	*ret_fd = TAKE_FD(dfd);
 	return 0;
+}
+
+/* Field 22 of /proc/PID/stat (clock ticks after boot); 0 if unknown. */
+static unsigned long long proc_start_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	_cleanup_close_ int fd = -1;
+	unsigned long long v = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p && sscanf(p + 2,
+			"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+			"%*d %*d %llu",
+			&v) != 1)
+		v = 0;
+	return v;
+}
+
+/*
+ * Undo a restore nobody can be told about, or that ckpt-restore did not
+ * finish (killed): every task of pstree.img that was created after the
+ * restorer started is killed. Older processes with those pids are not ours.
+ */
+static void kill_restored(int dirfd, unsigned long long since)
+{
+	_cleanup_img_ struct img *img = NULL;
+	struct ckpt_error e = {0};
+	ProtobufCMessage *m;
+
+	if (!since || img_open(dirfd, IMG_PSTREE, 0, &img, &e) < 0)
+		return;
+	while (img_read_msg(img, &m, &e) == 1) {
+		pid_t pid = ((PstreeEntry *)m)->pid;
+
+		if (pid > 0 && proc_start_ticks(pid) >= since) {
+			pr_debug("killing restored pid %d", (int)pid);
+			kill(pid, SIGKILL);
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
 }
 
 static bool pid_is_zombie(pid_t pid)
@@ -612,22 +766,35 @@ static void wait_for_zombie_pids(int dir_fd)
 int worker_restore(const struct worker_args *a)
 {
 	struct sigaction sa = {.sa_handler = on_sigterm, .sa_flags = SA_RESTART};
-	_cleanup_close_ int log_fd = -1, snap_fd = -1;
+	_cleanup_close_ int log_fd = -1, snap_fd = -1, dfd = -1, lock_fd = -1;
 	struct worker_args b = *a;
-	struct ckpt_error err = {0};
+	struct ckpt_error err = {0}, lerr = {0};
 	Inventory *inv = NULL;
 	char out[4096], msg[CKPT_ERROR_MAX], snap[] = SNAPSHOT_TEMPLATE;
 	long long pid = 0, ntasks = 0;
-	int r = 0;
+	unsigned long long started = 0;
+	bool ran = false;
+	int r;
 
-	/* SIGTERM (RPC_CANCEL, the client gone) is passed on to ckpt-restore,
-	 * which rolls back: no task of the tree is left */
+	/* SIGTERM (RPC_CANCEL, the client gone, ckptd gone) is passed on to
+	 * ckpt-restore, which rolls back: no task of the tree is left */
 	sigaction(SIGTERM, &sa, NULL);
-	log_fd = create_owned(a, "restore.log");
+	die_with_ckptd(a);
+	/* first: may the caller read this directory at all? */
+	r = caller_open_dir(a->caller, a->dir_fd, CALLER_DIR_READ, &dfd, &err);
+	if (r == 0)
+		r = lock_dir(dfd, &lock_fd, &err);
+	if (r == 0 && caller_create_file(a->caller, dfd, "restore.log", &log_fd, &lerr) == 0)
+		b.has_log = true;
+	else if (r == 0)
+		pr_debug("no restore.log: %s", lerr.msg);
 	if (log_fd < 0)
 		log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (!auth_is_root(a->caller)) {
-		r = snapshot_images(a, snap, &snap_fd, &err);
+	b.dir_fd = dfd;
+	if (r == 0)
+		r = ckpt_fault_inject("ckptd-restore-start", &err);
+	if (r == 0 && !auth_is_root(a->caller)) {
+		r = snapshot_images(&b, dfd, snap, &snap_fd, &err);
 		b.dir_fd = snap_fd;
 	}
 	if (r == 0)
@@ -642,18 +809,28 @@ int worker_restore(const struct worker_args *a)
 		wait_for_zombie_pids(b.dir_fd);
 	if (r == 0 && worker_cancelled)
 		r = ckpt_err(&err, -ECANCELED, "restore cancelled before ckpt-restore ran");
-	if (r == 0)
-		r = run_restorer(&b, log_fd, out, sizeof(out), &err);
-	if (snap_fd >= 0)
-		snapshot_remove(snap, snap_fd);
+	if (r == 0) {
+		r = run_restorer(&b, log_fd, out, sizeof(out), &started, &err);
+		ran = true;
+	}
 	if (r == 0 && strstr(out, "\"status\":\"ok\"")) {
 		pid = json_number(out, "root_pid");
 		ntasks = json_number(out, "tasks");
 	} else if (r == 0) {
 		json_error(out, msg, sizeof(msg));
 		r = ckpt_err(&err, worker_cancelled ? -ECANCELED : -EIO, "%s",
-			     msg[0] ? msg : "ckpt-restore failed (see restore.log)");
+			     msg[0] ? msg
+				    : (b.has_log ? "ckpt-restore failed (see restore.log)"
+						 : "ckpt-restore failed"));
 	}
+	ckpt_fault_inject("ckptd-restore-done", NULL);
+	/* ckptd is gone: nobody can be told the tree runs, so it must not */
+	if (r == 0 && ckptd_gone(a))
+		r = ckpt_err(&err, -ECANCELED, "ckptd went away: the restored tree was killed");
+	if (r < 0 && ran)
+		kill_restored(b.dir_fd, started);
+	if (snap_fd >= 0)
+		snapshot_remove(snap, snap_fd);
 	if (r < 0)
 		dprintf(log_fd, "ckptd: job %llu: restore failed: %s\n",
 			(unsigned long long)a->job_id, err.msg);

@@ -26,6 +26,12 @@ struct worker_msg {
 	char error[1024];
 };
 
+/* What a restore for a non-root caller may make the service copy. */
+struct worker_limits {
+	uint64_t max_restore_bytes; /* sum of the sizes the inventory declares */
+	unsigned max_images;	    /* images the inventory lists */
+};
+
 struct worker_args {
 	uint64_t job_id;
 	const struct auth_caller *caller;
@@ -39,6 +45,12 @@ struct worker_args {
 	size_t n_external;
 	bool tcp_close;	      /* dump: --tcp-close */
 	const char *restorer; /* restore: path of ckpt-restore */
+	pid_t ckptd_pid;      /* the main process: the worker dies with it */
+	int log_fd;	      /* dump: memfd for the engine's log, shared with ckptd */
+	struct worker_limits limits;
+	/* set in the worker */
+	bool has_log;	  /* restore: restore.log exists */
+	pid_t worker_pid; /* restore: parent of ckpt-restore */
 };
 
 /* Run in the forked worker; returns the exit status for _exit(). */

@@ -10,13 +10,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "fault.h"
+#include "image.h"
 #include "log.h"
 #include "rpc.h"
 
@@ -362,4 +367,59 @@ int rpc_send_error(int sock, int status, const char *msg, struct ckpt_error *e)
 	resp.status = status;
 	resp.error = (char *)msg;
 	return rpc_send(sock, &resp.base, -1, e);
+}
+
+/* Remove the images of a dump that did not complete, inventory.img first. */
+static void remove_partial_images(int dirfd)
+{
+	_cleanup_closedir_ DIR *dir = NULL;
+	struct dirent *de;
+	int fd;
+
+	unlinkat(dirfd, "inventory.img", 0);
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir))) {
+		size_t len = strlen(de->d_name);
+
+		if (len > 4 && !strcmp(de->d_name + len - 4, ".img"))
+			unlinkat(dirfd, de->d_name, 0);
+	}
+}
+
+int rpc_settle_lost_job(int dir_fd, int type, unsigned timeout_s, struct ckpt_error *e)
+{
+	_cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct timespec t0, t;
+	Inventory *inv = NULL;
+	struct ckpt_error ve = {0};
+
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "cannot open the image directory again");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* the worker holds the directory (flock) until it is gone */
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return ckpt_err_errno(e, -errno, "cannot lock the image directory");
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec >= (time_t)timeout_s)
+			return ckpt_err(e, -ETIMEDOUT,
+					"ckptd went away and its worker still holds the image "
+					"directory after %u s: the outcome is unknown",
+					timeout_s);
+		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+	}
+	if (type != RPC_TYPE__RPC_DUMP)
+		return 0;
+	if (img_dir_verify_fd(fd, "the image directory", &inv, &ve) == 0) {
+		inventory__free_unpacked(inv, NULL);
+		return 1;
+	}
+	pr_debug("no complete checkpoint: %s", ve.msg);
+	remove_partial_images(fd);
+	return 0;
 }

@@ -83,3 +83,17 @@ int rpc_connect(const char *path, int *ret_fd, struct ckpt_error *e);
  * error message (may be NULL): the daemon's answer to a request it refuses.
  */
 int rpc_send_error(int sock, int status, const char *msg, struct ckpt_error *e);
+
+/*
+ * ckptd closed the connection during a dump or restore on dir_fd (it was
+ * killed): wait, at most timeout_s, until no worker of ckptd holds the
+ * directory any more, then tell what happened. A dump: 1 if the directory
+ * holds a complete checkpoint (verified), else 0 and the partial images are
+ * removed (inventory.img first); the tree was resumed. A restore: 0 (its
+ * ckpt-restore rolled back, or the worker killed the tree it could not
+ * report). -ETIMEDOUT if the directory is still held.
+ */
+int rpc_settle_lost_job(int dir_fd, int type, unsigned timeout_s, struct ckpt_error *e);
+
+/* How long a client waits for a lost job's worker to let go. */
+#define RPC_SETTLE_TIMEOUT 120

@@ -85,6 +85,13 @@ kill_tree "$NB"
 CKPTCTL=$ROOT_CKPTCTL ckpt_dump "$RS" "$T/rs.img"
 chmod 0755 "$T/rs.img"
 assert_tree_gone "$RS"
+# its files are root's (0600): the service reads them as the user, so no
+user_ctl restore "$T/rs.img" && fail "$TUSER restored root's program"
+grep -qE "cannot open inventory.img as uid $TUID: Permission denied" "$ERR" ||
+	fail "unclear refusal: $(cat "$ERR")"
+log "root's images (0600): $(head -n 1 "$ERR")"
+# readable, they are refused for what they say
+chmod 0644 "$T/rs.img"/*
 user_ctl restore "$T/rs.img" && fail "$TUSER restored root's program"
 grep -qE "image core-$RS.img: real uid is 0, not yours" "$ERR" || fail "unclear refusal: $(cat "$ERR")"
 gone "$RS" || fail "pid $RS exists after a refused restore"
