@@ -53,3 +53,38 @@ expect_fail()
 	grep -qE -- "$re" "$ERR" || { cat "$ERR"; fail "$what: no /$re/ in the error"; }
 	log "$what: refused: $(head -n 1 "$ERR")"
 }
+
+# ckptd_user_add VAR NAME: create user NAME for this test (removed at exit,
+# with userdel -f), set VAR to its uid.
+CKPTD_USERS=()
+ckptd_user_add()
+{
+	local var=$1 name=$2
+	id -u "$name" >/dev/null 2>&1 && userdel -f "$name" >/dev/null 2>&1
+	useradd --system --no-create-home --shell /usr/sbin/nologin "$name" ||
+		fail "cannot create the test user $name"
+	CKPTD_USERS+=("$name")
+	trap 'rc=$?; for u in "${CKPTD_USERS[@]}"; do userdel -f "$u" >/dev/null 2>&1; done; (exit $rc); cleanup' EXIT
+	printf -v "$var" '%s' "$(id -u "$name")"
+}
+
+# as_user NAME CMD...: run CMD as NAME (its own gid, no other group, no caps).
+as_user()
+{
+	local name=$1
+	shift
+	setpriv --reuid="$name" --regid="$(id -g "$name")" --clear-groups --inh-caps=-all -- "$@"
+}
+
+# user_ckptctl NAME ARGS...: ckptctl_run as NAME.
+user_ckptctl()
+{
+	local name=$1
+	shift
+	cat >"$T/ckptctl-$name" <<WRAP
+#!/bin/sh
+exec setpriv --reuid=$name --regid=$(id -g "$name") --clear-groups --inh-caps=-all -- "$CKPT_BUILD/ckptctl" "\$@"
+WRAP
+	chmod 0755 "$T/ckptctl-$name"
+	CKPTCTL=$T/ckptctl-$name ckptctl_run "$@"
+}
