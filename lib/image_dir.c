@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -32,6 +33,8 @@
 
 /* Read size when checksumming whole images (the buffer is page aligned). */
 #define IMG_VERIFY_CHUNK (1u << 20)
+
+static void dir_remove_contents(int dirfd);
 
 /* --- writing --------------------------------------------------------------- */
 
@@ -64,6 +67,34 @@ static int dir_check_target(const char *path, struct ckpt_error *e)
 	if (errno)
 		return ckpt_err_errno(e, -errno, "cannot read directory %s", path);
 	return 0;
+}
+
+/*
+ * PATH.tmp.XXXXXX directories of earlier dumps to PATH that died (killed):
+ * a live dump holds a lock on its own (flock on its directory fd, taken
+ * right after mkdtemp), so one we can lock has no owner and is removed.
+ */
+static void remove_stale_tmp(const char *path, const char *parent)
+{
+	_cleanup_closedir_ DIR *dir = opendir(parent);
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	size_t len = strlen(base);
+	struct dirent *de;
+
+	while (dir && (de = readdir(dir))) {
+		_cleanup_close_ int fd = -1;
+
+		if (strncmp(de->d_name, base, len) || strncmp(de->d_name + len, ".tmp.", 5) ||
+		    strlen(de->d_name + len + 5) != 6)
+			continue;
+		fd =
+		    openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+			continue; /* a live dump's */
+		pr_debug("removing %s/%s, left by a dump that died", parent, de->d_name);
+		dir_remove_contents(fd);
+		unlinkat(dirfd(dir), de->d_name, AT_REMOVEDIR);
+	}
 }
 
 int img_dir_create(const char *path, struct img_dir **ret, struct ckpt_error *e)
@@ -108,6 +139,7 @@ int img_dir_create(const char *path, struct img_dir **ret, struct ckpt_error *e)
 		d->parent[1] = '\0';
 	else
 		*slash = '\0';
+	remove_stale_tmp(d->path, d->parent);
 	if (!mkdtemp(d->tmp_path)) {
 		r = ckpt_err_errno(e, -errno, "cannot create temporary directory %s", d->tmp_path);
 		free(d->tmp_path);
@@ -115,7 +147,7 @@ int img_dir_create(const char *path, struct img_dir **ret, struct ckpt_error *e)
 		goto fail;
 	}
 	d->dirfd = open(d->tmp_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->dirfd < 0) {
+	if (d->dirfd < 0 || flock(d->dirfd, LOCK_EX | LOCK_NB) < 0) {
 		r = ckpt_err_errno(e, -errno, "cannot open %s", d->tmp_path);
 		goto fail;
 	}
