@@ -16,6 +16,7 @@ start_workload MH "$T/memhog.ready" -- "$WL/memhog" "$MIB" "$LOG" "$T/memhog.rea
 wait_lines "$LOG" 3 30
 
 # dump_bg DIR: ckptctl dump of memhog in the background ($DPID), output in $T/d.*
+diag_add "$T/d.err" "$T/r.err"
 dump_bg() { "$CKPTCTL" dump "$MH" -D "$1" >"$T/d.out" 2>"$T/d.err" & DPID=$!; }
 memhog_untouched()
 {
