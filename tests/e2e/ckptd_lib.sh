@@ -18,6 +18,9 @@ start_ckptd()
 {
 	[[ -x $CKPTD ]] || fail "$CKPTD not built"
 	diag_add "$CKPTD_LOG"
+	# a ckptd killed before (SIGKILL) leaves its socket file: the wait below
+	# must see the new one, not that
+	rm -f "$SOCK"
 	"$CKPTD" --socket "$SOCK" "$@" 2>>"$CKPTD_LOG" &
 	CKPTD_PID=$!
 	disown "$CKPTD_PID" # no "Killed" notice at cleanup; the reaper still reaps it
