@@ -365,6 +365,33 @@ static int link_memfd(struct dump_ctx *c, size_t i, struct ckpt_error *e)
 	return 0;
 }
 
+/*
+ * A deleted file open but not mapped: a shared memory object too, so that
+ * its content is saved like the others (in the pages image, holes kept,
+ * whatever its size) and every open file description of it is a reopen of
+ * the one recreated file (two descriptions stay two, on one inode).
+ */
+static int link_deleted(struct dump_ctx *c, size_t i, struct ckpt_error *e)
+{
+	struct dump_file *f = &c->files[i];
+	char src[96];
+	struct shmem_src s = {
+	    .kind = SHMEM_KIND__SHMEM_DELETED, .pid = f->pid, .src = src, .name = f->fe->path};
+	uint32_t id;
+	int r;
+
+	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	r = lookup_or_add(c, &s, &id, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: fd %d", s.pid, f->fd);
+	/* lookup_or_add may have moved c->files */
+	f = &c->files[i];
+	f->fe->has_shmem_id = true;
+	f->fe->shmem_id = id;
+	pr_debug("%s: open, deleted: object %u", f->fe->path, id);
+	return 0;
+}
+
 int dump_shmem_link_fds(struct dump_ctx *c, struct ckpt_error *e)
 {
 	size_t n = c->nfiles;
@@ -386,8 +413,14 @@ int dump_shmem_link_fds(struct dump_ctx *c, struct ckpt_error *e)
 		if (fe->type != FILE_TYPE__FILE_REG || !fe->has_deleted || !fe->deleted)
 			continue;
 		ds = find(c, f->dev, f->ino, false);
-		if (!ds)
-			continue; /* open only: its content stays in the entry */
+		if (!ds) {
+			/* open only: an object of its own, like a mapped one */
+			int r = link_deleted(c, i, e);
+
+			if (r < 0)
+				return r;
+			continue;
+		}
 		/* open and mapped: one file, its content saved once in the object */
 		fe->has_shmem_id = true;
 		fe->shmem_id = c->files[ds->file_idx].fe->id;

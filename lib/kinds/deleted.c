@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Regular files deleted but still open. Nothing on disk keeps their content,
- * so the dump saves it whole in the FileEntry (FILE_REG, deleted = true,
- * content, ident.content_crc32c). The restore recreates the file unnamed
- * (O_TMPFILE) in its original directory, so that nothing appears in the file
- * system, writes the content back, then reopens it through /proc/self/fd
- * with the saved flags and seeks to the saved position. The program sees
- * the same bytes, flags and offset; the /proc link reads "DIR/#INODE
- * (deleted)" instead of the old name. A deleted file that is also mapped
- * is a shared memory object (dump/dump_shmem.c): its content is saved once
- * there, the entry only names it (shmem_id) and the restorer reopens the
- * object's file (restorer/shmem.c) instead of calling deleted_open.
+ * Regular files deleted but still open. Nothing on disk keeps their content.
+ * Every deleted file is a shared memory object of the dump
+ * (dump/dump_shmem.c, SHMEM_DELETED): its content is saved once there, in
+ * the pages image (holes kept, any size), and the entry of each open file
+ * description only names it (shmem_id). The restorer recreates the object
+ * unnamed (O_TMPFILE) in its original directory, so nothing appears in the
+ * file system, and reopens it for each description through /proc/self/fd
+ * with the saved flags and position (restorer/shmem.c): two descriptions of
+ * one deleted file stay two descriptions of one file. The /proc link reads
+ * "DIR/#INODE (deleted)" instead of the old name.
+ *
+ * Images of earlier versions hold the content in the entry itself
+ * (content, ident.content_crc32c): deleted_open still restores those.
  */
 #define LOG_PREFIX "kind deleted: "
 
@@ -23,17 +25,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <dirent.h>
-#include <linux/kcmp.h>
-
 #include "cleanup.h"
 #include "crc32c.h"
 #include "fault.h"
 #include "file_util.h"
 #include "log.h"
 
-/* One FileEntry is one image record, at most IMG_MSG_MAX (64 MiB): keep a margin. */
-#define DELETED_MAX_SIZE (48ULL << 20)
 #define DELETED_CHUNK (1u << 20)
 
 static bool deleted_matches(const struct fd_probe *p)
@@ -61,41 +58,6 @@ static bool deleted_describe(const struct fd_probe *p, char *buf, size_t len)
 	return true;
 }
 
-/*
- * Another open file description of the same inode in this task would be
- * restored as a file of its own: writes through one would no longer show
- * through the other. Refuse rather than restore something different.
- */
-static int check_single_description(const struct fd_probe *p, struct ckpt_error *e)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	char dir[64], fpath[64 + sizeof(((struct dirent *)0)->d_name)];
-	struct dirent *de;
-	struct stat st;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", p->pid);
-	d = opendir(dir);
-	if (!d)
-		return ckpt_err_errno(e, -errno, "pid %d: cannot list %s", p->pid, dir);
-	while ((de = readdir(d))) {
-		int other = atoi(de->d_name);
-
-		if (de->d_name[0] == '.' || other == p->fd)
-			continue;
-		snprintf(fpath, sizeof(fpath), "%s/%s", dir, de->d_name);
-		if (stat(fpath, &st) < 0 || st.st_dev != p->st.st_dev || st.st_ino != p->st.st_ino)
-			continue;
-		if (syscall(SYS_kcmp, p->pid, p->pid, KCMP_FILE, p->fd, other) != 0)
-			return ckpt_err(
-			    e, -EOPNOTSUPP,
-			    "pid %d fd %d: deleted file %.*s is also open as fd %d through "
-			    "another open file description; not supported",
-			    p->pid, p->fd, (int)(strlen(p->link) - strlen(DELETED_SUFFIX)), p->link,
-			    other);
-	}
-	return 0;
-}
-
 /* A descriptor we may pread: our copy if it was opened for reading, else a new one. */
 static int readable_fd(const struct fd_probe *p, int *ret_fd, bool *ret_own, struct ckpt_error *e)
 {
@@ -117,33 +79,13 @@ static int readable_fd(const struct fd_probe *p, int *ret_fd, bool *ret_own, str
 	return 0;
 }
 
-/* Read size bytes from offset 0 with pread (the shared file position stays). */
-static int read_content(int fd, uint64_t size, uint8_t *buf, struct ckpt_error *e)
+/*
+ * Size, mtime, device and inode. The content is saved by the shared memory
+ * object the dump makes of every deleted file (dump/dump_shmem.c).
+ */
+static int fill_ident(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
 {
-	uint64_t off = 0;
-
-	while (off < size) {
-		size_t want = size - off < DELETED_CHUNK ? (size_t)(size - off) : DELETED_CHUNK;
-		ssize_t n = pread(fd, buf + off, want, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return ckpt_err_errno(e, -errno, "cannot read at offset %llu",
-					      (unsigned long long)off);
-		if (n == 0)
-			return ckpt_err(e, -EAGAIN, "it shrank to %llu bytes while being read",
-					(unsigned long long)off);
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int fill_content(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
-{
-	_cleanup_free_ uint8_t *buf = NULL;
 	FileIdent *id;
-	uint64_t size;
 	bool own;
 	int fd, r;
 
@@ -157,25 +99,9 @@ static int fill_content(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	if (r < 0)
 		return r;
 	r = file_ident_fill(fd, false, id, e);
-	size = id->size;
-	if (r >= 0 && size > DELETED_MAX_SIZE)
-		r = ckpt_err(e, -EFBIG, "%s is %llu MiB; deleted files up to %llu MiB are saved",
-			     fe->path, (unsigned long long)((size + (1 << 20) - 1) >> 20),
-			     DELETED_MAX_SIZE >> 20);
-	if (r >= 0) {
-		buf = malloc(size ? size : 1);
-		r = buf ? read_content(fd, size, buf, e) : ckpt_err(e, -ENOMEM, "out of memory");
-	}
 	if (own)
 		close(fd);
-	if (r < 0)
-		return r;
-	id->has_content_crc32c = true;
-	id->content_crc32c = crc32c(0, buf, size);
-	fe->has_content = true;
-	fe->content.len = size;
-	fe->content.data = TAKE_PTR(buf);
-	return 0;
+	return r;
 }
 
 static int deleted_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
@@ -183,9 +109,6 @@ static int deleted_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	int r;
 
 	r = ckpt_fault_inject("deleted-dump", e);
-	if (r < 0)
-		return r;
-	r = check_single_description(p, e);
 	if (r < 0)
 		return r;
 	r = fdk_dump_common(p, FILE_TYPE__FILE_REG, fe, e);
@@ -198,10 +121,9 @@ static int deleted_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	fe->has_uid = fe->has_gid = true;
 	fe->uid = p->st.st_uid;
 	fe->gid = p->st.st_gid;
-	r = fill_content(p, fe, e);
+	r = fill_ident(p, fe, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d fd %d: deleted file %s", p->pid, p->fd, fe->path);
-	pr_debug("pid %d fd %d: %s, %zu bytes saved\n", p->pid, p->fd, fe->path, fe->content.len);
 	return 0;
 }
 

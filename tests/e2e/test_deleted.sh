@@ -3,12 +3,14 @@
 # Files deleted but still open survive dump and restore
 # (tests/workloads/deleted.c: an O_RDWR file with a dup sharing its offset,
 # an O_RDWR|O_APPEND one, an O_WRONLY one, all unlinked): their content is in
-# files.img (ckptctl show), the restore recreates them unnamed in their
+# the pages image (each deleted file is a shared memory object named by its
+# files.img entries), the restore recreates them unnamed in their
 # directory (nothing appears there), and the program finds the same content,
 # positions, sizes and modes and goes on. A saved content altered in the
 # image (its checksum in inventory.img fixed) is refused naming the file. A
 # deleted file that is also mapped is restored as one file with its fds. The
-# fault steps deleted-dump, deleted-verify and deleted-open fail cleanly.
+# fault steps deleted-dump, deleted-verify and shmem-create (the object made
+# again) fail cleanly.
 . "$(dirname "$0")/lib.sh"
 
 D=$T/dir
@@ -35,8 +37,9 @@ for f in data.bin append.bin wronly.bin; do
 	grep -q "\"$D/$f\"" "$OUT" || fail "files.img does not name $D/$f"
 done
 grep -q '"deleted": true' "$OUT" || fail "files.img has no entry with deleted: true"
-grep -qi "$(printf DELETED-CONTENT-MARKER | od -An -tx1 | tr -d ' \n')" "$OUT" ||
-	fail "files.img does not hold the content of data.bin"
+grep -q '"SHMEM_DELETED"' "$OUT" || fail "files.img has no shared memory object of a deleted file"
+grep -lq DELETED-CONTENT-MARKER "$T/img"/pages-*.img ||
+	fail "no pages image holds the content of data.bin"
 
 # A corrupted content is refused, naming the file, and leaves nothing.
 cp -a "$T/img" "$T/bad"
@@ -45,26 +48,32 @@ import os, sys
 sys.path.insert(0, os.path.join(os.environ["CKPT_SRC"], "tests", "e2e"))
 import imgforge
 d = sys.argv[1]
-path = os.path.join(d, "files.img")
-data = bytearray(open(path, "rb").read())
-i = data.find(b"DELETED-CONTENT-MARKER")
-if i < 0:
-    sys.exit("marker not found in files.img")
+for name in os.listdir(d):
+    if not name.startswith("pages-"):
+        continue
+    path = os.path.join(d, name)
+    data = bytearray(open(path, "rb").read())
+    # the last one: the object's content follows the task's own memory
+    i = data.rfind(b"DELETED-CONTENT-MARKER")
+    if i >= 0:
+        break
+else:
+    sys.exit("marker not found in the pages images")
 data[i] ^= 0x20
 open(path, "wb").write(data)
-imgforge.fix_inventory(d, "files.img", bytes(data))
+imgforge.fix_inventory(d, name, bytes(data))
 EOF
 ckptctl_run restore "$T/bad" --json && fail "a restore with a corrupted deleted file content succeeded"
 ((RC == 1)) || fail "restore of a corrupted image exited $RC: $(cat "$ERR")"
 log "corrupted content: $(head -n 1 "$ERR" | cut -c1-200)"
-grep -q "deleted file $D/data.bin" "$ERR" || fail "the error does not name $D/data.bin: $(cat "$ERR")"
+grep -q "$D/data.bin" "$ERR" || fail "the error does not name $D/data.bin: $(cat "$ERR")"
 grep -qi "corrupt\|crc" "$ERR" || fail "the error does not say the content is corrupt: $(cat "$ERR")"
 assert_restore_left_nothing "$T/tree.before"
 dir_list | diff -u "$T/ls.before" - || fail "a failed restore left files in $D"
 
 # The restore's fault steps: refused naming the step, nothing left behind.
 image_sums "$T/img" >"$T/sums"
-for step in deleted-verify deleted-open; do
+for step in deleted-verify shmem-create; do
 	CKPT_FAULT=$step ckptctl_run restore "$T/img" --json && fail "$step: the restore succeeded"
 	grep -q -- "$step" "$ERR" || fail "$step: restore error does not name the step: $(cat "$ERR")"
 	assert_restore_left_nothing "$T/tree.before"

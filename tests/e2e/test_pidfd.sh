@@ -45,8 +45,18 @@ start_workload PF "$T/pf2.ready" -- "$PYTHON" "$WLSRC/pidfds.py" "$LOG" "$T/pf2.
 wait_grep "$LOG" '^tick 2' 10
 KID=$(awk '$1 == "child" { k = $2 } END { print k }' "$LOG")
 tree_snapshot "$PF" >"$T/tree.before"
+# the kind's fault steps: a failed dump leaves the program running, a
+# failed restore leaves nothing
+CKPT_FAULT=pidfd-dump ckptctl_run dump "$PF" -D "$T/f.img" && fail "pidfd-dump: the dump succeeded"
+grep -q pidfd-dump "$ERR" || fail "pidfd-dump: unexpected error: $(cat "$ERR")"
+assert_running "$PF"
 ckpt_dump "$PF" "$T/img2"
 assert_tree_gone "$PF"
+for step in pidfd-verify pidfd-open; do
+	CKPT_FAULT=$step ckptctl_run restore "$T/img2" && fail "$step: the restore succeeded"
+	grep -q -- "$step" "$ERR" || fail "$step: unexpected error: $(cat "$ERR")"
+	assert_restore_left_nothing "$T/tree.before"
+done
 ckpt_restore "$T/img2"
 [[ $RESTORED_PID == "$PF" ]] || fail "restored root pid $RESTORED_PID, dumped $PF"
 assert_same_tree "$T/tree.before" "$PF"
