@@ -18,6 +18,7 @@
 
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/netlink_diag.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <netlink/attr.h>
@@ -135,6 +136,7 @@ struct diag_call {
 	int (*raw)(const struct nlmsghdr *nlh, struct diag_call *c);
 	uint32_t want_ino;
 	struct inet_diag_info *inet;
+	struct netlink_diag_info *nl;
 };
 
 static int on_valid(struct nl_msg *msg, void *arg)
@@ -339,5 +341,73 @@ int sockdiag_inet_find(int family, int protocol, uint32_t ino, struct inet_diag_
 				protocol == IPPROTO_TCP ? "TCP" : "UDP", ino);
 	pr_debug("inet inode %u: family %u state %u rq %u wq %u shutdown %u\n", ino, ret->family,
 		 ret->state, ret->rqueue, ret->wqueue, ret->shutdown);
+	return 0;
+}
+
+/* ---- NETLINK_DIAG ----------------------------------------------------------------- */
+
+static struct nla_policy netlink_policy[NETLINK_DIAG_MAX + 1] = {
+    [NETLINK_DIAG_MEMINFO] = {.type = NLA_UNSPEC,
+			      .minlen = (SK_MEMINFO_RMEM_ALLOC + 1) * sizeof(uint32_t)},
+    [NETLINK_DIAG_FLAGS] = {.type = NLA_U32},
+};
+
+static int netlink_one(const struct nlmsghdr *nlh, struct diag_call *c)
+{
+	struct nlattr *tb[NETLINK_DIAG_MAX + 1];
+	const struct netlink_diag_msg *m;
+	struct netlink_diag_info *i = c->nl;
+	int r;
+
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return ckpt_err(c->e, -EBADMSG, "netlink_diag reply of %u bytes is too short",
+				nlh->nlmsg_len);
+	m = nlmsg_data(nlh);
+	if (m->ndiag_ino != c->want_ino || c->got)
+		return 0;
+	r = nlmsg_parse((struct nlmsghdr *)nlh, sizeof(*m), tb, NETLINK_DIAG_MAX, netlink_policy);
+	if (r < 0)
+		return ckpt_err(c->e, -EBADMSG,
+				"netlink_diag reply for inode %u: bad attributes (%s)",
+				m->ndiag_ino, nl_geterror(r));
+	memset(i, 0, sizeof(*i));
+	i->ino = m->ndiag_ino;
+	i->type = m->ndiag_type;
+	i->protocol = m->ndiag_protocol;
+	i->state = m->ndiag_state;
+	i->portid = m->ndiag_portid;
+	i->dst_portid = m->ndiag_dst_portid;
+	i->dst_group = m->ndiag_dst_group;
+	if (tb[NETLINK_DIAG_MEMINFO])
+		i->rmem_alloc =
+		    ((const uint32_t *)nla_data(tb[NETLINK_DIAG_MEMINFO]))[SK_MEMINFO_RMEM_ALLOC];
+	if (tb[NETLINK_DIAG_FLAGS])
+		i->flags = nla_get_u32(tb[NETLINK_DIAG_FLAGS]);
+	c->got = true;
+	return 0;
+}
+
+int sockdiag_netlink_find(int protocol, uint32_t ino, struct netlink_diag_info *ret,
+			  struct ckpt_error *e)
+{
+	struct netlink_diag_req req = {
+	    .sdiag_family = AF_NETLINK,
+	    .sdiag_protocol = (uint8_t)protocol,
+	    .ndiag_show = NDIAG_SHOW_MEMINFO | NDIAG_SHOW_FLAGS,
+	};
+	struct diag_call c = {.e = e, .raw = netlink_one, .want_ino = ino, .nl = ret};
+	char what[80];
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	snprintf(what, sizeof(what), "listing netlink sockets of protocol %d (inode %u)", protocol,
+		 ino);
+	r = sd_call(&req, sizeof(req), NLM_F_REQUEST | NLM_F_DUMP, &c, what);
+	if (r < 0)
+		return r;
+	if (!c.got)
+		return ckpt_err(e, -ENOENT, "sock_diag: no netlink socket with inode %u", ino);
+	pr_debug("netlink inode %u: protocol %u portid %u state %u rmem %u flags %#x\n", ino,
+		 ret->protocol, ret->portid, ret->state, ret->rmem_alloc, ret->flags);
 	return 0;
 }

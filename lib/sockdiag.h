@@ -2,8 +2,9 @@
 /*
  * Socket state from the kernel's sock_diag netlink interface, through libnl
  * (nl_sock, nl_send_auto, nl_recvmsgs with a callback; attributes parsed
- * with nla_parse). Unix sockets (UNIX_DIAG) and TCP and UDP sockets
- * (INET_DIAG) share one request and receive loop. Library code: negative
+ * with nla_parse). Unix sockets (UNIX_DIAG), TCP and UDP sockets
+ * (INET_DIAG) and netlink sockets (NETLINK_DIAG) share one request and
+ * receive loop. Library code: negative
  * errno and a filled struct ckpt_error, nothing printed.
  */
 #pragma once
@@ -73,3 +74,21 @@ struct inet_diag_info {
  */
 int sockdiag_inet_find(int family, int protocol, uint32_t ino, struct inet_diag_info *ret,
 		       struct ckpt_error *e);
+
+/* What NETLINK_DIAG says about one netlink socket. */
+struct netlink_diag_info {
+	uint32_t ino;
+	uint8_t type, protocol;
+	uint8_t state; /* NETLINK_CONNECTED: a default destination set with connect() */
+	uint32_t portid, dst_portid, dst_group;
+	uint32_t rmem_alloc; /* bytes queued for reading (SK_MEMINFO_RMEM_ALLOC) */
+	uint32_t flags;	     /* NDIAG_FLAG_*: NDIAG_FLAG_CB_RUNNING, a dump in progress */
+};
+
+/*
+ * The netlink socket of protocol with this inode, in this network
+ * namespace. -ENOENT: none (a socket never bound is in no table the kernel
+ * walks).
+ */
+int sockdiag_netlink_find(int protocol, uint32_t ino, struct netlink_diag_info *ret,
+			  struct ckpt_error *e);

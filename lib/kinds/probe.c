@@ -98,7 +98,7 @@ static const char *const ns_names[] = {
     "time_for_children",
 };
 
-/* Sockets of no kind (unix.c, inet.c say theirs). */
+/* Sockets of no kind (unix.c, inet.c, netlink.c say theirs). */
 static void describe_socket(const struct fd_probe *p, char *buf, size_t len)
 {
 	int domain = -1, type = -1, proto = -1;
@@ -122,9 +122,6 @@ static void describe_socket(const struct fd_probe *p, char *buf, size_t len)
 			snprintf(buf, len, "raw IP%s socket", v6);
 		else
 			snprintf(buf, len, "IP%s socket (protocol %d)", v6, proto);
-		return;
-	case AF_NETLINK:
-		snprintf(buf, len, "netlink socket");
 		return;
 	case AF_PACKET:
 		snprintf(buf, len, "packet socket");

@@ -43,12 +43,12 @@ protected-mode no
 dir $D
 logfile ""
 CONF
-# The tree: a python parent holding a netlink socket (a dump refuses it)
+# The tree: a python parent holding a generic netlink socket (a dump refuses it)
 # until SIGUSR1, and redis-server its child.
 cat >"$D/parent.py" <<'PY'
 import os, signal, socket, subprocess, sys
 ready, log, redis, conf = sys.argv[1:5]
-nl = [socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)]
+nl = [socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16)]  # NETLINK_GENERIC: refused
 def on_usr1(*_):
     while nl:
         nl.pop().close()

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # A tree holding a resource ckpt does not support yet (a pipe whose other
-# end is held outside the tree, a netlink socket) is refused: the dump exits
+# end is held outside the tree, a generic netlink socket) is refused: the dump exits
 # non-zero with a message naming the pid, the fd and the kind; the program
 # keeps running, untraced, and passes its own checks afterwards; no
 # checkpoint is left behind.
@@ -11,7 +11,8 @@
 MODES=${UNSUPPORTED_MODES:-extpipe netlink}
 # (threads are supported now: tests/e2e/test_threads.sh; pipes inside the
 # tree: tests/e2e/test_pipes.sh; unix sockets: tests/e2e/test_unix.sh; TCP
-# and UDP sockets: tests/e2e/test_tcp.sh)
+# and UDP sockets: tests/e2e/test_tcp.sh; netlink sockets of the protocols
+# without hidden kernel state: tests/e2e/test_netlink.sh)
 declare -A KIND=([extpipe]='pipe:\[[0-9]+\].*outside the tree' [netlink]='netlink socket')
 declare -A FD=([extpipe]='fd 5' [netlink]='fd 7')
 

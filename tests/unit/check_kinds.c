@@ -7,6 +7,9 @@
  */
 #include <check.h>
 #include <linux/netlink.h>
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -625,14 +628,14 @@ START_TEST(test_describe)
 	describe(pfd[1], true, "pipe");
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	describe(sv[0], true, "unix socket"); /* lib/kinds/unix.c */
-	/* TCP and UDP sockets are handled (lib/kinds/inet.c); netlink sockets are not */
+	/* TCP and UDP sockets are handled (lib/kinds/inet.c), netlink sockets too (netlink.c) */
 	tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	describe(tcp, true, "TCP socket");
 	tcp6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	describe(tcp6, true, "TCPv6 socket");
 	udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	describe(udp, true, "UDP socket");
-	describe(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), false,
+	describe(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), true,
 		 "netlink socket");
 	/* event fds are handled (lib/kinds/eventfd.c, epoll.c, signalfd.c, timerfd.c, inotify.c) */
 	describe(eventfd(0, EFD_CLOEXEC), true, "eventfd");
@@ -933,6 +936,54 @@ START_TEST(test_pipe_bad_entries)
 }
 END_TEST
 
+/* A NETLINK_ROUTE socket: port id, groups (past 32 too), options; nothing read from it. */
+START_TEST(test_netlink_roundtrip)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = 1 /* RTMGRP_LINK */};
+	struct sockaddr_nl got = {0};
+	socklen_t sl = sizeof(sa);
+	struct ckpt_error e = {};
+	_cleanup_close_ int n = -1;
+	int s, one = 1, v = 0, g33 = 33;
+	uint32_t groups[4] = {0};
+	struct fd_probe p;
+	FileEntry fe;
+
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(setsockopt(s, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g33, sizeof(g33)), 0);
+	ck_assert_int_eq(setsockopt(s, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one)), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
+	ck_assert_str_eq(probe_and_dump(s, &fe, &p)->name, "netlink socket");
+	fd_probe_release(&p);
+	ck_assert_int_eq(fe.type, FILE_TYPE__FILE_NETLINK_SK);
+	ck_assert_uint_eq(fe.netlink_sk->protocol, NETLINK_ROUTE);
+	ck_assert_uint_eq(fe.netlink_sk->portid, sa.nl_pid);
+	ck_assert_uint_eq(fe.netlink_sk->n_groups, 2);
+	ck_assert_uint_eq(fe.netlink_sk->groups[0], 1);
+	ck_assert_uint_eq(fe.netlink_sk->groups[1], 1);
+	ck_assert(fe.netlink_sk->ext_ack && !fe.netlink_sk->pktinfo);
+	assert_packs(&fe);
+	close(s); /* its port id is free again */
+
+	ck_assert_msg(fd_kind_for_file(&fe)->verify(&fe, &e) == 0, "%s", e.msg);
+	ck_assert_msg(fd_kind_for_file(&fe)->open(&fe, &n, &e) == 0, "%s", e.msg);
+	sl = sizeof(got);
+	ck_assert_int_eq(getsockname(n, (struct sockaddr *)&got, &sl), 0);
+	ck_assert_uint_eq(got.nl_pid, sa.nl_pid);
+	ck_assert_uint_eq(got.nl_groups, 1);
+	sl = sizeof(groups);
+	ck_assert_int_eq(getsockopt(n, SOL_NETLINK, NETLINK_LIST_MEMBERSHIPS, groups, &sl), 0);
+	ck_assert_uint_eq(groups[1], 1);
+	sl = sizeof(v);
+	ck_assert_int_eq(getsockopt(n, SOL_NETLINK, NETLINK_EXT_ACK, &v, &sl), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert(fcntl(n, F_GETFL) & O_NONBLOCK);
+	file_entry_free_fields(&fe);
+}
+END_TEST
+
 static Suite *kinds_suite(void)
 {
 	Suite *s = suite_create("kinds");
@@ -972,6 +1023,10 @@ static Suite *kinds_suite(void)
 	tc = tcase_create("describe");
 	tcase_add_test(tc, test_describe);
 	tcase_add_test(tc, test_describe_without_copy);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("netlink");
+	tcase_add_test(tc, test_netlink_roundtrip);
 	suite_add_tcase(s, tc);
 	return s;
 }

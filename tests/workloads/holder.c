@@ -10,7 +10,8 @@
  *   socket  a unix stream socketpair at fds 5 and 6, same round trip
  *   tcp     a TCP connection over loopback, accepted end at fd 5 and
  *           client end at fd 6, same round trip
- *   netlink a netlink socket (NETLINK_ROUTE) at fd 7, and the unix
+ *   netlink a generic netlink socket (NETLINK_GENERIC: refused, its
+ *           families keep state in the kernel) at fd 7, and the unix
  *           socketpair of "socket"
  *   extpipe the read end of a pipe at fd 5 whose write end is held by a
  *           process outside the tree (a grandchild that escaped to the
@@ -165,7 +166,7 @@ int main(int argc, char **argv)
 		tcp_pair(fds);
 		place_pair(fds);
 	} else if (!strcmp(mode, "netlink")) {
-		int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+		int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
 
 		if (nl < 0 || dup2(nl, 7) < 0)
 			wl_die("netlink socket: %s", strerror(errno));

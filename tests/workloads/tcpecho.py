@@ -5,8 +5,8 @@
 server PORT READY LOG
     An echo server (checkpointed): listens on 127.0.0.1:PORT and [::1]:PORT,
     echoes every byte of every client back, accepts new clients at any time.
-    Writes its pid to READY once listening. SIGUSR1 opens a netlink socket
-    (a dump refuses it), SIGUSR2 closes it.
+    Writes its pid to READY once listening. SIGUSR1 opens a generic netlink
+    socket (a dump refuses it), SIGUSR2 closes it.
 client HOST PORT STOP OUT
     A client outside the tree (not checkpointed): connects once, then sends
     numbered lines without pause until the file STOP exists, reading the
@@ -50,7 +50,8 @@ def server(port, ready, log):
     held = []
 
     def on_usr1(*_):
-        held.append(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
+        # NETLINK_GENERIC (16): refused (NETLINK_ROUTE is supported)
+        held.append(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16))
         with open(log, "a") as f:
             f.write("netlink open\n")
 
