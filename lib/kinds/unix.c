@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -61,6 +62,8 @@
 /* a datagram is at most about the sender's buffer (wmem_max, SO_SNDBUFFORCE) */
 #define PEEK_BUF (8u << 20)
 #define NAME_MAX_LEN sizeof(((struct sockaddr_un *)0)->sun_path)
+/* room for a directory and a name (bind_dir + a relative name) */
+#define LOCATION_MAX (PATH_MAX + NAME_MAX_LEN + 2)
 
 static const char *type_name(uint32_t type)
 {
@@ -303,10 +306,82 @@ static int dump_queue(int fd, UnixSkEntry *ue, uint32_t inq, struct ckpt_error *
 	return 0;
 }
 
-static int dump_name(const struct unix_diag_info *u, UnixSkEntry *ue, struct ckpt_error *e)
+/* Is st the socket file of u (UNIX_DIAG_VFS: its inode and the kernel's dev_t)? */
+static bool is_sock_file(const struct unix_diag_info *u, const struct stat *st)
 {
-	char n[NAME_MAX_LEN + 1];
+	return S_ISSOCK(st->st_mode) && u->has_vfs && st->st_ino == u->vfs_ino &&
+	       major(st->st_dev) == (u->vfs_dev >> 20) &&
+	       minor(st->st_dev) == (u->vfs_dev & 0xfffff);
+}
+
+/* dir + "/" + name into buf; false if it does not fit. */
+static bool join_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	size_t dl = strlen(dir);
+
+	return (size_t)snprintf(buf, len, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/",
+				name) < len;
+}
+
+/* u's socket file among the entries of directory dir: its path into ret. */
+static bool find_in_dir(const struct unix_diag_info *u, const char *dir, char *ret, size_t len,
+			struct stat *ret_st)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_type != DT_SOCK && de->d_type != DT_UNKNOWN)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !is_sock_file(u, &st) || !join_path(ret, len, dir, de->d_name))
+			continue;
+		*ret_st = st;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The socket file of a path name, wherever it is now: where bind made it
+ * (the name, or the task's working directory + a relative name), else,
+ * renamed, in the directory of the name, the task's working directory or /
+ * (UNIX_DIAG_VFS gives its inode and device). Its path into ret_path.
+ */
+static bool find_sock_file(const struct unix_diag_info *u, const char *bindloc, const char *cwd,
+			   char *ret_path, size_t len, struct stat *ret_st)
+{
+	_cleanup_free_ char *dir = strdup(bindloc);
+	const char *dirs[3];
+
+	if (stat(bindloc, ret_st) == 0 && is_sock_file(u, ret_st)) {
+		snprintf(ret_path, len, "%s", bindloc);
+		return true;
+	}
+	if (!dir)
+		return false;
+	dirs[0] = dirname(dir);
+	dirs[1] = cwd;
+	dirs[2] = "/";
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		if ((i > 0 && !strcmp(dirs[i], dirs[0])) || (i > 1 && !strcmp(dirs[i], dirs[1])))
+			continue;
+		if (find_in_dir(u, dirs[i], ret_path, len, ret_st))
+			return true;
+	}
+	return false;
+}
+
+static int dump_name(const struct fd_probe *p, const struct unix_diag_info *u, UnixSkEntry *ue,
+		     struct ckpt_error *e)
+{
+	char n[NAME_MAX_LEN + 1], cwd[PATH_MAX], bindloc[LOCATION_MAX], found[LOCATION_MAX];
+	_cleanup_free_ char *bdir = NULL;
 	struct stat st;
+	bool rel;
+	int r;
 
 	/* a path is saved without the NUL the kernel counts in its length */
 	size_t len = u->name_len && u->name[0] ? strnlen(u->name, u->name_len) : u->name_len;
@@ -322,21 +397,58 @@ static int dump_name(const struct unix_diag_info *u, UnixSkEntry *ue, struct ckp
 	if (!u->name[0])
 		return 0; /* abstract */
 	name_str((const uint8_t *)u->name, len, n, sizeof(n));
-	if (u->name[0] != '/')
-		return ckpt_err(e, -EOPNOTSUPP,
-				"it is bound to the relative path %s; only absolute paths and "
-				"abstract names are supported",
-				n);
-	/* the socket file's mode and owner, if the name is still that socket */
-	if (stat(n, &st) == 0 && S_ISSOCK(st.st_mode) && u->has_vfs && st.st_ino == u->vfs_ino) {
-		ue->has_name_mode = ue->has_name_uid = ue->has_name_gid = true;
-		ue->name_mode = st.st_mode & 07777;
-		ue->name_uid = st.st_uid;
-		ue->name_gid = st.st_gid;
-	} else {
+	rel = n[0] != '/';
+	r = proc_readlink(p->pid, "cwd", cwd, sizeof(cwd), e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "its task's working directory");
+	if (rel && !join_path(bindloc, sizeof(bindloc), cwd, n))
+		return ckpt_err(e, -ENAMETOOLONG, "its relative name %s from %s is too long", n,
+				cwd);
+	if (!rel)
+		snprintf(bindloc, sizeof(bindloc), "%s", n);
+	if (!find_sock_file(u, bindloc, cwd, found, sizeof(found), &st)) {
+		if (rel)
+			return ckpt_err(
+			    e, -EOPNOTSUPP,
+			    "it is bound to the relative path %s and its socket file is "
+			    "neither at %s nor in %s or /: cannot tell where to bind it "
+			    "again; not supported",
+			    n, bindloc, cwd);
 		/* the program removed its socket file after bind (or it was replaced) */
 		ue->has_name_unlinked = ue->name_unlinked = true;
+		return 0;
 	}
+	if (strlen(found) >= PATH_MAX)
+		return ckpt_err(e, -ENAMETOOLONG, "its socket file's path %s is too long", found);
+	if (rel) {
+		/* renamed elsewhere: bound there (a name without '/' only) */
+		if (strcmp(found, bindloc)) {
+			char *slash = strrchr(found, '/');
+
+			if (strchr(n, '/'))
+				return ckpt_err(
+				    e, -EOPNOTSUPP,
+				    "it is bound to the relative path %s, its socket "
+				    "file is now %s: cannot tell where it was bound; not "
+				    "supported",
+				    n, found);
+			bdir = strndup(found, slash == found ? 1 : (size_t)(slash - found));
+			if (!bdir || !join_path(bindloc, sizeof(bindloc), bdir, n))
+				return ckpt_err(e, -ENOMEM, "out of memory");
+		}
+		ue->bind_dir = bdir ? TAKE_PTR(bdir) : strdup(cwd);
+		if (!ue->bind_dir)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+	}
+	if (strcmp(found, bindloc)) {
+		ue->current_path = strdup(found);
+		if (!ue->current_path)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+	}
+	ue->has_name_mode = ue->has_name_uid = ue->has_name_gid = true;
+	ue->name_mode = st.st_mode & 07777;
+	ue->name_uid = st.st_uid;
+	ue->name_gid = st.st_gid;
 	return 0;
 }
 
@@ -391,7 +503,7 @@ static int unix_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 	if (u.type != SOCK_STREAM && u.type != SOCK_DGRAM && u.type != SOCK_SEQPACKET)
 		r = ckpt_err(e, -EOPNOTSUPP, "unix socket of type %u is not supported", u.type);
 	if (r >= 0)
-		r = dump_name(&u, ue, e);
+		r = dump_name(p, &u, ue, e);
 	if (r >= 0)
 		r = dump_options(p->local_fd, ue, e);
 	if (r >= 0 && u.state != UST_LISTEN)
@@ -688,6 +800,48 @@ static int unix_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
 
 /* ---- restore: checks ------------------------------------------------------------ */
 
+static bool abs_path_ok(const char *p)
+{
+	return p[0] == '/' && strlen(p) < PATH_MAX;
+}
+
+/* Where bind makes a path name's socket file: the name, or bind_dir + the relative name. */
+static const char *bind_location(const UnixSkEntry *ue, char *buf, size_t len)
+{
+	char n[NAME_MAX_LEN + 1];
+
+	name_str(ue->name.data, ue->name.len, n, sizeof(n));
+	if (n[0] == '/' || !ue->bind_dir)
+		snprintf(buf, len, "%s", n);
+	else
+		join_path(buf, len, ue->bind_dir, n);
+	return buf;
+}
+
+/* Where its socket file is once made: renamed to current_path, or where bind made it. */
+static const char *file_location(const UnixSkEntry *ue, char *buf, size_t len)
+{
+	if (ue->current_path) {
+		snprintf(buf, len, "%s", ue->current_path);
+		return buf;
+	}
+	return bind_location(ue, buf, len);
+}
+
+/* The address of a socket file by its path (absolute). */
+static int path_addr(const char *path, struct sockaddr_un *sa, socklen_t *ret_len)
+{
+	size_t n = strlen(path);
+
+	if (n >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, n);
+	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	return 0;
+}
+
 static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 {
 	const UnixSkEntry *ue = fe->unix_sk;
@@ -705,10 +859,19 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field unix_sk.state: %u",
 				fe->id, fe->path, ue->state);
 	if (ue->has_name && (!ue->name.len || ue->name.len > NAME_MAX_LEN ||
-			     (ue->name.data[0] &&
-			      (ue->name.data[0] != '/' || memchr(ue->name.data, 0, ue->name.len)))))
+			     (ue->name.data[0] && memchr(ue->name.data, 0, ue->name.len)) ||
+			     (ue->name.data[0] && ue->name.data[0] != '/' && !ue->bind_dir)))
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field unix_sk.name: bad",
 				fe->id, fe->path);
+	/* a relative name's directory; the file's path after a rename */
+	if (ue->bind_dir &&
+	    (!is_path_name(ue) || ue->name.data[0] == '/' || !abs_path_ok(ue->bind_dir)))
+		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field unix_sk.bind_dir: bad",
+				fe->id, fe->path);
+	if (ue->current_path && (!is_path_name(ue) || !abs_path_ok(ue->current_path)))
+		return ckpt_err(e, -EINVAL,
+				"files.img: entry %u (%s): field unix_sk.current_path: bad", fe->id,
+				fe->path);
 	for (size_t i = 0; i < ue->n_queue; i++)
 		total += ue->queue[i].len;
 	if (total > QUEUE_MAX || (ue->type != SOCK_STREAM && ue->n_queue > 65536))
@@ -734,25 +897,25 @@ static socklen_t make_addr(const UnixSkEntry *ue, struct sockaddr_un *sa)
 }
 
 /*
- * A path name: free, or a stale socket file nobody listens on (the killed
- * program's; removed when unlink is true). Anything else refuses.
+ * A path of a socket file: free, or a stale socket file nobody listens on
+ * (the killed program's; removed when unlink is true). Anything else refuses.
  */
-static int check_path(const FileEntry *fe, bool unlink_stale, struct ckpt_error *e)
+static int check_path_at(const FileEntry *fe, const char *path, bool unlink_stale,
+			 struct ckpt_error *e)
 {
 	const UnixSkEntry *ue = fe->unix_sk;
-	char path[NAME_MAX_LEN + 1], what[PATH_MAX + 64];
+	char what[PATH_MAX + 64];
 	_cleanup_close_ int probe = -1;
 	struct sockaddr_un sa;
-	socklen_t len = make_addr(ue, &sa);
+	socklen_t len;
 	struct stat st;
 
-	name_str(ue->name.data, ue->name.len, path, sizeof(path));
 	if (lstat(path, &st) < 0) {
 		_cleanup_free_ char *dir = strdup(path);
 
 		if (errno != ENOENT)
-			return ckpt_err_errno(e, -errno, "%s: its socket file",
-					      describe(fe, what, sizeof(what)));
+			return ckpt_err_errno(e, -errno, "%s: its socket file %s",
+					      describe(fe, what, sizeof(what)), path);
 		if (!dir)
 			return ckpt_err(e, -ENOMEM, "out of memory");
 		if (stat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode))
@@ -763,6 +926,9 @@ static int check_path(const FileEntry *fe, bool unlink_stale, struct ckpt_error 
 	if (!S_ISSOCK(st.st_mode))
 		return ckpt_err(e, -EEXIST, "%s: %s is now something else (mode 0%o)",
 				describe(fe, what, sizeof(what)), path, (unsigned)st.st_mode);
+	if (path_addr(path, &sa, &len) < 0)
+		return ckpt_err(e, -ENAMETOOLONG, "%s: its socket file's path %s is too long",
+				describe(fe, what, sizeof(what)), path);
 	probe = socket(AF_UNIX, (int)ue->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0)
 		return ckpt_err_errno(e, -errno, "socket");
@@ -774,6 +940,18 @@ static int check_path(const FileEntry *fe, bool unlink_stale, struct ckpt_error 
 		return ckpt_err_errno(e, -errno, "%s: removing the stale socket file %s",
 				      describe(fe, what, sizeof(what)), path);
 	return 0;
+}
+
+/* Where bind makes the file and, renamed, where it goes: both free or stale. */
+static int check_path(const FileEntry *fe, bool unlink_stale, struct ckpt_error *e)
+{
+	char path[LOCATION_MAX];
+	int r;
+
+	r = check_path_at(fe, bind_location(fe->unix_sk, path, sizeof(path)), unlink_stale, e);
+	if (r >= 0 && fe->unix_sk->current_path)
+		r = check_path_at(fe, fe->unix_sk->current_path, unlink_stale, e);
+	return r;
 }
 
 /* An abstract name must be free: bind a probe to it. */
@@ -876,29 +1054,78 @@ static int new_sock(const struct usk *u, struct ckpt_error *e)
 	return fd;
 }
 
+/*
+ * bind to the saved name; a relative one from its directory (bind_dir), so
+ * that getsockname answers the same relative name. The restorer has one
+ * thread: its working directory is put back at once.
+ */
+static int bind_name(int fd, const UnixSkEntry *ue)
+{
+	_cleanup_close_ int here = -1;
+	struct sockaddr_un sa;
+	socklen_t len = make_addr(ue, &sa);
+	int r;
+
+	if (!ue->bind_dir || !is_path_name(ue) || ue->name.data[0] == '/')
+		return bind(fd, (struct sockaddr *)&sa, len) < 0 ? -errno : 0;
+	here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (here < 0)
+		return -errno;
+	if (chdir(ue->bind_dir) < 0)
+		return -errno;
+	r = bind(fd, (struct sockaddr *)&sa, len) < 0 ? -errno : 0;
+	if (fchdir(here) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
 static int do_bind(int fd, const struct usk *u, struct ckpt_error *e)
 {
-	char what[PATH_MAX + 64], path[NAME_MAX_LEN + 1];
-	struct sockaddr_un sa;
-	socklen_t len = make_addr(u->ue, &sa);
+	char what[PATH_MAX + 64], path[LOCATION_MAX];
+	const UnixSkEntry *ue = u->ue;
+	int r = bind_name(fd, ue);
 
-	if (bind(fd, (struct sockaddr *)&sa, len) < 0)
-		return ckpt_err_errno(e, -errno, "%s: bind", describe(u->fe, what, sizeof(what)));
-	if (!is_path_name(u->ue))
+	if (r < 0)
+		return ckpt_err_errno(e, r, "%s: bind", describe(u->fe, what, sizeof(what)));
+	if (!is_path_name(ue))
 		return 0;
-	name_str(u->ue->name.data, u->ue->name.len, path, sizeof(path));
-	if (u->ue->has_name_unlinked && u->ue->name_unlinked) {
+	bind_location(ue, path, sizeof(path));
+	if (ue->has_name_unlinked && ue->name_unlinked) {
 		if (unlink(path) < 0)
 			return ckpt_err_errno(e, -errno, "%s: removing %s again",
 					      describe(u->fe, what, sizeof(what)), path);
 		return 0;
 	}
-	if (!u->ue->has_name_mode)
+	/* renamed after bind: renamed again (over the stale file left there) */
+	if (ue->current_path) {
+		if (rename(path, ue->current_path) < 0)
+			return ckpt_err_errno(e, -errno, "%s: renaming its socket file %s to %s",
+					      describe(u->fe, what, sizeof(what)), path,
+					      ue->current_path);
+		snprintf(path, sizeof(path), "%s", ue->current_path);
+	}
+	if (!ue->has_name_mode)
 		return 0;
-	if (chmod(path, u->ue->name_mode) < 0 || lchown(path, u->ue->name_uid, u->ue->name_gid) < 0)
+	if (chmod(path, ue->name_mode) < 0 || lchown(path, ue->name_uid, ue->name_gid) < 0)
 		return ckpt_err_errno(e, -errno, "%s: mode 0%o, owner %u:%u of %s",
-				      describe(u->fe, what, sizeof(what)), u->ue->name_mode,
-				      u->ue->name_uid, u->ue->name_gid, path);
+				      describe(u->fe, what, sizeof(what)), ue->name_mode,
+				      ue->name_uid, ue->name_gid, path);
+	return 0;
+}
+
+/* An address that reaches a named socket: its abstract name or its file's path now. */
+static int reach_addr(const struct usk *u, struct sockaddr_un *sa, socklen_t *ret_len,
+		      struct ckpt_error *e)
+{
+	char path[LOCATION_MAX], what[PATH_MAX + 64];
+
+	if (!is_path_name(u->ue) || (!u->ue->bind_dir && !u->ue->current_path)) {
+		*ret_len = make_addr(u->ue, sa);
+		return 0;
+	}
+	if (path_addr(file_location(u->ue, path, sizeof(path)), sa, ret_len) < 0)
+		return ckpt_err(e, -ENAMETOOLONG, "%s: its socket file's path %s is too long",
+				describe(u->fe, what, sizeof(what)), path);
 	return 0;
 }
 
@@ -912,7 +1139,7 @@ static int make_pair(struct usk *a, struct usk *b, struct ckpt_error *e)
 {
 	struct usk *acc = a, *con = b;
 	_cleanup_close_ int t = -1, c = -1;
-	char what[PATH_MAX + 64];
+	char what[PATH_MAX + 64], loc[LOCATION_MAX];
 	struct sockaddr_un sa;
 	socklen_t len;
 	int sv[2], s, r;
@@ -932,10 +1159,21 @@ static int make_pair(struct usk *a, struct usk *b, struct ckpt_error *e)
 	t = new_sock(acc, e);
 	if (t < 0)
 		return t;
-	len = make_addr(acc->ue, &sa);
-	if (bind(t, (struct sockaddr *)&sa, len) < 0 || listen(t, 1) < 0)
-		return ckpt_err_errno(e, -errno, "%s: a temporary listener on its name",
+	r = bind_name(t, acc->ue);
+	if (r >= 0 && listen(t, 1) < 0)
+		r = -errno;
+	if (r < 0)
+		return ckpt_err_errno(e, r, "%s: a temporary listener on its name",
 				      describe(acc->fe, what, sizeof(what)));
+	/* reached where bind made it (a relative name: from bind_dir) */
+	if (is_path_name(acc->ue)) {
+		r = path_addr(bind_location(acc->ue, loc, sizeof(loc)), &sa, &len);
+		if (r < 0)
+			return ckpt_err(e, r, "%s: its socket file's path %s is too long",
+					describe(acc->fe, what, sizeof(what)), loc);
+	} else {
+		len = make_addr(acc->ue, &sa);
+	}
 	c = new_sock(acc, e);
 	if (c < 0)
 		return c;
@@ -1039,7 +1277,8 @@ static int connect_to(int fd, const struct usk *to, const struct usk *u, struct 
 	if (!to->ue->has_name)
 		return ckpt_err(e, -EINVAL, "%s: its peer %s has no name to connect to",
 				describe(u->fe, what, sizeof(what)), to->fe->path);
-	len = make_addr(to->ue, &sa);
+	if (reach_addr(to, &sa, &len, e) < 0)
+		return -ENAMETOOLONG;
 	if (connect(fd, (struct sockaddr *)&sa, len) < 0)
 		return ckpt_err_errno(e, -errno, "%s: connecting to %s",
 				      describe(u->fe, what, sizeof(what)),
@@ -1214,7 +1453,8 @@ static int fill_queue(struct ustate *st, struct usk *r, struct ckpt_error *e)
 		if (own < 0)
 			return ckpt_err_errno(e, -errno, "socket");
 		from = own;
-		tolen = make_addr(ue, &sa);
+		if (reach_addr(r, &sa, &tolen, e) < 0)
+			return -ENAMETOOLONG;
 		to = &sa;
 	}
 	if (from < 0)
