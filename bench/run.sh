@@ -1,17 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # bench/run.sh [MIB...]: dump and restore wall time and throughput of the
-# memhog workload (touched anonymous memory: 64 MiB, 256 MiB, 1 GiB by
-# default), images in /dev/shm, and in the same run the machine's limits:
-# tmpfs write rate (what a dump can reach) and first-touch rate of fresh
-# anonymous memory (what an eager restore can reach). Prints one table.
+# memhog workload (touched anonymous memory: 256 MiB, 1 GiB, 2 GiB by
+# default), images in /dev/shm, each against its limit measured in the same
+# run: a full dump against the tmpfs write rate of the same amount right
+# before it ("dd same"; the dump should reach 85% of it), the freeze of a
+# --leave-running dump against a memcpy of that memory plus 50 ms, a restore
+# against the first-touch rate of fresh anonymous memory. Prints one table.
 # Needs root and a build (CKPT_BUILD, default build/). Cleans up after itself.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 SRC=$PWD
 BUILD=${CKPT_BUILD:-$SRC/build}
 SIZES=("$@")
-((${#SIZES[@]})) || SIZES=(64 256 1024)
+((${#SIZES[@]})) || SIZES=(256 1024 2048)
 
 if [[ -z ${CKPT_BENCH_UNDER_REAPER:-} ]]; then
 	(($(id -u) == 0)) || { echo "bench: run as root" >&2; exit 1; }
@@ -31,6 +33,11 @@ us() { echo "${EPOCHREALTIME/./}"; }
 # rate MIB MICROSECONDS -> MiB/s; secs MICROSECONDS -> seconds
 rate() { awk -v m="$1" -v t="$2" 'BEGIN { printf "%.0f", m / (t / 1e6) }'; }
 secs() { awk -v t="$1" 'BEGIN { printf "%.3f", t / 1e6 }'; }
+# pct A B -> A/B in percent
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
+# frozen_limit MIB MIB_PER_S -> seconds: memcpy of that memory + 50 ms
+frozen_limit() { awk -v m="$1" -v r="$2" 'BEGIN { printf "%.3f", m / r + 0.05 }'; }
+ok() { awk "BEGIN { exit !($1) }" && echo ok || echo NO; }
 gone() { [[ ! -e /proc/$1 ]]; }
 wait_until() { local i; for ((i = 0; i < 600; i++)); do "$@" && return 0; sleep 0.05; done; return 1; }
 lines() { wc -l <"$1"; }
@@ -44,8 +51,10 @@ dd if=/dev/zero of="$W/dd" bs=1M count=1024 conv=fdatasync 2>/dev/null || die "d
 tmpfs_write=$(rate 1024 $(($(us) - t0)))
 rm -f "$W/dd"
 cc -O2 -o "$W/touch" bench/touch.c || die "cannot build bench/touch.c"
-read -r _ first_touch < <("$W/touch" 1024 | grep first_touch)
-read -r _ mapped < <("$W/touch" 1024 | grep mapped)
+"$W/touch" 1024 >"$W/touch.out" || die "bench/touch.c failed"
+read -r _ first_touch < <(grep first_touch "$W/touch.out")
+read -r _ mapped < <(grep mapped "$W/touch.out")
+read -r _ memcpy_rate < <(grep memcpy "$W/touch.out")
 
 rows=()
 for mib in "${SIZES[@]}"; do
@@ -77,27 +86,44 @@ for mib in "${SIZES[@]}"; do
 	restore_us=$(($(us) - t0))
 	wait_until more_lines "$log" "$before" || die "memhog $mib MiB did not run after restore"
 	grep -q CORRUPT "$log" && die "memhog $mib MiB: memory corrupted after restore"
+
+	# The restored program again, dumped with --leave-running: how long
+	# it was frozen, by the dump's own account.
+	"$CKPTCTL" dump "$PID" -D "$W/lr-$mib" --leave-running --json >"$W/lr.out" 2>&1 ||
+		die "leave-running dump $mib MiB failed: $(cat "$W/lr.out")"
+	frozen=$(sed -n 's/.*"frozen_seconds":\([0-9.]*\).*/\1/p' "$W/lr.out")
+	[[ -n $frozen ]] || die "no frozen_seconds in: $(cat "$W/lr.out")"
+	gone "$PID" && die "memhog $mib MiB gone after a --leave-running dump"
+	rm -rf "$W/lr-$mib"
 	kill -KILL "$PID"
 	wait_until gone "$PID"
 	PID=
 	rm -rf "$W/img-$mib"
 
-	rows+=("$(printf '| %6s MiB | %10s | %8s | %10s | %15s | %9s | %13s |' "$mib" "$img_mib" \
-		"$(secs $dump_us)" "$(rate "$mib" $dump_us)" "$(rate "$mib" $dd_us)" \
+	limit=$(frozen_limit "$mib" "$memcpy_rate")
+	rows+=("$(printf '| %6s MiB | %6s | %7s | %7s | %7s | %6s %-2s | %7s | %7s | %-2s | %7s | %7s |' \
+		"$mib" "$img_mib" "$(secs $dump_us)" "$(rate "$mib" $dump_us)" \
+		"$(rate "$mib" $dd_us)" "$(pct $dd_us $dump_us)" "$(ok "$dd_us / $dump_us >= 0.85")" \
+		"$frozen" "$limit" "$(ok "$frozen <= $limit")" \
 		"$(secs $restore_us)" "$(rate "$mib" $restore_us)")")
 done
 
 echo
 echo "ckpt benchmark: memhog (touched anonymous memory), images in /dev/shm, $(nproc) CPUs, $(uname -r)"
 echo
-echo "| memory     | images MiB | dump s   | dump MiB/s | dd same MiB/s   | restore s | restore MiB/s |"
-echo "|------------|------------|----------|------------|-----------------|-----------|---------------|"
+echo "| memory     | images MiB | dump s | dump MiB/s | dd same MiB/s | dump/dd (limit 85%) | leave-running frozen s | limit s | ok | restore s | restore MiB/s |"
+echo "|------------|-----:|------:|------:|------:|------:|------:|------:|----|------:|------:|"
 for r in "${rows[@]}"; do
 	echo "$r"
 done
-printf '| limit: tmpfs write (dd 1 GiB, fdatasync, warmed up) | | | %s | | | |\n' "$tmpfs_write"
-printf '| limit: first touch of fresh memory (memset 1 GiB) | | | | | | %s |\n' "$first_touch"
-printf '| (copy into mapped memory: %s MiB/s) | | | | | | |\n' "$mapped"
 echo
+echo "limits measured in this run: tmpfs write $tmpfs_write MiB/s (dd 1 GiB, fdatasync, warmed up);"
+echo "memcpy $memcpy_rate MiB/s (1 GiB, present pages); first touch of fresh memory $first_touch MiB/s;"
+echo "memset into present pages $mapped MiB/s."
+echo
+echo "dump: a full dump (the program killed), from ckptctl's start to its return."
 echo "dd same: dd of the same amount to /dev/shm right before the dump, while the"
-echo "workload holds its memory: the tmpfs write limit in the dump's own conditions."
+echo "workload holds its memory: the tmpfs write limit in the dump's own conditions;"
+echo "the dump should reach 85% of it. leave-running frozen: frozen_seconds of"
+echo "ckptctl dump --leave-running --json on the restored program; its limit is a"
+echo "memcpy of that memory + 50 ms."

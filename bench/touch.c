@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * touch MIB: the two memory rates that bound a restore on this machine.
- * Prints "first_touch <MiB/s>" (memset into freshly mmapped anonymous
- * memory: one page fault per 4 KiB page) and "mapped <MiB/s>" (memset into
- * the same, now present, pages). Built and run by bench/run.sh.
+ * touch MIB: the memory rates that bound a dump and a restore on this
+ * machine. Prints "first_touch <MiB/s>" (memset into freshly mmapped
+ * anonymous memory: one page fault per 4 KiB page), "mapped <MiB/s>"
+ * (memset into the same, now present, pages) and "memcpy <MiB/s>" (memcpy
+ * between two buffers of MIB MiB whose pages are present: what capturing a
+ * task's memory into RAM would cost at best). Built and run by bench/run.sh.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +26,10 @@ int main(int argc, char **argv)
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 1024;
 	size_t len = mib << 20;
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	double t0, t1, t2;
+	char *q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	double t0, t1, t2, t3, t4;
 
-	if (p == MAP_FAILED) {
+	if (p == MAP_FAILED || q == MAP_FAILED) {
 		perror("mmap");
 		return 1;
 	}
@@ -35,6 +38,11 @@ int main(int argc, char **argv)
 	t1 = now();
 	memset(p, 2, len);
 	t2 = now();
-	printf("first_touch %.0f\nmapped %.0f\n", mib / (t1 - t0), mib / (t2 - t1));
-	return p[len - 1] == 2 ? 0 : 1;
+	memset(q, 3, len); /* q made present, not timed */
+	t3 = now();
+	memcpy(q, p, len);
+	t4 = now();
+	printf("first_touch %.0f\nmapped %.0f\nmemcpy %.0f\n", mib / (t1 - t0), mib / (t2 - t1),
+	       mib / (t4 - t3));
+	return p[len - 1] == 2 && q[len - 1] == 2 ? 0 : 1;
 }

@@ -216,15 +216,16 @@ static void dump_print_result(const struct dump_opts *o, const struct dump_resul
 		printf("{\"status\":\"ok\",\"pid\":%d,\"dir\":", o->pid);
 		img_json_string(stdout, o->dir);
 		printf(",\"tasks\":%u,\"pages_bytes\":%llu,\"images_bytes\":%llu,"
-		       "\"freeze_seconds\":%.3f,\"seconds\":%.3f}\n",
+		       "\"frozen_seconds\":%.3f,\"seconds\":%.3f}\n",
 		       res->ntasks, (unsigned long long)res->pages_bytes,
-		       (unsigned long long)res->images_bytes, res->freeze_seconds,
+		       (unsigned long long)res->images_bytes, res->frozen_seconds,
 		       res->total_seconds);
 		return;
 	}
-	printf("dumped %u task%s, %s of memory to %s in %.2f s%s\n", res->ntasks,
+	printf("dumped %u task%s, %s of memory to %s in %.2f s (frozen %.3f s%s)\n", res->ntasks,
 	       res->ntasks == 1 ? "" : "s", format_bytes(res->pages_bytes, size, sizeof(size)),
-	       o->dir, res->total_seconds, o->leave_running ? " (left running)" : "");
+	       o->dir, res->total_seconds, res->frozen_seconds,
+	       o->leave_running ? ", left running" : "");
 }
 
 int cmd_dump(int argc, char **argv, struct cli_common *c)

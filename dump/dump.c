@@ -406,7 +406,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 			if (r < 0)
 				ckpt_err_wrap(e, "resuming the tree");
 			resumed = true;
-			res->freeze_seconds = ckpt_monotonic_seconds() - c->t_frozen;
+			res->frozen_seconds = ckpt_monotonic_seconds() - c->t_frozen;
 		}
 	}
 	if (r >= 0)
@@ -427,7 +427,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	}
 	if (!resumed) {
 		kill_tree(c);
-		res->freeze_seconds = ckpt_monotonic_seconds() - c->t_frozen;
+		res->frozen_seconds = ckpt_monotonic_seconds() - c->t_frozen;
 	}
 	return 0;
 }
@@ -450,7 +450,7 @@ int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt
 		res.pages_bytes = c.pages_bytes;
 		res.total_seconds = ckpt_monotonic_seconds() - c.t_start;
 		pr_debug("dumped %u tasks, %" PRIu64 " bytes of memory in %.3f s (frozen %.3f s)",
-			 res.ntasks, res.pages_bytes, res.total_seconds, res.freeze_seconds);
+			 res.ntasks, res.pages_bytes, res.total_seconds, res.frozen_seconds);
 		if (ret)
 			*ret = res;
 	}

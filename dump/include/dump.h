@@ -44,7 +44,7 @@ struct dump_result {
 	unsigned ntasks;
 	uint64_t pages_bytes;  /* memory written */
 	uint64_t images_bytes; /* all image files */
-	double freeze_seconds; /* from first seize to kill/resume */
+	double frozen_seconds; /* from first seize to kill/resume */
 	double total_seconds;
 };
 
