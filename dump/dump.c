@@ -104,10 +104,6 @@ static void dump_ctx_free(struct dump_ctx *c)
 		file_entry__free_unpacked(c->files[i].fe, NULL);
 	free(c->files);
 	dump_shmem_free(c);
-	if (c->buf)
-		munmap(c->buf, c->buf_len);
-	if (c->buf2)
-		munmap(c->buf2, c->buf_len);
 	img_dir_free(c->dir);
 }
 
@@ -245,7 +241,8 @@ static int check_images(struct dump_ctx *c, struct ckpt_error *e)
 	int r;
 
 	snprintf(dir, sizeof(dir), "/proc/self/fd/%d", img_dir_fd(c->dir));
-	r = restore_check_images(dir, e);
+	/* the pages images' checksums were computed here from the bytes written */
+	r = restore_check_images(dir, true, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "the restore would refuse these images");
 	return dump_step(c, "dump-check", e);

@@ -101,11 +101,6 @@ struct dump_ctx {
 
 	struct img_dir *dir;
 
-	/* page copy buffers, reused for every task: one is filled from the
-	 * task while the page writer thread writes the other */
-	void *buf, *buf2;
-	size_t buf_len;
-
 	uint64_t pages_bytes;
 	unsigned tasks_done;
 	double t_start, t_frozen;

@@ -5,8 +5,9 @@
  * pages-PID.img). Pages are selected with /proc/PID/pagemap: present or
  * swapped in anonymous areas, and in private file mappings only the pages
  * the task has written (anonymous copies) or that were swapped. They are
- * copied with batched process_vm_readv into a large buffer and appended to
- * the pages image, in the same order as the pagemap entries.
+ * copied with batched process_vm_readv into small buffers that a writer
+ * thread appends to the pages image (page_writer.c), in the same order as
+ * the pagemap entries.
  */
 #define LOG_PREFIX "dump: "
 
@@ -41,10 +42,6 @@
 #define PM_CHUNK 65536
 /* remote ranges per process_vm_readv */
 #define IOV_BATCH 1024
-/* the page copy buffer: starts small (fresh memory is slow to fault in
- * here, and most tasks are small), doubles each time it fills up */
-#define PAGE_BUF_MIN (1u << 20)
-#define PAGE_BUF_MAX (16u << 20)
 /* trees larger than this close their page images right away */
 #define OPEN_PAGES_MAX 256
 /* one pagemap entry never covers more than this many pages */
@@ -345,58 +342,33 @@ int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 
 /* ---- pages -------------------------------------------------------------- */
 
-/* Called with both buffers idle: make them (or make them twice as big). */
-static int grow_buffer(struct dump_ctx *c, struct ckpt_error *e)
-{
-	size_t len = c->buf ? c->buf_len * 2 : PAGE_BUF_MIN;
-	void *p, *p2;
-
-	if (c->buf && len > PAGE_BUF_MAX)
-		return 0;
-	/* populated at once: cheaper than first-touch faults page by page */
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
-		 0);
-	if (p == MAP_FAILED)
-		return ckpt_err_errno(e, -errno, "allocating a %zu MiB page buffer", len >> 20);
-	p2 = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
-		  0);
-	if (p2 == MAP_FAILED) {
-		munmap(p, len);
-		return ckpt_err_errno(e, -errno, "allocating a %zu MiB page buffer", len >> 20);
-	}
-	if (c->buf)
-		munmap(c->buf, c->buf_len);
-	if (c->buf2)
-		munmap(c->buf2, c->buf_len);
-	c->buf = p;
-	c->buf2 = p2;
-	c->buf_len = len;
-	return 0;
-}
-
-/* Copies queued ranges of the task into the buffer, then into the image. */
+/* Copies queued ranges of the task into a buffer of the writer, which
+ * writes it to the pages image while the next one is filled. */
 struct page_copy {
 	struct dump_ctx *c;
 	pid_t pid;
-	struct img *pages;
 	struct page_writer writer;
-	bool second; /* filling c->buf2 rather than c->buf */
 	struct iovec remote[IOV_BATCH];
 	size_t n;      /* queued ranges */
-	size_t bytes;  /* queued bytes (buffer fill) */
+	size_t bytes;  /* queued bytes (at most one buffer) */
 	double t_read; /* seconds, for the debug log */
 };
 
 static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 {
-	char *buf = pc->second ? pc->c->buf2 : pc->c->buf;
-	struct iovec local = {.iov_base = buf, .iov_len = pc->bytes};
+	struct iovec local = {.iov_len = pc->bytes};
+	double t0, t1;
+	char *buf;
 	ssize_t got;
-	double t0 = ckpt_monotonic_seconds(), t1;
 	int r;
 
 	if (!pc->n)
 		return 0;
+	r = page_writer_buf(&pc->writer, &buf, e);
+	if (r < 0)
+		return r;
+	t0 = ckpt_monotonic_seconds();
+	local.iov_base = buf;
 	got = process_vm_readv(pc->pid, &local, 1, pc->remote, pc->n, 0);
 	if (got != (ssize_t)pc->bytes) {
 		/* an area the task can't read (PROT_NONE...) or a fault: take the
@@ -412,11 +384,9 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 		}
 	}
 	t1 = ckpt_monotonic_seconds();
-	/* returns once the other buffer is written, so it can be filled next */
-	r = page_writer_submit(&pc->writer, buf, pc->bytes, e);
+	r = page_writer_submit(&pc->writer, pc->bytes, e);
 	if (r < 0)
 		return r;
-	pc->second = !pc->second;
 	pc->t_read += t1 - t0;
 	pc->c->pages_bytes += pc->bytes;
 	pc->n = 0;
@@ -427,7 +397,7 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, struct ckpt_error *e)
 {
 	while (len) {
-		uint64_t room = pc->c->buf_len - pc->bytes;
+		uint64_t room = PAGE_WRITER_BUF - pc->bytes;
 		uint64_t n = len < room ? len : room;
 		int r;
 
@@ -437,15 +407,8 @@ static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, struct 
 		pc->bytes += n;
 		addr += n;
 		len -= n;
-		if (pc->n == IOV_BATCH || pc->bytes == pc->c->buf_len) {
-			bool full = pc->bytes == pc->c->buf_len;
-
+		if (pc->n == IOV_BATCH || pc->bytes == PAGE_WRITER_BUF) {
 			r = copy_flush(pc, e);
-			if (r >= 0 && full)
-				r = page_writer_drain(&pc->writer, e);
-			if (r < 0)
-				return r;
-			r = full ? grow_buffer(pc->c, e) : 0;
 			if (r < 0)
 				return r;
 		}
@@ -663,10 +626,13 @@ static int shmem_copy_run(struct page_copy *pc, int fd, uint64_t off, uint64_t l
 			  const char *name, struct ckpt_error *e)
 {
 	while (len) {
-		char *buf = pc->second ? pc->c->buf2 : pc->c->buf;
-		size_t n = len < pc->c->buf_len ? (size_t)len : pc->c->buf_len, got = 0;
+		size_t n = len < PAGE_WRITER_BUF ? (size_t)len : PAGE_WRITER_BUF, got = 0;
+		char *buf;
 		int r;
 
+		r = page_writer_buf(&pc->writer, &buf, e);
+		if (r < 0)
+			return r;
 		while (got < n) {
 			ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
 
@@ -681,10 +647,9 @@ static int shmem_copy_run(struct page_copy *pc, int fd, uint64_t off, uint64_t l
 		}
 		memset(buf + got, 0, n - got);
 		*crc = crc32c(*crc, buf, n);
-		r = page_writer_submit(&pc->writer, buf, n, e);
+		r = page_writer_submit(&pc->writer, n, e);
 		if (r < 0)
 			return r;
-		pc->second = !pc->second;
 		pc->c->pages_bytes += n;
 		off += n;
 		len -= n;
@@ -798,7 +763,6 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 	r = img_create(c->dir, IMG_PAGES, t->pid, &pages, e);
 	if (r < 0)
 		return r;
-	pc->pages = pages;
 	r = page_writer_start(&pc->writer, pages, e);
 	if (r < 0)
 		return r;
@@ -845,12 +809,5 @@ int dump_close_pages(struct dump_task *t, struct ckpt_error *e)
 
 int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 {
-	int r;
-
-	if (!c->buf) {
-		r = grow_buffer(c, e);
-		if (r < 0)
-			return r;
-	}
 	return dump_pages(c, t, e); /* the caller names the pid */
 }

@@ -3,10 +3,17 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "clock.h"
+#include "crc32c.h"
 #include "log.h"
 #include "page_writer.h"
+
+static char *buf_of(struct page_writer *w, uint64_t k)
+{
+	return w->bufs + (k % PAGE_WRITER_NBUF) * (size_t)PAGE_WRITER_BUF;
+}
 
 static void *writer_main(void *arg)
 {
@@ -14,17 +21,20 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!w->job && !w->stop)
+		while (w->written == w->submitted && !w->stop)
 			pthread_cond_wait(&w->cond, &w->lock);
-		if (!w->job)
+		if (w->written == w->submitted)
 			break;
-		const void *buf = w->job;
-		size_t len = w->job_len;
+		uint64_t k = w->written;
+		size_t len = w->jobs[k % PAGE_WRITER_NBUF].len;
+		uint32_t crc = w->jobs[k % PAGE_WRITER_NBUF].crc;
+		bool failed = w->err < 0;
 
 		pthread_mutex_unlock(&w->lock);
 		double t0 = ckpt_monotonic_seconds();
 		struct ckpt_error e = {0};
-		int r = img_write_pages(w->img, buf, len, &e);
+		/* after a failure the rest is dropped: the dump fails anyway */
+		int r = failed ? 0 : img_write_pages_summed(w->img, buf_of(w, k), len, crc, &e);
 
 		pthread_mutex_lock(&w->lock);
 		w->t_write += ckpt_monotonic_seconds() - t0;
@@ -32,7 +42,7 @@ static void *writer_main(void *arg)
 			w->err = r;
 			w->e = e;
 		}
-		w->job = NULL;
+		w->written++;
 		pthread_cond_broadcast(&w->cond);
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -41,56 +51,71 @@ static void *writer_main(void *arg)
 
 int page_writer_start(struct page_writer *w, struct img *img, struct ckpt_error *e)
 {
+	size_t len = (size_t)PAGE_WRITER_NBUF * PAGE_WRITER_BUF;
 	int r;
 
 	memset(w, 0, sizeof(*w));
 	w->img = img;
+	w->crc = img_crc(img);
+	/* populated at once: cheaper than first-touch faults page by page */
+	w->bufs = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (w->bufs == MAP_FAILED) {
+		w->bufs = NULL;
+		return ckpt_err_errno(e, -errno, "allocating %zu KiB of page buffers", len >> 10);
+	}
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	r = pthread_create(&w->thread, NULL, writer_main, w);
-	if (r)
+	if (r) {
+		munmap(w->bufs, len);
+		w->bufs = NULL;
 		return ckpt_err_errno(e, -r, "starting the page writer thread");
+	}
 	w->started = true;
 	return 0;
 }
 
-/* Called with the lock held: wait for the thread to be idle. */
-static int wait_idle(struct page_writer *w, struct ckpt_error *e)
+/* Called with the lock held. */
+static int report(struct page_writer *w, struct ckpt_error *e)
 {
-	while (w->job)
-		pthread_cond_wait(&w->cond, &w->lock);
-	if (w->err && e) {
+	if (w->err < 0 && e)
 		*e = w->e;
-		return w->err;
-	}
 	return w->err;
 }
 
-int page_writer_submit(struct page_writer *w, const void *buf, size_t len, struct ckpt_error *e)
+int page_writer_buf(struct page_writer *w, char **ret, struct ckpt_error *e)
 {
+	double t0 = ckpt_monotonic_seconds();
 	int r;
 
-	if (!w->started)
-		return img_write_pages(w->img, buf, len, e);
 	pthread_mutex_lock(&w->lock);
-	r = wait_idle(w, e);
-	if (r >= 0) {
-		w->job = buf;
-		w->job_len = len;
-		pthread_cond_broadcast(&w->cond);
-	}
+	while (w->submitted - w->written >= PAGE_WRITER_NBUF)
+		pthread_cond_wait(&w->cond, &w->lock);
+	r = report(w, e);
+	w->t_wait += ckpt_monotonic_seconds() - t0;
 	pthread_mutex_unlock(&w->lock);
-	return r;
+	if (r < 0)
+		return r;
+	*ret = buf_of(w, w->submitted);
+	return 0;
 }
 
-int page_writer_drain(struct page_writer *w, struct ckpt_error *e)
+int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e)
 {
+	uint64_t k = w->submitted;
 	int r;
 
-	if (!w->started)
-		return 0;
+	/* here, on the thread that filled the buffer: the data is in its cache */
+	w->crc = crc32c(w->crc, buf_of(w, k), len);
 	pthread_mutex_lock(&w->lock);
-	r = wait_idle(w, e);
+	r = report(w, e);
+	if (r >= 0) {
+		w->jobs[k % PAGE_WRITER_NBUF].len = len;
+		w->jobs[k % PAGE_WRITER_NBUF].crc = w->crc;
+		w->submitted++;
+		pthread_cond_broadcast(&w->cond);
+	}
 	pthread_mutex_unlock(&w->lock);
 	return r;
 }
@@ -102,14 +127,16 @@ int page_writer_stop(struct page_writer *w, struct ckpt_error *e)
 	if (!w->started)
 		return 0;
 	pthread_mutex_lock(&w->lock);
-	r = wait_idle(w, e);
 	w->stop = true;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
+	r = report(w, e);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
+	munmap(w->bufs, (size_t)PAGE_WRITER_NBUF * PAGE_WRITER_BUF);
+	w->bufs = NULL;
 	w->started = false;
-	pr_debug("%.3f s writing page data", w->t_write);
+	pr_debug("%.3f s writing page data, %.3f s waiting for a buffer", w->t_write, w->t_wait);
 	return r;
 }

@@ -1,18 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A writer thread for page data: while it writes one buffer to the pages
- * image (copy into tmpfs/page cache plus the image checksum), the dumper
- * fills the other one from the task with process_vm_readv. On two cores this
- * overlaps the two copies instead of adding them up.
+ * A writer thread for page data. The dumper fills small buffers (from the
+ * task with process_vm_readv, from a pipe, from a shared memory object),
+ * checksums each while it is still in its cache, and queues it; the thread
+ * writes the queued buffers to the pages image in order. The buffers are
+ * few and small (they stay in cache, and the dumper's memory does not grow
+ * with the task), and used round robin: buffer k is handed out again only
+ * once the thread has written it, so a checksum always covers exactly the
+ * bytes written (the dump's own check relies on that: docs/images.md).
  */
 #pragma once
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "image.h"
+
+/* bytes per buffer, and buffers in the ring */
+#define PAGE_WRITER_BUF (1u << 20)
+#define PAGE_WRITER_NBUF 4
 
 struct page_writer {
 	pthread_t thread;
@@ -20,19 +29,24 @@ struct page_writer {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct img *img; /* the pages image, written only by the thread */
-	const void *job; /* buffer being (or to be) written, NULL when idle */
-	size_t job_len;
+	char *bufs;	 /* PAGE_WRITER_NBUF buffers of PAGE_WRITER_BUF bytes */
+	struct {
+		size_t len;
+		uint32_t crc; /* the image's checksum once this buffer is written */
+	} jobs[PAGE_WRITER_NBUF];
+	uint64_t submitted, written; /* buffer k is bufs[k % PAGE_WRITER_NBUF] */
+	uint32_t crc;		     /* the image's checksum after the last submitted buffer */
 	bool stop;
-	int err; /* first write error, reported by submit/drain */
+	int err; /* first write error, reported by the next call */
 	struct ckpt_error e;
-	double t_write; /* seconds spent writing, for the debug log */
+	double t_write, t_wait; /* seconds writing, seconds the dumper waited */
 };
 
 int page_writer_start(struct page_writer *w, struct img *img, struct ckpt_error *e);
-/* Queue buf for writing; waits until the previous buffer is written, so
- * the caller may reuse that one. Returns the first write error, if any. */
-int page_writer_submit(struct page_writer *w, const void *buf, size_t len, struct ckpt_error *e);
-/* Wait until everything submitted is written. */
-int page_writer_drain(struct page_writer *w, struct ckpt_error *e);
-/* Drain and join the thread (safe on a writer that never started). */
+/* The next buffer to fill (PAGE_WRITER_BUF bytes): waits until it is written. */
+int page_writer_buf(struct page_writer *w, char **ret, struct ckpt_error *e);
+/* Queue the buffer page_writer_buf() returned, filled with len bytes. */
+int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e);
+/* Wait until everything queued is written, stop and join the thread, free
+ * the buffers (safe on a writer that never started; e may be NULL). */
 int page_writer_stop(struct page_writer *w, struct ckpt_error *e);

@@ -207,7 +207,8 @@ static int img_flush(struct img *img, struct ckpt_error *e)
 	return 0;
 }
 
-static int img_write_raw(struct img *img, const void *data, size_t len, struct ckpt_error *e)
+/* Store bytes (buffered or written), without the checksum. */
+static int img_store(struct img *img, const void *data, size_t len, struct ckpt_error *e)
 {
 	int r;
 
@@ -223,6 +224,15 @@ static int img_write_raw(struct img *img, const void *data, size_t len, struct c
 			return ckpt_err_errno(e, r, "%s: write failed at offset %" PRIu64,
 					      img->name, img->off);
 	}
+	return 0;
+}
+
+static int img_write_raw(struct img *img, const void *data, size_t len, struct ckpt_error *e)
+{
+	int r = img_store(img, data, len, e);
+
+	if (r < 0)
+		return r;
 	img->crc = crc32c(img->crc, data, len);
 	img->off += len;
 	return 0;
@@ -337,9 +347,8 @@ int img_write_msg(struct img *img, const ProtobufCMessage *msg, struct ckpt_erro
 	return img_write_raw(img, big, 4 + len, e);
 }
 
-int img_write_pages(struct img *img, const void *buf, size_t len, struct ckpt_error *e)
+static int check_pages_write(struct img *img, size_t len, struct ckpt_error *e)
 {
-	int r;
 
 	if (!img->writing)
 		return ckpt_err(e, -EBADF, "%s: not open for writing", img->name);
@@ -348,10 +357,36 @@ int img_write_pages(struct img *img, const void *buf, size_t len, struct ckpt_er
 	if (len % IMG_PAGE_SIZE)
 		return ckpt_err(e, -EINVAL, "%s: %zu bytes of page data is not a multiple of %u",
 				img->name, len, IMG_PAGE_SIZE);
-	r = ckpt_fault_inject("image-write", e);
+	return ckpt_fault_inject("image-write", e);
+}
+
+int img_write_pages(struct img *img, const void *buf, size_t len, struct ckpt_error *e)
+{
+	int r = check_pages_write(img, len, e);
+
 	if (r < 0)
 		return r;
 	return img_write_raw(img, buf, len, e);
+}
+
+int img_write_pages_summed(struct img *img, const void *buf, size_t len, uint32_t crc,
+			   struct ckpt_error *e)
+{
+	int r = check_pages_write(img, len, e);
+
+	if (r < 0)
+		return r;
+	r = img_store(img, buf, len, e);
+	if (r < 0)
+		return r;
+	img->crc = crc;
+	img->off += len;
+	return 0;
+}
+
+uint32_t img_crc(const struct img *img)
+{
+	return img->crc;
 }
 
 int img_close_write(struct img *img, struct ckpt_error *e)

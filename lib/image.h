@@ -103,6 +103,16 @@ int img_write_msg(struct img *img, const ProtobufCMessage *msg, struct ckpt_erro
  * is always page aligned; len must be a multiple of the page size.
  */
 int img_write_pages(struct img *img, const void *buf, size_t len, struct ckpt_error *e);
+/*
+ * The same for a caller that checksummed buf itself: crc is
+ * crc32c(img_crc(img), buf, len), what img_write_pages() would compute. The
+ * dump checksums each buffer on the thread that filled it, while the data is
+ * still in its cache, and writes it on another.
+ */
+int img_write_pages_summed(struct img *img, const void *buf, size_t len, uint32_t crc,
+			   struct ckpt_error *e);
+/* The running CRC32C of everything written to the image so far. */
+uint32_t img_crc(const struct img *img);
 /* Flush, fsync and record size and checksum in the directory; frees img. */
 int img_close_write(struct img *img, struct ckpt_error *e);
 
@@ -119,6 +129,18 @@ int img_dir_open_verified(const char *path, int *ret_dirfd, Inventory **ret_inv,
 			  struct ckpt_error *e);
 /* Same for an already opened directory fd (not consumed). */
 int img_dir_verify_fd(int dirfd, const char *what, Inventory **ret_inv, struct ckpt_error *e);
+/*
+ * Flags of the _flags variants. IMG_VERIFY_PAGES_BY_SIZE: check the size of
+ * pages images but do not read them back for their checksum. Only for the
+ * process that has just written them and computed those checksums from the
+ * very bytes it wrote (the dump's own check, docs/images.md); a restore
+ * reads every byte.
+ */
+#define IMG_VERIFY_PAGES_BY_SIZE 1u
+int img_dir_open_verified_flags(const char *path, unsigned flags, int *ret_dirfd,
+				Inventory **ret_inv, struct ckpt_error *e);
+int img_dir_verify_fd_flags(int dirfd, const char *what, unsigned flags, Inventory **ret_inv,
+			    struct ckpt_error *e);
 
 /* Open an image for reading and check its header (magic, version, kind). */
 int img_open(int dirfd, enum img_kind kind, int pid, struct img **ret, struct ckpt_error *e);

@@ -441,8 +441,9 @@ static int cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Size and CRC32C of one listed image, read in full. */
-static int verify_image_sum(int dirfd, const ImageSum *s, unsigned char *buf, struct ckpt_error *e)
+/* Size and CRC32C of one listed image, read in full (or only its size). */
+static int verify_image_sum(int dirfd, const ImageSum *s, unsigned char *buf, bool size_only,
+			    struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = openat(dirfd, s->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	uint64_t off = 0;
@@ -461,6 +462,8 @@ static int verify_image_sum(int dirfd, const ImageSum *s, unsigned char *buf, st
 				"%s: size is %" PRIu64 " bytes, the inventory recorded %" PRIu64
 				" (truncated or modified)",
 				s->name, (uint64_t)st.st_size, s->size);
+	if (size_only)
+		return 0;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	while (off < s->size) {
 		size_t want = s->size - off < IMG_VERIFY_CHUNK ? s->size - off : IMG_VERIFY_CHUNK;
@@ -490,7 +493,16 @@ static bool listed(ImageSum **sorted, size_t n, const char *name)
 	return bsearch(&kp, sorted, n, sizeof(*sorted), cmp_sum_name) != NULL;
 }
 
-static int verify_sums(int dirfd, const Inventory *inv, ImageSum **sorted, struct ckpt_error *e)
+static bool is_pages_name(const char *name)
+{
+	enum img_kind kind;
+	int pid;
+
+	return img_kind_from_name(name, &kind, &pid) == 0 && kind == IMG_PAGES;
+}
+
+static int verify_sums(int dirfd, const Inventory *inv, unsigned flags, ImageSum **sorted,
+		       struct ckpt_error *e)
 {
 	_cleanup_free_ unsigned char *buf = NULL;
 	int r;
@@ -520,7 +532,10 @@ static int verify_sums(int dirfd, const Inventory *inv, ImageSum **sorted, struc
 	if (!buf)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < inv->n_images; i++) {
-		r = verify_image_sum(dirfd, inv->images[i], buf, e);
+		bool size_only =
+		    (flags & IMG_VERIFY_PAGES_BY_SIZE) && is_pages_name(inv->images[i]->name);
+
+		r = verify_image_sum(dirfd, inv->images[i], buf, size_only, e);
 		if (r < 0)
 			return r;
 	}
@@ -615,6 +630,12 @@ static int verify_tasks(int dirfd, const Inventory *inv, ImageSum **sorted, stru
 
 int img_dir_verify_fd(int dirfd, const char *what, Inventory **ret_inv, struct ckpt_error *e)
 {
+	return img_dir_verify_fd_flags(dirfd, what, 0, ret_inv, e);
+}
+
+int img_dir_verify_fd_flags(int dirfd, const char *what, unsigned flags, Inventory **ret_inv,
+			    struct ckpt_error *e)
+{
 	_cleanup_img_ struct img *img = NULL;
 	_cleanup_free_ ImageSum **sorted = NULL;
 	ProtobufCMessage *m = NULL;
@@ -649,7 +670,7 @@ int img_dir_verify_fd(int dirfd, const char *what, Inventory **ret_inv, struct c
 		r = ckpt_err(e, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	r = verify_sums(dirfd, inv, sorted, e);
+	r = verify_sums(dirfd, inv, flags, sorted, e);
 	if (r >= 0)
 		r = verify_tasks(dirfd, inv, sorted, e);
 	if (r < 0) {
@@ -667,13 +688,19 @@ fail:
 int img_dir_open_verified(const char *path, int *ret_dirfd, Inventory **ret_inv,
 			  struct ckpt_error *e)
 {
+	return img_dir_open_verified_flags(path, 0, ret_dirfd, ret_inv, e);
+}
+
+int img_dir_open_verified_flags(const char *path, unsigned flags, int *ret_dirfd,
+				Inventory **ret_inv, struct ckpt_error *e)
+{
 	_cleanup_close_ int fd = -1;
 	int r;
 
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "cannot open checkpoint directory %s", path);
-	r = img_dir_verify_fd(fd, path, ret_inv, e);
+	r = img_dir_verify_fd_flags(fd, path, flags, ret_inv, e);
 	if (r < 0)
 		return r;
 	*ret_dirfd = TAKE_FD(fd);

@@ -933,7 +933,9 @@ int images_load(struct restore_ctx *ctx)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return ckpt_err_errno(e, -errno, "getrlimit(RLIMIT_NOFILE)");
 	ctx->nofile_max = rl.rlim_max;
-	r = img_dir_open_verified(ctx->opts->dir, &ctx->dirfd, &ctx->inv, e);
+	r = img_dir_open_verified_flags(ctx->opts->dir,
+					ctx->opts->pages_sums_known ? IMG_VERIFY_PAGES_BY_SIZE : 0,
+					&ctx->dirfd, &ctx->inv, e);
 	if (r < 0)
 		return r;
 	if (ctx->inv->format_version != IMG_FORMAT_VERSION)

@@ -44,6 +44,9 @@ struct restore_opts {
 	 * images alone, not whether this machine could take them now (the
 	 * tree being dumped still holds its addresses, pids and paths) */
 	bool images_only;
+	/* the caller (the dump, plan_only) has just written the pages images and
+	 * checksummed the bytes it wrote: their size is checked, not re-read */
+	bool pages_sums_known;
 	int verbose;
 	int progress_fd;	       /* --progress-fd: JSON lines, or -1 */
 	volatile sig_atomic_t *cancel; /* set by SIGTERM/SIGINT: fail with "cancelled" */

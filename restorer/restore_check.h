@@ -9,7 +9,14 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
 #include "error.h"
 
-/* dir: a path ("/proc/self/fd/N" for a directory fd). 0 or the restore's error. */
-int restore_check_images(const char *dir, struct ckpt_error *e);
+/*
+ * dir: a path ("/proc/self/fd/N" for a directory fd). 0 or the restore's
+ * error. pages_sums_known: the caller wrote the pages images and computed
+ * their checksums from the bytes it wrote; their size is checked and their
+ * bytes are not read back (docs/images.md, "The dump's own check").
+ */
+int restore_check_images(const char *dir, bool pages_sums_known, struct ckpt_error *e);

@@ -224,10 +224,14 @@ static int run_stage(struct restore_ctx *ctx, const struct stage *s)
 	return 0;
 }
 
-int restore_check_images(const char *dir, struct ckpt_error *e)
+int restore_check_images(const char *dir, bool pages_sums_known, struct ckpt_error *e)
 {
-	struct restore_opts opts = {
-	    .dir = dir, .plan_only = true, .images_only = true, .progress_fd = -1, .tty_fd = -1};
+	struct restore_opts opts = {.dir = dir,
+				    .plan_only = true,
+				    .images_only = true,
+				    .pages_sums_known = pages_sums_known,
+				    .progress_fd = -1,
+				    .tty_fd = -1};
 	struct restore_ctx ctx;
 	int r;
 
