@@ -23,6 +23,7 @@
 #include "restore_check.h"
 #include "fault.h"
 #include "log.h"
+#include "page_pipes.h"
 
 /* a zombie makes the seize fail with -EBUSY; so many tries over ~1 s */
 #define SEIZE_ATTEMPTS 10
@@ -94,6 +95,10 @@ static void dump_ctx_free(struct dump_ctx *c)
 		free(t->threads);
 		if (t->pidfd >= 0)
 			close(t->pidfd);
+		if (t->pipes) {
+			page_pipes_free(t->pipes);
+			free(t->pipes);
+		}
 		/* not committed: closing just discards them */
 		img_close(t->pagemap_img);
 		img_close(t->pages_img);
@@ -193,9 +198,6 @@ static int write_images(struct dump_ctx *c, struct ckpt_error *e)
 {
 	int r;
 
-	r = dump_write_pstree(c, e);
-	if (r < 0)
-		return r;
 	for (size_t i = 0; i < c->ntasks; i++) {
 		struct dump_task *t = &c->tasks[i];
 
@@ -395,6 +397,9 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		r = collect(c, e);
 	if (r >= 0)
 		r = dump_memory(c, e);
+	/* while frozen: the threads are listed until the tree is resumed */
+	if (r >= 0)
+		r = dump_write_pstree(c, e);
 	if (r >= 0 && c->opts->leave_running) {
 		r = dump_step(c, "dump-finish", e);
 		if (r >= 0) {

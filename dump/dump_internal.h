@@ -29,6 +29,8 @@
 #include "pstree.pb-c.h"
 
 /* One task of the tree (a process; its main thread has tid == pid). */
+struct page_pipes;
+
 struct dump_task {
 	pid_t pid;
 	/* the other threads, each seized (in a ptrace stop) while listed here */
@@ -51,6 +53,8 @@ struct dump_task {
 	uint64_t pages_bytes;
 	/* written while frozen, closed (fsync) by dump_close_pages() later */
 	struct img *pagemap_img, *pages_img;
+	/* --leave-running: the pages wait in pipes until dump_close_pages() */
+	struct page_pipes *pipes;
 };
 
 /* One entry of files.img; fds or mappings that share it point at it by id. */

@@ -30,6 +30,7 @@
 #include "crc32c.h"
 #include "dump_internal.h"
 #include "fault.h"
+#include "page_pipes.h"
 #include "page_writer.h"
 #include "log.h"
 #include "pagemap.pb-c.h"
@@ -42,6 +43,9 @@
 #define PM_CHUNK 65536
 /* remote ranges per process_vm_readv */
 #define IOV_BATCH 1024
+/* --leave-running: bytes queued per flush into the pipes (one vmsplice
+ * each, a remote syscall: few and large) */
+#define PAGE_PIPE_FLUSH (64u << 20)
 /* trees larger than this close their page images right away */
 #define OPEN_PAGES_MAX 256
 /* one pagemap entry never covers more than this many pages */
@@ -347,7 +351,10 @@ int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 struct page_copy {
 	struct dump_ctx *c;
 	pid_t pid;
-	struct page_writer writer;
+	struct page_writer own_writer;
+	struct page_writer *writer; /* &own_writer, or the pipes' */
+	struct page_pipes *pipes;   /* --leave-running: ranges go into pipes */
+	size_t flush_bytes;	    /* queue at most this much per flush */
 	struct iovec remote[IOV_BATCH];
 	size_t n;      /* queued ranges */
 	size_t bytes;  /* queued bytes (at most one buffer) */
@@ -364,7 +371,16 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 
 	if (!pc->n)
 		return 0;
-	r = page_writer_buf(&pc->writer, &buf, e);
+	if (pc->pipes) {
+		r = page_pipes_add(pc->pipes, pc->remote, pc->n, e);
+		if (r < 0)
+			return r;
+		pc->c->pages_bytes += pc->bytes;
+		pc->n = 0;
+		pc->bytes = 0;
+		return 0;
+	}
+	r = page_writer_buf(pc->writer, &buf, e);
 	if (r < 0)
 		return r;
 	t0 = ckpt_monotonic_seconds();
@@ -384,7 +400,7 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 		}
 	}
 	t1 = ckpt_monotonic_seconds();
-	r = page_writer_submit(&pc->writer, pc->bytes, e);
+	r = page_writer_submit(pc->writer, pc->bytes, e);
 	if (r < 0)
 		return r;
 	pc->t_read += t1 - t0;
@@ -397,7 +413,7 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, struct ckpt_error *e)
 {
 	while (len) {
-		uint64_t room = PAGE_WRITER_BUF - pc->bytes;
+		uint64_t room = pc->flush_bytes - pc->bytes;
 		uint64_t n = len < room ? len : room;
 		int r;
 
@@ -407,7 +423,7 @@ static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, struct 
 		pc->bytes += n;
 		addr += n;
 		len -= n;
-		if (pc->n == IOV_BATCH || pc->bytes == PAGE_WRITER_BUF) {
+		if (pc->n == IOV_BATCH || pc->bytes == pc->flush_bytes) {
 			r = copy_flush(pc, e);
 			if (r < 0)
 				return r;
@@ -630,7 +646,7 @@ static int shmem_copy_run(struct page_copy *pc, int fd, uint64_t off, uint64_t l
 		char *buf;
 		int r;
 
-		r = page_writer_buf(&pc->writer, &buf, e);
+		r = page_writer_buf(pc->writer, &buf, e);
 		if (r < 0)
 			return r;
 		while (got < n) {
@@ -647,7 +663,7 @@ static int shmem_copy_run(struct page_copy *pc, int fd, uint64_t off, uint64_t l
 		}
 		memset(buf + got, 0, n - got);
 		*crc = crc32c(*crc, buf, n);
-		r = page_writer_submit(&pc->writer, n, e);
+		r = page_writer_submit(pc->writer, n, e);
 		if (r < 0)
 			return r;
 		pc->c->pages_bytes += n;
@@ -737,6 +753,44 @@ static int shmem_copy_owned(struct page_copy *pc, uint64_t before, struct ckpt_e
 	return 0;
 }
 
+static bool vmflags_has(const Vma *vma, const char *flag)
+{
+	const char *p = vma->vmflags;
+
+	for (; p && *p; p += strspn(p, " "))
+		if (!strncmp(p, flag, 2) && (p[2] == ' ' || !p[2]))
+			return true;
+		else
+			p += strcspn(p, " ");
+	return false;
+}
+
+/*
+ * --leave-running: can the task's pages wait in pipes while it runs? Only
+ * if every page to save is readable by the task (vmsplice runs in it) and
+ * made copy-on-write by a fork (not in MADV_DONTFORK or MADV_WIPEONFORK
+ * areas), and if it owns no shared memory with content (shared pages are
+ * not made copy-on-write: they are written while it is frozen).
+ */
+static bool can_use_pipes(const struct dump_ctx *c, const struct dump_task *t)
+{
+	if (!c->opts->leave_running || ckpt_fault("page-pipes"))
+		return false;
+	for (size_t i = 0; i < c->nshmem; i++)
+		if (c->shmem[i].owner == t->pid &&
+		    c->files[c->shmem[i].file_idx].fe->shmem->content_saved)
+			return false;
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const Vma *v = t->mm->vmas[i];
+
+		if (!vma_has_pages(v->kind))
+			continue;
+		if (!(v->prot & PROT_READ) || vmflags_has(v, "dc") || vmflags_has(v, "wf"))
+			return false;
+	}
+	return true;
+}
+
 static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 {
 	_cleanup_img_ struct img *pagemap = NULL, *pages = NULL;
@@ -757,13 +811,25 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	pc->c = c;
 	pc->pid = t->pid;
+	pc->writer = &pc->own_writer;
+	pc->flush_bytes = PAGE_WRITER_BUF;
 	r = img_create(c->dir, IMG_PAGEMAP, t->pid, &pagemap, e);
 	if (r < 0)
 		return r;
 	r = img_create(c->dir, IMG_PAGES, t->pid, &pages, e);
 	if (r < 0)
 		return r;
-	r = page_writer_start(&pc->writer, pages, e);
+	if (can_use_pipes(c, t)) {
+		t->pipes = calloc(1, sizeof(*t->pipes));
+		if (!t->pipes)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		r = page_pipes_start(t->pipes, t, pages, e);
+		pc->pipes = t->pipes;
+		pc->writer = &t->pipes->writer;
+		pc->flush_bytes = PAGE_PIPE_FLUSH;
+	} else {
+		r = page_writer_start(pc->writer, pages, e);
+	}
 	if (r < 0)
 		return r;
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
@@ -775,23 +841,27 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 	}
 	if (r >= 0)
 		r = copy_flush(pc, e);
-	if (r >= 0)
+	if (r >= 0 && !pc->pipes)
 		r = shmem_copy_owned(pc, before, e);
-	/* the thread must be gone before the image is closed, error or not */
-	if (r >= 0)
-		r = page_writer_stop(&pc->writer, e);
-	else
-		page_writer_stop(&pc->writer, NULL);
+	if (r >= 0 && pc->pipes)
+		r = page_pipes_seal(pc->pipes, e);
+	/* the thread must be gone before the image is closed, error or not
+	 * (the pipes' writer goes on until the pipes are written) */
+	if (r >= 0 && !pc->pipes)
+		r = page_writer_stop(pc->writer, e);
+	else if (!pc->pipes)
+		page_writer_stop(pc->writer, NULL);
 	if (r < 0)
 		return r;
 	t->pages_bytes = c->pages_bytes - before;
-	pr_debug("pid %d: %" PRIu64 " bytes of pages: %.3f s reading, %.3f s writing", t->pid,
-		 t->pages_bytes, pc->t_read, pc->writer.t_write);
+	pr_debug("pid %d: %" PRIu64 " bytes of pages%s: %.3f s reading, %.3f s writing", t->pid,
+		 t->pages_bytes, pc->pipes ? " moved into pipes" : "", pc->t_read,
+		 pc->writer->t_write);
 	t->pagemap_img = TAKE_PTR(pagemap);
 	t->pages_img = TAKE_PTR(pages);
 	/* closing fsyncs: keep that out of the freeze when the tree is to be
 	 * resumed, but don't hold two fds per task for huge trees */
-	if (!c->opts->leave_running || c->ntasks > OPEN_PAGES_MAX)
+	if (!pc->pipes && (!c->opts->leave_running || c->ntasks > OPEN_PAGES_MAX))
 		return dump_close_pages(t, e);
 	return 0;
 }
@@ -800,6 +870,15 @@ int dump_close_pages(struct dump_task *t, struct ckpt_error *e)
 {
 	int r = 0;
 
+	if (t->pipes) {
+		/* the task runs again: its pages wait in the pipes */
+		r = page_pipes_write(t->pipes, e);
+		page_pipes_free(t->pipes);
+		free(t->pipes);
+		t->pipes = NULL;
+		if (r < 0)
+			return r;
+	}
 	if (t->pagemap_img)
 		r = img_close_write(TAKE_PTR(t->pagemap_img), e);
 	if (r >= 0 && t->pages_img)

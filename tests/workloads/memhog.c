@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * memhog MIB LOG READY [--interval MS] [--seed N]
+ * memhog MIB LOG READY [--interval MS] [--seed N] [--rewrite]
  *
  * Fills MIB MiB of anonymous memory with xorshift64 data, logs
  * "start <mib> <seed> <checksum>" and creates READY (holding its pid). Then,
@@ -9,8 +9,16 @@
  * "CORRUPT <iteration> ..." naming the first bad offset. The iteration
  * counter lives in memory and must only grow by one per line, across a
  * dump and restore too.
+ *
+ * --rewrite: after each check, the whole area is written again from a new
+ * seed (seed and checksum live in memory), so the program writes to its
+ * memory all the time, right after a --leave-running dump resumes it too.
+ * A dump that saved any page as it was after the freeze rather than at it
+ * restores an area that mixes two generations: the next check reports
+ * CORRUPT. The "ok" lines then carry each generation's checksum.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -87,12 +95,18 @@ int main(int argc, char **argv)
 {
 	struct memhog m = {.seed = 0x9e3779b97f4a7c15ULL};
 	long interval_ms = 100;
+	bool rewrite = false;
 	size_t mib;
 
 	if (argc < 4)
-		wl_die("usage: memhog MIB LOG READY [--interval MS] [--seed N]");
-	for (int i = 4; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--interval"))
+		wl_die("usage: memhog MIB LOG READY [--interval MS] [--seed N] [--rewrite]");
+	for (int i = 4; i < argc; i += 2) {
+		if (!strcmp(argv[i], "--rewrite")) {
+			rewrite = true;
+			i--;
+		} else if (i + 1 == argc)
+			wl_die("memhog: %s needs a value", argv[i]);
+		else if (!strcmp(argv[i], "--interval"))
 			interval_ms = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--seed"))
 			m.seed = strtoull(argv[i + 1], NULL, 0) | 1;
@@ -113,7 +127,12 @@ int main(int argc, char **argv)
 	wl_log(m.log, "start %zu %" PRIu64 " %016" PRIx64, mib, m.seed, m.checksum);
 	wl_ready(argv[3]);
 	for (;;) {
-		wl_sleep(interval_ms / 1000.0);
+		if (interval_ms)
+			wl_sleep(interval_ms / 1000.0);
 		verify(&m);
+		if (rewrite) {
+			m.seed = (m.seed * 0x9e3779b97f4a7c15ULL + 1) | 1;
+			fill(&m);
+		}
 	}
 }
