@@ -40,7 +40,7 @@ struct dump_task {
 	pid_t pgid, sid;
 	int tty_nr; /* controlling terminal (/proc/PID/stat), 0 if none */
 	bool seized;
-	bool was_stopped; /* in a group stop before we seized it */
+	int stop_sig;	  /* the signal of the group stop it was in before we seized it, or 0 */
 	int pidfd;	  /* for pidfd_getfd, -1 until opened */
 	struct rsys rsys; /* remote syscall session, when rsys_open */
 	bool rsys_open;

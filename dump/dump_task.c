@@ -618,7 +618,11 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 
 	core->pid = t->pid;
 	core->has_stopped = true;
-	core->stopped = t->was_stopped;
+	core->stopped = t->stop_sig != 0;
+	if (t->stop_sig) {
+		core->has_stop_signal = true;
+		core->stop_signal = (uint32_t)t->stop_sig;
+	}
 	/* the main thread first, then the others in the order they were seized */
 	core->threads = calloc(1 + t->nthreads, sizeof(*core->threads));
 	if (!core->threads)
@@ -701,6 +705,74 @@ int dump_task_core(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e
  * tree (the restorer then makes the root a session leader). Process groups
  * must be led by a task of the tree, or be the root's group.
  */
+/* The group and session a task will be in after restore (restorer/plan.c):
+ * what is led from outside the tree becomes the root's; -1 is the caller's
+ * session, which a --shell-job root joins. */
+static pid_t restored_pgid(struct dump_ctx *c, const struct dump_task *t)
+{
+	if (t == &c->tasks[0] || t->pgid == t->pid || dump_find_task(c, t->pgid))
+		return t == &c->tasks[0] ? t->pid : t->pgid;
+	return c->tasks[0].pid;
+}
+
+static pid_t restored_sid(struct dump_ctx *c, const struct dump_task *t)
+{
+	const struct dump_task *root = &c->tasks[0];
+
+	if (c->opts->shell_job && (t == root || t->sid == root->sid))
+		return -1;
+	if (t == root || t->sid == t->pid || dump_find_task(c, t->sid))
+		return t == root ? t->pid : t->sid;
+	return root->pid;
+}
+
+/* After restore, no member of group pgid has its parent in another group of
+ * its session: the kernel discards SIGTSTP, SIGTTIN and SIGTTOU there. A
+ * --shell-job root's parent is the restorer, in the caller's session. */
+static bool restored_group_orphaned(struct dump_ctx *c, pid_t pgid)
+{
+	for (size_t i = 0; i < c->ntasks; i++) {
+		const struct dump_task *m = &c->tasks[i], *p;
+
+		if (restored_pgid(c, m) != pgid)
+			continue;
+		if (i == 0) {
+			if (c->opts->shell_job)
+				return false;
+			continue;
+		}
+		p = dump_find_task(c, m->ppid);
+		if (p && restored_pgid(c, p) != pgid && restored_sid(c, p) == restored_sid(c, m))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A task stopped by a signal other than SIGSTOP is stopped again with that
+ * signal at restore; the kernel only lets it stop a task whose group is not
+ * orphaned. The root's group is orphaned after restore unless it is restored
+ * as a shell job: its parent is outside.
+ */
+static int check_stops(struct dump_ctx *c, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < c->ntasks; i++) {
+		const struct dump_task *t = &c->tasks[i];
+		pid_t pgid = restored_pgid(c, t);
+
+		if (!t->stop_sig || t->stop_sig == SIGSTOP || !restored_group_orphaned(c, pgid))
+			continue;
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d is stopped by SIG%s; after restore its process group %d "
+				"has no parent in its session (an orphaned group, where the "
+				"kernel discards SIG%s), so it could not be stopped by it again: "
+				"dump it as a shell job (--shell-job) or continue it (kill -CONT) "
+				"first",
+				t->pid, sigabbrev_np(t->stop_sig), pgid, sigabbrev_np(t->stop_sig));
+	}
+	return 0;
+}
+
 int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
 {
 	const struct dump_task *root = &c->tasks[0];
@@ -731,7 +803,7 @@ int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
 					"supported yet",
 					t->pid, t->pgid);
 	}
-	return 0;
+	return check_stops(c, e);
 }
 
 int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e)

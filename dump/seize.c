@@ -273,7 +273,7 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 		return -ENOMEM;
 	t->pid = pid;
 	t->ppid = ppid;
-	r = ptrace_seize_stop(pid, &t->was_stopped, e);
+	r = ptrace_seize_stop(pid, &t->stop_sig, e);
 	if (r < 0) {
 		struct ckpt_error tmp = {0};
 
@@ -298,7 +298,7 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 	t->pgid = st.pgrp;
 	t->sid = st.session;
 	t->tty_nr = st.tty_nr;
-	pr_debug("seized pid %d (parent %d)%s", pid, ppid, t->was_stopped ? ", stopped" : "");
+	pr_debug("seized pid %d (parent %d)%s", pid, ppid, t->stop_sig ? ", stopped" : "");
 	return 0;
 }
 
@@ -414,14 +414,14 @@ int unseize_tree(struct dump_ctx *c, struct ckpt_error *e)
 		if (t->seized) {
 			/* A task that was in a group stop stays in it: the kernel
 			 * re-enters the group stop at detach (SIGNAL_STOP_STOPPED). */
-			int r2 = ptrace_detach(t->pid, false, r < 0 ? NULL : &tmp);
+			int r2 = ptrace_detach(t->pid, 0, r < 0 ? NULL : &tmp);
 
 			if (r >= 0)
 				r = r2;
 			t->seized = false;
 		}
 		for (size_t k = 0; k < t->nthreads; k++) {
-			int r2 = ptrace_detach(t->threads[k], false, r < 0 ? NULL : &tmp);
+			int r2 = ptrace_detach(t->threads[k], 0, r < 0 ? NULL : &tmp);
 
 			if (r >= 0)
 				r = r2;

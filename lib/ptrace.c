@@ -12,7 +12,7 @@
  * the same pass through get_signal(), before it executes a single user
  * instruction. The frozen state is then "about to run the handler", which is
  * as consistent as any other point. A stop signal leaves the task in a group
- * stop, which is reported as *ret_was_stopped.
+ * stop, which is reported as *ret_stop_sig.
  */
 #define LOG_PREFIX "ptrace: "
 
@@ -154,10 +154,10 @@ static int wait_stop_timeout(pid_t tid, int *ret_status, struct ckpt_error *e)
 	}
 }
 
-int ptrace_seize_stop(pid_t tid, bool *ret_was_stopped, struct ckpt_error *e)
+int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e)
 {
 	bool was_stopped;
-	int status = 0, r;
+	int status = 0, stop_sig = 0, r;
 
 	was_stopped = proc_state(tid) == 'T';
 	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0) {
@@ -181,8 +181,10 @@ int ptrace_seize_stop(pid_t tid, bool *ret_was_stopped, struct ckpt_error *e)
 			return r;
 		if (status >> 16 == PTRACE_EVENT_STOP) {
 			/* interrupt trap (SIGTRAP) or group-stop trap (the stop signal) */
-			if (is_group_stop_sig(WSTOPSIG(status)))
+			if (is_group_stop_sig(WSTOPSIG(status))) {
 				was_stopped = true;
+				stop_sig = WSTOPSIG(status);
+			}
 			break;
 		}
 		if (status >> 16 == 0 && WSTOPSIG(status) != SYSCALL_STOP_SIG) {
@@ -199,9 +201,12 @@ int ptrace_seize_stop(pid_t tid, bool *ret_was_stopped, struct ckpt_error *e)
 			return r;
 		}
 	}
-	if (ret_was_stopped)
-		*ret_was_stopped = was_stopped;
-	pr_debug("pid %d seized%s", tid, was_stopped ? " (was stopped)" : "");
+	/* state T without a group-stop trap: not seen, but a stop all the same */
+	if (was_stopped && !stop_sig)
+		stop_sig = SIGSTOP;
+	if (ret_stop_sig)
+		*ret_stop_sig = stop_sig;
+	pr_debug("pid %d seized%s (%d)", tid, was_stopped ? " (was stopped)" : "", stop_sig);
 	return 0;
 }
 
@@ -236,14 +241,15 @@ static int prepare_detach(pid_t tid, struct ckpt_error *e)
 	return ptrace_set_regs(tid, &fixed, e);
 }
 
-int ptrace_detach(pid_t tid, bool stop, struct ckpt_error *e)
+int ptrace_detach(pid_t tid, int stop_sig, struct ckpt_error *e)
 {
 	int r;
 
-	/* Queued while the task is in a ptrace stop, the SIGSTOP is dequeued right
-	 * after the detach and puts the task in a group stop. */
-	if (stop && kill(tid, SIGSTOP) < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: queuing SIGSTOP before detach", tid);
+	/* Queued while the task is in a ptrace stop, the stop signal is dequeued
+	 * right after the detach and puts the task in a group stop with it. */
+	if (stop_sig && kill(tid, stop_sig) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: queuing signal %d before detach", tid,
+				      stop_sig);
 	r = prepare_detach(tid, e);
 	if (r < 0)
 		return r;

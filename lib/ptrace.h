@@ -26,17 +26,20 @@
 #include "error.h"
 
 /* Seize a thread and bring it into a ptrace stop (PTRACE_INTERRUPT, waited for).
- * *ret_was_stopped is true when it was in a group stop before (state 'T'). */
-int ptrace_seize_stop(pid_t tid, bool *ret_was_stopped, struct ckpt_error *e);
+ * *ret_stop_sig is the signal of the group stop it was in before (state 'T':
+ * SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU, as its group-stop trap reports it),
+ * 0 if it was not stopped. */
+int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e);
 /* Wait for the next ptrace stop of tid; returns the raw wait status. */
 int ptrace_wait_stop(pid_t tid, int *ret_status, struct ckpt_error *e);
 /*
- * Detach, resuming the task (with SIGSTOP queued first if stop is true). A
+ * Detach, resuming the task (with the stop signal stop_sig queued first if
+ * it is not 0: the task enters a group stop with that signal). A
  * thread in a syscall-exit stop has its registers prepared first
  * (regs_prepare_resume): an interrupted system call restarts, or returns
  * EINTR where a signal now pending makes the kernel decide so.
  */
-int ptrace_detach(pid_t tid, bool stop, struct ckpt_error *e);
+int ptrace_detach(pid_t tid, int stop_sig, struct ckpt_error *e);
 
 /* PTRACE_O_SUSPEND_SECCOMP on a seized thread (needs CAP_SYS_ADMIN). */
 int ptrace_suspend_seccomp(pid_t tid, struct ckpt_error *e);

@@ -379,6 +379,61 @@ int plan_build(struct restore_ctx *ctx)
 	return r;
 }
 
+/* ---- stopped tasks ------------------------------------------------------------------- */
+
+/* The signal a task saved as stopped is stopped with again at resume, 0 if none. */
+int plan_stop_signal(const struct rtask *t)
+{
+	if (!t->core->has_stopped || !t->core->stopped)
+		return 0;
+	return t->core->has_stop_signal ? (int)t->core->stop_signal : SIGSTOP;
+}
+
+/* No member of group pgid has its parent in another group of its session:
+ * the kernel discards SIGTSTP, SIGTTIN and SIGTTOU sent to it. The root's
+ * parent is the restorer, in the root's session only with --shell-job. */
+static bool group_orphaned(const struct restore_ctx *ctx, pid_t pgid)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		const struct rtask *m = &ctx->tasks[i];
+
+		if (m->pgid != pgid)
+			continue;
+		if (!m->parent) {
+			if (tty_shell_session(ctx))
+				return false;
+			continue;
+		}
+		if (m->parent->pgid != pgid && m->parent->sid == m->sid)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Stage pids: a task stopped by SIGTSTP, SIGTTIN or SIGTTOU can only be
+ * stopped by it again in a group that is not orphaned. Checked here, not in
+ * plan_build, because the dump runs the plan without knowing whether the
+ * restore will be a shell job (the dump refuses the usual case itself).
+ */
+int plan_check_stops(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		const struct rtask *t = &ctx->tasks[i];
+		int sig = plan_stop_signal(t);
+
+		if (!sig || sig == SIGSTOP || !group_orphaned(ctx, t->pgid))
+			continue;
+		return ckpt_err(&ctx->err, -EOPNOTSUPP,
+				"pid %d was stopped by SIG%s; restored, its process group %d has "
+				"no parent in its session (an orphaned group, where the kernel "
+				"discards SIG%s), so it could not be stopped by it again: restore "
+				"it as a shell job (--shell-job)",
+				t->pid, sigabbrev_np(sig), t->pgid, sigabbrev_np(sig));
+	}
+	return 0;
+}
+
 /* ---- --plan ------------------------------------------------------------------------ */
 
 static void print_task(const struct restore_ctx *ctx, FILE *out, const struct rtask *t)

@@ -32,6 +32,10 @@ int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *
 	struct ckpt_error *e = &ctx->err;
 	int r;
 
+	if (c->has_stop_signal && c->stop_signal != SIGSTOP && c->stop_signal != SIGTSTP &&
+	    c->stop_signal != SIGTTIN && c->stop_signal != SIGTTOU)
+		return ckpt_err(e, -EINVAL, "%s: field stop_signal: %u is not a stop signal", f,
+				c->stop_signal);
 	for (size_t i = 0; i < c->n_threads; i++) {
 		const ThreadCore *tc = c->threads[i];
 

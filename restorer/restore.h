@@ -247,6 +247,10 @@ int checks_pids_free(struct restore_ctx *ctx);
 
 /* ---- plan.c ---------------------------------------------------------------- */
 int plan_build(struct restore_ctx *ctx);
+/* Stage pids: refuse stops that could not be made again (orphaned groups). */
+int plan_check_stops(struct restore_ctx *ctx);
+/* The signal a task saved as stopped is stopped with again, 0 if none. */
+int plan_stop_signal(const struct rtask *t);
 void plan_print(const struct restore_ctx *ctx, FILE *out);
 void plan_free(struct plan *p);
 

@@ -149,10 +149,9 @@ int resume_all(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];
-		bool stop = t->core->has_stopped && t->core->stopped;
 		int r;
 
-		r = ptrace_detach(t->pid, stop, &ctx->err);
+		r = ptrace_detach(t->pid, plan_stop_signal(t), &ctx->err);
 		if (r < 0)
 			return r;
 		t->seized = false;

@@ -38,6 +38,10 @@ static int stage_plan(struct restore_ctx *ctx)
 
 static int stage_pids(struct restore_ctx *ctx)
 {
+	int r = plan_check_stops(ctx);
+
+	if (r < 0)
+		return r;
 	return checks_pids_free(ctx);
 }
 

@@ -243,7 +243,7 @@ int threads_detach(struct restore_ctx *ctx, struct rtask *t)
 
 		if (!th->seized)
 			continue;
-		r = ptrace_detach(th->tid, false, &ctx->err);
+		r = ptrace_detach(th->tid, 0, &ctx->err);
 		if (r < 0)
 			return r;
 		th->seized = false;

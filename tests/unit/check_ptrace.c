@@ -72,11 +72,11 @@ static int child_exit_status(pid_t pid)
 	return WEXITSTATUS(status);
 }
 
-static void seize_ok(pid_t pid, bool *was_stopped)
+static void seize_ok(pid_t pid, int *stop_sig)
 {
 	struct ckpt_error e = {0};
 
-	ck_assert_msg(ptrace_seize_stop(pid, was_stopped, &e) == 0, "%s", e.msg);
+	ck_assert_msg(ptrace_seize_stop(pid, stop_sig, &e) == 0, "%s", e.msg);
 }
 
 /* Remote getpid, a scratch page written and read back, and the session closed. */
@@ -160,7 +160,7 @@ START_TEST(test_loop)
 	struct user_regs_struct before, after;
 	void *xs = NULL;
 	size_t xlen = 0;
-	bool stopped = true;
+	int stopped = -1;
 	uint64_t c;
 	pid_t pid;
 
@@ -168,7 +168,7 @@ START_TEST(test_loop)
 	pid = fork_child(loop_child, NULL);
 	wait_ready();
 	seize_ok(pid, &stopped);
-	ck_assert(!stopped);
+	ck_assert_int_eq(stopped, 0);
 	ck_assert_msg(ptrace_get_regs(pid, &before, &e) == 0, "%s", e.msg);
 	ck_assert_msg(ptrace_get_xstate(pid, &xs, &xlen, &e) == 0, "%s", e.msg);
 	ck_assert_uint_ge(xlen, 576);
@@ -181,7 +181,7 @@ START_TEST(test_loop)
 	ck_assert_msg(ptrace_get_regs(pid, &after, &e) == 0, "%s", e.msg);
 	ck_assert_uint_eq(after.rip, before.rip);
 	ck_assert_uint_eq(after.rsp, before.rsp);
-	ck_assert_msg(ptrace_detach(pid, false, &e) == 0, "%s", e.msg);
+	ck_assert_msg(ptrace_detach(pid, 0, &e) == 0, "%s", e.msg);
 	usleep(20000);
 	ck_assert_uint_gt(sh->counter, c);
 	kill(pid, SIGKILL);
@@ -220,7 +220,7 @@ START_TEST(test_nanosleep)
 	ck_assert_int_eq((long)regs.orig_rax, __NR_clock_nanosleep);
 	ck_assert_int_eq((long)regs.rax, -516);
 	remote_session(pid);
-	ck_assert_msg(ptrace_detach(pid, false, &e) == 0, "%s", e.msg);
+	ck_assert_msg(ptrace_detach(pid, 0, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(child_exit_status(pid), 0);
 }
 END_TEST
@@ -255,7 +255,7 @@ START_TEST(test_read)
 	ck_assert_int_eq((long)regs.orig_rax, __NR_read);
 	ck_assert_int_eq((long)regs.rax, -512);
 	remote_session(pid);
-	ck_assert_msg(ptrace_detach(pid, false, &e) == 0, "%s", e.msg);
+	ck_assert_msg(ptrace_detach(pid, 0, &e) == 0, "%s", e.msg);
 	usleep(50000);
 	ck_assert_int_eq(write(p[1], "hello", 5), 5);
 	ck_assert_int_eq(child_exit_status(pid), 0);
@@ -292,7 +292,7 @@ static void stop_child(void *arg)
 START_TEST(test_stopped)
 {
 	struct ckpt_error e = {0};
-	bool stopped = false;
+	int stopped = 0;
 	int status;
 	pid_t pid;
 
@@ -301,9 +301,9 @@ START_TEST(test_stopped)
 	ck_assert_int_eq(waitpid(pid, &status, WUNTRACED), pid);
 	ck_assert(WIFSTOPPED(status));
 	seize_ok(pid, &stopped);
-	ck_assert(stopped);
+	ck_assert_int_eq(stopped, SIGSTOP);
 	remote_session(pid);
-	ck_assert_msg(ptrace_detach(pid, _i == 1, &e) == 0, "%s", e.msg);
+	ck_assert_msg(ptrace_detach(pid, _i == 1 ? SIGSTOP : 0, &e) == 0, "%s", e.msg);
 	usleep(50000);
 	ck_assert_int_eq(state_of(pid), 'T');
 	ck_assert_uint_eq(sh->counter, 0);
@@ -349,7 +349,7 @@ START_TEST(test_poke)
 	ck_assert_int_eq(res, pid);
 	ck_assert_msg(rsys_fini(&r, &e) == 0, "%s", e.msg);
 	c = sh->counter;
-	ck_assert_msg(ptrace_detach(pid, false, &e) == 0, "%s", e.msg);
+	ck_assert_msg(ptrace_detach(pid, 0, &e) == 0, "%s", e.msg);
 	usleep(20000);
 	ck_assert_uint_gt(sh->counter, c);
 	ck_assert_int_eq(state_of(pid), 'R');
@@ -444,7 +444,7 @@ START_TEST(test_signals_and_memory)
 	ck_assert_msg(ptrace_get_sigmask(pid, &mask, &e) == 0, "%s", e.msg);
 	ck_assert(mask & (1ULL << (SIGUSR2 - 1)));
 	ck_assert(!(mask & (1ULL << (SIGUSR1 - 1))));
-	ck_assert_msg(ptrace_detach(pid, false, &e) == 0, "%s", e.msg);
+	ck_assert_msg(ptrace_detach(pid, 0, &e) == 0, "%s", e.msg);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }
@@ -496,7 +496,7 @@ START_TEST(test_signal_race)
 		remote_session(pid);
 		ck_assert_uint_eq(sh->counter, c);
 		ck_assert_uint_eq(sh->addr, h);
-		ck_assert_msg(ptrace_detach(pid, false, &e) == 0, "%s", e.msg);
+		ck_assert_msg(ptrace_detach(pid, 0, &e) == 0, "%s", e.msg);
 	}
 	ck_assert_int_eq(child_exit_status(flooder), 0);
 	for (int i = 0; i < 2000 && sh->addr != sh->counter2; i++)
