@@ -608,6 +608,69 @@ int dump_task_signals_refresh(struct dump_task *t, bool update, bool *ret_change
 	return 0;
 }
 
+/* /proc/PID/oom_score_adj: per process (the signal struct). */
+static int dump_oom_score_adj(pid_t pid, CoreEntry *core, struct ckpt_error *e)
+{
+	char path[64];
+	int64_t v;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", pid);
+	r = proc_read_number(path, &v, e);
+	if (r < 0)
+		return r;
+	core->has_oom_score_adj = true;
+	core->oom_score_adj = (int32_t)v;
+	return 0;
+}
+
+static int read_audit(pid_t pid, pid_t tid, const char *name, uint32_t *ret, struct ckpt_error *e)
+{
+	char path[96];
+	int64_t v;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", pid, tid, name);
+	r = proc_read_number(path, &v, e);
+	if (r < 0)
+		return r;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+/*
+ * The audit login uid and session id. The kernel keeps them per thread, but
+ * a thread can only set its own through /proc/self/loginuid and new threads
+ * inherit them: the restorer sets them in the task before it makes its
+ * threads, so threads that differ are refused.
+ */
+static int dump_audit_ids(struct dump_task *t, CoreEntry *core, struct ckpt_error *e)
+{
+	uint32_t uid, sid;
+	int r;
+
+	for (size_t i = 0; i < core->n_threads; i++) {
+		pid_t tid = core->threads[i]->tid;
+
+		r = read_audit(t->pid, tid, "loginuid", &uid, e);
+		if (r >= 0)
+			r = read_audit(t->pid, tid, "sessionid", &sid, e);
+		if (r < 0)
+			return r;
+		if (!i) {
+			core->has_loginuid = core->has_sessionid = true;
+			core->loginuid = uid;
+			core->sessionid = sid;
+		} else if (uid != core->loginuid || sid != core->sessionid) {
+			return ckpt_err(e, -EOPNOTSUPP,
+					"thread %d has audit login uid %u and session %u, the main "
+					"thread %u and %u; per-thread audit ids are not supported",
+					tid, uid, sid, core->loginuid, core->sessionid);
+		}
+	}
+	return 0;
+}
+
 static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, struct ckpt_error *e)
 {
 	_cleanup_free_ siginfo_t *si = NULL;
@@ -675,6 +738,11 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	core->has_exit_signal = true;
 	core->exit_signal = (uint32_t)st.exit_signal;
 	r = dump_comm_personality(t->pid, core, e);
+	if (r < 0)
+		return r;
+	r = dump_oom_score_adj(t->pid, core, e);
+	if (r >= 0)
+		r = dump_audit_ids(t, core, e);
 	if (r < 0)
 		return r;
 	r = dump_rlimits(t->pid, core, e);

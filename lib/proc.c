@@ -169,6 +169,24 @@ int proc_read_file(const char *path, char **ret, size_t *ret_len, struct ckpt_er
 	return 0;
 }
 
+int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e)
+{
+	_cleanup_free_ char *buf = NULL;
+	long long v;
+	char *end;
+	int r;
+
+	r = proc_read_file(path, &buf, NULL, e);
+	if (r < 0)
+		return r;
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	if (errno || end == buf || (*end && *end != '\n'))
+		return ckpt_err(e, -EINVAL, "%s: not a number: %.32s", path, buf);
+	*ret = v;
+	return 0;
+}
+
 static int read_pid_file(pid_t pid, const char *name, char *src, size_t srclen, char **ret,
 			 struct ckpt_error *e)
 {
@@ -851,8 +869,7 @@ static int parse_fdinfo_locks(const char *text, const char *src, struct proc_loc
 	return 0;
 }
 
-int proc_parse_fdinfo_locks_text(const char *text, struct proc_lock_list *ret,
-				 struct ckpt_error *e)
+int proc_parse_fdinfo_locks_text(const char *text, struct proc_lock_list *ret, struct ckpt_error *e)
 {
 	return parse_fdinfo_locks(text, "fdinfo", ret, e);
 }

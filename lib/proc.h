@@ -147,6 +147,8 @@ int proc_parse_limits(pid_t pid, struct proc_rlimit ret[16], struct ckpt_error *
 
 /* Read a whole (small) /proc file into a malloc'ed NUL-terminated buffer. */
 int proc_read_file(const char *path, char **ret, size_t *ret_len, struct ckpt_error *e);
+/* A /proc file holding one decimal number ("/proc/12/oom_score_adj"). */
+int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e);
 /* /proc/PID/auxv as pairs of u64; *ret_n is the number of u64 words */
 int proc_read_auxv(pid_t pid, uint64_t **ret, size_t *ret_n, struct ckpt_error *e);
 /* All task ids of a process (/proc/PID/task) and all children of a thread

@@ -18,6 +18,9 @@
 #define LOG_PREFIX "procstate: "
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
@@ -25,13 +28,20 @@
 #include <sys/syscall.h>
 
 #include "log.h"
+#include "proc.h"
 #include "restore.h"
+
+#define AUDIT_UNSET 4294967295U
 
 int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c)
 {
 	struct ckpt_error *e = &ctx->err;
 	int r;
 
+	if (c->has_oom_score_adj && (c->oom_score_adj < -1000 || c->oom_score_adj > 1000))
+		return ckpt_err(e, -EINVAL,
+				"%s: field oom_score_adj: %d is out of range -1000..1000", f,
+				c->oom_score_adj);
 	if (c->has_stop_signal && c->stop_signal != SIGSTOP && c->stop_signal != SIGTSTP &&
 	    c->stop_signal != SIGTTIN && c->stop_signal != SIGTTOU)
 		return ckpt_err(e, -EINVAL, "%s: field stop_signal: %u is not a stop signal", f,
@@ -110,6 +120,115 @@ static int thread_state(struct restore_ctx *ctx, struct rtask *t, const ThreadCo
 	return r;
 }
 
+/* ---- audit login uid and session id ----------------------------------------------- */
+
+static int audit_ids_self(uint32_t *uid, uint32_t *sid, struct ckpt_error *e)
+{
+	int64_t u, s;
+	int r = proc_read_number("/proc/self/loginuid", &u, e);
+
+	if (r >= 0)
+		r = proc_read_number("/proc/self/sessionid", &s, e);
+	if (r < 0)
+		return r;
+	*uid = (uint32_t)u;
+	*sid = (uint32_t)s;
+	return 0;
+}
+
+/*
+ * Stage pids. A task inherits the audit ids of its parent, in the end the
+ * restorer's. Writing /proc/self/loginuid is the only way to change them:
+ * clearing it (4294967295) also clears the session id, which is exact;
+ * setting a uid draws a new session id from a counter that only grows, so
+ * a set login uid comes back exactly only in the session it was dumped
+ * from. Anything else is refused before anything is created.
+ */
+int procstate_check_audit(struct restore_ctx *ctx)
+{
+	uint32_t uid, sid;
+	int r = audit_ids_self(&uid, &sid, &ctx->err);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		const CoreEntry *c = ctx->tasks[i].core;
+
+		if (!c->has_loginuid || !c->has_sessionid)
+			continue;
+		if (c->loginuid == uid && c->sessionid == sid)
+			continue;
+		if (c->loginuid == AUDIT_UNSET && c->sessionid == AUDIT_UNSET)
+			continue;
+		return ckpt_err(&ctx->err, -EOPNOTSUPP,
+				"pid %d: its audit login uid %u and session id %u cannot be given "
+				"back: the kernel draws a new session id whenever a login uid is "
+				"set; restore it from that login session (the restorer has login "
+				"uid %u, session %u)",
+				ctx->tasks[i].pid, c->loginuid, c->sessionid, uid, sid);
+	}
+	return 0;
+}
+
+/* In the task, before it forks its children and makes its threads (they inherit them). */
+int procstate_task_audit(struct rtask *t, struct ckpt_error *e)
+{
+	const CoreEntry *c = t->core;
+	uint32_t uid, sid;
+	int fd, r;
+
+	if (!c->has_loginuid || !c->has_sessionid)
+		return 0;
+	r = audit_ids_self(&uid, &sid, e);
+	if (r < 0 || (uid == c->loginuid && sid == c->sessionid))
+		return r;
+	/* stage pids allowed nothing else */
+	if (c->loginuid != AUDIT_UNSET)
+		return ckpt_err(e, -EINVAL, "audit login uid %u: not the restorer's", c->loginuid);
+	fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "opening /proc/self/loginuid");
+	r = write(fd, "4294967295", 10) == 10 ? 0 : -errno;
+	close(fd);
+	if (r < 0)
+		return ckpt_err_errno(e, r,
+				      "clearing its audit login uid (/proc/self/loginuid; needs "
+				      "CAP_AUDIT_CONTROL and audit login uids not immutable)");
+	return 0;
+}
+
+/* ---- oom_score_adj ---------------------------------------------------------------------- */
+
+/* From P, like a process would write its own: only the value a task inherited
+ * can be lowered again without CAP_SYS_RESOURCE (oom_score_adj_min). */
+static int restore_oom_score_adj(struct rtask *t, struct ckpt_error *e)
+{
+	char path[64], buf[16];
+	int64_t now;
+	int fd, n, r;
+
+	if (!t->core->has_oom_score_adj)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", t->pid);
+	r = proc_read_number(path, &now, e);
+	if (r < 0 || now == t->core->oom_score_adj)
+		return r;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s", path);
+	n = snprintf(buf, sizeof(buf), "%d", t->core->oom_score_adj);
+	r = write(fd, buf, (size_t)n) == n ? 0 : -errno;
+	close(fd);
+	if (r == -EACCES)
+		return ckpt_err(e, r,
+				"oom_score_adj %d cannot be set: lower than the restorer's %" PRId64
+				", which needs CAP_SYS_RESOURCE",
+				t->core->oom_score_adj, now);
+	if (r < 0)
+		return ckpt_err_errno(e, r, "setting oom_score_adj %d", t->core->oom_score_adj);
+	return 0;
+}
+
 int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
@@ -128,6 +247,8 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	if (r >= 0 && c->has_thp_disable)
 		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_THP_DISABLE, c->thp_disable, 0, 0, 0),
 			  NULL, "prctl(PR_SET_THP_DISABLE, %d)", c->thp_disable);
+	if (r >= 0)
+		r = restore_oom_score_adj(t, e);
 	if (r >= 0)
 		r = sched_restore_task(ctx, t);
 	return r;

@@ -344,6 +344,10 @@ int seccomp_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
 /* personality, timer slack, pdeathsig of the other threads, subreaper, THP, sched. */
 int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t);
+/* Stage pids: audit login uid and session id the tasks can be given. */
+int procstate_check_audit(struct restore_ctx *ctx);
+/* In a task, before its children and threads: its audit login uid. */
+int procstate_task_audit(struct rtask *t, struct ckpt_error *e);
 /* The parent-death signal the main thread gets at resume (0 for the root, warned). */
 uint32_t procstate_pdeathsig(struct restore_ctx *ctx, const struct rtask *t);
 

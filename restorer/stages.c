@@ -40,6 +40,8 @@ static int stage_pids(struct restore_ctx *ctx)
 {
 	int r = plan_check_stops(ctx);
 
+	if (r >= 0)
+		r = procstate_check_audit(ctx);
 	if (r < 0)
 		return r;
 	return checks_pids_free(ctx);

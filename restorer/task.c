@@ -289,6 +289,9 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 	/* before forking: the children inherit the controlling terminal */
 	if (tty_task_session(ctx, t, &e) < 0)
 		task_fail(ctx, t, PHASE_FORKED, &e);
+	/* and the audit ids */
+	if (procstate_task_audit(t, &e) < 0)
+		task_fail(ctx, t, PHASE_FORKED, &e);
 	for (size_t i = 0; i < t->n_children; i++)
 		if (task_clone(ctx, t->children[i], &e) < 0)
 			task_fail(ctx, t, PHASE_FORKED, &e);
