@@ -515,6 +515,7 @@ struct pm_scan_arg {
 #define PM_IS_FILE (1ULL << 2)
 #define PM_IS_PRESENT (1ULL << 3)
 #define PM_IS_SWAPPED (1ULL << 4)
+#define PM_IS_GUARD (1ULL << 8) /* Linux 6.14 */
 #define PM_SCAN_VEC 1024
 
 /*
@@ -536,6 +537,13 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 	    .category_anyof_mask = PM_IS_PRESENT | PM_IS_SWAPPED,
 	    .return_mask = PM_IS_PRESENT | PM_IS_SWAPPED | PM_IS_FILE,
 	};
+	/* "gu": guard regions (MADV_GUARD_INSTALL) may have been installed */
+	bool guards = vma->vmflags && strstr(vma->vmflags, "gu");
+
+	if (guards) {
+		arg.category_anyof_mask |= PM_IS_GUARD;
+		arg.return_mask |= PM_IS_GUARD;
+	}
 
 	/* not a failure: tests use it to run the path of older kernels */
 	if (ckpt_fault("pagemap-scan"))
@@ -562,6 +570,12 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 			if (s >= end)
 				continue;
 			next = end;
+			if (c & PM_IS_GUARD)
+				return ckpt_err(e, -EOPNOTSUPP,
+						"pid %d: area %" PRIx64 "-%" PRIx64
+						": guard pages at %" PRIx64 "-%" PRIx64
+						" (MADV_GUARD_INSTALL) are not supported yet",
+						a->pc->pid, vma->start, vma->end, s, end);
 			if (!page_kept(file, c & PM_IS_PRESENT, c & PM_IS_SWAPPED, c & PM_IS_FILE))
 				continue;
 			r = run_add(a, s, (end - s) / PG_SIZE, e);

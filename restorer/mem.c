@@ -354,13 +354,37 @@ static void mark_filled(struct rtask *t, bool *filled)
 	}
 }
 
+#ifndef __NR_mseal
+#define __NR_mseal 462
+#endif
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 1
+#endif
+#define ADVICE_MLOCK (-1)
+
+/* What a process sets on an area with madvise or mlock, as VmFlags shows it. */
 static const struct {
 	const char *flag;
 	int advice;
 } vma_advice[] = {
     {"hg", MADV_HUGEPAGE}, {"nh", MADV_NOHUGEPAGE}, {"dd", MADV_DONTDUMP},
-    {"dc", MADV_DONTFORK}, {"wf", MADV_WIPEONFORK},
+    {"dc", MADV_DONTFORK}, {"wf", MADV_WIPEONFORK}, {"mg", MADV_MERGEABLE},
+    {"rr", MADV_RANDOM},   {"sr", MADV_SEQUENTIAL}, {"lo", ADVICE_MLOCK},
 };
+
+/* mlock, or mlock2(MLOCK_ONFAULT) for "lf": only the pages touched are
+ * locked (the pages saved are put in the area later and locked then). The
+ * memory stage runs before creds: root's CAP_IPC_LOCK lifts RLIMIT_MEMLOCK. */
+static int lock_area(struct rtask *t, struct ckpt_error *e, const Vma *v)
+{
+	uint64_t len = v->end - v->start;
+
+	if (has_flag(v, "lf"))
+		return rcall(t, e, __NR_mlock2, RARGS(v->start, len, MLOCK_ONFAULT), NULL,
+			     "mlock2(MLOCK_ONFAULT) of area %#" PRIx64, v->start);
+	return rcall(t, e, __NR_mlock, RARGS(v->start, len), NULL, "mlock of area %#" PRIx64,
+		     v->start);
+}
 
 static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool filled)
 {
@@ -393,7 +417,9 @@ static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool fil
 		  fd >= 0 ? " of " : "", fd >= 0 ? file_by_id(ctx, v->file_id)->fe->path : "");
 advice:
 	for (size_t j = 0; r >= 0 && v->vmflags && j < ARRAY_SIZE(vma_advice); j++)
-		if (has_flag(v, vma_advice[j].flag))
+		if (has_flag(v, vma_advice[j].flag) && vma_advice[j].advice == ADVICE_MLOCK)
+			r = lock_area(t, e, v);
+		else if (has_flag(v, vma_advice[j].flag))
 			r = rcall(t, e, __NR_madvise,
 				  RARGS(v->start, len, (uint64_t)vma_advice[j].advice), NULL,
 				  "madvise(%s) of area %#" PRIx64, vma_advice[j].flag, v->start);
@@ -613,6 +639,14 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 			r = rcall(t, &ctx->err, __NR_mprotect,
 				  RARGS(v->start, v->end - v->start, v->prot), NULL,
 				  "mprotect of area %#" PRIx64 "-%#" PRIx64, v->start, v->end);
+	}
+	/* sealed ("sl"): last, nothing may change the area after mseal */
+	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
+		const Vma *v = t->mm->vmas[i];
+
+		if (v->vmflags && has_flag(v, "sl") && !is_special(v))
+			r = rcall(t, &ctx->err, __NR_mseal, RARGS(v->start, v->end - v->start, 0),
+				  NULL, "mseal of area %#" PRIx64 "-%#" PRIx64, v->start, v->end);
 	}
 	if (r >= 0)
 		r = set_mm_map(ctx, t);

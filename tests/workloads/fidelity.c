@@ -14,9 +14,15 @@
  *           sets its own to 678 (with setlogin, the child also sets its audit
  *           login uid to 1234, which draws a new session id); both check
  *           their oom_score_adj, loginuid and sessionid every 100 ms.
+ *   madv [guard]  maps one area per madvise/mlock/mseal state a process can
+ *           set (logs "area NAME ADDR FLAGS" with its smaps VmFlags) and checks
+ *           every 100 ms that VmFlags and the content are the same; with
+ *           guard, also an area with a guard page (MADV_GUARD_INSTALL).
  */
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "wl.h"
@@ -126,6 +132,131 @@ static void attr_main(const char *ready, bool setlogin)
 	attr_watch("main");
 }
 
+/* ---- madv ------------------------------------------------------------------------------------ */
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#define AREA_PAGES 4
+#define PG 4096UL
+
+enum { ADV_MLOCK = -1, ADV_MLOCK_ONFAULT = -2, ADV_MSEAL = -3 };
+
+static const struct {
+	const char *name;
+	int advice;
+} madv_areas[] = {
+    {"dontfork", MADV_DONTFORK},
+    {"dontdump", MADV_DONTDUMP},
+    {"wipeonfork", MADV_WIPEONFORK},
+    {"hugepage", MADV_HUGEPAGE},
+    {"nohugepage", MADV_NOHUGEPAGE},
+    {"mergeable", MADV_MERGEABLE},
+    {"random", MADV_RANDOM},
+    {"sequential", MADV_SEQUENTIAL},
+    {"mlock", ADV_MLOCK},
+    {"mlock_onfault", ADV_MLOCK_ONFAULT},
+    {"mseal", ADV_MSEAL},
+    {"guard", MADV_GUARD_INSTALL},
+};
+#define N_MADV (sizeof(madv_areas) / sizeof(madv_areas[0]))
+
+/* VmFlags of the smaps area starting at addr, "" if none. */
+static void vmflags_of(const char *smaps, void *addr, char *out, size_t len)
+{
+	char want[32];
+	const char *p, *f, *nl;
+
+	out[0] = '\0';
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)addr);
+	for (p = smaps; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, want, strlen(want)))
+			break;
+	if (!p || !*p || !(f = strstr(p, "VmFlags:")))
+		return;
+	f += 8;
+	while (*f == ' ')
+		f++;
+	nl = strchr(f, '\n');
+	snprintf(out, len, "%.*s", nl ? (int)(nl - f) : (int)strlen(f), f);
+}
+
+static char *read_smaps(void)
+{
+	static char buf[1 << 20];
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+	ssize_t n, off = 0;
+
+	if (fd < 0)
+		wl_die("open smaps: %s", strerror(errno));
+	while (off < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(fd, buf + off, sizeof(buf) - 1 - off)) > 0)
+		off += n;
+	close(fd);
+	buf[off] = '\0';
+	return buf;
+}
+
+static void madv_main(const char *ready, bool guard)
+{
+	size_t n = guard ? N_MADV : N_MADV - 1;
+	char *base, *areas[N_MADV], flags[N_MADV][128], now[128];
+
+	/* one reservation, each area with a gap after it: no two areas merge */
+	base =
+	    mmap(NULL, N_MADV * 2 * AREA_PAGES * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		wl_die("mmap: %s", strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		char *a = base + i * 2 * AREA_PAGES * PG;
+		int adv = madv_areas[i].advice, r;
+
+		if (mprotect(a, AREA_PAGES * PG, PROT_READ | PROT_WRITE) < 0)
+			wl_die("mprotect: %s", strerror(errno));
+		/* pages 0 and 2 written; with MLOCK_ONFAULT page 1 stays absent */
+		a[0] = (char)('A' + i);
+		a[2 * PG] = (char)('a' + i);
+		if (adv == ADV_MLOCK)
+			r = mlock(a, AREA_PAGES * PG);
+		else if (adv == ADV_MLOCK_ONFAULT)
+			r = (int)syscall(SYS_mlock2, a, AREA_PAGES * PG, 1 /* MLOCK_ONFAULT */);
+		else if (adv == ADV_MSEAL)
+			r = (int)syscall(462 /* mseal */, a, AREA_PAGES * PG, 0);
+		else if (adv == MADV_GUARD_INSTALL)
+			r = madvise(a + 3 * PG, PG, adv);
+		else
+			r = madvise(a, AREA_PAGES * PG, adv);
+		if (r < 0)
+			wl_die("%s: %s", madv_areas[i].name, strerror(errno));
+		areas[i] = a;
+	}
+	{
+		char *sm = read_smaps();
+
+		for (size_t i = 0; i < n; i++) {
+			vmflags_of(sm, areas[i], flags[i], sizeof(flags[i]));
+			wl_log(logfd, "area %s %p %s", madv_areas[i].name, (void *)areas[i],
+			       flags[i]);
+		}
+	}
+	wl_ready(ready);
+	for (long k = 1;; k++) {
+		char *sm = read_smaps();
+
+		for (size_t i = 0; i < n; i++) {
+			vmflags_of(sm, areas[i], now, sizeof(now));
+			if (strcmp(now, flags[i]))
+				wl_log(logfd, "bad %s: VmFlags were '%s' now '%s'",
+				       madv_areas[i].name, flags[i], now);
+			if (areas[i][0] != (char)('A' + i) || areas[i][2 * PG] != (char)('a' + i))
+				wl_log(logfd, "bad %s: content changed", madv_areas[i].name);
+		}
+		if (k % 5 == 0)
+			wl_log(logfd, "ok %ld", k / 5);
+		wl_sleep(0.1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	wl_close_inherited();
@@ -134,6 +265,8 @@ int main(int argc, char **argv)
 	logfd = wl_open_log(argv[2]);
 	if (!strcmp(argv[1], "stop"))
 		stop_main(argv[3]);
+	if (!strcmp(argv[1], "madv"))
+		madv_main(argv[3], argc > 4 && !strcmp(argv[4], "guard"));
 	if (!strcmp(argv[1], "attr"))
 		attr_main(argv[3], argc > 4 && !strcmp(argv[4], "setlogin"));
 	wl_die("fidelity: unknown mode %s", argv[1]);
