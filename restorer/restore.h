@@ -74,6 +74,9 @@ struct rfile {
 	/* FILE_SHMEM: some vma or fd needs the object; map_fd is then its fd
 	 * (read-write), made by shmem.c (none for SysV segments) */
 	bool shmem_used;
+	/* SHMEM_MEMFD: map_fd's own description (memfd_create's) is also the
+	 * description of some fd of the tree (shmem_open_fd) */
+	bool memfd_desc_taken;
 };
 
 /* The kernel's special mappings, as saved or as this kernel lays them out. */

@@ -604,11 +604,39 @@ int shmem_create_all(struct restore_ctx *ctx)
 	return 0;
 }
 
-int shmem_open_fd(struct restore_ctx *ctx, struct rfile *f)
+/*
+ * memfd_create's description does not count as a writer of the file, but
+ * one opened again (/proc/self/fd/N) read-write does, and then an exec of
+ * the memfd fails with ETXTBSY while it is open. So the first read-write
+ * fd of a memfd gets memfd_create's own description, as the program had it;
+ * other read-write descriptions are reopened (the program made those by
+ * reopening too: memfd_create makes only one).
+ */
+static int memfd_own_desc(struct rfile *o, uint32_t flags, struct ckpt_error *e)
 {
-	const struct rfile *o = file_by_id(ctx, f->fe->shmem_id);
-	uint32_t flags = (f->fe->has_flags ? f->fe->flags : O_RDONLY) & OPEN_FLAGS;
-	uint64_t pos = f->fe->has_pos ? f->fe->pos : 0;
+	const int settable = O_APPEND | O_NONBLOCK | O_NOATIME | O_DIRECT;
+	int fd;
+
+	if (o->fe->shmem->kind != SHMEM_KIND__SHMEM_MEMFD || (flags & O_ACCMODE) != O_RDWR ||
+	    o->memfd_desc_taken)
+		return -ENOENT;
+	fd = fcntl(o->map_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "dup of memfd %s", o->fe->path);
+	if (fcntl(fd, F_SETFL, (int)flags & settable) < 0) {
+		int r = ckpt_err_errno(e, -errno, "memfd %s: F_SETFL 0%o", o->fe->path,
+				       flags & settable);
+		close(fd);
+		return r;
+	}
+	o->memfd_desc_taken = true;
+	return fd;
+}
+
+/* A new description of the object, opened again through /proc/self/fd. */
+static int reopen_obj(const struct rfile *o, const struct rfile *f, uint32_t flags,
+		      struct ckpt_error *e)
+{
 	char self[64];
 	int fd;
 
@@ -617,8 +645,23 @@ int shmem_open_fd(struct restore_ctx *ctx, struct rfile *f)
 	if (fd < 0 && errno == EPERM && (flags & O_NOATIME))
 		fd = open(self, (int)((flags & ~(uint32_t)O_NOATIME) | O_CLOEXEC));
 	if (fd < 0)
-		return ckpt_err_errno(&ctx->err, -errno, "file id %u: reopening %s (flags 0%o)",
-				      f->fe->id, o->fe->path, flags);
+		return ckpt_err_errno(e, -errno, "file id %u: reopening %s (flags 0%o)", f->fe->id,
+				      o->fe->path, flags);
+	return fd;
+}
+
+int shmem_open_fd(struct restore_ctx *ctx, struct rfile *f)
+{
+	struct rfile *o = file_by_id(ctx, f->fe->shmem_id);
+	uint32_t flags = (f->fe->has_flags ? f->fe->flags : O_RDONLY) & OPEN_FLAGS;
+	uint64_t pos = f->fe->has_pos ? f->fe->pos : 0;
+	int fd;
+
+	fd = memfd_own_desc(o, flags, &ctx->err);
+	if (fd == -ENOENT)
+		fd = reopen_obj(o, f, flags, &ctx->err);
+	if (fd < 0)
+		return fd;
 	if (pos > (uint64_t)INT64_MAX || lseek(fd, (off_t)pos, SEEK_SET) < 0) {
 		close(fd);
 		return ckpt_err_errno(&ctx->err, -errno ? -errno : -EINVAL,

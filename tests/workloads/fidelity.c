@@ -18,6 +18,9 @@
  *           set (logs "area NAME ADDR FLAGS" with its smaps VmFlags) and checks
  *           every 100 ms that VmFlags and the content are the same; with
  *           guard, also an area with a guard page (MADV_GUARD_INSTALL).
+ *   memfd PROG  copies the program PROG into a memfd it keeps open (read-write)
+ *           and every 100 ms forks a child that fexecve()s it; logs "bad
+ *           exec: ..." when the exec fails or the child does not exit 0.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -257,6 +260,56 @@ static void madv_main(const char *ready, bool guard)
 	}
 }
 
+/* ---- memfd ----------------------------------------------------------------------------------- */
+
+static void memfd_main(const char *ready, const char *prog)
+{
+	char buf[65536];
+	int src = open(prog, O_RDONLY | O_CLOEXEC);
+	int fd = (int)syscall(SYS_memfd_create, "prog", 0);
+	ssize_t n;
+
+	if (src < 0 || fd < 0)
+		wl_die("open %s / memfd_create: %s", prog, strerror(errno));
+	while ((n = read(src, buf, sizeof(buf))) > 0)
+		if (wl_write_all(fd, buf, (size_t)n) < 0)
+			wl_die("write memfd: %s", strerror(errno));
+	close(src);
+	wl_log(logfd, "memfd fd %d", fd);
+	wl_ready(ready);
+	for (long k = 1;; k++) {
+		int p[2], st, err = 0;
+		pid_t kid;
+
+		/* the child reports a failed exec through a pipe (CLOEXEC: EOF on success) */
+		if (pipe2(p, O_CLOEXEC) < 0)
+			wl_die("pipe2: %s", strerror(errno));
+		kid = fork();
+		if (kid == 0) {
+			char *argv[] = {"prog", NULL}, *envp[] = {NULL};
+
+			close(p[0]);
+			syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+			err = errno;
+			if (write(p[1], &err, sizeof(err)) < 0)
+				_exit(3);
+			_exit(2);
+		}
+		close(p[1]);
+		if (read(p[0], &err, sizeof(err)) != sizeof(err))
+			err = 0;
+		close(p[0]);
+		waitpid(kid, &st, 0);
+		if (err)
+			wl_log(logfd, "bad exec: %s", strerror(err));
+		else if (!WIFEXITED(st) || WEXITSTATUS(st))
+			wl_log(logfd, "bad exec: status %#x", st);
+		if (k % 5 == 0)
+			wl_log(logfd, "ok %ld", k / 5);
+		wl_sleep(0.1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	wl_close_inherited();
@@ -265,6 +318,8 @@ int main(int argc, char **argv)
 	logfd = wl_open_log(argv[2]);
 	if (!strcmp(argv[1], "stop"))
 		stop_main(argv[3]);
+	if (!strcmp(argv[1], "memfd") && argc > 4)
+		memfd_main(argv[3], argv[4]);
 	if (!strcmp(argv[1], "madv"))
 		madv_main(argv[3], argc > 4 && !strcmp(argv[4], "guard"));
 	if (!strcmp(argv[1], "attr"))
