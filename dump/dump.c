@@ -153,6 +153,8 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 			 (ckpt_monotonic_seconds() - t0) * 1e3);
 	}
 	r = dump_step(c, "dump-collect", e);
+	if (r >= 0)
+		r = dump_check_fd_tables(c, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < c->ntasks; i++) {

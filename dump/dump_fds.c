@@ -29,6 +29,37 @@
 #define SYS_pidfd_open 434
 #endif
 #define KCMP_FILE 0
+#define KCMP_FILES 2
+
+/*
+ * Processes that share one fd table (clone(CLONE_FILES) without
+ * CLONE_THREAD) would come back with a table each: the restorer forks every
+ * process and installs its fds in it. Refused.
+ */
+int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < c->ntasks; i++) {
+		for (size_t j = i + 1; j < c->ntasks; j++) {
+			long r =
+			    syscall(SYS_kcmp, c->tasks[i].pid, c->tasks[j].pid, KCMP_FILES, 0, 0);
+
+			if (r < 0)
+				return ckpt_err_errno(
+				    e, -errno,
+				    "pid %d: comparing its fd table with pid %d's "
+				    "(kcmp)",
+				    c->tasks[i].pid, c->tasks[j].pid);
+			if (r == 0)
+				return ckpt_err(
+				    e, -EOPNOTSUPP,
+				    "pid %d shares its file descriptor table with pid "
+				    "%d (clone with CLONE_FILES, not a thread); not "
+				    "supported: they would be restored with a table each",
+				    c->tasks[j].pid, c->tasks[i].pid);
+		}
+	}
+	return 0;
+}
 
 struct dump_file *dump_file_new(struct dump_ctx *c, struct ckpt_error *e)
 {

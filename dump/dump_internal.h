@@ -157,6 +157,8 @@ void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_fds.c */
 int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/* Refuse processes of the tree that share one fd table (CLONE_FILES). */
+int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e);
 /* Once every task's fds are dumped: the kinds' checks across fds (both ends of a pipe). */
 int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e);
 /* Before the tree is resumed (failed dump, --leave-running): the kinds' dump_undo. */

@@ -21,7 +21,11 @@
  *   memfd PROG  copies the program PROG into a memfd it keeps open (read-write)
  *           and every 100 ms forks a child that fexecve()s it; logs "bad
  *           exec: ..." when the exec fails or the child does not exit 0.
+ *   clonefiles  clone(CLONE_FILES) a child process sharing its fd table; the
+ *           child opens /dev/null, the parent checks it sees that fd, and
+ *           both log "ok" every 500 ms.
  */
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/mman.h>
@@ -310,6 +314,57 @@ static void memfd_main(const char *ready, const char *prog)
 	}
 }
 
+/* ---- clonefiles ------------------------------------------------------------------------------ */
+
+static volatile int shared_fd = -1;
+
+static int clonefiles_child(void *arg)
+{
+	(void)arg;
+	shared_fd = open("/dev/null", O_RDONLY);
+	for (long k = 1;; k++) {
+		if (k % 5 == 0)
+			wl_log(logfd, "ok child %ld", k / 5);
+		wl_sleep(0.1);
+	}
+	return 0;
+}
+
+static void clonefiles_main(const char *ready)
+{
+	static char stack[256 * 1024];
+	pid_t kid = clone(clonefiles_child, stack + sizeof(stack), CLONE_FILES | SIGCHLD, NULL);
+	char path[64];
+	int fd;
+
+	if (kid < 0)
+		wl_die("clone: %s", strerror(errno));
+	/* not shared memory: the child's fd number is found in our own table */
+	for (int i = 0; i < 100; i++) {
+		for (fd = 3; fd < 64; fd++) {
+			char l[64] = "";
+
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+			if (readlink(path, l, sizeof(l) - 1) > 0 && !strcmp(l, "/dev/null"))
+				break;
+		}
+		if (fd < 64)
+			break;
+		wl_sleep(0.02);
+	}
+	if (fd >= 64)
+		wl_die("the child's fd is not in the shared table");
+	wl_log(logfd, "child %d fd %d", kid, fd);
+	wl_ready(ready);
+	for (long k = 1;; k++) {
+		if (fcntl(fd, F_GETFD) < 0)
+			wl_log(logfd, "bad main: fd %d is gone", fd);
+		if (k % 5 == 0)
+			wl_log(logfd, "ok main %ld", k / 5);
+		wl_sleep(0.1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	wl_close_inherited();
@@ -320,6 +375,8 @@ int main(int argc, char **argv)
 		stop_main(argv[3]);
 	if (!strcmp(argv[1], "memfd") && argc > 4)
 		memfd_main(argv[3], argv[4]);
+	if (!strcmp(argv[1], "clonefiles"))
+		clonefiles_main(argv[3]);
 	if (!strcmp(argv[1], "madv"))
 		madv_main(argv[3], argc > 4 && !strcmp(argv[4], "guard"));
 	if (!strcmp(argv[1], "attr"))
