@@ -168,6 +168,37 @@ static int fd_context(struct ckpt_error *e, pid_t pid, int fd)
 	return ckpt_err_wrap(e, "%s", prefix);
 }
 
+/*
+ * Signal-driven I/O: O_ASYNC, the owner (F_SETOWN, F_SETOWN_EX) and the
+ * signal (F_SETSIG) of the open file description are not restored yet, so
+ * they are refused rather than dropped (read on our own copy of the fd).
+ */
+static int check_sigio(const struct fd_probe *p, struct ckpt_error *e)
+{
+	struct f_owner_ex owner = {0};
+	int sig = 0;
+
+	if (p->info.flags & O_ASYNC)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: fd %d: signal-driven I/O (O_ASYNC) is not supported yet",
+				p->pid, p->fd);
+	if (p->local_fd < 0)
+		return 0;
+	if (fcntl(p->local_fd, F_GETOWN_EX, &owner) < 0)
+		owner.pid = 0;
+	sig = fcntl(p->local_fd, F_GETSIG);
+	if (owner.pid || sig > 0)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: fd %d: its SIGIO owner (F_SETOWN %s %d) or signal "
+				"(F_SETSIG %d) is not supported yet",
+				p->pid, p->fd,
+				owner.type == F_OWNER_TID    ? "thread"
+				: owner.type == F_OWNER_PGRP ? "process group"
+							     : "pid",
+				owner.pid, sig > 0 ? sig : 0);
+	return 0;
+}
+
 static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry **ret,
 		       struct ckpt_error *e)
 {
@@ -191,7 +222,9 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 		return ckpt_err(e, -EOPNOTSUPP, "pid %d: fd %d: %s is not supported yet", t->pid,
 				fd, what);
 	}
-	r = find_shared(c, &p, &id, e);
+	r = check_sigio(&p, e);
+	if (r >= 0)
+		r = find_shared(c, &p, &id, e);
 	if (r >= 0 && !id) {
 		f = dump_file_new(c, e);
 		if (!f) {

@@ -21,6 +21,8 @@
  *   memfd PROG  copies the program PROG into a memfd it keeps open (read-write)
  *           and every 100 ms forks a child that fexecve()s it; logs "bad
  *           exec: ..." when the exec fails or the child does not exit 0.
+ *   sigio WHAT  a pipe whose read end has O_ASYNC, a SIGIO owner or a signal set
+ *           (WHAT: async, own, sig); logs "ok N" while they stay as set.
  *   clonefiles  clone(CLONE_FILES) a child process sharing its fd table; the
  *           child opens /dev/null, the parent checks it sees that fd, and
  *           both log "ok" every 500 ms.
@@ -314,6 +316,39 @@ static void memfd_main(const char *ready, const char *prog)
 	}
 }
 
+/* ---- sigio ---------------------------------------------------------------------------------- */
+
+static void sigio_main(const char *ready, const char *what)
+{
+	struct f_owner_ex want = {F_OWNER_PID, getpid()}, got;
+	int p[2], fl;
+
+	if (pipe(p) < 0)
+		wl_die("pipe: %s", strerror(errno));
+	if (!strcmp(what, "async"))
+		fl = fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK);
+	else if (!strcmp(what, "own"))
+		fl = fcntl(p[0], F_SETOWN_EX, &want);
+	else
+		fl = fcntl(p[0], F_SETSIG, SIGUSR1);
+	if (fl < 0)
+		wl_die("fcntl %s: %s", what, strerror(errno));
+	wl_ready(ready);
+	for (long k = 1;; k++) {
+		memset(&got, 0, sizeof(got));
+		fcntl(p[0], F_GETOWN_EX, &got);
+		if (!strcmp(what, "async") && !(fcntl(p[0], F_GETFL) & O_ASYNC))
+			wl_log(logfd, "bad: O_ASYNC is gone");
+		if (!strcmp(what, "own") && got.pid != want.pid)
+			wl_log(logfd, "bad: owner was %d now %d", want.pid, got.pid);
+		if (!strcmp(what, "sig") && fcntl(p[0], F_GETSIG) != SIGUSR1)
+			wl_log(logfd, "bad: F_GETSIG is %d", fcntl(p[0], F_GETSIG));
+		if (k % 5 == 0)
+			wl_log(logfd, "ok %ld", k / 5);
+		wl_sleep(0.1);
+	}
+}
+
 /* ---- clonefiles ------------------------------------------------------------------------------ */
 
 static volatile int shared_fd = -1;
@@ -375,6 +410,8 @@ int main(int argc, char **argv)
 		stop_main(argv[3]);
 	if (!strcmp(argv[1], "memfd") && argc > 4)
 		memfd_main(argv[3], argv[4]);
+	if (!strcmp(argv[1], "sigio") && argc > 4)
+		sigio_main(argv[3], argv[4]);
 	if (!strcmp(argv[1], "clonefiles"))
 		clonefiles_main(argv[3]);
 	if (!strcmp(argv[1], "madv"))
