@@ -176,8 +176,19 @@ static int fd_context(struct ckpt_error *e, pid_t pid, int fd)
 static int check_sigio(const struct fd_probe *p, struct ckpt_error *e)
 {
 	struct f_owner_ex owner = {0};
-	int sig = 0;
+	int sig = 0, lease = p->local_fd >= 0 ? fcntl(p->local_fd, F_GETLEASE) : -1;
 
+	/* a lease sets both O_ASYNC and its owner, and comes back with the lease
+	 * (restorer/locks.c, taken by the same process); only F_SETSIG is left */
+	if (lease == F_RDLCK || lease == F_WRLCK) {
+		sig = fcntl(p->local_fd, F_GETSIG);
+		if (sig > 0)
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d: fd %d: the signal of its lease (F_SETSIG %d) is "
+					"not supported yet",
+					p->pid, p->fd, sig);
+		return 0;
+	}
 	if (p->info.flags & O_ASYNC)
 		return ckpt_err(e, -EOPNOTSUPP,
 				"pid %d: fd %d: signal-driven I/O (O_ASYNC) is not supported yet",
