@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -42,6 +43,12 @@
 #include "sockdiag.h"
 #include "sockopt.h"
 #include "inet_internal.h"
+
+#ifndef SO_BUF_LOCK
+#define SO_BUF_LOCK 72
+#endif
+#define SOCK_SNDBUF_LOCK 1
+#define SOCK_RCVBUF_LOCK 2
 
 /* what one checkpoint saves of one socket's queues */
 #define DGRAM_MAX 65536u
@@ -214,7 +221,7 @@ static int dump_options(int fd, InetSkEntry *ie, struct ckpt_error *e)
 		ie->has_nodelay = true;
 		ie->nodelay = nd != 0;
 	}
-	return 0;
+	return inet_opts_dump(fd, ie, e);
 }
 
 static int dump_addrs(int fd, InetSkEntry *ie, struct ckpt_error *e)
@@ -343,6 +350,58 @@ static int check_state(const struct inet_diag_info *d, InetSkEntry *ie, struct c
 	}
 }
 
+/* Is fd a socket of our network namespace? */
+static bool our_netns(int fd)
+{
+	_cleanup_close_ int ours = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint64_t a = 0, b = 1;
+	socklen_t la = sizeof(a), lb = sizeof(b);
+
+	return ours >= 0 && getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &a, &la) == 0 &&
+	       getsockopt(ours, SOL_SOCKET, SO_NETNS_COOKIE, &b, &lb) == 0 && a == b;
+}
+
+/*
+ * A TCP socket sock_diag does not know although it has a port: its
+ * connection is over (reset, refused, timed out), the socket unhashed. After
+ * a reset it is shut down both ways (tcp_done): reads return end of file.
+ * An error not read yet (POLLERR) is refused: SO_ERROR would consume it and
+ * nothing tells which it is; so is data left unread.
+ */
+static int dump_closed(int fd, InetSkEntry *ie, struct inet_diag_info *d, struct ckpt_error *e)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLRDHUP};
+	struct tcp_info ti = {0};
+	socklen_t sl = sizeof(ti);
+	int inq = 0;
+
+	if (ie->proto != IPPROTO_TCP || !our_netns(fd) ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0 || ti.tcpi_state != IST_CLOSE)
+		return -ENOENT;
+	if (poll(&pfd, 1, 0) < 0)
+		return ckpt_err_errno(e, -errno, "poll");
+	if (pfd.revents & POLLERR)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"its connection is closed with an error the program has not read "
+				"yet (SO_ERROR would consume it); not supported");
+	if (ioctl(fd, SIOCINQ, &inq) == 0 && inq > 0)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"its connection is closed with %d bytes the program has not read; "
+				"not supported",
+				inq);
+	memset(d, 0, sizeof(*d));
+	d->state = IST_CLOSE;
+	if (pfd.revents & POLLRDHUP) {
+		ie->has_reset = ie->reset = true;
+		d->shutdown = 3;
+	} else {
+		/* a connect that failed: the port it had is no longer its own */
+		ie->has_src_port = false;
+		ie->src_port = 0;
+	}
+	return 0;
+}
+
 static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
 {
 	struct inet_diag_info d;
@@ -379,6 +438,8 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 		d.state = IST_CLOSE;
 		r = 0;
 	}
+	if (r == -ENOENT)
+		r = dump_closed(p->local_fd, ie, &d, e);
 	if (r == -ENOENT)
 		return ckpt_err(e, r,
 				"%s: sock_diag does not know it (a socket of another network "
@@ -446,6 +507,12 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 				"files.img: entry %u (%s): field inet_sk: a connection without "
 				"its state",
 				fe->id, fe->path);
+	if (inet_opts_check(ie) < 0)
+		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.opts", fe->id,
+				fe->path);
+	if (ie->has_reset && ie->reset && (ie->proto != IPPROTO_TCP || ie->state != IST_CLOSE))
+		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.reset", fe->id,
+				fe->path);
 	if (ie->has_backlog && ie->backlog > 1u << 20)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.backlog: %u",
 				fe->id, fe->path, ie->backlog);
@@ -547,11 +614,19 @@ static int set_bufs(int fd, const InetSkEntry *ie)
 		return -errno;
 	inet_sock_int(fresh, SOL_SOCKET, SO_SNDBUF, &snd);
 	inet_sock_int(fresh, SOL_SOCKET, SO_RCVBUF, &rcv);
-	if (ie->has_sndbuf && ie->proto == IPPROTO_UDP && (int)ie->sndbuf != snd &&
+	int lock = 0;
+	bool udp = ie->proto != IPPROTO_TCP;
+
+	/* a size the program set is locked (SO_BUF_LOCK): then it is set again, TCP too */
+	inet_opts_get(ie, SOL_SOCKET, SO_BUF_LOCK, &lock);
+	if (ie->has_sndbuf && ((udp && (int)ie->sndbuf != snd) || (lock & SOCK_SNDBUF_LOCK)) &&
 	    inet_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)ie->sndbuf / 2) < 0)
 		return -errno;
-	if (ie->has_rcvbuf && ie->proto == IPPROTO_UDP && (int)ie->rcvbuf != rcv &&
+	if (ie->has_rcvbuf && ((udp && (int)ie->rcvbuf != rcv) || (lock & SOCK_RCVBUF_LOCK)) &&
 	    inet_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)ie->rcvbuf / 2) < 0)
+		return -errno;
+	/* the locks as they were (the restore's own SO_*BUFFORCE set them) */
+	if (inet_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, lock) < 0 && errno != ENOPROTOOPT)
 		return -errno;
 	return 0;
 }
@@ -574,6 +649,9 @@ static int post_options(const struct isk *u, struct ckpt_error *e)
 	if (r < 0)
 		return ckpt_err_errno(e, r, "%s: buffer sizes",
 				      inet_entry_describe(u->fe, what, sizeof(what)));
+	r = inet_opts_set(fd, ie, OPT_LAST, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "%s", inet_entry_describe(u->fe, what, sizeof(what)));
 	return fdk_set_nonblock(fd, u->fe, e);
 }
 
@@ -591,6 +669,8 @@ static int make_plain(struct isk *u, struct ckpt_error *e)
 		return ckpt_err_errno(e, -errno, "%s: socket", what);
 	if (pre_bind_options(u->fd, ie) < 0)
 		return ckpt_err_errno(e, -errno, "%s: options", what);
+	if (inet_opts_set(u->fd, ie, OPT_BEFORE_BIND, e) < 0)
+		return ckpt_err_wrap(e, "%s", what);
 	if (ie->src_port) {
 		len = inet_make_sa(ie->family, ie->has_src_addr ? &ie->src_addr : NULL,
 				   ie->src_port, ie->src_scope, &ss);
@@ -683,6 +763,39 @@ static int connect_udp(struct isk *u, struct ckpt_error *e)
 	return 0;
 }
 
+/* A connection that was reset, its error (ECONNRESET) already read by the program. */
+static int make_reset(struct isk *u, struct ckpt_error *e)
+{
+	char what[PATH_MAX + 160];
+	int err = 0;
+	int r = tcp_make_reset(u, e);
+
+	if (r >= 0 && !inet_sock_int(u->fd, SOL_SOCKET, SO_ERROR, &err))
+		r = ckpt_err_errno(e, -errno, "%s: SO_ERROR",
+				   inet_entry_describe(u->fe, what, sizeof(what)));
+	return r;
+}
+
+/*
+ * A UDP or closed TCP socket shut down: the same shutdown again (on a socket
+ * that is not connected the kernel records it and says ENOTCONN).
+ * Established connections and reset sockets have theirs already.
+ */
+static int shut_down(struct isk *u, struct ckpt_error *e)
+{
+	const InetSkEntry *ie = u->ie;
+	char what[PATH_MAX + 160];
+	uint32_t how = ie->shutdown & 3;
+
+	if (!how || inet_is_established(ie) || (ie->has_reset && ie->reset) ||
+	    (ie->proto == IPPROTO_TCP && ie->state == IST_LISTEN))
+		return 0;
+	if (shutdown(u->fd, (int)how - 1) < 0 && errno != ENOTCONN)
+		return ckpt_err_errno(e, -errno, "%s: shutdown",
+				      inet_entry_describe(u->fe, what, sizeof(what)));
+	return 0;
+}
+
 static int collect(struct fd_open_ctx *ctx, struct istate *st, struct ckpt_error *e)
 {
 	st->s = calloc(ctx->nall + 1, sizeof(*st->s));
@@ -710,7 +823,9 @@ static int build_all(struct istate *st, struct ckpt_error *e)
 	int r = 0;
 
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
-		if (!inet_is_established(st->s[i].ie))
+		if (st->s[i].ie->has_reset && st->s[i].ie->reset)
+			r = make_reset(&st->s[i], e);
+		else if (!inet_is_established(st->s[i].ie))
 			r = make_plain(&st->s[i], e);
 		else if (!inet_is_repaired(st->s[i].ie))
 			r = tcp_make_reset(&st->s[i], e);
@@ -718,6 +833,8 @@ static int build_all(struct istate *st, struct ckpt_error *e)
 		r = fill_dgrams(&st->s[i], e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
 		r = connect_udp(&st->s[i], e);
+	for (size_t i = 0; r >= 0 && i < st->n; i++)
+		r = shut_down(&st->s[i], e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
 		if (inet_is_repaired(st->s[i].ie))
 			r = tcp_make_repaired(&st->s[i], e);

@@ -53,6 +53,16 @@ int inet_new_sock(const InetSkEntry *ie);
 bool inet_sock_int(int fd, int level, int opt, int *ret);
 int inet_set_int(int fd, int level, int opt, int v);
 
+/* inet_opts.c: the socket options of its table (when the restore sets each) */
+enum inet_opt_when {
+	OPT_BEFORE_BIND, /* bind and connect depend on them (SO_BINDTODEVICE...) */
+	OPT_LAST,	 /* once the socket is complete */
+};
+int inet_opts_dump(int fd, InetSkEntry *ie, struct ckpt_error *e);
+int inet_opts_check(const InetSkEntry *ie);
+bool inet_opts_get(const InetSkEntry *ie, int level, int name, int *ret);
+int inet_opts_set(int fd, const InetSkEntry *ie, enum inet_opt_when when, struct ckpt_error *e);
+
 /* tcp_repair.c: dump (struct fd_kind.dump_done, dump_undo) */
 int tcp_repair_dump_done(const struct fd_dump_view *v, struct ckpt_error *e);
 void tcp_repair_dump_undo(const struct fd_dump_view *v);

@@ -386,6 +386,9 @@ int tcp_make_repaired(struct isk *u, struct ckpt_error *e)
 	if (ie->family == AF_INET6 && ie->has_v6only &&
 	    inet_set_int(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, ie->v6only) < 0)
 		return ckpt_err_errno(e, -errno, "%s: IPV6_V6ONLY", what);
+	r = inet_opts_set(u->fd, ie, OPT_BEFORE_BIND, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "%s", what);
 	/* in repair mode bind takes the port even from a listener (forced reuse) */
 	len = inet_make_sa(ie->family, &ie->src_addr, ie->src_port, ie->src_scope, &ss);
 	if (bind(u->fd, (struct sockaddr *)&ss, len) < 0)
