@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -539,6 +540,44 @@ static int dump_path_link(pid_t pid, const char *name, char **ret, struct ckpt_e
 	return *ret ? 0 : -ENOMEM;
 }
 
+/*
+ * The cwd; a deleted one (an empty directory: rmdir needs it empty) is made
+ * again at restore from what identifies it, so that tasks sharing it still
+ * share one.
+ */
+static int dump_cwd(pid_t pid, CoreEntry *core, struct ckpt_error *e)
+{
+	char buf[4096], path[64];
+	struct stat st;
+	size_t l;
+	int r;
+
+	r = proc_readlink(pid, "cwd", buf, sizeof(buf), e);
+	if (r < 0)
+		return r;
+	l = strlen(buf);
+	if (l > 10 && !strcmp(buf + l - 10, " (deleted)")) {
+		snprintf(path, sizeof(path), "/proc/%d/cwd", pid);
+		if (stat(path, &st) < 0)
+			return ckpt_err_errno(e, -errno, "pid %d: stat of its deleted cwd", pid);
+		if (st.st_nlink > 0)
+			return ckpt_err(
+			    e, -EOPNOTSUPP,
+			    "pid %d: its cwd %s is named \"(deleted)\" but still linked", pid, buf);
+		buf[l - 10] = '\0';
+		core->has_cwd_deleted = core->cwd_deleted = true;
+		core->has_cwd_dev = core->has_cwd_ino = true;
+		core->cwd_dev = st.st_dev;
+		core->cwd_ino = st.st_ino;
+		core->has_cwd_mode = core->has_cwd_uid = core->has_cwd_gid = true;
+		core->cwd_mode = st.st_mode & 07777;
+		core->cwd_uid = st.st_uid;
+		core->cwd_gid = st.st_gid;
+	}
+	core->cwd = dump_strdup(buf, e);
+	return core->cwd ? 0 : -ENOMEM;
+}
+
 static bool siginfos_equal(const ProtobufCBinaryData *a, size_t na, const siginfo_t *si, size_t n)
 {
 	if (na != n)
@@ -748,7 +787,7 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	r = dump_rlimits(t->pid, core, e);
 	if (r < 0)
 		return r;
-	r = dump_path_link(t->pid, "cwd", &core->cwd, e);
+	r = dump_cwd(t->pid, core, e);
 	if (r < 0)
 		return r;
 	return dump_path_link(t->pid, "root", &core->root, e);

@@ -106,6 +106,9 @@ void restore_ctx_free(struct restore_ctx *ctx)
 			protobuf_c_message_free_unpacked(&f->fe->base, NULL);
 	}
 	free(ctx->files);
+	for (size_t i = 0; i < ctx->n_deleted_cwds; i++)
+		closep(&ctx->deleted_cwds[i].fd);
+	free(ctx->deleted_cwds);
 	tty_free(ctx);
 	restore_undo_free(ctx);
 	plan_free(&ctx->plan);

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,90 @@ static int open_object(const FileEntry *const *all, size_t nall, struct kind_ope
 	return f->kind->open_shared(&ko[i].ctx, f->fe, &f->obj_fd, e);
 }
 
+/*
+ * One deleted cwd: an empty directory made where it was (its name, else a
+ * free sibling name), given its mode and owner, opened, and removed again,
+ * so that the tasks that had it (fchdir in stage fds) have an empty deleted
+ * directory of that mode and owner as their cwd, one for all of them.
+ */
+static int deleted_cwd_make(struct restore_ctx *ctx, const CoreEntry *c, int *ret_fd)
+{
+	char name[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (snprintf(name, sizeof(name), "%s", c->cwd) >= (int)sizeof(name) - 16)
+		return ckpt_err(&ctx->err, -ENAMETOOLONG, "deleted cwd %s: name too long", c->cwd);
+	if (mkdir(name, 0700) < 0) {
+		if (errno != EEXIST)
+			return ckpt_err_errno(&ctx->err, -errno,
+					      "cannot make the deleted cwd %s again", c->cwd);
+		snprintf(name, sizeof(name), "%s.ckpt-XXXXXX", c->cwd);
+		if (!mkdtemp(name))
+			return ckpt_err_errno(&ctx->err, -errno,
+					      "cannot make the deleted cwd %s again", c->cwd);
+	}
+	fd = open(name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		r = ckpt_err_errno(&ctx->err, -errno, "opening %s", name);
+	else if (lchown(name, c->cwd_uid, c->cwd_gid) < 0)
+		r = ckpt_err_errno(&ctx->err, -errno, "deleted cwd %s: chown to %u:%u", c->cwd,
+				   c->cwd_uid, c->cwd_gid);
+	else if (chmod(name, c->cwd_mode & 07777) < 0)
+		r = ckpt_err_errno(&ctx->err, -errno, "deleted cwd %s: chmod 0%o", c->cwd,
+				   c->cwd_mode & 07777);
+	else
+		r = 0;
+	if (rmdir(name) < 0 && r >= 0)
+		r = ckpt_err_errno(&ctx->err, -errno, "removing the deleted cwd %s again", name);
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	return move_high(ctx, ret_fd, c->cwd);
+}
+
+int deleted_cwds_create(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		const CoreEntry *c = ctx->tasks[i].core;
+		struct deleted_cwd *n;
+		bool have = false;
+		int fd = -1, r;
+
+		if (!c->has_cwd_deleted || !c->cwd_deleted)
+			continue;
+		for (size_t k = 0; k < ctx->n_deleted_cwds && !have; k++)
+			have = ctx->deleted_cwds[k].dev == c->cwd_dev &&
+			       ctx->deleted_cwds[k].ino == c->cwd_ino;
+		if (have)
+			continue;
+		r = deleted_cwd_make(ctx, c, &fd);
+		if (r < 0)
+			return ckpt_err_wrap(&ctx->err, "pid %d", ctx->tasks[i].pid);
+		n = realloc(ctx->deleted_cwds, (ctx->n_deleted_cwds + 1) * sizeof(*n));
+		if (!n) {
+			close(fd);
+			return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+		}
+		ctx->deleted_cwds = n;
+		n[ctx->n_deleted_cwds++] = (struct deleted_cwd){c->cwd_dev, c->cwd_ino, fd};
+	}
+	return 0;
+}
+
+int deleted_cwd_enter(const struct restore_ctx *ctx, const CoreEntry *c, struct ckpt_error *e)
+{
+	for (size_t k = 0; k < ctx->n_deleted_cwds; k++)
+		if (ctx->deleted_cwds[k].dev == c->cwd_dev &&
+		    ctx->deleted_cwds[k].ino == c->cwd_ino) {
+			if (fchdir(ctx->deleted_cwds[k].fd) < 0)
+				return ckpt_err_errno(e, -errno, "fchdir to the deleted cwd %s",
+						      c->cwd);
+			return 0;
+		}
+	return ckpt_err(e, -ENOENT, "the deleted cwd %s was not made", c->cwd);
+}
+
 int files_open_all(struct restore_ctx *ctx)
 {
 	/* at most one per kind; nfiles + 1 is plenty */
@@ -120,6 +205,8 @@ int files_open_all(struct restore_ctx *ctx)
 	/* shared memory objects, before the memfd and deleted-file fds made from them */
 	if (r >= 0)
 		r = shmem_create_all(ctx);
+	if (r >= 0)
+		r = deleted_cwds_create(ctx);
 	for (size_t i = 0; r >= 0 && i < ctx->plan.n; i++) {
 		const struct plan_node *n = &ctx->plan.nodes[ctx->plan.order[i]];
 		struct rfile *f;

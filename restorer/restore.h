@@ -187,7 +187,13 @@ struct restore_ctx {
 	/* file descriptor layout (see fds.c) */
 	int max_saved_fd; /* highest fd number of any task */
 	int fd_base;	  /* every helper/object fd of P is at or above it */
-	int pages_fd_nr;  /* where each task keeps its pages image */
+	/* deleted cwds made again by P (fds.c), one per (dev, ino) saved */
+	struct deleted_cwd {
+		uint64_t dev, ino;
+		int fd; /* O_PATH of the (removed) directory, inherited by the tasks */
+	} * deleted_cwds;
+	size_t n_deleted_cwds;
+	int pages_fd_nr; /* where each task keeps its pages image */
 
 	/* tree control */
 	int status_rd, status_wr; /* status pipe (packet mode) */
@@ -258,6 +264,9 @@ void plan_print(const struct restore_ctx *ctx, FILE *out);
 void plan_free(struct plan *p);
 
 /* ---- fds.c ------------------------------------------------------------------ */
+/* Deleted cwds made again (stage files) and entered by a task (stage fds). */
+int deleted_cwds_create(struct restore_ctx *ctx);
+int deleted_cwd_enter(const struct restore_ctx *ctx, const CoreEntry *c, struct ckpt_error *e);
 int files_open_all(struct restore_ctx *ctx);
 /* In a task: install its fds and close everything else. */
 int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);

@@ -217,7 +217,7 @@ static int restore_sigactions(const CoreEntry *c, struct ckpt_error *e)
 
 static int restore_fs_state(const CoreEntry *c, struct ckpt_error *e)
 {
-	if (chdir(c->cwd) < 0)
+	if (!(c->has_cwd_deleted && c->cwd_deleted) && chdir(c->cwd) < 0)
 		return ckpt_err_errno(e, -errno, "chdir(%s)", c->cwd);
 	/* after chdir: a cwd outside the new root stays reachable, as it was */
 	if (strcmp(c->root, "/") && chroot(c->root) < 0)
@@ -257,6 +257,9 @@ static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 	/* every group exists now; before the fds: it needs P's terminal fd */
 	if (r >= 0)
 		r = tty_task_foreground(ctx, t, e);
+	/* before the fds: that closes P's fd of a deleted cwd */
+	if (r >= 0 && c->has_cwd_deleted && c->cwd_deleted)
+		r = deleted_cwd_enter(ctx, c, e);
 	if (r >= 0)
 		r = task_install_fds(ctx, t, e);
 	if (r >= 0)
