@@ -1,0 +1,31 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# A directory removed while open (python3: an O_RDONLY fd, an O_PATH fd of
+# another description, and a dup) comes back as one removed directory for
+# all three fds (one inode), link count 0, mode 0705, empty, and creating a
+# file in it still fails with ENOENT; nothing appears where it was.
+. "$(dirname "$0")/lib.sh"
+
+LOG=$T/deldir.log
+diag_add "$LOG"
+start_workload DD "$T/dd.ready" -- "$PYTHON" "$WLSRC/deldir.py" "$T/gone" "$LOG" "$T/dd.ready"
+wait_lines "$LOG" 2 10
+want="ino same nlink 0 mode 705 list 0 create No_such_file_or_directory"
+[[ $(tail -n 1 "$LOG") == "$want" ]] || fail "before the dump: $(tail -n 1 "$LOG")"
+tree_snapshot "$DD" >"$T/tree.before"
+ckpt_dump "$DD" "$T/img"
+assert_tree_gone "$DD"
+lines=$(line_count "$LOG")
+ckpt_restore "$T/img"
+[[ $RESTORED_PID == "$DD" ]] || fail "restored root pid $RESTORED_PID, dumped $DD"
+assert_same_tree "$T/tree.before" "$DD"
+wait_lines "$LOG" $((lines + 3)) 10
+[[ $(tail -n 1 "$LOG") == "$want" ]] || fail "after the restore: $(tail -n 1 "$LOG")"
+for fd in 3 4 5; do
+	[[ $(readlink /proc/"$DD"/fd/$fd) == "$T/gone"*" (deleted)" ]] ||
+		fail "fd $fd is $(readlink /proc/"$DD"/fd/$fd)"
+done
+[[ ! -e $T/gone ]] || fail "$T/gone appeared"
+compgen -G "$T/gone.ckpt-*" >/dev/null && fail "a temporary directory was left"
+log "after the restore: $(tail -n 1 "$LOG")"
+pass
