@@ -74,6 +74,8 @@ void file_entry_free_fields(FileEntry *fe)
 	fe->path = NULL;
 	free(fe->ident);
 	fe->ident = NULL;
+	free(fe->link_target);
+	fe->link_target = NULL;
 	/* each kind's sub-message (pipe, unix_sk, eventfd...) */
 	fd_kinds_free_entry_fields(fe);
 	free(fe->content.data);
@@ -110,6 +112,8 @@ static const char *file_type_name(FileType type)
 		return "directory";
 	case FILE_TYPE__FILE_CHR:
 		return "character device";
+	case FILE_TYPE__FILE_SYMLINK:
+		return "symbolic link";
 	default:
 		return "file";
 	}

@@ -174,8 +174,6 @@ static void describe_path(const struct fd_probe *p, char *buf, size_t len)
 	if (S_ISBLK(st->st_mode)) {
 		snprintf(buf, len, "block device %u:%u %s", major(st->st_rdev), minor(st->st_rdev),
 			 link);
-	} else if (S_ISLNK(st->st_mode)) {
-		snprintf(buf, len, "symbolic link %s", link);
 	} else {
 		snprintf(buf, len, "file %s (mode 0%o)", link, (unsigned)st->st_mode);
 	}
