@@ -20,16 +20,19 @@ assert_tree_gone "$TM"
 grep -q '^alarm' "$LOG" && fail "the alarm fired before the dump: $(grep '^alarm' "$LOG")"
 sleep 2 # the alarm would have fired by now without the dump
 rt0=$(tail -n 1 "$LOG" | awk '{print $4}')
-ckpt_restore "$T/img"
+# from the start of the restore: ckpt_restore's own bookkeeping after the
+# tree runs (a python3 for the JSON) takes up to a second on a busy machine
 t0=$(now_us)
+ckpt_restore "$T/img"
 [[ $RESTORED_PID == "$TM" ]] || fail "restored root pid $RESTORED_PID, dumped $TM"
 assert_same_tree "$T/tree.before" "$TM"
 diff -u "$T/timers.before" "/proc/$TM/timers" || fail "/proc/$TM/timers changed"
 
 wait_grep "$LOG" '^alarm' 6
 ms=$((($(now_us) - t0) / 1000))
-log "alarm fired ${ms} ms after the restore: $(grep '^alarm' "$LOG")"
-((ms >= 700 && ms <= 4000)) || fail "alarm fired ${ms} ms after the restore, expected about 2 s"
+log "alarm fired ${ms} ms after the restore began: $(grep '^alarm' "$LOG")"
+# had the time spent dumped counted, it would fire during the restore itself
+((ms >= 1000 && ms <= 6000)) || fail "alarm fired ${ms} ms after the restore began, expected about 2 s"
 
 sleep 1
 last=$(tail -n 1 "$LOG")
