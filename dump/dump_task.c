@@ -887,11 +887,29 @@ int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
 	for (size_t i = 0; i < c->nzombies; i++) {
 		const struct dump_zombie *z = &c->zombies[i];
 		const struct dump_task *p = dump_find_task(c, z->ppid);
+		bool group_ok = false;
 
-		if (!p || p->pgid != z->pgid || p->sid != z->sid)
+		/*
+		 * The zombie is made again by its parent and moves itself before
+		 * it exits: into its parent's group, a group of its own, a session
+		 * of its own, or another group of its parent's session whose
+		 * leader is a live task of the tree. A group or session the zombie
+		 * leads with live members cannot be made (they join it before the
+		 * zombie exists).
+		 */
+		for (size_t k = 0; p && k < c->ntasks && !group_ok; k++)
+			group_ok = c->tasks[k].pid == z->pgid && c->tasks[k].pgid == z->pgid &&
+				   c->tasks[k].sid == p->sid;
+		if (p && z->pgid == z->pid)
+			group_ok = z->sid == p->sid || z->sid == z->pid;
+		for (size_t k = 0; k < c->ntasks && group_ok; k++)
+			if (c->tasks[k].pgid == z->pid || c->tasks[k].sid == z->pid)
+				group_ok = false;
+		if (!p || !group_ok || (z->sid != p->sid && z->sid != z->pid))
 			return ckpt_err(e, -EOPNOTSUPP,
-					"pid %d is a zombie in process group %d, session %d, not "
-					"its parent's (pid %d); not supported yet",
+					"pid %d is a zombie in process group %d, session %d, which "
+					"it cannot join again before it exits (its parent is pid "
+					"%d); not supported",
 					z->pid, z->pgid, z->sid, z->ppid);
 	}
 

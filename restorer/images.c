@@ -283,6 +283,28 @@ static int validate_pstree_entry(struct restore_ctx *ctx, const PstreeEntry *p)
 	return 0;
 }
 
+/*
+ * The group and session a zombie joins before it exits (task.c
+ * zombie_clone): its parent's, its own group in its parent's session, its
+ * own session, or another group of its parent's session led by a live task
+ * (the same rule as the dump's, dump_check_sessions).
+ */
+static bool zombie_group_ok(const struct restore_ctx *ctx, const PstreeEntry *z,
+			    const struct rtask *p)
+{
+	const struct rtask *leader = task_by_pid(ctx, z->pgid);
+
+	if (z->sid != p->pst->sid && z->sid != z->pid)
+		return false;
+	for (size_t k = 0; k < ctx->ntasks; k++)
+		if (ctx->tasks[k].pst->pgid == z->pid || ctx->tasks[k].pst->sid == z->pid)
+			return false;
+	if (z->pgid == z->pid)
+		return true;
+	return z->sid == p->pst->sid && leader && leader->pst->pgid == z->pgid &&
+	       leader->pst->sid == z->sid;
+}
+
 static int load_pstree(struct restore_ctx *ctx)
 {
 	struct ckpt_error *e = &ctx->err;
@@ -374,13 +396,13 @@ static int link_tree(struct restore_ctx *ctx)
 
 		if (r < 0)
 			return r;
-		if (!p || task_by_pid(ctx, z->pid) || z->n_threads > 1 || p->pst->pgid != z->pgid ||
-		    p->pst->sid != z->sid || z->zombie_status > 0xffff ||
+		if (!p || task_by_pid(ctx, z->pid) || z->n_threads > 1 ||
+		    !zombie_group_ok(ctx, z, p) || z->zombie_status > 0xffff ||
 		    (z->zombie_comm && strlen(z->zombie_comm) > 15))
 			return ckpt_err(e, -EINVAL,
 					"pstree.img: zombie pid %d: parent %d, group %d, session "
 					"%d, status %#x, or name: not a zombie child of a task "
-					"in its group and session",
+					"that can join its group and session again",
 					z->pid, z->ppid, z->pgid, z->sid, z->zombie_status);
 	}
 	if (ctx->inv->has_ntasks && ctx->inv->ntasks != ctx->ntasks)

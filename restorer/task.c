@@ -166,6 +166,12 @@ static int zombie_clone(const PstreeEntry *z, struct ckpt_error *e)
 	if (pid == 0) {
 		if (z->zombie_comm)
 			prctl(PR_SET_NAME, z->zombie_comm);
+		/* its group and session (images.c zombie_group_ok): nothing to report
+		 * from here, the parent checks where it landed */
+		if (z->sid == z->pid)
+			setsid();
+		else if (z->pgid != getpgrp())
+			setpgid(0, z->pgid);
 		if (WIFSIGNALED(status)) {
 			struct rlimit no_core = {0, 0};
 			sigset_t one;
@@ -184,6 +190,9 @@ static int zombie_clone(const PstreeEntry *z, struct ckpt_error *e)
 	while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0)
 		if (errno != EINTR)
 			return ckpt_err_errno(e, -errno, "zombie pid %d: waitid(WNOWAIT)", z->pid);
+	if (getpgid(pid) != z->pgid || getsid(pid) != z->sid)
+		return ckpt_err(e, -EIO, "zombie pid %d: in group %d session %d, not %d and %d",
+				z->pid, getpgid(pid), getsid(pid), z->pgid, z->sid);
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigtimedwait(&chld, NULL, &zero);
