@@ -13,7 +13,7 @@
 SEEDS=${CKPT_FORGE_SEEDS:-6}
 LOG=$T/wait4.log
 diag_add "$LOG"
-start_workload W4 "$T/w4.ready" -- "$WL/sleeper" wait4 "$LOG" "$T/w4.ready" 30
+start_workload W4 "$T/w4.ready" -- "$WL/sleeper" wait4 "$LOG" "$T/w4.ready" 600
 tree_snapshot "$W4" >"$T/tree.before"
 ckpt_dump "$W4" "$T/img"
 assert_tree_gone "$W4"
