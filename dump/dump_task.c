@@ -963,6 +963,10 @@ int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e)
 		pe.sid = t->sid;
 		pe.n_threads = core->n_threads;
 		pe.threads = tids;
+		/* what fds-PID.img must hold (t->fds is in fd order) */
+		pe.has_nr_fds = pe.has_fds_crc32c = true;
+		pe.nr_fds = (uint32_t)t->nfds;
+		pe.fds_crc32c = img_fds_digest(t->fds, t->nfds);
 		r = img_write_msg(img, &pe.base, e);
 		if (r < 0)
 			return r;

@@ -8,6 +8,7 @@
  */
 #define LOG_PREFIX "image: "
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -687,4 +688,17 @@ uint64_t img_pages_data_size(const struct img *img)
 void img_close(struct img *img)
 {
 	img_free(img);
+}
+
+uint32_t img_fds_digest(FdEntry *const *fds, size_t n)
+{
+	uint32_t crc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v[3] = {htole32(fds[i]->fd), htole32(fds[i]->id),
+				 htole32(fds[i]->has_cloexec && fds[i]->cloexec)};
+
+		crc = crc32c(crc, v, sizeof(v));
+	}
+	return crc;
 }

@@ -24,6 +24,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "error.h"
+#include "files.pb-c.h"
 #include "inventory.pb-c.h"
 
 #define IMG_FORMAT_VERSION 1
@@ -63,6 +64,13 @@ void img_file_name(enum img_kind kind, int pid, char *buf, size_t len);
 
 struct img_dir;
 struct img;
+
+/*
+ * Digest of a task's fd table, PstreeEntry.fds_crc32c: the CRC32C of fd,
+ * id and cloexec of each entry as little-endian u32, in the order given
+ * (the dump and the restorer both pass fd order).
+ */
+uint32_t img_fds_digest(FdEntry *const *fds, size_t n);
 
 /* --- writing ------------------------------------------------------------ */
 

@@ -249,6 +249,9 @@ int images_load(struct restore_ctx *ctx);
 struct rtask *task_by_pid(const struct restore_ctx *ctx, pid_t pid);
 struct rfile *file_by_id(const struct restore_ctx *ctx, uint32_t id);
 
+/* ---- consistency.c: what must agree across images (fd tables, pipes, unix peers) */
+int consistency_check(struct restore_ctx *ctx);
+
 /* ---- checks.c: the images against this machine --------------------------- */
 int checks_machine(struct restore_ctx *ctx);
 int vdso_layout_self(struct vdso_layout *ret, struct ckpt_error *e);

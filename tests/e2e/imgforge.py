@@ -7,6 +7,17 @@
                                            (reproducible from SEED), then fix
                                            FILE's size and CRC32C in inventory.img
 
+    imgforge.py find DIR FILE PATH VALUE   print the indices of the records of
+                                           FILE whose field PATH equals VALUE
+    imgforge.py get DIR FILE K PATH        print field PATH of record K
+    imgforge.py set DIR FILE K PATH VALUE  set field PATH of record K (added
+                                           if absent), fix the inventory
+    imgforge.py drop DIR FILE K            remove record K, fix the inventory
+
+PATH is field numbers joined by dots ("20.5": FileEntry.pipe.dev); VALUE
+an integer (varint) or s:TEXT (string or bytes). The targeted commands
+make one precise forgery for a test; mutate makes random ones.
+
 A flipped byte is caught by the inventory checksum before any parser sees
 it. These mutations are not: the restorer's own field checks must refuse
 them (or the restore must cope), never crash, never leave a half-restored
@@ -265,7 +276,84 @@ def cmd_mutate(d, name, seed):
     return 0
 
 
+def _value(text):
+    return text[2:].encode() if text.startswith("s:") else int(text, 0)
+
+
+def _field(fields, path, create=False):
+    """The [num, wt, value] list of PATH in fields (nested messages re-packed by the caller)."""
+    num = int(path[0])
+    for f in fields:
+        if f[0] == num:
+            if len(path) == 1:
+                return f
+            sub = parse(f[2])
+            hit = _field(sub, path[1:], create)
+            f[2] = serialize(sub)  # stale until the caller sets hit and re-serializes
+            f.append(sub)
+            return hit
+    if not create:
+        return None
+    if len(path) == 1:
+        fields.append([num, 0, 0])
+        return fields[-1]
+    raise SystemExit("imgforge: no field %d to descend into" % num)
+
+
+def _repack(fields):
+    """Serialize fields whose nested messages were expanded by _field."""
+    for f in fields:
+        if len(f) == 4:
+            _repack(f[3])
+            f[2] = serialize(f[3])
+            del f[3]
+    return serialize(fields)
+
+
+def cmd_find(d, name, path, value):
+    _, recs = read_records(os.path.join(d, name))
+    want = _value(value)
+    for k, r in enumerate(recs):
+        f = _field(parse(r), path.split("."))
+        if f is not None and f[2] == want:
+            print(k)
+    return 0
+
+
+def cmd_get(d, name, k, path):
+    _, recs = read_records(os.path.join(d, name))
+    f = _field(parse(recs[int(k)]), path.split("."))
+    if f is None:
+        return 1
+    print(f[2].decode(errors="replace") if isinstance(f[2], bytes) else f[2])
+    return 0
+
+
+def cmd_set(d, name, k, path, value):
+    p = os.path.join(d, name)
+    head, recs = read_records(p)
+    fields = parse(recs[int(k)])
+    f = _field(fields, path.split("."), create=True)
+    v = _value(value)
+    f[1], f[2] = (2, v) if isinstance(v, bytes) else (0, v)
+    recs[int(k)] = _repack(fields)
+    fix_inventory(d, name, write_records(p, head, recs))
+    return 0
+
+
+def cmd_drop(d, name, k):
+    p = os.path.join(d, name)
+    head, recs = read_records(p)
+    del recs[int(k)]
+    fix_inventory(d, name, write_records(p, head, recs))
+    return 0
+
+
 def main(argv):
+    cmds = {"find": (4, cmd_find), "get": (4, cmd_get), "set": (5, cmd_set),
+            "drop": (3, cmd_drop)}
+    if len(argv) >= 2 and argv[1] in cmds and len(argv) == cmds[argv[1]][0] + 2:
+        return cmds[argv[1]][1](*argv[2:])
     if len(argv) == 3 and argv[1] == "sums":
         return cmd_sums(argv[2])
     if len(argv) == 5 and argv[1] == "mutate":
