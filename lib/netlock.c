@@ -18,6 +18,7 @@
 
 #include <nftables/libnftables.h>
 
+#include "caps.h"
 #include "cleanup.h"
 #include "fault.h"
 #include "log.h"
@@ -44,7 +45,7 @@ static void nft_ctx_freep(struct nft_ctx **c)
 }
 
 /* Run commands; the error text (nft's) into err. */
-static int run_nft(const char *cmds, char *err, size_t elen)
+static int run_nft_raised(const char *cmds, char *err, size_t elen)
 {
 	struct nft_ctx *ctx __attribute__((cleanup(nft_ctx_freep))) = nft_ctx_new(NFT_CTX_DEFAULT);
 	const char *msg;
@@ -62,6 +63,19 @@ static int run_nft(const char *cmds, char *err, size_t elen)
 	snprintf(err, elen, "%s", msg && msg[0] ? msg : "unknown error");
 	err[strcspn(err, "\n")] = '\0';
 	return -EIO;
+}
+
+/*
+ * nftables needs CAP_NET_ADMIN, when its netlink socket is made and when it
+ * sends: raised for this call only (caps.h).
+ */
+static int run_nft(const char *cmds, char *err, size_t elen)
+{
+	uint64_t saved = caps_raise(CAPS_BIT(CAP_NET_ADMIN));
+	int r = run_nft_raised(cmds, err, elen);
+
+	caps_restore(saved);
+	return r;
 }
 
 static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)

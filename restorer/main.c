@@ -207,6 +207,17 @@ int main(int argc, char **argv)
 			   : opts.verbose    ? LOG_LVL_INFO
 					     : LOG_LVL_WARN);
 
+	/*
+	 * Not root: ckptd runs us as its caller with a few capabilities
+	 * (daemon/worker.c). They stay in the permitted set only, so that
+	 * every file, socket address and directory of the images is opened
+	 * with exactly the caller's rights; the stages raise them around the
+	 * calls that need them (stages.c, caps.h).
+	 */
+	if (getuid() != 0 && caps_lower_all() < 0) {
+		fprintf(stderr, "ckpt-restore: cannot clear the effective capability set: %m\n");
+		return 1;
+	}
 	setup_signals();
 	t0 = ckpt_monotonic_seconds();
 	restore_ctx_init(&ctx, &opts);

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <termios.h>
 
+#include "caps.h"
 #include "error.h"
 #include "image.h"
 #include "ptrace.h"
@@ -35,6 +36,8 @@
 #define GADGET_SCRATCH_SIZE ((GADGET_PAGES - 1) * RST_PAGE_SIZE)
 /* How long P waits for the tasks to reach a phase before giving up. */
 #define RST_PHASE_TIMEOUT_MS 30000
+/* clone3 with set_tid, /proc/self/map_files, shm_next_id: either suffices */
+#define RESTORE_CAPS_CR (CAPS_BIT(CAP_CHECKPOINT_RESTORE) | CAPS_BIT(CAP_SYS_ADMIN))
 
 struct restore_opts {
 	const char *dir;

@@ -366,7 +366,15 @@ static int create_anon(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 	r = fill_at(ctx, f, p);
 	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)p,
 		 (unsigned long)p + (unsigned long)len);
-	fd = r < 0 ? -1 : open(path, O_RDWR | O_CLOEXEC);
+	if (r >= 0) {
+		/* map_files needs CAP_CHECKPOINT_RESTORE (our own mapping) */
+		uint64_t saved = caps_raise(RESTORE_CAPS_CR);
+
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		caps_restore(saved);
+	} else {
+		fd = -1;
+	}
 	if (r >= 0 && fd < 0)
 		r = ckpt_err_errno(&ctx->err, -errno, "opening %s", path);
 	munmap(p, len);
@@ -484,12 +492,15 @@ static int sysv_get(struct restore_ctx *ctx, const struct rfile *f)
 	const ShmemEntry *se = shm(f);
 	struct ckpt_error *e = &ctx->err;
 	struct shmid_ds ds;
+	uint64_t saved;
 	int r, id;
 
 	r = sysv_probe(ctx, f);
 	if (r != 0)
 		return r < 0 ? r : 0;
+	saved = caps_raise(RESTORE_CAPS_CR); /* writable with CAP_CHECKPOINT_RESTORE */
 	r = write_int_file("/proc/sys/kernel/shm_next_id", se->sysv_id, e);
+	caps_restore(saved);
 	if (r < 0)
 		return ckpt_err_wrap(e, "recreating System V segment %d", se->sysv_id);
 	id = shmget(se->sysv_removed ? IPC_PRIVATE : se->sysv_key, se->size,

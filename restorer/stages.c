@@ -152,55 +152,65 @@ static int stage_resume(struct restore_ctx *ctx)
 struct stage {
 	const char *name;
 	int (*run)(struct restore_ctx *ctx);
+	/*
+	 * Runs with the restorer's capabilities raised (run for a non-root
+	 * caller it keeps them in its permitted set only, main.c): the stage
+	 * works on the tree's own tasks through ptrace and remote calls
+	 * (/proc/PID/maps and mem of a task holding capabilities need
+	 * CAP_SYS_PTRACE, PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN) and
+	 * opens no path of the images. Every other stage runs with an empty
+	 * effective set and raises around its few privileged calls.
+	 */
+	bool privileged;
 	/* why the stage exists and why it sits here (documentation only) */
 	const char *why;
 };
 
 static const struct stage stages[] = {
-    {"verify", stage_verify,
+    {"verify", stage_verify, false,
      "Images are never trusted: everything is read and every field checked (and the "
      "images checked against this CPU, kernel and file system) before anything is created, "
      "so a bad image gives an error and never a half-restored tree."},
-    {"plan", stage_plan,
+    {"plan", stage_plan, false,
      "Restore order is data: the dependency graph of files, tasks, groups and fds is sorted "
      "once (cycles rejected); later stages follow that order."},
-    {"pids", stage_pids,
+    {"pids", stage_pids, false,
      "clone3(set_tid) can only take free pids; find a pid in use now, with a clear message, "
      "rather than half way through forking."},
-    {"files", stage_files,
+    {"files", stage_files, false,
      "Open file descriptions are created once, by the restorer itself, before any fork, so "
      "that every task inherits the same description (shared offset and flags)."},
-    {"tree", stage_tree,
+    {"tree", stage_tree, false,
      "Tasks are forked with their pids, parents before children; sessions are made before "
      "the children that inherit them, then groups in two rounds (leaders, then members)."},
-    {"fds", stage_fds,
+    {"fds", stage_fds, false,
      "Each task installs its fds at their numbers and closes the rest, and sets what only "
      "the task itself can set (cwd, root, umask, name, sigactions); it maps "
      "the gadget page for the remote syscalls of the next stages."},
-    {"memory", stage_memory,
+    {"memory", stage_memory, true,
      "The restorer's memory in each task is replaced by the saved address space, driven "
      "from outside with remote syscalls; needs the privilege the task still has."},
-    {"locks", stage_locks,
+    {"locks", stage_locks, true,
      "A POSIX lock belongs to a process and any close of its file drops it: the tasks take "
      "their file locks themselves once stage memory has closed the restorer's copies of "
      "their files, and before creds (a lease needs the file's owner or CAP_LEASE)."},
-    {"seccomp", stage_seccomp,
+    {"seccomp", stage_seccomp, true,
      "Seccomp filters need CAP_SYS_ADMIN or no_new_privs in the installing thread: they go "
      "in before creds takes the restorer's privileges away. Every thread is then traced "
      "with PTRACE_O_SUSPEND_SECCOMP, so no later remote call meets the filters."},
-    {"creds", stage_creds,
+    {"creds", stage_creds, true,
      "Resource limits and credentials last among the privileged steps: after them the task "
      "may no longer be allowed to map, open or set what the earlier stages needed."},
-    {"signals", stage_signals,
+    {"signals", stage_signals, true,
      "rseq, pending signals and timers once the memory they point into is in place; every "
      "signal stays blocked until the saved mask is set at resume (a timer that expires "
      "meanwhile leaves its signal pending)."},
-    {"procstate", stage_procstate,
+    {"procstate", stage_procstate, true,
      "Personality (after memory: READ_IMPLIES_EXEC would change the mappings), timer slack, "
      "parent-death signals and child subreaper (after creds, which clear the parent-death "
      "signal), then scheduling policy, nice and CPU affinity last, so that a SCHED_IDLE or "
      "nice 19 thread does not slow down the restore."},
-    {"resume", stage_resume,
+    {"resume", stage_resume, true,
      "Only when every task is complete: the gadget is unmapped, saved registers, xstate and "
      "signal mask set, then all tasks are detached together."},
 };
@@ -217,8 +227,11 @@ static int run_stage(struct restore_ctx *ctx, const struct stage *s)
 	if (r == 0)
 		r = ckpt_fault_inject(step, &ctx->err);
 	if (r == 0) {
+		uint64_t saved = s->privileged ? caps_raise(CAPS_ALL) : caps_effective();
+
 		restore_progress(ctx);
 		r = s->run(ctx);
+		caps_restore(saved);
 	}
 	if (r < 0) {
 		if (!ctx->err.code)

@@ -125,10 +125,13 @@ pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 	    .set_tid_size = 1,
 	};
 	pid_t self = getpid();
+	uint64_t saved;
 	long pid;
 
 	/* raw clone3: glibc has no wrapper; without CLONE_VM this is a fork */
+	saved = caps_raise(RESTORE_CAPS_CR);
 	pid = syscall(SYS_clone3, &args, sizeof(args));
+	caps_restore(saved); /* in the child too */
 	if (pid < 0)
 		return ckpt_err_errno(e, -errno, "pid %d: clone3 with set_tid %d%s", t->pid, t->pid,
 				      errno == EEXIST ? " (the pid was taken meanwhile)" : "");
@@ -158,9 +161,12 @@ static int zombie_clone(const PstreeEntry *z, struct ckpt_error *e)
 	struct timespec zero = {0, 0};
 	siginfo_t si;
 	sigset_t chld;
+	uint64_t saved;
 	long pid;
 
+	saved = caps_raise(RESTORE_CAPS_CR);
 	pid = syscall(SYS_clone3, &args, sizeof(args));
+	caps_restore(saved); /* in the child too */
 	if (pid < 0)
 		return ckpt_err_errno(e, -errno, "zombie pid %d: clone3 with set_tid", z->pid);
 	if (pid == 0) {
@@ -279,6 +285,13 @@ static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 		r = restore_sigactions(c, e);
 	if (r >= 0)
 		r = map_gadget(t, e);
+	/*
+	 * Every path of the images this task uses is opened: from now on it
+	 * only makes its threads (clone3 with set_tid) and runs P's remote
+	 * calls (credentials, seccomp, PR_SET_MM_MAP), which need what P kept.
+	 */
+	if (r >= 0)
+		caps_raise(CAPS_ALL);
 	/* last: the threads share everything set up above (fds, fs, sigactions) */
 	if (r >= 0)
 		r = threads_create(t, e);

@@ -34,6 +34,7 @@
 
 #include <linux/sockios.h>
 
+#include "caps.h"
 #include "cleanup.h"
 #include "fault.h"
 #include "inet_internal.h"
@@ -364,17 +365,28 @@ int tcp_make_repaired(struct isk *u, struct ckpt_error *e)
 	char what[PATH_MAX + 160];
 	struct sockaddr_storage ss;
 	socklen_t len;
+	uint64_t saved;
 	int r;
 
 	inet_entry_describe(u->fe, what, sizeof(what));
 	u->fd = inet_new_sock(ie);
 	if (u->fd < 0)
 		return ckpt_err_errno(e, -errno, "%s: socket", what);
-	if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) < 0)
+	/* NET_ADMIN raised for these calls only (caps.h) */
+	saved = caps_raise(CAPS_BIT(CAP_NET_ADMIN));
+	r = inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON);
+	caps_restore(saved);
+	if (r < 0)
 		return ckpt_err_errno(e, -errno, "%s: TCP_REPAIR (needs CAP_NET_ADMIN)", what);
 	/* the queues must fit at once: buffers at least as large as they were, and as the data */
-	if (set_queue_buf(u->fd, SO_SNDBUFFORCE, SO_SNDBUF, ie->sndbuf, ie->send_queue.len) < 0 ||
-	    set_queue_buf(u->fd, SO_RCVBUFFORCE, SO_RCVBUF, ie->rcvbuf, ie->recv_queue.len) < 0)
+	saved = caps_raise(CAPS_BIT(CAP_NET_ADMIN));
+	r = set_queue_buf(u->fd, SO_SNDBUFFORCE, SO_SNDBUF, ie->sndbuf, ie->send_queue.len) < 0 ||
+		    set_queue_buf(u->fd, SO_RCVBUFFORCE, SO_RCVBUF, ie->rcvbuf,
+				  ie->recv_queue.len) < 0
+		? -1
+		: 0;
+	caps_restore(saved);
+	if (r < 0)
 		return ckpt_err_errno(e, -errno, "%s: buffer sizes for its queues", what);
 	if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
 	    inet_set_int(u->fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
@@ -466,9 +478,13 @@ int tcp_repair_off(struct isk *u, struct ckpt_error *e)
 	const InetSkEntry *ie = u->ie;
 	size_t sent = ie->send_queue.len - ie->unsent;
 	char what[PATH_MAX + 160];
+	uint64_t saved;
 	int r;
 
-	if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) < 0)
+	saved = caps_raise(CAPS_BIT(CAP_NET_ADMIN));
+	r = inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF);
+	caps_restore(saved);
+	if (r < 0)
 		return ckpt_err_errno(e, -errno, "%s: leaving repair mode",
 				      inet_entry_describe(u->fe, what, sizeof(what)));
 	r = write_queue(u->fd, -1, ie->send_queue.data + sent, ie->unsent);

@@ -1,0 +1,87 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# ckpt-restore run by ckptd for a non-root caller opens the files of the
+# images with exactly the caller's rights: its capabilities stay in the
+# permitted set and are raised only around clone3, ptrace, TCP_REPAIR and
+# the network lock (lib/caps.h). A user's checkpoint whose stdout entry is
+# made to name /proc/PID/maps of a root process (readable only with
+# CAP_SYS_PTRACE) or a root-only file (0600 in a 0700 directory) is refused
+# with "Permission denied" naming the file, and nothing is left running;
+# the unforged checkpoint restores, and the restored program runs as the
+# user without capabilities.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ckptd_lib.sh"
+
+FORGE() { "$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" "$@"; }
+
+ckptd_user_add AUID ckpt-priv-a
+chmod 0711 "$T"
+install -d -m 0755 "$T/bin"
+install -m 0755 "$WL/sleeper" "$T/bin/sleeper"
+mkdir -m 0700 "$T/a" && chown ckpt-priv-a: "$T/a"
+touch "$T/out" "$T/P.stderr" && chown ckpt-priv-a: "$T/out" "$T/P.stderr"
+# a secret of root's
+install -d -m 0700 "$T/root-only"
+echo "root's secret" >"$T/root-only/secret" && chmod 0600 "$T/root-only/secret"
+
+# a process of root's whose maps the user may not read
+start_workload R "$T/r.ready" -- "$WL/sleeper" nanosleep "$T/r.log" "$T/r.ready" 1
+as_user ckpt-priv-a cat "/proc/$R/maps" >/dev/null 2>&1 && fail "the user can read /proc/$R/maps itself"
+
+start_ckptd ${CKPTD_EXTRA_ARGS:-}
+start_workload P "$T/a/p.ready" --stdout "$T/out" -- setpriv --reuid=ckpt-priv-a --regid="$(id -g ckpt-priv-a)" \
+	--clear-groups --inh-caps=-all -- "$T/bin/sleeper" nanosleep "$T/a/p.log" "$T/a/p.ready" 1
+tree_snapshot "$P" >"$T/tree.before"
+mkdir -m 0700 "$T/a/ck" && chown ckpt-priv-a: "$T/a/ck"
+user_ckptctl ckpt-priv-a dump "$P" -D "$T/a/ck" --json || fail "the user's dump failed: $(cat "$ERR")"
+assert_tree_gone "$P"
+
+# the entry of fd 1 (stdout: $T/out, opened for writing)
+fd_rec=$(FORGE find "$T/a/ck" "fds-$P.img" 1 1)
+[[ -n $fd_rec ]] || fail "no fd 1 in fds-$P.img"
+file_id=$(FORGE get "$T/a/ck" "fds-$P.img" "$fd_rec" 3)
+file_rec=$(FORGE find "$T/a/ck" files.img 1 "$file_id")
+[[ $(FORGE get "$T/a/ck" files.img "$file_rec" 3) == "$T/out" ]] || fail "fd 1 is not $T/out"
+
+# forged NAME PATH: a copy of the user's checkpoint whose fd 1 is PATH, read-only
+forged()
+{
+	local d=$T/a/$1
+	rm -rf "$d" && cp -a "$T/a/ck" "$d" && rm -f "$d/restore.log" "$d/dump.log"
+	FORGE set "$d" files.img "$file_rec" 3 "s:$2"
+	FORGE set "$d" files.img "$file_rec" 4 0 # O_RDONLY
+	FORGE set "$d" files.img "$file_rec" 5 0 # position 0
+	# what a forger cannot do: sign it (only for ckptd started with a test key)
+	[[ -n ${RESIGN:-} ]] && $RESIGN "$d"
+	chown -R ckpt-priv-a: "$d"
+}
+
+# refused DIR FILE: the user's restore fails with Permission denied naming FILE
+refused()
+{
+	if user_ckptctl ckpt-priv-a restore "$1" --json; then
+		kill_tree "$(json_get "$OUT" root_pid)"
+		fail "$2: the forged checkpoint was restored"
+	fi
+	grep -qF "$2" "$ERR" && grep -q "Permission denied" "$ERR" ||
+		fail "$2: not refused with Permission denied naming it: $(cat "$ERR")"
+	assert_restore_left_nothing "$T/tree.before"
+	log "fd 1 = $2: refused: $(head -n 1 "$ERR" | cut -c1-200)"
+}
+
+forged maps "/proc/$R/maps"
+refused "$T/a/maps" "/proc/$R/maps"
+forged secret "$T/root-only/secret"
+refused "$T/a/secret" "$T/root-only/secret"
+
+# the checkpoint as dumped restores, as the user, without capabilities
+rm -f "$T/a/ck/restore.log"
+user_ckptctl ckpt-priv-a restore "$T/a/ck" --json || fail "the user's own restore failed: $(cat "$ERR")"
+RESTORED_PID=$(json_get "$OUT" root_pid)
+TRACKED+=("$RESTORED_PID")
+assert_same_tree "$T/tree.before" "$RESTORED_PID"
+read -r _ ruid _ < <(grep '^Uid:' "/proc/$RESTORED_PID/status")
+[[ $ruid == "$AUID" ]] || fail "the restored program runs as uid $ruid"
+grep -Eq '^CapEff:\s+0+$' "/proc/$RESTORED_PID/status" || fail "the restored program has capabilities"
+kill_tree "$RESTORED_PID"
+pass
