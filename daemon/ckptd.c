@@ -24,6 +24,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "mac.h"
 #include "restorer_io.h"
 #include "rpc.h"
 #include "server.h"
@@ -42,7 +43,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: ckptd [--socket PATH] [--restorer PATH] [--max-jobs N]\n"
 		"             [--max-jobs-per-user N] [--max-restore-bytes N]\n"
-		"             [--max-images N] [--idle-timeout SECS] [-v]\n"
+		"             [--max-images N] [--mac-key PATH] [--idle-timeout SECS] [-v]\n"
 		"\n"
 		"The ckpt checkpoint service. Uses the socket systemd passes (socket\n"
 		"activation), else binds PATH (default %s).\n"
@@ -57,10 +58,12 @@ static void usage(FILE *out)
 		"                        images a non-root restore may declare and have\n"
 		"                        copied, in bytes (default %llu)\n"
 		"      --max-images N    images a non-root restore may list (default %u)\n"
+		"      --mac-key PATH    root's key sealing the checkpoints it writes (mac.img;\n"
+		"                        default %s, created 0600 if missing)\n"
 		"      --idle-timeout S  close a silent connection after S seconds (default 10)\n"
 		"  -v, --verbose         more log output (-vv: debug)\n",
 		CKPT_SOCKET_DEFAULT, CKPT_LIBEXECDIR, SERVER_JOBS_PER_USER_DEFAULT,
-		SERVER_RESTORE_BYTES_DEFAULT, SERVER_IMAGES_DEFAULT);
+		SERVER_RESTORE_BYTES_DEFAULT, SERVER_IMAGES_DEFAULT, MAC_KEY_DEFAULT);
 }
 
 /* sd_listen_fds(): exactly one socket, fd 3, meant for us. */
@@ -204,6 +207,7 @@ int main(int argc, char **argv)
 	    {"max-jobs-per-user", required_argument, NULL, 'u'},
 	    {"max-restore-bytes", required_argument, NULL, 'b'},
 	    {"max-images", required_argument, NULL, 'i'},
+	    {"mac-key", required_argument, NULL, 'k'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -212,7 +216,8 @@ int main(int argc, char **argv)
 	struct server_opts o = {0};
 	struct ckpt_error e = {0};
 	_cleanup_free_ char *restorer = NULL;
-	const char *sock_path = NULL, *restorer_opt = NULL;
+	const char *sock_path = NULL, *restorer_opt = NULL, *mac_key_path = MAC_KEY_DEFAULT;
+	static uint8_t mac_key[MAC_KEY_LEN];
 	int c, verbose = 0, fd, r;
 
 	while ((c = getopt_long(argc, argv, "s:vhV", longopts, NULL)) != -1) {
@@ -238,6 +243,9 @@ int main(int argc, char **argv)
 		case 'i':
 			o.max_images = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'k':
+			mac_key_path = optarg;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -260,6 +268,11 @@ int main(int argc, char **argv)
 	restorer = restorer_find(restorer_opt, CKPT_LIBEXECDIR, false, &(bool){false});
 	if (!restorer)
 		return 1;
+	if (mac_key_load(mac_key_path, mac_key, &e) < 0) {
+		pr_err("%s", e.msg);
+		return 1;
+	}
+	o.mac_key = mac_key;
 	fd = systemd_socket();
 	if (fd == -2)
 		return 1;

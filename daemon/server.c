@@ -365,6 +365,7 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 	a.log_fd = j->log_fd;
 	a.limits.max_restore_bytes = s->o->max_restore_bytes;
 	a.limits.max_images = s->o->max_images;
+	a.mac_key = s->o->mac_key;
 	pid = fork();
 	if (pid < 0) {
 		int r = ckpt_err_errno(e, -errno, "cannot fork a worker");

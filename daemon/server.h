@@ -21,6 +21,7 @@ struct server_opts {
 	unsigned max_jobs_per_user; /* jobs of one non-root user at once (0: default) */
 	unsigned long long max_restore_bytes; /* images a non-root restore copies (0: default) */
 	unsigned max_images;		      /* images a non-root restore lists (0: default) */
+	const uint8_t *mac_key;		      /* MAC_KEY_LEN bytes (mac.h) */
 };
 
 #define SERVER_JOBS_PER_USER_DEFAULT 4

@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "dump.h"
 #include "fault.h"
+#include "mac.h"
 #include "image.h"
 #include "log.h"
 #include "restorer_io.h"
@@ -179,6 +180,27 @@ static void dump_progress(void *arg, uint64_t bytes, unsigned done, unsigned tot
 	report(a, &m);
 }
 
+/*
+ * mac.img: ckptd's seal that it wrote these images for this caller (mac.h);
+ * what later grants a non-root restore its privileges. A dump that cannot
+ * seal its images fails.
+ */
+static int seal_images(const struct worker_args *a, int dfd, struct ckpt_error *e)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	r = caller_create_file(a->caller, dfd, MAC_FILE, &fd, e);
+	if (r >= 0)
+		r = mac_seal(a->mac_key, a->caller->uid, dfd, fd, e);
+	if (r < 0) {
+		ckpt_err_wrap(e, "sealing the checkpoint (" MAC_FILE ")");
+		remove_images(dfd);
+		unlinkat(dfd, MAC_FILE, 0);
+	}
+	return r;
+}
+
 int worker_dump(const struct worker_args *a)
 {
 	struct sigaction sa = {.sa_handler = on_sigterm, .sa_flags = SA_RESTART};
@@ -238,6 +260,8 @@ int worker_dump(const struct worker_args *a)
 			remove_images(dfd);
 		}
 	}
+	if (r == 0)
+		r = seal_images(a, dfd, &err);
 	if (r < 0)
 		pr_err("job %llu: dump of pid %d failed: %s", (unsigned long long)a->job_id,
 		       (int)a->pid, err.msg);
@@ -803,6 +827,9 @@ int worker_restore(const struct worker_args *a)
 		inventory__free_unpacked(inv, NULL);
 		r = auth_check_images(a->caller, b.dir_fd, &err);
 	}
+	/* clone3 with set_tid, TCP repair, System V ids: for images we sealed only */
+	if (r == 0 && !auth_is_root(a->caller))
+		r = mac_check(a->mac_key, a->caller->uid, b.dir_fd, dfd, &err);
 	if (r == 0)
 		r = ckpt_fault_inject("ckptd-worker", &err);
 	if (r == 0)

@@ -48,6 +48,7 @@ struct worker_args {
 	pid_t ckptd_pid;      /* the main process: the worker dies with it */
 	int log_fd;	      /* dump: memfd for the engine's log, shared with ckptd */
 	struct worker_limits limits;
+	const uint8_t *mac_key; /* mac.h: seal dumps, check non-root restores */
 	/* set in the worker */
 	bool has_log;	  /* restore: restore.log exists */
 	pid_t worker_pid; /* restore: parent of ckpt-restore */

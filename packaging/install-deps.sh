@@ -8,6 +8,7 @@ PKGS=(
 	build-essential cmake pkg-config        # toolchain
 	protobuf-c-compiler libprotobuf-c-dev   # image format
 	libnl-3-dev libnl-route-3-dev libcap-dev
+	libssl-dev                             # HMAC-SHA256 of ckptd's mac.img
 	libnftables-dev nftables               # the network lock of TCP connections
 	redis-server                            # the redis test (tests/e2e/test_tcp_redis.sh)
 	check                                   # unit tests

@@ -21,7 +21,9 @@ start_ckptd()
 	# a ckptd killed before (SIGKILL) leaves its socket file: the wait below
 	# must see the new one, not that
 	rm -f "$SOCK"
-	"$CKPTD" --socket "$SOCK" "$@" 2>>"$CKPTD_LOG" &
+	# the test's own key (mac.h), not /var/lib/ckpt/mac.key: CKPTD_MAC_KEY
+	CKPTD_MAC_KEY=${CKPTD_MAC_KEY:-$T/mac.key}
+	"$CKPTD" --socket "$SOCK" --mac-key "$CKPTD_MAC_KEY" "$@" 2>>"$CKPTD_LOG" &
 	CKPTD_PID=$!
 	disown "$CKPTD_PID" # no "Killed" notice at cleanup; the reaper still reaps it
 	TRACKED+=("$CKPTD_PID")

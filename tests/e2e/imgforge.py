@@ -13,6 +13,9 @@
     imgforge.py set DIR FILE K PATH VALUE  set field PATH of record K (added
                                            if absent), fix the inventory
     imgforge.py drop DIR FILE K            remove record K, fix the inventory
+    imgforge.py seal DIR KEYFILE UID       write mac.img as ckptd would with that
+                                           key (daemon/mac.h): for tests that
+                                           play the part of ckptd's own images
 
 PATH is field numbers joined by dots ("20.5": FileEntry.pipe.dev); VALUE
 an integer (varint) or s:TEXT (string or bytes). The targeted commands
@@ -349,9 +352,28 @@ def cmd_drop(d, name, k):
     return 0
 
 
+def cmd_seal(d, keyfile, uid):
+    import hmac
+    import hashlib
+    with open(keyfile, "rb") as f:
+        key = f.read()
+    h = hmac.new(key, b"ckpt-mac-1" + struct.pack("<I", int(uid)), hashlib.sha256)
+    with open(os.path.join(d, "inventory.img"), "rb") as f:
+        h.update(f.read())
+    _, recs = read_records(os.path.join(d, "inventory.img"))
+    for fld in parse(recs[0]):
+        if fld[0] == 8:
+            name = {x[0]: x[2] for x in parse(fld[2])}[1].decode()
+            with open(os.path.join(d, name), "rb") as f:
+                h.update(f.read())
+    with open(os.path.join(d, "mac.img"), "w") as f:
+        f.write(h.hexdigest() + "\n")
+    return 0
+
+
 def main(argv):
     cmds = {"find": (4, cmd_find), "get": (4, cmd_get), "set": (5, cmd_set),
-            "drop": (3, cmd_drop)}
+            "drop": (3, cmd_drop), "seal": (3, cmd_seal)}
     if len(argv) >= 2 and argv[1] in cmds and len(argv) == cmds[argv[1]][0] + 2:
         return cmds[argv[1]][1](*argv[2:])
     if len(argv) == 3 and argv[1] == "sums":

@@ -51,8 +51,11 @@ forged()
 	FORGE set "$d" files.img "$file_rec" 3 "s:$2"
 	FORGE set "$d" files.img "$file_rec" 4 0 # O_RDONLY
 	FORGE set "$d" files.img "$file_rec" 5 0 # position 0
-	# what a forger cannot do: sign it (only for ckptd started with a test key)
-	[[ -n ${RESIGN:-} ]] && $RESIGN "$d"
+	# what a forger cannot do (test_ckptd_sealed): seal it with ckptd's key.
+	# Playing ckptd's part, this stands for an honest checkpoint of a
+	# program holding such a file: the restorer's capabilities must not
+	# open it either.
+	FORGE seal "$d" "$CKPTD_MAC_KEY" "$AUID"
 	chown -R ckpt-priv-a: "$d"
 }
 

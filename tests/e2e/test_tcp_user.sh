@@ -65,6 +65,53 @@ assert_tree_gone "$S"
 lock_tables "$S" >/dev/null || fail "no lock holds the connection after the dump"
 
 "$CKPTCTL" show "$U/s.img" files.img | grep -q '"lock_table"' || fail "no lock_table in files.img"
+# Forged copies: a restore for a non-root user needs privileges (TCP_REPAIR,
+# the network lock, the same pids), which ckptd grants only to images it
+# sealed for that user (mac.img, daemon/mac.h). Another user's lock table
+# named as this connection's (it would be deleted), or sequence numbers
+# changed, with every checksum fixed: refused, nothing touched.
+VICTIM=ckpt_victim_$$
+nft add table inet "$VICTIM" || fail "cannot make the table $VICTIM"
+trap 'rc=$?; drop_locks; nft delete table inet "$VICTIM" 2>/dev/null; (exit $rc); cleanup' EXIT
+FORGE() { "$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" "$@"; }
+conn=
+for k in $(FORGE find "$U/s.img" files.img 2 10); do
+	[[ $(FORGE get "$U/s.img" files.img "$k" 25.5) == 1 ]] && conn=$k && break
+done
+[[ -n $conn ]] || fail "no established TCP connection in files.img"
+# forged NAME PATH VALUE: a copy of the checkpoint, inet_sk field PATH set
+forged()
+{
+	local d=$U/$1
+	rm -rf "$d" && cp -a "$U/s.img" "$d" && rm -f "$d/restore.log"
+	[[ -n $2 ]] && FORGE set "$d" files.img "$conn" "$2" "$3"
+	chown -R "$TUID:$TGID" "$d"
+}
+# refused DIR WHAT PATTERN
+refused()
+{
+	if user_ctl restore "$1" --json; then
+		kill_tree "$(json_get "$OUT" root_pid)"
+		fail "$2: restored"
+	fi
+	grep -qE -- "$3" "$ERR" || fail "$2: not refused with /$3/: $(cat "$ERR")"
+	nft list table inet "$VICTIM" >/dev/null 2>&1 || fail "$2: the table $VICTIM was deleted"
+	lock_tables "$S" >/dev/null || fail "$2: the user's own lock is gone"
+	gone "$S" || fail "$2: pid $S is in use"
+	log "$2: refused: $(head -n 1 "$ERR" | cut -c1-200)"
+}
+forged lock 25.40 "s:$VICTIM"
+refused "$U/lock" "lock_table = another user's table" "mac.img: the images are not the ones ckptd wrote"
+forged seq 25.23 12345
+refused "$U/seq" "snd_seq changed" "mac.img: the images are not the ones ckptd wrote"
+forged nomac ""
+rm -f "$U/nomac/mac.img"
+refused "$U/nomac" "mac.img removed" "no valid mac.img"
+forged othermac ""
+FORGE seal "$U/othermac" "$CKPTD_MAC_KEY" $((TUID + 1))
+chown "$TUID:$TGID" "$U/othermac/mac.img"
+refused "$U/othermac" "mac.img of another uid" "mac.img: the images are not the ones ckptd wrote"
+
 sleep 0.5
 CKPTCTL=$T/ckptctl-user ckpt_restore "$U/s.img"
 [[ $RESTORED_PID == "$S" ]] || fail "restored pid $RESTORED_PID, dumped $S"
