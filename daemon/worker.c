@@ -49,8 +49,6 @@ static void on_sigterm(int sig)
 	worker_cancelled = 1;
 }
 
-static unsigned long long proc_start_ticks(pid_t pid);
-
 static void report(const struct worker_args *a, const struct worker_msg *m)
 {
 	ssize_t n;
@@ -697,52 +695,6 @@ static int snapshot_images(const struct worker_args *a, int src, char *path, int
 	return 0;
 }
 
-/* Field 22 of /proc/PID/stat (clock ticks after boot); 0 if unknown. */
-static unsigned long long proc_start_ticks(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	_cleanup_close_ int fd = -1;
-	unsigned long long v = 0;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (p && sscanf(p + 2,
-			"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-			"%*d %*d %llu",
-			&v) != 1)
-		v = 0;
-	return v;
-}
-
-/*
- * Undo a restore nobody can be told about, or that ckpt-restore did not
- * finish (killed): every task of pstree.img that was created after the
- * restorer started is killed. Older processes with those pids are not ours.
- */
-static void kill_restored(int dirfd, unsigned long long since)
-{
-	_cleanup_img_ struct img *img = NULL;
-	struct ckpt_error e = {0};
-	ProtobufCMessage *m;
-
-	if (!since || img_open(dirfd, IMG_PSTREE, 0, &img, &e) < 0)
-		return;
-	while (img_read_msg(img, &m, &e) == 1) {
-		pid_t pid = ((PstreeEntry *)m)->pid;
-
-		if (pid > 0 && proc_start_ticks(pid) >= since) {
-			pr_debug("killing restored pid %d", (int)pid);
-			kill(pid, SIGKILL);
-		}
-		protobuf_c_message_free_unpacked(m, NULL);
-	}
-}
-
 static bool pid_is_zombie(pid_t pid)
 {
 	char path[64], buf[512], *paren;
@@ -854,8 +806,12 @@ int worker_restore(const struct worker_args *a)
 	/* ckptd is gone: nobody can be told the tree runs, so it must not */
 	if (r == 0 && ckptd_gone(a))
 		r = ckpt_err(&err, -ECANCELED, "ckptd went away: the restored tree was killed");
+	/* cancelled after ckpt-restore was done (its client went away, or
+	 * RPC_CANCEL): the answer cannot say it runs, so it must not */
+	else if (r == 0 && worker_cancelled)
+		r = ckpt_err(&err, -ECANCELED, "cancelled: the restored tree was killed");
 	if (r < 0 && ran)
-		kill_restored(b.dir_fd, started);
+		restored_tasks_kill(b.dir_fd, started);
 	if (snap_fd >= 0)
 		snapshot_remove(snap, snap_fd);
 	if (r < 0)

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cleanup.h"
+#include "image.h"
 #include "restorer_io.h"
+#include "pstree.pb-c.h"
 
 static bool is_executable(const char *path)
 {
@@ -110,4 +115,42 @@ int line_reader_read(struct line_reader *r, void (*cb)(void *arg, const char *li
 		r->len = 0;
 	}
 	return 1;
+}
+
+unsigned long long proc_start_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	_cleanup_close_ int fd = -1;
+	unsigned long long v = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p && sscanf(p + 2,
+			"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+			"%*d %*d %llu",
+			&v) != 1)
+		v = 0;
+	return v;
+}
+
+void restored_tasks_kill(int dirfd, unsigned long long since)
+{
+	_cleanup_img_ struct img *img = NULL;
+	struct ckpt_error e = {0};
+	ProtobufCMessage *m;
+
+	if (!since || img_open(dirfd, IMG_PSTREE, 0, &img, &e) < 0)
+		return;
+	while (img_read_msg(img, &m, &e) == 1) {
+		pid_t pid = ((PstreeEntry *)m)->pid;
+
+		if (pid > 0 && proc_start_ticks(pid) >= since)
+			kill(pid, SIGKILL);
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
 }

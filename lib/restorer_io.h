@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Path of ckpt-restore (malloc'd, NULL when out of memory): explicit if
@@ -42,3 +43,14 @@ struct line_reader {
  * 0 when there was none now (EAGAIN, EINTR), -1 at EOF or error (fd closed).
  */
 int line_reader_read(struct line_reader *r, void (*cb)(void *arg, const char *line), void *arg);
+
+/* Field 22 of /proc/PID/stat (clock ticks after boot); 0 if unknown. */
+unsigned long long proc_start_ticks(pid_t pid);
+
+/*
+ * Undo a restore nobody can be told about, or that ckpt-restore did not
+ * finish (killed): every task of pstree.img (in dirfd) started at or after
+ * `since` (proc_start_ticks() of ckpt-restore) gets SIGKILL. Older
+ * processes with those pids are not the restore's.
+ */
+void restored_tasks_kill(int dirfd, unsigned long long since);
