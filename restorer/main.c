@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,6 +99,13 @@ static void setup_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	/* a progress reader that went away is not an error */
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Our parent (ckptctl, ckptd's worker) reports the outcome: its death
+	 * cancels. Set here too, not only before the exec: executing us as
+	 * root from a capability-trimmed worker raises the permitted set,
+	 * which clears a parent-death signal set before.
+	 */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
 /* --dir-fd N: an open directory, made close-on-exec so no task inherits it. */

@@ -140,13 +140,22 @@ static int stage_procstate(struct restore_ctx *ctx)
 
 static int stage_resume(struct restore_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->ntasks; i++) {
-		int r = resume_prepare_task(ctx, &ctx->tasks[i]);
+	int r;
 
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		r = resume_prepare_task(ctx, &ctx->tasks[i]);
 		if (r < 0)
 			return r;
 	}
-	return resume_all(ctx);
+	r = resume_all(ctx);
+	if (r < 0)
+		return r;
+	/*
+	 * Cancelled while this stage ran: the client went away (its death
+	 * sends SIGTERM) and nobody would be told the tree runs, so it does
+	 * not: the rollback kills the tasks just resumed.
+	 */
+	return restore_check_cancel(ctx);
 }
 
 struct stage {
