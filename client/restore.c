@@ -10,7 +10,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -26,8 +25,6 @@
 #include "restorer_io.h"
 #include "image.h"
 #include "pstree.pb-c.h"
-
-extern char **environ;
 
 /* The restorer prints one short line; anything much longer is not it. */
 #define RESTORER_OUT_MAX (64 << 10)
@@ -80,12 +77,37 @@ static void usage_restore(FILE *out)
 
 /* --- finding and running the restorer ------------------------------------------ */
 
+/*
+ * The restorer dies with us: ckptctl killed (even SIGKILL) means nobody can
+ * report what it made, so it gets SIGTERM and rolls back (a restore past
+ * its last stage too: it kills the tree it resumed). posix_spawn cannot set
+ * a parent-death signal: fork, and the exec error comes back through a pipe.
+ */
+static void exec_restorer(const char *path, bool search, char **args, pid_t parent, int err_fd)
+{
+	int err;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent) {
+		err = ECANCELED;
+	} else {
+		if (search)
+			execvp(path, args);
+		else
+			execv(path, args);
+		err = errno;
+	}
+	if (write(err_fd, &err, sizeof(err)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
 static int spawn_restorer(const char *path, bool search, const char *dir, int verbose, int out_fd,
 			  int progress_fd, int tty_fd, pid_t *ret_pid)
 {
-	posix_spawn_file_actions_t fa;
 	char *args[14], fdarg[16], ttyarg[16];
-	int n = 0, r;
+	pid_t parent = getpid(), pid;
+	int n = 0, err = 0, errp[2];
+	ssize_t k;
 
 	args[n++] = (char *)path;
 	args[n++] = "--json";
@@ -105,18 +127,35 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 	args[n++] = "--";
 	args[n++] = (char *)dir;
 	args[n] = NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-	/* dup2 clears close-on-exec: the restorer gets its own fd 3 */
-	posix_spawn_file_actions_adddup2(&fa, progress_fd, PROGRESS_FD);
-	if (tty_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, tty_fd, TTY_FD);
-	if (search)
-		r = posix_spawnp(ret_pid, path, &fa, NULL, args, environ);
-	else
-		r = posix_spawn(ret_pid, path, &fa, NULL, args, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	return -r;
+	if (pipe2(errp, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		err = errno;
+		close(errp[0]);
+		close(errp[1]);
+		return -err;
+	}
+	if (pid == 0) {
+		/* dup2 clears close-on-exec: the restorer gets its own fd 3 */
+		if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(progress_fd, PROGRESS_FD) < 0 ||
+		    (tty_fd >= 0 && dup2(tty_fd, TTY_FD) < 0))
+			_exit(127);
+		exec_restorer(path, search, args, parent, errp[1]);
+	}
+	close(errp[1]);
+	do
+		k = read(errp[0], &err, sizeof(err));
+	while (k < 0 && errno == EINTR);
+	close(errp[0]);
+	if (k == sizeof(err)) {
+		/* the exec failed: the child is done */
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return -err;
+	}
+	*ret_pid = pid;
+	return 0;
 }
 
 /* What the restorer sends while it runs: its progress lines, shown as they come. */
@@ -504,6 +543,18 @@ static int shell_job_finish(struct shell_job *j, pid_t root, int r)
 	return r;
 }
 
+/*
+ * ckpt-restore failed without rolling back (killed, say, after its tasks
+ * stopped dying with it): what it made of the tree must not run.
+ */
+static void kill_unreported(const char *dir, unsigned long long since)
+{
+	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dirfd >= 0)
+		restored_tasks_kill(dirfd, since);
+}
+
 /* --- the command --------------------------------------------------------------------- */
 
 static int report(const char *dir, int status, char *out, bool json, pid_t *ret_root)
@@ -561,9 +612,10 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term;
 	struct progress_view view = {.in = {.fd = -1}};
 	int opt, ex, status, r, pipefd[2], progfd[2];
+	unsigned long long since;
 	bool search;
 	size_t len;
-	pid_t pid;
+	pid_t pid = 0;
 	const char *dir;
 
 	while ((opt = cli_getopt(argc, argv, ":vh", longopts, c, usage_restore, &ex)) != -1) {
@@ -628,6 +680,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 		}
 		return 1;
 	}
+	since = proc_start_ticks(pid);
 	collect_output(pipefd[0], pid, &view, out, RESTORER_OUT_MAX, &len);
 	close(pipefd[0]);
 	if (view.in.fd >= 0)
@@ -645,6 +698,8 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	r = report(dir, status, out, c->json, &root);
+	if (r != 0)
+		kill_unreported(dir, since);
 	if (job.on)
 		r = shell_job_finish(&job, r == 0 ? root : 0, r);
 	return r;
