@@ -162,6 +162,28 @@ int netlock_lock(const char *table, const struct netlock_conn *c, size_t n, stru
 	return 0;
 }
 
+int netlock_pass_mark(const char *table, uint32_t mark, struct ckpt_error *e)
+{
+	char cmd[256], err[512];
+	int r;
+
+	if (!netlock_name_ok(table))
+		return ckpt_err(e, -EINVAL, "network lock: bad table name");
+	/* insert: ahead of the rules that drop */
+	snprintf(cmd, sizeof(cmd),
+		 "insert rule inet %s in meta mark 0x%x accept\n"
+		 "insert rule inet %s out meta mark 0x%x accept\n",
+		 table, mark, table, mark);
+	r = run_nft(cmd, err, sizeof(err));
+	if (r < 0)
+		return ckpt_err(e, r,
+				"network lock: letting the restore's own packets through the "
+				"nftables table inet %s: %s",
+				table, err);
+	pr_debug("table inet %s passes mark 0x%x\n", table, mark);
+	return 0;
+}
+
 int netlock_unlock(const char *table, struct ckpt_error *e)
 {
 	char cmd[128], err[512];

@@ -30,5 +30,10 @@ struct netlock_conn {
 bool netlock_name_ok(const char *table);
 /* Create table `inet TABLE` dropping every packet of the n connections, both ways. */
 int netlock_lock(const char *table, const struct netlock_conn *c, size_t n, struct ckpt_error *e);
+/*
+ * Let the packets marked mark (SO_MARK) through the table's chains: the
+ * segments a restore injects into a connection it holds there.
+ */
+int netlock_pass_mark(const char *table, uint32_t mark, struct ckpt_error *e);
 /* Delete the table; one already gone is not an error. */
 int netlock_unlock(const char *table, struct ckpt_error *e);

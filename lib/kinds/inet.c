@@ -340,12 +340,17 @@ static int check_state(const struct inet_diag_info *d, InetSkEntry *ie, struct c
 			return ckpt_err(e, -EOPNOTSUPP, "it is shut down (%u); not supported",
 					d->shutdown);
 		return 0;
+	case IST_FIN_WAIT1:
+	case IST_FIN_WAIT2:
+	case IST_CLOSE_WAIT:
+	case IST_LAST_ACK:
+	case IST_CLOSING:
 	case IST_CLOSE:
 		return 0;
 	default:
 		return ckpt_err(e, -EOPNOTSUPP,
-				"its connection is in state %s; only listening, established and "
-				"closed TCP sockets are supported",
+				"its connection is in state %s; not supported (a connection "
+				"being opened)",
 				state_name(d->state));
 	}
 }
@@ -491,7 +496,7 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 	    ie->dst_port > 65535)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk: addresses",
 				fe->id, fe->path);
-	if (ie->proto == IPPROTO_TCP && ie->state != IST_ESTABLISHED && ie->state != IST_LISTEN &&
+	if (ie->proto == IPPROTO_TCP && !inet_is_established(ie) && ie->state != IST_LISTEN &&
 	    ie->state != IST_CLOSE)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.state: %u",
 				fe->id, fe->path, ie->state);
@@ -502,7 +507,8 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 	    (!ie->has_dst_addr || !ie->has_src_addr || !ie->has_snd_seq || !ie->has_rcv_seq ||
 	     (ie->has_unsent && ie->has_send_queue && ie->unsent > ie->send_queue.len) ||
 	     (ie->has_unsent && ie->unsent && !ie->has_send_queue) ||
-	     (ie->lock_table && !netlock_name_ok(ie->lock_table))))
+	     (ie->lock_table && !netlock_name_ok(ie->lock_table)) ||
+	     (ie->state != IST_ESTABLISHED && !ie->lock_table)))
 		return ckpt_err(e, -EINVAL,
 				"files.img: entry %u (%s): field inet_sk: a connection without "
 				"its state",
@@ -835,6 +841,8 @@ static int build_all(struct istate *st, struct ckpt_error *e)
 		r = connect_udp(&st->s[i], e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
 		r = shut_down(&st->s[i], e);
+	if (r >= 0)
+		r = tcp_lock_pass_ours(st, e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
 		if (inet_is_repaired(st->s[i].ie))
 			r = tcp_make_repaired(&st->s[i], e);

@@ -16,8 +16,23 @@
 
 /* kernel TCP states (include/net/tcp_states.h) */
 #define IST_ESTABLISHED 1
+#define IST_FIN_WAIT1 4
+#define IST_FIN_WAIT2 5
 #define IST_CLOSE 7
+#define IST_CLOSE_WAIT 8
+#define IST_LAST_ACK 9
 #define IST_LISTEN 10
+#define IST_CLOSING 11
+#define ISTF(st) (1u << (st))
+/* the connection states restored in repair mode; of them, those where... */
+#define ISTF_CONN                                                                                  \
+	(ISTF(IST_ESTABLISHED) | ISTF(IST_FIN_WAIT1) | ISTF(IST_FIN_WAIT2) |                       \
+	 ISTF(IST_CLOSE_WAIT) | ISTF(IST_LAST_ACK) | ISTF(IST_CLOSING))
+/* ...the program shut its side down: our FIN is counted in write_seq */
+#define ISTF_OUR_FIN                                                                               \
+	(ISTF(IST_FIN_WAIT1) | ISTF(IST_FIN_WAIT2) | ISTF(IST_LAST_ACK) | ISTF(IST_CLOSING))
+/* ...the peer's FIN arrived: counted in rcv_nxt */
+#define ISTF_PEER_FIN (ISTF(IST_CLOSE_WAIT) | ISTF(IST_LAST_ACK) | ISTF(IST_CLOSING))
 
 /* what one checkpoint saves of one socket's queues */
 #define QUEUE_MAX (64u << 20)
@@ -34,9 +49,15 @@ struct istate {
 	size_t n;
 };
 
+/* A TCP connection: established, or half closed (FIN_WAIT1 ... CLOSING). */
 static inline bool inet_is_established(const InetSkEntry *ie)
 {
-	return ie->proto == IPPROTO_TCP && ie->state == IST_ESTABLISHED;
+	return ie->proto == IPPROTO_TCP && ie->state < 32 && (ISTF(ie->state) & ISTF_CONN);
+}
+
+static inline bool inet_state_has(const InetSkEntry *ie, uint32_t mask)
+{
+	return ie->state < 32 && (ISTF(ie->state) & mask);
 }
 
 /* An established connection held and restored with TCP_REPAIR (not --tcp-close). */
@@ -71,3 +92,4 @@ int tcp_make_reset(struct isk *u, struct ckpt_error *e);
 int tcp_make_repaired(struct isk *u, struct ckpt_error *e);
 int tcp_unlock_all(struct istate *st, struct ckpt_error *e);
 int tcp_repair_off(struct isk *u, struct ckpt_error *e);
+int tcp_lock_pass_ours(struct istate *st, struct ckpt_error *e);

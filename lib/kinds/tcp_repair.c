@@ -14,7 +14,8 @@
  *
  * Restore (called by inet.c's build, after the other sockets): each
  * connection in repair mode (sequence numbers, bind, connect without a
- * packet, options, queues, window), the lock tables deleted, repair mode off
+ * packet, options, queues, window; a half-closed one's FINs replayed while
+ * the lock still holds it: restore_fins), the lock tables deleted, repair mode off
  * (the peer gets a window probe, and the retransmission timer resends what
  * was unacknowledged) and the part of the send queue that was never sent
  * written normally; with --tcp-close a connection comes back reset instead.
@@ -22,6 +23,7 @@
  */
 #define LOG_PREFIX "kind inet: "
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -128,6 +130,17 @@ static int read_repaired(int fd, InetSkEntry *ie, struct ckpt_error *e)
 	if (ioctl(fd, SIOCINQ, &inq) < 0 || ioctl(fd, SIOCOUTQ, &outq) < 0 ||
 	    ioctl(fd, SIOCOUTQNSD, &unsent) < 0)
 		return ckpt_err_errno(e, -errno, "reading its queue lengths (SIOCINQ, SIOCOUTQ)");
+	/*
+	 * A FIN of ours counts one in both lengths (and in snd_seq) while it is
+	 * not acknowledged, or not sent; it holds no data (CRIU's soccr does the same).
+	 */
+	if (inet_state_has(ie, ISTF_OUR_FIN)) {
+		outq -= outq > 0;
+		if (unsent > 0) {
+			unsent--;
+			ie->has_fin_unsent = ie->fin_unsent = true;
+		}
+	}
 	r = peek_queue(fd, TCP_RECV_QUEUE, (size_t)inq, &ie->recv_queue, &ie->has_recv_queue, e);
 	if (r >= 0)
 		r = peek_queue(fd, TCP_SEND_QUEUE, (size_t)outq, &ie->send_queue,
@@ -352,11 +365,209 @@ static int set_queue_buf(int fd, int force, int plain, uint32_t saved, size_t le
 	return inet_set_int(fd, SOL_SOCKET, force, (int)(want / 2 + 1));
 }
 
+/* ---- restore: half-closed connections ------------------------------------------------ */
+
+/*
+ * The mark of the segments the restore injects (SO_MARK on its raw socket);
+ * the lock tables let them through (tcp_lock_pass_ours), nothing else.
+ */
+#define INJECT_MARK 0x636b7074u /* "ckpt" */
+
+static uint16_t csum_add(uint32_t sum, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)(p[len - 1] << 8);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/*
+ * A segment from the peer to the restored socket (flags: FIN|ACK or ACK) at
+ * sequence number seq acknowledging ack, through a raw socket whose packets
+ * carry INJECT_MARK. With timestamps negotiated it carries one, or the
+ * kernel refuses it (RFC 7323); its value is never stored (restore_fins
+ * keeps rcv_wup below seq), so PAWS checks the peer's real ones afterwards.
+ */
+static int inject(const InetSkEntry *ie, uint8_t flags, uint32_t seq, uint32_t ack,
+		  struct ckpt_error *e)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	uint8_t pkt[80] = {0}, pseudo[40] = {0};
+	bool v4 = ie->family == AF_INET || (!memcmp(ie->src_addr.data, mapped, 12) &&
+					    !memcmp(ie->dst_addr.data, mapped, 12));
+	const uint8_t *src = ie->dst_addr.data + (ie->family == AF_INET6 && v4 ? 12 : 0);
+	const uint8_t *dst = ie->src_addr.data + (ie->family == AF_INET6 && v4 ? 12 : 0);
+	size_t alen = v4 ? 4 : 16, hlen = v4 ? 20 : 40, tlen = ie->tstamp_ok ? 32 : 20;
+	uint32_t tsval = htonl(1), tsecr = htonl(ie->timestamp);
+	uint32_t nseq = htonl(seq), nack = htonl(ack);
+	uint32_t win = ie->snd_wnd >> (ie->wscale_ok ? ie->snd_wscale : 0);
+	uint32_t mark = INJECT_MARK;
+	uint8_t *t = pkt + hlen;
+	_cleanup_close_ int s =
+	    socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	struct sockaddr_storage to = {0};
+	socklen_t tolen;
+	uint16_t c;
+
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0)
+		return ckpt_err_errno(e, -errno, "a raw socket to give it the peer's segments");
+	/* TCP header: ports, seq, ack, header length, flags, window */
+	t[0] = (uint8_t)(ie->dst_port >> 8), t[1] = (uint8_t)ie->dst_port;
+	t[2] = (uint8_t)(ie->src_port >> 8), t[3] = (uint8_t)ie->src_port;
+	memcpy(t + 4, &nseq, 4);
+	memcpy(t + 8, &nack, 4);
+	t[12] = (uint8_t)(tlen / 4) << 4;
+	t[13] = flags;
+	win = win > 0xffff ? 0xffff : win;
+	t[14] = (uint8_t)(win >> 8), t[15] = (uint8_t)win;
+	if (ie->tstamp_ok) {
+		t[20] = t[21] = 1; /* NOP NOP TS */
+		t[22] = 8, t[23] = 10;
+		memcpy(t + 24, &tsval, 4);
+		memcpy(t + 28, &tsecr, 4);
+	}
+	/* checksum over the pseudo header (addresses, protocol, length) and the segment */
+	memcpy(pseudo, src, alen);
+	memcpy(pseudo + alen, dst, alen);
+	pseudo[2 * alen + (v4 ? 1 : 7)] = IPPROTO_TCP;
+	pseudo[2 * alen + 3] = (uint8_t)tlen;
+	c = (uint16_t)~csum_add(csum_add(0, pseudo, v4 ? 12 : 40), t, tlen);
+	t[16] = (uint8_t)(c >> 8), t[17] = (uint8_t)c;
+	if (v4) {
+		/* the kernel fills in the total length, id and checksum */
+		pkt[0] = 0x45, pkt[8] = 64, pkt[9] = IPPROTO_TCP;
+		memcpy(pkt + 12, src, 4);
+		memcpy(pkt + 16, dst, 4);
+		((struct sockaddr_in *)&to)->sin_family = AF_INET;
+		memcpy(&((struct sockaddr_in *)&to)->sin_addr, dst, 4);
+		tolen = sizeof(struct sockaddr_in);
+	} else {
+		pkt[0] = 0x60, pkt[5] = (uint8_t)tlen, pkt[6] = IPPROTO_TCP, pkt[7] = 64;
+		memcpy(pkt + 8, src, 16);
+		memcpy(pkt + 24, dst, 16);
+		((struct sockaddr_in6 *)&to)->sin6_family = AF_INET6;
+		memcpy(&((struct sockaddr_in6 *)&to)->sin6_addr, dst, 16);
+		((struct sockaddr_in6 *)&to)->sin6_scope_id = ie->src_scope;
+		tolen = sizeof(struct sockaddr_in6);
+	}
+	if (sendto(s, pkt, hlen + tlen, 0, (struct sockaddr *)&to, tolen) < 0)
+		return ckpt_err_errno(e, -errno, "sending it the peer's segment");
+	return 0;
+}
+
+/* Loopback delivers at once, but from a softirq: wait for the state the segment makes. */
+static int wait_state(int fd, uint32_t want, const char *seg, struct ckpt_error *e)
+{
+	struct tcp_info ti = {0};
+
+	for (int tries = 0; tries < 1000; tries++) {
+		struct timespec ts = {0, 1000000};
+		socklen_t sl = sizeof(ti);
+
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) == 0 && ti.tcpi_state == want)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return ckpt_err(e, -ETIMEDOUT, "the injected %s left it in state %u, not %u", seg,
+			ti.tcpi_state, want);
+}
+
+/*
+ * Our FIN, with shutdown in repair mode: counted as sent (TCP_SEND_QUEUE, no
+ * packet) unless it had not been sent; then it stays queued behind the data
+ * (the lock drops what the kernel tries to send now).
+ */
+static int our_fin(int fd, bool sent, struct ckpt_error *e)
+{
+	if (sent && inet_set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0)
+		return ckpt_err_errno(e, -errno, "TCP_REPAIR_QUEUE");
+	if (shutdown(fd, SHUT_WR) < 0)
+		return ckpt_err_errno(e, -errno, "shutdown (its FIN)");
+	if (inet_set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
+		return ckpt_err_errno(e, -errno, "TCP_REPAIR_QUEUE");
+	return 0;
+}
+
+/*
+ * A half-closed connection, in repair mode and held by the lock, its queues
+ * written (as CRIU's soccr): the data it had not sent yet written normally
+ * (repair mode briefly off; the lock keeps it unsent), then the FINs in the
+ * order they came: ours with shutdown (our_fin), the peer's as a FIN from
+ * the peer (inject): FIN_WAIT1: ours; FIN_WAIT2: ours, and the peer's ACK of
+ * it; CLOSE_WAIT: the peer's; LAST_ACK: the peer's, then ours; CLOSING: ours,
+ * then the peer's. A receive side the program shut down is shut down again.
+ */
+static int restore_fins(struct isk *u, struct ckpt_error *e)
+{
+	const InetSkEntry *ie = u->ie;
+	uint32_t our = inet_state_has(ie, ISTF_OUR_FIN), peer = inet_state_has(ie, ISTF_PEER_FIN);
+	uint32_t rcv_nxt = ie->rcv_seq - peer, snd_una = ie->snd_seq - our - ie->send_queue.len;
+	size_t sent = ie->send_queue.len - ie->unsent;
+	bool ours_first =
+	    inet_state_has(ie, ISTF(IST_FIN_WAIT1) | ISTF(IST_FIN_WAIT2) | ISTF(IST_CLOSING));
+	/* rcv_wup below the injected segments: their timestamp is not kept */
+	uint32_t wup = (int32_t)(ie->rcv_wup - (rcv_nxt - 1)) > 0 ? rcv_nxt - 1 : ie->rcv_wup;
+	struct tcp_repair_window w = {.snd_wl1 = ie->snd_wl1,
+				      .snd_wnd = ie->snd_wnd,
+				      .max_window = ie->max_window,
+				      .rcv_wnd = ie->rcv_wnd + (ie->rcv_wup - wup),
+				      .rcv_wup = wup};
+	int r;
+
+	if (our && ie->unsent) {
+		if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) < 0)
+			return ckpt_err_errno(e, -errno, "leaving repair mode");
+		r = write_queue(u->fd, -1, ie->send_queue.data + sent, ie->unsent);
+		if (r < 0)
+			return ckpt_err_errno(e, r, "writing the %u bytes it had not sent yet",
+					      ie->unsent);
+		if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) < 0)
+			return ckpt_err_errno(e, -errno, "TCP_REPAIR");
+	}
+	if (setsockopt(u->fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
+		return ckpt_err_errno(e, -errno, "TCP_REPAIR_WINDOW");
+	if (ours_first) {
+		r = our_fin(u->fd, !(ie->has_fin_unsent && ie->fin_unsent), e);
+		if (r < 0)
+			return r;
+	}
+	if (peer) {
+		r = inject(ie, 0x11 /* FIN|ACK */, rcv_nxt, snd_una, e);
+		if (r >= 0)
+			r = wait_state(u->fd, ours_first ? IST_CLOSING : IST_CLOSE_WAIT, "FIN", e);
+		if (r < 0)
+			return r;
+	}
+	if (ie->state == IST_LAST_ACK) {
+		r = our_fin(u->fd, !(ie->has_fin_unsent && ie->fin_unsent), e);
+		if (r < 0)
+			return r;
+	}
+	if (ie->state == IST_FIN_WAIT2) {
+		r = inject(ie, 0x10 /* ACK */, rcv_nxt, ie->snd_seq, e);
+		if (r >= 0)
+			r = wait_state(u->fd, IST_FIN_WAIT2, "ACK of its FIN", e);
+		if (r < 0)
+			return r;
+	}
+	if ((ie->shutdown & 1) && !peer && shutdown(u->fd, SHUT_RD) < 0)
+		return ckpt_err_errno(e, -errno, "shutdown (receive side)");
+	return 0;
+}
+
 /* An established connection, left in repair mode (tcp_repair_off finishes it). */
 int tcp_make_repaired(struct isk *u, struct ckpt_error *e)
 {
 	const InetSkEntry *ie = u->ie;
 	size_t sent = ie->send_queue.len - ie->unsent;
+	/* the FINs come later (restore_fins): sequence numbers without them */
+	uint32_t our_fin = inet_state_has(ie, ISTF_OUR_FIN),
+		 peer_fin = inet_state_has(ie, ISTF_PEER_FIN);
 	struct tcp_repair_window w = {.snd_wl1 = ie->snd_wl1,
 				      .snd_wnd = ie->snd_wnd,
 				      .max_window = ie->max_window,
@@ -390,10 +601,10 @@ int tcp_make_repaired(struct isk *u, struct ckpt_error *e)
 		return ckpt_err_errno(e, -errno, "%s: buffer sizes for its queues", what);
 	if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
 	    inet_set_int(u->fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
-			 (int)(ie->snd_seq - (uint32_t)ie->send_queue.len)) < 0 ||
+			 (int)(ie->snd_seq - our_fin - (uint32_t)ie->send_queue.len)) < 0 ||
 	    inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 ||
 	    inet_set_int(u->fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
-			 (int)(ie->rcv_seq - (uint32_t)ie->recv_queue.len)) < 0)
+			 (int)(ie->rcv_seq - peer_fin - (uint32_t)ie->recv_queue.len)) < 0)
 		return ckpt_err_errno(e, -errno, "%s: sequence numbers (TCP_QUEUE_SEQ)", what);
 	if (ie->family == AF_INET6 && ie->has_v6only &&
 	    inet_set_int(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, ie->v6only) < 0)
@@ -421,6 +632,12 @@ int tcp_make_repaired(struct isk *u, struct ckpt_error *e)
 	r = write_queue(u->fd, TCP_SEND_QUEUE, ie->send_queue.data, sent);
 	if (r < 0)
 		return ckpt_err_errno(e, r, "%s: its send queue (%zu bytes)", what, sent);
+	if (ie->state != IST_ESTABLISHED) {
+		r = restore_fins(u, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "%s", what);
+	}
+	/* last: the FINs' segments moved it, and the dumped values now fit rcv_nxt */
 	if (ie->has_snd_wl1 && setsockopt(u->fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
 		return ckpt_err_errno(e, -errno, "%s: TCP_REPAIR_WINDOW", what);
 	if (inet_set_int(u->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
@@ -472,6 +689,27 @@ int tcp_make_reset(struct isk *u, struct ckpt_error *e)
 	return ckpt_err(e, -ETIMEDOUT, "%s: the reset did not arrive", what);
 }
 
+/*
+ * A half-closed connection's unsent data and FIN, queued in repair mode
+ * (restore_fins): out now, as the kernel would send them had the program
+ * just written them (TCP_CORK off pushes the queue); not while the program
+ * corked it (its TCP_CORK comes back with the other options).
+ */
+static int push_unsent(struct isk *u, struct ckpt_error *e)
+{
+	const InetSkEntry *ie = u->ie;
+	char what[PATH_MAX + 160];
+
+	for (size_t i = 0; i < ie->n_opts; i++)
+		if (ie->opts[i]->level == IPPROTO_TCP && ie->opts[i]->name == TCP_CORK &&
+		    ie->opts[i]->has_value && ie->opts[i]->value)
+			return 0;
+	if (inet_set_int(u->fd, IPPROTO_TCP, TCP_CORK, 0) < 0)
+		return ckpt_err_errno(e, -errno, "%s: sending what it had queued (TCP_CORK)",
+				      inet_entry_describe(u->fe, what, sizeof(what)));
+	return 0;
+}
+
 /* Out of repair mode, then what was never sent goes out as ordinary data. */
 int tcp_repair_off(struct isk *u, struct ckpt_error *e)
 {
@@ -487,10 +725,35 @@ int tcp_repair_off(struct isk *u, struct ckpt_error *e)
 	if (r < 0)
 		return ckpt_err_errno(e, -errno, "%s: leaving repair mode",
 				      inet_entry_describe(u->fe, what, sizeof(what)));
+	if (inet_state_has(ie, ISTF_OUR_FIN))
+		return push_unsent(u, e);
 	r = write_queue(u->fd, -1, ie->send_queue.data + sent, ie->unsent);
 	if (r < 0)
 		return ckpt_err_errno(e, r, "%s: sending the %u bytes it had not sent yet",
 				      inet_entry_describe(u->fe, what, sizeof(what)), ie->unsent);
+	return 0;
+}
+
+/* The names of the lock tables of the half-closed connections, once each. */
+int tcp_lock_pass_ours(struct istate *st, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		const InetSkEntry *ie = st->s[i].ie;
+		bool seen = false;
+		int r;
+
+		if (!ie->lock_table || !inet_is_repaired(ie) || ie->state == IST_ESTABLISHED)
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = st->s[k].ie->lock_table && inet_is_repaired(st->s[k].ie) &&
+			       st->s[k].ie->state != IST_ESTABLISHED &&
+			       !strcmp(st->s[k].ie->lock_table, ie->lock_table);
+		if (seen)
+			continue;
+		r = netlock_pass_mark(ie->lock_table, INJECT_MARK, e);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
