@@ -327,18 +327,19 @@ int sockdiag_inet_find(int family, int protocol, uint32_t ino, struct inet_diag_
 	    .idiag_ext = 1 << (INET_DIAG_SHUTDOWN - 1),
 	};
 	struct diag_call c = {.e = e, .raw = inet_one, .want_ino = ino, .inet = ret};
+	const char *pname = protocol == IPPROTO_TCP	  ? "TCP"
+			    : protocol == IPPROTO_UDPLITE ? "UDP-Lite"
+							  : "UDP";
 	char what[80];
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	snprintf(what, sizeof(what), "listing %s sockets (inode %u)",
-		 protocol == IPPROTO_TCP ? "TCP" : "UDP", ino);
+	snprintf(what, sizeof(what), "listing %s sockets (inode %u)", pname, ino);
 	r = sd_call(&req, sizeof(req), NLM_F_REQUEST | NLM_F_DUMP, &c, what);
 	if (r < 0)
 		return r;
 	if (!c.got)
-		return ckpt_err(e, -ENOENT, "sock_diag: no %s socket with inode %u",
-				protocol == IPPROTO_TCP ? "TCP" : "UDP", ino);
+		return ckpt_err(e, -ENOENT, "sock_diag: no %s socket with inode %u", pname, ino);
 	pr_debug("inet inode %u: family %u state %u rq %u wq %u shutdown %u\n", ino, ret->family,
 		 ret->state, ret->rqueue, ret->wqueue, ret->shutdown);
 	return 0;

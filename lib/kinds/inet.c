@@ -86,13 +86,11 @@ const char *inet_entry_describe(const FileEntry *fe, char *buf, size_t blen)
 	}
 	addr_str(ie->family, ie->has_src_addr ? &ie->src_addr : NULL, ie->src_port, a, sizeof(a));
 	if (ie->has_dst_addr)
-		snprintf(buf, blen, "%s%s socket %s (%s <-> %s)",
-			 ie->proto == IPPROTO_TCP ? "TCP" : "UDP",
+		snprintf(buf, blen, "%s%s socket %s (%s <-> %s)", inet_proto_name(ie->proto),
 			 ie->family == AF_INET6 ? "v6" : "", fe->path, a,
 			 addr_str(ie->family, &ie->dst_addr, ie->dst_port, b, sizeof(b)));
 	else
-		snprintf(buf, blen, "%s%s socket %s (%s, %s)",
-			 ie->proto == IPPROTO_TCP ? "TCP" : "UDP",
+		snprintf(buf, blen, "%s%s socket %s (%s, %s)", inet_proto_name(ie->proto),
 			 ie->family == AF_INET6 ? "v6" : "", fe->path, a, state_name(ie->state));
 	return buf;
 }
@@ -174,7 +172,7 @@ static bool inet_matches(const struct fd_probe *p)
 	if (domain != AF_INET && domain != AF_INET6)
 		return false;
 	return (type == SOCK_STREAM && proto == IPPROTO_TCP) ||
-	       (type == SOCK_DGRAM && proto == IPPROTO_UDP);
+	       (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE));
 }
 
 /* "TCP socket", "UDPv6 socket": by the protocol alone (other IP sockets are probe.c's) */
@@ -186,9 +184,9 @@ static bool inet_describe(const struct fd_probe *p, char *buf, size_t len)
 	if (domain != AF_INET && domain != AF_INET6)
 		return false;
 	inet_sock_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto);
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_UDPLITE)
 		return false;
-	snprintf(buf, len, "%s%s socket", proto == IPPROTO_TCP ? "TCP" : "UDP", v6);
+	snprintf(buf, len, "%s%s socket", inet_proto_name((uint32_t)proto), v6);
 	return true;
 }
 
@@ -325,7 +323,7 @@ static int dump_dgrams(int fd, InetSkEntry *ie, struct ckpt_error *e)
 
 static int check_state(const struct inet_diag_info *d, InetSkEntry *ie, struct ckpt_error *e)
 {
-	if (ie->proto == IPPROTO_UDP)
+	if (inet_is_udp(ie))
 		return 0;
 	switch (d->state) {
 	case IST_LISTEN:
@@ -462,7 +460,7 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 	}
 	if (r >= 0)
 		r = dump_options(p->local_fd, ie, e);
-	if (r >= 0 && ie->proto == IPPROTO_UDP)
+	if (r >= 0 && inet_is_udp(ie))
 		r = dump_dgrams(p->local_fd, ie, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "%s", inet_entry_describe(fe, what, sizeof(what)));
@@ -485,7 +483,7 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 				fe->id, fe->path);
 	if ((ie->family != AF_INET && ie->family != AF_INET6) ||
 	    !((ie->type == SOCK_STREAM && ie->proto == IPPROTO_TCP) ||
-	      (ie->type == SOCK_DGRAM && ie->proto == IPPROTO_UDP)))
+	      (ie->type == SOCK_DGRAM && inet_is_udp(ie))))
 		return ckpt_err(e, -EINVAL,
 				"files.img: entry %u (%s): field inet_sk: family %u type %u "
 				"protocol %u",
@@ -500,7 +498,7 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 	    ie->state != IST_CLOSE)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.state: %u",
 				fe->id, fe->path, ie->state);
-	if (ie->proto == IPPROTO_UDP && ie->state != IST_ESTABLISHED && ie->state != IST_CLOSE)
+	if (inet_is_udp(ie) && ie->state != IST_ESTABLISHED && ie->state != IST_CLOSE)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.state: %u",
 				fe->id, fe->path, ie->state);
 	if (inet_is_repaired(ie) &&
@@ -701,7 +699,7 @@ static int send_dgram(const struct isk *u, const InetDgram *d, struct ckpt_error
 	ProtobufCBinaryData lo;
 	uint8_t lo4[4] = {127, 0, 0, 1}, lo6[16] = {[15] = 1};
 
-	s = socket((int)ie->family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	s = socket((int)ie->family, SOCK_DGRAM | SOCK_CLOEXEC, (int)ie->proto);
 	if (s < 0)
 		return ckpt_err_errno(e, -errno, "socket");
 	if (d->has_src_addr && d->src_addr.len == (ie->family == AF_INET6 ? 16u : 4u)) {
@@ -760,7 +758,7 @@ static int connect_udp(struct isk *u, struct ckpt_error *e)
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	if (ie->proto != IPPROTO_UDP || ie->state != IST_ESTABLISHED || !ie->has_dst_addr)
+	if (!inet_is_udp(ie) || ie->state != IST_ESTABLISHED || !ie->has_dst_addr)
 		return 0;
 	len = inet_make_sa(ie->family, &ie->dst_addr, ie->dst_port, ie->src_scope, &ss);
 	if (connect(u->fd, (struct sockaddr *)&ss, len) < 0)

@@ -60,6 +60,18 @@ static inline bool inet_state_has(const InetSkEntry *ie, uint32_t mask)
 	return ie->state < 32 && (ISTF(ie->state) & mask);
 }
 
+/* UDP or UDP-Lite (RFC 3828: UDP with a partial checksum; the same code in the kernel) */
+static inline bool inet_is_udp(const InetSkEntry *ie)
+{
+	return ie->proto == IPPROTO_UDP || ie->proto == IPPROTO_UDPLITE;
+}
+
+/* "TCP", "UDP", "UDP-Lite" */
+static inline const char *inet_proto_name(uint32_t proto)
+{
+	return proto == IPPROTO_TCP ? "TCP" : proto == IPPROTO_UDPLITE ? "UDP-Lite" : "UDP";
+}
+
 /* An established connection held and restored with TCP_REPAIR (not --tcp-close). */
 static inline bool inet_is_repaired(const InetSkEntry *ie)
 {

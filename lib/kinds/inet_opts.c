@@ -32,6 +32,10 @@
 #ifndef SO_BUF_LOCK
 #define SO_BUF_LOCK 72
 #endif
+#ifndef UDPLITE_SEND_CSCOV
+#define UDPLITE_SEND_CSCOV 10
+#define UDPLITE_RECV_CSCOV 11
+#endif
 #ifndef UDP_GRO
 #define UDP_GRO 104
 #endif
@@ -50,6 +54,7 @@ enum opt_type {
 #define ON_TCP 0x1u
 #define ON_UDP 0x2u
 #define ON_ALL (ON_TCP | ON_UDP)
+#define ON_LITE 0x4u	/* UDP-Lite sockets only (they are ON_UDP too) */
 #define ON_V6 0x10u	/* AF_INET6 sockets only */
 #define ON_UNCONN 0x20u /* not a TCP connection (its value there is the kernel's) */
 
@@ -133,6 +138,9 @@ static const struct inet_opt opts[] = {
     O(IPPROTO_UDP, UDP_GRO, OT_INT, ON_UDP, OPT_LAST),
     O(IPPROTO_UDP, UDP_NO_CHECK6_TX, OT_INT, ON_UDP | ON_V6, OPT_LAST),
     O(IPPROTO_UDP, UDP_NO_CHECK6_RX, OT_INT, ON_UDP | ON_V6, OPT_LAST),
+    /* checksum coverage (RFC 3828) */
+    O(IPPROTO_UDPLITE, UDPLITE_SEND_CSCOV, OT_INT, ON_LITE, OPT_LAST),
+    O(IPPROTO_UDPLITE, UDPLITE_RECV_CSCOV, OT_INT, ON_LITE, OPT_LAST),
 };
 
 #define NAME_MAX_LEN 64	      /* IFNAMSIZ 16, TCP_CA_NAME_MAX 16 */
@@ -153,7 +161,9 @@ static void optval_free(struct optval *v)
 
 static bool applies(const struct inet_opt *o, const InetSkEntry *ie)
 {
-	unsigned proto = ie->proto == IPPROTO_TCP ? ON_TCP : ON_UDP;
+	unsigned proto = ie->proto == IPPROTO_TCP	? ON_TCP
+			 : ie->proto == IPPROTO_UDPLITE ? ON_UDP | ON_LITE
+							: ON_UDP;
 
 	if (!(o->on & proto))
 		return false;
