@@ -172,19 +172,23 @@ static bool inet_matches(const struct fd_probe *p)
 	if (domain != AF_INET && domain != AF_INET6)
 		return false;
 	return (type == SOCK_STREAM && proto == IPPROTO_TCP) ||
-	       (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE));
+	       (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)) ||
+	       (type == SOCK_DGRAM && domain == AF_INET && proto == IPPROTO_ICMP) ||
+	       (type == SOCK_DGRAM && domain == AF_INET6 && proto == IPPROTO_ICMPV6);
 }
 
 /* "TCP socket", "UDPv6 socket": by the protocol alone (other IP sockets are probe.c's) */
 static bool inet_describe(const struct fd_probe *p, char *buf, size_t len)
 {
-	int domain = fdk_probe_sock_domain(p), proto = -1;
+	int domain = fdk_probe_sock_domain(p), proto = -1, type = -1;
 	const char *v6 = domain == AF_INET6 ? "v6" : "";
 
 	if (domain != AF_INET && domain != AF_INET6)
 		return false;
 	inet_sock_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto);
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_UDPLITE)
+	inet_sock_int(p->local_fd, SOL_SOCKET, SO_TYPE, &type);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_UDPLITE &&
+	    !(type == SOCK_DGRAM && (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)))
 		return false;
 	snprintf(buf, len, "%s%s socket", inet_proto_name((uint32_t)proto), v6);
 	return true;
@@ -323,7 +327,7 @@ static int dump_dgrams(int fd, InetSkEntry *ie, struct ckpt_error *e)
 
 static int check_state(const struct inet_diag_info *d, InetSkEntry *ie, struct ckpt_error *e)
 {
-	if (inet_is_udp(ie))
+	if (inet_is_udp(ie) || inet_is_ping(ie))
 		return 0;
 	switch (d->state) {
 	case IST_LISTEN:
@@ -405,6 +409,100 @@ static int dump_closed(int fd, InetSkEntry *ie, struct inet_diag_info *d, struct
 	return 0;
 }
 
+/*
+ * A ping socket: sock_diag does not list them; connected or not from
+ * getpeername, a receive side shut down from poll. Refused: echo replies or
+ * errors queued (they would have to be made up by the restore).
+ */
+/* One hex address of /proc/net/icmp{,6}: 32-bit words in host order. */
+static bool proc_addr(const char *hex, size_t alen, uint8_t *ret)
+{
+	if (strlen(hex) != alen * 2)
+		return false;
+	for (size_t i = 0; i < alen / 4; i++) {
+		char w[9];
+		uint32_t v;
+
+		memcpy(w, hex + i * 8, 8);
+		w[8] = '\0';
+		v = (uint32_t)strtoul(w, NULL, 16);
+		memcpy(ret + i * 4, &v, 4);
+	}
+	return true;
+}
+
+/*
+ * The ping socket ino in /proc/PID/net/icmp (icmp6): its state and peer
+ * (getpeername says ENOTCONN for a ping socket connected with port 0).
+ */
+static int ping_proc(pid_t pid, const InetSkEntry *ie, uint32_t *ret_st, uint8_t *ret_rem,
+		     struct ckpt_error *e)
+{
+	char path[64], line[512], loc[65], rem[65];
+	size_t alen = ie->family == AF_INET6 ? 16 : 4;
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/icmp%s", (int)pid,
+		 ie->family == AF_INET6 ? "6" : "");
+	f = fopen(path, "re");
+	if (!f)
+		return ckpt_err_errno(e, -errno, "%s", path);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned st, rxq;
+		unsigned long ino;
+
+		if (sscanf(line,
+			   " %*d: %64[0-9A-Fa-f]:%*x %64[0-9A-Fa-f]:%*x %x %*x:%x %*x:%*x %*x %*u "
+			   "%*d %lu",
+			   loc, rem, &st, &rxq, &ino) != 5 ||
+		    ino != ie->inode)
+			continue;
+		if (!proc_addr(rem, alen, ret_rem))
+			break;
+		*ret_st = st;
+		return 0;
+	}
+	return ckpt_err(e, -ENOENT, "it is not in %s", path);
+}
+
+static int dump_ping(pid_t pid, int fd, InetSkEntry *ie, struct inet_diag_info *d,
+		     struct ckpt_error *e)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLRDHUP};
+	uint8_t rem[16];
+	uint32_t st = 0;
+	char c;
+	int r = ping_proc(pid, ie, &st, rem, e);
+
+	if (r < 0)
+		return r;
+	memset(d, 0, sizeof(*d));
+	d->state = st == IST_ESTABLISHED ? IST_ESTABLISHED : IST_CLOSE;
+	if (d->state == IST_ESTABLISHED && !ie->has_dst_addr) {
+		/* connected with port 0: the kernel's getpeername says ENOTCONN */
+		ie->dst_addr.len = ie->family == AF_INET6 ? 16 : 4;
+		ie->dst_addr.data = malloc(ie->dst_addr.len);
+		if (!ie->dst_addr.data)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		memcpy(ie->dst_addr.data, rem, ie->dst_addr.len);
+		ie->has_dst_addr = ie->has_dst_port = true;
+		ie->dst_port = 0;
+	}
+	if (poll(&pfd, 1, 0) < 0)
+		return ckpt_err_errno(e, -errno, "poll");
+	if (pfd.revents & POLLERR)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"it has an error queued (an ICMP error or IP_RECVERR message); "
+				"not supported");
+	if (pfd.revents & POLLRDHUP)
+		d->shutdown = 1;
+	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"it has echo replies the program has not read; not supported "
+				"(they cannot be put back)");
+	return 0;
+}
+
 static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
 {
 	struct inet_diag_info d;
@@ -434,7 +532,10 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 	r = dump_addrs(p->local_fd, ie, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "%s", inet_entry_describe(fe, what, sizeof(what)));
-	r = sockdiag_inet_find(domain, proto, (uint32_t)p->st.st_ino, &d, e);
+	if (inet_is_ping(ie))
+		r = dump_ping(p->pid, p->local_fd, ie, &d, e);
+	else
+		r = sockdiag_inet_find(domain, proto, (uint32_t)p->st.st_ino, &d, e);
 	if (r == -ENOENT && !ie->src_port) {
 		/* never bound: in no table sock_diag walks */
 		memset(&d, 0, sizeof(d));
@@ -483,7 +584,9 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 				fe->id, fe->path);
 	if ((ie->family != AF_INET && ie->family != AF_INET6) ||
 	    !((ie->type == SOCK_STREAM && ie->proto == IPPROTO_TCP) ||
-	      (ie->type == SOCK_DGRAM && inet_is_udp(ie))))
+	      (ie->type == SOCK_DGRAM && inet_is_udp(ie)) ||
+	      (ie->type == SOCK_DGRAM && ie->family == AF_INET && ie->proto == IPPROTO_ICMP) ||
+	      (ie->type == SOCK_DGRAM && ie->family == AF_INET6 && ie->proto == IPPROTO_ICMPV6)))
 		return ckpt_err(e, -EINVAL,
 				"files.img: entry %u (%s): field inet_sk: family %u type %u "
 				"protocol %u",
@@ -498,7 +601,8 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 	    ie->state != IST_CLOSE)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.state: %u",
 				fe->id, fe->path, ie->state);
-	if (inet_is_udp(ie) && ie->state != IST_ESTABLISHED && ie->state != IST_CLOSE)
+	if ((inet_is_udp(ie) || inet_is_ping(ie)) && ie->state != IST_ESTABLISHED &&
+	    ie->state != IST_CLOSE)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.state: %u",
 				fe->id, fe->path, ie->state);
 	if (inet_is_repaired(ie) &&
@@ -670,7 +774,7 @@ static int make_plain(struct isk *u, struct ckpt_error *e)
 	inet_entry_describe(u->fe, what, sizeof(what));
 	u->fd = inet_new_sock(ie);
 	if (u->fd < 0)
-		return ckpt_err_errno(e, -errno, "%s: socket", what);
+		return ckpt_err_errno(e, -errno, "%s: socket%s", what, inet_sock_hint(ie, errno));
 	if (pre_bind_options(u->fd, ie) < 0)
 		return ckpt_err_errno(e, -errno, "%s: options", what);
 	if (inet_opts_set(u->fd, ie, OPT_BEFORE_BIND, e) < 0)
@@ -758,7 +862,8 @@ static int connect_udp(struct isk *u, struct ckpt_error *e)
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	if (!inet_is_udp(ie) || ie->state != IST_ESTABLISHED || !ie->has_dst_addr)
+	if (!(inet_is_udp(ie) || inet_is_ping(ie)) || ie->state != IST_ESTABLISHED ||
+	    !ie->has_dst_addr)
 		return 0;
 	len = inet_make_sa(ie->family, &ie->dst_addr, ie->dst_port, ie->src_scope, &ss);
 	if (connect(u->fd, (struct sockaddr *)&ss, len) < 0)

@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -66,10 +67,28 @@ static inline bool inet_is_udp(const InetSkEntry *ie)
 	return ie->proto == IPPROTO_UDP || ie->proto == IPPROTO_UDPLITE;
 }
 
-/* "TCP", "UDP", "UDP-Lite" */
+/* An ICMP "ping" socket (SOCK_DGRAM, IPPROTO_ICMP or IPPROTO_ICMPV6): echo requests only */
+static inline bool inet_is_ping(const InetSkEntry *ie)
+{
+	return ie->proto == IPPROTO_ICMP || ie->proto == IPPROTO_ICMPV6;
+}
+
+/* Why socket() failed with err, when it is not plain: ping sockets are for some groups only. */
+static inline const char *inet_sock_hint(const InetSkEntry *ie, int err)
+{
+	return err == EACCES && inet_is_ping(ie)
+		   ? " (net.ipv4.ping_group_range must include the group of the process "
+		     "making it)"
+		   : "";
+}
+
+/* "TCP", "UDP", "UDP-Lite", "ICMP ping" */
 static inline const char *inet_proto_name(uint32_t proto)
 {
-	return proto == IPPROTO_TCP ? "TCP" : proto == IPPROTO_UDPLITE ? "UDP-Lite" : "UDP";
+	return proto == IPPROTO_TCP				  ? "TCP"
+	       : proto == IPPROTO_UDPLITE			  ? "UDP-Lite"
+	       : proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6 ? "ICMP ping"
+								  : "UDP";
 }
 
 /* An established connection held and restored with TCP_REPAIR (not --tcp-close). */

@@ -165,6 +165,11 @@ static bool applies(const struct inet_opt *o, const InetSkEntry *ie)
 			 : ie->proto == IPPROTO_UDPLITE ? ON_UDP | ON_LITE
 							: ON_UDP;
 
+	/* a ping socket: the socket and IP options a UDP socket has */
+	if (inet_is_ping(ie) &&
+	    (!(o->on & ON_UDP) ||
+	     (o->level != SOL_SOCKET && o->level != IPPROTO_IP && o->level != IPPROTO_IPV6)))
+		return false;
 	if (!(o->on & proto))
 		return false;
 	if ((o->on & ON_V6) && ie->family != AF_INET6)
@@ -293,7 +298,8 @@ int inet_opts_dump(int fd, InetSkEntry *ie, struct ckpt_error *e)
 	int r;
 
 	if (fresh < 0)
-		return ckpt_err_errno(e, -errno, "a new socket to compare its options with");
+		return ckpt_err_errno(e, -errno, "a new socket to compare its options with%s",
+				      inet_sock_hint(ie, errno));
 	r = refuse(fd, ie, e);
 	if (r < 0)
 		return r;
