@@ -51,7 +51,7 @@ int fuzz_fd_mark(void)
 void fuzz_dir_init(struct fuzz_dir *d, const char *tag)
 {
 	memset(d, 0, sizeof(*d));
-	snprintf(d->path, sizeof(d->path), "/dev/shm/ckpt-fuzz-%s.XXXXXX", tag);
+	snprintf(d->path, sizeof(d->path), "/dev/shm/ckpt-fuzz-%s-%d.XXXXXX", tag, (int)getpid());
 	if (!mkdtemp(d->path))
 		die("mkdtemp in /dev/shm");
 	d->dirfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -60,7 +60,7 @@ struct fuzz_dir {
 	int fd_mark; /* fuzz_fd_mark() at the start of the run */
 };
 
-/* Make the scratch directory /dev/shm/ckpt-fuzz-TAG.XXXXXX (removed at exit). */
+/* Make the scratch directory /dev/shm/ckpt-fuzz-TAG-PID.XXXXXX (removed at exit). */
 void fuzz_dir_init(struct fuzz_dir *d, const char *tag);
 /* Remove every file of the previous run; take the fd mark of this one. */
 void fuzz_dir_clean(struct fuzz_dir *d);
