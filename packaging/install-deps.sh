@@ -12,6 +12,7 @@ PKGS=(
 	libnftables-dev nftables               # the network lock of TCP connections
 	redis-server                            # the redis test (tests/e2e/test_tcp_redis.sh)
 	check                                   # unit tests
+	clang libclang-rt-14-dev llvm           # fuzz targets: clang, libFuzzer's runtime, llvm-symbolizer
 	python3 procps psmisc util-linux coreutils diffutils mawk # e2e tests, demo, bench
 	systemd passwd                          # systemd-socket-activate, useradd (ckptd tests)
 	openjdk-17-jdk-headless                 # the Java test (javac; the JRE comes with it)

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Build and test everything: dependencies, build/ (unit + end-to-end tests)
-# and build-asan/ (unit tests under AddressSanitizer and UBSan; end-to-end
-# tests are not registered there). Exit non-zero on any failure.
+# Build and test everything: dependencies, build/ (unit + end-to-end tests),
+# build-asan/ (unit tests under AddressSanitizer and UBSan; end-to-end
+# tests are not registered there) and build-fuzz/ (each libFuzzer target
+# for 60 s, bench/fuzz.sh). Exit non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 JOBS=$(nproc)
@@ -31,6 +32,20 @@ for variant in build build-asan; do
 		status=1
 	fi
 done
+
+# The fuzz targets (tests/fuzz/, bench/fuzz.sh) for 60 s each: any crash,
+# leak, hang or sanitizer report in the image reader, the verifier or the
+# rpc receiver fails the run (FUZZ_SECONDS changes the time, 0 skips).
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+if ((FUZZ_SECONDS > 0)); then
+	step "fuzz targets, ${FUZZ_SECONDS} s each"
+	if bash bench/fuzz.sh all "$FUZZ_SECONDS"; then
+		results+=("fuzz: no finding in ${FUZZ_SECONDS} s per target")
+	else
+		results+=("fuzz: FINDING or build failure (see above, build-fuzz/fuzz-findings/)")
+		status=1
+	fi
+fi
 
 step "summary"
 printf '%s\n' "${results[@]}"
