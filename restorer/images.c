@@ -880,7 +880,9 @@ static int validate_fds(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
 
-	qsort(t->fds, t->n_fds, sizeof(*t->fds), cmp_fd);
+	/* a task without fds has an empty fds image: t->fds is NULL, not for qsort */
+	if (t->n_fds)
+		qsort(t->fds, t->n_fds, sizeof(*t->fds), cmp_fd);
 	for (size_t i = 0; i < t->n_fds; i++) {
 		const FdEntry *fd = t->fds[i];
 		struct rfile *rf;

@@ -88,6 +88,18 @@ static struct fuzz_dir *scratch(void)
 	return &d;
 }
 
+static const char *first_of_kind(const struct checkpoint *c, enum img_kind kind)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		enum img_kind k;
+
+		if (img_kind_from_name(c->files[i].name, &k, NULL) == 0 && k == kind)
+			return c->files[i].name;
+	}
+	ck_abort_msg("no image of kind %d", (int)kind);
+	return NULL;
+}
+
 /* Every seed of the fuzz corpus is a good checkpoint (else regenerate: mkcorpus.py). */
 START_TEST(test_seed_passes)
 {
@@ -100,6 +112,28 @@ START_TEST(test_seed_passes)
 }
 END_TEST
 
+/*
+ * Fuzz finding: a task without any fd (an fds image of only its header)
+ * made validate_fds() qsort() a NULL array (undefined behaviour, reported by
+ * UBSan). A task may well have closed every fd: that is a good checkpoint.
+ */
+START_TEST(test_task_without_fds)
+{
+	struct checkpoint c;
+	struct ckpt_error e = {0};
+	uint8_t header[IMG_HEADER_SIZE];
+	const char *fds;
+
+	load(&c, "sleeper");
+	fds = first_of_kind(&c, IMG_FDS);
+	for (size_t i = 0; i < c.n; i++)
+		if (!strcmp(c.files[i].name, fds))
+			memcpy(header, c.files[i].data, sizeof(header));
+	ck_assert_msg(check(scratch(), &c, fds, header, sizeof(header), &e) == 0, "%s", e.msg);
+	free(c.data);
+}
+END_TEST
+
 static Suite *verify_suite(void)
 {
 	Suite *s = suite_create("verify");
@@ -107,6 +141,7 @@ static Suite *verify_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_seed_passes, 0, sizeof(seeds) / sizeof(seeds[0]));
+	tcase_add_test(tc, test_task_without_fds);
 	suite_add_tcase(s, tc);
 	return s;
 }
