@@ -58,6 +58,7 @@ for t in "${TARGETS[@]}"; do
 	mkdir -p "$corpus" "$findings"
 	before=$(find "$findings" -type f | wc -l)
 	echo "fuzz $t: ${SECS} s (log $log)"
+	t0=$SECONDS
 	# shellcheck disable=SC2086 # FUZZ_ARGS is a list of options
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
@@ -66,6 +67,7 @@ for t in "${TARGETS[@]}"; do
 		-artifact_prefix="$findings/" ${FUZZ_ARGS:-} "$corpus" "$SRC/tests/fuzz/corpus/$t" \
 		>"$log" 2>&1
 	rc=$?
+	took=$((SECONDS - t0))
 	clean_scratch
 	execs=$(awk '/^stat::number_of_executed_units:/ { n += $2 } END { print n + 0 }' "$log")
 	rate=$(awk '/^stat::average_exec_per_sec:/ { n += $2 } END { print n + 0 }' "$log")
@@ -76,7 +78,7 @@ for t in "${TARGETS[@]}"; do
 	bytes=$(du -sb "$corpus" | cut -f1)
 	total=$((total + execs))
 	printf 'fuzz %s: %s executions in %s s (%s/s), cov %s, ft %s, corpus %s units %s bytes\n' \
-		"$t" "$execs" "$SECS" "$rate" "${cov:-?}" "${ft:-?}" "$units" "$bytes"
+		"$t" "$execs" "$took" "$rate" "${cov:-?}" "${ft:-?}" "$units" "$bytes"
 	new=$(($(find "$findings" -type f | wc -l) - before))
 	if ((rc != 0 || new > 0)); then
 		status=1
