@@ -236,8 +236,8 @@ static int check_one_unix(struct restore_ctx *ctx, const struct unix_index *ix, 
 
 static int check_unix(struct restore_ctx *ctx)
 {
-	struct unix_index ix = {.v = calloc(ctx->nfiles + 1, sizeof(*ix.v))};
-	_cleanup_free_ const FileEntry **owned = ix.v;
+	_cleanup_free_ const FileEntry **v = calloc(ctx->nfiles + 1, sizeof(*v));
+	struct unix_index ix = {.v = v};
 
 	if (!ix.v)
 		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");

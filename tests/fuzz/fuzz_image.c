@@ -154,7 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		fuzz_write_inventory(&dir, template_inv ? template_inv->data : NULL,
 				     template_inv ? template_inv->len : 0);
-	if (restore_check_images(dir.path, &e) < 0 && verbose)
+	if (restore_check_images(dir.path, false, &e) < 0 && verbose)
 		fprintf(stderr, "restore_check_images: %s\n", e.msg);
 	else if (verbose)
 		fprintf(stderr, "restore_check_images: ok\n");

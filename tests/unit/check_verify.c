@@ -73,7 +73,7 @@ static int check(struct fuzz_dir *d, const struct checkpoint *c, const char *rep
 	ck_assert_msg(!replace || replaced, "%s is not in the checkpoint", replace);
 	ck_assert_ptr_nonnull(inv);
 	fuzz_write_inventory(d, inv->data, inv->len);
-	return restore_check_images(d->path, e);
+	return restore_check_images(d->path, false, e);
 }
 
 /* One scratch directory per process (fuzz_dir_init removes it at exit). */
