@@ -774,17 +774,22 @@ int proc_parse_fdinfo_text(const char *text, struct proc_fdinfo *ret, struct ckp
 	return parse_fdinfo(text, "fdinfo", ret, e);
 }
 
+/* /proc/PID/fdinfo/FD into *ret (malloc'ed); src names it for messages. */
+static int read_fdinfo(pid_t pid, int fd, char src[64], char **ret, struct ckpt_error *e)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	return read_pid_file(pid, name, src, 64, ret, e);
+}
+
 int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret, struct ckpt_error *e)
 {
 	_cleanup_free_ char *text = NULL;
-	char name[32], src[64];
-	int r;
+	char src[64];
+	int r = read_fdinfo(pid, fd, src, &text, e);
 
-	snprintf(name, sizeof(name), "fdinfo/%d", fd);
-	r = read_pid_file(pid, name, src, sizeof(src), &text, e);
-	if (r < 0)
-		return r;
-	return parse_fdinfo(text, src, ret, e);
+	return r < 0 ? r : parse_fdinfo(text, src, ret, e);
 }
 
 void proc_lock_list_free(struct proc_lock_list *l)
@@ -877,14 +882,10 @@ int proc_parse_fdinfo_locks_text(const char *text, struct proc_lock_list *ret, s
 int proc_parse_fdinfo_locks(pid_t pid, int fd, struct proc_lock_list *ret, struct ckpt_error *e)
 {
 	_cleanup_free_ char *text = NULL;
-	char name[32], src[64];
-	int r;
+	char src[64];
+	int r = read_fdinfo(pid, fd, src, &text, e);
 
-	snprintf(name, sizeof(name), "fdinfo/%d", fd);
-	r = read_pid_file(pid, name, src, sizeof(src), &text, e);
-	if (r < 0)
-		return r;
-	return parse_fdinfo_locks(text, src, ret, e);
+	return r < 0 ? r : parse_fdinfo_locks(text, src, ret, e);
 }
 
 /* ---- limits ---------------------------------------------------------------------- */
