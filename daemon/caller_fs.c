@@ -8,7 +8,6 @@
  */
 #define LOG_PREFIX "caller: "
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -232,27 +231,6 @@ int caller_open_file(const struct auth_caller *c, int dirfd, const char *name, i
 	return 0;
 }
 
-static void remove_images(int dirfd)
-{
-	_cleanup_closedir_ DIR *dir = NULL;
-	struct dirent *de;
-	int fd;
-
-	unlinkat(dirfd, "inventory.img", 0);
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(dir = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(dir))) {
-		size_t len = strlen(de->d_name);
-
-		if (len > 4 && !strcmp(de->d_name + len - 4, ".img"))
-			unlinkat(dirfd, de->d_name, 0);
-	}
-}
-
 static int op_settle(const struct caller_op *op, int *ret_fd)
 {
 	struct ckpt_error e = {0};
@@ -265,7 +243,7 @@ static int op_settle(const struct caller_op *op, int *ret_fd)
 		inventory__free_unpacked(inv, NULL);
 		kept = 1;
 	} else {
-		remove_images(op->dirfd);
+		img_dir_remove_images(op->dirfd);
 	}
 	if (op->log_fd >= 0 &&
 	    op_create(&(struct caller_op){.dirfd = op->dirfd, .name = "dump.log"}, &fd) == 0) {

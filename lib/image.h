@@ -99,6 +99,11 @@ int img_dir_commit(struct img_dir *d, Inventory *inv, struct ckpt_error *e);
  */
 int img_dir_seal(struct img_dir *d, Inventory *inv, struct ckpt_error *e);
 int img_dir_publish(struct img_dir *d, struct ckpt_error *e);
+/*
+ * Remove the images (*.img) of the directory dirfd, inventory.img first so
+ * that it stops being a checkpoint at once: a dump that did not complete.
+ */
+void img_dir_remove_images(int dirfd);
 /* Remove the temporary directory (if not committed) and free. NULL-safe. */
 void img_dir_free(struct img_dir *d);
 

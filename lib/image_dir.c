@@ -712,3 +712,24 @@ int img_dir_open_verified_flags(const char *path, unsigned flags, int *ret_dirfd
 	*ret_dirfd = TAKE_FD(fd);
 	return 0;
 }
+
+void img_dir_remove_images(int dirfd)
+{
+	_cleanup_closedir_ DIR *dir = NULL;
+	struct dirent *de;
+	int fd;
+
+	unlinkat(dirfd, "inventory.img", 0);
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir))) {
+		size_t len = strlen(de->d_name);
+
+		if (len > 4 && !strcmp(de->d_name + len - 4, ".img"))
+			unlinkat(dirfd, de->d_name, 0);
+	}
+}

@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -369,28 +368,6 @@ int rpc_send_error(int sock, int status, const char *msg, struct ckpt_error *e)
 	return rpc_send(sock, &resp.base, -1, e);
 }
 
-/* Remove the images of a dump that did not complete, inventory.img first. */
-static void remove_partial_images(int dirfd)
-{
-	_cleanup_closedir_ DIR *dir = NULL;
-	struct dirent *de;
-	int fd;
-
-	unlinkat(dirfd, "inventory.img", 0);
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(dir = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(dir))) {
-		size_t len = strlen(de->d_name);
-
-		if (len > 4 && !strcmp(de->d_name + len - 4, ".img"))
-			unlinkat(dirfd, de->d_name, 0);
-	}
-}
-
 int rpc_settle_lost_job(int dir_fd, int type, unsigned timeout_s, struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -420,6 +397,6 @@ int rpc_settle_lost_job(int dir_fd, int type, unsigned timeout_s, struct ckpt_er
 		return 1;
 	}
 	pr_debug("no complete checkpoint: %s", ve.msg);
-	remove_partial_images(fd);
+	img_dir_remove_images(fd);
 	return 0;
 }
