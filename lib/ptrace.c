@@ -485,6 +485,15 @@ int regs_prepare_resume(pid_t tid, struct user_regs_struct *regs, uint64_t mask,
 
 	if ((long)regs->orig_rax < 0)
 		return 0;
+	/*
+	 * A new task has no restart block of the call: left raw, the kernel's
+	 * own path would run restart_syscall with whatever block the task has.
+	 * -EINTR, always (a handler then runs and the call returns EINTR).
+	 */
+	if (!same_task && (long)regs->rax == -ERESTART_RESTARTBLOCK) {
+		regs_fixup_interrupted_syscall(regs, false);
+		return 0;
+	}
 	r = proc_parse_status(tid, &st, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "thread %d: its pending signals", tid);

@@ -93,7 +93,9 @@ void regs_fixup_interrupted_syscall(struct user_regs_struct *regs, bool same_tas
  * saved: the thread resumes through the kernel's signal path, which applies
  * the kernel's own restart rules (EINTR for a handler without SA_RESTART,
  * for pause(), for -ERESTART_RESTARTBLOCK...). Otherwise nothing would run
- * that path, and regs_fixup_interrupted_syscall() restarts the call.
+ * that path, and regs_fixup_interrupted_syscall() restarts the call. A new
+ * task (!same_task) interrupted with -ERESTART_RESTARTBLOCK always gets
+ * -EINTR: the kernel's restart block of the call is not there.
  */
 int regs_prepare_resume(pid_t tid, struct user_regs_struct *regs, uint64_t mask, bool same_task,
 			struct ckpt_error *e);
