@@ -29,6 +29,10 @@ start_workload R "$T/r.ready" -- "$WL/sleeper" nanosleep "$T/r.log" "$T/r.ready"
 as_user ckpt-priv-a cat "/proc/$R/maps" >/dev/null 2>&1 && fail "the user can read /proc/$R/maps itself"
 
 start_ckptd ${CKPTD_EXTRA_ARGS:-}
+# the user's program works in a directory the user can enter (the build
+# tree may sit where only root can, a clone under mktemp -d): its cwd is
+# restored with the user's rights
+cd "$T/a" || fail "cd $T/a"
 start_workload P "$T/a/p.ready" --stdout "$T/out" -- setpriv --reuid=ckpt-priv-a --regid="$(id -g ckpt-priv-a)" \
 	--clear-groups --inh-caps=-all -- "$T/bin/sleeper" nanosleep "$T/a/p.log" "$T/a/p.ready" 1
 tree_snapshot "$P" >"$T/tree.before"
