@@ -17,6 +17,7 @@ PKGS=(
 	systemd passwd                          # systemd-socket-activate, useradd (ckptd tests)
 	openjdk-17-jdk-headless                 # the Java test (javac; the JRE comes with it)
 	bsdutils                                # script(1): a real pty for the shell-job test
+	xz-utils                                # the xz -9 test (tests/e2e/test_xz.sh)
 )
 
 missing=()
