@@ -27,6 +27,8 @@
 
 /* a zombie makes the seize fail with -EBUSY; so many tries over ~1 s */
 #define SEIZE_ATTEMPTS 10
+/* whole dumps tried when a signal arrives while one is being committed */
+#define LATE_SIGNAL_ATTEMPTS 4
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid)
 {
@@ -297,21 +299,8 @@ static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 /* A failure after the commit: the checkpoint must not look valid. */
 static void remove_committed(struct dump_ctx *c)
 {
-	int dfd = img_dir_fd(c->dir);
-	char name[64];
-
-	unlinkat(dfd, "inventory.img", 0);
-	for (size_t i = 0; i < c->ntasks; i++) {
-		static const enum img_kind kinds[] = {IMG_CORE, IMG_MM, IMG_PAGEMAP, IMG_PAGES,
-						      IMG_FDS};
-
-		for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
-			img_file_name(kinds[k], c->tasks[i].pid, name, sizeof(name));
-			unlinkat(dfd, name, 0);
-		}
-	}
-	unlinkat(dfd, "pstree.img", 0);
-	unlinkat(dfd, "files.img", 0);
+	/* inventory.img first, then every image (shared memory, tty... too) */
+	img_dir_remove_images(img_dir_fd(c->dir));
 	if (!c->opts->use_dir_fd && rmdir(c->opts->dir) < 0)
 		pr_debug("cannot remove %s: %m", c->opts->dir);
 }
@@ -330,12 +319,14 @@ static int check_no_new_signals(struct dump_ctx *c, struct ckpt_error *e)
 
 		if (r < 0)
 			return r;
-		if (changed)
+		if (changed) {
+			c->late_signal = true;
 			return ckpt_err(e, -EAGAIN,
 					"pid %d: a signal arrived while the checkpoint was being "
 					"committed; it is withdrawn and the tree left running (the "
 					"signal is delivered): dump again",
 					c->tasks[i].pid);
+		}
 	}
 	return 0;
 }
@@ -448,7 +439,23 @@ int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt
 	c.opts = opts;
 	c.self = getpid();
 	c.t_start = ckpt_monotonic_seconds();
-	r = run(&c, &res, e);
+	/*
+	 * A signal that came while the checkpoint was committed failed the dump
+	 * with the tree resumed and the checkpoint withdrawn: the tree has it
+	 * now, so a new dump sees it (a program whose timers fire every few
+	 * ms would otherwise fail a dump now and then).
+	 */
+	for (int attempt = 1;; attempt++) {
+		r = run(&c, &res, e);
+		if (r != -EAGAIN || !c.late_signal || attempt == LATE_SIGNAL_ATTEMPTS)
+			break;
+		pr_info("attempt %d: %s", attempt, e->msg);
+		dump_ctx_free(&c);
+		c = (struct dump_ctx){.opts = opts, .self = c.self, .t_start = c.t_start};
+		res = (struct dump_result){0};
+		*e = (struct ckpt_error){0};
+		usleep(10000);
+	}
 	if (r >= 0) {
 		res.ntasks = (unsigned)c.ntasks;
 		res.pages_bytes = c.pages_bytes;

@@ -108,6 +108,7 @@ struct dump_ctx {
 	uint64_t pages_bytes;
 	unsigned tasks_done;
 	double t_start, t_frozen;
+	bool late_signal; /* the dump failed: a signal came during the commit */
 };
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);
