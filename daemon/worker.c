@@ -31,6 +31,7 @@
 #include "dump.h"
 #include "fault.h"
 #include "mac.h"
+#include "caps.h"
 #include "image.h"
 #include "log.h"
 #include "restorer_io.h"
@@ -128,27 +129,6 @@ static int act_as_caller_on_files(const struct auth_caller *c)
 	return 0;
 }
 
-/* A checkpoint that must not stay: remove the inventory first, then the rest. */
-static void remove_images(int dirfd)
-{
-	_cleanup_closedir_ DIR *dir = NULL;
-	struct dirent *de;
-	int fd;
-
-	unlinkat(dirfd, "inventory.img", 0);
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(dir)))
-		if (de->d_type == DT_REG && strstr(de->d_name, ".img"))
-			unlinkat(dirfd, de->d_name, 0);
-}
-
 /* Copy what the dump logged (a memfd) into dump.log. */
 static void save_log(const struct worker_args *a, int dirfd, int memfd, const char *name)
 {
@@ -193,7 +173,7 @@ static int seal_images(const struct worker_args *a, int dfd, struct ckpt_error *
 		r = mac_seal(a->mac_key, a->caller->uid, dfd, fd, e);
 	if (r < 0) {
 		ckpt_err_wrap(e, "sealing the checkpoint (" MAC_FILE ")");
-		remove_images(dfd);
+		img_dir_remove_images(dfd);
 		unlinkat(dfd, MAC_FILE, 0);
 	}
 	return r;
@@ -241,11 +221,18 @@ int worker_dump(const struct worker_args *a)
 	o.external = (const char *const *)a->external;
 	o.n_external = a->n_external;
 	o.tcp_close = a->tcp_close;
+	o.images_unprivileged = !auth_is_root(a->caller);
 	o.progress = dump_progress;
 	o.progress_arg = (void *)a;
 	o.cancel = &worker_cancelled;
 	if (r == 0)
 		r = dump_tree(&o, &res, &err);
+	/*
+	 * What is left (checking, sealing and removing the caller's images,
+	 * dump.log) touches only the caller's directory: with no capability.
+	 */
+	if (!auth_is_root(a->caller) && caps_lower_all() < 0 && r == 0)
+		r = ckpt_err_errno(&err, -errno, "cannot drop the capabilities");
 	/*
 	 * The tree was checked before it was seized; the images say what the
 	 * tasks were at the freeze. A task that gained privileges in between
@@ -255,7 +242,7 @@ int worker_dump(const struct worker_args *a)
 		r = auth_check_images(a->caller, dfd, &err);
 		if (r < 0) {
 			ckpt_err_wrap(&err, "the tree changed credentials while it was dumped");
-			remove_images(dfd);
+			img_dir_remove_images(dfd);
 		}
 	}
 	if (r == 0)

@@ -435,7 +435,7 @@ int dump_write_files(struct dump_ctx *c, struct ckpt_error *e)
 	_cleanup_img_ struct img *img = NULL;
 	int r;
 
-	r = img_create(c->dir, IMG_FILES, 0, &img, e);
+	r = dump_img_create(c, IMG_FILES, 0, &img, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < c->nfiles; i++) {

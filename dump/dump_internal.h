@@ -113,6 +113,16 @@ struct dump_ctx {
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);
 
+/*
+ * Around every operation on the image directory: with
+ * opts->images_unprivileged the effective capability set is emptied (and
+ * given back by caps_restore(saved)); else nothing changes.
+ */
+uint64_t dump_images_enter(const struct dump_ctx *c);
+/* img_create() between dump_images_enter() and caps_restore() */
+int dump_img_create(struct dump_ctx *c, enum img_kind kind, int pid, struct img **ret,
+		    struct ckpt_error *e);
+
 /* seize.c */
 int seize_tree(struct dump_ctx *c, struct ckpt_error *e);
 /* Close open remote-syscall sessions and detach every seized task (resume). */
