@@ -38,6 +38,9 @@ static void usage_main(FILE *out)
 		"                 probe the kernel features ckpt needs\n"
 		"  ps [--json]    list the jobs of ckptd (running and recent)\n"
 		"  cancel JOB     cancel a running dump or restore of ckptd\n"
+		"  run --dir DIR [--signal SIG]... [--exit-code N] [--interval S] -- CMD...\n"
+		"                 run CMD as a batch job checkpointed into DIR on SIG, restored\n"
+		"                 from DIR when it holds a checkpoint (docs/slurm.md)\n"
 		"\n"
 		"options:\n"
 		"  -v, --verbose  more log output on stderr (-vv: debug)\n"
@@ -300,7 +303,7 @@ static const struct {
 	int (*fn)(int argc, char **argv, struct cli_common *c);
 } commands[] = {
     {"dump", cmd_dump},	  {"restore", cmd_restore}, {"show", cmd_show},
-    {"check", cmd_check}, {"ps", cmd_ps},	    {"cancel", cmd_cancel},
+    {"check", cmd_check}, {"ps", cmd_ps},	    {"cancel", cmd_cancel}, {"run", cmd_run},
 };
 
 int main(int argc, char **argv)
@@ -342,5 +345,5 @@ int main(int argc, char **argv)
 		}
 	}
 	return cli_usage_error(
-	    NULL, "unknown command '%s' (dump, restore, show, check, ps, cancel)", argv[i]);
+	    NULL, "unknown command '%s' (dump, restore, show, check, ps, cancel, run)", argv[i]);
 }

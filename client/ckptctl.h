@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define EXIT_USAGE 2
 
@@ -38,6 +39,27 @@ int cmd_cancel(int argc, char **argv, struct cli_common *c);
 int cli_daemon_connect(const struct cli_common *c, const char *cmd, int *ret_fd);
 int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c);
 int daemon_restore(int sock, const char *dir, const struct cli_common *c);
+/* The same requests with nothing printed (sock is consumed): for `run`. */
+struct ckpt_error;
+struct daemon_result {
+	unsigned ntasks;
+	int pid; /* restore: the restored root */
+	uint64_t bytes, images_bytes;
+	double seconds;
+	unsigned long long job_id;
+};
+int daemon_dump_quiet(int sock, const struct dump_opts *o, const struct cli_common *c,
+		      struct daemon_result *ret, struct ckpt_error *e);
+int daemon_restore_quiet(int sock, const char *dir, const struct cli_common *c,
+			 struct daemon_result *ret, struct ckpt_error *e);
+/*
+ * Restore dir in process (root): run ckpt-restore as our child, nothing
+ * printed but its log; *ret_root is the restored root (which becomes our
+ * child when ckpt-restore exits if we are a child subreaper).
+ */
+int restore_in_process(const char *dir, int verbose, pid_t *ret_root, long *ret_tasks,
+		       double *ret_seconds, char *err, size_t errlen);
+int cmd_run(int argc, char **argv, struct cli_common *c);
 /* Wait (briefly) until the pids saved in dir are no longer zombies. */
 void wait_for_zombie_pids(const char *dir);
 

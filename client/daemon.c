@@ -145,20 +145,24 @@ static int open_dump_dir(const char *dir, bool *ret_created)
 	return fd;
 }
 
-int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
+/*
+ * The dump request itself, nothing printed: the result in *ret (ntasks,
+ * bytes, seconds), or the error in e. The directory is created here (0700)
+ * and removed again if ckptd refused before writing into it.
+ */
+int daemon_dump_quiet(int sock, const struct dump_opts *o, const struct cli_common *c,
+		      struct daemon_result *ret, struct ckpt_error *e)
 {
 	_cleanup_(rpc_response_freep) Response *resp = NULL;
 	_cleanup_close_ int s = sock, dir_fd = -1;
 	Request req = REQUEST__INIT;
 	DumpRequest dr = DUMP_REQUEST__INIT;
-	struct ckpt_error e = {0};
-	bool created, bar = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
-	char size[32];
+	bool created = false, bar = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
 	int r;
 
 	dir_fd = open_dump_dir(o->dir, &created);
 	if (dir_fd < 0) {
-		ckpt_err_errno(&e, dir_fd, "cannot create or open %s", o->dir);
+		r = ckpt_err_errno(e, dir_fd, "cannot create or open %s", o->dir);
 		goto fail;
 	}
 	dr.pid = o->pid;
@@ -175,86 +179,113 @@ int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
 	req.dump = &dr;
 	req.has_want_progress = true;
 	req.want_progress = bar || c->json;
-	r = transact(s, &req, dir_fd, c, bar, &resp, &e);
+	r = transact(s, &req, dir_fd, c, bar, &resp, e);
 	if (bar)
 		fprintf(stderr, "\r\033[K");
 	if (r == 0 && resp->status < 0)
-		r = ckpt_err(&e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
+		r = ckpt_err(e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
 	if (r < 0)
 		goto fail;
-	if (c->json) {
-		printf("{\"status\":\"ok\",\"pid\":%d,\"dir\":", o->pid);
-		img_json_string(stdout, o->dir);
-		printf(",\"tasks\":%u,\"pages_bytes\":%llu,\"images_bytes\":%llu,"
-		       "\"seconds\":%.3f,\"job_id\":%llu}\n",
-		       resp->ntasks, (unsigned long long)(resp->job ? resp->job->bytes : 0),
-		       (unsigned long long)resp->images_bytes, resp->job ? resp->job->seconds : 0.0,
-		       (unsigned long long)(resp->job ? resp->job->job_id : 0));
-		return 0;
-	}
-	printf("dumped %u task%s, %s of memory to %s in %.2f s%s (ckptd job %llu)\n", resp->ntasks,
-	       resp->ntasks == 1 ? "" : "s",
-	       format_bytes(resp->job ? resp->job->bytes : 0, size, sizeof(size)), o->dir,
-	       resp->job ? resp->job->seconds : 0.0, o->leave_running ? " (left running)" : "",
-	       (unsigned long long)(resp->job ? resp->job->job_id : 0));
+	ret->ntasks = resp->ntasks;
+	ret->pid = resp->job ? resp->job->pid : 0;
+	ret->bytes = resp->job ? resp->job->bytes : 0;
+	ret->images_bytes = resp->images_bytes;
+	ret->seconds = resp->job ? resp->job->seconds : 0.0;
+	ret->job_id = resp->job ? resp->job->job_id : 0;
 	return 0;
 fail:
 	/* refused before the worker ran: nothing in it, remove what we made */
 	if (created && rmdir(o->dir) < 0 && errno == ENOTEMPTY && dir_fd >= 0 &&
 	    faccessat(dir_fd, "dump.log", F_OK, 0) == 0)
 		fprintf(stderr, "ckptctl: the log of the failed dump is %s/dump.log\n", o->dir);
-	fprintf(stderr, "ckptctl: dump of pid %d failed: %s\n", o->pid, e.msg);
-	if (c->json) {
-		printf("{\"status\":\"error\",\"pid\":%d,\"error\":", o->pid);
-		img_json_string(stdout, e.msg);
-		printf("}\n");
-	}
-	return 1;
+	return r;
 }
 
-int daemon_restore(int sock, const char *dir, const struct cli_common *c)
+int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
+{
+	struct daemon_result res = {0};
+	struct ckpt_error e = {0};
+	char size[32];
+
+	if (daemon_dump_quiet(sock, o, c, &res, &e) < 0) {
+		fprintf(stderr, "ckptctl: dump of pid %d failed: %s\n", o->pid, e.msg);
+		if (c->json) {
+			printf("{\"status\":\"error\",\"pid\":%d,\"error\":", o->pid);
+			img_json_string(stdout, e.msg);
+			printf("}\n");
+		}
+		return 1;
+	}
+	if (c->json) {
+		printf("{\"status\":\"ok\",\"pid\":%d,\"dir\":", o->pid);
+		img_json_string(stdout, o->dir);
+		printf(",\"tasks\":%u,\"pages_bytes\":%llu,\"images_bytes\":%llu,"
+		       "\"seconds\":%.3f,\"job_id\":%llu}\n",
+		       res.ntasks, (unsigned long long)res.bytes,
+		       (unsigned long long)res.images_bytes, res.seconds,
+		       (unsigned long long)res.job_id);
+		return 0;
+	}
+	printf("dumped %u task%s, %s of memory to %s in %.2f s%s (ckptd job %llu)\n", res.ntasks,
+	       res.ntasks == 1 ? "" : "s", format_bytes(res.bytes, size, sizeof(size)), o->dir,
+	       res.seconds, o->leave_running ? " (left running)" : "",
+	       (unsigned long long)res.job_id);
+	return 0;
+}
+
+int daemon_restore_quiet(int sock, const char *dir, const struct cli_common *c,
+			 struct daemon_result *ret, struct ckpt_error *e)
 {
 	_cleanup_(rpc_response_freep) Response *resp = NULL;
 	_cleanup_close_ int s = sock, dir_fd = -1;
 	Request req = REQUEST__INIT;
 	RestoreRequest rr = RESTORE_REQUEST__INIT;
-	struct ckpt_error e = {0};
 	bool bar = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
 	int r;
 
 	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir_fd < 0) {
-		ckpt_err_errno(&e, -errno, "cannot open %s", dir);
-		goto fail;
-	}
+	if (dir_fd < 0)
+		return ckpt_err_errno(e, -errno, "cannot open %s", dir);
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_RESTORE;
 	req.restore = &rr;
 	req.has_want_progress = true;
 	req.want_progress = bar || c->json;
-	r = transact(s, &req, dir_fd, c, bar, &resp, &e);
+	r = transact(s, &req, dir_fd, c, bar, &resp, e);
 	if (bar)
 		fprintf(stderr, "\r\033[K");
 	if (r == 0 && resp->status < 0)
-		r = ckpt_err(&e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
+		r = ckpt_err(e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
 	if (r < 0)
-		goto fail;
+		return r;
+	ret->ntasks = resp->ntasks;
+	ret->pid = resp->job ? resp->job->pid : 0;
+	ret->bytes = resp->job ? resp->job->bytes : 0;
+	ret->images_bytes = 0;
+	ret->seconds = resp->job ? resp->job->seconds : 0.0;
+	ret->job_id = resp->job ? resp->job->job_id : 0;
+	return 0;
+}
+
+int daemon_restore(int sock, const char *dir, const struct cli_common *c)
+{
+	struct daemon_result res = {0};
+	struct ckpt_error e = {0};
+
+	if (daemon_restore_quiet(sock, dir, c, &res, &e) < 0) {
+		fprintf(stderr, "ckptctl: restore from %s failed: %s\n", dir, e.msg);
+		if (c->json)
+			print_error_json(e.msg);
+		return 1;
+	}
 	if (c->json)
 		printf("{\"status\":\"ok\",\"root_pid\":%d,\"tasks\":%u,\"seconds\":%.3f,"
 		       "\"job_id\":%llu}\n",
-		       resp->job ? resp->job->pid : 0, resp->ntasks,
-		       resp->job ? resp->job->seconds : 0.0,
-		       (unsigned long long)(resp->job ? resp->job->job_id : 0));
+		       res.pid, res.ntasks, res.seconds, (unsigned long long)res.job_id);
 	else
-		printf("restored pid %d (%u task%s) in %.2f s\n", resp->job ? resp->job->pid : 0,
-		       resp->ntasks, resp->ntasks == 1 ? "" : "s",
-		       resp->job ? resp->job->seconds : 0.0);
+		printf("restored pid %d (%u task%s) in %.2f s\n", res.pid, res.ntasks,
+		       res.ntasks == 1 ? "" : "s", res.seconds);
 	return 0;
-fail:
-	fprintf(stderr, "ckptctl: restore from %s failed: %s\n", dir, e.msg);
-	if (c->json)
-		print_error_json(e.msg);
-	return 1;
 }
 
 /* --- ps ------------------------------------------------------------------------------ */

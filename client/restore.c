@@ -85,8 +85,12 @@ static void usage_restore(FILE *out)
  */
 static void exec_restorer(const char *path, bool search, char **args, pid_t parent, int err_fd)
 {
+	sigset_t none;
 	int err;
 
+	/* `ckptctl run` blocks the signals it takes through a signalfd */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent) {
 		err = ECANCELED;
 	} else {
@@ -595,6 +599,74 @@ static int report(const char *dir, int status, char *out, bool json, pid_t *ret_
 		printf("}\n");
 	}
 	return code ? code : 1;
+}
+
+int restore_in_process(const char *dir, int verbose, pid_t *ret_root, long *ret_tasks,
+		       double *ret_seconds, char *err, size_t errlen)
+{
+	_cleanup_free_ char *path = NULL, *out = NULL;
+	struct progress_view view = {.in = {.fd = -1}};
+	struct restore_result res = {0};
+	const char *line = NULL;
+	int r, status, pipefd[2], progfd[2];
+	unsigned long long since;
+	bool search;
+	size_t len;
+	pid_t pid = 0;
+
+	path = restorer_find(NULL, CKPT_LIBEXECDIR, true, &search);
+	out = malloc(RESTORER_OUT_MAX);
+	if (!path || !out) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	wait_for_zombie_pids(dir);
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return snprintf(err, errlen, "pipe: %m"), -EMFILE;
+	if (pipe2(progfd, O_CLOEXEC) < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return snprintf(err, errlen, "pipe: %m"), -EMFILE;
+	}
+	fcntl(progfd[0], F_SETFL, O_NONBLOCK);
+	view.in.fd = progfd[0];
+	fflush(stdout);
+	r = spawn_restorer(path, search, dir, verbose, pipefd[1], progfd[1], -1, &pid);
+	close(pipefd[1]);
+	close(progfd[1]);
+	if (r < 0) {
+		close(pipefd[0]);
+		close(progfd[0]);
+		snprintf(err, errlen, "cannot run %s: %s", path, strerror(-r));
+		return r;
+	}
+	since = proc_start_ticks(pid);
+	collect_output(pipefd[0], pid, &view, out, RESTORER_OUT_MAX, &len);
+	close(pipefd[0]);
+	close(progfd[0]);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			snprintf(err, errlen, "waiting for ckpt-restore: %m");
+			kill_unreported(dir, since);
+			return -ECHILD;
+		}
+	}
+	if (find_result_line(out, &res, &line) && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    !strcmp(res.status, "ok") && res.have_pid) {
+		*ret_root = (pid_t)res.root_pid;
+		*ret_tasks = res.tasks;
+		*ret_seconds = res.seconds;
+		return 0;
+	}
+	if (WIFSIGNALED(status))
+		snprintf(err, errlen, "ckpt-restore was killed by signal %d", WTERMSIG(status));
+	else if (res.error[0])
+		snprintf(err, errlen, "%s", res.error);
+	else
+		snprintf(err, errlen, "ckpt-restore exited with status %d without a result",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	kill_unreported(dir, since);
+	return -EIO;
 }
 
 int cmd_restore(int argc, char **argv, struct cli_common *c)
