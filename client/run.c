@@ -318,20 +318,33 @@ static size_t restored_pids(const char *dir, pid_t *pids, size_t cap)
 static void move_to_own_cgroups(struct run *r)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+	_cleanup_free_ char *theirs = NULL;
 	pid_t pids[4096];
-	size_t n = restored_pids(r->o->dir, pids, sizeof(pids) / sizeof(pids[0]));
-	char line[4096];
-	unsigned moved = 0, failed = 0;
+	size_t n = restored_pids(r->o->dir, pids, sizeof(pids) / sizeof(pids[0])), tlen = 0;
+	char line[4096], tpath[64];
+	unsigned moved = 0;
 
 	if (!f || n == 0)
 		return;
+	/* the root's cgroups: a hierarchy where it is in ours already needs nothing */
+	snprintf(tpath, sizeof(tpath), "/proc/%d/cgroup", r->root);
+	{
+		_cleanup_fclose_ FILE *tf = fopen(tpath, "re");
+		FILE *m = open_memstream(&theirs, &tlen);
+
+		if (tf && m)
+			while (fgets(line, sizeof(line), tf))
+				fputs(line, m);
+		if (m)
+			fclose(m);
+	}
 	while (fgets(line, sizeof(line), f)) {
 		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 		char mnt[PATH_MAX], root[PATH_MAX], path[PATH_MAX * 2 + 32];
 		const char *rel;
 		_cleanup_close_ int fd = -1;
 
-		if (!c2)
+		if (!c2 || (theirs && strstr(theirs, line)))
 			continue;
 		*c2 = '\0';
 		c2[strcspn(c2 + 1, "\n") + 1] = '\0';
@@ -340,26 +353,29 @@ static void move_to_own_cgroups(struct run *r)
 			continue;
 		if (strcmp(root, "/") && !strncmp(rel, root, strlen(root)))
 			rel += strlen(root);
-		snprintf(path, sizeof(path), "%s%s%s/cgroup.procs", mnt, *rel == '/' ? "" : "/", rel);
+		while (*rel == '/')
+			rel++;
+		snprintf(path, sizeof(path), "%s/%s%scgroup.procs", mnt, rel, *rel ? "/" : "");
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 		for (size_t i = 0; i < n; i++) {
 			char num[16];
 			int len = snprintf(num, sizeof(num), "%d", pids[i]);
 
 			if (fd >= 0 && write(fd, num, len) == len) {
-				moved++;
+				moved += i + 1 == n;
 				continue;
 			}
-			failed++;
 			event(r, "cgroup", NULL,
-			      "cannot move restored pid %d into our cgroup %s: %m; it stays in "
-			      "ckptd's cgroup there",
+			      "cannot move the restored pid %d into our cgroup %s: %m; the job "
+			      "stays in ckptd's cgroup of that hierarchy",
 			      pids[i], path);
 			break; /* one line per hierarchy */
 		}
 	}
-	if (moved && !failed)
-		event(r, "cgroup", NULL, "restored processes moved into our cgroups");
+	if (moved)
+		event(r, "cgroup", NULL,
+		      "the restored processes moved into our cgroups (%u hierarch%s)", moved,
+		      moved == 1 ? "y" : "ies");
 }
 
 /* --- starting, restoring, checkpointing ---------------------------------------------- */

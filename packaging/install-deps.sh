@@ -18,6 +18,7 @@ PKGS=(
 	openjdk-17-jdk-headless                 # the Java test (javac; the JRE comes with it)
 	bsdutils                                # script(1): a real pty for the shell-job test
 	xz-utils                                # the xz -9 test (tests/e2e/test_xz.sh)
+	slurmctld slurmd slurm-client munge     # the Slurm batch-job test (tests/e2e/test_slurm.sh)
 )
 
 missing=()
