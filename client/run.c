@@ -381,7 +381,7 @@ static void move_to_own_cgroups(struct run *r)
 /* --- starting, restoring, checkpointing ---------------------------------------------- */
 
 /* Start the command as our child, in its own session (so that its tree is whole). */
-static int start_job(struct run *r)
+static int start_job(struct run *r, const struct sigaction *orig)
 {
 	int errp[2], err = 0;
 	ssize_t k;
@@ -399,6 +399,10 @@ static int start_job(struct run *r)
 	if (pid == 0) {
 		sigset_t none;
 
+		/* the dispositions we were started with (SIG_IGN stays ignored) */
+		for (int sig = 1; sig < NSIG; sig++)
+			if (orig[sig].sa_handler == SIG_IGN)
+				sigaction(sig, &orig[sig], NULL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		setsid();
@@ -735,6 +739,7 @@ int cmd_run(int argc, char **argv, struct cli_common *c)
 	_cleanup_free_ char *newdir = NULL, *olddir = NULL;
 	struct run_opts o;
 	struct run r = {.o = &o, .pidfd = -1};
+	static struct sigaction orig[NSIG];
 	char err[512], why[1024];
 	sigset_t mask;
 	_cleanup_close_ int sfd = -1;
@@ -773,6 +778,18 @@ int cmd_run(int argc, char **argv, struct cli_common *c)
 	for (int i = 0; i < o.n_signals; i++)
 		sigaddset(&mask, o.signals[i]);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	/*
+	 * An ignored signal is dropped even when blocked: a shell starts a
+	 * background command with SIGINT and SIGQUIT ignored. We take them all
+	 * (the started job gets its ignored ones back, start_job).
+	 */
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+
+		if (sigismember(&mask, sig) == 1 && sigaction(sig, NULL, &orig[sig]) == 0 &&
+		    orig[sig].sa_handler == SIG_IGN)
+			sigaction(sig, &dfl, NULL);
+	}
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		fprintf(stderr, "ckptctl run: signalfd / PR_SET_CHILD_SUBREAPER: %m\n");
@@ -787,7 +804,7 @@ int cmd_run(int argc, char **argv, struct cli_common *c)
 		if (dir_nonempty(o.dir))
 			event(&r, "warning", NULL, "%s is not a complete checkpoint (%s): starting %s",
 			      o.dir, why[0] ? why : "?", o.cmd[0]);
-		k = start_job(&r);
+		k = start_job(&r, orig);
 		if (k < 0) {
 			event(&r, "error", NULL, "cannot run %s: %s", o.cmd[0], strerror(-k));
 			return k == -ENOENT ? 127 : 126;

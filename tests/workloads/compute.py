@@ -3,7 +3,8 @@
 # STEPS steps of a 64-bit LCG stirring a 4 MiB buffer in memory; prints
 # "step N" every 50 steps and at the end "result SHA256 X". Its state lives
 # only in memory: a run restored from a checkpoint prints an uninterrupted
-# run's result only if that memory came back exactly.
+# run's result only if that memory came back exactly. An optional second
+# argument is its exit status.
 import hashlib
 import sys
 
@@ -18,3 +19,4 @@ for i in range(steps):
     if i % 50 == 0:
         print("step", i, flush=True)
 print("result", hashlib.sha256(state).hexdigest(), x, flush=True)
+sys.exit(int(sys.argv[2]) if len(sys.argv) > 2 else 0)

@@ -1,0 +1,136 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# ckptctl run, the batch-job wrapper (docs/slurm.md), without a scheduler:
+#  - it exits with the job's status (exit N; a signal N: 128+N; 127 when the
+#    command is missing) and passes SIGHUP on to the job;
+#  - on SIGUSR1 it checkpoints the job into DIR and exits 85 (--signal and
+#    --exit-code change both), the next run restores the same pid and the job
+#    ends with an uninterrupted run's result and exit status;
+#  - a checkpoint the dump refuses (the job writes into a pipe read outside
+#    it) leaves the job running and ckptctl waiting: it exits with the job,
+#    and leaves no directory behind;
+#  - --interval checkpoints with the job left running;
+#  - the same through ckptd as an ordinary user, whose restored job is not
+#    ckptctl's child: the exit status still comes through (PIDFD_GET_INFO).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ckptd_lib.sh"
+
+[[ -S /run/ckpt/ckptd.sock ]] && fail "a ckptd answers at /run/ckpt/ckptd.sock: the in-process part needs none"
+unset CKPT_SOCKET
+STEPS=1500
+COMPUTE=("$PYTHON" "$WLSRC/compute.py")
+result_of() { awk '$1 == "result" { print $2, $3 }' "$1"; }
+has_result() { [[ -n $(result_of "$1") ]]; }
+last_step() { awk '$1 == "step" { s = $2 } END { print s + 0 }' "$1"; }
+step_beyond() { (($(last_step "$1") > $2)); }
+
+"${COMPUTE[@]}" "$STEPS" >"$T/ref.out"
+want=$(result_of "$T/ref.out")
+log "uninterrupted result $want"
+
+# run_bg VAR OUT ARGS...: `ckptctl ARGS` in its own session, output (the job's
+# too) appended to OUT; VAR is its pid
+run_bg()
+{
+	local var=$1 out=$2
+	shift 2
+	diag_add "$out"
+	setsid "${CKPTCTL_AS[@]}" "$@" </dev/null >>"$out" 2>&1 &
+	printf -v "$var" %s "$!"
+	TRACKED+=("$!")
+}
+# wait_rc PID WANT WHAT: ckptctl PID must exit with WANT within 60 s
+wait_rc()
+{
+	local pid=$1 want=$2 what=$3 rc
+	wait_for 60 "$what: ckptctl to exit" gone "$pid"
+	wait "$pid"
+	rc=$?
+	((rc == want)) || fail "$what: ckptctl run exited $rc, want $want"
+	untrack "$pid"
+	log "$what: exit $rc"
+}
+CKPTCTL_AS=("$CKPTCTL")
+
+# ---- exit statuses ----------------------------------------------------------------------------
+run_bg P "$T/st.out" run --dir "$T/st.ck" -- sh -c 'exit 7'
+wait_rc "$P" 7 "exit 7"
+run_bg P "$T/st.out" run --dir "$T/st.ck" -- sh -c 'kill -KILL $$'
+wait_rc "$P" 137 "SIGKILL"
+run_bg P "$T/st.out" run --dir "$T/st.ck" -- /nonexistent/prog
+wait_rc "$P" 127 "missing command"
+run_bg P "$T/int.out" run --dir "$T/st.ck" -- sleep 30
+wait_for 10 "sleep to start" file_has "$T/int.out" "started pid"
+kill -HUP "$P"
+wait_rc "$P" 129 "SIGHUP passed on"
+[[ -e $T/st.ck ]] && fail "$T/st.ck exists although nothing was checkpointed"
+
+# ---- checkpoint, exit 85, restore ---------------------------------------------------------------
+# run_cycle OUT DIR SIG CODE RUNARGS...: start or restore, wait for progress,
+# SIG -> checkpointed, exit CODE
+run_cycle()
+{
+	local out=$1 dir=$2 sig=$3 code=$4 at
+	shift 4
+	run_bg P "$out" run --dir "$dir" "$@" -- "${COMPUTE[@]}" "$STEPS" 3
+	at=$(last_step "$out")
+	wait_for 60 "progress past step $((at + 200))" step_beyond "$out" $((at + 200))
+	kill "-$sig" "$P"
+	wait_rc "$P" "$code" "checkpoint on SIG$sig"
+	has_result "$out" && fail "the job printed a result although it was checkpointed"
+	[[ -s $dir/inventory.img && ! -e $dir.new ]] || fail "$dir is not a complete checkpoint alone"
+}
+OUT=$T/job.out
+run_cycle "$OUT" "$T/job.ck" USR1 85
+pid1=$(awk '/Z started pid/ { sub(":", "", $6); print $6 }' "$OUT")
+run_cycle "$OUT" "$T/job.ck" USR2 99 --signal USR2 --exit-code 99
+grep -q "Z restored pid $pid1 " "$OUT" || fail "the second run did not restore pid $pid1"
+run_bg P "$OUT" run --dir "$T/job.ck" -- "${COMPUTE[@]}" "$STEPS" 3
+wait_rc "$P" 3 "restored job to its end"
+[[ $(result_of "$OUT") == "$want" ]] || fail "result '$(result_of "$OUT")', want '$want'"
+(($(grep -c "Z restored pid $pid1 " "$OUT") == 2)) || fail "not restored twice"
+log "checkpointed on USR1 (85), on USR2 (99), restored twice: an uninterrupted run's result"
+
+# ---- a checkpoint the dump refuses: the job runs on ---------------------------------------------
+OUT=$T/pipe.out
+diag_add "$OUT"
+setsid "$CKPTCTL" run --json --dir "$T/pipe.ck" -- "${COMPUTE[@]}" "$STEPS" </dev/null 2>"$T/pipe.err" | cat >"$OUT" &
+wait_for 30 "the piped job to start" step_beyond "$OUT" 100
+P=$(pgrep -f "^$CKPTCTL run --json --dir $T/pipe.ck") || fail "no ckptctl for the piped job"
+kill -USR1 "$P"
+wait_for 30 "checkpoint_failed" file_has "$T/pipe.err" '"event":"checkpoint_failed"'
+grep '"checkpoint_failed"' "$T/pipe.err" | grep -q pipe || fail "the failure does not name the pipe: $(cat "$T/pipe.err")"
+wait_for 60 "the piped job to finish" has_result "$OUT"
+wait_for 10 "ckptctl to exit with the job" gone "$P"
+[[ $(result_of "$OUT") == "$want" ]] || fail "piped job: result '$(result_of "$OUT")', want '$want'"
+grep -q '"event":"exited".*"exit_code":0' "$T/pipe.err" || fail "no exited event with code 0: $(cat "$T/pipe.err")"
+[[ -e $T/pipe.ck || -e $T/pipe.ck.new ]] && fail "a refused checkpoint left a directory"
+log "a refused checkpoint: logged, the job ran to its end"
+
+# ---- --interval ------------------------------------------------------------------------------------
+OUT=$T/iv.out
+run_bg P "$OUT" run --interval 1 --dir "$T/iv.ck" -- "${COMPUTE[@]}" "$STEPS"
+wait_rc "$P" 0 "--interval run"
+[[ $(result_of "$OUT") == "$want" ]] || fail "--interval: result '$(result_of "$OUT")', want '$want'"
+n=$(grep -c "Z checkpointed pid" "$OUT")
+((n >= 1)) || fail "--interval 1: no checkpoint"
+grep -q "(interval, left running)" "$OUT" || fail "--interval: no left-running checkpoint event"
+[[ -s $T/iv.ck/inventory.img && ! -e $T/iv.ck.new ]] || fail "--interval: $T/iv.ck is not a complete checkpoint"
+log "--interval 1: $n checkpoints, job left running, same result"
+
+# ---- through ckptd as an ordinary user ----------------------------------------------------------
+chmod 0711 "$T"
+ckptd_user_add UID_A ckpt-run-a
+start_ckptd
+chmod 0711 "$T/run"
+mkdir -m 0700 "$T/u" && chown ckpt-run-a: "$T/u"
+CKPTCTL_AS=(setpriv --reuid=ckpt-run-a --regid="$(id -g ckpt-run-a)" --clear-groups --inh-caps=-all -- "$CKPTCTL")
+OUT=$T/u/job.out
+touch "$OUT" && chown ckpt-run-a: "$OUT"
+run_cycle "$OUT" "$T/u/job.ck" USR1 85
+run_bg P "$OUT" run --dir "$T/u/job.ck" -- "${COMPUTE[@]}" "$STEPS" 3
+wait_rc "$P" 3 "restored through ckptd, to its end"
+grep -q "Z restored pid .* through ckptd" "$OUT" || fail "not restored through ckptd"
+[[ $(result_of "$OUT") == "$want" ]] || fail "through ckptd: result '$(result_of "$OUT")', want '$want'"
+log "through ckptd as a user: checkpointed, restored, exit status 3 of a job not our child"
+pass
