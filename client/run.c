@@ -435,13 +435,25 @@ static bool is_our_child(pid_t pid)
 	return waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
+/* Now, in clock ticks since boot: what /proc/PID/stat's start time counts. */
+static unsigned long long boot_ticks_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (unsigned long long)ts.tv_sec * (unsigned long long)sysconf(_SC_CLK_TCK) +
+	       (unsigned long long)ts.tv_nsec / (1000000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
 static int restore_job(struct run *r)
 {
 	struct ckpt_error e = {0};
 	char err[1024] = "", fields[256];
 	long tasks = 0;
 	double seconds = 0;
-	int k, sock;
+	/* a tick of slack: the start time is rounded down */
+	unsigned long long since = boot_ticks_now() - 1;
+	int k, sock, watch_err;
 
 	if (r->use_daemon) {
 		struct daemon_result res = {0};
@@ -466,15 +478,26 @@ static int restore_job(struct run *r)
 		return -1;
 	}
 	r->pidfd = (int)syscall(SYS_pidfd_open, r->root, 0);
+	watch_err = r->pidfd < 0 ? errno : 0;
 	r->child = is_our_child(r->root);
+	/* the pidfd is the restored root's only if that pid was not reused since */
+	if (r->pidfd >= 0 && !r->child) {
+		unsigned long long t = proc_start_ticks(r->root); /* 0: gone already */
+
+		if (t != 0 && t < since) {
+			close(r->pidfd);
+			r->pidfd = -1;
+			watch_err = ESRCH;
+		}
+	}
 	snprintf(fields, sizeof(fields), "\"pid\":%d,\"tasks\":%ld,\"seconds\":%.3f,\"via\":\"%s\"",
 		 r->root, tasks, seconds, r->use_daemon ? "ckptd" : "in-process");
 	event(r, "restored", fields, "pid %d (%ld task%s) from %s in %.2f s%s", r->root,
 	      tasks, tasks == 1 ? "" : "s", r->o->dir, seconds,
 	      r->use_daemon ? " through ckptd" : "");
 	if (r->pidfd < 0 && !r->child) {
-		event(r, "error", NULL, "pid %d: cannot watch the restored job (pidfd_open): %m",
-		      r->root);
+		event(r, "error", NULL, "pid %d: cannot watch the restored job: %s", r->root,
+		      strerror(watch_err));
 		return -1;
 	}
 	if (!r->child)
