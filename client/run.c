@@ -233,10 +233,18 @@ static void recover_dir(struct run *r)
 				      cand, dir);
 		}
 	}
-	if (access(r->newdir, F_OK) == 0 && remove_checkpoint_dir(r->newdir) < 0)
-		event(r, "warning", NULL, "cannot remove the leftover %s: %m", r->newdir);
-	if (access(r->olddir, F_OK) == 0 && remove_checkpoint_dir(r->olddir) < 0)
-		event(r, "warning", NULL, "cannot remove the leftover %s: %m", r->olddir);
+	/* leftovers go only beside a complete DIR: never the last complete checkpoint */
+	for (int i = 0; i < 2; i++) {
+		const char *left = i ? r->olddir : r->newdir;
+
+		if (access(left, F_OK) < 0)
+			continue;
+		if (!is_checkpoint(dir, NULL, 0))
+			event(r, "warning", NULL, "%s is left from an earlier run and %s is no "
+			      "complete checkpoint: both are left as they are", left, dir);
+		else if (remove_checkpoint_dir(left) < 0)
+			event(r, "warning", NULL, "cannot remove the leftover %s: %m", left);
+	}
 }
 
 /* --- the job's cgroups ----------------------------------------------------------------- */

@@ -14,6 +14,9 @@
 #  2. The same with `--time=1 --signal=B:USR1@SECS`: Slurm itself signals the
 #     job before its time limit; every run is checkpointed and requeued until
 #     the computation is done, with an uninterrupted run's result.
+#  3. Preemption (PreemptMode=REQUEUE, GraceTime, preempt_send_user_signal):
+#     a job of a higher partition preempts it; it is checkpointed on the
+#     signal, requeued, and restored once the urgent job is done.
 # The daemons run in the foreground (-D / --foreground) under the test's
 # reaper and are killed at the end. Every wait is bounded.
 : "${CKPT_E2E_TIMEOUT:=300}"
@@ -111,10 +114,14 @@ ReturnToService=2
 SchedulerType=sched/builtin
 JobRequeue=1
 RequeueExit=85
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+SlurmctldParameters=preempt_send_user_signal
 KillWait=10
 MinJobAge=600
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 State=UNKNOWN
-PartitionName=ckpt Nodes=$NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+PartitionName=ckpt Nodes=$NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO PriorityTier=1 PreemptMode=REQUEUE GraceTime=60
+PartitionName=urgent Nodes=$NODE MaxTime=INFINITE State=UP OverSubscribe=NO PriorityTier=2 PreemptMode=OFF
 EOF
 cat >"$ETC/cgroup.conf" <<EOF
 CgroupAutomount=no
@@ -263,4 +270,30 @@ restarts=$(job_field "$J2" Restarts)
 [[ $restarts == "$n" ]] || fail "job $J2: Restarts=$restarts, $n checkpoints"
 grep -q 'signal 10 ' "$OUT2" || fail "job $J2: no SIGUSR1 from Slurm in its output"
 log "job $J2: uninterrupted result after $n checkpoint(s) before the time limit, Restarts=$restarts"
+
+# ---- 3. preemption: PreemptMode=REQUEUE, GraceTime, preempt_send_user_signal ---------------
+# The job takes both CPUs; a job of a higher partition preempts it. Slurm sends
+# the job's --signal (USR1, to the batch step: B:) at once instead of SIGTERM
+# (SlurmctldParameters=preempt_send_user_signal), ckptctl run checkpoints and
+# exits 85, the urgent job runs, then the preempted one is restored.
+submit J3 preempted -c 2 --signal=B:USR1@10
+OUT3=$JOB_DIR/preempted.out
+wait_running "$J3" 30
+wait_for 30 "job $J3 to start compute.py" file_has "$OUT3" " started pid "
+wait_for 60 "job $J3 to make progress" step_beyond "$OUT3" 300
+id=$(cd "$JOB_DIR" && as_user "$JOBUSER" env SLURM_CONF="$SLURM_CONF" sbatch --parsable \
+	-p urgent -c 2 --output=/dev/null --wrap "sleep 3" 2>"$T/sbatch.err") ||
+	fail "sbatch urgent: $(cat "$T/sbatch.err")"
+log "submitted the urgent job $id"
+wait_for 60 "job $J3 to be checkpointed on preemption" file_has "$OUT3" "exiting with 85"
+grep -q 'signal 10 ' "$OUT3" || fail "job $J3: preempted without SIGUSR1"
+wait_for 60 "the urgent job $id to complete" job_state_is "$id" COMPLETED
+wait_running "$J3" 60
+wait_for 60 "job $J3 to be restored" file_has "$OUT3" "Z restored pid"
+wait_for 90 "job $J3 to complete" job_state_is "$J3" COMPLETED
+got=$(result_of "$OUT3")
+[[ $got == "$want" ]] || fail "job $J3: result '$got', an uninterrupted run gives '$want'"
+restarts=$(job_field "$J3" Restarts)
+[[ $restarts == 1 ]] || fail "job $J3: Restarts=$restarts, want 1"
+log "job $J3: preempted, checkpointed, restored after the urgent job: uninterrupted result"
 pass
