@@ -212,7 +212,7 @@ fail:
 	return 1;
 }
 
-int daemon_restore(int sock, const char *dir, const struct cli_common *c)
+int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c)
 {
 	_cleanup_(rpc_response_freep) Response *resp = NULL;
 	_cleanup_close_ int s = sock, dir_fd = -1;
@@ -229,6 +229,7 @@ int daemon_restore(int sock, const char *dir, const struct cli_common *c)
 	}
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_RESTORE;
+	rr.cgroups = (char *)cgroups;
 	req.restore = &rr;
 	req.has_want_progress = true;
 	req.want_progress = bar || c->json;

@@ -360,9 +360,10 @@ static int become_caller(const struct worker_args *a)
 
 static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, int progress_fd)
 {
-	char fdarg[16], progarg[16];
+	char fdarg[16], progarg[16], pidarg[16];
 	char *argv[] = {"ckpt-restore", "--json",	 "-v",	  "--dir-fd",
-			fdarg,		"--progress-fd", progarg, NULL};
+			fdarg,		"--progress-fd", progarg, NULL,
+			NULL,		NULL,		 NULL};
 	/* opened while still root: the caller may have no way into the
 	 * directory ckpt-restore lives in (a build tree in a private dir),
 	 * only the right to execute the file itself */
@@ -370,6 +371,13 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 
 	snprintf(fdarg, sizeof(fdarg), "%d", a->dir_fd);
 	snprintf(progarg, sizeof(progarg), "%d", progress_fd);
+	if (a->cgroups_caller) {
+		/* the client waits for our answer: its pid is its own meanwhile */
+		snprintf(pidarg, sizeof(pidarg), "%d", (int)a->caller->pid);
+		argv[7] = "--cgroups=caller";
+		argv[8] = "--caller-pid";
+		argv[9] = pidarg;
+	}
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
 		_exit(127);
 	if (fcntl(a->dir_fd, F_SETFD, 0) < 0 || fcntl(progress_fd, F_SETFD, 0) < 0)

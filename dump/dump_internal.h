@@ -151,6 +151,9 @@ int dump_timers(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 int dump_seccomp(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 /* dump_sched.c: scheduling policy/nice and CPU affinity of one thread */
 int dump_thread_sched(pid_t tid, ThreadCore *tc, struct ckpt_error *e);
+/* dump_cgroup.c: the thread's cgroup in every hierarchy; refuses another
+ * cgroup namespace than the dumper's */
+int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e);
 
 /* dump_mm.c */
 int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);

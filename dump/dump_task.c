@@ -743,6 +743,8 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 			r = dump_thread_status(t->pid, tid, core->threads[i], e);
 		if (r >= 0)
 			r = dump_thread_sched(tid, core->threads[i], e);
+		if (r >= 0)
+			r = dump_thread_cgroups(t->pid, tid, core->threads[i], e);
 		if (r < 0)
 			return r;
 	}

@@ -110,6 +110,7 @@ void restore_ctx_free(struct restore_ctx *ctx)
 		closep(&ctx->deleted_cwds[i].fd);
 	free(ctx->deleted_cwds);
 	tty_free(ctx);
+	cgroups_free(ctx);
 	restore_undo_free(ctx);
 	plan_free(&ctx->plan);
 	if (ctx->inv)

@@ -418,6 +418,7 @@ static int validate_thread(struct restore_ctx *ctx, const char *file, size_t idx
 {
 	struct ckpt_error *e = &ctx->err;
 	char f[192];
+	int r;
 
 	/* the messages below say "threads[0]": name the right one */
 	snprintf(f, sizeof(f), "%s (thread %zu, tid %d)", file, idx, th->tid);
@@ -451,6 +452,9 @@ static int validate_thread(struct restore_ctx *ctx, const char *file, size_t idx
 	if (th->comm && strlen(th->comm) > 15)
 		return ckpt_err(e, -EINVAL, "%s: field threads[%zu].comm: longer than 15 bytes",
 				file, idx);
+	r = cgroups_validate_thread(file, idx, th, e);
+	if (r < 0)
+		return r;
 	if (th->has_ss_flags && !(th->ss_flags & SS_DISABLE) &&
 	    (th->ss_sp >= RST_TASK_SIZE || th->ss_size > RST_TASK_SIZE))
 		return ckpt_err(e, -EINVAL,

@@ -39,6 +39,12 @@
 /* clone3 with set_tid, /proc/self/map_files, shm_next_id: either suffices */
 #define RESTORE_CAPS_CR (CAPS_BIT(CAP_CHECKPOINT_RESTORE) | CAPS_BIT(CAP_SYS_ADMIN))
 
+/* --cgroups: where the tasks go (cgroups.c) */
+enum restore_cgroups {
+	RESTORE_CGROUPS_EXACT = 0, /* the saved cgroups, which must exist */
+	RESTORE_CGROUPS_CALLER,	   /* the root's subtree under the caller's cgroups */
+};
+
 struct restore_opts {
 	const char *dir;
 	bool json;
@@ -57,6 +63,10 @@ struct restore_opts {
 	 * job; tty_fd is that terminal (--tty-fd), external terminals become it */
 	bool shell_job;
 	int tty_fd;
+	enum restore_cgroups cgroups;
+	/* --caller-pid: with RESTORE_CGROUPS_CALLER, whose cgroups (ckptd's
+	 * client); 0: ours */
+	pid_t caller_pid;
 };
 
 /* A pty of the tree that is the controlling terminal of a session of the tree (tty.c). */
@@ -219,6 +229,10 @@ struct restore_ctx {
 	struct termios shell_old_termios; /* the terminal's, before the job's were set */
 	bool shell_termios_set;		  /* undo on rollback */
 
+	/* every (hierarchy, saved path) of the images, resolved in stage verify (cgroups.c) */
+	struct rcgroup *cgroups;
+	size_t ncgroups;
+
 	/* what the restore made outside its processes, removed if it fails (undo.c) */
 	struct restore_undo *undo;
 	size_t nundo;
@@ -242,6 +256,7 @@ int restore_check_cancel(struct restore_ctx *ctx);
 /* ---- undo.c: objects made outside the tree, removed if the restore fails - */
 int restore_undo_unlink(struct restore_ctx *ctx, const char *path);
 int restore_undo_shm(struct restore_ctx *ctx, int shmid);
+int restore_undo_rmdir(struct restore_ctx *ctx, const char *path);
 /* For fd_open_ctx.made_path (owner: the restore_ctx). */
 void restore_undo_made_path(void *owner, const char *path);
 void restore_undo_run(struct restore_ctx *ctx);
@@ -259,6 +274,17 @@ int consistency_check(struct restore_ctx *ctx);
 int checks_machine(struct restore_ctx *ctx);
 int vdso_layout_self(struct vdso_layout *ret, struct ckpt_error *e);
 int checks_pids_free(struct restore_ctx *ctx);
+
+/* ---- cgroups.c: the cgroups of every task and thread --------------------------- */
+/* Stage verify: the fields of threads[idx].cgroups. */
+int cgroups_validate_thread(const char *file, size_t idx, const ThreadCore *th,
+			    struct ckpt_error *e);
+/* Stage verify (machine checks): every saved cgroup found here (or, with
+ * --cgroups=caller, mapped under the caller's), before anything is made. */
+int cgroups_check(struct restore_ctx *ctx);
+/* Stage cgroups: make the missing ones (caller), move every task and thread. */
+int cgroups_restore(struct restore_ctx *ctx);
+void cgroups_free(struct restore_ctx *ctx);
 
 /* ---- plan.c ---------------------------------------------------------------- */
 int plan_build(struct restore_ctx *ctx);
