@@ -177,6 +177,49 @@ assert_same_cgroups "$T/a.cg" "$RESTORED_PID"
 kill_tree "$RESTORED_PID"
 untrack "$RESTORED_PID"
 assert_tree_gone "$A"
+
+# ---- 2b. a user's restore through ckptd moves with the user's rights ----------
+# The user's program is in a v1 cgroup of root's: ckpt-restore, run as the
+# user, may not write its `tasks` (no capability is raised for it) and
+# says so; once root delegates the cgroup (chown), the same restore works.
+# (ckptd back in the root cgroups the user's program is in: a v2 move out of
+# /$NAME/ckptd would need the root's cgroup.procs, which the user may not write)
+for p in $(tree_pids "$CKPTD_PID"); do
+	for tid in $(ls "/proc/$p/task"); do echo "$tid" >"$V1/tasks"; done
+	echo "$p" >"$V2/cgroup.procs"
+done
+ckptd_user_add UUID ckpt-cg-u
+trap 'rc=$?; for u in "${CKPTD_USERS[@]}"; do userdel -f "$u" >/dev/null 2>&1; done; (exit $rc); cg_exit' EXIT
+chmod 0711 "$T"
+install -d -m 0755 "$T/bin" && install -m 0755 "$WL/sleeper" "$T/bin/sleeper"
+mkdir -m 0700 "$T/u" && chown ckpt-cg-u: "$T/u"
+mkdir "$V1/$NAME/user"
+(
+	cd "$T/u" || exit 1
+	setsid setpriv --reuid=ckpt-cg-u --regid="$(id -g ckpt-cg-u)" --clear-groups --inh-caps=-all -- \
+		"$T/bin/sleeper" nanosleep "$T/u/p.log" "$T/u/p.ready" 1 </dev/null >/dev/null 2>&1 &
+)
+wait_for 10 "the user's program" test -s "$T/u/p.ready"
+read -r U <"$T/u/p.ready"
+TRACKED+=("$U")
+echo "$U" >"$V1/$NAME/user/tasks" || fail "cannot move $U into $V1/$NAME/user"
+tree_snapshot "$U" >"$T/u.tree"
+cg_snapshot "$U" >"$T/u.cg"
+mkdir -m 0700 "$T/u/ck" && chown ckpt-cg-u: "$T/u/ck"
+user_ckptctl ckpt-cg-u dump "$U" -D "$T/u/ck" --json || fail "the user's dump failed: $(cat "$ERR")"
+assert_tree_gone "$U"
+user_ckptctl ckpt-cg-u restore "$T/u/ck" --json && fail "the user's restore wrote a cgroup file of root's"
+grep -q "stage cgroups: pid $U: thread $U: cannot move it into cgroup $ctl[^ ]*:/$NAME/user: $V1/$NAME/user/tasks: Permission denied" "$ERR" ||
+	{ cat "$ERR"; fail "the refusal does not name the pid and the cgroup file"; }
+assert_restore_left_nothing "$T/u.tree"
+chown ckpt-cg-u: "$V1/$NAME/user" "$V1/$NAME/user/tasks" "$V1/$NAME/user/cgroup.procs"
+rm -f "$T/u/ck/restore.log"
+user_ckptctl ckpt-cg-u restore "$T/u/ck" --json || fail "the user's restore into a delegated cgroup failed: $(cat "$ERR")"
+RESTORED_PID=$(json_get "$OUT" root_pid) && TRACKED+=("$RESTORED_PID")
+assert_same_cgroups "$T/u.cg" "$RESTORED_PID"
+kill_tree "$RESTORED_PID"
+untrack "$RESTORED_PID"
+assert_tree_gone "$U"
 stop_ckptd
 
 # ---- 3. a cgroup removed since the dump: refused before anything is made ------
