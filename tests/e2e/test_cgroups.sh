@@ -272,6 +272,11 @@ C=$ROOT
 tree_snapshot "$C" >"$T/c.tree"
 ckpt_dump "$C" "$T/c.img"
 assert_tree_gone "$C"
+# a restore failing after stage cgroups removes the cgroups it made
+CKPT_FAULT=restore-memory restore_in job2 "$T/c.img" --cgroups=caller && fail "CKPT_FAULT=restore-memory: the restore succeeded"
+grep -q "stage memory: injected fault" "$ERR" || { cat "$ERR"; fail "the restore did not fail in stage memory"; }
+assert_restore_left_nothing "$T/c.tree"
+[[ -d $V1/$NAME/job2/w1 || -d $V2/$NAME/job2/w1 ]] && fail "a failed --cgroups=caller restore left the cgroups it made"
 restore_in job2 "$T/c.img" --cgroups=caller --json || { cat "$ERR"; fail "--cgroups=caller restore failed"; }
 RESTORED_PID=$(json_get "$OUT" root_pid) || fail "no root_pid"
 TRACKED+=("$RESTORED_PID")
@@ -280,4 +285,18 @@ sed "s|:/$NAME/job|:/$NAME/job2|g" "$T/c.cg" >"$T/c.cg.want"
 assert_same_cgroups "$T/c.cg.want" "$RESTORED_PID"
 [[ -d $V1/$NAME/job2/w2 && -d $V2/$NAME/job2/w1 ]] || fail "--cgroups=caller did not make the sub-cgroups"
 assert_all_run "$T/c.log" "$RESTORED_PID"
+kill_tree "$RESTORED_PID"
+untrack "$RESTORED_PID"
+assert_tree_gone "$C"
+
+# through ckptd: the client's cgroups (ckptd and its worker are in others)
+mkdir -p "$V1/$NAME/job3" "$V2/$NAME/job3"
+start_ckptd
+restore_in job3 "$T/c.img" --cgroups=caller --json || { cat "$ERR"; fail "--cgroups=caller restore through ckptd failed"; }
+grep -q '"job_id"' "$OUT" || fail "the restore did not go through ckptd"
+RESTORED_PID=$(json_get "$OUT" root_pid) || fail "no root_pid"
+TRACKED+=("$RESTORED_PID")
+sed "s|:/$NAME/job|:/$NAME/job3|g" "$T/c.cg" >"$T/c.cg.want3"
+assert_same_cgroups "$T/c.cg.want3" "$RESTORED_PID"
+stop_ckptd
 pass
