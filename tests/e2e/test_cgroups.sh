@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Cgroups of every task and thread (docs/fidelity.md): a tree of two
+# Cgroups of every task and thread (docs/fidelity.md). A task in another
+# cgroup namespace is refused at dump and left running. A tree of two
 # processes (tests/workloads/cgtree.c), the child with three threads, put
 # into cgroups of a v1 hierarchy (per thread: the child's threads in three
 # different cgroups) and of the v2 one (the child in a threaded subtree,
@@ -11,7 +12,10 @@
 # cgroups, keeping the structure below the root's cgroup, and refuses what
 # it cannot map (a thread outside the root's cgroup, a threaded subtree);
 # a restore through ckptd puts the tasks back in their saved cgroups, not
-# in ckptd's.
+# in ckptd's, and for a user writes the cgroup files with the user's rights
+# only (refused naming the file, then done once root delegates the cgroup);
+# forged cgroup fields are refused by the verifier. Every cgroup the test
+# made is removed at exit.
 . "$(dirname "$0")/lib.sh"
 . "$CKPT_SRC/tests/e2e/ckptd_lib.sh"
 
@@ -127,6 +131,17 @@ assert_all_run()
 		done
 	done
 }
+
+# ---- 0. a task in another cgroup namespace: refused at dump, left running -------
+start_workload NS "$T/ns.ready" -- unshare --cgroup "$WL/sleeper" nanosleep "$T/ns.log" "$T/ns.ready" 1
+[[ $(readlink "/proc/$NS/ns/cgroup") != "$(readlink /proc/self/ns/cgroup)" ]] ||
+	fail "unshare --cgroup did not make a cgroup namespace"
+ckptctl_run dump "$NS" -D "$T/ns.img" && fail "a task in another cgroup namespace was dumped"
+grep -q "pid $NS: thread $NS is in cgroup namespace [0-9]*, the dumper in [0-9]*: cgroup namespaces are not supported" "$ERR" ||
+	{ cat "$ERR"; fail "the refusal does not name the cgroup namespace"; }
+assert_tree_running "$NS"
+kill_tree "$NS"
+untrack "$NS"
 
 # ---- 1. exact (the default): every thread back in its cgroups ----------------
 start_tree a job/thr/t1 job/thr/t2 other
