@@ -295,23 +295,12 @@ static int make_dir(struct restore_ctx *ctx, const char *dir, int depth)
 	return restore_undo_rmdir(ctx, dir);
 }
 
-/* The thread's current cgroup in hierarchy controllers (malloc'ed), as /proc shows it. */
-static int current_path(struct restore_ctx *ctx, pid_t pid, pid_t tid, const char *controllers,
-			char **ret)
+static int read_current(struct restore_ctx *ctx, pid_t pid, pid_t tid, struct cgroup_list *ret)
 {
-	struct cgroup_list l = {0};
-	const struct cgroup_line *c;
 	char path[96];
-	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", pid, tid);
-	r = cgroup_parse_file(path, &l, &ctx->err);
-	if (r < 0)
-		return r;
-	c = cgroup_list_find(&l, controllers);
-	*ret = c ? strdup(c->path) : strdup("");
-	cgroup_list_free(&l);
-	return *ret ? 0 : ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	return cgroup_parse_file(path, ret, &ctx->err);
 }
 
 static int write_id(struct restore_ctx *ctx, const struct rcgroup *g, const char *file, pid_t id)
@@ -332,18 +321,22 @@ static int write_id(struct restore_ctx *ctx, const struct rcgroup *g, const char
 	return 0;
 }
 
-/* Thread tid (of process pid) into g through file, unless it is there already. */
-static int move(struct restore_ctx *ctx, pid_t pid, pid_t tid, const struct rcgroup *g,
+/*
+ * id into cgroup m (resolved by stage verify) through file, unless cur (the
+ * thread's cgroups now) says it is there already: a task made in the very
+ * cgroup it belongs to costs no write, and needs no right on it.
+ */
+static int move(struct restore_ctx *ctx, const struct cgroup_list *cur, const CgroupMember *m,
 		const char *file, pid_t id)
 {
-	_cleanup_free_ char *cur = NULL;
-	int r;
+	const struct rcgroup *g = rcg_find(ctx, m);
+	const struct cgroup_line *c = cgroup_list_find(cur, m->controllers);
 
 	if (!g || !g->target)
-		return ckpt_err(&ctx->err, -EINVAL, "cgroup not resolved by stage verify");
-	r = current_path(ctx, pid, tid, g->controllers, &cur);
-	if (r < 0 || !strcmp(cur, g->target))
-		return r;
+		return ckpt_err(&ctx->err, -EINVAL, "cgroup %s:/%s not resolved by stage verify",
+				hname(m->controllers), m->path);
+	if (c && !strcmp(c->path, g->target))
+		return 0;
 	return write_id(ctx, g, file, id);
 }
 
@@ -354,25 +347,30 @@ static int restore_task(struct restore_ctx *ctx, struct rtask *t)
 
 	/* v2 first: the whole process, then the threads of a threaded subtree */
 	if (main_v2) {
-		r = move(ctx, t->pid, t->pid, rcg_find(ctx, main_v2), "cgroup.procs", t->pid);
+		struct cgroup_list cur = {0};
+
+		r = read_current(ctx, t->pid, t->pid, &cur);
+		if (r >= 0)
+			r = move(ctx, &cur, main_v2, "cgroup.procs", t->pid);
+		cgroup_list_free(&cur);
 		if (r < 0)
 			return ckpt_err_wrap(&ctx->err, "pid %d", t->pid);
 	}
 	for (size_t k = 0; k <= t->n_threads; k++) {
 		const ThreadCore *th = thread_core(t, k);
+		struct cgroup_list cur = {0};
 
-		for (size_t j = 0; j < th->n_cgroups; j++) {
+		r = read_current(ctx, t->pid, th->tid, &cur);
+		for (size_t j = 0; r >= 0 && j < th->n_cgroups; j++) {
 			const CgroupMember *m = th->cgroups[j];
 			bool v2 = !m->controllers[0];
 
-			if (v2 && k == 0)
-				continue;
-			r = move(ctx, t->pid, th->tid, rcg_find(ctx, m),
-				 v2 ? "cgroup.threads" : "tasks", th->tid);
-			if (r < 0)
-				return ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid,
-						     th->tid);
+			if (!v2 || k > 0)
+				r = move(ctx, &cur, m, v2 ? "cgroup.threads" : "tasks", th->tid);
 		}
+		cgroup_list_free(&cur);
+		if (r < 0)
+			return ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid, th->tid);
 	}
 	return 0;
 }
