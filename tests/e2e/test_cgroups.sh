@@ -197,12 +197,9 @@ assert_tree_gone "$A"
 # The user's program is in a v1 cgroup of root's: ckpt-restore, run as the
 # user, may not write its `tasks` (no capability is raised for it) and
 # says so; once root delegates the cgroup (chown), the same restore works.
-# (ckptd back in the root cgroups the user's program is in: a v2 move out of
-# /$NAME/ckptd would need the root's cgroup.procs, which the user may not write)
-for p in $(tree_pids "$CKPTD_PID"); do
-	for tid in $(ls "/proc/$p/task"); do echo "$tid" >"$V1/tasks"; done
-	echo "$p" >"$V2/cgroup.procs"
-done
+# (ckptd stays in /$NAME/ckptd: ckpt-restore runs in the client's cgroups,
+# else a v2 move out of ckptd's would need the root's cgroup.procs, which
+# the user may not write)
 ckptd_user_add UUID ckpt-cg-u
 trap 'rc=$?; for u in "${CKPTD_USERS[@]}"; do userdel -f "$u" >/dev/null 2>&1; done; (exit $rc); cg_exit' EXIT
 chmod 0711 "$T"
