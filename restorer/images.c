@@ -993,6 +993,9 @@ int images_load(struct restore_ctx *ctx)
 	r = consistency_check(ctx);
 	if (r < 0)
 		return r;
+	r = sigio_verify(ctx);
+	if (r < 0)
+		return r;
 	pr_debug("%zu tasks, %zu files, highest fd %d", ctx->ntasks, ctx->nfiles,
 		 ctx->max_saved_fd);
 	return 0;

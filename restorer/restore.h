@@ -379,6 +379,10 @@ int locks_verify(struct restore_ctx *ctx);
 /* The task's POSIX locks, and the locks of the descriptions not in taken[] yet. */
 int locks_restore_task(struct restore_ctx *ctx, struct rtask *t, bool *taken);
 
+/* ---- sigio.c: signal-driven I/O of the descriptions (stage verify, stage sigio) ---- */
+int sigio_verify(struct restore_ctx *ctx);
+int sigio_restore(struct restore_ctx *ctx);
+
 /* ---- seccomp.c: stage seccomp -------------------------------------------------- */
 int seccomp_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
 int seccomp_restore_task(struct restore_ctx *ctx, struct rtask *t);

@@ -121,6 +121,11 @@ static int stage_creds(struct restore_ctx *ctx)
 	return 0;
 }
 
+static int stage_sigio(struct restore_ctx *ctx)
+{
+	return sigio_restore(ctx);
+}
+
 static int stage_signals(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++) {
@@ -221,6 +226,10 @@ static const struct stage stages[] = {
     {"creds", stage_creds, true,
      "Resource limits and credentials last among the privileged steps: after them the task "
      "may no longer be allowed to map, open or set what the earlier stages needed."},
+    {"sigio", stage_sigio, true,
+     "Signal-driven I/O of the open file descriptions (O_ASYNC, owner, F_SETSIG) by a task "
+     "holding each: after creds, because F_SETOWN records the caller's credentials, which "
+     "the kernel checks against the owner's each time it sends a signal."},
     {"signals", stage_signals, true,
      "rseq, pending signals and timers once the memory they point into is in place; every "
      "signal stays blocked until the saved mask is set at resume (a timer that expires "

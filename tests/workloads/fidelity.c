@@ -22,7 +22,8 @@
  *           and every 100 ms forks a child that fexecve()s it; logs "bad
  *           exec: ..." when the exec fails or the child does not exit 0.
  *   sigio WHAT  a pipe whose read end has O_ASYNC, a SIGIO owner or a signal set
- *           (WHAT: async, own, sig); logs "ok N" while they stay as set.
+ *           (WHAT: async, own, sig; outside: owned by its parent process);
+ *           logs "ok N" while they stay as set.
  *   clonefiles  clone(CLONE_FILES) a child process sharing its fd table; the
  *           child opens /dev/null, the parent checks it sees that fd, and
  *           both log "ok" every 500 ms.
@@ -320,14 +321,15 @@ static void memfd_main(const char *ready, const char *prog)
 
 static void sigio_main(const char *ready, const char *what)
 {
-	struct f_owner_ex want = {F_OWNER_PID, getpid()}, got;
+	bool outside = !strcmp(what, "outside");
+	struct f_owner_ex want = {F_OWNER_PID, outside ? getppid() : getpid()}, got;
 	int p[2], fl;
 
 	if (pipe(p) < 0)
 		wl_die("pipe: %s", strerror(errno));
 	if (!strcmp(what, "async"))
 		fl = fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK);
-	else if (!strcmp(what, "own"))
+	else if (!strcmp(what, "own") || outside)
 		fl = fcntl(p[0], F_SETOWN_EX, &want);
 	else
 		fl = fcntl(p[0], F_SETSIG, SIGUSR1);
@@ -339,7 +341,7 @@ static void sigio_main(const char *ready, const char *what)
 		fcntl(p[0], F_GETOWN_EX, &got);
 		if (!strcmp(what, "async") && !(fcntl(p[0], F_GETFL) & O_ASYNC))
 			wl_log(logfd, "bad: O_ASYNC is gone");
-		if (!strcmp(what, "own") && got.pid != want.pid)
+		if ((!strcmp(what, "own") || outside) && got.pid != want.pid)
 			wl_log(logfd, "bad: owner was %d now %d", want.pid, got.pid);
 		if (!strcmp(what, "sig") && fcntl(p[0], F_GETSIG) != SIGUSR1)
 			wl_log(logfd, "bad: F_GETSIG is %d", fcntl(p[0], F_GETSIG));
