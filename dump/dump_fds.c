@@ -31,32 +31,96 @@
 #define KCMP_FILE 0
 #define KCMP_FILES 2
 
+#define KCMP_FS 3
+
+static int kcmp_same(pid_t a, pid_t b, int type, const char *what, struct ckpt_error *e)
+{
+	long r = syscall(SYS_kcmp, a, b, type, 0, 0);
+
+	if (r < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: comparing its %s with pid %d's (kcmp)", a,
+				      what, b);
+	return r == 0;
+}
+
+/*
+ * A thread made with CLONE_THREAD shares its process's fd table and
+ * fs_struct unless it left them with unshare(): the restorer makes every
+ * thread sharing both (restorer/threads.c), so a thread with its own is
+ * refused.
+ */
+static int check_threads_tables(const struct dump_task *t, struct ckpt_error *e)
+{
+	for (size_t k = 0; k < t->nthreads; k++) {
+		int files = kcmp_same(t->pid, t->threads[k], KCMP_FILES, "fd table", e);
+		int fs = files < 0 ? files : kcmp_same(t->pid, t->threads[k], KCMP_FS, "fs_struct", e);
+
+		if (fs < 0)
+			return fs;
+		if (!files || !fs)
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d: thread %d has %s of its own (unshare(%s)); not "
+					"supported: it would be restored sharing its process's",
+					t->pid, t->threads[k],
+					!files ? "an fd table" : "a cwd, root and umask (fs_struct)",
+					!files ? "CLONE_FILES" : "CLONE_FS");
+	}
+	return 0;
+}
+
 /*
  * Processes that share one fd table (clone(CLONE_FILES) without
- * CLONE_THREAD) would come back with a table each: the restorer forks every
- * process and installs its fds in it. Refused.
+ * CLONE_THREAD) are restored sharing it when each shares it with its
+ * parent: the restorer makes the child with clone3(CLONE_FILES) from its
+ * parent (a chain of them, or several children of one parent, are one
+ * table). A table shared otherwise (between siblings whose parent has a
+ * table of its own, or with a process that is not the parent, after
+ * unshare or a re-parenting) is refused, naming both pids. Processes that
+ * share a cwd, root and umask (CLONE_FS) are refused: the restorer gives
+ * each its own.
  */
 int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e)
 {
 	for (size_t i = 0; i < c->ntasks; i++) {
-		for (size_t j = i + 1; j < c->ntasks; j++) {
-			long r =
-			    syscall(SYS_kcmp, c->tasks[i].pid, c->tasks[j].pid, KCMP_FILES, 0, 0);
+		int r = check_threads_tables(&c->tasks[i], e);
 
-			if (r < 0)
-				return ckpt_err_errno(
-				    e, -errno,
-				    "pid %d: comparing its fd table with pid %d's "
-				    "(kcmp)",
-				    c->tasks[i].pid, c->tasks[j].pid);
-			if (r == 0)
-				return ckpt_err(
-				    e, -EOPNOTSUPP,
-				    "pid %d shares its file descriptor table with pid "
-				    "%d (clone with CLONE_FILES, not a thread); not "
-				    "supported: they would be restored with a table each",
-				    c->tasks[j].pid, c->tasks[i].pid);
+		if (r < 0)
+			return r;
+	}
+	for (size_t j = 1; j < c->ntasks; j++) {
+		struct dump_task *t = &c->tasks[j];
+		struct dump_task *p = dump_find_task(c, t->ppid);
+		pid_t with = 0;
+
+		for (size_t i = 0; i < j; i++) {
+			int fs = kcmp_same(c->tasks[i].pid, t->pid, KCMP_FS, "fs_struct", e);
+			int files = fs < 0 ? fs
+					   : kcmp_same(c->tasks[i].pid, t->pid, KCMP_FILES,
+						       "fd table", e);
+
+			if (files < 0)
+				return files;
+			if (fs)
+				return ckpt_err(e, -EOPNOTSUPP,
+						"pid %d shares its cwd, root and umask with pid %d "
+						"(clone with CLONE_FS, not a thread); not supported: "
+						"they would be restored with one each",
+						t->pid, c->tasks[i].pid);
+			if (files && !with)
+				with = c->tasks[i].pid;
 		}
+		if (!with)
+			continue;
+		/* tasks come parents first: the parent is among the earlier ones */
+		if (!p || kcmp_same(p->pid, t->pid, KCMP_FILES, "fd table", e) != 1)
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d shares its file descriptor table with pid %d, but "
+					"not with its parent %d (clone with CLONE_FILES, then the "
+					"parent left the table or died); not supported: only a "
+					"table a parent shares with its children can be made again",
+					t->pid, with, t->ppid);
+		t->files_of = p->pid;
+		t->files_shared = p->files_shared = true;
 	}
 	return 0;
 }
@@ -449,12 +513,25 @@ static int fill_view(struct dump_ctx *c, struct fd_dump_view *v)
  * Objects each task makes for itself at restore (open_in_task: a pidfd)
  * cannot be one description shared by two tasks (inherited across fork).
  */
+/* The first process of the fd table t uses (t itself unless it shares its parent's). */
+static const struct dump_task *table_top(struct dump_ctx *c, const struct dump_task *t)
+{
+	while (t->files_of) {
+		const struct dump_task *p = dump_find_task(c, t->files_of);
+
+		if (!p)
+			break;
+		t = p;
+	}
+	return t;
+}
+
 static int check_not_shared(struct dump_ctx *c, struct ckpt_error *e)
 {
 	for (size_t i = 0; i < c->nfiles; i++) {
 		const FileEntry *fe = c->files[i].fe;
 		const struct fd_kind *k = fd_kind_for_file(fe);
-		pid_t first = 0;
+		const struct dump_task *first = NULL;
 
 		if (!k || !k->open_in_task)
 			continue;
@@ -464,12 +541,13 @@ static int check_not_shared(struct dump_ctx *c, struct ckpt_error *e)
 			for (size_t f = 0; f < t->nfds; f++) {
 				if (t->fds[f]->id != fe->id)
 					continue;
-				if (first && first != t->pid)
+				/* one fd table shared by two processes is one holder */
+				if (first && table_top(c, first) != table_top(c, t))
 					return ckpt_err(e, -EOPNOTSUPP,
 							"pid %d: fd %u: one %s shared with pid %d "
 							"(inherited across fork): not supported",
-							t->pid, t->fds[f]->fd, k->name, first);
-				first = t->pid;
+							t->pid, t->fds[f]->fd, k->name, first->pid);
+				first = t;
 			}
 		}
 	}

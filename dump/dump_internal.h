@@ -37,6 +37,10 @@ struct dump_task {
 	pid_t *threads;
 	size_t nthreads;
 	pid_t ppid; /* parent inside the tree, 0 for the root */
+	/* its fd table is its parent's (clone with CLONE_FILES): the parent, else 0 */
+	pid_t files_of;
+	/* its fd table is shared with another process of the tree */
+	bool files_shared;
 	pid_t pgid, sid;
 	int tty_nr; /* controlling terminal (/proc/PID/stat), 0 if none */
 	bool seized;
@@ -171,7 +175,12 @@ void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_fds.c */
 int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
-/* Refuse processes of the tree that share one fd table (CLONE_FILES). */
+/*
+ * Processes of the tree sharing one fd table (CLONE_FILES): each must share
+ * it with its parent (files_of); other layouts, a thread with a table or
+ * fs_struct of its own, and processes sharing an fs_struct (CLONE_FS) are
+ * refused.
+ */
 int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e);
 /* Once every task's fds are dumped: the kinds' checks across fds (both ends of a pipe). */
 int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e);

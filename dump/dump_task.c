@@ -965,6 +965,10 @@ int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e)
 		pe.sid = t->sid;
 		pe.n_threads = core->n_threads;
 		pe.threads = tids;
+		if (t->files_of) {
+			pe.has_files_of = true;
+			pe.files_of = t->files_of;
+		}
 		/* what fds-PID.img must hold (t->fds is in fd order) */
 		pe.has_nr_fds = pe.has_fds_crc32c = true;
 		pe.nr_fds = (uint32_t)t->nfds;

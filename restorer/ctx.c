@@ -119,6 +119,6 @@ void restore_ctx_free(struct restore_ctx *ctx)
 	closep(&ctx->status_rd);
 	closep(&ctx->status_wr);
 	if (ctx->ctl)
-		munmap(ctx->ctl, RST_PAGE_SIZE);
+		munmap(ctx->ctl, RESTORE_CTL_SIZE(ctx->ntasks));
 	memset(ctx, 0, sizeof(*ctx));
 }

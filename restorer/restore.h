@@ -130,6 +130,16 @@ struct rtask {
 	uint64_t pages_bytes; /* data size of pages-PID.img */
 	struct vdso_layout vdso;
 
+	/*
+	 * The fd table: files_top is the task that installs it, itself unless
+	 * it shares its parent's (pst->files_of: made with clone3(CLONE_FILES));
+	 * files_slot numbers the tasks of one table (0 for the top), each
+	 * keeping its pages image at pages_fd = ctx->pages_fd_nr + files_slot.
+	 */
+	struct rtask *files_top;
+	size_t files_slot;
+	int pages_fd;
+
 	struct rtask *parent;
 	struct rtask **children; /* in plan order */
 	size_t n_children;
@@ -169,7 +179,14 @@ struct plan {
 /* Shared page between P and every task (MAP_SHARED): the phase futex. */
 struct restore_ctl {
 	uint32_t phase;
+	/* per task (index in ctx->tasks): a task sharing another's fd table
+	 * is done with P's fds (stage fds), the table's top may close them */
+	uint32_t fds_ready[];
 };
+/* Bytes of the mapping of struct restore_ctl for n tasks. */
+#define RESTORE_CTL_SIZE(n)                                                                        \
+	((sizeof(struct restore_ctl) + (n) * sizeof(uint32_t) + RST_PAGE_SIZE - 1) /              \
+	 RST_PAGE_SIZE * RST_PAGE_SIZE)
 
 struct restore_ctx {
 	const struct restore_opts *opts;
@@ -206,7 +223,10 @@ struct restore_ctx {
 		int fd; /* O_PATH of the (removed) directory, inherited by the tasks */
 	} * deleted_cwds;
 	size_t n_deleted_cwds;
-	int pages_fd_nr; /* where each task keeps its pages image */
+	/* where each task keeps its pages image: pages_fd_nr + its files_slot;
+	 * pages_fd_nr..fd_base-1 (one per task of the largest shared fd table) */
+	int pages_fd_nr;
+	size_t files_slots; /* tasks of the largest fd table (1: none shared) */
 
 	/* tree control */
 	int status_rd, status_wr; /* status pipe (packet mode) */
@@ -300,8 +320,10 @@ void plan_free(struct plan *p);
 int deleted_cwds_create(struct restore_ctx *ctx);
 int deleted_cwd_enter(const struct restore_ctx *ctx, const CoreEntry *c, struct ckpt_error *e);
 int files_open_all(struct restore_ctx *ctx);
-/* In a task: install its fds and close everything else. */
+/* In a task: install its fds and close everything else (once per shared fd table). */
 int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* No task after t (stage order) uses t's fd table: t closes the restorer's fds in it. */
+bool fds_table_last(const struct restore_ctx *ctx, const struct rtask *t);
 
 /* ---- tty.c: terminals --------------------------------------------------------- */
 /* Stage files: every terminal object (pty pairs, the caller's terminal). */

@@ -120,6 +120,8 @@ pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 {
 	pid_t want = t->pid;
 	struct clone_args args = {
+	    /* its fd table is ours (images.c checked files_of is its parent) */
+	    .flags = t->pst->has_files_of ? CLONE_FILES : 0,
 	    .exit_signal = t->core->has_exit_signal ? t->core->exit_signal : SIGCHLD,
 	    .set_tid = (uint64_t)(uintptr_t)&want,
 	    .set_tid_size = 1,

@@ -26,7 +26,11 @@
  *           logs "ok N" while they stay as set.
  *   clonefiles  clone(CLONE_FILES) a child process sharing its fd table; the
  *           child opens /dev/null, the parent checks it sees that fd, and
- *           both log "ok" every 500 ms.
+ *           both log "ok" every 500 ms. Once READY.open exists the child
+ *           opens /dev/zero ("child opened FD") and the parent finds it in
+ *           its table ("main sees FD"); once READY.close exists the parent
+ *           closes it ("main closed FD") and the child sees it gone ("child
+ *           sees FD closed").
  */
 #include <sched.h>
 #include <signal.h>
@@ -354,12 +358,48 @@ static void sigio_main(const char *ready, const char *what)
 /* ---- clonefiles ------------------------------------------------------------------------------ */
 
 static volatile int shared_fd = -1;
+static char cf_open[4200], cf_close[4200];
+
+/* The lowest fd of this process's table that is path, or -1 (waits up to 2 s). */
+static int find_fd(const char *path)
+{
+	for (int i = 0; i < 100; i++) {
+		for (int fd = 3; fd < 64; fd++) {
+			char l[64] = "", p[64];
+
+			snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+			if (readlink(p, l, sizeof(l) - 1) > 0 && !strcmp(l, path))
+				return fd;
+		}
+		wl_sleep(0.02);
+	}
+	return -1;
+}
 
 static int clonefiles_child(void *arg)
 {
+	int zero = -1;
+	bool closed = false;
+
 	(void)arg;
 	shared_fd = open("/dev/null", O_RDONLY);
 	for (long k = 1;; k++) {
+		/* the test asks: open a file here, the parent must see it */
+		if (zero < 0 && wl_file_exists(cf_open)) {
+			zero = open("/dev/zero", O_RDONLY);
+			wl_log(logfd, "child opened %d", zero);
+		}
+		/* the parent closed it: gone from our table too */
+		if (zero >= 0 && !closed && wl_file_exists(cf_close)) {
+			for (int i = 0; i < 100 && fcntl(zero, F_GETFD) >= 0; i++)
+				wl_sleep(0.02);
+			if (fcntl(zero, F_GETFD) >= 0)
+				wl_log(logfd, "bad child: fd %d still open after the parent closed it",
+				       zero);
+			else
+				wl_log(logfd, "child sees %d closed", zero);
+			closed = true;
+		}
 		if (k % 5 == 0)
 			wl_log(logfd, "ok child %ld", k / 5);
 		wl_sleep(0.1);
@@ -370,32 +410,36 @@ static int clonefiles_child(void *arg)
 static void clonefiles_main(const char *ready)
 {
 	static char stack[256 * 1024];
-	pid_t kid = clone(clonefiles_child, stack + sizeof(stack), CLONE_FILES | SIGCHLD, NULL);
-	char path[64];
-	int fd;
+	pid_t kid;
+	int fd, zero = -1;
+	bool closed = false;
 
+	snprintf(cf_open, sizeof(cf_open), "%s.open", ready);
+	snprintf(cf_close, sizeof(cf_close), "%s.close", ready);
+	kid = clone(clonefiles_child, stack + sizeof(stack), CLONE_FILES | SIGCHLD, NULL);
 	if (kid < 0)
 		wl_die("clone: %s", strerror(errno));
 	/* not shared memory: the child's fd number is found in our own table */
-	for (int i = 0; i < 100; i++) {
-		for (fd = 3; fd < 64; fd++) {
-			char l[64] = "";
-
-			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-			if (readlink(path, l, sizeof(l) - 1) > 0 && !strcmp(l, "/dev/null"))
-				break;
-		}
-		if (fd < 64)
-			break;
-		wl_sleep(0.02);
-	}
-	if (fd >= 64)
+	fd = find_fd("/dev/null");
+	if (fd < 0)
 		wl_die("the child's fd is not in the shared table");
 	wl_log(logfd, "child %d fd %d", kid, fd);
 	wl_ready(ready);
 	for (long k = 1;; k++) {
 		if (fcntl(fd, F_GETFD) < 0)
 			wl_log(logfd, "bad main: fd %d is gone", fd);
+		if (zero < 0 && wl_file_exists(cf_open)) {
+			zero = find_fd("/dev/zero");
+			if (zero < 0)
+				wl_log(logfd, "bad main: the file the child opened is not in our table");
+			else
+				wl_log(logfd, "main sees %d", zero);
+		}
+		if (zero >= 0 && !closed && wl_file_exists(cf_close)) {
+			close(zero);
+			wl_log(logfd, "main closed %d", zero);
+			closed = true;
+		}
 		if (k % 5 == 0)
 			wl_log(logfd, "ok main %ld", k / 5);
 		wl_sleep(0.1);
