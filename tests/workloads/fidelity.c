@@ -30,8 +30,13 @@
  *           opens /dev/zero ("child opened FD") and the parent finds it in
  *           its table ("main sees FD"); once READY.close exists the parent
  *           closes it ("main closed FD") and the child sees it gone ("child
- *           sees FD closed").
+ *           sees FD closed"). clonefiles chain: the child also makes a
+ *           grandchild in the table ("ok grandchild N"). What the dump
+ *           refuses ("ok main N"): clonefiles siblings (two children share
+ *           a table their parent left), fs (a child shares the parent's
+ *           cwd, CLONE_FS), thread (a thread unshared its fd table).
  */
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -376,13 +381,37 @@ static int find_fd(const char *path)
 	return -1;
 }
 
+static int loop_child(void *arg)
+{
+	for (long k = 1;; k++) {
+		if (k % 5 == 0)
+			wl_log(logfd, "ok %s %ld", (const char *)arg, k / 5);
+		wl_sleep(0.1);
+	}
+	return 0;
+}
+
+static void *unshare_thread(void *arg)
+{
+	(void)arg;
+	if (unshare(CLONE_FILES) < 0)
+		wl_die("unshare(CLONE_FILES): %s", strerror(errno));
+	for (;;)
+		pause();
+	return NULL;
+}
+
 static int clonefiles_child(void *arg)
 {
+	static char stack2[256 * 1024];
 	int zero = -1;
 	bool closed = false;
 
-	(void)arg;
 	shared_fd = open("/dev/null", O_RDONLY);
+	/* chain: a grandchild in the same table */
+	if (arg && clone(loop_child, stack2 + sizeof(stack2), CLONE_FILES | SIGCHLD,
+			 "grandchild") < 0)
+		wl_die("clone: %s", strerror(errno));
 	for (long k = 1;; k++) {
 		/* the test asks: open a file here, the parent must see it */
 		if (zero < 0 && wl_file_exists(cf_open)) {
@@ -407,16 +436,44 @@ static int clonefiles_child(void *arg)
 	return 0;
 }
 
-static void clonefiles_main(const char *ready)
+/* What the dump refuses: two children sharing a table their parent left,
+ * a child sharing the parent's cwd (CLONE_FS), a thread with its own table. */
+static void clonefiles_refused(const char *ready, const char *how)
+{
+	static char st1[256 * 1024], st2[256 * 1024];
+	pthread_t th;
+
+	if (!strcmp(how, "siblings")) {
+		if (clone(loop_child, st1 + sizeof(st1), CLONE_FILES | SIGCHLD, "child") < 0 ||
+		    clone(loop_child, st2 + sizeof(st2), CLONE_FILES | SIGCHLD, "child") < 0 ||
+		    unshare(CLONE_FILES) < 0)
+			wl_die("siblings: %s", strerror(errno));
+	} else if (!strcmp(how, "fs")) {
+		if (clone(loop_child, st1 + sizeof(st1), CLONE_FS | SIGCHLD, "child") < 0)
+			wl_die("clone(CLONE_FS): %s", strerror(errno));
+	} else if (!strcmp(how, "thread")) {
+		if (pthread_create(&th, NULL, unshare_thread, NULL))
+			wl_die("pthread_create");
+		wl_sleep(0.1);
+	} else {
+		wl_die("clonefiles: unknown variant %s", how);
+	}
+	wl_ready(ready);
+	loop_child("main");
+}
+
+static void clonefiles_main(const char *ready, const char *how)
 {
 	static char stack[256 * 1024];
 	pid_t kid;
 	int fd, zero = -1;
 	bool closed = false;
 
+	if (how && strcmp(how, "chain"))
+		clonefiles_refused(ready, how);
 	snprintf(cf_open, sizeof(cf_open), "%s.open", ready);
 	snprintf(cf_close, sizeof(cf_close), "%s.close", ready);
-	kid = clone(clonefiles_child, stack + sizeof(stack), CLONE_FILES | SIGCHLD, NULL);
+	kid = clone(clonefiles_child, stack + sizeof(stack), CLONE_FILES | SIGCHLD, (void *)how);
 	if (kid < 0)
 		wl_die("clone: %s", strerror(errno));
 	/* not shared memory: the child's fd number is found in our own table */
@@ -459,7 +516,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "sigio") && argc > 4)
 		sigio_main(argv[3], argv[4]);
 	if (!strcmp(argv[1], "clonefiles"))
-		clonefiles_main(argv[3]);
+		clonefiles_main(argv[3], argc > 4 ? argv[4] : NULL);
 	if (!strcmp(argv[1], "madv"))
 		madv_main(argv[3], argc > 4 && !strcmp(argv[4], "guard"));
 	if (!strcmp(argv[1], "attr"))
