@@ -70,15 +70,40 @@ static int check_threads_tables(const struct dump_task *t, struct ckpt_error *e)
 
 /*
  * Processes that share one fd table (clone(CLONE_FILES) without
- * CLONE_THREAD) are restored sharing it when each shares it with its
- * parent: the restorer makes the child with clone3(CLONE_FILES) from its
- * parent (a chain of them, or several children of one parent, are one
- * table). A table shared otherwise (between siblings whose parent has a
- * table of its own, or with a process that is not the parent, after
- * unshare or a re-parenting) is refused, naming both pids. Processes that
- * share a cwd, root and umask (CLONE_FS) are refused: the restorer gives
- * each its own.
+ * CLONE_THREAD), or one cwd, root and umask (CLONE_FS), are restored
+ * sharing them when each shares with its parent: the restorer makes the
+ * child with clone3(CLONE_FILES / CLONE_FS) from its parent (a chain of
+ * them, or several children of one parent, share one). Shared otherwise
+ * (between siblings whose parent has its own, or with a process that is
+ * not the parent, after unshare or a re-parenting): refused, naming both
+ * pids.
  */
+static int share_with_parent(struct dump_ctx *c, struct dump_task *t, int type, pid_t with,
+			     pid_t *ret, struct ckpt_error *e)
+{
+	const struct dump_task *p = dump_find_task(c, t->ppid);
+	const char *what = type == KCMP_FILES ? "file descriptor table" : "cwd, root and umask";
+	int r;
+
+	*ret = 0;
+	if (!with)
+		return 0;
+	/* tasks come parents first: the parent is among the earlier ones */
+	r = p ? kcmp_same(p->pid, t->pid, type, what, e) : 0;
+	if (r < 0)
+		return r;
+	if (!r)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d shares its %s with pid %d, but not with its parent %d "
+				"(clone with %s, then the parent left it or died); not "
+				"supported: only what a parent shares with its children can be "
+				"made again",
+				t->pid, what, with, t->ppid,
+				type == KCMP_FILES ? "CLONE_FILES" : "CLONE_FS");
+	*ret = p->pid;
+	return 0;
+}
+
 int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e)
 {
 	for (size_t i = 0; i < c->ntasks; i++) {
@@ -89,8 +114,8 @@ int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e)
 	}
 	for (size_t j = 1; j < c->ntasks; j++) {
 		struct dump_task *t = &c->tasks[j];
-		struct dump_task *p = dump_find_task(c, t->ppid);
-		pid_t with = 0;
+		pid_t files_with = 0, fs_with = 0;
+		int r = 0;
 
 		for (size_t i = 0; i < j; i++) {
 			int fs = kcmp_same(c->tasks[i].pid, t->pid, KCMP_FS, "fs_struct", e);
@@ -100,27 +125,18 @@ int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e)
 
 			if (files < 0)
 				return files;
-			if (fs)
-				return ckpt_err(e, -EOPNOTSUPP,
-						"pid %d shares its cwd, root and umask with pid %d "
-						"(clone with CLONE_FS, not a thread); not supported: "
-						"they would be restored with one each",
-						t->pid, c->tasks[i].pid);
-			if (files && !with)
-				with = c->tasks[i].pid;
+			if (fs && !fs_with)
+				fs_with = c->tasks[i].pid;
+			if (files && !files_with)
+				files_with = c->tasks[i].pid;
 		}
-		if (!with)
-			continue;
-		/* tasks come parents first: the parent is among the earlier ones */
-		if (!p || kcmp_same(p->pid, t->pid, KCMP_FILES, "fd table", e) != 1)
-			return ckpt_err(e, -EOPNOTSUPP,
-					"pid %d shares its file descriptor table with pid %d, but "
-					"not with its parent %d (clone with CLONE_FILES, then the "
-					"parent left the table or died); not supported: only a "
-					"table a parent shares with its children can be made again",
-					t->pid, with, t->ppid);
-		t->files_of = p->pid;
-		t->files_shared = p->files_shared = true;
+		r = share_with_parent(c, t, KCMP_FILES, files_with, &t->files_of, e);
+		if (r >= 0)
+			r = share_with_parent(c, t, KCMP_FS, fs_with, &t->fs_of, e);
+		if (r < 0)
+			return r;
+		if (t->files_of)
+			t->files_shared = dump_find_task(c, t->files_of)->files_shared = true;
 	}
 	return 0;
 }

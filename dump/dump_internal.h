@@ -41,6 +41,8 @@ struct dump_task {
 	pid_t files_of;
 	/* its fd table is shared with another process of the tree */
 	bool files_shared;
+	/* its cwd, root and umask are its parent's (clone with CLONE_FS): the parent, else 0 */
+	pid_t fs_of;
 	pid_t pgid, sid;
 	int tty_nr; /* controlling terminal (/proc/PID/stat), 0 if none */
 	bool seized;
@@ -176,10 +178,9 @@ void dump_shmem_free(struct dump_ctx *c);
 /* dump_fds.c */
 int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /*
- * Processes of the tree sharing one fd table (CLONE_FILES): each must share
- * it with its parent (files_of); other layouts, a thread with a table or
- * fs_struct of its own, and processes sharing an fs_struct (CLONE_FS) are
- * refused.
+ * Processes of the tree sharing one fd table (CLONE_FILES) or fs_struct
+ * (CLONE_FS): each must share it with its parent (files_of, fs_of); other
+ * layouts and a thread with a table or fs_struct of its own are refused.
  */
 int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e);
 /* Once every task's fds are dumped: the kinds' checks across fds (both ends of a pipe). */

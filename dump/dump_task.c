@@ -969,6 +969,10 @@ int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e)
 			pe.has_files_of = true;
 			pe.files_of = t->files_of;
 		}
+		if (t->fs_of) {
+			pe.has_fs_of = true;
+			pe.fs_of = t->fs_of;
+		}
 		/* what fds-PID.img must hold (t->fds is in fd order) */
 		pe.has_nr_fds = pe.has_fds_crc32c = true;
 		pe.nr_fds = (uint32_t)t->nfds;

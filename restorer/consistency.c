@@ -58,7 +58,17 @@ static int check_shared_tables(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		const struct rtask *t = &ctx->tasks[i], *p = t->parent;
+		const CoreEntry *a = t->core, *b = p ? p->core : NULL;
 
+		/* one cwd, root and umask: the parent sets them for both */
+		if (t->pst->has_fs_of &&
+		    (strcmp(a->cwd, b->cwd) || strcmp(a->root, b->root) || a->umask != b->umask ||
+		     a->has_cwd_deleted != b->has_cwd_deleted || a->cwd_deleted != b->cwd_deleted ||
+		     a->cwd_dev != b->cwd_dev || a->cwd_ino != b->cwd_ino))
+			return ckpt_err(&ctx->err, -EINVAL,
+					"core-%d.img: fields cwd, root, umask: not as in core-%d.img, "
+					"but pstree.img (field fs_of) says the two share them",
+					t->pid, p->pid);
 		if (!t->pst->has_files_of)
 			continue;
 		for (size_t k = 0; k < t->n_fds || k < p->n_fds; k++) {

@@ -5,10 +5,11 @@
 # child is made with clone3(CLONE_FILES) and one of them installs the fds.
 # After restore they list the same fds, a file the child opens appears in
 # the parent's table and a close by the parent closes it in the child's.
-# Also a chain (a grandchild in the same table). Refused at dump, naming
-# the pids, the tree left running: two children sharing a table their
-# parent left, a child sharing its parent's cwd (CLONE_FS), a thread with
-# an fd table of its own.
+# Also a chain (a grandchild in the same table), and a child sharing its
+# parent's cwd, root and umask (CLONE_FS): a chdir and umask by the child
+# after restore are the parent's too. Refused at dump, naming the pids, the
+# tree left running: two children sharing a table their parent left, a
+# thread with an fd table of its own.
 . "$(dirname "$0")/lib.sh"
 
 run_case()
@@ -57,6 +58,32 @@ run_case()
 	log "clonefiles $how: one table after restore"
 }
 
+# CLONE_FS: one cwd, root and umask after restore (a chdir and umask by the
+# child are seen by the parent)
+fs_case()
+{
+	local log=$T/cffs.log ready=$T/cffs.ready kid lines
+	diag_add "$log"
+	start_workload C "$ready" -- "$WL/fidelity" clonefiles "$log" "$ready" fs
+	read -r _ kid _ <<<"$(grep '^child ' "$log")"
+	wait_grep "$log" '^ok main 1$'
+	wait_grep "$log" '^ok child 1$'
+	ckpt_dump "$C" "$T/imgfs"
+	assert_gone "$C" "$kid"
+	ckpt_restore "$T/imgfs"
+	lines=$(line_count "$log")
+	wait_for 10 "'ok main' after restore" eval "tail -n +$((lines + 1)) '$log' | grep -q '^ok main '"
+	wait_for 10 "'ok child' after restore" eval "tail -n +$((lines + 1)) '$log' | grep -q '^ok child '"
+	[[ $(readlink "/proc/$C/cwd") == "$(readlink "/proc/$kid/cwd")" && $(readlink "/proc/$C/cwd") == "$PWD" ]] ||
+		fail "cwd after restore: $(readlink "/proc/$C/cwd") / $(readlink "/proc/$kid/cwd"), was $PWD"
+	touch "$ready.open"
+	wait_grep "$log" '^child chdir$'
+	wait_grep "$log" '^main sees cwd / umask 027$'
+	grep '^bad' "$log" && fail "the workload saw a change"
+	kill_tree "$C"
+	log "clonefiles fs: one cwd and umask after restore"
+}
+
 refused_case()
 {
 	local how=$1 want=$2 log=$T/cf$1.log ready=$T/cf$1.ready lines
@@ -75,7 +102,7 @@ refused_case()
 
 run_case ""
 run_case chain
+fs_case
 refused_case siblings "pid [0-9]+ shares its file descriptor table with pid [0-9]+, but not with its parent [0-9]+"
-refused_case fs "pid [0-9]+ shares its cwd, root and umask with pid [0-9]+ \(clone with CLONE_FS"
 refused_case thread "pid [0-9]+: thread [0-9]+ has an fd table of its own \(unshare\(CLONE_FILES\)\)"
 pass

@@ -31,16 +31,20 @@
  *           its table ("main sees FD"); once READY.close exists the parent
  *           closes it ("main closed FD") and the child sees it gone ("child
  *           sees FD closed"). clonefiles chain: the child also makes a
- *           grandchild in the table ("ok grandchild N"). What the dump
- *           refuses ("ok main N"): clonefiles siblings (two children share
- *           a table their parent left), fs (a child shares the parent's
- *           cwd, CLONE_FS), thread (a thread unshared its fd table).
+ *           grandchild in the table ("ok grandchild N"). clonefiles fs: a
+ *           child sharing cwd, root and umask (CLONE_FS) instead: once
+ *           READY.open exists it does chdir("/") and umask(027) ("child
+ *           chdir"), and the parent sees both ("main sees cwd / umask 027").
+ *           What the dump refuses ("ok main N"): clonefiles siblings (two
+ *           children share a table their parent left), thread (a thread
+ *           unshared its fd table).
  */
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -437,7 +441,7 @@ static int clonefiles_child(void *arg)
 }
 
 /* What the dump refuses: two children sharing a table their parent left,
- * a child sharing the parent's cwd (CLONE_FS), a thread with its own table. */
+ * a thread with its own table. */
 static void clonefiles_refused(const char *ready, const char *how)
 {
 	static char st1[256 * 1024], st2[256 * 1024];
@@ -448,9 +452,6 @@ static void clonefiles_refused(const char *ready, const char *how)
 		    clone(loop_child, st2 + sizeof(st2), CLONE_FILES | SIGCHLD, "child") < 0 ||
 		    unshare(CLONE_FILES) < 0)
 			wl_die("siblings: %s", strerror(errno));
-	} else if (!strcmp(how, "fs")) {
-		if (clone(loop_child, st1 + sizeof(st1), CLONE_FS | SIGCHLD, "child") < 0)
-			wl_die("clone(CLONE_FS): %s", strerror(errno));
 	} else if (!strcmp(how, "thread")) {
 		if (pthread_create(&th, NULL, unshare_thread, NULL))
 			wl_die("pthread_create");
@@ -462,6 +463,61 @@ static void clonefiles_refused(const char *ready, const char *how)
 	loop_child("main");
 }
 
+/* CLONE_FS: the child changes cwd and umask when asked, the parent sees it. */
+static int fs_child(void *arg)
+{
+	bool done = false;
+
+	(void)arg;
+	for (long k = 1;; k++) {
+		if (!done && wl_file_exists(cf_open)) {
+			if (chdir("/") < 0)
+				wl_log(logfd, "bad child: chdir: %s", strerror(errno));
+			umask(027);
+			wl_log(logfd, "child chdir");
+			done = true;
+		}
+		if (k % 5 == 0)
+			wl_log(logfd, "ok child %ld", k / 5);
+		wl_sleep(0.1);
+	}
+	return 0;
+}
+
+static void clonefs_main(const char *ready)
+{
+	static char stack[256 * 1024];
+	char start[4096], cwd[4096];
+	mode_t um = umask(022);
+	bool seen = false;
+	pid_t kid;
+
+	umask(um);
+	if (!getcwd(start, sizeof(start)))
+		wl_die("getcwd: %s", strerror(errno));
+	kid = clone(fs_child, stack + sizeof(stack), CLONE_FS | SIGCHLD, NULL);
+	if (kid < 0)
+		wl_die("clone(CLONE_FS): %s", strerror(errno));
+	wl_log(logfd, "child %d", kid);
+	wl_ready(ready);
+	for (long k = 1;; k++) {
+		mode_t m = umask(0);
+
+		umask(m);
+		if (!getcwd(cwd, sizeof(cwd)))
+			snprintf(cwd, sizeof(cwd), "?");
+		if (!seen && !strcmp(cwd, "/") && m == 027) {
+			wl_log(logfd, "main sees cwd / umask 027");
+			seen = true;
+		} else if (!seen && (strcmp(cwd, start) || m != um) && !wl_file_exists(cf_open)) {
+			wl_log(logfd, "bad main: cwd %s umask %o, was %s %o", cwd, m, start, um);
+		}
+		if (k % 5 == 0)
+			wl_log(logfd, "ok main %ld", k / 5);
+		wl_sleep(0.1);
+	}
+}
+
 static void clonefiles_main(const char *ready, const char *how)
 {
 	static char stack[256 * 1024];
@@ -469,10 +525,12 @@ static void clonefiles_main(const char *ready, const char *how)
 	int fd, zero = -1;
 	bool closed = false;
 
-	if (how && strcmp(how, "chain"))
-		clonefiles_refused(ready, how);
 	snprintf(cf_open, sizeof(cf_open), "%s.open", ready);
 	snprintf(cf_close, sizeof(cf_close), "%s.close", ready);
+	if (how && !strcmp(how, "fs"))
+		clonefs_main(ready);
+	if (how && strcmp(how, "chain"))
+		clonefiles_refused(ready, how);
 	kid = clone(clonefiles_child, stack + sizeof(stack), CLONE_FILES | SIGCHLD, (void *)how);
 	if (kid < 0)
 		wl_die("clone: %s", strerror(errno));
