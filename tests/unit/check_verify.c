@@ -238,7 +238,7 @@ START_TEST(test_forged_sigio)
 }
 END_TEST
 
-/* A task that says it shares the fd table of a task that is not its parent. */
+/* A task that says it shares the fd table (or cwd) of a task that is not its parent. */
 static bool files_of_self(ProtobufCMessage *m, size_t k)
 {
 	PstreeEntry *pe = (PstreeEntry *)m;
@@ -250,6 +250,17 @@ static bool files_of_self(ProtobufCMessage *m, size_t k)
 	return true;
 }
 
+static bool fs_of_self(ProtobufCMessage *m, size_t k)
+{
+	PstreeEntry *pe = (PstreeEntry *)m;
+
+	if (!pe->ppid || pe->has_zombie_status || k == 0)
+		return false;
+	pe->has_fs_of = true;
+	pe->fs_of = pe->pid;
+	return true;
+}
+
 START_TEST(test_forged_files_of)
 {
 	struct checkpoint c;
@@ -258,9 +269,10 @@ START_TEST(test_forged_files_of)
 	size_t len;
 
 	load(&c, "pipeline");
-	len = rewrite(&c, "pstree.img", &pstree_entry__descriptor, files_of_self, &img);
+	len = rewrite(&c, "pstree.img", &pstree_entry__descriptor,
+		      _i ? fs_of_self : files_of_self, &img);
 	ck_assert_int_lt(check(scratch(), &c, "pstree.img", img, len, &e), 0);
-	ck_assert_msg(strstr(e.msg, "field files_of"), "%s", e.msg);
+	ck_assert_msg(strstr(e.msg, _i ? "field fs_of" : "field files_of"), "%s", e.msg);
 	free(img);
 	free(c.data);
 }
@@ -275,7 +287,7 @@ static Suite *verify_suite(void)
 	tcase_add_loop_test(tc, test_seed_passes, 0, sizeof(seeds) / sizeof(seeds[0]));
 	tcase_add_test(tc, test_task_without_fds);
 	tcase_add_loop_test(tc, test_forged_sigio, 0, 4);
-	tcase_add_test(tc, test_forged_files_of);
+	tcase_add_loop_test(tc, test_forged_files_of, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
