@@ -45,6 +45,11 @@ expect_round 1
 
 ckpt_dump "$S" "$T/img"
 assert_gone "$S" "$KID"
+# the new stage failing: rolled back, nothing left, then a restore works
+CKPT_FAULT=restore-sigio ckptctl_run restore "$T/img" --json && fail "restore succeeded despite CKPT_FAULT=restore-sigio"
+grep -q "stage sigio" "$ERR" || fail "restore-sigio: error does not name the stage: $(cat "$ERR")"
+poll_for 3 gone "$S" "$KID" || fail "a failed restore left pid $S or $KID behind"
+poll_for 3 no_stray_restorer || fail "a ckpt-restore process is still running after the failed restore"
 ckpt_restore "$T/img"
 [[ $RESTORED_PID == "$S" ]] || fail "restored as pid $RESTORED_PID, not $S"
 [[ -d /proc/$S/task/$WORKER ]] || fail "thread $WORKER is gone"
