@@ -11,8 +11,9 @@
  * fcntl(fd, F_SETOWN, getpid())), else the first holder of the tree.
  *
  * Order: O_ASYNC first (a terminal's fasync makes its foreground group or
- * the caller the owner when O_ASYNC is set), then the owner (F_SETOWN_EX
- * replaces whatever that set, also with "none"), then the signal. Setting
+ * the caller the owner when O_ASYNC is set on a description without one),
+ * then the owner (F_SETOWN_EX replaces whatever that set, also with
+ * "none"), then the signal. Setting
  * them sends nothing; every signal stays blocked in the tree until resume.
  * O_ASYNC is set through the description's fd number in that task: that is
  * the number its signals carry (si_fd), which the dump checked is the only

@@ -3,13 +3,16 @@
 # Signal-driven I/O state of an open file description (O_ASYNC, the SIGIO
 # owner of F_SETOWN / F_SETOWN_EX, the signal of F_SETSIG) is restored
 # exactly (restorer/sigio.c):
-#  - tests/workloads/sigio.c: a pipe and a UDP socket owned by a thread
-#    that is not the main one, with F_SETSIG SIGRTMIN+1, and a pipe owned by
+#  - tests/workloads/sigio.c: a pipe, a UDP socket and a pty master owned
+#    by a thread that is not the main one, with F_SETSIG SIGRTMIN+1, and a
+#    pipe owned by
 #    the process group (plain SIGIO to the process and its child). Data the
 #    test writes after restore reaches the right thread with the right
 #    signal and si_fd, and both group members get SIGIO; the program checks
 #    its fcntl state every 100 ms.
-#  - fidelity sigio async|own|sig: each piece alone on a pipe.
+#  - fidelity sigio async|own|sig: each piece alone on a pipe; tty: a pty
+#    master with O_ASYNC and no owner (setting O_ASYNC on a terminal makes
+#    the caller its owner: the restore sets the owner, "none", after it).
 #  - an owner outside the tree (the test's shell) is refused at dump,
 #    naming pid, fd and owner, and the program runs on untouched.
 #  - a forged owner (a pid not of the tree) is refused by the restorer.
@@ -25,6 +28,7 @@ trigger()
 	printf x >"/proc/$pid/fd/$PW" || fail "writing into the pipe of pid $pid"
 	printf x >"/proc/$pid/fd/$GW" || fail "writing into the group's pipe of pid $pid"
 	printf x >"/dev/udp/127.0.0.1/$PORT" || fail "sending to udp port $PORT"
+	printf x >"/proc/$pid/fd/$PTS" || fail "writing into the pty slave of pid $pid"
 }
 
 expect_round()
@@ -32,12 +36,13 @@ expect_round()
 	local n=$1
 	wait_grep "$LOG" "^got pipe $n$"
 	wait_grep "$LOG" "^got sock $n$"
+	wait_grep "$LOG" "^got pty $n$"
 	wait_grep "$LOG" "^grp main $n$"
 	wait_grep "$LOG" "^grp child $n$"
 }
 
 start_workload S "$T/sigio.ready" -- "$WL/sigio" "$LOG" "$T/sigio.ready"
-read -r _ _ _ WORKER _ _ PW _ _ PORT _ _ GW _ KID <<<"$(grep '^setup ' "$LOG")"
+read -r _ _ _ WORKER _ _ PW _ _ PORT _ _ GW _ KID _ _ PTS <<<"$(grep '^setup ' "$LOG")"
 [[ $PORT =~ ^[0-9]+$ && $KID =~ ^[0-9]+$ ]] || fail "bad setup line: $(grep '^setup ' "$LOG")"
 wait_grep "$LOG" '^ok 1$'
 trigger "$S"
@@ -64,7 +69,7 @@ kill_tree "$S"
 log "thread owner, F_SETSIG, group owner: restored"
 
 # each piece alone (fidelity.c sigio), restored
-for what in async own sig; do
+for what in async own sig tty; do
 	FLOG=$T/$what.log
 	diag_add "$FLOG"
 	start_workload F "$T/$what.ready" -- "$WL/fidelity" sigio "$FLOG" "$T/$what.ready" "$what"

@@ -22,7 +22,8 @@
  *           and every 100 ms forks a child that fexecve()s it; logs "bad
  *           exec: ..." when the exec fails or the child does not exit 0.
  *   sigio WHAT  a pipe whose read end has O_ASYNC, a SIGIO owner or a signal set
- *           (WHAT: async, own, sig; outside: owned by its parent process);
+ *           (WHAT: async, own, sig; outside: owned by its parent process;
+ *           tty: a pty master with O_ASYNC and its owner taken away);
  *           logs "ok N" while they stay as set.
  *   clonefiles  clone(CLONE_FILES) a child process sharing its fd table; the
  *           child opens /dev/null, the parent checks it sees that fd, and
@@ -338,9 +339,24 @@ static void sigio_main(const char *ready, const char *what)
 	struct f_owner_ex want = {F_OWNER_PID, outside ? getppid() : getpid()}, got;
 	int p[2], fl;
 
-	if (pipe(p) < 0)
+	if (!strcmp(what, "tty")) {
+		/* a pty master: setting O_ASYNC makes us its owner (no owner yet);
+		 * then the owner is taken away again: O_ASYNC without owner */
+		p[0] = posix_openpt(O_RDWR | O_NOCTTY);
+		if (p[0] < 0 || grantpt(p[0]) < 0 || unlockpt(p[0]) < 0)
+			wl_die("pty: %s", strerror(errno));
+		p[1] = open(ptsname(p[0]), O_RDWR | O_NOCTTY);
+		if (p[1] < 0 || fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK) < 0 ||
+		    fcntl(p[0], F_GETOWN) != getpid() || fcntl(p[0], F_SETOWN, 0) < 0)
+			wl_die("pty O_ASYNC: %s", strerror(errno));
+		want.pid = 0;
+		what = "async";
+	} else if (pipe(p) < 0) {
 		wl_die("pipe: %s", strerror(errno));
-	if (!strcmp(what, "async"))
+	}
+	if (!strcmp(what, "async") && want.pid == 0)
+		fl = 0;
+	else if (!strcmp(what, "async"))
 		fl = fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK);
 	else if (!strcmp(what, "own") || outside)
 		fl = fcntl(p[0], F_SETOWN_EX, &want);
@@ -354,6 +370,8 @@ static void sigio_main(const char *ready, const char *what)
 		fcntl(p[0], F_GETOWN_EX, &got);
 		if (!strcmp(what, "async") && !(fcntl(p[0], F_GETFL) & O_ASYNC))
 			wl_log(logfd, "bad: O_ASYNC is gone");
+		if (!strcmp(what, "async") && got.pid)
+			wl_log(logfd, "bad: owner %d, there was none", got.pid);
 		if ((!strcmp(what, "own") || outside) && got.pid != want.pid)
 			wl_log(logfd, "bad: owner was %d now %d", want.pid, got.pid);
 		if (!strcmp(what, "sig") && fcntl(p[0], F_GETSIG) != SIGUSR1)
