@@ -53,7 +53,8 @@ static int check_threads_tables(const struct dump_task *t, struct ckpt_error *e)
 {
 	for (size_t k = 0; k < t->nthreads; k++) {
 		int files = kcmp_same(t->pid, t->threads[k], KCMP_FILES, "fd table", e);
-		int fs = files < 0 ? files : kcmp_same(t->pid, t->threads[k], KCMP_FS, "fs_struct", e);
+		int fs =
+		    files < 0 ? files : kcmp_same(t->pid, t->threads[k], KCMP_FS, "fs_struct", e);
 
 		if (fs < 0)
 			return fs;
@@ -62,7 +63,8 @@ static int check_threads_tables(const struct dump_task *t, struct ckpt_error *e)
 					"pid %d: thread %d has %s of its own (unshare(%s)); not "
 					"supported: it would be restored sharing its process's",
 					t->pid, t->threads[k],
-					!files ? "an fd table" : "a cwd, root and umask (fs_struct)",
+					!files ? "an fd table"
+					       : "a cwd, root and umask (fs_struct)",
 					!files ? "CLONE_FILES" : "CLONE_FS");
 	}
 	return 0;
@@ -119,9 +121,9 @@ int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e)
 
 		for (size_t i = 0; i < j; i++) {
 			int fs = kcmp_same(c->tasks[i].pid, t->pid, KCMP_FS, "fs_struct", e);
-			int files = fs < 0 ? fs
-					   : kcmp_same(c->tasks[i].pid, t->pid, KCMP_FILES,
-						       "fd table", e);
+			int files =
+			    fs < 0 ? fs
+				   : kcmp_same(c->tasks[i].pid, t->pid, KCMP_FILES, "fd table", e);
 
 			if (files < 0)
 				return files;
@@ -338,12 +340,13 @@ static int check_sigio_owners(struct dump_ctx *c, struct ckpt_error *e)
 				ok = s->owner > 0 && tree_has_tid(c, s->owner);
 			}
 			if (!ok)
-				return ckpt_err(e, -EOPNOTSUPP,
-						"pid %d: fd %d: its SIGIO owner (F_SETOWN %s %d) is "
-						"not a %s of the tree (outside it, or gone): signals "
-						"for it could not reach it after restore",
-						f->pid, f->fd, owner_type_name(s->owner_type),
-						s->owner, owner_type_name(s->owner_type));
+				return ckpt_err(
+				    e, -EOPNOTSUPP,
+				    "pid %d: fd %d: its SIGIO owner (F_SETOWN %s %d) is "
+				    "not a %s of the tree (outside it, or gone): signals "
+				    "for it could not reach it after restore",
+				    f->pid, f->fd, owner_type_name(s->owner_type), s->owner,
+				    owner_type_name(s->owner_type));
 		}
 		if (!(s->async && s->sig))
 			continue;
@@ -354,7 +357,8 @@ static int check_sigio_owners(struct dump_ctx *c, struct ckpt_error *e)
 				if (t->fds[k]->id == f->fe->id && (int)t->fds[k]->fd != f->fd)
 					return ckpt_err(
 					    e, -EOPNOTSUPP,
-					    "pid %d: fd %d: signal-driven I/O with F_SETSIG %u on a "
+					    "pid %d: fd %d: signal-driven I/O with F_SETSIG %u on "
+					    "a "
 					    "description also held as pid %d fd %u: the fd number "
 					    "its signals carry (si_fd) is not known; not supported",
 					    f->pid, f->fd, s->sig, t->pid, t->fds[k]->fd);

@@ -65,10 +65,11 @@ static int check_shared_tables(struct restore_ctx *ctx)
 		    (strcmp(a->cwd, b->cwd) || strcmp(a->root, b->root) || a->umask != b->umask ||
 		     a->has_cwd_deleted != b->has_cwd_deleted || a->cwd_deleted != b->cwd_deleted ||
 		     a->cwd_dev != b->cwd_dev || a->cwd_ino != b->cwd_ino))
-			return ckpt_err(&ctx->err, -EINVAL,
-					"core-%d.img: fields cwd, root, umask: not as in core-%d.img, "
-					"but pstree.img (field fs_of) says the two share them",
-					t->pid, p->pid);
+			return ckpt_err(
+			    &ctx->err, -EINVAL,
+			    "core-%d.img: fields cwd, root, umask: not as in core-%d.img, "
+			    "but pstree.img (field fs_of) says the two share them",
+			    t->pid, p->pid);
 		if (!t->pst->has_files_of)
 			continue;
 		for (size_t k = 0; k < t->n_fds || k < p->n_fds; k++) {
@@ -77,18 +78,19 @@ static int check_shared_tables(struct restore_ctx *ctx)
 
 			if (!a || !b || a->fd != b->fd || a->id != b->id ||
 			    a->cloexec != b->cloexec)
-				return ckpt_err(&ctx->err, -EINVAL,
-						"fds-%d.img: fd %d: not as in fds-%d.img (fd %d), "
-						"but pstree.img (field files_of) says the two share "
-						"one fd table",
-						t->pid, a ? (int)a->fd : -1, p->pid,
-						b ? (int)b->fd : -1);
+				return ckpt_err(
+				    &ctx->err, -EINVAL,
+				    "fds-%d.img: fd %d: not as in fds-%d.img (fd %d), "
+				    "but pstree.img (field files_of) says the two share "
+				    "one fd table",
+				    t->pid, a ? (int)a->fd : -1, p->pid, b ? (int)b->fd : -1);
 			if (a->n_posix_locks || b->n_posix_locks)
-				return ckpt_err(&ctx->err, -EINVAL,
-						"fds-%d.img: fd %u: field posix_locks: a POSIX lock "
-						"in an fd table shared with pid %d",
-						a->n_posix_locks ? t->pid : p->pid, a->fd,
-						a->n_posix_locks ? p->pid : t->pid);
+				return ckpt_err(
+				    &ctx->err, -EINVAL,
+				    "fds-%d.img: fd %u: field posix_locks: a POSIX lock "
+				    "in an fd table shared with pid %d",
+				    a->n_posix_locks ? t->pid : p->pid, a->fd,
+				    a->n_posix_locks ? p->pid : t->pid);
 		}
 	}
 	return 0;

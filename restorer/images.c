@@ -434,10 +434,11 @@ static int link_files_tables(struct restore_ctx *ctx)
 					"(%d): only a parent's fd table can be shared",
 					t->pid, t->pst->files_of, t->ppid);
 		if (t->pst->has_fs_of && (!t->parent || t->pst->fs_of != t->ppid))
-			return ckpt_err(&ctx->err, -EINVAL,
-					"pstree.img: pid %d: field fs_of: %d is not its parent (%d): "
-					"only a parent's cwd, root and umask can be shared",
-					t->pid, t->pst->fs_of, t->ppid);
+			return ckpt_err(
+			    &ctx->err, -EINVAL,
+			    "pstree.img: pid %d: field fs_of: %d is not its parent (%d): "
+			    "only a parent's cwd, root and umask can be shared",
+			    t->pid, t->pst->fs_of, t->ppid);
 		while (top->pst->has_files_of && top->parent && steps++ <= ctx->ntasks)
 			top = top->parent;
 		if (steps > ctx->ntasks)

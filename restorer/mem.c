@@ -495,11 +495,10 @@ static int pread_in_task(struct restore_ctx *ctx, struct rtask *t, uint64_t vadd
 		if (r < 0)
 			break;
 		got = 0;
-		r = rcall(
-		    t, e, __NR_pread64,
-		    RARGS((uint64_t)t->pages_fd, vaddr, chunk, IMG_PAGES_DATA_OFFSET + off),
-		    &got, "pread64 of %" PRIu64 " bytes of pages-%d.img to %#" PRIx64, chunk,
-		    t->pid, vaddr);
+		r = rcall(t, e, __NR_pread64,
+			  RARGS((uint64_t)t->pages_fd, vaddr, chunk, IMG_PAGES_DATA_OFFSET + off),
+			  &got, "pread64 of %" PRIu64 " bytes of pages-%d.img to %#" PRIx64, chunk,
+			  t->pid, vaddr);
 		if (r >= 0 && got <= 0)
 			r = ckpt_err(e, -EIO,
 				     "pid %d: pages-%d.img ends before data offset %" PRIu64,

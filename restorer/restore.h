@@ -185,7 +185,7 @@ struct restore_ctl {
 };
 /* Bytes of the mapping of struct restore_ctl for n tasks. */
 #define RESTORE_CTL_SIZE(n)                                                                        \
-	((sizeof(struct restore_ctl) + (n) * sizeof(uint32_t) + RST_PAGE_SIZE - 1) /              \
+	((sizeof(struct restore_ctl) + (n) * sizeof(uint32_t) + RST_PAGE_SIZE - 1) /               \
 	 RST_PAGE_SIZE * RST_PAGE_SIZE)
 
 struct restore_ctx {

@@ -106,7 +106,7 @@ static int verify_one(struct restore_ctx *ctx, const struct rfile *f)
 					"files.img: entry %u (%s): field sigio.owner: %s %d is not "
 					"one of the tree",
 					fe->id, fe->path,
-					s->owner_type == F_OWNER_PGRP ? "process group"
+					s->owner_type == F_OWNER_PGRP  ? "process group"
 					: s->owner_type == F_OWNER_TID ? "thread"
 								       : "process",
 					s->owner);
@@ -162,19 +162,22 @@ static int restore_one(struct restore_ctx *ctx, const FileEntry *fe)
 	if (!t)
 		return ckpt_err(e, -EINVAL, "file %u (%s): no task holds it", fe->id, fe->path);
 	if (s->async) {
-		r = rcall(t, e, __NR_fcntl, RARGS((uint64_t)fd, F_GETFL), &fl, "fd %d: F_GETFL", fd);
+		r = rcall(t, e, __NR_fcntl, RARGS((uint64_t)fd, F_GETFL), &fl, "fd %d: F_GETFL",
+			  fd);
 		if (r >= 0 && !(fl & O_ASYNC))
-			r = rcall(t, e, __NR_fcntl, RARGS((uint64_t)fd, F_SETFL, (uint64_t)fl | O_ASYNC),
-				  NULL, "fd %d (%s): F_SETFL O_ASYNC", fd, fe->path);
+			r = rcall(t, e, __NR_fcntl,
+				  RARGS((uint64_t)fd, F_SETFL, (uint64_t)fl | O_ASYNC), NULL,
+				  "fd %d (%s): F_SETFL O_ASYNC", fd, fe->path);
 	}
 	if (r >= 0 && (s->async || s->owner)) {
 		if (!s->owner)
 			owner.type = F_OWNER_PID;
 		r = remote_write(t->pid, t->rsys.scratch, &owner, sizeof(owner), e);
 		if (r >= 0)
-			r = rcall(t, e, __NR_fcntl, RARGS((uint64_t)fd, F_SETOWN_EX, t->rsys.scratch),
-				  NULL, "fd %d (%s): F_SETOWN_EX type %d id %d", fd, fe->path,
-				  owner.type, owner.pid);
+			r = rcall(t, e, __NR_fcntl,
+				  RARGS((uint64_t)fd, F_SETOWN_EX, t->rsys.scratch), NULL,
+				  "fd %d (%s): F_SETOWN_EX type %d id %d", fd, fe->path, owner.type,
+				  owner.pid);
 	}
 	if (r >= 0 && s->sig)
 		r = rcall(t, e, __NR_fcntl, RARGS((uint64_t)fd, F_SETSIG, s->sig), NULL,

@@ -269,8 +269,8 @@ START_TEST(test_forged_files_of)
 	size_t len;
 
 	load(&c, "pipeline");
-	len = rewrite(&c, "pstree.img", &pstree_entry__descriptor,
-		      _i ? fs_of_self : files_of_self, &img);
+	len = rewrite(&c, "pstree.img", &pstree_entry__descriptor, _i ? fs_of_self : files_of_self,
+		      &img);
 	ck_assert_int_lt(check(scratch(), &c, "pstree.img", img, len, &e), 0);
 	ck_assert_msg(strstr(e.msg, _i ? "field fs_of" : "field files_of"), "%s", e.msg);
 	free(img);

@@ -431,8 +431,8 @@ static int clonefiles_child(void *arg)
 
 	shared_fd = open("/dev/null", O_RDONLY);
 	/* chain: a grandchild in the same table */
-	if (arg && clone(loop_child, stack2 + sizeof(stack2), CLONE_FILES | SIGCHLD,
-			 "grandchild") < 0)
+	if (arg &&
+	    clone(loop_child, stack2 + sizeof(stack2), CLONE_FILES | SIGCHLD, "grandchild") < 0)
 		wl_die("clone: %s", strerror(errno));
 	for (long k = 1;; k++) {
 		/* the test asks: open a file here, the parent must see it */
@@ -445,7 +445,8 @@ static int clonefiles_child(void *arg)
 			for (int i = 0; i < 100 && fcntl(zero, F_GETFD) >= 0; i++)
 				wl_sleep(0.02);
 			if (fcntl(zero, F_GETFD) >= 0)
-				wl_log(logfd, "bad child: fd %d still open after the parent closed it",
+				wl_log(logfd,
+				       "bad child: fd %d still open after the parent closed it",
 				       zero);
 			else
 				wl_log(logfd, "child sees %d closed", zero);
@@ -564,7 +565,8 @@ static void clonefiles_main(const char *ready, const char *how)
 		if (zero < 0 && wl_file_exists(cf_open)) {
 			zero = find_fd("/dev/zero");
 			if (zero < 0)
-				wl_log(logfd, "bad main: the file the child opened is not in our table");
+				wl_log(logfd,
+				       "bad main: the file the child opened is not in our table");
 			else
 				wl_log(logfd, "main sees %d", zero);
 		}

@@ -153,8 +153,7 @@ int main(int argc, char **argv)
 		wl_die("F_SETOWN -%d: %s", getpgrp(), strerror(errno));
 	set_async(pg[0], NULL, 0, "grp");
 	wl_log(logfd, "setup %d worker %d pipe %d %d sock %d %d grp %d %d child %d pty %d %d",
-	       getpid(), own.pid, pa[0], pa[1], sk, ntohs(a.sin_port), pg[0], pg[1], kid, ptm,
-	       pts);
+	       getpid(), own.pid, pa[0], pa[1], sk, ntohs(a.sin_port), pg[0], pg[1], kid, ptm, pts);
 	wl_ready(argv[2]);
 	for (long k = 1;; k++) {
 		int n = atomic_load(&nev), io = atomic_load(&nsigio);
@@ -166,9 +165,10 @@ int main(int argc, char **argv)
 
 			if (e->signo != sig || e->tid != own.pid ||
 			    (e->fd != pa[0] && e->fd != sk && e->fd != ptm) || e->code != POLL_IN)
-				wl_log(logfd,
-				       "bad signal %d (want %d) in thread %d (want %d) fd %d code %d",
-				       e->signo, sig, e->tid, own.pid, e->fd, e->code);
+				wl_log(
+				    logfd,
+				    "bad signal %d (want %d) in thread %d (want %d) fd %d code %d",
+				    e->signo, sig, e->tid, own.pid, e->fd, e->code);
 			else
 				wl_log(logfd, "got %s %d", what, ++*count);
 		}
