@@ -53,6 +53,7 @@ expect "ckptctl dump -" --tcp-close
 expect "ckptctl -v dump -" --json
 expect "ckptctl dump " "$$"
 expect "ckptctl restore -" --shell-job
+expect "ckptctl restore --cg" --cgroups=caller
 refuse "ckptctl restore -" --leave-running
 T=$(mktemp -d) && mkdir "$T/ckpt.dir" && touch "$T/file"
 expect "ckptctl restore $T/ck" "$T/ckpt.dir"
