@@ -38,7 +38,8 @@ int cmd_cancel(int argc, char **argv, struct cli_common *c);
  */
 int cli_daemon_connect(const struct cli_common *c, const char *cmd, int *ret_fd);
 int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c);
-int daemon_restore(int sock, const char *dir, const struct cli_common *c);
+/* cgroups: NULL, "exact" or "caller" (ckptctl restore --cgroups) */
+int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c);
 /* The same requests with nothing printed (sock is consumed): for `run`. */
 struct ckpt_error;
 struct daemon_result {
@@ -50,15 +51,15 @@ struct daemon_result {
 };
 int daemon_dump_quiet(int sock, const struct dump_opts *o, const struct cli_common *c,
 		      struct daemon_result *ret, struct ckpt_error *e);
-int daemon_restore_quiet(int sock, const char *dir, const struct cli_common *c,
-			 struct daemon_result *ret, struct ckpt_error *e);
+int daemon_restore_quiet(int sock, const char *dir, const char *cgroups,
+			 const struct cli_common *c, struct daemon_result *ret, struct ckpt_error *e);
 /*
  * Restore dir in process (root): run ckpt-restore as our child, nothing
  * printed but its log; *ret_root is the restored root (which becomes our
  * child when ckpt-restore exits if we are a child subreaper).
  */
-int restore_in_process(const char *dir, int verbose, pid_t *ret_root, long *ret_tasks,
-		       double *ret_seconds, char *err, size_t errlen);
+int restore_in_process(const char *dir, int verbose, const char *cgroups, pid_t *ret_root,
+		       long *ret_tasks, double *ret_seconds, char *err, size_t errlen);
 int cmd_run(int argc, char **argv, struct cli_common *c);
 /* Wait (briefly) until the pids saved in dir are no longer zombies. */
 void wait_for_zombie_pids(const char *dir);

@@ -233,8 +233,8 @@ int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
 	return 0;
 }
 
-int daemon_restore_quiet(int sock, const char *dir, const struct cli_common *c,
-			 struct daemon_result *ret, struct ckpt_error *e)
+int daemon_restore_quiet(int sock, const char *dir, const char *cgroups,
+			 const struct cli_common *c, struct daemon_result *ret, struct ckpt_error *e)
 {
 	_cleanup_(rpc_response_freep) Response *resp = NULL;
 	_cleanup_close_ int s = sock, dir_fd = -1;
@@ -248,6 +248,7 @@ int daemon_restore_quiet(int sock, const char *dir, const struct cli_common *c,
 		return ckpt_err_errno(e, -errno, "cannot open %s", dir);
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_RESTORE;
+	rr.cgroups = (char *)cgroups;
 	req.restore = &rr;
 	req.has_want_progress = true;
 	req.want_progress = bar || c->json;
@@ -267,12 +268,12 @@ int daemon_restore_quiet(int sock, const char *dir, const struct cli_common *c,
 	return 0;
 }
 
-int daemon_restore(int sock, const char *dir, const struct cli_common *c)
+int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c)
 {
 	struct daemon_result res = {0};
 	struct ckpt_error e = {0};
 
-	if (daemon_restore_quiet(sock, dir, c, &res, &e) < 0) {
+	if (daemon_restore_quiet(sock, dir, cgroups, c, &res, &e) < 0) {
 		fprintf(stderr, "ckptctl: restore from %s failed: %s\n", dir, e.msg);
 		if (c->json)
 			print_error_json(e.msg);

@@ -56,7 +56,7 @@ static void on_interrupt(int sig)
 static void usage_restore(FILE *out)
 {
 	fprintf(out,
-		"usage: ckptctl restore DIR [--shell-job] [--json] [-v]\n"
+		"usage: ckptctl restore DIR [--shell-job] [--cgroups=exact|caller] [--json] [-v]\n"
 		"\n"
 		"Recreate the process tree saved in DIR, with the same pids, and resume it.\n"
 		"Runs ckpt-restore: $CKPT_RESTORE if set, else the one next to ckptctl, else\n"
@@ -69,6 +69,14 @@ static void usage_restore(FILE *out)
 		"                 restore a job dumped with --shell-job onto this terminal, as\n"
 		"                 its foreground job; stay in the foreground until it exits\n"
 		"                 (exit status: the job's), then take the terminal back\n"
+		"      --cgroups=exact\n"
+		"                 every task and thread back in the cgroups it was dumped in\n"
+		"                 (the default); the restore is refused if one is gone\n"
+		"      --cgroups=caller\n"
+		"                 the dumped root's cgroup in each hierarchy is this command's\n"
+		"                 current one; the cgroups below it are made below it (made by\n"
+		"                 you: they need your rights); a task outside the root's\n"
+		"                 subtree is refused\n"
 		"      --json     print progress lines {\"progress\":{...}}, then the restorer's\n"
 		"                 JSON result, on stdout\n"
 		"  -v, --verbose  more log output on stderr (-vv: debug)\n",
@@ -106,9 +114,9 @@ static void exec_restorer(const char *path, bool search, char **args, pid_t pare
 }
 
 static int spawn_restorer(const char *path, bool search, const char *dir, int verbose, int out_fd,
-			  int progress_fd, int tty_fd, pid_t *ret_pid)
+			  int progress_fd, int tty_fd, const char *cgroups, pid_t *ret_pid)
 {
-	char *args[14], fdarg[16], ttyarg[16];
+	char *args[16], fdarg[16], ttyarg[16], cgarg[32];
 	pid_t parent = getpid(), pid;
 	int n = 0, err = 0, errp[2];
 	ssize_t k;
@@ -127,6 +135,10 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 		args[n++] = "--shell-job";
 		args[n++] = "--tty-fd";
 		args[n++] = ttyarg;
+	}
+	if (cgroups) {
+		snprintf(cgarg, sizeof(cgarg), "--cgroups=%s", cgroups);
+		args[n++] = cgarg;
 	}
 	args[n++] = "--";
 	args[n++] = (char *)dir;
@@ -601,8 +613,8 @@ static int report(const char *dir, int status, char *out, bool json, pid_t *ret_
 	return code ? code : 1;
 }
 
-int restore_in_process(const char *dir, int verbose, pid_t *ret_root, long *ret_tasks,
-		       double *ret_seconds, char *err, size_t errlen)
+int restore_in_process(const char *dir, int verbose, const char *cgroups, pid_t *ret_root,
+		       long *ret_tasks, double *ret_seconds, char *err, size_t errlen)
 {
 	_cleanup_free_ char *path = NULL, *out = NULL;
 	struct progress_view view = {.in = {.fd = -1}};
@@ -631,7 +643,7 @@ int restore_in_process(const char *dir, int verbose, pid_t *ret_root, long *ret_
 	fcntl(progfd[0], F_SETFL, O_NONBLOCK);
 	view.in.fd = progfd[0];
 	fflush(stdout);
-	r = spawn_restorer(path, search, dir, verbose, pipefd[1], progfd[1], -1, &pid);
+	r = spawn_restorer(path, search, dir, verbose, pipefd[1], progfd[1], -1, cgroups, &pid);
 	close(pipefd[1]);
 	close(progfd[1]);
 	if (r < 0) {
@@ -676,9 +688,11 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"shell-job", no_argument, NULL, 'j'},
+	    {"cgroups", required_argument, NULL, 'g'},
 	    {NULL, 0, NULL, 0},
 	};
 	_cleanup_free_ char *path = NULL, *out = NULL;
+	const char *cgroups = NULL;
 	struct shell_job job = {.tty_fd = -1};
 	pid_t root = 0;
 	struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term;
@@ -695,6 +709,13 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 			return ex;
 		if (opt == 'j')
 			job.on = true;
+		if (opt == 'g') {
+			if (strcmp(optarg, "exact") && strcmp(optarg, "caller"))
+				return cli_usage_error("restore",
+						       "--cgroups %s: not 'exact' or 'caller'",
+						       optarg);
+			cgroups = optarg;
+		}
 	}
 	if (optind >= argc)
 		return cli_usage_error("restore", "missing DIR");
@@ -712,7 +733,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 		return 1;
 	if (r > 0) {
 		wait_for_zombie_pids(dir);
-		return daemon_restore(ex, dir, c);
+		return daemon_restore(ex, dir, cgroups, c);
 	}
 	path = restorer_find(NULL, CKPT_LIBEXECDIR, true, &search);
 	out = malloc(RESTORER_OUT_MAX);
@@ -732,7 +753,8 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	fflush(stdout);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], progfd[1], job.tty_fd, &pid);
+	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], progfd[1], job.tty_fd, cgroups,
+			   &pid);
 	close(pipefd[1]);
 	close(progfd[1]);
 	if (r < 0) {

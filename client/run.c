@@ -470,15 +470,15 @@ static int restore_job(struct run *r)
 		if (k <= 0)
 			return -1;
 		wait_for_zombie_pids(r->o->dir);
-		k = daemon_restore_quiet(sock, r->o->dir, &r->c, &res, &e);
+		k = daemon_restore_quiet(sock, r->o->dir, "caller", &r->c, &res, &e);
 		if (k < 0)
 			snprintf(err, sizeof(err), "%s", e.msg);
 		r->root = res.pid;
 		tasks = res.ntasks;
 		seconds = res.seconds;
 	} else {
-		k = restore_in_process(r->o->dir, r->o->verbose, &r->root, &tasks, &seconds, err,
-				       sizeof(err));
+		k = restore_in_process(r->o->dir, r->o->verbose, "caller", &r->root, &tasks,
+				       &seconds, err, sizeof(err));
 	}
 	if (k < 0 || r->root <= 0) {
 		event(r, "restore_failed", NULL, "from %s: %s", r->o->dir,

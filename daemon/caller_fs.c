@@ -240,7 +240,7 @@ static int op_settle(const struct caller_op *op, int *ret_fd)
 	struct ckpt_error e = {0};
 	Inventory *inv = NULL;
 	int kept = 0, logged = 0;
-	int fd;
+	int fd = -1;
 
 	(void)ret_fd;
 	if (img_dir_verify_fd(op->dirfd, "the image directory", &inv, &e) == 0) {

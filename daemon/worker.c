@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "caller_fs.h"
+#include "cgroup.h"
 #include "cleanup.h"
 #include "clock.h"
 #include "dump.h"
@@ -358,11 +359,56 @@ static int become_caller(const struct worker_args *a)
 	return r;
 }
 
+/*
+ * ckpt-restore runs in the client's cgroups, not ckptd's: the tasks it makes
+ * start there, so a restore into the cgroups the client is in moves nothing,
+ * and a move elsewhere asks exactly what the client would need itself (v2:
+ * write access to the common ancestor's cgroup.procs; from ckptd's own
+ * cgroup under systemd that ancestor is the root cgroup, which no user may
+ * write). Done as root, for this process only, before it becomes the
+ * caller: a process of the caller's where the caller already has one. A
+ * failure is only logged: the restore then starts in ckptd's cgroups and
+ * each move it needs is checked as usual.
+ */
+static void join_caller_cgroups(const struct worker_args *a, int log_fd)
+{
+	struct cgroup_mounts mounts = {0};
+	struct cgroup_list l = {0};
+	struct ckpt_error e = {0};
+	char path[64];
+
+	if (a->caller->pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)a->caller->pid);
+	if (cgroup_parse_file(path, &l, &e) < 0 || cgroup_mounts_read(&mounts, &e) < 0) {
+		dprintf(log_fd, "ckptd: warning: cannot find the client's cgroups: %s\n", e.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		_cleanup_free_ char *dir = NULL, *file = NULL;
+		_cleanup_close_ int fd = -1;
+
+		if (cgroup_path_invalid(l.v[i].path) ||
+		    !cgroup_mounts_have(&mounts, l.v[i].controllers) ||
+		    cgroup_dir(&mounts, l.v[i].controllers, l.v[i].path, &dir, &e) < 0 ||
+		    asprintf(&file, "%s/cgroup.procs", dir) < 0)
+			continue;
+		fd = open(file, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			dprintf(log_fd, "ckptd: warning: cannot join the client's cgroup %s: %m\n",
+				file);
+	}
+out:
+	cgroup_list_free(&l);
+	cgroup_mounts_free(&mounts);
+}
+
 static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, int progress_fd)
 {
-	char fdarg[16], progarg[16];
+	char fdarg[16], progarg[16], pidarg[16];
 	char *argv[] = {"ckpt-restore", "--json",	 "-v",	  "--dir-fd",
-			fdarg,		"--progress-fd", progarg, NULL};
+			fdarg,		"--progress-fd", progarg, NULL,
+			NULL,		NULL,		 NULL};
 	/* opened while still root: the caller may have no way into the
 	 * directory ckpt-restore lives in (a build tree in a private dir),
 	 * only the right to execute the file itself */
@@ -370,10 +416,18 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 
 	snprintf(fdarg, sizeof(fdarg), "%d", a->dir_fd);
 	snprintf(progarg, sizeof(progarg), "%d", progress_fd);
+	if (a->cgroups_caller) {
+		/* the client waits for our answer: its pid is its own meanwhile */
+		snprintf(pidarg, sizeof(pidarg), "%d", (int)a->caller->pid);
+		argv[7] = "--cgroups=caller";
+		argv[8] = "--caller-pid";
+		argv[9] = pidarg;
+	}
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
 		_exit(127);
 	if (fcntl(a->dir_fd, F_SETFD, 0) < 0 || fcntl(progress_fd, F_SETFD, 0) < 0)
 		_exit(127);
+	join_caller_cgroups(a, log_fd);
 	if (!auth_is_root(a->caller) && (drop_bounding_set() < 0 || become_caller(a) < 0)) {
 		dprintf(log_fd, "ckptd: cannot drop privileges for ckpt-restore: %m\n");
 		_exit(127);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] DIR
- * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] --dir-fd N
+ * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--cgroups=MODE] DIR
+ * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--cgroups=MODE] --dir-fd N
  *
  * Turns a checkpoint directory back into a running process tree. This file
  * only parses arguments and prints the outcome; the work is the list of
@@ -38,11 +38,17 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--shell-job "
 		"[--tty-fd N]]\n"
+		"                    [--cgroups=exact|caller [--caller-pid N]]\n"
 		"                    DIR | --dir-fd N\n"
 		"  --dir-fd N  restore from the directory open as fd N (ckptd)\n"
 		"  --shell-job  the root joins our session as the foreground job of our terminal,\n"
 		"               which also stands for the terminal the job was dumped on\n"
 		"  --tty-fd N   that terminal (default: stdin if a terminal, else /dev/tty)\n"
+		"  --cgroups=exact   every task and thread back in its saved cgroups, which\n"
+		"                    must exist (the default)\n"
+		"  --cgroups=caller  the root's cgroup in each hierarchy is our current one (or\n"
+		"                    --caller-pid's); the cgroups below it are made below ours\n"
+		"  --caller-pid N    with --cgroups=caller: the cgroups of process N (ckptd)\n"
 		"  --progress-fd N  write one JSON progress line per step to fd N\n"
 		"  --json   print the outcome as one JSON line on stdout\n"
 		"  --plan   verify the images, print the restore plan and exit\n"
@@ -126,6 +132,22 @@ static int parse_dir_fd(const char *s)
 	return (int)v;
 }
 
+/* --caller-pid N: a process that exists. */
+static pid_t parse_pid(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v <= 0 || v > INT_MAX ||
+	    (kill((pid_t)v, 0) < 0 && errno == ESRCH)) {
+		fprintf(stderr, "ckpt-restore: --caller-pid %s is not a running process\n", s);
+		return -1;
+	}
+	return (pid_t)v;
+}
+
 /* --tty-fd N: an open terminal (the caller's, for --shell-job). */
 static int parse_tty_fd(const char *s)
 {
@@ -152,6 +174,8 @@ int main(int argc, char **argv)
 	    {"progress-fd", required_argument, NULL, 'P'},
 	    {"shell-job", no_argument, NULL, 's'},
 	    {"tty-fd", required_argument, NULL, 't'},
+	    {"cgroups", required_argument, NULL, 'c'},
+	    {"caller-pid", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct restore_opts opts = {.progress_fd = -1, .cancel = &cancel_requested, .tty_fd = -1};
@@ -189,6 +213,23 @@ int main(int argc, char **argv)
 			if (opts.tty_fd < 0)
 				return 2;
 			break;
+		case 'c':
+			if (!strcmp(optarg, "exact")) {
+				opts.cgroups = RESTORE_CGROUPS_EXACT;
+			} else if (!strcmp(optarg, "caller")) {
+				opts.cgroups = RESTORE_CGROUPS_CALLER;
+			} else {
+				fprintf(stderr,
+					"ckpt-restore: --cgroups %s: not 'exact' or 'caller'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'C':
+			opts.caller_pid = parse_pid(optarg);
+			if (opts.caller_pid <= 0)
+				return 2;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -199,6 +240,10 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - (dir_fd < 0 ? 1 : 0)) {
 		usage(stderr);
+		return 2;
+	}
+	if (opts.caller_pid && opts.cgroups != RESTORE_CGROUPS_CALLER) {
+		fprintf(stderr, "ckpt-restore: --caller-pid needs --cgroups=caller\n");
 		return 2;
 	}
 	if (opts.shell_job && opts.tty_fd < 0)
