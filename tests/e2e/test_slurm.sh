@@ -9,7 +9,8 @@
 # compute.py` (a deterministic computation with its state in memory only).
 #  1. Twice during the run, `scancel --signal=USR1 --batch`: ckptctl run
 #     checkpoints the job through ckptd and exits 85, Slurm requeues it, the
-#     next run restores it. The job prints exactly an uninterrupted run's
+#     next run restores it (with --cgroups=caller: into the job's own
+#     cgroup, not ckptd's). The job prints exactly an uninterrupted run's
 #     result, and `scontrol show job` says Restarts=2.
 #  2. The same with `--time=1 --signal=B:USR1@SECS`: Slurm itself signals the
 #     job before its time limit; every run is checkpointed and requeued until
@@ -217,6 +218,19 @@ checkpoint_once()
 	wait_running "$id" 60
 	wait_for 60 "restore $n of job $id" count_at_least "$out" "Z restored pid" "$n"
 	log "job $id requeued and restored ($n): $(grep "Z restored pid" "$out" | tail -n 1)"
+	assert_in_job_cgroup "$id" "$out"
+}
+
+# assert_in_job_cgroup ID OUT: the restored job is in the job's cgroup (Slurm's
+# proctrack/cgroup: freezer .../job_ID/step_batch), not in ckptd's
+assert_in_job_cgroup()
+{
+	local id=$1 out=$2 pid cg
+	pid=$(grep "Z restored pid" "$out" | tail -n 1 | awk '{ print $6 }')
+	cg=$(grep -E '^[0-9]+:([^:]*,)?freezer(,[^:]*)?:' "/proc/$pid/cgroup" 2>/dev/null | cut -d: -f3)
+	[[ $cg == */job_$id/step_batch ]] ||
+		fail "restored pid $pid of job $id is in freezer cgroup '$cg', not the job's step_batch"
+	log "restored pid $pid is in the job's cgroup $cg"
 }
 
 wait_for 120 "the uninterrupted run to finish" has_result "$REF"
@@ -260,6 +274,7 @@ until job_state_is "$J2" COMPLETED; do
 		log "job $J2 checkpointed by Slurm's signal before its time limit ($n)"
 		wait_running "$J2" 60
 		wait_for 60 "restore $n of job $J2" count_at_least "$OUT2" "Z restored pid" "$n"
+		assert_in_job_cgroup "$J2" "$OUT2"
 	fi
 	sleep 0.2
 done
@@ -290,6 +305,7 @@ grep -q 'signal 10 ' "$OUT3" || fail "job $J3: preempted without SIGUSR1"
 wait_for 60 "the urgent job $id to complete" job_state_is "$id" COMPLETED
 wait_running "$J3" 60
 wait_for 60 "job $J3 to be restored" file_has "$OUT3" "Z restored pid"
+assert_in_job_cgroup "$J3" "$OUT3"
 wait_for 90 "job $J3 to complete" job_state_is "$J3" COMPLETED
 got=$(result_of "$OUT3")
 [[ $got == "$want" ]] || fail "job $J3: result '$got', an uninterrupted run gives '$want'"
