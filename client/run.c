@@ -16,6 +16,7 @@
  * Linux 6.15), which the kernel keeps for a pidfd holder once the task has
  * been reaped by whoever reaps it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -133,26 +134,16 @@ static bool is_checkpoint(const char *path, char *err, size_t errlen)
 /* Is path a directory with something in it? */
 static bool dir_nonempty(const char *path)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char buf[1024];
-	long n;
+	DIR *d = opendir(path);
+	struct dirent *de;
+	bool any = false;
 
-	if (fd < 0)
+	if (!d)
 		return false;
-	/* "." and ".." are 48 bytes or so; a third entry makes it more */
-	n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
-	if (n <= 0)
-		return false;
-	for (long off = 0, seen = 0; off < n; seen++) {
-		const char *name = buf + off + 19; /* d_ino 8, d_off 8, d_reclen 2, d_type 1 */
-		unsigned short reclen;
-
-		memcpy(&reclen, buf + off + 16, sizeof(reclen));
-		if (strcmp(name, ".") && strcmp(name, ".."))
-			return true;
-		off += reclen;
-	}
-	return false;
+	while (!any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return any;
 }
 
 /*
