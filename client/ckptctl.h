@@ -51,8 +51,8 @@ struct daemon_result {
 };
 int daemon_dump_quiet(int sock, const struct dump_opts *o, const struct cli_common *c,
 		      struct daemon_result *ret, struct ckpt_error *e);
-int daemon_restore_quiet(int sock, const char *dir, const char *cgroups,
-			 const struct cli_common *c, struct daemon_result *ret, struct ckpt_error *e);
+int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
+			 struct daemon_result *ret, struct ckpt_error *e);
 /*
  * Restore dir in process (root): run ckpt-restore as our child, nothing
  * printed but its log; *ret_root is the restored root (which becomes our

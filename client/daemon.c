@@ -233,8 +233,8 @@ int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
 	return 0;
 }
 
-int daemon_restore_quiet(int sock, const char *dir, const char *cgroups,
-			 const struct cli_common *c, struct daemon_result *ret, struct ckpt_error *e)
+int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
+			 struct daemon_result *ret, struct ckpt_error *e)
 {
 	_cleanup_(rpc_response_freep) Response *resp = NULL;
 	_cleanup_close_ int s = sock, dir_fd = -1;

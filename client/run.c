@@ -88,9 +88,8 @@ static void now_iso(char *buf, size_t len)
  * event(r, NAME, JSONFIELDS, FMT, ...): text "ckptctl run: TIME NAME MESSAGE";
  * with --json {"time":..,"event":NAME,"message":MESSAGE,JSONFIELDS}.
  */
-__attribute__((format(printf, 4, 5))) static void event(const struct run *r, const char *name,
-							 const char *json_fields, const char *fmt,
-							 ...)
+__attribute__((format(printf, 4, 5))) static void
+event(const struct run *r, const char *name, const char *json_fields, const char *fmt, ...)
 {
 	char when[32], msg[2048];
 	va_list ap;
@@ -177,8 +176,9 @@ static int publish_checkpoint(struct run *r, char *err, size_t errlen)
 	if (syscall(SYS_renameat2, AT_FDCWD, r->newdir, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
 		k = remove_checkpoint_dir(r->newdir);
 		if (k < 0)
-			event(r, "warning", NULL, "cannot remove the previous checkpoint, now %s: %s",
-			      r->newdir, strerror(-k));
+			event(r, "warning", NULL,
+			      "cannot remove the previous checkpoint, now %s: %s", r->newdir,
+			      strerror(-k));
 		return 0;
 	}
 	if (errno == ENOENT && access(dir, F_OK) < 0) {
@@ -231,8 +231,10 @@ static void recover_dir(struct run *r)
 		if (access(left, F_OK) < 0)
 			continue;
 		if (!is_checkpoint(dir, NULL, 0))
-			event(r, "warning", NULL, "%s is left from an earlier run and %s is no "
-			      "complete checkpoint: both are left as they are", left, dir);
+			event(r, "warning", NULL,
+			      "%s is left from an earlier run and %s is no "
+			      "complete checkpoint: both are left as they are",
+			      left, dir);
 		else if (remove_checkpoint_dir(left) < 0)
 			event(r, "warning", NULL, "cannot remove the leftover %s: %m", left);
 	}
@@ -244,8 +246,7 @@ static void recover_dir(struct run *r)
  * Where the cgroup hierarchy of a /proc/self/cgroup line ("ID:CONTROLLERS:PATH")
  * is mounted, from /proc/self/mountinfo: the mount point and its root.
  */
-static bool cgroup_mount(const char *controllers, char *mnt, size_t mlen, char *root,
-			 size_t rlen)
+static bool cgroup_mount(const char *controllers, char *mnt, size_t mlen, char *root, size_t rlen)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[4096];
@@ -441,7 +442,8 @@ static unsigned long long boot_ticks_now(void)
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (unsigned long long)ts.tv_sec * (unsigned long long)sysconf(_SC_CLK_TCK) +
-	       (unsigned long long)ts.tv_nsec / (1000000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+	       (unsigned long long)ts.tv_nsec /
+		   (1000000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
 static int restore_job(struct run *r)
@@ -491,9 +493,8 @@ static int restore_job(struct run *r)
 	}
 	snprintf(fields, sizeof(fields), "\"pid\":%d,\"tasks\":%ld,\"seconds\":%.3f,\"via\":\"%s\"",
 		 r->root, tasks, seconds, r->use_daemon ? "ckptd" : "in-process");
-	event(r, "restored", fields, "pid %d (%ld task%s) from %s in %.2f s%s", r->root,
-	      tasks, tasks == 1 ? "" : "s", r->o->dir, seconds,
-	      r->use_daemon ? " through ckptd" : "");
+	event(r, "restored", fields, "pid %d (%ld task%s) from %s in %.2f s%s", r->root, tasks,
+	      tasks == 1 ? "" : "s", r->o->dir, seconds, r->use_daemon ? " through ckptd" : "");
 	if (r->pidfd < 0 && !r->child) {
 		event(r, "error", NULL, "pid %d: cannot watch the restored job: %s", r->root,
 		      strerror(watch_err));
@@ -517,8 +518,8 @@ static int checkpoint(struct run *r, bool leave_running, const char *why)
 
 	snprintf(fields, sizeof(fields), "\"pid\":%d,\"reason\":\"%s\",\"leave_running\":%s",
 		 r->root, why, leave_running ? "true" : "false");
-	event(r, "checkpointing", fields, "pid %d into %s (%s%s)", r->root,
-	      r->o->dir, why, leave_running ? ", left running" : "");
+	event(r, "checkpointing", fields, "pid %d into %s (%s%s)", r->root, r->o->dir, why,
+	      leave_running ? ", left running" : "");
 	k = remove_checkpoint_dir(r->newdir);
 	if (k < 0) {
 		snprintf(err, sizeof(err), "cannot remove the leftover %s: %s", r->newdir,
@@ -554,8 +555,8 @@ static int checkpoint(struct run *r, bool leave_running, const char *why)
 		goto fail;
 	snprintf(fields, sizeof(fields), "\"pid\":%d,\"tasks\":%u,\"bytes\":%llu,\"seconds\":%.3f",
 		 r->root, ntasks, (unsigned long long)bytes, ckpt_monotonic_seconds() - t0);
-	event(r, "checkpointed", fields, "pid %d (%u task%s) into %s in %.2f s",
-	      r->root, ntasks, ntasks == 1 ? "" : "s", r->o->dir, ckpt_monotonic_seconds() - t0);
+	event(r, "checkpointed", fields, "pid %d (%u task%s) into %s in %.2f s", r->root, ntasks,
+	      ntasks == 1 ? "" : "s", r->o->dir, ckpt_monotonic_seconds() - t0);
 	return 0;
 fail:
 	/* the dump refused: the job runs on (exact or refused), and so do we */
@@ -587,8 +588,7 @@ static void log_exit(const struct run *r, int status)
 		event(r, "exited", fields, "pid %d: killed by signal %d", r->root,
 		      WTERMSIG(status));
 	else
-		event(r, "exited", fields, "pid %d: status %d", r->root,
-		      WEXITSTATUS(status));
+		event(r, "exited", fields, "pid %d: status %d", r->root, WEXITSTATUS(status));
 }
 
 /*
@@ -678,8 +678,8 @@ static int wait_job(struct run *r, int sfd)
 		}
 	}
 	for (;;) {
-		struct pollfd pfd[3] = {{sfd, POLLIN, 0}, {r->child ? -1 : r->pidfd, POLLIN, 0},
-					{tfd, POLLIN, 0}};
+		struct pollfd pfd[3] = {
+		    {sfd, POLLIN, 0}, {r->child ? -1 : r->pidfd, POLLIN, 0}, {tfd, POLLIN, 0}};
 		struct signalfd_siginfo si;
 
 		if (reap(r, &status)) {
@@ -716,7 +716,8 @@ static int wait_job(struct run *r, int sfd)
 			      strsignal((int)si.ssi_signo), si.ssi_pid);
 			if (checkpoint(r, false, "signal") == 0) {
 				reap_after_kill(r);
-				snprintf(fields, sizeof(fields), "\"exit_code\":%d", r->o->exit_code);
+				snprintf(fields, sizeof(fields), "\"exit_code\":%d",
+					 r->o->exit_code);
 				event(r, "exiting", fields,
 				      "with %d: the job is checkpointed, to be run again",
 				      r->o->exit_code);
@@ -824,8 +825,9 @@ int cmd_run(int argc, char **argv, struct cli_common *c)
 			return 1;
 	} else {
 		if (dir_nonempty(o.dir))
-			event(&r, "warning", NULL, "%s is not a complete checkpoint (%s): starting %s",
-			      o.dir, why[0] ? why : "?", o.cmd[0]);
+			event(&r, "warning", NULL,
+			      "%s is not a complete checkpoint (%s): starting %s", o.dir,
+			      why[0] ? why : "?", o.cmd[0]);
 		k = start_job(&r, orig);
 		if (k < 0) {
 			event(&r, "error", NULL, "cannot run %s: %s", o.cmd[0], strerror(-k));

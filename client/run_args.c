@@ -15,11 +15,11 @@ static const struct {
 	const char *name;
 	int sig;
 } signal_names[] = {
-    {"HUP", SIGHUP},   {"INT", SIGINT},	    {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
-    {"USR2", SIGUSR2}, {"ALRM", SIGALRM},   {"TERM", SIGTERM}, {"CONT", SIGCONT},
-    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},   {"TTOU", SIGTTOU}, {"URG", SIGURG},
-    {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},   {"VTALRM", SIGVTALRM},
-    {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"PWR", SIGPWR},
+    {"HUP", SIGHUP},	 {"INT", SIGINT},   {"QUIT", SIGQUIT},	   {"USR1", SIGUSR1},
+    {"USR2", SIGUSR2},	 {"ALRM", SIGALRM}, {"TERM", SIGTERM},	   {"CONT", SIGCONT},
+    {"TSTP", SIGTSTP},	 {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},	   {"URG", SIGURG},
+    {"XCPU", SIGXCPU},	 {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+    {"WINCH", SIGWINCH}, {"PWR", SIGPWR},
 };
 
 /* A number 0..max, nothing else. */
@@ -99,8 +99,8 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		case 's':
 			sig = run_parse_signal(optarg);
 			if (sig < 0)
-				return snprintf(err, errlen, "'%s' is not a signal that can be caught",
-						optarg),
+				return snprintf(err, errlen,
+						"'%s' is not a signal that can be caught", optarg),
 				       -1;
 			if (o->n_signals == RUN_MAX_SIGNALS)
 				return snprintf(err, errlen, "too many --signal"), -1;
@@ -108,7 +108,8 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			break;
 		case 'x':
 			if (!parse_uint(optarg, 255, &v))
-				return snprintf(err, errlen, "--exit-code: '%s' is not 0..255", optarg),
+				return snprintf(err, errlen, "--exit-code: '%s' is not 0..255",
+						optarg),
 				       -1;
 			o->exit_code = (int)v;
 			break;
