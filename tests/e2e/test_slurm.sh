@@ -20,7 +20,7 @@
 #     signal, requeued, and restored once the urgent job is done.
 # The daemons run in the foreground (-D / --foreground) under the test's
 # reaper and are killed at the end. Every wait is bounded.
-: "${CKPT_E2E_TIMEOUT:=300}"
+: "${CKPT_E2E_TIMEOUT:=270}"
 export CKPT_E2E_TIMEOUT
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
