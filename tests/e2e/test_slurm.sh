@@ -29,8 +29,8 @@ for b in munged slurmctld slurmd sbatch scontrol scancel sinfo; do
 	command -v "$b" >/dev/null ||
 		fail "$b not found (packaging/install-deps.sh installs slurmctld slurmd slurm-client munge)"
 done
-# compute.py steps: ~15 s uninterrupted on an idle machine here, 30 s when busy
-STEPS=${SLURM_COMPUTE_STEPS:-4000}
+# compute.py steps: ~10 s uninterrupted on an idle machine here, 25 s when busy
+STEPS=${SLURM_COMPUTE_STEPS:-3000}
 NODE=$(hostname)
 # ports of our own, away from a Slurm the machine may run
 PORT=$((20000 + $$ % 20000))
@@ -148,25 +148,27 @@ log "slurm up: node $NODE idle (ports $PORT, $((PORT + 1)))"
 JOB_DIR=$T/job
 mkdir -m 0700 "$JOB_DIR"
 chown "$JOBUSER:$JOBGID" "$JOB_DIR"
-# job_script NAME: the batch script, run as the user
+# job_script NAME [PACE]: the batch script, run as the user (compute.py
+# sleeps PACE seconds every 50 steps: a longer run, the same result)
 job_script()
 {
 	cat >"$JOB_DIR/$1.sh" <<EOF
 #!/bin/bash
 # a bash script runs a trap only after its foreground command returns: exec
 exec "$CKPT_BUILD/ckptctl" --socket "$SOCK" run --dir "$JOB_DIR/$1.ck" -- \\
-	"$PYTHON" "$WLSRC/compute.py" "$STEPS"
+	"$PYTHON" "$WLSRC/compute.py" "$STEPS" 0 ${2:-0}
 EOF
 	chown "$JOBUSER:$JOBGID" "$JOB_DIR/$1.sh"
 	chmod 0700 "$JOB_DIR/$1.sh"
 }
 
 # submit VAR NAME SBATCH_ARGS...: sbatch as the user; VAR is the job id
+# (PACE from the environment: see job_script)
 submit()
 {
 	local var=$1 name=$2 id
 	shift 2
-	job_script "$name"
+	job_script "$name" "${PACE:-0}"
 	id=$(cd "$JOB_DIR" && as_user "$JOBUSER" env SLURM_CONF="$SLURM_CONF" \
 		sbatch --parsable --job-name="$name" --output="$JOB_DIR/$name.out" \
 		--open-mode=append --requeue "$@" "$JOB_DIR/$name.sh" 2>"$T/sbatch.err") ||
@@ -254,9 +256,11 @@ grep -q 'restored pid .* through ckptd' "$OUT1" || fail "job $J1 was not restore
 log "job $J1: uninterrupted result after 2 checkpoints, Restarts=$restarts"
 
 # ---- 2. --time and --signal=B:USR1@SECS ------------------------------------------------------
-# Slurm's time-limit check runs every 30 s or so: the signal comes 30..60 s into
-# each run of this one-minute job, and the job is checkpointed before the limit.
-submit J2 timed --time=1 --signal=B:USR1@30
+# Slurm's time-limit check runs every 30 s or so: the signal comes up to 30 s
+# into each run of this one-minute job (Slurm may send it up to a minute
+# early, never late), and the job is checkpointed before the limit. The job
+# is paced to last over 30 s (0.5 s every 50 steps), so that it is signalled.
+PACE=0.5 submit J2 timed --time=1 --signal=B:USR1@30
 OUT2=$JOB_DIR/timed.out
 wait_running "$J2" 30
 deadline=$((${EPOCHREALTIME/./} + 200 * 1000000))
@@ -290,8 +294,9 @@ log "job $J2: uninterrupted result after $n checkpoint(s) before the time limit,
 # The job takes both CPUs; a job of a higher partition preempts it. Slurm sends
 # the job's --signal (USR1, to the batch step: B:) at once instead of SIGTERM
 # (SlurmctldParameters=preempt_send_user_signal), ckptctl run checkpoints and
-# exits 85, the urgent job runs, then the preempted one is restored.
-submit J3 preempted -c 2 --signal=B:USR1@10
+# exits 85, the urgent job runs, then the preempted one is restored. (Paced:
+# it must still run when the preemption comes.)
+PACE=0.2 submit J3 preempted -c 2 --signal=B:USR1@10
 OUT3=$JOB_DIR/preempted.out
 wait_running "$J3" 30
 wait_for 30 "job $J3 to start compute.py" file_has "$OUT3" " started pid "
