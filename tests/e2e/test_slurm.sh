@@ -187,24 +187,43 @@ step_beyond() { (($(last_step "$1") > $2)); }
 result_of() { awk '$1 == "result" { print $2, $3 }' "$1"; }
 has_result() { [[ -n $(result_of "$1") ]]; }
 
-# A requeued job waits for its begin time (Slurm holds it for a while after a
-# requeue): make it eligible now.
+# A requeued job waits for its begin time (Slurm holds it about two minutes
+# after a requeue): make it eligible sooner, but not at once. Launched within a
+# second or so of its previous run's end, slurmd may still count the job as
+# killed and refuse it ("Job N already killed, do not launch batch job"),
+# and the job FAILS. So: pending for 5 s, and the node idle (done with the
+# previous run), first.
+node_state() { sinfo -h -n "$NODE" -o %T 2>/dev/null | head -n 1; }
 release_when_pending()
 {
-	local id=$1 st
+	local id=$1 st key
 	st=$(job_field "$id" JobState)
-	if [[ $st == PENDING && ${LOGGED_PENDING:-} != "$id/$(job_field "$id" Restarts)" ]]; then
-		LOGGED_PENDING=$id/$(job_field "$id" Restarts)
+	key=$id/$(job_field "$id" Restarts)
+	if [[ $st == PENDING && ${PENDING_KEY:-} != "$key" ]]; then
+		PENDING_KEY=$key
+		PENDING_SINCE=${EPOCHREALTIME/./}
 		log "job $id pending: Reason=$(job_field "$id" Reason) StartTime=$(job_field "$id" StartTime)"
 	fi
-	if [[ $st == PENDING ]]; then
+	if [[ $st == PENDING ]] && ((${EPOCHREALTIME/./} - PENDING_SINCE > 5000000)) &&
+		[[ $(node_state) == idle ]]; then
 		scontrol update JobId="$id" StartTime=now >/dev/null 2>&1
 		scontrol release "$id" >/dev/null 2>&1
 	fi
 	[[ $st == RUNNING ]] && return 0
+	case $st in
+	FAILED | TIMEOUT | CANCELLED | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | COMPLETED)
+		fail "job $id ended $st while it was to run again" ;;
+	esac
 	return 1
 }
-wait_running() { wait_for "${2:-60}" "job $1 to run again" release_when_pending "$1"; }
+wait_running()
+{
+	poll_for "${2:-60}" release_when_pending "$1" && return 0
+	scontrol show job "$1" >"$T/job-$1.show" 2>&1
+	diag_add "$T/job-$1.show"
+	sinfo -N -l >>"$T/job-$1.show" 2>&1
+	fail "timed out after ${2:-60}s waiting for job $1 to run again (state $(job_field "$1" JobState), reason $(job_field "$1" Reason))"
+}
 
 # checkpoint_once ID OUT N: the N-th checkpoint by scancel --signal=USR1 --batch
 checkpoint_once()
