@@ -30,7 +30,7 @@ static void usage_main(FILE *out)
 		"  dump PID -D DIR [--leave-running] [--shell-job] [--tcp-close] [--json]\n"
 		"                 checkpoint the tree rooted at PID into DIR (must not exist or\n"
 		"                 be empty); the tree is killed unless --leave-running\n"
-		"  restore DIR [--shell-job] [--json]\n"
+		"  restore DIR [--shell-job] [--new-pidns] [--continue-clocks] [--json]\n"
 		"                 recreate the tree saved in DIR (runs ckpt-restore)\n"
 		"  show DIR [IMAGE]\n"
 		"                 print the images of DIR (or one of them) as JSON\n"

@@ -212,7 +212,8 @@ fail:
 	return 1;
 }
 
-int daemon_restore(int sock, const char *dir, const struct cli_common *c)
+int daemon_restore(int sock, const char *dir, const struct cli_common *c, bool new_pidns,
+		   bool continue_clocks)
 {
 	_cleanup_(rpc_response_freep) Response *resp = NULL;
 	_cleanup_close_ int s = sock, dir_fd = -1;
@@ -230,6 +231,10 @@ int daemon_restore(int sock, const char *dir, const struct cli_common *c)
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_RESTORE;
 	req.restore = &rr;
+	rr.has_new_pidns = new_pidns;
+	rr.new_pidns = new_pidns;
+	rr.has_continue_clocks = continue_clocks;
+	rr.continue_clocks = continue_clocks;
 	req.has_want_progress = true;
 	req.want_progress = bar || c->json;
 	r = transact(s, &req, dir_fd, c, bar, &resp, &e);

@@ -359,6 +359,10 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 		a.external = req->dump->external;
 		a.n_external = req->dump->n_external;
 		a.tcp_close = req->dump->has_tcp_close && req->dump->tcp_close;
+	} else {
+		a.new_pidns = req->restore->has_new_pidns && req->restore->new_pidns;
+		a.continue_clocks =
+		    req->restore->has_continue_clocks && req->restore->continue_clocks;
 	}
 	a.restorer = s->o->restorer;
 	a.ckptd_pid = getpid();

@@ -374,13 +374,18 @@ static int become_caller(const struct worker_args *a)
 static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, int progress_fd)
 {
 	char fdarg[16], progarg[16];
-	char *argv[] = {"ckpt-restore", "--json",	 "-v",	  "--dir-fd",
-			fdarg,		"--progress-fd", progarg, NULL};
+	char *argv[] = {"ckpt-restore", "--json",	 "-v",	  "--dir-fd", fdarg,
+			"--progress-fd", progarg,	 NULL,	  NULL,	      NULL};
+	int n = 7;
 	/* opened while still root: the caller may have no way into the
 	 * directory ckpt-restore lives in (a build tree in a private dir),
 	 * only the right to execute the file itself */
 	int exe = open(a->restorer, O_PATH | O_CLOEXEC);
 
+	if (a->new_pidns)
+		argv[n++] = "--new-pidns";
+	if (a->continue_clocks)
+		argv[n++] = "--continue-clocks";
 	snprintf(fdarg, sizeof(fdarg), "%d", a->dir_fd);
 	snprintf(progarg, sizeof(progarg), "%d", progress_fd);
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)

@@ -44,6 +44,8 @@ struct worker_args {
 	char **external;
 	size_t n_external;
 	bool tcp_close;	      /* dump: --tcp-close */
+	bool new_pidns;	      /* restore: --new-pidns */
+	bool continue_clocks; /* restore: --continue-clocks */
 	const char *restorer; /* restore: path of ckpt-restore */
 	pid_t ckptd_pid;      /* the main process: the worker dies with it */
 	int log_fd;	      /* dump: memfd for the engine's log, shared with ckptd */

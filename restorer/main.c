@@ -38,28 +38,46 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--shell-job "
 		"[--tty-fd N]]\n"
+		"                    [--new-pidns] [--continue-clocks]\n"
 		"                    DIR | --dir-fd N\n"
 		"  --dir-fd N  restore from the directory open as fd N (ckptd)\n"
 		"  --shell-job  the root joins our session as the foreground job of our terminal,\n"
 		"               which also stands for the terminal the job was dumped on\n"
 		"  --tty-fd N   that terminal (default: stdin if a terminal, else /dev/tty)\n"
+		"  --new-pidns  restore into a new pid namespace where every task has its\n"
+		"               saved pid (with a small init of ours as its pid 1)\n"
+		"  --continue-clocks  in a new time namespace: CLOCK_MONOTONIC and\n"
+		"               CLOCK_BOOTTIME go on from their values at the dump\n"
 		"  --progress-fd N  write one JSON progress line per step to fd N\n"
 		"  --json   print the outcome as one JSON line on stdout\n"
 		"  --plan   verify the images, print the restore plan and exit\n"
 		"  -v       more log output on stderr (-vv: debug)\n");
 }
 
-static void print_result(const struct restore_ctx *ctx, int r, double seconds)
+/*
+ * root_pid is the root as the caller sees it; with --new-pidns the tree has
+ * its saved pids in its own namespace: root_pid_ns is the root's there.
+ */
+static void print_result(const struct restore_ctx *ctx, const struct pidns_result *ns, int r,
+			 double seconds)
 {
 	const struct restore_opts *o = ctx->opts;
+	pid_t root = ns ? ns->root_host_pid : ctx->root ? ctx->root->pid : 0;
+	size_t ntasks = ns ? (size_t)ns->ntasks : ctx->ntasks;
 
 	if (r == 0 && o->json) {
-		printf("{\"status\":\"ok\",\"root_pid\":%d,\"tasks\":%zu,\"seconds\":%.3f}\n",
-		       ctx->root ? ctx->root->pid : 0, ctx->ntasks, seconds);
+		printf("{\"status\":\"ok\",\"root_pid\":%d,", root);
+		if (ns)
+			printf("\"root_pid_ns\":%d,\"ns_init_pid\":%d,", ns->root_pid,
+			       ns->init_pid);
+		printf("\"tasks\":%zu,\"seconds\":%.3f}\n", ntasks, seconds);
+	} else if (r == 0 && ns) {
+		printf("restored root pid %d (pid %d in its new pid namespace, whose init is "
+		       "pid %d; %zu task%s) in %.2f s\n",
+		       root, ns->root_pid, ns->init_pid, ntasks, ntasks == 1 ? "" : "s", seconds);
 	} else if (r == 0) {
-		printf("restored root pid %d (%zu task%s) in %.2f s\n",
-		       ctx->root ? ctx->root->pid : 0, ctx->ntasks, ctx->ntasks == 1 ? "" : "s",
-		       seconds);
+		printf("restored root pid %d (%zu task%s) in %.2f s\n", root, ntasks,
+		       ntasks == 1 ? "" : "s", seconds);
 	} else if (o->json) {
 		printf("{\"status\":\"error\",\"error\":");
 		img_json_string(stdout, ctx->err.msg);
@@ -152,14 +170,20 @@ int main(int argc, char **argv)
 	    {"progress-fd", required_argument, NULL, 'P'},
 	    {"shell-job", no_argument, NULL, 's'},
 	    {"tty-fd", required_argument, NULL, 't'},
+	    {"new-pidns", no_argument, NULL, 'N'},
+	    {"continue-clocks", no_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct restore_opts opts = {.progress_fd = -1, .cancel = &cancel_requested, .tty_fd = -1};
 	struct restore_ctx ctx;
+	struct pidns_result ns;
 	char fd_path[32];
 	int c, r, dir_fd = -1;
 	double t0;
 
+	/* PID 1 of a namespace made by --new-pidns, once its tree runs (pidns.c) */
+	if (argc == 2 && !strcmp(argv[1], "--ns-init") && getpid() == 1)
+		return pidns_init_main();
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -189,6 +213,12 @@ int main(int argc, char **argv)
 			if (opts.tty_fd < 0)
 				return 2;
 			break;
+		case 'N':
+			opts.new_pidns = true;
+			break;
+		case 'C':
+			opts.continue_clocks = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -199,6 +229,12 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - (dir_fd < 0 ? 1 : 0)) {
 		usage(stderr);
+		return 2;
+	}
+	if (opts.shell_job && opts.new_pidns) {
+		fprintf(stderr, "ckpt-restore: --shell-job and --new-pidns cannot go together: a "
+				"job of the terminal's session cannot be made inside a new pid "
+				"namespace\n");
 		return 2;
 	}
 	if (opts.shell_job && opts.tty_fd < 0)
@@ -229,11 +265,15 @@ int main(int argc, char **argv)
 	setup_signals();
 	t0 = ckpt_monotonic_seconds();
 	restore_ctx_init(&ctx, &opts);
-	r = restore_run(&ctx);
+	if (opts.new_pidns && !opts.plan_only)
+		r = pidns_restore(&ctx, &ns);
+	else
+		r = restore_run(&ctx);
 	if (r == 0 && opts.plan_only)
 		plan_print(&ctx, stdout);
 	else
-		print_result(&ctx, r, ckpt_monotonic_seconds() - t0);
+		print_result(&ctx, opts.new_pidns && !opts.plan_only ? &ns : NULL, r,
+			     ckpt_monotonic_seconds() - t0);
 	restore_ctx_free(&ctx);
 	return r < 0 ? 1 : 0;
 }

@@ -57,6 +57,13 @@ struct restore_opts {
 	 * job; tty_fd is that terminal (--tty-fd), external terminals become it */
 	bool shell_job;
 	int tty_fd;
+	/* --new-pidns: the restore runs as PID 1 of a new pid namespace (and a
+	 * new mount namespace with its own /proc), every task at its saved pid
+	 * there (pidns.c) */
+	bool new_pidns;
+	/* --continue-clocks: the tree runs in a new time namespace whose
+	 * CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from the dump (clocks.c) */
+	bool continue_clocks;
 };
 
 /* A pty of the tree that is the controlling terminal of a session of the tree (tty.c). */
@@ -226,6 +233,20 @@ struct restore_ctx {
 
 /* ---- stages.c: the stage table and its runner ---------------------------- */
 int restore_run(struct restore_ctx *ctx);
+
+/* ---- pidns.c: --new-pidns ----------------------------------------------- */
+struct pidns_result {
+	pid_t init_pid;	     /* the namespace's init, as we see it */
+	pid_t root_pid;	     /* the root in the new namespace (its saved pid) */
+	pid_t root_host_pid; /* the same task as we (the caller) see it */
+	uint64_t ntasks;
+	char stage[32];
+};
+/* Run every stage as PID 1 of a new pid (and mount) namespace; that process
+ * stays as the namespace's init if the restore succeeds. */
+int pidns_restore(struct restore_ctx *ctx, struct pidns_result *res);
+/* ckpt-restore --ns-init: reap until the namespace is empty; exit status. */
+int pidns_init_main(void);
 
 /* ---- ctx.c: the restore context, progress, cancel ------------------------ */
 void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts);
