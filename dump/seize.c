@@ -129,8 +129,9 @@ static int check_task(struct dump_ctx *c, pid_t pid, const struct proc_stat *st,
 		return ckpt_err_wrap(e, "pid %d", pid);
 	if (status.nspid_levels > c->self_nspid_levels)
 		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d is in a nested pid namespace; pid namespaces are not "
-				"supported yet",
+				"pid %d is in a pid namespace below ours (a tree restored with "
+				"--new-pidns?): its pids there differ from the ones we see, and "
+				"dumping a tree of another pid namespace is not supported yet",
 				pid);
 	/* its filters must not block the remote syscalls of the dump */
 	if (status.seccomp != 0 && ptrace_suspend_seccomp(pid, e) < 0)
