@@ -269,6 +269,12 @@ static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 	inv.tool_version = CKPT_VERSION;
 	inv.has_ntasks = true;
 	inv.ntasks = (uint32_t)c->ntasks;
+	if (c->frozen_mono_ns > 0 && c->frozen_boot_ns > 0) {
+		inv.has_frozen_monotonic_ns = true;
+		inv.frozen_monotonic_ns = (uint64_t)c->frozen_mono_ns;
+		inv.has_frozen_boottime_ns = true;
+		inv.frozen_boottime_ns = (uint64_t)c->frozen_boot_ns;
+	}
 	if (cpu_xfeatures(&xcr0, &xsize) == 0) {
 		inv.has_xfeatures = true;
 		inv.xfeatures = xcr0;

@@ -108,6 +108,12 @@ struct dump_ctx {
 	uint64_t pages_bytes;
 	unsigned tasks_done;
 	double t_start, t_frozen;
+	/* the tree's time namespace (the root's; every task must share it):
+	 * inode of /proc/PID/ns/time (0: none) and its offsets minus ours */
+	uint64_t time_ns_ino;
+	int64_t tree_mono_delta, tree_boot_delta;
+	/* the tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME at the freeze (ns) */
+	int64_t frozen_mono_ns, frozen_boot_ns;
 	bool late_signal; /* the dump failed: a signal came during the commit */
 };
 

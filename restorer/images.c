@@ -966,6 +966,8 @@ int images_load(struct restore_ctx *ctx)
 		return ckpt_err(e, -EINVAL, "inventory.img: field format_version: %u, expected %d",
 				ctx->inv->format_version, IMG_FORMAT_VERSION);
 	r = pid_check(ctx, "inventory.img", "field root_pid", ctx->inv->root_pid);
+	if (r >= 0)
+		r = clocks_validate(ctx);
 	if (r < 0)
 		return r;
 	r = load_files(ctx);

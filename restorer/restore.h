@@ -234,6 +234,12 @@ struct restore_ctx {
 /* ---- stages.c: the stage table and its runner ---------------------------- */
 int restore_run(struct restore_ctx *ctx);
 
+/* ---- clocks.c: --continue-clocks ----------------------------------------- */
+/* Stage verify: the dump-time clock readings of inventory.img. */
+int clocks_validate(struct restore_ctx *ctx);
+/* Stage clocks: the tree's time namespace, before any task exists. */
+int clocks_enter(struct restore_ctx *ctx);
+
 /* ---- pidns.c: --new-pidns ----------------------------------------------- */
 struct pidns_result {
 	pid_t init_pid;	     /* the namespace's init, as we see it */

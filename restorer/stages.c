@@ -47,6 +47,11 @@ static int stage_pids(struct restore_ctx *ctx)
 	return checks_pids_free(ctx);
 }
 
+static int stage_clocks(struct restore_ctx *ctx)
+{
+	return clocks_enter(ctx);
+}
+
 static int stage_files(struct restore_ctx *ctx)
 {
 	return files_open_all(ctx);
@@ -186,6 +191,10 @@ static const struct stage stages[] = {
     {"pids", stage_pids, false,
      "clone3(set_tid) can only take free pids; find a pid in use now, with a clear message, "
      "rather than half way through forking."},
+    {"clocks", stage_clocks, false,
+     "--continue-clocks: the time namespace the tasks will enter gets its offsets before any "
+     "task exists (they are fixed once one enters it), and absolute timerfd deadlines are "
+     "moved onto P's clock before stage files arms them."},
     {"files", stage_files, false,
      "Open file descriptions are created once, by the restorer itself, before any fork, so "
      "that every task inherits the same description (shared offset and flags)."},
