@@ -95,6 +95,9 @@ static void become_init(void)
 		dup2(null, STDERR_FILENO);
 	}
 	syscall(SYS_close_range, 3, ~0U, 0);
+	/* pin no directory of the caller's (it could not be unmounted) */
+	if (chdir("/") < 0)
+		_exit(1);
 	execve("/proc/self/exe", argv, envp);
 	/* no exec: the same loop, in this process */
 	_exit(pidns_init_main());

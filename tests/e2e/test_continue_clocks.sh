@@ -8,9 +8,10 @@
 # (CLOCK_REALTIME jumps by the downtime), and every timer fires N s after it
 # was armed on the program's clock (not 5 s early). A second cycle of the
 # restored job (already in a time namespace: the offsets add up) does the
-# same. A plain restore after that behaves as before: the clocks jump to the
+# same, through ckptd. A plain restore after that behaves as before: the clocks jump to the
 # machine's.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ckptd_lib.sh"
 
 N=6
 LOG=$T/clocklog.log
@@ -69,6 +70,8 @@ msg=$(check_fired "$FROM") || fail "cycle 1: $msg"
 log "cycle 1: every timer fired $N s after arming on the program's clock"
 [[ $(readlink "/proc/$PID/ns/time") != "$(readlink /proc/self/ns/time)" ]] || fail "the restored job is not in a time namespace of its own"
 
+# the second cycle through ckptd (RestoreRequest.continue_clocks)
+start_ckptd
 cycle "cycle 2" "$T/img2" --continue-clocks
 awk -v m="$MONO" -v b="$BOOT" 'BEGIN { exit !(m + 0 < 2 && b + 0 < 2 && m !~ /back/ && b !~ /back/) }' ||
 	fail "cycle 2 (already in a time namespace): the clocks stepped by monotonic $MONO s, boottime $BOOT s"

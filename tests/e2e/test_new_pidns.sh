@@ -10,6 +10,7 @@
 # ends the tree and the namespace's init exits. A restore failing in any of
 # several stages leaves nothing behind (no task, no init).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ckptd_lib.sh"
 
 LOG=$T/pidtree.log
 CLOG=$T/pidcheck.log
@@ -129,4 +130,20 @@ grep BAD "$LOG" "$CLOG" && fail "a BAD line after the refused dump"
 kill -KILL "$ROOT"
 poll_for 10 gone "$INIT" || fail "the namespace's init $INIT is still there after the root was killed: $(ps -o pid,ppid,stat,comm --ppid "$INIT")"
 log "root killed: the namespace's init exited"
+
+# The same through ckptd (RestoreRequest.new_pidns); its root_pid is ours.
+start_ckptd
+lines=$(line_count "$LOG")
+ckpt_restore "$T/img" --new-pidns
+ROOT=$RESTORED_PID
+TRACKED+=("$ROOT")
+[[ $ROOT != "$PT" ]] || fail "through ckptd: root_pid $ROOT is the saved pid"
+[[ $(awk '/^NSpid:/ {print $NF}' "/proc/$ROOT/status") == "$PT" ]] || fail "through ckptd: the root is not pid $PT in its namespace"
+proc_stat "$ROOT" && INIT=$S_PPID
+proc_stat "$INIT" && [[ $S_COMM == ckpt-nsinit ]] || fail "through ckptd: the root's parent $INIT is '$S_COMM', not ckpt-nsinit"
+wait_lines "$LOG" $((lines + 5)) 15
+grep BAD "$LOG" "$CLOG" && fail "through ckptd: a task saw a pid that was not its own"
+kill -KILL "$ROOT"
+poll_for 10 gone "$INIT" || fail "through ckptd: the namespace's init $INIT is still there after the root was killed"
+log "through ckptd: restored into a new pid namespace, init gone with the job"
 pass
