@@ -8,8 +8,8 @@
 # (CLOCK_REALTIME jumps by the downtime), and every timer fires N s after it
 # was armed on the program's clock (not 5 s early). A second cycle of the
 # restored job (already in a time namespace: the offsets add up) does the
-# same, through ckptd. A plain restore after that behaves as before: the clocks jump to the
-# machine's.
+# same, through ckptd. A plain restore after that behaves as before: the
+# clocks jump to the machine's. Last, --continue-clocks with --new-pidns.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
 
@@ -41,7 +41,8 @@ cycle()
 {
 	local what=$1 img=$2 from gap
 	shift 2
-	from=$(($(line_count "$LOG") + 1))
+	# from the last tick before the dump on: its step to the next one counts
+	from=$(line_count "$LOG")
 	ckpt_dump "$PID" "$img"
 	assert_tree_gone "$PID"
 	sleep 5
@@ -83,4 +84,12 @@ log "cycle 2: the clocks went on again and every timer fired $N s after arming"
 cycle "plain" "$T/img3"
 awk -v m="$MONO" 'BEGIN { exit !(m + 0 >= 5) }' || fail "plain restore: CLOCK_MONOTONIC did not jump ($MONO s)"
 [[ $(readlink "/proc/$PID/ns/time") == "$(readlink /proc/self/ns/time)" ]] || fail "a plain restore put the job in a time namespace"
+
+# Both namespaces at once (what a preserved job whose pids are taken gets).
+cycle "with --new-pidns" "$T/img4" --continue-clocks --new-pidns
+awk -v m="$MONO" -v b="$BOOT" 'BEGIN { exit !(m + 0 < 2 && b + 0 < 2 && m !~ /back/ && b !~ /back/) }' ||
+	fail "with --new-pidns: the clocks stepped by monotonic $MONO s, boottime $BOOT s"
+msg=$(check_fired "$FROM") || fail "with --new-pidns: $msg"
+[[ $(readlink "/proc/$PID/ns/pid") != "$(readlink /proc/self/ns/pid)" ]] || fail "with --new-pidns: the job is not in a pid namespace of its own"
+log "with --new-pidns too: the clocks went on and every timer fired $N s after arming"
 pass
