@@ -437,11 +437,15 @@ int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt
 {
 	struct dump_result res = {0};
 	struct dump_ctx c = {0};
+	bool inside_pidns;
 	int r;
 
 	if (!opts || opts->pid <= 0 || !opts->dir || !opts->dir[0] ||
 	    (opts->use_dir_fd && opts->dir_fd < 0))
 		return ckpt_err(e, -EINVAL, "dump needs a pid and an image directory");
+	r = dump_tree_pidns(opts, ret, e, &inside_pidns);
+	if (r < 0 || inside_pidns)
+		return r;
 	c.opts = opts;
 	c.self = getpid();
 	c.t_start = ckpt_monotonic_seconds();

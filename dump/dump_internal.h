@@ -119,6 +119,11 @@ struct dump_ctx {
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);
 
+/* dump_pidns.c: a root in a pid namespace below ours is dumped from inside
+ * it (*handled set; the outcome returned), else nothing is done. */
+int dump_tree_pidns(const struct dump_opts *opts, struct dump_result *ret, struct ckpt_error *e,
+		    bool *handled);
+
 /* seize.c */
 int seize_tree(struct dump_ctx *c, struct ckpt_error *e);
 /* Close open remote-syscall sessions and detach every seized task (resume). */

@@ -187,9 +187,8 @@ static int check_task(struct dump_ctx *c, pid_t pid, const struct proc_stat *st,
 		return ckpt_err_wrap(e, "pid %d", pid);
 	if (status.nspid_levels > c->self_nspid_levels)
 		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d is in a pid namespace below ours (a tree restored with "
-				"--new-pidns?): its pids there differ from the ones we see, and "
-				"dumping a tree of another pid namespace is not supported yet",
+				"pid %d is in a pid namespace below its root's (it or an ancestor "
+				"made one): a tree spread over pid namespaces is not supported",
 				pid);
 	if (pid != c->opts->pid && check_time_ns(c, pid, e) < 0)
 		return e->code;

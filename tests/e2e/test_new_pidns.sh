@@ -6,8 +6,10 @@
 # where every task has its saved pid: getpid(), getppid(), /proc/self/stat
 # and /proc/self agree (pidcheck, pidtree.py); the python state (the counter
 # exchanged with the child over pipes) continues. --json reports the root as
-# we see it (root_pid) and in its namespace (root_pid_ns). Killing the root
-# ends the tree and the namespace's init exits. A restore failing in any of
+# we see it (root_pid) and in its namespace (root_pid_ns). The restored job
+# is dumped again (from inside its namespace: same pids in the images) and
+# restored once more. Killing the root ends the tree and the namespace's
+# init exits. A restore failing in any of
 # several stages leaves nothing behind (no task, no init).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
@@ -115,16 +117,36 @@ for p in "${PIDS[@]}"; do
 	proc_stat "$p" && [[ $S_COMM == sleep ]] || fail "the sleep holding pid $p outside was disturbed"
 done
 
-# A dump of the restored job (inside its pid namespace) is refused with the
-# reason, and the job runs on untouched.
-if ckptctl_run dump "$ROOT" -D "$T/img2"; then
-	fail "a dump of a tree inside a new pid namespace succeeded (not supported yet)"
-fi
-grep -q 'pid namespace' "$ERR" || fail "the refused dump does not say why: $(cat "$ERR")"
-log "dump refused: $(head -n 1 "$ERR")"
+# A dump of the restored job works from inside its pid namespace: the
+# images hold the pids the tasks see (the saved ones again), the init is
+# not part of the job and exits once the job is gone; the new images
+# restore with --new-pidns again (the pids are still taken out here).
+ckpt_dump "$ROOT" "$T/img2"
+poll_for 10 gone "$INIT" || fail "the namespace's init $INIT is still there after its job was dumped"
+"$CKPTCTL" show "$T/img2" >"$T/img2.json" || fail "ckptctl show of the second checkpoint failed"
+"$PYTHON" - "$T/img2.json" "${PIDS[@]}" <<'PY' || fail "the second checkpoint does not hold the saved pids ${PIDS[*]}"
+import json, re, sys
+text = open(sys.argv[1]).read()
+want = sorted(int(p) for p in sys.argv[2:])
+# every "pid": N of the pstree records
+got = sorted(set(int(m) for m in re.findall(r'"pid":\s*(\d+)', text)))
+print("pids in the images:", got)
+sys.exit(0 if set(want) <= set(got) and 1 not in got else 1)
+PY
 lines=$(line_count "$LOG")
-wait_lines "$LOG" $((lines + 3)) 15
-grep BAD "$LOG" "$CLOG" && fail "a BAD line after the refused dump"
+ckpt_restore "$T/img2" --new-pidns
+ROOT=$RESTORED_PID
+INIT=$(json_get "$OUT" ns_init_pid) || fail "--json has no ns_init_pid"
+TRACKED+=("$INIT")
+[[ $(json_get "$OUT" root_pid_ns) == "$PT" ]] || fail "second restore: root_pid_ns is not $PT: $(cat "$OUT")"
+wait_lines "$LOG" $((lines + 5)) 15
+grep BAD "$LOG" "$CLOG" && fail "after the second cycle a task saw a pid that was not its own"
+"$PYTHON" - "$LOG" <<'PY' || fail "the python counter did not continue across the second cycle"
+import re, sys
+ns = [int(m.group(1)) for m in (re.match(r"ok n=(\d+)", l) for l in open(sys.argv[1])) if m]
+sys.exit(1 if [(a, b) for a, b in zip(ns, ns[1:]) if b != a + 1] else 0)
+PY
+log "second cycle (dumped inside its pid namespace, restored with --new-pidns): $(tail -n 1 "$LOG")"
 
 # Killing the root ends the job (the children die with it) and the init exits.
 kill -KILL "$ROOT"
@@ -143,7 +165,10 @@ proc_stat "$ROOT" && INIT=$S_PPID
 proc_stat "$INIT" && [[ $S_COMM == ckpt-nsinit ]] || fail "through ckptd: the root's parent $INIT is '$S_COMM', not ckpt-nsinit"
 wait_lines "$LOG" $((lines + 5)) 15
 grep BAD "$LOG" "$CLOG" && fail "through ckptd: a task saw a pid that was not its own"
-kill -KILL "$ROOT"
-poll_for 10 gone "$INIT" || fail "through ckptd: the namespace's init $INIT is still there after the root was killed"
-log "through ckptd: restored into a new pid namespace, init gone with the job"
+# dumped through ckptd from inside its namespace too
+ckpt_dump "$ROOT" "$T/img3"
+poll_for 10 gone "$INIT" || fail "through ckptd: the namespace's init $INIT is still there after its job was dumped"
+[[ $("$CKPTCTL" show "$T/img3" inventory.img 2>/dev/null | grep -o '"root_pid":[ ]*[0-9]*' | grep -o '[0-9]*$') == "$PT" ]] ||
+	fail "through ckptd: the dump inside the namespace did not save root pid $PT: $("$CKPTCTL" show "$T/img3" inventory.img 2>&1 | head -c 300)"
+log "through ckptd: restored into a new pid namespace and dumped from inside it; init gone with the job"
 pass
