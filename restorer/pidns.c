@@ -19,7 +19,8 @@
  * namespace (kill(-1, 0) fails with ESRCH), then exits. The restored root
  * is I's child (its getppid() is 1); I itself is reparented, when O exits,
  * to the caller's nearest child subreaper or init, as a plain restore's root
- * is. I is never part of the job: a later dump starts at the root.
+ * is. I is never part of the job: a later dump starts at the root. The
+ * init keeps no capability.
  *
  * Failure: I rolls back as usual (it is the tree's parent and reaper) and
  * exits; the kernel kills whatever is left in a namespace whose init died.
@@ -31,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
@@ -246,10 +248,18 @@ int pidns_restore(struct restore_ctx *ctx, struct pidns_result *res)
  */
 int pidns_init_main(void)
 {
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct none_caps[2];
 	sigset_t none;
 
 	prctl(PR_SET_NAME, "ckpt-nsinit");
 	prctl(PR_SET_PDEATHSIG, 0);
+	/* it only waits: no capability (ckptd runs a user's restorer with some
+	 * as ambient ones), so the job's owner has nothing to gain from it */
+	memset(none_caps, 0, sizeof(none_caps));
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (syscall(SYS_capset, &hdr, none_caps) < 0)
+		return 1;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int s = 1; s < NSIG; s++)

@@ -72,6 +72,7 @@ TRACKED+=("$INIT")
 [[ $ROOT != "$PT" ]] || fail "root_pid $ROOT is the saved pid: the caller's view was expected"
 proc_stat "$INIT" && [[ $S_COMM == ckpt-nsinit ]] || fail "the namespace's init (pid $INIT) is '$S_COMM', not ckpt-nsinit"
 proc_stat "$ROOT" && [[ $S_PPID == "$INIT" ]] || fail "the root's parent is $S_PPID, not the namespace's init $INIT"
+grep -Eq '^CapPrm:[[:space:]]+0+$' "/proc/$INIT/status" || fail "the namespace's init keeps capabilities: $(grep ^Cap "/proc/$INIT/status" | tr '\n' ' ')"
 grep -q "NSpid:.*[[:space:]]1$" "/proc/$INIT/status" || fail "pid $INIT is not pid 1 of its namespace: $(grep NSpid "/proc/$INIT/status")"
 # every task has its saved pid in its namespace
 for p in $(tree_pids "$ROOT"); do
