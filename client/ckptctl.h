@@ -37,8 +37,9 @@ int cmd_cancel(int argc, char **argv, struct cli_common *c);
  */
 int cli_daemon_connect(const struct cli_common *c, const char *cmd, int *ret_fd);
 int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c);
-int daemon_restore(int sock, const char *dir, const struct cli_common *c, bool new_pidns,
-		   bool continue_clocks);
+/* cgroups: NULL, "exact" or "caller" (ckptctl restore --cgroups) */
+int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
+		   bool new_pidns, bool continue_clocks);
 /* Wait (briefly) until the pids saved in dir are no longer zombies. */
 void wait_for_zombie_pids(const char *dir);
 

@@ -212,8 +212,8 @@ fail:
 	return 1;
 }
 
-int daemon_restore(int sock, const char *dir, const struct cli_common *c, bool new_pidns,
-		   bool continue_clocks)
+int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
+		   bool new_pidns, bool continue_clocks)
 {
 	_cleanup_(rpc_response_freep) Response *resp = NULL;
 	_cleanup_close_ int s = sock, dir_fd = -1;
@@ -230,6 +230,7 @@ int daemon_restore(int sock, const char *dir, const struct cli_common *c, bool n
 	}
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_RESTORE;
+	rr.cgroups = (char *)cgroups;
 	req.restore = &rr;
 	rr.has_new_pidns = new_pidns;
 	rr.new_pidns = new_pidns;

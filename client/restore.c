@@ -56,8 +56,8 @@ static void on_interrupt(int sig)
 static void usage_restore(FILE *out)
 {
 	fprintf(out,
-		"usage: ckptctl restore DIR [--shell-job] [--new-pidns] [--continue-clocks]\n"
-		"                           [--json] [-v]\n"
+		"usage: ckptctl restore DIR [--shell-job] [--cgroups=exact|caller] [--new-pidns]\n"
+		"                           [--continue-clocks] [--json] [-v]\n"
 		"\n"
 		"Recreate the process tree saved in DIR, with the same pids, and resume it.\n"
 		"Runs ckpt-restore: $CKPT_RESTORE if set, else the one next to ckptctl, else\n"
@@ -78,6 +78,14 @@ static void usage_restore(FILE *out)
 		"      --continue-clocks\n"
 		"                 restore into a new time namespace in which CLOCK_MONOTONIC\n"
 		"                 and CLOCK_BOOTTIME go on from their values at the dump\n"
+		"      --cgroups=exact\n"
+		"                 every task and thread back in the cgroups it was dumped in\n"
+		"                 (the default); the restore is refused if one is gone\n"
+		"      --cgroups=caller\n"
+		"                 the dumped root's cgroup in each hierarchy is this command's\n"
+		"                 current one; the cgroups below it are made below it (made by\n"
+		"                 you: they need your rights); a task outside the root's\n"
+		"                 subtree is refused\n"
 		"      --json     print progress lines {\"progress\":{...}}, then the restorer's\n"
 		"                 JSON result, on stdout\n"
 		"  -v, --verbose  more log output on stderr (-vv: debug)\n",
@@ -111,9 +119,10 @@ static void exec_restorer(const char *path, bool search, char **args, pid_t pare
 }
 
 static int spawn_restorer(const char *path, bool search, const char *dir, int verbose, int out_fd,
-			  int progress_fd, int tty_fd, const char *const *extra, pid_t *ret_pid)
+			  int progress_fd, int tty_fd, const char *cgroups, const char *const *extra,
+			  pid_t *ret_pid)
 {
-	char *args[18], fdarg[16], ttyarg[16];
+	char *args[20], fdarg[16], ttyarg[16], cgarg[32];
 	pid_t parent = getpid(), pid;
 	int n = 0, err = 0, errp[2];
 	ssize_t k;
@@ -135,6 +144,10 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 	}
 	for (; extra && *extra; extra++)
 		args[n++] = (char *)*extra;
+	if (cgroups) {
+		snprintf(cgarg, sizeof(cgarg), "--cgroups=%s", cgroups);
+		args[n++] = cgarg;
+	}
 	args[n++] = "--";
 	args[n++] = (char *)dir;
 	args[n] = NULL;
@@ -617,12 +630,14 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	    {"shell-job", no_argument, NULL, 'j'},
 	    {"new-pidns", no_argument, NULL, 'N'},
 	    {"continue-clocks", no_argument, NULL, 'C'},
+	    {"cgroups", required_argument, NULL, 'g'},
 	    {NULL, 0, NULL, 0},
 	};
 	_cleanup_free_ char *path = NULL, *out = NULL;
 	bool new_pidns = false, continue_clocks = false;
 	const char *extra[3] = {NULL, NULL, NULL};
 	size_t nextra = 0;
+	const char *cgroups = NULL;
 	struct shell_job job = {.tty_fd = -1};
 	pid_t root = 0;
 	struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term;
@@ -643,6 +658,13 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 			new_pidns = true;
 		if (opt == 'C')
 			continue_clocks = true;
+		if (opt == 'g') {
+			if (strcmp(optarg, "exact") && strcmp(optarg, "caller"))
+				return cli_usage_error("restore",
+						       "--cgroups %s: not 'exact' or 'caller'",
+						       optarg);
+			cgroups = optarg;
+		}
 	}
 	if (job.on && new_pidns)
 		return cli_usage_error("restore",
@@ -669,7 +691,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 		return 1;
 	if (r > 0) {
 		wait_for_zombie_pids(dir);
-		return daemon_restore(ex, dir, c, new_pidns, continue_clocks);
+		return daemon_restore(ex, dir, cgroups, c, new_pidns, continue_clocks);
 	}
 	path = restorer_find(NULL, CKPT_LIBEXECDIR, true, &search);
 	out = malloc(RESTORER_OUT_MAX);
@@ -689,7 +711,8 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	fflush(stdout);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], progfd[1], job.tty_fd, extra, &pid);
+	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], progfd[1], job.tty_fd, cgroups,
+			   extra, &pid);
 	close(pipefd[1]);
 	close(progfd[1]);
 	if (r < 0) {

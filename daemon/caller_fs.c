@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "caller_fs.h"
+#include "caps.h"
 #include "cleanup.h"
 #include "image.h"
 #include "log.h"
@@ -34,6 +35,9 @@ static int become_caller(const struct auth_caller *c)
 
 	if (auth_is_root(c))
 		return 0;
+	/* (the parent may hold them in its permitted set only: a dump worker
+	 * after the engine) */
+	caps_raise(CAPS_BIT(CAP_SETUID) | CAPS_BIT(CAP_SETGID));
 	if (prctl(PR_SET_KEEPCAPS, 0) < 0 || setgroups(c->ngroups, c->groups) < 0 ||
 	    setresgid(c->gid, c->gid, c->gid) < 0 || setresuid(c->uid, c->uid, c->uid) < 0)
 		return -errno;
@@ -236,7 +240,7 @@ static int op_settle(const struct caller_op *op, int *ret_fd)
 	struct ckpt_error e = {0};
 	Inventory *inv = NULL;
 	int kept = 0, logged = 0;
-	int fd;
+	int fd = -1;
 
 	(void)ret_fd;
 	if (img_dir_verify_fd(op->dirfd, "the image directory", &inv, &e) == 0) {

@@ -364,6 +364,9 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 		a.continue_clocks =
 		    req->restore->has_continue_clocks && req->restore->continue_clocks;
 	}
+	/* --cgroups=caller: the client's cgroups, found by ckpt-restore from its pid */
+	a.cgroups_caller = req->type == RPC_TYPE__RPC_RESTORE && req->restore->cgroups &&
+			   !strcmp(req->restore->cgroups, "caller");
 	a.restorer = s->o->restorer;
 	a.ckptd_pid = getpid();
 	a.log_fd = j->log_fd;
@@ -558,7 +561,7 @@ static void reap_workers(struct server *s)
 static void answer_version(struct conn *c)
 {
 	static char *features[] = {"dump",     "restore",	"status",	"cancel",
-				   "progress", "leave-running", "peercred-auth"};
+				   "progress", "leave-running", "peercred-auth", "cgroups-caller"};
 	Response resp = RESPONSE__INIT;
 
 	resp.version = RPC_PROTOCOL_VERSION;
@@ -650,6 +653,18 @@ static void handle_job_request(struct server *s, struct conn *c, const Request *
 			   "a --shell-job restore cannot run through ckptd: the restored job "
 			   "must be made inside your terminal's session; run `ckptctl restore "
 			   "--shell-job` as root, without ckptd");
+		return;
+	}
+	if (req->type == RPC_TYPE__RPC_RESTORE && req->restore->cgroups &&
+	    strcmp(req->restore->cgroups, "exact") && strcmp(req->restore->cgroups, "caller")) {
+		send_error(c, -EINVAL, "restore: cgroups must be \"exact\" or \"caller\"");
+		return;
+	}
+	if (req->type == RPC_TYPE__RPC_RESTORE && req->restore->cgroups &&
+	    !strcmp(req->restore->cgroups, "caller") && c->caller.pid <= 0) {
+		send_error(c, -EOPNOTSUPP,
+			   "restore --cgroups=caller: your pid is not visible to ckptd (another "
+			   "pid namespace), so neither are your cgroups");
 		return;
 	}
 	/* before anything is seized: the live tree must be the caller's */

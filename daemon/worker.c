@@ -26,11 +26,13 @@
 #include <unistd.h>
 
 #include "caller_fs.h"
+#include "cgroup.h"
 #include "cleanup.h"
 #include "clock.h"
 #include "dump.h"
 #include "fault.h"
 #include "mac.h"
+#include "caps.h"
 #include "image.h"
 #include "log.h"
 #include "restorer_io.h"
@@ -128,27 +130,6 @@ static int act_as_caller_on_files(const struct auth_caller *c)
 	return 0;
 }
 
-/* A checkpoint that must not stay: remove the inventory first, then the rest. */
-static void remove_images(int dirfd)
-{
-	_cleanup_closedir_ DIR *dir = NULL;
-	struct dirent *de;
-	int fd;
-
-	unlinkat(dirfd, "inventory.img", 0);
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(dir)))
-		if (de->d_type == DT_REG && strstr(de->d_name, ".img"))
-			unlinkat(dirfd, de->d_name, 0);
-}
-
 /* Copy what the dump logged (a memfd) into dump.log. */
 static void save_log(const struct worker_args *a, int dirfd, int memfd, const char *name)
 {
@@ -193,7 +174,7 @@ static int seal_images(const struct worker_args *a, int dfd, struct ckpt_error *
 		r = mac_seal(a->mac_key, a->caller->uid, dfd, fd, e);
 	if (r < 0) {
 		ckpt_err_wrap(e, "sealing the checkpoint (" MAC_FILE ")");
-		remove_images(dfd);
+		img_dir_remove_images(dfd);
 		unlinkat(dfd, MAC_FILE, 0);
 	}
 	return r;
@@ -241,11 +222,18 @@ int worker_dump(const struct worker_args *a)
 	o.external = (const char *const *)a->external;
 	o.n_external = a->n_external;
 	o.tcp_close = a->tcp_close;
+	o.images_unprivileged = !auth_is_root(a->caller);
 	o.progress = dump_progress;
 	o.progress_arg = (void *)a;
 	o.cancel = &worker_cancelled;
 	if (r == 0)
 		r = dump_tree(&o, &res, &err);
+	/*
+	 * What is left (checking, sealing and removing the caller's images,
+	 * dump.log) touches only the caller's directory: with no capability.
+	 */
+	if (!auth_is_root(a->caller) && caps_lower_all() < 0 && r == 0)
+		r = ckpt_err_errno(&err, -errno, "cannot drop the capabilities");
 	/*
 	 * The tree was checked before it was seized; the images say what the
 	 * tasks were at the freeze. A task that gained privileges in between
@@ -255,7 +243,7 @@ int worker_dump(const struct worker_args *a)
 		r = auth_check_images(a->caller, dfd, &err);
 		if (r < 0) {
 			ckpt_err_wrap(&err, "the tree changed credentials while it was dumped");
-			remove_images(dfd);
+			img_dir_remove_images(dfd);
 		}
 	}
 	if (r == 0)
@@ -371,27 +359,80 @@ static int become_caller(const struct worker_args *a)
 	return r;
 }
 
+/*
+ * ckpt-restore runs in the client's cgroups, not ckptd's: the tasks it makes
+ * start there, so a restore into the cgroups the client is in moves nothing,
+ * and a move elsewhere asks exactly what the client would need itself (v2:
+ * write access to the common ancestor's cgroup.procs; from ckptd's own
+ * cgroup under systemd that ancestor is the root cgroup, which no user may
+ * write). Done as root, for this process only, before it becomes the
+ * caller: a process of the caller's where the caller already has one. A
+ * failure is only logged: the restore then starts in ckptd's cgroups and
+ * each move it needs is checked as usual.
+ */
+static void join_caller_cgroups(const struct worker_args *a, int log_fd)
+{
+	struct cgroup_mounts mounts = {0};
+	struct cgroup_list l = {0};
+	struct ckpt_error e = {0};
+	char path[64];
+
+	if (a->caller->pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)a->caller->pid);
+	if (cgroup_parse_file(path, &l, &e) < 0 || cgroup_mounts_read(&mounts, &e) < 0) {
+		dprintf(log_fd, "ckptd: warning: cannot find the client's cgroups: %s\n", e.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		_cleanup_free_ char *dir = NULL, *file = NULL;
+		_cleanup_close_ int fd = -1;
+
+		if (cgroup_path_invalid(l.v[i].path) ||
+		    !cgroup_mounts_have(&mounts, l.v[i].controllers) ||
+		    cgroup_dir(&mounts, l.v[i].controllers, l.v[i].path, &dir, &e) < 0 ||
+		    asprintf(&file, "%s/cgroup.procs", dir) < 0)
+			continue;
+		fd = open(file, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			dprintf(log_fd, "ckptd: warning: cannot join the client's cgroup %s: %m\n",
+				file);
+	}
+out:
+	cgroup_list_free(&l);
+	cgroup_mounts_free(&mounts);
+}
+
 static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, int progress_fd)
 {
-	char fdarg[16], progarg[16];
-	char *argv[] = {"ckpt-restore", "--json",	 "-v",	  "--dir-fd", fdarg,
-			"--progress-fd", progarg,	 NULL,	  NULL,	      NULL};
+	char fdarg[16], progarg[16], pidarg[16];
+	char *argv[] = {"ckpt-restore", "--json",	 "-v",	  "--dir-fd", fdarg, "--progress-fd",
+			progarg,	NULL,		 NULL,	  NULL,	      NULL,  NULL,
+			NULL};
 	int n = 7;
 	/* opened while still root: the caller may have no way into the
 	 * directory ckpt-restore lives in (a build tree in a private dir),
 	 * only the right to execute the file itself */
 	int exe = open(a->restorer, O_PATH | O_CLOEXEC);
 
+	snprintf(fdarg, sizeof(fdarg), "%d", a->dir_fd);
+	snprintf(progarg, sizeof(progarg), "%d", progress_fd);
+	if (a->cgroups_caller) {
+		/* the client waits for our answer: its pid is its own meanwhile */
+		snprintf(pidarg, sizeof(pidarg), "%d", (int)a->caller->pid);
+		argv[n++] = "--cgroups=caller";
+		argv[n++] = "--caller-pid";
+		argv[n++] = pidarg;
+	}
 	if (a->new_pidns)
 		argv[n++] = "--new-pidns";
 	if (a->continue_clocks)
 		argv[n++] = "--continue-clocks";
-	snprintf(fdarg, sizeof(fdarg), "%d", a->dir_fd);
-	snprintf(progarg, sizeof(progarg), "%d", progress_fd);
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
 		_exit(127);
 	if (fcntl(a->dir_fd, F_SETFD, 0) < 0 || fcntl(progress_fd, F_SETFD, 0) < 0)
 		_exit(127);
+	join_caller_cgroups(a, log_fd);
 	if (!auth_is_root(a->caller) && (drop_bounding_set() < 0 || become_caller(a) < 0)) {
 		dprintf(log_fd, "ckptd: cannot drop privileges for ckpt-restore: %m\n");
 		_exit(127);

@@ -46,6 +46,7 @@ struct worker_args {
 	bool tcp_close;	      /* dump: --tcp-close */
 	bool new_pidns;	      /* restore: --new-pidns */
 	bool continue_clocks; /* restore: --continue-clocks */
+	bool cgroups_caller;  /* restore: --cgroups=caller, caller->pid's cgroups */
 	const char *restorer; /* restore: path of ckpt-restore */
 	pid_t ckptd_pid;      /* the main process: the worker dies with it */
 	int log_fd;	      /* dump: memfd for the engine's log, shared with ckptd */

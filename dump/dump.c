@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cleanup.h"
 #include "clock.h"
 #include "dump_internal.h"
@@ -51,13 +52,32 @@ static int with_pid(struct ckpt_error *e, pid_t pid)
 	return ckpt_err_wrap(e, "%s", prefix);
 }
 
+uint64_t dump_images_enter(const struct dump_ctx *c)
+{
+	uint64_t saved = caps_effective();
+
+	if (c->opts->images_unprivileged)
+		caps_lower_all();
+	return saved;
+}
+
+int dump_img_create(struct dump_ctx *c, enum img_kind kind, int pid, struct img **ret,
+		    struct ckpt_error *e)
+{
+	uint64_t saved = dump_images_enter(c);
+	int r = img_create(c->dir, kind, pid, ret, e);
+
+	caps_restore(saved);
+	return r;
+}
+
 int dump_write_one(struct dump_ctx *c, enum img_kind kind, int pid, const ProtobufCMessage *msg,
 		   struct ckpt_error *e)
 {
 	_cleanup_img_ struct img *img = NULL;
 	int r;
 
-	r = img_create(c->dir, kind, pid, &img, e);
+	r = dump_img_create(c, kind, pid, &img, e);
 	if (r < 0)
 		return r;
 	r = img_write_msg(img, msg, e);
@@ -71,7 +91,7 @@ static int write_fds(struct dump_ctx *c, const struct dump_task *t, struct ckpt_
 	_cleanup_img_ struct img *img = NULL;
 	int r;
 
-	r = img_create(c->dir, IMG_FDS, t->pid, &img, e);
+	r = dump_img_create(c, IMG_FDS, t->pid, &img, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < t->nfds; i++) {
@@ -111,7 +131,13 @@ static void dump_ctx_free(struct dump_ctx *c)
 		file_entry__free_unpacked(c->files[i].fe, NULL);
 	free(c->files);
 	dump_shmem_free(c);
-	img_dir_free(c->dir);
+	if (c->dir) {
+		/* (an uncommitted temporary directory is removed) */
+		uint64_t saved = dump_images_enter(c);
+
+		img_dir_free(c->dir);
+		caps_restore(saved);
+	}
 }
 
 static void progress(struct dump_ctx *c)
@@ -243,12 +269,15 @@ static void remove_committed(struct dump_ctx *c);
  */
 static int check_images(struct dump_ctx *c, struct ckpt_error *e)
 {
+	uint64_t saved;
 	char dir[32];
 	int r;
 
 	snprintf(dir, sizeof(dir), "/proc/self/fd/%d", img_dir_fd(c->dir));
 	/* the pages images' checksums were computed here from the bytes written */
+	saved = dump_images_enter(c);
 	r = restore_check_images(dir, true, e);
+	caps_restore(saved);
 	if (r < 0)
 		return ckpt_err_wrap(e, "the restore would refuse these images");
 	return dump_step(c, "dump-check", e);
@@ -257,7 +286,7 @@ static int check_images(struct dump_ctx *c, struct ckpt_error *e)
 static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 {
 	Inventory inv = INVENTORY__INIT;
-	uint64_t xcr0 = 0, bytes = 0;
+	uint64_t xcr0 = 0, bytes = 0, saved;
 	uint32_t xsize = 0;
 	int r;
 
@@ -282,7 +311,9 @@ static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 		inv.xstate_size = xsize;
 	}
 	/* kernel release, hostname and creation time: filled by img_dir_seal */
+	saved = dump_images_enter(c);
 	r = img_dir_seal(c->dir, &inv, e);
+	caps_restore(saved);
 	if (r < 0)
 		return r;
 	r = check_images(c, e);
@@ -293,7 +324,9 @@ static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 			remove_committed(c);
 		return r;
 	}
+	saved = dump_images_enter(c);
 	r = img_dir_publish(c->dir, e);
+	caps_restore(saved);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < inv.n_images; i++)
@@ -305,10 +338,13 @@ static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 /* A failure after the commit: the checkpoint must not look valid. */
 static void remove_committed(struct dump_ctx *c)
 {
+	uint64_t saved = dump_images_enter(c);
+
 	/* inventory.img first, then every image (shared memory, tty... too) */
 	img_dir_remove_images(img_dir_fd(c->dir));
 	if (!c->opts->use_dir_fd && rmdir(c->opts->dir) < 0)
 		pr_debug("cannot remove %s: %m", c->opts->dir);
+	caps_restore(saved);
 }
 
 /*
@@ -381,12 +417,15 @@ static int seize_with_retries(struct dump_ctx *c, struct ckpt_error *e)
 static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e)
 {
 	bool resumed = false;
+	uint64_t saved;
 	int r;
 
+	saved = dump_images_enter(c);
 	if (c->opts->use_dir_fd)
 		r = img_dir_create_at(c->opts->dir_fd, c->opts->dir, &c->dir, e);
 	else
 		r = img_dir_create(c->opts->dir, &c->dir, e);
+	caps_restore(saved);
 	if (r < 0)
 		return r;
 	r = seize_with_retries(c, e);

@@ -31,32 +31,114 @@
 #define KCMP_FILE 0
 #define KCMP_FILES 2
 
+#define KCMP_FS 3
+
+static int kcmp_same(pid_t a, pid_t b, int type, const char *what, struct ckpt_error *e)
+{
+	long r = syscall(SYS_kcmp, a, b, type, 0, 0);
+
+	if (r < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: comparing its %s with pid %d's (kcmp)", a,
+				      what, b);
+	return r == 0;
+}
+
+/*
+ * A thread made with CLONE_THREAD shares its process's fd table and
+ * fs_struct unless it left them with unshare(): the restorer makes every
+ * thread sharing both (restorer/threads.c), so a thread with its own is
+ * refused.
+ */
+static int check_threads_tables(const struct dump_task *t, struct ckpt_error *e)
+{
+	for (size_t k = 0; k < t->nthreads; k++) {
+		int files = kcmp_same(t->pid, t->threads[k], KCMP_FILES, "fd table", e);
+		int fs =
+		    files < 0 ? files : kcmp_same(t->pid, t->threads[k], KCMP_FS, "fs_struct", e);
+
+		if (fs < 0)
+			return fs;
+		if (!files || !fs)
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d: thread %d has %s of its own (unshare(%s)); not "
+					"supported: it would be restored sharing its process's",
+					t->pid, t->threads[k],
+					!files ? "an fd table"
+					       : "a cwd, root and umask (fs_struct)",
+					!files ? "CLONE_FILES" : "CLONE_FS");
+	}
+	return 0;
+}
+
 /*
  * Processes that share one fd table (clone(CLONE_FILES) without
- * CLONE_THREAD) would come back with a table each: the restorer forks every
- * process and installs its fds in it. Refused.
+ * CLONE_THREAD), or one cwd, root and umask (CLONE_FS), are restored
+ * sharing them when each shares with its parent: the restorer makes the
+ * child with clone3(CLONE_FILES / CLONE_FS) from its parent (a chain of
+ * them, or several children of one parent, share one). Shared otherwise
+ * (between siblings whose parent has its own, or with a process that is
+ * not the parent, after unshare or a re-parenting): refused, naming both
+ * pids.
  */
+static int share_with_parent(struct dump_ctx *c, struct dump_task *t, int type, pid_t with,
+			     pid_t *ret, struct ckpt_error *e)
+{
+	const struct dump_task *p = dump_find_task(c, t->ppid);
+	const char *what = type == KCMP_FILES ? "file descriptor table" : "cwd, root and umask";
+	int r;
+
+	*ret = 0;
+	if (!with)
+		return 0;
+	/* tasks come parents first: the parent is among the earlier ones */
+	r = p ? kcmp_same(p->pid, t->pid, type, what, e) : 0;
+	if (r < 0)
+		return r;
+	if (!r)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d shares its %s with pid %d, but not with its parent %d "
+				"(clone with %s, then the parent left it or died); not "
+				"supported: only what a parent shares with its children can be "
+				"made again",
+				t->pid, what, with, t->ppid,
+				type == KCMP_FILES ? "CLONE_FILES" : "CLONE_FS");
+	*ret = p->pid;
+	return 0;
+}
+
 int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e)
 {
 	for (size_t i = 0; i < c->ntasks; i++) {
-		for (size_t j = i + 1; j < c->ntasks; j++) {
-			long r =
-			    syscall(SYS_kcmp, c->tasks[i].pid, c->tasks[j].pid, KCMP_FILES, 0, 0);
+		int r = check_threads_tables(&c->tasks[i], e);
 
-			if (r < 0)
-				return ckpt_err_errno(
-				    e, -errno,
-				    "pid %d: comparing its fd table with pid %d's "
-				    "(kcmp)",
-				    c->tasks[i].pid, c->tasks[j].pid);
-			if (r == 0)
-				return ckpt_err(
-				    e, -EOPNOTSUPP,
-				    "pid %d shares its file descriptor table with pid "
-				    "%d (clone with CLONE_FILES, not a thread); not "
-				    "supported: they would be restored with a table each",
-				    c->tasks[j].pid, c->tasks[i].pid);
+		if (r < 0)
+			return r;
+	}
+	for (size_t j = 1; j < c->ntasks; j++) {
+		struct dump_task *t = &c->tasks[j];
+		pid_t files_with = 0, fs_with = 0;
+		int r = 0;
+
+		for (size_t i = 0; i < j; i++) {
+			int fs = kcmp_same(c->tasks[i].pid, t->pid, KCMP_FS, "fs_struct", e);
+			int files =
+			    fs < 0 ? fs
+				   : kcmp_same(c->tasks[i].pid, t->pid, KCMP_FILES, "fd table", e);
+
+			if (files < 0)
+				return files;
+			if (fs && !fs_with)
+				fs_with = c->tasks[i].pid;
+			if (files && !files_with)
+				files_with = c->tasks[i].pid;
 		}
+		r = share_with_parent(c, t, KCMP_FILES, files_with, &t->files_of, e);
+		if (r >= 0)
+			r = share_with_parent(c, t, KCMP_FS, fs_with, &t->fs_of, e);
+		if (r < 0)
+			return r;
+		if (t->files_of)
+			t->files_shared = dump_find_task(c, t->files_of)->files_shared = true;
 	}
 	return 0;
 }
@@ -170,43 +252,118 @@ static int fd_context(struct ckpt_error *e, pid_t pid, int fd)
 
 /*
  * Signal-driven I/O: O_ASYNC, the owner (F_SETOWN, F_SETOWN_EX) and the
- * signal (F_SETSIG) of the open file description are not restored yet, so
- * they are refused rather than dropped (read on our own copy of the fd).
+ * signal (F_SETSIG) of the open file description, read on our own copy of
+ * the fd (the same description: fcntl reads what the task's fd has). The
+ * owner is checked against the tree once every task is dumped
+ * (check_sigio_owners).
  */
-static int check_sigio(const struct fd_probe *p, struct ckpt_error *e)
+static int dump_sigio(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
 {
 	struct f_owner_ex owner = {0};
-	int sig = 0, lease = p->local_fd >= 0 ? fcntl(p->local_fd, F_GETLEASE) : -1;
+	bool async = (p->info.flags & O_ASYNC) != 0;
+	int sig;
 
-	/* a lease sets both O_ASYNC and its owner, and comes back with the lease
-	 * (restorer/locks.c, taken by the same process); only F_SETSIG is left */
-	if (lease == F_RDLCK || lease == F_WRLCK) {
-		sig = fcntl(p->local_fd, F_GETSIG);
-		if (sig > 0)
+	if (p->local_fd < 0) {
+		if (async)
 			return ckpt_err(e, -EOPNOTSUPP,
-					"pid %d: fd %d: the signal of its lease (F_SETSIG %d) is "
-					"not supported yet",
-					p->pid, p->fd, sig);
+					"pid %d: fd %d: signal-driven I/O (O_ASYNC) is set, but "
+					"without a copy of the fd (pidfd_getfd) its owner and "
+					"signal cannot be read",
+					p->pid, p->fd);
 		return 0;
 	}
-	if (p->info.flags & O_ASYNC)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d: fd %d: signal-driven I/O (O_ASYNC) is not supported yet",
-				p->pid, p->fd);
-	if (p->local_fd < 0)
-		return 0;
 	if (fcntl(p->local_fd, F_GETOWN_EX, &owner) < 0)
-		owner.pid = 0;
+		return ckpt_err_errno(e, -errno, "pid %d: fd %d: F_GETOWN_EX", p->pid, p->fd);
 	sig = fcntl(p->local_fd, F_GETSIG);
-	if (owner.pid || sig > 0)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d: fd %d: its SIGIO owner (F_SETOWN %s %d) or signal "
-				"(F_SETSIG %d) is not supported yet",
-				p->pid, p->fd,
-				owner.type == F_OWNER_TID    ? "thread"
-				: owner.type == F_OWNER_PGRP ? "process group"
-							     : "pid",
-				owner.pid, sig > 0 ? sig : 0);
+	if (sig < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: fd %d: F_GETSIG", p->pid, p->fd);
+	if (!async && !owner.pid && !sig)
+		return 0;
+	fe->sigio = calloc(1, sizeof(*fe->sigio));
+	if (!fe->sigio)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	file_sigio__init(fe->sigio);
+	fe->sigio->has_async = fe->sigio->async = async;
+	if (owner.pid) {
+		fe->sigio->has_owner_type = fe->sigio->has_owner = true;
+		fe->sigio->owner_type = (uint32_t)owner.type;
+		fe->sigio->owner = owner.pid;
+	}
+	if (sig) {
+		fe->sigio->has_sig = true;
+		fe->sigio->sig = (uint32_t)sig;
+	}
+	return 0;
+}
+
+static const char *owner_type_name(uint32_t type)
+{
+	return type == F_OWNER_TID ? "thread" : type == F_OWNER_PGRP ? "process group" : "process";
+}
+
+/* A tid of the tree (the main thread's or another's). */
+static bool tree_has_tid(struct dump_ctx *c, pid_t tid)
+{
+	for (size_t i = 0; i < c->ntasks; i++) {
+		if (c->tasks[i].pid == tid)
+			return true;
+		for (size_t k = 0; k < c->tasks[i].nthreads; k++)
+			if (c->tasks[i].threads[k] == tid)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * The owner of signal-driven I/O comes back only if it is a thread,
+ * process or process group of the tree, restored with the same id (a
+ * group led by a task of the tree). With F_SETSIG the signal carries the
+ * fd number O_ASYNC was set through (si_fd), which no interface shows: it
+ * is restored through the description's fd number, so a description held
+ * under several numbers is refused.
+ */
+static int check_sigio_owners(struct dump_ctx *c, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct dump_file *f = &c->files[i];
+		const FileSigio *s = f->fe->sigio;
+		const struct dump_task *leader;
+		bool ok;
+
+		if (f->mapping || !s)
+			continue;
+		if (s->has_owner && s->owner) {
+			if (s->owner_type == F_OWNER_PGRP) {
+				leader = dump_find_task(c, s->owner);
+				ok = leader && leader->pgid == s->owner;
+			} else {
+				ok = s->owner > 0 && tree_has_tid(c, s->owner);
+			}
+			if (!ok)
+				return ckpt_err(
+				    e, -EOPNOTSUPP,
+				    "pid %d: fd %d: its SIGIO owner (F_SETOWN %s %d) is "
+				    "not a %s of the tree (outside it, or gone): signals "
+				    "for it could not reach it after restore",
+				    f->pid, f->fd, owner_type_name(s->owner_type), s->owner,
+				    owner_type_name(s->owner_type));
+		}
+		if (!(s->async && s->sig))
+			continue;
+		for (size_t ti = 0; ti < c->ntasks; ti++) {
+			const struct dump_task *t = &c->tasks[ti];
+
+			for (size_t k = 0; k < t->nfds; k++)
+				if (t->fds[k]->id == f->fe->id && (int)t->fds[k]->fd != f->fd)
+					return ckpt_err(
+					    e, -EOPNOTSUPP,
+					    "pid %d: fd %d: signal-driven I/O with F_SETSIG %u on "
+					    "a "
+					    "description also held as pid %d fd %u: the fd number "
+					    "its signals carry (si_fd) is not known; not supported",
+					    f->pid, f->fd, s->sig, t->pid, t->fds[k]->fd);
+		}
+	}
 	return 0;
 }
 
@@ -233,9 +390,7 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 		return ckpt_err(e, -EOPNOTSUPP, "pid %d: fd %d: %s is not supported yet", t->pid,
 				fd, what);
 	}
-	r = check_sigio(&p, e);
-	if (r >= 0)
-		r = find_shared(c, &p, &id, e);
+	r = find_shared(c, &p, &id, e);
 	if (r >= 0 && !id) {
 		f = dump_file_new(c, e);
 		if (!f) {
@@ -250,6 +405,8 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 			r = kind->dump(&p, f->fe, e);
 			/* dump may have reset the entry: the id is ours */
 			f->fe->id = id;
+			if (r >= 0)
+				r = dump_sigio(&p, f->fe, e);
 		}
 	}
 	if (r < 0) {
@@ -376,12 +533,25 @@ static int fill_view(struct dump_ctx *c, struct fd_dump_view *v)
  * Objects each task makes for itself at restore (open_in_task: a pidfd)
  * cannot be one description shared by two tasks (inherited across fork).
  */
+/* The first process of the fd table t uses (t itself unless it shares its parent's). */
+static const struct dump_task *table_top(struct dump_ctx *c, const struct dump_task *t)
+{
+	while (t->files_of) {
+		const struct dump_task *p = dump_find_task(c, t->files_of);
+
+		if (!p)
+			break;
+		t = p;
+	}
+	return t;
+}
+
 static int check_not_shared(struct dump_ctx *c, struct ckpt_error *e)
 {
 	for (size_t i = 0; i < c->nfiles; i++) {
 		const FileEntry *fe = c->files[i].fe;
 		const struct fd_kind *k = fd_kind_for_file(fe);
-		pid_t first = 0;
+		const struct dump_task *first = NULL;
 
 		if (!k || !k->open_in_task)
 			continue;
@@ -391,12 +561,13 @@ static int check_not_shared(struct dump_ctx *c, struct ckpt_error *e)
 			for (size_t f = 0; f < t->nfds; f++) {
 				if (t->fds[f]->id != fe->id)
 					continue;
-				if (first && first != t->pid)
+				/* one fd table shared by two processes is one holder */
+				if (first && table_top(c, first) != table_top(c, t))
 					return ckpt_err(e, -EOPNOTSUPP,
 							"pid %d: fd %u: one %s shared with pid %d "
 							"(inherited across fork): not supported",
-							t->pid, t->fds[f]->fd, k->name, first);
-				first = t->pid;
+							t->pid, t->fds[f]->fd, k->name, first->pid);
+				first = t;
 			}
 		}
 	}
@@ -409,6 +580,8 @@ int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e)
 	int r;
 
 	r = check_not_shared(c, e);
+	if (r >= 0)
+		r = check_sigio_owners(c, e);
 	if (r < 0)
 		return r;
 	if (fill_view(c, &v) < 0)
@@ -435,7 +608,7 @@ int dump_write_files(struct dump_ctx *c, struct ckpt_error *e)
 	_cleanup_img_ struct img *img = NULL;
 	int r;
 
-	r = img_create(c->dir, IMG_FILES, 0, &img, e);
+	r = dump_img_create(c, IMG_FILES, 0, &img, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < c->nfiles; i++) {

@@ -37,6 +37,12 @@ struct dump_task {
 	pid_t *threads;
 	size_t nthreads;
 	pid_t ppid; /* parent inside the tree, 0 for the root */
+	/* its fd table is its parent's (clone with CLONE_FILES): the parent, else 0 */
+	pid_t files_of;
+	/* its fd table is shared with another process of the tree */
+	bool files_shared;
+	/* its cwd, root and umask are its parent's (clone with CLONE_FS): the parent, else 0 */
+	pid_t fs_of;
 	pid_t pgid, sid;
 	int tty_nr; /* controlling terminal (/proc/PID/stat), 0 if none */
 	bool seized;
@@ -124,6 +130,16 @@ struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);
 int dump_tree_pidns(const struct dump_opts *opts, struct dump_result *ret, struct ckpt_error *e,
 		    bool *handled);
 
+/*
+ * Around every operation on the image directory: with
+ * opts->images_unprivileged the effective capability set is emptied (and
+ * given back by caps_restore(saved)); else nothing changes.
+ */
+uint64_t dump_images_enter(const struct dump_ctx *c);
+/* img_create() between dump_images_enter() and caps_restore() */
+int dump_img_create(struct dump_ctx *c, enum img_kind kind, int pid, struct img **ret,
+		    struct ckpt_error *e);
+
 /* seize.c */
 int seize_tree(struct dump_ctx *c, struct ckpt_error *e);
 /* Close open remote-syscall sessions and detach every seized task (resume). */
@@ -152,6 +168,9 @@ int dump_timers(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 int dump_seccomp(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 /* dump_sched.c: scheduling policy/nice and CPU affinity of one thread */
 int dump_thread_sched(pid_t tid, ThreadCore *tc, struct ckpt_error *e);
+/* dump_cgroup.c: the thread's cgroup in every hierarchy; refuses another
+ * cgroup namespace than the dumper's */
+int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e);
 
 /* dump_mm.c */
 int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
@@ -169,7 +188,11 @@ void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_fds.c */
 int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
-/* Refuse processes of the tree that share one fd table (CLONE_FILES). */
+/*
+ * Processes of the tree sharing one fd table (CLONE_FILES) or fs_struct
+ * (CLONE_FS): each must share it with its parent (files_of, fs_of); other
+ * layouts and a thread with a table or fs_struct of its own are refused.
+ */
 int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e);
 /* Once every task's fds are dumped: the kinds' checks across fds (both ends of a pipe). */
 int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e);

@@ -85,6 +85,13 @@ int dump_fd_locks(struct dump_task *t, int fd, FdEntry *fde, FileEntry *new_fe,
 					"pid %d: fd %d: holds a %s lock (fdinfo), which ckpt cannot "
 					"take again",
 					t->pid, fd, l->what);
+		/* a POSIX lock belongs to the fd table, taken by one of the processes
+		 * sharing it: which one (its l_pid) is not in fdinfo */
+		if (l->kind == PROC_LOCK_POSIX && t->files_shared)
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d: fd %d: a POSIX lock in an fd table shared with "
+					"another process (CLONE_FILES); not supported",
+					t->pid, fd);
 		if (l->kind == PROC_LOCK_POSIX)
 			r = posix_done ? 0
 				       : lock_add(&fde->posix_locks, &fde->n_posix_locks, l, e);

@@ -827,10 +827,10 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 	pc->pid = t->pid;
 	pc->writer = &pc->own_writer;
 	pc->flush_bytes = PAGE_WRITER_BUF;
-	r = img_create(c->dir, IMG_PAGEMAP, t->pid, &pagemap, e);
+	r = dump_img_create(c, IMG_PAGEMAP, t->pid, &pagemap, e);
 	if (r < 0)
 		return r;
-	r = img_create(c->dir, IMG_PAGES, t->pid, &pages, e);
+	r = dump_img_create(c, IMG_PAGES, t->pid, &pages, e);
 	if (r < 0)
 		return r;
 	if (can_use_pipes(c, t)) {

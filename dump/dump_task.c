@@ -743,6 +743,8 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 			r = dump_thread_status(t->pid, tid, core->threads[i], e);
 		if (r >= 0)
 			r = dump_thread_sched(tid, core->threads[i], e);
+		if (r >= 0)
+			r = dump_thread_cgroups(t->pid, tid, core->threads[i], e);
 		if (r < 0)
 			return r;
 	}
@@ -936,7 +938,7 @@ int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e)
 	_cleanup_img_ struct img *img = NULL;
 	int r;
 
-	r = img_create(c->dir, IMG_PSTREE, 0, &img, e);
+	r = dump_img_create(c, IMG_PSTREE, 0, &img, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < c->ntasks; i++) {
@@ -963,6 +965,14 @@ int dump_write_pstree(struct dump_ctx *c, struct ckpt_error *e)
 		pe.sid = t->sid;
 		pe.n_threads = core->n_threads;
 		pe.threads = tids;
+		if (t->files_of) {
+			pe.has_files_of = true;
+			pe.files_of = t->files_of;
+		}
+		if (t->fs_of) {
+			pe.has_fs_of = true;
+			pe.fs_of = t->fs_of;
+		}
 		/* what fds-PID.img must hold (t->fds is in fd order) */
 		pe.has_nr_fds = pe.has_fds_crc32c = true;
 		pe.nr_fds = (uint32_t)t->nfds;

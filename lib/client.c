@@ -269,6 +269,7 @@ int ckpt_restore(const struct ckpt_restore_opts *opts, struct ckpt_result *res)
 	restore.new_pidns = opts->new_pidns != 0;
 	restore.has_continue_clocks = opts->continue_clocks != 0;
 	restore.continue_clocks = opts->continue_clocks != 0;
+	restore.cgroups = (char *)opts->cgroups;
 	req.restore = &restore;
 	c.socket = opts->socket;
 	c.fd = dirfd;

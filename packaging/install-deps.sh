@@ -12,6 +12,8 @@ PKGS=(
 	libnftables-dev nftables               # the network lock of TCP connections
 	redis-server                            # the redis test (tests/e2e/test_tcp_redis.sh)
 	check                                   # unit tests
+	scdoc                                   # the man pages (docs/man/*.scd)
+	bash-completion                         # the completion's test (tests/unit/test_completion.sh)
 	clang libclang-rt-14-dev llvm           # fuzz targets: clang, libFuzzer's runtime, llvm-symbolizer
 	python3 procps psmisc util-linux coreutils diffutils mawk # e2e tests, demo, bench
 	systemd passwd                          # systemd-socket-activate, useradd (ckptd tests)

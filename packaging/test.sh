@@ -16,8 +16,9 @@ bash packaging/install-deps.sh || exit 1
 status=0
 results=()
 for variant in build build-asan; do
-	flags=()
-	[[ $variant == build-asan ]] && flags=(-DCKPT_SANITIZE=ON)
+	# warnings are errors here (CKPT_WERROR), not in packagers' builds
+	flags=(-DCKPT_WERROR=ON)
+	[[ $variant == build-asan ]] && flags+=(-DCKPT_SANITIZE=ON)
 	step "configure and build $variant"
 	if ! cmake -S . -B "$variant" "${flags[@]}" || ! make -C "$variant" -j"$JOBS"; then
 		results+=("$variant: BUILD FAILED")

@@ -178,7 +178,10 @@ int checks_machine(struct restore_ctx *ctx)
 		if (r < 0)
 			return r;
 	}
-	return check_files(ctx);
+	r = check_files(ctx);
+	if (r < 0)
+		return r;
+	return cgroups_check(ctx);
 }
 
 /* ---- stage pids ---------------------------------------------------------------- */

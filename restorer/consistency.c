@@ -49,6 +49,53 @@ static int check_fd_tables(struct restore_ctx *ctx)
 	return 0;
 }
 
+/*
+ * A process sharing its parent's fd table (files_of) lists the same fds as
+ * the parent (one table, installed once), and no POSIX lock: the dump
+ * refuses them there (which sharer took one is not known).
+ */
+static int check_shared_tables(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		const struct rtask *t = &ctx->tasks[i], *p = t->parent;
+		const CoreEntry *a = t->core, *b = p ? p->core : NULL;
+
+		/* one cwd, root and umask: the parent sets them for both */
+		if (t->pst->has_fs_of &&
+		    (strcmp(a->cwd, b->cwd) || strcmp(a->root, b->root) || a->umask != b->umask ||
+		     a->has_cwd_deleted != b->has_cwd_deleted || a->cwd_deleted != b->cwd_deleted ||
+		     a->cwd_dev != b->cwd_dev || a->cwd_ino != b->cwd_ino))
+			return ckpt_err(
+			    &ctx->err, -EINVAL,
+			    "core-%d.img: fields cwd, root, umask: not as in core-%d.img, "
+			    "but pstree.img (field fs_of) says the two share them",
+			    t->pid, p->pid);
+		if (!t->pst->has_files_of)
+			continue;
+		for (size_t k = 0; k < t->n_fds || k < p->n_fds; k++) {
+			const FdEntry *a = k < t->n_fds ? t->fds[k] : NULL;
+			const FdEntry *b = k < p->n_fds ? p->fds[k] : NULL;
+
+			if (!a || !b || a->fd != b->fd || a->id != b->id ||
+			    a->cloexec != b->cloexec)
+				return ckpt_err(
+				    &ctx->err, -EINVAL,
+				    "fds-%d.img: fd %d: not as in fds-%d.img (fd %d), "
+				    "but pstree.img (field files_of) says the two share "
+				    "one fd table",
+				    t->pid, a ? (int)a->fd : -1, p->pid, b ? (int)b->fd : -1);
+			if (a->n_posix_locks || b->n_posix_locks)
+				return ckpt_err(
+				    &ctx->err, -EINVAL,
+				    "fds-%d.img: fd %u: field posix_locks: a POSIX lock "
+				    "in an fd table shared with pid %d",
+				    a->n_posix_locks ? t->pid : p->pid, a->fd,
+				    a->n_posix_locks ? p->pid : t->pid);
+		}
+	}
+	return 0;
+}
+
 /* ---- pipes ---------------------------------------------------------------------- */
 
 static bool is_pipe(const FileEntry *fe)
@@ -264,6 +311,8 @@ int consistency_check(struct restore_ctx *ctx)
 {
 	int r = check_fd_tables(ctx);
 
+	if (r >= 0)
+		r = check_shared_tables(ctx);
 	if (r >= 0)
 		r = check_pipes(ctx);
 	if (r >= 0)

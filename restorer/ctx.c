@@ -110,6 +110,7 @@ void restore_ctx_free(struct restore_ctx *ctx)
 		closep(&ctx->deleted_cwds[i].fd);
 	free(ctx->deleted_cwds);
 	tty_free(ctx);
+	cgroups_free(ctx);
 	restore_undo_free(ctx);
 	plan_free(&ctx->plan);
 	if (ctx->inv)
@@ -118,6 +119,6 @@ void restore_ctx_free(struct restore_ctx *ctx)
 	closep(&ctx->status_rd);
 	closep(&ctx->status_wr);
 	if (ctx->ctl)
-		munmap(ctx->ctl, RST_PAGE_SIZE);
+		munmap(ctx->ctl, RESTORE_CTL_SIZE(ctx->ntasks));
 	memset(ctx, 0, sizeof(*ctx));
 }

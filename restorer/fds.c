@@ -9,8 +9,16 @@
  * fds around. Each task then dup3()s the objects it uses to their saved
  * numbers and closes everything else (stage fds).
  *
- * Layout of P's fds above fd_base: fd_base itself is left free for the
- * pages image each task opens for itself; above it the image directory,
+ * Processes sharing one fd table (a child made with clone3(CLONE_FILES),
+ * pstree files_of) install it once: each opens its own pages image and
+ * does what needs P's fds, says so in the control page, and the table's
+ * first process (files_top) waits for them, installs the fds and closes
+ * the rest for all of them.
+ *
+ * Layout of P's fds: pages_fd_nr up to fd_base are left free for the pages
+ * image each task opens for itself (one number per task of an fd table
+ * shared by several processes, CLONE_FILES; else just fd_base); above
+ * fd_base the image directory,
  * the status pipe, the read-only fds of mapped files and executables (kept
  * by the tasks that map them until stage memory has used them) and the
  * file objects.
@@ -23,7 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -191,8 +203,10 @@ int files_open_all(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->nfiles; i++)
 		all[i] = ctx->files[i].fe;
 
-	ctx->fd_base = (ctx->max_saved_fd < 2 ? 2 : ctx->max_saved_fd) + 1 + FD_MARGIN;
-	ctx->pages_fd_nr = ctx->fd_base;
+	ctx->pages_fd_nr = (ctx->max_saved_fd < 2 ? 2 : ctx->max_saved_fd) + 1 + FD_MARGIN;
+	ctx->fd_base = ctx->pages_fd_nr + (int)(ctx->files_slots ? ctx->files_slots - 1 : 0);
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		ctx->tasks[i].pages_fd = ctx->pages_fd_nr + (int)ctx->tasks[i].files_slot;
 	r = raise_nofile(ctx, (size_t)ctx->fd_base + 2 * ctx->nfiles + 16);
 	if (r < 0)
 		return r;
@@ -274,11 +288,11 @@ static int open_pages(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 	fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "opening %s", name);
-	if (dup3(fd, ctx->pages_fd_nr, O_CLOEXEC) < 0) {
+	if (dup3(fd, t->pages_fd, O_CLOEXEC) < 0) {
 		int r = -errno;
 
 		close(fd);
-		return ckpt_err_errno(e, r, "dup3 of %s to fd %d", name, ctx->pages_fd_nr);
+		return ckpt_err_errno(e, r, "dup3 of %s to fd %d", name, t->pages_fd);
 	}
 	close(fd);
 	return 0;
@@ -339,17 +353,73 @@ static int open_in_task(struct rtask *t, size_t i, const struct rfile *f, int *r
 	return 0;
 }
 
+bool fds_table_last(const struct restore_ctx *ctx, const struct rtask *t)
+{
+	for (size_t i = (size_t)(t - ctx->tasks) + 1; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].files_top == t->files_top)
+			return false;
+	return true;
+}
+
+/* What a task of t's table keeps open past stage fds: its pages image and mapped files. */
+static size_t keep_task_fds(struct restore_ctx *ctx, const struct rtask *t, int *keep)
+{
+	size_t n = 0;
+
+	keep[n++] = t->pages_fd;
+	/* Mapped files stay open until stage memory has mapped them. */
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		if (t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_PRIVATE ||
+		    t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_SHARED_RO ||
+		    t->mm->vmas[i]->kind == VMA_KIND__VMA_SHMEM_SHARED ||
+		    t->mm->vmas[i]->kind == VMA_KIND__VMA_SHMEM_PRIVATE)
+			keep[n++] = file_by_id(ctx, t->mm->vmas[i]->file_id)->map_fd;
+	if (t->mm->has_exe_file_id)
+		keep[n++] = file_by_id(ctx, t->mm->exe_file_id)->map_fd;
+	return n;
+}
+
+/* The other tasks of t's fd table are done with P's fds (they said so in ctl). */
+static void wait_table_sharers(struct restore_ctx *ctx, const struct rtask *t)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		uint32_t *w = &ctx->ctl->fds_ready[i];
+
+		if (&ctx->tasks[i] == t || ctx->tasks[i].files_top != t)
+			continue;
+		/* a sharer that fails makes P kill the tree, us included */
+		while (!__atomic_load_n(w, __ATOMIC_ACQUIRE)) {
+			struct timespec ts = {1, 0};
+
+			syscall(SYS_futex, w, FUTEX_WAIT, 0, &ts, NULL, 0);
+		}
+	}
+}
+
 int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 {
-	size_t n = 0, cap = t->n_fds + t->mm->n_vmas + 4;
-	_cleanup_free_ int *keep = calloc(cap, sizeof(int));
+	size_t n = 0, cap = t->n_fds + 4;
+	_cleanup_free_ int *keep = NULL;
 	int r;
 
-	if (!keep)
-		return ckpt_err(e, -ENOMEM, "out of memory");
 	r = open_pages(ctx, t, e);
 	if (r < 0)
 		return r;
+	if (t->files_top != t) {
+		/* the table's top installs the fds and closes P's for us */
+		uint32_t *w = &ctx->ctl->fds_ready[t - ctx->tasks];
+
+		__atomic_store_n(w, 1, __ATOMIC_RELEASE);
+		syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		return 0;
+	}
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].files_top == t)
+			cap += ctx->tasks[i].mm->n_vmas + 2;
+	keep = calloc(cap, sizeof(int));
+	if (!keep)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	wait_table_sharers(ctx, t);
 	for (size_t i = 0; i < t->n_fds; i++) {
 		const FdEntry *fd = t->fds[i];
 		const struct rfile *f = file_by_id(ctx, fd->id);
@@ -374,17 +444,11 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 	r = run_install_hooks(ctx, t, e);
 	if (r < 0)
 		return r;
-	keep[n++] = ctx->pages_fd_nr;
 	keep[n++] = ctx->status_wr;
-	/* Mapped files stay open until stage memory has mapped them. */
-	for (size_t i = 0; i < t->mm->n_vmas; i++)
-		if (t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_PRIVATE ||
-		    t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_SHARED_RO ||
-		    t->mm->vmas[i]->kind == VMA_KIND__VMA_SHMEM_SHARED ||
-		    t->mm->vmas[i]->kind == VMA_KIND__VMA_SHMEM_PRIVATE)
-			keep[n++] = file_by_id(ctx, t->mm->vmas[i]->file_id)->map_fd;
-	if (t->mm->has_exe_file_id)
-		keep[n++] = file_by_id(ctx, t->mm->exe_file_id)->map_fd;
+	/* ours, and those of the tasks sharing the table */
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].files_top == t)
+			n += keep_task_fds(ctx, &ctx->tasks[i], keep + n);
 	qsort(keep, n, sizeof(int), cmp_int);
 	return close_others(keep, n, e);
 }

@@ -412,12 +412,65 @@ static int link_tree(struct restore_ctx *ctx)
 	return 0;
 }
 
+/*
+ * Fd tables shared by processes (files_of: made with clone3(CLONE_FILES)
+ * by the parent): the task that installs each (files_top, the first
+ * process of the chain) and the number of each task in its table.
+ */
+static int link_files_tables(struct restore_ctx *ctx)
+{
+	_cleanup_free_ size_t *count = calloc(ctx->ntasks + 1, sizeof(*count));
+
+	if (!count)
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	ctx->files_slots = 1;
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct rtask *t = &ctx->tasks[i], *top = t;
+		size_t steps = 0;
+
+		if (t->pst->has_files_of && (!t->parent || t->pst->files_of != t->ppid))
+			return ckpt_err(&ctx->err, -EINVAL,
+					"pstree.img: pid %d: field files_of: %d is not its parent "
+					"(%d): only a parent's fd table can be shared",
+					t->pid, t->pst->files_of, t->ppid);
+		if (t->pst->has_fs_of && (!t->parent || t->pst->fs_of != t->ppid))
+			return ckpt_err(
+			    &ctx->err, -EINVAL,
+			    "pstree.img: pid %d: field fs_of: %d is not its parent (%d): "
+			    "only a parent's cwd, root and umask can be shared",
+			    t->pid, t->pst->fs_of, t->ppid);
+		while (top->pst->has_files_of && top->parent && steps++ <= ctx->ntasks)
+			top = top->parent;
+		if (steps > ctx->ntasks)
+			return ckpt_err(&ctx->err, -EINVAL,
+					"pstree.img: pid %d: field files_of: a loop of parents",
+					t->pid);
+		t->files_top = top;
+	}
+	/* the top first in its table (slot 0), then the others in pstree order */
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].files_top == &ctx->tasks[i])
+			count[i] = 1;
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct rtask *t = &ctx->tasks[i];
+		size_t *c = &count[t->files_top - ctx->tasks];
+
+		if (t->files_top == t)
+			continue;
+		t->files_slot = (*c)++;
+		if (*c > ctx->files_slots)
+			ctx->files_slots = *c;
+	}
+	return 0;
+}
+
 /* ---- core-PID.img ------------------------------------------------------------ */
 
 static int validate_thread(struct restore_ctx *ctx, const char *file, size_t idx, ThreadCore *th)
 {
 	struct ckpt_error *e = &ctx->err;
 	char f[192];
+	int r;
 
 	/* the messages below say "threads[0]": name the right one */
 	snprintf(f, sizeof(f), "%s (thread %zu, tid %d)", file, idx, th->tid);
@@ -451,6 +504,9 @@ static int validate_thread(struct restore_ctx *ctx, const char *file, size_t idx
 	if (th->comm && strlen(th->comm) > 15)
 		return ckpt_err(e, -EINVAL, "%s: field threads[%zu].comm: longer than 15 bytes",
 				file, idx);
+	r = cgroups_validate_thread(file, idx, th, e);
+	if (r < 0)
+		return r;
 	if (th->has_ss_flags && !(th->ss_flags & SS_DISABLE) &&
 	    (th->ss_sp >= RST_TASK_SIZE || th->ss_size > RST_TASK_SIZE))
 		return ckpt_err(e, -EINVAL,
@@ -979,6 +1035,9 @@ int images_load(struct restore_ctx *ctx)
 	r = link_tree(ctx);
 	if (r < 0)
 		return r;
+	r = link_files_tables(ctx);
+	if (r < 0)
+		return r;
 	ctx->max_saved_fd = -1;
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		r = load_task(ctx, &ctx->tasks[i]);
@@ -989,6 +1048,9 @@ int images_load(struct restore_ctx *ctx)
 	if (r < 0)
 		return r;
 	r = consistency_check(ctx);
+	if (r < 0)
+		return r;
+	r = sigio_verify(ctx);
 	if (r < 0)
 		return r;
 	pr_debug("%zu tasks, %zu files, highest fd %d", ctx->ntasks, ctx->nfiles,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] DIR
- * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] --dir-fd N
+ * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--cgroups=MODE] DIR
+ * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--cgroups=MODE] --dir-fd N
+ *   (and --new-pidns, pidns.c; --continue-clocks, clocks.c)
  *
  * Turns a checkpoint directory back into a running process tree. This file
  * only parses arguments and prints the outcome; the work is the list of
@@ -38,12 +39,18 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--shell-job "
 		"[--tty-fd N]]\n"
+		"                    [--cgroups=exact|caller [--caller-pid N]]\n"
 		"                    [--new-pidns] [--continue-clocks]\n"
 		"                    DIR | --dir-fd N\n"
 		"  --dir-fd N  restore from the directory open as fd N (ckptd)\n"
 		"  --shell-job  the root joins our session as the foreground job of our terminal,\n"
 		"               which also stands for the terminal the job was dumped on\n"
 		"  --tty-fd N   that terminal (default: stdin if a terminal, else /dev/tty)\n"
+		"  --cgroups=exact   every task and thread back in its saved cgroups, which\n"
+		"                    must exist (the default)\n"
+		"  --cgroups=caller  the root's cgroup in each hierarchy is our current one (or\n"
+		"                    --caller-pid's); the cgroups below it are made below ours\n"
+		"  --caller-pid N    with --cgroups=caller: the cgroups of process N (ckptd)\n"
 		"  --new-pidns  restore into a new pid namespace where every task has its\n"
 		"               saved pid (with a small init of ours as its pid 1)\n"
 		"  --continue-clocks  in a new time namespace: CLOCK_MONOTONIC and\n"
@@ -144,6 +151,22 @@ static int parse_dir_fd(const char *s)
 	return (int)v;
 }
 
+/* --caller-pid N: a process that exists. */
+static pid_t parse_pid(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v <= 0 || v > INT_MAX ||
+	    (kill((pid_t)v, 0) < 0 && errno == ESRCH)) {
+		fprintf(stderr, "ckpt-restore: --caller-pid %s is not a running process\n", s);
+		return -1;
+	}
+	return (pid_t)v;
+}
+
 /* --tty-fd N: an open terminal (the caller's, for --shell-job). */
 static int parse_tty_fd(const char *s)
 {
@@ -171,13 +194,15 @@ int main(int argc, char **argv)
 	    {"shell-job", no_argument, NULL, 's'},
 	    {"tty-fd", required_argument, NULL, 't'},
 	    {"new-pidns", no_argument, NULL, 'N'},
-	    {"continue-clocks", no_argument, NULL, 'C'},
+	    {"continue-clocks", no_argument, NULL, 'K'},
+	    {"cgroups", required_argument, NULL, 'c'},
+	    {"caller-pid", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct restore_opts opts = {.progress_fd = -1, .cancel = &cancel_requested, .tty_fd = -1};
 	struct restore_ctx ctx;
 	struct pidns_result ns;
-	char fd_path[32];
+	char fd_path[32], caller_cgroup[32];
 	int c, r, dir_fd = -1;
 	double t0;
 
@@ -216,8 +241,25 @@ int main(int argc, char **argv)
 		case 'N':
 			opts.new_pidns = true;
 			break;
-		case 'C':
+		case 'K':
 			opts.continue_clocks = true;
+			break;
+		case 'c':
+			if (!strcmp(optarg, "exact")) {
+				opts.cgroups = RESTORE_CGROUPS_EXACT;
+			} else if (!strcmp(optarg, "caller")) {
+				opts.cgroups = RESTORE_CGROUPS_CALLER;
+			} else {
+				fprintf(stderr,
+					"ckpt-restore: --cgroups %s: not 'exact' or 'caller'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'C':
+			opts.caller_pid = parse_pid(optarg);
+			if (opts.caller_pid <= 0)
+				return 2;
 			break;
 		case 'h':
 			usage(stdout);
@@ -235,6 +277,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ckpt-restore: --shell-job and --new-pidns cannot go together: a "
 				"job of the terminal's session cannot be made inside a new pid "
 				"namespace\n");
+		return 2;
+	}
+	if (opts.caller_pid && opts.cgroups != RESTORE_CGROUPS_CALLER) {
+		fprintf(stderr, "ckpt-restore: --caller-pid needs --cgroups=caller\n");
 		return 2;
 	}
 	if (opts.shell_job && opts.tty_fd < 0)
@@ -265,6 +311,20 @@ int main(int argc, char **argv)
 	setup_signals();
 	t0 = ckpt_monotonic_seconds();
 	restore_ctx_init(&ctx, &opts);
+	if (opts.new_pidns && opts.caller_pid) {
+		/* its pid means nothing inside the new pid namespace */
+		char p[64];
+		int fd;
+
+		snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)opts.caller_pid);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "ckpt-restore: --caller-pid %d: %s: %m\n", (int)opts.caller_pid, p);
+			return 1;
+		}
+		snprintf(caller_cgroup, sizeof(caller_cgroup), "/proc/self/fd/%d", fd);
+		opts.caller_cgroup_path = caller_cgroup;
+	}
 	if (opts.new_pidns && !opts.plan_only)
 		r = pidns_restore(&ctx, &ns);
 	else

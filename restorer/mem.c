@@ -495,11 +495,10 @@ static int pread_in_task(struct restore_ctx *ctx, struct rtask *t, uint64_t vadd
 		if (r < 0)
 			break;
 		got = 0;
-		r = rcall(
-		    t, e, __NR_pread64,
-		    RARGS((uint64_t)ctx->pages_fd_nr, vaddr, chunk, IMG_PAGES_DATA_OFFSET + off),
-		    &got, "pread64 of %" PRIu64 " bytes of pages-%d.img to %#" PRIx64, chunk,
-		    t->pid, vaddr);
+		r = rcall(t, e, __NR_pread64,
+			  RARGS((uint64_t)t->pages_fd, vaddr, chunk, IMG_PAGES_DATA_OFFSET + off),
+			  &got, "pread64 of %" PRIu64 " bytes of pages-%d.img to %#" PRIx64, chunk,
+			  t->pid, vaddr);
 		if (r >= 0 && got <= 0)
 			r = ckpt_err(e, -EIO,
 				     "pid %d: pages-%d.img ends before data offset %" PRIu64,
@@ -593,11 +592,12 @@ static int close_helpers(struct restore_ctx *ctx, struct rtask *t)
 	struct ckpt_error *e = &ctx->err;
 	int r;
 
-	r = rcall(t, e, __NR_close, RARGS((uint64_t)ctx->pages_fd_nr), NULL,
-		  "close of the pages fd");
-	if (r >= 0)
-		r = rcall(t, e, __NR_close, RARGS((uint64_t)ctx->status_wr), NULL,
-			  "close of the status pipe");
+	r = rcall(t, e, __NR_close, RARGS((uint64_t)t->pages_fd), NULL, "close of the pages fd");
+	/* an fd table shared with tasks whose memory comes later: the last closes */
+	if (r < 0 || !fds_table_last(ctx, t))
+		return r;
+	r = rcall(t, e, __NR_close, RARGS((uint64_t)ctx->status_wr), NULL,
+		  "close of the status pipe");
 	for (size_t i = 0; r >= 0 && i < ctx->nfiles; i++) {
 		const struct rfile *f = &ctx->files[i];
 		long res;

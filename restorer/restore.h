@@ -39,6 +39,12 @@
 /* clone3 with set_tid, /proc/self/map_files, shm_next_id: either suffices */
 #define RESTORE_CAPS_CR (CAPS_BIT(CAP_CHECKPOINT_RESTORE) | CAPS_BIT(CAP_SYS_ADMIN))
 
+/* --cgroups: where the tasks go (cgroups.c) */
+enum restore_cgroups {
+	RESTORE_CGROUPS_EXACT = 0, /* the saved cgroups, which must exist */
+	RESTORE_CGROUPS_CALLER,	   /* the root's subtree under the caller's cgroups */
+};
+
 struct restore_opts {
 	const char *dir;
 	bool json;
@@ -64,6 +70,13 @@ struct restore_opts {
 	/* --continue-clocks: the tree runs in a new time namespace whose
 	 * CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from the dump (clocks.c) */
 	bool continue_clocks;
+	enum restore_cgroups cgroups;
+	/* --caller-pid: with RESTORE_CGROUPS_CALLER, whose cgroups (ckptd's
+	 * client); 0: ours */
+	pid_t caller_pid;
+	/* with --new-pidns: caller_pid's cgroup file, opened before the new pid
+	 * namespace hides its pid ("/proc/self/fd/N"), read instead */
+	const char *caller_cgroup_path;
 };
 
 /* A pty of the tree that is the controlling terminal of a session of the tree (tty.c). */
@@ -127,6 +140,16 @@ struct rtask {
 	uint64_t pages_bytes; /* data size of pages-PID.img */
 	struct vdso_layout vdso;
 
+	/*
+	 * The fd table: files_top is the task that installs it, itself unless
+	 * it shares its parent's (pst->files_of: made with clone3(CLONE_FILES));
+	 * files_slot numbers the tasks of one table (0 for the top), each
+	 * keeping its pages image at pages_fd = ctx->pages_fd_nr + files_slot.
+	 */
+	struct rtask *files_top;
+	size_t files_slot;
+	int pages_fd;
+
 	struct rtask *parent;
 	struct rtask **children; /* in plan order */
 	size_t n_children;
@@ -166,7 +189,14 @@ struct plan {
 /* Shared page between P and every task (MAP_SHARED): the phase futex. */
 struct restore_ctl {
 	uint32_t phase;
+	/* per task (index in ctx->tasks): a task sharing another's fd table
+	 * is done with P's fds (stage fds), the table's top may close them */
+	uint32_t fds_ready[];
 };
+/* Bytes of the mapping of struct restore_ctl for n tasks. */
+#define RESTORE_CTL_SIZE(n)                                                                        \
+	((sizeof(struct restore_ctl) + (n) * sizeof(uint32_t) + RST_PAGE_SIZE - 1) /               \
+	 RST_PAGE_SIZE * RST_PAGE_SIZE)
 
 struct restore_ctx {
 	const struct restore_opts *opts;
@@ -203,7 +233,10 @@ struct restore_ctx {
 		int fd; /* O_PATH of the (removed) directory, inherited by the tasks */
 	} * deleted_cwds;
 	size_t n_deleted_cwds;
-	int pages_fd_nr; /* where each task keeps its pages image */
+	/* where each task keeps its pages image: pages_fd_nr + its files_slot;
+	 * pages_fd_nr..fd_base-1 (one per task of the largest shared fd table) */
+	int pages_fd_nr;
+	size_t files_slots; /* tasks of the largest fd table (1: none shared) */
 
 	/* tree control */
 	int status_rd, status_wr; /* status pipe (packet mode) */
@@ -225,6 +258,10 @@ struct restore_ctx {
 	bool shell_fg_set;  /* we made the root the foreground job: undo on rollback */
 	struct termios shell_old_termios; /* the terminal's, before the job's were set */
 	bool shell_termios_set;		  /* undo on rollback */
+
+	/* every (hierarchy, saved path) of the images, resolved in stage verify (cgroups.c) */
+	struct rcgroup *cgroups;
+	size_t ncgroups;
 
 	/* what the restore made outside its processes, removed if it fails (undo.c) */
 	struct restore_undo *undo;
@@ -269,6 +306,7 @@ int restore_check_cancel(struct restore_ctx *ctx);
 /* ---- undo.c: objects made outside the tree, removed if the restore fails - */
 int restore_undo_unlink(struct restore_ctx *ctx, const char *path);
 int restore_undo_shm(struct restore_ctx *ctx, int shmid);
+int restore_undo_rmdir(struct restore_ctx *ctx, const char *path);
 /* For fd_open_ctx.made_path (owner: the restore_ctx). */
 void restore_undo_made_path(void *owner, const char *path);
 void restore_undo_run(struct restore_ctx *ctx);
@@ -287,6 +325,17 @@ int checks_machine(struct restore_ctx *ctx);
 int vdso_layout_self(struct vdso_layout *ret, struct ckpt_error *e);
 int checks_pids_free(struct restore_ctx *ctx);
 
+/* ---- cgroups.c: the cgroups of every task and thread --------------------------- */
+/* Stage verify: the fields of threads[idx].cgroups. */
+int cgroups_validate_thread(const char *file, size_t idx, const ThreadCore *th,
+			    struct ckpt_error *e);
+/* Stage verify (machine checks): every saved cgroup found here (or, with
+ * --cgroups=caller, mapped under the caller's), before anything is made. */
+int cgroups_check(struct restore_ctx *ctx);
+/* Stage cgroups: make the missing ones (caller), move every task and thread. */
+int cgroups_restore(struct restore_ctx *ctx);
+void cgroups_free(struct restore_ctx *ctx);
+
 /* ---- plan.c ---------------------------------------------------------------- */
 int plan_build(struct restore_ctx *ctx);
 /* Stage pids: refuse stops that could not be made again (orphaned groups). */
@@ -301,8 +350,10 @@ void plan_free(struct plan *p);
 int deleted_cwds_create(struct restore_ctx *ctx);
 int deleted_cwd_enter(const struct restore_ctx *ctx, const CoreEntry *c, struct ckpt_error *e);
 int files_open_all(struct restore_ctx *ctx);
-/* In a task: install its fds and close everything else. */
+/* In a task: install its fds and close everything else (once per shared fd table). */
 int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* No task after t (stage order) uses t's fd table: t closes the restorer's fds in it. */
+bool fds_table_last(const struct restore_ctx *ctx, const struct rtask *t);
 
 /* ---- tty.c: terminals --------------------------------------------------------- */
 /* Stage files: every terminal object (pty pairs, the caller's terminal). */
@@ -379,6 +430,10 @@ int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *
 int locks_verify(struct restore_ctx *ctx);
 /* The task's POSIX locks, and the locks of the descriptions not in taken[] yet. */
 int locks_restore_task(struct restore_ctx *ctx, struct rtask *t, bool *taken);
+
+/* ---- sigio.c: signal-driven I/O of the descriptions (stage verify, stage sigio) ---- */
+int sigio_verify(struct restore_ctx *ctx);
+int sigio_restore(struct restore_ctx *ctx);
 
 /* ---- seccomp.c: stage seccomp -------------------------------------------------- */
 int seccomp_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);

@@ -82,6 +82,11 @@ static int stage_locks(struct restore_ctx *ctx)
 	return 0;
 }
 
+static int stage_cgroups(struct restore_ctx *ctx)
+{
+	return cgroups_restore(ctx);
+}
+
 static int stage_memory(struct restore_ctx *ctx)
 {
 	int r = mem_seize_all(ctx);
@@ -119,6 +124,11 @@ static int stage_creds(struct restore_ctx *ctx)
 			return r;
 	}
 	return 0;
+}
+
+static int stage_sigio(struct restore_ctx *ctx)
+{
+	return sigio_restore(ctx);
 }
 
 static int stage_signals(struct restore_ctx *ctx)
@@ -205,6 +215,12 @@ static const struct stage stages[] = {
      "Each task installs its fds at their numbers and closes the rest, and sets what only "
      "the task itself can set (cwd, root, umask, name, sigactions); it maps "
      "the gadget page for the remote syscalls of the next stages."},
+    {"cgroups", stage_cgroups, false,
+     "Every task and thread exists now (threads are made in stage fds) and none has run the "
+     "program yet: each goes to its saved cgroups before memory, so that its pages are "
+     "charged to its own memory cgroup, and before procstate, because joining a cpuset "
+     "resets the CPU affinity procstate sets. Unprivileged: the moves are the caller's "
+     "own (a cgroup file the caller may not write is an error)."},
     {"memory", stage_memory, true,
      "The restorer's memory in each task is replaced by the saved address space, driven "
      "from outside with remote syscalls; needs the privilege the task still has."},
@@ -219,6 +235,10 @@ static const struct stage stages[] = {
     {"creds", stage_creds, true,
      "Resource limits and credentials last among the privileged steps: after them the task "
      "may no longer be allowed to map, open or set what the earlier stages needed."},
+    {"sigio", stage_sigio, true,
+     "Signal-driven I/O of the open file descriptions (O_ASYNC, owner, F_SETSIG) by a task "
+     "holding each: after creds, because F_SETOWN records the caller's credentials, which "
+     "the kernel checks against the owner's each time it sends a signal."},
     {"signals", stage_signals, true,
      "rseq, pending signals and timers once the memory they point into is in place; every "
      "signal stays blocked until the saved mask is set at resume (a timer that expires "

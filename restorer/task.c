@@ -120,6 +120,8 @@ pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 {
 	pid_t want = t->pid;
 	struct clone_args args = {
+	    /* its fd table is ours (images.c checked files_of is its parent) */
+	    .flags = (t->pst->has_files_of ? CLONE_FILES : 0) | (t->pst->has_fs_of ? CLONE_FS : 0),
 	    .exit_signal = t->core->has_exit_signal ? t->core->exit_signal : SIGCHLD,
 	    .set_tid = (uint64_t)(uintptr_t)&want,
 	    .set_tid_size = 1,
@@ -272,12 +274,13 @@ static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 	/* every group exists now; before the fds: it needs P's terminal fd */
 	if (r >= 0)
 		r = tty_task_foreground(ctx, t, e);
-	/* before the fds: that closes P's fd of a deleted cwd */
-	if (r >= 0 && c->has_cwd_deleted && c->cwd_deleted)
+	/* before the fds: that closes P's fd of a deleted cwd; a cwd shared
+	 * with the parent (CLONE_FS) is the parent's to set */
+	if (r >= 0 && c->has_cwd_deleted && c->cwd_deleted && !t->pst->has_fs_of)
 		r = deleted_cwd_enter(ctx, c, e);
 	if (r >= 0)
 		r = task_install_fds(ctx, t, e);
-	if (r >= 0)
+	if (r >= 0 && !t->pst->has_fs_of)
 		r = restore_fs_state(c, e);
 	if (r >= 0 && prctl(PR_SET_NAME, c->comm) < 0)
 		r = ckpt_err_errno(e, -errno, "prctl(PR_SET_NAME, %s)", c->comm);

@@ -57,8 +57,8 @@ static int ctl_setup(struct restore_ctx *ctx)
 	int p[2];
 	int r;
 
-	ctx->ctl =
-	    mmap(NULL, RST_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ctx->ctl = mmap(NULL, RESTORE_CTL_SIZE(ctx->ntasks), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (ctx->ctl == MAP_FAILED) {
 		ctx->ctl = NULL;
 		return ckpt_err_errno(&ctx->err, -errno, "mmap of the control page");

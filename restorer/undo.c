@@ -21,11 +21,12 @@
 enum undo_kind {
 	UNDO_UNLINK,
 	UNDO_SHM_RMID,
+	UNDO_RMDIR,
 };
 
 struct restore_undo {
 	enum undo_kind kind;
-	char *path; /* UNDO_UNLINK */
+	char *path; /* UNDO_UNLINK, UNDO_RMDIR */
 	int shmid;  /* UNDO_SHM_RMID */
 };
 
@@ -55,6 +56,16 @@ int restore_undo_unlink(struct restore_ctx *ctx, const char *path)
 	u->kind = UNDO_UNLINK;
 	u->path = p;
 	return 0;
+}
+
+/* A cgroup made by --cgroups=caller (rmdir: its tasks are reaped by then). */
+int restore_undo_rmdir(struct restore_ctx *ctx, const char *path)
+{
+	int r = restore_undo_unlink(ctx, path);
+
+	if (r >= 0)
+		ctx->undo[ctx->nundo - 1].kind = UNDO_RMDIR;
+	return r;
 }
 
 int restore_undo_shm(struct restore_ctx *ctx, int shmid)
@@ -89,6 +100,12 @@ void restore_undo_run(struct restore_ctx *ctx)
 				pr_warn("rollback: cannot remove %s: %m", u->path);
 			else
 				pr_info("rollback: removed %s", u->path);
+			break;
+		case UNDO_RMDIR:
+			if (rmdir(u->path) < 0 && errno != ENOENT)
+				pr_warn("rollback: cannot remove cgroup %s: %m", u->path);
+			else
+				pr_info("rollback: removed cgroup %s", u->path);
 			break;
 		case UNDO_SHM_RMID:
 			if (shmctl(u->shmid, IPC_RMID, NULL) < 0 && errno != EINVAL &&

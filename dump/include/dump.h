@@ -38,6 +38,11 @@ struct dump_opts {
 	/* --tcp-close: established TCP connections are not held (no lock, no
 	 * repair mode) and come back closed, as after a reset */
 	bool tcp_close;
+	/* ckptd for a non-root caller: every operation on the image directory
+	 * (create, seal, publish, check, remove) runs with an empty effective
+	 * capability set, under the file ids the caller set (fsuid); the
+	 * capabilities stay raised only for the work on the tree itself */
+	bool images_unprivileged;
 };
 
 struct dump_result {

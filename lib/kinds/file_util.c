@@ -76,6 +76,8 @@ void file_entry_free_fields(FileEntry *fe)
 	fe->ident = NULL;
 	free(fe->link_target);
 	fe->link_target = NULL;
+	free(fe->sigio);
+	fe->sigio = NULL;
 	/* each kind's sub-message (pipe, unix_sk, eventfd...) */
 	fd_kinds_free_entry_fields(fe);
 	free(fe->content.data);

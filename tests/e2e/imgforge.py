@@ -292,7 +292,8 @@ def _field(fields, path, create=False):
                 return f
             sub = parse(f[2])
             hit = _field(sub, path[1:], create)
-            f[2] = serialize(sub)  # stale until the caller sets hit and re-serializes
+            # f[2] is stale until _repack serializes sub (serializing here
+            # would fail on a sub with an expanded field of its own: depth 3)
             f.append(sub)
             return hit
     if not create:

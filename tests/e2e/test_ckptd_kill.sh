@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Kill anything, the client still tells the truth: memhog (256 MiB) dumped
+# Kill anything, the client still tells the truth: memhog (512 MiB) dumped
 # and restored through ckptd while ckptd or its worker is SIGKILLed at a
 # point fixed by CKPT_PAUSE, and an in-process dump killed in the middle.
 # Each outcome against the contract: exit 0 <=> a complete checkpoint (or a
@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
 
-MIB=256
+MIB=${KILL_MIB:-512}
 LOG=$T/memhog.log
 start_workload MH "$T/memhog.ready" -- "$WL/memhog" "$MIB" "$LOG" "$T/memhog.ready"
 wait_lines "$LOG" 3 30

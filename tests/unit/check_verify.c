@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "files.pb-c.h"
 #include "fuzz_common.h"
 #include "image.h"
+#include "pstree.pb-c.h"
 #include "restore_check.h"
 
 #define CORPUS CKPT_FUZZ_CORPUS "/dir/"
@@ -134,6 +136,148 @@ START_TEST(test_task_without_fds)
 }
 END_TEST
 
+/*
+ * The image named like `name` of c with each record passed through
+ * change(msg, index) (descriptor desc): a new image in *ret (malloc'ed),
+ * as the dump would have written it.
+ */
+static size_t rewrite(const struct checkpoint *c, const char *name,
+		      const ProtobufCMessageDescriptor *desc,
+		      bool (*change)(ProtobufCMessage *m, size_t k), uint8_t **ret)
+{
+	const struct fuzz_file *f = NULL;
+	size_t off = IMG_HEADER_SIZE, n = IMG_HEADER_SIZE, k = 0;
+	bool changed = false;
+	uint8_t *out;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->files[i].name, name))
+			f = &c->files[i];
+	ck_assert_ptr_nonnull(f);
+	out = malloc(f->len * 2 + 4096);
+	ck_assert_ptr_nonnull(out);
+	memcpy(out, f->data, IMG_HEADER_SIZE);
+	while (off + 4 <= f->len) {
+		uint32_t len;
+		ProtobufCMessage *m;
+		size_t packed;
+
+		memcpy(&len, f->data + off, 4);
+		off += 4;
+		ck_assert_uint_le(off + len, f->len);
+		m = protobuf_c_message_unpack(desc, NULL, len, f->data + off);
+		ck_assert_ptr_nonnull(m);
+		off += len;
+		changed |= change(m, k++);
+		packed = protobuf_c_message_get_packed_size(m);
+		ck_assert_uint_le(n + 4 + packed, f->len * 2 + 4096);
+		len = (uint32_t)packed;
+		memcpy(out + n, &len, 4);
+		protobuf_c_message_pack(m, out + n + 4);
+		n += 4 + packed;
+		/* sub-messages added by change() are static: detach them before freeing */
+		if (desc == &file_entry__descriptor)
+			((FileEntry *)m)->sigio = NULL;
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	ck_assert_msg(changed, "%s: no record to change", name);
+	*ret = out;
+	return n;
+}
+
+static FileSigio forged_sigio;
+
+/* The first pipe entry gets forged_sigio. */
+static bool add_sigio(ProtobufCMessage *m, size_t k)
+{
+	FileEntry *fe = (FileEntry *)m;
+	static bool done;
+
+	if (!k)
+		done = false;
+	if (done || fe->type != FILE_TYPE__FILE_PIPE)
+		return false;
+	fe->sigio = &forged_sigio;
+	done = true;
+	return true;
+}
+
+/* An owner that is not a task of the tree, a signal past 64, an owner type
+ * F_SETOWN_EX does not know: each refused by the verifier, naming the field. */
+START_TEST(test_forged_sigio)
+{
+	static const struct {
+		uint32_t type;
+		int32_t owner;
+		uint32_t sig;
+		const char *want;
+	} cases[] = {
+	    {1, 1, 0, "field sigio.owner: process 1 is not one of the tree"},
+	    {2, 1, 0, "field sigio.owner: process group 1 is not one of the tree"},
+	    {7, 0, 0, "field sigio.owner: type 7"},
+	    {0, 0, 65, "field sigio.sig: 65 is not a signal"},
+	};
+	struct checkpoint c;
+	struct ckpt_error e = {0};
+	uint8_t *img;
+	size_t len;
+
+	load(&c, "pipeline");
+	file_sigio__init(&forged_sigio);
+	forged_sigio.has_async = forged_sigio.async = true;
+	forged_sigio.has_owner_type = forged_sigio.has_owner = true;
+	forged_sigio.owner_type = cases[_i].type;
+	forged_sigio.owner = cases[_i].owner;
+	forged_sigio.has_sig = cases[_i].sig != 0;
+	forged_sigio.sig = cases[_i].sig;
+	len = rewrite(&c, "files.img", &file_entry__descriptor, add_sigio, &img);
+	ck_assert_int_lt(check(scratch(), &c, "files.img", img, len, &e), 0);
+	ck_assert_msg(strstr(e.msg, cases[_i].want), "case %d: %s", _i, e.msg);
+	free(img);
+	free(c.data);
+}
+END_TEST
+
+/* A task that says it shares the fd table (or cwd) of a task that is not its parent. */
+static bool files_of_self(ProtobufCMessage *m, size_t k)
+{
+	PstreeEntry *pe = (PstreeEntry *)m;
+
+	if (!pe->ppid || pe->has_zombie_status || k == 0)
+		return false;
+	pe->has_files_of = true;
+	pe->files_of = pe->pid;
+	return true;
+}
+
+static bool fs_of_self(ProtobufCMessage *m, size_t k)
+{
+	PstreeEntry *pe = (PstreeEntry *)m;
+
+	if (!pe->ppid || pe->has_zombie_status || k == 0)
+		return false;
+	pe->has_fs_of = true;
+	pe->fs_of = pe->pid;
+	return true;
+}
+
+START_TEST(test_forged_files_of)
+{
+	struct checkpoint c;
+	struct ckpt_error e = {0};
+	uint8_t *img;
+	size_t len;
+
+	load(&c, "pipeline");
+	len = rewrite(&c, "pstree.img", &pstree_entry__descriptor, _i ? fs_of_self : files_of_self,
+		      &img);
+	ck_assert_int_lt(check(scratch(), &c, "pstree.img", img, len, &e), 0);
+	ck_assert_msg(strstr(e.msg, _i ? "field fs_of" : "field files_of"), "%s", e.msg);
+	free(img);
+	free(c.data);
+}
+END_TEST
+
 static Suite *verify_suite(void)
 {
 	Suite *s = suite_create("verify");
@@ -142,6 +286,8 @@ static Suite *verify_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_seed_passes, 0, sizeof(seeds) / sizeof(seeds[0]));
 	tcase_add_test(tc, test_task_without_fds);
+	tcase_add_loop_test(tc, test_forged_sigio, 0, 4);
+	tcase_add_loop_test(tc, test_forged_files_of, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

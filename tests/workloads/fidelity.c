@@ -22,15 +22,30 @@
  *           and every 100 ms forks a child that fexecve()s it; logs "bad
  *           exec: ..." when the exec fails or the child does not exit 0.
  *   sigio WHAT  a pipe whose read end has O_ASYNC, a SIGIO owner or a signal set
- *           (WHAT: async, own, sig); logs "ok N" while they stay as set.
+ *           (WHAT: async, own, sig; outside: owned by its parent process;
+ *           tty: a pty master with O_ASYNC and its owner taken away);
+ *           logs "ok N" while they stay as set.
  *   clonefiles  clone(CLONE_FILES) a child process sharing its fd table; the
  *           child opens /dev/null, the parent checks it sees that fd, and
- *           both log "ok" every 500 ms.
+ *           both log "ok" every 500 ms. Once READY.open exists the child
+ *           opens /dev/zero ("child opened FD") and the parent finds it in
+ *           its table ("main sees FD"); once READY.close exists the parent
+ *           closes it ("main closed FD") and the child sees it gone ("child
+ *           sees FD closed"). clonefiles chain: the child also makes a
+ *           grandchild in the table ("ok grandchild N"). clonefiles fs: a
+ *           child sharing cwd, root and umask (CLONE_FS) instead: once
+ *           READY.open exists it does chdir("/") and umask(027) ("child
+ *           chdir"), and the parent sees both ("main sees cwd / umask 027").
+ *           What the dump refuses ("ok main N"): clonefiles siblings (two
+ *           children share a table their parent left), thread (a thread
+ *           unshared its fd table).
  */
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -320,14 +335,30 @@ static void memfd_main(const char *ready, const char *prog)
 
 static void sigio_main(const char *ready, const char *what)
 {
-	struct f_owner_ex want = {F_OWNER_PID, getpid()}, got;
+	bool outside = !strcmp(what, "outside");
+	struct f_owner_ex want = {F_OWNER_PID, outside ? getppid() : getpid()}, got;
 	int p[2], fl;
 
-	if (pipe(p) < 0)
+	if (!strcmp(what, "tty")) {
+		/* a pty master: setting O_ASYNC makes us its owner (no owner yet);
+		 * then the owner is taken away again: O_ASYNC without owner */
+		p[0] = posix_openpt(O_RDWR | O_NOCTTY);
+		if (p[0] < 0 || grantpt(p[0]) < 0 || unlockpt(p[0]) < 0)
+			wl_die("pty: %s", strerror(errno));
+		p[1] = open(ptsname(p[0]), O_RDWR | O_NOCTTY);
+		if (p[1] < 0 || fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK) < 0 ||
+		    fcntl(p[0], F_GETOWN) != getpid() || fcntl(p[0], F_SETOWN, 0) < 0)
+			wl_die("pty O_ASYNC: %s", strerror(errno));
+		want.pid = 0;
+		what = "async";
+	} else if (pipe(p) < 0) {
 		wl_die("pipe: %s", strerror(errno));
-	if (!strcmp(what, "async"))
+	}
+	if (!strcmp(what, "async") && want.pid == 0)
+		fl = 0;
+	else if (!strcmp(what, "async"))
 		fl = fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK);
-	else if (!strcmp(what, "own"))
+	else if (!strcmp(what, "own") || outside)
 		fl = fcntl(p[0], F_SETOWN_EX, &want);
 	else
 		fl = fcntl(p[0], F_SETSIG, SIGUSR1);
@@ -339,7 +370,9 @@ static void sigio_main(const char *ready, const char *what)
 		fcntl(p[0], F_GETOWN_EX, &got);
 		if (!strcmp(what, "async") && !(fcntl(p[0], F_GETFL) & O_ASYNC))
 			wl_log(logfd, "bad: O_ASYNC is gone");
-		if (!strcmp(what, "own") && got.pid != want.pid)
+		if (!strcmp(what, "async") && got.pid)
+			wl_log(logfd, "bad: owner %d, there was none", got.pid);
+		if ((!strcmp(what, "own") || outside) && got.pid != want.pid)
 			wl_log(logfd, "bad: owner was %d now %d", want.pid, got.pid);
 		if (!strcmp(what, "sig") && fcntl(p[0], F_GETSIG) != SIGUSR1)
 			wl_log(logfd, "bad: F_GETSIG is %d", fcntl(p[0], F_GETSIG));
@@ -352,12 +385,73 @@ static void sigio_main(const char *ready, const char *what)
 /* ---- clonefiles ------------------------------------------------------------------------------ */
 
 static volatile int shared_fd = -1;
+static char cf_open[4200], cf_close[4200];
+
+/* The lowest fd of this process's table that is path, or -1 (waits up to 2 s). */
+static int find_fd(const char *path)
+{
+	for (int i = 0; i < 100; i++) {
+		for (int fd = 3; fd < 64; fd++) {
+			char l[64] = "", p[64];
+
+			snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+			if (readlink(p, l, sizeof(l) - 1) > 0 && !strcmp(l, path))
+				return fd;
+		}
+		wl_sleep(0.02);
+	}
+	return -1;
+}
+
+static int loop_child(void *arg)
+{
+	for (long k = 1;; k++) {
+		if (k % 5 == 0)
+			wl_log(logfd, "ok %s %ld", (const char *)arg, k / 5);
+		wl_sleep(0.1);
+	}
+	return 0;
+}
+
+static void *unshare_thread(void *arg)
+{
+	(void)arg;
+	if (unshare(CLONE_FILES) < 0)
+		wl_die("unshare(CLONE_FILES): %s", strerror(errno));
+	for (;;)
+		pause();
+	return NULL;
+}
 
 static int clonefiles_child(void *arg)
 {
-	(void)arg;
+	static char stack2[256 * 1024];
+	int zero = -1;
+	bool closed = false;
+
 	shared_fd = open("/dev/null", O_RDONLY);
+	/* chain: a grandchild in the same table */
+	if (arg &&
+	    clone(loop_child, stack2 + sizeof(stack2), CLONE_FILES | SIGCHLD, "grandchild") < 0)
+		wl_die("clone: %s", strerror(errno));
 	for (long k = 1;; k++) {
+		/* the test asks: open a file here, the parent must see it */
+		if (zero < 0 && wl_file_exists(cf_open)) {
+			zero = open("/dev/zero", O_RDONLY);
+			wl_log(logfd, "child opened %d", zero);
+		}
+		/* the parent closed it: gone from our table too */
+		if (zero >= 0 && !closed && wl_file_exists(cf_close)) {
+			for (int i = 0; i < 100 && fcntl(zero, F_GETFD) >= 0; i++)
+				wl_sleep(0.02);
+			if (fcntl(zero, F_GETFD) >= 0)
+				wl_log(logfd,
+				       "bad child: fd %d still open after the parent closed it",
+				       zero);
+			else
+				wl_log(logfd, "child sees %d closed", zero);
+			closed = true;
+		}
 		if (k % 5 == 0)
 			wl_log(logfd, "ok child %ld", k / 5);
 		wl_sleep(0.1);
@@ -365,35 +459,122 @@ static int clonefiles_child(void *arg)
 	return 0;
 }
 
-static void clonefiles_main(const char *ready)
+/* What the dump refuses: two children sharing a table their parent left,
+ * a thread with its own table. */
+static void clonefiles_refused(const char *ready, const char *how)
+{
+	static char st1[256 * 1024], st2[256 * 1024];
+	pthread_t th;
+
+	if (!strcmp(how, "siblings")) {
+		if (clone(loop_child, st1 + sizeof(st1), CLONE_FILES | SIGCHLD, "child") < 0 ||
+		    clone(loop_child, st2 + sizeof(st2), CLONE_FILES | SIGCHLD, "child") < 0 ||
+		    unshare(CLONE_FILES) < 0)
+			wl_die("siblings: %s", strerror(errno));
+	} else if (!strcmp(how, "thread")) {
+		if (pthread_create(&th, NULL, unshare_thread, NULL))
+			wl_die("pthread_create");
+		wl_sleep(0.1);
+	} else {
+		wl_die("clonefiles: unknown variant %s", how);
+	}
+	wl_ready(ready);
+	loop_child("main");
+}
+
+/* CLONE_FS: the child changes cwd and umask when asked, the parent sees it. */
+static int fs_child(void *arg)
+{
+	bool done = false;
+
+	(void)arg;
+	for (long k = 1;; k++) {
+		if (!done && wl_file_exists(cf_open)) {
+			if (chdir("/") < 0)
+				wl_log(logfd, "bad child: chdir: %s", strerror(errno));
+			umask(027);
+			wl_log(logfd, "child chdir");
+			done = true;
+		}
+		if (k % 5 == 0)
+			wl_log(logfd, "ok child %ld", k / 5);
+		wl_sleep(0.1);
+	}
+	return 0;
+}
+
+static void clonefs_main(const char *ready)
 {
 	static char stack[256 * 1024];
-	pid_t kid = clone(clonefiles_child, stack + sizeof(stack), CLONE_FILES | SIGCHLD, NULL);
-	char path[64];
-	int fd;
+	char start[4096], cwd[4096];
+	mode_t um = umask(022);
+	bool seen = false;
+	pid_t kid;
 
+	umask(um);
+	if (!getcwd(start, sizeof(start)))
+		wl_die("getcwd: %s", strerror(errno));
+	kid = clone(fs_child, stack + sizeof(stack), CLONE_FS | SIGCHLD, NULL);
+	if (kid < 0)
+		wl_die("clone(CLONE_FS): %s", strerror(errno));
+	wl_log(logfd, "child %d", kid);
+	wl_ready(ready);
+	for (long k = 1;; k++) {
+		mode_t m = umask(0);
+
+		umask(m);
+		if (!getcwd(cwd, sizeof(cwd)))
+			snprintf(cwd, sizeof(cwd), "?");
+		if (!seen && !strcmp(cwd, "/") && m == 027) {
+			wl_log(logfd, "main sees cwd / umask 027");
+			seen = true;
+		} else if (!seen && (strcmp(cwd, start) || m != um) && !wl_file_exists(cf_open)) {
+			wl_log(logfd, "bad main: cwd %s umask %o, was %s %o", cwd, m, start, um);
+		}
+		if (k % 5 == 0)
+			wl_log(logfd, "ok main %ld", k / 5);
+		wl_sleep(0.1);
+	}
+}
+
+static void clonefiles_main(const char *ready, const char *how)
+{
+	static char stack[256 * 1024];
+	pid_t kid;
+	int fd, zero = -1;
+	bool closed = false;
+
+	snprintf(cf_open, sizeof(cf_open), "%s.open", ready);
+	snprintf(cf_close, sizeof(cf_close), "%s.close", ready);
+	if (how && !strcmp(how, "fs"))
+		clonefs_main(ready);
+	if (how && strcmp(how, "chain"))
+		clonefiles_refused(ready, how);
+	kid = clone(clonefiles_child, stack + sizeof(stack), CLONE_FILES | SIGCHLD, (void *)how);
 	if (kid < 0)
 		wl_die("clone: %s", strerror(errno));
 	/* not shared memory: the child's fd number is found in our own table */
-	for (int i = 0; i < 100; i++) {
-		for (fd = 3; fd < 64; fd++) {
-			char l[64] = "";
-
-			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-			if (readlink(path, l, sizeof(l) - 1) > 0 && !strcmp(l, "/dev/null"))
-				break;
-		}
-		if (fd < 64)
-			break;
-		wl_sleep(0.02);
-	}
-	if (fd >= 64)
+	fd = find_fd("/dev/null");
+	if (fd < 0)
 		wl_die("the child's fd is not in the shared table");
 	wl_log(logfd, "child %d fd %d", kid, fd);
 	wl_ready(ready);
 	for (long k = 1;; k++) {
 		if (fcntl(fd, F_GETFD) < 0)
 			wl_log(logfd, "bad main: fd %d is gone", fd);
+		if (zero < 0 && wl_file_exists(cf_open)) {
+			zero = find_fd("/dev/zero");
+			if (zero < 0)
+				wl_log(logfd,
+				       "bad main: the file the child opened is not in our table");
+			else
+				wl_log(logfd, "main sees %d", zero);
+		}
+		if (zero >= 0 && !closed && wl_file_exists(cf_close)) {
+			close(zero);
+			wl_log(logfd, "main closed %d", zero);
+			closed = true;
+		}
 		if (k % 5 == 0)
 			wl_log(logfd, "ok main %ld", k / 5);
 		wl_sleep(0.1);
@@ -413,7 +594,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "sigio") && argc > 4)
 		sigio_main(argv[3], argv[4]);
 	if (!strcmp(argv[1], "clonefiles"))
-		clonefiles_main(argv[3]);
+		clonefiles_main(argv[3], argc > 4 ? argv[4] : NULL);
 	if (!strcmp(argv[1], "madv"))
 		madv_main(argv[3], argc > 4 && !strcmp(argv[4], "guard"));
 	if (!strcmp(argv[1], "attr"))

@@ -83,6 +83,14 @@ struct ckpt_restore_opts {
 	int shell_job;
 	int tty_fd;
 	/*
+	 * Appended in 0.1 (pre-1.0). NULL or "exact": every task back in the
+	 * cgroups it was dumped in (the restore fails if one is gone);
+	 * "caller": the dumped root's cgroup in each hierarchy is the calling
+	 * process's current one, the cgroups below it are made below it
+	 * (`ckptctl restore --cgroups=caller`).
+	 */
+	const char *cgroups;
+	/*
 	 * Appended in 0.1 (pre-1.0). new_pidns: restore into a new pid
 	 * namespace where every task has its saved pid (the result's pid is
 	 * the root as the caller sees it). continue_clocks: in a new time

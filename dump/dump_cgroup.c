@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cgroups of a thread, in every hierarchy (v1 ones and the v2 one):
+ * /proc/PID/task/TID/cgroup, one line per hierarchy. v1 membership is per
+ * thread (`tasks`), and so is v2's inside a threaded subtree, so every
+ * thread is saved, not only the process.
+ *
+ * The paths are relative to the hierarchy's root as the dumper's cgroup
+ * namespace shows it (no mount path goes into the image: the restorer
+ * finds the mounts in its own /proc/self/mountinfo). A thread in another
+ * cgroup namespace than the dumper's sees, and may have been written by,
+ * paths relative to another root: it is refused, as is a path the
+ * dumper's namespace cannot name ("/../x").
+ */
+#define LOG_PREFIX "dump cgroup: "
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cgroup.h"
+#include "cleanup.h"
+#include "dump_internal.h"
+
+static int check_cgroupns(pid_t pid, pid_t tid, struct ckpt_error *e)
+{
+	struct stat self, st;
+	char path[96];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/ns/cgroup", pid, tid);
+	if (stat("/proc/self/ns/cgroup", &self) < 0)
+		return ckpt_err_errno(e, -errno, "cannot stat /proc/self/ns/cgroup");
+	if (stat(path, &st) < 0)
+		return ckpt_err_errno(e, -errno, "cannot stat %s", path);
+	if (st.st_ino != self.st_ino || st.st_dev != self.st_dev)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"thread %d is in cgroup namespace %lu, the dumper in %lu: cgroup "
+				"namespaces are not supported (its cgroup paths are relative to a "
+				"root the restore could not know)",
+				tid, (unsigned long)st.st_ino, (unsigned long)self.st_ino);
+	return 0;
+}
+
+int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e)
+{
+	struct cgroup_list l = {0};
+	char path[96];
+	int r;
+
+	r = check_cgroupns(pid, tid, e);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", pid, tid);
+	r = cgroup_parse_file(path, &l, e);
+	if (r < 0)
+		return r;
+	tc->cgroups = calloc(l.n ? l.n : 1, sizeof(*tc->cgroups));
+	if (!tc->cgroups) {
+		cgroup_list_free(&l);
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		struct cgroup_line *cl = &l.v[i];
+		const char *why = cgroup_controllers_invalid(cl->controllers);
+		CgroupMember *m;
+
+		if (!why && cl->id != 0 && !cl->controllers[0])
+			why = "a v1 hierarchy without controllers or name";
+		if (why) {
+			r = ckpt_err(e, -EOPNOTSUPP, "thread %d: cgroup hierarchy %u '%s': %s", tid,
+				     cl->id, cl->controllers, why);
+			break;
+		}
+		why = cgroup_path_invalid(cl->path);
+		if (why) {
+			r = ckpt_err(e, -EOPNOTSUPP,
+				     "thread %d: cgroup %s:/%s: %s (outside the dumper's cgroup "
+				     "namespace, or a name the restore could not make again)",
+				     tid, cl->controllers[0] ? cl->controllers : "v2", cl->path, why);
+			break;
+		}
+		m = calloc(1, sizeof(*m));
+		if (!m) {
+			r = ckpt_err(e, -ENOMEM, "out of memory");
+			break;
+		}
+		cgroup_member__init(m);
+		m->controllers = TAKE_PTR(cl->controllers);
+		m->path = TAKE_PTR(cl->path);
+		m->has_hierarchy_id = true;
+		m->hierarchy_id = cl->id;
+		tc->cgroups[tc->n_cgroups++] = m;
+	}
+	cgroup_list_free(&l);
+	return r;
+}
