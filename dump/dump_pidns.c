@@ -65,8 +65,7 @@ static int nspid(pid_t pid, int *levels, pid_t *inner, struct ckpt_error *e)
 }
 
 /* In D: our own /proc of the namespace we are in, then the dump. */
-static __attribute__((noreturn)) void dump_inside(const struct dump_opts *opts, pid_t inner,
-						  int wr)
+static __attribute__((noreturn)) void dump_inside(const struct dump_opts *opts, pid_t inner, int wr)
 {
 	struct pidns_outcome out = {0};
 	struct dump_opts o = *opts;
@@ -106,8 +105,8 @@ int dump_tree_pidns(const struct dump_opts *opts, struct dump_result *ret, struc
 	if (root_levels <= self_levels)
 		return 0;
 	*handled = true;
-	pr_info("pid %d is pid %d of a pid namespace below ours: dumping from inside it",
-		opts->pid, inner);
+	pr_info("pid %d is pid %d of a pid namespace below ours: dumping from inside it", opts->pid,
+		inner);
 	snprintf(path, sizeof(path), "/proc/%d/ns/pid", opts->pid);
 	own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	theirs = open(path, O_RDONLY | O_CLOEXEC);

@@ -123,20 +123,21 @@ int clocks_enter(struct restore_ctx *ctx)
 	if (r < 0)
 		return r;
 	/* offsets are against the machine's clocks: ours minus our own offsets */
-	off_mono = (int64_t)inv->frozen_monotonic_ns -
-		   (ckpt_clock_ns(CLOCK_MONOTONIC) - own_mono);
+	off_mono = (int64_t)inv->frozen_monotonic_ns - (ckpt_clock_ns(CLOCK_MONOTONIC) - own_mono);
 	off_boot = (int64_t)inv->frozen_boottime_ns - (ckpt_clock_ns(CLOCK_BOOTTIME) - own_boot);
 	split_ns(off_mono, &ms, &mn);
 	split_ns(off_boot, &bs, &bn);
 	saved = caps_raise(CAPS_BIT(CAP_SYS_ADMIN) | CAPS_BIT(CAP_SYS_TIME));
 	if (unshare(CLONE_NEWTIME) < 0) {
-		r = ckpt_err_errno(&ctx->err, -errno,
-				   "--continue-clocks: unshare(CLONE_NEWTIME) (needs CAP_SYS_ADMIN)");
+		r = ckpt_err_errno(
+		    &ctx->err, -errno,
+		    "--continue-clocks: unshare(CLONE_NEWTIME) (needs CAP_SYS_ADMIN)");
 		goto out;
 	}
 	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
-		r = ckpt_err_errno(&ctx->err, -errno, "--continue-clocks: /proc/self/timens_offsets");
+		r = ckpt_err_errno(&ctx->err, -errno,
+				   "--continue-clocks: /proc/self/timens_offsets");
 		goto out;
 	}
 	len = snprintf(buf, sizeof(buf), "monotonic %lld %ld\nboottime %lld %ld\n", ms, mn, bs, bn);

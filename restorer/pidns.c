@@ -77,7 +77,8 @@ static int ns_mount_proc(struct ckpt_error *e)
 	int r = 0;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		r = ckpt_err_errno(e, -errno, "making every mount private (MS_REC|MS_PRIVATE on /)");
+		r = ckpt_err_errno(e, -errno,
+				   "making every mount private (MS_REC|MS_PRIVATE on /)");
 	else if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		r = ckpt_err_errno(e, -errno, "mounting the new pid namespace's proc on /proc");
 	caps_restore(saved);
@@ -234,10 +235,11 @@ int pidns_restore(struct restore_ctx *ctx, struct pidns_result *res)
 		snprintf(ctx->err.msg, sizeof(ctx->err.msg), "%s", out.msg);
 		return out.code;
 	}
-	return ckpt_err(&ctx->err, -EIO,
-			"--new-pidns: the namespace's init (pid %ld) died without an outcome (%s %d)",
-			pid, WIFSIGNALED(status) ? "signal" : "exit status",
-			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	return ckpt_err(
+	    &ctx->err, -EIO,
+	    "--new-pidns: the namespace's init (pid %ld) died without an outcome (%s %d)", pid,
+	    WIFSIGNALED(status) ? "signal" : "exit status",
+	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
 /*

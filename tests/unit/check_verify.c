@@ -16,6 +16,7 @@
 #include "files.pb-c.h"
 #include "fuzz_common.h"
 #include "image.h"
+#include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 #include "restore_check.h"
 
@@ -278,6 +279,56 @@ START_TEST(test_forged_files_of)
 }
 END_TEST
 
+/*
+ * The dump-time clock readings of --continue-clocks (inventory.img
+ * frozen_monotonic_ns, frozen_boottime_ns): only one of them, boot time
+ * below monotonic time, a value past what a time namespace takes: each
+ * refused naming the field; both, consistent: accepted.
+ */
+START_TEST(test_forged_clocks)
+{
+	static const char *const want[] = {"only one of them", "is below", "out of range", NULL};
+	struct checkpoint c;
+	struct ckpt_error e = {0};
+	struct fuzz_file *f = NULL;
+	Inventory *inv;
+	uint8_t *buf;
+	size_t len;
+	int r;
+
+	load(&c, "sleeper");
+	for (size_t i = 0; i < c.n; i++)
+		if (!strcmp(c.files[i].name, "inventory.img"))
+			f = &c.files[i];
+	ck_assert_ptr_nonnull(f);
+	inv = inventory__unpack(NULL, f->len - IMG_HEADER_SIZE, f->data + IMG_HEADER_SIZE);
+	ck_assert_ptr_nonnull(inv);
+	inv->has_frozen_monotonic_ns = true;
+	inv->frozen_monotonic_ns = 5000000000ULL;
+	inv->has_frozen_boottime_ns = _i != 0;
+	inv->frozen_boottime_ns = _i == 1 ? 1000000000ULL : 6000000000ULL;
+	if (_i == 2)
+		inv->frozen_monotonic_ns = inv->frozen_boottime_ns = 1ULL << 63;
+	len = IMG_HEADER_SIZE + inventory__get_packed_size(inv);
+	buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	memcpy(buf, f->data, IMG_HEADER_SIZE);
+	inventory__pack(inv, buf + IMG_HEADER_SIZE);
+	inventory__free_unpacked(inv, NULL);
+	f->data = buf; /* c.data still owns the original bytes */
+	f->len = len;
+	r = check(scratch(), &c, NULL, NULL, 0, &e);
+	if (want[_i]) {
+		ck_assert_int_lt(r, 0);
+		ck_assert_msg(strstr(e.msg, "frozen_") && strstr(e.msg, want[_i]), "%s", e.msg);
+	} else {
+		ck_assert_msg(r == 0, "%s", e.msg);
+	}
+	free(buf);
+	free(c.data);
+}
+END_TEST
+
 static Suite *verify_suite(void)
 {
 	Suite *s = suite_create("verify");
@@ -288,6 +339,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, test_task_without_fds);
 	tcase_add_loop_test(tc, test_forged_sigio, 0, 4);
 	tcase_add_loop_test(tc, test_forged_files_of, 0, 2);
+	tcase_add_loop_test(tc, test_forged_clocks, 0, 4);
 	suite_add_tcase(s, tc);
 	return s;
 }

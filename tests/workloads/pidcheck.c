@@ -61,7 +61,8 @@ int main(int argc, char **argv)
 		int sp = stat_pid(), sl = self_link();
 
 		if (p != pid0 || pp != ppid0 || sp != pid0 || sl != pid0)
-			fprintf(log, "BAD %lu getpid %d getppid %d stat %d /proc/self %d, want %d %d\n",
+			fprintf(log,
+				"BAD %lu getpid %d getppid %d stat %d /proc/self %d, want %d %d\n",
 				n, p, pp, sp, sl, pid0, ppid0);
 		else
 			fprintf(log, "ok %lu pid %d ppid %d\n", n, p, pp);
