@@ -750,8 +750,15 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	r = report(dir, status, out, c->json, &root);
-	if (r != 0)
+	if (r != 0 && new_pidns) {
+		/* the tree has other pids out here: its namespace's init goes */
+		const char *p = strstr(out, "\"ns_init_pid\":");
+
+		if (p)
+			restored_nsinit_kill((pid_t)atol(p + 14), since);
+	} else if (r != 0) {
 		kill_unreported(dir, since);
+	}
 	if (job.on)
 		r = shell_job_finish(&job, r == 0 ? root : 0, r);
 	return r;

@@ -856,7 +856,9 @@ int worker_restore(const struct worker_args *a)
 	 * RPC_CANCEL): the answer cannot say it runs, so it must not */
 	else if (r == 0 && worker_cancelled)
 		r = ckpt_err(&err, -ECANCELED, "cancelled: the restored tree was killed");
-	if (r < 0 && ran)
+	if (r < 0 && ran && a->new_pidns)
+		restored_nsinit_kill((pid_t)json_number(out, "ns_init_pid"), started);
+	else if (r < 0 && ran)
 		restored_tasks_kill(b.dir_fd, started);
 	if (snap_fd >= 0)
 		snapshot_remove(snap, snap_fd);
