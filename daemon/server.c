@@ -24,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5; not in Debian 12's headers */
+#endif
 #include "auth.h"
 #include "caller_fs.h"
 #include "cleanup.h"
@@ -363,6 +366,15 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 	/* --cgroups=caller: the client's cgroups, found by ckpt-restore from its pid */
 	a.cgroups_caller = req->type == RPC_TYPE__RPC_RESTORE && req->restore->cgroups &&
 			   !strcmp(req->restore->cgroups, "caller");
+	a.caller_pidfd = -1;
+	if (req->type == RPC_TYPE__RPC_RESTORE) {
+		socklen_t len = sizeof(a.caller_pidfd);
+
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &a.caller_pidfd, &len) < 0)
+			a.caller_pidfd = -1;
+		else
+			fcntl(a.caller_pidfd, F_SETFD, FD_CLOEXEC);
+	}
 	a.restorer = s->o->restorer;
 	a.ckptd_pid = getpid();
 	a.log_fd = j->log_fd;
@@ -370,6 +382,8 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 	a.limits.max_images = s->o->max_images;
 	a.mac_key = s->o->mac_key;
 	pid = fork();
+	if (pid != 0 && a.caller_pidfd >= 0)
+		close(a.caller_pidfd); /* the worker's now */
 	if (pid < 0) {
 		int r = ckpt_err_errno(e, -errno, "cannot fork a worker");
 

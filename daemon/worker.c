@@ -379,9 +379,21 @@ static void join_caller_cgroups(const struct worker_args *a, int log_fd)
 
 	if (a->caller->pid <= 0)
 		return;
+	ckpt_fault_inject("ckptd-join-cgroups", NULL);
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)a->caller->pid);
 	if (cgroup_parse_file(path, &l, &e) < 0 || cgroup_mounts_read(&mounts, &e) < 0) {
 		dprintf(log_fd, "ckptd: warning: cannot find the client's cgroups: %s\n", e.msg);
+		goto out;
+	}
+	/*
+	 * The pid is the client's only while the client lives: one that exited
+	 * after its request may have left its pid to another user's process,
+	 * whose cgroups were read. Alive now, it was alive when they were read.
+	 */
+	if (a->caller_pidfd < 0 || syscall(SYS_pidfd_send_signal, a->caller_pidfd, 0, NULL, 0) < 0) {
+		dprintf(log_fd, "ckptd: warning: the client (pid %d) is gone: not joining the cgroups "
+				"its pid now has\n",
+			(int)a->caller->pid);
 		goto out;
 	}
 	for (size_t i = 0; i < l.n; i++) {

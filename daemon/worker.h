@@ -45,6 +45,9 @@ struct worker_args {
 	size_t n_external;
 	bool tcp_close;	      /* dump: --tcp-close */
 	bool cgroups_caller;  /* restore: --cgroups=caller, caller->pid's cgroups */
+	/* restore: a pidfd of the client that connected (SO_PEERPIDFD), or -1:
+	 * caller->pid is that process only while this says it lives */
+	int caller_pidfd;
 	const char *restorer; /* restore: path of ckpt-restore */
 	pid_t ckptd_pid;      /* the main process: the worker dies with it */
 	int log_fd;	      /* dump: memfd for the engine's log, shared with ckptd */
