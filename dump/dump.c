@@ -127,6 +127,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 	}
 	free(c->tasks);
 	free(c->zombies);
+	dump_inflight_free(c);
 	for (size_t i = 0; i < c->nfiles; i++)
 		file_entry__free_unpacked(c->files[i].fe, NULL);
 	free(c->files);
@@ -190,6 +191,9 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 		if (r < 0)
 			return with_pid(e, c->tasks[i].pid);
 	}
+	r = dump_inflight_files(c, e);
+	if (r < 0)
+		return r;
 	/* memfd fds and deleted files both open and mapped: one shmem object */
 	r = dump_shmem_link_fds(c, e);
 	if (r < 0)
@@ -477,6 +481,7 @@ int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt
 		return ckpt_err(e, -EINVAL, "dump needs a pid and an image directory");
 	c.opts = opts;
 	c.self = getpid();
+	c.self_pidfd = -1;
 	c.t_start = ckpt_monotonic_seconds();
 	/*
 	 * A signal that came while the checkpoint was committed failed the dump

@@ -72,6 +72,18 @@ struct dump_file {
 	bool mapping;
 	pid_t pid;
 	int fd;
+	/* a file in flight (pid is ours, fd our copy, closed with the ctx):
+	 * the task and socket whose queue holds it, for messages and shmem */
+	pid_t holder_pid;
+	int holder_fd;
+};
+
+/* A file in flight found in a socket's queue, dumped once every task's fds are. */
+struct dump_inflight {
+	int fd;		 /* our copy (closed once dumped or with the ctx) */
+	uint32_t *slot;	 /* where its files.img id goes (in the socket's entry) */
+	pid_t pid;	 /* the task holding the socket, and its fd */
+	int sockfd;
 };
 
 /*
@@ -105,6 +117,10 @@ struct dump_ctx {
 
 	struct dump_file *files;
 	size_t nfiles, files_cap;
+
+	struct dump_inflight *inflight;
+	size_t ninflight, inflight_cap;
+	int self_pidfd; /* pidfd of our own process, for probing files in flight, or -1 */
 
 	struct dump_shmem *shmem;
 	size_t nshmem, shmem_cap;
@@ -177,6 +193,14 @@ void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_fds.c */
 int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/*
+ * Once every task's fds are dumped: the files in flight found in unix
+ * socket queues (and in theirs), each the entry of a task's fd when kcmp
+ * says it is the same open file description, else one of its own.
+ */
+int dump_inflight_files(struct dump_ctx *c, struct ckpt_error *e);
+/* Close our copies of the files in flight. */
+void dump_inflight_free(struct dump_ctx *c);
 /*
  * Processes of the tree sharing one fd table (CLONE_FILES) or fs_struct
  * (CLONE_FS): each must share it with its parent (files_of, fs_of); other

@@ -345,7 +345,7 @@ static int link_memfd(struct dump_ctx *c, size_t i, struct ckpt_error *e)
 	struct dump_file *f = &c->files[i];
 	char src[96], name[PATH_MAX];
 	struct shmem_src s = {
-	    .kind = SHMEM_KIND__SHMEM_MEMFD, .pid = f->pid, .src = src, .name = name};
+	    .kind = SHMEM_KIND__SHMEM_MEMFD, .pid = f->holder_pid ? f->holder_pid : f->pid, .src = src, .name = name};
 	uint32_t id;
 	int r;
 
@@ -376,7 +376,7 @@ static int link_deleted(struct dump_ctx *c, size_t i, struct ckpt_error *e)
 	struct dump_file *f = &c->files[i];
 	char src[96];
 	struct shmem_src s = {
-	    .kind = SHMEM_KIND__SHMEM_DELETED, .pid = f->pid, .src = src, .name = f->fe->path};
+	    .kind = SHMEM_KIND__SHMEM_DELETED, .pid = f->holder_pid ? f->holder_pid : f->pid, .src = src, .name = f->fe->path};
 	uint32_t id;
 	int r;
 

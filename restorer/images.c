@@ -974,6 +974,42 @@ static int validate_fds(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
+/*
+ * Files in flight: the ids a unix socket's queued messages carry
+ * (SCM_RIGHTS) name entries of files.img of a kind that may travel so,
+ * made by the restorer in stage files like the fds' objects.
+ */
+static int mark_in_flight(struct restore_ctx *ctx)
+{
+	struct ckpt_error *e = &ctx->err;
+
+	for (size_t i = 0; i < ctx->nfiles; i++) {
+		const FileEntry *fe = ctx->files[i].fe;
+
+		if (fe->type != FILE_TYPE__FILE_UNIX_SK || !fe->unix_sk)
+			continue;
+		for (size_t m = 0; m < fe->unix_sk->n_msgs; m++) {
+			const UnixSkMsg *msg = fe->unix_sk->msgs[m];
+
+			for (size_t k = 0; k < msg->n_fds; k++) {
+				struct rfile *rf = file_by_id(ctx, msg->fds[k]);
+
+				if (!rf || !(rf->kind ? rf->kind : fd_kind_for_file(rf->fe)) ||
+				    !(rf->kind ? rf->kind : fd_kind_for_file(rf->fe))->in_flight ||
+				    (rf->fe->has_mapping_only && rf->fe->mapping_only))
+					return ckpt_err(e, -EINVAL,
+							"files.img: entry %u (%s): field "
+							"unix_sk.msgs[%zu].fds[%zu]: file id %u is not "
+							"a file of files.img that can be in flight",
+							fe->id, fe->path, m, k, msg->fds[k]);
+				rf->kind = fd_kind_for_file(rf->fe);
+				rf->in_flight = true;
+			}
+		}
+	}
+	return 0;
+}
+
 static int load_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
@@ -1042,6 +1078,9 @@ int images_load(struct restore_ctx *ctx)
 		if (r < 0)
 			return r;
 	}
+	r = mark_in_flight(ctx);
+	if (r < 0)
+		return r;
 	r = shmem_verify(ctx);
 	if (r < 0)
 		return r;

@@ -81,6 +81,9 @@ struct rfile {
 	FileEntry *fe;
 	const struct fd_kind *kind; /* for objects used by fds */
 	bool used_by_fd;	    /* some FdEntry names it */
+	/* sent with a message queued in a unix socket (SCM_RIGHTS): made in
+	 * stage files like the fds' objects, closed by P once sent */
+	bool in_flight;
 	bool used_by_map;	    /* some vma or an exe link names it */
 	int obj_fd;		    /* the open file description fds are made from, or -1 */
 	int map_fd;		    /* read-only fd for mmap / exe_fd (verified identity), or -1 */
@@ -227,6 +230,8 @@ struct restore_ctx {
 	 * pages_fd_nr..fd_base-1 (one per task of the largest shared fd table) */
 	int pages_fd_nr;
 	size_t files_slots; /* tasks of the largest fd table (1: none shared) */
+	/* stage files only: the kinds' state of objects made together (fds.c) */
+	struct files_open *fopen;
 
 	/* tree control */
 	int status_rd, status_wr; /* status pipe (packet mode) */

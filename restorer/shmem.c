@@ -273,7 +273,7 @@ int shmem_verify(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->nfiles; i++) {
 		struct rfile *f = &ctx->files[i], *o;
 
-		if (!f->fe->has_shmem_id || !f->used_by_fd)
+		if (!f->fe->has_shmem_id || !(f->used_by_fd || f->in_flight))
 			continue;
 		o = file_by_id(ctx, f->fe->shmem_id);
 		if (!o || o->fe->type != FILE_TYPE__FILE_SHMEM || !o->fe->shmem ||

@@ -736,6 +736,7 @@ static int fifo_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *r
 
 const struct fd_kind fd_kind_pipe = {
     .name = "pipe",
+    .in_flight = true,
     .matches = pipe_matches,
     .describe = pipe_describe,
     .entry_field = offsetof(FileEntry, pipe),
@@ -749,6 +750,7 @@ const struct fd_kind fd_kind_pipe = {
 
 const struct fd_kind fd_kind_fifo = {
     .name = "FIFO",
+    .in_flight = true,
     .matches = fifo_matches,
     .describe = fifo_describe,
     .entry_field = offsetof(FileEntry, pipe),

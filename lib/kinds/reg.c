@@ -133,6 +133,7 @@ static int reg_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_reg = {
     .name = "regular file",
+    .in_flight = true,
     .matches = reg_matches,
     .describe = reg_describe,
     .dump = reg_dump,

@@ -41,7 +41,11 @@ for d in docs:
         u = e.get("unix_sk")
         if not u:
             continue
-        q = ",".join(str(len(x) // 2) for x in u.get("queue", [])) or "-"
+        sizes = [len(x) // 2 for x in u.get("queue", [])]
+        msgs = [len(m.get("data", "")) // 2 for m in u.get("msgs", [])]
+        if msgs:
+            sizes = [sum(msgs)] if int(u["type"]) == 1 else msgs
+        q = ",".join(str(x) for x in sizes) or "-"
         print(u["type"], u["state"], q, "nb=%d" % bool(int(e.get("flags", 0)) & 0o4000),
               "peer_closed=%d" % bool(u.get("peer_closed")),
               "pending=%d" % ("pending_on" in u),
