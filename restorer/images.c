@@ -988,9 +988,28 @@ static int mark_in_flight(struct restore_ctx *ctx)
 
 		if (fe->type != FILE_TYPE__FILE_UNIX_SK || !fe->unix_sk)
 			continue;
+		if (fe->unix_sk->n_msgs && fe->unix_sk->n_queue)
+			return ckpt_err(e, -EINVAL,
+					"files.img: entry %u (%s): fields unix_sk.queue and "
+					"unix_sk.msgs: both set (one holds the queue)",
+					fe->id, fe->path);
 		for (size_t m = 0; m < fe->unix_sk->n_msgs; m++) {
 			const UnixSkMsg *msg = fe->unix_sk->msgs[m];
 
+			/* SCM_MAX_FD; PID_MAX_LIMIT */
+			if (msg->n_fds > 253)
+				return ckpt_err(e, -EINVAL,
+						"files.img: entry %u (%s): field "
+						"unix_sk.msgs[%zu].fds: %zu files, more than a "
+						"message carries",
+						fe->id, fe->path, m, msg->n_fds);
+			if (msg->has_cred_pid != msg->has_cred_uid ||
+			    msg->has_cred_pid != msg->has_cred_gid ||
+			    (msg->has_cred_pid && (msg->cred_pid <= 0 || msg->cred_pid > 4194304)))
+				return ckpt_err(e, -EINVAL,
+						"files.img: entry %u (%s): field "
+						"unix_sk.msgs[%zu].cred_pid: bad credentials",
+						fe->id, fe->path, m);
 			for (size_t k = 0; k < msg->n_fds; k++) {
 				struct rfile *rf = file_by_id(ctx, msg->fds[k]);
 

@@ -113,4 +113,31 @@ all_ok "$LOG"
 log "after restore: fds in flight with the same bytes, each works, credentials kept"
 kill_tree "$P"
 untrack "$P"
+
+# ---- a file that cannot be in flight: refused naming pid, fd and what --------------
+start_workload E "$T/ep.ready" -- "$WL/scmrights" "$T" "$T/ep.log" "$T/ep.ready" epoll
+if ckptctl_run dump "$E" -D "$T/ep.img"; then
+	fail "dump of an epoll instance in flight succeeded"
+fi
+msg=$(cat "$ERR")
+log "epoll in flight: refused: $msg"
+[[ $msg == *"pid $E: fd "* && $msg == *"in flight"* && $msg == *"epoll"* ]] ||
+	fail "epoll in flight: the error does not name the pid, the fd and the file: $msg"
+[[ ! -e $T/ep.img/inventory.img ]] || fail "a refused dump left a checkpoint"
+assert_running "$E"
+kill_tree "$E"
+untrack "$E"
+
+# ---- a socket in flight in its own peer's queue (a cycle) ----------------------------
+mkdir -p "$T/cyc"
+start_workload C "$T/cyc.ready" -- "$WL/scmrights" "$T/cyc" "$T/cyc.log" "$T/cyc.ready" cycle
+ckpt_dump "$C" "$T/cyc.img"
+assert_tree_gone "$C"
+ckpt_restore "$T/cyc.img"
+touch "$T/cyc/go"
+wait_grep "$T/cyc.log" 'ok cycle|FAIL' 10
+no_fail "$T/cyc.log"
+log "a socket in flight in its own peer's queue: restored, connected"
+kill_tree "$C"
+untrack "$C"
 pass

@@ -27,10 +27,16 @@
  *       is the kept one (a write through one moves the other's offset),
  *       credentials as sent (pid, uid, gid; none for "d-1"). Each check logs
  *       "ok WHAT"; all done: "ALL OK"; a failure: "FAIL ..." and exit 3.
+ *   scmrights DIR LOG READY epoll
+ *       An epoll instance in flight only (closed here), for the refusal.
+ *   scmrights DIR LOG READY cycle
+ *       A socketpair end in flight only, in its own peer's queue; once
+ *       DIR/go exists, received and written through ("ok cycle").
  */
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -145,8 +151,43 @@ int main(int argc, char **argv)
 	pid_t child;
 	off_t off;
 
+	if (argc == 5 && !strcmp(argv[4], "epoll")) {
+		/* an epoll instance in flight only: refused (its registrations need a task) */
+		int ep, s2[2];
+
+		wl_close_inherited();
+		ep = epoll_create1(0);
+		if (ep < 0 || socketpair(AF_UNIX, SOCK_DGRAM, 0, s2) < 0)
+			wl_die("epoll: %s", strerror(errno));
+		send_with(s2[0], "ep", &ep, 1, NULL);
+		close(ep);
+		wl_ready(argv[3]);
+		for (;;)
+			pause();
+	}
+	if (argc == 5 && !strcmp(argv[4], "cycle")) {
+		/* a socketpair end in flight only, in its own peer's queue */
+		int s2[2];
+		struct got g2;
+
+		wl_close_inherited();
+		logfd = wl_open_log(argv[2]);
+		snprintf(go, sizeof(go), "%s/go", argv[1]);
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s2) == 0, "socketpair");
+		send_with(s2[0], "cyc", &s2[0], 1, NULL);
+		close(s2[0]);
+		wl_ready(argv[3]);
+		while (!wl_file_exists(go))
+			wl_sleep(0.05);
+		expect(s2[1], 200, "cyc", 1, &g2);
+		CHECK(write(g2.fds[0], "back", 4) == 4, "write through the socket in flight");
+		read_is(s2[1], "back", "its peer");
+		wl_log(logfd, "ok cycle");
+		for (;;)
+			pause();
+	}
 	if (argc != 4)
-		wl_die("usage: scmrights DIR LOG READY");
+		wl_die("usage: scmrights DIR LOG READY [epoll|cycle]");
 	wl_close_inherited();
 	logfd = wl_open_log(argv[2]);
 	snprintf(go, sizeof(go), "%s/go", argv[1]);
