@@ -683,10 +683,15 @@ static int fill_view(struct dump_ctx *c, struct fd_dump_view *v)
 		free(pids);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (!c->files[i].mapping && c->files[i].fd >= 0)
-			items[v->n++] =
-			    (struct fd_dump_item){c->files[i].fe, c->files[i].pid, c->files[i].fd};
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct dump_file *f = &c->files[i];
+
+		if (f->mapping || f->fd < 0)
+			continue;
+		/* a file in flight: named by the task and socket whose queue holds it */
+		items[v->n++] = (struct fd_dump_item){f->fe, f->holder_pid ? f->holder_pid : f->pid,
+						      f->holder_pid ? f->holder_fd : f->fd};
+	}
 	for (size_t i = 0; i < c->ntasks; i++)
 		pids[v->npids++] = c->tasks[i].pid;
 	return 0;

@@ -46,7 +46,7 @@ struct fd_probe {
 /* One open file description of the tree as the dump saw it (for dump_done). */
 struct fd_dump_item {
 	FileEntry *fe;
-	pid_t pid; /* the first fd that showed it */
+	pid_t pid; /* the first fd that showed it (in flight only: the socket whose queue holds it) */
 	int fd;
 };
 

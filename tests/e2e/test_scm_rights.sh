@@ -27,7 +27,7 @@ all_ok()
 	wait_grep "$1" 'ALL OK|FAIL' 20
 	no_fail "$1"
 	for what in "stream boundaries" pipe "regular file" socketpair "shared description" \
-		seqpacket "no credentials" credentials; do
+		seqpacket "no credentials" "memfd and deleted file" credentials; do
 		grep -qx "ok $what" "$1" || fail "no 'ok $what' in $1: $(cat "$1")"
 	done
 }

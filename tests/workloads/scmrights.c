@@ -14,7 +14,9 @@
  *         0, also kept open here: one description), "q-2", "" (empty) with
  *         an eventfd holding 7;
  *       - on a datagram socketpair: "d-1", then the receiver turns
- *         SO_PASSCRED on (the message has no credentials);
+ *         SO_PASSCRED on (the message has no credentials); "d-2" with a
+ *         memfd ("memfd-content", sealed F_SEAL_GROW, offset 6) and a
+ *         deleted file ("deleted-content", offset 8), both only in flight;
  *       - on a stream socketpair whose receiver has SO_PASSCRED:
  *         "cred-1" from this process, "cred-2" from a child run as uid
  *         4321 gid 1234 that exits at once (its pid is gone).
@@ -37,6 +39,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -225,6 +229,19 @@ int main(int argc, char **argv)
 
 	send_with(sd[0], "d-1", NULL, 0, NULL);
 	CHECK(setsockopt(sd[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) == 0, "SO_PASSCRED");
+	/* a memfd and a deleted file, in flight only */
+	fds[0] = memfd_create("scm-memfd", MFD_ALLOW_SEALING);
+	CHECK(fds[0] >= 0 && write(fds[0], "memfd-content", 13) == 13 &&
+		  fcntl(fds[0], F_ADD_SEALS, F_SEAL_GROW) == 0 && lseek(fds[0], 6, SEEK_SET) == 6,
+	      "memfd");
+	snprintf(path, sizeof(path), "%s/gone", argv[1]);
+	fds[1] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(fds[1] >= 0 && write(fds[1], "deleted-content", 15) == 15 && unlink(path) == 0 &&
+		  lseek(fds[1], 8, SEEK_SET) == 8,
+	      "deleted file");
+	send_with(sd[0], "d-2", fds, 2, NULL);
+	close(fds[0]);
+	close(fds[1]);
 
 	CHECK(setsockopt(sc[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) == 0, "SO_PASSCRED");
 	self = (struct ucred){.pid = getpid(), .uid = getuid(), .gid = getgid()};
@@ -292,6 +309,18 @@ int main(int argc, char **argv)
 	      "d-1: credentials %d %u %u, expected none (0 65534 65534)", g.uc.pid, g.uc.uid,
 	      g.uc.gid);
 	wl_log(logfd, "ok no credentials");
+	expect(sd[1], 200, "d-2", 2, &g);
+	read_is(g.fds[0], "content", "memfd in flight (offset 6)");
+	CHECK(fcntl(g.fds[0], F_GET_SEALS) == F_SEAL_GROW, "memfd seals %d",
+	      fcntl(g.fds[0], F_GET_SEALS));
+	read_is(g.fds[1], "content", "deleted file in flight (offset 8)");
+	{
+		struct stat sb;
+
+		CHECK(fstat(g.fds[1], &sb) == 0 && sb.st_nlink == 0 && S_ISREG(sb.st_mode),
+		      "deleted file in flight: not a deleted regular file");
+	}
+	wl_log(logfd, "ok memfd and deleted file");
 
 	expect(sc[1], 200, "cred-1", 0, &g);
 	CHECK(g.cred && g.uc.pid == self.pid && g.uc.uid == self.uid && g.uc.gid == self.gid,
