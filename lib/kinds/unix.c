@@ -840,8 +840,10 @@ static int check_peer(const struct fd_dump_view *v, const struct fd_dump_item *i
 	if (ue->has_pending_on) {
 		if (ue->has_wqueue && ue->wqueue)
 			return ckpt_err(e, -EOPNOTSUPP,
-					"pid %d: fd %d: %s sent %u bytes on a connection not yet "
-					"accepted; not supported",
+					"pid %d: fd %d: %s sent data on a connection not yet "
+					"accepted (%u bytes of buffers); not supported (they wait in the kernel's socket of "
+					"the connection, which only accept() reaches, and an accepted "
+					"connection cannot be put back in the listener's queue)",
 					it->pid, it->fd, describe(it->fe, what, sizeof(what)),
 					ue->wqueue);
 		return 0;
