@@ -246,7 +246,7 @@ static uint32_t overflow_id(const char *file)
  * ids).
  */
 static int add_msg(const struct fd_probe *p, UnixSkEntry *ue, const uint8_t *data, size_t len,
-		   struct peeked *pk, struct ckpt_error *e)
+		   struct peeked *pk, const uint32_t overflow[2], struct ckpt_error *e)
 {
 	UnixSkMsg **v, *m;
 
@@ -272,8 +272,7 @@ static int add_msg(const struct fd_probe *p, UnixSkEntry *ue, const uint8_t *dat
 		m->cred_pid = pk->uc.pid;
 		m->cred_uid = pk->uc.uid;
 		m->cred_gid = pk->uc.gid;
-	} else if (pk->cred && (pk->uc.uid != overflow_id("/proc/sys/kernel/overflowuid") ||
-				pk->uc.gid != overflow_id("/proc/sys/kernel/overflowgid"))) {
+	} else if (pk->cred && (pk->uc.uid != overflow[0] || pk->uc.gid != overflow[1])) {
 		return ckpt_err(e, -EOPNOTSUPP,
 				"a queued message carries the credentials of uid %u gid %u from a "
 				"process of another pid namespace (pid 0): they cannot be given "
@@ -340,6 +339,8 @@ static int peek_all(const struct fd_probe *p, int fd, UnixSkEntry *ue, uint8_t *
 		    struct ckpt_error *e)
 {
 	bool stream = ue->type == SOCK_STREAM;
+	const uint32_t overflow[2] = {overflow_id("/proc/sys/kernel/overflowuid"),
+				      overflow_id("/proc/sys/kernel/overflowgid")};
 	size_t total = 0;
 	int r = 0;
 
@@ -371,7 +372,7 @@ static int peek_all(const struct fd_probe *p, int fd, UnixSkEntry *ue, uint8_t *
 				     "its queue holds more than the %u bytes a checkpoint saves",
 				     QUEUE_MAX);
 		if (r >= 0)
-			r = add_msg(p, ue, buf, (size_t)n, &pk, e);
+			r = add_msg(p, ue, buf, (size_t)n, &pk, overflow, e);
 		peeked_close(&pk);
 		if (r < 0)
 			return r;
