@@ -525,10 +525,13 @@ static int check_deleted_dir(const FileEntry *fe, struct ckpt_error *e)
 	struct stat st;
 
 	dir_of(fe->path, dir, sizeof(dir));
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return ckpt_err(e, -ENOENT,
-				"removed FIFO %s is made again in its directory %s: %s", fe->path,
-				dir, errno ? strerror(errno) : "not a directory");
+	if (stat(dir, &st) < 0)
+		return ckpt_err_errno(e, -errno, "removed FIFO %s is made again in its directory %s",
+				      fe->path, dir);
+	if (!S_ISDIR(st.st_mode))
+		return ckpt_err(e, -ENOTDIR,
+				"removed FIFO %s is made again in its directory %s: not a directory",
+				fe->path, dir);
 	if (access(dir, W_OK | X_OK) < 0)
 		return ckpt_err_errno(e, -errno,
 				      "removed FIFO %s is made again in its directory %s, which we "

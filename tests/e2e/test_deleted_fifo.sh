@@ -6,8 +6,9 @@
 # --leave-running dump) the buffer is read intact, what the child writes
 # flows to the parent, both fds are one FIFO with no name (link count 0,
 # its mode, a /proc link in the same directory ending in " (deleted)"), and
-# nothing is left in the directory. A FIFO removed but with another hard
-# link is refused.
+# nothing is left in the directory. Refused: a restore whose directory is
+# gone (before anything is made), a dump of a removed FIFO that has another
+# hard link.
 . "$(dirname "$0")/lib.sh"
 
 # nothing but the workload's own flag files in $D: no FIFO, no temporary name
@@ -64,6 +65,15 @@ for step in fifo-verify fifo-open; do
 	left_nothing "$step: a failed restore"
 done
 image_sums "$T/img" | diff -u "$T/sums" - || fail "the failed restores changed the images"
+# its directory gone: refused before anything is made, naming the FIFO and the directory
+mv "$D" "$D.away"
+if ckptctl_run restore "$T/img" --json; then
+	fail "restore succeeded with the removed FIFO's directory gone"
+fi
+grep -q "removed FIFO $D/f is made again in its directory $D" "$ERR" ||
+	fail "the refusal does not name the FIFO and its directory: $(cat "$ERR")"
+assert_restore_left_nothing "$T/before"
+mv "$D.away" "$D"
 ckpt_restore "$T/img"
 assert_same_tree "$T/before" "$P"
 left_nothing "the restore"
