@@ -32,8 +32,10 @@
  *   scmrights DIR LOG READY epoll
  *       An epoll instance in flight only (closed here), for the refusal.
  *   scmrights DIR LOG READY cycle
- *       A socketpair end in flight only, in its own peer's queue; once
- *       DIR/go exists, received and written through ("ok cycle").
+ *       A socketpair end in flight only, in its own peer's queue, and in
+ *       its own queue a listening socket (abstract name) in flight only;
+ *       once DIR/go exists, both received: the first written through ("ok
+ *       cycle"), the second accepts a new client ("ok listener").
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -41,6 +43,8 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -177,8 +181,20 @@ int main(int argc, char **argv)
 		wl_close_inherited();
 		logfd = wl_open_log(argv[2]);
 		snprintf(go, sizeof(go), "%s/go", argv[1]);
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		socklen_t salen;
+		int l, c, a;
+
 		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s2) == 0, "socketpair");
 		send_with(s2[0], "cyc", &s2[0], 1, NULL);
+		/* a listening socket in flight only (an abstract name) */
+		salen = offsetof(struct sockaddr_un, sun_path) + 1 +
+			snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "ckpt-scm-l-%d", getpid());
+		l = socket(AF_UNIX, SOCK_STREAM, 0);
+		CHECK(l >= 0 && bind(l, (struct sockaddr *)&sa, salen) == 0 && listen(l, 4) == 0,
+		      "listener");
+		send_with(s2[1], "lst", &l, 1, NULL);
+		close(l);
 		close(s2[0]);
 		wl_ready(argv[3]);
 		while (!wl_file_exists(go))
@@ -187,6 +203,14 @@ int main(int argc, char **argv)
 		CHECK(write(g2.fds[0], "back", 4) == 4, "write through the socket in flight");
 		read_is(s2[1], "back", "its peer");
 		wl_log(logfd, "ok cycle");
+		/* the listener was sent from s2[1] to s2[0], now received through g2.fds[0] */
+		expect(g2.fds[0], 200, "lst", 1, &g2);
+		c = socket(AF_UNIX, SOCK_STREAM, 0);
+		CHECK(c >= 0 && connect(c, (struct sockaddr *)&sa, salen) == 0, "connect to it");
+		a = accept(g2.fds[0], NULL, NULL);
+		CHECK(a >= 0 && write(c, "hi", 2) == 2, "accept on the listener in flight");
+		read_is(a, "hi", "accepted connection");
+		wl_log(logfd, "ok listener");
 		for (;;)
 			pause();
 	}
