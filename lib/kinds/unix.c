@@ -45,6 +45,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cleanup.h"
 #include "fault.h"
 #include "file_util.h"
@@ -1201,6 +1202,7 @@ static int hold_pid(struct ustate *st, pid_t pid, struct ckpt_error *e)
 {
 	struct clone_args ca = {.exit_signal = SIGCHLD};
 	struct pid_holder *h;
+	uint64_t saved;
 	int p[2];
 	long c;
 
@@ -1217,7 +1219,10 @@ static int hold_pid(struct ustate *st, pid_t pid, struct ckpt_error *e)
 		return ckpt_err_errno(e, -errno, "pipe2");
 	ca.set_tid = (uint64_t)(uintptr_t)&pid;
 	ca.set_tid_size = 1;
+	/* a restore run for a user by ckptd holds its capabilities in the permitted set */
+	saved = caps_raise(CAPS_BIT(CAP_CHECKPOINT_RESTORE) | CAPS_BIT(CAP_SYS_ADMIN));
 	c = syscall(SYS_clone3, &ca, sizeof(ca));
+	caps_restore(saved); /* in the child too */
 	if (c == 0) {
 		char b;
 
@@ -1731,10 +1736,27 @@ static int send_msg(struct ustate *st, int fd, const struct sockaddr_un *to, soc
 				    .msg_iovlen = 1,
 				    .msg_control = clen ? ctl.buf : NULL,
 				    .msg_controllen = clen};
-		ssize_t n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		uint64_t saved = 0;
+		ssize_t n;
 
+		/*
+		 * Another process's pid needs CAP_SYS_ADMIN (raised: a restore run
+		 * for a user holds it in the permitted set only). CAP_SETUID and
+		 * CAP_SETGID are not raised: the kernel takes a uid and gid that
+		 * are not ours only from root's restore.
+		 */
+		if (q.m && q.m->has_cred_pid)
+			saved = caps_raise(CAPS_BIT(CAP_SYS_ADMIN));
+		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (q.m && q.m->has_cred_pid)
+			caps_restore(saved);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EPERM && q.m && q.m->has_cred_pid)
+			return ckpt_err(e, -EPERM,
+					"its credentials (pid %d, uid %u, gid %u) are not ours to "
+					"give: only a restore as root gives back another user's",
+					q.m->cred_pid, q.m->cred_uid, q.m->cred_gid);
 		if (n < 0)
 			return ckpt_err_errno(e, -errno, "sendmsg");
 		if (!stream && (size_t)n != d->len)

@@ -36,6 +36,10 @@
  *       its own queue a listening socket (abstract name) in flight only;
  *       once DIR/go exists, both received: the first written through ("ok
  *       cycle"), the second accepts a new client ("ok listener").
+ *   scmrights DIR LOG READY cred
+ *       Its own credentials and a pipe's read end queued on a stream pair
+ *       with SO_PASSCRED (test_ckptd_restore_privs: a user's restore);
+ *       once DIR/go exists, checked ("ok cred").
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -214,8 +218,35 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
+	if (argc == 5 && !strcmp(argv[4], "cred")) {
+		/* our own credentials and a pipe end, queued on a SO_PASSCRED stream pair */
+		int s2[2], p2[2];
+		struct got g2;
+
+		wl_close_inherited();
+		logfd = wl_open_log(argv[2]);
+		snprintf(go, sizeof(go), "%s/go", argv[1]);
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s2) == 0 && pipe(p2) == 0 &&
+			  setsockopt(s2[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) == 0,
+		      "setup");
+		self = (struct ucred){.pid = getpid(), .uid = getuid(), .gid = getgid()};
+		send_with(s2[0], "mine", &p2[0], 1, &self);
+		close(p2[0]);
+		wl_ready(argv[3]);
+		while (!wl_file_exists(go))
+			wl_sleep(0.05);
+		expect(s2[1], 200, "mine", 1, &g2);
+		CHECK(g2.cred && g2.uc.pid == self.pid && g2.uc.uid == self.uid &&
+			  g2.uc.gid == self.gid,
+		      "credentials %d %u %u", g2.uc.pid, g2.uc.uid, g2.uc.gid);
+		CHECK(write(p2[1], "x", 1) == 1, "pipe");
+		read_is(g2.fds[0], "x", "pipe in flight");
+		wl_log(logfd, "ok cred");
+		for (;;)
+			pause();
+	}
 	if (argc != 4)
-		wl_die("usage: scmrights DIR LOG READY [epoll|cycle]");
+		wl_die("usage: scmrights DIR LOG READY [epoll|cycle|cred]");
 	wl_close_inherited();
 	logfd = wl_open_log(argv[2]);
 	snprintf(go, sizeof(go), "%s/go", argv[1]);
