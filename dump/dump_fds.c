@@ -534,11 +534,19 @@ static int dump_one_inflight(struct dump_ctx *c, size_t i, struct ckpt_error *e)
 	p.in_flight = true;
 	fd_probe_describe(&p, what, sizeof(what));
 	kind = fd_kind_find(&p);
-	if (!kind || !kind->in_flight)
+	/*
+	 * A description a task holds too is that task's entry, made at restore
+	 * like any (but a kind each task makes for itself, too late for the
+	 * queues); one only in flight needs a kind that may travel so.
+	 */
+	r = find_shared(c, &p, &id, e);
+	if (r >= 0 && (!kind || (id ? kind->open_in_task != NULL : !kind->in_flight)))
 		r = ckpt_err(e, -EOPNOTSUPP, "a file in flight (SCM_RIGHTS) in its queue is %s: %s",
-			     what, kind ? "not supported in flight" : "not supported yet");
-	if (r >= 0)
-		if (r >= 0)
+			     what,
+			     !kind  ? "not supported yet"
+			     : id   ? "not supported in flight"
+				    : "not supported in flight when no task holds it too");
+	if (r >= 0 && !id)
 		r = dump_description(c, kind, &p, in.pid, in.sockfd, &id, &new_fe, e);
 	if (r >= 0 && new_fe)
 		r = check_inflight_locks(c, &p, what, e);

@@ -976,7 +976,8 @@ static int validate_fds(struct restore_ctx *ctx, struct rtask *t)
 
 /*
  * Files in flight: the ids a unix socket's queued messages carry
- * (SCM_RIGHTS) name entries of files.img of a kind that may travel so,
+ * (SCM_RIGHTS) name entries of files.img of a kind that may travel so, or
+ * descriptions a task holds too (not of a kind each task makes for itself),
  * made by the restorer in stage files like the fds' objects.
  */
 static int mark_in_flight(struct restore_ctx *ctx)
@@ -1013,8 +1014,11 @@ static int mark_in_flight(struct restore_ctx *ctx)
 			for (size_t k = 0; k < msg->n_fds; k++) {
 				struct rfile *rf = file_by_id(ctx, msg->fds[k]);
 
-				if (!rf || !(rf->kind ? rf->kind : fd_kind_for_file(rf->fe)) ||
-				    !(rf->kind ? rf->kind : fd_kind_for_file(rf->fe))->in_flight ||
+				const struct fd_kind *kd =
+				    rf ? (rf->kind ? rf->kind : fd_kind_for_file(rf->fe)) : NULL;
+
+				/* a kind that may travel so, or a task's own description */
+				if (!kd || kd->open_in_task || (!kd->in_flight && !rf->used_by_fd) ||
 				    (rf->fe->has_mapping_only && rf->fe->mapping_only))
 					return ckpt_err(e, -EINVAL,
 							"files.img: entry %u (%s): field "

@@ -128,6 +128,19 @@ assert_running "$E"
 kill_tree "$E"
 untrack "$E"
 
+# ---- the same kind in flight and kept by the program: the program's description -------
+mkdir -p "$T/eps"
+start_workload E "$T/eps.ready" -- "$WL/scmrights" "$T/eps" "$T/eps.log" "$T/eps.ready" epollshared
+ckpt_dump "$E" "$T/eps.img"
+assert_tree_gone "$E"
+ckpt_restore "$T/eps.img"
+touch "$T/eps/go"
+wait_grep "$T/eps.log" 'ok epoll shared|FAIL' 10
+no_fail "$T/eps.log"
+log "an epoll in flight that the program keeps too: one instance, registration kept"
+kill_tree "$E"
+untrack "$E"
+
 # ---- a socket in flight in its own peer's queue (a cycle), a listener in its queue ----
 mkdir -p "$T/cyc"
 start_workload C "$T/cyc.ready" -- "$WL/scmrights" "$T/cyc" "$T/cyc.log" "$T/cyc.ready" cycle

@@ -31,6 +31,10 @@
  *       "ok WHAT"; all done: "ALL OK"; a failure: "FAIL ..." and exit 3.
  *   scmrights DIR LOG READY epoll
  *       An epoll instance in flight only (closed here), for the refusal.
+ *   scmrights DIR LOG READY epollshared
+ *       An epoll instance (an eventfd registered with data 42) in flight and
+ *       kept open: once DIR/go exists, the one received reports the
+ *       registration, and a change through the kept fd ("ok epoll shared").
  *   scmrights DIR LOG READY cycle
  *       A socketpair end in flight only, in its own peer's queue, and in
  *       its own queue a listening socket (abstract name) in flight only;
@@ -218,6 +222,35 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
+	if (argc == 5 && !strcmp(argv[4], "epollshared")) {
+		/* an epoll instance in flight that the program keeps too: one instance */
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42}, got_ev;
+		int ep, efd, s2[2];
+		struct got g2;
+
+		wl_close_inherited();
+		logfd = wl_open_log(argv[2]);
+		snprintf(go, sizeof(go), "%s/go", argv[1]);
+		ep = epoll_create1(0);
+		efd = eventfd(1, 0);
+		CHECK(ep >= 0 && efd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) == 0 &&
+			  socketpair(AF_UNIX, SOCK_DGRAM, 0, s2) == 0,
+		      "setup");
+		send_with(s2[0], "ep", &ep, 1, NULL);
+		wl_ready(argv[3]);
+		while (!wl_file_exists(go))
+			wl_sleep(0.05);
+		expect(s2[1], 200, "ep", 1, &g2);
+		CHECK(epoll_wait(g2.fds[0], &got_ev, 1, 0) == 1 && got_ev.data.u64 == 42,
+		      "the epoll in flight does not report its registration");
+		ev.data.u64 = 43;
+		CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, efd, &ev) == 0 &&
+			  epoll_wait(g2.fds[0], &got_ev, 1, 0) == 1 && got_ev.data.u64 == 43,
+		      "the epoll in flight is not the one kept");
+		wl_log(logfd, "ok epoll shared");
+		for (;;)
+			pause();
+	}
 	if (argc == 5 && !strcmp(argv[4], "cred")) {
 		/* our own credentials and a pipe end, queued on a SO_PASSCRED stream pair */
 		int s2[2], p2[2];
@@ -246,7 +279,7 @@ int main(int argc, char **argv)
 			pause();
 	}
 	if (argc != 4)
-		wl_die("usage: scmrights DIR LOG READY [epoll|cycle|cred]");
+		wl_die("usage: scmrights DIR LOG READY [epoll|epollshared|cycle|cred]");
 	wl_close_inherited();
 	logfd = wl_open_log(argv[2]);
 	snprintf(go, sizeof(go), "%s/go", argv[1]);
