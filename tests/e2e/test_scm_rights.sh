@@ -141,6 +141,18 @@ log "an epoll in flight that the program keeps too: one instance, registration k
 kill_tree "$E"
 untrack "$E"
 
+mkdir -p "$T/tcs"
+start_workload E "$T/tcs.ready" -- "$WL/scmrights" "$T/tcs" "$T/tcs.log" "$T/tcs.ready" tcpshared
+ckpt_dump "$E" "$T/tcs.img"
+assert_tree_gone "$E"
+ckpt_restore "$T/tcs.img"
+touch "$T/tcs/go"
+wait_grep "$T/tcs.log" 'ok tcp shared|FAIL' 10
+no_fail "$T/tcs.log"
+log "a TCP connection in flight that the program keeps too: one socket, data flows"
+kill_tree "$E"
+untrack "$E"
+
 # ---- a socket in flight in its own peer's queue (a cycle), a listener in its queue ----
 mkdir -p "$T/cyc"
 start_workload C "$T/cyc.ready" -- "$WL/scmrights" "$T/cyc" "$T/cyc.log" "$T/cyc.ready" cycle

@@ -35,6 +35,10 @@
  *       An epoll instance (an eventfd registered with data 42) in flight and
  *       kept open: once DIR/go exists, the one received reports the
  *       registration, and a change through the kept fd ("ok epoll shared").
+ *   scmrights DIR LOG READY tcpshared
+ *       An accepted TCP connection (loopback, both ends in the program) in
+ *       flight and kept open: once DIR/go exists, data flows through the
+ *       one received and the kept one ("ok tcp shared").
  *   scmrights DIR LOG READY cycle
  *       A socketpair end in flight only, in its own peer's queue, and in
  *       its own queue a listening socket (abstract name) in flight only;
@@ -48,6 +52,8 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -251,6 +257,37 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
+	if (argc == 5 && !strcmp(argv[4], "tcpshared")) {
+		/* an accepted TCP connection in flight that the program keeps too */
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t sl = sizeof(sin);
+		int l, c, a, s2[2];
+		struct got g2;
+
+		wl_close_inherited();
+		logfd = wl_open_log(argv[2]);
+		snprintf(go, sizeof(go), "%s/go", argv[1]);
+		l = socket(AF_INET, SOCK_STREAM, 0);
+		CHECK(l >= 0 && bind(l, (struct sockaddr *)&sin, sizeof(sin)) == 0 && listen(l, 4) == 0 &&
+			  getsockname(l, (struct sockaddr *)&sin, &sl) == 0,
+		      "listener");
+		c = socket(AF_INET, SOCK_STREAM, 0);
+		CHECK(c >= 0 && connect(c, (struct sockaddr *)&sin, sizeof(sin)) == 0, "connect");
+		a = accept(l, NULL, NULL);
+		CHECK(a >= 0 && socketpair(AF_UNIX, SOCK_DGRAM, 0, s2) == 0, "accept");
+		send_with(s2[0], "tcp", &a, 1, NULL);
+		wl_ready(argv[3]);
+		while (!wl_file_exists(go))
+			wl_sleep(0.05);
+		expect(s2[1], 200, "tcp", 1, &g2);
+		CHECK(write(g2.fds[0], "via", 3) == 3, "write through the connection in flight");
+		read_is(c, "via", "the connection's peer");
+		CHECK(write(c, "back", 4) == 4, "write back");
+		read_is(a, "back", "the kept fd of the connection");
+		wl_log(logfd, "ok tcp shared");
+		for (;;)
+			pause();
+	}
 	if (argc == 5 && !strcmp(argv[4], "cred")) {
 		/* our own credentials and a pipe end, queued on a SO_PASSCRED stream pair */
 		int s2[2], p2[2];
@@ -279,7 +316,7 @@ int main(int argc, char **argv)
 			pause();
 	}
 	if (argc != 4)
-		wl_die("usage: scmrights DIR LOG READY [epoll|epollshared|cycle|cred]");
+		wl_die("usage: scmrights DIR LOG READY [epoll|epollshared|tcpshared|cycle|cred]");
 	wl_close_inherited();
 	logfd = wl_open_log(argv[2]);
 	snprintf(go, sizeof(go), "%s/go", argv[1]);
