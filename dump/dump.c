@@ -114,6 +114,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 		for (size_t k = 0; k < t->nfds; k++)
 			fd_entry__free_unpacked(t->fds[k], NULL);
 		free(t->fds);
+		free(t->runs);
 		free(t->threads);
 		if (t->pidfd >= 0)
 			close(t->pidfd);
@@ -211,6 +212,12 @@ static int dump_memory(struct dump_ctx *c, struct ckpt_error *e)
 {
 	int r;
 
+	/* every task's pages found (and sharing with parents seen) before any is read */
+	for (size_t i = 0; i < c->ntasks; i++) {
+		r = dump_task_scan(c, &c->tasks[i], e);
+		if (r < 0)
+			return with_pid(e, c->tasks[i].pid);
+	}
 	for (size_t i = 0; i < c->ntasks; i++) {
 		r = dump_task_pages(c, &c->tasks[i], e);
 		if (r < 0)

@@ -7,6 +7,7 @@
  *   dump_task_core    dump_task.c  registers, signals, creds... (remote syscalls)
  *   dump_task_mm      dump_mm.c    layout of the address space, mapped files
  *   dump_task_fds     dump_fds.c   open file descriptors
+ *   dump_task_scan    dump_mm.c    which pages to save, which the parent shares
  *   dump_task_pages   dump_mm.c    page contents, streamed to pages-PID.img
  *   write + commit    dump.c
  *   finish            seize.c      kill the tree, or detach and resume it
@@ -30,6 +31,13 @@
 
 /* One task of the tree (a process; its main thread has tid == pid). */
 struct page_pipes;
+
+/* A run of pages to save (dump_task_scan): data, or inherited from the parent. */
+struct page_run {
+	uint64_t vaddr;
+	uint32_t nr;
+	bool inherited;
+};
 
 struct dump_task {
 	pid_t pid;
@@ -57,6 +65,8 @@ struct dump_task {
 	FdEntry **fds;
 	size_t nfds;
 	uint64_t pages_bytes;
+	struct page_run *runs; /* dump_task_scan, in address order */
+	size_t nruns, runs_cap;
 	/* written while frozen, closed (fsync) by dump_close_pages() later */
 	struct img *pagemap_img, *pages_img;
 	/* --leave-running: the pages wait in pipes until dump_close_pages() */
@@ -179,6 +189,8 @@ int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error 
 
 /* dump_mm.c */
 int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/* Which pages to save and which are the parent's (before any task's pages are read). */
+int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /* Close (fsync, checksum) the page images of a task left open by dump_task_pages. */
 int dump_close_pages(struct dump_task *t, struct ckpt_error *e);

@@ -882,9 +882,12 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 	for (size_t i = 0; i < t->n_pagemap; i++) {
 		const PagemapEntry *p = t->pagemap[i];
 		uint64_t end = p->vaddr + (uint64_t)p->nr_pages * RST_PAGE_SIZE;
+		/* inherited pages have no data here (cow.c checks them against the parent) */
+		bool inh = p->has_inherited && p->inherited;
 
-		if (p->vaddr % RST_PAGE_SIZE || p->nr_pages == 0 || p->nr_pages > limit - total ||
-		    p->vaddr < prev_end || end > RST_TASK_SIZE)
+		if (p->vaddr % RST_PAGE_SIZE || p->nr_pages == 0 ||
+		    (!inh && p->nr_pages > limit - total) || p->vaddr < prev_end ||
+		    p->vaddr >= RST_TASK_SIZE || end > RST_TASK_SIZE)
 			return ckpt_err(e, -EINVAL,
 					"pagemap-%d.img: entry %zu: %u pages at %#" PRIx64
 					" are unaligned, out of order or beyond the %" PRIu64
@@ -895,7 +898,13 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 					"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
 					" are not inside a restorable area of mm-%d.img",
 					t->pid, i, p->vaddr, end, t->pid);
-		total += p->nr_pages;
+		if (inh && !t->parent)
+			return ckpt_err(e, -EINVAL,
+					"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
+					" inherited from a parent, but pid %d is the root",
+					t->pid, i, p->vaddr, end, t->pid);
+		if (!inh)
+			total += p->nr_pages;
 		prev_end = end;
 	}
 	if (total != limit)
@@ -1105,6 +1114,9 @@ int images_load(struct restore_ctx *ctx)
 	if (r < 0)
 		return r;
 	r = shmem_verify(ctx);
+	if (r < 0)
+		return r;
+	r = cow_verify(ctx);
 	if (r < 0)
 		return r;
 	r = consistency_check(ctx);

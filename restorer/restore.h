@@ -132,6 +132,10 @@ struct rtask {
 	size_t n_fds;
 	uint64_t pages_bytes; /* data size of pages-PID.img */
 	struct vdso_layout vdso;
+	/* per area of mm: shared copy-on-write with the parent or a child, put
+	 * in place by the task before it forks (cow.c); NULL before stage pids */
+	bool *kept;
+	size_t n_kept;
 
 	/*
 	 * The fd table: files_top is the task that installs it, itself unless
@@ -388,6 +392,17 @@ struct task_msg {
 #define RARGS(...) ((const uint64_t[6]){__VA_ARGS__})
 int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], long *ret,
 	  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* ---- cow.c: memory shared copy-on-write with the parent ---------------------- */
+/* Stage verify: inherited pages in compatible areas of the child and the parent,
+ * saved by the parent. */
+int cow_verify(struct restore_ctx *ctx);
+/* Stage pids: the kept areas of every task, their address ranges reserved in P. */
+int cow_plan_reserve(struct restore_ctx *ctx);
+/* In a task, before it forks its children: its kept areas with its content. */
+int cow_task_premap(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* Is addr in a kept area of t? *end: where that answer stops holding. */
+bool cow_kept_range(const struct rtask *t, uint64_t addr, uint64_t *end);
 
 /* ---- mem.c: remote memory restore ------------------------------------------- */
 int mem_seize_all(struct restore_ctx *ctx);

@@ -1,0 +1,114 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Copy-on-write sharing between a parent and the children it forked
+# (docs/cow.md): a pre-forked server of 16 workers sharing 64 MiB of
+# pseudo-random data (some workers rewrote, dropped or sparsely wrote part
+# of it, each has private memory) comes back with the same pids and the
+# same total memory: the PSS summed over the tree (smaps_rollup) within 5%
+# of what it was before the dump (without sharing it grows ~16 times); the
+# pages images hold the shared data once. Every process keeps checking its
+# own view of the data; a worker that writes shared pages after the restore
+# does not change the parent's view nor the others', and neither does the
+# parent writing them. Images that claim inherited pages the parent cannot
+# hand down are refused.
+. "$(dirname "$0")/lib.sh"
+
+N=16
+MIB=64
+LOG=$T/prefork.log
+FORGE() { "$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" "$@"; }
+diag_add "$LOG"
+
+# tree_pss ROOT: PSS in kB summed over ROOT and its descendants.
+tree_pss()
+{
+	local p sum=0 v
+	for p in $(tree_pids "$1"); do
+		v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+# ok_after PID LINE: PID logged "ok" after line LINE of the log.
+ok_after() { tail -n "+$(($2 + 1))" "$LOG" | grep -q "^ok $1 "; }
+# all_ok_after LINE: every process of the tree did.
+all_ok_after()
+{
+	local p
+	for p in $(tree_pids "$PF"); do
+		ok_after "$p" "$1" || return 1
+	done
+}
+no_corrupt() { ! grep -n CORRUPT "$LOG"; }
+
+start_workload PF "$T/prefork.ready" -- "$WL/prefork" "$N" "$MIB" "$LOG" "$T/prefork.ready"
+mapfile -t pids < <(tree_pids "$PF")
+((${#pids[@]} == N + 1)) || fail "expected $((N + 1)) processes, found ${#pids[@]}"
+lines=$(line_count "$LOG")
+wait_for 30 "every process to check its memory" all_ok_after "$lines"
+no_corrupt || fail "memory check failed before the dump"
+tree_snapshot "$PF" >"$T/tree.before"
+pss_before=$(tree_pss "$PF")
+log "before the dump: $((N + 1)) processes, PSS $((pss_before / 1024)) MiB"
+
+ckpt_dump "$PF" "$T/img"
+assert_tree_gone "$PF"
+pages_kb=$(du -sk "$T"/img/pages-*.img | awk '{s += $1} END {print s}')
+log "pages images: $((pages_kb / 1024)) MiB"
+((pages_kb < (MIB + MIB / 2) * 1024)) ||
+	fail "pages images hold $((pages_kb / 1024)) MiB: the shared $MIB MiB were saved more than once"
+
+lines=$(line_count "$LOG")
+ckpt_restore "$T/img"
+[[ $RESTORED_PID == "$PF" ]] || fail "restored root pid $RESTORED_PID, dumped $PF"
+assert_same_tree "$T/tree.before" "$PF"
+assert_tree_running "$PF"
+wait_for 30 "every process to check its memory after restore" all_ok_after "$lines"
+no_corrupt || fail "memory differs after restore"
+pss_after=$(tree_pss "$PF")
+log "after restore: PSS $((pss_after / 1024)) MiB (before: $((pss_before / 1024)) MiB)"
+diff=$((pss_after - pss_before))
+((diff < 0)) && diff=$((-diff))
+((diff * 100 <= pss_before * 5)) ||
+	fail "PSS of the tree is $pss_after kB after restore, $pss_before kB before: more than 5% apart"
+
+# A worker (role 1: rewrote its own pages) writes pages still shared with
+# everyone; then the parent does. Each sees its own write, nobody else does.
+child=${pids[2]}
+for writer in "$child" "$PF"; do
+	lines=$(line_count "$LOG")
+	kill -USR1 "$writer"
+	wait_grep "$LOG" "^wrote $writer 1\$" 10
+	lines=$(line_count "$LOG")
+	wait_for 30 "every process to check its memory after pid $writer wrote" all_ok_after "$lines"
+	no_corrupt || fail "pid $writer writing its pages changed another process's memory"
+	log "pid $writer wrote shared pages: every process still sees its own memory"
+done
+
+# Forged images: inherited pages in the root (it has no parent to fork from).
+cp -a "$T/img" "$T/forged"
+kill_tree "$PF"
+assert_tree_gone "$PF"
+k=$(FORGE find "$T/forged" "pagemap-$PF.img" 2 1 | head -n 1) # an entry of one page
+[[ -n $k ]] || k=0
+FORGE set "$T/forged" "pagemap-$PF.img" "$k" 3 1
+ckptctl_run restore "$T/forged" && fail "a root with inherited pages was restored"
+grep -q "inherited from a parent, but pid $PF is the root" "$ERR" || { cat "$ERR"; fail "forged root: wrong error"; }
+assert_gone "$PF"
+log "refused: $(tail -n 1 "$ERR")"
+
+# A worker's inherited pages moved to where the parent saved none: its
+# pages of the worker's own stack (the parent's stack holds other pages).
+cp -a "$T/img" "$T/forged2"
+w=${pids[1]}
+last=$(FORGE find "$T/forged2" "pagemap-$w.img" 3 1 | tail -n 1)
+[[ -n $last ]] || fail "worker $w has no inherited pages in its images"
+n=$(FORGE get "$T/forged2" "pagemap-$w.img" "$last" 2)
+FORGE set "$T/forged2" "pagemap-$w.img" "$last" 2 $((n + 1))
+ckptctl_run restore "$T/forged2" && fail "a worker inheriting pages its parent lacks was restored"
+grep -qE "inherited from pid $PF|not inside a restorable area|out of order" "$ERR" ||
+	{ cat "$ERR"; fail "forged worker: wrong error"; }
+assert_gone "$PF"
+log "refused: $(tail -n 1 "$ERR")"
+pass
