@@ -13,7 +13,7 @@
  * and of its private buffer against the values it computed right after its
  * changes, plus the change itself (pattern present, dropped range zero),
  * and logs "ok PID ITER" or "CORRUPT PID ...". SIGUSR1 makes a process
- * write a new pattern into the first 64 pages of the area (shared with all
+ * write a new pattern into the first 16 pages of the area (shared with all
  * the others until then) and take the new checksum: "wrote PID GEN". Its
  * own view changes; nobody else's may.
  *
@@ -139,8 +139,8 @@ static void run(struct view *v, int logfd, int idx)
 		if (usr1) {
 			usr1 = 0;
 			v->gen++;
-			/* the first 64 pages: shared with every other process until now */
-			fill(v->area, 64 * PAGE / 8, 0xfeed0000ULL + (uint64_t)getpid() * 100 + v->gen);
+			/* the first 16 pages: shared with every other process until now */
+			fill(v->area, 16 * PAGE / 8, 0xfeed0000ULL + (uint64_t)getpid() * 100 + v->gen);
 			v->area_sum = csum(v->area, v->words);
 			wl_log(logfd, "wrote %d %d", getpid(), v->gen);
 		}
