@@ -3,7 +3,8 @@
 # Copy-on-write sharing between a parent and the children it forked
 # (docs/cow.md): a pre-forked server of 16 workers sharing 64 MiB of
 # pseudo-random data (some workers rewrote, dropped or sparsely wrote part
-# of it, each has private memory) comes back with the same pids and the
+# of it, each has private memory; one has a worker of its own that shares
+# both) comes back with the same pids and the
 # same total memory: the PSS summed over the tree (smaps_rollup) within 5%
 # of what it was before the dump (without sharing it grows ~16 times); the
 # pages images hold the shared data once. Every process keeps checking its
@@ -44,13 +45,13 @@ no_corrupt() { ! grep -n CORRUPT "$LOG"; }
 
 start_workload PF "$T/prefork.ready" -- "$WL/prefork" "$N" "$MIB" "$LOG" "$T/prefork.ready"
 mapfile -t pids < <(tree_pids "$PF")
-((${#pids[@]} == N + 1)) || fail "expected $((N + 1)) processes, found ${#pids[@]}"
+((${#pids[@]} == N + 2)) || fail "expected $((N + 2)) processes, found ${#pids[@]}"
 lines=$(line_count "$LOG")
 wait_for 30 "every process to check its memory" all_ok_after "$lines"
 no_corrupt || fail "memory check failed before the dump"
 tree_snapshot "$PF" >"$T/tree.before"
 pss_before=$(tree_pss "$PF")
-log "before the dump: $((N + 1)) processes, PSS $((pss_before / 1024)) MiB"
+log "before the dump: ${#pids[@]} processes, PSS $((pss_before / 1024)) MiB"
 
 ckpt_dump "$PF" "$T/img"
 assert_tree_gone "$PF"
@@ -73,9 +74,11 @@ diff=$((pss_after - pss_before))
 ((diff * 100 <= pss_before * 5)) ||
 	fail "PSS of the tree is $pss_after kB after restore, $pss_before kB before: more than 5% apart"
 
-# A worker (role 1: rewrote its own pages) writes pages still shared with
-# everyone; then the parent does. Each sees its own write, nobody else does.
-child=${pids[2]}
+# Worker 1 (it rewrote pages of its own, and has a worker of its own)
+# writes pages still shared with everyone; then the parent does. Each sees
+# its own write, nobody else does.
+child=$(awk '$1 == "worker" && $2 == 1 {print $4}' "$LOG" | head -n 1)
+[[ -n $child ]] || fail "worker 1 did not log its pid"
 for writer in "$child" "$PF"; do
 	lines=$(line_count "$LOG")
 	kill -USR1 "$writer"

@@ -7,7 +7,9 @@
  *   1: rewrites 32 pages of it with their own pattern;
  *   2: drops 1 MiB of it (MADV_DONTNEED: reads as zeros from then on);
  *   3: writes one word in every 16th page of 4 MiB of it;
- * and each has a private 256 KiB buffer of its own pattern.
+ * and each has a private 256 KiB buffer of its own pattern. Worker 1 forks
+ * a worker of its own (index 100, role 2), which shares with it what it
+ * shares with the parent, its own pages and its private buffer.
  *
  * Every process checks, once a second, a checksum of the whole shared area
  * and of its private buffer against the values it computed right after its
@@ -200,13 +202,23 @@ int main(int argc, char **argv)
 		v.area_sum = csum(v.area, v.words);
 		v.priv_sum = csum(v.priv, PRIV_BYTES / 8);
 		wl_log(logfd, "worker %d pid %d role %d", i, getpid(), v.role);
+		if (i == 1 && fork() == 0) {
+			/* a worker of worker 1: shares what 1 shares with the parent,
+			 * 1's own pages and private buffer, and drops a range */
+			i = 100;
+			v.role = 2;
+			modify(&v, i);
+			v.area_sum = csum(v.area, v.words);
+			wl_log(logfd, "worker %d pid %d role %d", i, getpid(), v.role);
+		}
 		if (write(sync[1], "x", 1) != 1)
 			wl_die("write: %s", strerror(errno));
 		close(sync[1]);
 		run(&v, logfd, i);
 	}
 	close(sync[1]);
-	for (int i = 0; i < nchild; i++)
+	/* every worker, and the worker of worker 1 */
+	for (int i = 0; i < nchild + (nchild > 1); i++)
 		if (read(sync[0], &c, 1) != 1)
 			wl_die("a worker died while starting");
 	close(sync[0]);
