@@ -89,10 +89,11 @@ for writer in "$child" "$PF"; do
 	log "pid $writer wrote shared pages: every process still sees its own memory"
 done
 
-# Again through --leave-running (pages moved into pipes while frozen): the
+# Again through --leave-running (pages moved into pipes while frozen), with
+# the pages found from pagemap words as on kernels without PAGEMAP_SCAN: the
 # tree runs on, and the images it leaves restore the sharing as well.
 lines=$(line_count "$LOG")
-ckpt_dump "$PF" "$T/img-lr" --leave-running
+CKPT_FAULT=pagemap-scan ckpt_dump "$PF" "$T/img-lr" --leave-running
 assert_tree_running "$PF"
 wait_for 30 "every process to check its memory after the --leave-running dump" all_ok_after "$lines"
 no_corrupt || fail "memory changed in the tree left running"
