@@ -12,7 +12,9 @@
  *   pids (P)     which areas of each task are "kept" (t->kept): those with
  *                pages inherited from the parent or by a child; P reserves
  *                their address ranges (PROT_NONE) so that nothing of the
- *                restorer lands there, and the tasks inherit the reservation;
+ *                restorer lands there, and the tasks inherit the reservation
+ *                (if the restorer's own layout is in the way, main.c runs
+ *                the restorer again, which places it elsewhere);
  *   tree (task)  before forking its children, each task puts its kept areas
  *                in place with its saved content (cow_task_premap): the
  *                parts it got from its parent (fork) stay and lose only the
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fault.h"
 #include "log.h"
 #include "mm_cow.h"
 #include "proc.h"
@@ -186,6 +189,7 @@ static int collision(struct restore_ctx *ctx, const struct range *r, int err)
 				break;
 			}
 	proc_vma_list_free(&self);
+	ctx->layout_collision = true;
 	for (size_t i = 0; i < ctx->ntasks && !pid; i++)
 		for (size_t k = 0; k < ctx->tasks[i].mm->n_vmas; k++)
 			if (ctx->tasks[i].kept && ctx->tasks[i].kept[k] &&
@@ -196,7 +200,7 @@ static int collision(struct restore_ctx *ctx, const struct range *r, int err)
 	    &ctx->err, err == -EEXIST ? -EADDRINUSE : err,
 	    "pid %d: memory %#" PRIx64 "-%#" PRIx64
 	    " shared copy-on-write with its parent or children cannot be reserved: it "
-	    "overlaps %s (the restorer's layout is random: restoring again places it "
+	    "overlaps %s (the restorer's layout is random: running it again places it "
 	    "elsewhere)",
 	    pid, r->start, r->end, what);
 }
@@ -254,6 +258,10 @@ int cow_plan_reserve(struct restore_ctx *ctx)
 			v[m++] = v[i];
 		}
 	}
+	/* tests: a collision on the first try (-once), or on every try */
+	if (ckpt_fault("restore-cow-collision") ||
+	    (ckpt_fault("restore-cow-collision-once") && !getenv(RESTORE_ATTEMPT_ENV)))
+		return collision(ctx, &v[0], -EEXIST);
 	for (size_t i = 0; i < m; i++) {
 		void *p = mmap((void *)(uintptr_t)v[i].start, v[i].end - v[i].start, PROT_NONE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,

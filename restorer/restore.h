@@ -242,6 +242,9 @@ struct restore_ctx {
 	struct restore_ctl *ctl;
 	bool subreaper;
 	bool tree_started; /* rollback must kill and reap */
+	/* the restorer's own layout took addresses the tree needs (cow.c),
+	 * nothing was created yet: running again may place it elsewhere */
+	bool layout_collision;
 
 	double t_start;
 
@@ -401,6 +404,10 @@ int cow_verify(struct restore_ctx *ctx);
 int cow_plan_reserve(struct restore_ctx *ctx);
 /* In a task, before it forks its children: its kept areas with its content. */
 int cow_task_premap(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* Set (to the attempt number) when the restorer runs itself again after a
+ * collision of its own layout with the tree's shared memory (main.c). */
+#define RESTORE_ATTEMPT_ENV "CKPT_RESTORE_ATTEMPT"
+#define RESTORE_ATTEMPTS_MAX 4
 /* Is addr in a kept area of t? *end: where that answer stops holding. */
 bool cow_kept_range(const struct rtask *t, uint64_t addr, uint64_t *end);
 
