@@ -125,7 +125,13 @@ int cow_verify(struct restore_ctx *ctx)
 
 			if (!entry_inherited(pe))
 				continue;
-			/* validate_pagemap: inside t's areas, t has a parent */
+			/* also said by validate_pagemap, which checked it lies in t's areas */
+			if (!t->parent)
+				return ckpt_err(&ctx->err, -EINVAL,
+						"pagemap-%d.img: entry %zu: pages %#" PRIx64
+						"-%#" PRIx64
+						" inherited from a parent, but pid %d is the root",
+						t->pid, i, s, e, t->pid);
 			for (size_t k = vma_after(t->mm, s); s < e && k < t->mm->n_vmas; k++) {
 				const Vma *v = t->mm->vmas[k];
 				uint64_t pe_ = e < v->end ? e : v->end;
@@ -205,14 +211,13 @@ static int collision(struct restore_ctx *ctx, const struct range *r, int err)
 	    pid, r->start, r->end, what);
 }
 
-int cow_plan_reserve(struct restore_ctx *ctx)
+int cow_plan(struct restore_ctx *ctx)
 {
-	_cleanup_free_ struct range *v = NULL;
-	size_t n = 0, cap = 0, m = 0;
-
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];
 
+		free(t->kept);
+		t->n_kept = 0;
 		t->kept = calloc(t->mm->n_vmas + 1, sizeof(*t->kept));
 		if (!t->kept)
 			return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
@@ -230,13 +235,26 @@ int cow_plan_reserve(struct restore_ctx *ctx)
 			mark_kept(t->parent, pe->vaddr, entry_end(pe));
 		}
 	}
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		for (size_t k = 0; k < ctx->tasks[i].mm->n_vmas; k++)
+			ctx->tasks[i].n_kept += ctx->tasks[i].kept[k];
+	return 0;
+}
+
+int cow_plan_reserve(struct restore_ctx *ctx)
+{
+	_cleanup_free_ struct range *v = NULL;
+	size_t n = 0, cap = 0, m = 0;
+	int r = cow_plan(ctx);
+
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];
 
 		for (size_t k = 0; k < t->mm->n_vmas; k++) {
 			if (!t->kept[k])
 				continue;
-			t->n_kept++;
 			if (n == cap) {
 				struct range *g = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
 

@@ -400,7 +400,9 @@ int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], l
 /* Stage verify: inherited pages in compatible areas of the child and the parent,
  * saved by the parent. */
 int cow_verify(struct restore_ctx *ctx);
-/* Stage pids: the kept areas of every task, their address ranges reserved in P. */
+/* The kept areas of every task (t->kept, t->n_kept). */
+int cow_plan(struct restore_ctx *ctx);
+/* Stage pids: cow_plan, then the kept areas' address ranges reserved in P. */
 int cow_plan_reserve(struct restore_ctx *ctx);
 /* In a task, before it forks its children: its kept areas with its content. */
 int cow_task_premap(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
