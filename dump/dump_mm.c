@@ -919,18 +919,6 @@ static int shmem_copy_owned(struct page_copy *pc, uint64_t before, struct ckpt_e
 	return 0;
 }
 
-static bool vmflags_has(const Vma *vma, const char *flag)
-{
-	const char *p = vma->vmflags;
-
-	for (; p && *p; p += strspn(p, " "))
-		if (!strncmp(p, flag, 2) && (p[2] == ' ' || !p[2]))
-			return true;
-		else
-			p += strcspn(p, " ");
-	return false;
-}
-
 /*
  * --leave-running: can the task's pages wait in pipes while it runs? Only
  * if every page to save is readable by the task (vmsplice runs in it) and
@@ -951,7 +939,7 @@ static bool can_use_pipes(const struct dump_ctx *c, const struct dump_task *t)
 
 		if (!vma_kind_has_pages(v->kind))
 			continue;
-		if (!(v->prot & PROT_READ) || vmflags_has(v, "dc") || vmflags_has(v, "wf"))
+		if (!(v->prot & PROT_READ) || vma_vmflag(v, "dc") || vma_vmflag(v, "wf"))
 			return false;
 	}
 	return true;

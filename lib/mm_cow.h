@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "mm.pb-c.h"
@@ -39,4 +40,29 @@ static inline bool vma_cow_compatible(const Vma *c, const Vma *p)
 		return true;
 	return c->has_file_id && p->has_file_id && c->file_id == p->file_id &&
 	       c->pgoff - c->start == p->pgoff - p->start;
+}
+
+/* Does the area's VmFlags (smaps) hold this two-letter flag? */
+static inline bool vma_vmflag(const Vma *v, const char *f)
+{
+	const char *s = v->vmflags;
+	size_t l = strlen(f);
+
+	while (s && (s = strstr(s, f))) {
+		if ((s == v->vmflags || s[-1] == ' ') && (s[l] == ' ' || s[l] == '\0'))
+			return true;
+		s += l;
+	}
+	return false;
+}
+
+/*
+ * A kept area (restorer/cow.c) locked with mlock ("lo" without "lf"): the
+ * task locks it itself before it forks. mlock faults a private writable
+ * area in for writing, which would give a parent locking it after the fork
+ * its own copy of every page it shares.
+ */
+static inline bool vma_cow_lock_before_fork(const Vma *v)
+{
+	return vma_vmflag(v, "lo") && !vma_vmflag(v, "lf");
 }

@@ -277,8 +277,8 @@ int cow_plan_reserve(struct restore_ctx *ctx)
 		}
 	}
 	/* tests: a collision on the first try (-once), or on every try */
-	if (ckpt_fault("restore-cow-collision") ||
-	    (ckpt_fault("restore-cow-collision-once") && !getenv(RESTORE_ATTEMPT_ENV)))
+	if (ckpt_fault("cow-collision") ||
+	    (ckpt_fault("cow-collision-once") && !getenv(RESTORE_ATTEMPT_ENV)))
 		return collision(ctx, &v[0], -EEXIST);
 	for (size_t i = 0; i < m; i++) {
 		void *p = mmap((void *)(uintptr_t)v[i].start, v[i].end - v[i].start, PROT_NONE,
@@ -484,6 +484,20 @@ int cow_task_premap(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error 
 		r = unreserve_parent(t, err);
 	if (r >= 0 && t->n_kept)
 		r = fill_kept(ctx, t, err);
+	/* before the fork: a parent's mlock afterwards would unshare its pages */
+	for (size_t k = 0; r >= 0 && k < t->mm->n_vmas; k++) {
+		const Vma *v = t->mm->vmas[k];
+		uint64_t saved;
+
+		if (!t->kept[k] || !vma_cow_lock_before_fork(v))
+			continue;
+		/* root's CAP_IPC_LOCK lifts RLIMIT_MEMLOCK, as in stage memory */
+		saved = caps_raise(CAPS_BIT(CAP_IPC_LOCK));
+		if (mlock((void *)(uintptr_t)v->start, v->end - v->start) < 0)
+			r = ckpt_err_errno(err, -errno, "mlock of area %#" PRIx64 "-%#" PRIx64,
+					   v->start, v->end);
+		caps_restore(saved);
+	}
 	return r;
 }
 

@@ -40,6 +40,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "log.h"
+#include "mm_cow.h"
 #include "proc.h"
 #include "restore.h"
 
@@ -334,19 +335,6 @@ static int move_vdso(struct restore_ctx *ctx, struct rtask *t, struct vdso_layou
 
 /* ---- 3. areas ------------------------------------------------------------------------------ */
 
-static bool has_flag(const Vma *v, const char *f)
-{
-	const char *s = v->vmflags;
-	size_t l = strlen(f);
-
-	while (s && (s = strstr(s, f))) {
-		if ((s == v->vmflags || s[-1] == ' ') && (s[l] == ' ' || s[l] == '\0'))
-			return true;
-		s += l;
-	}
-	return false;
-}
-
 static bool is_special(const Vma *v)
 {
 	return v->kind == VMA_KIND__VMA_VDSO || v->kind == VMA_KIND__VMA_VVAR ||
@@ -394,7 +382,7 @@ static int lock_area(struct rtask *t, struct ckpt_error *e, const Vma *v)
 {
 	uint64_t len = v->end - v->start;
 
-	if (has_flag(v, "lf"))
+	if (vma_vmflag(v, "lf"))
 		return rcall(t, e, __NR_mlock2, RARGS(v->start, len, MLOCK_ONFAULT), NULL,
 			     "mlock2(MLOCK_ONFAULT) of area %#" PRIx64, v->start);
 	return rcall(t, e, __NR_mlock, RARGS(v->start, len), NULL, "mlock of area %#" PRIx64,
@@ -437,9 +425,11 @@ static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool fil
 		  fd >= 0 ? " of " : "", fd >= 0 ? file_by_id(ctx, v->file_id)->fe->path : "");
 advice:
 	for (size_t j = 0; r >= 0 && v->vmflags && j < ARRAY_SIZE(vma_advice); j++)
-		if (has_flag(v, vma_advice[j].flag) && vma_advice[j].advice == ADVICE_MLOCK)
-			r = lock_area(t, e, v);
-		else if (has_flag(v, vma_advice[j].flag))
+		if (vma_vmflag(v, vma_advice[j].flag) && vma_advice[j].advice == ADVICE_MLOCK)
+			/* a kept area is locked by the task before its fork (cow.c) */
+			r = t->kept && t->kept[i] && vma_cow_lock_before_fork(v) ? r
+										  : lock_area(t, e, v);
+		else if (vma_vmflag(v, vma_advice[j].flag))
 			r = rcall(t, e, __NR_madvise,
 				  RARGS(v->start, len, (uint64_t)vma_advice[j].advice), NULL,
 				  "madvise(%s) of area %#" PRIx64, vma_advice[j].flag, v->start);
@@ -697,7 +687,7 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
 		const Vma *v = t->mm->vmas[i];
 
-		if (v->vmflags && has_flag(v, "sl") && !is_special(v))
+		if (v->vmflags && vma_vmflag(v, "sl") && !is_special(v))
 			r = rcall(t, &ctx->err, __NR_mseal, RARGS(v->start, v->end - v->start, 0),
 				  NULL, "mseal of area %#" PRIx64 "-%#" PRIx64, v->start, v->end);
 	}

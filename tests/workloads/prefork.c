@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A pre-forked server: the parent fills MIB MiB of pseudo-random data, then
- * forks NCHILD workers that share it copy-on-write. Workers differ in what
+ * A pre-forked server: the parent fills MIB MiB of pseudo-random data, locks
+ * its first MiB (mlock), then forks NCHILD workers that share it all
+ * copy-on-write. Workers differ in what
  * they do to the shared data after the fork (by index % 4):
  *   0: nothing;
  *   1: rewrites 32 pages of it with their own pattern;
@@ -182,6 +183,9 @@ int main(int argc, char **argv)
 	if (v.area == MAP_FAILED)
 		wl_die("mmap: %s", strerror(errno));
 	fill(v.area, v.words, 0x1234567ULL);
+	/* locked before the fork, shared with the workers all the same */
+	if (mlock(v.area, 1UL << 20) < 0)
+		wl_die("mlock: %s", strerror(errno));
 	v.role = -1;
 	if (pipe(sync) < 0)
 		wl_die("pipe: %s", strerror(errno));
