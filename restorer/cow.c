@@ -47,6 +47,8 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 #define POPULATE_MIN_BYTES (2ULL << 20)
+/* the task's pages are read in pieces of this size, P told after each */
+#define BUSY_CHUNK (64ULL << 20)
 
 static bool entry_inherited(const PagemapEntry *p)
 {
@@ -448,12 +450,16 @@ static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 			if (kept) {
 				uint64_t len = stop - s, done = 0, at = off + (s - pe->vaddr);
 
-				if (len >= POPULATE_MIN_BYTES)
-					madvise((void *)(uintptr_t)s, len, MADV_POPULATE_WRITE);
 				while (done < len) {
-					ssize_t n = pread(fd, (void *)(uintptr_t)(s + done), len - done,
-							  (off_t)(IMG_PAGES_DATA_OFFSET + at + done));
+					/* in pieces: P waits for the fork, told after each */
+					uint64_t chunk = len - done < BUSY_CHUNK ? len - done : BUSY_CHUNK;
+					ssize_t n;
 
+					if (len >= POPULATE_MIN_BYTES && !(done % BUSY_CHUNK))
+						madvise((void *)(uintptr_t)(s + done), chunk,
+							MADV_POPULATE_WRITE);
+					n = pread(fd, (void *)(uintptr_t)(s + done), chunk,
+						  (off_t)(IMG_PAGES_DATA_OFFSET + at + done));
 					if (n < 0 && errno == EINTR)
 						continue;
 					if (n <= 0)
@@ -462,6 +468,8 @@ static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 								      " bytes to %#" PRIx64,
 								      name, len - done, s + done);
 					done += (uint64_t)n;
+					if (done < len)
+						task_busy(ctx, t);
 				}
 			}
 			s = stop;

@@ -242,6 +242,7 @@ struct restore_ctx {
 	struct restore_ctl *ctl;
 	bool subreaper;
 	bool tree_started; /* rollback must kill and reap */
+	double last_msg;   /* when P last heard from a task (tree.c) */
 	/* the restorer's own layout took addresses the tree needs (cow.c),
 	 * nothing was created yet: running again may place it elsewhere */
 	bool layout_collision;
@@ -371,10 +372,13 @@ void tree_rollback(struct restore_ctx *ctx);
 
 /* ---- task.c (inside each new task), and the messages it sends P ----------------- */
 pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* In a task: tell P it is still busy (P's wait for a phase starts again). */
+void task_busy(struct restore_ctx *ctx, struct rtask *t);
 enum task_msg_kind {
 	MSG_HELLO = 1, /* the task exists */
 	MSG_PHASE,     /* reached / finished a phase (arg: phase) */
 	MSG_ERROR,     /* text says what failed; the task exits */
+	MSG_BUSY,      /* still working on the phase (a long step): P waits on */
 };
 enum task_phase {
 	PHASE_FORKED = 1, /* children forked, sessions made */

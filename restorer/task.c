@@ -69,6 +69,11 @@ static void send_msg(struct restore_ctx *ctx, struct rtask *t, int kind, int arg
 	while (n < 0 && errno == EINTR);
 }
 
+void task_busy(struct restore_ctx *ctx, struct rtask *t)
+{
+	send_msg(ctx, t, MSG_BUSY, 0, NULL);
+}
+
 static __attribute__((noreturn)) void task_fail(struct restore_ctx *ctx, struct rtask *t, int phase,
 						const struct ckpt_error *e)
 {
