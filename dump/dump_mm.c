@@ -460,11 +460,11 @@ static int emit_run(struct dump_task *t, uint64_t vaddr, uint64_t nr, bool inher
  * page is taken for inherited), only for the pages PAGEMAP_SCAN found.
  */
 struct cow_src {
-	int pmfd;		     /* the task's pagemap */
-	int ppmfd;		     /* the parent's, -1 without a parent in the tree */
+	int pmfd;  /* the task's pagemap */
+	int ppmfd; /* the parent's, -1 without a parent in the tree */
 	const struct dump_task *parent;
-	uint64_t *wc, *wp;	     /* PM_CHUNK words each */
-	uint64_t inherited;	     /* pages recorded as inherited, for the log */
+	uint64_t *wc, *wp;  /* PM_CHUNK words each */
+	uint64_t inherited; /* pages recorded as inherited, for the log */
 };
 
 #define PM_PFN_MASK ((1ULL << 55) - 1)
@@ -492,8 +492,8 @@ static int run_add_kind(struct run_acc *a, uint64_t addr, uint64_t npages, bool 
 		uint64_t n;
 		int r;
 
-		if (a->len && (a->start + a->len * PG_SIZE != addr || a->len == RUN_MAX ||
-			       a->inh != inh)) {
+		if (a->len &&
+		    (a->start + a->len * PG_SIZE != addr || a->len == RUN_MAX || a->inh != inh)) {
 			r = emit_run(a->t, a->start, a->len, a->inh, e);
 			if (r < 0)
 				return r;
@@ -523,8 +523,8 @@ static int read_words(int fd, pid_t pid, uint64_t *w, uint64_t addr, uint64_t n,
 }
 
 /* Pages [addr, addr + npages) inside a window: inherited or the task's own. */
-static int run_add_cow(struct run_acc *a, const struct cow_win *w, uint64_t addr,
-		       uint64_t npages, struct ckpt_error *e)
+static int run_add_cow(struct run_acc *a, const struct cow_win *w, uint64_t addr, uint64_t npages,
+		       struct ckpt_error *e)
 {
 	struct cow_src *cs = a->cow;
 
@@ -544,7 +544,8 @@ static int run_add_cow(struct run_acc *a, const struct cow_win *w, uint64_t addr
 			for (; j < n; j++) {
 				uint64_t c = cs->wc[j], p = cs->wp[j];
 				bool same = (c & PM_PRESENT) && (p & PM_PRESENT) &&
-					    (c & PM_PFN_MASK) && (c & PM_PFN_MASK) == (p & PM_PFN_MASK) &&
+					    (c & PM_PFN_MASK) &&
+					    (c & PM_PFN_MASK) == (p & PM_PFN_MASK) &&
 					    !(w->parent_file && (p & PM_FILE));
 
 				if (j == i)
@@ -780,8 +781,8 @@ static int cow_windows(struct cow_src *cs, const Vma *vma, struct cow_win **ret,
 	return 0;
 }
 
-static int scan_vma(struct dump_task *t, int pmfd, const Vma *vma, uint64_t *pm,
-		    struct cow_src *cs, struct ckpt_error *e)
+static int scan_vma(struct dump_task *t, int pmfd, const Vma *vma, uint64_t *pm, struct cow_src *cs,
+		    struct ckpt_error *e)
 {
 	bool file =
 	    vma->kind == VMA_KIND__VMA_FILE_PRIVATE || vma->kind == VMA_KIND__VMA_SHMEM_PRIVATE;

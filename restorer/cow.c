@@ -142,19 +142,21 @@ int cow_verify(struct restore_ctx *ctx)
 				    !parent_areas_ok(t->parent, v, s, pe_))
 					return ckpt_err(
 					    &ctx->err, -EINVAL,
-					    "pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
-					    " inherited from pid %d, but mm-%d.img and mm-%d.img do not "
+					    "pagemap-%d.img: entry %zu: pages %#" PRIx64
+					    "-%#" PRIx64 " inherited from pid %d, but mm-%d.img "
+					    "and mm-%d.img do not "
 					    "have them in the same kind of private area there",
-					    t->pid, i, s, pe_, t->parent->pid, t->pid, t->parent->pid);
+					    t->pid, i, s, pe_, t->parent->pid, t->pid,
+					    t->parent->pid);
 				s = pe_;
 			}
 			if (!parent_has_pages(t->parent, pe->vaddr, e))
-				return ckpt_err(&ctx->err, -EINVAL,
-						"pagemap-%d.img: entry %zu: pages %#" PRIx64
-						"-%#" PRIx64 " inherited from pid %d, which saved no "
-						"such pages (pagemap-%d.img)",
-						t->pid, i, pe->vaddr, e, t->parent->pid,
-						t->parent->pid);
+				return ckpt_err(
+				    &ctx->err, -EINVAL,
+				    "pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
+				    " inherited from pid %d, which saved no "
+				    "such pages (pagemap-%d.img)",
+				    t->pid, i, pe->vaddr, e, t->parent->pid, t->parent->pid);
 		}
 	}
 	return 0;
@@ -192,7 +194,8 @@ static int collision(struct restore_ctx *ctx, const struct range *r, int err)
 		for (size_t i = 0; i < self.n; i++)
 			if (self.v[i].start < r->end && self.v[i].end > r->start) {
 				snprintf(what, sizeof(what),
-					 "the restorer's own mapping %#" PRIx64 "-%#" PRIx64 " %.128s",
+					 "the restorer's own mapping %#" PRIx64 "-%#" PRIx64
+					 " %.128s",
 					 self.v[i].start, self.v[i].end, self.v[i].path);
 				break;
 			}
@@ -258,7 +261,8 @@ int cow_plan_reserve(struct restore_ctx *ctx)
 			if (!t->kept[k])
 				continue;
 			if (n == cap) {
-				struct range *g = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
+				struct range *g =
+				    realloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
 
 				if (!g)
 					return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
@@ -283,9 +287,9 @@ int cow_plan_reserve(struct restore_ctx *ctx)
 	    (ckpt_fault("cow-collision-once") && !getenv(RESTORE_ATTEMPT_ENV)))
 		return collision(ctx, &v[0], -EEXIST);
 	for (size_t i = 0; i < m; i++) {
-		void *p = mmap((void *)(uintptr_t)v[i].start, v[i].end - v[i].start, PROT_NONE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
-			       -1, 0);
+		void *p =
+		    mmap((void *)(uintptr_t)v[i].start, v[i].end - v[i].start, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 
 		if (p == MAP_FAILED)
 			return collision(ctx, &v[i], -errno);
@@ -403,8 +407,8 @@ static int unreserve_parent(const struct rtask *t, struct ckpt_error *err)
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
 				 0) == MAP_FAILED)
 				return ckpt_err_errno(err, -errno,
-						      "reserving %#" PRIx64 "-%#" PRIx64 " again", s,
-						      stop);
+						      "reserving %#" PRIx64 "-%#" PRIx64 " again",
+						      s, stop);
 			s = stop;
 		}
 	}
@@ -452,7 +456,8 @@ static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 
 				while (done < len) {
 					/* in pieces: P waits for the fork, told after each */
-					uint64_t chunk = len - done < BUSY_CHUNK ? len - done : BUSY_CHUNK;
+					uint64_t chunk =
+					    len - done < BUSY_CHUNK ? len - done : BUSY_CHUNK;
 					ssize_t n;
 
 					if (len >= POPULATE_MIN_BYTES && !(done % BUSY_CHUNK))

@@ -425,11 +425,11 @@ static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool fil
 		  fd >= 0 ? " of " : "", fd >= 0 ? file_by_id(ctx, v->file_id)->fe->path : "");
 advice:
 	for (size_t j = 0; r >= 0 && v->vmflags && j < ARRAY_SIZE(vma_advice); j++)
-		if (vma_vmflag(v, vma_advice[j].flag) && vma_advice[j].advice == ADVICE_MLOCK)
+		if (vma_vmflag(v, vma_advice[j].flag) && vma_advice[j].advice == ADVICE_MLOCK) {
 			/* a kept area is locked by the task before its fork (cow.c) */
-			r = t->kept && t->kept[i] && vma_cow_lock_before_fork(v) ? r
-										  : lock_area(t, e, v);
-		else if (vma_vmflag(v, vma_advice[j].flag))
+			if (!(t->kept && t->kept[i] && vma_cow_lock_before_fork(v)))
+				r = lock_area(t, e, v);
+		} else if (vma_vmflag(v, vma_advice[j].flag))
 			r = rcall(t, e, __NR_madvise,
 				  RARGS(v->start, len, (uint64_t)vma_advice[j].advice), NULL,
 				  "madvise(%s) of area %#" PRIx64, vma_advice[j].flag, v->start);

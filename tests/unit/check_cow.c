@@ -48,19 +48,45 @@ struct cow_case {
 	const char *err; /* substring of cow_verify's error, NULL: accepted */
 };
 
-#define ANON(s, e) {(s), (e), VMA_KIND__VMA_ANON_PRIVATE, MAP_PRIVATE, 0, 0}
-#define FILEV(s, e, id, off) {(s), (e), VMA_KIND__VMA_FILE_PRIVATE, MAP_PRIVATE, (id), (off)}
-#define D(v, n) {(v), (n), false} /* pages with data */
-#define I(v, n) {(v), (n), true}  /* pages inherited */
+#define ANON(s, e)                                                                                 \
+	{                                                                                          \
+		(s), (e), VMA_KIND__VMA_ANON_PRIVATE, MAP_PRIVATE, 0, 0                            \
+	}
+#define FILEV(s, e, id, off)                                                                       \
+	{                                                                                          \
+		(s), (e), VMA_KIND__VMA_FILE_PRIVATE, MAP_PRIVATE, (id), (off)                     \
+	}
+#define D(v, n)                                                                                    \
+	{                                                                                          \
+		(v), (n), false                                                                    \
+	} /* pages with data */
+#define I(v, n)                                                                                    \
+	{                                                                                          \
+		(v), (n), true                                                                     \
+	} /* pages inherited */
 
-#define NR(s, e) {(s), (e), VMA_KIND__VMA_ANON_PRIVATE, MAP_PRIVATE | MAP_NORESERVE, 0, 0}
-#define SHM(s, e) {(s), (e), VMA_KIND__VMA_SHMEM_SHARED, MAP_SHARED, 3, 0}
+#define NR(s, e)                                                                                   \
+	{                                                                                          \
+		(s), (e), VMA_KIND__VMA_ANON_PRIVATE, MAP_PRIVATE | MAP_NORESERVE, 0, 0            \
+	}
+#define SHM(s, e)                                                                                  \
+	{                                                                                          \
+		(s), (e), VMA_KIND__VMA_SHMEM_SHARED, MAP_SHARED, 3, 0                             \
+	}
 
 static const struct cow_case cases[] = {
     {"child and grandchild share with their parents",
-     {{1, 0, {ANON(A, A + 64 * PG), ANON(A + 128 * PG, A + 130 * PG)}, {D(A, 64), D(A + 128 * PG, 2)}, "10"},
+     {{1,
+       0,
+       {ANON(A, A + 64 * PG), ANON(A + 128 * PG, A + 130 * PG)},
+       {D(A, 64), D(A + 128 * PG, 2)},
+       "10"},
       {2, 1, {ANON(A, A + 64 * PG)}, {I(A, 10), D(A + 10 * PG, 1), I(A + 11 * PG, 53)}, "1"},
-      {3, 2, {ANON(A, A + 32 * PG), ANON(A + 200 * PG, A + 201 * PG)}, {I(A, 12), D(A + 200 * PG, 1)}, "10"},
+      {3,
+       2,
+       {ANON(A, A + 32 * PG), ANON(A + 200 * PG, A + 201 * PG)},
+       {I(A, 12), D(A + 200 * PG, 1)},
+       "10"},
       {4, 1, {ANON(A + 128 * PG, A + 130 * PG)}, {D(A + 128 * PG, 2)}, "0"}},
      NULL},
     {"a child's area larger than the parent's (brk grew)",
@@ -87,8 +113,7 @@ static const struct cow_case cases[] = {
       {2, 1, {FILEV(A, A + 4 * PG, 7, PG)}, {I(A, 4)}, NULL}},
      "do not have them in the same kind of private area"},
     {"MAP_NORESERVE in the parent only",
-     {{1, 0, {NR(A, A + 4 * PG)}, {D(A, 4)}, NULL},
-      {2, 1, {ANON(A, A + 4 * PG)}, {I(A, 4)}, NULL}},
+     {{1, 0, {NR(A, A + 4 * PG)}, {D(A, 4)}, NULL}, {2, 1, {ANON(A, A + 4 * PG)}, {I(A, 4)}, NULL}},
      "do not have them in the same kind of private area"},
     {"inherited pages the parent did not save",
      {{1, 0, {ANON(A, A + 8 * PG)}, {D(A, 2), D(A + 3 * PG, 5)}, NULL},
@@ -100,8 +125,7 @@ static const struct cow_case cases[] = {
       {3, 2, {ANON(A, A + 8 * PG)}, {I(A + 2 * PG, 6)}, "1"}},
      NULL},
     {"inherited in a shared area",
-     {{1, 0, {SHM(A, A + 4 * PG)}, {{0}}, NULL},
-      {2, 1, {SHM(A, A + 4 * PG)}, {I(A, 4)}, NULL}},
+     {{1, 0, {SHM(A, A + 4 * PG)}, {{0}}, NULL}, {2, 1, {SHM(A, A + 4 * PG)}, {I(A, 4)}, NULL}},
      "do not have them in the same kind of private area"},
 };
 
@@ -147,7 +171,8 @@ static void fixture_init(struct fixture *fx, const struct cow_case *c)
 			v->kind = tt->vmas[k].kind;
 			v->flags = tt->vmas[k].flags;
 			v->prot = PROT_READ | PROT_WRITE;
-			if (v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_SHMEM_SHARED) {
+			if (v->kind == VMA_KIND__VMA_FILE_PRIVATE ||
+			    v->kind == VMA_KIND__VMA_SHMEM_SHARED) {
 				v->has_file_id = v->has_pgoff = true;
 				v->file_id = tt->vmas[k].file_id;
 				v->pgoff = tt->vmas[k].pgoff;
@@ -227,7 +252,8 @@ START_TEST(test_compatible)
 	Vma a, b;
 
 	vma__init(&a);
-	a.start = A, a.end = A + 4 * PG, a.kind = VMA_KIND__VMA_STACK, a.flags = MAP_PRIVATE | MAP_GROWSDOWN;
+	a.start = A, a.end = A + 4 * PG, a.kind = VMA_KIND__VMA_STACK,
+	a.flags = MAP_PRIVATE | MAP_GROWSDOWN;
 	b = a;
 	ck_assert(vma_cow_compatible(&a, &b));
 	b.prot = PROT_READ; /* protection may differ */

@@ -143,7 +143,8 @@ static void run(struct view *v, int logfd, int idx)
 			usr1 = 0;
 			v->gen++;
 			/* the first 16 pages: shared with every other process until now */
-			fill(v->area, 16 * PAGE / 8, 0xfeed0000ULL + (uint64_t)getpid() * 100 + v->gen);
+			fill(v->area, 16 * PAGE / 8,
+			     0xfeed0000ULL + (uint64_t)getpid() * 100 + v->gen);
 			v->area_sum = csum(v->area, v->words);
 			wl_log(logfd, "wrote %d %d", getpid(), v->gen);
 		}
@@ -179,7 +180,8 @@ int main(int argc, char **argv)
 	sigaction(SIGUSR1, &sa, NULL);
 	v.words = (size_t)mib << 17;
 	v.pages = v.words * 8 / PAGE;
-	v.area = mmap(NULL, v.words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	v.area =
+	    mmap(NULL, v.words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (v.area == MAP_FAILED)
 		wl_die("mmap: %s", strerror(errno));
 	fill(v.area, v.words, 0x1234567ULL);
