@@ -200,7 +200,8 @@ static int collision(struct restore_ctx *ctx, const struct range *r, int err)
 				break;
 			}
 	proc_vma_list_free(&self);
-	ctx->layout_collision = true;
+	/* only our own mappings in the way are worth another run */
+	ctx->layout_collision = err == -EEXIST;
 	for (size_t i = 0; i < ctx->ntasks && !pid; i++)
 		for (size_t k = 0; k < ctx->tasks[i].mm->n_vmas; k++)
 			if (ctx->tasks[i].kept && ctx->tasks[i].kept[k] &&
