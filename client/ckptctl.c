@@ -38,6 +38,8 @@ static void usage_main(FILE *out)
 		"                 probe the kernel features ckpt needs\n"
 		"  ps [--json]    list the jobs of ckptd (running and recent)\n"
 		"  cancel JOB     cancel a running dump or restore of ckptd\n"
+		"  preserve PID [--name NAME] | --list | --cancel ID | --dump-all | --restore-all\n"
+		"                 keep a job across a reboot (through ckptd)\n"
 		"\n"
 		"options:\n"
 		"  -v, --verbose  more log output on stderr (-vv: debug)\n"
@@ -301,6 +303,7 @@ static const struct {
 } commands[] = {
     {"dump", cmd_dump},	  {"restore", cmd_restore}, {"show", cmd_show},
     {"check", cmd_check}, {"ps", cmd_ps},	    {"cancel", cmd_cancel},
+    {"preserve", cmd_preserve},
 };
 
 int main(int argc, char **argv)
@@ -342,5 +345,5 @@ int main(int argc, char **argv)
 		}
 	}
 	return cli_usage_error(
-	    NULL, "unknown command '%s' (dump, restore, show, check, ps, cancel)", argv[i]);
+	    NULL, "unknown command '%s' (dump, restore, show, check, ps, cancel, preserve)", argv[i]);
 }

@@ -48,6 +48,14 @@ struct worker_args {
 	/* restore: a pidfd of the client that connected (SO_PEERPIDFD), or -1:
 	 * caller->pid is that process only while this says it lives */
 	int caller_pidfd;
+	/* dump: seize, collect, check, resume: nothing is written (preserve
+	 * registration); the worker makes and removes a scratch directory */
+	bool check_only;
+	bool save_tmpfs;      /* dump: --save-tmpfs-files (preserve) */
+	/* restore: pass --new-pidns when a pid of the tree is taken, and
+	 * --continue-clocks (only set when the restorer lists them) */
+	bool new_pidns_if_taken;
+	bool continue_clocks;
 	const char *restorer; /* restore: path of ckpt-restore */
 	pid_t ckptd_pid;      /* the main process: the worker dies with it */
 	int log_fd;	      /* dump: memfd for the engine's log, shared with ckptd */
@@ -55,6 +63,7 @@ struct worker_args {
 	const uint8_t *mac_key; /* mac.h: seal dumps, check non-root restores */
 	/* set in the worker */
 	bool has_log;	  /* restore: restore.log exists */
+	bool use_new_pidns; /* restore: a pid of the tree is taken (new_pidns_if_taken) */
 	pid_t worker_pid; /* restore: parent of ckpt-restore */
 };
 

@@ -438,6 +438,15 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		r = dump_step(c, "dump-seize", e);
 	if (r >= 0)
 		r = collect(c, e);
+	if (r >= 0 && c->opts->check_only) {
+		/* everything that can refuse has run: resume, keep nothing */
+		dump_fds_undo(c);
+		r = unseize_tree(c, e);
+		if (r < 0)
+			ckpt_err_wrap(e, "resuming the tree");
+		res->frozen_seconds = ckpt_monotonic_seconds() - c->t_frozen;
+		return r;
+	}
 	if (r >= 0)
 		r = dump_memory(c, e);
 	/* while frozen: the threads are listed until the tree is resumed */
