@@ -1,0 +1,160 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# A simulated reboot (ckptctl preserve, docs/preserve.md): a python3 job
+# (state in memory, a child on pipes, a listening TCP socket, a file it
+# keeps open on a tmpfs, an interval timer) is registered with ckptd;
+# `--dump-all` dumps and kills it; the tmpfs is unmounted and a fresh one
+# mounted (what a reboot does to /tmp, /dev/shm, /run); `--restore-all`
+# brings it back: it carries on with its state, its file is back with its
+# content, the listener accepts a new client, the images are removed.
+# Also: a tree sharing a pipe with a process outside it is refused at
+# registration (the tree untouched), an exited tree leaves the list, and
+# the registration survives a restart of ckptd.
+# Taken pids and clock continuity need `ckpt-restore --new-pidns` and
+# `--continue-clocks`: they run when the restorer lists them, else the
+# test says "skipped: restorer lacks X".
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ckptd_lib.sh"
+
+STATE=$T/state
+TMPFS=$T/tmpfs
+LOG=$T/job.log
+diag_add "$LOG"
+
+mkdir -p "$TMPFS"
+mount -t tmpfs -o size=8m ckpt-e2e-tmpfs "$TMPFS" || fail "cannot mount a tmpfs on $TMPFS"
+trap 'rc=$?; umount -l "$TMPFS" 2>/dev/null; (exit $rc); cleanup' EXIT
+
+RESTORER_HELP=$("$CKPT_BUILD/ckpt-restore" --help 2>&1)
+has_restorer_opt() { [[ $RESTORER_HELP == *"$1"* ]]; }
+
+start_ckptd --state-dir "$STATE"
+
+# --- refused at registration: a pipe to a process outside the tree ---------
+# an anonymous pipe whose read end is a process outside the tree
+setsid sleep 1001 </dev/null 2>/dev/null | cat >/dev/null &
+poll_for 5 pgrep -f '^sleep 1001$' >/dev/null || fail "the piped sleeper did not start"
+PIPED=$(pgrep -f '^sleep 1001$' | head -n 1)
+TRACKED+=("$PIPED")
+expect_fail "a tree writing into a pipe read outside it" "cannot be preserved.*outside the tree" preserve "$PIPED"
+assert_running "$PIPED"
+ckptctl_run preserve --list --json || fail "--list failed"
+grep -q '"preserved":\[\]' "$OUT" || { cat "$OUT"; fail "a refused tree is listed"; }
+kill_tree "$PIPED"
+
+# --- the job ------------------------------------------------------------------
+cd "$T" || fail "cd $T"
+start_workload JOB "$T/job.ready" -- "$PYTHON" "$WLSRC/preserve_job.py" "$LOG" "$T/job.ready" \
+	"$TMPFS/job.data" "$T/job.port"
+wait_lines "$LOG" 10
+PORT=$(<"$T/job.port")
+CHILD=$(cat /proc/"$JOB"/task/*/children | tr -d ' ')
+[[ $CHILD =~ ^[0-9]+$ ]] || fail "no child of the job ($CHILD)"
+cp "$TMPFS/job.data" "$T/job.data.expected"
+stat -c '%a %u %g %Y' "$TMPFS/job.data" >"$T/job.data.stat"
+
+ckptctl_run preserve "$JOB" --name longjob || { cat "$ERR"; fail "registration of pid $JOB failed"; }
+ID=$(<"$OUT")
+[[ $ID =~ ^[0-9]+$ ]] || fail "preserve printed '$ID', not an id"
+log "registered pid $JOB as $ID"
+assert_running "$JOB"
+expect_fail "a second registration of the tree" "already registered" preserve "$JOB"
+
+# the registry is ckptd's file (root 0700) and survives a restart
+[[ $(stat -c '%a %u' "$STATE") == "700 0" ]] || fail "state dir is $(stat -c '%a %u' "$STATE")"
+[[ $(stat -c '%a %u' "$STATE/registry") == "600 0" ]] || fail "registry is $(stat -c '%a %u' "$STATE/registry")"
+stop_ckptd
+start_ckptd --state-dir "$STATE"
+ckptctl_run preserve --list --json || fail "--list failed"
+grep -q "\"id\":$ID,\"name\":\"longjob\",\"pid\":$JOB,\"uid\":0,\"state\":\"registered\"" "$OUT" ||
+	{ cat "$OUT"; fail "registration $ID lost across a ckptd restart"; }
+
+# --- shutdown -------------------------------------------------------------------
+ckptctl_run preserve --dump-all --deadline 60 --json || { cat "$OUT" "$ERR"; fail "--dump-all failed"; }
+grep -q "\"id\":$ID,.*\"state\":\"saved\"" "$OUT" || { cat "$OUT"; fail "job $ID not saved"; }
+assert_tree_gone "$JOB"
+assert_gone "$CHILD"
+lines=$(line_count "$LOG")
+T_DUMP=$(now_us)
+[[ -s $STATE/preserved/$ID/inventory.img ]] || fail "no images in $STATE/preserved/$ID"
+[[ $(stat -c '%a %u' "$STATE/preserved") == "700 0" ]] || fail "preserved/ is $(stat -c '%a %u' "$STATE/preserved")"
+log "dumped after $lines lines"
+
+# --- the reboot: the tmpfs is emptied ------------------------------------------------
+rm -f "$TMPFS/job.data"
+umount "$TMPFS" || fail "cannot unmount $TMPFS"
+mount -t tmpfs -o size=8m ckpt-e2e-tmpfs "$TMPFS" || fail "cannot mount a fresh tmpfs"
+[[ -e $TMPFS/job.data ]] && fail "the tmpfs still has the file"
+
+TAKERS=()
+if has_restorer_opt --new-pidns; then
+	# other processes on the job's pids (clone3 with set_tid)
+	for p in "$JOB" "$CHILD"; do
+		"$PYTHON" - "$p" <<'PY' &
+import ctypes, os, struct, sys, time
+pid = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+tid = (ctypes.c_int * 1)(pid)
+args = struct.pack("QQQQQQQQQQQ", 0, 0, 0, 0, 17, 0, 0, 0, ctypes.addressof(tid), 1, 0)
+buf = ctypes.create_string_buffer(args)
+r = libc.syscall(435, buf, len(args))
+if r == 0:
+    time.sleep(1000)
+    os._exit(0)
+sys.exit(0 if r > 0 else 1)
+PY
+		TAKERS+=($!)
+	done
+	sleep 0.5
+	for p in "$JOB" "$CHILD"; do TRACKED+=("$p"); [[ -d /proc/$p ]] || fail "pid $p could not be taken"; done
+	log "pids $JOB $CHILD taken by other processes"
+else
+	log "skipped: restorer lacks --new-pidns (taken pids not tested)"
+fi
+if has_restorer_opt --continue-clocks; then
+	# the cycle must be longer than 10 s for the clock check to mean anything
+	while (($(now_us) - T_DUMP < 10000000)); do sleep 0.5; done
+fi
+
+# --- boot -----------------------------------------------------------------------------
+ckptctl_run preserve --restore-all --json || { cat "$OUT" "$ERR"; fail "--restore-all failed"; }
+grep -q "\"id\":$ID,.*\"state\":\"registered\",\"last_result\":\"restored as pid" "$OUT" ||
+	{ cat "$OUT"; fail "job $ID not restored"; }
+NEWPID=$(sed -n 's/.*restored as pid \([0-9]*\).*/\1/p' "$OUT")
+TRACKED+=("$NEWPID")
+[[ -e $STATE/preserved/$ID ]] && fail "the images of $ID were not removed after its restore"
+assert_running "$NEWPID"
+wait_lines "$LOG" $((lines + 15)) 20
+"$PYTHON" "$WLSRC/preserve_job.py" --verify "$LOG" || fail "the job did not carry on: $(tail -n 3 "$LOG")"
+cmp -s "$TMPFS/job.data" "$T/job.data.expected" || fail "the tmpfs file is not back with its content"
+[[ $(stat -c '%a %u %g %Y' "$TMPFS/job.data") == "$(<"$T/job.data.stat")" ]] ||
+	fail "the tmpfs file is back as $(stat -c '%a %u %g %Y' "$TMPFS/job.data"), dumped $(<"$T/job.data.stat")"
+log "tmpfs file back: $(stat -c '%s bytes, mode %a' "$TMPFS/job.data")"
+hello=$(timeout 5 "$PYTHON" -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),timeout=5); print(s.makefile().readline().strip())' "$PORT") ||
+	fail "the restored listener on port $PORT accepts no client"
+[[ $hello == hello* ]] || fail "the restored listener said '$hello'"
+wait_grep "$LOG" "accepted=1" 10
+log "listener after restore: $hello"
+if ((${#TAKERS[@]})); then
+	for p in "$JOB" "$CHILD"; do
+		grep -q "^NSpid:.*[[:space:]]$p\$" /proc/"$NEWPID"/status /proc/*/status 2>/dev/null ||
+			fail "no restored task sees pid $p in its namespace"
+	done
+	log "restored in a new pid namespace with its own pids"
+fi
+if has_restorer_opt --continue-clocks; then
+	max=$(tail -n 1 "$LOG" | sed -n 's/.*maxstep=\([0-9.]*\).*/\1/p')
+	awk -v m="$max" 'BEGIN { exit !(m < 2.0) }' ||
+		fail "CLOCK_MONOTONIC stepped $max s across a cycle of more than 10 s"
+	log "largest CLOCK_MONOTONIC step across the cycle: $max s"
+else
+	log "skipped: restorer lacks --continue-clocks (clock continuity not tested)"
+fi
+
+# the restored job is registered again (for the next reboot); once it exits,
+# it leaves the list
+kill_tree "$NEWPID"
+ckptctl_run preserve --list --json || fail "--list failed"
+grep -q '"preserved":\[\]' "$OUT" || { cat "$OUT"; fail "an exited job stays listed"; }
+assert_ckptd_alive
+pass
