@@ -65,8 +65,11 @@ int preserve_entry_check(const PreserveEntry *pe, struct ckpt_error *e)
 				(unsigned long long)pe->id, (int)pe->state);
 	if (pe->name) {
 		r = preserve_name_check(pe->name, e);
-		if (r < 0)
-			return ckpt_err_wrap(e, "entry %llu", (unsigned long long)pe->id);
+		if (r < 0) {
+			ckpt_err_wrap(e, "entry %llu", (unsigned long long)pe->id);
+			e->code = -EBADMSG;
+			return -EBADMSG;
+		}
 	}
 	if (pe->last_result && strlen(pe->last_result) > PRESERVE_RESULT_MAX)
 		return ckpt_err(e, -EBADMSG, "entry %llu: field last_result is over %d bytes",
