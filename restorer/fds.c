@@ -240,6 +240,42 @@ int deleted_cwd_enter(const struct restore_ctx *ctx, const CoreEntry *c, struct 
 	return ckpt_err(e, -ENOENT, "the deleted cwd %s was not made", c->cwd);
 }
 
+/*
+ * A cwd on a tmpfs (saved with --save-tmpfs-files: a preserved job) that a
+ * reboot emptied: made again, empty, with its mode and owner, before the
+ * tmpfs files that may live in it; with the caller's rights (ckpt-restore
+ * of a non-root caller has no file capability). Its parent must exist.
+ */
+static int tmpfs_cwds_create(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		const CoreEntry *c = ctx->tasks[i].core;
+		struct stat st;
+
+		if (!c || !c->has_cwd_tmpfs || !c->cwd_tmpfs || (c->has_cwd_deleted && c->cwd_deleted))
+			continue;
+		if (stat(c->cwd, &st) == 0 || errno != ENOENT)
+			continue; /* there (or not ours to make): the task's chdir decides */
+		if (!c->has_cwd_mode || !c->has_cwd_uid || !c->has_cwd_gid)
+			return ckpt_err(&ctx->err, -EINVAL,
+					"core-%d.img: cwd_tmpfs without cwd_mode/uid/gid", c->pid);
+		if (mkdir(c->cwd, 0700) < 0)
+			return ckpt_err_errno(&ctx->err, -errno,
+					      "pid %d: cannot make its cwd %s (on a tmpfs) again",
+					      c->pid, c->cwd);
+		if (restore_undo_rmdir(ctx, c->cwd) < 0)
+			return -ENOMEM;
+		if (lchown(c->cwd, c->cwd_uid, c->cwd_gid) < 0 ||
+		    chmod(c->cwd, c->cwd_mode & 07777) < 0)
+			return ckpt_err_errno(&ctx->err, -errno,
+					      "pid %d: cwd %s made again: owner %u:%u, mode 0%o",
+					      c->pid, c->cwd, c->cwd_uid, c->cwd_gid,
+					      c->cwd_mode & 07777);
+		pr_info("made the cwd %s (on a tmpfs) of pid %d again", c->cwd, c->pid);
+	}
+	return 0;
+}
+
 int files_open_all(struct restore_ctx *ctx)
 {
 	/* at most one per kind; nfiles + 1 is plenty */
@@ -266,6 +302,9 @@ int files_open_all(struct restore_ctx *ctx)
 	/* terminals are made in pairs (a slave from its master): tty.c */
 	if (r >= 0)
 		r = tty_files_open(ctx);
+	/* cwds on a tmpfs: before the tmpfs files that may be in them */
+	if (r >= 0)
+		r = tmpfs_cwds_create(ctx);
 	/* shared memory objects, before the memfd and deleted-file fds made from them */
 	if (r >= 0)
 		r = shmem_create_all(ctx);

@@ -289,6 +289,8 @@ int restore_check_cancel(struct restore_ctx *ctx);
 /* ---- undo.c: objects made outside the tree, removed if the restore fails - */
 int restore_undo_unlink(struct restore_ctx *ctx, const char *path);
 int restore_undo_shm(struct restore_ctx *ctx, int shmid);
+/* A directory made by the restore (a cgroup of --cgroups=caller, a cwd on
+ * tmpfs): removed if the restore fails. */
 int restore_undo_rmdir(struct restore_ctx *ctx, const char *path);
 /* For fd_open_ctx.made_path (owner: the restore_ctx). */
 void restore_undo_made_path(void *owner, const char *path);

@@ -43,15 +43,18 @@ grep -q '"preserved":\[\]' "$OUT" || { cat "$OUT"; fail "a refused tree is liste
 kill_tree "$PIPED"
 
 # --- the job ------------------------------------------------------------------
-cd "$T" || fail "cd $T"
+# its cwd is a directory on the tmpfs too, and the file is in it
+mkdir -m 0750 "$TMPFS/work"
+cd "$TMPFS/work" || fail "cd $TMPFS/work"
 start_workload JOB "$T/job.ready" -- "$PYTHON" "$WLSRC/preserve_job.py" "$LOG" "$T/job.ready" \
-	"$TMPFS/job.data" "$T/job.port"
+	"$TMPFS/work/job.data" "$T/job.port"
+cd "$T" || fail "cd $T"
 wait_lines "$LOG" 10
 PORT=$(<"$T/job.port")
 CHILD=$(cat /proc/"$JOB"/task/*/children | tr -d ' ')
 [[ $CHILD =~ ^[0-9]+$ ]] || fail "no child of the job ($CHILD)"
-cp "$TMPFS/job.data" "$T/job.data.expected"
-stat -c '%a %u %g %Y' "$TMPFS/job.data" >"$T/job.data.stat"
+cp "$TMPFS/work/job.data" "$T/job.data.expected"
+stat -c '%a %u %g %Y' "$TMPFS/work/job.data" >"$T/job.data.stat"
 
 ckptctl_run preserve "$JOB" --name longjob || { cat "$ERR"; fail "registration of pid $JOB failed"; }
 ID=$(<"$OUT")
@@ -81,10 +84,10 @@ T_DUMP=$(now_us)
 log "dumped after $lines lines"
 
 # --- the reboot: the tmpfs is emptied ------------------------------------------------
-rm -f "$TMPFS/job.data"
+rm -f "$TMPFS/work/job.data"
 umount "$TMPFS" || fail "cannot unmount $TMPFS"
 mount -t tmpfs -o size=8m ckpt-e2e-tmpfs "$TMPFS" || fail "cannot mount a fresh tmpfs"
-[[ -e $TMPFS/job.data ]] && fail "the tmpfs still has the file"
+[[ -e $TMPFS/work/job.data ]] && fail "the tmpfs still has the file"
 
 TAKERS=()
 if has_restorer_opt --new-pidns; then
@@ -126,10 +129,13 @@ TRACKED+=("$NEWPID")
 assert_running "$NEWPID"
 wait_lines "$LOG" $((lines + 15)) 20
 "$PYTHON" "$WLSRC/preserve_job.py" --verify "$LOG" || fail "the job did not carry on: $(tail -n 3 "$LOG")"
-cmp -s "$TMPFS/job.data" "$T/job.data.expected" || fail "the tmpfs file is not back with its content"
-[[ $(stat -c '%a %u %g %Y' "$TMPFS/job.data") == "$(<"$T/job.data.stat")" ]] ||
-	fail "the tmpfs file is back as $(stat -c '%a %u %g %Y' "$TMPFS/job.data"), dumped $(<"$T/job.data.stat")"
-log "tmpfs file back: $(stat -c '%s bytes, mode %a' "$TMPFS/job.data")"
+cmp -s "$TMPFS/work/job.data" "$T/job.data.expected" || fail "the tmpfs file is not back with its content"
+[[ $(stat -c '%a %u %g %Y' "$TMPFS/work/job.data") == "$(<"$T/job.data.stat")" ]] ||
+	fail "the tmpfs file is back as $(stat -c '%a %u %g %Y' "$TMPFS/work/job.data"), dumped $(<"$T/job.data.stat")"
+log "tmpfs file back: $(stat -c '%s bytes, mode %a' "$TMPFS/work/job.data")"
+[[ $(stat -c %a "$TMPFS/work") == 750 ]] || fail "the cwd on the tmpfs came back with mode $(stat -c %a "$TMPFS/work")"
+[[ $(readlink /proc/"$NEWPID"/cwd) == "$TMPFS/work" ]] || fail "the restored job's cwd is $(readlink /proc/"$NEWPID"/cwd)"
+log "cwd on the tmpfs made again: $TMPFS/work"
 hello=$(timeout 5 "$PYTHON" -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),timeout=5); print(s.makefile().readline().strip())' "$PORT") ||
 	fail "the restored listener on port $PORT accepts no client"
 [[ $hello == hello* ]] || fail "the restored listener said '$hello'"
