@@ -8,8 +8,11 @@
 # brings it back: it carries on with its state, its file is back with its
 # content, the listener accepts a new client, the images are removed.
 # Also: a tree sharing a pipe with a process outside it is refused at
-# registration (the tree untouched), an exited tree leaves the list, and
-# the registration survives a restart of ckptd.
+# registration (the tree untouched); one that opens such a FIFO after its
+# registration is refused at --dump-all, left running and reported while
+# the other is dumped; an exited tree leaves the list; the registration
+# survives a restart of ckptd; the job's cwd, a directory of the tmpfs, is
+# made again.
 # Taken pids and clock continuity need `ckpt-restore --new-pidns` and
 # `--continue-clocks`: they run when the restorer lists them, else the
 # test says "skipped: restorer lacks X".
@@ -63,6 +66,18 @@ log "registered pid $JOB as $ID"
 assert_running "$JOB"
 expect_fail "a second registration of the tree" "already registered" preserve "$JOB"
 
+# a second job that passes its registration, then opens a FIFO whose other
+# end this shell holds: --dump-all refuses it (left running, reported) and
+# dumps the first one
+mkfifo "$T/fifo"
+start_workload J2 "$T/j2.ready" -- bash -c 'echo $$ >"$0.tmp"; mv "$0.tmp" "$0"; while [ ! -e "$1" ]; do sleep 0.1; done; exec 3>"$2"; exec sleep 1000' \
+	"$T/j2.ready" "$T/j2.go" "$T/fifo"
+ckptctl_run preserve "$J2" --name changes || { cat "$ERR"; fail "registration of pid $J2 failed"; }
+ID2=$(<"$OUT")
+exec 8<>"$T/fifo"
+touch "$T/j2.go"
+wait_for 10 "job 2 to open the FIFO" bash -c "ls -l /proc/$J2/fd 2>/dev/null | grep -q fifo"
+
 # the registry is ckptd's file (root 0700) and survives a restart
 [[ $(stat -c '%a %u' "$STATE") == "700 0" ]] || fail "state dir is $(stat -c '%a %u' "$STATE")"
 [[ $(stat -c '%a %u' "$STATE/registry") == "600 0" ]] || fail "registry is $(stat -c '%a %u' "$STATE/registry")"
@@ -73,10 +88,17 @@ grep -q "\"id\":$ID,\"name\":\"longjob\",\"pid\":$JOB,\"uid\":0,\"state\":\"regi
 	{ cat "$OUT"; fail "registration $ID lost across a ckptd restart"; }
 
 # --- shutdown -------------------------------------------------------------------
-ckptctl_run preserve --dump-all --deadline 60 --json || { cat "$OUT" "$ERR"; fail "--dump-all failed"; }
+ckptctl_run preserve --dump-all --deadline 60 --json && fail "--dump-all succeeded although job 2 cannot be dumped"
 grep -q "\"id\":$ID,.*\"state\":\"saved\"" "$OUT" || { cat "$OUT"; fail "job $ID not saved"; }
 assert_tree_gone "$JOB"
 assert_gone "$CHILD"
+grep -q "\"id\":$ID2,\"name\":\"changes\",\"pid\":$J2,\"uid\":0,\"state\":\"registered\",\"last_result\":\"not dumped, the tree runs on: .*outside the tree" "$OUT" ||
+	{ cat "$OUT"; fail "job 2 (a pipe outside the tree since its registration) not refused at --dump-all"; }
+grep -q '"status":"error"' "$OUT" || fail "--dump-all with a refused job must say so (exit status 1)"
+assert_running "$J2"
+log "job 2 refused at --dump-all and left running: $(grep -o 'not dumped[^"]*' "$OUT" | cut -c1-150)"
+kill_tree "$J2"
+exec 8<&-
 lines=$(line_count "$LOG")
 T_DUMP=$(now_us)
 [[ -s $STATE/preserved/$ID/inventory.img ]] || fail "no images in $STATE/preserved/$ID"
