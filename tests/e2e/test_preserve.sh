@@ -164,10 +164,12 @@ hello=$(timeout 5 "$PYTHON" -c 'import socket,sys; s=socket.create_connection(("
 wait_grep "$LOG" "accepted=1" 10
 log "listener after restore: $hello"
 if ((${#TAKERS[@]})); then
-	for p in "$JOB" "$CHILD"; do
-		grep -q "^NSpid:.*[[:space:]]$p\$" /proc/"$NEWPID"/status /proc/*/status 2>/dev/null ||
-			fail "no restored task sees pid $p in its namespace"
-	done
+	# NSpid: the outer pid, then the one in the job's namespace
+	newchild=$(cat /proc/"$NEWPID"/task/*/children | tr -d ' ')
+	grep -qE "^NSpid:[[:space:]]+$NEWPID[[:space:]]+$JOB\$" /proc/"$NEWPID"/status ||
+		fail "the restored root is not pid $JOB in its namespace: $(grep NSpid /proc/"$NEWPID"/status)"
+	grep -qE "^NSpid:[[:space:]]+[0-9]+[[:space:]]+$CHILD\$" /proc/"$newchild"/status ||
+		fail "the restored child is not pid $CHILD in its namespace: $(grep NSpid /proc/"$newchild"/status)"
 	log "restored in a new pid namespace with its own pids"
 fi
 if has_restorer_opt --continue-clocks; then
