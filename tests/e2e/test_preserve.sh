@@ -39,6 +39,8 @@ setsid sleep 1001 </dev/null 2>/dev/null | cat >/dev/null &
 poll_for 5 pgrep -f '^sleep 1001$' >/dev/null || fail "the piped sleeper did not start"
 PIPED=$(pgrep -f '^sleep 1001$' | head -n 1)
 TRACKED+=("$PIPED")
+expect_fail "dump --check-only of it" "cannot be dumped.*outside the tree" dump "$PIPED" --check-only
+assert_running "$PIPED"
 expect_fail "a tree writing into a pipe read outside it" "cannot be preserved.*outside the tree" preserve "$PIPED"
 assert_running "$PIPED"
 ckptctl_run preserve --list --json || fail "--list failed"
@@ -57,6 +59,12 @@ PORT=$(<"$T/job.port")
 CHILD=$(cat /proc/"$JOB"/task/*/children | tr -d ' ')
 [[ $CHILD =~ ^[0-9]+$ ]] || fail "no child of the job ($CHILD)"
 cp "$TMPFS/work/job.data" "$T/job.data.expected"
+n0=$(line_count "$LOG")
+ckptctl_run dump "$JOB" --check-only || { cat "$ERR"; fail "dump --check-only of the job failed"; }
+grep -q "pass the dump's checks; left running untouched" "$OUT" || fail "check-only: $(cat "$OUT")"
+compgen -G "/tmp/ckptctl-check.*" >/dev/null && fail "check-only left its scratch directory: $(compgen -G "/tmp/ckptctl-check.*")"
+wait_lines "$LOG" $((n0 + 5)) 10
+"$PYTHON" "$WLSRC/preserve_job.py" --verify "$LOG" || fail "the job was disturbed by --check-only"
 stat -c '%a %u %g %Y' "$TMPFS/work/job.data" >"$T/job.data.stat"
 
 ckptctl_run preserve "$JOB" --name longjob || { cat "$ERR"; fail "registration of pid $JOB failed"; }
