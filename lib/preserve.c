@@ -80,6 +80,21 @@ int preserve_entry_check(const PreserveEntry *pe, struct ckpt_error *e)
 	return 0;
 }
 
+/*
+ * Fields this version does not know (a newer ckptd's) are dropped: they
+ * would be written back as they came, and protobuf-c keeps even a tag it
+ * could not encode again the same way (an overlong varint), which would
+ * make the next save unreadable (found by the fuzz target).
+ */
+static void drop_unknown(ProtobufCMessage *m)
+{
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		free(m->unknown_fields[i].data);
+	free(m->unknown_fields);
+	m->unknown_fields = NULL;
+	m->n_unknown_fields = 0;
+}
+
 int preserve_parse(const uint8_t *buf, size_t len, PreserveRegistry **ret, struct ckpt_error *e)
 {
 	PreserveRegistry *reg;
@@ -107,6 +122,9 @@ int preserve_parse(const uint8_t *buf, size_t len, PreserveRegistry **ret, struc
 	reg = preserve_registry__unpack(NULL, mlen, buf + HDR_LEN);
 	if (!reg)
 		return ckpt_err(e, -EBADMSG, "registry: the message does not unpack");
+	drop_unknown(&reg->base);
+	for (size_t i = 0; i < reg->n_entries; i++)
+		drop_unknown(&reg->entries[i]->base);
 	if (reg->version != PRESERVE_VERSION)
 		r = ckpt_err(e, -EBADMSG, "registry: version %u, this ckptd reads version %d",
 			     reg->version, PRESERVE_VERSION);

@@ -3,12 +3,17 @@
  * Fuzz target "preserve": ckptd's registry of preserved jobs
  * (lib/preserve.c, preserve_parse()), the file ckptd reads at start. Any
  * input must give an error or a registry whose every entry passes the
- * checks; an accepted one must pack and parse again to the same bytes.
+ * checks; an accepted one must pack and parse again. The first byte picks
+ * the mode: even, the rest is the file as is (header and checksum
+ * included); odd, the rest is the message, given a valid header and
+ * CRC32C here, so that the checks past the checksum are reached (a forger
+ * who knows the format).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc32c.h"
 #include "preserve.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -18,7 +23,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
-	if (preserve_parse(data, size, &reg, &e) < 0)
+	uint8_t *framed = NULL;
+	int r;
+
+	if (!size)
+		return 0;
+	if (data[0] & 1) {
+		uint32_t v;
+
+		framed = malloc(size - 1 + 16);
+		if (!framed)
+			return 0;
+		memcpy(framed, PRESERVE_MAGIC, 8);
+		v = (uint32_t)(size - 1);
+		memcpy(framed + 8, &v, 4);
+		v = crc32c(0, data + 1, size - 1);
+		memcpy(framed + 12, &v, 4);
+		memcpy(framed + 16, data + 1, size - 1);
+		r = preserve_parse(framed, size - 1 + 16, &reg, &e);
+	} else {
+		r = preserve_parse(data + 1, size - 1, &reg, &e);
+	}
+	free(framed);
+	if (r < 0)
 		return 0;
 	for (size_t i = 0; i < reg->n_entries; i++)
 		if (preserve_entry_check(reg->entries[i], &e) < 0)
