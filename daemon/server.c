@@ -1245,8 +1245,8 @@ static int preserve_open(struct server *s, struct ckpt_error *e)
 	fchmod(s->preserved_fd, 0700);
 	r = preserve_load(s->o->state_fd, &s->reg, &le);
 	if (r < 0) {
-		pr_err("%s/%s: %s: set aside as %s.bad, starting with no registration",
-		       s->o->state_dir, PRESERVE_FILE, le.msg, PRESERVE_FILE);
+		pr_err("%s: %s: set aside as %s.bad, starting with no registration",
+		       s->o->state_dir, le.msg, PRESERVE_FILE);
 		renameat(s->o->state_fd, PRESERVE_FILE, s->o->state_fd, PRESERVE_FILE ".bad");
 		r = preserve_load(s->o->state_fd, &s->reg, e);
 		if (r < 0)

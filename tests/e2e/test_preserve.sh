@@ -194,5 +194,15 @@ fi
 kill_tree "$NEWPID"
 ckptctl_run preserve --list --json || fail "--list failed"
 grep -q '"preserved":\[\]' "$OUT" || { cat "$OUT"; fail "an exited job stays listed"; }
+
+# a registry that does not parse is set aside, never half used
+stop_ckptd
+printf 'CKPTPRS1\x05\x00\x00\x00\x00\x00\x00\x00garbage' >"$STATE/registry"
+start_ckptd --state-dir "$STATE"
+ckptctl_run preserve --list --json || fail "--list after a corrupt registry failed"
+grep -q '"preserved":\[\]' "$OUT" || { cat "$OUT"; fail "a corrupt registry was used"; }
+[[ -s $STATE/registry.bad ]] || fail "the corrupt registry was not set aside"
+grep -q "set aside as registry.bad" "$CKPTD_LOG" || fail "ckptd did not say it set the registry aside"
+log "a corrupt registry is set aside: $(grep -o 'registry: .*set aside' "$CKPTD_LOG" | tail -n 1)"
 assert_ckptd_alive
 pass
