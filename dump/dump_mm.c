@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -35,6 +36,10 @@
 #include "log.h"
 #include "mm_cow.h"
 #include "pagemap.pb-c.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
 
 #define PG_SIZE 4096UL
 #define PM_PRESENT (1ULL << 63)
@@ -167,6 +172,20 @@ static int vma_file(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 
 		snprintf(what, sizeof(what), "mapping of device or special file %s", v->path);
 		return refuse_area(pid, v, what, e);
+	}
+	if (c->opts->save_tmpfs_files) {
+		struct statfs sfs;
+
+		/* only its pages would be saved, not the file: gone after a reboot */
+		if (fstatfs(fd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
+			char what[PATH_MAX + 96];
+
+			snprintf(what, sizeof(what),
+				 "%s is on a tmpfs (emptied by a reboot) and mapped privately or "
+				 "read-only: not saved",
+				 v->path);
+			return refuse_area(pid, v, what, e);
+		}
 	}
 	r = dump_file_add_mapping(c, fd, v->path, &vma->file_id, e);
 	if (r < 0)
