@@ -782,23 +782,49 @@ static bool may_see(const struct conn *c, const PreserveEntry *pe)
 }
 
 /* The answer of every preserve request: the entries the caller may see
- * (only those of ids[] when given). */
+ * (only those of ids[] when given), without their groups, as many as fit
+ * in one frame (the error then says how many more there are). */
 static void preserve_answer(struct server *s, struct conn *c, int status, const char *error,
 			    const uint64_t *ids, size_t nids, uint64_t new_id)
 {
 	Response resp = RESPONSE__INIT;
-	_cleanup_free_ PreserveEntry **list = NULL;
-	size_t n = 0, max = s->reg ? s->reg->n_entries : 0;
+	size_t n = 0, more = 0, max = s->reg ? s->reg->n_entries : 0;
+	_cleanup_free_ PreserveEntry **list = calloc(max ? max : 1, sizeof(*list));
+	_cleanup_free_ PreserveEntry *copies = calloc(max ? max : 1, sizeof(*copies));
+	char msg[CKPT_ERROR_MAX];
+	size_t room = RPC_FRAME_MAX - 2048; /* the rest of the answer, the error */
 
-	list = calloc(max ? max : 1, sizeof(*list));
-	for (size_t i = 0; list && i < max; i++) {
+	if (!list || !copies) {
+		send_error(c, -ENOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < max; i++) {
 		PreserveEntry *pe = s->reg->entries[i];
 		bool want = !ids;
+		size_t sz;
 
 		for (size_t k = 0; ids && k < nids; k++)
 			want |= ids[k] == pe->id;
-		if (want && may_see(c, pe))
-			list[n++] = pe;
+		if (!want || !may_see(c, pe))
+			continue;
+		copies[n] = *pe;
+		copies[n].n_groups = 0;
+		copies[n].groups = NULL;
+		sz = preserve_entry__get_packed_size(&copies[n]) + 8;
+		if (sz > room) {
+			more++;
+			continue;
+		}
+		room -= sz;
+		list[n] = &copies[n];
+		n++;
+	}
+	if (more) {
+		snprintf(msg, sizeof(msg),
+			 "%s%s%zu more registration(s) not shown (one answer is at most %d "
+			 "bytes)",
+			 error ? error : "", error ? "; " : "", more, RPC_FRAME_MAX);
+		error = msg;
 	}
 	resp.version = RPC_PROTOCOL_VERSION;
 	resp.status = status;
