@@ -135,10 +135,12 @@ if has_restorer_opt --new-pidns; then
 import ctypes, os, struct, sys, time
 pid = int(sys.argv[1])
 libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
 tid = (ctypes.c_int * 1)(pid)
 args = struct.pack("QQQQQQQQQQQ", 0, 0, 0, 0, 17, 0, 0, 0, ctypes.addressof(tid), 1, 0)
-buf = ctypes.create_string_buffer(args)
-r = libc.syscall(435, buf, len(args))
+buf = ctypes.create_string_buffer(args, len(args))
+# clone3 with set_tid: variadic syscall(), so every argument a long
+r = libc.syscall(ctypes.c_long(435), buf, ctypes.c_size_t(len(args)))
 if r == 0:
     time.sleep(1000)
     os._exit(0)
