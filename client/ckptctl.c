@@ -335,9 +335,8 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv, struct cli_common *c);
 } commands[] = {
-    {"dump", cmd_dump},	  {"restore", cmd_restore}, {"show", cmd_show},
-    {"check", cmd_check}, {"ps", cmd_ps},	    {"cancel", cmd_cancel},
-    {"preserve", cmd_preserve},
+    {"dump", cmd_dump}, {"restore", cmd_restore}, {"show", cmd_show},	      {"check", cmd_check},
+    {"ps", cmd_ps},	{"cancel", cmd_cancel},	  {"preserve", cmd_preserve},
 };
 
 int main(int argc, char **argv)
@@ -379,5 +378,6 @@ int main(int argc, char **argv)
 		}
 	}
 	return cli_usage_error(
-	    NULL, "unknown command '%s' (dump, restore, show, check, ps, cancel, preserve)", argv[i]);
+	    NULL, "unknown command '%s' (dump, restore, show, check, ps, cancel, preserve)",
+	    argv[i]);
 }

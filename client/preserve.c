@@ -56,7 +56,8 @@ static void print_entries(const Response *resp, bool json)
 		for (size_t i = 0; i < resp->n_preserved; i++) {
 			const PreserveEntry *pe = resp->preserved[i];
 
-			printf("%s{\"id\":%llu,\"name\":", i ? "," : "", (unsigned long long)pe->id);
+			printf("%s{\"id\":%llu,\"name\":", i ? "," : "",
+			       (unsigned long long)pe->id);
 			img_json_string(stdout, pe->name ? pe->name : "");
 			printf(",\"pid\":%d,\"uid\":%u,\"state\":\"%s\",\"last_result\":", pe->pid,
 			       pe->uid, preserve_state_name(pe->state));

@@ -80,8 +80,8 @@ struct job {
 	char error[1024];
 	/* ckptctl preserve */
 	enum job_role role;
-	uint64_t preserve_id;	       /* dump/restore steps: the registration */
-	double deadline;	       /* dump step: cancelled past it (monotonic s) */
+	uint64_t preserve_id;		/* dump/restore steps: the registration */
+	double deadline;		/* dump step: cancelled past it (monotonic s) */
 	unsigned long long start_ticks; /* check: the root's start time */
 	char name[PRESERVE_NAME_MAX + 1];
 };
@@ -355,18 +355,18 @@ static void worker_close_inherited(struct server *s)
 
 /* What a job is started for: the request's fields, or a preserve step's. */
 struct job_req {
-	RpcType type;		   /* RPC_DUMP, RPC_RESTORE, or RPC_PRESERVE (a check) */
+	RpcType type; /* RPC_DUMP, RPC_RESTORE, or RPC_PRESERVE (a check) */
 	enum job_role role;
 	const struct auth_caller *caller;
-	pid_t pid;		   /* dump: root of the tree */
-	int dir_fd;		   /* -1 for a check */
-	const struct stat *st;	   /* of dir_fd */
+	pid_t pid;	       /* dump: root of the tree */
+	int dir_fd;	       /* -1 for a check */
+	const struct stat *st; /* of dir_fd */
 	bool want_progress;
-	struct worker_args a;	   /* the options of the worker */
+	struct worker_args a; /* the options of the worker */
 };
 
-static int job_launch(struct server *s, struct conn *c, const struct job_req *jr,
-		      struct job **ret, struct ckpt_error *e)
+static int job_launch(struct server *s, struct conn *c, const struct job_req *jr, struct job **ret,
+		      struct ckpt_error *e)
 {
 	struct worker_args a = jr->a;
 	struct job *j;
@@ -694,7 +694,8 @@ static void reg_save(struct server *s)
 		pr_err("%s/%s: %s", s->o->state_dir, PRESERVE_FILE, e.msg);
 }
 
-static void set_result(PreserveEntry *pe, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_result(PreserveEntry *pe, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void set_result(PreserveEntry *pe, const char *fmt, ...)
 {
 	char buf[PRESERVE_RESULT_MAX + 1];
@@ -950,7 +951,8 @@ static void preserve_cancel(struct server *s, struct conn *c, uint64_t id)
 	PreserveEntry *pe = reg_find(s, id, &idx);
 
 	if (!pe || !may_see(c, pe)) {
-		snprintf(msg, sizeof(msg), "no registration %llu (of yours)", (unsigned long long)id);
+		snprintf(msg, sizeof(msg), "no registration %llu (of yours)",
+			 (unsigned long long)id);
 		send_error(c, -ESRCH, msg);
 		return;
 	}
@@ -1153,8 +1155,9 @@ static void preserve_batch(struct server *s, struct conn *c, const PreserveReque
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (!auth_is_root(&c->caller)) {
-		send_error(c, -EPERM, dump ? "only root may run --dump-all"
-					   : "only root may run --restore-all");
+		send_error(c, -EPERM,
+			   dump ? "only root may run --dump-all"
+				: "only root may run --restore-all");
 		return;
 	}
 	if (b->active) {

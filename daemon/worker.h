@@ -51,7 +51,7 @@ struct worker_args {
 	/* dump: seize, collect, check, resume: nothing is written (preserve
 	 * registration); the worker makes and removes a scratch directory */
 	bool check_only;
-	bool save_tmpfs;      /* dump: --save-tmpfs-files (preserve) */
+	bool save_tmpfs; /* dump: --save-tmpfs-files (preserve) */
 	/* restore: pass --new-pidns when a pid of the tree is taken, and
 	 * --continue-clocks (only set when the restorer lists them) */
 	bool new_pidns_if_taken;
@@ -62,9 +62,9 @@ struct worker_args {
 	struct worker_limits limits;
 	const uint8_t *mac_key; /* mac.h: seal dumps, check non-root restores */
 	/* set in the worker */
-	bool has_log;	  /* restore: restore.log exists */
+	bool has_log;	    /* restore: restore.log exists */
 	bool use_new_pidns; /* restore: a pid of the tree is taken (new_pidns_if_taken) */
-	pid_t worker_pid; /* restore: parent of ckpt-restore */
+	pid_t worker_pid;   /* restore: parent of ckpt-restore */
 };
 
 /* Run in the forked worker; returns the exit status for _exit(). */

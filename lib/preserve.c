@@ -114,9 +114,10 @@ int preserve_parse(const uint8_t *buf, size_t len, PreserveRegistry **ret, struc
 	mlen = le32toh(mlen);
 	crc = le32toh(crc);
 	if (mlen != len - HDR_LEN)
-		return ckpt_err(e, -EBADMSG,
-				"registry: header says %u bytes of message, %zu follow (truncated?)",
-				mlen, len - HDR_LEN);
+		return ckpt_err(
+		    e, -EBADMSG,
+		    "registry: header says %u bytes of message, %zu follow (truncated?)", mlen,
+		    len - HDR_LEN);
 	if (crc32c(0, buf + HDR_LEN, mlen) != crc)
 		return ckpt_err(e, -EBADMSG, "registry: checksum mismatch (corrupt)");
 	reg = preserve_registry__unpack(NULL, mlen, buf + HDR_LEN);
@@ -153,8 +154,7 @@ int preserve_parse(const uint8_t *buf, size_t len, PreserveRegistry **ret, struc
 	return 0;
 }
 
-int preserve_pack(const PreserveRegistry *reg, uint8_t **ret, size_t *ret_len,
-		  struct ckpt_error *e)
+int preserve_pack(const PreserveRegistry *reg, uint8_t **ret, size_t *ret_len, struct ckpt_error *e)
 {
 	size_t mlen = preserve_registry__get_packed_size(reg);
 	uint8_t *buf;
@@ -184,8 +184,8 @@ void preserve_registry_free(PreserveRegistry *reg)
 
 int preserve_load(int dirfd, PreserveRegistry **ret, struct ckpt_error *e)
 {
-	_cleanup_close_ int fd = openat(dirfd, PRESERVE_FILE,
-					O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	_cleanup_close_ int fd =
+	    openat(dirfd, PRESERVE_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	_cleanup_free_ uint8_t *buf = NULL;
 	struct stat st;
 	size_t got = 0;
@@ -247,7 +247,8 @@ int preserve_save(int dirfd, const PreserveRegistry *reg, struct ckpt_error *e)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return ckpt_err_errno(e, n < 0 ? -errno : -EIO, "cannot write the registry");
+			return ckpt_err_errno(e, n < 0 ? -errno : -EIO,
+					      "cannot write the registry");
 		done += n;
 	}
 	if (fsync(fd) < 0)

@@ -330,7 +330,8 @@ int rpc_validate_request(const Request *req, int fd, struct ckpt_error *e)
 			break;
 		case PRESERVE_OP__PRESERVE_OP_CANCEL:
 			if (!req->preserve->has_id)
-				return ckpt_err(e, -EINVAL, "preserve cancel request without an id");
+				return ckpt_err(e, -EINVAL,
+						"preserve cancel request without an id");
 			break;
 		case PRESERVE_OP__PRESERVE_OP_LIST:
 		case PRESERVE_OP__PRESERVE_OP_DUMP_ALL:

@@ -252,7 +252,8 @@ static int tmpfs_cwds_create(struct restore_ctx *ctx)
 		const CoreEntry *c = ctx->tasks[i].core;
 		struct stat st;
 
-		if (!c || !c->has_cwd_tmpfs || !c->cwd_tmpfs || (c->has_cwd_deleted && c->cwd_deleted))
+		if (!c || !c->has_cwd_tmpfs || !c->cwd_tmpfs ||
+		    (c->has_cwd_deleted && c->cwd_deleted))
 			continue;
 		if (stat(c->cwd, &st) == 0 || errno != ENOENT)
 			continue; /* there (or not ours to make): the task's chdir decides */
@@ -267,10 +268,9 @@ static int tmpfs_cwds_create(struct restore_ctx *ctx)
 			return -ENOMEM;
 		if (lchown(c->cwd, c->cwd_uid, c->cwd_gid) < 0 ||
 		    chmod(c->cwd, c->cwd_mode & 07777) < 0)
-			return ckpt_err_errno(&ctx->err, -errno,
-					      "pid %d: cwd %s made again: owner %u:%u, mode 0%o",
-					      c->pid, c->cwd, c->cwd_uid, c->cwd_gid,
-					      c->cwd_mode & 07777);
+			return ckpt_err_errno(
+			    &ctx->err, -errno, "pid %d: cwd %s made again: owner %u:%u, mode 0%o",
+			    c->pid, c->cwd, c->cwd_uid, c->cwd_gid, c->cwd_mode & 07777);
 		pr_info("made the cwd %s (on a tmpfs) of pid %d again", c->cwd, c->pid);
 	}
 	return 0;

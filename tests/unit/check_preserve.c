@@ -123,13 +123,34 @@ START_TEST(test_every_byte_changed)
 END_TEST
 
 /* checksummed forgeries: each breaks one rule */
-static void forge_dup_id(void) { e2.id = 1; }
-static void forge_id_not_below_next(void) { e2.id = 4; }
-static void forge_zero_id(void) { e1.id = 0; }
-static void forge_bad_pid(void) { e1.pid = -5; }
-static void forge_bad_state(void) { e1.state = 9; }
-static void forge_name_slash(void) { e1.name = "../../etc"; }
-static void forge_name_ctrl(void) { e1.name = "a\033[2Jb"; }
+static void forge_dup_id(void)
+{
+	e2.id = 1;
+}
+static void forge_id_not_below_next(void)
+{
+	e2.id = 4;
+}
+static void forge_zero_id(void)
+{
+	e1.id = 0;
+}
+static void forge_bad_pid(void)
+{
+	e1.pid = -5;
+}
+static void forge_bad_state(void)
+{
+	e1.state = 9;
+}
+static void forge_name_slash(void)
+{
+	e1.name = "../../etc";
+}
+static void forge_name_ctrl(void)
+{
+	e1.name = "a\033[2Jb";
+}
 static void forge_name_long(void)
 {
 	static char n[PRESERVE_NAME_MAX + 2];
@@ -151,22 +172,20 @@ static void forge_groups(void)
 	e1.groups = g;
 	e1.n_groups = PRESERVE_GROUPS_MAX + 1;
 }
-static void forge_version(void) { reg.version = 2; }
+static void forge_version(void)
+{
+	reg.version = 2;
+}
 
 static const struct {
 	void (*forge)(void);
 	const char *msg;
 } forgeries[] = {
-    {forge_dup_id, "appears twice"},
-    {forge_id_not_below_next, "not below next_id"},
-    {forge_zero_id, "id is 0"},
-    {forge_bad_pid, "is not a pid"},
-    {forge_bad_state, "is not a state"},
-    {forge_name_slash, "'/'"},
-    {forge_name_ctrl, "printable"},
-    {forge_name_long, "1 to"},
-    {forge_result_long, "last_result"},
-    {forge_groups, "groups"},
+    {forge_dup_id, "appears twice"},	 {forge_id_not_below_next, "not below next_id"},
+    {forge_zero_id, "id is 0"},		 {forge_bad_pid, "is not a pid"},
+    {forge_bad_state, "is not a state"}, {forge_name_slash, "'/'"},
+    {forge_name_ctrl, "printable"},	 {forge_name_long, "1 to"},
+    {forge_result_long, "last_result"},	 {forge_groups, "groups"},
     {forge_version, "version 2"},
 };
 
