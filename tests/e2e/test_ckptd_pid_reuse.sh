@@ -47,6 +47,7 @@ for try in 1 2 3 4 5; do
 	echo $((CPID - 1)) >/proc/sys/kernel/ns_last_pid
 	sh -c 'echo $$ >"$1/cgroup.procs" && exec sleep 300' sh "$VCG" &
 	VICTIM=$!
+	disown "$VICTIM"
 	[[ $VICTIM == "$CPID" ]] && break
 	kill -9 "$VICTIM"
 	VICTIM=

@@ -18,9 +18,15 @@ done
 command -v systemd-socket-activate >/dev/null || fail "systemd-socket-activate missing (package systemd)"
 
 ckptd_user_add DUID ckpt-deb-u
+# the purge removes /var/lib/ckpt: one there before (a ckptd run by hand,
+# `cmake --install`) is kept aside and put back
+[[ -e /var/lib/ckpt ]] && mv /var/lib/ckpt "$T/var-lib-ckpt.kept"
 purge()
 {
 	dpkg --purge libckpt-dev libckpt0 ckpt >"$T/purge.log" 2>&1
+	local rc=$?
+	[[ -e $T/var-lib-ckpt.kept && ! -e /var/lib/ckpt ]] && mv "$T/var-lib-ckpt.kept" /var/lib/ckpt
+	return $rc
 }
 # (after ckptd_user_add, whose EXIT trap this one replaces): whatever
 # happens, the packages go, the socket file goes, the user goes
@@ -48,7 +54,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	"$T/deb/libckpt-dev_${version}_amd64.deb" >"$T/install.log" 2>&1 ||
 	{ tail -n 30 "$T/install.log"; fail "apt-get install of the packages failed"; }
 for f in /usr/bin/ckptctl /usr/sbin/ckptd /usr/libexec/ckpt/ckpt-restore /lib/systemd/system/ckptd.socket \
-	/lib/systemd/system/ckptd.service /usr/share/man/man1/ckptctl.1.gz /usr/share/man/man8/ckptd.8.gz \
+	/lib/systemd/system/ckptd.service /lib/systemd/system/ckpt-preserve.service /usr/share/man/man1/ckptctl.1.gz /usr/share/man/man8/ckptd.8.gz \
 	/usr/share/man/man3/libckpt.3.gz /usr/share/bash-completion/completions/ckptctl \
 	/usr/include/ckpt/ckpt.h /usr/share/doc/ckpt/daemon.md; do
 	[[ -e $f ]] || fail "installed packages lack $f"
@@ -101,7 +107,7 @@ wait_for 10 "ckptd to stop" gone "$SA"
 untrack "$SA"
 SA=
 rm -f "$SOCKPATH"
-purge || { cat "$T/purge.log"; fail "dpkg --purge failed"; }
+dpkg --purge libckpt-dev libckpt0 ckpt >"$T/purge.log" 2>&1 || { cat "$T/purge.log"; fail "dpkg --purge failed"; }
 for f in /usr/bin/ckptctl /usr/sbin/ckptd /usr/libexec/ckpt /lib/systemd/system/ckptd.socket \
 	/usr/include/ckpt /usr/share/doc/ckpt /var/lib/ckpt; do
 	[[ -e $f ]] && fail "$f is left after dpkg --purge"
@@ -110,4 +116,5 @@ for p in ckpt libckpt0 libckpt-dev; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "installed" && fail "$p is still installed"
 done
 log "purged: nothing of the packages is left"
+purge # (puts back a /var/lib/ckpt kept aside)
 pass
