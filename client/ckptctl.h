@@ -28,6 +28,7 @@ int cmd_show(int argc, char **argv, struct cli_common *c);
 int cmd_check(int argc, char **argv, struct cli_common *c);
 int cmd_ps(int argc, char **argv, struct cli_common *c);
 int cmd_cancel(int argc, char **argv, struct cli_common *c);
+int cmd_preserve(int argc, char **argv, struct cli_common *c);
 
 /*
  * Daemon mode (daemon.c). cli_daemon_connect: 1 and *ret_fd when ckptd

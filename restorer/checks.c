@@ -149,7 +149,7 @@ static int check_files(struct restore_ctx *ctx)
 		struct rfile *f = &ctx->files[i];
 		int r;
 
-		if (f->used_by_fd && f->kind->verify) {
+		if ((f->used_by_fd || f->in_flight) && f->kind->verify) {
 			r = f->kind->verify(f->fe, &ctx->err);
 			if (r < 0)
 				return ckpt_err_wrap(&ctx->err, "file id %u", f->fe->id);

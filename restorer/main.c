@@ -182,6 +182,39 @@ static int parse_tty_fd(const char *s)
 	return (int)v;
 }
 
+/*
+ * The restorer's own mappings (libraries, stack, heap: placed at random by
+ * the kernel) took addresses of memory the tree shares copy-on-write
+ * (cow.c), before anything was created: run again, which places them
+ * elsewhere, a few times at most. Returns only if it cannot.
+ */
+static void run_again(char **argv, int dir_fd, int progress_fd, struct ckpt_error *e)
+{
+	const char *s = getenv(RESTORE_ATTEMPT_ENV);
+	int attempt = s ? atoi(s) : 0;
+	char buf[16];
+
+	if (attempt + 1 >= RESTORE_ATTEMPTS_MAX) {
+		size_t n = strlen(e->msg);
+
+		snprintf(e->msg + n, sizeof(e->msg) - n, " (after %d attempts)", attempt + 1);
+		return;
+	}
+	pr_info("%s; running again", e->msg);
+	snprintf(buf, sizeof(buf), "%d", attempt + 1);
+	setenv(RESTORE_ATTEMPT_ENV, buf, 1);
+	/* the fds of our arguments must survive the exec */
+	if (dir_fd >= 0)
+		fcntl(dir_fd, F_SETFD, 0);
+	if (progress_fd >= 0)
+		fcntl(progress_fd, F_SETFD, 0);
+	execv("/proc/self/exe", argv);
+	if (dir_fd >= 0)
+		fcntl(dir_fd, F_SETFD, FD_CLOEXEC);
+	if (progress_fd >= 0)
+		fcntl(progress_fd, F_SETFD, FD_CLOEXEC);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -329,6 +362,10 @@ int main(int argc, char **argv)
 		r = pidns_restore(&ctx, &ns);
 	else
 		r = restore_run(&ctx);
+	/* (with --new-pidns the stages run in the namespace's init: a layout
+	 * collision there fails the restore, it does not run again) */
+	if (r < 0 && ctx.layout_collision)
+		run_again(argv, dir_fd, opts.progress_fd, &ctx.err);
 	if (r == 0 && opts.plan_only)
 		plan_print(&ctx, stdout);
 	else

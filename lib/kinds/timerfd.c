@@ -218,6 +218,7 @@ static int timerfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_timerfd = {
     .name = "timerfd",
+    .in_flight = true,
     .matches = timerfd_matches,
     .describe = timerfd_describe,
     .entry_field = offsetof(FileEntry, timerfd),
