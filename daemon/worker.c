@@ -339,7 +339,8 @@ static int drop_bounding_set(void)
 				   CAP_DAC_READ_SEARCH,
 				   CAP_FOWNER,
 				   CAP_CHOWN,
-				   CAP_NET_ADMIN};
+				   CAP_NET_ADMIN,
+				   CAP_SYS_TIME};
 
 	for (int c = 0; c <= CAP_LAST_CAP; c++) {
 		bool k = false;
@@ -360,11 +361,17 @@ static int drop_bounding_set(void)
  */
 static int become_caller(const struct worker_args *a)
 {
-	/* NET_ADMIN: TCP connections restored in repair mode, their lock deleted */
+	/*
+	 * NET_ADMIN: TCP connections restored in repair mode, their lock
+	 * deleted. SYS_TIME: --continue-clocks writes the offsets of the job's
+	 * own new time namespace (raised around that write only; a user can
+	 * do the same in a user namespace of their own).
+	 */
 	static const cap_value_t keep[] = {CAP_SYS_ADMIN,  CAP_CHECKPOINT_RESTORE,
 					   CAP_SYS_PTRACE, CAP_SETUID,
 					   CAP_SETGID,	   CAP_SETPCAP,
-					   CAP_KILL,	   CAP_NET_ADMIN};
+					   CAP_KILL,	   CAP_NET_ADMIN,
+					   CAP_SYS_TIME};
 	const struct auth_caller *c = a->caller;
 	cap_t caps;
 	int r = 0;
