@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # bench/fuzz.sh TARGET|all SECONDS: run the libFuzzer harnesses of tests/fuzz/
-# (image, dir, rpc; docs/testing.md "Fuzzing") for SECONDS each, one after
+# (image, dir, rpc, preserve; docs/testing.md "Fuzzing") for SECONDS each, one after
 # the other. Builds build-fuzz/ (CC=clang, -DCKPT_FUZZ=ON) first if needed.
 # The working corpus of a target is build-fuzz/fuzz-corpus/TARGET (kept from
 # run to run, seeded from tests/fuzz/corpus/TARGET, which is only read);
@@ -15,9 +15,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 SRC=$PWD
 BUILD=${FUZZ_BUILD:-$SRC/build-fuzz}
-ALL=(image dir rpc)
+ALL=(image dir rpc preserve)
 
-usage() { echo "usage: bench/fuzz.sh image|dir|rpc|all SECONDS" >&2; exit 2; }
+usage() { echo "usage: bench/fuzz.sh image|dir|rpc|preserve|all SECONDS" >&2; exit 2; }
 (($# == 2)) || usage
 [[ $2 =~ ^[0-9]+$ ]] && (($2 > 0)) || usage
 if [[ $1 == all ]]; then
@@ -29,7 +29,7 @@ fi
 SECS=$2
 
 # largest input per target: the seeds and a bit more; rpc: past the 64 KiB frame limit
-declare -A MAX_LEN=([image]=16384 [dir]=65536 [rpc]=66000)
+declare -A MAX_LEN=([image]=16384 [dir]=65536 [rpc]=66000 [preserve]=8192)
 
 if [[ ! -f $BUILD/CMakeCache.txt ]]; then
 	command -v clang >/dev/null || { echo "fuzz: clang is missing (packaging/install-deps.sh)" >&2; exit 1; }

@@ -30,7 +30,8 @@ static void usage_main(FILE *out)
 		"  dump PID -D DIR [--leave-running] [--shell-job] [--tcp-close] [--json]\n"
 		"                 checkpoint the tree rooted at PID into DIR (must not exist or\n"
 		"                 be empty); the tree is killed unless --leave-running\n"
-		"  restore DIR [--shell-job] [--cgroups=exact|caller] [--json]\n"
+		"  restore DIR [--shell-job] [--cgroups=exact|caller] [--new-pidns]\n"
+		"              [--continue-clocks] [--json]\n"
 		"                 recreate the tree saved in DIR (runs ckpt-restore)\n"
 		"  show DIR [IMAGE]\n"
 		"                 print the images of DIR (or one of them) as JSON\n"
@@ -38,6 +39,8 @@ static void usage_main(FILE *out)
 		"                 probe the kernel features ckpt needs\n"
 		"  ps [--json]    list the jobs of ckptd (running and recent)\n"
 		"  cancel JOB     cancel a running dump or restore of ckptd\n"
+		"  preserve PID [--name NAME] | --list | --cancel ID | --dump-all | --restore-all\n"
+		"                 keep a job across a reboot (through ckptd)\n"
 		"  run --dir DIR [--signal SIG]... [--exit-code N] [--interval S] -- CMD...\n"
 		"                 run CMD as a batch job checkpointed into DIR on SIG, restored\n"
 		"                 from DIR when it holds a checkpoint (docs/slurm.md)\n"
@@ -168,6 +171,12 @@ static void usage_dump(FILE *out)
 		"      --tcp-close      established TCP connections are not held for the restore:\n"
 		"                       their peers see them closed, and after restore the\n"
 		"                       program sees them reset (default: held, and restored)\n"
+		"      --save-tmpfs-files\n"
+		"                       files the tree has open on tmpfs (/tmp, /dev/shm, /run)\n"
+		"                       are saved with their content; the restore recreates a\n"
+		"                       missing one and refuses one that changed\n"
+		"      --check-only     seize, collect and run every check, then resume the tree\n"
+		"                       untouched: nothing is written (-D optional; in process)\n"
 		"      --json           print the result as one JSON object on stdout, after\n"
 		"                       progress lines {\"progress\":{...}} (from 64 MiB on)\n"
 		"  -v, --verbose        more log output on stderr (-vv: debug)\n");
@@ -242,9 +251,12 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 	    {"shell-job", no_argument, NULL, 'j'},
 	    {"external", required_argument, NULL, 'E'},
 	    {"tcp-close", no_argument, NULL, 'T'},
+	    {"save-tmpfs-files", no_argument, NULL, 'F'},
+	    {"check-only", no_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *external[64];
+	char scratch[] = "/tmp/ckptctl-check.XXXXXX";
 	struct dump_opts o = {0};
 	struct dump_result res = {0};
 	struct ckpt_error err = {0};
@@ -263,6 +275,10 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 			o.shell_job = true;
 		else if (opt == 'T')
 			o.tcp_close = true;
+		else if (opt == 'F')
+			o.save_tmpfs_files = true;
+		else if (opt == 'C')
+			o.check_only = true;
 		else if (opt == 'E' && o.n_external == sizeof(external) / sizeof(external[0]))
 			return cli_usage_error("dump", "too many --external");
 		else if (opt == 'E')
@@ -275,9 +291,30 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 		return cli_usage_error("dump", "'%s' is not a pid", argv[optind]);
 	if (optind + 1 < argc)
 		return cli_usage_error("dump", "unexpected argument '%s'", argv[optind + 1]);
+	if (o.check_only && !o.dir) {
+		/* nothing stays: a scratch directory the engine empties */
+		if (!mkdtemp(scratch)) {
+			fprintf(stderr, "ckptctl dump: cannot create %s: %m\n", scratch);
+			return 1;
+		}
+		o.dir = scratch;
+	}
 	if (!o.dir)
 		return cli_usage_error("dump", "missing -D DIR (where to write the images)");
 	cli_set_verbosity(c->verbose);
+	if (o.check_only) {
+		/* in process only: ckptd runs checks for `ckptctl preserve` */
+		r = dump_tree(&o, &res, &err);
+		if (o.dir == scratch)
+			rmdir(scratch);
+		if (r < 0) {
+			fprintf(stderr, "ckptctl: pid %d cannot be dumped: %s\n", o.pid, err.msg);
+			return 1;
+		}
+		printf("pid %d: %u task(s) pass the dump's checks; left running untouched\n", o.pid,
+		       res.ntasks);
+		return 0;
+	}
 
 	r = cli_daemon_connect(c, "dump", &ex);
 	if (r < 0)
@@ -302,8 +339,9 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv, struct cli_common *c);
 } commands[] = {
-    {"dump", cmd_dump},	  {"restore", cmd_restore}, {"show", cmd_show},
-    {"check", cmd_check}, {"ps", cmd_ps},	    {"cancel", cmd_cancel}, {"run", cmd_run},
+    {"dump", cmd_dump},	    {"restore", cmd_restore}, {"show", cmd_show},
+    {"check", cmd_check},   {"ps", cmd_ps},	      {"cancel", cmd_cancel},
+    {"preserve", cmd_preserve}, {"run", cmd_run},
 };
 
 int main(int argc, char **argv)
@@ -345,5 +383,6 @@ int main(int argc, char **argv)
 		}
 	}
 	return cli_usage_error(
-	    NULL, "unknown command '%s' (dump, restore, show, check, ps, cancel, run)", argv[i]);
+	    NULL, "unknown command '%s' (dump, restore, show, check, ps, cancel, preserve, run)",
+	    argv[i]);
 }

@@ -29,6 +29,7 @@ int cmd_show(int argc, char **argv, struct cli_common *c);
 int cmd_check(int argc, char **argv, struct cli_common *c);
 int cmd_ps(int argc, char **argv, struct cli_common *c);
 int cmd_cancel(int argc, char **argv, struct cli_common *c);
+int cmd_preserve(int argc, char **argv, struct cli_common *c);
 
 /*
  * Daemon mode (daemon.c). cli_daemon_connect: 1 and *ret_fd when ckptd
@@ -39,7 +40,8 @@ int cmd_cancel(int argc, char **argv, struct cli_common *c);
 int cli_daemon_connect(const struct cli_common *c, const char *cmd, int *ret_fd);
 int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c);
 /* cgroups: NULL, "exact" or "caller" (ckptctl restore --cgroups) */
-int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c);
+int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
+		   bool new_pidns, bool continue_clocks);
 /* The same requests with nothing printed (sock is consumed): for `run`. */
 struct ckpt_error;
 struct daemon_result {
@@ -52,7 +54,8 @@ struct daemon_result {
 int daemon_dump_quiet(int sock, const struct dump_opts *o, const struct cli_common *c,
 		      struct daemon_result *ret, struct ckpt_error *e);
 int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
-			 struct daemon_result *ret, struct ckpt_error *e);
+			 bool new_pidns, bool continue_clocks, struct daemon_result *ret,
+			 struct ckpt_error *e);
 /*
  * Restore dir in process (root): run ckpt-restore as our child, nothing
  * printed but its log; *ret_root is the restored root (which becomes our

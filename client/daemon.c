@@ -234,7 +234,8 @@ int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
 }
 
 int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
-			 struct daemon_result *ret, struct ckpt_error *e)
+			 bool new_pidns, bool continue_clocks, struct daemon_result *ret,
+			 struct ckpt_error *e)
 {
 	_cleanup_(rpc_response_freep) Response *resp = NULL;
 	_cleanup_close_ int s = sock, dir_fd = -1;
@@ -250,6 +251,10 @@ int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const s
 	req.type = RPC_TYPE__RPC_RESTORE;
 	rr.cgroups = (char *)cgroups;
 	req.restore = &rr;
+	rr.has_new_pidns = new_pidns;
+	rr.new_pidns = new_pidns;
+	rr.has_continue_clocks = continue_clocks;
+	rr.continue_clocks = continue_clocks;
 	req.has_want_progress = true;
 	req.want_progress = bar || c->json;
 	r = transact(s, &req, dir_fd, c, bar, &resp, e);
@@ -268,12 +273,13 @@ int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const s
 	return 0;
 }
 
-int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c)
+int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
+		   bool new_pidns, bool continue_clocks)
 {
 	struct daemon_result res = {0};
 	struct ckpt_error e = {0};
 
-	if (daemon_restore_quiet(sock, dir, cgroups, c, &res, &e) < 0) {
+	if (daemon_restore_quiet(sock, dir, cgroups, c, new_pidns, continue_clocks, &res, &e) < 0) {
 		fprintf(stderr, "ckptctl: restore from %s failed: %s\n", dir, e.msg);
 		if (c->json)
 			print_error_json(e.msg);

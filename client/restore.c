@@ -56,7 +56,8 @@ static void on_interrupt(int sig)
 static void usage_restore(FILE *out)
 {
 	fprintf(out,
-		"usage: ckptctl restore DIR [--shell-job] [--cgroups=exact|caller] [--json] [-v]\n"
+		"usage: ckptctl restore DIR [--shell-job] [--cgroups=exact|caller] [--new-pidns]\n"
+		"                           [--continue-clocks] [--json] [-v]\n"
 		"\n"
 		"Recreate the process tree saved in DIR, with the same pids, and resume it.\n"
 		"Runs ckpt-restore: $CKPT_RESTORE if set, else the one next to ckptctl, else\n"
@@ -69,6 +70,14 @@ static void usage_restore(FILE *out)
 		"                 restore a job dumped with --shell-job onto this terminal, as\n"
 		"                 its foreground job; stay in the foreground until it exits\n"
 		"                 (exit status: the job's), then take the terminal back\n"
+		"      --new-pidns\n"
+		"                 restore into a new pid namespace in which every task has\n"
+		"                 its saved pid, even if those pids are taken here (a small\n"
+		"                 init of ckpt's is its pid 1); also a new mount namespace\n"
+		"                 with that namespace's /proc. --json adds root_pid_ns\n"
+		"      --continue-clocks\n"
+		"                 restore into a new time namespace in which CLOCK_MONOTONIC\n"
+		"                 and CLOCK_BOOTTIME go on from their values at the dump\n"
 		"      --cgroups=exact\n"
 		"                 every task and thread back in the cgroups it was dumped in\n"
 		"                 (the default); the restore is refused if one is gone\n"
@@ -114,9 +123,10 @@ static void exec_restorer(const char *path, bool search, char **args, pid_t pare
 }
 
 static int spawn_restorer(const char *path, bool search, const char *dir, int verbose, int out_fd,
-			  int progress_fd, int tty_fd, const char *cgroups, pid_t *ret_pid)
+			  int progress_fd, int tty_fd, const char *cgroups, const char *const *extra,
+			  pid_t *ret_pid)
 {
-	char *args[16], fdarg[16], ttyarg[16], cgarg[32];
+	char *args[20], fdarg[16], ttyarg[16], cgarg[32];
 	pid_t parent = getpid(), pid;
 	int n = 0, err = 0, errp[2];
 	ssize_t k;
@@ -136,6 +146,8 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 		args[n++] = "--tty-fd";
 		args[n++] = ttyarg;
 	}
+	for (; extra && *extra; extra++)
+		args[n++] = (char *)*extra;
 	if (cgroups) {
 		snprintf(cgarg, sizeof(cgarg), "--cgroups=%s", cgroups);
 		args[n++] = cgarg;
@@ -688,10 +700,15 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"shell-job", no_argument, NULL, 'j'},
+	    {"new-pidns", no_argument, NULL, 'N'},
+	    {"continue-clocks", no_argument, NULL, 'C'},
 	    {"cgroups", required_argument, NULL, 'g'},
 	    {NULL, 0, NULL, 0},
 	};
 	_cleanup_free_ char *path = NULL, *out = NULL;
+	bool new_pidns = false, continue_clocks = false;
+	const char *extra[3] = {NULL, NULL, NULL};
+	size_t nextra = 0;
 	const char *cgroups = NULL;
 	struct shell_job job = {.tty_fd = -1};
 	pid_t root = 0;
@@ -709,6 +726,10 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 			return ex;
 		if (opt == 'j')
 			job.on = true;
+		if (opt == 'N')
+			new_pidns = true;
+		if (opt == 'C')
+			continue_clocks = true;
 		if (opt == 'g') {
 			if (strcmp(optarg, "exact") && strcmp(optarg, "caller"))
 				return cli_usage_error("restore",
@@ -717,6 +738,15 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 			cgroups = optarg;
 		}
 	}
+	if (job.on && new_pidns)
+		return cli_usage_error("restore",
+				       "--shell-job and --new-pidns cannot go together (a job of "
+				       "this terminal's session cannot be made in a new pid "
+				       "namespace)");
+	if (new_pidns)
+		extra[nextra++] = "--new-pidns";
+	if (continue_clocks)
+		extra[nextra++] = "--continue-clocks";
 	if (optind >= argc)
 		return cli_usage_error("restore", "missing DIR");
 	if (optind + 1 < argc)
@@ -733,7 +763,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 		return 1;
 	if (r > 0) {
 		wait_for_zombie_pids(dir);
-		return daemon_restore(ex, dir, cgroups, c);
+		return daemon_restore(ex, dir, cgroups, c, new_pidns, continue_clocks);
 	}
 	path = restorer_find(NULL, CKPT_LIBEXECDIR, true, &search);
 	out = malloc(RESTORER_OUT_MAX);
@@ -754,7 +784,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], progfd[1], job.tty_fd, cgroups,
-			   &pid);
+			   extra, &pid);
 	close(pipefd[1]);
 	close(progfd[1]);
 	if (r < 0) {
@@ -792,8 +822,15 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	r = report(dir, status, out, c->json, &root);
-	if (r != 0)
+	if (r != 0 && new_pidns) {
+		/* the tree has other pids out here: its namespace's init goes */
+		const char *p = strstr(out, "\"ns_init_pid\":");
+
+		if (p)
+			restored_nsinit_kill((pid_t)atol(p + 14), since);
+	} else if (r != 0) {
 		kill_unreported(dir, since);
+	}
 	if (job.on)
 		r = shell_job_finish(&job, r == 0 ? root : 0, r);
 	return r;

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -30,12 +31,13 @@
 #include "server.h"
 
 #define SD_LISTEN_FDS_START 3
+#define STATE_DIR_DEFAULT "/var/lib/ckpt"
 
 /* What the dump engine, the workers and ckpt-restore need (docs/daemon.md). */
 static const cap_value_t kept_caps[] = {
     CAP_SYS_PTRACE,   CAP_SYS_ADMIN,	      CAP_SETUID, CAP_SETGID, CAP_SETPCAP,    CAP_CHOWN,
     CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,    CAP_FOWNER, CAP_KILL,   CAP_SYS_CHROOT, CAP_SETFCAP,
-    CAP_NET_ADMIN,    CAP_CHECKPOINT_RESTORE,
+    CAP_NET_ADMIN,    CAP_CHECKPOINT_RESTORE, CAP_SYS_TIME,
 };
 
 static void usage(FILE *out)
@@ -61,9 +63,76 @@ static void usage(FILE *out)
 		"      --mac-key PATH    root's key sealing the checkpoints it writes (mac.img;\n"
 		"                        default %s, created 0600 if missing)\n"
 		"      --idle-timeout S  close a silent connection after S seconds (default 10)\n"
+		"      --state-dir PATH  where `ckptctl preserve` keeps its registry and the\n"
+		"                        preserved jobs' images (default $CKPT_STATE_DIR, else\n"
+		"                        %s; created 0700)\n"
 		"  -v, --verbose         more log output (-vv: debug)\n",
 		CKPT_SOCKET_DEFAULT, CKPT_LIBEXECDIR, SERVER_JOBS_PER_USER_DEFAULT,
-		SERVER_RESTORE_BYTES_DEFAULT, SERVER_IMAGES_DEFAULT, MAC_KEY_DEFAULT);
+		SERVER_RESTORE_BYTES_DEFAULT, SERVER_IMAGES_DEFAULT, MAC_KEY_DEFAULT,
+		STATE_DIR_DEFAULT);
+}
+
+/*
+ * Does the restorer take this option? `ckpt-restore --help` lists every
+ * option it has; --restore-all passes --new-pidns and --continue-clocks
+ * only to a restorer that lists them (docs/preserve.md).
+ */
+static void restorer_options(const char *restorer, struct server_opts *o)
+{
+	char buf[16384];
+	size_t n = 0;
+	int p[2], status;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(null, STDIN_FILENO);
+		dup2(p[1], STDOUT_FILENO);
+		dup2(p[1], STDERR_FILENO);
+		execl(restorer, "ckpt-restore", "--help", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while (pid > 0 && n + 1 < sizeof(buf)) {
+		ssize_t k = read(p[0], buf + n, sizeof(buf) - 1 - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		n += k;
+	}
+	buf[n] = '\0';
+	close(p[0]);
+	if (pid > 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	o->restorer_new_pidns = strstr(buf, "--new-pidns") != NULL;
+	o->restorer_continue_clocks = strstr(buf, "--continue-clocks") != NULL;
+	pr_info("restorer: --new-pidns %s, --continue-clocks %s",
+		o->restorer_new_pidns ? "supported" : "not supported (taken pids fail a restore)",
+		o->restorer_continue_clocks ? "supported" : "not supported (clocks jump at boot)");
+}
+
+static int mkdir_parents(const char *path);
+
+/* STATE_DIR, made (0700) if missing, opened; -1 and a warning if impossible. */
+static int open_state_dir(const char *path)
+{
+	int fd;
+
+	if (mkdir_parents(path) < 0 || (mkdir(path, 0700) < 0 && errno != EEXIST)) {
+		pr_warn("cannot create the state directory %s: %m; preserve is unavailable", path);
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		pr_warn("cannot open the state directory %s: %m; preserve is unavailable", path);
+	return fd;
 }
 
 /* sd_listen_fds(): exactly one socket, fd 3, meant for us. */
@@ -208,6 +277,7 @@ int main(int argc, char **argv)
 	    {"max-restore-bytes", required_argument, NULL, 'b'},
 	    {"max-images", required_argument, NULL, 'i'},
 	    {"mac-key", required_argument, NULL, 'k'},
+	    {"state-dir", required_argument, NULL, 'd'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -217,6 +287,7 @@ int main(int argc, char **argv)
 	struct ckpt_error e = {0};
 	_cleanup_free_ char *restorer = NULL;
 	const char *sock_path = NULL, *restorer_opt = NULL, *mac_key_path = MAC_KEY_DEFAULT;
+	const char *state_dir = getenv("CKPT_STATE_DIR");
 	static uint8_t mac_key[MAC_KEY_LEN];
 	int c, verbose = 0, fd, r;
 
@@ -246,6 +317,9 @@ int main(int argc, char **argv)
 		case 'k':
 			mac_key_path = optarg;
 			break;
+		case 'd':
+			state_dir = optarg;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -273,6 +347,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	o.mac_key = mac_key;
+	if (!state_dir || !*state_dir)
+		state_dir = STATE_DIR_DEFAULT;
+	o.state_dir = state_dir;
+	o.state_fd = open_state_dir(state_dir);
+	restorer_options(restorer, &o);
 	fd = systemd_socket();
 	if (fd == -2)
 		return 1;

@@ -9,9 +9,11 @@
  */
 #define LOG_PREFIX "ckptd: "
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +26,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5; not in Debian 12's headers */
+#endif
 #include "auth.h"
 #include "caller_fs.h"
 #include "cleanup.h"
 #include "clock.h"
+#include "image.h"
 #include "log.h"
+#include "preserve.h"
+#include "restorer_io.h"
 #include "rpc.h"
 #include "server.h"
 #include "worker.h"
@@ -40,6 +48,14 @@
 #define SEND_TIMEOUT_MS 500
 
 struct conn;
+
+/* Why a job runs: a client's dump or restore, or a step of ckptctl preserve. */
+enum job_role {
+	JOB_ROLE_CLIENT = 0,
+	JOB_ROLE_PRESERVE_CHECK,   /* registration: the dump's checks, tree untouched */
+	JOB_ROLE_PRESERVE_DUMP,	   /* --dump-all: one registered tree */
+	JOB_ROLE_PRESERVE_RESTORE, /* --restore-all: one saved tree */
+};
 
 struct job {
 	uint64_t id; /* 0: free slot */
@@ -62,6 +78,12 @@ struct job {
 	double t_start, seconds;
 	uint64_t started_unix_ms;
 	char error[1024];
+	/* ckptctl preserve */
+	enum job_role role;
+	uint64_t preserve_id;		/* dump/restore steps: the registration */
+	double deadline;		/* dump step: cancelled past it (monotonic s) */
+	unsigned long long start_ticks; /* check: the root's start time */
+	char name[PRESERVE_NAME_MAX + 1];
 };
 
 struct conn {
@@ -69,6 +91,18 @@ struct conn {
 	struct auth_caller caller;
 	double t_last; /* accept or last answer: for the idle timeout */
 	struct job *job;
+	bool batch; /* waits for the answer of a --dump-all / --restore-all */
+};
+
+/* A --dump-all or --restore-all in progress (one at a time). */
+struct batch {
+	bool active;
+	PreserveOp op;
+	struct conn *conn;
+	uint64_t ids[PRESERVE_ENTRIES_MAX];
+	size_t n, next;
+	unsigned running, failed, parallel, deadline_s;
+	double t_start;
 };
 
 struct server {
@@ -79,6 +113,10 @@ struct server {
 	struct job jobs[JOB_SLOTS];
 	uint64_t next_id;
 	bool stopping;
+	/* ckptctl preserve (preserve.c of lib: the file) */
+	PreserveRegistry *reg; /* NULL: no state directory */
+	int preserved_fd;      /* STATE_DIR/preserved */
+	struct batch batch;
 };
 
 static uint64_t now_unix_ms(void)
@@ -155,6 +193,7 @@ static void conn_close(struct conn *c)
 	if (c->job)
 		c->job->conn = NULL;
 	c->job = NULL;
+	c->batch = false;
 	close(c->fd);
 	c->fd = -1;
 }
@@ -169,7 +208,7 @@ static struct conn *conn_slot(struct server *s)
 
 		if (c->fd < 0)
 			return c;
-		if (!c->job && (!oldest || c->t_last < oldest->t_last))
+		if (!c->job && !c->batch && (!oldest || c->t_last < oldest->t_last))
 			oldest = c;
 	}
 	if (oldest) {
@@ -298,6 +337,10 @@ static void worker_close_inherited(struct server *s)
 	signal(SIGPIPE, SIG_IGN);
 	close(s->listen_fd);
 	close(s->sig_fd);
+	if (s->preserved_fd >= 0)
+		close(s->preserved_fd);
+	if (s->o->state_fd >= 0)
+		close(s->o->state_fd);
 	for (size_t i = 0; i < s->nconns; i++)
 		if (s->conns[i].fd >= 0)
 			close(s->conns[i].fd);
@@ -310,10 +353,22 @@ static void worker_close_inherited(struct server *s)
 	}
 }
 
-static int job_start(struct server *s, struct conn *c, const Request *req, int dir_fd,
-		     const struct stat *st, struct ckpt_error *e)
+/* What a job is started for: the request's fields, or a preserve step's. */
+struct job_req {
+	RpcType type; /* RPC_DUMP, RPC_RESTORE, or RPC_PRESERVE (a check) */
+	enum job_role role;
+	const struct auth_caller *caller;
+	pid_t pid;	       /* dump: root of the tree */
+	int dir_fd;	       /* -1 for a check */
+	const struct stat *st; /* of dir_fd */
+	bool want_progress;
+	struct worker_args a; /* the options of the worker */
+};
+
+static int job_launch(struct server *s, struct conn *c, const struct job_req *jr, struct job **ret,
+		      struct ckpt_error *e)
 {
-	struct worker_args a = {0};
+	struct worker_args a = jr->a;
 	struct job *j;
 	int p[2];
 	pid_t pid;
@@ -322,47 +377,48 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 	if (!j || running_jobs(s) >= s->o->max_jobs)
 		return ckpt_err(e, -EAGAIN, "ckptd is busy: %u jobs are running; try again later",
 				running_jobs(s));
-	if (!auth_is_root(&c->caller) &&
-	    running_jobs_of(s, c->caller.uid) >= s->o->max_jobs_per_user)
+	if (!auth_is_root(jr->caller) && c &&
+	    running_jobs_of(s, jr->caller->uid) >= s->o->max_jobs_per_user)
 		return ckpt_err(e, -EAGAIN,
 				"you (uid %u) already have %u jobs running, the most ckptd runs "
 				"for one user (--max-jobs-per-user); wait for one to end",
-				c->caller.uid, running_jobs_of(s, c->caller.uid));
+				jr->caller->uid, running_jobs_of(s, jr->caller->uid));
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return ckpt_err_errno(e, -errno, "cannot create the worker's pipe");
 	memset(j, 0, sizeof(*j));
-	j->dir_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-	j->log_fd = req->type == RPC_TYPE__RPC_DUMP ? memfd_create("dump.log", MFD_CLOEXEC) : -1;
-	j->caller = c->caller;
+	j->dir_fd = jr->dir_fd >= 0 ? fcntl(jr->dir_fd, F_DUPFD_CLOEXEC, 3) : -1;
+	j->log_fd = jr->type == RPC_TYPE__RPC_DUMP ? memfd_create("dump.log", MFD_CLOEXEC) : -1;
+	j->caller = *jr->caller;
 	j->id = ++s->next_id;
-	j->type = req->type;
+	j->type = jr->type;
+	j->role = jr->role;
 	j->state = JOB_STATE__JOB_RUNNING;
-	j->uid = c->caller.uid;
-	j->pid = req->type == RPC_TYPE__RPC_DUMP ? req->dump->pid : 0;
-	j->dev = st->st_dev;
-	j->ino = st->st_ino;
-	j->want_progress = req->has_want_progress && req->want_progress;
+	j->uid = jr->caller->uid;
+	j->pid = jr->pid;
+	if (jr->st) {
+		j->dev = jr->st->st_dev;
+		j->ino = jr->st->st_ino;
+	}
+	j->want_progress = jr->want_progress;
 	j->t_start = ckpt_monotonic_seconds();
 	j->started_unix_ms = now_unix_ms();
 	j->report_fd = -1;
 
 	a.job_id = j->id;
-	a.caller = &c->caller;
-	a.dir_fd = dir_fd;
+	a.caller = &j->caller;
+	a.dir_fd = jr->dir_fd;
 	a.report_fd = p[1];
 	a.pid = j->pid;
-	a.leave_running = req->type == RPC_TYPE__RPC_DUMP && req->dump->has_leave_running &&
-			  req->dump->leave_running;
-	a.shell_job =
-	    req->type == RPC_TYPE__RPC_DUMP && req->dump->has_shell_job && req->dump->shell_job;
-	if (req->type == RPC_TYPE__RPC_DUMP) {
-		a.external = req->dump->external;
-		a.n_external = req->dump->n_external;
-		a.tcp_close = req->dump->has_tcp_close && req->dump->tcp_close;
+	/* a restore for a client: a pidfd of it (join_caller_cgroups) */
+	a.caller_pidfd = -1;
+	if (c && jr->type == RPC_TYPE__RPC_RESTORE) {
+		socklen_t len = sizeof(a.caller_pidfd);
+
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &a.caller_pidfd, &len) < 0)
+			a.caller_pidfd = -1;
+		else
+			fcntl(a.caller_pidfd, F_SETFD, FD_CLOEXEC);
 	}
-	/* --cgroups=caller: the client's cgroups, found by ckpt-restore from its pid */
-	a.cgroups_caller = req->type == RPC_TYPE__RPC_RESTORE && req->restore->cgroups &&
-			   !strcmp(req->restore->cgroups, "caller");
 	a.restorer = s->o->restorer;
 	a.ckptd_pid = getpid();
 	a.log_fd = j->log_fd;
@@ -370,6 +426,8 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 	a.limits.max_images = s->o->max_images;
 	a.mac_key = s->o->mac_key;
 	pid = fork();
+	if (pid != 0 && a.caller_pidfd >= 0)
+		close(a.caller_pidfd); /* the worker's now */
 	if (pid < 0) {
 		int r = ckpt_err_errno(e, -errno, "cannot fork a worker");
 
@@ -382,18 +440,49 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 	if (pid == 0) {
 		close(p[0]);
 		worker_close_inherited(s);
-		_exit(req->type == RPC_TYPE__RPC_DUMP ? worker_dump(&a) : worker_restore(&a));
+		_exit(jr->type == RPC_TYPE__RPC_RESTORE ? worker_restore(&a) : worker_dump(&a));
 	}
 	close(p[1]);
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	j->report_fd = p[0];
 	j->worker = pid;
 	j->conn = c;
-	c->job = j;
+	if (c)
+		c->job = j;
 	pr_info("job %llu: %s%s%.0d for uid %u (pid %d), worker %d", (unsigned long long)j->id,
-		rpc_type_name(j->type), j->pid ? " of pid " : "", j->pid, c->caller.uid,
-		(int)c->caller.pid, (int)pid);
+		rpc_type_name(j->type), j->pid ? " of pid " : "", j->pid, jr->caller->uid,
+		(int)jr->caller->pid, (int)pid);
+	if (ret)
+		*ret = j;
 	return 0;
+}
+
+static int job_start(struct server *s, struct conn *c, const Request *req, int dir_fd,
+		     const struct stat *st, struct ckpt_error *e)
+{
+	struct job_req jr = {.type = req->type,
+			     .caller = &c->caller,
+			     .dir_fd = dir_fd,
+			     .st = st,
+			     .want_progress = req->has_want_progress && req->want_progress};
+
+	if (req->type == RPC_TYPE__RPC_DUMP) {
+		jr.pid = req->dump->pid;
+		jr.a.leave_running = req->dump->has_leave_running && req->dump->leave_running;
+		jr.a.shell_job = req->dump->has_shell_job && req->dump->shell_job;
+		jr.a.external = req->dump->external;
+		jr.a.n_external = req->dump->n_external;
+		jr.a.tcp_close = req->dump->has_tcp_close && req->dump->tcp_close;
+	}
+	/* --cgroups=caller: the client's cgroups, found by ckpt-restore from its pid */
+	jr.a.cgroups_caller = req->type == RPC_TYPE__RPC_RESTORE && req->restore->cgroups &&
+			      !strcmp(req->restore->cgroups, "caller");
+	if (req->type == RPC_TYPE__RPC_RESTORE) {
+		jr.a.new_pidns = req->restore->has_new_pidns && req->restore->new_pidns;
+		jr.a.continue_clocks =
+		    req->restore->has_continue_clocks && req->restore->continue_clocks;
+	}
+	return job_launch(s, c, &jr, NULL, e);
 }
 
 static void job_progress(struct job *j, const struct worker_msg *m)
@@ -486,7 +575,10 @@ static void job_settle_lost(struct job *j, int wstatus)
 }
 
 /* The worker was reaped: record the outcome and answer the client. */
-static void job_finish(struct job *j, int wstatus)
+static void preserve_check_done(struct server *s, struct job *j);
+static void preserve_step_done(struct server *s, struct job *j);
+
+static void job_finish(struct server *s, struct job *j, int wstatus)
 {
 	Response resp = RESPONSE__INIT;
 	JobInfo ji;
@@ -509,6 +601,14 @@ static void job_finish(struct job *j, int wstatus)
 		j->state = JOB_STATE__JOB_FAILED;
 	pr_info("job %llu: %s %s in %.2f s%s%s", (unsigned long long)j->id, rpc_type_name(j->type),
 		rpc_job_state_name(j->state), j->seconds, j->error[0] ? ": " : "", j->error);
+	if (j->role == JOB_ROLE_PRESERVE_CHECK) {
+		preserve_check_done(s, j);
+		return;
+	}
+	if (j->role != JOB_ROLE_CLIENT) {
+		preserve_step_done(s, j);
+		return;
+	}
 	if (!j->conn)
 		return;
 	job_info(j, &ji);
@@ -537,6 +637,659 @@ static void job_cancel(struct job *j, const char *why)
 	kill(j->worker, SIGTERM);
 }
 
+/* --- ckptctl preserve (docs/preserve.md) ------------------------------------ */
+
+/* registrations one non-root user may hold: the registry is shared */
+#define PRESERVE_PER_USER_MAX 64
+/* --dump-all: seconds each dump may take unless the request says */
+#define PRESERVE_DEADLINE_DEFAULT 900
+
+static bool pid_zombie(pid_t pid)
+{
+	char path[64], buf[512], *paren;
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+/* The registered tree still runs: its root has the same start time (a pid
+ * reused by another process has another) and is not a zombie. */
+static bool tree_alive(const PreserveEntry *pe)
+{
+	return proc_start_ticks(pe->pid) == pe->start_ticks && !pid_zombie(pe->pid);
+}
+
+/* A dump or restore of this registration is running. */
+static bool preserve_busy(const struct server *s, uint64_t id)
+{
+	for (size_t i = 0; i < JOB_SLOTS; i++)
+		if (s->jobs[i].id && s->jobs[i].state == JOB_STATE__JOB_RUNNING &&
+		    s->jobs[i].preserve_id == id)
+			return true;
+	return false;
+}
+
+static PreserveEntry *reg_find(struct server *s, uint64_t id, size_t *ret_idx)
+{
+	for (size_t i = 0; s->reg && i < s->reg->n_entries; i++) {
+		if (s->reg->entries[i]->id == id) {
+			if (ret_idx)
+				*ret_idx = i;
+			return s->reg->entries[i];
+		}
+	}
+	return NULL;
+}
+
+static void reg_save(struct server *s)
+{
+	struct ckpt_error e = {0};
+
+	if (preserve_save(s->o->state_fd, s->reg, &e) < 0)
+		pr_err("%s/%s: %s", s->o->state_dir, PRESERVE_FILE, e.msg);
+}
+
+static void set_result(PreserveEntry *pe, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_result(PreserveEntry *pe, const char *fmt, ...)
+{
+	char buf[PRESERVE_RESULT_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	free(pe->last_result);
+	pe->last_result = strdup(buf);
+	pe->has_changed_unix_ms = true;
+	pe->changed_unix_ms = now_unix_ms();
+}
+
+/* STATE_DIR/preserved/ID and what is in it (the images are the owner's
+ * files in root's 0700 directory). */
+static void remove_saved(struct server *s, uint64_t id)
+{
+	char name[32];
+	int fd;
+
+	snprintf(name, sizeof(name), "%llu", (unsigned long long)id);
+	fd = openat(s->preserved_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		img_dir_remove_images(fd);
+		/* logs and anything else the jobs left */
+		DIR *d = fdopendir(fd);
+		struct dirent *de;
+
+		while (d && (de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				unlinkat(dirfd(d), de->d_name, 0);
+		if (d)
+			closedir(d);
+		else
+			close(fd);
+	}
+	if (unlinkat(s->preserved_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		pr_warn("cannot remove %s/preserved/%s: %m", s->o->state_dir, name);
+}
+
+static void reg_remove(struct server *s, size_t idx)
+{
+	preserve_entry__free_unpacked(s->reg->entries[idx], NULL);
+	memmove(&s->reg->entries[idx], &s->reg->entries[idx + 1],
+		(s->reg->n_entries - idx - 1) * sizeof(s->reg->entries[0]));
+	s->reg->n_entries--;
+}
+
+/* Registered trees that exited are dropped (saved ones were killed on purpose). */
+static void reg_prune(struct server *s)
+{
+	bool changed = false;
+
+	for (size_t i = 0; s->reg && i < s->reg->n_entries;) {
+		PreserveEntry *pe = s->reg->entries[i];
+
+		if (pe->state != PRESERVE_STATE__PRESERVE_REGISTERED || preserve_busy(s, pe->id) ||
+		    tree_alive(pe)) {
+			i++;
+			continue;
+		}
+		pr_info("preserve %llu: pid %d exited: registration dropped",
+			(unsigned long long)pe->id, pe->pid);
+		reg_remove(s, i);
+		changed = true;
+	}
+	if (changed)
+		reg_save(s);
+}
+
+static void entry_caller(const PreserveEntry *pe, struct auth_caller *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->uid = pe->uid;
+	c->gid = pe->gid;
+	c->ngroups = pe->n_groups < AUTH_GROUPS_MAX ? pe->n_groups : AUTH_GROUPS_MAX;
+	for (size_t i = 0; i < c->ngroups; i++)
+		c->groups[i] = pe->groups[i];
+}
+
+static bool may_see(const struct conn *c, const PreserveEntry *pe)
+{
+	return auth_is_root(&c->caller) || pe->uid == c->caller.uid;
+}
+
+/* The answer of every preserve request: the entries the caller may see
+ * (only those of ids[] when given), without their groups, as many as fit
+ * in one frame (the error then says how many more there are). */
+static void preserve_answer(struct server *s, struct conn *c, int status, const char *error,
+			    const uint64_t *ids, size_t nids, uint64_t new_id)
+{
+	Response resp = RESPONSE__INIT;
+	size_t n = 0, more = 0, max = s->reg ? s->reg->n_entries : 0;
+	_cleanup_free_ PreserveEntry **list = calloc(max ? max : 1, sizeof(*list));
+	_cleanup_free_ PreserveEntry *copies = calloc(max ? max : 1, sizeof(*copies));
+	char msg[CKPT_ERROR_MAX];
+	size_t room = RPC_FRAME_MAX - 2048; /* the rest of the answer, the error */
+
+	if (!list || !copies) {
+		send_error(c, -ENOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < max; i++) {
+		PreserveEntry *pe = s->reg->entries[i];
+		bool want = !ids;
+		size_t sz;
+
+		for (size_t k = 0; ids && k < nids; k++)
+			want |= ids[k] == pe->id;
+		if (!want || !may_see(c, pe))
+			continue;
+		copies[n] = *pe;
+		copies[n].n_groups = 0;
+		copies[n].groups = NULL;
+		sz = preserve_entry__get_packed_size(&copies[n]) + 8;
+		if (sz > room) {
+			more++;
+			continue;
+		}
+		room -= sz;
+		list[n] = &copies[n];
+		n++;
+	}
+	if (more) {
+		snprintf(msg, sizeof(msg),
+			 "%s%s%zu more registration(s) not shown (one answer is at most %d "
+			 "bytes)",
+			 error ? error : "", error ? "; " : "", more, RPC_FRAME_MAX);
+		error = msg;
+	}
+	resp.version = RPC_PROTOCOL_VERSION;
+	resp.status = status;
+	resp.error = (char *)error;
+	resp.n_preserved = n;
+	resp.preserved = list;
+	resp.has_preserve_id = new_id != 0;
+	resp.preserve_id = new_id;
+	send_final(c, &resp);
+}
+
+static int preserve_register(struct server *s, struct conn *c, const PreserveRequest *pr,
+			     struct ckpt_error *e)
+{
+	struct job_req jr = {.type = RPC_TYPE__RPC_PRESERVE,
+			     .role = JOB_ROLE_PRESERVE_CHECK,
+			     .caller = &c->caller,
+			     .pid = pr->pid,
+			     .dir_fd = -1};
+	unsigned long long ticks;
+	unsigned mine = 0;
+	struct job *j;
+	int r;
+
+	if (pr->name && preserve_name_check(pr->name, e) < 0)
+		return e->code;
+	reg_prune(s);
+	for (size_t i = 0; i < s->reg->n_entries; i++) {
+		const PreserveEntry *pe = s->reg->entries[i];
+
+		mine += pe->uid == c->caller.uid;
+		if (pe->pid == pr->pid && pe->state == PRESERVE_STATE__PRESERVE_REGISTERED &&
+		    tree_alive(pe))
+			return ckpt_err(e, -EEXIST, "pid %d is already registered (id %llu)",
+					pr->pid, (unsigned long long)pe->id);
+	}
+	if (s->reg->n_entries >= PRESERVE_ENTRIES_MAX ||
+	    (!auth_is_root(&c->caller) && mine >= PRESERVE_PER_USER_MAX))
+		return ckpt_err(e, -ENOSPC, "too many registrations (at most %d, %d per user)",
+				PRESERVE_ENTRIES_MAX, PRESERVE_PER_USER_MAX);
+	if (job_busy(s, RPC_TYPE__RPC_DUMP, pr->pid, NULL))
+		return ckpt_err(e, -EBUSY, "pid %d is being dumped", pr->pid);
+	/* the same authorization as a dump, before anything is seized */
+	r = auth_check_dump(&c->caller, pr->pid, e);
+	if (r < 0)
+		return r;
+	ticks = proc_start_ticks(pr->pid);
+	if (!ticks)
+		return ckpt_err(e, -ESRCH, "pid %d: no such process", pr->pid);
+	/* what --dump-all will do, without writing anything */
+	jr.a.check_only = true;
+	jr.a.leave_running = true;
+	jr.a.tcp_close = true;
+	jr.a.save_tmpfs = true;
+	r = job_launch(s, c, &jr, &j, e);
+	if (r < 0)
+		return r;
+	j->start_ticks = ticks;
+	snprintf(j->name, sizeof(j->name), "%s", pr->name ? pr->name : "");
+	return 0;
+}
+
+/* The check of a registration ended. */
+static void preserve_check_done(struct server *s, struct job *j)
+{
+	struct conn *c = j->conn;
+	PreserveEntry *pe;
+	char msg[CKPT_ERROR_MAX + 64];
+	PreserveEntry **grown;
+
+	if (!c)
+		return;
+	c->job = NULL;
+	c->t_last = ckpt_monotonic_seconds();
+	j->conn = NULL;
+	if (j->status < 0) {
+		snprintf(msg, sizeof(msg), "pid %d cannot be preserved: %s", (int)j->pid, j->error);
+		send_error(c, j->status, msg);
+		return;
+	}
+	if (proc_start_ticks(j->pid) != j->start_ticks) {
+		snprintf(msg, sizeof(msg), "pid %d exited while it was checked", (int)j->pid);
+		send_error(c, -ESRCH, msg);
+		return;
+	}
+	pe = calloc(1, sizeof(*pe));
+	grown = realloc(s->reg->entries, (s->reg->n_entries + 1) * sizeof(*grown));
+	if (grown)
+		s->reg->entries = grown;
+	if (!pe || !grown) {
+		free(pe);
+		send_error(c, -ENOMEM, "out of memory");
+		return;
+	}
+	preserve_entry__init(pe);
+	pe->id = s->reg->next_id++;
+	pe->name = j->name[0] ? strdup(j->name) : NULL;
+	pe->pid = j->pid;
+	pe->start_ticks = j->start_ticks;
+	pe->uid = j->caller.uid;
+	pe->gid = j->caller.gid;
+	pe->groups = calloc(j->caller.ngroups ? j->caller.ngroups : 1, sizeof(uint32_t));
+	if (pe->groups) {
+		pe->n_groups = j->caller.ngroups;
+		for (size_t i = 0; i < pe->n_groups; i++)
+			pe->groups[i] = j->caller.groups[i];
+	}
+	pe->state = PRESERVE_STATE__PRESERVE_REGISTERED;
+	pe->has_registered_unix_ms = true;
+	pe->registered_unix_ms = now_unix_ms();
+	set_result(pe, "registered; checked in %.2f s", j->seconds);
+	s->reg->entries[s->reg->n_entries++] = pe;
+	reg_save(s);
+	pr_info("preserve %llu: pid %d of uid %u registered%s%s", (unsigned long long)pe->id,
+		pe->pid, pe->uid, pe->name ? " as " : "", pe->name ? pe->name : "");
+	preserve_answer(s, c, 0, NULL, &pe->id, 1, pe->id);
+}
+
+static void preserve_cancel(struct server *s, struct conn *c, uint64_t id)
+{
+	char msg[160];
+	size_t idx;
+	PreserveEntry *pe = reg_find(s, id, &idx);
+
+	if (!pe || !may_see(c, pe)) {
+		snprintf(msg, sizeof(msg), "no registration %llu (of yours)",
+			 (unsigned long long)id);
+		send_error(c, -ESRCH, msg);
+		return;
+	}
+	if (preserve_busy(s, id)) {
+		snprintf(msg, sizeof(msg), "registration %llu is being dumped or restored",
+			 (unsigned long long)id);
+		send_error(c, -EBUSY, msg);
+		return;
+	}
+	if (pe->state != PRESERVE_STATE__PRESERVE_REGISTERED)
+		remove_saved(s, id);
+	pr_info("preserve %llu: cancelled by uid %u", (unsigned long long)id, c->caller.uid);
+	reg_remove(s, idx);
+	reg_save(s);
+	preserve_answer(s, c, 0, NULL, &id, 0, 0);
+}
+
+static void batch_step(struct server *s);
+
+/* --dump-all: one registered tree into STATE_DIR/preserved/ID, as its owner. */
+static int batch_start_dump(struct server *s, PreserveEntry *pe, struct ckpt_error *e)
+{
+	struct auth_caller owner;
+	struct job_req jr = {.type = RPC_TYPE__RPC_DUMP, .role = JOB_ROLE_PRESERVE_DUMP};
+	_cleanup_close_ int dfd = -1;
+	struct stat st;
+	char name[32];
+	struct job *j;
+	int r;
+
+	entry_caller(pe, &owner);
+	/* the tree is checked again: it may have changed since it registered */
+	r = auth_check_dump(&owner, pe->pid, e);
+	if (r < 0)
+		return r;
+	snprintf(name, sizeof(name), "%llu", (unsigned long long)pe->id);
+	remove_saved(s, pe->id);
+	/* the owner's directory in root's 0700 one: the dump writes as the
+	 * owner, and nobody else (the owner neither) reaches it by path */
+	if (mkdirat(s->preserved_fd, name, 0700) < 0)
+		return ckpt_err_errno(e, -errno, "cannot create %s/preserved/%s", s->o->state_dir,
+				      name);
+	dfd = openat(s->preserved_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || fchown(dfd, pe->uid, pe->gid) < 0 || fstat(dfd, &st) < 0)
+		return ckpt_err_errno(e, -errno, "cannot set up %s/preserved/%s", s->o->state_dir,
+				      name);
+	jr.caller = &owner;
+	jr.pid = pe->pid;
+	jr.dir_fd = dfd;
+	jr.st = &st;
+	jr.a.tcp_close = true;
+	jr.a.save_tmpfs = true;
+	r = job_launch(s, NULL, &jr, &j, e);
+	if (r < 0) {
+		remove_saved(s, pe->id);
+		return r;
+	}
+	j->preserve_id = pe->id;
+	j->deadline = ckpt_monotonic_seconds() + s->batch.deadline_s;
+	return 0;
+}
+
+/* --restore-all: one saved tree, as its owner, through the usual restore. */
+static int batch_start_restore(struct server *s, PreserveEntry *pe, struct ckpt_error *e)
+{
+	struct auth_caller owner;
+	struct job_req jr = {.type = RPC_TYPE__RPC_RESTORE, .role = JOB_ROLE_PRESERVE_RESTORE};
+	_cleanup_close_ int dfd = -1;
+	struct stat st;
+	char name[32];
+	struct job *j;
+	int r;
+
+	entry_caller(pe, &owner);
+	snprintf(name, sizeof(name), "%llu", (unsigned long long)pe->id);
+	dfd = openat(s->preserved_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || fstat(dfd, &st) < 0)
+		return ckpt_err_errno(e, -errno, "cannot open %s/preserved/%s", s->o->state_dir,
+				      name);
+	jr.caller = &owner;
+	jr.dir_fd = dfd;
+	jr.st = &st;
+	jr.a.new_pidns_if_taken = s->o->restorer_new_pidns;
+	jr.a.continue_clocks = s->o->restorer_continue_clocks;
+	r = job_launch(s, NULL, &jr, &j, e);
+	if (r < 0)
+		return r;
+	j->preserve_id = pe->id;
+	return 0;
+}
+
+static void batch_finish(struct server *s)
+{
+	struct batch *b = &s->batch;
+	struct conn *c = b->conn;
+	char msg[128];
+	bool dump = b->op == PRESERVE_OP__PRESERVE_OP_DUMP_ALL;
+
+	pr_info("preserve: %s: %zu job(s), %u failed, in %.2f s", dump ? "dump-all" : "restore-all",
+		b->n, b->failed, ckpt_monotonic_seconds() - b->t_start);
+	b->active = false;
+	b->conn = NULL;
+	if (!c || c->fd < 0 || !c->batch)
+		return;
+	c->batch = false;
+	c->t_last = ckpt_monotonic_seconds();
+	snprintf(msg, sizeof(msg), "%u of %zu %s failed (see each one's result)", b->failed, b->n,
+		 dump ? "dumps" : "restores");
+	preserve_answer(s, c, b->failed ? -EIO : 0, b->failed ? msg : NULL, b->ids, b->n, 0);
+}
+
+/* Start what the batch's concurrency allows; finish it when all is done. */
+static void batch_step(struct server *s)
+{
+	struct batch *b = &s->batch;
+
+	while (b->active && b->running < b->parallel && b->next < b->n && !s->stopping) {
+		struct ckpt_error e = {0};
+		size_t idx;
+		PreserveEntry *pe = reg_find(s, b->ids[b->next++], &idx);
+		int r;
+
+		if (!pe)
+			continue; /* cancelled meanwhile */
+		if (b->op == PRESERVE_OP__PRESERVE_OP_DUMP_ALL) {
+			if (!tree_alive(pe)) {
+				pr_info("preserve %llu: pid %d exited: registration dropped",
+					(unsigned long long)pe->id, pe->pid);
+				reg_remove(s, idx);
+				reg_save(s);
+				continue;
+			}
+			r = batch_start_dump(s, pe, &e);
+		} else {
+			r = batch_start_restore(s, pe, &e);
+		}
+		if (r == 0) {
+			b->running++;
+			continue;
+		}
+		b->failed++;
+		if (b->op == PRESERVE_OP__PRESERVE_OP_DUMP_ALL) {
+			set_result(pe, "not dumped, the tree runs on: %s", e.msg);
+		} else {
+			pe->state = PRESERVE_STATE__PRESERVE_FAILED;
+			set_result(pe, "restore failed: %s", e.msg);
+		}
+		pr_warn("preserve %llu: %s", (unsigned long long)pe->id, pe->last_result);
+		reg_save(s);
+	}
+	if (b->active && b->running == 0 && (b->next >= b->n || s->stopping))
+		batch_finish(s);
+}
+
+/* A dump or restore of the batch ended. */
+static void preserve_step_done(struct server *s, struct job *j)
+{
+	PreserveEntry *pe = reg_find(s, j->preserve_id, NULL);
+	bool dump = j->role == JOB_ROLE_PRESERVE_DUMP;
+
+	if (s->batch.running)
+		s->batch.running--;
+	if (j->status < 0)
+		s->batch.failed++;
+	if (!pe) {
+		batch_step(s);
+		return;
+	}
+	if (dump && j->status == 0) {
+		pe->state = PRESERVE_STATE__PRESERVE_SAVED;
+		set_result(pe, "saved: %u task(s), %llu bytes of memory, in %.2f s", j->tasks_done,
+			   (unsigned long long)j->bytes, j->seconds);
+	} else if (dump) {
+		remove_saved(s, pe->id);
+		set_result(pe, "not dumped, the tree runs on: %s%s",
+			   j->cancelled ? "deadline passed: " : "", j->error);
+	} else if (j->status == 0) {
+		remove_saved(s, pe->id);
+		pe->state = PRESERVE_STATE__PRESERVE_REGISTERED;
+		pe->pid = j->pid;
+		pe->start_ticks = proc_start_ticks(j->pid);
+		set_result(pe, "restored as pid %d: %u task(s), in %.2f s", (int)j->pid,
+			   j->tasks_done, j->seconds);
+	} else {
+		pe->state = PRESERVE_STATE__PRESERVE_FAILED;
+		set_result(pe, "restore failed (images kept): %s", j->error);
+	}
+	if (j->status < 0)
+		pr_warn("preserve %llu: %s", (unsigned long long)pe->id, pe->last_result);
+	else
+		pr_info("preserve %llu: %s", (unsigned long long)pe->id, pe->last_result);
+	reg_save(s);
+	batch_step(s);
+}
+
+static void preserve_batch(struct server *s, struct conn *c, const PreserveRequest *pr)
+{
+	struct batch *b = &s->batch;
+	bool dump = pr->op == PRESERVE_OP__PRESERVE_OP_DUMP_ALL;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!auth_is_root(&c->caller)) {
+		send_error(c, -EPERM,
+			   dump ? "only root may run --dump-all"
+				: "only root may run --restore-all");
+		return;
+	}
+	if (b->active) {
+		send_error(c, -EBUSY, "a --dump-all or --restore-all is already running");
+		return;
+	}
+	reg_prune(s);
+	memset(b, 0, sizeof(*b));
+	b->op = pr->op;
+	for (size_t i = 0; i < s->reg->n_entries && b->n < PRESERVE_ENTRIES_MAX; i++) {
+		const PreserveEntry *pe = s->reg->entries[i];
+
+		if (dump ? pe->state == PRESERVE_STATE__PRESERVE_REGISTERED
+			 : pe->state != PRESERVE_STATE__PRESERVE_REGISTERED)
+			b->ids[b->n++] = pe->id;
+	}
+	/* restores one after the other, in registration order; dumps at once,
+	 * as many as there are CPUs (the dump of a tree is mostly one core) */
+	b->parallel = dump ? (pr->has_parallel && pr->parallel ? pr->parallel
+							       : (unsigned)(ncpu > 0 ? ncpu : 1))
+			   : 1;
+	if (b->parallel > s->o->max_jobs)
+		b->parallel = s->o->max_jobs;
+	b->deadline_s =
+	    pr->has_deadline_s && pr->deadline_s ? pr->deadline_s : PRESERVE_DEADLINE_DEFAULT;
+	b->active = true;
+	b->conn = c;
+	b->t_start = ckpt_monotonic_seconds();
+	c->batch = true;
+	pr_info("preserve: %s of %zu job(s) for uid %u (pid %d)", dump ? "dump-all" : "restore-all",
+		b->n, c->caller.uid, (int)c->caller.pid);
+	batch_step(s);
+}
+
+static void answer_preserve(struct server *s, struct conn *c, const PreserveRequest *pr)
+{
+	struct ckpt_error e = {0};
+	int r;
+
+	if (!s->reg) {
+		send_error(c, -EOPNOTSUPP,
+			   "ckptd runs without a state directory (--state-dir): preserve is "
+			   "unavailable");
+		return;
+	}
+	switch (pr->op) {
+	case PRESERVE_OP__PRESERVE_OP_REGISTER:
+		if (s->stopping) {
+			send_error(c, -ESHUTDOWN, "ckptd is shutting down");
+			return;
+		}
+		r = preserve_register(s, c, pr, &e);
+		if (r < 0) {
+			pr_info("uid %u (pid %d): preserve of pid %d refused: %s", c->caller.uid,
+				(int)c->caller.pid, pr->pid, e.msg);
+			send_error(c, r, e.msg);
+		}
+		return;
+	case PRESERVE_OP__PRESERVE_OP_LIST:
+		reg_prune(s);
+		preserve_answer(s, c, 0, NULL, NULL, 0, 0);
+		return;
+	case PRESERVE_OP__PRESERVE_OP_CANCEL:
+		preserve_cancel(s, c, pr->id);
+		return;
+	case PRESERVE_OP__PRESERVE_OP_DUMP_ALL:
+	case PRESERVE_OP__PRESERVE_OP_RESTORE_ALL:
+		if (s->stopping) {
+			send_error(c, -ESHUTDOWN, "ckptd is shutting down");
+			return;
+		}
+		preserve_batch(s, c, pr);
+		return;
+	default:
+		send_error(c, -EINVAL, "unknown preserve operation");
+	}
+}
+
+/* A batch's dump past its deadline is cancelled: it rolls back, the tree runs on. */
+static void preserve_deadlines(struct server *s)
+{
+	double now = ckpt_monotonic_seconds();
+
+	for (size_t i = 0; i < JOB_SLOTS; i++) {
+		struct job *j = &s->jobs[i];
+
+		if (j->id && j->role == JOB_ROLE_PRESERVE_DUMP &&
+		    j->state == JOB_STATE__JOB_RUNNING && j->deadline && now > j->deadline)
+			job_cancel(j, "its preserve deadline passed");
+	}
+}
+
+/*
+ * The state directory: STATE_DIR (root 0700) with the registry file and
+ * preserved/ (root 0700), made if missing. A registry that does not parse
+ * is kept aside (registry.bad) and ckptd starts with an empty one, saying so.
+ */
+static int preserve_open(struct server *s, struct ckpt_error *e)
+{
+	struct ckpt_error le = {0};
+	int r;
+
+	if (s->o->state_fd < 0)
+		return 0;
+	if (fchmod(s->o->state_fd, 0700) < 0)
+		return ckpt_err_errno(e, -errno, "%s: chmod 0700", s->o->state_dir);
+	if (mkdirat(s->o->state_fd, "preserved", 0700) < 0 && errno != EEXIST)
+		return ckpt_err_errno(e, -errno, "cannot create %s/preserved", s->o->state_dir);
+	s->preserved_fd =
+	    openat(s->o->state_fd, "preserved", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->preserved_fd < 0)
+		return ckpt_err_errno(e, -errno, "cannot open %s/preserved", s->o->state_dir);
+	fchown(s->preserved_fd, 0, 0);
+	fchmod(s->preserved_fd, 0700);
+	r = preserve_load(s->o->state_fd, &s->reg, &le);
+	if (r < 0) {
+		pr_err("%s: %s: set aside as %s.bad, starting with no registration",
+		       s->o->state_dir, le.msg, PRESERVE_FILE);
+		renameat(s->o->state_fd, PRESERVE_FILE, s->o->state_fd, PRESERVE_FILE ".bad");
+		r = preserve_load(s->o->state_fd, &s->reg, e);
+		if (r < 0)
+			return r;
+	}
+	pr_info("preserve: %zu registration(s) in %s", s->reg->n_entries, s->o->state_dir);
+	return 0;
+}
+
 static void reap_workers(struct server *s)
 {
 	int wstatus;
@@ -545,7 +1298,7 @@ static void reap_workers(struct server *s)
 	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
 		for (size_t i = 0; i < JOB_SLOTS; i++) {
 			if (s->jobs[i].id && s->jobs[i].worker == pid) {
-				job_finish(&s->jobs[i], wstatus);
+				job_finish(s, &s->jobs[i], wstatus);
 				break;
 			}
 		}
@@ -556,8 +1309,9 @@ static void reap_workers(struct server *s)
 
 static void answer_version(struct conn *c)
 {
-	static char *features[] = {"dump",     "restore",	"status",	"cancel",
-				   "progress", "leave-running", "peercred-auth", "cgroups-caller"};
+	static char *features[] = {"dump",	    "restore",	     "status",
+				   "cancel",	    "progress",	     "leave-running",
+				   "peercred-auth", "cgroups-caller", "preserve"};
 	Response resp = RESPONSE__INIT;
 
 	resp.version = RPC_PROTOCOL_VERSION;
@@ -716,6 +1470,9 @@ static void handle_request(struct server *s, struct conn *c)
 	case RPC_TYPE__RPC_RESTORE:
 		handle_job_request(s, c, req, dir_fd);
 		break;
+	case RPC_TYPE__RPC_PRESERVE:
+		answer_preserve(s, c, req->preserve);
+		break;
 	default:
 		send_error(c, -EINVAL, "unknown request type");
 	}
@@ -733,6 +1490,23 @@ static void watch_job_conn(struct server *s, struct conn *c, short revents)
 			return; /* nothing else is expected now: dropped */
 	}
 	job_cancel(c->job, "the client disconnected");
+	conn_close(c);
+}
+
+/* A --dump-all / --restore-all goes on when its client leaves (shutdown
+ * must not depend on it); only the answer is lost. */
+static void watch_batch_conn(struct server *s, struct conn *c, short revents)
+{
+	char buf[256];
+	ssize_t n;
+
+	if (revents & POLLIN) {
+		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+			return;
+	}
+	if (s->batch.conn == c)
+		s->batch.conn = NULL;
 	conn_close(c);
 }
 
@@ -765,7 +1539,7 @@ static void close_idle(struct server *s)
 	for (size_t i = 0; i < s->nconns; i++) {
 		struct conn *c = &s->conns[i];
 
-		if (c->fd >= 0 && !c->job && now - c->t_last > s->o->idle_timeout) {
+		if (c->fd >= 0 && !c->job && !c->batch && now - c->t_last > s->o->idle_timeout) {
 			pr_debug("closing the idle connection of pid %d", (int)c->caller.pid);
 			conn_close(c);
 		}
@@ -819,6 +1593,8 @@ static void loop_once(struct server *s, struct pollfd *pfd, void **who)
 			continue;
 		if (c->job)
 			watch_job_conn(s, c, pfd[i].revents);
+		else if (c->batch)
+			watch_batch_conn(s, c, pfd[i].revents);
 		else if (pfd[i].revents & POLLIN)
 			handle_request(s, c);
 		else
@@ -827,6 +1603,7 @@ static void loop_once(struct server *s, struct pollfd *pfd, void **who)
 	if (pfd[1].revents)
 		accept_all(s);
 	close_idle(s);
+	preserve_deadlines(s);
 }
 
 int server_run(const struct server_opts *opts, struct ckpt_error *e)
@@ -865,6 +1642,9 @@ int server_run(const struct server_opts *opts, struct ckpt_error *e)
 	s.nconns = o.max_conns;
 	for (size_t i = 0; i < JOB_SLOTS; i++)
 		s.jobs[i].report_fd = s.jobs[i].dir_fd = s.jobs[i].log_fd = -1;
+	s.preserved_fd = -1;
+	if (preserve_open(&s, e) < 0)
+		return ckpt_err_wrap(e, "state directory %s", o.state_dir);
 	if (fcntl(s.listen_fd, F_SETFL, fcntl(s.listen_fd, F_GETFL) | O_NONBLOCK) < 0)
 		return ckpt_err_errno(e, -errno, "cannot make the listening socket non-blocking");
 	sigemptyset(&mask);
@@ -881,6 +1661,9 @@ int server_run(const struct server_opts *opts, struct ckpt_error *e)
 	for (size_t i = 0; i < s.nconns; i++)
 		conn_close(&s.conns[i]);
 	close(s.sig_fd);
+	if (s.preserved_fd >= 0)
+		close(s.preserved_fd);
+	preserve_registry_free(s.reg);
 	pr_info("stopped");
 	return 0;
 }

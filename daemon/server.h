@@ -22,6 +22,12 @@ struct server_opts {
 	unsigned long long max_restore_bytes; /* images a non-root restore copies (0: default) */
 	unsigned max_images;		      /* images a non-root restore lists (0: default) */
 	const uint8_t *mac_key;		      /* MAC_KEY_LEN bytes (mac.h) */
+	/* ckptctl preserve: the registry and the preserved images live here
+	 * (--state-dir, default /var/lib/ckpt); -1: preserve is unavailable */
+	int state_fd;
+	const char *state_dir; /* for messages */
+	/* what the restorer supports (ckpt-restore --help lists it) */
+	bool restorer_new_pidns, restorer_continue_clocks;
 };
 
 #define SERVER_JOBS_PER_USER_DEFAULT 4

@@ -186,12 +186,23 @@ int worker_dump(const struct worker_args *a)
 	struct dump_result res = {0};
 	struct ckpt_error err = {0};
 	struct dump_opts o = {0};
-	_cleanup_close_ int dfd = -1, lock_fd = -1;
-	char what[64];
-	int r;
+	_cleanup_close_ int dfd = -1, lock_fd = -1, scratch_fd = -1;
+	char what[64], scratch[] = "/tmp/ckptd-check.XXXXXX";
+	struct worker_args b = *a;
+	int r = 0;
 
 	sigaction(SIGTERM, &sa, NULL);
 	die_with_ckptd(a);
+	/* a check writes nothing that stays: a scratch directory of the
+	 * caller's, emptied by the engine and removed here */
+	if (a->check_only) {
+		if (!mkdtemp(scratch) ||
+		    (scratch_fd = open(scratch, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+		    fchown(scratch_fd, a->caller->uid, a->caller->gid) < 0)
+			r = ckpt_err_errno(&err, -errno, "cannot make a scratch directory");
+		b.dir_fd = scratch_fd;
+		a = &b;
+	}
 	/* the log goes to a memfd ckptd shares: it saves it if we die */
 	if (a->log_fd >= 0) {
 		ckpt_log_set_fd(a->log_fd);
@@ -203,7 +214,8 @@ int worker_dump(const struct worker_args *a)
 	snprintf(what, sizeof(what), "the image directory of job %llu",
 		 (unsigned long long)a->job_id);
 	/* before anything is seized: the caller must be able to write there */
-	r = caller_open_dir(a->caller, a->dir_fd, CALLER_DIR_WRITE, &dfd, &err);
+	if (r == 0)
+		r = caller_open_dir(a->caller, a->dir_fd, CALLER_DIR_WRITE, &dfd, &err);
 	if (r == 0)
 		r = lock_dir(dfd, &lock_fd, &err);
 	if (r == 0)
@@ -223,6 +235,8 @@ int worker_dump(const struct worker_args *a)
 	o.n_external = a->n_external;
 	o.tcp_close = a->tcp_close;
 	o.images_unprivileged = !auth_is_root(a->caller);
+	o.check_only = a->check_only;
+	o.save_tmpfs_files = a->save_tmpfs;
 	o.progress = dump_progress;
 	o.progress_arg = (void *)a;
 	o.cancel = &worker_cancelled;
@@ -239,6 +253,20 @@ int worker_dump(const struct worker_args *a)
 	 * tasks were at the freeze. A task that gained privileges in between
 	 * (a setuid exec) must not end up in the caller's hands.
 	 */
+	if (r == 0 && a->check_only) {
+		if (scratch_fd >= 0 && rmdir(scratch) < 0)
+			pr_warn("cannot remove %s: %m", scratch);
+		pr_info("job %llu: pid %d passed the dump's checks (nothing written)",
+			(unsigned long long)a->job_id, (int)a->pid);
+		report_result(a, 0, a->pid, res.ntasks, 0, 0, NULL);
+		return 0;
+	}
+	if (r < 0 && a->check_only) {
+		if (scratch_fd >= 0)
+			rmdir(scratch);
+		report_result(a, r, a->pid, 0, 0, 0, err.msg);
+		return 1;
+	}
 	if (r == 0 && !auth_is_root(a->caller)) {
 		r = auth_check_images(a->caller, dfd, &err);
 		if (r < 0) {
@@ -311,7 +339,8 @@ static int drop_bounding_set(void)
 				   CAP_DAC_READ_SEARCH,
 				   CAP_FOWNER,
 				   CAP_CHOWN,
-				   CAP_NET_ADMIN};
+				   CAP_NET_ADMIN,
+				   CAP_SYS_TIME};
 
 	for (int c = 0; c <= CAP_LAST_CAP; c++) {
 		bool k = false;
@@ -332,11 +361,17 @@ static int drop_bounding_set(void)
  */
 static int become_caller(const struct worker_args *a)
 {
-	/* NET_ADMIN: TCP connections restored in repair mode, their lock deleted */
+	/*
+	 * NET_ADMIN: TCP connections restored in repair mode, their lock
+	 * deleted. SYS_TIME: --continue-clocks writes the offsets of the job's
+	 * own new time namespace (raised around that write only; a user can
+	 * do the same in a user namespace of their own).
+	 */
 	static const cap_value_t keep[] = {CAP_SYS_ADMIN,  CAP_CHECKPOINT_RESTORE,
 					   CAP_SYS_PTRACE, CAP_SETUID,
 					   CAP_SETGID,	   CAP_SETPCAP,
-					   CAP_KILL,	   CAP_NET_ADMIN};
+					   CAP_KILL,	   CAP_NET_ADMIN,
+					   CAP_SYS_TIME};
 	const struct auth_caller *c = a->caller;
 	cap_t caps;
 	int r = 0;
@@ -379,9 +414,21 @@ static void join_caller_cgroups(const struct worker_args *a, int log_fd)
 
 	if (a->caller->pid <= 0)
 		return;
+	ckpt_fault_inject("ckptd-join-cgroups", NULL);
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)a->caller->pid);
 	if (cgroup_parse_file(path, &l, &e) < 0 || cgroup_mounts_read(&mounts, &e) < 0) {
 		dprintf(log_fd, "ckptd: warning: cannot find the client's cgroups: %s\n", e.msg);
+		goto out;
+	}
+	/*
+	 * The pid is the client's only while the client lives: one that exited
+	 * after its request may have left its pid to another user's process,
+	 * whose cgroups were read. Alive now, it was alive when they were read.
+	 */
+	if (a->caller_pidfd < 0 || syscall(SYS_pidfd_send_signal, a->caller_pidfd, 0, NULL, 0) < 0) {
+		dprintf(log_fd, "ckptd: warning: the client (pid %d) is gone: not joining the cgroups "
+				"its pid now has\n",
+			(int)a->caller->pid);
 		goto out;
 	}
 	for (size_t i = 0; i < l.n; i++) {
@@ -406,9 +453,9 @@ out:
 static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, int progress_fd)
 {
 	char fdarg[16], progarg[16], pidarg[16];
-	char *argv[] = {"ckpt-restore", "--json",	 "-v",	  "--dir-fd",
-			fdarg,		"--progress-fd", progarg, NULL,
-			NULL,		NULL,		 NULL};
+	char *argv[16] = {"ckpt-restore", "--json",	   "-v",    "--dir-fd",
+			  fdarg,	  "--progress-fd", progarg, NULL};
+	size_t argc = 7;
 	/* opened while still root: the caller may have no way into the
 	 * directory ckpt-restore lives in (a build tree in a private dir),
 	 * only the right to execute the file itself */
@@ -419,10 +466,17 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 	if (a->cgroups_caller) {
 		/* the client waits for our answer: its pid is its own meanwhile */
 		snprintf(pidarg, sizeof(pidarg), "%d", (int)a->caller->pid);
-		argv[7] = "--cgroups=caller";
-		argv[8] = "--caller-pid";
-		argv[9] = pidarg;
+		argv[argc++] = "--cgroups=caller";
+		argv[argc++] = "--caller-pid";
+		argv[argc++] = pidarg;
 	}
+	/* asked for (ckptctl restore --new-pidns), or by ckptctl preserve
+	 * --restore-all (only set when the restorer has them) */
+	if (a->new_pidns || a->use_new_pidns)
+		argv[argc++] = "--new-pidns";
+	if (a->continue_clocks)
+		argv[argc++] = "--continue-clocks";
+	argv[argc] = NULL;
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
 		_exit(127);
 	if (fcntl(a->dir_fd, F_SETFD, 0) < 0 || fcntl(progress_fd, F_SETFD, 0) < 0)
@@ -780,6 +834,30 @@ static void wait_for_zombie_pids(int dir_fd)
 	}
 }
 
+/* A pid of pstree.img belongs to a live process (zombies were waited for). */
+static bool saved_pid_taken(int dir_fd)
+{
+	_cleanup_img_ struct img *img = NULL;
+	struct ckpt_error e = {0};
+	ProtobufCMessage *m;
+	bool taken = false;
+
+	if (img_open(dir_fd, IMG_PSTREE, 0, &img, &e) < 0)
+		return false;
+	while (!taken && img_read_msg(img, &m, &e) == 1) {
+		PstreeEntry *pe = (PstreeEntry *)m;
+
+		for (size_t i = 0; i < pe->n_threads && !taken; i++)
+			taken = pe->threads[i] > 0 && kill(pe->threads[i], 0) == 0;
+		taken |= pe->pid > 0 && (kill(pe->pid, 0) == 0 || errno == EPERM);
+		if (taken)
+			pr_info("pid %d of the checkpoint is taken: restoring with --new-pidns",
+				pe->pid);
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	return taken;
+}
+
 int worker_restore(const struct worker_args *a)
 {
 	struct sigaction sa = {.sa_handler = on_sigterm, .sa_flags = SA_RESTART};
@@ -827,6 +905,8 @@ int worker_restore(const struct worker_args *a)
 		r = ckpt_fault_inject("ckptd-worker", &err);
 	if (r == 0)
 		wait_for_zombie_pids(b.dir_fd);
+	if (r == 0 && a->new_pidns_if_taken)
+		b.use_new_pidns = saved_pid_taken(b.dir_fd);
 	if (r == 0 && worker_cancelled)
 		r = ckpt_err(&err, -ECANCELED, "restore cancelled before ckpt-restore ran");
 	if (r == 0) {
@@ -851,7 +931,9 @@ int worker_restore(const struct worker_args *a)
 	 * RPC_CANCEL): the answer cannot say it runs, so it must not */
 	else if (r == 0 && worker_cancelled)
 		r = ckpt_err(&err, -ECANCELED, "cancelled: the restored tree was killed");
-	if (r < 0 && ran)
+	if (r < 0 && ran && a->new_pidns)
+		restored_nsinit_kill((pid_t)json_number(out, "ns_init_pid"), started);
+	else if (r < 0 && ran)
 		restored_tasks_kill(b.dir_fd, started);
 	if (snap_fd >= 0)
 		snapshot_remove(snap, snap_fd);

@@ -44,15 +44,28 @@ struct worker_args {
 	char **external;
 	size_t n_external;
 	bool tcp_close;	      /* dump: --tcp-close */
+	bool new_pidns;	      /* restore: --new-pidns */
+	bool continue_clocks; /* restore: --continue-clocks */
 	bool cgroups_caller;  /* restore: --cgroups=caller, caller->pid's cgroups */
+	/* restore: a pidfd of the client that connected (SO_PEERPIDFD), or -1:
+	 * caller->pid is that process only while this says it lives */
+	int caller_pidfd;
+	/* dump: seize, collect, check, resume: nothing is written (preserve
+	 * registration); the worker makes and removes a scratch directory */
+	bool check_only;
+	bool save_tmpfs; /* dump: --save-tmpfs-files (preserve) */
+	/* restore (ckptctl preserve --restore-all): pass --new-pidns when a pid
+	 * of the tree is taken (only set when the restorer has it) */
+	bool new_pidns_if_taken;
 	const char *restorer; /* restore: path of ckpt-restore */
 	pid_t ckptd_pid;      /* the main process: the worker dies with it */
 	int log_fd;	      /* dump: memfd for the engine's log, shared with ckptd */
 	struct worker_limits limits;
 	const uint8_t *mac_key; /* mac.h: seal dumps, check non-root restores */
 	/* set in the worker */
-	bool has_log;	  /* restore: restore.log exists */
-	pid_t worker_pid; /* restore: parent of ckpt-restore */
+	bool has_log;	    /* restore: restore.log exists */
+	bool use_new_pidns; /* restore: a pid of the tree is taken (new_pidns_if_taken) */
+	pid_t worker_pid;   /* restore: parent of ckpt-restore */
 };
 
 /* Run in the forked worker; returns the exit status for _exit(). */

@@ -114,6 +114,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 		for (size_t k = 0; k < t->nfds; k++)
 			fd_entry__free_unpacked(t->fds[k], NULL);
 		free(t->fds);
+		free(t->runs);
 		free(t->threads);
 		if (t->pidfd >= 0)
 			close(t->pidfd);
@@ -127,6 +128,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 	}
 	free(c->tasks);
 	free(c->zombies);
+	dump_inflight_free(c);
 	for (size_t i = 0; i < c->nfiles; i++)
 		file_entry__free_unpacked(c->files[i].fe, NULL);
 	free(c->files);
@@ -190,6 +192,9 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 		if (r < 0)
 			return with_pid(e, c->tasks[i].pid);
 	}
+	r = dump_inflight_files(c, e);
+	if (r < 0)
+		return r;
 	/* memfd fds and deleted files both open and mapped: one shmem object */
 	r = dump_shmem_link_fds(c, e);
 	if (r < 0)
@@ -207,6 +212,12 @@ static int dump_memory(struct dump_ctx *c, struct ckpt_error *e)
 {
 	int r;
 
+	/* every task's pages found (and sharing with parents seen) before any is read */
+	for (size_t i = 0; i < c->ntasks; i++) {
+		r = dump_task_scan(c, &c->tasks[i], e);
+		if (r < 0)
+			return with_pid(e, c->tasks[i].pid);
+	}
 	for (size_t i = 0; i < c->ntasks; i++) {
 		r = dump_task_pages(c, &c->tasks[i], e);
 		if (r < 0)
@@ -298,6 +309,12 @@ static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 	inv.tool_version = CKPT_VERSION;
 	inv.has_ntasks = true;
 	inv.ntasks = (uint32_t)c->ntasks;
+	if (c->frozen_mono_ns > 0 && c->frozen_boot_ns > 0) {
+		inv.has_frozen_monotonic_ns = true;
+		inv.frozen_monotonic_ns = (uint64_t)c->frozen_mono_ns;
+		inv.has_frozen_boottime_ns = true;
+		inv.frozen_boottime_ns = (uint64_t)c->frozen_boot_ns;
+	}
 	if (cpu_xfeatures(&xcr0, &xsize) == 0) {
 		inv.has_xfeatures = true;
 		inv.xfeatures = xcr0;
@@ -427,6 +444,15 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		r = dump_step(c, "dump-seize", e);
 	if (r >= 0)
 		r = collect(c, e);
+	if (r >= 0 && c->opts->check_only) {
+		/* everything that can refuse has run: resume, keep nothing */
+		dump_fds_undo(c);
+		r = unseize_tree(c, e);
+		if (r < 0)
+			ckpt_err_wrap(e, "resuming the tree");
+		res->frozen_seconds = ckpt_monotonic_seconds() - c->t_frozen;
+		return r;
+	}
 	if (r >= 0)
 		r = dump_memory(c, e);
 	/* while frozen: the threads are listed until the tree is resumed */
@@ -470,13 +496,18 @@ int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt
 {
 	struct dump_result res = {0};
 	struct dump_ctx c = {0};
+	bool inside_pidns;
 	int r;
 
 	if (!opts || opts->pid <= 0 || !opts->dir || !opts->dir[0] ||
 	    (opts->use_dir_fd && opts->dir_fd < 0))
 		return ckpt_err(e, -EINVAL, "dump needs a pid and an image directory");
+	r = dump_tree_pidns(opts, ret, e, &inside_pidns);
+	if (r < 0 || inside_pidns)
+		return r;
 	c.opts = opts;
 	c.self = getpid();
+	c.self_pidfd = -1;
 	c.t_start = ckpt_monotonic_seconds();
 	/*
 	 * A signal that came while the checkpoint was committed failed the dump

@@ -24,6 +24,7 @@
 #include "dump_internal.h"
 #include "kinds/fd_kind.h"
 #include "log.h"
+#include "proc.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -367,12 +368,91 @@ static int check_sigio_owners(struct dump_ctx *c, struct ckpt_error *e)
 	return 0;
 }
 
+/* The engine's side of struct fd_inflight_sink: files in flight go to c->inflight. */
+struct inflight_sink {
+	struct fd_inflight_sink base;
+	struct dump_ctx *c;
+	pid_t pid; /* the task holding the socket whose queue is read, and its fd */
+	int sockfd;
+};
+
+static int inflight_add(struct fd_inflight_sink *s, int fd, uint32_t *ret_id,
+			struct ckpt_error *e)
+{
+	struct inflight_sink *is = (struct inflight_sink *)s;
+	struct dump_ctx *c = is->c;
+
+	if (c->ninflight == c->inflight_cap) {
+		size_t cap = c->inflight_cap ? c->inflight_cap * 2 : 16;
+		struct dump_inflight *n = realloc(c->inflight, cap * sizeof(*n));
+
+		if (!n) {
+			close(fd);
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		}
+		c->inflight = n;
+		c->inflight_cap = cap;
+	}
+	*ret_id = 0;
+	c->inflight[c->ninflight++] =
+	    (struct dump_inflight){.fd = fd, .slot = ret_id, .pid = is->pid, .sockfd = is->sockfd};
+	return 0;
+}
+
+/*
+ * The entry of the open file description p (a task's fd, or a file in
+ * flight: p->in_flight, holder given), made by its kind unless kcmp finds it
+ * already dumped. *ret_new: the entry made, NULL if it was found.
+ */
+static int dump_description(struct dump_ctx *c, const struct fd_kind *kind, struct fd_probe *p,
+			    pid_t holder_pid, int holder_fd, uint32_t *ret_id, FileEntry **ret_new,
+			    struct ckpt_error *e)
+{
+	struct inflight_sink sink = {
+	    .base.add = inflight_add, .c = c, .pid = p->in_flight ? holder_pid : p->pid,
+	    .sockfd = p->in_flight ? holder_fd : p->fd};
+	struct dump_file *f;
+	FileEntry *fe;
+	uint32_t id = 0;
+	int r;
+
+	*ret_new = NULL;
+	r = find_shared(c, p, &id, e);
+	if (r < 0 || id) {
+		*ret_id = id;
+		return r;
+	}
+	f = dump_file_new(c, e);
+	if (!f)
+		return -ENOMEM;
+	f->dev = p->st.st_dev;
+	f->ino = p->st.st_ino;
+	f->pid = p->pid;
+	f->fd = p->fd;
+	if (p->in_flight) {
+		f->holder_pid = holder_pid;
+		f->holder_fd = holder_fd;
+	}
+	fe = f->fe;
+	id = fe->id;
+	p->inflight = &sink.base;
+	/* the kind may add files in flight: c->files may move, fe does not */
+	r = kind->dump(p, fe, e);
+	p->inflight = NULL;
+	/* dump may have reset the entry: the id is ours */
+	fe->id = id;
+	*ret_id = id;
+	*ret_new = fe;
+	if (r >= 0)
+		r = dump_sigio(p, fe, e);
+	return r;
+}
+
 static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry **ret,
 		       struct ckpt_error *e)
 {
 	struct fd_probe p;
 	const struct fd_kind *kind;
-	struct dump_file *f;
 	FileEntry *new_fe = NULL;
 	uint32_t id = 0;
 	FdEntry *fde;
@@ -390,25 +470,7 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 		return ckpt_err(e, -EOPNOTSUPP, "pid %d: fd %d: %s is not supported yet", t->pid,
 				fd, what);
 	}
-	r = find_shared(c, &p, &id, e);
-	if (r >= 0 && !id) {
-		f = dump_file_new(c, e);
-		if (!f) {
-			r = -ENOMEM;
-		} else {
-			f->dev = p.st.st_dev;
-			f->ino = p.st.st_ino;
-			f->pid = t->pid;
-			f->fd = fd;
-			id = f->fe->id;
-			new_fe = f->fe;
-			r = kind->dump(&p, f->fe, e);
-			/* dump may have reset the entry: the id is ours */
-			f->fe->id = id;
-			if (r >= 0)
-				r = dump_sigio(&p, f->fe, e);
-		}
-	}
+	r = dump_description(c, kind, &p, 0, -1, &id, &new_fe, e);
 	if (r < 0) {
 		fd_probe_release(&p);
 		return fd_context(e, t->pid, fd);
@@ -433,6 +495,115 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 	}
 	*ret = fde;
 	return 0;
+}
+
+/* A description in flight only (no task holds it) must hold no lock: nobody could take it again. */
+static int check_inflight_locks(struct dump_ctx *c, const struct fd_probe *p, const char *what,
+				struct ckpt_error *e)
+{
+	_cleanup_(proc_lock_list_free) struct proc_lock_list locks = {0};
+	int r = proc_parse_fdinfo_locks(c->self, p->fd, &locks, e);
+
+	if (r < 0)
+		return r;
+	if (locks.n)
+		return ckpt_err(e, -EOPNOTSUPP, "%s holds a file lock (%s); not supported", what,
+				locks.v[0].what);
+	return 0;
+}
+
+/* One file in flight: our copy probed, dumped or found among the tree's. */
+static int dump_one_inflight(struct dump_ctx *c, size_t i, struct ckpt_error *e)
+{
+	struct dump_inflight in = c->inflight[i];
+	char what[PATH_MAX + 64];
+	const struct fd_kind *kind;
+	FileEntry *new_fe = NULL;
+	struct fd_probe p;
+	uint32_t id = 0;
+	int r;
+
+	if (c->self_pidfd < 0) {
+		c->self_pidfd = (int)syscall(SYS_pidfd_open, c->self, 0);
+		if (c->self_pidfd < 0)
+			return ckpt_err_errno(e, -errno, "pidfd_open of our own process");
+	}
+	r = fd_probe_fill(c->self_pidfd, c->self, in.fd, &p, e);
+	if (r < 0)
+		return r;
+	p.in_flight = true;
+	fd_probe_describe(&p, what, sizeof(what));
+	kind = fd_kind_find(&p);
+	/*
+	 * A description a task holds too is that task's entry, made at restore
+	 * like any (but a kind each task makes for itself, too late for the
+	 * queues); one only in flight needs a kind that may travel so.
+	 */
+	r = find_shared(c, &p, &id, e);
+	if (r >= 0 && (!kind || (id ? kind->open_in_task != NULL : !kind->in_flight)))
+		r = ckpt_err(e, -EOPNOTSUPP, "a file in flight (SCM_RIGHTS) in its queue is %s: %s",
+			     what,
+			     !kind  ? "not supported yet"
+			     : id   ? "not supported in flight"
+				    : "not supported in flight when no task holds it too");
+	if (r >= 0 && !id)
+		r = dump_description(c, kind, &p, in.pid, in.sockfd, &id, &new_fe, e);
+	if (r >= 0 && new_fe)
+		r = check_inflight_locks(c, &p, what, e);
+	fd_probe_release(&p);
+	if (r < 0 && strstr(e->msg, "in flight"))
+		return r;
+	if (r < 0)
+		return ckpt_err_wrap(e, "%s in flight (SCM_RIGHTS) in its queue", what);
+	/* dump_description may have moved c->inflight */
+	*c->inflight[i].slot = id;
+	if (!new_fe) {
+		/* the description of an fd of the tree: our copy is not needed */
+		close(c->inflight[i].fd);
+	}
+	/* else our copy stays open (the entry's fd) until the ctx goes: kcmp compares with it */
+	c->inflight[i].fd = -1;
+	pr_debug("pid %d fd %d: %s in flight: file %u%s", in.pid, in.sockfd, what, id,
+		 new_fe ? "" : " (open in the tree too)");
+	return 0;
+}
+
+int dump_inflight_files(struct dump_ctx *c, struct ckpt_error *e)
+{
+	/* dumping one may find more (a unix socket in flight with a queue of its own) */
+	for (size_t i = 0; i < c->ninflight; i++) {
+		pid_t pid = c->inflight[i].pid;
+		int sockfd = c->inflight[i].sockfd;
+		int r = dump_one_inflight(c, i, e);
+
+		if (r < 0) {
+			char prefix[64];
+
+			snprintf(prefix, sizeof(prefix), "pid %d: fd %d", pid, sockfd);
+			if (!strncmp(e->msg, prefix, strlen(prefix)))
+				return r;
+			return ckpt_err_wrap(e, "pid %d: fd %d", pid, sockfd);
+		}
+	}
+	return 0;
+}
+
+void dump_inflight_free(struct dump_ctx *c)
+{
+	for (size_t i = 0; i < c->ninflight; i++)
+		if (c->inflight[i].fd >= 0)
+			close(c->inflight[i].fd);
+	free(c->inflight);
+	c->inflight = NULL;
+	c->ninflight = 0;
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (c->files[i].holder_pid && c->files[i].fd >= 0) {
+			close(c->files[i].fd);
+			c->files[i].fd = -1;
+		}
+	if (c->self_pidfd >= 0)
+		close(c->self_pidfd);
+	c->self_pidfd = -1;
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -520,10 +691,15 @@ static int fill_view(struct dump_ctx *c, struct fd_dump_view *v)
 		free(pids);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (!c->files[i].mapping && c->files[i].fd >= 0)
-			items[v->n++] =
-			    (struct fd_dump_item){c->files[i].fe, c->files[i].pid, c->files[i].fd};
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct dump_file *f = &c->files[i];
+
+		if (f->mapping || f->fd < 0)
+			continue;
+		/* a file in flight: named by the task and socket whose queue holds it */
+		items[v->n++] = (struct fd_dump_item){f->fe, f->holder_pid ? f->holder_pid : f->pid,
+						      f->holder_pid ? f->holder_fd : f->fd};
+	}
 	for (size_t i = 0; i < c->ntasks; i++)
 		pids[v->npids++] = c->tasks[i].pid;
 	return 0;

@@ -7,6 +7,7 @@
  *   dump_task_core    dump_task.c  registers, signals, creds... (remote syscalls)
  *   dump_task_mm      dump_mm.c    layout of the address space, mapped files
  *   dump_task_fds     dump_fds.c   open file descriptors
+ *   dump_task_scan    dump_mm.c    which pages to save, which the parent shares
  *   dump_task_pages   dump_mm.c    page contents, streamed to pages-PID.img
  *   write + commit    dump.c
  *   finish            seize.c      kill the tree, or detach and resume it
@@ -30,6 +31,13 @@
 
 /* One task of the tree (a process; its main thread has tid == pid). */
 struct page_pipes;
+
+/* A run of pages to save (dump_task_scan): data, or inherited from the parent. */
+struct page_run {
+	uint64_t vaddr;
+	uint32_t nr;
+	bool inherited;
+};
 
 struct dump_task {
 	pid_t pid;
@@ -57,6 +65,8 @@ struct dump_task {
 	FdEntry **fds;
 	size_t nfds;
 	uint64_t pages_bytes;
+	struct page_run *runs; /* dump_task_scan, in address order */
+	size_t nruns, runs_cap;
 	/* written while frozen, closed (fsync) by dump_close_pages() later */
 	struct img *pagemap_img, *pages_img;
 	/* --leave-running: the pages wait in pipes until dump_close_pages() */
@@ -72,6 +82,18 @@ struct dump_file {
 	bool mapping;
 	pid_t pid;
 	int fd;
+	/* a file in flight (pid is ours, fd our copy, closed with the ctx):
+	 * the task and socket whose queue holds it, for messages and shmem */
+	pid_t holder_pid;
+	int holder_fd;
+};
+
+/* A file in flight found in a socket's queue, dumped once every task's fds are. */
+struct dump_inflight {
+	int fd;		 /* our copy (closed once dumped or with the ctx) */
+	uint32_t *slot;	 /* where its files.img id goes (in the socket's entry) */
+	pid_t pid;	 /* the task holding the socket, and its fd */
+	int sockfd;
 };
 
 /*
@@ -106,6 +128,10 @@ struct dump_ctx {
 	struct dump_file *files;
 	size_t nfiles, files_cap;
 
+	struct dump_inflight *inflight;
+	size_t ninflight, inflight_cap;
+	int self_pidfd; /* pidfd of our own process, for probing files in flight, or -1 */
+
 	struct dump_shmem *shmem;
 	size_t nshmem, shmem_cap;
 
@@ -114,10 +140,21 @@ struct dump_ctx {
 	uint64_t pages_bytes;
 	unsigned tasks_done;
 	double t_start, t_frozen;
+	/* the tree's time namespace (the root's; every task must share it):
+	 * inode of /proc/PID/ns/time (0: none) and its offsets minus ours */
+	uint64_t time_ns_ino;
+	int64_t tree_mono_delta, tree_boot_delta;
+	/* the tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME at the freeze (ns) */
+	int64_t frozen_mono_ns, frozen_boot_ns;
 	bool late_signal; /* the dump failed: a signal came during the commit */
 };
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);
+
+/* dump_pidns.c: a root in a pid namespace below ours is dumped from inside
+ * it (*handled set; the outcome returned), else nothing is done. */
+int dump_tree_pidns(const struct dump_opts *opts, struct dump_result *ret, struct ckpt_error *e,
+		    bool *handled);
 
 /*
  * Around every operation on the image directory: with
@@ -163,6 +200,8 @@ int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error 
 
 /* dump_mm.c */
 int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/* Which pages to save and which are the parent's (before any task's pages are read). */
+int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /* Close (fsync, checksum) the page images of a task left open by dump_task_pages. */
 int dump_close_pages(struct dump_task *t, struct ckpt_error *e);
@@ -177,6 +216,14 @@ void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_fds.c */
 int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/*
+ * Once every task's fds are dumped: the files in flight found in unix
+ * socket queues (and in theirs), each the entry of a task's fd when kcmp
+ * says it is the same open file description, else one of its own.
+ */
+int dump_inflight_files(struct dump_ctx *c, struct ckpt_error *e);
+/* Close our copies of the files in flight. */
+void dump_inflight_free(struct dump_ctx *c);
 /*
  * Processes of the tree sharing one fd table (CLONE_FILES) or fs_struct
  * (CLONE_FS): each must share it with its parent (files_of, fs_of); other

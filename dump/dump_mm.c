@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -33,7 +34,12 @@
 #include "page_pipes.h"
 #include "page_writer.h"
 #include "log.h"
+#include "mm_cow.h"
 #include "pagemap.pb-c.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
 
 #define PG_SIZE 4096UL
 #define PM_PRESENT (1ULL << 63)
@@ -166,6 +172,20 @@ static int vma_file(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 
 		snprintf(what, sizeof(what), "mapping of device or special file %s", v->path);
 		return refuse_area(pid, v, what, e);
+	}
+	if (c->opts->save_tmpfs_files) {
+		struct statfs sfs;
+
+		/* only its pages would be saved, not the file: gone after a reboot */
+		if (fstatfs(fd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
+			char what[PATH_MAX + 96];
+
+			snprintf(what, sizeof(what),
+				 "%s is on a tmpfs (emptied by a reboot) and mapped privately or "
+				 "read-only: not saved",
+				 v->path);
+			return refuse_area(pid, v, what, e);
+		}
 	}
 	r = dump_file_add_mapping(c, fd, v->path, &vma->file_id, e);
 	if (r < 0)
@@ -432,49 +452,76 @@ static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, struct 
 	return 0;
 }
 
-/* A run of pages to save: its pagemap entry, then its data. */
-static int emit_run(struct page_copy *pc, struct img *pagemap, uint64_t vaddr, uint64_t nr,
+/* A run of pages to save, recorded in the task (written by dump_pages). */
+static int emit_run(struct dump_task *t, uint64_t vaddr, uint64_t nr, bool inherited,
 		    struct ckpt_error *e)
 {
-	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
-	int r;
+	if (t->nruns == t->runs_cap) {
+		size_t cap = t->runs_cap ? 2 * t->runs_cap : 256;
+		struct page_run *g = realloc(t->runs, cap * sizeof(*g));
 
-	pe.vaddr = vaddr;
-	pe.nr_pages = (uint32_t)nr;
-	r = img_write_msg(pagemap, &pe.base, e);
-	if (r < 0)
-		return r;
-	return copy_range(pc, vaddr, nr * PG_SIZE, e);
+		if (!g)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		t->runs = g;
+		t->runs_cap = cap;
+	}
+	t->runs[t->nruns++] = (struct page_run){vaddr, (uint32_t)nr, inherited};
+	return 0;
 }
 
-static bool vma_has_pages(VmaKind k)
-{
-	return k == VMA_KIND__VMA_ANON_PRIVATE || k == VMA_KIND__VMA_FILE_PRIVATE ||
-	       k == VMA_KIND__VMA_HEAP || k == VMA_KIND__VMA_STACK ||
-	       k == VMA_KIND__VMA_SHMEM_PRIVATE;
-}
+/*
+ * Copy-on-write sharing with the parent (docs/cow.md). A page of the task
+ * whose physical frame is the frame the parent maps at the same address,
+ * in an area of the parent that the task's area can be a fork of
+ * (vma_cow_compatible), is the parent's page shared since a fork: it is
+ * recorded as inherited and its data is not written again. Frame numbers
+ * are read from both pagemaps (root only: otherwise they read 0, and no
+ * page is taken for inherited), only for the pages PAGEMAP_SCAN found.
+ */
+struct cow_src {
+	int pmfd;  /* the task's pagemap */
+	int ppmfd; /* the parent's, -1 without a parent in the tree */
+	const struct dump_task *parent;
+	uint64_t *wc, *wp;  /* PM_CHUNK words each */
+	uint64_t inherited; /* pages recorded as inherited, for the log */
+};
+
+#define PM_PFN_MASK ((1ULL << 55) - 1)
+
+/* A part of the task's area that the parent has in an area it can be a fork of. */
+struct cow_win {
+	uint64_t start, end;
+	bool parent_file; /* the parent's area is file-backed: its file pages are not its own */
+};
 
 /* Consecutive pages to save, merged into runs of at most RUN_MAX pages. */
 struct run_acc {
-	struct page_copy *pc;
-	struct img *pagemap;
+	struct dump_task *t;
 	uint64_t start, len; /* the run being built (len 0: none) */
+	bool inh;	     /* ... of inherited pages */
+	struct cow_src *cow;
+	struct cow_win *win; /* parts of the area the parent has compatibly */
+	size_t nwin;
 };
 
-static int run_add(struct run_acc *a, uint64_t addr, uint64_t npages, struct ckpt_error *e)
+static int run_add_kind(struct run_acc *a, uint64_t addr, uint64_t npages, bool inh,
+			struct ckpt_error *e)
 {
 	while (npages) {
 		uint64_t n;
 		int r;
 
-		if (a->len && (a->start + a->len * PG_SIZE != addr || a->len == RUN_MAX)) {
-			r = emit_run(a->pc, a->pagemap, a->start, a->len, e);
+		if (a->len &&
+		    (a->start + a->len * PG_SIZE != addr || a->len == RUN_MAX || a->inh != inh)) {
+			r = emit_run(a->t, a->start, a->len, a->inh, e);
 			if (r < 0)
 				return r;
 			a->len = 0;
 		}
-		if (!a->len)
+		if (!a->len) {
 			a->start = addr;
+			a->inh = inh;
+		}
 		n = npages < RUN_MAX - a->len ? npages : RUN_MAX - a->len;
 		a->len += n;
 		addr += n * PG_SIZE;
@@ -483,9 +530,89 @@ static int run_add(struct run_acc *a, uint64_t addr, uint64_t npages, struct ckp
 	return 0;
 }
 
+static int read_words(int fd, pid_t pid, uint64_t *w, uint64_t addr, uint64_t n,
+		      struct ckpt_error *e)
+{
+	ssize_t got = pread(fd, w, n * 8, (off_t)(addr / PG_SIZE * 8));
+
+	if (got != (ssize_t)(n * 8))
+		return ckpt_err_errno(e, got < 0 ? -errno : -EIO,
+				      "reading /proc/%d/pagemap at %" PRIx64, pid, addr);
+	return 0;
+}
+
+/* Pages [addr, addr + npages) inside a window: inherited or the task's own. */
+static int run_add_cow(struct run_acc *a, const struct cow_win *w, uint64_t addr, uint64_t npages,
+		       struct ckpt_error *e)
+{
+	struct cow_src *cs = a->cow;
+
+	while (npages) {
+		uint64_t n = npages < PM_CHUNK ? npages : PM_CHUNK, i = 0;
+		int r;
+
+		r = read_words(cs->pmfd, a->t->pid, cs->wc, addr, n, e);
+		if (r >= 0)
+			r = read_words(cs->ppmfd, cs->parent->pid, cs->wp, addr, n, e);
+		if (r < 0)
+			return r;
+		while (i < n) {
+			uint64_t j = i;
+			bool inh = false;
+
+			for (; j < n; j++) {
+				uint64_t c = cs->wc[j], p = cs->wp[j];
+				bool same = (c & PM_PRESENT) && (p & PM_PRESENT) &&
+					    (c & PM_PFN_MASK) &&
+					    (c & PM_PFN_MASK) == (p & PM_PFN_MASK) &&
+					    !(w->parent_file && (p & PM_FILE));
+
+				if (j == i)
+					inh = same;
+				else if (same != inh)
+					break;
+			}
+			r = run_add_kind(a, addr + i * PG_SIZE, j - i, inh, e);
+			if (r < 0)
+				return r;
+			if (inh)
+				cs->inherited += j - i;
+			i = j;
+		}
+		addr += n * PG_SIZE;
+		npages -= n;
+	}
+	return 0;
+}
+
+/* Pages to save found present or swapped: split by the parent's windows. */
+static int run_add(struct run_acc *a, uint64_t addr, uint64_t npages, struct ckpt_error *e)
+{
+	uint64_t end = addr + npages * PG_SIZE;
+
+	for (size_t k = 0; k < a->nwin && addr < end; k++) {
+		const struct cow_win *w = &a->win[k];
+		uint64_t s = addr > w->start ? addr : w->start, t = end < w->end ? end : w->end;
+		int r;
+
+		if (s >= t)
+			continue;
+		if (s > addr) {
+			r = run_add_kind(a, addr, (s - addr) / PG_SIZE, false, e);
+			if (r < 0)
+				return r;
+		}
+		r = run_add_cow(a, w, s, (t - s) / PG_SIZE, e);
+		if (r < 0)
+			return r;
+		addr = t;
+	}
+	return addr < end ? run_add_kind(a, addr, (end - addr) / PG_SIZE, false, e) : 0;
+}
+
 static int run_flush(struct run_acc *a, struct ckpt_error *e)
 {
-	int r = a->len ? emit_run(a->pc, a->pagemap, a->start, a->len, e) : 0;
+	int r = a->len ? emit_run(a->t, a->start, a->len, a->inh, e) : 0;
 
 	a->len = 0;
 	return r;
@@ -557,7 +684,7 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 		if (n < 0)
 			return ckpt_err_errno(
 			    e, -errno, "pid %d: PAGEMAP_SCAN of /proc/%d/pagemap at %" PRIx64,
-			    a->pc->pid, a->pc->pid, arg.start);
+			    a->t->pid, a->t->pid, arg.start);
 		for (long i = 0; i < n; i++) {
 			uint64_t c = vec[i].categories, s = vec[i].start, end = vec[i].end;
 			int r;
@@ -575,7 +702,7 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 						"pid %d: area %" PRIx64 "-%" PRIx64
 						": guard pages at %" PRIx64 "-%" PRIx64
 						" (MADV_GUARD_INSTALL) are not supported yet",
-						a->pc->pid, vma->start, vma->end, s, end);
+						a->t->pid, vma->start, vma->end, s, end);
 			if (!page_kept(file, c & PM_IS_PRESENT, c & PM_IS_SWAPPED, c & PM_IS_FILE))
 				continue;
 			r = run_add(a, s, (end - s) / PG_SIZE, e);
@@ -598,7 +725,7 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 		if (next <= arg.start)
 			return ckpt_err(e, -EIO,
 					"pid %d: PAGEMAP_SCAN made no progress at %" PRIx64,
-					a->pc->pid, arg.start);
+					a->t->pid, arg.start);
 		arg.start = next;
 	}
 	return 0;
@@ -618,14 +745,20 @@ static int read_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 		if (got != (ssize_t)(n * 8))
 			return ckpt_err_errno(e, got < 0 ? -errno : -EIO,
 					      "pid %d: reading /proc/%d/pagemap at %" PRIx64,
-					      a->pc->pid, a->pc->pid, first * PG_SIZE);
-		for (uint64_t i = 0; i < n; i++) {
-			uint64_t w = pm[i];
+					      a->t->pid, a->t->pid, first * PG_SIZE);
+		for (uint64_t i = 0, j; i < n; i = j) {
 			int r;
 
-			if (!page_kept(file, w & PM_PRESENT, w & PM_SWAP, w & PM_FILE))
+			/* consecutive pages kept, one run_add (which may read the words again) */
+			for (j = i; j < n && page_kept(file, pm[j] & PM_PRESENT, pm[j] & PM_SWAP,
+						       pm[j] & PM_FILE);
+			     j++)
+				;
+			if (j == i) {
+				j++;
 				continue;
-			r = run_add(a, (first + i) * PG_SIZE, 1, e);
+			}
+			r = run_add(a, (first + i) * PG_SIZE, j - i, e);
 			if (r < 0)
 				return r;
 		}
@@ -633,14 +766,53 @@ static int read_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 	return 0;
 }
 
-static int dump_vma_pages(struct page_copy *pc, struct img *pagemap, int pmfd, const Vma *vma,
-			  uint64_t *pm, struct ckpt_error *e)
+/* The parts of the area the parent has in an area it can be a fork of. */
+static int cow_windows(struct cow_src *cs, const Vma *vma, struct cow_win **ret, size_t *ret_n,
+		       struct ckpt_error *e)
+{
+	const MmEntry *pmm = cs && cs->ppmfd >= 0 ? cs->parent->mm : NULL;
+	struct cow_win *v = NULL;
+	size_t n = 0;
+
+	*ret = NULL;
+	*ret_n = 0;
+	for (size_t i = 0; pmm && i < pmm->n_vmas; i++) {
+		const Vma *p = pmm->vmas[i];
+		struct cow_win *g;
+
+		if (p->end <= vma->start || p->start >= vma->end || !vma_cow_compatible(vma, p))
+			continue;
+		g = realloc(v, (n + 1) * sizeof(*v));
+		if (!g) {
+			free(v);
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		}
+		v = g;
+		v[n++] = (struct cow_win){
+		    .start = p->start > vma->start ? p->start : vma->start,
+		    .end = p->end < vma->end ? p->end : vma->end,
+		    .parent_file = p->kind == VMA_KIND__VMA_FILE_PRIVATE ||
+				   p->kind == VMA_KIND__VMA_SHMEM_PRIVATE,
+		};
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int scan_vma(struct dump_task *t, int pmfd, const Vma *vma, uint64_t *pm, struct cow_src *cs,
+		    struct ckpt_error *e)
 {
 	bool file =
 	    vma->kind == VMA_KIND__VMA_FILE_PRIVATE || vma->kind == VMA_KIND__VMA_SHMEM_PRIVATE;
-	struct run_acc a = {.pc = pc, .pagemap = pagemap};
+	_cleanup_free_ struct cow_win *win = NULL;
+	struct run_acc a = {.t = t, .cow = cs};
 	int r;
 
+	r = cow_windows(cs, vma, &win, &a.nwin, e);
+	if (r < 0)
+		return r;
+	a.win = win;
 	r = scan_vma_pages(&a, pmfd, vma, file, e);
 	if (r > 0)
 		r = read_vma_pages(&a, pmfd, vma, file, pm, e);
@@ -767,18 +939,6 @@ static int shmem_copy_owned(struct page_copy *pc, uint64_t before, struct ckpt_e
 	return 0;
 }
 
-static bool vmflags_has(const Vma *vma, const char *flag)
-{
-	const char *p = vma->vmflags;
-
-	for (; p && *p; p += strspn(p, " "))
-		if (!strncmp(p, flag, 2) && (p[2] == ' ' || !p[2]))
-			return true;
-		else
-			p += strcspn(p, " ");
-	return false;
-}
-
 /*
  * --leave-running: can the task's pages wait in pipes while it runs? Only
  * if every page to save is readable by the task (vmsplice runs in it) and
@@ -797,31 +957,75 @@ static bool can_use_pipes(const struct dump_ctx *c, const struct dump_task *t)
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		const Vma *v = t->mm->vmas[i];
 
-		if (!vma_has_pages(v->kind))
+		if (!vma_kind_has_pages(v->kind))
 			continue;
-		if (!(v->prot & PROT_READ) || vmflags_has(v, "dc") || vmflags_has(v, "wf"))
+		if (!(v->prot & PROT_READ) || vma_vmflag(v, "dc") || vma_vmflag(v, "wf"))
 			return false;
 	}
 	return true;
 }
 
-static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
+/*
+ * Which pages of the task are saved, and which of them it shares with its
+ * parent (t->runs). For every task before any page of any task is copied:
+ * reading a page with process_vm_readv pins it, and pinning an anonymous
+ * page shared copy-on-write makes the kernel give the task a copy of its
+ * own (so a parent read first would no longer share anything).
+ */
+int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 {
-	_cleanup_img_ struct img *pagemap = NULL, *pages = NULL;
 	_cleanup_free_ uint64_t *pm = NULL;
-	_cleanup_free_ struct page_copy *pc = NULL;
-	_cleanup_close_ int pmfd = -1;
-	uint64_t before = c->pages_bytes;
+	_cleanup_close_ int pmfd = -1, ppmfd = -1;
+	_cleanup_free_ uint64_t *cow_words = NULL;
+	struct cow_src cs = {.ppmfd = -1};
 	char path[64];
-	int r;
+	int r = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
 	pmfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pmfd < 0)
 		return ckpt_err_errno(e, -errno, "opening %s", path);
 	pm = malloc(PM_CHUNK * sizeof(*pm));
+	if (!pm)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	/* the parent (frozen too, its layout collected): pages shared since a fork */
+	cs.parent = t->ppid ? dump_find_task(c, t->ppid) : NULL;
+	if (cs.parent && cs.parent->mm) {
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", cs.parent->pid);
+		ppmfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (ppmfd < 0)
+			return ckpt_err_errno(e, -errno, "opening %s", path);
+		cow_words = malloc(2 * PM_CHUNK * sizeof(*cow_words));
+		if (!cow_words)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		cs.pmfd = pmfd;
+		cs.ppmfd = ppmfd;
+		cs.wc = cow_words;
+		cs.wp = cow_words + PM_CHUNK;
+	}
+	t->nruns = 0;
+	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
+		const Vma *vma = t->mm->vmas[i];
+
+		/* errors name the pid and the address already */
+		if (vma_kind_has_pages(vma->kind))
+			r = scan_vma(t, pmfd, vma, pm, &cs, e);
+	}
+	if (r >= 0)
+		pr_debug("pid %d: %zu runs of pages, %" PRIu64 " pages inherited from its parent",
+			 t->pid, t->nruns, cs.inherited);
+	return r;
+}
+
+static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
+{
+	_cleanup_img_ struct img *pagemap = NULL, *pages = NULL;
+	_cleanup_free_ struct page_copy *pc = NULL;
+	uint64_t before = c->pages_bytes;
+	int r;
+
 	pc = calloc(1, sizeof(*pc));
-	if (!pm || !pc)
+	if (!pc)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	pc->c = c;
 	pc->pid = t->pid;
@@ -846,12 +1050,18 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 	}
 	if (r < 0)
 		return r;
-	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
-		const Vma *vma = t->mm->vmas[i];
+	/* each run: its pagemap entry, then its data (none if inherited) */
+	for (size_t i = 0; r >= 0 && i < t->nruns; i++) {
+		const struct page_run *run = &t->runs[i];
+		PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 
-		/* errors name the pid and the address already */
-		if (vma_has_pages(vma->kind))
-			r = dump_vma_pages(pc, pagemap, pmfd, vma, pm, e);
+		pe.vaddr = run->vaddr;
+		pe.nr_pages = run->nr;
+		if (run->inherited)
+			pe.has_inherited = pe.inherited = true;
+		r = img_write_msg(pagemap, &pe.base, e);
+		if (r >= 0 && !run->inherited)
+			r = copy_range(pc, run->vaddr, (uint64_t)run->nr * PG_SIZE, e);
 	}
 	if (r >= 0)
 		r = copy_flush(pc, e);

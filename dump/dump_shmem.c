@@ -345,7 +345,7 @@ static int link_memfd(struct dump_ctx *c, size_t i, struct ckpt_error *e)
 	struct dump_file *f = &c->files[i];
 	char src[96], name[PATH_MAX];
 	struct shmem_src s = {
-	    .kind = SHMEM_KIND__SHMEM_MEMFD, .pid = f->pid, .src = src, .name = name};
+	    .kind = SHMEM_KIND__SHMEM_MEMFD, .pid = f->holder_pid ? f->holder_pid : f->pid, .src = src, .name = name};
 	uint32_t id;
 	int r;
 
@@ -376,7 +376,7 @@ static int link_deleted(struct dump_ctx *c, size_t i, struct ckpt_error *e)
 	struct dump_file *f = &c->files[i];
 	char src[96];
 	struct shmem_src s = {
-	    .kind = SHMEM_KIND__SHMEM_DELETED, .pid = f->pid, .src = src, .name = f->fe->path};
+	    .kind = SHMEM_KIND__SHMEM_DELETED, .pid = f->holder_pid ? f->holder_pid : f->pid, .src = src, .name = f->fe->path};
 	uint32_t id;
 	int r;
 
@@ -389,6 +389,50 @@ static int link_deleted(struct dump_ctx *c, size_t i, struct ckpt_error *e)
 	f->fe->has_shmem_id = true;
 	f->fe->shmem_id = id;
 	pr_debug("%s: open, deleted: object %u", f->fe->path, id);
+	return 0;
+}
+
+/*
+ * --save-tmpfs-files: a regular file open on tmpfs (/tmp, /dev/shm, /run)
+ * becomes a shared memory object of kind file, as a MAP_SHARED mapping of
+ * a tmpfs file already is: its content, owner, mode and mtime are saved,
+ * the restore recreates it if it is gone and refuses it if it is there
+ * with other content (restorer/shmem.c), and the fd is reopened from it.
+ */
+static int link_tmpfs(struct dump_ctx *c, size_t i, struct ckpt_error *e)
+{
+	struct dump_file *f = &c->files[i];
+	struct dump_shmem *ds = find(c, f->dev, f->ino, false);
+	char src[96];
+	struct shmem_src s = {
+	    .kind = SHMEM_KIND__SHMEM_FILE, .pid = f->pid, .src = src, .name = f->fe->path};
+	struct statfs sfs;
+	uint32_t id;
+	int r;
+
+	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	if (statfs(src, &sfs) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: fd %d: statfs of %s", f->pid, f->fd,
+				      f->fe->path);
+	if (sfs.f_type != TMPFS_MAGIC)
+		return 0;
+	if (ds) {
+		/* also mapped: one object (a MAP_SHARED one is a file object) */
+		FileEntry *oe = c->files[ds->file_idx].fe;
+
+		if (!oe->shmem || oe->shmem->kind != SHMEM_KIND__SHMEM_FILE)
+			return 0;
+		id = oe->id;
+	} else {
+		r = lookup_or_add(c, &s, &id, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "pid %d: fd %d", s.pid, f->fd);
+		/* lookup_or_add may have moved c->files */
+		f = &c->files[i];
+	}
+	f->fe->has_shmem_id = true;
+	f->fe->shmem_id = id;
+	pr_debug("%s: open on tmpfs: saved with its content (object %u)", f->fe->path, id);
 	return 0;
 }
 
@@ -405,6 +449,14 @@ int dump_shmem_link_fds(struct dump_ctx *c, struct ckpt_error *e)
 			continue;
 		if (fe->type == FILE_TYPE__FILE_MEMFD) {
 			int r = link_memfd(c, i, e);
+
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (fe->type == FILE_TYPE__FILE_REG && !(fe->has_deleted && fe->deleted) &&
+		    c->opts->save_tmpfs_files && !(fe->flags & O_PATH)) {
+			int r = link_tmpfs(c, i, e);
 
 			if (r < 0)
 				return r;

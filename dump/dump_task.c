@@ -21,12 +21,17 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "dump_internal.h"
 #include "fault.h"
 #include "log.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
 
 #define NSIG_MAX 64
 #define SIGINFO_SIZE 128
@@ -545,7 +550,7 @@ static int dump_path_link(pid_t pid, const char *name, char **ret, struct ckpt_e
  * again at restore from what identifies it, so that tasks sharing it still
  * share one.
  */
-static int dump_cwd(pid_t pid, CoreEntry *core, struct ckpt_error *e)
+static int dump_cwd(pid_t pid, CoreEntry *core, bool save_tmpfs, struct ckpt_error *e)
 {
 	char buf[4096], path[64];
 	struct stat st;
@@ -573,6 +578,20 @@ static int dump_cwd(pid_t pid, CoreEntry *core, struct ckpt_error *e)
 		core->cwd_mode = st.st_mode & 07777;
 		core->cwd_uid = st.st_uid;
 		core->cwd_gid = st.st_gid;
+	} else if (save_tmpfs) {
+		struct statfs sfs;
+
+		/* a reboot empties it: made again at restore if it is gone */
+		snprintf(path, sizeof(path), "/proc/%d/cwd", pid);
+		if (statfs(path, &sfs) < 0 || stat(path, &st) < 0)
+			return ckpt_err_errno(e, -errno, "pid %d: stat of its cwd %s", pid, buf);
+		if (sfs.f_type == TMPFS_MAGIC) {
+			core->has_cwd_tmpfs = core->cwd_tmpfs = true;
+			core->has_cwd_mode = core->has_cwd_uid = core->has_cwd_gid = true;
+			core->cwd_mode = st.st_mode & 07777;
+			core->cwd_uid = st.st_uid;
+			core->cwd_gid = st.st_gid;
+		}
 	}
 	core->cwd = dump_strdup(buf, e);
 	return core->cwd ? 0 : -ENOMEM;
@@ -789,7 +808,7 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	r = dump_rlimits(t->pid, core, e);
 	if (r < 0)
 		return r;
-	r = dump_cwd(t->pid, core, e);
+	r = dump_cwd(t->pid, core, c->opts->save_tmpfs_files, e);
 	if (r < 0)
 		return r;
 	return dump_path_link(t->pid, "root", &core->root, e);

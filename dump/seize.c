@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +67,63 @@ static int check_root(struct dump_ctx *c, pid_t root, struct ckpt_error *e)
 					"process can't dump the tree it runs in",
 					root, c->self);
 	}
+	return 0;
+}
+
+/* inode of /proc/PID/ns/NAME; 0 without time namespaces in this kernel */
+static int ns_ino(pid_t pid, const char *name, uint64_t *ret, struct ckpt_error *e)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, name);
+	*ret = 0;
+	if (stat(path, &st) == 0) {
+		*ret = (uint64_t)st.st_ino;
+		return 0;
+	}
+	if (errno == ENOENT && access("/proc/self/ns/time", F_OK) < 0)
+		return 0;
+	return ckpt_err_errno(e, -errno, "stat %s", path);
+}
+
+/*
+ * The tree's time namespace: every task in the root's, none with another
+ * one made for its children (unshare(CLONE_NEWTIME)), so that one pair of
+ * offsets tells the tree's clocks (a restore makes one time namespace).
+ */
+static int check_time_ns(struct dump_ctx *c, pid_t pid, struct ckpt_error *e)
+{
+	uint64_t own, kids;
+	int r = ns_ino(pid, "time", &own, e);
+
+	if (r >= 0)
+		r = ns_ino(pid, "time_for_children", &kids, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d", pid);
+	if (own != kids)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d made a time namespace for its children "
+				"(unshare(CLONE_NEWTIME)) that it is not in itself; not supported",
+				pid);
+	if (pid == c->opts->pid) {
+		int64_t tm, tb, sm, sb;
+
+		c->time_ns_ino = own;
+		r = ckpt_timens_offsets(pid, &tm, &tb, e);
+		if (r >= 0)
+			r = ckpt_timens_offsets(0, &sm, &sb, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "pid %d: time namespace offsets", pid);
+		c->tree_mono_delta = tm - sm;
+		c->tree_boot_delta = tb - sb;
+		return 0;
+	}
+	if (own != c->time_ns_ino)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d is in another time namespace than the root (pid %d); a tree "
+				"spread over time namespaces is not supported",
+				pid, c->opts->pid);
 	return 0;
 }
 
@@ -129,9 +187,11 @@ static int check_task(struct dump_ctx *c, pid_t pid, const struct proc_stat *st,
 		return ckpt_err_wrap(e, "pid %d", pid);
 	if (status.nspid_levels > c->self_nspid_levels)
 		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d is in a nested pid namespace; pid namespaces are not "
-				"supported yet",
+				"pid %d is in a pid namespace below its root's (it or an ancestor "
+				"made one): a tree spread over pid namespaces is not supported",
 				pid);
+	if (pid != c->opts->pid && check_time_ns(c, pid, e) < 0)
+		return e->code;
 	/* its filters must not block the remote syscalls of the dump */
 	if (status.seccomp != 0 && ptrace_suspend_seccomp(pid, e) < 0)
 		return e->code;
@@ -283,8 +343,12 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 	}
 	t->seized = true;
 	c->ntasks++;
-	if (!c->t_frozen)
+	if (!c->t_frozen) {
 		c->t_frozen = ckpt_monotonic_seconds();
+		/* as the tree sees them: --continue-clocks goes on from here */
+		c->frozen_mono_ns = ckpt_clock_ns(CLOCK_MONOTONIC) + c->tree_mono_delta;
+		c->frozen_boot_ns = ckpt_clock_ns(CLOCK_BOOTTIME) + c->tree_boot_delta;
+	}
 	r = seize_threads(t, e);
 	if (r < 0)
 		return r;
@@ -379,6 +443,8 @@ int seize_tree(struct dump_ctx *c, struct ckpt_error *e)
 		return ckpt_err_wrap(e, "reading our own status");
 	c->self_nspid_levels = self.nspid_levels;
 	r = check_root(c, c->opts->pid, e);
+	if (r >= 0)
+		r = check_time_ns(c, c->opts->pid, e);
 	if (r < 0)
 		return r;
 	r = seize_one(c, c->opts->pid, 0, e);

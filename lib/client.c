@@ -265,6 +265,10 @@ int ckpt_restore(const struct ckpt_restore_opts *opts, struct ckpt_result *res)
 	req.type = RPC_TYPE__RPC_RESTORE;
 	restore.has_shell_job = opts->shell_job != 0;
 	restore.shell_job = opts->shell_job != 0;
+	restore.has_new_pidns = opts->new_pidns != 0;
+	restore.new_pidns = opts->new_pidns != 0;
+	restore.has_continue_clocks = opts->continue_clocks != 0;
+	restore.continue_clocks = opts->continue_clocks != 0;
 	restore.cgroups = (char *)opts->cgroups;
 	req.restore = &restore;
 	c.socket = opts->socket;

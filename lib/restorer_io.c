@@ -138,6 +138,23 @@ unsigned long long proc_start_ticks(pid_t pid)
 	return v;
 }
 
+void restored_nsinit_kill(pid_t init, unsigned long long since)
+{
+	char path[64], comm[32] = "";
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	if (init <= 1 || !since || proc_start_ticks(init) < since)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)init);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (n = read(fd, comm, sizeof(comm) - 1)) <= 0)
+		return;
+	comm[n] = '\0';
+	if (!strcmp(comm, "ckpt-nsinit\n"))
+		kill(init, SIGKILL);
+}
+
 void restored_tasks_kill(int dirfd, unsigned long long since)
 {
 	_cleanup_img_ struct img *img = NULL;

@@ -54,3 +54,10 @@ unsigned long long proc_start_ticks(pid_t pid);
  * processes with those pids are not the restore's.
  */
 void restored_tasks_kill(int dirfd, unsigned long long since);
+/*
+ * The same for a restore --new-pidns: its tree has other pids out here, and
+ * the saved ones may belong to anyone. init (ns_init_pid of the restorer's
+ * JSON line) gets SIGKILL, which ends its namespace, if it is a ckpt-nsinit
+ * started at or after `since`.
+ */
+void restored_nsinit_kill(pid_t init, unsigned long long since);

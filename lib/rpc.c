@@ -41,6 +41,8 @@ const char *rpc_type_name(int type)
 		return "status";
 	case RPC_TYPE__RPC_CANCEL:
 		return "cancel";
+	case RPC_TYPE__RPC_PRESERVE:
+		return "preserve";
 	}
 	return "unknown";
 }
@@ -317,6 +319,28 @@ int rpc_validate_request(const Request *req, int fd, struct ckpt_error *e)
 	case RPC_TYPE__RPC_CANCEL:
 		if (!req->cancel)
 			return ckpt_err(e, -EINVAL, "cancel request without its cancel field");
+		break;
+	case RPC_TYPE__RPC_PRESERVE:
+		if (!req->preserve)
+			return ckpt_err(e, -EINVAL, "preserve request without its preserve field");
+		switch (req->preserve->op) {
+		case PRESERVE_OP__PRESERVE_OP_REGISTER:
+			if (!req->preserve->has_pid || req->preserve->pid <= 0)
+				return ckpt_err(e, -EINVAL, "preserve request: no valid pid");
+			break;
+		case PRESERVE_OP__PRESERVE_OP_CANCEL:
+			if (!req->preserve->has_id)
+				return ckpt_err(e, -EINVAL,
+						"preserve cancel request without an id");
+			break;
+		case PRESERVE_OP__PRESERVE_OP_LIST:
+		case PRESERVE_OP__PRESERVE_OP_DUMP_ALL:
+		case PRESERVE_OP__PRESERVE_OP_RESTORE_ALL:
+			break;
+		default:
+			return ckpt_err(e, -EINVAL, "preserve request: unknown operation %d",
+					(int)req->preserve->op);
+		}
 		break;
 	default:
 		return ckpt_err(e, -EINVAL, "unknown request type %d", (int)req->type);

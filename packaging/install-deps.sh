@@ -13,6 +13,7 @@ PKGS=(
 	redis-server                            # the redis test (tests/e2e/test_tcp_redis.sh)
 	check                                   # unit tests
 	scdoc                                   # the man pages (docs/man/*.scd)
+	debhelper dpkg-dev fakeroot lintian     # the Debian packages (packaging/build-deb.sh, test_deb)
 	bash-completion                         # the completion's test (tests/unit/test_completion.sh)
 	clang libclang-rt-14-dev llvm           # fuzz targets: clang, libFuzzer's runtime, llvm-symbolizer
 	python3 procps psmisc util-linux coreutils diffutils mawk # e2e tests, demo, bench

@@ -230,7 +230,9 @@ int cgroups_check(struct restore_ctx *ctx)
 	if (r >= 0 && by_caller) {
 		char path[64] = "/proc/self/cgroup";
 
-		if (ctx->opts->caller_pid)
+		if (ctx->opts->caller_cgroup_path)
+			snprintf(path, sizeof(path), "%s", ctx->opts->caller_cgroup_path);
+		else if (ctx->opts->caller_pid)
 			snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)ctx->opts->caller_pid);
 		r = cgroup_parse_file(path, &caller, &ctx->err);
 	}

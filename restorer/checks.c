@@ -149,7 +149,7 @@ static int check_files(struct restore_ctx *ctx)
 		struct rfile *f = &ctx->files[i];
 		int r;
 
-		if (f->used_by_fd && f->kind->verify) {
+		if ((f->used_by_fd || f->in_flight) && f->kind->verify) {
 			r = f->kind->verify(f->fe, &ctx->err);
 			if (r < 0)
 				return ckpt_err_wrap(&ctx->err, "file id %u", f->fe->id);
@@ -193,19 +193,24 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* A pid taken outside: --new-pidns would give the tree its pids anyway. */
+#define NEW_PIDNS_HINT                                                                             \
+	"; restore with --new-pidns to give the tree its saved pids in a new pid namespace"
+
 static int pid_in_use(struct restore_ctx *ctx, pid_t pid)
 {
 	struct proc_status st;
 	struct ckpt_error ignore = {0};
 
 	if (proc_parse_status(pid, &st, &ignore) < 0)
-		return ckpt_err(&ctx->err, -EBUSY, "pid %d is in use", pid);
+		return ckpt_err(&ctx->err, -EBUSY, "pid %d is in use" NEW_PIDNS_HINT, pid);
 	if (st.tgid != pid)
 		return ckpt_err(&ctx->err, -EBUSY,
 				"pid %d is in use by a thread of process %d ('%s', state %c, uid "
-				"%u)",
+				"%u)" NEW_PIDNS_HINT,
 				pid, st.tgid, st.name, st.state, st.uid[0]);
-	return ckpt_err(&ctx->err, -EBUSY, "pid %d is in use by '%s' (state %c, parent %d, uid %u)",
+	return ckpt_err(&ctx->err, -EBUSY,
+			"pid %d is in use by '%s' (state %c, parent %d, uid %u)" NEW_PIDNS_HINT,
 			pid, st.name, st.state, st.ppid, st.uid[0]);
 }
 
@@ -253,8 +258,10 @@ int checks_pids_free(struct restore_ctx *ctx)
 
 			if (pid == 1)
 				return ckpt_err(&ctx->err, -EINVAL,
-						"pid 1 cannot be restored (ckpt does not create "
-						"pid namespaces)");
+						"pid 1 cannot be restored (%s)",
+						ctx->opts->new_pidns
+						    ? "it is the new pid namespace's init"
+						    : "a pid namespace's init is not restored");
 			/* A tree killed by a dump stays zombie until init reaps it (~1 s). */
 			while ((s = pid_state(pid)) == 2 && waited < PID_ZOMBIE_WAIT_MS) {
 				sleep_ms(PID_POLL_MS);

@@ -86,6 +86,7 @@ static void task_free(struct rtask *t)
 	free(t->fds);
 	free(t->threads);
 	free(t->children);
+	free(t->kept);
 }
 
 void restore_ctx_free(struct restore_ctx *ctx)

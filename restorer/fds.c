@@ -85,25 +85,75 @@ struct kind_open {
 	struct fd_open_ctx ctx;
 };
 
-static int open_object(const FileEntry *const *all, size_t nall, struct kind_open *ko, size_t *nko,
-		       struct rfile *f, void *owner, struct ckpt_error *e)
+/* Stage files: every entry, and the kinds' states (ctx->fopen while it runs). */
+struct files_open {
+	const FileEntry **all;
+	size_t nall;
+	struct kind_open *ko; /* at most one per kind */
+	size_t nko;
+};
+
+static int file_fd_cb(void *owner, uint32_t id, int *ret_fd, struct ckpt_error *e);
+
+static int open_object(struct restore_ctx *ctx, struct rfile *f, struct ckpt_error *e)
 {
+	struct files_open *fo = ctx->fopen;
+	struct kind_open *ko = fo->ko;
 	size_t i;
 
 	if (!f->kind->open_shared)
 		return f->kind->open(f->fe, &f->obj_fd, e);
-	for (i = 0; i < *nko && ko[i].kind != f->kind; i++)
+	for (i = 0; i < fo->nko && ko[i].kind != f->kind; i++)
 		;
-	if (i == *nko) {
+	if (i == fo->nko) {
 		ko[i] = (struct kind_open){.kind = f->kind};
 		/* every entry, for kinds that make their objects all at once (unix sockets) */
-		ko[i].ctx.all = all;
-		ko[i].ctx.nall = nall;
+		ko[i].ctx.all = fo->all;
+		ko[i].ctx.nall = fo->nall;
 		ko[i].ctx.made_path = restore_undo_made_path;
-		ko[i].ctx.owner = owner;
-		(*nko)++;
+		ko[i].ctx.owner = ctx;
+		ko[i].ctx.file_fd = file_fd_cb;
+		fo->nko++;
 	}
 	return f->kind->open_shared(&ko[i].ctx, f->fe, &f->obj_fd, e);
+}
+
+/* One entry's open file description, made by P above fd_base. */
+static int open_one(struct restore_ctx *ctx, struct rfile *f)
+{
+	int r;
+
+	if (f->fe->has_shmem_id)
+		r = shmem_open_fd(ctx, f);
+	else
+		r = open_object(ctx, f, &ctx->err);
+	if (r < 0)
+		return ckpt_err_wrap(&ctx->err, "file id %u (%s)", f->fe->id, f->fe->path);
+	r = move_high(ctx, &f->obj_fd, f->fe->path);
+	pr_debug("file %u %s: fd %d", f->fe->id, f->fe->path, f->obj_fd);
+	return r;
+}
+
+/*
+ * struct fd_open_ctx.file_fd: a file in flight, made now if its turn in the
+ * plan has not come yet (the unix sockets' queues are filled when the first
+ * of them is made).
+ */
+static int file_fd_cb(void *owner, uint32_t id, int *ret_fd, struct ckpt_error *e)
+{
+	struct restore_ctx *ctx = owner;
+	struct rfile *f = file_by_id(ctx, id);
+	int r;
+
+	if (!f || !f->in_flight || !f->kind || f->kind->open_in_task)
+		return ckpt_err(e, -EINVAL, "file id %u is not a file in flight", id);
+	if (f->obj_fd < 0) {
+		r = open_one(ctx, f);
+		if (r < 0)
+			return r;
+	}
+	*ret_fd = f->obj_fd;
+	return 0;
 }
 
 /*
@@ -190,12 +240,48 @@ int deleted_cwd_enter(const struct restore_ctx *ctx, const CoreEntry *c, struct 
 	return ckpt_err(e, -ENOENT, "the deleted cwd %s was not made", c->cwd);
 }
 
+/*
+ * A cwd on a tmpfs (saved with --save-tmpfs-files: a preserved job) that a
+ * reboot emptied: made again, empty, with its mode and owner, before the
+ * tmpfs files that may live in it; with the caller's rights (ckpt-restore
+ * of a non-root caller has no file capability). Its parent must exist.
+ */
+static int tmpfs_cwds_create(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		const CoreEntry *c = ctx->tasks[i].core;
+		struct stat st;
+
+		if (!c || !c->has_cwd_tmpfs || !c->cwd_tmpfs ||
+		    (c->has_cwd_deleted && c->cwd_deleted))
+			continue;
+		if (stat(c->cwd, &st) == 0 || errno != ENOENT)
+			continue; /* there (or not ours to make): the task's chdir decides */
+		if (!c->has_cwd_mode || !c->has_cwd_uid || !c->has_cwd_gid)
+			return ckpt_err(&ctx->err, -EINVAL,
+					"core-%d.img: cwd_tmpfs without cwd_mode/uid/gid", c->pid);
+		if (mkdir(c->cwd, 0700) < 0)
+			return ckpt_err_errno(&ctx->err, -errno,
+					      "pid %d: cannot make its cwd %s (on a tmpfs) again",
+					      c->pid, c->cwd);
+		if (restore_undo_rmdir(ctx, c->cwd) < 0)
+			return -ENOMEM;
+		if (lchown(c->cwd, c->cwd_uid, c->cwd_gid) < 0 ||
+		    chmod(c->cwd, c->cwd_mode & 07777) < 0)
+			return ckpt_err_errno(
+			    &ctx->err, -errno, "pid %d: cwd %s made again: owner %u:%u, mode 0%o",
+			    c->pid, c->cwd, c->cwd_uid, c->cwd_gid, c->cwd_mode & 07777);
+		pr_info("made the cwd %s (on a tmpfs) of pid %d again", c->cwd, c->pid);
+	}
+	return 0;
+}
+
 int files_open_all(struct restore_ctx *ctx)
 {
 	/* at most one per kind; nfiles + 1 is plenty */
 	_cleanup_free_ struct kind_open *ko = calloc(ctx->nfiles + 1, sizeof(*ko));
 	_cleanup_free_ const FileEntry **all = calloc(ctx->nfiles + 1, sizeof(*all));
-	size_t nko = 0;
+	struct files_open fo = {.all = all, .nall = ctx->nfiles, .ko = ko};
 	int r;
 
 	if (!ko || !all)
@@ -216,11 +302,15 @@ int files_open_all(struct restore_ctx *ctx)
 	/* terminals are made in pairs (a slave from its master): tty.c */
 	if (r >= 0)
 		r = tty_files_open(ctx);
+	/* cwds on a tmpfs: before the tmpfs files that may be in them */
+	if (r >= 0)
+		r = tmpfs_cwds_create(ctx);
 	/* shared memory objects, before the memfd and deleted-file fds made from them */
 	if (r >= 0)
 		r = shmem_create_all(ctx);
 	if (r >= 0)
 		r = deleted_cwds_create(ctx);
+	ctx->fopen = &fo;
 	for (size_t i = 0; r >= 0 && i < ctx->plan.n; i++) {
 		const struct plan_node *n = &ctx->plan.nodes[ctx->plan.order[i]];
 		struct rfile *f;
@@ -228,26 +318,22 @@ int files_open_all(struct restore_ctx *ctx)
 		if (n->kind != PLAN_FILE)
 			continue;
 		f = file_by_id(ctx, (uint32_t)n->a);
-		if (!f->used_by_fd || f->obj_fd >= 0)
+		if (!(f->used_by_fd || f->in_flight) || f->obj_fd >= 0)
 			continue;
 		/* made by the task itself once the tree exists (a pidfd) */
 		if (f->kind && f->kind->open_in_task)
 			continue;
-		if (f->fe->has_shmem_id)
-			r = shmem_open_fd(ctx, f);
-		else
-			r = open_object(all, ctx->nfiles, ko, &nko, f, ctx, &ctx->err);
-		if (r < 0) {
-			ckpt_err_wrap(&ctx->err, "file id %u (%s)", f->fe->id, f->fe->path);
-			break;
-		}
-		r = move_high(ctx, &f->obj_fd, f->fe->path);
-		pr_debug("file %u %s: fd %d", f->fe->id, f->fe->path, f->obj_fd);
+		r = open_one(ctx, f);
 	}
 	/* before anything is forked: no task inherits the kinds' own fds */
-	for (size_t i = 0; i < nko; i++)
+	for (size_t i = 0; i < fo.nko; i++)
 		if (ko[i].kind->open_done)
 			ko[i].kind->open_done(&ko[i].ctx);
+	ctx->fopen = NULL;
+	/* sent in their messages: only the queues hold them now */
+	for (size_t i = 0; i < ctx->nfiles; i++)
+		if (ctx->files[i].in_flight && !ctx->files[i].used_by_fd)
+			closep(&ctx->files[i].obj_fd);
 	return r;
 }
 

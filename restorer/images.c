@@ -882,9 +882,12 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 	for (size_t i = 0; i < t->n_pagemap; i++) {
 		const PagemapEntry *p = t->pagemap[i];
 		uint64_t end = p->vaddr + (uint64_t)p->nr_pages * RST_PAGE_SIZE;
+		/* inherited pages have no data here (cow.c checks them against the parent) */
+		bool inh = p->has_inherited && p->inherited;
 
-		if (p->vaddr % RST_PAGE_SIZE || p->nr_pages == 0 || p->nr_pages > limit - total ||
-		    p->vaddr < prev_end || end > RST_TASK_SIZE)
+		if (p->vaddr % RST_PAGE_SIZE || p->nr_pages == 0 ||
+		    (!inh && p->nr_pages > limit - total) || p->vaddr < prev_end ||
+		    p->vaddr >= RST_TASK_SIZE || end > RST_TASK_SIZE)
 			return ckpt_err(e, -EINVAL,
 					"pagemap-%d.img: entry %zu: %u pages at %#" PRIx64
 					" are unaligned, out of order or beyond the %" PRIu64
@@ -895,7 +898,13 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 					"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
 					" are not inside a restorable area of mm-%d.img",
 					t->pid, i, p->vaddr, end, t->pid);
-		total += p->nr_pages;
+		if (inh && !t->parent)
+			return ckpt_err(e, -EINVAL,
+					"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
+					" inherited from a parent, but pid %d is the root",
+					t->pid, i, p->vaddr, end, t->pid);
+		if (!inh)
+			total += p->nr_pages;
 		prev_end = end;
 	}
 	if (total != limit)
@@ -974,6 +983,65 @@ static int validate_fds(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
+/*
+ * Files in flight: the ids a unix socket's queued messages carry
+ * (SCM_RIGHTS) name entries of files.img of a kind that may travel so, or
+ * descriptions a task holds too (not of a kind each task makes for itself),
+ * made by the restorer in stage files like the fds' objects.
+ */
+static int mark_in_flight(struct restore_ctx *ctx)
+{
+	struct ckpt_error *e = &ctx->err;
+
+	for (size_t i = 0; i < ctx->nfiles; i++) {
+		const FileEntry *fe = ctx->files[i].fe;
+
+		if (fe->type != FILE_TYPE__FILE_UNIX_SK || !fe->unix_sk)
+			continue;
+		if (fe->unix_sk->n_msgs && fe->unix_sk->n_queue)
+			return ckpt_err(e, -EINVAL,
+					"files.img: entry %u (%s): fields unix_sk.queue and "
+					"unix_sk.msgs: both set (one holds the queue)",
+					fe->id, fe->path);
+		for (size_t m = 0; m < fe->unix_sk->n_msgs; m++) {
+			const UnixSkMsg *msg = fe->unix_sk->msgs[m];
+
+			/* SCM_MAX_FD; PID_MAX_LIMIT */
+			if (msg->n_fds > 253)
+				return ckpt_err(e, -EINVAL,
+						"files.img: entry %u (%s): field "
+						"unix_sk.msgs[%zu].fds: %zu files, more than a "
+						"message carries",
+						fe->id, fe->path, m, msg->n_fds);
+			if (msg->has_cred_pid != msg->has_cred_uid ||
+			    msg->has_cred_pid != msg->has_cred_gid ||
+			    (msg->has_cred_pid && (msg->cred_pid <= 0 || msg->cred_pid > 4194304)))
+				return ckpt_err(e, -EINVAL,
+						"files.img: entry %u (%s): field "
+						"unix_sk.msgs[%zu].cred_pid: bad credentials",
+						fe->id, fe->path, m);
+			for (size_t k = 0; k < msg->n_fds; k++) {
+				struct rfile *rf = file_by_id(ctx, msg->fds[k]);
+
+				const struct fd_kind *kd =
+				    rf ? (rf->kind ? rf->kind : fd_kind_for_file(rf->fe)) : NULL;
+
+				/* a kind that may travel so, or a task's own description */
+				if (!kd || kd->open_in_task || (!kd->in_flight && !rf->used_by_fd) ||
+				    (rf->fe->has_mapping_only && rf->fe->mapping_only))
+					return ckpt_err(e, -EINVAL,
+							"files.img: entry %u (%s): field "
+							"unix_sk.msgs[%zu].fds[%zu]: file id %u is not "
+							"a file of files.img that can be in flight",
+							fe->id, fe->path, m, k, msg->fds[k]);
+				rf->kind = fd_kind_for_file(rf->fe);
+				rf->in_flight = true;
+			}
+		}
+	}
+	return 0;
+}
+
 static int load_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
@@ -1022,6 +1090,8 @@ int images_load(struct restore_ctx *ctx)
 		return ckpt_err(e, -EINVAL, "inventory.img: field format_version: %u, expected %d",
 				ctx->inv->format_version, IMG_FORMAT_VERSION);
 	r = pid_check(ctx, "inventory.img", "field root_pid", ctx->inv->root_pid);
+	if (r >= 0)
+		r = clocks_validate(ctx);
 	if (r < 0)
 		return r;
 	r = load_files(ctx);
@@ -1042,7 +1112,13 @@ int images_load(struct restore_ctx *ctx)
 		if (r < 0)
 			return r;
 	}
+	r = mark_in_flight(ctx);
+	if (r < 0)
+		return r;
 	r = shmem_verify(ctx);
+	if (r < 0)
+		return r;
+	r = cow_verify(ctx);
 	if (r < 0)
 		return r;
 	r = consistency_check(ctx);

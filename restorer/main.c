@@ -2,6 +2,7 @@
 /*
  * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--cgroups=MODE] DIR
  * ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--cgroups=MODE] --dir-fd N
+ *   (and --new-pidns, pidns.c; --continue-clocks, clocks.c)
  *
  * Turns a checkpoint directory back into a running process tree. This file
  * only parses arguments and prints the outcome; the work is the list of
@@ -39,6 +40,7 @@ static void usage(FILE *out)
 		"usage: ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--shell-job "
 		"[--tty-fd N]]\n"
 		"                    [--cgroups=exact|caller [--caller-pid N]]\n"
+		"                    [--new-pidns] [--continue-clocks]\n"
 		"                    DIR | --dir-fd N\n"
 		"  --dir-fd N  restore from the directory open as fd N (ckptd)\n"
 		"  --shell-job  the root joins our session as the foreground job of our terminal,\n"
@@ -49,23 +51,40 @@ static void usage(FILE *out)
 		"  --cgroups=caller  the root's cgroup in each hierarchy is our current one (or\n"
 		"                    --caller-pid's); the cgroups below it are made below ours\n"
 		"  --caller-pid N    with --cgroups=caller: the cgroups of process N (ckptd)\n"
+		"  --new-pidns  restore into a new pid namespace where every task has its\n"
+		"               saved pid (with a small init of ours as its pid 1)\n"
+		"  --continue-clocks  in a new time namespace: CLOCK_MONOTONIC and\n"
+		"               CLOCK_BOOTTIME go on from their values at the dump\n"
 		"  --progress-fd N  write one JSON progress line per step to fd N\n"
 		"  --json   print the outcome as one JSON line on stdout\n"
 		"  --plan   verify the images, print the restore plan and exit\n"
 		"  -v       more log output on stderr (-vv: debug)\n");
 }
 
-static void print_result(const struct restore_ctx *ctx, int r, double seconds)
+/*
+ * root_pid is the root as the caller sees it; with --new-pidns the tree has
+ * its saved pids in its own namespace: root_pid_ns is the root's there.
+ */
+static void print_result(const struct restore_ctx *ctx, const struct pidns_result *ns, int r,
+			 double seconds)
 {
 	const struct restore_opts *o = ctx->opts;
+	pid_t root = ns ? ns->root_host_pid : ctx->root ? ctx->root->pid : 0;
+	size_t ntasks = ns ? (size_t)ns->ntasks : ctx->ntasks;
 
 	if (r == 0 && o->json) {
-		printf("{\"status\":\"ok\",\"root_pid\":%d,\"tasks\":%zu,\"seconds\":%.3f}\n",
-		       ctx->root ? ctx->root->pid : 0, ctx->ntasks, seconds);
+		printf("{\"status\":\"ok\",\"root_pid\":%d,", root);
+		if (ns)
+			printf("\"root_pid_ns\":%d,\"ns_init_pid\":%d,", ns->root_pid,
+			       ns->init_pid);
+		printf("\"tasks\":%zu,\"seconds\":%.3f}\n", ntasks, seconds);
+	} else if (r == 0 && ns) {
+		printf("restored root pid %d (pid %d in its new pid namespace, whose init is "
+		       "pid %d; %zu task%s) in %.2f s\n",
+		       root, ns->root_pid, ns->init_pid, ntasks, ntasks == 1 ? "" : "s", seconds);
 	} else if (r == 0) {
-		printf("restored root pid %d (%zu task%s) in %.2f s\n",
-		       ctx->root ? ctx->root->pid : 0, ctx->ntasks, ctx->ntasks == 1 ? "" : "s",
-		       seconds);
+		printf("restored root pid %d (%zu task%s) in %.2f s\n", root, ntasks,
+		       ntasks == 1 ? "" : "s", seconds);
 	} else if (o->json) {
 		printf("{\"status\":\"error\",\"error\":");
 		img_json_string(stdout, ctx->err.msg);
@@ -163,6 +182,39 @@ static int parse_tty_fd(const char *s)
 	return (int)v;
 }
 
+/*
+ * The restorer's own mappings (libraries, stack, heap: placed at random by
+ * the kernel) took addresses of memory the tree shares copy-on-write
+ * (cow.c), before anything was created: run again, which places them
+ * elsewhere, a few times at most. Returns only if it cannot.
+ */
+static void run_again(char **argv, int dir_fd, int progress_fd, struct ckpt_error *e)
+{
+	const char *s = getenv(RESTORE_ATTEMPT_ENV);
+	int attempt = s ? atoi(s) : 0;
+	char buf[16];
+
+	if (attempt + 1 >= RESTORE_ATTEMPTS_MAX) {
+		size_t n = strlen(e->msg);
+
+		snprintf(e->msg + n, sizeof(e->msg) - n, " (after %d attempts)", attempt + 1);
+		return;
+	}
+	pr_info("%s; running again", e->msg);
+	snprintf(buf, sizeof(buf), "%d", attempt + 1);
+	setenv(RESTORE_ATTEMPT_ENV, buf, 1);
+	/* the fds of our arguments must survive the exec */
+	if (dir_fd >= 0)
+		fcntl(dir_fd, F_SETFD, 0);
+	if (progress_fd >= 0)
+		fcntl(progress_fd, F_SETFD, 0);
+	execv("/proc/self/exe", argv);
+	if (dir_fd >= 0)
+		fcntl(dir_fd, F_SETFD, FD_CLOEXEC);
+	if (progress_fd >= 0)
+		fcntl(progress_fd, F_SETFD, FD_CLOEXEC);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -174,16 +226,22 @@ int main(int argc, char **argv)
 	    {"progress-fd", required_argument, NULL, 'P'},
 	    {"shell-job", no_argument, NULL, 's'},
 	    {"tty-fd", required_argument, NULL, 't'},
+	    {"new-pidns", no_argument, NULL, 'N'},
+	    {"continue-clocks", no_argument, NULL, 'K'},
 	    {"cgroups", required_argument, NULL, 'c'},
 	    {"caller-pid", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct restore_opts opts = {.progress_fd = -1, .cancel = &cancel_requested, .tty_fd = -1};
 	struct restore_ctx ctx;
-	char fd_path[32];
+	struct pidns_result ns;
+	char fd_path[32], caller_cgroup[32];
 	int c, r, dir_fd = -1;
 	double t0;
 
+	/* PID 1 of a namespace made by --new-pidns, once its tree runs (pidns.c) */
+	if (argc == 2 && !strcmp(argv[1], "--ns-init") && getpid() == 1)
+		return pidns_init_main();
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -213,6 +271,12 @@ int main(int argc, char **argv)
 			if (opts.tty_fd < 0)
 				return 2;
 			break;
+		case 'N':
+			opts.new_pidns = true;
+			break;
+		case 'K':
+			opts.continue_clocks = true;
+			break;
 		case 'c':
 			if (!strcmp(optarg, "exact")) {
 				opts.cgroups = RESTORE_CGROUPS_EXACT;
@@ -240,6 +304,12 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - (dir_fd < 0 ? 1 : 0)) {
 		usage(stderr);
+		return 2;
+	}
+	if (opts.shell_job && opts.new_pidns) {
+		fprintf(stderr, "ckpt-restore: --shell-job and --new-pidns cannot go together: a "
+				"job of the terminal's session cannot be made inside a new pid "
+				"namespace\n");
 		return 2;
 	}
 	if (opts.caller_pid && opts.cgroups != RESTORE_CGROUPS_CALLER) {
@@ -274,11 +344,33 @@ int main(int argc, char **argv)
 	setup_signals();
 	t0 = ckpt_monotonic_seconds();
 	restore_ctx_init(&ctx, &opts);
-	r = restore_run(&ctx);
+	if (opts.new_pidns && opts.caller_pid) {
+		/* its pid means nothing inside the new pid namespace */
+		char p[64];
+		int fd;
+
+		snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)opts.caller_pid);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "ckpt-restore: --caller-pid %d: %s: %m\n", (int)opts.caller_pid, p);
+			return 1;
+		}
+		snprintf(caller_cgroup, sizeof(caller_cgroup), "/proc/self/fd/%d", fd);
+		opts.caller_cgroup_path = caller_cgroup;
+	}
+	if (opts.new_pidns && !opts.plan_only)
+		r = pidns_restore(&ctx, &ns);
+	else
+		r = restore_run(&ctx);
+	/* (with --new-pidns the stages run in the namespace's init: a layout
+	 * collision there fails the restore, it does not run again) */
+	if (r < 0 && ctx.layout_collision)
+		run_again(argv, dir_fd, opts.progress_fd, &ctx.err);
 	if (r == 0 && opts.plan_only)
 		plan_print(&ctx, stdout);
 	else
-		print_result(&ctx, r, ckpt_monotonic_seconds() - t0);
+		print_result(&ctx, opts.new_pidns && !opts.plan_only ? &ns : NULL, r,
+			     ckpt_monotonic_seconds() - t0);
 	restore_ctx_free(&ctx);
 	return r < 0 ? 1 : 0;
 }

@@ -40,6 +40,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "log.h"
+#include "mm_cow.h"
 #include "proc.h"
 #include "restore.h"
 
@@ -213,13 +214,20 @@ static bool is_vdso_path(const char *p)
 	return !strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]") || !strcmp(p, "[vdso]");
 }
 
+/*
+ * Keep the gadget, the vDSO (if the task had one) and the areas the task
+ * shares copy-on-write with its parent or children, put in place before it
+ * forked (cow.c); unmap everything else, i.e. the restorer.
+ */
 static int unmap_restorer(struct restore_ctx *ctx, struct rtask *t, struct vdso_layout *cur)
 {
 	struct ckpt_error *e = &ctx->err;
 	struct proc_vma_list l = {0};
 	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ struct range *keep = NULL;
+	size_t n = 0;
 	char path[64];
-	uint64_t lo = 0, hi;
+	uint64_t lo = 0;
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
@@ -228,33 +236,41 @@ static int unmap_restorer(struct restore_ctx *ctx, struct rtask *t, struct vdso_
 		r = proc_parse_maps_text(text, &l, e);
 	if (r < 0)
 		return r;
+	keep = calloc(l.n + t->mm->n_vmas + 1, sizeof(*keep));
+	if (!keep) {
+		proc_vma_list_free(&l);
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	}
 	memset(cur, 0, sizeof(*cur));
-	/* Keep the gadget and the vDSO (if the task had one); unmap all gaps
-	 * between what is kept, i.e. everything else. */
-	for (size_t i = 0; r >= 0 && i <= l.n; i++) {
-		const struct proc_vma *m = i < l.n ? &l.v[i] : NULL;
-		bool keep;
+	keep[n++] = (struct range){t->gadget, t->gadget + GADGET_SIZE};
+	for (size_t i = 0; i < l.n; i++) {
+		const struct proc_vma *m = &l.v[i];
 
-		if (m && m->start >= RST_TASK_SIZE)
-			continue; /* [vsyscall] */
-		keep = !m || (m->start >= t->gadget && m->end <= t->gadget + GADGET_SIZE) ||
-		       (t->vdso.present && is_vdso_path(m->path));
-		if (!keep)
-			continue;
-		if (m && !strcmp(m->path, "[vvar]"))
+		if (m->start >= RST_TASK_SIZE || !t->vdso.present || !is_vdso_path(m->path))
+			continue; /* [vsyscall] too */
+		if (!strcmp(m->path, "[vvar]"))
 			cur->vvar = m->start, cur->vvar_len = m->end - m->start;
-		else if (m && !strcmp(m->path, "[vvar_vclock]"))
+		else if (!strcmp(m->path, "[vvar_vclock]"))
 			cur->vclock = m->start, cur->vclock_len = m->end - m->start;
-		else if (m && !strcmp(m->path, "[vdso]"))
+		else
 			cur->vdso = m->start, cur->vdso_len = m->end - m->start;
-		hi = m ? m->start : RST_TASK_SIZE;
+		keep[n++] = (struct range){m->start, m->end};
+	}
+	for (size_t i = 0; t->kept && i < t->mm->n_vmas; i++)
+		if (t->kept[i])
+			keep[n++] = (struct range){t->mm->vmas[i]->start, t->mm->vmas[i]->end};
+	proc_vma_list_free(&l);
+	cur->present = cur->vdso_len != 0;
+	qsort(keep, n, sizeof(*keep), cmp_range);
+	for (size_t i = 0; r >= 0 && i <= n; i++) {
+		uint64_t hi = i < n ? keep[i].start : RST_TASK_SIZE;
+
 		if (hi > lo)
 			r = rcall(t, e, __NR_munmap, RARGS(lo, hi - lo), NULL,
 				  "munmap %#" PRIx64 "-%#" PRIx64 " of the restorer", lo, hi);
-		lo = m ? m->end : RST_TASK_SIZE;
+		if (i < n && keep[i].end > lo)
+			lo = keep[i].end;
 	}
-	cur->present = cur->vdso_len != 0;
-	proc_vma_list_free(&l);
 	return r;
 }
 
@@ -319,19 +335,6 @@ static int move_vdso(struct restore_ctx *ctx, struct rtask *t, struct vdso_layou
 
 /* ---- 3. areas ------------------------------------------------------------------------------ */
 
-static bool has_flag(const Vma *v, const char *f)
-{
-	const char *s = v->vmflags;
-	size_t l = strlen(f);
-
-	while (s && (s = strstr(s, f))) {
-		if ((s == v->vmflags || s[-1] == ' ') && (s[l] == ' ' || s[l] == '\0'))
-			return true;
-		s += l;
-	}
-	return false;
-}
-
 static bool is_special(const Vma *v)
 {
 	return v->kind == VMA_KIND__VMA_VDSO || v->kind == VMA_KIND__VMA_VVAR ||
@@ -379,7 +382,7 @@ static int lock_area(struct rtask *t, struct ckpt_error *e, const Vma *v)
 {
 	uint64_t len = v->end - v->start;
 
-	if (has_flag(v, "lf"))
+	if (vma_vmflag(v, "lf"))
 		return rcall(t, e, __NR_mlock2, RARGS(v->start, len, MLOCK_ONFAULT), NULL,
 			     "mlock2(MLOCK_ONFAULT) of area %#" PRIx64, v->start);
 	return rcall(t, e, __NR_mlock, RARGS(v->start, len), NULL, "mlock of area %#" PRIx64,
@@ -400,6 +403,11 @@ static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool fil
 		r = shmem_attach_sysv(ctx, t, i);
 		goto advice;
 	}
+	if (t->kept && t->kept[i]) {
+		/* in place since before the fork, its pages too (cow.c) */
+		r = 0;
+		goto advice;
+	}
 	if (v->kind == VMA_KIND__VMA_FILE_SHARED_RO || v->kind == VMA_KIND__VMA_SHMEM_SHARED) {
 		/* the object holds the data: no pages to fill, the saved protection */
 		flags = MAP_SHARED | MAP_FIXED | (v->flags & MAP_NORESERVE);
@@ -417,9 +425,11 @@ static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool fil
 		  fd >= 0 ? " of " : "", fd >= 0 ? file_by_id(ctx, v->file_id)->fe->path : "");
 advice:
 	for (size_t j = 0; r >= 0 && v->vmflags && j < ARRAY_SIZE(vma_advice); j++)
-		if (has_flag(v, vma_advice[j].flag) && vma_advice[j].advice == ADVICE_MLOCK)
-			r = lock_area(t, e, v);
-		else if (has_flag(v, vma_advice[j].flag))
+		if (vma_vmflag(v, vma_advice[j].flag) && vma_advice[j].advice == ADVICE_MLOCK) {
+			/* a kept area is locked by the task before its fork (cow.c) */
+			if (!(t->kept && t->kept[i] && vma_cow_lock_before_fork(v)))
+				r = lock_area(t, e, v);
+		} else if (vma_vmflag(v, vma_advice[j].flag))
 			r = rcall(t, e, __NR_madvise,
 				  RARGS(v->start, len, (uint64_t)vma_advice[j].advice), NULL,
 				  "madvise(%s) of area %#" PRIx64, vma_advice[j].flag, v->start);
@@ -510,6 +520,34 @@ static int pread_in_task(struct restore_ctx *ctx, struct rtask *t, uint64_t vadd
 	return r;
 }
 
+/* A run of the task's own pages, at data offset off: read in by the task or batched. */
+static int fill_run(struct restore_ctx *ctx, struct rtask *t, struct batch *b, uint64_t va,
+		    uint64_t len, uint64_t off)
+{
+	struct ckpt_error *e = &ctx->err;
+	int r = 0;
+
+	/* the batch is one contiguous read of the image */
+	if (b->len && (b->off + b->len != off || len >= PREAD_MIN_BYTES ||
+		       b->len + len > BATCH_BYTES || b->n == BATCH_IOV))
+		r = batch_flush(t, b, e);
+	if (r < 0)
+		return r;
+	if (len >= PREAD_MIN_BYTES)
+		return pread_in_task(ctx, t, va, len, off);
+	if (!b->len)
+		b->off = off;
+	b->riov[b->n++] = (struct iovec){(void *)(uintptr_t)va, len};
+	b->len += len;
+	return 0;
+}
+
+/*
+ * The pages of the pagemap, in order, but not the inherited ones (no data),
+ * nor any in the areas the task put in place before it forked (cow.c): its
+ * own pages there are in already, and writing them again now would unshare
+ * them from its children.
+ */
 static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
@@ -529,21 +567,22 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 	b->fd = fd;
 	b->buf = buf;
 	for (size_t i = 0; r >= 0 && i < t->n_pagemap; i++) {
-		uint64_t va = t->pagemap[i]->vaddr;
-		uint64_t len = (uint64_t)t->pagemap[i]->nr_pages * RST_PAGE_SIZE;
+		const PagemapEntry *pe = t->pagemap[i];
+		uint64_t va = pe->vaddr, end = va + (uint64_t)pe->nr_pages * RST_PAGE_SIZE;
 
-		if (len >= PREAD_MIN_BYTES) {
-			r = b->len ? batch_flush(t, b, e) : 0;
-			if (r >= 0)
-				r = pread_in_task(ctx, t, va, len, off);
-			b->off = off + len;
-		} else {
-			if (b->len + len > BATCH_BYTES || b->n == BATCH_IOV)
-				r = batch_flush(t, b, e);
-			b->riov[b->n++] = (struct iovec){(void *)(uintptr_t)va, len};
-			b->len += len;
+		if (pe->has_inherited && pe->inherited)
+			continue;
+		while (r >= 0 && va < end) {
+			uint64_t stop;
+			bool kept = cow_kept_range(t, va, &stop);
+
+			if (stop > end)
+				stop = end;
+			if (!kept)
+				r = fill_run(ctx, t, b, va, stop - va, off + (va - pe->vaddr));
+			va = stop;
 		}
-		off += len;
+		off += end - pe->vaddr;
 	}
 	if (r >= 0 && b->len)
 		r = batch_flush(t, b, e);
@@ -633,8 +672,12 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
 		const Vma *v = t->mm->vmas[i];
 
-		/* a SysV attachment is read-write or read-only as a whole */
-		if (((filled[i] && !(v->prot & PROT_WRITE)) || v->kind == VMA_KIND__VMA_SYSV_SHM) &&
+		/* a SysV attachment is read-write or read-only as a whole; a kept
+		 * area was put in place read-write (cow.c) */
+		bool kept = t->kept && t->kept[i] && v->prot != (PROT_READ | PROT_WRITE);
+
+		if (((filled[i] && !(v->prot & PROT_WRITE)) || v->kind == VMA_KIND__VMA_SYSV_SHM ||
+		     kept) &&
 		    !is_special(v))
 			r = rcall(t, &ctx->err, __NR_mprotect,
 				  RARGS(v->start, v->end - v->start, v->prot), NULL,
@@ -644,7 +687,7 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
 		const Vma *v = t->mm->vmas[i];
 
-		if (v->vmflags && has_flag(v, "sl") && !is_special(v))
+		if (v->vmflags && vma_vmflag(v, "sl") && !is_special(v))
 			r = rcall(t, &ctx->err, __NR_mseal, RARGS(v->start, v->end - v->start, 0),
 				  NULL, "mseal of area %#" PRIx64 "-%#" PRIx64, v->start, v->end);
 	}

@@ -166,7 +166,7 @@ static int add_nodes(struct restore_ctx *ctx, struct node_index *ix)
 
 	for (size_t i = 0; r >= 0 && i < ctx->nfiles; i++) {
 		ix->file[i] = SIZE_MAX;
-		if (ctx->files[i].used_by_fd || ctx->files[i].used_by_map)
+		if (ctx->files[i].used_by_fd || ctx->files[i].used_by_map || ctx->files[i].in_flight)
 			r = node_add(p, PLAN_FILE, (int)ctx->files[i].fe->id, 0, &ix->file[i]);
 	}
 	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++)
@@ -475,9 +475,10 @@ void plan_print(const struct restore_ctx *ctx, FILE *out)
 		switch (n->kind) {
 		case PLAN_FILE:
 			f = file_by_id(ctx, (uint32_t)n->a);
-			fprintf(out, "file %d  %s  %s%s\n", n->a, f->fe->path,
-				f->used_by_fd ? f->kind->name : "",
-				f->used_by_map ? (f->used_by_fd ? ", mapped" : "mapped") : "");
+			fprintf(out, "file %d  %s  %s%s%s\n", n->a, f->fe->path,
+				f->used_by_fd || f->in_flight ? f->kind->name : "",
+				f->used_by_map ? (f->used_by_fd ? ", mapped" : "mapped") : "",
+				f->in_flight ? ", in flight" : "");
 			break;
 		case PLAN_TASK:
 			print_task(ctx, out, task_by_pid(ctx, n->a));

@@ -63,10 +63,20 @@ struct restore_opts {
 	 * job; tty_fd is that terminal (--tty-fd), external terminals become it */
 	bool shell_job;
 	int tty_fd;
+	/* --new-pidns: the restore runs as PID 1 of a new pid namespace (and a
+	 * new mount namespace with its own /proc), every task at its saved pid
+	 * there (pidns.c) */
+	bool new_pidns;
+	/* --continue-clocks: the tree runs in a new time namespace whose
+	 * CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from the dump (clocks.c) */
+	bool continue_clocks;
 	enum restore_cgroups cgroups;
 	/* --caller-pid: with RESTORE_CGROUPS_CALLER, whose cgroups (ckptd's
 	 * client); 0: ours */
 	pid_t caller_pid;
+	/* with --new-pidns: caller_pid's cgroup file, opened before the new pid
+	 * namespace hides its pid ("/proc/self/fd/N"), read instead */
+	const char *caller_cgroup_path;
 };
 
 /* A pty of the tree that is the controlling terminal of a session of the tree (tty.c). */
@@ -81,6 +91,9 @@ struct rfile {
 	FileEntry *fe;
 	const struct fd_kind *kind; /* for objects used by fds */
 	bool used_by_fd;	    /* some FdEntry names it */
+	/* sent with a message queued in a unix socket (SCM_RIGHTS): made in
+	 * stage files like the fds' objects, closed by P once sent */
+	bool in_flight;
 	bool used_by_map;	    /* some vma or an exe link names it */
 	int obj_fd;		    /* the open file description fds are made from, or -1 */
 	int map_fd;		    /* read-only fd for mmap / exe_fd (verified identity), or -1 */
@@ -129,6 +142,10 @@ struct rtask {
 	size_t n_fds;
 	uint64_t pages_bytes; /* data size of pages-PID.img */
 	struct vdso_layout vdso;
+	/* per area of mm: shared copy-on-write with the parent or a child, put
+	 * in place by the task before it forks (cow.c); NULL before stage pids */
+	bool *kept;
+	size_t n_kept;
 
 	/*
 	 * The fd table: files_top is the task that installs it, itself unless
@@ -227,12 +244,18 @@ struct restore_ctx {
 	 * pages_fd_nr..fd_base-1 (one per task of the largest shared fd table) */
 	int pages_fd_nr;
 	size_t files_slots; /* tasks of the largest fd table (1: none shared) */
+	/* stage files only: the kinds' state of objects made together (fds.c) */
+	struct files_open *fopen;
 
 	/* tree control */
 	int status_rd, status_wr; /* status pipe (packet mode) */
 	struct restore_ctl *ctl;
 	bool subreaper;
 	bool tree_started; /* rollback must kill and reap */
+	double last_msg;   /* when P last heard from a task (tree.c) */
+	/* the restorer's own layout took addresses the tree needs (cow.c),
+	 * nothing was created yet: running again may place it elsewhere */
+	bool layout_collision;
 
 	double t_start;
 
@@ -261,6 +284,26 @@ struct restore_ctx {
 /* ---- stages.c: the stage table and its runner ---------------------------- */
 int restore_run(struct restore_ctx *ctx);
 
+/* ---- clocks.c: --continue-clocks ----------------------------------------- */
+/* Stage verify: the dump-time clock readings of inventory.img. */
+int clocks_validate(struct restore_ctx *ctx);
+/* Stage clocks: the tree's time namespace, before any task exists. */
+int clocks_enter(struct restore_ctx *ctx);
+
+/* ---- pidns.c: --new-pidns ----------------------------------------------- */
+struct pidns_result {
+	pid_t init_pid;	     /* the namespace's init, as we see it */
+	pid_t root_pid;	     /* the root in the new namespace (its saved pid) */
+	pid_t root_host_pid; /* the same task as we (the caller) see it */
+	uint64_t ntasks;
+	char stage[32];
+};
+/* Run every stage as PID 1 of a new pid (and mount) namespace; that process
+ * stays as the namespace's init if the restore succeeds. */
+int pidns_restore(struct restore_ctx *ctx, struct pidns_result *res);
+/* ckpt-restore --ns-init: reap until the namespace is empty; exit status. */
+int pidns_init_main(void);
+
 /* ---- ctx.c: the restore context, progress, cancel ------------------------ */
 void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts);
 void restore_ctx_free(struct restore_ctx *ctx);
@@ -276,6 +319,8 @@ int restore_check_cancel(struct restore_ctx *ctx);
 /* ---- undo.c: objects made outside the tree, removed if the restore fails - */
 int restore_undo_unlink(struct restore_ctx *ctx, const char *path);
 int restore_undo_shm(struct restore_ctx *ctx, int shmid);
+/* A directory made by the restore (a cgroup of --cgroups=caller, a cwd on
+ * tmpfs): removed if the restore fails. */
 int restore_undo_rmdir(struct restore_ctx *ctx, const char *path);
 /* For fd_open_ctx.made_path (owner: the restore_ctx). */
 void restore_undo_made_path(void *owner, const char *path);
@@ -359,10 +404,13 @@ void tree_rollback(struct restore_ctx *ctx);
 
 /* ---- task.c (inside each new task), and the messages it sends P ----------------- */
 pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* In a task: tell P it is still busy (P's wait for a phase starts again). */
+void task_busy(struct restore_ctx *ctx, struct rtask *t);
 enum task_msg_kind {
 	MSG_HELLO = 1, /* the task exists */
 	MSG_PHASE,     /* reached / finished a phase (arg: phase) */
 	MSG_ERROR,     /* text says what failed; the task exits */
+	MSG_BUSY,      /* still working on the phase (a long step): P waits on */
 };
 enum task_phase {
 	PHASE_FORKED = 1, /* children forked, sessions made */
@@ -383,6 +431,23 @@ struct task_msg {
 #define RARGS(...) ((const uint64_t[6]){__VA_ARGS__})
 int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], long *ret,
 	  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* ---- cow.c: memory shared copy-on-write with the parent ---------------------- */
+/* Stage verify: inherited pages in compatible areas of the child and the parent,
+ * saved by the parent. */
+int cow_verify(struct restore_ctx *ctx);
+/* The kept areas of every task (t->kept, t->n_kept). */
+int cow_plan(struct restore_ctx *ctx);
+/* Stage pids: cow_plan, then the kept areas' address ranges reserved in P. */
+int cow_plan_reserve(struct restore_ctx *ctx);
+/* In a task, before it forks its children: its kept areas with its content. */
+int cow_task_premap(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* Set (to the attempt number) when the restorer runs itself again after a
+ * collision of its own layout with the tree's shared memory (main.c). */
+#define RESTORE_ATTEMPT_ENV "CKPT_RESTORE_ATTEMPT"
+#define RESTORE_ATTEMPTS_MAX 4
+/* Is addr in a kept area of t? *end: where that answer stops holding. */
+bool cow_kept_range(const struct rtask *t, uint64_t addr, uint64_t *end);
 
 /* ---- mem.c: remote memory restore ------------------------------------------- */
 int mem_seize_all(struct restore_ctx *ctx);

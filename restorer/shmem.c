@@ -34,6 +34,7 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -273,15 +274,19 @@ int shmem_verify(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->nfiles; i++) {
 		struct rfile *f = &ctx->files[i], *o;
 
-		if (!f->fe->has_shmem_id || !f->used_by_fd)
+		if (!f->fe->has_shmem_id || !(f->used_by_fd || f->in_flight))
 			continue;
 		o = file_by_id(ctx, f->fe->shmem_id);
+		/* a file open on tmpfs saved with its content (--save-tmpfs-files)
+		 * is a file object of the same path */
 		if (!o || o->fe->type != FILE_TYPE__FILE_SHMEM || !o->fe->shmem ||
 		    (o->fe->shmem->kind != SHMEM_KIND__SHMEM_MEMFD &&
-		     o->fe->shmem->kind != SHMEM_KIND__SHMEM_DELETED))
+		     o->fe->shmem->kind != SHMEM_KIND__SHMEM_DELETED &&
+		     !(o->fe->shmem->kind == SHMEM_KIND__SHMEM_FILE && o->fe->shmem->tmpfs &&
+		       f->fe->type == FILE_TYPE__FILE_REG && !strcmp(o->fe->path, f->fe->path))))
 			return ckpt_err(&ctx->err, -EINVAL,
 					"files.img: file id %u (%s): field shmem_id: %u is not a "
-					"memfd or deleted file object",
+					"memfd, deleted file or saved tmpfs file object",
 					f->fe->id, f->fe->path, f->fe->shmem_id);
 		o->shmem_used = true;
 	}
@@ -468,6 +473,17 @@ static int create_file(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 	r = create_tmpfile(ctx, f, &fd);
 	if (r < 0)
 		return r;
+	/* its saved mtime: the identity a later restore compares */
+	if (f->fe->ident && f->fe->ident->mtime_ns) {
+		struct timespec ts[2] = {
+		    {.tv_nsec = UTIME_OMIT},
+		    {.tv_sec = (time_t)(f->fe->ident->mtime_ns / 1000000000ULL),
+		     .tv_nsec = (long)(f->fe->ident->mtime_ns % 1000000000ULL)}};
+
+		if (futimens(fd, ts) < 0)
+			return ckpt_err_errno(&ctx->err, -errno, "%s: setting its mtime",
+					      f->fe->path);
+	}
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, self, AT_FDCWD, f->fe->path, AT_SYMLINK_FOLLOW) < 0)
 		return ckpt_err_errno(&ctx->err, -errno, "recreating shared mapped file %s",

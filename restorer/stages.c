@@ -38,13 +38,22 @@ static int stage_plan(struct restore_ctx *ctx)
 
 static int stage_pids(struct restore_ctx *ctx)
 {
-	int r = plan_check_stops(ctx);
+	/* first: before anything else of the restorer can take those addresses */
+	int r = cow_plan_reserve(ctx);
+
+	if (r >= 0)
+		r = plan_check_stops(ctx);
 
 	if (r >= 0)
 		r = procstate_check_audit(ctx);
 	if (r < 0)
 		return r;
 	return checks_pids_free(ctx);
+}
+
+static int stage_clocks(struct restore_ctx *ctx)
+{
+	return clocks_enter(ctx);
 }
 
 static int stage_files(struct restore_ctx *ctx)
@@ -195,7 +204,13 @@ static const struct stage stages[] = {
      "once (cycles rejected); later stages follow that order."},
     {"pids", stage_pids, false,
      "clone3(set_tid) can only take free pids; find a pid in use now, with a clear message, "
-     "rather than half way through forking."},
+     "rather than half way through forking. First, the address ranges of memory shared "
+     "copy-on-write between parents and children are reserved in the restorer, before "
+     "anything it allocates later can land there (cow.c)."},
+    {"clocks", stage_clocks, false,
+     "--continue-clocks: the time namespace the tasks will enter gets its offsets before any "
+     "task exists (they are fixed once one enters it), and absolute timerfd deadlines are "
+     "moved onto P's clock before stage files arms them."},
     {"files", stage_files, false,
      "Open file descriptions are created once, by the restorer itself, before any fork, so "
      "that every task inherits the same description (shared offset and flags)."},

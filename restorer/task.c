@@ -8,7 +8,9 @@
  *      runtime (rseq, robust list, tid address), and dies with its parent
  *      until resume (parent-death signal);
  *   b. makes its session (setsid) if it leads one;
- *   c. forks its children with their pids (clone3 with set_tid);
+ *   c. puts the memory it shares copy-on-write with its parent and children
+ *      in place (cow.c), then forks its children with their pids (clone3
+ *      with set_tid), which inherit that memory;
  * then follows P's phases (a futex in a shared page): group leaders make
  * their groups, members join them, and each task installs its fds and the
  * state only it can set, maps the gadget, and waits to be seized.
@@ -65,6 +67,11 @@ static void send_msg(struct restore_ctx *ctx, struct rtask *t, int kind, int arg
 	do
 		n = write(ctx->status_wr, &m, sizeof(m));
 	while (n < 0 && errno == EINTR);
+}
+
+void task_busy(struct restore_ctx *ctx, struct rtask *t)
+{
+	send_msg(ctx, t, MSG_BUSY, 0, NULL);
 }
 
 static __attribute__((noreturn)) void task_fail(struct restore_ctx *ctx, struct rtask *t, int phase,
@@ -319,6 +326,9 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 		task_fail(ctx, t, PHASE_FORKED, &e);
 	/* and the audit ids */
 	if (procstate_task_audit(t, &e) < 0)
+		task_fail(ctx, t, PHASE_FORKED, &e);
+	/* the memory it shares with its children, for them to inherit by fork */
+	if (cow_task_premap(ctx, t, &e) < 0)
 		task_fail(ctx, t, PHASE_FORKED, &e);
 	for (size_t i = 0; i < t->n_children; i++)
 		if (task_clone(ctx, t->children[i], &e) < 0)

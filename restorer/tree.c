@@ -106,6 +106,8 @@ static int handle_msg(struct restore_ctx *ctx, const struct task_msg *m, int pha
 		if (m->arg == phase)
 			t->ready = true;
 		return 0;
+	case MSG_BUSY:
+		return 0; /* drain_msgs noted the time */
 	case MSG_ERROR:
 		ckpt_err(&ctx->err, m->err < 0 ? m->err : -EIO, "pid %d: %.*s", m->pid,
 			 (int)sizeof(m->text) - 1, m->text);
@@ -138,6 +140,7 @@ static int drain_msgs(struct restore_ctx *ctx, int phase, int timeout_ms)
 			return 0;
 		if (n != (ssize_t)sizeof(m))
 			return ckpt_err(&ctx->err, -EPROTO, "short status message (%zd bytes)", n);
+		ctx->last_msg = ckpt_monotonic_seconds();
 		r = handle_msg(ctx, &m, phase);
 		if (r < 0)
 			return r;
@@ -169,10 +172,17 @@ static int check_deaths(struct restore_ctx *ctx, int phase)
 	return 0;
 }
 
+/*
+ * Until every task reached the phase; a failure if none was heard from for
+ * RST_PHASE_TIMEOUT_MS (a long step, such as reading memory shared with its
+ * children before the fork, sends MSG_BUSY now and then).
+ */
 static int wait_phase_all(struct restore_ctx *ctx, int phase)
 {
-	double deadline = ckpt_monotonic_seconds() + RST_PHASE_TIMEOUT_MS / 1000.0;
+	double deadline;
 	size_t ready = 0;
+
+	ctx->last_msg = ckpt_monotonic_seconds();
 
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		ctx->tasks[i].ready = false;
@@ -186,6 +196,7 @@ static int wait_phase_all(struct restore_ctx *ctx, int phase)
 		ready = 0;
 		for (size_t i = 0; i < ctx->ntasks; i++)
 			ready += ctx->tasks[i].ready;
+		deadline = ctx->last_msg + RST_PHASE_TIMEOUT_MS / 1000.0;
 		if (ready < ctx->ntasks && ckpt_monotonic_seconds() > deadline) {
 			for (size_t i = 0; i < ctx->ntasks; i++)
 				if (!ctx->tasks[i].ready)

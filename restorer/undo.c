@@ -58,7 +58,7 @@ int restore_undo_unlink(struct restore_ctx *ctx, const char *path)
 	return 0;
 }
 
-/* A cgroup made by --cgroups=caller (rmdir: its tasks are reaped by then). */
+/* A directory made by the restore (rmdir: its tasks are reaped by then). */
 int restore_undo_rmdir(struct restore_ctx *ctx, const char *path)
 {
 	int r = restore_undo_unlink(ctx, path);
@@ -103,9 +103,9 @@ void restore_undo_run(struct restore_ctx *ctx)
 			break;
 		case UNDO_RMDIR:
 			if (rmdir(u->path) < 0 && errno != ENOENT)
-				pr_warn("rollback: cannot remove cgroup %s: %m", u->path);
+				pr_warn("rollback: cannot remove directory %s: %m", u->path);
 			else
-				pr_info("rollback: removed cgroup %s", u->path);
+				pr_info("rollback: removed directory %s", u->path);
 			break;
 		case UNDO_SHM_RMID:
 			if (shmctl(u->shmid, IPC_RMID, NULL) < 0 && errno != EINVAL &&

@@ -43,6 +43,14 @@ struct dump_opts {
 	 * capability set, under the file ids the caller set (fsuid); the
 	 * capabilities stay raised only for the work on the tree itself */
 	bool images_unprivileged;
+	/* --check-only: seize, collect and run every refusal check, then
+	 * resume the tree untouched; nothing is committed (the directory
+	 * only holds what collecting wrote, removed again) */
+	bool check_only;
+	/* --save-tmpfs-files: regular files the tree has open on tmpfs (/tmp,
+	 * /dev/shm, /run) are saved with their content, and recreated by the
+	 * restore if they are gone (ckptctl preserve: a reboot empties them) */
+	bool save_tmpfs_files;
 };
 
 struct dump_result {

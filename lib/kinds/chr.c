@@ -143,6 +143,7 @@ static int chr_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_chr = {
     .name = "character device",
+    .in_flight = true,
     .matches = chr_matches,
     .describe = chr_describe,
     .dump = chr_dump,

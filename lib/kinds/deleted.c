@@ -291,6 +291,7 @@ static int deleted_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_deleted = {
     .name = "deleted file",
+    .in_flight = true,
     .matches = deleted_matches,
     .describe = deleted_describe,
     .dump = deleted_dump,

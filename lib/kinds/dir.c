@@ -247,6 +247,7 @@ static void dir_open_done(struct fd_open_ctx *ctx)
 
 const struct fd_kind fd_kind_dir = {
     .name = "directory",
+    .in_flight = true,
     .matches = dir_matches,
     .describe = dir_describe,
     .dump = dir_dump,

@@ -113,6 +113,7 @@ static int eventfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_eventfd = {
     .name = "eventfd",
+    .in_flight = true,
     .matches = eventfd_matches,
     .describe = eventfd_describe,
     .entry_field = offsetof(FileEntry, eventfd),

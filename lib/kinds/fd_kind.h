@@ -17,6 +17,18 @@
 #include "proc.h"
 #include "files.pb-c.h"
 
+/*
+ * The dump engine's hand for files in flight (SCM_RIGHTS in a unix socket's
+ * queue): fd is a copy the dump holds (a MSG_PEEK installed it; the engine
+ * takes it over, closed whatever happens). The engine dumps it as an open
+ * file description of the tree once every task's fds are dumped (the same
+ * description as a task's fd when kcmp says so) and writes its files.img id
+ * to *ret_id then: ret_id must stay valid until the dump ends.
+ */
+struct fd_inflight_sink {
+	int (*add)(struct fd_inflight_sink *s, int fd, uint32_t *ret_id, struct ckpt_error *e);
+};
+
 /* What the dumper knows about one fd of a task before choosing its kind. */
 struct fd_probe {
 	pid_t pid;
@@ -25,12 +37,16 @@ struct fd_probe {
 	struct stat st;	     /* fstat of local_fd */
 	char link[PATH_MAX]; /* readlink /proc/PID/fd/FD */
 	struct proc_fdinfo info;
+	/* set by the engine: where files in flight found by the kind go (NULL: refused) */
+	struct fd_inflight_sink *inflight;
+	/* a file in flight: pid and fd are the dump's own copy, not a task's */
+	bool in_flight;
 };
 
 /* One open file description of the tree as the dump saw it (for dump_done). */
 struct fd_dump_item {
 	FileEntry *fe;
-	pid_t pid; /* the first fd that showed it */
+	pid_t pid; /* the first fd that showed it (in flight only: the socket whose queue holds it) */
 	int fd;
 };
 
@@ -65,6 +81,13 @@ struct fd_open_ctx {
 	 */
 	void (*made_path)(void *owner, const char *path);
 	void *owner;
+	/*
+	 * The restorer's open file description of files.img entry id (made now
+	 * if not yet: files in flight are sent in SCM_RIGHTS messages by the
+	 * kind that fills a socket's queue). The restorer keeps it; NULL when
+	 * nobody asks.
+	 */
+	int (*file_fd)(void *owner, uint32_t id, int *ret_fd, struct ckpt_error *e);
 };
 
 /*
@@ -82,6 +105,12 @@ enum fd_kind_path {
 
 struct fd_kind {
 	const char *name; /* "regular file", "directory", "character device" */
+	/*
+	 * Its open file descriptions may be in flight (SCM_RIGHTS in a unix
+	 * socket's queue, held by no task): dumped from the dump's own copy,
+	 * made by the restorer like any other before the queue is filled.
+	 */
+	bool in_flight;
 	bool (*matches)(const struct fd_probe *p);
 	/*
 	 * Optional. Say what the fd is ("pipe", "regular file /etc/hosts")

@@ -112,6 +112,7 @@ static int memfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_memfd = {
     .name = "memfd",
+    .in_flight = true,
     .matches = memfd_matches,
     .describe = memfd_describe,
     .entry_field = offsetof(FileEntry, memfd),

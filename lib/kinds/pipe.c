@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -86,9 +87,10 @@ static bool pipe_matches(const struct fd_probe *p)
 	return S_ISFIFO(p->st.st_mode) && !strncmp(p->link, "pipe:[", 6);
 }
 
+/* A FIFO opened by its path: named, or removed since ("PATH (deleted)"). */
 static bool fifo_matches(const struct fd_probe *p)
 {
-	return S_ISFIFO(p->st.st_mode) && fdk_link_is_path(p->link);
+	return S_ISFIFO(p->st.st_mode) && p->link[0] == '/';
 }
 
 static bool pipe_describe(const struct fd_probe *p, char *buf, size_t len)
@@ -98,7 +100,7 @@ static bool pipe_describe(const struct fd_probe *p, char *buf, size_t len)
 
 static bool fifo_describe(const struct fd_probe *p, char *buf, size_t len)
 {
-	if (!S_ISFIFO(p->st.st_mode) || !fdk_link_is_named_file(p->link))
+	if (!S_ISFIFO(p->st.st_mode) || p->link[0] != '/')
 		return false;
 	snprintf(buf, len, "FIFO %s", p->link);
 	return true;
@@ -210,6 +212,16 @@ static int pipe_dump_common(const struct fd_probe *p, FileType type, FileEntry *
 		fe->has_uid = fe->has_gid = true;
 		fe->uid = p->st.st_uid;
 		fe->gid = p->st.st_gid;
+		/* removed since it was opened: made again at restore under no name */
+		if (fdk_link_is_deleted(p->link)) {
+			if (p->st.st_nlink > 0)
+				return ckpt_err(e, -EOPNOTSUPP,
+						"%s was removed but has %lu other hard link(s): "
+						"not supported",
+						what, (unsigned long)p->st.st_nlink);
+			fe->path[strlen(fe->path) - strlen(DELETED_SUFFIX)] = '\0';
+			fe->has_deleted = fe->deleted = true;
+		}
 	} else if (peer_closed(p->local_fd, pe->end)) {
 		pe->has_peer_closed = true;
 		pe->peer_closed = true;
@@ -264,9 +276,11 @@ static bool in_tree(const struct fd_dump_view *v, pid_t pid)
 /* Does /proc/PID/fd/NAME (its link is link) refer to fe's pipe? */
 static bool fd_is_obj(int fddir, const char *name, const char *link, const FileEntry *fe)
 {
+	size_t n = strlen(fe->path);
 	struct stat st;
 
-	if (strcmp(link, fe->path))
+	if (strncmp(link, fe->path, n) ||
+	    strcmp(link + n, fe->has_deleted && fe->deleted ? DELETED_SUFFIX : ""))
 		return false;
 	if (is_pipe_type(fe->type))
 		return true;
@@ -490,6 +504,42 @@ static int pipe_verify(const FileEntry *fe, struct ckpt_error *e)
 	return r < 0 ? r : check_pipe_entry(fe, FILE_TYPE__FILE_PIPE, e);
 }
 
+static bool is_deleted(const FileEntry *fe)
+{
+	return fe->has_deleted && fe->deleted;
+}
+
+/* The directory of a removed FIFO: where it is made again for a moment (dir into buf). */
+static const char *dir_of(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+
+	snprintf(buf, len, "%.*s", (int)n, path);
+	return buf;
+}
+
+static int check_deleted_dir(const FileEntry *fe, struct ckpt_error *e)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	dir_of(fe->path, dir, sizeof(dir));
+	if (stat(dir, &st) < 0)
+		return ckpt_err_errno(e, -errno, "removed FIFO %s is made again in its directory %s",
+				      fe->path, dir);
+	if (!S_ISDIR(st.st_mode))
+		return ckpt_err(e, -ENOTDIR,
+				"removed FIFO %s is made again in its directory %s: not a directory",
+				fe->path, dir);
+	if (access(dir, W_OK | X_OK) < 0)
+		return ckpt_err_errno(e, -errno,
+				      "removed FIFO %s is made again in its directory %s, which we "
+				      "cannot write",
+				      fe->path, dir);
+	return 0;
+}
+
 /* The FIFO is there, or can be made again: its directory exists. */
 static int fifo_verify(const FileEntry *fe, struct ckpt_error *e)
 {
@@ -503,6 +553,8 @@ static int fifo_verify(const FileEntry *fe, struct ckpt_error *e)
 	r = check_pipe_entry(fe, FILE_TYPE__FILE_FIFO, e);
 	if (r < 0)
 		return r;
+	if (is_deleted(fe))
+		return check_deleted_dir(fe, e);
 	if (lstat(fe->path, &st) == 0) {
 		if (!S_ISFIFO(st.st_mode))
 			return ckpt_err(e, -EEXIST, "FIFO %s is now something else (mode 0%o)",
@@ -528,6 +580,7 @@ struct pipe_obj {
 	int rd, wr; /* a pipe's two ends (the first descriptions); a FIFO's O_RDWR helper in rd */
 	bool rd_given, wr_given; /* the first description of that end went to an entry */
 	bool data_done;
+	bool deleted; /* a removed FIFO: descriptions are reopened through rd */
 	struct pipe_obj *next;
 };
 
@@ -587,6 +640,56 @@ static int fifo_prepare(struct fd_open_ctx *ctx, const FileEntry *fe, struct ckp
 	return 0;
 }
 
+/*
+ * A removed FIFO: made at a fresh name in its directory with its saved mode
+ * and owner, opened O_RDWR|O_NONBLOCK (our helper: every description is
+ * reopened through it), and removed at once. Its /proc link then reads
+ * "DIR/.ckpt-fifo-XXXXXX (deleted)".
+ */
+static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+{
+	mode_t mode = fe->has_mode ? (mode_t)(fe->mode & 07777) : 0600;
+	char dir[PATH_MAX], name[PATH_MAX + 32];
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r = 0;
+
+	dir_of(fe->path, dir, sizeof(dir));
+	for (unsigned i = 0;; i++) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		snprintf(name, sizeof(name), "%s/.ckpt-fifo-%d-%lx", strcmp(dir, "/") ? dir : "",
+			 (int)getpid(), (unsigned long)(ts.tv_nsec ^ (long)i * 7919));
+		if (mknod(name, S_IFIFO | 0600, 0) == 0)
+			break;
+		if (errno != EEXIST || i >= 100)
+			return ckpt_err_errno(e, -errno,
+					      "removed FIFO %s: making it again in %s", fe->path,
+					      dir);
+	}
+	fd = open(name, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		r = ckpt_err_errno(e, -errno, "removed FIFO %s: opening %s", fe->path, name);
+	else if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+		r = ckpt_err(e, -EINVAL, "removed FIFO %s: %s is not the FIFO made", fe->path,
+			     name);
+	else if ((fe->has_uid && fe->has_gid && fchown(fd, fe->uid, fe->gid) < 0) ||
+		 fchmod(fd, mode) < 0)
+		r = ckpt_err_errno(e, -errno,
+				   "removed FIFO %s made again: setting mode 0%o, owner %u:%u",
+				   fe->path, (unsigned)mode, fe->uid, fe->gid);
+	if (unlink(name) < 0 && r >= 0)
+		r = ckpt_err_errno(e, -errno, "removed FIFO %s: removing %s again", fe->path,
+				   name);
+	if (r < 0)
+		return r;
+	pr_debug("removed FIFO %s made again as %s, removed (mode 0%o)\n", fe->path, name,
+		 (unsigned)mode);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
 static int obj_create(struct fd_open_ctx *ctx, struct pipe_obj *o, const FileEntry *fe,
 		      struct ckpt_error *e)
 {
@@ -598,6 +701,13 @@ static int obj_create(struct fd_open_ctx *ctx, struct pipe_obj *o, const FileEnt
 			return ckpt_err_errno(e, -errno, "%s: pipe2", fe->path);
 		o->rd = fds[0];
 		o->wr = fds[1];
+		return set_size(o->rd, fe, e);
+	}
+	if (is_deleted(fe)) {
+		o->deleted = true;
+		r = fifo_make_deleted(fe, &o->rd, e);
+		if (r < 0)
+			return r;
 		return set_size(o->rd, fe, e);
 	}
 	r = fifo_prepare(ctx, fe, e);
@@ -665,8 +775,8 @@ static int obj_describe(struct pipe_obj *o, const FileEntry *fe, int *ret_fd, st
 	} else if (is_pipe_type(fe->type) && end == PIPE_END__PIPE_WRITE && !o->wr_given) {
 		fd = fcntl(o->wr, F_DUPFD_CLOEXEC, 0);
 		o->wr_given = true;
-	} else if (is_pipe_type(fe->type)) {
-		/* another description of the same pipe */
+	} else if (is_pipe_type(fe->type) || o->deleted) {
+		/* another description of the same pipe; a removed FIFO's, through our helper */
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", o->rd);
 		fd = open(path, acc[end] | O_NONBLOCK | O_CLOEXEC);
 	} else {
@@ -736,6 +846,7 @@ static int fifo_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *r
 
 const struct fd_kind fd_kind_pipe = {
     .name = "pipe",
+    .in_flight = true,
     .matches = pipe_matches,
     .describe = pipe_describe,
     .entry_field = offsetof(FileEntry, pipe),
@@ -749,6 +860,7 @@ const struct fd_kind fd_kind_pipe = {
 
 const struct fd_kind fd_kind_fifo = {
     .name = "FIFO",
+    .in_flight = true,
     .matches = fifo_matches,
     .describe = fifo_describe,
     .entry_field = offsetof(FileEntry, pipe),

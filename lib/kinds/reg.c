@@ -96,6 +96,10 @@ static int reg_verify(const FileEntry *fe, struct ckpt_error *e)
 	r = fdk_check_entry(fe, FILE_TYPE__FILE_REG, e);
 	if (r < 0)
 		return r;
+	/* saved with its content (a tmpfs file, --save-tmpfs-files): the
+	 * object checks the file, or recreates it (restorer/shmem.c) */
+	if (fe->has_shmem_id)
+		return 0;
 	if (stat(fe->path, &st) < 0)
 		return ckpt_err_errno(e, -errno, "file %s", fe->path);
 	return reg_check_stat(fe, &st, e);
@@ -133,6 +137,7 @@ static int reg_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_reg = {
     .name = "regular file",
+    .in_flight = true,
     .matches = reg_matches,
     .describe = reg_describe,
     .dump = reg_dump,

@@ -99,6 +99,7 @@ static int signalfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_signalfd = {
     .name = "signalfd",
+    .in_flight = true,
     .matches = signalfd_matches,
     .describe = signalfd_describe,
     .entry_field = offsetof(FileEntry, signalfd),

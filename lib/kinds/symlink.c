@@ -114,6 +114,7 @@ static int symlink_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_symlink = {
     .name = "symbolic link",
+    .in_flight = true,
     .matches = symlink_matches,
     .describe = symlink_describe,
     .dump = symlink_dump,

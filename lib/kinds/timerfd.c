@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "fault.h"
 #include "file_util.h"
 #include "log.h"
@@ -115,6 +116,19 @@ static int timerfd_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 		t->has_abs_value_ns = true;
 		t->abs_value_ns =
 		    (uint64_t)now.tv_sec * NSEC_PER_SEC + (uint64_t)now.tv_nsec + t->value_ns;
+		/* on the task's clock: its time namespace may not be ours */
+		if (t->clockid == CLOCK_MONOTONIC || t->clockid == CLOCK_BOOTTIME ||
+		    t->clockid == CLOCK_BOOTTIME_ALARM) {
+			int64_t tm, tb, sm, sb, d;
+
+			r = ckpt_timens_offsets(p->pid, &tm, &tb, e);
+			if (r >= 0)
+				r = ckpt_timens_offsets(0, &sm, &sb, e);
+			if (r < 0)
+				return ckpt_err_wrap(e, "timerfd");
+			d = t->clockid == CLOCK_MONOTONIC ? tm - sm : tb - sb;
+			t->abs_value_ns = (uint64_t)((int64_t)t->abs_value_ns + d);
+		}
 	}
 	pr_debug("pid %d fd %d: timerfd clock %u, %" PRIu64 " ns left, every %" PRIu64
 		 " ns, %" PRIu64 " unread\n",
@@ -204,6 +218,7 @@ static int timerfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_timerfd = {
     .name = "timerfd",
+    .in_flight = true,
     .matches = timerfd_matches,
     .describe = timerfd_describe,
     .entry_field = offsetof(FileEntry, timerfd),

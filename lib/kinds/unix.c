@@ -36,11 +36,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/sched.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cleanup.h"
 #include "fault.h"
 #include "file_util.h"
@@ -59,6 +64,10 @@
 
 /* what one checkpoint saves of one socket's receive queue */
 #define QUEUE_MAX (16u << 20)
+/* SCM_MAX_FD: the most fds one message carries */
+#define UNIX_MSG_MAX_FDS 253
+/* PID_MAX_LIMIT */
+#define UNIX_PID_MAX (4 * 1024 * 1024)
 /* a datagram is at most about the sender's buffer (wmem_max, SO_SNDBUFFORCE) */
 #define PEEK_BUF (8u << 20)
 #define NAME_MAX_LEN sizeof(((struct sockaddr_un *)0)->sun_path)
@@ -164,121 +173,225 @@ static int dump_options(int fd, UnixSkEntry *ue, struct ckpt_error *e)
 	return 0;
 }
 
-/* Control messages of a peeked message: credentials are fine, fds are not. */
-static int check_cmsgs(struct msghdr *mh, struct ckpt_error *e)
-{
-	bool fds = false;
+/* What came with one peeked message or run of bytes. */
+struct peeked {
+	int *fds; /* copies MSG_PEEK installed in the dump: closed or handed over */
+	size_t nfds;
+	bool cred;
+	struct ucred uc;
+};
 
-	if (mh->msg_flags & MSG_CTRUNC)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"a queued message carries more control data than can be read");
+static void peeked_close(struct peeked *pk)
+{
+	for (size_t i = 0; i < pk->nfds; i++)
+		if (pk->fds[i] >= 0)
+			close(pk->fds[i]);
+	free(pk->fds);
+	*pk = (struct peeked){0};
+}
+
+/*
+ * The control messages of a peeked message: the fds in flight (copies the
+ * peek installed in our process) and the credentials. Every fd copy ends
+ * in pk (closed by peeked_close), even on error.
+ */
+static int take_cmsgs(struct msghdr *mh, struct peeked *pk, struct ckpt_error *e)
+{
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET)
 			continue;
 		if (c->cmsg_type == SCM_RIGHTS) {
-			/* MSG_PEEK gave us copies of the fds in flight: close them */
 			size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			int *fd = (int *)CMSG_DATA(c);
+			int *v = realloc(pk->fds, (pk->nfds + n + 1) * sizeof(int));
 
-			for (size_t i = 0; i < n; i++)
-				close(fd[i]);
-			fds = true;
+			if (!v) {
+				for (size_t i = 0; i < n; i++)
+					close(((int *)CMSG_DATA(c))[i]);
+				return ckpt_err(e, -ENOMEM, "out of memory");
+			}
+			pk->fds = v;
+			memcpy(pk->fds + pk->nfds, CMSG_DATA(c), n * sizeof(int));
+			pk->nfds += n;
+		} else if (c->cmsg_type == SCM_CREDENTIALS &&
+			   c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			memcpy(&pk->uc, CMSG_DATA(c), sizeof(pk->uc));
+			pk->cred = true;
 		}
 #ifdef SCM_PIDFD
-		if (c->cmsg_type == SCM_PIDFD)
+		else if (c->cmsg_type == SCM_PIDFD)
 			close(*(int *)CMSG_DATA(c));
 #endif
 	}
-	if (fds)
+	if (mh->msg_flags & MSG_CTRUNC)
 		return ckpt_err(e, -EOPNOTSUPP,
-				"its receive queue holds file descriptors in flight (SCM_RIGHTS); "
-				"not supported");
+				"a queued message carries more control data (file descriptors "
+				"in flight) than can be read");
 	return 0;
 }
 
-static int add_msg(UnixSkEntry *ue, const uint8_t *data, size_t len, bool append,
-		   struct ckpt_error *e)
+/* The overflow uid/gid: what a message without credentials shows for them. */
+static uint32_t overflow_id(const char *file)
 {
-	ProtobufCBinaryData *m;
+	_cleanup_free_ char *text = NULL;
+	struct ckpt_error tmp = {0};
 
-	if (append && ue->n_queue) {
-		m = &ue->queue[ue->n_queue - 1];
-		uint8_t *d = realloc(m->data, m->len + len);
+	if (proc_read_file(file, &text, NULL, &tmp) < 0)
+		return 65534;
+	return (uint32_t)strtoul(text, NULL, 10);
+}
 
-		if (!d)
-			return ckpt_err(e, -ENOMEM, "out of memory for its queue");
-		memcpy(d + m->len, data, len);
-		m->data = d;
-		m->len += len;
-		return 0;
-	}
-	m = realloc(ue->queue, (ue->n_queue + 1) * sizeof(*m));
+/*
+ * One message (or stream run) saved with what came with it: its fds handed
+ * to the dump engine (files of the tree, their ids written later), its
+ * credentials (pid 0: none attached, which the kernel shows as the overflow
+ * ids).
+ */
+static int add_msg(const struct fd_probe *p, UnixSkEntry *ue, const uint8_t *data, size_t len,
+		   struct peeked *pk, const uint32_t overflow[2], struct ckpt_error *e)
+{
+	UnixSkMsg **v, *m;
+
+	if (ue->n_msgs >= (1u << 20))
+		return ckpt_err(e, -EFBIG, "its queue holds more than %u messages", 1u << 20);
+	v = realloc(ue->msgs, (ue->n_msgs + 1) * sizeof(*v));
+	if (!v)
+		return ckpt_err(e, -ENOMEM, "out of memory for its queue");
+	ue->msgs = v;
+	m = malloc(sizeof(*m));
 	if (!m)
 		return ckpt_err(e, -ENOMEM, "out of memory for its queue");
-	ue->queue = m;
-	m = &ue->queue[ue->n_queue];
-	m->data = malloc(len ? len : 1);
-	if (!m->data)
+	unix_sk_msg__init(m);
+	ue->msgs[ue->n_msgs++] = m; /* freed with the entry from now on */
+	m->data.data = malloc(len ? len : 1);
+	if (!m->data.data)
 		return ckpt_err(e, -ENOMEM, "out of memory for its queue");
-	memcpy(m->data, data, len);
-	m->len = len;
-	ue->n_queue++;
+	memcpy(m->data.data, data, len);
+	m->data.len = len;
+	m->has_data = true;
+	if (pk->cred && pk->uc.pid) {
+		m->has_cred_pid = m->has_cred_uid = m->has_cred_gid = true;
+		m->cred_pid = pk->uc.pid;
+		m->cred_uid = pk->uc.uid;
+		m->cred_gid = pk->uc.gid;
+	} else if (pk->cred && (pk->uc.uid != overflow[0] || pk->uc.gid != overflow[1])) {
+		return ckpt_err(e, -EOPNOTSUPP,
+				"a queued message carries the credentials of uid %u gid %u from a "
+				"process of another pid namespace (pid 0): they cannot be given "
+				"back; not supported",
+				pk->uc.uid, pk->uc.gid);
+	}
+	if (!pk->nfds)
+		return 0;
+	if (!p->inflight)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"its receive queue holds file descriptors in flight (SCM_RIGHTS); "
+				"not supported here");
+	m->fds = calloc(pk->nfds, sizeof(*m->fds));
+	if (!m->fds)
+		return ckpt_err(e, -ENOMEM, "out of memory for its queue");
+	m->n_fds = pk->nfds;
+	for (size_t i = 0; i < pk->nfds; i++) {
+		int fd = pk->fds[i], r;
+
+		pk->fds[i] = -1; /* the engine's now */
+		r = p->inflight->add(p->inflight, fd, &m->fds[i], e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "queued message %zu", ue->n_msgs);
+	}
 	return 0;
 }
 
-/* Every queued message, peeked from offset 0 on, SO_PEEK_OFF advancing. */
-static int peek_all(int fd, UnixSkEntry *ue, uint8_t *buf, struct ckpt_error *e)
+/* Peek len bytes (at most) at the socket's peek offset; fds and credentials into pk. */
+static ssize_t peek_one(int fd, uint8_t *buf, size_t len, struct msghdr *mh, struct peeked *pk,
+			struct ckpt_error *e)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 253) + CMSG_SPACE(256)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	ssize_t n;
+	int r;
+
+	*mh = (struct msghdr){
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	n = recvmsg(fd, mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	r = take_cmsgs(mh, pk, e);
+	mh->msg_control = NULL; /* ctl is gone once we return */
+	mh->msg_iov = NULL;
+	return r < 0 ? r : n;
+}
+
+/*
+ * Every queued message, peeked from offset 0 on, SO_PEEK_OFF advancing,
+ * with SO_PASSCRED set (the caller puts it back) so that credentials come
+ * with each: a stream peek then also stops where the sender changes. A
+ * stream peek stops after the first skb carrying fds: each run saved is
+ * what a reader with a large buffer gets in one read (bytes of earlier
+ * sends without fds, then the send with the fds), restored as one send.
+ * Where that run began as several sends, a read ending exactly before the
+ * fds' send gets the fds too after restore: a MSG_PEEK walks on to the next
+ * skb with fds whatever its size, so where that send began cannot be seen
+ * without consuming the queue (docs/fd-kinds.md).
+ */
+static int peek_all(const struct fd_probe *p, int fd, UnixSkEntry *ue, uint8_t *buf,
+		    struct ckpt_error *e)
 {
 	bool stream = ue->type == SOCK_STREAM;
+	const uint32_t overflow[2] = {overflow_id("/proc/sys/kernel/overflowuid"),
+				      overflow_id("/proc/sys/kernel/overflowgid")};
 	size_t total = 0;
+	int r = 0;
 
 	for (;;) {
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * 253) + CMSG_SPACE(256)];
-			struct cmsghdr align;
-		} ctl;
-		struct iovec iov = {.iov_base = buf, .iov_len = PEEK_BUF};
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = ctl.buf,
-				    .msg_controllen = sizeof(ctl.buf)};
-		ssize_t n = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		int r;
+		struct peeked pk = {0};
+		struct msghdr mh;
+		ssize_t n = peek_one(fd, buf, PEEK_BUF, &mh, &pk, e);
 
-		if (n < 0 && (errno == EAGAIN || errno == ENOTCONN))
+		if (n == -EAGAIN || n == -ENOTCONN) {
+			peeked_close(&pk);
 			break;
-		if (n < 0)
-			return ckpt_err_errno(e, -errno, "peeking at its queue (%zu bytes read)",
+		}
+		if (n < 0) {
+			peeked_close(&pk);
+			if (n == -EOPNOTSUPP || n == -ENOMEM)
+				return (int)n;
+			return ckpt_err_errno(e, (int)n, "peeking at its queue (%zu bytes read)",
 					      total);
-		r = check_cmsgs(&mh, e);
-		if (r < 0)
-			return r;
+		}
 		if (mh.msg_flags & MSG_TRUNC)
-			return ckpt_err(e, -EMSGSIZE, "a queued message is larger than %u bytes",
-					PEEK_BUF);
+			r = ckpt_err(e, -EMSGSIZE, "a queued message is larger than %u bytes",
+				     PEEK_BUF);
 		/* end of stream; or a shut down socket that answers 0 when empty */
-		if (n == 0 && (stream || (ue->shutdown & USK_RCV_SHUTDOWN)))
+		else if (n == 0 && (stream || (ue->shutdown & USK_RCV_SHUTDOWN))) {
+			peeked_close(&pk);
 			break;
-		total += (size_t)n;
-		if (total > QUEUE_MAX)
-			return ckpt_err(e, -EFBIG,
-					"its queue holds more than the %u bytes a checkpoint saves",
-					QUEUE_MAX);
-		r = add_msg(ue, buf, (size_t)n, stream, e);
+		} else if (total + (size_t)n > QUEUE_MAX)
+			r = ckpt_err(e, -EFBIG,
+				     "its queue holds more than the %u bytes a checkpoint saves",
+				     QUEUE_MAX);
+		if (r >= 0)
+			r = add_msg(p, ue, buf, (size_t)n, &pk, overflow, e);
+		peeked_close(&pk);
 		if (r < 0)
 			return r;
+		total += (size_t)n;
 	}
 	return 0;
 }
 
 /*
  * The receive queue without consuming it. The tree is frozen: nobody else
- * reads meanwhile. The socket's own SO_PEEK_OFF is put back whatever happens.
+ * reads meanwhile. The socket's own SO_PEEK_OFF and SO_PASSCRED are put back
+ * whatever happens.
  */
-static int dump_queue(int fd, UnixSkEntry *ue, uint32_t inq, struct ckpt_error *e)
+static int dump_queue(const struct fd_probe *p, UnixSkEntry *ue, uint32_t inq,
+		      struct ckpt_error *e)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
-	int zero = 0, old = ue->peek_off, r;
+	int fd = p->local_fd, zero = 0, one = 1, old = ue->peek_off, cred = ue->passcred, r;
 	size_t total = 0;
 
 	/* an unconnected stream or seqpacket socket has no queue to read */
@@ -289,16 +402,20 @@ static int dump_queue(int fd, UnixSkEntry *ue, uint32_t inq, struct ckpt_error *
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0)
 		return ckpt_err_errno(e, -errno, "SO_PEEK_OFF to read its queue");
-	r = peek_all(fd, ue, buf, e);
+	r = setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0
+		? ckpt_err_errno(e, -errno, "SO_PASSCRED to read its queue's credentials")
+		: peek_all(p, fd, ue, buf, e);
 	/* a failure here, with the queue read: the peek offset must still come back */
 	if (r >= 0)
 		r = ckpt_fault_inject("unix-queue", e);
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &cred, sizeof(cred)) < 0 && r >= 0)
+		r = ckpt_err_errno(e, -errno, "putting its SO_PASSCRED %d back", cred);
 	if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &old, sizeof(old)) < 0 && r >= 0)
 		r = ckpt_err_errno(e, -errno, "putting its SO_PEEK_OFF %d back", old);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < ue->n_queue; i++)
-		total += ue->queue[i].len;
+	for (size_t i = 0; i < ue->n_msgs; i++)
+		total += ue->msgs[i]->data.len;
 	/* stream and seqpacket: sock_diag counts the bytes queued; both must agree */
 	if (ue->type != SOCK_DGRAM && total != inq)
 		return ckpt_err(e, -EIO, "read %zu bytes of its queue, the kernel counts %u", total,
@@ -398,6 +515,12 @@ static int dump_name(const struct fd_probe *p, const struct unix_diag_info *u, U
 		return 0; /* abstract */
 	name_str((const uint8_t *)u->name, len, n, sizeof(n));
 	rel = n[0] != '/';
+	/* in flight: no task's working directory to resolve a relative name from */
+	if (rel && p->in_flight)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"it is in flight (SCM_RIGHTS) and bound to the relative path %s: "
+				"cannot tell where it was bound; not supported",
+				n);
 	r = proc_readlink(p->pid, "cwd", cwd, sizeof(cwd), e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "its task's working directory");
@@ -507,7 +630,7 @@ static int unix_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 	if (r >= 0)
 		r = dump_options(p->local_fd, ue, e);
 	if (r >= 0 && u.state != UST_LISTEN)
-		r = dump_queue(p->local_fd, ue, u.rqueue, e);
+		r = dump_queue(p, ue, u.rqueue, e);
 	unix_diag_info_release(&u);
 	if (r < 0) {
 		char what[PATH_MAX + 64];
@@ -515,7 +638,7 @@ static int unix_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 		return ckpt_err_wrap(e, "%s", describe(fe, what, sizeof(what)));
 	}
 	pr_debug("pid %d fd %d: %s state %u peer %llu, %zu queued\n", p->pid, p->fd, p->link,
-		 ue->state, (unsigned long long)ue->peer, ue->n_queue);
+		 ue->state, (unsigned long long)ue->peer, ue->n_msgs);
 	return 0;
 }
 
@@ -691,11 +814,11 @@ static int mark_external(const struct fd_dump_item *it, const char *peer_name, s
 
 	if (len && peer_name[0])
 		len = strnlen(peer_name, len);
-	if (ue->type == SOCK_DGRAM && !ue->has_name && ue->n_queue)
+	if (ue->type == SOCK_DGRAM && !ue->has_name && ue->n_msgs)
 		return ckpt_err(e, -EOPNOTSUPP,
 				"pid %d: fd %d: %s: an external datagram socket without a name "
 				"cannot get its %zu queued messages back; not supported",
-				it->pid, it->fd, describe(it->fe, what, sizeof(what)), ue->n_queue);
+				it->pid, it->fd, describe(it->fe, what, sizeof(what)), ue->n_msgs);
 	ue->has_external = ue->external = true;
 	if (len && ue->type == SOCK_DGRAM) {
 		ue->peer_name.data = malloc(len);
@@ -719,8 +842,10 @@ static int check_peer(const struct fd_dump_view *v, const struct fd_dump_item *i
 	if (ue->has_pending_on) {
 		if (ue->has_wqueue && ue->wqueue)
 			return ckpt_err(e, -EOPNOTSUPP,
-					"pid %d: fd %d: %s sent %u bytes on a connection not yet "
-					"accepted; not supported",
+					"pid %d: fd %d: %s sent data on a connection not yet "
+					"accepted (%u bytes of buffers); not supported (they wait in the kernel's socket of "
+					"the connection, which only accept() reaches, and an accepted "
+					"connection cannot be put back in the listener's queue)",
 					it->pid, it->fd, describe(it->fe, what, sizeof(what)),
 					ue->wqueue);
 		return 0;
@@ -872,9 +997,33 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 		return ckpt_err(e, -EINVAL,
 				"files.img: entry %u (%s): field unix_sk.current_path: bad", fe->id,
 				fe->path);
+	if (ue->n_queue && ue->n_msgs)
+		return ckpt_err(e, -EINVAL,
+				"files.img: entry %u (%s): fields unix_sk.queue and unix_sk.msgs: "
+				"both set (one holds the queue)",
+				fe->id, fe->path);
 	for (size_t i = 0; i < ue->n_queue; i++)
 		total += ue->queue[i].len;
-	if (total > QUEUE_MAX || (ue->type != SOCK_STREAM && ue->n_queue > 65536))
+	for (size_t i = 0; i < ue->n_msgs; i++) {
+		const UnixSkMsg *m = ue->msgs[i];
+
+		total += m->data.len;
+		if (m->n_fds > UNIX_MSG_MAX_FDS || (m->n_fds && !m->data.len && ue->type == SOCK_STREAM))
+			return ckpt_err(e, -EINVAL,
+					"files.img: entry %u (%s): field unix_sk.msgs[%zu].fds: %zu "
+					"files%s",
+					fe->id, fe->path, i, m->n_fds,
+					m->n_fds > UNIX_MSG_MAX_FDS ? ", more than a message carries"
+								   : " with no byte of a stream");
+		if (m->has_cred_pid != m->has_cred_uid || m->has_cred_pid != m->has_cred_gid ||
+		    (m->has_cred_pid && (m->cred_pid <= 0 || m->cred_pid > UNIX_PID_MAX)))
+			return ckpt_err(e, -EINVAL,
+					"files.img: entry %u (%s): field unix_sk.msgs[%zu].cred_pid: "
+					"bad credentials",
+					fe->id, fe->path, i);
+	}
+	if (total > QUEUE_MAX || (ue->type != SOCK_STREAM && ue->n_queue > 65536) ||
+	    ue->n_msgs > (1u << 20))
 		return ckpt_err(e, -EINVAL,
 				"files.img: entry %u (%s): field unix_sk.queue: too big", fe->id,
 				fe->path);
@@ -1014,10 +1163,90 @@ struct usk {
 	bool paired;
 };
 
+/* A process made to hold a pid that a queued message's credentials name. */
+struct pid_holder {
+	pid_t pid;
+	int wr; /* closing it lets the holder exit */
+};
+
 struct ustate {
 	struct usk *s;
 	size_t n;
+	struct fd_open_ctx *octx; /* for the files in flight (octx->file_fd) */
+	struct pid_holder *holders;
+	size_t nholders;
 };
+
+/* Let every pid holder exit, and reap it: its pid is free again for the tree. */
+static void release_holders(struct ustate *st)
+{
+	for (size_t i = 0; i < st->nholders; i++)
+		close(st->holders[i].wr);
+	for (size_t i = 0; i < st->nholders; i++)
+		while (waitpid(st->holders[i].pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+	free(st->holders);
+	st->holders = NULL;
+	st->nholders = 0;
+}
+
+/*
+ * SCM_CREDENTIALS names its pid by number, and the kernel wants a process
+ * with that pid at send time (the receiver sees the number even after that
+ * process is gone, as for a sender that exited before the dump). A pid of
+ * the tree does not exist yet in stage files: a process is made with it
+ * (clone3 with set_tid), waits until the queues are filled, and is reaped
+ * before the tree is made.
+ */
+static int hold_pid(struct ustate *st, pid_t pid, struct ckpt_error *e)
+{
+	struct clone_args ca = {.exit_signal = SIGCHLD};
+	struct pid_holder *h;
+	uint64_t saved;
+	int p[2];
+	long c;
+
+	if (kill(pid, 0) == 0 || errno != ESRCH)
+		return 0; /* there: its number is what the receiver sees */
+	for (size_t i = 0; i < st->nholders; i++)
+		if (st->holders[i].pid == pid)
+			return 0;
+	h = realloc(st->holders, (st->nholders + 1) * sizeof(*h));
+	if (!h)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	st->holders = h;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return ckpt_err_errno(e, -errno, "pipe2");
+	ca.set_tid = (uint64_t)(uintptr_t)&pid;
+	ca.set_tid_size = 1;
+	/* a restore run for a user by ckptd holds its capabilities in the permitted set */
+	saved = caps_raise(CAPS_BIT(CAP_CHECKPOINT_RESTORE) | CAPS_BIT(CAP_SYS_ADMIN));
+	c = syscall(SYS_clone3, &ca, sizeof(ca));
+	caps_restore(saved); /* in the child too */
+	if (c == 0) {
+		char b;
+
+		/* hold nothing of the restorer's (sockets, pipe ends) but our pipe */
+		if (p[0] > 0)
+			syscall(SYS_close_range, 0, p[0] - 1, 0);
+		syscall(SYS_close_range, p[0] + 1, ~0U, 0);
+		while (read(p[0], &b, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	if (c < 0) {
+		int r = -errno;
+
+		close(p[1]);
+		return ckpt_err_errno(e, r,
+				      "pid %d, the sender named by a queued message's credentials, "
+				      "cannot be made to send them (clone3 with set_tid)",
+				      pid);
+	}
+	st->holders[st->nholders++] = (struct pid_holder){.pid = (pid_t)c, .wr = p[1]};
+	return 0;
+}
 
 static void unix_open_done(struct fd_open_ctx *ctx)
 {
@@ -1031,6 +1260,7 @@ static void unix_open_done(struct fd_open_ctx *ctx)
 		if (st->s[i].tmp >= 0)
 			close(st->s[i].tmp);
 	}
+	release_holders(st);
 	free(st->s);
 	free(st);
 	ctx->priv = NULL;
@@ -1040,6 +1270,14 @@ static struct usk *by_inode(struct ustate *st, uint64_t ino)
 {
 	for (size_t i = 0; i < st->n; i++)
 		if (st->s[i].ue->inode == ino)
+			return &st->s[i];
+	return NULL;
+}
+
+static struct usk *by_id(struct ustate *st, uint32_t id)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (st->s[i].fe->id == id)
 			return &st->s[i];
 	return NULL;
 }
@@ -1389,7 +1627,11 @@ static int set_buf(int fd, int force, int plain, uint32_t saved)
 	return set_int(fd, plain, v);
 }
 
-static int set_options(const struct usk *u, struct ckpt_error *e)
+/*
+ * SO_PASSCRED only once the queues are in (queues_in): with it on either
+ * end the kernel would give the messages that had no credentials ours.
+ */
+static int set_options(const struct usk *u, bool queues_in, struct ckpt_error *e)
 {
 	const UnixSkEntry *ue = u->ue;
 	char what[PATH_MAX + 64];
@@ -1397,7 +1639,7 @@ static int set_options(const struct usk *u, struct ckpt_error *e)
 
 	if ((ue->has_sndbuf && set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, ue->sndbuf) < 0) ||
 	    (ue->has_rcvbuf && set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, ue->rcvbuf) < 0) ||
-	    (ue->has_passcred && set_int(fd, SO_PASSCRED, ue->passcred) < 0) ||
+	    (queues_in && ue->has_passcred && set_int(fd, SO_PASSCRED, ue->passcred) < 0) ||
 	    (ue->has_rcvtimeo_us && sockopt_set_timeo(fd, SO_RCVTIMEO, ue->rcvtimeo_us) < 0) ||
 	    (ue->has_sndtimeo_us && sockopt_set_timeo(fd, SO_SNDTIMEO, ue->sndtimeo_us) < 0))
 		return ckpt_err_errno(e, -errno, "%s: setting its options",
@@ -1408,23 +1650,124 @@ static int set_options(const struct usk *u, struct ckpt_error *e)
 	return 0;
 }
 
-static int send_all(int fd, const struct sockaddr_un *to, socklen_t tolen,
-		    const ProtobufCBinaryData *m, bool stream)
+/* One saved message: its bytes and, in images since msgs, what came with it (else NULL). */
+struct qmsg {
+	const ProtobufCBinaryData *data;
+	const UnixSkMsg *m;
+};
+
+static size_t queue_len(const UnixSkEntry *ue)
 {
-	size_t off = 0;
+	return ue->n_msgs ? ue->n_msgs : ue->n_queue;
+}
 
+static struct qmsg queue_at(const UnixSkEntry *ue, size_t i)
+{
+	if (ue->n_msgs)
+		return (struct qmsg){&ue->msgs[i]->data, ue->msgs[i]};
+	return (struct qmsg){&ue->queue[i], NULL};
+}
+
+/* The restorer's fd of a file in flight: a unix socket of ours, or any other file. */
+static int inflight_fd(struct ustate *st, uint32_t id, int *ret, struct ckpt_error *e)
+{
+	struct usk *u = by_id(st, id);
+
+	if (u) {
+		*ret = u->fd;
+		return 0;
+	}
+	if (!st->octx->file_fd)
+		return ckpt_err(e, -EOPNOTSUPP, "file id %u in flight: no way to open it here", id);
+	return st->octx->file_fd(st->octx->owner, id, ret, e);
+}
+
+/*
+ * Send one saved message with its fds (SCM_RIGHTS) and credentials
+ * (SCM_CREDENTIALS, when it had some). A stream run is one sendmsg: its
+ * fds attach to its first skb, and a run carrying fds is at most one skb of
+ * the original sender (our send buffer is larger), so they attach to the
+ * same bytes.
+ */
+static int send_msg(struct ustate *st, int fd, const struct sockaddr_un *to, socklen_t tolen,
+		    struct qmsg q, bool stream, struct ckpt_error *e)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * UNIX_MSG_MAX_FDS) + CMSG_SPACE(sizeof(struct ucred))];
+		struct cmsghdr align;
+	} ctl;
+	const ProtobufCBinaryData *d = q.data;
+	size_t off = 0, clen = 0;
+	struct cmsghdr *c;
+
+	memset(&ctl, 0, sizeof(ctl));
+	c = (struct cmsghdr *)ctl.buf;
+	if (q.m && q.m->n_fds) {
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * q.m->n_fds);
+		for (size_t i = 0; i < q.m->n_fds; i++) {
+			int f = -1, r = inflight_fd(st, q.m->fds[i], &f, e);
+
+			if (r < 0)
+				return r;
+			if (f < 0)
+				return ckpt_err(e, -EINVAL, "file id %u in flight was not made",
+						q.m->fds[i]);
+			memcpy(CMSG_DATA(c) + i * sizeof(int), &f, sizeof(int));
+		}
+		clen += CMSG_SPACE(sizeof(int) * q.m->n_fds);
+		c = (struct cmsghdr *)(ctl.buf + clen);
+	}
+	if (q.m && q.m->has_cred_pid) {
+		struct ucred uc = {.pid = q.m->cred_pid, .uid = q.m->cred_uid, .gid = q.m->cred_gid};
+
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_CREDENTIALS;
+		c->cmsg_len = CMSG_LEN(sizeof(uc));
+		memcpy(CMSG_DATA(c), &uc, sizeof(uc));
+		clen += CMSG_SPACE(sizeof(uc));
+	}
 	do {
-		ssize_t n = sendto(fd, m->data + off, m->len - off, MSG_DONTWAIT | MSG_NOSIGNAL,
-				   (const struct sockaddr *)to, tolen);
+		struct iovec iov = {.iov_base = d->data + off, .iov_len = d->len - off};
+		struct msghdr mh = {.msg_name = (void *)to,
+				    .msg_namelen = tolen,
+				    .msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = clen ? ctl.buf : NULL,
+				    .msg_controllen = clen};
+		uint64_t saved = 0;
+		ssize_t n;
 
+		/*
+		 * Another process's pid needs CAP_SYS_ADMIN (raised: a restore run
+		 * for a user holds it in the permitted set only). CAP_SETUID and
+		 * CAP_SETGID are not raised: the kernel takes a uid and gid that
+		 * are not ours only from root's restore.
+		 */
+		if (q.m && q.m->has_cred_pid)
+			saved = caps_raise(CAPS_BIT(CAP_SYS_ADMIN));
+		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (q.m && q.m->has_cred_pid)
+			caps_restore(saved);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EPERM && q.m && q.m->has_cred_pid)
+			return ckpt_err(e, -EPERM,
+					"its credentials (pid %d, uid %u, gid %u) are not ours to "
+					"give: only a restore as root gives back another user's",
+					q.m->cred_pid, q.m->cred_uid, q.m->cred_gid);
 		if (n < 0)
-			return -errno;
-		if (!stream && (size_t)n != m->len)
-			return -EMSGSIZE;
+			return ckpt_err_errno(e, -errno, "sendmsg");
+		if (!stream && (size_t)n != d->len)
+			return ckpt_err(e, -EMSGSIZE, "sendmsg sent %zd of %zu bytes", n, d->len);
+		/* fds and credentials go with the first skb: a run with fds must fit in it */
+		if (stream && (size_t)n != d->len && q.m && q.m->n_fds)
+			return ckpt_err(e, -EMSGSIZE,
+					"sendmsg sent %zd of the %zu bytes its fds came with", n,
+					d->len);
 		off += (size_t)n;
-	} while (off < m->len);
+	} while (off < d->len);
 	return 0;
 }
 
@@ -1437,6 +1780,7 @@ static int fill_queue(struct ustate *st, struct usk *r, struct ckpt_error *e)
 	char what[PATH_MAX + 64];
 	struct sockaddr_un sa, *to = NULL;
 	socklen_t tolen = 0;
+	size_t n = queue_len(ue);
 	int from = -1;
 
 	/*
@@ -1459,16 +1803,34 @@ static int fill_queue(struct ustate *st, struct usk *r, struct ckpt_error *e)
 	}
 	if (from < 0)
 		return ckpt_err(e, -EINVAL, "%s: no way to put its %zu queued messages back",
-				describe(r->fe, what, sizeof(what)), ue->n_queue);
+				describe(r->fe, what, sizeof(what)), n);
 	/* the sender's buffer must take the whole queue at once (options set again after) */
 	set_buf(from, SO_SNDBUFFORCE, SO_SNDBUF, 2 * (QUEUE_MAX + (1u << 20)));
-	for (size_t i = 0; i < ue->n_queue; i++) {
-		int rr = send_all(from, to, tolen, &ue->queue[i], ue->type == SOCK_STREAM);
+	for (size_t i = 0; i < n; i++) {
+		int rr = send_msg(st, from, to, tolen, queue_at(ue, i), ue->type == SOCK_STREAM, e);
 
 		if (rr < 0)
-			return ckpt_err_errno(e, rr, "%s: putting back queued message %zu of %zu",
-					      describe(r->fe, what, sizeof(what)), i + 1,
-					      ue->n_queue);
+			return ckpt_err_wrap(e, "%s: putting back queued message %zu of %zu",
+					     describe(r->fe, what, sizeof(what)), i + 1, n);
+	}
+	return 0;
+}
+
+/* Every pid the queues' credentials name exists (or is held) before they are sent. */
+static int hold_cred_pids(struct ustate *st, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		const UnixSkEntry *ue = st->s[i].ue;
+
+		for (size_t k = 0; k < ue->n_msgs; k++) {
+			int r;
+
+			if (!ue->msgs[k]->has_cred_pid)
+				continue;
+			r = hold_pid(st, ue->msgs[k]->cred_pid, e);
+			if (r < 0)
+				return r;
+		}
 	}
 	return 0;
 }
@@ -1540,16 +1902,20 @@ static int build_all(struct ustate *st, struct ckpt_error *e)
 	if (r >= 0)
 		r = make_pending(st, e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
-		r = set_options(&st->s[i], e);
+		r = set_options(&st->s[i], false, e);
+	if (r >= 0)
+		r = hold_cred_pids(st, e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
-		if (st->s[i].ue->n_queue)
+		if (queue_len(st->s[i].ue))
 			r = fill_queue(st, &st->s[i], e);
+	/* the pids of the tree must be free again for stage tree */
+	release_holders(st);
 	/* after the queues: connecting a datagram socket again would purge its queue */
 	if (r >= 0)
 		r = connect_dgrams(st, e);
 	/* the senders' buffers were raised for the queues */
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
-		r = set_options(&st->s[i], e);
+		r = set_options(&st->s[i], true, e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
 		r = finish(&st->s[i], e);
 	return r;
@@ -1564,6 +1930,7 @@ static int build(struct fd_open_ctx *ctx, struct ckpt_error *e)
 	if (!st)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	ctx->priv = st; /* freed by open_done, whatever happens next */
+	st->octx = ctx;
 	r = collect(ctx, st, e);
 	return r < 0 ? r : build_all(st, e);
 }
@@ -1592,6 +1959,7 @@ static int unix_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *r
 
 const struct fd_kind fd_kind_unix = {
     .name = "unix socket",
+    .in_flight = true,
     .matches = unix_matches,
     .describe = unix_describe,
     .entry_field = offsetof(FileEntry, unix_sk),

@@ -23,7 +23,9 @@ start_ckptd()
 	rm -f "$SOCK"
 	# the test's own key (mac.h), not /var/lib/ckpt/mac.key: CKPTD_MAC_KEY
 	CKPTD_MAC_KEY=${CKPTD_MAC_KEY:-$T/mac.key}
-	"$CKPTD" --socket "$SOCK" --mac-key "$CKPTD_MAC_KEY" "$@" 2>>"$CKPTD_LOG" &
+	# and its own state directory (ckptctl preserve), not /var/lib/ckpt
+	CKPT_STATE_DIR=${CKPT_STATE_DIR:-$T/state} \
+		"$CKPTD" --socket "$SOCK" --mac-key "$CKPTD_MAC_KEY" "$@" 2>>"$CKPTD_LOG" &
 	CKPTD_PID=$!
 	disown "$CKPTD_PID" # no "Killed" notice at cleanup; the reaper still reaps it
 	TRACKED+=("$CKPTD_PID")

@@ -42,8 +42,13 @@ def read_varint(buf, i):
         if not b & 0x80:
             return n, i
 
+# RAWREQ_ORPHAN=PIDFILE: the process that connects writes its pid there and
+# exits; a child it leaves sends the request once it is gone (the pid ckptd
+# saw with SO_PEERCRED is then free for another process), with DIR opened
+# O_RDONLY as ckptctl would.
 sock_path, kind, d = sys.argv[1:4]
-fd = os.open(d, os.O_PATH | os.O_DIRECTORY)
+orphan = os.environ.get("RAWREQ_ORPHAN")
+fd = os.open(d, (os.O_RDONLY if orphan else os.O_PATH) | os.O_DIRECTORY)
 if kind == "restore":
     msg = field(1, 0, varint(1)) + field(2, 0, varint(3)) + field(4, 2, varint(0))
 else:
@@ -51,6 +56,15 @@ else:
     msg = field(1, 0, varint(1)) + field(2, 0, varint(2)) + field(3, 2, varint(len(dump)) + dump)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect(sock_path)
+if orphan:
+    parent = os.getpid()
+    if os.fork():
+        with open(orphan + ".tmp", "w") as f:
+            f.write("%d\n" % parent)
+        os.rename(orphan + ".tmp", orphan)
+        os._exit(0)
+    while os.getppid() == parent:
+        pass
 s.sendmsg([struct.pack("<I", len(msg)) + msg],
           [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))])
 while True:

@@ -17,7 +17,8 @@
                                            key (daemon/mac.h): for tests that
                                            play the part of ckptd's own images
 
-PATH is field numbers joined by dots ("20.5": FileEntry.pipe.dev); VALUE
+PATH is field numbers joined by dots ("20.5": FileEntry.pipe.dev; "14@3.4":
+field 4 of the fourth field 14, MmEntry.vmas[3].flags); VALUE
 an integer (varint) or s:TEXT (string or bytes). The targeted commands
 make one precise forgery for a test; mutate makes random ones.
 
@@ -284,9 +285,15 @@ def _value(text):
 
 
 def _field(fields, path, create=False):
-    """The [num, wt, value] list of PATH in fields (nested messages re-packed by the caller)."""
-    num = int(path[0])
+    """The [num, wt, value] list of PATH in fields (nested messages re-packed by the caller).
+
+    An element NUM@K names the K-th (from 0) occurrence of a repeated field."""
+    num, _, nth = path[0].partition("@")
+    num, nth = int(num), int(nth or 0)
     for f in fields:
+        if f[0] == num and nth:
+            nth -= 1
+            continue
         if f[0] == num:
             if len(path) == 1:
                 return f

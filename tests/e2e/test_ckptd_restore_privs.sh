@@ -91,4 +91,23 @@ read -r _ ruid _ < <(grep '^Uid:' "/proc/$RESTORED_PID/status")
 [[ $ruid == "$AUID" ]] || fail "the restored program runs as uid $ruid"
 grep -Eq '^CapEff:\s+0+$' "/proc/$RESTORED_PID/status" || fail "the restored program has capabilities"
 kill_tree "$RESTORED_PID"
+
+# a user's queued message with its own credentials and a pipe end in flight:
+# given back by the user's restore (another pid needs CAP_SYS_ADMIN, raised
+# around the send; the uid and gid are the user's own)
+install -m 0755 "$WL/scmrights" "$T/bin/scmrights"
+mkdir -m 0700 "$T/a/cr" "$T/a/ck2" && chown ckpt-priv-a: "$T/a/cr" "$T/a/ck2"
+touch "$T/C.stdout" "$T/C.stderr" && chown ckpt-priv-a: "$T/C.stdout" "$T/C.stderr"
+start_workload C "$T/a/c.ready" -- setpriv --reuid=ckpt-priv-a --regid="$(id -g ckpt-priv-a)" \
+	--clear-groups --inh-caps=-all -- "$T/bin/scmrights" "$T/a/cr" "$T/a/cr/log" "$T/a/c.ready" cred
+user_ckptctl ckpt-priv-a dump "$C" -D "$T/a/ck2" --json || fail "the user's dump failed: $(cat "$ERR")"
+assert_tree_gone "$C"
+user_ckptctl ckpt-priv-a restore "$T/a/ck2" --json || fail "the user's restore of credentials failed: $(cat "$ERR")"
+RESTORED_PID=$(json_get "$OUT" root_pid)
+TRACKED+=("$RESTORED_PID")
+touch "$T/a/cr/go"
+wait_grep "$T/a/cr/log" 'ok cred|FAIL' 10
+grep -q FAIL "$T/a/cr/log" && fail "credentials after the user's restore: $(cat "$T/a/cr/log")"
+log "a user's queued message: its credentials and fd in flight given back by the user's restore"
+kill_tree "$RESTORED_PID"
 pass

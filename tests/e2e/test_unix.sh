@@ -41,7 +41,11 @@ for d in docs:
         u = e.get("unix_sk")
         if not u:
             continue
-        q = ",".join(str(len(x) // 2) for x in u.get("queue", [])) or "-"
+        sizes = [len(x) // 2 for x in u.get("queue", [])]
+        msgs = [len(m.get("data", "")) // 2 for m in u.get("msgs", [])]
+        if msgs:
+            sizes = [sum(msgs)] if int(u["type"]) == 1 else msgs
+        q = ",".join(str(x) for x in sizes) or "-"
         print(u["type"], u["state"], q, "nb=%d" % bool(int(e.get("flags", 0)) & 0o4000),
               "peer_closed=%d" % bool(u.get("peer_closed")),
               "pending=%d" % ("pending_on" in u),
@@ -199,4 +203,27 @@ kill_tree "$DC"
 kill_tree "$DS"
 untrack "$DC"
 untrack "$DS"
+
+# ---- a connection not yet accepted whose client already sent data: refused ----------
+start_workload E "$T/emb.ready" -- "$PYTHON" -c '
+import os, socket, sys, time
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+l.bind("\0ckpt-test-unix-emb-%d" % os.getpid())
+l.listen(4)
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+c.connect("\0ckpt-test-unix-emb-%d" % os.getpid())
+c.send(b"early")
+open(sys.argv[1] + ".tmp", "w").write(f"{os.getpid()}\n")
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(1000)' "$T/emb.ready"
+if ckptctl_run dump "$E" -D "$T/emb.img"; then
+	fail "dump of a connection not yet accepted with data sent succeeded"
+fi
+msg=$(cat "$ERR")
+log "data sent before accept: refused: $msg"
+[[ $msg == *"pid $E: fd "* && $msg == *"sent data on a connection not yet accepted"* ]] ||
+	fail "the refusal does not name the pid, the fd and the reason: $msg"
+assert_running "$E"
+kill_tree "$E"
+untrack "$E"
 pass

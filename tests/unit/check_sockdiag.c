@@ -223,10 +223,15 @@ START_TEST(test_dump_peeks)
 	ck_assert_msg(k->dump(&p, &fe, &e) == 0, "%s", e.msg);
 	fd_probe_release(&p);
 	ck_assert_int_eq(fe.type, FILE_TYPE__FILE_UNIX_SK);
-	ck_assert_uint_eq(fe.unix_sk->n_queue, 3);
-	ck_assert(fe.unix_sk->queue[0].len == 3 && !memcmp(fe.unix_sk->queue[0].data, "one", 3));
-	ck_assert_uint_eq(fe.unix_sk->queue[1].len, 0);
-	ck_assert(fe.unix_sk->queue[2].len == 5 && !memcmp(fe.unix_sk->queue[2].data, "three", 5));
+	ck_assert_uint_eq(fe.unix_sk->n_queue, 0);
+	ck_assert_uint_eq(fe.unix_sk->n_msgs, 3);
+	ck_assert(fe.unix_sk->msgs[0]->data.len == 3 &&
+		  !memcmp(fe.unix_sk->msgs[0]->data.data, "one", 3));
+	ck_assert_uint_eq(fe.unix_sk->msgs[1]->data.len, 0);
+	ck_assert(fe.unix_sk->msgs[2]->data.len == 5 &&
+		  !memcmp(fe.unix_sk->msgs[2]->data.data, "three", 5));
+	/* no credentials attached (nobody had SO_PASSCRED), no fds */
+	ck_assert(!fe.unix_sk->msgs[0]->has_cred_pid && !fe.unix_sk->msgs[0]->n_fds);
 	ck_assert_int_eq(fe.unix_sk->peek_off, 3);
 	ck_assert_int_eq(getsockopt(sv[0], SOL_SOCKET, SO_PEEK_OFF, &got, &sl), 0);
 	ck_assert_int_eq(got, 3);

@@ -16,6 +16,7 @@
 #include "files.pb-c.h"
 #include "fuzz_common.h"
 #include "image.h"
+#include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 #include "restore_check.h"
 
@@ -274,6 +275,193 @@ START_TEST(test_forged_files_of)
 	ck_assert_int_lt(check(scratch(), &c, "pstree.img", img, len, &e), 0);
 	ck_assert_msg(strstr(e.msg, _i ? "field fs_of" : "field files_of"), "%s", e.msg);
 	free(img);
+}
+END_TEST
+
+/* ---- forged queues of unix sockets (msgs: fds in flight, credentials) ---- */
+
+enum forge {
+	FORGE_GOOD,	 /* a regular file in flight: a good checkpoint */
+	FORGE_NO_FILE,	 /* an fd id that files.img does not hold */
+	FORGE_MAPPING,	 /* the id of a mapped file (no open file description) */
+	FORGE_TOO_MANY,	 /* more fds than one message carries */
+	FORGE_CRED_PID,	 /* credentials of pid 0 */
+	FORGE_BOTH,	 /* queue and msgs both set */
+};
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * files.img of c with the first unix socket entry's queue replaced by one
+ * forged message; returns the new image (malloc'ed), its length in *ret_len.
+ */
+static uint8_t *forge_files(const struct checkpoint *c, enum forge how, size_t *ret_len)
+{
+	const struct fuzz_file *ff = NULL;
+	FileEntry *fes[4096];
+	size_t n = 0, off = IMG_HEADER_SIZE, len = IMG_HEADER_SIZE;
+	uint32_t reg_id = 0, map_id = 0, fds[300];
+	UnixSkMsg msg = UNIX_SK_MSG__INIT, *msgs[1] = {&msg};
+	static ProtobufCBinaryData q = {1, (uint8_t *)"q"};
+	FileEntry *target = NULL;
+	ProtobufCBinaryData *oq;
+	size_t onq;
+	uint8_t *out;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->files[i].name, "files.img"))
+			ff = &c->files[i];
+	ck_assert_ptr_nonnull(ff);
+	while (off + 4 <= ff->len) {
+		uint32_t l = get_le32(ff->data + off);
+
+		ck_assert(n < 4096 && off + 4 + l <= ff->len);
+		fes[n] = file_entry__unpack(NULL, l, ff->data + off + 4);
+		ck_assert_ptr_nonnull(fes[n]);
+		if (fes[n]->type == FILE_TYPE__FILE_UNIX_SK && !target)
+			target = fes[n];
+		if (fes[n]->type == FILE_TYPE__FILE_REG && !fes[n]->mapping_only &&
+		    !fes[n]->deleted)
+			reg_id = fes[n]->id;
+		if (fes[n]->has_mapping_only && fes[n]->mapping_only)
+			map_id = fes[n]->id;
+		off += 4 + l;
+		n++;
+	}
+	ck_assert(target && reg_id && map_id);
+	msg.has_data = true;
+	msg.data.data = (uint8_t *)"x";
+	msg.data.len = 1;
+	for (size_t i = 0; i < 300; i++)
+		fds[i] = reg_id;
+	msg.fds = fds;
+	msg.n_fds = 1;
+	if (how == FORGE_NO_FILE)
+		fds[0] = 999999;
+	if (how == FORGE_MAPPING)
+		fds[0] = map_id;
+	if (how == FORGE_TOO_MANY)
+		msg.n_fds = 254;
+	if (how == FORGE_CRED_PID) {
+		msg.n_fds = 0;
+		msg.has_cred_pid = msg.has_cred_uid = msg.has_cred_gid = true;
+	}
+	oq = target->unix_sk->queue;
+	onq = target->unix_sk->n_queue;
+	target->unix_sk->queue = how == FORGE_BOTH ? &q : NULL;
+	target->unix_sk->n_queue = how == FORGE_BOTH;
+	target->unix_sk->msgs = msgs;
+	target->unix_sk->n_msgs = 1;
+	for (size_t i = 0; i < n; i++)
+		len += 4 + protobuf_c_message_get_packed_size(&fes[i]->base);
+	out = malloc(len);
+	ck_assert_ptr_nonnull(out);
+	memcpy(out, ff->data, IMG_HEADER_SIZE);
+	off = IMG_HEADER_SIZE;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t l = (uint32_t)protobuf_c_message_get_packed_size(&fes[i]->base);
+
+		out[off] = l & 0xff;
+		out[off + 1] = (l >> 8) & 0xff;
+		out[off + 2] = (l >> 16) & 0xff;
+		out[off + 3] = l >> 24;
+		protobuf_c_message_pack(&fes[i]->base, out + off + 4);
+		off += 4 + l;
+	}
+	/* the forged fields are not ours to free */
+	target->unix_sk->msgs = NULL;
+	target->unix_sk->n_msgs = 0;
+	target->unix_sk->queue = oq;
+	target->unix_sk->n_queue = onq;
+	for (size_t i = 0; i < n; i++)
+		file_entry__free_unpacked(fes[i], NULL);
+	*ret_len = len;
+	return out;
+}
+
+START_TEST(test_unix_msgs_forged)
+{
+	static const struct {
+		enum forge how;
+		const char *field; /* NULL: accepted */
+	} cases[] = {
+	    {FORGE_GOOD, NULL},
+	    {FORGE_NO_FILE, "unix_sk.msgs[0].fds[0]"},
+	    {FORGE_MAPPING, "unix_sk.msgs[0].fds[0]"},
+	    {FORGE_TOO_MANY, "unix_sk.msgs[0].fds"},
+	    {FORGE_CRED_PID, "unix_sk.msgs[0].cred_pid"},
+	    {FORGE_BOTH, "unix_sk.queue and unix_sk.msgs"},
+	};
+	struct checkpoint c;
+
+	load(&c, "unixsk");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ckpt_error e = {0};
+		size_t len;
+		uint8_t *img = forge_files(&c, cases[i].how, &len);
+		int r = check(scratch(), &c, "files.img", img, len, &e);
+
+		if (!cases[i].field)
+			ck_assert_msg(r == 0, "case %zu: refused: %s", i, e.msg);
+		else
+			ck_assert_msg(r < 0 && strstr(e.msg, cases[i].field),
+				      "case %zu: expected a refusal naming %s, got %d: %s", i,
+				      cases[i].field, r, e.msg);
+		free(img);
+	}
+	free(c.data);
+}
+END_TEST
+
+/*
+ * The dump-time clock readings of --continue-clocks (inventory.img
+ * frozen_monotonic_ns, frozen_boottime_ns): only one of them, boot time
+ * below monotonic time, a value past what a time namespace takes: each
+ * refused naming the field; both, consistent: accepted.
+ */
+START_TEST(test_forged_clocks)
+{
+	static const char *const want[] = {"only one of them", "is below", "out of range", NULL};
+	struct checkpoint c;
+	struct ckpt_error e = {0};
+	struct fuzz_file *f = NULL;
+	Inventory *inv;
+	uint8_t *buf;
+	size_t len;
+	int r;
+
+	load(&c, "sleeper");
+	for (size_t i = 0; i < c.n; i++)
+		if (!strcmp(c.files[i].name, "inventory.img"))
+			f = &c.files[i];
+	ck_assert_ptr_nonnull(f);
+	inv = inventory__unpack(NULL, f->len - IMG_HEADER_SIZE, f->data + IMG_HEADER_SIZE);
+	ck_assert_ptr_nonnull(inv);
+	inv->has_frozen_monotonic_ns = true;
+	inv->frozen_monotonic_ns = 5000000000ULL;
+	inv->has_frozen_boottime_ns = _i != 0;
+	inv->frozen_boottime_ns = _i == 1 ? 1000000000ULL : 6000000000ULL;
+	if (_i == 2)
+		inv->frozen_monotonic_ns = inv->frozen_boottime_ns = 1ULL << 63;
+	len = IMG_HEADER_SIZE + inventory__get_packed_size(inv);
+	buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	memcpy(buf, f->data, IMG_HEADER_SIZE);
+	inventory__pack(inv, buf + IMG_HEADER_SIZE);
+	inventory__free_unpacked(inv, NULL);
+	f->data = buf; /* c.data still owns the original bytes */
+	f->len = len;
+	r = check(scratch(), &c, NULL, NULL, 0, &e);
+	if (want[_i]) {
+		ck_assert_int_lt(r, 0);
+		ck_assert_msg(strstr(e.msg, "frozen_") && strstr(e.msg, want[_i]), "%s", e.msg);
+	} else {
+		ck_assert_msg(r == 0, "%s", e.msg);
+	}
+	free(buf);
 	free(c.data);
 }
 END_TEST
@@ -288,6 +476,8 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, test_task_without_fds);
 	tcase_add_loop_test(tc, test_forged_sigio, 0, 4);
 	tcase_add_loop_test(tc, test_forged_files_of, 0, 2);
+	tcase_add_loop_test(tc, test_forged_clocks, 0, 4);
+	tcase_add_test(tc, test_unix_msgs_forged);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -54,6 +54,11 @@ expect "ckptctl -v dump -" --json
 expect "ckptctl dump " "$$"
 expect "ckptctl restore -" --shell-job
 expect "ckptctl restore --cg" --cgroups=caller
+expect "ckptctl restore --n" --new-pidns
+expect "ckptctl pre" preserve
+expect "ckptctl preserve --" --restore-all
+expect "ckptctl preserve " "$$"
+expect "ckptctl dump --c" --check-only
 refuse "ckptctl restore -" --leave-running
 T=$(mktemp -d) && mkdir "$T/ckpt.dir" && touch "$T/file"
 expect "ckptctl restore $T/ck" "$T/ckpt.dir"

@@ -90,6 +90,14 @@ struct ckpt_restore_opts {
 	 * (`ckptctl restore --cgroups=caller`).
 	 */
 	const char *cgroups;
+	/*
+	 * Appended in 0.1 (pre-1.0). new_pidns: restore into a new pid
+	 * namespace where every task has its saved pid (the result's pid is
+	 * the root as the caller sees it). continue_clocks: in a new time
+	 * namespace where CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from the dump.
+	 */
+	int new_pidns;
+	int continue_clocks;
 };
 
 struct ckpt_result {
