@@ -655,7 +655,7 @@ int restore_in_process(const char *dir, int verbose, const char *cgroups, pid_t 
 	fcntl(progfd[0], F_SETFL, O_NONBLOCK);
 	view.in.fd = progfd[0];
 	fflush(stdout);
-	r = spawn_restorer(path, search, dir, verbose, pipefd[1], progfd[1], -1, cgroups, &pid);
+	r = spawn_restorer(path, search, dir, verbose, pipefd[1], progfd[1], -1, cgroups, NULL, &pid);
 	close(pipefd[1]);
 	close(progfd[1]);
 	if (r < 0) {
