@@ -59,6 +59,9 @@ expect "ckptctl pre" preserve
 expect "ckptctl preserve --" --restore-all
 expect "ckptctl preserve " "$$"
 expect "ckptctl dump --c" --check-only
+expect "ckptctl ru" run
+expect "ckptctl run --s" --signal
+expect "ckptctl run --signal U" USR1
 refuse "ckptctl restore -" --leave-running
 T=$(mktemp -d) && mkdir "$T/ckpt.dir" && touch "$T/file"
 expect "ckptctl restore $T/ck" "$T/ckpt.dir"
