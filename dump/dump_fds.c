@@ -264,6 +264,9 @@ static int dump_sigio(const struct fd_probe *p, FileEntry *fe, struct ckpt_error
 	bool async = (p->info.flags & O_ASYNC) != 0;
 	int sig;
 
+	/* (an O_PATH fd has no owner nor signal: fcntl says EBADF) */
+	if (p->info.flags & O_PATH)
+		return 0;
 	if (p->local_fd < 0) {
 		if (async)
 			return ckpt_err(e, -EOPNOTSUPP,

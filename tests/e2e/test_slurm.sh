@@ -246,11 +246,13 @@ checkpoint_once()
 # proctrack/cgroup: freezer .../job_ID/step_batch), not in ckptd's
 assert_in_job_cgroup()
 {
-	local id=$1 out=$2 pid cg
-	pid=$(grep "Z restored pid" "$out" | tail -n 1 | awk '{ print $6 }')
+	local id=$1 out=$2 pid cg line
+	line=$(grep "Z restored pid" "$out" | tail -n 1)
+	pid=$(sed -n 's/.*Z restored pid \([0-9][0-9]*\).*/\1/p' <<<"$line")
+	[[ -n $pid ]] || fail "no pid in job $id's line '$line'"
 	cg=$(grep -E '^[0-9]+:([^:]*,)?freezer(,[^:]*)?:' "/proc/$pid/cgroup" 2>/dev/null | cut -d: -f3)
 	[[ $cg == */job_$id/step_batch ]] ||
-		fail "restored pid $pid of job $id is in freezer cgroup '$cg', not the job's step_batch"
+		fail "restored pid $pid of job $id is in freezer cgroup '$cg', not the job's step_batch (line: $line; $(ps -o pid,stat,cmd -p "$pid" | tail -n +2))"
 	log "restored pid $pid is in the job's cgroup $cg"
 }
 

@@ -8,12 +8,23 @@
 #include "run.h"
 
 /* Parse a NULL-terminated list of words after "run". */
-#define PARSE(o, err, ...)                                                                         \
-	({                                                                                         \
-		char *w_[] = {"run", __VA_ARGS__, NULL};                                           \
-		run_parse_args((int)(sizeof(w_) / sizeof(w_[0])) - 1, w_, (o), (err),              \
-			       sizeof(err));                                                       \
-	})
+/*
+ * run_parse_args over "run" ARGS...: o->cmd points into the word array, so
+ * the words are copied into one that outlives the assertion macros'
+ * blocks (the string literals themselves are static).
+ */
+static char *words_[64];
+
+static int parse_words(char **w, struct run_opts *o, char *err, size_t errlen)
+{
+	int n = 0;
+
+	for (; w[n] && n < 63; n++)
+		words_[n] = w[n];
+	words_[n] = NULL;
+	return run_parse_args(n, words_, o, err, errlen);
+}
+#define PARSE(o, err, ...) parse_words((char *[]){"run", __VA_ARGS__, NULL}, (o), (err), sizeof(err))
 
 START_TEST(signal_names)
 {

@@ -275,6 +275,7 @@ START_TEST(test_forged_files_of)
 	ck_assert_int_lt(check(scratch(), &c, "pstree.img", img, len, &e), 0);
 	ck_assert_msg(strstr(e.msg, _i ? "field fs_of" : "field files_of"), "%s", e.msg);
 	free(img);
+	free(c.data);
 }
 END_TEST
 
