@@ -24,6 +24,7 @@
 #include "ckptctl.h"
 #include "restorer_io.h"
 #include "image.h"
+#include "proc.h"
 #include "pstree.pb-c.h"
 
 /* The restorer prints one short line; anything much longer is not it. */
@@ -427,26 +428,6 @@ static bool find_result_line(char *out, struct restore_result *res, const char *
 
 /* --- waiting for the dumped pids ------------------------------------------------- */
 
-/* Is pid a zombie or dead task (waiting to be reaped by init)? */
-static bool pid_is_zombie(int pid)
-{
-	char path[64], buf[512], *close_paren;
-	ssize_t n;
-	_cleanup_close_ int fd = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	close_paren = strrchr(buf, ')');
-	return close_paren && close_paren[1] == ' ' &&
-	       (close_paren[2] == 'Z' || close_paren[2] == 'X');
-}
-
 /*
  * A tree killed by `ckptctl dump` keeps its pids as zombies until PID 1 reaps
  * them (up to ~1.5 s here): wait for those before the restorer asks for the
@@ -466,10 +447,10 @@ void wait_for_zombie_pids(const char *dir)
 		PstreeEntry *pe = (PstreeEntry *)m;
 
 		while (ckpt_monotonic_seconds() < deadline) {
-			bool any = pid_is_zombie(pe->pid);
+			bool any = proc_pid_is_zombie(pe->pid);
 
 			for (size_t i = 0; i < pe->n_threads && !any; i++)
-				any = pid_is_zombie(pe->threads[i]);
+				any = proc_pid_is_zombie(pe->threads[i]);
 			if (!any)
 				break;
 			usleep(20000);

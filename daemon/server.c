@@ -35,6 +35,7 @@
 #include "clock.h"
 #include "image.h"
 #include "log.h"
+#include "proc.h"
 #include "preserve.h"
 #include "restorer_io.h"
 #include "rpc.h"
@@ -644,29 +645,11 @@ static void job_cancel(struct job *j, const char *why)
 /* --dump-all: seconds each dump may take unless the request says */
 #define PRESERVE_DEADLINE_DEFAULT 900
 
-static bool pid_zombie(pid_t pid)
-{
-	char path[64], buf[512], *paren;
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	paren = strrchr(buf, ')');
-	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
-}
-
 /* The registered tree still runs: its root has the same start time (a pid
  * reused by another process has another) and is not a zombie. */
 static bool tree_alive(const PreserveEntry *pe)
 {
-	return proc_start_ticks(pe->pid) == pe->start_ticks && !pid_zombie(pe->pid);
+	return proc_start_ticks(pe->pid) == pe->start_ticks && !proc_pid_is_zombie(pe->pid);
 }
 
 /* A dump or restore of this registration is running. */

@@ -35,6 +35,7 @@
 #include "caps.h"
 #include "image.h"
 #include "log.h"
+#include "proc.h"
 #include "restorer_io.h"
 #include "worker.h"
 #include "pstree.pb-c.h"
@@ -790,24 +791,6 @@ static int snapshot_images(const struct worker_args *a, int src, char *path, int
 	return 0;
 }
 
-static bool pid_is_zombie(pid_t pid)
-{
-	char path[64], buf[512], *paren;
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	paren = strrchr(buf, ')');
-	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
-}
-
 /*
  * A tree killed by a dump keeps its pids as zombies until PID 1 reaps them
  * (up to ~1.5 s here): a restore right after the dump waits for them, for
@@ -826,7 +809,7 @@ static void wait_for_zombie_pids(int dir_fd)
 		PstreeEntry *pe = (PstreeEntry *)m;
 
 		for (;;) {
-			if (ckpt_monotonic_seconds() > deadline || !pid_is_zombie(pe->pid))
+			if (ckpt_monotonic_seconds() > deadline || !proc_pid_is_zombie(pe->pid))
 				break;
 			usleep(20000);
 		}

@@ -492,6 +492,24 @@ int proc_parse_stat(pid_t pid, struct proc_stat *ret, struct ckpt_error *e)
 	return parse_stat(text, src, ret, e);
 }
 
+bool proc_pid_is_zombie(pid_t pid)
+{
+	char path[64], buf[512], *paren;
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 /* ---- status ---------------------------------------------------------------------- */
 
 enum status_seen {

@@ -63,6 +63,9 @@ struct proc_stat {
 
 int proc_parse_stat_text(const char *text, struct proc_stat *ret, struct ckpt_error *e);
 int proc_parse_stat(pid_t pid, struct proc_stat *ret, struct ckpt_error *e);
+/* pid is a zombie or dead task (state Z or X), waiting to be reaped; false
+ * when it is gone or running. No fault injection: a plain probe. */
+bool proc_pid_is_zombie(pid_t pid);
 
 /* ---- /proc/PID/status ------------------------------------------------------ */
 
