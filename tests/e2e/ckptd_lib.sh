@@ -75,6 +75,16 @@ ckptd_user_add()
 	printf -v "$var" '%s' "$(id -u "$name")"
 }
 
+# user_copy FILE: a copy of FILE (a workload script, a program) that test
+# users can read and execute, in $T/ubin (the checkout may sit where only
+# root can enter, a clone under mktemp -d); prints its path. $T must be
+# searchable (chmod 0711 "$T").
+user_copy()
+{
+	install -d -m 0755 "$T/ubin" && install -m 0755 "$1" "$T/ubin/" || fail "cannot copy $1 to $T/ubin"
+	echo "$T/ubin/$(basename "$1")"
+}
+
 # as_user NAME CMD...: run CMD as NAME (its own gid, no other group, no caps).
 as_user()
 {

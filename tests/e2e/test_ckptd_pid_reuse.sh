@@ -34,7 +34,8 @@ stop_ckptd
 
 CKPT_PAUSE=ckptd-join-cgroups:$T/go start_ckptd
 chmod 0777 "$T/u" # (the paused ckpt-restore child, root until it becomes the user, and the client write here)
-RAWREQ_ORPHAN=$T/u/client.pid as_user ckpt-reuse-u "$PYTHON" "$CKPT_SRC/tests/e2e/ckptd_rawreq.py" \
+RAWREQ=$(user_copy "$CKPT_SRC/tests/e2e/ckptd_rawreq.py")
+RAWREQ_ORPHAN=$T/u/client.pid as_user ckpt-reuse-u "$PYTHON" "$RAWREQ" \
 	"$SOCK" restore "$T/u/ck" >"$T/req.out" 2>"$T/req.err" &
 REQ=$!
 diag_add "$T/req.out" "$T/req.err"

@@ -16,6 +16,7 @@ ckptd_user_add BUID ckpt-pres-b
 STATE=$T/state
 TMPFS=$T/tmpfs
 chmod 0711 "$T"
+JOBPY=$(user_copy "$WLSRC/preserve_job.py")
 mkdir -m 0700 "$T/a" && chown ckpt-pres-a: "$T/a"
 mkdir -p "$TMPFS"
 mount -t tmpfs -o size=8m,mode=1777 ckpt-e2e-tmpfs "$TMPFS" || fail "cannot mount a tmpfs on $TMPFS"
@@ -26,7 +27,7 @@ diag_add "$LOG"
 start_ckptd --state-dir "$STATE"
 cd "$T/a" || fail "cd $T/a"
 start_workload JOB "$T/a/job.ready" -- setpriv --reuid=ckpt-pres-a --regid="$(id -g ckpt-pres-a)" \
-	--clear-groups --inh-caps=-all -- "$PYTHON" "$WLSRC/preserve_job.py" "$LOG" "$T/a/job.ready" \
+	--clear-groups --inh-caps=-all -- "$PYTHON" "$JOBPY" "$LOG" "$T/a/job.ready" \
 	"$TMPFS/a.data" "$T/a/job.port"
 wait_lines "$LOG" 10
 PORT=$(<"$T/a/job.port")

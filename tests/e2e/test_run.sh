@@ -120,6 +120,7 @@ log "--interval 1: $n checkpoints, job left running, same result"
 
 # ---- through ckptd as an ordinary user ----------------------------------------------------------
 chmod 0711 "$T"
+COMPUTE=("$PYTHON" "$(user_copy "$WLSRC/compute.py")")
 ckptd_user_add UID_A ckpt-run-a
 start_ckptd
 chmod 0711 "$T/run"

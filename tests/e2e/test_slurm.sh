@@ -36,6 +36,9 @@ NODE=$(hostname)
 PORT=$((20000 + $$ % 20000))
 
 chmod 0711 "$T"
+# what the user's batch job runs, where the user can reach it
+UCKPTCTL=$(user_copy "$CKPT_BUILD/ckptctl")
+UCOMPUTE=$(user_copy "$WLSRC/compute.py")
 ckptd_user_add JOBUID ckpt-slurm
 JOBUSER=ckpt-slurm
 JOBGID=$(id -g "$JOBUSER")
@@ -155,8 +158,8 @@ job_script()
 	cat >"$JOB_DIR/$1.sh" <<EOF
 #!/bin/bash
 # a bash script runs a trap only after its foreground command returns: exec
-exec "$CKPT_BUILD/ckptctl" --socket "$SOCK" run --dir "$JOB_DIR/$1.ck" -- \\
-	"$PYTHON" "$WLSRC/compute.py" "$STEPS" 0 ${2:-0}
+exec "$UCKPTCTL" --socket "$SOCK" run --dir "$JOB_DIR/$1.ck" -- \\
+	"$PYTHON" "$UCOMPUTE" "$STEPS" 0 ${2:-0}
 EOF
 	chown "$JOBUSER:$JOBGID" "$JOB_DIR/$1.sh"
 	chmod 0700 "$JOB_DIR/$1.sh"
