@@ -125,6 +125,9 @@ ckptd_user_add UID_A ckpt-run-a
 start_ckptd
 chmod 0711 "$T/run"
 mkdir -m 0700 "$T/u" && chown ckpt-run-a: "$T/u"
+# the user's job works in a directory the user can enter: its cwd is
+# restored with the user's rights (the checkout may be where only root goes)
+cd "$T/u" || fail "cd $T/u"
 CKPTCTL_AS=(setpriv --reuid=ckpt-run-a --regid="$(id -g ckpt-run-a)" --clear-groups --inh-caps=-all -- "$CKPTCTL")
 OUT=$T/u/job.out
 touch "$OUT" && chown ckpt-run-a: "$OUT"
