@@ -420,6 +420,7 @@ static int job_launch(struct server *s, struct conn *c, const struct job_req *jr
 		else
 			fcntl(a.caller_pidfd, F_SETFD, FD_CLOEXEC);
 	}
+	a.client_fd = c && jr->type == RPC_TYPE__RPC_RESTORE ? fcntl(c->fd, F_DUPFD_CLOEXEC, 3) : -1;
 	a.restorer = s->o->restorer;
 	a.ckptd_pid = getpid();
 	a.log_fd = j->log_fd;
@@ -429,6 +430,8 @@ static int job_launch(struct server *s, struct conn *c, const struct job_req *jr
 	pid = fork();
 	if (pid != 0 && a.caller_pidfd >= 0)
 		close(a.caller_pidfd); /* the worker's now */
+	if (pid != 0 && a.client_fd >= 0)
+		close(a.client_fd); /* the worker's now */
 	if (pid < 0) {
 		int r = ckpt_err_errno(e, -errno, "cannot fork a worker");
 

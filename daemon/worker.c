@@ -95,6 +95,21 @@ static bool ckptd_gone(const struct worker_args *a)
 }
 
 /*
+ * The client that asked for this restore has closed its connection (it
+ * was killed, say): nobody can be told the tree runs. Looked at here, at
+ * the last moment, rather than left to ckptd's SIGTERM, which comes when
+ * ckptd's loop gets to it: a client killed just before the answer would
+ * otherwise be told nothing while the tree runs on. POLLHUP only: a client
+ * that shut down its writing side still reads the answer.
+ */
+static bool client_gone(const struct worker_args *a)
+{
+	struct pollfd p = {.fd = a->client_fd, .events = POLLIN};
+
+	return a->client_fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+/*
  * Hold the image directory for the job (a lock on an open file description
  * of our own): a client that lost ckptd waits for it before it looks at
  * the directory, and two jobs never write one directory.
@@ -912,7 +927,7 @@ int worker_restore(const struct worker_args *a)
 		r = ckpt_err(&err, -ECANCELED, "ckptd went away: the restored tree was killed");
 	/* cancelled after ckpt-restore was done (its client went away, or
 	 * RPC_CANCEL): the answer cannot say it runs, so it must not */
-	else if (r == 0 && worker_cancelled)
+	else if (r == 0 && (worker_cancelled || client_gone(a)))
 		r = ckpt_err(&err, -ECANCELED, "cancelled: the restored tree was killed");
 	if (r < 0 && ran && a->new_pidns)
 		restored_nsinit_kill((pid_t)json_number(out, "ns_init_pid"), started);

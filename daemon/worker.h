@@ -50,6 +50,9 @@ struct worker_args {
 	/* restore: a pidfd of the client that connected (SO_PEERPIDFD), or -1:
 	 * caller->pid is that process only while this says it lives */
 	int caller_pidfd;
+	/* restore for a client: a dup of its connection, or -1: the worker
+	 * looks at it itself before it lets the tree run (client_gone) */
+	int client_fd;
 	/* dump: seize, collect, check, resume: nothing is written (preserve
 	 * registration); the worker makes and removes a scratch directory */
 	bool check_only;

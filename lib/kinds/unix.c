@@ -853,8 +853,14 @@ static int check_peer(const struct fd_dump_view *v, const struct fd_dump_item *i
 	if (!ue->has_peer)
 		return 0;
 	if (ue->peer) {
+		bool ext_self = false, ext_peer = false;
+
 		peer = find_inode(v, ue->peer, NULL);
-		if (!peer && (is_external(v, used, ue->inode) | is_external(v, used, ue->peer))) {
+		if (!peer) { /* both looked up: each marks its --external entry used */
+			ext_self = is_external(v, used, ue->inode);
+			ext_peer = is_external(v, used, ue->peer);
+		}
+		if (ext_self || ext_peer) {
 			struct unix_diag_info u = {0};
 			struct ckpt_error tmp = {0};
 			int r;
