@@ -127,6 +127,11 @@ struct dump_ctx {
 
 	struct dump_file *files;
 	size_t nfiles, files_cap;
+	/* the positions in files of the fd entries (not mapping ones), sorted
+	 * by (dev, ino) and then by kcmp's order of open file descriptions:
+	 * find_shared is a binary search, not a kcmp with every file */
+	size_t *by_desc;
+	size_t nby_desc, by_desc_cap;
 
 	struct dump_inflight *inflight;
 	size_t ninflight, inflight_cap;
