@@ -194,6 +194,7 @@ static int load_files(struct restore_ctx *ctx)
 		ctx->files[i].fe = msgs[i];
 		ctx->files[i].obj_fd = -1;
 		ctx->files[i].map_fd = -1;
+		ctx->files[i].direct_nr = -1;
 	}
 	ctx->nfiles = n;
 	free(msgs);

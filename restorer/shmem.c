@@ -588,7 +588,7 @@ static int create_sysv(struct restore_ctx *ctx, struct rfile *f)
 
 static int create_object(struct restore_ctx *ctx, struct rfile *f)
 {
-	int fd = -1, r, nfd;
+	int fd = -1, r;
 
 	r = ckpt_fault_inject("shmem-create", &ctx->err);
 	if (r < 0)
@@ -615,12 +615,14 @@ static int create_object(struct restore_ctx *ctx, struct rfile *f)
 	}
 	if (r < 0 || fd < 0)
 		return r;
-	/* above every fd number a task uses, inherited by all of them */
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, ctx->fd_base + 1);
-	r = nfd < 0 ? ckpt_err_errno(&ctx->err, -errno, "moving the fd of %s up", f->fe->path) : 0;
-	close(fd);
-	f->map_fd = nfd;
-	return r;
+	/* at a number no task uses, inherited by all of them */
+	r = fd_spare(ctx, &fd, f->fe->path);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	f->map_fd = fd;
+	return 0;
 }
 
 int shmem_create_all(struct restore_ctx *ctx)
