@@ -279,6 +279,41 @@ START_TEST(test_forged_files_of)
 }
 END_TEST
 
+/* The root given threads [pid, pid + 1, pid + 1]. */
+static bool tid_twice(ProtobufCMessage *m, size_t k)
+{
+	PstreeEntry *pe = (PstreeEntry *)m;
+	int32_t *t = malloc(3 * sizeof(*t));
+
+	if (k != 0 || !t) {
+		free(t);
+		return false;
+	}
+	t[0] = pe->pid;
+	t[1] = t[2] = pe->pid + 1;
+	free(pe->threads);
+	pe->threads = t;
+	pe->n_threads = 3;
+	return true;
+}
+
+/* A tid twice in one process is refused (found by sorting: 10,000 threads). */
+START_TEST(test_forged_tid_twice)
+{
+	struct checkpoint c;
+	struct ckpt_error e = {0};
+	uint8_t *img;
+	size_t len;
+
+	load(&c, "sleeper");
+	len = rewrite(&c, "pstree.img", &pstree_entry__descriptor, tid_twice, &img);
+	ck_assert_int_lt(check(scratch(), &c, "pstree.img", img, len, &e), 0);
+	ck_assert_msg(strstr(e.msg, "appears twice"), "%s", e.msg);
+	free(img);
+	free(c.data);
+}
+END_TEST
+
 /* ---- forged queues of unix sockets (msgs: fds in flight, credentials) ---- */
 
 enum forge {
@@ -477,6 +512,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, test_task_without_fds);
 	tcase_add_loop_test(tc, test_forged_sigio, 0, 4);
 	tcase_add_loop_test(tc, test_forged_files_of, 0, 2);
+	tcase_add_test(tc, test_forged_tid_twice);
 	tcase_add_loop_test(tc, test_forged_clocks, 0, 4);
 	tcase_add_test(tc, test_unix_msgs_forged);
 	suite_add_tcase(s, tc);
