@@ -1,0 +1,188 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Files mapped privately or read-only from a tmpfs are saved by
+# --save-tmpfs-files (always on for `ckptctl preserve`): a program run from
+# a tmpfs (tests/workloads/tmpfsmap.c, copied into a fresh tmpfs of the
+# test's own, its cwd there too) that maps a /dev/shm file MAP_PRIVATE (two
+# pages written) and MAP_SHARED read-only, and keeps it open read-only.
+# Each file is one object of files.img (the exe link, every mapping and the
+# fd name it). Dumped with `ckptctl dump --save-tmpfs-files`:
+#   - restored over the files still there (the same: used as they are);
+#   - restored after the files (and the cwd) are removed: made again with
+#     their content, mode, owner and mtime;
+#   - a data file there with other content is refused, naming it.
+# Then through ckptd: registered with `ckptctl preserve` (refused before
+# this was supported), `--dump-all`, the tmpfs unmounted and mounted fresh
+# and the /dev/shm file removed, `--restore-all`.
+# Each time the program carries on with its state (its own checks of every
+# byte: written pages its own, the others the file's; a counter in a
+# written page, no gap in its iterations), /proc/PID/exe and the
+# file-backed lines of /proc/PID/maps are as before, the private area has
+# as many anonymous pages as before (the others still read the file), and
+# the program can exec its own executable again (no ETXTBSY, the file is
+# there).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ckptd_lib.sh"
+
+TMPFS=$T/tmpfs
+mkdir -p "$TMPFS"
+mount -t tmpfs -o size=16m ckpt-e2e-tmpfsmap "$TMPFS" || fail "cannot mount a tmpfs on $TMPFS"
+SHM=/dev/shm
+[[ $(stat -f -c %T "$SHM" 2>/dev/null) == tmpfs ]] || SHM=$TMPFS
+# directly in the tmpfs's root: a reboot keeps /dev/shm, not its subdirectories
+DATA=$SHM/${T##*/}.data
+trap 'rc=$?; umount -l "$TMPFS" 2>/dev/null; rm -f "$DATA"; (exit $rc); cleanup' EXIT
+[[ $(stat -f -c %T "$TMPFS") == tmpfs ]] || fail "$TMPFS is not a tmpfs"
+[[ $(stat -f -c %T "$(dirname "$DATA")") == tmpfs ]] || fail "$DATA is not on a tmpfs"
+
+JOBDIR=$TMPFS/job
+EXE=$JOBDIR/tmpfsmap
+LOG=$T/map.log
+diag_add "$LOG"
+
+# file-backed areas: address, protection, offset, path (not the inode)
+maps_of() { awk '$6 ~ /^\// { print $1, $2, $3, $6 }' /proc/"$1"/maps; }
+# anonymous kB (copies of written pages) of the private mapping of the data file
+anon_kb() { awk -v f="$DATA" '/^[0-9a-f]+-[0-9a-f]+ / { cur = ($6 == f && $2 == "rw-p") } cur && /^Anonymous:/ { print $2 }' /proc/"$1"/smaps; }
+# no gap in the iterations, no FAIL
+check_log()
+{
+	grep -q FAIL "$LOG" && fail "the job found a difference: $(grep FAIL "$LOG" | head -n 3)"
+	awk '$1 == "iter" { if (prev != "" && $2 != prev + 1) { print "iteration " $2 " after " prev; exit 1 } prev = $2 }' "$LOG" ||
+		fail "the job's iterations have a gap"
+}
+file_stat() { stat -c '%a %u %g %Y %s' "$1"; }
+
+# The restored job PID carries on, as it was.
+check_job()
+{
+	local pid=$1 n0=$2 what=$3 execs probes
+	assert_running "$pid"
+	wait_lines "$LOG" $((n0 + 10)) 20
+	check_log
+	[[ $(readlink /proc/"$pid"/exe) == "$EXE" ]] || fail "$what: /proc/$pid/exe is $(readlink /proc/"$pid"/exe)"
+	maps_of "$pid" >"$T/maps.after"
+	diff -u "$T/maps.before" "$T/maps.after" || fail "$what: the file-backed areas differ"
+	[[ $(anon_kb "$pid") == "$ANON0" ]] ||
+		fail "$what: the private mapping of $DATA has $(anon_kb "$pid") kB of anonymous pages, $ANON0 before"
+	[[ $(readlink /proc/"$pid"/fd/10) == "$DATA" ]] || fail "$what: fd 10 is $(readlink /proc/"$pid"/fd/10)"
+	execs=$(grep -c '^exec ok$' "$LOG")
+	probes=$(grep -c "^probe ok $EXE\$" "$LOG")
+	touch "$LOG.exec"
+	wait_for 10 "$what: the job to exec itself" eval "(( \$(grep -c '^exec ok\$' '$LOG') > $execs ))"
+	(($(grep -c "^probe ok $EXE\$" "$LOG") > probes)) || fail "$what: no probe ran from $EXE"
+	check_log
+	log "$what: the job carries on ($(grep -c '^iter' "$LOG") iterations), exe $EXE, same maps, $ANON0 kB private copies, exec of itself works"
+}
+
+mkdir -m 0750 "$JOBDIR"
+install -m 0755 "$WL/tmpfsmap" "$EXE"
+cd "$JOBDIR" || fail "cd $JOBDIR"
+start_workload M "$T/m.ready" -- "$EXE" "$DATA" "$LOG" "$T/m.ready"
+cd "$T" || fail "cd $T"
+wait_lines "$LOG" 5
+check_log
+[[ $(readlink /proc/"$M"/exe) == "$EXE" ]] || fail "the job's exe is $(readlink /proc/"$M"/exe)"
+maps_of "$M" >"$T/maps.before"
+grep -q " r-xp .* $EXE\$" "$T/maps.before" || fail "the job's text is not mapped from $EXE: $(cat "$T/maps.before")"
+(($(grep -c " $DATA\$" "$T/maps.before") == 2)) || fail "$DATA is not mapped twice: $(cat "$T/maps.before")"
+ANON0=$(anon_kb "$M")
+[[ $ANON0 == 8 ]] || fail "the private mapping of $DATA has ${ANON0}kB of private copies, expected 8"
+cp "$EXE" "$T/exe.orig"
+cp "$DATA" "$T/data.orig"
+file_stat "$EXE" >"$T/exe.stat"
+file_stat "$DATA" >"$T/data.stat"
+
+# --- ckptctl dump --save-tmpfs-files, the files still there ----------------------------
+ckpt_dump "$M" "$T/img1" --save-tmpfs-files
+assert_tree_gone "$M"
+ckptctl_run show "$T/img1" files.img || fail "ckptctl show files.img failed: $(cat "$ERR")"
+"$PYTHON" - "$OUT" "$EXE" "$DATA" <<'PY' || fail "files.img: $(cat "$OUT")"
+import json, sys
+out, exe, data = sys.argv[1:]
+recs = []
+def walk(o):
+    if isinstance(o, dict):
+        if "path" in o and "type" in o:
+            recs.append(o)
+        for v in o.values():
+            walk(v)
+    elif isinstance(o, list):
+        for v in o:
+            walk(v)
+walk(json.load(open(out)))
+for path in (exe, data):
+    mine = [r for r in recs if r.get("path") == path]
+    objs = [r for r in mine if r.get("type") == "FILE_SHMEM"]
+    if len(objs) != 1 or objs[0].get("shmem", {}).get("kind") != "SHMEM_FILE" or not objs[0]["shmem"].get("tmpfs"):
+        sys.exit(f"{path}: {len(objs)} tmpfs file objects: {mine}")
+    others = [r for r in mine if r.get("type") != "FILE_SHMEM" and "shmem_id" not in r]
+    if others:
+        sys.exit(f"{path}: entries outside its object: {others}")
+PY
+log "files.img: one tmpfs file object each for $EXE and $DATA"
+lines=$(line_count "$LOG")
+ckpt_restore "$T/img1"
+[[ $RESTORED_PID == "$M" ]] || fail "restored pid $RESTORED_PID, dumped $M"
+check_job "$M" "$lines" "restore over the files still there"
+
+# --- the same after the files and the cwd are gone -------------------------------------
+ckpt_dump "$M" "$T/img2" --save-tmpfs-files
+assert_tree_gone "$M"
+cmp -s "$DATA" "$T/data.orig" || fail "$DATA changed: the private writes reached the file"
+rm -rf "$JOBDIR"
+rm -f "$DATA"
+lines=$(line_count "$LOG")
+ckpt_restore "$T/img2"
+for f in "$EXE:$T/exe" "$DATA:$T/data"; do
+	cmp -s "${f%%:*}" "${f#*:}.orig" || fail "${f%%:*} is not back with its content"
+	[[ $(file_stat "${f%%:*}") == "$(<"${f#*:}.stat")" ]] ||
+		fail "${f%%:*} is back as $(file_stat "${f%%:*}") (mode uid gid mtime size), dumped $(<"${f#*:}.stat")"
+done
+log "files made again: $EXE ($(<"$T/exe.stat")), $DATA ($(<"$T/data.stat"))"
+check_job "$M" "$lines" "restore after the files were removed"
+
+# --- a data file there with other content: refused ---------------------------------------
+ckpt_dump "$M" "$T/img3" --save-tmpfs-files
+assert_tree_gone "$M"
+tree_snapshot_file=$T/tree.m
+echo "$M" >"$tree_snapshot_file"
+printf 'other' | dd of="$DATA" bs=1 seek=8192 conv=notrunc status=none
+if ckptctl_run restore "$T/img3" --json; then
+	fail "a restore over a changed $DATA succeeded"
+fi
+grep -q "$DATA" "$ERR" || fail "the refusal does not name $DATA: $(cat "$ERR")"
+log "changed file refused: $(grep -o "shared mapped file $DATA[^\"]*" "$ERR" | head -n 1 | cut -c1-200)"
+assert_restore_left_nothing "$tree_snapshot_file"
+cp "$T/data.orig" "$DATA"
+lines=$(line_count "$LOG")
+ckpt_restore "$T/img3"
+check_job "$M" "$lines" "restore once the file is as dumped again"
+
+# --- ckptctl preserve: the simulated reboot ------------------------------------------------
+start_ckptd --state-dir "$T/state"
+ckptctl_run preserve "$M" --name tmpfsmap || { cat "$ERR"; fail "registration of pid $M failed"; }
+ID=$(<"$OUT")
+[[ $ID =~ ^[0-9]+$ ]] || fail "preserve printed '$ID', not an id"
+assert_running "$M"
+ckptctl_run preserve --dump-all --deadline 60 --json || { cat "$OUT" "$ERR"; fail "--dump-all failed"; }
+grep -q "\"id\":$ID,.*\"state\":\"saved\"" "$OUT" || { cat "$OUT"; fail "job $ID not saved"; }
+assert_tree_gone "$M"
+lines=$(line_count "$LOG")
+umount "$TMPFS" || fail "cannot unmount $TMPFS"
+mount -t tmpfs -o size=16m ckpt-e2e-tmpfsmap "$TMPFS" || fail "cannot mount a fresh tmpfs"
+rm -f "$DATA"
+ckptctl_run preserve --restore-all --json || { cat "$OUT" "$ERR"; fail "--restore-all failed"; }
+grep -q "\"id\":$ID,.*\"last_result\":\"restored as pid" "$OUT" || { cat "$OUT"; fail "job $ID not restored"; }
+NEWPID=$(sed -n 's/.*restored as pid \([0-9]*\).*/\1/p' "$OUT")
+TRACKED+=("$NEWPID")
+[[ $NEWPID == "$M" ]] || fail "restored as pid $NEWPID, dumped $M"
+for f in "$EXE:$T/exe" "$DATA:$T/data"; do
+	cmp -s "${f%%:*}" "${f#*:}.orig" || fail "${f%%:*} is not back with its content after --restore-all"
+	[[ $(file_stat "${f%%:*}") == "$(<"${f#*:}.stat")" ]] ||
+		fail "${f%%:*} is back as $(file_stat "${f%%:*}"), dumped $(<"${f#*:}.stat")"
+done
+[[ $(stat -c %a "$JOBDIR") == 750 ]] || fail "the cwd $JOBDIR came back with mode $(stat -c %a "$JOBDIR")"
+check_job "$M" "$lines" "ckptctl preserve across a simulated reboot"
+assert_ckptd_alive
+pass
