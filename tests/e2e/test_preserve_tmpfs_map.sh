@@ -10,7 +10,9 @@
 #   - restored over the files still there (the same: used as they are);
 #   - restored after the files (and the cwd) are removed: made again with
 #     their content, mode, owner and mtime;
-#   - a data file there with other content is refused, naming it.
+#   - a data file there with other content is refused, naming it;
+#   - (another program) a tmpfs file mapped MAP_SHARED both writable and
+#     from a read-only fd is refused at dump, the program left running.
 # Then through ckptd: registered with `ckptctl preserve` (refused before
 # this was supported), `--dump-all`, the tmpfs unmounted and mounted fresh
 # and the /dev/shm file removed, `--restore-all`.
@@ -42,6 +44,8 @@ diag_add "$LOG"
 
 # file-backed areas: address, protection, offset, path (not the inode)
 maps_of() { awk '$6 ~ /^\// { print $1, $2, $3, $6 }' /proc/"$1"/maps; }
+# VmFlags of the areas of the two files (a read-only shared one has no "mw")
+flags_of() { awk -v a="$EXE" -v b="$DATA" '/^[0-9a-f]+-[0-9a-f]+ / { cur = ($6 == a || $6 == b) ? $1 " " $2 " " $6 : "" } cur != "" && /^VmFlags:/ { print cur ":" substr($0, 9) }' /proc/"$1"/smaps; }
 # anonymous kB (copies of written pages) of the private mapping of the data file
 anon_kb() { awk -v f="$DATA" '/^[0-9a-f]+-[0-9a-f]+ / { cur = ($6 == f && $2 == "rw-p") } cur && /^Anonymous:/ { print $2 }' /proc/"$1"/smaps; }
 # no gap in the iterations, no FAIL
@@ -63,6 +67,8 @@ check_job()
 	[[ $(readlink /proc/"$pid"/exe) == "$EXE" ]] || fail "$what: /proc/$pid/exe is $(readlink /proc/"$pid"/exe)"
 	maps_of "$pid" >"$T/maps.after"
 	diff -u "$T/maps.before" "$T/maps.after" || fail "$what: the file-backed areas differ"
+	flags_of "$pid" >"$T/flags.after"
+	diff -u "$T/flags.before" "$T/flags.after" || fail "$what: the VmFlags of the areas of $EXE or $DATA differ"
 	[[ $(anon_kb "$pid") == "$ANON0" ]] ||
 		fail "$what: the private mapping of $DATA has $(anon_kb "$pid") kB of anonymous pages, $ANON0 before"
 	[[ $(readlink /proc/"$pid"/fd/10) == "$DATA" ]] || fail "$what: fd 10 is $(readlink /proc/"$pid"/fd/10)"
@@ -86,6 +92,9 @@ check_log
 maps_of "$M" >"$T/maps.before"
 grep -q " r-xp .* $EXE\$" "$T/maps.before" || fail "the job's text is not mapped from $EXE: $(cat "$T/maps.before")"
 (($(grep -c " $DATA\$" "$T/maps.before") == 2)) || fail "$DATA is not mapped twice: $(cat "$T/maps.before")"
+flags_of "$M" >"$T/flags.before"
+grep -q " r--s $DATA:" "$T/flags.before" || fail "no read-only shared area of $DATA: $(cat "$T/flags.before")"
+grep " r--s $DATA:" "$T/flags.before" | grep -qw mw && fail "the read-only shared area of $DATA may be written: $(cat "$T/flags.before")"
 ANON0=$(anon_kb "$M")
 [[ $ANON0 == 8 ]] || fail "the private mapping of $DATA has ${ANON0}kB of private copies, expected 8"
 cp "$EXE" "$T/exe.orig"
@@ -159,6 +168,27 @@ file_stat "$DATA" >"$T/data.stat"
 lines=$(line_count "$LOG")
 ckpt_restore "$T/img3"
 check_job "$M" "$lines" "restore once the file is as dumped again"
+
+# --- one tmpfs file mapped shared both writable and from a read-only fd: refused --------
+# (the restore maps every area of a file object from one fd)
+start_workload MIX "$T/mix.ready" -- "$PYTHON" -c '
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+os.ftruncate(fd, 4096)
+rw = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+ro = mmap.mmap(os.open(sys.argv[1], os.O_RDONLY), 4096, mmap.MAP_SHARED, mmap.PROT_READ)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+time.sleep(1000)
+' "$TMPFS/mix.bin" "$T/mix.ready"
+expect_fail "a tmpfs file mapped shared writable and read-only" \
+	"$TMPFS/mix.bin is mapped MAP_SHARED both from a read-write fd and from a read-only one" \
+	dump "$MIX" -D "$T/imgmix" --save-tmpfs-files
+assert_running "$MIX"
+[[ -e $T/imgmix ]] && fail "a refused dump left $T/imgmix"
+kill_tree "$MIX"
+rm -f "$TMPFS/mix.bin"
 
 # --- ckptctl preserve: the simulated reboot ------------------------------------------------
 start_ckptd --state-dir "$T/state"
