@@ -13,9 +13,10 @@
 #   - a data file there with other content is refused, naming it;
 #   - (another program) a tmpfs file mapped MAP_SHARED both writable and
 #     from a read-only fd is refused at dump, the program left running.
-# Then through ckptd: registered with `ckptctl preserve` (refused before
-# this was supported), `--dump-all`, the tmpfs unmounted and mounted fresh
-# and the /dev/shm file removed, `--restore-all`.
+# Then through ckptd, with a second copy run by an unprivileged user:
+# both registered with `ckptctl preserve` (refused before this was
+# supported), `--dump-all`, the tmpfs unmounted and mounted fresh and the
+# /dev/shm files removed, `--restore-all` (the user's as the user).
 # Each time the program carries on with its state (its own checks of every
 # byte: written pages its own, the others the file's; a counter in a
 # written page, no gap in its iterations), /proc/PID/exe and the
@@ -26,21 +27,26 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
 
+ckptd_user_add UUID ckpt-e2e-tmpfsmap
+chmod 0711 "$T"
 TMPFS=$T/tmpfs
 mkdir -p "$TMPFS"
-mount -t tmpfs -o size=16m ckpt-e2e-tmpfsmap "$TMPFS" || fail "cannot mount a tmpfs on $TMPFS"
+mount -t tmpfs -o size=16m,mode=1777 ckpt-e2e-tmpfsmap "$TMPFS" || fail "cannot mount a tmpfs on $TMPFS"
 SHM=/dev/shm
 [[ $(stat -f -c %T "$SHM" 2>/dev/null) == tmpfs ]] || SHM=$TMPFS
-# directly in the tmpfs's root: a reboot keeps /dev/shm, not its subdirectories
-DATA=$SHM/${T##*/}.data
-trap 'rc=$?; umount -l "$TMPFS" 2>/dev/null; rm -f "$DATA"; (exit $rc); cleanup' EXIT
+trap 'rc=$?; umount -l "$TMPFS" 2>/dev/null; rm -f "$SHM/${T##*/}".*.data; for u in "${CKPTD_USERS[@]}"; do userdel -f "$u" >/dev/null 2>&1; done; (exit $rc); cleanup' EXIT
 [[ $(stat -f -c %T "$TMPFS") == tmpfs ]] || fail "$TMPFS is not a tmpfs"
-[[ $(stat -f -c %T "$(dirname "$DATA")") == tmpfs ]] || fail "$DATA is not on a tmpfs"
 
-JOBDIR=$TMPFS/job
-EXE=$JOBDIR/tmpfsmap
-LOG=$T/map.log
-diag_add "$LOG"
+# job NAME: the job the helpers look at. Its executable and cwd are in
+# $TMPFS/NAME, its data file directly in /dev/shm (a reboot keeps /dev/shm,
+# not its subdirectories), its log and records in $T/NAME.
+job()
+{
+	J=$1
+	EXE=$TMPFS/$J/tmpfsmap
+	DATA=$SHM/${T##*/}.$J.data
+	LOG=$T/$J/map.log
+}
 
 # file-backed areas: address, protection, offset, path (not the inode)
 maps_of() { awk '$6 ~ /^\// { print $1, $2, $3, $6 }' /proc/"$1"/maps; }
@@ -51,13 +57,61 @@ anon_kb() { awk -v f="$DATA" '/^[0-9a-f]+-[0-9a-f]+ / { cur = ($6 == f && $2 == 
 # no gap in the iterations, no FAIL
 check_log()
 {
-	grep -q FAIL "$LOG" && fail "the job found a difference: $(grep FAIL "$LOG" | head -n 3)"
+	grep -q FAIL "$LOG" && fail "job $J found a difference: $(grep FAIL "$LOG" | head -n 3)"
 	awk '$1 == "iter" { if (prev != "" && $2 != prev + 1) { print "iteration " $2 " after " prev; exit 1 } prev = $2 }' "$LOG" ||
-		fail "the job's iterations have a gap"
+		fail "job $J: its iterations have a gap"
 }
 file_stat() { stat -c '%a %u %g %Y %s' "$1"; }
 
-# The restored job PID carries on, as it was.
+# start_job NAME USER VAR: tmpfsmap run by USER from $TMPFS/NAME (its cwd);
+# what it shows is recorded in $T/NAME.
+start_job()
+{
+	local name=$1 user=$2 var=$3 pid
+	local -a as=()
+	job "$name"
+	mkdir -m 0750 "$TMPFS/$name" "$T/$name"
+	install -m 0755 "$WL/tmpfsmap" "$EXE"
+	chown -R "$user:" "$TMPFS/$name" "$T/$name"
+	diag_add "$LOG"
+	[[ $user == root ]] || as=(setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups --inh-caps=-all --)
+	# its stdout and stderr: files its owner can open again at restore
+	install -o "$user" -m 0644 /dev/null "$T/$var.stdout"
+	install -o "$user" -m 0644 /dev/null "$T/$var.stderr"
+	cd "$TMPFS/$name" || fail "cd $TMPFS/$name"
+	start_workload "$var" "$T/$name/ready" -- "${as[@]}" "$EXE" "$DATA" "$LOG" "$T/$name/ready"
+	cd "$T" || fail "cd $T"
+	pid=${!var}
+	wait_lines "$LOG" 5
+	check_log
+	[[ $(readlink /proc/"$pid"/exe) == "$EXE" ]] || fail "job $J: its exe is $(readlink /proc/"$pid"/exe)"
+	maps_of "$pid" >"$T/$J.maps.before"
+	grep -q " r-xp .* $EXE\$" "$T/$J.maps.before" || fail "job $J: its text is not mapped from $EXE: $(cat "$T/$J.maps.before")"
+	(($(grep -c " $DATA\$" "$T/$J.maps.before") == 2)) || fail "job $J: $DATA is not mapped twice: $(cat "$T/$J.maps.before")"
+	flags_of "$pid" >"$T/$J.flags.before"
+	grep -q " r--s $DATA:" "$T/$J.flags.before" || fail "job $J: no read-only shared area of $DATA: $(cat "$T/$J.flags.before")"
+	grep " r--s $DATA:" "$T/$J.flags.before" | grep -qw mw && fail "job $J: the read-only shared area of $DATA may be written"
+	[[ $(anon_kb "$pid") == 8 ]] || fail "job $J: the private mapping of $DATA has $(anon_kb "$pid") kB of private copies, expected 8"
+	cp "$EXE" "$T/$J.exe.orig"
+	cp "$DATA" "$T/$J.data.orig"
+	file_stat "$EXE" >"$T/$J.exe.stat"
+	file_stat "$DATA" >"$T/$J.data.stat"
+	[[ $(stat -c %U "$DATA") == "$user" ]] || fail "job $J: $DATA is $(stat -c %U "$DATA")'s"
+}
+
+# check_files WHAT: the job's files are back with content, mode, owner, mtime.
+check_files()
+{
+	local f
+	for f in "$EXE:$T/$J.exe" "$DATA:$T/$J.data"; do
+		cmp -s "${f%%:*}" "${f#*:}.orig" || fail "$1: ${f%%:*} is not back with its content"
+		[[ $(file_stat "${f%%:*}") == "$(<"${f#*:}.stat")" ]] ||
+			fail "$1: ${f%%:*} is back as $(file_stat "${f%%:*}") (mode uid gid mtime size), dumped $(<"${f#*:}.stat")"
+	done
+	log "$1: files made again: $EXE ($(<"$T/$J.exe.stat")), $DATA ($(<"$T/$J.data.stat"))"
+}
+
+# check_job PID LINES WHAT: the restored job carries on, as it was.
 check_job()
 {
 	local pid=$1 n0=$2 what=$3 execs probes
@@ -65,12 +119,12 @@ check_job()
 	wait_lines "$LOG" $((n0 + 10)) 20
 	check_log
 	[[ $(readlink /proc/"$pid"/exe) == "$EXE" ]] || fail "$what: /proc/$pid/exe is $(readlink /proc/"$pid"/exe)"
-	maps_of "$pid" >"$T/maps.after"
-	diff -u "$T/maps.before" "$T/maps.after" || fail "$what: the file-backed areas differ"
-	flags_of "$pid" >"$T/flags.after"
-	diff -u "$T/flags.before" "$T/flags.after" || fail "$what: the VmFlags of the areas of $EXE or $DATA differ"
-	[[ $(anon_kb "$pid") == "$ANON0" ]] ||
-		fail "$what: the private mapping of $DATA has $(anon_kb "$pid") kB of anonymous pages, $ANON0 before"
+	maps_of "$pid" >"$T/$J.maps.after"
+	diff -u "$T/$J.maps.before" "$T/$J.maps.after" || fail "$what: the file-backed areas differ"
+	flags_of "$pid" >"$T/$J.flags.after"
+	diff -u "$T/$J.flags.before" "$T/$J.flags.after" || fail "$what: the VmFlags of the areas of $EXE or $DATA differ"
+	[[ $(anon_kb "$pid") == 8 ]] ||
+		fail "$what: the private mapping of $DATA has $(anon_kb "$pid") kB of anonymous pages, 8 before"
 	[[ $(readlink /proc/"$pid"/fd/10) == "$DATA" ]] || fail "$what: fd 10 is $(readlink /proc/"$pid"/fd/10)"
 	execs=$(grep -c '^exec ok$' "$LOG")
 	probes=$(grep -c "^probe ok $EXE\$" "$LOG")
@@ -78,29 +132,10 @@ check_job()
 	wait_for 10 "$what: the job to exec itself" eval "(( \$(grep -c '^exec ok\$' '$LOG') > $execs ))"
 	(($(grep -c "^probe ok $EXE\$" "$LOG") > probes)) || fail "$what: no probe ran from $EXE"
 	check_log
-	log "$what: the job carries on ($(grep -c '^iter' "$LOG") iterations), exe $EXE, same maps, $ANON0 kB private copies, exec of itself works"
+	log "$what: job $J carries on ($(grep -c '^iter' "$LOG") iterations), exe $EXE, same maps and VmFlags, 8 kB private copies, exec of itself works"
 }
 
-mkdir -m 0750 "$JOBDIR"
-install -m 0755 "$WL/tmpfsmap" "$EXE"
-cd "$JOBDIR" || fail "cd $JOBDIR"
-start_workload M "$T/m.ready" -- "$EXE" "$DATA" "$LOG" "$T/m.ready"
-cd "$T" || fail "cd $T"
-wait_lines "$LOG" 5
-check_log
-[[ $(readlink /proc/"$M"/exe) == "$EXE" ]] || fail "the job's exe is $(readlink /proc/"$M"/exe)"
-maps_of "$M" >"$T/maps.before"
-grep -q " r-xp .* $EXE\$" "$T/maps.before" || fail "the job's text is not mapped from $EXE: $(cat "$T/maps.before")"
-(($(grep -c " $DATA\$" "$T/maps.before") == 2)) || fail "$DATA is not mapped twice: $(cat "$T/maps.before")"
-flags_of "$M" >"$T/flags.before"
-grep -q " r--s $DATA:" "$T/flags.before" || fail "no read-only shared area of $DATA: $(cat "$T/flags.before")"
-grep " r--s $DATA:" "$T/flags.before" | grep -qw mw && fail "the read-only shared area of $DATA may be written: $(cat "$T/flags.before")"
-ANON0=$(anon_kb "$M")
-[[ $ANON0 == 8 ]] || fail "the private mapping of $DATA has ${ANON0}kB of private copies, expected 8"
-cp "$EXE" "$T/exe.orig"
-cp "$DATA" "$T/data.orig"
-file_stat "$EXE" >"$T/exe.stat"
-file_stat "$DATA" >"$T/data.stat"
+start_job root root M
 
 # --- ckptctl dump --save-tmpfs-files, the files still there ----------------------------
 ckpt_dump "$M" "$T/img1" --save-tmpfs-files
@@ -138,17 +173,13 @@ check_job "$M" "$lines" "restore over the files still there"
 # --- the same after the files and the cwd are gone -------------------------------------
 ckpt_dump "$M" "$T/img2" --save-tmpfs-files
 assert_tree_gone "$M"
-cmp -s "$DATA" "$T/data.orig" || fail "$DATA changed: the private writes reached the file"
-rm -rf "$JOBDIR"
+cmp -s "$DATA" "$T/$J.data.orig" || fail "$DATA changed: the private writes reached the file"
+rm -rf "$TMPFS/$J"
 rm -f "$DATA"
 lines=$(line_count "$LOG")
 ckpt_restore "$T/img2"
-for f in "$EXE:$T/exe" "$DATA:$T/data"; do
-	cmp -s "${f%%:*}" "${f#*:}.orig" || fail "${f%%:*} is not back with its content"
-	[[ $(file_stat "${f%%:*}") == "$(<"${f#*:}.stat")" ]] ||
-		fail "${f%%:*} is back as $(file_stat "${f%%:*}") (mode uid gid mtime size), dumped $(<"${f#*:}.stat")"
-done
-log "files made again: $EXE ($(<"$T/exe.stat")), $DATA ($(<"$T/data.stat"))"
+check_files "restore after the files were removed"
+[[ $(stat -c %a "$TMPFS/$J") == 750 ]] || fail "the cwd $TMPFS/$J came back with mode $(stat -c %a "$TMPFS/$J")"
 check_job "$M" "$lines" "restore after the files were removed"
 
 # --- a data file there with other content: refused ---------------------------------------
@@ -163,8 +194,8 @@ grep -q "saved tmpfs file $DATA changed since the dump" "$ERR" || fail "the refu
 log "changed file refused: $(grep -o "saved tmpfs file $DATA[^\"]*" "$ERR" | head -n 1 | cut -c1-200)"
 assert_restore_left_nothing "$T/tree.m"
 # the same content again (a new mtime: the identity check compares content then)
-cp "$T/data.orig" "$DATA"
-file_stat "$DATA" >"$T/data.stat"
+cp "$T/$J.data.orig" "$DATA"
+file_stat "$DATA" >"$T/$J.data.stat"
 lines=$(line_count "$LOG")
 ckpt_restore "$T/img3"
 check_job "$M" "$lines" "restore once the file is as dumped again"
@@ -190,30 +221,48 @@ assert_running "$MIX"
 kill_tree "$MIX"
 rm -f "$TMPFS/mix.bin"
 
-# --- ckptctl preserve: the simulated reboot ------------------------------------------------
+# --- ckptctl preserve: the simulated reboot, a root's job and a user's ---------------
+start_job user ckpt-e2e-tmpfsmap U
 start_ckptd --state-dir "$T/state"
+job root
 ckptctl_run preserve "$M" --name tmpfsmap || { cat "$ERR"; fail "registration of pid $M failed"; }
 ID=$(<"$OUT")
 [[ $ID =~ ^[0-9]+$ ]] || fail "preserve printed '$ID', not an id"
 assert_running "$M"
+user_ckptctl ckpt-e2e-tmpfsmap preserve "$U" --name utmpfsmap || { cat "$ERR"; fail "the user's registration of pid $U failed"; }
+UID_=$(<"$OUT")
+[[ $UID_ =~ ^[0-9]+$ ]] || fail "preserve printed '$UID_', not an id"
+assert_running "$U"
 ckptctl_run preserve --dump-all --deadline 60 --json || { cat "$OUT" "$ERR"; fail "--dump-all failed"; }
-grep -q "\"id\":$ID,.*\"state\":\"saved\"" "$OUT" || { cat "$OUT"; fail "job $ID not saved"; }
-assert_tree_gone "$M"
-lines=$(line_count "$LOG")
-umount "$TMPFS" || fail "cannot unmount $TMPFS"
-mount -t tmpfs -o size=16m ckpt-e2e-tmpfsmap "$TMPFS" || fail "cannot mount a fresh tmpfs"
-rm -f "$DATA"
-ckptctl_run preserve --restore-all --json || { cat "$OUT" "$ERR"; fail "--restore-all failed"; }
-grep -q "\"id\":$ID,.*\"last_result\":\"restored as pid" "$OUT" || { cat "$OUT"; fail "job $ID not restored"; }
-NEWPID=$(sed -n 's/.*restored as pid \([0-9]*\).*/\1/p' "$OUT")
-TRACKED+=("$NEWPID")
-[[ $NEWPID == "$M" ]] || fail "restored as pid $NEWPID, dumped $M"
-for f in "$EXE:$T/exe" "$DATA:$T/data"; do
-	cmp -s "${f%%:*}" "${f#*:}.orig" || fail "${f%%:*} is not back with its content after --restore-all"
-	[[ $(file_stat "${f%%:*}") == "$(<"${f#*:}.stat")" ]] ||
-		fail "${f%%:*} is back as $(file_stat "${f%%:*}"), dumped $(<"${f#*:}.stat")"
+for id in "$ID" "$UID_"; do
+	grep -q "\"id\":$id,.*\"state\":\"saved\"" "$OUT" || { cat "$OUT"; fail "job $id not saved"; }
 done
-[[ $(stat -c %a "$JOBDIR") == 750 ]] || fail "the cwd $JOBDIR came back with mode $(stat -c %a "$JOBDIR")"
-check_job "$M" "$lines" "ckptctl preserve across a simulated reboot"
+assert_tree_gone "$M"
+assert_tree_gone "$U"
+declare -A LINES
+for j in root user; do
+	job "$j"
+	LINES[$j]=$(line_count "$LOG")
+done
+umount "$TMPFS" || fail "cannot unmount $TMPFS"
+mount -t tmpfs -o size=16m,mode=1777 ckpt-e2e-tmpfsmap "$TMPFS" || fail "cannot mount a fresh tmpfs"
+rm -f "$SHM/${T##*/}".*.data
+ckptctl_run preserve --restore-all --json || { cat "$OUT" "$ERR"; fail "--restore-all failed"; }
+for id in "$ID" "$UID_"; do
+	grep -q "\"id\":$id,[^}]*\"last_result\":\"restored as pid" "$OUT" || { cat "$OUT"; fail "job $id not restored"; }
+done
+for j in root:$ID:$M user:$UID_:$U; do
+	IFS=: read -r name id pid <<<"$j"
+	newpid=$(grep -o "\"id\":$id,[^}]*" "$OUT" | sed -n 's/.*restored as pid \([0-9]*\).*/\1/p')
+	TRACKED+=("$newpid")
+	[[ $newpid == "$pid" ]] || fail "job $name restored as pid $newpid, dumped $pid"
+	job "$name"
+	check_files "job $name across a simulated reboot"
+	[[ $(stat -c %a "$TMPFS/$J") == 750 ]] || fail "the cwd $TMPFS/$J came back with mode $(stat -c %a "$TMPFS/$J")"
+	check_job "$pid" "${LINES[$name]}" "ckptctl preserve across a simulated reboot"
+done
+[[ $(awk '/^Uid:/ { print $2 }' /proc/"$U"/status) == "$UUID" ]] || fail "the user's job runs as $(grep Uid: /proc/"$U"/status)"
+[[ $(awk '/^CapEff:/ { print $2 }' /proc/"$U"/status) == 0000000000000000 ]] || fail "the user's job has capabilities: $(grep CapEff: /proc/"$U"/status)"
+[[ $(stat -c %U "$TMPFS/user/tmpfsmap") == ckpt-e2e-tmpfsmap ]] || fail "the user's executable is $(stat -c %U "$TMPFS/user/tmpfsmap")'s"
 assert_ckptd_alive
 pass
