@@ -24,6 +24,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "mm_cow.h"
 #include "proc.h"
 #include "restore.h"
 
@@ -807,6 +808,9 @@ static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f,
 					" is not page aligned)",
 					f, i, v->file_id, sysv ? "non-SysV" : "matching", v->pgoff);
 		rf->shmem_used = true;
+		/* (images without vmflags: as it was, writable) */
+		if (v->kind == VMA_KIND__VMA_SHMEM_SHARED && (!v->vmflags || vma_vmflag(v, "mw")))
+			rf->shmem_map_rw = true;
 		return 0;
 	}
 	case VMA_KIND__VMA_VDSO:
@@ -852,13 +856,19 @@ static int validate_mm(struct restore_ctx *ctx, struct rtask *t)
 				f);
 	if (mm->has_exe_file_id) {
 		struct rfile *rf = file_by_id(ctx, mm->exe_file_id);
+		/* a program run from a tmpfs, saved with its content (shmem.c) */
+		bool obj = rf && rf->fe->type == FILE_TYPE__FILE_SHMEM && rf->fe->shmem &&
+			   rf->fe->shmem->kind == SHMEM_KIND__SHMEM_FILE && rf->fe->shmem->tmpfs;
 
-		if (!rf || rf->fe->type != FILE_TYPE__FILE_REG)
+		if (!rf || (rf->fe->type != FILE_TYPE__FILE_REG && !obj))
 			return ckpt_err(e, -EINVAL,
-					"%s: field exe_file_id: %u is not a regular file of "
-					"files.img",
+					"%s: field exe_file_id: %u is not a regular file or a "
+					"tmpfs file object of files.img",
 					f, mm->exe_file_id);
-		rf->used_by_map = true;
+		if (obj)
+			rf->shmem_used = true;
+		else
+			rf->used_by_map = true;
 	}
 	return 0;
 }

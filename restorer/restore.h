@@ -101,9 +101,12 @@ struct rfile {
 	 * the numbers RLIMIT_NOFILE allows); -1 none, or not one number */
 	int direct_nr;
 	int map_fd;		    /* read-only fd for mmap / exe_fd (verified identity), or -1 */
-	/* FILE_SHMEM: some vma or fd needs the object; map_fd is then its fd
-	 * (read-write), made by shmem.c (none for SysV segments) */
+	/* FILE_SHMEM: some vma, fd or exe link needs the object; map_fd is
+	 * then its fd, made by shmem.c (none for SysV segments): read-write,
+	 * but for a file object (SHMEM_FILE) only if shmem_map_rw */
 	bool shmem_used;
+	/* some area maps the object MAP_SHARED and may write it ("mw") */
+	bool shmem_map_rw;
 	/* SHMEM_MEMFD: map_fd's own description (memfd_create's) is also the
 	 * description of some fd of the tree (shmem_open_fd) */
 	bool memfd_desc_taken;
