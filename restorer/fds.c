@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * File descriptors. Every open file description of the tree is created ONCE,
- * by the restorer process P, before anything is forked (stage files), at fd
- * numbers above every fd number any task had ("fd_base"). Every task is
+ * by the restorer process P, before anything is forked (stage files), at its
+ * own number or a spare one (layout below). Every task is
  * forked from P (directly or through its parent), so it inherits all of
  * them: a description shared by several tasks after fork or dup is the same
  * description in each of them (same offset, same flags), without passing
@@ -209,7 +209,7 @@ static int open_object(struct restore_ctx *ctx, struct rfile *f, struct ckpt_err
 	return f->kind->open_shared(&ko[i].ctx, f->fe, &f->obj_fd, e);
 }
 
-/* One entry's open file description, made by P above fd_base. */
+/* One entry's open file description, made by P at its number or a spare one. */
 static int open_one(struct restore_ctx *ctx, struct rfile *f)
 {
 	int r;

@@ -158,7 +158,7 @@ struct rtask {
 	 * The fd table: files_top is the task that installs it, itself unless
 	 * it shares its parent's (pst->files_of: made with clone3(CLONE_FILES));
 	 * files_slot numbers the tasks of one table (0 for the top), each
-	 * keeping its pages image at pages_fd = ctx->pages_fd_nr + files_slot.
+	 * keeping its pages image at pages_fd = ctx->pages_nrs[files_slot].
 	 */
 	struct rtask *files_top;
 	size_t files_slot;
