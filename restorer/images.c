@@ -333,6 +333,7 @@ static int load_pstree(struct restore_ctx *ctx)
 			continue;
 		}
 		t->pst = pe;
+		t->uffd = -1;
 		t->pid = t->pst->pid;
 		t->ppid = t->pst->ppid;
 		ctx->by_pid[k++] = t;
@@ -879,11 +880,16 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 				t->pid, limit, shm);
 	limit -= shm;
 
+	t->pagemap_off = calloc(t->n_pagemap + 1, sizeof(*t->pagemap_off));
+	if (!t->pagemap_off)
+		return ckpt_err(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < t->n_pagemap; i++) {
 		const PagemapEntry *p = t->pagemap[i];
 		uint64_t end = p->vaddr + (uint64_t)p->nr_pages * RST_PAGE_SIZE;
 		/* inherited pages have no data here (cow.c checks them against the parent) */
 		bool inh = p->has_inherited && p->inherited;
+
+		t->pagemap_off[i] = total * RST_PAGE_SIZE;
 
 		if (p->vaddr % RST_PAGE_SIZE || p->nr_pages == 0 ||
 		    (!inh && p->nr_pages > limit - total) || p->vaddr < prev_end ||
