@@ -49,6 +49,7 @@
 
 #include "cleanup.h"
 #include "clock.h"
+#include "fault.h"
 #include "log.h"
 #include "mm_cow.h"
 #include "restore.h"
@@ -59,6 +60,7 @@
 /* Background copies: this many pages at a time, then the faults again. */
 #define PREFETCH_PAGES 256
 #define MSGS_AT_ONCE 64
+#define PAGER_LATE_SECONDS 5
 
 /* ---- restorer side -------------------------------------------------------------------- */
 
@@ -594,6 +596,7 @@ static void pfd_drop(struct pfd *pf)
 	pf->nsegs = pf->cap = pf->nretry = pf->cap_retry = 0;
 	pf->left = 0;
 	closep(&pf->fd);
+	pf->fd = -1; /* (closep leaves the number) */
 }
 
 /* The segment and page of cur address a still pending, if any. */
@@ -771,7 +774,8 @@ static int drain(struct pager *pg, size_t i)
 		if (k < 0 && errno == EAGAIN)
 			return 0;
 		if (k < 0)
-			return ckpt_err_errno(&pg->ctx->err, -errno, "reading a userfaultfd");
+			return ckpt_err_errno(&pg->ctx->err, -errno, "reading a userfaultfd of pid %d's tree",
+					      pg->ctx->tasks[pf->task].pid);
 		for (size_t m = 0; r >= 0 && m < (size_t)k / sizeof(msgs[0]); m++) {
 			const struct uffd_msg *msg = &msgs[m];
 
@@ -817,16 +821,30 @@ static int drain(struct pager *pg, size_t i)
 	}
 }
 
-/* One run of background copies; false when nothing is left anywhere. */
-static int prefetch(struct pager *pg, bool *more)
+/* Drop the userfaultfds with nothing left; false when none is left at all. */
+static bool any_left(struct pager *pg)
 {
-	*more = false;
+	bool more = false;
+
+	for (size_t i = 0; i < pg->n; i++) {
+		struct pfd *pf = &pg->pfds[i];
+
+		/* its areas become plain memory: what was not saved reads as zeros */
+		if (pf->fd >= 0 && !pf->left && !pf->nretry)
+			pfd_drop(pf);
+		more |= pf->fd >= 0;
+	}
+	return more;
+}
+
+/* One run of background copies. */
+static int prefetch(struct pager *pg)
+{
 	for (size_t i = 0; i < pg->n; i++) {
 		struct pfd *pf = &pg->pfds[i];
 
 		if (pf->fd < 0 || !pf->left)
 			continue;
-		*more = true;
 		for (size_t tries = 0; tries <= pf->nsegs; tries++) {
 			struct seg *s;
 			uint64_t a, b;
@@ -982,19 +1000,26 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 			r = pfd_init_task(&pg, pf, t);
 		t->uffd = -1; /* the pfd owns it */
 	}
-	while (r >= 0) {
+	/* CKPT_FAULT=pager-late-prefetch (tests): faults and events only for
+	 * the first PAGER_LATE_SECONDS, so the program acts on missing pages */
+	double prefetch_from = ckpt_fault("pager-late-prefetch") ? t0 + PAGER_LATE_SECONDS : 0;
+
+	while (r >= 0 && any_left(&pg)) {
+		bool no_prefetch = prefetch_from && ckpt_monotonic_seconds() < prefetch_from;
 		struct pollfd *p = calloc(pg.n + 1, sizeof(*p));
-		bool more;
+		bool retry = false;
 
 		if (!p) {
 			r = ckpt_err(&ctx->err, -ENOMEM, "out of memory");
 			break;
 		}
-		for (size_t i = 0; i < pg.n; i++)
+		for (size_t i = 0; i < pg.n; i++) {
 			p[i] = (struct pollfd){.fd = pg.pfds[i].fd, .events = POLLIN};
+			retry |= pg.pfds[i].nretry != 0;
+		}
 		p[pg.n] = (struct pollfd){.fd = pg.watch, .events = POLLIN};
 		/* faults first: never wait while pages are left to copy */
-		r = poll(p, pg.n + 1, 0);
+		r = poll(p, pg.n + 1, no_prefetch && !retry ? 100 : 0);
 		if (r < 0 && errno == EINTR)
 			r = 0;
 		if (r >= 0 && p[pg.n].revents) {
@@ -1003,14 +1028,13 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 			break;
 		}
 		r = 0;
-		for (size_t i = 0; r >= 0 && i < pg.n; i++)
+		/* (a fork event adds userfaultfds: polled from the next round on) */
+		for (size_t i = 0, n = pg.n; r >= 0 && i < n; i++)
 			if (p[i].revents || pg.pfds[i].nretry)
 				r = drain(&pg, i);
 		free(p);
-		if (r >= 0)
-			r = prefetch(&pg, &more);
-		if (r >= 0 && !more)
-			break;
+		if (r >= 0 && !no_prefetch)
+			r = prefetch(&pg);
 	}
 	if (r < 0) {
 		pr_warn("%s; killing the tree (its pages cannot come in)", ctx->err.msg);
@@ -1062,6 +1086,7 @@ int pager_start(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		closep(&pidfds[i]);
 		closep(&ctx->tasks[i].uffd);
+		ctx->tasks[i].uffd = -1;
 	}
 	return 0;
 }

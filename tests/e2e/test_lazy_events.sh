@@ -1,0 +1,41 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# restore --lazy, then the program forks, munmaps (and maps fresh memory
+# there), mremaps and madvise(DONTNEED)s areas whose pages are still
+# missing: each sees exactly what an eager restore gives (the pattern, or
+# zeros where the program dropped the content), checked by the program
+# (tests/workloads/lazyev.c). First with the pager's background copy off
+# (CKPT_FAULT=pager-late-prefetch: for its first 5 s every page comes
+# through a fault or an event), then with it on, racing the program; the pager exits both times.
+. "$(dirname "$0")/lib.sh"
+
+MIB=${LAZYEV_MIB:-16}
+
+run_case()
+{
+	local name=$1 fault=$2 log=$T/$1.log
+	diag_add "$log"
+	rm -f "$T/$name.go"
+	start_workload EV "$T/$name.ready" -- "$WL/lazyev" "$MIB" "$log" "$T/$name.ready" "$T/$name.go"
+	wait_lines "$log" 1 20
+	ckpt_dump "$EV" "$T/img.$name"
+	assert_tree_gone "$EV"
+	CKPT_FAULT=$fault ckpt_restore "$T/img.$name" --lazy
+	local pager
+	pager=$(json_get "$OUT" pager_pid) || fail "$name: no pager_pid in $(cat "$OUT")"
+	touch "$T/$name.go"
+	wait_grep "$log" '^done' 30
+	grep -n BAD "$log" && fail "$name: the program saw wrong memory after restore --lazy"
+	for step in fork munmap mremap dontneed untouched; do
+		grep -q "^ok $step\$" "$log" || fail "$name: no 'ok $step' in the log"
+	done
+	GONE_TIMEOUT=30 assert_gone "$pager"
+	assert_running "$EV"
+	log "$name: fork, munmap, mremap, DONTNEED and untouched areas all exact; pager $pager exited"
+	kill_tree "$EV"
+	untrack "$EV"
+}
+
+run_case faults-first pager-late-prefetch
+run_case with-prefetch ""
+pass
