@@ -338,16 +338,24 @@ static void ps_print(const JobInfo *j, bool json)
 			img_json_string(stdout, j->error);
 		else
 			printf("null");
+		if (j->has_pager_pid)
+			printf(",\"pager_pid\":%d,\"pager_running\":%s", j->pager_pid,
+			       j->pager_running ? "true" : "false");
 		printf("}\n");
 		return;
 	}
 	if (localtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-	printf("%6llu  %-8s %-10s %7d %6u %5u/%-5u %10s %8.2f  %s%s%s\n",
+	printf("%6llu  %-8s %-10s %7d %6u %5u/%-5u %10s %8.2f  %s%s%s",
 	       (unsigned long long)j->job_id, rpc_type_name(j->type), rpc_job_state_name(j->state),
 	       j->pid, j->uid, j->tasks_done, j->tasks_total,
 	       format_bytes(j->bytes, size, sizeof(size)), j->seconds, when, j->error ? "  " : "",
 	       j->error ? j->error : "");
+	/* restore --lazy: the images must stay until the pager is done */
+	if (j->has_pager_pid)
+		printf("  pager %d %s", j->pager_pid,
+		       j->pager_running ? "running (images in use)" : "done");
+	printf("\n");
 }
 
 int cmd_ps(int argc, char **argv, struct cli_common *c)

@@ -569,16 +569,25 @@ int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off,
 	if (!pe || pe->vaddr > va || (pe->has_inherited && pe->inherited))
 		return -ENOENT;
 	if (src->fd < 0) {
-		char name[64];
+		int r = mem_page_src_open(src, e);
 
-		img_file_name(IMG_PAGES, t->pid, name, sizeof(name));
-		src->fd = openat(src->ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
-		if (src->fd < 0)
-			return ckpt_err_errno(e, -errno, "opening %s", name);
+		if (r < 0)
+			return r;
 	}
 	*fd = src->fd;
 	*off = IMG_PAGES_DATA_OFFSET + t->pagemap_off[i] + (va - pe->vaddr);
 	*run_end = pe->vaddr + (uint64_t)pe->nr_pages * RST_PAGE_SIZE;
+	return 0;
+}
+
+int mem_page_src_open(struct page_src *src, struct ckpt_error *e)
+{
+	char name[64];
+
+	img_file_name(IMG_PAGES, src->t->pid, name, sizeof(name));
+	src->fd = openat(src->ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (src->fd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s", name);
 	return 0;
 }
 

@@ -920,11 +920,12 @@ static int drop_privileges(void)
 	return 0;
 }
 
-static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *pidfds)
+static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *pidfds,
+						  struct page_src *srcs)
 {
-	struct pager pg = {.ctx = ctx, .pidfds = pidfds, .watch = -1};
+	struct pager pg = {.ctx = ctx, .pidfds = pidfds, .watch = -1, .srcs = srcs};
 	size_t nkeep = 0;
-	int *keep = calloc(2 * ctx->ntasks + 8, sizeof(int));
+	int *keep = calloc(3 * ctx->ntasks + 8, sizeof(int));
 	int ws[2] = {-1, -1}, devnull, r = 0;
 	double t0 = ckpt_monotonic_seconds();
 	struct stat st;
@@ -959,6 +960,7 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		keep[nkeep++] = ctx->tasks[i].uffd;
 		keep[nkeep++] = pidfds[i];
+		keep[nkeep++] = srcs[i].fd;
 	}
 	close_all_but(keep, nkeep);
 	free(keep);
@@ -967,10 +969,9 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 		kill_tree(ctx, pidfds);
 		_exit(1);
 	}
-	pg.srcs = calloc(ctx->ntasks + 1, sizeof(*pg.srcs));
 	pg.buf = mmap(NULL, PREFETCH_PAGES * RST_PAGE_SIZE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (!pg.srcs || pg.buf == MAP_FAILED ||
+	if (pg.buf == MAP_FAILED ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ws) < 0) {
 		pr_warn("cannot start: %m");
 		kill_tree(ctx, pidfds);
@@ -992,7 +993,6 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 		struct rtask *t = &ctx->tasks[i];
 		struct pfd *pf;
 
-		pg.srcs[i] = (struct page_src){.ctx = ctx, .t = t, .fd = -1};
 		if (t->uffd < 0)
 			continue;
 		r = add_pfd(&pg, t->uffd, i, &pf);
@@ -1054,39 +1054,56 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 int pager_start(struct restore_ctx *ctx)
 {
 	_cleanup_free_ int *pidfds = NULL;
+	_cleanup_free_ struct page_src *srcs = NULL;
 	bool any = false;
+	int r = 0;
 	pid_t pid;
 
 	if (!ctx->opts->lazy)
 		return 0;
 	pidfds = calloc(ctx->ntasks + 1, sizeof(int));
-	if (!pidfds)
+	srcs = calloc(ctx->ntasks + 1, sizeof(*srcs));
+	if (!pidfds || !srcs)
 		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < ctx->ntasks; i++) {
+		srcs[i] = (struct page_src){.ctx = ctx, .t = &ctx->tasks[i], .fd = -1};
+		pidfds[i] = -1;
+	}
+	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];
+		bool lazy = false;
 
 		pidfds[i] = (int)syscall(SYS_pidfd_open, t->pid, 0);
-		if (pidfds[i] < 0)
-			return ckpt_err_errno(&ctx->err, -errno, "pid %d: pidfd_open", t->pid);
+		if (pidfds[i] < 0) {
+			r = ckpt_err_errno(&ctx->err, -errno, "pid %d: pidfd_open", t->pid);
+			break;
+		}
 		fcntl(pidfds[i], F_SETFD, FD_CLOEXEC);
 		for (size_t k = 0; t->lazy && k < t->mm->n_vmas; k++)
-			any |= t->lazy[k];
+			lazy |= t->lazy[k];
+		/* opened now: the images may be gone once we return (ckptd) */
+		if (lazy)
+			r = mem_page_src_open(&srcs[i], &ctx->err);
+		any |= lazy;
 	}
-	if (any) {
+	if (r >= 0 && any) {
 		fflush(stdout);
 		fflush(stderr);
 		pid = fork();
 		if (pid < 0)
-			return ckpt_err_errno(&ctx->err, -errno, "fork of the pager");
+			r = ckpt_err_errno(&ctx->err, -errno, "fork of the pager");
 		if (pid == 0)
-			pager_main(ctx, pidfds);
-		ctx->pager_pid = pid;
-		pr_info("pager pid %d", pid);
+			pager_main(ctx, pidfds, srcs);
+		if (pid > 0) {
+			ctx->pager_pid = pid;
+			pr_info("pager pid %d", pid);
+		}
 	}
 	for (size_t i = 0; i < ctx->ntasks; i++) {
+		mem_page_src_close(&srcs[i]);
 		closep(&pidfds[i]);
 		closep(&ctx->tasks[i].uffd);
 		ctx->tasks[i].uffd = -1;
 	}
-	return 0;
+	return r;
 }
