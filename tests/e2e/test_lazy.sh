@@ -6,7 +6,7 @@
 # rest in and exits, and the program's own check of every word passes,
 # iteration counter continuing by one. Then the same restore with the pager
 # killed at once: the tree is killed with it (no task left, none read a
-# zero page: the log has no CORRUPT line).
+# zero page: the log has no CORRUPT line); a dump meanwhile is refused.
 . "$(dirname "$0")/lib.sh"
 
 MIB=${LAZY_MIB:-512}
@@ -57,6 +57,18 @@ lines=$(line_count "$LOG")
 CKPT_FAULT=pager-late-prefetch ckpt_restore "$T/img2" --lazy
 pager=$(json_get "$OUT" pager_pid) || fail "no pager_pid"
 watcher=$(pgrep -P "$pager" -x ckpt-pager-w) || fail "the pager $pager has no watcher"
+# a dump while pages are missing would save them as holes: refused, the
+# tree left running
+if ckptctl_run dump "$MH" -D "$T/img3"; then
+	fail "a dump during the lazy phase succeeded"
+fi
+grep -q "userfaultfd in missing mode" "$ERR" || { cat "$ERR"; fail "the dump during the lazy phase failed for another reason"; }
+assert_running "$MH"
+log "a dump during the lazy phase is refused: $(head -n 1 "$ERR")"
+# killed while the program is in the middle of its check (its pages coming
+# in through faults): without the watcher it would go on reading zeros
+rss_above() { (($(rss_kib "$MH") > $1)); }
+poll_for 20 rss_above $((16 * 1024)) || fail "the program did not start reading its memory"
 kill -KILL "$pager" 2>/dev/null || fail "the pager $pager was gone before it could be killed"
 GONE_TIMEOUT=10 assert_gone "$MH" "$watcher"
 untrack "$MH"
