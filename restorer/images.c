@@ -1087,8 +1087,13 @@ int images_load(struct restore_ctx *ctx)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return ckpt_err_errno(e, -errno, "getrlimit(RLIMIT_NOFILE)");
 	ctx->nofile_max = rl.rlim_max;
+	/* --lazy: the pages images' checksums are checked by the pager (or at
+	 * stage pager if there is none), not before the tree runs (lazy.md) */
 	r = img_dir_open_verified_flags(ctx->opts->dir,
-					ctx->opts->pages_sums_known ? IMG_VERIFY_PAGES_BY_SIZE : 0,
+					ctx->opts->pages_sums_known ||
+						(ctx->opts->lazy && !ctx->opts->plan_only)
+					    ? IMG_VERIFY_PAGES_BY_SIZE
+					    : 0,
 					&ctx->dirfd, &ctx->inv, e);
 	if (r < 0)
 		return r;

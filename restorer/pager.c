@@ -49,6 +49,7 @@
 
 #include "cleanup.h"
 #include "clock.h"
+#include "crc32c.h"
 #include "fault.h"
 #include "log.h"
 #include "mm_cow.h"
@@ -260,6 +261,92 @@ bool lazy_range(const struct rtask *t, uint64_t addr, uint64_t *end)
 	return t->lazy[lo];
 }
 
+/* ---- the pages images' checksums (deferred by --lazy) ------------------------------------- */
+
+/* One pages image of the inventory, checksummed a chunk at a time. */
+struct sum_check {
+	const ImageSum *s;
+	int fd; /* opened by P: the images may be gone once it returns (ckptd) */
+	uint64_t off;
+	uint32_t crc;
+};
+
+#define SUM_CHUNK (1u << 20)
+
+static bool is_pages_image(const char *name)
+{
+	return !strncmp(name, "pages-", 6);
+}
+
+static int sums_open(struct restore_ctx *ctx, struct sum_check **ret, size_t *ret_n)
+{
+	struct sum_check *v = calloc(ctx->inv->n_images + 1, sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	*ret = v;
+	for (size_t i = 0; i < ctx->inv->n_images; i++) {
+		const ImageSum *s = ctx->inv->images[i];
+
+		if (!is_pages_image(s->name))
+			continue;
+		v[n] = (struct sum_check){.s = s, .fd = openat(ctx->dirfd, s->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+		if (v[n].fd < 0) {
+			*ret_n = n;
+			return ckpt_err_errno(&ctx->err, -errno, "opening %s", s->name);
+		}
+		n++;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+/* One chunk of the next image not done; 0 when all are done (*more false). */
+static int sums_step(struct restore_ctx *ctx, struct sum_check *v, size_t n, char *buf, bool *more)
+{
+	*more = false;
+	for (size_t i = 0; i < n; i++) {
+		struct sum_check *c = &v[i];
+		size_t want;
+		ssize_t k;
+
+		if (c->fd < 0)
+			continue;
+		*more = true;
+		want = c->s->size - c->off < SUM_CHUNK ? c->s->size - c->off : SUM_CHUNK;
+		if (want) {
+			k = pread(c->fd, buf, want, (off_t)c->off);
+			if (k < 0 && errno == EINTR)
+				return 0;
+			if (k != (ssize_t)want)
+				return ckpt_err_errno(&ctx->err, k < 0 ? -errno : -EBADMSG,
+						      "%s: short read at offset %" PRIu64, c->s->name,
+						      c->off);
+			c->crc = crc32c(c->crc, buf, want);
+			c->off += want;
+		}
+		if (c->off == c->s->size) {
+			closep(&c->fd);
+			c->fd = -1;
+			if (c->crc != c->s->crc32c)
+				return ckpt_err(&ctx->err, -EBADMSG,
+						"%s: checksum mismatch (crc32c %08x, the inventory "
+						"recorded %08x): the image is corrupted",
+						c->s->name, c->crc, c->s->crc32c);
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static void sums_close(struct sum_check *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		closep(&v[i].fd);
+	free(v);
+}
+
 /* ---- the pager ------------------------------------------------------------------------------ */
 
 /* Pages of one mm at cur that hold, until served, the saved pages at src. */
@@ -289,6 +376,8 @@ struct pager {
 	int watch;   /* socket to the watcher */
 	int *pidfds; /* per task of ctx */
 	char *buf;   /* PREFETCH_PAGES pages */
+	struct sum_check *sums; /* the pages images still to checksum */
+	size_t nsums;
 	uint64_t copied, zeroed, faults;
 };
 
@@ -921,11 +1010,17 @@ static int drop_privileges(void)
 }
 
 static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *pidfds,
-						  struct page_src *srcs)
+						  struct page_src *srcs, struct sum_check *sums,
+						  size_t nsums)
 {
-	struct pager pg = {.ctx = ctx, .pidfds = pidfds, .watch = -1, .srcs = srcs};
+	struct pager pg = {.ctx = ctx,
+			   .pidfds = pidfds,
+			   .watch = -1,
+			   .srcs = srcs,
+			   .sums = sums,
+			   .nsums = nsums};
 	size_t nkeep = 0;
-	int *keep = calloc(3 * ctx->ntasks + 8, sizeof(int));
+	int *keep = calloc(3 * ctx->ntasks + nsums + 8, sizeof(int));
 	int ws[2] = {-1, -1}, devnull, r = 0;
 	double t0 = ckpt_monotonic_seconds();
 	struct stat st;
@@ -962,6 +1057,8 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 		keep[nkeep++] = pidfds[i];
 		keep[nkeep++] = srcs[i].fd;
 	}
+	for (size_t i = 0; i < nsums; i++)
+		keep[nkeep++] = sums[i].fd;
 	close_all_but(keep, nkeep);
 	free(keep);
 	if (drop_privileges() < 0) {
@@ -1004,7 +1101,9 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 	 * the first PAGER_LATE_SECONDS, so the program acts on missing pages */
 	double prefetch_from = ckpt_fault("pager-late-prefetch") ? t0 + PAGER_LATE_SECONDS : 0;
 
-	while (r >= 0 && any_left(&pg)) {
+	bool summing = true;
+
+	while (r >= 0 && (any_left(&pg) || summing)) {
 		bool no_prefetch = prefetch_from && ckpt_monotonic_seconds() < prefetch_from;
 		struct pollfd *p = calloc(pg.n + 1, sizeof(*p));
 		bool retry = false;
@@ -1019,7 +1118,7 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 		}
 		p[pg.n] = (struct pollfd){.fd = pg.watch, .events = POLLIN};
 		/* faults first: never wait while pages are left to copy */
-		r = poll(p, pg.n + 1, no_prefetch && !retry ? 100 : 0);
+		r = poll(p, pg.n + 1, no_prefetch && !retry && !summing ? 100 : 0);
 		if (r < 0 && errno == EINTR)
 			r = 0;
 		if (r >= 0 && p[pg.n].revents) {
@@ -1033,6 +1132,9 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 			if (p[i].revents || pg.pfds[i].nretry)
 				r = drain(&pg, i);
 		free(p);
+		/* the checksums, a chunk between the faults, as the copies are */
+		if (r >= 0 && summing)
+			r = sums_step(ctx, pg.sums, pg.nsums, pg.buf, &summing);
 		if (r >= 0 && !no_prefetch)
 			r = prefetch(&pg);
 	}
@@ -1055,12 +1157,19 @@ int pager_start(struct restore_ctx *ctx)
 {
 	_cleanup_free_ int *pidfds = NULL;
 	_cleanup_free_ struct page_src *srcs = NULL;
+	struct sum_check *sums = NULL;
+	size_t nsums = 0;
 	bool any = false;
 	int r = 0;
 	pid_t pid;
 
 	if (!ctx->opts->lazy)
 		return 0;
+	r = sums_open(ctx, &sums, &nsums);
+	if (r < 0) {
+		sums_close(sums, nsums);
+		return r;
+	}
 	pidfds = calloc(ctx->ntasks + 1, sizeof(int));
 	srcs = calloc(ctx->ntasks + 1, sizeof(*srcs));
 	if (!pidfds || !srcs)
@@ -1093,12 +1202,24 @@ int pager_start(struct restore_ctx *ctx)
 		if (pid < 0)
 			r = ckpt_err_errno(&ctx->err, -errno, "fork of the pager");
 		if (pid == 0)
-			pager_main(ctx, pidfds, srcs);
+			pager_main(ctx, pidfds, srcs, sums, nsums);
 		if (pid > 0) {
 			ctx->pager_pid = pid;
 			pr_info("pager pid %d", pid);
 		}
 	}
+	/* no pager (nothing lazy): the checksums the verify left out, now */
+	if (r >= 0 && !any) {
+		char *buf = malloc(SUM_CHUNK);
+		bool more = true;
+
+		if (!buf)
+			r = ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+		while (r >= 0 && more)
+			r = sums_step(ctx, sums, nsums, buf, &more);
+		free(buf);
+	}
+	sums_close(sums, nsums);
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		mem_page_src_close(&srcs[i]);
 		closep(&pidfds[i]);

@@ -38,4 +38,21 @@ run_case()
 
 run_case faults-first pager-late-prefetch
 run_case with-prefetch ""
+
+# The pages images' checksums are checked by the pager, after the tree runs
+# (docs/lazy.md): a corrupted one kills the tree.
+log=$T/corrupt.log
+diag_add "$log"
+start_workload EV "$T/corrupt.ready" -- "$WL/lazyev" "$MIB" "$log" "$T/corrupt.ready" "$T/corrupt.go"
+wait_lines "$log" 1 20
+ckpt_dump "$EV" "$T/img.corrupt"
+assert_tree_gone "$EV"
+pages=$T/img.corrupt/pages-$EV.img
+size=$(stat -c %s "$pages")
+printf '\xa5' | dd of="$pages" bs=1 seek=$((size / 2)) conv=notrunc status=none || fail "cannot corrupt $pages"
+ckpt_restore "$T/img.corrupt" --lazy
+GONE_TIMEOUT=20 assert_gone "$EV"
+untrack "$EV"
+wait_grep "$ERR" "pages-$EV.img: checksum mismatch" 10
+log "a corrupted pages image found by the pager: the tree was killed"
 pass
