@@ -282,8 +282,8 @@ int daemon_restore(int sock, const char *dir, const char *cgroups, const struct 
 	struct daemon_result res = {0};
 	struct ckpt_error e = {0};
 
-	if (daemon_restore_quiet(sock, dir, cgroups, c, new_pidns, continue_clocks, lazy, &res, &e) <
-	    0) {
+	if (daemon_restore_quiet(sock, dir, cgroups, c, new_pidns, continue_clocks, lazy, &res,
+				 &e) < 0) {
 		fprintf(stderr, "ckptctl: restore from %s failed: %s\n", dir, e.msg);
 		if (c->json)
 			print_error_json(e.msg);

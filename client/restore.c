@@ -740,8 +740,9 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 				       "this terminal's session cannot be made in a new pid "
 				       "namespace)");
 	if (lazy && new_pidns)
-		return cli_usage_error("restore", "--lazy and --new-pidns cannot go together yet (the "
-						  "pager would run inside the tree's pid namespace)");
+		return cli_usage_error("restore",
+				       "--lazy and --new-pidns cannot go together yet (the "
+				       "pager would run inside the tree's pid namespace)");
 	if (new_pidns)
 		extra[nextra++] = "--new-pidns";
 	if (lazy)

@@ -61,9 +61,9 @@ static void report(const struct worker_args *a, const struct worker_msg *m)
 	while (n < 0 && errno == EINTR);
 }
 
-static void report_result_pager(const struct worker_args *a, int status, pid_t pid,
-				unsigned ntasks, uint64_t bytes, uint64_t images_bytes,
-				const char *error, pid_t pager)
+static void report_result_pager(const struct worker_args *a, int status, pid_t pid, unsigned ntasks,
+				uint64_t bytes, uint64_t images_bytes, const char *error,
+				pid_t pager)
 {
 	struct worker_msg m = {.kind = WORKER_RESULT,
 			       .status = status,

@@ -559,8 +559,8 @@ static size_t pagemap_find(const struct rtask *t, uint64_t va)
 	return lo;
 }
 
-int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off,
-		    uint64_t *run_end, struct ckpt_error *e)
+int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off, uint64_t *run_end,
+		    struct ckpt_error *e)
 {
 	const struct rtask *t = src->t;
 	size_t i = pagemap_find(t, va);

@@ -96,8 +96,10 @@ int lazy_task_uffd(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
 	struct cmsghdr *c;
 	int fd, r = 0;
 
@@ -112,10 +114,12 @@ int lazy_task_uffd(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *
 						       "vm.unprivileged_userfaultfd=1)"
 						     : "");
 	if (ioctl(fd, UFFDIO_API, &api) < 0)
-		r = ckpt_err_errno(e, -errno, "UFFDIO_API with the fork, remap, remove and unmap "
-					      "events (--lazy)");
+		r = ckpt_err_errno(e, -errno,
+				   "UFFDIO_API with the fork, remap, remove and unmap "
+				   "events (--lazy)");
 	else if ((api.features & UFFD_FEATURES) != UFFD_FEATURES)
-		r = ckpt_err(e, -ENOTSUP, "this kernel's userfaultfd lacks the events --lazy needs");
+		r = ckpt_err(e, -ENOTSUP,
+			     "this kernel's userfaultfd lacks the events --lazy needs");
 	if (r >= 0) {
 		memset(u.buf, 0, sizeof(u.buf));
 		c = CMSG_FIRSTHDR(&mh);
@@ -162,9 +166,9 @@ int lazy_receive_all(struct restore_ctx *ctx)
 		if (!t || fd < 0 || t->uffd >= 0) {
 			if (fd >= 0)
 				close(fd);
-			return ckpt_err(&ctx->err, -EPROTO,
-					"a bad userfaultfd message (pid %d) on the restorer's socket",
-					pid);
+			return ckpt_err(
+			    &ctx->err, -EPROTO,
+			    "a bad userfaultfd message (pid %d) on the restorer's socket", pid);
 		}
 		t->uffd = fd;
 	}
@@ -291,7 +295,8 @@ static int sums_open(struct restore_ctx *ctx, struct sum_check **ret, size_t *re
 
 		if (!is_pages_image(s->name))
 			continue;
-		v[n] = (struct sum_check){.s = s, .fd = openat(ctx->dirfd, s->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+		v[n] = (struct sum_check){
+		    .s = s, .fd = openat(ctx->dirfd, s->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
 		if (v[n].fd < 0) {
 			*ret_n = n;
 			return ckpt_err_errno(&ctx->err, -errno, "opening %s", s->name);
@@ -321,8 +326,8 @@ static int sums_step(struct restore_ctx *ctx, struct sum_check *v, size_t n, cha
 				return 0;
 			if (k != (ssize_t)want)
 				return ckpt_err_errno(&ctx->err, k < 0 ? -errno : -EBADMSG,
-						      "%s: short read at offset %" PRIu64, c->s->name,
-						      c->off);
+						      "%s: short read at offset %" PRIu64,
+						      c->s->name, c->off);
 			c->crc = crc32c(c->crc, buf, want);
 			c->off += want;
 		}
@@ -373,9 +378,9 @@ struct pager {
 	struct page_src *srcs; /* per task of ctx */
 	struct pfd *pfds;
 	size_t n, cap;
-	int watch;   /* socket to the watcher */
-	int *pidfds; /* per task of ctx */
-	char *buf;   /* PREFETCH_PAGES pages */
+	int watch;		/* socket to the watcher */
+	int *pidfds;		/* per task of ctx */
+	char *buf;		/* PREFETCH_PAGES pages */
 	struct sum_check *sums; /* the pages images still to checksum */
 	size_t nsums;
 	uint64_t copied, zeroed, faults;
@@ -546,7 +551,7 @@ static void kill_tree(struct restore_ctx *ctx, const int *pidfds)
  * says it is done; if the pager goes first, kills the tree.
  */
 static __attribute__((noreturn)) void watcher_main(struct restore_ctx *ctx, int sock,
-						    const int *pidfds)
+						   const int *pidfds)
 {
 	prctl(PR_SET_NAME, "ckpt-pager-w");
 	for (;;) {
@@ -694,7 +699,8 @@ static struct seg *find_pending(struct pfd *pf, uint64_t a, uint64_t *idx)
 	for (size_t i = pf->nsegs; i-- > 0;) {
 		struct seg *s = &pf->segs[i];
 
-		if (s->left && a >= s->cur && a < seg_end(s) && s->pend[(a - s->cur) / RST_PAGE_SIZE]) {
+		if (s->left && a >= s->cur && a < seg_end(s) &&
+		    s->pend[(a - s->cur) / RST_PAGE_SIZE]) {
 			*idx = (a - s->cur) / RST_PAGE_SIZE;
 			return s;
 		}
@@ -758,7 +764,8 @@ static int copy_pages(struct pager *pg, struct pfd *pf, struct seg *s, uint64_t 
 		}
 		if (uc.copy > 0) {
 			/* partial: the rest may follow */
-			mark_done(pf, s, idx + done / RST_PAGE_SIZE, (uint64_t)uc.copy / RST_PAGE_SIZE);
+			mark_done(pf, s, idx + done / RST_PAGE_SIZE,
+				  (uint64_t)uc.copy / RST_PAGE_SIZE);
 			pg->copied += (uint64_t)uc.copy;
 			done += (uint64_t)uc.copy;
 			continue;
@@ -778,9 +785,9 @@ static int copy_pages(struct pager *pg, struct pfd *pf, struct seg *s, uint64_t 
 			mark_done(pf, s, idx + done / RST_PAGE_SIZE, (len - done) / RST_PAGE_SIZE);
 			break;
 		}
-		return ckpt_err_errno(e, -errno, "pid %d: UFFDIO_COPY of %" PRIu64 " bytes at %#llx",
-				      pg->ctx->tasks[pf->task].pid, len - done,
-				      (unsigned long long)uc.dst);
+		return ckpt_err_errno(
+		    e, -errno, "pid %d: UFFDIO_COPY of %" PRIu64 " bytes at %#llx",
+		    pg->ctx->tasks[pf->task].pid, len - done, (unsigned long long)uc.dst);
 	}
 	return 0;
 }
@@ -863,7 +870,8 @@ static int drain(struct pager *pg, size_t i)
 		if (k < 0 && errno == EAGAIN)
 			return 0;
 		if (k < 0)
-			return ckpt_err_errno(&pg->ctx->err, -errno, "reading a userfaultfd of pid %d's tree",
+			return ckpt_err_errno(&pg->ctx->err, -errno,
+					      "reading a userfaultfd of pid %d's tree",
 					      pg->ctx->tasks[pf->task].pid);
 		for (size_t m = 0; r >= 0 && m < (size_t)k / sizeof(msgs[0]); m++) {
 			const struct uffd_msg *msg = &msgs[m];
@@ -879,10 +887,11 @@ static int drain(struct pager *pg, size_t i)
 				/* the background copy goes on from here */
 				if (r >= 0)
 					for (size_t s = 0; s < pf->nsegs; s++)
-						if (a >= pf->segs[s].cur && a < seg_end(&pf->segs[s])) {
+						if (a >= pf->segs[s].cur &&
+						    a < seg_end(&pf->segs[s])) {
 							pf->cur_seg = s;
-							pf->cur_page = (a - pf->segs[s].cur) /
-								       RST_PAGE_SIZE;
+							pf->cur_page =
+							    (a - pf->segs[s].cur) / RST_PAGE_SIZE;
 						}
 				break;
 			}
@@ -982,7 +991,8 @@ static void close_all_but(const int *keep, size_t n)
 		unsigned int next = ~0U;
 
 		for (size_t i = 0; i < n; i++)
-			if (keep[i] >= 0 && (unsigned int)keep[i] >= lo && (unsigned int)keep[i] < next)
+			if (keep[i] >= 0 && (unsigned int)keep[i] >= lo &&
+			    (unsigned int)keep[i] < next)
 				next = (unsigned int)keep[i];
 		if (next > lo)
 			syscall(SYS_close_range, lo, next == ~0U ? ~0U : next - 1, 0);
@@ -1010,15 +1020,11 @@ static int drop_privileges(void)
 }
 
 static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *pidfds,
-						  struct page_src *srcs, struct sum_check *sums,
-						  size_t nsums)
+						 struct page_src *srcs, struct sum_check *sums,
+						 size_t nsums)
 {
-	struct pager pg = {.ctx = ctx,
-			   .pidfds = pidfds,
-			   .watch = -1,
-			   .srcs = srcs,
-			   .sums = sums,
-			   .nsums = nsums};
+	struct pager pg = {
+	    .ctx = ctx, .pidfds = pidfds, .watch = -1, .srcs = srcs, .sums = sums, .nsums = nsums};
 	size_t nkeep = 0;
 	int *keep = calloc(3 * ctx->ntasks + nsums + 8, sizeof(int));
 	int ws[2] = {-1, -1}, devnull, r = 0;
@@ -1068,8 +1074,7 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 	}
 	pg.buf = mmap(NULL, PREFETCH_PAGES * RST_PAGE_SIZE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (pg.buf == MAP_FAILED ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ws) < 0) {
+	if (pg.buf == MAP_FAILED || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ws) < 0) {
 		pr_warn("cannot start: %m");
 		kill_tree(ctx, pidfds);
 		_exit(1);

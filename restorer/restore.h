@@ -476,8 +476,8 @@ struct page_src {
 	const struct rtask *t;
 	int fd; /* pages-PID.img, opened on first use */
 };
-int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off,
-		    uint64_t *run_end, struct ckpt_error *e);
+int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off, uint64_t *run_end,
+		    struct ckpt_error *e);
 /* Open what src reads from now (before the images may go away: ckptd's
  * copy of a non-root caller's images is removed once the restore returns). */
 int mem_page_src_open(struct page_src *src, struct ckpt_error *e);
