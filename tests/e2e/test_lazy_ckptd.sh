@@ -43,6 +43,19 @@ lines=$(line_count "$LOG")
 ckpt_restore "$T/img" --lazy
 pager=$(json_get "$OUT" pager_pid) || { cat "$OUT"; fail "root: no pager_pid in the answer"; }
 check_lazy root "$LOG" "$MH" "$pager" "$lines"
+
+# the same through libckpt (tests/examples/ckpt_example.c: opts.lazy,
+# result.pager_pid, the job's pager_running)
+EX=$CKPT_BUILD/tests/examples/ckpt-example
+ckpt_dump "$MH" "$T/img-lib"
+assert_tree_gone "$MH"
+lines=$(line_count "$LOG")
+"$EX" --socket "$SOCK" restore "$T/img-lib" --lazy >"$T/lib.restore" 2>&1 || fail "libckpt restore --lazy failed: $(cat "$T/lib.restore")"
+pager=$(sed -n 's/.* pager=\([0-9]*\).*/\1/p' "$T/lib.restore")
+((pager > 0)) || fail "libckpt: no pager in $(cat "$T/lib.restore")"
+"$EX" --socket "$SOCK" status >"$T/lib.status" 2>&1 || fail "libckpt status failed"
+grep -q "pager=$pager pager_running=1" "$T/lib.status" || { cat "$T/lib.status"; fail "libckpt: the job does not show pager $pager running"; }
+check_lazy libckpt "$LOG" "$MH" "$pager" "$lines"
 kill_tree "$MH"
 untrack "$MH"
 
