@@ -6,7 +6,11 @@
 # zeros where the program dropped the content), checked by the program
 # (tests/workloads/lazyev.c). First with the pager's background copy off
 # (CKPT_FAULT=pager-late-prefetch: for its first 5 s every page comes
-# through a fault or an event), then with it on, racing the program; the pager exits both times.
+# through a fault or an event), then with it on, racing the program; the
+# pager exits both times. A pages image corrupted after the dump: the
+# restore returns (its checksum is the pager's to check), then the pager
+# kills the tree. A restore failing after the pager started leaves neither
+# tasks nor pager.
 . "$(dirname "$0")/lib.sh"
 
 MIB=${LAZYEV_MIB:-16}
@@ -55,4 +59,19 @@ GONE_TIMEOUT=20 assert_gone "$EV"
 untrack "$EV"
 wait_grep "$ERR" "pages-$EV.img: checksum mismatch" 10
 log "a corrupted pages image found by the pager: the tree was killed"
+
+# A restore --lazy failing after stage pager rolls back the pager too.
+no_pager() { local p; for p in $(tree_pids "$REAPER_PID"); do proc_stat "$p" && [[ $S_COMM == ckpt-pager* ]] && return 1; done; return 0; }
+log=$T/rollback.log
+diag_add "$log"
+start_workload EV "$T/rollback.ready" -- "$WL/lazyev" "$MIB" "$log" "$T/rollback.ready" "$T/rollback.go"
+wait_lines "$log" 1 20
+tree_snapshot "$EV" >"$T/rollback.tree"
+ckpt_dump "$EV" "$T/img.rollback"
+assert_tree_gone "$EV"
+untrack "$EV"
+CKPT_FAULT=restore-signals ckptctl_run restore "$T/img.rollback" --lazy && fail "restore with CKPT_FAULT=restore-signals succeeded"
+assert_restore_left_nothing "$T/rollback.tree"
+poll_for 5 no_pager || fail "a pager is left after the failed restore --lazy"
+log "a failed restore --lazy left no task and no pager"
 pass

@@ -34,9 +34,10 @@ static void print_result(const char *what, const struct ckpt_result *r)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ckpt-example [--socket PATH] [--progress] "
-			"dump PID DIR [--leave-running] | restore DIR [--lazy] | status | version | "
-			"cancel JOB\n");
+	fprintf(stderr,
+		"usage: ckpt-example [--socket PATH] [--progress] "
+		"dump PID DIR [--leave-running] | restore DIR [--lazy] | status | version | "
+		"cancel JOB\n");
 	return 2;
 }
 
