@@ -1309,7 +1309,8 @@ static void answer_version(struct conn *c)
 {
 	static char *features[] = {"dump",	    "restore",	     "status",
 				   "cancel",	    "progress",	     "leave-running",
-				   "peercred-auth", "cgroups-caller", "preserve"};
+				   "peercred-auth", "cgroups-caller", "preserve",
+				   "lazy-restore"};
 	Response resp = RESPONSE__INIT;
 
 	resp.version = RPC_PROTOCOL_VERSION;
