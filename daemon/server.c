@@ -1307,10 +1307,9 @@ static void reap_workers(struct server *s)
 
 static void answer_version(struct conn *c)
 {
-	static char *features[] = {"dump",	    "restore",	     "status",
-				   "cancel",	    "progress",	     "leave-running",
-				   "peercred-auth", "cgroups-caller", "preserve",
-				   "lazy-restore"};
+	static char *features[] = {"dump",     "restore",	"status",	 "cancel",
+				   "progress", "leave-running", "peercred-auth", "cgroups-caller",
+				   "preserve", "lazy-restore"};
 	Response resp = RESPONSE__INIT;
 
 	resp.version = RPC_PROTOCOL_VERSION;
