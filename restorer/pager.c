@@ -1043,12 +1043,14 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* stdin and stdout are the caller's (a pipe it reads to its end);
-	 * stderr stays if it is a log file (ckptd's restore.log) */
+	 * stderr stays if it is a log file (ckptd's restore.log) or a
+	 * terminal (why a tree was killed must be said somewhere) */
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull >= 0) {
 		dup2(devnull, STDIN_FILENO);
 		dup2(devnull, STDOUT_FILENO);
-		if (fstat(STDERR_FILENO, &st) < 0 || !S_ISREG(st.st_mode))
+		if (fstat(STDERR_FILENO, &st) < 0 ||
+		    (!S_ISREG(st.st_mode) && !isatty(STDERR_FILENO)))
 			dup2(devnull, STDERR_FILENO);
 	}
 	/* nothing of the tree's (pipe ends, sockets, files) stays open here */
