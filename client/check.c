@@ -13,12 +13,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/kcmp.h>
+#include <linux/userfaultfd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/ptrace.h>
@@ -519,6 +521,26 @@ static int probe_nftables(struct probe_ctx *ctx, char *note, size_t len)
 	return 1;
 }
 
+/* restore --lazy: a userfaultfd that serves kernel-mode faults too, with the events it follows. */
+static int probe_userfaultfd(struct probe_ctx *ctx, char *note, size_t len)
+{
+	const uint64_t need = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP |
+			      UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP;
+	struct uffdio_api api = {.api = UFFD_API, .features = need};
+	_cleanup_close_ int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	(void)ctx;
+	if (fd < 0)
+		return fail_errno(note, len, "userfaultfd (restore --lazy is refused)");
+	if (ioctl(fd, UFFDIO_API, &api) < 0 || (api.features & need) != need) {
+		snprintf(note, len,
+			 "no fork, remap, remove and unmap events (restore --lazy is refused)");
+		return 0;
+	}
+	snprintf(note, len, "restore --lazy works (docs/lazy.md)");
+	return 1;
+}
+
 static const struct probe probes[] = {
     {"ptrace PTRACE_SEIZE", true, probe_ptrace_seize},
     {"PTRACE_GET_RSEQ_CONFIGURATION", true, probe_rseq_config},
@@ -538,6 +560,7 @@ static const struct probe probes[] = {
     {"CAP_SYS_RESOURCE", false, probe_cap_sys_resource},
     {"TCP_REPAIR", false, probe_tcp_repair},
     {"nftables (TCP lock)", false, probe_nftables},
+    {"userfaultfd (lazy restore)", false, probe_userfaultfd},
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))

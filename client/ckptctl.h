@@ -41,7 +41,7 @@ int cli_daemon_connect(const struct cli_common *c, const char *cmd, int *ret_fd)
 int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c);
 /* cgroups: NULL, "exact" or "caller" (ckptctl restore --cgroups) */
 int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
-		   bool new_pidns, bool continue_clocks);
+		   bool new_pidns, bool continue_clocks, bool lazy);
 /* The same requests with nothing printed (sock is consumed): for `run`. */
 struct ckpt_error;
 struct daemon_result {
@@ -50,11 +50,12 @@ struct daemon_result {
 	uint64_t bytes, images_bytes;
 	double seconds;
 	unsigned long long job_id;
+	int pager_pid; /* restore --lazy */
 };
 int daemon_dump_quiet(int sock, const struct dump_opts *o, const struct cli_common *c,
 		      struct daemon_result *ret, struct ckpt_error *e);
 int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
-			 bool new_pidns, bool continue_clocks, struct daemon_result *ret,
+			 bool new_pidns, bool continue_clocks, bool lazy, struct daemon_result *ret,
 			 struct ckpt_error *e);
 /*
  * Restore dir in process (root): run ckpt-restore as our child, nothing

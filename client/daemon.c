@@ -234,7 +234,7 @@ int daemon_dump(int sock, const struct dump_opts *o, const struct cli_common *c)
 }
 
 int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
-			 bool new_pidns, bool continue_clocks, struct daemon_result *ret,
+			 bool new_pidns, bool continue_clocks, bool lazy, struct daemon_result *ret,
 			 struct ckpt_error *e)
 {
 	_cleanup_(rpc_response_freep) Response *resp = NULL;
@@ -255,6 +255,8 @@ int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const s
 	rr.new_pidns = new_pidns;
 	rr.has_continue_clocks = continue_clocks;
 	rr.continue_clocks = continue_clocks;
+	rr.has_lazy = lazy;
+	rr.lazy = lazy;
 	req.has_want_progress = true;
 	req.want_progress = bar || c->json;
 	r = transact(s, &req, dir_fd, c, bar, &resp, e);
@@ -270,28 +272,39 @@ int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const s
 	ret->images_bytes = 0;
 	ret->seconds = resp->job ? resp->job->seconds : 0.0;
 	ret->job_id = resp->job ? resp->job->job_id : 0;
+	ret->pager_pid = resp->job && resp->job->has_pager_pid ? resp->job->pager_pid : 0;
 	return 0;
 }
 
 int daemon_restore(int sock, const char *dir, const char *cgroups, const struct cli_common *c,
-		   bool new_pidns, bool continue_clocks)
+		   bool new_pidns, bool continue_clocks, bool lazy)
 {
 	struct daemon_result res = {0};
 	struct ckpt_error e = {0};
 
-	if (daemon_restore_quiet(sock, dir, cgroups, c, new_pidns, continue_clocks, &res, &e) < 0) {
+	if (daemon_restore_quiet(sock, dir, cgroups, c, new_pidns, continue_clocks, lazy, &res,
+				 &e) < 0) {
 		fprintf(stderr, "ckptctl: restore from %s failed: %s\n", dir, e.msg);
 		if (c->json)
 			print_error_json(e.msg);
 		return 1;
 	}
-	if (c->json)
+	if (c->json && res.pager_pid)
+		printf("{\"status\":\"ok\",\"root_pid\":%d,\"tasks\":%u,\"seconds\":%.3f,"
+		       "\"job_id\":%llu,\"pager_pid\":%d}\n",
+		       res.pid, res.ntasks, res.seconds, (unsigned long long)res.job_id,
+		       res.pager_pid);
+	else if (c->json)
 		printf("{\"status\":\"ok\",\"root_pid\":%d,\"tasks\":%u,\"seconds\":%.3f,"
 		       "\"job_id\":%llu}\n",
 		       res.pid, res.ntasks, res.seconds, (unsigned long long)res.job_id);
 	else
 		printf("restored pid %d (%u task%s) in %.2f s\n", res.pid, res.ntasks,
 		       res.ntasks == 1 ? "" : "s", res.seconds);
+	if (!c->json && res.pager_pid)
+		printf("its memory comes in lazily: pager pid %d (ckptd job %llu; keep %s until "
+		       "ckptctl ps shows it done)\n",
+		       res.pager_pid, (unsigned long long)res.job_id, dir);
 	return 0;
 }
 
@@ -325,16 +338,24 @@ static void ps_print(const JobInfo *j, bool json)
 			img_json_string(stdout, j->error);
 		else
 			printf("null");
+		if (j->has_pager_pid)
+			printf(",\"pager_pid\":%d,\"pager_running\":%s", j->pager_pid,
+			       j->pager_running ? "true" : "false");
 		printf("}\n");
 		return;
 	}
 	if (localtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-	printf("%6llu  %-8s %-10s %7d %6u %5u/%-5u %10s %8.2f  %s%s%s\n",
+	printf("%6llu  %-8s %-10s %7d %6u %5u/%-5u %10s %8.2f  %s%s%s",
 	       (unsigned long long)j->job_id, rpc_type_name(j->type), rpc_job_state_name(j->state),
 	       j->pid, j->uid, j->tasks_done, j->tasks_total,
 	       format_bytes(j->bytes, size, sizeof(size)), j->seconds, when, j->error ? "  " : "",
 	       j->error ? j->error : "");
+	/* restore --lazy: the images must stay until the pager is done */
+	if (j->has_pager_pid)
+		printf("  pager %d %s", j->pager_pid,
+		       j->pager_running ? "running (images in use)" : "done");
+	printf("\n");
 }
 
 int cmd_ps(int argc, char **argv, struct cli_common *c)

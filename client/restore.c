@@ -58,7 +58,7 @@ static void usage_restore(FILE *out)
 {
 	fprintf(out,
 		"usage: ckptctl restore DIR [--shell-job] [--cgroups=exact|caller] [--new-pidns]\n"
-		"                           [--continue-clocks] [--json] [-v]\n"
+		"                           [--continue-clocks] [--lazy] [--json] [-v]\n"
 		"\n"
 		"Recreate the process tree saved in DIR, with the same pids, and resume it.\n"
 		"Runs ckpt-restore: $CKPT_RESTORE if set, else the one next to ckptctl, else\n"
@@ -79,6 +79,11 @@ static void usage_restore(FILE *out)
 		"      --continue-clocks\n"
 		"                 restore into a new time namespace in which CLOCK_MONOTONIC\n"
 		"                 and CLOCK_BOOTTIME go on from their values at the dump\n"
+		"      --lazy     return as soon as the tree runs: its private anonymous memory\n"
+		"                 comes in on demand and in the background, served by a pager\n"
+		"                 process that exits when every page is in (--json: pager_pid;\n"
+		"                 keep DIR until it is gone). If the pager dies first, the\n"
+		"                 tree is killed (docs/lazy.md)\n"
 		"      --cgroups=exact\n"
 		"                 every task and thread back in the cgroups it was dumped in\n"
 		"                 (the default); the restore is refused if one is gone\n"
@@ -288,6 +293,7 @@ struct restore_result {
 	long tasks;
 	double seconds;
 	bool have_pid;
+	long pager_pid;
 };
 
 static const char *skip_ws(const char *p)
@@ -399,6 +405,8 @@ static bool parse_restore_json(const char *line, struct restore_result *res)
 			res->tasks = (long)num;
 		else if (!strcmp(key, "seconds") && is_num)
 			res->seconds = num;
+		else if (!strcmp(key, "pager_pid") && is_num)
+			res->pager_pid = (long)num;
 		p = skip_ws(p);
 		if (*p == ',')
 			p = skip_ws(p + 1);
@@ -583,6 +591,10 @@ static int report(const char *dir, int status, char *out, bool json, pid_t *ret_
 		else
 			printf("restored pid %ld (%ld task%s) in %.2f s\n", res.root_pid, res.tasks,
 			       res.tasks == 1 ? "" : "s", res.seconds);
+		if (!json && res.pager_pid)
+			printf("its memory comes in lazily: pager pid %ld (keep %s until it "
+			       "exits)\n",
+			       res.pager_pid, dir);
 		return 0;
 	}
 	/* a failure line of the restorer is passed on as is; anything else is ours */
@@ -684,11 +696,12 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	    {"new-pidns", no_argument, NULL, 'N'},
 	    {"continue-clocks", no_argument, NULL, 'C'},
 	    {"cgroups", required_argument, NULL, 'g'},
+	    {"lazy", no_argument, NULL, 'L'},
 	    {NULL, 0, NULL, 0},
 	};
 	_cleanup_free_ char *path = NULL, *out = NULL;
-	bool new_pidns = false, continue_clocks = false;
-	const char *extra[3] = {NULL, NULL, NULL};
+	bool new_pidns = false, continue_clocks = false, lazy = false;
+	const char *extra[4] = {NULL, NULL, NULL, NULL};
 	size_t nextra = 0;
 	const char *cgroups = NULL;
 	struct shell_job job = {.tty_fd = -1};
@@ -711,6 +724,8 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 			new_pidns = true;
 		if (opt == 'C')
 			continue_clocks = true;
+		if (opt == 'L')
+			lazy = true;
 		if (opt == 'g') {
 			if (strcmp(optarg, "exact") && strcmp(optarg, "caller"))
 				return cli_usage_error("restore",
@@ -724,8 +739,14 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 				       "--shell-job and --new-pidns cannot go together (a job of "
 				       "this terminal's session cannot be made in a new pid "
 				       "namespace)");
+	if (lazy && new_pidns)
+		return cli_usage_error("restore",
+				       "--lazy and --new-pidns cannot go together yet (the "
+				       "pager would run inside the tree's pid namespace)");
 	if (new_pidns)
 		extra[nextra++] = "--new-pidns";
+	if (lazy)
+		extra[nextra++] = "--lazy";
 	if (continue_clocks)
 		extra[nextra++] = "--continue-clocks";
 	if (optind >= argc)
@@ -744,7 +765,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 		return 1;
 	if (r > 0) {
 		wait_for_zombie_pids(dir);
-		return daemon_restore(ex, dir, cgroups, c, new_pidns, continue_clocks);
+		return daemon_restore(ex, dir, cgroups, c, new_pidns, continue_clocks, lazy);
 	}
 	path = restorer_find(NULL, CKPT_LIBEXECDIR, true, &search);
 	out = malloc(RESTORER_OUT_MAX);

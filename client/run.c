@@ -463,7 +463,8 @@ static int restore_job(struct run *r)
 		if (k <= 0)
 			return -1;
 		wait_for_zombie_pids(r->o->dir);
-		k = daemon_restore_quiet(sock, r->o->dir, "caller", &r->c, false, false, &res, &e);
+		k = daemon_restore_quiet(sock, r->o->dir, "caller", &r->c, false, false, false,
+					 &res, &e);
 		if (k < 0)
 			snprintf(err, sizeof(err), "%s", e.msg);
 		r->root = res.pid;

@@ -85,6 +85,9 @@ struct job {
 	double deadline;		/* dump step: cancelled past it (monotonic s) */
 	unsigned long long start_ticks; /* check: the root's start time */
 	char name[PRESERVE_NAME_MAX + 1];
+	/* restore --lazy: the pager and its start time (running while both match) */
+	pid_t pager_pid;
+	unsigned long long pager_start_ticks;
 };
 
 struct conn {
@@ -183,6 +186,12 @@ static void job_info(const struct job *j, JobInfo *ji)
 	ji->started_unix_ms = j->started_unix_ms;
 	if (j->error[0])
 		ji->error = (char *)j->error;
+	if (j->pager_pid > 0) {
+		ji->has_pager_pid = true;
+		ji->pager_pid = j->pager_pid;
+		ji->has_pager_running = true;
+		ji->pager_running = proc_start_ticks(j->pager_pid) == j->pager_start_ticks;
+	}
 }
 
 /* --- connections ---------------------------------------------------------- */
@@ -485,6 +494,7 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 		jr.a.new_pidns = req->restore->has_new_pidns && req->restore->new_pidns;
 		jr.a.continue_clocks =
 		    req->restore->has_continue_clocks && req->restore->continue_clocks;
+		jr.a.lazy = req->restore->has_lazy && req->restore->lazy;
 	}
 	return job_launch(s, c, &jr, NULL, e);
 }
@@ -540,6 +550,8 @@ static void job_read_reports(struct job *j)
 			j->images_bytes = m.images_bytes;
 			j->tasks_done = m.tasks_done;
 			j->tasks_total = m.tasks_total;
+			j->pager_pid = m.pager_pid;
+			j->pager_start_ticks = m.pager_start_ticks;
 			snprintf(j->error, sizeof(j->error), "%s", m.error);
 		}
 	}
@@ -1295,9 +1307,9 @@ static void reap_workers(struct server *s)
 
 static void answer_version(struct conn *c)
 {
-	static char *features[] = {"dump",	    "restore",	     "status",
-				   "cancel",	    "progress",	     "leave-running",
-				   "peercred-auth", "cgroups-caller", "preserve"};
+	static char *features[] = {"dump",     "restore",	"status",	 "cancel",
+				   "progress", "leave-running", "peercred-auth", "cgroups-caller",
+				   "preserve", "lazy-restore"};
 	Response resp = RESPONSE__INIT;
 
 	resp.version = RPC_PROTOCOL_VERSION;

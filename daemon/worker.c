@@ -61,8 +61,9 @@ static void report(const struct worker_args *a, const struct worker_msg *m)
 	while (n < 0 && errno == EINTR);
 }
 
-static void report_result(const struct worker_args *a, int status, pid_t pid, unsigned ntasks,
-			  uint64_t bytes, uint64_t images_bytes, const char *error)
+static void report_result_pager(const struct worker_args *a, int status, pid_t pid, unsigned ntasks,
+				uint64_t bytes, uint64_t images_bytes, const char *error,
+				pid_t pager)
 {
 	struct worker_msg m = {.kind = WORKER_RESULT,
 			       .status = status,
@@ -70,11 +71,19 @@ static void report_result(const struct worker_args *a, int status, pid_t pid, un
 			       .tasks_done = ntasks,
 			       .tasks_total = ntasks,
 			       .bytes = bytes,
-			       .images_bytes = images_bytes};
+			       .images_bytes = images_bytes,
+			       .pager_pid = pager,
+			       .pager_start_ticks = pager > 0 ? proc_start_ticks(pager) : 0};
 
 	if (error)
 		snprintf(m.error, sizeof(m.error), "%s", error);
 	report(a, &m);
+}
+
+static void report_result(const struct worker_args *a, int status, pid_t pid, unsigned ntasks,
+			  uint64_t bytes, uint64_t images_bytes, const char *error)
+{
+	report_result_pager(a, status, pid, ntasks, bytes, images_bytes, error, 0);
 }
 
 /*
@@ -492,6 +501,8 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 		argv[argc++] = "--new-pidns";
 	if (a->continue_clocks)
 		argv[argc++] = "--continue-clocks";
+	if (a->lazy)
+		argv[argc++] = "--lazy";
 	argv[argc] = NULL;
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
 		_exit(127);
@@ -864,7 +875,7 @@ int worker_restore(const struct worker_args *a)
 	struct ckpt_error err = {0}, lerr = {0};
 	Inventory *inv = NULL;
 	char out[4096], msg[CKPT_ERROR_MAX], snap[] = SNAPSHOT_TEMPLATE;
-	long long pid = 0, ntasks = 0;
+	long long pid = 0, ntasks = 0, pager = 0;
 	unsigned long long started = 0;
 	bool ran = false;
 	int r;
@@ -914,6 +925,7 @@ int worker_restore(const struct worker_args *a)
 	if (r == 0 && strstr(out, "\"status\":\"ok\"")) {
 		pid = json_number(out, "root_pid");
 		ntasks = json_number(out, "tasks");
+		pager = a->lazy ? json_number(out, "pager_pid") : 0;
 	} else if (r == 0) {
 		json_error(out, msg, sizeof(msg));
 		r = ckpt_err(&err, worker_cancelled ? -ECANCELED : -EIO, "%s",
@@ -938,7 +950,7 @@ int worker_restore(const struct worker_args *a)
 	if (r < 0)
 		dprintf(log_fd, "ckptd: job %llu: restore failed: %s\n",
 			(unsigned long long)a->job_id, err.msg);
-	report_result(a, r, pid > 0 ? (pid_t)pid : 0, ntasks > 0 ? (unsigned)ntasks : 0, 0, 0,
-		      r < 0 ? err.msg : NULL);
+	report_result_pager(a, r, pid > 0 ? (pid_t)pid : 0, ntasks > 0 ? (unsigned)ntasks : 0, 0, 0,
+			    r < 0 ? err.msg : NULL, r == 0 && pager > 0 ? (pid_t)pager : 0);
 	return r < 0 ? 1 : 0;
 }

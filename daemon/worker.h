@@ -24,6 +24,8 @@ struct worker_msg {
 	uint64_t bytes;	       /* memory written (dump) */
 	uint64_t images_bytes; /* size of the checkpoint */
 	char error[1024];
+	int32_t pager_pid; /* restore --lazy: the pager, 0 if none */
+	uint64_t pager_start_ticks;
 };
 
 /* What a restore for a non-root caller may make the service copy. */
@@ -46,6 +48,7 @@ struct worker_args {
 	bool tcp_close;	      /* dump: --tcp-close */
 	bool new_pidns;	      /* restore: --new-pidns */
 	bool continue_clocks; /* restore: --continue-clocks */
+	bool lazy;	      /* restore: --lazy (a pager brings the memory in) */
 	bool cgroups_caller;  /* restore: --cgroups=caller, caller->pid's cgroups */
 	/* restore: a pidfd of the client that connected (SO_PEERPIDFD), or -1:
 	 * caller->pid is that process only while this says it lives */

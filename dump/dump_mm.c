@@ -208,6 +208,16 @@ static int dump_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 	r = classify_vma(pid, v, &kind, e);
 	if (r < 0)
 		return r;
+	/* its missing pages are not in the task but in someone's images: a
+	 * lazy restore's pager still at work (docs/lazy.md), or a program's
+	 * own userfaultfd; pagemap would show them as holes */
+	if (proc_vma_has_flag(v, "um"))
+		return refuse_area(
+		    pid, v,
+		    "registered with a userfaultfd in missing mode: a restore --lazy "
+		    "whose pager is still bringing its pages in, or the program's own "
+		    "userfaultfd",
+		    e);
 	vma->start = v->start;
 	vma->end = v->end;
 	vma->prot = v->prot;

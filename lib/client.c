@@ -135,6 +135,7 @@ static void fill_result(struct ckpt_result *res, const Response *resp)
 		res->bytes = j->bytes;
 		res->ntasks = j->tasks_total;
 		res->seconds = j->seconds;
+		res->pager_pid = j->has_pager_pid ? j->pager_pid : 0;
 	}
 	if (resp->has_ntasks)
 		res->ntasks = resp->ntasks;
@@ -269,6 +270,8 @@ int ckpt_restore(const struct ckpt_restore_opts *opts, struct ckpt_result *res)
 	restore.new_pidns = opts->new_pidns != 0;
 	restore.has_continue_clocks = opts->continue_clocks != 0;
 	restore.continue_clocks = opts->continue_clocks != 0;
+	restore.has_lazy = opts->lazy != 0;
+	restore.lazy = opts->lazy != 0;
 	restore.cgroups = (char *)opts->cgroups;
 	req.restore = &restore;
 	c.socket = opts->socket;
@@ -295,6 +298,8 @@ static int job_from_info(struct ckpt_job *j, const JobInfo *ji)
 	    .tasks_total = ji->tasks_total,
 	    .seconds = ji->seconds,
 	    .started_unix_ms = ji->started_unix_ms,
+	    .pager_pid = ji->has_pager_pid ? ji->pager_pid : 0,
+	    .pager_running = ji->has_pager_running && ji->pager_running,
 	};
 	if (ji->error) {
 		j->error = strdup(ji->error);

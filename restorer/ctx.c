@@ -66,6 +66,8 @@ void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts)
 	ctx->dirfd = -1;
 	ctx->status_rd = -1;
 	ctx->status_wr = -1;
+	ctx->uffd_rd = -1;
+	ctx->uffd_wr = -1;
 	ctx->t_start = ckpt_monotonic_seconds();
 }
 
@@ -86,6 +88,9 @@ static void task_free(struct rtask *t)
 	free(t->threads);
 	free(t->children);
 	free(t->kept);
+	free(t->pagemap_off);
+	free(t->lazy);
+	closep(&t->uffd);
 }
 
 void restore_ctx_free(struct restore_ctx *ctx)
@@ -123,6 +128,8 @@ void restore_ctx_free(struct restore_ctx *ctx)
 	closep(&ctx->dirfd);
 	closep(&ctx->status_rd);
 	closep(&ctx->status_wr);
+	closep(&ctx->uffd_rd);
+	closep(&ctx->uffd_wr);
 	if (ctx->ctl)
 		munmap(ctx->ctl, RESTORE_CTL_SIZE(ctx->ntasks));
 	memset(ctx, 0, sizeof(*ctx));

@@ -628,6 +628,8 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 	if (r < 0)
 		return r;
 	keep[n++] = ctx->status_wr;
+	if (ctx->uffd_wr >= 0)
+		keep[n++] = ctx->uffd_wr; /* --lazy: the task sends its userfaultfd */
 	/* ours, and those of the tasks sharing the table */
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		if (ctx->tasks[i].files_top == t)

@@ -357,6 +357,7 @@ static int load_pstree(struct restore_ctx *ctx)
 			continue;
 		}
 		t->pst = pe;
+		t->uffd = -1;
 		t->pid = t->pst->pid;
 		t->ppid = t->pst->ppid;
 		ctx->by_pid[k++] = t;
@@ -912,11 +913,16 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 				t->pid, limit, shm);
 	limit -= shm;
 
+	t->pagemap_off = calloc(t->n_pagemap + 1, sizeof(*t->pagemap_off));
+	if (!t->pagemap_off)
+		return ckpt_err(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < t->n_pagemap; i++) {
 		const PagemapEntry *p = t->pagemap[i];
 		uint64_t end = p->vaddr + (uint64_t)p->nr_pages * RST_PAGE_SIZE;
 		/* inherited pages have no data here (cow.c checks them against the parent) */
 		bool inh = p->has_inherited && p->inherited;
+
+		t->pagemap_off[i] = total * RST_PAGE_SIZE;
 
 		if (p->vaddr % RST_PAGE_SIZE || p->nr_pages == 0 ||
 		    (!inh && p->nr_pages > limit - total) || p->vaddr < prev_end ||
@@ -1114,8 +1120,13 @@ int images_load(struct restore_ctx *ctx)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return ckpt_err_errno(e, -errno, "getrlimit(RLIMIT_NOFILE)");
 	ctx->nofile_max = rl.rlim_max;
+	/* --lazy: the pages images' checksums are checked by the pager (or at
+	 * stage pager if there is none), not before the tree runs (lazy.md) */
 	r = img_dir_open_verified_flags(ctx->opts->dir,
-					ctx->opts->pages_sums_known ? IMG_VERIFY_PAGES_BY_SIZE : 0,
+					ctx->opts->pages_sums_known ||
+						(ctx->opts->lazy && !ctx->opts->plan_only)
+					    ? IMG_VERIFY_PAGES_BY_SIZE
+					    : 0,
 					&ctx->dirfd, &ctx->inv, e);
 	if (r < 0)
 		return r;

@@ -40,7 +40,7 @@ static void usage(FILE *out)
 		"usage: ckpt-restore [--json] [--plan] [-v] [--progress-fd N] [--shell-job "
 		"[--tty-fd N]]\n"
 		"                    [--cgroups=exact|caller [--caller-pid N]]\n"
-		"                    [--new-pidns] [--continue-clocks]\n"
+		"                    [--new-pidns] [--continue-clocks] [--lazy]\n"
 		"                    DIR | --dir-fd N\n"
 		"  --dir-fd N  restore from the directory open as fd N (ckptd)\n"
 		"  --shell-job  the root joins our session as the foreground job of our terminal,\n"
@@ -55,6 +55,8 @@ static void usage(FILE *out)
 		"               saved pid (with a small init of ours as its pid 1)\n"
 		"  --continue-clocks  in a new time namespace: CLOCK_MONOTONIC and\n"
 		"               CLOCK_BOOTTIME go on from their values at the dump\n"
+		"  --lazy   return once the tree runs; a pager process (pager_pid in --json)\n"
+		"           brings its private anonymous memory in on demand, then exits\n"
 		"  --progress-fd N  write one JSON progress line per step to fd N\n"
 		"  --json   print the outcome as one JSON line on stdout\n"
 		"  --plan   verify the images, print the restore plan and exit\n"
@@ -77,6 +79,8 @@ static void print_result(const struct restore_ctx *ctx, const struct pidns_resul
 		if (ns)
 			printf("\"root_pid_ns\":%d,\"ns_init_pid\":%d,", ns->root_pid,
 			       ns->init_pid);
+		if (ctx->pager_pid)
+			printf("\"pager_pid\":%d,", ctx->pager_pid);
 		printf("\"tasks\":%zu,\"seconds\":%.3f}\n", ntasks, seconds);
 	} else if (r == 0 && ns) {
 		printf("restored root pid %d (pid %d in its new pid namespace, whose init is "
@@ -85,6 +89,10 @@ static void print_result(const struct restore_ctx *ctx, const struct pidns_resul
 	} else if (r == 0) {
 		printf("restored root pid %d (%zu task%s) in %.2f s\n", root, ntasks,
 		       ntasks == 1 ? "" : "s", seconds);
+		if (ctx->pager_pid)
+			printf("its memory comes in lazily: pager pid %d (keep the images until "
+			       "it exits)\n",
+			       ctx->pager_pid);
 	} else if (o->json) {
 		printf("{\"status\":\"error\",\"error\":");
 		img_json_string(stdout, ctx->err.msg);
@@ -230,6 +238,7 @@ int main(int argc, char **argv)
 	    {"continue-clocks", no_argument, NULL, 'K'},
 	    {"cgroups", required_argument, NULL, 'c'},
 	    {"caller-pid", required_argument, NULL, 'C'},
+	    {"lazy", no_argument, NULL, 'L'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct restore_opts opts = {.progress_fd = -1, .cancel = &cancel_requested, .tty_fd = -1};
@@ -277,6 +286,9 @@ int main(int argc, char **argv)
 		case 'K':
 			opts.continue_clocks = true;
 			break;
+		case 'L':
+			opts.lazy = true;
+			break;
 		case 'c':
 			if (!strcmp(optarg, "exact")) {
 				opts.cgroups = RESTORE_CGROUPS_EXACT;
@@ -310,6 +322,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ckpt-restore: --shell-job and --new-pidns cannot go together: a "
 				"job of the terminal's session cannot be made inside a new pid "
 				"namespace\n");
+		return 2;
+	}
+	if (opts.lazy && opts.new_pidns) {
+		fprintf(stderr, "ckpt-restore: --lazy and --new-pidns cannot go together yet: the "
+				"pager would run inside the tree's pid namespace\n");
 		return 2;
 	}
 	if (opts.caller_pid && opts.cgroups != RESTORE_CGROUPS_CALLER) {

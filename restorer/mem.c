@@ -542,11 +542,66 @@ static int fill_run(struct restore_ctx *ctx, struct rtask *t, struct batch *b, u
 	return 0;
 }
 
+/* Index of the pagemap entry of t holding va, or the first after it. */
+static size_t pagemap_find(const struct rtask *t, uint64_t va)
+{
+	size_t lo = 0, hi = t->n_pagemap;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const PagemapEntry *pe = t->pagemap[mid];
+
+		if (pe->vaddr + (uint64_t)pe->nr_pages * RST_PAGE_SIZE <= va)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off, uint64_t *run_end,
+		    struct ckpt_error *e)
+{
+	const struct rtask *t = src->t;
+	size_t i = pagemap_find(t, va);
+	const PagemapEntry *pe = i < t->n_pagemap ? t->pagemap[i] : NULL;
+
+	if (!pe || pe->vaddr > va || (pe->has_inherited && pe->inherited))
+		return -ENOENT;
+	if (src->fd < 0) {
+		int r = mem_page_src_open(src, e);
+
+		if (r < 0)
+			return r;
+	}
+	*fd = src->fd;
+	*off = IMG_PAGES_DATA_OFFSET + t->pagemap_off[i] + (va - pe->vaddr);
+	*run_end = pe->vaddr + (uint64_t)pe->nr_pages * RST_PAGE_SIZE;
+	return 0;
+}
+
+int mem_page_src_open(struct page_src *src, struct ckpt_error *e)
+{
+	char name[64];
+
+	img_file_name(IMG_PAGES, src->t->pid, name, sizeof(name));
+	src->fd = openat(src->ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (src->fd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s", name);
+	return 0;
+}
+
+void mem_page_src_close(struct page_src *src)
+{
+	closep(&src->fd);
+}
+
 /*
  * The pages of the pagemap, in order, but not the inherited ones (no data),
  * nor any in the areas the task put in place before it forked (cow.c): its
  * own pages there are in already, and writing them again now would unshare
- * them from its children.
+ * them from its children; nor those of the areas its pager fills (--lazy).
+ * The data offset of each entry is the one mem_page_source() uses.
  */
 static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 {
@@ -572,17 +627,20 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 
 		if (pe->has_inherited && pe->inherited)
 			continue;
+		off = t->pagemap_off[i];
 		while (r >= 0 && va < end) {
-			uint64_t stop;
+			uint64_t stop, stop2;
 			bool kept = cow_kept_range(t, va, &stop);
+			bool lazy = lazy_range(t, va, &stop2);
 
+			if (stop2 < stop)
+				stop = stop2;
 			if (stop > end)
 				stop = end;
-			if (!kept)
+			if (!kept && !lazy)
 				r = fill_run(ctx, t, b, va, stop - va, off + (va - pe->vaddr));
 			va = stop;
 		}
-		off += end - pe->vaddr;
 	}
 	if (r >= 0 && b->len)
 		r = batch_flush(t, b, e);
@@ -637,6 +695,9 @@ static int close_helpers(struct restore_ctx *ctx, struct rtask *t)
 		return r;
 	r = rcall(t, e, __NR_close, RARGS((uint64_t)ctx->status_wr), NULL,
 		  "close of the status pipe");
+	if (r >= 0 && ctx->uffd_wr >= 0)
+		r = rcall(t, e, __NR_close, RARGS((uint64_t)ctx->uffd_wr), NULL,
+			  "close of the userfaultfd socket (--lazy)");
 	for (size_t i = 0; r >= 0 && i < ctx->nfiles; i++) {
 		const struct rfile *f = &ctx->files[i];
 		long res;
@@ -667,6 +728,9 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++)
 		if (!is_special(t->mm->vmas[i]))
 			r = map_area(ctx, t, i, filled[i]);
+	/* --lazy: before any page is put in, the areas its pager will fill */
+	if (r >= 0 && ctx->opts->lazy)
+		r = lazy_register_task(ctx, t);
 	if (r >= 0)
 		r = fill_pages(ctx, t);
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {

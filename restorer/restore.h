@@ -77,6 +77,9 @@ struct restore_opts {
 	/* with --new-pidns: caller_pid's cgroup file, opened before the new pid
 	 * namespace hides its pid ("/proc/self/fd/N"), read instead */
 	const char *caller_cgroup_path;
+	/* --lazy: the tree runs before its private anonymous memory is in; a
+	 * pager process serves it through userfaultfd (pager.c, docs/lazy.md) */
+	bool lazy;
 };
 
 /* A pty of the tree that is the controlling terminal of a session of the tree (tty.c). */
@@ -148,6 +151,9 @@ struct rtask {
 	FdEntry **fds;
 	size_t n_fds;
 	uint64_t pages_bytes; /* data size of pages-PID.img */
+	/* per pagemap entry: its data offset in pages-PID.img (inherited
+	 * entries: none, the offset of the next) -- mem_page_source() */
+	uint64_t *pagemap_off;
 	struct vdso_layout vdso;
 	/* per area of mm: shared copy-on-write with the parent or a child, put
 	 * in place by the task before it forks (cow.c); NULL before stage pids */
@@ -163,6 +169,11 @@ struct rtask {
 	struct rtask *files_top;
 	size_t files_slot;
 	int pages_fd;
+
+	/* --lazy (pager.c): P's copy of the task's userfaultfd, -1 if none;
+	 * per area of mm: registered with it, its pages left to the pager */
+	int uffd;
+	bool *lazy;
 
 	struct rtask *parent;
 	struct rtask **children; /* in plan order */
@@ -261,6 +272,9 @@ struct restore_ctx {
 
 	/* tree control */
 	int status_rd, status_wr; /* status pipe (packet mode) */
+	/* --lazy: each task sends its userfaultfd to P over this socket pair */
+	int uffd_rd, uffd_wr;
+	pid_t pager_pid; /* --lazy: the pager, once started (stage pager) */
 	struct restore_ctl *ctl;
 	bool subreaper;
 	bool tree_started; /* rollback must kill and reap */
@@ -464,9 +478,42 @@ int cow_task_premap(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error 
 bool cow_kept_range(const struct rtask *t, uint64_t addr, uint64_t *end);
 
 /* ---- mem.c: remote memory restore ------------------------------------------- */
+/*
+ * Where the saved bytes of the page of t at address va are: an fd (owned
+ * by the caller's src) and offset; the run of data that follows in the
+ * same place ends at *run_end. -ENOENT: no data saved for it (a hole, or a
+ * page inherited from the parent). Every reader of page data (stage
+ * memory, the pager) goes through here.
+ */
+struct page_src {
+	const struct restore_ctx *ctx;
+	const struct rtask *t;
+	int fd; /* pages-PID.img, opened on first use */
+};
+int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off, uint64_t *run_end,
+		    struct ckpt_error *e);
+/* Open what src reads from now (before the images may go away: ckptd's
+ * copy of a non-root caller's images is removed once the restore returns). */
+int mem_page_src_open(struct page_src *src, struct ckpt_error *e);
+void mem_page_src_close(struct page_src *src);
 int mem_seize_all(struct restore_ctx *ctx);
 int mem_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int gadget_choose(struct restore_ctx *ctx);
+
+/* ---- pager.c: --lazy ---------------------------------------------------------- */
+/* Stage tree: the socket pair the tasks send their userfaultfd over. */
+int lazy_setup(struct restore_ctx *ctx);
+/* In a task (stage fds, caps raised): its userfaultfd, sent to P, closed. */
+int lazy_task_uffd(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* Stage memory: P takes every task's userfaultfd. */
+int lazy_receive_all(struct restore_ctx *ctx);
+/* Stage memory: which areas of t the pager fills (t->lazy), registered. */
+int lazy_plan_task(struct restore_ctx *ctx, struct rtask *t);
+int lazy_register_task(struct restore_ctx *ctx, struct rtask *t);
+/* Is addr in a lazy area of t? *end: where that answer stops holding. */
+bool lazy_range(const struct rtask *t, uint64_t addr, uint64_t *end);
+/* Stage pager: start the pager (its own process, away from the tree). */
+int pager_start(struct restore_ctx *ctx);
 
 /* ---- creds.c ------------------------------------------------------------------ */
 /* Resource limits, then the main thread's credentials. */

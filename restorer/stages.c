@@ -95,6 +95,9 @@ static int stage_memory(struct restore_ctx *ctx)
 {
 	int r = mem_seize_all(ctx);
 
+	/* --lazy: each task's userfaultfd, to register its lazy areas with */
+	if (r >= 0 && ctx->opts->lazy)
+		r = lazy_receive_all(ctx);
 	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
 		r = restore_check_cancel(ctx);
 		if (r < 0)
@@ -104,6 +107,11 @@ static int stage_memory(struct restore_ctx *ctx)
 			restore_progress_task_done(ctx, &ctx->tasks[i]);
 	}
 	return r;
+}
+
+static int stage_pager(struct restore_ctx *ctx)
+{
+	return pager_start(ctx);
 }
 
 static int stage_seccomp(struct restore_ctx *ctx)
@@ -230,6 +238,12 @@ static const struct stage stages[] = {
     {"memory", stage_memory, true,
      "The restorer's memory in each task is replaced by the saved address space, driven "
      "from outside with remote syscalls; needs the privilege the task still has."},
+    {"pager", stage_pager, false,
+     "--lazy: the pager starts as soon as every lazy area is registered (stage memory) and "
+     "before any later remote call could touch a missing page (rseq registration writes into "
+     "the task's memory): a fault of the restorer's own calls is served like the program's. "
+     "Forked by P, not by a task, so no task of the tree is its parent. Without --lazy it "
+     "does nothing."},
     {"locks", stage_locks, true,
      "A POSIX lock belongs to a process and any close of its file drops it: the tasks take "
      "their file locks themselves once stage memory has closed the restorer's copies of "

@@ -302,6 +302,10 @@ static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 	 */
 	if (r >= 0)
 		caps_raise(CAPS_ALL);
+	/* --lazy: made by the task itself (a userfaultfd serves the mm of its
+	 * maker), sent to P and closed; P registers its areas in stage memory */
+	if (r >= 0 && ctx->opts->lazy)
+		r = lazy_task_uffd(ctx, t, e);
 	/* last: the threads share everything set up above (fds, fs, sigactions) */
 	if (r >= 0)
 		r = threads_create(t, e);

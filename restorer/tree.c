@@ -222,6 +222,8 @@ int tree_create(struct restore_ctx *ctx)
 	r = gadget_choose(ctx);
 	if (r >= 0)
 		r = ctl_setup(ctx);
+	if (r >= 0 && ctx->opts->lazy)
+		r = lazy_setup(ctx);
 	if (r < 0)
 		return r;
 	/* Blocked in every task from its first instruction on. P itself may

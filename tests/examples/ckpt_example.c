@@ -4,7 +4,7 @@
  * ckptd, list its jobs. Uses only the public header (pkg-config ckpt).
  *
  *   ckpt-example [--socket PATH] [--progress] dump PID DIR [--leave-running]
- *   ckpt-example [--socket PATH] [--progress] restore DIR
+ *   ckpt-example [--socket PATH] [--progress] restore DIR [--lazy]
  *   ckpt-example [--socket PATH] status | version | cancel JOB
  *
  * On success prints one line of key=value pairs (for scripts) and exits 0;
@@ -27,15 +27,17 @@ static void on_progress(const struct ckpt_progress *p, void *data)
 
 static void print_result(const char *what, const struct ckpt_result *r)
 {
-	printf("%s status=%d pid=%d ntasks=%u bytes=%" PRIu64 " seconds=%.3f job=%" PRIu64 "\n",
-	       what, r->status, r->pid, r->ntasks, r->bytes, r->seconds, r->job_id);
+	printf("%s status=%d pid=%d ntasks=%u bytes=%" PRIu64 " seconds=%.3f job=%" PRIu64
+	       " pager=%d\n",
+	       what, r->status, r->pid, r->ntasks, r->bytes, r->seconds, r->job_id, r->pager_pid);
 }
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ckpt-example [--socket PATH] [--progress] "
-			"dump PID DIR [--leave-running] | restore DIR | status | version | "
-			"cancel JOB\n");
+	fprintf(stderr,
+		"usage: ckpt-example [--socket PATH] [--progress] "
+		"dump PID DIR [--leave-running] | restore DIR [--lazy] | status | version | "
+		"cancel JOB\n");
 	return 2;
 }
 
@@ -55,10 +57,11 @@ static int do_status(const char *socket)
 		return fail(&r);
 	for (size_t i = 0; i < n; i++)
 		printf("job=%" PRIu64 " type=%s state=%s pid=%d uid=%u bytes=%" PRIu64
-		       " tasks=%u/%u error=%s\n",
+		       " tasks=%u/%u pager=%d pager_running=%d error=%s\n",
 		       jobs[i].job_id, ckpt_job_type_name(jobs[i].type),
 		       ckpt_job_state_name(jobs[i].state), jobs[i].pid, jobs[i].uid, jobs[i].bytes,
-		       jobs[i].tasks_done, jobs[i].tasks_total, jobs[i].error ? jobs[i].error : "");
+		       jobs[i].tasks_done, jobs[i].tasks_total, jobs[i].pager_pid,
+		       jobs[i].pager_running, jobs[i].error ? jobs[i].error : "");
 	ckpt_jobs_free(jobs, n);
 	return 0;
 }
@@ -96,12 +99,14 @@ int main(int argc, char **argv)
 		print_result("dump", &r);
 		return 0;
 	}
-	if (!strcmp(argv[i], "restore") && argc - i == 2) {
+	if (!strcmp(argv[i], "restore") &&
+	    (argc - i == 2 || (argc - i == 3 && !strcmp(argv[i + 2], "--lazy")))) {
 		struct ckpt_restore_opts o = {
 		    .dir = argv[i + 1],
 		    .socket = socket,
 		    .progress = progress ? on_progress : NULL,
 		    .progress_data = "restore",
+		    .lazy = argc - i == 3,
 		};
 
 		if (ckpt_restore(&o, &r) < 0)

@@ -55,6 +55,7 @@ expect "ckptctl dump " "$$"
 expect "ckptctl restore -" --shell-job
 expect "ckptctl restore --cg" --cgroups=caller
 expect "ckptctl restore --n" --new-pidns
+expect "ckptctl restore --l" --lazy
 expect "ckptctl pre" preserve
 expect "ckptctl preserve --" --restore-all
 expect "ckptctl preserve " "$$"

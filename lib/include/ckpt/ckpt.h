@@ -98,6 +98,12 @@ struct ckpt_restore_opts {
 	 */
 	int new_pidns;
 	int continue_clocks;
+	/*
+	 * Appended in 0.1 (pre-1.0). lazy: return once the tree runs; a pager
+	 * brings its memory in (result->pager_pid; keep dir until it is gone,
+	 * ckpt_job_status says when: docs/lazy.md).
+	 */
+	int lazy;
 };
 
 struct ckpt_result {
@@ -108,6 +114,7 @@ struct ckpt_result {
 	uint64_t bytes;		    /* bytes of images written or read */
 	double seconds;		    /* time the daemon spent on the job */
 	uint64_t job_id;	    /* the daemon's id of the job, 0 if none was made */
+	int pager_pid;		    /* restore with opts->lazy: the pager (appended in 0.1) */
 };
 
 /* Dump the tree rooted at opts->pid into opts->dir. */
@@ -139,6 +146,9 @@ struct ckpt_job {
 	double seconds;
 	uint64_t started_unix_ms;
 	char *error; /* NULL, or why the job failed */
+	/* a lazy restore's pager, 0 if none; whether it still runs (0.1) */
+	int pager_pid;
+	int pager_running;
 };
 
 /*
