@@ -431,42 +431,47 @@ static int task_eventfds(pid_t pid, int *ret_fd, size_t *ret_n, struct ckpt_erro
 	return 0;
 }
 
+/*
+ * Whether an eventfd is registered: registering one from a NULL address
+ * fails with EBUSY when one is, EFAULT when none is, and changes nothing.
+ * A single issuer answers its submitter only: then the task's main thread
+ * asks (EEXIST there: its submitter is another thread).
+ */
 static int dump_eventfd(const struct fd_probe *p, uint32_t flags, IoUringEntry *ie,
 			struct ckpt_error *e)
 {
-	_cleanup_close_ int ev = -1;
-	bool registered = false;
 	size_t n = 0;
+	long res;
 	int fd = -1, r;
 
-	r = task_eventfds(p->pid, &fd, &n, e);
-	if (r < 0)
-		return r;
 	ie->has_eventfd = true;
 	ie->eventfd = -1;
 	if (flags & IORING_SETUP_SINGLE_ISSUER) {
-		/* only its submitter may register: nobody else can ask */
-		if (n)
+		if (!p->remote)
 			return ckpt_err(e, -EOPNOTSUPP,
-					"io_uring instance with a single issuer "
-					"(IORING_SETUP_SINGLE_ISSUER) in a task holding an eventfd: "
-					"the kernel answers whether one is registered to its "
-					"submitter only; not supported");
-		return 0;
+					"io_uring instance with a single issuer: no way to ask its "
+					"submitter task");
+		r = p->remote(p, __NR_io_uring_register, (uint64_t)p->fd, IORING_REGISTER_EVENTFD,
+			      0, 1, &res, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "io_uring: asking the task whether an eventfd is "
+						"registered");
+	} else {
+		res = sys_register(p->local_fd, IORING_REGISTER_EVENTFD, NULL, 1) < 0 ? -errno : 0;
 	}
-	/* registering ours fails with EBUSY when one is registered; else undone at once */
-	ev = eventfd(0, EFD_CLOEXEC);
-	if (ev < 0)
-		return ckpt_err_errno(e, -errno, "eventfd");
-	if (sys_register(p->local_fd, IORING_REGISTER_EVENTFD, &ev, 1) < 0) {
-		if (errno != EBUSY)
-			return ckpt_err_errno(e, -errno, "io_uring: IORING_REGISTER_EVENTFD probe");
-		registered = true;
-	} else if (sys_register(p->local_fd, IORING_UNREGISTER_EVENTFD, NULL, 0) < 0) {
-		return ckpt_err_errno(e, -errno, "io_uring: IORING_UNREGISTER_EVENTFD of our probe");
-	}
-	if (!registered)
+	if (res == -EEXIST)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"io_uring instance with a single issuer "
+				"(IORING_SETUP_SINGLE_ISSUER) that is not the task's main thread: "
+				"the restore makes it in the main thread; not supported");
+	if (res == -EFAULT)
 		return 0;
+	if (res != -EBUSY)
+		return ckpt_err(e, res < 0 ? (int)res : -EIO,
+				"io_uring: IORING_REGISTER_EVENTFD probe answered %ld", res);
+	r = task_eventfds(p->pid, &fd, &n, e);
+	if (r < 0)
+		return r;
 	if (n != 1)
 		return ckpt_err(e, -EOPNOTSUPP,
 				"io_uring instance with an eventfd registered while the task holds "
