@@ -992,12 +992,19 @@ static int shmem_copy_owned(struct page_copy *pc, uint64_t before, struct ckpt_e
  * if every page to save is readable by the task (vmsplice runs in it) and
  * made copy-on-write by a fork (not in MADV_DONTFORK or MADV_WIPEONFORK
  * areas), and if it owns no shared memory with content (shared pages are
- * not made copy-on-write: they are written while it is frozen).
+ * not made copy-on-write: they are written while it is frozen), nor an
+ * io_uring instance with registered buffers (their pages are pinned: a fork
+ * does not make them copy-on-write, and the ring writes them in place).
  */
 static bool can_use_pipes(const struct dump_ctx *c, const struct dump_task *t)
 {
 	if (!c->opts->leave_running || ckpt_fault("page-pipes"))
 		return false;
+	for (size_t i = 0; i < t->nfds; i++)
+		for (size_t k = 0; k < c->nfiles; k++)
+			if (c->files[k].fe->id == t->fds[i]->id && c->files[k].fe->io_uring &&
+			    c->files[k].fe->io_uring->n_bufs)
+				return false;
 	for (size_t i = 0; i < c->nshmem; i++)
 		if (c->shmem[i].owner == t->pid &&
 		    c->files[c->shmem[i].file_idx].fe->shmem->content_saved)

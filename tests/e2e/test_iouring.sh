@@ -11,6 +11,8 @@
 #    goes on without a gap and clean, the ring's indices (fdinfo SqHead,
 #    CqTail) are the dumped ones plus what ran since, the ring is mapped at
 #    the same addresses, its registered file and buffer are there;
+#  - the --leave-running checkpoint restores too, its registered buffer as
+#    it was at dump (pinned pages are saved while frozen, not from pipes);
 #  - the same with IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 #  - a ring with a read of an empty pipe in flight is refused, naming the
 #    pid, the fd and the request; the program keeps running untouched;
@@ -74,6 +76,20 @@ run_mode()
 	awk -v h="$head" '/^ok / && $4 == h + 6 { f = 1 } END { exit !f }' "$log" ||
 		fail "$mode: no round right after the dumped SQ head $head"
 	log "$mode: restored, SQ head $head -> $tail, log clean"
+	kill -9 "$pid"
+	assert_gone "$pid"
+
+	# the --leave-running checkpoint is the program as it was then: the
+	# registered buffer's pages (pinned, written in place by the program
+	# and the ring) were saved while frozen, not from pipes after resume
+	local lines
+	lines=$(wc -l <"$log")
+	ckpt_restore "$T/$mode.lr.img"
+	[[ $RESTORED_PID == "$pid" ]] || fail "$mode: lr restore gave pid $RESTORED_PID"
+	wait_for 10 "5 more lines after the --leave-running restore" eval "(( \$(wc -l <$log) >= lines + 5 ))"
+	tail -n +$((lines + 1)) "$log" | grep -v ' bad 0$' &&
+		fail "$mode: restored from the --leave-running checkpoint, the program found a difference"
+	log "$mode: the --leave-running checkpoint restores cleanly too"
 	kill -9 "$pid"
 	assert_gone "$pid"
 }

@@ -9,7 +9,8 @@
  * another buffer, adds two NOPs and the NOP prepared (not submitted) at the
  * end of the previous round; it reaps every CQE but the last one, which it
  * reaps at the start of the next round. It checks everything itself: each
- * result, user_data, the data read, at least one eventfd signal per round, and
+ * result, user_data, the data read, that the registered buffer still holds
+ * the last round's block, at least one eventfd signal per round, and
  * that the kernel's ring indices are the ones it counted ("bad ..." lines
  * otherwise). A line "ok N sq S cq C" per round, then 50 ms of sleep with
  * an SQE prepared in the ring and a CQE not reaped.
@@ -122,6 +123,11 @@ int main(int argc, char **argv)
 		unsigned blk = round % NBLK, got = 0;
 		bool seen[PER_ROUND] = {0};
 
+		/* the registered buffer still holds the last round's block */
+		if (round > 1) {
+			fill(rbuf, round - 1);
+			check(!memcmp(rbuf, wbuf, BS), "registered buffer kept", wbuf[0], rbuf[0]);
+		}
 		fill(wbuf, round);
 		sqe = io_uring_get_sqe(&ring);
 		io_uring_prep_write_fixed(sqe, 0, wbuf, BS, (uint64_t)blk * BS, 0);
