@@ -123,6 +123,11 @@ static int classify_vma(pid_t pid, const struct proc_vma *v, VmaKind *ret, struc
 	}
 	if (v->shared && !strcmp(p, "anon_inode:[io_uring]")) {
 		/* rings and SQEs of an io_uring instance (lib/kinds/iouring.c) */
+		if (v->pgoff >= 0x20000000ULL) /* IORING_OFF_PBUF_RING, other regions */
+			return refuse_area(pid, v,
+					   "MAP_SHARED mapping of an io_uring provided-buffer "
+					   "ring or other region",
+					   e);
 		*ret = VMA_KIND__VMA_IOURING;
 		return 0;
 	}
