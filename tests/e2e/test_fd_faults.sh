@@ -19,7 +19,7 @@ tree_snapshot "$F" >"$T/tree.before"
 # test_tcp.sh inet-*, test_pidfd.sh pidfd-*, test_netlink.sh netlink-*,
 # test_symlink_fd.sh symlink-*.
 STEPS=$(fault_steps kinds | tr ' ' '\n' |
-	grep -vE '^(deleted|pipe|fifo|tty|memfd|unix|eventfd|epoll|signalfd|timerfd|inotify|inet|pidfd|netlink|symlink)-' | tr '\n' ' ')
+	grep -vE '^(deleted|pipe|fifo|tty|memfd|unix|eventfd|epoll|signalfd|timerfd|inotify|inet|pidfd|netlink|symlink|iouring)-' | tr '\n' ' ')
 [[ -n $STEPS ]] || fail "no fault step found in lib/kinds"
 log "fd kind fault steps: $STEPS"
 
