@@ -568,6 +568,8 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	IoUringEntry *ie;
 	uint32_t flags = 0, sq, cq, cached_sq, cached_cq, inflight;
 	uint64_t map_rings = 0, map_sqes = 0;
+	struct ckpt_error tmp = {0};
+	bool no_array = false;
 	void *hdr;
 	int r;
 
@@ -651,7 +653,15 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	ie->sq_entries = sq;
 	ie->cq_entries = cq;
 	ie->setup_flags = flags;
-	r = copy_region(p->local_fd, IORING_OFF_SQ_RING, l.rings_len, &ie->cqes, e);
+	/* a ring without an index array (NO_SQARRAY) may be shorter than ours */
+	r = copy_region(p->local_fd, IORING_OFF_SQ_RING, l.rings_len, &ie->cqes, &tmp);
+	if (r == -EINVAL) {
+		no_array = true;
+		r = copy_region(p->local_fd, IORING_OFF_SQ_RING,
+				l.p.cq_off.cqes + (size_t)cq * l.cqe_size, &ie->cqes, e);
+	} else if (r < 0) {
+		*e = tmp;
+	}
 	if (r < 0)
 		return r;
 	/* the header and the SQ index array, from the copy of the rings */
@@ -668,7 +678,22 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	ie->sq_array.data = malloc(ie->sq_array.len);
 	if (!ie->sq_array.data)
 		return ckpt_err(e, -ENOMEM, "out of memory");
-	memcpy(ie->sq_array.data, (char *)hdr + l.p.sq_off.array, ie->sq_array.len);
+	if (!no_array)
+		memcpy(ie->sq_array.data, (char *)hdr + l.p.sq_off.array, ie->sq_array.len);
+	/*
+	 * Slots outside the SQEs waiting (head to tail) are written by the
+	 * program before use, or never (NO_SQARRAY: the kernel reads SQE i
+	 * for slot i, and fdinfo lists no SQE): the identity there reads the
+	 * same SQEs whether the restored ring has the array or not.
+	 */
+	if (!strstr(text, "opcode:"))
+		no_array = true;
+	for (uint32_t i = 0; i < sq; i++) {
+		uint32_t *slot = (uint32_t *)ie->sq_array.data + i;
+
+		if (no_array || (uint32_t)(i - ie->sq_head) % sq >= ie->sq_tail - ie->sq_head)
+			*slot = i;
+	}
 	memmove(hdr, (char *)hdr + l.p.cq_off.cqes, (size_t)cq * l.cqe_size);
 	ie->cqes.len = (size_t)cq * l.cqe_size;
 	r = copy_region(p->local_fd, IORING_OFF_SQES, l.sqes_len, &ie->sqes, e);
