@@ -308,6 +308,23 @@ static int task_fd_by_link(pid_t pid, const char *link, int *ret_fd, struct ckpt
 	return 0;
 }
 
+/* fdinfo escapes space, tab, newline and backslash in paths as \ooo */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = 0;
+}
+
 static int dump_files(const struct fd_probe *p, const char *sect, IoUringEntry *ie,
 		      struct ckpt_error *e)
 {
@@ -334,6 +351,7 @@ static int dump_files(const struct fd_probe *p, const char *sect, IoUringEntry *
 					" not listed in its fdinfo (busy ring?)",
 					i);
 		snprintf(link, sizeof(link), "%.*s", (int)strcspn(s + 1 + len, "\n"), s + 1 + len);
+		unescape_octal(link);
 		s = strchr(s + 1, '\n');
 		if (strcmp(link, "<none>")) {
 			r = task_fd_by_link(p->pid, link, &fd, e);
