@@ -5,7 +5,7 @@
  * prepared and not submitted, a registered file and eventfd is dumped, the
  * entry packed, verified and made again (open_in_task, install): the new
  * ring's indices and arrays are the old one's. Plus the refusals (a request
- * in flight) and forged entries.
+ * in flight, a completion skipped) and forged entries.
  */
 #include <check.h>
 #include <errno.h>
@@ -200,6 +200,24 @@ START_TEST(test_inflight)
 }
 END_TEST
 
+/* a request completed without a CQE cannot be told from one in flight: refused */
+START_TEST(test_skip_success)
+{
+	struct ckpt_error e = {};
+	FileEntry *fe = NULL;
+	struct ring r;
+
+	ring_make(&r, 4);
+	ring_prep(&r, IORING_OP_NOP, -1, 1, NULL, 0);
+	r.sqes[0].flags = IOSQE_CQE_SKIP_SUCCESS;
+	ck_assert_int_eq(syscall(__NR_io_uring_enter, r.fd, 1, 0, 0, NULL, 0), 1);
+	ck_assert_uint_eq(*word(&r, r.p.sq_off.head), 1);
+	ck_assert_uint_eq(*word(&r, r.p.cq_off.tail), 0);
+	ck_assert_int_eq(dump_ring(r.fd, &fe, &e), -EBUSY);
+	ck_assert_msg(strstr(e.msg, "1 request(s) submitted and 0 completion(s)"), "%s", e.msg);
+}
+END_TEST
+
 START_TEST(test_forged)
 {
 	struct ckpt_error e = {};
@@ -240,6 +258,7 @@ int main(void)
 
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_test(tc, test_inflight);
+	tcase_add_test(tc, test_skip_success);
 	tcase_add_test(tc, test_forged);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
