@@ -99,9 +99,8 @@ static int ring_layout(unsigned sq, unsigned cq, uint32_t flags, struct ring_lay
 	l->p.cq_entries = cq;
 	fd = (int)sys_setup(sq, &l->p);
 	if (fd < 0)
-		return ckpt_err_errno(e, -errno,
-				      "io_uring_setup(%u, cq %u) for the layout of its rings", sq,
-				      cq);
+		return ckpt_err_errno(
+		    e, -errno, "io_uring_setup(%u, cq %u) for the layout of its rings", sq, cq);
 	close(fd);
 	l->sqe_size = flags & IORING_SETUP_SQE128 ? 128 : 64;
 	l->cqe_size = flags & IORING_SETUP_CQE32 ? 32 : 16;
@@ -171,8 +170,8 @@ static size_t section_lines(const char *text, const char *key, char *ops, size_t
 			const char *op = strstr(s + 1, "op=");
 
 			if (op && (!end || op < end))
-				snprintf(ops + strlen(ops), opslen - strlen(ops), "%s%.*s", n ? ", " : "",
-					 (int)strcspn(op, ","), op);
+				snprintf(ops + strlen(ops), opslen - strlen(ops), "%s%.*s",
+					 n ? ", " : "", (int)strcspn(op, ","), op);
 		}
 		n++;
 		s = end;
@@ -259,8 +258,8 @@ static int probe_flags(const struct fd_probe *p, uint32_t *flags, struct ckpt_er
 		*flags |= IORING_SETUP_DEFER_TASKRUN;
 	/* a wait region argument: refused as such by IOPOLL rings, looked up by others */
 	if (sys_enter(p->local_fd, 0, 0,
-		      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | IORING_ENTER_EXT_ARG_REG, NULL,
-		      64) < 0 &&
+		      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | IORING_ENTER_EXT_ARG_REG,
+		      NULL, 64) < 0 &&
 	    errno == EINVAL)
 		*flags |= IORING_SETUP_IOPOLL;
 	return 0;
@@ -334,8 +333,9 @@ static int dump_files(const struct fd_probe *p, const char *sect, IoUringEntry *
 	if (!sect || sscanf(sect, "UserFiles:\t%" SCNu64, &n) != 1)
 		return 0;
 	if (n > IOURING_FILES_MAX)
-		return ckpt_err(e, -EOPNOTSUPP, "io_uring: %" PRIu64 " registered files (at most %d)",
-				n, IOURING_FILES_MAX);
+		return ckpt_err(e, -EOPNOTSUPP,
+				"io_uring: %" PRIu64 " registered files (at most %d)", n,
+				IOURING_FILES_MAX);
 	ie->files = calloc(n + 1, sizeof(*ie->files));
 	if (!ie->files)
 		return ckpt_err(e, -ENOMEM, "out of memory");
@@ -377,8 +377,9 @@ static int dump_bufs(const char *sect, IoUringEntry *ie, struct ckpt_error *e)
 	if (!sect || sscanf(sect, "UserBufs:\t%" SCNu64, &n) != 1)
 		return 0;
 	if (n > IOURING_BUFS_MAX)
-		return ckpt_err(e, -EOPNOTSUPP, "io_uring: %" PRIu64 " registered buffers (at most %d)",
-				n, IOURING_BUFS_MAX);
+		return ckpt_err(e, -EOPNOTSUPP,
+				"io_uring: %" PRIu64 " registered buffers (at most %d)", n,
+				IOURING_BUFS_MAX);
 	ie->bufs = calloc(n + 1, sizeof(*ie->bufs));
 	if (!ie->bufs)
 		return ckpt_err(e, -ENOMEM, "out of memory");
@@ -606,10 +607,11 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 				"supported",
 				in.sq_thread);
 	if (in.npoll)
-		return ckpt_err(e, -EBUSY,
-				"io_uring instance with %zu request(s) in flight waiting for their "
-				"file (%s; e.g. a read of an empty pipe): they cannot be made again",
-				in.npoll, in.poll_ops);
+		return ckpt_err(
+		    e, -EBUSY,
+		    "io_uring instance with %zu request(s) in flight waiting for their "
+		    "file (%s; e.g. a read of an empty pipe): they cannot be made again",
+		    in.npoll, in.poll_ops);
 	if (in.noverflow)
 		return ckpt_err(e, -EBUSY,
 				"io_uring instance with %zu completion(s) overflowed from its CQ "
@@ -721,10 +723,11 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	cached_sq = (uint32_t)in.cached_sq_head;
 	cached_cq = (uint32_t)in.cached_cq_tail;
 	if (cached_sq != ie->sq_head || cached_cq != ie->cq_tail)
-		return ckpt_err(e, -EBUSY,
-				"io_uring: the kernel's own indices (SQ head %u, CQ tail %u) are not "
-				"the ring's (%u, %u) yet: a submission or completion in progress",
-				cached_sq, cached_cq, ie->sq_head, ie->cq_tail);
+		return ckpt_err(
+		    e, -EBUSY,
+		    "io_uring: the kernel's own indices (SQ head %u, CQ tail %u) are not "
+		    "the ring's (%u, %u) yet: a submission or completion in progress",
+		    cached_sq, cached_cq, ie->sq_head, ie->cq_tail);
 	inflight = ie->sq_head - ie->cq_tail;
 	if (inflight)
 		return ckpt_err(e, -EBUSY,
@@ -734,10 +737,11 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 				"multishot) cannot be made again",
 				ie->sq_head, ie->cq_tail, ie->sq_head, ie->cq_tail, IOURING_WAIT_S);
 	if (ie->sq_head > IOURING_ADVANCE_MAX)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"io_uring instance: %u requests went through it; its kernel indices "
-				"are brought back by replaying as many NOPs, at most %u",
-				ie->sq_head, IOURING_ADVANCE_MAX);
+		return ckpt_err(
+		    e, -EOPNOTSUPP,
+		    "io_uring instance: %u requests went through it; its kernel indices "
+		    "are brought back by replaying as many NOPs, at most %u",
+		    ie->sq_head, IOURING_ADVANCE_MAX);
 	if (ie->sq_tail - ie->sq_head > sq || ie->cq_tail - ie->cq_head > cq)
 		return ckpt_err(e, -EINVAL, "io_uring: ring indices not understood");
 	r = dump_files(p, in.files, ie, e);
@@ -770,16 +774,18 @@ int iouring_check(const FileEntry *fe, struct ckpt_error *e)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u: io_uring entries sq %u cq %u",
 				fe->id, ie->sq_entries, ie->cq_entries);
 	if (ie->setup_flags & ~IOURING_FLAGS_KNOWN)
-		return ckpt_err(e, -EINVAL, "files.img: entry %u: io_uring setup_flags %#x",
-				fe->id, ie->setup_flags);
+		return ckpt_err(e, -EINVAL, "files.img: entry %u: io_uring setup_flags %#x", fe->id,
+				ie->setup_flags);
 	sqe_size = ie->setup_flags & IORING_SETUP_SQE128 ? 128 : 64;
 	cqe_size = ie->setup_flags & IORING_SETUP_CQE32 ? 32 : 16;
-	if (ie->sqes.len != ie->sq_entries * sqe_size || ie->cqes.len != ie->cq_entries * cqe_size ||
+	if (ie->sqes.len != ie->sq_entries * sqe_size ||
+	    ie->cqes.len != ie->cq_entries * cqe_size ||
 	    ie->sq_array.len != ie->sq_entries * sizeof(uint32_t))
 		return ckpt_err(e, -EINVAL, "files.img: entry %u: io_uring arrays of wrong sizes",
 				fe->id);
 	if (ie->sq_head != ie->cq_tail || ie->sq_head > IOURING_ADVANCE_MAX ||
-	    ie->sq_tail - ie->sq_head > ie->sq_entries || ie->cq_tail - ie->cq_head > ie->cq_entries)
+	    ie->sq_tail - ie->sq_head > ie->sq_entries ||
+	    ie->cq_tail - ie->cq_head > ie->cq_entries)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u: io_uring indices", fe->id);
 	if (ie->n_files > IOURING_FILES_MAX || ie->n_bufs > IOURING_BUFS_MAX)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u: io_uring registrations", fe->id);
@@ -863,12 +869,12 @@ static int check_live(int fd, const IoUringEntry *ie, struct ckpt_error *e)
 	if ((uint32_t)in.sq_head != ie->sq_head || (uint32_t)in.cached_sq_head != ie->sq_head ||
 	    (uint32_t)in.sq_tail != ie->sq_tail || (uint32_t)in.cq_head != ie->cq_head ||
 	    (uint32_t)in.cq_tail != ie->cq_tail || (uint32_t)in.cached_cq_tail != ie->cq_tail)
-		return ckpt_err(e, -EIO,
-				"io_uring: made again with SQ %" PRIu64 "-%" PRIu64 " (kernel %" PRIu64
-				") CQ %" PRIu64 "-%" PRIu64 " (kernel %" PRIu64
-				"), saved SQ %u-%u CQ %u-%u",
-				in.sq_head, in.sq_tail, in.cached_sq_head, in.cq_head, in.cq_tail,
-				in.cached_cq_tail, ie->sq_head, ie->sq_tail, ie->cq_head, ie->cq_tail);
+		return ckpt_err(
+		    e, -EIO,
+		    "io_uring: made again with SQ %" PRIu64 "-%" PRIu64 " (kernel %" PRIu64
+		    ") CQ %" PRIu64 "-%" PRIu64 " (kernel %" PRIu64 "), saved SQ %u-%u CQ %u-%u",
+		    in.sq_head, in.sq_tail, in.cached_sq_head, in.cq_head, in.cq_tail,
+		    in.cached_cq_tail, ie->sq_head, ie->sq_tail, ie->cq_head, ie->cq_tail);
 	return 0;
 }
 
@@ -891,8 +897,8 @@ static int iouring_open_in_task(const FileEntry *fe, pid_t pid, int *ret_fd, str
 	lr.l.p.cq_entries = ie->cq_entries;
 	lr.fd = (int)sys_setup(ie->sq_entries, &lr.l.p);
 	if (lr.fd < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: io_uring_setup(%u, flags %#x, cq %u)", pid,
-				      ie->sq_entries, ie->setup_flags | IORING_SETUP_CQSIZE,
+		return ckpt_err_errno(e, -errno, "pid %d: io_uring_setup(%u, flags %#x, cq %u)",
+				      pid, ie->sq_entries, ie->setup_flags | IORING_SETUP_CQSIZE,
 				      ie->cq_entries);
 	p = &lr.l.p;
 	if (p->sq_entries != ie->sq_entries || p->cq_entries != ie->cq_entries) {
@@ -964,8 +970,8 @@ static int iouring_install(const FileEntry *fe, int fd, pid_t pid, struct ckpt_e
 		int32_t ev = ie->eventfd;
 
 		if (sys_register(fd, IORING_REGISTER_EVENTFD, &ev, 1) < 0)
-			return ckpt_err_errno(e, -errno,
-					      "pid %d: io_uring: registering eventfd %d", pid, ev);
+			return ckpt_err_errno(e, -errno, "pid %d: io_uring: registering eventfd %d",
+					      pid, ev);
 	}
 	return 0;
 }

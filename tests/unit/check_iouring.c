@@ -39,8 +39,8 @@ static void ring_make(struct ring *r, unsigned entries)
 	r->fd = (int)syscall(__NR_io_uring_setup, entries, &r->p);
 	ck_assert_int_ge(r->fd, 0);
 	r->rings_len = r->p.sq_off.array + r->p.sq_entries * 4;
-	r->rings = mmap(NULL, r->rings_len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd,
-			IORING_OFF_SQ_RING);
+	r->rings =
+	    mmap(NULL, r->rings_len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, IORING_OFF_SQ_RING);
 	r->sqes = mmap(NULL, r->p.sq_entries * 64, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd,
 		       IORING_OFF_SQES);
 	ck_assert_ptr_ne(r->rings, MAP_FAILED);
@@ -122,8 +122,8 @@ static uint64_t info(int fd, const char *key)
 
 START_TEST(test_roundtrip)
 {
-	static const char *keys[] = {"SqHead:", "SqTail:", "CachedSqHead:", "CqHead:", "CqTail:",
-				     "CachedCqTail:", "UserFiles:"};
+	static const char *keys[] = {"SqHead:", "SqTail:",	 "CachedSqHead:", "CqHead:",
+				     "CqTail:", "CachedCqTail:", "UserFiles:"};
 	char tmpl[] = "/tmp/check_iouring.XXXXXX";
 	const struct fd_kind *k;
 	struct ckpt_error e = {};
@@ -167,12 +167,14 @@ START_TEST(test_roundtrip)
 		      "the CQE not reaped and the SQE prepared: %s", text);
 	free(text);
 	/* an eventfd is registered on the new ring (EBUSY) */
-	ck_assert_int_eq(syscall(__NR_io_uring_register, nfd, IORING_REGISTER_EVENTFD, NULL, 1), -1);
+	ck_assert_int_eq(syscall(__NR_io_uring_register, nfd, IORING_REGISTER_EVENTFD, NULL, 1),
+			 -1);
 	ck_assert_int_eq(errno, EBUSY);
 	/* the new ring goes on: the prepared SQE, then the next */
 	n = r;
 	n.fd = nfd;
-	n.rings = mmap(NULL, r.rings_len, PROT_READ | PROT_WRITE, MAP_SHARED, nfd, IORING_OFF_SQ_RING);
+	n.rings =
+	    mmap(NULL, r.rings_len, PROT_READ | PROT_WRITE, MAP_SHARED, nfd, IORING_OFF_SQ_RING);
 	n.sqes = mmap(NULL, 8 * 64, PROT_READ | PROT_WRITE, MAP_SHARED, nfd, IORING_OFF_SQES);
 	ck_assert_ptr_ne(n.rings, MAP_FAILED);
 	ring_submit(&n, 1);
@@ -227,12 +229,12 @@ START_TEST(test_forged)
 	ring_make(&r, 4);
 	ck_assert_msg(dump_ring(r.fd, &fe, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(iouring_check(fe, &e), 0);
-#define FORGE(field, value)                                                                \
-	do {                                                                               \
-		typeof(fe->io_uring->field) old = fe->io_uring->field;                     \
-		fe->io_uring->field = value;                                               \
-		ck_assert_int_eq(iouring_check(fe, &e), -EINVAL);                          \
-		fe->io_uring->field = old;                                                 \
+#define FORGE(field, value)                                                                        \
+	do {                                                                                       \
+		typeof(fe->io_uring->field) old = fe->io_uring->field;                             \
+		fe->io_uring->field = value;                                                       \
+		ck_assert_int_eq(iouring_check(fe, &e), -EINVAL);                                  \
+		fe->io_uring->field = old;                                                         \
 	} while (0)
 	FORGE(sq_entries, 3);
 	FORGE(sq_entries, 65536);
