@@ -196,6 +196,9 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 	r = dump_inflight_files(c, e);
 	if (r < 0)
 		return r;
+	r = dump_link_iouring_maps(c, e);
+	if (r < 0)
+		return r;
 	/* memfd fds and deleted files both open and mapped: one shmem object */
 	r = dump_shmem_link_fds(c, e);
 	if (r < 0)

@@ -555,6 +555,22 @@ static int dump_description(struct dump_ctx *c, const struct fd_kind *kind, stru
 	return r;
 }
 
+/* fd_probe.remote: one syscall in the task's main thread, a session of its own. */
+static int probe_remote(const struct fd_probe *p, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+			uint64_t a4, long *ret, struct ckpt_error *e)
+{
+	struct ckpt_error tmp = {0};
+	struct rsys rs = {0};
+	int r, r2;
+
+	r = rsys_init(&rs, p->pid, 0, e);
+	if (r < 0)
+		return r;
+	r = rsys_call(&rs, nr, a1, a2, a3, a4, 0, 0, ret, e);
+	r2 = rsys_fini(&rs, r < 0 ? &tmp : e);
+	return r < 0 ? r : r2;
+}
+
 static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry **ret,
 		       struct ckpt_error *e)
 {
@@ -568,6 +584,7 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 	r = fd_probe_fill(t->pidfd, t->pid, fd, &p, e);
 	if (r < 0)
 		return fd_context(e, t->pid, fd);
+	p.remote = probe_remote;
 	kind = fd_kind_find(&p);
 	if (!kind) {
 		char what[PATH_MAX + 64];

@@ -208,6 +208,8 @@ int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error 
 
 /* dump_mm.c */
 int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/* Tie each io_uring mapping to the ring fd the task holds (after the fds). */
+int dump_link_iouring_maps(struct dump_ctx *c, struct ckpt_error *e);
 /* Which pages to save and which are the parent's (before any task's pages are read). */
 int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);

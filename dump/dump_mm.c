@@ -117,6 +117,16 @@ static int classify_vma(pid_t pid, const struct proc_vma *v, VmaKind *ret, struc
 		*ret = VMA_KIND__VMA_SHMEM_SHARED;
 		return 0;
 	}
+	if (v->shared && !strcmp(p, "anon_inode:[io_uring]")) {
+		/* rings and SQEs of an io_uring instance (lib/kinds/iouring.c) */
+		if (v->pgoff >= 0x20000000ULL) /* IORING_OFF_PBUF_RING, other regions */
+			return refuse_area(pid, v,
+					   "MAP_SHARED mapping of an io_uring provided-buffer "
+					   "ring or other region",
+					   e);
+		*ret = VMA_KIND__VMA_IOURING;
+		return 0;
+	}
 	if (v->shared) {
 		snprintf(what, sizeof(what), "MAP_SHARED mapping of %s", p);
 		return refuse_area(pid, v, what, e);
@@ -232,6 +242,13 @@ static int dump_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 		if (!vma->vmflags)
 			return -ENOMEM;
 	}
+	if (kind == VMA_KIND__VMA_IOURING) {
+		/* the ring's content is its fd's (files.img); file_id: dump_link_iouring_maps */
+		vma->has_pgoff = vma->has_ring_ino = true;
+		vma->pgoff = v->pgoff;
+		vma->ring_ino = v->ino;
+		return 0;
+	}
 	if (kind == VMA_KIND__VMA_FILE_PRIVATE || kind == VMA_KIND__VMA_FILE_SHARED_RO)
 		return vma_file(c, pid, v, vma, e);
 	if (kind == VMA_KIND__VMA_SHMEM_SHARED || kind == VMA_KIND__VMA_SHMEM_PRIVATE ||
@@ -322,6 +339,42 @@ static int dump_exe(struct dump_ctx *c, pid_t pid, MmEntry *mm, struct ckpt_erro
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: executable", pid);
 	mm->has_exe_file_id = true;
+	return 0;
+}
+
+/*
+ * Each mapping of an io_uring instance names the ring's entry of files.img,
+ * which the task must hold as an fd: the restore maps the ring from it.
+ */
+int dump_link_iouring_maps(struct dump_ctx *c, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < c->ntasks; i++) {
+		struct dump_task *t = &c->tasks[i];
+
+		for (size_t j = 0; t->mm && j < t->mm->n_vmas; j++) {
+			Vma *v = t->mm->vmas[j];
+
+			if (v->kind != VMA_KIND__VMA_IOURING)
+				continue;
+			for (size_t k = 0; k < t->nfds && !v->has_file_id; k++)
+				for (size_t f = 0; f < c->nfiles; f++) {
+					const FileEntry *fe = c->files[f].fe;
+
+					if (fe->id == t->fds[k]->id && fe->io_uring &&
+					    fe->io_uring->ino == v->ring_ino) {
+						v->has_file_id = true;
+						v->file_id = fe->id;
+						break;
+					}
+				}
+			if (!v->has_file_id)
+				return ckpt_err(e, -EOPNOTSUPP,
+						"pid %d: area %" PRIx64 "-%" PRIx64
+						" (MAP_SHARED mapping of anon_inode:[io_uring]): the "
+						"task does not hold that ring as an fd; not supported",
+						t->pid, v->start, v->end);
+		}
+	}
 	return 0;
 }
 
@@ -967,12 +1020,19 @@ static int shmem_copy_owned(struct page_copy *pc, uint64_t before, struct ckpt_e
  * if every page to save is readable by the task (vmsplice runs in it) and
  * made copy-on-write by a fork (not in MADV_DONTFORK or MADV_WIPEONFORK
  * areas), and if it owns no shared memory with content (shared pages are
- * not made copy-on-write: they are written while it is frozen).
+ * not made copy-on-write: they are written while it is frozen), nor an
+ * io_uring instance with registered buffers (their pages are pinned: a fork
+ * does not make them copy-on-write, and the ring writes them in place).
  */
 static bool can_use_pipes(const struct dump_ctx *c, const struct dump_task *t)
 {
 	if (!c->opts->leave_running || ckpt_fault("page-pipes"))
 		return false;
+	for (size_t i = 0; i < t->nfds; i++)
+		for (size_t k = 0; k < c->nfiles; k++)
+			if (c->files[k].fe->id == t->fds[i]->id && c->files[k].fe->io_uring &&
+			    c->files[k].fe->io_uring->n_bufs)
+				return false;
 	for (size_t i = 0; i < c->nshmem; i++)
 		if (c->shmem[i].owner == t->pid &&
 		    c->files[c->shmem[i].file_idx].fe->shmem->content_saved)

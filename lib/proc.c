@@ -1042,6 +1042,38 @@ static int pid_array_add(pid_t **arr, size_t *n, size_t *cap, pid_t v)
 	return 0;
 }
 
+/*
+ * An io_uring worker (iou-wrk-TID, iou-sqp-TID): a kernel thread of the
+ * process (PF_IO_WORKER in /proc/PID/task/TID/stat's flags) that never
+ * stops for ptrace and holds no state of the program: the kernel makes
+ * new ones when the ring needs them.
+ */
+#define PF_IO_WORKER_FLAG 0x10u
+
+static bool tid_is_io_worker(pid_t pid, int tid)
+{
+	char path[96], buf[1024];
+	const char *s;
+	unsigned long flags;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	s = strrchr(buf, ')');
+	/* state ppid pgrp session tty_nr tpgid flags */
+	if (!s || sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return false;
+	return flags & PF_IO_WORKER_FLAG;
+}
+
 int proc_list_tasks(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e)
 {
 	_cleanup_closedir_ DIR *d = NULL;
@@ -1063,6 +1095,8 @@ int proc_list_tasks(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e)
 		if (parse_int_tok(de->d_name, &tid) < 0 || tid <= 0)
 			return ckpt_err(e, -EINVAL, "%s: unexpected entry \"%s\"", path,
 					de->d_name);
+		if (tid != pid && tid_is_io_worker(pid, tid))
+			continue;
 		if (pid_array_add(&arr, &n, &cap, tid) < 0)
 			return ckpt_err(e, -ENOMEM, "%s: out of memory", path);
 		errno = 0;

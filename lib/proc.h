@@ -154,7 +154,8 @@ int proc_read_file(const char *path, char **ret, size_t *ret_len, struct ckpt_er
 int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e);
 /* /proc/PID/auxv as pairs of u64; *ret_n is the number of u64 words */
 int proc_read_auxv(pid_t pid, uint64_t **ret, size_t *ret_n, struct ckpt_error *e);
-/* All task ids of a process (/proc/PID/task) and all children of a thread
+/* All task ids of a process (/proc/PID/task; not its io_uring workers, kernel
+ * threads that never stop for ptrace) and all children of a thread
  * (/proc/PID/task/TID/children). Arrays are malloc'ed. */
 int proc_list_tasks(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e);
 int proc_list_children(pid_t pid, pid_t tid, pid_t **ret, size_t *ret_n, struct ckpt_error *e);

@@ -21,6 +21,8 @@ PKGS=(
 	openjdk-17-jdk-headless                 # the Java test (javac; the JRE comes with it)
 	bsdutils                                # script(1): a real pty for the shell-job test
 	xz-utils                                # the xz -9 test (tests/e2e/test_xz.sh)
+	liburing-dev                            # the io_uring workload (tests/workloads/iouring.c)
+	mariadb-server mariadb-client           # MariaDB with its io_uring (tests/e2e/test_iouring_mariadb.sh)
 	slurmctld slurmd slurm-client munge     # the Slurm batch-job test (tests/e2e/test_slurm.sh)
 )
 

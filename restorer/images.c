@@ -27,6 +27,7 @@
 #include "mm_cow.h"
 #include "proc.h"
 #include "restore.h"
+#include "kinds/iouring.h"
 
 /* Generous bounds for counts that the kernel bounds anyway. */
 #define MAX_AUXV_WORDS 128
@@ -121,6 +122,16 @@ static int cmp_file(const void *a, const void *b)
 	const struct rfile *x = a, *y = b;
 
 	return x->fe->id < y->fe->id ? -1 : x->fe->id > y->fe->id;
+}
+
+int rtask_fd_of_file(const struct rtask *t, uint32_t id)
+{
+	int fd = -1;
+
+	for (size_t i = 0; i < t->n_fds; i++)
+		if (t->fds[i]->id == id && (fd < 0 || (int)t->fds[i]->fd < fd))
+			fd = (int)t->fds[i]->fd;
+	return fd;
 }
 
 struct rfile *file_by_id(const struct restore_ctx *ctx, uint32_t id)
@@ -754,7 +765,8 @@ static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f,
 					"%s: field vmas[%zu]: flags %#x prot %#x: a shared file "
 					"mapping must be MAP_SHARED and read-only",
 					f, i, v->flags, v->prot);
-	} else if (v->kind == VMA_KIND__VMA_SHMEM_SHARED || v->kind == VMA_KIND__VMA_SYSV_SHM) {
+	} else if (v->kind == VMA_KIND__VMA_SHMEM_SHARED || v->kind == VMA_KIND__VMA_SYSV_SHM ||
+		   v->kind == VMA_KIND__VMA_IOURING) {
 		if (v->flags & ~known || !(v->flags & MAP_SHARED) || v->flags & MAP_PRIVATE)
 			return ckpt_err(e, -EINVAL,
 					"%s: field vmas[%zu].flags: %#x (a shared memory area is "
@@ -812,6 +824,19 @@ static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f,
 		/* (images without vmflags: as it was, writable) */
 		if (v->kind == VMA_KIND__VMA_SHMEM_SHARED && (!v->vmflags || vma_vmflag(v, "mw")))
 			rf->shmem_map_rw = true;
+		return 0;
+	}
+	case VMA_KIND__VMA_IOURING: {
+		struct rfile *rf = v->has_file_id ? file_by_id(ctx, v->file_id) : NULL;
+
+		if (!rf || rf->fe->type != FILE_TYPE__FILE_IOURING || !rf->fe->io_uring ||
+		    v->pgoff % RST_PAGE_SIZE || v->pgoff >= IOURING_OFF_END ||
+		    v->end - v->start > IOURING_OFF_END)
+			return ckpt_err(e, -EINVAL,
+					"%s: field vmas[%zu].file_id: %u is not an io_uring "
+					"instance of files.img (or pgoff %#" PRIx64 " is not a ring "
+					"offset)",
+					f, i, v->file_id, v->pgoff);
 		return 0;
 	}
 	case VMA_KIND__VMA_VDSO:
@@ -890,7 +915,8 @@ static bool range_in_vmas(const MmEntry *mm, size_t *idx, uint64_t s, uint64_t e
 		if (!v || v->start > s || v->kind == VMA_KIND__VMA_VDSO ||
 		    v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VVAR_VCLOCK ||
 		    v->kind == VMA_KIND__VMA_VSYSCALL || v->kind == VMA_KIND__VMA_FILE_SHARED_RO ||
-		    v->kind == VMA_KIND__VMA_SHMEM_SHARED || v->kind == VMA_KIND__VMA_SYSV_SHM)
+		    v->kind == VMA_KIND__VMA_SHMEM_SHARED || v->kind == VMA_KIND__VMA_SYSV_SHM ||
+		    v->kind == VMA_KIND__VMA_IOURING)
 			return false;
 		s = v->end;
 		i++;
@@ -1081,6 +1107,21 @@ static int mark_in_flight(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* An io_uring mapping is made from the ring's fd in the task: it must hold one. */
+static int validate_iouring_maps(struct restore_ctx *ctx, struct rtask *t)
+{
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const Vma *v = t->mm->vmas[i];
+
+		if (v->kind == VMA_KIND__VMA_IOURING && rtask_fd_of_file(t, v->file_id) < 0)
+			return ckpt_err(&ctx->err, -EINVAL,
+					"mm-%d.img: field vmas[%zu].file_id: io_uring %u is not an "
+					"fd of the task (fds-%d.img)",
+					t->pid, i, v->file_id, t->pid);
+	}
+	return 0;
+}
+
 static int load_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
@@ -1105,6 +1146,8 @@ static int load_task(struct restore_ctx *ctx, struct rtask *t)
 			     &t->n_fds, e);
 	if (r >= 0)
 		r = validate_fds(ctx, t);
+	if (r >= 0)
+		r = validate_iouring_maps(ctx, t);
 	return r;
 }
 

@@ -36,6 +36,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <linux/prctl.h>
+#include <linux/io_uring.h>
 
 #include "cleanup.h"
 #include "clock.h"
@@ -403,6 +404,8 @@ static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool fil
 		r = shmem_attach_sysv(ctx, t, i);
 		goto advice;
 	}
+	if (v->kind == VMA_KIND__VMA_IOURING)
+		return 0; /* last: map_iouring_area */
 	if (t->kept && t->kept[i]) {
 		/* in place since before the fork, its pages too (cow.c) */
 		r = 0;
@@ -647,6 +650,129 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 	return r;
 }
 
+/*
+ * An io_uring area, once every other area is in place. The kernel refuses
+ * any address a program gives for a ring (io_uring_get_unmapped_area: no
+ * MAP_FIXED, no hint, no mremap there): it always picks one itself. So
+ * every hole of the address space but the area's own is filled for the
+ * time of the call with placeholders (PROT_NONE, no memory), and the
+ * kernel's only choice is the saved address.
+ */
+static int map_iouring_area(struct restore_ctx *ctx, struct rtask *t, const Vma *v)
+{
+	struct ckpt_error *e = &ctx->err;
+	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ uint64_t *ph = NULL; /* placeholders: start, len pairs */
+	struct proc_vma_list vl = {0};
+	uint64_t lo = 0x10000, len = v->end - v->start, cur;
+	int64_t ring = rtask_fd_of_file(t, v->file_id);
+	size_t nph = 0;
+	long got = -1;
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
+	r = proc_read_file(path, &text, NULL, e);
+	if (r >= 0)
+		r = proc_parse_maps_text(text, &vl, e);
+	if (r < 0)
+		return r;
+	ph = calloc(2 * (vl.n + 2), sizeof(*ph));
+	if (!ph) {
+		proc_vma_list_free(&vl);
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	}
+	cur = lo;
+	for (size_t k = 0; k <= vl.n; k++) {
+		uint64_t end = k < vl.n ? vl.v[k].start : RST_TASK_SIZE;
+
+		if (end > RST_TASK_SIZE) /* [vsyscall] */
+			end = RST_TASK_SIZE;
+		if (k < vl.n && vl.v[k].end <= lo)
+			continue;
+		/* the hole [cur, end), without the area's own range */
+		if (end > cur && (v->start >= end || v->end <= cur)) {
+			ph[2 * nph] = cur, ph[2 * nph + 1] = end - cur, nph++;
+		} else if (end > cur) {
+			if (v->start > cur)
+				ph[2 * nph] = cur, ph[2 * nph + 1] = v->start - cur, nph++;
+			if (end > v->end)
+				ph[2 * nph] = v->end, ph[2 * nph + 1] = end - v->end, nph++;
+		}
+		if (k < vl.n && vl.v[k].end > cur)
+			cur = vl.v[k].end;
+	}
+	proc_vma_list_free(&vl);
+	for (size_t k = 0; r >= 0 && k < nph; k++) {
+		r = rcall(t, e, __NR_mmap,
+			  RARGS(ph[2 * k], ph[2 * k + 1], PROT_NONE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+				(uint64_t)-1, 0),
+			  NULL, "placeholder %#" PRIx64 "+%#" PRIx64 " around io_uring area",
+			  ph[2 * k], ph[2 * k + 1]);
+		if (r < 0)
+			nph = k;
+	}
+	if (r >= 0)
+		r = rcall(t, e, __NR_mmap,
+			  RARGS(0, len, v->prot, MAP_SHARED, (uint64_t)ring, v->pgoff), &got,
+			  "mmap of io_uring area %#" PRIx64 "-%#" PRIx64 " (fd %" PRId64
+			  ", offset %#" PRIx64 ")",
+			  v->start, v->end, ring, v->pgoff);
+	for (size_t k = 0; k < nph; k++) {
+		struct ckpt_error tmp = {0};
+		int r2 = rcall(t, r < 0 ? &tmp : e, __NR_munmap, RARGS(ph[2 * k], ph[2 * k + 1]),
+			       NULL, "munmap of a placeholder");
+
+		if (r >= 0 && r2 < 0)
+			r = r2;
+	}
+	if (r >= 0 && (uint64_t)got != v->start)
+		r = ckpt_err(e, -EIO,
+			     "pid %d: io_uring area %#" PRIx64 "-%#" PRIx64
+			     ": the kernel placed it at %#lx",
+			     t->pid, v->start, v->end, (unsigned long)got);
+	return r;
+}
+
+/*
+ * Buffers registered with the task's io_uring instances, once their memory
+ * is in place: the kernel pins the pages of the task's own mm.
+ */
+static int iouring_buffers(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct ckpt_error *e = &ctx->err;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < t->n_fds; i++) {
+		const struct rfile *f = file_by_id(ctx, t->fds[i]->id);
+		const IoUringEntry *ie = f ? f->fe->io_uring : NULL;
+		_cleanup_free_ struct iovec *iov = NULL;
+		size_t len;
+
+		if (!ie || !ie->n_bufs || rtask_fd_of_file(t, t->fds[i]->id) != (int)t->fds[i]->fd)
+			continue;
+		len = ie->n_bufs * sizeof(*iov);
+		if (len > t->rsys.scratch_len)
+			return ckpt_err(e, -E2BIG, "pid %d: io_uring fd %u: %zu buffers", t->pid,
+					t->fds[i]->fd, ie->n_bufs);
+		iov = calloc(ie->n_bufs, sizeof(*iov));
+		if (!iov)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		for (size_t k = 0; k < ie->n_bufs; k++)
+			iov[k] = (struct iovec){(void *)(uintptr_t)ie->bufs[k]->addr,
+						(size_t)ie->bufs[k]->len};
+		r = remote_write(t->pid, t->rsys.scratch, iov, len, e);
+		if (r >= 0)
+			r = rcall(t, e, __NR_io_uring_register,
+				  RARGS((uint64_t)t->fds[i]->fd, IORING_REGISTER_BUFFERS,
+					t->rsys.scratch, ie->n_bufs),
+				  NULL, "io_uring_register of %zu buffers on fd %u", ie->n_bufs,
+				  t->fds[i]->fd);
+	}
+	return r;
+}
+
 /* ---- 5. protection, mm fields, helper fds ------------------------------------------------------
  */
 
@@ -733,6 +859,11 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 		r = lazy_register_task(ctx, t);
 	if (r >= 0)
 		r = fill_pages(ctx, t);
+	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++)
+		if (t->mm->vmas[i]->kind == VMA_KIND__VMA_IOURING)
+			r = map_iouring_area(ctx, t, t->mm->vmas[i]);
+	if (r >= 0)
+		r = iouring_buffers(ctx, t);
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
 		const Vma *v = t->mm->vmas[i];
 

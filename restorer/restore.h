@@ -357,6 +357,8 @@ void restore_undo_free(struct restore_ctx *ctx);
 int images_load(struct restore_ctx *ctx);
 struct rtask *task_by_pid(const struct restore_ctx *ctx, pid_t pid);
 struct rfile *file_by_id(const struct restore_ctx *ctx, uint32_t id);
+/* The task's lowest fd number on files.img entry id, -1 if none. */
+int rtask_fd_of_file(const struct rtask *t, uint32_t id);
 
 /* ---- consistency.c: what must agree across images (fd tables, pipes, unix peers) */
 int consistency_check(struct restore_ctx *ctx);

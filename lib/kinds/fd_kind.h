@@ -41,6 +41,14 @@ struct fd_probe {
 	struct fd_inflight_sink *inflight;
 	/* a file in flight: pid and fd are the dump's own copy, not a task's */
 	bool in_flight;
+	/*
+	 * Set by the engine for a task's fd: run one syscall with register
+	 * arguments only in the task's main thread (frozen; a remote-syscall
+	 * session of its own), its raw result (maybe -errno) in *ret. For what
+	 * the kernel answers only to the task itself. NULL when not available.
+	 */
+	int (*remote)(const struct fd_probe *p, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		      uint64_t a4, long *ret, struct ckpt_error *e);
 };
 
 /* One open file description of the tree as the dump saw it (for dump_done). */

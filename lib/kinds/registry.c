@@ -29,6 +29,7 @@ extern const struct fd_kind fd_kind_inotify;
 extern const struct fd_kind fd_kind_pidfd;
 extern const struct fd_kind fd_kind_netlink;
 extern const struct fd_kind fd_kind_symlink;
+extern const struct fd_kind fd_kind_iouring;
 
 static const struct {
 	const struct fd_kind *kind;
@@ -52,6 +53,7 @@ static const struct {
     {&fd_kind_pidfd, FILE_TYPE__FILE_PIDFD},
     {&fd_kind_netlink, FILE_TYPE__FILE_NETLINK_SK},
     {&fd_kind_symlink, FILE_TYPE__FILE_SYMLINK},
+    {&fd_kind_iouring, FILE_TYPE__FILE_IOURING},
     /* FILE_REG entries with deleted set: chosen by fd_kind_for_file */
     {&fd_kind_deleted, 0},
 };

@@ -1,0 +1,152 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# io_uring instances (lib/kinds/iouring.c, VMA_IOURING areas in
+# dump/dump_mm.c and restorer/mem.c). tests/workloads/iouring.c drives a
+# ring of 8 entries with a registered file, a registered buffer and a
+# registered eventfd (WRITE_FIXED, READ, NOPs each round), leaves an SQE
+# prepared and a CQE unreaped over its sleep, and checks everything itself
+# (results, user_data, data read back, eventfd signals, the kernel's ring
+# indices against its own counts): every line must say "bad 0".
+#  - --leave-running, then a killing dump and a restore: same pid, the log
+#    goes on without a gap and clean, the ring's indices (fdinfo SqHead,
+#    CqTail) are the dumped ones plus what ran since, the ring is mapped at
+#    the same addresses, its registered file and buffer are there;
+#  - the --leave-running checkpoint restores too, its registered buffer as
+#    it was at dump (pinned pages are saved while frozen, not from pipes);
+#  - the same with IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+#  - a ring with a read of an empty pipe in flight is refused, naming the
+#    pid, the fd and the request; the program keeps running untouched;
+#  - fault steps of the kind fail the dump (program intact) or the restore
+#    (nothing left behind).
+. "$(dirname "$0")/lib.sh"
+
+[[ -x $WL/iouring ]] || fail "$WL/iouring not found: build first (liburing-dev)"
+
+# lines_ok LOG WHAT: "ok N" numbered 1, 2, 3... and every one "bad 0".
+lines_ok()
+{
+	grep -n '^bad' "$1" && fail "$2: the program found a difference: $(grep -m1 '^bad' "$1")"
+	awk '/^ok / { n++; if ($2 != n || $NF != 0) { print "line " NR ": " $0; bad = 1; exit } }
+		END { exit bad }' "$1" || fail "$2: log not continuous or not clean"
+}
+ok_count() { grep -c '^ok ' "$1"; }
+wait_more() { local n; n=$(ok_count "$1"); wait_for 10 "$2 more ok lines in $1" eval "(( \$(ok_count $1) >= n + $2 ))"; }
+ring_fd() { for f in /proc/"$1"/fd/*; do [[ $(readlink "$f") == 'anon_inode:[io_uring]' ]] && basename "$f"; done; }
+fdinfo_val() { awk -v k="$3:" '$1 == k { print $2 }' "/proc/$1/fdinfo/$2"; }
+ring_maps() { grep 'anon_inode:\[io_uring\]' "/proc/$1/maps" | awk '{ print $1, $2, $3 }'; }
+
+# run_mode MODE: leave-running dump, killing dump, restore, checks.
+run_mode()
+{
+	local mode=$1 log=$T/$1.log pid fd head tail maps
+	mkdir -p "$T/$mode"
+	diag_add "$log"
+	start_workload W "$T/$mode.ready" -- "$WL/iouring" "$log" "$T/$mode.ready" "$T/$mode" "$mode"
+	pid=$W
+	wait_grep "$log" '^ok 3 ' 10
+	fd=$(ring_fd "$pid")
+	[[ -n $fd ]] || fail "$mode: no io_uring fd in /proc/$pid/fd"
+
+	ckpt_dump "$pid" "$T/$mode.lr.img" --leave-running
+	assert_running "$pid"
+	wait_more "$log" 3
+	lines_ok "$log" "$mode: after --leave-running"
+
+	maps=$(ring_maps "$pid")
+	ckpt_dump "$pid" "$T/$mode.img"
+	assert_tree_gone "$pid"
+	# the indices as dumped: every line of the log is the program's last word
+	head=$(awk '/^ok / { h = $4 } END { print h }' "$log")
+	ckpt_restore "$T/$mode.img"
+	[[ $RESTORED_PID == "$pid" ]] || fail "$mode: restored pid $RESTORED_PID, dumped $pid"
+	[[ $(readlink "/proc/$pid/fd/$fd") == 'anon_inode:[io_uring]' ]] ||
+		fail "$mode: fd $fd is not an io_uring instance after restore"
+	[[ $(ring_maps "$pid") == "$maps" ]] ||
+		fail "$mode: ring mappings differ: before '$maps', after '$(ring_maps "$pid")'"
+	grep -q "^    0: $T/$mode/data\$" "/proc/$pid/fdinfo/$fd" ||
+		fail "$mode: registered file not there: $(cat "/proc/$pid/fdinfo/$fd")"
+	grep -A1 '^UserBufs:' "/proc/$pid/fdinfo/$fd" | grep -q '/4096$' ||
+		fail "$mode: registered buffer not there: $(cat "/proc/$pid/fdinfo/$fd")"
+	wait_more "$log" 5
+	lines_ok "$log" "$mode: after restore"
+	tail=$(fdinfo_val "$pid" "$fd" SqHead)
+	# the program checks each round that the kernel's head is its own count;
+	# here: the head went on from the dumped one (+1 prepared, +6 a round)
+	(( tail > head )) || fail "$mode: SQ head $tail after restore, $head at dump"
+	awk -v h="$head" '/^ok / && $4 == h + 6 { f = 1 } END { exit !f }' "$log" ||
+		fail "$mode: no round right after the dumped SQ head $head"
+	log "$mode: restored, SQ head $head -> $tail, log clean"
+	kill -9 "$pid"
+	assert_gone "$pid"
+
+	# the --leave-running checkpoint is the program as it was then: the
+	# registered buffer's pages (pinned, written in place by the program
+	# and the ring) were saved while frozen, not from pipes after resume
+	local lines
+	lines=$(wc -l <"$log")
+	ckpt_restore "$T/$mode.lr.img"
+	[[ $RESTORED_PID == "$pid" ]] || fail "$mode: lr restore gave pid $RESTORED_PID"
+	wait_for 10 "5 more lines after the --leave-running restore" eval "(( \$(wc -l <$log) >= lines + 5 ))"
+	tail -n +$((lines + 1)) "$log" | grep -v ' bad 0$' &&
+		fail "$mode: restored from the --leave-running checkpoint, the program found a difference"
+	log "$mode: the --leave-running checkpoint restores cleanly too"
+	kill -9 "$pid"
+	assert_gone "$pid"
+}
+
+run_mode run
+run_mode defer
+
+# ---- a request in flight: refused -------------------------------------------------
+LOG=$T/block.log
+mkdir -p "$T/block"
+diag_add "$LOG"
+start_workload B "$T/block.ready" -- "$WL/iouring" "$LOG" "$T/block.ready" "$T/block" block
+wait_grep "$LOG" '^ok 3$' 10
+fd=$(ring_fd "$B")
+if ckptctl_run dump "$B" -D "$T/block.img"; then
+	fail "a ring with a read of an empty pipe in flight was dumped"
+fi
+grep -q "pid $B: fd $fd: io_uring instance with 1 request(s) in flight .*op=22" "$ERR" ||
+	fail "refusal does not name the pid, the fd and the request: $(cat "$ERR")"
+[[ ! -e $T/block.img/inventory.img ]] || fail "a refused dump left a checkpoint"
+assert_running "$B"
+n=$(ok_count "$LOG")
+wait_for 10 "the blocked-ring program to go on" eval "(( \$(ok_count $LOG) >= n + 3 ))"
+grep -q '^PollList:' "/proc/$B/fdinfo/$fd" && grep -A1 '^PollList:' "/proc/$B/fdinfo/$fd" | grep -q 'op=22' ||
+	fail "the request in flight is gone after the refused dump"
+log "a request in flight: refused ($(cat "$ERR")), program running with it"
+
+# ---- fault steps ---------------------------------------------------------------
+LOG=$T/faults.log
+mkdir -p "$T/faults"
+diag_add "$LOG"
+start_workload F "$T/faults.ready" -- "$WL/iouring" "$LOG" "$T/faults.ready" "$T/faults" run
+wait_grep "$LOG" '^ok 3 ' 10
+tree_snapshot "$F" >"$T/tree.before"
+STEPS=$(fault_steps kinds | tr ' ' '\n' | grep -E '^iouring-' | tr '\n' ' ')
+log "io_uring fault steps: $STEPS"
+[[ $STEPS == *iouring-open* && $STEPS == *iouring-install* ]] || fail "io_uring fault steps not found: $STEPS"
+for step in $STEPS; do
+	dir=$T/$step.img
+	if ! CKPT_FAULT=$step ckptctl_run dump "$F" -D "$dir"; then
+		grep -q -- "$step" "$ERR" || fail "$step: dump error does not name the step: $(cat "$ERR")"
+		assert_running "$F"
+		wait_more "$LOG" 2
+		lines_ok "$LOG" "$step (dump)"
+		log "$step: dump refused, program intact"
+		continue
+	fi
+	assert_tree_gone "$F"
+	if CKPT_FAULT=$step ckptctl_run restore "$dir" --json; then
+		fail "$step: neither the dump nor the restore failed with CKPT_FAULT=$step"
+	fi
+	grep -q -- "$step" "$ERR" || fail "$step: restore error does not name the step: $(cat "$ERR")"
+	assert_restore_left_nothing "$T/tree.before"
+	ckpt_restore "$dir"
+	[[ $RESTORED_PID == "$F" ]] || fail "$step: restored pid $RESTORED_PID, dumped $F"
+	wait_more "$LOG" 2
+	lines_ok "$LOG" "$step (restore)"
+	log "$step: restore refused and left nothing; a normal restore then worked"
+done
+log PASS
