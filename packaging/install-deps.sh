@@ -22,6 +22,7 @@ PKGS=(
 	bsdutils                                # script(1): a real pty for the shell-job test
 	xz-utils                                # the xz -9 test (tests/e2e/test_xz.sh)
 	slurmctld slurmd slurm-client munge     # the Slurm batch-job test (tests/e2e/test_slurm.sh)
+	systemd-container debootstrap           # ckpt-preserve.service under a real systemd: systemd-nspawn --boot of a debootstrapped tree (tests/e2e/test_preserve_systemd.sh)
 )
 
 missing=()
