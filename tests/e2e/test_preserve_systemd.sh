@@ -155,9 +155,13 @@ EOF
 }
 job_running()
 {
-	local pid=$1
+	local pid=$1 d
 	in_ct cat "/proc/$pid/cmdline" 2>/dev/null | tr '\0' ' ' | grep -q 'counter.py' ||
 		fail "pid $pid in the container is not the counter: $(in_ct ps -ef)"
+	# restored into ckptd's cgroups (its unit's, ckjob.service, is gone)
+	d=$(in_ct systemctl show -P MainPID ckptd.service)
+	[[ $(in_ct cat "/proc/$pid/cgroup") == "$(in_ct cat "/proc/$d/cgroup")" ]] ||
+		fail "the job (pid $pid) is not in ckptd's cgroups: $(in_ct cat "/proc/$pid/cgroup")"
 }
 
 # ---- the tree -------------------------------------------------------------------
