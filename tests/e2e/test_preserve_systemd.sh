@@ -38,7 +38,7 @@ MACHINE=ckpt-e2e-$$
 CGNAME=ckpt-e2e-nspawn-$$
 CACHEDIR=/var/cache/ckpt-test
 MIRROR=${CKPT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-NS_PID='' INIT='' CGDIRS=()
+NS_PID='' INIT='' OWN_CGROUPS=()
 
 # ---- the container ------------------------------------------------------------
 
@@ -54,31 +54,16 @@ teardown()
 {
 	local d
 	container_kill
-	for d in "${CGDIRS[@]}"; do
+	for d in "${OWN_CGROUPS[@]}"; do
 		[[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
 	done
 	rmdir "/run/systemd/nspawn/propagate/$MACHINE" 2>/dev/null
 }
 trap 'rc=$?; teardown; (exit $rc); cleanup' EXIT
 
-# cgroups of its own, below the test's, in the v2 hierarchy and systemd's
-# named v1 one (where they are mounted): nspawn makes payload/ and
-# supervisor/ below its cgroup, which must not be another test's
-while read -r root mnt fstype opts; do
-	[[ $root == / ]] || continue
-	sub=''
-	if [[ $fstype == cgroup2 ]]; then
-		sub=$(sed -n 's/^0:://p' /proc/self/cgroup)
-	elif [[ $fstype == cgroup && ,$opts, == *,name=systemd,* ]]; then
-		sub=$(sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup)
-	else
-		continue
-	fi
-	d=$mnt${sub%/}/$CGNAME
-	mkdir "$d" || fail "cannot make the cgroup $d"
-	CGDIRS+=("$d")
-done < <(sed -E 's/^[^ ]+ [^ ]+ [^ ]+ ([^ ]+) ([^ ]+) .* - ([^ ]+) [^ ]+ ([^ ]+)$/\1 \2 \3 \4/' /proc/self/mountinfo)
-((${#CGDIRS[@]})) || fail "no cgroup2 or name=systemd hierarchy mounted"
+# cgroups of its own: nspawn makes payload/ and supervisor/ below its
+# cgroup, which must not be another test's
+own_cgroups "$CGNAME"
 
 # in_ct CMD...: run CMD in the container's namespaces, clean environment
 in_ct()
@@ -92,7 +77,7 @@ boot()
 	log "booting the container ($what)"
 	echo "==== boot: $what" >>"$T/nspawn.log"
 	(
-		for c in "${CGDIRS[@]}"; do echo 0 >"$c/cgroup.procs" || exit 1; done
+		for c in "${OWN_CGROUPS[@]}"; do echo 0 >"$c/cgroup.procs" || exit 1; done
 		exec env SYSTEMD_SECCOMP=0 systemd-nspawn -D "$ROOT" -M "$MACHINE" --boot --register=no \
 			--keep-unit --private-network --capability=all --console=pipe
 	) </dev/null >>"$T/nspawn.log" 2>&1 &
