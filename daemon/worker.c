@@ -875,7 +875,6 @@ static void wait_for_zombie_pids(int dir_fd)
 	}
 }
 
-
 int worker_restore(const struct worker_args *a)
 {
 	struct sigaction sa = {.sa_handler = on_sigterm, .sa_flags = SA_RESTART};

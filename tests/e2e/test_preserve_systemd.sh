@@ -70,7 +70,8 @@ in_ct()
 {
 	nsenter -t "$INIT" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
 }
-init_up() { [[ $(cat "/proc/$1/comm" 2>/dev/null) == systemd ]]; }
+# init_up: nspawn's child is the container's systemd (INIT set)
+init_up() { INIT=$(pgrep -P "$NS_PID" | head -n 1) && [[ $(cat "/proc/$INIT/comm" 2>/dev/null) == systemd ]]; }
 boot()
 {
 	local what=$1 c
@@ -82,7 +83,7 @@ boot()
 			--keep-unit --private-network --capability=all --console=pipe
 	) </dev/null >>"$T/nspawn.log" 2>&1 &
 	NS_PID=$!
-	wait_for 30 "the container's systemd" eval 'INIT=$(pgrep -P "$NS_PID" | head -n 1) && init_up "$INIT"'
+	wait_for 30 "the container's systemd" init_up
 	wait_for 60 "the container's systemd to listen" in_ct test -S /run/systemd/private
 	# is-system-running --wait: until the boot is done (running or degraded)
 	timeout 120 nsenter -t "$INIT" -a systemctl is-system-running --wait >"$T/state" 2>&1
@@ -250,7 +251,7 @@ log "restored at boot as pid $P: the counter went on from $n_down without a gap"
 # pids before the fork cannot see that one). Every cycle must restore.
 cycle()
 {
-	local k=$1 n_stop p2
+	local k=$1 n_stop
 	in_ct systemctl stop ckpt-preserve.service || fail "systemctl stop ckpt-preserve failed"
 	[[ $(list_get state) == saved ]] || fail "state after systemctl stop: $(cat "$T/list.json")"
 	in_ct test -e "/proc/$P" && fail "the job (pid $P) still runs after systemctl stop ckpt-preserve"
