@@ -259,6 +259,9 @@ cycle()
 	n_stop=$(line_count "$ROOT/srv/job/count")
 	sleep 0.3
 	(($(line_count "$ROOT/srv/job/count") == n_stop)) || fail "the counter goes on while the job is saved"
+	# more than 5 starts in 10 s would hit systemd's start rate limit
+	# (StartLimitBurst=, "start of the service was attempted too often")
+	in_ct systemctl reset-failed ckpt-preserve.service || fail "systemctl reset-failed failed"
 	# the sh has its pid (it becomes the start's systemctl): the next is J-k+1
 	if [[ $k == - ]]; then
 		in_ct systemctl start ckpt-preserve.service || fail "systemctl start ckpt-preserve failed"
@@ -275,15 +278,17 @@ cycle()
 	count_ok "$J"
 	log "systemctl stop / start ckpt-preserve (k=$k): restored as pid $P, the counter went on from $n_stop"
 }
-hit=''
+hits() { journal | grep -c "ckpt-restore got pid $J of the checkpoint: restoring with --new-pidns"; }
+hit='' n_hits=$(hits)
+((n_hits)) && log "at this boot's restore already, ckpt-restore had the saved pid $J"
 for k in 1 2 3 4 5 6 7 8; do
 	cycle "$k"
-	journal >"$T/journal.txt"
-	if grep -q "ckpt-restore got pid $J of the checkpoint: restoring with --new-pidns" "$T/journal.txt"; then
+	if (($(hits) > n_hits)); then
 		hit=$k
 		break
 	fi
 done
+journal >"$T/journal.txt"
 [[ -n $hit ]] || fail "ckpt-restore never got the saved pid $J (the pids were not as arranged)"
 log "ckpt-restore had the saved pid $J (k=$hit: next pid J-$((hit - 1))): restored in a new pid namespace"
 
