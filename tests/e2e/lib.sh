@@ -110,11 +110,13 @@ trap cleanup EXIT
 
 # own_cgroups NAME: make cgroup NAME below the test's own in the v2
 # hierarchy and in systemd's named v1 one, where they are mounted; their
-# directories in OWN_CGROUPS (the test removes them, once empty)
+# directories in CGROUPS_MADE, and added to OWN_CGROUPS (the test removes
+# them, once empty)
+OWN_CGROUPS=()
 own_cgroups()
 {
 	local root mnt fstype opts sub d
-	OWN_CGROUPS=()
+	CGROUPS_MADE=()
 	while read -r root mnt fstype opts; do
 		[[ $root == / ]] || continue
 		if [[ $fstype == cgroup2 ]]; then
@@ -127,8 +129,9 @@ own_cgroups()
 		d=$mnt${sub%/}/$1
 		mkdir "$d" || fail "cannot make the cgroup $d"
 		OWN_CGROUPS+=("$d")
+		CGROUPS_MADE+=("$d")
 	done < <(sed -E 's/^[^ ]+ [^ ]+ [^ ]+ ([^ ]+) ([^ ]+) .* - ([^ ]+) [^ ]+ ([^ ]+)$/\1 \2 \3 \4/' /proc/self/mountinfo)
-	((${#OWN_CGROUPS[@]})) || fail "no cgroup2 or name=systemd hierarchy mounted"
+	((${#CGROUPS_MADE[@]})) || fail "no cgroup2 or name=systemd hierarchy mounted"
 }
 
 # ---- waiting ------------------------------------------------------------------

@@ -28,7 +28,6 @@ diag_add "$LOG"
 
 mkdir -p "$TMPFS"
 mount -t tmpfs -o size=8m ckpt-e2e-tmpfs "$TMPFS" || fail "cannot mount a tmpfs on $TMPFS"
-OWN_CGROUPS=()
 trap 'rc=$?; umount -l "$TMPFS" 2>/dev/null; for r in "${TRACKED[@]}"; do kill_tree "$r"; done
 	for d in "${OWN_CGROUPS[@]}"; do rmdir "$d" 2>/dev/null; done; (exit $rc); cleanup' EXIT
 
@@ -59,6 +58,21 @@ assert_running "$ONTMP"
 kill_tree "$ONTMP"
 rm -f "$TMPFS/sleeper"
 
+# a child in a cgroup outside the root's: the restore under ckptd's cgroups
+# (--cgroups=caller) takes only the root's subtree
+start_workload TWO "$T/two.ready" -- bash -c 'sleep 1001 & echo $$ >"$0.tmp"; mv "$0.tmp" "$0"; wait' "$T/two.ready"
+wait_for 5 "the child of $TWO" bash -c "[[ -n \$(cat /proc/$TWO/task/*/children) ]]"
+TWOCHILD=$(cat /proc/"$TWO"/task/*/children | tr -d ' ')
+own_cgroups "ckpt-e2e-preserve-root-$$"
+for d in "${CGROUPS_MADE[@]}"; do echo "$TWO" >"$d/cgroup.procs" || fail "cannot move $TWO into $d"; done
+own_cgroups "ckpt-e2e-preserve-other-$$"
+for d in "${CGROUPS_MADE[@]}"; do echo "$TWOCHILD" >"$d/cgroup.procs" || fail "cannot move $TWOCHILD into $d"; done
+expect_fail "a child in a cgroup outside the root's" \
+	"cannot be preserved.*pid $TWOCHILD \(thread $TWOCHILD\): cgroup .*ckpt-e2e-preserve-other-$$ is outside the root task's cgroup" \
+	preserve "$TWO"
+assert_tree_running "$TWO"
+kill_tree "$TWO"
+
 # --- the job ------------------------------------------------------------------
 # its cwd is a directory on the tmpfs too, and the file is in it
 mkdir -m 0750 "$TMPFS/work"
@@ -72,7 +86,8 @@ CHILD=$(cat /proc/"$JOB"/task/*/children | tr -d ' ')
 [[ $CHILD =~ ^[0-9]+$ ]] || fail "no child of the job ($CHILD)"
 # the job's cgroup, as a systemd unit's (its own, gone after the dump)
 own_cgroups "ckpt-e2e-preserve-$$"
-for d in "${OWN_CGROUPS[@]}"; do
+JOBCG=("${CGROUPS_MADE[@]}")
+for d in "${JOBCG[@]}"; do
 	echo "$JOB" >"$d/cgroup.procs" && echo "$CHILD" >"$d/cgroup.procs" || fail "cannot move the job into $d"
 done
 cp "$TMPFS/work/job.data" "$T/job.data.expected"
@@ -131,7 +146,7 @@ T_DUMP=$(now_us)
 log "dumped after $lines lines"
 
 # --- the reboot: the tmpfs is emptied, the job's cgroup gone ---------------------------
-for d in "${OWN_CGROUPS[@]}"; do rmdir "$d" || fail "cannot remove the job's cgroup $d"; done
+for d in "${JOBCG[@]}"; do rmdir "$d" || fail "cannot remove the job's cgroup $d"; done
 rm -f "$TMPFS/work/job.data"
 umount "$TMPFS" || fail "cannot unmount $TMPFS"
 mount -t tmpfs -o size=8m ckpt-e2e-tmpfs "$TMPFS" || fail "cannot mount a fresh tmpfs"
