@@ -1040,6 +1040,11 @@ static int batch_start_restore(struct server *s, PreserveEntry *pe, struct ckpt_
 	jr.st = &st;
 	jr.a.new_pidns_if_taken = s->o->restorer_new_pidns;
 	jr.a.continue_clocks = s->o->restorer_continue_clocks;
+	/* the cgroups the tree was dumped in are gone after a reboot (under
+	 * systemd, a unit's cgroup goes when the unit stops: the dump's kill
+	 * stopped it): the tree is placed in ckptd's own, as --cgroups=caller
+	 * does for a client's (docs/preserve.md) */
+	jr.a.cgroups_caller = true;
 	r = job_launch(s, NULL, &jr, &j, e);
 	if (r < 0)
 		return r;

@@ -262,6 +262,7 @@ int worker_dump(const struct worker_args *a)
 	o.images_unprivileged = !auth_is_root(a->caller);
 	o.check_only = a->check_only;
 	o.save_tmpfs_files = a->save_tmpfs;
+	o.cgroups_under_root = a->save_tmpfs; /* (preserve: restored by --cgroups=caller) */
 	o.progress = dump_progress;
 	o.progress_arg = (void *)a;
 	o.cancel = &worker_cancelled;
@@ -475,6 +476,35 @@ out:
 	cgroup_mounts_free(&mounts);
 }
 
+/*
+ * A pid of pstree.img belongs to a live process (zombies were waited for);
+ * with only > 0, that pid: is it one of the checkpoint's?
+ */
+static bool saved_pid_taken(int dir_fd, pid_t only)
+{
+	_cleanup_img_ struct img *img = NULL;
+	struct ckpt_error e = {0};
+	ProtobufCMessage *m;
+	bool taken = false;
+
+	if (img_open(dir_fd, IMG_PSTREE, 0, &img, &e) < 0)
+		return false;
+	while (!taken && img_read_msg(img, &m, &e) == 1) {
+		PstreeEntry *pe = (PstreeEntry *)m;
+
+		for (size_t i = 0; i < pe->n_threads && !taken; i++)
+			taken = pe->threads[i] > 0 &&
+				(only > 0 ? pe->threads[i] == only : kill(pe->threads[i], 0) == 0);
+		taken |= pe->pid > 0 &&
+			 (only > 0 ? pe->pid == only : kill(pe->pid, 0) == 0 || errno == EPERM);
+		if (taken && only <= 0)
+			pr_info("pid %d of the checkpoint is taken: restoring with --new-pidns",
+				pe->pid);
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	return taken;
+}
+
 static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, int progress_fd)
 {
 	char fdarg[16], progarg[16], pidarg[16];
@@ -488,16 +518,23 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 
 	snprintf(fdarg, sizeof(fdarg), "%d", a->dir_fd);
 	snprintf(progarg, sizeof(progarg), "%d", progress_fd);
-	if (a->cgroups_caller) {
-		/* the client waits for our answer: its pid is its own meanwhile */
-		snprintf(pidarg, sizeof(pidarg), "%d", (int)a->caller->pid);
+	if (a->cgroups_caller)
 		argv[argc++] = "--cgroups=caller";
+	/* the client waits for our answer: its pid is its own meanwhile; a
+	 * preserved tree's restore has no client (pid 0): ckptd's cgroups,
+	 * where this process is, stand for the caller's */
+	if (a->cgroups_caller && a->caller->pid > 0) {
+		snprintf(pidarg, sizeof(pidarg), "%d", (int)a->caller->pid);
 		argv[argc++] = "--caller-pid";
 		argv[argc++] = pidarg;
 	}
 	/* asked for (ckptctl restore --new-pidns), or by ckptctl preserve
-	 * --restore-all (only set when the restorer has them) */
-	if (a->new_pidns || a->use_new_pidns)
+	 * --restore-all (only set when the restorer has them), a pid of the
+	 * tree being taken: checked before the fork, and now for this very
+	 * process, which a fresh pid space (a boot) may have given one of the
+	 * tree's pids (the worker's run_restorer sees the same) */
+	if (a->new_pidns || a->use_new_pidns ||
+	    (a->new_pidns_if_taken && saved_pid_taken(a->dir_fd, getpid())))
 		argv[argc++] = "--new-pidns";
 	if (a->continue_clocks)
 		argv[argc++] = "--continue-clocks";
@@ -615,6 +652,13 @@ static int run_restorer(const struct worker_args *a, int log_fd, char *out, size
 		exec_restorer(a, p[1], log_fd, q[1]);
 	close(p[1]);
 	close(q[1]);
+	/* as exec_restorer decided: a failed restore then kills the new
+	 * namespace's init, not the tree's pids in ours */
+	if (a->new_pidns_if_taken && !a->use_new_pidns && saved_pid_taken(a->dir_fd, pid)) {
+		pr_info("ckpt-restore got pid %d of the checkpoint: restoring with --new-pidns",
+			(int)pid);
+		((struct worker_args *)a)->use_new_pidns = true;
+	}
 	*ret_start = proc_start_ticks(pid);
 	watch_restorer(a, pid, rd, &pr, out, len);
 	if (pr.fd >= 0)
@@ -843,30 +887,6 @@ static void wait_for_zombie_pids(int dir_fd)
 	}
 }
 
-/* A pid of pstree.img belongs to a live process (zombies were waited for). */
-static bool saved_pid_taken(int dir_fd)
-{
-	_cleanup_img_ struct img *img = NULL;
-	struct ckpt_error e = {0};
-	ProtobufCMessage *m;
-	bool taken = false;
-
-	if (img_open(dir_fd, IMG_PSTREE, 0, &img, &e) < 0)
-		return false;
-	while (!taken && img_read_msg(img, &m, &e) == 1) {
-		PstreeEntry *pe = (PstreeEntry *)m;
-
-		for (size_t i = 0; i < pe->n_threads && !taken; i++)
-			taken = pe->threads[i] > 0 && kill(pe->threads[i], 0) == 0;
-		taken |= pe->pid > 0 && (kill(pe->pid, 0) == 0 || errno == EPERM);
-		if (taken)
-			pr_info("pid %d of the checkpoint is taken: restoring with --new-pidns",
-				pe->pid);
-		protobuf_c_message_free_unpacked(m, NULL);
-	}
-	return taken;
-}
-
 int worker_restore(const struct worker_args *a)
 {
 	struct sigaction sa = {.sa_handler = on_sigterm, .sa_flags = SA_RESTART};
@@ -915,7 +935,7 @@ int worker_restore(const struct worker_args *a)
 	if (r == 0)
 		wait_for_zombie_pids(b.dir_fd);
 	if (r == 0 && a->new_pidns_if_taken)
-		b.use_new_pidns = saved_pid_taken(b.dir_fd);
+		b.use_new_pidns = saved_pid_taken(b.dir_fd, 0);
 	if (r == 0 && worker_cancelled)
 		r = ckpt_err(&err, -ECANCELED, "restore cancelled before ckpt-restore ran");
 	if (r == 0) {
@@ -941,7 +961,7 @@ int worker_restore(const struct worker_args *a)
 	 * RPC_CANCEL): the answer cannot say it runs, so it must not */
 	else if (r == 0 && (worker_cancelled || client_gone(a)))
 		r = ckpt_err(&err, -ECANCELED, "cancelled: the restored tree was killed");
-	if (r < 0 && ran && a->new_pidns)
+	if (r < 0 && ran && (a->new_pidns || b.use_new_pidns))
 		restored_nsinit_kill((pid_t)json_number(out, "ns_init_pid"), started);
 	else if (r < 0 && ran)
 		restored_tasks_kill(b.dir_fd, started);

@@ -49,7 +49,7 @@ struct worker_args {
 	bool new_pidns;	      /* restore: --new-pidns */
 	bool continue_clocks; /* restore: --continue-clocks */
 	bool lazy;	      /* restore: --lazy (a pager brings the memory in) */
-	bool cgroups_caller;  /* restore: --cgroups=caller, caller->pid's cgroups */
+	bool cgroups_caller;  /* restore: --cgroups=caller, caller->pid's cgroups (ours if 0) */
 	/* restore: a pidfd of the client that connected (SO_PEERPIDFD), or -1:
 	 * caller->pid is that process only while this says it lives */
 	int caller_pidfd;

@@ -183,6 +183,11 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 		pr_debug("pid %d: core and mm collected in %.1f ms", c->tasks[i].pid,
 			 (ckpt_monotonic_seconds() - t0) * 1e3);
 	}
+	if (c->opts->cgroups_under_root) {
+		r = dump_check_cgroups_under_root(c, e);
+		if (r < 0)
+			return r;
+	}
 	r = dump_step(c, "dump-collect", e);
 	if (r >= 0)
 		r = dump_check_fd_tables(c, e);

@@ -96,3 +96,41 @@ int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error 
 	cgroup_list_free(&l);
 	return r;
 }
+
+static const CgroupMember *member_of(const ThreadCore *th, const char *controllers)
+{
+	for (size_t i = 0; i < th->n_cgroups; i++)
+		if (cgroup_controllers_equal(th->cgroups[i]->controllers, controllers))
+			return th->cgroups[i];
+	return NULL;
+}
+
+int dump_check_cgroups_under_root(struct dump_ctx *c, struct ckpt_error *e)
+{
+	const ThreadCore *root = c->ntasks ? c->tasks[0].core->threads[0] : NULL;
+
+	for (size_t i = 0; root && i < c->ntasks; i++) {
+		const CoreEntry *core = c->tasks[i].core;
+
+		for (size_t k = 0; k < core->n_threads; k++) {
+			const ThreadCore *th = core->threads[k];
+
+			for (size_t j = 0; j < th->n_cgroups; j++) {
+				const CgroupMember *m = th->cgroups[j];
+				const CgroupMember *r = member_of(root, m->controllers);
+
+				if (r && cgroup_path_below(m->path, r->path))
+					continue;
+				return ckpt_err(e, -EOPNOTSUPP,
+						"pid %d (thread %d): cgroup %s:/%s is outside the root "
+						"task's cgroup /%s: a preserved tree is restored under "
+						"ckptd's cgroups (--cgroups=caller), which takes only "
+						"the root's subtree",
+						c->tasks[i].pid, th->tid,
+						m->controllers[0] ? m->controllers : "v2", m->path,
+						r ? r->path : "(none)");
+			}
+		}
+	}
+	return 0;
+}

@@ -205,6 +205,9 @@ int dump_thread_sched(pid_t tid, ThreadCore *tc, struct ckpt_error *e);
 /* dump_cgroup.c: the thread's cgroup in every hierarchy; refuses another
  * cgroup namespace than the dumper's */
 int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e);
+/* dump_cgroup.c, opts->cgroups_under_root: every thread's cgroups at or
+ * below the root's (the cores are collected) */
+int dump_check_cgroups_under_root(struct dump_ctx *c, struct ckpt_error *e);
 
 /* dump_mm.c */
 int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);

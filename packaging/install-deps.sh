@@ -24,6 +24,7 @@ PKGS=(
 	liburing-dev                            # the io_uring workload (tests/workloads/iouring.c)
 	mariadb-server mariadb-client           # MariaDB with its io_uring (tests/e2e/test_iouring_mariadb.sh)
 	slurmctld slurmd slurm-client munge     # the Slurm batch-job test (tests/e2e/test_slurm.sh)
+	systemd-container debootstrap           # ckpt-preserve.service under a real systemd: systemd-nspawn --boot of a debootstrapped tree (tests/e2e/test_preserve_systemd.sh)
 )
 
 missing=()

@@ -6,7 +6,11 @@
  * Stage verify (cgroups_check, from checks_machine): each saved (hierarchy,
  * path) is found on this machine through /proc/self/mountinfo (hierarchies
  * by their controllers, never by id); a cgroup or hierarchy that is not
- * here refuses the restore before anything is created. With
+ * here refuses the restore before anything is created, but for a hierarchy
+ * that is not mounted here when we are in the very cgroup the tasks go to
+ * (they are made in it: nothing to write; a container with only the v2
+ * hierarchy mounted, on a host that also has systemd's named v1 one, where
+ * /proc/PID/cgroup names both). With
  * --cgroups=caller, the root task's cgroup in each hierarchy stands for the
  * caller's current one (ours, or that of --caller-pid: ckptd's client), the
  * cgroups below it for cgroups below the caller's, made in stage cgroups;
@@ -43,7 +47,7 @@ struct rcgroup {
 	const char *saved;	 /* image's path */
 	pid_t pid, tid;		 /* first thread in it, for messages */
 	char *target;		 /* the path after restore, as our /proc/self/cgroup shows it */
-	char *dir;		 /* its directory here */
+	char *dir;		 /* its directory here (NULL: not mounted, we are in it) */
 	bool missing;		 /* --cgroups=caller: made in stage cgroups */
 };
 
@@ -210,7 +214,7 @@ static int check_not_threaded(struct restore_ctx *ctx)
 int cgroups_check(struct restore_ctx *ctx)
 {
 	struct cgroup_mounts mounts = {0};
-	struct cgroup_list caller = {0};
+	struct cgroup_list caller = {0}, self = {0};
 	bool by_caller = ctx->opts->cgroups == RESTORE_CGROUPS_CALLER;
 	int r = 0;
 
@@ -227,6 +231,8 @@ int cgroups_check(struct restore_ctx *ctx)
 	if (r < 0 || !ctx->ncgroups)
 		return r;
 	r = cgroup_mounts_read(&mounts, &ctx->err);
+	if (r >= 0)
+		r = cgroup_parse_file("/proc/self/cgroup", &self, &ctx->err);
 	if (r >= 0 && by_caller) {
 		char path[64] = "/proc/self/cgroup";
 
@@ -246,6 +252,16 @@ int cgroups_check(struct restore_ctx *ctx)
 			r = ckpt_err(&ctx->err, -ENOMEM, "out of memory");
 		if (r < 0)
 			break;
+		if (!cgroup_mounts_have(&mounts, g->controllers)) {
+			const struct cgroup_line *us = cgroup_list_find(&self, g->controllers);
+
+			if (us && !strcmp(us->path, g->target)) {
+				pr_info("hierarchy %s is not mounted here; its tasks are made in "
+					"/%s, where we are",
+					hname(g->controllers), g->target);
+				continue;
+			}
+		}
 		r = cgroup_dir(&mounts, g->controllers, g->target, &g->dir, &ctx->err);
 		if (r < 0) {
 			ckpt_err_wrap(&ctx->err, "pid %d (thread %d)", g->pid, g->tid);
@@ -267,6 +283,7 @@ int cgroups_check(struct restore_ctx *ctx)
 		r = check_not_threaded(ctx);
 	cgroup_mounts_free(&mounts);
 	cgroup_list_free(&caller);
+	cgroup_list_free(&self);
 	return r;
 }
 
@@ -312,6 +329,10 @@ static int write_id(struct restore_ctx *ctx, const struct rcgroup *g, const char
 	char buf[16];
 	int n;
 
+	if (!g->dir)
+		return ckpt_err(&ctx->err, -ENOENT,
+				"cannot move it into cgroup %s:/%s: the hierarchy is not mounted here",
+				hname(g->controllers), g->target);
 	if (asprintf(&path, "%s/%s", g->dir, file) < 0)
 		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
 	n = snprintf(buf, sizeof(buf), "%d", (int)id);

@@ -52,6 +52,11 @@ struct dump_opts {
 	 * content, and recreated by the restore if they are gone (ckptctl
 	 * preserve: a reboot empties them) */
 	bool save_tmpfs_files;
+	/* ckptctl preserve: every task and thread in the root's cgroup or
+	 * below it, in every hierarchy (the restore after a reboot places the
+	 * tree under ckptd's cgroups, --cgroups=caller, which maps only the
+	 * root's subtree); else refused, naming the thread and cgroup */
+	bool cgroups_under_root;
 };
 
 struct dump_result {

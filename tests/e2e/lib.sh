@@ -106,6 +106,34 @@ cleanup()
 }
 trap cleanup EXIT
 
+# ---- cgroups -------------------------------------------------------------------
+
+# own_cgroups NAME: make cgroup NAME below the test's own in the v2
+# hierarchy and in systemd's named v1 one, where they are mounted; their
+# directories in CGROUPS_MADE, and added to OWN_CGROUPS (the test removes
+# them, once empty)
+OWN_CGROUPS=()
+own_cgroups()
+{
+	local root mnt fstype opts sub d
+	CGROUPS_MADE=()
+	while read -r root mnt fstype opts; do
+		[[ $root == / ]] || continue
+		if [[ $fstype == cgroup2 ]]; then
+			sub=$(sed -n 's/^0:://p' /proc/self/cgroup)
+		elif [[ $fstype == cgroup && ,$opts, == *,name=systemd,* ]]; then
+			sub=$(sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup)
+		else
+			continue
+		fi
+		d=$mnt${sub%/}/$1
+		mkdir "$d" || fail "cannot make the cgroup $d"
+		OWN_CGROUPS+=("$d")
+		CGROUPS_MADE+=("$d")
+	done < <(sed -E 's/^[^ ]+ [^ ]+ [^ ]+ ([^ ]+) ([^ ]+) .* - ([^ ]+) [^ ]+ ([^ ]+)$/\1 \2 \3 \4/' /proc/self/mountinfo)
+	((${#CGROUPS_MADE[@]})) || fail "no cgroup2 or name=systemd hierarchy mounted"
+}
+
 # ---- waiting ------------------------------------------------------------------
 
 # poll_for SECS CMD...: run CMD every 50 ms until it succeeds; 1 on timeout.

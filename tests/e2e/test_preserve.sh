@@ -13,7 +13,9 @@
 # registration is refused at --dump-all, left running and reported while
 # the other is dumped; an exited tree leaves the list; the registration
 # survives a restart of ckptd; the job's cwd, a directory of the tmpfs, is
-# made again.
+# made again. The job runs in a cgroup of its own, removed once it is
+# dumped (as systemd removes a stopped unit's): it is restored into
+# ckptd's cgroups.
 # Taken pids and clock continuity: `--restore-all` passes `--new-pidns`
 # when a pid of the job is taken and always `--continue-clocks`; the test
 # fails if the restorer lacks either.
@@ -27,7 +29,8 @@ diag_add "$LOG"
 
 mkdir -p "$TMPFS"
 mount -t tmpfs -o size=8m ckpt-e2e-tmpfs "$TMPFS" || fail "cannot mount a tmpfs on $TMPFS"
-trap 'rc=$?; umount -l "$TMPFS" 2>/dev/null; (exit $rc); cleanup' EXIT
+trap 'rc=$?; umount -l "$TMPFS" 2>/dev/null; for r in "${TRACKED[@]}"; do kill_tree "$r"; done
+	for d in "${OWN_CGROUPS[@]}"; do rmdir "$d" 2>/dev/null; done; (exit $rc); cleanup' EXIT
 
 RESTORER_HELP=$("$CKPT_BUILD/ckpt-restore" --help 2>&1)
 has_restorer_opt() { [[ $RESTORER_HELP == *"$1"* ]]; }
@@ -59,6 +62,21 @@ ckptctl_run preserve --cancel "$ONTMP_ID" || { cat "$ERR"; fail "--cancel $ONTMP
 kill_tree "$ONTMP"
 rm -f "$TMPFS/sleeper"
 
+# a child in a cgroup outside the root's: the restore under ckptd's cgroups
+# (--cgroups=caller) takes only the root's subtree
+start_workload TWO "$T/two.ready" -- bash -c 'sleep 1001 & echo $$ >"$0.tmp"; mv "$0.tmp" "$0"; wait' "$T/two.ready"
+wait_for 5 "the child of $TWO" bash -c "[[ -n \$(cat /proc/$TWO/task/*/children) ]]"
+TWOCHILD=$(cat /proc/"$TWO"/task/*/children | tr -d ' ')
+own_cgroups "ckpt-e2e-preserve-root-$$"
+for d in "${CGROUPS_MADE[@]}"; do echo "$TWO" >"$d/cgroup.procs" || fail "cannot move $TWO into $d"; done
+own_cgroups "ckpt-e2e-preserve-other-$$"
+for d in "${CGROUPS_MADE[@]}"; do echo "$TWOCHILD" >"$d/cgroup.procs" || fail "cannot move $TWOCHILD into $d"; done
+expect_fail "a child in a cgroup outside the root's" \
+	"cannot be preserved.*pid $TWOCHILD \(thread $TWOCHILD\): cgroup .*ckpt-e2e-preserve-other-$$ is outside the root task's cgroup" \
+	preserve "$TWO"
+assert_tree_running "$TWO"
+kill_tree "$TWO"
+
 # --- the job ------------------------------------------------------------------
 # its cwd is a directory on the tmpfs too, and the file is in it
 mkdir -m 0750 "$TMPFS/work"
@@ -70,6 +88,12 @@ wait_lines "$LOG" 10
 PORT=$(<"$T/job.port")
 CHILD=$(cat /proc/"$JOB"/task/*/children | tr -d ' ')
 [[ $CHILD =~ ^[0-9]+$ ]] || fail "no child of the job ($CHILD)"
+# the job's cgroup, as a systemd unit's (its own, gone after the dump)
+own_cgroups "ckpt-e2e-preserve-$$"
+JOBCG=("${CGROUPS_MADE[@]}")
+for d in "${JOBCG[@]}"; do
+	echo "$JOB" >"$d/cgroup.procs" && echo "$CHILD" >"$d/cgroup.procs" || fail "cannot move the job into $d"
+done
 cp "$TMPFS/work/job.data" "$T/job.data.expected"
 n0=$(line_count "$LOG")
 ckptctl_run dump "$JOB" --check-only || { cat "$ERR"; fail "dump --check-only of the job failed"; }
@@ -125,7 +149,8 @@ T_DUMP=$(now_us)
 [[ $(stat -c '%a %u' "$STATE/preserved") == "700 0" ]] || fail "preserved/ is $(stat -c '%a %u' "$STATE/preserved")"
 log "dumped after $lines lines"
 
-# --- the reboot: the tmpfs is emptied ------------------------------------------------
+# --- the reboot: the tmpfs is emptied, the job's cgroup gone ---------------------------
+for d in "${JOBCG[@]}"; do rmdir "$d" || fail "cannot remove the job's cgroup $d"; done
 rm -f "$TMPFS/work/job.data"
 umount "$TMPFS" || fail "cannot unmount $TMPFS"
 mount -t tmpfs -o size=8m ckpt-e2e-tmpfs "$TMPFS" || fail "cannot mount a fresh tmpfs"
@@ -170,6 +195,9 @@ NEWPID=$(sed -n 's/.*restored as pid \([0-9]*\).*/\1/p' "$OUT")
 TRACKED+=("$NEWPID")
 [[ -e $STATE/preserved/$ID ]] && fail "the images of $ID were not removed after its restore"
 assert_running "$NEWPID"
+[[ $(cat /proc/"$NEWPID"/cgroup) == "$(cat /proc/"$CKPTD_PID"/cgroup)" ]] ||
+	fail "the restored job is not in ckptd's cgroups: $(cat /proc/"$NEWPID"/cgroup)"
+log "restored into ckptd's cgroups (its own removed)"
 wait_lines "$LOG" $((lines + 15)) 20
 "$PYTHON" "$WLSRC/preserve_job.py" --verify "$LOG" || fail "the job did not carry on: $(tail -n 3 "$LOG")"
 cmp -s "$TMPFS/work/job.data" "$T/job.data.expected" || fail "the tmpfs file is not back with its content"
