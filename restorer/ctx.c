@@ -83,6 +83,7 @@ static void task_free(struct rtask *t)
 	for (size_t i = 0; i < t->n_fds; i++)
 		protobuf_c_message_free_unpacked(&t->fds[i]->base, NULL);
 	free(t->pagemap);
+	free(t->psrc);
 	free(t->fds);
 	free(t->threads);
 	free(t->children);
@@ -116,6 +117,13 @@ void restore_ctx_free(struct restore_ctx *ctx)
 	plan_free(&ctx->plan);
 	if (ctx->inv)
 		inventory__free_unpacked(ctx->inv, NULL);
+	for (size_t i = 0; i < ctx->n_chain; i++) {
+		closep(&ctx->chain[i].dirfd);
+		free(ctx->chain[i].name);
+		if (ctx->chain[i].inv)
+			inventory__free_unpacked(ctx->chain[i].inv, NULL);
+	}
+	free(ctx->chain);
 	closep(&ctx->dirfd);
 	closep(&ctx->status_rd);
 	closep(&ctx->status_wr);

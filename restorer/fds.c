@@ -297,6 +297,8 @@ int files_open_all(struct restore_ctx *ctx)
 	if (r < 0)
 		return r;
 	r = move_high(ctx, &ctx->dirfd, "the image directory");
+	for (size_t i = 0; r >= 0 && i < ctx->n_chain; i++)
+		r = move_high(ctx, &ctx->chain[i].dirfd, ctx->chain[i].name);
 	for (size_t i = 0; r >= 0 && i < ctx->nfiles; i++)
 		r = move_high(ctx, &ctx->files[i].map_fd, ctx->files[i].fe->path);
 	/* terminals are made in pairs (a slave from its master): tty.c */

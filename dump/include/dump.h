@@ -51,6 +51,15 @@ struct dump_opts {
 	 * /dev/shm, /run) are saved with their content, and recreated by the
 	 * restore if they are gone (ckptctl preserve: a reboot empties them) */
 	bool save_tmpfs_files;
+	/* --pre-dump: memory only (no fds), the tree left running, write
+	 * tracking armed for a later dump with parent (docs/incremental.md) */
+	bool pre_dump;
+	/* --parent: the parent checkpoint, as a path relative to the new
+	 * directory (recorded in the inventory); opened through parent_fd with
+	 * use_parent_fd (ckptctl in process), else relative to dir_fd (ckptd) */
+	const char *parent;
+	bool use_parent_fd;
+	int parent_fd;
 };
 
 struct dump_result {
@@ -59,6 +68,8 @@ struct dump_result {
 	uint64_t images_bytes; /* all image files */
 	double frozen_seconds; /* from first seize to kill/resume */
 	double total_seconds;
+	/* incremental dumps: pages saved, pages left to the parent */
+	uint64_t pages_saved, pages_unchanged;
 };
 
 int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt_error *e);
