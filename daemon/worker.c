@@ -196,6 +196,15 @@ static int seal_images(const struct worker_args *a, int dfd, struct ckpt_error *
 	return r;
 }
 
+/* --parent for a non-root caller: a checkpoint ckptd sealed for this caller. */
+static int check_parent_sealed(void *arg, int parent_fd, struct ckpt_error *e)
+{
+	const struct worker_args *a = arg;
+	int r = mac_check(a->mac_key, a->caller->uid, parent_fd, parent_fd, e);
+
+	return r < 0 ? ckpt_err_wrap(e, "parent checkpoint %s", a->parent) : 0;
+}
+
 int worker_dump(const struct worker_args *a)
 {
 	struct sigaction sa = {.sa_handler = on_sigterm, .sa_flags = SA_RESTART};
@@ -250,6 +259,13 @@ int worker_dump(const struct worker_args *a)
 	o.external = (const char *const *)a->external;
 	o.n_external = a->n_external;
 	o.tcp_close = a->tcp_close;
+	o.pre_dump = a->pre_dump;
+	o.parent = a->parent;
+	if (a->parent && !auth_is_root(a->caller)) {
+		/* the parent's inventory names a holder process: ours only */
+		o.check_parent = check_parent_sealed;
+		o.check_parent_arg = (void *)a;
+	}
 	o.images_unprivileged = !auth_is_root(a->caller);
 	o.check_only = a->check_only;
 	o.save_tmpfs_files = a->save_tmpfs;
@@ -892,6 +908,15 @@ int worker_restore(const struct worker_args *a)
 	}
 	if (r == 0)
 		r = img_dir_verify_fd(b.dir_fd, "the image directory", &inv, &err);
+	/* the copy holds this checkpoint only, not its parents: see
+	 * docs/incremental.md (ckptd) */
+	if (r == 0 && inv->parent && !auth_is_root(a->caller)) {
+		r = ckpt_err(&err, -EOPNOTSUPP,
+			     "this is an incremental checkpoint (its parent is %s): ckptd restores "
+			     "those for root only for now",
+			     inv->parent);
+		inventory__free_unpacked(inv, NULL);
+	}
 	if (r == 0) {
 		inventory__free_unpacked(inv, NULL);
 		r = auth_check_images(a->caller, b.dir_fd, &err);

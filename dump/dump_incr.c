@@ -379,6 +379,8 @@ int dump_incr_open(struct dump_ctx *c, struct ckpt_error *e)
 	if (r >= 0)
 		r = incr_inventory_crc(in->parent_fd, &in->parent_inv_crc, e);
 	caps_restore(saved);
+	if (r >= 0 && o->check_parent)
+		r = o->check_parent(o->check_parent_arg, in->parent_fd, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "parent checkpoint %s", o->parent);
 	if (inv->root_pid != o->pid) {

@@ -60,6 +60,10 @@ struct dump_opts {
 	const char *parent;
 	bool use_parent_fd;
 	int parent_fd;
+	/* ckptd for a non-root caller: the parent is used only if this
+	 * accepts it (its mac.img: sealed by ckptd for the caller) */
+	int (*check_parent)(void *arg, int parent_fd, struct ckpt_error *e);
+	void *check_parent_arg;
 };
 
 struct dump_result {

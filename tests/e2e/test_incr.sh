@@ -114,4 +114,35 @@ rm -rf "$T/ra"
 cp -a "$T/rb" "$T/ra"
 ckptctl_run restore "$T/rc" && fail "restore on a replaced parent succeeded"
 grep -q "not the one it was dumped against" "$ERR" || fail "replaced parent: unexpected error $(cat "$ERR")"
+
+# Through ckptd (root): the same chain, the dumps made by ckptd's workers.
+. "$(dirname "$0")/ckptd_lib.sh"
+start_ckptd
+LOG=$T/d.log
+diag_add "$LOG"
+start_workload D "$T/d.ready" -- "$WL/incr" "$LOG" "$T/d.ready" 1
+wait_round "$LOG" "ready 0" 2
+ckpt_dump "$D" "$T/d1" --pre-dump --json
+grep -q '"job_id"' "$OUT" || fail "the pre-dump did not go through ckptd: $(cat "$OUT")"
+first=$(json_get "$OUT" pages_bytes)
+assert_tree_running "$D"
+kill -USR1 "$D"
+wait_round "$LOG" "ready 1" 2
+ckpt_dump "$D" "$T/d2" --pre-dump --parent "$T/d1" --json
+kill -USR1 "$D"
+wait_round "$LOG" "ready 2" 2
+ckpt_dump "$D" "$T/d3" --parent "$T/d2" --json
+last=$(json_get "$OUT" pages_bytes)
+log "through ckptd: pre-dump $first bytes of pages, final dump $last"
+((last * 4 < first)) || fail "final dump through ckptd wrote $last bytes of pages, the pre-dump $first"
+assert_tree_gone "$D"
+ckpt_restore "$T/d3"
+kill -USR2 "$D"
+wait_round "$LOG" "check [0-9a-f]*" 2
+for i in 0 1; do
+	[[ $(check_of "$LOG" "$i") == "$(sum_of "$LOG" "$i" 2)" ]] ||
+		fail "through ckptd, P$i: memory after restore differs from the dump's"
+done
+kill_tree "$D"
+stop_ckptd
 pass
