@@ -83,6 +83,11 @@ run_chain()
 	kill_tree "$P"
 }
 
+# the kernel of these machines has the tracking (and no soft-dirty)
+ckptctl_run check || fail "ckptctl check failed: $(cat "$ERR")"
+grep -q "^write tracking (incremental dumps) *present" "$OUT" || fail "check: no write tracking: $(cat "$OUT")"
+grep -q "^soft-dirty" "$OUT" || fail "check: soft-dirty not reported: $(cat "$OUT")"
+
 run_chain one 0
 run_chain tree 2
 
