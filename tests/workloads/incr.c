@@ -14,6 +14,9 @@
  *   round 2: writes other pages, moves the new area, unmaps part of the
  *            moved one, drops and rewrites another part, maps another.
  *
+ * With NCHILD > 0 the root also forks one more child at the end of round 1
+ * (P<NCHILD+1>: a task born after the first dump).
+ *
  * After each round every process logs "P<i> sum <round> <hash>" (a hash of
  * the address, length and bytes of each of its areas) then "P<i> ready
  * <round>". SIGUSR2: every process logs "P<i> check <hash>" of what it has
@@ -165,6 +168,19 @@ static void round_(int r)
 		}
 	}
 	(void)sink;
+	if (r == 1 && idx == 0 && nkids > 0 && nkids < 8) {
+		pid_t c = fork();
+
+		if (c < 0)
+			wl_die("fork: %s", strerror(errno));
+		if (c == 0) {
+			idx = nkids + 1;
+			nkids = 0;
+			areas[0].p[5 * PG] ^= 2;
+		} else {
+			kids[nkids++] = c;
+		}
+	}
 }
 
 static void on_usr1(int s)
