@@ -699,6 +699,11 @@ int dump_incr_arm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 	if (it->tracked && it->parent_uffd_slot >= 0 && in->old_holder_pidfd >= 0)
 		it->uffd = (int)syscall(SYS_pidfd_getfd, in->old_holder_pidfd,
 					it->parent_uffd_slot, 0);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s", path);
+again:
 	if (it->uffd < 0) {
 		r = remote_uffd(t, it->pidfd, &it->uffd, e);
 		if (r >= 0)
@@ -706,10 +711,6 @@ int dump_incr_arm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 		if (r < 0)
 			return r;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
-	pmfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (pmfd < 0)
-		return ckpt_err_errno(e, -errno, "opening %s", path);
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		const Vma *v = t->mm->vmas[i];
 		struct uffdio_register reg = {
@@ -719,16 +720,28 @@ int dump_incr_arm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 
 		if (!vma_kind_has_pages(v->kind) || !(v->flags & MAP_PRIVATE))
 			continue;
-		if (ioctl(it->uffd, UFFDIO_REGISTER, &reg) < 0) {
-			pr_info("pid %d: area %" PRIx64 "-%" PRIx64
-				" cannot be tracked (%s): saved in full by the next dump",
-				t->pid, v->start, v->end, strerror(errno));
+		if (ioctl(it->uffd, UFFDIO_REGISTER, &reg) == 0) {
+			r = wp_range(pmfd, t->pid, v->start, v->end, e);
+			if (r < 0)
+				return r;
+			areas++;
 			continue;
 		}
-		r = wp_range(pmfd, t->pid, v->start, v->end, e);
-		if (r < 0)
-			return r;
-		areas++;
+		if (!areas && it->parent_uffd_slot >= 0) {
+			/* the task called exec since: that userfaultfd belongs to
+			 * the address space it left (its registration fails with
+			 * ENOMEM on 6.18: the old mm is gone); a new one */
+			pr_info("pid %d: a new address space since the parent checkpoint "
+				"(exec): tracked anew",
+				t->pid);
+			close(it->uffd);
+			it->uffd = -1;
+			it->parent_uffd_slot = -1;
+			goto again;
+		}
+		pr_info("pid %d: area %" PRIx64 "-%" PRIx64
+			" cannot be tracked (%s): saved in full by the next dump",
+			t->pid, v->start, v->end, strerror(errno));
 	}
 	pr_debug("pid %d: write tracking armed over %zu areas", t->pid, areas);
 	return 0;
@@ -833,6 +846,11 @@ int dump_incr_hold(struct dump_ctx *c, struct ckpt_error *e)
 	r = build_state(in, &state, e);
 	if (r < 0)
 		return r;
+	/* in the memfd now: the holder should not carry a copy in its heap */
+	for (size_t i = 0; i < in->ntasks; i++) {
+		table_free(&in->tasks[i].mine);
+		table_free(&in->tasks[i].parent);
+	}
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return ckpt_err_errno(e, -errno, "pipe2");
 	child = fork();

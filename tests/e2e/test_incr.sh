@@ -157,6 +157,24 @@ wait_grep "$LOG" "^P0 check"
 [[ $(check_of "$LOG" 0) == "$(sum_of "$LOG" 0 2)" ]] || fail "memory after restore differs (holder killed, failed dump)"
 kill_tree "$H"
 
+# exec between two dumps: the task's new address space is saved in full
+# and tracked anew (the old userfaultfd belongs to the one it left), so the
+# dump after the next one leaves its unchanged pages to its parent.
+mkfifo "$T/ex.fifo"
+start_workload X "$T/ex.ready" -- bash -c 'echo $$ >"$1.tmp" && mv "$1.tmp" "$1"; read -r _ <"$2"; exec sleep 1000' _ "$T/ex.ready" "$T/ex.fifo"
+ckpt_dump "$X" "$T/x1" --pre-dump
+echo go >"$T/ex.fifo"
+wait_for 10 "pid $X to exec sleep" eval "[[ \$(cat /proc/$X/comm) == sleep ]]"
+ckpt_dump "$X" "$T/x2" --pre-dump --parent "$T/x1" --json -v
+grep -q "exec): tracked anew" "$ERR" || fail "exec not seen: $(cat "$ERR")"
+ckpt_dump "$X" "$T/x3" --parent "$T/x2" --json
+unchanged=$(json_get "$OUT" pages_unchanged)
+((unchanged > 0)) || fail "after exec, the next dumps are never incremental ($unchanged pages unchanged)"
+ckpt_restore "$T/x3"
+assert_tree_running "$X"
+[[ $(cat "/proc/$X/comm") == sleep ]] || fail "restored pid $X is not sleep"
+kill_tree "$X"
+
 # Through ckptd (root): the same chain, the dumps made by ckptd's workers.
 . "$(dirname "$0")/ckptd_lib.sh"
 start_ckptd
