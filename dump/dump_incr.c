@@ -381,8 +381,11 @@ int dump_incr_open(struct dump_ctx *c, struct ckpt_error *e)
 	caps_restore(saved);
 	if (r >= 0 && o->check_parent)
 		r = o->check_parent(o->check_parent_arg, in->parent_fd, e);
-	if (r < 0)
+	if (r < 0) {
+		if (inv)
+			inventory__free_unpacked(inv, NULL);
 		return ckpt_err_wrap(e, "parent checkpoint %s", o->parent);
+	}
 	if (inv->root_pid != o->pid) {
 		r = ckpt_err(e, -EINVAL,
 			     "parent checkpoint %s is a checkpoint of pid %d, not of pid %d",
