@@ -133,6 +133,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 	for (size_t i = 0; i < c->nfiles; i++)
 		file_entry__free_unpacked(c->files[i].fe, NULL);
 	free(c->files);
+	free(c->by_desc);
 	dump_shmem_free(c);
 	dump_incr_free(c);
 	if (c->dir) {

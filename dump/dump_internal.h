@@ -108,6 +108,9 @@ struct dump_shmem {
 	uint64_t dev, ino;
 	bool sysv;    /* SysV inode numbers are shmids: never equal to another's */
 	pid_t owner;  /* its content goes after this task's pages */
+	/* a file mapped MAP_SHARED: by some area that may write it ("mw"),
+	 * by some that may not (a tmpfs file, --save-tmpfs-files) */
+	bool shared_rw, shared_ro;
 	char src[96]; /* /proc/PID/map_files/A-B or /proc/PID/fd/N: read while frozen */
 };
 
@@ -130,6 +133,11 @@ struct dump_ctx {
 
 	struct dump_file *files;
 	size_t nfiles, files_cap;
+	/* the positions in files of the fd entries (not mapping ones), sorted
+	 * by (dev, ino) and then by kcmp's order of open file descriptions:
+	 * find_shared is a binary search, not a kcmp with every file */
+	size_t *by_desc;
+	size_t nby_desc, by_desc_cap;
 
 	struct dump_inflight *inflight;
 	size_t ninflight, inflight_cap;
@@ -214,6 +222,12 @@ int dump_close_pages(struct dump_task *t, struct ckpt_error *e);
 /* Classify and record a shared memory area (MAP_SHARED, memfd, SysV, deleted file). */
 int dump_shmem_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma *vma,
 		   struct ckpt_error *e);
+/* Is the file open as fd on a tmpfs (what a reboot empties)? */
+int dump_on_tmpfs(int fd, bool *ret, struct ckpt_error *e);
+/* --save-tmpfs-files: the executable of pid, on a tmpfs (src: /proc/PID/exe,
+ * name: its path), is the file object of that file: *ret_id its id. */
+int dump_shmem_exe(struct dump_ctx *c, pid_t pid, const char *src, const char *name,
+		   uint32_t *ret_id, struct ckpt_error *e);
 /* After every fd: memfd fds get their object, deleted files also mapped share theirs. */
 int dump_shmem_link_fds(struct dump_ctx *c, struct ckpt_error *e);
 void dump_shmem_free(struct dump_ctx *c);

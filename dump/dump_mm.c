@@ -37,10 +37,6 @@
 #include "mm_cow.h"
 #include "pagemap.pb-c.h"
 
-#ifndef TMPFS_MAGIC
-#define TMPFS_MAGIC 0x01021994
-#endif
-
 #define PG_SIZE 4096UL
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
@@ -174,17 +170,19 @@ static int vma_file(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 		return refuse_area(pid, v, what, e);
 	}
 	if (c->opts->save_tmpfs_files) {
-		struct statfs sfs;
+		bool tmpfs;
 
-		/* only its pages would be saved, not the file: gone after a reboot */
-		if (fstatfs(fd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
-			char what[PATH_MAX + 96];
-
-			snprintf(what, sizeof(what),
-				 "%s is on a tmpfs (emptied by a reboot) and mapped privately or "
-				 "read-only: not saved",
-				 v->path);
-			return refuse_area(pid, v, what, e);
+		r = dump_on_tmpfs(fd, &tmpfs, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "pid %d: mapped file %s", pid, v->path);
+		if (tmpfs) {
+			/* a reboot removes it: saved with its content, one file
+			 * object for every mapping, fd and exe link of it
+			 * (dump_shmem.c), mapped from it privately or shared */
+			vma->kind = vma->kind == VMA_KIND__VMA_FILE_SHARED_RO
+					? VMA_KIND__VMA_SHMEM_SHARED
+					: VMA_KIND__VMA_SHMEM_PRIVATE;
+			return dump_shmem_vma(c, pid, v, vma, e);
 		}
 	}
 	r = dump_file_add_mapping(c, fd, v->path, &vma->file_id, e);
@@ -295,6 +293,21 @@ static int dump_exe(struct dump_ctx *c, pid_t pid, MmEntry *mm, struct ckpt_erro
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "pid %d: opening its executable %s", pid, link);
+	if (c->opts->save_tmpfs_files) {
+		bool tmpfs;
+
+		r = dump_on_tmpfs(fd, &tmpfs, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "pid %d: executable %s", pid, link);
+		/* a program run from a tmpfs: the file object of its text */
+		if (tmpfs) {
+			r = dump_shmem_exe(c, pid, path, link, &mm->exe_file_id, e);
+			if (r < 0)
+				return r;
+			mm->has_exe_file_id = true;
+			return 0;
+		}
+	}
 	r = dump_file_add_mapping(c, fd, link, &mm->exe_file_id, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: executable", pid);

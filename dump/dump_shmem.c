@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Shared memory objects: anonymous MAP_SHARED memory, memfds, System V
- * segments, files mapped MAP_SHARED and writable, deleted files still mapped.
+ * segments, files mapped MAP_SHARED and writable, deleted files still mapped,
+ * and with --save-tmpfs-files every file of a tmpfs the tree maps, has open
+ * or runs (its executable).
  * Each is identified by the (dev, ino) of what the area maps (stat of
  * /proc/PID/map_files/A-B), so that every area and fd of the tree that shows
  * the same inode refers to ONE object: a FILE_SHMEM entry of files.img with
@@ -311,6 +313,43 @@ static bool is_anon_shared(const struct proc_vma *v)
 			     !strncmp(p, "[anon_shmem:", 12));
 }
 
+static struct dump_shmem *find_id(struct dump_ctx *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->nshmem; i++)
+		if (c->files[c->shmem[i].file_idx].fe->id == id)
+			return &c->shmem[i];
+	return NULL;
+}
+
+/*
+ * A file object mapped MAP_SHARED both by an area that may write it and by
+ * one that may not (a tmpfs file mapped shared from a read-only fd, with
+ * --save-tmpfs-files): the restore maps every area of an object from one
+ * fd, which would let the second one be made writable (mprotect) where it
+ * could not be. Refused.
+ */
+static int check_shared_modes(struct dump_ctx *c, pid_t pid, const struct proc_vma *v,
+			      uint32_t id, struct ckpt_error *e)
+{
+	struct dump_shmem *ds = find_id(c, id);
+	bool rw = proc_vma_has_flag(v, "mw");
+
+	if (!ds)
+		return 0;
+	if (rw)
+		ds->shared_rw = true;
+	else
+		ds->shared_ro = true;
+	if (ds->shared_rw && ds->shared_ro)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: area %" PRIx64 "-%" PRIx64
+				": %s is mapped MAP_SHARED both from a read-write fd and from "
+				"a read-only one in the tree; not supported with "
+				"--save-tmpfs-files",
+				pid, v->start, v->end, v->path);
+	return 0;
+}
+
 int dump_shmem_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma *vma,
 		   struct ckpt_error *e)
 {
@@ -333,9 +372,49 @@ int dump_shmem_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma 
 	r = lookup_or_add(c, &s, &vma->file_id, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: area %" PRIx64 "-%" PRIx64, pid, v->start, v->end);
+	if (s.kind == SHMEM_KIND__SHMEM_FILE && v->shared) {
+		r = check_shared_modes(c, pid, v, vma->file_id, e);
+		if (r < 0)
+			return r;
+	}
 	vma->has_file_id = true;
 	vma->has_pgoff = true;
 	vma->pgoff = v->pgoff;
+	return 0;
+}
+
+int dump_on_tmpfs(int fd, bool *ret, struct ckpt_error *e)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) < 0)
+		return ckpt_err_errno(e, -errno, "statfs");
+	*ret = sfs.f_type == TMPFS_MAGIC;
+	return 0;
+}
+
+/*
+ * --save-tmpfs-files: a program run from a tmpfs. Its executable is the
+ * file object of that file, the one its text mappings (private mappings of
+ * a tmpfs file, dump_mm.c) and any fd of it name: saved once, made again by
+ * the restore if gone, and the exe link set to it (restorer/mem.c).
+ */
+int dump_shmem_exe(struct dump_ctx *c, pid_t pid, const char *src, const char *name,
+		   uint32_t *ret_id, struct ckpt_error *e)
+{
+	struct shmem_src s = {.kind = SHMEM_KIND__SHMEM_FILE, .pid = pid, .src = src, .name = name};
+	const FileEntry *fe;
+	int r;
+
+	r = lookup_or_add(c, &s, ret_id, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: executable", pid);
+	fe = c->files[*ret_id - 1].fe;
+	if (!fe->shmem || fe->shmem->kind != SHMEM_KIND__SHMEM_FILE || !fe->shmem->tmpfs)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: its executable %s is also %s, not a file of a tmpfs",
+				pid, name, fe->path);
+	pr_debug("pid %d: executable %s on a tmpfs: object %u", pid, name, *ret_id);
 	return 0;
 }
 

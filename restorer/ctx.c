@@ -66,7 +66,6 @@ void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts)
 	ctx->dirfd = -1;
 	ctx->status_rd = -1;
 	ctx->status_wr = -1;
-	ctx->pages_fd_nr = -1;
 	ctx->t_start = ckpt_monotonic_seconds();
 }
 
@@ -124,6 +123,11 @@ void restore_ctx_free(struct restore_ctx *ctx)
 			inventory__free_unpacked(ctx->chain[i].inv, NULL);
 	}
 	free(ctx->chain);
+	for (size_t i = 0; ctx->pages_nrs && i < ctx->files_slots; i++)
+		if (ctx->pages_nrs[i] >= 0)
+			close(ctx->pages_nrs[i]); /* P's placeholder */
+	free(ctx->pages_nrs);
+	free(ctx->fd_taken);
 	closep(&ctx->dirfd);
 	closep(&ctx->status_rd);
 	closep(&ctx->status_wr);

@@ -15,13 +15,20 @@
  * first process (files_top) waits for them, installs the fds and closes
  * the rest for all of them.
  *
- * Layout of P's fds: pages_fd_nr up to fd_base are left free for the pages
- * image each task opens for itself (one number per task of an fd table
- * shared by several processes, CLONE_FILES; else just fd_base); above
- * fd_base the image directory,
- * the status pipe, the read-only fds of mapped files and executables (kept
- * by the tasks that map them until stage memory has used them) and the
- * file objects.
+ * Layout of P's fds. A tree may hold nearly every number RLIMIT_NOFILE
+ * allows (19,000 fds under a hard limit of 20,000, the highest ones used),
+ * and without CAP_SYS_RESOURCE nobody may raise it: P has no room "above"
+ * the tree. So an object every task that has it holds at one number N
+ * (direct_nr) is made by P right at N: the tasks inherit it where it
+ * belongs. Every other fd of P that a task inherits and uses (objects held
+ * at several numbers, the image directory, the status pipe, the read-only
+ * fds of mapped files and executables, kept by the tasks that map them
+ * until stage memory has used them) lives at a "spare" number: one no task
+ * has (fd_taken) and no pages number. The pages numbers (pages_nrs, one per
+ * task of an fd table shared by several processes, CLONE_FILES) are spare
+ * numbers P holds with a placeholder until each task puts its pages image
+ * there itself. In a task, dup3() to a task's own number then only ever
+ * replaces what that task does not use, and close_others() the rest.
  */
 #define LOG_PREFIX "fds: "
 
@@ -42,40 +49,124 @@
 #include "log.h"
 #include "restore.h"
 
-/* Room between the highest saved fd and our own, for a little slack. */
-#define FD_MARGIN 16
-
-/* Move one of P's fds to fd_base+1 or above. */
-static int move_high(struct restore_ctx *ctx, int *fd, const char *what)
+static bool fd_is_spare(const struct restore_ctx *ctx, int nr)
 {
-	int nfd;
+	if (nr < 3 || (nr <= ctx->max_saved_fd && ctx->fd_taken[nr]))
+		return false;
+	for (size_t i = 0; ctx->pages_nrs && i < ctx->files_slots; i++)
+		if (ctx->pages_nrs[i] == nr)
+			return false;
+	return true;
+}
 
-	if (*fd < 0 || *fd > ctx->fd_base)
+static bool fd_free_in_p(int nr)
+{
+	return fcntl(nr, F_GETFD) < 0 && errno == EBADF;
+}
+
+/* The lowest spare number not open in P, or an error naming what needs it. */
+static int fd_spare_find(struct restore_ctx *ctx, const char *what, int *ret)
+{
+	for (int nr = ctx->fd_spare_next < 3 ? 3 : ctx->fd_spare_next;
+	     (uint64_t)nr < ctx->nofile_max && nr < INT_MAX; nr++) {
+		if (fd_is_spare(ctx, nr) && fd_free_in_p(nr)) {
+			ctx->fd_spare_next = nr + 1;
+			*ret = nr;
+			return 0;
+		}
+	}
+	return ckpt_err(&ctx->err, -EMFILE,
+			"no fd number left for %s: the tree's fds take %d of the %llu numbers "
+			"RLIMIT_NOFILE allows, and the restorer keeps its own (objects, images, "
+			"mapped files) in the others",
+			what, ctx->max_saved_fd + 1, (unsigned long long)ctx->nofile_max);
+}
+
+/* Move one of P's fds (that tasks inherit) to a spare number. */
+int fd_spare(struct restore_ctx *ctx, int *fd, const char *what)
+{
+	int nr, r;
+
+	if (*fd < 0 || fd_is_spare(ctx, *fd))
 		return 0;
-	nfd = fcntl(*fd, F_DUPFD_CLOEXEC, ctx->fd_base + 1);
-	if (nfd < 0)
-		return ckpt_err_errno(&ctx->err, -errno, "moving the fd of %s above fd %d", what,
-				      ctx->fd_base);
+	r = fd_spare_find(ctx, what, &nr);
+	if (r < 0)
+		return r;
+	if (dup3(*fd, nr, O_CLOEXEC) < 0)
+		return ckpt_err_errno(&ctx->err, -errno, "moving the fd of %s to fd %d", what, nr);
 	close(*fd);
-	*fd = nfd;
+	*fd = nr;
 	return 0;
 }
 
-static int raise_nofile(struct restore_ctx *ctx, size_t need)
+/*
+ * Which numbers the tasks use, where each task's pages image goes, and
+ * which objects P makes right at their number: one held by every task
+ * that has it at the same single number, no other object claiming it.
+ */
+static int fd_layout_init(struct restore_ctx *ctx)
 {
+	size_t n = (size_t)(ctx->max_saved_fd + 1);
+	_cleanup_free_ int *claim = NULL;
 	struct rlimit rl;
 
+	/* Only the soft limit: no hard limit is ever raised (no CAP_SYS_RESOURCE). */
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return ckpt_err_errno(&ctx->err, -errno, "getrlimit(RLIMIT_NOFILE)");
-	if (rl.rlim_max != RLIM_INFINITY && need > rl.rlim_max)
-		return ckpt_err(&ctx->err, -EMFILE,
-				"the tree needs %zu file descriptors in the restorer but "
-				"RLIMIT_NOFILE allows %llu",
-				need, (unsigned long long)rl.rlim_max);
-	/* Only the soft limit: no hard limit is ever raised (no CAP_SYS_RESOURCE). */
 	rl.rlim_cur = rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return ckpt_err_errno(&ctx->err, -errno, "setrlimit(RLIMIT_NOFILE)");
+	ctx->fd_taken = calloc(n + 1, sizeof(*ctx->fd_taken));
+	claim = calloc(n + 1, sizeof(*claim));
+	ctx->pages_nrs = calloc(ctx->files_slots + 1, sizeof(*ctx->pages_nrs));
+	if (!ctx->fd_taken || !claim || !ctx->pages_nrs)
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i <= ctx->files_slots; i++)
+		ctx->pages_nrs[i] = -1;
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		const struct rtask *t = &ctx->tasks[i];
+
+		for (size_t k = 0; k < t->n_fds; k++) {
+			struct rfile *f = file_by_id(ctx, t->fds[k]->id);
+			int nr = (int)t->fds[k]->fd;
+
+			ctx->fd_taken[nr] = true;
+			/* (terminals are made in pairs by tty.c, at spare numbers) */
+			if (f->direct_nr == -1 && !f->in_flight && !(f->kind && f->kind->open_in_task))
+				f->direct_nr = nr;
+			else if (f->direct_nr != nr)
+				f->direct_nr = -2; /* held at two numbers, or not for P to make */
+		}
+	}
+	for (size_t i = 0; i < ctx->nfiles; i++) {
+		struct rfile *f = &ctx->files[i];
+
+		if (f->direct_nr < 0)
+			f->direct_nr = -1;
+		else if (claim[f->direct_nr])
+			f->direct_nr = -1; /* the number is another object's */
+		else
+			claim[f->direct_nr] = (int)i + 1;
+	}
+	/* the pages numbers, held by placeholders (dups of /dev/null) */
+	for (size_t i = 0; i < ctx->files_slots; i++) {
+		int nr, ph, r;
+
+		r = fd_spare_find(ctx, "the pages images", &nr);
+		if (r < 0)
+			return r;
+		ph = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (ph < 0)
+			return ckpt_err_errno(&ctx->err, -errno, "opening /dev/null");
+		if (ph != nr && dup3(ph, nr, O_CLOEXEC) < 0) {
+			r = -errno;
+			close(ph);
+			return ckpt_err_errno(&ctx->err, r, "holding fd %d for a pages image", nr);
+		}
+		if (ph != nr)
+			close(ph);
+		ctx->pages_nrs[i] = nr;
+	}
 	return 0;
 }
 
@@ -129,7 +220,15 @@ static int open_one(struct restore_ctx *ctx, struct rfile *f)
 		r = open_object(ctx, f, &ctx->err);
 	if (r < 0)
 		return ckpt_err_wrap(&ctx->err, "file id %u (%s)", f->fe->id, f->fe->path);
-	r = move_high(ctx, &f->obj_fd, f->fe->path);
+	if (f->direct_nr >= 0 && f->obj_fd != f->direct_nr && fd_free_in_p(f->direct_nr)) {
+		if (dup3(f->obj_fd, f->direct_nr, O_CLOEXEC) < 0)
+			return ckpt_err_errno(&ctx->err, -errno, "file id %u (%s): dup3 to fd %d",
+					      f->fe->id, f->fe->path, f->direct_nr);
+		close(f->obj_fd);
+		f->obj_fd = f->direct_nr;
+	} else if (f->obj_fd != f->direct_nr) {
+		r = fd_spare(ctx, &f->obj_fd, f->fe->path);
+	}
 	pr_debug("file %u %s: fd %d", f->fe->id, f->fe->path, f->obj_fd);
 	return r;
 }
@@ -195,7 +294,7 @@ static int deleted_cwd_make(struct restore_ctx *ctx, const CoreEntry *c, int *re
 	if (r < 0)
 		return r;
 	*ret_fd = TAKE_FD(fd);
-	return move_high(ctx, ret_fd, c->cwd);
+	return fd_spare(ctx, ret_fd, c->cwd);
 }
 
 int deleted_cwds_create(struct restore_ctx *ctx)
@@ -289,18 +388,17 @@ int files_open_all(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->nfiles; i++)
 		all[i] = ctx->files[i].fe;
 
-	ctx->pages_fd_nr = (ctx->max_saved_fd < 2 ? 2 : ctx->max_saved_fd) + 1 + FD_MARGIN;
-	ctx->fd_base = ctx->pages_fd_nr + (int)(ctx->files_slots ? ctx->files_slots - 1 : 0);
-	for (size_t i = 0; i < ctx->ntasks; i++)
-		ctx->tasks[i].pages_fd = ctx->pages_fd_nr + (int)ctx->tasks[i].files_slot;
-	r = raise_nofile(ctx, (size_t)ctx->fd_base + 2 * ctx->nfiles + 16);
+	r = fd_layout_init(ctx);
 	if (r < 0)
 		return r;
-	r = move_high(ctx, &ctx->dirfd, "the image directory");
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		ctx->tasks[i].pages_fd = ctx->pages_nrs[ctx->tasks[i].files_slot];
+	r = fd_spare(ctx, &ctx->dirfd, "the image directory");
+	/* the parent checkpoints too (chain.c): read by tasks in stage tree (cow.c) */
 	for (size_t i = 0; r >= 0 && i < ctx->n_chain; i++)
-		r = move_high(ctx, &ctx->chain[i].dirfd, ctx->chain[i].name);
+		r = fd_spare(ctx, &ctx->chain[i].dirfd, ctx->chain[i].name);
 	for (size_t i = 0; r >= 0 && i < ctx->nfiles; i++)
-		r = move_high(ctx, &ctx->files[i].map_fd, ctx->files[i].fe->path);
+		r = fd_spare(ctx, &ctx->files[i].map_fd, ctx->files[i].fe->path);
 	/* terminals are made in pairs (a slave from its master): tty.c */
 	if (r >= 0)
 		r = tty_files_open(ctx);

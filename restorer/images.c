@@ -7,8 +7,9 @@
  * the file and the field, never a crash or a half-restored tree.
  */
 #define LOG_PREFIX "images: "
-/* more than any sane program; bounds the work of the checks below */
-#define PSTREE_MAX_THREADS 4096
+/* the kernel's default threads-max is about 190,000 on these machines; a
+ * bound for forged images (the checks below are O(n log n)) */
+#define PSTREE_MAX_THREADS 65536
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "mm_cow.h"
 #include "proc.h"
 #include "restore.h"
 
@@ -203,6 +205,7 @@ static int load_files(struct restore_ctx *ctx)
 		ctx->files[i].fe = msgs[i];
 		ctx->files[i].obj_fd = -1;
 		ctx->files[i].map_fd = -1;
+		ctx->files[i].direct_nr = -1;
 	}
 	ctx->nfiles = n;
 	free(msgs);
@@ -247,6 +250,33 @@ struct rtask *task_by_pid(const struct restore_ctx *ctx, pid_t pid)
 	return NULL;
 }
 
+static int cmp_tid(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* No tid twice in one process: sorted, not compared pairwise (10,000 threads). */
+static int threads_unique(struct restore_ctx *ctx, const PstreeEntry *p)
+{
+	_cleanup_free_ int32_t *tids = NULL;
+
+	if (p->n_threads < 2)
+		return 0;
+	tids = malloc(p->n_threads * sizeof(*tids));
+	if (!tids)
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	memcpy(tids, p->threads, p->n_threads * sizeof(*tids));
+	qsort(tids, p->n_threads, sizeof(*tids), cmp_tid);
+	for (size_t i = 1; i < p->n_threads; i++)
+		if (tids[i] == tids[i - 1])
+			return ckpt_err(&ctx->err, -EINVAL,
+					"pstree.img: pid %d: field threads: tid %d appears twice",
+					p->pid, tids[i]);
+	return 0;
+}
+
 static int validate_pstree_entry(struct restore_ctx *ctx, const PstreeEntry *p)
 {
 	struct ckpt_error *e = &ctx->err;
@@ -282,14 +312,8 @@ static int validate_pstree_entry(struct restore_ctx *ctx, const PstreeEntry *p)
 		r = pid_check(ctx, "pstree.img", field, p->threads[i]);
 		if (r < 0)
 			return r;
-		for (size_t k = 0; k < i; k++)
-			if (p->threads[k] == p->threads[i])
-				return ckpt_err(e, -EINVAL,
-						"pstree.img: pid %d: field threads[%zu]: tid %d "
-						"appears twice",
-						p->pid, i, p->threads[i]);
 	}
-	return 0;
+	return threads_unique(ctx, p);
 }
 
 /*
@@ -793,6 +817,9 @@ static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f,
 					" is not page aligned)",
 					f, i, v->file_id, sysv ? "non-SysV" : "matching", v->pgoff);
 		rf->shmem_used = true;
+		/* (images without vmflags: as it was, writable) */
+		if (v->kind == VMA_KIND__VMA_SHMEM_SHARED && (!v->vmflags || vma_vmflag(v, "mw")))
+			rf->shmem_map_rw = true;
 		return 0;
 	}
 	case VMA_KIND__VMA_VDSO:
@@ -838,13 +865,19 @@ static int validate_mm(struct restore_ctx *ctx, struct rtask *t)
 				f);
 	if (mm->has_exe_file_id) {
 		struct rfile *rf = file_by_id(ctx, mm->exe_file_id);
+		/* a program run from a tmpfs, saved with its content (shmem.c) */
+		bool obj = rf && rf->fe->type == FILE_TYPE__FILE_SHMEM && rf->fe->shmem &&
+			   rf->fe->shmem->kind == SHMEM_KIND__SHMEM_FILE && rf->fe->shmem->tmpfs;
 
-		if (!rf || rf->fe->type != FILE_TYPE__FILE_REG)
+		if (!rf || (rf->fe->type != FILE_TYPE__FILE_REG && !obj))
 			return ckpt_err(e, -EINVAL,
-					"%s: field exe_file_id: %u is not a regular file of "
-					"files.img",
+					"%s: field exe_file_id: %u is not a regular file or a "
+					"tmpfs file object of files.img",
 					f, mm->exe_file_id);
-		rf->used_by_map = true;
+		if (obj)
+			rf->shmem_used = true;
+		else
+			rf->used_by_map = true;
 	}
 	return 0;
 }

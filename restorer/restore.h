@@ -96,10 +96,17 @@ struct rfile {
 	bool in_flight;
 	bool used_by_map;	    /* some vma or an exe link names it */
 	int obj_fd;		    /* the open file description fds are made from, or -1 */
+	/* the number every fd of it has in every task that has it, where P
+	 * makes it (no dup, no number of P's own: a tree may hold nearly all
+	 * the numbers RLIMIT_NOFILE allows); -1 none, or not one number */
+	int direct_nr;
 	int map_fd;		    /* read-only fd for mmap / exe_fd (verified identity), or -1 */
-	/* FILE_SHMEM: some vma or fd needs the object; map_fd is then its fd
-	 * (read-write), made by shmem.c (none for SysV segments) */
+	/* FILE_SHMEM: some vma, fd or exe link needs the object; map_fd is
+	 * then its fd, made by shmem.c (none for SysV segments): read-write,
+	 * but for a file object (SHMEM_FILE) only if shmem_map_rw */
 	bool shmem_used;
+	/* some area maps the object MAP_SHARED and may write it ("mw") */
+	bool shmem_map_rw;
 	/* SHMEM_MEMFD: map_fd's own description (memfd_create's) is also the
 	 * description of some fd of the tree (shmem_open_fd) */
 	bool memfd_desc_taken;
@@ -239,16 +246,21 @@ struct restore_ctx {
 
 	/* file descriptor layout (see fds.c) */
 	int max_saved_fd; /* highest fd number of any task */
-	int fd_base;	  /* every helper/object fd of P is at or above it */
+	/* fd_taken[n] (n <= max_saved_fd): some task has fd n. P's own fds
+	 * that tasks inherit live at "spare" numbers, none of those nor a
+	 * pages number (fd_spare, fds.c) */
+	bool *fd_taken;
+	int fd_spare_next; /* where fd_spare looks first */
 	/* deleted cwds made again by P (fds.c), one per (dev, ino) saved */
 	struct deleted_cwd {
 		uint64_t dev, ino;
 		int fd; /* O_PATH of the (removed) directory, inherited by the tasks */
 	} * deleted_cwds;
 	size_t n_deleted_cwds;
-	/* where each task keeps its pages image: pages_fd_nr + its files_slot;
-	 * pages_fd_nr..fd_base-1 (one per task of the largest shared fd table) */
-	int pages_fd_nr;
+	/* where each task keeps its pages image: pages_nrs[its files_slot]
+	 * (one per task of the largest shared fd table), spare numbers that P
+	 * holds with a placeholder so that nothing of its own lands there */
+	int *pages_nrs;
 	size_t files_slots; /* tasks of the largest fd table (1: none shared) */
 	/* stage files only: the kinds' state of objects made together (fds.c) */
 	struct files_open *fopen;
@@ -402,6 +414,8 @@ void plan_free(struct plan *p);
 int deleted_cwds_create(struct restore_ctx *ctx);
 int deleted_cwd_enter(const struct restore_ctx *ctx, const CoreEntry *c, struct ckpt_error *e);
 int files_open_all(struct restore_ctx *ctx);
+/* Move one of P's fds that tasks inherit to a number no task uses (fds.c). */
+int fd_spare(struct restore_ctx *ctx, int *fd, const char *what);
 /* In a task: install its fds and close everything else (once per shared fd table). */
 int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
 /* No task after t (stage order) uses t's fd table: t closes the restorer's fds in it. */

@@ -15,7 +15,11 @@
  *   deleted    O_TMPFILE in its directory, size, content, owner, mode
  *   file       the file itself, if it is still the dumped one (identity);
  *              a missing tmpfs file is recreated with the saved content,
- *              owner and mode; a changed one is refused (stage verify)
+ *              owner, mode and mtime; a changed one is refused (stage
+ *              verify). Opened read-only unless an area maps it shared and
+ *              writable: private and read-only mappings, a program's exe
+ *              link (PR_SET_MM_MAP refuses a file open for writing, as
+ *              exec does) and the fds reopened from it need no more
  *   SysV       the segment with the saved id: reused if it is still the
  *              same (key, size, creator pid), else recreated with that id
  *              (/proc/sys/kernel/shm_next_id); the saved content is written
@@ -173,6 +177,12 @@ static int sysv_probe(struct restore_ctx *ctx, const struct rfile *f)
 	return 1;
 }
 
+/* How a file object's map_fd is open: see the top of this file. */
+static int file_open_mode(const struct rfile *f)
+{
+	return f->shmem_map_rw ? O_RDWR : O_RDONLY;
+}
+
 /* A named file: the dumped one if it exists (else, on tmpfs, recreated later). */
 static int verify_file(struct restore_ctx *ctx, struct rfile *f)
 {
@@ -193,8 +203,9 @@ static int verify_file(struct restore_ctx *ctx, struct rfile *f)
 	 */
 	if (ctx->opts->images_only)
 		return 0;
-	snprintf(what, sizeof(what), "shared mapped file %s", f->fe->path);
-	fd = open(f->fe->path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	snprintf(what, sizeof(what), "%s file %s",
+		 f->shmem_map_rw ? "shared mapped" : "saved tmpfs", f->fe->path);
+	fd = open(f->fe->path, file_open_mode(f) | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT && se->tmpfs)
 		return 0; /* recreated from the saved content in stage files */
 	if (fd < 0)
@@ -493,7 +504,7 @@ static int create_file(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 		return r;
 	pr_info("recreated %s (%" PRIu64 " bytes) from the checkpoint", f->fe->path, shm(f)->size);
 	/* by its name, or the mappings would show "DIR/#INODE (deleted)" */
-	*ret_fd = open(f->fe->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	*ret_fd = open(f->fe->path, file_open_mode(f) | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (*ret_fd < 0)
 		return ckpt_err_errno(&ctx->err, -errno, "reopening recreated file %s",
 				      f->fe->path);
@@ -588,7 +599,7 @@ static int create_sysv(struct restore_ctx *ctx, struct rfile *f)
 
 static int create_object(struct restore_ctx *ctx, struct rfile *f)
 {
-	int fd = -1, r, nfd;
+	int fd = -1, r;
 
 	r = ckpt_fault_inject("shmem-create", &ctx->err);
 	if (r < 0)
@@ -615,12 +626,14 @@ static int create_object(struct restore_ctx *ctx, struct rfile *f)
 	}
 	if (r < 0 || fd < 0)
 		return r;
-	/* above every fd number a task uses, inherited by all of them */
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, ctx->fd_base + 1);
-	r = nfd < 0 ? ckpt_err_errno(&ctx->err, -errno, "moving the fd of %s up", f->fe->path) : 0;
-	close(fd);
-	f->map_fd = nfd;
-	return r;
+	/* at a number no task uses, inherited by all of them */
+	r = fd_spare(ctx, &fd, f->fe->path);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	f->map_fd = fd;
+	return 0;
 }
 
 int shmem_create_all(struct restore_ctx *ctx)

@@ -65,18 +65,13 @@ static int ctl_setup(struct restore_ctx *ctx)
 	}
 	if (pipe2(p, O_CLOEXEC | O_DIRECT) < 0)
 		return ckpt_err_errno(&ctx->err, -errno, "pipe2 for the status pipe");
-	ctx->status_rd = fcntl(p[0], F_DUPFD_CLOEXEC, ctx->fd_base + 1);
-	r = -errno;
-	close(p[0]);
-	if (ctx->status_rd < 0) {
-		close(p[1]);
-		return ckpt_err_errno(&ctx->err, r, "moving the status pipe");
-	}
-	ctx->status_wr = fcntl(p[1], F_DUPFD_CLOEXEC, ctx->fd_base + 1);
-	r = -errno;
-	close(p[1]);
-	if (ctx->status_wr < 0)
-		return ckpt_err_errno(&ctx->err, r, "moving the status pipe");
+	ctx->status_rd = p[0];
+	ctx->status_wr = p[1];
+	r = fd_spare(ctx, &ctx->status_rd, "the status pipe");
+	if (r >= 0)
+		r = fd_spare(ctx, &ctx->status_wr, "the status pipe");
+	if (r < 0)
+		return r;
 	/* Only P's end is non-blocking; a packet takes a whole slot of the
 	 * pipe, so make room for many (best effort: writers just wait). */
 	if (fcntl(ctx->status_rd, F_SETFL, O_NONBLOCK) < 0)

@@ -41,20 +41,10 @@ static bool is_external(const FileEntry *fe)
 	return fe->tty->has_external && fe->tty->external;
 }
 
-/* One of P's fds, moved above fd_base (as every object of P is). */
+/* One of P's fds, moved to a spare number (as every object of P is: fds.c). */
 static int move_high(struct restore_ctx *ctx, int *fd)
 {
-	int nfd;
-
-	if (*fd > ctx->fd_base)
-		return 0;
-	nfd = fcntl(*fd, F_DUPFD_CLOEXEC, ctx->fd_base + 1);
-	if (nfd < 0)
-		return ckpt_err_errno(&ctx->err, -errno, "moving a terminal fd above fd %d",
-				      ctx->fd_base);
-	close(*fd);
-	*fd = nfd;
-	return 0;
+	return fd_spare(ctx, fd, "a terminal");
 }
 
 static struct rfile *find_master(struct restore_ctx *ctx, uint32_t index)

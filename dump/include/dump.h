@@ -47,9 +47,10 @@ struct dump_opts {
 	 * resume the tree untouched; nothing is committed (the directory
 	 * only holds what collecting wrote, removed again) */
 	bool check_only;
-	/* --save-tmpfs-files: regular files the tree has open on tmpfs (/tmp,
-	 * /dev/shm, /run) are saved with their content, and recreated by the
-	 * restore if they are gone (ckptctl preserve: a reboot empties them) */
+	/* --save-tmpfs-files: regular files the tree has open, maps or runs
+	 * (executables) on tmpfs (/tmp, /dev/shm, /run) are saved with their
+	 * content, and recreated by the restore if they are gone (ckptctl
+	 * preserve: a reboot empties them) */
 	bool save_tmpfs_files;
 	/* --pre-dump: memory only (no fds), the tree left running, write
 	 * tracking armed for a later dump with parent (docs/incremental.md) */

@@ -7,8 +7,9 @@
 # mounted (what a reboot does to /tmp, /dev/shm, /run); `--restore-all`
 # brings it back: it carries on with its state, its file is back with its
 # content, the listener accepts a new client, the images are removed.
-# Also: a tree sharing a pipe with a process outside it, and a program run
-# from a tmpfs, are refused at registration (the tree untouched); one that opens such a FIFO after its
+# Also: a tree sharing a pipe with a process outside it is refused at
+# registration (the tree untouched), a program run from a tmpfs is not (its
+# executable is saved with its content: test_preserve_tmpfs_map.sh); one that opens such a FIFO after its
 # registration is refused at --dump-all, left running and reported while
 # the other is dumped; an exited tree leaves the list; the registration
 # survives a restart of ckptd; the job's cwd, a directory of the tmpfs, is
@@ -47,11 +48,14 @@ ckptctl_run preserve --list --json || fail "--list failed"
 grep -q '"preserved":\[\]' "$OUT" || { cat "$OUT"; fail "a refused tree is listed"; }
 kill_tree "$PIPED"
 
-# a program run from a tmpfs: only its pages would be saved, not the file
+# a program run from a tmpfs: registered, its executable will be saved with
+# its content (test_preserve_tmpfs_map.sh restores one)
 cp "$WL/sleeper" "$TMPFS/sleeper"
 start_workload ONTMP "$T/ontmp.ready" -- "$TMPFS/sleeper" nanosleep "$T/ontmp.log" "$T/ontmp.ready" 1
-expect_fail "a program mapped from a tmpfs" "cannot be preserved.*on a tmpfs \(emptied by a reboot\)" preserve "$ONTMP"
+ckptctl_run preserve "$ONTMP" --name ontmp || { cat "$ERR"; fail "a program run from a tmpfs was refused"; }
+ONTMP_ID=$(<"$OUT")
 assert_running "$ONTMP"
+ckptctl_run preserve --cancel "$ONTMP_ID" || { cat "$ERR"; fail "--cancel $ONTMP_ID failed"; }
 kill_tree "$ONTMP"
 rm -f "$TMPFS/sleeper"
 

@@ -30,6 +30,10 @@ procstate_snapshot()
 			echo "$p $tid nice/rtprio/policy $(awk '{print $17, $38, $39}' <<<"$rest")"
 		done
 		echo "$p timerslack_ns $(<"/proc/$p/timerslack_ns")"
+		# resource limits: "Max open files  900  5000  files" -> "limit Max_open_files 900 5000"
+		sed -n '2,$p' /proc/"$p"/limits |
+			awk -v p="$p" '{ n = substr($0, 1, 26); gsub(/ +$/, "", n); gsub(/ /, "_", n);
+				split(substr($0, 27), v, " +"); print p, "limit", n, v[1], v[2] }'
 	done
 }
 
@@ -46,7 +50,14 @@ T1=$(awk '/^start t1 / {print $4}' "$LOG")
 T2=$(awk '/^start t2 / {print $4}' "$LOG")
 log "main $PS t1 $T1 t2 $T2 child $CHILD strict $STRICT grandchild $GRANDCHILD"
 
+# limits of their own (set from outside: restored by the restorer from
+# its process, not by remote calls in the task, when it may)
+prlimit --pid "$PS" --nofile=900:5000 --core=4096:unlimited --stack=4194304:16777216 ||
+	fail "prlimit on $PS"
+prlimit --pid "$CHILD" --nproc=5000:6000 --memlock=65536:131072 || fail "prlimit on $CHILD"
 procstate_snapshot "$PS" >"$T/state.before"
+grep -q "^$PS limit Max_open_files 900 5000$" "$T/state.before" ||
+	fail "no limits in the snapshot: $(grep limit "$T/state.before" | head -3)"
 tree_snapshot "$PS" >"$T/tree.before"
 # the workload did set what we test
 b=$T/state.before

@@ -17,6 +17,7 @@
 #include "fuzz_common.h"
 #include "image.h"
 #include "inventory.pb-c.h"
+#include "mm.pb-c.h"
 #include "pstree.pb-c.h"
 #include "restore_check.h"
 
@@ -142,6 +143,8 @@ END_TEST
  * change(msg, index) (descriptor desc): a new image in *ret (malloc'ed),
  * as the dump would have written it.
  */
+static ShmemEntry forged_shmem;
+
 static size_t rewrite(const struct checkpoint *c, const char *name,
 		      const ProtobufCMessageDescriptor *desc,
 		      bool (*change)(ProtobufCMessage *m, size_t k), uint8_t **ret)
@@ -179,6 +182,8 @@ static size_t rewrite(const struct checkpoint *c, const char *name,
 		/* sub-messages added by change() are static: detach them before freeing */
 		if (desc == &file_entry__descriptor)
 			((FileEntry *)m)->sigio = NULL;
+		if (desc == &file_entry__descriptor && ((FileEntry *)m)->shmem == &forged_shmem)
+			((FileEntry *)m)->shmem = NULL;
 		protobuf_c_message_free_unpacked(m, NULL);
 	}
 	ck_assert_msg(changed, "%s: no record to change", name);
@@ -274,6 +279,41 @@ START_TEST(test_forged_files_of)
 		      &img);
 	ck_assert_int_lt(check(scratch(), &c, "pstree.img", img, len, &e), 0);
 	ck_assert_msg(strstr(e.msg, _i ? "field fs_of" : "field files_of"), "%s", e.msg);
+	free(img);
+	free(c.data);
+}
+END_TEST
+
+/* The root given threads [pid, pid + 1, pid + 1]. */
+static bool tid_twice(ProtobufCMessage *m, size_t k)
+{
+	PstreeEntry *pe = (PstreeEntry *)m;
+	int32_t *t = malloc(3 * sizeof(*t));
+
+	if (k != 0 || !t) {
+		free(t);
+		return false;
+	}
+	t[0] = pe->pid;
+	t[1] = t[2] = pe->pid + 1;
+	free(pe->threads);
+	pe->threads = t;
+	pe->n_threads = 3;
+	return true;
+}
+
+/* A tid twice in one process is refused (found by sorting: 10,000 threads). */
+START_TEST(test_forged_tid_twice)
+{
+	struct checkpoint c;
+	struct ckpt_error e = {0};
+	uint8_t *img;
+	size_t len;
+
+	load(&c, "sleeper");
+	len = rewrite(&c, "pstree.img", &pstree_entry__descriptor, tid_twice, &img);
+	ck_assert_int_lt(check(scratch(), &c, "pstree.img", img, len, &e), 0);
+	ck_assert_msg(strstr(e.msg, "appears twice"), "%s", e.msg);
 	free(img);
 	free(c.data);
 }
@@ -467,6 +507,90 @@ START_TEST(test_forged_clocks)
 }
 END_TEST
 
+/* The executable's areas name its file as an object (VMA_SHMEM_PRIVATE). */
+static uint32_t exe_id;
+
+static bool exe_areas_to_object(ProtobufCMessage *m, size_t k)
+{
+	MmEntry *mm = (MmEntry *)m;
+	bool changed = false;
+
+	if (!mm->has_exe_file_id)
+		return false;
+	exe_id = mm->exe_file_id;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->kind == VMA_KIND__VMA_FILE_PRIVATE &&
+		    mm->vmas[i]->file_id == exe_id) {
+			mm->vmas[i]->kind = VMA_KIND__VMA_SHMEM_PRIVATE;
+			changed = true;
+		}
+	return changed;
+}
+
+static bool exe_to_object(ProtobufCMessage *m, size_t k)
+{
+	FileEntry *fe = (FileEntry *)m;
+
+	if (fe->id != exe_id || fe->shmem)
+		return false;
+	fe->type = FILE_TYPE__FILE_SHMEM;
+	fe->shmem = &forged_shmem;
+	return true;
+}
+
+/*
+ * exe_file_id names a shared memory object only when it is a file of a
+ * tmpfs (a program run from /tmp, --save-tmpfs-files): anonymous memory or
+ * a file object of a disk file system is refused naming the field; a tmpfs
+ * file object passes that check (and is refused later here, for the
+ * content the forged object lacks).
+ */
+START_TEST(test_forged_exe)
+{
+	static const struct {
+		ShmemKind kind;
+		bool tmpfs;
+		const char *want;
+	} cases[] = {
+	    {SHMEM_KIND__SHMEM_ANON, false, "field exe_file_id"},
+	    {SHMEM_KIND__SHMEM_FILE, false, "field exe_file_id"},
+	    {SHMEM_KIND__SHMEM_FILE, true, "pages_pid/pages_off/content_crc32c: missing"},
+	};
+	struct checkpoint c;
+	struct ckpt_error e = {0};
+	const char *mm_name;
+	uint8_t *mm_img, *files_img;
+	size_t mm_len, files_len;
+
+	load(&c, "sleeper");
+	mm_name = first_of_kind(&c, IMG_MM);
+	shmem_entry__init(&forged_shmem);
+	forged_shmem.kind = cases[_i].kind;
+	forged_shmem.size = 4096;
+	forged_shmem.has_tmpfs = true;
+	forged_shmem.tmpfs = cases[_i].tmpfs;
+	forged_shmem.has_content_saved = true;
+	forged_shmem.content_saved = cases[_i].tmpfs || cases[_i].kind == SHMEM_KIND__SHMEM_ANON;
+	mm_len = rewrite(&c, mm_name, &mm_entry__descriptor, exe_areas_to_object, &mm_img);
+	files_len = rewrite(&c, "files.img", &file_entry__descriptor, exe_to_object, &files_img);
+	for (size_t i = 0; i < c.n; i++) {
+		/* c.data still owns the original bytes */
+		if (!strcmp(c.files[i].name, mm_name)) {
+			c.files[i].data = mm_img;
+			c.files[i].len = mm_len;
+		} else if (!strcmp(c.files[i].name, "files.img")) {
+			c.files[i].data = files_img;
+			c.files[i].len = files_len;
+		}
+	}
+	ck_assert_int_lt(check(scratch(), &c, NULL, NULL, 0, &e), 0);
+	ck_assert_msg(strstr(e.msg, cases[_i].want), "case %d: %s", _i, e.msg);
+	free(mm_img);
+	free(files_img);
+	free(c.data);
+}
+END_TEST
+
 static Suite *verify_suite(void)
 {
 	Suite *s = suite_create("verify");
@@ -477,8 +601,10 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, test_task_without_fds);
 	tcase_add_loop_test(tc, test_forged_sigio, 0, 4);
 	tcase_add_loop_test(tc, test_forged_files_of, 0, 2);
+	tcase_add_test(tc, test_forged_tid_twice);
 	tcase_add_loop_test(tc, test_forged_clocks, 0, 4);
 	tcase_add_test(tc, test_unix_msgs_forged);
+	tcase_add_loop_test(tc, test_forged_exe, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }

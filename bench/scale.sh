@@ -1,0 +1,96 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# bench/scale.sh [COUNT...]: how dump and restore time grows with the
+# number of threads, processes, fds, mappings and processes sharing one
+# file (bench/scale.c holds them; 100, 1,000 and 10,000 of each by
+# default). Each row: the killing dump's and the restore's wall time, the
+# time per item (t(N) / N, fixed costs included, so it falls at first), and
+# the cost of the items added since the row before against the cost per item
+# up to it ("growth": about 1 when the time is linear in the count, above 2
+# when it grows faster: the aim of issue 12 is flat from 100 to 10,000).
+# Timings on shared machines are noisy: compare within one run. Needs root and a build (CKPT_BUILD, default build/).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+SRC=$PWD
+BUILD=${CKPT_BUILD:-$SRC/build}
+COUNTS=("$@")
+((${#COUNTS[@]})) || COUNTS=(100 1000 10000)
+KINDS=(${CKPT_SCALE_KINDS:-threads procs fds maps shared})
+
+if [[ -z ${CKPT_BENCH_UNDER_REAPER:-} ]]; then
+	(($(id -u) == 0)) || { echo "bench: run as root" >&2; exit 1; }
+	[[ -x $BUILD/ckptctl && -x $BUILD/tests/workloads/reaper ]] ||
+		{ echo "bench: build first (cmake -S . -B build && make -C build)" >&2; exit 1; }
+	export CKPT_BENCH_UNDER_REAPER=1
+	exec "$BUILD/tests/workloads/reaper" --quiet --timeout 3000 -- bash "$0" "$@"
+fi
+
+CKPTCTL=$BUILD/ckptctl
+W=$(mktemp -d /dev/shm/ckpt-scale.XXXXXX)
+PID=
+cleanup() { [[ -n $PID ]] && kill -KILL -- "-$PID" 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+die() { echo "bench: $*" >&2; exit 1; }
+us() { echo "${EPOCHREALTIME/./}"; }
+gone() { [[ ! -e /proc/$1 ]]; }
+wait_until() { local i; for ((i = 0; i < 2400; i++)); do "$@" && return 0; sleep 0.05; done; return 1; }
+# per_item T N -> microseconds per item
+per_item() { awk -v t="$1" -v n="$2" 'BEGIN { printf "%.1f", t / n }'; }
+# growth T N T_PREV N_PREV -> (T - T_PREV) / (N - N_PREV) against T_PREV / N_PREV
+growth() {
+	awk -v t="$1" -v n="$2" -v p="$3" -v m="$4" \
+		'BEGIN { if (m <= 0 || p <= 0) print "-"; else printf "%.2f", ((t - p) / (n - m)) / (p / m) }'
+}
+ms() { awk -v t="$1" 'BEGIN { printf "%.0f", t / 1000 }'; }
+
+cc -O2 -pthread -o "$W/scale" bench/scale.c || die "cannot build bench/scale.c"
+ulimit -n "$(ulimit -Hn)"
+
+# one KIND N: sets DUMP_US, RESTORE_US
+one()
+{
+	local kind=$1 n=$2 img=$W/img-$1-$2
+	rm -f "$W/ready"
+	setsid "$W/scale" "$kind" "$n" "$W/ready" </dev/null >/dev/null 2>"$W/scale.err" &
+	disown $!
+	wait_until test -s "$W/ready" || die "$kind $n did not start: $(cat "$W/scale.err")"
+	read -r PID <"$W/ready"
+	local t0=$(us)
+	"$CKPTCTL" dump "$PID" -D "$img" >"$W/dump.out" 2>&1 || die "dump of $kind $n failed: $(cat "$W/dump.out")"
+	DUMP_US=$(($(us) - t0))
+	wait_until gone "$PID" || die "$kind $n: pid $PID still there after the dump"
+	t0=$(us)
+	"$CKPTCTL" restore "$img" >"$W/restore.out" 2>&1 || die "restore of $kind $n failed: $(cat "$W/restore.out")"
+	RESTORE_US=$(($(us) - t0))
+	gone "$PID" && die "$kind $n: not running after the restore"
+	kill -KILL -- "-$PID"
+	wait_until gone "$PID"
+	PID=
+	rm -rf "$img"
+}
+
+rows=()
+for kind in "${KINDS[@]}"; do
+	dp=0 rp=0 np=0
+	for n in "${COUNTS[@]}"; do
+		one "$kind" "$n"
+		rows+=("$(printf '| %-8s | %6s | %8s | %8s | %6s | %8s | %8s | %6s |' "$kind" "$n" \
+			"$(ms "$DUMP_US")" "$(per_item "$DUMP_US" "$n")" "$(growth "$DUMP_US" "$n" "$dp" "$np")" \
+			"$(ms "$RESTORE_US")" "$(per_item "$RESTORE_US" "$n")" \
+			"$(growth "$RESTORE_US" "$n" "$rp" "$np")")")
+		dp=$DUMP_US rp=$RESTORE_US np=$n
+	done
+done
+
+echo
+echo "ckpt scale: $(nproc) CPUs, $(uname -r); images in /dev/shm"
+echo
+echo "| kind     |  count | dump ms | dump us/item | growth | restore ms | restore us/item | growth |"
+echo "|----------|-------:|--------:|---------:|-------:|---------:|---------:|-------:|"
+for r in "${rows[@]}"; do
+	echo "$r"
+done
+echo
+echo "us/item: time / count (fixed costs included). growth: the time per item added"
+echo "since the row before, against the time per item of that row: about 1 or below"
+echo "when the time is linear in the count, above 2 when it grows faster."
