@@ -56,6 +56,7 @@
 #include "crc32c.h"
 #include "dump_internal.h"
 #include "dump_incr.h"
+#include "fault.h"
 #include "image.h"
 #include "log.h"
 #include "mm_cow.h"
@@ -632,7 +633,10 @@ static int uffd_api(pid_t pid, int uffd, struct ckpt_error *e)
 {
 	struct uffdio_api api = {.api = UFFD_API, .features = FEAT_WP_ASYNC | FEAT_WP_UNPOPULATED};
 
-	if (ioctl(uffd, UFFDIO_API, &api) < 0)
+	/* "incr-no-wp-async": as on a kernel without it (tests) */
+	if (ckpt_fault("incr-no-wp-async"))
+		errno = EINVAL;
+	if (ckpt_fault("incr-no-wp-async") || ioctl(uffd, UFFDIO_API, &api) < 0)
 		return ckpt_err_errno(e, -errno,
 				      "pid %d: write tracking needs userfaultfd's asynchronous "
 				      "write-protect mode (UFFD_FEATURE_WP_ASYNC, Linux 6.7+), which "
