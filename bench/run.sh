@@ -167,6 +167,37 @@ lazy_row=$(printf '| %6s MiB | %7s | %7s | %7s | %7s | %-2s | %7s | %7s | %-2s |
 	"$(awk -v s="$small_us" 'BEGIN { printf "%.3f", s / 1e6 + 0.05 }')" \
 	"$(ok "$lazy_run_us <= $small_us + 50000")" "$(secs $lazy_all_us)" "$(secs $eager_us)" \
 	"$(ok "$lazy_all_us <= $eager_us")")
+# Incremental (docs/incremental.md): a task writing 1% of its memory per
+# second (bench/dirty.c), the largest size. Full: frozen_seconds of a
+# killing dump. Incremental: a --pre-dump, 1 s later the final dump with
+# --parent (killing); its frozen_seconds. Printed, never asserted.
+cc -O2 -o "$W/dirty" bench/dirty.c || die "cannot build bench/dirty.c"
+imib=${SIZES[-1]}
+incr_frozen() # MODE -> frozen seconds of the dump (full: one dump; incr: pre-dump, 1 s, final)
+{
+	rm -f "$W/dirty.ready"
+	setsid "$W/dirty" "$imib" 1 "$W/dirty.ready" </dev/null >/dev/null 2>&1 &
+	wait_until test -s "$W/dirty.ready" || die "dirty $imib MiB did not start"
+	PID=$(cat "$W/dirty.ready")
+	if [[ $1 == incr ]]; then
+		"$CKPTCTL" dump "$PID" -D "$W/ipre" --pre-dump --json >"$W/ipre.out" 2>&1 ||
+			die "pre-dump failed: $(cat "$W/ipre.out")"
+		sleep 1
+		"$CKPTCTL" dump "$PID" -D "$W/ifin" --parent "$W/ipre" --json >"$W/ifin.out" 2>&1 ||
+			die "incremental dump failed: $(cat "$W/ifin.out")"
+		sed -n 's/.*"frozen_seconds":\([0-9.]*\).*"pages_saved":\([0-9]*\).*/\1 \2/p' "$W/ifin.out"
+	else
+		"$CKPTCTL" dump "$PID" -D "$W/ifull" --json >"$W/ifull.out" 2>&1 ||
+			die "full dump failed: $(cat "$W/ifull.out")"
+		sed -n 's/.*"frozen_seconds":\([0-9.]*\).*/\1 0/p' "$W/ifull.out"
+	fi
+	wait "$PID" 2>/dev/null # killed by the dump: reaped here
+	PID=
+	rm -rf "$W/ipre" "$W/ifin" "$W/ifull"
+}
+read -r full_frozen _ < <(incr_frozen full)
+read -r incr_fz incr_saved < <(incr_frozen incr)
+[[ -n $full_frozen && -n $incr_fz ]] || die "no frozen_seconds from the incremental row"
 
 echo
 echo "ckpt benchmark: memhog (touched anonymous memory), images in /dev/shm, $(nproc) CPUs, $(uname -r)"
@@ -197,3 +228,10 @@ echo
 echo "runs after: from ckptctl restore --lazy to its return; its limit is the 1 MiB"
 echo "restore + 50 ms. all in after: until the pager has exited; its limit is the"
 echo "eager restore of the same images."
+echo "| incremental, $imib MiB writing 1%/s | full dump frozen s | final dump frozen s (--pre-dump 1 s before) | pages saved | ratio (target <= 5%) | ok |"
+echo "|---|------:|------:|------:|------:|----|"
+printf '| %s MiB | %s | %s | %s | %s | %s |\n' "$imib" "$full_frozen" "$incr_fz" "$incr_saved" \
+	"$(pct "$incr_fz" "$full_frozen")" "$(ok "$incr_fz <= 0.05 * $full_frozen")"
+echo
+echo "full dump frozen: frozen_seconds of a killing dump of bench/dirty.c; final dump:"
+echo "the same program, --pre-dump, then 1 s later a killing dump with --parent."

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/ptrace.h>
@@ -541,6 +542,105 @@ static int probe_userfaultfd(struct probe_ctx *ctx, char *note, size_t len)
 	return 1;
 }
 
+/*
+ * Write tracking of incremental dumps (dump/dump_incr.c): a userfaultfd in
+ * asynchronous write-protect mode over a page of ours, PAGEMAP_SCAN that
+ * protects it, a write, and PAGEMAP_SCAN that must see it written.
+ */
+struct chk_region {
+	uint64_t start, end, categories;
+};
+struct chk_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define CHK_SCAN _IOWR('f', 16, struct chk_scan_arg)
+
+static long chk_scan(int pm, char *p, bool wp, uint64_t *cat)
+{
+	struct chk_region v[4];
+	struct chk_scan_arg a = {.size = sizeof(a),
+				 .flags = wp ? 1 : 0, /* PM_SCAN_WP_MATCHING */
+				 .start = (uint64_t)(uintptr_t)p,
+				 .end = (uint64_t)(uintptr_t)p + 4096,
+				 .vec = (uint64_t)(uintptr_t)v,
+				 .vec_len = 4,
+				 .category_mask = wp ? 2 : 0,	 /* PAGE_IS_WRITTEN */
+				 .category_anyof_mask = 8 | 16, /* PRESENT | SWAPPED */
+				 .return_mask = 1 | 2 | 8};
+	long n = ioctl(pm, CHK_SCAN, &a);
+
+	*cat = n > 0 ? v[0].categories : 0;
+	return n;
+}
+
+static int probe_write_tracking(struct probe_ctx *ctx, char *note, size_t len)
+{
+	struct uffdio_api api = {.api = UFFD_API, .features = (1ULL << 15) | (1ULL << 13)};
+	struct uffdio_register reg = {.mode = UFFDIO_REGISTER_MODE_WP};
+	_cleanup_close_ int uffd = -1, pm = -1;
+	uint64_t cat = 0;
+	char *p;
+	int ok = 0;
+
+	(void)ctx;
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* USER_MODE_ONLY */);
+	if (uffd < 0)
+		return fail_errno(note, len, "userfaultfd (incremental dumps unavailable)");
+	if (ioctl(uffd, UFFDIO_API, &api) < 0)
+		return fail_errno(note, len,
+				  "UFFD_FEATURE_WP_ASYNC (Linux 6.7+; incremental dumps unavailable)");
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pm < 0 || p == MAP_FAILED)
+		return fail_errno(note, len, "pagemap");
+	p[0] = 1;
+	reg.range.start = (uint64_t)(uintptr_t)p;
+	reg.range.len = 4096;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+		snprintf(note, len, "UFFDIO_REGISTER in write-protect mode: %s", strerror(errno));
+	else if (chk_scan(pm, p, true, &cat) < 0)
+		snprintf(note, len, "PAGEMAP_SCAN with PM_SCAN_WP_MATCHING: %s", strerror(errno));
+	else if (chk_scan(pm, p, false, &cat) < 1 || (cat & 2))
+		snprintf(note, len, "PAGEMAP_SCAN: the page is not write-protected after arming");
+	else if ((p[0] = 2, chk_scan(pm, p, false, &cat)) < 1 || !(cat & 2))
+		snprintf(note, len, "PAGEMAP_SCAN: a write is not seen");
+	else {
+		snprintf(note, len,
+			 "userfaultfd WP_ASYNC + PAGEMAP_SCAN: --pre-dump / --parent available");
+		ok = 1;
+	}
+	munmap(p, 4096);
+	return ok;
+}
+
+/* Soft-dirty bits (CONFIG_MEM_SOFT_DIRTY): reported only, ckpt does not use them. */
+static int probe_soft_dirty(struct probe_ctx *ctx, char *note, size_t len)
+{
+	_cleanup_close_ int cr = -1, pm = -1;
+	volatile char *p;
+	uint64_t w = 0;
+
+	(void)ctx;
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return fail_errno(note, len, "mmap");
+	p[0] = 1;
+	cr = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (cr < 0 || pm < 0 || write(cr, "4", 1) != 1) {
+		munmap((void *)p, 4096);
+		return fail_errno(note, len, "clear_refs");
+	}
+	p[0] = 2;
+	if (pread(pm, &w, 8, (off_t)((uintptr_t)p / 4096 * 8)) != 8)
+		w = 0;
+	munmap((void *)p, 4096);
+	snprintf(note, len, "%s", (w >> 55) & 1 ? "present (not used by ckpt: write tracking uses userfaultfd)"
+					       : "not in this kernel (not needed: write tracking uses userfaultfd)");
+	return (w >> 55) & 1 ? 1 : 0;
+}
+
 static const struct probe probes[] = {
     {"ptrace PTRACE_SEIZE", true, probe_ptrace_seize},
     {"PTRACE_GET_RSEQ_CONFIGURATION", true, probe_rseq_config},
@@ -561,6 +661,8 @@ static const struct probe probes[] = {
     {"TCP_REPAIR", false, probe_tcp_repair},
     {"nftables (TCP lock)", false, probe_nftables},
     {"userfaultfd (lazy restore)", false, probe_userfaultfd},
+    {"write tracking (incremental dumps)", false, probe_write_tracking},
+    {"soft-dirty", false, probe_soft_dirty},
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))

@@ -6,6 +6,7 @@
  * check.c hold the other subcommands.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "ckptctl.h"
+#include "cleanup.h"
 #include "dump.h"
 #include "error.h"
 #include "image.h"
@@ -107,6 +109,58 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
 	}
 }
 
+int cli_relative_path(const char *dir, const char *target, char *out, size_t len)
+{
+	char d[PATH_MAX], t[PATH_MAX], up[PATH_MAX], *slash, *base;
+	size_t common = 0, n = 0;
+	int w;
+
+	if (strlen(dir) >= sizeof(up))
+		return -ENAMETOOLONG;
+	strcpy(up, dir);
+	while (strlen(up) > 1 && up[strlen(up) - 1] == '/')
+		up[strlen(up) - 1] = 0;
+	slash = strrchr(up, '/');
+	base = slash ? slash + 1 : up;
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return -EINVAL;
+	if (slash == up)
+		strcpy(d, "/");
+	else if (!realpath(slash ? (*slash = 0, up) : ".", d))
+		return -errno;
+	if (!realpath(target, t))
+		return -errno;
+	if (strlen(d) + strlen(base) + 2 >= sizeof(d))
+		return -ENAMETOOLONG;
+	if (strcmp(d, "/"))
+		strcat(d, "/");
+	strcat(d, base);
+	/* the longest common prefix of whole components */
+	for (size_t i = 0;; i++) {
+		if ((d[i] == '/' || !d[i]) && (t[i] == '/' || !t[i]))
+			common = i;
+		if (!d[i] || !t[i] || d[i] != t[i])
+			break;
+	}
+	if (!strcmp(d, t))
+		return -EINVAL;
+	out[0] = 0;
+	/* one ".." per component of d below the common prefix */
+	for (const char *p = d + common; *p; p++)
+		if (*p == '/') {
+			w = snprintf(out + n, len - n, "%s..", n ? "/" : "");
+			if (w < 0 || (size_t)w >= len - n)
+				return -ENAMETOOLONG;
+			n += (size_t)w;
+		}
+	if (t[common]) {
+		w = snprintf(out + n, len - n, "%s%s", n ? "/" : "", t + common + 1);
+		if (w < 0 || (size_t)w >= len - n)
+			return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
 void cli_set_verbosity(int verbose)
 {
 	int level = LOG_LVL_WARN + verbose;
@@ -153,6 +207,7 @@ static void usage_dump(FILE *out)
 {
 	fprintf(out,
 		"usage: ckptctl dump PID -D DIR [--leave-running] [--shell-job]\n"
+		"                    [--pre-dump] [--parent PDIR]\n"
 		"                    [--external unix:INODE]... [--tcp-close] [--json] [-v]\n"
 		"\n"
 		"Checkpoint the process tree rooted at PID into DIR. DIR must not exist or be\n"
@@ -176,6 +231,11 @@ static void usage_dump(FILE *out)
 		"                       /dev/shm, /run) are saved with their content; the\n"
 		"                       restore recreates a missing one and refuses one that\n"
 		"                       changed\n"
+		"      --pre-dump       save the memory only, leave the tree running and track\n"
+		"                       its writes, for a later dump with --parent DIR\n"
+		"      --parent PDIR    incremental: save only the pages written since the\n"
+		"                       checkpoint PDIR (a --pre-dump), the others refer to it;\n"
+		"                       restore reads through the chain (PDIR must stay)\n"
 		"      --check-only     seize, collect and run every check, then resume the tree\n"
 		"                       untouched: nothing is written (-D optional; in process)\n"
 		"      --json           print the result as one JSON object on stdout, after\n"
@@ -229,12 +289,23 @@ static void dump_print_result(const struct dump_opts *o, const struct dump_resul
 		printf("{\"status\":\"ok\",\"pid\":%d,\"dir\":", o->pid);
 		img_json_string(stdout, o->dir);
 		printf(",\"tasks\":%u,\"pages_bytes\":%llu,\"images_bytes\":%llu,"
-		       "\"frozen_seconds\":%.3f,\"seconds\":%.3f}\n",
+		       "\"frozen_seconds\":%.3f,\"seconds\":%.3f",
 		       res->ntasks, (unsigned long long)res->pages_bytes,
 		       (unsigned long long)res->images_bytes, res->frozen_seconds,
 		       res->total_seconds);
+		if (o->parent)
+			printf(",\"pages_saved\":%llu,\"pages_unchanged\":%llu",
+			       (unsigned long long)res->pages_saved,
+			       (unsigned long long)res->pages_unchanged);
+		if (o->pre_dump)
+			printf(",\"pre_dump\":true");
+		printf("}\n");
 		return;
 	}
+	if (o->parent)
+		printf("incremental: %llu pages saved, %llu unchanged since %s\n",
+		       (unsigned long long)res->pages_saved,
+		       (unsigned long long)res->pages_unchanged, o->parent);
 	printf("dumped %u task%s, %s of memory to %s in %.2f s (frozen %.3f s%s)\n", res->ntasks,
 	       res->ntasks == 1 ? "" : "s", format_bytes(res->pages_bytes, size, sizeof(size)),
 	       o->dir, res->total_seconds, res->frozen_seconds,
@@ -254,6 +325,8 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 	    {"tcp-close", no_argument, NULL, 'T'},
 	    {"save-tmpfs-files", no_argument, NULL, 'F'},
 	    {"check-only", no_argument, NULL, 'C'},
+	    {"pre-dump", no_argument, NULL, 'P'},
+	    {"parent", required_argument, NULL, 'A'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *external[64];
@@ -261,6 +334,9 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 	struct dump_opts o = {0};
 	struct dump_result res = {0};
 	struct ckpt_error err = {0};
+	const char *parent = NULL;
+	char rel[PATH_MAX];
+	_cleanup_close_ int parent_fd = -1;
 	bool progress;
 	int opt, ex, r;
 
@@ -280,6 +356,10 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 			o.save_tmpfs_files = true;
 		else if (opt == 'C')
 			o.check_only = true;
+		else if (opt == 'P')
+			o.pre_dump = true;
+		else if (opt == 'A')
+			parent = optarg;
 		else if (opt == 'E' && o.n_external == sizeof(external) / sizeof(external[0]))
 			return cli_usage_error("dump", "too many --external");
 		else if (opt == 'E')
@@ -302,6 +382,27 @@ int cmd_dump(int argc, char **argv, struct cli_common *c)
 	}
 	if (!o.dir)
 		return cli_usage_error("dump", "missing -D DIR (where to write the images)");
+	if (o.pre_dump && o.check_only)
+		return cli_usage_error("dump", "--pre-dump and --check-only do not go together");
+	if (o.pre_dump)
+		o.leave_running = true;
+	if (parent) {
+		/* recorded relative to the new directory: the chain can move as a whole */
+		r = cli_relative_path(o.dir, parent, rel, sizeof(rel));
+		if (r < 0) {
+			fprintf(stderr, "ckptctl dump: parent checkpoint %s: %s\n", parent,
+				strerror(-r));
+			return 1;
+		}
+		parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (parent_fd < 0) {
+			fprintf(stderr, "ckptctl dump: cannot open parent checkpoint %s: %m\n", parent);
+			return 1;
+		}
+		o.parent = rel;
+		o.use_parent_fd = true;
+		o.parent_fd = parent_fd;
+	}
 	cli_set_verbosity(c->verbose);
 	if (o.check_only) {
 		/* in process only: ckptd runs checks for `ckptctl preserve` */

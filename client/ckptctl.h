@@ -82,5 +82,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 void cli_set_verbosity(int verbose);
 /* "256.0 MiB" */
 const char *format_bytes(uint64_t bytes, char *buf, size_t len);
+/*
+ * The path of the existing directory target as seen from dir (which need
+ * not exist yet: its parent must), e.g. "../pre1"; 0 or -errno.
+ */
+int cli_relative_path(const char *dir, const char *target, char *out, size_t len);
 /* Parse a pid: decimal, 1..INT_MAX. */
 bool parse_pid_arg(const char *s, int *ret);

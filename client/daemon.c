@@ -174,6 +174,9 @@ int daemon_dump_quiet(int sock, const struct dump_opts *o, const struct cli_comm
 	dr.external = (char **)o->external;
 	dr.has_tcp_close = o->tcp_close;
 	dr.tcp_close = o->tcp_close;
+	dr.has_pre_dump = o->pre_dump;
+	dr.pre_dump = o->pre_dump;
+	dr.parent = (char *)o->parent;
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_DUMP;
 	req.dump = &dr;

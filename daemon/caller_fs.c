@@ -222,6 +222,27 @@ static int op_open(const struct caller_op *op, int *ret_fd)
 	return 0;
 }
 
+static int op_open_subdir(const struct caller_op *op, int *ret_fd)
+{
+	int fd = openat(op->dirfd, op->name, O_RDONLY | O_DIRECTORY | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+int caller_open_subdir(const struct auth_caller *c, int dirfd, const char *name, int *ret_fd,
+		       struct ckpt_error *e)
+{
+	struct caller_op op = {.dirfd = dirfd, .name = name};
+	int r = run_as_caller(c, op_open_subdir, &op, ret_fd);
+
+	if (r < 0)
+		return ckpt_err_errno(e, r, "cannot open the directory %s as uid %u", name, c->uid);
+	return 0;
+}
+
 int caller_open_file(const struct auth_caller *c, int dirfd, const char *name, int *ret_fd,
 		     struct ckpt_error *e)
 {

@@ -36,6 +36,9 @@ int caller_create_file(const struct auth_caller *c, int dirfd, const char *name,
 
 /* Open name in dirfd for reading as the caller: O_NONBLOCK | O_NOFOLLOW and
  * only a regular file (a FIFO or a device is refused, never waited on). */
+/* Open the directory dirfd/name (a relative path: "../pre1") as the caller, for reading. */
+int caller_open_subdir(const struct auth_caller *c, int dirfd, const char *name, int *ret_fd,
+		       struct ckpt_error *e);
 int caller_open_file(const struct auth_caller *c, int dirfd, const char *name, int *ret_fd,
 		     struct ckpt_error *e);
 

@@ -486,6 +486,8 @@ static int job_start(struct server *s, struct conn *c, const Request *req, int d
 		jr.a.external = req->dump->external;
 		jr.a.n_external = req->dump->n_external;
 		jr.a.tcp_close = req->dump->has_tcp_close && req->dump->tcp_close;
+		jr.a.pre_dump = req->dump->has_pre_dump && req->dump->pre_dump;
+		jr.a.parent = req->dump->parent;
 	}
 	/* --cgroups=caller: the client's cgroups, found by ckpt-restore from its pid */
 	jr.a.cgroups_caller = req->type == RPC_TYPE__RPC_RESTORE && req->restore->cgroups &&
@@ -1314,7 +1316,7 @@ static void answer_version(struct conn *c)
 {
 	static char *features[] = {"dump",     "restore",	"status",	 "cancel",
 				   "progress", "leave-running", "peercred-auth", "cgroups-caller",
-				   "preserve", "lazy-restore"};
+				   "preserve", "lazy-restore", "incremental"};
 	Response resp = RESPONSE__INIT;
 
 	resp.version = RPC_PROTOCOL_VERSION;

@@ -205,6 +205,15 @@ static int seal_images(const struct worker_args *a, int dfd, struct ckpt_error *
 	return r;
 }
 
+/* --parent for a non-root caller: a checkpoint ckptd sealed for this caller. */
+static int check_parent_sealed(void *arg, int parent_fd, struct ckpt_error *e)
+{
+	const struct worker_args *a = arg;
+	int r = mac_check(a->mac_key, a->caller->uid, parent_fd, parent_fd, e);
+
+	return r < 0 ? ckpt_err_wrap(e, "parent checkpoint %s", a->parent) : 0;
+}
+
 int worker_dump(const struct worker_args *a)
 {
 	struct sigaction sa = {.sa_handler = on_sigterm, .sa_flags = SA_RESTART};
@@ -259,6 +268,13 @@ int worker_dump(const struct worker_args *a)
 	o.external = (const char *const *)a->external;
 	o.n_external = a->n_external;
 	o.tcp_close = a->tcp_close;
+	o.pre_dump = a->pre_dump;
+	o.parent = a->parent;
+	if (a->parent && !auth_is_root(a->caller)) {
+		/* the parent's inventory names a holder process: ours only */
+		o.check_parent = check_parent_sealed;
+		o.check_parent_arg = (void *)a;
+	}
 	o.images_unprivileged = !auth_is_root(a->caller);
 	o.check_only = a->check_only;
 	o.save_tmpfs_files = a->save_tmpfs;
@@ -765,10 +781,25 @@ static void remove_all(int dfd)
 static void snapshot_remove(const char *path, int dfd)
 {
 	_cleanup_close_ int top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *dir = NULL;
+	struct dirent *de;
+	int fd;
 
 	remove_all(dfd);
-	if (top >= 0)
-		unlinkat(top, "i", AT_REMOVEDIR);
+	/* the copy ("i") and those of its parents (incremental checkpoints) */
+	fd = top >= 0 ? openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (fd >= 0 && !(dir = fdopendir(fd)))
+		close(fd);
+	while (dir && (de = readdir(dir))) {
+		_cleanup_close_ int sub = -1;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		sub = openat(top, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub >= 0)
+			remove_all(sub);
+		unlinkat(top, de->d_name, AT_REMOVEDIR);
+	}
 	if (rmdir(path) < 0)
 		pr_debug("cannot remove %s: %m", path);
 }
@@ -822,23 +853,18 @@ static int snapshot_listed(const struct worker_args *a, int src, int dfd, struct
  * belong to root and the caller's group, so ckpt-restore, running as the
  * caller, reads them through the fd it is given and cannot change them.
  */
-static int snapshot_images(const struct worker_args *a, int src, char *path, int *ret_fd,
-			   struct ckpt_error *e)
+/* Copy the checkpoint the caller has in src into top/name (made here). */
+static int snapshot_dir(const struct worker_args *a, int src, int top, const char *name,
+			int *ret_fd, struct ckpt_error *e)
 {
-	_cleanup_close_ int top = -1, dfd = -1, in = -1, out = -1;
+	_cleanup_close_ int dfd = -1, in = -1, out = -1;
 	struct stat st;
 	int r;
 
-	if (!mkdtemp(path))
-		return ckpt_err_errno(e, -errno, "cannot create %s for a copy of the images", path);
-	top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (top < 0 || fchmod(top, 0700) < 0 || mkdirat(top, "i", 0700) < 0 ||
-	    (dfd = openat(top, "i", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    fchown(dfd, 0, a->caller->gid) < 0 || fchmod(dfd, 0750) < 0) {
-		r = ckpt_err_errno(e, -errno, "cannot set up %s", path);
-		snapshot_remove(path, dfd);
-		return r;
-	}
+	if (mkdirat(top, name, 0700) < 0 ||
+	    (dfd = openat(top, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fchown(dfd, 0, a->caller->gid) < 0 || fchmod(dfd, 0750) < 0)
+		return ckpt_err_errno(e, -errno, "cannot set up a copy of the images");
 	r = caller_open_file(a->caller, src, "inventory.img", &in, e);
 	if (r == 0 && (fstat(in, &st) < 0 || st.st_size > SNAPSHOT_INVENTORY_MAX))
 		r = ckpt_err(e, -EFBIG, "inventory.img is larger than %u bytes",
@@ -853,12 +879,105 @@ static int snapshot_images(const struct worker_args *a, int src, char *path, int
 		r = ckpt_err_errno(e, r, "cannot copy inventory.img");
 	if (r == 0)
 		r = snapshot_listed(a, src, dfd, e);
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(dfd);
+	return 0;
+}
+
+static int snapshot_images(const struct worker_args *a, int src, char *path, int *ret_fd,
+			   struct ckpt_error *e)
+{
+	_cleanup_close_ int top = -1, dfd = -1;
+	int r;
+
+	if (!mkdtemp(path))
+		return ckpt_err_errno(e, -errno, "cannot create %s for a copy of the images", path);
+	top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0 || fchmod(top, 0700) < 0) {
+		r = ckpt_err_errno(e, -errno, "cannot set up %s", path);
+		snapshot_remove(path, -1);
+		return r;
+	}
+	r = snapshot_dir(a, src, top, "i", &dfd, e);
 	if (r < 0) {
 		snapshot_remove(path, dfd);
 		return r;
 	}
 	*ret_fd = TAKE_FD(dfd);
 	return 0;
+}
+
+/*
+ * The parents of an incremental checkpoint (docs/incremental.md), for a
+ * non-root caller: each must be a sibling of its child ("../NAME", what
+ * ckptctl records for sibling directories), is opened as the caller from
+ * the caller's directory, copied next to the copy of its child (top/NAME,
+ * where ckpt-restore finds it from the copy: top becomes searchable by the
+ * caller's group) and must carry ckptd's seal for the caller, like the
+ * checkpoint itself.
+ */
+static int snapshot_parents(const struct worker_args *a, int caller_dfd, const char *path,
+			    int snap_fd, struct ckpt_error *e)
+{
+	_cleanup_close_ int top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int cur_caller = caller_dfd, cur_snap = snap_fd;
+	int owned_caller = -1, owned_snap = -1;
+	int r = 0;
+
+	if (top < 0)
+		return ckpt_err_errno(e, -errno, "cannot open %s", path);
+	for (int depth = 0; r == 0; depth++) {
+		_cleanup_img_ struct img *img = NULL;
+		Inventory *inv = NULL;
+		int pfd = -1, sfd = -1;
+		char name[256];
+
+		r = img_open(cur_snap, IMG_INVENTORY, 0, &img, e);
+		if (r == 0)
+			r = img_read_one(img, (ProtobufCMessage **)&inv, e);
+		if (r < 0)
+			break;
+		if (!inv->parent) {
+			inventory__free_unpacked(inv, NULL);
+			break;
+		}
+		if (strncmp(inv->parent, "../", 3) || !plain_name(inv->parent + 3) ||
+		    strlen(inv->parent + 3) >= sizeof(name) || !strcmp(inv->parent + 3, "i") ||
+		    depth >= 64) {
+			r = ckpt_err(e, -EOPNOTSUPP,
+				     "parent checkpoint %.64s: ckptd restores an incremental "
+				     "checkpoint for you only when each parent is a directory next "
+				     "to its child",
+				     inv->parent);
+			inventory__free_unpacked(inv, NULL);
+			break;
+		}
+		snprintf(name, sizeof(name), "%s", inv->parent + 3);
+		r = caller_open_subdir(a->caller, cur_caller, inv->parent, &pfd, e);
+		inventory__free_unpacked(inv, NULL);
+		if (r == 0)
+			r = snapshot_dir(a, pfd, top, name, &sfd, e);
+		if (r == 0)
+			r = mac_check(a->mac_key, a->caller->uid, sfd, pfd, e);
+		if (r == 0)
+			r = auth_check_images(a->caller, sfd, e);
+		if (r < 0)
+			ckpt_err_wrap(e, "parent checkpoint %s", name);
+		if (owned_caller >= 0)
+			close(owned_caller);
+		if (owned_snap >= 0)
+			close(owned_snap);
+		cur_caller = owned_caller = pfd;
+		cur_snap = owned_snap = sfd;
+	}
+	if (owned_caller >= 0)
+		close(owned_caller);
+	if (owned_snap >= 0)
+		close(owned_snap);
+	if (r == 0 && (fchown(top, 0, a->caller->gid) < 0 || fchmod(top, 0710) < 0))
+		r = ckpt_err_errno(e, -errno, "cannot set up %s", path);
+	return r;
 }
 
 /*
@@ -923,6 +1042,12 @@ int worker_restore(const struct worker_args *a)
 	}
 	if (r == 0)
 		r = img_dir_verify_fd(b.dir_fd, "the image directory", &inv, &err);
+	/* an incremental checkpoint: its parents copied and checked too */
+	if (r == 0 && inv->parent && !auth_is_root(a->caller)) {
+		r = snapshot_parents(a, dfd, snap, snap_fd, &err);
+		if (r < 0)
+			inventory__free_unpacked(inv, NULL);
+	}
 	if (r == 0) {
 		inventory__free_unpacked(inv, NULL);
 		r = auth_check_images(a->caller, b.dir_fd, &err);

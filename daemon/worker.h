@@ -46,6 +46,8 @@ struct worker_args {
 	char **external;
 	size_t n_external;
 	bool tcp_close;	      /* dump: --tcp-close */
+	bool pre_dump;	      /* dump: --pre-dump */
+	const char *parent;   /* dump: --parent, relative to dir_fd (the request's) */
 	bool new_pidns;	      /* restore: --new-pidns */
 	bool continue_clocks; /* restore: --continue-clocks */
 	bool lazy;	      /* restore: --lazy (a pager brings the memory in) */

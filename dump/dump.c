@@ -21,6 +21,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "dump_internal.h"
+#include "dump_incr.h"
 #include "restore_check.h"
 #include "fault.h"
 #include "log.h"
@@ -134,6 +135,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 	free(c->files);
 	free(c->by_desc);
 	dump_shmem_free(c);
+	dump_incr_free(c);
 	if (c->dir) {
 		/* (an uncommitted temporary directory is removed) */
 		uint64_t saved = dump_images_enter(c);
@@ -168,7 +170,8 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 {
 	int r;
 
-	r = dump_check_sessions(c, e);
+	/* a pre-dump saves memory only: sessions and fds are the final dump's */
+	r = c->opts->pre_dump ? 0 : dump_check_sessions(c, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < c->ntasks; i++) {
@@ -189,6 +192,8 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 			return r;
 	}
 	r = dump_step(c, "dump-collect", e);
+	if (r >= 0 && c->opts->pre_dump)
+		return dump_step(c, "dump-fds", e);
 	if (r >= 0)
 		r = dump_check_fd_tables(c, e);
 	if (r < 0)
@@ -224,6 +229,15 @@ static int dump_memory(struct dump_ctx *c, struct ckpt_error *e)
 	/* every task's pages found (and sharing with parents seen) before any is read */
 	for (size_t i = 0; i < c->ntasks; i++) {
 		r = dump_task_scan(c, &c->tasks[i], e);
+		if (r < 0)
+			return with_pid(e, c->tasks[i].pid);
+	}
+	/* incremental: what changed since the parent, then tracking armed
+	 * again (still frozen: the pages saved are the pages protected) */
+	for (size_t i = 0; i < c->ntasks; i++) {
+		r = dump_incr_classify(c, &c->tasks[i], e);
+		if (r >= 0)
+			r = dump_incr_arm(c, &c->tasks[i], e);
 		if (r < 0)
 			return with_pid(e, c->tasks[i].pid);
 	}
@@ -306,6 +320,7 @@ static int check_images(struct dump_ctx *c, struct ckpt_error *e)
 static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 {
 	Inventory inv = INVENTORY__INIT;
+	IncrTracking tr = INCR_TRACKING__INIT;
 	uint64_t xcr0 = 0, bytes = 0, saved;
 	uint32_t xsize = 0;
 	int r;
@@ -330,13 +345,17 @@ static int commit(struct dump_ctx *c, uint64_t *ret_bytes, struct ckpt_error *e)
 		inv.has_xstate_size = true;
 		inv.xstate_size = xsize;
 	}
+	r = dump_incr_inventory(c, &inv, &tr, e);
+	if (r < 0)
+		return r;
 	/* kernel release, hostname and creation time: filled by img_dir_seal */
 	saved = dump_images_enter(c);
 	r = img_dir_seal(c->dir, &inv, e);
 	caps_restore(saved);
 	if (r < 0)
 		return r;
-	r = check_images(c, e);
+	/* a pre-dump is no checkpoint to restore: only its images were verified */
+	r = c->opts->pre_dump ? 0 : check_images(c, e);
 	if (r < 0) {
 		/* in place, the directory is valid once sealed: withdraw it
 		 * (a temporary directory goes with img_dir_free) */
@@ -448,6 +467,9 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	caps_restore(saved);
 	if (r < 0)
 		return r;
+	r = dump_incr_open(c, e);
+	if (r < 0)
+		return r;
 	r = seize_with_retries(c, e);
 	if (r >= 0)
 		r = dump_step(c, "dump-seize", e);
@@ -481,6 +503,8 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	if (r >= 0)
 		r = write_images(c, e);
 	if (r >= 0)
+		r = dump_incr_hold(c, e);
+	if (r >= 0)
 		r = commit(c, &res->images_bytes, e);
 	if (r >= 0 && !resumed) {
 		r = dump_step(c, "dump-finish", e);
@@ -489,6 +513,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		if (r < 0)
 			remove_committed(c);
 	}
+	dump_incr_finish(c, r >= 0);
 	if (r < 0) {
 		if (!resumed)
 			rollback(c, e);
@@ -501,8 +526,10 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	return 0;
 }
 
-int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt_error *e)
+int dump_tree(const struct dump_opts *opts_in, struct dump_result *ret, struct ckpt_error *e)
 {
+	struct dump_opts o = opts_in ? *opts_in : (struct dump_opts){0};
+	const struct dump_opts *opts = opts_in ? &o : NULL;
 	struct dump_result res = {0};
 	struct dump_ctx c = {0};
 	bool inside_pidns;
@@ -511,6 +538,11 @@ int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt
 	if (!opts || opts->pid <= 0 || !opts->dir || !opts->dir[0] ||
 	    (opts->use_dir_fd && opts->dir_fd < 0))
 		return ckpt_err(e, -EINVAL, "dump needs a pid and an image directory");
+	/* a pre-dump never stops the tree */
+	if (o.pre_dump)
+		o.leave_running = true;
+	if (o.pre_dump && o.check_only)
+		return ckpt_err(e, -EINVAL, "--pre-dump and --check-only do not go together");
 	r = dump_tree_pidns(opts, ret, e, &inside_pidns);
 	if (r < 0 || inside_pidns)
 		return r;
@@ -538,6 +570,10 @@ int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt
 	if (r >= 0) {
 		res.ntasks = (unsigned)c.ntasks;
 		res.pages_bytes = c.pages_bytes;
+		for (size_t i = 0; i < c.ntasks; i++) {
+			res.pages_saved += c.tasks[i].incr_saved;
+			res.pages_unchanged += c.tasks[i].incr_unchanged;
+		}
 		res.total_seconds = ckpt_monotonic_seconds() - c.t_start;
 		pr_debug("dumped %u tasks, %" PRIu64 " bytes of memory in %.3f s (frozen %.3f s)",
 			 res.ntasks, res.pages_bytes, res.total_seconds, res.frozen_seconds);

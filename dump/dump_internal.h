@@ -31,12 +31,14 @@
 
 /* One task of the tree (a process; its main thread has tid == pid). */
 struct page_pipes;
+struct incr;
 
 /* A run of pages to save (dump_task_scan): data, or inherited from the parent. */
 struct page_run {
 	uint64_t vaddr;
 	uint32_t nr;
 	bool inherited;
+	bool in_parent; /* unchanged since the parent checkpoint (dump_incr.c) */
 };
 
 struct dump_task {
@@ -71,6 +73,7 @@ struct dump_task {
 	struct img *pagemap_img, *pages_img;
 	/* --leave-running: the pages wait in pipes until dump_close_pages() */
 	struct page_pipes *pipes;
+	uint64_t incr_saved, incr_unchanged; /* pages, incremental dumps */
 };
 
 /* One entry of files.img; fds or mappings that share it point at it by id. */
@@ -155,6 +158,7 @@ struct dump_ctx {
 	/* the tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME at the freeze (ns) */
 	int64_t frozen_mono_ns, frozen_boot_ns;
 	bool late_signal; /* the dump failed: a signal came during the commit */
+	struct incr *incr; /* --parent / --pre-dump (dump_incr.c), or NULL */
 };
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);

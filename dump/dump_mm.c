@@ -541,7 +541,7 @@ static int emit_run(struct dump_task *t, uint64_t vaddr, uint64_t nr, bool inher
 		t->runs = g;
 		t->runs_cap = cap;
 	}
-	t->runs[t->nruns++] = (struct page_run){vaddr, (uint32_t)nr, inherited};
+	t->runs[t->nruns++] = (struct page_run){vaddr, (uint32_t)nr, inherited, false};
 	return 0;
 }
 
@@ -1033,7 +1033,7 @@ static bool can_use_pipes(const struct dump_ctx *c, const struct dump_task *t)
 			if (c->files[k].fe->id == t->fds[i]->id && c->files[k].fe->io_uring &&
 			    c->files[k].fe->io_uring->n_bufs)
 				return false;
-	for (size_t i = 0; i < c->nshmem; i++)
+	for (size_t i = 0; i < c->nshmem && !c->opts->pre_dump; i++)
 		if (c->shmem[i].owner == t->pid &&
 		    c->files[c->shmem[i].file_idx].fe->shmem->content_saved)
 			return false;
@@ -1142,13 +1142,16 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 		pe.nr_pages = run->nr;
 		if (run->inherited)
 			pe.has_inherited = pe.inherited = true;
+		if (run->in_parent)
+			pe.has_in_parent = pe.in_parent = true;
 		r = img_write_msg(pagemap, &pe.base, e);
-		if (r >= 0 && !run->inherited)
+		if (r >= 0 && !run->inherited && !run->in_parent)
 			r = copy_range(pc, run->vaddr, (uint64_t)run->nr * PG_SIZE, e);
 	}
 	if (r >= 0)
 		r = copy_flush(pc, e);
-	if (r >= 0 && !pc->pipes)
+	/* a pre-dump saves no shared memory: every dump saves it in full */
+	if (r >= 0 && !pc->pipes && !c->opts->pre_dump)
 		r = shmem_copy_owned(pc, before, e);
 	if (r >= 0 && pc->pipes)
 		r = page_pipes_seal(pc->pipes, e);

@@ -225,6 +225,9 @@ int ckpt_dump(const struct ckpt_dump_opts *opts, struct ckpt_result *res)
 	dump.external = (char **)opts->external;
 	dump.has_tcp_close = opts->tcp_close != 0;
 	dump.tcp_close = opts->tcp_close != 0;
+	dump.has_pre_dump = opts->pre_dump != 0;
+	dump.pre_dump = opts->pre_dump != 0;
+	dump.parent = (char *)opts->parent;
 	req.dump = &dump;
 	c.socket = opts->socket;
 	c.fd = dirfd;

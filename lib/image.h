@@ -104,6 +104,8 @@ int img_dir_publish(struct img_dir *d, struct ckpt_error *e);
  * that it stops being a checkpoint at once: a dump that did not complete.
  */
 void img_dir_remove_images(int dirfd);
+/* CRC32C of the bytes of dirfd's inventory.img (how a child names its parent). */
+int img_dir_inventory_crc(int dirfd, uint32_t *ret, struct ckpt_error *e);
 /* Remove the temporary directory (if not committed) and free. NULL-safe. */
 void img_dir_free(struct img_dir *d);
 

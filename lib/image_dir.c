@@ -713,6 +713,23 @@ int img_dir_open_verified_flags(const char *path, unsigned flags, int *ret_dirfd
 	return 0;
 }
 
+int img_dir_inventory_crc(int dirfd, uint32_t *ret, struct ckpt_error *e)
+{
+	_cleanup_close_ int fd = openat(dirfd, "inventory.img", O_RDONLY | O_CLOEXEC);
+	char buf[16384];
+	uint32_t crc = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "opening inventory.img");
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		crc = crc32c(crc, buf, (size_t)n);
+	if (n < 0)
+		return ckpt_err_errno(e, -errno, "reading inventory.img");
+	*ret = crc;
+	return 0;
+}
+
 void img_dir_remove_images(int dirfd)
 {
 	_cleanup_closedir_ DIR *dir = NULL;

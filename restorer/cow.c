@@ -55,6 +55,11 @@ static bool entry_inherited(const PagemapEntry *p)
 	return p->has_inherited && p->inherited;
 }
 
+static bool entry_in_parent(const PagemapEntry *p)
+{
+	return p->has_in_parent && p->in_parent;
+}
+
 static uint64_t entry_end(const PagemapEntry *p)
 {
 	return p->vaddr + (uint64_t)p->nr_pages * RST_PAGE_SIZE;
@@ -429,12 +434,66 @@ static bool in_kept(const struct rtask *t, uint64_t addr, uint64_t *end)
 	return false;
 }
 
+/* Read len bytes at data offset at of fd straight to s (in pieces, P told after each). */
+static int read_kept(struct restore_ctx *ctx, struct rtask *t, int fd, const char *name,
+		     uint64_t s, uint64_t len, uint64_t at, struct ckpt_error *err)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		/* in pieces: P waits for the fork, told after each */
+		uint64_t chunk = len - done < BUSY_CHUNK ? len - done : BUSY_CHUNK;
+		ssize_t n;
+
+		if (len >= POPULATE_MIN_BYTES && !(done % BUSY_CHUNK))
+			madvise((void *)(uintptr_t)(s + done), chunk, MADV_POPULATE_WRITE);
+		n = pread(fd, (void *)(uintptr_t)(s + done), chunk,
+			  (off_t)(IMG_PAGES_DATA_OFFSET + at + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return ckpt_err_errno(err, n < 0 ? -errno : -EIO,
+					      "%s: reading %" PRIu64 " bytes to %#" PRIx64, name,
+					      len - done, s + done);
+		done += (uint64_t)n;
+		if (done < len)
+			task_busy(ctx, t);
+	}
+	return 0;
+}
+
+/* Pages [s, e) of t unchanged since a parent checkpoint: from there (chain.c). */
+static int read_kept_chain(struct restore_ctx *ctx, struct rtask *t, uint64_t s, uint64_t e,
+			   struct ckpt_error *err)
+{
+	while (s < e) {
+		uint64_t off, avail, n;
+		size_t level;
+		int fd, r;
+
+		r = chain_page_src(ctx, t, s, &level, &off, &avail, err);
+		if (r < 0)
+			return r;
+		fd = chain_open_pages(ctx, level, t->pid, err);
+		if (fd < 0)
+			return fd;
+		n = e - s < avail ? e - s : avail;
+		r = read_kept(ctx, t, fd, ctx->chain[level].name, s, n, off, err);
+		close(fd);
+		if (r < 0)
+			return r;
+		s += n;
+	}
+	return 0;
+}
+
 /* t's own pages (not inherited) inside its kept areas, read straight into place. */
 static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *err)
 {
 	_cleanup_close_ int fd = -1;
 	char name[64];
 	uint64_t off = 0;
+	int r = 0;
 
 	img_file_name(IMG_PAGES, t->pid, name, sizeof(name));
 	fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
@@ -452,35 +511,16 @@ static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 
 			if (stop > e)
 				stop = e;
-			if (kept) {
-				uint64_t len = stop - s, done = 0, at = off + (s - pe->vaddr);
-
-				while (done < len) {
-					/* in pieces: P waits for the fork, told after each */
-					uint64_t chunk =
-					    len - done < BUSY_CHUNK ? len - done : BUSY_CHUNK;
-					ssize_t n;
-
-					if (len >= POPULATE_MIN_BYTES && !(done % BUSY_CHUNK))
-						madvise((void *)(uintptr_t)(s + done), chunk,
-							MADV_POPULATE_WRITE);
-					n = pread(fd, (void *)(uintptr_t)(s + done), chunk,
-						  (off_t)(IMG_PAGES_DATA_OFFSET + at + done));
-					if (n < 0 && errno == EINTR)
-						continue;
-					if (n <= 0)
-						return ckpt_err_errno(err, n < 0 ? -errno : -EIO,
-								      "%s: reading %" PRIu64
-								      " bytes to %#" PRIx64,
-								      name, len - done, s + done);
-					done += (uint64_t)n;
-					if (done < len)
-						task_busy(ctx, t);
-				}
-			}
+			if (kept && entry_in_parent(pe))
+				r = read_kept_chain(ctx, t, s, stop, err);
+			else if (kept)
+				r = read_kept(ctx, t, fd, name, s, stop - s, off + (s - pe->vaddr), err);
+			if (r < 0)
+				return r;
 			s = stop;
 		}
-		off += e - pe->vaddr;
+		if (!entry_in_parent(pe))
+			off += e - pe->vaddr;
 	}
 	return 0;
 }

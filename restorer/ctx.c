@@ -84,6 +84,7 @@ static void task_free(struct rtask *t)
 	for (size_t i = 0; i < t->n_fds; i++)
 		protobuf_c_message_free_unpacked(&t->fds[i]->base, NULL);
 	free(t->pagemap);
+	free(t->psrc);
 	free(t->fds);
 	free(t->threads);
 	free(t->children);
@@ -120,6 +121,13 @@ void restore_ctx_free(struct restore_ctx *ctx)
 	plan_free(&ctx->plan);
 	if (ctx->inv)
 		inventory__free_unpacked(ctx->inv, NULL);
+	for (size_t i = 0; i < ctx->n_chain; i++) {
+		closep(&ctx->chain[i].dirfd);
+		free(ctx->chain[i].name);
+		if (ctx->chain[i].inv)
+			inventory__free_unpacked(ctx->chain[i].inv, NULL);
+	}
+	free(ctx->chain);
 	for (size_t i = 0; ctx->pages_nrs && i < ctx->files_slots; i++)
 		if (ctx->pages_nrs[i] >= 0)
 			close(ctx->pages_nrs[i]); /* P's placeholder */

@@ -394,6 +394,9 @@ int files_open_all(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		ctx->tasks[i].pages_fd = ctx->pages_nrs[ctx->tasks[i].files_slot];
 	r = fd_spare(ctx, &ctx->dirfd, "the image directory");
+	/* the parent checkpoints too (chain.c): read by tasks in stage tree (cow.c) */
+	for (size_t i = 0; r >= 0 && i < ctx->n_chain; i++)
+		r = fd_spare(ctx, &ctx->chain[i].dirfd, ctx->chain[i].name);
 	for (size_t i = 0; r >= 0 && i < ctx->nfiles; i++)
 		r = fd_spare(ctx, &ctx->files[i].map_fd, ctx->files[i].fe->path);
 	/* terminals are made in pairs (a slave from its master): tty.c */

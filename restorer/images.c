@@ -60,6 +60,15 @@ static int pid_check(struct restore_ctx *ctx, const char *file, const char *fiel
 
 /* Read every message of an image into a growing array of pointers. */
 static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void ***ret,
+		    size_t *ret_n, struct ckpt_error *e);
+
+int images_read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void ***ret,
+		    size_t *ret_n, struct ckpt_error *e)
+{
+	return read_all(dirfd, kind, pid, max, ret, ret_n, e);
+}
+
+static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void ***ret,
 		    size_t *ret_n, struct ckpt_error *e)
 {
 	_cleanup_img_ struct img *img = NULL;
@@ -947,11 +956,13 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 		uint64_t end = p->vaddr + (uint64_t)p->nr_pages * RST_PAGE_SIZE;
 		/* inherited pages have no data here (cow.c checks them against the parent) */
 		bool inh = p->has_inherited && p->inherited;
+		/* nor pages unchanged since the parent checkpoint (chain.c checks them) */
+		bool nodata = inh || (p->has_in_parent && p->in_parent);
 
 		t->pagemap_off[i] = total * RST_PAGE_SIZE;
 
 		if (p->vaddr % RST_PAGE_SIZE || p->nr_pages == 0 ||
-		    (!inh && p->nr_pages > limit - total) || p->vaddr < prev_end ||
+		    (!nodata && p->nr_pages > limit - total) || p->vaddr < prev_end ||
 		    p->vaddr >= RST_TASK_SIZE || end > RST_TASK_SIZE)
 			return ckpt_err(e, -EINVAL,
 					"pagemap-%d.img: entry %zu: %u pages at %#" PRIx64
@@ -968,7 +979,11 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 					"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
 					" inherited from a parent, but pid %d is the root",
 					t->pid, i, p->vaddr, end, t->pid);
-		if (!inh)
+		if (inh && p->has_in_parent && p->in_parent)
+			return ckpt_err(e, -EINVAL,
+					"pagemap-%d.img: entry %zu: pages both inherited and in_parent",
+					t->pid, i);
+		if (!nodata)
 			total += p->nr_pages;
 		prev_end = end;
 	}
@@ -1199,6 +1214,10 @@ int images_load(struct restore_ctx *ctx)
 		if (r < 0)
 			return r;
 	}
+	/* incremental: the parent checkpoints and where in_parent pages are */
+	r = chain_load(ctx);
+	if (r < 0)
+		return r;
 	r = mark_in_flight(ctx);
 	if (r < 0)
 		return r;

@@ -442,7 +442,8 @@ advice:
 /* ---- 4. pages -------------------------------------------------------------------------------- */
 
 struct batch {
-	int fd; /* P's own fd of the pages image */
+	int fd;	    /* the pages image the batch reads: own_fd, or a parent's */
+	int own_fd; /* P's own fd of the task's pages image */
 	uint64_t off;
 	size_t len;
 	struct iovec riov[BATCH_IOV];
@@ -531,15 +532,17 @@ static int fill_run(struct restore_ctx *ctx, struct rtask *t, struct batch *b, u
 	int r = 0;
 
 	/* the batch is one contiguous read of the image */
-	if (b->len && (b->off + b->len != off || len >= PREAD_MIN_BYTES ||
+	if (b->len && (b->fd != b->own_fd || b->off + b->len != off || len >= PREAD_MIN_BYTES ||
 		       b->len + len > BATCH_BYTES || b->n == BATCH_IOV))
 		r = batch_flush(t, b, e);
 	if (r < 0)
 		return r;
 	if (len >= PREAD_MIN_BYTES)
 		return pread_in_task(ctx, t, va, len, off);
-	if (!b->len)
+	if (!b->len) {
+		b->fd = b->own_fd;
 		b->off = off;
+	}
 	b->riov[b->n++] = (struct iovec){(void *)(uintptr_t)va, len};
 	b->len += len;
 	return 0;
@@ -600,6 +603,48 @@ void mem_page_src_close(struct page_src *src)
 }
 
 /*
+ * Pages [va, end) of an in_parent entry: their bytes are in a parent
+ * checkpoint (chain.c says where); read by P and written in batches.
+ */
+static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t, struct batch *b, int *fds,
+			   uint64_t va, uint64_t end)
+{
+	struct ckpt_error *e = &ctx->err;
+	int r = 0;
+
+	while (r >= 0 && va < end) {
+		uint64_t off, avail, n;
+		size_t level;
+
+		r = chain_page_src(ctx, t, va, &level, &off, &avail, e);
+		if (r < 0)
+			return r;
+		if (fds[level] < 0) {
+			fds[level] = chain_open_pages(ctx, level, t->pid, e);
+			if (fds[level] < 0)
+				return fds[level];
+		}
+		n = end - va < avail ? end - va : avail;
+		if (n > BATCH_BYTES / 2)
+			n = BATCH_BYTES / 2;
+		if (b->len && (b->fd != fds[level] || b->off + b->len != off ||
+			       b->len + n > BATCH_BYTES || b->n == BATCH_IOV))
+			r = batch_flush(t, b, e);
+		if (r < 0)
+			return r;
+		if (!b->len) {
+			b->fd = fds[level];
+			b->off = off;
+		}
+		b->riov[b->n++] = (struct iovec){(void *)(uintptr_t)va, n};
+		b->len += n;
+		restore_progress_pages(ctx, n);
+		va += n;
+	}
+	return r;
+}
+
+/*
  * The pages of the pagemap, in order, but not the inherited ones (no data),
  * nor any in the areas the task put in place before it forked (cow.c): its
  * own pages there are in already, and writing them again now would unshare
@@ -612,21 +657,25 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ struct batch *b = calloc(1, sizeof(*b));
 	_cleanup_free_ char *buf = malloc(BATCH_BYTES);
+	_cleanup_free_ int *cfds = calloc(ctx->n_chain + 1, sizeof(int));
 	char name[64];
 	uint64_t off = 0;
 	int r = 0;
 
-	if (!b || !buf)
+	if (!b || !buf || !cfds)
 		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t l = 0; l < ctx->n_chain; l++)
+		cfds[l] = -1;
 	img_file_name(IMG_PAGES, t->pid, name, sizeof(name));
 	fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "opening %s", name);
-	b->fd = fd;
+	b->fd = b->own_fd = fd;
 	b->buf = buf;
 	for (size_t i = 0; r >= 0 && i < t->n_pagemap; i++) {
 		const PagemapEntry *pe = t->pagemap[i];
 		uint64_t va = pe->vaddr, end = va + (uint64_t)pe->nr_pages * RST_PAGE_SIZE;
+		bool in_parent = pe->has_in_parent && pe->in_parent;
 
 		if (pe->has_inherited && pe->inherited)
 			continue;
@@ -640,13 +689,20 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 				stop = stop2;
 			if (stop > end)
 				stop = end;
-			if (!kept && !lazy)
+			/* lazy areas hold no page of a parent (chain_load refuses --lazy
+			 * for a checkpoint with parents) */
+			if (!kept && !lazy && in_parent)
+				r = fill_from_chain(ctx, t, b, cfds, va, stop);
+			else if (!kept && !lazy)
 				r = fill_run(ctx, t, b, va, stop - va, off + (va - pe->vaddr));
 			va = stop;
 		}
 	}
 	if (r >= 0 && b->len)
 		r = batch_flush(t, b, e);
+	for (size_t l = 0; l < ctx->n_chain; l++)
+		if (cfds[l] >= 0)
+			close(cfds[l]);
 	return r;
 }
 

@@ -148,6 +148,9 @@ struct rtask {
 	MmEntry *mm;
 	PagemapEntry **pagemap;
 	size_t n_pagemap;
+	/* where the in_parent pages are (chain.c), in address order */
+	struct chain_run *psrc;
+	size_t n_psrc;
 	FdEntry **fds;
 	size_t n_fds;
 	uint64_t pages_bytes; /* data size of pages-PID.img */
@@ -230,6 +233,9 @@ struct restore_ctx {
 
 	int dirfd;
 	Inventory *inv;
+	/* incremental: the parent checkpoints, nearest first (chain.c) */
+	struct chain_level *chain;
+	size_t n_chain;
 	struct rtask *tasks; /* pstree order: parents before children */
 	size_t ntasks;
 	struct rtask **by_pid; /* sorted by pid, for lookups */
@@ -354,6 +360,37 @@ void restore_undo_run(struct restore_ctx *ctx);
 void restore_undo_free(struct restore_ctx *ctx);
 
 /* ---- images.c: load and validate every image --------------------------- */
+/* images.c: every record of an image (max records at most) */
+int images_read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void ***ret,
+		    size_t *ret_n, struct ckpt_error *e);
+
+/*
+ * chain.c: incremental checkpoints (docs/incremental.md). chain_load (stage
+ * verify) refuses a pre-dump, opens and verifies every parent checkpoint
+ * (relative path and inventory CRC32C recorded by the child) and finds,
+ * for every in_parent run of a task, the checkpoint and data offset that
+ * hold its bytes.
+ */
+struct chain_run {
+	uint64_t vaddr, len;
+	size_t level; /* index in ctx->chain */
+	uint64_t off; /* data offset in that checkpoint's pages-PID.img */
+};
+struct chain_level {
+	int dirfd;
+	char *name; /* for messages: the path as recorded, from the first checkpoint */
+	Inventory *inv;
+};
+int chain_load(struct restore_ctx *ctx);
+/*
+ * The one place that says where a page's bytes come from: for the in_parent
+ * page at vaddr of t, the checkpoint (*level, in ctx->chain), the data
+ * offset in its pages-PID.img and how many bytes follow there (*avail).
+ */
+int chain_page_src(struct restore_ctx *ctx, const struct rtask *t, uint64_t vaddr,
+		   size_t *level, uint64_t *off, uint64_t *avail, struct ckpt_error *e);
+/* Open pages-PID.img of that checkpoint (O_CLOEXEC; the caller closes it). */
+int chain_open_pages(struct restore_ctx *ctx, size_t level, pid_t pid, struct ckpt_error *e);
 int images_load(struct restore_ctx *ctx);
 struct rtask *task_by_pid(const struct restore_ctx *ctx, pid_t pid);
 struct rfile *file_by_id(const struct restore_ctx *ctx, uint32_t id);

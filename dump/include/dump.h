@@ -57,6 +57,19 @@ struct dump_opts {
 	 * tree under ckptd's cgroups, --cgroups=caller, which maps only the
 	 * root's subtree); else refused, naming the thread and cgroup */
 	bool cgroups_under_root;
+	/* --pre-dump: memory only (no fds), the tree left running, write
+	 * tracking armed for a later dump with parent (docs/incremental.md) */
+	bool pre_dump;
+	/* --parent: the parent checkpoint, as a path relative to the new
+	 * directory (recorded in the inventory); opened through parent_fd with
+	 * use_parent_fd (ckptctl in process), else relative to dir_fd (ckptd) */
+	const char *parent;
+	bool use_parent_fd;
+	int parent_fd;
+	/* ckptd for a non-root caller: the parent is used only if this
+	 * accepts it (its mac.img: sealed by ckptd for the caller) */
+	int (*check_parent)(void *arg, int parent_fd, struct ckpt_error *e);
+	void *check_parent_arg;
 };
 
 struct dump_result {
@@ -65,6 +78,8 @@ struct dump_result {
 	uint64_t images_bytes; /* all image files */
 	double frozen_seconds; /* from first seize to kill/resume */
 	double total_seconds;
+	/* incremental dumps: pages saved, pages left to the parent */
+	uint64_t pages_saved, pages_unchanged;
 };
 
 int dump_tree(const struct dump_opts *opts, struct dump_result *ret, struct ckpt_error *e);

@@ -50,6 +50,8 @@ refuse "ckptctl re" dump
 expect "ckptctl --" --socket
 expect "ckptctl dump -" --leave-running
 expect "ckptctl dump -" --tcp-close
+expect "ckptctl dump -" --pre-dump
+expect "ckptctl dump -" --parent
 expect "ckptctl -v dump -" --json
 expect "ckptctl dump " "$$"
 expect "ckptctl restore -" --shell-job

@@ -67,6 +67,15 @@ struct ckpt_dump_opts {
 	 * them closed, and after restore the program sees them reset.
 	 */
 	int tcp_close;
+	/*
+	 * Appended in 0.1 (pre-1.0). Incremental dumps (docs/incremental.md):
+	 * pre_dump nonzero saves the memory only, leaves the tree running and
+	 * arms write tracking; parent (NULL: none) is the checkpoint to build
+	 * on, as a path relative to dir (e.g. "../pre1"): only the pages
+	 * written since it are saved.
+	 */
+	int pre_dump;
+	const char *parent;
 };
 
 struct ckpt_restore_opts {

@@ -1,0 +1,1010 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Incremental dumps without soft-dirty (docs/incremental.md).
+ *
+ * A --pre-dump arms write tracking in every task: a userfaultfd made in the
+ * task by a remote syscall (UFFD_USER_MODE_ONLY, so unprivileged tasks may
+ * have one too), taken with pidfd_getfd and closed in the task again, set to
+ * UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED and registered in
+ * write-protect mode over every private area with pages; PAGEMAP_SCAN with
+ * PM_SCAN_WP_MATCHING then write-protects the pages present, and the kernel
+ * clears the bit of each page the task writes afterwards, without a fault
+ * reaching anyone. The registration lives as long as some reference to the
+ * userfaultfd does: a holder process of ckpt's own ("ckpt-holder") keeps
+ * them, with a memfd holding the state of the checkpoint they belong to: a
+ * random token (also in that checkpoint's inventory) and, per task, the
+ * frame number of every page that checkpoint has (saved or in its parent).
+ *
+ * A later dump --parent DIR finds the holder from DIR's inventory (pid,
+ * start time, name, owner, token). A page of a task is then recorded
+ * "in_parent" (no data) only if it is present, in an area registered with
+ * the tracking, not written since, not the zero page, and its frame is the
+ * frame DIR recorded at that address. Anything else is saved: new tasks,
+ * new or moved areas (mremap moves write-protected entries, but never to the
+ * frame the parent had at the new address), pages dropped and read again
+ * (the zero page, or a new frame), a holder gone or carrying another token
+ * (full save, said in the log). The frames never leave ckpt's own memory
+ * (they are physical addresses): they stay in the holder's memfd.
+ *
+ * Holes never get write-protect markers (only present or swapped pages are
+ * matched when arming): a marker would look like a swapped page to the
+ * page scan of the next dump.
+ */
+#define LOG_PREFIX "dump: "
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "caps.h"
+#include "cleanup.h"
+#include "crc32c.h"
+#include "dump_internal.h"
+#include "dump_incr.h"
+#include "fault.h"
+#include "image.h"
+#include "log.h"
+#include "mm_cow.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#define FEAT_WP_UNPOPULATED (1ULL << 13)
+#define FEAT_WP_ASYNC (1ULL << 15)
+
+#define PG_SIZE 4096UL
+#define PM_PRESENT (1ULL << 63)
+#define PM_PFN_MASK ((1ULL << 55) - 1)
+#define PM_WORDS 65536
+
+/* PAGEMAP_SCAN (Linux 6.7, not in Debian 12's headers) */
+struct incr_region {
+	uint64_t start, end, categories;
+};
+struct incr_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define INCR_SCAN_IOCTL _IOWR('f', 16, struct incr_scan_arg)
+#define CAT_WPALLOWED (1ULL << 0)
+#define CAT_WRITTEN (1ULL << 1)
+#define CAT_PRESENT (1ULL << 3)
+#define CAT_SWAPPED (1ULL << 4)
+#define CAT_PFNZERO (1ULL << 5)
+#define SCAN_WP_MATCHING (1ULL << 0)
+#define SCAN_VEC 512
+
+#define HOLDER_MAGIC 0x31444c4854504b43ULL /* "CKPTHLD1" */
+#define HOLDER_NAME "ckpt-holder"
+#define TOKEN_LEN 16
+
+/* The holder's memfd: header, one entry per task, then the runs and frames. */
+struct holder_hdr {
+	uint64_t magic;
+	uint8_t token[TOKEN_LEN]; /* zeroed once a dump has started re-arming */
+	uint32_t ntasks;
+	uint32_t pad;
+};
+
+struct holder_task {
+	int32_t pid;
+	int32_t uffd; /* fd number in the holder */
+	uint64_t start_time;
+	uint64_t nruns, npages;
+	uint64_t runs_off, pfns_off; /* byte offsets in the memfd */
+};
+
+struct pfn_run {
+	uint64_t vaddr, nr;
+};
+
+/* The frames of one task's pages in a checkpoint (the parent's, or ours). */
+struct pfn_table {
+	struct pfn_run *runs;
+	size_t nruns, runs_cap;
+	uint64_t *pfns;
+	size_t npages, pfns_cap;
+};
+
+struct incr_task {
+	pid_t pid;
+	uint64_t start_time;
+	/* from the parent's holder (NULL runs: no valid tracking for this task) */
+	struct pfn_table parent;
+	bool tracked;
+	int parent_uffd_slot; /* in the old holder, -1 if none */
+	/* this dump */
+	struct pfn_table mine;
+	bool in_dump; /* a task of this dump (not only of the parent's) */
+	int uffd; /* ours, -1 if none */
+	int pidfd;
+	uint64_t saved, unchanged;
+};
+
+struct incr {
+	int parent_fd;
+	uint32_t parent_inv_crc;
+	bool tracking_valid;
+	/* the parent's holder */
+	int old_holder_pidfd, old_memfd;
+	/* ours (pre-dump) */
+	pid_t holder_pid;
+	uint64_t holder_start;
+	int holder_pidfd;
+	uint8_t token[TOKEN_LEN];
+	struct incr_task *tasks;
+	size_t ntasks;
+};
+
+static void table_free(struct pfn_table *p)
+{
+	free(p->runs);
+	free(p->pfns);
+	memset(p, 0, sizeof(*p));
+}
+
+static int table_add(struct pfn_table *p, uint64_t vaddr, uint64_t pfn, struct ckpt_error *e)
+{
+	struct pfn_run *last = p->nruns ? &p->runs[p->nruns - 1] : NULL;
+
+	if (p->npages == p->pfns_cap) {
+		size_t cap = p->pfns_cap ? 2 * p->pfns_cap : 4096;
+		uint64_t *g = realloc(p->pfns, cap * sizeof(*g));
+
+		if (!g)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		p->pfns = g;
+		p->pfns_cap = cap;
+	}
+	p->pfns[p->npages++] = pfn;
+	if (last && last->vaddr + last->nr * PG_SIZE == vaddr) {
+		last->nr++;
+		return 0;
+	}
+	if (p->nruns == p->runs_cap) {
+		size_t cap = p->runs_cap ? 2 * p->runs_cap : 256;
+		struct pfn_run *g = realloc(p->runs, cap * sizeof(*g));
+
+		if (!g)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		p->runs = g;
+		p->runs_cap = cap;
+	}
+	p->runs[p->nruns++] = (struct pfn_run){vaddr, 1};
+	return 0;
+}
+
+/* The parent's frame at vaddr, 0 if it had no page there. Addresses asked in
+ * increasing order: *cur, *base (index of the run's first frame) move on. */
+static uint64_t table_lookup(const struct pfn_table *p, uint64_t vaddr, size_t *cur, size_t *base)
+{
+	while (*cur < p->nruns && p->runs[*cur].vaddr + p->runs[*cur].nr * PG_SIZE <= vaddr) {
+		*base += p->runs[*cur].nr;
+		(*cur)++;
+	}
+	if (*cur >= p->nruns || p->runs[*cur].vaddr > vaddr)
+		return 0;
+	return p->pfns[*base + (vaddr - p->runs[*cur].vaddr) / PG_SIZE];
+}
+
+static struct incr_task *incr_task(struct incr *in, pid_t pid)
+{
+	for (size_t i = 0; i < in->ntasks; i++)
+		if (in->tasks[i].pid == pid)
+			return &in->tasks[i];
+	return NULL;
+}
+
+static int task_start_time(pid_t pid, uint64_t *ret, char *comm, size_t comm_len, uid_t *uid)
+{
+	struct ckpt_error tmp = {0};
+	struct proc_stat st;
+	struct proc_status ps;
+
+	if (proc_parse_stat(pid, &st, &tmp) < 0)
+		return -ESRCH;
+	*ret = st.start_time;
+	if (comm) {
+		char path[64];
+		_cleanup_close_ int fd = -1;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd >= 0 ? read(fd, comm, comm_len - 1) : -1;
+		if (n < 0)
+			return -ESRCH;
+		comm[n] = 0;
+		comm[strcspn(comm, "\n")] = 0;
+	}
+	if (uid) {
+		if (proc_parse_status(pid, &ps, &tmp) < 0)
+			return -ESRCH;
+		*uid = ps.uid[1];
+	}
+	return 0;
+}
+
+int incr_inventory_crc(int dirfd, uint32_t *ret, struct ckpt_error *e)
+{
+	return img_dir_inventory_crc(dirfd, ret, e);
+}
+
+/* Take the parent's holder: its state, if it still is the parent's. */
+static int attach_holder(struct incr *in, const IncrTracking *tr, const char **why)
+{
+	struct holder_hdr h;
+	uint64_t start = 0;
+	char comm[32];
+	uid_t uid = 0;
+	struct holder_task *ht = NULL;
+	int hfd;
+
+	*why = NULL;
+	if (tr->token.len != TOKEN_LEN || tr->holder_pid <= 0) {
+		*why = "the parent's tracking record is malformed";
+		return 0;
+	}
+	if (task_start_time(tr->holder_pid, &start, comm, sizeof(comm), &uid) < 0 ||
+	    start != tr->holder_start || strcmp(comm, HOLDER_NAME) || uid != geteuid()) {
+		*why = "its holder process is gone";
+		return 0;
+	}
+	in->old_holder_pidfd = (int)syscall(SYS_pidfd_open, tr->holder_pid, 0);
+	if (in->old_holder_pidfd < 0) {
+		*why = "its holder process is gone";
+		return 0;
+	}
+	/* the pid may have been reused between the checks and pidfd_open */
+	if (task_start_time(tr->holder_pid, &start, NULL, 0, NULL) < 0 ||
+	    start != tr->holder_start) {
+		*why = "its holder process is gone";
+		return 0;
+	}
+	hfd = (int)syscall(SYS_pidfd_getfd, in->old_holder_pidfd, 3, 0);
+	if (hfd < 0) {
+		*why = "its holder's state cannot be read";
+		return 0;
+	}
+	in->old_memfd = hfd;
+	if (pread(hfd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != HOLDER_MAGIC) {
+		*why = "its holder's state is not ckpt's";
+		return 0;
+	}
+	if (memcmp(h.token, tr->token.data, TOKEN_LEN)) {
+		*why = "another dump used the tracking since (a newer pre-dump, or a failed dump)";
+		return 0;
+	}
+	if (h.ntasks > 1u << 22) {
+		*why = "its holder's state is not ckpt's";
+		return 0;
+	}
+	ht = calloc(h.ntasks ? h.ntasks : 1, sizeof(*ht));
+	in->tasks = calloc(h.ntasks ? h.ntasks : 1, sizeof(*in->tasks));
+	if (!ht || !in->tasks ||
+	    pread(hfd, ht, h.ntasks * sizeof(*ht), sizeof(h)) != (ssize_t)(h.ntasks * sizeof(*ht))) {
+		free(ht);
+		*why = "its holder's state cannot be read";
+		return 0;
+	}
+	for (uint32_t i = 0; i < h.ntasks; i++) {
+		struct incr_task *it = &in->tasks[in->ntasks];
+		struct pfn_table *p = &it->parent;
+
+		it->uffd = -1;
+		it->pidfd = -1;
+		if (ht[i].nruns > 1u << 26 || ht[i].npages > 1ULL << 34)
+			continue;
+		p->runs = malloc((ht[i].nruns ? ht[i].nruns : 1) * sizeof(*p->runs));
+		p->pfns = malloc((ht[i].npages ? ht[i].npages : 1) * sizeof(*p->pfns));
+		if (!p->runs || !p->pfns ||
+		    pread(hfd, p->runs, ht[i].nruns * sizeof(*p->runs), (off_t)ht[i].runs_off) !=
+			(ssize_t)(ht[i].nruns * sizeof(*p->runs)) ||
+		    pread(hfd, p->pfns, ht[i].npages * sizeof(*p->pfns), (off_t)ht[i].pfns_off) !=
+			(ssize_t)(ht[i].npages * sizeof(*p->pfns))) {
+			table_free(p);
+			continue;
+		}
+		p->nruns = p->runs_cap = ht[i].nruns;
+		p->npages = p->pfns_cap = ht[i].npages;
+		it->pid = ht[i].pid;
+		it->start_time = ht[i].start_time;
+		it->parent_uffd_slot = ht[i].uffd;
+		it->tracked = true;
+		in->ntasks++;
+	}
+	free(ht);
+	in->tracking_valid = true;
+	return 0;
+}
+
+int dump_incr_open(struct dump_ctx *c, struct ckpt_error *e)
+{
+	const struct dump_opts *o = c->opts;
+	struct incr *in;
+	Inventory *inv = NULL;
+	const char *why = NULL;
+	uint64_t saved;
+	int r;
+
+	if (!o->parent && !o->pre_dump)
+		return 0;
+	in = calloc(1, sizeof(*in));
+	if (!in)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	in->parent_fd = in->old_holder_pidfd = in->old_memfd = in->holder_pidfd = -1;
+	c->incr = in;
+	if (!o->parent)
+		return 0;
+	saved = dump_images_enter(c);
+	if (o->use_parent_fd)
+		in->parent_fd = fcntl(o->parent_fd, F_DUPFD_CLOEXEC, 3);
+	else if (o->use_dir_fd)
+		in->parent_fd =
+		    openat(o->dir_fd, o->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else
+		errno = EINVAL;
+	r = in->parent_fd < 0 ? ckpt_err_errno(e, -errno, "cannot open the parent checkpoint %s",
+					       o->parent)
+			      : 0;
+	if (r >= 0)
+		r = img_dir_verify_fd_flags(in->parent_fd, o->parent, IMG_VERIFY_PAGES_BY_SIZE,
+					    &inv, e);
+	if (r >= 0)
+		r = incr_inventory_crc(in->parent_fd, &in->parent_inv_crc, e);
+	caps_restore(saved);
+	if (r >= 0 && o->check_parent)
+		r = o->check_parent(o->check_parent_arg, in->parent_fd, e);
+	if (r < 0) {
+		if (inv)
+			inventory__free_unpacked(inv, NULL);
+		return ckpt_err_wrap(e, "parent checkpoint %s", o->parent);
+	}
+	if (inv->root_pid != o->pid) {
+		r = ckpt_err(e, -EINVAL,
+			     "parent checkpoint %s is a checkpoint of pid %d, not of pid %d",
+			     o->parent, inv->root_pid, o->pid);
+		inventory__free_unpacked(inv, NULL);
+		return r;
+	}
+	if (!inv->tracking)
+		why = "it left no write tracking (only a --pre-dump arms it)";
+	else
+		attach_holder(in, inv->tracking, &why);
+	inventory__free_unpacked(inv, NULL);
+	if (why)
+		pr_info("parent checkpoint %s: write tracking lost (%s): every page is saved again",
+			o->parent, why);
+	return 0;
+}
+
+/* ---- which pages changed -------------------------------------------------- */
+
+/* Categories of pages [addr, addr + n pages): clean[i] for the pages present,
+ * write-protected (not written since), in a tracked area, not the zero page. */
+static int scan_clean(int pmfd, pid_t pid, uint64_t addr, uint64_t n, uint8_t *clean,
+		      struct ckpt_error *e)
+{
+	struct incr_region vec[SCAN_VEC];
+	struct incr_scan_arg arg = {
+	    .size = sizeof(arg),
+	    .start = addr,
+	    .end = addr + n * PG_SIZE,
+	    .vec = (uint64_t)(uintptr_t)vec,
+	    .vec_len = SCAN_VEC,
+	    .category_anyof_mask = CAT_PRESENT | CAT_SWAPPED,
+	    .return_mask = CAT_WPALLOWED | CAT_WRITTEN | CAT_PRESENT | CAT_PFNZERO,
+	};
+
+	memset(clean, 0, n);
+	while (arg.start < arg.end) {
+		long k = ioctl(pmfd, INCR_SCAN_IOCTL, &arg);
+		uint64_t next = arg.start;
+
+		if (k < 0)
+			return ckpt_err_errno(e, -errno, "pid %d: PAGEMAP_SCAN at %" PRIx64, pid,
+					      arg.start);
+		for (long i = 0; i < k; i++) {
+			uint64_t s = vec[i].start < next ? next : vec[i].start;
+			uint64_t t = vec[i].end > arg.end ? arg.end : vec[i].end;
+			bool ok = (vec[i].categories & (CAT_WPALLOWED | CAT_PRESENT | CAT_WRITTEN |
+							CAT_PFNZERO)) ==
+				  (CAT_WPALLOWED | CAT_PRESENT);
+
+			if (s >= t)
+				continue;
+			next = t;
+			if (ok)
+				memset(clean + (s - addr) / PG_SIZE, 1, (t - s) / PG_SIZE);
+		}
+		if (k < SCAN_VEC)
+			break;
+		if (arg.walk_end > next)
+			next = arg.walk_end;
+		if (next <= arg.start)
+			return ckpt_err(e, -EIO, "pid %d: PAGEMAP_SCAN made no progress at %" PRIx64,
+					pid, arg.start);
+		arg.start = next;
+	}
+	return 0;
+}
+
+struct split {
+	struct page_run *runs;
+	size_t n, cap;
+};
+
+static int split_add(struct split *s, uint64_t vaddr, uint64_t nr, bool inh, bool in_parent,
+		     struct ckpt_error *e)
+{
+	struct page_run *last = s->n ? &s->runs[s->n - 1] : NULL;
+
+	if (last && last->inherited == inh && last->in_parent == in_parent &&
+	    last->vaddr + (uint64_t)last->nr * PG_SIZE == vaddr && last->nr + nr < (1u << 30)) {
+		last->nr += (uint32_t)nr;
+		return 0;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 256;
+		struct page_run *g = realloc(s->runs, cap * sizeof(*g));
+
+		if (!g)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		s->runs = g;
+		s->cap = cap;
+	}
+	s->runs[s->n++] = (struct page_run){vaddr, (uint32_t)nr, inh, in_parent};
+	return 0;
+}
+
+int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
+{
+	struct incr *in = c->incr;
+	struct incr_task *it;
+	_cleanup_free_ uint64_t *w = NULL;
+	_cleanup_free_ uint8_t *clean = NULL;
+	_cleanup_close_ int pmfd = -1;
+	struct split s = {0};
+	size_t cur = 0, base = 0;
+	uint64_t start = 0;
+	bool tracked;
+	char path[64];
+	int r = 0;
+
+	if (!in)
+		return 0;
+	task_start_time(t->pid, &start, NULL, 0, NULL);
+	it = in->tracking_valid ? incr_task(in, t->pid) : NULL;
+	if (it && it->start_time != start) {
+		pr_info("pid %d: not the task the parent checkpoint tracked: every page saved",
+			t->pid);
+		table_free(&it->parent);
+		it->tracked = false;
+	}
+	if (!it) {
+		struct incr_task *g = realloc(in->tasks, (in->ntasks + 1) * sizeof(*g));
+
+		if (!g)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		in->tasks = g;
+		it = &in->tasks[in->ntasks++];
+		*it = (struct incr_task){.pid = t->pid, .parent_uffd_slot = -1};
+		if (in->tracking_valid)
+			pr_info("pid %d: not tracked since the parent checkpoint (a new task): "
+				"every page saved",
+				t->pid);
+	}
+	it->start_time = start;
+	it->in_dump = true;
+	it->uffd = -1;
+	it->pidfd = -1;
+	tracked = it->tracked && c->opts->parent;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s", path);
+	w = malloc(PM_WORDS * sizeof(*w));
+	clean = malloc(PM_WORDS);
+	if (!w || !clean)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; r >= 0 && i < t->nruns; i++) {
+		const struct page_run *run = &t->runs[i];
+
+		if (run->inherited) {
+			r = split_add(&s, run->vaddr, run->nr, true, false, e);
+			continue;
+		}
+		for (uint64_t off = 0; r >= 0 && off < run->nr; off += PM_WORDS) {
+			uint64_t n = run->nr - off < PM_WORDS ? run->nr - off : PM_WORDS;
+			uint64_t addr = run->vaddr + off * PG_SIZE;
+			ssize_t got = pread(pmfd, w, n * 8, (off_t)(addr / PG_SIZE * 8));
+
+			if (got != (ssize_t)(n * 8)) {
+				r = ckpt_err_errno(e, got < 0 ? -errno : -EIO,
+						   "reading %s at %" PRIx64, path, addr);
+				break;
+			}
+			if (tracked)
+				r = scan_clean(pmfd, t->pid, addr, n, clean, e);
+			for (uint64_t j = 0; r >= 0 && j < n; j++) {
+				uint64_t va = addr + j * PG_SIZE;
+				uint64_t pfn = (w[j] & PM_PRESENT) ? (w[j] & PM_PFN_MASK) : 0;
+				bool ref = false;
+
+				if (tracked && clean[j] && pfn) {
+					uint64_t ppfn = table_lookup(&it->parent, va, &cur, &base);
+
+					ref = ppfn == pfn;
+				}
+				if (ref)
+					it->unchanged++;
+				else
+					it->saved++;
+				r = split_add(&s, va, 1, false, ref, e);
+				if (r >= 0 && c->opts->pre_dump)
+					r = table_add(&it->mine, va, pfn, e);
+			}
+		}
+	}
+	if (r < 0) {
+		free(s.runs);
+		return r;
+	}
+	free(t->runs);
+	t->runs = s.runs;
+	t->nruns = s.n;
+	t->runs_cap = s.cap;
+	if (c->opts->parent)
+		pr_info("pid %d: %" PRIu64 " pages saved, %" PRIu64
+			" unchanged since the parent checkpoint",
+			t->pid, it->saved, it->unchanged);
+	t->incr_saved = it->saved;
+	t->incr_unchanged = it->unchanged;
+	return 0;
+}
+
+/* ---- arming the tracking (pre-dump) ----------------------------------------- */
+
+static int remote_uffd(struct dump_task *t, int pidfd, int *ret, struct ckpt_error *e)
+{
+	struct rsys rs;
+	struct ckpt_error tmp = {0};
+	bool own = !t->rsys_open;
+	long fd = -1, res;
+	int r, r2 = 0;
+
+	if (own) {
+		r = rsys_init(&rs, t->pid, 0, e);
+		if (r < 0)
+			return r;
+	} else {
+		rs = t->rsys;
+	}
+	r = rsys_call(&rs, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0,
+		      0, 0, 0, &fd, e);
+	if (r >= 0 && fd < 0)
+		r = ckpt_err_errno(e, (int)fd,
+				   "pid %d: remote userfaultfd() for write tracking (needs "
+				   "CONFIG_USERFAULTFD)",
+				   t->pid);
+	if (r >= 0) {
+		*ret = (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+		if (*ret < 0)
+			r = ckpt_err_errno(e, -errno, "pid %d: pidfd_getfd of its userfaultfd",
+					   t->pid);
+		/* the program never sees it: closed in the task again */
+		rsys_call(&rs, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &res, &tmp);
+	}
+	if (own)
+		r2 = rsys_fini(&rs, r < 0 ? &tmp : e);
+	else
+		t->rsys = rs;
+	return r < 0 ? r : r2;
+}
+
+static int uffd_api(pid_t pid, int uffd, struct ckpt_error *e)
+{
+	struct uffdio_api api = {.api = UFFD_API, .features = FEAT_WP_ASYNC | FEAT_WP_UNPOPULATED};
+
+	/* "incr-no-wp-async": as on a kernel without it (tests) */
+	if (ckpt_fault("incr-no-wp-async"))
+		errno = EINVAL;
+	if (ckpt_fault("incr-no-wp-async") || ioctl(uffd, UFFDIO_API, &api) < 0)
+		return ckpt_err_errno(e, -errno,
+				      "pid %d: write tracking needs userfaultfd's asynchronous "
+				      "write-protect mode (UFFD_FEATURE_WP_ASYNC, Linux 6.7+), which "
+				      "this kernel refused; soft-dirty is not used by ckpt",
+				      pid);
+	return 0;
+}
+
+/* Write-protect the present pages of [s, e): written bits start again from here. */
+static int wp_range(int pmfd, pid_t pid, uint64_t s, uint64_t end, struct ckpt_error *e)
+{
+	struct incr_region vec[SCAN_VEC];
+	struct incr_scan_arg arg = {
+	    .size = sizeof(arg),
+	    .flags = SCAN_WP_MATCHING,
+	    .start = s,
+	    .end = end,
+	    .vec = (uint64_t)(uintptr_t)vec,
+	    .vec_len = SCAN_VEC,
+	    .category_mask = CAT_WRITTEN,
+	    .category_anyof_mask = CAT_PRESENT | CAT_SWAPPED,
+	    .return_mask = CAT_WRITTEN,
+	};
+
+	while (arg.start < arg.end) {
+		long k = ioctl(pmfd, INCR_SCAN_IOCTL, &arg);
+
+		if (k < 0)
+			return ckpt_err_errno(e, -errno,
+					      "pid %d: PAGEMAP_SCAN (write-protect) at %" PRIx64, pid,
+					      arg.start);
+		if (k < SCAN_VEC || arg.walk_end >= arg.end)
+			break;
+		if (arg.walk_end <= arg.start)
+			return ckpt_err(e, -EIO, "pid %d: PAGEMAP_SCAN made no progress at %" PRIx64,
+					pid, arg.start);
+		arg.start = arg.walk_end;
+	}
+	return 0;
+}
+
+static void consume_parent(struct incr *in)
+{
+	static const uint8_t zero[TOKEN_LEN];
+
+	/* before the first page is protected again: if this dump fails, the
+	 * parent's tracking is no longer what the parent saw */
+	if (in->old_memfd >= 0 && in->tracking_valid)
+		(void)!pwrite(in->old_memfd, zero, TOKEN_LEN, offsetof(struct holder_hdr, token));
+}
+
+int dump_incr_arm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
+{
+	struct incr *in = c->incr;
+	struct incr_task *it = in ? incr_task(in, t->pid) : NULL;
+	_cleanup_close_ int pmfd = -1;
+	char path[64];
+	size_t areas = 0;
+	int r;
+
+	if (!in || !c->opts->pre_dump || !it)
+		return 0;
+	consume_parent(in);
+	it->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (it->pidfd < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: pidfd_open", t->pid);
+	if (it->tracked && it->parent_uffd_slot >= 0 && in->old_holder_pidfd >= 0)
+		it->uffd = (int)syscall(SYS_pidfd_getfd, in->old_holder_pidfd,
+					it->parent_uffd_slot, 0);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s", path);
+again:
+	if (it->uffd < 0) {
+		r = remote_uffd(t, it->pidfd, &it->uffd, e);
+		if (r >= 0)
+			r = uffd_api(t->pid, it->uffd, e);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const Vma *v = t->mm->vmas[i];
+		struct uffdio_register reg = {
+		    .range = {.start = v->start, .len = v->end - v->start},
+		    .mode = UFFDIO_REGISTER_MODE_WP,
+		};
+
+		if (!vma_kind_has_pages(v->kind) || !(v->flags & MAP_PRIVATE))
+			continue;
+		if (ioctl(it->uffd, UFFDIO_REGISTER, &reg) == 0) {
+			r = wp_range(pmfd, t->pid, v->start, v->end, e);
+			if (r < 0)
+				return r;
+			areas++;
+			continue;
+		}
+		if (!areas && it->parent_uffd_slot >= 0) {
+			/* the task called exec since: that userfaultfd belongs to
+			 * the address space it left (its registration fails with
+			 * ENOMEM on 6.18: the old mm is gone); a new one */
+			pr_info("pid %d: a new address space since the parent checkpoint "
+				"(exec): tracked anew",
+				t->pid);
+			close(it->uffd);
+			it->uffd = -1;
+			it->parent_uffd_slot = -1;
+			goto again;
+		}
+		pr_info("pid %d: area %" PRIx64 "-%" PRIx64
+			" cannot be tracked (%s): saved in full by the next dump",
+			t->pid, v->start, v->end, strerror(errno));
+	}
+	pr_debug("pid %d: write tracking armed over %zu areas", t->pid, areas);
+	return 0;
+}
+
+/* ---- the holder -------------------------------------------------------------- */
+
+static int build_state(struct incr *in, int *ret, struct ckpt_error *e)
+{
+	_cleanup_close_ int fd = memfd_create("ckpt-tracking", MFD_CLOEXEC);
+	struct holder_hdr h = {.magic = HOLDER_MAGIC, .ntasks = (uint32_t)in->ntasks};
+	uint64_t off = sizeof(h) + in->ntasks * sizeof(struct holder_task);
+
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "memfd_create for the tracking state");
+	memcpy(h.token, in->token, TOKEN_LEN);
+	for (size_t i = 0; i < in->ntasks; i++) {
+		struct incr_task *it = &in->tasks[i];
+		struct holder_task ht = {
+		    .pid = it->pid,
+		    .uffd = it->uffd >= 0 ? 4 + 2 * (int32_t)i : -1,
+		    .start_time = it->start_time,
+		    .nruns = it->mine.nruns,
+		    .npages = it->mine.npages,
+		};
+		size_t rl = it->mine.nruns * sizeof(struct pfn_run), pl = it->mine.npages * 8;
+
+		ht.runs_off = off;
+		ht.pfns_off = off + rl;
+		if (pwrite(fd, &ht, sizeof(ht), (off_t)(sizeof(h) + i * sizeof(ht))) !=
+			(ssize_t)sizeof(ht) ||
+		    (rl && pwrite(fd, it->mine.runs, rl, (off_t)off) != (ssize_t)rl) ||
+		    (pl && pwrite(fd, it->mine.pfns, pl, (off_t)(off + rl)) != (ssize_t)pl))
+			return ckpt_err_errno(e, -errno, "writing the tracking state");
+		off += rl + pl;
+	}
+	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return ckpt_err_errno(e, -errno, "writing the tracking state");
+	*ret = TAKE_FD(fd);
+	return 0;
+}
+
+/* The holder: keeps fds 3 (state), 4 + 2i (uffd of task i), 5 + 2i (its
+ * pidfd), and exits once every task is gone (or on SIGTERM). */
+static _Noreturn void holder_main(size_t n)
+{
+	/* no malloc: forked from a process that may have other threads */
+	struct pollfd *p = mmap(NULL, (n ? n : 1) * sizeof(*p), PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t left = n;
+
+	prctl(PR_SET_NAME, HOLDER_NAME);
+	if (p == MAP_FAILED)
+		_exit(1);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (struct pollfd){.fd = 5 + 2 * (int)i, .events = POLLIN};
+	while (left) {
+		if (poll(p, n, -1) < 0)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (p[i].fd >= 0 && p[i].revents) {
+				close(p[i].fd);
+				close(p[i].fd - 1);
+				p[i].fd = -1;
+				left--;
+			}
+		}
+	}
+	_exit(0);
+}
+
+int dump_incr_hold(struct dump_ctx *c, struct ckpt_error *e)
+{
+	struct incr *in = c->incr;
+	_cleanup_close_ int state = -1;
+	int pfd[2], sig[2] = {-1, -1};
+	pid_t child;
+	int r;
+
+	if (!in || !c->opts->pre_dump)
+		return 0;
+	/* only the tasks of this dump: those of the parent's that are gone go */
+	size_t k = 0;
+
+	for (size_t i = 0; i < in->ntasks; i++) {
+		struct incr_task *it = &in->tasks[i];
+
+		if (!it->in_dump || it->pidfd < 0) {
+			table_free(&it->parent);
+			table_free(&it->mine);
+			if (it->uffd >= 0)
+				close(it->uffd);
+			if (it->pidfd >= 0)
+				close(it->pidfd);
+			continue;
+		}
+		in->tasks[k++] = *it;
+	}
+	in->ntasks = k;
+	if (getrandom(in->token, TOKEN_LEN, 0) != TOKEN_LEN)
+		return ckpt_err_errno(e, -errno, "getrandom");
+	r = build_state(in, &state, e);
+	if (r < 0)
+		return r;
+	/* in the memfd now: the holder should not carry a copy in its heap */
+	for (size_t i = 0; i < in->ntasks; i++) {
+		table_free(&in->tasks[i].mine);
+		table_free(&in->tasks[i].parent);
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return ckpt_err_errno(e, -errno, "pipe2");
+	child = fork();
+	if (child < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return ckpt_err_errno(e, -errno, "fork of the tracking holder");
+	}
+	if (child == 0) {
+		/* a grandchild of ours, orphaned at once: never a child to reap */
+		int hi = state + 1, devnull;
+		pid_t g;
+
+		/* above every fd kept and above their final numbers */
+		for (size_t i = 0; i < in->ntasks; i++) {
+			if (in->tasks[i].uffd >= hi)
+				hi = in->tasks[i].uffd + 1;
+			if (in->tasks[i].pidfd >= hi)
+				hi = in->tasks[i].pidfd + 1;
+		}
+		if (hi < 4 + 2 * (int)in->ntasks)
+			hi = 4 + 2 * (int)in->ntasks;
+
+		setsid();
+		g = fork();
+		if (g != 0)
+			_exit(g < 0);
+		sigset_t all;
+		sigfillset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		g = getpid();
+		(void)!write(pfd[1], &g, sizeof(g));
+		/* copies of what we keep above hi, everything else below closed,
+		 * then the copies numbered from 3 (no malloc here: see holder_main) */
+		int *kept = mmap(NULL, (2 + 2 * in->ntasks) * sizeof(int), PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (kept == MAP_FAILED || (kept[0] = fcntl(state, F_DUPFD, hi)) < 0)
+			_exit(1);
+		for (size_t i = 0; i < in->ntasks; i++) {
+			int u = in->tasks[i].uffd >= 0 ? in->tasks[i].uffd : in->tasks[i].pidfd;
+
+			kept[1 + 2 * i] = fcntl(u, F_DUPFD, hi);
+			kept[2 + 2 * i] = fcntl(in->tasks[i].pidfd, F_DUPFD, hi);
+			if (kept[1 + 2 * i] < 0 || kept[2 + 2 * i] < 0)
+				_exit(1);
+		}
+		devnull = open("/dev/null", O_RDWR);
+		for (int f = 0; f < 3 && devnull >= 0; f++)
+			dup2(devnull, f);
+		syscall(SYS_close_range, 3, (unsigned)hi - 1, 0);
+		for (int k = 0; k < 1 + 2 * (int)in->ntasks; k++)
+			if (dup2(kept[k], 3 + k) < 0)
+				_exit(1);
+		syscall(SYS_close_range, 3 + 1 + 2 * (unsigned)in->ntasks, ~0U, 0);
+		if (chdir("/") < 0)
+			_exit(1);
+		holder_main(in->ntasks);
+	}
+	close(pfd[1]);
+	waitpid(child, NULL, 0);
+	r = (int)read(pfd[0], &in->holder_pid, sizeof(in->holder_pid));
+	close(pfd[0]);
+	(void)sig;
+	if (r != (int)sizeof(in->holder_pid) || in->holder_pid <= 0)
+		return ckpt_err(e, -EIO, "the tracking holder did not start");
+	in->holder_pidfd = (int)syscall(SYS_pidfd_open, in->holder_pid, 0);
+	if (in->holder_pidfd < 0 ||
+	    task_start_time(in->holder_pid, &in->holder_start, NULL, 0, NULL) < 0)
+		return ckpt_err(e, -EIO, "the tracking holder %d died", in->holder_pid);
+	pr_debug("tracking holder %d started", in->holder_pid);
+	return 0;
+}
+
+int dump_incr_inventory(struct dump_ctx *c, Inventory *inv, IncrTracking *tr,
+			struct ckpt_error *e)
+{
+	struct incr *in = c->incr;
+
+	(void)e;
+	if (c->opts->pre_dump) {
+		inv->has_pre_dump = true;
+		inv->pre_dump = true;
+	}
+	if (!in)
+		return 0;
+	if (c->opts->parent) {
+		inv->parent = (char *)c->opts->parent;
+		inv->has_parent_inventory_crc32c = true;
+		inv->parent_inventory_crc32c = in->parent_inv_crc;
+	}
+	if (in->holder_pid > 0) {
+		tr->holder_pid = in->holder_pid;
+		tr->holder_start = in->holder_start;
+		tr->token.data = in->token;
+		tr->token.len = TOKEN_LEN;
+		inv->tracking = tr;
+	}
+	return 0;
+}
+
+static void stop_holder(int pidfd)
+{
+	if (pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
+}
+
+void dump_incr_finish(struct dump_ctx *c, bool ok)
+{
+	struct incr *in = c->incr;
+
+	if (!in)
+		return;
+	if (ok && in->tracking_valid)
+		/* its tracking was used (pre-dump: handed over to ours) */
+		stop_holder(in->old_holder_pidfd);
+	else if (!ok)
+		stop_holder(in->holder_pidfd);
+}
+
+void dump_incr_free(struct dump_ctx *c)
+{
+	struct incr *in = c->incr;
+
+	if (!in)
+		return;
+	for (size_t i = 0; i < in->ntasks; i++) {
+		table_free(&in->tasks[i].parent);
+		table_free(&in->tasks[i].mine);
+		if (in->tasks[i].uffd >= 0)
+			close(in->tasks[i].uffd);
+		if (in->tasks[i].pidfd >= 0)
+			close(in->tasks[i].pidfd);
+	}
+	free(in->tasks);
+	if (in->parent_fd >= 0)
+		close(in->parent_fd);
+	if (in->old_holder_pidfd >= 0)
+		close(in->old_holder_pidfd);
+	if (in->old_memfd >= 0)
+		close(in->old_memfd);
+	if (in->holder_pidfd >= 0)
+		close(in->holder_pidfd);
+	free(in);
+	c->incr = NULL;
+}

@@ -1,0 +1,131 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Incremental dumps (docs/incremental.md), the cases around the chain of
+# test_incr: a parent whose tracking was used since (full save, said in
+# the log), a replaced parent (refused), the holder killed (full save), a
+# dump that failed after taking the tracking (the next one on that parent
+# saves everything), exec between two dumps (tracked anew), and a chain
+# through ckptd (root). Each restore equals the program's own hash.
+. "$(dirname "$0")/lib.sh"
+
+# every "P<i> <what> <round>" line is there for n processes
+has_round() { local c; c=$(grep -c " $2\$" "$1" 2>/dev/null); ((${c:-0} >= $3)); }
+wait_round() { wait_for 20 "$3 processes '$2' in $1" has_round "$@"; }
+
+# sum_of LOG I ROUND / check_of LOG I: the hash logged
+sum_of() { awk -v p="P$2" -v r="$3" '$1 == p && $2 == "sum" && $3 == r { print $4 }' "$1" | tail -n 1; }
+check_of() { awk -v p="P$2" '$1 == p && $2 == "check" { print $3 }' "$1" | tail -n 1; }
+
+# A parent whose tracking was used since (pre-dump B on top of A, then a
+# dump on top of A again): the tracking now counts from B, so the dump on
+# A saves everything (said in its log) and still restores exactly.
+LOG=$T/reuse.log
+diag_add "$LOG"
+start_workload R "$T/reuse.ready" -- "$WL/incr" "$LOG" "$T/reuse.ready"
+wait_round "$LOG" "ready 0" 1
+ckpt_dump "$R" "$T/ra" --pre-dump
+kill -USR1 "$R"
+wait_round "$LOG" "ready 1" 1
+ckpt_dump "$R" "$T/rb" --pre-dump --parent "$T/ra"
+kill -USR1 "$R"
+wait_round "$LOG" "ready 2" 1
+ckpt_dump "$R" "$T/rc" --parent "$T/ra" --json -v
+unchanged=$(json_get "$OUT" pages_unchanged)
+((unchanged == 0)) || fail "dump on a parent whose tracking was used since left $unchanged pages to it"
+grep -q "write tracking lost" "$ERR" || fail "the lost tracking is not in the log: $(cat "$ERR")"
+# the parent replaced: refused
+ckpt_restore "$T/rc"
+kill -USR2 "$R"
+wait_grep "$LOG" "^P0 check"
+[[ $(check_of "$LOG" 0) == "$(sum_of "$LOG" 0 2)" ]] || fail "memory after restore differs"
+kill_tree "$R"
+rm -rf "$T/ra"
+cp -a "$T/rb" "$T/ra"
+ckptctl_run restore "$T/rc" && fail "restore on a replaced parent succeeded"
+grep -q "not the one it was dumped against" "$ERR" || fail "replaced parent: unexpected error $(cat "$ERR")"
+
+# The holder killed: the tracking is lost, the next dump saves every page
+# (said in its log) and restores exactly.
+holder_of() { "$CKPTCTL" show "$1" inventory.img | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["entries"][0]["tracking"]["holder_pid"])'; }
+LOG=$T/hk.log
+diag_add "$LOG"
+start_workload H "$T/hk.ready" -- "$WL/incr" "$LOG" "$T/hk.ready"
+wait_round "$LOG" "ready 0" 1
+ckpt_dump "$H" "$T/h1" --pre-dump
+hp=$(holder_of "$T/h1") || fail "no holder in $T/h1's inventory"
+[[ $(cat "/proc/$hp/comm") == ckpt-holder ]] || fail "pid $hp is not a ckpt-holder"
+for f in /proc/"$H"/fd/*; do
+	[[ $(readlink "$f") == *userfaultfd* ]] && fail "the program has a userfaultfd: $f"
+done
+grep -q " uw" "/proc/$H/smaps" || fail "no area of the program is tracked (VmFlags uw)"
+kill -KILL "$hp"
+kill -USR1 "$H"
+wait_round "$LOG" "ready 1" 1
+ckpt_dump "$H" "$T/h2" --parent "$T/h1" --json -v -R
+[[ $(json_get "$OUT" pages_unchanged) == 0 ]] ||
+	fail "dump after the holder was killed left $(json_get "$OUT" pages_unchanged) pages to its parent"
+grep -q "write tracking lost (its holder process is gone)" "$ERR" || fail "lost holder not in the log: $(cat "$ERR")"
+# a dump that fails after taking the tracking: the tracking is used up
+ckpt_dump "$H" "$T/h3" --pre-dump
+kill -USR1 "$H"
+wait_round "$LOG" "ready 2" 1
+CKPT_FAULT=dump-write ckptctl_run dump "$H" -D "$T/hy" --pre-dump --parent "$T/h3" && fail "injected fault: dump succeeded"
+ckpt_dump "$H" "$T/h4" --parent "$T/h3" --json -v
+[[ $(json_get "$OUT" pages_unchanged) == 0 ]] ||
+	fail "dump after a failed one on the same parent left $(json_get "$OUT" pages_unchanged) pages to it"
+grep -q "write tracking lost (another dump used the tracking" "$ERR" || fail "used tracking not in the log: $(cat "$ERR")"
+ckpt_restore "$T/h4"
+kill -USR2 "$H"
+wait_grep "$LOG" "^P0 check"
+[[ $(check_of "$LOG" 0) == "$(sum_of "$LOG" 0 2)" ]] || fail "memory after restore differs (holder killed, failed dump)"
+kill_tree "$H"
+
+# exec between two dumps: the task's new address space is saved in full
+# and tracked anew (the old userfaultfd belongs to the one it left), so the
+# dump after the next one leaves its unchanged pages to its parent.
+mkfifo "$T/ex.fifo"
+start_workload X "$T/ex.ready" -- bash -c 'echo $$ >"$1.tmp" && mv "$1.tmp" "$1"; read -r _ <"$2"; exec sleep 1000' _ "$T/ex.ready" "$T/ex.fifo"
+ckpt_dump "$X" "$T/x1" --pre-dump
+echo go >"$T/ex.fifo"
+wait_for 10 "pid $X to exec sleep" eval "[[ \$(cat /proc/$X/comm) == sleep ]]"
+ckpt_dump "$X" "$T/x2" --pre-dump --parent "$T/x1" --json -v
+grep -q "exec): tracked anew" "$ERR" || fail "exec not seen: $(cat "$ERR")"
+ckpt_dump "$X" "$T/x3" --parent "$T/x2" --json
+unchanged=$(json_get "$OUT" pages_unchanged)
+((unchanged > 0)) || fail "after exec, the next dumps are never incremental ($unchanged pages unchanged)"
+ckpt_restore "$T/x3"
+assert_tree_running "$X"
+[[ $(cat "/proc/$X/comm") == sleep ]] || fail "restored pid $X is not sleep"
+kill_tree "$X"
+
+# Through ckptd (root): the same chain, the dumps made by ckptd's workers.
+. "$(dirname "$0")/ckptd_lib.sh"
+start_ckptd
+LOG=$T/d.log
+diag_add "$LOG"
+start_workload D "$T/d.ready" -- "$WL/incr" "$LOG" "$T/d.ready" 1
+wait_round "$LOG" "ready 0" 2
+ckpt_dump "$D" "$T/d1" --pre-dump --json
+grep -q '"job_id"' "$OUT" || fail "the pre-dump did not go through ckptd: $(cat "$OUT")"
+first=$(json_get "$OUT" pages_bytes)
+assert_tree_running "$D"
+kill -USR1 "$D"
+wait_round "$LOG" "ready 1" 2
+ckpt_dump "$D" "$T/d2" --pre-dump --parent "$T/d1" --json
+kill -USR1 "$D"
+wait_round "$LOG" "ready 2" 2
+ckpt_dump "$D" "$T/d3" --parent "$T/d2" --json
+last=$(json_get "$OUT" pages_bytes)
+log "through ckptd: pre-dump $first bytes of pages, final dump $last"
+((last * 4 < first)) || fail "final dump through ckptd wrote $last bytes of pages, the pre-dump $first"
+assert_tree_gone "$D"
+ckpt_restore "$T/d3"
+kill -USR2 "$D"
+wait_round "$LOG" "check [0-9a-f]*" 2
+for i in 0 1 2; do
+	[[ $(check_of "$LOG" "$i") == "$(sum_of "$LOG" "$i" 2)" ]] ||
+		fail "through ckptd, P$i: memory after restore differs from the dump's"
+done
+kill_tree "$D"
+stop_ckptd
+pass
