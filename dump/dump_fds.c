@@ -225,7 +225,12 @@ int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t
 		return ckpt_err_errno(e, -errno, "fstat of %s", path);
 	for (size_t i = 0; i < c->nfiles; i++) {
 		f = &c->files[i];
-		if (f->mapping && f->dev == st.st_dev && f->ino == st.st_ino) {
+		/* not a shared memory object of the same file (dump_shmem.c: a
+		 * MAP_SHARED writable area of it): a private area maps the file
+		 * itself (it failed the dump's own check when the shared area lay
+		 * lower and was seen first) */
+		if (f->mapping && f->dev == st.st_dev && f->ino == st.st_ino &&
+		    f->fe->type != FILE_TYPE__FILE_SHMEM) {
 			*ret_id = f->fe->id;
 			return 0;
 		}
