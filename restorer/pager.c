@@ -80,20 +80,38 @@ int lazy_setup(struct restore_ctx *ctx)
 	return r;
 }
 
-int lazy_task_uffd(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
+/* Send len bytes of data and, unless fd is -1, fd in SCM_RIGHTS: 0 or -errno. */
+static int send_with_fd(int sock, const void *data, size_t len, int fd)
 {
-	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURES};
-	int32_t pid = t->pid;
-	struct iovec iov = {.iov_base = &pid, .iov_len = sizeof(pid)};
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (fd >= 0) {
+		memset(u.buf, 0, sizeof(u.buf));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+int lazy_task_uffd(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
+{
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURES};
+	int32_t pid = t->pid;
 	int fd, r = 0;
 
 	/* not UFFD_USER_MODE_ONLY: a fault inside a system call (read() into
@@ -114,14 +132,9 @@ int lazy_task_uffd(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *
 		r = ckpt_err(e, -ENOTSUP,
 			     "this kernel's userfaultfd lacks the events --lazy needs");
 	if (r >= 0) {
-		memset(u.buf, 0, sizeof(u.buf));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-		if (sendmsg(ctx->uffd_wr, &mh, MSG_NOSIGNAL) < 0)
-			r = ckpt_err_errno(e, -errno, "sending the userfaultfd to the restorer");
+		r = send_with_fd(ctx->uffd_wr, &pid, sizeof(pid), fd);
+		if (r < 0)
+			r = ckpt_err_errno(e, r, "sending the userfaultfd to the restorer");
 	}
 	close(fd);
 	return r;
@@ -574,25 +587,7 @@ static __attribute__((noreturn)) void watcher_main(struct restore_ctx *ctx, int 
 
 static int send_watcher(struct pager *pg, char c, int fd)
 {
-	struct iovec iov = {.iov_base = &c, .iov_len = 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	struct cmsghdr *cm;
-
-	if (fd >= 0) {
-		memset(u.buf, 0, sizeof(u.buf));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	return sendmsg(pg->watch, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+	return send_with_fd(pg->watch, &c, 1, fd);
 }
 
 static int add_pfd(struct pager *pg, int fd, size_t task, struct pfd **ret)
