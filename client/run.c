@@ -16,6 +16,7 @@
  * Linux 6.15), which the kernel keeps for a pidfd holder once the task has
  * been reaped by whoever reaps it.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -62,11 +63,24 @@ struct run_pidfd_info {
 /* Signals passed on to the job when they are not checkpoint signals. */
 static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT};
 
+/*
+ * Incremental checkpoints with --interval (docs/slurm.md): DIR.pre<N>,
+ * pre-dumps, each with the one before as parent, at most CHAIN_MAX of them;
+ * then a new chain starts with a full pre-dump. After PRE_DUMP_FAILURES
+ * pre-dumps in a row failed (no write tracking in this kernel...), full
+ * checkpoints only.
+ */
+#define CHAIN_MAX 8
+#define PRE_DUMP_FAILURES 2
+
 struct run {
 	const struct run_opts *o;
 	struct cli_common c; /* what the requests to ckptd see: no progress output */
 	bool use_daemon;
 	char *newdir, *olddir;
+	/* this run's chain of pre-dumps: DIR.pre<pre_first..pre_last>; 0: none yet */
+	unsigned pre_first, pre_last, pre_next;
+	unsigned pre_failures;
 	pid_t root;
 	int pidfd;
 	bool child; /* root is our child: waitpid gives its status */
@@ -199,6 +213,186 @@ static int publish_checkpoint(struct run *r, char *err, size_t errlen)
 		event(r, "warning", NULL, "cannot remove the previous checkpoint, now %s: %s",
 		      r->olddir, strerror(-k));
 	return 0;
+}
+
+/* --- incremental checkpoints ------------------------------------------------------------ */
+
+static char *pre_path(const struct run *r, unsigned n)
+{
+	char *p = NULL;
+
+	return asprintf(&p, "%s.pre%u", r->o->dir, n) < 0 ? NULL : p;
+}
+
+/*
+ * DIR.pre<N> beside DIR: calls fn for each (with N), in no order. Its
+ * parent directory and base name come from DIR as given.
+ */
+static void for_each_pre(struct run *r, void (*fn)(struct run *r, unsigned n))
+{
+	_cleanup_free_ char *copy = strdup(r->o->dir);
+	char *slash, prefix[NAME_MAX + 8];
+	const char *parent = ".", *base;
+	struct dirent *de;
+	DIR *d;
+
+	if (!copy)
+		return;
+	while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
+		copy[strlen(copy) - 1] = '\0';
+	slash = strrchr(copy, '/');
+	if (slash) {
+		*slash = '\0';
+		parent = slash == copy ? "/" : copy;
+		base = slash + 1;
+	} else {
+		base = copy;
+	}
+	snprintf(prefix, sizeof(prefix), "%s.pre", base);
+	d = opendir(parent);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		size_t pl = strlen(prefix);
+		char *end;
+		unsigned long n;
+
+		if (strncmp(de->d_name, prefix, pl) || !isdigit((unsigned char)de->d_name[pl]))
+			continue;
+		n = strtoul(de->d_name + pl, &end, 10);
+		if (*end || !n || n > UINT_MAX / 2)
+			continue;
+		fn(r, (unsigned)n);
+	}
+	closedir(d);
+}
+
+static void note_pre(struct run *r, unsigned n)
+{
+	if (n >= r->pre_next)
+		r->pre_next = n + 1;
+}
+
+/* A pre-dump that this run's chain does not use (DIR no longer refers to it). */
+static void remove_pre_unless_chain(struct run *r, unsigned n)
+{
+	_cleanup_free_ char *p = NULL;
+	int k;
+
+	if (r->pre_first && n >= r->pre_first && n <= r->pre_last)
+		return;
+	p = pre_path(r, n);
+	if (p && (k = remove_checkpoint_dir(p)) < 0)
+		event(r, "warning", NULL, "cannot remove the earlier pre-dump %s: %s", p,
+		      strerror(-k));
+}
+
+/* The dump d, in process or through ckptd: 0, or -1 with the reason in err. */
+static int run_dump(struct run *r, const struct dump_opts *d, unsigned *ntasks, uint64_t *bytes,
+		    char *err, size_t errlen)
+{
+	struct ckpt_error e = {0};
+	int k, sock;
+
+	if (r->use_daemon) {
+		struct daemon_result res = {0};
+
+		k = cli_daemon_connect(&r->c, "run", &sock);
+		if (k <= 0)
+			return snprintf(err, errlen, "ckptd does not answer"), -1;
+		k = daemon_dump_quiet(sock, d, &r->c, &res, &e);
+		*ntasks = res.ntasks;
+		*bytes = res.bytes;
+	} else {
+		struct dump_result res = {0};
+
+		k = dump_tree(d, &res, &e);
+		*ntasks = res.ntasks;
+		*bytes = res.pages_bytes;
+	}
+	if (k < 0)
+		return snprintf(err, errlen, "%s", e.msg), -1;
+	return 0;
+}
+
+/*
+ * --parent for a dump into dir: the relative path recorded in its inventory
+ * (rel), and for a dump in process the parent's fd (*fd). -1 with err.
+ */
+static int set_parent(struct run *r, struct dump_opts *d, const char *dir, const char *parent,
+		      char *rel, size_t rlen, int *fd, char *err, size_t errlen)
+{
+	int k = cli_relative_path(dir, parent, rel, rlen);
+
+	if (k < 0)
+		return snprintf(err, errlen, "parent checkpoint %s: %s", parent, strerror(-k)), -1;
+	d->parent = rel;
+	if (!r->use_daemon) {
+		*fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (*fd < 0)
+			return snprintf(err, errlen, "cannot open %s: %m", parent), -1;
+		d->use_parent_fd = true;
+		d->parent_fd = *fd;
+	}
+	return 0;
+}
+
+/*
+ * A pre-dump of the job into DIR.pre<next>, with the chain's last as parent
+ * (a new chain after CHAIN_MAX): the memory while the job runs, and write
+ * tracking armed, so that the checkpoint right after saves only what the job
+ * writes in between. Returns the new pre-dump's path, or NULL (the
+ * checkpoint is then a full one; logged).
+ */
+static char *pre_dump(struct run *r)
+{
+	bool chain = r->pre_first && r->pre_last - r->pre_first + 1 < CHAIN_MAX;
+	_cleanup_free_ char *path = pre_path(r, r->pre_next), *parent = NULL;
+	_cleanup_close_ int parent_fd = -1;
+	struct dump_opts d = {0};
+	char err[2048] = "", rel[PATH_MAX];
+	double t0 = ckpt_monotonic_seconds();
+	unsigned ntasks = 0;
+	uint64_t bytes = 0;
+	int k;
+
+	if (!path || (chain && !(parent = pre_path(r, r->pre_last))))
+		return NULL;
+	k = remove_checkpoint_dir(path);
+	if (k < 0) {
+		snprintf(err, sizeof(err), "cannot remove the leftover %s: %s", path, strerror(-k));
+		goto fail;
+	}
+	d.pid = r->root;
+	d.dir = path;
+	d.pre_dump = true;
+	d.leave_running = true;
+	if (parent && set_parent(r, &d, path, parent, rel, sizeof(rel), &parent_fd, err,
+				 sizeof(err)) < 0)
+		goto fail;
+	if (run_dump(r, &d, &ntasks, &bytes, err, sizeof(err)) < 0)
+		goto fail;
+	if (!chain)
+		r->pre_first = r->pre_next;
+	r->pre_last = r->pre_next++;
+	r->pre_failures = 0;
+	char fields[512], size[32];
+
+	snprintf(fields, sizeof(fields),
+		 "\"pid\":%d,\"generation\":%u,\"incremental\":%s,\"bytes\":%llu,\"seconds\":%.3f",
+		 r->root, r->pre_last, parent ? "true" : "false", (unsigned long long)bytes,
+		 ckpt_monotonic_seconds() - t0);
+	event(r, "pre-dumped", fields, "pid %d: %s of memory%s into %s in %.2f s", r->root,
+	      format_bytes(bytes, size, sizeof(size)), parent ? " written since the last one" : "",
+	      path, ckpt_monotonic_seconds() - t0);
+	return TAKE_PTR(path);
+fail:
+	remove_checkpoint_dir(path);
+	r->pre_failures++;
+	event(r, "warning", NULL, "pid %d: pre-dump into %s failed: %s; a full checkpoint%s",
+	      r->root, path, err,
+	      r->pre_failures >= PRE_DUMP_FAILURES ? " (and only full ones from now on)" : "");
+	return NULL;
 }
 
 /*
@@ -506,16 +700,24 @@ static int restore_job(struct run *r)
 	return 0;
 }
 
-/* Checkpoint the job into DIR.new, then make it DIR. 0 when DIR is the new checkpoint. */
+/*
+ * Checkpoint the job into DIR.new, then make it DIR. 0 when DIR is the new
+ * checkpoint. An interval checkpoint is incremental where it can be: a
+ * pre-dump first (pre_dump()), then this dump with it as parent, which saves
+ * only the pages written since and freezes the job for that long. A killing
+ * one uses the chain as it is (no pre-dump: the job is about to stop, and
+ * the whole of its memory would be written twice).
+ */
 static int checkpoint(struct run *r, bool leave_running, const char *why)
 {
-	struct ckpt_error e = {0};
 	struct dump_opts d = {0};
-	char err[2048] = "", fields[512];
+	char err[2048] = "", fields[512], rel[PATH_MAX];
 	double t0 = ckpt_monotonic_seconds();
+	_cleanup_free_ char *parent = NULL;
+	_cleanup_close_ int parent_fd = -1;
 	unsigned ntasks = 0;
 	uint64_t bytes = 0;
-	int k, sock;
+	int k;
 
 	snprintf(fields, sizeof(fields), "\"pid\":%d,\"reason\":\"%s\",\"leave_running\":%s",
 		 r->root, why, leave_running ? "true" : "false");
@@ -527,37 +729,31 @@ static int checkpoint(struct run *r, bool leave_running, const char *why)
 			 strerror(-k));
 		goto fail;
 	}
+	if (r->o->interval && r->pre_failures < PRE_DUMP_FAILURES) {
+		if (leave_running)
+			parent = pre_dump(r);
+		else if (r->pre_last)
+			parent = pre_path(r, r->pre_last);
+	}
 	d.pid = r->root;
 	d.dir = r->newdir;
 	d.leave_running = leave_running;
-	if (r->use_daemon) {
-		struct daemon_result res = {0};
-
-		k = cli_daemon_connect(&r->c, "run", &sock);
-		if (k <= 0) {
-			snprintf(err, sizeof(err), "ckptd does not answer");
-			goto fail;
-		}
-		k = daemon_dump_quiet(sock, &d, &r->c, &res, &e);
-		ntasks = res.ntasks;
-		bytes = res.bytes;
-	} else {
-		struct dump_result res = {0};
-
-		k = dump_tree(&d, &res, &e);
-		ntasks = res.ntasks;
-		bytes = res.pages_bytes;
-	}
-	if (k < 0) {
-		snprintf(err, sizeof(err), "%s", e.msg);
+	if (parent && set_parent(r, &d, r->newdir, parent, rel, sizeof(rel), &parent_fd, err,
+				 sizeof(err)) < 0)
 		goto fail;
-	}
+	if (run_dump(r, &d, &ntasks, &bytes, err, sizeof(err)) < 0)
+		goto fail;
 	if (publish_checkpoint(r, err, sizeof(err)) < 0)
 		goto fail;
-	snprintf(fields, sizeof(fields), "\"pid\":%d,\"tasks\":%u,\"bytes\":%llu,\"seconds\":%.3f",
-		 r->root, ntasks, (unsigned long long)bytes, ckpt_monotonic_seconds() - t0);
-	event(r, "checkpointed", fields, "pid %d (%u task%s) into %s in %.2f s", r->root, ntasks,
-	      ntasks == 1 ? "" : "s", r->o->dir, ckpt_monotonic_seconds() - t0);
+	/* DIR refers to this run's chain only, if to any: the others go */
+	for_each_pre(r, remove_pre_unless_chain);
+	snprintf(fields, sizeof(fields),
+		 "\"pid\":%d,\"tasks\":%u,\"bytes\":%llu,\"seconds\":%.3f,\"incremental\":%s",
+		 r->root, ntasks, (unsigned long long)bytes, ckpt_monotonic_seconds() - t0,
+		 parent ? "true" : "false");
+	event(r, "checkpointed", fields, "pid %d (%u task%s) into %s in %.2f s%s%s", r->root,
+	      ntasks, ntasks == 1 ? "" : "s", r->o->dir, ckpt_monotonic_seconds() - t0,
+	      parent ? ", incremental on " : "", parent ? parent : "");
 	return 0;
 fail:
 	/* the dump refused: the job runs on (exact or refused), and so do we */
@@ -821,6 +1017,9 @@ int cmd_run(int argc, char **argv, struct cli_common *c)
 	}
 
 	recover_dir(&r);
+	/* pre-dumps of earlier runs may be DIR's parents: new numbers for ours */
+	r.pre_next = 1;
+	for_each_pre(&r, note_pre);
 	if (is_checkpoint(o.dir, why, sizeof(why))) {
 		if (restore_job(&r) < 0)
 			return 1;
@@ -842,5 +1041,10 @@ int cmd_run(int argc, char **argv, struct cli_common *c)
 	code = wait_job(&r, sfd);
 	if (r.pidfd >= 0)
 		close(r.pidfd);
+	/* pre-dumps that no checkpoint refers to (the last ones failed) */
+	if (!is_checkpoint(o.dir, NULL, 0)) {
+		r.pre_first = r.pre_last = 0;
+		for_each_pre(&r, remove_pre_unless_chain);
+	}
 	return code;
 }

@@ -12,7 +12,8 @@
 #define RUN_DEFAULT_EXIT_CODE 85 /* HTCondor's "checkpointed, run me again" */
 
 struct run_opts {
-	const char *dir;
+	const char *dir; /* without trailing slashes (DIR.new, DIR.pre1 beside it) */
+	char dir_buf[4096];
 	int signals[RUN_MAX_SIGNALS]; /* checkpoint, then exit with exit_code */
 	int n_signals;		      /* 0 after parsing: SIGUSR1 and SIGTERM */
 	int exit_code;

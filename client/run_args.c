@@ -94,7 +94,14 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		case 'D':
 			if (!*optarg)
 				return snprintf(err, errlen, "--dir needs a directory"), -1;
-			o->dir = optarg;
+			if (strlen(optarg) >= sizeof(o->dir_buf))
+				return snprintf(err, errlen, "--dir: path too long"), -1;
+			snprintf(o->dir_buf, sizeof(o->dir_buf), "%s", optarg);
+			for (size_t n = strlen(o->dir_buf); n > 1 && o->dir_buf[n - 1] == '/'; n--)
+				o->dir_buf[n - 1] = '\0';
+			if (!strcmp(o->dir_buf, "/"))
+				return snprintf(err, errlen, "--dir /: the checkpoint needs a directory of its own"), -1;
+			o->dir = o->dir_buf;
 			break;
 		case 's':
 			sig = run_parse_signal(optarg);

@@ -519,10 +519,8 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 			rollback(c, e);
 		return r;
 	}
-	if (!resumed) {
-		kill_tree(c);
-		res->frozen_seconds = ckpt_monotonic_seconds() - c->t_frozen;
-	}
+	if (!resumed)
+		res->frozen_seconds = kill_tree(c) - c->t_frozen;
 	return 0;
 }
 

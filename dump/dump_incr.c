@@ -975,8 +975,13 @@ void dump_incr_finish(struct dump_ctx *c, bool ok)
 
 	if (!in)
 		return;
-	if (ok && in->tracking_valid)
-		/* its tracking was used (pre-dump: handed over to ours) */
+	/*
+	 * A pre-dump handed the parent's tracking over to its own holder. Any
+	 * other dump only read it: a tree left running keeps it for a later
+	 * --pre-dump with the same parent (ckptctl run --interval), and a
+	 * killed one ends it anyway (the holder exits with the tasks).
+	 */
+	if (ok && in->tracking_valid && c->opts->pre_dump)
 		stop_holder(in->old_holder_pidfd);
 	else if (!ok)
 		stop_holder(in->holder_pidfd);

@@ -183,7 +183,11 @@ int seize_tree(struct dump_ctx *c, struct ckpt_error *e);
 /* Close open remote-syscall sessions and detach every seized task (resume). */
 int unseize_tree(struct dump_ctx *c, struct ckpt_error *e);
 /* SIGKILL every task, leaves first, and reap the tracing stops. */
-void kill_tree(struct dump_ctx *c);
+/* SIGKILL every seized task and reap its death report (as the tracer, which
+ * hands it over to its real parent). Returns when the last SIGKILL was sent
+ * (ckpt_monotonic_seconds): the end of the freeze; the kernel's freeing of
+ * the tasks' memory comes after, inside the reaping. */
+double kill_tree(struct dump_ctx *c);
 int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e);
 
 /* dump_task.c */

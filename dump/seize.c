@@ -518,13 +518,16 @@ static void reap_traced(pid_t tid)
 	}
 }
 
-void kill_tree(struct dump_ctx *c)
+double kill_tree(struct dump_ctx *c)
 {
+	double killed;
+
 	/* leaves first, so that no parent sees a child die before it does */
 	for (size_t i = c->ntasks; i-- > 0;) {
 		if (c->tasks[i].seized)
 			kill(c->tasks[i].pid, SIGKILL);
 	}
+	killed = ckpt_monotonic_seconds();
 	for (size_t i = c->ntasks; i-- > 0;) {
 		struct dump_task *t = &c->tasks[i];
 
@@ -543,4 +546,5 @@ void kill_tree(struct dump_ctx *c)
 		t->seized = false;
 		t->rsys_open = false;
 	}
+	return killed;
 }

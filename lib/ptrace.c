@@ -159,6 +159,89 @@ static int wait_stop_timeout(pid_t tid, int *ret_status, struct ckpt_error *e)
 	}
 }
 
+/*
+ * System calls that return -EINTR, not a restart code, as soon as any signal
+ * is pending, even one without a handler: our PTRACE_INTERRUPT makes them
+ * fail where nothing else would have (epoll_wait, io_uring_enter's wait,
+ * semop, sigtimedwait, AIO's getevents, and socket calls on a socket with
+ * SO_RCVTIMEO / SO_SNDTIMEO: sock_intr_errno()). read/write and their
+ * vector forms only when the fd is a socket: elsewhere -EINTR is a
+ * driver's own answer.
+ */
+static bool eintr_on_any_signal(pid_t tid, const struct user_regs_struct *regs)
+{
+	char path[64], target[32];
+	ssize_t n;
+
+	switch ((long)regs->orig_rax) {
+	case __NR_epoll_wait:
+	case __NR_epoll_pwait:
+	case __NR_epoll_pwait2:
+	case __NR_io_uring_enter:
+	case __NR_io_getevents:
+	case __NR_io_pgetevents:
+	case __NR_semop:
+	case __NR_semtimedop:
+	case __NR_rt_sigtimedwait:
+	case __NR_accept:
+	case __NR_accept4:
+	case __NR_connect:
+	case __NR_recvfrom:
+	case __NR_recvmsg:
+	case __NR_recvmmsg:
+	case __NR_sendto:
+	case __NR_sendmsg:
+	case __NR_sendmmsg:
+		return true;
+	case __NR_read:
+	case __NR_write:
+	case __NR_readv:
+	case __NR_writev:
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", tid, (int)regs->rdi);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0)
+			return false;
+		target[n] = '\0';
+		return !strncmp(target, "socket:", 7);
+	default:
+		return false;
+	}
+}
+
+/*
+ * The freeze must not be seen: a thread our interrupt took out of one of the
+ * calls above, with no other signal pending that its mask lets through, is
+ * given -ERESTARTNOHAND instead of -EINTR. From there the kernel's own rules
+ * apply wherever it resumes: the call restarts, unless a signal with a
+ * handler arrives first (then EINTR, as without us). A signal that is pending
+ * caused the EINTR itself, and it stays.
+ */
+static int undo_freeze_eintr(pid_t tid, struct ckpt_error *e)
+{
+	struct user_regs_struct regs;
+	struct proc_status st;
+	uint64_t mask;
+	int r;
+
+	r = ptrace_get_regs(tid, &regs, e);
+	if (r < 0)
+		return r;
+	if ((long)regs.orig_rax < 0 || (long)regs.rax != -EINTR || !eintr_on_any_signal(tid, &regs))
+		return 0;
+	r = ptrace_get_sigmask(tid, &mask, e);
+	if (r < 0)
+		return r;
+	r = proc_parse_status(tid, &st, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "thread %d: its pending signals", tid);
+	if ((st.sig_pnd | st.shd_pnd) & ~mask)
+		return 0;
+	pr_debug("pid %d: syscall %ld interrupted by the freeze will restart", tid,
+		 (long)regs.orig_rax);
+	regs.rax = (uint64_t)-ERESTARTNOHAND;
+	return ptrace_set_regs(tid, &regs, e);
+}
+
 int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e)
 {
 	bool was_stopped;
@@ -209,6 +292,14 @@ int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e)
 	/* state T without a group-stop trap: not seen, but a stop all the same */
 	if (was_stopped && !stop_sig)
 		stop_sig = SIGSTOP;
+	/* a stop signal's EINTR is the kernel's own (it stays after SIGCONT) */
+	if (!was_stopped) {
+		r = undo_freeze_eintr(tid, e);
+		if (r < 0) {
+			ptrace(PTRACE_DETACH, tid, NULL, NULL);
+			return r;
+		}
+	}
 	if (ret_stop_sig)
 		*ret_stop_sig = stop_sig;
 	pr_debug("pid %d seized%s (%d)", tid, was_stopped ? " (was stopped)" : "", stop_sig);

@@ -28,7 +28,10 @@
 /* Seize a thread and bring it into a ptrace stop (PTRACE_INTERRUPT, waited for).
  * *ret_stop_sig is the signal of the group stop it was in before (state 'T':
  * SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU, as its group-stop trap reports it),
- * 0 if it was not stopped. */
+ * 0 if it was not stopped. A system call that the interrupt made fail with
+ * EINTR although it would not have returned (epoll_wait, io_uring_enter,
+ * semop, sigtimedwait, socket calls with a timeout...) is set to restart, as
+ * if it had been interrupted by a signal without a handler. */
 int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e);
 /* Wait for the next ptrace stop of tid; returns the raw wait status. */
 int ptrace_wait_stop(pid_t tid, int *ret_status, struct ckpt_error *e);

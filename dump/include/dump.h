@@ -76,7 +76,7 @@ struct dump_result {
 	unsigned ntasks;
 	uint64_t pages_bytes;  /* memory written */
 	uint64_t images_bytes; /* all image files */
-	double frozen_seconds; /* from first seize to kill/resume */
+	double frozen_seconds; /* from the first seize to the SIGKILLs sent / the resume */
 	double total_seconds;
 	/* incremental dumps: pages saved, pages left to the parent */
 	uint64_t pages_saved, pages_unchanged;

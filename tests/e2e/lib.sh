@@ -90,12 +90,20 @@ pass()
 	exit 0
 }
 
+# at_exit CMD...: run CMD (one command line, eval'ed) when the test ends,
+# after its processes are killed: for what outlives them (a SysV object...)
+AT_EXIT=()
+at_exit() { AT_EXIT+=("$*"); }
+
 cleanup()
 {
-	local rc=$? root
+	local rc=$? root cmd
 	trap - EXIT
 	for root in "${TRACKED[@]}"; do
 		kill_tree "$root"
+	done
+	for cmd in "${AT_EXIT[@]}"; do
+		eval "$cmd" || log "at exit: '$cmd' failed"
 	done
 	if [[ ${CKPT_E2E_KEEP:-0} == 1 ]]; then
 		log "work directory kept: $T"

@@ -9,7 +9,9 @@
 #  - a checkpoint the dump refuses (the job writes into a pipe read outside
 #    it) leaves the job running and ckptctl waiting: it exits with the job,
 #    and leaves no directory behind;
-#  - --interval checkpoints with the job left running;
+#  - --interval checkpoints with the job left running, incremental (a
+#    pre-dump each time, on the one before; the checkpoint on top of it); DIR
+#    restores through its chain of pre-dumps, also after a killing checkpoint;
 #  - the same through ckptd as an ordinary user, whose restored job is not
 #    ckptctl's child: the exit status still comes through (PIDFD_GET_INFO).
 . "$(dirname "$0")/lib.sh"
@@ -117,6 +119,39 @@ n=$(grep -c "Z checkpointed pid" "$OUT")
 grep -q "(interval, left running)" "$OUT" || fail "--interval: no left-running checkpoint event"
 [[ -s $T/iv.ck/inventory.img && ! -e $T/iv.ck.new ]] || fail "--interval: $T/iv.ck is not a complete checkpoint"
 log "--interval 1: $n checkpoints, job left running, same result"
+# incremental: each interval checkpoint a pre-dump (only what the job wrote
+# since the one before, once there is one) and the checkpoint on top of it
+grep -q "Z checkpointed pid .* incremental on $T/iv.ck.pre[0-9]*$" "$OUT" ||
+	fail "--interval: no incremental checkpoint"
+((n < 2)) || grep -q "Z pre-dumped pid .* written since the last one" "$OUT" ||
+	fail "--interval: $n checkpoints but no pre-dump on the one before (write tracking lost?)"
+grep -q "checkpoint_failed\|warning" "$OUT" && fail "--interval: $(grep "checkpoint_failed\|warning" "$OUT")"
+# the pre-dumps left are the chain of DIR, and DIR restores through it: run
+# again, the job carries on from the last checkpoint to the same result
+pres=$(compgen -G "$T/iv.ck.pre*" | wc -l)
+((pres >= 1 && pres <= 8)) || fail "--interval: $pres pre-dumps left beside $T/iv.ck"
+# (the restored job writes where it wrote: $OUT, a second result line)
+run_bg P "$OUT" run --dir "$T/iv.ck" -- "${COMPUTE[@]}" "$STEPS"
+wait_rc "$P" 0 "restored from the incremental chain"
+grep -q "Z restored pid" "$OUT" || fail "--interval: the second run did not restore $T/iv.ck"
+wait_for 10 "the restored job's result" eval '(($(result_of "$OUT" | wc -l) == 2))'
+[[ $(result_of "$OUT" | sort -u) == "$want" ]] ||
+	fail "restored from the chain: results '$(result_of "$OUT")', want '$want' twice"
+log "--interval: incremental checkpoints ($pres pre-dumps kept), DIR restores through them to the same result"
+
+# a checkpoint signal with --interval: the killing checkpoint is incremental
+# on the last pre-dump; the next run restores through the chain
+OUT=$T/ivk.out
+run_bg P "$OUT" run --interval 1 --dir "$T/ivk.ck" -- "${COMPUTE[@]}" "$STEPS" 3
+wait_for 60 "an interval checkpoint" file_has "$OUT" "Z checkpointed pid"
+kill -USR1 "$P"
+wait_rc "$P" 85 "checkpoint on SIGUSR1 with --interval"
+grep -A1 "Z checkpointing pid .* (signal)" "$OUT" | grep -q "incremental on $T/ivk.ck.pre" ||
+	fail "--interval: the killing checkpoint is not incremental"
+run_bg P "$OUT" run --dir "$T/ivk.ck" -- "${COMPUTE[@]}" "$STEPS" 3
+wait_rc "$P" 3 "restored from an incremental killing checkpoint"
+[[ $(result_of "$OUT") == "$want" ]] || fail "--interval, signal: result '$(result_of "$OUT")', want '$want'"
+log "--interval then SIGUSR1: incremental killing checkpoint, restored to the same result"
 
 # ---- through ckptd as an ordinary user ----------------------------------------------------------
 chmod 0711 "$T"
@@ -132,9 +167,14 @@ CKPTCTL_AS=(setpriv --reuid=ckpt-run-a --regid="$(id -g ckpt-run-a)" --clear-gro
 OUT=$T/u/job.out
 touch "$OUT" && chown ckpt-run-a: "$OUT"
 run_cycle "$OUT" "$T/u/job.ck" USR1 85
+run_bg P "$OUT" run --interval 1 --dir "$T/u/job.ck" -- "${COMPUTE[@]}" "$STEPS" 3
+wait_for 60 "an incremental interval checkpoint through ckptd" file_has "$OUT" \
+	"Z checkpointed pid .* incremental on $T/u/job.ck.pre"
+kill -USR1 "$P"
+wait_rc "$P" 85 "incremental checkpoint through ckptd"
 run_bg P "$OUT" run --dir "$T/u/job.ck" -- "${COMPUTE[@]}" "$STEPS" 3
 wait_rc "$P" 3 "restored through ckptd, to its end"
-grep -q "Z restored pid .* through ckptd" "$OUT" || fail "not restored through ckptd"
+(($(grep -c "Z restored pid .* through ckptd" "$OUT") == 2)) || fail "not restored twice through ckptd"
 [[ $(result_of "$OUT") == "$want" ]] || fail "through ckptd: result '$(result_of "$OUT")', want '$want'"
-log "through ckptd as a user: checkpointed, restored, exit status 3 of a job not our child"
+log "through ckptd as a user: checkpointed, restored (then with --interval: incremental), exit status 3 of a job not our child"
 pass

@@ -6,6 +6,12 @@
 #          exit status, then forks and waits again;
 #   pause: no spurious return; a SIGUSR1 sent after restore runs the handler
 #          and pause returns EINTR.
+#   calls that fail with EINTR on any signal, even one without a handler
+#   (epoll_wait, epoll_pwait with its own mask, io_uring_enter, semop,
+#   sigtimedwait, recv with SO_RCVTIMEO): neither a --leave-running dump nor
+#   a dump and restore makes them return; a SIGUSR1 after that still ends
+#   them with EINTR once its handler has run, and the mask afterwards is the
+#   program's own (not epoll_pwait's).
 . "$(dirname "$0")/lib.sh"
 
 # dump_restore NAME PID: dump, check gone, restore (same pid, same tree).
@@ -67,4 +73,40 @@ printf 'got SIGUSR1 1\npause returned -1 count 1 errno EINTR\n' | diff -u - "$P_
 	fail "pause: unexpected log after SIGUSR1"
 assert_running "$PA"
 log "pause: SIGUSR1 after restore ran the handler, pause returned EINTR"
+kill_tree "$PA"
+
+# --- calls that any signal interrupts -----------------------------------------
+# the log but its "semid" line
+calls_log() { grep -v '^semid' "$1" || true; }
+for mode in epoll epoll_pwait iouring semop sigtimedwait recvtimeo; do
+	B_LOG=$T/$mode.log
+	diag_add "$B_LOG"
+	start_workload BL "$T/$mode.ready" -- "$WL/sleeper" "$mode" "$B_LOG" "$T/$mode.ready"
+	semid=$(awk '/^semid/ {print $2}' "$B_LOG")
+	[[ $mode != semop || -n $semid ]] || fail "semop: no semid in the log"
+	[[ -z $semid ]] || at_exit ipcrm -s "$semid"
+	calls_log "$B_LOG" >"$T/$mode.before"
+	sleep 0.2
+	proc_stat "$BL" && [[ $S_STATE == S ]] || fail "$mode: pid $BL not sleeping (state $S_STATE)"
+	ckpt_dump "$BL" "$T/$mode.lr.img" --leave-running
+	sleep 0.3
+	calls_log "$B_LOG" | diff -u "$T/$mode.before" - ||
+		fail "$mode: the call returned after a --leave-running dump"
+	dump_restore "$mode" "$BL"
+	sleep 0.3
+	calls_log "$B_LOG" | diff -u "$T/$mode.before" - ||
+		fail "$mode: the call returned after dump and restore"
+	kill -USR1 "$BL"
+	wait_grep "$B_LOG" "^$mode returned" 5
+	printf 'got SIGUSR1 1\n%s returned -1 errno EINTR mask 0x800\n' "$mode" |
+		diff -u - <(calls_log "$B_LOG") ||
+		fail "$mode: unexpected log after SIGUSR1 (the handler, then EINTR, then the program's mask)"
+	if [[ $mode == sigtimedwait ]]; then
+		kill -USR2 "$BL"
+		wait_grep "$B_LOG" '^sigtimedwait returned 12 errno 0 mask 0x800$' 5
+	fi
+	assert_running "$BL"
+	kill_tree "$BL"
+	log "$mode: not ended by the freeze (leave-running, restore); SIGUSR1 still ends it with EINTR"
+done
 pass

@@ -70,6 +70,10 @@ START_TEST(defaults)
 	ck_assert_str_eq(o.cmd[1], "-u");
 	ck_assert_str_eq(o.cmd[2], "x.py");
 	ck_assert_ptr_null(o.cmd[3]);
+	/* DIR.new and DIR.pre1 go beside DIR, not in it */
+	ck_assert_int_eq(PARSE(&o, err, "--dir", "/ckpt/j1//", "--", "x"), 0);
+	ck_assert_str_eq(o.dir, "/ckpt/j1");
+	ck_assert_int_eq(PARSE(&o, err, "--dir", "//", "--", "x"), -1);
 }
 END_TEST
 

@@ -14,19 +14,37 @@
  *   zombie     forks a child that exits at once with status 7 and leaves it
  *              a zombie ("zombie <pid>"); once the file SECS names exists
  *              (a path here), reaps it: "reaped <pid> status 7 ok|BAD".
+ *   epoll | epoll_pwait | iouring | semop | sigtimedwait | recvtimeo
+ *              blocks in one call that no event will ever end: epoll_wait
+ *              on an empty epoll, epoll_pwait unblocking SIGUSR2 (which the
+ *              program otherwise blocks), io_uring_enter waiting for a CQE,
+ *              semop waiting for a semaphore, sigtimedwait for SIGUSR2 (left
+ *              blocked), recv on a socket with SO_RCVTIMEO of an hour. Each
+ *              return is logged, "MODE returned <r> errno <e> mask <hex>"
+ *              (the signal mask after it), and the call is made again. A
+ *              SIGUSR1 handler without SA_RESTART logs "got SIGUSR1 <k>".
+ *              SIGUSR2 (handler "got SIGUSR2 <k>") ends sigtimedwait with 12.
+ *              semop logs "semid <id>" first (the test removes it).
  * READY is created (holding the pid) once the program is about to block.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/io_uring.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "wl.h"
 
 static int log_fd = -1;
-static volatile sig_atomic_t usr1_count;
+static volatile sig_atomic_t usr1_count, usr2_count;
 
 static void run_nanosleep(const char *ready, double secs)
 {
@@ -112,6 +130,107 @@ static void run_pause(const char *ready)
 	}
 }
 
+static void on_usr2(int sig)
+{
+	int saved = errno;
+
+	usr2_count++;
+	wl_log(log_fd, "got SIGUSR2 %d", (int)usr2_count);
+	errno = saved;
+}
+
+/* A ring whose io_uring_enter waits for one CQE that nothing will post. */
+static int iouring_setup(void)
+{
+	struct io_uring_params p = {0};
+	int fd = (int)syscall(__NR_io_uring_setup, 4, &p);
+	size_t sq_len, cq_len;
+
+	if (fd < 0)
+		wl_die("io_uring_setup: %s", strerror(errno));
+	sq_len = p.sq_off.array + p.sq_entries * sizeof(uint32_t);
+	cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	if (p.features & IORING_FEAT_SINGLE_MMAP)
+		sq_len = cq_len = sq_len > cq_len ? sq_len : cq_len;
+	if (mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+		 IORING_OFF_SQ_RING) == MAP_FAILED ||
+	    (!(p.features & IORING_FEAT_SINGLE_MMAP) &&
+	     mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+		  IORING_OFF_CQ_RING) == MAP_FAILED) ||
+	    mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES) == MAP_FAILED)
+		wl_die("io_uring mmap: %s", strerror(errno));
+	return fd;
+}
+
+static void run_blocker(const char *mode, const char *ready)
+{
+	struct sigaction sa = {.sa_handler = on_usr1};
+	sigset_t usr2, none, cur;
+	int fd = -1, sv[2];
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0)
+		wl_die("sigaction: %s", strerror(errno));
+	sa.sa_handler = on_usr2;
+	if (sigaction(SIGUSR2, &sa, NULL) < 0)
+		wl_die("sigaction: %s", strerror(errno));
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	sigemptyset(&none);
+	if (sigprocmask(SIG_BLOCK, &usr2, NULL) < 0)
+		wl_die("sigprocmask: %s", strerror(errno));
+	if (!strcmp(mode, "epoll") || !strcmp(mode, "epoll_pwait")) {
+		fd = epoll_create1(EPOLL_CLOEXEC);
+	} else if (!strcmp(mode, "iouring")) {
+		fd = iouring_setup();
+	} else if (!strcmp(mode, "semop")) {
+		fd = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+		wl_log(log_fd, "semid %d", fd);
+	} else if (!strcmp(mode, "recvtimeo")) {
+		struct timeval tv = {.tv_sec = 3600};
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+			wl_die("socketpair: %s", strerror(errno));
+		if (setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+			wl_die("SO_RCVTIMEO: %s", strerror(errno));
+		fd = sv[0];
+	} else if (strcmp(mode, "sigtimedwait")) {
+		wl_die("sleeper: unknown mode %s", mode);
+	}
+	if (fd < 0 && strcmp(mode, "sigtimedwait"))
+		wl_die("%s: setting up: %s", mode, strerror(errno));
+	wl_ready(ready);
+	for (;;) {
+		struct epoll_event ev;
+		struct sembuf down = {.sem_num = 0, .sem_op = -1};
+		struct timespec hour = {.tv_sec = 3600};
+		char c;
+		long r;
+
+		if (!strcmp(mode, "epoll"))
+			r = epoll_wait(fd, &ev, 1, -1);
+		else if (!strcmp(mode, "epoll_pwait"))
+			r = epoll_pwait(fd, &ev, 1, -1, &none);
+		else if (!strcmp(mode, "iouring"))
+			r = syscall(__NR_io_uring_enter, fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+		else if (!strcmp(mode, "semop"))
+			r = semop(fd, &down, 1);
+		else if (!strcmp(mode, "sigtimedwait"))
+			r = sigtimedwait(&usr2, NULL, &hour);
+		else
+			r = recv(fd, &c, 1, 0);
+		int err = r < 0 ? errno : 0;
+		sigprocmask(SIG_BLOCK, NULL, &cur);
+		unsigned long mask = 0;
+		for (int sig = 1; sig < 32; sig++)
+			if (sigismember(&cur, sig))
+				mask |= 1UL << (sig - 1);
+		wl_log(log_fd, "%s returned %ld errno %s mask %#lx", mode, r,
+		       !err ? "0" : err == EINTR ? "EINTR" : strerror(err), mask);
+	}
+}
+
 static void run_zombie(const char *ready, const char *trigger)
 {
 	pid_t child = fork(), got;
@@ -139,7 +258,7 @@ int main(int argc, char **argv)
 
 	if (argc < 4)
 		wl_die("usage: sleeper nanosleep|wait4|pause LOG READY [SECS] | zombie LOG READY "
-		       "TRIGGER");
+		       "TRIGGER | epoll|epoll_pwait|iouring|semop|sigtimedwait|recvtimeo LOG READY");
 	wl_close_inherited();
 	log_fd = wl_open_log(argv[2]);
 	if (!strcmp(argv[1], "nanosleep")) {
@@ -152,6 +271,8 @@ int main(int argc, char **argv)
 		run_pause(argv[3]);
 	} else if (!strcmp(argv[1], "zombie") && argc > 4) {
 		run_zombie(argv[3], argv[4]);
+	} else {
+		run_blocker(argv[1], argv[3]);
 	}
 	wl_die("sleeper: unknown mode %s", argv[1]);
 }
