@@ -946,6 +946,7 @@ static void usage_run(FILE *out)
 		"                         repeatable; default USR1 and TERM\n"
 		"  -x, --exit-code N      exit status after a checkpoint on a signal (default 85)\n"
 		"  -i, --interval SECONDS also checkpoint every SECONDS, leaving the job running\n"
+		"                         (incremental: pre-dumps DIR.pre<N> kept beside DIR)\n"
 		"      --json             the events on stderr as JSON lines\n"
 		"  -v, --verbose          more log output on stderr (-vv: debug)\n"
 		"\n"
