@@ -214,6 +214,30 @@ tree_snapshot()
 	done | sort -n
 }
 
+# pids_snapshot ROOT PID...: "pid ppid pgid sid comm" of just these processes,
+# the root's parent as "-" (a shell's child between its fork and its exec is
+# "bash" too: comparing the members a workload names does not race with its
+# loops)
+pids_snapshot()
+{
+	local p root=$1
+	for p in "$@"; do
+		proc_stat "$p" || { echo "$p gone"; continue; }
+		[[ $p == "$root" ]] && S_PPID=-
+		echo "$p $S_PPID $S_PGID $S_SID $S_COMM"
+	done | sort -n
+}
+
+# assert_same_pids BEFORE_FILE ROOT PID...: the same, for pids_snapshot
+assert_same_pids()
+{
+	local before=$1
+	shift
+	pids_snapshot "$@" >"$T/pids.after"
+	diff -u "$before" "$T/pids.after" || fail "restored processes differ from the dumped ones (pid ppid pgid sid comm)"
+	log "same processes: $*"
+}
+
 # assert_same_tree BEFORE_FILE ROOT [EXCLUDE]: same pids, parents, groups, sessions.
 assert_same_tree()
 {
