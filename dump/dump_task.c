@@ -213,64 +213,52 @@ static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 	return 0;
 }
 
-/* A remote prctl(op, arg) in the thread of session rs. */
-static int thread_prctl(struct rsys *rs, int op, uint64_t arg, long *ret, const char *what,
-			struct ckpt_error *e)
-{
-	int r = rsys_call(rs, __NR_prctl, (uint64_t)op, arg, 0, 0, 0, 0, ret, e);
-
-	if (r >= 0 && *ret < 0 && *ret > -4096)
-		r = ckpt_err_errno(e, (int)*ret, "thread %d: remote prctl(%s)", rs->tid, what);
-	return r;
-}
+/* Where a thread's session puts what it reads, in its process's scratch. */
+#define THREAD_OUT_OFF (NSIG_MAX * sizeof(struct kernel_sigaction) + 64)
 
 /*
  * sigaltstack, the tid address, the parent-death signal, securebits and
  * the timer slack are per thread and only the thread itself can tell: one
- * short remote-syscall session in that thread, with its own scratch page
- * (unmapped again before the memory layout is read).
+ * batch of remote syscalls in that thread (rsys_batch), in a session that
+ * borrows the process session's pages (proc: still open).
  */
-static int dump_thread_remote(pid_t tid, uint64_t vdso_syscall, ThreadCore *tc,
+static int dump_thread_remote(pid_t tid, const struct rsys *proc, ThreadCore *tc,
 			      struct ckpt_error *e)
 {
+	static const char *const names[] = {"sigaltstack", "prctl(PR_GET_TID_ADDRESS)",
+					    "prctl(PR_GET_PDEATHSIG)", "prctl(PR_GET_SECUREBITS)",
+					    "prctl(PR_GET_TIMERSLACK)"};
 	struct ckpt_error tmp = {0};
 	struct {
 		stack_t ss;
 		uint64_t tid_addr;
 		int pdeathsig;
 	} out;
-	long secbits = 0, slack = 0;
+	uint64_t at = proc->scratch + THREAD_OUT_OFF;
+	struct rsys_op ops[] = {
+	    {__NR_sigaltstack, {0, at}, 0},
+	    {__NR_prctl, {PR_GET_TID_ADDRESS, at + offsetof(typeof(out), tid_addr)}, 0},
+	    {__NR_prctl, {PR_GET_PDEATHSIG, at + offsetof(typeof(out), pdeathsig)}, 0},
+	    {__NR_prctl, {PR_GET_SECUREBITS}, 0},
+	    {__NR_prctl, {PR_GET_TIMERSLACK}, 0},
+	};
 	struct rsys rs;
-	long res = 0;
 	int r, r2;
 
-	r = rsys_init(&rs, tid, vdso_syscall, e);
+	r = rsys_init(&rs, tid, proc->poked ? 0 : proc->syscall_ip, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "thread %d", tid);
-	r = rsys_scratch(&rs, sizeof(out), e);
-	if (r >= 0) {
-		memset(&out, 0, sizeof(out));
-		r = remote_write(tid, rs.scratch, &out, sizeof(out), e);
-	}
-	if (r >= 0) {
-		r = rsys_call(&rs, __NR_sigaltstack, 0, rs.scratch, 0, 0, 0, 0, &res, e);
-		if (r >= 0 && res < 0)
-			r = ckpt_err_errno(e, (int)res, "thread %d: remote sigaltstack", tid);
-	}
+	rsys_borrow(&rs, proc);
+	memset(&out, 0, sizeof(out));
+	r = remote_write(tid, at, &out, sizeof(out), e);
 	if (r >= 0)
-		r = thread_prctl(&rs, PR_GET_TID_ADDRESS,
-				 rs.scratch + offsetof(typeof(out), tid_addr), &res,
-				 "PR_GET_TID_ADDRESS", e);
+		r = rsys_batch(&rs, ops, sizeof(ops) / sizeof(ops[0]), e);
+	for (size_t i = 0; r >= 0 && i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (ops[i].ret < 0 && ops[i].ret > -4096)
+			r = ckpt_err_errno(e, (int)ops[i].ret, "thread %d: remote %s", tid,
+					   names[i]);
 	if (r >= 0)
-		r = thread_prctl(&rs, PR_GET_PDEATHSIG,
-				 rs.scratch + offsetof(typeof(out), pdeathsig), &res,
-				 "PR_GET_PDEATHSIG", e);
-	if (r >= 0)
-		r = thread_prctl(&rs, PR_GET_SECUREBITS, 0, &secbits, "PR_GET_SECUREBITS", e);
-	if (r >= 0)
-		r = thread_prctl(&rs, PR_GET_TIMERSLACK, 0, &slack, "PR_GET_TIMERSLACK", e);
-	if (r >= 0)
-		r = remote_read(tid, rs.scratch, &out, sizeof(out), e);
+		r = remote_read(tid, at, &out, sizeof(out), e);
 	r2 = rsys_fini(&rs, r < 0 ? &tmp : e);
 	if (r < 0)
 		return r;
@@ -285,24 +273,12 @@ static int dump_thread_remote(pid_t tid, uint64_t vdso_syscall, ThreadCore *tc,
 	tc->has_pdeathsig = true;
 	tc->pdeathsig = (uint32_t)out.pdeathsig;
 	tc->has_timerslack_ns = true;
-	tc->timerslack_ns = (uint64_t)slack;
+	tc->timerslack_ns = (uint64_t)ops[4].ret;
 	/* the main thread's are CoreEntry.creds, read in the process session */
 	if (tc->creds) {
 		tc->creds->has_securebits = true;
-		tc->creds->securebits = (uint32_t)secbits;
+		tc->creds->securebits = (uint32_t)ops[3].ret;
 	}
-	return 0;
-}
-
-static int rcall(struct dump_task *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-		 long *ret, const char *what, struct ckpt_error *e)
-{
-	int r = rsys_call(&t->rsys, nr, a1, a2, a3, a4, 0, 0, ret, e);
-
-	if (r < 0)
-		return ckpt_err_wrap(e, "remote %s", what);
-	if (*ret < 0 && *ret > -4096)
-		return ckpt_err_errno(e, (int)*ret, "remote %s in pid %d", what, t->pid);
 	return 0;
 }
 
@@ -320,23 +296,30 @@ static bool sigaction_needed(const struct proc_status *st, int sig)
 	return sig == SIGCHLD || (st->sig_cgt & bit) || (st->sig_ign & bit);
 }
 
-/* What only the task itself can tell, in one remote-syscall session. */
+/*
+ * What only the task itself can tell, in one remote-syscall session: most
+ * of it in one batch (rsys_batch). The session stays open (t->rsys_open)
+ * for the threads' sessions, which borrow its pages (dump_core closes it).
+ */
 static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEntry *core,
 		       struct ckpt_error *e)
 {
 	struct kernel_sigaction ksa[NSIG_MAX];
-	size_t n = 0;
+	struct rsys_op ops[NSIG_MAX + 5];
+	const char *names[NSIG_MAX + 5];
+	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk;
+	uint64_t sub_at;
 	int subreaper = 0;
-	long res;
 	int r;
 
 	r = rsys_init(&t->rsys, t->pid, 0, e);
 	if (r < 0)
 		return r;
 	t->rsys_open = true;
-	r = rsys_scratch(&t->rsys, sizeof(ksa), e);
+	r = rsys_scratch(&t->rsys, THREAD_OUT_OFF + 256, e);
 	if (r < 0)
 		return r;
+	sub_at = t->rsys.scratch + sizeof(ksa);
 	memset(ksa, 0, sizeof(ksa));
 	r = remote_write(t->pid, t->rsys.scratch, ksa, sizeof(ksa), e);
 	if (r < 0)
@@ -344,12 +327,30 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	for (int sig = 1; sig <= NSIG_MAX; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP || !sigaction_needed(st, sig))
 			continue;
-		r = rcall(t, __NR_rt_sigaction, sig, 0,
-			  t->rsys.scratch + (sig - 1) * sizeof(ksa[0]), 8, &res, "rt_sigaction", e);
-		if (r < 0)
-			return ckpt_err_wrap(e, "signal %d", sig);
+		names[nops] = "rt_sigaction";
+		ops[nops++] = (struct rsys_op){
+		    __NR_rt_sigaction, {sig, 0, t->rsys.scratch + (sig - 1) * sizeof(ksa[0]), 8}, 0};
 	}
+	names[k_sec = nops] = "prctl(PR_GET_SECUREBITS)";
+	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_SECUREBITS}, 0};
+	names[k_dump = nops] = "prctl(PR_GET_DUMPABLE)";
+	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_DUMPABLE}, 0};
+	names[k_sub = nops] = "prctl(PR_GET_CHILD_SUBREAPER)";
+	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_CHILD_SUBREAPER, sub_at}, 0};
+	names[k_thp = nops] = "prctl(PR_GET_THP_DISABLE)";
+	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_THP_DISABLE}, 0};
+	names[k_brk = nops] = "brk";
+	ops[nops++] = (struct rsys_op){__NR_brk, {0}, 0};
+	r = rsys_batch(&t->rsys, ops, nops, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nops; i++)
+		if (ops[i].ret < 0 && ops[i].ret > -4096)
+			return ckpt_err_errno(e, (int)ops[i].ret, "remote %s in pid %d%s", names[i],
+					      t->pid, i < k_sec ? " (signal actions)" : "");
 	r = remote_read(t->pid, t->rsys.scratch, ksa, sizeof(ksa), e);
+	if (r >= 0)
+		r = remote_read(t->pid, sub_at, &subreaper, sizeof(subreaper), e);
 	if (r < 0)
 		return r;
 	core->sigactions = calloc(NSIG_MAX, sizeof(*core->sigactions));
@@ -372,39 +373,16 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 		core->sigactions[n++] = sa;
 		core->n_sigactions = n;
 	}
-	r = rcall(t, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, &res, "prctl(PR_GET_SECUREBITS)", e);
-	if (r < 0)
-		return r;
 	core->creds->has_securebits = true;
-	core->creds->securebits = (uint32_t)res;
-	r = rcall(t, __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0, &res, "prctl(PR_GET_DUMPABLE)", e);
-	if (r < 0)
-		return r;
+	core->creds->securebits = (uint32_t)ops[k_sec].ret;
 	core->has_dumpable = true;
-	core->dumpable = (uint32_t)res;
-	r = rcall(t, __NR_prctl, PR_GET_CHILD_SUBREAPER, t->rsys.scratch, 0, 0, &res,
-		  "prctl(PR_GET_CHILD_SUBREAPER)", e);
-	if (r >= 0)
-		r = remote_read(t->pid, t->rsys.scratch, &subreaper, sizeof(subreaper), e);
-	if (r < 0)
-		return r;
+	core->dumpable = (uint32_t)ops[k_dump].ret;
 	core->has_child_subreaper = true;
 	core->child_subreaper = subreaper != 0;
-	r = rcall(t, __NR_prctl, PR_GET_THP_DISABLE, 0, 0, 0, &res, "prctl(PR_GET_THP_DISABLE)", e);
-	if (r < 0)
-		return r;
 	core->has_thp_disable = true;
-	core->thp_disable = res != 0;
-	r = rcall(t, __NR_brk, 0, 0, 0, 0, &res, "brk", e);
-	if (r < 0)
-		return r;
-	t->brk = (uint64_t)res;
-	r = dump_timers(t, core, e);
-	if (r < 0)
-		return r;
-	/* closed here, so that the scratch page is gone before smaps is read */
-	t->rsys_open = false;
-	return rsys_fini(&t->rsys, e);
+	core->thp_disable = ops[k_thp].ret != 0;
+	t->brk = (uint64_t)ops[k_brk].ret;
+	return dump_timers(t, core, e);
 }
 
 /* The credentials of one thread, from its status (securebits come later). */
@@ -786,18 +764,27 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	if (r < 0)
 		return r;
 	r = dump_remote(t, &status, core, e);
+	/*
+	 * The process session stays open for the threads' sessions: its
+	 * syscall instruction in the [vdso] serves every thread (one mm), found
+	 * once, not by reading the maps once per thread, which made 10,000
+	 * threads (20,000 areas) quadratic (poked: each thread pokes one at its
+	 * own ip), and they borrow its scratch and batch pages.
+	 */
+	for (size_t i = 0; r >= 0 && i < core->n_threads; i++)
+		r = dump_thread_remote(core->threads[i]->tid, &t->rsys, core->threads[i], e);
+	/* closed here, so that the scratch and batch pages are gone before smaps is read */
+	if (t->rsys_open) {
+		struct ckpt_error tmp = {0};
+		int r2;
+
+		t->rsys_open = false;
+		r2 = rsys_fini(&t->rsys, r < 0 ? &tmp : e);
+		if (r >= 0)
+			r = r2;
+	}
 	if (r < 0)
 		return r;
-	/* the process's syscall instruction in its [vdso] serves every thread
-	 * (one mm): found once, not by reading the maps once per thread, which
-	 * made 10,000 threads (20,000 areas) quadratic; 0 (none: each thread
-	 * pokes one at its own ip) */
-	for (size_t i = 0; i < core->n_threads; i++) {
-		r = dump_thread_remote(core->threads[i]->tid,
-				       t->rsys.poked ? 0 : t->rsys.syscall_ip, core->threads[i], e);
-		if (r < 0)
-			return r;
-	}
 	r = proc_parse_stat(t->pid, &st, e);
 	if (r < 0)
 		return r;

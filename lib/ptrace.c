@@ -28,10 +28,12 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fault.h"
 #include "log.h"
 #include "proc.h"
 #include "ptrace.h"
@@ -849,6 +851,9 @@ int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e)
 	len = (len + 4095) & ~(size_t)4095;
 	if (r->scratch && r->scratch_len >= len)
 		return 0;
+	if (r->borrowed)
+		return ckpt_err(e, -EINVAL, "pid %d: %zu bytes of scratch asked of a borrowed %zu",
+				r->tid, len, r->scratch_len);
 	if (r->scratch) {
 		long res;
 
@@ -880,12 +885,252 @@ static void keep_first(int *ret, int rc, struct ckpt_error *e, const struct ckpt
 		*e = *tmp;
 }
 
+/* ---- batches ---------------------------------------------------------------- */
+
+/*
+ * The code run by rsys_batch, copied into the task (never run here).
+ * rbx: the table (64 bytes per call: nr, six arguments, result), r12: the
+ * number of calls, r13: the done flag. The kernel keeps rbx, r12 and r13
+ * across syscall (it clobbers rax, rcx and r11 only).
+ */
+__asm__(".pushsection .rodata\n"
+	".globl ckpt_rsys_blob\n"
+	".globl ckpt_rsys_blob_end\n"
+	"ckpt_rsys_blob:\n"
+	"1:	test %r12, %r12\n"
+	"	jz 2f\n"
+	"	mov 0(%rbx), %rax\n"
+	"	mov 8(%rbx), %rdi\n"
+	"	mov 16(%rbx), %rsi\n"
+	"	mov 24(%rbx), %rdx\n"
+	"	mov 32(%rbx), %r10\n"
+	"	mov 40(%rbx), %r8\n"
+	"	mov 48(%rbx), %r9\n"
+	"	syscall\n"
+	"	mov %rax, 56(%rbx)\n"
+	"	add $64, %rbx\n"
+	"	dec %r12\n"
+	"	jmp 1b\n"
+	"2:	movq $1, (%r13)\n"
+	"3:	pause\n"
+	"	jmp 3b\n"
+	"ckpt_rsys_blob_end:\n"
+	".popsection\n");
+extern const unsigned char ckpt_rsys_blob[], ckpt_rsys_blob_end[];
+
+#define BATCH_PAGE 4096UL
+#define BATCH_SLOT 64UL
+/* the last slot of the table page holds the done flag */
+#define BATCH_MAX (BATCH_PAGE / BATCH_SLOT - 1)
+#define BATCH_TIMEOUT_US 10000000L
+
+void rsys_borrow(struct rsys *r, const struct rsys *owner)
+{
+	r->scratch = owner->scratch;
+	r->scratch_len = owner->scratch_len;
+	r->batch = owner->batch;
+	r->borrowed = true;
+}
+
+/* The code and table pages, mapped once per session; -1 when the task refuses them. */
+static int batch_pages(struct rsys *r, struct ckpt_error *e)
+{
+	struct ckpt_error tmp = {0};
+	long addr, res;
+	int rc;
+
+	if (r->batch)
+		return 0;
+	if (ckpt_fault("rsys-no-batch")) {
+		r->batch = -1;
+		return 0;
+	}
+	rc = rsys_call(r, __NR_mmap, 0, 2 * BATCH_PAGE, PROT_READ | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, e);
+	if (rc < 0)
+		return rc;
+	if (addr < 0 && addr > -4096) {
+		pr_debug("pid %d: no code page for batches (%s): call by call", r->tid,
+			 strerror((int)-addr));
+		r->batch = -1;
+		return 0;
+	}
+	rc = rsys_call(r, __NR_mprotect, (uint64_t)addr + BATCH_PAGE, BATCH_PAGE,
+		       PROT_READ | PROT_WRITE, 0, 0, 0, &res, e);
+	if (rc >= 0 && res == 0)
+		rc = remote_write(r->tid, (uint64_t)addr, ckpt_rsys_blob,
+				  (size_t)(ckpt_rsys_blob_end - ckpt_rsys_blob), &tmp);
+	if (rc < 0 || res != 0) {
+		if (rc >= 0)
+			pr_debug("pid %d: no table page for batches (%s): call by call", r->tid,
+				 strerror((int)-res));
+		else
+			pr_debug("pid %d: writing the batch code: %s: call by call", r->tid,
+				 tmp.msg);
+		rc = rsys_call(r, __NR_munmap, (uint64_t)addr, 2 * BATCH_PAGE, 0, 0, 0, 0, &res,
+			       e);
+		if (rc < 0)
+			return rc;
+		r->batch = -1;
+		return 0;
+	}
+	r->batch = addr;
+	return 0;
+}
+
+/*
+ * A stop while the batch runs: SIGSTOP is handed on (as rsys_call does), a
+ * group stop resumed. Once we interrupted it (ret_interrupted), any event
+ * stop is the one we wait for: the interrupt trap, or the group stop a
+ * stopped task reports in its place.
+ */
+static int batch_handle_stop(struct rsys *r, int status, bool *ret_interrupted,
+			     struct ckpt_error *e)
+{
+	int sig = 0;
+
+	if (status >> 16 == PTRACE_EVENT_STOP && ret_interrupted) {
+		*ret_interrupted = true;
+		return 0;
+	}
+	if (status >> 16 == 0 && WSTOPSIG(status) == SIGSTOP)
+		sig = SIGSTOP;
+	else if (status >> 16 == 0)
+		return ckpt_err(e, -EFAULT, "pid %d: batch of remote syscalls stopped with signal %d",
+				r->tid, WSTOPSIG(status));
+	if (ptrace(PTRACE_CONT, r->tid, NULL, (void *)(long)sig) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_CONT", r->tid);
+	return 0;
+}
+
+static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e)
+{
+	uint64_t table = (uint64_t)r->batch + BATCH_PAGE, flag = table + BATCH_MAX * BATCH_SLOT;
+	uint64_t slots[BATCH_MAX][8], done = 0;
+	struct user_regs_struct regs = r->saved;
+	bool interrupted = false;
+	long waited = 0;
+	int status, rc;
+
+	for (size_t i = 0; i < n; i++) {
+		slots[i][0] = (uint64_t)ops[i].nr;
+		memcpy(&slots[i][1], ops[i].a, sizeof(ops[i].a));
+		slots[i][7] = 0;
+	}
+	rc = remote_write(r->tid, table, slots, n * BATCH_SLOT, e);
+	if (rc >= 0)
+		rc = remote_write(r->tid, flag, &done, sizeof(done), e);
+	if (rc < 0)
+		return rc;
+	regs.rip = (uint64_t)r->batch;
+	regs.rbx = table;
+	regs.r12 = n;
+	regs.r13 = flag;
+	/* not in a syscall: the kernel's restart logic must leave rip alone */
+	regs.orig_rax = (uint64_t)-1;
+	rc = ptrace_set_regs(r->tid, &regs, e);
+	if (rc < 0)
+		return rc;
+	if (ptrace(PTRACE_CONT, r->tid, NULL, NULL) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_CONT", r->tid);
+	for (long step = 0;; step++) {
+		pid_t w = waitpid(r->tid, &status, __WALL | WNOHANG);
+
+		if (w < 0 && errno != EINTR)
+			return ckpt_err_errno(e, -errno, "pid %d: waiting for a batch", r->tid);
+		if (w > 0) {
+			if (!WIFSTOPPED(status))
+				return ckpt_err(e, -ESRCH, "pid %d exited while it was frozen",
+						r->tid);
+			rc = batch_handle_stop(r, status, NULL, e);
+			if (rc < 0)
+				return rc;
+			waited += 100; /* a task that stops again and again still times out */
+			continue;
+		}
+		rc = remote_read(r->tid, flag, &done, sizeof(done), e);
+		if (rc < 0)
+			return rc;
+		if (done)
+			break;
+		if (waited >= BATCH_TIMEOUT_US)
+			break;
+		if (step < 64) {
+			sched_yield();
+		} else {
+			usleep(100);
+			waited += 100;
+		}
+	}
+	if (ptrace(PTRACE_INTERRUPT, r->tid, NULL, NULL) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_INTERRUPT", r->tid);
+	while (!interrupted) {
+		rc = ptrace_wait_stop(r->tid, &status, e);
+		if (rc < 0)
+			return rc;
+		rc = batch_handle_stop(r, status, &interrupted, e);
+		if (rc < 0)
+			return rc;
+	}
+	if (!done)
+		return ckpt_err(e, -ETIMEDOUT,
+				"pid %d: a batch of %zu remote syscalls (the first %ld) did not finish "
+				"within %ld s",
+				r->tid, n, ops[0].nr, BATCH_TIMEOUT_US / 1000000);
+	rc = remote_read(r->tid, table, slots, n * BATCH_SLOT, e);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		ops[i].ret = (long)slots[i][7];
+	return 0;
+}
+
+int rsys_batch(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e)
+{
+	int rc = batch_pages(r, e);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n;) {
+		size_t k = n - i < BATCH_MAX ? n - i : BATCH_MAX;
+
+		if (r->batch > 0) {
+			rc = batch_run(r, ops + i, k, e);
+		} else {
+			for (size_t j = i; j < i + k && rc >= 0; j++)
+				rc = rsys_call(r, ops[j].nr, ops[j].a[0], ops[j].a[1], ops[j].a[2],
+					       ops[j].a[3], ops[j].a[4], ops[j].a[5], &ops[j].ret, e);
+		}
+		if (rc < 0)
+			return ckpt_err_wrap(e, "batch of remote syscalls");
+		i += k;
+	}
+	return 0;
+}
+
 int rsys_fini(struct rsys *r, struct ckpt_error *e)
 {
 	struct ckpt_error tmp = {0};
 	struct user_regs_struct regs;
 	int ret = 0, rc;
 
+	if (r->borrowed) {
+		/* another session's pages: it unmaps them */
+		r->scratch = 0;
+		r->scratch_len = 0;
+		r->batch = 0;
+	}
+	if (r->batch > 0) {
+		long res = 0;
+
+		rc = rsys_call(r, __NR_munmap, (uint64_t)r->batch, 2 * BATCH_PAGE, 0, 0, 0, 0, &res,
+			       &tmp);
+		if (rc >= 0 && res < 0)
+			rc = ckpt_err_errno(&tmp, (int)res, "pid %d: remote munmap of batch pages",
+					    r->tid);
+		keep_first(&ret, rc, e, &tmp);
+	}
+	r->batch = 0;
 	if (r->scratch) {
 		long res = 0;
 

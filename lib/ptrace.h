@@ -114,6 +114,17 @@ struct rsys {
 	uint64_t saved_mask;	       /* signal mask when the session opened */
 	uint64_t scratch;	       /* remote scratch page(s), 0 if none */
 	size_t scratch_len;
+	/* rsys_batch: a code page (r-x) and a table page (rw-) in the task, 0 if
+	 * none; -1 once the task refused them (batches then run call by call) */
+	int64_t batch;
+	bool borrowed; /* scratch and batch pages are another session's */
+};
+
+/* One system call of a batch: its number and arguments, and its raw result. */
+struct rsys_op {
+	long nr;
+	uint64_t a[6];
+	long ret;
 };
 
 /*
@@ -130,8 +141,27 @@ int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, ui
 	      uint64_t a5, uint64_t a6, long *ret, struct ckpt_error *e);
 /* Map len bytes of anonymous RW scratch memory in the task (r->scratch). */
 int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e);
-/* Close the session: unmap scratch, put back poked bytes, registers (as
- * saved: see ptrace_detach) and mask. */
+/*
+ * Run n system calls in a row in the task, each result in ops[i].ret: in
+ * one resume of the task rather than two ptrace stops per call. A few
+ * instructions of ours, copied into a code page mapped in the task once
+ * per session (PROT_READ|PROT_EXEC, written through /proc/PID/mem), load
+ * each call from a table page, make it, store the result, and spin once the
+ * table is done; we see the done flag and stop the task with
+ * PTRACE_INTERRUPT (no signal is involved, so no handler or mask of the
+ * task changes). Where the task refuses the pages (PR_SET_MDWE...), the
+ * calls are made one by one with rsys_call. The calls must not block.
+ * Returns 0 when every call was made (results may be -errno).
+ */
+int rsys_batch(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e);
+/*
+ * A session on another thread of the same process uses owner's scratch and
+ * batch pages (one address space): no pages of its own to map and unmap.
+ * owner's session must stay open meanwhile.
+ */
+void rsys_borrow(struct rsys *r, const struct rsys *owner);
+/* Close the session: unmap scratch and batch pages (unless borrowed), put
+ * back poked bytes, registers (as saved: see ptrace_detach) and mask. */
 int rsys_fini(struct rsys *r, struct ckpt_error *e);
 
 /* Copy memory to/from a task: process_vm_{read,write}v, falling back to
