@@ -218,17 +218,13 @@ static bool eintr_on_any_signal(pid_t tid, const struct user_regs_struct *regs)
  * handler arrives first (then EINTR, as without us). A signal that is pending
  * caused the EINTR itself, and it stays.
  */
-static int undo_freeze_eintr(pid_t tid, struct ckpt_error *e)
+static int undo_freeze_eintr(pid_t tid, struct user_regs_struct *regs, struct ckpt_error *e)
 {
-	struct user_regs_struct regs;
 	struct proc_status st;
 	uint64_t mask;
 	int r;
 
-	r = ptrace_get_regs(tid, &regs, e);
-	if (r < 0)
-		return r;
-	if ((long)regs.orig_rax < 0 || (long)regs.rax != -EINTR || !eintr_on_any_signal(tid, &regs))
+	if ((long)regs->orig_rax < 0 || (long)regs->rax != -EINTR || !eintr_on_any_signal(tid, regs))
 		return 0;
 	r = ptrace_get_sigmask(tid, &mask, e);
 	if (r < 0)
@@ -239,9 +235,78 @@ static int undo_freeze_eintr(pid_t tid, struct ckpt_error *e)
 	if ((st.sig_pnd | st.shd_pnd) & ~mask)
 		return 0;
 	pr_debug("pid %d: syscall %ld interrupted by the freeze will restart", tid,
-		 (long)regs.orig_rax);
-	regs.rax = (uint64_t)-ERESTARTNOHAND;
-	return ptrace_set_regs(tid, &regs, e);
+		 (long)regs->orig_rax);
+	regs->rax = (uint64_t)-ERESTARTNOHAND;
+	return 1;
+}
+
+/*
+ * A thread frozen inside a restartable-sequence critical section is moved
+ * to the section's abort handler, as the kernel does to a thread preempted
+ * there (rseq_ip_fixup): its rseq_cs is cleared and rip set to abort_ip.
+ * Left alone, the first remote syscall would return it to user mode at our
+ * syscall instruction, outside the section, and the kernel would only clear
+ * rseq_cs: the thread would then carry on in the middle of the section after
+ * the freeze (maybe on another cpu), which the section's code relies on
+ * never happening. Not inside a section, or inside a system call (no
+ * section makes one), nothing changes; a section whose abort handler lacks
+ * the signature is left for the kernel to deal with (it kills the thread).
+ */
+static int abort_rseq_section(pid_t tid, struct user_regs_struct *regs, struct ckpt_error *e)
+{
+	struct rseq_config conf;
+	bool registered;
+	uint64_t cs_ptr = 0, cs[4], zero = 0;
+	uint32_t sig = 0;
+	int r;
+
+	if ((long)regs->orig_rax >= 0)
+		return 0;
+	/* a kernel without PTRACE_GET_RSEQ_CONFIGURATION (before 5.13): nothing to see */
+	if (ptrace_get_rseq(tid, &conf, &registered, NULL) < 0 || !registered)
+		return 0;
+	/* struct rseq: rseq_cs at offset 8; struct rseq_cs: version and flags,
+	 * start_ip, post_commit_offset, abort_ip */
+	if (remote_read(tid, conf.abi_pointer + 8, &cs_ptr, sizeof(cs_ptr), NULL) < 0 || !cs_ptr)
+		return 0;
+	if (remote_read(tid, cs_ptr, cs, sizeof(cs), NULL) < 0)
+		return 0;
+	if (regs->rip < cs[1] || regs->rip - cs[1] >= cs[2])
+		return 0;
+	if (cs[3] < 4 || remote_read(tid, cs[3] - 4, &sig, sizeof(sig), NULL) < 0 ||
+	    sig != conf.signature)
+		return 0;
+	r = remote_write(tid, conf.abi_pointer + 8, &zero, sizeof(zero), e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "thread %d: clearing its rseq critical section", tid);
+	pr_debug("pid %d: frozen in an rseq critical section at 0x%llx: to its abort handler "
+		 "0x%" PRIx64,
+		 tid, (unsigned long long)regs->rip, cs[3]);
+	regs->rip = cs[3];
+	return 1;
+}
+
+/* What the freeze must not change (above): the thread's registers, once. */
+static int settle_frozen_thread(pid_t tid, bool was_stopped, struct ckpt_error *e)
+{
+	struct user_regs_struct regs;
+	int r, changed = 0;
+
+	r = ptrace_get_regs(tid, &regs, e);
+	if (r < 0)
+		return r;
+	/* a stop signal's EINTR is the kernel's own (it stays after SIGCONT) */
+	if (!was_stopped) {
+		r = undo_freeze_eintr(tid, &regs, e);
+		if (r < 0)
+			return r;
+		changed |= r;
+	}
+	r = abort_rseq_section(tid, &regs, e);
+	if (r < 0)
+		return r;
+	changed |= r;
+	return changed ? ptrace_set_regs(tid, &regs, e) : 0;
 }
 
 int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e)
@@ -294,13 +359,10 @@ int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e)
 	/* state T without a group-stop trap: not seen, but a stop all the same */
 	if (was_stopped && !stop_sig)
 		stop_sig = SIGSTOP;
-	/* a stop signal's EINTR is the kernel's own (it stays after SIGCONT) */
-	if (!was_stopped) {
-		r = undo_freeze_eintr(tid, e);
-		if (r < 0) {
-			ptrace(PTRACE_DETACH, tid, NULL, NULL);
-			return r;
-		}
+	r = settle_frozen_thread(tid, was_stopped, e);
+	if (r < 0) {
+		ptrace(PTRACE_DETACH, tid, NULL, NULL);
+		return r;
 	}
 	if (ret_stop_sig)
 		*ret_stop_sig = stop_sig;
