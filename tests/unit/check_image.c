@@ -1443,6 +1443,7 @@ START_TEST(test_json_file)
 		_cleanup_free_ char *text = file_json(dirfd, "notes.txt", &r, &e);
 
 		ck_assert_int_lt(r, 0);
+		ck_assert_str_eq(text, "");
 		assert_err_has(&e, "notes.txt", "not the name");
 	}
 }

@@ -276,59 +276,59 @@ static const struct plan_case cases[] = {
     },
     {
 	.name = "cycle of two parents",
-	.tasks = {{100, 0, 100, 100}, {101, 102, 100, 100}, {102, 101, 100, 100}},
+	.tasks = {{100, 0, 100, 100, 0, 0, ROLE_ANY}, {101, 102, 100, 100, 0, 0, ROLE_ANY}, {102, 101, 100, 100, 0, 0, ROLE_ANY}},
 	.err = -ELOOP,
 	.want = "dependency cycle in the restore plan: task 101 needs task 102 needs task 101",
     },
     {
 	/* the message names the cycle, not 104 that only hangs off it */
 	.name = "cycle of three parents, a task hanging off it",
-	.tasks = {{100, 0, 100, 100},
-		  {104, 101, 100, 100},
-		  {101, 103, 100, 100},
-		  {102, 101, 100, 100},
-		  {103, 102, 100, 100},
-		  {105, 100, 100, 100}},
+	.tasks = {{100, 0, 100, 100, 0, 0, ROLE_ANY},
+		  {104, 101, 100, 100, 0, 0, ROLE_ANY},
+		  {101, 103, 100, 100, 0, 0, ROLE_ANY},
+		  {102, 101, 100, 100, 0, 0, ROLE_ANY},
+		  {103, 102, 100, 100, 0, 0, ROLE_ANY},
+		  {105, 100, 100, 100, 0, 0, ROLE_ANY}},
 	.err = -ELOOP,
 	.want = "dependency cycle in the restore plan: task 101 needs task 103 needs task 102 "
 		"needs task 101",
     },
     {
 	.name = "session leader missing",
-	.tasks = {{100, 0, 50, 50}, {101, 100, 60, 50}},
+	.tasks = {{100, 0, 50, 50, 0, 0, ROLE_ANY}, {101, 100, 60, 50, 0, 0, ROLE_ANY}},
 	.err = -EOPNOTSUPP,
 	.want = "pid 101: session 60 has no leader in the tree and is not the root's session; "
 		"not supported",
     },
     {
 	.name = "group leader missing",
-	.tasks = {{100, 0, 50, 50}, {101, 100, 50, 70}},
+	.tasks = {{100, 0, 50, 50, 0, 0, ROLE_ANY}, {101, 100, 50, 70, 0, 0, ROLE_ANY}},
 	.err = -EOPNOTSUPP,
 	.want = "pid 101: process group 70 has no leader in the tree and is not the root's "
 		"group; not supported",
     },
     {
 	.name = "session not inherited from the parent",
-	.tasks = {{100, 0, 100, 100}, {101, 100, 101, 101}, {102, 101, 100, 100}},
+	.tasks = {{100, 0, 100, 100, 0, 0, ROLE_ANY}, {101, 100, 101, 101, 0, 0, ROLE_ANY}, {102, 101, 100, 100, 0, 0, ROLE_ANY}},
 	.err = -EOPNOTSUPP,
 	.want = "pid 102: session 100 cannot be recreated: its parent 101 is in session 101 and "
 		"only the parent's session can be inherited",
     },
     {
 	.name = "group leader moved to another group",
-	.tasks = {{100, 0, 100, 100}, {101, 100, 100, 102}, {102, 100, 100, 100}},
+	.tasks = {{100, 0, 100, 100, 0, 0, ROLE_ANY}, {101, 100, 100, 102, 0, 0, ROLE_ANY}, {102, 100, 100, 100, 0, 0, ROLE_ANY}},
 	.err = -EOPNOTSUPP,
 	.want = "process group 102: its leader pid 102 moved to group 100; not supported",
     },
     {
 	.name = "session leader in another group",
-	.tasks = {{100, 0, 100, 100}, {101, 100, 101, 100}},
+	.tasks = {{100, 0, 100, 100, 0, 0, ROLE_ANY}, {101, 100, 101, 100, 0, 0, ROLE_ANY}},
 	.err = -EINVAL,
 	.want = "pid 101 leads session 101 but is in process group 100",
     },
     {
 	.name = "group of another session",
-	.tasks = {{100, 0, 100, 100}, {101, 100, 101, 101}, {102, 100, 100, 101}},
+	.tasks = {{100, 0, 100, 100, 0, 0, ROLE_ANY}, {101, 100, 101, 101, 0, 0, ROLE_ANY}, {102, 100, 100, 101, 0, 0, ROLE_ANY}},
 	.err = -EINVAL,
 	.want = "pid 102: process group 101 belongs to session 101, not the task's session 100",
     },
