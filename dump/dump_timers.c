@@ -24,21 +24,10 @@
 #include "fault.h"
 #include "log.h"
 
-/* a sane bound: each timer costs a remote call at dump and restore */
+/* a sane bound: each timer costs a remote call at restore */
 #define MAX_POSIX_TIMERS 4096
-
-static int tcall(struct dump_task *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		 const char *what, int arg, struct ckpt_error *e)
-{
-	long res = 0;
-	int r = rsys_call(&t->rsys, nr, a1, a2, a3, 0, 0, 0, &res, e);
-
-	if (r < 0)
-		return ckpt_err_wrap(e, "remote %s(%d)", what, arg);
-	if (res < 0 && res > -4096)
-		return ckpt_err_errno(e, (int)res, "remote %s(%d) in pid %d", what, arg, t->pid);
-	return 0;
-}
+/* one batch of timer_gettime: their results (32 bytes each) fit the scratch page */
+#define TIMERS_PER_BATCH 64
 
 static uint64_t tv_us(const struct timeval *tv)
 {
@@ -56,11 +45,19 @@ static int dump_itimers(struct dump_task *t, CoreEntry *core, struct ckpt_error 
 	struct itimerval iv[3];
 	int r;
 
+	struct rsys_op ops[3];
+
 	memset(iv, 0, sizeof(iv));
+	for (int i = 0; i < 3; i++)
+		ops[i] = (struct rsys_op){
+		    __NR_getitimer, {which[i], t->rsys.scratch + i * sizeof(iv[0])}, 0};
 	r = remote_write(t->pid, t->rsys.scratch, iv, sizeof(iv), e);
+	if (r >= 0)
+		r = rsys_batch(&t->rsys, ops, 3, e);
 	for (int i = 0; r >= 0 && i < 3; i++)
-		r = tcall(t, __NR_getitimer, which[i], t->rsys.scratch + i * sizeof(iv[0]), 0,
-			  "getitimer", which[i], e);
+		if (ops[i].ret < 0 && ops[i].ret > -4096)
+			r = ckpt_err_errno(e, (int)ops[i].ret, "remote getitimer(%d) in pid %d",
+					   which[i], t->pid);
 	if (r >= 0)
 		r = remote_read(t->pid, t->rsys.scratch, iv, sizeof(iv), e);
 	if (r < 0)
@@ -180,22 +177,38 @@ static int dump_posix_timers(struct dump_task *t, CoreEntry *core, struct ckpt_e
 	if (!core->posix_timers)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	r = parse_timers(t->pid, core, e);
-	for (size_t i = 0; r >= 0 && i < core->n_posix_timers; i++) {
-		PosixTimer *pt = core->posix_timers[i];
-		struct itimerspec its;
+	/* timer_gettime of TIMERS_PER_BATCH timers at a time, each into its slot of scratch */
+	for (size_t i = 0; r >= 0 && i < core->n_posix_timers; i += TIMERS_PER_BATCH) {
+		size_t n = core->n_posix_timers - i < TIMERS_PER_BATCH ? core->n_posix_timers - i
+								       : TIMERS_PER_BATCH;
+		struct itimerspec its[TIMERS_PER_BATCH];
+		struct rsys_op ops[TIMERS_PER_BATCH];
 
-		r = tcall(t, __NR_timer_gettime, (uint64_t)pt->id, t->rsys.scratch, 0,
-			  "timer_gettime", pt->id, e);
+		for (size_t k = 0; k < n; k++)
+			ops[k] = (struct rsys_op){
+			    __NR_timer_gettime,
+			    {(uint64_t)core->posix_timers[i + k]->id, t->rsys.scratch + k * sizeof(its[0])},
+			    0};
+		r = rsys_batch(&t->rsys, ops, n, e);
+		for (size_t k = 0; r >= 0 && k < n; k++)
+			if (ops[k].ret < 0 && ops[k].ret > -4096)
+				r = ckpt_err_errno(e, (int)ops[k].ret,
+						   "remote timer_gettime(%d) in pid %d",
+						   core->posix_timers[i + k]->id, t->pid);
 		if (r >= 0)
-			r = remote_read(t->pid, t->rsys.scratch, &its, sizeof(its), e);
+			r = remote_read(t->pid, t->rsys.scratch, its, n * sizeof(its[0]), e);
 		if (r < 0)
-			return ckpt_err_wrap(e, "POSIX timer %d", pt->id);
-		pt->value_ns = ts_ns(&its.it_value);
-		pt->interval_ns = ts_ns(&its.it_interval);
-		pr_debug("pid %d: POSIX timer %d clock %d signal %d notify %d value %" PRIu64
-			 " ns interval %" PRIu64 " ns",
-			 t->pid, pt->id, pt->clock, pt->signo, pt->notify, pt->value_ns,
-			 pt->interval_ns);
+			return ckpt_err_wrap(e, "POSIX timer %d", core->posix_timers[i]->id);
+		for (size_t k = 0; k < n; k++) {
+			PosixTimer *pt = core->posix_timers[i + k];
+
+			pt->value_ns = ts_ns(&its[k].it_value);
+			pt->interval_ns = ts_ns(&its[k].it_interval);
+			pr_debug("pid %d: POSIX timer %d clock %d signal %d notify %d value %" PRIu64
+				 " ns interval %" PRIu64 " ns",
+				 t->pid, pt->id, pt->clock, pt->signo, pt->notify, pt->value_ns,
+				 pt->interval_ns);
+		}
 	}
 	return r;
 }

@@ -13,6 +13,11 @@
  *   - POSIX timer 1 created and deleted (a gap in the ids), timer 2:
  *     CLOCK_REALTIME, SIGRTMIN+1, SIGEV_THREAD_ID to the main thread,
  *     one-shot in 1000 s (must keep its id and remaining time).
+ *   - EXTRA more POSIX timers (ids 3 on), CLOCK_MONOTONIC, SIGRTMIN+1
+ *     (ignored), one-shot, timer k in 10000 + 10 k s: every tick checks that
+ *     timer k's remaining time is timer 3's + 10 k s (within 1 s), else
+ *     logs "extra BAD <k>" and counts it as bad (a dump that mixed up the
+ *     timers' remaining times: they are read in batches).
  * Every 100 ms the main loop logs "tick <n> rt <r> prof <p> alarms <a> bad <b>".
  */
 #include <signal.h>
@@ -65,6 +70,8 @@ static void handle(int sig, void (*fn)(int), void (*act)(int, siginfo_t *, void 
 		wl_die("sigaction %d: %s", sig, strerror(errno));
 }
 
+#define EXTRA 100
+
 static timer_t make_timer(clockid_t clock, int sig, int value, bool to_thread)
 {
 	struct sigevent sev;
@@ -101,6 +108,31 @@ static void burn(double secs)
 		x++;
 }
 
+static timer_t extra[EXTRA];
+
+static double remaining(timer_t id)
+{
+	struct itimerspec its;
+
+	if (timer_gettime(id, &its) < 0)
+		return -1;
+	return its.it_value.tv_sec + its.it_value.tv_nsec / 1e9;
+}
+
+static void check_extra(void)
+{
+	double base = remaining(extra[0]);
+
+	for (int k = 1; k < EXTRA; k++) {
+		double d = remaining(extra[k]) - base - 10.0 * k;
+
+		if (d < -1 || d > 1) {
+			bad_count++;
+			wl_log(log_fd, "extra BAD %d", k);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct itimerval prof = {{0, 10000}, {0, 10000}};
@@ -121,6 +153,10 @@ int main(int argc, char **argv)
 	wl_log(log_fd, "timers %ld %ld", (long)(intptr_t)t0, (long)(intptr_t)t2);
 	arm(t0, 200, 200);
 	arm(t2, 1000000, 0);
+	for (int k = 0; k < EXTRA; k++) {
+		extra[k] = make_timer(CLOCK_MONOTONIC, SIGRTMIN + 1, k, false);
+		arm(extra[k], (10000L + 10L * k) * 1000, 0);
+	}
 	if (setitimer(ITIMER_PROF, &prof, NULL) < 0)
 		wl_die("setitimer: %s", strerror(errno));
 	alarm_set = wl_now();
@@ -129,6 +165,7 @@ int main(int argc, char **argv)
 	for (unsigned long tick = 1;; tick++) {
 		burn(0.02);
 		wl_sleep(0.08);
+		check_extra();
 		wl_log(log_fd, "tick %lu rt %d prof %d alarms %d bad %d", tick, (int)rt_count,
 		       (int)prof_count, (int)alarm_count, (int)bad_count);
 	}
