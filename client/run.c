@@ -84,6 +84,7 @@ struct run {
 	pid_t root;
 	int pidfd;
 	bool child; /* root is our child: waitpid gives its status */
+	bool checkpointed; /* we exit because the job is checkpointed (not because it ended) */
 };
 
 /* --- events: one line each on stderr -------------------------------------------------- */
@@ -763,6 +764,44 @@ fail:
 	return -1;
 }
 
+/*
+ * The job ended by itself (code: its exit status, 128+N for a signal). Done
+ * (0): its checkpoint is of no more use, and a next run with the same DIR
+ * must start the job afresh, not replay its end: DIR and the pre-dumps go.
+ * Otherwise DIR keeps the last checkpoint (a next run restores it, from
+ * before whatever went wrong), said in the log. Without a checkpoint in
+ * DIR, no pre-dump is of use either.
+ */
+static void job_ended(struct run *r, int code)
+{
+	const char *dir = r->o->dir;
+	bool kept = is_checkpoint(dir, NULL, 0);
+
+	if (kept && code == 0) {
+		int k = remove_checkpoint_dir(dir);
+
+		if (k < 0)
+			event(r, "warning", NULL, "cannot remove the checkpoint %s of the ended job: %s",
+			      dir, strerror(-k));
+		else
+			event(r, "removed", NULL,
+			      "%s: the job ended with status 0, its checkpoint is of no more use",
+			      dir);
+		kept = k < 0;
+	} else if (kept) {
+		event(r, "kept", NULL,
+		      "%s keeps the job's last checkpoint (it ended with status %d): a next run "
+		      "restores it; remove it to start the job afresh",
+		      dir, code);
+	}
+	/* a DIR kept may refer to pre-dumps of an earlier run: each checkpoint
+	 * of this one removed those it no longer needed */
+	if (!kept) {
+		r->pre_first = r->pre_last = 0;
+		for_each_pre(r, remove_pre_unless_chain);
+	}
+}
+
 /* --- waiting --------------------------------------------------------------------------- */
 
 static int status_code(int status)
@@ -918,6 +957,7 @@ static int wait_job(struct run *r, int sfd)
 				event(r, "exiting", fields,
 				      "with %d: the job is checkpointed, to be run again",
 				      r->o->exit_code);
+				r->checkpointed = true;
 				return r->o->exit_code;
 			}
 			continue;
@@ -1042,10 +1082,7 @@ int cmd_run(int argc, char **argv, struct cli_common *c)
 	code = wait_job(&r, sfd);
 	if (r.pidfd >= 0)
 		close(r.pidfd);
-	/* pre-dumps that no checkpoint refers to (the last ones failed) */
-	if (!is_checkpoint(o.dir, NULL, 0)) {
-		r.pre_first = r.pre_last = 0;
-		for_each_pre(&r, remove_pre_unless_chain);
-	}
+	if (!r.checkpointed)
+		job_ended(&r, code);
 	return code;
 }

@@ -9,6 +9,8 @@
 #  - a checkpoint the dump refuses (the job writes into a pipe read outside
 #    it) leaves the job running and ckptctl waiting: it exits with the job,
 #    and leaves no directory behind;
+#  - a job that ends with status 0 leaves no checkpoint (the next run starts
+#    afresh); any other status keeps DIR's last one;
 #  - --interval checkpoints with the job left running, incremental (a
 #    pre-dump each time, on the one before; the checkpoint on top of it); DIR
 #    restores through its chain of pre-dumps, also after a killing checkpoint;
@@ -111,8 +113,11 @@ log "a refused checkpoint: logged, the job ran to its end"
 
 # ---- --interval ------------------------------------------------------------------------------------
 OUT=$T/iv.out
-run_bg P "$OUT" run --interval 1 --dir "$T/iv.ck" -- "${COMPUTE[@]}" "$STEPS"
-wait_rc "$P" 0 "--interval run"
+# (the job ends with status 3: DIR keeps its last checkpoint)
+run_bg P "$OUT" run --interval 1 --dir "$T/iv.ck" -- "${COMPUTE[@]}" "$STEPS" 3
+wait_rc "$P" 3 "--interval run"
+grep -q "Z kept $T/iv.ck keeps the job's last checkpoint (it ended with status 3)" "$OUT" ||
+	fail "--interval: no 'kept' event for a job that ended with status 3"
 [[ $(result_of "$OUT") == "$want" ]] || fail "--interval: result '$(result_of "$OUT")', want '$want'"
 n=$(grep -c "Z checkpointed pid" "$OUT")
 ((n >= 1)) || fail "--interval 1: no checkpoint"
@@ -131,13 +136,24 @@ grep -q "checkpoint_failed\|warning" "$OUT" && fail "--interval: $(grep "checkpo
 pres=$(compgen -G "$T/iv.ck.pre*" | wc -l)
 ((pres >= 1 && pres <= 8)) || fail "--interval: $pres pre-dumps left beside $T/iv.ck"
 # (the restored job writes where it wrote: $OUT, a second result line)
-run_bg P "$OUT" run --dir "$T/iv.ck" -- "${COMPUTE[@]}" "$STEPS"
-wait_rc "$P" 0 "restored from the incremental chain"
+run_bg P "$OUT" run --dir "$T/iv.ck" -- "${COMPUTE[@]}" "$STEPS" 3
+wait_rc "$P" 3 "restored from the incremental chain"
 grep -q "Z restored pid" "$OUT" || fail "--interval: the second run did not restore $T/iv.ck"
 wait_for 10 "the restored job's result" eval '(($(result_of "$OUT" | wc -l) == 2))'
 [[ $(result_of "$OUT" | sort -u) == "$want" ]] ||
 	fail "restored from the chain: results '$(result_of "$OUT")', want '$want' twice"
 log "--interval: incremental checkpoints ($pres pre-dumps kept), DIR restores through them to the same result"
+
+# a job that ends with status 0 has no more use for its checkpoint: the next
+# run must start it afresh, so DIR and its pre-dumps go
+OUT=$T/iv0.out
+run_bg P "$OUT" run --interval 1 --dir "$T/iv0.ck" -- "${COMPUTE[@]}" "$STEPS"
+wait_rc "$P" 0 "--interval run to status 0"
+grep -q "Z checkpointed pid" "$OUT" || fail "--interval: no checkpoint of the job that ends with 0"
+grep -q "Z removed $T/iv0.ck: the job ended with status 0" "$OUT" || fail "no 'removed' event: $(tail -n 3 "$OUT")"
+[[ ! -e $T/iv0.ck ]] && ! compgen -G "$T/iv0.ck.*" >/dev/null ||
+	fail "the checkpoint of a job that ended with 0 is left: $(echo "$T"/iv0.ck*)"
+log "a job that ended with status 0: its checkpoint and pre-dumps are removed"
 
 # a checkpoint signal with --interval: the killing checkpoint is incremental
 # on the last pre-dump; the next run restores through the chain
@@ -167,14 +183,23 @@ CKPTCTL_AS=(setpriv --reuid=ckpt-run-a --regid="$(id -g ckpt-run-a)" --clear-gro
 OUT=$T/u/job.out
 touch "$OUT" && chown ckpt-run-a: "$OUT"
 run_cycle "$OUT" "$T/u/job.ck" USR1 85
-run_bg P "$OUT" run --interval 1 --dir "$T/u/job.ck" -- "${COMPUTE[@]}" "$STEPS" 3
-wait_for 60 "an incremental interval checkpoint through ckptd" file_has "$OUT" \
-	"Z checkpointed pid .* incremental on $T/u/job.ck.pre"
-kill -USR1 "$P"
-wait_rc "$P" 85 "incremental checkpoint through ckptd"
 run_bg P "$OUT" run --dir "$T/u/job.ck" -- "${COMPUTE[@]}" "$STEPS" 3
 wait_rc "$P" 3 "restored through ckptd, to its end"
-(($(grep -c "Z restored pid .* through ckptd" "$OUT") == 2)) || fail "not restored twice through ckptd"
+grep -q "Z restored pid .* through ckptd" "$OUT" || fail "not restored through ckptd"
 [[ $(result_of "$OUT") == "$want" ]] || fail "through ckptd: result '$(result_of "$OUT")', want '$want'"
+# --interval through ckptd: incremental, then a killing checkpoint on the
+# last pre-dump, restored to the end
+OUT=$T/u/iv.out
+touch "$OUT" && chown ckpt-run-a: "$OUT"
+run_bg P "$OUT" run --interval 1 --dir "$T/u/iv.ck" -- "${COMPUTE[@]}" "$STEPS" 3
+wait_for 60 "an incremental interval checkpoint through ckptd" file_has "$OUT" \
+	"Z checkpointed pid .* incremental on $T/u/iv.ck.pre"
+kill -USR1 "$P"
+wait_rc "$P" 85 "incremental checkpoint through ckptd"
+has_result "$OUT" && fail "the job printed a result although it was checkpointed"
+run_bg P "$OUT" run --dir "$T/u/iv.ck" -- "${COMPUTE[@]}" "$STEPS" 3
+wait_rc "$P" 3 "restored through ckptd from an incremental checkpoint, to its end"
+grep -q "Z restored pid .* through ckptd" "$OUT" || fail "--interval: not restored through ckptd"
+[[ $(result_of "$OUT") == "$want" ]] || fail "--interval through ckptd: result '$(result_of "$OUT")', want '$want'"
 log "through ckptd as a user: checkpointed, restored (then with --interval: incremental), exit status 3 of a job not our child"
 pass
