@@ -6,12 +6,12 @@
  * dumps it into DIR.new, swaps that for DIR and exits with --exit-code (the
  * scheduler requeues the job, and the next run restores it).
  *
- * Who waits for the job (docs/decisions.md, "ckptctl run: waiting for a
- * restored job"): a started job is our child. A job restored in process is
- * the child of ckpt-restore, our child, and comes to us when ckpt-restore
- * exits because we are a child subreaper. A job restored through ckptd is
- * the child of ckptd's restorer and goes to ckptd's subreaper: no request can
- * make it ours (a process is only ever reparented to an ancestor). We hold a
+ * Who waits for the job (docs/slurm.md, "Who waits for a restored job"): a
+ * started job is our child. A job restored in process is the child of
+ * ckpt-restore, our child, and comes to us when ckpt-restore exits because
+ * we are a child subreaper. A job restored through ckptd is the child of
+ * ckptd's restorer and goes to ckptd's subreaper: no request can make it
+ * ours (a process is only ever reparented to an ancestor). We hold a
  * pidfd on it and read its exit status with PIDFD_GET_INFO (PIDFD_INFO_EXIT,
  * Linux 6.15), which the kernel keeps for a pidfd holder once the task has
  * been reaped by whoever reaps it.
