@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,6 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -161,6 +161,18 @@ static int wait_stop_timeout(pid_t tid, int *ret_status, struct ckpt_error *e)
 	}
 }
 
+/* Is a signal pending for thread tid (its own or its process's) that mask lets through? */
+static int signal_deliverable(pid_t tid, uint64_t mask, struct ckpt_error *e)
+{
+	struct proc_status st;
+	int r = proc_parse_status(tid, &st, e);
+
+	if (r < 0)
+		return ckpt_err_wrap(e, "thread %d: its pending signals", tid);
+	/* bit n-1 is signal n in both the masks of status and ours */
+	return ((st.sig_pnd | st.shd_pnd) & ~mask) != 0;
+}
+
 /*
  * System calls that return -EINTR, not a restart code, as soon as any signal
  * is pending, even one without a handler: our PTRACE_INTERRUPT makes them
@@ -220,20 +232,16 @@ static bool eintr_on_any_signal(pid_t tid, const struct user_regs_struct *regs)
  */
 static int undo_freeze_eintr(pid_t tid, struct user_regs_struct *regs, struct ckpt_error *e)
 {
-	struct proc_status st;
 	uint64_t mask;
 	int r;
 
 	if ((long)regs->orig_rax < 0 || (long)regs->rax != -EINTR || !eintr_on_any_signal(tid, regs))
 		return 0;
 	r = ptrace_get_sigmask(tid, &mask, e);
-	if (r < 0)
-		return r;
-	r = proc_parse_status(tid, &st, e);
-	if (r < 0)
-		return ckpt_err_wrap(e, "thread %d: its pending signals", tid);
-	if ((st.sig_pnd | st.shd_pnd) & ~mask)
-		return 0;
+	if (r >= 0)
+		r = signal_deliverable(tid, mask, e);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	pr_debug("pid %d: syscall %ld interrupted by the freeze will restart", tid,
 		 (long)regs->orig_rax);
 	regs->rax = (uint64_t)-ERESTARTNOHAND;
@@ -640,7 +648,6 @@ void regs_fixup_interrupted_syscall(struct user_regs_struct *regs, bool same_tas
 int regs_prepare_resume(pid_t tid, struct user_regs_struct *regs, uint64_t mask, bool same_task,
 			struct ckpt_error *e)
 {
-	struct proc_status st;
 	int r;
 
 	if ((long)regs->orig_rax < 0)
@@ -654,12 +661,9 @@ int regs_prepare_resume(pid_t tid, struct user_regs_struct *regs, uint64_t mask,
 		regs_fixup_interrupted_syscall(regs, false);
 		return 0;
 	}
-	r = proc_parse_status(tid, &st, e);
-	if (r < 0)
-		return ckpt_err_wrap(e, "thread %d: its pending signals", tid);
-	/* bit n-1 is signal n in both the masks of status and ours */
-	if ((st.sig_pnd | st.shd_pnd) & ~mask)
-		return 0;
+	r = signal_deliverable(tid, mask, e);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	regs_fixup_interrupted_syscall(regs, same_task);
 	return 0;
 }
@@ -1003,7 +1007,8 @@ static int batch_pages(struct rsys *r, struct ckpt_error *e)
 
 	if (r->batch)
 		return 0;
-	if (ckpt_fault("rsys-no-batch")) {
+	/* pages of our own would outlive a borrowed session (its fini unmaps none) */
+	if (r->borrowed || ckpt_fault("rsys-no-batch")) {
 		r->batch = -1;
 		return 0;
 	}
@@ -1095,45 +1100,46 @@ static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_
 		return rc;
 	if (ptrace(PTRACE_CONT, r->tid, NULL, NULL) < 0)
 		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_CONT", r->tid);
-	for (long step = 0;; step++) {
+	/* the task runs our code now: whatever happens, it is stopped again below */
+	rc = 0;
+	for (long step = 0; rc >= 0; step++) {
 		pid_t w = waitpid(r->tid, &status, __WALL | WNOHANG);
 
-		if (w < 0 && errno != EINTR)
-			return ckpt_err_errno(e, -errno, "pid %d: waiting for a batch", r->tid);
-		if (w > 0) {
+		if (w < 0 && errno != EINTR) {
+			rc = ckpt_err_errno(e, -errno, "pid %d: waiting for a batch", r->tid);
+		} else if (w > 0) {
 			if (!WIFSTOPPED(status))
 				return ckpt_err(e, -ESRCH, "pid %d exited while it was frozen",
 						r->tid);
 			rc = batch_handle_stop(r, status, NULL, e);
 			if (rc < 0)
-				return rc;
+				return rc; /* the task sits in that stop */
 			waited += 100; /* a task that stops again and again still times out */
-			continue;
-		}
-		rc = remote_read(r->tid, flag, &done, sizeof(done), e);
-		if (rc < 0)
-			return rc;
-		if (done)
-			break;
-		if (waited >= BATCH_TIMEOUT_US)
-			break;
-		if (step < 64) {
-			sched_yield();
 		} else {
-			usleep(100);
-			waited += 100;
+			rc = remote_read(r->tid, flag, &done, sizeof(done), e);
+			if (rc < 0 || done || waited >= BATCH_TIMEOUT_US)
+				break;
+			if (step < 64) {
+				sched_yield();
+			} else {
+				usleep(100);
+				waited += 100;
+			}
 		}
 	}
 	if (ptrace(PTRACE_INTERRUPT, r->tid, NULL, NULL) < 0)
 		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_INTERRUPT", r->tid);
 	while (!interrupted) {
-		rc = ptrace_wait_stop(r->tid, &status, e);
-		if (rc < 0)
-			return rc;
-		rc = batch_handle_stop(r, status, &interrupted, e);
-		if (rc < 0)
-			return rc;
+		struct ckpt_error tmp = {0};
+		int rs = ptrace_wait_stop(r->tid, &status, rc < 0 ? &tmp : e);
+
+		if (rs >= 0)
+			rs = batch_handle_stop(r, status, &interrupted, rc < 0 ? &tmp : e);
+		if (rs < 0)
+			return rc < 0 ? rc : rs;
 	}
+	if (rc < 0)
+		return rc;
 	if (!done)
 		return ckpt_err(e, -ETIMEDOUT,
 				"pid %d: a batch of %zu remote syscalls (the first %ld) did not finish "
