@@ -62,14 +62,35 @@ const char *rpc_job_state_name(int state)
 	return "unknown";
 }
 
-int rpc_send(int sock, const ProtobufCMessage *msg, int fd, struct ckpt_error *e)
+ssize_t rpc_sendmsg_fd(int sock, const void *buf, size_t len, int fd)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} control = {};
-	struct msghdr mh = {};
-	struct iovec iov;
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		mh.msg_control = control.buf;
+		mh.msg_controllen = sizeof(control.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+int rpc_send(int sock, const ProtobufCMessage *msg, int fd, struct ckpt_error *e)
+{
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	_cleanup_free_ uint8_t *buf = NULL;
 	uint32_t le;
@@ -90,31 +111,14 @@ int rpc_send(int sock, const ProtobufCMessage *msg, int fd, struct ckpt_error *e
 	memcpy(buf, &le, sizeof(le));
 	protobuf_c_message_pack(msg, buf + sizeof(le));
 
-	iov.iov_base = buf;
-	iov.iov_len = sizeof(le) + len;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		mh.msg_control = control.buf;
-		mh.msg_controllen = sizeof(control.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	n = rpc_sendmsg_fd(sock, buf, sizeof(le) + len, fd);
 	if (n < 0)
-		return ckpt_err_errno(e, -errno, "sending %s message (%zu bytes%s)",
+		return ckpt_err_errno(e, (int)n, "sending %s message (%zu bytes%s)",
 				      msg->descriptor->short_name, len,
 				      fd >= 0 ? ", with an fd" : "");
-	if ((size_t)n != iov.iov_len)
+	if ((size_t)n != sizeof(le) + len)
 		return ckpt_err(e, -EIO, "sending %s message: short send of %zd of %zu bytes",
-				msg->descriptor->short_name, n, iov.iov_len);
+				msg->descriptor->short_name, n, sizeof(le) + len);
 	pr_debug("sent %s (%zu bytes, fd %d)\n", msg->descriptor->short_name, len, fd);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <protobuf-c/protobuf-c.h>
+#include <sys/types.h>
 
 #include "error.h"
 #include "rpc.pb-c.h"
@@ -29,6 +30,9 @@
  * RPC_FRAME_MAX).
  */
 int rpc_send(int sock, const ProtobufCMessage *msg, int fd, struct ckpt_error *e);
+/* sendmsg of len bytes of buf as one packet, with fd in SCM_RIGHTS unless fd
+ * is -1, again on EINTR, never raising SIGPIPE: the bytes sent, or -errno. */
+ssize_t rpc_sendmsg_fd(int sock, const void *buf, size_t len, int fd);
 
 /*
  * Receive one packet and unpack it. On success *ret is the message (free with

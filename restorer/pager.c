@@ -54,6 +54,7 @@
 #include "log.h"
 #include "mm_cow.h"
 #include "restore.h"
+#include "rpc.h"
 
 #define UFFD_FEATURES                                                                              \
 	(UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |          \
@@ -83,28 +84,10 @@ int lazy_setup(struct restore_ctx *ctx)
 /* Send len bytes of data and, unless fd is -1, fd in SCM_RIGHTS: 0 or -errno. */
 static int send_with_fd(int sock, const void *data, size_t len, int fd)
 {
-	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	struct cmsghdr *cm;
-	ssize_t n;
+	ssize_t n = rpc_sendmsg_fd(sock, data, len, fd);
 
-	if (fd >= 0) {
-		memset(u.buf, 0, sizeof(u.buf));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	n = sendmsg(sock, &mh, MSG_NOSIGNAL);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	return (size_t)n == len ? 0 : -EIO;
 }
 
