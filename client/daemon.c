@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "ckptctl.h"
 #include "dump.h"
 #include "image.h"
+#include "restorer_io.h"
 #include "rpc.h"
 
 int cli_daemon_connect(const struct cli_common *c, const char *cmd, int *ret_fd)
@@ -66,40 +68,30 @@ static void show_progress(const Progress *p, const struct cli_common *c, bool ba
 
 /*
  * ckptd went away without an answer: wait until its worker let go of the
- * directory and tell the truth from what is there (rpc_settle_lost_job()).
- * A complete checkpoint becomes an answer of our own.
+ * directory and tell the truth from what is there (rpc_settle_lost()): a
+ * complete checkpoint, or a restore whose commit record (commit_fd, our
+ * memfd, written by ckpt-restore before the tree ran) says committed,
+ * becomes an answer of our own.
  */
-static int settle_lost(int dir_fd, RpcType type, Response **ret, struct ckpt_error *e)
+static int settle_lost(int dir_fd, int commit_fd, RpcType type, Response **ret,
+		       struct ckpt_error *e)
 {
-	JobInfo ji = JOB_INFO__INIT;
-	Response resp = RESPONSE__INIT;
-	uint8_t buf[256];
-	int r = rpc_settle_lost_job(dir_fd, type, RPC_SETTLE_TIMEOUT, e);
+	int r = rpc_settle_lost(dir_fd, commit_fd, type, RPC_SETTLE_TIMEOUT, ret, e);
 
-	if (r < 0)
-		return r;
 	if (r == 0)
-		return ckpt_err(e, -ECONNRESET,
-				type == RPC_TYPE__RPC_DUMP
-				    ? "ckptd went away before the checkpoint was complete: nothing "
-				      "was checkpointed, the program runs on"
-				    : "ckptd went away during the restore: nothing was restored");
-	/* an answer of our own, freed like any other */
-	resp.version = RPC_PROTOCOL_VERSION;
-	resp.job = &ji;
-	*ret = response__unpack(NULL, response__pack(&resp, buf), buf);
-	if (!*ret)
-		return ckpt_err(e, -ENOMEM, "out of memory");
-	fprintf(stderr, "ckptctl: ckptd went away, but the checkpoint was complete\n");
-	return 0;
+		fprintf(stderr, "ckptctl: ckptd went away, but the %s\n",
+			type == RPC_TYPE__RPC_RESTORE ? "restore was committed: the tree runs"
+						      : "checkpoint was complete");
+	return r;
 }
 
-/* Send req with dir_fd, show progress, return the final response. */
-static int transact(int sock, const Request *req, int dir_fd, const struct cli_common *c, bool bar,
-		    Response **ret, struct ckpt_error *e)
+/* Send req with dir_fd (and commit_fd), show progress, return the final response. */
+static int transact(int sock, const Request *req, int dir_fd, int commit_fd,
+		    const struct cli_common *c, bool bar, Response **ret, struct ckpt_error *e)
 {
 	const char *what = req->type == RPC_TYPE__RPC_RESTORE ? "restoring" : "dumping";
-	int r = rpc_send(sock, &req->base, dir_fd, e);
+	int fds[2] = {dir_fd, commit_fd};
+	int r = rpc_send_fds(sock, &req->base, fds, dir_fd < 0 ? 0 : commit_fd < 0 ? 1 : 2, e);
 
 	if (r < 0)
 		return r;
@@ -108,7 +100,7 @@ static int transact(int sock, const Request *req, int dir_fd, const struct cli_c
 
 		r = rpc_recv_response(sock, &resp, NULL, e);
 		if (r == -ECONNRESET && dir_fd >= 0)
-			return settle_lost(dir_fd, req->type, ret, e);
+			return settle_lost(dir_fd, commit_fd, req->type, ret, e);
 		if (r < 0)
 			return r == -ECONNRESET ? ckpt_err(e, r,
 							   "ckptd closed the connection "
@@ -182,7 +174,7 @@ int daemon_dump_quiet(int sock, const struct dump_opts *o, const struct cli_comm
 	req.dump = &dr;
 	req.has_want_progress = true;
 	req.want_progress = bar || c->json;
-	r = transact(s, &req, dir_fd, c, bar, &resp, e);
+	r = transact(s, &req, dir_fd, -1, c, bar, &resp, e);
 	if (bar)
 		fprintf(stderr, "\r\033[K");
 	if (r == 0 && resp->status < 0)
@@ -241,7 +233,7 @@ int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const s
 			 struct ckpt_error *e)
 {
 	_cleanup_(rpc_response_freep) Response *resp = NULL;
-	_cleanup_close_ int s = sock, dir_fd = -1;
+	_cleanup_close_ int s = sock, dir_fd = -1, commit_fd = -1;
 	Request req = REQUEST__INIT;
 	RestoreRequest rr = RESTORE_REQUEST__INIT;
 	bool bar = !c->json && isatty(STDERR_FILENO) && c->verbose == 0;
@@ -250,6 +242,12 @@ int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const s
 	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir_fd < 0)
 		return ckpt_err_errno(e, -errno, "cannot open %s", dir);
+	/* where ckpt-restore writes that it committed: the truth when ckptd
+	 * goes away before it answers (settle_lost) */
+	commit_fd = memfd_create("ckpt-commit", MFD_CLOEXEC);
+	if (commit_fd < 0)
+		return ckpt_err_errno(e, -errno, "memfd_create for the commit record");
+	rr.has_commit_fd = rr.commit_fd = true;
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_RESTORE;
 	rr.cgroups = (char *)cgroups;
@@ -262,7 +260,7 @@ int daemon_restore_quiet(int sock, const char *dir, const char *cgroups, const s
 	rr.lazy = lazy;
 	req.has_want_progress = true;
 	req.want_progress = bar || c->json;
-	r = transact(s, &req, dir_fd, c, bar, &resp, e);
+	r = transact(s, &req, dir_fd, commit_fd, c, bar, &resp, e);
 	if (bar)
 		fprintf(stderr, "\r\033[K");
 	if (r == 0 && resp->status < 0)
@@ -390,7 +388,7 @@ int cmd_ps(int argc, char **argv, struct cli_common *c)
 		return 1;
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_STATUS;
-	r = transact(sock, &req, -1, c, false, &resp, &e);
+	r = transact(sock, &req, -1, -1, c, false, &resp, &e);
 	if (r == 0 && resp->status < 0)
 		r = ckpt_err(&e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
 	if (r < 0) {
@@ -457,7 +455,7 @@ int cmd_cancel(int argc, char **argv, struct cli_common *c)
 	req.version = RPC_PROTOCOL_VERSION;
 	req.type = RPC_TYPE__RPC_CANCEL;
 	req.cancel = &cr;
-	r = transact(sock, &req, -1, c, false, &resp, &e);
+	r = transact(sock, &req, -1, -1, c, false, &resp, &e);
 	if (r == 0 && resp->status < 0)
 		r = ckpt_err(&e, resp->status, "%s", resp->error ? resp->error : "ckptd failed");
 	if (r < 0) {

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -129,10 +130,10 @@ static void exec_restorer(const char *path, bool search, char **args, pid_t pare
 }
 
 static int spawn_restorer(const char *path, bool search, const char *dir, int verbose, int out_fd,
-			  int progress_fd, int tty_fd, const char *cgroups, const char *const *extra,
-			  pid_t *ret_pid)
+			  int progress_fd, int tty_fd, int commit_fd, const char *cgroups,
+			  const char *const *extra, pid_t *ret_pid)
 {
-	char *args[20], fdarg[16], ttyarg[16], cgarg[32];
+	char *args[28], fdarg[16], ttyarg[16], cgarg[32], commitarg[16], parentarg[16];
 	pid_t parent = getpid(), pid;
 	int n = 0, err = 0, errp[2];
 	ssize_t k;
@@ -158,6 +159,13 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 		snprintf(cgarg, sizeof(cgarg), "--cgroups=%s", cgroups);
 		args[n++] = cgarg;
 	}
+	/* the truth when it dies without its answer (commit_open) */
+	snprintf(commitarg, sizeof(commitarg), "%d", commit_fd);
+	args[n++] = "--commit-fd";
+	args[n++] = commitarg;
+	snprintf(parentarg, sizeof(parentarg), "%d", (int)parent);
+	args[n++] = "--parent-pid";
+	args[n++] = parentarg;
 	args[n++] = "--";
 	args[n++] = (char *)dir;
 	args[n] = NULL;
@@ -173,7 +181,7 @@ static int spawn_restorer(const char *path, bool search, const char *dir, int ve
 	if (pid == 0) {
 		/* dup2 clears close-on-exec: the restorer gets its own fd 3 */
 		if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(progress_fd, PROGRESS_FD) < 0 ||
-		    (tty_fd >= 0 && dup2(tty_fd, TTY_FD) < 0))
+		    (tty_fd >= 0 && dup2(tty_fd, TTY_FD) < 0) || fcntl(commit_fd, F_SETFD, 0) < 0)
 			_exit(127);
 		exec_restorer(path, search, args, parent, errp[1]);
 	}
@@ -572,14 +580,50 @@ static void kill_unreported(const char *dir, unsigned long long since)
 		restored_tasks_kill(dirfd, since);
 }
 
+/*
+ * The commit record ckpt-restore writes before its tree runs
+ * (lib/restorer_io.h): read when it dies without its answer, which then
+ * is that the tree runs. A memfd above the fds spawn_restorer places.
+ */
+static int commit_open(void)
+{
+	int fd = memfd_create("ckpt-commit", MFD_CLOEXEC), high;
+
+	if (fd < 0)
+		return -errno;
+	high = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	close(fd);
+	return high < 0 ? -errno : high;
+}
+
 /* --- the command --------------------------------------------------------------------- */
 
-static int report(const char *dir, int status, char *out, bool json, pid_t *ret_root)
+static int report(const char *dir, int status, char *out, int commit_fd, bool json,
+		  pid_t *ret_root)
 {
 	struct restore_result res = {0};
+	struct restore_commit cr;
 	const char *line = NULL;
 	bool parsed = find_result_line(out, &res, &line);
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+
+	if (!(parsed && code == 0 && !strcmp(res.status, "ok") && res.have_pid) &&
+	    restore_commit_read(commit_fd, &cr)) {
+		/* it died after its commit point: the tree runs */
+		*ret_root = cr.new_pidns ? 0 : cr.root_pid;
+		fprintf(stderr,
+			"ckptctl: ckpt-restore ended without its answer (%s %d), after it "
+			"committed: the tree runs\n",
+			WIFSIGNALED(status) ? "signal" : "exit status",
+			WIFSIGNALED(status) ? WTERMSIG(status) : code);
+		if (json)
+			printf("{\"status\":\"ok\",\"root_pid\":%d,\"tasks\":%u}\n",
+			       (int)*ret_root, cr.ntasks);
+		else
+			printf("restored pid %d (%u task%s)\n", (int)*ret_root, cr.ntasks,
+			       cr.ntasks == 1 ? "" : "s");
+		return 0;
+	}
 
 	if (WIFSIGNALED(status))
 		snprintf(res.error, sizeof(res.error), "ckpt-restore was killed by signal %d",
@@ -626,6 +670,8 @@ int restore_in_process(const char *dir, int verbose, const char *cgroups, pid_t 
 	struct restore_result res = {0};
 	const char *line = NULL;
 	int r, status, pipefd[2], progfd[2];
+	_cleanup_close_ int commit_fd = -1;
+	struct restore_commit cr;
 	unsigned long long since;
 	bool search;
 	size_t len;
@@ -638,6 +684,10 @@ int restore_in_process(const char *dir, int verbose, const char *cgroups, pid_t 
 		return -ENOMEM;
 	}
 	wait_for_zombie_pids(dir);
+	commit_fd = commit_open();
+	if (commit_fd < 0)
+		return snprintf(err, errlen, "memfd for the commit record: %s", strerror(-commit_fd)),
+		       commit_fd;
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return snprintf(err, errlen, "pipe: %m"), -EMFILE;
 	if (pipe2(progfd, O_CLOEXEC) < 0) {
@@ -648,7 +698,8 @@ int restore_in_process(const char *dir, int verbose, const char *cgroups, pid_t 
 	fcntl(progfd[0], F_SETFL, O_NONBLOCK);
 	view.in.fd = progfd[0];
 	fflush(stdout);
-	r = spawn_restorer(path, search, dir, verbose, pipefd[1], progfd[1], -1, cgroups, NULL, &pid);
+	r = spawn_restorer(path, search, dir, verbose, pipefd[1], progfd[1], -1, commit_fd, cgroups,
+			   NULL, &pid);
 	close(pipefd[1]);
 	close(progfd[1]);
 	if (r < 0) {
@@ -673,6 +724,13 @@ int restore_in_process(const char *dir, int verbose, const char *cgroups, pid_t 
 		*ret_root = (pid_t)res.root_pid;
 		*ret_tasks = res.tasks;
 		*ret_seconds = res.seconds;
+		return 0;
+	}
+	/* it died after its commit point: the tree runs */
+	if (restore_commit_read(commit_fd, &cr)) {
+		*ret_root = cr.new_pidns ? 0 : cr.root_pid;
+		*ret_tasks = cr.ntasks;
+		*ret_seconds = 0;
 		return 0;
 	}
 	if (WIFSIGNALED(status))
@@ -709,6 +767,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term;
 	struct progress_view view = {.in = {.fd = -1}};
 	int opt, ex, status, r, pipefd[2], progfd[2];
+	_cleanup_close_ int commit_fd = -1;
 	unsigned long long since;
 	bool search;
 	size_t len;
@@ -774,6 +833,11 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 		return 1;
 	}
 	wait_for_zombie_pids(dir);
+	commit_fd = commit_open();
+	if (commit_fd < 0) {
+		fprintf(stderr, "ckptctl: memfd for the commit record: %s\n", strerror(-commit_fd));
+		return 1;
+	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0 || pipe2(progfd, O_CLOEXEC) < 0) {
 		fprintf(stderr, "ckptctl: pipe: %m\n");
 		return 1;
@@ -785,8 +849,8 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	fflush(stdout);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], progfd[1], job.tty_fd, cgroups,
-			   extra, &pid);
+	r = spawn_restorer(path, search, dir, c->verbose, pipefd[1], progfd[1], job.tty_fd,
+			   commit_fd, cgroups, extra, &pid);
 	close(pipefd[1]);
 	close(progfd[1]);
 	if (r < 0) {
@@ -823,7 +887,7 @@ int cmd_restore(int argc, char **argv, struct cli_common *c)
 	}
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	r = report(dir, status, out, c->json, &root);
+	r = report(dir, status, out, commit_fd, c->json, &root);
 	if (r != 0 && new_pidns) {
 		/* the tree has other pids out here: its namespace's init goes */
 		const char *p = strstr(out, "\"ns_init_pid\":");

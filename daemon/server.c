@@ -34,6 +34,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "image.h"
+#include "fault.h"
 #include "log.h"
 #include "proc.h"
 #include "preserve.h"
@@ -71,6 +72,13 @@ struct job {
 	ino_t ino;
 	int dir_fd;		   /* the directory the client sent, -1 once settled */
 	int log_fd;		   /* dump: the engine's log (memfd shared with the worker) */
+	/* restore: ckpt-restore's commit record (memfd shared with the worker,
+	 * lib/restorer_io.h): the outcome when the worker dies without one */
+	int commit_fd;
+	/* the worker died without a result while its ckpt-restore may still
+	 * run (it holds the report pipe): settled at the pipe's end */
+	bool awaiting_restorer;
+	int lost_wstatus;
 	struct auth_caller caller; /* who asked: what is left is settled as them */
 	bool want_progress, cancelled, has_result;
 	int status;
@@ -291,7 +299,9 @@ static void job_close_fds(struct job *j)
 		close(j->dir_fd);
 	if (j->log_fd >= 0)
 		close(j->log_fd);
-	j->dir_fd = j->log_fd = -1;
+	if (j->commit_fd >= 0)
+		close(j->commit_fd);
+	j->dir_fd = j->log_fd = j->commit_fd = -1;
 }
 
 /* A free slot, else the oldest finished job's. */
@@ -358,7 +368,7 @@ static void worker_close_inherited(struct server *s)
 		if (s->jobs[i].id && s->jobs[i].report_fd >= 0)
 			close(s->jobs[i].report_fd);
 		if (s->jobs[i].id && s->jobs[i].state == JOB_STATE__JOB_RUNNING &&
-		    s->jobs[i].worker)
+		    (s->jobs[i].worker || s->jobs[i].awaiting_restorer))
 			job_close_fds(&s->jobs[i]);
 	}
 }
@@ -372,6 +382,7 @@ struct job_req {
 	int dir_fd;	       /* -1 for a check */
 	const struct stat *st; /* of dir_fd */
 	bool want_progress;
+	int client_commit_fd; /* a client's restore: RestoreRequest.commit_fd's */
 	struct worker_args a; /* the options of the worker */
 };
 
@@ -398,6 +409,8 @@ static int job_launch(struct server *s, struct conn *c, const struct job_req *jr
 	memset(j, 0, sizeof(*j));
 	j->dir_fd = jr->dir_fd >= 0 ? fcntl(jr->dir_fd, F_DUPFD_CLOEXEC, 3) : -1;
 	j->log_fd = jr->type == RPC_TYPE__RPC_DUMP ? memfd_create("dump.log", MFD_CLOEXEC) : -1;
+	j->commit_fd =
+	    jr->type == RPC_TYPE__RPC_RESTORE ? memfd_create("ckpt-commit", MFD_CLOEXEC) : -1;
 	j->caller = *jr->caller;
 	j->id = ++s->next_id;
 	j->type = jr->type;
@@ -433,6 +446,10 @@ static int job_launch(struct server *s, struct conn *c, const struct job_req *jr
 	a.restorer = s->o->restorer;
 	a.ckptd_pid = getpid();
 	a.log_fd = j->log_fd;
+	a.commit_fd = j->commit_fd;
+	a.client_commit_fd = c && jr->role == JOB_ROLE_CLIENT && jr->type == RPC_TYPE__RPC_RESTORE
+				 ? jr->client_commit_fd
+				 : -1;
 	a.limits.max_restore_bytes = s->o->max_restore_bytes;
 	a.limits.max_images = s->o->max_images;
 	a.mac_key = s->o->mac_key;
@@ -471,11 +488,12 @@ static int job_launch(struct server *s, struct conn *c, const struct job_req *jr
 }
 
 static int job_start(struct server *s, struct conn *c, const Request *req, int dir_fd,
-		     const struct stat *st, struct ckpt_error *e)
+		     int commit_fd, const struct stat *st, struct ckpt_error *e)
 {
 	struct job_req jr = {.type = req->type,
 			     .caller = &c->caller,
 			     .dir_fd = dir_fd,
+			     .client_commit_fd = commit_fd,
 			     .st = st,
 			     .want_progress = req->has_want_progress && req->want_progress};
 
@@ -564,10 +582,13 @@ static void job_read_reports(struct job *j)
  * the kernel (its tracer died) unless the checkpoint was already complete:
  * so, as the caller, a checkpoint that verifies is the result, anything
  * else is removed and the dump failed; dump.log gets what the engine
- * logged. A restore's ckpt-restore got SIGTERM and rolled back.
+ * logged. A restore's ckpt-restore got SIGTERM and is gone now (it held
+ * the report pipe): it rolled back, unless its commit record says it had
+ * committed, and then the tree runs.
  */
 static void job_settle_lost(struct job *j, int wstatus)
 {
+	struct restore_commit cr;
 	char why[64];
 	bool logged = false;
 	int kept = 0;
@@ -578,6 +599,14 @@ static void job_settle_lost(struct job *j, int wstatus)
 		snprintf(why, sizeof(why), "exited without a result");
 	if (j->type == RPC_TYPE__RPC_DUMP && j->dir_fd >= 0)
 		kept = caller_settle_dump(&j->caller, j->dir_fd, j->log_fd, &logged);
+	if (j->type == RPC_TYPE__RPC_RESTORE && restore_commit_read(j->commit_fd, &cr)) {
+		j->status = 0;
+		j->pid = cr.new_pidns ? 0 : cr.root_pid;
+		j->tasks_done = cr.ntasks;
+		pr_info("job %llu: the worker %s after the restore was committed: the tree runs",
+			(unsigned long long)j->id, why);
+		return;
+	}
 	if (kept == 1) {
 		j->status = 0;
 		pr_info("job %llu: the worker %s after the checkpoint was complete",
@@ -602,11 +631,18 @@ static void job_finish(struct server *s, struct job *j, int wstatus)
 	JobInfo ji;
 
 	job_read_reports(j);
+	j->worker = 0;
+	/* its ckpt-restore may still be deciding: wait for it (the pipe's end) */
+	if (!j->has_result && j->type == RPC_TYPE__RPC_RESTORE && j->report_fd >= 0) {
+		j->awaiting_restorer = true;
+		j->lost_wstatus = wstatus;
+		return;
+	}
+	j->awaiting_restorer = false;
 	if (j->report_fd >= 0) {
 		close(j->report_fd);
 		j->report_fd = -1;
 	}
-	j->worker = 0;
 	j->seconds = ckpt_monotonic_seconds() - j->t_start;
 	if (!j->has_result)
 		job_settle_lost(j, wstatus);
@@ -629,6 +665,9 @@ static void job_finish(struct server *s, struct job *j, int wstatus)
 	}
 	if (!j->conn)
 		return;
+	/* a pause only (tests kill ckptd here: its client reads the outcome
+	 * of a restore from its commit record, of a dump from the directory) */
+	ckpt_fault_inject("ckptd-answer", NULL);
 	job_info(j, &ji);
 	resp.version = RPC_PROTOCOL_VERSION;
 	resp.status = j->status;
@@ -1316,7 +1355,7 @@ static void answer_version(struct conn *c)
 {
 	static char *features[] = {"dump",     "restore",	"status",	 "cancel",
 				   "progress", "leave-running", "peercred-auth", "cgroups-caller",
-				   "preserve", "lazy-restore", "incremental"};
+				   "preserve", "lazy-restore", "incremental", "commit-fd"};
 	Response resp = RESPONSE__INIT;
 
 	resp.version = RPC_PROTOCOL_VERSION;
@@ -1373,7 +1412,8 @@ static void answer_cancel(struct server *s, struct conn *c, uint64_t id)
 	send_final(c, &resp);
 }
 
-static void handle_job_request(struct server *s, struct conn *c, const Request *req, int dir_fd)
+static void handle_job_request(struct server *s, struct conn *c, const Request *req, int dir_fd,
+			       int commit_fd)
 {
 	struct ckpt_error e = {0};
 	const struct job *busy;
@@ -1432,7 +1472,7 @@ static void handle_job_request(struct server *s, struct conn *c, const Request *
 			return;
 		}
 	}
-	r = job_start(s, c, req, dir_fd, &st, &e);
+	r = job_start(s, c, req, dir_fd, commit_fd, &st, &e);
 	if (r < 0)
 		send_error(c, r, e.msg);
 }
@@ -1440,11 +1480,11 @@ static void handle_job_request(struct server *s, struct conn *c, const Request *
 static void handle_request(struct server *s, struct conn *c)
 {
 	_cleanup_(rpc_request_freep) Request *req = NULL;
-	_cleanup_close_ int dir_fd = -1;
+	_cleanup_close_ int dir_fd = -1, commit_fd = -1;
 	struct ckpt_error e = {0};
 	int r;
 
-	r = rpc_recv_request(c->fd, &req, &dir_fd, &e);
+	r = rpc_recv_request(c->fd, &req, &dir_fd, &commit_fd, &e);
 	if (r == -EAGAIN || r == -EINTR)
 		return;
 	if (r == -ECONNRESET) {
@@ -1452,7 +1492,7 @@ static void handle_request(struct server *s, struct conn *c)
 		return;
 	}
 	if (r == 0)
-		r = rpc_validate_request(req, dir_fd, &e);
+		r = rpc_validate_request(req, dir_fd, commit_fd, &e);
 	if (r < 0) {
 		/* answer, then hang up: the stream cannot be trusted any more */
 		pr_debug("bad request from pid %d: %s", (int)c->caller.pid, e.msg);
@@ -1473,7 +1513,7 @@ static void handle_request(struct server *s, struct conn *c)
 		break;
 	case RPC_TYPE__RPC_DUMP:
 	case RPC_TYPE__RPC_RESTORE:
-		handle_job_request(s, c, req, dir_fd);
+		handle_job_request(s, c, req, dir_fd, commit_fd);
 		break;
 	case RPC_TYPE__RPC_PRESERVE:
 		answer_preserve(s, c, req->preserve);
@@ -1588,9 +1628,16 @@ static void loop_once(struct server *s, struct pollfd *pfd, void **who)
 	}
 	if (pfd[0].revents && handle_signals(s))
 		reap_workers(s);
-	for (size_t i = nconn_end; i < n; i++)
-		if (pfd[i].revents)
-			job_read_reports(who[i]);
+	for (size_t i = nconn_end; i < n; i++) {
+		struct job *j = who[i];
+
+		if (!pfd[i].revents)
+			continue;
+		job_read_reports(j);
+		/* a dead worker's ckpt-restore is gone too */
+		if (j->awaiting_restorer && j->report_fd < 0)
+			job_finish(s, j, j->lost_wstatus);
+	}
 	for (size_t i = 2; i < nconn_end; i++) {
 		struct conn *c = who[i];
 
@@ -1646,7 +1693,7 @@ int server_run(const struct server_opts *opts, struct ckpt_error *e)
 	s.conns = conns;
 	s.nconns = o.max_conns;
 	for (size_t i = 0; i < JOB_SLOTS; i++)
-		s.jobs[i].report_fd = s.jobs[i].dir_fd = s.jobs[i].log_fd = -1;
+		s.jobs[i].report_fd = s.jobs[i].dir_fd = s.jobs[i].log_fd = s.jobs[i].commit_fd = -1;
 	s.preserved_fd = -1;
 	if (preserve_open(&s, e) < 0)
 		return ckpt_err_wrap(e, "state directory %s", o.state_dir);

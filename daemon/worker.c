@@ -98,26 +98,6 @@ static void die_with_ckptd(const struct worker_args *a)
 		worker_cancelled = 1;
 }
 
-static bool ckptd_gone(const struct worker_args *a)
-{
-	return getppid() != a->ckptd_pid;
-}
-
-/*
- * The client that asked for this restore has closed its connection (it
- * was killed, say): nobody can be told the tree runs. Looked at here, at
- * the last moment, rather than left to ckptd's SIGTERM, which comes when
- * ckptd's loop gets to it: a client killed just before the answer would
- * otherwise be told nothing while the tree runs on. POLLHUP only: a client
- * that shut down its writing side still reads the answer.
- */
-static bool client_gone(const struct worker_args *a)
-{
-	struct pollfd p = {.fd = a->client_fd, .events = POLLIN};
-
-	return a->client_fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
-}
-
 /*
  * Hold the image directory for the job (a lock on an open file description
  * of our own): a client that lost ckptd waits for it before it looks at
@@ -523,10 +503,12 @@ static bool saved_pid_taken(int dir_fd, pid_t only)
 
 static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, int progress_fd)
 {
-	char fdarg[16], progarg[16], pidarg[16];
-	char *argv[16] = {"ckpt-restore", "--json",	   "-v",    "--dir-fd",
+	char fdarg[16], progarg[16], pidarg[16], commitarg[2][16], parentarg[16], clientarg[16],
+	    holdarg[16];
+	char *argv[32] = {"ckpt-restore", "--json",	   "-v",    "--dir-fd",
 			  fdarg,	  "--progress-fd", progarg, NULL};
 	size_t argc = 7;
+	int commit_fds[2] = {a->commit_fd, a->client_commit_fd};
 	/* opened while still root: the caller may have no way into the
 	 * directory ckpt-restore lives in (a build tree in a private dir),
 	 * only the right to execute the file itself */
@@ -556,10 +538,41 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 		argv[argc++] = "--continue-clocks";
 	if (a->lazy)
 		argv[argc++] = "--lazy";
+	/*
+	 * The truth contract (docs/security.md): the commit records (ours,
+	 * which ckptd reads if we die, and the client's), ourselves as the
+	 * parent that reports the outcome, the client's connection, and the
+	 * report pipe, held until ckpt-restore is gone: ckptd settles a
+	 * restore whose worker died only once its ckpt-restore has ended too.
+	 */
+	for (size_t i = 0; i < 2; i++) {
+		if (commit_fds[i] < 0)
+			continue;
+		snprintf(commitarg[i], sizeof(commitarg[i]), "%d", commit_fds[i]);
+		argv[argc++] = "--commit-fd";
+		argv[argc++] = commitarg[i];
+	}
+	snprintf(parentarg, sizeof(parentarg), "%d", (int)a->worker_pid);
+	argv[argc++] = "--parent-pid";
+	argv[argc++] = parentarg;
+	if (a->client_fd >= 0) {
+		snprintf(clientarg, sizeof(clientarg), "%d", a->client_fd);
+		argv[argc++] = "--client-fd";
+		argv[argc++] = clientarg;
+	}
+	snprintf(holdarg, sizeof(holdarg), "%d", a->report_fd);
+	argv[argc++] = "--hold-fd";
+	argv[argc++] = holdarg;
 	argv[argc] = NULL;
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
 		_exit(127);
 	if (fcntl(a->dir_fd, F_SETFD, 0) < 0 || fcntl(progress_fd, F_SETFD, 0) < 0)
+		_exit(127);
+	for (size_t i = 0; i < 2; i++)
+		if (commit_fds[i] >= 0 && fcntl(commit_fds[i], F_SETFD, 0) < 0)
+			_exit(127);
+	if ((a->client_fd >= 0 && fcntl(a->client_fd, F_SETFD, 0) < 0) ||
+	    fcntl(a->report_fd, F_SETFD, 0) < 0)
 		_exit(127);
 	join_caller_cgroups(a, log_fd);
 	if (!auth_is_root(a->caller) && (drop_bounding_set() < 0 || become_caller(a) < 0)) {
@@ -1015,6 +1028,7 @@ int worker_restore(const struct worker_args *a)
 	Inventory *inv = NULL;
 	char out[4096], msg[CKPT_ERROR_MAX], snap[] = SNAPSHOT_TEMPLATE;
 	long long pid = 0, ntasks = 0, pager = 0;
+	struct restore_commit cr;
 	unsigned long long started = 0;
 	bool ran = false;
 	int r;
@@ -1071,6 +1085,14 @@ int worker_restore(const struct worker_args *a)
 		pid = json_number(out, "root_pid");
 		ntasks = json_number(out, "tasks");
 		pager = a->lazy ? json_number(out, "pager_pid") : 0;
+	} else if (ran && restore_commit_read(a->commit_fd, &cr)) {
+		/* ckpt-restore died after its commit point (killed): the tree
+		 * runs, let go by the kernel if not by ckpt-restore */
+		pr_info("ckpt-restore ended without its answer after the commit: the tree runs");
+		memset(&err, 0, sizeof(err));
+		r = 0;
+		pid = cr.new_pidns ? 0 : cr.root_pid;
+		ntasks = cr.ntasks;
 	} else if (r == 0) {
 		json_error(out, msg, sizeof(msg));
 		r = ckpt_err(&err, worker_cancelled ? -ECANCELED : -EIO, "%s",
@@ -1078,14 +1100,13 @@ int worker_restore(const struct worker_args *a)
 				    : (b.has_log ? "ckpt-restore failed (see restore.log)"
 						 : "ckpt-restore failed"));
 	}
+	/*
+	 * Past the commit point nothing is undone: a cancel (the client gone,
+	 * RPC_CANCEL, ckptd gone) came too late. ckpt-restore looked at each
+	 * of them last thing before it committed; whoever is left to tell
+	 * reads the commit record (ckptd's client its own, when ckptd is gone).
+	 */
 	ckpt_fault_inject("ckptd-restore-done", NULL);
-	/* ckptd is gone: nobody can be told the tree runs, so it must not */
-	if (r == 0 && ckptd_gone(a))
-		r = ckpt_err(&err, -ECANCELED, "ckptd went away: the restored tree was killed");
-	/* cancelled after ckpt-restore was done (its client went away, or
-	 * RPC_CANCEL): the answer cannot say it runs, so it must not */
-	else if (r == 0 && (worker_cancelled || client_gone(a)))
-		r = ckpt_err(&err, -ECANCELED, "cancelled: the restored tree was killed");
 	if (r < 0 && ran && (a->new_pidns || b.use_new_pidns))
 		restored_nsinit_kill((pid_t)json_number(out, "ns_init_pid"), started);
 	else if (r < 0 && ran)

@@ -55,8 +55,10 @@ struct worker_args {
 	/* restore: a pidfd of the client that connected (SO_PEERPIDFD), or -1:
 	 * caller->pid is that process only while this says it lives */
 	int caller_pidfd;
-	/* restore for a client: a dup of its connection, or -1: the worker
-	 * looks at it itself before it lets the tree run (client_gone) */
+	/* restore for a client: a dup of its connection, or -1: ckpt-restore
+	 * looks at it (--client-fd) last thing before its commit point, so a
+	 * client killed just before the answer is not left with a tree that
+	 * nobody reported (ckptd's SIGTERM comes when its loop gets to it) */
 	int client_fd;
 	/* dump: seize, collect, check, resume: nothing is written (preserve
 	 * registration); the worker makes and removes a scratch directory */
@@ -68,6 +70,11 @@ struct worker_args {
 	const char *restorer; /* restore: path of ckpt-restore */
 	pid_t ckptd_pid;      /* the main process: the worker dies with it */
 	int log_fd;	      /* dump: memfd for the engine's log, shared with ckptd */
+	/* restore: ckpt-restore's commit record (lib/restorer_io.h), a memfd
+	 * shared with ckptd, which reads it when we die without a result; and
+	 * the client's own (RestoreRequest.commit_fd), or -1 */
+	int commit_fd;
+	int client_commit_fd;
 	struct worker_limits limits;
 	const uint8_t *mac_key; /* mac.h: seal dumps, check non-root restores */
 	/* set in the worker */

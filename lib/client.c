@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@ struct call {
 	const char *socket;
 	Request *req;
 	int fd; /* image directory or -1; the caller keeps it */
+	int commit_fd; /* restore: its commit record (a memfd) or -1 */
 	ckpt_progress_fn progress;
 	void *progress_data;
 };
@@ -109,10 +111,16 @@ static int call_daemon(const struct call *c, Response **ret, struct ckpt_error *
 	c->req->version = RPC_PROTOCOL_VERSION;
 	c->req->has_want_progress = c->progress != NULL;
 	c->req->want_progress = c->progress != NULL;
-	r = rpc_send(sock, &c->req->base, c->fd, e);
+	r = rpc_send_fds(sock, &c->req->base, (int[2]){c->fd, c->commit_fd},
+			 c->fd < 0 ? 0 : c->commit_fd < 0 ? 1 : 2, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "ckptd at %s", path);
 	r = wait_final(sock, c, &resp, e);
+	/* ckptd went away: what is in the directory (a dump) or the commit
+	 * record (a restore) says what happened, once its worker let go */
+	if (r == -ECONNRESET && c->fd >= 0)
+		r = rpc_settle_lost(c->fd, c->commit_fd, c->req->type, RPC_SETTLE_TIMEOUT, &resp,
+				    e);
 	if (r < 0)
 		return r;
 	if (resp->status < 0)
@@ -200,7 +208,7 @@ int ckpt_dump(const struct ckpt_dump_opts *opts, struct ckpt_result *res)
 	Request req = REQUEST__INIT;
 	DumpRequest dump = DUMP_REQUEST__INIT;
 	_cleanup_close_ int dirfd = -1;
-	struct call c = {.req = &req};
+	struct call c = {.req = &req, .commit_fd = -1};
 	bool created = false;
 	int r;
 
@@ -251,14 +259,19 @@ int ckpt_restore(const struct ckpt_restore_opts *opts, struct ckpt_result *res)
 	struct ckpt_error e = {};
 	Request req = REQUEST__INIT;
 	RestoreRequest restore = RESTORE_REQUEST__INIT;
-	_cleanup_close_ int dirfd = -1;
-	struct call c = {.req = &req};
+	_cleanup_close_ int dirfd = -1, commit_fd = -1;
+	struct call c = {.req = &req, .commit_fd = -1};
 	int r;
 
 	res = res ? res : &dummy;
 	memset(res, 0, sizeof(*res));
 	if (!opts || !opts->dir || !*opts->dir) {
 		ckpt_err(&e, -EINVAL, "restore: give an image directory");
+		return result_fail(res, &e);
+	}
+	commit_fd = memfd_create("ckpt-commit", MFD_CLOEXEC);
+	if (commit_fd < 0) {
+		ckpt_err_errno(&e, -errno, "memfd for the restore's commit record");
 		return result_fail(res, &e);
 	}
 	dirfd = open(opts->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -276,9 +289,11 @@ int ckpt_restore(const struct ckpt_restore_opts *opts, struct ckpt_result *res)
 	restore.has_lazy = opts->lazy != 0;
 	restore.lazy = opts->lazy != 0;
 	restore.cgroups = (char *)opts->cgroups;
+	restore.has_commit_fd = restore.commit_fd = true;
 	req.restore = &restore;
 	c.socket = opts->socket;
 	c.fd = dirfd;
+	c.commit_fd = commit_fd;
 	c.progress = opts->progress;
 	c.progress_data = opts->progress_data;
 	r = call_daemon(&c, &resp, &e);
@@ -329,7 +344,7 @@ int ckpt_job_status(const char *socket, struct ckpt_job **ret_jobs, size_t *ret_
 	struct ckpt_result dummy;
 	struct ckpt_error e = {};
 	Request req = REQUEST__INIT;
-	struct call c = {.socket = socket, .req = &req, .fd = -1};
+	struct call c = {.socket = socket, .req = &req, .fd = -1, .commit_fd = -1};
 	int r;
 
 	res = res ? res : &dummy;
@@ -364,7 +379,7 @@ int ckpt_cancel(const char *socket, uint64_t job_id, struct ckpt_result *res)
 	struct ckpt_error e = {};
 	Request req = REQUEST__INIT;
 	CancelRequest cancel = CANCEL_REQUEST__INIT;
-	struct call c = {.socket = socket, .req = &req, .fd = -1};
+	struct call c = {.socket = socket, .req = &req, .fd = -1, .commit_fd = -1};
 	int r;
 
 	res = res ? res : &dummy;
@@ -386,7 +401,7 @@ int ckpt_daemon_version(const char *socket, char *buf, size_t len, struct ckpt_r
 	struct ckpt_result dummy;
 	struct ckpt_error e = {};
 	Request req = REQUEST__INIT;
-	struct call c = {.socket = socket, .req = &req, .fd = -1};
+	struct call c = {.socket = socket, .req = &req, .fd = -1, .commit_fd = -1};
 	int r;
 
 	res = res ? res : &dummy;

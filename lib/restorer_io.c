@@ -171,3 +171,46 @@ void restored_tasks_kill(int dirfd, unsigned long long since)
 		protobuf_c_message_free_unpacked(m, NULL);
 	}
 }
+
+#define COMMIT_RECORD_LEN 64
+
+int restore_commit_write(int fd, const struct restore_commit *c)
+{
+	char rec[COMMIT_RECORD_LEN];
+	int n;
+
+	if (c)
+		n = snprintf(rec, sizeof(rec), "committed root %d tasks %u pidns %d",
+			     (int)c->root_pid, c->ntasks, c->new_pidns ? 1 : 0);
+	else
+		n = snprintf(rec, sizeof(rec), "rolled back");
+	/* padded with spaces to the fixed size, one newline at the end */
+	errno = 0;
+	memset(rec + n, ' ', sizeof(rec) - (size_t)n);
+	rec[sizeof(rec) - 1] = '\n';
+	if (pwrite(fd, rec, sizeof(rec), 0) != (ssize_t)sizeof(rec))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+bool restore_commit_read(int fd, struct restore_commit *ret)
+{
+	char rec[COMMIT_RECORD_LEN + 1];
+	struct restore_commit c = {0};
+	int root, pidns;
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = pread(fd, rec, COMMIT_RECORD_LEN, 0);
+	if (n != COMMIT_RECORD_LEN)
+		return false;
+	rec[n] = '\0';
+	if (sscanf(rec, "committed root %d tasks %u pidns %d", &root, &c.ntasks, &pidns) != 3)
+		return false;
+	c.root_pid = root;
+	c.new_pidns = pidns != 0;
+	if (ret)
+		*ret = c;
+	return true;
+}

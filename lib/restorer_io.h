@@ -61,3 +61,26 @@ void restored_tasks_kill(int dirfd, unsigned long long since);
  * started at or after `since`.
  */
 void restored_nsinit_kill(pid_t init, unsigned long long since);
+
+/*
+ * The commit record of a restore (ckpt-restore --commit-fd, a memfd of the
+ * program that runs it, of ckptd, or of ckptd's client): ckpt-restore
+ * writes "committed" into it at its commit point, once every task is
+ * complete and its last cancel check passed, before the first task runs;
+ * from then on the restore is never rolled back (a failure later, when
+ * every task could not be let go, writes "rolled back" after the
+ * rollback). Whoever outlives a killed ckpt-restore, worker or ckptd reads
+ * it once ckpt-restore is gone: the tree runs exactly when it says
+ * committed. One fixed-size line at offset 0, so that a rewrite replaces
+ * it whole.
+ */
+struct restore_commit {
+	pid_t root_pid;	  /* the root, in the restorer's pid namespace */
+	unsigned ntasks;
+	bool new_pidns;	  /* root_pid is the pid inside a new pid namespace */
+};
+
+/* Write the record (committed, or rolled back when c is NULL); -errno. */
+int restore_commit_write(int fd, const struct restore_commit *c);
+/* true when fd holds a committed record (then *ret is filled, if given). */
+bool restore_commit_read(int fd, struct restore_commit *ret);

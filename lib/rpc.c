@@ -22,6 +22,7 @@
 #include "fault.h"
 #include "image.h"
 #include "log.h"
+#include "restorer_io.h"
 #include "rpc.h"
 
 /* Room for a few fds, so that a peer sending too many still has them all
@@ -62,26 +63,28 @@ const char *rpc_job_state_name(int state)
 	return "unknown";
 }
 
-ssize_t rpc_sendmsg_fd(int sock, const void *buf, size_t len, int fd)
+static ssize_t sendmsg_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} control = {};
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
-	if (fd >= 0) {
+	if (nfds > 2)
+		return -EINVAL;
+	if (nfds) {
 		struct cmsghdr *c;
 
 		mh.msg_control = control.buf;
-		mh.msg_controllen = sizeof(control.buf);
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
 	do
 		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
@@ -89,7 +92,18 @@ ssize_t rpc_sendmsg_fd(int sock, const void *buf, size_t len, int fd)
 	return n < 0 ? -errno : n;
 }
 
+ssize_t rpc_sendmsg_fd(int sock, const void *buf, size_t len, int fd)
+{
+	return sendmsg_fds(sock, buf, len, &fd, fd >= 0 ? 1 : 0);
+}
+
 int rpc_send(int sock, const ProtobufCMessage *msg, int fd, struct ckpt_error *e)
+{
+	return rpc_send_fds(sock, msg, &fd, fd >= 0 ? 1 : 0, e);
+}
+
+int rpc_send_fds(int sock, const ProtobufCMessage *msg, const int *fds, size_t nfds,
+		 struct ckpt_error *e)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	_cleanup_free_ uint8_t *buf = NULL;
@@ -111,15 +125,15 @@ int rpc_send(int sock, const ProtobufCMessage *msg, int fd, struct ckpt_error *e
 	memcpy(buf, &le, sizeof(le));
 	protobuf_c_message_pack(msg, buf + sizeof(le));
 
-	n = rpc_sendmsg_fd(sock, buf, sizeof(le) + len, fd);
+	n = sendmsg_fds(sock, buf, sizeof(le) + len, fds, nfds);
 	if (n < 0)
 		return ckpt_err_errno(e, (int)n, "sending %s message (%zu bytes%s)",
 				      msg->descriptor->short_name, len,
-				      fd >= 0 ? ", with an fd" : "");
+				      nfds ? ", with fds" : "");
 	if ((size_t)n != sizeof(le) + len)
 		return ckpt_err(e, -EIO, "sending %s message: short send of %zd of %zu bytes",
 				msg->descriptor->short_name, n, sizeof(le) + len);
-	pr_debug("sent %s (%zu bytes, fd %d)\n", msg->descriptor->short_name, len, fd);
+	pr_debug("sent %s (%zu bytes, %zu fds)\n", msg->descriptor->short_name, len, nfds);
 	return 0;
 }
 
@@ -156,7 +170,7 @@ static int collect_fds(struct msghdr *mh, int *fds, size_t *nfds, struct ckpt_er
 }
 
 /* Check the packet's flags, control messages and length prefix. */
-static int check_frame(struct msghdr *mh, ssize_t n, size_t nfds, bool want_fd,
+static int check_frame(struct msghdr *mh, ssize_t n, size_t nfds, size_t max_fds,
 		       struct ckpt_error *e)
 {
 	uint32_t le;
@@ -168,9 +182,10 @@ static int check_frame(struct msghdr *mh, ssize_t n, size_t nfds, bool want_fd,
 		return ckpt_err(e, -EBADMSG,
 				"frame carried more control data than expected "
 				"(more than one fd?)");
-	if (nfds > 1)
-		return ckpt_err(e, -EBADMSG, "frame carried %zu fds, at most one is allowed", nfds);
-	if (nfds == 1 && !want_fd)
+	if (nfds > max_fds && max_fds)
+		return ckpt_err(e, -EBADMSG, "frame carried %zu fds, at most %zu %s allowed", nfds,
+				max_fds, max_fds == 1 ? "is" : "are");
+	if (nfds && !max_fds)
 		return ckpt_err(e, -EBADMSG, "frame carried an fd where none is expected");
 	if ((size_t)n < sizeof(le))
 		return ckpt_err(e, -EBADMSG, "frame of %zd bytes is shorter than its length prefix",
@@ -185,9 +200,9 @@ static int check_frame(struct msghdr *mh, ssize_t n, size_t nfds, bool want_fd,
 
 /*
  * Receive one packet into buf; on success *ret_len is the payload length
- * (after the prefix) and *ret_fd the one fd or -1.
+ * (after the prefix) and ret_fds[0..max_fds) its fds, -1 where none came.
  */
-static int recv_frame(int sock, uint8_t *buf, size_t *ret_len, int *ret_fd, bool want_fd,
+static int recv_frame(int sock, uint8_t *buf, size_t *ret_len, int *ret_fds, size_t max_fds,
 		      struct ckpt_error *e)
 {
 	union {
@@ -218,21 +233,23 @@ static int recv_frame(int sock, uint8_t *buf, size_t *ret_len, int *ret_fd, bool
 	if (r == 0 && n == 0 && nfds == 0)
 		r = ckpt_err(e, -ECONNRESET, "the peer closed the connection");
 	if (r == 0)
-		r = check_frame(&mh, n, nfds, want_fd, e);
+		r = check_frame(&mh, n, nfds, max_fds, e);
 	if (r < 0) {
 		close_fds(fds, nfds);
 		return r;
 	}
 	*ret_len = (size_t)n - sizeof(uint32_t);
-	*ret_fd = nfds ? fds[0] : -1;
+	for (size_t i = 0; i < max_fds; i++)
+		ret_fds[i] = i < nfds ? fds[i] : -1;
 	return 0;
 }
 
 static int recv_msg(int sock, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret,
-		    int *ret_fd, struct ckpt_error *e)
+		    int *ret_fd, int *ret_fd2, struct ckpt_error *e)
 {
 	_cleanup_free_ uint8_t *buf = malloc(RPC_FRAME_MAX);
-	_cleanup_close_ int fd = -1;
+	int fds[2] = {-1, -1};
+	_cleanup_close_ int fd = -1, fd2 = -1;
 	ProtobufCMessage *msg;
 	size_t len = 0;
 	int r;
@@ -242,30 +259,35 @@ static int recv_msg(int sock, const ProtobufCMessageDescriptor *desc, ProtobufCM
 	r = ckpt_fault_inject("rpc-recv", e);
 	if (r < 0)
 		return r;
-	r = recv_frame(sock, buf, &len, &fd, ret_fd != NULL, e);
+	r = recv_frame(sock, buf, &len, fds, ret_fd ? (ret_fd2 ? 2 : 1) : 0, e);
 	if (r < 0)
 		return r;
+	fd = fds[0];
+	fd2 = fds[1];
 	msg = protobuf_c_message_unpack(desc, NULL, len, buf + sizeof(uint32_t));
 	if (!msg)
 		return ckpt_err(
 		    e, -EBADMSG,
 		    "frame of %zu bytes is not a valid %s message (bad or missing fields)", len,
 		    desc->short_name);
-	pr_debug("received %s (%zu bytes, fd %d)\n", desc->short_name, len, fd);
+	pr_debug("received %s (%zu bytes, fds %d %d)\n", desc->short_name, len, fd, fd2);
 	*ret = msg;
 	if (ret_fd)
 		*ret_fd = TAKE_FD(fd);
+	if (ret_fd2)
+		*ret_fd2 = TAKE_FD(fd2);
 	return 0;
 }
 
-int rpc_recv_request(int sock, Request **ret, int *ret_fd, struct ckpt_error *e)
+int rpc_recv_request(int sock, Request **ret, int *ret_fd, int *ret_fd2, struct ckpt_error *e)
 {
-	return recv_msg(sock, &request__descriptor, (ProtobufCMessage **)ret, ret_fd, e);
+	return recv_msg(sock, &request__descriptor, (ProtobufCMessage **)ret, ret_fd,
+			ret_fd ? ret_fd2 : NULL, e);
 }
 
 int rpc_recv_response(int sock, Response **ret, int *ret_fd, struct ckpt_error *e)
 {
-	return recv_msg(sock, &response__descriptor, (ProtobufCMessage **)ret, ret_fd, e);
+	return recv_msg(sock, &response__descriptor, (ProtobufCMessage **)ret, ret_fd, NULL, e);
 }
 
 void rpc_request_free(Request *req)
@@ -299,8 +321,37 @@ static int check_dir_fd(const Request *req, int fd, struct ckpt_error *e)
 	return 0;
 }
 
-int rpc_validate_request(const Request *req, int fd, struct ckpt_error *e)
+/* A restore's commit record: a memfd we may write (and grow). */
+static int check_commit_fd(const Request *req, int fd2, struct ckpt_error *e)
 {
+	bool want = req->type == RPC_TYPE__RPC_RESTORE && req->restore->has_commit_fd &&
+		    req->restore->commit_fd;
+	int seals, fl;
+
+	if (!want && fd2 >= 0)
+		return ckpt_err(e, -EINVAL, "%s request came with a second fd it did not announce",
+				rpc_type_name(req->type));
+	if (!want)
+		return 0;
+	if (fd2 < 0)
+		return ckpt_err(e, -EINVAL,
+				"restore request with commit_fd came without its second fd");
+	seals = fcntl(fd2, F_GET_SEALS);
+	fl = fcntl(fd2, F_GETFL);
+	if (seals < 0 || fl < 0)
+		return ckpt_err(e, -EINVAL, "restore request: the commit_fd is not a memfd");
+	if ((fl & O_ACCMODE) != O_RDWR)
+		return ckpt_err(e, -EINVAL, "restore request: the commit_fd is not open read-write");
+	if (seals & (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_FUTURE_WRITE))
+		return ckpt_err(e, -EINVAL,
+				"restore request: the commit_fd is sealed against writing");
+	return 0;
+}
+
+int rpc_validate_request(const Request *req, int fd, int fd2, struct ckpt_error *e)
+{
+	int r;
+
 	if (req->version != RPC_PROTOCOL_VERSION)
 		return ckpt_err(e, -EPROTONOSUPPORT,
 				"client speaks protocol version %u, this ckptd speaks version %d",
@@ -315,11 +366,13 @@ int rpc_validate_request(const Request *req, int fd, struct ckpt_error *e)
 		if (req->dump->pid <= 0)
 			return ckpt_err(e, -EINVAL, "dump request: pid %d is not a valid pid",
 					req->dump->pid);
-		return check_dir_fd(req, fd, e);
+		r = check_dir_fd(req, fd, e);
+		return r < 0 ? r : check_commit_fd(req, fd2, e);
 	case RPC_TYPE__RPC_RESTORE:
 		if (!req->restore)
 			return ckpt_err(e, -EINVAL, "restore request without its restore field");
-		return check_dir_fd(req, fd, e);
+		r = check_dir_fd(req, fd, e);
+		return r < 0 ? r : check_commit_fd(req, fd2, e);
 	case RPC_TYPE__RPC_CANCEL:
 		if (!req->cancel)
 			return ckpt_err(e, -EINVAL, "cancel request without its cancel field");
@@ -349,6 +402,9 @@ int rpc_validate_request(const Request *req, int fd, struct ckpt_error *e)
 	default:
 		return ckpt_err(e, -EINVAL, "unknown request type %d", (int)req->type);
 	}
+	if (fd2 >= 0)
+		return ckpt_err(e, -EINVAL, "%s request came with two fds; it takes none",
+				rpc_type_name(req->type));
 	if (fd >= 0)
 		return ckpt_err(e, -EINVAL, "%s request came with an fd; it takes none",
 				rpc_type_name(req->type));
@@ -396,7 +452,8 @@ int rpc_send_error(int sock, int status, const char *msg, struct ckpt_error *e)
 	return rpc_send(sock, &resp.base, -1, e);
 }
 
-int rpc_settle_lost_job(int dir_fd, int type, unsigned timeout_s, struct ckpt_error *e)
+int rpc_settle_lost_job(int dir_fd, int commit_fd, int type, unsigned timeout_s,
+			struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct timespec t0, t;
@@ -406,7 +463,8 @@ int rpc_settle_lost_job(int dir_fd, int type, unsigned timeout_s, struct ckpt_er
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "cannot open the image directory again");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* the worker holds the directory (flock) until it is gone */
+	/* the worker holds the directory (flock) until it is gone, and it
+	 * waits for its ckpt-restore */
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return ckpt_err_errno(e, -errno, "cannot lock the image directory");
@@ -419,12 +477,46 @@ int rpc_settle_lost_job(int dir_fd, int type, unsigned timeout_s, struct ckpt_er
 		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
 	}
 	if (type != RPC_TYPE__RPC_DUMP)
-		return 0;
+		return restore_commit_read(commit_fd, NULL) ? 1 : 0;
 	if (img_dir_verify_fd(fd, "the image directory", &inv, &ve) == 0) {
 		inventory__free_unpacked(inv, NULL);
 		return 1;
 	}
 	pr_debug("no complete checkpoint: %s", ve.msg);
 	img_dir_remove_images(fd);
+	return 0;
+}
+
+int rpc_settle_lost(int dir_fd, int commit_fd, int type, unsigned timeout_s, Response **ret,
+		    struct ckpt_error *e)
+{
+	JobInfo ji = JOB_INFO__INIT;
+	Response resp = RESPONSE__INIT;
+	struct restore_commit cr;
+	uint8_t buf[256];
+	int r = rpc_settle_lost_job(dir_fd, commit_fd, type, timeout_s, e);
+
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return ckpt_err(e, -ECONNRESET,
+				type == RPC_TYPE__RPC_DUMP
+				    ? "ckptd went away before the checkpoint was complete: nothing "
+				      "was checkpointed, the program runs on"
+				    : "ckptd went away during the restore: nothing was restored");
+	ji.type = type;
+	ji.state = JOB_STATE__JOB_DONE;
+	if (type == RPC_TYPE__RPC_RESTORE && restore_commit_read(commit_fd, &cr)) {
+		ji.has_pid = !cr.new_pidns;
+		ji.pid = cr.new_pidns ? 0 : cr.root_pid;
+		resp.has_ntasks = true;
+		resp.ntasks = cr.ntasks;
+	}
+	/* an answer of our own, freed like any other */
+	resp.version = RPC_PROTOCOL_VERSION;
+	resp.job = &ji;
+	*ret = response__unpack(NULL, response__pack(&resp, buf), buf);
+	if (!*ret)
+		return ckpt_err(e, -ENOMEM, "out of memory");
 	return 0;
 }

@@ -3,7 +3,7 @@
  * The ckptd protocol (proto/rpc.proto) on the wire: one SOCK_SEQPACKET packet
  * per message, u32 little-endian length + packed Request or Response, at most
  * RPC_FRAME_MAX bytes, with at most one fd in SCM_RIGHTS (the image
- * directory). docs/protocol.md describes the protocol for other clients.
+ * directory), two for a restore request with commit_fd (its commit record). docs/protocol.md describes the protocol for other clients.
  *
  * Receivers trust nothing: a truncated packet, a length that does not match
  * the packet, more than one fd, any other control message or bytes that do
@@ -30,6 +30,9 @@
  * RPC_FRAME_MAX).
  */
 int rpc_send(int sock, const ProtobufCMessage *msg, int fd, struct ckpt_error *e);
+/* The same with the nfds (at most 2) fds of fds[] in one SCM_RIGHTS message. */
+int rpc_send_fds(int sock, const ProtobufCMessage *msg, const int *fds, size_t nfds,
+		 struct ckpt_error *e);
 /* sendmsg of len bytes of buf as one packet, with fd in SCM_RIGHTS unless fd
  * is -1, again on EINTR, never raising SIGPIPE: the bytes sent, or -errno. */
 ssize_t rpc_sendmsg_fd(int sock, const void *buf, size_t len, int fd);
@@ -42,9 +45,10 @@ ssize_t rpc_sendmsg_fd(int sock, const void *buf, size_t len, int fd);
  * saying so (the daemon treats it as the end of the conversation, not a
  * failure). On error the outputs are untouched and nothing is leaked.
  * A timeout set with SO_RCVTIMEO, or nothing to read on a non-blocking
- * socket, gives -EAGAIN.
+ * socket, gives -EAGAIN. ret_fd2, if not NULL, takes a second fd of the
+ * packet (or -1); if NULL, a packet with two fds is an error.
  */
-int rpc_recv_request(int sock, Request **ret, int *ret_fd, struct ckpt_error *e);
+int rpc_recv_request(int sock, Request **ret, int *ret_fd, int *ret_fd2, struct ckpt_error *e);
 int rpc_recv_response(int sock, Response **ret, int *ret_fd, struct ckpt_error *e);
 
 void rpc_request_free(Request *req);
@@ -66,9 +70,11 @@ static inline void rpc_response_freep(Response **p)
  * -EPROTONOSUPPORT), the type is known, the sub-message of the type is
  * present (dump / restore / cancel), dump has pid > 0, dump and restore
  * came with fd and it is a directory, and the other types came without an
- * fd. Returns 0, -EPROTONOSUPPORT or -EINVAL.
+ * fd; fd2 (-1: none) comes exactly with a restore's commit_fd and is a
+ * memfd open for writing whose seals allow writing. Returns 0,
+ * -EPROTONOSUPPORT or -EINVAL.
  */
-int rpc_validate_request(const Request *req, int fd, struct ckpt_error *e);
+int rpc_validate_request(const Request *req, int fd, int fd2, struct ckpt_error *e);
 
 /* "dump", "restore", ... or "unknown" for a value outside RpcType. */
 const char *rpc_type_name(int type);
@@ -93,11 +99,22 @@ int rpc_send_error(int sock, int status, const char *msg, struct ckpt_error *e);
  * killed): wait, at most timeout_s, until no worker of ckptd holds the
  * directory any more, then tell what happened. A dump: 1 if the directory
  * holds a complete checkpoint (verified), else 0 and the partial images are
- * removed (inventory.img first); the tree was resumed. A restore: 0 (its
- * ckpt-restore rolled back, or the worker killed the tree it could not
- * report). -ETIMEDOUT if the directory is still held.
+ * removed (inventory.img first); the tree was resumed. A restore: 1 if its
+ * commit record (commit_fd, the memfd sent as RestoreRequest.commit_fd;
+ * -1: none) says committed: the tree runs; else 0, nothing was restored.
+ * -ETIMEDOUT if the directory is still held.
  */
-int rpc_settle_lost_job(int dir_fd, int type, unsigned timeout_s, struct ckpt_error *e);
+int rpc_settle_lost_job(int dir_fd, int commit_fd, int type, unsigned timeout_s,
+			struct ckpt_error *e);
+/*
+ * The same as an answer: 0 and *ret a Response of our own (status 0, the
+ * restored root's pid and tasks from the commit record) when the job was
+ * done, else the error saying nothing was done (-ECONNRESET) or that the
+ * outcome is unknown (-ETIMEDOUT). Clients (ckptctl, libckpt) call it when
+ * the connection ends without an answer.
+ */
+int rpc_settle_lost(int dir_fd, int commit_fd, int type, unsigned timeout_s, Response **ret,
+		    struct ckpt_error *e);
 
 /* How long a client waits for a lost job's worker to let go. */
 #define RPC_SETTLE_TIMEOUT 120

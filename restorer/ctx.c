@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +55,31 @@ void restore_progress_task_done(struct restore_ctx *ctx, const struct rtask *t)
 
 int restore_check_cancel(struct restore_ctx *ctx)
 {
-	if (!ctx->opts->cancel || !*ctx->opts->cancel)
-		return 0;
-	return ckpt_err(&ctx->err, -ECANCELED, "cancelled (SIGTERM or SIGINT)");
+	const struct restore_opts *o = ctx->opts;
+	struct pollfd p = {.fd = o->client_fd, .events = POLLIN};
+
+	if (o->cancel && *o->cancel)
+		return ckpt_err(&ctx->err, -ECANCELED, "cancelled (SIGTERM or SIGINT)");
+	/* (the init of a new pid namespace sees no parent: 0; the restorer
+	 * outside passes cancels on) */
+	if (o->parent_pid && !ctx->in_ns_init && getppid() != o->parent_pid)
+		return ckpt_err(&ctx->err, -ECANCELED,
+				"cancelled: the program that ran ckpt-restore (pid %d) is gone",
+				(int)o->parent_pid);
+	/* POLLHUP only: a client that shut down its writing side still reads */
+	if (o->client_fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+		return ckpt_err(&ctx->err, -ECANCELED, "cancelled: ckptd's client went away");
+	return 0;
+}
+
+void restore_close_control_fds(const struct restore_opts *o)
+{
+	for (size_t i = 0; i < o->n_commit_fds; i++)
+		close(o->commit_fds[i]);
+	if (o->client_fd >= 0)
+		close(o->client_fd);
+	if (o->hold_fd >= 0)
+		close(o->hold_fd);
 }
 
 void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts)

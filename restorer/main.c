@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fault.h"
 #include "log.h"
 #include "restore.h"
 
@@ -58,6 +59,11 @@ static void usage(FILE *out)
 		"  --lazy   return once the tree runs; a pager process (pager_pid in --json)\n"
 		"           brings its private anonymous memory in on demand, then exits\n"
 		"  --progress-fd N  write one JSON progress line per step to fd N\n"
+		"  --commit-fd N    a memfd (up to two) for the commit record, written before\n"
+		"                   the tree runs (for the program reporting our outcome)\n"
+		"  --parent-pid N   that program: cancel if it is not our parent (gone)\n"
+		"  --client-fd N    cancel if this socket hangs up (ckptd's client)\n"
+		"  --hold-fd N      keep fd N open until we exit (ckptd's worker)\n"
 		"  --json   print the outcome as one JSON line on stdout\n"
 		"  --plan   verify the images, print the restore plan and exit\n"
 		"  -v       more log output on stderr (-vv: debug)\n");
@@ -159,6 +165,22 @@ static int parse_dir_fd(const char *s)
 	return (int)v;
 }
 
+/* --commit-fd, --client-fd, --hold-fd N: an open fd, made close-on-exec. */
+static int parse_control_fd(const char *opt, const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 3 || v > INT_MAX || fcntl((int)v, F_GETFD) < 0) {
+		fprintf(stderr, "ckpt-restore: %s %s is not an open fd\n", opt, s);
+		return -1;
+	}
+	fcntl((int)v, F_SETFD, FD_CLOEXEC);
+	return (int)v;
+}
+
 /* --caller-pid N: a process that exists. */
 static pid_t parse_pid(const char *s)
 {
@@ -196,7 +218,17 @@ static int parse_tty_fd(const char *s)
  * (cow.c), before anything was created: run again, which places them
  * elsewhere, a few times at most. Returns only if it cannot.
  */
-static void run_again(char **argv, int dir_fd, int progress_fd, struct ckpt_error *e)
+static void keep_fds(const struct restore_opts *o, int dir_fd, int flags)
+{
+	int fds[] = {dir_fd,	     o->progress_fd, o->commit_fds[0],
+		     o->commit_fds[1], o->client_fd,   o->hold_fd};
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			fcntl(fds[i], F_SETFD, flags);
+}
+
+static void run_again(char **argv, const struct restore_opts *o, int dir_fd, struct ckpt_error *e)
 {
 	const char *s = getenv(RESTORE_ATTEMPT_ENV);
 	int attempt = s ? atoi(s) : 0;
@@ -212,15 +244,9 @@ static void run_again(char **argv, int dir_fd, int progress_fd, struct ckpt_erro
 	snprintf(buf, sizeof(buf), "%d", attempt + 1);
 	setenv(RESTORE_ATTEMPT_ENV, buf, 1);
 	/* the fds of our arguments must survive the exec */
-	if (dir_fd >= 0)
-		fcntl(dir_fd, F_SETFD, 0);
-	if (progress_fd >= 0)
-		fcntl(progress_fd, F_SETFD, 0);
+	keep_fds(o, dir_fd, 0);
 	execv("/proc/self/exe", argv);
-	if (dir_fd >= 0)
-		fcntl(dir_fd, F_SETFD, FD_CLOEXEC);
-	if (progress_fd >= 0)
-		fcntl(progress_fd, F_SETFD, FD_CLOEXEC);
+	keep_fds(o, dir_fd, FD_CLOEXEC);
 }
 
 int main(int argc, char **argv)
@@ -239,9 +265,18 @@ int main(int argc, char **argv)
 	    {"cgroups", required_argument, NULL, 'c'},
 	    {"caller-pid", required_argument, NULL, 'C'},
 	    {"lazy", no_argument, NULL, 'L'},
+	    {"commit-fd", required_argument, NULL, 'F'},
+	    {"parent-pid", required_argument, NULL, 'R'},
+	    {"client-fd", required_argument, NULL, 'S'},
+	    {"hold-fd", required_argument, NULL, 'H'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct restore_opts opts = {.progress_fd = -1, .cancel = &cancel_requested, .tty_fd = -1};
+	struct restore_opts opts = {.progress_fd = -1,
+				    .cancel = &cancel_requested,
+				    .tty_fd = -1,
+				    .commit_fds = {-1, -1},
+				    .client_fd = -1,
+				    .hold_fd = -1};
 	struct restore_ctx ctx;
 	struct pidns_result ns;
 	char fd_path[32], caller_cgroup[32];
@@ -288,6 +323,32 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			opts.lazy = true;
+			break;
+		case 'F':
+			if (opts.n_commit_fds == 2) {
+				fprintf(stderr, "ckpt-restore: at most two --commit-fd\n");
+				return 2;
+			}
+			opts.commit_fds[opts.n_commit_fds] = parse_control_fd("--commit-fd", optarg);
+			if (opts.commit_fds[opts.n_commit_fds++] < 0)
+				return 2;
+			break;
+		case 'R':
+			opts.parent_pid = atoi(optarg);
+			if (opts.parent_pid <= 0) {
+				fprintf(stderr, "ckpt-restore: --parent-pid %s is not a pid\n", optarg);
+				return 2;
+			}
+			break;
+		case 'S':
+			opts.client_fd = parse_control_fd("--client-fd", optarg);
+			if (opts.client_fd < 0)
+				return 2;
+			break;
+		case 'H':
+			opts.hold_fd = parse_control_fd("--hold-fd", optarg);
+			if (opts.hold_fd < 0)
+				return 2;
 			break;
 		case 'c':
 			if (!strcmp(optarg, "exact")) {
@@ -358,7 +419,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ckpt-restore: cannot clear the effective capability set: %m\n");
 		return 1;
 	}
+	/* a pause only: tests kill our parent here, before our parent-death
+	 * signal is set */
+	ckpt_fault_inject("restorer-started", NULL);
 	setup_signals();
+	/* our parent died before that: cancelled (as its SIGTERM would) */
+	if (opts.parent_pid && getppid() != opts.parent_pid)
+		cancel_requested = 1;
 	t0 = ckpt_monotonic_seconds();
 	restore_ctx_init(&ctx, &opts);
 	if (opts.new_pidns && opts.caller_pid) {
@@ -382,7 +449,7 @@ int main(int argc, char **argv)
 	/* (with --new-pidns the stages run in the namespace's init: a layout
 	 * collision there fails the restore, it does not run again) */
 	if (r < 0 && ctx.layout_collision)
-		run_again(argv, dir_fd, opts.progress_fd, &ctx.err);
+		run_again(argv, &opts, dir_fd, &ctx.err);
 	if (r == 0 && opts.plan_only)
 		plan_print(&ctx, stdout);
 	else

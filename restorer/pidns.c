@@ -114,6 +114,7 @@ static __attribute__((noreturn)) void ns_child(struct restore_ctx *ctx, int wr)
 
 	/* O gone: nobody would know the tree exists; dies with it (and it with us) */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	ctx->in_ns_init = true;
 	r = ns_mount_proc(&ctx->err);
 	if (r >= 0)
 		r = restore_run(ctx);
@@ -128,8 +129,10 @@ static __attribute__((noreturn)) void ns_child(struct restore_ctx *ctx, int wr)
 	do
 		n = write(wr, &out, sizeof(out));
 	while (n < 0 && errno == EINTR);
-	/* failed: the tree is rolled back already; our exit ends the namespace */
-	if (r < 0 || n != (ssize_t)sizeof(out))
+	/* failed: the tree is rolled back already; our exit ends the namespace.
+	 * Committed, we keep the namespace even when the restorer outside is
+	 * gone (the commit record tells its parent the tree runs) */
+	if (r < 0)
 		_exit(1);
 	restore_ctx_free(ctx);
 	become_init();

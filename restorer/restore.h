@@ -80,6 +80,21 @@ struct restore_opts {
 	/* --lazy: the tree runs before its private anonymous memory is in; a
 	 * pager process serves it through userfaultfd (pager.c, docs/lazy.md) */
 	bool lazy;
+	/*
+	 * Run by ckptd's worker or ckptctl (docs/security.md, the truth
+	 * contract): --commit-fd, memfds for the commit record
+	 * (lib/restorer_io.h), written at the commit point before any task
+	 * runs; --parent-pid, the program that reports our outcome (gone:
+	 * cancel, also when it died before our parent-death signal was set);
+	 * --client-fd, ckptd's connection to its client (hung up: cancel);
+	 * --hold-fd, kept open until we exit so that ckptd sees the end of a
+	 * worker's restore only once we are gone. No task inherits them.
+	 */
+	int commit_fds[2];
+	size_t n_commit_fds;
+	pid_t parent_pid;
+	int client_fd;
+	int hold_fd;
 };
 
 /* A pty of the tree that is the controlling terminal of a session of the tree (tty.c). */
@@ -288,6 +303,12 @@ struct restore_ctx {
 	/* the restorer's own layout took addresses the tree needs (cow.c),
 	 * nothing was created yet: running again may place it elsewhere */
 	bool layout_collision;
+	/* the commit record says committed: nothing is rolled back any more
+	 * but a failure to let the tasks go (stages.c restore_commit) */
+	bool committed;
+	/* the stages run in the init of a new pid namespace (pidns.c): its
+	 * parent, ckpt-restore outside, passes cancels on */
+	bool in_ns_init;
 
 	double t_start;
 
@@ -345,8 +366,12 @@ void restore_progress(struct restore_ctx *ctx);
 void restore_progress_pages(struct restore_ctx *ctx, uint64_t len);
 /* Stage memory: the memory of task t is complete; one line. */
 void restore_progress_task_done(struct restore_ctx *ctx, const struct rtask *t);
-/* -ECANCELED with the error "cancelled" once SIGTERM/SIGINT came, else 0. */
+/* -ECANCELED with the error "cancelled" once SIGTERM/SIGINT came, the
+ * --parent-pid program is gone or the --client-fd client hung up; else 0. */
 int restore_check_cancel(struct restore_ctx *ctx);
+/* In a child of the restorer (a task): close the fds of --commit-fd,
+ * --client-fd and --hold-fd, which belong to the restorer alone. */
+void restore_close_control_fds(const struct restore_opts *o);
 
 /* ---- undo.c: objects made outside the tree, removed if the restore fails - */
 int restore_undo_unlink(struct restore_ctx *ctx, const char *path);

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "cleanup.h"
 #include "clock.h"
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "restore.h"
 #include "restore_check.h"
+#include "restorer_io.h"
 
 static int stage_verify(struct restore_ctx *ctx)
 {
@@ -165,6 +167,45 @@ static int stage_procstate(struct restore_ctx *ctx)
 	return 0;
 }
 
+/*
+ * The commit point. Every task is complete and still stopped; the last
+ * cancel check (SIGTERM, the program that reports our outcome gone,
+ * ckptd's client gone) passed, so somebody will be told the tree runs.
+ * The commit record (--commit-fd, lib/restorer_io.h) says so before the
+ * first task runs: whoever outlives us (ckptctl, ckptd's worker, ckptd,
+ * ckptd's client) reads the outcome there if we die without printing it.
+ * From here on a cancel comes too late and nothing is rolled back, but a
+ * failure to let the tasks go, which rewrites the record.
+ */
+static int restore_commit(struct restore_ctx *ctx)
+{
+	const struct restore_opts *o = ctx->opts;
+	struct restore_commit c = {.root_pid = ctx->root ? ctx->root->pid : 0,
+				   .ntasks = (unsigned)ctx->ntasks,
+				   .new_pidns = ctx->in_ns_init};
+	int r = restore_check_cancel(ctx);
+
+	for (size_t i = 0; r >= 0 && i < o->n_commit_fds; i++) {
+		r = restore_commit_write(o->commit_fds[i], &c);
+		if (r < 0) {
+			ckpt_err_errno(&ctx->err, r, "writing the commit record (--commit-fd %d)",
+				       o->commit_fds[i]);
+			while (i-- > 0)
+				restore_commit_write(o->commit_fds[i], NULL);
+		}
+	}
+	if (r < 0)
+		return r;
+	ctx->committed = true;
+	/* the init of a new pid namespace no longer dies with the restorer
+	 * outside: the namespace it keeps is the committed tree's (pidns.c) */
+	if (ctx->in_ns_init)
+		prctl(PR_SET_PDEATHSIG, 0);
+	/* a pause only (tests kill the restorer or its parent here) */
+	ckpt_fault_inject("restorer-committed", NULL);
+	return 0;
+}
+
 static int stage_resume(struct restore_ctx *ctx)
 {
 	int r;
@@ -174,15 +215,10 @@ static int stage_resume(struct restore_ctx *ctx)
 		if (r < 0)
 			return r;
 	}
-	r = resume_all(ctx);
+	r = restore_commit(ctx);
 	if (r < 0)
 		return r;
-	/*
-	 * Cancelled while this stage ran: the client went away (its death
-	 * sends SIGTERM) and nobody would be told the tree runs, so it does
-	 * not: the rollback kills the tasks just resumed.
-	 */
-	return restore_check_cancel(ctx);
+	return resume_all(ctx);
 }
 
 struct stage {
@@ -329,6 +365,9 @@ int restore_run(struct restore_ctx *ctx)
 			pr_info("%s; rolling back", ctx->err.msg);
 			tree_rollback(ctx);
 			restore_undo_run(ctx);
+			/* (the tasks could not all be let go after the commit) */
+			for (size_t k = 0; ctx->committed && k < ctx->opts->n_commit_fds; k++)
+				restore_commit_write(ctx->opts->commit_fds[k], NULL);
 			return r;
 		}
 		if (ctx->opts->plan_only && !strcmp(stages[i].name, "plan"))

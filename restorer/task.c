@@ -318,6 +318,8 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 {
 	struct ckpt_error e = {0};
 
+	/* P's alone: ckptd waits for the end of --hold-fd, not for ours */
+	restore_close_control_fds(ctx->opts);
 	if (reset_inherited(parent, &e) < 0)
 		task_fail(ctx, t, 0, &e);
 	send_msg(ctx, t, MSG_HELLO, 0, NULL);

@@ -25,7 +25,11 @@ memhog_untouched()
 	grep -q '^TracerPid:[[:space:]]*0$' "/proc/$MH/status" || fail "memhog is still traced"
 	n=$(line_count "$LOG")
 	wait_lines "$LOG" $((n + 2)) 10
-	check_memhog_log "$LOG" >/dev/null || fail "memhog log: $(check_memhog_log "$LOG")"
+	# since the last restore (L0, set by restore_bg; the same checkpoint is
+	# restored several times, each going on from the dumped iteration)
+	{ head -n 1 "$LOG"; tail -n +$((${L0:-1} + 1)) "$LOG"; } >"$T/part.log"
+	check_memhog_log "$T/part.log" 2 >/dev/null ||
+		fail "memhog log: $(check_memhog_log "$T/part.log" 2)"
 }
 no_images() { [[ -z $(find "$1" -name '*.img' 2>/dev/null) ]] || fail "images left in $1: $(ls "$1")"; }
 logs_named_exist()
@@ -64,20 +68,96 @@ assert_gone "$MH"
 [[ $(stat -c %a "$T/ck2") == 700 ]] || fail "ckptctl made $T/ck2 $(stat -c %a "$T/ck2")"
 
 # --- 3: ckptd killed after the restore, before it could answer ------------------
-CKPT_PAUSE=ckptd-restore-done:$T/go3 start_ckptd
-"$CKPTCTL" restore "$T/ck2" --json >"$T/r.out" 2>"$T/r.err" &
-RPID=$!
-wait_for 60 "the restore to pause when done" test -e "$T/go3.paused"
-kill -9 "$CKPTD_PID"
-untrack "$CKPTD_PID"
-touch "$T/go3"
-wait "$RPID" && fail "ckptctl said the restore succeeded after ckptd was killed"
-log "ckptd killed after the restore: $(tail -n 1 "$T/r.err")"
-GONE_TIMEOUT=10 assert_gone "$MH"
-logs_named_exist "$T/r.err"
+# Past ckpt-restore's commit point the tree runs whatever dies: the client
+# reads the commit record ckpt-restore wrote into the client's own memfd
+# before the tree ran (ckptd can no longer answer), so it says so.
+# restored_runs: exit 0, memhog back at its pid and going on; then killed
+# for the next restore of the same images.
+restored_runs()
+{
+	local what=$1 n
+	wait "$RPID" || fail "$what, the tree runs, but ckptctl failed: $(cat "$T/r.err")"
+	log "$what: $(tail -n 1 "$T/r.err")"
+	[[ $(json_get "$T/r.out" root_pid) == "$MH" ]] || fail "$what: answer $(cat "$T/r.out")"
+	assert_running "$MH"
+	n=$(line_count "$LOG")
+	wait_lines "$LOG" $((n + 2)) 20
+	# the lines since this restore go on from the dumped iteration
+	{ head -n 1 "$LOG"; tail -n +$((L0 + 1)) "$LOG"; } >"$T/part.log"
+	check_memhog_log "$T/part.log" 2 >/dev/null ||
+		fail "$what: memhog log: $(check_memhog_log "$T/part.log" 2)"
+	kill_tree "$MH"
+	GONE_TIMEOUT=10 assert_gone "$MH"
+}
+restore_bg()
+{
+	L0=$(line_count "$LOG")
+	"$CKPTCTL" restore "$T/ck2" --json >"$T/r.out" 2>"$T/r.err" &
+	RPID=$!
+}
+# the restore not reported: exit non-zero, nothing restored, no ckpt-restore
+restored_nothing()
+{
+	local what=$1
+	wait "$RPID" && fail "$what: ckptctl said the restore succeeded: $(cat "$T/r.out")"
+	log "$what: $(tail -n 1 "$T/r.err")"
+	GONE_TIMEOUT=10 assert_gone "$MH"
+	poll_for 10 eval '[[ -z $(pgrep -x ckpt-restore) ]]' || fail "$what: ckpt-restore left"
+	logs_named_exist "$T/r.err"
+}
+
+# restore_killed STEP WHO: a restore through a ckptd started with
+# CKPT_PAUSE=STEP; once paused, SIGKILL WHO (ckptd, worker, ckpt-restore)
+# and let the paused process go on
+restore_killed()
+{
+	local step=$1 who=$2 go=$T/go.$1.$2 victim
+	CKPT_PAUSE=$step:$go start_ckptd
+	restore_bg
+	wait_for 60 "the restore to pause at $step" test -e "$go.paused"
+	case $who in
+	ckptd) victim=$CKPTD_PID ;;
+	worker) victim=$(worker_of) ;;
+	ckpt-restore) victim=$(pgrep -P "$(worker_of)" -x ckpt-restore | head -n 1) ;;
+	esac
+	[[ $victim =~ ^[0-9]+$ ]] || fail "no $who to kill at $step"
+	kill -9 "$victim"
+	[[ $who == ckptd ]] && untrack "$CKPTD_PID"
+	touch "$go"
+}
+
+restore_killed ckptd-restore-done ckptd
+restored_runs "ckptd killed after ckpt-restore was done"
+grep -q 'ckptd went away, but the restore was committed' "$T/r.err" ||
+	fail "ckptctl did not say how it knows: $(cat "$T/r.err")"
+
+# --- 3b: ckptd killed after its worker reported, before it answered -------------
+restore_killed ckptd-answer ckptd
+restored_runs "ckptd killed before its answer"
+
+# --- 3c: the worker killed after ckpt-restore committed, before it let the tree go:
+# ckpt-restore goes on (too late to cancel), ckptd waits for it (it holds
+# the report pipe) and answers from the commit record
+restore_killed restorer-committed worker
+restored_runs "worker killed after the commit"
+assert_ckptd_alive
+stop_ckptd
+
+# --- 3d: ckpt-restore itself killed after the commit: the kernel lets its
+# stopped tasks go (their registers are set), the worker reads the record
+restore_killed restorer-committed ckpt-restore
+restored_runs "ckpt-restore killed after the commit"
+stop_ckptd
+
+# --- 3e: the worker killed once ckpt-restore was executed, before it set its
+# own parent-death signal: ckpt-restore sees its parent is gone and cancels
+restore_killed restorer-started worker
+restored_nothing "worker killed as ckpt-restore started"
+stop_ckptd
 
 # the images still restore
 start_ckptd
+L0=$(line_count "$LOG")
 ckpt_restore "$T/ck2"
 [[ $RESTORED_PID == "$MH" ]] || fail "restored $RESTORED_PID"
 wait_lines "$LOG" $(($(line_count "$LOG") + 2)) 20

@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ckpt_error e = {0};
 	unsigned flags;
-	int fd = -1, r, mark;
+	int fd = -1, fd2 = -1, r, mark;
 
 	if (size < 1)
 		return 0;
@@ -105,15 +105,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		Request *req = NULL;
 
-		r = rpc_recv_request(sock[1], &req, flags & 8 ? NULL : &fd, &e);
+		r = rpc_recv_request(sock[1], &req, flags & 8 ? NULL : &fd, flags & 16 ? NULL : &fd2,
+				     &e);
 		if (r == 0) {
 			(void)rpc_type_name(req->type);
-			(void)rpc_validate_request(req, fd, &e);
+			(void)rpc_validate_request(req, fd, fd2, &e);
 			rpc_request_free(req);
 		}
 	}
 	if (fd >= 0)
 		close(fd);
+	if (fd2 >= 0)
+		close(fd2);
 	fuzz_fd_check(mark);
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +23,7 @@
 
 #include "ckpt/ckpt.h"
 #include "cleanup.h"
+#include "restorer_io.h"
 #include "rpc.h"
 
 static int count_fds(void)
@@ -111,12 +113,12 @@ START_TEST(test_roundtrip_no_fd)
 	cancel.job_id = 0x123456789abcULL;
 	req.cancel = &cancel;
 	ck_assert_int_eq(rpc_send(p.a, &req.base, -1, &e), 0);
-	ck_assert_msg(rpc_recv_request(p.b, &got, &fd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(rpc_recv_request(p.b, &got, &fd, NULL, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(fd, -1);
 	ck_assert_int_eq(got->type, RPC_TYPE__RPC_CANCEL);
 	ck_assert_ptr_nonnull(got->cancel);
 	ck_assert_uint_eq(got->cancel->job_id, 0x123456789abcULL);
-	ck_assert_int_eq(rpc_validate_request(got, fd, &e), 0);
+	ck_assert_int_eq(rpc_validate_request(got, fd, -1, &e), 0);
 	rpc_request_free(got);
 	pair_close(&p);
 }
@@ -141,7 +143,7 @@ START_TEST(test_roundtrip_with_fd)
 	dump.leave_running = true;
 	req.dump = &dump;
 	ck_assert_int_eq(rpc_send(p.a, &req.base, dir, &e), 0);
-	ck_assert_msg(rpc_recv_request(p.b, &got, &fd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(rpc_recv_request(p.b, &got, &fd, NULL, &e) == 0, "%s", e.msg);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_ne(fd, dir);
 	ck_assert_int_eq(fstat(fd, &st1), 0);
@@ -150,10 +152,105 @@ START_TEST(test_roundtrip_with_fd)
 	ck_assert_int_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
 	ck_assert_int_eq(got->dump->pid, 4242);
 	ck_assert(got->dump->leave_running);
-	ck_assert_msg(rpc_validate_request(got, fd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(rpc_validate_request(got, fd, -1, &e) == 0, "%s", e.msg);
 	close(fd);
 	close(dir);
 	pair_close(&p);
+}
+END_TEST
+
+/* A restore with its commit record: two fds in one packet, both received. */
+START_TEST(test_roundtrip_two_fds)
+{
+	struct pair p = pair_open();
+	struct ckpt_error e = {};
+	Request req = REQUEST__INIT;
+	RestoreRequest rr = RESTORE_REQUEST__INIT;
+	_cleanup_(rpc_request_freep) Request *got = NULL;
+	int dir = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int mfd = memfd_create("t", MFD_CLOEXEC);
+	int fds[2] = {dir, mfd}, fd = -1, fd2 = -1;
+
+	ck_assert_int_ge(dir, 0);
+	ck_assert_int_ge(mfd, 0);
+	req.version = RPC_PROTOCOL_VERSION;
+	req.type = RPC_TYPE__RPC_RESTORE;
+	rr.has_commit_fd = rr.commit_fd = true;
+	req.restore = &rr;
+	ck_assert_int_eq(rpc_send_fds(p.a, &req.base, fds, 2, &e), 0);
+	ck_assert_msg(rpc_recv_request(p.b, &got, &fd, &fd2, &e) == 0, "%s", e.msg);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(fd2, 0);
+	ck_assert_msg(rpc_validate_request(got, fd, fd2, &e) == 0, "%s", e.msg);
+	/* what ckpt-restore writes there, the client reads */
+	{
+		struct restore_commit c = {.root_pid = 4242, .ntasks = 3}, back = {0};
+
+		ck_assert(!restore_commit_read(mfd, &back));
+		ck_assert_int_eq(restore_commit_write(fd2, &c), 0);
+		ck_assert(restore_commit_read(mfd, &back));
+		ck_assert_int_eq(back.root_pid, 4242);
+		ck_assert_uint_eq(back.ntasks, 3);
+		ck_assert(!back.new_pidns);
+		ck_assert_int_eq(restore_commit_write(fd2, NULL), 0);
+		ck_assert(!restore_commit_read(mfd, &back));
+	}
+	close(fd);
+	close(fd2);
+	close(mfd);
+	close(dir);
+	pair_close(&p);
+}
+END_TEST
+
+/* A second fd only as a restore's announced commit record, a writable memfd. */
+START_TEST(test_validate_commit_fd)
+{
+	struct ckpt_error e = {};
+	Request req = REQUEST__INIT;
+	RestoreRequest rr = RESTORE_REQUEST__INIT;
+	DumpRequest dump = DUMP_REQUEST__INIT;
+	int dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int mfd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int file = open("/dev/null", O_RDWR | O_CLOEXEC), ro;
+	char path[64];
+
+	ck_assert_int_ge(mfd, 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(ro, 0);
+	req.version = RPC_PROTOCOL_VERSION;
+	req.type = RPC_TYPE__RPC_RESTORE;
+	req.restore = &rr;
+	/* not announced */
+	ck_assert_int_eq(rpc_validate_request(&req, dir, mfd, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "did not announce"));
+	rr.has_commit_fd = rr.commit_fd = true;
+	ck_assert_msg(rpc_validate_request(&req, dir, mfd, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(rpc_validate_request(&req, dir, -1, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "without its second fd"));
+	ck_assert_int_eq(rpc_validate_request(&req, dir, file, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "not a memfd"));
+	ck_assert_int_eq(rpc_validate_request(&req, dir, ro, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "not open read-write"));
+	ck_assert_int_eq(fcntl(mfd, F_ADD_SEALS, F_SEAL_GROW), 0);
+	ck_assert_int_eq(rpc_validate_request(&req, dir, mfd, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "sealed against writing"));
+	/* a dump takes one fd */
+	req.type = RPC_TYPE__RPC_DUMP;
+	req.restore = NULL;
+	dump.pid = 1;
+	req.dump = &dump;
+	ck_assert_int_eq(rpc_validate_request(&req, dir, file, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "did not announce"));
+	/* and a status none */
+	req.type = RPC_TYPE__RPC_STATUS;
+	ck_assert_int_eq(rpc_validate_request(&req, -1, file, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "two fds"));
+	close(ro);
+	close(file);
+	close(mfd);
+	close(dir);
 }
 END_TEST
 
@@ -237,7 +334,7 @@ static const struct {
     {BAD_LEN_MISMATCH, -EBADMSG, "length field says 10 bytes but 5 bytes follow"},
     {BAD_TRUNCATED, -EBADMSG, "shorter than its length prefix"},
     {BAD_GARBAGE, -EBADMSG, "not a valid Request message"},
-    {BAD_TWO_FDS, -EBADMSG, "carried 2 fds, at most one"},
+    {BAD_TWO_FDS, -EBADMSG, "carried 2 fds, at most 1"},
     {BAD_UNWANTED_FD, -EBADMSG, "an fd where none is expected"},
     {BAD_CREDS, -EBADMSG, "unexpected control message"},
     {BAD_EMPTY_FRAME, -EBADMSG, "not a valid Request message"},
@@ -306,7 +403,7 @@ START_TEST(test_bad_frames)
 		ck_assert_int_eq(setsockopt(p.b, SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)),
 				 0);
 	send_bad(p.a, bad_frames[_i].kind);
-	r = rpc_recv_request(p.b, &got, want_fd, &e);
+	r = rpc_recv_request(p.b, &got, want_fd, NULL, &e);
 	ck_assert_msg(r == bad_frames[_i].code, "case %d: got %d (%s)", _i, r, e.msg);
 	ck_assert_int_eq(e.code, r);
 	ck_assert_msg(strstr(e.msg, bad_frames[_i].msg), "case %d: message '%s' lacks '%s'", _i,
@@ -404,7 +501,7 @@ START_TEST(test_validate)
 	req.dump = validations[_i].dump;
 	req.restore = validations[_i].restore;
 	req.cancel = validations[_i].cancel;
-	r = rpc_validate_request(&req, fd, &e);
+	r = rpc_validate_request(&req, fd, -1, &e);
 	ck_assert_msg(r == validations[_i].code, "case %d: got %d (%s)", _i, r, e.msg);
 	if (validations[_i].msg)
 		ck_assert_msg(strstr(e.msg, validations[_i].msg), "case %d: '%s' lacks '%s'", _i,
@@ -427,8 +524,8 @@ START_TEST(test_unknown_version_on_wire)
 	req.version = 7;
 	req.type = RPC_TYPE__RPC_VERSION;
 	ck_assert_int_eq(rpc_send(p.a, &req.base, -1, &e), 0);
-	ck_assert_int_eq(rpc_recv_request(p.b, &got, &fd, &e), 0);
-	ck_assert_int_eq(rpc_validate_request(got, fd, &e), -EPROTONOSUPPORT);
+	ck_assert_int_eq(rpc_recv_request(p.b, &got, &fd, NULL, &e), 0);
+	ck_assert_int_eq(rpc_validate_request(got, fd, -1, &e), -EPROTONOSUPPORT);
 	ck_assert_ptr_nonnull(strstr(e.msg, "version 7"));
 	pair_close(&p);
 }
@@ -487,7 +584,15 @@ END_TEST
 
 /* ---- the client library against a fake ckptd ------------------------------------ */
 
-enum srv_mode { SRV_DUMP_OK, SRV_REFUSE, SRV_HANGUP, SRV_STATUS, SRV_BAD_VERSION, SRV_VERSION };
+enum srv_mode {
+	SRV_DUMP_OK,
+	SRV_REFUSE,
+	SRV_HANGUP,
+	SRV_STATUS,
+	SRV_BAD_VERSION,
+	SRV_VERSION,
+	SRV_HANGUP_COMMITTED, /* a restore: commit record written, then gone */
+};
 
 struct server {
 	char dir[64];
@@ -570,11 +675,11 @@ static int serve_one(int lfd, enum srv_mode mode)
 	struct ckpt_error e = {};
 	Response resp = RESPONSE__INIT;
 	_cleanup_close_ int sock = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = -1, fd2 = -1;
 
-	if (sock < 0 || rpc_recv_request(sock, &req, &fd, &e) < 0)
+	if (sock < 0 || rpc_recv_request(sock, &req, &fd, &fd2, &e) < 0)
 		return 10;
-	if (rpc_validate_request(req, fd, &e) < 0)
+	if (rpc_validate_request(req, fd, fd2, &e) < 0)
 		return rpc_send_error(sock, e.code, e.msg, &e) < 0 ? 11 : 0;
 	resp.version = RPC_PROTOCOL_VERSION;
 	switch (mode) {
@@ -584,6 +689,12 @@ static int serve_one(int lfd, enum srv_mode mode)
 		return rpc_send_error(sock, -EPERM, "pid 1: not yours", &e) < 0 ? 12 : 0;
 	case SRV_HANGUP:
 		return 0;
+	case SRV_HANGUP_COMMITTED:
+		/* what ckpt-restore writes before the tree runs; ckptd dies */
+		return restore_commit_write(fd2, &(struct restore_commit){.root_pid = 4343,
+									  .ntasks = 2}) < 0
+			   ? 14
+			   : 0;
 	case SRV_STATUS:
 		return serve_status(sock);
 	case SRV_BAD_VERSION:
@@ -678,7 +789,8 @@ static const struct {
 	const char *msg;
 } client_failures[] = {
     {SRV_REFUSE, -EPERM, "pid 1: not yours"},
-    {SRV_HANGUP, -ECONNRESET, "ckptd closed the connection before answering the dump request"},
+    {SRV_HANGUP, -ECONNRESET,
+     "ckptd went away before the checkpoint was complete: nothing was checkpointed"},
     {SRV_BAD_VERSION, -EPROTONOSUPPORT, "protocol version 9, this libckpt speaks version 1"},
 };
 
@@ -697,6 +809,32 @@ START_TEST(test_client_dump_fails)
 		      client_failures[_i].msg);
 	/* the directory made for the dump does not outlive it */
 	ck_assert_int_eq(access(img, F_OK), -1);
+	server_stop(&s);
+}
+END_TEST
+
+/*
+ * ckptd gone without an answer during a restore: libckpt waits for the
+ * directory and answers from the commit record it sent (the tree runs), or
+ * says nothing was restored.
+ */
+START_TEST(test_client_restore_lost)
+{
+	struct server s;
+	struct ckpt_result r;
+
+	server_start(&s, _i ? SRV_HANGUP_COMMITTED : SRV_HANGUP);
+	struct ckpt_restore_opts o = {.dir = s.dir, .socket = s.path};
+	if (_i) {
+		ck_assert_msg(ckpt_restore(&o, &r) == 0, "%s", r.error);
+		ck_assert_int_eq(r.pid, 4343);
+		ck_assert_uint_eq(r.ntasks, 2);
+	} else {
+		ck_assert_int_eq(ckpt_restore(&o, &r), -ECONNRESET);
+		ck_assert_msg(strstr(r.error, "ckptd went away during the restore: nothing was "
+					      "restored"),
+			      "%s", r.error);
+	}
 	server_stop(&s);
 }
 END_TEST
@@ -792,6 +930,7 @@ static Suite *rpc_suite(void)
 
 	tcase_add_test(tc, test_roundtrip_no_fd);
 	tcase_add_test(tc, test_roundtrip_with_fd);
+	tcase_add_test(tc, test_roundtrip_two_fds);
 	tcase_add_test(tc, test_roundtrip_response);
 	tcase_add_test(tc, test_send_oversized);
 	tcase_add_loop_test(tc, test_bad_frames, 0, ARRAY_SIZE(bad_frames));
@@ -802,6 +941,7 @@ static Suite *rpc_suite(void)
 	tc = tcase_create("validate");
 	tcase_add_loop_test(tc, test_validate, 0, ARRAY_SIZE(validations));
 	tcase_add_test(tc, test_unknown_version_on_wire);
+	tcase_add_test(tc, test_validate_commit_fd);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("connect");
@@ -812,6 +952,7 @@ static Suite *rpc_suite(void)
 	tc = tcase_create("client");
 	tcase_add_loop_test(tc, test_client_dump, 0, 2);
 	tcase_add_loop_test(tc, test_client_dump_fails, 0, ARRAY_SIZE(client_failures));
+	tcase_add_loop_test(tc, test_client_restore_lost, 0, 2);
 	tcase_add_test(tc, test_client_bad_dirs);
 	tcase_add_test(tc, test_client_status);
 	tcase_add_test(tc, test_client_env_socket);
