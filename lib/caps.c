@@ -46,6 +46,15 @@ uint64_t caps_permitted(void)
 	return d[0].permitted | (uint64_t)d[1].permitted << 32;
 }
 
+uint64_t caps_inheritable(void)
+{
+	struct __user_cap_data_struct d[2];
+
+	if (caps_get(d) < 0)
+		return 0;
+	return d[0].inheritable | (uint64_t)d[1].inheritable << 32;
+}
+
 uint64_t caps_raise(uint64_t caps)
 {
 	int saved_errno = errno;

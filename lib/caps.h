@@ -25,6 +25,7 @@
 /* The current effective and permitted sets (0 on error). */
 uint64_t caps_effective(void);
 uint64_t caps_permitted(void);
+uint64_t caps_inheritable(void);
 /*
  * Raise caps (those of them in the permitted set) into the effective set;
  * returns the effective set before, for caps_restore. errno is kept.

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cleanup.h"
 #include "fault.h"
 #include "log.h"
@@ -124,13 +125,24 @@ static int parse_int_tok(const char *s, int *ret)
 
 /* ---- reading files ------------------------------------------------------------ */
 
-int proc_read_file(const char *path, char **ret, size_t *ret_len, struct ckpt_error *e)
+/* CAP_SYS_PTRACE for the access check of our own tasks' files (proc.h). */
+int proc_open_tracee(const char *path, int flags)
+{
+	uint64_t saved = caps_raise(CAPS_BIT(CAP_SYS_PTRACE));
+	int fd = open(path, flags);
+
+	caps_restore(saved);
+	return fd;
+}
+
+static int read_file(const char *path, bool tracee, char **ret, size_t *ret_len,
+		     struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	size_t cap = 4096, len = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = tracee ? proc_open_tracee(path, O_RDONLY | O_CLOEXEC) : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "cannot open %s", path);
 	buf = malloc(cap);
@@ -167,6 +179,16 @@ int proc_read_file(const char *path, char **ret, size_t *ret_len, struct ckpt_er
 	if (ret_len)
 		*ret_len = len;
 	return 0;
+}
+
+int proc_read_file(const char *path, char **ret, size_t *ret_len, struct ckpt_error *e)
+{
+	return read_file(path, false, ret, ret_len, e);
+}
+
+int proc_read_tracee_file(const char *path, char **ret, size_t *ret_len, struct ckpt_error *e)
+{
+	return read_file(path, true, ret, ret_len, e);
 }
 
 int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e)

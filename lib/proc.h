@@ -150,6 +150,19 @@ int proc_parse_limits(pid_t pid, struct proc_rlimit ret[16], struct ckpt_error *
 
 /* Read a whole (small) /proc file into a malloc'ed NUL-terminated buffer. */
 int proc_read_file(const char *path, char **ret, size_t *ret_len, struct ckpt_error *e);
+/*
+ * The same for a /proc file of a task we trace, opened with CAP_SYS_PTRACE
+ * raised for the open only (proc_open_tracee).
+ */
+int proc_read_tracee_file(const char *path, char **ret, size_t *ret_len, struct ckpt_error *e);
+/*
+ * open(2) of a /proc file of a task we trace. A restorer run for a non-root
+ * caller keeps its capabilities in the permitted set only (lib/caps.h):
+ * these are its own tasks, whose credentials (capabilities, then the saved
+ * ones, which make them non-dumpable) need CAP_SYS_PTRACE in the effective
+ * set for the access check: raised for this open only.
+ */
+int proc_open_tracee(const char *path, int flags);
 /* A /proc file holding one decimal number ("/proc/12/oom_score_adj"). */
 int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e);
 /* /proc/PID/auxv as pairs of u64; *ret_n is the number of u64 words */

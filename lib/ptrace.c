@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cleanup.h"
 #include "fault.h"
 #include "log.h"
@@ -65,6 +66,7 @@ struct ptrace_peeksiginfo {
 	uint32_t flags;
 	int32_t nr;
 };
+
 
 static bool is_group_stop_sig(int sig)
 {
@@ -435,8 +437,12 @@ int ptrace_detach(pid_t tid, int stop_sig, struct ckpt_error *e)
 int ptrace_suspend_seccomp(pid_t tid, struct ckpt_error *e)
 {
 	long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP;
+	/* (a restorer of a non-root caller raises it for this call only) */
+	uint64_t saved = caps_raise(CAPS_BIT(CAP_SYS_ADMIN));
+	long r = ptrace(PTRACE_SETOPTIONS, tid, NULL, (void *)opts);
 
-	if (ptrace(PTRACE_SETOPTIONS, tid, NULL, (void *)opts) < 0)
+	caps_restore(saved);
+	if (r < 0)
 		return ckpt_err_errno(
 		    e, -errno,
 		    "pid %d runs under seccomp: suspending its filters while it "
@@ -678,7 +684,7 @@ static int proc_mem_io(pid_t pid, uint64_t addr, void *buf, size_t len, bool wri
 	size_t done = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-	fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	fd = proc_open_tracee(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "pid %d: opening %s", pid, path);
 	while (done < len) {
@@ -746,13 +752,17 @@ int remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len, struct c
 static int find_vdso_syscall(pid_t tid, uint64_t *ret, struct ckpt_error *e)
 {
 	char path[64], line[512];
+	int fd;
 	_cleanup_fclose_ FILE *f = NULL;
 	uint64_t start = 0, end = 0;
 	_cleanup_free_ unsigned char *buf = NULL;
 
 	*ret = 0;
 	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
-	f = fopen(path, "re");
+	fd = proc_open_tracee(path, O_RDONLY | O_CLOEXEC);
+	f = fd >= 0 ? fdopen(fd, "re") : NULL;
+	if (!f && fd >= 0)
+		close(fd);
 	if (!f)
 		return ckpt_err_errno(e, -errno, "pid %d: opening %s", tid, path);
 	while (fgets(line, sizeof(line), f)) {

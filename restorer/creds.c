@@ -114,6 +114,15 @@ static int capset_remote(struct restore_ctx *ctx, struct rtask *t, uint64_t eff,
 		     eff, prm, inh);
 }
 
+int rtask_caps(struct restore_ctx *ctx, struct rtask *t, bool raise)
+{
+	uint64_t prm = caps_permitted();
+
+	if (!ctx->caps_lowered)
+		return 0;
+	return capset_remote(ctx, t, raise ? prm : 0, prm, caps_inheritable());
+}
+
 static int restore_ids(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
 {
 	struct ckpt_error *e = &ctx->err;
@@ -170,6 +179,10 @@ int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *
 	int last, r;
 
 	r = cap_last(ctx, &last);
+	/* what the calls below need (CAP_SETPCAP, CAP_SETUID, CAP_SETGID);
+	 * the last capset sets the saved sets */
+	if (r >= 0)
+		r = rtask_caps(ctx, t, true);
 	if (r >= 0)
 		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP), NULL,
 			  "prctl(PR_SET_SECUREBITS, NO_SETUID_FIXUP)");

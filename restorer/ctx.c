@@ -92,6 +92,7 @@ void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts)
 	ctx->uffd_rd = -1;
 	ctx->uffd_wr = -1;
 	ctx->t_start = ckpt_monotonic_seconds();
+	ctx->caps_lowered = getuid() != 0; /* as main.c: caps_lower_all */
 }
 
 static void task_free(struct rtask *t)

@@ -232,7 +232,7 @@ static int unmap_restorer(struct restore_ctx *ctx, struct rtask *t, struct vdso_
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
-	r = proc_read_file(path, &text, NULL, e);
+	r = proc_read_tracee_file(path, &text, NULL, e);
 	if (r >= 0)
 		r = proc_parse_maps_text(text, &l, e);
 	if (r < 0)
@@ -379,15 +379,21 @@ static const struct {
 /* mlock, or mlock2(MLOCK_ONFAULT) for "lf": only the pages touched are
  * locked (the pages saved are put in the area later and locked then). The
  * memory stage runs before creds: root's CAP_IPC_LOCK lifts RLIMIT_MEMLOCK. */
-static int lock_area(struct rtask *t, struct ckpt_error *e, const Vma *v)
+static int lock_area(struct restore_ctx *ctx, struct rtask *t, const Vma *v)
 {
+	struct ckpt_error *e = &ctx->err;
 	uint64_t len = v->end - v->start;
+	int r = rtask_caps(ctx, t, true);
 
-	if (vma_vmflag(v, "lf"))
-		return rcall(t, e, __NR_mlock2, RARGS(v->start, len, MLOCK_ONFAULT), NULL,
-			     "mlock2(MLOCK_ONFAULT) of area %#" PRIx64, v->start);
-	return rcall(t, e, __NR_mlock, RARGS(v->start, len), NULL, "mlock of area %#" PRIx64,
-		     v->start);
+	if (r >= 0 && vma_vmflag(v, "lf"))
+		r = rcall(t, e, __NR_mlock2, RARGS(v->start, len, MLOCK_ONFAULT), NULL,
+			  "mlock2(MLOCK_ONFAULT) of area %#" PRIx64, v->start);
+	else if (r >= 0)
+		r = rcall(t, e, __NR_mlock, RARGS(v->start, len), NULL, "mlock of area %#" PRIx64,
+			  v->start);
+	if (r >= 0)
+		r = rtask_caps(ctx, t, false);
+	return r;
 }
 
 static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool filled)
@@ -431,7 +437,7 @@ advice:
 		if (vma_vmflag(v, vma_advice[j].flag) && vma_advice[j].advice == ADVICE_MLOCK) {
 			/* a kept area is locked by the task before its fork (cow.c) */
 			if (!(t->kept && t->kept[i] && vma_cow_lock_before_fork(v)))
-				r = lock_area(t, e, v);
+				r = lock_area(ctx, t, v);
 		} else if (vma_vmflag(v, vma_advice[j].flag))
 			r = rcall(t, e, __NR_madvise,
 				  RARGS(v->start, len, (uint64_t)vma_advice[j].advice), NULL,
@@ -728,7 +734,7 @@ static int map_iouring_area(struct restore_ctx *ctx, struct rtask *t, const Vma 
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
-	r = proc_read_file(path, &text, NULL, e);
+	r = proc_read_tracee_file(path, &text, NULL, e);
 	if (r >= 0)
 		r = proc_parse_maps_text(text, &vl, e);
 	if (r < 0)
@@ -857,13 +863,19 @@ static int set_mm_map(struct restore_ctx *ctx, struct rtask *t)
 
 	memcpy(buf, &map, sizeof(map));
 	memcpy(buf + sizeof(map), mm->auxv, mm->n_auxv * sizeof(uint64_t));
-	r = remote_write(t->pid, t->rsys.scratch, buf, sizeof(map) + map.auxv_size, &ctx->err);
-	if (r < 0)
-		return r;
-	return rcall(t, &ctx->err, __NR_prctl,
-		     RARGS(PR_SET_MM, PR_SET_MM_MAP, t->rsys.scratch, sizeof(map)), NULL,
-		     "prctl(PR_SET_MM_MAP) (brk %#" PRIx64 ", stack %#" PRIx64 ")", mm->brk,
-		     mm->start_stack);
+	/* CAP_CHECKPOINT_RESTORE (before the struct: the raise uses scratch) */
+	r = rtask_caps(ctx, t, true);
+	if (r >= 0)
+		r = remote_write(t->pid, t->rsys.scratch, buf, sizeof(map) + map.auxv_size,
+				 &ctx->err);
+	if (r >= 0)
+		r = rcall(t, &ctx->err, __NR_prctl,
+			  RARGS(PR_SET_MM, PR_SET_MM_MAP, t->rsys.scratch, sizeof(map)), NULL,
+			  "prctl(PR_SET_MM_MAP) (brk %#" PRIx64 ", stack %#" PRIx64 ")", mm->brk,
+			  mm->start_stack);
+	if (r >= 0)
+		r = rtask_caps(ctx, t, false);
+	return r;
 }
 
 static int close_helpers(struct restore_ctx *ctx, struct rtask *t)

@@ -309,6 +309,10 @@ struct restore_ctx {
 	/* the stages run in the init of a new pid namespace (pidns.c): its
 	 * parent, ckpt-restore outside, passes cancels on */
 	bool in_ns_init;
+	/* run for a non-root caller: our capabilities and those of the tasks
+	 * we make are in the permitted set only, raised around the calls that
+	 * need them (lib/caps.h; rtask_caps for a task's remote calls) */
+	bool caps_lowered;
 
 	double t_start;
 
@@ -369,6 +373,14 @@ void restore_progress_task_done(struct restore_ctx *ctx, const struct rtask *t);
 /* -ECANCELED with the error "cancelled" once SIGTERM/SIGINT came, the
  * --parent-pid program is gone or the --client-fd client hung up; else 0. */
 int restore_check_cancel(struct restore_ctx *ctx);
+/*
+ * With caps_lowered, the effective set of the thread of t that remote
+ * calls run in: raised to its permitted set (raise) or emptied, by a remote
+ * capset, around the few remote calls that need the restorer's privileges
+ * (PR_SET_MM_MAP, seccomp filters, mlock, credentials). A no-op otherwise
+ * (root: the tasks keep a full effective set until creds). creds.c.
+ */
+int rtask_caps(struct restore_ctx *ctx, struct rtask *t, bool raise);
 /* In a child of the restorer (a task): close the fds of --commit-fd,
  * --client-fd and --hold-fd, which belong to the restorer alone. */
 void restore_close_control_fds(const struct restore_opts *o);

@@ -155,11 +155,16 @@ static int install(struct restore_ctx *ctx, struct rtask *t, pid_t tid, uint64_t
 	r = remote_write(t->pid, area, &fprog, sizeof(fprog), e);
 	if (r >= 0)
 		r = remote_write(t->pid, area + FPROG_HDR, sf->prog.data, sf->prog.len, e);
+	/* CAP_SYS_ADMIN (no_new_privs comes at creds), for this call only */
+	if (r >= 0)
+		r = rtask_caps(ctx, t, true);
 	if (r >= 0)
 		r = rcall(t, e, __NR_seccomp, RARGS(SECCOMP_SET_MODE_FILTER, flags, area), &res,
 			  "thread %d: seccomp(SECCOMP_SET_MODE_FILTER, filter %u, %zu "
 			  "instructions%s)",
 			  tid, idx, sf->prog.len / 8, tsync ? ", TSYNC" : "");
+	if (r >= 0)
+		r = rtask_caps(ctx, t, false);
 	/* TSYNC: a positive result is the thread that could not take the filter */
 	if (r >= 0 && res > 0)
 		r = ckpt_err(e, -EBUSY,

@@ -221,90 +221,88 @@ static int stage_resume(struct restore_ctx *ctx)
 	return resume_all(ctx);
 }
 
+/*
+ * Every stage runs with the effective set the restorer started with: empty
+ * for a non-root caller (main.c), whose capabilities stay in the permitted
+ * set and are raised around the few calls that need them, those on the
+ * tree's own tasks included (/proc of a task: proc_open_tracee; their
+ * remote calls: rtask_caps).
+ */
 struct stage {
 	const char *name;
 	int (*run)(struct restore_ctx *ctx);
-	/*
-	 * Runs with the restorer's capabilities raised (run for a non-root
-	 * caller it keeps them in its permitted set only, main.c): the stage
-	 * works on the tree's own tasks through ptrace and remote calls
-	 * (/proc/PID/maps and mem of a task holding capabilities need
-	 * CAP_SYS_PTRACE, PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN) and
-	 * opens no path of the images. Every other stage runs with an empty
-	 * effective set and raises around its few privileged calls.
-	 */
-	bool privileged;
 	/* why the stage exists and why it sits here (documentation only) */
 	const char *why;
 };
 
 static const struct stage stages[] = {
-    {"verify", stage_verify, false,
+    {"verify", stage_verify,
      "Images are never trusted: everything is read and every field checked (and the "
      "images checked against this CPU, kernel and file system) before anything is created, "
      "so a bad image gives an error and never a half-restored tree."},
-    {"plan", stage_plan, false,
+    {"plan", stage_plan,
      "Restore order is data: the dependency graph of files, tasks, groups and fds is sorted "
      "once (cycles rejected); later stages follow that order."},
-    {"pids", stage_pids, false,
+    {"pids", stage_pids,
      "clone3(set_tid) can only take free pids; find a pid in use now, with a clear message, "
      "rather than half way through forking. First, the address ranges of memory shared "
      "copy-on-write between parents and children are reserved in the restorer, before "
      "anything it allocates later can land there (cow.c)."},
-    {"clocks", stage_clocks, false,
+    {"clocks", stage_clocks,
      "--continue-clocks: the time namespace the tasks will enter gets its offsets before any "
      "task exists (they are fixed once one enters it), and absolute timerfd deadlines are "
      "moved onto P's clock before stage files arms them."},
-    {"files", stage_files, false,
+    {"files", stage_files,
      "Open file descriptions are created once, by the restorer itself, before any fork, so "
      "that every task inherits the same description (shared offset and flags)."},
-    {"tree", stage_tree, false,
+    {"tree", stage_tree,
      "Tasks are forked with their pids, parents before children; sessions are made before "
      "the children that inherit them, then groups in two rounds (leaders, then members)."},
-    {"fds", stage_fds, false,
+    {"fds", stage_fds,
      "Each task installs its fds at their numbers and closes the rest, and sets what only "
      "the task itself can set (cwd, root, umask, name, sigactions); it maps "
      "the gadget page for the remote syscalls of the next stages."},
-    {"cgroups", stage_cgroups, false,
+    {"cgroups", stage_cgroups,
      "Every task and thread exists now (threads are made in stage fds) and none has run the "
      "program yet: each goes to its saved cgroups before memory, so that its pages are "
      "charged to its own memory cgroup, and before procstate, because joining a cpuset "
      "resets the CPU affinity procstate sets. Unprivileged: the moves are the caller's "
      "own (a cgroup file the caller may not write is an error)."},
-    {"memory", stage_memory, true,
+    {"memory", stage_memory,
      "The restorer's memory in each task is replaced by the saved address space, driven "
-     "from outside with remote syscalls; needs the privilege the task still has."},
-    {"pager", stage_pager, false,
+     "from outside with remote syscalls, before creds: the task still holds the restorer's "
+     "permitted set, raised around the calls that need it (PR_SET_MM_MAP, mlock)."},
+    {"pager", stage_pager,
      "--lazy: the pager starts as soon as every lazy area is registered (stage memory) and "
      "before any later remote call could touch a missing page (rseq registration writes into "
      "the task's memory): a fault of the restorer's own calls is served like the program's. "
      "Forked by P, not by a task, so no task of the tree is its parent. Without --lazy it "
      "does nothing."},
-    {"locks", stage_locks, true,
+    {"locks", stage_locks,
      "A POSIX lock belongs to a process and any close of its file drops it: the tasks take "
      "their file locks themselves once stage memory has closed the restorer's copies of "
      "their files, and before creds (a lease needs the file's owner or CAP_LEASE)."},
-    {"seccomp", stage_seccomp, true,
+    {"seccomp", stage_seccomp,
      "Seccomp filters need CAP_SYS_ADMIN or no_new_privs in the installing thread: they go "
      "in before creds takes the restorer's privileges away. Every thread is then traced "
      "with PTRACE_O_SUSPEND_SECCOMP, so no later remote call meets the filters."},
-    {"creds", stage_creds, true,
+    {"creds", stage_creds,
      "Resource limits and credentials last among the privileged steps: after them the task "
      "may no longer be allowed to map, open or set what the earlier stages needed."},
-    {"sigio", stage_sigio, true,
+    {"sigio", stage_sigio,
      "Signal-driven I/O of the open file descriptions (O_ASYNC, owner, F_SETSIG) by a task "
      "holding each: after creds, because F_SETOWN records the caller's credentials, which "
      "the kernel checks against the owner's each time it sends a signal."},
-    {"signals", stage_signals, true,
+    {"signals", stage_signals,
      "rseq, pending signals and timers once the memory they point into is in place; every "
      "signal stays blocked until the saved mask is set at resume (a timer that expires "
      "meanwhile leaves its signal pending)."},
-    {"procstate", stage_procstate, true,
+    {"procstate", stage_procstate,
      "Personality (after memory: READ_IMPLIES_EXEC would change the mappings), timer slack, "
      "parent-death signals and child subreaper (after creds, which clear the parent-death "
      "signal), then scheduling policy, nice and CPU affinity last, so that a SCHED_IDLE or "
      "nice 19 thread does not slow down the restore."},
-    {"resume", stage_resume, true,
+    {"resume", stage_resume,
      "Only when every task is complete: the gadget is unmapped, saved registers, xstate and "
      "signal mask set, then all tasks are detached together."},
 };
@@ -321,11 +319,8 @@ static int run_stage(struct restore_ctx *ctx, const struct stage *s)
 	if (r == 0)
 		r = ckpt_fault_inject(step, &ctx->err);
 	if (r == 0) {
-		uint64_t saved = s->privileged ? caps_raise(CAPS_ALL) : caps_effective();
-
 		restore_progress(ctx);
 		r = s->run(ctx);
-		caps_restore(saved);
 	}
 	if (r < 0) {
 		if (!ctx->err.code)

@@ -296,19 +296,29 @@ static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 	if (r >= 0)
 		r = map_gadget(t, e);
 	/*
-	 * Every path of the images this task uses is opened: from now on it
-	 * only makes its threads (clone3 with set_tid) and runs P's remote
-	 * calls (credentials, seccomp, PR_SET_MM_MAP), which need what P kept.
+	 * Every path of the images this task uses is opened. Its effective
+	 * set stays as P's (empty for a non-root caller): the userfaultfd and
+	 * the threads (clone3 with set_tid) raise what they need for the call,
+	 * P's remote calls raise the task's (rtask_caps) around theirs.
 	 */
-	if (r >= 0)
-		caps_raise(CAPS_ALL);
 	/* --lazy: made by the task itself (a userfaultfd serves the mm of its
 	 * maker), sent to P and closed; P registers its areas in stage memory */
-	if (r >= 0 && ctx->opts->lazy)
+	if (r >= 0 && ctx->opts->lazy) {
+		uint64_t saved = caps_raise(CAPS_BIT(CAP_SYS_PTRACE));
+
 		r = lazy_task_uffd(ctx, t, e);
+		caps_restore(saved);
+	}
 	/* last: the threads share everything set up above (fds, fs, sigactions) */
-	if (r >= 0)
+	if (r >= 0) {
+		uint64_t saved = caps_raise(RESTORE_CAPS_CR);
+
 		r = threads_create(t, e);
+		/* (the threads keep the raised set: their only remote calls
+		 * before stage creds sets theirs are seccomp filters, which
+		 * need CAP_SYS_ADMIN anyway) */
+		caps_restore(saved);
+	}
 	return r;
 }
 
