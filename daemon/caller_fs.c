@@ -25,6 +25,7 @@
 #include "caps.h"
 #include "cleanup.h"
 #include "image.h"
+#include "fault.h"
 #include "log.h"
 
 /* In the child: exactly the caller, no capability (root stays root). */
@@ -286,11 +287,27 @@ static int op_settle(const struct caller_op *op, int *ret_fd)
 	return kept | logged << 1;
 }
 
-int caller_settle_dump(const struct auth_caller *c, int dirfd, int log_fd, bool *ret_log)
+pid_t caller_settle_dump_start(const struct auth_caller *c, int dirfd, int log_fd)
 {
 	struct caller_op op = {.dirfd = dirfd, .log_fd = log_fd};
-	int r = run_as_caller(c, op_settle, &op, NULL);
+	pid_t pid = fork();
+	int r;
 
-	*ret_log = r >= 0 && (r & 2);
-	return r < 0 ? r : (r & 1);
+	if (pid != 0)
+		return pid < 0 ? -errno : pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	r = become_caller(c);
+	/* a pause only (tests: ckptd answers others meanwhile) */
+	ckpt_fault_inject("ckptd-settle", NULL);
+	if (r == 0)
+		r = op_settle(&op, NULL);
+	_exit(r < 0 ? 255 : r);
+}
+
+int caller_settle_dump_result(int wstatus, bool *ret_log)
+{
+	int st = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 255;
+
+	*ret_log = st != 255 && (st & 2);
+	return st == 255 ? -EIO : (st & 1);
 }

@@ -43,9 +43,13 @@ int caller_open_file(const struct auth_caller *c, int dirfd, const char *name, i
 		     struct ckpt_error *e);
 
 /*
- * After a dump whose worker died without a result: as the caller, a
- * checkpoint in dirfd that verifies stays (returns 1); anything else is
- * removed, inventory.img first (returns 0). log_fd (or -1) is copied to
- * dump.log; *ret_log tells whether dump.log was written.
+ * After a dump whose worker died without a result, in a child as the
+ * caller (its pid, or -errno): a checkpoint in dirfd that verifies stays;
+ * anything else is removed, inventory.img first. log_fd (or -1) is copied
+ * to dump.log. The caller of this reaps the child (ckptd's loop: a
+ * directory on a hanging file system stalls nobody else) and reads its
+ * wait status with caller_settle_dump_result(): 1 kept, 0 removed, -EIO
+ * (the child failed); *ret_log tells whether dump.log was written.
  */
-int caller_settle_dump(const struct auth_caller *c, int dirfd, int log_fd, bool *ret_log);
+pid_t caller_settle_dump_start(const struct auth_caller *c, int dirfd, int log_fd);
+int caller_settle_dump_result(int wstatus, bool *ret_log);

@@ -79,6 +79,12 @@ struct job {
 	 * run (it holds the report pipe): settled at the pipe's end */
 	bool awaiting_restorer;
 	int lost_wstatus;
+	/* dump: the child settling the directory of a worker that died
+	 * without a result (caller_settle_dump_start), 0 when none; its wait
+	 * status once reaped (settled) */
+	pid_t settler;
+	bool settled;
+	int settle_wstatus;
 	struct auth_caller caller; /* who asked: what is left is settled as them */
 	bool want_progress, cancelled, has_result;
 	int status;
@@ -368,7 +374,7 @@ static void worker_close_inherited(struct server *s)
 		if (s->jobs[i].id && s->jobs[i].report_fd >= 0)
 			close(s->jobs[i].report_fd);
 		if (s->jobs[i].id && s->jobs[i].state == JOB_STATE__JOB_RUNNING &&
-		    (s->jobs[i].worker || s->jobs[i].awaiting_restorer))
+		    (s->jobs[i].worker || s->jobs[i].awaiting_restorer || s->jobs[i].settler))
 			job_close_fds(&s->jobs[i]);
 	}
 }
@@ -597,8 +603,8 @@ static void job_settle_lost(struct job *j, int wstatus)
 		snprintf(why, sizeof(why), "was killed by signal %d", WTERMSIG(wstatus));
 	else
 		snprintf(why, sizeof(why), "exited without a result");
-	if (j->type == RPC_TYPE__RPC_DUMP && j->dir_fd >= 0)
-		kept = caller_settle_dump(&j->caller, j->dir_fd, j->log_fd, &logged);
+	if (j->type == RPC_TYPE__RPC_DUMP && j->settled)
+		kept = caller_settle_dump_result(j->settle_wstatus, &logged);
 	if (j->type == RPC_TYPE__RPC_RESTORE && restore_commit_read(j->commit_fd, &cr)) {
 		j->status = 0;
 		j->pid = cr.new_pidns ? 0 : cr.root_pid;
@@ -639,6 +645,21 @@ static void job_finish(struct server *s, struct job *j, int wstatus)
 		return;
 	}
 	j->awaiting_restorer = false;
+	/* a dump's directory is settled as the caller by a child of ours,
+	 * reaped by our loop like a worker (a hanging file system stalls
+	 * nobody else) */
+	if (!j->has_result && j->type == RPC_TYPE__RPC_DUMP && j->dir_fd >= 0 && !j->settled &&
+	    !j->settler) {
+		pid_t p = caller_settle_dump_start(&j->caller, j->dir_fd, j->log_fd);
+
+		if (p > 0) {
+			j->settler = p;
+			j->lost_wstatus = wstatus;
+			return;
+		}
+		pr_warn("job %llu: cannot settle the dump's directory: %s",
+			(unsigned long long)j->id, strerror((int)-p));
+	}
 	if (j->report_fd >= 0) {
 		close(j->report_fd);
 		j->report_fd = -1;
@@ -1341,8 +1362,17 @@ static void reap_workers(struct server *s)
 
 	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
 		for (size_t i = 0; i < JOB_SLOTS; i++) {
-			if (s->jobs[i].id && s->jobs[i].worker == pid) {
-				job_finish(s, &s->jobs[i], wstatus);
+			struct job *j = &s->jobs[i];
+
+			if (j->id && j->worker == pid) {
+				job_finish(s, j, wstatus);
+				break;
+			}
+			if (j->id && j->settler == pid) {
+				j->settler = 0;
+				j->settled = true;
+				j->settle_wstatus = wstatus;
+				job_finish(s, j, j->lost_wstatus);
 				break;
 			}
 		}

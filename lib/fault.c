@@ -25,16 +25,33 @@ bool ckpt_fault(const char *step)
 	return false;
 }
 
+/* CKPT_PAUSE=step:path[,step:path...]: the path of step, or false. */
+static bool pause_path(const char *step, char *path, size_t size)
+{
+	const char *spec = getenv("CKPT_PAUSE");
+	size_t len = strlen(step);
+
+	while (spec && *spec) {
+		const char *end = strchrnul(spec, ',');
+
+		if (!strncmp(spec, step, len) && spec[len] == ':' && spec + len + 1 < end &&
+		    (size_t)(end - spec - len - 1) < size) {
+			memcpy(path, spec + len + 1, (size_t)(end - spec - len - 1));
+			path[end - spec - len - 1] = '\0';
+			return true;
+		}
+		spec = *end ? end + 1 : end;
+	}
+	return false;
+}
+
 static void fault_pause(const char *step)
 {
-	const char *spec = getenv("CKPT_PAUSE"), *path;
-	size_t len = strlen(step);
-	char flag[PATH_MAX];
+	char path[PATH_MAX], flag[PATH_MAX + 8];
 	int fd;
 
-	if (!spec || strncmp(spec, step, len) || spec[len] != ':' || !spec[len + 1])
+	if (!pause_path(step, path, sizeof(path)))
 		return;
-	path = spec + len + 1;
 	if (snprintf(flag, sizeof(flag), "%s.paused", path) >= (int)sizeof(flag))
 		return;
 	fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);

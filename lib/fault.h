@@ -13,7 +13,7 @@
 bool ckpt_fault(const char *step);
 /*
  * If the step is selected, fill e and return -EIO ("injected fault at step X"), else 0.
- * First, if CKPT_PAUSE=<step>:<path> names the step, pause there: create
+ * First, if CKPT_PAUSE=<step>:<path>[,<step>:<path>...] names the step, pause there: create
  * <path>.paused and wait until <path> exists (at most 120 s). Tests use it to
  * act at a known moment (a signal sent while the tree is frozen, a file
  * swapped between a check and its use) instead of racing.

@@ -164,13 +164,22 @@ wait_lines "$LOG" $(($(line_count "$LOG") + 2)) 20
 stop_ckptd
 
 # --- 4: the worker killed while it copies the memory -----------------------------
-CKPT_PAUSE=dump-memory:$T/go4 start_ckptd
+# ckptd settles the directory as the caller in a child of its own, paused
+# here (ckptd-settle): meanwhile ckptd answers others (the settling used to
+# run in its loop: a directory on a hanging file system stalled everyone)
+CKPT_PAUSE=dump-memory:$T/go4,ckptd-settle:$T/go4s start_ckptd
 dump_bg "$T/ck4"
 wait_for 30 "the dump to pause in the memory step" test -e "$T/go4.paused"
 W=$(worker_of)
 [[ -n $W ]] || fail "no worker"
 kill -9 "$W"
 touch "$T/go4"
+wait_for 30 "ckptd to settle the dead worker's directory" test -e "$T/go4s.paused"
+timeout 10 "$CKPTCTL" ps >"$T/ps.out" 2>&1 ||
+	fail "ckptctl ps got no answer while ckptd settled a directory: $(cat "$T/ps.out")"
+grep -q running "$T/ps.out" || fail "the settling job is not shown running: $(cat "$T/ps.out")"
+kill -0 "$DPID" 2>/dev/null || fail "the dump client got its answer before the settling"
+touch "$T/go4s"
 wait "$DPID" && fail "ckptctl said the dump succeeded after its worker was killed"
 log "worker killed during the memory: $(tail -n 1 "$T/d.err")"
 memhog_untouched
