@@ -453,6 +453,7 @@ static int job_launch(struct server *s, struct conn *c, const struct job_req *jr
 	a.ckptd_pid = getpid();
 	a.log_fd = j->log_fd;
 	a.commit_fd = j->commit_fd;
+	a.caller_cgroup_fd = -1;
 	a.client_commit_fd = c && jr->role == JOB_ROLE_CLIENT && jr->type == RPC_TYPE__RPC_RESTORE
 				 ? jr->client_commit_fd
 				 : -1;

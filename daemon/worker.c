@@ -501,10 +501,38 @@ static bool saved_pid_taken(int dir_fd, pid_t only)
 	return taken;
 }
 
+/*
+ * --cgroups=caller for a client: its /proc/PID/cgroup, opened while the
+ * client lives (its pidfd says so after the open), so that ckpt-restore
+ * reads the client's cgroups and not those of a process that got its pid
+ * later (a read after the client exited fails). A client already gone
+ * fails the restore: whose cgroups would "caller" be?
+ */
+static int open_caller_cgroup(const struct worker_args *a, int *ret_fd, struct ckpt_error *e)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)a->caller->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && a->caller_pidfd >= 0 &&
+	    syscall(SYS_pidfd_send_signal, a->caller_pidfd, 0, NULL, 0) == 0) {
+		*ret_fd = fd;
+		return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ckpt_err(e, -ESRCH,
+			"--cgroups=caller: you (pid %d, who connected) are gone, so your cgroups "
+			"are unknown; connect from the process whose cgroups the tree should join",
+			(int)a->caller->pid);
+}
+
 static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, int progress_fd)
 {
 	char fdarg[16], progarg[16], pidarg[16], commitarg[2][16], parentarg[16], clientarg[16],
-	    holdarg[16];
+	    holdarg[16], cgarg[16];
+	int cg_fd = a->cgroups_caller && a->caller->pid > 0 ? a->caller_cgroup_fd : -1;
 	char *argv[32] = {"ckpt-restore", "--json",	   "-v",    "--dir-fd",
 			  fdarg,	  "--progress-fd", progarg, NULL};
 	size_t argc = 7;
@@ -521,10 +549,14 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 	/* the client waits for our answer: its pid is its own meanwhile; a
 	 * preserved tree's restore has no client (pid 0): ckptd's cgroups,
 	 * where this process is, stand for the caller's */
-	if (a->cgroups_caller && a->caller->pid > 0) {
+	/* and ckpt-restore reads them from the file open_caller_cgroup opened */
+	if (cg_fd >= 0) {
 		snprintf(pidarg, sizeof(pidarg), "%d", (int)a->caller->pid);
+		snprintf(cgarg, sizeof(cgarg), "%d", cg_fd);
 		argv[argc++] = "--caller-pid";
 		argv[argc++] = pidarg;
+		argv[argc++] = "--caller-cgroup-fd";
+		argv[argc++] = cgarg;
 	}
 	/* asked for (ckptctl restore --new-pidns), or by ckptctl preserve
 	 * --restore-all (only set when the restorer has them), a pid of the
@@ -572,7 +604,7 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 		if (commit_fds[i] >= 0 && fcntl(commit_fds[i], F_SETFD, 0) < 0)
 			_exit(127);
 	if ((a->client_fd >= 0 && fcntl(a->client_fd, F_SETFD, 0) < 0) ||
-	    fcntl(a->report_fd, F_SETFD, 0) < 0)
+	    fcntl(a->report_fd, F_SETFD, 0) < 0 || (cg_fd >= 0 && fcntl(cg_fd, F_SETFD, 0) < 0))
 		_exit(127);
 	join_caller_cgroups(a, log_fd);
 	if (!auth_is_root(a->caller) && (drop_bounding_set() < 0 || become_caller(a) < 0)) {
@@ -1033,6 +1065,7 @@ int worker_restore(const struct worker_args *a)
 	bool ran = false;
 	int r;
 
+	b.caller_cgroup_fd = -1;
 	/* SIGTERM (RPC_CANCEL, the client gone, ckptd gone) is passed on to
 	 * ckpt-restore, which rolls back: no task of the tree is left */
 	sigaction(SIGTERM, &sa, NULL);
@@ -1071,6 +1104,8 @@ int worker_restore(const struct worker_args *a)
 		r = mac_check(a->mac_key, a->caller->uid, b.dir_fd, dfd, &err);
 	if (r == 0)
 		r = ckpt_fault_inject("ckptd-worker", &err);
+	if (r == 0 && a->cgroups_caller && a->caller->pid > 0)
+		r = open_caller_cgroup(a, &b.caller_cgroup_fd, &err);
 	if (r == 0)
 		wait_for_zombie_pids(b.dir_fd);
 	if (r == 0 && a->new_pidns_if_taken)
@@ -1113,6 +1148,8 @@ int worker_restore(const struct worker_args *a)
 		restored_tasks_kill(b.dir_fd, started);
 	if (snap_fd >= 0)
 		snapshot_remove(snap, snap_fd);
+	if (b.caller_cgroup_fd >= 0)
+		close(b.caller_cgroup_fd);
 	if (r < 0)
 		dprintf(log_fd, "ckptd: job %llu: restore failed: %s\n",
 			(unsigned long long)a->job_id, err.msg);

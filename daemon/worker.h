@@ -81,6 +81,9 @@ struct worker_args {
 	bool has_log;	    /* restore: restore.log exists */
 	bool use_new_pidns; /* restore: a pid of the tree is taken (new_pidns_if_taken) */
 	pid_t worker_pid;   /* restore: parent of ckpt-restore */
+	/* restore --cgroups=caller: the client's /proc/PID/cgroup, opened
+	 * while it lived (open_caller_cgroup), or -1 */
+	int caller_cgroup_fd;
 };
 
 /* Run in the forked worker; returns the exit status for _exit(). */

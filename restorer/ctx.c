@@ -80,6 +80,8 @@ void restore_close_control_fds(const struct restore_opts *o)
 		close(o->client_fd);
 	if (o->hold_fd >= 0)
 		close(o->hold_fd);
+	if (o->caller_cgroup_fd >= 0)
+		close(o->caller_cgroup_fd);
 }
 
 void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts)

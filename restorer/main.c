@@ -52,6 +52,7 @@ static void usage(FILE *out)
 		"  --cgroups=caller  the root's cgroup in each hierarchy is our current one (or\n"
 		"                    --caller-pid's); the cgroups below it are made below ours\n"
 		"  --caller-pid N    with --cgroups=caller: the cgroups of process N (ckptd)\n"
+		"  --caller-cgroup-fd N  its /proc/N/cgroup, opened by ckptd while it lived\n"
 		"  --new-pidns  restore into a new pid namespace where every task has its\n"
 		"               saved pid (with a small init of ours as its pid 1)\n"
 		"  --continue-clocks  in a new time namespace: CLOCK_MONOTONIC and\n"
@@ -220,8 +221,8 @@ static int parse_tty_fd(const char *s)
  */
 static void keep_fds(const struct restore_opts *o, int dir_fd, int flags)
 {
-	int fds[] = {dir_fd,	     o->progress_fd, o->commit_fds[0],
-		     o->commit_fds[1], o->client_fd,   o->hold_fd};
+	int fds[] = {dir_fd,	      o->progress_fd, o->commit_fds[0],   o->commit_fds[1],
+		     o->client_fd, o->hold_fd,     o->caller_cgroup_fd};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -269,14 +270,10 @@ int main(int argc, char **argv)
 	    {"parent-pid", required_argument, NULL, 'R'},
 	    {"client-fd", required_argument, NULL, 'S'},
 	    {"hold-fd", required_argument, NULL, 'H'},
+	    {"caller-cgroup-fd", required_argument, NULL, 'G'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct restore_opts opts = {.progress_fd = -1,
-				    .cancel = &cancel_requested,
-				    .tty_fd = -1,
-				    .commit_fds = {-1, -1},
-				    .client_fd = -1,
-				    .hold_fd = -1};
+	struct restore_opts opts = {RESTORE_OPTS_NO_FDS, .cancel = &cancel_requested};
 	struct restore_ctx ctx;
 	struct pidns_result ns;
 	char fd_path[32], caller_cgroup[32];
@@ -350,6 +347,14 @@ int main(int argc, char **argv)
 			if (opts.hold_fd < 0)
 				return 2;
 			break;
+		case 'G':
+			opts.caller_cgroup_fd = parse_control_fd("--caller-cgroup-fd", optarg);
+			if (opts.caller_cgroup_fd < 0)
+				return 2;
+			snprintf(caller_cgroup, sizeof(caller_cgroup), "/proc/self/fd/%d",
+				 opts.caller_cgroup_fd);
+			opts.caller_cgroup_path = caller_cgroup;
+			break;
 		case 'c':
 			if (!strcmp(optarg, "exact")) {
 				opts.cgroups = RESTORE_CGROUPS_EXACT;
@@ -390,8 +395,8 @@ int main(int argc, char **argv)
 				"pager would run inside the tree's pid namespace\n");
 		return 2;
 	}
-	if (opts.caller_pid && opts.cgroups != RESTORE_CGROUPS_CALLER) {
-		fprintf(stderr, "ckpt-restore: --caller-pid needs --cgroups=caller\n");
+	if ((opts.caller_pid || opts.caller_cgroup_fd >= 0) && opts.cgroups != RESTORE_CGROUPS_CALLER) {
+		fprintf(stderr, "ckpt-restore: --caller-pid and --caller-cgroup-fd need --cgroups=caller\n");
 		return 2;
 	}
 	if (opts.shell_job && opts.tty_fd < 0)
@@ -428,7 +433,7 @@ int main(int argc, char **argv)
 		cancel_requested = 1;
 	t0 = ckpt_monotonic_seconds();
 	restore_ctx_init(&ctx, &opts);
-	if (opts.new_pidns && opts.caller_pid) {
+	if (opts.new_pidns && opts.caller_pid && !opts.caller_cgroup_path) {
 		/* its pid means nothing inside the new pid namespace */
 		char p[64];
 		int fd;

@@ -77,6 +77,7 @@ struct restore_opts {
 	/* with --new-pidns: caller_pid's cgroup file, opened before the new pid
 	 * namespace hides its pid ("/proc/self/fd/N"), read instead */
 	const char *caller_cgroup_path;
+	int caller_cgroup_fd; /* --caller-cgroup-fd (ckptd), or -1 */
 	/* --lazy: the tree runs before its private anonymous memory is in; a
 	 * pager process serves it through userfaultfd (pager.c, docs/lazy.md) */
 	bool lazy;
@@ -96,6 +97,11 @@ struct restore_opts {
 	int client_fd;
 	int hold_fd;
 };
+
+/* The fds of struct restore_opts, none given: -1, never 0 (stdin). */
+#define RESTORE_OPTS_NO_FDS                                                                        \
+	.progress_fd = -1, .tty_fd = -1, .commit_fds = {-1, -1}, .client_fd = -1, .hold_fd = -1,   \
+	.caller_cgroup_fd = -1
 
 /* A pty of the tree that is the controlling terminal of a session of the tree (tty.c). */
 struct rtty_ctty {

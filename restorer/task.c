@@ -314,9 +314,8 @@ static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 		uint64_t saved = caps_raise(RESTORE_CAPS_CR);
 
 		r = threads_create(t, e);
-		/* (the threads keep the raised set: their only remote calls
-		 * before stage creds sets theirs are seccomp filters, which
-		 * need CAP_SYS_ADMIN anyway) */
+		/* (the threads start with the raised set: P empties it when it
+		 * seizes them, threads_seize) */
 		caps_restore(saved);
 	}
 	return r;

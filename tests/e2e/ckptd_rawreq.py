@@ -50,7 +50,10 @@ sock_path, kind, d = sys.argv[1:4]
 orphan = os.environ.get("RAWREQ_ORPHAN")
 fd = os.open(d, (os.O_RDONLY if orphan else os.O_PATH) | os.O_DIRECTORY)
 if kind == "restore":
-    msg = field(1, 0, varint(1)) + field(2, 0, varint(3)) + field(4, 2, varint(0))
+    # RAWREQ_CGROUPS=MODE: RestoreRequest.cgroups (tag 3)
+    cg = os.environ.get("RAWREQ_CGROUPS", "").encode()
+    rr = field(3, 2, varint(len(cg)) + cg) if cg else b""
+    msg = field(1, 0, varint(1)) + field(2, 0, varint(3)) + field(4, 2, varint(len(rr)) + rr)
 else:
     dump = field(1, 0, varint(int(sys.argv[4])))
     msg = field(1, 0, varint(1)) + field(2, 0, varint(2)) + field(3, 2, varint(len(dump)) + dump)

@@ -8,7 +8,8 @@
 # that one process. ckptd must notice the client is gone (a pidfd of the
 # peer, SO_PEERPIDFD) and not join the cgroups its pid now has: the user's
 # restore then succeeds, instead of running in (and failing on) the other
-# process's cgroup.
+# process's cgroup. The same with --cgroups=caller, where the client's
+# cgroups decide where the tree goes: refused, the client being gone.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
 
@@ -67,4 +68,46 @@ grep -q "the client (pid $CPID) is gone" "$T/u/ck/restore.log" ||
 assert_tree_running "$P"
 grep -qx "$P" "$VCG/cgroup.procs" && fail "the restored program is in $VCG"
 kill_tree "$P"
+assert_tree_gone "$P"
+kill -9 "$VICTIM"
+VICTIM=
+stop_ckptd
+
+# --- --cgroups=caller: ckpt-restore finds "the caller's cgroups" from the
+# client's /proc/PID/cgroup. Its pid now belongs to root's process in a
+# cgroup the user may write ($VCG2: the restore would succeed there, in the
+# wrong place): refused, the client being gone, instead of read from the
+# other process (the worker opens the file while the client's pidfd says it
+# lives, and ckpt-restore reads that open file).
+VCG2=$PIDS_MNT/ckpt-victim2-$$
+mkdir "$VCG2" && chown -R ckpt-reuse-u: "$VCG2"
+trap 'rc=$?; [[ -n ${VICTIM:-} ]] && kill -9 "$VICTIM" 2>/dev/null; sleep 0.2; rmdir "$VCG" "$VCG2" 2>/dev/null; for u in "${CKPTD_USERS[@]}"; do userdel -f "$u" >/dev/null 2>&1; done; (exit $rc); cleanup' EXIT
+rm -f "$T/go" "$T/go.paused" "$T/u/client.pid" "$T/u/ck/restore.log"
+CKPT_PAUSE=ckptd-worker:$T/go start_ckptd
+RAWREQ_CGROUPS=caller RAWREQ_ORPHAN=$T/u/client.pid as_user ckpt-reuse-u "$PYTHON" "$RAWREQ" \
+	"$SOCK" restore "$T/u/ck" >"$T/req.out" 2>"$T/req.err" &
+REQ=$!
+wait_for 20 "the worker to pause before it opens the client's cgroups" test -e "$T/go.paused"
+read -r CPID <"$T/u/client.pid"
+gone "$CPID" || fail "the connecting client $CPID still runs"
+for try in 1 2 3 4 5; do
+	echo $((CPID - 1)) >/proc/sys/kernel/ns_last_pid
+	sh -c 'echo $$ >"$1/cgroup.procs" && exec sleep 300' sh "$VCG2" &
+	VICTIM=$!
+	disown "$VICTIM"
+	[[ $VICTIM == "$CPID" ]] && break
+	kill -9 "$VICTIM"
+	VICTIM=
+done
+[[ -n $VICTIM ]] || fail "could not start a process on pid $CPID"
+wait_for 5 "the victim in $VCG2" grep -qx "$VICTIM" "$VCG2/cgroup.procs"
+touch "$T/go"
+wait "$REQ"
+wait_for 60 "the answer to the user's restore" grep -q '^status' "$T/req.out"
+log "the user's --cgroups=caller restore: $(cat "$T/req.out")"
+grep -q '^status 0 ' "$T/req.out" &&
+	fail "restored with --cgroups=caller into the cgroups of the process that took the client's pid"
+grep -q 'are gone, so your cgroups' "$T/req.out" || fail "not refused for the client being gone: $(cat "$T/req.out")"
+gone "$P" || fail "a task of the refused restore runs"
+[[ $(wc -l <"$VCG2/cgroup.procs") == 1 ]] || fail "$VCG2 holds more than the victim: $(cat "$VCG2/cgroup.procs")"
 pass

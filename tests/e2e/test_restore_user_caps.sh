@@ -5,8 +5,9 @@
 # ckpt-restore nor the tasks it makes have any in their effective set while
 # the stages work, though the stages from memory to resume drive the tasks
 # by ptrace and remote calls. Read from /proc while the restore is paused
-# (CKPT_PAUSE) at stage memory (ckpt-restore and the new root task) and at
-# the commit point in stage resume (ckpt-restore). What the user's program
+# (CKPT_PAUSE) at stage memory (ckpt-restore and the new root task), after
+# it (the task's threads) and at the commit point in stage resume
+# (ckpt-restore). What the user's program
 # set for itself and which needs a privilege to put back comes back the
 # same (tests/workloads/userstate.c: a seccomp filter, a locked page,
 # oom_score_adj, a second thread), and the program goes on as the user.
@@ -83,6 +84,20 @@ at_memory()
 		fail "the new task $P's effective set at stage memory: $(cap_eff "$P")"
 	log "at stage memory: ckpt-restore $r and task $P have an empty effective set"
 }
+# after stage memory (the pager's stage comes next): P has seized the
+# threads, and emptied the effective set they were made with (clone3 with
+# set_tid needs one in the task)
+at_pager()
+{
+	local tid n=0
+	for tid in $(ls "/proc/$P/task"); do
+		[[ $(cap_eff "$P/task/$tid") == 0000000000000000 ]] ||
+			fail "thread $tid's effective set after stage memory: $(cap_eff "$P/task/$tid")"
+		n=$((n + 1))
+	done
+	((n == 2)) || fail "task $P has $n threads, not 2"
+	log "after stage memory: both threads of $P have an empty effective set"
+}
 # at the commit point, within stage resume (before, the whole stage ran
 # with the restorer's capabilities raised)
 at_commit()
@@ -96,5 +111,6 @@ at_commit()
 }
 
 restore_paused restore-memory at_memory
+restore_paused restore-pager at_pager
 restore_paused restorer-committed at_commit
 pass

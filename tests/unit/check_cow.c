@@ -153,7 +153,7 @@ static void fixture_init(struct fixture *fx, const struct cow_case *c)
 	struct restore_ctx *ctx = &fx->ctx;
 
 	memset(fx, 0, sizeof(*fx));
-	fx->opts = (struct restore_opts){.dir = "/img", .progress_fd = -1, .tty_fd = -1};
+	fx->opts = (struct restore_opts){RESTORE_OPTS_NO_FDS, .dir = "/img"};
 	restore_ctx_init(ctx, &fx->opts);
 	ctx->tasks = fx->tasks;
 	ctx->by_pid = fx->by_pid;
