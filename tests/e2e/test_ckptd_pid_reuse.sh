@@ -41,21 +41,27 @@ RAWREQ_ORPHAN=$T/u/client.pid as_user ckpt-reuse-u "$PYTHON" "$RAWREQ" \
 REQ=$!
 diag_add "$T/req.out" "$T/req.err"
 wait_for 20 "the worker to pause before it reads the client's cgroups" test -e "$T/go.paused"
-read -r CPID <"$T/u/client.pid"
-gone "$CPID" || fail "the connecting client $CPID still runs"
+# take_client_pid CG: a root process ($VICTIM) takes the pid of the client
+# that exited ($CPID), in cgroup CG
+take_client_pid()
+{
+	read -r CPID <"$T/u/client.pid"
+	gone "$CPID" || fail "the connecting client $CPID still runs"
+	for try in 1 2 3 4 5; do
+		echo $((CPID - 1)) >/proc/sys/kernel/ns_last_pid
+		sh -c 'echo $$ >"$1/cgroup.procs" && exec sleep 300' sh "$1" &
+		VICTIM=$!
+		disown "$VICTIM"
+		[[ $VICTIM == "$CPID" ]] && break
+		kill -9 "$VICTIM"
+		VICTIM=
+	done
+	[[ -n $VICTIM ]] || fail "could not start a process on pid $CPID"
+	wait_for 5 "the victim in $1" grep -qx "$VICTIM" "$1/cgroup.procs"
+}
 
 # a root process takes the client's pid, in a cgroup that holds only it
-for try in 1 2 3 4 5; do
-	echo $((CPID - 1)) >/proc/sys/kernel/ns_last_pid
-	sh -c 'echo $$ >"$1/cgroup.procs" && exec sleep 300' sh "$VCG" &
-	VICTIM=$!
-	disown "$VICTIM"
-	[[ $VICTIM == "$CPID" ]] && break
-	kill -9 "$VICTIM"
-	VICTIM=
-done
-[[ -n $VICTIM ]] || fail "could not start a process on pid $CPID"
-wait_for 5 "the victim in $VCG" grep -qx "$VICTIM" "$VCG/cgroup.procs"
+take_client_pid "$VCG"
 log "pid $CPID (the client's, which exited) is now root's $VICTIM in $VCG (pids.max 1)"
 
 touch "$T/go"
@@ -88,19 +94,7 @@ RAWREQ_CGROUPS=caller RAWREQ_ORPHAN=$T/u/client.pid as_user ckpt-reuse-u "$PYTHO
 	"$SOCK" restore "$T/u/ck" >"$T/req.out" 2>"$T/req.err" &
 REQ=$!
 wait_for 20 "the worker to pause before it opens the client's cgroups" test -e "$T/go.paused"
-read -r CPID <"$T/u/client.pid"
-gone "$CPID" || fail "the connecting client $CPID still runs"
-for try in 1 2 3 4 5; do
-	echo $((CPID - 1)) >/proc/sys/kernel/ns_last_pid
-	sh -c 'echo $$ >"$1/cgroup.procs" && exec sleep 300' sh "$VCG2" &
-	VICTIM=$!
-	disown "$VICTIM"
-	[[ $VICTIM == "$CPID" ]] && break
-	kill -9 "$VICTIM"
-	VICTIM=
-done
-[[ -n $VICTIM ]] || fail "could not start a process on pid $CPID"
-wait_for 5 "the victim in $VCG2" grep -qx "$VICTIM" "$VCG2/cgroup.procs"
+take_client_pid "$VCG2"
 touch "$T/go"
 wait "$REQ"
 wait_for 60 "the answer to the user's restore" grep -q '^status' "$T/req.out"
