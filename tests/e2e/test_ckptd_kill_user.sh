@@ -29,7 +29,7 @@ wait_lines "$LOG" 3 30
 # user_bg ARGS...: the user's ckptctl in the background ($CPID), output in $T/c.*
 user_bg()
 {
-	as_user ckpt-kill-u env CKPT_SOCKET="$SOCK" "$CKPT_BUILD/ckptctl" "$@" >"$T/c.out" 2>"$T/c.err" &
+	as_user ckpt-kill-u "$CKPT_BUILD/ckptctl" "$@" >"$T/c.out" 2>"$T/c.err" &
 	CPID=$!
 }
 # killed_at STEP WHO ARGS...: a ckptd whose STEP pauses (the paused file is

@@ -48,7 +48,7 @@ restore_paused()
 	local step=$1 check=$2 go=$T/a/go.$1 n # (made by the user's ckpt-restore)
 	rm -f "$T/a/ck/restore.log"
 	CKPT_PAUSE=$step:$go start_ckptd
-	as_user ckpt-caps-a env CKPT_SOCKET="$SOCK" "$CKPT_BUILD/ckptctl" restore "$T/a/ck" --json \
+	as_user ckpt-caps-a "$CKPT_BUILD/ckptctl" restore "$T/a/ck" --json \
 		>"$T/r.out" 2>"$T/r.err" &
 	local rpid=$!
 	wait_for 60 "the restore to pause at $step" eval "[[ -e $go.paused ]] || ! kill -0 $rpid"
