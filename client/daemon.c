@@ -91,7 +91,7 @@ static int transact(int sock, const Request *req, int dir_fd, int commit_fd,
 {
 	const char *what = req->type == RPC_TYPE__RPC_RESTORE ? "restoring" : "dumping";
 	int fds[2] = {dir_fd, commit_fd};
-	int r = rpc_send_fds(sock, &req->base, fds, dir_fd < 0 ? 0 : commit_fd < 0 ? 1 : 2, e);
+	int r = rpc_send_fds(sock, &req->base, fds, 2, e);
 
 	if (r < 0)
 		return r;

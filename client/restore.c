@@ -596,32 +596,47 @@ static int commit_open(void)
 	return high < 0 ? -errno : high;
 }
 
+/*
+ * ckpt-restore ended without its answer (killed) after its commit point,
+ * which its commit record says: the tree runs. *ret as if it had answered.
+ */
+static bool committed_result(int commit_fd, struct restore_result *ret)
+{
+	struct restore_commit cr;
+
+	if (!restore_commit_read(commit_fd, &cr))
+		return false;
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->status, sizeof(ret->status), "ok");
+	ret->root_pid = cr.new_pidns ? 0 : cr.root_pid;
+	ret->tasks = cr.ntasks;
+	ret->have_pid = true;
+	return true;
+}
+
 /* --- the command --------------------------------------------------------------------- */
 
-static int report(const char *dir, int status, char *out, int commit_fd, bool json,
-		  pid_t *ret_root)
+static int report(const char *dir, int status, char *out, int commit_fd, bool json, pid_t *ret_root)
 {
 	struct restore_result res = {0};
-	struct restore_commit cr;
 	const char *line = NULL;
 	bool parsed = find_result_line(out, &res, &line);
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 
 	if (!(parsed && code == 0 && !strcmp(res.status, "ok") && res.have_pid) &&
-	    restore_commit_read(commit_fd, &cr)) {
-		/* it died after its commit point: the tree runs */
-		*ret_root = cr.new_pidns ? 0 : cr.root_pid;
+	    committed_result(commit_fd, &res)) {
+		*ret_root = (pid_t)res.root_pid;
 		fprintf(stderr,
 			"ckptctl: ckpt-restore ended without its answer (%s %d), after it "
 			"committed: the tree runs\n",
 			WIFSIGNALED(status) ? "signal" : "exit status",
 			WIFSIGNALED(status) ? WTERMSIG(status) : code);
 		if (json)
-			printf("{\"status\":\"ok\",\"root_pid\":%d,\"tasks\":%u}\n",
-			       (int)*ret_root, cr.ntasks);
+			printf("{\"status\":\"ok\",\"root_pid\":%ld,\"tasks\":%ld}\n", res.root_pid,
+			       res.tasks);
 		else
-			printf("restored pid %d (%u task%s)\n", (int)*ret_root, cr.ntasks,
-			       cr.ntasks == 1 ? "" : "s");
+			printf("restored pid %ld (%ld task%s)\n", res.root_pid, res.tasks,
+			       res.tasks == 1 ? "" : "s");
 		return 0;
 	}
 
@@ -671,7 +686,6 @@ int restore_in_process(const char *dir, int verbose, const char *cgroups, pid_t 
 	const char *line = NULL;
 	int r, status, pipefd[2], progfd[2];
 	_cleanup_close_ int commit_fd = -1;
-	struct restore_commit cr;
 	unsigned long long since;
 	bool search;
 	size_t len;
@@ -686,7 +700,8 @@ int restore_in_process(const char *dir, int verbose, const char *cgroups, pid_t 
 	wait_for_zombie_pids(dir);
 	commit_fd = commit_open();
 	if (commit_fd < 0)
-		return snprintf(err, errlen, "memfd for the commit record: %s", strerror(-commit_fd)),
+		return snprintf(err, errlen, "memfd for the commit record: %s",
+				strerror(-commit_fd)),
 		       commit_fd;
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return snprintf(err, errlen, "pipe: %m"), -EMFILE;
@@ -719,18 +734,12 @@ int restore_in_process(const char *dir, int verbose, const char *cgroups, pid_t 
 			return -ECHILD;
 		}
 	}
-	if (find_result_line(out, &res, &line) && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-	    !strcmp(res.status, "ok") && res.have_pid) {
+	if ((find_result_line(out, &res, &line) && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	     !strcmp(res.status, "ok") && res.have_pid) ||
+	    committed_result(commit_fd, &res)) {
 		*ret_root = (pid_t)res.root_pid;
 		*ret_tasks = res.tasks;
 		*ret_seconds = res.seconds;
-		return 0;
-	}
-	/* it died after its commit point: the tree runs */
-	if (restore_commit_read(commit_fd, &cr)) {
-		*ret_root = cr.new_pidns ? 0 : cr.root_pid;
-		*ret_tasks = cr.ntasks;
-		*ret_seconds = 0;
 		return 0;
 	}
 	if (WIFSIGNALED(status))

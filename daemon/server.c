@@ -1386,7 +1386,7 @@ static void answer_version(struct conn *c)
 {
 	static char *features[] = {"dump",     "restore",	"status",	 "cancel",
 				   "progress", "leave-running", "peercred-auth", "cgroups-caller",
-				   "preserve", "lazy-restore", "incremental", "commit-fd"};
+				   "preserve", "lazy-restore",	"incremental",	 "commit-fd"};
 	Response resp = RESPONSE__INIT;
 
 	resp.version = RPC_PROTOCOL_VERSION;
@@ -1724,7 +1724,8 @@ int server_run(const struct server_opts *opts, struct ckpt_error *e)
 	s.conns = conns;
 	s.nconns = o.max_conns;
 	for (size_t i = 0; i < JOB_SLOTS; i++)
-		s.jobs[i].report_fd = s.jobs[i].dir_fd = s.jobs[i].log_fd = s.jobs[i].commit_fd = -1;
+		s.jobs[i].report_fd = s.jobs[i].dir_fd = s.jobs[i].log_fd = s.jobs[i].commit_fd =
+		    -1;
 	s.preserved_fd = -1;
 	if (preserve_open(&s, e) < 0)
 		return ckpt_err_wrap(e, "state directory %s", o.state_dir);

@@ -532,7 +532,7 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 {
 	char fdarg[16], progarg[16], pidarg[16], commitarg[2][16], parentarg[16], clientarg[16],
 	    holdarg[16], cgarg[16];
-	int cg_fd = a->cgroups_caller && a->caller->pid > 0 ? a->caller_cgroup_fd : -1;
+	int cg_fd = a->caller_cgroup_fd;
 	char *argv[32] = {"ckpt-restore", "--json",	   "-v",    "--dir-fd",
 			  fdarg,	  "--progress-fd", progarg, NULL};
 	size_t argc = 7;
@@ -598,14 +598,13 @@ static void exec_restorer(const struct worker_args *a, int out_fd, int log_fd, i
 	argv[argc] = NULL;
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
 		_exit(127);
-	if (fcntl(a->dir_fd, F_SETFD, 0) < 0 || fcntl(progress_fd, F_SETFD, 0) < 0)
-		_exit(127);
-	for (size_t i = 0; i < 2; i++)
-		if (commit_fds[i] >= 0 && fcntl(commit_fds[i], F_SETFD, 0) < 0)
+	/* the fds of the arguments above survive the exec */
+	int keep[] = {a->dir_fd,    progress_fd,  commit_fds[0], commit_fds[1],
+		      a->client_fd, a->report_fd, cg_fd};
+
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+		if (keep[i] >= 0 && fcntl(keep[i], F_SETFD, 0) < 0)
 			_exit(127);
-	if ((a->client_fd >= 0 && fcntl(a->client_fd, F_SETFD, 0) < 0) ||
-	    fcntl(a->report_fd, F_SETFD, 0) < 0 || (cg_fd >= 0 && fcntl(cg_fd, F_SETFD, 0) < 0))
-		_exit(127);
 	join_caller_cgroups(a, log_fd);
 	if (!auth_is_root(a->caller) && (drop_bounding_set() < 0 || become_caller(a) < 0)) {
 		dprintf(log_fd, "ckptd: cannot drop privileges for ckpt-restore: %m\n");

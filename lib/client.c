@@ -111,8 +111,7 @@ static int call_daemon(const struct call *c, Response **ret, struct ckpt_error *
 	c->req->version = RPC_PROTOCOL_VERSION;
 	c->req->has_want_progress = c->progress != NULL;
 	c->req->want_progress = c->progress != NULL;
-	r = rpc_send_fds(sock, &c->req->base, (int[2]){c->fd, c->commit_fd},
-			 c->fd < 0 ? 0 : c->commit_fd < 0 ? 1 : 2, e);
+	r = rpc_send_fds(sock, &c->req->base, (int[2]){c->fd, c->commit_fd}, 2, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "ckptd at %s", path);
 	r = wait_final(sock, c, &resp, e);

@@ -142,7 +142,8 @@ static int read_file(const char *path, bool tracee, char **ret, size_t *ret_len,
 	_cleanup_free_ char *buf = NULL;
 	size_t cap = 4096, len = 0;
 
-	fd = tracee ? proc_open_tracee(path, O_RDONLY | O_CLOEXEC) : open(path, O_RDONLY | O_CLOEXEC);
+	fd = tracee ? proc_open_tracee(path, O_RDONLY | O_CLOEXEC)
+		    : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "cannot open %s", path);
 	buf = malloc(cap);

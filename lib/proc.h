@@ -158,9 +158,8 @@ int proc_read_tracee_file(const char *path, char **ret, size_t *ret_len, struct 
 /*
  * open(2) of a /proc file of a task we trace. A restorer run for a non-root
  * caller keeps its capabilities in the permitted set only (lib/caps.h):
- * these are its own tasks, whose credentials (capabilities, then the saved
- * ones, which make them non-dumpable) need CAP_SYS_PTRACE in the effective
- * set for the access check: raised for this open only.
+ * its own tasks hold them in theirs, so the access check needs
+ * CAP_SYS_PTRACE in our effective set: raised for this open only.
  */
 int proc_open_tracee(const char *path, int flags);
 /* A /proc file holding one decimal number ("/proc/12/oom_score_adj"). */

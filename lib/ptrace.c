@@ -67,7 +67,6 @@ struct ptrace_peeksiginfo {
 	int32_t nr;
 };
 
-
 static bool is_group_stop_sig(int sig)
 {
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;

@@ -75,9 +75,9 @@ void restored_nsinit_kill(pid_t init, unsigned long long since);
  * it whole.
  */
 struct restore_commit {
-	pid_t root_pid;	  /* the root, in the restorer's pid namespace */
+	pid_t root_pid; /* the root, in the restorer's pid namespace */
 	unsigned ntasks;
-	bool new_pidns;	  /* root_pid is the pid inside a new pid namespace */
+	bool new_pidns; /* root_pid is the pid inside a new pid namespace */
 };
 
 /* Write the record (committed, or rolled back when c is NULL); -errno. */

@@ -63,7 +63,8 @@ const char *rpc_job_state_name(int state)
 	return "unknown";
 }
 
-static ssize_t sendmsg_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
+/* The fds of fds[] that are not -1 (at most 2), in order, in one SCM_RIGHTS. */
+static ssize_t sendmsg_fds(int sock, const void *buf, size_t len, const int *all, size_t nall)
 {
 	union {
 		struct cmsghdr align;
@@ -71,10 +72,17 @@ static ssize_t sendmsg_fds(int sock, const void *buf, size_t len, const int *fds
 	} control = {};
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	int fds[2];
+	size_t nfds = 0;
 	ssize_t n;
 
-	if (nfds > 2)
-		return -EINVAL;
+	for (size_t i = 0; i < nall; i++) {
+		if (all[i] < 0)
+			continue;
+		if (nfds == 2)
+			return -EINVAL;
+		fds[nfds++] = all[i];
+	}
 	if (nfds) {
 		struct cmsghdr *c;
 
@@ -94,12 +102,12 @@ static ssize_t sendmsg_fds(int sock, const void *buf, size_t len, const int *fds
 
 ssize_t rpc_sendmsg_fd(int sock, const void *buf, size_t len, int fd)
 {
-	return sendmsg_fds(sock, buf, len, &fd, fd >= 0 ? 1 : 0);
+	return sendmsg_fds(sock, buf, len, &fd, 1);
 }
 
 int rpc_send(int sock, const ProtobufCMessage *msg, int fd, struct ckpt_error *e)
 {
-	return rpc_send_fds(sock, msg, &fd, fd >= 0 ? 1 : 0, e);
+	return rpc_send_fds(sock, msg, &fd, 1, e);
 }
 
 int rpc_send_fds(int sock, const ProtobufCMessage *msg, const int *fds, size_t nfds,
@@ -129,11 +137,11 @@ int rpc_send_fds(int sock, const ProtobufCMessage *msg, const int *fds, size_t n
 	if (n < 0)
 		return ckpt_err_errno(e, (int)n, "sending %s message (%zu bytes%s)",
 				      msg->descriptor->short_name, len,
-				      nfds ? ", with fds" : "");
+				      nfds && fds[0] >= 0 ? ", with fds" : "");
 	if ((size_t)n != sizeof(le) + len)
 		return ckpt_err(e, -EIO, "sending %s message: short send of %zd of %zu bytes",
 				msg->descriptor->short_name, n, sizeof(le) + len);
-	pr_debug("sent %s (%zu bytes, %zu fds)\n", msg->descriptor->short_name, len, nfds);
+	pr_debug("sent %s (%zu bytes)\n", msg->descriptor->short_name, len);
 	return 0;
 }
 
@@ -341,7 +349,8 @@ static int check_commit_fd(const Request *req, int fd2, struct ckpt_error *e)
 	if (seals < 0 || fl < 0)
 		return ckpt_err(e, -EINVAL, "restore request: the commit_fd is not a memfd");
 	if ((fl & O_ACCMODE) != O_RDWR)
-		return ckpt_err(e, -EINVAL, "restore request: the commit_fd is not open read-write");
+		return ckpt_err(e, -EINVAL,
+				"restore request: the commit_fd is not open read-write");
 	if (seals & (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_FUTURE_WRITE))
 		return ckpt_err(e, -EINVAL,
 				"restore request: the commit_fd is sealed against writing");
@@ -452,8 +461,16 @@ int rpc_send_error(int sock, int status, const char *msg, struct ckpt_error *e)
 	return rpc_send(sock, &resp.base, -1, e);
 }
 
-int rpc_settle_lost_job(int dir_fd, int commit_fd, int type, unsigned timeout_s,
-			struct ckpt_error *e)
+/*
+ * Wait, at most timeout_s, until no worker of ckptd holds the directory
+ * any more, then tell what happened. A dump: 1 if the directory holds a
+ * complete checkpoint (verified), else 0 and the partial images are removed
+ * (inventory.img first); the tree was resumed. A restore: 1 and *ret_commit
+ * if its commit record (commit_fd) says committed: the tree runs; else 0,
+ * nothing was restored. -ETIMEDOUT if the directory is still held.
+ */
+static int settle_lost_job(int dir_fd, int commit_fd, int type, unsigned timeout_s,
+			   struct restore_commit *ret_commit, struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct timespec t0, t;
@@ -477,7 +494,7 @@ int rpc_settle_lost_job(int dir_fd, int commit_fd, int type, unsigned timeout_s,
 		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
 	}
 	if (type != RPC_TYPE__RPC_DUMP)
-		return restore_commit_read(commit_fd, NULL) ? 1 : 0;
+		return restore_commit_read(commit_fd, ret_commit) ? 1 : 0;
 	if (img_dir_verify_fd(fd, "the image directory", &inv, &ve) == 0) {
 		inventory__free_unpacked(inv, NULL);
 		return 1;
@@ -494,7 +511,7 @@ int rpc_settle_lost(int dir_fd, int commit_fd, int type, unsigned timeout_s, Res
 	Response resp = RESPONSE__INIT;
 	struct restore_commit cr;
 	uint8_t buf[256];
-	int r = rpc_settle_lost_job(dir_fd, commit_fd, type, timeout_s, e);
+	int r = settle_lost_job(dir_fd, commit_fd, type, timeout_s, &cr, e);
 
 	if (r < 0)
 		return r;
@@ -506,7 +523,7 @@ int rpc_settle_lost(int dir_fd, int commit_fd, int type, unsigned timeout_s, Res
 				    : "ckptd went away during the restore: nothing was restored");
 	ji.type = type;
 	ji.state = JOB_STATE__JOB_DONE;
-	if (type == RPC_TYPE__RPC_RESTORE && restore_commit_read(commit_fd, &cr)) {
+	if (type == RPC_TYPE__RPC_RESTORE) {
 		ji.has_pid = !cr.new_pidns;
 		ji.pid = cr.new_pidns ? 0 : cr.root_pid;
 		resp.has_ntasks = true;

@@ -3,10 +3,11 @@
  * The ckptd protocol (proto/rpc.proto) on the wire: one SOCK_SEQPACKET packet
  * per message, u32 little-endian length + packed Request or Response, at most
  * RPC_FRAME_MAX bytes, with at most one fd in SCM_RIGHTS (the image
- * directory), two for a restore request with commit_fd (its commit record). docs/protocol.md describes the protocol for other clients.
+ * directory; a restore request with commit_fd has its commit record as a
+ * second). docs/protocol.md describes the protocol for other clients.
  *
  * Receivers trust nothing: a truncated packet, a length that does not match
- * the packet, more than one fd, any other control message or bytes that do
+ * the packet, more fds than expected, any other control message or bytes that do
  * not unpack give an error and every fd that came with the packet is closed.
  */
 #pragma once
@@ -30,7 +31,8 @@
  * RPC_FRAME_MAX).
  */
 int rpc_send(int sock, const ProtobufCMessage *msg, int fd, struct ckpt_error *e);
-/* The same with the nfds (at most 2) fds of fds[] in one SCM_RIGHTS message. */
+/* The same with those of the nfds fds of fds[] that are not -1 (at most
+ * 2), in order, in one SCM_RIGHTS message. */
 int rpc_send_fds(int sock, const ProtobufCMessage *msg, const int *fds, size_t nfds,
 		 struct ckpt_error *e);
 /* sendmsg of len bytes of buf as one packet, with fd in SCM_RIGHTS unless fd
@@ -97,21 +99,15 @@ int rpc_send_error(int sock, int status, const char *msg, struct ckpt_error *e);
 /*
  * ckptd closed the connection during a dump or restore on dir_fd (it was
  * killed): wait, at most timeout_s, until no worker of ckptd holds the
- * directory any more, then tell what happened. A dump: 1 if the directory
- * holds a complete checkpoint (verified), else 0 and the partial images are
- * removed (inventory.img first); the tree was resumed. A restore: 1 if its
- * commit record (commit_fd, the memfd sent as RestoreRequest.commit_fd;
- * -1: none) says committed: the tree runs; else 0, nothing was restored.
- * -ETIMEDOUT if the directory is still held.
- */
-int rpc_settle_lost_job(int dir_fd, int commit_fd, int type, unsigned timeout_s,
-			struct ckpt_error *e);
-/*
- * The same as an answer: 0 and *ret a Response of our own (status 0, the
- * restored root's pid and tasks from the commit record) when the job was
- * done, else the error saying nothing was done (-ECONNRESET) or that the
- * outcome is unknown (-ETIMEDOUT). Clients (ckptctl, libckpt) call it when
- * the connection ends without an answer.
+ * directory any more, then tell what happened, as an answer. 0 and *ret a
+ * Response of our own (status 0) when the job was done: a dump whose
+ * directory holds a complete checkpoint (verified; else the partial images
+ * are removed, inventory.img first, and the tree was resumed), a restore
+ * whose commit record (commit_fd, the memfd sent as RestoreRequest.commit_fd)
+ * says committed (the root's pid and tasks from it). Else the error saying
+ * nothing was done (-ECONNRESET) or that the outcome is unknown
+ * (-ETIMEDOUT). Clients (ckptctl, libckpt) call it when the connection ends
+ * without an answer.
  */
 int rpc_settle_lost(int dir_fd, int commit_fd, int type, unsigned timeout_s, Response **ret,
 		    struct ckpt_error *e);

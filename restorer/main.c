@@ -221,8 +221,8 @@ static int parse_tty_fd(const char *s)
  */
 static void keep_fds(const struct restore_opts *o, int dir_fd, int flags)
 {
-	int fds[] = {dir_fd,	      o->progress_fd, o->commit_fds[0],   o->commit_fds[1],
-		     o->client_fd, o->hold_fd,     o->caller_cgroup_fd};
+	int fds[] = {dir_fd,	   o->progress_fd, o->commit_fds[0],   o->commit_fds[1],
+		     o->client_fd, o->hold_fd,	   o->caller_cgroup_fd};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -326,14 +326,16 @@ int main(int argc, char **argv)
 				fprintf(stderr, "ckpt-restore: at most two --commit-fd\n");
 				return 2;
 			}
-			opts.commit_fds[opts.n_commit_fds] = parse_control_fd("--commit-fd", optarg);
+			opts.commit_fds[opts.n_commit_fds] =
+			    parse_control_fd("--commit-fd", optarg);
 			if (opts.commit_fds[opts.n_commit_fds++] < 0)
 				return 2;
 			break;
 		case 'R':
 			opts.parent_pid = atoi(optarg);
 			if (opts.parent_pid <= 0) {
-				fprintf(stderr, "ckpt-restore: --parent-pid %s is not a pid\n", optarg);
+				fprintf(stderr, "ckpt-restore: --parent-pid %s is not a pid\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -395,8 +397,11 @@ int main(int argc, char **argv)
 				"pager would run inside the tree's pid namespace\n");
 		return 2;
 	}
-	if ((opts.caller_pid || opts.caller_cgroup_fd >= 0) && opts.cgroups != RESTORE_CGROUPS_CALLER) {
-		fprintf(stderr, "ckpt-restore: --caller-pid and --caller-cgroup-fd need --cgroups=caller\n");
+	if ((opts.caller_pid || opts.caller_cgroup_fd >= 0) &&
+	    opts.cgroups != RESTORE_CGROUPS_CALLER) {
+		fprintf(
+		    stderr,
+		    "ckpt-restore: --caller-pid and --caller-cgroup-fd need --cgroups=caller\n");
 		return 2;
 	}
 	if (opts.shell_job && opts.tty_fd < 0)

@@ -204,7 +204,6 @@ int procstate_task_audit(struct rtask *t, struct ckpt_error *e)
 static int restore_oom_score_adj(struct rtask *t, struct ckpt_error *e)
 {
 	char path[64], buf[16];
-	uint64_t saved;
 	int64_t now;
 	int fd, n, r;
 
@@ -214,10 +213,7 @@ static int restore_oom_score_adj(struct rtask *t, struct ckpt_error *e)
 	r = proc_read_number(path, &now, e);
 	if (r < 0 || now == t->core->oom_score_adj)
 		return r;
-	/* our own task's file: non-dumpable after creds, so root's */
-	saved = caps_raise(CAPS_BIT(CAP_SYS_PTRACE) | CAPS_BIT(CAP_DAC_OVERRIDE));
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	caps_restore(saved);
+	fd = proc_open_tracee(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "opening %s", path);
 	n = snprintf(buf, sizeof(buf), "%d", t->core->oom_score_adj);

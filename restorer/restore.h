@@ -74,7 +74,8 @@ struct restore_opts {
 	/* --caller-pid: with RESTORE_CGROUPS_CALLER, whose cgroups (ckptd's
 	 * client); 0: ours */
 	pid_t caller_pid;
-	/* with --new-pidns: caller_pid's cgroup file, opened before the new pid
+	/* caller_pid's cgroup file, opened while the caller lived
+	 * (--caller-cgroup-fd, ckptd) or, with --new-pidns, before the new pid
 	 * namespace hides its pid ("/proc/self/fd/N"), read instead */
 	const char *caller_cgroup_path;
 	int caller_cgroup_fd; /* --caller-cgroup-fd (ckptd), or -1 */
@@ -388,7 +389,7 @@ int restore_check_cancel(struct restore_ctx *ctx);
  */
 int rtask_caps(struct restore_ctx *ctx, struct rtask *t, bool raise);
 /* In a child of the restorer (a task): close the fds of --commit-fd,
- * --client-fd and --hold-fd, which belong to the restorer alone. */
+ * --client-fd, --hold-fd and --caller-cgroup-fd, the restorer's alone. */
 void restore_close_control_fds(const struct restore_opts *o);
 
 /* ---- undo.c: objects made outside the tree, removed if the restore fails - */

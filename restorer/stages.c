@@ -334,11 +334,8 @@ static int run_stage(struct restore_ctx *ctx, const struct stage *s)
 
 int restore_check_images(const char *dir, bool pages_sums_known, struct ckpt_error *e)
 {
-	struct restore_opts opts = {RESTORE_OPTS_NO_FDS,
-				    .dir = dir,
-				    .plan_only = true,
-				    .images_only = true,
-				    .pages_sums_known = pages_sums_known};
+	struct restore_opts opts = {RESTORE_OPTS_NO_FDS, .dir = dir, .plan_only = true,
+				    .images_only = true, .pages_sums_known = pages_sums_known};
 	struct restore_ctx ctx;
 	int r;
 

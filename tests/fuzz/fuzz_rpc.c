@@ -105,8 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		Request *req = NULL;
 
-		r = rpc_recv_request(sock[1], &req, flags & 8 ? NULL : &fd, flags & 16 ? NULL : &fd2,
-				     &e);
+		r = rpc_recv_request(sock[1], &req, flags & 8 ? NULL : &fd,
+				     flags & 16 ? NULL : &fd2, &e);
 		if (r == 0) {
 			(void)rpc_type_name(req->type);
 			(void)rpc_validate_request(req, fd, fd2, &e);

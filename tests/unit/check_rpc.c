@@ -691,8 +691,8 @@ static int serve_one(int lfd, enum srv_mode mode)
 		return 0;
 	case SRV_HANGUP_COMMITTED:
 		/* what ckpt-restore writes before the tree runs; ckptd dies */
-		return restore_commit_write(fd2, &(struct restore_commit){.root_pid = 4343,
-									  .ntasks = 2}) < 0
+		return restore_commit_write(
+			   fd2, &(struct restore_commit){.root_pid = 4343, .ntasks = 2}) < 0
 			   ? 14
 			   : 0;
 	case SRV_STATUS:
