@@ -105,3 +105,13 @@ WRAP
 	chmod 0755 "$T/ckptctl-$name"
 	CKPTCTL=$T/ckptctl-$name ckptctl_run "$@"
 }
+
+# logs_named_exist FILE: every dump.log or restore.log an error in FILE
+# names exists (the truth contract: no error points at a missing log).
+logs_named_exist()
+{
+	local f
+	for f in $(grep -oE '/[^ ]*(dump|restore)\.log' "$1"); do
+		[[ -e $f ]] || fail "the error names $f, which does not exist"
+	done
+}

@@ -32,13 +32,6 @@ memhog_untouched()
 		fail "memhog log: $(check_memhog_log "$T/part.log" 2)"
 }
 no_images() { [[ -z $(find "$1" -name '*.img' 2>/dev/null) ]] || fail "images left in $1: $(ls "$1")"; }
-logs_named_exist()
-{
-	local f
-	for f in $(grep -oE '/[^ ]*(dump|restore)\.log' "$1"); do
-		[[ -e $f ]] || fail "the error names $f, which does not exist"
-	done
-}
 worker_of() { pgrep -P "$CKPTD_PID" | head -n 1; }
 
 # --- 1: ckptd killed while the worker copies the memory -------------------------

@@ -65,13 +65,6 @@ memhog_untouched()
 	n=$(line_count "$LOG")
 	wait_lines "$LOG" $((n + 2)) 10
 }
-logs_named_exist()
-{
-	local f
-	for f in $(grep -oE '/[^ ]*(dump|restore)\.log' "$1"); do
-		[[ -e $f ]] || fail "the error names $f, which does not exist"
-	done
-}
 new_dir() { rm -rf "$1" && mkdir -m 0700 "$1" && chown ckpt-kill-u: "$1"; }
 
 # --- a dump: the worker killed while it copies the memory -------------------------

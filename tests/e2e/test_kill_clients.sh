@@ -31,13 +31,6 @@ memhog_untouched()
 	wait_lines "$LOG" $((n + 2)) 10
 	check_memhog_log "$LOG" >/dev/null || fail "memhog log: $(check_memhog_log "$LOG")"
 }
-logs_named_exist()
-{
-	local f
-	for f in $(grep -oE '/[^ ]*(dump|restore)\.log' "$1"); do
-		[[ -e $f ]] || fail "the error names $f, which does not exist"
-	done
-}
 # restorers: the ckpt-restore processes this test started (the tasks it
 # creates carry its name until their memory is restored: not those)
 restorers()
