@@ -31,6 +31,13 @@
 #define SEIZE_ATTEMPTS 10
 /* whole dumps tried when a signal arrives while one is being committed */
 #define LATE_SIGNAL_ATTEMPTS 4
+/*
+ * How long a dump lets the tree run, between tries, for what its own
+ * progress clears (-EAGAIN: a connection it has not accepted yet), and the
+ * longest pause between two tries.
+ */
+#define TRANSIENT_WAIT_SECONDS 2.0
+#define TRANSIENT_PAUSE_MAX_US 200000
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid)
 {
@@ -409,7 +416,8 @@ static int check_no_new_signals(struct dump_ctx *c, struct ckpt_error *e)
 					c->tasks[i].pid);
 		}
 	}
-	return 0;
+	/* a connection a listener of the tree got since it was saved (-EAGAIN) */
+	return dump_fds_recheck(c, e);
 }
 
 /* Resume the tree after a failure; a problem doing so is added to e. */
@@ -524,14 +532,46 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	return 0;
 }
 
+static void dump_ctx_init(struct dump_ctx *c, const struct dump_opts *opts, double t_start)
+{
+	*c =
+	    (struct dump_ctx){.opts = opts, .self = getpid(), .self_pidfd = -1, .t_start = t_start};
+}
+
+/*
+ * After a failed try (the tree resumed): is it worth another? -EAGAIN is
+ * what the tree's own progress may clear. A signal that came while the
+ * checkpoint was committed: the tree has it now, so a new dump sees it (a
+ * program whose timers fire every few ms would otherwise fail a dump now
+ * and then). A connection not yet accepted: the program accepts it if let
+ * run. Waits before the next try; *waited adds up the pauses.
+ */
+static bool try_again(const struct dump_ctx *c, int r, int attempt, double *waited,
+		      struct ckpt_error *e)
+{
+	unsigned pause = 10000u << (attempt < 5 ? attempt - 1 : 4);
+
+	if (r != -EAGAIN || (c->opts->cancel && *c->opts->cancel))
+		return false;
+	if (c->late_signal ? attempt >= LATE_SIGNAL_ATTEMPTS : *waited >= TRANSIENT_WAIT_SECONDS)
+		return false;
+	pr_info("attempt %d: %s", attempt, e->msg);
+	if (pause > TRANSIENT_PAUSE_MAX_US)
+		pause = TRANSIENT_PAUSE_MAX_US;
+	usleep(pause);
+	*waited += pause / 1e6;
+	return true;
+}
+
 int dump_tree(const struct dump_opts *opts_in, struct dump_result *ret, struct ckpt_error *e)
 {
 	struct dump_opts o = opts_in ? *opts_in : (struct dump_opts){0};
 	const struct dump_opts *opts = opts_in ? &o : NULL;
 	struct dump_result res = {0};
 	struct dump_ctx c = {0};
+	double waited = 0;
 	bool inside_pidns;
-	int r;
+	int attempt, r;
 
 	if (!opts || opts->pid <= 0 || !opts->dir || !opts->dir[0] ||
 	    (opts->use_dir_fd && opts->dir_fd < 0))
@@ -544,26 +584,26 @@ int dump_tree(const struct dump_opts *opts_in, struct dump_result *ret, struct c
 	r = dump_tree_pidns(opts, ret, e, &inside_pidns);
 	if (r < 0 || inside_pidns)
 		return r;
-	c.opts = opts;
-	c.self = getpid();
-	c.self_pidfd = -1;
-	c.t_start = ckpt_monotonic_seconds();
-	/*
-	 * A signal that came while the checkpoint was committed failed the dump
-	 * with the tree resumed and the checkpoint withdrawn: the tree has it
-	 * now, so a new dump sees it (a program whose timers fire every few
-	 * ms would otherwise fail a dump now and then).
-	 */
-	for (int attempt = 1;; attempt++) {
+	dump_ctx_init(&c, opts, ckpt_monotonic_seconds());
+	for (attempt = 1;; attempt++) {
 		r = run(&c, &res, e);
-		if (r != -EAGAIN || !c.late_signal || attempt == LATE_SIGNAL_ATTEMPTS)
+		if (!try_again(&c, r, attempt, &waited, e))
 			break;
-		pr_info("attempt %d: %s", attempt, e->msg);
 		dump_ctx_free(&c);
-		c = (struct dump_ctx){.opts = opts, .self = c.self, .t_start = c.t_start};
+		dump_ctx_init(&c, opts, c.t_start);
 		res = (struct dump_result){0};
+		/* the tree runs: a test acts here, or a fault fails the dump */
+		r = dump_step(&c, "dump-retry", e);
+		if (r < 0)
+			break;
 		*e = (struct ckpt_error){0};
-		usleep(10000);
+	}
+	if (r == -EAGAIN && !c.late_signal && attempt > 1) {
+		size_t n = strlen(e->msg);
+
+		snprintf(e->msg + n, sizeof(e->msg) - n,
+			 " (still so after %d tries over %.1f s, the tree running between them)",
+			 attempt, waited);
 	}
 	if (r >= 0) {
 		res.ntasks = (unsigned)c.ntasks;

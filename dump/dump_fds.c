@@ -908,6 +908,19 @@ void dump_fds_undo(struct dump_ctx *c)
 	free((void *)v.pids);
 }
 
+int dump_fds_recheck(struct dump_ctx *c, struct ckpt_error *e)
+{
+	struct fd_dump_view v;
+	int r;
+
+	if (fill_view(c, &v) < 0)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	r = fd_kinds_dump_recheck(&v, e);
+	free(v.items);
+	free((void *)v.pids);
+	return r;
+}
+
 int dump_write_files(struct dump_ctx *c, struct ckpt_error *e)
 {
 	_cleanup_img_ struct img *img = NULL;

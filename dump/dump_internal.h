@@ -261,6 +261,13 @@ int dump_check_fd_tables(struct dump_ctx *c, struct ckpt_error *e);
 int dump_fds_done(struct dump_ctx *c, struct ckpt_error *e);
 /* Before the tree is resumed (failed dump, --leave-running): the kinds' dump_undo. */
 void dump_fds_undo(struct dump_ctx *c);
+/*
+ * The last look before the tree is killed (kinds' dump_recheck): -EAGAIN
+ * when the live objects changed since they were saved (a connection came
+ * to a listener), so that the checkpoint is withdrawn and the dump tried
+ * again.
+ */
+int dump_fds_recheck(struct dump_ctx *c, struct ckpt_error *e);
 /* A new, zeroed entry at the end of files.img (its id: its 1-based position). */
 struct dump_file *dump_file_new(struct dump_ctx *c, struct ckpt_error *e);
 /* Add (or find) the mapping_only entry of the file open at fd; *ret_id its id. */

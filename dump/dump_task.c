@@ -894,6 +894,15 @@ static int check_stops(struct dump_ctx *c, struct ckpt_error *e)
 	return 0;
 }
 
+/* The zombie of the tree whose pid is pid, or NULL. */
+static const struct dump_zombie *find_zombie(const struct dump_ctx *c, pid_t pid)
+{
+	for (size_t i = 0; i < c->nzombies; i++)
+		if (c->zombies[i].pid == pid)
+			return &c->zombies[i];
+	return NULL;
+}
+
 int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
 {
 	const struct dump_task *root = &c->tasks[0];
@@ -907,9 +916,11 @@ int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
 		 * The zombie is made again by its parent and moves itself before
 		 * it exits: into its parent's group, a group of its own, a session
 		 * of its own, or another group of its parent's session whose
-		 * leader is a live task of the tree. A group or session the zombie
-		 * leads with live members cannot be made (they join it before the
-		 * zombie exists).
+		 * leader is a live task of the tree. Live tasks may be members of
+		 * the group it leads in its parent's session: they join it once
+		 * it is a zombie (setpgid finds a group by any process still in
+		 * it, a zombie too, until it is reaped). A session it leads with
+		 * live members cannot be made (its members descend from it).
 		 */
 		for (size_t k = 0; p && k < c->ntasks && !group_ok; k++)
 			group_ok = c->tasks[k].pid == z->pgid && c->tasks[k].pgid == z->pgid &&
@@ -917,7 +928,8 @@ int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
 		if (p && z->pgid == z->pid)
 			group_ok = z->sid == p->sid || z->sid == z->pid;
 		for (size_t k = 0; k < c->ntasks && group_ok; k++)
-			if (c->tasks[k].pgid == z->pid || c->tasks[k].sid == z->pid)
+			if ((c->tasks[k].pgid == z->pid && z->sid != p->sid) ||
+			    c->tasks[k].sid == z->pid)
 				group_ok = false;
 		if (!p || !group_ok || (z->sid != p->sid && z->sid != z->pid))
 			return ckpt_err(e, -EOPNOTSUPP,
@@ -936,7 +948,8 @@ int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
 					"pid %d: session layout not supported (its session %d is "
 					"neither its own nor its parent's session %d)",
 					t->pid, t->sid, p ? p->sid : 0);
-		if (t->pgid != root->pgid && !dump_find_task(c, t->pgid))
+		if (t->pgid != root->pgid && !dump_find_task(c, t->pgid) &&
+		    !find_zombie(c, t->pgid))
 			return ckpt_err(e, -EOPNOTSUPP,
 					"pid %d: process group %d has no leader in the tree; not "
 					"supported yet",

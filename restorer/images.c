@@ -243,6 +243,14 @@ static int cmp_task_pid(const void *a, const void *b)
 	return x->pid - y->pid;
 }
 
+const PstreeEntry *zombie_by_pid(const struct restore_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->nzombies; i++)
+		if (ctx->zombies[i]->pid == pid)
+			return ctx->zombies[i];
+	return NULL;
+}
+
 struct rtask *task_by_pid(const struct restore_ctx *ctx, pid_t pid)
 {
 	size_t lo = 0, hi = ctx->ntasks;
@@ -331,7 +339,9 @@ static int validate_pstree_entry(struct restore_ctx *ctx, const PstreeEntry *p)
  * The group and session a zombie joins before it exits (task.c
  * zombie_clone): its parent's, its own group in its parent's session, its
  * own session, or another group of its parent's session led by a live task
- * (the same rule as the dump's, dump_check_sessions).
+ * (the same rule as the dump's, dump_check_sessions). Live tasks of its
+ * session may be in the group it leads (they join it once it is a zombie);
+ * none in a session it leads.
  */
 static bool zombie_group_ok(const struct restore_ctx *ctx, const PstreeEntry *z,
 			    const struct rtask *p)
@@ -340,9 +350,14 @@ static bool zombie_group_ok(const struct restore_ctx *ctx, const PstreeEntry *z,
 
 	if (z->sid != p->pst->sid && z->sid != z->pid)
 		return false;
-	for (size_t k = 0; k < ctx->ntasks; k++)
-		if (ctx->tasks[k].pst->pgid == z->pid || ctx->tasks[k].pst->sid == z->pid)
+	for (size_t k = 0; k < ctx->ntasks; k++) {
+		const PstreeEntry *m = ctx->tasks[k].pst;
+
+		if (m->sid == z->pid ||
+		    (m->pgid == z->pid &&
+		     (z->pgid != z->pid || z->sid != p->pst->sid || m->sid != z->sid)))
 			return false;
+	}
 	if (z->pgid == z->pid)
 		return true;
 	return z->sid == p->pst->sid && leader && leader->pst->pgid == z->pgid &&

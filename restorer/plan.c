@@ -102,8 +102,8 @@ static int map_group(struct restore_ctx *ctx, struct rtask *t)
 
 	if (t == ctx->root || saved == t->pid)
 		t->pgid = t->pid;
-	else if (task_by_pid(ctx, saved))
-		t->pgid = saved;
+	else if (task_by_pid(ctx, saved) || zombie_by_pid(ctx, saved))
+		t->pgid = saved; /* led by a task, or by a zombie made before the joins */
 	else if (saved == root_saved)
 		t->pgid = ctx->root->pid;
 	else
@@ -130,6 +130,20 @@ static int check_sessions(struct restore_ctx *ctx, struct rtask *t)
 		    "%d and only the parent's session can be inherited",
 		    t->pid, t->sid, t->parent->pid, t->parent->sid);
 	leader = task_by_pid(ctx, t->pgid);
+	if (!leader) {
+		/* a zombie's group: made in its parent's session (images.c) */
+		const PstreeEntry *z = zombie_by_pid(ctx, t->pgid);
+		const struct rtask *zp = z ? task_by_pid(ctx, z->ppid) : NULL;
+
+		if (!zp || zp->sid != t->sid)
+			return ckpt_err(e, -EINVAL,
+					"pid %d: process group %d is led by no task of the "
+					"session %d",
+					t->pid, t->pgid, t->sid);
+		t->group_leader = false;
+		t->joins_group = true;
+		return 0;
+	}
 	if (leader->pgid != leader->pid)
 		return ckpt_err(e, -EOPNOTSUPP,
 				"process group %d: its leader pid %d moved to group %d; not "
@@ -195,8 +209,12 @@ static int add_nodes(struct restore_ctx *ctx, struct node_index *ix)
 		r = node_add(p, PLAN_JOIN, t->pid, t->pgid, &n);
 		if (r >= 0)
 			r = dep_add(p, n, ix->task[i]);
-		if (r >= 0)
+		if (r >= 0 && task_by_pid(ctx, t->pgid))
 			r = dep_add(p, n, ix->group[task_idx(ctx, task_by_pid(ctx, t->pgid))]);
+		else if (r >= 0) /* a zombie's group: its parent made it */
+			r = dep_add(p, n,
+				    ix->task[task_idx(
+					ctx, task_by_pid(ctx, zombie_by_pid(ctx, t->pgid)->ppid))]);
 	}
 	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];

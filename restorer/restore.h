@@ -437,6 +437,8 @@ int chain_page_src(struct restore_ctx *ctx, const struct rtask *t, uint64_t vadd
 int chain_open_pages(struct restore_ctx *ctx, size_t level, pid_t pid, struct ckpt_error *e);
 int images_load(struct restore_ctx *ctx);
 struct rtask *task_by_pid(const struct restore_ctx *ctx, pid_t pid);
+/* The zombie (pstree.img entry with zombie_status) whose pid is pid, or NULL. */
+const PstreeEntry *zombie_by_pid(const struct restore_ctx *ctx, pid_t pid);
 struct rfile *file_by_id(const struct restore_ctx *ctx, uint32_t id);
 /* The task's lowest fd number on files.img entry id, -1 if none. */
 int rtask_fd_of_file(const struct rtask *t, uint32_t id);

@@ -141,6 +141,10 @@ struct fd_kind {
 	 * into fe are malloc'ed: file_entry_free_fields() frees them, the
 	 * kind's sub-message through entry_field (or
 	 * file_entry__free_unpacked(fe, NULL) for a malloc'ed fe).
+	 * -EAGAIN (here and from dump_done) says the state is one the tree's
+	 * own progress clears (a connection it has not accepted yet): the
+	 * engine resumes the tree, lets it run a moment and dumps again, for
+	 * up to 2 s, before the dump fails with this error.
 	 */
 	int (*dump)(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e);
 	/* Restore, before anything is created: can the object be recreated? */
@@ -187,6 +191,14 @@ struct fd_kind {
 	 * (TCP repair mode, the network lock). May be called more than once.
 	 */
 	void (*dump_undo)(const struct fd_dump_view *v);
+	/*
+	 * Optional. Dump, the tree to be killed: the checkpoint is committed
+	 * and the tasks still frozen. -EAGAIN when a live object changed
+	 * since it was saved without the tree's doing (a connection a
+	 * listener got): the checkpoint is withdrawn, the tree resumed and
+	 * the dump tried again.
+	 */
+	int (*dump_recheck)(const struct fd_dump_view *v, struct ckpt_error *e);
 };
 
 /* The kind that handles this fd, or NULL (then fd_probe_describe says what it is). */
@@ -197,6 +209,8 @@ const struct fd_kind *fd_kind_for_file(const FileEntry *fe);
 const struct fd_kind *fd_kind_nth(size_t i);
 /* Call every kind's dump_done (dump side, once all fds are dumped). */
 int fd_kinds_dump_done(const struct fd_dump_view *v, struct ckpt_error *e);
+/* Call every kind's dump_recheck (the tree is about to be killed). */
+int fd_kinds_dump_recheck(const struct fd_dump_view *v, struct ckpt_error *e);
 /* Call every kind's dump_undo (the tree is about to be resumed). */
 void fd_kinds_dump_undo(const struct fd_dump_view *v);
 /* Human name of what an fd is ("pipe", "unix socket", "eventfd", "tty /dev/pts/3"...). */

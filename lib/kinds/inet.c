@@ -331,11 +331,14 @@ static int check_state(const struct inet_diag_info *d, InetSkEntry *ie, struct c
 		return 0;
 	switch (d->state) {
 	case IST_LISTEN:
+		/* only accept reaches them, and none can be put back: the
+		 * program accepts them while the dump waits (fd_kind.h) */
 		if (d->rqueue)
-			return ckpt_err(e, -EOPNOTSUPP,
-					"it has %u connections not yet accepted; listening "
-					"sockets with pending connections are not supported",
-					d->rqueue);
+			return ckpt_err(
+			    e, -EAGAIN,
+			    "it has %u connection%s not yet accepted (the dump lets the "
+			    "program accept %s first)",
+			    d->rqueue, d->rqueue == 1 ? "" : "s", d->rqueue == 1 ? "it" : "them");
 		return 0;
 	case IST_ESTABLISHED:
 		if (d->shutdown)
@@ -1013,6 +1016,32 @@ static void inet_open_done(struct fd_open_ctx *ctx)
 	ctx->priv = NULL;
 }
 
+/* Killing dump, last look: a connection came to a listener since it was saved. */
+static int inet_dump_recheck(const struct fd_dump_view *v, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		const FileEntry *fe = v->items[i].fe;
+		struct inet_diag_info d;
+		char what[PATH_MAX + 160];
+		int r;
+
+		if (fe->type != FILE_TYPE__FILE_INET_SK || !fe->inet_sk ||
+		    fe->inet_sk->proto != IPPROTO_TCP || fe->inet_sk->state != IST_LISTEN)
+			continue;
+		r = sockdiag_inet_find((int)fe->inet_sk->family, IPPROTO_TCP,
+				       (uint32_t)fe->inet_sk->inode, &d, e);
+		if (r >= 0 && d.rqueue)
+			r = ckpt_err(e, -EAGAIN,
+				     "a connection came while the checkpoint was committed; it "
+				     "is withdrawn and the tree left running");
+		if (r < 0)
+			return ckpt_err_wrap(e, "pid %d: fd %d: %s", v->items[i].pid,
+					     v->items[i].fd,
+					     inet_entry_describe(fe, what, sizeof(what)));
+	}
+	return 0;
+}
+
 const struct fd_kind fd_kind_inet = {
     .name = "TCP/UDP socket",
     .matches = inet_matches,
@@ -1025,4 +1054,5 @@ const struct fd_kind fd_kind_inet = {
     .open_shared = inet_open_shared,
     .open_done = inet_open_done,
     .dump_undo = tcp_repair_dump_undo,
+    .dump_recheck = inet_dump_recheck,
 };

@@ -120,6 +120,21 @@ int fd_kinds_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
 	return 0;
 }
 
+int fd_kinds_dump_recheck(const struct fd_dump_view *v, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++) {
+		const struct fd_kind *k = fd_kinds[i].kind;
+		int r;
+
+		if (!k->dump_recheck)
+			continue;
+		r = k->dump_recheck(v, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 void fd_kinds_dump_undo(const struct fd_dump_view *v)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(fd_kinds); i++)

@@ -749,14 +749,20 @@ static int refuse_pending_outside(const struct fd_dump_item *it, struct ckpt_err
 	sockdiag_unix_dump(1u << UST_LISTEN, find_listener_cb, &f, &tmp);
 	if (f.found)
 		find_holder(f.found, holder, sizeof(holder));
-	return ckpt_err(e, -EOPNOTSUPP,
+	/* the listener's program may accept it while the dump waits (fd_kind.h) */
+	return ckpt_err(e, -EAGAIN,
 			"pid %d: fd %d: %s has a connection not yet accepted by the listening "
-			"socket:[%u] (%s)%s, outside the tree; not supported",
+			"socket:[%u] (%s)%s, outside the tree (the dump waits for it to be "
+			"accepted)",
 			it->pid, it->fd, describe(it->fe, what, sizeof(what)), f.found,
 			f.found ? f.name : "unknown", holder);
 }
 
-/* Pending connections of the listeners of the tree: each client must be in it. */
+/*
+ * Pending connections of the listeners of the tree: each client must be in
+ * it. One from outside, or whose client was closed, can only be accepted:
+ * the program does so while the dump waits (-EAGAIN, fd_kind.h).
+ */
 static int tie_pending(const struct fd_dump_view *v, struct ckpt_error *e)
 {
 	for (size_t i = 0; i < v->n; i++) {
@@ -770,16 +776,18 @@ static int tie_pending(const struct fd_dump_view *v, struct ckpt_error *e)
 
 			if (!c && !fe->unix_sk->icons[k])
 				return ckpt_err(
-				    e, -EOPNOTSUPP,
+				    e, -EAGAIN,
 				    "pid %d: fd %d: %s has a pending connection (not yet "
-				    "accepted) whose client was closed; not supported",
+				    "accepted) whose client was closed (the dump lets the program "
+				    "accept it first)",
 				    v->items[i].pid, v->items[i].fd,
 				    describe(fe, what, sizeof(what)));
 			if (!c)
 				return ckpt_err(
-				    e, -EOPNOTSUPP,
+				    e, -EAGAIN,
 				    "pid %d: fd %d: %s has a pending connection (not yet accepted) "
-				    "from socket:[%llu]%s, outside the tree; not supported",
+				    "from socket:[%llu]%s, outside the tree (the dump lets the "
+				    "program accept it first)",
 				    v->items[i].pid, v->items[i].fd,
 				    describe(fe, what, sizeof(what)),
 				    (unsigned long long)fe->unix_sk->icons[k], "");
@@ -840,12 +848,14 @@ static int check_peer(const struct fd_dump_view *v, const struct fd_dump_item *i
 	char what[PATH_MAX + 64];
 
 	if (ue->has_pending_on) {
+		/* the bytes wait in the kernel's socket of the connection, which
+		 * only accept() reaches, and an accepted connection cannot be put
+		 * back in the listener's queue: the dump waits for the accept */
 		if (ue->has_wqueue && ue->wqueue)
-			return ckpt_err(e, -EOPNOTSUPP,
+			return ckpt_err(e, -EAGAIN,
 					"pid %d: fd %d: %s sent data on a connection not yet "
-					"accepted (%u bytes of buffers); not supported (they wait in the kernel's socket of "
-					"the connection, which only accept() reaches, and an accepted "
-					"connection cannot be put back in the listener's queue)",
+					"accepted (%u bytes of buffers; the dump lets the program "
+					"accept it first)",
 					it->pid, it->fd, describe(it->fe, what, sizeof(what)),
 					ue->wqueue);
 		return 0;
@@ -1963,6 +1973,36 @@ static int unix_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *r
 	return r < 0 ? r : fdk_batch_open(ctx, &unix_batch, fe, ret_fd, e);
 }
 
+/*
+ * Killing dump, last look: a listener of the tree got a connection since it
+ * was saved (each is in icons: the saved clients plus new ones).
+ */
+static int unix_dump_recheck(const struct fd_dump_view *v, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		const FileEntry *fe = v->items[i].fe;
+		struct unix_diag_info u = {0};
+		char what[PATH_MAX + 64];
+		size_t now;
+		int r;
+
+		if (fe->type != FILE_TYPE__FILE_UNIX_SK || !fe->unix_sk ||
+		    fe->unix_sk->state != UST_LISTEN)
+			continue;
+		r = sockdiag_unix_get((uint32_t)fe->unix_sk->inode, &u, e);
+		now = u.nicons;
+		unix_diag_info_release(&u);
+		if (r >= 0 && now != fe->unix_sk->n_icons)
+			r = ckpt_err(e, -EAGAIN,
+				     "a connection came while the checkpoint was committed; it "
+				     "is withdrawn and the tree left running");
+		if (r < 0)
+			return ckpt_err_wrap(e, "pid %d: fd %d: %s", v->items[i].pid,
+					     v->items[i].fd, describe(fe, what, sizeof(what)));
+	}
+	return 0;
+}
+
 const struct fd_kind fd_kind_unix = {
     .name = "unix socket",
     .in_flight = true,
@@ -1974,5 +2014,6 @@ const struct fd_kind fd_kind_unix = {
     .verify = unix_verify,
     .dump_done = unix_dump_done,
     .open_shared = unix_open_shared,
+    .dump_recheck = unix_dump_recheck,
     .open_done = unix_open_done,
 };

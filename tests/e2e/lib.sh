@@ -102,6 +102,7 @@ cleanup()
 	for root in "${TRACKED[@]}"; do
 		kill_tree "$root"
 	done
+	drop_locks
 	for cmd in "${AT_EXIT[@]}"; do
 		eval "$cmd" || log "at exit: '$cmd' failed"
 	done
@@ -113,6 +114,23 @@ cleanup()
 	exit "$rc"
 }
 trap cleanup EXIT
+
+# ---- nftables lock tables (TCP tests) -------------------------------------------
+
+# A test adds the root pid of each tree whose dump may lock TCP connections:
+# the lock tables (inet ckpt_PID_...) a failure left are deleted at exit.
+LOCKED_ROOTS=()
+# lock_tables PID: the lock tables of dumps of the tree rooted at PID (status 1: none)
+lock_tables() { nft list tables 2>/dev/null | awk -v t="ckpt_$1_" '$2 == "inet" && index($3, t) == 1 { print $3 }' | grep .; }
+drop_locks()
+{
+	local pid t
+	for pid in "${LOCKED_ROOTS[@]}"; do
+		for t in $(lock_tables "$pid"); do
+			nft delete table inet "$t"
+		done
+	done
+}
 
 # ---- cgroups -------------------------------------------------------------------
 

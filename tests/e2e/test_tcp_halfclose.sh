@@ -16,20 +16,15 @@
 #    after the restore, is read by the server to its end of file.
 . "$(dirname "$0")/lib.sh"
 
-LOCKED_ROOTS=()
-drop_locks()
+# the workload's own tables (hctest_...) a failure left
+drop_hc_tables()
 {
-	local pid t
+	local t
 	for t in $(nft list tables 2>/dev/null | awk -v t="hctest_" '$2 == "inet" && index($3, t) == 1 { print $3 }'); do
 		nft delete table inet "$t"
 	done
-	for pid in "${LOCKED_ROOTS[@]}"; do
-		for t in $(nft list tables 2>/dev/null | awk -v t="ckpt_${pid}_" '$2 == "inet" && index($3, t) == 1 { print $3 }'); do
-			nft delete table inet "$t"
-		done
-	done
 }
-trap 'rc=$?; drop_locks; (exit $rc); cleanup' EXIT
+at_exit drop_hc_tables
 HC=$WLSRC/halfclose.py
 D=$T/work
 mkdir -p "$D"

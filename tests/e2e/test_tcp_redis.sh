@@ -13,19 +13,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
 
-# lock tables of this test's trees left by a failure are deleted at exit
-LOCKED_ROOTS=()
-drop_locks()
-{
-	local pid t
-	for pid in "${LOCKED_ROOTS[@]}"; do
-		for t in $(nft list tables 2>/dev/null | awk -v t="ckpt_${pid}_" '$2 == "inet" && index($3, t) == 1 { print $3 }'); do
-			nft delete table inet "$t"
-		done
-	done
-}
-trap 'rc=$?; drop_locks; (exit $rc); cleanup' EXIT
-
 REDIS=$(command -v redis-server) || fail "redis-server not installed (packaging/install-deps.sh)"
 RESP=$WLSRC/respclient.py
 PORT=$((20000 + RANDOM % 20000))

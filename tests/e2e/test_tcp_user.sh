@@ -10,19 +10,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
 
-# lock tables of this test's trees left by a failure are deleted at exit
-LOCKED_ROOTS=()
-drop_locks()
-{
-	local pid t
-	for pid in "${LOCKED_ROOTS[@]}"; do
-		for t in $(nft list tables 2>/dev/null | awk -v t="ckpt_${pid}_" '$2 == "inet" && index($3, t) == 1 { print $3 }'); do
-			nft delete table inet "$t"
-		done
-	done
-}
-trap 'rc=$?; drop_locks; (exit $rc); cleanup' EXIT
-
 TUSER=ckpt-test
 if ! id -u "$TUSER" >/dev/null 2>&1; then
 	useradd --system --no-create-home --shell /usr/sbin/nologin "$TUSER" ||
@@ -45,7 +32,6 @@ exec setpriv --reuid=$TUID --regid=$TGID --clear-groups --inh-caps=-all -- "$CKP
 WRAP
 chmod 0755 "$T/ckptctl-user"
 user_ctl() { CKPTCTL=$T/ckptctl-user ckptctl_run "$@"; }
-lock_tables() { nft list tables | awk -v t="ckpt_$1_" '$2 == "inet" && index($3, t) == 1 { print $3 }' | grep .; }
 
 start_ckptd
 touch "$T/S.stdout" "$T/S.stderr"
@@ -72,7 +58,7 @@ lock_tables "$S" >/dev/null || fail "no lock holds the connection after the dump
 # changed, with every checksum fixed: refused, nothing touched.
 VICTIM=ckpt_victim_$$
 nft add table inet "$VICTIM" || fail "cannot make the table $VICTIM"
-trap 'rc=$?; drop_locks; nft delete table inet "$VICTIM" 2>/dev/null; (exit $rc); cleanup' EXIT
+at_exit "nft delete table inet $VICTIM 2>/dev/null || true"
 FORGE() { "$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" "$@"; }
 conn=
 for k in $(FORGE find "$U/s.img" files.img 2 10); do

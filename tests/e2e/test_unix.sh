@@ -229,4 +229,49 @@ log "data sent before accept: refused: $msg"
 assert_running "$E"
 kill_tree "$E"
 untrack "$E"
+
+# ---- the same, accepted while the dump waits (the tree resumed between tries) --------
+# The program accepts on SIGUSR1 only; a pipe's read end in flight in a
+# socketpair's queue is probed again on every try (the dump's own pidfd).
+start_workload A "$T/acc.ready" --stdout "$T/acc.out" -- "$PYTHON" -c '
+import os, signal, socket, sys, time
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+l.bind("\0ckpt-test-unix-acc-%d" % os.getpid())
+l.listen(4)
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+c.connect("\0ckpt-test-unix-acc-%d" % os.getpid())
+c.send(b"early")
+r, w = os.pipe()
+os.write(w, b"piped")
+a, b = socket.socketpair()
+socket.send_fds(a, [b"fd"], [r])
+os.close(r)
+got = []
+signal.signal(signal.SIGUSR1, lambda *_: got.append(l.accept()[0]))
+open(sys.argv[1] + ".tmp", "w").write(f"{os.getpid()}\n")
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while not got:
+    time.sleep(0.01)
+print("accepted", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.01)
+msg, fds, _, _ = socket.recv_fds(b, 10, 1)
+print("data", got[0].recv(10).decode(), msg.decode(), os.read(fds[0], 10).decode(), flush=True)
+time.sleep(1000)' "$T/acc.ready" "$T/acc.go"
+CKPT_PAUSE=dump-retry:$T/acc.retry timeout -k 5 120 "$CKPTCTL" dump "$A" -D "$T/acc.img" >"$T/acc.dump.out" 2>"$T/acc.dump.err" &
+DUMPER=$!
+diag_add "$T/acc.dump.err"
+wait_for 60 "the dump to wait for the accept (paused at dump-retry)" test -e "$T/acc.retry.paused"
+assert_running "$A"
+kill -USR1 "$A"
+wait_grep "$T/acc.out" '^accepted'
+touch "$T/acc.retry"
+wait "$DUMPER" || fail "the dump failed once the connection was accepted: $(cat "$T/acc.dump.err")"
+assert_tree_gone "$A"
+ckpt_restore "$T/acc.img"
+touch "$T/acc.go"
+wait_grep "$T/acc.out" '^data'
+grep -qx 'data early fd piped' "$T/acc.out" || fail "after restore: $(grep '^data' "$T/acc.out")"
+log "accepted while the dump waited: restored with the bytes sent before accept and the fd in flight"
+kill_tree "$A"
 pass

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: MIT
 """TCP/UDP workloads for tests/e2e/test_tcp.sh.
 
-server PORT READY LOG
+server PORT READY LOG [GATE]
     An echo server (checkpointed): listens on 127.0.0.1:PORT and [::1]:PORT,
-    echoes every byte of every client back, accepts new clients at any time.
+    echoes every byte of every client back, accepts new clients at any time;
+    with GATE, only while the file GATE exists (connections wait in the
+    listener's accept queue meanwhile).
     Writes its pid to READY once listening. SIGUSR1 opens a generic netlink
     socket (a dump refuses it), SIGUSR2 closes it.
 client HOST PORT STOP OUT
@@ -31,7 +33,7 @@ import sys
 import time
 
 
-def server(port, ready, log):
+def server(port, ready, log, gate=None):
     sel = selectors.DefaultSelector()
     lst = []
     for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
@@ -40,7 +42,8 @@ def server(port, ready, log):
         s.bind((host, port))
         s.listen(16)
         s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ, "listen")
+        if gate is None:
+            sel.register(s, selectors.EVENT_READ, "listen")
         lst.append(s)
     with open(log, "a") as f:
         f.write("listening %d\n" % port)
@@ -63,15 +66,25 @@ def server(port, ready, log):
 
     signal.signal(signal.SIGUSR1, on_usr1)
     signal.signal(signal.SIGUSR2, on_usr2)
+    def accept(s):
+        c, _ = s.accept()
+        c.setblocking(True)
+        sel.register(c, selectors.EVENT_READ, "conn")
+        with open(log, "a") as f:
+            f.write("accepted\n")
+
     while True:
-        for key, _ in sel.select():
+        if gate is not None and os.path.exists(gate):
+            for s in lst:
+                while True:
+                    try:
+                        accept(s)
+                    except BlockingIOError:
+                        break
+        for key, _ in sel.select(None if gate is None else 0.02):
             s = key.fileobj
             if key.data == "listen":
-                c, _ = s.accept()
-                c.setblocking(True)
-                sel.register(c, selectors.EVENT_READ, "conn")
-                with open(log, "a") as f:
-                    f.write("accepted\n")
+                accept(s)
                 continue
             try:
                 data = s.recv(65536)
@@ -330,7 +343,7 @@ def pair(d, log, ready):
 def main():
     mode = sys.argv[1]
     if mode == "server":
-        server(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+        server(int(sys.argv[2]), sys.argv[3], sys.argv[4], *sys.argv[5:6])
     elif mode == "client":
         sys.exit(client(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]))
     elif mode == "probe":
