@@ -4,8 +4,9 @@
  * as images_load() leaves them in a restore_ctx, given as tables, then
  * plan_build() and plan_print() themselves. Checked: the sorted order
  * (parents before children whatever the pstree order, files before
- * everything, group leaders before the members' joins, fds after their
- * task and file, ties in insertion order), that every node comes after
+ * everything, group leaders before the members' joins (for a group led by
+ * a zombie: its parent, which makes it), fds after their task and file,
+ * ties in insertion order), that every node comes after
  * what it needs, the sessions and groups the tasks get (leaders outside
  * the tree mapped to the root), the errors for cycles and for sessions and
  * groups that cannot be rebuilt, the children each parent forks, and the
@@ -51,9 +52,15 @@ struct t_fd {
 	bool cloexec;
 };
 
+/* A zombie child (pstree.img entry with zombie_status). */
+struct t_zombie {
+	pid_t pid, ppid, sid, pgid; /* 0 ends the table */
+};
+
 struct plan_case {
 	const char *name;
 	struct t_task tasks[MAX_TASKS]; /* pstree order; the root has ppid 0 */
+	struct t_zombie zombies[2];
 	struct t_file files[MAX_FILES]; /* sorted by id */
 	struct t_fd fds[MAX_FDS];	/* by task, then fd number */
 	int err;			/* plan_build() */
@@ -68,6 +75,8 @@ struct fixture {
 	struct rtask tasks[MAX_TASKS];
 	struct rtask *by_pid[MAX_TASKS];
 	PstreeEntry pst[MAX_TASKS];
+	PstreeEntry zpst[2];
+	PstreeEntry *zombies[2];
 	CoreEntry core[MAX_TASKS];
 	MmEntry mm[MAX_TASKS];
 	struct rfile files[MAX_FILES];
@@ -145,6 +154,17 @@ static void fixture_init(struct fixture *fx, const struct plan_case *c)
 		}
 		fx->by_pid[i] = t;
 		ctx->ntasks++;
+	}
+	ctx->zombies = fx->zombies;
+	for (size_t i = 0; i < 2 && c->zombies[i].pid; i++) {
+		pstree_entry__init(&fx->zpst[i]);
+		fx->zpst[i].pid = c->zombies[i].pid;
+		fx->zpst[i].ppid = c->zombies[i].ppid;
+		fx->zpst[i].sid = c->zombies[i].sid;
+		fx->zpst[i].pgid = c->zombies[i].pgid;
+		fx->zpst[i].has_zombie_status = true;
+		fx->zombies[i] = &fx->zpst[i];
+		ctx->nzombies++;
 	}
 	qsort(fx->by_pid, ctx->ntasks, sizeof(*fx->by_pid), cmp_task_pid);
 	/* as link_tree() does */
@@ -325,6 +345,20 @@ static const struct plan_case cases[] = {
 	.tasks = {{100, 0, 100, 100, 0, 0, ROLE_ANY}, {101, 100, 101, 100, 0, 0, ROLE_ANY}},
 	.err = -EINVAL,
 	.want = "pid 101 leads session 101 but is in process group 100",
+    },
+    {
+	/* a pipeline whose first process exited: the zombie leads the group */
+	.name = "group led by a zombie",
+	.tasks = {{100, 0, 100, 100, 100, 100, ROLE_SETSID}, {102, 100, 100, 101, 100, 101, ROLE_JOIN}},
+	.zombies = {{101, 100, 100, 101}},
+	.want = "task 100, task 102, group 100, join 102:101",
+    },
+    {
+	.name = "group led by a zombie of another session",
+	.tasks = {{100, 0, 100, 100, 0, 0, ROLE_ANY}, {102, 100, 102, 102, 0, 0, ROLE_ANY}, {103, 102, 102, 101, 0, 0, ROLE_ANY}},
+	.zombies = {{101, 100, 100, 101}},
+	.err = -EINVAL,
+	.want = "pid 103: process group 101 is led by no task of the session 102",
     },
     {
 	.name = "group of another session",
