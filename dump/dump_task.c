@@ -11,6 +11,7 @@
  */
 #define LOG_PREFIX "dump: "
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -903,6 +904,48 @@ static const struct dump_zombie *find_zombie(const struct dump_ctx *c, pid_t pid
 	return NULL;
 }
 
+/*
+ * Task t is in a process group whose leader is neither a task nor a zombie
+ * of the tree. When that leader is gone (reaped: a pipeline whose first
+ * process exited and was waited for) and every member is in the tree, the
+ * restore makes the group again with a helper of that pid (restorer
+ * task.c). A leader alive outside the tree, or a member outside it, keeps
+ * the group out of reach.
+ */
+static int check_lost_group(struct dump_ctx *c, const struct dump_task *t, struct ckpt_error *e)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct ckpt_error ignore = {0};
+	struct proc_stat st;
+	struct dirent *de;
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%d", t->pgid);
+	if (access(path, F_OK) == 0)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: its process group %d is led by pid %d, outside the tree; "
+				"not supported",
+				t->pid, t->pgid, t->pgid);
+	d = opendir("/proc");
+	if (!d)
+		return ckpt_err_errno(e, -errno, "cannot list /proc");
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0 || dump_find_task(c, (pid_t)pid) ||
+		    proc_parse_stat((pid_t)pid, &st, &ignore) < 0 || st.pgrp != t->pgid)
+			continue;
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: its process group %d (whose leader has exited) has pid "
+				"%ld (%s) outside the tree; not supported",
+				t->pid, t->pgid, pid, st.comm);
+	}
+	pr_debug("pid %d: process group %d, its leader gone: made again at restore", t->pid,
+		 t->pgid);
+	return 0;
+}
+
 int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
 {
 	const struct dump_task *root = &c->tasks[0];
@@ -949,11 +992,8 @@ int dump_check_sessions(struct dump_ctx *c, struct ckpt_error *e)
 					"neither its own nor its parent's session %d)",
 					t->pid, t->sid, p ? p->sid : 0);
 		if (t->pgid != root->pgid && !dump_find_task(c, t->pgid) &&
-		    !find_zombie(c, t->pgid))
-			return ckpt_err(e, -EOPNOTSUPP,
-					"pid %d: process group %d has no leader in the tree; not "
-					"supported yet",
-					t->pid, t->pgid);
+		    !find_zombie(c, t->pgid) && check_lost_group(c, t, e) < 0)
+			return e->code;
 	}
 	return check_stops(c, e);
 }

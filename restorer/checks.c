@@ -229,10 +229,12 @@ static int pid_state(pid_t pid)
 	return st.state == 'Z' || st.state == 'X' ? 2 : 1;
 }
 
+/* The zombies' pids, and those of the groups whose leader was gone (plan.c). */
 static int zombie_pids_free(struct restore_ctx *ctx, int *waited)
 {
-	for (size_t i = 0; i < ctx->nzombies; i++) {
-		pid_t pid = ctx->zombies[i]->pid;
+	for (size_t i = 0; i < ctx->nzombies + ctx->nlost_groups; i++) {
+		pid_t pid = i < ctx->nzombies ? ctx->zombies[i]->pid
+					      : ctx->lost_groups[i - ctx->nzombies].pgid;
 		int s;
 
 		while ((s = pid_state(pid)) == 2 && *waited < PID_ZOMBIE_WAIT_MS) {

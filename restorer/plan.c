@@ -107,11 +107,44 @@ static int map_group(struct restore_ctx *ctx, struct rtask *t)
 	else if (saved == root_saved)
 		t->pgid = ctx->root->pid;
 	else
-		return ckpt_err(&ctx->err, -EOPNOTSUPP,
-				"pid %d: process group %d has no leader in the tree and is not the "
-				"root's group; not supported",
-				t->pid, saved);
+		t->pgid = saved; /* its leader gone: made again (lost_group_add) */
 	return 0;
+}
+
+/*
+ * t is in a group whose leader is no task or zombie of the tree (the dump
+ * saw it gone): its parent, in its session, makes it for the members.
+ */
+static int lost_group_add(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct lost_group *g = NULL, *n;
+
+	for (size_t i = 0; i < ctx->nlost_groups && !g; i++)
+		if (ctx->lost_groups[i].pgid == t->pgid)
+			g = &ctx->lost_groups[i];
+	if (g && g->maker->sid != t->sid)
+		return ckpt_err(&ctx->err, -EINVAL,
+				"process group %d has members in sessions %d and %d", t->pgid,
+				g->maker->sid, t->sid);
+	if (!g) {
+		n = realloc(ctx->lost_groups, (ctx->nlost_groups + 1) * sizeof(*n));
+		if (!n)
+			return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+		ctx->lost_groups = n;
+		/* (t is not the root: the root leads a group of its own) */
+		n[ctx->nlost_groups++] = (struct lost_group){t->pgid, t->parent};
+	}
+	t->group_leader = false;
+	t->joins_group = true;
+	return 0;
+}
+
+static const struct lost_group *lost_group_of(const struct restore_ctx *ctx, pid_t pgid)
+{
+	for (size_t i = 0; i < ctx->nlost_groups; i++)
+		if (ctx->lost_groups[i].pgid == pgid)
+			return &ctx->lost_groups[i];
+	return NULL;
 }
 
 /* What can be rebuilt with setsid() and setpgid() from inside the tasks. */
@@ -135,6 +168,8 @@ static int check_sessions(struct restore_ctx *ctx, struct rtask *t)
 		const PstreeEntry *z = zombie_by_pid(ctx, t->pgid);
 		const struct rtask *zp = z ? task_by_pid(ctx, z->ppid) : NULL;
 
+		if (!z)
+			return lost_group_add(ctx, t);
 		if (!zp || zp->sid != t->sid)
 			return ckpt_err(e, -EINVAL,
 					"pid %d: process group %d is led by no task of the "
@@ -211,10 +246,13 @@ static int add_nodes(struct restore_ctx *ctx, struct node_index *ix)
 			r = dep_add(p, n, ix->task[i]);
 		if (r >= 0 && task_by_pid(ctx, t->pgid))
 			r = dep_add(p, n, ix->group[task_idx(ctx, task_by_pid(ctx, t->pgid))]);
-		else if (r >= 0) /* a zombie's group: its parent made it */
+		else if (r >= 0 && zombie_by_pid(ctx, t->pgid)) /* made by the zombie's parent */
 			r = dep_add(p, n,
 				    ix->task[task_idx(
 					ctx, task_by_pid(ctx, zombie_by_pid(ctx, t->pgid)->ppid))]);
+		else if (r >= 0) /* a group whose leader was gone: made by its maker */
+			r = dep_add(p, n,
+				    ix->task[task_idx(ctx, lost_group_of(ctx, t->pgid)->maker)]);
 	}
 	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];
@@ -369,6 +407,9 @@ int plan_build(struct restore_ctx *ctx)
 	struct node_index ix = {0};
 	int r = 0;
 
+	free(ctx->lost_groups);
+	ctx->lost_groups = NULL;
+	ctx->nlost_groups = 0;
 	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
 		r = map_session(ctx, &ctx->tasks[i]);
 		if (r >= 0)

@@ -248,6 +248,17 @@ struct restore_ctl {
 	((sizeof(struct restore_ctl) + (n) * sizeof(uint32_t) + RST_PAGE_SIZE - 1) /               \
 	 RST_PAGE_SIZE * RST_PAGE_SIZE)
 
+/*
+ * A process group whose leader was gone at dump (reaped; its members live):
+ * made again by a helper process with the group's pid that maker, a task of
+ * the group's session, forks before the members join and reaps after
+ * (task.c lost_groups_make, lost_groups_reap).
+ */
+struct lost_group {
+	pid_t pgid;
+	struct rtask *maker;
+};
+
 struct restore_ctx {
 	const struct restore_opts *opts;
 	struct ckpt_error err;
@@ -266,6 +277,9 @@ struct restore_ctx {
 	 * forked by its parent task and exiting at once (task.c) */
 	PstreeEntry **zombies;
 	size_t nzombies;
+	/* groups whose leader was gone at dump (plan.c) */
+	struct lost_group *lost_groups;
+	size_t nlost_groups;
 	struct rfile *files; /* sorted by id */
 	size_t nfiles;
 	struct plan plan;

@@ -222,6 +222,47 @@ static int zombies_create(struct restore_ctx *ctx, struct rtask *t, struct ckpt_
 	return 0;
 }
 
+/*
+ * The groups whose leader was gone at dump that t makes (plan.c): a helper
+ * with the group's pid makes it and exits; a zombie until t reaps it, it
+ * keeps the group there for the members to join (setpgid finds a group by
+ * a zombie in it). Its SIGCHLD is swallowed like a zombie's.
+ */
+static int lost_groups_make(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < ctx->nlost_groups; i++) {
+		const struct lost_group *g = &ctx->lost_groups[i];
+		PstreeEntry h = PSTREE_ENTRY__INIT;
+
+		if (g->maker != t)
+			continue;
+		h.pid = h.pgid = g->pgid;
+		h.sid = getsid(0);
+		h.zombie_comm = (char *)"ckpt-pgrp";
+		if (zombie_clone(&h, e) < 0)
+			return ckpt_err_wrap(e, "process group %d (its leader gone)", g->pgid);
+	}
+	return 0;
+}
+
+/* Once every member joined: the helpers go, before the program runs. */
+static int lost_groups_reap(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < ctx->nlost_groups; i++) {
+		const struct lost_group *g = &ctx->lost_groups[i];
+		pid_t r;
+
+		if (g->maker != t)
+			continue;
+		while ((r = waitpid(g->pgid, NULL, 0)) < 0 && errno == EINTR)
+			;
+		if (r != g->pgid)
+			return ckpt_err_errno(e, -errno, "process group %d: reaping its helper",
+					      g->pgid);
+	}
+	return 0;
+}
+
 /* ---- the setup phase -------------------------------------------------------------- */
 
 static int restore_sigactions(const CoreEntry *c, struct ckpt_error *e)
@@ -348,7 +389,7 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 	for (size_t i = 0; i < t->n_children; i++)
 		if (task_clone(ctx, t->children[i], &e) < 0)
 			task_fail(ctx, t, PHASE_FORKED, &e);
-	if (zombies_create(ctx, t, &e) < 0)
+	if (zombies_create(ctx, t, &e) < 0 || lost_groups_make(ctx, t, &e) < 0)
 		task_fail(ctx, t, PHASE_FORKED, &e);
 	send_msg(ctx, t, MSG_PHASE, PHASE_FORKED, NULL);
 
@@ -367,7 +408,8 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 	send_msg(ctx, t, MSG_PHASE, PHASE_JOIN, NULL);
 
 	wait_phase(ctx, PHASE_SETUP);
-	if (task_setup(ctx, t, &e) < 0)
+	/* every task joined its group */
+	if (lost_groups_reap(ctx, t, &e) < 0 || task_setup(ctx, t, &e) < 0)
 		task_fail(ctx, t, PHASE_SETUP, &e);
 	send_msg(ctx, t, MSG_PHASE, PHASE_SETUP, NULL);
 
