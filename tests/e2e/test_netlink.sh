@@ -3,7 +3,7 @@
 # Netlink sockets (lib/kinds/netlink.c). tests/workloads/nlsock.py: a
 # NETLINK_ROUTE socket bound to RTMGRP_LINK|RTMGRP_IPV4_IFADDR with group 33
 # joined, NETLINK_EXT_ACK, NETLINK_PKTINFO, NETLINK_NO_ENOBUFS, SO_RCVBUF
-# and O_NONBLOCK, and one never bound:
+# and O_NONBLOCK, one never bound, one connected to the first's port id:
 #  - a failed dump and --leave-running leave it working; restore faults
 #    (netlink-verify, netlink-open) leave nothing behind;
 #  - the images hold the protocol, port id, groups and options;
@@ -11,6 +11,8 @@
 #    leaves nothing behind;
 #  - after restore getsockname(), the options and the groups are the same,
 #    and an RTM_GETLINK dump request is answered ("lo" in it), to our port id;
+#    the connected one has the same name and peer, and a message it sends
+#    without an address reaches the first from its port id;
 #  - a socket with an unread answer queued is refused naming the pid, the
 #    fd and why, and the program keeps running.
 . "$(dirname "$0")/lib.sh"
@@ -40,7 +42,9 @@ docs = doc if isinstance(doc, list) else [doc]
 nl = [e["netlink_sk"] for d in docs for e in d.get("entries", []) if "netlink_sk" in e]
 print(nl)
 bound = [n for n in nl if int(n.get("portid", 0)) == int(sys.argv[2])]
-assert len(nl) == 2 and len(bound) == 1, "expected 2 netlink entries, one with port id %s" % sys.argv[2]
+assert len(nl) == 3 and len(bound) == 1, "expected 3 netlink entries, one with port id %s" % sys.argv[2]
+conn = [n for n in nl if n.get("connected")]
+assert len(conn) == 1 and int(conn[0]["dst_portid"]) == int(sys.argv[2]), "the connected one: %s" % conn
 b = bound[0]
 assert int(b["protocol"]) == 0 and int(b["type"]) == 3, "protocol/type"
 g = [int(x) for x in b["groups"]]
@@ -80,10 +84,10 @@ assert_same_tree "$T/before" "$P"
 touch "$D/go"
 wait_grep "$LOG" '^DONE' 20
 grep -q FAIL "$LOG" && fail "the workload failed: $(grep -E 'FAIL|after|state' "$LOG")"
-for what in state unbound getlink "unbound getlink"; do
+for what in state unbound getlink "unbound getlink" connected "connected send"; do
 	grep -qx "ok $what" "$LOG" || fail "no 'ok $what' in the log: $(cat "$LOG")"
 done
-log "after restore: same port id, groups and options; RTM_GETLINK answered"
+log "after restore: same port id, groups and options; RTM_GETLINK answered; the connected socket's messages reach its peer"
 kill_tree "$P"
 untrack "$P"
 

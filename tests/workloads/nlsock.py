@@ -7,10 +7,13 @@ nlsock.py route DIR LOG READY
     kernel picks the port id), group 33 (RTNLGRP_BRVLAN: past the 32 bits
     of bind) joined with NETLINK_ADD_MEMBERSHIP, NETLINK_EXT_ACK,
     NETLINK_PKTINFO and NETLINK_NO_ENOBUFS on, SO_RCVBUF set, O_NONBLOCK;
-    and a NETLINK_ROUTE socket never bound. Logs "port PORTID" and
-    "state ..." before READY. Once DIR/go exists: the state must be the
-    same, then an RTM_GETLINK dump request is sent and its answer parsed
-    ("lo" must be in it, every reply addressed to our port id); "ok WHAT"
+    a NETLINK_ROUTE socket never bound; and one connected to the first's
+    port id (its default destination). Logs "port PORTID" and "state ..."
+    before READY. Once DIR/go exists: the state must be the same (the
+    connected one's name and peer too), then an RTM_GETLINK dump request
+    is sent and its answer parsed ("lo" must be in it, every reply
+    addressed to our port id), and a message sent without an address from
+    the connected socket must reach the first from its port id; "ok WHAT"
     or "FAIL WHAT" lines, then "DONE".
 nlsock.py queued LOG READY
     A NETLINK_ROUTE socket with the answer to an RTM_GETLINK request
@@ -100,6 +103,9 @@ def route(d, logpath, ready):
     s.setblocking(False)
     unbound = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
     port = s.getsockname()[0]
+    conn = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    conn.connect((port, 0))
+    cbefore = (conn.getsockname(), conn.getpeername())
     before = state(s)
     ubefore = unbound.getsockname()
     log.write("port %d\nstate %s\nunbound %s\n" % (port, before, ubefore))
@@ -110,6 +116,9 @@ def route(d, logpath, ready):
     log.write("after %s\n" % after)
     log.write("%s state\n" % ("ok" if after == before else "FAIL"))
     log.write("%s unbound\n" % ("ok" if unbound.getsockname() == ubefore else "FAIL"))
+    cafter = (conn.getsockname(), conn.getpeername())
+    log.write("connected %s -> %s\n" % (cbefore, cafter))
+    log.write("%s connected\n" % ("ok" if cafter == cbefore else "FAIL"))
     try:
         getlink_request(s, 4242)
         names = dump_links(s, port, 4242)
@@ -124,6 +133,17 @@ def route(d, logpath, ready):
         log.write("%s unbound getlink\n" % ("ok" if "lo" in names else "FAIL"))
     except Exception as ex:  # noqa: BLE001
         log.write("FAIL unbound getlink %r\n" % ex)
+    # to its default destination: the first socket, from its own port id
+    try:
+        msg = struct.pack("IHHII", 20, 0x100, 0, 77, cbefore[0][0]) + b"ping"
+        conn.send(msg)
+        s.setblocking(True)
+        s.settimeout(5)
+        data, addr = s.recvfrom(1 << 16)
+        good = data == msg and addr[0] == cbefore[0][0]
+        log.write("%s connected send\n" % ("ok" if good else "FAIL (%r from %r)" % (data, addr)))
+    except Exception as ex:  # noqa: BLE001
+        log.write("FAIL connected send %r\n" % ex)
     log.write("DONE\n")
     while True:
         time.sleep(1)
