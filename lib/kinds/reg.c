@@ -3,7 +3,9 @@
  * Regular files opened by path. The description is reopened by its path with
  * the saved flags and position; a file that shrank below the saved position
  * is refused (the program would read past the end it knew), one that grew
- * is fine. Deleted-but-open files are not handled here (a later kind).
+ * is fine; a procfs file has no size (its reads are the kernel's of the
+ * moment), so only its position counts. Deleted-but-open files are
+ * deleted.c's, files of a process in /proc procfile.c's.
  */
 #define LOG_PREFIX "kind reg: "
 
@@ -12,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -71,14 +75,16 @@ static int reg_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *
 	return 0;
 }
 
-static int reg_check_stat(const FileEntry *fe, const struct stat *st, struct ckpt_error *e)
+/* sfs: the file system's statfs (procfs files show no size) */
+static int reg_check_stat(const FileEntry *fe, const struct stat *st, const struct statfs *sfs,
+			  struct ckpt_error *e)
 {
 	uint64_t pos = fe->has_pos ? fe->pos : 0;
 
 	if (!S_ISREG(st->st_mode))
 		return ckpt_err(e, -EINVAL, "file %s is no longer a regular file (mode 0%o)",
 				fe->path, (unsigned)st->st_mode);
-	if ((uint64_t)st->st_size < pos)
+	if ((uint64_t)st->st_size < pos && sfs->f_type != PROC_SUPER_MAGIC)
 		return ckpt_err(e, -ESTALE,
 				"file %s is now %llu bytes, shorter than the saved position %llu",
 				fe->path, (unsigned long long)st->st_size, (unsigned long long)pos);
@@ -87,6 +93,7 @@ static int reg_check_stat(const FileEntry *fe, const struct stat *st, struct ckp
 
 static int reg_verify(const FileEntry *fe, struct ckpt_error *e)
 {
+	struct statfs sfs;
 	struct stat st;
 	int r;
 
@@ -100,14 +107,15 @@ static int reg_verify(const FileEntry *fe, struct ckpt_error *e)
 	 * object checks the file, or recreates it (restorer/shmem.c) */
 	if (fe->has_shmem_id)
 		return 0;
-	if (stat(fe->path, &st) < 0)
+	if (stat(fe->path, &st) < 0 || statfs(fe->path, &sfs) < 0)
 		return ckpt_err_errno(e, -errno, "file %s", fe->path);
-	return reg_check_stat(fe, &st, e);
+	return reg_check_stat(fe, &st, &sfs, e);
 }
 
 static int reg_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = -1;
+	struct statfs sfs;
 	struct stat st;
 	int r;
 
@@ -121,9 +129,9 @@ static int reg_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	/* What was opened is what counts (the path may have changed since verify). */
-	if (fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
 		return ckpt_err_errno(e, -errno, "cannot stat %s", fe->path);
-	r = reg_check_stat(fe, &st, e);
+	r = reg_check_stat(fe, &st, &sfs, e);
 	if (r < 0)
 		return r;
 	if (!(fe->flags & O_PATH)) {

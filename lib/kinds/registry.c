@@ -11,6 +11,7 @@
 #include "fd_kind.h"
 #include "file_util.h"
 
+extern const struct fd_kind fd_kind_procfile;
 extern const struct fd_kind fd_kind_reg;
 extern const struct fd_kind fd_kind_dir;
 extern const struct fd_kind fd_kind_chr;
@@ -36,6 +37,8 @@ static const struct {
 	/* FileEntry.type it restores, 0 for kinds with tables of their own */
 	FileType file_type;
 } fd_kinds[] = {
+    /* before reg: its files are regular files too */
+    {&fd_kind_procfile, FILE_TYPE__FILE_PROC},
     {&fd_kind_reg, FILE_TYPE__FILE_REG},
     {&fd_kind_dir, FILE_TYPE__FILE_DIR},
     {&fd_kind_chr, FILE_TYPE__FILE_CHR},

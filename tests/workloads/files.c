@@ -14,6 +14,9 @@
  *   fd 14  DIR/input.txt O_RDONLY (no FD_CLOEXEC), position parked at 7
  *   fd 15  DIR (O_DIRECTORY)
  *   fd 16  /dev/null O_RDWR, fd 17 /dev/zero, fd 18 /dev/urandom
+ *   fd 19  /proc/self/stat (the link says /proc/PID/stat), position parked at
+ *          20: still on procfs, about this process (its pid first)
+ *   fd 20  /proc/meminfo, position parked at 10 ("MemTotal:" first)
  * Logs "iter <n> ok" or "FAIL <n> <what>" to DIR/log.txt and creates
  * DIR/ready (holding its pid) after the first iteration.
  */
@@ -21,7 +24,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
 #include "wl.h"
@@ -104,6 +109,10 @@ static void setup(struct files *f)
 	place(open("/dev/null", O_RDWR), 16);
 	place(open("/dev/zero", O_RDONLY), 17);
 	place(open("/dev/urandom", O_RDONLY), 18);
+	place(open("/proc/self/stat", O_RDONLY), 19);
+	lseek(19, 20, SEEK_SET);
+	place(open("/proc/meminfo", O_RDONLY), 20);
+	lseek(20, 10, SEEK_SET);
 	if (fstat(15, &st) < 0)
 		wl_die("fstat dir: %s", strerror(errno));
 	f->dir_dev = st.st_dev;
@@ -172,6 +181,23 @@ static void step_write(struct files *f)
 		fail(f, "fd 1: write: %s", strerror(errno));
 }
 
+/* fds 19 and 20: procfs files at their positions, read from the start by pread */
+static void check_proc(struct files *f)
+{
+	char buf[64] = {0}, want[32];
+	struct statfs sfs;
+
+	check_pos(f, 19, 20);
+	check_pos(f, 20, 10);
+	snprintf(want, sizeof(want), "%d (files)", (int)getpid());
+	if (fstatfs(19, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC ||
+	    pread(19, buf, sizeof(buf) - 1, 0) <= 0 || strncmp(buf, want, strlen(want)))
+		fail(f, "fd 19: not this process's /proc stat: '%.20s'", buf);
+	memset(buf, 0, sizeof(buf));
+	if (pread(20, buf, sizeof(buf) - 1, 0) <= 0 || strncmp(buf, "MemTotal:", 9))
+		fail(f, "fd 20: not /proc/meminfo: '%.20s'", buf);
+}
+
 static void step_misc(struct files *f)
 {
 	char buf[64];
@@ -200,6 +226,7 @@ static void step_misc(struct files *f)
 		fail(f, "fd 18: not /dev/urandom");
 	if (fstat(17, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 5))
 		fail(f, "fd 17: not /dev/zero");
+	check_proc(f);
 }
 
 int main(int argc, char **argv)
