@@ -920,6 +920,10 @@ static int check_lost_group(struct dump_ctx *c, const struct dump_task *t, struc
 	struct dirent *de;
 	char path[32];
 
+	/* once per group: an earlier member was looked at already */
+	for (const struct dump_task *o = c->tasks; o < t; o++)
+		if (o->pgid == t->pgid)
+			return 0;
 	snprintf(path, sizeof(path), "/proc/%d", t->pgid);
 	if (access(path, F_OK) == 0)
 		return ckpt_err(e, -EOPNOTSUPP,

@@ -110,6 +110,7 @@ static void task_free(struct rtask *t)
 	for (size_t i = 0; i < t->n_fds; i++)
 		protobuf_c_message_free_unpacked(&t->fds[i]->base, NULL);
 	free(t->pagemap);
+	free(t->table);
 	free(t->psrc);
 	free(t->fds);
 	free(t->threads);

@@ -539,12 +539,9 @@ static int open_in_task(struct rtask *t, size_t i, const struct rfile *f, int *r
 	return 0;
 }
 
-bool fds_table_last(const struct restore_ctx *ctx, const struct rtask *t)
+bool fds_table_last(const struct rtask *t)
 {
-	for (size_t i = (size_t)(t - ctx->tasks) + 1; i < ctx->ntasks; i++)
-		if (ctx->tasks[i].files_top == t->files_top)
-			return false;
-	return true;
+	return t->files_top->table_last == t;
 }
 
 /* What a task of t's table keeps open past stage fds: its pages image and mapped files. */
@@ -568,11 +565,9 @@ static size_t keep_task_fds(struct restore_ctx *ctx, const struct rtask *t, int 
 /* The other tasks of t's fd table are done with P's fds (they said so in ctl). */
 static void wait_table_sharers(struct restore_ctx *ctx, const struct rtask *t)
 {
-	for (size_t i = 0; i < ctx->ntasks; i++) {
-		uint32_t *w = &ctx->ctl->fds_ready[i];
+	for (size_t k = 1; k < t->n_table; k++) {
+		uint32_t *w = &ctx->ctl->fds_ready[t->table[k] - ctx->tasks];
 
-		if (&ctx->tasks[i] == t || ctx->tasks[i].files_top != t)
-			continue;
 		/* a sharer that fails makes P kill the tree, us included */
 		while (!__atomic_load_n(w, __ATOMIC_ACQUIRE)) {
 			struct timespec ts = {1, 0};
@@ -599,9 +594,8 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 		syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 		return 0;
 	}
-	for (size_t i = 0; i < ctx->ntasks; i++)
-		if (ctx->tasks[i].files_top == t)
-			cap += ctx->tasks[i].mm->n_vmas + 2;
+	for (size_t k = 0; k < t->n_table; k++)
+		cap += t->table[k]->mm->n_vmas + 2;
 	keep = calloc(cap, sizeof(int));
 	if (!keep)
 		return ckpt_err(e, -ENOMEM, "out of memory");
@@ -634,9 +628,8 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 	if (ctx->uffd_wr >= 0)
 		keep[n++] = ctx->uffd_wr; /* --lazy: the task sends its userfaultfd */
 	/* ours, and those of the tasks sharing the table */
-	for (size_t i = 0; i < ctx->ntasks; i++)
-		if (ctx->tasks[i].files_top == t)
-			n += keep_task_fds(ctx, &ctx->tasks[i], keep + n);
+	for (size_t k = 0; k < t->n_table; k++)
+		n += keep_task_fds(ctx, t->table[k], keep + n);
 	qsort(keep, n, sizeof(int), cmp_int);
 	return close_others(keep, n, e);
 }

@@ -521,6 +521,23 @@ static int link_files_tables(struct restore_ctx *ctx)
 		if (*c > ctx->files_slots)
 			ctx->files_slots = *c;
 	}
+	/* each table's tasks listed at its top: no task looks through all of them */
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct rtask *t = &ctx->tasks[i];
+
+		if (t->files_top != t)
+			continue;
+		t->table = calloc(count[i], sizeof(*t->table));
+		if (!t->table)
+			return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+		t->n_table = count[i];
+	}
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct rtask *t = &ctx->tasks[i];
+
+		t->files_top->table[t->files_slot] = t;
+		t->files_top->table_last = t;
+	}
 	return 0;
 }
 

@@ -885,7 +885,7 @@ static int close_helpers(struct restore_ctx *ctx, struct rtask *t)
 
 	r = rcall(t, e, __NR_close, RARGS((uint64_t)t->pages_fd), NULL, "close of the pages fd");
 	/* an fd table shared with tasks whose memory comes later: the last closes */
-	if (r < 0 || !fds_table_last(ctx, t))
+	if (r < 0 || !fds_table_last(t))
 		return r;
 	r = rcall(t, e, __NR_close, RARGS((uint64_t)ctx->status_wr), NULL,
 		  "close of the status pipe");

@@ -194,6 +194,11 @@ struct rtask {
 	struct rtask *files_top;
 	size_t files_slot;
 	int pages_fd;
+	/* a top: the tasks of its table by files_slot (itself first) and the
+	 * last of them in pstree order; NULL in the others (images.c) */
+	struct rtask **table;
+	size_t n_table;
+	struct rtask *table_last;
 
 	/* --lazy (pager.c): P's copy of the task's userfaultfd, -1 if none;
 	 * per area of mm: registered with it, its pages left to the pager */
@@ -495,7 +500,7 @@ int fd_spare(struct restore_ctx *ctx, int *fd, const char *what);
 /* In a task: install its fds and close everything else (once per shared fd table). */
 int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
 /* No task after t (stage order) uses t's fd table: t closes the restorer's fds in it. */
-bool fds_table_last(const struct restore_ctx *ctx, const struct rtask *t);
+bool fds_table_last(const struct rtask *t);
 
 /* ---- tty.c: terminals --------------------------------------------------------- */
 /* Stage files: every terminal object (pty pairs, the caller's terminal). */

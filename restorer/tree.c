@@ -174,7 +174,7 @@ static int check_deaths(struct restore_ctx *ctx, int phase)
  */
 static int wait_phase_all(struct restore_ctx *ctx, int phase)
 {
-	double deadline;
+	double deadline, checked = 0;
 	size_t ready = 0;
 
 	ctx->last_msg = ckpt_monotonic_seconds();
@@ -184,8 +184,12 @@ static int wait_phase_all(struct restore_ctx *ctx, int phase)
 	while (ready < ctx->ntasks) {
 		int r = drain_msgs(ctx, phase, POLL_MS);
 
-		if (r >= 0)
+		/* a look at every task's /proc stat: not after each message
+		 * (thousands of tasks report in one phase) */
+		if (r >= 0 && ckpt_monotonic_seconds() - checked >= POLL_MS / 1000.0) {
 			r = check_deaths(ctx, phase);
+			checked = ckpt_monotonic_seconds();
+		}
 		if (r < 0)
 			return r;
 		ready = 0;
