@@ -46,34 +46,48 @@ ms() { awk -v t="$1" 'BEGIN { printf "%.0f", t / 1000 }'; }
 cc -O2 -pthread -o "$W/scale" bench/scale.c || die "cannot build bench/scale.c"
 ulimit -n "$(ulimit -Hn)"
 
-# one KIND N: sets DUMP_US, RESTORE_US
+# one KIND N: sets DUMP_US, RESTORE_US; a failed dump or restore returns 1
+# with FAILED saying why (the table shows it, the next rows still run)
 one()
 {
-	local kind=$1 n=$2 img=$W/img-$1-$2
+	local kind=$1 n=$2 img=$W/img-$1-$2 r=0
 	rm -f "$W/ready"
 	setsid "$W/scale" "$kind" "$n" "$W/ready" </dev/null >/dev/null 2>"$W/scale.err" &
 	disown $!
 	wait_until test -s "$W/ready" || die "$kind $n did not start: $(cat "$W/scale.err")"
 	read -r PID <"$W/ready"
 	local t0=$(us)
-	"$CKPTCTL" dump "$PID" -D "$img" >"$W/dump.out" 2>&1 || die "dump of $kind $n failed: $(cat "$W/dump.out")"
-	DUMP_US=$(($(us) - t0))
-	wait_until gone "$PID" || die "$kind $n: pid $PID still there after the dump"
-	t0=$(us)
-	"$CKPTCTL" restore "$img" >"$W/restore.out" 2>&1 || die "restore of $kind $n failed: $(cat "$W/restore.out")"
-	RESTORE_US=$(($(us) - t0))
-	gone "$PID" && die "$kind $n: not running after the restore"
-	kill -KILL -- "-$PID"
+	if ! "$CKPTCTL" dump "$PID" -D "$img" >"$W/dump.out" 2>&1; then
+		FAILED="dump: $(tail -n 1 "$W/dump.out")"
+		r=1
+	else
+		DUMP_US=$(($(us) - t0))
+		wait_until gone "$PID" || die "$kind $n: pid $PID still there after the dump"
+		t0=$(us)
+		if ! "$CKPTCTL" restore "$img" >"$W/restore.out" 2>&1; then
+			FAILED="restore: $(tail -n 1 "$W/restore.out")"
+			r=1
+		else
+			RESTORE_US=$(($(us) - t0))
+			gone "$PID" && die "$kind $n: not running after the restore"
+		fi
+	fi
+	kill -KILL -- "-$PID" 2>/dev/null
 	wait_until gone "$PID"
 	PID=
 	rm -rf "$img"
+	return "$r"
 }
 
 rows=()
 for kind in "${KINDS[@]}"; do
 	dp=0 rp=0 np=0
 	for n in "${COUNTS[@]}"; do
-		one "$kind" "$n"
+		if ! one "$kind" "$n"; then
+			rows+=("$(printf '| %-8s | %6s | failed: %s |' "$kind" "$n" "$FAILED")")
+			dp=0 rp=0 np=0
+			continue
+		fi
 		rows+=("$(printf '| %-8s | %6s | %8s | %8s | %6s | %8s | %8s | %6s |' "$kind" "$n" \
 			"$(ms "$DUMP_US")" "$(per_item "$DUMP_US" "$n")" "$(growth "$DUMP_US" "$n" "$dp" "$np")" \
 			"$(ms "$RESTORE_US")" "$(per_item "$RESTORE_US" "$n")" \
