@@ -232,9 +232,9 @@ static int pid_state(pid_t pid)
 /* The zombies' pids, and those of the groups whose leader was gone (plan.c). */
 static int zombie_pids_free(struct restore_ctx *ctx, int *waited)
 {
-	for (size_t i = 0; i < ctx->nzombies + ctx->nlost_groups; i++) {
+	for (size_t i = 0; i < ctx->nzombies + ctx->plan.nlost_groups; i++) {
 		pid_t pid = i < ctx->nzombies ? ctx->zombies[i]->pid
-					      : ctx->lost_groups[i - ctx->nzombies].pgid;
+					      : ctx->plan.lost_groups[i - ctx->nzombies].pgid;
 		int s;
 
 		while ((s = pid_state(pid)) == 2 && *waited < PID_ZOMBIE_WAIT_MS) {

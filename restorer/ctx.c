@@ -130,7 +130,6 @@ void restore_ctx_free(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->nzombies; i++)
 		protobuf_c_message_free_unpacked(&ctx->zombies[i]->base, NULL);
 	free(ctx->zombies);
-	free(ctx->lost_groups);
 	for (size_t i = 0; i < ctx->nfiles; i++) {
 		struct rfile *f = &ctx->files[i];
 

@@ -64,6 +64,7 @@ void plan_free(struct plan *p)
 		free(p->nodes[i].deps);
 	free(p->nodes);
 	free(p->order);
+	free(p->lost_groups);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -111,40 +112,38 @@ static int map_group(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
+static const struct lost_group *lost_group_of(const struct restore_ctx *ctx, pid_t pgid)
+{
+	for (size_t i = 0; i < ctx->plan.nlost_groups; i++)
+		if (ctx->plan.lost_groups[i].pgid == pgid)
+			return &ctx->plan.lost_groups[i];
+	return NULL;
+}
+
 /*
  * t is in a group whose leader is no task or zombie of the tree (the dump
  * saw it gone): its parent, in its session, makes it for the members.
  */
 static int lost_group_add(struct restore_ctx *ctx, struct rtask *t)
 {
-	struct lost_group *g = NULL, *n;
+	const struct lost_group *g = lost_group_of(ctx, t->pgid);
+	struct lost_group *n;
 
-	for (size_t i = 0; i < ctx->nlost_groups && !g; i++)
-		if (ctx->lost_groups[i].pgid == t->pgid)
-			g = &ctx->lost_groups[i];
 	if (g && g->maker->sid != t->sid)
 		return ckpt_err(&ctx->err, -EINVAL,
 				"process group %d has members in sessions %d and %d", t->pgid,
 				g->maker->sid, t->sid);
 	if (!g) {
-		n = realloc(ctx->lost_groups, (ctx->nlost_groups + 1) * sizeof(*n));
+		n = realloc(ctx->plan.lost_groups, (ctx->plan.nlost_groups + 1) * sizeof(*n));
 		if (!n)
 			return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
-		ctx->lost_groups = n;
+		ctx->plan.lost_groups = n;
 		/* (t is not the root: the root leads a group of its own) */
-		n[ctx->nlost_groups++] = (struct lost_group){t->pgid, t->parent};
+		n[ctx->plan.nlost_groups++] = (struct lost_group){t->pgid, t->parent};
 	}
 	t->group_leader = false;
 	t->joins_group = true;
 	return 0;
-}
-
-static const struct lost_group *lost_group_of(const struct restore_ctx *ctx, pid_t pgid)
-{
-	for (size_t i = 0; i < ctx->nlost_groups; i++)
-		if (ctx->lost_groups[i].pgid == pgid)
-			return &ctx->lost_groups[i];
-	return NULL;
 }
 
 /* What can be rebuilt with setsid() and setpgid() from inside the tasks. */
@@ -407,9 +406,6 @@ int plan_build(struct restore_ctx *ctx)
 	struct node_index ix = {0};
 	int r = 0;
 
-	free(ctx->lost_groups);
-	ctx->lost_groups = NULL;
-	ctx->nlost_groups = 0;
 	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
 		r = map_session(ctx, &ctx->tasks[i]);
 		if (r >= 0)

@@ -235,10 +235,24 @@ struct plan_node {
 	size_t n_deps, cap_deps;
 };
 
+/*
+ * A process group whose leader was gone at dump (reaped; its members live):
+ * made again by a helper process with the group's pid that maker, a task of
+ * the group's session, forks before the members join and reaps after
+ * (task.c lost_groups_make, lost_groups_reap).
+ */
+struct lost_group {
+	pid_t pgid;
+	struct rtask *maker;
+};
+
 struct plan {
 	struct plan_node *nodes;
 	size_t n, cap;
 	size_t *order; /* topological order: indices into nodes */
+	/* groups whose leader was gone at dump, made by helpers (plan_build) */
+	struct lost_group *lost_groups;
+	size_t nlost_groups;
 };
 
 /* Shared page between P and every task (MAP_SHARED): the phase futex. */
@@ -252,17 +266,6 @@ struct restore_ctl {
 #define RESTORE_CTL_SIZE(n)                                                                        \
 	((sizeof(struct restore_ctl) + (n) * sizeof(uint32_t) + RST_PAGE_SIZE - 1) /               \
 	 RST_PAGE_SIZE * RST_PAGE_SIZE)
-
-/*
- * A process group whose leader was gone at dump (reaped; its members live):
- * made again by a helper process with the group's pid that maker, a task of
- * the group's session, forks before the members join and reaps after
- * (task.c lost_groups_make, lost_groups_reap).
- */
-struct lost_group {
-	pid_t pgid;
-	struct rtask *maker;
-};
 
 struct restore_ctx {
 	const struct restore_opts *opts;
@@ -282,9 +285,6 @@ struct restore_ctx {
 	 * forked by its parent task and exiting at once (task.c) */
 	PstreeEntry **zombies;
 	size_t nzombies;
-	/* groups whose leader was gone at dump (plan.c) */
-	struct lost_group *lost_groups;
-	size_t nlost_groups;
 	struct rfile *files; /* sorted by id */
 	size_t nfiles;
 	struct plan plan;

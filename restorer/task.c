@@ -230,8 +230,8 @@ static int zombies_create(struct restore_ctx *ctx, struct rtask *t, struct ckpt_
  */
 static int lost_groups_make(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 {
-	for (size_t i = 0; i < ctx->nlost_groups; i++) {
-		const struct lost_group *g = &ctx->lost_groups[i];
+	for (size_t i = 0; i < ctx->plan.nlost_groups; i++) {
+		const struct lost_group *g = &ctx->plan.lost_groups[i];
 		PstreeEntry h = PSTREE_ENTRY__INIT;
 
 		if (g->maker != t)
@@ -248,8 +248,8 @@ static int lost_groups_make(struct restore_ctx *ctx, struct rtask *t, struct ckp
 /* Once every member joined: the helpers go, before the program runs. */
 static int lost_groups_reap(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 {
-	for (size_t i = 0; i < ctx->nlost_groups; i++) {
-		const struct lost_group *g = &ctx->lost_groups[i];
+	for (size_t i = 0; i < ctx->plan.nlost_groups; i++) {
+		const struct lost_group *g = &ctx->plan.lost_groups[i];
 		pid_t r;
 
 		if (g->maker != t)

@@ -20,28 +20,11 @@
 #    UDP pair comes back with all of it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
+. "$(dirname "$0")/tcpecho_lib.sh"
 
-ECHO=$WLSRC/tcpecho.py
 PORT=$((20000 + RANDOM % 20000))
 D=$T/work
 mkdir -p "$D"
-
-start_client() # NAME HOST
-{
-	setsid "$PYTHON" "$ECHO" client "$2" "$PORT" "$D/stop" "$D/$1.out" </dev/null >"$D/$1.err" 2>&1 &
-	disown $!
-	diag_add "$D/$1.out" "$D/$1.err"
-}
-recv_bytes() { awk '$1 == "recv" { n = $2 } END { print n + 0 }' "$1"; }
-has_more() { (($(recv_bytes "$D/$1.out") > $2 + 2000)); }
-# progressing NAME: the client received more echoed bytes within 10 s
-progressing()
-{
-	local before
-	before=$(recv_bytes "$D/$1.out")
-	wait_for 15 "$1 to receive more echoes (had $before bytes)" has_more "$1" "$before"
-	! grep -q FAIL "$D/$1.out" || fail "$1: $(grep FAIL "$D/$1.out")"
-}
 
 LOG=$T/server.log
 diag_add "$LOG"

@@ -18,28 +18,13 @@
 #    once accepted; without this check the kill resets that client.
 #  - the same with a unix listener is in test_unix.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tcpecho_lib.sh"
 
-ECHO=$WLSRC/tcpecho.py
 PORT=$((20000 + RANDOM % 20000))
 D=$T/work
 GATE=$D/gate
 mkdir -p "$D"
 
-start_client() # NAME
-{
-	setsid "$PYTHON" "$ECHO" client 127.0.0.1 "$PORT" "$D/stop" "$D/$1.out" </dev/null >"$D/$1.err" 2>&1 &
-	disown $!
-	diag_add "$D/$1.out" "$D/$1.err"
-}
-recv_bytes() { awk '$1 == "recv" { n = $2 } END { print n + 0 }' "$1"; }
-has_more() { (($(recv_bytes "$D/$1.out") > $2 + 2000)); }
-progressing()
-{
-	local before
-	before=$(recv_bytes "$D/$1.out")
-	wait_for 15 "$1 to receive more echoes (had $before bytes)" has_more "$1" "$before"
-	! grep -q FAIL "$D/$1.out" || fail "$1: $(grep FAIL "$D/$1.out")"
-}
 # pending N: the IPv4 listener's accept queue holds N connections
 # (/proc/net/tcp: for a listener, rx_queue is the accept queue's length)
 accept_queue()
@@ -69,7 +54,7 @@ start_workload S "$T/server.ready" -- "$PYTHON" "$ECHO" server "$PORT" "$T/serve
 LOCKED_ROOTS+=("$S")
 
 # ---- never accepted: refused after the wait, nothing changed ----------------------------
-start_client c1
+start_client c1 127.0.0.1
 wait_for 10 "c1 to wait in the accept queue" pending 1
 t0=$(now_us)
 ckptctl_run dump "$S" -D "$T/refused.img" && fail "the dump of a listener whose connection is never accepted succeeded"
@@ -93,7 +78,7 @@ progressing c1
 log "never accepted: refused, the connection accepted afterwards carries on"
 
 # ---- accepted while the dump waits ---------------------------------------------------------
-start_client c2
+start_client c2 127.0.0.1
 wait_for 10 "c2 to wait in the accept queue" pending 1
 dump_paused "$T/acc.img" "dump-retry:$T/retry"
 wait_for 60 "the dump to wait for the accept (paused at dump-retry)" test -e "$T/retry.paused"
@@ -113,7 +98,7 @@ log "accepted during the dump's wait: checkpointed, both connections carry on"
 # ---- a connection comes while the checkpoint is committed -------------------------------------
 dump_paused "$T/late.img" "dump-finish:$T/fin" "dump-retry:$T/retry2"
 wait_for 60 "the dump to pause at dump-finish" test -e "$T/fin.paused"
-start_client c3
+start_client c3 127.0.0.1
 wait_for 10 "c3 to wait in the accept queue" pending 1
 touch "$T/fin"
 wait_for 30 "the checkpoint to be withdrawn and the dump to try again" test -e "$T/retry2.paused"

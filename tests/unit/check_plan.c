@@ -182,13 +182,12 @@ static void fixture_init(struct fixture *fx, const struct plan_case *c)
 	ck_assert_ptr_nonnull(ctx->root);
 }
 
-/* What the fixture does not own: the plan, the children lists, the groups to make. */
+/* What the fixture does not own: the plan and the children lists. */
 static void fixture_free(struct fixture *fx)
 {
 	for (size_t i = 0; i < fx->ctx.ntasks; i++)
 		free(fx->tasks[i].children);
 	plan_free(&fx->ctx.plan);
-	free(fx->ctx.lost_groups);
 }
 
 /* The plan as "task 100, group 100, ..." (the names of plan.c's messages). */
