@@ -544,23 +544,28 @@ static void dump_ctx_init(struct dump_ctx *c, const struct dump_opts *opts, doub
  * checkpoint was committed: the tree has it now, so a new dump sees it (a
  * program whose timers fire every few ms would otherwise fail a dump now
  * and then). A connection not yet accepted: the program accepts it if let
- * run. Waits before the next try; *waited adds up the pauses.
+ * run. waited: the pauses between the tries so far.
  */
-static bool try_again(const struct dump_ctx *c, int r, int attempt, double *waited,
-		      struct ckpt_error *e)
+static bool try_again(const struct dump_ctx *c, int r, int attempt, double waited,
+		      const struct ckpt_error *e)
+{
+	if (r != -EAGAIN || (c->opts->cancel && *c->opts->cancel))
+		return false;
+	if (c->late_signal ? attempt >= LATE_SIGNAL_ATTEMPTS : waited >= TRANSIENT_WAIT_SECONDS)
+		return false;
+	pr_info("attempt %d: %s", attempt, e->msg);
+	return true;
+}
+
+/* The pause after try attempt, the tree running; returns its length (s). */
+static double pause_before_try(int attempt)
 {
 	unsigned pause = 10000u << (attempt < 5 ? attempt - 1 : 4);
 
-	if (r != -EAGAIN || (c->opts->cancel && *c->opts->cancel))
-		return false;
-	if (c->late_signal ? attempt >= LATE_SIGNAL_ATTEMPTS : *waited >= TRANSIENT_WAIT_SECONDS)
-		return false;
-	pr_info("attempt %d: %s", attempt, e->msg);
 	if (pause > TRANSIENT_PAUSE_MAX_US)
 		pause = TRANSIENT_PAUSE_MAX_US;
 	usleep(pause);
-	*waited += pause / 1e6;
-	return true;
+	return pause / 1e6;
 }
 
 int dump_tree(const struct dump_opts *opts_in, struct dump_result *ret, struct ckpt_error *e)
@@ -587,11 +592,14 @@ int dump_tree(const struct dump_opts *opts_in, struct dump_result *ret, struct c
 	dump_ctx_init(&c, opts, ckpt_monotonic_seconds());
 	for (attempt = 1;; attempt++) {
 		r = run(&c, &res, e);
-		if (!try_again(&c, r, attempt, &waited, e))
+		if (!try_again(&c, r, attempt, waited, e))
 			break;
+		/* the failed try's temporary directory goes before the pause:
+		 * a dumper killed meanwhile leaves nothing behind */
 		dump_ctx_free(&c);
 		dump_ctx_init(&c, opts, c.t_start);
 		res = (struct dump_result){0};
+		waited += pause_before_try(attempt);
 		/* the tree runs: a test acts here, or a fault fails the dump */
 		r = dump_step(&c, "dump-retry", e);
 		if (r < 0)
