@@ -24,6 +24,7 @@
 #include "dump_incr.h"
 #include "restore_check.h"
 #include "fault.h"
+#include "kread.h"
 #include "log.h"
 #include "page_pipes.h"
 
@@ -143,6 +144,8 @@ static void dump_ctx_free(struct dump_ctx *c)
 	free(c->by_desc);
 	dump_shmem_free(c);
 	dump_incr_free(c);
+	kread_free(c->kread);
+	c->kread = NULL;
 	if (c->dir) {
 		/* (an uncommitted temporary directory is removed) */
 		uint64_t saved = dump_images_enter(c);

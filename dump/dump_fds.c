@@ -548,9 +548,11 @@ static int dump_description(struct dump_ctx *c, const struct fd_kind *kind, stru
 	fe = f->fe;
 	id = fe->id;
 	p->inflight = &sink.base;
+	p->kread = &c->kread;
 	/* the kind may add files in flight: c->files may move, fe does not */
 	r = kind->dump(p, fe, e);
 	p->inflight = NULL;
+	p->kread = NULL;
 	/* dump may have reset the entry: the id is ours */
 	fe->id = id;
 	*ret_id = id;

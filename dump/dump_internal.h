@@ -142,6 +142,7 @@ struct dump_ctx {
 	struct dump_inflight *inflight;
 	size_t ninflight, inflight_cap;
 	int self_pidfd; /* pidfd of our own process, for probing files in flight, or -1 */
+	struct kread *kread; /* the kernel reader, once a kind needed it (fd_probe.kread) */
 
 	struct dump_shmem *shmem;
 	size_t nshmem, shmem_cap;

@@ -42,6 +42,12 @@ struct fd_probe {
 	/* a file in flight: pid and fd are the dump's own copy, not a task's */
 	bool in_flight;
 	/*
+	 * Set by the engine for dump: the dump's kernel reader (lib/kread.h),
+	 * NULL until a kind first needs one (kread_unix_queue opens it), freed
+	 * by the engine. NULL: none kept (each use opens its own).
+	 */
+	struct kread **kread;
+	/*
 	 * Set by the engine for a task's fd: run one syscall with register
 	 * arguments only in the task's main thread (frozen; a remote-syscall
 	 * session of its own), its raw result (maybe -errno) in *ret. For what

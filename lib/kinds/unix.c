@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -49,6 +50,7 @@
 #include "cleanup.h"
 #include "fault.h"
 #include "file_util.h"
+#include "kread.h"
 #include "log.h"
 #include "proc.h"
 #include "sockdiag.h"
@@ -153,10 +155,11 @@ static int get_int(int fd, int opt, int *ret)
 
 static int dump_options(int fd, UnixSkEntry *ue, struct ckpt_error *e)
 {
-	int snd = 0, rcv = 0, cred = 0, sec = 0, peek = -1;
+	int snd = 0, rcv = 0, cred = 0, sec = 0, peek = -1, inl = 0;
 
 	if (get_int(fd, SO_SNDBUF, &snd) < 0 || get_int(fd, SO_RCVBUF, &rcv) < 0 ||
 	    get_int(fd, SO_PASSCRED, &cred) < 0 || get_int(fd, SO_PEEK_OFF, &peek) < 0 ||
+	    get_int(fd, SO_OOBINLINE, &inl) < 0 ||
 	    sockopt_get_timeo(fd, SO_RCVTIMEO, &ue->rcvtimeo_us) < 0 ||
 	    sockopt_get_timeo(fd, SO_SNDTIMEO, &ue->sndtimeo_us) < 0)
 		return ckpt_err_errno(e, -errno, "reading its options (getsockopt)");
@@ -170,6 +173,8 @@ static int dump_options(int fd, UnixSkEntry *ue, struct ckpt_error *e)
 	ue->passcred = cred != 0;
 	ue->passsec = sec != 0;
 	ue->peek_off = peek;
+	if (inl)
+		ue->has_oobinline = ue->oobinline = true;
 	return 0;
 }
 
@@ -383,6 +388,171 @@ static int peek_all(const struct fd_probe *p, int fd, UnixSkEntry *ue, uint8_t *
 }
 
 /*
+ * A stream run ending with a send that carried fds: where did that send
+ * begin? Runs are what peek_all saw; q, the skbs of the queue, comes from
+ * the kernel reader (lib/kread.c). A run whose fds' skb starts after the
+ * run's first byte is cut in two there: the bytes before it (earlier sends,
+ * no fds) and the send with the fds, each restored as its own send, so a
+ * read ending before the fds' send still gets no fds.
+ */
+static int split_fd_runs(UnixSkEntry *ue, const struct kread_queue *q, struct ckpt_error *e)
+{
+	static const uint32_t none[2] = {0, 0}; /* no credentials of pid 0 here */
+	size_t pos = 0, skb = 0, skb_end = 0;
+
+	for (size_t i = 0; i < ue->n_msgs; pos += ue->msgs[i++]->data.len) {
+		UnixSkMsg *m = ue->msgs[i], *plain;
+		size_t end = pos + m->data.len, cut;
+		struct peeked pk;
+		int r;
+
+		/* the skbs up to the one this run ends with */
+		while (skb < q->n && skb_end + q->skbs[skb].len < end)
+			skb_end += q->skbs[skb++].len;
+		if (!m->n_fds)
+			continue;
+		if (skb == q->n || skb_end + q->skbs[skb].len != end || !q->skbs[skb].fds ||
+		    skb_end < pos)
+			return ckpt_err(e, -EIO,
+					"the files in flight at bytes %zu-%zu of its queue are not "
+					"where the kernel reader finds their send",
+					pos, end);
+		if (skb_end == pos)
+			continue;
+		/* bytes [pos, skb_end) came before the send with the fds: a message of their own */
+		cut = skb_end - pos;
+		pk = (struct peeked){
+		    .cred = m->has_cred_pid,
+		    .uc = {.pid = m->cred_pid, .uid = m->cred_uid, .gid = m->cred_gid}};
+		r = add_msg(NULL, ue, m->data.data, cut, &pk, none, e);
+		if (r < 0)
+			return r;
+		plain = ue->msgs[--ue->n_msgs];
+		memmove(m->data.data, m->data.data + cut, m->data.len - cut);
+		m->data.len -= cut;
+		memmove(&ue->msgs[i + 1], &ue->msgs[i], (ue->n_msgs - i) * sizeof(*ue->msgs));
+		ue->msgs[i] = plain;
+		ue->n_msgs++;
+		pos += cut;
+		i++; /* m, now at i: its bytes start at pos */
+	}
+	return 0;
+}
+
+/* The byte at offset at of the saved stream put in (peek_all skipped it). */
+static int insert_byte(UnixSkEntry *ue, size_t at, uint8_t byte, struct ckpt_error *e)
+{
+	size_t pos = 0;
+
+	for (size_t i = 0; i < ue->n_msgs; pos += ue->msgs[i++]->data.len) {
+		UnixSkMsg *m = ue->msgs[i];
+		uint8_t *d;
+
+		if (at > pos + m->data.len || (at == pos + m->data.len && i + 1 < ue->n_msgs))
+			continue;
+		d = realloc(m->data.data, m->data.len + 1);
+		if (!d)
+			return ckpt_err(e, -ENOMEM, "out of memory for its queue");
+		memmove(d + (at - pos) + 1, d + (at - pos), m->data.len - (at - pos));
+		d[at - pos] = byte;
+		m->data.data = d;
+		m->data.len++;
+		return 0;
+	}
+	if (at != pos)
+		return ckpt_err(e, -EIO, "its out-of-band byte lies beyond its queue");
+	/* the queue holds nothing else */
+	return add_msg(NULL, ue, &byte, 1, &(struct peeked){0}, (const uint32_t[2]){0, 0}, e);
+}
+
+/*
+ * What a stream peek does not show, from the kernel reader: where a send
+ * with fds began (split_fd_runs); the pending out-of-band byte, which a
+ * read stops before and only recv(MSG_OOB) takes (a peek shows it in line,
+ * or not at all when it is the first byte); and the marks of out-of-band
+ * bytes already taken (empty skbs a read stops at). Asked whenever the
+ * queue holds anything, or SIOCATMARK says a mark is at its head. Without
+ * a kernel reader (no BTF, no CAP_BPF) a queue with fds or an out-of-band
+ * byte is refused, and a taken mark goes unseen (docs/fidelity.md).
+ */
+static int dump_stream_marks(const struct fd_probe *p, UnixSkEntry *ue, struct ckpt_error *e)
+{
+	_cleanup_(kread_queue_release) struct kread_queue q = {0};
+	size_t total = 0, skb_total = 0, oob_at = 0, ntaken = 0;
+	bool fds = false, oob = false, mark = false;
+	uint8_t oob_byte = 0;
+	int atmark = 0, r;
+
+	for (size_t i = 0; i < ue->n_msgs; i++) {
+		fds = fds || ue->msgs[i]->n_fds;
+		total += ue->msgs[i]->data.len;
+	}
+	/* MSG_OOB | MSG_PEEK: the pending byte, left pending (EINVAL: none, or in line) */
+	if (recv(p->local_fd, &oob_byte, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) == 1)
+		oob = true;
+	if (ioctl(p->local_fd, SIOCATMARK, &atmark) < 0)
+		return ckpt_err_errno(e, -errno, "SIOCATMARK");
+	if (!total && !atmark && !oob)
+		return 0;
+	r = kread_unix_queue(p->kread, p->local_fd, (uint64_t)p->st.st_ino, &q, e);
+	if (r < 0 && !fds && !oob && !ue->oobinline && !atmark) {
+		pr_debug("pid %d fd %d: no kernel reader (%s): taken out-of-band marks unseen\n",
+			 p->pid, p->fd, e->msg);
+		ckpt_err_clear(e);
+		return 0;
+	}
+	if (r < 0)
+		return ckpt_err_wrap(e, "its queue holds %s, and where %s cannot be seen",
+				     fds ? "files in flight (SCM_RIGHTS)" : "an out-of-band mark",
+				     fds ? "the send carrying them began" : "it lies");
+	for (size_t i = 0; i < q.n; i++) {
+		if (q.skbs[i].oob && q.skbs[i].len) {
+			if (q.skbs[i].fds || q.skbs[i].len != 1)
+				return ckpt_err(
+				    e, -EOPNOTSUPP, "%s",
+				    "its out-of-band byte came with fds; not supported");
+			oob_at = skb_total;
+			mark = true;
+		} else if (!q.skbs[i].len) {
+			ntaken++;
+		}
+		skb_total += q.skbs[i].len;
+	}
+	if (mark && oob && total + 1 == skb_total) {
+		r = insert_byte(ue, oob_at, oob_byte, e);
+		if (r < 0)
+			return r;
+		total++;
+	}
+	if (skb_total != total)
+		return ckpt_err(e, -EIO, "its queue holds %zu bytes, %zu were read", skb_total,
+				total);
+	if (mark) {
+		const char *why = "its out-of-band byte is not where the kernel reader finds it";
+		size_t pos = 0;
+
+		for (size_t i = 0; i < ue->n_msgs; pos += ue->msgs[i++]->data.len)
+			if (oob && oob_at >= pos && oob_at < pos + ue->msgs[i]->data.len &&
+			    ue->msgs[i]->data.data[oob_at - pos] != oob_byte)
+				return ckpt_err(e, -EIO, "%s", why);
+		ue->has_oob_at = true;
+		ue->oob_at = (uint32_t)oob_at;
+	}
+	if (ntaken) {
+		ue->oob_taken = calloc(ntaken, sizeof(*ue->oob_taken));
+		if (!ue->oob_taken)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		skb_total = 0;
+		for (size_t i = 0; i < q.n; i++) {
+			if (!q.skbs[i].len)
+				ue->oob_taken[ue->n_oob_taken++] = (uint32_t)skb_total;
+			skb_total += q.skbs[i].len;
+		}
+	}
+	return split_fd_runs(ue, &q, e);
+}
+
+/*
  * The receive queue without consuming it. The tree is frozen: nobody else
  * reads meanwhile. The socket's own SO_PEEK_OFF and SO_PASSCRED are put back
  * whatever happens.
@@ -414,6 +584,11 @@ static int dump_queue(const struct fd_probe *p, UnixSkEntry *ue, uint32_t inq,
 		r = ckpt_err_errno(e, -errno, "putting its SO_PEEK_OFF %d back", old);
 	if (r < 0)
 		return r;
+	if (ue->type == SOCK_STREAM) {
+		r = dump_stream_marks(p, ue, e);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; i < ue->n_msgs; i++)
 		total += ue->msgs[i]->data.len;
 	/* stream and seqpacket: sock_diag counts the bytes queued; both must agree */
@@ -983,6 +1158,41 @@ static int path_addr(const char *path, struct sockaddr_un *sa, socklen_t *ret_le
 	return 0;
 }
 
+/*
+ * Is a stream's out-of-band byte (oob_at) in a saved send without fds? (It
+ * is an skb of its own, never one with fds.)
+ */
+static bool oob_msg(const UnixSkEntry *ue)
+{
+	size_t pos = 0;
+
+	if (ue->type != SOCK_STREAM || !ue->has_oob_at)
+		return false;
+	for (size_t i = 0; i < ue->n_msgs; pos += ue->msgs[i++]->data.len) {
+		if (ue->oob_at < pos + ue->msgs[i]->data.len)
+			return !ue->msgs[i]->n_fds;
+	}
+	return false;
+}
+
+/* Taken out-of-band marks: in order, in the stream, none inside a send with fds. */
+static bool taken_ok(const UnixSkEntry *ue, size_t total)
+{
+	if (ue->type != SOCK_STREAM || ue->n_oob_taken > (1u << 20))
+		return false;
+	for (size_t k = 0; k < ue->n_oob_taken; k++) {
+		size_t t = ue->oob_taken[k], pos = 0;
+
+		if (t > total || (k && t < ue->oob_taken[k - 1]) ||
+		    (ue->has_oob_at && t > ue->oob_at))
+			return false;
+		for (size_t i = 0; i < ue->n_msgs; pos += ue->msgs[i++]->data.len)
+			if (ue->msgs[i]->n_fds && t > pos && t < pos + ue->msgs[i]->data.len)
+				return false;
+	}
+	return true;
+}
+
 static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 {
 	const UnixSkEntry *ue = fe->unix_sk;
@@ -1050,6 +1260,18 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 	if (ue->has_backlog && ue->backlog > 1u << 20)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field unix_sk.backlog: %u",
 				fe->id, fe->path, ue->backlog);
+	if (ue->has_oob_at && !oob_msg(ue))
+		return ckpt_err(
+		    e, -EINVAL,
+		    "files.img: entry %u (%s): field unix_sk.oob_at: %u is not a byte of "
+		    "its stream's saved sends without fds",
+		    fe->id, fe->path, ue->oob_at);
+	if (ue->n_oob_taken && !taken_ok(ue, total))
+		return ckpt_err(
+		    e, -EINVAL,
+		    "files.img: entry %u (%s): field unix_sk.oob_taken: not offsets of "
+		    "its stream in order, before oob_at, between its saved sends with fds",
+		    fe->id, fe->path);
 	return 0;
 }
 
@@ -1660,6 +1882,10 @@ static int set_options(const struct usk *u, bool queues_in, struct ckpt_error *e
 	    (ue->has_sndtimeo_us && sockopt_set_timeo(fd, SO_SNDTIMEO, ue->sndtimeo_us) < 0))
 		return ckpt_err_errno(e, -errno, "%s: setting its options",
 				      describe(u->fe, what, sizeof(what)));
+	/* after the queues: the restore takes out-of-band bytes back (send_marked) */
+	if (queues_in && ue->has_oobinline && set_int(fd, SO_OOBINLINE, ue->oobinline) < 0)
+		return ckpt_err_errno(e, -errno, "%s: SO_OOBINLINE",
+				      describe(u->fe, what, sizeof(what)));
 	if (ue->has_passsec && ue->passsec && set_int(fd, SO_PASSSEC, 1) < 0)
 		return ckpt_err_errno(e, -errno, "%s: SO_PASSSEC",
 				      describe(u->fe, what, sizeof(what)));
@@ -1706,7 +1932,7 @@ static int inflight_fd(struct ustate *st, uint32_t id, int *ret, struct ckpt_err
  * same bytes.
  */
 static int send_msg(struct ustate *st, int fd, const struct sockaddr_un *to, socklen_t tolen,
-		    struct qmsg q, bool stream, struct ckpt_error *e)
+		    struct qmsg q, bool stream, int flags, struct ckpt_error *e)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * UNIX_MSG_MAX_FDS) + CMSG_SPACE(sizeof(struct ucred))];
@@ -1763,7 +1989,7 @@ static int send_msg(struct ustate *st, int fd, const struct sockaddr_un *to, soc
 		 */
 		if (q.m && q.m->has_cred_pid)
 			saved = caps_raise(CAPS_BIT(CAP_SYS_ADMIN));
-		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL | flags);
 		if (q.m && q.m->has_cred_pid)
 			caps_restore(saved);
 		if (n < 0 && errno == EINTR)
@@ -1785,6 +2011,65 @@ static int send_msg(struct ustate *st, int fd, const struct sockaddr_un *to, soc
 		off += (size_t)n;
 	} while (off < d->len);
 	return 0;
+}
+
+/*
+ * One saved stream send, its first byte at offset pos of the queue, with
+ * the out-of-band marks that fall in it (up to its end): its bytes in parts
+ * between them; for a mark already taken (*ti indexes oob_taken), a byte
+ * sent with MSG_OOB and taken at once with recv(MSG_OOB) by r, which leaves
+ * the empty skb a read stops at; for the pending byte (oob_at), that byte
+ * sent with MSG_OOB. A send with fds is never cut (check_entry).
+ */
+static int send_marked(struct ustate *st, const struct usk *r, int from, struct qmsg q, size_t pos,
+		       size_t *ti, struct ckpt_error *e)
+{
+	const UnixSkEntry *ue = r->ue;
+	size_t len = q.data->len, done = 0;
+
+	for (;;) {
+		size_t next = len;
+		bool taken = false, oob = false;
+		ProtobufCBinaryData part;
+		uint8_t b;
+		int rr;
+
+		if (*ti < ue->n_oob_taken && ue->oob_taken[*ti] <= pos + len) {
+			next = ue->oob_taken[*ti] - pos;
+			taken = true;
+		}
+		if (ue->has_oob_at && ue->oob_at >= pos + done && ue->oob_at < pos + len &&
+		    ue->oob_at - pos < next) {
+			next = ue->oob_at - pos;
+			taken = false;
+			oob = true;
+		}
+		if (next > done) {
+			part = (ProtobufCBinaryData){next - done, q.data->data + done};
+			rr = send_msg(st, from, NULL, 0, (struct qmsg){&part, q.m}, true, 0, e);
+			if (rr < 0)
+				return rr;
+		}
+		done = next;
+		if (!taken && !oob)
+			return 0;
+		b = oob ? q.data->data[next] : 0;
+		part = (ProtobufCBinaryData){1, &b};
+		/* with the send's credentials, never its fds */
+		rr = send_msg(st, from, NULL, 0,
+			      (struct qmsg){&part, q.m && !q.m->n_fds ? q.m : NULL}, true, MSG_OOB,
+			      e);
+		if (rr < 0)
+			return ckpt_err_wrap(e, "an out-of-band byte");
+		if (oob) {
+			done++;
+			continue;
+		}
+		if (recv(r->fd, &b, 1, MSG_OOB | MSG_DONTWAIT) != 1)
+			return ckpt_err_errno(e, -errno, "taking back out-of-band byte %zu",
+					      *ti + 1);
+		(*ti)++;
+	}
 }
 
 /* R's saved queue, sent from its peer, its temporary end, or an unnamed socket to its name. */
@@ -1822,12 +2107,22 @@ static int fill_queue(struct ustate *st, struct usk *r, struct ckpt_error *e)
 				describe(r->fe, what, sizeof(what)), n);
 	/* the sender's buffer must take the whole queue at once (options set again after) */
 	set_buf(from, SO_SNDBUFFORCE, SO_SNDBUF, 2 * (QUEUE_MAX + (1u << 20)));
-	for (size_t i = 0; i < n; i++) {
-		int rr = send_msg(st, from, to, tolen, queue_at(ue, i), ue->type == SOCK_STREAM, e);
+	for (size_t i = 0, pos = 0, ti = 0; i < n || ti < ue->n_oob_taken;
+	     pos += queue_at(ue, i++).data->len) {
+		/* a stream's marks go with the sends (and the marks after the last, with none) */
+		const ProtobufCBinaryData none = {0, NULL};
+		int rr = ue->type == SOCK_STREAM && (ue->has_oob_at || ue->n_oob_taken)
+			     ? send_marked(st, r, from,
+					   i < n ? queue_at(ue, i) : (struct qmsg){&none, NULL},
+					   pos, &ti, e)
+			     : send_msg(st, from, to, tolen, queue_at(ue, i),
+					ue->type == SOCK_STREAM, 0, e);
 
 		if (rr < 0)
 			return ckpt_err_wrap(e, "%s: putting back queued message %zu of %zu",
 					     describe(r->fe, what, sizeof(what)), i + 1, n);
+		if (i >= n)
+			break;
 	}
 	return 0;
 }
@@ -1922,7 +2217,7 @@ static int build_all(struct ustate *st, struct ckpt_error *e)
 	if (r >= 0)
 		r = hold_cred_pids(st, e);
 	for (size_t i = 0; r >= 0 && i < st->n; i++)
-		if (queue_len(st->s[i].ue))
+		if (queue_len(st->s[i].ue) || st->s[i].ue->n_oob_taken)
 			r = fill_queue(st, &st->s[i], e);
 	/* the pids of the tree must be free again for stage tree */
 	release_holders(st);

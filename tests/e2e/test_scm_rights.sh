@@ -79,15 +79,17 @@ for e in entries:
 def kinds(data):
     return sorted(byid[int(i)]["type"] for i in msgs[data].get("fds", []))
 print(sorted(msgs))
-assert kinds("s-plain-1s-fds-2") == ["FILE_PIPE", "FILE_REG"], kinds("s-plain-1s-fds-2")
-assert kinds("s-plain-3s-fds-4") == ["FILE_UNIX_SK"], kinds("s-plain-3s-fds-4")
+# each send with fds is saved apart from the plain bytes before it
+assert not msgs["s-plain-1"].get("fds") and not msgs["s-plain-3"].get("fds"), sorted(msgs)
+assert kinds("s-fds-2") == ["FILE_PIPE", "FILE_REG"], kinds("s-fds-2")
+assert kinds("s-fds-4") == ["FILE_UNIX_SK"], kinds("s-fds-4")
 assert kinds("q-1") == ["FILE_REG"] and kinds("") == ["FILE_EVENTFD"]
 assert not msgs["q-2"].get("fds")
 assert "cred_pid" not in msgs["d-1"], msgs["d-1"]
 c = msgs["cred-2"]
 assert int(c["cred_pid"]) == int(sys.argv[2]) and int(c["cred_uid"]) == 4321 and int(c["cred_gid"]) == 1234, c
 # the in-flight socketpair end has its own queue
-sp = byid[int(msgs["s-plain-3s-fds-4"]["fds"][0])]["unix_sk"]
+sp = byid[int(msgs["s-fds-4"]["fds"][0])]["unix_sk"]
 assert [bytes.fromhex(m["data"]).decode() for m in sp.get("msgs", [])] == ["hello-sp"], sp
 print("ok")
 PY

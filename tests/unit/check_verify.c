@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "files.pb-c.h"
 #include "fuzz_common.h"
 #include "image.h"
 #include "inventory.pb-c.h"
+#include "kinds/fd_kind.h"
 #include "mm.pb-c.h"
 #include "pstree.pb-c.h"
 #include "restore_check.h"
@@ -423,6 +425,17 @@ static uint8_t *forge_files(const struct checkpoint *c, enum forge how, size_t *
 	return out;
 }
 
+/* Case i's result: accepted (field NULL), or refused naming field. */
+static void assert_outcome(size_t i, int r, const struct ckpt_error *e, const char *field)
+{
+	if (!field)
+		ck_assert_msg(r == 0, "case %zu: refused: %s", i, e->msg);
+	else
+		ck_assert_msg(r < 0 && strstr(e->msg, field),
+			      "case %zu: expected a refusal naming %s, got %d: %s", i, field, r,
+			      e->msg);
+}
+
 START_TEST(test_unix_msgs_forged)
 {
 	static const struct {
@@ -445,15 +458,70 @@ START_TEST(test_unix_msgs_forged)
 		uint8_t *img = forge_files(&c, cases[i].how, &len);
 		int r = check(scratch(), &c, "files.img", img, len, &e);
 
-		if (!cases[i].field)
-			ck_assert_msg(r == 0, "case %zu: refused: %s", i, e.msg);
-		else
-			ck_assert_msg(r < 0 && strstr(e.msg, cases[i].field),
-				      "case %zu: expected a refusal naming %s, got %d: %s", i,
-				      cases[i].field, r, e.msg);
+		assert_outcome(i, r, &e, cases[i].field);
 		free(img);
 	}
 	free(c.data);
+}
+END_TEST
+
+/*
+ * A stream socket's out-of-band marks (oob_at, oob_taken) as the unix
+ * kind's verify sees them: the saved queue "ab" (no fds), "cd" (with fds).
+ */
+START_TEST(test_unix_oob_forged)
+{
+	static const struct {
+		uint32_t type;
+		int oob_at; /* -1: none */
+		uint32_t taken[2];
+		size_t ntaken;
+		const char *field; /* NULL: accepted */
+	} cases[] = {
+	    {SOCK_STREAM, 1, {0, 1}, 2, NULL},
+	    {SOCK_STREAM, -1, {2, 4}, 2, NULL},
+	    {SOCK_STREAM, 2, {0}, 0, "unix_sk.oob_at"},	      /* in the send with fds */
+	    {SOCK_STREAM, 4, {0}, 0, "unix_sk.oob_at"},	      /* past the queue */
+	    {SOCK_DGRAM, 0, {0}, 0, "unix_sk.oob_at"},	      /* not a stream */
+	    {SOCK_STREAM, 1, {1, 0}, 2, "unix_sk.oob_taken"}, /* out of order */
+	    {SOCK_STREAM, 0, {1}, 1, "unix_sk.oob_taken"},    /* after the pending byte */
+	    {SOCK_STREAM, -1, {3}, 1, "unix_sk.oob_taken"},   /* inside the send with fds */
+	    {SOCK_STREAM, -1, {5}, 1, "unix_sk.oob_taken"},   /* past the queue */
+	};
+	uint32_t fds[1] = {7};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		UnixSkMsg m0 = UNIX_SK_MSG__INIT, m1 = UNIX_SK_MSG__INIT, *msgs[2] = {&m0, &m1};
+		UnixSkEntry ue = UNIX_SK_ENTRY__INIT;
+		FileEntry fe = FILE_ENTRY__INIT;
+		uint32_t taken[2] = {cases[i].taken[0], cases[i].taken[1]};
+		struct ckpt_error e = {0};
+		const struct fd_kind *k;
+		int r;
+
+		m0.has_data = m1.has_data = true;
+		m0.data = (ProtobufCBinaryData){2, (uint8_t *)"ab"};
+		m1.data = (ProtobufCBinaryData){2, (uint8_t *)"cd"};
+		m1.fds = fds;
+		m1.n_fds = 1;
+		ue.type = cases[i].type;
+		ue.state = 1; /* TCP_ESTABLISHED */
+		ue.msgs = msgs;
+		ue.n_msgs = 2;
+		ue.has_oob_at = cases[i].oob_at >= 0;
+		ue.oob_at = cases[i].oob_at >= 0 ? (uint32_t)cases[i].oob_at : 0;
+		ue.oob_taken = taken;
+		ue.n_oob_taken = cases[i].ntaken;
+		fe.id = 3;
+		fe.type = FILE_TYPE__FILE_UNIX_SK;
+		fe.path = "socket:[4242]";
+		fe.unix_sk = &ue;
+		k = fd_kind_for_file(&fe);
+		ck_assert_ptr_nonnull(k);
+		ck_assert_ptr_nonnull(k->verify);
+		r = k->verify(&fe, &e);
+		assert_outcome(i, r, &e, cases[i].field);
+	}
 }
 END_TEST
 
@@ -604,6 +672,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, test_forged_tid_twice);
 	tcase_add_loop_test(tc, test_forged_clocks, 0, 4);
 	tcase_add_test(tc, test_unix_msgs_forged);
+	tcase_add_test(tc, test_unix_oob_forged);
 	tcase_add_loop_test(tc, test_forged_exe, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;

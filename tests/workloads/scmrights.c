@@ -21,12 +21,11 @@
  *         "cred-1" from this process, "cred-2" from a child run as uid
  *         4321 gid 1234 that exits at once (its pid is gone).
  *       Once DIR/go exists it receives everything and checks: the stream
- *       boundaries (the fds come with exactly the bytes they were sent
- *       with), each fd works (the pipe gives "pipedata" then what is
- *       written to the kept write end; data1 is at offset 5, reads
- *       "56789", O_RDWR; the socketpair end reads "hello-sp" and talks to
- *       the kept end; the eventfd reads 7), data2's received description
- *       is the kept one (a write through one moves the other's offset),
+ *       boundaries (a read ending before a send with fds gets none, and
+ *       one reaching into it stops after that send's bytes), each fd works (the pipe gives
+ * "pipedata" then what is written to the kept write end; data1 is at offset 5, reads "56789",
+ * O_RDWR; the socketpair end reads "hello-sp" and talks to the kept end; the eventfd reads 7),
+ * data2's received description is the kept one (a write through one moves the other's offset),
  *       credentials as sent (pid, uid, gid; none for "d-1"). Each check logs
  *       "ok WHAT"; all done: "ALL OK"; a failure: "FAIL ..." and exit 3.
  *   scmrights DIR LOG READY epoll
@@ -386,11 +385,16 @@ int main(int argc, char **argv)
 	while (!wl_file_exists(go))
 		wl_sleep(0.05);
 
-	/* stream: a read stops after the bytes the fds were sent with */
-	expect(st[1], 200, "s-plain-1s-fds-2", 2, &g);
+	/*
+	 * stream: a read ending before the send with fds gets no fds; one
+	 * reaching into it stops after the bytes the fds were sent with
+	 */
+	expect(st[1], strlen("s-plain-1"), "s-plain-1", 0, &g);
+	expect(st[1], 200, "s-fds-2", 2, &g);
 	pp[0] = g.fds[0];
 	d1 = g.fds[1];
-	expect(st[1], 200, "s-plain-3s-fds-4", 1, &g);
+	expect(st[1], 4, "s-pl", 0, &g);
+	expect(st[1], 200, "ain-3s-fds-4", 1, &g);
 	sp[0] = g.fds[0];
 	wl_log(logfd, "ok stream boundaries");
 

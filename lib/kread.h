@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel reader: what no system call shows about a file the dump holds
+ * open, read by a BPF iterator program (task_file, over the dumper's own
+ * fds) that the dumper builds for this kernel from its BTF (lib/kbtf.h) and
+ * runs once. The program only reads; it never changes the file. Needs
+ * CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) and a kernel with BTF and BPF
+ * iterators (5.8+; the per-task filter, 6.1+). Library code: negative errno
+ * and a filled struct ckpt_error.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* The most skbs of one queue the reader reports (read KREAD_CHUNK at a time). */
+#define KREAD_MAX_SKBS 65536
+#define KREAD_CHUNK 64
+
+/* One skb of a socket's receive queue, head first. */
+struct kread_skb {
+	uint32_t len; /* bytes not read yet (skb->len less what a reader consumed) */
+	bool fds;     /* carries files in flight (SCM_RIGHTS) */
+	bool oob;     /* the pending out-of-band byte (unix_sock.oob_skb) */
+};
+
+struct kread_queue {
+	struct kread_skb *skbs;
+	size_t n;
+	bool oob; /* an out-of-band byte is pending (unix_sock.oob_skb) */
+};
+
+void kread_queue_release(struct kread_queue *q);
+
+/* What the reader knows of this kernel (from its BTF), kept between reads. */
+struct kread;
+int kread_open(struct kread **ret, struct ckpt_error *e);
+void kread_free(struct kread *kr);
+static inline void kread_freep(struct kread **kr)
+{
+	kread_free(*kr);
+}
+
+/*
+ * The skbs of the receive queue of the unix socket our fd refers to (ino:
+ * its inode, checked by the program). slot: a reader kept by the caller,
+ * opened here on first use (NULL: one for this call only). The tree must be
+ * frozen: the queue is read KREAD_CHUNK skbs a program, and a queue that
+ * changes between them is an error. -E2BIG: more than KREAD_MAX_SKBS.
+ */
+int kread_unix_queue(struct kread **slot, int fd, uint64_t ino, struct kread_queue *ret,
+		     struct ckpt_error *e);

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel's BTF (lib/kbtf.c) and the kernel reader (lib/kread.c): member
+ * offsets through nested and anonymous structs, bit fields and missing
+ * names refused, damaged BTF files refused by name; the reader's view of
+ * socketpair queues this process fills (plain sends, a send with fds, an
+ * out-of-band byte pending and taken, partly read skbs, a queue longer than
+ * one program's chunk), and a wrong inode.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "kbtf.h"
+#include "kread.h"
+
+START_TEST(test_btf_members)
+{
+	_cleanup_(kbtf_freep) struct kbtf *b = NULL;
+	struct ckpt_error e = {0};
+	uint32_t off, size, q_off, qlen_off, id;
+
+	ck_assert_msg(kbtf_load(NULL, &b, &e) == 0, "%s", e.msg);
+	/* a nested path is the sum of its steps */
+	ck_assert_int_eq(kbtf_member(b, "sock", "sk_receive_queue", &q_off, &size, &e), 0);
+	ck_assert_uint_eq(size, 24);
+	ck_assert_int_eq(kbtf_member(b, "sk_buff_head", "qlen", &qlen_off, &size, &e), 0);
+	ck_assert_uint_eq(size, 4);
+	ck_assert_int_eq(kbtf_member(b, "sock", "sk_receive_queue.qlen", &off, &size, &e), 0);
+	ck_assert_uint_eq(off, q_off + qlen_off);
+	/* sk_buff.next lies in an anonymous struct in an anonymous union */
+	ck_assert_int_eq(kbtf_member(b, "sk_buff", "next", &off, &size, &e), 0);
+	ck_assert_uint_eq(off, 0);
+	ck_assert_uint_eq(size, 8);
+	ck_assert_int_eq(kbtf_member(b, "sk_buff", "cb", &off, &size, &e), 0);
+	ck_assert_uint_eq(size, 48);
+	ck_assert_int_eq(kbtf_func_id(b, "bpf_iter_task_file", &id, &e), 0);
+	ck_assert_uint_gt(id, 0);
+	/* refusals name what is missing */
+	ck_assert_int_eq(kbtf_member(b, "sk_buff", "no_such_member", &off, &size, &e), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(e.msg, "no_such_member"));
+	ck_assert_int_eq(kbtf_member(b, "no_such_struct_x", "a", &off, &size, &e), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(e.msg, "no_such_struct_x"));
+	ck_assert_int_eq(kbtf_func_id(b, "no_such_function_x", &id, &e), -ENOENT);
+	/* sk_buff.cloned is a one-bit field */
+	ck_assert_int_eq(kbtf_member(b, "sk_buff", "cloned", &off, &size, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "bit field"));
+}
+END_TEST
+
+/* path: the first len bytes of the kernel's BTF, with byte at flip changed (-1: none). */
+static void write_cut(const char *path, size_t len, long flip)
+{
+	_cleanup_close_ int in = open("/sys/kernel/btf/vmlinux", O_RDONLY);
+	_cleanup_close_ int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	_cleanup_free_ char *buf = malloc(len);
+	size_t got = 0;
+
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_ge(out, 0);
+	ck_assert_ptr_nonnull(buf);
+	while (got < len) {
+		ssize_t n = read(in, buf + got, len - got);
+
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+	}
+	if (flip >= 0)
+		buf[flip] ^= 0x55;
+	ck_assert_int_eq(write(out, buf, len), (ssize_t)len);
+}
+
+START_TEST(test_btf_damaged)
+{
+	char dir[] = "/tmp/check_kread.XXXXXX", path[64];
+	struct kbtf *b = NULL;
+	struct ckpt_error e = {0};
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/btf", dir);
+	/* the header only: its sections lie beyond the file */
+	write_cut(path, 24, -1);
+	ck_assert_int_eq(kbtf_load(path, &b, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, path));
+	/* a bad magic */
+	write_cut(path, 4096, 0);
+	ck_assert_int_eq(kbtf_load(path, &b, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "not BTF"));
+	unlink(path);
+	ck_assert_int_eq(kbtf_load(path, &b, &e), -ENOENT);
+	ck_assert_ptr_null(b);
+	rmdir(dir);
+}
+END_TEST
+
+static void send_fd(int s, const char *data, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} c;
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = strlen(data)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *h;
+
+	mh.msg_control = c.buf;
+	mh.msg_controllen = sizeof(c.buf);
+	h = CMSG_FIRSTHDR(&mh);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof(int));
+	ck_assert_int_eq(sendmsg(s, &mh, 0), (ssize_t)strlen(data));
+}
+
+static struct kread_queue read_queue(struct kread **kr, int fd)
+{
+	struct kread_queue q = {0};
+	struct ckpt_error e = {0};
+	struct stat st;
+
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_msg(kread_unix_queue(kr, fd, st.st_ino, &q, &e) == 0, "%s", e.msg);
+	return q;
+}
+
+START_TEST(test_unix_queue)
+{
+	_cleanup_(kread_freep) struct kread *kr = NULL;
+	struct kread_queue q;
+	struct ckpt_error e = {0};
+	struct stat st;
+	int sv[2];
+	char buf[8];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	/* an empty queue */
+	q = read_queue(&kr, sv[1]);
+	ck_assert_uint_eq(q.n, 0);
+	ck_assert(!q.oob);
+	kread_queue_release(&q);
+	ck_assert_int_eq(send(sv[0], "abc", 3, 0), 3);
+	send_fd(sv[0], "de", 0);
+	ck_assert_int_eq(send(sv[0], "x", 1, MSG_OOB), 1);
+	ck_assert_int_eq(send(sv[0], "yz", 2, 0), 2);
+	/* two bytes of "abc" read: one left in that skb */
+	ck_assert_int_eq(read(sv[1], buf, 2), 2);
+	q = read_queue(&kr, sv[1]);
+	ck_assert_uint_eq(q.n, 4);
+	ck_assert(q.oob);
+	ck_assert_uint_eq(q.skbs[0].len, 1);
+	ck_assert(!q.skbs[0].fds && !q.skbs[0].oob);
+	ck_assert_uint_eq(q.skbs[1].len, 2);
+	ck_assert(q.skbs[1].fds && !q.skbs[1].oob);
+	ck_assert_uint_eq(q.skbs[2].len, 1);
+	ck_assert(!q.skbs[2].fds && q.skbs[2].oob);
+	ck_assert_uint_eq(q.skbs[3].len, 2);
+	kread_queue_release(&q);
+	/* the out-of-band byte taken: its skb stays, empty, no longer the mark */
+	ck_assert_int_eq(recv(sv[1], buf, 1, MSG_OOB), 1);
+	q = read_queue(&kr, sv[1]);
+	ck_assert_uint_eq(q.n, 4);
+	ck_assert(!q.oob);
+	ck_assert_uint_eq(q.skbs[2].len, 0);
+	ck_assert(!q.skbs[2].oob);
+	kread_queue_release(&q);
+	/* another socket's inode: not found */
+	ck_assert_int_eq(fstat(sv[0], &st), 0);
+	ck_assert_int_eq(kread_unix_queue(&kr, sv[1], st.st_ino, &q, &e), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(e.msg, "not found"));
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
+/* More skbs than one program reads: several programs, one queue, in order. */
+START_TEST(test_unix_queue_chunks)
+{
+	const int n = 3 * KREAD_CHUNK + 5;
+	struct kread_queue q;
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	for (int i = 0; i < n; i++) {
+		char b[8];
+		int len = 1 + i % 5;
+
+		memset(b, 'a', sizeof(b));
+		ck_assert_int_eq(send(sv[0], b, len, MSG_DONTWAIT), len);
+	}
+	/* no kept reader: opened for this call only */
+	q = read_queue(NULL, sv[1]);
+	ck_assert_uint_eq(q.n, (size_t)n);
+	for (int i = 0; i < n; i++)
+		ck_assert_uint_eq(q.skbs[i].len, (uint32_t)(1 + i % 5));
+	kread_queue_release(&q);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
+static Suite *kread_suite(void)
+{
+	Suite *s = suite_create("kread");
+	TCase *tc = tcase_create("kread");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_btf_members);
+	tcase_add_test(tc, test_btf_damaged);
+	tcase_add_test(tc, test_unix_queue);
+	tcase_add_test(tc, test_unix_queue_chunks);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(kread_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
