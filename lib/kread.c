@@ -232,16 +232,42 @@ struct queue_record {
 	uint64_t next;
 };
 
-/* Offsets of everything the unix queue program reads, from this kernel's BTF. */
+/* Offsets of what every program reads to find its file, from this kernel's BTF. */
+struct file_offsets {
+	uint32_t f_inode, private_data, i_ino;
+};
+
+/* ... and what the unix queue program reads */
 struct unix_offsets {
-	uint32_t f_inode, private_data, i_ino, socket_sk, rq_next, rq_qlen, oob_skb;
+	struct file_offsets file;
+	uint32_t socket_sk, rq_next, rq_qlen, oob_skb;
 	uint32_t skb_next, skb_len, skb_cb, cb_fp, cb_consumed;
 };
 
 struct kread {
 	uint32_t iter_btf_id; /* bpf_iter_task_file */
 	struct unix_offsets usk;
+	uint32_t iouring_flags; /* io_ring_ctx.flags (UINT32_MAX: none found) */
 };
+
+/* One member's offset and size as a program reads it (at most INT16_MAX in). */
+static int member(const struct kbtf *b, const char *sname, const char *path, uint32_t want_size,
+		  uint32_t *ret, struct ckpt_error *e)
+{
+	uint32_t size;
+	int r = kbtf_member(b, sname, path, ret, &size, e);
+
+	if (r < 0)
+		return r;
+	if (size != want_size)
+		return ckpt_err(e, -EINVAL,
+				"this kernel's %s.%s has %u bytes, the reader expects %u", sname,
+				path, size, want_size);
+	if (*ret > INT16_MAX)
+		return ckpt_err(e, -EINVAL, "this kernel's %s.%s lies too far in (%u)", sname, path,
+				*ret);
+	return 0;
+}
 
 static int unix_offsets(const struct kbtf *b, struct unix_offsets *o, struct ckpt_error *e)
 {
@@ -250,9 +276,9 @@ static int unix_offsets(const struct kbtf *b, struct unix_offsets *o, struct ckp
 		uint32_t *off;
 		uint32_t size; /* the size the program reads it with */
 	} want[] = {
-	    {"file", "f_inode", &o->f_inode, 8},
-	    {"file", "private_data", &o->private_data, 8},
-	    {"inode", "i_ino", &o->i_ino, 8},
+	    {"file", "f_inode", &o->file.f_inode, 8},
+	    {"file", "private_data", &o->file.private_data, 8},
+	    {"inode", "i_ino", &o->file.i_ino, 8},
 	    {"socket", "sk", &o->socket_sk, 8},
 	    {"sock", "sk_receive_queue.next", &o->rq_next, 8},
 	    {"sock", "sk_receive_queue.qlen", &o->rq_qlen, 4},
@@ -267,9 +293,7 @@ static int unix_offsets(const struct kbtf *b, struct unix_offsets *o, struct ckp
 	int r;
 
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		uint32_t size;
-
-		r = kbtf_member(b, want[i].sname, want[i].path, want[i].off, &size, e);
+		r = member(b, want[i].sname, want[i].path, want[i].size, want[i].off, e);
 		if (r == -ENOENT && !strcmp(want[i].path, "oob_skb")) {
 			/* a kernel without CONFIG_AF_UNIX_OOB: no out-of-band byte */
 			ckpt_err_clear(e);
@@ -278,13 +302,6 @@ static int unix_offsets(const struct kbtf *b, struct unix_offsets *o, struct ckp
 		}
 		if (r < 0)
 			return r;
-		if (size != want[i].size)
-			return ckpt_err(e, -EINVAL,
-					"this kernel's %s.%s has %u bytes, the reader expects %u",
-					want[i].sname, want[i].path, size, want[i].size);
-		if (*want[i].off > INT16_MAX)
-			return ckpt_err(e, -EINVAL, "this kernel's %s.%s lies too far in (%u)",
-					want[i].sname, want[i].path, *want[i].off);
 	}
 	/* unix_sock starts with its struct sock */
 	r = kbtf_member(b, "unix_sock", "sk", &sk_off, NULL, e);
@@ -310,6 +327,11 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 		r = unix_offsets(b, &kr->usk, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "kernel reader");
+	/* a kernel without io_uring: asked only for an io_uring fd, which it cannot have */
+	if (member(b, "io_ring_ctx", "flags", 4, &kr->iouring_flags, e) < 0) {
+		ckpt_err_clear(e);
+		kr->iouring_flags = UINT32_MAX;
+	}
 	*ret = TAKE_PTR(kr);
 	return 0;
 }
@@ -320,19 +342,14 @@ void kread_free(struct kread *kr)
 }
 
 /*
- * The program: for the fd numbered fd whose file's inode is ino, a header
- * {magic, qlen, oob_skb}, then one record {len, consumed, fp, is oob_skb,
- * next} for each of at most limit skbs of the socket's receive queue (and
- * no more than qlen), from the skb at address start (0: the head).
- *
- * Registers: r6 the iterator's context (bpf_iter__task_file: meta, task,
- * fd at 16, file at 24), r7 the file then the skb, r8 the sock, r9 the
- * count. Stack: -8 a pointer read, -32 the header, -72 a record.
+ * Every program's start: r6 the iterator's context (bpf_iter__task_file:
+ * meta, task, fd at 16, file at 24); for the fd numbered fd whose file's
+ * inode is ino, r7 the file and r8 its private_data; other fds jump to
+ * the exit (their jumps into out; returns how many).
  */
-static void unix_queue_prog(struct kprog *p, const struct unix_offsets *o, int fd, uint64_t ino,
-			    uint64_t start, int limit)
+static int prog_find_file(struct kprog *p, const struct file_offsets *o, int fd, uint64_t ino,
+			  unsigned *out)
 {
-	unsigned out[6], loop, not_oob;
 	int k = 0;
 
 	mov_reg(p, BPF_REG_6, BPF_REG_1);
@@ -347,6 +364,33 @@ static void unix_queue_prog(struct kprog *p, const struct unix_offsets *o, int f
 	out[k++] = jump_reg(p, BPF_JNE, BPF_REG_2, BPF_REG_3);
 	/* private_data is a void *: from here on, bpf_probe_read_kernel */
 	load(p, BPF_DW, BPF_REG_8, BPF_REG_7, (int16_t)o->private_data);
+	return k;
+}
+
+/* The program's end: the jumps in out land on it. */
+static void prog_exit(struct kprog *p, const unsigned *out, int n)
+{
+	for (int i = 0; i < n; i++)
+		land(p, out[i]);
+	mov_imm(p, BPF_REG_0, 0);
+	emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
+
+/*
+ * The program: for the fd numbered fd whose file's inode is ino, a header
+ * {magic, qlen, oob_skb}, then one record {len, consumed, fp, is oob_skb,
+ * next} for each of at most limit skbs of the socket's receive queue (and
+ * no more than qlen), from the skb at address start (0: the head).
+ *
+ * Registers (after prog_find_file): r7 the skb, r8 the sock, r9 the
+ * count. Stack: -8 a pointer read, -32 the header, -72 a record.
+ */
+static void unix_queue_prog(struct kprog *p, const struct unix_offsets *o, int fd, uint64_t ino,
+			    uint64_t start, int limit)
+{
+	unsigned out[6], loop, not_oob;
+	int k = prog_find_file(p, &o->file, fd, ino, out);
+
 	probe(p, -8, 8, BPF_REG_8, (int32_t)o->socket_sk);
 	load(p, BPF_DW, BPF_REG_8, BPF_REG_10, -8);
 	store_imm(p, BPF_W, BPF_REG_10, -32, (int32_t)KREAD_MAGIC);
@@ -380,10 +424,7 @@ static void unix_queue_prog(struct kprog *p, const struct unix_offsets *o, int f
 	load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -48);
 	add_imm(p, BPF_REG_9, 1);
 	jump_back(p, loop);
-	for (int i = 0; i < k; i++)
-		land(p, out[i]);
-	mov_imm(p, BPF_REG_0, 0);
-	emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	prog_exit(p, out, k);
 }
 
 void kread_queue_release(struct kread_queue *q)
@@ -434,24 +475,37 @@ static int unix_queue_chunk(const struct kread *kr, int fd, uint64_t ino, uint64
 	return 0;
 }
 
+/* The caller's reader (opened into *slot on first use), or one of ours in *own. */
+static int reader(struct kread **slot, struct kread **own, struct kread **ret, struct ckpt_error *e)
+{
+	int r;
+
+	if (slot && *slot) {
+		*ret = *slot;
+		return 0;
+	}
+	r = kread_open(own, e);
+	if (r < 0)
+		return r;
+	*ret = *own;
+	if (slot)
+		*slot = TAKE_PTR(*own);
+	return 0;
+}
+
 int kread_unix_queue(struct kread **slot, int fd, uint64_t ino, struct kread_queue *ret,
 		     struct ckpt_error *e)
 {
 	_cleanup_(kread_freep) struct kread *own = NULL;
 	_cleanup_(kread_queue_release) struct kread_queue q = {0};
-	struct kread *kr = slot ? *slot : NULL;
 	struct queue_header first = {0};
+	struct kread *kr;
 	uint64_t next = 0;
 	int r;
 
-	if (!kr) {
-		r = kread_open(&own, e);
-		if (r < 0)
-			return r;
-		kr = own;
-		if (slot)
-			*slot = TAKE_PTR(own);
-	}
+	r = reader(slot, &own, &kr, e);
+	if (r < 0)
+		return r;
 	do {
 		struct queue_header h;
 		size_t had = q.n;
@@ -478,5 +532,51 @@ int kread_unix_queue(struct kread **slot, int fd, uint64_t ino, struct kread_que
 	q.oob = first.oob != 0;
 	*ret = q;
 	q = (struct kread_queue){0};
+	return 0;
+}
+
+/* The program: for the fd numbered fd whose file's inode is ino, {magic, private_data's u32 at
+ * off}. */
+static void u32_prog(struct kprog *p, const struct file_offsets *o, int fd, uint64_t ino,
+		     uint32_t off)
+{
+	unsigned out[3];
+	int k = prog_find_file(p, o, fd, ino, out);
+
+	store_imm(p, BPF_W, BPF_REG_10, -8, (int32_t)KREAD_MAGIC);
+	probe(p, -4, 4, BPF_REG_8, (int32_t)off);
+	seq_write(p, -8, 8);
+	prog_exit(p, out, k);
+}
+
+int kread_iouring_flags(struct kread **slot, int fd, uint64_t ino, uint32_t *ret,
+			struct ckpt_error *e)
+{
+	_cleanup_(kread_freep) struct kread *own = NULL;
+	_cleanup_free_ uint8_t *out = NULL;
+	struct kprog p = {0};
+	uint32_t v[2];
+	struct kread *kr;
+	size_t len = 0;
+	int r;
+
+	r = reader(slot, &own, &kr, e);
+	if (r < 0)
+		return r;
+	if (kr->iouring_flags == UINT32_MAX)
+		return ckpt_err(e, -ENOENT,
+				"kernel reader: this kernel's BTF has no io_ring_ctx.flags");
+	u32_prog(&p, &kr->usk.file, fd, ino, kr->iouring_flags);
+	r = run_task_file(kr->iter_btf_id, &p, &out, &len, e);
+	if (r < 0)
+		return r;
+	if (len != sizeof(v))
+		return ckpt_err(e, len ? -EIO : -ENOENT,
+				"kernel reader: fd %d (inode %llu): %zu bytes of output", fd,
+				(unsigned long long)ino, len);
+	memcpy(v, out, sizeof(v));
+	if (v[0] != KREAD_MAGIC)
+		return ckpt_err(e, -EIO, "kernel reader: output not its record");
+	*ret = v[1];
 	return 0;
 }

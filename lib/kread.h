@@ -53,3 +53,11 @@ static inline void kread_freep(struct kread **kr)
  */
 int kread_unix_queue(struct kread **slot, int fd, uint64_t ino, struct kread_queue *ret,
 		     struct ckpt_error *e);
+
+/*
+ * The setup flags (IORING_SETUP_*, io_ring_ctx.flags) of the io_uring
+ * instance our fd refers to (ino: its inode): all of them, also those no
+ * system call answers differently for.
+ */
+int kread_iouring_flags(struct kread **slot, int fd, uint64_t ino, uint32_t *ret,
+			struct ckpt_error *e);

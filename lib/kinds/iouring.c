@@ -40,6 +40,7 @@
 #include "fault.h"
 #include "file_util.h"
 #include "iouring.h"
+#include "kread.h"
 #include "log.h"
 
 #ifndef IORING_SETUP_SINGLE_ISSUER
@@ -94,8 +95,10 @@ static int ring_layout(unsigned sq, unsigned cq, uint32_t flags, struct ring_lay
 	int fd;
 
 	memset(l, 0, sizeof(*l));
-	/* the layout does not depend on who issues, nor on IOPOLL */
-	l->p.flags = (flags & (IORING_SETUP_SQE128 | IORING_SETUP_CQE32)) | IORING_SETUP_CQSIZE;
+	/* the layout does not depend on who issues, nor on IOPOLL; the index array may go */
+	l->p.flags =
+	    (flags & (IORING_SETUP_SQE128 | IORING_SETUP_CQE32 | IOURING_SETUP_NO_SQARRAY_)) |
+	    IORING_SETUP_CQSIZE;
 	l->p.cq_entries = cq;
 	fd = (int)sys_setup(sq, &l->p);
 	if (fd < 0)
@@ -104,7 +107,9 @@ static int ring_layout(unsigned sq, unsigned cq, uint32_t flags, struct ring_lay
 	close(fd);
 	l->sqe_size = flags & IORING_SETUP_SQE128 ? 128 : 64;
 	l->cqe_size = flags & IORING_SETUP_CQE32 ? 32 : 16;
-	l->rings_len = l->p.sq_off.array + sq * sizeof(uint32_t);
+	/* a ring without an index array ends with its CQEs */
+	l->rings_len =
+	    flags & IOURING_SETUP_NO_SQARRAY_ ? 0 : l->p.sq_off.array + sq * sizeof(uint32_t);
 	if (l->p.cq_off.cqes + cq * l->cqe_size > l->rings_len)
 		l->rings_len = l->p.cq_off.cqes + cq * l->cqe_size;
 	l->sqes_len = sq * l->sqe_size;
@@ -262,6 +267,51 @@ static int probe_flags(const struct fd_probe *p, uint32_t *flags, struct ckpt_er
 		      NULL, 64) < 0 &&
 	    errno == EINVAL)
 		*flags |= IORING_SETUP_IOPOLL;
+	return 0;
+}
+
+/*
+ * All the setup flags, from the kernel reader (io_ring_ctx.flags): some
+ * (SUBMIT_ALL, COOP_TASKRUN, NO_SQARRAY...) no call answers differently
+ * for. The sizes (CQSIZE, CLAMP) are saved as they came out; a flag the
+ * restore cannot pass is refused by name. What probe_flags saw must agree.
+ */
+static int kernel_flags(const struct fd_probe *p, uint32_t *flags, struct ckpt_error *e)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} refused[] = {
+	    {IORING_SETUP_SQPOLL, "SQPOLL"},
+	    {IORING_SETUP_SQ_AFF, "SQ_AFF"},
+	    {IORING_SETUP_ATTACH_WQ, "ATTACH_WQ"},
+	    {IORING_SETUP_R_DISABLED, "R_DISABLED"},
+	    {1u << 14, "NO_MMAP"},
+	    {1u << 15, "REGISTERED_FD_ONLY"},
+	};
+	uint32_t k;
+	int r;
+
+	r = kread_iouring_flags(p->kread, p->local_fd, (uint64_t)p->st.st_ino, &k, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "io_uring instance: its setup flags (some no system call "
+					"shows) cannot be read");
+	k &= ~(IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (k & refused[i].bit)
+			return ckpt_err(
+			    e, -EOPNOTSUPP,
+			    "io_uring instance set up with IORING_SETUP_%s: not supported",
+			    refused[i].name);
+	if (k & ~IOURING_FLAGS_KNOWN)
+		return ckpt_err(
+		    e, -EOPNOTSUPP,
+		    "io_uring instance with setup flags %#x not known here: not supported",
+		    k & ~IOURING_FLAGS_KNOWN);
+	if (*flags & ~k)
+		return ckpt_err(e, -EIO, "io_uring: its setup flags %#x, yet it answers as %#x", k,
+				*flags);
+	*flags = k;
 	return 0;
 }
 
@@ -587,7 +637,6 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	IoUringEntry *ie;
 	uint32_t flags = 0, sq, cq, cached_sq, cached_cq, inflight;
 	uint64_t map_rings = 0, map_sqes = 0;
-	struct ckpt_error tmp = {0};
 	bool no_array = false;
 	void *hdr;
 	int r;
@@ -621,6 +670,8 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 		return ckpt_err(e, -EOPNOTSUPP,
 				"io_uring instance with registered personalities: not supported");
 	r = probe_flags(p, &flags, e);
+	if (r >= 0)
+		r = kernel_flags(p, &flags, e);
 	if (r < 0)
 		return r;
 	/* the geometry: from the ring header, read through our own mapping */
@@ -641,17 +692,10 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	    cq & (cq - 1) || cq < sq)
 		return ckpt_err(e, -EINVAL, "io_uring: ring entries sq %u cq %u not understood", sq,
 				cq);
-	/* SQE128 / CQE32: the program maps the sizes the kernel told it */
+	/* the program maps at most the sizes the kernel told it */
 	r = task_ring_maps(p->pid, p->st.st_ino, &map_rings, &map_sqes, e);
-	if (r < 0)
-		return r;
-	if (map_sqes > IOU_PAGE_ALIGN((size_t)sq * 64))
-		flags |= IORING_SETUP_SQE128;
-	r = ring_layout(sq, cq, flags, &l, e);
-	if (r >= 0 && map_rings > IOU_PAGE_ALIGN(l.rings_len)) {
-		flags |= IORING_SETUP_CQE32;
+	if (r >= 0)
 		r = ring_layout(sq, cq, flags, &l, e);
-	}
 	if (r < 0)
 		return r;
 	if (map_rings > IOU_PAGE_ALIGN(l.rings_len) || map_sqes > IOU_PAGE_ALIGN(l.sqes_len))
@@ -673,15 +717,9 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	ie->sq_entries = sq;
 	ie->cq_entries = cq;
 	ie->setup_flags = flags;
-	/* a ring without an index array (NO_SQARRAY) may be shorter than ours */
-	r = copy_region(p->local_fd, IORING_OFF_SQ_RING, l.rings_len, &ie->cqes, &tmp);
-	if (r == -EINVAL) {
-		no_array = true;
-		r = copy_region(p->local_fd, IORING_OFF_SQ_RING,
-				l.p.cq_off.cqes + (size_t)cq * l.cqe_size, &ie->cqes, e);
-	} else if (r < 0) {
-		*e = tmp;
-	}
+	/* a ring without an index array (NO_SQARRAY) ends with its CQEs */
+	no_array = flags & IOURING_SETUP_NO_SQARRAY_;
+	r = copy_region(p->local_fd, IORING_OFF_SQ_RING, l.rings_len, &ie->cqes, e);
 	if (r < 0)
 		return r;
 	/* the header and the SQ index array, from the copy of the rings */
@@ -920,12 +958,14 @@ static int iouring_open_in_task(const FileEntry *fe, pid_t pid, int *ret_fd, str
 	/* the arrays as the program left them, then the indices it owns */
 	memcpy(lr.sqes, ie->sqes.data, ie->sqes.len);
 	memcpy((char *)lr.rings + p->cq_off.cqes, ie->cqes.data, ie->cqes.len);
-	array = (uint32_t *)((char *)lr.rings + p->sq_off.array);
-	memcpy(array, ie->sq_array.data, ie->sq_array.len);
-	/* slots never written (a ring without an index array): identity */
-	for (uint32_t i = 0; i < ie->sq_entries; i++)
-		if (array[i] >= ie->sq_entries)
-			array[i] = i;
+	if (!(ie->setup_flags & IOURING_SETUP_NO_SQARRAY_)) {
+		array = (uint32_t *)((char *)lr.rings + p->sq_off.array);
+		memcpy(array, ie->sq_array.data, ie->sq_array.len);
+		/* slots never written: identity */
+		for (uint32_t i = 0; i < ie->sq_entries; i++)
+			if (array[i] >= ie->sq_entries)
+				array[i] = i;
+	}
 	ring_set_u32(lr.rings, p->cq_off.flags, ie->cq_flags);
 	ring_set_u32(lr.rings, p->sq_off.dropped, ie->sq_dropped);
 	ring_set_u32(lr.rings, p->cq_off.overflow, ie->cq_overflow);

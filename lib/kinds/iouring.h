@@ -14,9 +14,14 @@
 #define IOURING_ADVANCE_MAX (1u << 24)
 /* how long a dump waits for submitted requests to complete (tree frozen) */
 #define IOURING_WAIT_S 2.0
-/* IORING_SETUP_ flags the dump can see and the restore passes: IOPOLL,
- * SQE128, CQE32, SINGLE_ISSUER, DEFER_TASKRUN */
-#define IOURING_FLAGS_KNOWN ((1u << 0) | (1u << 10) | (1u << 11) | (1u << 12) | (1u << 13))
+/* IORING_SETUP_ flags the restore passes as saved (the dump reads them with
+ * the kernel reader): IOPOLL, SUBMIT_ALL, COOP_TASKRUN, TASKRUN_FLAG, SQE128,
+ * CQE32, SINGLE_ISSUER, DEFER_TASKRUN, NO_SQARRAY, HYBRID_IOPOLL */
+#define IOURING_SETUP_NO_SQARRAY_ (1u << 16)
+#define IOURING_SETUP_HYBRID_IOPOLL_ (1u << 17)
+#define IOURING_FLAGS_KNOWN                                                                        \
+	((1u << 0) | (1u << 7) | (1u << 8) | (1u << 9) | (1u << 10) | (1u << 11) | (1u << 12) |    \
+	 (1u << 13) | IOURING_SETUP_NO_SQARRAY_ | IOURING_SETUP_HYBRID_IOPOLL_)
 /* mmap offsets of the regions of a ring */
 #define IOURING_OFF_END 0x20000000ULL
 

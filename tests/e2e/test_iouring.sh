@@ -13,7 +13,10 @@
 #    the same addresses, its registered file and buffer are there;
 #  - the --leave-running checkpoint restores too, its registered buffer as
 #    it was at dump (pinned pages are saved while frozen, not from pipes);
-#  - the same with IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+#  - the same with IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+#    and with SUBMIT_ALL | COOP_TASKRUN | TASKRUN_FLAG (no system call shows
+#    them: the program checks each round that a batch goes on past an SQE
+#    failing at submission);
 #  - a ring with a read of an empty pipe in flight is refused, naming the
 #    pid, the fd and the request; the program keeps running untouched;
 #  - fault steps of the kind fail the dump (program intact) or the restore
@@ -57,10 +60,11 @@ ring_dump()
 	[[ -s $dir/inventory.img ]] || fail "dump succeeded but $dir/inventory.img is missing"
 }
 
-# run_mode MODE: leave-running dump, killing dump, restore, checks.
+# run_mode MODE [SQES]: leave-running dump, killing dump, restore, checks
+# (SQES: submitted a round, 6 by default).
 run_mode()
 {
-	local mode=$1 log=$T/$1.log pid fd head tail maps
+	local mode=$1 per=${2:-6} log=$T/$1.log pid fd head tail maps
 	mkdir -p "$T/$mode"
 	diag_add "$log"
 	start_workload W "$T/$mode.ready" -- "$WL/iouring" "$log" "$T/$mode.ready" "$T/$mode" "$mode"
@@ -95,7 +99,7 @@ run_mode()
 	# the program checks each round that the kernel's head is its own count;
 	# here: the head went on from the dumped one (+1 prepared, +6 a round)
 	(( tail > head )) || fail "$mode: SQ head $tail after restore, $head at dump"
-	awk -v h="$head" '/^ok / && $4 == h + 6 { f = 1 } END { exit !f }' "$log" ||
+	awk -v h="$head" -v per="$per" '/^ok / && $4 == h + per { f = 1 } END { exit !f }' "$log" ||
 		fail "$mode: no round right after the dumped SQ head $head"
 	log "$mode: restored, SQ head $head -> $tail, log clean"
 	kill -9 "$pid"
@@ -118,6 +122,8 @@ run_mode()
 
 run_mode run
 run_mode defer
+# SUBMIT_ALL, COOP_TASKRUN, TASKRUN_FLAG: read by the kernel reader
+run_mode flags 8
 
 # ---- a request in flight: refused -------------------------------------------------
 LOG=$T/block.log

@@ -5,7 +5,8 @@
  * names refused, damaged BTF files refused by name; the reader's view of
  * socketpair queues this process fills (plain sends, a send with fds, an
  * out-of-band byte pending and taken, partly read skbs, a queue longer than
- * one program's chunk), and a wrong inode.
+ * one program's chunk), and a wrong inode; io_uring setup flags, also
+ * those no call shows.
  */
 #include <check.h>
 #include <errno.h>
@@ -15,7 +16,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/io_uring.h>
 
 #include "cleanup.h"
 #include "kbtf.h"
@@ -206,6 +209,46 @@ START_TEST(test_unix_queue_chunks)
 }
 END_TEST
 
+/* A ring set up with flags; its fd. */
+static int ring(uint32_t flags)
+{
+	struct io_uring_params p = {.flags = flags};
+
+	return (int)syscall(__NR_io_uring_setup, 4, &p);
+}
+
+START_TEST(test_iouring_flags)
+{
+	_cleanup_(kread_freep) struct kread *kr = NULL;
+	const uint32_t no_sqarray = 1u << 16;
+	const uint32_t want[] = {
+	    0,
+	    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+	    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQE32,
+	    IORING_SETUP_SQE128 | no_sqarray,
+	};
+	struct ckpt_error e = {0};
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		_cleanup_close_ int fd = ring(want[i]);
+		struct stat st;
+		uint32_t got;
+
+		ck_assert_msg(fd >= 0, "io_uring_setup(%#x): %s", want[i], strerror(errno));
+		ck_assert_int_eq(fstat(fd, &st), 0);
+		ck_assert_msg(kread_iouring_flags(&kr, fd, st.st_ino, &got, &e) == 0, "%s", e.msg);
+		ck_assert_uint_eq(got, want[i]);
+	}
+	/* not an io_uring fd of that inode */
+	{
+		_cleanup_close_ int fd = ring(0);
+		uint32_t got;
+
+		ck_assert_int_eq(kread_iouring_flags(&kr, fd, 1, &got, &e), -ENOENT);
+	}
+}
+END_TEST
+
 static Suite *kread_suite(void)
 {
 	Suite *s = suite_create("kread");
@@ -216,6 +259,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_btf_damaged);
 	tcase_add_test(tc, test_unix_queue);
 	tcase_add_test(tc, test_unix_queue_chunks);
+	tcase_add_test(tc, test_iouring_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -15,6 +15,12 @@
  * otherwise). A line "ok N sq S cq C" per round, then 50 ms of sleep with
  * an SQE prepared in the ring and a CQE not reaped.
  *
+ * MODE "flags" (IORING_SETUP_SUBMIT_ALL | COOP_TASKRUN | TASKRUN_FLAG, which
+ * no system call shows): as "run", and each round also submits a batch of
+ * an SQE that fails at submission (a bad opcode) and a NOP, which
+ * SUBMIT_ALL submits whole ("bad submitted past a failing SQE" otherwise),
+ * and reaps both (-EINVAL, 0): 8 SQEs a round.
+ *
  * MODE "block": the same ring, then a read of an empty pipe submitted
  * (in flight for ever), then "ok N" lines from a plain loop.
  */
@@ -62,6 +68,43 @@ static void fill(char *buf, unsigned round)
 		buf[i] = (char)(round * 7 + i);
 }
 
+/*
+ * SUBMIT_ALL: a batch goes on past an SQE that fails at submission. Both
+ * CQEs reaped; the CQ is empty before and after.
+ */
+static void submit_all(struct io_uring *ring, unsigned round, uint64_t *submitted, uint64_t *posted)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int r;
+
+	io_uring_prep_nop(sqe);
+	sqe->opcode = 0xfe; /* no such operation: fails at submission */
+	sqe->user_data = tag(round, 7);
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = tag(round, 8);
+	r = io_uring_submit_and_wait(ring, 2);
+	check(r == 2, "submitted past a failing SQE (SUBMIT_ALL)", r, 2);
+	*submitted += 2;
+	for (int i = 0; i < 2; i++) {
+		unsigned k;
+
+		r = io_uring_wait_cqe(ring, &cqe);
+		if (r < 0) {
+			check(false, "wait_cqe (SUBMIT_ALL)", r, 0);
+			return;
+		}
+		k = cqe->user_data & 0xff;
+		check(cqe->user_data >> 8 == round && (k == 7 || k == 8), "user_data (SUBMIT_ALL)",
+		      (long)cqe->user_data, (long)tag(round, 7));
+		check(cqe->res == (k == 7 ? -EINVAL : 0), "res (SUBMIT_ALL)", cqe->res,
+		      k == 7 ? -EINVAL : 0);
+		io_uring_cqe_seen(ring, cqe);
+		(*posted)++;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static char wbuf[BS] __attribute__((aligned(4096))), rbuf[BS], path[4096];
@@ -75,11 +118,14 @@ int main(int argc, char **argv)
 	int data, efd, r, readyfd;
 
 	if (argc != 5)
-		wl_die("usage: iouring LOG READY DIR run|defer|block");
+		wl_die("usage: iouring LOG READY DIR run|defer|flags|block");
 	wl_close_inherited();
 	logfd = wl_open_log(argv[1]);
 	if (!strcmp(argv[4], "defer"))
 		p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	if (!strcmp(argv[4], "flags"))
+		p.flags =
+		    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	r = io_uring_queue_init_params(8, &ring, &p);
 	if (r < 0)
 		wl_die("io_uring_queue_init: %s", strerror(-r));
@@ -174,6 +220,8 @@ int main(int argc, char **argv)
 		}
 		posted += PER_ROUND;
 		check(!memcmp(rbuf, wbuf, BS), "data read back", rbuf[0], wbuf[0]);
+		if (!strcmp(argv[4], "flags"))
+			submit_all(&ring, round, &submitted, &posted);
 		/* one more NOP whose CQE stays in the ring over the sleep */
 		sqe = io_uring_get_sqe(&ring);
 		io_uring_prep_nop(sqe);
