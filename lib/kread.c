@@ -22,9 +22,12 @@
 #include "cleanup.h"
 #include "kbtf.h"
 #include "kread.h"
+#include "log.h"
 
 #define KPROG_MAX 256
 #define KREAD_MAGIC 0x6b725131u /* "kRQ1" */
+/* IO_URING_NAPI_TRACKING_INACTIVE: a ring's NAPI mode until IORING_REGISTER_NAPI */
+#define KREAD_NAPI_INACTIVE 255
 
 /* An instruction list and the jumps still to be pointed at their label. */
 struct kprog {
@@ -99,7 +102,10 @@ static void jump_back(struct kprog *p, unsigned to)
 	emit(p, BPF_JMP | BPF_JA, 0, 0, (int16_t)((int)to - (int)p->n - 1), 0);
 }
 
-/* *(size bytes)(r10 + slot) = *(src + off) of kernel memory (zeros if unreadable) */
+/*
+ * *(size bytes)(r10 + slot) = *(src + off) of kernel memory (zeros if
+ * unreadable); src is not r1-r3, which the call's arguments take.
+ */
 static void probe(struct kprog *p, int16_t slot, int size, int src, int32_t off)
 {
 	mov_reg(p, BPF_REG_1, BPF_REG_10);
@@ -139,11 +145,11 @@ static const char *log_tail(char *log)
 }
 
 /*
- * Load p as a task_file iterator, run it over the calling thread's fds and
- * return what it wrote (malloc'ed).
+ * Load p as a task_file iterator, run it over the fds of thread tid (in
+ * our pid namespace) and return what it wrote (malloc'ed).
  */
-static int run_task_file(uint32_t btf_id, const struct kprog *p, uint8_t **ret, size_t *ret_len,
-			 struct ckpt_error *e)
+static int run_task_file(uint32_t btf_id, pid_t tid, const struct kprog *p, uint8_t **ret,
+			 size_t *ret_len, struct ckpt_error *e)
 {
 	_cleanup_close_ int prog = -1, link = -1, iter = -1;
 	_cleanup_free_ uint8_t *out = NULL;
@@ -180,7 +186,7 @@ static int run_task_file(uint32_t btf_id, const struct kprog *p, uint8_t **ret, 
 	}
 	if (prog < 0)
 		return ckpt_err_errno(e, -errno, "kernel reader: loading its BPF program");
-	li.task.tid = (uint32_t)gettid();
+	li.task.tid = (uint32_t)tid;
 	memset(&a, 0, sizeof(a));
 	a.link_create.prog_fd = (uint32_t)prog;
 	a.link_create.attach_type = BPF_TRACE_ITER;
@@ -244,10 +250,16 @@ struct unix_offsets {
 	uint32_t skb_next, skb_len, skb_cb, cb_fp, cb_consumed;
 };
 
+/* ... and what the io_uring program reads */
+struct iouring_offsets {
+	uint32_t flags, ev_fd, ev_async, bl_xa_head, task_io_uring, registered_rings;
+	uint32_t napi_track; /* UINT32_MAX: a kernel without NAPI busy polling */
+};
+
 struct kread {
 	uint32_t iter_btf_id; /* bpf_iter_task_file */
 	struct unix_offsets usk;
-	uint32_t iouring_flags; /* io_ring_ctx.flags (UINT32_MAX: none found) */
+	struct iouring_offsets iou; /* iou.flags UINT32_MAX: no io_uring in this kernel */
 };
 
 /* One member's offset and size as a program reads it (at most INT16_MAX in). */
@@ -312,6 +324,40 @@ static int unix_offsets(const struct kbtf *b, struct unix_offsets *o, struct ckp
 	return 0;
 }
 
+static int iouring_offsets(const struct kbtf *b, struct iouring_offsets *o, struct ckpt_error *e)
+{
+	uint32_t xa_head, size;
+	int r;
+
+	r = member(b, "io_ring_ctx", "flags", 4, &o->flags, e);
+	if (r >= 0)
+		r = member(b, "io_ring_ctx", "io_ev_fd", 8, &o->ev_fd, e);
+	if (r >= 0)
+		r = member(b, "io_ev_fd", "eventfd_async", 4, &o->ev_async, e);
+	if (r >= 0)
+		r = member(b, "io_ring_ctx", "io_bl_xa", 16, &o->bl_xa_head, e);
+	if (r >= 0)
+		r = member(b, "xarray", "xa_head", 8, &xa_head, e);
+	if (r >= 0)
+		r = member(b, "task_struct", "io_uring", 8, &o->task_io_uring, e);
+	if (r >= 0)
+		r = kbtf_member(b, "io_uring_task", "registered_rings", &o->registered_rings, &size,
+				e);
+	if (r < 0)
+		return r;
+	if (member(b, "io_ring_ctx", "napi_track_mode", 1, &o->napi_track, e) < 0) {
+		ckpt_err_clear(e);
+		o->napi_track = UINT32_MAX;
+	}
+	if (size != KREAD_IOURING_RINGS * 8 || o->registered_rings + size > INT16_MAX)
+		return ckpt_err(e, -EINVAL,
+				"this kernel's io_uring_task.registered_rings has %u bytes, the "
+				"reader expects %u",
+				size, KREAD_IOURING_RINGS * 8);
+	o->bl_xa_head += xa_head;
+	return 0;
+}
+
 int kread_open(struct kread **ret, struct ckpt_error *e)
 {
 	_cleanup_(kbtf_freep) struct kbtf *b = NULL;
@@ -328,9 +374,10 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 	if (r < 0)
 		return ckpt_err_wrap(e, "kernel reader");
 	/* a kernel without io_uring: asked only for an io_uring fd, which it cannot have */
-	if (member(b, "io_ring_ctx", "flags", 4, &kr->iouring_flags, e) < 0) {
+	if (iouring_offsets(b, &kr->iou, e) < 0) {
+		pr_debug("kernel reader: no io_uring (%s)\n", e->msg);
 		ckpt_err_clear(e);
-		kr->iouring_flags = UINT32_MAX;
+		kr->iou.flags = UINT32_MAX;
 	}
 	*ret = TAKE_PTR(kr);
 	return 0;
@@ -445,7 +492,7 @@ static int unix_queue_chunk(const struct kread *kr, int fd, uint64_t ino, uint64
 	int r;
 
 	unix_queue_prog(&p, &kr->usk, fd, ino, start, limit);
-	r = run_task_file(kr->iter_btf_id, &p, &out, &len, e);
+	r = run_task_file(kr->iter_btf_id, gettid(), &p, &out, &len, e);
 	if (r < 0)
 		return r;
 	if (len < sizeof(*h))
@@ -535,27 +582,67 @@ int kread_unix_queue(struct kread **slot, int fd, uint64_t ino, struct kread_que
 	return 0;
 }
 
-/* The program: for the fd numbered fd whose file's inode is ino, {magic, private_data's u32 at
- * off}. */
-static void u32_prog(struct kprog *p, const struct file_offsets *o, int fd, uint64_t ino,
-		     uint32_t off)
-{
-	unsigned out[3];
-	int k = prog_find_file(p, o, fd, ino, out);
+/* What the io_uring program writes. */
+struct iouring_record {
+	uint32_t magic, flags;
+	uint64_t ev_fd;
+	uint32_t ev_async, napi_track;
+	uint64_t bl_head;
+	uint64_t rings;
+};
 
-	store_imm(p, BPF_W, BPF_REG_10, -8, (int32_t)KREAD_MAGIC);
-	probe(p, -4, 4, BPF_REG_8, (int32_t)off);
-	seq_write(p, -8, 8);
+/*
+ * The program: for the fd numbered fd whose file's inode is ino, one
+ * iouring_record: the ring's flags, its registered eventfd and whether
+ * that is async, the head of its provided buffer lists, its NAPI tracking
+ * mode, and how many ring fds the task registered (IORING_REGISTER_RING_FDS). The record lies at
+ * -40 on the stack; r9 counts.
+ */
+static void iouring_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino)
+{
+	const struct iouring_offsets *o = &kr->iou;
+	unsigned out[4], no_ev;
+	int k = prog_find_file(p, &kr->usk.file, fd, ino, out);
+
+	store_imm(p, BPF_W, BPF_REG_10, -40, (int32_t)KREAD_MAGIC);
+	probe(p, -36, 4, BPF_REG_8, (int32_t)o->flags);
+	probe(p, -32, 8, BPF_REG_8, (int32_t)o->ev_fd);
+	store_imm(p, BPF_DW, BPF_REG_10, -24, 0);
+	load(p, BPF_DW, BPF_REG_9, BPF_REG_10, -32);
+	no_ev = jump_imm(p, BPF_JEQ, BPF_REG_9, 0);
+	probe(p, -24, 4, BPF_REG_9, (int32_t)o->ev_async);
+	land(p, no_ev);
+	probe(p, -16, 8, BPF_REG_8, (int32_t)o->bl_xa_head);
+	store_imm(p, BPF_W, BPF_REG_10, -20, KREAD_NAPI_INACTIVE);
+	if (o->napi_track != UINT32_MAX)
+		probe(p, -20, 1, BPF_REG_8, (int32_t)o->napi_track);
+	/* the task's registered rings: the task is a typed pointer of the context (at 8) */
+	mov_imm(p, BPF_REG_9, 0);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_6, 8);
+	out[k++] = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+	probe(p, -8, 8, BPF_REG_7, (int32_t)o->task_io_uring);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -8);
+	for (int i = 0; i < KREAD_IOURING_RINGS; i++) {
+		unsigned none;
+
+		probe(p, -8, 8, BPF_REG_7, (int32_t)(o->registered_rings + 8 * i));
+		load(p, BPF_DW, BPF_REG_2, BPF_REG_10, -8);
+		none = jump_imm(p, BPF_JEQ, BPF_REG_2, 0);
+		add_imm(p, BPF_REG_9, 1);
+		land(p, none);
+	}
+	emit(p, BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_9, -8, 0);
+	seq_write(p, -40, (int)sizeof(struct iouring_record));
 	prog_exit(p, out, k);
 }
 
-int kread_iouring_flags(struct kread **slot, int fd, uint64_t ino, uint32_t *ret,
-			struct ckpt_error *e)
+int kread_iouring(struct kread **slot, pid_t pid, int fd, uint64_t ino, struct kread_iouring *ret,
+		  struct ckpt_error *e)
 {
 	_cleanup_(kread_freep) struct kread *own = NULL;
 	_cleanup_free_ uint8_t *out = NULL;
+	struct iouring_record rec;
 	struct kprog p = {0};
-	uint32_t v[2];
 	struct kread *kr;
 	size_t len = 0;
 	int r;
@@ -563,20 +650,24 @@ int kread_iouring_flags(struct kread **slot, int fd, uint64_t ino, uint32_t *ret
 	r = reader(slot, &own, &kr, e);
 	if (r < 0)
 		return r;
-	if (kr->iouring_flags == UINT32_MAX)
-		return ckpt_err(e, -ENOENT,
-				"kernel reader: this kernel's BTF has no io_ring_ctx.flags");
-	u32_prog(&p, &kr->usk.file, fd, ino, kr->iouring_flags);
-	r = run_task_file(kr->iter_btf_id, &p, &out, &len, e);
+	if (kr->iou.flags == UINT32_MAX)
+		return ckpt_err(e, -ENOENT, "kernel reader: this kernel's BTF has no io_uring");
+	iouring_prog(&p, kr, fd, ino);
+	r = run_task_file(kr->iter_btf_id, pid, &p, &out, &len, e);
 	if (r < 0)
 		return r;
-	if (len != sizeof(v))
+	if (len != sizeof(rec))
 		return ckpt_err(e, len ? -EIO : -ENOENT,
-				"kernel reader: fd %d (inode %llu): %zu bytes of output", fd,
-				(unsigned long long)ino, len);
-	memcpy(v, out, sizeof(v));
-	if (v[0] != KREAD_MAGIC)
+				"kernel reader: pid %d fd %d (inode %llu): %zu bytes of output",
+				pid, fd, (unsigned long long)ino, len);
+	memcpy(&rec, out, sizeof(rec));
+	if (rec.magic != KREAD_MAGIC)
 		return ckpt_err(e, -EIO, "kernel reader: output not its record");
-	*ret = v[1];
+	*ret = (struct kread_iouring){.flags = rec.flags,
+				      .eventfd = rec.ev_fd != 0,
+				      .eventfd_async = rec.ev_fd && rec.ev_async,
+				      .provided_buffers = rec.bl_head != 0,
+				      .napi = rec.napi_track != KREAD_NAPI_INACTIVE,
+				      .registered_rings = (unsigned)rec.rings};
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
 
@@ -54,10 +55,22 @@ static inline void kread_freep(struct kread **kr)
 int kread_unix_queue(struct kread **slot, int fd, uint64_t ino, struct kread_queue *ret,
 		     struct ckpt_error *e);
 
+/* The ring fds a task may register (IO_RINGFD_REG_MAX). */
+#define KREAD_IOURING_RINGS 16
+
+/* What the kernel keeps of an io_uring instance that no call shows. */
+struct kread_iouring {
+	uint32_t flags;		   /* IORING_SETUP_* (io_ring_ctx.flags), all of them */
+	bool eventfd;		   /* an eventfd is registered */
+	bool eventfd_async;	   /* ... with IORING_REGISTER_EVENTFD_ASYNC */
+	bool provided_buffers;	   /* buffer lists provided (PROVIDE_BUFFERS, PBUF_RING) */
+	bool napi;		   /* NAPI busy polling registered (IORING_REGISTER_NAPI) */
+	unsigned registered_rings; /* ring fds the task registered (REGISTER_RING_FDS) */
+};
+
 /*
- * The setup flags (IORING_SETUP_*, io_ring_ctx.flags) of the io_uring
- * instance our fd refers to (ino: its inode): all of them, also those no
- * system call answers differently for.
+ * The io_uring instance of task pid's fd (ino: its inode), found by a
+ * program run over that task's fds (pid in our pid namespace).
  */
-int kread_iouring_flags(struct kread **slot, int fd, uint64_t ino, uint32_t *ret,
-			struct ckpt_error *e);
+int kread_iouring(struct kread **slot, pid_t pid, int fd, uint64_t ino, struct kread_iouring *ret,
+		  struct ckpt_error *e);

@@ -271,12 +271,15 @@ static int probe_flags(const struct fd_probe *p, uint32_t *flags, struct ckpt_er
 }
 
 /*
- * All the setup flags, from the kernel reader (io_ring_ctx.flags): some
- * (SUBMIT_ALL, COOP_TASKRUN, NO_SQARRAY...) no call answers differently
- * for. The sizes (CQSIZE, CLAMP) are saved as they came out; a flag the
- * restore cannot pass is refused by name. What probe_flags saw must agree.
+ * What the kernel reader shows of the ring: all the setup flags (some,
+ * SUBMIT_ALL, COOP_TASKRUN, NO_SQARRAY..., no call answers differently
+ * for), the registered eventfd's mode, provided buffers and the task's
+ * registered ring fds. The sizes (CQSIZE, CLAMP) are saved as they came
+ * out; what the restore cannot make again is refused by name. What
+ * probe_flags saw must agree.
  */
-static int kernel_flags(const struct fd_probe *p, uint32_t *flags, struct ckpt_error *e)
+static int kernel_view(const struct fd_probe *p, uint32_t *flags, struct kread_iouring *ki,
+		       struct ckpt_error *e)
 {
 	static const struct {
 		uint32_t bit;
@@ -292,25 +295,36 @@ static int kernel_flags(const struct fd_probe *p, uint32_t *flags, struct ckpt_e
 	uint32_t k;
 	int r;
 
-	r = kread_iouring_flags(p->kread, p->local_fd, (uint64_t)p->st.st_ino, &k, e);
+	r = kread_iouring(p->kread, p->pid, p->fd, (uint64_t)p->st.st_ino, ki, e);
 	if (r < 0)
-		return ckpt_err_wrap(e, "io_uring instance: its setup flags (some no system call "
-					"shows) cannot be read");
-	k &= ~(IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP);
+		return ckpt_err_wrap(e, "io_uring instance: what no system call shows of it (setup "
+					"flags, provided buffers) cannot be read");
+	k = ki->flags & ~(IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP);
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (k & refused[i].bit)
-			return ckpt_err(
-			    e, -EOPNOTSUPP,
-			    "io_uring instance set up with IORING_SETUP_%s: not supported",
-			    refused[i].name);
+			return ckpt_err(e, -EOPNOTSUPP, "%s%s: not supported",
+					"io_uring instance set up with IORING_SETUP_",
+					refused[i].name);
 	if (k & ~IOURING_FLAGS_KNOWN)
-		return ckpt_err(
-		    e, -EOPNOTSUPP,
-		    "io_uring instance with setup flags %#x not known here: not supported",
-		    k & ~IOURING_FLAGS_KNOWN);
+		return ckpt_err(e, -EOPNOTSUPP, "%s %#x not known here: not supported",
+				"io_uring instance with setup flags", k & ~IOURING_FLAGS_KNOWN);
 	if (*flags & ~k)
 		return ckpt_err(e, -EIO, "io_uring: its setup flags %#x, yet it answers as %#x", k,
 				*flags);
+	if (ki->provided_buffers)
+		return ckpt_err(
+		    e, -EOPNOTSUPP, "%s",
+		    "io_uring instance with provided buffers (IORING_OP_PROVIDE_BUFFERS "
+		    "or IORING_REGISTER_PBUF_RING): not supported");
+	if (ki->napi)
+		return ckpt_err(e, -EOPNOTSUPP, "%s",
+				"io_uring instance with NAPI busy polling (IORING_REGISTER_NAPI): "
+				"not supported");
+	if (ki->registered_rings)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"its task registered %u io_uring fd(s) (IORING_REGISTER_RING_FDS): "
+				"not supported",
+				ki->registered_rings);
 	*flags = k;
 	return 0;
 }
@@ -506,8 +520,8 @@ static int task_eventfds(pid_t pid, int *ret_fd, size_t *ret_n, struct ckpt_erro
  * A single issuer answers its submitter only: then the task's main thread
  * asks (EEXIST there: its submitter is another thread).
  */
-static int dump_eventfd(const struct fd_probe *p, uint32_t flags, IoUringEntry *ie,
-			struct ckpt_error *e)
+static int dump_eventfd(const struct fd_probe *p, uint32_t flags, const struct kread_iouring *ki,
+			IoUringEntry *ie, struct ckpt_error *e)
 {
 	size_t n = 0;
 	long res;
@@ -533,11 +547,17 @@ static int dump_eventfd(const struct fd_probe *p, uint32_t flags, IoUringEntry *
 				"io_uring instance with a single issuer "
 				"(IORING_SETUP_SINGLE_ISSUER) that is not the task's main thread: "
 				"the restore makes it in the main thread; not supported");
+	if ((res == -EBUSY) != ki->eventfd && (res == -EFAULT || res == -EBUSY))
+		return ckpt_err(e, -EIO, "io_uring: an eventfd registered says the %s, not the %s",
+				ki->eventfd ? "kernel reader" : "probe",
+				ki->eventfd ? "probe" : "kernel reader");
 	if (res == -EFAULT)
 		return 0;
 	if (res != -EBUSY)
 		return ckpt_err(e, res < 0 ? (int)res : -EIO,
 				"io_uring: IORING_REGISTER_EVENTFD probe answered %ld", res);
+	ie->has_eventfd_async = ki->eventfd_async;
+	ie->eventfd_async = ki->eventfd_async;
 	r = task_eventfds(p->pid, &fd, &n, e);
 	if (r < 0)
 		return r;
@@ -632,6 +652,7 @@ static int wait_quiet(const struct fd_probe *p, char **text, struct iou_info *in
 static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
 {
 	_cleanup_free_ char *text = NULL;
+	struct kread_iouring ki;
 	struct ring_layout l;
 	struct iou_info in;
 	IoUringEntry *ie;
@@ -671,7 +692,7 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 				"io_uring instance with registered personalities: not supported");
 	r = probe_flags(p, &flags, e);
 	if (r >= 0)
-		r = kernel_flags(p, &flags, e);
+		r = kernel_view(p, &flags, &ki, e);
 	if (r < 0)
 		return r;
 	/* the geometry: from the ring header, read through our own mapping */
@@ -736,22 +757,14 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	ie->sq_array.data = malloc(ie->sq_array.len);
 	if (!ie->sq_array.data)
 		return ckpt_err(e, -ENOMEM, "out of memory");
+	/*
+	 * The index array as the program left it; a ring without one
+	 * (NO_SQARRAY: the kernel reads SQE i for slot i) saves the identity.
+	 */
 	if (!no_array)
 		memcpy(ie->sq_array.data, (char *)hdr + l.p.sq_off.array, ie->sq_array.len);
-	/*
-	 * Slots outside the SQEs waiting (head to tail) are written by the
-	 * program before use, or never (NO_SQARRAY: the kernel reads SQE i
-	 * for slot i, and fdinfo lists no SQE): the identity there reads the
-	 * same SQEs whether the restored ring has the array or not.
-	 */
-	if (!strstr(text, "opcode:"))
-		no_array = true;
-	for (uint32_t i = 0; i < sq; i++) {
-		uint32_t *slot = (uint32_t *)ie->sq_array.data + i;
-
-		if (no_array || (uint32_t)(i - ie->sq_head) % sq >= ie->sq_tail - ie->sq_head)
-			*slot = i;
-	}
+	for (uint32_t i = 0; no_array && i < sq; i++)
+		((uint32_t *)ie->sq_array.data)[i] = i;
 	memmove(hdr, (char *)hdr + l.p.cq_off.cqes, (size_t)cq * l.cqe_size);
 	ie->cqes.len = (size_t)cq * l.cqe_size;
 	r = copy_region(p->local_fd, IORING_OFF_SQES, l.sqes_len, &ie->sqes, e);
@@ -786,7 +799,7 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	if (r >= 0)
 		r = dump_bufs(in.bufs, ie, e);
 	if (r >= 0)
-		r = dump_eventfd(p, flags, ie, e);
+		r = dump_eventfd(p, flags, &ki, ie, e);
 	if (r < 0)
 		return r;
 	pr_debug("pid %d fd %d: io_uring sq %u cq %u flags %#x SQ %u-%u CQ %u-%u, %zu files, %zu "
@@ -1009,7 +1022,10 @@ static int iouring_install(const FileEntry *fe, int fd, pid_t pid, struct ckpt_e
 	if (ie->has_eventfd && ie->eventfd >= 0) {
 		int32_t ev = ie->eventfd;
 
-		if (sys_register(fd, IORING_REGISTER_EVENTFD, &ev, 1) < 0)
+		if (sys_register(fd,
+				 ie->eventfd_async ? IORING_REGISTER_EVENTFD_ASYNC
+						   : IORING_REGISTER_EVENTFD,
+				 &ev, 1) < 0)
 			return ckpt_err_errno(e, -errno, "pid %d: io_uring: registering eventfd %d",
 					      pid, ev);
 	}

@@ -16,7 +16,10 @@
 #  - the same with IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
 #    and with SUBMIT_ALL | COOP_TASKRUN | TASKRUN_FLAG (no system call shows
 #    them: the program checks each round that a batch goes on past an SQE
-#    failing at submission);
+#    failing at submission), and with its eventfd registered async (checked:
+#    an inline completion does not signal it, an async one does);
+#  - a ring fd registered (IORING_REGISTER_RING_FDS) and provided buffers
+#    are refused, naming the pid and what; the program keeps running;
 #  - a ring with a read of an empty pipe in flight is refused, naming the
 #    pid, the fd and the request; the program keeps running untouched;
 #  - fault steps of the kind fail the dump (program intact) or the restore
@@ -124,6 +127,29 @@ run_mode run
 run_mode defer
 # SUBMIT_ALL, COOP_TASKRUN, TASKRUN_FLAG: read by the kernel reader
 run_mode flags 8
+# an eventfd registered with IORING_REGISTER_EVENTFD_ASYNC: likewise
+run_mode evasync 8
+
+# ---- what the restore cannot make again: refused by name, the program running ----
+for mode in regring pbuf; do
+	LOG=$T/$mode.log
+	mkdir -p "$T/$mode"
+	diag_add "$LOG"
+	start_workload R "$T/$mode.ready" -- "$WL/iouring" "$LOG" "$T/$mode.ready" "$T/$mode" "$mode"
+	wait_grep "$LOG" '^ok 3$' 10
+	ckptctl_run dump "$R" -D "$T/$mode.img" && fail "$mode: the dump succeeded"
+	case $mode in
+	regring) grep -q "pid $R: fd [0-9]*: its task registered 1 io_uring fd(s) (IORING_REGISTER_RING_FDS)" "$ERR" ;;
+	pbuf) grep -q "pid $R: fd [0-9]*: .*provided buffers" "$ERR" ;;
+	esac || fail "$mode: the refusal does not name the pid and what: $(cat "$ERR")"
+	[[ ! -e $T/$mode.img/inventory.img ]] || fail "$mode: a refused dump left a checkpoint"
+	assert_running "$R"
+	n=$(ok_count "$LOG")
+	wait_for 10 "the $mode program to go on" eval "(( \$(ok_count $LOG) >= n + 3 ))"
+	log "$mode: refused ($(cat "$ERR")), the program running"
+	kill_tree "$R"
+	untrack "$R"
+done
 
 # ---- a request in flight: refused -------------------------------------------------
 LOG=$T/block.log

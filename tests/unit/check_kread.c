@@ -5,8 +5,9 @@
  * names refused, damaged BTF files refused by name; the reader's view of
  * socketpair queues this process fills (plain sends, a send with fds, an
  * out-of-band byte pending and taken, partly read skbs, a queue longer than
- * one program's chunk), and a wrong inode; io_uring setup flags, also
- * those no call shows.
+ * one program's chunk), and a wrong inode; io_uring rings: setup flags,
+ * also those no call shows, an async eventfd, a provided buffer ring, a
+ * ring fd registered by the thread.
  */
 #include <check.h>
 #include <errno.h>
@@ -14,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -217,7 +220,23 @@ static int ring(uint32_t flags)
 	return (int)syscall(__NR_io_uring_setup, 4, &p);
 }
 
-START_TEST(test_iouring_flags)
+static int uring_register(int fd, unsigned op, void *arg, unsigned n)
+{
+	return (int)syscall(__NR_io_uring_register, fd, op, arg, n);
+}
+
+static struct kread_iouring read_ring(struct kread **kr, int fd)
+{
+	struct kread_iouring ki;
+	struct ckpt_error e = {0};
+	struct stat st;
+
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_msg(kread_iouring(kr, gettid(), fd, st.st_ino, &ki, &e) == 0, "%s", e.msg);
+	return ki;
+}
+
+START_TEST(test_iouring)
 {
 	_cleanup_(kread_freep) struct kread *kr = NULL;
 	const uint32_t no_sqarray = 1u << 16;
@@ -228,23 +247,66 @@ START_TEST(test_iouring_flags)
 	    IORING_SETUP_SQE128 | no_sqarray,
 	};
 	struct ckpt_error e = {0};
+	struct kread_iouring ki;
 
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		_cleanup_close_ int fd = ring(want[i]);
-		struct stat st;
-		uint32_t got;
 
 		ck_assert_msg(fd >= 0, "io_uring_setup(%#x): %s", want[i], strerror(errno));
-		ck_assert_int_eq(fstat(fd, &st), 0);
-		ck_assert_msg(kread_iouring_flags(&kr, fd, st.st_ino, &got, &e) == 0, "%s", e.msg);
-		ck_assert_uint_eq(got, want[i]);
+		ki = read_ring(&kr, fd);
+		ck_assert_uint_eq(ki.flags, want[i]);
+		ck_assert(!ki.eventfd && !ki.eventfd_async && !ki.provided_buffers && !ki.napi);
+		ck_assert_uint_eq(ki.registered_rings, 0);
+	}
+	{
+		_cleanup_close_ int fd = ring(0), efd = eventfd(0, EFD_CLOEXEC);
+		struct io_uring_rsrc_update up = {.offset = -1U, .data = (uint64_t)fd};
+		struct io_uring_buf_reg reg = {.ring_entries = 1, .bgid = 3};
+		void *mem =
+		    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		ck_assert(fd >= 0 && efd >= 0 && mem != MAP_FAILED);
+		/* an async eventfd */
+		ck_assert_int_eq(uring_register(fd, IORING_REGISTER_EVENTFD_ASYNC, &efd, 1), 0);
+		ki = read_ring(&kr, fd);
+		ck_assert(ki.eventfd && ki.eventfd_async);
+		ck_assert_int_eq(uring_register(fd, IORING_UNREGISTER_EVENTFD, NULL, 0), 0);
+		ck_assert_int_eq(uring_register(fd, IORING_REGISTER_EVENTFD, &efd, 1), 0);
+		ki = read_ring(&kr, fd);
+		ck_assert(ki.eventfd && !ki.eventfd_async);
+		/* a provided buffer ring */
+		reg.ring_addr = (uint64_t)(uintptr_t)mem;
+		ck_assert_int_eq(uring_register(fd, IORING_REGISTER_PBUF_RING, &reg, 1), 0);
+		ki = read_ring(&kr, fd);
+		ck_assert(ki.provided_buffers);
+		/* the ring's fd registered by this thread */
+		ck_assert_int_eq(uring_register(fd, IORING_REGISTER_RING_FDS, &up, 1), 1);
+		ki = read_ring(&kr, fd);
+		ck_assert_uint_eq(ki.registered_rings, 1);
+		up.data = 0; /* unregistered by the index the kernel gave (up.offset) */
+		ck_assert_int_eq(uring_register(fd, IORING_UNREGISTER_RING_FDS, &up, 1), 1);
+		ki = read_ring(&kr, fd);
+		ck_assert_uint_eq(ki.registered_rings, 0);
+		/* NAPI busy polling (IORING_REGISTER_NAPI, 27; not in these headers) */
+		{
+			struct {
+				uint32_t busy_poll_to;
+				uint8_t prefer_busy_poll, pad[3];
+				uint64_t resv;
+			} napi = {.busy_poll_to = 50};
+
+			ck_assert(!ki.napi);
+			ck_assert_int_eq(uring_register(fd, 27, &napi, 1), 0);
+			ki = read_ring(&kr, fd);
+			ck_assert(ki.napi);
+		}
+		munmap(mem, 4096);
 	}
 	/* not an io_uring fd of that inode */
 	{
 		_cleanup_close_ int fd = ring(0);
-		uint32_t got;
 
-		ck_assert_int_eq(kread_iouring_flags(&kr, fd, 1, &got, &e), -ENOENT);
+		ck_assert_int_eq(kread_iouring(&kr, gettid(), fd, 1, &ki, &e), -ENOENT);
 	}
 }
 END_TEST
@@ -259,7 +321,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_btf_damaged);
 	tcase_add_test(tc, test_unix_queue);
 	tcase_add_test(tc, test_unix_queue_chunks);
-	tcase_add_test(tc, test_iouring_flags);
+	tcase_add_test(tc, test_iouring);
 	suite_add_tcase(s, tc);
 	return s;
 }

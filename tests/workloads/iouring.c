@@ -21,6 +21,17 @@
  * SUBMIT_ALL submits whole ("bad submitted past a failing SQE" otherwise),
  * and reaps both (-EINVAL, 0): 8 SQEs a round.
  *
+ * MODE "evasync": as "run", the eventfd registered with
+ * IORING_REGISTER_EVENTFD_ASYNC, which no system call shows: the eventfd is
+ * signalled only for completions from async context. Instead of the
+ * once-a-round signal it checks each round that a NOP completed inline
+ * leaves the eventfd at 0 and one forced async (IOSQE_ASYNC) signals it:
+ * 8 SQEs a round.
+ *
+ * MODE "regring" (its ring fd registered, IORING_REGISTER_RING_FDS) and
+ * "pbuf" (a provided buffer ring, IORING_REGISTER_PBUF_RING): the same
+ * ring, then "ok N" lines from a plain loop (refused).
+ *
  * MODE "block": the same ring, then a read of an empty pipe submitted
  * (in flight for ever), then "ok N" lines from a plain loop.
  */
@@ -105,6 +116,49 @@ static void submit_all(struct io_uring *ring, unsigned round, uint64_t *submitte
 	}
 }
 
+/* One NOP, flags on its SQE: reaped; the eventfd's count after (0: none). */
+static uint64_t nop_signals(struct io_uring *ring, int efd, uint64_t data, unsigned sqe_flags)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	uint64_t n = 0;
+	int r;
+
+	io_uring_prep_nop(sqe);
+	sqe->flags |= sqe_flags;
+	sqe->user_data = data;
+	r = io_uring_submit_and_wait(ring, 1);
+	check(r == 1, "submitted (EVENTFD_ASYNC)", r, 1);
+	r = io_uring_wait_cqe(ring, &cqe);
+	check(r == 0 && cqe->user_data == data, "NOP's CQE (EVENTFD_ASYNC)",
+	      r ? r : (long)cqe->user_data, (long)data);
+	if (!r)
+		io_uring_cqe_seen(ring, cqe);
+	if (read(efd, &n, sizeof(n)) != sizeof(n))
+		n = 0;
+	return n;
+}
+
+/*
+ * EVENTFD_ASYNC: an inline completion does not signal the eventfd, an
+ * async one (IOSQE_ASYNC, run by a worker) does. The CQ is empty before and
+ * after; what the round's I/O signalled is drained first.
+ */
+static void eventfd_async(struct io_uring *ring, int efd, unsigned round, uint64_t *submitted,
+			  uint64_t *posted)
+{
+	uint64_t n;
+
+	if (read(efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		check(false, "eventfd read", errno, 0);
+	n = nop_signals(ring, efd, tag(round, 7), 0);
+	check(n == 0, "eventfd signalled by an inline completion (EVENTFD_ASYNC)", (long)n, 0);
+	n = nop_signals(ring, efd, tag(round, 8), IOSQE_ASYNC);
+	check(n >= 1, "eventfd not signalled by an async completion (EVENTFD_ASYNC)", (long)n, 1);
+	*submitted += 2;
+	*posted += 2;
+}
+
 int main(int argc, char **argv)
 {
 	static char wbuf[BS] __attribute__((aligned(4096))), rbuf[BS], path[4096];
@@ -118,7 +172,7 @@ int main(int argc, char **argv)
 	int data, efd, r, readyfd;
 
 	if (argc != 5)
-		wl_die("usage: iouring LOG READY DIR run|defer|flags|block");
+		wl_die("usage: iouring LOG READY DIR run|defer|flags|evasync|regring|pbuf|block");
 	wl_close_inherited();
 	logfd = wl_open_log(argv[1]);
 	if (!strcmp(argv[4], "defer"))
@@ -136,8 +190,19 @@ int main(int argc, char **argv)
 		wl_die("open/eventfd: %s", strerror(errno));
 	if ((r = io_uring_register_files(&ring, &data, 1)) < 0 ||
 	    (r = io_uring_register_buffers(&ring, &iov, 1)) < 0 ||
-	    (r = io_uring_register_eventfd(&ring, efd)) < 0)
+	    (r = (!strcmp(argv[4], "evasync") ? io_uring_register_eventfd_async
+					      : io_uring_register_eventfd)(&ring, efd)) < 0)
 		wl_die("io_uring_register: %s", strerror(-r));
+	if (!strcmp(argv[4], "regring") && (r = io_uring_register_ring_fd(&ring)) != 1)
+		wl_die("io_uring_register_ring_fd: %d", r);
+	if (!strcmp(argv[4], "pbuf")) {
+		static char bufring[4096] __attribute__((aligned(4096)));
+		struct io_uring_buf_reg reg = {
+		    .ring_addr = (uintptr_t)bufring, .ring_entries = 8, .bgid = 1};
+
+		if ((r = io_uring_register_buf_ring(&ring, &reg, 0)) < 0)
+			wl_die("io_uring_register_buf_ring: %s", strerror(-r));
+	}
 
 	if (!strcmp(argv[4], "block")) {
 		int pfd[2];
@@ -154,7 +219,7 @@ int main(int argc, char **argv)
 	dprintf(readyfd, "%d\n", getpid());
 	close(readyfd);
 	rename(path, argv[2]);
-	if (!strcmp(argv[4], "block")) {
+	if (!strcmp(argv[4], "block") || !strcmp(argv[4], "regring") || !strcmp(argv[4], "pbuf")) {
 		for (round = 1;; round++) {
 			say("ok %u\n", round);
 			usleep(50000);
@@ -222,6 +287,8 @@ int main(int argc, char **argv)
 		check(!memcmp(rbuf, wbuf, BS), "data read back", rbuf[0], wbuf[0]);
 		if (!strcmp(argv[4], "flags"))
 			submit_all(&ring, round, &submitted, &posted);
+		if (!strcmp(argv[4], "evasync"))
+			eventfd_async(&ring, efd, round, &submitted, &posted);
 		/* one more NOP whose CQE stays in the ring over the sleep */
 		sqe = io_uring_get_sqe(&ring);
 		io_uring_prep_nop(sqe);
@@ -233,7 +300,8 @@ int main(int argc, char **argv)
 		if (read(efd, &evcount, sizeof(evcount)) != sizeof(evcount))
 			evcount = 0;
 		/* signalled once per batch of CQEs posted, at least once a round */
-		check(evcount >= 1, "eventfd count", (long)evcount, 1);
+		if (strcmp(argv[4], "evasync"))
+			check(evcount >= 1, "eventfd count", (long)evcount, 1);
 		check(*ring.cq.ktail == (uint32_t)posted, "kernel cq tail", *ring.cq.ktail,
 		      (long)(uint32_t)posted);
 		say("ok %u sq %u cq %u bad %u\n", round, *ring.sq.khead, *ring.cq.ktail, bad);
