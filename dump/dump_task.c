@@ -28,6 +28,7 @@
 #include "cleanup.h"
 #include "dump_internal.h"
 #include "fault.h"
+#include "kread.h"
 #include "log.h"
 
 #ifndef TMPFS_MAGIC
@@ -709,6 +710,32 @@ static int dump_audit_ids(struct dump_task *t, CoreEntry *core, struct ckpt_erro
 	return 0;
 }
 
+/*
+ * A stopped task whose parent in the tree already collected the stop
+ * (waitpid(WUNTRACED)): only the kernel reader shows it. Without one, the
+ * stop is reported to the parent once more after restore (logged).
+ */
+static int dump_stop_collected(struct dump_ctx *c, struct dump_task *t, CoreEntry *core,
+			       struct ckpt_error *e)
+{
+	bool collected = false;
+	int r;
+
+	if (t == &c->tasks[0])
+		return 0; /* its parent is not restored */
+	r = kread_stop_collected(&c->kread, t->pid, &collected, e);
+	if (r < 0) {
+		pr_debug("pid %d: stopped; whether its parent collected the stop is not known "
+			 "(%s)\n",
+			 t->pid, e->msg);
+		ckpt_err_clear(e);
+		return 0;
+	}
+	core->has_stop_collected = collected;
+	core->stop_collected = collected;
+	return 0;
+}
+
 static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, struct ckpt_error *e)
 {
 	_cleanup_free_ siginfo_t *si = NULL;
@@ -723,6 +750,9 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	if (t->stop_sig) {
 		core->has_stop_signal = true;
 		core->stop_signal = (uint32_t)t->stop_sig;
+		r = dump_stop_collected(c, t, core, e);
+		if (r < 0)
+			return r;
 	}
 	/* the main thread first, then the others in the order they were seized */
 	core->threads = calloc(1 + t->nthreads, sizeof(*core->threads));

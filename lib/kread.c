@@ -145,11 +145,12 @@ static const char *log_tail(char *log)
 }
 
 /*
- * Load p as a task_file iterator, run it over the fds of thread tid (in
- * our pid namespace) and return what it wrote (malloc'ed).
+ * Load p as an iterator (btf_id: bpf_iter_task_file, over the fds of
+ * thread tid, or bpf_iter_task, over that thread; tid in our pid
+ * namespace), run it and return what it wrote (malloc'ed).
  */
-static int run_task_file(uint32_t btf_id, pid_t tid, const struct kprog *p, uint8_t **ret,
-			 size_t *ret_len, struct ckpt_error *e)
+static int run_iter(uint32_t btf_id, pid_t tid, const struct kprog *p, uint8_t **ret,
+		    size_t *ret_len, struct ckpt_error *e)
 {
 	_cleanup_close_ int prog = -1, link = -1, iter = -1;
 	_cleanup_free_ uint8_t *out = NULL;
@@ -256,8 +257,15 @@ struct iouring_offsets {
 	uint32_t napi_track; /* UINT32_MAX: a kernel without NAPI busy polling */
 };
 
+/* ... and what the task program reads */
+struct task_offsets {
+	uint32_t signal, group_exit_code, flags;
+};
+
 struct kread {
-	uint32_t iter_btf_id; /* bpf_iter_task_file */
+	uint32_t iter_btf_id;	   /* bpf_iter_task_file */
+	uint32_t iter_task_btf_id; /* bpf_iter_task */
+	struct task_offsets task;
 	struct unix_offsets usk;
 	struct iouring_offsets iou; /* iou.flags UINT32_MAX: no io_uring in this kernel */
 };
@@ -370,7 +378,15 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 	if (r >= 0)
 		r = kbtf_func_id(b, "bpf_iter_task_file", &kr->iter_btf_id, e);
 	if (r >= 0)
+		r = kbtf_func_id(b, "bpf_iter_task", &kr->iter_task_btf_id, e);
+	if (r >= 0)
 		r = unix_offsets(b, &kr->usk, e);
+	if (r >= 0)
+		r = member(b, "task_struct", "signal", 8, &kr->task.signal, e);
+	if (r >= 0)
+		r = member(b, "signal_struct", "group_exit_code", 4, &kr->task.group_exit_code, e);
+	if (r >= 0)
+		r = member(b, "signal_struct", "flags", 4, &kr->task.flags, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "kernel reader");
 	/* a kernel without io_uring: asked only for an io_uring fd, which it cannot have */
@@ -492,7 +508,7 @@ static int unix_queue_chunk(const struct kread *kr, int fd, uint64_t ino, uint64
 	int r;
 
 	unix_queue_prog(&p, &kr->usk, fd, ino, start, limit);
-	r = run_task_file(kr->iter_btf_id, gettid(), &p, &out, &len, e);
+	r = run_iter(kr->iter_btf_id, gettid(), &p, &out, &len, e);
 	if (r < 0)
 		return r;
 	if (len < sizeof(*h))
@@ -653,7 +669,7 @@ int kread_iouring(struct kread **slot, pid_t pid, int fd, uint64_t ino, struct k
 	if (kr->iou.flags == UINT32_MAX)
 		return ckpt_err(e, -ENOENT, "kernel reader: this kernel's BTF has no io_uring");
 	iouring_prog(&p, kr, fd, ino);
-	r = run_task_file(kr->iter_btf_id, pid, &p, &out, &len, e);
+	r = run_iter(kr->iter_btf_id, pid, &p, &out, &len, e);
 	if (r < 0)
 		return r;
 	if (len != sizeof(rec))
@@ -669,5 +685,56 @@ int kread_iouring(struct kread **slot, pid_t pid, int fd, uint64_t ino, struct k
 				      .provided_buffers = rec.bl_head != 0,
 				      .napi = rec.napi_track != KREAD_NAPI_INACTIVE,
 				      .registered_rings = (unsigned)rec.rings};
+	return 0;
+}
+
+/* SIGNAL_STOP_STOPPED (include/linux/sched/signal.h): the group stop is complete */
+#define KREAD_SIGNAL_STOP_STOPPED 0x1
+
+/*
+ * The program over one task (bpf_iter__task: meta, task at 8): {magic,
+ * signal->group_exit_code, signal->flags, 0}.
+ */
+static void task_stop_prog(struct kprog *p, const struct task_offsets *o)
+{
+	unsigned out;
+
+	mov_reg(p, BPF_REG_6, BPF_REG_1);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_6, 8);
+	out = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+	probe(p, -8, 8, BPF_REG_7, (int32_t)o->signal);
+	load(p, BPF_DW, BPF_REG_8, BPF_REG_10, -8);
+	store_imm(p, BPF_W, BPF_REG_10, -24, (int32_t)KREAD_MAGIC);
+	store_imm(p, BPF_DW, BPF_REG_10, -16, 0);
+	probe(p, -20, 4, BPF_REG_8, (int32_t)o->group_exit_code);
+	probe(p, -16, 4, BPF_REG_8, (int32_t)o->flags);
+	seq_write(p, -24, 16);
+	prog_exit(p, &out, 1);
+}
+
+int kread_stop_collected(struct kread **slot, pid_t pid, bool *ret, struct ckpt_error *e)
+{
+	_cleanup_(kread_freep) struct kread *own = NULL;
+	_cleanup_free_ uint8_t *out = NULL;
+	struct kprog p = {0};
+	struct kread *kr;
+	uint32_t v[4];
+	size_t len = 0;
+	int r;
+
+	r = reader(slot, &own, &kr, e);
+	if (r < 0)
+		return r;
+	task_stop_prog(&p, &kr->task);
+	r = run_iter(kr->iter_task_btf_id, pid, &p, &out, &len, e);
+	if (r < 0)
+		return r;
+	if (len != sizeof(v))
+		return ckpt_err(e, len ? -EIO : -ESRCH,
+				"kernel reader: pid %d: %zu bytes of output", pid, len);
+	memcpy(v, out, sizeof(v));
+	if (v[0] != KREAD_MAGIC)
+		return ckpt_err(e, -EIO, "kernel reader: output not its record");
+	*ret = (v[2] & KREAD_SIGNAL_STOP_STOPPED) && v[1] == 0;
 	return 0;
 }

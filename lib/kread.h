@@ -74,3 +74,10 @@ struct kread_iouring {
  */
 int kread_iouring(struct kread **slot, pid_t pid, int fd, uint64_t ino, struct kread_iouring *ret,
 		  struct ckpt_error *e);
+
+/*
+ * Task pid (a thread group leader, in our pid namespace) is in a completed
+ * group stop whose report its parent has collected already
+ * (waitpid(WUNTRACED) cleared signal->group_exit_code): *ret.
+ */
+int kread_stop_collected(struct kread **slot, pid_t pid, bool *ret, struct ckpt_error *e);

@@ -46,6 +46,9 @@ int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *
 	    c->stop_signal != SIGTTIN && c->stop_signal != SIGTTOU)
 		return ckpt_err(e, -EINVAL, "%s: field stop_signal: %u is not a stop signal", f,
 				c->stop_signal);
+	if (c->has_stop_collected && c->stop_collected && !(c->has_stopped && c->stopped))
+		return ckpt_err(e, -EINVAL, "%s: field stop_collected: set for a task not stopped",
+				f);
 	for (size_t i = 0; i < c->n_threads; i++) {
 		const ThreadCore *tc = c->threads[i];
 

@@ -659,6 +659,8 @@ int sched_restore_task(struct restore_ctx *ctx, struct rtask *t);
 /* ---- signals.c: rseq, pending signals, final registers, resume ----------------- */
 int signals_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t);
+/* Stopped tasks with a parent in the tree: stopped first, seen by the parent as before. */
+int resume_stopped_children(struct restore_ctx *ctx);
 int resume_all(struct restore_ctx *ctx);
 void regs_from_image(const UserRegs *s, struct user_regs_struct *d);
 /* Queue one saved siginfo on thread tid of t (t->rsys must be a session in tid). */

@@ -20,6 +20,9 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "restore.h"
@@ -145,17 +148,129 @@ int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t)
 	return r;
 }
 
+/* Let t go: detached (with its stop signal queued if saved as stopped), main thread first. */
+static int detach_task(struct restore_ctx *ctx, struct rtask *t)
+{
+	int r = ptrace_detach(t->pid, plan_stop_signal(t), &ctx->err);
+
+	if (r < 0)
+		return r;
+	t->seized = false;
+	return threads_detach(ctx, t);
+}
+
 int resume_all(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];
 		int r;
 
-		r = ptrace_detach(t->pid, plan_stop_signal(t), &ctx->err);
+		/* a stopped child went first (resume_stopped_children) */
+		if (!t->seized)
+			continue;
+		r = detach_task(ctx, t);
 		if (r < 0)
 			return r;
-		t->seized = false;
-		r = threads_detach(ctx, t);
+	}
+	return 0;
+}
+
+static bool stop_collected(const struct rtask *t)
+{
+	return t->core->has_stop_collected && t->core->stop_collected;
+}
+
+/* Was sig pending for t's process or its main thread when it was dumped? */
+static bool was_pending(const struct rtask *t, int sig)
+{
+	const ProtobufCBinaryData *v[2] = {t->core->shared_pending, t->thread->pending};
+	const size_t n[2] = {t->core->n_shared_pending, t->thread->n_pending};
+
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < n[k]; i++)
+			if (v[k][i].len >= sizeof(int) && *(const int *)v[k][i].data == sig)
+				return true;
+	return false;
+}
+
+/*
+ * Parent p (still ours, every signal blocked) collects child c's stop
+ * report with wait4(WUNTRACED | WNOHANG), as it had before the dump; the
+ * report comes once c's group stop is complete.
+ */
+static int collect_stop(struct restore_ctx *ctx, struct rtask *p, const struct rtask *c)
+{
+	for (int i = 0; i < 2500; i++) {
+		long got = 0;
+		int r = rcall(p, &ctx->err, __NR_wait4,
+			      RARGS((uint64_t)c->pid, 0, WUNTRACED | WNOHANG, 0), &got,
+			      "wait4(%d, WUNTRACED) for its stop", c->pid);
+
+		if (r < 0)
+			return r;
+		if (got == c->pid)
+			return 0;
+		if (got != 0)
+			return ckpt_err(&ctx->err, got < 0 ? (int)got : -EIO,
+					"pid %d: wait4(%d, WUNTRACED) for its stop answered %ld",
+					p->pid, c->pid, got);
+		usleep(2000);
+	}
+	return ckpt_err(&ctx->err, -ETIMEDOUT, "pid %d: no stop of pid %d to collect after 5 s",
+			p->pid, c->pid);
+}
+
+/*
+ * The SIGCHLD the children's stops sent p, dequeued (rt_sigtimedwait, no
+ * wait) unless one was pending at dump. Its scratch page holds the set and
+ * the timeout.
+ */
+static int drop_sigchld(struct restore_ctx *ctx, struct rtask *p)
+{
+	const struct {
+		uint64_t set;
+		struct timespec ts;
+	} arg = {.set = 1ull << (SIGCHLD - 1)};
+	long got = 0;
+	int r;
+
+	if (was_pending(p, SIGCHLD))
+		return 0;
+	r = remote_write(p->pid, p->rsys.scratch, &arg, sizeof(arg), &ctx->err);
+	if (r >= 0)
+		r = rcall(p, &ctx->err, __NR_rt_sigtimedwait,
+			  RARGS(p->rsys.scratch, 0, p->rsys.scratch + offsetof(typeof(arg), ts), 8),
+			  &got, "rt_sigtimedwait for the SIGCHLD of a stop");
+	if (r >= 0 && got != SIGCHLD && got != -EAGAIN)
+		r = ckpt_err(&ctx->err, got < 0 ? (int)got : -EIO,
+			     "pid %d: rt_sigtimedwait for SIGCHLD answered %ld", p->pid, got);
+	return r;
+}
+
+/*
+ * Before the commit point, children before their parents: a task saved as
+ * stopped whose parent is in the tree stops now, its final state set and
+ * detached with its stop signal (in a group stop it runs nothing). Its
+ * parent, still ours, collects the report if it had collected it before
+ * the dump, and drops the SIGCHLD the stop sent unless one was pending at
+ * dump: the parent sees the stop as it had seen it, once. A rollback kills
+ * the child like any task.
+ */
+int resume_stopped_children(struct restore_ctx *ctx)
+{
+	for (size_t i = ctx->ntasks; i-- > 0;) {
+		struct rtask *c = &ctx->tasks[i];
+		int r;
+
+		if (!c->parent || !plan_stop_signal(c))
+			continue;
+		r = resume_prepare_task(ctx, c);
+		if (r >= 0)
+			r = detach_task(ctx, c);
+		if (r >= 0 && stop_collected(c))
+			r = collect_stop(ctx, c->parent, c);
+		if (r >= 0)
+			r = drop_sigchld(ctx, c->parent);
 		if (r < 0)
 			return r;
 	}

@@ -210,7 +210,12 @@ static int stage_resume(struct restore_ctx *ctx)
 {
 	int r;
 
+	r = resume_stopped_children(ctx);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < ctx->ntasks; i++) {
+		if (ctx->tasks[i].finished)
+			continue;
 		r = resume_prepare_task(ctx, &ctx->tasks[i]);
 		if (r < 0)
 			return r;

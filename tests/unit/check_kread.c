@@ -12,6 +12,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/io_uring.h>
 
@@ -311,6 +313,40 @@ START_TEST(test_iouring)
 }
 END_TEST
 
+/* Collected or not: what the parent's wait did to a stopped child's report. */
+START_TEST(test_stop_collected)
+{
+	_cleanup_(kread_freep) struct kread *kr = NULL;
+	struct ckpt_error e = {0};
+	siginfo_t si = {0};
+	bool collected = true;
+	pid_t kid = fork();
+	int st;
+
+	ck_assert_int_ge(kid, 0);
+	if (kid == 0) {
+		raise(SIGTSTP);
+		_exit(0);
+	}
+	/* running or stopped with the report not collected: not collected */
+	ck_assert_int_eq(waitid(P_PID, (id_t)kid, &si, WSTOPPED | WNOWAIT), 0);
+	ck_assert_int_eq(si.si_code, CLD_STOPPED);
+	ck_assert_msg(kread_stop_collected(&kr, kid, &collected, &e) == 0, "%s", e.msg);
+	ck_assert(!collected);
+	ck_assert_int_eq(waitpid(kid, &st, WUNTRACED), kid);
+	ck_assert(WIFSTOPPED(st) && WSTOPSIG(st) == SIGTSTP);
+	ck_assert_int_eq(kread_stop_collected(&kr, kid, &collected, &e), 0);
+	ck_assert(collected);
+	/* continued: no longer stopped */
+	ck_assert_int_eq(kill(kid, SIGCONT), 0);
+	ck_assert_int_eq(waitpid(kid, &st, 0), kid);
+	/* gone */
+	ck_assert_int_lt(kread_stop_collected(&kr, kid, &collected, &e), 0);
+	ck_assert_int_eq(kread_stop_collected(&kr, getpid(), &collected, &e), 0);
+	ck_assert(!collected);
+}
+END_TEST
+
 static Suite *kread_suite(void)
 {
 	Suite *s = suite_create("kread");
@@ -322,6 +358,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_unix_queue);
 	tcase_add_test(tc, test_unix_queue_chunks);
 	tcase_add_test(tc, test_iouring);
+	tcase_add_test(tc, test_stop_collected);
 	suite_add_tcase(s, tc);
 	return s;
 }

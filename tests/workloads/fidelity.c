@@ -6,10 +6,16 @@
  * each logs "ok N" every 500 ms while its state is what it set up, and
  * "bad WHAT: ..." on any difference.
  *
- *   stop    forks a child that moves to a process group of its own and is
- *           stopped by SIGTSTP; the parent logs "stopped SIG" for each stop
- *           its waitpid(WUNTRACED) reports, "continued" and "exited ..."
- *           (the child logs "tick N" every 100 ms while it runs).
+ *   stop    forks two children that each move to a process group of their
+ *           own and are stopped by SIGTSTP (each logs "tick N" every 100 ms
+ *           while it runs). The parent collects the first one's stop with
+ *           waitpid(WUNTRACED) ("child PID stopped SIG") and only looks at
+ *           the second one's with waitid(WNOWAIT), leaving the report to be
+ *           collected ("child2 PID stopped SIG pending"). Then it logs what
+ *           waitpid(WUNTRACED | WCONTINUED | WNOHANG) reports of the first
+ *           ("stopped SIG", "continued", "exited ...") and, once READY.go
+ *           exists, of the second ("stopped2 SIG", "continued2"), and
+ *           "ok N sigchld M" every 500 ms, M the SIGCHLDs it got.
  *   attr [setlogin]  sets its oom_score_adj to 345 and forks a child that
  *           sets its own to 678 (with setlogin, the child also sets its audit
  *           login uid to 1234, which draws a new session id); both check
@@ -55,10 +61,18 @@ static int logfd;
 
 /* ---- stop ------------------------------------------------------------------------------------ */
 
-static void stop_main(const char *ready)
+static volatile sig_atomic_t sigchlds;
+
+static void on_sigchld(int sig)
+{
+	(void)sig;
+	sigchlds++;
+}
+
+/* A child in a process group of its own, ticking; stopped by SIGTSTP. */
+static pid_t stopped_kid(void)
 {
 	pid_t kid = fork();
-	int st;
 
 	if (kid < 0)
 		wl_die("fork: %s", strerror(errno));
@@ -73,21 +87,52 @@ static void stop_main(const char *ready)
 	setpgid(kid, kid);
 	if (kill(kid, SIGTSTP) < 0)
 		wl_die("kill: %s", strerror(errno));
+	return kid;
+}
+
+/* What waitpid(WUNTRACED | WCONTINUED | WNOHANG) reports of kid, logged with suffix. */
+static void report(pid_t kid, const char *suffix)
+{
+	int st = 0;
+	pid_t p = waitpid(kid, &st, WUNTRACED | WCONTINUED | WNOHANG);
+
+	if (p == kid && WIFSTOPPED(st))
+		wl_log(logfd, "stopped%s %d", suffix, WSTOPSIG(st));
+	else if (p == kid && WIFCONTINUED(st))
+		wl_log(logfd, "continued%s", suffix);
+	else if (p == kid)
+		wl_log(logfd, "exited%s %#x", suffix, st);
+}
+
+static void stop_main(const char *ready)
+{
+	struct sigaction sa = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART};
+	char go[4096];
+	siginfo_t si = {0};
+	pid_t kid, kid2;
+	int st;
+
+	snprintf(go, sizeof(go), "%s.go", ready);
+	sigaction(SIGCHLD, &sa, NULL);
+	kid = stopped_kid();
 	if (waitpid(kid, &st, WUNTRACED) != kid || !WIFSTOPPED(st))
 		wl_die("waitpid: child not stopped (status %#x)", st);
 	wl_log(logfd, "child %d stopped %d", kid, WSTOPSIG(st));
+	kid2 = stopped_kid();
+	/* seen, not collected: the report stays for a later waitpid */
+	if (waitid(P_PID, (id_t)kid2, &si, WSTOPPED | WNOWAIT) < 0 || si.si_code != CLD_STOPPED)
+		wl_die("waitid: child not stopped (code %d)", si.si_code);
+	wl_log(logfd, "child2 %d stopped %d pending", kid2, si.si_status);
+	/* both SIGCHLDs in before READY */
+	while (sigchlds < 2)
+		wl_sleep(0.01);
 	wl_ready(ready);
 	for (long n = 1;; n++) {
-		pid_t p = waitpid(kid, &st, WUNTRACED | WCONTINUED | WNOHANG);
-
-		if (p == kid && WIFSTOPPED(st))
-			wl_log(logfd, "stopped %d", WSTOPSIG(st));
-		else if (p == kid && WIFCONTINUED(st))
-			wl_log(logfd, "continued");
-		else if (p == kid)
-			wl_log(logfd, "exited %#x", st);
+		report(kid, "");
+		if (access(go, F_OK) == 0)
+			report(kid2, "2");
 		if (n % 5 == 0)
-			wl_log(logfd, "ok %ld", n / 5);
+			wl_log(logfd, "ok %ld sigchld %d", n / 5, (int)sigchlds);
 		wl_sleep(0.1);
 	}
 }
