@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 #include "auth.h"
@@ -93,6 +94,31 @@ static int check_task(const struct auth_caller *c, const struct auth_task *t, co
 	return 0;
 }
 
+/*
+ * A process of the caller's that is not dumpable (PR_SET_DUMPABLE 0, or it
+ * executed a set-id or unreadable program): the kernel gives its /proc
+ * files to root and keeps its owner from ptrace, so the caller could not
+ * read it alone; nor does ckptd for them.
+ */
+static int check_dumpable(const struct auth_caller *c, pid_t tid, const char *who,
+			  struct ckpt_error *e)
+{
+	char path[48];
+	struct stat st;
+
+	/* the files of /proc/PID, not the directory itself (which keeps the euid) */
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)tid);
+	if (stat(path, &st) < 0)
+		return ckpt_err_errno(e, -errno, "%s: %s", who, path);
+	if (st.st_uid != c->uid)
+		return ckpt_err(e, -EPERM,
+				"%s is not dumpable (prctl(PR_SET_DUMPABLE, 0), or it executed a "
+				"set-id or unreadable program): the kernel keeps its state even "
+				"from its owner, so only root may checkpoint it",
+				who);
+	return 0;
+}
+
 static int check_live_task(const struct auth_caller *c, pid_t tid, struct ckpt_error *e)
 {
 	struct proc_status st;
@@ -105,6 +131,10 @@ static int check_live_task(const struct auth_caller *c, pid_t tid, struct ckpt_e
 	r = proc_parse_status(tid, &st, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "%s", who);
+	/* the ids first: another user's process is refused as such */
+	r = st.uid[0] == c->uid && st.uid[1] == c->uid ? check_dumpable(c, tid, who, e) : 0;
+	if (r < 0)
+		return r;
 	for (int i = 0; i < 3; i++) {
 		t.uid[i] = st.uid[i];
 		t.gid[i] = st.gid[i];

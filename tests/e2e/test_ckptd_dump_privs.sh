@@ -75,4 +75,21 @@ for d in ck1 ck2 ck3; do
 	[[ -s $T/a/$d/inventory.img ]] || fail "$d: no inventory.img"
 	[[ $(stat -c %u "$T/a/$d/inventory.img") == "$AUID" ]] || fail "$d/inventory.img is not the caller's"
 done
+
+# a process of the user's that made itself not dumpable: the user could not
+# read it alone (ptrace, /proc are root's then), so ckptd refuses, saying why
+start_workload N "$T/a/n.ready" -- setpriv --reuid=ckpt-dpriv-a --regid="$(id -g ckpt-dpriv-a)" \
+	--clear-groups --inh-caps=-all -- "$PYTHON" -c '
+import ctypes, os, sys, time
+assert ctypes.CDLL(None).prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE 0
+open(sys.argv[1] + ".tmp", "w").write("%d\n" % os.getpid())
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(300)' "$T/a/n.ready"
+mkdir -m 0700 "$T/a/nd" && chown ckpt-dpriv-a: "$T/a/nd"
+as_user ckpt-dpriv-a "$CKPT_BUILD/ckptctl" dump "$N" -D "$T/a/nd" >"$T/nd.out" 2>"$T/nd.err" &&
+	fail "a user's dump of their non-dumpable process succeeded"
+grep -q "pid $N is not dumpable (prctl(PR_SET_DUMPABLE, 0)" "$T/nd.err" ||
+	fail "the refusal does not say why: $(cat "$T/nd.err")"
+assert_running "$N"
+log "a non-dumpable process: refused ($(cat "$T/nd.err"))"
 pass
