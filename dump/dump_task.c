@@ -245,6 +245,7 @@ static int dump_thread_remote(pid_t tid, const struct rsys *proc, ThreadCore *tc
 	    {__NR_prctl, {PR_GET_TIMERSLACK}, 0},
 	};
 	struct rsys rs;
+	size_t bad;
 	int r, r2;
 
 	r = rsys_init(&rs, tid, proc->poked ? 0 : proc->syscall_ip, e);
@@ -254,11 +255,9 @@ static int dump_thread_remote(pid_t tid, const struct rsys *proc, ThreadCore *tc
 	memset(&out, 0, sizeof(out));
 	r = remote_write(tid, at, &out, sizeof(out), e);
 	if (r >= 0)
-		r = rsys_batch(&rs, ops, sizeof(ops) / sizeof(ops[0]), e);
-	for (size_t i = 0; r >= 0 && i < sizeof(ops) / sizeof(ops[0]); i++)
-		if (ops[i].ret < 0 && ops[i].ret > -4096)
-			r = ckpt_err_errno(e, (int)ops[i].ret, "thread %d: remote %s", tid,
-					   names[i]);
+		r = rsys_batch(&rs, ops, ARRAY_SIZE(ops), e);
+	if (r >= 0 && (bad = rsys_op_failed(ops, ARRAY_SIZE(ops))) < ARRAY_SIZE(ops))
+		r = ckpt_err_errno(e, (int)ops[bad].ret, "thread %d: remote %s", tid, names[bad]);
 	if (r >= 0)
 		r = remote_read(tid, at, &out, sizeof(out), e);
 	r2 = rsys_fini(&rs, r < 0 ? &tmp : e);
@@ -309,7 +308,7 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	struct kernel_sigaction ksa[NSIG_MAX];
 	struct rsys_op ops[NSIG_MAX + 5];
 	const char *names[NSIG_MAX + 5];
-	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk;
+	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, bad;
 	uint64_t sub_at;
 	int subreaper = 0;
 	int r;
@@ -346,10 +345,10 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	r = rsys_batch(&t->rsys, ops, nops, e);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < nops; i++)
-		if (ops[i].ret < 0 && ops[i].ret > -4096)
-			return ckpt_err_errno(e, (int)ops[i].ret, "remote %s in pid %d%s", names[i],
-					      t->pid, i < k_sec ? " (signal actions)" : "");
+	bad = rsys_op_failed(ops, nops);
+	if (bad < nops)
+		return ckpt_err_errno(e, (int)ops[bad].ret, "remote %s in pid %d%s", names[bad],
+				      t->pid, bad < k_sec ? " (signal actions)" : "");
 	r = remote_read(t->pid, t->rsys.scratch, ksa, sizeof(ksa), e);
 	if (r >= 0)
 		r = remote_read(t->pid, sub_at, &subreaper, sizeof(subreaper), e);

@@ -43,6 +43,7 @@ static int dump_itimers(struct dump_task *t, CoreEntry *core, struct ckpt_error 
 {
 	static const int which[] = {ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF};
 	struct itimerval iv[3];
+	size_t bad;
 	int r;
 
 	struct rsys_op ops[3];
@@ -54,10 +55,9 @@ static int dump_itimers(struct dump_task *t, CoreEntry *core, struct ckpt_error 
 	r = remote_write(t->pid, t->rsys.scratch, iv, sizeof(iv), e);
 	if (r >= 0)
 		r = rsys_batch(&t->rsys, ops, 3, e);
-	for (int i = 0; r >= 0 && i < 3; i++)
-		if (ops[i].ret < 0 && ops[i].ret > -4096)
-			r = ckpt_err_errno(e, (int)ops[i].ret, "remote getitimer(%d) in pid %d",
-					   which[i], t->pid);
+	if (r >= 0 && (bad = rsys_op_failed(ops, 3)) < 3)
+		r = ckpt_err_errno(e, (int)ops[bad].ret, "remote getitimer(%d) in pid %d",
+				   which[bad], t->pid);
 	if (r >= 0)
 		r = remote_read(t->pid, t->rsys.scratch, iv, sizeof(iv), e);
 	if (r < 0)
@@ -183,6 +183,7 @@ static int dump_posix_timers(struct dump_task *t, CoreEntry *core, struct ckpt_e
 								       : TIMERS_PER_BATCH;
 		struct itimerspec its[TIMERS_PER_BATCH];
 		struct rsys_op ops[TIMERS_PER_BATCH];
+		size_t bad;
 
 		for (size_t k = 0; k < n; k++)
 			ops[k] = (struct rsys_op){
@@ -190,11 +191,10 @@ static int dump_posix_timers(struct dump_task *t, CoreEntry *core, struct ckpt_e
 			    {(uint64_t)core->posix_timers[i + k]->id, t->rsys.scratch + k * sizeof(its[0])},
 			    0};
 		r = rsys_batch(&t->rsys, ops, n, e);
-		for (size_t k = 0; r >= 0 && k < n; k++)
-			if (ops[k].ret < 0 && ops[k].ret > -4096)
-				r = ckpt_err_errno(e, (int)ops[k].ret,
-						   "remote timer_gettime(%d) in pid %d",
-						   core->posix_timers[i + k]->id, t->pid);
+		if (r >= 0 && (bad = rsys_op_failed(ops, n)) < n)
+			r = ckpt_err_errno(e, (int)ops[bad].ret,
+					   "remote timer_gettime(%d) in pid %d",
+					   core->posix_timers[i + bad]->id, t->pid);
 		if (r >= 0)
 			r = remote_read(t->pid, t->rsys.scratch, its, n * sizeof(its[0]), e);
 		if (r < 0)

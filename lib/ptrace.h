@@ -154,6 +154,16 @@ int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e);
  * Returns 0 when every call was made (results may be -errno).
  */
 int rsys_batch(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e);
+
+/* The first of n ops whose result is -errno, n if none (after rsys_batch). */
+static inline size_t rsys_op_failed(const struct rsys_op *ops, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && !(ops[i].ret < 0 && ops[i].ret > -4096))
+		i++;
+	return i;
+}
 /*
  * A session on another thread of the same process uses owner's scratch and
  * batch pages (one address space): no pages of its own to map and unmap.
