@@ -321,6 +321,40 @@ START_TEST(test_forged_tid_twice)
 }
 END_TEST
 
+/*
+ * The third task made a zombie (no core image is read for it) in a group
+ * that no task leads: it cannot join it again at restore (setpgid() would
+ * fail), so the check refuses it (images.c zombie_group_ok).
+ */
+static bool zombie_lost(ProtobufCMessage *m, size_t k)
+{
+	PstreeEntry *pe = (PstreeEntry *)m;
+
+	if (k != 2)
+		return false;
+	pe->has_zombie_status = true;
+	pe->zombie_status = 0;
+	pe->pgid = 32000; /* no task has this pid */
+	return true;
+}
+
+START_TEST(test_forged_zombie_group)
+{
+	struct checkpoint c;
+	struct ckpt_error e = {0};
+	uint8_t *img;
+	size_t len;
+
+	load(&c, "pipeline");
+	len = rewrite(&c, "pstree.img", &pstree_entry__descriptor, zombie_lost, &img);
+	ck_assert_int_lt(check(scratch(), &c, "pstree.img", img, len, &e), 0);
+	ck_assert_msg(strstr(e.msg, "not a zombie child of a task that can join its group"), "%s",
+		      e.msg);
+	free(img);
+	free(c.data);
+}
+END_TEST
+
 /* ---- forged queues of unix sockets (msgs: fds in flight, credentials) ---- */
 
 enum forge {
@@ -671,6 +705,7 @@ static Suite *verify_suite(void)
 	tcase_add_loop_test(tc, test_forged_files_of, 0, 2);
 	tcase_add_test(tc, test_forged_tid_twice);
 	tcase_add_loop_test(tc, test_forged_clocks, 0, 4);
+	tcase_add_test(tc, test_forged_zombie_group);
 	tcase_add_test(tc, test_unix_msgs_forged);
 	tcase_add_test(tc, test_unix_oob_forged);
 	tcase_add_loop_test(tc, test_forged_exe, 0, 3);
