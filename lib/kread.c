@@ -253,7 +253,7 @@ struct unix_offsets {
 
 /* ... and what the io_uring program reads */
 struct iouring_offsets {
-	uint32_t flags, ev_fd, ev_async, bl_xa_head, task_io_uring, registered_rings;
+	uint32_t flags, ev_fd, ev_ctx, ev_async, bl_xa_head, task_io_uring, registered_rings;
 	uint32_t napi_track; /* UINT32_MAX: a kernel without NAPI busy polling */
 };
 
@@ -340,6 +340,8 @@ static int iouring_offsets(const struct kbtf *b, struct iouring_offsets *o, stru
 	r = member(b, "io_ring_ctx", "flags", 4, &o->flags, e);
 	if (r >= 0)
 		r = member(b, "io_ring_ctx", "io_ev_fd", 8, &o->ev_fd, e);
+	if (r >= 0)
+		r = member(b, "io_ev_fd", "cq_ev_fd", 8, &o->ev_ctx, e);
 	if (r >= 0)
 		r = member(b, "io_ev_fd", "eventfd_async", 4, &o->ev_async, e);
 	if (r >= 0)
@@ -605,33 +607,35 @@ struct iouring_record {
 	uint32_t ev_async, napi_track;
 	uint64_t bl_head;
 	uint64_t rings;
+	uint64_t ev_ctx;
 };
 
 /*
  * The program: for the fd numbered fd whose file's inode is ino, one
- * iouring_record: the ring's flags, its registered eventfd and whether
- * that is async, the head of its provided buffer lists, its NAPI tracking
- * mode, and how many ring fds the task registered (IORING_REGISTER_RING_FDS). The record lies at
- * -40 on the stack; r9 counts.
+ * iouring_record: the ring's flags, its registered eventfd (its context)
+ * and whether that is async, the head of its provided buffer lists, its
+ * NAPI tracking mode, and how many ring fds the task registered
+ * (IORING_REGISTER_RING_FDS). The record lies at -48 on the stack, -8 its
+ * last field and the scratch of the loop before; r9 counts.
  */
 static void iouring_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino)
 {
 	const struct iouring_offsets *o = &kr->iou;
-	unsigned out[4], no_ev;
+	unsigned out[4], no_ev, no_ctx;
 	int k = prog_find_file(p, &kr->usk.file, fd, ino, out);
 
-	store_imm(p, BPF_W, BPF_REG_10, -40, (int32_t)KREAD_MAGIC);
-	probe(p, -36, 4, BPF_REG_8, (int32_t)o->flags);
-	probe(p, -32, 8, BPF_REG_8, (int32_t)o->ev_fd);
-	store_imm(p, BPF_DW, BPF_REG_10, -24, 0);
-	load(p, BPF_DW, BPF_REG_9, BPF_REG_10, -32);
+	store_imm(p, BPF_W, BPF_REG_10, -48, (int32_t)KREAD_MAGIC);
+	probe(p, -44, 4, BPF_REG_8, (int32_t)o->flags);
+	probe(p, -40, 8, BPF_REG_8, (int32_t)o->ev_fd);
+	store_imm(p, BPF_DW, BPF_REG_10, -32, 0);
+	load(p, BPF_DW, BPF_REG_9, BPF_REG_10, -40);
 	no_ev = jump_imm(p, BPF_JEQ, BPF_REG_9, 0);
-	probe(p, -24, 4, BPF_REG_9, (int32_t)o->ev_async);
+	probe(p, -32, 4, BPF_REG_9, (int32_t)o->ev_async);
 	land(p, no_ev);
-	probe(p, -16, 8, BPF_REG_8, (int32_t)o->bl_xa_head);
-	store_imm(p, BPF_W, BPF_REG_10, -20, KREAD_NAPI_INACTIVE);
+	probe(p, -24, 8, BPF_REG_8, (int32_t)o->bl_xa_head);
+	store_imm(p, BPF_W, BPF_REG_10, -28, KREAD_NAPI_INACTIVE);
 	if (o->napi_track != UINT32_MAX)
-		probe(p, -20, 1, BPF_REG_8, (int32_t)o->napi_track);
+		probe(p, -28, 1, BPF_REG_8, (int32_t)o->napi_track);
 	/* the task's registered rings: the task is a typed pointer of the context (at 8) */
 	mov_imm(p, BPF_REG_9, 0);
 	load(p, BPF_DW, BPF_REG_7, BPF_REG_6, 8);
@@ -647,8 +651,14 @@ static void iouring_prog(struct kprog *p, const struct kread *kr, int fd, uint64
 		add_imm(p, BPF_REG_9, 1);
 		land(p, none);
 	}
-	emit(p, BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_9, -8, 0);
-	seq_write(p, -40, (int)sizeof(struct iouring_record));
+	emit(p, BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_9, -16, 0);
+	/* the registered eventfd's context, to find its fd (kread_fd_by_private) */
+	store_imm(p, BPF_DW, BPF_REG_10, -8, 0);
+	load(p, BPF_DW, BPF_REG_9, BPF_REG_10, -40);
+	no_ctx = jump_imm(p, BPF_JEQ, BPF_REG_9, 0);
+	probe(p, -8, 8, BPF_REG_9, (int32_t)o->ev_ctx);
+	land(p, no_ctx);
+	seq_write(p, -48, (int)sizeof(struct iouring_record));
 	prog_exit(p, out, k);
 }
 
@@ -684,7 +694,8 @@ int kread_iouring(struct kread **slot, pid_t pid, int fd, uint64_t ino, struct k
 				      .eventfd_async = rec.ev_fd && rec.ev_async,
 				      .provided_buffers = rec.bl_head != 0,
 				      .napi = rec.napi_track != KREAD_NAPI_INACTIVE,
-				      .registered_rings = (unsigned)rec.rings};
+				      .registered_rings = (unsigned)rec.rings,
+				      .eventfd_ctx = rec.ev_ctx};
 	return 0;
 }
 
@@ -736,5 +747,61 @@ int kread_stop_collected(struct kread **slot, pid_t pid, bool *ret, struct ckpt_
 	if (v[0] != KREAD_MAGIC)
 		return ckpt_err(e, -EIO, "kernel reader: output not its record");
 	*ret = (v[2] & KREAD_SIGNAL_STOP_STOPPED) && v[1] == 0;
+	return 0;
+}
+
+/*
+ * The program over a task's fds: {magic, fd} for each fd whose file's
+ * private_data is priv.
+ */
+static void private_prog(struct kprog *p, const struct file_offsets *o, uint64_t priv)
+{
+	unsigned out[3];
+
+	mov_reg(p, BPF_REG_6, BPF_REG_1);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_6, 24);
+	out[0] = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+	load(p, BPF_DW, BPF_REG_2, BPF_REG_7, (int16_t)o->private_data);
+	ld_imm64(p, BPF_REG_3, priv);
+	out[1] = jump_reg(p, BPF_JNE, BPF_REG_2, BPF_REG_3);
+	store_imm(p, BPF_W, BPF_REG_10, -8, (int32_t)KREAD_MAGIC);
+	load(p, BPF_W, BPF_REG_2, BPF_REG_6, 16);
+	emit(p, BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_2, -4, 0);
+	seq_write(p, -8, 8);
+	prog_exit(p, out, 2);
+}
+
+int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_fd,
+			struct ckpt_error *e)
+{
+	_cleanup_(kread_freep) struct kread *own = NULL;
+	_cleanup_free_ uint8_t *out = NULL;
+	struct kprog p = {0};
+	struct kread *kr;
+	size_t len = 0;
+	int r, best = -1;
+
+	r = reader(slot, &own, &kr, e);
+	if (r < 0)
+		return r;
+	private_prog(&p, &kr->usk.file, priv);
+	r = run_iter(kr->iter_btf_id, pid, &p, &out, &len, e);
+	if (r < 0)
+		return r;
+	if (len % 8)
+		return ckpt_err(e, -EIO, "kernel reader: %zu bytes of output, not its records",
+				len);
+	for (size_t i = 0; i < len; i += 8) {
+		uint32_t v[2];
+
+		memcpy(v, out + i, sizeof(v));
+		if (v[0] != KREAD_MAGIC)
+			return ckpt_err(e, -EIO, "kernel reader: output not its record");
+		if (best < 0 || (int)v[1] < best)
+			best = (int)v[1];
+	}
+	if (best < 0)
+		return ckpt_err(e, -ENOENT, "pid %d holds no fd of that object", pid);
+	*ret_fd = best;
 	return 0;
 }

@@ -66,6 +66,7 @@ struct kread_iouring {
 	bool provided_buffers;	   /* buffer lists provided (PROVIDE_BUFFERS, PBUF_RING) */
 	bool napi;		   /* NAPI busy polling registered (IORING_REGISTER_NAPI) */
 	unsigned registered_rings; /* ring fds the task registered (REGISTER_RING_FDS) */
+	uint64_t eventfd_ctx;	   /* the registered eventfd's context (kread_fd_by_private) */
 };
 
 /*
@@ -81,3 +82,11 @@ int kread_iouring(struct kread **slot, pid_t pid, int fd, uint64_t ino, struct k
  * (waitpid(WUNTRACED) cleared signal->group_exit_code): *ret.
  */
 int kread_stop_collected(struct kread **slot, pid_t pid, bool *ret, struct ckpt_error *e);
+
+/*
+ * The lowest fd of task pid (in our pid namespace) whose file's
+ * private_data is priv (a kernel address another program read, such as
+ * kread_iouring's eventfd_ctx). -ENOENT: none.
+ */
+int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_fd,
+			struct ckpt_error *e);

@@ -472,58 +472,18 @@ static int dump_bufs(const char *sect, IoUringEntry *ie, struct ckpt_error *e)
 	return 0;
 }
 
-/* Count the task's eventfd descriptions; *ret_fd: the lowest fd of the first. */
-static int task_eventfds(pid_t pid, int *ret_fd, size_t *ret_n, struct ckpt_error *e)
-{
-	char path[64], buf[64];
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	int fds[64];
-	size_t n = 0;
-
-	*ret_fd = -1;
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
-	if (!d)
-		return ckpt_err_errno(e, -errno, "opening %s", path);
-	while ((de = readdir(d))) {
-		char name[400];
-		ssize_t l;
-		int fd;
-		bool seen = false;
-
-		if (de->d_name[0] == '.')
-			continue;
-		fd = atoi(de->d_name);
-		snprintf(name, sizeof(name), "%s/%s", path, de->d_name);
-		l = readlink(name, buf, sizeof(buf) - 1);
-		if (l < 0)
-			continue;
-		buf[l] = 0;
-		if (strcmp(buf, "anon_inode:[eventfd]"))
-			continue;
-		for (size_t k = 0; k < n && !seen; k++)
-			seen = syscall(SYS_kcmp, pid, pid, KCMP_FILE, fds[k], fd) == 0;
-		if (!seen && n < 64) {
-			fds[n++] = fd;
-			if (*ret_fd < 0 || fd < *ret_fd)
-				*ret_fd = fd;
-		}
-	}
-	*ret_n = n;
-	return 0;
-}
-
 /*
  * Whether an eventfd is registered: registering one from a NULL address
  * fails with EBUSY when one is, EFAULT when none is, and changes nothing.
  * A single issuer answers its submitter only: then the task's main thread
- * asks (EEXIST there: its submitter is another thread).
+ * asks (EEXIST there: its submitter is another thread). Which eventfd: the
+ * task's fd whose eventfd context the ring holds (the kernel reader).
  */
 static int dump_eventfd(const struct fd_probe *p, uint32_t flags, const struct kread_iouring *ki,
 			IoUringEntry *ie, struct ckpt_error *e)
 {
-	size_t n = 0;
+	char path[64], link[64];
+	ssize_t l;
 	long res;
 	int fd = -1, r;
 
@@ -558,14 +518,18 @@ static int dump_eventfd(const struct fd_probe *p, uint32_t flags, const struct k
 				"io_uring: IORING_REGISTER_EVENTFD probe answered %ld", res);
 	ie->has_eventfd_async = ki->eventfd_async;
 	ie->eventfd_async = ki->eventfd_async;
-	r = task_eventfds(p->pid, &fd, &n, e);
-	if (r < 0)
-		return r;
-	if (n != 1)
+	/* which one: the task's eventfd whose context the ring holds */
+	r = kread_fd_by_private(p->kread, p->pid, ki->eventfd_ctx, &fd, e);
+	if (r == -ENOENT)
 		return ckpt_err(e, -EOPNOTSUPP,
-				"io_uring instance with an eventfd registered while the task holds "
-				"%zu eventfds: the kernel does not show which one; not supported",
-				n);
+				"io_uring instance with an eventfd registered that the task no "
+				"longer holds as an fd: not supported");
+	if (r < 0)
+		return ckpt_err_wrap(e, "io_uring: finding its registered eventfd");
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", p->pid, fd);
+	l = readlink(path, link, sizeof(link) - 1);
+	if (l < 0 || (link[l] = '\0', strcmp(link, "anon_inode:[eventfd]")))
+		return ckpt_err(e, -EIO, "io_uring: its eventfd is fd %d, which is no eventfd", fd);
 	ie->eventfd = fd;
 	return 0;
 }

@@ -268,10 +268,18 @@ START_TEST(test_iouring)
 		    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		ck_assert(fd >= 0 && efd >= 0 && mem != MAP_FAILED);
-		/* an async eventfd */
+		_cleanup_close_ int decoy = eventfd(0, EFD_CLOEXEC);
+		int found = -1;
+
+		/* an async eventfd, found among two by its context */
 		ck_assert_int_eq(uring_register(fd, IORING_REGISTER_EVENTFD_ASYNC, &efd, 1), 0);
 		ki = read_ring(&kr, fd);
-		ck_assert(ki.eventfd && ki.eventfd_async);
+		ck_assert(ki.eventfd && ki.eventfd_async && ki.eventfd_ctx);
+		ck_assert_int_ge(decoy, 0);
+		ck_assert_msg(kread_fd_by_private(&kr, gettid(), ki.eventfd_ctx, &found, &e) == 0,
+			      "%s", e.msg);
+		ck_assert_int_eq(found, efd);
+		ck_assert_int_eq(kread_fd_by_private(&kr, gettid(), 12345, &found, &e), -ENOENT);
 		ck_assert_int_eq(uring_register(fd, IORING_UNREGISTER_EVENTFD, NULL, 0), 0);
 		ck_assert_int_eq(uring_register(fd, IORING_REGISTER_EVENTFD, &efd, 1), 0);
 		ki = read_ring(&kr, fd);

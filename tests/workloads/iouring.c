@@ -21,7 +21,8 @@
  * SUBMIT_ALL submits whole ("bad submitted past a failing SQE" otherwise),
  * and reaps both (-EINVAL, 0): 8 SQEs a round.
  *
- * MODE "evasync": as "run", the eventfd registered with
+ * MODE "evasync": as "run", with another eventfd opened before the ring's
+ * (no call shows which one is registered), and the ring's registered with
  * IORING_REGISTER_EVENTFD_ASYNC, which no system call shows: the eventfd is
  * signalled only for completions from async context. Instead of the
  * once-a-round signal it checks each round that a NOP completed inline
@@ -185,6 +186,9 @@ int main(int argc, char **argv)
 		wl_die("io_uring_queue_init: %s", strerror(-r));
 	snprintf(path, sizeof(path), "%s/data", argv[3]);
 	data = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* evasync: another eventfd first, never registered (the dump must tell them apart) */
+	if (!strcmp(argv[4], "evasync") && eventfd(0, EFD_CLOEXEC) < 0)
+		wl_die("eventfd: %s", strerror(errno));
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (data < 0 || efd < 0)
 		wl_die("open/eventfd: %s", strerror(errno));
