@@ -20,6 +20,7 @@
 /* The most skbs of one queue the reader reports (read KREAD_CHUNK at a time). */
 #define KREAD_MAX_SKBS 65536
 #define KREAD_CHUNK 64
+#define KREAD_FIRST_CHUNK 4
 
 /* One skb of a socket's receive queue, head first. */
 struct kread_skb {
