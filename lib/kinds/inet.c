@@ -435,6 +435,21 @@ static bool proc_addr(const char *hex, size_t alen, uint8_t *ret)
 }
 
 /*
+ * Urgent data (send(MSG_OOB)) not read yet: TCP repair has no way to put
+ * the urgent pointer back, so it is refused. A peek with MSG_OOB shows the
+ * byte and leaves it (EINVAL: none, or SO_OOBINLINE).
+ */
+static int check_urgent(int fd, struct ckpt_error *e)
+{
+	uint8_t b;
+
+	if (recv(fd, &b, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) == 1)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"it has urgent data (MSG_OOB) not read yet: TCP repair cannot put "
+				"the urgent mark back; not supported");
+	return 0;
+}
+/*
  * The ping socket ino in /proc/PID/net/icmp (icmp6): its state and peer
  * (getpeername says ENOTCONN for a ping socket connected with port 0).
  */
@@ -562,6 +577,8 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 		ie->has_backlog = true;
 		ie->backlog = d.wqueue;
 	}
+	if (r >= 0 && ie->proto == IPPROTO_TCP && inet_is_established(ie))
+		r = check_urgent(p->local_fd, e);
 	if (r >= 0)
 		r = dump_options(p->local_fd, ie, e);
 	if (r >= 0 && inet_is_udp(ie))

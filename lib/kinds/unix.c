@@ -60,6 +60,8 @@
 #define UST_ESTABLISHED 1
 #define UST_CLOSE 7
 #define UST_LISTEN 10
+/* SO_PASSPIDFD (Linux 6.5), newer than these headers */
+#define UNIX_SO_PASSPIDFD 76
 /* sk_shutdown bits */
 #define USK_RCV_SHUTDOWN 1
 #define USK_SEND_SHUTDOWN 2
@@ -155,7 +157,7 @@ static int get_int(int fd, int opt, int *ret)
 
 static int dump_options(int fd, UnixSkEntry *ue, struct ckpt_error *e)
 {
-	int snd = 0, rcv = 0, cred = 0, sec = 0, peek = -1, inl = 0;
+	int snd = 0, rcv = 0, cred = 0, sec = 0, peek = -1, inl = 0, pidfd = 0;
 
 	if (get_int(fd, SO_SNDBUF, &snd) < 0 || get_int(fd, SO_RCVBUF, &rcv) < 0 ||
 	    get_int(fd, SO_PASSCRED, &cred) < 0 || get_int(fd, SO_PEEK_OFF, &peek) < 0 ||
@@ -163,9 +165,13 @@ static int dump_options(int fd, UnixSkEntry *ue, struct ckpt_error *e)
 	    sockopt_get_timeo(fd, SO_RCVTIMEO, &ue->rcvtimeo_us) < 0 ||
 	    sockopt_get_timeo(fd, SO_SNDTIMEO, &ue->sndtimeo_us) < 0)
 		return ckpt_err_errno(e, -errno, "reading its options (getsockopt)");
-	/* SO_PASSSEC exists only with an LSM that labels sockets */
+	/* SO_PASSSEC exists only with an LSM that labels sockets; SO_PASSPIDFD since 6.5 */
 	if (get_int(fd, SO_PASSSEC, &sec) < 0)
 		sec = 0;
+	if (get_int(fd, UNIX_SO_PASSPIDFD, &pidfd) < 0)
+		pidfd = 0;
+	if (pidfd)
+		ue->has_passpidfd = ue->passpidfd = true;
 	ue->has_sndbuf = ue->has_rcvbuf = ue->has_passcred = ue->has_passsec = true;
 	ue->has_rcvtimeo_us = ue->has_sndtimeo_us = ue->has_peek_off = true;
 	ue->sndbuf = (uint32_t)snd;
@@ -1881,6 +1887,10 @@ static int set_options(const struct usk *u, bool queues_in, struct ckpt_error *e
 	    (ue->has_rcvtimeo_us && sockopt_set_timeo(fd, SO_RCVTIMEO, ue->rcvtimeo_us) < 0) ||
 	    (ue->has_sndtimeo_us && sockopt_set_timeo(fd, SO_SNDTIMEO, ue->sndtimeo_us) < 0))
 		return ckpt_err_errno(e, -errno, "%s: setting its options",
+				      describe(u->fe, what, sizeof(what)));
+	/* like SO_PASSCRED: with it on, the messages sent back would carry our pid */
+	if (queues_in && ue->has_passpidfd && set_int(fd, UNIX_SO_PASSPIDFD, ue->passpidfd) < 0)
+		return ckpt_err_errno(e, -errno, "%s: SO_PASSPIDFD",
 				      describe(u->fe, what, sizeof(what)));
 	/* after the queues: the restore takes out-of-band bytes back (send_marked) */
 	if (queues_in && ue->has_oobinline && set_int(fd, SO_OOBINLINE, ue->oobinline) < 0)

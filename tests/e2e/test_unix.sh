@@ -142,7 +142,7 @@ assert_running "$Q"
 touch "$M/go"
 wait_grep "$MLOG" '^DONE' 20
 no_fail "$MLOG"
-[[ $(grep -c '^ok ' "$MLOG") == 15 ]] || fail "more: expected 15 ok lines: $(cat "$MLOG")"
+[[ $(grep -c '^ok ' "$MLOG") == 17 ]] || fail "more: expected 17 ok lines: $(cat "$MLOG")"
 log "more cases: $(grep -c '^ok ' "$MLOG") checks ok after restore"
 kill_tree "$Q"
 untrack "$Q"

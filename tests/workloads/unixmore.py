@@ -9,7 +9,8 @@ One process holds, before READY:
   accepted, messages queued both ways (names and peer names checked);
 - a stream socketpair with data queued one way and that side shut down
   for writing (SHUT_WR): data then EOF, the other way still open;
-- SO_SNDTIMEO set; a datagram pair with SO_PEEK_OFF at 2;
+- SO_SNDTIMEO set; a datagram pair with SO_PEEK_OFF at 2; SO_PASSPIDFD on
+  a stream socket (a message sent after restore comes with a pidfd);
 - a listener bound to DIR/gone.sock whose file was removed after bind.
 Once DIR/go exists each case is checked: "ok WHAT" or "FAIL WHAT" lines,
 then "DONE".
@@ -21,6 +22,7 @@ import sys
 import time
 
 SO_PEEK_OFF = 42
+SO_PASSPIDFD, SCM_PIDFD = 76, 0x04
 
 os.closerange(3, 4096)
 d, logpath, ready = sys.argv[1:4]
@@ -55,6 +57,8 @@ for m in (b"AAAA", b"BBBB", b"CCCC"):
     p2.send(m)
 p1.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, 0)
 p1.recv(2, socket.MSG_PEEK)  # the peek offset is now 2
+q1, q2 = socket.socketpair()
+q1.setsockopt(socket.SOL_SOCKET, SO_PASSPIDFD, 1)
 gone = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 gone.bind(os.path.join(d, "gone.sock"))
 gone.listen(1)
@@ -98,6 +102,10 @@ n.send(b"new")
 ck(x.recv(10) == b"new", "seqpacket listener accepts")
 ck(not os.path.exists(os.path.join(d, "gone.sock")), "removed socket file stays removed")
 ck(name(gone.getsockname()) == name(os.path.join(d, "gone.sock")), "removed socket file: name")
+ck(q1.getsockopt(socket.SOL_SOCKET, SO_PASSPIDFD) == 1, "SO_PASSPIDFD")
+q2.send(b"pidfd?")
+msg, anc, _, _ = q1.recvmsg(10, socket.CMSG_SPACE(4))
+ck(msg == b"pidfd?" and any(t == SCM_PIDFD for _, t, _ in anc), "SO_PASSPIDFD: a pidfd comes")
 log.write("DONE\n")
 while True:
     time.sleep(100)
