@@ -313,6 +313,7 @@ static int inet_one(const struct nlmsghdr *nlh, struct diag_call *c)
 	i->dport = ntohs(m->id.idiag_dport);
 	if (tb[INET_DIAG_SHUTDOWN])
 		i->shutdown = nla_get_u8(tb[INET_DIAG_SHUTDOWN]);
+	i->md5sig = tb[INET_DIAG_MD5SIG] != NULL;
 	c->got = true;
 	return 0;
 }
@@ -324,7 +325,8 @@ int sockdiag_inet_find(int family, int protocol, uint32_t ino, struct inet_diag_
 	    .sdiag_family = (uint8_t)family,
 	    .sdiag_protocol = (uint8_t)protocol,
 	    .idiag_states = ~0u,
-	    .idiag_ext = 1 << (INET_DIAG_SHUTDOWN - 1),
+	    /* INET_DIAG_INFO: the kernel adds TCP's aux attributes (MD5SIG) only with it */
+	    .idiag_ext = 1 << (INET_DIAG_SHUTDOWN - 1) | 1 << (INET_DIAG_INFO - 1),
 	};
 	struct diag_call c = {.e = e, .raw = inet_one, .want_ino = ino, .inet = ret};
 	const char *pname = protocol == IPPROTO_TCP	  ? "TCP"

@@ -65,6 +65,7 @@ struct inet_diag_info {
 	uint16_t sport, dport; /* host order */
 	/* listening: accept queue length and backlog; else bytes queued in and out */
 	uint32_t rqueue, wqueue;
+	bool md5sig; /* TCP: TCP_MD5SIG keys set (INET_DIAG_MD5SIG; asked with CAP_NET_ADMIN) */
 };
 
 /*

@@ -439,6 +439,29 @@ static bool proc_addr(const char *hex, size_t alen, uint8_t *ret)
  * the urgent pointer back, so it is refused. A peek with MSG_OOB shows the
  * byte and leaves it (EINVAL: none, or SO_OOBINLINE).
  */
+static int check_urgent(int fd, struct ckpt_error *e);
+
+/*
+ * What a TCP socket may hold that no call reads back: TCP_MD5SIG keys
+ * (sock_diag shows that there are some) and an upper layer protocol
+ * (TCP_ULP: kernel TLS keeps its keys and record state there).
+ */
+static int check_tcp_keys_ulp(int fd, const struct inet_diag_info *d, struct ckpt_error *e)
+{
+	char ulp[32] = "";
+	socklen_t len = sizeof(ulp) - 1;
+
+	if (d->md5sig)
+		return ckpt_err(e, -EOPNOTSUPP, "%s",
+				"it has TCP_MD5SIG keys, which cannot be read back: not supported");
+	if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0])
+		return ckpt_err(e, -EOPNOTSUPP,
+				"it runs the TCP upper layer protocol \"%s\" (TCP_ULP: kernel TLS "
+				"and the like keep state no call reads back): not supported",
+				ulp);
+	return 0;
+}
+
 static int check_urgent(int fd, struct ckpt_error *e)
 {
 	uint8_t b;
@@ -577,6 +600,8 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 		ie->has_backlog = true;
 		ie->backlog = d.wqueue;
 	}
+	if (r >= 0 && ie->proto == IPPROTO_TCP)
+		r = check_tcp_keys_ulp(p->local_fd, &d, e);
 	if (r >= 0 && ie->proto == IPPROTO_TCP && inet_is_established(ie))
 		r = check_urgent(p->local_fd, e);
 	if (r >= 0)

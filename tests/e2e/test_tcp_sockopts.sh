@@ -9,7 +9,9 @@
 # connect was refused. After a dump and restore it reads everything back
 # from inside the restored program: every value must be what it was.
 # Refused: a socket with an eBPF filter would be (not tested: needs bpf());
-# urgent data not read yet (tested: the program then reads it).
+# urgent data not read yet (tested: the program then reads it), TCP_MD5SIG
+# keys (tested), a TCP upper layer protocol such as kernel TLS (not tested:
+# the tls module is not loaded here).
 . "$(dirname "$0")/lib.sh"
 
 D=$T/work
@@ -51,4 +53,21 @@ assert_running "$U"
 touch "$T/urg.go"
 wait_for 10 "the program to read its urgent byte" grep -q "^urgent b'!' b'ab'" "$T/U.stdout"
 log "urgent data: refused ($(cat "$ERR")), the byte still there"
+kill_tree "$U"
+untrack "$U"
+
+# A listener with TCP_MD5SIG keys: they cannot be read back, so refused.
+start_workload M "$T/md5.ready" -- "$PYTHON" -c '
+import os, socket, struct, sys, time
+lst = socket.create_server(("127.0.0.1", 0))
+sa = struct.pack("HH4s120x", socket.AF_INET, 0, socket.inet_aton("127.0.0.1"))
+lst.setsockopt(socket.IPPROTO_TCP, 14, sa + struct.pack("BBHI80s", 0, 0, 6, 0, b"secret"))
+open(sys.argv[1] + ".tmp", "w").write("%d\n" % os.getpid())
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(300)' "$T/md5.ready"
+ckptctl_run dump "$M" -D "$T/md5.img" && fail "a listener with TCP_MD5SIG keys was dumped"
+grep -q "pid $M: fd [0-9]*: .*TCP_MD5SIG keys, which cannot be read back" "$ERR" ||
+	fail "the refusal does not name the pid, the socket and why: $(cat "$ERR")"
+assert_running "$M"
+log "TCP_MD5SIG keys: refused ($(cat "$ERR"))"
 pass
