@@ -262,8 +262,14 @@ struct task_offsets {
 	uint32_t signal, group_exit_code, flags;
 };
 
+/* ... and what the multicast program reads */
+struct mcast_offsets {
+	uint32_t mc_list, pinet6, ipv6_mc_list;
+};
+
 struct kread {
 	uint32_t iter_btf_id;	   /* bpf_iter_task_file */
+	struct mcast_offsets mc;
 	uint32_t iter_task_btf_id; /* bpf_iter_task */
 	struct task_offsets task;
 	struct unix_offsets usk;
@@ -383,6 +389,12 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 		r = kbtf_func_id(b, "bpf_iter_task", &kr->iter_task_btf_id, e);
 	if (r >= 0)
 		r = unix_offsets(b, &kr->usk, e);
+	if (r >= 0)
+		r = member(b, "inet_sock", "mc_list", 8, &kr->mc.mc_list, e);
+	if (r >= 0)
+		r = member(b, "inet_sock", "pinet6", 8, &kr->mc.pinet6, e);
+	if (r >= 0)
+		r = member(b, "ipv6_pinfo", "ipv6_mc_list", 8, &kr->mc.ipv6_mc_list, e);
 	if (r >= 0)
 		r = member(b, "task_struct", "signal", 8, &kr->task.signal, e);
 	if (r >= 0)
@@ -807,5 +819,61 @@ int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_
 	if (best < 0)
 		return ckpt_err(e, -ENOENT, "pid %d holds no fd of that object", pid);
 	*ret_fd = best;
+	return 0;
+}
+
+/*
+ * The program: for our fd numbered fd whose file's inode is ino (an inet
+ * socket), {magic, 0, inet_sock.mc_list, its ipv6_pinfo's ipv6_mc_list}.
+ */
+static void mcast_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino)
+{
+	const struct mcast_offsets *o = &kr->mc;
+	unsigned out[4];
+	int k = prog_find_file(p, &kr->usk.file, fd, ino, out);
+
+	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->usk.socket_sk);
+	load(p, BPF_DW, BPF_REG_8, BPF_REG_10, -8);
+	store_imm(p, BPF_W, BPF_REG_10, -32, (int32_t)KREAD_MAGIC);
+	store_imm(p, BPF_W, BPF_REG_10, -28, 0);
+	probe(p, -24, 8, BPF_REG_8, (int32_t)o->mc_list);
+	probe(p, -16, 8, BPF_REG_8, (int32_t)o->pinet6);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -16);
+	out[k++] = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+	probe(p, -16, 8, BPF_REG_7, (int32_t)o->ipv6_mc_list);
+	seq_write(p, -32, 24);
+	prog_exit(p, out, k - 1);
+	/* no ipv6_pinfo: the record as it is (-16 holds the 0 pinet6) */
+	land(p, out[k - 1]);
+	seq_write(p, -32, 24);
+	mov_imm(p, BPF_REG_0, 0);
+	emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
+
+int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, bool *ret, struct ckpt_error *e)
+{
+	_cleanup_(kread_freep) struct kread *own = NULL;
+	_cleanup_free_ uint8_t *out = NULL;
+	struct kprog p = {0};
+	struct kread *kr;
+	uint64_t v[3];
+	size_t len = 0;
+	int r;
+
+	r = reader(slot, &own, &kr, e);
+	if (r < 0)
+		return r;
+	mcast_prog(&p, kr, fd, ino);
+	r = run_iter(kr->iter_btf_id, gettid(), &p, &out, &len, e);
+	if (r < 0)
+		return r;
+	if (len != sizeof(v))
+		return ckpt_err(e, len ? -EIO : -ENOENT,
+				"kernel reader: fd %d (inode %llu): %zu bytes of output", fd,
+				(unsigned long long)ino, len);
+	memcpy(v, out, sizeof(v));
+	if ((uint32_t)v[0] != KREAD_MAGIC)
+		return ckpt_err(e, -EIO, "kernel reader: output not its record");
+	*ret = v[1] || v[2];
 	return 0;
 }

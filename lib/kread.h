@@ -91,3 +91,9 @@ int kread_stop_collected(struct kread **slot, pid_t pid, bool *ret, struct ckpt_
  */
 int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_fd,
 			struct ckpt_error *e);
+
+/*
+ * The inet socket our fd refers to (ino: its inode) has joined multicast
+ * groups (IP_ADD_MEMBERSHIP, IPV6_JOIN_GROUP...): *ret.
+ */
+int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, bool *ret, struct ckpt_error *e);

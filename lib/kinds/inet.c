@@ -38,6 +38,7 @@
 #include "cleanup.h"
 #include "fault.h"
 #include "file_util.h"
+#include "kread.h"
 #include "log.h"
 #include "netlock.h"
 #include "sockdiag.h"
@@ -442,6 +443,29 @@ static bool proc_addr(const char *hex, size_t alen, uint8_t *ret)
 static int check_urgent(int fd, struct ckpt_error *e);
 
 /*
+ * Multicast groups joined: no call lists a socket's, the kernel reader
+ * does (inet_sock.mc_list). Not restored yet: refused. Without a reader
+ * this cannot be told, and is logged.
+ */
+static int check_mcast(const struct fd_probe *p, struct ckpt_error *e)
+{
+	bool joined = false;
+	int r = kread_inet_mcast(p->kread, p->local_fd, (uint64_t)p->st.st_ino, &joined, e);
+
+	if (r < 0) {
+		pr_debug("pid %d fd %d: multicast memberships not known (%s)\n", p->pid, p->fd,
+			 e->msg);
+		ckpt_err_clear(e);
+		return 0;
+	}
+	if (joined)
+		return ckpt_err(e, -EOPNOTSUPP, "%s",
+				"it has joined multicast groups (IP_ADD_MEMBERSHIP, "
+				"IPV6_JOIN_GROUP): not supported yet");
+	return 0;
+}
+
+/*
  * What a TCP socket may hold that no call reads back: TCP_MD5SIG keys
  * (sock_diag shows that there are some) and an upper layer protocol
  * (TCP_ULP: kernel TLS keeps its keys and record state there).
@@ -602,6 +626,8 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 	}
 	if (r >= 0 && ie->proto == IPPROTO_TCP)
 		r = check_tcp_keys_ulp(p->local_fd, &d, e);
+	if (r >= 0 && (inet_is_udp(ie) || inet_is_ping(ie)))
+		r = check_mcast(p, e);
 	if (r >= 0 && ie->proto == IPPROTO_TCP && inet_is_established(ie))
 		r = check_urgent(p->local_fd, e);
 	if (r >= 0)

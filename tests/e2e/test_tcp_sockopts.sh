@@ -11,7 +11,8 @@
 # Refused: a socket with an eBPF filter would be (not tested: needs bpf());
 # urgent data not read yet (tested: the program then reads it), TCP_MD5SIG
 # keys (tested), a TCP upper layer protocol such as kernel TLS (not tested:
-# the tls module is not loaded here).
+# the tls module is not loaded here), multicast groups joined (IPv4 and IPv6,
+# tested; a UDP socket that joined none is dumped as before).
 . "$(dirname "$0")/lib.sh"
 
 D=$T/work
@@ -70,4 +71,32 @@ grep -q "pid $M: fd [0-9]*: .*TCP_MD5SIG keys, which cannot be read back" "$ERR"
 	fail "the refusal does not name the pid, the socket and why: $(cat "$ERR")"
 assert_running "$M"
 log "TCP_MD5SIG keys: refused ($(cat "$ERR"))"
+kill_tree "$M"
+untrack "$M"
+
+# UDP sockets that joined multicast groups (IPv4, IPv6): no call lists a
+# socket's groups, the kernel reader does; not restored yet, so refused.
+for fam in 4 6; do
+	start_workload G "$T/mc$fam.ready" -- "$PYTHON" -c '
+import os, socket, struct, sys, time
+if sys.argv[2] == "4":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                 struct.pack("4s4si", socket.inet_aton("239.1.2.3"), bytes(4), 1))
+else:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                 socket.inet_pton(socket.AF_INET6, "ff02::1234") + struct.pack("I", 1))
+plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+open(sys.argv[1] + ".tmp", "w").write("%d\n" % os.getpid())
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(300)' "$T/mc$fam.ready" "$fam"
+	ckptctl_run dump "$G" -D "$T/mc$fam.img" && fail "IPv$fam: a socket in a multicast group was dumped"
+	grep -q "pid $G: fd [0-9]*: .*joined multicast groups" "$ERR" ||
+		fail "IPv$fam: the refusal does not name the pid, the socket and why: $(cat "$ERR")"
+	assert_running "$G"
+	log "IPv$fam multicast group joined: refused ($(cat "$ERR"))"
+	kill_tree "$G"
+	untrack "$G"
+done
 pass

@@ -19,6 +19,8 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -355,6 +357,36 @@ START_TEST(test_stop_collected)
 }
 END_TEST
 
+/* Multicast groups joined, IPv4 and IPv6; none on a fresh socket. */
+START_TEST(test_inet_mcast)
+{
+	_cleanup_(kread_freep) struct kread *kr = NULL;
+	_cleanup_close_ int s4 = socket(AF_INET, SOCK_DGRAM, 0),
+			    s6 = socket(AF_INET6, SOCK_DGRAM, 0);
+	struct ip_mreqn m4 = {.imr_ifindex = 1};
+	struct ipv6_mreq m6 = {.ipv6mr_interface = 1};
+	struct ckpt_error e = {0};
+	bool joined = true;
+	struct stat st;
+
+	ck_assert(s4 >= 0 && s6 >= 0);
+	ck_assert_int_eq(fstat(s4, &st), 0);
+	ck_assert_msg(kread_inet_mcast(&kr, s4, st.st_ino, &joined, &e) == 0, "%s", e.msg);
+	ck_assert(!joined);
+	ck_assert_int_eq(inet_pton(AF_INET, "239.1.2.3", &m4.imr_multiaddr), 1);
+	ck_assert_int_eq(setsockopt(s4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m4, sizeof(m4)), 0);
+	ck_assert_int_eq(kread_inet_mcast(&kr, s4, st.st_ino, &joined, &e), 0);
+	ck_assert(joined);
+	ck_assert_int_eq(fstat(s6, &st), 0);
+	ck_assert_int_eq(kread_inet_mcast(&kr, s6, st.st_ino, &joined, &e), 0);
+	ck_assert(!joined);
+	ck_assert_int_eq(inet_pton(AF_INET6, "ff02::1234", &m6.ipv6mr_multiaddr), 1);
+	ck_assert_int_eq(setsockopt(s6, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m6, sizeof(m6)), 0);
+	ck_assert_int_eq(kread_inet_mcast(&kr, s6, st.st_ino, &joined, &e), 0);
+	ck_assert(joined);
+}
+END_TEST
+
 static Suite *kread_suite(void)
 {
 	Suite *s = suite_create("kread");
@@ -367,6 +399,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_unix_queue_chunks);
 	tcase_add_test(tc, test_iouring);
 	tcase_add_test(tc, test_stop_collected);
+	tcase_add_test(tc, test_inet_mcast);
 	suite_add_tcase(s, tc);
 	return s;
 }
