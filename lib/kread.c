@@ -616,6 +616,32 @@ int kread_unix_queue(struct kread **slot, int fd, uint64_t ino, struct kread_que
 	return 0;
 }
 
+/*
+ * Run p once (iterator btf_id over thread tid) for exactly one record of
+ * len bytes starting with KREAD_MAGIC, copied to rec. No output: -ENOENT
+ * (no such fd or task).
+ */
+static int run_record(uint32_t btf_id, pid_t tid, const struct kprog *p, void *rec, size_t len,
+		      struct ckpt_error *e)
+{
+	_cleanup_free_ uint8_t *out = NULL;
+	size_t got = 0;
+	uint32_t magic;
+	int r = run_iter(btf_id, tid, p, &out, &got, e);
+
+	if (r < 0)
+		return r;
+	if (got != len)
+		return ckpt_err(e, got ? -EIO : -ENOENT,
+				"kernel reader: %zu bytes of output, not one record of %zu", got,
+				len);
+	memcpy(&magic, out, sizeof(magic));
+	if (magic != KREAD_MAGIC)
+		return ckpt_err(e, -EIO, "kernel reader: output not its record");
+	memcpy(rec, out, len);
+	return 0;
+}
+
 /* What the io_uring program writes. */
 struct iouring_record {
 	uint32_t magic, flags;
@@ -682,11 +708,9 @@ int kread_iouring(struct kread **slot, pid_t pid, int fd, uint64_t ino, struct k
 		  struct ckpt_error *e)
 {
 	_cleanup_(kread_freep) struct kread *own = NULL;
-	_cleanup_free_ uint8_t *out = NULL;
 	struct iouring_record rec;
 	struct kprog p = {0};
 	struct kread *kr;
-	size_t len = 0;
 	int r;
 
 	r = reader(slot, &own, &kr, e);
@@ -695,16 +719,10 @@ int kread_iouring(struct kread **slot, pid_t pid, int fd, uint64_t ino, struct k
 	if (kr->iou.flags == UINT32_MAX)
 		return ckpt_err(e, -ENOENT, "kernel reader: this kernel's BTF has no io_uring");
 	iouring_prog(&p, kr, fd, ino);
-	r = run_iter(kr->iter_btf_id, pid, &p, &out, &len, e);
+	r = run_record(kr->iter_btf_id, pid, &p, &rec, sizeof(rec), e);
 	if (r < 0)
-		return r;
-	if (len != sizeof(rec))
-		return ckpt_err(e, len ? -EIO : -ENOENT,
-				"kernel reader: pid %d fd %d (inode %llu): %zu bytes of output",
-				pid, fd, (unsigned long long)ino, len);
-	memcpy(&rec, out, sizeof(rec));
-	if (rec.magic != KREAD_MAGIC)
-		return ckpt_err(e, -EIO, "kernel reader: output not its record");
+		return ckpt_err_wrap(e, "pid %d fd %d (inode %llu)", pid, fd,
+				     (unsigned long long)ino);
 	*ret = (struct kread_iouring){.flags = rec.flags,
 				      .eventfd = rec.ev_fd != 0,
 				      .eventfd_async = rec.ev_fd && rec.ev_async,
@@ -742,26 +760,18 @@ static void task_stop_prog(struct kprog *p, const struct task_offsets *o)
 int kread_stop_collected(struct kread **slot, pid_t pid, bool *ret, struct ckpt_error *e)
 {
 	_cleanup_(kread_freep) struct kread *own = NULL;
-	_cleanup_free_ uint8_t *out = NULL;
 	struct kprog p = {0};
 	struct kread *kr;
 	uint32_t v[4];
-	size_t len = 0;
 	int r;
 
 	r = reader(slot, &own, &kr, e);
 	if (r < 0)
 		return r;
 	task_stop_prog(&p, &kr->task);
-	r = run_iter(kr->iter_task_btf_id, pid, &p, &out, &len, e);
+	r = run_record(kr->iter_task_btf_id, pid, &p, v, sizeof(v), e);
 	if (r < 0)
-		return r;
-	if (len != sizeof(v))
-		return ckpt_err(e, len ? -EIO : -ESRCH,
-				"kernel reader: pid %d: %zu bytes of output", pid, len);
-	memcpy(v, out, sizeof(v));
-	if (v[0] != KREAD_MAGIC)
-		return ckpt_err(e, -EIO, "kernel reader: output not its record");
+		return ckpt_err_wrap(e, "pid %d", pid);
 	*ret = (v[2] & KREAD_SIGNAL_STOP_STOPPED) && v[1] == 0;
 	return 0;
 }
@@ -853,27 +863,18 @@ static void mcast_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t
 int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, bool *ret, struct ckpt_error *e)
 {
 	_cleanup_(kread_freep) struct kread *own = NULL;
-	_cleanup_free_ uint8_t *out = NULL;
 	struct kprog p = {0};
 	struct kread *kr;
 	uint64_t v[3];
-	size_t len = 0;
 	int r;
 
 	r = reader(slot, &own, &kr, e);
 	if (r < 0)
 		return r;
 	mcast_prog(&p, kr, fd, ino);
-	r = run_iter(kr->iter_btf_id, gettid(), &p, &out, &len, e);
+	r = run_record(kr->iter_btf_id, gettid(), &p, v, sizeof(v), e);
 	if (r < 0)
-		return r;
-	if (len != sizeof(v))
-		return ckpt_err(e, len ? -EIO : -ENOENT,
-				"kernel reader: fd %d (inode %llu): %zu bytes of output", fd,
-				(unsigned long long)ino, len);
-	memcpy(v, out, sizeof(v));
-	if ((uint32_t)v[0] != KREAD_MAGIC)
-		return ckpt_err(e, -EIO, "kernel reader: output not its record");
+		return ckpt_err_wrap(e, "fd %d (inode %llu)", fd, (unsigned long long)ino);
 	*ret = v[1] || v[2];
 	return 0;
 }
