@@ -265,6 +265,10 @@ struct task_offsets {
 /* ... and what the multicast program reads */
 struct mcast_offsets {
 	uint32_t mc_list, pinet6, ipv6_mc_list;
+	/* ip_mc_socklist: next_rcu, multi (ip_mreqn), sfmode, sflist */
+	uint32_t m4_next, m4_multi, m4_sfmode, m4_sflist;
+	/* ipv6_mc_socklist: addr, ifindex, sfmode, next, sflist */
+	uint32_t m6_addr, m6_ifindex, m6_sfmode, m6_next, m6_sflist;
 };
 
 struct kread {
@@ -374,6 +378,32 @@ static int iouring_offsets(const struct kbtf *b, struct iouring_offsets *o, stru
 	return 0;
 }
 
+static int mcast_list_offsets(const struct kbtf *b, struct mcast_offsets *o, struct ckpt_error *e)
+{
+	const struct {
+		const char *sname, *path;
+		uint32_t *off, size;
+	} want[] = {
+	    {"ip_mc_socklist", "next_rcu", &o->m4_next, 8},
+	    {"ip_mc_socklist", "multi", &o->m4_multi, 12},
+	    {"ip_mc_socklist", "sfmode", &o->m4_sfmode, 4},
+	    {"ip_mc_socklist", "sflist", &o->m4_sflist, 8},
+	    {"ipv6_mc_socklist", "addr", &o->m6_addr, 16},
+	    {"ipv6_mc_socklist", "ifindex", &o->m6_ifindex, 4},
+	    {"ipv6_mc_socklist", "sfmode", &o->m6_sfmode, 4},
+	    {"ipv6_mc_socklist", "next", &o->m6_next, 8},
+	    {"ipv6_mc_socklist", "sflist", &o->m6_sflist, 8},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		int r = member(b, want[i].sname, want[i].path, want[i].size, want[i].off, e);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int kread_open(struct kread **ret, struct ckpt_error *e)
 {
 	_cleanup_(kbtf_freep) struct kbtf *b = NULL;
@@ -395,6 +425,8 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 		r = member(b, "inet_sock", "pinet6", 8, &kr->mc.pinet6, e);
 	if (r >= 0)
 		r = member(b, "ipv6_pinfo", "ipv6_mc_list", 8, &kr->mc.ipv6_mc_list, e);
+	if (r >= 0)
+		r = mcast_list_offsets(b, &kr->mc, e);
 	if (r >= 0)
 		r = member(b, "task_struct", "signal", 8, &kr->task.signal, e);
 	if (r >= 0)
@@ -876,5 +908,123 @@ int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, bool *ret, struc
 	if (r < 0)
 		return ckpt_err_wrap(e, "fd %d (inode %llu)", fd, (unsigned long long)ino);
 	*ret = v[1] || v[2];
+	return 0;
+}
+
+/* What the multicast list program writes per group. */
+struct mcast_record {
+	uint32_t magic, family;
+	uint8_t group[16];
+	uint32_t ifindex, sfmode;
+	uint32_t address, pad;
+	uint64_t sflist;
+};
+
+/*
+ * One list's walk: r7 the first entry; at most KREAD_MCAST_MAX records of
+ * family fam, the record at -48. next: offset of the next pointer.
+ */
+static void mcast_walk(struct kprog *p, int fam, uint32_t next, const uint32_t *field_off,
+		       const int *field_size, const int16_t *field_slot, int nfields)
+{
+	unsigned done, loop;
+
+	mov_imm(p, BPF_REG_9, 0);
+	loop = p->n;
+	done = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+	{
+		unsigned limit = jump_imm(p, BPF_JGE, BPF_REG_9, KREAD_MCAST_MAX + 1);
+
+		for (int16_t off = -48; off < 0; off += 8)
+			store_imm(p, BPF_DW, BPF_REG_10, off, 0);
+		store_imm(p, BPF_W, BPF_REG_10, -48, (int32_t)KREAD_MAGIC);
+		store_imm(p, BPF_W, BPF_REG_10, -44, fam);
+		for (int i = 0; i < nfields; i++)
+			probe(p, field_slot[i], field_size[i], BPF_REG_7, (int32_t)field_off[i]);
+		seq_write(p, -48, (int)sizeof(struct mcast_record));
+		probe(p, -8, 8, BPF_REG_7, (int32_t)next);
+		load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -8);
+		add_imm(p, BPF_REG_9, 1);
+		jump_back(p, loop);
+		land(p, limit);
+	}
+	land(p, done);
+}
+
+/*
+ * The program: for our fd numbered fd whose file's inode is ino, a record
+ * per IPv4 group (inet_sock.mc_list) then per IPv6 group (ipv6_mc_list),
+ * at most KREAD_MCAST_MAX + 1 of each (one more: the list is longer).
+ */
+static void mcast_list_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino)
+{
+	const struct mcast_offsets *o = &kr->mc;
+	/* group, ifindex and address of ip_mreqn; sfmode; sflist */
+	const uint32_t off4[] = {o->m4_multi, o->m4_multi + 8, o->m4_multi + 4, o->m4_sfmode,
+				 o->m4_sflist};
+	const int size4[] = {4, 4, 4, 4, 8};
+	const int16_t slot4[] = {-40, -24, -16, -20, -8};
+	const uint32_t off6[] = {o->m6_addr, o->m6_ifindex, o->m6_sfmode, o->m6_sflist};
+	const int size6[] = {16, 4, 4, 8};
+	const int16_t slot6[] = {-40, -24, -20, -8};
+	unsigned out[4];
+	int k = prog_find_file(p, &kr->usk.file, fd, ino, out);
+
+	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->usk.socket_sk);
+	load(p, BPF_DW, BPF_REG_8, BPF_REG_10, -8);
+	probe(p, -8, 8, BPF_REG_8, (int32_t)o->mc_list);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -8);
+	mcast_walk(p, 4, o->m4_next, off4, size4, slot4, 5);
+	probe(p, -8, 8, BPF_REG_8, (int32_t)o->pinet6);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -8);
+	out[k++] = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+	probe(p, -8, 8, BPF_REG_7, (int32_t)o->ipv6_mc_list);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -8);
+	mcast_walk(p, 6, o->m6_next, off6, size6, slot6, 4);
+	prog_exit(p, out, k);
+}
+
+int kread_inet_mcast_list(struct kread **slot, int fd, uint64_t ino, struct kread_mcast **ret,
+			  size_t *ret_n, struct ckpt_error *e)
+{
+	_cleanup_(kread_freep) struct kread *own = NULL;
+	_cleanup_free_ struct kread_mcast *v = NULL;
+	_cleanup_free_ uint8_t *out = NULL;
+	struct kprog p = {0};
+	struct kread *kr;
+	size_t len = 0, n, n4 = 0, n6 = 0;
+	int r;
+
+	r = reader(slot, &own, &kr, e);
+	if (r < 0)
+		return r;
+	mcast_list_prog(&p, kr, fd, ino);
+	r = run_iter(kr->iter_btf_id, gettid(), &p, &out, &len, e);
+	if (r < 0)
+		return r;
+	if (len % sizeof(struct mcast_record))
+		return ckpt_err(e, -EIO, "kernel reader: %zu bytes of output, not its records",
+				len);
+	n = len / sizeof(struct mcast_record);
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct mcast_record rec;
+
+		memcpy(&rec, out + i * sizeof(rec), sizeof(rec));
+		if (rec.magic != KREAD_MAGIC || (rec.family != 4 && rec.family != 6))
+			return ckpt_err(e, -EIO, "kernel reader: output not its records");
+		if (++*(rec.family == 4 ? &n4 : &n6) > KREAD_MCAST_MAX)
+			return ckpt_err(e, -E2BIG, "it has joined more than %d multicast groups",
+					KREAD_MCAST_MAX);
+		v[i] = (struct kread_mcast){.family = rec.family == 4 ? 4 : 6,
+					    .ifindex = (int)rec.ifindex,
+					    .address = rec.address,
+					    .filtered = rec.sflist != 0 || rec.sfmode != 0};
+		memcpy(v[i].group, rec.group, sizeof(v[i].group));
+	}
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
 	return 0;
 }

@@ -97,3 +97,19 @@ int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_
  * groups (IP_ADD_MEMBERSHIP, IPV6_JOIN_GROUP...): *ret.
  */
 int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, bool *ret, struct ckpt_error *e);
+
+/* The most groups of one family a socket's list is read for (IP_MAX_MEMBERSHIPS is 20). */
+#define KREAD_MCAST_MAX 64
+
+/* One multicast group a socket joined, newest first (the kernel's list order). */
+struct kread_mcast {
+	int family;	   /* 4 or 6 */
+	uint8_t group[16]; /* IPv4: the first 4 bytes (network order) */
+	int ifindex;
+	uint32_t address; /* IPv4: imr_address (network order) */
+	bool filtered;	  /* a source filter (sfmode INCLUDE or a source list) */
+};
+
+/* Every group the inet socket our fd refers to (ino) joined. -E2BIG: too many. */
+int kread_inet_mcast_list(struct kread **slot, int fd, uint64_t ino, struct kread_mcast **ret,
+			  size_t *ret_n, struct ckpt_error *e);

@@ -436,20 +436,16 @@ static bool proc_addr(const char *hex, size_t alen, uint8_t *ret)
 }
 
 /*
- * Urgent data (send(MSG_OOB)) not read yet: TCP repair has no way to put
- * the urgent pointer back, so it is refused. A peek with MSG_OOB shows the
- * byte and leaves it (EINVAL: none, or SO_OOBINLINE).
+ * Multicast groups joined: no call lists a socket's, the kernel reader does
+ * (inet_sock.mc_list, the IPv6 list). Saved in the order they were joined
+ * (the kernel's lists are newest first); a group with a source filter is
+ * refused. Without a reader this cannot be told, and is logged.
  */
-static int check_urgent(int fd, struct ckpt_error *e);
-
-/*
- * Multicast groups joined: no call lists a socket's, the kernel reader
- * does (inet_sock.mc_list). Not restored yet: refused. Without a reader
- * this cannot be told, and is logged.
- */
-static int check_mcast(const struct fd_probe *p, struct ckpt_error *e)
+static int dump_mcast(const struct fd_probe *p, InetSkEntry *ie, struct ckpt_error *e)
 {
+	_cleanup_free_ struct kread_mcast *v = NULL;
 	bool joined = false;
+	size_t n = 0;
 	int r = kread_inet_mcast(p->kread, p->local_fd, (uint64_t)p->st.st_ino, &joined, e);
 
 	if (r < 0) {
@@ -458,10 +454,69 @@ static int check_mcast(const struct fd_probe *p, struct ckpt_error *e)
 		ckpt_err_clear(e);
 		return 0;
 	}
-	if (joined)
-		return ckpt_err(e, -EOPNOTSUPP, "%s",
-				"it has joined multicast groups (IP_ADD_MEMBERSHIP, "
-				"IPV6_JOIN_GROUP): not supported yet");
+	if (!joined)
+		return 0;
+	r = kread_inet_mcast_list(p->kread, p->local_fd, (uint64_t)p->st.st_ino, &v, &n, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "its multicast groups");
+	ie->mcast = calloc(n ? n : 1, sizeof(*ie->mcast));
+	if (!ie->mcast)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = n; i-- > 0;) {
+		const struct kread_mcast *k = &v[i];
+		InetMcast *m;
+
+		if (k->filtered)
+			return ckpt_err(
+			    e, -EOPNOTSUPP, "%s",
+			    "it has joined a multicast group with a source filter "
+			    "(IP_ADD_SOURCE_MEMBERSHIP, MCAST_MSFILTER...): not supported");
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		inet_mcast__init(m);
+		ie->mcast[ie->n_mcast++] = m; /* freed with the entry from now on */
+		m->family = k->family == 4 ? AF_INET : AF_INET6;
+		m->ifindex = k->ifindex;
+		m->group.len = k->family == 4 ? 4 : 16;
+		m->group.data = malloc(m->group.len);
+		if (k->family == 4) {
+			m->has_address = true;
+			m->address.len = 4;
+			m->address.data = malloc(4);
+		}
+		if (!m->group.data || (m->has_address && !m->address.data))
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		memcpy(m->group.data, k->group, m->group.len);
+		if (m->has_address)
+			memcpy(m->address.data, &k->address, 4);
+	}
+	return 0;
+}
+
+/* The groups joined again, in order (post_options). */
+static int restore_mcast(int fd, const InetSkEntry *ie, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < ie->n_mcast; i++) {
+		const InetMcast *m = ie->mcast[i];
+		int r;
+
+		if (m->family == AF_INET) {
+			struct ip_mreqn mr = {.imr_ifindex = m->ifindex};
+
+			memcpy(&mr.imr_multiaddr, m->group.data, 4);
+			memcpy(&mr.imr_address, m->address.data, 4);
+			r = setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr));
+		} else {
+			struct ipv6_mreq mr = {.ipv6mr_interface = (unsigned)m->ifindex};
+
+			memcpy(&mr.ipv6mr_multiaddr, m->group.data, 16);
+			r = setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &mr, sizeof(mr));
+		}
+		if (r < 0)
+			return ckpt_err_errno(e, -errno, "joining multicast group %zu of %zu again",
+					      i + 1, ie->n_mcast);
+	}
 	return 0;
 }
 
@@ -486,6 +541,11 @@ static int check_tcp_keys_ulp(int fd, const struct inet_diag_info *d, struct ckp
 	return 0;
 }
 
+/*
+ * Urgent data (send(MSG_OOB)) not read yet: TCP repair has no way to put
+ * the urgent pointer back, so it is refused. A peek with MSG_OOB shows the
+ * byte and leaves it (EINVAL: none, or SO_OOBINLINE).
+ */
 static int check_urgent(int fd, struct ckpt_error *e)
 {
 	uint8_t b;
@@ -627,7 +687,7 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 	if (r >= 0 && ie->proto == IPPROTO_TCP)
 		r = check_tcp_keys_ulp(p->local_fd, &d, e);
 	if (r >= 0 && (inet_is_udp(ie) || inet_is_ping(ie)))
-		r = check_mcast(p, e);
+		r = dump_mcast(p, ie, e);
 	if (r >= 0 && ie->proto == IPPROTO_TCP && inet_is_established(ie))
 		r = check_urgent(p->local_fd, e);
 	if (r >= 0)
@@ -695,6 +755,17 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 	if (ie->has_backlog && ie->backlog > 1u << 20)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.backlog: %u",
 				fe->id, fe->path, ie->backlog);
+	for (size_t i = 0; i < ie->n_mcast; i++) {
+		const InetMcast *m = ie->mcast[i];
+
+		if (ie->n_mcast > 2 * KREAD_MCAST_MAX || (!inet_is_udp(ie) && !inet_is_ping(ie)) ||
+		    !((m->family == AF_INET && m->group.len == 4 && m->has_address &&
+		       m->address.len == 4) ||
+		      (m->family == AF_INET6 && ie->family == AF_INET6 && m->group.len == 16)))
+			return ckpt_err(e, -EINVAL,
+					"files.img: entry %u (%s): field inet_sk.mcast[%zu]",
+					fe->id, fe->path, i);
+	}
 	if (ie->n_dgrams > DGRAMS_MAX)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.dgrams",
 				fe->id, fe->path);
@@ -829,6 +900,8 @@ static int post_options(const struct isk *u, struct ckpt_error *e)
 		return ckpt_err_errno(e, r, "%s: buffer sizes",
 				      inet_entry_describe(u->fe, what, sizeof(what)));
 	r = inet_opts_set(fd, ie, OPT_LAST, e);
+	if (r >= 0)
+		r = restore_mcast(fd, ie, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "%s", inet_entry_describe(u->fe, what, sizeof(what)));
 	return fdk_set_nonblock(fd, u->fe, e);

@@ -11,8 +11,8 @@
 # Refused: a socket with an eBPF filter would be (not tested: needs bpf());
 # urgent data not read yet (tested: the program then reads it), TCP_MD5SIG
 # keys (tested), a TCP upper layer protocol such as kernel TLS (not tested:
-# the tls module is not loaded here), multicast groups joined (IPv4 and IPv6,
-# tested; a UDP socket that joined none is dumped as before).
+# the tls module is not loaded here), a multicast group joined with a source
+# filter (tested). Multicast groups joined (IPv4, IPv6) are restored.
 . "$(dirname "$0")/lib.sh"
 
 D=$T/work
@@ -74,29 +74,65 @@ log "TCP_MD5SIG keys: refused ($(cat "$ERR"))"
 kill_tree "$M"
 untrack "$M"
 
-# UDP sockets that joined multicast groups (IPv4, IPv6): no call lists a
-# socket's groups, the kernel reader does; not restored yet, so refused.
-for fam in 4 6; do
-	start_workload G "$T/mc$fam.ready" -- "$PYTHON" -c '
+# UDP sockets in multicast groups: no call lists a socket's groups, the
+# kernel reader does; they are joined again after restore. The program checks
+# delivery through lo to its IPv4 group before and after; the kernel's
+# per-device lists (/proc/net/igmp, igmp6) show both groups after restore.
+# A group joined with a source filter is refused.
+start_workload G "$T/mc.ready" -- "$PYTHON" -c '
 import os, socket, struct, sys, time
-if sys.argv[2] == "4":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                 struct.pack("4s4si", socket.inet_aton("239.1.2.3"), bytes(4), 1))
-else:
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
-                 socket.inet_pton(socket.AF_INET6, "ff02::1234") + struct.pack("I", 1))
-plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r4.bind(("0.0.0.0", 0))
+r4.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+              struct.pack("4s4si", socket.inet_aton("239.1.2.3"), bytes(4), 1))
+r6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+r6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+              socket.inet_pton(socket.AF_INET6, "ff02::1234") + struct.pack("I", 1))
+r4.settimeout(2)
+def check(what):
+    # a new sender each time (IP_MULTICAST_IF is not kept yet)
+    snd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    snd.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                   struct.pack("4s4si", bytes(4), bytes(4), 1))
+    snd.sendto(what.encode(), ("239.1.2.3", r4.getsockname()[1]))
+    try:
+        print("ok" if r4.recv(64) == what.encode() else "bad", what, flush=True)
+    except OSError as e:
+        print("bad", what, e, flush=True)
+check("before")
 open(sys.argv[1] + ".tmp", "w").write("%d\n" % os.getpid())
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-time.sleep(300)' "$T/mc$fam.ready" "$fam"
-	ckptctl_run dump "$G" -D "$T/mc$fam.img" && fail "IPv$fam: a socket in a multicast group was dumped"
-	grep -q "pid $G: fd [0-9]*: .*joined multicast groups" "$ERR" ||
-		fail "IPv$fam: the refusal does not name the pid, the socket and why: $(cat "$ERR")"
-	assert_running "$G"
-	log "IPv$fam multicast group joined: refused ($(cat "$ERR"))"
-	kill_tree "$G"
-	untrack "$G"
-done
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+check("after")
+time.sleep(300)' "$T/mc.ready" "$T/mc.go"
+grep -qx "ok before" "$T/G.stdout" || fail "multicast delivery before the dump: $(cat "$T/G.stdout")"
+ckpt_dump "$G" "$T/mc.img"
+assert_tree_gone "$G"
+grep -qi "030201EF" /proc/net/igmp && fail "the group is still joined on lo with the program gone"
+ckpt_restore "$T/mc.img"
+touch "$T/mc.go"
+wait_for 10 "the restored program's check" grep -q " after" "$T/G.stdout"
+grep -qx "ok after" "$T/G.stdout" || fail "multicast delivery after restore: $(cat "$T/G.stdout")"
+grep -qi "030201EF" /proc/net/igmp || fail "IPv4 group not joined after restore: $(cat /proc/net/igmp)"
+grep -q "ff020000000000000000000000001234" /proc/net/igmp6 ||
+	fail "IPv6 group not joined after restore: $(grep '^1 ' /proc/net/igmp6)"
+log "multicast groups (IPv4, IPv6) joined again after restore; delivery through lo works"
+kill_tree "$G"
+untrack "$G"
+
+start_workload F "$T/mcf.ready" -- "$PYTHON" -c '
+import os, socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, 39,  # IP_ADD_SOURCE_MEMBERSHIP
+             struct.pack("4s4s4s", socket.inet_aton("232.1.2.3"), socket.inet_aton("127.0.0.1"),
+                         socket.inet_aton("127.0.0.1")))
+open(sys.argv[1] + ".tmp", "w").write("%d\n" % os.getpid())
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(300)' "$T/mcf.ready"
+ckptctl_run dump "$F" -D "$T/mcf.img" && fail "a source-filtered multicast join was dumped"
+grep -q "pid $F: fd [0-9]*: .*multicast group with a source filter" "$ERR" ||
+	fail "the refusal does not name the pid, the socket and why: $(cat "$ERR")"
+assert_running "$F"
+log "a source-filtered multicast join: refused ($(cat "$ERR"))"
 pass

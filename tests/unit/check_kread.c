@@ -384,6 +384,25 @@ START_TEST(test_inet_mcast)
 	ck_assert_int_eq(setsockopt(s6, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m6, sizeof(m6)), 0);
 	ck_assert_int_eq(kread_inet_mcast(&kr, s6, st.st_ino, &joined, &e), 0);
 	ck_assert(joined);
+	/* the lists: an IPv4 group on the IPv6 socket too, newest first */
+	{
+		_cleanup_free_ struct kread_mcast *v = NULL;
+		struct in_addr g;
+		size_t n = 0;
+
+		ck_assert_int_eq(setsockopt(s6, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m4, sizeof(m4)), 0);
+		ck_assert_msg(kread_inet_mcast_list(&kr, s6, st.st_ino, &v, &n, &e) == 0, "%s",
+			      e.msg);
+		ck_assert_uint_eq(n, 2);
+		ck_assert_int_eq(v[0].family, 4);
+		memcpy(&g, v[0].group, 4);
+		ck_assert_uint_eq(g.s_addr, m4.imr_multiaddr.s_addr);
+		ck_assert_int_eq(v[0].ifindex, 1);
+		ck_assert(!v[0].filtered);
+		ck_assert_int_eq(v[1].family, 6);
+		ck_assert(!memcmp(v[1].group, &m6.ipv6mr_multiaddr, 16));
+		ck_assert_int_eq(v[1].ifindex, 1);
+	}
 }
 END_TEST
 
