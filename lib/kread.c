@@ -264,7 +264,7 @@ struct task_offsets {
 
 /* ... and what the multicast program reads */
 struct mcast_offsets {
-	uint32_t mc_list, pinet6, ipv6_mc_list;
+	uint32_t mc_list, pinet6, ipv6_mc_list, mc_index, mc_addr;
 	/* ip_mc_socklist: next_rcu, multi (ip_mreqn), sfmode, sflist */
 	uint32_t m4_next, m4_multi, m4_sfmode, m4_sflist;
 	/* ipv6_mc_socklist: addr, ifindex, sfmode, next, sflist */
@@ -425,6 +425,10 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 		r = member(b, "inet_sock", "pinet6", 8, &kr->mc.pinet6, e);
 	if (r >= 0)
 		r = member(b, "ipv6_pinfo", "ipv6_mc_list", 8, &kr->mc.ipv6_mc_list, e);
+	if (r >= 0)
+		r = member(b, "inet_sock", "mc_index", 4, &kr->mc.mc_index, e);
+	if (r >= 0)
+		r = member(b, "inet_sock", "mc_addr", 4, &kr->mc.mc_addr, e);
 	if (r >= 0)
 		r = mcast_list_offsets(b, &kr->mc, e);
 	if (r >= 0)
@@ -866,7 +870,8 @@ int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_
 
 /*
  * The program: for our fd numbered fd whose file's inode is ino (an inet
- * socket), {magic, 0, inet_sock.mc_list, its ipv6_pinfo's ipv6_mc_list}.
+ * socket), {magic, mc_index, inet_sock.mc_list, its ipv6_pinfo's
+ * ipv6_mc_list, mc_addr, 0}.
  */
 static void mcast_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino)
 {
@@ -877,27 +882,30 @@ static void mcast_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t
 	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->usk.socket_sk);
 	load(p, BPF_DW, BPF_REG_8, BPF_REG_10, -8);
 	store_imm(p, BPF_W, BPF_REG_10, -32, (int32_t)KREAD_MAGIC);
-	store_imm(p, BPF_W, BPF_REG_10, -28, 0);
+	probe(p, -28, 4, BPF_REG_8, (int32_t)o->mc_index);
 	probe(p, -24, 8, BPF_REG_8, (int32_t)o->mc_list);
+	store_imm(p, BPF_DW, BPF_REG_10, -8, 0);
+	probe(p, -8, 4, BPF_REG_8, (int32_t)o->mc_addr);
 	probe(p, -16, 8, BPF_REG_8, (int32_t)o->pinet6);
 	load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -16);
 	out[k++] = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
 	probe(p, -16, 8, BPF_REG_7, (int32_t)o->ipv6_mc_list);
-	seq_write(p, -32, 24);
+	seq_write(p, -32, 32);
 	prog_exit(p, out, k - 1);
 	/* no ipv6_pinfo: the record as it is (-16 holds the 0 pinet6) */
 	land(p, out[k - 1]);
-	seq_write(p, -32, 24);
+	seq_write(p, -32, 32);
 	mov_imm(p, BPF_REG_0, 0);
 	emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
 }
 
-int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, bool *ret, struct ckpt_error *e)
+int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, struct kread_inet_mc *ret,
+		     struct ckpt_error *e)
 {
 	_cleanup_(kread_freep) struct kread *own = NULL;
 	struct kprog p = {0};
 	struct kread *kr;
-	uint64_t v[3];
+	uint64_t v[4];
 	int r;
 
 	r = reader(slot, &own, &kr, e);
@@ -907,7 +915,9 @@ int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, bool *ret, struc
 	r = run_record(kr->iter_btf_id, gettid(), &p, v, sizeof(v), e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "fd %d (inode %llu)", fd, (unsigned long long)ino);
-	*ret = v[1] || v[2];
+	*ret = (struct kread_inet_mc){.joined = v[1] || v[2],
+				      .mc_index = (int)(uint32_t)(v[0] >> 32),
+				      .mc_addr = (uint32_t)v[3]};
 	return 0;
 }
 

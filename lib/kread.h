@@ -92,11 +92,16 @@ int kread_stop_collected(struct kread **slot, pid_t pid, bool *ret, struct ckpt_
 int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_fd,
 			struct ckpt_error *e);
 
-/*
- * The inet socket our fd refers to (ino: its inode) has joined multicast
- * groups (IP_ADD_MEMBERSHIP, IPV6_JOIN_GROUP...): *ret.
- */
-int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, bool *ret, struct ckpt_error *e);
+/* What the kernel keeps of an inet socket's multicast use that no call shows. */
+struct kread_inet_mc {
+	bool joined;	  /* groups joined (IP_ADD_MEMBERSHIP, IPV6_JOIN_GROUP...) */
+	int mc_index;	  /* IP_MULTICAST_IF's interface index (getsockopt gives the address) */
+	uint32_t mc_addr; /* ... and its address (network order) */
+};
+
+/* The inet socket our fd refers to (ino: its inode). */
+int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, struct kread_inet_mc *ret,
+		     struct ckpt_error *e);
 
 /* The most groups of one family a socket's list is read for (IP_MAX_MEMBERSHIPS is 20). */
 #define KREAD_MCAST_MAX 64

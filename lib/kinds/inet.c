@@ -444,9 +444,9 @@ static bool proc_addr(const char *hex, size_t alen, uint8_t *ret)
 static int dump_mcast(const struct fd_probe *p, InetSkEntry *ie, struct ckpt_error *e)
 {
 	_cleanup_free_ struct kread_mcast *v = NULL;
-	bool joined = false;
+	struct kread_inet_mc mc;
 	size_t n = 0;
-	int r = kread_inet_mcast(p->kread, p->local_fd, (uint64_t)p->st.st_ino, &joined, e);
+	int r = kread_inet_mcast(p->kread, p->local_fd, (uint64_t)p->st.st_ino, &mc, e);
 
 	if (r < 0) {
 		pr_debug("pid %d fd %d: multicast memberships not known (%s)\n", p->pid, p->fd,
@@ -454,7 +454,16 @@ static int dump_mcast(const struct fd_probe *p, InetSkEntry *ie, struct ckpt_err
 		ckpt_err_clear(e);
 		return 0;
 	}
-	if (!joined)
+	if (mc.mc_index || mc.mc_addr) {
+		ie->has_mc_if_index = ie->has_mc_if_addr = true;
+		ie->mc_if_index = mc.mc_index;
+		ie->mc_if_addr.len = 4;
+		ie->mc_if_addr.data = malloc(4);
+		if (!ie->mc_if_addr.data)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		memcpy(ie->mc_if_addr.data, &mc.mc_addr, 4);
+	}
+	if (!mc.joined)
 		return 0;
 	r = kread_inet_mcast_list(p->kread, p->local_fd, (uint64_t)p->st.st_ino, &v, &n, e);
 	if (r < 0)
@@ -494,9 +503,17 @@ static int dump_mcast(const struct fd_probe *p, InetSkEntry *ie, struct ckpt_err
 	return 0;
 }
 
-/* The groups joined again, in order (post_options). */
+/* IP_MULTICAST_IF, then the groups joined again, in order (post_options). */
 static int restore_mcast(int fd, const InetSkEntry *ie, struct ckpt_error *e)
 {
+	if (ie->has_mc_if_index) {
+		struct ip_mreqn mr = {.imr_ifindex = ie->mc_if_index};
+
+		memcpy(&mr.imr_address, ie->mc_if_addr.data, 4);
+		if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof(mr)) < 0)
+			return ckpt_err_errno(e, -errno, "IP_MULTICAST_IF (interface %d)",
+					      ie->mc_if_index);
+	}
 	for (size_t i = 0; i < ie->n_mcast; i++) {
 		const InetMcast *m = ie->mcast[i];
 		int r;
@@ -755,6 +772,11 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 	if (ie->has_backlog && ie->backlog > 1u << 20)
 		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.backlog: %u",
 				fe->id, fe->path, ie->backlog);
+	if (ie->has_mc_if_index != ie->has_mc_if_addr ||
+	    (ie->has_mc_if_addr &&
+	     (ie->mc_if_addr.len != 4 || (!inet_is_udp(ie) && !inet_is_ping(ie)))))
+		return ckpt_err(e, -EINVAL, "files.img: entry %u (%s): field inet_sk.mc_if_index",
+				fe->id, fe->path);
 	for (size_t i = 0; i < ie->n_mcast; i++) {
 		const InetMcast *m = ie->mcast[i];
 

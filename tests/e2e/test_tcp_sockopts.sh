@@ -75,8 +75,10 @@ kill_tree "$M"
 untrack "$M"
 
 # UDP sockets in multicast groups: no call lists a socket's groups, the
-# kernel reader does; they are joined again after restore. The program checks
-# delivery through lo to its IPv4 group before and after; the kernel's
+# kernel reader does; they are joined again after restore, and the sender's
+# IP_MULTICAST_IF interface (getsockopt gives only its address) is set again.
+# The program checks delivery through lo to its IPv4 group before and after;
+# the kernel's
 # per-device lists (/proc/net/igmp, igmp6) show both groups after restore.
 # A group joined with a source filter is refused.
 start_workload G "$T/mc.ready" -- "$PYTHON" -c '
@@ -88,12 +90,12 @@ r4.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
 r6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 r6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
               socket.inet_pton(socket.AF_INET6, "ff02::1234") + struct.pack("I", 1))
+# the sender sends through lo (IP_MULTICAST_IF by interface index: without it
+# there is no route to the group)
+snd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+snd.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, struct.pack("4s4si", bytes(4), bytes(4), 1))
 r4.settimeout(2)
 def check(what):
-    # a new sender each time (IP_MULTICAST_IF is not kept yet)
-    snd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    snd.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
-                   struct.pack("4s4si", bytes(4), bytes(4), 1))
     snd.sendto(what.encode(), ("239.1.2.3", r4.getsockname()[1]))
     try:
         print("ok" if r4.recv(64) == what.encode() else "bad", what, flush=True)

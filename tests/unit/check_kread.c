@@ -366,24 +366,26 @@ START_TEST(test_inet_mcast)
 	struct ip_mreqn m4 = {.imr_ifindex = 1};
 	struct ipv6_mreq m6 = {.ipv6mr_interface = 1};
 	struct ckpt_error e = {0};
-	bool joined = true;
+	struct kread_inet_mc mc;
 	struct stat st;
 
 	ck_assert(s4 >= 0 && s6 >= 0);
 	ck_assert_int_eq(fstat(s4, &st), 0);
-	ck_assert_msg(kread_inet_mcast(&kr, s4, st.st_ino, &joined, &e) == 0, "%s", e.msg);
-	ck_assert(!joined);
+	ck_assert_msg(kread_inet_mcast(&kr, s4, st.st_ino, &mc, &e) == 0, "%s", e.msg);
+	ck_assert(!mc.joined && !mc.mc_index && !mc.mc_addr);
 	ck_assert_int_eq(inet_pton(AF_INET, "239.1.2.3", &m4.imr_multiaddr), 1);
 	ck_assert_int_eq(setsockopt(s4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m4, sizeof(m4)), 0);
-	ck_assert_int_eq(kread_inet_mcast(&kr, s4, st.st_ino, &joined, &e), 0);
-	ck_assert(joined);
+	ck_assert_int_eq(setsockopt(s4, IPPROTO_IP, IP_MULTICAST_IF, &m4, sizeof(m4)), 0);
+	ck_assert_int_eq(kread_inet_mcast(&kr, s4, st.st_ino, &mc, &e), 0);
+	ck_assert(mc.joined);
+	ck_assert_int_eq(mc.mc_index, 1);
 	ck_assert_int_eq(fstat(s6, &st), 0);
-	ck_assert_int_eq(kread_inet_mcast(&kr, s6, st.st_ino, &joined, &e), 0);
-	ck_assert(!joined);
+	ck_assert_int_eq(kread_inet_mcast(&kr, s6, st.st_ino, &mc, &e), 0);
+	ck_assert(!mc.joined);
 	ck_assert_int_eq(inet_pton(AF_INET6, "ff02::1234", &m6.ipv6mr_multiaddr), 1);
 	ck_assert_int_eq(setsockopt(s6, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m6, sizeof(m6)), 0);
-	ck_assert_int_eq(kread_inet_mcast(&kr, s6, st.st_ino, &joined, &e), 0);
-	ck_assert(joined);
+	ck_assert_int_eq(kread_inet_mcast(&kr, s6, st.st_ino, &mc, &e), 0);
+	ck_assert(mc.joined);
 	/* the lists: an IPv4 group on the IPv6 socket too, newest first */
 	{
 		_cleanup_free_ struct kread_mcast *v = NULL;

@@ -82,6 +82,9 @@ V6 = [
     (IP6, IPV6_MINHOPCOUNT, "IPV6_MINHOPCOUNT", 5),
     (IP6, IPV6_RECVORIGDSTADDR, "IPV6_RECVORIGDSTADDR", 1),
 ]
+V6_UDP = [
+    (IP6, socket.IPV6_MULTICAST_IF, "IPV6_MULTICAST_IF", 1),
+]
 TCP_ALL = [
     (TCP, socket.TCP_NODELAY, "TCP_NODELAY", 1),
     (TCP, socket.TCP_CORK, "TCP_CORK", 1),
@@ -198,7 +201,7 @@ def main():
         socks.append(("client " + tag, c, opts))
         socks.append(("accepted " + tag, a, opts))
         u = socket.socket(fam, socket.SOCK_DGRAM)
-        opts = COMMON + v6 + UDP_ALL
+        opts = COMMON + v6 + UDP_ALL + (V6_UDP if v6 else [])
         setup(u, opts, out, "udp " + tag)
         attach_filter(u, lock=True)
         u.bind((host, 0))
