@@ -82,6 +82,10 @@ V6 = [
     (IP6, IPV6_MINHOPCOUNT, "IPV6_MINHOPCOUNT", 5),
     (IP6, IPV6_RECVORIGDSTADDR, "IPV6_RECVORIGDSTADDR", 1),
 ]
+# an interface index in network order; not with SO_BINDTODEVICE: on a
+# socket of its own
+UNICAST_IF = {False: [(IP, 50, "IP_UNICAST_IF", struct.pack("!I", 1))],
+              True: [(IP6, 76, "IPV6_UNICAST_IF", struct.pack("!I", 1))]}
 V6_UDP = [
     (IP6, socket.IPV6_MULTICAST_IF, "IPV6_MULTICAST_IF", 1),
 ]
@@ -201,6 +205,9 @@ def main():
         socks.append(("client " + tag, c, opts))
         socks.append(("accepted " + tag, a, opts))
         u = socket.socket(fam, socket.SOCK_DGRAM)
+        u2 = socket.socket(fam, socket.SOCK_DGRAM)
+        setup(u2, UNICAST_IF[bool(v6)], out, "udp-if " + tag)
+        socks.append(("udp-if " + tag, u2, UNICAST_IF[bool(v6)]))
         opts = COMMON + v6 + UDP_ALL + (V6_UDP if v6 else [])
         setup(u, opts, out, "udp " + tag)
         attach_filter(u, lock=True)
