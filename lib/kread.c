@@ -24,7 +24,7 @@
 #include "kread.h"
 #include "log.h"
 
-#define KPROG_MAX 256
+#define KPROG_MAX 512
 #define KREAD_MAGIC 0x6b725131u /* "kRQ1" */
 /* IO_URING_NAPI_TRACKING_INACTIVE: a ring's NAPI mode until IORING_REGISTER_NAPI */
 #define KREAD_NAPI_INACTIVE 255
