@@ -8,7 +8,9 @@
 # CAP_SYS_PTRACE) or a root-only file (0600 in a 0700 directory) is refused
 # with "Permission denied" naming the file, and nothing is left running;
 # the unforged checkpoint restores, and the restored program runs as the
-# user without capabilities.
+# user without capabilities. A user's queued credentials and fds in flight,
+# and a user's io_uring ring with setup flags only the kernel reader sees,
+# come back through the user's own dump and restore.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
 
@@ -109,5 +111,27 @@ touch "$T/a/cr/go"
 wait_grep "$T/a/cr/log" 'ok cred|FAIL' 10
 grep -q FAIL "$T/a/cr/log" && fail "credentials after the user's restore: $(cat "$T/a/cr/log")"
 log "a user's queued message: its credentials and fd in flight given back by the user's restore"
+kill_tree "$RESTORED_PID"
+
+# a user's io_uring ring set up with flags no call shows (SUBMIT_ALL...):
+# ckptd's dump reads them with the kernel reader for the user, the user's
+# restore makes the ring again with them; the program's own checks go on
+# clean (tests/workloads/iouring.c, mode flags)
+install -m 0755 "$WL/iouring" "$T/bin/iouring"
+mkdir -m 0700 "$T/a/iu" "$T/a/ck3" && chown ckpt-priv-a: "$T/a/iu" "$T/a/ck3"
+touch "$T/I.stdout" "$T/I.stderr" && chown ckpt-priv-a: "$T/I.stdout" "$T/I.stderr"
+start_workload I "$T/a/i.ready" -- setpriv --reuid=ckpt-priv-a --regid="$(id -g ckpt-priv-a)" \
+	--clear-groups --inh-caps=-all -- "$T/bin/iouring" "$T/a/iu/log" "$T/a/i.ready" "$T/a/iu" flags
+wait_grep "$T/a/iu/log" '^ok 3 ' 10
+user_ckptctl ckpt-priv-a dump "$I" -D "$T/a/ck3" --json || fail "the user's io_uring dump failed: $(cat "$ERR")"
+assert_tree_gone "$I"
+lines=$(wc -l <"$T/a/iu/log")
+user_ckptctl ckpt-priv-a restore "$T/a/ck3" --json || fail "the user's io_uring restore failed: $(cat "$ERR")"
+RESTORED_PID=$(json_get "$OUT" root_pid)
+TRACKED+=("$RESTORED_PID")
+wait_for 10 "5 more rounds after the user's restore" eval "(( \$(wc -l <$T/a/iu/log) >= lines + 5 ))"
+tail -n +$((lines + 1)) "$T/a/iu/log" | grep -v ' bad 0$' &&
+	fail "the user's ring after restore: $(grep -m1 '^bad' "$T/a/iu/log")"
+log "a user's io_uring ring with SUBMIT_ALL: dumped and restored through ckptd, its checks clean"
 kill_tree "$RESTORED_PID"
 pass
