@@ -876,7 +876,7 @@ int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_
 static void mcast_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino)
 {
 	const struct mcast_offsets *o = &kr->mc;
-	unsigned out[4];
+	unsigned out[3], no_v6;
 	int k = prog_find_file(p, &kr->usk.file, fd, ino, out);
 
 	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->usk.socket_sk);
@@ -888,15 +888,12 @@ static void mcast_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t
 	probe(p, -8, 4, BPF_REG_8, (int32_t)o->mc_addr);
 	probe(p, -16, 8, BPF_REG_8, (int32_t)o->pinet6);
 	load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -16);
-	out[k++] = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+	/* no ipv6_pinfo: -16 holds its 0 pointer, as an empty list */
+	no_v6 = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
 	probe(p, -16, 8, BPF_REG_7, (int32_t)o->ipv6_mc_list);
+	land(p, no_v6);
 	seq_write(p, -32, 32);
-	prog_exit(p, out, k - 1);
-	/* no ipv6_pinfo: the record as it is (-16 holds the 0 pinet6) */
-	land(p, out[k - 1]);
-	seq_write(p, -32, 32);
-	mov_imm(p, BPF_REG_0, 0);
-	emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	prog_exit(p, out, k);
 }
 
 int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, struct kread_inet_mc *ret,

@@ -49,9 +49,6 @@
 #ifndef IORING_SETUP_DEFER_TASKRUN
 #define IORING_SETUP_DEFER_TASKRUN (1U << 13)
 #endif
-#ifndef IORING_ENTER_EXT_ARG_REG
-#define IORING_ENTER_EXT_ARG_REG (1U << 6)
-#endif
 #define IOU_PG 4096UL
 #define IOU_PAGE_ALIGN(x) (((x) + IOU_PG - 1) & ~(IOU_PG - 1))
 
@@ -231,42 +228,31 @@ static int read_info(pid_t pid, int fd, char **text, struct iou_info *i, struct 
 /* ---- dump -------------------------------------------------------------------------- */
 
 /*
- * What the kernel answers our copy of the fd tells the flags no file shows.
- * None of these calls changes the ring: a probe of the opcodes, an enter
- * that submits nothing and waits for nothing.
+ * What the kernel answers our copy of the fd: a ring made disabled and
+ * not enabled yet, restrictions (neither can be made again). The flags
+ * themselves come from the kernel reader (kernel_view). None of these calls
+ * changes the ring: an enter that submits nothing and waits for nothing, a
+ * probe of the opcodes (EEXIST: a single issuer answers its submitter only).
  */
-static int probe_flags(const struct fd_probe *p, uint32_t *flags, struct ckpt_error *e)
+static int probe_refusals(const struct fd_probe *p, struct ckpt_error *e)
 {
 	_cleanup_free_ struct io_uring_probe *pr =
 	    calloc(1, sizeof(*pr) + 256 * sizeof(struct io_uring_probe_op));
 
 	if (!pr)
 		return ckpt_err(e, -ENOMEM, "out of memory");
-	*flags = 0;
 	if (sys_enter(p->local_fd, 0, 0, 0, NULL, 0) < 0 && errno == EBADFD)
 		return ckpt_err(e, -EOPNOTSUPP,
 				"io_uring instance made disabled (IORING_SETUP_R_DISABLED) and not "
 				"enabled yet: not supported");
-	if (sys_register(p->local_fd, IORING_REGISTER_PROBE, pr, 256) < 0) {
-		if (errno == EEXIST)
-			*flags |= IORING_SETUP_SINGLE_ISSUER;
-		else if (errno == EACCES)
+	if (sys_register(p->local_fd, IORING_REGISTER_PROBE, pr, 256) < 0 && errno != EEXIST) {
+		if (errno == EACCES)
 			return ckpt_err(e, -EOPNOTSUPP,
 					"io_uring instance with restrictions "
 					"(IORING_REGISTER_RESTRICTIONS): they cannot be read back; "
 					"not supported");
-		else
-			return ckpt_err_errno(e, -errno, "io_uring: IORING_REGISTER_PROBE");
+		return ckpt_err_errno(e, -errno, "io_uring: IORING_REGISTER_PROBE");
 	}
-	if (*flags & IORING_SETUP_SINGLE_ISSUER &&
-	    sys_enter(p->local_fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno == EEXIST)
-		*flags |= IORING_SETUP_DEFER_TASKRUN;
-	/* a wait region argument: refused as such by IOPOLL rings, looked up by others */
-	if (sys_enter(p->local_fd, 0, 0,
-		      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | IORING_ENTER_EXT_ARG_REG,
-		      NULL, 64) < 0 &&
-	    errno == EINVAL)
-		*flags |= IORING_SETUP_IOPOLL;
 	return 0;
 }
 
@@ -275,8 +261,7 @@ static int probe_flags(const struct fd_probe *p, uint32_t *flags, struct ckpt_er
  * SUBMIT_ALL, COOP_TASKRUN, NO_SQARRAY..., no call answers differently
  * for), the registered eventfd's mode, provided buffers and the task's
  * registered ring fds. The sizes (CQSIZE, CLAMP) are saved as they came
- * out; what the restore cannot make again is refused by name. What
- * probe_flags saw must agree.
+ * out; what the restore cannot make again is refused by name.
  */
 static int kernel_view(const struct fd_probe *p, uint32_t *flags, struct kread_iouring *ki,
 		       struct ckpt_error *e)
@@ -308,9 +293,6 @@ static int kernel_view(const struct fd_probe *p, uint32_t *flags, struct kread_i
 	if (k & ~IOURING_FLAGS_KNOWN)
 		return ckpt_err(e, -EOPNOTSUPP, "%s %#x not known here: not supported",
 				"io_uring instance with setup flags", k & ~IOURING_FLAGS_KNOWN);
-	if (*flags & ~k)
-		return ckpt_err(e, -EIO, "io_uring: its setup flags %#x, yet it answers as %#x", k,
-				*flags);
 	if (ki->provided_buffers)
 		return ckpt_err(
 		    e, -EOPNOTSUPP, "%s",
@@ -654,7 +636,7 @@ static int iouring_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	if (in.personalities)
 		return ckpt_err(e, -EOPNOTSUPP,
 				"io_uring instance with registered personalities: not supported");
-	r = probe_flags(p, &flags, e);
+	r = probe_refusals(p, e);
 	if (r >= 0)
 		r = kernel_view(p, &flags, &ki, e);
 	if (r < 0)

@@ -393,6 +393,9 @@ static int peek_all(const struct fd_probe *p, int fd, UnixSkEntry *ue, uint8_t *
 	return 0;
 }
 
+/* add_msg's overflow ids for a message made up here (its credentials, if any, have a pid) */
+static const uint32_t no_overflow[2] = {0, 0};
+
 /*
  * A stream run ending with a send that carried fds: where did that send
  * begin? Runs are what peek_all saw; q, the skbs of the queue, comes from
@@ -403,7 +406,6 @@ static int peek_all(const struct fd_probe *p, int fd, UnixSkEntry *ue, uint8_t *
  */
 static int split_fd_runs(UnixSkEntry *ue, const struct kread_queue *q, struct ckpt_error *e)
 {
-	static const uint32_t none[2] = {0, 0}; /* no credentials of pid 0 here */
 	size_t pos = 0, skb = 0, skb_end = 0;
 
 	for (size_t i = 0; i < ue->n_msgs; pos += ue->msgs[i++]->data.len) {
@@ -430,7 +432,7 @@ static int split_fd_runs(UnixSkEntry *ue, const struct kread_queue *q, struct ck
 		pk = (struct peeked){
 		    .cred = m->has_cred_pid,
 		    .uc = {.pid = m->cred_pid, .uid = m->cred_uid, .gid = m->cred_gid}};
-		r = add_msg(NULL, ue, m->data.data, cut, &pk, none, e);
+		r = add_msg(NULL, ue, m->data.data, cut, &pk, no_overflow, e);
 		if (r < 0)
 			return r;
 		plain = ue->msgs[--ue->n_msgs];
@@ -468,7 +470,7 @@ static int insert_byte(UnixSkEntry *ue, size_t at, uint8_t byte, struct ckpt_err
 	if (at != pos)
 		return ckpt_err(e, -EIO, "its out-of-band byte lies beyond its queue");
 	/* the queue holds nothing else */
-	return add_msg(NULL, ue, &byte, 1, &(struct peeked){0}, (const uint32_t[2]){0, 0}, e);
+	return add_msg(NULL, ue, &byte, 1, &(struct peeked){0}, no_overflow, e);
 }
 
 /*
