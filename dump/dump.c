@@ -124,6 +124,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 			fd_entry__free_unpacked(t->fds[k], NULL);
 		free(t->fds);
 		free(t->runs);
+		dump_sib_free(t);
 		free(t->threads);
 		if (t->pidfd >= 0)
 			close(t->pidfd);
@@ -242,6 +243,8 @@ static int dump_memory(struct dump_ctx *c, struct ckpt_error *e)
 		if (r < 0)
 			return with_pid(e, c->tasks[i].pid);
 	}
+	for (size_t i = 0; i < c->ntasks; i++)
+		dump_sib_free(&c->tasks[i]);
 	/* incremental: what changed since the parent, then tracking armed
 	 * again (still frozen: the pages saved are the pages protected) */
 	for (size_t i = 0; i < c->ntasks; i++) {

@@ -462,12 +462,13 @@ struct split {
 };
 
 static int split_add(struct split *s, uint64_t vaddr, uint64_t nr, bool inh, bool in_parent,
-		     struct ckpt_error *e)
+		     pid_t sibling, struct ckpt_error *e)
 {
 	struct page_run *last = s->n ? &s->runs[s->n - 1] : NULL;
 
 	if (last && last->inherited == inh && last->in_parent == in_parent &&
-	    last->vaddr + (uint64_t)last->nr * PG_SIZE == vaddr && last->nr + nr < (1u << 30)) {
+	    last->sibling == sibling && last->vaddr + (uint64_t)last->nr * PG_SIZE == vaddr &&
+	    last->nr + nr < (1u << 30)) {
 		last->nr += (uint32_t)nr;
 		return 0;
 	}
@@ -480,7 +481,7 @@ static int split_add(struct split *s, uint64_t vaddr, uint64_t nr, bool inh, boo
 		s->runs = g;
 		s->cap = cap;
 	}
-	s->runs[s->n++] = (struct page_run){vaddr, (uint32_t)nr, inh, in_parent};
+	s->runs[s->n++] = (struct page_run){vaddr, (uint32_t)nr, inh, in_parent, sibling};
 	return 0;
 }
 
@@ -538,7 +539,7 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 		const struct page_run *run = &t->runs[i];
 
 		if (run->inherited) {
-			r = split_add(&s, run->vaddr, run->nr, true, false, e);
+			r = split_add(&s, run->vaddr, run->nr, true, false, run->sibling, e);
 			continue;
 		}
 		for (uint64_t off = 0; r >= 0 && off < run->nr; off += PM_WORDS) {
@@ -567,7 +568,7 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 					it->unchanged++;
 				else
 					it->saved++;
-				r = split_add(&s, va, 1, false, ref, e);
+				r = split_add(&s, va, 1, false, ref, 0, e);
 				if (r >= 0 && c->opts->pre_dump)
 					r = table_add(&it->mine, va, pfn, e);
 			}

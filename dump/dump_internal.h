@@ -39,7 +39,12 @@ struct page_run {
 	uint32_t nr;
 	bool inherited;
 	bool in_parent; /* unchanged since the parent checkpoint (dump_incr.c) */
+	/* inherited: 0 from the parent's page now, else the page this sibling
+	 * saved, which the parent held when it forked both (docs/cow.md) */
+	pid_t sibling;
 };
+
+struct sib_table;
 
 struct dump_task {
 	pid_t pid;
@@ -69,6 +74,8 @@ struct dump_task {
 	uint64_t pages_bytes;
 	struct page_run *runs; /* dump_task_scan, in address order */
 	size_t nruns, runs_cap;
+	/* a parent, while its children are scanned: their own pages' frames */
+	struct sib_table *sib;
 	/* written while frozen, closed (fsync) by dump_close_pages() later */
 	struct img *pagemap_img, *pages_img;
 	/* --leave-running: the pages wait in pipes until dump_close_pages() */
@@ -224,6 +231,8 @@ int dump_task_mm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 int dump_link_iouring_maps(struct dump_ctx *c, struct ckpt_error *e);
 /* Which pages to save and which are the parent's (before any task's pages are read). */
 int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/* The frames a parent kept for its children's scans (dump_task_scan). */
+void dump_sib_free(struct dump_task *t);
 int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /* Close (fsync, checksum) the page images of a task left open by dump_task_pages. */
 int dump_close_pages(struct dump_task *t, struct ckpt_error *e);

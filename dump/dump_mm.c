@@ -529,7 +529,7 @@ static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, struct 
 }
 
 /* A run of pages to save, recorded in the task (written by dump_pages). */
-static int emit_run(struct dump_task *t, uint64_t vaddr, uint64_t nr, bool inherited,
+static int emit_run(struct dump_task *t, uint64_t vaddr, uint64_t nr, bool inherited, pid_t sib,
 		    struct ckpt_error *e)
 {
 	if (t->nruns == t->runs_cap) {
@@ -541,7 +541,7 @@ static int emit_run(struct dump_task *t, uint64_t vaddr, uint64_t nr, bool inher
 		t->runs = g;
 		t->runs_cap = cap;
 	}
-	t->runs[t->nruns++] = (struct page_run){vaddr, (uint32_t)nr, inherited, false};
+	t->runs[t->nruns++] = (struct page_run){vaddr, (uint32_t)nr, inherited, false, sib};
 	return 0;
 }
 
@@ -558,9 +558,93 @@ struct cow_src {
 	int pmfd;  /* the task's pagemap */
 	int ppmfd; /* the parent's, -1 without a parent in the tree */
 	const struct dump_task *parent;
-	uint64_t *wc, *wp;  /* PM_CHUNK words each */
-	uint64_t inherited; /* pages recorded as inherited, for the log */
+	struct sib_table *sib; /* the parent's: its children's own pages so far */
+	uint64_t *wc, *wp;     /* PM_CHUNK words each */
+	pid_t *cls;	       /* PM_CHUNK: each page's kind (run_add_cow) */
+	uint64_t inherited;    /* pages recorded as inherited, for the log */
+	uint64_t from_sibling; /* ... of them from a sibling's */
 };
+
+/*
+ * Pages shared only between siblings: a parent that rewrote (or dropped) a
+ * page after forking some children leaves them sharing the old page among
+ * themselves. The children of one parent are scanned in the order it forked
+ * them (the kernel lists children in fork order); the parent's table holds,
+ * per address of its compatible areas, the frame of the last child that had
+ * a page of its own there. A later child with the same frame shares it: its
+ * page is recorded as inherited from that sibling, which saves the data.
+ * The restore has the parent hold that data while it forks both.
+ */
+struct sib_slot {
+	uint64_t page; /* address / PG_SIZE + 1; 0: empty */
+	uint64_t pfn;
+	pid_t pid;
+};
+
+struct sib_table {
+	struct sib_slot *v;
+	size_t cap, n; /* cap: a power of 2 */
+};
+
+void dump_sib_free(struct dump_task *t)
+{
+	if (t->sib)
+		free(t->sib->v);
+	free(t->sib);
+	t->sib = NULL;
+}
+
+static struct sib_slot *sib_slot(struct sib_table *tb, uint64_t page)
+{
+	size_t i = (size_t)((page * 0x9e3779b97f4a7c15ULL) >> 20) & (tb->cap - 1);
+
+	while (tb->v[i].page && tb->v[i].page != page)
+		i = (i + 1) & (tb->cap - 1);
+	return &tb->v[i];
+}
+
+static int sib_grow(struct sib_table *tb, struct ckpt_error *e)
+{
+	struct sib_table g = {.cap = tb->cap ? 2 * tb->cap : 4096};
+
+	g.v = calloc(g.cap, sizeof(*g.v));
+	if (!g.v)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < tb->cap; i++)
+		if (tb->v[i].page)
+			*sib_slot(&g, tb->v[i].page) = tb->v[i];
+	g.n = tb->n;
+	free(tb->v);
+	*tb = g;
+	return 0;
+}
+
+/*
+ * The task's own page at addr, frame pfn: the sibling whose saved page it
+ * is (0 if none; then it is the one later siblings may share).
+ */
+static int sib_match(struct sib_table *tb, uint64_t addr, uint64_t pfn, pid_t pid, pid_t *ret,
+		     struct ckpt_error *e)
+{
+	struct sib_slot *s;
+
+	*ret = 0;
+	if (2 * (tb->n + 1) > tb->cap) {
+		int r = sib_grow(tb, e);
+
+		if (r < 0)
+			return r;
+	}
+	s = sib_slot(tb, addr / PG_SIZE + 1);
+	if (s->page && s->pfn == pfn) {
+		*ret = s->pid;
+		return 0;
+	}
+	if (!s->page)
+		tb->n++;
+	*s = (struct sib_slot){addr / PG_SIZE + 1, pfn, pid};
+	return 0;
+}
 
 #define PM_PFN_MASK ((1ULL << 55) - 1)
 
@@ -575,21 +659,22 @@ struct run_acc {
 	struct dump_task *t;
 	uint64_t start, len; /* the run being built (len 0: none) */
 	bool inh;	     /* ... of inherited pages */
+	pid_t sib;	     /* ... from this sibling's (0: the parent's) */
 	struct cow_src *cow;
 	struct cow_win *win; /* parts of the area the parent has compatibly */
 	size_t nwin;
 };
 
-static int run_add_kind(struct run_acc *a, uint64_t addr, uint64_t npages, bool inh,
+static int run_add_kind(struct run_acc *a, uint64_t addr, uint64_t npages, bool inh, pid_t sib,
 			struct ckpt_error *e)
 {
 	while (npages) {
 		uint64_t n;
 		int r;
 
-		if (a->len &&
-		    (a->start + a->len * PG_SIZE != addr || a->len == RUN_MAX || a->inh != inh)) {
-			r = emit_run(a->t, a->start, a->len, a->inh, e);
+		if (a->len && (a->start + a->len * PG_SIZE != addr || a->len == RUN_MAX ||
+			       a->inh != inh || a->sib != sib)) {
+			r = emit_run(a->t, a->start, a->len, a->inh, a->sib, e);
 			if (r < 0)
 				return r;
 			a->len = 0;
@@ -597,6 +682,7 @@ static int run_add_kind(struct run_acc *a, uint64_t addr, uint64_t npages, bool 
 		if (!a->len) {
 			a->start = addr;
 			a->inh = inh;
+			a->sib = sib;
 		}
 		n = npages < RUN_MAX - a->len ? npages : RUN_MAX - a->len;
 		a->len += n;
@@ -632,27 +718,34 @@ static int run_add_cow(struct run_acc *a, const struct cow_win *w, uint64_t addr
 			r = read_words(cs->ppmfd, cs->parent->pid, cs->wp, addr, n, e);
 		if (r < 0)
 			return r;
-		while (i < n) {
-			uint64_t j = i;
-			bool inh = false;
+		/* each page once (the sibling table learns from it): -1 the
+		 * parent's page, 0 the task's own, else the sibling's pid */
+		for (uint64_t j = 0; j < n; j++) {
+			uint64_t c = cs->wc[j], p = cs->wp[j], pfn = c & PM_PFN_MASK;
 
-			for (; j < n; j++) {
-				uint64_t c = cs->wc[j], p = cs->wp[j];
-				bool same = (c & PM_PRESENT) && (p & PM_PRESENT) &&
-					    (c & PM_PFN_MASK) &&
-					    (c & PM_PFN_MASK) == (p & PM_PFN_MASK) &&
-					    !(w->parent_file && (p & PM_FILE));
-
-				if (j == i)
-					inh = same;
-				else if (same != inh)
-					break;
-			}
-			r = run_add_kind(a, addr + i * PG_SIZE, j - i, inh, e);
+			cs->cls[j] = 0;
+			if ((c & PM_PRESENT) && (p & PM_PRESENT) && pfn &&
+			    pfn == (p & PM_PFN_MASK) && !(w->parent_file && (p & PM_FILE)))
+				cs->cls[j] = -1;
+			else if ((c & PM_PRESENT) && pfn && !(c & PM_FILE) && cs->sib)
+				r = sib_match(cs->sib, addr + j * PG_SIZE, pfn, a->t->pid,
+					      &cs->cls[j], e);
 			if (r < 0)
 				return r;
-			if (inh)
+		}
+		while (i < n) {
+			uint64_t j = i + 1;
+			pid_t k = cs->cls[i];
+
+			while (j < n && cs->cls[j] == k)
+				j++;
+			r = run_add_kind(a, addr + i * PG_SIZE, j - i, k != 0, k > 0 ? k : 0, e);
+			if (r < 0)
+				return r;
+			if (k)
 				cs->inherited += j - i;
+			if (k > 0)
+				cs->from_sibling += j - i;
 			i = j;
 		}
 		addr += n * PG_SIZE;
@@ -674,7 +767,7 @@ static int run_add(struct run_acc *a, uint64_t addr, uint64_t npages, struct ckp
 		if (s >= t)
 			continue;
 		if (s > addr) {
-			r = run_add_kind(a, addr, (s - addr) / PG_SIZE, false, e);
+			r = run_add_kind(a, addr, (s - addr) / PG_SIZE, false, 0, e);
 			if (r < 0)
 				return r;
 		}
@@ -683,12 +776,12 @@ static int run_add(struct run_acc *a, uint64_t addr, uint64_t npages, struct ckp
 			return r;
 		addr = t;
 	}
-	return addr < end ? run_add_kind(a, addr, (end - addr) / PG_SIZE, false, e) : 0;
+	return addr < end ? run_add_kind(a, addr, (end - addr) / PG_SIZE, false, 0, e) : 0;
 }
 
 static int run_flush(struct run_acc *a, struct ckpt_error *e)
 {
-	int r = a->len ? emit_run(a->t, a->start, a->len, a->inh, e) : 0;
+	int r = a->len ? emit_run(a->t, a->start, a->len, a->inh, a->sib, e) : 0;
 
 	a->len = 0;
 	return r;
@@ -1060,6 +1153,7 @@ int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e
 	_cleanup_free_ uint64_t *pm = NULL;
 	_cleanup_close_ int pmfd = -1, ppmfd = -1;
 	_cleanup_free_ uint64_t *cow_words = NULL;
+	_cleanup_free_ pid_t *cls = NULL;
 	struct cow_src cs = {.ppmfd = -1};
 	char path[64];
 	int r = 0;
@@ -1074,13 +1168,20 @@ int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e
 	/* the parent (frozen too, its layout collected): pages shared since a fork */
 	cs.parent = t->ppid ? dump_find_task(c, t->ppid) : NULL;
 	if (cs.parent && cs.parent->mm) {
+		struct dump_task *pt = dump_find_task(c, t->ppid);
+
+		if (!pt->sib && !(pt->sib = calloc(1, sizeof(*pt->sib))))
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		cs.sib = pt->sib;
 		snprintf(path, sizeof(path), "/proc/%d/pagemap", cs.parent->pid);
 		ppmfd = open(path, O_RDONLY | O_CLOEXEC);
 		if (ppmfd < 0)
 			return ckpt_err_errno(e, -errno, "opening %s", path);
 		cow_words = malloc(2 * PM_CHUNK * sizeof(*cow_words));
-		if (!cow_words)
+		cls = malloc(PM_CHUNK * sizeof(*cls));
+		if (!cow_words || !cls)
 			return ckpt_err(e, -ENOMEM, "out of memory");
+		cs.cls = cls;
 		cs.pmfd = pmfd;
 		cs.ppmfd = ppmfd;
 		cs.wc = cow_words;
@@ -1095,8 +1196,9 @@ int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e
 			r = scan_vma(t, pmfd, vma, pm, &cs, e);
 	}
 	if (r >= 0)
-		pr_debug("pid %d: %zu runs of pages, %" PRIu64 " pages inherited from its parent",
-			 t->pid, t->nruns, cs.inherited);
+		pr_debug("pid %d: %zu runs of pages, %" PRIu64
+			 " pages inherited from its parent (%" PRIu64 " of them as a sibling's)",
+			 t->pid, t->nruns, cs.inherited, cs.from_sibling);
 	return r;
 }
 
@@ -1142,6 +1244,10 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 		pe.nr_pages = run->nr;
 		if (run->inherited)
 			pe.has_inherited = pe.inherited = true;
+		if (run->sibling) {
+			pe.has_sibling = true;
+			pe.sibling = (uint32_t)run->sibling;
+		}
 		if (run->in_parent)
 			pe.has_in_parent = pe.in_parent = true;
 		r = img_write_msg(pagemap, &pe.base, e);

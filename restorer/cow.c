@@ -60,6 +60,12 @@ static bool entry_in_parent(const PagemapEntry *p)
 	return p->has_in_parent && p->in_parent;
 }
 
+/* Inherited from a sibling's saved page, not the parent's: that sibling's pid, else 0. */
+static pid_t entry_sibling(const PagemapEntry *p)
+{
+	return entry_inherited(p) && p->has_sibling ? (pid_t)p->sibling : 0;
+}
+
 static uint64_t entry_end(const PagemapEntry *p)
 {
 	return p->vaddr + (uint64_t)p->nr_pages * RST_PAGE_SIZE;
@@ -108,6 +114,17 @@ static bool parent_has_pages(const struct rtask *p, uint64_t s, uint64_t e)
 	return s >= e;
 }
 
+/* Is every page of [s, e) saved by t as its own data (in its image or a parent checkpoint)? */
+static bool own_pages(const struct rtask *t, uint64_t s, uint64_t e)
+{
+	for (size_t i = entry_after(t, s); s < e && i < t->n_pagemap; i++) {
+		if (t->pagemap[i]->vaddr > s || entry_inherited(t->pagemap[i]))
+			return false;
+		s = entry_end(t->pagemap[i]);
+	}
+	return s >= e;
+}
+
 /* Does parent p have [s, e) in areas child area c can be a fork of? */
 static bool parent_areas_ok(const struct rtask *p, const Vma *c, uint64_t s, uint64_t e)
 {
@@ -121,6 +138,53 @@ static bool parent_areas_ok(const struct rtask *p, const Vma *c, uint64_t s, uin
 	return true;
 }
 
+/*
+ * Are [s, e) of t in areas that can be forks of its parent's areas there?
+ * If not, *bad is the end of the first part that is not.
+ */
+static bool fork_of_parent(const struct rtask *t, uint64_t s, uint64_t e, uint64_t *bad)
+{
+	for (size_t k = vma_after(t->mm, s); s < e; k++) {
+		const Vma *v = k < t->mm->n_vmas ? t->mm->vmas[k] : NULL;
+		uint64_t pe_ = v && e > v->end ? v->end : e;
+
+		*bad = pe_;
+		if (!v || v->start > s || !vma_kind_has_pages(v->kind) ||
+		    !(v->flags & MAP_PRIVATE) || !parent_areas_ok(t->parent, v, s, pe_))
+			return false;
+		s = pe_;
+	}
+	return true;
+}
+
+/* An entry inherited from a sibling: a child of the same parent that saved those pages. */
+static int verify_sibling(struct restore_ctx *ctx, const struct rtask *t, size_t i)
+{
+	const PagemapEntry *pe = t->pagemap[i];
+	const struct rtask *src = task_by_pid(ctx, entry_sibling(pe));
+	uint64_t s = pe->vaddr, e = entry_end(pe), bad;
+
+	if (!src || src == t || src->parent != t->parent)
+		return ckpt_err(&ctx->err, -EINVAL,
+				"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
+				" inherited from a sibling, pid %d, which is not another child "
+				"of pid %d",
+				t->pid, i, s, e, entry_sibling(pe), t->parent->pid);
+	if (!fork_of_parent(src, s, e, &bad))
+		return ckpt_err(&ctx->err, -EINVAL,
+				"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
+				" inherited from pid %d, but mm-%d.img and mm-%d.img do not have "
+				"them in the same kind of private area there",
+				t->pid, i, s, bad, src->pid, src->pid, t->parent->pid);
+	if (!own_pages(src, s, e))
+		return ckpt_err(&ctx->err, -EINVAL,
+				"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
+				" inherited from its sibling pid %d, which saved no such pages "
+				"of its own (pagemap-%d.img)",
+				t->pid, i, s, e, src->pid, src->pid);
+	return 0;
+}
+
 int cow_verify(struct restore_ctx *ctx)
 {
 	for (size_t ti = 0; ti < ctx->ntasks; ti++) {
@@ -128,7 +192,8 @@ int cow_verify(struct restore_ctx *ctx)
 
 		for (size_t i = 0; i < t->n_pagemap; i++) {
 			const PagemapEntry *pe = t->pagemap[i];
-			uint64_t s = pe->vaddr, e = entry_end(pe);
+			uint64_t s = pe->vaddr, e = entry_end(pe), bad;
+			int r;
 
 			if (!entry_inherited(pe))
 				continue;
@@ -139,21 +204,19 @@ int cow_verify(struct restore_ctx *ctx)
 						"-%#" PRIx64
 						" inherited from a parent, but pid %d is the root",
 						t->pid, i, s, e, t->pid);
-			for (size_t k = vma_after(t->mm, s); s < e && k < t->mm->n_vmas; k++) {
-				const Vma *v = t->mm->vmas[k];
-				uint64_t pe_ = e < v->end ? e : v->end;
-
-				if (!vma_kind_has_pages(v->kind) || !(v->flags & MAP_PRIVATE) ||
-				    !parent_areas_ok(t->parent, v, s, pe_))
-					return ckpt_err(
-					    &ctx->err, -EINVAL,
-					    "pagemap-%d.img: entry %zu: pages %#" PRIx64
-					    "-%#" PRIx64 " inherited from pid %d, but mm-%d.img "
-					    "and mm-%d.img do not "
-					    "have them in the same kind of private area there",
-					    t->pid, i, s, pe_, t->parent->pid, t->pid,
-					    t->parent->pid);
-				s = pe_;
+			if (!fork_of_parent(t, s, e, &bad))
+				return ckpt_err(
+				    &ctx->err, -EINVAL,
+				    "pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
+				    " inherited from pid %d, but mm-%d.img "
+				    "and mm-%d.img do not "
+				    "have them in the same kind of private area there",
+				    t->pid, i, s, bad, t->parent->pid, t->pid, t->parent->pid);
+			if (entry_sibling(pe)) {
+				r = verify_sibling(ctx, t, i);
+				if (r < 0)
+					return r;
+				continue;
 			}
 			if (!parent_has_pages(t->parent, pe->vaddr, e))
 				return ckpt_err(
@@ -174,19 +237,15 @@ static void mark_kept(struct rtask *t, uint64_t s, uint64_t e)
 		t->kept[k] = true;
 }
 
-struct range {
-	uint64_t start, end;
-};
-
 static int cmp_range(const void *a, const void *b)
 {
-	const struct range *x = a, *y = b;
+	const struct cow_range *x = a, *y = b;
 
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
 /* A reservation refused: name the restorer's own mapping in the way. */
-static int collision(struct restore_ctx *ctx, const struct range *r, int err)
+static int collision(struct restore_ctx *ctx, const struct cow_range *r, int err)
 {
 	struct proc_vma_list self = {0};
 	_cleanup_free_ char *text = NULL;
@@ -222,17 +281,292 @@ static int collision(struct restore_ctx *ctx, const struct range *r, int err)
 	    pid, r->start, r->end, what);
 }
 
-int cow_plan(struct restore_ctx *ctx)
+/* ---- pages shared between siblings only --------------------------------------------- */
+
+/*
+ * A child's entry inherited from a sibling (op) or from the parent (inh),
+ * for the parent's plan. The parent can hold the sibling src's pages for
+ * the member from before it forks src (index j) to after it forks the
+ * member (index i), if at those addresses nothing else needs the parent's
+ * memory in that time: no child inheriting the parent's own page forked
+ * before the member (the parent's page would be written over, and a child
+ * inheriting it must be forked once the parent's own page is back), no
+ * other sibling's pages held at the same time. The parent's own pages
+ * there must be data it can read back (not inherited itself). Entries
+ * that cannot be handed down are copied from the sibling's saved pages:
+ * the same content, one copy more.
+ */
+struct sib_item {
+	uint64_t s, e;
+	struct rtask *t; /* the child */
+	size_t entry;	 /* its pagemap entry */
+	size_t j, i;	 /* op: forks of src and of the member; inh: i, the child's */
+	bool op, ok;
+};
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct sib_item *x = a, *y = b;
+
+	if (x->s != y->s)
+		return x->s < y->s ? -1 : 1;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/* The parent's own pages over [s, e) are data or absent (none inherited)? */
+static bool parent_own_or_none(const struct rtask *p, uint64_t s, uint64_t e)
+{
+	for (size_t i = entry_after(p, s); i < p->n_pagemap && p->pagemap[i]->vaddr < e; i++)
+		if (entry_inherited(p->pagemap[i]))
+			return false;
+	return true;
+}
+
+static int add_range(struct cow_range **v, size_t *n, uint64_t s, uint64_t e)
+{
+	struct cow_range *g = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!g)
+		return -ENOMEM;
+	*v = g;
+	g[(*n)++] = (struct cow_range){s, e};
+	return 0;
+}
+
+static int add_stage(struct rtask *p, const struct cow_stage *st)
+{
+	struct cow_stage *g = realloc(p->stages, (p->n_stages + 1) * sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	p->stages = g;
+	g[p->n_stages++] = *st;
+	return 0;
+}
+
+/* Conflicts among the children's entries of parent p, address by address. */
+static void sib_conflicts(const struct rtask *p, struct sib_item *v, size_t n)
+{
+	_cleanup_free_ size_t *act = calloc(n + 1, sizeof(*act));
+	size_t na = 0;
+
+	if (!act) { /* nothing handed down: every sibling entry copied */
+		for (size_t x = 0; x < n; x++)
+			v[x].ok = false;
+		return;
+	}
+	qsort(v, n, sizeof(*v), cmp_item);
+	for (size_t x = 0; x < n; x++) {
+		struct sib_item *a = &v[x];
+		size_t keep = 0;
+
+		if (a->op && (a->j >= a->i || !parent_own_or_none(p, a->s, a->e)))
+			a->ok = false;
+		/* the items still overlapping this one (all start at or before it) */
+		for (size_t y = 0; y < na; y++) {
+			struct sib_item *b = &v[act[y]];
+
+			if (b->e <= a->s)
+				continue;
+			act[keep++] = act[y];
+			if (a->op && !b->op && b->i <= a->i)
+				a->ok = false;
+			else if (!a->op && b->op && b->ok && a->i <= b->i)
+				b->ok = false;
+			else if (a->op && b->op && a->ok && b->ok && a->j != b->j && a->j <= b->i &&
+				 b->j <= a->i)
+				a->ok = false;
+		}
+		na = keep;
+		act[na++] = x;
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The stages of source child src (index j): over each part of its ranges,
+ * held until the last member sharing that part is forked.
+ */
+static int stages_of(struct rtask *p, struct sib_item *v, size_t n, size_t j)
+{
+	_cleanup_free_ uint64_t *pt = malloc((2 * n + 1) * sizeof(*pt));
+	_cleanup_free_ size_t *last = NULL;
+	size_t np = 0, m = 0;
+	struct cow_stage cur = {0};
+
+	if (!pt)
+		return -ENOMEM;
+	for (size_t x = 0; x < n; x++)
+		if (v[x].op && v[x].ok && v[x].j == j) {
+			pt[np++] = v[x].s;
+			pt[np++] = v[x].e;
+		}
+	if (!np)
+		return 0;
+	qsort(pt, np, sizeof(*pt), cmp_u64);
+	for (size_t x = 0; x < np; x++)
+		if (!m || pt[x] != pt[m - 1])
+			pt[m++] = pt[x];
+	last = calloc(m, sizeof(*last)); /* per part [pt[k], pt[k + 1]): 0 none, else i + 1 */
+	if (!last)
+		return -ENOMEM;
+	for (size_t x = 0; x < n; x++) {
+		const struct sib_item *a = &v[x];
+		size_t lo = 0, hi = m;
+
+		if (!a->op || !a->ok || a->j != j)
+			continue;
+		while (lo < hi) { /* the part starting at a->s */
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (pt[mid] < a->s)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t k = lo; k + 1 < m && pt[k] < a->e; k++)
+			if (last[k] < a->i + 1)
+				last[k] = a->i + 1;
+	}
+	for (size_t k = 0; k + 1 < m; k++) {
+		if (cur.end && (cur.end != pt[k] || cur.last + 1 != last[k])) {
+			if (add_stage(p, &cur) < 0)
+				return -ENOMEM;
+			cur.end = 0;
+		}
+		if (!last[k])
+			continue;
+		if (!cur.end)
+			cur = (struct cow_stage){pt[k], pt[k], p->children[j], j, last[k] - 1};
+		cur.end = pt[k + 1];
+	}
+	if (cur.end && add_stage(p, &cur) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Which sibling entries of p's children p hands down, and its stages. */
+static int plan_siblings(struct restore_ctx *ctx, struct rtask *p)
+{
+	_cleanup_free_ struct sib_item *v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t c = 0; c < p->n_children; c++) {
+		struct rtask *t = p->children[c];
+
+		for (size_t k = 0; k < t->n_pagemap; k++) {
+			const PagemapEntry *pe = t->pagemap[k];
+			pid_t sib = entry_sibling(pe);
+
+			if (!entry_inherited(pe))
+				continue;
+			if (n == cap) {
+				struct sib_item *g =
+				    realloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
+
+				if (!g)
+					return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+				v = g;
+			}
+			v[n++] = (struct sib_item){
+			    .s = pe->vaddr,
+			    .e = entry_end(pe),
+			    .t = t,
+			    .entry = k,
+			    .j = sib ? task_by_pid(ctx, sib)->child_idx : 0,
+			    .i = c,
+			    .op = sib != 0,
+			    .ok = true,
+			};
+		}
+	}
+	if (!n)
+		return 0;
+	sib_conflicts(p, v, n);
+	/* tests: nothing handed down, every such entry copied */
+	if (ckpt_fault("cow-sibling-copy"))
+		for (size_t x = 0; x < n; x++)
+			v[x].ok = false;
+	for (size_t x = 0; x < n; x++)
+		if (v[x].op)
+			v[x].t->sib_ok[v[x].entry] = v[x].ok;
+	for (size_t j = 0; j < p->n_children; j++)
+		if (stages_of(p, v, n, j) < 0)
+			return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	return 0;
+}
+
+/* What each task keeps of what it was forked with (t->held, sorted, merged). */
+static int plan_held(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];
 
-		free(t->kept);
-		t->n_kept = 0;
-		t->kept = calloc(t->mm->n_vmas + 1, sizeof(*t->kept));
-		if (!t->kept)
-			return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+		for (size_t k = 0; k < t->n_pagemap; k++) {
+			const PagemapEntry *pe = t->pagemap[k];
+
+			if (entry_inherited(pe) && (!entry_sibling(pe) || t->sib_ok[k]) &&
+			    add_range(&t->held, &t->n_held, pe->vaddr, entry_end(pe)) < 0)
+				return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+		}
+		for (size_t k = 0; k < t->n_stages; k++)
+			if (add_range(&t->stages[k].src->held, &t->stages[k].src->n_held,
+				      t->stages[k].start, t->stages[k].end) < 0)
+				return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
 	}
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct rtask *t = &ctx->tasks[i];
+		size_t m = 0;
+
+		qsort(t->held, t->n_held, sizeof(*t->held), cmp_range);
+		for (size_t k = 0; k < t->n_held; k++) {
+			if (m && t->held[k].start <= t->held[m - 1].end) {
+				if (t->held[k].end > t->held[m - 1].end)
+					t->held[m - 1].end = t->held[k].end;
+			} else {
+				t->held[m++] = t->held[k];
+			}
+		}
+		t->n_held = m;
+	}
+	return 0;
+}
+
+int cow_plan(struct restore_ctx *ctx)
+{
+	int r;
+
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct rtask *t = &ctx->tasks[i];
+
+		free(t->kept);
+		free(t->sib_ok);
+		free(t->held);
+		free(t->stages);
+		t->n_kept = t->n_held = t->n_stages = 0;
+		t->held = NULL;
+		t->stages = NULL;
+		t->kept = calloc(t->mm->n_vmas + 1, sizeof(*t->kept));
+		t->sib_ok = calloc(t->n_pagemap + 1, sizeof(*t->sib_ok));
+		if (!t->kept || !t->sib_ok)
+			return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+		for (size_t c = 0; c < t->n_children; c++)
+			t->children[c]->child_idx = c;
+	}
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		r = plan_siblings(ctx, &ctx->tasks[i]);
+		if (r < 0)
+			return r;
+	}
+	r = plan_held(ctx);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];
 
@@ -241,9 +575,16 @@ int cow_plan(struct restore_ctx *ctx)
 
 			if (!entry_inherited(pe))
 				continue;
-			/* the child's areas, and the parent's it forks them from */
+			/* the child's areas, and the parent's it forks them from (a
+			 * sibling's pages not handed down: copied into the child's) */
 			mark_kept(t, pe->vaddr, entry_end(pe));
-			mark_kept(t->parent, pe->vaddr, entry_end(pe));
+			if (!entry_sibling(pe) || t->sib_ok[k])
+				mark_kept(t->parent, pe->vaddr, entry_end(pe));
+		}
+		/* the parent holds a sibling's pages: its area, and the sibling's */
+		for (size_t k = 0; k < t->n_stages; k++) {
+			mark_kept(t, t->stages[k].start, t->stages[k].end);
+			mark_kept(t->stages[k].src, t->stages[k].start, t->stages[k].end);
 		}
 	}
 	for (size_t i = 0; i < ctx->ntasks; i++)
@@ -254,7 +595,7 @@ int cow_plan(struct restore_ctx *ctx)
 
 int cow_plan_reserve(struct restore_ctx *ctx)
 {
-	_cleanup_free_ struct range *v = NULL;
+	_cleanup_free_ struct cow_range *v = NULL;
 	size_t n = 0, cap = 0, m = 0;
 	int r = cow_plan(ctx);
 
@@ -267,14 +608,14 @@ int cow_plan_reserve(struct restore_ctx *ctx)
 			if (!t->kept[k])
 				continue;
 			if (n == cap) {
-				struct range *g =
+				struct cow_range *g =
 				    realloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
 
 				if (!g)
 					return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
 				v = g;
 			}
-			v[n++] = (struct range){t->mm->vmas[k]->start, t->mm->vmas[k]->end};
+			v[n++] = (struct cow_range){t->mm->vmas[k]->start, t->mm->vmas[k]->end};
 		}
 	}
 	if (!n)
@@ -331,22 +672,36 @@ static int map_fresh(struct restore_ctx *ctx, const Vma *v, uint64_t s, uint64_t
 	return 0;
 }
 
-/* Drop what [s, e) got from the parent, except t's inherited runs. */
+/* Index of the first held range of t ending after addr. */
+static size_t held_after(const struct rtask *t, uint64_t addr)
+{
+	size_t lo = 0, hi = t->n_held;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->held[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Drop what [s, e) got from the parent, except what t holds (t->held). */
 static int drop_unshared(const struct rtask *t, uint64_t s, uint64_t e, struct ckpt_error *err)
 {
-	for (size_t i = entry_after(t, s); s < e; i++) {
-		const PagemapEntry *pe = i < t->n_pagemap ? t->pagemap[i] : NULL;
-		uint64_t stop = pe && pe->vaddr < e ? pe->vaddr : e;
+	for (size_t i = held_after(t, s); s < e; i++) {
+		const struct cow_range *h = i < t->n_held ? &t->held[i] : NULL;
+		uint64_t stop = h && h->start < e ? h->start : e;
 
-		if (pe && !entry_inherited(pe) && pe->vaddr < e)
-			continue; /* data: dropped below with the gap that follows */
 		if (stop > s && madvise((void *)(uintptr_t)s, stop - s, MADV_DONTNEED) < 0)
 			return ckpt_err_errno(err, -errno,
 					      "madvise(MADV_DONTNEED) of %#" PRIx64 "-%#" PRIx64, s,
 					      stop);
-		if (!pe || pe->vaddr >= e)
+		if (!h || h->start >= e)
 			break;
-		s = entry_end(pe); /* past an inherited run: kept */
+		s = h->end; /* held: kept */
 	}
 	return 0;
 }
@@ -462,19 +817,19 @@ static int read_kept(struct restore_ctx *ctx, struct rtask *t, int fd, const cha
 	return 0;
 }
 
-/* Pages [s, e) of t unchanged since a parent checkpoint: from there (chain.c). */
-static int read_kept_chain(struct restore_ctx *ctx, struct rtask *t, uint64_t s, uint64_t e,
-			   struct ckpt_error *err)
+/* Pages [s, e) of src unchanged since a parent checkpoint: from there (chain.c), by t. */
+static int read_kept_chain(struct restore_ctx *ctx, struct rtask *t, const struct rtask *src,
+			   uint64_t s, uint64_t e, struct ckpt_error *err)
 {
 	while (s < e) {
 		uint64_t off, avail, n;
 		size_t level;
 		int fd, r;
 
-		r = chain_page_src(ctx, t, s, &level, &off, &avail, err);
+		r = chain_page_src(ctx, src, s, &level, &off, &avail, err);
 		if (r < 0)
 			return r;
-		fd = chain_open_pages(ctx, level, t->pid, err);
+		fd = chain_open_pages(ctx, level, src->pid, err);
 		if (fd < 0)
 			return fd;
 		n = e - s < avail ? e - s : avail;
@@ -487,7 +842,68 @@ static int read_kept_chain(struct restore_ctx *ctx, struct rtask *t, uint64_t s,
 	return 0;
 }
 
-/* t's own pages (not inherited) inside its kept areas, read straight into place. */
+/*
+ * Put the pages src saved at [s, e) in place at the same addresses of t
+ * (the task running this): from src's image or a parent checkpoint; where
+ * src saved no page, t's page is dropped (zeros, or the file's own page).
+ */
+static int load_saved(struct restore_ctx *ctx, struct rtask *t, const struct rtask *src, uint64_t s,
+		      uint64_t e, struct ckpt_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	char name[64];
+	int r = 0;
+
+	img_file_name(IMG_PAGES, src->pid, name, sizeof(name));
+	for (size_t i = entry_after(src, s); r >= 0 && s < e; i++) {
+		const PagemapEntry *pe = i < src->n_pagemap ? src->pagemap[i] : NULL;
+		uint64_t gap = pe && pe->vaddr < e ? pe->vaddr : e, stop;
+
+		if (gap > s && madvise((void *)(uintptr_t)s, gap - s, MADV_DONTNEED) < 0)
+			return ckpt_err_errno(err, -errno,
+					      "madvise(MADV_DONTNEED) of %#" PRIx64 "-%#" PRIx64, s,
+					      gap);
+		if (gap >= e)
+			break;
+		if (gap > s)
+			s = gap;
+		stop = entry_end(pe) < e ? entry_end(pe) : e;
+		if (entry_inherited(pe))
+			return ckpt_err(err, -EINVAL,
+					"pages %#" PRIx64 "-%#" PRIx64 " of pid %d to hand down "
+					"are not its own",
+					s, stop, src->pid);
+		if (entry_in_parent(pe)) {
+			r = read_kept_chain(ctx, t, src, s, stop, err);
+		} else {
+			if (fd < 0 && (fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC)) < 0)
+				return ckpt_err_errno(err, -errno, "opening %s", name);
+			r = read_kept(ctx, t, fd, name, s, stop - s,
+				      src->pagemap_off[i] + (s - pe->vaddr), err);
+		}
+		s = stop;
+	}
+	return r;
+}
+
+/* In [s, e), the first part t does not hold: [*ps, *pe) (empty if none). */
+static void not_held(const struct rtask *t, uint64_t s, uint64_t e, uint64_t *ps, uint64_t *pe)
+{
+	size_t i = held_after(t, s);
+
+	while (i < t->n_held && t->held[i].start <= s && s < e)
+		s = t->held[i++].end;
+	*ps = s < e ? s : e;
+	*pe = i < t->n_held && t->held[i].start < e ? t->held[i].start : e;
+	if (*pe < *ps)
+		*pe = *ps;
+}
+
+/*
+ * t's own pages inside its kept areas, read straight into place, but not
+ * what it holds from its fork; and a sibling's pages the parent could not
+ * hand down, copied from that sibling's saved pages.
+ */
 static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *err)
 {
 	_cleanup_close_ int fd = -1;
@@ -503,24 +919,58 @@ static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 		const PagemapEntry *pe = t->pagemap[i];
 		uint64_t s = pe->vaddr, e = entry_end(pe);
 
+		if (entry_sibling(pe) && !t->sib_ok[i]) {
+			r = load_saved(ctx, t, task_by_pid(ctx, entry_sibling(pe)), s, e, err);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (entry_inherited(pe))
 			continue;
 		while (s < e) {
-			uint64_t stop;
+			uint64_t stop, hs, he;
 			bool kept = in_kept(t, s, &stop);
 
 			if (stop > e)
 				stop = e;
-			if (kept && entry_in_parent(pe))
-				r = read_kept_chain(ctx, t, s, stop, err);
-			else if (kept)
-				r = read_kept(ctx, t, fd, name, s, stop - s, off + (s - pe->vaddr), err);
-			if (r < 0)
-				return r;
+			for (uint64_t a = s; kept && a < stop; a = he) {
+				not_held(t, a, stop, &hs, &he);
+				if (hs >= he)
+					break;
+				if (entry_in_parent(pe))
+					r = read_kept_chain(ctx, t, t, hs, he, err);
+				else
+					r = read_kept(ctx, t, fd, name, hs, he - hs,
+						      off + (hs - pe->vaddr), err);
+				if (r < 0)
+					return r;
+			}
 			s = stop;
 		}
 		if (!entry_in_parent(pe))
 			off += e - pe->vaddr;
+	}
+	return 0;
+}
+
+int cow_task_fork(struct restore_ctx *ctx, struct rtask *t, size_t idx, bool before,
+		  struct ckpt_error *err)
+{
+	for (size_t k = 0; k < t->n_stages; k++) {
+		const struct cow_stage *st = &t->stages[k];
+		int r = 0;
+
+		/* the sibling's pages, for it and the siblings forked until last */
+		if (before && st->first == idx)
+			r = load_saved(ctx, t, st->src, st->start, st->end, err);
+		/* then the task's own again */
+		else if (!before && st->last == idx)
+			r = load_saved(ctx, t, t, st->start, st->end, err);
+		if (r < 0)
+			return ckpt_err_wrap(err,
+					     "pid %d: pages %#" PRIx64 "-%#" PRIx64
+					     " shared by its children from pid %d on",
+					     t->pid, st->start, st->end, st->src->pid);
 	}
 	return 0;
 }

@@ -116,6 +116,9 @@ static void task_free(struct rtask *t)
 	free(t->threads);
 	free(t->children);
 	free(t->kept);
+	free(t->held);
+	free(t->sib_ok);
+	free(t->stages);
 	free(t->pagemap_off);
 	free(t->lazy);
 	closep(&t->uffd);

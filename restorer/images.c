@@ -1011,6 +1011,11 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 					"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
 					" inherited from a parent, but pid %d is the root",
 					t->pid, i, p->vaddr, end, t->pid);
+		if (p->has_sibling && (!inh || !p->sibling))
+			return ckpt_err(e, -EINVAL,
+					"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
+					" from sibling %u, but not inherited",
+					t->pid, i, p->vaddr, end, p->sibling);
 		if (inh && p->has_in_parent && p->in_parent)
 			return ckpt_err(e, -EINVAL,
 					"pagemap-%d.img: entry %zu: pages both inherited and in_parent",

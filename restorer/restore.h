@@ -153,6 +153,22 @@ struct rthread {
 	struct rsys rsys;
 };
 
+/* cow.c */
+struct cow_range {
+	uint64_t start, end;
+};
+
+/*
+ * A parent holds, from before it forks children[first] to after it forks
+ * children[last], the pages src (one of those children) saved at
+ * [start, end): those children share them (docs/cow.md, siblings).
+ */
+struct cow_stage {
+	uint64_t start, end;
+	struct rtask *src;
+	size_t first, last;
+};
+
 struct rtask {
 	pid_t pid, ppid;
 	/* pgid and sid as they will be after restore (plan.c maps the ones
@@ -184,6 +200,18 @@ struct rtask {
 	 * in place by the task before it forks (cow.c); NULL before stage pids */
 	bool *kept;
 	size_t n_kept;
+	/* (cow.c, stage pids) the ranges where the task keeps the pages it was
+	 * forked with: inherited from the parent or a sibling, or its own pages
+	 * its parent held for it (stages) */
+	struct cow_range *held;
+	size_t n_held;
+	/* per pagemap entry inherited from a sibling: handed down by the parent
+	 * (else copied from the sibling's saved pages) */
+	bool *sib_ok;
+	/* a parent: pages it holds while it forks some of its children */
+	struct cow_stage *stages;
+	size_t n_stages;
+	size_t child_idx; /* its index in parent->children: the order it is forked in */
 
 	/*
 	 * The fd table: files_top is the task that installs it, itself unless
@@ -574,6 +602,10 @@ int cow_plan(struct restore_ctx *ctx);
 int cow_plan_reserve(struct restore_ctx *ctx);
 /* In a task, before it forks its children: its kept areas with its content. */
 int cow_task_premap(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e);
+/* In a task, around forking children[idx]: the pages it holds for them
+ * (before), then its own again (after). */
+int cow_task_fork(struct restore_ctx *ctx, struct rtask *t, size_t idx, bool before,
+		  struct ckpt_error *e);
 /* Set (to the attempt number) when the restorer runs itself again after a
  * collision of its own layout with the tree's shared memory (main.c). */
 #define RESTORE_ATTEMPT_ENV "CKPT_RESTORE_ATTEMPT"

@@ -387,7 +387,9 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 	if (cow_task_premap(ctx, t, &e) < 0)
 		task_fail(ctx, t, PHASE_FORKED, &e);
 	for (size_t i = 0; i < t->n_children; i++)
-		if (task_clone(ctx, t->children[i], &e) < 0)
+		if (cow_task_fork(ctx, t, i, true, &e) < 0 ||
+		    task_clone(ctx, t->children[i], &e) < 0 ||
+		    cow_task_fork(ctx, t, i, false, &e) < 0)
 			task_fail(ctx, t, PHASE_FORKED, &e);
 	if (zombies_create(ctx, t, &e) < 0 || lost_groups_make(ctx, t, &e) < 0)
 		task_fail(ctx, t, PHASE_FORKED, &e);

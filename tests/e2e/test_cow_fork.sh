@@ -17,6 +17,7 @@
 # on a loaded machine (ctest gives 300)
 : "${CKPT_E2E_TIMEOUT:=240}"
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/prefork_lib.sh"
 
 N=16
 MIB=64
@@ -24,34 +25,11 @@ LOG=$T/prefork.log
 FORGE() { "$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" "$@"; }
 diag_add "$LOG"
 
-# tree_pss ROOT: PSS in kB summed over ROOT and its descendants.
-tree_pss()
-{
-	local p sum=0 v
-	for p in $(tree_pids "$1"); do
-		v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
-		sum=$((sum + ${v:-0}))
-	done
-	echo "$sum"
-}
-
 # locked_private_kb PID: kB of PID's mlocked areas that are its own, not shared.
 locked_private_kb()
 {
 	awk '/^Private_Dirty:/ {pd = $2} /^VmFlags:/ && / lo/ {sum += pd} END {print sum + 0}' "/proc/$1/smaps"
 }
-
-# ok_after PID LINE: PID logged "ok" after line LINE of the log.
-ok_after() { tail -n "+$(($2 + 1))" "$LOG" | grep -q "^ok $1 "; }
-# all_ok_after LINE: every process of the tree did.
-all_ok_after()
-{
-	local p
-	for p in $(tree_pids "$PF"); do
-		ok_after "$p" "$1" || return 1
-	done
-}
-no_corrupt() { ! grep -n CORRUPT "$LOG"; }
 
 start_workload PF "$T/prefork.ready" -- "$WL/prefork" "$N" "$MIB" "$LOG" "$T/prefork.ready"
 mapfile -t pids < <(tree_pids "$PF")

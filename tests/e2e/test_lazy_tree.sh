@@ -9,29 +9,12 @@
 # it was (the shared pages stay shared), and a write by one to a page
 # shared with all still changes no one else's view.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/prefork_lib.sh"
 
 N=8
 MIB=32
 LOG=$T/prefork.log
 diag_add "$LOG"
-
-tree_pss()
-{
-	local p sum=0 v
-	for p in $(tree_pids "$1"); do
-		v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
-		sum=$((sum + ${v:-0}))
-	done
-	echo "$sum"
-}
-ok_after() { tail -n "+$(($2 + 1))" "$LOG" | grep -q "^ok $1 "; }
-all_ok_after()
-{
-	local p
-	for p in $(tree_pids "$PF"); do
-		ok_after "$p" "$1" || return 1
-	done
-}
 
 start_workload PF "$T/prefork.ready" -- "$WL/prefork" "$N" "$MIB" "$LOG" "$T/prefork.ready"
 lines=$(line_count "$LOG")

@@ -6,7 +6,11 @@
  * pages the verifier accepts and the error it gives for the others (in the
  * root, outside a compatible area of the parent, in pages the parent did
  * not save, shared areas), and which areas of each task are kept (put in
- * place before the fork).
+ * place before the fork); pages shared between siblings only: which of
+ * them the parent hands down (no child inheriting the parent's own page
+ * forked before the last sibling sharing them, no other sibling's pages
+ * held at the same time, the parent's own pages there its own) and what
+ * the parent holds while it forks which children (its stages).
  */
 #include <check.h>
 #include <stdlib.h>
@@ -16,7 +20,8 @@
 #include "mm_cow.h"
 #include "restore.h"
 
-#define MAX_TASKS 4
+#define MAX_TASKS 6
+#define MAX_STAGES 3
 #define MAX_VMAS 6
 #define MAX_PM 6
 #define PG 4096ULL
@@ -33,6 +38,13 @@ struct t_pm {
 	uint64_t vaddr;
 	uint32_t nr; /* 0 ends the table */
 	bool inh;
+	pid_t sib;
+};
+
+struct t_stage {
+	uint64_t start, end; /* 0 ends the table */
+	pid_t src;
+	size_t first, last;
 };
 
 struct t_task {
@@ -40,6 +52,8 @@ struct t_task {
 	struct t_vma vmas[MAX_VMAS];
 	struct t_pm pm[MAX_PM];
 	const char *kept; /* one '1' or '0' per area after cow_plan (NULL: not checked) */
+	const char *sib_ok; /* one per entry from a sibling: '1' handed down, '0' copied */
+	struct t_stage stages[MAX_STAGES];
 };
 
 struct cow_case {
@@ -65,6 +79,11 @@ struct cow_case {
 		(v), (n), true                                                                     \
 	} /* pages inherited */
 
+#define S(v, n, pid)                                                                               \
+	{                                                                                          \
+		(v), (n), true, (pid)                                                              \
+	} /* pages inherited from sibling pid */
+
 #define NR(s, e)                                                                                   \
 	{                                                                                          \
 		(s), (e), VMA_KIND__VMA_ANON_PRIVATE, MAP_PRIVATE | MAP_NORESERVE, 0, 0            \
@@ -74,6 +93,9 @@ struct cow_case {
 		(s), (e), VMA_KIND__VMA_SHMEM_SHARED, MAP_SHARED, 3, 0                             \
 	}
 
+/* rows name only the fields they check: the rest are zero */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct cow_case cases[] = {
     {"child and grandchild share with their parents",
      {{1,
@@ -124,16 +146,84 @@ static const struct cow_case cases[] = {
       {2, 1, {ANON(A, A + 8 * PG)}, {D(A, 4), I(A + 4 * PG, 4)}, "1"},
       {3, 2, {ANON(A, A + 8 * PG)}, {I(A + 2 * PG, 6)}, "1"}},
      NULL},
+    {"siblings share what the parent rewrote after forking them",
+     {{1,
+       0,
+       {ANON(A, A + 64 * PG)},
+       {D(A, 64)},
+       "1",
+       NULL,
+       {{A, A + 32 * PG, 2, 0, 2}, {A + 32 * PG, A + 64 * PG, 2, 0, 1}}},
+      {2, 1, {ANON(A, A + 64 * PG)}, {D(A, 64)}, "1"},
+      {3, 1, {ANON(A, A + 64 * PG)}, {S(A, 64, 2)}, "1", "1"},
+      {4, 1, {ANON(A, A + 64 * PG)}, {S(A, 32, 2), D(A + 32 * PG, 32)}, "1", "1"}},
+     NULL},
+    {"two generations of siblings, then children sharing the parent's page",
+     {{1,
+       0,
+       {ANON(A, A + 8 * PG)},
+       {D(A, 8)},
+       "1",
+       NULL,
+       {{A, A + 8 * PG, 2, 0, 1}, {A, A + 8 * PG, 4, 2, 3}}},
+      {2, 1, {ANON(A, A + 8 * PG)}, {D(A, 8)}, "1"},
+      {3, 1, {ANON(A, A + 8 * PG)}, {S(A, 8, 2)}, "1", "1"},
+      {4, 1, {ANON(A, A + 8 * PG)}, {D(A, 8)}, "1"},
+      {5, 1, {ANON(A, A + 8 * PG)}, {S(A, 8, 4)}, "1", "1"},
+      {6, 1, {ANON(A, A + 8 * PG)}, {I(A, 8)}, "1"}},
+     NULL},
+    {"a child sharing the parent's page forked between siblings",
+     {{1, 0, {ANON(A, A + 8 * PG)}, {D(A, 8)}, "1"},
+      {2, 1, {ANON(A, A + 8 * PG)}, {D(A, 8)}, "0"},
+      {3, 1, {ANON(A, A + 8 * PG)}, {I(A + 4 * PG, 1)}, "1"},
+      {4, 1, {ANON(A, A + 8 * PG)}, {S(A, 8, 2)}, "1", "0"}},
+     NULL},
+    {"a sibling forked after the one sharing its pages",
+     {{1, 0, {ANON(A, A + 8 * PG)}, {{0}}, "0"},
+      {2, 1, {ANON(A, A + 8 * PG)}, {S(A, 8, 3)}, "1", "0"},
+      {3, 1, {ANON(A, A + 8 * PG)}, {D(A, 8)}, "0"}},
+     NULL},
+    {"siblings' pages where the parent has its own parent's",
+     {{1, 0, {ANON(A, A + 8 * PG)}, {D(A, 8)}, "1"},
+      {2, 1, {ANON(A, A + 8 * PG)}, {I(A, 8)}, "1"},
+      {3, 2, {ANON(A, A + 8 * PG)}, {D(A, 8)}, "0"},
+      {4, 2, {ANON(A, A + 8 * PG)}, {S(A, 8, 3)}, "1", "0"}},
+     NULL},
+    {"two siblings' pages needed at the same time",
+     {{1, 0, {ANON(A, A + 16 * PG)}, {{0}}, "1", NULL, {{A, A + 8 * PG, 2, 0, 2}}},
+      {2, 1, {ANON(A, A + 16 * PG)}, {D(A, 8)}, "1"},
+      {3, 1, {ANON(A, A + 16 * PG)}, {D(A + 4 * PG, 8)}, "0"},
+      {4, 1, {ANON(A, A + 16 * PG)}, {S(A, 8, 2)}, "1", "1"},
+      {5, 1, {ANON(A, A + 16 * PG)}, {S(A + 4 * PG, 8, 3)}, "1", "0"}},
+     NULL},
+    {"from a sibling that is not one",
+     {{1, 0, {ANON(A, A + 8 * PG)}, {D(A, 8)}, NULL},
+      {2, 1, {ANON(A, A + 8 * PG)}, {D(A, 8)}, NULL},
+      {3, 2, {ANON(A, A + 8 * PG)}, {{0}}, NULL},
+      {4, 1, {ANON(A, A + 8 * PG)}, {S(A, 8, 3)}, NULL}},
+     "inherited from a sibling, pid 3, which is not another child of pid 1"},
+    {"from a sibling that saved no such pages",
+     {{1, 0, {ANON(A, A + 8 * PG)}, {D(A, 8)}, NULL},
+      {2, 1, {ANON(A, A + 8 * PG)}, {D(A, 4), I(A + 4 * PG, 4)}, NULL},
+      {3, 1, {ANON(A, A + 8 * PG)}, {S(A, 8, 2)}, NULL}},
+     "inherited from its sibling pid 2, which saved no such pages of its own"},
+    {"from a sibling whose area is not a fork of the parent's",
+     {{1, 0, {ANON(A, A + 8 * PG)}, {D(A, 8)}, NULL},
+      {2, 1, {NR(A, A + 8 * PG)}, {D(A, 8)}, NULL},
+      {3, 1, {ANON(A, A + 8 * PG)}, {S(A, 8, 2)}, NULL}},
+     "inherited from pid 2, but mm-2.img and mm-1.img do not have them"},
     {"inherited in a shared area",
      {{1, 0, {SHM(A, A + 4 * PG)}, {{0}}, NULL}, {2, 1, {SHM(A, A + 4 * PG)}, {I(A, 4)}, NULL}},
      "do not have them in the same kind of private area"},
 };
+#pragma GCC diagnostic pop
 
 struct fixture {
 	struct restore_opts opts;
 	struct restore_ctx ctx;
 	struct rtask tasks[MAX_TASKS];
 	struct rtask *by_pid[MAX_TASKS];
+	struct rtask *kids[MAX_TASKS][MAX_TASKS];
 	MmEntry mm[MAX_TASKS];
 	Vma vma[MAX_TASKS][MAX_VMAS];
 	Vma *vmap[MAX_TASKS][MAX_VMAS];
@@ -188,6 +278,8 @@ static void fixture_init(struct fixture *fx, const struct cow_case *c)
 			p->vaddr = tt->pm[k].vaddr;
 			p->nr_pages = tt->pm[k].nr;
 			p->has_inherited = p->inherited = tt->pm[k].inh;
+			p->has_sibling = tt->pm[k].sib != 0;
+			p->sibling = (uint32_t)tt->pm[k].sib;
 			fx->pep[i][k] = p;
 			t->n_pagemap++;
 		}
@@ -206,13 +298,51 @@ static void fixture_init(struct fixture *fx, const struct cow_case *c)
 			ctx->root = t;
 		else
 			t->parent = task_by_pid(ctx, t->ppid);
+		t->children = fx->kids[i];
 	}
+	/* forked in the order of the table */
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		if (fx->tasks[i].parent)
+			fx->tasks[i].parent->children[fx->tasks[i].parent->n_children++] =
+			    &fx->tasks[i];
 }
 
 static void fixture_free(struct fixture *fx)
 {
-	for (size_t i = 0; i < fx->ctx.ntasks; i++)
+	for (size_t i = 0; i < fx->ctx.ntasks; i++) {
 		free(fx->tasks[i].kept);
+		free(fx->tasks[i].sib_ok);
+		free(fx->tasks[i].held);
+		free(fx->tasks[i].stages);
+	}
+}
+
+/* The sibling entries handed down, and the parent's stages, as the case says. */
+static void check_siblings(const struct cow_case *c, const struct t_task *tt, const struct rtask *t)
+{
+	char got[MAX_PM + 1] = {0};
+	size_t n = 0, ns = 0;
+
+	for (size_t k = 0; k < t->n_pagemap; k++)
+		if (t->pagemap[k]->has_sibling)
+			got[n++] = t->sib_ok[k] ? '1' : '0';
+	ck_assert_msg(!strcmp(got, tt->sib_ok ? tt->sib_ok : ""),
+		      "%s: pid %d handed down %s, want %s", c->name, t->pid, got,
+		      tt->sib_ok ? tt->sib_ok : "");
+	while (ns < MAX_STAGES && tt->stages[ns].end)
+		ns++;
+	ck_assert_msg(t->n_stages == ns, "%s: pid %d has %zu stages, want %zu", c->name, t->pid,
+		      t->n_stages, ns);
+	for (size_t k = 0; k < ns; k++) {
+		const struct t_stage *w = &tt->stages[k];
+		const struct cow_stage *g = &t->stages[k];
+
+		ck_assert_msg(g->start == w->start && g->end == w->end && g->src->pid == w->src &&
+				  g->first == w->first && g->last == w->last,
+			      "%s: pid %d stage %zu: %#lx-%#lx of %d, forks %zu-%zu", c->name,
+			      t->pid, k, (unsigned long)g->start, (unsigned long)g->end,
+			      g->src->pid, g->first, g->last);
+	}
 }
 
 START_TEST(test_cow)
@@ -240,6 +370,7 @@ START_TEST(test_cow)
 			if (want)
 				ck_assert_msg(!strcmp(got, want), "%s: pid %d kept %s, want %s",
 					      c->name, fx->tasks[i].pid, got, want);
+			check_siblings(c, &c->tasks[i], &fx->tasks[i]);
 		}
 	}
 	fixture_free(fx);

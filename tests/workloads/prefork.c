@@ -20,10 +20,22 @@
  * the others until then) and take the new checksum: "wrote PID GEN". Its
  * own view changes; nobody else's may.
  *
- * usage: prefork NCHILD MIB LOG READY (READY is made once every worker
+ * With "gc" after READY, the parent rewrites parts of the data while it
+ * forks, as a garbage collector touching its objects does, so that workers
+ * share pages with each other that the parent no longer has: it forks the
+ * first half of the workers, rewrites the second quarter of the area,
+ * forks the other half, then rewrites the second quarter again and the
+ * third. The second quarter is then shared by the first half of the workers
+ * (the first data) and by the second half (the parent's first rewrite),
+ * the third quarter by every worker, and only the rest by the parent too.
+ * SIGUSR1 then writes the first 16 pages of each of the first three
+ * quarters.
+ *
+ * usage: prefork NCHILD MIB LOG READY [gc] (READY is made once every worker
  * made its changes and logged once)
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -68,6 +80,7 @@ struct view {
 	size_t words, pages;
 	uint64_t *priv;
 	int role; /* -1: the parent */
+	bool gc;  /* "gc": SIGUSR1 writes pages shared between workers only, too */
 	size_t mod_page, mod_pages;
 	uint64_t mod_seed;
 	uint64_t area_sum, priv_sum;
@@ -142,9 +155,11 @@ static void run(struct view *v, int logfd, int idx)
 		if (usr1) {
 			usr1 = 0;
 			v->gen++;
-			/* the first 16 pages: shared with every other process until now */
-			fill(v->area, 16 * PAGE / 8,
-			     0xfeed0000ULL + (uint64_t)getpid() * 100 + v->gen);
+			/* the first 16 pages: shared with every other process until now
+			 * ("gc": and the first 16 of the second and third quarters) */
+			for (int q = 0; q < (v->gc ? 3 : 1); q++)
+				fill(v->area + q * v->words / 4, 16 * PAGE / 8,
+				     0xfeed0000ULL + (uint64_t)getpid() * 100 + v->gen);
 			v->area_sum = csum(v->area, v->words);
 			wl_log(logfd, "wrote %d %d", getpid(), v->gen);
 		}
@@ -169,8 +184,8 @@ int main(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_usr1};
 	char c;
 
-	if (argc != 5)
-		wl_die("usage: prefork NCHILD MIB LOG READY");
+	if (argc != 5 && !(argc == 6 && !strcmp(argv[5], "gc")))
+		wl_die("usage: prefork NCHILD MIB LOG READY [gc]");
 	wl_close_inherited();
 	nchild = atoi(argv[1]);
 	mib = atoi(argv[2]);
@@ -189,10 +204,15 @@ int main(int argc, char **argv)
 	if (mlock(v.area, 1UL << 20) < 0)
 		wl_die("mlock: %s", strerror(errno));
 	v.role = -1;
+	v.gc = argc == 6;
 	if (pipe(sync) < 0)
 		wl_die("pipe: %s", strerror(errno));
 	for (int i = 0; i < nchild; i++) {
-		pid_t pid = fork();
+		pid_t pid;
+
+		if (v.gc && i == nchild / 2)
+			fill(v.area + v.words / 4, v.words / 4, 0x5a5a0001ULL);
+		pid = fork();
 
 		if (pid < 0)
 			wl_die("fork: %s", strerror(errno));
@@ -223,6 +243,10 @@ int main(int argc, char **argv)
 		run(&v, logfd, i);
 	}
 	close(sync[1]);
+	if (v.gc) {
+		fill(v.area + v.words / 4, v.words / 4, 0x5a5a0002ULL);
+		fill(v.area + v.words / 2, v.words / 4, 0x5a5a0003ULL);
+	}
 	/* every worker, and the worker of worker 1 */
 	for (int i = 0; i < nchild + (nchild > 1); i++)
 		if (read(sync[0], &c, 1) != 1)
