@@ -14,7 +14,9 @@
 # dump and an incremental one (the shared pages then come from the parent
 # checkpoint), and with the sharing not handed down
 # (CKPT_FAULT=cow-sibling-copy: each copied from the sibling's saved pages,
-# same content). Forged sibling links are refused.
+# same content). A Python multiprocessing pool whose parent reads its data
+# after forking comes back with the same PSS and works. Forged sibling
+# links are refused.
 # several dumps and restores of 18 processes and 64 MiB
 : "${CKPT_E2E_TIMEOUT:=240}"
 . "$(dirname "$0")/lib.sh"
@@ -26,6 +28,7 @@ LOG=$T/prefork.log
 FORGE() { "$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" "$@"; }
 diag_add "$LOG"
 
+poll_ok_after() { tail -n "+$(($1 + 1))" "$PYLOG" | grep -q "^ok "; }
 pages_mib() { du -sk "$1"/pages-*.img | awk '{s += $1} END {print int(s / 1024)}'; }
 
 # restored LINE WHAT: the tree is back as dumped, each process checked its
@@ -142,6 +145,33 @@ log "restored with copies: PSS $((pss / 1024)) MiB"
 ((pss > pss_before * 2)) || fail "cow-sibling-copy: PSS $pss kB, the pages were shared all the same"
 kill_tree "$PF"
 assert_tree_gone "$PF"
+
+# A real program: a Python multiprocessing pool whose parent reads its
+# 300,000 objects after forking 8 workers (their reference counts are
+# written: the parent's heap becomes its own, the workers share the old
+# one among themselves). The pool works after restore, the PSS is as before
+# (each worker with its own copy: about 4 times more).
+PYLOG=$T/pygc.log
+diag_add "$PYLOG"
+start_workload PY "$T/pygc.ready" -- "$PYTHON" "$WLSRC/pygc.py" 300000 8 "$PYLOG" "$T/pygc.ready"
+wait_grep "$PYLOG" "^ok 2 " 30
+pss_py=$(tree_pss "$PY")
+tree_snapshot "$PY" >"$T/py.before"
+log "python pool: $(($(tree_pids "$PY" | wc -l) - 1)) workers, PSS $((pss_py / 1024)) MiB"
+ckpt_dump "$PY" "$T/py"
+assert_tree_gone "$PY"
+lines=$(line_count "$PYLOG")
+ckpt_restore "$T/py"
+assert_same_tree "$T/py.before" "$PY"
+wait_for 30 "the pool to answer after restore" poll_ok_after "$lines"
+! grep -n BAD "$PYLOG" || fail "the pool or the parent's data differ after restore"
+pss=$(tree_pss "$PY")
+log "python pool restored: PSS $((pss / 1024)) MiB (before: $((pss_py / 1024)) MiB)"
+diff=$((pss - pss_py))
+((diff < 0)) && diff=$((-diff))
+((diff * 100 <= pss_py * 5)) || fail "python pool: PSS $pss kB after restore, $pss_py kB before"
+kill_tree "$PY"
+assert_tree_gone "$PY"
 
 # Forged: a worker's pages from its own worker (not a child of the parent),
 # then from the parent itself.
