@@ -131,6 +131,13 @@ static bool is_path_name(const UnixSkEntry *ue)
 	return ue->has_name && ue->name.len && ue->name.data[0];
 }
 
+/* Is name (a path without its NUL, or an abstract name) the name of ue? */
+static bool has_this_name(const UnixSkEntry *ue, const ProtobufCBinaryData *name)
+{
+	return ue->has_name && ue->name.len == name->len &&
+	       !memcmp(ue->name.data, name->data, name->len);
+}
+
 /* ---- dump --------------------------------------------------------------------- */
 
 static bool unix_matches(const struct fd_probe *p)
@@ -190,6 +197,8 @@ struct peeked {
 	size_t nfds;
 	bool cred;
 	struct ucred uc;
+	struct sockaddr_un from; /* the sender's name, as recvfrom gives it */
+	socklen_t fromlen;
 };
 
 static void peeked_close(struct peeked *pk)
@@ -279,6 +288,20 @@ static int add_msg(const struct fd_probe *p, UnixSkEntry *ue, const uint8_t *dat
 	memcpy(m->data.data, data, len);
 	m->data.len = len;
 	m->has_data = true;
+	/* a datagram's sender, when it had a name (checked in unix_dump_done) */
+	if (ue->type == SOCK_DGRAM && pk->fromlen > offsetof(struct sockaddr_un, sun_path) &&
+	    pk->fromlen <= sizeof(pk->from)) {
+		size_t nl = pk->fromlen - offsetof(struct sockaddr_un, sun_path);
+
+		if (pk->from.sun_path[0])
+			nl = strnlen(pk->from.sun_path, nl);
+		m->sender.data = malloc(nl ? nl : 1);
+		if (!m->sender.data)
+			return ckpt_err(e, -ENOMEM, "out of memory for its queue");
+		memcpy(m->sender.data, pk->from.sun_path, nl);
+		m->sender.len = nl;
+		m->has_sender = nl > 0;
+	}
 	if (pk->cred && pk->uc.pid) {
 		m->has_cred_pid = m->has_cred_uid = m->has_cred_gid = true;
 		m->cred_pid = pk->uc.pid;
@@ -324,11 +347,16 @@ static ssize_t peek_one(int fd, uint8_t *buf, size_t len, struct msghdr *mh, str
 	ssize_t n;
 	int r;
 
-	*mh = (struct msghdr){
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	*mh = (struct msghdr){.msg_name = &pk->from,
+			      .msg_namelen = sizeof(pk->from),
+			      .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = ctl.buf,
+			      .msg_controllen = sizeof(ctl.buf)};
 	n = recvmsg(fd, mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return -errno;
+	pk->fromlen = mh->msg_namelen;
 	r = take_cmsgs(mh, pk, e);
 	mh->msg_control = NULL; /* ctl is gone once we return */
 	mh->msg_iov = NULL;
@@ -1092,6 +1120,49 @@ static int check_peer(const struct fd_dump_view *v, const struct fd_dump_item *i
 	return 0;
 }
 
+/*
+ * The senders of the datagrams queued at it: a receiver sees the name a
+ * sender has (recvfrom, and replies to it). The restore sends each from the
+ * socket of the tree with that name, or from a socket it binds to that
+ * abstract name for the time of the send; a socket connected both ways only
+ * takes messages from its peer.
+ */
+static int check_senders(const struct fd_dump_view *v, const struct fd_dump_item *it,
+			 struct ckpt_error *e)
+{
+	UnixSkEntry *ue = it->fe->unix_sk;
+	const UnixSkEntry *peer = ue->has_peer && ue->peer ? find_inode(v, ue->peer, NULL) : NULL;
+	bool paired = peer && peer->has_peer && peer->peer == ue->inode;
+	char what[PATH_MAX + 64], n[NAME_MAX_LEN + 1];
+
+	for (size_t i = 0; i < ue->n_msgs; i++) {
+		const ProtobufCBinaryData *s = &ue->msgs[i]->sender;
+		const char *why = NULL;
+		bool in_tree = false;
+
+		if (!ue->msgs[i]->has_sender)
+			continue;
+		for (size_t k = 0; k < v->n && !in_tree; k++)
+			in_tree = v->items[k].fe->type == FILE_TYPE__FILE_UNIX_SK &&
+				  v->items[k].fe->unix_sk &&
+				  has_this_name(v->items[k].fe->unix_sk, s);
+		if (paired && !has_this_name(peer, s))
+			why = "not its peer, the one socket it is connected to both ways";
+		else if (!paired && (ue->has_peer_closed || !ue->has_name))
+			why = "and it cannot be sent to by name";
+		else if (!paired && !in_tree && s->data[0])
+			why = "a socket outside the tree or closed, whose name is not free to "
+			      "send from";
+		if (why)
+			return ckpt_err(e, -EOPNOTSUPP,
+					"pid %d: fd %d: %s: queued message %zu came from %s, %s: "
+					"the receiver would see another sender; not supported",
+					it->pid, it->fd, describe(it->fe, what, sizeof(what)),
+					i + 1, name_str(s->data, s->len, n, sizeof(n)), why);
+	}
+	return 0;
+}
+
 static int unix_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
 {
 	_cleanup_free_ bool *used = calloc(v->n_external + 1, sizeof(*used));
@@ -1111,8 +1182,11 @@ static int unix_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
 	}
 	r = tie_pending(v, e);
 	for (size_t i = 0; r >= 0 && i < v->n; i++)
-		if (v->items[i].fe->type == FILE_TYPE__FILE_UNIX_SK && v->items[i].fe->unix_sk)
+		if (v->items[i].fe->type == FILE_TYPE__FILE_UNIX_SK && v->items[i].fe->unix_sk) {
 			r = check_peer(v, &v->items[i], used, e);
+			if (r >= 0)
+				r = check_senders(v, &v->items[i], e);
+		}
 	for (size_t i = 0; r >= 0 && i < v->n_external; i++)
 		if (!used[i])
 			r = ckpt_err(e, -ENOENT,
@@ -1255,6 +1329,13 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 					"files.img: entry %u (%s): field unix_sk.msgs[%zu].cred_pid: "
 					"bad credentials",
 					fe->id, fe->path, i);
+		if (m->has_sender &&
+		    (ue->type != SOCK_DGRAM || !m->sender.len || m->sender.len > NAME_MAX_LEN ||
+		     (m->sender.data[0] && memchr(m->sender.data, 0, m->sender.len))))
+			return ckpt_err(
+			    e, -EINVAL,
+			    "files.img: entry %u (%s): field unix_sk.msgs[%zu].sender: bad", fe->id,
+			    fe->path, i);
 	}
 	if (total > QUEUE_MAX || (ue->type != SOCK_STREAM && ue->n_queue > 65536) ||
 	    ue->n_msgs > (1u << 20))
@@ -2084,6 +2165,48 @@ static int send_marked(struct ustate *st, const struct usk *r, int from, struct 
 	}
 }
 
+/*
+ * The socket a datagram for r with a named sender is sent from (check_senders
+ * at dump): r's peer if r is connected both ways; else the socket of the
+ * restore with that name, or one bound to that abstract name for the time of
+ * the send (*tmp, closed by the caller: the message keeps its sender's name).
+ */
+static int sender_fd(struct ustate *st, const struct usk *r, const struct usk *peer,
+		     const UnixSkMsg *m, int *fd, int *tmp, struct ckpt_error *e)
+{
+	char n[NAME_MAX_LEN + 1];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	name_str(m->sender.data, m->sender.len, n, sizeof(n));
+	if (peer && r->paired) {
+		if (!has_this_name(peer->ue, &m->sender))
+			return ckpt_err(e, -EINVAL, "it came from %s, not from its peer", n);
+		return 0; /* *fd: the peer already */
+	}
+	if (r->tmp >= 0)
+		return ckpt_err(e, -EINVAL, "it came from %s, but its peer was closed", n);
+	for (size_t i = 0; i < st->n; i++)
+		if (st->s[i].fd >= 0 && has_this_name(st->s[i].ue, &m->sender)) {
+			*fd = st->s[i].fd;
+			/* its options are set again once the queues are in */
+			set_buf(*fd, SO_SNDBUFFORCE, SO_SNDBUF, 2 * (QUEUE_MAX + (1u << 20)));
+			return 0;
+		}
+	if (m->sender.data[0])
+		return ckpt_err(e, -EINVAL,
+				"it came from %s, which no socket of the checkpoint has", n);
+	*tmp = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (*tmp < 0)
+		return ckpt_err_errno(e, -errno, "socket");
+	memcpy(sa.sun_path, m->sender.data, m->sender.len);
+	if (bind(*tmp, (struct sockaddr *)&sa,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + m->sender.len)) < 0)
+		return ckpt_err_errno(e, -errno, "binding a socket to %s, the name it came from%s",
+				      n, errno == EADDRINUSE ? ", now in use" : "");
+	*fd = *tmp;
+	return 0;
+}
+
 /* R's saved queue, sent from its peer, its temporary end, or an unnamed socket to its name. */
 static int fill_queue(struct ustate *st, struct usk *r, struct ckpt_error *e)
 {
@@ -2123,12 +2246,18 @@ static int fill_queue(struct ustate *st, struct usk *r, struct ckpt_error *e)
 	     pos += queue_at(ue, i++).data->len) {
 		/* a stream's marks go with the sends (and the marks after the last, with none) */
 		const ProtobufCBinaryData none = {0, NULL};
-		int rr = ue->type == SOCK_STREAM && (ue->has_oob_at || ue->n_oob_taken)
-			     ? send_marked(st, r, from,
-					   i < n ? queue_at(ue, i) : (struct qmsg){&none, NULL},
-					   pos, &ti, e)
-			     : send_msg(st, from, to, tolen, queue_at(ue, i),
-					ue->type == SOCK_STREAM, 0, e);
+		const UnixSkMsg *m = i < n ? queue_at(ue, i).m : NULL;
+		_cleanup_close_ int tmp = -1;
+		int mfrom = from;
+		int rr = m && m->has_sender ? sender_fd(st, r, peer, m, &mfrom, &tmp, e) : 0;
+
+		if (rr >= 0)
+			rr = ue->type == SOCK_STREAM && (ue->has_oob_at || ue->n_oob_taken)
+				 ? send_marked(st, r, from,
+					       i < n ? queue_at(ue, i) : (struct qmsg){&none, NULL},
+					       pos, &ti, e)
+				 : send_msg(st, mfrom, to, tolen, queue_at(ue, i),
+					    ue->type == SOCK_STREAM, 0, e);
 
 		if (rr < 0)
 			return ckpt_err_wrap(e, "%s: putting back queued message %zu of %zu",

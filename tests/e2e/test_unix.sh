@@ -16,9 +16,11 @@
 #    arrives exactly once, in order, the pending connection is accepted,
 #    both listeners accept new clients, the options and flags are kept;
 #  - more cases (tests/workloads/unixmore.py): a named datagram server with
-#    a one-way client, names of an accepted seqpacket connection, SHUT_WR
+#    a one-way client and messages from a named client and from a closed
+#    socket with an abstract name (recvfrom names each sender), names of an accepted seqpacket connection, SHUT_WR
 #    with data queued, SO_SNDTIMEO, SO_PEEK_OFF, a socket file removed after
 #    bind;
+#  - a datagram queued from a named socket outside the tree is refused;
 #  - a socket connected to a server outside the tree is refused naming both
 #    ends, and the program keeps running; with --external unix:INODE it is
 #    saved: a stream comes back with its peer closed, a datagram socket
@@ -142,10 +144,33 @@ assert_running "$Q"
 touch "$M/go"
 wait_grep "$MLOG" '^DONE' 20
 no_fail "$MLOG"
-[[ $(grep -c '^ok ' "$MLOG") == 17 ]] || fail "more: expected 17 ok lines: $(cat "$MLOG")"
+[[ $(grep -c '^ok ' "$MLOG") == 19 ]] || fail "more: expected 19 ok lines: $(cat "$MLOG")"
 log "more cases: $(grep -c '^ok ' "$MLOG") checks ok after restore"
 kill_tree "$Q"
 untrack "$Q"
+
+# ---- a datagram from a named socket outside the tree --------------------------------
+# the receiver would see no sender (or another one) after restore: refused
+DGS=$T/ext-dg.sock
+start_workload D "$T/dgs.ready" -- "$PYTHON" -c '
+import os, socket, sys, time
+os.closerange(3, 4096)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+open(sys.argv[2], "w").write("%d\n" % os.getpid())
+time.sleep(600)' "$DGS" "$T/dgs.ready"
+"$PYTHON" -c '
+import socket, sys
+c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+c.bind(sys.argv[2])
+c.sendto(b"hello", sys.argv[1])' "$DGS" "$T/ext-cl.sock" || fail "sending to $DGS failed"
+ckptctl_run dump "$D" -D "$T/dgs.img" && fail "a datagram from a named socket outside the tree was dumped"
+grep -q "pid $D: fd .*queued message 1 came from $T/ext-cl.sock, a socket outside the tree" "$ERR" ||
+	{ cat "$ERR"; fail "named sender outside the tree: wrong error"; }
+assert_running "$D"
+log "refused: $(cat "$ERR")"
+kill_tree "$D"
+untrack "$D"
 
 # ---- a socket connected to a server outside the tree ------------------------------
 SRV=$T/outside.sock

@@ -4,7 +4,10 @@
 
 One process holds, before READY:
 - a datagram server bound to DIR/dg.sock and an unnamed client connected
-  to it (one way), 3 messages queued at the server;
+  to it (one way), 3 messages queued at the server; then one from a client
+  bound to DIR/cl.sock (not connected) and one from a socket bound to an
+  abstract name and closed since: recvfrom gives each sender's name, and
+  the server can reply to the named client;
 - a seqpacket listener on an abstract name, a client connected to it and
   accepted, messages queued both ways (names and peer names checked);
 - a stream socketpair with data queued one way and that side shut down
@@ -28,7 +31,7 @@ os.closerange(3, 4096)
 d, logpath, ready = sys.argv[1:4]
 log = open(logpath, "a", buffering=1)
 abname = "\0ckpt-unixmore-%d" % os.getpid()
-for p in ("dg.sock", "gone.sock"):
+for p in ("dg.sock", "gone.sock", "cl.sock"):
     try:
         os.unlink(os.path.join(d, p))
     except FileNotFoundError:
@@ -39,6 +42,14 @@ cli = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 cli.connect(os.path.join(d, "dg.sock"))
 for i in range(3):
     cli.send(b"dg%d" % i * (i + 1))
+ncli = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+ncli.bind(os.path.join(d, "cl.sock"))
+ncli.sendto(b"from-named", os.path.join(d, "dg.sock"))
+gname = b"\0ckpt-unixmore-gone-%d" % os.getpid()
+g = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+g.bind(gname)
+g.sendto(b"from-gone", os.path.join(d, "dg.sock"))
+g.close()
 lq = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 lq.bind(abname)
 lq.listen(2)
@@ -79,7 +90,13 @@ def name(x):
     return x if isinstance(x, bytes) else x.encode()
 
 
-ck([srv.recv(100) for _ in range(3)] == [b"dg0", b"dg1dg1", b"dg2dg2dg2"], "dgram server queue")
+got = [srv.recvfrom(100) for _ in range(5)]
+ck([m for m, _ in got] == [b"dg0", b"dg1dg1", b"dg2dg2dg2", b"from-named", b"from-gone"],
+   "dgram server queue")
+ck([a for _, a in got] == [None, None, None, os.path.join(d, "cl.sock"), gname],
+   "dgram senders' names: %r" % [a for _, a in got])
+srv.sendto(b"reply", got[3][1])
+ck(ncli.recv(10) == b"reply", "dgram reply to a named sender")
 cli.send(b"after")
 ck(srv.recv(100) == b"after", "dgram client still connected")
 ck(a2.recv(100) == b"to-acc-1" and a2.recv(100) == b"to-acc-22", "seqpacket accepted queue")
