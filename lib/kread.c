@@ -271,9 +271,17 @@ struct mcast_offsets {
 	uint32_t m6_addr, m6_ifindex, m6_sfmode, m6_next, m6_sflist;
 };
 
+/* An inet socket's state no call reads back (UINT32_MAX: not in this kernel). */
+struct inet_offsets {
+	uint32_t urg_data, urg_seq, copied_seq, rcv_nxt; /* tcp_sock */
+	uint32_t reuseport_cb, reuseport_prog;		 /* sock, sock_reuseport */
+	uint32_t fl_list, ac_list;			 /* inet_sock, ipv6_pinfo */
+};
+
 struct kread {
 	uint32_t iter_btf_id;	   /* bpf_iter_task_file */
 	struct mcast_offsets mc;
+	struct inet_offsets inet;
 	uint32_t iter_task_btf_id; /* bpf_iter_task */
 	struct task_offsets task;
 	struct unix_offsets usk;
@@ -404,6 +412,38 @@ static int mcast_list_offsets(const struct kbtf *b, struct mcast_offsets *o, str
 	return 0;
 }
 
+static int inet_offsets(const struct kbtf *b, struct inet_offsets *o, struct ckpt_error *e)
+{
+	const struct {
+		const char *sname, *path;
+		uint32_t *off, size;
+		bool optional; /* a kernel without IPv6 or SO_REUSEPORT programs */
+	} want[] = {
+	    {"tcp_sock", "urg_data", &o->urg_data, 2, false},
+	    {"tcp_sock", "urg_seq", &o->urg_seq, 4, false},
+	    {"tcp_sock", "copied_seq", &o->copied_seq, 4, false},
+	    {"tcp_sock", "rcv_nxt", &o->rcv_nxt, 4, false},
+	    {"sock", "sk_reuseport_cb", &o->reuseport_cb, 8, true},
+	    {"sock_reuseport", "prog", &o->reuseport_prog, 8, true},
+	    {"inet_sock", "ipv6_fl_list", &o->fl_list, 8, true},
+	    {"ipv6_pinfo", "ipv6_ac_list", &o->ac_list, 8, true},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		int r = member(b, want[i].sname, want[i].path, want[i].size, want[i].off, e);
+
+		if (r == -ENOENT && want[i].optional) {
+			ckpt_err_clear(e);
+			*want[i].off = UINT32_MAX;
+		} else if (r < 0) {
+			return r;
+		}
+	}
+	if (o->reuseport_cb == UINT32_MAX)
+		o->reuseport_prog = UINT32_MAX;
+	return 0;
+}
+
 int kread_open(struct kread **ret, struct ckpt_error *e)
 {
 	_cleanup_(kbtf_freep) struct kbtf *b = NULL;
@@ -431,6 +471,8 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 		r = member(b, "inet_sock", "mc_addr", 4, &kr->mc.mc_addr, e);
 	if (r >= 0)
 		r = mcast_list_offsets(b, &kr->mc, e);
+	if (r >= 0)
+		r = inet_offsets(b, &kr->inet, e);
 	if (r >= 0)
 		r = member(b, "task_struct", "signal", 8, &kr->task.signal, e);
 	if (r >= 0)
@@ -915,6 +957,81 @@ int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, struct kread_ine
 	*ret = (struct kread_inet_mc){.joined = v[1] || v[2],
 				      .mc_index = (int)(uint32_t)(v[0] >> 32),
 				      .mc_addr = (uint32_t)v[3]};
+	return 0;
+}
+
+/* What the inet state program writes. */
+struct inet_record {
+	uint32_t magic, urg_data;
+	uint32_t urg_seq, copied_seq, rcv_nxt, pad;
+	uint64_t reuseport_cb, reuseport_prog, fl_list, ac_list;
+};
+
+/*
+ * The program: for our fd numbered fd whose file's inode is ino (an inet
+ * socket), an inet_record (the TCP fields only if tcp). Stack: -72 the
+ * record, -8 a pointer read.
+ */
+static void inet_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino, bool tcp)
+{
+	const struct inet_offsets *o = &kr->inet;
+	unsigned out[3], skip;
+	int k = prog_find_file(p, &kr->usk.file, fd, ino, out);
+
+	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->usk.socket_sk);
+	load(p, BPF_DW, BPF_REG_8, BPF_REG_10, -8);
+	for (int16_t off = -72; off < 0; off += 8)
+		store_imm(p, BPF_DW, BPF_REG_10, off, 0);
+	store_imm(p, BPF_W, BPF_REG_10, -72, (int32_t)KREAD_MAGIC);
+	if (tcp) {
+		probe(p, -68, 2, BPF_REG_8, (int32_t)o->urg_data);
+		probe(p, -64, 4, BPF_REG_8, (int32_t)o->urg_seq);
+		probe(p, -60, 4, BPF_REG_8, (int32_t)o->copied_seq);
+		probe(p, -56, 4, BPF_REG_8, (int32_t)o->rcv_nxt);
+	}
+	if (o->reuseport_cb != UINT32_MAX) {
+		probe(p, -48, 8, BPF_REG_8, (int32_t)o->reuseport_cb);
+		load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -48);
+		skip = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+		probe(p, -40, 8, BPF_REG_7, (int32_t)o->reuseport_prog);
+		land(p, skip);
+	}
+	if (o->fl_list != UINT32_MAX)
+		probe(p, -32, 8, BPF_REG_8, (int32_t)o->fl_list);
+	if (o->ac_list != UINT32_MAX) {
+		probe(p, -8, 8, BPF_REG_8, (int32_t)kr->mc.pinet6);
+		load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -8);
+		skip = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+		probe(p, -24, 8, BPF_REG_7, (int32_t)o->ac_list);
+		land(p, skip);
+	}
+	seq_write(p, -72, (int)sizeof(struct inet_record));
+	prog_exit(p, out, k);
+}
+
+int kread_inet_state(struct kread **slot, int fd, uint64_t ino, bool tcp,
+		     struct kread_inet_state *ret, struct ckpt_error *e)
+{
+	_cleanup_(kread_freep) struct kread *own = NULL;
+	struct inet_record rec;
+	struct kprog p = {0};
+	struct kread *kr;
+	int r;
+
+	r = reader(slot, &own, &kr, e);
+	if (r < 0)
+		return r;
+	inet_prog(&p, kr, fd, ino, tcp);
+	r = run_record(kr->iter_btf_id, gettid(), &p, &rec, sizeof(rec), e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "fd %d (inode %llu)", fd, (unsigned long long)ino);
+	*ret = (struct kread_inet_state){
+	    .urgent = tcp && rec.urg_data && (int32_t)(rec.urg_seq - rec.copied_seq) >= 0,
+	    .urg_offset = rec.urg_seq - rec.copied_seq,
+	    .reuseport_prog = rec.reuseport_prog != 0,
+	    .flowlabels = rec.fl_list != 0,
+	    .anycast = rec.ac_list != 0,
+	};
 	return 0;
 }
 

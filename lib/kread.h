@@ -92,6 +92,21 @@ int kread_stop_collected(struct kread **slot, pid_t pid, bool *ret, struct ckpt_
 int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_fd,
 			struct ckpt_error *e);
 
+/* What the kernel keeps of an inet socket that no call reads back. */
+struct kread_inet_state {
+	/* TCP: an urgent mark not read past yet (tcp_sock.urg_data), at this
+	 * offset in the unread bytes: SIOCATMARK, and where reads stop */
+	bool urgent;
+	uint32_t urg_offset;
+	bool reuseport_prog; /* SO_ATTACH_REUSEPORT_CBPF/EBPF on its group */
+	bool flowlabels;     /* IPv6 flow labels leased (IPV6_FLOWLABEL_MGR) */
+	bool anycast;	     /* IPv6 anycast addresses joined (IPV6_JOIN_ANYCAST) */
+};
+
+/* The inet socket our fd refers to (ino: its inode); tcp: a TCP socket. */
+int kread_inet_state(struct kread **slot, int fd, uint64_t ino, bool tcp,
+		     struct kread_inet_state *ret, struct ckpt_error *e);
+
 /* What the kernel keeps of an inet socket's multicast use that no call shows. */
 struct kread_inet_mc {
 	bool joined;	  /* groups joined (IP_ADD_MEMBERSHIP, IPV6_JOIN_GROUP...) */

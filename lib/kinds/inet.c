@@ -574,6 +574,48 @@ static int check_urgent(int fd, struct ckpt_error *e)
 	return 0;
 }
 /*
+ * State the kernel keeps that no call reads back, from the kernel reader
+ * (lib/kread.c): refused, since it could not be put back. Without a reader
+ * only logged (as the multicast groups above).
+ */
+static int check_kernel_state(const struct fd_probe *p, const InetSkEntry *ie, struct ckpt_error *e)
+{
+	bool tcp = ie->proto == IPPROTO_TCP;
+	struct kread_inet_state ks;
+	int r = kread_inet_state(p->kread, p->local_fd, (uint64_t)p->st.st_ino, tcp, &ks, e);
+
+	if (r < 0) {
+		pr_info("pid %d fd %d: urgent marks, reuseport programs, IPv6 flow labels and "
+			"anycast addresses not looked for (%s)",
+			p->pid, p->fd, e->msg);
+		ckpt_err_clear(e);
+		return 0;
+	}
+	if (ks.urgent && inet_is_established(ie))
+		return ckpt_err(
+		    e, -EOPNOTSUPP,
+		    "it has an urgent mark (MSG_OOB) %u bytes into its unread data, not "
+		    "read past yet (the urgent byte taken or left in line with "
+		    "SO_OOBINLINE): TCP repair cannot put the mark back; not supported",
+		    ks.urg_offset);
+	if (ks.reuseport_prog)
+		return ckpt_err(e, -EOPNOTSUPP, "%s",
+				"its SO_REUSEPORT group has a BPF program "
+				"(SO_ATTACH_REUSEPORT_CBPF/EBPF), which cannot be read back; not "
+				"supported");
+	if (ks.flowlabels)
+		return ckpt_err(e, -EOPNOTSUPP, "%s",
+				"it holds IPv6 flow labels (IPV6_FLOWLABEL_MGR), which cannot be "
+				"read back; not supported");
+	if (ks.anycast)
+		return ckpt_err(
+		    e, -EOPNOTSUPP, "%s",
+		    "it joined IPv6 anycast addresses (IPV6_JOIN_ANYCAST), which cannot "
+		    "be read back; not supported");
+	return 0;
+}
+
+/*
  * The ping socket ino in /proc/PID/net/icmp (icmp6): its state and peer
  * (getpeername says ENOTCONN for a ping socket connected with port 0).
  */
@@ -707,6 +749,8 @@ static int inet_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error 
 		r = dump_mcast(p, ie, e);
 	if (r >= 0 && ie->proto == IPPROTO_TCP && inet_is_established(ie))
 		r = check_urgent(p->local_fd, e);
+	if (r >= 0)
+		r = check_kernel_state(p, ie, e);
 	if (r >= 0)
 		r = dump_options(p->local_fd, ie, e);
 	if (r >= 0 && inet_is_udp(ie))

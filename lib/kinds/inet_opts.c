@@ -86,7 +86,11 @@ enum opt_type {
 	OT_LINGER, /* struct linger */
 	OT_NAME,   /* a name: a device, a congestion control algorithm */
 	OT_FILTER, /* a classic BPF program: SO_GET_FILTER reads it, SO_ATTACH_FILTER sets it */
+	OT_BYTES,  /* bytes as getsockopt gives them and setsockopt takes them: IP options */
 };
+
+/* the most an OT_BYTES option holds: an IPv6 extension header, (255 + 1) * 8 */
+#define BYTES_MAX 2048
 
 /* which sockets an option applies to */
 #define ON_TCP 0x1u
@@ -133,6 +137,7 @@ static const struct inet_opt opts[] = {
     O(IPPROTO_IP, IP_RECVTTL, OT_INT, ON_ALL, OPT_LAST),
     O(IPPROTO_IP, IP_RECVOPTS, OT_INT, ON_ALL, OPT_LAST),
     O(IPPROTO_IP, IP_RETOPTS, OT_INT, ON_ALL, OPT_LAST),
+    O(IPPROTO_IP, IP_OPTIONS, OT_BYTES, ON_ALL, OPT_LAST),
     O(IPPROTO_IP, IP_RECVORIGDSTADDR, OT_INT, ON_ALL, OPT_LAST),
     O(IPPROTO_IP, IP_CHECKSUM, OT_INT, ON_ALL, OPT_LAST),
     O(IPPROTO_IP, IP_MINTTL, OT_INT, ON_ALL, OPT_LAST),
@@ -150,6 +155,11 @@ static const struct inet_opt opts[] = {
     O(IPPROTO_IPV6, IPV6_RECVHOPLIMIT, OT_INT, ON_ALL | ON_V6, OPT_LAST),
     O(IPPROTO_IPV6, IPV6_RECVRTHDR, OT_INT, ON_ALL | ON_V6, OPT_LAST),
     O(IPPROTO_IPV6, IPV6_RECVHOPOPTS, OT_INT, ON_ALL | ON_V6, OPT_LAST),
+    /* the extension headers sent with every packet */
+    O(IPPROTO_IPV6, IPV6_HOPOPTS, OT_BYTES, ON_ALL | ON_V6, OPT_LAST),
+    O(IPPROTO_IPV6, IPV6_RTHDR, OT_BYTES, ON_ALL | ON_V6, OPT_LAST),
+    O(IPPROTO_IPV6, IPV6_DSTOPTS, OT_BYTES, ON_ALL | ON_V6, OPT_LAST),
+    O(IPPROTO_IPV6, IPV6_RTHDRDSTOPTS, OT_BYTES, ON_ALL | ON_V6, OPT_LAST),
     O(IPPROTO_IPV6, IPV6_RECVDSTOPTS, OT_INT, ON_ALL | ON_V6, OPT_LAST),
     O(IPPROTO_IPV6, IPV6_AUTOFLOWLABEL, OT_INT, ON_ALL | ON_V6, OPT_LAST),
     O(IPPROTO_IPV6, IPV6_DONTFRAG, OT_INT, ON_ALL | ON_V6, OPT_LAST),
@@ -268,6 +278,9 @@ static int opt_read(int fd, const struct inet_opt *o, struct optval *v)
 	case OT_LINGER:
 	case OT_NAME:
 		len = o->type == OT_LINGER ? sizeof(struct linger) : NAME_MAX_LEN;
+		break;
+	case OT_BYTES:
+		len = BYTES_MAX;
 		break;
 	case OT_FILTER:
 		/* the number of instructions first (0: no filter; EACCES: an eBPF program) */
@@ -408,7 +421,8 @@ int inet_opts_check(const InetSkEntry *ie)
 			return -EINVAL;
 		if ((o->type == OT_LINGER && s->data.len != sizeof(struct linger)) ||
 		    (o->type == OT_NAME && s->data.len >= NAME_MAX_LEN) ||
-		    (o->type == OT_FILTER && (s->data.len > FILTER_MAX || s->data.len % 8)))
+		    (o->type == OT_FILTER && (s->data.len > FILTER_MAX || s->data.len % 8)) ||
+		    (o->type == OT_BYTES && s->data.len > BYTES_MAX))
 			return -EINVAL;
 	}
 	return 0;
@@ -434,6 +448,7 @@ static int opt_write(int fd, const struct inet_opt *o, const InetSockOpt *s)
 	case OT_INT:
 		return inet_set_int(fd, o->level, o->name, s->value);
 	case OT_LINGER:
+	case OT_BYTES:
 		return setsockopt(fd, o->level, o->name, s->data.data, (socklen_t)s->data.len);
 	case OT_NAME:
 		memcpy(name, s->data.data, s->data.len);

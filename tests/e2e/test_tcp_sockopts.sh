@@ -57,6 +57,29 @@ log "urgent data: refused ($(cat "$ERR")), the byte still there"
 kill_tree "$U"
 untrack "$U"
 
+# State no call reads back, found by the kernel reader: refused naming the
+# pid, the socket and why; the program then finds its sockets as they were.
+# (An urgent byte already taken, or left in line, still marks where reads
+# stop: the dump lost the data after the mark, or failed reading the queue.)
+for mode in urgread urginline reuseport flowlabel; do
+	start_workload W "$T/$mode.ready" -- "$PYTHON" "$WLSRC/inetrefuse.py" "$mode" "$T/$mode.ready" "$T/$mode.go"
+	ckptctl_run dump "$W" -D "$T/$mode.img" && fail "$mode: dumped"
+	case $mode in
+	urg*) want="an urgent mark (MSG_OOB) 2 bytes into its unread data, not read past yet" ;;
+	reuseport) want="its SO_REUSEPORT group has a BPF program" ;;
+	flowlabel) want="it holds IPv6 flow labels (IPV6_FLOWLABEL_MGR)" ;;
+	esac
+	grep -qF "$want" "$ERR" && grep -q "pid $W: fd [0-9]*: " "$ERR" ||
+		fail "$mode: the refusal does not name the pid, the socket and why: $(cat "$ERR")"
+	[[ ! -e $T/$mode.img/inventory.img ]] || fail "$mode: a refused dump left a checkpoint"
+	assert_running "$W"
+	touch "$T/$mode.go"
+	wait_for 10 "$mode: the program to check its socket" grep -q "^ok $mode\$" "$T/W.stdout"
+	log "$mode: refused ($(cat "$ERR"))"
+	kill_tree "$W"
+	untrack "$W"
+done
+
 # A listener with TCP_MD5SIG keys: they cannot be read back, so refused.
 start_workload M "$T/md5.ready" -- "$PYTHON" -c '
 import os, socket, struct, sys, time

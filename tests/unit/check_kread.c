@@ -7,7 +7,8 @@
  * out-of-band byte pending and taken, partly read skbs, a queue longer than
  * one program's chunk), and a wrong inode; io_uring rings: setup flags,
  * also those no call shows, an async eventfd, a provided buffer ring, a
- * ring fd registered by the thread.
+ * ring fd registered by the thread; an inet socket's urgent mark (pending,
+ * taken, passed), reuseport program and IPv6 flow labels.
  */
 #include <check.h>
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -408,6 +410,86 @@ START_TEST(test_inet_mcast)
 }
 END_TEST
 
+/* A loopback TCP connection: *c the client, *a the accepted end. */
+static void tcp_pair(int *c, int *a)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	_cleanup_close_ int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert(l >= 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(l, 1), 0);
+	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+	*c = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(*c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	*a = accept(l, NULL, NULL);
+	ck_assert(*a >= 0);
+}
+
+static struct kread_inet_state inet_state(struct kread **kr, int fd, bool tcp)
+{
+	struct kread_inet_state ks;
+	struct ckpt_error e = {0};
+	struct stat st;
+
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_msg(kread_inet_state(kr, fd, st.st_ino, tcp, &ks, &e) == 0, "%s", e.msg);
+	return ks;
+}
+
+START_TEST(test_inet_state)
+{
+	_cleanup_(kread_freep) struct kread *kr = NULL;
+	_cleanup_close_ int c = -1, a = -1, u6 = socket(AF_INET6, SOCK_DGRAM, 0),
+			    r = socket(AF_INET, SOCK_STREAM, 0);
+	struct kread_inet_state ks;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sock_filter ret0 = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog fp = {1, &ret0};
+	struct {
+		struct in6_addr dst;
+		uint32_t label;
+		uint8_t action, share;
+		uint16_t flags, expires, linger;
+		uint32_t pad;
+	} fl = {.dst = IN6ADDR_LOOPBACK_INIT, .label = htonl(0x12345), .share = 1, .flags = 1};
+	char buf[8];
+	int one = 1;
+
+	tcp_pair(&c, &a);
+	ks = inet_state(&kr, a, true);
+	ck_assert(!ks.urgent && !ks.reuseport_prog && !ks.flowlabels && !ks.anycast);
+	/* "ab", urgent "!", "cd": pending, then taken (reads still stop at it), then passed */
+	ck_assert_int_eq(send(c, "ab", 2, 0), 2);
+	ck_assert_int_eq(send(c, "!", 1, MSG_OOB), 1);
+	ck_assert_int_eq(send(c, "cd", 2, 0), 2);
+	usleep(100000);
+	ks = inet_state(&kr, a, true);
+	ck_assert(ks.urgent);
+	ck_assert_uint_eq(ks.urg_offset, 2);
+	ck_assert_int_eq(recv(a, buf, 1, MSG_OOB), 1);
+	ck_assert(inet_state(&kr, a, true).urgent);
+	ck_assert_int_eq(recv(a, buf, sizeof(buf), 0), 2);
+	ck_assert(inet_state(&kr, a, true).urgent);
+	ck_assert_int_eq(recv(a, buf, sizeof(buf), 0), 2);
+	ck_assert(!inet_state(&kr, a, true).urgent);
+	/* a reuseport group's program */
+	ck_assert_int_eq(setsockopt(r, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+	ck_assert_int_eq(bind(r, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(r, 1), 0);
+	ck_assert(!inet_state(&kr, r, true).reuseport_prog);
+	ck_assert_int_eq(setsockopt(r, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fp, sizeof(fp)), 0);
+	ck_assert(inet_state(&kr, r, true).reuseport_prog);
+	/* an IPv6 flow label leased (IPV6_FL_A_GET, IPV6_FL_S_EXCL, IPV6_FL_F_CREATE) */
+	ck_assert(u6 >= 0);
+	ck_assert(!inet_state(&kr, u6, false).flowlabels);
+	ck_assert_int_eq(setsockopt(u6, IPPROTO_IPV6, 32, &fl, sizeof(fl)), 0);
+	ks = inet_state(&kr, u6, false);
+	ck_assert(ks.flowlabels && !ks.urgent);
+}
+END_TEST
+
 static Suite *kread_suite(void)
 {
 	Suite *s = suite_create("kread");
@@ -421,6 +503,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_iouring);
 	tcase_add_test(tc, test_stop_collected);
 	tcase_add_test(tc, test_inet_mcast);
+	tcase_add_test(tc, test_inet_state);
 	suite_add_tcase(s, tc);
 	return s;
 }

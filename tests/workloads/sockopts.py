@@ -68,7 +68,14 @@ COMMON = [
     (IP, IP_MINTTL, "IP_MINTTL", 5),
     (IP, IP_LOCAL_PORT_RANGE, "IP_LOCAL_PORT_RANGE", struct.pack("I", (60000 << 16) | 50000)),
 ]
+# IP options sent with every packet: router alert
+V4 = [
+    (IP, socket.IP_OPTIONS, "IP_OPTIONS", b"\x94\x04\x00\x00"),
+]
+# extension headers sent with every packet: 8 bytes each, a PadN option
 V6 = [
+    (IP6, 54, "IPV6_HOPOPTS", bytes([17, 0, 1, 4, 0, 0, 0, 0])),
+    (IP6, 59, "IPV6_DSTOPTS", bytes([17, 0, 1, 4, 0, 0, 0, 0])),
     (IP6, IPV6_TCLASS, "IPV6_TCLASS", 0x20),
     (IP6, socket.IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS", 9),
     (IP6, IPV6_RECVERR, "IPV6_RECVERR", 1),
@@ -184,8 +191,8 @@ def main():
     d, log, ready = sys.argv[1], sys.argv[2], sys.argv[3]
     out = open(log, "a", buffering=1)
     socks = []  # (name, socket, options)
-    for fam, host, v6 in ((socket.AF_INET, "127.0.0.1", []), (socket.AF_INET6, "::1", V6)):
-        tag = "v6" if v6 else "v4"
+    for fam, host, v6 in ((socket.AF_INET, "127.0.0.1", V4), (socket.AF_INET6, "::1", V6)):
+        tag = "v6" if v6 is V6 else "v4"
         lst = socket.socket(fam, socket.SOCK_STREAM)
         opts = COMMON + v6 + TCP_ALL
         setup(lst, opts, out, "listener " + tag)
@@ -206,9 +213,9 @@ def main():
         socks.append(("accepted " + tag, a, opts))
         u = socket.socket(fam, socket.SOCK_DGRAM)
         u2 = socket.socket(fam, socket.SOCK_DGRAM)
-        setup(u2, UNICAST_IF[bool(v6)], out, "udp-if " + tag)
-        socks.append(("udp-if " + tag, u2, UNICAST_IF[bool(v6)]))
-        opts = COMMON + v6 + UDP_ALL + (V6_UDP if v6 else [])
+        setup(u2, UNICAST_IF[v6 is V6], out, "udp-if " + tag)
+        socks.append(("udp-if " + tag, u2, UNICAST_IF[v6 is V6]))
+        opts = COMMON + v6 + UDP_ALL + (V6_UDP if v6 is V6 else [])
         setup(u, opts, out, "udp " + tag)
         attach_filter(u, lock=True)
         u.bind((host, 0))
