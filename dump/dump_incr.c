@@ -466,9 +466,9 @@ static int split_add(struct split *s, uint64_t vaddr, uint64_t nr, bool inh, boo
 {
 	struct page_run *last = s->n ? &s->runs[s->n - 1] : NULL;
 
-	if (last && last->inherited == inh && last->in_parent == in_parent &&
-	    last->sibling == sibling && last->vaddr + (uint64_t)last->nr * PG_SIZE == vaddr &&
-	    last->nr + nr < (1u << 30)) {
+	/* inherited runs stay as the scan cut them: one parent window each (dump_mm.c) */
+	if (last && !inh && !last->inherited && last->in_parent == in_parent &&
+	    last->vaddr + (uint64_t)last->nr * PG_SIZE == vaddr && last->nr + nr < (1u << 30)) {
 		last->nr += (uint32_t)nr;
 		return 0;
 	}

@@ -555,6 +555,7 @@ static int emit_run(struct dump_task *t, uint64_t vaddr, uint64_t nr, bool inher
  * page is taken for inherited), only for the pages PAGEMAP_SCAN found.
  */
 struct cow_src {
+	struct dump_ctx *c;
 	int pmfd;  /* the task's pagemap */
 	int ppmfd; /* the parent's, -1 without a parent in the tree */
 	const struct dump_task *parent;
@@ -563,6 +564,8 @@ struct cow_src {
 	pid_t *cls;	       /* PM_CHUNK: each page's kind (run_add_cow) */
 	uint64_t inherited;    /* pages recorded as inherited, for the log */
 	uint64_t from_sibling; /* ... of them from a sibling's */
+	pid_t ok_pid;	       /* sib_area_ok's last answer */
+	uint64_t ok_start, ok_end;
 };
 
 /*
@@ -648,10 +651,15 @@ static int sib_match(struct sib_table *tb, uint64_t addr, uint64_t pfn, pid_t pi
 
 #define PM_PFN_MASK ((1ULL << 55) - 1)
 
-/* A part of the task's area that the parent has in an area it can be a fork of. */
+/*
+ * A part of the task's area that the parent has in an area it can be a fork
+ * of; or (orphan) a part where the parent has no area at all any more: pages
+ * there can still be shared with siblings.
+ */
 struct cow_win {
 	uint64_t start, end;
 	bool parent_file; /* the parent's area is file-backed: its file pages are not its own */
+	bool orphan;
 };
 
 /* Consecutive pages to save, merged into runs of at most RUN_MAX pages. */
@@ -661,7 +669,8 @@ struct run_acc {
 	bool inh;	     /* ... of inherited pages */
 	pid_t sib;	     /* ... from this sibling's (0: the parent's) */
 	struct cow_src *cow;
-	struct cow_win *win; /* parts of the area the parent has compatibly */
+	const Vma *vma;	     /* the task's area being scanned */
+	struct cow_win *win; /* parts of the area the parent has compatibly, or not at all */
 	size_t nwin;
 };
 
@@ -692,6 +701,14 @@ static int run_add_kind(struct run_acc *a, uint64_t addr, uint64_t npages, bool 
 	return 0;
 }
 
+static int run_flush(struct run_acc *a, struct ckpt_error *e)
+{
+	int r = a->len ? emit_run(a->t, a->start, a->len, a->inh, a->sib, e) : 0;
+
+	a->len = 0;
+	return r;
+}
+
 static int read_words(int fd, pid_t pid, uint64_t *w, uint64_t addr, uint64_t n,
 		      struct ckpt_error *e)
 {
@@ -701,6 +718,31 @@ static int read_words(int fd, pid_t pid, uint64_t *w, uint64_t addr, uint64_t n,
 		return ckpt_err_errno(e, got < 0 ? -errno : -EIO,
 				      "reading /proc/%d/pagemap at %" PRIx64, pid, addr);
 	return 0;
+}
+
+/*
+ * Where the parent has no area: is the area sibling pid has at addr one the
+ * task's can share pages with (the same kind of private mapping)? The last
+ * answer is kept: pages come in address order.
+ */
+static bool sib_area_ok(struct cow_src *cs, const Vma *vma, pid_t pid, uint64_t addr)
+{
+	const struct dump_task *sib;
+
+	if (cs->ok_pid == pid && addr >= cs->ok_start && addr < cs->ok_end)
+		return true;
+	sib = dump_find_task(cs->c, pid);
+	for (size_t i = 0; sib && sib->mm && i < sib->mm->n_vmas; i++) {
+		const Vma *v = sib->mm->vmas[i];
+
+		if (v->start <= addr && addr < v->end && vma_cow_compatible(vma, v)) {
+			cs->ok_pid = pid;
+			cs->ok_start = v->start > vma->start ? v->start : vma->start;
+			cs->ok_end = v->end < vma->end ? v->end : vma->end;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* Pages [addr, addr + npages) inside a window: inherited or the task's own. */
@@ -714,8 +756,10 @@ static int run_add_cow(struct run_acc *a, const struct cow_win *w, uint64_t addr
 		int r;
 
 		r = read_words(cs->pmfd, a->t->pid, cs->wc, addr, n, e);
-		if (r >= 0)
+		if (r >= 0 && !w->orphan)
 			r = read_words(cs->ppmfd, cs->parent->pid, cs->wp, addr, n, e);
+		else if (r >= 0)
+			memset(cs->wp, 0, n * sizeof(*cs->wp)); /* no parent page */
 		if (r < 0)
 			return r;
 		/* each page once (the sibling table learns from it): -1 the
@@ -732,6 +776,10 @@ static int run_add_cow(struct run_acc *a, const struct cow_win *w, uint64_t addr
 					      &cs->cls[j], e);
 			if (r < 0)
 				return r;
+			/* where the parent has no area, the sibling's must be like ours */
+			if (w->orphan && cs->cls[j] > 0 &&
+			    !sib_area_ok(cs, a->vma, cs->cls[j], addr + j * PG_SIZE))
+				cs->cls[j] = 0;
 		}
 		while (i < n) {
 			uint64_t j = i + 1;
@@ -771,20 +819,17 @@ static int run_add(struct run_acc *a, uint64_t addr, uint64_t npages, struct ckp
 			if (r < 0)
 				return r;
 		}
+		/* no inherited run across windows: the restore reads one window per entry */
+		if (a->len && a->inh && (r = run_flush(a, e)) < 0)
+			return r;
 		r = run_add_cow(a, w, s, (t - s) / PG_SIZE, e);
+		if (r >= 0 && a->len && a->inh)
+			r = run_flush(a, e);
 		if (r < 0)
 			return r;
 		addr = t;
 	}
 	return addr < end ? run_add_kind(a, addr, (end - addr) / PG_SIZE, false, 0, e) : 0;
-}
-
-static int run_flush(struct run_acc *a, struct ckpt_error *e)
-{
-	int r = a->len ? emit_run(a->t, a->start, a->len, a->inh, a->sib, e) : 0;
-
-	a->len = 0;
-	return r;
 }
 
 /*
@@ -936,35 +981,58 @@ static int read_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 }
 
 /* The parts of the area the parent has in an area it can be a fork of. */
+static int add_win(struct cow_win **v, size_t *n, const struct cow_win *w, struct ckpt_error *e)
+{
+	struct cow_win *g = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!g)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	*v = g;
+	g[(*n)++] = *w;
+	return 0;
+}
+
+/*
+ * The parts of the area the parent has in an area it can be a fork of, and
+ * those where it has no area at all (orphan: shared with siblings only).
+ */
 static int cow_windows(struct cow_src *cs, const Vma *vma, struct cow_win **ret, size_t *ret_n,
 		       struct ckpt_error *e)
 {
 	const MmEntry *pmm = cs && cs->ppmfd >= 0 ? cs->parent->mm : NULL;
-	struct cow_win *v = NULL;
+	_cleanup_free_ struct cow_win *v = NULL;
+	uint64_t at = vma->start; /* parts before it are placed */
 	size_t n = 0;
+	int r = 0;
 
 	*ret = NULL;
 	*ret_n = 0;
-	for (size_t i = 0; pmm && i < pmm->n_vmas; i++) {
-		const Vma *p = pmm->vmas[i];
-		struct cow_win *g;
+	if (!pmm || !vma_kind_has_pages(vma->kind) || !(vma->flags & MAP_PRIVATE))
+		return 0;
+	for (size_t i = 0; r >= 0 && i <= pmm->n_vmas && at < vma->end; i++) {
+		const Vma *p = i < pmm->n_vmas ? pmm->vmas[i] : NULL;
+		uint64_t ps = p ? p->start : vma->end, pe = p ? p->end : vma->end;
 
-		if (p->end <= vma->start || p->start >= vma->end || !vma_cow_compatible(vma, p))
+		if (pe <= at)
 			continue;
-		g = realloc(v, (n + 1) * sizeof(*v));
-		if (!g) {
-			free(v);
-			return ckpt_err(e, -ENOMEM, "out of memory");
-		}
-		v = g;
-		v[n++] = (struct cow_win){
-		    .start = p->start > vma->start ? p->start : vma->start,
-		    .end = p->end < vma->end ? p->end : vma->end,
-		    .parent_file = p->kind == VMA_KIND__VMA_FILE_PRIVATE ||
-				   p->kind == VMA_KIND__VMA_SHMEM_PRIVATE,
-		};
+		if (ps > at)
+			r = add_win(
+			    &v, &n,
+			    &(struct cow_win){at, ps < vma->end ? ps : vma->end, false, true}, e);
+		if (r >= 0 && p && ps < vma->end && vma_cow_compatible(vma, p))
+			r = add_win(&v, &n,
+				    &(struct cow_win){
+					.start = ps > vma->start ? ps : vma->start,
+					.end = pe < vma->end ? pe : vma->end,
+					.parent_file = p->kind == VMA_KIND__VMA_FILE_PRIVATE ||
+						       p->kind == VMA_KIND__VMA_SHMEM_PRIVATE,
+				    },
+				    e);
+		at = pe;
 	}
-	*ret = v;
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(v);
 	*ret_n = n;
 	return 0;
 }
@@ -975,7 +1043,7 @@ static int scan_vma(struct dump_task *t, int pmfd, const Vma *vma, uint64_t *pm,
 	bool file =
 	    vma->kind == VMA_KIND__VMA_FILE_PRIVATE || vma->kind == VMA_KIND__VMA_SHMEM_PRIVATE;
 	_cleanup_free_ struct cow_win *win = NULL;
-	struct run_acc a = {.t = t, .cow = cs};
+	struct run_acc a = {.t = t, .cow = cs, .vma = vma};
 	int r;
 
 	r = cow_windows(cs, vma, &win, &a.nwin, e);
@@ -1182,6 +1250,7 @@ int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e
 		if (!cow_words || !cls)
 			return ckpt_err(e, -ENOMEM, "out of memory");
 		cs.cls = cls;
+		cs.c = c;
 		cs.pmfd = pmfd;
 		cs.ppmfd = ppmfd;
 		cs.wc = cow_words;

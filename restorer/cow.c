@@ -157,12 +157,52 @@ static bool fork_of_parent(const struct rtask *t, uint64_t s, uint64_t e, uint64
 	return true;
 }
 
+/* Does t have an area overlapping [s, e)? */
+static bool has_area(const struct rtask *t, uint64_t s, uint64_t e)
+{
+	size_t k = vma_after(t->mm, s);
+
+	return k < t->mm->n_vmas && t->mm->vmas[k]->start < e;
+}
+
+/*
+ * Where the parent has no area any more: are [s, e) of t in areas that can
+ * share pages with src's there (both private mappings of the same kind)?
+ */
+static bool fork_of_sibling(const struct rtask *t, const struct rtask *src, uint64_t s, uint64_t e,
+			    uint64_t *bad)
+{
+	for (size_t k = vma_after(t->mm, s); s < e; k++) {
+		const Vma *v = k < t->mm->n_vmas ? t->mm->vmas[k] : NULL;
+		uint64_t pe_ = v && e > v->end ? v->end : e;
+
+		*bad = pe_;
+		if (!v || v->start > s || !vma_kind_has_pages(v->kind) ||
+		    !(v->flags & MAP_PRIVATE) || !parent_areas_ok(src, v, s, pe_))
+			return false;
+		s = pe_;
+	}
+	return true;
+}
+
+/* Entry i of t: pages [s, bad) are not in the same kind of area in mm-A and mm-B. */
+static int not_same_kind(struct restore_ctx *ctx, const struct rtask *t, size_t i, uint64_t s,
+			 uint64_t bad, pid_t a, pid_t b)
+{
+	return ckpt_err(&ctx->err, -EINVAL,
+			"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
+			" inherited from pid %d, but mm-%d.img and mm-%d.img do not have them in "
+			"the same kind of private area there",
+			t->pid, i, s, bad, a, a == b ? t->pid : a, b);
+}
+
 /* An entry inherited from a sibling: a child of the same parent that saved those pages. */
 static int verify_sibling(struct restore_ctx *ctx, const struct rtask *t, size_t i)
 {
 	const PagemapEntry *pe = t->pagemap[i];
 	const struct rtask *src = task_by_pid(ctx, entry_sibling(pe));
 	uint64_t s = pe->vaddr, e = entry_end(pe), bad;
+	bool orphan;
 
 	if (!src || src == t || src->parent != t->parent)
 		return ckpt_err(&ctx->err, -EINVAL,
@@ -170,12 +210,14 @@ static int verify_sibling(struct restore_ctx *ctx, const struct rtask *t, size_t
 				" inherited from a sibling, pid %d, which is not another child "
 				"of pid %d",
 				t->pid, i, s, e, entry_sibling(pe), t->parent->pid);
-	if (!fork_of_parent(src, s, e, &bad))
-		return ckpt_err(&ctx->err, -EINVAL,
-				"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
-				" inherited from pid %d, but mm-%d.img and mm-%d.img do not have "
-				"them in the same kind of private area there",
-				t->pid, i, s, bad, src->pid, src->pid, t->parent->pid);
+	/* the parent has no area there: it maps one like src's for the forks */
+	orphan = !has_area(t->parent, s, e);
+	if (orphan && !fork_of_sibling(t, src, s, e, &bad))
+		return not_same_kind(ctx, t, i, s, bad, src->pid, t->pid);
+	if (!orphan && !fork_of_parent(t, s, e, &bad))
+		return not_same_kind(ctx, t, i, s, bad, t->parent->pid, t->parent->pid);
+	if (!orphan && !fork_of_parent(src, s, e, &bad))
+		return not_same_kind(ctx, t, i, s, bad, src->pid, t->parent->pid);
 	if (!own_pages(src, s, e))
 		return ckpt_err(&ctx->err, -EINVAL,
 				"pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
@@ -204,20 +246,15 @@ int cow_verify(struct restore_ctx *ctx)
 						"-%#" PRIx64
 						" inherited from a parent, but pid %d is the root",
 						t->pid, i, s, e, t->pid);
-			if (!fork_of_parent(t, s, e, &bad))
-				return ckpt_err(
-				    &ctx->err, -EINVAL,
-				    "pagemap-%d.img: entry %zu: pages %#" PRIx64 "-%#" PRIx64
-				    " inherited from pid %d, but mm-%d.img "
-				    "and mm-%d.img do not "
-				    "have them in the same kind of private area there",
-				    t->pid, i, s, bad, t->parent->pid, t->pid, t->parent->pid);
 			if (entry_sibling(pe)) {
 				r = verify_sibling(ctx, t, i);
 				if (r < 0)
 					return r;
 				continue;
 			}
+			if (!fork_of_parent(t, s, e, &bad))
+				return not_same_kind(ctx, t, i, s, bad, t->parent->pid,
+						     t->parent->pid);
 			if (!parent_has_pages(t->parent, pe->vaddr, e))
 				return ckpt_err(
 				    &ctx->err, -EINVAL,
@@ -435,7 +472,10 @@ static int stages_of(struct rtask *p, struct sib_item *v, size_t n, size_t j)
 				last[k] = a->i + 1;
 	}
 	for (size_t k = 0; k + 1 < m; k++) {
-		if (cur.end && (cur.end != pt[k] || cur.last + 1 != last[k])) {
+		bool orphan = !has_area(p, pt[k], pt[k + 1]);
+
+		if (cur.end &&
+		    (cur.end != pt[k] || cur.last + 1 != last[k] || cur.orphan != orphan)) {
 			if (add_stage(p, &cur) < 0)
 				return -ENOMEM;
 			cur.end = 0;
@@ -443,7 +483,8 @@ static int stages_of(struct rtask *p, struct sib_item *v, size_t n, size_t j)
 		if (!last[k])
 			continue;
 		if (!cur.end)
-			cur = (struct cow_stage){pt[k], pt[k], p->children[j], j, last[k] - 1};
+			cur = (struct cow_stage){pt[k], pt[k],	     p->children[j],
+						 j,	last[k] - 1, orphan};
 		cur.end = pt[k + 1];
 	}
 	if (cur.end && add_stage(p, &cur) < 0)
@@ -710,70 +751,114 @@ static int drop_unshared(const struct rtask *t, uint64_t s, uint64_t e, struct c
  * Area v of t (kept): the parts that t's parent has in kept areas v can be
  * a fork of are t's already (inherited by fork); the rest is mapped fresh.
  */
+/* Is p's stage st in place (p holds it) while p forks t? */
+static bool stage_active(const struct cow_stage *st, const struct rtask *t)
+{
+	return st->first <= t->child_idx && t->child_idx <= st->last;
+}
+
+static int cmp_win(const void *a, const void *b)
+{
+	const struct cow_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * Area v of t (kept): the parts that t's parent has in kept areas v can be
+ * a fork of are t's already (inherited by fork), and so are those where the
+ * parent held a sibling's pages in an area of its own for the time of the
+ * fork (an orphan stage); the rest is mapped fresh.
+ */
 static int premap_area(struct restore_ctx *ctx, const struct rtask *t, const Vma *v,
 		       struct ckpt_error *err)
 {
 	const struct rtask *p = t->parent;
+	_cleanup_free_ struct cow_range *w = NULL;
 	uint64_t s = v->start;
+	size_t n = 0;
 	int r;
 
-	for (size_t i = p ? vma_after(p->mm, s) : 0; p && i < p->mm->n_vmas && s < v->end; i++) {
-		const Vma *w = p->mm->vmas[i];
-		uint64_t ws = w->start > s ? w->start : s, we = w->end < v->end ? w->end : v->end;
+	for (size_t i = p ? vma_after(p->mm, s) : 0; p && i < p->mm->n_vmas; i++) {
+		const Vma *x = p->mm->vmas[i];
 
-		if (ws >= v->end)
+		if (x->start >= v->end)
 			break;
-		if (!p->kept[i] || !vma_cow_compatible(v, w))
-			continue;
-		if (ws > s) {
-			r = map_fresh(ctx, v, s, ws, err);
+		if (p->kept[i] && vma_cow_compatible(v, x) &&
+		    add_range(&w, &n, x->start > s ? x->start : s,
+			      x->end < v->end ? x->end : v->end) < 0)
+			return ckpt_err(err, -ENOMEM, "out of memory");
+	}
+	for (size_t k = 0; p && k < p->n_stages; k++) {
+		const struct cow_stage *st = &p->stages[k];
+		uint64_t ws = st->start > v->start ? st->start : v->start;
+		uint64_t we = st->end < v->end ? st->end : v->end;
+
+		if (st->orphan && ws < we && stage_active(st, t) &&
+		    parent_areas_ok(st->src, v, ws, we) && add_range(&w, &n, ws, we) < 0)
+			return ckpt_err(err, -ENOMEM, "out of memory");
+	}
+	if (n > 1)
+		qsort(w, n, sizeof(*w), cmp_win);
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].start > s) {
+			r = map_fresh(ctx, v, s, w[i].start, err);
 			if (r < 0)
 				return r;
 		}
-		r = drop_unshared(t, ws, we, err);
+		r = drop_unshared(t, w[i].start, w[i].end, err);
 		if (r < 0)
 			return r;
-		s = we;
+		s = w[i].end;
 	}
 	return s < v->end ? map_fresh(ctx, v, s, v->end, err) : 0;
 }
 
-/* The parent's kept areas t has no kept area at: reserved again, empty. */
+/* [s, e) of what t inherited: t's kept areas stay, the rest is reserved again, empty. */
+static int unreserve_range(const struct rtask *t, uint64_t s, uint64_t e, struct ckpt_error *err)
+{
+	for (size_t k = vma_after(t->mm, s); s < e;) {
+		const Vma *v = k < t->mm->n_vmas ? t->mm->vmas[k] : NULL;
+		uint64_t stop;
+		bool keep = false;
+
+		if (v && v->start <= s) {
+			/* inside t's area k: kept as it is, or reserved */
+			keep = t->kept[k];
+			stop = v->end;
+			k++;
+		} else {
+			stop = v ? v->start : e;
+		}
+		if (stop > e)
+			stop = e;
+		if (!keep && stop > s &&
+		    mmap((void *)(uintptr_t)s, stop - s, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+			 0) == MAP_FAILED)
+			return ckpt_err_errno(err, -errno,
+					      "reserving %#" PRIx64 "-%#" PRIx64 " again", s, stop);
+		s = stop;
+	}
+	return 0;
+}
+
+/*
+ * The parent's kept areas, and the areas it held a sibling's pages in for
+ * the fork, where t has no kept area: reserved again, empty.
+ */
 static int unreserve_parent(const struct rtask *t, struct ckpt_error *err)
 {
 	const struct rtask *p = t->parent;
+	int r = 0;
 
-	for (size_t i = 0; p && i < p->mm->n_vmas; i++) {
-		uint64_t s = p->mm->vmas[i]->start, e = p->mm->vmas[i]->end;
-
-		if (!p->kept[i])
-			continue;
-		for (size_t k = vma_after(t->mm, s); s < e;) {
-			const Vma *v = k < t->mm->n_vmas ? t->mm->vmas[k] : NULL;
-			uint64_t stop;
-			bool keep = false;
-
-			if (v && v->start <= s) {
-				/* inside t's area k: kept as it is, or reserved */
-				keep = t->kept[k];
-				stop = v->end;
-				k++;
-			} else {
-				stop = v ? v->start : e;
-			}
-			if (stop > e)
-				stop = e;
-			if (!keep && stop > s &&
-			    mmap((void *)(uintptr_t)s, stop - s, PROT_NONE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-				 0) == MAP_FAILED)
-				return ckpt_err_errno(err, -errno,
-						      "reserving %#" PRIx64 "-%#" PRIx64 " again",
-						      s, stop);
-			s = stop;
-		}
-	}
-	return 0;
+	for (size_t i = 0; r >= 0 && p && i < p->mm->n_vmas; i++)
+		if (p->kept[i])
+			r = unreserve_range(t, p->mm->vmas[i]->start, p->mm->vmas[i]->end, err);
+	for (size_t k = 0; r >= 0 && p && k < p->n_stages; k++)
+		if (p->stages[k].orphan && stage_active(&p->stages[k], t))
+			r = unreserve_range(t, p->stages[k].start, p->stages[k].end, err);
+	return r;
 }
 
 static bool in_kept(const struct rtask *t, uint64_t addr, uint64_t *end)
@@ -953,6 +1038,22 @@ static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 	return 0;
 }
 
+/* [s, e) mapped fresh as src has it there (its areas can be forks of each other's). */
+static int map_like(struct restore_ctx *ctx, const struct rtask *src, uint64_t s, uint64_t e,
+		    struct ckpt_error *err)
+{
+	for (size_t k = vma_after(src->mm, s); s < e && k < src->mm->n_vmas; k++) {
+		const Vma *v = src->mm->vmas[k];
+		uint64_t stop = v->end < e ? v->end : e;
+		int r = map_fresh(ctx, v, s > v->start ? s : v->start, stop, err);
+
+		if (r < 0)
+			return r;
+		s = stop;
+	}
+	return 0;
+}
+
 int cow_task_fork(struct restore_ctx *ctx, struct rtask *t, size_t idx, bool before,
 		  struct ckpt_error *err)
 {
@@ -960,12 +1061,21 @@ int cow_task_fork(struct restore_ctx *ctx, struct rtask *t, size_t idx, bool bef
 		const struct cow_stage *st = &t->stages[k];
 		int r = 0;
 
-		/* the sibling's pages, for it and the siblings forked until last */
-		if (before && st->first == idx)
+		/* the sibling's pages, for it and the siblings forked until last
+		 * (where t has no area any more, in one like the sibling's) */
+		if (before && st->first == idx && st->orphan)
+			r = map_like(ctx, st->src, st->start, st->end, err);
+		if (r >= 0 && before && st->first == idx)
 			r = load_saved(ctx, t, st->src, st->start, st->end, err);
-		/* then the task's own again */
-		else if (!before && st->last == idx)
+		/* then the task's own again, or nothing */
+		else if (!before && st->last == idx && !st->orphan)
 			r = load_saved(ctx, t, t, st->start, st->end, err);
+		else if (!before && st->last == idx &&
+			 mmap((void *)(uintptr_t)st->start, st->end - st->start, PROT_NONE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+			      0) == MAP_FAILED)
+			r = ckpt_err_errno(err, -errno, "reserving %#" PRIx64 "-%#" PRIx64 " again",
+					   st->start, st->end);
 		if (r < 0)
 			return ckpt_err_wrap(err,
 					     "pid %d: pages %#" PRIx64 "-%#" PRIx64

@@ -167,6 +167,7 @@ struct cow_stage {
 	uint64_t start, end;
 	struct rtask *src;
 	size_t first, last;
+	bool orphan; /* the parent has no area there: it maps one like src's for the time */
 };
 
 struct rtask {

@@ -5,8 +5,8 @@
 # objects) leaves its workers sharing pages with each other that it no
 # longer has. prefork "gc": 16 workers and 64 MiB; the second quarter is
 # shared by workers 0-7 (the first data) and by workers 8-15 (the parent's
-# first rewrite), the third quarter by all 16, the parent has its own copy
-# of both. After restore: the same pids, every process's checksums of its
+# first rewrite), the third and fourth quarters by all 16; the parent has
+# its own copy of the second and third, and unmapped the fourth. After restore: the same pids, every process's checksums of its
 # own view still match, the PSS summed over the tree within 5% of before
 # (each worker with its own copy: about 5 times more), the pages images
 # hold each shared page once; a worker writing pages it shares with its

@@ -45,6 +45,7 @@ struct t_stage {
 	uint64_t start, end; /* 0 ends the table */
 	pid_t src;
 	size_t first, last;
+	bool orphan;
 };
 
 struct t_task {
@@ -196,6 +197,26 @@ static const struct cow_case cases[] = {
       {4, 1, {ANON(A, A + 16 * PG)}, {S(A, 8, 2)}, "1", "1"},
       {5, 1, {ANON(A, A + 16 * PG)}, {S(A + 4 * PG, 8, 3)}, "1", "0"}},
      NULL},
+    {"siblings share pages where the parent has no area any more",
+     {{1,
+       0,
+       {ANON(A + 64 * PG, A + 65 * PG)},
+       {D(A + 64 * PG, 1)},
+       "1",
+       NULL,
+       {{A, A + 8 * PG, 2, 0, 1, true}}},
+      {2,
+       1,
+       {ANON(A, A + 8 * PG), ANON(A + 64 * PG, A + 65 * PG)},
+       {D(A, 8), I(A + 64 * PG, 1)},
+       "11"},
+      {3, 1, {ANON(A, A + 8 * PG)}, {S(A, 8, 2)}, "1", "1"}},
+     NULL},
+    {"where the parent has no area, a sibling's area of another kind",
+     {{1, 0, {ANON(A + 64 * PG, A + 65 * PG)}, {{0}}, NULL},
+      {2, 1, {NR(A, A + 8 * PG)}, {D(A, 8)}, NULL},
+      {3, 1, {ANON(A, A + 8 * PG)}, {S(A, 8, 2)}, NULL}},
+     "inherited from pid 2, but mm-2.img and mm-3.img do not have them"},
     {"from a sibling that is not one",
      {{1, 0, {ANON(A, A + 8 * PG)}, {D(A, 8)}, NULL},
       {2, 1, {ANON(A, A + 8 * PG)}, {D(A, 8)}, NULL},
@@ -338,10 +359,11 @@ static void check_siblings(const struct cow_case *c, const struct t_task *tt, co
 		const struct cow_stage *g = &t->stages[k];
 
 		ck_assert_msg(g->start == w->start && g->end == w->end && g->src->pid == w->src &&
-				  g->first == w->first && g->last == w->last,
-			      "%s: pid %d stage %zu: %#lx-%#lx of %d, forks %zu-%zu", c->name,
+				  g->first == w->first && g->last == w->last &&
+				  g->orphan == w->orphan,
+			      "%s: pid %d stage %zu: %#lx-%#lx of %d, forks %zu-%zu%s", c->name,
 			      t->pid, k, (unsigned long)g->start, (unsigned long)g->end,
-			      g->src->pid, g->first, g->last);
+			      g->src->pid, g->first, g->last, g->orphan ? ", orphan" : "");
 	}
 }
 

@@ -25,9 +25,11 @@
  * share pages with each other that the parent no longer has: it forks the
  * first half of the workers, rewrites the second quarter of the area,
  * forks the other half, then rewrites the second quarter again and the
- * third. The second quarter is then shared by the first half of the workers
- * (the first data) and by the second half (the parent's first rewrite),
- * the third quarter by every worker, and only the rest by the parent too.
+ * third, and unmaps the fourth (it checks the first three quarters from
+ * then on). The second quarter is then shared by the first half of the
+ * workers (the first data) and by the second half (the parent's first
+ * rewrite), the third and fourth quarters by every worker, and only the
+ * first by the parent too.
  * SIGUSR1 then writes the first 16 pages of each of the first three
  * quarters.
  *
@@ -246,6 +248,9 @@ int main(int argc, char **argv)
 	if (v.gc) {
 		fill(v.area + v.words / 4, v.words / 4, 0x5a5a0002ULL);
 		fill(v.area + v.words / 2, v.words / 4, 0x5a5a0003ULL);
+		if (munmap(v.area + v.words / 4 * 3, v.words / 4 * 8) < 0)
+			wl_die("munmap: %s", strerror(errno));
+		v.words = v.words / 4 * 3;
 	}
 	/* every worker, and the worker of worker 1 */
 	for (int i = 0; i < nchild + (nchild > 1); i++)
