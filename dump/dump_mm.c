@@ -41,6 +41,7 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
 #define PM_FILE (1ULL << 61)
+#define PM_EXCLUSIVE (1ULL << 56) /* mapped by this process alone: shared with no sibling */
 /* pagemap words read per pread (512 KiB) */
 #define PM_CHUNK 65536
 /* remote ranges per process_vm_readv */
@@ -771,7 +772,8 @@ static int run_add_cow(struct run_acc *a, const struct cow_win *w, uint64_t addr
 			if ((c & PM_PRESENT) && (p & PM_PRESENT) && pfn &&
 			    pfn == (p & PM_PFN_MASK) && !(w->parent_file && (p & PM_FILE)))
 				cs->cls[j] = -1;
-			else if ((c & PM_PRESENT) && pfn && !(c & PM_FILE) && cs->sib)
+			else if ((c & PM_PRESENT) && pfn && !(c & (PM_FILE | PM_EXCLUSIVE)) &&
+				 cs->sib)
 				r = sib_match(cs->sib, addr + j * PG_SIZE, pfn, a->t->pid,
 					      &cs->cls[j], e);
 			if (r < 0)
