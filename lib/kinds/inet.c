@@ -542,14 +542,25 @@ static int restore_mcast(int fd, const InetSkEntry *ie, struct ckpt_error *e)
  * (sock_diag shows that there are some) and an upper layer protocol
  * (TCP_ULP: kernel TLS keeps its keys and record state there).
  */
+#ifndef TCP_AO_INFO
+#define TCP_AO_INFO 40 /* Linux 6.7 */
+#endif
+
 static int check_tcp_keys_ulp(int fd, const struct inet_diag_info *d, struct ckpt_error *e)
 {
 	char ulp[32] = "";
 	socklen_t len = sizeof(ulp) - 1;
+	uint8_t ao[256] = {0}; /* struct tcp_ao_info_opt, zeroed: what a newer one adds is 0 */
+	socklen_t aolen = sizeof(ao);
 
 	if (d->md5sig)
 		return ckpt_err(e, -EOPNOTSUPP, "%s",
 				"it has TCP_MD5SIG keys, which cannot be read back: not supported");
+	/* TCP-AO (RFC 5925): ENOENT without keys, ENOPROTOOPT in a kernel without it */
+	if (getsockopt(fd, IPPROTO_TCP, TCP_AO_INFO, ao, &aolen) == 0)
+		return ckpt_err(e, -EOPNOTSUPP, "%s",
+				"it has TCP-AO keys (TCP_AO_ADD_KEY), which cannot be read back: "
+				"not supported");
 	if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0])
 		return ckpt_err(e, -EOPNOTSUPP,
 				"it runs the TCP upper layer protocol \"%s\" (TCP_ULP: kernel TLS "
