@@ -560,6 +560,59 @@ START_TEST(test_unix_oob_forged)
 END_TEST
 
 /*
+ * The sender name of a queued datagram (UnixSkMsg.sender) as the unix
+ * kind's verify sees it: a path or an abstract name on a datagram socket
+ * are accepted; empty, too long, a path with a NUL inside or a sender on a
+ * stream are refused naming the field.
+ */
+START_TEST(test_unix_sender_forged)
+{
+	static const struct {
+		uint32_t type;
+		const char *name;
+		size_t len;
+		bool ok;
+	} cases[] = {
+	    {SOCK_DGRAM, "/run/x.sock", 11, true},
+	    {SOCK_DGRAM, "\0abstract", 9, true},
+	    {SOCK_DGRAM, "", 0, false},
+	    {SOCK_DGRAM, "/run/x\0y", 8, false},
+	    {SOCK_DGRAM, NULL, 200, false},
+	    {SOCK_STREAM, "/run/x.sock", 11, false},
+	};
+	static uint8_t longname[200];
+
+	memset(longname, 'a', sizeof(longname));
+	longname[0] = '/';
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		UnixSkMsg m = UNIX_SK_MSG__INIT, *msgs[1] = {&m};
+		UnixSkEntry ue = UNIX_SK_ENTRY__INIT;
+		FileEntry fe = FILE_ENTRY__INIT;
+		struct ckpt_error e = {0};
+		const struct fd_kind *k;
+
+		m.has_data = m.has_sender = true;
+		m.data = (ProtobufCBinaryData){2, (uint8_t *)"hi"};
+		m.sender = (ProtobufCBinaryData){
+		    cases[i].len, cases[i].name ? (uint8_t *)cases[i].name : longname};
+		ue.type = cases[i].type;
+		ue.state = cases[i].type == SOCK_DGRAM ? 7 : 1; /* TCP_CLOSE, TCP_ESTABLISHED */
+		ue.has_name = cases[i].type == SOCK_DGRAM;
+		ue.name = (ProtobufCBinaryData){6, (uint8_t *)"/srv.s"};
+		ue.msgs = msgs;
+		ue.n_msgs = 1;
+		fe.id = 3;
+		fe.type = FILE_TYPE__FILE_UNIX_SK;
+		fe.path = "socket:[4242]";
+		fe.unix_sk = &ue;
+		k = fd_kind_for_file(&fe);
+		ck_assert_ptr_nonnull(k);
+		assert_outcome(i, k->verify(&fe, &e), &e, cases[i].ok ? NULL : "msgs[0].sender");
+	}
+}
+END_TEST
+
+/*
  * The dump-time clock readings of --continue-clocks (inventory.img
  * frozen_monotonic_ns, frozen_boottime_ns): only one of them, boot time
  * below monotonic time, a value past what a time namespace takes: each
@@ -708,6 +761,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, test_forged_zombie_group);
 	tcase_add_test(tc, test_unix_msgs_forged);
 	tcase_add_test(tc, test_unix_oob_forged);
+	tcase_add_test(tc, test_unix_sender_forged);
 	tcase_add_loop_test(tc, test_forged_exe, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
