@@ -139,10 +139,12 @@ static bool parent_areas_ok(const struct rtask *p, const Vma *c, uint64_t s, uin
 }
 
 /*
- * Are [s, e) of t in areas that can be forks of its parent's areas there?
- * If not, *bad is the end of the first part that is not.
+ * Are [s, e) of t in private areas that can be forks of other's areas there
+ * (its parent's; or, where the parent has none any more, a sibling's: both
+ * forks of the same)? If not, *bad is the end of the first part that is not.
  */
-static bool fork_of_parent(const struct rtask *t, uint64_t s, uint64_t e, uint64_t *bad)
+static bool fork_of(const struct rtask *t, const struct rtask *other, uint64_t s, uint64_t e,
+		    uint64_t *bad)
 {
 	for (size_t k = vma_after(t->mm, s); s < e; k++) {
 		const Vma *v = k < t->mm->n_vmas ? t->mm->vmas[k] : NULL;
@@ -150,7 +152,7 @@ static bool fork_of_parent(const struct rtask *t, uint64_t s, uint64_t e, uint64
 
 		*bad = pe_;
 		if (!v || v->start > s || !vma_kind_has_pages(v->kind) ||
-		    !(v->flags & MAP_PRIVATE) || !parent_areas_ok(t->parent, v, s, pe_))
+		    !(v->flags & MAP_PRIVATE) || !parent_areas_ok(other, v, s, pe_))
 			return false;
 		s = pe_;
 	}
@@ -163,26 +165,6 @@ static bool has_area(const struct rtask *t, uint64_t s, uint64_t e)
 	size_t k = vma_after(t->mm, s);
 
 	return k < t->mm->n_vmas && t->mm->vmas[k]->start < e;
-}
-
-/*
- * Where the parent has no area any more: are [s, e) of t in areas that can
- * share pages with src's there (both private mappings of the same kind)?
- */
-static bool fork_of_sibling(const struct rtask *t, const struct rtask *src, uint64_t s, uint64_t e,
-			    uint64_t *bad)
-{
-	for (size_t k = vma_after(t->mm, s); s < e; k++) {
-		const Vma *v = k < t->mm->n_vmas ? t->mm->vmas[k] : NULL;
-		uint64_t pe_ = v && e > v->end ? v->end : e;
-
-		*bad = pe_;
-		if (!v || v->start > s || !vma_kind_has_pages(v->kind) ||
-		    !(v->flags & MAP_PRIVATE) || !parent_areas_ok(src, v, s, pe_))
-			return false;
-		s = pe_;
-	}
-	return true;
 }
 
 /* Entry i of t: pages [s, bad) are not in the same kind of area in mm-A and mm-B. */
@@ -212,11 +194,11 @@ static int verify_sibling(struct restore_ctx *ctx, const struct rtask *t, size_t
 				t->pid, i, s, e, entry_sibling(pe), t->parent->pid);
 	/* the parent has no area there: it maps one like src's for the forks */
 	orphan = !has_area(t->parent, s, e);
-	if (orphan && !fork_of_sibling(t, src, s, e, &bad))
+	if (orphan && !fork_of(t, src, s, e, &bad))
 		return not_same_kind(ctx, t, i, s, bad, src->pid, t->pid);
-	if (!orphan && !fork_of_parent(t, s, e, &bad))
+	if (!orphan && !fork_of(t, t->parent, s, e, &bad))
 		return not_same_kind(ctx, t, i, s, bad, t->parent->pid, t->parent->pid);
-	if (!orphan && !fork_of_parent(src, s, e, &bad))
+	if (!orphan && !fork_of(src, t->parent, s, e, &bad))
 		return not_same_kind(ctx, t, i, s, bad, src->pid, t->parent->pid);
 	if (!own_pages(src, s, e))
 		return ckpt_err(&ctx->err, -EINVAL,
@@ -252,7 +234,7 @@ int cow_verify(struct restore_ctx *ctx)
 					return r;
 				continue;
 			}
-			if (!fork_of_parent(t, s, e, &bad))
+			if (!fork_of(t, t->parent, s, e, &bad))
 				return not_same_kind(ctx, t, i, s, bad, t->parent->pid,
 						     t->parent->pid);
 			if (!parent_has_pages(t->parent, pe->vaddr, e))
@@ -427,10 +409,11 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /*
- * The stages of source child src (index j): over each part of its ranges,
- * held until the last member sharing that part is forked.
+ * The stages of the child forked j-th (v: the n entries handed down from
+ * its pages): over each part of them, held until the last child sharing
+ * that part is forked.
  */
-static int stages_of(struct rtask *p, struct sib_item *v, size_t n, size_t j)
+static int stages_of(struct rtask *p, struct sib_item *const *v, size_t n, size_t j)
 {
 	_cleanup_free_ uint64_t *pt = malloc((2 * n + 1) * sizeof(*pt));
 	_cleanup_free_ size_t *last = NULL;
@@ -439,13 +422,10 @@ static int stages_of(struct rtask *p, struct sib_item *v, size_t n, size_t j)
 
 	if (!pt)
 		return -ENOMEM;
-	for (size_t x = 0; x < n; x++)
-		if (v[x].op && v[x].ok && v[x].j == j) {
-			pt[np++] = v[x].s;
-			pt[np++] = v[x].e;
-		}
-	if (!np)
-		return 0;
+	for (size_t x = 0; x < n; x++) {
+		pt[np++] = v[x]->s;
+		pt[np++] = v[x]->e;
+	}
 	qsort(pt, np, sizeof(*pt), cmp_u64);
 	for (size_t x = 0; x < np; x++)
 		if (!m || pt[x] != pt[m - 1])
@@ -454,11 +434,9 @@ static int stages_of(struct rtask *p, struct sib_item *v, size_t n, size_t j)
 	if (!last)
 		return -ENOMEM;
 	for (size_t x = 0; x < n; x++) {
-		const struct sib_item *a = &v[x];
+		const struct sib_item *a = v[x];
 		size_t lo = 0, hi = m;
 
-		if (!a->op || !a->ok || a->j != j)
-			continue;
 		while (lo < hi) { /* the part starting at a->s */
 			size_t mid = lo + (hi - lo) / 2;
 
@@ -492,11 +470,19 @@ static int stages_of(struct rtask *p, struct sib_item *v, size_t n, size_t j)
 	return 0;
 }
 
+static int cmp_op_src(const void *a, const void *b)
+{
+	const struct sib_item *x = *(struct sib_item *const *)a, *y = *(struct sib_item *const *)b;
+
+	return (x->j > y->j) - (x->j < y->j);
+}
+
 /* Which sibling entries of p's children p hands down, and its stages. */
 static int plan_siblings(struct restore_ctx *ctx, struct rtask *p)
 {
 	_cleanup_free_ struct sib_item *v = NULL;
-	size_t n = 0, cap = 0;
+	_cleanup_free_ struct sib_item **ok = NULL;
+	size_t n = 0, cap = 0, nops = 0, nok = 0;
 
 	for (size_t c = 0; c < p->n_children; c++) {
 		struct rtask *t = p->children[c];
@@ -525,21 +511,36 @@ static int plan_siblings(struct restore_ctx *ctx, struct rtask *p)
 			    .op = sib != 0,
 			    .ok = true,
 			};
+			nops += sib != 0;
 		}
 	}
-	if (!n)
+	if (!nops)
 		return 0;
 	sib_conflicts(p, v, n);
 	/* tests: nothing handed down, every such entry copied */
 	if (ckpt_fault("cow-sibling-copy"))
 		for (size_t x = 0; x < n; x++)
 			v[x].ok = false;
-	for (size_t x = 0; x < n; x++)
-		if (v[x].op)
-			v[x].t->sib_ok[v[x].entry] = v[x].ok;
-	for (size_t j = 0; j < p->n_children; j++)
-		if (stages_of(p, v, n, j) < 0)
+	ok = calloc(nops, sizeof(*ok));
+	if (!ok)
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	for (size_t x = 0; x < n; x++) {
+		if (!v[x].op)
+			continue;
+		v[x].t->sib_ok[v[x].entry] = v[x].ok;
+		if (v[x].ok)
+			ok[nok++] = &v[x];
+	}
+	/* the entries handed down, by the sibling whose pages they are */
+	qsort(ok, nok, sizeof(*ok), cmp_op_src);
+	for (size_t x = 0, y; x < nok; x = y) {
+		for (y = x + 1; y < nok && ok[y]->j == ok[x]->j; y++)
+			;
+		if (stages_of(p, ok + x, y - x, ok[x]->j) < 0)
 			return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	}
+	pr_debug("pid %d: %zu of %zu entries from siblings handed down, %zu stages", p->pid, nok,
+		 nops, p->n_stages);
 	return 0;
 }
 
@@ -565,7 +566,8 @@ static int plan_held(struct restore_ctx *ctx)
 		struct rtask *t = &ctx->tasks[i];
 		size_t m = 0;
 
-		qsort(t->held, t->n_held, sizeof(*t->held), cmp_range);
+		if (t->n_held > 1) /* (qsort wants an array, and held is NULL when empty) */
+			qsort(t->held, t->n_held, sizeof(*t->held), cmp_range);
 		for (size_t k = 0; k < t->n_held; k++) {
 			if (m && t->held[k].start <= t->held[m - 1].end) {
 				if (t->held[k].end > t->held[m - 1].end)
@@ -757,13 +759,6 @@ static bool stage_active(const struct cow_stage *st, const struct rtask *t)
 	return st->first <= t->child_idx && t->child_idx <= st->last;
 }
 
-static int cmp_win(const void *a, const void *b)
-{
-	const struct cow_range *x = a, *y = b;
-
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
 /*
  * Area v of t (kept): the parts that t's parent has in kept areas v can be
  * a fork of are t's already (inherited by fork), and so are those where the
@@ -799,7 +794,7 @@ static int premap_area(struct restore_ctx *ctx, const struct rtask *t, const Vma
 			return ckpt_err(err, -ENOMEM, "out of memory");
 	}
 	if (n > 1)
-		qsort(w, n, sizeof(*w), cmp_win);
+		qsort(w, n, sizeof(*w), cmp_range);
 	for (size_t i = 0; i < n; i++) {
 		if (w[i].start > s) {
 			r = map_fresh(ctx, v, s, w[i].start, err);
