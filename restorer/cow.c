@@ -924,13 +924,13 @@ static int read_kept_chain(struct restore_ctx *ctx, struct rtask *t, const struc
 
 /*
  * Put the pages src saved at [s, e) in place at the same addresses of t
- * (the task running this): from src's image or a parent checkpoint; where
- * src saved no page, t's page is dropped (zeros, or the file's own page).
+ * (the task running this): from src's image (*fd: opened on first use, the
+ * caller closes it) or a parent checkpoint; where src saved no page, t's
+ * page is dropped (zeros, or the file's own page).
  */
 static int load_saved(struct restore_ctx *ctx, struct rtask *t, const struct rtask *src, uint64_t s,
-		      uint64_t e, struct ckpt_error *err)
+		      uint64_t e, int *fd, struct ckpt_error *err)
 {
-	_cleanup_close_ int fd = -1;
 	char name[64];
 	int r = 0;
 
@@ -956,9 +956,9 @@ static int load_saved(struct restore_ctx *ctx, struct rtask *t, const struct rta
 		if (entry_in_parent(pe)) {
 			r = read_kept_chain(ctx, t, src, s, stop, err);
 		} else {
-			if (fd < 0 && (fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC)) < 0)
+			if (*fd < 0 && (*fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC)) < 0)
 				return ckpt_err_errno(err, -errno, "opening %s", name);
-			r = read_kept(ctx, t, fd, name, s, stop - s,
+			r = read_kept(ctx, t, *fd, name, s, stop - s,
 				      src->pagemap_off[i] + (s - pe->vaddr), err);
 		}
 		s = stop;
@@ -986,7 +986,8 @@ static void not_held(const struct rtask *t, uint64_t s, uint64_t e, uint64_t *ps
  */
 static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *err)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = -1, sfd = -1; /* t's pages image; the last sibling's */
+	pid_t spid = 0;
 	char name[64];
 	uint64_t off = 0;
 	int r = 0;
@@ -1000,7 +1001,10 @@ static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 		uint64_t s = pe->vaddr, e = entry_end(pe);
 
 		if (entry_sibling(pe) && !t->sib_ok[i]) {
-			r = load_saved(ctx, t, task_by_pid(ctx, entry_sibling(pe)), s, e, err);
+			if (spid != entry_sibling(pe))
+				closep(&sfd);
+			spid = entry_sibling(pe);
+			r = load_saved(ctx, t, task_by_pid(ctx, spid), s, e, &sfd, err);
 			if (r < 0)
 				return r;
 			continue;
@@ -1052,6 +1056,9 @@ static int map_like(struct restore_ctx *ctx, const struct rtask *src, uint64_t s
 int cow_task_fork(struct restore_ctx *ctx, struct rtask *t, size_t idx, bool before,
 		  struct ckpt_error *err)
 {
+	/* before: every stage starting here is of children[idx]'s pages; after: ours */
+	_cleanup_close_ int fd = -1;
+
 	for (size_t k = 0; k < t->n_stages; k++) {
 		const struct cow_stage *st = &t->stages[k];
 		int r = 0;
@@ -1061,10 +1068,10 @@ int cow_task_fork(struct restore_ctx *ctx, struct rtask *t, size_t idx, bool bef
 		if (before && st->first == idx && st->orphan)
 			r = map_like(ctx, st->src, st->start, st->end, err);
 		if (r >= 0 && before && st->first == idx)
-			r = load_saved(ctx, t, st->src, st->start, st->end, err);
+			r = load_saved(ctx, t, st->src, st->start, st->end, &fd, err);
 		/* then the task's own again, or nothing */
 		else if (!before && st->last == idx && !st->orphan)
-			r = load_saved(ctx, t, t, st->start, st->end, err);
+			r = load_saved(ctx, t, t, st->start, st->end, &fd, err);
 		else if (!before && st->last == idx &&
 			 mmap((void *)(uintptr_t)st->start, st->end - st->start, PROT_NONE,
 			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
