@@ -1001,8 +1001,10 @@ static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 		uint64_t s = pe->vaddr, e = entry_end(pe);
 
 		if (entry_sibling(pe) && !t->sib_ok[i]) {
-			if (spid != entry_sibling(pe))
+			if (spid != entry_sibling(pe)) {
 				closep(&sfd);
+				sfd = -1;
+			}
 			spid = entry_sibling(pe);
 			r = load_saved(ctx, t, task_by_pid(ctx, spid), s, e, &sfd, err);
 			if (r < 0)
