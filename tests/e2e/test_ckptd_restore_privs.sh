@@ -9,10 +9,12 @@
 # with "Permission denied" naming the file, and nothing is left running;
 # the unforged checkpoint restores, and the restored program runs as the
 # user without capabilities. A user's queued credentials and fds in flight,
-# and a user's io_uring ring with setup flags only the kernel reader sees,
+# a user's io_uring ring with setup flags only the kernel reader sees, and
+# a user's pre-forked tree whose workers share pages only among themselves
 # come back through the user's own dump and restore.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
+. "$(dirname "$0")/prefork_lib.sh"
 
 FORGE() { "$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" "$@"; }
 
@@ -134,4 +136,34 @@ tail -n +$((lines + 1)) "$T/a/iu/log" | grep -v ' bad 0$' &&
 	fail "the user's ring after restore: $(grep -m1 '^bad' "$T/a/iu/log")"
 log "a user's io_uring ring with SUBMIT_ALL: dumped and restored through ckptd, its checks clean"
 kill_tree "$RESTORED_PID"
+
+# a user's pre-forked tree whose workers share pages the parent rewrote or
+# unmapped (prefork gc): the user's restore, with the user's rights, holds
+# a worker's pages while it forks those sharing them; the memory of the
+# tree is what it was and every process's checks go on clean
+install -m 0755 "$WL/prefork" "$T/bin/prefork"
+mkdir -m 0700 "$T/a/pf" "$T/a/ck4" && chown ckpt-priv-a: "$T/a/pf" "$T/a/ck4"
+touch "$T/PF.stdout" "$T/PF.stderr" && chown ckpt-priv-a: "$T/PF.stdout" "$T/PF.stderr"
+LOG=$T/a/pf/log
+diag_add "$LOG"
+start_workload PF "$T/a/pf.ready" -- setpriv --reuid=ckpt-priv-a --regid="$(id -g ckpt-priv-a)" \
+	--clear-groups --inh-caps=-all -- "$T/bin/prefork" 8 16 "$LOG" "$T/a/pf.ready" gc
+lines=$(line_count "$LOG")
+wait_for 30 "every process of the user's tree to check its memory" all_ok_after "$lines"
+tree_snapshot "$PF" >"$T/pf.before"
+pss=$(tree_pss "$PF")
+user_ckptctl ckpt-priv-a dump "$PF" -D "$T/a/ck4" --json || fail "the user's prefork dump failed: $(cat "$ERR")"
+assert_tree_gone "$PF"
+lines=$(line_count "$LOG")
+user_ckptctl ckpt-priv-a restore "$T/a/ck4" --json || fail "the user's prefork restore failed: $(cat "$ERR")"
+RESTORED_PID=$(json_get "$OUT" root_pid)
+TRACKED+=("$RESTORED_PID")
+assert_same_tree "$T/pf.before" "$PF"
+wait_for 30 "every process of the user's tree to check its memory after restore" all_ok_after "$lines"
+no_corrupt || fail "the user's tree: memory differs after restore"
+now=$(tree_pss "$PF")
+((now * 100 <= pss * 105 && now * 100 >= pss * 95)) ||
+	fail "the user's tree: PSS $now kB after restore, $pss kB before"
+log "a user's pre-forked tree sharing pages between siblings: PSS $((pss / 1024)) -> $((now / 1024)) MiB through ckptd"
+kill_tree "$PF"
 pass
