@@ -21,6 +21,7 @@
 
 #include "cleanup.h"
 #include "kbtf.h"
+#include "fault.h"
 #include "kread.h"
 #include "log.h"
 
@@ -279,6 +280,9 @@ struct inet_offsets {
 };
 
 struct kread {
+	/* a reader that could not be opened: why (code < 0), kept in the
+	 * caller's slot so that the next call fails at once */
+	struct ckpt_error broken;
 	uint32_t iter_btf_id;	   /* bpf_iter_task_file */
 	struct mcast_offsets mc;
 	struct inet_offsets inet;
@@ -452,6 +456,9 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 
 	if (!kr)
 		return ckpt_err(e, -ENOMEM, "out of memory");
+	/* tests: as on a machine without BTF or the capability */
+	if (ckpt_fault("kread-none"))
+		return ckpt_err(e, -ENOSYS, "kernel reader: none (CKPT_FAULT=kread-none)");
 	r = kbtf_load(NULL, &b, e);
 	if (r >= 0)
 		r = kbtf_func_id(b, "bpf_iter_task_file", &kr->iter_btf_id, e);
@@ -635,11 +642,17 @@ static int reader(struct kread **slot, struct kread **own, struct kread **ret, s
 {
 	int r;
 
+	if (slot && *slot && (*slot)->broken.code < 0) {
+		*e = (*slot)->broken;
+		return e->code;
+	}
 	if (slot && *slot) {
 		*ret = *slot;
 		return 0;
 	}
 	r = kread_open(own, e);
+	if (r < 0 && slot && (*slot = calloc(1, sizeof(**slot))))
+		(*slot)->broken = *e; /* (opening costs the BTF's parsing: once) */
 	if (r < 0)
 		return r;
 	*ret = *own;

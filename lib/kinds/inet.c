@@ -576,12 +576,36 @@ static int check_tcp_keys_ulp(int fd, const struct inet_diag_info *d, struct ckp
  */
 static int check_urgent(int fd, struct ckpt_error *e)
 {
+	int inline_ = 0, one = 1, zero = 0, inq = 0, all = 0;
+	socklen_t len = sizeof(inline_);
 	uint8_t b;
 
 	if (recv(fd, &b, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) == 1)
 		return ckpt_err(e, -EOPNOTSUPP,
 				"it has urgent data (MSG_OOB) not read yet: TCP repair cannot put "
 				"the urgent mark back; not supported");
+	/*
+	 * A mark whose byte was taken: SIOCINQ counts the bytes up to it, or
+	 * all of them with SO_OOBINLINE, set for the time of the question on
+	 * the frozen program's socket. (An in-line mark stops the queue's peek:
+	 * tcp_repair.c says so.) The kernel reader sees both too.
+	 */
+	if (getsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inline_, &len) < 0 || inline_ ||
+	    ioctl(fd, SIOCINQ, &inq) < 0)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)) < 0)
+		return 0;
+	if (ioctl(fd, SIOCINQ, &all) < 0)
+		all = inq;
+	if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &zero, sizeof(zero)) < 0)
+		return ckpt_err_errno(e, -errno, "putting SO_OOBINLINE back");
+	if (all != inq)
+		return ckpt_err(
+		    e, -EOPNOTSUPP,
+		    "it has an urgent mark (MSG_OOB) %d bytes into its unread data, not "
+		    "read past yet (the urgent byte taken or left in line with "
+		    "SO_OOBINLINE): TCP repair cannot put the mark back; not supported",
+		    inq);
 	return 0;
 }
 /*

@@ -107,6 +107,14 @@ static int peek_queue(int fd, int queue, size_t n, ProtobufCBinaryData *ret,
 		return ckpt_err_errno(e, -errno, "peeking at its %s queue", name);
 	ret->len = (size_t)got;
 	*has = true;
+	/* a receive queue's peek stops at an urgent mark, left in line with SO_OOBINLINE */
+	if ((size_t)got != n && queue == TCP_RECV_QUEUE)
+		return ckpt_err(
+		    e, -EOPNOTSUPP,
+		    "it has an urgent mark (MSG_OOB) %zd bytes into its unread data, not "
+		    "read past yet (the urgent byte taken or left in line with "
+		    "SO_OOBINLINE): TCP repair cannot put the mark back; not supported",
+		    got);
 	if ((size_t)got != n)
 		return ckpt_err(e, -EIO, "read %zd bytes of its %s queue, the kernel counts %zu",
 				got, name, n);

@@ -61,21 +61,25 @@ untrack "$U"
 # pid, the socket and why; the program then finds its sockets as they were.
 # (An urgent byte already taken, or left in line, still marks where reads
 # stop: the dump lost the data after the mark, or failed reading the queue.)
-for mode in urgread urginline reuseport flowlabel; do
-	start_workload W "$T/$mode.ready" -- "$PYTHON" "$WLSRC/inetrefuse.py" "$mode" "$T/$mode.ready" "$T/$mode.go"
-	ckptctl_run dump "$W" -D "$T/$mode.img" && fail "$mode: dumped"
+# The urgent marks also without the kernel reader (CKPT_FAULT=kread-none):
+# SIOCINQ with and without SO_OOBINLINE, and where the queue's peek stops.
+for run in urgread urginline reuseport flowlabel urgread:kread-none urginline:kread-none; do
+	mode=${run%%:*}
+	[[ $run == *:* ]] && fault=${run#*:} || fault=
+	start_workload W "$T/$run.ready" -- "$PYTHON" "$WLSRC/inetrefuse.py" "$mode" "$T/$run.ready" "$T/$run.go"
+	CKPT_FAULT=$fault ckptctl_run dump "$W" -D "$T/$run.img" && fail "$run: dumped"
 	case $mode in
 	urg*) want="an urgent mark (MSG_OOB) 2 bytes into its unread data, not read past yet" ;;
 	reuseport) want="its SO_REUSEPORT group has a BPF program" ;;
 	flowlabel) want="it holds IPv6 flow labels (IPV6_FLOWLABEL_MGR)" ;;
 	esac
 	grep -qF "$want" "$ERR" && grep -q "pid $W: fd [0-9]*: " "$ERR" ||
-		fail "$mode: the refusal does not name the pid, the socket and why: $(cat "$ERR")"
-	[[ ! -e $T/$mode.img/inventory.img ]] || fail "$mode: a refused dump left a checkpoint"
+		fail "$run: the refusal does not name the pid, the socket and why: $(cat "$ERR")"
+	[[ ! -e $T/$run.img/inventory.img ]] || fail "$run: a refused dump left a checkpoint"
 	assert_running "$W"
-	touch "$T/$mode.go"
-	wait_for 10 "$mode: the program to check its socket" grep -q "^ok $mode\$" "$T/W.stdout"
-	log "$mode: refused ($(cat "$ERR"))"
+	touch "$T/$run.go"
+	wait_for 10 "$run: the program to check its socket" grep -q "^ok $mode\$" "$T/W.stdout"
+	log "$run: refused ($(cat "$ERR"))"
 	kill_tree "$W"
 	untrack "$W"
 done
