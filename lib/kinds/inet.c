@@ -449,8 +449,8 @@ static int dump_mcast(const struct fd_probe *p, InetSkEntry *ie, struct ckpt_err
 	int r = kread_inet_mcast(p->kread, p->local_fd, (uint64_t)p->st.st_ino, &mc, e);
 
 	if (r < 0) {
-		pr_debug("pid %d fd %d: multicast memberships not known (%s)\n", p->pid, p->fd,
-			 e->msg);
+		pr_info("pid %d fd %d: multicast groups joined not known, not restored (%s)",
+			p->pid, p->fd, e->msg);
 		ckpt_err_clear(e);
 		return 0;
 	}
