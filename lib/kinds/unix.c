@@ -1134,18 +1134,23 @@ static int check_senders(const struct fd_dump_view *v, const struct fd_dump_item
 	const UnixSkEntry *peer = ue->has_peer && ue->peer ? find_inode(v, ue->peer, NULL) : NULL;
 	bool paired = peer && peer->has_peer && peer->peer == ue->inode;
 	char what[PATH_MAX + 64], n[NAME_MAX_LEN + 1];
+	const ProtobufCBinaryData *last = NULL; /* the sender looked for before */
+	bool in_tree = false;
 
 	for (size_t i = 0; i < ue->n_msgs; i++) {
 		const ProtobufCBinaryData *s = &ue->msgs[i]->sender;
 		const char *why = NULL;
-		bool in_tree = false;
 
 		if (!ue->msgs[i]->has_sender)
 			continue;
-		for (size_t k = 0; k < v->n && !in_tree; k++)
-			in_tree = v->items[k].fe->type == FILE_TYPE__FILE_UNIX_SK &&
-				  v->items[k].fe->unix_sk &&
-				  has_this_name(v->items[k].fe->unix_sk, s);
+		if (!last || last->len != s->len || memcmp(last->data, s->data, s->len)) {
+			in_tree = false;
+			for (size_t k = 0; k < v->n && !in_tree; k++)
+				in_tree = v->items[k].fe->type == FILE_TYPE__FILE_UNIX_SK &&
+					  v->items[k].fe->unix_sk &&
+					  has_this_name(v->items[k].fe->unix_sk, s);
+			last = s;
+		}
 		if (paired && !has_this_name(peer, s))
 			why = "not its peer, the one socket it is connected to both ways";
 		else if (!paired && (ue->has_peer_closed || !ue->has_name))
