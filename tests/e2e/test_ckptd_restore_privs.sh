@@ -161,9 +161,6 @@ TRACKED+=("$RESTORED_PID")
 assert_same_tree "$T/pf.before" "$PF"
 wait_for 30 "every process of the user's tree to check its memory after restore" all_ok_after "$lines"
 no_corrupt || fail "the user's tree: memory differs after restore"
-now=$(tree_pss "$PF")
-((now * 100 <= pss * 105 && now * 100 >= pss * 95)) ||
-	fail "the user's tree: PSS $now kB after restore, $pss kB before"
-log "a user's pre-forked tree sharing pages between siblings: PSS $((pss / 1024)) -> $((now / 1024)) MiB through ckptd"
+pss_near "a user's pre-forked tree sharing pages between siblings, through ckptd" "$(tree_pss "$PF")" "$pss"
 kill_tree "$PF"
 pass

@@ -55,12 +55,7 @@ assert_same_tree "$T/tree.before" "$PF"
 assert_tree_running "$PF"
 wait_for 30 "every process to check its memory after restore" all_ok_after "$lines"
 no_corrupt || fail "memory differs after restore"
-pss_after=$(tree_pss "$PF")
-log "after restore: PSS $((pss_after / 1024)) MiB (before: $((pss_before / 1024)) MiB)"
-diff=$((pss_after - pss_before))
-((diff < 0)) && diff=$((-diff))
-((diff * 100 <= pss_before * 5)) ||
-	fail "PSS of the tree is $pss_after kB after restore, $pss_before kB before: more than 5% apart"
+pss_near "after restore" "$(tree_pss "$PF")" "$pss_before"
 # the parent's locked MiB is locked and still shared (locked after the fork,
 # it would be the parent's own copy)
 locked=$(locked_private_kb "$PF")
@@ -72,15 +67,8 @@ grep -q "^VmFlags:.* lo" "/proc/$PF/smaps" || fail "the parent's locked area is 
 # its own write, nobody else does.
 child=$(awk '$1 == "worker" && $2 == 1 {print $4}' "$LOG" | head -n 1)
 [[ -n $child ]] || fail "worker 1 did not log its pid"
-for writer in "$child" "$PF"; do
-	lines=$(line_count "$LOG")
-	kill -USR1 "$writer"
-	wait_grep "$LOG" "^wrote $writer 1\$" 10
-	lines=$(line_count "$LOG")
-	wait_for 30 "every process to check its memory after pid $writer wrote" all_ok_after "$lines"
-	no_corrupt || fail "pid $writer writing its pages changed another process's memory"
-	log "pid $writer wrote shared pages: every process still sees its own memory"
-done
+write_shared "$child" "shared pages"
+write_shared "$PF" "shared pages"
 
 # Again through --leave-running (pages moved into pipes while frozen), with
 # the pages found from pagemap words as on kernels without PAGEMAP_SCAN: the
@@ -98,12 +86,8 @@ ckpt_restore "$T/img-lr"
 assert_same_tree "$T/tree.before" "$PF"
 wait_for 30 "every process to check its memory after the second restore" all_ok_after "$lines"
 no_corrupt || fail "memory differs after the restore of the --leave-running images"
-pss_after=$(tree_pss "$PF")
-log "--leave-running images restored: PSS $((pss_after / 1024)) MiB (tree before that dump: $((pss_lr / 1024)) MiB)"
-diff=$((pss_after - pss_before))
-((diff < 0)) && diff=$((-diff))
-((diff * 100 <= pss_before * 5)) ||
-	fail "PSS of the tree is $pss_after kB after the restore of the --leave-running images, $pss_before kB before the first dump"
+log "(tree before the --leave-running dump: PSS $((pss_lr / 1024)) MiB)"
+pss_near "--leave-running images restored, against before the first dump" "$(tree_pss "$PF")" "$pss_before"
 kill_tree "$PF"
 assert_tree_gone "$PF"
 

@@ -44,16 +44,7 @@ restored()
 }
 
 # pss_close WHAT: the tree's PSS within 5% of before the first dump
-pss_close()
-{
-	local now diff
-	now=$(tree_pss "$PF")
-	log "$1: PSS $((now / 1024)) MiB (before: $((pss_before / 1024)) MiB)"
-	diff=$((now - pss_before))
-	((diff < 0)) && diff=$((-diff))
-	((diff * 100 <= pss_before * 5)) ||
-		fail "$1: PSS of the tree is $now kB, $pss_before kB before: more than 5% apart"
-}
+pss_close() { pss_near "$1" "$(tree_pss "$PF")" "$pss_before"; }
 
 start_workload PF "$T/prefork.ready" -- "$WL/prefork" "$N" "$MIB" "$LOG" "$T/prefork.ready" gc
 mapfile -t pids < <(tree_pids "$PF")
@@ -88,15 +79,8 @@ pss_close "after restore"
 # the parent). Then worker 0, the first of those sharing the second quarter.
 last=$(awk -v i=$((N - 1)) '$1 == "worker" && $2 == i {print $4}' "$LOG" | head -n 1)
 [[ -n $last ]] || fail "worker $((N - 1)) did not log its pid"
-for writer in "$last" "$w0"; do
-	lines=$(line_count "$LOG")
-	kill -USR1 "$writer"
-	wait_grep "$LOG" "^wrote $writer 1\$" 10
-	lines=$(line_count "$LOG")
-	wait_for 30 "every process to check its memory after pid $writer wrote" all_ok_after "$lines"
-	no_corrupt || fail "pid $writer writing pages it shares with its siblings changed another process's memory"
-	log "pid $writer wrote pages shared with its siblings: every process still sees its own memory"
-done
+write_shared "$last" "pages shared with its siblings"
+write_shared "$w0" "pages shared with its siblings"
 kill_tree "$PF"
 assert_tree_gone "$PF"
 
@@ -165,11 +149,7 @@ ckpt_restore "$T/py"
 assert_same_tree "$T/py.before" "$PY"
 wait_for 30 "the pool to answer after restore" poll_ok_after "$lines"
 ! grep -n BAD "$PYLOG" || fail "the pool or the parent's data differ after restore"
-pss=$(tree_pss "$PY")
-log "python pool restored: PSS $((pss / 1024)) MiB (before: $((pss_py / 1024)) MiB)"
-diff=$((pss - pss_py))
-((diff < 0)) && diff=$((-diff))
-((diff * 100 <= pss_py * 5)) || fail "python pool: PSS $pss kB after restore, $pss_py kB before"
+pss_near "python pool restored" "$(tree_pss "$PY")" "$pss_py"
 kill_tree "$PY"
 assert_tree_gone "$PY"
 

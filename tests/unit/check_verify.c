@@ -499,6 +499,22 @@ START_TEST(test_unix_msgs_forged)
 }
 END_TEST
 
+/* The unix kind's verify of one socket entry holding ue. */
+static int unix_entry_verify(UnixSkEntry *ue, struct ckpt_error *e)
+{
+	FileEntry fe = FILE_ENTRY__INIT;
+	const struct fd_kind *k;
+
+	fe.id = 3;
+	fe.type = FILE_TYPE__FILE_UNIX_SK;
+	fe.path = "socket:[4242]";
+	fe.unix_sk = ue;
+	k = fd_kind_for_file(&fe);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_ptr_nonnull(k->verify);
+	return k->verify(&fe, e);
+}
+
 /*
  * A stream socket's out-of-band marks (oob_at, oob_taken) as the unix
  * kind's verify sees them: the saved queue "ab" (no fds), "cd" (with fds).
@@ -527,11 +543,8 @@ START_TEST(test_unix_oob_forged)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		UnixSkMsg m0 = UNIX_SK_MSG__INIT, m1 = UNIX_SK_MSG__INIT, *msgs[2] = {&m0, &m1};
 		UnixSkEntry ue = UNIX_SK_ENTRY__INIT;
-		FileEntry fe = FILE_ENTRY__INIT;
 		uint32_t taken[2] = {cases[i].taken[0], cases[i].taken[1]};
 		struct ckpt_error e = {0};
-		const struct fd_kind *k;
-		int r;
 
 		m0.has_data = m1.has_data = true;
 		m0.data = (ProtobufCBinaryData){2, (uint8_t *)"ab"};
@@ -546,15 +559,7 @@ START_TEST(test_unix_oob_forged)
 		ue.oob_at = cases[i].oob_at >= 0 ? (uint32_t)cases[i].oob_at : 0;
 		ue.oob_taken = taken;
 		ue.n_oob_taken = cases[i].ntaken;
-		fe.id = 3;
-		fe.type = FILE_TYPE__FILE_UNIX_SK;
-		fe.path = "socket:[4242]";
-		fe.unix_sk = &ue;
-		k = fd_kind_for_file(&fe);
-		ck_assert_ptr_nonnull(k);
-		ck_assert_ptr_nonnull(k->verify);
-		r = k->verify(&fe, &e);
-		assert_outcome(i, r, &e, cases[i].field);
+		assert_outcome(i, unix_entry_verify(&ue, &e), &e, cases[i].field);
 	}
 }
 END_TEST
@@ -587,9 +592,7 @@ START_TEST(test_unix_sender_forged)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		UnixSkMsg m = UNIX_SK_MSG__INIT, *msgs[1] = {&m};
 		UnixSkEntry ue = UNIX_SK_ENTRY__INIT;
-		FileEntry fe = FILE_ENTRY__INIT;
 		struct ckpt_error e = {0};
-		const struct fd_kind *k;
 
 		m.has_data = m.has_sender = true;
 		m.data = (ProtobufCBinaryData){2, (uint8_t *)"hi"};
@@ -601,13 +604,8 @@ START_TEST(test_unix_sender_forged)
 		ue.name = (ProtobufCBinaryData){6, (uint8_t *)"/srv.s"};
 		ue.msgs = msgs;
 		ue.n_msgs = 1;
-		fe.id = 3;
-		fe.type = FILE_TYPE__FILE_UNIX_SK;
-		fe.path = "socket:[4242]";
-		fe.unix_sk = &ue;
-		k = fd_kind_for_file(&fe);
-		ck_assert_ptr_nonnull(k);
-		assert_outcome(i, k->verify(&fe, &e), &e, cases[i].ok ? NULL : "msgs[0].sender");
+		assert_outcome(i, unix_entry_verify(&ue, &e), &e,
+			       cases[i].ok ? NULL : "msgs[0].sender");
 	}
 }
 END_TEST

@@ -8,7 +8,10 @@ usage: inetrefuse.py MODE READY GO; MODE one of
   urginline  the same with SO_OOBINLINE: "ab", then "!cd";
   reuseport  a listener with SO_REUSEPORT and a classic BPF program for its
              group (SO_ATTACH_REUSEPORT_CBPF);
-  flowlabel  a UDP socket that leased an IPv6 flow label (IPV6_FLOWLABEL_MGR).
+  flowlabel  a UDP socket that leased an IPv6 flow label (IPV6_FLOWLABEL_MGR);
+  md5        a listener with a TCP_MD5SIG key;
+  mcfilter   a UDP socket that joined a multicast group with a source
+             filter (IP_ADD_SOURCE_MEMBERSHIP).
 READY gets the pid once set up; once GO exists the program checks its state
 and prints "ok MODE" or "BAD MODE ...".
 """
@@ -20,6 +23,7 @@ import sys
 import time
 
 SO_ATTACH_REUSEPORT_CBPF, IPV6_FLOWLABEL_MGR, IPV6_FL_A_GET = 51, 32, 0
+TCP_MD5SIG, IP_ADD_SOURCE_MEMBERSHIP = 14, 39
 
 
 class Filter(ctypes.Structure):
@@ -66,6 +70,19 @@ def main():
         req = (socket.inet_pton(socket.AF_INET6, "::1") + struct.pack("!I", 0x12345) +
                struct.pack("BBHHHI", IPV6_FL_A_GET, 1, 1, 0, 0, 0))
         u.setsockopt(socket.IPPROTO_IPV6, IPV6_FLOWLABEL_MGR, req)
+        keep.append(u)
+    elif mode == "md5":
+        lst = socket.create_server(("127.0.0.1", 0))
+        # struct tcp_md5sig: the peer's sockaddr_storage, flags, prefix, key length, key
+        sa = struct.pack("HH4s120x", socket.AF_INET, 0, socket.inet_aton("127.0.0.1"))
+        lst.setsockopt(socket.IPPROTO_TCP, TCP_MD5SIG,
+                       sa + struct.pack("BBHI80s", 0, 0, 6, 0, b"secret"))
+        keep.append(lst)
+    elif mode == "mcfilter":
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.setsockopt(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP,
+                     struct.pack("4s4s4s", socket.inet_aton("232.1.2.3"),
+                                 socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.1")))
         keep.append(u)
     else:
         raise SystemExit("unknown mode " + mode)
