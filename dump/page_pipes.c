@@ -34,6 +34,7 @@
 
 #include "cleanup.h"
 #include "dump_internal.h"
+#include "fault.h"
 #include "log.h"
 #include "page_pipes.h"
 #include "page_writer.h"
@@ -52,8 +53,16 @@
  */
 #define PIPE_BYTES (64u << 20)
 #define PIPE_BYTES_MIN 4096u
-/* scratch: the iovecs of one vmsplice, and the two fds of pipe2 */
-#define SCRATCH_FDS (PIPE_IOV_MAX * sizeof(struct iovec))
+/*
+ * Pipes per round: made in one batch (pipe2), filled and closed in another
+ * (close of the task's read end, vmsplice, close of its write end: 3 calls
+ * a pipe, within one batch run). 256 MiB a round with 1 MiB pipes.
+ */
+#define ROUND_PIPES PAGE_PIPES_ROUND
+/* ranges of one round, in the scratch (256 KiB), then the pipe2 results */
+#define ROUND_IOVS 16384
+#define SCRATCH_FDS (ROUND_IOVS * sizeof(struct iovec))
+#define SCRATCH_LEN (SCRATCH_FDS + ROUND_PIPES * 2 * sizeof(int))
 
 static int rcall(struct page_pipes *pp, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 		 long *ret, const char *what, struct ckpt_error *e)
@@ -78,16 +87,30 @@ static int set_trace_clone(struct page_pipes *pp, bool on, struct ckpt_error *e)
 	return 0;
 }
 
+/* Size a pipe of ours, as large as we may (as root: more than
+ * pipe-max-size; the slot array must be allocated). */
+static int size_pipe(int fd, unsigned from, struct ckpt_error *e)
+{
+	for (unsigned size = from;; size /= 2) {
+		int got = fcntl(fd, F_SETPIPE_SZ, size);
+
+		if (got > 0)
+			return got;
+		if ((errno != EPERM && errno != ENOMEM) || size <= PIPE_BYTES_MIN)
+			return ckpt_err_errno(e, -errno, "F_SETPIPE_SZ");
+	}
+}
+
 int page_pipes_start(struct page_pipes *pp, struct dump_task *t, struct img *pages,
 		     struct ckpt_error *e)
 {
 	struct proc_status st;
 	struct rlimit rl;
+	int probe[2];
 	int r;
 
 	memset(pp, 0, sizeof(*pp));
 	pp->t = t;
-	pp->wfd = -1;
 	pp->pidfd = -1;
 	r = page_writer_start(&pp->writer, pages, e);
 	if (r < 0)
@@ -104,6 +127,15 @@ int page_pipes_start(struct page_pipes *pp, struct dump_task *t, struct img *pag
 	pp->max_pipes = PAGE_PIPES_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 2 < pp->max_pipes)
 		pp->max_pipes = rl.rlim_cur / 2 > 16 ? rl.rlim_cur / 2 : 16;
+	/* how large we may make a pipe: the same for the task's, which we size */
+	if (pipe2(probe, O_CLOEXEC) < 0)
+		return ckpt_err_errno(e, -errno, "pipe2");
+	r = size_pipe(probe[0], PIPE_BYTES, e);
+	close(probe[0]);
+	close(probe[1]);
+	if (r < 0)
+		return r;
+	pp->pipe_size = (unsigned)r;
 	pp->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
 	if (pp->pidfd < 0)
 		return ckpt_err_errno(e, -errno, "pid %d: pidfd_open", t->pid);
@@ -111,35 +143,134 @@ int page_pipes_start(struct page_pipes *pp, struct dump_task *t, struct img *pag
 	if (r < 0)
 		return r;
 	t->rsys_open = true;
-	return rsys_scratch(&t->rsys, SCRATCH_FDS + 2 * sizeof(int), e);
+	return rsys_scratch(&t->rsys, SCRATCH_LEN, e);
 }
 
 static int drain(struct page_pipes *pp, struct ckpt_error *e);
 
-/* Close the task's write end of the current pipe. */
-static int close_write_end(struct page_pipes *pp, struct ckpt_error *e)
-{
-	long res;
-	int r;
+/* A pipe of a round: the task's ends, our read end, what it takes. */
+struct round_pipe {
+	int task_fds[2];
+	int rfd;
+	uint64_t room, bytes;
+	size_t iov, niov; /* its ranges in the round's iovecs */
+};
 
-	if (pp->wfd < 0)
-		return 0;
-	r = rcall(pp, __NR_close, (uint64_t)pp->wfd, 0, 0, 0, &res, "close", e);
-	pp->wfd = -1;
-	return r;
+/* Close the task's fds of a failed round (its session is still open). */
+static void close_task_fds(struct page_pipes *pp)
+{
+	for (size_t i = 0; i < pp->ntask_fds; i++) {
+		long res;
+
+		rsys_call(&pp->t->rsys, __NR_close, (uint64_t)pp->task_fds[i], 0, 0, 0, 0, 0, &res,
+			  NULL);
+	}
+	pp->ntask_fds = 0;
 }
 
-/* A new pipe: made in the task, its read end ours, sized by us. */
-static int new_pipe(struct page_pipes *pp, struct ckpt_error *e)
+/* k pipes made by the task, their read ends ours and sized: how many made. */
+static int round_make(struct page_pipes *pp, struct round_pipe *rp, size_t k, struct ckpt_error *e)
 {
 	uint64_t fds_addr = pp->t->rsys.scratch + SCRATCH_FDS;
-	int fds[2], *grown, rfd;
-	long res;
+	struct rsys_op ops[ROUND_PIPES];
+	int fds[ROUND_PIPES][2];
+	size_t made;
 	int r;
 
-	r = close_write_end(pp, e);
+	for (size_t i = 0; i < k; i++)
+		ops[i] = (struct rsys_op){.nr = __NR_pipe2,
+					  .a = {fds_addr + i * sizeof(fds[0]), O_CLOEXEC}};
+	r = rsys_batch(&pp->t->rsys, ops, k, e);
 	if (r < 0)
 		return r;
+	r = remote_read(pp->t->pid, fds_addr, fds, k * sizeof(fds[0]), e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < k; i++) {
+		if (ops[i].ret != 0)
+			continue;
+		pp->task_fds[pp->ntask_fds++] = fds[i][0];
+		pp->task_fds[pp->ntask_fds++] = fds[i][1];
+	}
+	/* the task's fd limit may stop it early: the pipes made are enough */
+	made = rsys_op_failed(ops, k);
+	if (!made)
+		return ckpt_err_errno(e, (int)ops[0].ret, "pid %d: remote pipe2", pp->t->pid);
+	for (size_t i = 0; i < made; i++) {
+		int *grown, got;
+
+		rp[i] = (struct round_pipe){.task_fds = {fds[i][0], fds[i][1]}, .rfd = -1};
+		rp[i].rfd = (int)syscall(SYS_pidfd_getfd, pp->pidfd, fds[i][0], 0);
+		if (rp[i].rfd < 0)
+			return ckpt_err_errno(e, -errno, "pid %d: pidfd_getfd of its pipe",
+					      pp->t->pid);
+		grown = realloc(pp->pipes, (pp->npipes + 1) * sizeof(*pp->pipes));
+		if (!grown) {
+			close(rp[i].rfd);
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		}
+		pp->pipes = grown;
+		pp->pipes[pp->npipes++] = rp[i].rfd;
+		got = size_pipe(rp[i].rfd, pp->pipe_size, e);
+		if (got < 0)
+			return ckpt_err_wrap(e, "pid %d: its pipe", pp->t->pid);
+		rp[i].room = (uint64_t)got;
+	}
+	return (int)made;
+}
+
+/*
+ * Hand the pending ranges, in order, to the round's pipes: as much as each
+ * takes (every page a whole slot), at most PIPE_IOV_MAX ranges a vmsplice
+ * and ROUND_IOVS a round. A range may be split. Returns the ranges used.
+ */
+static size_t round_plan(struct page_pipes *pp, struct round_pipe *rp, size_t k, struct iovec *iov)
+{
+	size_t n = 0, p = 0;
+	uint64_t off = 0; /* into pp->pend[p] */
+
+	for (size_t i = 0; i < k; i++) {
+		rp[i].iov = n;
+		while (p < pp->npend && rp[i].bytes < rp[i].room && rp[i].niov < PIPE_IOV_MAX &&
+		       n < ROUND_IOVS) {
+			uint64_t len = pp->pend[p].iov_len - off;
+
+			if (len > rp[i].room - rp[i].bytes)
+				len = rp[i].room - rp[i].bytes;
+			iov[n].iov_base = (char *)pp->pend[p].iov_base + off;
+			iov[n].iov_len = len;
+			n++;
+			rp[i].niov++;
+			rp[i].bytes += len;
+			off += len;
+			if (off == pp->pend[p].iov_len) {
+				p++;
+				off = 0;
+			}
+		}
+	}
+	/* what is left waits for the next round */
+	if (p < pp->npend) {
+		pp->pend[p].iov_base = (char *)pp->pend[p].iov_base + off;
+		pp->pend[p].iov_len -= off;
+	}
+	memmove(pp->pend, pp->pend + p, (pp->npend - p) * sizeof(*pp->pend));
+	pp->npend -= p;
+	return n;
+}
+
+/* One round: up to ROUND_PIPES pipes made, filled and closed in the task. */
+static int round_run(struct page_pipes *pp, struct ckpt_error *e)
+{
+	_cleanup_free_ struct iovec *iov = calloc(ROUND_IOVS, sizeof(*iov));
+	_cleanup_free_ struct rsys_op *ops = calloc(3 * ROUND_PIPES, sizeof(*ops));
+	struct round_pipe rp[ROUND_PIPES];
+	uint64_t scratch = pp->t->rsys.scratch;
+	size_t k, niov, nops = 0, used;
+	int r;
+
+	if (!iov || !ops)
+		return ckpt_err(e, -ENOMEM, "out of memory");
 	if (pp->npipes == pp->max_pipes || pp->bytes - pp->drained >= PAGE_PIPES_BYTES_MAX) {
 		/* as much as we hold: write it out now, still frozen, and go on */
 		pr_debug("pid %d: %zu pipes full: written while frozen", pp->t->pid, pp->npipes);
@@ -147,94 +278,98 @@ static int new_pipe(struct page_pipes *pp, struct ckpt_error *e)
 		if (r < 0)
 			return r;
 	}
-	r = rcall(pp, __NR_pipe2, fds_addr, O_CLOEXEC, 0, 0, &res, "pipe2", e);
+	k = (size_t)((pp->pend_bytes + pp->pipe_size - 1) / pp->pipe_size);
+	if (k > ROUND_PIPES)
+		k = ROUND_PIPES;
+	if (k > pp->max_pipes - pp->npipes)
+		k = pp->max_pipes - pp->npipes;
+	if (!k)
+		k = 1;
+	r = round_make(pp, rp, k, e);
 	if (r < 0)
 		return r;
-	r = remote_read(pp->t->pid, fds_addr, fds, sizeof(fds), e);
+	k = (size_t)r;
+	/* a failure while the task holds the round's pipe ends */
+	r = ckpt_fault_inject("page-pipes-round", e);
 	if (r < 0)
 		return r;
-	pp->wfd = fds[1];
-	rfd = (int)syscall(SYS_pidfd_getfd, pp->pidfd, fds[0], 0);
-	if (rfd < 0)
-		r = ckpt_err_errno(e, -errno, "pid %d: pidfd_getfd of its pipe", pp->t->pid);
-	/* the task's read end: gone (we hold ours) */
-	if (rcall(pp, __NR_close, (uint64_t)fds[0], 0, 0, 0, &res, "close", e) < 0 && r >= 0)
-		r = -EIO;
-	if (r < 0) {
-		if (rfd >= 0)
-			close(rfd);
+	niov = round_plan(pp, rp, k, iov);
+	r = remote_write(pp->t->pid, scratch, iov, niov * sizeof(*iov), e);
+	if (r < 0)
 		return r;
+	/* non-blocking: a full pipe would return short, never wait for a reader */
+	for (size_t i = 0; i < k; i++) {
+		ops[nops++] =
+		    (struct rsys_op){.nr = __NR_close, .a = {(uint64_t)rp[i].task_fds[0]}};
+		if (rp[i].niov)
+			ops[nops++] = (struct rsys_op){.nr = __NR_vmsplice,
+						       .a = {(uint64_t)rp[i].task_fds[1],
+							     scratch + rp[i].iov * sizeof(*iov),
+							     rp[i].niov, SPLICE_F_NONBLOCK}};
+		ops[nops++] =
+		    (struct rsys_op){.nr = __NR_close, .a = {(uint64_t)rp[i].task_fds[1]}};
 	}
-	grown = realloc(pp->pipes, (pp->npipes + 1) * sizeof(*pp->pipes));
-	if (!grown) {
-		close(rfd);
-		return ckpt_err(e, -ENOMEM, "out of memory");
-	}
-	pp->pipes = grown;
-	pp->pipes[pp->npipes++] = rfd;
-	/* as root: more than pipe-max-size; the slot array must be allocated */
-	for (unsigned size = PIPE_BYTES;; size /= 2) {
-		int got = fcntl(rfd, F_SETPIPE_SZ, size);
+	r = rsys_batch(&pp->t->rsys, ops, nops, e);
+	if (r < 0)
+		return r;
+	/* the task's ends are closed, whatever the results (close frees the fd) */
+	pp->ntask_fds = 0;
+	used = 0;
+	for (size_t i = 0, j = 0; i < k; i++) {
+		long moved;
 
-		if (got > 0) {
-			pp->room = (uint64_t)got;
-			return 0;
+		if (ops[j].ret < 0)
+			return ckpt_err_errno(e, (int)ops[j].ret, "pid %d: remote close",
+					      pp->t->pid);
+		j++;
+		if (!rp[i].niov) {
+			j++;
+			continue;
 		}
-		if (errno != EPERM && errno != ENOMEM)
-			return ckpt_err_errno(e, -errno, "pid %d: F_SETPIPE_SZ", pp->t->pid);
-		if (size <= PIPE_BYTES_MIN)
-			return ckpt_err_errno(e, -errno, "pid %d: F_SETPIPE_SZ", pp->t->pid);
+		moved = ops[j++].ret;
+		if (moved < 0 && moved > -4096)
+			return ckpt_err_errno(e, (int)moved, "pid %d: remote vmsplice", pp->t->pid);
+		if ((uint64_t)moved != rp[i].bytes)
+			return ckpt_err(e, -EIO,
+					"pid %d: vmsplice moved %ld of %" PRIu64
+					" bytes into an empty pipe of %" PRIu64,
+					pp->t->pid, moved, rp[i].bytes, rp[i].room);
+		if (ops[j].ret < 0)
+			return ckpt_err_errno(e, (int)ops[j].ret, "pid %d: remote close",
+					      pp->t->pid);
+		j++;
+		pp->bytes += (uint64_t)moved;
+		pp->pend_bytes -= (uint64_t)moved;
+		used++;
 	}
+	pr_debug("pid %d: a round of %zu pipes (%zu used), %zu ranges", pp->t->pid, k, used, niov);
+	/* pipes left empty (the ranges ran out): not ours to keep */
+	for (size_t i = used; i < k; i++)
+		close(pp->pipes[--pp->npipes]);
+	return 0;
 }
 
 int page_pipes_add(struct page_pipes *pp, struct iovec *iov, size_t n, struct ckpt_error *e)
 {
-	while (n) {
-		uint64_t want = 0, moved;
-		size_t k = 0;
-		long res;
-		int r;
+	if (pp->npend + n > pp->pend_cap) {
+		size_t cap = pp->npend + n > 2 * pp->pend_cap ? pp->npend + n : 2 * pp->pend_cap;
+		struct iovec *grown = realloc(pp->pend, cap * sizeof(*grown));
 
-		if (!pp->room) {
-			r = new_pipe(pp, e);
-			if (r < 0)
-				return r;
-		}
-		/* as many ranges as fit the pipe (every page takes a whole slot) */
-		while (k < n && k < PIPE_IOV_MAX && want < pp->room) {
-			want += iov[k].iov_len;
-			k++;
-		}
-		r = remote_write(pp->t->pid, pp->t->rsys.scratch, iov, k * sizeof(*iov), e);
+		if (!grown)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		pp->pend = grown;
+		pp->pend_cap = cap;
+	}
+	for (size_t i = 0; i < n; i++) {
+		pp->pend[pp->npend++] = iov[i];
+		pp->pend_bytes += iov[i].iov_len;
+	}
+	/* a round's worth: move it now (the ranges held stay bounded) */
+	while (pp->pend_bytes >= (uint64_t)ROUND_PIPES * pp->pipe_size || pp->npend >= ROUND_IOVS) {
+		int r = round_run(pp, e);
+
 		if (r < 0)
 			return r;
-		/* non-blocking: a full pipe returns short, never waits for a reader */
-		r = rcall(pp, __NR_vmsplice, (uint64_t)pp->wfd, pp->t->rsys.scratch, k,
-			  SPLICE_F_NONBLOCK, &res, "vmsplice", e);
-		if (r == -EAGAIN) {
-			pp->room = 0;
-			continue;
-		}
-		if (r < 0)
-			return r;
-		if (res == 0)
-			return ckpt_err(e, -EIO, "pid %d: vmsplice moved nothing", pp->t->pid);
-		moved = (uint64_t)res;
-		pp->bytes += moved;
-		/* short: the pipe is full */
-		pp->room = moved >= pp->room || moved < want ? 0 : pp->room - moved;
-		/* skip what was moved */
-		while (res > 0) {
-			if ((uint64_t)res >= iov->iov_len) {
-				res -= (long)iov->iov_len;
-				iov++;
-				n--;
-			} else {
-				iov->iov_base = (char *)iov->iov_base + res;
-				iov->iov_len -= (size_t)res;
-				res = 0;
-			}
-		}
 	}
 	return 0;
 }
@@ -277,8 +412,10 @@ static int protect_pages(struct page_pipes *pp, struct ckpt_error *e)
 
 int page_pipes_seal(struct page_pipes *pp, struct ckpt_error *e)
 {
-	int r = close_write_end(pp, e);
+	int r = 0;
 
+	while (r >= 0 && pp->npend)
+		r = round_run(pp, e);
 	if (r >= 0 && pp->bytes)
 		r = protect_pages(pp, e);
 	if (r >= 0) {
@@ -343,19 +480,24 @@ int page_pipes_write(struct page_pipes *pp, struct ckpt_error *e)
 	return r;
 }
 
+void page_pipes_abort(struct page_pipes *pp)
+{
+	if (pp->t && pp->t->rsys_open)
+		close_task_fds(pp);
+	pp->ntask_fds = 0;
+}
+
 void page_pipes_free(struct page_pipes *pp)
 {
-	if (pp->t && pp->t->rsys_open && pp->wfd >= 0) {
-		long res;
-
-		rsys_call(&pp->t->rsys, __NR_close, (uint64_t)pp->wfd, 0, 0, 0, 0, 0, &res, NULL);
-	}
-	pp->wfd = -1;
+	page_pipes_abort(pp);
 	page_writer_stop(&pp->writer, NULL);
 	for (size_t i = 0; i < pp->npipes; i++)
 		close(pp->pipes[i]);
 	free(pp->pipes);
 	pp->pipes = NULL;
+	free(pp->pend);
+	pp->pend = NULL;
+	pp->npend = 0;
 	pp->npipes = 0;
 	if (pp->pidfd > 0)
 		close(pp->pidfd);

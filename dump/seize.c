@@ -21,6 +21,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "dump_internal.h"
+#include "page_pipes.h"
 #include "log.h"
 
 #define PF_KTHREAD 0x00200000
@@ -474,6 +475,9 @@ int unseize_tree(struct dump_ctx *c, struct ckpt_error *e)
 		int r = 0;
 
 		if (t->rsys_open) {
+			/* the pipe ends a failed round left in the task */
+			if (t->pipes)
+				page_pipes_abort(t->pipes);
 			r = rsys_fini(&t->rsys, &tmp);
 			t->rsys_open = false;
 		}

@@ -994,9 +994,12 @@ __asm__(".pushsection .rodata\n"
 extern const unsigned char ckpt_rsys_blob[], ckpt_rsys_blob_end[];
 
 #define BATCH_PAGE 4096UL
+/* the table: 16 pages after the code page, 1023 calls per run */
+#define BATCH_TABLE (16 * BATCH_PAGE)
+#define BATCH_MAP (BATCH_PAGE + BATCH_TABLE)
 #define BATCH_SLOT 64UL
-/* the last slot of the table page holds the done flag */
-#define BATCH_MAX (BATCH_PAGE / BATCH_SLOT - 1)
+/* the last slot of the table holds the done flag */
+#define BATCH_MAX (BATCH_TABLE / BATCH_SLOT - 1)
 #define BATCH_TIMEOUT_US 10000000L
 
 void rsys_borrow(struct rsys *r, const struct rsys *owner)
@@ -1021,7 +1024,7 @@ static int batch_pages(struct rsys *r, struct ckpt_error *e)
 		r->batch = -1;
 		return 0;
 	}
-	rc = rsys_call(r, __NR_mmap, 0, 2 * BATCH_PAGE, PROT_READ | PROT_EXEC,
+	rc = rsys_call(r, __NR_mmap, 0, BATCH_MAP, PROT_READ | PROT_EXEC,
 		       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, e);
 	if (rc < 0)
 		return rc;
@@ -1031,7 +1034,7 @@ static int batch_pages(struct rsys *r, struct ckpt_error *e)
 		r->batch = -1;
 		return 0;
 	}
-	rc = rsys_call(r, __NR_mprotect, (uint64_t)addr + BATCH_PAGE, BATCH_PAGE,
+	rc = rsys_call(r, __NR_mprotect, (uint64_t)addr + BATCH_PAGE, BATCH_TABLE,
 		       PROT_READ | PROT_WRITE, 0, 0, 0, &res, e);
 	if (rc >= 0 && res == 0)
 		rc = remote_write(r->tid, (uint64_t)addr, ckpt_rsys_blob,
@@ -1043,8 +1046,7 @@ static int batch_pages(struct rsys *r, struct ckpt_error *e)
 		else
 			pr_debug("pid %d: writing the batch code: %s: call by call", r->tid,
 				 tmp.msg);
-		rc = rsys_call(r, __NR_munmap, (uint64_t)addr, 2 * BATCH_PAGE, 0, 0, 0, 0, &res,
-			       e);
+		rc = rsys_call(r, __NR_munmap, (uint64_t)addr, BATCH_MAP, 0, 0, 0, 0, &res, e);
 		if (rc < 0)
 			return rc;
 		r->batch = -1;
@@ -1082,12 +1084,15 @@ static int batch_handle_stop(struct rsys *r, int status, bool *ret_interrupted,
 static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e)
 {
 	uint64_t table = (uint64_t)r->batch + BATCH_PAGE, flag = table + BATCH_MAX * BATCH_SLOT;
-	uint64_t slots[BATCH_MAX][8], done = 0;
+	_cleanup_free_ uint64_t(*slots)[8] = calloc(n, sizeof(*slots));
+	uint64_t done = 0;
 	struct user_regs_struct regs = r->saved;
 	bool interrupted = false;
 	long waited = 0;
 	int status, rc;
 
+	if (!slots)
+		return ckpt_err(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		slots[i][0] = (uint64_t)ops[i].nr;
 		memcpy(&slots[i][1], ops[i].a, sizeof(ops[i].a));
@@ -1200,7 +1205,7 @@ int rsys_fini(struct rsys *r, struct ckpt_error *e)
 	if (r->batch > 0) {
 		long res = 0;
 
-		rc = rsys_call(r, __NR_munmap, (uint64_t)r->batch, 2 * BATCH_PAGE, 0, 0, 0, 0, &res,
+		rc = rsys_call(r, __NR_munmap, (uint64_t)r->batch, BATCH_MAP, 0, 0, 0, 0, &res,
 			       &tmp);
 		if (rc >= 0 && res < 0)
 			rc = ckpt_err_errno(&tmp, (int)res, "pid %d: remote munmap of batch pages",

@@ -114,7 +114,7 @@ struct rsys {
 	uint64_t saved_mask;	       /* signal mask when the session opened */
 	uint64_t scratch;	       /* remote scratch page(s), 0 if none */
 	size_t scratch_len;
-	/* rsys_batch: a code page (r-x) and a table page (rw-) in the task, 0 if
+	/* rsys_batch: a code page (r-x) and 16 table pages (rw-) in the task, 0 if
 	 * none; -1 once the task refused them (batches then run call by call) */
 	int64_t batch;
 	bool borrowed; /* scratch and batch pages are another session's */
