@@ -225,6 +225,8 @@ void proc_vma_list_free(struct proc_vma_list *l)
 {
 	if (!l)
 		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].path);
 	free(l->v);
 	l->v = NULL;
 	l->n = l->cap = 0;
@@ -247,14 +249,18 @@ static struct proc_vma *vma_list_add(struct proc_vma_list *l)
 
 /*
  * The kernel escapes '\n' in map paths as "\012" (and nothing else, not even
- * a backslash), so undo just that.
+ * a backslash), so undo just that. src: len bytes.
  */
-static void copy_map_path(char *dst, size_t dstlen, const char *src)
+static char *copy_map_path(const char *src, size_t len)
 {
+	char *dst = malloc(len + 1);
+	const char *end = src + len;
 	size_t o = 0;
 
-	while (*src && o + 1 < dstlen) {
-		if (!strncmp(src, "\\012", 4)) {
+	if (!dst)
+		return NULL;
+	while (src < end) {
+		if (end - src >= 4 && !strncmp(src, "\\012", 4)) {
 			dst[o++] = '\n';
 			src += 4;
 		} else {
@@ -262,6 +268,7 @@ static void copy_map_path(char *dst, size_t dstlen, const char *src)
 		}
 	}
 	dst[o] = '\0';
+	return dst;
 }
 
 static int parse_vma_line(char *line, const char *src, unsigned no, struct proc_vma *v,
@@ -300,17 +307,16 @@ static int parse_vma_line(char *line, const char *src, unsigned no, struct proc_
 	/* The path is the rest of the line after the padding; it may hold spaces. */
 	path = skip_spaces(line + n);
 	plen = strlen(path);
-	if (plen >= sizeof(v->path))
+	if (plen >= PATH_MAX)
 		return parse_err(e, src, no, "path of mapping %llx-%llx too long", start, end);
 	if (plen > strlen(deleted_suffix) &&
 	    !strcmp(path + plen - strlen(deleted_suffix), deleted_suffix)) {
 		v->deleted = true;
 		plen -= strlen(deleted_suffix);
 	}
-	char tmp[sizeof(v->path)];
-	memcpy(tmp, path, plen);
-	tmp[plen] = '\0';
-	copy_map_path(v->path, sizeof(v->path), tmp);
+	v->path = copy_map_path(path, plen);
+	if (!v->path)
+		return ckpt_err(e, -ENOMEM, "%s: out of memory", src);
 	return 0;
 }
 

@@ -995,7 +995,7 @@ extern const unsigned char ckpt_rsys_blob[], ckpt_rsys_blob_end[];
 
 #define BATCH_PAGE 4096UL
 /* the table: 16 pages after the code page, 1023 calls per run */
-#define BATCH_TABLE (16 * BATCH_PAGE)
+#define BATCH_TABLE RSYS_BATCH_TABLE
 #define BATCH_MAP (BATCH_PAGE + BATCH_TABLE)
 #define BATCH_SLOT 64UL
 /* the last slot of the table holds the done flag */
@@ -1007,6 +1007,20 @@ void rsys_borrow(struct rsys *r, const struct rsys *owner)
 	r->scratch = owner->scratch;
 	r->scratch_len = owner->scratch_len;
 	r->batch = owner->batch;
+	r->batch_table = owner->batch_table;
+	r->borrowed = true;
+}
+
+const unsigned char *rsys_batch_code(size_t *ret_len)
+{
+	*ret_len = (size_t)(ckpt_rsys_blob_end - ckpt_rsys_blob);
+	return ckpt_rsys_blob;
+}
+
+void rsys_batch_at(struct rsys *r, uint64_t code, uint64_t table)
+{
+	r->batch = (int64_t)code;
+	r->batch_table = table;
 	r->borrowed = true;
 }
 
@@ -1017,6 +1031,9 @@ static int batch_pages(struct rsys *r, struct ckpt_error *e)
 	long addr, res;
 	int rc;
 
+	/* the caller's pages (rsys_batch_at): call by call all the same */
+	if (r->batch > 0 && r->batch_table && ckpt_fault("rsys-no-batch"))
+		r->batch = -1;
 	if (r->batch)
 		return 0;
 	/* pages of our own would outlive a borrowed session (its fini unmaps none) */
@@ -1083,7 +1100,8 @@ static int batch_handle_stop(struct rsys *r, int status, bool *ret_interrupted,
 
 static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e)
 {
-	uint64_t table = (uint64_t)r->batch + BATCH_PAGE, flag = table + BATCH_MAX * BATCH_SLOT;
+	uint64_t table = r->batch_table ? r->batch_table : (uint64_t)r->batch + BATCH_PAGE;
+	uint64_t flag = table + BATCH_MAX * BATCH_SLOT;
 	_cleanup_free_ uint64_t(*slots)[8] = calloc(n, sizeof(*slots));
 	uint64_t done = 0;
 	struct user_regs_struct regs = r->saved;
@@ -1201,6 +1219,7 @@ int rsys_fini(struct rsys *r, struct ckpt_error *e)
 		r->scratch = 0;
 		r->scratch_len = 0;
 		r->batch = 0;
+		r->batch_table = 0;
 	}
 	if (r->batch > 0) {
 		long res = 0;

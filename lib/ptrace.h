@@ -117,7 +117,8 @@ struct rsys {
 	/* rsys_batch: a code page (r-x) and 16 table pages (rw-) in the task, 0 if
 	 * none; -1 once the task refused them (batches then run call by call) */
 	int64_t batch;
-	bool borrowed; /* scratch and batch pages are another session's */
+	uint64_t batch_table; /* 0: the page after the code page */
+	bool borrowed;	      /* scratch and batch pages are another session's (or the caller's) */
 };
 
 /* One system call of a batch: its number and arguments, and its raw result. */
@@ -154,6 +155,17 @@ int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e);
  * Returns 0 when every call was made (results may be -errno).
  */
 int rsys_batch(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e);
+
+/* The table of a batch: 1023 calls and the done flag. */
+#define RSYS_BATCH_TABLE (16 * 4096UL)
+/* The code rsys_batch runs in the task, for a caller that maps it itself. */
+const unsigned char *rsys_batch_code(size_t *ret_len);
+/*
+ * Batches of this session run the code the caller put at code (r-x) with
+ * the table at table (RSYS_BATCH_TABLE bytes, rw-), both in the task and
+ * left there by rsys_fini (the restorer's gadget).
+ */
+void rsys_batch_at(struct rsys *r, uint64_t code, uint64_t table);
 
 /* The first of n ops whose result is -errno, n if none (after rsys_batch). */
 static inline size_t rsys_op_failed(const struct rsys_op *ops, size_t n)

@@ -91,8 +91,16 @@ static int cap_last(struct restore_ctx *ctx, int *ret)
 	return 0;
 }
 
-static int capset_remote(struct restore_ctx *ctx, struct rtask *t, uint64_t eff, uint64_t prm,
-			 uint64_t inh)
+/*
+ * The capset arguments of one queue of calls each have their own slot in
+ * the scratch page (the calls run together, later); slot 0 is rtask_caps'
+ * (a call of its own). The supplementary groups follow the slots.
+ */
+#define CAPSET_SLOT 64
+#define GROUPS_OFF (4 * CAPSET_SLOT)
+
+static int capset_call(struct restore_ctx *ctx, struct rtask *t, unsigned slot, bool queue,
+		       uint64_t eff, uint64_t prm, uint64_t inh)
 {
 	struct {
 		struct __user_cap_header_struct hdr;
@@ -102,12 +110,18 @@ static int capset_remote(struct restore_ctx *ctx, struct rtask *t, uint64_t eff,
 	    .data = {{(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
 		     {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)}},
 	};
-	uint64_t a = t->rsys.scratch;
+	uint64_t a = t->rsys.scratch + slot * CAPSET_SLOT;
 	int r;
 
+	_Static_assert(sizeof(c) <= CAPSET_SLOT, "capset arguments fit a slot");
 	r = remote_write(t->pid, a, &c, sizeof(c), &ctx->err);
 	if (r < 0)
 		return r;
+	if (queue)
+		return rqueue(t, &ctx->err, __NR_capset, RARGS(a, a + sizeof(c.hdr)),
+			      "capset(effective %#" PRIx64 ", permitted %#" PRIx64
+			      ", inheritable %#" PRIx64 ")",
+			      eff, prm, inh);
 	return rcall(t, &ctx->err, __NR_capset, RARGS(a, a + sizeof(c.hdr)), NULL,
 		     "capset(effective %#" PRIx64 ", permitted %#" PRIx64 ", inheritable %#" PRIx64
 		     ")",
@@ -120,35 +134,36 @@ int rtask_caps(struct restore_ctx *ctx, struct rtask *t, bool raise)
 
 	if (!ctx->caps_lowered)
 		return 0;
-	return capset_remote(ctx, t, raise ? prm : 0, prm, caps_inheritable());
+	return capset_call(ctx, t, 0, false, raise ? prm : 0, prm, caps_inheritable());
 }
 
 static int restore_ids(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
 {
 	struct ckpt_error *e = &ctx->err;
 	size_t glen = cr->n_groups * sizeof(uint32_t);
+	uint64_t groups = t->rsys.scratch + GROUPS_OFF;
 	int r;
 
-	if (glen > t->rsys.scratch_len)
+	if (glen > t->rsys.scratch_len - GROUPS_OFF)
 		return ckpt_err(e, -E2BIG,
 				"pid %d: %zu supplementary groups do not fit the scratch "
 				"page",
 				t->pid, cr->n_groups);
-	r = glen ? remote_write(t->pid, t->rsys.scratch, cr->groups, glen, e) : 0;
+	r = glen ? remote_write(t->pid, groups, cr->groups, glen, e) : 0;
 	if (r >= 0)
-		r = rcall(t, e, __NR_setgroups, RARGS(cr->n_groups, t->rsys.scratch), NULL,
-			  "setgroups(%zu groups)", cr->n_groups);
+		r = rqueue(t, e, __NR_setgroups, RARGS(cr->n_groups, groups),
+			   "setgroups(%zu groups)", cr->n_groups);
 	if (r >= 0)
-		r = rcall(t, e, __NR_setresgid, RARGS(cr->gid, cr->egid, cr->sgid), NULL,
-			  "setresgid(%u, %u, %u)", cr->gid, cr->egid, cr->sgid);
+		r = rqueue(t, e, __NR_setresgid, RARGS(cr->gid, cr->egid, cr->sgid),
+			   "setresgid(%u, %u, %u)", cr->gid, cr->egid, cr->sgid);
 	if (r >= 0)
-		r = rcall(t, e, __NR_setresuid, RARGS(cr->uid, cr->euid, cr->suid), NULL,
-			  "setresuid(%u, %u, %u)", cr->uid, cr->euid, cr->suid);
+		r = rqueue(t, e, __NR_setresuid, RARGS(cr->uid, cr->euid, cr->suid),
+			   "setresuid(%u, %u, %u)", cr->uid, cr->euid, cr->suid);
 	/* setfs[ug]id return the previous id, never an error code */
 	if (r >= 0)
-		r = rcall(t, e, __NR_setfsgid, RARGS(cr->fsgid), NULL, "setfsgid(%u)", cr->fsgid);
+		r = rqueue(t, e, __NR_setfsgid, RARGS(cr->fsgid), "setfsgid(%u)", cr->fsgid);
 	if (r >= 0)
-		r = rcall(t, e, __NR_setfsuid, RARGS(cr->fsuid), NULL, "setfsuid(%u)", cr->fsuid);
+		r = rqueue(t, e, __NR_setfsuid, RARGS(cr->fsuid), "setfsuid(%u)", cr->fsuid);
 	return r;
 }
 
@@ -159,49 +174,52 @@ static int restore_caps(struct restore_ctx *ctx, struct rtask *t, const Creds *c
 	uint32_t secbits = cr->has_securebits ? cr->securebits : 0;
 	int r;
 
-	r = capset_remote(ctx, t, cr->cap_prm | setpcap, cr->cap_prm | setpcap, cr->cap_inh);
+	r = capset_call(ctx, t, 2, true, cr->cap_prm | setpcap, cr->cap_prm | setpcap, cr->cap_inh);
 	for (int cap = 0; r >= 0 && cap < 64; cap++)
 		if (cr->has_cap_amb && cr->cap_amb & (1ULL << cap))
-			r = rcall(t, e, __NR_prctl,
-				  RARGS(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap), NULL,
-				  "raising ambient capability %d", cap);
+			r = rqueue(t, e, __NR_prctl,
+				   RARGS(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap),
+				   "raising ambient capability %d", cap);
 	if (r >= 0)
-		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_SECUREBITS, secbits), NULL,
-			  "prctl(PR_SET_SECUREBITS, %#x)", secbits);
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_SECUREBITS, secbits),
+			   "prctl(PR_SET_SECUREBITS, %#x)", secbits);
 	if (r >= 0)
-		r = capset_remote(ctx, t, cr->cap_eff, cr->cap_prm, cr->cap_inh);
+		r = capset_call(ctx, t, 3, true, cr->cap_eff, cr->cap_prm, cr->cap_inh);
 	return r;
 }
 
+/* In one batch of remote calls (each capset and the groups in a scratch
+ * slot of their own), in the order the header says. */
 int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
 {
 	struct ckpt_error *e = &ctx->err;
+	uint64_t prm = caps_permitted();
 	int last, r;
 
 	r = cap_last(ctx, &last);
 	/* what the calls below need (CAP_SETPCAP, CAP_SETUID, CAP_SETGID);
 	 * the last capset sets the saved sets */
+	if (r >= 0 && ctx->caps_lowered)
+		r = capset_call(ctx, t, 1, true, prm, prm, caps_inheritable());
 	if (r >= 0)
-		r = rtask_caps(ctx, t, true);
-	if (r >= 0)
-		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP), NULL,
-			  "prctl(PR_SET_SECUREBITS, NO_SETUID_FIXUP)");
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP),
+			   "prctl(PR_SET_SECUREBITS, NO_SETUID_FIXUP)");
 	for (int cap = 0; r >= 0 && cap <= last; cap++)
 		if (!(cr->cap_bnd & (1ULL << cap)))
-			r = rcall(t, e, __NR_prctl, RARGS(PR_CAPBSET_DROP, cap), NULL,
-				  "dropping capability %d from the bounding set", cap);
+			r = rqueue(t, e, __NR_prctl, RARGS(PR_CAPBSET_DROP, cap),
+				   "dropping capability %d from the bounding set", cap);
 	if (r >= 0)
 		r = restore_ids(ctx, t, cr);
 	if (r >= 0)
 		r = restore_caps(ctx, t, cr);
 	if (r >= 0 && cr->has_no_new_privs && cr->no_new_privs)
-		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_NO_NEW_PRIVS, 1), NULL,
-			  "prctl(PR_SET_NO_NEW_PRIVS)");
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_NO_NEW_PRIVS, 1),
+			   "prctl(PR_SET_NO_NEW_PRIVS)");
 	/* 2 (suid_dumpable "root") cannot be set with prctl; the kernel chose it */
 	if (r >= 0 && t->core->has_dumpable && t->core->dumpable < 2)
-		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_DUMPABLE, t->core->dumpable), NULL,
-			  "prctl(PR_SET_DUMPABLE, %u)", t->core->dumpable);
-	return r;
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_DUMPABLE, t->core->dumpable),
+			   "prctl(PR_SET_DUMPABLE, %u)", t->core->dumpable);
+	return rqueue_end(t, e, r);
 }
 
 int creds_restore_task(struct restore_ctx *ctx, struct rtask *t)

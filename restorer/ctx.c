@@ -109,6 +109,7 @@ static void task_free(struct rtask *t)
 		protobuf_c_message_free_unpacked(&t->pagemap[i]->base, NULL);
 	for (size_t i = 0; i < t->n_fds; i++)
 		protobuf_c_message_free_unpacked(&t->fds[i]->base, NULL);
+	rqueue_drop(t);
 	free(t->pagemap);
 	free(t->table);
 	free(t->psrc);

@@ -201,6 +201,7 @@ int mem_seize_all(struct restore_ctx *ctx)
 		/* the gadget's own scratch page, unmapped with it at the very end */
 		t->rsys.scratch = t->gadget + RST_PAGE_SIZE;
 		t->rsys.scratch_len = GADGET_SCRATCH_SIZE;
+		rsys_batch_at(&t->rsys, t->gadget + GADGET_BATCH_CODE, t->gadget + GADGET_TABLE);
 		r = threads_seize(ctx, t);
 		if (r < 0)
 			return r;
@@ -267,8 +268,8 @@ static int unmap_restorer(struct restore_ctx *ctx, struct rtask *t, struct vdso_
 		uint64_t hi = i < n ? keep[i].start : RST_TASK_SIZE;
 
 		if (hi > lo)
-			r = rcall(t, e, __NR_munmap, RARGS(lo, hi - lo), NULL,
-				  "munmap %#" PRIx64 "-%#" PRIx64 " of the restorer", lo, hi);
+			r = rqueue(t, e, __NR_munmap, RARGS(lo, hi - lo),
+				   "munmap %#" PRIx64 "-%#" PRIx64 " of the restorer", lo, hi);
 		if (i < n && keep[i].end > lo)
 			lo = keep[i].end;
 	}
@@ -282,8 +283,8 @@ static int mremap_part(struct rtask *t, struct ckpt_error *e, uint64_t from, uin
 {
 	if (!len || from == to)
 		return 0;
-	return rcall(t, e, __NR_mremap, RARGS(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to),
-		     NULL, "mremap of %s %#" PRIx64 " to %#" PRIx64, name, from, to);
+	return rqueue(t, e, __NR_mremap, RARGS(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to),
+		      "mremap of %s %#" PRIx64 " to %#" PRIx64, name, from, to);
 }
 
 static int move_vdso_to(struct rtask *t, struct ckpt_error *e, struct vdso_layout *cur,
@@ -429,9 +430,9 @@ static int map_area(struct restore_ctx *ctx, struct rtask *t, size_t i, bool fil
 	} else {
 		flags |= MAP_ANONYMOUS;
 	}
-	r = rcall(t, e, __NR_mmap, RARGS(v->start, len, prot, flags, (uint64_t)fd, off), NULL,
-		  "mmap of area %#" PRIx64 "-%#" PRIx64 "%s%s", v->start, v->end,
-		  fd >= 0 ? " of " : "", fd >= 0 ? file_by_id(ctx, v->file_id)->fe->path : "");
+	r = rqueue(t, e, __NR_mmap, RARGS(v->start, len, prot, flags, (uint64_t)fd, off),
+		   "mmap of area %#" PRIx64 "-%#" PRIx64 "%s%s", v->start, v->end,
+		   fd >= 0 ? " of " : "", fd >= 0 ? file_by_id(ctx, v->file_id)->fe->path : "");
 advice:
 	for (size_t j = 0; r >= 0 && v->vmflags && j < ARRAY_SIZE(vma_advice); j++)
 		if (vma_vmflag(v, vma_advice[j].flag) && vma_advice[j].advice == ADVICE_MLOCK) {
@@ -439,9 +440,9 @@ advice:
 			if (!(t->kept && t->kept[i] && vma_cow_lock_before_fork(v)))
 				r = lock_area(ctx, t, v);
 		} else if (vma_vmflag(v, vma_advice[j].flag))
-			r = rcall(t, e, __NR_madvise,
-				  RARGS(v->start, len, (uint64_t)vma_advice[j].advice), NULL,
-				  "madvise(%s) of area %#" PRIx64, vma_advice[j].flag, v->start);
+			r = rqueue(t, e, __NR_madvise,
+				   RARGS(v->start, len, (uint64_t)vma_advice[j].advice),
+				   "madvise(%s) of area %#" PRIx64, vma_advice[j].flag, v->start);
 	return r;
 }
 
@@ -883,23 +884,21 @@ static int close_helpers(struct restore_ctx *ctx, struct rtask *t)
 	struct ckpt_error *e = &ctx->err;
 	int r;
 
-	r = rcall(t, e, __NR_close, RARGS((uint64_t)t->pages_fd), NULL, "close of the pages fd");
+	r = rqueue(t, e, __NR_close, RARGS((uint64_t)t->pages_fd), "close of the pages fd");
 	/* an fd table shared with tasks whose memory comes later: the last closes */
 	if (r < 0 || !fds_table_last(t))
 		return r;
-	r = rcall(t, e, __NR_close, RARGS((uint64_t)ctx->status_wr), NULL,
-		  "close of the status pipe");
+	r = rqueue(t, e, __NR_close, RARGS((uint64_t)ctx->status_wr), "close of the status pipe");
 	if (r >= 0 && ctx->uffd_wr >= 0)
-		r = rcall(t, e, __NR_close, RARGS((uint64_t)ctx->uffd_wr), NULL,
-			  "close of the userfaultfd socket (--lazy)");
+		r = rqueue(t, e, __NR_close, RARGS((uint64_t)ctx->uffd_wr),
+			   "close of the userfaultfd socket (--lazy)");
 	for (size_t i = 0; r >= 0 && i < ctx->nfiles; i++) {
 		const struct rfile *f = &ctx->files[i];
-		long res;
 
 		if (f->map_fd < 0)
 			continue;
 		/* EBADF: this task did not map that file */
-		r = rsys_call(&t->rsys, __NR_close, (uint64_t)f->map_fd, 0, 0, 0, 0, 0, &res, e);
+		r = rqueue_may_fail(t, e, __NR_close, RARGS((uint64_t)f->map_fd));
 	}
 	return r;
 }
@@ -922,6 +921,8 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++)
 		if (!is_special(t->mm->vmas[i]))
 			r = map_area(ctx, t, i, filled[i]);
+	/* the areas are there before their pages */
+	r = rqueue_end(t, &ctx->err, r);
 	/* --lazy: before any page is put in, the areas its pager will fill */
 	if (r >= 0 && ctx->opts->lazy)
 		r = lazy_register_task(ctx, t);
@@ -942,22 +943,23 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 		if (((filled[i] && !(v->prot & PROT_WRITE)) || v->kind == VMA_KIND__VMA_SYSV_SHM ||
 		     kept) &&
 		    !is_special(v))
-			r = rcall(t, &ctx->err, __NR_mprotect,
-				  RARGS(v->start, v->end - v->start, v->prot), NULL,
-				  "mprotect of area %#" PRIx64 "-%#" PRIx64, v->start, v->end);
+			r = rqueue(t, &ctx->err, __NR_mprotect,
+				   RARGS(v->start, v->end - v->start, v->prot),
+				   "mprotect of area %#" PRIx64 "-%#" PRIx64, v->start, v->end);
 	}
 	/* sealed ("sl"): last, nothing may change the area after mseal */
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
 		const Vma *v = t->mm->vmas[i];
 
 		if (v->vmflags && vma_vmflag(v, "sl") && !is_special(v))
-			r = rcall(t, &ctx->err, __NR_mseal, RARGS(v->start, v->end - v->start, 0),
-				  NULL, "mseal of area %#" PRIx64 "-%#" PRIx64, v->start, v->end);
+			r = rqueue(t, &ctx->err, __NR_mseal, RARGS(v->start, v->end - v->start, 0),
+				   "mseal of area %#" PRIx64 "-%#" PRIx64, v->start, v->end);
 	}
 	if (r >= 0)
 		r = set_mm_map(ctx, t);
 	if (r >= 0)
 		r = close_helpers(ctx, t);
+	r = rqueue_end(t, &ctx->err, r);
 	if (r >= 0)
 		pr_info("pid %d: %zu areas, %" PRIu64 " MiB of pages in %.3f s", t->pid,
 			t->mm->n_vmas, t->pages_bytes >> 20, ckpt_monotonic_seconds() - t0);

@@ -2,11 +2,26 @@
 /*
  * rcall: one remote syscall in a task (lib/ptrace.h rsys_call) whose failure,
  * of the call itself or a -errno result, becomes an error naming the call.
+ * rqueue/rflush: the same calls queued and made as one batch (rsys_batch).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
 
+#include "fault.h"
 #include "restore.h"
+
+/* a batch table's worth */
+#define RQ_MAX 1023
+#define RQ_WHAT 192
+
+struct rqueue {
+	struct rsys_op ops[RQ_MAX];
+	char what[RQ_MAX][RQ_WHAT]; /* "" for a call that may fail */
+	size_t n;
+};
 
 int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], long *ret,
 	  const char *fmt, ...)
@@ -16,6 +31,10 @@ int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], l
 	long res = 0;
 	int r;
 
+	/* in order: what was queued first */
+	r = rflush(t, e);
+	if (r < 0)
+		return r;
 	r = rsys_call(&t->rsys, nr, a[0], a[1], a[2], a[3], a[4], a[5], &res, e);
 	if (r >= 0 && !(res < 0 && res > -4096)) {
 		if (ret)
@@ -28,4 +47,98 @@ int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], l
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: %s", t->pid, what);
 	return ckpt_err_errno(e, (int)res, "pid %d: %s", t->pid, what);
+}
+
+/* The next slot of t's queue, flushed first if full; NULL on error. */
+static struct rsys_op *rq_slot(struct rtask *t, struct ckpt_error *e, size_t *ret_i)
+{
+	if (t->rq && t->rq->n == RQ_MAX && rflush(t, e) < 0)
+		return NULL;
+	if (!t->rq) {
+		t->rq = malloc(sizeof(*t->rq));
+		if (!t->rq) {
+			ckpt_err(e, -ENOMEM, "out of memory");
+			return NULL;
+		}
+		t->rq->n = 0;
+	}
+	*ret_i = t->rq->n++;
+	return &t->rq->ops[*ret_i];
+}
+
+int rqueue(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], const char *fmt,
+	   ...)
+{
+	struct rsys_op *op;
+	va_list ap;
+	size_t i;
+
+	op = rq_slot(t, e, &i);
+	if (!op)
+		return -ENOMEM;
+	*op = (struct rsys_op){.nr = nr, .a = {a[0], a[1], a[2], a[3], a[4], a[5]}};
+	va_start(ap, fmt);
+	vsnprintf(t->rq->what[i], RQ_WHAT, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+int rqueue_may_fail(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6])
+{
+	struct rsys_op *op;
+	size_t i;
+
+	op = rq_slot(t, e, &i);
+	if (!op)
+		return -ENOMEM;
+	*op = (struct rsys_op){.nr = nr, .a = {a[0], a[1], a[2], a[3], a[4], a[5]}};
+	t->rq->what[i][0] = '\0';
+	return 0;
+}
+
+int rflush(struct rtask *t, struct ckpt_error *e)
+{
+	struct rqueue *q = t->rq;
+	int r;
+
+	if (!q || !q->n)
+		return 0;
+	/* a queued call the kernel refuses: the first mmap asks for 0 bytes */
+	for (size_t i = 0; i < q->n && ckpt_fault("rqueue-einval"); i++)
+		if (q->ops[i].nr == __NR_mmap) {
+			q->ops[i].a[1] = 0;
+			break;
+		}
+	r = rsys_batch(&t->rsys, q->ops, q->n, e);
+	if (r < 0) {
+		r = ckpt_err_wrap(e, "pid %d: %zu remote calls (the first: %s)", t->pid, q->n,
+				  q->what[0][0] ? q->what[0] : "one that may fail");
+		rqueue_drop(t);
+		return r;
+	}
+	for (size_t i = 0; i < q->n; i++) {
+		long res = q->ops[i].ret;
+
+		if (q->what[i][0] && res < 0 && res > -4096) {
+			r = ckpt_err_errno(e, (int)res, "pid %d: %s", t->pid, q->what[i]);
+			break;
+		}
+	}
+	q->n = 0;
+	return r;
+}
+
+int rqueue_end(struct rtask *t, struct ckpt_error *e, int r)
+{
+	if (r < 0) {
+		rqueue_drop(t);
+		return r;
+	}
+	return rflush(t, e);
+}
+
+void rqueue_drop(struct rtask *t)
+{
+	free(t->rq);
+	t->rq = NULL;
 }

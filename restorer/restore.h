@@ -31,9 +31,14 @@
 #define RST_TASK_SIZE 0x7ffffffff000ULL
 #define RST_VSYSCALL_ADDR 0xffffffffff600000ULL
 /* Gadget: one r-x page with "syscall; int3...", then scratch pages (rw-). */
-#define GADGET_PAGES 2
-#define GADGET_SIZE (GADGET_PAGES * RST_PAGE_SIZE)
-#define GADGET_SCRATCH_SIZE ((GADGET_PAGES - 1) * RST_PAGE_SIZE)
+/*
+ * The gadget: a code page (syscall at 0, then int3s, the batch code of
+ * rsys_batch at GADGET_BATCH_CODE), a scratch page, the batch table.
+ */
+#define GADGET_BATCH_CODE 64
+#define GADGET_SCRATCH_SIZE RST_PAGE_SIZE
+#define GADGET_TABLE (2 * RST_PAGE_SIZE)
+#define GADGET_SIZE (GADGET_TABLE + RSYS_BATCH_TABLE)
 /* How long P waits for the tasks to reach a phase before giving up. */
 #define RST_PHASE_TIMEOUT_MS 30000
 /* clone3 with set_tid, /proc/self/map_files, shm_next_id: either suffices */
@@ -145,6 +150,8 @@ struct vdso_layout {
 	uint64_t vdso, vdso_len;     /* [vdso] */
 };
 
+struct rqueue;
+
 /* A thread of a task other than its main thread (core->threads[1...]). */
 struct rthread {
 	pid_t tid;
@@ -247,6 +254,7 @@ struct rtask {
 	bool seized;   /* ptrace-attached by P */
 	bool finished; /* final registers set, only the detach is left */
 	struct rsys rsys;
+	struct rqueue *rq; /* remote syscalls queued (rcall.c), NULL if none */
 };
 
 enum plan_kind {
@@ -592,6 +600,23 @@ struct task_msg {
 #define RARGS(...) ((const uint64_t[6]){__VA_ARGS__})
 int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], long *ret,
 	  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/*
+ * Queue a remote syscall of t instead: the queue runs as one batch
+ * (rsys_batch: one resume of the task instead of two ptrace stops per
+ * call) at rflush, before any rcall, and when full. Only calls that cannot
+ * block. rflush fails naming the first queued call that failed, as rcall
+ * would have; the calls after it ran all the same (the failed restore
+ * kills the task). rqueue_may_fail: a -errno result is no failure.
+ */
+int rqueue(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], const char *fmt,
+	   ...) __attribute__((format(printf, 5, 6)));
+int rqueue_may_fail(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6]);
+int rflush(struct rtask *t, struct ckpt_error *e);
+/* Forget the queue (the task is being killed). */
+void rqueue_drop(struct rtask *t);
+/* The end of a function that queued: rflush, or after a failure r (< 0)
+ * forget the queue, which no later call may run in another session. */
+int rqueue_end(struct rtask *t, struct ckpt_error *e, int r);
 
 /* ---- cow.c: memory shared copy-on-write with the parent ---------------------- */
 /* Stage verify: inherited pages in compatible areas of the child and the parent,

@@ -293,7 +293,9 @@ static int restore_fs_state(const CoreEntry *c, struct ckpt_error *e)
 
 static int map_gadget(struct rtask *t, struct ckpt_error *e)
 {
+	const unsigned char *code;
 	unsigned char *g;
+	size_t len;
 
 	/* MAP_FIXED over our own reservation, inherited from P (gadget_choose) */
 	g = mmap((void *)(uintptr_t)t->gadget, GADGET_SIZE, PROT_READ | PROT_WRITE,
@@ -304,10 +306,13 @@ static int map_gadget(struct rtask *t, struct ckpt_error *e)
 	if ((uintptr_t)g != t->gadget)
 		return ckpt_err(e, -EEXIST, "gadget mapped at %p instead of %#llx", (void *)g,
 				(unsigned long long)t->gadget);
-	/* syscall; then int3s: the task never runs past the syscall-exit stop */
+	/* syscall; then int3s: the task never runs past the syscall-exit stop;
+	 * and the code of batches (rsys_batch), which ends in a loop */
 	memset(g, 0xcc, RST_PAGE_SIZE);
 	g[0] = 0x0f;
 	g[1] = 0x05;
+	code = rsys_batch_code(&len);
+	memcpy(g + GADGET_BATCH_CODE, code, len);
 	if (mprotect(g, RST_PAGE_SIZE, PROT_READ | PROT_EXEC) < 0)
 		return ckpt_err_errno(e, -errno, "mprotect of the gadget");
 	return 0;

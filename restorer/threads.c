@@ -117,6 +117,7 @@ int threads_seize(struct restore_ctx *ctx, struct rtask *t)
 			return ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid, th->tid);
 		th->rsys.scratch = t->gadget + RST_PAGE_SIZE;
 		th->rsys.scratch_len = GADGET_SCRATCH_SIZE;
+		rsys_batch_at(&th->rsys, t->gadget + GADGET_BATCH_CODE, t->gadget + GADGET_TABLE);
 		/* the effective set it was made with (clone3 with set_tid needs
 		 * it in the task): emptied, each remote call raises its own */
 		threads_swap_rsys(t, th);

@@ -3,7 +3,11 @@
 # (i) Every restore stage forced to fail (CKPT_FAULT=restore-<stage>) leaves
 # nothing behind: ckptctl exits non-zero naming the stage, no process holds
 # any of the tree's pids, no ckpt-restore is left, and the images are
-# unchanged. A normal restore afterwards works.
+# unchanged. (ii) A queued remote call that the kernel refuses
+# (CKPT_FAULT=rqueue-einval: the first mmap of a batch asks for 0 bytes)
+# fails the restore naming that call, as one made alone would, in a batch
+# and call by call (rsys-no-batch), leaving nothing. A normal restore
+# afterwards works.
 . "$(dirname "$0")/lib.sh"
 
 # A two-task tree: a parent blocked in wait4 on a child in nanosleep.
@@ -26,6 +30,17 @@ for step in $STEPS; do
 	assert_restore_left_nothing "$T/tree.before"
 	image_sums "$T/img" | diff -u "$T/sums.before" - || fail "$step: the failed restore changed the images"
 	log "$step: $(head -c 200 "$ERR")"
+done
+
+for fault in rqueue-einval rqueue-einval,rsys-no-batch; do
+	if CKPT_FAULT=$fault ckptctl_run restore "$T/img"; then
+		fail "$fault: restore succeeded despite a refused mmap"
+	fi
+	grep -qE "pid [0-9]+: mmap of area [0-9a-fx]+-[0-9a-fx]+.*: Invalid argument" "$ERR" ||
+		fail "$fault: error does not name the refused call: $(cat "$ERR")"
+	assert_restore_left_nothing "$T/tree.before"
+	image_sums "$T/img" | diff -u "$T/sums.before" - || fail "$fault: the failed restore changed the images"
+	log "$fault: $(head -c 200 "$ERR")"
 done
 
 ckpt_restore "$T/img"
