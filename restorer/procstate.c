@@ -110,16 +110,16 @@ static int thread_state(struct restore_ctx *ctx, struct rtask *t, const ThreadCo
 	int r = 0;
 
 	if (has_pers)
-		r = rcall(t, e, __NR_personality, RARGS(pers), NULL, "thread %d: personality(%#x)",
-			  tc->tid, pers);
+		r = rqueue(t, e, __NR_personality, RARGS(pers), "thread %d: personality(%#x)",
+			   tc->tid, pers);
 	/* 0 is the slack of a real-time thread: it gets it with its policy */
 	if (r >= 0 && tc->has_timerslack_ns && tc->timerslack_ns)
-		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_TIMERSLACK, tc->timerslack_ns), NULL,
-			  "thread %d: prctl(PR_SET_TIMERSLACK, %" PRIu64 ")", tc->tid,
-			  tc->timerslack_ns);
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_TIMERSLACK, tc->timerslack_ns),
+			   "thread %d: prctl(PR_SET_TIMERSLACK, %" PRIu64 ")", tc->tid,
+			   tc->timerslack_ns);
 	if (r >= 0 && !main && (sig = thread_pdeathsig(ctx, t, tc)))
-		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_PDEATHSIG, sig), NULL,
-			  "thread %d: prctl(PR_SET_PDEATHSIG, %u)", tc->tid, sig);
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_PDEATHSIG, sig),
+			   "thread %d: prctl(PR_SET_PDEATHSIG, %u)", tc->tid, sig);
 	return r;
 }
 
@@ -236,20 +236,25 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
 	const CoreEntry *c = t->core;
-	int r = thread_state(ctx, t, t->thread, true);
+	int r = 0;
 
+	/* each thread's calls queued and made in its own session */
 	for (size_t i = 0; r >= 0 && i < t->n_threads; i++) {
 		threads_swap_rsys(t, &t->threads[i]);
 		r = thread_state(ctx, t, t->threads[i].core, false);
+		r = rqueue_end(t, e, r);
 		threads_swap_rsys(t, &t->threads[i]);
 	}
+	if (r >= 0)
+		r = thread_state(ctx, t, t->thread, true);
 	if (r >= 0 && c->has_child_subreaper && c->child_subreaper)
-		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_CHILD_SUBREAPER, 1), NULL,
-			  "prctl(PR_SET_CHILD_SUBREAPER)");
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_CHILD_SUBREAPER, 1),
+			   "prctl(PR_SET_CHILD_SUBREAPER)");
 	/* also 0: the flag is inherited through fork, the restorer may have it */
 	if (r >= 0 && c->has_thp_disable)
-		r = rcall(t, e, __NR_prctl, RARGS(PR_SET_THP_DISABLE, c->thp_disable, 0, 0, 0),
-			  NULL, "prctl(PR_SET_THP_DISABLE, %d)", c->thp_disable);
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_THP_DISABLE, c->thp_disable, 0, 0, 0),
+			   "prctl(PR_SET_THP_DISABLE, %d)", c->thp_disable);
+	r = rqueue_end(t, e, r);
 	if (r >= 0)
 		r = restore_oom_score_adj(t, e);
 	if (r >= 0)

@@ -153,7 +153,14 @@ int threads_creds(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
-/* sigaltstack, robust list and tid address of the thread whose session is t->rsys. */
+/*
+ * sigaltstack, robust list, name and tid address of the thread whose
+ * session is t->rsys: queued (the stack and the name in scratch slots of
+ * their own), then the tid address as a call of its own, which runs them.
+ */
+#define SCRATCH_SS 0
+#define SCRATCH_NAME 64
+
 static int thread_misc(struct restore_ctx *ctx, struct rtask *t, const ThreadCore *tc)
 {
 	struct ckpt_error *e = &ctx->err;
@@ -167,32 +174,33 @@ static int thread_misc(struct restore_ctx *ctx, struct rtask *t, const ThreadCor
 		    .ss_size = tc->ss_size,
 		};
 
-		r = remote_write(t->pid, t->rsys.scratch, &ss, sizeof(ss), e);
+		_Static_assert(sizeof(ss) <= SCRATCH_NAME, "stack_t fits its slot");
+		r = remote_write(t->pid, t->rsys.scratch + SCRATCH_SS, &ss, sizeof(ss), e);
 		if (r >= 0)
-			r = rcall(t, e, __NR_sigaltstack, RARGS(t->rsys.scratch, 0), NULL,
-				  "thread %d: sigaltstack(%#" PRIx64 ", %" PRIu64 " bytes)",
-				  tc->tid, tc->ss_sp, tc->ss_size);
+			r = rqueue(t, e, __NR_sigaltstack, RARGS(t->rsys.scratch + SCRATCH_SS, 0),
+				   "thread %d: sigaltstack(%#" PRIx64 ", %" PRIu64 " bytes)",
+				   tc->tid, tc->ss_sp, tc->ss_size);
 	}
 	if (r >= 0 && tc->has_robust_list && tc->robust_list)
-		r = rcall(t, e, __NR_set_robust_list, RARGS(tc->robust_list, tc->robust_list_len),
-			  NULL, "thread %d: set_robust_list(%#" PRIx64 ")", tc->tid,
-			  tc->robust_list);
+		r = rqueue(t, e, __NR_set_robust_list, RARGS(tc->robust_list, tc->robust_list_len),
+			   "thread %d: set_robust_list(%#" PRIx64 ")", tc->tid, tc->robust_list);
 	if (r >= 0 && tc->comm && tc->comm[0]) {
 		char name[16] = {0};
 
 		strncpy(name, tc->comm, sizeof(name) - 1);
-		r = remote_write(t->pid, t->rsys.scratch, name, sizeof(name), e);
+		r = remote_write(t->pid, t->rsys.scratch + SCRATCH_NAME, name, sizeof(name), e);
 		if (r >= 0)
-			r = rcall(t, e, __NR_prctl, RARGS(PR_SET_NAME, t->rsys.scratch), NULL,
-				  "thread %d: prctl(PR_SET_NAME, %s)", tc->tid, name);
+			r = rqueue(t, e, __NR_prctl,
+				   RARGS(PR_SET_NAME, t->rsys.scratch + SCRATCH_NAME),
+				   "thread %d: prctl(PR_SET_NAME, %s)", tc->tid, name);
 	}
-	/* always made, also with 0: every thread then sits in a syscall-exit
-	 * stop where its final registers can be set */
+	/* always made, also with 0, and last, alone: every thread then sits in
+	 * a syscall-exit stop where its final registers can be set */
 	if (r >= 0)
 		r = rcall(t, e, __NR_set_tid_address, RARGS(tc->clear_child_tid), NULL,
 			  "thread %d: set_tid_address(%#" PRIx64 ")", tc->tid,
 			  tc->has_clear_child_tid ? tc->clear_child_tid : 0);
-	return r;
+	return rqueue_end(t, e, r);
 }
 
 int threads_restore_state(struct restore_ctx *ctx, struct rtask *t)
@@ -206,11 +214,11 @@ int threads_restore_state(struct restore_ctx *ctx, struct rtask *t)
 		threads_swap_rsys(t, th);
 		r = 0;
 		if (tc->rseq)
-			r = rcall(t, &ctx->err, __NR_rseq,
-				  RARGS(tc->rseq->abi_pointer, tc->rseq->abi_size, 0,
-					tc->rseq->signature),
-				  NULL, "thread %d: rseq registration of %#" PRIx64, th->tid,
-				  tc->rseq->abi_pointer);
+			r = rqueue(t, &ctx->err, __NR_rseq,
+				   RARGS(tc->rseq->abi_pointer, tc->rseq->abi_size, 0,
+					 tc->rseq->signature),
+				   "thread %d: rseq registration of %#" PRIx64, th->tid,
+				   tc->rseq->abi_pointer);
 		if (r >= 0)
 			r = thread_misc(ctx, t, tc);
 		for (size_t k = 0; r >= 0 && k < tc->n_pending; k++)
