@@ -477,7 +477,7 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 		pc->bytes = 0;
 		return 0;
 	}
-	r = page_writer_buf(pc->writer, &buf, e);
+	r = page_writer_buf_len(pc->writer, pc->bytes, &buf, e);
 	if (r < 0)
 		return r;
 	t0 = ckpt_monotonic_seconds();
@@ -1071,7 +1071,7 @@ static int shmem_copy_run(struct page_copy *pc, int fd, uint64_t off, uint64_t l
 		char *buf;
 		int r;
 
-		r = page_writer_buf(pc->writer, &buf, e);
+		r = page_writer_buf_len(pc->writer, n, &buf, e);
 		if (r < 0)
 			return r;
 		while (got < n) {

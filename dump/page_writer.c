@@ -57,9 +57,8 @@ int page_writer_start(struct page_writer *w, struct img *img, struct ckpt_error 
 	memset(w, 0, sizeof(*w));
 	w->img = img;
 	w->crc = img_crc(img);
-	/* populated at once: cheaper than first-touch faults page by page */
-	w->bufs = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	/* faulted in as used, a buffer's length at once (page_writer_buf_len) */
+	w->bufs = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (w->bufs == MAP_FAILED) {
 		w->bufs = NULL;
 		return ckpt_err_errno(e, -errno, "allocating %zu KiB of page buffers", len >> 10);
@@ -86,7 +85,13 @@ static int report(struct page_writer *w, struct ckpt_error *e)
 
 int page_writer_buf(struct page_writer *w, char **ret, struct ckpt_error *e)
 {
+	return page_writer_buf_len(w, PAGE_WRITER_BUF, ret, e);
+}
+
+int page_writer_buf_len(struct page_writer *w, size_t len, char **ret, struct ckpt_error *e)
+{
 	double t0 = ckpt_monotonic_seconds();
+	size_t k = w->submitted % PAGE_WRITER_NBUF;
 	int r;
 
 	pthread_mutex_lock(&w->lock);
@@ -98,6 +103,15 @@ int page_writer_buf(struct page_writer *w, char **ret, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	*ret = buf_of(w, w->submitted);
+	/* in one call: cheaper than first-touch faults page by page (the
+	 * copy would fault them anyway if this fails) */
+	len = (len + 4095) & ~(size_t)4095;
+	if (len > PAGE_WRITER_BUF)
+		len = PAGE_WRITER_BUF;
+	if (len > w->populated[k]) {
+		madvise(*ret + w->populated[k], len - w->populated[k], MADV_POPULATE_WRITE);
+		w->populated[k] = len;
+	}
 	return 0;
 }
 

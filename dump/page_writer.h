@@ -30,6 +30,9 @@ struct page_writer {
 	pthread_cond_t cond;
 	struct img *img; /* the pages image, written only by the thread */
 	char *bufs;	 /* PAGE_WRITER_NBUF buffers of PAGE_WRITER_BUF bytes */
+	/* bytes of each buffer faulted in so far (on first use: a small
+	 * task's pages fault in a few KiB, not the whole ring) */
+	size_t populated[PAGE_WRITER_NBUF];
 	struct {
 		size_t len;
 		uint32_t crc; /* the image's checksum once this buffer is written */
@@ -45,6 +48,8 @@ struct page_writer {
 int page_writer_start(struct page_writer *w, struct img *img, struct ckpt_error *e);
 /* The next buffer to fill (PAGE_WRITER_BUF bytes): waits until it is written. */
 int page_writer_buf(struct page_writer *w, char **ret, struct ckpt_error *e);
+/* The same, for at most len bytes (only those are faulted in, if new). */
+int page_writer_buf_len(struct page_writer *w, size_t len, char **ret, struct ckpt_error *e);
 /* Queue the buffer page_writer_buf() returned, filled with len bytes. */
 int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e);
 /* Wait until everything queued is written, stop and join the thread, free
