@@ -263,10 +263,11 @@ static size_t round_plan(struct page_pipes *pp, struct round_pipe *rp, size_t k,
 static int round_run(struct page_pipes *pp, struct ckpt_error *e)
 {
 	_cleanup_free_ struct iovec *iov = calloc(ROUND_IOVS, sizeof(*iov));
-	_cleanup_free_ struct rsys_op *ops = calloc(3 * ROUND_PIPES, sizeof(*ops));
+	/* 3 calls a pipe, and the closes of pipes made but not used */
+	_cleanup_free_ struct rsys_op *ops = calloc(5 * ROUND_PIPES, sizeof(*ops));
 	struct round_pipe rp[ROUND_PIPES];
 	uint64_t scratch = pp->t->rsys.scratch;
-	size_t k, niov, nops = 0, used;
+	size_t k, niov, nops = 0, used, extra;
 	int r;
 
 	if (!iov || !ops)
@@ -297,6 +298,11 @@ static int round_run(struct page_pipes *pp, struct ckpt_error *e)
 	r = remote_write(pp->t->pid, scratch, iov, niov * sizeof(*iov), e);
 	if (r < 0)
 		return r;
+	/* pipes made after one that failed (none, unless the kernel's own
+	 * limit was reached and then left): not used, closed again */
+	for (size_t j = 2 * k; j < pp->ntask_fds; j++)
+		ops[nops++] = (struct rsys_op){.nr = __NR_close, .a = {(uint64_t)pp->task_fds[j]}};
+	extra = nops;
 	/* non-blocking: a full pipe would return short, never wait for a reader */
 	for (size_t i = 0; i < k; i++) {
 		ops[nops++] =
@@ -315,7 +321,7 @@ static int round_run(struct page_pipes *pp, struct ckpt_error *e)
 	/* the task's ends are closed, whatever the results (close frees the fd) */
 	pp->ntask_fds = 0;
 	used = 0;
-	for (size_t i = 0, j = 0; i < k; i++) {
+	for (size_t i = 0, j = extra; i < k; i++) {
 		long moved;
 
 		if (ops[j].ret < 0)

@@ -15,12 +15,13 @@
 
 /* a batch table's worth */
 #define RQ_MAX 1023
-#define RQ_WHAT 192
+#define RQ_WHAT 256
 
+/* Grown as calls are queued, freed once they are made. */
 struct rqueue {
-	struct rsys_op ops[RQ_MAX];
-	char what[RQ_MAX][RQ_WHAT]; /* "" for a call that may fail */
-	size_t n;
+	struct rsys_op *ops;
+	char (*what)[RQ_WHAT]; /* "" for a call that may fail */
+	size_t n, cap;
 };
 
 int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], long *ret,
@@ -52,18 +53,38 @@ int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], l
 /* The next slot of t's queue, flushed first if full; NULL on error. */
 static struct rsys_op *rq_slot(struct rtask *t, struct ckpt_error *e, size_t *ret_i)
 {
+	struct rqueue *q;
+
 	if (t->rq && t->rq->n == RQ_MAX && rflush(t, e) < 0)
 		return NULL;
 	if (!t->rq) {
-		t->rq = malloc(sizeof(*t->rq));
-		if (!t->rq) {
-			ckpt_err(e, -ENOMEM, "out of memory");
-			return NULL;
-		}
-		t->rq->n = 0;
+		t->rq = calloc(1, sizeof(*t->rq));
+		if (!t->rq)
+			goto oom;
 	}
-	*ret_i = t->rq->n++;
-	return &t->rq->ops[*ret_i];
+	q = t->rq;
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? 2 * q->cap : 32;
+		struct rsys_op *ops;
+		char(*what)[RQ_WHAT];
+
+		if (cap > RQ_MAX)
+			cap = RQ_MAX;
+		ops = realloc(q->ops, cap * sizeof(*ops));
+		if (!ops)
+			goto oom;
+		q->ops = ops;
+		what = realloc(q->what, cap * sizeof(*what));
+		if (!what)
+			goto oom;
+		q->what = what;
+		q->cap = cap;
+	}
+	*ret_i = q->n++;
+	return &q->ops[*ret_i];
+oom:
+	ckpt_err(e, -ENOMEM, "out of memory");
+	return NULL;
 }
 
 int rqueue(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], const char *fmt,
@@ -124,7 +145,7 @@ int rflush(struct rtask *t, struct ckpt_error *e)
 			break;
 		}
 	}
-	q->n = 0;
+	rqueue_drop(t);
 	return r;
 }
 
@@ -139,6 +160,10 @@ int rqueue_end(struct rtask *t, struct ckpt_error *e, int r)
 
 void rqueue_drop(struct rtask *t)
 {
+	if (!t->rq)
+		return;
+	free(t->rq->ops);
+	free(t->rq->what);
 	free(t->rq);
 	t->rq = NULL;
 }
