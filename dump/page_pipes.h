@@ -54,8 +54,8 @@ int page_pipes_start(struct page_pipes *pp, struct dump_task *t, struct img *pag
 /* Move these ranges of the task (in order) into the pipes, in rounds of
  * batched remote syscalls (a round as soon as there is a round's worth). */
 int page_pipes_add(struct page_pipes *pp, struct iovec *iov, size_t n, struct ckpt_error *e);
-/* Every range added: close the write end, make the pages copy-on-write,
- * close the session. The task may be resumed then. */
+/* Every range added: the last round, make the pages copy-on-write, close
+ * the session. The task may be resumed then. */
 int page_pipes_seal(struct page_pipes *pp, struct ckpt_error *e);
 /* After the resume: write the pipes to the pages image, stop the writer. */
 int page_pipes_write(struct page_pipes *pp, struct ckpt_error *e);

@@ -128,13 +128,20 @@ static int capset_call(struct restore_ctx *ctx, struct rtask *t, unsigned slot, 
 		     eff, prm, inh);
 }
 
-int rtask_caps(struct restore_ctx *ctx, struct rtask *t, bool raise)
+/* rtask_caps, as a call of its own (slot 0) or queued in a slot. */
+static int task_caps(struct restore_ctx *ctx, struct rtask *t, bool raise, unsigned slot,
+		     bool queue)
 {
 	uint64_t prm = caps_permitted();
 
 	if (!ctx->caps_lowered)
 		return 0;
-	return capset_call(ctx, t, 0, false, raise ? prm : 0, prm, caps_inheritable());
+	return capset_call(ctx, t, slot, queue, raise ? prm : 0, prm, caps_inheritable());
+}
+
+int rtask_caps(struct restore_ctx *ctx, struct rtask *t, bool raise)
+{
+	return task_caps(ctx, t, raise, 0, false);
 }
 
 static int restore_ids(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
@@ -193,14 +200,13 @@ static int restore_caps(struct restore_ctx *ctx, struct rtask *t, const Creds *c
 int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
 {
 	struct ckpt_error *e = &ctx->err;
-	uint64_t prm = caps_permitted();
 	int last, r;
 
 	r = cap_last(ctx, &last);
 	/* what the calls below need (CAP_SETPCAP, CAP_SETUID, CAP_SETGID);
 	 * the last capset sets the saved sets */
-	if (r >= 0 && ctx->caps_lowered)
-		r = capset_call(ctx, t, 1, true, prm, prm, caps_inheritable());
+	if (r >= 0)
+		r = task_caps(ctx, t, true, 1, true);
 	if (r >= 0)
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP),
 			   "prctl(PR_SET_SECUREBITS, NO_SETUID_FIXUP)");

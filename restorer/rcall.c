@@ -13,11 +13,10 @@
 #include "fault.h"
 #include "restore.h"
 
-/* a batch table's worth */
-#define RQ_MAX 1023
 #define RQ_WHAT 256
 
-/* Grown as calls are queued, freed once they are made. */
+/* Grown as calls are queued, freed once they are made (rsys_batch makes
+ * them in runs of a batch table's worth). */
 struct rqueue {
 	struct rsys_op *ops;
 	char (*what)[RQ_WHAT]; /* "" for a call that may fail */
@@ -50,71 +49,54 @@ int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], l
 	return ckpt_err_errno(e, (int)res, "pid %d: %s", t->pid, what);
 }
 
-/* The next slot of t's queue, flushed first if full; NULL on error. */
-static struct rsys_op *rq_slot(struct rtask *t, struct ckpt_error *e, size_t *ret_i)
+/* Queue a call; fmt NULL: one that may fail. */
+static int rq_add(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6],
+		  const char *fmt, va_list *ap)
 {
-	struct rqueue *q;
+	struct rqueue *q = t->rq;
 
-	if (t->rq && t->rq->n == RQ_MAX && rflush(t, e) < 0)
-		return NULL;
-	if (!t->rq) {
-		t->rq = calloc(1, sizeof(*t->rq));
-		if (!t->rq)
-			goto oom;
+	if (!q) {
+		q = t->rq = calloc(1, sizeof(*q));
+		if (!q)
+			return ckpt_err(e, -ENOMEM, "out of memory");
 	}
-	q = t->rq;
 	if (q->n == q->cap) {
 		size_t cap = q->cap ? 2 * q->cap : 32;
-		struct rsys_op *ops;
+		struct rsys_op *ops = realloc(q->ops, cap * sizeof(*ops));
 		char(*what)[RQ_WHAT];
 
-		if (cap > RQ_MAX)
-			cap = RQ_MAX;
-		ops = realloc(q->ops, cap * sizeof(*ops));
 		if (!ops)
-			goto oom;
+			return ckpt_err(e, -ENOMEM, "out of memory");
 		q->ops = ops;
 		what = realloc(q->what, cap * sizeof(*what));
 		if (!what)
-			goto oom;
+			return ckpt_err(e, -ENOMEM, "out of memory");
 		q->what = what;
 		q->cap = cap;
 	}
-	*ret_i = q->n++;
-	return &q->ops[*ret_i];
-oom:
-	ckpt_err(e, -ENOMEM, "out of memory");
-	return NULL;
+	q->ops[q->n] = (struct rsys_op){.nr = nr, .a = {a[0], a[1], a[2], a[3], a[4], a[5]}};
+	q->what[q->n][0] = '\0';
+	if (fmt)
+		vsnprintf(q->what[q->n], RQ_WHAT, fmt, *ap);
+	q->n++;
+	return 0;
 }
 
 int rqueue(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], const char *fmt,
 	   ...)
 {
-	struct rsys_op *op;
 	va_list ap;
-	size_t i;
+	int r;
 
-	op = rq_slot(t, e, &i);
-	if (!op)
-		return -ENOMEM;
-	*op = (struct rsys_op){.nr = nr, .a = {a[0], a[1], a[2], a[3], a[4], a[5]}};
 	va_start(ap, fmt);
-	vsnprintf(t->rq->what[i], RQ_WHAT, fmt, ap);
+	r = rq_add(t, e, nr, a, fmt, &ap);
 	va_end(ap);
-	return 0;
+	return r;
 }
 
 int rqueue_may_fail(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6])
 {
-	struct rsys_op *op;
-	size_t i;
-
-	op = rq_slot(t, e, &i);
-	if (!op)
-		return -ENOMEM;
-	*op = (struct rsys_op){.nr = nr, .a = {a[0], a[1], a[2], a[3], a[4], a[5]}};
-	t->rq->what[i][0] = '\0';
-	return 0;
+	return rq_add(t, e, nr, a, NULL, NULL);
 }
 
 int rflush(struct rtask *t, struct ckpt_error *e)

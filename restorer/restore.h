@@ -602,11 +602,11 @@ int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], l
 	  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /*
  * Queue a remote syscall of t instead: the queue runs as one batch
- * (rsys_batch: one resume of the task instead of two ptrace stops per
- * call) at rflush, before any rcall, and when full. Only calls that cannot
- * block. rflush fails naming the first queued call that failed, as rcall
- * would have; the calls after it ran all the same (the failed restore
- * kills the task). rqueue_may_fail: a -errno result is no failure.
+ * (rsys_batch: one resume of the task per 1,023 calls instead of two ptrace
+ * stops per call) at rflush and before any rcall. Only calls that cannot
+ * block, whose arguments are registers or scratch slots of their own. rflush fails naming the first
+ * queued call that failed, as rcall would have; the calls after it ran all the same (the failed
+ * restore kills the task). rqueue_may_fail: a -errno result is no failure.
  */
 int rqueue(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], const char *fmt,
 	   ...) __attribute__((format(printf, 5, 6)));
