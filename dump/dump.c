@@ -482,6 +482,11 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	if (r < 0)
 		return r;
 	r = dump_incr_open(c, e);
+	if (r >= 0)
+		r = dump_incr_reserve(c, e);
+	/* the tree still runs: a test acts here (test_incr_cases) */
+	if (r >= 0)
+		r = dump_step(c, "dump-reserve", e);
 	if (r < 0)
 		return r;
 	r = seize_with_retries(c, e);

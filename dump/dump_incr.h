@@ -18,6 +18,7 @@ struct ckpt_error;
 /* Before the freeze: open and check the parent, take its holder's state. */
 int dump_incr_open(struct dump_ctx *c, struct ckpt_error *e);
 /* Frozen, after dump_task_scan: runs unchanged since the parent become in_parent. */
+int dump_incr_reserve(struct dump_ctx *c, struct ckpt_error *e);
 int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /* Frozen, --pre-dump: register and write-protect the task's private areas. */
 int dump_incr_arm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);

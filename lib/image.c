@@ -239,6 +239,83 @@ static int img_write_raw(struct img *img, const void *data, size_t len, struct c
 	return 0;
 }
 
+/*
+ * Write LEN bytes of zeros: fallocate alone would not do, tmpfs leaves the
+ * pages it allocates untouched until written (and the host may not have
+ * backed them yet). The file offset stays at 0.
+ */
+static int fill_zeros(int fd, uint64_t len)
+{
+	enum { CHUNK = 1 << 20 };
+	_cleanup_free_ char *zero = calloc(1, CHUNK);
+	uint64_t off = 0;
+
+	if (!zero)
+		return -1;
+	while (off < len) {
+		size_t n = len - off < CHUNK ? (size_t)(len - off) : CHUNK;
+		ssize_t w = pwrite(fd, zero, n, (off_t)off);
+
+		if (w <= 0)
+			return -1;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+int img_reserve(struct img_dir *d, enum img_kind kind, int pid, uint64_t bytes,
+		struct ckpt_error *e)
+{
+	const struct img_kind_desc *kd = img_kind_desc(kind);
+	struct img_reservation *g, rv = {.kind = kind, .pid = pid};
+	_cleanup_close_ int fd = -1;
+
+	if (!kd || !d || d->dirfd < 0 || d->committed || d->sealed)
+		return ckpt_err(e, -EINVAL,
+				"cannot reserve an image: directory not open for writing");
+	if (kd->per_task && pid <= 0)
+		return ckpt_err(e, -EINVAL, "%s image: invalid pid %d", kd->name, pid);
+	if (!kd->per_task)
+		rv.pid = 0;
+	img_file_name(kind, rv.pid, rv.name, sizeof(rv.name));
+	rv.len = IMG_PAGES_DATA_OFFSET + bytes;
+	fd = openat(d->dirfd, rv.name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "cannot create %s in %s", rv.name, d->tmp_path);
+	if (fill_zeros(fd, rv.len) < 0) {
+		/* not an error: the image is created as usual when written */
+		pr_debug("%s: nothing reserved ahead (%m)", rv.name);
+		close(TAKE_FD(fd));
+		unlinkat(d->dirfd, rv.name, 0);
+		return 0;
+	}
+	g = realloc(d->res, (d->nres + 1) * sizeof(*g));
+	if (!g) {
+		close(TAKE_FD(fd));
+		unlinkat(d->dirfd, rv.name, 0);
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	}
+	d->res = g;
+	rv.fd = TAKE_FD(fd);
+	d->res[d->nres++] = rv;
+	return 0;
+}
+
+/* The file reserved for the image, or -1. */
+static int take_reservation(struct img_dir *d, enum img_kind kind, int pid, uint64_t *len)
+{
+	for (size_t i = 0; i < d->nres; i++) {
+		struct img_reservation rv = d->res[i];
+
+		if (rv.kind != kind || rv.pid != pid)
+			continue;
+		d->res[i] = d->res[--d->nres];
+		*len = rv.len;
+		return rv.fd;
+	}
+	return -1;
+}
+
 int img_create_internal(struct img_dir *d, enum img_kind kind, int pid, bool record,
 			struct img **ret, struct ckpt_error *e)
 {
@@ -267,7 +344,10 @@ int img_create_internal(struct img_dir *d, enum img_kind kind, int pid, bool rec
 	img->dir = d;
 	d->open_writers++;
 	img_file_name(kind, pid, img->name, sizeof(img->name));
-	img->fd = openat(d->dirfd, img->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	img->fd = take_reservation(d, kind, img->pid, &img->reserved);
+	if (img->fd < 0)
+		img->fd =
+		    openat(d->dirfd, img->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (img->fd < 0) {
 		r = ckpt_err_errno(e, -errno, "cannot create %s in %s", img->name, d->tmp_path);
 		img_free(img);
@@ -401,6 +481,10 @@ int img_close_write(struct img *img, struct ckpt_error *e)
 		return ckpt_err(e, -EBADF, "image not open for writing");
 	}
 	r = img_flush(img, e);
+	/* the zeros reserved and not overwritten go */
+	if (r >= 0 && img->reserved > img->off && ftruncate(img->fd, (off_t)img->off) < 0)
+		r = ckpt_err_errno(e, -errno, "%s: cannot cut it to its %" PRIu64 " bytes",
+				   img->name, img->off);
 	if (r >= 0)
 		r = ckpt_fault_inject("image-close", e);
 	if (r >= 0 && fsync(img->fd) < 0)

@@ -109,6 +109,18 @@ int img_dir_inventory_crc(int dirfd, uint32_t *ret, struct ckpt_error *e);
 /* Remove the temporary directory (if not committed) and free. NULL-safe. */
 void img_dir_free(struct img_dir *d);
 
+/*
+ * Give the image KIND of PID its storage ahead: the file is created now and
+ * BYTES of data beyond its header written as zeros, so that writing it
+ * later does not wait for fresh memory or blocks (a dump writes its pages
+ * while the tree is frozen). img_create of it takes the file and overwrites
+ * it from the start; img_close_write cuts what was not overwritten;
+ * img_dir_seal removes a reserved image never created. Best effort: where
+ * the file system has no room for it now, nothing is reserved and 0 is
+ * returned (the writes find out later what they find out anyway).
+ */
+int img_reserve(struct img_dir *d, enum img_kind kind, int pid, uint64_t bytes,
+		struct ckpt_error *e);
 /* Create an image in the directory and write its header. */
 int img_create(struct img_dir *d, enum img_kind kind, int pid, struct img **ret,
 	       struct ckpt_error *e);

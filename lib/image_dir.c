@@ -321,6 +321,15 @@ int img_dir_seal(struct img_dir *d, Inventory *inv, struct ckpt_error *e)
 	r = ckpt_fault_inject("image-commit", e);
 	if (r < 0)
 		return r;
+	/* reserved and never written (a task that had no pages after all) */
+	for (; d->nres; d->nres--) {
+		struct img_reservation *rv = &d->res[d->nres - 1];
+
+		close(rv->fd);
+		if (unlinkat(d->dirfd, rv->name, 0) < 0)
+			return ckpt_err_errno(e, -errno, "cannot remove %s (reserved, not written)",
+					      rv->name);
+	}
 	/*
 	 * inv->images is filled as documented (it points into d, valid until
 	 * img_dir_free()); the defaults go into a copy only, so that the caller's
@@ -416,6 +425,9 @@ void img_dir_free(struct img_dir *d)
 		if (rmdir(d->tmp_path) < 0)
 			pr_debug("cannot remove %s: %m", d->tmp_path);
 	}
+	for (size_t i = 0; i < d->nres; i++)
+		close(d->res[i].fd);
+	free(d->res);
 	if (d->dirfd >= 0)
 		close(d->dirfd);
 	free(d->recs);

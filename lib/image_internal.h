@@ -26,6 +26,14 @@ struct img_record {
 	uint32_t crc;
 };
 
+struct img_reservation {
+	enum img_kind kind;
+	int pid;
+	int fd;
+	uint64_t len; /* file bytes allocated */
+	char name[IMG_NAME_MAX];
+};
+
 struct img_dir {
 	char *path;	/* final path, without trailing slashes */
 	char *tmp_path; /* "<path>.tmp.XXXXXX" */
@@ -35,6 +43,9 @@ struct img_dir {
 	bool sealed; /* inventory.img written (img_dir_seal), maybe not published yet */
 	bool in_place; /* img_dir_create_at: images go straight into dirfd, no rename */
 	unsigned open_writers;
+	/* storage given ahead (img_reserve), until the image is created */
+	struct img_reservation *res;
+	size_t nres;
 	struct img_record *recs;
 	size_t nrecs, cap;
 	/* Storage behind Inventory.images and the defaults img_dir_commit() fills. */
@@ -56,6 +67,7 @@ struct img {
 	uint64_t off;	     /* write: bytes accepted so far; read: offset of the next record */
 	uint64_t size;	     /* read: file size at open */
 	uint32_t crc;	     /* write: running CRC32C of everything accepted */
+	uint64_t reserved;   /* write: file bytes given ahead (img_reserve), 0 if none */
 	unsigned char *buf;  /* write buffer / read-ahead buffer */
 	size_t buf_len;	     /* write: bytes pending; read: valid bytes */
 	uint64_t buf_off;    /* read: file offset of buf[0] */

@@ -4,7 +4,8 @@
 # test_incr: a parent whose tracking was used since (full save, said in
 # the log), a replaced parent (refused), the holder killed (full save), a
 # dump that failed after taking the tracking (the next one on that parent
-# saves everything), exec between two dumps (tracked anew), and a chain
+# saves everything), storage reserved for a task gone before the freeze,
+# exec between two dumps (tracked anew), and a chain
 # through ckptd (root). Each restore equals the program's own hash.
 . "$(dirname "$0")/lib.sh"
 
@@ -79,6 +80,46 @@ kill -USR2 "$H"
 wait_grep "$LOG" "^P0 check"
 [[ $(check_of "$LOG" 0) == "$(sum_of "$LOG" 0 2)" ]] || fail "memory after restore differs (holder killed, failed dump)"
 kill_tree "$H"
+
+# Storage reserved before the freeze: a killing dump with --parent gives
+# each tracked task's pages image its memory while the tree still runs
+# (docs/incremental.md). A task gone between that and the freeze (P1,
+# killed at the pause and reaped by the root) leaves a reservation never
+# used: the checkpoint holds no image of it, passes its own check, and the
+# others restore exactly.
+LOG=$T/rs.log
+diag_add "$LOG"
+start_workload S "$T/rs.ready" -- "$WL/incr" "$LOG" "$T/rs.ready" 2
+wait_round "$LOG" "ready 0" 3
+read -r p1 _ <"/proc/$S/task/$S/children"
+[[ -n $p1 ]] || fail "no child of pid $S"
+ckpt_dump "$S" "$T/s1" --pre-dump
+kill -USR1 "$S"
+wait_round "$LOG" "ready 1" 4
+rm -f "$T/rs.go" "$T/rs.go.paused"
+CALLS=$((CALLS + 1))
+OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
+CKPT_PAUSE=dump-reserve:$T/rs.go timeout -k 5 120 "$CKPTCTL" dump "$S" -D "$T/s2" --parent "$T/s1" \
+	--json -vv >"$OUT" 2>"$ERR" &
+dumper=$!
+wait_for 60 "the dump to pause at dump-reserve" test -e "$T/rs.go.paused"
+grep -q "KiB of pages images reserved before the freeze" "$ERR" ||
+	fail "nothing reserved before the freeze: $(cat "$ERR")"
+kill -KILL "$p1"
+kill -USR2 "$S" # its check round ends with waitpid: P1 is reaped
+wait_for 10 "pid $p1 to be reaped" eval "! test -e /proc/$p1"
+touch "$T/rs.go"
+wait "$dumper" || fail "dump with a reserved task gone: exit $?: $(cat "$ERR")"
+log "dump with pid $p1 gone after the reservation: $(json_get "$OUT" pages_saved) pages saved"
+[[ -e $T/s2/pages-$p1.img ]] && fail "the checkpoint has an image of pid $p1, gone before the freeze"
+ckpt_restore "$T/s2"
+kill -USR2 "$S"
+wait_for 20 "the restored processes' checks" eval "(( \$(grep -c ' check ' '$LOG') >= 6 ))"
+for i in 0 2 3; do
+	[[ $(check_of "$LOG" "$i") == "$(sum_of "$LOG" "$i" 1)" ]] ||
+		fail "reserved storage, P$i: memory after restore differs from the dump's"
+done
+kill_tree "$S"
 
 # exec between two dumps: the task's new address space is saved in full
 # and tracked anew (the old userfaultfd belongs to the one it left), so the

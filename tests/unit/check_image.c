@@ -853,6 +853,65 @@ static int count_entries(const char *path, const char *prefix)
 	return n;
 }
 
+/*
+ * Storage reserved ahead (img_reserve): the image created later takes the
+ * file and ends at what was written, shorter or longer than reserved; one
+ * never created is gone at the commit, and the directory verifies.
+ */
+START_TEST(test_reserve)
+{
+	struct ckpt_error e = {0};
+	struct img_dir *d = NULL;
+	struct img *img = NULL;
+	Inventory inv = INVENTORY__INIT;
+	unsigned char page[PG] = {0};
+	_cleanup_close_ int dirfd = -1;
+	struct stat st;
+
+	ck_assert_int_eq(img_dir_create("ckpt", &d, &e), 0);
+	ck_assert_msg(img_reserve(d, IMG_PAGES, 42, 4 * SAMPLE_PAGES * PG, &e) == 0, "%s", e.msg);
+	ck_assert_msg(img_reserve(d, IMG_PAGES, 43, 4 * PG, &e) == 0, "%s", e.msg);
+	ck_assert_msg(img_reserve(d, IMG_PAGES, 44, PG, &e) == 0, "%s", e.msg);
+	/* the storage is there, written, before the image is */
+	ck_assert_int_eq(fstatat(img_dir_fd(d), "pages-43.img", &st, 0), 0);
+	ck_assert_uint_eq(st.st_size, IMG_PAGES_DATA_OFFSET + 4 * PG);
+	ck_assert_int_lt(img_reserve(d, IMG_PAGES, 42, PG, &e), 0);
+	assert_err_has(&e, "pages-42.img", "cannot create");
+	ck_assert_int_lt(img_reserve(d, IMG_PAGES, 0, PG, &e), 0);
+	assert_err_has(&e, "invalid pid", "0");
+	/* less than reserved, and more */
+	write_pages(d, 42, SAMPLE_PAGES);
+	write_pages(d, 44, SAMPLE_PAGES);
+	ck_assert_int_eq(img_create(d, IMG_PAGES, 45, &img, &e), 0);
+	ck_assert_int_eq(img_write_pages(img, page, PG, &e), 0);
+	ck_assert_int_eq(img_close_write(img, &e), 0);
+	ck_assert_msg(img_dir_commit(d, &inv, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(inv.n_images, 3);
+	for (size_t i = 0; i < inv.n_images; i++) {
+		char path[128];
+
+		snprintf(path, sizeof(path), "ckpt/%s", inv.images[i]->name);
+		ck_assert_uint_eq(file_size(path), inv.images[i]->size);
+	}
+	img_dir_free(d);
+
+	ck_assert_uint_eq(file_size("ckpt/pages-42.img"),
+			  IMG_PAGES_DATA_OFFSET + SAMPLE_PAGES * PG);
+	ck_assert_uint_eq(file_size("ckpt/pages-44.img"),
+			  IMG_PAGES_DATA_OFFSET + SAMPLE_PAGES * PG);
+	ck_assert_int_eq(access("ckpt/pages-43.img", F_OK), -1);
+	dirfd = open("ckpt", O_RDONLY | O_DIRECTORY);
+	check_pages(dirfd, 42, SAMPLE_PAGES);
+	check_pages(dirfd, 44, SAMPLE_PAGES);
+
+	/* a directory never committed goes, reservations and all */
+	ck_assert_int_eq(img_dir_create("ckpt2", &d, &e), 0);
+	ck_assert_int_eq(img_reserve(d, IMG_PAGES, 42, PG, &e), 0);
+	img_dir_free(d);
+	ck_assert_int_eq(count_entries(".", "ckpt2"), 0);
+}
+END_TEST
+
 START_TEST(test_commit_verify)
 {
 	_cleanup_free_ struct sample *s = malloc(sizeof(*s));
@@ -1488,6 +1547,7 @@ static Suite *image_suite(void)
 	tcase_add_loop_test(tc, test_roundtrip_kind, 0, 6);
 	tcase_add_test(tc, test_read_one);
 	tcase_add_test(tc, test_pages_roundtrip);
+	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_write_wrong_type);
 	tcase_add_test(tc, test_commit_verify);
 	tcase_add_test(tc, test_dir_create_rules);
