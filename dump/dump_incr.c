@@ -204,17 +204,32 @@ static int table_add(struct pfn_table *p, uint64_t vaddr, uint64_t pfn, struct c
 	return 0;
 }
 
-/* The parent's frame at vaddr, 0 if it had no page there. Addresses asked in
- * increasing order: *cur, *base (index of the run's first frame) move on. */
-static uint64_t table_lookup(const struct pfn_table *p, uint64_t vaddr, size_t *cur, size_t *base)
+/*
+ * The parent's frames from vaddr on, as far as its run of pages goes (*n of
+ * them; 0 if it had no page at vaddr). Addresses asked in increasing order:
+ * *cur, *base (index of the run's first frame) move on.
+ */
+static const uint64_t *table_span(const struct pfn_table *p, uint64_t vaddr, size_t *cur,
+				  size_t *base, uint64_t *n)
 {
+	uint64_t i;
+
 	while (*cur < p->nruns && p->runs[*cur].vaddr + p->runs[*cur].nr * PG_SIZE <= vaddr) {
 		*base += p->runs[*cur].nr;
 		(*cur)++;
 	}
+	*n = 0;
 	if (*cur >= p->nruns || p->runs[*cur].vaddr > vaddr)
-		return 0;
-	return p->pfns[*base + (vaddr - p->runs[*cur].vaddr) / PG_SIZE];
+		return NULL;
+	i = (vaddr - p->runs[*cur].vaddr) / PG_SIZE;
+	*n = p->runs[*cur].nr - i;
+	return &p->pfns[*base + i];
+}
+
+/* Can the page (its pagemap word, its scan_clean mark) be the parent's? */
+static inline bool maybe_ref(uint64_t word, uint8_t clean)
+{
+	return clean && (word & PM_PRESENT) && (word & PM_PFN_MASK);
 }
 
 static struct incr_task *incr_task(struct incr *in, pid_t pid)
@@ -651,23 +666,38 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 			}
 			if (tracked)
 				r = scan_clean(pmfd, t->pid, addr, n, clean, e);
-			for (uint64_t j = 0; r >= 0 && j < n; j++) {
+			for (uint64_t j = 0, k; r >= 0 && j < n; j = k) {
 				uint64_t va = addr + j * PG_SIZE;
-				uint64_t pfn = (w[j] & PM_PRESENT) ? (w[j] & PM_PFN_MASK) : 0;
 				bool ref = false;
 
-				if (tracked && clean[j] && pfn) {
-					uint64_t ppfn = table_lookup(&it->parent, va, &cur, &base);
+				/* a stretch of pages the parent has, frame for frame */
+				k = j;
+				if (tracked && maybe_ref(w[j], clean[j])) {
+					uint64_t avail;
+					const uint64_t *pp =
+					    table_span(&it->parent, va, &cur, &base, &avail);
+					uint64_t lim = j + (avail < n - j ? avail : n - j);
 
-					ref = ppfn == pfn;
+					while (k < lim && maybe_ref(w[k], clean[k]) &&
+					       (w[k] & PM_PFN_MASK) == pp[k - j])
+						k++;
+					ref = k > j;
 				}
+				/* else a stretch of pages saved (each one that might be
+				 * the parent's starts the next stretch) */
+				if (!ref)
+					for (k = j + 1;
+					     k < n && !(tracked && maybe_ref(w[k], clean[k])); k++)
+						;
 				if (ref)
-					it->unchanged++;
+					it->unchanged += k - j;
 				else
-					it->saved++;
-				r = split_add(&s, va, 1, false, ref, 0, e);
-				if (r >= 0 && c->opts->pre_dump)
-					r = table_add(&it->mine, va, pfn, e);
+					it->saved += k - j;
+				r = split_add(&s, va, k - j, false, ref, 0, e);
+				for (uint64_t i = j; r >= 0 && c->opts->pre_dump && i < k; i++)
+					r = table_add(
+					    &it->mine, addr + i * PG_SIZE,
+					    (w[i] & PM_PRESENT) ? (w[i] & PM_PFN_MASK) : 0, e);
 			}
 		}
 	}

@@ -167,6 +167,9 @@ struct dump_ctx {
 	int64_t frozen_mono_ns, frozen_boot_ns;
 	bool late_signal; /* the dump failed: a signal came during the commit */
 	struct incr *incr; /* --parent / --pre-dump (dump_incr.c), or NULL */
+	/* the buffers of the page writers that write while the tree is frozen
+	 * (one task at a time; page_writer.h), NULL until the dump maps it */
+	struct page_ring *ring;
 };
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);

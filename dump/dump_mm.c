@@ -1302,7 +1302,7 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 		pc->writer = &t->pipes->writer;
 		pc->flush_bytes = PAGE_PIPE_FLUSH;
 	} else {
-		r = page_writer_start(pc->writer, pages, e);
+		r = page_writer_start(pc->writer, pages, c->ring, e);
 	}
 	if (r < 0)
 		return r;

@@ -112,7 +112,7 @@ int page_pipes_start(struct page_pipes *pp, struct dump_task *t, struct img *pag
 	memset(pp, 0, sizeof(*pp));
 	pp->t = t;
 	pp->pidfd = -1;
-	r = page_writer_start(&pp->writer, pages, e);
+	r = page_writer_start(&pp->writer, pages, NULL, e);
 	if (r < 0)
 		return r;
 	r = proc_parse_status(t->pid, &st, e);

@@ -12,7 +12,30 @@
 
 static char *buf_of(struct page_writer *w, uint64_t k)
 {
-	return w->bufs + (k % PAGE_WRITER_NBUF) * (size_t)PAGE_WRITER_BUF;
+	return w->ring->bufs + (k % PAGE_WRITER_NBUF) * (size_t)PAGE_WRITER_BUF;
+}
+
+int page_ring_init(struct page_ring *r, bool populate, struct ckpt_error *e)
+{
+	size_t len = (size_t)PAGE_WRITER_NBUF * PAGE_WRITER_BUF;
+
+	memset(r, 0, sizeof(*r));
+	r->bufs = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r->bufs == MAP_FAILED) {
+		r->bufs = NULL;
+		return ckpt_err_errno(e, -errno, "allocating %zu KiB of page buffers", len >> 10);
+	}
+	if (populate && madvise(r->bufs, len, MADV_POPULATE_WRITE) == 0)
+		for (size_t k = 0; k < PAGE_WRITER_NBUF; k++)
+			r->populated[k] = PAGE_WRITER_BUF;
+	return 0;
+}
+
+void page_ring_fini(struct page_ring *r)
+{
+	if (r->bufs)
+		munmap(r->bufs, (size_t)PAGE_WRITER_NBUF * PAGE_WRITER_BUF);
+	memset(r, 0, sizeof(*r));
 }
 
 static void *writer_main(void *arg)
@@ -49,26 +72,28 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int page_writer_start(struct page_writer *w, struct img *img, struct ckpt_error *e)
+int page_writer_start(struct page_writer *w, struct img *img, struct page_ring *ring,
+		      struct ckpt_error *e)
 {
-	size_t len = (size_t)PAGE_WRITER_NBUF * PAGE_WRITER_BUF;
 	int r;
 
 	memset(w, 0, sizeof(*w));
 	w->img = img;
 	w->crc = img_crc(img);
-	/* faulted in as used, a buffer's length at once (page_writer_buf_len) */
-	w->bufs = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (w->bufs == MAP_FAILED) {
-		w->bufs = NULL;
-		return ckpt_err_errno(e, -errno, "allocating %zu KiB of page buffers", len >> 10);
+	w->ring = ring;
+	if (!ring) {
+		/* faulted in as used, a buffer's length at once (page_writer_buf_len) */
+		r = page_ring_init(&w->own_ring, false, e);
+		if (r < 0)
+			return r;
+		w->ring = &w->own_ring;
 	}
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	r = pthread_create(&w->thread, NULL, writer_main, w);
 	if (r) {
-		munmap(w->bufs, len);
-		w->bufs = NULL;
+		page_ring_fini(&w->own_ring);
+		w->ring = NULL;
 		return ckpt_err_errno(e, -r, "starting the page writer thread");
 	}
 	w->started = true;
@@ -108,9 +133,10 @@ int page_writer_buf_len(struct page_writer *w, size_t len, char **ret, struct ck
 	len = (len + 4095) & ~(size_t)4095;
 	if (len > PAGE_WRITER_BUF)
 		len = PAGE_WRITER_BUF;
-	if (len > w->populated[k]) {
-		madvise(*ret + w->populated[k], len - w->populated[k], MADV_POPULATE_WRITE);
-		w->populated[k] = len;
+	if (len > w->ring->populated[k]) {
+		madvise(*ret + w->ring->populated[k], len - w->ring->populated[k],
+			MADV_POPULATE_WRITE);
+		w->ring->populated[k] = len;
 	}
 	return 0;
 }
@@ -148,8 +174,8 @@ int page_writer_stop(struct page_writer *w, struct ckpt_error *e)
 	r = report(w, e);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
-	munmap(w->bufs, (size_t)PAGE_WRITER_NBUF * PAGE_WRITER_BUF);
-	w->bufs = NULL;
+	page_ring_fini(&w->own_ring);
+	w->ring = NULL;
 	w->started = false;
 	pr_debug("%.3f s writing page data, %.3f s waiting for a buffer", w->t_write, w->t_wait);
 	return r;

@@ -23,16 +23,32 @@
 #define PAGE_WRITER_BUF (1u << 20)
 #define PAGE_WRITER_NBUF 4
 
+/*
+ * The buffers: PAGE_WRITER_NBUF of PAGE_WRITER_BUF bytes. A writer maps its
+ * own, or is given a ring to use while it runs: a dump keeps one for the
+ * writers of all its tasks (one at a time), faulted in before the tree is
+ * frozen, so that no task's copy pays for fresh memory (first touch).
+ */
+struct page_ring {
+	char *bufs;
+	/* bytes of each buffer faulted in so far (on first use: a small
+	 * task's pages fault in a few KiB, not the whole ring) */
+	size_t populated[PAGE_WRITER_NBUF];
+};
+
+/* Map a ring; with populate, fault all of it in now. */
+int page_ring_init(struct page_ring *r, bool populate, struct ckpt_error *e);
+/* Unmap it (safe on a ring never mapped). */
+void page_ring_fini(struct page_ring *r);
+
 struct page_writer {
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct img *img; /* the pages image, written only by the thread */
-	char *bufs;	 /* PAGE_WRITER_NBUF buffers of PAGE_WRITER_BUF bytes */
-	/* bytes of each buffer faulted in so far (on first use: a small
-	 * task's pages fault in a few KiB, not the whole ring) */
-	size_t populated[PAGE_WRITER_NBUF];
+	struct img *img;	/* the pages image, written only by the thread */
+	struct page_ring *ring; /* &own_ring, or the caller's */
+	struct page_ring own_ring;
 	struct {
 		size_t len;
 		uint32_t crc; /* the image's checksum once this buffer is written */
@@ -45,7 +61,10 @@ struct page_writer {
 	double t_write, t_wait; /* seconds writing, seconds the dumper waited */
 };
 
-int page_writer_start(struct page_writer *w, struct img *img, struct ckpt_error *e);
+/* ring: the buffers to use (the caller's, not used by another writer until
+ * this one is stopped), or NULL to map its own. */
+int page_writer_start(struct page_writer *w, struct img *img, struct page_ring *ring,
+		      struct ckpt_error *e);
 /* The next buffer to fill (PAGE_WRITER_BUF bytes): waits until it is written. */
 int page_writer_buf(struct page_writer *w, char **ret, struct ckpt_error *e);
 /* The same, for at most len bytes (only those are faulted in, if new). */
@@ -53,5 +72,5 @@ int page_writer_buf_len(struct page_writer *w, size_t len, char **ret, struct ck
 /* Queue the buffer page_writer_buf() returned, filled with len bytes. */
 int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e);
 /* Wait until everything queued is written, stop and join the thread, free
- * the buffers (safe on a writer that never started; e may be NULL). */
+ * its own buffers (safe on a writer that never started; e may be NULL). */
 int page_writer_stop(struct page_writer *w, struct ckpt_error *e);
