@@ -878,7 +878,10 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 	    .vec = (uint64_t)(uintptr_t)vec,
 	    .vec_len = PM_SCAN_VEC,
 	    .category_anyof_mask = PM_IS_PRESENT | PM_IS_SWAPPED,
-	    .return_mask = PM_IS_PRESENT | PM_IS_SWAPPED | PM_IS_FILE,
+	    /* only where page_kept asks: the kernel looks up each present
+	     * page's struct page for it, which made the scan of 2 GiB of
+	     * anonymous memory 4x slower (12 ms against 3 here) */
+	    .return_mask = PM_IS_PRESENT | PM_IS_SWAPPED | (file ? PM_IS_FILE : 0),
 	};
 	/* "gu": guard regions (MADV_GUARD_INSTALL) may have been installed */
 	bool guards = vma->vmflags && strstr(vma->vmflags, "gu");
