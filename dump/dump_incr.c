@@ -48,6 +48,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -103,6 +104,8 @@ struct incr_scan_arg {
 #define SCAN_VEC 512
 #define SCAN_ALL_END 0x7ffffffff000ULL /* the top of 4-level paging's user space */
 #define RESERVE_MARGIN (2ULL << 20)
+#define PRECOPY_MAX (256ULL << 20) /* the most the copy before the freeze holds */
+#define PRECOPY_IOV 512
 
 #define HOLDER_MAGIC 0x31444c4854504b43ULL /* "CKPTHLD1" */
 #define HOLDER_NAME "ckpt-holder"
@@ -143,6 +146,11 @@ struct incr_task {
 	struct pfn_table parent;
 	bool tracked;
 	int parent_uffd_slot; /* in the old holder, -1 if none */
+	/* pages written since the parent, protected again and copied before
+	 * the freeze (dump_incr_precopy): their frames then; the first
+	 * pre_ncopied of them are at pre_base of the copy, in this order */
+	struct pfn_table pre;
+	uint64_t pre_base, pre_ncopied;
 	/* this dump */
 	struct pfn_table mine;
 	bool in_dump; /* a task of this dump (not only of the parent's) */
@@ -164,6 +172,9 @@ struct incr {
 	uint8_t token[TOKEN_LEN];
 	struct incr_task *tasks;
 	size_t ntasks;
+	/* the copy made before the freeze (dump_incr_precopy) */
+	char *pre_buf;
+	uint64_t pre_len; /* bytes used of PRECOPY_MAX mapped */
 };
 
 static void table_free(struct pfn_table *p)
@@ -226,6 +237,13 @@ static const uint64_t *table_span(const struct pfn_table *p, uint64_t vaddr, siz
 	return &p->pfns[*base + i];
 }
 
+/* After table_span found nothing at vaddr: the address of the table's next
+ * page above it, or UINT64_MAX. */
+static uint64_t table_next(const struct pfn_table *p, size_t cur)
+{
+	return cur < p->nruns ? p->runs[cur].vaddr : UINT64_MAX;
+}
+
 /* Can the page (its pagemap word, its scan_clean mark) be the parent's? */
 static inline bool maybe_ref(uint64_t word, uint8_t clean)
 {
@@ -268,6 +286,11 @@ static int task_start_time(pid_t pid, uint64_t *ret, char *comm, size_t comm_len
 		*uid = ps.uid[1];
 	}
 	return 0;
+}
+
+const char *dump_incr_precopy_data(const struct dump_ctx *c, uint64_t off)
+{
+	return c->incr->pre_buf + off;
 }
 
 int incr_inventory_crc(int dirfd, uint32_t *ret, struct ckpt_error *e)
@@ -425,6 +448,83 @@ int dump_incr_open(struct dump_ctx *c, struct ckpt_error *e)
 
 /* ---- storage ahead ------------------------------------------------------------ */
 
+/* The pagemap of a task the parent tracked, if it still runs (the same
+ * task, not a pid reused), or -1: before the freeze, a task gone meanwhile
+ * is the dump's to find (and say) if it matters. */
+static int tracked_pagemap(const struct incr_task *it)
+{
+	uint64_t start = 0;
+	char path[64];
+
+	if (!it->tracked || task_start_time(it->pid, &start, NULL, 0, NULL) < 0 ||
+	    start != it->start_time)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", it->pid);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static void consume_parent(struct incr *in)
+{
+	static const uint8_t zero[TOKEN_LEN];
+
+	/* before the first page is protected again: if this dump fails, the
+	 * parent's tracking is no longer what the parent saw */
+	if (in->old_memfd >= 0 && in->tracking_valid)
+		(void)!pwrite(in->old_memfd, zero, TOKEN_LEN, offsetof(struct holder_hdr, token));
+}
+
+/*
+ * One region the WP scan reported (protected again): its frames into the
+ * task's pre table, and as much of it as still fits into the copy, in
+ * order (the first pre_ncopied pages of the table are the copied ones).
+ */
+static int precopy_region(struct incr *in, struct incr_task *it, int pmfd, uint64_t s, uint64_t end,
+			  uint64_t *w, struct iovec *rv, struct ckpt_error *e)
+{
+	while (s < end) {
+		uint64_t n = (end - s) / PG_SIZE < PM_WORDS ? (end - s) / PG_SIZE : PM_WORDS;
+		bool copying = it->pre_ncopied == it->pre.npages;
+		ssize_t got = pread(pmfd, w, n * 8, (off_t)(s / PG_SIZE * 8));
+		uint64_t fit;
+
+		if (got != (ssize_t)(n * 8))
+			return ckpt_err_errno(e, got < 0 ? -errno : -EIO,
+					      "pid %d: reading its pagemap at %" PRIx64, it->pid,
+					      s);
+		for (uint64_t j = 0; j < n; j++) {
+			int r = table_add(&it->pre, s + j * PG_SIZE,
+					  (w[j] & PM_PRESENT) ? (w[j] & PM_PFN_MASK) : 0, e);
+
+			if (r < 0)
+				return r;
+		}
+		fit = (PRECOPY_MAX - in->pre_len) / PG_SIZE;
+		if (copying && fit) {
+			uint64_t len = (n < fit ? n : fit) * PG_SIZE;
+			struct iovec local = {.iov_base = in->pre_buf + in->pre_len,
+					      .iov_len = len};
+
+			rv[0] = (struct iovec){.iov_base = (void *)(uintptr_t)s, .iov_len = len};
+			/* short: unmapped meanwhile, say; the rest is read in the freeze */
+			got = process_vm_readv(it->pid, &local, 1, rv, 1, 0);
+			if (got > 0) {
+				uint64_t pg = (uint64_t)got / PG_SIZE;
+				volatile const char *v = in->pre_buf + in->pre_len;
+
+				/* read once here, while the tree runs: the first access
+				 * of each page from user mode is what costs on these VMs
+				 * (~6 us a page), not the kernel's writing of it */
+				for (uint64_t q = 0; q < pg; q++)
+					(void)v[q * PG_SIZE];
+				in->pre_len += pg * PG_SIZE;
+				it->pre_ncopied += pg;
+			}
+		}
+		s += n * PG_SIZE;
+	}
+	return 0;
+}
+
 /* Bytes of the pages PAGEMAP_SCAN finds in categories MASK (all of them)
  * but not in INV, and in any of ANYOF, over the whole address space. */
 static int scan_count(int pmfd, pid_t pid, uint64_t mask, uint64_t inv, uint64_t anyof,
@@ -481,23 +581,18 @@ int dump_incr_reserve(struct dump_ctx *c, struct ckpt_error *e)
 	struct incr *in = c->incr;
 	uint64_t total = 0;
 
-	if (!in || !in->tracking_valid || c->opts->leave_running || ckpt_fault("incr-no-reserve"))
+	if (!in || !in->tracking_valid || c->opts->leave_running)
 		return 0;
 	for (size_t i = 0; i < in->ntasks; i++) {
 		const struct incr_task *it = &in->tasks[i];
 		_cleanup_close_ int pmfd = -1;
-		uint64_t start = 0, bytes = 0;
-		char path[64];
+		uint64_t bytes = 0;
 		uint64_t saved;
 		int r;
 
-		if (!it->tracked || task_start_time(it->pid, &start, NULL, 0, NULL) < 0 ||
-		    start != it->start_time)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/pagemap", it->pid);
-		pmfd = open(path, O_RDONLY | O_CLOEXEC);
+		pmfd = tracked_pagemap(it);
 		if (pmfd < 0)
-			continue; /* gone meanwhile: the dump says so if it matters */
+			continue;
 		r = scan_count(pmfd, it->pid, CAT_WRITTEN | CAT_FILE, CAT_FILE,
 			       CAT_PRESENT | CAT_SWAPPED, &bytes, e);
 		if (r < 0)
@@ -515,6 +610,98 @@ int dump_incr_reserve(struct dump_ctx *c, struct ckpt_error *e)
 	if (total)
 		pr_debug("%" PRIu64 " KiB of pages images reserved before the freeze", total >> 10);
 	return 0;
+}
+
+/*
+ * Copy, before the freeze, what the tracked tasks wrote since the parent, so
+ * that the freeze reads only what they write after (docs/incremental.md,
+ * "Copy before the freeze"). Per task, in one PAGEMAP_SCAN: the pages
+ * present, written and in an area tracked are reported and protected again
+ * (PM_SCAN_WP_MATCHING); their frames are read from pagemap, then the pages
+ * with process_vm_readv into one buffer for the dump (PRECOPY_MAX at most:
+ * past it, pages are protected and recorded but not copied, and read in the
+ * freeze). In the freeze, such a page comes from the copy only if it was
+ * not written since and has the same frame; anything else is read then.
+ * The parent's tracking is no longer what it saw once a page is protected
+ * again: it is consumed first, so that a dump that fails now leaves the
+ * next one on the same parent to save everything. Killing dumps only (a
+ * dump that leaves the tree running has nothing to gain: its pages are
+ * written after the freeze).
+ */
+int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
+{
+	struct incr *in = c->incr;
+	struct incr_region *vec = NULL;
+	_cleanup_free_ uint64_t *w = NULL;
+	struct iovec rv[PRECOPY_IOV];
+	uint64_t copied = 0, pages = 0;
+	int r = 0;
+
+	if (!in || !in->tracking_valid || c->opts->leave_running || !c->opts->parent)
+		return 0;
+	in->pre_buf = mmap(NULL, PRECOPY_MAX, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	vec = calloc(SCAN_VEC, sizeof(*vec));
+	w = malloc(PM_WORDS * sizeof(*w));
+	if (in->pre_buf == MAP_FAILED || !vec || !w) {
+		if (in->pre_buf == MAP_FAILED)
+			in->pre_buf = NULL;
+		free(vec);
+		return ckpt_err(e, -ENOMEM, "out of memory for the copy before the freeze");
+	}
+	consume_parent(in);
+	for (size_t i = 0; r >= 0 && i < in->ntasks; i++) {
+		struct incr_task *it = &in->tasks[i];
+		_cleanup_close_ int pmfd = -1;
+		struct incr_scan_arg arg = {
+		    .size = sizeof(arg),
+		    .flags = SCAN_WP_MATCHING,
+		    .start = 0,
+		    .end = SCAN_ALL_END,
+		    .vec = (uint64_t)(uintptr_t)vec,
+		    .vec_len = SCAN_VEC,
+		    .category_mask = CAT_WRITTEN | CAT_WPALLOWED | CAT_PRESENT,
+		    .return_mask = CAT_WRITTEN,
+		};
+
+		pmfd = tracked_pagemap(it);
+		if (pmfd < 0)
+			continue;
+		it->pre_base = in->pre_len;
+		for (;;) {
+			long k = ioctl(pmfd, INCR_SCAN_IOCTL, &arg);
+			uint64_t next;
+
+			if (k < 0) {
+				r = ckpt_err_errno(
+				    e, -errno,
+				    "pid %d: PAGEMAP_SCAN (protecting again) at %" PRIx64, it->pid,
+				    arg.start);
+				break;
+			}
+			for (long q = 0; r >= 0 && q < k; q++)
+				r = precopy_region(in, it, pmfd, vec[q].start, vec[q].end, w, rv,
+						   e);
+			if (r < 0 || k < SCAN_VEC)
+				break;
+			next = vec[k - 1].end > arg.walk_end ? vec[k - 1].end : arg.walk_end;
+			if (next <= arg.start) {
+				r = ckpt_err(e, -EIO,
+					     "pid %d: PAGEMAP_SCAN made no progress at %" PRIx64,
+					     it->pid, arg.start);
+				break;
+			}
+			arg.start = next;
+		}
+		copied += it->pre_ncopied;
+		pages += it->pre.npages;
+	}
+	free(vec);
+	if (r >= 0 && pages)
+		pr_debug("%" PRIu64 " pages written since the parent protected again before the "
+			 "freeze, %" PRIu64 " of them copied",
+			 pages, copied);
+	return r;
 }
 
 /* ---- which pages changed -------------------------------------------------- */
@@ -573,13 +760,19 @@ struct split {
 	size_t n, cap;
 };
 
+#define NO_PRE UINT64_MAX
+
+/* pre_off: where the pages are in the copy made before the freeze, or NO_PRE */
 static int split_add(struct split *s, uint64_t vaddr, uint64_t nr, bool inh, bool in_parent,
-		     pid_t sibling, struct ckpt_error *e)
+		     pid_t sibling, uint64_t pre_off, struct ckpt_error *e)
 {
 	struct page_run *last = s->n ? &s->runs[s->n - 1] : NULL;
+	bool pre = pre_off != NO_PRE;
 
 	/* inherited runs stay as the scan cut them: one parent window each (dump_mm.c) */
 	if (last && !inh && !last->inherited && last->in_parent == in_parent &&
+	    last->precopied == pre &&
+	    (!pre || last->pre_off + (uint64_t)last->nr * PG_SIZE == pre_off) &&
 	    last->vaddr + (uint64_t)last->nr * PG_SIZE == vaddr && last->nr + nr < (1u << 30)) {
 		last->nr += (uint32_t)nr;
 		return 0;
@@ -593,8 +786,40 @@ static int split_add(struct split *s, uint64_t vaddr, uint64_t nr, bool inh, boo
 		s->runs = g;
 		s->cap = cap;
 	}
-	s->runs[s->n++] = (struct page_run){vaddr, (uint32_t)nr, inh, in_parent, sibling};
+	s->runs[s->n++] = (struct page_run){.vaddr = vaddr,
+					    .nr = (uint32_t)nr,
+					    .inherited = inh,
+					    .in_parent = in_parent,
+					    .sibling = sibling,
+					    .precopied = pre,
+					    .pre_off = pre ? pre_off : 0};
 	return 0;
+}
+
+/* A page copied before the freeze: is that copy still its content? Yes if
+ * not written since (protected again then), the same frame, and copied. */
+static inline bool from_copy(const struct incr_task *it, uint64_t word, uint8_t clean,
+			     uint64_t pfn_then, uint64_t idx)
+{
+	return maybe_ref(word, clean) && (word & PM_PFN_MASK) == pfn_then && idx < it->pre_ncopied;
+}
+
+/*
+ * n pages from one that the copy before the freeze has (their frames then:
+ * pp; idx: the first one's index in the task's table): how many of them,
+ * from the first, go alike, all from that copy or all read now. *pre_off:
+ * where in the copy, or NO_PRE.
+ */
+static uint64_t classify_pre(const struct incr_task *it, const uint64_t *w, const uint8_t *clean,
+			     const uint64_t *pp, uint64_t idx, uint64_t n, uint64_t *pre_off)
+{
+	bool use = from_copy(it, w[0], clean[0], pp[0], idx);
+	uint64_t k = 1;
+
+	while (k < n && from_copy(it, w[k], clean[k], pp[k], idx + k) == use)
+		k++;
+	*pre_off = use ? it->pre_base + idx * PG_SIZE : NO_PRE;
+	return k;
 }
 
 int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
@@ -605,7 +830,8 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 	_cleanup_free_ uint8_t *clean = NULL;
 	_cleanup_close_ int pmfd = -1;
 	struct split s = {0};
-	size_t cur = 0, base = 0;
+	size_t cur = 0, base = 0, pcur = 0, pbase = 0;
+	uint64_t pre_next = UINT64_MAX;
 	uint64_t start = 0;
 	bool tracked;
 	char path[64];
@@ -619,6 +845,7 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 		pr_info("pid %d: not the task the parent checkpoint tracked: every page saved",
 			t->pid);
 		table_free(&it->parent);
+		table_free(&it->pre);
 		it->tracked = false;
 	}
 	if (!it) {
@@ -651,7 +878,8 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 		const struct page_run *run = &t->runs[i];
 
 		if (run->inherited) {
-			r = split_add(&s, run->vaddr, run->nr, true, false, run->sibling, e);
+			r = split_add(&s, run->vaddr, run->nr, true, false, run->sibling, NO_PRE,
+				      e);
 			continue;
 		}
 		for (uint64_t off = 0; r >= 0 && off < run->nr; off += PM_WORDS) {
@@ -670,7 +898,28 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 				uint64_t va = addr + j * PG_SIZE;
 				bool ref = false;
 
-				/* a stretch of pages the parent has, frame for frame */
+				/* written since the parent, copied before the freeze */
+				if (tracked && it->pre.npages) {
+					uint64_t avail, pre_off = NO_PRE;
+					const uint64_t *pp =
+					    table_span(&it->pre, va, &pcur, &pbase, &avail);
+
+					if (pp) {
+						k = classify_pre(it, w + j, clean + j, pp,
+								 (uint64_t)(pp - it->pre.pfns),
+								 avail < n - j ? avail : n - j,
+								 &pre_off);
+						it->saved += k;
+						r = split_add(&s, va, k, false, false, 0, pre_off,
+							      e);
+						k += j;
+						continue;
+					}
+					pre_next = table_next(&it->pre, pcur);
+				}
+				/* a stretch of pages the parent has, frame for frame
+				 * (up to the next page copied before the freeze: those
+				 * were written since, whatever their frame) */
 				k = j;
 				if (tracked && maybe_ref(w[j], clean[j])) {
 					uint64_t avail;
@@ -678,6 +927,9 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 					    table_span(&it->parent, va, &cur, &base, &avail);
 					uint64_t lim = j + (avail < n - j ? avail : n - j);
 
+					if (pre_next != UINT64_MAX &&
+					    lim > j + (pre_next - va) / PG_SIZE)
+						lim = j + (pre_next - va) / PG_SIZE;
 					while (k < lim && maybe_ref(w[k], clean[k]) &&
 					       (w[k] & PM_PFN_MASK) == pp[k - j])
 						k++;
@@ -693,7 +945,7 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 					it->unchanged += k - j;
 				else
 					it->saved += k - j;
-				r = split_add(&s, va, k - j, false, ref, 0, e);
+				r = split_add(&s, va, k - j, false, ref, 0, NO_PRE, e);
 				for (uint64_t i = j; r >= 0 && c->opts->pre_dump && i < k; i++)
 					r = table_add(
 					    &it->mine, addr + i * PG_SIZE,
@@ -804,16 +1056,6 @@ static int wp_range(int pmfd, pid_t pid, uint64_t s, uint64_t end, struct ckpt_e
 		arg.start = arg.walk_end;
 	}
 	return 0;
-}
-
-static void consume_parent(struct incr *in)
-{
-	static const uint8_t zero[TOKEN_LEN];
-
-	/* before the first page is protected again: if this dump fails, the
-	 * parent's tracking is no longer what the parent saw */
-	if (in->old_memfd >= 0 && in->tracking_valid)
-		(void)!pwrite(in->old_memfd, zero, TOKEN_LEN, offsetof(struct holder_hdr, token));
 }
 
 int dump_incr_arm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
@@ -1124,12 +1366,15 @@ void dump_incr_free(struct dump_ctx *c)
 	for (size_t i = 0; i < in->ntasks; i++) {
 		table_free(&in->tasks[i].parent);
 		table_free(&in->tasks[i].mine);
+		table_free(&in->tasks[i].pre);
 		if (in->tasks[i].uffd >= 0)
 			close(in->tasks[i].uffd);
 		if (in->tasks[i].pidfd >= 0)
 			close(in->tasks[i].pidfd);
 	}
 	free(in->tasks);
+	if (in->pre_buf)
+		munmap(in->pre_buf, PRECOPY_MAX);
 	if (in->parent_fd >= 0)
 		close(in->parent_fd);
 	if (in->old_holder_pidfd >= 0)

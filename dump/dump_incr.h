@@ -19,6 +19,9 @@ struct ckpt_error;
 int dump_incr_open(struct dump_ctx *c, struct ckpt_error *e);
 /* Frozen, after dump_task_scan: runs unchanged since the parent become in_parent. */
 int dump_incr_reserve(struct dump_ctx *c, struct ckpt_error *e);
+int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e);
+/* The bytes at off of the copy dump_incr_precopy made (page_run.pre_off). */
+const char *dump_incr_precopy_data(const struct dump_ctx *c, uint64_t off);
 int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /* Frozen, --pre-dump: register and write-protect the task's private areas. */
 int dump_incr_arm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);

@@ -42,6 +42,10 @@ struct page_run {
 	/* inherited: 0 from the parent's page now, else the page this sibling
 	 * saved, which the parent held when it forked both (docs/cow.md) */
 	pid_t sibling;
+	/* saved from the copy made before the freeze (dump_incr_precopy), at
+	 * this offset of it, not read from the task */
+	bool precopied;
+	uint64_t pre_off;
 };
 
 struct sib_table;

@@ -32,6 +32,7 @@
 #include "dump_internal.h"
 #include "fault.h"
 #include "page_pipes.h"
+#include "dump_incr.h"
 #include "page_writer.h"
 #include "log.h"
 #include "mm_cow.h"
@@ -453,6 +454,9 @@ struct page_copy {
 	struct page_pipes *pipes;   /* --leave-running: ranges go into pipes */
 	size_t flush_bytes;	    /* queue at most this much per flush */
 	struct iovec remote[IOV_BATCH];
+	/* per range: where the bytes are in our own memory (a copy made before
+	 * the freeze), or NULL to read them from the task */
+	const char *local[IOV_BATCH];
 	size_t n;      /* queued ranges */
 	size_t bytes;  /* queued bytes (at most one buffer) */
 	double t_read; /* seconds, for the debug log */
@@ -469,6 +473,13 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 	if (!pc->n)
 		return 0;
 	if (pc->pipes) {
+		/* copies made before the freeze are a killing dump's only */
+		for (size_t i = 0; i < pc->n; i++)
+			if (pc->local[i])
+				return ckpt_err(e, -EINVAL,
+						"pid %d: pages copied before the "
+						"freeze cannot go into pipes",
+						pc->pid);
 		r = page_pipes_add(pc->pipes, pc->remote, pc->n, e);
 		if (r < 0)
 			return r;
@@ -481,20 +492,35 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	t0 = ckpt_monotonic_seconds();
-	local.iov_base = buf;
-	got = process_vm_readv(pc->pid, &local, 1, pc->remote, pc->n, 0);
-	if (got != (ssize_t)pc->bytes) {
-		/* an area the task can't read (PROT_NONE...) or a fault: take the
-		 * ranges one by one, remote_read falls back to /proc/PID/mem */
-		char *dst = buf;
+	/* consecutive ranges of the task in one call, our own copies copied */
+	for (size_t i = 0, k; i < pc->n; i = k) {
+		size_t len = 0;
 
-		for (size_t i = 0; i < pc->n; i++) {
-			r = remote_read(pc->pid, (uintptr_t)pc->remote[i].iov_base, dst,
-					pc->remote[i].iov_len, e);
-			if (r < 0)
-				return r;
-			dst += pc->remote[i].iov_len;
+		if (pc->local[i]) {
+			memcpy(buf, pc->local[i], pc->remote[i].iov_len);
+			buf += pc->remote[i].iov_len;
+			k = i + 1;
+			continue;
 		}
+		for (k = i; k < pc->n && !pc->local[k]; k++)
+			len += pc->remote[k].iov_len;
+		local = (struct iovec){.iov_base = buf, .iov_len = len};
+		got = process_vm_readv(pc->pid, &local, 1, pc->remote + i, k - i, 0);
+		if (got != (ssize_t)len) {
+			/* an area the task can't read (PROT_NONE...) or a fault: take
+			 * the ranges one by one, remote_read falls back to
+			 * /proc/PID/mem */
+			char *dst = buf;
+
+			for (size_t j = i; j < k; j++) {
+				r = remote_read(pc->pid, (uintptr_t)pc->remote[j].iov_base, dst,
+						pc->remote[j].iov_len, e);
+				if (r < 0)
+					return r;
+				dst += pc->remote[j].iov_len;
+			}
+		}
+		buf += len;
 	}
 	t1 = ckpt_monotonic_seconds();
 	r = page_writer_submit(pc->writer, pc->bytes, e);
@@ -507,7 +533,10 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 	return 0;
 }
 
-static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, struct ckpt_error *e)
+/* Queue [addr, addr + len) of the task; src: its bytes in our own memory
+ * (read from there, not from the task), or NULL. */
+static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, const char *src,
+		      struct ckpt_error *e)
 {
 	while (len) {
 		uint64_t room = pc->flush_bytes - pc->bytes;
@@ -516,10 +545,13 @@ static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, struct 
 
 		pc->remote[pc->n].iov_base = (void *)(uintptr_t)addr;
 		pc->remote[pc->n].iov_len = n;
+		pc->local[pc->n] = src;
 		pc->n++;
 		pc->bytes += n;
 		addr += n;
 		len -= n;
+		if (src)
+			src += n;
 		if (pc->n == IOV_BATCH || pc->bytes == pc->flush_bytes) {
 			r = copy_flush(pc, e);
 			if (r < 0)
@@ -542,7 +574,8 @@ static int emit_run(struct dump_task *t, uint64_t vaddr, uint64_t nr, bool inher
 		t->runs = g;
 		t->runs_cap = cap;
 	}
-	t->runs[t->nruns++] = (struct page_run){vaddr, (uint32_t)nr, inherited, false, sib};
+	t->runs[t->nruns++] = (struct page_run){
+	    .vaddr = vaddr, .nr = (uint32_t)nr, .inherited = inherited, .sibling = sib};
 	return 0;
 }
 
@@ -1326,7 +1359,9 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 			pe.has_in_parent = pe.in_parent = true;
 		r = img_write_msg(pagemap, &pe.base, e);
 		if (r >= 0 && !run->inherited && !run->in_parent)
-			r = copy_range(pc, run->vaddr, (uint64_t)run->nr * PG_SIZE, e);
+			r = copy_range(
+			    pc, run->vaddr, (uint64_t)run->nr * PG_SIZE,
+			    run->precopied ? dump_incr_precopy_data(c, run->pre_off) : NULL, e);
 	}
 	if (r >= 0)
 		r = copy_flush(pc, e);

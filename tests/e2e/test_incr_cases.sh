@@ -4,7 +4,8 @@
 # test_incr: a parent whose tracking was used since (full save, said in
 # the log), a replaced parent (refused), the holder killed (full save), a
 # dump that failed after taking the tracking (the next one on that parent
-# saves everything), storage reserved for a task gone before the freeze,
+# saves everything), storage reserved and pages copied before the freeze
+# (a task gone, and areas changed, between that and the freeze),
 # exec between two dumps (tracked anew), and a chain
 # through ckptd (root). Each restore equals the program's own hash.
 . "$(dirname "$0")/lib.sh"
@@ -81,45 +82,98 @@ wait_grep "$LOG" "^P0 check"
 [[ $(check_of "$LOG" 0) == "$(sum_of "$LOG" 0 2)" ]] || fail "memory after restore differs (holder killed, failed dump)"
 kill_tree "$H"
 
-# Storage reserved before the freeze: a killing dump with --parent gives
-# each tracked task's pages image its memory while the tree still runs
-# (docs/incremental.md). A task gone between that and the freeze (P1,
-# killed at the pause and reaped by the root) leaves a reservation never
-# used: the checkpoint holds no image of it, passes its own check, and the
-# others restore exactly.
-LOG=$T/rs.log
+# Before the freeze, a killing dump with --parent gives each tracked task's
+# pages image its memory, and copies what the tasks wrote since the parent
+# (protecting those pages again) while the tree still runs
+# (docs/incremental.md). The dump is paused after both (step dump-reserve);
+# then the program runs round 3: it writes again pages that were copied,
+# moves copied pages onto other copied ones, drops copied pages and reads
+# some back. The restore must give exactly what it had after round 3: from
+# the copy only what was not written or moved since, the rest read in the
+# freeze. Once with 2 children (pages shared copy-on-write: a write gives
+# a page a new frame; P1 is also killed at the pause and reaped by the
+# root, so its reservation is never used: the checkpoint holds no image of
+# it and passes its own check), once alone (written in place: a page keeps
+# its frame, only its protection says it changed).
+precopy_case() # NAME NCHILD
+{
+	local name=$1 nchild=$2 dumper p1= procs n i
+	LOG=$T/$name.log
+	diag_add "$LOG"
+	start_workload S "$T/$name.ready" -- "$WL/incr" "$LOG" "$T/$name.ready" "$nchild"
+	procs=$((nchild + 1))
+	wait_round "$LOG" "ready 0" "$procs"
+	if ((nchild)); then
+		read -r p1 _ <"/proc/$S/task/$S/children"
+		[[ -n $p1 ]] || fail "$name: no child of pid $S"
+	fi
+	ckpt_dump "$S" "$T/$name.1" --pre-dump
+	((nchild)) && procs=$((procs + 1)) # P<nchild+1>, born in round 1
+	for n in 1 2; do
+		kill -USR1 "$S"
+		wait_round "$LOG" "ready $n" "$procs"
+	done
+	rm -f "$T/$name.go" "$T/$name.go.paused"
+	CALLS=$((CALLS + 1))
+	OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
+	CKPT_PAUSE=dump-reserve:$T/$name.go timeout -k 5 120 "$CKPTCTL" dump "$S" -D "$T/$name.2" \
+		--parent "$T/$name.1" --json -vv >"$OUT" 2>"$ERR" &
+	dumper=$!
+	wait_for 60 "the dump to pause at dump-reserve" test -e "$T/$name.go.paused"
+	grep -q "KiB of pages images reserved before the freeze" "$ERR" ||
+		fail "$name: nothing reserved before the freeze: $(cat "$ERR")"
+	grep -Eq "protected again before the freeze, [1-9][0-9]* of them copied" "$ERR" ||
+		fail "$name: nothing copied before the freeze: $(cat "$ERR")"
+	if [[ -n $p1 ]]; then
+		kill -KILL "$p1"
+		procs=$((procs - 1))
+	fi
+	kill -USR1 "$S" # round 3, which ends with waitpid: P1 is reaped
+	wait_round "$LOG" "ready 3" "$procs"
+	[[ -n $p1 ]] && wait_for 10 "pid $p1 to be reaped" eval "! test -e /proc/$p1"
+	touch "$T/$name.go"
+	wait "$dumper" || fail "$name: dump paused after the copy: exit $?: $(cat "$ERR")"
+	log "$name: $(json_get "$OUT" pages_saved) pages saved, round 3 run after the copy"
+	[[ -n $p1 && -e $T/$name.2/pages-$p1.img ]] &&
+		fail "$name: the checkpoint has an image of pid $p1, gone before the freeze"
+	ckpt_restore "$T/$name.2"
+	kill -USR2 "$S"
+	wait_round "$LOG" "check [0-9a-f]*" "$procs"
+	for ((i = 0; i <= nchild + 1; i++)); do
+		[[ $i == 1 && -n $p1 ]] && continue
+		((i == nchild + 1 && nchild == 0)) && continue
+		[[ $(check_of "$LOG" "$i") == "$(sum_of "$LOG" "$i" 3)" ]] ||
+			fail "$name, P$i: memory after restore differs from the dump's"
+	done
+	kill_tree "$S"
+}
+precopy_case pc 2
+precopy_case pa 0
+
+# A killing dump that fails after its copy before the freeze: the pages it
+# protected again were written since the parent, so the parent's tracking
+# is used up: the tree runs on, and the next dump on that parent saves
+# everything (said in its log) and restores exactly.
+LOG=$T/pf.log
 diag_add "$LOG"
-start_workload S "$T/rs.ready" -- "$WL/incr" "$LOG" "$T/rs.ready" 2
-wait_round "$LOG" "ready 0" 3
-read -r p1 _ <"/proc/$S/task/$S/children"
-[[ -n $p1 ]] || fail "no child of pid $S"
-ckpt_dump "$S" "$T/s1" --pre-dump
-kill -USR1 "$S"
-wait_round "$LOG" "ready 1" 4
-rm -f "$T/rs.go" "$T/rs.go.paused"
-CALLS=$((CALLS + 1))
-OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
-CKPT_PAUSE=dump-reserve:$T/rs.go timeout -k 5 120 "$CKPTCTL" dump "$S" -D "$T/s2" --parent "$T/s1" \
-	--json -vv >"$OUT" 2>"$ERR" &
-dumper=$!
-wait_for 60 "the dump to pause at dump-reserve" test -e "$T/rs.go.paused"
-grep -q "KiB of pages images reserved before the freeze" "$ERR" ||
-	fail "nothing reserved before the freeze: $(cat "$ERR")"
-kill -KILL "$p1"
-kill -USR2 "$S" # its check round ends with waitpid: P1 is reaped
-wait_for 10 "pid $p1 to be reaped" eval "! test -e /proc/$p1"
-touch "$T/rs.go"
-wait "$dumper" || fail "dump with a reserved task gone: exit $?: $(cat "$ERR")"
-log "dump with pid $p1 gone after the reservation: $(json_get "$OUT" pages_saved) pages saved"
-[[ -e $T/s2/pages-$p1.img ]] && fail "the checkpoint has an image of pid $p1, gone before the freeze"
-ckpt_restore "$T/s2"
-kill -USR2 "$S"
-wait_for 20 "the restored processes' checks" eval "(( \$(grep -c ' check ' '$LOG') >= 6 ))"
-for i in 0 2 3; do
-	[[ $(check_of "$LOG" "$i") == "$(sum_of "$LOG" "$i" 1)" ]] ||
-		fail "reserved storage, P$i: memory after restore differs from the dump's"
-done
-kill_tree "$S"
+start_workload F "$T/pf.ready" -- "$WL/incr" "$LOG" "$T/pf.ready"
+wait_round "$LOG" "ready 0" 1
+ckpt_dump "$F" "$T/f1" --pre-dump
+kill -USR1 "$F"
+wait_round "$LOG" "ready 1" 1
+CKPT_FAULT=dump-seize ckptctl_run dump "$F" -D "$T/fx" --parent "$T/f1" -vv &&
+	fail "injected fault: dump succeeded"
+grep -Eq "of them copied" "$ERR" || fail "the failed dump copied nothing first: $(cat "$ERR")"
+assert_tree_running "$F"
+ckpt_dump "$F" "$T/f2" --parent "$T/f1" --json -v
+[[ $(json_get "$OUT" pages_unchanged) == 0 ]] ||
+	fail "dump after a failed one that copied first left $(json_get "$OUT" pages_unchanged) pages to the parent"
+grep -q "write tracking lost (another dump used the tracking" "$ERR" || fail "used tracking not in the log: $(cat "$ERR")"
+ckpt_restore "$T/f2"
+kill -USR2 "$F"
+wait_grep "$LOG" "^P0 check"
+[[ $(check_of "$LOG" 0) == "$(sum_of "$LOG" 0 1)" ]] || fail "memory after restore differs (failed dump after its copy)"
+kill_tree "$F"
 
 # exec between two dumps: the task's new address space is saved in full
 # and tracked anew (the old userfaultfd belongs to the one it left), so the

@@ -12,7 +12,13 @@
  *            (mremap MREMAP_FIXED), drops part of one (DONTNEED), reads
  *            the dropped part back and writes some of it, maps a new one;
  *   round 2: writes other pages, moves the new area, unmaps part of the
- *            moved one, drops and rewrites another part, maps another.
+ *            moved one, drops and rewrites another part, maps another;
+ *   round 3: writes again half of the pages of the large area round 1
+ *            wrote, moves 8 pages round 1 wrote onto 8 others it wrote
+ *            (mremap inside an area: it splits in two), drops pages round
+ *            2 wrote and reads some of them back (tests/e2e/
+ *            test_incr_cases: pages copied before a dump's freeze, changed
+ *            before it).
  *
  * With NCHILD > 0 the root also forks one more child at the end of round 1
  * (P<NCHILD+1>: a task born after the first dump).
@@ -42,6 +48,7 @@ static int nareas;
 static volatile sig_atomic_t go_round, go_check;
 static int logfd, idx;
 static pid_t kids[8];
+static size_t written1[8]; /* offsets of the pages of area 0 round 1 wrote */
 static int nkids;
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
@@ -130,8 +137,10 @@ static void round_(int r)
 
 	if (r == 1) {
 		/* 8 pages of the large area */
-		for (int k = 0; k < 8; k++)
-			areas[0].p[(next() % (areas[0].len / PG)) * PG + 100] ^= 0x5a;
+		for (int k = 0; k < 8; k++) {
+			written1[k] = (next() % (areas[0].len / PG)) * PG;
+			areas[0].p[written1[k] + 100] ^= 0x5a;
+		}
 		munmap(areas[1].p, areas[1].len);
 		areas[1].p = NULL;
 		move(2);
@@ -166,6 +175,22 @@ static void round_(int r)
 
 			fill(areas[n].p, areas[n].len);
 		}
+	} else if (r == 3) {
+		/* pages written in rounds 1 and 2 again: half of round 1's in
+		 * the large area, ... */
+		for (int k = 0; k < 4; k++)
+			areas[0].p[written1[k] + 300] ^= 0x77;
+		/* ... round 1's 64-71 of area 3 moved onto its 72-79 (the area
+		 * splits in two around the hole left at 64-71) ... */
+		if (mremap(areas[3].p + 64 * PG, 8 * PG, 8 * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+			   areas[3].p + 72 * PG) == MAP_FAILED)
+			wl_die("mremap: %s", strerror(errno));
+		add(areas[3].p + 72 * PG, areas[3].len - 72 * PG);
+		areas[3].len = 64 * PG;
+		/* ... and round 2's 390-394 of it dropped, 390-392 read back */
+		madvise(areas[nareas - 1].p + (390 - 72) * PG, 5 * PG, MADV_DONTNEED);
+		for (size_t k = 390; k < 393; k++)
+			sink += (uint64_t)areas[nareas - 1].p[(k - 72) * PG + 3];
 	}
 	(void)sink;
 	if (r == 1 && idx == 0 && nkids > 0 && nkids < 8) {
