@@ -522,12 +522,14 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		r = dump_incr_precopy(c, e);
 	if (r >= 0 && (c->opts->leave_running || c->opts->parent))
 		warm_heap();
-	/* the page buffers too, faulted in while the tree runs if the pages
-	 * are written while it is frozen */
+	/* the page buffers too; faulted in while the tree runs where the pages
+	 * are written while it is frozen and the freeze is meant to be short
+	 * (a killing dump with --parent: a plain killing dump gains nothing,
+	 * its ring is faulted in by its first megabytes anyway) */
 	if (r >= 0 && !(c->ring = calloc(1, sizeof(*c->ring))))
 		r = ckpt_err(e, -ENOMEM, "out of memory");
 	if (r >= 0)
-		r = page_ring_init(c->ring, !c->opts->leave_running, e);
+		r = page_ring_init(c->ring, !c->opts->leave_running && c->opts->parent, e);
 	/* the tree still runs: a test acts here (test_incr_cases) */
 	if (r >= 0)
 		r = dump_step(c, "dump-reserve", e);
