@@ -106,7 +106,6 @@ struct incr_scan_arg {
 #define SCAN_ALL_END 0x7ffffffff000ULL /* the top of 4-level paging's user space */
 #define RESERVE_MARGIN (2ULL << 20)
 #define PRECOPY_MAX (256ULL << 20) /* the most the copy before the freeze holds */
-#define PRECOPY_IOV 512
 #define WORDS_SPLIT_MIN 16384 /* pages: read_words reads more in two halves at once */
 
 #define HOLDER_MAGIC 0x31444c4854504b43ULL /* "CKPTHLD1" */
@@ -531,7 +530,7 @@ static void consume_parent(struct incr *in)
  * order (the first pre_ncopied pages of the table are the copied ones).
  */
 static int precopy_region(struct incr *in, struct incr_task *it, int pmfd, uint64_t s, uint64_t end,
-			  uint64_t *w, struct iovec *rv, struct ckpt_error *e)
+			  uint64_t *w, struct ckpt_error *e)
 {
 	while (s < end) {
 		uint64_t n = (end - s) / PG_SIZE < PM_WORDS ? (end - s) / PG_SIZE : PM_WORDS;
@@ -555,10 +554,10 @@ static int precopy_region(struct incr *in, struct incr_task *it, int pmfd, uint6
 			uint64_t len = (n < fit ? n : fit) * PG_SIZE;
 			struct iovec local = {.iov_base = in->pre_buf + in->pre_len,
 					      .iov_len = len};
+			struct iovec remote = {.iov_base = (void *)(uintptr_t)s, .iov_len = len};
 
-			rv[0] = (struct iovec){.iov_base = (void *)(uintptr_t)s, .iov_len = len};
 			/* short: unmapped meanwhile, say; the rest is read in the freeze */
-			got = process_vm_readv(it->pid, &local, 1, rv, 1, 0);
+			got = process_vm_readv(it->pid, &local, 1, &remote, 1, 0);
 			if (got > 0) {
 				uint64_t pg = (uint64_t)got / PG_SIZE;
 				volatile const char *v = in->pre_buf + in->pre_len;
@@ -685,7 +684,6 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 	struct incr *in = c->incr;
 	struct incr_region *vec = NULL;
 	_cleanup_free_ uint64_t *w = NULL;
-	struct iovec rv[PRECOPY_IOV];
 	uint64_t copied = 0, pages = 0;
 	int r = 0;
 
@@ -732,8 +730,7 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 				break;
 			}
 			for (long q = 0; r >= 0 && q < k; q++)
-				r = precopy_region(in, it, pmfd, vec[q].start, vec[q].end, w, rv,
-						   e);
+				r = precopy_region(in, it, pmfd, vec[q].start, vec[q].end, w, e);
 			if (r < 0 || k < SCAN_VEC)
 				break;
 			next = vec[k - 1].end > arg.walk_end ? vec[k - 1].end : arg.walk_end;
