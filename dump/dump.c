@@ -515,7 +515,8 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	caps_restore(saved);
 	if (r < 0)
 		return r;
-	r = dump_incr_open(c, e);
+	/* a try after a failed one may carry the parent over (dump_incr_keep) */
+	r = c->incr ? 0 : dump_incr_open(c, e);
 	if (r >= 0)
 		r = dump_incr_reserve(c, e);
 	if (r >= 0)
@@ -631,6 +632,7 @@ int dump_tree(const struct dump_opts *opts_in, struct dump_result *ret, struct c
 	const struct dump_opts *opts = opts_in ? &o : NULL;
 	struct dump_result res = {0};
 	struct dump_ctx c = {0};
+	struct incr *keep;
 	double waited = 0;
 	bool inside_pidns;
 	int attempt, r;
@@ -653,8 +655,10 @@ int dump_tree(const struct dump_opts *opts_in, struct dump_result *ret, struct c
 			break;
 		/* the failed try's temporary directory goes before the pause:
 		 * a dumper killed meanwhile leaves nothing behind */
+		keep = dump_incr_keep(&c);
 		dump_ctx_free(&c);
 		dump_ctx_init(&c, opts, c.t_start);
+		c.incr = keep;
 		res = (struct dump_result){0};
 		waited += pause_before_try(attempt);
 		/* the tree runs: a test acts here, or a fault fails the dump */

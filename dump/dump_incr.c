@@ -689,6 +689,8 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 
 	if (!in || !in->tracking_valid || c->opts->leave_running || !c->opts->parent)
 		return 0;
+	if (in->pre_buf)
+		return 0; /* made by the try before (dump_incr_keep): still good */
 	in->pre_buf = mmap(NULL, PRECOPY_MAX, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	vec = calloc(SCAN_VEC, sizeof(*vec));
@@ -1402,6 +1404,39 @@ void dump_incr_finish(struct dump_ctx *c, bool ok)
 		stop_holder(in->old_holder_pidfd);
 	else if (!ok)
 		stop_holder(in->holder_pidfd);
+}
+
+/*
+ * The dump tries again (dump_tree: the try failed with what the program
+ * clears itself, the tree resumed): a try that copied before the freeze
+ * used up the parent's tracking, so the next one cannot open the parent
+ * again as if nothing had happened (it would find the tracking gone and
+ * save every page). It goes on from what this one knew instead: the
+ * parent's frames and this copy, whose pages count as written since the
+ * parent; what the tree wrote meanwhile is unprotected, so read in the
+ * next freeze. Everything of this try alone is reset. Returns c's incr,
+ * detached, or NULL if there is nothing to carry over.
+ */
+struct incr *dump_incr_keep(struct dump_ctx *c)
+{
+	struct incr *in = c->incr;
+
+	if (!in || !in->pre_buf)
+		return NULL;
+	for (size_t i = 0; i < in->ntasks; i++) {
+		struct incr_task *it = &in->tasks[i];
+
+		it->in_dump = false;
+		it->saved = it->unchanged = 0;
+		table_free(&it->mine);
+		if (it->uffd >= 0)
+			close(it->uffd);
+		if (it->pidfd >= 0)
+			close(it->pidfd);
+		it->uffd = it->pidfd = -1;
+	}
+	c->incr = NULL;
+	return in;
 }
 
 void dump_incr_free(struct dump_ctx *c)

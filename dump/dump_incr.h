@@ -32,6 +32,8 @@ int dump_incr_inventory(struct dump_ctx *c, Inventory *inv, IncrTracking *tr,
 			struct ckpt_error *e);
 /* After the commit (ok) or a failure: stop the holder that is no longer needed. */
 void dump_incr_finish(struct dump_ctx *c, bool ok);
+/* Before the dump tries again: what the next try keeps (see dump_incr.c). */
+struct incr *dump_incr_keep(struct dump_ctx *c);
 void dump_incr_free(struct dump_ctx *c);
 /* CRC32C of dirfd's inventory.img. */
 int incr_inventory_crc(int dirfd, uint32_t *ret, struct ckpt_error *e);

@@ -5,7 +5,8 @@
 # the log), a replaced parent (refused), the holder killed (full save), a
 # dump that failed after taking the tracking (the next one on that parent
 # saves everything), storage reserved and pages copied before the freeze
-# (a task gone, and areas changed, between that and the freeze),
+# (a task gone, and areas changed, between that and the freeze; a dump
+# trying again after its copy),
 # exec between two dumps (tracked anew), and a chain
 # through ckptd (root). Each restore equals the program's own hash.
 . "$(dirname "$0")/lib.sh"
@@ -149,6 +150,39 @@ precopy_case() # NAME NCHILD
 }
 precopy_case pc 2
 precopy_case pa 0
+
+# A final dump that tries again after its copy: a signal arrives while the
+# first try commits, so that checkpoint is withdrawn and the tree resumed
+# (docs/dump.md). The first try's copy used up the parent's tracking; the
+# next try goes on from that copy and the parent's frames (dump_incr_keep),
+# so it still leaves unchanged pages to the parent, and restores exactly.
+LOG=$T/rt.log
+diag_add "$LOG"
+start_workload G "$T/rt.ready" -- "$WL/incr" "$LOG" "$T/rt.ready"
+wait_round "$LOG" "ready 0" 1
+ckpt_dump "$G" "$T/g1" --pre-dump
+kill -USR1 "$G"
+wait_round "$LOG" "ready 1" 1
+rm -f "$T/rt.go" "$T/rt.go.paused"
+CALLS=$((CALLS + 1))
+OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
+CKPT_PAUSE=dump-finish:$T/rt.go timeout -k 5 120 "$CKPTCTL" dump "$G" -D "$T/g2" --parent "$T/g1" \
+	--json -vv >"$OUT" 2>"$ERR" &
+dumper=$!
+wait_for 60 "the dump to pause at dump-finish" test -e "$T/rt.go.paused"
+kill -USR2 "$G" # logs a check: its memory is as it was
+touch "$T/rt.go"
+wait "$dumper" || fail "dump after a withdrawn try: exit $?: $(tail -n 5 "$ERR")"
+grep -q "attempt 1: .*a signal arrived while the checkpoint was being committed" "$ERR" ||
+	fail "the dump did not try again: $(cat "$ERR")"
+unchanged=$(json_get "$OUT" pages_unchanged)
+((unchanged > 0)) || fail "the second try left no page to the parent (saved everything)"
+log "second try: $(json_get "$OUT" pages_saved) pages saved, $unchanged unchanged"
+ckpt_restore "$T/g2"
+kill -USR2 "$G"
+wait_round "$LOG" "check [0-9a-f]*" 2
+[[ $(check_of "$LOG" 0) == "$(sum_of "$LOG" 0 1)" ]] || fail "memory after restore differs (a dump that tried again)"
+kill_tree "$G"
 
 # A killing dump that fails after its copy before the freeze: the pages it
 # protected again were written since the parent, so the parent's tracking
