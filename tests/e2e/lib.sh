@@ -407,6 +407,31 @@ ckpt_dump()
 	[[ -s $dir/inventory.img ]] || fail "dump succeeded but $dir/inventory.img is missing"
 }
 
+# paused_dump PID STEP ARGS...: ckptctl dump PID ARGS... in the background,
+# paused at STEP (CKPT_PAUSE, docs/fault-injection.md); returns once it is
+# paused there, the test acting while it waits. Output in $OUT / $ERR.
+paused_dump()
+{
+	local pid=$1 step=$2
+	shift 2
+	rm -f "$T/go" "$T/go.paused"
+	CALLS=$((CALLS + 1))
+	OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
+	CKPT_PAUSE=$step:$T/go timeout -k 5 120 "$CKPTCTL" dump "$pid" "$@" >"$OUT" 2>"$ERR" &
+	DUMPER=$!
+	wait_for 60 "the dump to pause at $step" test -e "$T/go.paused"
+	log "dump paused at $step"
+}
+
+# release_dump: let the paused dump go on; its exit code in RC.
+release_dump()
+{
+	touch "$T/go"
+	wait "$DUMPER"
+	RC=$?
+	log "dump finished: exit $RC"
+}
+
 # ckpt_restore DIR [ARGS...]: must succeed; sets RESTORED_PID from --json.
 ckpt_restore()
 {

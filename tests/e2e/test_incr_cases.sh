@@ -98,7 +98,7 @@ kill_tree "$H"
 # its frame, only its protection says it changed).
 precopy_case() # NAME NCHILD
 {
-	local name=$1 nchild=$2 dumper p1= procs n i
+	local name=$1 nchild=$2 p1= procs n i
 	LOG=$T/$name.log
 	diag_add "$LOG"
 	start_workload S "$T/$name.ready" -- "$WL/incr" "$LOG" "$T/$name.ready" "$nchild"
@@ -114,13 +114,7 @@ precopy_case() # NAME NCHILD
 		kill -USR1 "$S"
 		wait_round "$LOG" "ready $n" "$procs"
 	done
-	rm -f "$T/$name.go" "$T/$name.go.paused"
-	CALLS=$((CALLS + 1))
-	OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
-	CKPT_PAUSE=dump-reserve:$T/$name.go timeout -k 5 120 "$CKPTCTL" dump "$S" -D "$T/$name.2" \
-		--parent "$T/$name.1" --json -vv >"$OUT" 2>"$ERR" &
-	dumper=$!
-	wait_for 60 "the dump to pause at dump-reserve" test -e "$T/$name.go.paused"
+	paused_dump "$S" dump-reserve -D "$T/$name.2" --parent "$T/$name.1" --json -vv
 	grep -q "KiB of pages images reserved before the freeze" "$ERR" ||
 		fail "$name: nothing reserved before the freeze: $(cat "$ERR")"
 	grep -Eq "protected again before the freeze, [1-9][0-9]* of them copied" "$ERR" ||
@@ -132,8 +126,8 @@ precopy_case() # NAME NCHILD
 	kill -USR1 "$S" # round 3, which ends with waitpid: P1 is reaped
 	wait_round "$LOG" "ready 3" "$procs"
 	[[ -n $p1 ]] && wait_for 10 "pid $p1 to be reaped" eval "! test -e /proc/$p1"
-	touch "$T/$name.go"
-	wait "$dumper" || fail "$name: dump paused after the copy: exit $?: $(cat "$ERR")"
+	release_dump
+	((RC == 0)) || fail "$name: dump paused after the copy: exit $RC: $(cat "$ERR")"
 	log "$name: $(json_get "$OUT" pages_saved) pages saved, round 3 run after the copy"
 	[[ -n $p1 && -e $T/$name.2/pages-$p1.img ]] &&
 		fail "$name: the checkpoint has an image of pid $p1, gone before the freeze"
@@ -163,16 +157,10 @@ wait_round "$LOG" "ready 0" 1
 ckpt_dump "$G" "$T/g1" --pre-dump
 kill -USR1 "$G"
 wait_round "$LOG" "ready 1" 1
-rm -f "$T/rt.go" "$T/rt.go.paused"
-CALLS=$((CALLS + 1))
-OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
-CKPT_PAUSE=dump-finish:$T/rt.go timeout -k 5 120 "$CKPTCTL" dump "$G" -D "$T/g2" --parent "$T/g1" \
-	--json -vv >"$OUT" 2>"$ERR" &
-dumper=$!
-wait_for 60 "the dump to pause at dump-finish" test -e "$T/rt.go.paused"
+paused_dump "$G" dump-finish -D "$T/g2" --parent "$T/g1" --json -vv
 kill -USR2 "$G" # logs a check: its memory is as it was
-touch "$T/rt.go"
-wait "$dumper" || fail "dump after a withdrawn try: exit $?: $(tail -n 5 "$ERR")"
+release_dump
+((RC == 0)) || fail "dump after a withdrawn try: exit $RC: $(tail -n 5 "$ERR")"
 grep -q "attempt 1: .*a signal arrived while the checkpoint was being committed" "$ERR" ||
 	fail "the dump did not try again: $(cat "$ERR")"
 unchanged=$(json_get "$OUT" pages_unchanged)

@@ -28,18 +28,12 @@ next_round 1
 ckpt_dump "$P" "$T/p2" --pre-dump --parent "$T/p1" --json
 second=$(json_get "$OUT" pages_bytes)
 next_round 2
-rm -f "$T/go" "$T/go.paused"
-CALLS=$((CALLS + 1))
-OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
-CKPT_PAUSE=dump-reserve:$T/go timeout -k 5 120 "$CKPTCTL" dump "$P" -D "$T/p3" --parent "$T/p2" \
-	--json -vv >"$OUT" 2>"$ERR" &
-dumper=$!
-wait_for 60 "the dump to pause at dump-reserve" test -e "$T/go.paused"
+paused_dump "$P" dump-reserve -D "$T/p3" --parent "$T/p2" --json -vv
 grep -Eq "protected again before the freeze, [1-9][0-9]* of them copied" "$ERR" ||
 	fail "nothing copied before the freeze: $(cat "$ERR")"
 next_round 3
-touch "$T/go"
-wait "$dumper" || fail "final dump: exit $?: $(tail -n 5 "$ERR")"
+release_dump
+((RC == 0)) || fail "final dump: exit $RC: $(tail -n 5 "$ERR")"
 final=$(json_get "$OUT" pages_bytes)
 log "pages bytes: pre-dump $first, second $second, final $final"
 ((second * 2 < first && final * 2 < first)) ||

@@ -38,30 +38,6 @@ start()
 	wait_for 10 "a thread in pause()" in_call "$SF" 34
 }
 
-# dump_paused STEP ARGS...: run the dump in the background, paused at STEP;
-# returns once it is paused there.
-dump_paused()
-{
-	local step=$1
-	shift
-	rm -f "$T/go" "$T/go.paused"
-	CALLS=$((CALLS + 1))
-	OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
-	CKPT_PAUSE=$step:$T/go timeout -k 5 120 "$CKPTCTL" dump "$SF" "$@" >"$OUT" 2>"$ERR" &
-	DUMPER=$!
-	wait_for 60 "the dump to pause at $step" test -e "$T/go.paused"
-	log "dump paused at $step"
-}
-
-# release: let the paused dump go on; its exit code in RC
-release()
-{
-	touch "$T/go"
-	wait "$DUMPER"
-	RC=$?
-	log "dump finished: exit $RC"
-}
-
 freeze_signals()
 {
 	grep -q '^State:.*(tracing stop)' "/proc/$SF/status" || fail "pid $SF is not frozen by the dump"
@@ -83,27 +59,27 @@ expect_eintr()
 
 # --leave-running: frozen after everything was collected
 start 8
-dump_paused dump-finish -D "$T/lr" --leave-running
+paused_dump "$SF" dump-finish -D "$T/lr" --leave-running
 freeze_signals
-release
+release_dump
 ((RC == 0)) || fail "leave-running dump failed: $(cat "$ERR")"
 expect_eintr "leave-running"
 kill_tree "$SF"
 
 # a failed dump
 start 8
-CKPT_FAULT=dump-write dump_paused dump-memory -D "$T/failed"
+CKPT_FAULT=dump-write paused_dump "$SF" dump-memory -D "$T/failed"
 freeze_signals
-release
+release_dump
 ((RC != 0)) || fail "the dump with CKPT_FAULT=dump-write succeeded"
 expect_eintr "failed dump"
 kill_tree "$SF"
 
 # a killing dump of 512 MiB, signals sent once its memory is copied
 start 512
-dump_paused dump-memory -D "$T/img"
+paused_dump "$SF" dump-memory -D "$T/img"
 freeze_signals
-release
+release_dump
 ((RC == 0)) || fail "killing dump failed: $(cat "$ERR")"
 assert_tree_gone "$SF"
 grep -q '^handler' "$LOG" && fail "a handler ran before the tree was killed"
@@ -116,10 +92,10 @@ kill_tree "$SF"
 # the tree resumed (it gets the signal), and the dump starts again by itself:
 # it succeeds, and nothing is lost either way.
 start 8
-dump_paused dump-finish -D "$T/late"
+paused_dump "$SF" dump-finish -D "$T/late"
 kill -USR1 "$SF"
 kill -USR2 "$SF"
-release
+release_dump
 ((RC == 0)) || fail "the dump failed after a signal arrived during its commit (it should dump again): $(cat "$ERR")"
 assert_tree_gone "$SF"
 ckpt_restore "$T/late"
