@@ -176,6 +176,7 @@ struct incr {
 	/* the copy made before the freeze (dump_incr_precopy) */
 	char *pre_buf;
 	uint64_t pre_len; /* bytes used of PRECOPY_MAX mapped */
+	bool pre_done;	  /* made for every task (else not to be carried over) */
 };
 
 static void table_free(struct pfn_table *p)
@@ -689,7 +690,7 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 
 	if (!in || !in->tracking_valid || c->opts->leave_running || !c->opts->parent)
 		return 0;
-	if (in->pre_buf)
+	if (in->pre_done)
 		return 0; /* made by the try before (dump_incr_keep): still good */
 	in->pre_buf = mmap(NULL, PRECOPY_MAX, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -748,6 +749,7 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 		pages += it->pre.npages;
 	}
 	free(vec);
+	in->pre_done = r >= 0;
 	if (r >= 0 && pages)
 		pr_debug("%" PRIu64 " pages written since the parent protected again before the "
 			 "freeze, %" PRIu64 " of them copied",
@@ -1421,7 +1423,8 @@ struct incr *dump_incr_keep(struct dump_ctx *c)
 {
 	struct incr *in = c->incr;
 
-	if (!in || !in->pre_buf)
+	/* a copy cut short by an error may miss pages it protected again */
+	if (!in || !in->pre_done)
 		return NULL;
 	for (size_t i = 0; i < in->ntasks; i++) {
 		struct incr_task *it = &in->tasks[i];
