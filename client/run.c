@@ -630,6 +630,18 @@ static bool is_our_child(pid_t pid)
 	return waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
+/* Has the job's root exited (its status not collected yet)? */
+static bool job_exited(const struct run *r)
+{
+	struct pollfd p = {.fd = r->pidfd, .events = POLLIN};
+	siginfo_t si = {0};
+
+	if (r->child)
+		return waitid(P_PID, r->root, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		       si.si_pid == r->root;
+	return r->pidfd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 /* Now, in clock ticks since boot: what /proc/PID/stat's start time counts. */
 static unsigned long long boot_ticks_now(void)
 {
@@ -757,9 +769,16 @@ static int checkpoint(struct run *r, bool leave_running, const char *why)
 	      parent ? ", incremental on " : "", parent ? parent : "");
 	return 0;
 fail:
-	/* the dump refused: the job runs on (exact or refused), and so do we */
 	remove_checkpoint_dir(r->newdir);
 	snprintf(fields, sizeof(fields), "\"pid\":%d", r->root);
+	/* the job may have ended by itself meanwhile: no dump can follow it
+	 * there, and it does not run on (its end is logged next) */
+	if (job_exited(r)) {
+		event(r, "checkpoint_failed", fields, "pid %d ended during the checkpoint (%s)",
+		      r->root, err);
+		return -1;
+	}
+	/* the dump refused: the job runs on (exact or refused), and so do we */
 	event(r, "checkpoint_failed", fields, "pid %d: %s; the job runs on", r->root, err);
 	return -1;
 }
