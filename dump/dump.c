@@ -518,9 +518,9 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	/* a try after a failed one may carry the parent over (dump_incr_keep) */
 	r = c->incr ? 0 : dump_incr_open(c, e);
 	if (r >= 0)
-		r = dump_incr_reserve(c, e);
-	if (r >= 0)
 		r = dump_incr_precopy(c, e);
+	if (r >= 0)
+		r = dump_incr_reserve(c, e);
 	if (r >= 0 && (c->opts->leave_running || c->opts->parent))
 		warm_heap();
 	/* the page buffers too; faulted in while the tree runs where the pages

@@ -101,7 +101,6 @@ struct incr_scan_arg {
 #define CAT_SWAPPED (1ULL << 4)
 #define CAT_PFNZERO (1ULL << 5)
 #define SCAN_WP_MATCHING (1ULL << 0)
-#define CAT_FILE (1ULL << 2)
 #define SCAN_VEC 512
 #define SCAN_ALL_END 0x7ffffffff000ULL /* the top of 4-level paging's user space */
 #define RESERVE_MARGIN (2ULL << 20)
@@ -577,78 +576,28 @@ static int precopy_region(struct incr *in, struct incr_task *it, int pmfd, uint6
 	return 0;
 }
 
-/* Bytes of the pages PAGEMAP_SCAN finds in categories MASK (all of them)
- * but not in INV, and in any of ANYOF, over the whole address space. */
-static int scan_count(int pmfd, pid_t pid, uint64_t mask, uint64_t inv, uint64_t anyof,
-		      uint64_t *ret, struct ckpt_error *e)
-{
-	struct incr_region vec[SCAN_VEC];
-	struct incr_scan_arg arg = {
-	    .size = sizeof(arg),
-	    .start = 0,
-	    .end = SCAN_ALL_END,
-	    .vec = (uint64_t)(uintptr_t)vec,
-	    .vec_len = SCAN_VEC,
-	    .category_inverted = inv,
-	    .category_mask = mask,
-	    .category_anyof_mask = anyof,
-	    .return_mask = mask | anyof,
-	};
-	uint64_t next;
-
-	*ret = 0;
-	for (;;) {
-		long k = ioctl(pmfd, INCR_SCAN_IOCTL, &arg);
-
-		if (k < 0)
-			return ckpt_err_errno(e, -errno, "pid %d: PAGEMAP_SCAN at %" PRIx64, pid,
-					      arg.start);
-		for (long i = 0; i < k; i++)
-			*ret += vec[i].end - vec[i].start;
-		if (k < SCAN_VEC)
-			return 0;
-		/* regions of a later chunk may lie above walk_end (dump_mm.c) */
-		next = vec[k - 1].end > arg.walk_end ? vec[k - 1].end : arg.walk_end;
-		if (next <= arg.start)
-			return ckpt_err(e, -EIO,
-					"pid %d: PAGEMAP_SCAN made no progress at %" PRIx64, pid,
-					arg.start);
-		arg.start = next;
-	}
-}
-
 /*
  * A killing dump against a parent writes the pages written since while the
  * tree is frozen, into new image files: memory the host may not have backed
  * yet, where a write runs at the first-touch rate (docs/architecture.md)
  * rather than at the copy rate. So, before the freeze, each tracked task's
- * pages image is given the storage it will need (img_reserve): what the task
- * has written since, counted by PAGEMAP_SCAN without protecting anything
- * (anonymous pages present or swapped, not write-protected), plus a margin
- * for what it writes until it is frozen. Only an estimate: a pid reused since
- * is skipped, a new task gets nothing, a shortfall is written the slow way.
+ * pages image is given the storage it will need (img_reserve): as much as
+ * dump_incr_precopy (run first) found written since the parent, plus a
+ * margin for what the task writes until it is frozen. Only an estimate: a
+ * new task gets nothing, a shortfall is written the slow way.
  */
 int dump_incr_reserve(struct dump_ctx *c, struct ckpt_error *e)
 {
 	struct incr *in = c->incr;
 	uint64_t total = 0;
 
-	if (!in || !in->tracking_valid || c->opts->leave_running)
+	if (!in || !in->pre_done)
 		return 0;
 	for (size_t i = 0; i < in->ntasks; i++) {
 		const struct incr_task *it = &in->tasks[i];
-		_cleanup_close_ int pmfd = -1;
-		uint64_t bytes = 0;
-		uint64_t saved;
+		uint64_t bytes = it->pre.npages * PG_SIZE, saved;
 		int r;
 
-		pmfd = tracked_pagemap(it);
-		if (pmfd < 0)
-			continue;
-		r = scan_count(pmfd, it->pid, CAT_WRITTEN | CAT_FILE, CAT_FILE,
-			       CAT_PRESENT | CAT_SWAPPED, &bytes, e);
-		if (r < 0)
-			return r;
 		if (!bytes)
 			continue;
 		bytes += bytes / 8 + RESERVE_MARGIN;

@@ -19,6 +19,24 @@ wait_round() { wait_for 20 "$3 processes '$2' in $1" has_round "$@"; }
 sum_of() { awk -v p="P$2" -v r="$3" '$1 == p && $2 == "sum" && $3 == r { print $4 }' "$1" | tail -n 1; }
 check_of() { awk -v p="P$2" '$1 == p && $2 == "check" { print $3 }' "$1" | tail -n 1; }
 
+# full_after_used PID PARENT DIR ROUND WHAT: after a failed dump used up
+# PARENT's tracking, the next dump on it (into DIR) leaves no page to it
+# (said in its log), and its restore has exactly round ROUND's memory ($LOG)
+full_after_used()
+{
+	local pid=$1 parent=$2 dir=$3 round=$4 what=$5
+	ckpt_dump "$pid" "$dir" --parent "$parent" --json -v
+	[[ $(json_get "$OUT" pages_unchanged) == 0 ]] ||
+		fail "$what: the next dump on the same parent left $(json_get "$OUT" pages_unchanged) pages to it"
+	grep -q "write tracking lost (another dump used the tracking" "$ERR" ||
+		fail "$what: used tracking not in the log: $(cat "$ERR")"
+	ckpt_restore "$dir"
+	kill -USR2 "$pid"
+	wait_grep "$LOG" "^P0 check"
+	[[ $(check_of "$LOG" 0) == "$(sum_of "$LOG" 0 "$round")" ]] ||
+		fail "$what: memory after restore differs"
+}
+
 # A parent whose tracking was used since (pre-dump B on top of A, then a
 # dump on top of A again): the tracking now counts from B, so the dump on
 # A saves everything (said in its log) and still restores exactly.
@@ -73,14 +91,7 @@ ckpt_dump "$H" "$T/h3" --pre-dump
 kill -USR1 "$H"
 wait_round "$LOG" "ready 2" 1
 CKPT_FAULT=dump-write ckptctl_run dump "$H" -D "$T/hy" --pre-dump --parent "$T/h3" && fail "injected fault: dump succeeded"
-ckpt_dump "$H" "$T/h4" --parent "$T/h3" --json -v
-[[ $(json_get "$OUT" pages_unchanged) == 0 ]] ||
-	fail "dump after a failed one on the same parent left $(json_get "$OUT" pages_unchanged) pages to it"
-grep -q "write tracking lost (another dump used the tracking" "$ERR" || fail "used tracking not in the log: $(cat "$ERR")"
-ckpt_restore "$T/h4"
-kill -USR2 "$H"
-wait_grep "$LOG" "^P0 check"
-[[ $(check_of "$LOG" 0) == "$(sum_of "$LOG" 0 2)" ]] || fail "memory after restore differs (holder killed, failed dump)"
+full_after_used "$H" "$T/h3" "$T/h4" 2 "failed pre-dump"
 kill_tree "$H"
 
 # Before the freeze, a killing dump with --parent gives each tracked task's
@@ -187,14 +198,7 @@ CKPT_FAULT=dump-seize ckptctl_run dump "$F" -D "$T/fx" --parent "$T/f1" -vv &&
 	fail "injected fault: dump succeeded"
 grep -Eq "of them copied" "$ERR" || fail "the failed dump copied nothing first: $(cat "$ERR")"
 assert_tree_running "$F"
-ckpt_dump "$F" "$T/f2" --parent "$T/f1" --json -v
-[[ $(json_get "$OUT" pages_unchanged) == 0 ]] ||
-	fail "dump after a failed one that copied first left $(json_get "$OUT" pages_unchanged) pages to the parent"
-grep -q "write tracking lost (another dump used the tracking" "$ERR" || fail "used tracking not in the log: $(cat "$ERR")"
-ckpt_restore "$T/f2"
-kill -USR2 "$F"
-wait_grep "$LOG" "^P0 check"
-[[ $(check_of "$LOG" 0) == "$(sum_of "$LOG" 0 1)" ]] || fail "memory after restore differs (failed dump after its copy)"
+full_after_used "$F" "$T/f1" "$T/f2" 1 "failed dump after its copy"
 kill_tree "$F"
 
 # exec between two dumps: the task's new address space is saved in full
