@@ -29,6 +29,7 @@
 #include "restorer_io.h"
 #include "rpc.h"
 #include "server.h"
+#include "worker.h"
 
 #define SD_LISTEN_FDS_START 3
 #define STATE_DIR_DEFAULT "/var/lib/ckpt"
@@ -352,6 +353,8 @@ int main(int argc, char **argv)
 	o.state_dir = state_dir;
 	o.state_fd = open_state_dir(state_dir);
 	restorer_options(restorer, &o);
+	/* what workers killed together with an earlier ckptd left */
+	worker_snapshots_sweep(0);
 	fd = systemd_socket();
 	if (fd == -2)
 		return 1;

@@ -66,6 +66,7 @@ struct job {
 	pid_t pid; /* dumped root, or restored root */
 	uid_t uid;
 	pid_t worker;	   /* 0 once reaped */
+	pid_t worker_pid;  /* the same, kept */
 	int report_fd;	   /* read end of the worker's pipe, -1 when closed */
 	struct conn *conn; /* who waits for the answer; NULL if gone */
 	dev_t dev;	   /* restore: the image directory, for "busy" */
@@ -482,7 +483,7 @@ static int job_launch(struct server *s, struct conn *c, const struct job_req *jr
 	close(p[1]);
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	j->report_fd = p[0];
-	j->worker = pid;
+	j->worker = j->worker_pid = pid;
 	j->conn = c;
 	if (c)
 		c->job = j;
@@ -665,6 +666,10 @@ static void job_finish(struct server *s, struct job *j, int wstatus)
 		close(j->report_fd);
 		j->report_fd = -1;
 	}
+	/* a restore's worker killed before it removed its copy of the images
+	 * (its ckpt-restore, which reads the copy, is done: the pipe's end) */
+	if (j->type == RPC_TYPE__RPC_RESTORE && WIFSIGNALED(wstatus))
+		worker_snapshots_sweep(j->worker_pid);
 	j->seconds = ckpt_monotonic_seconds() - j->t_start;
 	if (!j->has_result)
 		job_settle_lost(j, wstatus);

@@ -734,8 +734,14 @@ static int run_restorer(const struct worker_args *a, int log_fd, char *out, size
 	return 0;
 }
 
-/* Where a non-root caller's images are copied before they are checked. */
-#define SNAPSHOT_TEMPLATE "/tmp/ckptd-restore.XXXXXX"
+/*
+ * Where a non-root caller's images are copied before they are checked: a
+ * directory of root's in /tmp named after the worker that made it, so that
+ * ckptd removes what a worker killed before its own cleanup left
+ * (worker_snapshots_sweep).
+ */
+#define SNAPSHOT_DIR "/tmp"
+#define SNAPSHOT_PREFIX "ckptd-restore."
 /* the inventory itself: names and sums of the images, never large */
 #define SNAPSHOT_INVENTORY_MAX (16u << 20)
 /* PID 1 reaps orphans about once a second */
@@ -822,15 +828,13 @@ static void remove_all(int dfd)
 			unlinkat(dfd, de->d_name, 0);
 }
 
-static void snapshot_remove(const char *path, int dfd)
+/* The copy ("i") and those of its parents (incremental checkpoints) in top. */
+static void snapshot_empty(int top)
 {
-	_cleanup_close_ int top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_closedir_ DIR *dir = NULL;
 	struct dirent *de;
 	int fd;
 
-	remove_all(dfd);
-	/* the copy ("i") and those of its parents (incremental checkpoints) */
 	fd = top >= 0 ? openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (fd >= 0 && !(dir = fdopendir(fd)))
 		close(fd);
@@ -844,8 +848,60 @@ static void snapshot_remove(const char *path, int dfd)
 			remove_all(sub);
 		unlinkat(top, de->d_name, AT_REMOVEDIR);
 	}
+}
+
+static void snapshot_remove(const char *path, int dfd)
+{
+	_cleanup_close_ int top = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	remove_all(dfd);
+	snapshot_empty(top);
 	if (rmdir(path) < 0)
 		pr_debug("cannot remove %s: %m", path);
+}
+
+/* "ckptd-restore.PID.XXXXXX": the worker's pid, or 0 for another name. */
+static pid_t snapshot_worker(const char *name)
+{
+	char *end;
+	long v;
+
+	if (strncmp(name, SNAPSHOT_PREFIX, strlen(SNAPSHOT_PREFIX)))
+		return 0;
+	name += strlen(SNAPSHOT_PREFIX);
+	errno = 0;
+	v = strtol(name, &end, 10);
+	if (errno || end == name || *end != '.' || v <= 0 || v > INT32_MAX)
+		return 0;
+	return (pid_t)v;
+}
+
+void worker_snapshots_sweep(pid_t worker)
+{
+	_cleanup_closedir_ DIR *dir = opendir(SNAPSHOT_DIR);
+	struct dirent *de;
+
+	while (dir && (de = readdir(dir))) {
+		pid_t pid = snapshot_worker(de->d_name);
+		_cleanup_close_ int top = -1;
+		struct stat st;
+
+		if (!pid || (worker ? pid != worker : kill(pid, 0) == 0 || errno != ESRCH))
+			continue;
+		/* root's own directory only: /tmp is sticky, so nobody else can
+		 * have made it, nor move or replace it */
+		top =
+		    openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (top < 0 || fstat(top, &st) < 0 || st.st_uid != 0)
+			continue;
+		snapshot_empty(top);
+		if (unlinkat(dirfd(dir), de->d_name, AT_REMOVEDIR) < 0)
+			pr_warn("cannot remove %s/%s, left by worker %d: %m", SNAPSHOT_DIR,
+				de->d_name, pid);
+		else
+			pr_info("removed %s/%s, the copy of images left by worker %d", SNAPSHOT_DIR,
+				de->d_name, pid);
+	}
 }
 
 static bool plain_name(const char *n)
@@ -1057,13 +1113,14 @@ int worker_restore(const struct worker_args *a)
 	struct worker_args b = *a;
 	struct ckpt_error err = {0}, lerr = {0};
 	Inventory *inv = NULL;
-	char out[4096], msg[CKPT_ERROR_MAX], snap[] = SNAPSHOT_TEMPLATE;
+	char out[4096], msg[CKPT_ERROR_MAX], snap[64];
 	long long pid = 0, ntasks = 0, pager = 0;
 	struct restore_commit cr;
 	unsigned long long started = 0;
 	bool ran = false;
 	int r;
 
+	snprintf(snap, sizeof(snap), "%s/%s%d.XXXXXX", SNAPSHOT_DIR, SNAPSHOT_PREFIX, getpid());
 	b.caller_cgroup_fd = -1;
 	/* SIGTERM (RPC_CANCEL, the client gone, ckptd gone) is passed on to
 	 * ckpt-restore, which rolls back: no task of the tree is left */

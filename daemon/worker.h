@@ -89,3 +89,6 @@ struct worker_args {
 /* Run in the forked worker; returns the exit status for _exit(). */
 int worker_dump(const struct worker_args *a);
 int worker_restore(const struct worker_args *a);
+/* Remove the copies of images (worker.c) that worker made, or with 0 those
+ * of every worker that no longer runs: what a worker killed left. */
+void worker_snapshots_sweep(pid_t worker);

@@ -44,19 +44,29 @@ killed_at()
 	user_bg "$@"
 	wait_for 60 "$step to pause" eval "[[ -e $go.paused ]] || ! kill -0 $CPID"
 	[[ -e $go.paused ]] || fail "ckptctl $* ended before $step: $(cat "$T/c.err")"
+	WORKER=$(pgrep -P "$CKPTD_PID" | head -n 1)
 	case $who in
 	ckptd) victim=$CKPTD_PID ;;
-	worker) victim=$(pgrep -P "$CKPTD_PID" | head -n 1) ;;
+	worker) victim=$WORKER ;;
+	both) victim="$WORKER $CKPTD_PID" ;;
 	esac
-	[[ $victim =~ ^[0-9]+$ ]] || fail "no $who to kill at $step"
-	kill -9 "$victim"
-	[[ $who == ckptd ]] && untrack "$CKPTD_PID"
+	[[ $victim =~ ^[0-9\ ]+$ ]] || fail "no $who to kill at $step"
+	# a restore's worker has copied the user's images (root's, in /tmp)
+	SNAPS=
+	[[ $1 == restore && -n $WORKER ]] && { SNAPS=$(snapshots_of "$WORKER") ||
+		fail "no copy of the images by worker $WORKER at $step"; }
+	kill -9 $victim
+	[[ $who == worker ]] || untrack "$CKPTD_PID"
 	touch "$go"
 	wait "$CPID"
 	KRC=$?
 	log "$who killed at $step: ckptctl exit $KRC: $(tail -n 1 "$T/c.err")"
-	[[ $who == ckptd ]] || stop_ckptd
+	[[ $who == worker ]] && stop_ckptd
+	# answered: the copy is gone with its worker, however that ended
+	[[ $who == both || -z $SNAPS ]] || ! snapshots_of "$WORKER" >/dev/null ||
+		fail "worker $WORKER killed at $step: its copy of the images is left: $SNAPS"
 }
+snapshots_of() { compgen -G "/tmp/ckptd-restore.$1.*"; }
 memhog_untouched()
 {
 	local n
@@ -112,4 +122,15 @@ killed_at restore-memory worker restore "$T/u/d2" --json
 GONE_TIMEOUT=10 assert_gone "$P"
 poll_for 10 eval '[[ -z $(pgrep -x ckpt-restore -u ckpt-kill-u) ]]' || fail "ckpt-restore left"
 logs_named_exist "$T/c.err"
+
+# --- a restore: ckptd and its worker killed together (a cgroup killed, OOM) --------
+# Nobody was left to remove the copy of the images: the next ckptd does.
+killed_at restore-memory both restore "$T/u/d2" --json
+((KRC != 0)) || fail "the user's ckptctl said the restore succeeded after ckptd was killed"
+GONE_TIMEOUT=10 assert_gone "$P"
+poll_for 10 eval '[[ -z $(pgrep -x ckpt-restore -u ckpt-kill-u) ]]' || fail "ckpt-restore left"
+snapshots_of "$WORKER" >/dev/null || fail "the killed worker's copy went; this case tests nothing"
+start_ckptd
+! snapshots_of "$WORKER" >/dev/null || fail "a new ckptd left the dead worker's copy: $SNAPS"
+stop_ckptd
 pass
