@@ -35,25 +35,51 @@ struct crc32c_tables {
 static struct crc32c_tables tables;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
-/* Raw crc state advanced over len zero bytes (init time only, needs slice[0]). */
-static uint32_t crc32c_zeros_slow(uint32_t crc, size_t len)
+/*
+ * Polynomials mod P in the reflected order (bit 31 is x^0): the raw state
+ * advanced over n zero bytes is the state times x^(8n) mod P.
+ */
+static uint32_t gf2_mulmod(uint32_t a, uint32_t b)
 {
-	while (len--)
-		crc = tables.slice[0][crc & 0xff] ^ (crc >> 8);
-	return crc;
+	uint32_t m = 1u << 31, p = 0;
+
+	if (!a)
+		return 0;
+	for (;;) {
+		if (a & m) {
+			p ^= b;
+			if (!(a & (m - 1)))
+				return p;
+		}
+		m >>= 1;
+		b = (b >> 1) ^ (CRC32C_POLY & (0u - (b & 1)));
+	}
+}
+
+/* x^(8 * bytes) mod P, by squaring: a few hundred steps, not 8 per byte. */
+static uint32_t x_pow_bytes(size_t bytes)
+{
+	uint32_t r = 1u << 31, sq = 1u << 30; /* x^0, x^1 */
+
+	for (uint64_t e = (uint64_t)bytes * 8; e; e >>= 1) {
+		if (e & 1)
+			r = gf2_mulmod(r, sq);
+		sq = gf2_mulmod(sq, sq);
+	}
+	return r;
 }
 
 /*
  * Advancing the raw state over zero bytes is linear in the state, so it is a
- * table per state byte; multiplying by x^(8n) is the same as crc32 of n zeros.
- * The 4x256 entries are XORs of the 32 single-bit states, which keeps init cheap.
+ * table per state byte. The 4x256 entries are XORs of the 32 single-bit
+ * states, which keeps init cheap (every process that checksums pays it).
  */
 static void build_shift_table(uint32_t t[4][256], size_t zeros)
 {
-	uint32_t bit[32];
+	uint32_t bit[32], x = x_pow_bytes(zeros);
 
 	for (int i = 0; i < 32; i++)
-		bit[i] = crc32c_zeros_slow(1u << i, zeros);
+		bit[i] = gf2_mulmod(x, 1u << i);
 	for (int k = 0; k < 4; k++) {
 		for (int b = 0; b < 256; b++) {
 			uint32_t v = 0;
