@@ -151,6 +151,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 	if (c->ring)
 		page_ring_fini(c->ring);
 	free(c->ring);
+	free(c->sums);
 	kread_free(c->kread);
 	c->kread = NULL;
 	if (c->dir) {
@@ -521,6 +522,8 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		r = dump_incr_precopy(c, e);
 	if (r >= 0)
 		r = dump_incr_reserve(c, e);
+	if (r >= 0)
+		dump_prefetch_sums(c);
 	if (r >= 0 && (c->opts->leave_running || c->opts->parent))
 		warm_heap();
 	/* the page buffers too; faulted in while the tree runs where the pages

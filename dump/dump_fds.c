@@ -256,7 +256,7 @@ int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	file_ident__init(f->fe->ident);
 	/* the content checksum lets a restore detect a replaced library */
-	r = file_ident_fill(fd, true, f->fe->ident, e);
+	r = file_ident_fill_known(fd, c->sums, c->nsums, f->fe->ident, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "mapped file %s", path);
 	*ret_id = f->fe->id;

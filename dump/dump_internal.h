@@ -132,6 +132,8 @@ struct dump_zombie {
 	char comm[16];
 };
 
+struct file_sum; /* fd_kind.h */
+
 struct dump_ctx {
 	const struct dump_opts *opts;
 	pid_t self; /* our own pid: never part of the tree */
@@ -174,6 +176,10 @@ struct dump_ctx {
 	/* the buffers of the page writers that write while the tree is frozen
 	 * (one task at a time; page_writer.h), NULL until the dump maps it */
 	struct page_ring *ring;
+	/* content checksums of mapped files taken before the freeze
+	 * (dump_prefetch.c), used while their identity holds */
+	struct file_sum *sums;
+	size_t nsums, sums_cap;
 };
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);
@@ -288,6 +294,9 @@ int dump_fds_recheck(struct dump_ctx *c, struct ckpt_error *e);
 /* A new, zeroed entry at the end of files.img (its id: its 1-based position). */
 struct dump_file *dump_file_new(struct dump_ctx *c, struct ckpt_error *e);
 /* Add (or find) the mapping_only entry of the file open at fd; *ret_id its id. */
+/* dump_prefetch.c: the content checksums of the files the tree maps, taken
+ * while it runs (a hint: nothing fails). */
+void dump_prefetch_sums(struct dump_ctx *c);
 int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t *ret_id,
 			  struct ckpt_error *e);
 int dump_write_files(struct dump_ctx *c, struct ckpt_error *e);

@@ -230,6 +230,25 @@ void file_entry_free_fields(FileEntry *fe);
 /* File identity, to detect a file changed since the dump. */
 int file_ident_fill(int fd, bool with_content, FileIdent *ret, struct ckpt_error *e);
 /*
+ * A content checksum taken before the tree is frozen, and the identity it
+ * belongs to. Any change of a file's content through write, truncate or a
+ * mapping that updates times sets its ctime to the current time, so while
+ * the identity is unchanged the sum holds, provided the ctime was already
+ * older than the coarsest timestamp granularity when the sum was taken.
+ */
+struct file_sum {
+	uint64_t dev, ino, size, mtime_ns, ctime_ns;
+	uint32_t crc;
+};
+/* Take the sum of fd's content now: 0 (*ret filled), 1 (not taken: not a
+ * regular file, too large to checksum, changed within the last second or
+ * while it was read), or <0. */
+int file_sum_take(int fd, struct file_sum *ret, struct ckpt_error *e);
+/* file_ident_fill(fd, true, ...), the content checksum taken from the sum in
+ * known[n] of the same identity if there is one (not read again). */
+int file_ident_fill_known(int fd, const struct file_sum *known, size_t n, FileIdent *ret,
+			  struct ckpt_error *e);
+/*
  * Check an opened file against its saved identity: size and mtime equal, or
  * (when the content checksum was saved) the same content. "what" names the
  * file in the error ("mapped file /usr/lib/libc.so.6").

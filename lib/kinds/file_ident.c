@@ -22,7 +22,12 @@
 
 /* Checksumming reads the whole file: past this size it costs more than it saves. */
 #define IDENT_CRC_MAX_SIZE (256ULL << 20)
-#define IDENT_CHUNK (1u << 20)
+/* below malloc's mmap threshold: the buffer comes from the heap, already
+ * faulted in, not as fresh memory for every file */
+#define IDENT_CHUNK (64u << 10)
+/* a sum taken before the freeze is kept only for a file whose ctime was
+ * older than this: any later change gives it a later ctime (file_sum) */
+#define SUM_SETTLED_NS 1000000000ULL
 
 static uint64_t mtime_ns(const struct stat *st)
 {
@@ -56,6 +61,90 @@ static int content_crc(int fd, uint64_t size, uint32_t *ret, struct ckpt_error *
 	}
 	*ret = crc;
 	return 0;
+}
+
+static uint64_t ctime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_ctim.tv_sec * 1000000000ULL + (uint64_t)st->st_ctim.tv_nsec;
+}
+
+static void sum_of_stat(const struct stat *st, struct file_sum *s)
+{
+	*s = (struct file_sum){.dev = st->st_dev,
+			       .ino = st->st_ino,
+			       .size = (uint64_t)st->st_size,
+			       .mtime_ns = mtime_ns(st),
+			       .ctime_ns = ctime_ns(st)};
+}
+
+static bool same_identity(const struct file_sum *a, const struct file_sum *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+int file_sum_take(int fd, struct file_sum *ret, struct ckpt_error *e)
+{
+	struct file_sum before, after;
+	struct timespec now;
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return ckpt_err_errno(e, -errno, "cannot stat fd %d", fd);
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > IDENT_CRC_MAX_SIZE)
+		return 1;
+	sum_of_stat(&st, &before);
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (before.ctime_ns + SUM_SETTLED_NS >
+	    (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec)
+		return 1;
+	r = content_crc(fd, before.size, &before.crc, e);
+	if (r == -EAGAIN)
+		return 1;
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return ckpt_err_errno(e, -errno, "cannot stat fd %d", fd);
+	sum_of_stat(&st, &after);
+	if (!same_identity(&before, &after))
+		return 1;
+	*ret = before;
+	return 0;
+}
+
+int file_ident_fill_known(int fd, const struct file_sum *known, size_t n, FileIdent *ret,
+			  struct ckpt_error *e)
+{
+	struct file_sum now;
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return ckpt_err_errno(e, -errno, "cannot stat fd %d", fd);
+	if (!S_ISREG(st.st_mode))
+		return file_ident_fill(fd, true, ret, e);
+	sum_of_stat(&st, &now);
+	for (size_t i = 0; i < n; i++) {
+		FileIdent id = FILE_IDENT__INIT;
+
+		if (!same_identity(&known[i], &now))
+			continue;
+		r = ckpt_fault_inject("file-ident", e);
+		if (r < 0)
+			return r;
+		/* the identity the sum belongs to, as stat gave it */
+		id.size = now.size;
+		id.mtime_ns = now.mtime_ns;
+		id.has_dev = id.has_ino = true;
+		id.dev = now.dev;
+		id.ino = now.ino;
+		id.has_content_crc32c = true;
+		id.content_crc32c = known[i].crc;
+		*ret = id;
+		return 0;
+	}
+	return file_ident_fill(fd, true, ret, e);
 }
 
 int file_ident_fill(int fd, bool with_content, FileIdent *ret, struct ckpt_error *e)

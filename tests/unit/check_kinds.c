@@ -600,6 +600,61 @@ START_TEST(test_ident_empty_and_fault)
 }
 END_TEST
 
+/* A sum taken before the freeze (dump_prefetch.c) holds only while the
+ * file's identity, its ctime included, is what it was. */
+START_TEST(test_ident_sum_taken_before)
+{
+	_cleanup_close_ int fd = -1;
+	struct ckpt_error e = {};
+	struct file_sum s, forged;
+	FileIdent id, fresh;
+	struct stat st;
+	char path[256];
+	int p[2];
+
+	make_tmpdir();
+	make_file("lib.so", 200003, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	/* just written: a change within the same timestamp tick could keep
+	 * its ctime, so no sum is taken */
+	ck_assert_int_eq(file_sum_take(fd, &s, &e), 1);
+	usleep(1100 * 1000);
+	ck_assert_int_eq(file_sum_take(fd, &s, &e), 0);
+	ck_assert_int_eq(file_ident_fill(fd, true, &fresh, &e), 0);
+	ck_assert_uint_eq(s.crc, fresh.content_crc32c);
+	ck_assert_uint_eq(s.size, 200003);
+
+	/* the same identity: the sum is taken, the file is not read again
+	 * (a forged sum shows which) */
+	forged = s;
+	forged.crc = s.crc ^ 1;
+	ck_assert_int_eq(file_ident_fill_known(fd, &forged, 1, &id, &e), 0);
+	ck_assert(id.has_content_crc32c);
+	ck_assert_uint_eq(id.content_crc32c, s.crc ^ 1);
+	ck_assert_uint_eq(id.size, 200003);
+	ck_assert_uint_eq(id.mtime_ns, s.mtime_ns);
+	ck_assert(id.has_ino && id.ino == s.ino);
+
+	/* a byte changed, the size and the mtime put back: only the ctime
+	 * tells, and the file is read */
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(pwrite(fd, "b", 1, 100), 1);
+	ck_assert_int_eq(futimens(fd, (struct timespec[2]){st.st_atim, st.st_mtim}), 0);
+	ck_assert_int_eq(file_ident_fill(fd, true, &fresh, &e), 0);
+	ck_assert_uint_ne(fresh.content_crc32c, s.crc);
+	ck_assert_int_eq(file_ident_fill_known(fd, &forged, 1, &id, &e), 0);
+	ck_assert_uint_eq(id.content_crc32c, fresh.content_crc32c);
+	ck_assert_uint_eq(id.mtime_ns, s.mtime_ns);
+
+	/* not a regular file: nothing taken */
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(file_sum_take(p[0], &s, &e), 1);
+	close(p[0]);
+	close(p[1]);
+	remove_tmpdir();
+}
+END_TEST
+
 /* ---- descriptions of what no kind handles ------------------------------------------ */
 
 static void describe(int fd, bool matched, const char *want)
@@ -1018,6 +1073,7 @@ static Suite *kinds_suite(void)
 	tc = tcase_create("ident");
 	tcase_add_test(tc, test_ident_content);
 	tcase_add_test(tc, test_ident_empty_and_fault);
+	tcase_add_test(tc, test_ident_sum_taken_before);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("describe");
