@@ -6,7 +6,8 @@
 # unchanged. (ii) A queued remote call that the kernel refuses
 # (CKPT_FAULT=rqueue-einval: the first mmap of a batch asks for 0 bytes)
 # fails the restore naming that call, as one made alone would, in a batch
-# and call by call (rsys-no-batch), leaving nothing. A normal restore
+# and call by call (rsys-no-batch), leaving nothing. (iii) A task killed
+# while it sets itself up is named, with its signal. A normal restore
 # afterwards works.
 . "$(dirname "$0")/lib.sh"
 
@@ -42,6 +43,27 @@ for fault in rqueue-einval rqueue-einval,rsys-no-batch; do
 	image_sums "$T/img" | diff -u "$T/sums.before" - || fail "$fault: the failed restore changed the images"
 	log "$fault: $(head -c 200 "$ERR")"
 done
+
+# (iii) A task that dies without a word (killed while it sets itself up,
+# held there by CKPT_PAUSE): the restorer's look at /proc finds it, the
+# restore names it and how it died, and leaves nothing.
+CHILD=$(awk -v p="$W4" '$2 == p { print $1 }' "$T/tree.before")
+[[ $CHILD =~ ^[0-9]+$ ]] || fail "no child of $W4 in: $(cat "$T/tree.before")"
+rm -f "$T/go.setup" "$T/go.setup.paused"
+diag_add "$T/setup.err"
+CKPT_PAUSE=restore-task-setup:$T/go.setup timeout -k 5 60 "$CKPTCTL" restore "$T/img" \
+	>"$T/setup.out" 2>"$T/setup.err" &
+RPID=$!
+wait_for 20 "the restored tasks to pause in their setup" test -e "$T/go.setup.paused"
+poll_for 10 eval "[[ -e /proc/$CHILD ]]" || fail "pid $CHILD does not exist while paused"
+kill -KILL "$CHILD"
+wait "$RPID" && fail "the restore succeeded though pid $CHILD was killed in its setup"
+touch "$T/go.setup"
+grep -q "pid $CHILD was killed by signal 9 while setting up fds and process state" \
+	"$T/setup.err" || fail "the error does not name the task killed: $(cat "$T/setup.err")"
+assert_restore_left_nothing "$T/tree.before"
+image_sums "$T/img" | diff -u "$T/sums.before" - || fail "the failed restore changed the images"
+log "a task killed in its setup: $(head -c 200 "$T/setup.err")"
 
 ckpt_restore "$T/img"
 [[ $RESTORED_PID == "$W4" ]] || fail "restored root pid $RESTORED_PID, dumped $W4"
