@@ -37,16 +37,25 @@ full_after_used()
 		fail "$what: memory after restore differs"
 }
 
+# incr_started VAR NAME DIR: the incr workload started as $VAR (log in $LOG,
+# $T/NAME.log), pre-dumped into DIR after its round 0, then its round 1 run
+incr_started()
+{
+	local var=$1 name=$2 dir=$3 pid
+	LOG=$T/$name.log
+	diag_add "$LOG"
+	start_workload "$var" "$T/$name.ready" -- "$WL/incr" "$LOG" "$T/$name.ready"
+	pid=${!var}
+	wait_round "$LOG" "ready 0" 1
+	ckpt_dump "$pid" "$dir" --pre-dump
+	kill -USR1 "$pid"
+	wait_round "$LOG" "ready 1" 1
+}
+
 # A parent whose tracking was used since (pre-dump B on top of A, then a
 # dump on top of A again): the tracking now counts from B, so the dump on
 # A saves everything (said in its log) and still restores exactly.
-LOG=$T/reuse.log
-diag_add "$LOG"
-start_workload R "$T/reuse.ready" -- "$WL/incr" "$LOG" "$T/reuse.ready"
-wait_round "$LOG" "ready 0" 1
-ckpt_dump "$R" "$T/ra" --pre-dump
-kill -USR1 "$R"
-wait_round "$LOG" "ready 1" 1
+incr_started R reuse "$T/ra"
 ckpt_dump "$R" "$T/rb" --pre-dump --parent "$T/ra"
 kill -USR1 "$R"
 wait_round "$LOG" "ready 2" 1
@@ -161,13 +170,7 @@ precopy_case pa 0
 # (docs/dump.md). The first try's copy used up the parent's tracking; the
 # next try goes on from that copy and the parent's frames (dump_incr_keep),
 # so it still leaves unchanged pages to the parent, and restores exactly.
-LOG=$T/rt.log
-diag_add "$LOG"
-start_workload G "$T/rt.ready" -- "$WL/incr" "$LOG" "$T/rt.ready"
-wait_round "$LOG" "ready 0" 1
-ckpt_dump "$G" "$T/g1" --pre-dump
-kill -USR1 "$G"
-wait_round "$LOG" "ready 1" 1
+incr_started G rt "$T/g1"
 paused_dump "$G" dump-finish -D "$T/g2" --parent "$T/g1" --json -vv
 kill -USR2 "$G" # logs a check: its memory is as it was
 release_dump
@@ -187,13 +190,7 @@ kill_tree "$G"
 # protected again were written since the parent, so the parent's tracking
 # is used up: the tree runs on, and the next dump on that parent saves
 # everything (said in its log) and restores exactly.
-LOG=$T/pf.log
-diag_add "$LOG"
-start_workload F "$T/pf.ready" -- "$WL/incr" "$LOG" "$T/pf.ready"
-wait_round "$LOG" "ready 0" 1
-ckpt_dump "$F" "$T/f1" --pre-dump
-kill -USR1 "$F"
-wait_round "$LOG" "ready 1" 1
+incr_started F pf "$T/f1"
 CKPT_FAULT=dump-seize ckptctl_run dump "$F" -D "$T/fx" --parent "$T/f1" -vv &&
 	fail "injected fault: dump succeeded"
 grep -Eq "of them copied" "$ERR" || fail "the failed dump copied nothing first: $(cat "$ERR")"
