@@ -110,15 +110,10 @@ static void sum_mapped_files(struct prefetch *p, pid_t pid)
 {
 	struct proc_vma_list l = {0};
 	struct ckpt_error e = {0};
-	_cleanup_free_ char *text = NULL;
 	char path[128];
-	size_t len;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	if (proc_read_file(path, &text, &len, &e) < 0 || proc_parse_maps_text(text, &l, &e) < 0) {
-		proc_vma_list_free(&l);
+	if (proc_parse_maps(pid, &l, &e) < 0)
 		return;
-	}
 	for (size_t i = 0; i < l.n; i++) {
 		const struct proc_vma *v = &l.v[i];
 		_cleanup_close_ int fd = -1;

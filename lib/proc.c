@@ -403,6 +403,22 @@ int proc_parse_maps_text(const char *text, struct proc_vma_list *ret, struct ckp
 	return parse_maps(text, "maps", ret, e);
 }
 
+int proc_parse_maps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e)
+{
+	_cleanup_free_ char *text = NULL;
+	char src[64];
+	int r;
+
+	if (pid)
+		snprintf(src, sizeof(src), "/proc/%d/maps", (int)pid);
+	else
+		snprintf(src, sizeof(src), "/proc/self/maps");
+	r = read_file(src, false, 0, &text, NULL, e);
+	if (r < 0)
+		return r;
+	return parse_maps(text, src, ret, e);
+}
+
 int proc_parse_smaps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e)
 {
 	_cleanup_free_ char *text = NULL;

@@ -39,6 +39,8 @@ struct proc_vma_list {
 
 /* Parse maps or smaps text (smaps: VmFlags are filled, other keys ignored). */
 int proc_parse_maps_text(const char *text, struct proc_vma_list *ret, struct ckpt_error *e);
+/* Read /proc/PID/maps (pid 0: our own). */
+int proc_parse_maps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e);
 /* Read /proc/PID/smaps. */
 int proc_parse_smaps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e);
 void proc_vma_list_free(struct proc_vma_list *l);

@@ -66,14 +66,10 @@ static int check_xstate(struct restore_ctx *ctx)
 int vdso_layout_self(struct vdso_layout *ret, struct ckpt_error *e)
 {
 	struct proc_vma_list l = {0};
-	_cleanup_free_ char *text = NULL;
 	struct vdso_layout v = {0};
 	int r;
 
-	r = proc_read_file("/proc/self/maps", &text, NULL, e);
-	if (r < 0)
-		return r;
-	r = proc_parse_maps_text(text, &l, e);
+	r = proc_parse_maps(0, &l, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < l.n; i++) {

@@ -267,13 +267,11 @@ static int cmp_range(const void *a, const void *b)
 static int collision(struct restore_ctx *ctx, const struct cow_range *r, int err)
 {
 	struct proc_vma_list self = {0};
-	_cleanup_free_ char *text = NULL;
 	struct ckpt_error ignore = {0};
 	char what[256] = "a mapping of the restorer";
 	pid_t pid = 0;
 
-	if (proc_read_file("/proc/self/maps", &text, NULL, &ignore) >= 0 &&
-	    proc_parse_maps_text(text, &self, &ignore) >= 0)
+	if (proc_parse_maps(0, &self, &ignore) >= 0)
 		for (size_t i = 0; i < self.n; i++)
 			if (self.v[i].start < r->end && self.v[i].end > r->start) {
 				snprintf(what, sizeof(what),

@@ -114,14 +114,11 @@ static int find_hole(struct range *v, size_t n, uint64_t len, uint64_t *ret)
 static int collect_ranges(struct restore_ctx *ctx, struct range **ret, size_t *ret_n)
 {
 	struct proc_vma_list self = {0};
-	_cleanup_free_ char *text = NULL;
 	size_t n = 0, cap;
 	struct range *v;
 	int r;
 
-	r = proc_read_file("/proc/self/maps", &text, NULL, &ctx->err);
-	if (r >= 0)
-		r = proc_parse_maps_text(text, &self, &ctx->err);
+	r = proc_parse_maps(0, &self, &ctx->err);
 	if (r < 0)
 		return r;
 	cap = self.n + 1;

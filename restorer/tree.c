@@ -245,17 +245,11 @@ static void huge_pages_for_forks(struct restore_ctx *ctx)
 {
 	struct proc_vma_list l = {0};
 	struct ckpt_error ignore = {0};
-	_cleanup_free_ char *text = NULL;
 	double t0 = ckpt_monotonic_seconds();
 	uint64_t bytes = 0;
-	size_t len;
 
-	if (ctx->ntasks < HUGE_FORK_MIN_TASKS ||
-	    proc_read_file("/proc/self/maps", &text, &len, &ignore) < 0 ||
-	    proc_parse_maps_text(text, &l, &ignore) < 0) {
-		proc_vma_list_free(&l);
+	if (ctx->ntasks < HUGE_FORK_MIN_TASKS || proc_parse_maps(0, &l, &ignore) < 0)
 		return;
-	}
 	for (size_t i = 0; i < l.n; i++) {
 		const struct proc_vma *v = &l.v[i];
 		uint64_t s = (v->start + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1),

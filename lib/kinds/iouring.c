@@ -520,17 +520,11 @@ static int dump_eventfd(const struct fd_probe *p, uint32_t flags, const struct k
 static int task_ring_maps(pid_t pid, uint64_t ino, uint64_t *rings_len, uint64_t *sqes_len,
 			  struct ckpt_error *e)
 {
-	_cleanup_free_ char *text = NULL;
 	struct proc_vma_list vl = {0};
-	char path[64];
 	int r;
 
 	*rings_len = *sqes_len = 0;
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	r = proc_read_file(path, &text, NULL, e);
-	if (r < 0)
-		return r;
-	r = proc_parse_maps_text(text, &vl, e);
+	r = proc_parse_maps(pid, &vl, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < vl.n; i++) {

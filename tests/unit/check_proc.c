@@ -730,6 +730,22 @@ START_TEST(test_live_self)
 	ck_assert(found);
 	proc_vma_list_free(&l);
 
+	/* maps: the areas without VmFlags; pid 0 reads our own */
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(proc_parse_maps(k ? getpid() : 0, &l, &e), 0);
+		ck_assert_ptr_nonnull(find_vma(&l, "[stack]"));
+		found = false;
+		for (size_t i = 0; i < l.n; i++) {
+			ck_assert(!l.v[i].has_vmflags);
+			if (l.v[i].start <= (uintptr_t)find_vma && (uintptr_t)find_vma < l.v[i].end)
+				found = l.v[i].prot & PROT_EXEC;
+		}
+		ck_assert(found);
+		proc_vma_list_free(&l);
+	}
+	ck_assert_int_eq(proc_parse_maps(INT32_MAX, &l, &e), -ENOENT);
+	ck_assert_msg(strstr(e.msg, "/proc/2147483647/maps"), "%s", e.msg);
+
 	ck_assert_int_eq(proc_parse_limits(getpid(), lim, &e), 0);
 	getrlimit(RLIMIT_NOFILE, &rl);
 	ck_assert_uint_eq(lim[RLIMIT_NOFILE].cur, rl.rlim_cur);
