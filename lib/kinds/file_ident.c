@@ -113,43 +113,13 @@ int file_sum_take(int fd, struct file_sum *ret, struct ckpt_error *e)
 	return 0;
 }
 
-int file_ident_fill_known(int fd, const struct file_sum *known, size_t n, FileIdent *ret,
-			  struct ckpt_error *e)
-{
-	struct file_sum now;
-	struct stat st;
-	int r;
-
-	if (fstat(fd, &st) < 0)
-		return ckpt_err_errno(e, -errno, "cannot stat fd %d", fd);
-	if (!S_ISREG(st.st_mode))
-		return file_ident_fill(fd, true, ret, e);
-	sum_of_stat(&st, &now);
-	for (size_t i = 0; i < n; i++) {
-		FileIdent id = FILE_IDENT__INIT;
-
-		if (!same_identity(&known[i], &now))
-			continue;
-		r = ckpt_fault_inject("file-ident", e);
-		if (r < 0)
-			return r;
-		/* the identity the sum belongs to, as stat gave it */
-		id.size = now.size;
-		id.mtime_ns = now.mtime_ns;
-		id.has_dev = id.has_ino = true;
-		id.dev = now.dev;
-		id.ino = now.ino;
-		id.has_content_crc32c = true;
-		id.content_crc32c = known[i].crc;
-		*ret = id;
-		return 0;
-	}
-	return file_ident_fill(fd, true, ret, e);
-}
-
-int file_ident_fill(int fd, bool with_content, FileIdent *ret, struct ckpt_error *e)
+/* The identity of fd; its content's sum from known[n] when one of the same
+ * identity is there, else read now (with_content). */
+static int ident_fill(int fd, bool with_content, const struct file_sum *known, size_t n,
+		      FileIdent *ret, struct ckpt_error *e)
 {
 	FileIdent id = FILE_IDENT__INIT;
+	struct file_sum now;
 	struct stat st;
 	int r;
 
@@ -158,20 +128,40 @@ int file_ident_fill(int fd, bool with_content, FileIdent *ret, struct ckpt_error
 		return r;
 	if (fstat(fd, &st) < 0)
 		return ckpt_err_errno(e, -errno, "cannot stat fd %d", fd);
-	id.size = (uint64_t)st.st_size;
-	id.mtime_ns = mtime_ns(&st);
+	sum_of_stat(&st, &now);
+	id.size = now.size;
+	id.mtime_ns = now.mtime_ns;
 	id.has_dev = true;
-	id.dev = st.st_dev;
+	id.dev = now.dev;
 	id.has_ino = true;
-	id.ino = st.st_ino;
+	id.ino = now.ino;
 	if (with_content && S_ISREG(st.st_mode) && id.size <= IDENT_CRC_MAX_SIZE) {
-		r = content_crc(fd, id.size, &id.content_crc32c, e);
-		if (r < 0)
-			return r;
+		size_t i = 0;
+
+		while (i < n && !same_identity(&known[i], &now))
+			i++;
+		if (i < n) {
+			id.content_crc32c = known[i].crc;
+		} else {
+			r = content_crc(fd, id.size, &id.content_crc32c, e);
+			if (r < 0)
+				return r;
+		}
 		id.has_content_crc32c = true;
 	}
 	*ret = id;
 	return 0;
+}
+
+int file_ident_fill_known(int fd, const struct file_sum *known, size_t n, FileIdent *ret,
+			  struct ckpt_error *e)
+{
+	return ident_fill(fd, true, known, n, ret, e);
+}
+
+int file_ident_fill(int fd, bool with_content, FileIdent *ret, struct ckpt_error *e)
+{
+	return ident_fill(fd, with_content, NULL, 0, ret, e);
 }
 
 static void format_ns(uint64_t ns, char *buf, size_t len)
