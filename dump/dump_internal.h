@@ -293,10 +293,10 @@ void dump_fds_undo(struct dump_ctx *c);
 int dump_fds_recheck(struct dump_ctx *c, struct ckpt_error *e);
 /* A new, zeroed entry at the end of files.img (its id: its 1-based position). */
 struct dump_file *dump_file_new(struct dump_ctx *c, struct ckpt_error *e);
-/* Add (or find) the mapping_only entry of the file open at fd; *ret_id its id. */
 /* dump_prefetch.c: the content checksums of the files the tree maps, taken
  * while it runs (a hint: nothing fails). */
 void dump_prefetch_sums(struct dump_ctx *c);
+/* Add (or find) the mapping_only entry of the file open at fd; *ret_id its id. */
 int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t *ret_id,
 			  struct ckpt_error *e);
 int dump_write_files(struct dump_ctx *c, struct ckpt_error *e);

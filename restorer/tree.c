@@ -183,7 +183,7 @@ static int check_deaths(struct restore_ctx *ctx, int phase)
  */
 static int wait_phase_all(struct restore_ctx *ctx, int phase)
 {
-	double deadline, checked = 0, check_cost = 0;
+	double deadline, next_check = 0;
 	size_t ready = 0;
 
 	ctx->last_msg = ckpt_monotonic_seconds();
@@ -197,15 +197,13 @@ static int wait_phase_all(struct restore_ctx *ctx, int phase)
 		 * (thousands of tasks report in one phase), and at most a tenth
 		 * of our time (4,000 tasks: 60 ms a look; every 50 ms, it was
 		 * most of what we did while they waited for us) */
-		if (r >= 0 && ckpt_monotonic_seconds() - checked >=
-				  (CHECK_COST_RATIO * check_cost > POLL_MS / 1000.0
-				       ? CHECK_COST_RATIO * check_cost
-				       : POLL_MS / 1000.0)) {
-			double t0 = ckpt_monotonic_seconds();
+		if (r >= 0 && ckpt_monotonic_seconds() >= next_check) {
+			double t0 = ckpt_monotonic_seconds(), wait;
 
 			r = check_deaths(ctx, phase);
-			checked = ckpt_monotonic_seconds();
-			check_cost = checked - t0;
+			wait = CHECK_COST_RATIO * (ckpt_monotonic_seconds() - t0);
+			next_check = ckpt_monotonic_seconds() +
+				     (wait > POLL_MS / 1000.0 ? wait : POLL_MS / 1000.0);
 		}
 		if (r < 0)
 			return r;
