@@ -29,6 +29,7 @@
 #include "kread.h"
 #include "log.h"
 #include "page_pipes.h"
+#include "thp.h"
 
 /* a zombie makes the seize fail with -EBUSY; so many tries over ~1 s */
 #define SEIZE_ATTEMPTS 10
@@ -490,6 +491,9 @@ static void warm_heap(void)
 	p = malloc(len);
 	if (!p)
 		return;
+	/* fresh heap: in huge pages, each 4 KiB page would cost a first access
+	 * here (lib/thp.h) */
+	thp_advise((void *)p, len);
 	/* a store per page (a memset before free may be optimized away) */
 	for (size_t i = 0; i < len; i += 4096)
 		p[i] = 0;

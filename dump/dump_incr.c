@@ -62,6 +62,7 @@
 #include "image.h"
 #include "log.h"
 #include "mm_cow.h"
+#include "thp.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -641,13 +642,11 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 		return 0;
 	if (in->pre_done)
 		return 0; /* made by the try before (dump_incr_keep): still good */
-	in->pre_buf = mmap(NULL, PRECOPY_MAX, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* in huge pages: a first access of each 4 KiB page would cost (lib/thp.h) */
+	in->pre_buf = thp_map(PRECOPY_MAX);
 	vec = calloc(SCAN_VEC, sizeof(*vec));
 	w = malloc(PM_WORDS * sizeof(*w));
-	if (in->pre_buf == MAP_FAILED || !vec || !w) {
-		if (in->pre_buf == MAP_FAILED)
-			in->pre_buf = NULL;
+	if (!in->pre_buf || !vec || !w) {
 		free(vec);
 		return ckpt_err(e, -ENOMEM, "out of memory for the copy before the freeze");
 	}
@@ -1407,8 +1406,7 @@ void dump_incr_free(struct dump_ctx *c)
 			close(in->tasks[i].pidfd);
 	}
 	free(in->tasks);
-	if (in->pre_buf)
-		munmap(in->pre_buf, PRECOPY_MAX);
+	thp_unmap(in->pre_buf, PRECOPY_MAX);
 	if (in->parent_fd >= 0)
 		close(in->parent_fd);
 	if (in->old_holder_pidfd >= 0)

@@ -9,6 +9,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "page_writer.h"
+#include "thp.h"
 
 static char *buf_of(struct page_writer *w, uint64_t k)
 {
@@ -20,11 +21,11 @@ int page_ring_init(struct page_ring *r, bool populate, struct ckpt_error *e)
 	size_t len = (size_t)PAGE_WRITER_NBUF * PAGE_WRITER_BUF;
 
 	memset(r, 0, sizeof(*r));
-	r->bufs = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r->bufs == MAP_FAILED) {
-		r->bufs = NULL;
+	/* in huge pages: the data passes through each byte of the ring, and
+	 * 4 KiB pages would cost a first access each (lib/thp.h) */
+	r->bufs = thp_map(len);
+	if (!r->bufs)
 		return ckpt_err_errno(e, -errno, "allocating %zu KiB of page buffers", len >> 10);
-	}
 	if (populate && madvise(r->bufs, len, MADV_POPULATE_WRITE) == 0) {
 		volatile char *v = r->bufs;
 
@@ -40,8 +41,7 @@ int page_ring_init(struct page_ring *r, bool populate, struct ckpt_error *e)
 
 void page_ring_fini(struct page_ring *r)
 {
-	if (r->bufs)
-		munmap(r->bufs, (size_t)PAGE_WRITER_NBUF * PAGE_WRITER_BUF);
+	thp_unmap(r->bufs, (size_t)PAGE_WRITER_NBUF * PAGE_WRITER_BUF);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "proc.h"
 #include "restore.h"
+#include "thp.h"
 
 #define POLL_MS 50
 /* the look for tasks dead without a word waits ten times what it took */
@@ -40,7 +41,6 @@
 #define ROLLBACK_TIMEOUT_MS 10000
 /* below this many tasks the forks cost less than making huge pages */
 #define HUGE_FORK_MIN_TASKS 64
-#define HUGE_SIZE (2ULL << 20)
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
@@ -250,8 +250,8 @@ static void huge_pages_for_forks(struct restore_ctx *ctx)
 		return;
 	for (size_t i = 0; i < l.n; i++) {
 		const struct proc_vma *v = &l.v[i];
-		uint64_t s = (v->start + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1),
-			 e = v->end & ~(HUGE_SIZE - 1);
+		uint64_t s = (v->start + THP_SIZE - 1) & ~(uint64_t)(THP_SIZE - 1),
+			 e = v->end & ~(uint64_t)(THP_SIZE - 1);
 
 		if (v->shared || !(v->prot & PROT_WRITE) || v->ino ||
 		    (v->path[0] && strcmp(v->path, "[heap]")) || s >= e)

@@ -20,6 +20,7 @@
 
 #include "cleanup.h"
 #include "proc.h"
+#include "thp.h"
 
 #define FIXTURE(name) CKPT_TEST_DATA "/proc/" name
 
@@ -898,6 +899,78 @@ START_TEST(test_live_large_smaps)
 }
 END_TEST
 
+/* The area of ours that holds addr, from smaps (NULL if none). */
+static const struct proc_vma *area_of(const struct proc_vma_list *l, uintptr_t addr)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].start <= addr && addr < l->v[i].end)
+			return &l->v[i];
+	return NULL;
+}
+
+/* lib/thp.c: aligned, sized as asked, huge pages asked for where whole. */
+START_TEST(test_thp_map)
+{
+	struct proc_vma_list l = {};
+	struct ckpt_error e = {};
+	size_t len = THP_SIZE + THP_SIZE / 2 + 5;
+	char *p = thp_map(len);
+	const struct proc_vma *a;
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq((uintptr_t)p % THP_SIZE, 0);
+	memset(p, 0x5a, len);
+	ck_assert_int_eq(proc_parse_smaps(getpid(), &l, &e), 0);
+	/* the whole huge page asks for huge pages, the half one after it not */
+	a = area_of(&l, (uintptr_t)p);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq(a->start, (uintptr_t)p);
+	ck_assert_uint_eq(a->end, (uintptr_t)p + THP_SIZE);
+	ck_assert(proc_vma_has_flag(a, "hg"));
+	a = area_of(&l, (uintptr_t)p + THP_SIZE);
+	ck_assert_ptr_nonnull(a);
+	ck_assert(!proc_vma_has_flag(a, "hg"));
+	/* nothing mapped past the pages asked for: the rest was given back */
+	ck_assert_uint_eq(a->end, ((uintptr_t)p + len + 4095) & ~(uintptr_t)4095);
+	proc_vma_list_free(&l);
+	thp_unmap(p, len);
+	ck_assert_int_eq(proc_parse_smaps(getpid(), &l, &e), 0);
+	ck_assert_ptr_null(area_of(&l, (uintptr_t)p));
+	ck_assert_ptr_null(area_of(&l, (uintptr_t)p + THP_SIZE));
+	proc_vma_list_free(&l);
+	thp_unmap(NULL, len); /* nothing */
+}
+END_TEST
+
+/* thp_advise of an unaligned range: only its aligned middle. */
+START_TEST(test_thp_advise)
+{
+	struct proc_vma_list l = {};
+	struct ckpt_error e = {};
+	char *m =
+	    mmap(NULL, 8 * THP_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *start;
+	const struct proc_vma *a;
+
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	/* from 4 KiB past an aligned address to 4 KiB short of another */
+	start =
+	    (char *)(((uintptr_t)m + THP_SIZE - 1) & ~(uintptr_t)(THP_SIZE - 1)) + THP_SIZE - 4096;
+	thp_advise(start, 2 * THP_SIZE);
+	ck_assert_int_eq(proc_parse_smaps(getpid(), &l, &e), 0);
+	a = area_of(&l, (uintptr_t)start + 4096);
+	ck_assert_ptr_nonnull(a);
+	ck_assert(proc_vma_has_flag(a, "hg"));
+	ck_assert_uint_eq(a->start, (uintptr_t)start + 4096);
+	ck_assert_uint_eq(a->end, (uintptr_t)start + 4096 + THP_SIZE);
+	a = area_of(&l, (uintptr_t)start);
+	ck_assert_ptr_nonnull(a);
+	ck_assert(!proc_vma_has_flag(a, "hg"));
+	proc_vma_list_free(&l);
+	munmap(m, 8 * THP_SIZE);
+}
+END_TEST
+
 START_TEST(test_read_file_errors)
 {
 	struct ckpt_error e = {};
@@ -970,6 +1043,8 @@ static Suite *proc_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_live_self);
 	tcase_add_test(tc, test_live_fdinfo);
+	tcase_add_test(tc, test_thp_map);
+	tcase_add_test(tc, test_thp_advise);
 	tcase_add_test(tc, test_live_auxv);
 	tcase_add_test(tc, test_live_tasks);
 	tcase_add_test(tc, test_live_child);
