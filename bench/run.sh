@@ -6,8 +6,10 @@
 # run: a full dump against the tmpfs write rate of the same amount right
 # before it ("dd same"; the dump should reach 85% of it), the freeze of a
 # --leave-running dump against a memcpy of that memory plus 50 ms, a restore
-# against the first-touch rate of fresh anonymous memory. Prints one table,
-# then restore --lazy of CKPT_BENCH_LAZY_MIB (2 GiB) against an eager restore.
+# against the first-touch rate of fresh anonymous memory; medians of
+# CKPT_BENCH_RUNS (3) alternating runs. Prints one table, then restore --lazy
+# of CKPT_BENCH_LAZY_MIB (2 GiB) against an eager restore, then the
+# incremental row (the largest size).
 # Needs root and a build (CKPT_BUILD, default build/). Cleans up after itself.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -34,8 +36,6 @@ us() { echo "${EPOCHREALTIME/./}"; }
 # rate MIB MICROSECONDS -> MiB/s; secs MICROSECONDS -> seconds
 rate() { awk -v m="$1" -v t="$2" 'BEGIN { printf "%.0f", m / (t / 1e6) }'; }
 secs() { awk -v t="$1" 'BEGIN { printf "%.3f", t / 1e6 }'; }
-# pct A B -> A/B in percent
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
 # frozen_limit MIB MIB_PER_S -> seconds: memcpy of that memory + 50 ms
 frozen_limit() { awk -v m="$1" -v r="$2" 'BEGIN { printf "%.3f", m / r + 0.05 }'; }
 ok() { awk "BEGIN { exit !($1) }" && echo ok || echo NO; }
@@ -57,56 +57,79 @@ read -r _ first_touch < <(grep first_touch "$W/touch.out")
 read -r _ mapped < <(grep mapped "$W/touch.out")
 read -r _ memcpy_rate < <(grep memcpy "$W/touch.out")
 
+# Each row is the median of RUNS alternating runs on one program: dd, dump
+# (killing), restore, dump --leave-running of the restored program, and
+# again. The host backs this VM's memory lazily and takes back what it
+# frees, so a dd or a dump meets memory it must back first at random;
+# a ratio is taken within a run (dd right before its dump), then the median.
+RUNS=${CKPT_BENCH_RUNS:-3}
+# median N... -> the middle value (the lower middle of an even count)
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 rows=()
+row=0
 for mib in "${SIZES[@]}"; do
-	log=$W/memhog-$mib.log
-	setsid "$BUILD/tests/workloads/memhog" "$mib" "$log" "$W/ready-$mib" --interval 1000 \
+	row=$((row + 1))
+	log=$W/memhog-$row.log
+	setsid "$BUILD/tests/workloads/memhog" "$mib" "$log" "$W/ready-$row" --interval 1000 \
 		</dev/null >/dev/null 2>&1 &
 	disown $!
-	wait_until test -s "$W/ready-$mib" || die "memhog $mib MiB did not start"
-	read -r PID <"$W/ready-$mib"
+	wait_until test -s "$W/ready-$row" || die "memhog $mib MiB did not start"
+	read -r PID <"$W/ready-$row"
 	wait_until more_lines "$log" 1 || die "memhog $mib MiB: no check line"
+	dumps=() dds=() ratios=() restores=() frozens=()
+	for ((run = 1; run <= RUNS; run++)); do
+		# The limit for this run, in the same conditions: the same
+		# amount written to tmpfs while the workload holds its memory
+		# (writing fresh tmpfs pages costs more than rewriting
+		# recycled ones on these VMs).
+		t0=$(us)
+		dd if=/dev/zero of="$W/dd" bs=1M count="$mib" conv=fdatasync 2>/dev/null || die "dd failed"
+		dd_us=$(($(us) - t0))
+		rm -f "$W/dd"
 
-	# The limit for this row, in the same conditions: the same amount
-	# written to tmpfs while the workload holds its memory (writing fresh
-	# tmpfs pages costs more than rewriting recycled ones on these VMs).
-	t0=$(us)
-	dd if=/dev/zero of="$W/dd" bs=1M count="$mib" conv=fdatasync 2>/dev/null || die "dd failed"
-	dd_us=$(($(us) - t0))
-	rm -f "$W/dd"
+		t0=$(us)
+		"$CKPTCTL" dump "$PID" -D "$W/img-$mib" >"$W/dump.out" 2>&1 ||
+			die "dump $mib MiB failed: $(cat "$W/dump.out")"
+		dump_us=$(($(us) - t0))
+		img_mib=$(du -sm "$W/img-$mib" | cut -f1)
+		wait_until gone "$PID" || die "pid $PID still there after dump"
+		before=$(lines "$log")
 
-	t0=$(us)
-	"$CKPTCTL" dump "$PID" -D "$W/img-$mib" >"$W/dump.out" 2>&1 || die "dump $mib MiB failed: $(cat "$W/dump.out")"
-	dump_us=$(($(us) - t0))
-	img_mib=$(du -sm "$W/img-$mib" | cut -f1)
-	wait_until gone "$PID" || die "pid $PID still there after dump"
-	before=$(lines "$log")
+		t0=$(us)
+		"$CKPTCTL" restore "$W/img-$mib" >"$W/restore.out" 2>&1 ||
+			die "restore $mib MiB failed: $(cat "$W/restore.out")"
+		restore_us=$(($(us) - t0))
+		wait_until more_lines "$log" "$before" || die "memhog $mib MiB did not run after restore"
+		grep -q CORRUPT "$log" && die "memhog $mib MiB: memory corrupted after restore"
+		rm -rf "$W/img-$mib"
 
-	t0=$(us)
-	"$CKPTCTL" restore "$W/img-$mib" >"$W/restore.out" 2>&1 || die "restore $mib MiB failed: $(cat "$W/restore.out")"
-	restore_us=$(($(us) - t0))
-	wait_until more_lines "$log" "$before" || die "memhog $mib MiB did not run after restore"
-	grep -q CORRUPT "$log" && die "memhog $mib MiB: memory corrupted after restore"
+		# The restored program again, dumped with --leave-running: how
+		# long it was frozen, by the dump's own account.
+		"$CKPTCTL" dump "$PID" -D "$W/lr-$mib" --leave-running --json >"$W/lr.out" 2>&1 ||
+			die "leave-running dump $mib MiB failed: $(cat "$W/lr.out")"
+		frozen=$(sed -n 's/.*"frozen_seconds":\([0-9.]*\).*/\1/p' "$W/lr.out")
+		[[ -n $frozen ]] || die "no frozen_seconds in: $(cat "$W/lr.out")"
+		gone "$PID" && die "memhog $mib MiB gone after a --leave-running dump"
+		rm -rf "$W/lr-$mib"
 
-	# The restored program again, dumped with --leave-running: how long
-	# it was frozen, by the dump's own account.
-	"$CKPTCTL" dump "$PID" -D "$W/lr-$mib" --leave-running --json >"$W/lr.out" 2>&1 ||
-		die "leave-running dump $mib MiB failed: $(cat "$W/lr.out")"
-	frozen=$(sed -n 's/.*"frozen_seconds":\([0-9.]*\).*/\1/p' "$W/lr.out")
-	[[ -n $frozen ]] || die "no frozen_seconds in: $(cat "$W/lr.out")"
-	gone "$PID" && die "memhog $mib MiB gone after a --leave-running dump"
-	rm -rf "$W/lr-$mib"
+		dumps+=("$dump_us") dds+=("$dd_us") restores+=("$restore_us") frozens+=("$frozen")
+		ratios+=("$(awk -v d="$dd_us" -v t="$dump_us" 'BEGIN { printf "%.2f", d / t }')")
+	done
 	kill -KILL "$PID"
 	wait_until gone "$PID"
 	PID=
-	rm -rf "$W/img-$mib"
 
+	dump_us=$(median "${dumps[@]}") dd_us=$(median "${dds[@]}")
+	restore_us=$(median "${restores[@]}") frozen=$(median "${frozens[@]}")
+	ratio=$(median "${ratios[@]}")
+	each=$(printf '%s\n' "${ratios[@]}" | awk '{ printf "%s%.0f%%", (NR > 1 ? " " : ""), $1 * 100 }')
 	limit=$(frozen_limit "$mib" "$memcpy_rate")
-	rows+=("$(printf '| %6s MiB | %6s | %7s | %7s | %7s | %6s %-2s | %7s | %7s | %-2s | %7s | %7s |' \
-		"$mib" "$img_mib" "$(secs $dump_us)" "$(rate "$mib" $dump_us)" \
-		"$(rate "$mib" $dd_us)" "$(pct $dd_us $dump_us)" "$(ok "$dd_us / $dump_us >= 0.85")" \
+	rows+=("$(printf '| %6s MiB | %6s | %7s | %7s | %7s | %6s %-2s | %-14s | %7s | %7s | %-2s | %7s | %7s |' \
+		"$mib" "$img_mib" "$(secs "$dump_us")" "$(rate "$mib" "$dump_us")" \
+		"$(rate "$mib" "$dd_us")" "$(awk -v r="$ratio" 'BEGIN { printf "%.0f%%", 100 * r }')" \
+		"$(ok "$ratio >= 0.85")" "$each" \
 		"$frozen" "$limit" "$(ok "$frozen <= $limit")" \
-		"$(secs $restore_us)" "$(rate "$mib" $restore_us)")")
+		"$(secs "$restore_us")" "$(rate "$mib" "$restore_us")")")
 done
 
 # restore --lazy against an eager restore of the same images: time until
@@ -195,15 +218,24 @@ incr_frozen() # MODE -> frozen seconds of the dump (full: one dump; incr: pre-du
 	PID=
 	rm -rf "$W/ipre" "$W/ifin" "$W/ifull"
 }
-read -r full_frozen _ < <(incr_frozen full)
-read -r incr_fz incr_saved < <(incr_frozen incr)
-[[ -n $full_frozen && -n $incr_fz ]] || die "no frozen_seconds from the incremental row"
+# RUNS pairs, alternating; the ratio is taken within a pair, then the median
+fulls=() incrs=() saveds=() iratios=()
+for ((run = 1; run <= RUNS; run++)); do
+	read -r full_frozen _ < <(incr_frozen full)
+	read -r incr_fz incr_saved < <(incr_frozen incr)
+	[[ -n $full_frozen && -n $incr_fz ]] || die "no frozen_seconds from the incremental row"
+	fulls+=("$full_frozen") incrs+=("$incr_fz") saveds+=("$incr_saved")
+	iratios+=("$(awk -v i="$incr_fz" -v f="$full_frozen" 'BEGIN { printf "%.3f", i / f }')")
+done
+full_frozen=$(median "${fulls[@]}") incr_fz=$(median "${incrs[@]}")
+incr_saved=$(median "${saveds[@]}") incr_ratio=$(median "${iratios[@]}")
+incr_each=$(printf '%s\n' "${iratios[@]}" | awk '{ printf "%s%.0f%%", (NR > 1 ? " " : ""), $1 * 100 }')
 
 echo
 echo "ckpt benchmark: memhog (touched anonymous memory), images in /dev/shm, $(nproc) CPUs, $(uname -r)"
 echo
-echo "| memory     | images MiB | dump s | dump MiB/s | dd same MiB/s | dump/dd (limit 85%) | leave-running frozen s | limit s | ok | restore s | restore MiB/s |"
-echo "|------------|-----:|------:|------:|------:|------:|------:|------:|----|------:|------:|"
+echo "| memory     | images MiB | dump s | dump MiB/s | dd same MiB/s | dump/dd (limit 85%) | dump/dd each run | leave-running frozen s | limit s | ok | restore s | restore MiB/s |"
+echo "|------------|-----:|------:|------:|------:|------:|----------------|------:|------:|----|------:|------:|"
 for r in "${rows[@]}"; do
 	echo "$r"
 done
@@ -217,7 +249,9 @@ echo "dd same: dd of the same amount to /dev/shm right before the dump, while th
 echo "workload holds its memory: the tmpfs write limit in the dump's own conditions;"
 echo "the dump should reach 85% of it. leave-running frozen: frozen_seconds of"
 echo "ckptctl dump --leave-running --json on the restored program; its limit is a"
-echo "memcpy of that memory + 50 ms."
+echo "memcpy of that memory + 50 ms. Each figure is the median of $RUNS alternating"
+echo "runs on one program (dd, dump, restore, leave-running dump; CKPT_BENCH_RUNS);"
+echo "dump/dd is the median of each run's ratio, all of which are listed."
 echo
 echo "restore --lazy (the tree runs before its memory is in; a pager brings it in):"
 echo
@@ -228,10 +262,12 @@ echo
 echo "runs after: from ckptctl restore --lazy to its return; its limit is the 1 MiB"
 echo "restore + 50 ms. all in after: until the pager has exited; its limit is the"
 echo "eager restore of the same images."
-echo "| incremental, $imib MiB writing 1%/s | full dump frozen s | final dump frozen s (--pre-dump 1 s before) | pages saved | ratio (target <= 5%) | ok |"
-echo "|---|------:|------:|------:|------:|----|"
-printf '| %s MiB | %s | %s | %s | %s | %s |\n' "$imib" "$full_frozen" "$incr_fz" "$incr_saved" \
-	"$(pct "$incr_fz" "$full_frozen")" "$(ok "$incr_fz <= 0.05 * $full_frozen")"
+echo "| incremental, $imib MiB writing 1%/s | full dump frozen s | final dump frozen s (--pre-dump 1 s before) | pages saved | ratio (target <= 5%) | ok | ratio each run |"
+echo "|---|------:|------:|------:|------:|----|----|"
+printf '| %s MiB | %s | %s | %s | %s | %s | %s |\n' "$imib" "$full_frozen" "$incr_fz" "$incr_saved" \
+	"$(awk -v r="$incr_ratio" 'BEGIN { printf "%.0f%%", 100 * r }')" "$(ok "$incr_ratio <= 0.05")" \
+	"$incr_each"
 echo
 echo "full dump frozen: frozen_seconds of a killing dump of bench/dirty.c; final dump:"
 echo "the same program, --pre-dump, then 1 s later a killing dump with --parent."
+echo "Medians of $RUNS alternating pairs; the ratio is taken within each pair."
