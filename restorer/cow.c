@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -43,11 +44,7 @@
 #include "proc.h"
 #include "restore.h"
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-#define POPULATE_MIN_BYTES (2ULL << 20)
-/* the task's pages are read in pieces of this size, P told after each */
+/* P is told after each piece of this size of the task's pages */
 #define BUSY_CHUNK (64ULL << 20)
 
 static bool entry_inherited(const PagemapEntry *p)
@@ -867,29 +864,40 @@ static bool in_kept(const struct rtask *t, uint64_t addr, uint64_t *end)
 	return false;
 }
 
-/* Read len bytes at data offset at of fd straight to s (in pieces, P told after each). */
+/*
+ * Put len bytes at data offset at of fd at s, our own address: through
+ * ctx->page_buf and process_vm_writev to ourselves, not a pread to s (on
+ * these VMs the kernel's first access of each page through our addresses
+ * costs a fault of its own: docs/restore.md, stage memory). P is told
+ * after each BUSY_CHUNK: it waits for the fork.
+ */
 static int read_kept(struct restore_ctx *ctx, struct rtask *t, int fd, const char *name,
 		     uint64_t s, uint64_t len, uint64_t at, struct ckpt_error *err)
 {
 	uint64_t done = 0;
+	char *buf;
+	int r;
 
+	r = restore_page_buf(ctx, &buf, err);
+	if (r < 0)
+		return r;
 	while (done < len) {
-		/* in pieces: P waits for the fork, told after each */
-		uint64_t chunk = len - done < BUSY_CHUNK ? len - done : BUSY_CHUNK;
+		uint64_t chunk = len - done < RST_PAGE_BUF_BYTES ? len - done : RST_PAGE_BUF_BYTES;
+		struct iovec local = {buf, 0}, remote = {(void *)(uintptr_t)(s + done), 0};
 		ssize_t n;
 
-		if (len >= POPULATE_MIN_BYTES && !(done % BUSY_CHUNK))
-			madvise((void *)(uintptr_t)(s + done), chunk, MADV_POPULATE_WRITE);
-		n = pread(fd, (void *)(uintptr_t)(s + done), chunk,
-			  (off_t)(IMG_PAGES_DATA_OFFSET + at + done));
+		n = pread(fd, buf, chunk, (off_t)(IMG_PAGES_DATA_OFFSET + at + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return ckpt_err_errno(err, n < 0 ? -errno : -EIO,
 					      "%s: reading %" PRIu64 " bytes to %#" PRIx64, name,
 					      len - done, s + done);
+		local.iov_len = remote.iov_len = (size_t)n;
+		if (process_vm_writev(getpid(), &local, 1, &remote, 1, 0) != n)
+			memcpy(remote.iov_base, buf, (size_t)n); /* the area is ours, read-write */
 		done += (uint64_t)n;
-		if (done < len)
+		if (done < len && done / BUSY_CHUNK != (done - (uint64_t)n) / BUSY_CHUNK)
 			task_busy(ctx, t);
 	}
 	return 0;

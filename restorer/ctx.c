@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "log.h"
 #include "restore.h"
+#include "thp.h"
 
 void restore_progress(struct restore_ctx *ctx)
 {
@@ -46,11 +47,20 @@ void restore_progress_pages(struct restore_ctx *ctx, uint64_t len)
 void restore_progress_task_done(struct restore_ctx *ctx, const struct rtask *t)
 {
 	/* exact after each task, whatever restore_progress_pages() counted on
-	 * the way (not the pages P writes in batches, nor shared memory) */
+	 * the way (not shared memory) */
 	ctx->bytes_tasks_done += t->pages_bytes;
 	ctx->bytes_done = ctx->bytes_tasks_done;
 	ctx->tasks_done++;
 	restore_progress(ctx);
+}
+
+int restore_page_buf(struct restore_ctx *ctx, char **ret, struct ckpt_error *e)
+{
+	if (!ctx->page_buf && !(ctx->page_buf = thp_map(RST_PAGE_BUF_BYTES)))
+		return ckpt_err_errno(e, -errno, "allocating %llu MiB for the pages",
+				      RST_PAGE_BUF_BYTES >> 20);
+	*ret = ctx->page_buf;
+	return 0;
 }
 
 int restore_check_cancel(struct restore_ctx *ctx)
@@ -159,10 +169,7 @@ void restore_ctx_free(struct restore_ctx *ctx)
 			inventory__free_unpacked(ctx->chain[i].inv, NULL);
 	}
 	free(ctx->chain);
-	for (size_t i = 0; ctx->pages_nrs && i < ctx->files_slots; i++)
-		if (ctx->pages_nrs[i] >= 0)
-			close(ctx->pages_nrs[i]); /* P's placeholder */
-	free(ctx->pages_nrs);
+	thp_unmap(ctx->page_buf, RST_PAGE_BUF_BYTES);
 	free(ctx->fd_taken);
 	closep(&ctx->dirfd);
 	closep(&ctx->status_rd);

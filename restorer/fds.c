@@ -24,10 +24,7 @@
  * at several numbers, the image directory, the status pipe, the read-only
  * fds of mapped files and executables, kept by the tasks that map them
  * until stage memory has used them) lives at a "spare" number: one no task
- * has (fd_taken) and no pages number. The pages numbers (pages_nrs, one per
- * task of an fd table shared by several processes, CLONE_FILES) are spare
- * numbers P holds with a placeholder until each task puts its pages image
- * there itself. In a task, dup3() to a task's own number then only ever
+ * has (fd_taken). In a task, dup3() to a task's own number then only ever
  * replaces what that task does not use, and close_others() the rest.
  */
 #define LOG_PREFIX "fds: "
@@ -51,12 +48,7 @@
 
 static bool fd_is_spare(const struct restore_ctx *ctx, int nr)
 {
-	if (nr < 3 || (nr <= ctx->max_saved_fd && ctx->fd_taken[nr]))
-		return false;
-	for (size_t i = 0; ctx->pages_nrs && i < ctx->files_slots; i++)
-		if (ctx->pages_nrs[i] == nr)
-			return false;
-	return true;
+	return nr >= 3 && !(nr <= ctx->max_saved_fd && ctx->fd_taken[nr]);
 }
 
 static bool fd_free_in_p(int nr)
@@ -85,7 +77,7 @@ static int fd_spare_find(struct restore_ctx *ctx, const char *what, int *ret)
 /* Move one of P's fds (that tasks inherit) to a spare number. */
 int fd_spare(struct restore_ctx *ctx, int *fd, const char *what)
 {
-	int nr, r;
+	int nr = -1, r;
 
 	if (*fd < 0 || fd_is_spare(ctx, *fd))
 		return 0;
@@ -100,9 +92,8 @@ int fd_spare(struct restore_ctx *ctx, int *fd, const char *what)
 }
 
 /*
- * Which numbers the tasks use, where each task's pages image goes, and
- * which objects P makes right at their number: one held by every task
- * that has it at the same single number, no other object claiming it.
+ * Which numbers the tasks use, and which objects P makes right at their number: one held by every
+ * task that has it at the same single number, no other object claiming it.
  */
 static int fd_layout_init(struct restore_ctx *ctx)
 {
@@ -118,11 +109,8 @@ static int fd_layout_init(struct restore_ctx *ctx)
 		return ckpt_err_errno(&ctx->err, -errno, "setrlimit(RLIMIT_NOFILE)");
 	ctx->fd_taken = calloc(n + 1, sizeof(*ctx->fd_taken));
 	claim = calloc(n + 1, sizeof(*claim));
-	ctx->pages_nrs = calloc(ctx->files_slots + 1, sizeof(*ctx->pages_nrs));
-	if (!ctx->fd_taken || !claim || !ctx->pages_nrs)
+	if (!ctx->fd_taken || !claim)
 		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
-	for (size_t i = 0; i <= ctx->files_slots; i++)
-		ctx->pages_nrs[i] = -1;
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		const struct rtask *t = &ctx->tasks[i];
 
@@ -147,25 +135,6 @@ static int fd_layout_init(struct restore_ctx *ctx)
 			f->direct_nr = -1; /* the number is another object's */
 		else
 			claim[f->direct_nr] = (int)i + 1;
-	}
-	/* the pages numbers, held by placeholders (dups of /dev/null) */
-	for (size_t i = 0; i < ctx->files_slots; i++) {
-		int nr, ph, r;
-
-		r = fd_spare_find(ctx, "the pages images", &nr);
-		if (r < 0)
-			return r;
-		ph = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (ph < 0)
-			return ckpt_err_errno(&ctx->err, -errno, "opening /dev/null");
-		if (ph != nr && dup3(ph, nr, O_CLOEXEC) < 0) {
-			r = -errno;
-			close(ph);
-			return ckpt_err_errno(&ctx->err, r, "holding fd %d for a pages image", nr);
-		}
-		if (ph != nr)
-			close(ph);
-		ctx->pages_nrs[i] = nr;
 	}
 	return 0;
 }
@@ -391,8 +360,6 @@ int files_open_all(struct restore_ctx *ctx)
 	r = fd_layout_init(ctx);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < ctx->ntasks; i++)
-		ctx->tasks[i].pages_fd = ctx->pages_nrs[ctx->tasks[i].files_slot];
 	r = fd_spare(ctx, &ctx->dirfd, "the image directory");
 	/* the parent checkpoints too (chain.c): read by tasks in stage tree (cow.c) */
 	for (size_t i = 0; r >= 0 && i < ctx->n_chain; i++)
@@ -465,25 +432,6 @@ static int close_others(const int *keep, size_t n, struct ckpt_error *e)
 	return 0;
 }
 
-static int open_pages(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
-{
-	char name[64];
-	int fd;
-
-	img_file_name(IMG_PAGES, t->pid, name, sizeof(name));
-	fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "opening %s", name);
-	if (dup3(fd, t->pages_fd, O_CLOEXEC) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return ckpt_err_errno(e, r, "dup3 of %s to fd %d", name, t->pages_fd);
-	}
-	close(fd);
-	return 0;
-}
-
 /*
  * The kinds' install hooks (epoll registrations), once every fd of the task
  * is at its number: once per object, with its lowest fd (t->fds is sorted).
@@ -544,12 +492,11 @@ bool fds_table_last(const struct rtask *t)
 	return t->files_top->table_last == t;
 }
 
-/* What a task of t's table keeps open past stage fds: its pages image and mapped files. */
+/* What a task of t's table keeps open past stage fds: its mapped files. */
 static size_t keep_task_fds(struct restore_ctx *ctx, const struct rtask *t, int *keep)
 {
 	size_t n = 0;
 
-	keep[n++] = t->pages_fd;
 	/* Mapped files stay open until stage memory has mapped them. */
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		if (t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE_PRIVATE ||
@@ -583,9 +530,6 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 	_cleanup_free_ int *keep = NULL;
 	int r;
 
-	r = open_pages(ctx, t, e);
-	if (r < 0)
-		return r;
 	if (t->files_top != t) {
 		/* the table's top installs the fds and closes P's for us */
 		uint32_t *w = &ctx->ctl->fds_ready[t - ctx->tasks];
@@ -595,7 +539,7 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 		return 0;
 	}
 	for (size_t k = 0; k < t->n_table; k++)
-		cap += t->table[k]->mm->n_vmas + 2;
+		cap += t->table[k]->mm->n_vmas + 1; /* mapped files, the executable */
 	keep = calloc(cap, sizeof(int));
 	if (!keep)
 		return ckpt_err(e, -ENOMEM, "out of memory");

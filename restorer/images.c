@@ -483,7 +483,6 @@ static int link_files_tables(struct restore_ctx *ctx)
 
 	if (!count)
 		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
-	ctx->files_slots = 1;
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i], *top = t;
 		size_t steps = 0;
@@ -518,8 +517,6 @@ static int link_files_tables(struct restore_ctx *ctx)
 		if (t->files_top == t)
 			continue;
 		t->files_slot = (*c)++;
-		if (*c > ctx->files_slots)
-			ctx->files_slots = *c;
 	}
 	/* each table's tasks listed at its top: no task looks through all of them */
 	for (size_t i = 0; i < ctx->ntasks; i++) {

@@ -15,9 +15,14 @@
  *      shared memory objects (shmem.c) from the inherited fd P made for
  *      the object, MAP_SHARED at the saved offset; System V segments with
  *      a remote shmat(SHM_REMAP) at the saved address;
- *   4. read the saved pages straight into place: large runs by a remote
- *      pread64() from the task's own pages image fd (one copy), small runs
- *      batched by P into one process_vm_writev();
+ *   4. write the saved pages: P reads them from the images into one buffer
+ *      (in huge pages) and writes them into the task with process_vm_writev,
+ *      up to BATCH_BYTES and BATCH_IOV runs at a time. Not a pread64() run
+ *      by the task into its own memory: on these VMs a kernel access of a
+ *      page through the task's addresses costs a first-access fault per
+ *      4 KiB page, which process_vm_writev (pages pinned, written through
+ *      the kernel's own mapping) does not; 512 MiB in 0.28-0.33 s instead of
+ *      1.0-1.3 s;
  *   5. set the saved protection, then the mm fields, auxv and exe link with
  *      one prctl(PR_SET_MM, PR_SET_MM_MAP), and close the helper fds.
  */
@@ -45,20 +50,12 @@
 #include "proc.h"
 #include "restore.h"
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
 /* Gadget search: downward from here, keeping this distance from any area. */
 #define GADGET_SEARCH_TOP 0x7f0000000000ULL
 #define GADGET_SEARCH_BOTTOM 0x10000000ULL
 #define GADGET_MARGIN (1ULL << 20)
-/* Runs of pages at least this large are read by the task itself (pread64). */
-#define PREAD_MIN_BYTES (256ULL << 10)
-#define POPULATE_MIN_BYTES (2ULL << 20)
-/* Also the step of progress lines and cancel checks inside one large run. */
-#define PREAD_CHUNK (64ULL << 20)
-#define BATCH_BYTES (8ULL << 20)
+/* The most of a batch (P's buffer); also the step of progress lines and cancel checks. */
+#define BATCH_BYTES RST_PAGE_BUF_BYTES
 #define BATCH_IOV 1024
 
 /* ---- gadget placement ------------------------------------------------------------ */
@@ -452,11 +449,13 @@ struct batch {
 	size_t len;
 	struct iovec riov[BATCH_IOV];
 	int n;
-	char *buf;
+	char *buf; /* ctx->page_buf */
 };
 
-static int batch_flush(struct rtask *t, struct batch *b, struct ckpt_error *e)
+/* Read the batch from its image into P's buffer, write it into the task. */
+static int batch_flush(struct restore_ctx *ctx, struct rtask *t, struct batch *b)
 {
+	struct ckpt_error *e = &ctx->err;
 	struct iovec liov = {.iov_base = b->buf, .iov_len = b->len};
 	size_t done = 0;
 	ssize_t n;
@@ -487,69 +486,47 @@ static int batch_flush(struct rtask *t, struct batch *b, struct ckpt_error *e)
 			pos += b->riov[i].iov_len;
 		}
 	}
+	restore_progress_pages(ctx, b->len);
 	b->off += b->len;
 	b->len = 0;
 	b->n = 0;
-	return 0;
+	return restore_check_cancel(ctx);
 }
 
-static int pread_in_task(struct restore_ctx *ctx, struct rtask *t, uint64_t vaddr, uint64_t len,
-			 uint64_t off)
+/* Queue [va, va + len) of the task, from data offset off of fd: at most
+ * BATCH_BYTES, in a batch that reads its image in one piece. */
+static int batch_add(struct restore_ctx *ctx, struct rtask *t, struct batch *b, int fd, uint64_t va,
+		     uint64_t len, uint64_t off)
 {
-	struct ckpt_error *e = &ctx->err;
-	long got;
 	int r = 0;
 
-	/* Faulting fresh pages in one call is about twice as fast as letting
-	 * the copy fault them one by one (measured: 512 MiB in 0.2-0.37 s
-	 * instead of 0.42-0.84 s); failure only costs that speed. */
-	if (len >= POPULATE_MIN_BYTES)
-		rsys_call(&t->rsys, __NR_madvise, vaddr, len, MADV_POPULATE_WRITE, 0, 0, 0, &got,
-			  e);
-	while (r >= 0 && len) {
-		uint64_t chunk = len < PREAD_CHUNK ? len : PREAD_CHUNK;
-
-		r = restore_check_cancel(ctx);
-		if (r < 0)
-			break;
-		got = 0;
-		r = rcall(t, e, __NR_pread64,
-			  RARGS((uint64_t)t->pages_fd, vaddr, chunk, IMG_PAGES_DATA_OFFSET + off),
-			  &got, "pread64 of %" PRIu64 " bytes of pages-%d.img to %#" PRIx64, chunk,
-			  t->pid, vaddr);
-		if (r >= 0 && got <= 0)
-			r = ckpt_err(e, -EIO,
-				     "pid %d: pages-%d.img ends before data offset %" PRIu64,
-				     t->pid, t->pid, off);
-		vaddr += (uint64_t)got, len -= (uint64_t)got, off += (uint64_t)got;
-		if (r >= 0)
-			restore_progress_pages(ctx, (uint64_t)got);
-	}
-	return r;
-}
-
-/* A run of the task's own pages, at data offset off: read in by the task or batched. */
-static int fill_run(struct restore_ctx *ctx, struct rtask *t, struct batch *b, uint64_t va,
-		    uint64_t len, uint64_t off)
-{
-	struct ckpt_error *e = &ctx->err;
-	int r = 0;
-
-	/* the batch is one contiguous read of the image */
-	if (b->len && (b->fd != b->own_fd || b->off + b->len != off || len >= PREAD_MIN_BYTES ||
-		       b->len + len > BATCH_BYTES || b->n == BATCH_IOV))
-		r = batch_flush(t, b, e);
+	if (b->len && (b->fd != fd || b->off + b->len != off || b->len + len > BATCH_BYTES ||
+		       b->n == BATCH_IOV))
+		r = batch_flush(ctx, t, b);
 	if (r < 0)
 		return r;
-	if (len >= PREAD_MIN_BYTES)
-		return pread_in_task(ctx, t, va, len, off);
 	if (!b->len) {
-		b->fd = b->own_fd;
+		b->fd = fd;
 		b->off = off;
 	}
 	b->riov[b->n++] = (struct iovec){(void *)(uintptr_t)va, len};
 	b->len += len;
 	return 0;
+}
+
+/* A run of the task's own pages, at data offset off, in pieces of a batch at most. */
+static int fill_run(struct restore_ctx *ctx, struct rtask *t, struct batch *b, uint64_t va,
+		    uint64_t len, uint64_t off)
+{
+	int r = 0;
+
+	while (r >= 0 && len) {
+		uint64_t n = len < BATCH_BYTES ? len : BATCH_BYTES;
+
+		r = batch_add(ctx, t, b, b->own_fd, va, n, off);
+		va += n, len -= n, off += n;
+	}
+	return r;
 }
 
 /* Index of the pagemap entry of t holding va, or the first after it. */
@@ -629,20 +606,9 @@ static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t, struct batc
 				return fds[level];
 		}
 		n = end - va < avail ? end - va : avail;
-		if (n > BATCH_BYTES / 2)
-			n = BATCH_BYTES / 2;
-		if (b->len && (b->fd != fds[level] || b->off + b->len != off ||
-			       b->len + n > BATCH_BYTES || b->n == BATCH_IOV))
-			r = batch_flush(t, b, e);
-		if (r < 0)
-			return r;
-		if (!b->len) {
-			b->fd = fds[level];
-			b->off = off;
-		}
-		b->riov[b->n++] = (struct iovec){(void *)(uintptr_t)va, n};
-		b->len += n;
-		restore_progress_pages(ctx, n);
+		if (n > BATCH_BYTES)
+			n = BATCH_BYTES;
+		r = batch_add(ctx, t, b, fds[level], va, n, off);
 		va += n;
 	}
 	return r;
@@ -660,14 +626,16 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 	struct ckpt_error *e = &ctx->err;
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ struct batch *b = calloc(1, sizeof(*b));
-	_cleanup_free_ char *buf = malloc(BATCH_BYTES);
 	_cleanup_free_ int *cfds = calloc(ctx->n_chain + 1, sizeof(int));
 	char name[64];
 	uint64_t off = 0;
 	int r = 0;
 
-	if (!b || !buf || !cfds)
+	if (!b || !cfds)
 		return ckpt_err(e, -ENOMEM, "out of memory");
+	r = restore_page_buf(ctx, &b->buf, e); /* one for every task */
+	if (r < 0)
+		return r;
 	for (size_t l = 0; l < ctx->n_chain; l++)
 		cfds[l] = -1;
 	img_file_name(IMG_PAGES, t->pid, name, sizeof(name));
@@ -675,7 +643,6 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "opening %s", name);
 	b->fd = b->own_fd = fd;
-	b->buf = buf;
 	for (size_t i = 0; r >= 0 && i < t->n_pagemap; i++) {
 		const PagemapEntry *pe = t->pagemap[i];
 		uint64_t va = pe->vaddr, end = va + (uint64_t)pe->nr_pages * RST_PAGE_SIZE;
@@ -703,7 +670,7 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 		}
 	}
 	if (r >= 0 && b->len)
-		r = batch_flush(t, b, e);
+		r = batch_flush(ctx, t, b);
 	for (size_t l = 0; l < ctx->n_chain; l++)
 		if (cfds[l] >= 0)
 			close(cfds[l]);
@@ -881,10 +848,9 @@ static int close_helpers(struct restore_ctx *ctx, struct rtask *t)
 	struct ckpt_error *e = &ctx->err;
 	int r;
 
-	r = rqueue(t, e, __NR_close, RARGS((uint64_t)t->pages_fd), "close of the pages fd");
 	/* an fd table shared with tasks whose memory comes later: the last closes */
-	if (r < 0 || !fds_table_last(t))
-		return r;
+	if (!fds_table_last(t))
+		return 0;
 	r = rqueue(t, e, __NR_close, RARGS((uint64_t)ctx->status_wr), "close of the status pipe");
 	if (r >= 0 && ctx->uffd_wr >= 0)
 		r = rqueue(t, e, __NR_close, RARGS((uint64_t)ctx->uffd_wr),

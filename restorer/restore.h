@@ -224,12 +224,10 @@ struct rtask {
 	/*
 	 * The fd table: files_top is the task that installs it, itself unless
 	 * it shares its parent's (pst->files_of: made with clone3(CLONE_FILES));
-	 * files_slot numbers the tasks of one table (0 for the top), each
-	 * keeping its pages image at pages_fd = ctx->pages_nrs[files_slot].
+	 * files_slot numbers the tasks of one table (0 for the top).
 	 */
 	struct rtask *files_top;
 	size_t files_slot;
-	int pages_fd;
 	/* a top: the tasks of its table by files_slot (itself first) and the
 	 * last of them in pstree order; NULL in the others (images.c) */
 	struct rtask **table;
@@ -346,11 +344,9 @@ struct restore_ctx {
 		int fd; /* O_PATH of the (removed) directory, inherited by the tasks */
 	} * deleted_cwds;
 	size_t n_deleted_cwds;
-	/* where each task keeps its pages image: pages_nrs[its files_slot]
-	 * (one per task of the largest shared fd table), spare numbers that P
-	 * holds with a placeholder so that nothing of its own lands there */
-	int *pages_nrs;
-	size_t files_slots; /* tasks of the largest fd table (1: none shared) */
+	/* what pages pass through on their way into a task: P's in stage
+	 * memory (mem.c), a task's own in stage tree (cow.c) */
+	char *page_buf;
 	/* stage files only: the kinds' state of objects made together (fds.c) */
 	struct files_open *fopen;
 
@@ -427,6 +423,11 @@ int pidns_init_main(void);
 /* ---- ctx.c: the restore context, progress, cancel ------------------------ */
 void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts);
 void restore_ctx_free(struct restore_ctx *ctx);
+/* Bytes of ctx->page_buf. */
+#define RST_PAGE_BUF_BYTES (8ULL << 20)
+/* ctx->page_buf, mapped on first use, in huge pages: the data passes through
+ * each byte of it, and a 4 KiB page costs a first access each (lib/thp.h). */
+int restore_page_buf(struct restore_ctx *ctx, char **ret, struct ckpt_error *e);
 /* One JSON progress line on opts->progress_fd (if any); never blocks. */
 void restore_progress(struct restore_ctx *ctx);
 /* Stage memory: len more bytes of pages are in a task; one line. */
