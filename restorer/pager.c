@@ -61,6 +61,10 @@
 	 UFFD_FEATURE_EVENT_UNMAP)
 /* Background copies: this many pages at a time, then the faults again. */
 #define PREFETCH_PAGES 256
+/* A fault is answered with this many pages from it on (those still to be
+ * copied), and the background copy goes on after them: a program reading
+ * its memory in order would otherwise fault on every page ahead of it. */
+#define FAULT_AROUND_PAGES 32
 #define MSGS_AT_ONCE 64
 #define PAGER_LATE_SECONDS 5
 
@@ -771,8 +775,18 @@ static int serve_fault(struct pager *pg, struct pfd *pf, uint64_t a)
 	int r;
 
 	pg->faults++;
-	if (s)
-		return copy_pages(pg, pf, s, idx, 1);
+	if (s) {
+		uint64_t b = idx + 1;
+
+		while (b < s->npages && b - idx < FAULT_AROUND_PAGES && s->pend[b])
+			b++;
+		r = copy_pages(pg, pf, s, idx, b - idx);
+		if (r >= 0) {
+			pf->cur_seg = (size_t)(s - pf->segs);
+			pf->cur_page = b;
+		}
+		return r;
+	}
 	/* nothing saved there, or its content went (DONTNEED, unmap) */
 	struct uffdio_zeropage z = {.range = {.start = a, .len = RST_PAGE_SIZE}};
 

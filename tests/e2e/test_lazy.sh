@@ -4,7 +4,9 @@
 # returns while most of the area is not in yet (the task's Rss right after
 # the return is well below it), the pager (pager_pid of --json) brings the
 # rest in and exits, and the program's own check of every word passes,
-# iteration counter continuing by one. Then the same restore with the pager
+# iteration counter continuing by one. The program reading its memory while
+# the pager's background copy is held back: far fewer faults than pages
+# (each brings the pages after it). Then the same restore with the pager
 # killed at once: the tree is killed with it (no task left, none read a
 # zero page: the log has no CORRUPT line); a dump meanwhile is refused.
 . "$(dirname "$0")/lib.sh"
@@ -48,6 +50,28 @@ first=$(sed -n "$((lines + 1))p" "$LOG" | awk '{print $2}')
 [[ $first == $((last + 1)) ]] || fail "first iteration after restore is $first, expected $((last + 1))"
 assert_running "$MH"
 log "lazy restore: memory verified, iterations $first..$now, Rss $((rss / 1024)) MiB"
+
+# A program reading its memory in order while the background copy is held
+# back (its check comes within 1.5 s, the copy after 5 s): a fault brings
+# the pages after it too (FAULT_AROUND_PAGES), so far fewer faults than
+# pages; the check passes.
+ckpt_dump "$MH" "$T/img4"
+assert_tree_gone "$MH"
+lines=$(line_count "$LOG")
+CKPT_FAULT=pager-late-prefetch ckptctl_run -v restore "$T/img4" --lazy --json ||
+	{ cat "$ERR"; fail "restore --lazy (copy held back) failed (exit $RC)"; }
+pager=$(json_get "$OUT" pager_pid) || { cat "$OUT"; fail "no pager_pid"; }
+wait_lines "$LOG" $((lines + 1)) 30
+GONE_TIMEOUT=30 assert_gone "$pager"
+said=$(grep -o "done: .*" "$ERR") || { cat "$ERR"; fail "the pager did not say it was done"; }
+faults=$(sed -n 's/.* copied, \([0-9]*\) faults.*/\1/p' <<<"$said")
+pages=$((MIB * 256))
+[[ -n $faults ]] || fail "no fault count in: $said"
+((faults > 0 && faults * 8 < pages)) ||
+	fail "the program read its $pages pages in order with $faults faults: a fault brought one page at a time"
+grep -n CORRUPT "$LOG" && fail "memory corrupted after restore --lazy (copy held back)"
+check_memhog_log "$LOG" >/dev/null || fail "memhog log after restore --lazy (copy held back) is bad"
+log "read in order through faults: $faults faults for $pages pages ($said)"
 
 # A killed pager kills the tree.
 ckpt_dump "$MH" "$T/img2"
