@@ -79,9 +79,9 @@ for mib in "${SIZES[@]}"; do
 	dumps=() dds=() ratios=() restores=() frozens=()
 	for ((run = 1; run <= RUNS; run++)); do
 		# The limit for this run, in the same conditions: the same
-		# amount written to tmpfs while the workload holds its memory
-		# (writing fresh tmpfs pages costs more than rewriting
-		# recycled ones on these VMs).
+		# amount written to tmpfs while the workload holds its memory,
+		# both into memory the host has backed (bench/touch.c back).
+		"$W/touch" back $((mib + mib / 4)) || die "touch back failed"
 		t0=$(us)
 		dd if=/dev/zero of="$W/dd" bs=1M count="$mib" conv=fdatasync 2>/dev/null || die "dd failed"
 		dd_us=$(($(us) - t0))
@@ -206,10 +206,12 @@ incr_frozen() # MODE -> frozen seconds of the dump (full: one dump; incr: pre-du
 		"$CKPTCTL" dump "$PID" -D "$W/ipre" --pre-dump --json >"$W/ipre.out" 2>&1 ||
 			die "pre-dump failed: $(cat "$W/ipre.out")"
 		sleep 1
+		"$W/touch" back $((imib + imib / 4)) || die "touch back failed"
 		"$CKPTCTL" dump "$PID" -D "$W/ifin" --parent "$W/ipre" --json >"$W/ifin.out" 2>&1 ||
 			die "incremental dump failed: $(cat "$W/ifin.out")"
 		sed -n 's/.*"frozen_seconds":\([0-9.]*\).*"pages_saved":\([0-9]*\).*/\1 \2/p' "$W/ifin.out"
 	else
+		"$W/touch" back $((imib + imib / 4)) || die "touch back failed"
 		"$CKPTCTL" dump "$PID" -D "$W/ifull" --json >"$W/ifull.out" 2>&1 ||
 			die "full dump failed: $(cat "$W/ifull.out")"
 		sed -n 's/.*"frozen_seconds":\([0-9.]*\).*/\1 0/p' "$W/ifull.out"
@@ -246,7 +248,8 @@ echo "memset into present pages $mapped MiB/s."
 echo
 echo "dump: a full dump (the program killed), from ckptctl's start to its return."
 echo "dd same: dd of the same amount to /dev/shm right before the dump, while the"
-echo "workload holds its memory: the tmpfs write limit in the dump's own conditions;"
+echo "workload holds its memory: the tmpfs write limit in the dump's own conditions"
+echo "(both into memory the host has backed: bench/touch.c back, right before the dd);"
 echo "the dump should reach 85% of it. leave-running frozen: frozen_seconds of"
 echo "ckptctl dump --leave-running --json on the restored program; its limit is a"
 echo "memcpy of that memory + 50 ms. Each figure is the median of $RUNS alternating"

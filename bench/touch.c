@@ -6,12 +6,17 @@
  * (memset into the same, now present, pages) and "memcpy <MiB/s>" (memcpy
  * between two buffers of MIB MiB whose pages are present: what capturing a
  * task's memory into RAM would cost at best). Built and run by bench/run.sh.
+ * "touch back MIB": see back() below.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 static double now(void)
 {
@@ -21,8 +26,33 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * touch back MIB: fault in MIB MiB in one call and give it back. The host
+ * backs this VM's memory when it is first touched and takes back what the
+ * VM has left free for a while (free page reporting), so the next
+ * allocations meet memory it must back again, at random; right after
+ * this, the next MIB MiB allocated (a dd's, a dump's) are memory the host
+ * has backed, the same for both.
+ */
+static int back(size_t len)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	if (madvise(p, len, MADV_POPULATE_WRITE) < 0)
+		memset(p, 1, len);
+	munmap(p, len);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "back"))
+		return back(strtoul(argv[2], NULL, 10) << 20);
+
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 1024;
 	size_t len = mib << 20;
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
