@@ -205,8 +205,9 @@ incr_frozen() # MODE -> frozen seconds of the dump (full: one dump; incr: pre-du
 	if [[ $1 == incr ]]; then
 		"$CKPTCTL" dump "$PID" -D "$W/ipre" --pre-dump --json >"$W/ipre.out" 2>&1 ||
 			die "pre-dump failed: $(cat "$W/ipre.out")"
-		sleep 1
+		t0=$(us)
 		"$W/touch" back $((imib + imib / 4)) || die "touch back failed"
+		sleep "$(awk -v t="$(($(us) - t0))" 'BEGIN { s = 1 - t / 1e6; printf "%.3f", s > 0 ? s : 0 }')"
 		"$CKPTCTL" dump "$PID" -D "$W/ifin" --parent "$W/ipre" --json >"$W/ifin.out" 2>&1 ||
 			die "incremental dump failed: $(cat "$W/ifin.out")"
 		sed -n 's/.*"frozen_seconds":\([0-9.]*\).*"pages_saved":\([0-9]*\).*/\1 \2/p' "$W/ifin.out"
