@@ -6,13 +6,17 @@
  * (memset into the same, now present, pages) and "memcpy <MiB/s>" (memcpy
  * between two buffers of MIB MiB whose pages are present: what capturing a
  * task's memory into RAM would cost at best). Built and run by bench/run.sh.
- * "touch back MIB": see back() below.
+ * "touch back MIB", "touch exited PID": see back() and exited() below.
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -48,10 +52,28 @@ static int back(size_t len)
 	return 0;
 }
 
+/*
+ * touch exited PID: return once process PID has exited (up to 60 s; 1 if
+ * not). Through a pidfd: no polling loop that forks a sleep every few ms
+ * (each fork costs several ms of CPU here, against the process timed), and
+ * the exit itself, not the reaping of the zombie an orphan leaves.
+ */
+static int exited(pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	if (fd < 0)
+		return errno == ESRCH ? 0 : 1;
+	return poll(&p, 1, 60000) == 1 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 2 && !strcmp(argv[1], "back"))
 		return back(strtoul(argv[2], NULL, 10) << 20);
+	if (argc > 2 && !strcmp(argv[1], "exited"))
+		return exited((pid_t)strtol(argv[2], NULL, 10));
 
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 1024;
 	size_t len = mib << 20;
