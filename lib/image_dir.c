@@ -27,17 +27,20 @@
 #include "image.h"
 #include "image_internal.h"
 #include "log.h"
+#include "thp.h"
 
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 
 /*
- * Read size when checksumming whole images (the buffer is page aligned). The
- * fuzz build makes it smaller: under ASan a 1 MiB buffer is an mmap and a
- * shadow fill on every verification, most of a fuzz run's time.
+ * Read size when checksumming whole images (the buffer is page aligned):
+ * one huge page, a fresh one per verification, which in 4 KiB pages cost a
+ * first access each (5 ms of a 1 MiB restore's stage verify; lib/thp.h).
+ * The fuzz build makes it smaller: under ASan a large buffer is an mmap and
+ * a shadow fill on every verification, most of a fuzz run's time.
  */
 #ifndef IMG_VERIFY_CHUNK
-#define IMG_VERIFY_CHUNK (1u << 20)
+#define IMG_VERIFY_CHUNK THP_SIZE
 #endif
 
 static void dir_remove_contents(int dirfd);
@@ -519,10 +522,18 @@ static bool is_pages_name(const char *name)
 	return img_kind_from_name(name, &kind, &pid) == 0 && kind == IMG_PAGES;
 }
 
+static void verify_buf_free(unsigned char **buf)
+{
+	if (IMG_VERIFY_CHUNK >= THP_SIZE)
+		thp_unmap(*buf, IMG_VERIFY_CHUNK);
+	else
+		free(*buf);
+}
+
 static int verify_sums(int dirfd, const Inventory *inv, unsigned flags, ImageSum **sorted,
 		       struct ckpt_error *e)
 {
-	_cleanup_free_ unsigned char *buf = NULL;
+	_cleanup_(verify_buf_free) unsigned char *buf = NULL;
 	int r;
 
 	for (size_t i = 0; i < inv->n_images; i++) {
@@ -546,7 +557,8 @@ static int verify_sums(int dirfd, const Inventory *inv, unsigned flags, ImageSum
 	if (!listed(sorted, inv->n_images, "pstree.img"))
 		return ckpt_err(e, -EBADMSG, "inventory.img: pstree.img is not listed");
 	/* page aligned: the kernel copies into a misaligned buffer at a third of the speed */
-	buf = aligned_alloc(4096, IMG_VERIFY_CHUNK);
+	buf = IMG_VERIFY_CHUNK >= THP_SIZE ? thp_map(IMG_VERIFY_CHUNK)
+					   : aligned_alloc(4096, IMG_VERIFY_CHUNK);
 	if (!buf)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < inv->n_images; i++) {
