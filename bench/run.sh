@@ -205,7 +205,8 @@ incr_frozen() # MODE -> frozen seconds of the dump (full: one dump; incr: pre-du
 			die "pre-dump failed: $(cat "$W/ipre.out")"
 		t0=$(us)
 		"$W/touch" back $((imib + imib / 4)) || die "touch back failed"
-		sleep "$(awk -v t="$(($(us) - t0))" 'BEGIN { s = 1 - t / 1e6; printf "%.3f", s > 0 ? s : 0 }')"
+		sleep "$(awk -v t="$(($(us) - t0))" 'BEGIN { s = 1 - t / 1e6; printf "%.3f", (s > 0 ? s : 0) }')" ||
+			die "cannot wait out the second after the pre-dump"
 		"$CKPTCTL" dump "$PID" -D "$W/ifin" --parent "$W/ipre" --json >"$W/ifin.out" 2>&1 ||
 			die "incremental dump failed: $(cat "$W/ifin.out")"
 		sed -n 's/.*"frozen_seconds":\([0-9.]*\).*"pages_saved":\([0-9]*\).*/\1 \2/p' "$W/ifin.out"
