@@ -334,8 +334,8 @@ struct restore_ctx {
 	/* file descriptor layout (see fds.c) */
 	int max_saved_fd; /* highest fd number of any task */
 	/* fd_taken[n] (n <= max_saved_fd): some task has fd n. P's own fds
-	 * that tasks inherit live at "spare" numbers, none of those nor a
-	 * pages number (fd_spare, fds.c) */
+	 * that tasks inherit live at "spare" numbers, none of those
+	 * (fd_spare, fds.c) */
 	bool *fd_taken;
 	int fd_spare_next; /* where fd_spare looks first */
 	/* deleted cwds made again by P (fds.c), one per (dev, ino) saved */
