@@ -43,6 +43,7 @@
 #include "mm_cow.h"
 #include "proc.h"
 #include "restore.h"
+#include "thp.h"
 
 /* P is told after each piece of this size of the task's pages */
 #define BUSY_CHUNK (64ULL << 20)
@@ -865,37 +866,46 @@ static bool in_kept(const struct rtask *t, uint64_t addr, uint64_t *end)
 }
 
 /*
- * Put len bytes at data offset at of fd at s, our own address: through
- * ctx->page_buf and process_vm_writev to ourselves, not a pread to s (on
- * these VMs the kernel's first access of each page through our addresses
- * costs a fault of its own: docs/restore.md, stage memory). P is told
- * after each BUSY_CHUNK: it waits for the fork.
+ * Put len bytes at data offset at of fd at s, our own address. A run of a
+ * huge page or more goes through ctx->page_buf and process_vm_writev to
+ * ourselves, not a pread to s: on these VMs the kernel's first access of
+ * each page through our addresses costs a fault of its own (docs/restore.md,
+ * stage memory). A shorter one is read in place: fewer such faults than the
+ * zeroing of a huge page of buffer costs. P is told after each BUSY_CHUNK:
+ * it waits for the fork.
  */
 static int read_kept(struct restore_ctx *ctx, struct rtask *t, int fd, const char *name,
 		     uint64_t s, uint64_t len, uint64_t at, struct ckpt_error *err)
 {
+	bool direct = len < THP_SIZE;
 	uint64_t done = 0;
-	char *buf;
+	char *buf = NULL;
 	int r;
 
-	r = restore_page_buf(ctx, &buf, err);
-	if (r < 0)
-		return r;
+	if (!direct) {
+		r = restore_page_buf(ctx, &buf, err);
+		if (r < 0)
+			return r;
+	}
 	while (done < len) {
 		uint64_t chunk = len - done < RST_PAGE_BUF_BYTES ? len - done : RST_PAGE_BUF_BYTES;
-		struct iovec local = {buf, 0}, remote = {(void *)(uintptr_t)(s + done), 0};
+		char *dst = (char *)(uintptr_t)(s + done);
 		ssize_t n;
 
-		n = pread(fd, buf, chunk, (off_t)(IMG_PAGES_DATA_OFFSET + at + done));
+		n = pread(fd, direct ? dst : buf, chunk,
+			  (off_t)(IMG_PAGES_DATA_OFFSET + at + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return ckpt_err_errno(err, n < 0 ? -errno : -EIO,
 					      "%s: reading %" PRIu64 " bytes to %#" PRIx64, name,
 					      len - done, s + done);
-		local.iov_len = remote.iov_len = (size_t)n;
-		if (process_vm_writev(getpid(), &local, 1, &remote, 1, 0) != n)
-			memcpy(remote.iov_base, buf, (size_t)n); /* the area is ours, read-write */
+		if (!direct) {
+			struct iovec local = {buf, (size_t)n}, remote = {dst, (size_t)n};
+
+			if (process_vm_writev(getpid(), &local, 1, &remote, 1, 0) != n)
+				memcpy(dst, buf, (size_t)n); /* the area is ours, read-write */
+		}
 		done += (uint64_t)n;
 		if (done < len && done / BUSY_CHUNK != (done - (uint64_t)n) / BUSY_CHUNK)
 			task_busy(ctx, t);
@@ -1108,6 +1118,8 @@ int cow_task_premap(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error 
 		r = unreserve_parent(t, err);
 	if (r >= 0 && t->n_kept)
 		r = fill_kept(ctx, t, err);
+	/* not kept for the rest of stage tree, nor inherited by the children */
+	restore_page_buf_free(ctx);
 	/* before the fork: a parent's mlock afterwards would unshare its pages */
 	for (size_t k = 0; r >= 0 && k < t->mm->n_vmas; k++) {
 		const Vma *v = t->mm->vmas[k];

@@ -63,6 +63,12 @@ int restore_page_buf(struct restore_ctx *ctx, char **ret, struct ckpt_error *e)
 	return 0;
 }
 
+void restore_page_buf_free(struct restore_ctx *ctx)
+{
+	thp_unmap(ctx->page_buf, RST_PAGE_BUF_BYTES);
+	ctx->page_buf = NULL;
+}
+
 int restore_check_cancel(struct restore_ctx *ctx)
 {
 	const struct restore_opts *o = ctx->opts;
@@ -169,7 +175,7 @@ void restore_ctx_free(struct restore_ctx *ctx)
 			inventory__free_unpacked(ctx->chain[i].inv, NULL);
 	}
 	free(ctx->chain);
-	thp_unmap(ctx->page_buf, RST_PAGE_BUF_BYTES);
+	restore_page_buf_free(ctx);
 	free(ctx->fd_taken);
 	closep(&ctx->dirfd);
 	closep(&ctx->status_rd);

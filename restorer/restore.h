@@ -428,6 +428,8 @@ void restore_ctx_free(struct restore_ctx *ctx);
 /* ctx->page_buf, mapped on first use, in huge pages: the data passes through
  * each byte of it, and a 4 KiB page costs a first access each (lib/thp.h). */
 int restore_page_buf(struct restore_ctx *ctx, char **ret, struct ckpt_error *e);
+/* Unmap ctx->page_buf (if mapped). */
+void restore_page_buf_free(struct restore_ctx *ctx);
 /* One JSON progress line on opts->progress_fd (if any); never blocks. */
 void restore_progress(struct restore_ctx *ctx);
 /* Stage memory: len more bytes of pages are in a task; one line. */
