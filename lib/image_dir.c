@@ -524,10 +524,7 @@ static bool is_pages_name(const char *name)
 
 static void verify_buf_free(unsigned char **buf)
 {
-	if (IMG_VERIFY_CHUNK >= THP_SIZE)
-		thp_unmap(*buf, IMG_VERIFY_CHUNK);
-	else
-		free(*buf);
+	thp_unmap(*buf, IMG_VERIFY_CHUNK);
 }
 
 static int verify_sums(int dirfd, const Inventory *inv, unsigned flags, ImageSum **sorted,
@@ -557,8 +554,7 @@ static int verify_sums(int dirfd, const Inventory *inv, unsigned flags, ImageSum
 	if (!listed(sorted, inv->n_images, "pstree.img"))
 		return ckpt_err(e, -EBADMSG, "inventory.img: pstree.img is not listed");
 	/* page aligned: the kernel copies into a misaligned buffer at a third of the speed */
-	buf = IMG_VERIFY_CHUNK >= THP_SIZE ? thp_map(IMG_VERIFY_CHUNK)
-					   : aligned_alloc(4096, IMG_VERIFY_CHUNK);
+	buf = thp_map(IMG_VERIFY_CHUNK);
 	if (!buf)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < inv->n_images; i++) {

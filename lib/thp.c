@@ -4,13 +4,19 @@
 
 #include "thp.h"
 
+bool thp_inner(uint64_t start, uint64_t end, uint64_t *s, uint64_t *e)
+{
+	*s = (start + THP_SIZE - 1) & ~(uint64_t)(THP_SIZE - 1);
+	*e = end & ~(uint64_t)(THP_SIZE - 1);
+	return *s < *e;
+}
+
 void thp_advise(void *p, size_t len)
 {
-	uintptr_t s = ((uintptr_t)p + THP_SIZE - 1) & ~(uintptr_t)(THP_SIZE - 1);
-	uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)(THP_SIZE - 1);
+	uint64_t s, e;
 
-	if (s < e)
-		madvise((void *)s, e - s, MADV_HUGEPAGE);
+	if (thp_inner((uintptr_t)p, (uintptr_t)p + len, &s, &e))
+		madvise((void *)(uintptr_t)s, e - s, MADV_HUGEPAGE);
 }
 
 void *thp_map(size_t len)

@@ -8,7 +8,9 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define THP_SIZE ((size_t)2 << 20)
 
@@ -19,3 +21,5 @@ void *thp_map(size_t len);
 void thp_unmap(void *p, size_t len);
 /* Ask for huge pages in the THP_SIZE-aligned part of [p, p + len). */
 void thp_advise(void *p, size_t len);
+/* The THP_SIZE-aligned part [*s, *e) of [start, end): false if none. */
+bool thp_inner(uint64_t start, uint64_t end, uint64_t *s, uint64_t *e);

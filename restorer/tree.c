@@ -250,11 +250,11 @@ static void huge_pages_for_forks(struct restore_ctx *ctx)
 		return;
 	for (size_t i = 0; i < l.n; i++) {
 		const struct proc_vma *v = &l.v[i];
-		uint64_t s = (v->start + THP_SIZE - 1) & ~(uint64_t)(THP_SIZE - 1),
-			 e = v->end & ~(uint64_t)(THP_SIZE - 1);
+		uint64_t s, e;
 
 		if (v->shared || !(v->prot & PROT_WRITE) || v->ino ||
-		    (v->path[0] && strcmp(v->path, "[heap]")) || s >= e)
+		    (v->path[0] && strcmp(v->path, "[heap]")) ||
+		    !thp_inner(v->start, v->end, &s, &e))
 			continue;
 		if (madvise((void *)(uintptr_t)s, e - s, MADV_COLLAPSE) == 0)
 			bytes += e - s;
