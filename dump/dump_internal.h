@@ -14,6 +14,7 @@
  */
 #pragma once
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -229,8 +230,9 @@ int dump_timers(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 /* dump_seccomp.c: the seccomp filters of every thread in filter mode
  * (ThreadCore.seccomp_mode set), frozen and traced */
 int dump_seccomp(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
-/* dump_sched.c: scheduling policy/nice and CPU affinity of one thread */
-int dump_thread_sched(pid_t tid, ThreadCore *tc, struct ckpt_error *e);
+/* dump_sched.c: scheduling policy/nice and CPU affinity of one thread;
+ * online: the CPUs online (cpus_online), read once for all the threads */
+int dump_thread_sched(pid_t tid, const cpu_set_t *online, ThreadCore *tc, struct ckpt_error *e);
 /* dump_cgroup.c: the thread's cgroup in every hierarchy; refuses another
  * cgroup namespace than the dumper's */
 int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e);

@@ -93,7 +93,8 @@ static void add_children(struct prefetch *p, pid_t pid)
 	struct ckpt_error e = {0};
 	size_t ntids = 0;
 
-	if (proc_list_tasks(pid, &tids, &ntids, &e) < 0)
+	/* io_uring workers too (they have no children): no stat file read per thread */
+	if (proc_list_tids(pid, &tids, &ntids, &e) < 0)
 		return;
 	for (size_t i = 0; i < ntids; i++) {
 		_cleanup_free_ pid_t *kids = NULL;

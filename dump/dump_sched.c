@@ -27,20 +27,16 @@
 #include "dump_internal.h"
 #include "log.h"
 
-static int dump_affinity(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
+static int dump_affinity(pid_t tid, const cpu_set_t *online, ThreadCore *tc, struct ckpt_error *e)
 {
-	cpu_set_t mask, online, both;
+	cpu_set_t mask, both;
 	size_t words = 0;
 	const uint64_t *w = (const uint64_t *)&mask;
-	int r;
 
 	if (sched_getaffinity(tid, sizeof(mask), &mask) < 0)
 		return ckpt_err_errno(e, -errno, "thread %d: sched_getaffinity", tid);
-	r = cpus_online(&online, e);
-	if (r < 0)
-		return r;
-	CPU_AND(&both, &mask, &online);
-	if (CPU_EQUAL(&both, &online))
+	CPU_AND(&both, &mask, online);
+	if (CPU_EQUAL(&both, online))
 		return 0; /* the default: every CPU */
 	for (size_t i = 0; i < sizeof(mask) / 8; i++)
 		if (w[i])
@@ -53,7 +49,7 @@ static int dump_affinity(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 	return 0;
 }
 
-int dump_thread_sched(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
+int dump_thread_sched(pid_t tid, const cpu_set_t *online, ThreadCore *tc, struct ckpt_error *e)
 {
 	struct kernel_sched_attr attr;
 	SchedAttr *s;
@@ -79,5 +75,5 @@ int dump_thread_sched(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 		s->deadline = attr.sched_deadline;
 		s->period = attr.sched_period;
 	}
-	return dump_affinity(tid, tc, e);
+	return dump_affinity(tid, online, tc, e);
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "cpuset.h"
 #include "dump_internal.h"
 #include "fault.h"
 #include "kread.h"
@@ -184,22 +185,6 @@ static int dump_thread(pid_t tid, ThreadCore **ret, struct ckpt_error *e)
 	return siginfos_to_proto(si, nsi, &tc->pending, &tc->n_pending, e);
 }
 
-static int dump_thread_comm(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e)
-{
-	_cleanup_free_ char *comm = NULL;
-	char path[64];
-	size_t len;
-	int r;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
-	r = proc_read_file(path, &comm, &len, e);
-	if (r < 0)
-		return r;
-	comm[strcspn(comm, "\n")] = '\0';
-	tc->comm = TAKE_PTR(comm);
-	return 0;
-}
-
 /* get_robust_list works on another thread of a process we may ptrace. */
 static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 {
@@ -219,22 +204,30 @@ static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 #define THREAD_OUT_OFF (NSIG_MAX * sizeof(struct kernel_sigaction) + 64)
 
 /*
- * sigaltstack, the tid address, the parent-death signal, securebits and
- * the timer slack are per thread and only the thread itself can tell: one
- * batch of remote syscalls in that thread (rsys_batch), in a session that
- * borrows the process session's pages (proc: still open).
+ * sigaltstack, the tid address, the parent-death signal, securebits, the
+ * timer slack, the name and the personality are per thread and the thread
+ * itself can tell them all: one batch of remote syscalls in that thread
+ * (rsys_batch), in a session that borrows the process session's pages
+ * (proc: still open). The name and the personality are also in
+ * /proc/PID/task/TID (comm, personality), but two files per thread cost
+ * six system calls here against two more slots of the batch.
  */
-static int dump_thread_remote(pid_t tid, const struct rsys *proc, ThreadCore *tc,
+static int dump_thread_remote(pid_t pid, pid_t tid, const struct rsys *proc, ThreadCore *tc,
 			      struct ckpt_error *e)
 {
-	static const char *const names[] = {"sigaltstack", "prctl(PR_GET_TID_ADDRESS)",
-					    "prctl(PR_GET_PDEATHSIG)", "prctl(PR_GET_SECUREBITS)",
-					    "prctl(PR_GET_TIMERSLACK)"};
+	static const char *const names[] = {"sigaltstack",
+					    "prctl(PR_GET_TID_ADDRESS)",
+					    "prctl(PR_GET_PDEATHSIG)",
+					    "prctl(PR_GET_SECUREBITS)",
+					    "prctl(PR_GET_TIMERSLACK)",
+					    "prctl(PR_GET_NAME)",
+					    "personality"};
 	struct ckpt_error tmp = {0};
 	struct {
 		stack_t ss;
 		uint64_t tid_addr;
 		int pdeathsig;
+		char name[16]; /* TASK_COMM_LEN, NUL-terminated by the kernel */
 	} out;
 	uint64_t at = proc->scratch + THREAD_OUT_OFF;
 	struct rsys_op ops[] = {
@@ -243,6 +236,9 @@ static int dump_thread_remote(pid_t tid, const struct rsys *proc, ThreadCore *tc
 	    {__NR_prctl, {PR_GET_PDEATHSIG, at + offsetof(typeof(out), pdeathsig)}, 0},
 	    {__NR_prctl, {PR_GET_SECUREBITS}, 0},
 	    {__NR_prctl, {PR_GET_TIMERSLACK}, 0},
+	    {__NR_prctl, {PR_GET_NAME, at + offsetof(typeof(out), name)}, 0},
+	    /* 0xffffffff: only asks (returns the persona, sets nothing) */
+	    {__NR_personality, {0xffffffffu}, 0},
 	};
 	struct rsys rs;
 	size_t bad;
@@ -252,10 +248,8 @@ static int dump_thread_remote(pid_t tid, const struct rsys *proc, ThreadCore *tc
 	if (r < 0)
 		return ckpt_err_wrap(e, "thread %d", tid);
 	rsys_borrow(&rs, proc);
-	memset(&out, 0, sizeof(out));
-	r = remote_write(tid, at, &out, sizeof(out), e);
-	if (r >= 0)
-		r = rsys_batch(&rs, ops, ARRAY_SIZE(ops), e);
+	/* every field of out is written by a call of the batch, or it fails */
+	r = rsys_batch(&rs, ops, ARRAY_SIZE(ops), e);
 	if (r >= 0 && (bad = rsys_op_failed(ops, ARRAY_SIZE(ops))) < ARRAY_SIZE(ops))
 		r = ckpt_err_errno(e, (int)ops[bad].ret, "thread %d: remote %s", tid, names[bad]);
 	if (r >= 0)
@@ -275,6 +269,15 @@ static int dump_thread_remote(pid_t tid, const struct rsys *proc, ThreadCore *tc
 	tc->pdeathsig = (uint32_t)out.pdeathsig;
 	tc->has_timerslack_ns = true;
 	tc->timerslack_ns = (uint64_t)ops[4].ret;
+	out.name[sizeof(out.name) - 1] = '\0';
+	tc->comm = strdup(out.name);
+	if (!tc->comm)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	/* the main thread's is the process's (CoreEntry.personality) */
+	if (tid != pid) {
+		tc->has_personality = true;
+		tc->personality = (uint32_t)ops[6].ret;
+	}
 	/* the main thread's are CoreEntry.creds, read in the process session */
 	if (tc->creds) {
 		tc->creds->has_securebits = true;
@@ -429,32 +432,27 @@ static int dump_creds(const struct proc_status *st, CoreEntry *core, struct ckpt
 /*
  * What /proc tells of one thread: its seccomp mode, and for threads other
  * than the main one (whose values are the process's in CoreEntry) its own
- * credentials and personality: all three are per thread in the kernel.
+ * credentials: both are per thread in the kernel (the personality too:
+ * dump_thread_remote). A thread with seccomp filters has them suspended
+ * while traced, before its remote session: read here, with every thread
+ * frozen, the mode is also the one another thread may have given it
+ * (SECCOMP_FILTER_FLAG_TSYNC) while the others were being seized.
  */
 static int dump_thread_status(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 {
-	_cleanup_free_ char *pers = NULL;
 	struct proc_status st;
-	char path[64];
 	int r;
 
 	r = proc_parse_status(tid, &st, e);
 	if (r < 0)
 		return r;
+	if (st.seccomp != 0 && ptrace_suspend_seccomp(tid, e) < 0)
+		return e->code;
 	tc->has_seccomp_mode = true;
 	tc->seccomp_mode = (uint32_t)st.seccomp;
 	if (tid == pid)
 		return 0;
-	r = creds_from_status(&st, &tc->creds, e);
-	if (r < 0)
-		return r;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/personality", pid, tid);
-	r = proc_read_file(path, &pers, NULL, e);
-	if (r < 0)
-		return r;
-	tc->has_personality = true;
-	tc->personality = (uint32_t)strtoul(pers, NULL, 16);
-	return 0;
+	return creds_from_status(&st, &tc->creds, e);
 }
 
 static int dump_rlimits(pid_t pid, CoreEntry *core, struct ckpt_error *e)
@@ -740,6 +738,7 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	_cleanup_free_ siginfo_t *si = NULL;
 	struct proc_status status;
 	struct proc_stat st;
+	cpu_set_t online;
 	size_t nsi = 0;
 	int r;
 
@@ -753,6 +752,9 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 		if (r < 0)
 			return r;
 	}
+	r = cpus_online(&online, e);
+	if (r < 0)
+		return r;
 	/* the main thread first, then the others in the order they were seized */
 	core->threads = calloc(1 + t->nthreads, sizeof(*core->threads));
 	if (!core->threads)
@@ -766,11 +768,9 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 			return i ? ckpt_err_wrap(e, "thread %d", tid) : r;
 		r = dump_robust_list(tid, core->threads[i], e);
 		if (r >= 0)
-			r = dump_thread_comm(t->pid, tid, core->threads[i], e);
-		if (r >= 0)
 			r = dump_thread_status(t->pid, tid, core->threads[i], e);
 		if (r >= 0)
-			r = dump_thread_sched(tid, core->threads[i], e);
+			r = dump_thread_sched(tid, &online, core->threads[i], e);
 		if (r >= 0)
 			r = dump_thread_cgroups(t->pid, tid, core->threads[i], e);
 		if (r < 0)
@@ -802,7 +802,8 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	 * own ip), and they borrow its scratch and batch pages.
 	 */
 	for (size_t i = 0; r >= 0 && i < core->n_threads; i++)
-		r = dump_thread_remote(core->threads[i]->tid, &t->rsys, core->threads[i], e);
+		r = dump_thread_remote(t->pid, core->threads[i]->tid, &t->rsys, core->threads[i],
+				       e);
 	/* closed here, so that the scratch and batch pages are gone before smaps is read */
 	if (t->rsys_open) {
 		struct ckpt_error tmp = {0};

@@ -254,18 +254,6 @@ static bool task_has_thread(const struct dump_task *t, pid_t tid)
 	return false;
 }
 
-/* Seccomp is per thread: suspend it in each thread that has it (frozen). */
-static int thread_suspend_seccomp(pid_t tid, struct ckpt_error *e)
-{
-	struct proc_status st;
-	int r;
-
-	r = proc_parse_status(tid, &st, e);
-	if (r < 0)
-		return r;
-	return st.seccomp != 0 ? ptrace_suspend_seccomp(tid, e) : 0;
-}
-
 /*
  * Seize every other thread of a process whose main thread is frozen. The
  * threads still running may create more threads meanwhile: list again until
@@ -281,27 +269,37 @@ static int seize_threads(struct dump_task *t, struct ckpt_error *e)
 		size_t ntids = 0;
 
 		found = 0;
-		if (proc_list_tasks(t->pid, &tids, &ntids, e) < 0)
+		/* the io_uring workers are told apart among the new ones only: a
+		 * second pass over 10,000 known threads reads no stat file */
+		if (proc_list_tids(t->pid, &tids, &ntids, e) < 0)
 			return ckpt_err_wrap(e, "pid %d: listing threads", t->pid);
 		for (size_t i = 0; i < ntids; i++) {
 			pid_t *n;
 			int r;
 
+			bool worker;
+			char state;
+
 			if (task_has_thread(t, tids[i]))
+				continue;
+			/* one stat read: an io_uring worker is not seized, and the
+			 * state is the one ptrace_seize_stop would read */
+			state = proc_tid_state(t->pid, tids[i], &worker);
+			if (worker)
 				continue;
 			n = realloc(t->threads, (t->nthreads + 1) * sizeof(*n));
 			if (!n)
 				return ckpt_err(e, -ENOMEM, "out of memory for the thread list");
 			t->threads = n;
-			r = ptrace_seize_stop(tids[i], NULL, e);
+			r = state ? ptrace_seize_stop_state(tids[i], state, NULL, e)
+				  : ptrace_seize_stop(tids[i], NULL, e);
 			if (r == -ESRCH && !proc_tid_exists(t->pid, tids[i]))
 				continue;
 			if (r < 0)
 				return ckpt_err_wrap(e, "pid %d: thread %d", t->pid, tids[i]);
+			/* its seccomp filters are suspended once every thread is
+			 * frozen (dump_thread_status), before its remote session */
 			t->threads[t->nthreads++] = tids[i];
-			r = thread_suspend_seccomp(tids[i], e);
-			if (r < 0)
-				return ckpt_err_wrap(e, "pid %d: thread %d", t->pid, tids[i]);
 			found++;
 		}
 	} while (found);

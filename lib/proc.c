@@ -1106,31 +1106,42 @@ static int pid_array_add(pid_t **arr, size_t *n, size_t *cap, pid_t v)
  */
 #define PF_IO_WORKER_FLAG 0x10u
 
-static bool tid_is_io_worker(pid_t pid, int tid)
+char proc_tid_state(pid_t pid, pid_t tid, bool *ret_io_worker)
 {
 	char path[96], buf[1024];
 	const char *s;
 	unsigned long flags;
+	char state;
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, tid);
+	*ret_io_worker = false;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
+		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return false;
+		return 0;
 	buf[n] = 0;
 	s = strrchr(buf, ')');
 	/* state ppid pgrp session tty_nr tpgid flags */
-	if (!s || sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
-		return false;
-	return flags & PF_IO_WORKER_FLAG;
+	if (!s || sscanf(s + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+		return 0;
+	*ret_io_worker = flags & PF_IO_WORKER_FLAG;
+	return state;
 }
 
-int proc_list_tasks(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e)
+bool proc_tid_is_io_worker(pid_t pid, pid_t tid)
+{
+	bool worker;
+
+	proc_tid_state(pid, tid, &worker);
+	return worker;
+}
+
+static int list_tids(pid_t pid, bool workers, pid_t **ret, size_t *ret_n, struct ckpt_error *e)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	_cleanup_free_ pid_t *arr = NULL;
@@ -1151,7 +1162,7 @@ int proc_list_tasks(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e)
 		if (parse_int_tok(de->d_name, &tid) < 0 || tid <= 0)
 			return ckpt_err(e, -EINVAL, "%s: unexpected entry \"%s\"", path,
 					de->d_name);
-		if (tid != pid && tid_is_io_worker(pid, tid))
+		if (!workers && tid != pid && proc_tid_is_io_worker(pid, tid))
 			continue;
 		if (pid_array_add(&arr, &n, &cap, tid) < 0)
 			return ckpt_err(e, -ENOMEM, "%s: out of memory", path);
@@ -1165,6 +1176,16 @@ int proc_list_tasks(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e)
 	*ret = TAKE_PTR(arr);
 	*ret_n = n;
 	return 0;
+}
+
+int proc_list_tasks(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e)
+{
+	return list_tids(pid, false, ret, ret_n, e);
+}
+
+int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e)
+{
+	return list_tids(pid, true, ret, ret_n, e);
 }
 
 int proc_list_children(pid_t pid, pid_t tid, pid_t **ret, size_t *ret_n, struct ckpt_error *e)

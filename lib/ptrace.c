@@ -320,10 +320,14 @@ static int settle_frozen_thread(pid_t tid, bool was_stopped, struct ckpt_error *
 
 int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e)
 {
-	bool was_stopped;
+	return ptrace_seize_stop_state(tid, proc_state(tid), ret_stop_sig, e);
+}
+
+int ptrace_seize_stop_state(pid_t tid, char state, int *ret_stop_sig, struct ckpt_error *e)
+{
+	bool was_stopped = state == 'T';
 	int status = 0, stop_sig = 0, r;
 
-	was_stopped = proc_state(tid) == 'T';
 	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0) {
 		r = -errno;
 		if (r == -EPERM)
@@ -735,6 +739,31 @@ static int remote_io(pid_t pid, uint64_t addr, void *buf, size_t len, bool write
 	return 0;
 }
 
+/*
+ * Two ranges in one system call when the task lets us (the common case):
+ * process_vm_readv/writev go through the iovecs in order. Anything short
+ * of the whole, both again one by one (remote_io: /proc/PID/mem where the
+ * task's pages refuse).
+ */
+static int remote_io2(pid_t pid, uint64_t addr1, void *buf1, size_t len1, uint64_t addr2,
+		      void *buf2, size_t len2, bool write, struct ckpt_error *e)
+{
+	struct iovec local[2] = {{buf1, len1}, {buf2, len2}};
+	struct iovec remote[2] = {{(void *)(uintptr_t)addr1, len1},
+				  {(void *)(uintptr_t)addr2, len2}};
+	ssize_t n;
+	int r;
+
+	if (write)
+		n = process_vm_writev(pid, local, 2, remote, 2, 0);
+	else
+		n = process_vm_readv(pid, local, 2, remote, 2, 0);
+	if (n == (ssize_t)(len1 + len2))
+		return 0;
+	r = remote_io(pid, addr1, buf1, len1, write, e);
+	return r < 0 ? r : remote_io(pid, addr2, buf2, len2, write, e);
+}
+
 int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len, struct ckpt_error *e)
 {
 	return remote_io(pid, addr, buf, len, false, e);
@@ -1121,9 +1150,7 @@ static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_
 		memcpy(&slots[i][1], ops[i].a, sizeof(ops[i].a));
 		slots[i][7] = 0;
 	}
-	rc = remote_write(r->tid, table, slots, n * BATCH_SLOT, e);
-	if (rc >= 0)
-		rc = remote_write(r->tid, flag, &done, sizeof(done), e);
+	rc = remote_io2(r->tid, table, slots, n * BATCH_SLOT, flag, &done, sizeof(done), true, e);
 	if (rc < 0)
 		return rc;
 	regs.rip = (uint64_t)r->batch;
@@ -1153,7 +1180,13 @@ static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_
 				return rc; /* the task sits in that stop */
 			waited += 100; /* a task that stops again and again still times out */
 		} else {
-			rc = remote_read(r->tid, flag, &done, sizeof(done), e);
+			/* the flag first: once it is set, the results read after it
+			 * in the same call are final (the task wrote them before);
+			 * a long batch, polled many times, reads them once at the end */
+			rc = n * BATCH_SLOT <= BATCH_PAGE
+				 ? remote_io2(r->tid, flag, &done, sizeof(done), table, slots,
+					      n * BATCH_SLOT, false, e)
+				 : remote_read(r->tid, flag, &done, sizeof(done), e);
 			if (rc < 0 || done || waited >= BATCH_TIMEOUT_US)
 				break;
 			if (step < 64) {
@@ -1182,7 +1215,8 @@ static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_
 				"pid %d: a batch of %zu remote syscalls (the first %ld) did not finish "
 				"within %ld s",
 				r->tid, n, ops[0].nr, BATCH_TIMEOUT_US / 1000000);
-	rc = remote_read(r->tid, table, slots, n * BATCH_SLOT, e);
+	rc =
+	    n * BATCH_SLOT <= BATCH_PAGE ? 0 : remote_read(r->tid, table, slots, n * BATCH_SLOT, e);
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < n; i++)

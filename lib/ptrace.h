@@ -33,6 +33,9 @@
  * semop, sigtimedwait, socket calls with a timeout...) is set to restart, as
  * if it had been interrupted by a signal without a handler. */
 int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e);
+/* The same for a caller that has just read the thread's state letter
+ * (proc_tid_state; 'T': stopped): not read again. */
+int ptrace_seize_stop_state(pid_t tid, char state, int *ret_stop_sig, struct ckpt_error *e);
 /* Wait for the next ptrace stop of tid; returns the raw wait status. */
 int ptrace_wait_stop(pid_t tid, int *ret_status, struct ckpt_error *e);
 /*

@@ -185,7 +185,9 @@ int mem_seize_all(struct restore_ctx *ctx)
 		struct rtask *t = &ctx->tasks[i];
 		int r;
 
-		r = ptrace_seize_stop(t->pid, NULL, &ctx->err);
+		/* our own task, waiting for us in its setup (never stopped):
+		 * no /proc read of its state */
+		r = ptrace_seize_stop_state(t->pid, 'S', NULL, &ctx->err);
 		if (r < 0)
 			return r;
 		t->seized = true;

@@ -108,7 +108,8 @@ int threads_seize(struct restore_ctx *ctx, struct rtask *t)
 		struct rthread *th = &t->threads[i];
 		int r;
 
-		r = ptrace_seize_stop(th->tid, NULL, &ctx->err);
+		/* made by us, in its pause() loop: no /proc read of its state */
+		r = ptrace_seize_stop_state(th->tid, 'S', NULL, &ctx->err);
 		if (r < 0)
 			return ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid, th->tid);
 		th->seized = true;
