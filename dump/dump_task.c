@@ -200,81 +200,87 @@ static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 	return 0;
 }
 
-/* Where a thread's session puts what it reads, in its process's scratch. */
+/*
+ * Where the thread sessions put what they read, in their process's
+ * scratch: a slot of THREAD_OUT_SLOT bytes each for THREAD_LANES threads
+ * whose batches run at the same time.
+ */
 #define THREAD_OUT_OFF (NSIG_MAX * sizeof(struct kernel_sigaction) + 64)
+#define THREAD_LANES 8
+#define THREAD_OUT_SLOT 64
+#define THREAD_CALLS 7
+
+struct thread_out {
+	stack_t ss;
+	uint64_t tid_addr;
+	int pdeathsig;
+	char name[16]; /* TASK_COMM_LEN, NUL-terminated by the kernel */
+};
+
+/* A thread's session while its batch runs with those of other threads. */
+struct thread_session {
+	struct rsys rs;
+	struct rsys_op ops[THREAD_CALLS];
+	bool open, running;
+};
+
+static const char *const thread_call_names[THREAD_CALLS] = {"sigaltstack",
+							    "prctl(PR_GET_TID_ADDRESS)",
+							    "prctl(PR_GET_PDEATHSIG)",
+							    "prctl(PR_GET_SECUREBITS)",
+							    "prctl(PR_GET_TIMERSLACK)",
+							    "prctl(PR_GET_NAME)",
+							    "personality"};
 
 /*
  * sigaltstack, the tid address, the parent-death signal, securebits, the
  * timer slack, the name and the personality are per thread and the thread
- * itself can tell them all: one batch of remote syscalls in that thread
- * (rsys_batch), in a session that borrows the process session's pages
- * (proc: still open). The name and the personality are also in
+ * itself can tell them all: one batch of remote syscalls in that thread,
+ * whose output goes to at. The name and the personality are also in
  * /proc/PID/task/TID (comm, personality), but two files per thread cost
  * six system calls here against two more slots of the batch.
  */
-static int dump_thread_remote(pid_t pid, pid_t tid, const struct rsys *proc, ThreadCore *tc,
-			      struct ckpt_error *e)
+static void thread_calls(struct rsys_op *ops, uint64_t at)
 {
-	static const char *const names[] = {"sigaltstack",
-					    "prctl(PR_GET_TID_ADDRESS)",
-					    "prctl(PR_GET_PDEATHSIG)",
-					    "prctl(PR_GET_SECUREBITS)",
-					    "prctl(PR_GET_TIMERSLACK)",
-					    "prctl(PR_GET_NAME)",
-					    "personality"};
-	struct ckpt_error tmp = {0};
-	struct {
-		stack_t ss;
-		uint64_t tid_addr;
-		int pdeathsig;
-		char name[16]; /* TASK_COMM_LEN, NUL-terminated by the kernel */
-	} out;
-	uint64_t at = proc->scratch + THREAD_OUT_OFF;
-	struct rsys_op ops[] = {
+	const struct rsys_op calls[THREAD_CALLS] = {
 	    {__NR_sigaltstack, {0, at}, 0},
-	    {__NR_prctl, {PR_GET_TID_ADDRESS, at + offsetof(typeof(out), tid_addr)}, 0},
-	    {__NR_prctl, {PR_GET_PDEATHSIG, at + offsetof(typeof(out), pdeathsig)}, 0},
+	    {__NR_prctl, {PR_GET_TID_ADDRESS, at + offsetof(struct thread_out, tid_addr)}, 0},
+	    {__NR_prctl, {PR_GET_PDEATHSIG, at + offsetof(struct thread_out, pdeathsig)}, 0},
 	    {__NR_prctl, {PR_GET_SECUREBITS}, 0},
 	    {__NR_prctl, {PR_GET_TIMERSLACK}, 0},
-	    {__NR_prctl, {PR_GET_NAME, at + offsetof(typeof(out), name)}, 0},
+	    {__NR_prctl, {PR_GET_NAME, at + offsetof(struct thread_out, name)}, 0},
 	    /* 0xffffffff: only asks (returns the persona, sets nothing) */
 	    {__NR_personality, {0xffffffffu}, 0},
 	};
-	struct rsys rs;
-	size_t bad;
-	int r, r2;
 
-	r = rsys_init(&rs, tid, proc->poked ? 0 : proc->syscall_ip, e);
-	if (r < 0)
-		return ckpt_err_wrap(e, "thread %d", tid);
-	rsys_borrow(&rs, proc);
-	/* every field of out is written by a call of the batch, or it fails */
-	r = rsys_batch(&rs, ops, ARRAY_SIZE(ops), e);
-	if (r >= 0 && (bad = rsys_op_failed(ops, ARRAY_SIZE(ops))) < ARRAY_SIZE(ops))
-		r = ckpt_err_errno(e, (int)ops[bad].ret, "thread %d: remote %s", tid, names[bad]);
-	if (r >= 0)
-		r = remote_read(tid, at, &out, sizeof(out), e);
-	r2 = rsys_fini(&rs, r < 0 ? &tmp : e);
-	if (r < 0)
-		return r;
-	if (r2 < 0)
-		return r2;
+	_Static_assert(sizeof(struct thread_out) <= THREAD_OUT_SLOT, "a thread's output fits");
+	memcpy(ops, calls, sizeof(calls));
+}
+
+static int thread_fill(pid_t pid, ThreadCore *tc, const struct rsys_op *ops, struct thread_out *out,
+		       struct ckpt_error *e)
+{
+	size_t bad = rsys_op_failed(ops, THREAD_CALLS);
+
+	if (bad < THREAD_CALLS)
+		return ckpt_err_errno(e, (int)ops[bad].ret, "thread %d: remote %s", tc->tid,
+				      thread_call_names[bad]);
 	tc->has_ss_sp = tc->has_ss_flags = tc->has_ss_size = true;
-	tc->ss_sp = (uint64_t)(uintptr_t)out.ss.ss_sp;
-	tc->ss_flags = (uint32_t)out.ss.ss_flags;
-	tc->ss_size = out.ss.ss_size;
+	tc->ss_sp = (uint64_t)(uintptr_t)out->ss.ss_sp;
+	tc->ss_flags = (uint32_t)out->ss.ss_flags;
+	tc->ss_size = out->ss.ss_size;
 	tc->has_clear_child_tid = true;
-	tc->clear_child_tid = out.tid_addr;
+	tc->clear_child_tid = out->tid_addr;
 	tc->has_pdeathsig = true;
-	tc->pdeathsig = (uint32_t)out.pdeathsig;
+	tc->pdeathsig = (uint32_t)out->pdeathsig;
 	tc->has_timerslack_ns = true;
 	tc->timerslack_ns = (uint64_t)ops[4].ret;
-	out.name[sizeof(out.name) - 1] = '\0';
-	tc->comm = strdup(out.name);
+	out->name[sizeof(out->name) - 1] = '\0';
+	tc->comm = strdup(out->name);
 	if (!tc->comm)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	/* the main thread's is the process's (CoreEntry.personality) */
-	if (tid != pid) {
+	if (tc->tid != pid) {
 		tc->has_personality = true;
 		tc->personality = (uint32_t)ops[6].ret;
 	}
@@ -284,6 +290,85 @@ static int dump_thread_remote(pid_t pid, pid_t tid, const struct rsys *proc, Thr
 		tc->creds->securebits = (uint32_t)ops[3].ret;
 	}
 	return 0;
+}
+
+/*
+ * Every thread's batch (thread_calls), in sessions that borrow the process
+ * session's pages (proc: still open). THREAD_LANES threads' batches run at
+ * the same time, each with a slice of the process's batch table and an
+ * output slot of its own: all started, then each stopped, then each
+ * finished, so that the threads' runs overlap ours instead of taking turns
+ * with it. After a failure, what was started is still finished and closed.
+ */
+static int dump_threads_remote(pid_t pid, const struct rsys *proc, CoreEntry *core,
+			       struct ckpt_error *e)
+{
+	uint64_t table = proc->batch_table ? proc->batch_table : (uint64_t)proc->batch + 4096;
+	struct ckpt_error tmp = {0};
+	int r = 0;
+
+	for (size_t base = 0; r >= 0 && base < core->n_threads; base += THREAD_LANES) {
+		size_t n =
+		    core->n_threads - base < THREAD_LANES ? core->n_threads - base : THREAD_LANES;
+		struct thread_session s[THREAD_LANES];
+		unsigned char outs[THREAD_LANES * THREAD_OUT_SLOT];
+		size_t opened = 0;
+
+		memset(s, 0, sizeof(s));
+		for (size_t k = 0; r >= 0 && k < n; k++) {
+			pid_t tid = core->threads[base + k]->tid;
+
+			r = rsys_init(&s[k].rs, tid, proc->poked ? 0 : proc->syscall_ip, e);
+			if (r < 0) {
+				r = ckpt_err_wrap(e, "thread %d", tid);
+				break;
+			}
+			s[k].open = true;
+			opened = k + 1;
+			rsys_borrow(&s[k].rs, proc);
+			if (proc->batch > 0) {
+				s[k].rs.batch_table = table + k * 4096;
+				s[k].rs.batch_room = 4096 / 64 - 1;
+			}
+			thread_calls(s[k].ops,
+				     proc->scratch + THREAD_OUT_OFF + k * THREAD_OUT_SLOT);
+			r = rsys_batch_start(&s[k].rs, s[k].ops, THREAD_CALLS, NULL, 0, e);
+			s[k].running = r > 0;
+			if (r == 0) /* not to be started (no batch pages): made now */
+				r = rsys_batch(&s[k].rs, s[k].ops, THREAD_CALLS, e);
+		}
+		for (size_t k = 0; k < opened; k++) {
+			int r2 = s[k].running ? rsys_batch_stop(&s[k].rs, r < 0 ? &tmp : e) : 0;
+
+			if (r2 < 0 && r >= 0)
+				r = r2;
+		}
+		for (size_t k = 0; k < opened; k++) {
+			int r2 = s[k].running ? rsys_batch_finish(&s[k].rs, s[k].ops, THREAD_CALLS,
+								  r < 0 ? &tmp : e)
+					      : 0;
+
+			if (r2 < 0 && r >= 0)
+				r = r2;
+		}
+		/* every field of an output is written by a call of its batch, or it failed */
+		if (r >= 0)
+			r = remote_read(pid, proc->scratch + THREAD_OUT_OFF, outs,
+					n * THREAD_OUT_SLOT, e);
+		for (size_t k = 0; k < opened; k++) {
+			int r2 = rsys_fini(&s[k].rs, r < 0 ? &tmp : e);
+
+			if (r2 < 0 && r >= 0)
+				r = r2;
+		}
+		for (size_t k = 0; r >= 0 && k < n; k++) {
+			struct thread_out out;
+
+			memcpy(&out, outs + k * THREAD_OUT_SLOT, sizeof(out));
+			r = thread_fill(pid, core->threads[base + k], s[k].ops, &out, e);
+		}
+	}
+	return r;
 }
 
 /*
@@ -320,7 +405,7 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	if (r < 0)
 		return r;
 	t->rsys_open = true;
-	r = rsys_scratch(&t->rsys, THREAD_OUT_OFF + 256, e);
+	r = rsys_scratch(&t->rsys, THREAD_OUT_OFF + THREAD_LANES * THREAD_OUT_SLOT, e);
 	if (r < 0)
 		return r;
 	sub_at = t->rsys.scratch + sizeof(ksa);
@@ -801,9 +886,8 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	 * threads (20,000 areas) quadratic (poked: each thread pokes one at its
 	 * own ip), and they borrow its scratch and batch pages.
 	 */
-	for (size_t i = 0; r >= 0 && i < core->n_threads; i++)
-		r = dump_thread_remote(t->pid, core->threads[i]->tid, &t->rsys, core->threads[i],
-				       e);
+	if (r >= 0)
+		r = dump_threads_remote(t->pid, &t->rsys, core, e);
 	/* closed here, so that the scratch and batch pages are gone before smaps is read */
 	if (t->rsys_open) {
 		struct ckpt_error tmp = {0};

@@ -265,43 +265,69 @@ static int seize_threads(struct dump_task *t, struct ckpt_error *e)
 	unsigned found;
 
 	do {
-		_cleanup_free_ pid_t *tids = NULL;
-		size_t ntids = 0;
+		_cleanup_free_ pid_t *tids = NULL, *begun = NULL;
+		_cleanup_free_ char *states = NULL;
+		struct ckpt_error tmp = {0};
+		size_t ntids = 0, nbegun = 0;
+		pid_t *n;
+		int r = 0;
 
 		found = 0;
 		/* the io_uring workers are told apart among the new ones only: a
 		 * second pass over 10,000 known threads reads no stat file */
 		if (proc_list_tids(t->pid, &tids, &ntids, e) < 0)
 			return ckpt_err_wrap(e, "pid %d: listing threads", t->pid);
-		for (size_t i = 0; i < ntids; i++) {
-			pid_t *n;
-			int r;
-
+		begun = calloc(ntids, sizeof(*begun));
+		states = calloc(ntids, 1);
+		n = realloc(t->threads, (t->nthreads + ntids) * sizeof(*n));
+		if (n)
+			t->threads = n;
+		if (!begun || !states || !n)
+			return ckpt_err(e, -ENOMEM, "out of memory for the thread list");
+		/*
+		 * Every new thread seized and interrupted, then each stop waited
+		 * for (ptrace_seize_begin): they trap while we seize the next
+		 * ones. One stat read each: an io_uring worker is not seized, and
+		 * its state is the one ptrace_seize_stop would read.
+		 */
+		for (size_t i = 0; r >= 0 && i < ntids; i++) {
 			bool worker;
 			char state;
 
 			if (task_has_thread(t, tids[i]))
 				continue;
-			/* one stat read: an io_uring worker is not seized, and the
-			 * state is the one ptrace_seize_stop would read */
 			state = proc_tid_state(t->pid, tids[i], &worker);
 			if (worker)
 				continue;
-			n = realloc(t->threads, (t->nthreads + 1) * sizeof(*n));
-			if (!n)
-				return ckpt_err(e, -ENOMEM, "out of memory for the thread list");
-			t->threads = n;
-			r = state ? ptrace_seize_stop_state(tids[i], state, NULL, e)
-				  : ptrace_seize_stop(tids[i], NULL, e);
-			if (r == -ESRCH && !proc_tid_exists(t->pid, tids[i]))
+			r = ptrace_seize_begin(tids[i], e);
+			if (r == -ESRCH && !proc_tid_exists(t->pid, tids[i])) {
+				r = 0;
 				continue;
-			if (r < 0)
-				return ckpt_err_wrap(e, "pid %d: thread %d", t->pid, tids[i]);
+			}
+			if (r < 0) {
+				r = ckpt_err_wrap(e, "pid %d: thread %d", t->pid, tids[i]);
+				break;
+			}
+			states[nbegun] = state;
+			begun[nbegun++] = tids[i];
+		}
+		for (size_t i = 0; i < nbegun; i++) {
+			int r2 = ptrace_seize_end(begun[i], states[i], NULL, r < 0 ? &tmp : e);
+
+			if (r2 == -ESRCH && !proc_tid_exists(t->pid, begun[i]))
+				continue;
+			if (r2 < 0) {
+				if (r >= 0)
+					r = ckpt_err_wrap(e, "pid %d: thread %d", t->pid, begun[i]);
+				continue;
+			}
 			/* its seccomp filters are suspended once every thread is
 			 * frozen (dump_thread_status), before its remote session */
-			t->threads[t->nthreads++] = tids[i];
+			t->threads[t->nthreads++] = begun[i];
 			found++;
 		}
+		if (r < 0)
+			return r;
 	} while (found);
 	if (t->nthreads)
 		pr_debug("pid %d: %zu more threads seized", t->pid, t->nthreads);

@@ -325,8 +325,14 @@ int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e)
 
 int ptrace_seize_stop_state(pid_t tid, char state, int *ret_stop_sig, struct ckpt_error *e)
 {
-	bool was_stopped = state == 'T';
-	int status = 0, stop_sig = 0, r;
+	int r = ptrace_seize_begin(tid, e);
+
+	return r < 0 ? r : ptrace_seize_end(tid, state, ret_stop_sig, e);
+}
+
+int ptrace_seize_begin(pid_t tid, struct ckpt_error *e)
+{
+	int r;
 
 	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0) {
 		r = -errno;
@@ -343,6 +349,14 @@ int ptrace_seize_stop_state(pid_t tid, char state, int *ret_stop_sig, struct ckp
 		ptrace(PTRACE_DETACH, tid, NULL, NULL);
 		return r;
 	}
+	return 0;
+}
+
+int ptrace_seize_end(pid_t tid, char state, int *ret_stop_sig, struct ckpt_error *e)
+{
+	bool was_stopped = state == 'T';
+	int status = 0, stop_sig = 0, r;
+
 	for (;;) {
 		r = wait_stop_timeout(tid, &status, e);
 		if (r < 0)
@@ -740,28 +754,45 @@ static int remote_io(pid_t pid, uint64_t addr, void *buf, size_t len, bool write
 }
 
 /*
- * Two ranges in one system call when the task lets us (the common case):
- * process_vm_readv/writev go through the iovecs in order. Anything short
- * of the whole, both again one by one (remote_io: /proc/PID/mem where the
- * task's pages refuse).
+ * Several ranges in one system call when the task lets us (the common
+ * case): process_vm_readv/writev go through the iovecs in order. Anything
+ * short of the whole, each again one by one (remote_io: /proc/PID/mem where
+ * the task's pages refuse).
  */
-static int remote_io2(pid_t pid, uint64_t addr1, void *buf1, size_t len1, uint64_t addr2,
-		      void *buf2, size_t len2, bool write, struct ckpt_error *e)
+#define RIOV_MAX 32
+
+struct riov {
+	uint64_t addr;
+	void *buf;
+	size_t len;
+};
+
+static int remote_iov(pid_t pid, const struct riov *v, size_t n, bool write, struct ckpt_error *e)
 {
-	struct iovec local[2] = {{buf1, len1}, {buf2, len2}};
-	struct iovec remote[2] = {{(void *)(uintptr_t)addr1, len1},
-				  {(void *)(uintptr_t)addr2, len2}};
-	ssize_t n;
+	struct iovec local[RIOV_MAX], remote[RIOV_MAX];
+	size_t total = 0;
+	ssize_t got = -1;
 	int r;
 
-	if (write)
-		n = process_vm_writev(pid, local, 2, remote, 2, 0);
-	else
-		n = process_vm_readv(pid, local, 2, remote, 2, 0);
-	if (n == (ssize_t)(len1 + len2))
-		return 0;
-	r = remote_io(pid, addr1, buf1, len1, write, e);
-	return r < 0 ? r : remote_io(pid, addr2, buf2, len2, write, e);
+	if (n <= RIOV_MAX) {
+		for (size_t i = 0; i < n; i++) {
+			local[i] = (struct iovec){v[i].buf, v[i].len};
+			remote[i] = (struct iovec){(void *)(uintptr_t)v[i].addr, v[i].len};
+			total += v[i].len;
+		}
+		if (write)
+			got = process_vm_writev(pid, local, n, remote, n, 0);
+		else
+			got = process_vm_readv(pid, local, n, remote, n, 0);
+		if (got == (ssize_t)total)
+			return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r = remote_io(pid, v[i].addr, v[i].buf, v[i].len, write, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len, struct ckpt_error *e)
@@ -1042,6 +1073,7 @@ void rsys_borrow(struct rsys *r, const struct rsys *owner)
 	r->scratch_len = owner->scratch_len;
 	r->batch = owner->batch;
 	r->batch_table = owner->batch_table;
+	r->batch_room = owner->batch_room;
 	r->borrowed = true;
 }
 
@@ -1132,16 +1164,28 @@ static int batch_handle_stop(struct rsys *r, int status, bool *ret_interrupted,
 	return 0;
 }
 
-static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e)
+/* Calls per run of r's table: the whole table's, or the caller's slice (rsys_batch_at). */
+static size_t batch_room(const struct rsys *r)
+{
+	return r->batch_room ? r->batch_room : BATCH_MAX;
+}
+
+/*
+ * A batch in three steps, so that a caller can have batches run in several
+ * threads at once (rsys_batch_start): start (the table written, the task
+ * resumed into our code), stop (its done flag seen, PTRACE_INTERRUPT sent),
+ * finish (the interrupt stop waited for, the results read). r->run_* keep
+ * what the next step needs.
+ */
+static int batch_start(struct rsys *r, struct rsys_op *ops, size_t n, const struct rsys_write *w,
+		       size_t nw, struct ckpt_error *e)
 {
 	uint64_t table = r->batch_table ? r->batch_table : (uint64_t)r->batch + BATCH_PAGE;
-	uint64_t flag = table + BATCH_MAX * BATCH_SLOT;
-	_cleanup_free_ uint64_t(*slots)[8] = calloc(n, sizeof(*slots));
+	uint64_t flag = table + batch_room(r) * BATCH_SLOT;
+	uint64_t(*slots)[8] = calloc(n, sizeof(*slots));
 	uint64_t done = 0;
 	struct user_regs_struct regs = r->saved;
-	bool interrupted = false;
-	long waited = 0;
-	int status, rc;
+	int rc;
 
 	if (!slots)
 		return ckpt_err(e, -ENOMEM, "out of memory");
@@ -1150,22 +1194,56 @@ static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_
 		memcpy(&slots[i][1], ops[i].a, sizeof(ops[i].a));
 		slots[i][7] = 0;
 	}
-	rc = remote_io2(r->tid, table, slots, n * BATCH_SLOT, flag, &done, sizeof(done), true, e);
-	if (rc < 0)
-		return rc;
+	/* the caller's memory, the table and the flag: one system call */
+	rc = 0;
+	for (size_t i = 0; nw > RIOV_MAX - 2 && i < nw && rc >= 0; i++)
+		rc = remote_write(r->tid, w[i].addr, w[i].buf, w[i].len, e);
+	if (nw > RIOV_MAX - 2)
+		nw = 0;
+	if (rc >= 0) {
+		struct riov v[RIOV_MAX];
+
+		for (size_t i = 0; i < nw; i++)
+			v[i] = (struct riov){w[i].addr, (void *)w[i].buf, w[i].len};
+		v[nw] = (struct riov){table, slots, n * BATCH_SLOT};
+		v[nw + 1] = (struct riov){flag, &done, sizeof(done)};
+		rc = remote_iov(r->tid, v, nw + 2, true, e);
+	}
 	regs.rip = (uint64_t)r->batch;
 	regs.rbx = table;
 	regs.r12 = n;
 	regs.r13 = flag;
 	/* not in a syscall: the kernel's restart logic must leave rip alone */
 	regs.orig_rax = (uint64_t)-1;
-	rc = ptrace_set_regs(r->tid, &regs, e);
-	if (rc < 0)
+	if (rc >= 0)
+		rc = ptrace_set_regs(r->tid, &regs, e);
+	if (rc >= 0 && ptrace(PTRACE_CONT, r->tid, NULL, NULL) < 0)
+		rc = ckpt_err_errno(e, -errno, "pid %d: PTRACE_CONT", r->tid);
+	if (rc < 0) {
+		free(slots);
 		return rc;
-	if (ptrace(PTRACE_CONT, r->tid, NULL, NULL) < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_CONT", r->tid);
-	/* the task runs our code now: whatever happens, it is stopped again below */
-	rc = 0;
+	}
+	/* the task runs our code now: whatever happens, it is stopped again */
+	r->run_slots = slots;
+	r->run_n = n;
+	r->run_first = ops[0].nr;
+	r->run_table = table;
+	r->run_flag = flag;
+	r->run_done = false;
+	r->run_rc = 0;
+	r->run_phase = RSYS_RUNNING;
+	return 0;
+}
+
+static int batch_stop(struct rsys *r, struct ckpt_error *e)
+{
+	size_t bytes = r->run_n * BATCH_SLOT;
+	uint64_t done = 0;
+	long waited = 0;
+	int status, rc = 0;
+
+	if (r->run_phase != RSYS_RUNNING)
+		return r->run_rc;
 	for (long step = 0; rc >= 0; step++) {
 		pid_t w = waitpid(r->tid, &status, __WALL | WNOHANG);
 
@@ -1173,20 +1251,25 @@ static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_
 			rc = ckpt_err_errno(e, -errno, "pid %d: waiting for a batch", r->tid);
 		} else if (w > 0) {
 			if (!WIFSTOPPED(status))
-				return ckpt_err(e, -ESRCH, "pid %d exited while it was frozen",
-						r->tid);
-			rc = batch_handle_stop(r, status, NULL, e);
-			if (rc < 0)
-				return rc; /* the task sits in that stop */
+				rc = ckpt_err(e, -ESRCH, "pid %d exited while it was frozen",
+					      r->tid);
+			else
+				rc = batch_handle_stop(r, status, NULL, e);
+			if (rc < 0) {
+				/* gone, or it sits in that stop */
+				r->run_phase = RSYS_STOPPED;
+				r->run_rc = rc;
+				return rc;
+			}
 			waited += 100; /* a task that stops again and again still times out */
 		} else {
 			/* the flag first: once it is set, the results read after it
 			 * in the same call are final (the task wrote them before);
 			 * a long batch, polled many times, reads them once at the end */
-			rc = n * BATCH_SLOT <= BATCH_PAGE
-				 ? remote_io2(r->tid, flag, &done, sizeof(done), table, slots,
-					      n * BATCH_SLOT, false, e)
-				 : remote_read(r->tid, flag, &done, sizeof(done), e);
+			struct riov v[2] = {{r->run_flag, &done, sizeof(done)},
+					    {r->run_table, r->run_slots, bytes}};
+
+			rc = remote_iov(r->tid, v, bytes <= BATCH_PAGE ? 2 : 1, false, e);
 			if (rc < 0 || done || waited >= BATCH_TIMEOUT_US)
 				break;
 			if (step < 64) {
@@ -1197,44 +1280,126 @@ static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_
 			}
 		}
 	}
-	if (ptrace(PTRACE_INTERRUPT, r->tid, NULL, NULL) < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_INTERRUPT", r->tid);
-	while (!interrupted) {
+	r->run_done = done != 0;
+	r->run_rc = rc;
+	if (ptrace(PTRACE_INTERRUPT, r->tid, NULL, NULL) < 0) {
+		r->run_phase = RSYS_STOPPED;
+		if (rc >= 0)
+			r->run_rc = ckpt_err_errno(e, -errno, "pid %d: PTRACE_INTERRUPT", r->tid);
+		return r->run_rc;
+	}
+	r->run_phase = RSYS_INTERRUPTED;
+	return rc;
+}
+
+static int batch_finish(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e)
+{
+	_cleanup_free_ uint64_t(*slots)[8] = r->run_slots;
+	bool interrupted = false;
+	int status, rc = r->run_rc;
+
+	r->run_slots = NULL;
+	if (r->run_phase == RSYS_RUNNING)
+		rc = batch_stop(r, e);
+	while (r->run_phase == RSYS_INTERRUPTED && !interrupted) {
 		struct ckpt_error tmp = {0};
 		int rs = ptrace_wait_stop(r->tid, &status, rc < 0 ? &tmp : e);
 
 		if (rs >= 0)
 			rs = batch_handle_stop(r, status, &interrupted, rc < 0 ? &tmp : e);
-		if (rs < 0)
-			return rc < 0 ? rc : rs;
+		if (rs < 0) {
+			rc = rc < 0 ? rc : rs;
+			break;
+		}
 	}
+	r->run_phase = RSYS_IDLE;
+	r->run_n = 0;
 	if (rc < 0)
 		return rc;
-	if (!done)
-		return ckpt_err(e, -ETIMEDOUT,
-				"pid %d: a batch of %zu remote syscalls (the first %ld) did not finish "
-				"within %ld s",
-				r->tid, n, ops[0].nr, BATCH_TIMEOUT_US / 1000000);
-	rc =
-	    n * BATCH_SLOT <= BATCH_PAGE ? 0 : remote_read(r->tid, table, slots, n * BATCH_SLOT, e);
-	if (rc < 0)
-		return rc;
+	if (!r->run_done)
+		return ckpt_err(
+		    e, -ETIMEDOUT,
+		    "pid %d: a batch of %zu remote syscalls (the first %ld) did not finish "
+		    "within %ld s",
+		    r->tid, n, r->run_first, BATCH_TIMEOUT_US / 1000000);
+	if (n * BATCH_SLOT > BATCH_PAGE) {
+		rc = remote_read(r->tid, r->run_table, slots, n * BATCH_SLOT, e);
+		if (rc < 0)
+			return rc;
+	}
 	for (size_t i = 0; i < n; i++)
 		ops[i].ret = (long)slots[i][7];
 	return 0;
 }
 
-int rsys_batch(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e)
+static int batch_run(struct rsys *r, struct rsys_op *ops, size_t n, const struct rsys_write *w,
+		     size_t nw, struct ckpt_error *e)
+{
+	int rc = batch_start(r, ops, n, w, nw, e);
+
+	if (rc < 0)
+		return rc;
+	rc = batch_stop(r, e);
+	if (rc < 0) {
+		struct ckpt_error tmp = {0};
+
+		batch_finish(r, ops, n, &tmp);
+		return rc;
+	}
+	return batch_finish(r, ops, n, e);
+}
+
+int rsys_batch_start(struct rsys *r, struct rsys_op *ops, size_t n, const struct rsys_write *w,
+		     size_t nw, struct ckpt_error *e)
 {
 	int rc = batch_pages(r, e);
 
 	if (rc < 0)
 		return rc;
+	if (r->batch <= 0 || !n || n > batch_room(r))
+		return 0;
+	rc = batch_start(r, ops, n, w, nw, e);
+	return rc < 0 ? ckpt_err_wrap(e, "batch of remote syscalls") : 1;
+}
+
+int rsys_batch_stop(struct rsys *r, struct ckpt_error *e)
+{
+	return r->run_phase == RSYS_RUNNING ? batch_stop(r, e) : 0;
+}
+
+int rsys_batch_finish(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e)
+{
+	int rc;
+
+	if (r->run_phase == RSYS_IDLE)
+		return 0;
+	rc = batch_finish(r, ops, n, e);
+	return rc < 0 ? ckpt_err_wrap(e, "batch of remote syscalls") : 0;
+}
+
+int rsys_batch(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e)
+{
+	return rsys_batch_with(r, ops, n, NULL, 0, e);
+}
+
+int rsys_batch_with(struct rsys *r, struct rsys_op *ops, size_t n, const struct rsys_write *w,
+		    size_t nw, struct ckpt_error *e)
+{
+	int rc = batch_pages(r, e);
+
+	if (rc < 0)
+		return rc;
+	/* call by call: the memory first, as a batch's first run writes it */
+	for (size_t i = 0; r->batch <= 0 && i < nw; i++) {
+		rc = remote_write(r->tid, w[i].addr, w[i].buf, w[i].len, e);
+		if (rc < 0)
+			return ckpt_err_wrap(e, "batch of remote syscalls");
+	}
 	for (size_t i = 0; i < n;) {
-		size_t k = n - i < BATCH_MAX ? n - i : BATCH_MAX;
+		size_t k = n - i < batch_room(r) ? n - i : batch_room(r);
 
 		if (r->batch > 0) {
-			rc = batch_run(r, ops + i, k, e);
+			rc = batch_run(r, ops + i, k, i ? NULL : w, i ? 0 : nw, e);
 		} else {
 			for (size_t j = i; j < i + k && rc >= 0; j++)
 				rc = rsys_call(r, ops[j].nr, ops[j].a[0], ops[j].a[1], ops[j].a[2],

@@ -36,6 +36,15 @@ int ptrace_seize_stop(pid_t tid, int *ret_stop_sig, struct ckpt_error *e);
 /* The same for a caller that has just read the thread's state letter
  * (proc_tid_state; 'T': stopped): not read again. */
 int ptrace_seize_stop_state(pid_t tid, char state, int *ret_stop_sig, struct ckpt_error *e);
+/*
+ * ptrace_seize_stop_state in two steps, for many threads at once: begin
+ * (PTRACE_SEIZE and PTRACE_INTERRUPT; nothing is left attached when it
+ * fails) for each, then end (its stop waited for, and settled) for each:
+ * the threads trap while P seizes the next ones instead of P sleeping
+ * until each has. A thread begun must be ended, also after a failure.
+ */
+int ptrace_seize_begin(pid_t tid, struct ckpt_error *e);
+int ptrace_seize_end(pid_t tid, char state, int *ret_stop_sig, struct ckpt_error *e);
 /* Wait for the next ptrace stop of tid; returns the raw wait status. */
 int ptrace_wait_stop(pid_t tid, int *ret_status, struct ckpt_error *e);
 /*
@@ -121,7 +130,16 @@ struct rsys {
 	 * none; -1 once the task refused them (batches then run call by call) */
 	int64_t batch;
 	uint64_t batch_table; /* 0: the page after the code page */
+	size_t batch_room;    /* calls per run of that table (its done flag after them), 0: 1023 */
 	bool borrowed;	      /* scratch and batch pages are another session's (or the caller's) */
+	/* a batch between rsys_batch_start and rsys_batch_finish */
+	enum { RSYS_IDLE, RSYS_RUNNING, RSYS_INTERRUPTED, RSYS_STOPPED } run_phase;
+	size_t run_n;
+	long run_first;
+	uint64_t run_table, run_flag;
+	uint64_t (*run_slots)[8];
+	bool run_done;
+	int run_rc;
 };
 
 /* One system call of a batch: its number and arguments, and its raw result. */
@@ -158,6 +176,33 @@ int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e);
  * Returns 0 when every call was made (results may be -errno).
  */
 int rsys_batch(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e);
+/*
+ * rsys_batch in three steps, for batches in several threads at once (each
+ * session with a table and scratch of its own: rsys_batch_at, batch_room):
+ * start them all, then stop each (its done flag seen, PTRACE_INTERRUPT
+ * sent), then finish each (its interrupt stop waited for, results in ops).
+ * rsys_batch_start returns 1 when the batch runs, 0 when it was not started
+ * (no batch pages, more calls than the table holds: the caller makes them
+ * with rsys_batch), negative on failure (nothing runs then). A started
+ * batch must be finished, also after a failure elsewhere (rsys_batch_finish
+ * then returns the failure of its own stop, if any).
+ */
+struct rsys_write;
+int rsys_batch_start(struct rsys *r, struct rsys_op *ops, size_t n, const struct rsys_write *w,
+		     size_t nw, struct ckpt_error *e);
+int rsys_batch_stop(struct rsys *r, struct ckpt_error *e);
+int rsys_batch_finish(struct rsys *r, struct rsys_op *ops, size_t n, struct ckpt_error *e);
+
+/* Memory to write into the task before a batch runs (its calls' arguments). */
+struct rsys_write {
+	uint64_t addr;
+	const void *buf;
+	size_t len;
+};
+/* rsys_batch, the nw writes made first, in the system call that writes the
+ * table (one process_vm_writev where the task lets us). */
+int rsys_batch_with(struct rsys *r, struct rsys_op *ops, size_t n, const struct rsys_write *w,
+		    size_t nw, struct ckpt_error *e);
 
 /* The table of a batch: 1023 calls and the done flag. */
 #define RSYS_BATCH_TABLE (16 * 4096UL)

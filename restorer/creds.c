@@ -77,17 +77,23 @@ static int restore_rlimits(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
+/* read once per restore, not once per thread */
 static int cap_last(struct restore_ctx *ctx, int *ret)
 {
 	_cleanup_free_ char *text = NULL;
 	int r;
 
+	if (ctx->cap_last) {
+		*ret = ctx->cap_last;
+		return 0;
+	}
 	r = proc_read_file("/proc/sys/kernel/cap_last_cap", &text, NULL, &ctx->err);
 	if (r < 0)
 		return r;
 	*ret = atoi(text);
 	if (*ret < 0 || *ret > 63)
 		return ckpt_err(&ctx->err, -EINVAL, "/proc/sys/kernel/cap_last_cap: bad value");
+	ctx->cap_last = *ret;
 	return 0;
 }
 
@@ -114,7 +120,8 @@ static int capset_call(struct restore_ctx *ctx, struct rtask *t, unsigned slot, 
 	int r;
 
 	_Static_assert(sizeof(c) <= CAPSET_SLOT, "capset arguments fit a slot");
-	r = remote_write(t->pid, a, &c, sizeof(c), &ctx->err);
+	r = queue ? rqueue_write(t, &ctx->err, a, &c, sizeof(c))
+		  : remote_write(t->pid, a, &c, sizeof(c), &ctx->err);
 	if (r < 0)
 		return r;
 	if (queue)
@@ -156,7 +163,7 @@ static int restore_ids(struct restore_ctx *ctx, struct rtask *t, const Creds *cr
 				"pid %d: %zu supplementary groups do not fit the scratch "
 				"page",
 				t->pid, cr->n_groups);
-	r = glen ? remote_write(t->pid, groups, cr->groups, glen, e) : 0;
+	r = glen ? rqueue_write(t, e, groups, cr->groups, glen) : 0;
 	if (r >= 0)
 		r = rqueue(t, e, __NR_setgroups, RARGS(cr->n_groups, groups),
 			   "setgroups(%zu groups)", cr->n_groups);
@@ -195,9 +202,9 @@ static int restore_caps(struct restore_ctx *ctx, struct rtask *t, const Creds *c
 	return r;
 }
 
-/* In one batch of remote calls (each capset and the groups in a scratch
- * slot of their own), in the order the header says. */
-int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
+/* Queued for one batch of remote calls (each capset and the groups in a
+ * scratch slot of their own), in the order the header says. */
+int creds_queue_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
 {
 	struct ckpt_error *e = &ctx->err;
 	int last, r;
@@ -225,7 +232,12 @@ int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *
 	if (r >= 0 && t->core->has_dumpable && t->core->dumpable < 2)
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_DUMPABLE, t->core->dumpable),
 			   "prctl(PR_SET_DUMPABLE, %u)", t->core->dumpable);
-	return rqueue_end(t, e, r);
+	return r;
+}
+
+int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
+{
+	return rqueue_end(t, &ctx->err, creds_queue_thread(ctx, t, cr));
 }
 
 int creds_restore_task(struct restore_ctx *ctx, struct rtask *t)

@@ -232,19 +232,18 @@ static int restore_oom_score_adj(struct rtask *t, struct ckpt_error *e)
 	return 0;
 }
 
+static int other_thread_state(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
+{
+	return thread_state(ctx, t, th->core, false);
+}
+
 int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
 	const CoreEntry *c = t->core;
-	int r = 0;
-
 	/* each thread's calls queued and made in its own session */
-	for (size_t i = 0; r >= 0 && i < t->n_threads; i++) {
-		threads_swap_rsys(t, &t->threads[i]);
-		r = thread_state(ctx, t, t->threads[i].core, false);
-		r = rqueue_end(t, e, r);
-		threads_swap_rsys(t, &t->threads[i]);
-	}
+	int r = threads_batch_each(ctx, t, other_thread_state, NULL, NULL);
+
 	if (r >= 0)
 		r = thread_state(ctx, t, t->thread, true);
 	if (r >= 0 && c->has_child_subreaper && c->child_subreaper)

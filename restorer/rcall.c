@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 
 #include "fault.h"
@@ -21,7 +22,20 @@ struct rqueue {
 	struct rsys_op *ops;
 	char (*what)[RQ_WHAT]; /* "" for a call that may fail */
 	size_t n, cap;
+	struct rsys_write *w; /* rqueue_write: each buf a copy of ours */
+	size_t nw, wcap;
+	bool running; /* rflush_start started it */
 };
+
+static struct rqueue *rq_get(struct rtask *t, struct ckpt_error *e)
+{
+	if (!t->rq) {
+		t->rq = calloc(1, sizeof(*t->rq));
+		if (!t->rq)
+			ckpt_err(e, -ENOMEM, "out of memory");
+	}
+	return t->rq;
+}
 
 int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], long *ret,
 	  const char *fmt, ...)
@@ -53,13 +67,10 @@ int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], l
 static int rq_add(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6],
 		  const char *fmt, va_list *ap)
 {
-	struct rqueue *q = t->rq;
+	struct rqueue *q = rq_get(t, e);
 
-	if (!q) {
-		q = t->rq = calloc(1, sizeof(*q));
-		if (!q)
-			return ckpt_err(e, -ENOMEM, "out of memory");
-	}
+	if (!q)
+		return -ENOMEM;
 	if (q->n == q->cap) {
 		size_t cap = q->cap ? 2 * q->cap : 32;
 		struct rsys_op *ops = realloc(q->ops, cap * sizeof(*ops));
@@ -99,20 +110,45 @@ int rqueue_may_fail(struct rtask *t, struct ckpt_error *e, long nr, const uint64
 	return rq_add(t, e, nr, a, NULL, NULL);
 }
 
-int rflush(struct rtask *t, struct ckpt_error *e)
+int rqueue_write(struct rtask *t, struct ckpt_error *e, uint64_t addr, const void *buf, size_t len)
 {
-	struct rqueue *q = t->rq;
-	int r;
+	struct rqueue *q = rq_get(t, e);
+	void *copy;
 
-	if (!q || !q->n)
-		return 0;
-	/* a queued call the kernel refuses: the first mmap asks for 0 bytes */
+	if (!q)
+		return -ENOMEM;
+	if (q->nw == q->wcap) {
+		size_t cap = q->wcap ? 2 * q->wcap : 8;
+		struct rsys_write *w = realloc(q->w, cap * sizeof(*w));
+
+		if (!w)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		q->w = w;
+		q->wcap = cap;
+	}
+	copy = malloc(len ? len : 1);
+	if (!copy)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	memcpy(copy, buf, len);
+	q->w[q->nw++] = (struct rsys_write){addr, copy, len};
+	return 0;
+}
+
+/* a queued call the kernel refuses: the first mmap asks for 0 bytes */
+static void rq_fault(struct rqueue *q)
+{
 	for (size_t i = 0; i < q->n && ckpt_fault("rqueue-einval"); i++)
 		if (q->ops[i].nr == __NR_mmap) {
 			q->ops[i].a[1] = 0;
 			break;
 		}
-	r = rsys_batch(&t->rsys, q->ops, q->n, e);
+}
+
+/* After the batch (r: how it went): the first queued call that failed, and the queue dropped. */
+static int rq_done(struct rtask *t, struct ckpt_error *e, int r)
+{
+	struct rqueue *q = t->rq;
+
 	if (r < 0) {
 		r = ckpt_err_wrap(e, "pid %d: %zu remote calls (the first: %s)", t->pid, q->n,
 				  q->what[0][0] ? q->what[0] : "one that may fail");
@@ -131,6 +167,48 @@ int rflush(struct rtask *t, struct ckpt_error *e)
 	return r;
 }
 
+int rflush(struct rtask *t, struct ckpt_error *e)
+{
+	struct rqueue *q = t->rq;
+	int r = 0;
+
+	if (!q || (!q->n && !q->nw))
+		return 0;
+	if (q->running)
+		return rq_done(t, e, rsys_batch_finish(&t->rsys, q->ops, q->n, e));
+	if (!q->n) {
+		/* memory only (a call made right away follows): written as it was queued */
+		for (size_t i = 0; r >= 0 && i < q->nw; i++)
+			r = remote_write(t->pid, q->w[i].addr, q->w[i].buf, q->w[i].len, e);
+		rqueue_drop(t);
+		return r;
+	}
+	rq_fault(q);
+	return rq_done(t, e, rsys_batch_with(&t->rsys, q->ops, q->n, q->w, q->nw, e));
+}
+
+int rflush_start(struct rtask *t, struct ckpt_error *e)
+{
+	struct rqueue *q = t->rq;
+	int r;
+
+	if (!q || !q->n)
+		return rflush(t, e);
+	rq_fault(q);
+	r = rsys_batch_start(&t->rsys, q->ops, q->n, q->w, q->nw, e);
+	if (r == 0)
+		return rflush(t, e);
+	if (r < 0)
+		return rq_done(t, e, r);
+	q->running = true;
+	return 1;
+}
+
+int rflush_stop(struct rtask *t, struct ckpt_error *e)
+{
+	return t->rq && t->rq->running ? rsys_batch_stop(&t->rsys, e) : 0;
+}
+
 int rqueue_end(struct rtask *t, struct ckpt_error *e, int r)
 {
 	if (r < 0) {
@@ -146,6 +224,9 @@ void rqueue_drop(struct rtask *t)
 		return;
 	free(t->rq->ops);
 	free(t->rq->what);
+	for (size_t i = 0; i < t->rq->nw; i++)
+		free((void *)t->rq->w[i].buf);
+	free(t->rq->w);
 	free(t->rq);
 	t->rq = NULL;
 }

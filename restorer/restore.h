@@ -33,12 +33,19 @@
 /* Gadget: one r-x page with "syscall; int3...", then scratch pages (rw-). */
 /*
  * The gadget: a code page (syscall at 0, then int3s, the batch code of
- * rsys_batch at GADGET_BATCH_CODE), a scratch page, the batch table.
+ * rsys_batch at GADGET_BATCH_CODE), a scratch page, the batch table, then
+ * RST_LANES lanes of two pages, a table (63 calls and the done flag) and a
+ * scratch page each: the threads whose batches run at the same time
+ * (threads_batch_each) each use a lane of their own.
  */
 #define GADGET_BATCH_CODE 64
 #define GADGET_SCRATCH_SIZE RST_PAGE_SIZE
 #define GADGET_TABLE (2 * RST_PAGE_SIZE)
-#define GADGET_SIZE (GADGET_TABLE + RSYS_BATCH_TABLE)
+#define GADGET_LANES (GADGET_TABLE + RSYS_BATCH_TABLE)
+#define RST_LANES 8
+#define GADGET_LANE_SIZE (2 * RST_PAGE_SIZE)
+#define GADGET_LANE_CALLS (RST_PAGE_SIZE / 64 - 1)
+#define GADGET_SIZE (GADGET_LANES + RST_LANES * GADGET_LANE_SIZE)
 /* How long P waits for the tasks to reach a phase before giving up. */
 #define RST_PHASE_TIMEOUT_MS 30000
 /* clone3 with set_tid, /proc/self/map_files, shm_next_id: either suffices */
@@ -158,6 +165,7 @@ struct rthread {
 	ThreadCore *core;
 	bool seized;
 	struct rsys rsys;
+	struct rqueue *rq; /* its calls queued (swapped in with rsys) */
 };
 
 /* cow.c */
@@ -372,6 +380,7 @@ struct restore_ctx {
 	 * we make are in the permitted set only, raised around the calls that
 	 * need them (lib/caps.h; rtask_caps for a task's remote calls) */
 	bool caps_lowered;
+	int cap_last; /* /proc/sys/kernel/cap_last_cap once read (creds.c), 0 before */
 
 	double t_start;
 
@@ -614,7 +623,22 @@ int rcall(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], l
 int rqueue(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6], const char *fmt,
 	   ...) __attribute__((format(printf, 5, 6)));
 int rqueue_may_fail(struct rtask *t, struct ckpt_error *e, long nr, const uint64_t a[6]);
+/*
+ * Queue len bytes (copied) to be written at addr in t before the queued
+ * calls run: in the same process_vm_writev as the batch's table
+ * (rsys_batch_with), not one system call of P's each. The arguments of
+ * the calls queued (a scratch slot of their own each, as for rqueue).
+ */
+int rqueue_write(struct rtask *t, struct ckpt_error *e, uint64_t addr, const void *buf, size_t len);
 int rflush(struct rtask *t, struct ckpt_error *e);
+/*
+ * rflush in steps, for threads whose batches run at the same time (each in
+ * a lane of its own: threads_batch_each): start returns 1 when the queue
+ * runs as one batch, 0 when it was made already (empty, or longer than the
+ * lane's table: rflush); then rflush_stop, then rflush (which finishes it).
+ */
+int rflush_start(struct rtask *t, struct ckpt_error *e);
+int rflush_stop(struct rtask *t, struct ckpt_error *e);
 /* Forget the queue (the task is being killed). */
 void rqueue_drop(struct rtask *t);
 /* The end of a function that queued: rflush, or after a failure r (< 0)
@@ -683,8 +707,10 @@ int pager_start(struct restore_ctx *ctx);
 /* ---- creds.c ------------------------------------------------------------------ */
 /* Resource limits, then the main thread's credentials. */
 int creds_restore_task(struct restore_ctx *ctx, struct rtask *t);
-/* Credentials cr in the thread whose session is t->rsys. */
+/* Credentials cr in the thread whose session is t->rsys: made, or queued
+ * (creds_queue_thread: nothing is made until rflush). */
 int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr);
+int creds_queue_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr);
 
 /* ---- locks.c: file locks (stage verify, stage locks) ---------------------------- */
 /* Every saved lock well formed (kind where it belongs, byte range). */
@@ -744,5 +770,15 @@ int threads_restore_state(struct restore_ctx *ctx, struct rtask *t);
 /* Final registers, xstate and mask of the other threads. */
 int threads_resume_prepare(struct restore_ctx *ctx, struct rtask *t);
 int threads_detach(struct restore_ctx *ctx, struct rtask *t);
-/* Swap the thread's session into t->rsys (and back: call twice). */
+/* Swap the thread's session and queue into t->rsys, t->rq (and back: call twice). */
 void threads_swap_rsys(struct rtask *t, struct rthread *th);
+/*
+ * For each other thread of t, its session swapped in: queue() queues its
+ * calls (rqueue), made as one batch, then after() (NULL: none) may make
+ * calls right away; RST_LANES threads' batches run at the same time, each
+ * in a lane of the gadget. On failure, *ret_failed (if not NULL) is the
+ * thread whose step failed.
+ */
+typedef int (*thread_step)(struct restore_ctx *ctx, struct rtask *t, struct rthread *th);
+int threads_batch_each(struct restore_ctx *ctx, struct rtask *t, thread_step queue,
+		       thread_step after, pid_t *ret_failed);

@@ -36,6 +36,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include "fault.h"
 #include "log.h"
 #include "restore.h"
 
@@ -102,17 +103,48 @@ int threads_create(struct rtask *t, struct ckpt_error *e)
 	return 0;
 }
 
+/* The threads' seizes begun, up to the first failure: each ended (waited for). */
+static int seize_end_all(struct restore_ctx *ctx, struct rtask *t, size_t begun)
+{
+	struct ckpt_error tmp = {0};
+	int r = 0;
+
+	for (size_t i = 0; i < begun; i++) {
+		struct rthread *th = &t->threads[i];
+		/* made by us, in its pause() loop: no /proc read of its state */
+		int r2 = ptrace_seize_end(th->tid, 'S', NULL, r < 0 ? &tmp : &ctx->err);
+
+		if (r2 >= 0)
+			th->seized = true;
+		else if (r >= 0)
+			r = ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid, th->tid);
+	}
+	return r;
+}
+
 int threads_seize(struct restore_ctx *ctx, struct rtask *t)
 {
+	size_t begun = 0;
+	int r = 0;
+
+	/* every thread seized and interrupted, then each stop waited for: they
+	 * trap while P goes on (ptrace_seize_begin) */
+	for (; r >= 0 && begun < t->n_threads; begun++) {
+		r = ptrace_seize_begin(t->threads[begun].tid, &ctx->err);
+		if (r < 0)
+			r = ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid,
+					  t->threads[begun].tid);
+	}
+	if (r < 0) {
+		seize_end_all(ctx, t, begun - 1);
+		return r;
+	}
+	r = seize_end_all(ctx, t, begun);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < t->n_threads; i++) {
 		struct rthread *th = &t->threads[i];
-		int r;
 
-		/* made by us, in its pause() loop: no /proc read of its state */
-		r = ptrace_seize_stop_state(th->tid, 'S', NULL, &ctx->err);
-		if (r < 0)
-			return ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid, th->tid);
-		th->seized = true;
 		r = rsys_init(&th->rsys, th->tid, t->gadget, &ctx->err);
 		if (r < 0)
 			return ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid, th->tid);
@@ -133,31 +165,124 @@ int threads_seize(struct restore_ctx *ctx, struct rtask *t)
 void threads_swap_rsys(struct rtask *t, struct rthread *th)
 {
 	struct rsys tmp = t->rsys;
+	struct rqueue *q = t->rq;
 
 	t->rsys = th->rsys;
 	th->rsys = tmp;
+	t->rq = th->rq;
+	th->rq = q;
+}
+
+/* The thread's batches and scratch in lane k of the gadget, or (k < 0) in
+ * the gadget's own table and scratch page, which the threads take turns at. */
+static void lane_use(const struct rtask *t, struct rthread *th, int k)
+{
+	uint64_t lane = t->gadget + GADGET_LANES + (uint64_t)k * GADGET_LANE_SIZE;
+
+	if (k < 0) {
+		th->rsys.scratch = t->gadget + RST_PAGE_SIZE;
+		th->rsys.batch_table = t->gadget + GADGET_TABLE;
+		th->rsys.batch_room = 0;
+	} else {
+		th->rsys.scratch = lane + RST_PAGE_SIZE;
+		th->rsys.batch_table = lane;
+		th->rsys.batch_room = GADGET_LANE_CALLS;
+	}
+	th->rsys.scratch_len = GADGET_SCRATCH_SIZE;
+}
+
+/*
+ * For each other thread of t, its session swapped into t->rsys: queue()
+ * queues its calls, made as one batch, then after() (if any) makes calls
+ * right away. The batches of RST_LANES threads run at the same time, each
+ * thread with a lane of the gadget as its table and scratch: P starts them
+ * all, then stops each, then finishes each, so that the threads' runs (and
+ * the wake-ups across the two CPUs) overlap instead of taking turns with P.
+ * After a failure the batches started are still finished, and no thread
+ * after it is started.
+ */
+int threads_batch_each(struct restore_ctx *ctx, struct rtask *t, thread_step queue,
+		       thread_step after, pid_t *ret_failed)
+{
+	struct ckpt_error tmp = {0};
+	pid_t failed = 0;
+	int r = 0;
+
+	for (size_t base = 0; r >= 0 && base < t->n_threads; base += RST_LANES) {
+		size_t n = t->n_threads - base < RST_LANES ? t->n_threads - base : RST_LANES;
+		bool running[RST_LANES] = {false};
+		size_t started = 0;
+
+		for (size_t k = 0; r >= 0 && k < n; k++) {
+			struct rthread *th = &t->threads[base + k];
+
+			lane_use(t, th, (int)k);
+			threads_swap_rsys(t, th);
+			r = queue(ctx, t, th);
+			/* the third thread's batch fails, those around it run on */
+			if (r >= 0 && base + k == 2 && ckpt_fault("rqueue-thread-einval"))
+				r = rqueue(t, &ctx->err, __NR_prctl, RARGS(PR_SET_PDEATHSIG, 1000),
+					   "prctl(PR_SET_PDEATHSIG, 1000)");
+			r = r < 0 ? rqueue_end(t, &ctx->err, r) : rflush_start(t, &ctx->err);
+			threads_swap_rsys(t, th);
+			running[k] = r > 0;
+			started = k + 1;
+			if (r < 0)
+				failed = th->tid;
+		}
+		for (size_t k = 0; k < started; k++) {
+			struct rthread *th = &t->threads[base + k];
+			int r2 = 0;
+
+			threads_swap_rsys(t, th);
+			if (running[k])
+				r2 = rflush_stop(t, r < 0 ? &tmp : &ctx->err);
+			threads_swap_rsys(t, th);
+			if (r2 < 0 && r >= 0) {
+				r = r2;
+				failed = th->tid;
+			}
+		}
+		for (size_t k = 0; k < started; k++) {
+			struct rthread *th = &t->threads[base + k];
+			int r2 = 0;
+
+			threads_swap_rsys(t, th);
+			if (running[k])
+				r2 = rflush(t, r < 0 ? &tmp : &ctx->err);
+			if (r2 >= 0 && r >= 0 && after)
+				r2 = after(ctx, t, th);
+			threads_swap_rsys(t, th);
+			lane_use(t, th, -1);
+			if (r2 < 0 && r >= 0) {
+				r = r2;
+				failed = th->tid;
+			}
+		}
+	}
+	if (ret_failed)
+		*ret_failed = failed;
+	return r < 0 ? r : 0;
+}
+
+/* credentials belong to each thread, not to the process */
+static int thread_creds(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
+{
+	return creds_queue_thread(ctx, t, th->core->creds ?: t->core->creds);
 }
 
 int threads_creds(struct restore_ctx *ctx, struct rtask *t)
 {
-	for (size_t i = 0; i < t->n_threads; i++) {
-		struct rthread *th = &t->threads[i];
-		int r;
+	pid_t failed;
+	int r = threads_batch_each(ctx, t, thread_creds, NULL, &failed);
 
-		/* credentials belong to each thread, not to the process */
-		threads_swap_rsys(t, th);
-		r = creds_restore_thread(ctx, t, th->core->creds ?: t->core->creds);
-		threads_swap_rsys(t, th);
-		if (r < 0)
-			return ckpt_err_wrap(&ctx->err, "thread %d", th->tid);
-	}
-	return 0;
+	return r < 0 ? ckpt_err_wrap(&ctx->err, "thread %d", failed) : 0;
 }
 
 /*
- * sigaltstack, robust list, name and tid address of the thread whose
- * session is t->rsys: queued (the stack and the name in scratch slots of
- * their own), then the tid address as a call of its own, which runs them.
+ * sigaltstack, robust list and name of the thread whose session is
+ * t->rsys: queued (the stack and the name in scratch slots of their own);
+ * thread_tid_address then makes the tid address a call of its own.
  */
 #define SCRATCH_SS 0
 #define SCRATCH_NAME 64
@@ -176,7 +301,7 @@ static int thread_misc(struct restore_ctx *ctx, struct rtask *t, const ThreadCor
 		};
 
 		_Static_assert(sizeof(ss) <= SCRATCH_NAME, "stack_t fits its slot");
-		r = remote_write(t->pid, t->rsys.scratch + SCRATCH_SS, &ss, sizeof(ss), e);
+		r = rqueue_write(t, e, t->rsys.scratch + SCRATCH_SS, &ss, sizeof(ss));
 		if (r >= 0)
 			r = rqueue(t, e, __NR_sigaltstack, RARGS(t->rsys.scratch + SCRATCH_SS, 0),
 				   "thread %d: sigaltstack(%#" PRIx64 ", %" PRIu64 " bytes)",
@@ -189,44 +314,56 @@ static int thread_misc(struct restore_ctx *ctx, struct rtask *t, const ThreadCor
 		char name[16] = {0};
 
 		strncpy(name, tc->comm, sizeof(name) - 1);
-		r = remote_write(t->pid, t->rsys.scratch + SCRATCH_NAME, name, sizeof(name), e);
+		r = rqueue_write(t, e, t->rsys.scratch + SCRATCH_NAME, name, sizeof(name));
 		if (r >= 0)
 			r = rqueue(t, e, __NR_prctl,
 				   RARGS(PR_SET_NAME, t->rsys.scratch + SCRATCH_NAME),
 				   "thread %d: prctl(PR_SET_NAME, %s)", tc->tid, name);
 	}
-	/* always made, also with 0, and last, alone: every thread then sits in
-	 * a syscall-exit stop where its final registers can be set */
-	if (r >= 0)
-		r = rcall(t, e, __NR_set_tid_address, RARGS(tc->clear_child_tid), NULL,
-			  "thread %d: set_tid_address(%#" PRIx64 ")", tc->tid,
-			  tc->has_clear_child_tid ? tc->clear_child_tid : 0);
-	return rqueue_end(t, e, r);
+	return r;
+}
+
+/* Always made, also with 0, and after the queued calls, alone: every
+ * thread then sits in a syscall-exit stop where its final registers can be
+ * set (a pending signal queued after it is such a call too). */
+static int thread_tid_address(struct restore_ctx *ctx, struct rtask *t, const ThreadCore *tc)
+{
+	return rcall(t, &ctx->err, __NR_set_tid_address, RARGS(tc->clear_child_tid), NULL,
+		     "thread %d: set_tid_address(%#" PRIx64 ")", tc->tid,
+		     tc->has_clear_child_tid ? tc->clear_child_tid : 0);
+}
+
+static int thread_state_queue(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
+{
+	const ThreadCore *tc = th->core;
+	int r = 0;
+
+	if (tc->rseq)
+		r = rqueue(t, &ctx->err, __NR_rseq,
+			   RARGS(tc->rseq->abi_pointer, tc->rseq->abi_size, 0, tc->rseq->signature),
+			   "thread %d: rseq registration of %#" PRIx64, th->tid,
+			   tc->rseq->abi_pointer);
+	return r < 0 ? r : thread_misc(ctx, t, tc);
+}
+
+static int thread_state_after(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
+{
+	const ThreadCore *tc = th->core;
+	int r = thread_tid_address(ctx, t, tc);
+
+	for (size_t k = 0; r >= 0 && k < tc->n_pending; k++)
+		r = signals_queue_thread(ctx, t, th->tid, &tc->pending[k]);
+	return r;
 }
 
 int threads_restore_state(struct restore_ctx *ctx, struct rtask *t)
 {
 	int r = thread_misc(ctx, t, t->thread);
 
-	for (size_t i = 0; r >= 0 && i < t->n_threads; i++) {
-		struct rthread *th = &t->threads[i];
-		const ThreadCore *tc = th->core;
-
-		threads_swap_rsys(t, th);
-		r = 0;
-		if (tc->rseq)
-			r = rqueue(t, &ctx->err, __NR_rseq,
-				   RARGS(tc->rseq->abi_pointer, tc->rseq->abi_size, 0,
-					 tc->rseq->signature),
-				   "thread %d: rseq registration of %#" PRIx64, th->tid,
-				   tc->rseq->abi_pointer);
-		if (r >= 0)
-			r = thread_misc(ctx, t, tc);
-		for (size_t k = 0; r >= 0 && k < tc->n_pending; k++)
-			r = signals_queue_thread(ctx, t, th->tid, &tc->pending[k]);
-		threads_swap_rsys(t, th);
-	}
-	return r;
+	if (r >= 0)
+		r = thread_tid_address(ctx, t, t->thread);
+	r = rqueue_end(t, &ctx->err, r);
+	return r < 0 ? r : threads_batch_each(ctx, t, thread_state_queue, thread_state_after, NULL);
 }
 
 int threads_resume_prepare(struct restore_ctx *ctx, struct rtask *t)

@@ -85,6 +85,17 @@ run_case()
 			assert_gone $all
 			log "$step: failed cleanly, no thread left"
 		done
+		# the batches of several threads run at the same time: one refused
+		# call in the third thread's fails the restore naming it, and
+		# every thread is gone (those whose batches ran around it too)
+		if CKPT_FAULT=rqueue-thread-einval ckptctl_run restore "$T/$name.img"; then
+			fail "rqueue-thread-einval: restore succeeded despite a refused prctl"
+		fi
+		grep -qE "thread [0-9]+: pid [0-9]+: prctl\(PR_SET_PDEATHSIG, 1000\): Invalid argument" "$ERR" ||
+			fail "rqueue-thread-einval: error does not name the thread and the call: $(cat "$ERR")"
+		# shellcheck disable=SC2086
+		assert_gone $all
+		log "rqueue-thread-einval: $(head -c 200 "$ERR")"
 	fi
 	ckpt_restore "$T/$name.img"
 	[[ $RESTORED_PID == "$pid" ]] || fail "$name: restored root pid $RESTORED_PID, dumped $pid"
