@@ -588,17 +588,34 @@ static int check_urgent(int fd, struct ckpt_error *e)
 	 * A mark whose byte was taken: SIOCINQ counts the bytes up to it, or
 	 * all of them with SO_OOBINLINE, set for the time of the question on
 	 * the frozen program's socket. (An in-line mark stops the queue's peek:
-	 * tcp_repair.c says so.) The kernel reader sees both too.
+	 * tcp_repair.c says so.) The kernel reader sees both too. The peer may
+	 * still be sending (the connection is not locked yet): the answer
+	 * counts only if the queue did not grow while it was asked (the same
+	 * count before and after; the frozen program reads nothing), else it
+	 * is asked again; a queue that never holds still is no mark found here
+	 * (the kernel reader still looks).
 	 */
-	if (getsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inline_, &len) < 0 || inline_ ||
-	    ioctl(fd, SIOCINQ, &inq) < 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inline_, &len) < 0 || inline_)
 		return 0;
-	if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)) < 0)
-		return 0;
-	if (ioctl(fd, SIOCINQ, &all) < 0)
-		all = inq;
-	if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &zero, sizeof(zero)) < 0)
-		return ckpt_err_errno(e, -errno, "putting SO_OOBINLINE back");
+	for (int tries = 0;; tries++) {
+		int after = 0;
+
+		if (ioctl(fd, SIOCINQ, &inq) < 0)
+			return 0;
+		if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)) < 0)
+			return 0;
+		/* the peer's data arriving in between, made certain */
+		if (!tries && ckpt_fault("inet-urgent-gap"))
+			usleep(50000);
+		if (ioctl(fd, SIOCINQ, &all) < 0)
+			all = inq;
+		if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &zero, sizeof(zero)) < 0)
+			return ckpt_err_errno(e, -errno, "putting SO_OOBINLINE back");
+		if (ioctl(fd, SIOCINQ, &after) < 0 || after == inq)
+			break;
+		if (tries == 7)
+			return 0;
+	}
 	if (all != inq)
 		return ckpt_err(
 		    e, -EOPNOTSUPP,
