@@ -919,20 +919,11 @@ int rsys_init(struct rsys *r, pid_t tid, uint64_t syscall_ip, struct ckpt_error 
 	return 0;
 }
 
-/* Resume to the next stop, passing sig; then wait for it. */
-static int resume_and_wait(struct rsys *r, int sig, int *status, struct ckpt_error *e)
-{
-	if (ptrace(PTRACE_SYSCALL, r->tid, NULL, (void *)(long)sig) < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_SYSCALL", r->tid);
-	return ptrace_wait_stop(r->tid, status, e);
-}
-
-int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-	      uint64_t a5, uint64_t a6, long *ret, struct ckpt_error *e)
+int rsys_call_start(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		    uint64_t a5, uint64_t a6, struct ckpt_error *e)
 {
 	struct user_regs_struct regs = r->saved;
-	bool entered = false;
-	int status, sig = 0, rc;
+	int rc;
 
 	regs.rax = nr;
 	regs.rdi = a1;
@@ -947,35 +938,68 @@ int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, ui
 	rc = ptrace_set_regs(r->tid, &regs, e);
 	if (rc < 0)
 		return rc;
-	for (;;) {
-		rc = resume_and_wait(r, sig, &status, e);
-		if (rc < 0)
-			return ckpt_err_wrap(e, "remote syscall %ld", nr);
-		sig = 0;
-		if (WSTOPSIG(status) == SYSCALL_STOP_SIG && status >> 16 == 0) {
-			if (!entered) {
-				entered = true;
-				continue;
-			}
+	if (ptrace(PTRACE_SYSCALL, r->tid, NULL, NULL) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: remote syscall %ld: PTRACE_SYSCALL",
+				      r->tid, nr);
+	r->call_nr = nr;
+	r->call_entered = false;
+	return 0;
+}
+
+int rsys_call_advance(struct rsys *r, bool *ret_done, long *ret, struct ckpt_error *e)
+{
+	struct user_regs_struct regs;
+	long nr = r->call_nr;
+	int status, sig = 0, rc;
+
+	*ret_done = false;
+	rc = ptrace_wait_stop(r->tid, &status, e);
+	if (rc < 0)
+		return ckpt_err_wrap(e, "remote syscall %ld", nr);
+	if (WSTOPSIG(status) == SYSCALL_STOP_SIG && status >> 16 == 0) {
+		if (r->call_entered) {
 			rc = ptrace_get_regs(r->tid, &regs, e);
 			if (rc < 0)
 				return rc;
 			*ret = (long)regs.rax;
+			*ret_done = true;
 			return 0;
 		}
-		if (status >> 16)
-			continue; /* a group-stop or a left-over interrupt trap */
-		if (WSTOPSIG(status) == SIGSTOP) {
-			/* the only signal that the all-ones mask lets through: deliver it,
-			 * the task enters a group stop (reported as an event stop) */
-			sig = SIGSTOP;
-			continue;
-		}
-		/* a fault caused by our own registers (bad syscall_ip...): drop it */
-		return ckpt_err(e, -EFAULT,
-				"pid %d: remote syscall %ld stopped with signal %d at 0x%" PRIx64,
-				r->tid, nr, WSTOPSIG(status), (uint64_t)regs.rip);
+		r->call_entered = true;
+	} else if (!(status >> 16)) {
+		/* not a group-stop or a left-over interrupt trap (resumed) */
+		if (WSTOPSIG(status) != SIGSTOP)
+			/* a fault caused by our own registers (bad syscall_ip...) */
+			return ckpt_err(
+			    e, -EFAULT,
+			    "pid %d: remote syscall %ld stopped with signal %d at 0x%" PRIx64,
+			    r->tid, nr, WSTOPSIG(status), r->syscall_ip);
+		/* the only signal that the all-ones mask lets through: deliver it,
+		 * the task enters a group stop (reported as an event stop) */
+		sig = SIGSTOP;
 	}
+	if (ptrace(PTRACE_SYSCALL, r->tid, NULL, (void *)(long)sig) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: remote syscall %ld: PTRACE_SYSCALL",
+				      r->tid, nr);
+	return 0;
+}
+
+int rsys_call_finish(struct rsys *r, long *ret, struct ckpt_error *e)
+{
+	bool done = false;
+	int rc = 0;
+
+	while (rc >= 0 && !done)
+		rc = rsys_call_advance(r, &done, ret, e);
+	return rc;
+}
+
+int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	      uint64_t a5, uint64_t a6, long *ret, struct ckpt_error *e)
+{
+	int rc = rsys_call_start(r, nr, a1, a2, a3, a4, a5, a6, e);
+
+	return rc < 0 ? rc : rsys_call_finish(r, ret, e);
 }
 
 int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e)

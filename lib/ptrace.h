@@ -140,6 +140,8 @@ struct rsys {
 	uint64_t (*run_slots)[8];
 	bool run_done;
 	int run_rc;
+	long call_nr; /* the call between rsys_call_start and its end */
+	bool call_entered;
 };
 
 /* One system call of a batch: its number and arguments, and its raw result. */
@@ -161,6 +163,15 @@ int rsys_init(struct rsys *r, pid_t tid, uint64_t syscall_ip, struct ckpt_error 
  */
 int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 	      uint64_t a5, uint64_t a6, long *ret, struct ckpt_error *e);
+/* rsys_call in steps, for calls in several threads at once: start
+ * (registers set, the thread resumed to the call's entry), then advance
+ * (one stop waited for and the thread resumed from it; *ret_done and the
+ * result once it is the exit stop) until done, or finish (every stop up to
+ * the exit). A started call must be brought to its end. */
+int rsys_call_start(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		    uint64_t a5, uint64_t a6, struct ckpt_error *e);
+int rsys_call_advance(struct rsys *r, bool *ret_done, long *ret, struct ckpt_error *e);
+int rsys_call_finish(struct rsys *r, long *ret, struct ckpt_error *e);
 /* Map len bytes of anonymous RW scratch memory in the task (r->scratch). */
 int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e);
 /*

@@ -166,6 +166,7 @@ struct rthread {
 	bool seized;
 	struct rsys rsys;
 	struct rqueue *rq; /* its calls queued (swapped in with rsys) */
+	bool calling;	   /* a remote call started, not finished (threads.c) */
 };
 
 /* cow.c */
