@@ -45,7 +45,11 @@ static int restore_rlimits(struct restore_ctx *ctx, struct rtask *t)
 		struct rlimit cur, want;
 		int r;
 
-		if (getrlimit((int)rl->resource, &cur) < 0)
+		/* the task's own (inherited from us: our ids let us read it); one
+		 * already as saved is not set again (most are: half the system
+		 * calls of this stage in a tree of processes) */
+		if (prlimit(t->pid, (int)rl->resource, NULL, &cur) < 0 &&
+		    getrlimit((int)rl->resource, &cur) < 0)
 			return ckpt_err_errno(&ctx->err, -errno, "getrlimit(%u)", rl->resource);
 		/* never raise a hard limit: we lack CAP_SYS_RESOURCE */
 		want.rlim_max = rl->max < cur.rlim_max ? rl->max : cur.rlim_max;
@@ -53,6 +57,8 @@ static int restore_rlimits(struct restore_ctx *ctx, struct rtask *t)
 		if (want.rlim_max != rl->max)
 			pr_info("pid %d: rlimit %u: hard limit %" PRIu64 " lowered to ours (%llu)",
 				t->pid, rl->resource, rl->max, (unsigned long long)cur.rlim_max);
+		if (want.rlim_cur == cur.rlim_cur && want.rlim_max == cur.rlim_max)
+			continue;
 		/* From here: the task still has our ids (forked from us), so the
 		 * kernel lets us set its limits without a remote call (16 per
 		 * task, each several ptrace stops: most of this stage's time in a
