@@ -157,6 +157,8 @@ struct dump_ctx {
 	size_t ninflight, inflight_cap;
 	int self_pidfd; /* pidfd of our own process, for probing files in flight, or -1 */
 	struct kread *kread; /* the kernel reader, once a kind needed it (fd_probe.kread) */
+	cpu_set_t online;    /* the CPUs online, once cpus_online read them (online_read) */
+	bool online_read;
 
 	struct dump_shmem *shmem;
 	size_t nshmem, shmem_cap;

@@ -31,6 +31,7 @@
 #include "fault.h"
 #include "kread.h"
 #include "log.h"
+#include "prctl_compat.h"
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -396,7 +397,7 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	struct kernel_sigaction ksa[NSIG_MAX];
 	struct rsys_op ops[NSIG_MAX + 5];
 	const char *names[NSIG_MAX + 5];
-	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, bad;
+	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, bad;
 	uint64_t sub_at;
 	int subreaper = 0;
 	int r;
@@ -405,7 +406,8 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	if (r < 0)
 		return r;
 	t->rsys_open = true;
-	r = rsys_scratch(&t->rsys, THREAD_OUT_OFF + THREAD_LANES * THREAD_OUT_SLOT, e);
+	/* the batch pages with the scratch: one mapping */
+	r = rsys_pages(&t->rsys, THREAD_OUT_OFF + THREAD_LANES * THREAD_OUT_SLOT, e);
 	if (r < 0)
 		return r;
 	sub_at = t->rsys.scratch + sizeof(ksa);
@@ -430,10 +432,17 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_THP_DISABLE}, 0};
 	names[k_brk = nops] = "brk";
 	ops[nops++] = (struct rsys_op){__NR_brk, {0}, 0};
+	/* last: it alone may fail (EINVAL: a kernel before 6.3, which has none) */
+	names[k_mdwe = nops] = "prctl(PR_GET_MDWE)";
+	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_MDWE}, 0};
 	r = rsys_batch(&t->rsys, ops, nops, e);
 	if (r < 0)
 		return r;
-	bad = rsys_op_failed(ops, nops);
+	bad = rsys_op_failed(ops, k_mdwe);
+	if (bad == k_mdwe && ops[k_mdwe].ret < 0 && ops[k_mdwe].ret != -EINVAL)
+		bad = k_mdwe;
+	else if (bad == k_mdwe)
+		bad = nops;
 	if (bad < nops)
 		return ckpt_err_errno(e, (int)ops[bad].ret, "remote %s in pid %d%s", names[bad],
 				      t->pid, bad < k_sec ? " (signal actions)" : "");
@@ -470,6 +479,8 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	core->child_subreaper = subreaper != 0;
 	core->has_thp_disable = true;
 	core->thp_disable = ops[k_thp].ret != 0;
+	core->has_mdwe = ops[k_mdwe].ret >= 0;
+	core->mdwe = ops[k_mdwe].ret >= 0 ? (uint32_t)ops[k_mdwe].ret : 0;
 	t->brk = (uint64_t)ops[k_brk].ret;
 	return dump_timers(t, core, e);
 }
@@ -823,7 +834,6 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	_cleanup_free_ siginfo_t *si = NULL;
 	struct proc_status status;
 	struct proc_stat st;
-	cpu_set_t online;
 	size_t nsi = 0;
 	int r;
 
@@ -837,9 +847,13 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 		if (r < 0)
 			return r;
 	}
-	r = cpus_online(&online, e);
-	if (r < 0)
-		return r;
+	/* once per dump, not per task or thread */
+	if (!c->online_read) {
+		r = cpus_online(&c->online, e);
+		if (r < 0)
+			return r;
+		c->online_read = true;
+	}
 	/* the main thread first, then the others in the order they were seized */
 	core->threads = calloc(1 + t->nthreads, sizeof(*core->threads));
 	if (!core->threads)
@@ -855,7 +869,7 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 		if (r >= 0)
 			r = dump_thread_status(t->pid, tid, core->threads[i], e);
 		if (r >= 0)
-			r = dump_thread_sched(tid, &online, core->threads[i], e);
+			r = dump_thread_sched(tid, &c->online, core->threads[i], e);
 		if (r >= 0)
 			r = dump_thread_cgroups(t->pid, tid, core->threads[i], e);
 		if (r < 0)

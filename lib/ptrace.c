@@ -1010,9 +1010,9 @@ int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e)
 	len = (len + 4095) & ~(size_t)4095;
 	if (r->scratch && r->scratch_len >= len)
 		return 0;
-	if (r->borrowed)
-		return ckpt_err(e, -EINVAL, "pid %d: %zu bytes of scratch asked of a borrowed %zu",
-				r->tid, len, r->scratch_len);
+	if (r->borrowed || r->joint)
+		return ckpt_err(e, -EINVAL, "pid %d: %zu bytes of scratch asked of a %s %zu",
+				r->tid, len, r->borrowed ? "borrowed" : "fixed", r->scratch_len);
 	if (r->scratch) {
 		long res;
 
@@ -1160,6 +1160,49 @@ static int batch_pages(struct rsys *r, struct ckpt_error *e)
 		return 0;
 	}
 	r->batch = addr;
+	return 0;
+}
+
+int rsys_pages(struct rsys *r, size_t len, struct ckpt_error *e)
+{
+	struct ckpt_error tmp = {0};
+	long addr, res;
+	int rc;
+
+	len = (len + 4095) & ~(size_t)4095;
+	if (r->scratch || r->batch || r->borrowed || ckpt_fault("rsys-no-batch"))
+		return rsys_scratch(r, len, e);
+	/* r-x from the start (PR_SET_MDWE refuses to add x later), then the
+	 * table and the scratch made writable */
+	rc = rsys_call(r, __NR_mmap, 0, BATCH_MAP + len, PROT_READ | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, e);
+	if (rc < 0)
+		return rc;
+	if (addr < 0 && addr > -4096) {
+		pr_debug("pid %d: no code page for batches (%s): call by call", r->tid,
+			 strerror((int)-addr));
+		r->batch = -1;
+		return rsys_scratch(r, len, e);
+	}
+	rc = rsys_call(r, __NR_mprotect, (uint64_t)addr + BATCH_PAGE, BATCH_TABLE + len,
+		       PROT_READ | PROT_WRITE, 0, 0, 0, &res, e);
+	if (rc >= 0 && res == 0)
+		rc = remote_write(r->tid, (uint64_t)addr, ckpt_rsys_blob,
+				  (size_t)(ckpt_rsys_blob_end - ckpt_rsys_blob), &tmp);
+	if (rc < 0 || res != 0) {
+		pr_debug("pid %d: no writable pages after the batch code (%s): call by call",
+			 r->tid, rc < 0 ? tmp.msg : strerror((int)-res));
+		rc =
+		    rsys_call(r, __NR_munmap, (uint64_t)addr, BATCH_MAP + len, 0, 0, 0, 0, &res, e);
+		if (rc < 0)
+			return rc;
+		r->batch = -1;
+		return rsys_scratch(r, len, e);
+	}
+	r->batch = addr;
+	r->scratch = (uint64_t)addr + BATCH_MAP;
+	r->scratch_len = len;
+	r->joint = true;
 	return 0;
 }
 
@@ -1451,9 +1494,15 @@ int rsys_fini(struct rsys *r, struct ckpt_error *e)
 	}
 	if (r->batch > 0) {
 		long res = 0;
+		/* rsys_pages: the scratch after them, one mapping */
+		size_t len = BATCH_MAP + (r->joint ? r->scratch_len : 0);
 
-		rc = rsys_call(r, __NR_munmap, (uint64_t)r->batch, BATCH_MAP, 0, 0, 0, 0, &res,
-			       &tmp);
+		if (r->joint) {
+			r->scratch = 0;
+			r->scratch_len = 0;
+			r->joint = false;
+		}
+		rc = rsys_call(r, __NR_munmap, (uint64_t)r->batch, len, 0, 0, 0, 0, &res, &tmp);
 		if (rc >= 0 && res < 0)
 			rc = ckpt_err_errno(&tmp, (int)res, "pid %d: remote munmap of batch pages",
 					    r->tid);

@@ -722,6 +722,9 @@ static int validate_core(struct restore_ctx *ctx, struct rtask *t)
 	if (c->has_dumpable && c->dumpable > 2)
 		return ckpt_err(e, -EINVAL, "%s: field dumpable: %u is out of range 0..2", f,
 				c->dumpable);
+	/* PR_MDWE_NO_INHERIT only with PR_MDWE_REFUSE_EXEC_GAIN, as the kernel takes them */
+	if (c->has_mdwe && c->mdwe != 0 && c->mdwe != 1 && c->mdwe != 3)
+		return ckpt_err(e, -EINVAL, "%s: field mdwe: %#x is not 0, 1 or 3", f, c->mdwe);
 	r = validate_creds(ctx, f, c->creds);
 	if (r < 0)
 		return r;

@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 
 #include "log.h"
+#include "prctl_compat.h"
 #include "proc.h"
 #include "restore.h"
 
@@ -253,6 +254,12 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	if (r >= 0 && c->has_thp_disable)
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_THP_DISABLE, c->thp_disable, 0, 0, 0),
 			   "prctl(PR_SET_THP_DISABLE, %d)", c->thp_disable);
+	/* memory-deny-write-execute: for good once set, so after every area
+	 * is in place with its protection (stage memory) and the task's
+	 * children were forked (they do not inherit ours, they have their own) */
+	if (r >= 0 && c->has_mdwe && c->mdwe)
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_MDWE, c->mdwe, 0, 0, 0),
+			   "prctl(PR_SET_MDWE, %#x)", c->mdwe);
 	r = rqueue_end(t, e, r);
 	if (r >= 0)
 		r = restore_oom_score_adj(t, e);
