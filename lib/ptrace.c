@@ -1115,23 +1115,20 @@ void rsys_batch_at(struct rsys *r, uint64_t code, uint64_t table)
 }
 
 /* The code and table pages, mapped once per session; -1 when the task refuses them. */
-static int batch_pages(struct rsys *r, struct ckpt_error *e)
+/*
+ * The code page (r-x), the table and extra bytes after it (rw-) in one
+ * mapping: r->batch, or -1 when the task refuses them (then nothing is
+ * left mapped).
+ */
+static int map_batch(struct rsys *r, size_t extra, struct ckpt_error *e)
 {
 	struct ckpt_error tmp = {0};
 	long addr, res;
 	int rc;
 
-	/* the caller's pages (rsys_batch_at): call by call all the same */
-	if (r->batch > 0 && r->batch_table && ckpt_fault("rsys-no-batch"))
-		r->batch = -1;
-	if (r->batch)
-		return 0;
-	/* pages of our own would outlive a borrowed session (its fini unmaps none) */
-	if (r->borrowed || ckpt_fault("rsys-no-batch")) {
-		r->batch = -1;
-		return 0;
-	}
-	rc = rsys_call(r, __NR_mmap, 0, BATCH_MAP, PROT_READ | PROT_EXEC,
+	/* r-x from the start (PR_SET_MDWE refuses to add x later), then the
+	 * rest made writable */
+	rc = rsys_call(r, __NR_mmap, 0, BATCH_MAP + extra, PROT_READ | PROT_EXEC,
 		       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, e);
 	if (rc < 0)
 		return rc;
@@ -1141,7 +1138,7 @@ static int batch_pages(struct rsys *r, struct ckpt_error *e)
 		r->batch = -1;
 		return 0;
 	}
-	rc = rsys_call(r, __NR_mprotect, (uint64_t)addr + BATCH_PAGE, BATCH_TABLE,
+	rc = rsys_call(r, __NR_mprotect, (uint64_t)addr + BATCH_PAGE, BATCH_TABLE + extra,
 		       PROT_READ | PROT_WRITE, 0, 0, 0, &res, e);
 	if (rc >= 0 && res == 0)
 		rc = remote_write(r->tid, (uint64_t)addr, ckpt_rsys_blob,
@@ -1153,7 +1150,8 @@ static int batch_pages(struct rsys *r, struct ckpt_error *e)
 		else
 			pr_debug("pid %d: writing the batch code: %s: call by call", r->tid,
 				 tmp.msg);
-		rc = rsys_call(r, __NR_munmap, (uint64_t)addr, BATCH_MAP, 0, 0, 0, 0, &res, e);
+		rc = rsys_call(r, __NR_munmap, (uint64_t)addr, BATCH_MAP + extra, 0, 0, 0, 0, &res,
+			       e);
 		if (rc < 0)
 			return rc;
 		r->batch = -1;
@@ -1163,44 +1161,35 @@ static int batch_pages(struct rsys *r, struct ckpt_error *e)
 	return 0;
 }
 
+/* The code and table pages, mapped once per session; -1 when the task refuses them. */
+static int batch_pages(struct rsys *r, struct ckpt_error *e)
+{
+	/* the caller's pages (rsys_batch_at): call by call all the same */
+	if (r->batch > 0 && r->batch_table && ckpt_fault("rsys-no-batch"))
+		r->batch = -1;
+	if (r->batch)
+		return 0;
+	/* pages of our own would outlive a borrowed session (its fini unmaps none) */
+	if (r->borrowed || ckpt_fault("rsys-no-batch")) {
+		r->batch = -1;
+		return 0;
+	}
+	return map_batch(r, 0, e);
+}
+
 int rsys_pages(struct rsys *r, size_t len, struct ckpt_error *e)
 {
-	struct ckpt_error tmp = {0};
-	long addr, res;
 	int rc;
 
 	len = (len + 4095) & ~(size_t)4095;
 	if (r->scratch || r->batch || r->borrowed || ckpt_fault("rsys-no-batch"))
 		return rsys_scratch(r, len, e);
-	/* r-x from the start (PR_SET_MDWE refuses to add x later), then the
-	 * table and the scratch made writable */
-	rc = rsys_call(r, __NR_mmap, 0, BATCH_MAP + len, PROT_READ | PROT_EXEC,
-		       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, e);
+	rc = map_batch(r, len, e);
 	if (rc < 0)
 		return rc;
-	if (addr < 0 && addr > -4096) {
-		pr_debug("pid %d: no code page for batches (%s): call by call", r->tid,
-			 strerror((int)-addr));
-		r->batch = -1;
+	if (r->batch < 0) /* refused: the scratch alone, batches call by call */
 		return rsys_scratch(r, len, e);
-	}
-	rc = rsys_call(r, __NR_mprotect, (uint64_t)addr + BATCH_PAGE, BATCH_TABLE + len,
-		       PROT_READ | PROT_WRITE, 0, 0, 0, &res, e);
-	if (rc >= 0 && res == 0)
-		rc = remote_write(r->tid, (uint64_t)addr, ckpt_rsys_blob,
-				  (size_t)(ckpt_rsys_blob_end - ckpt_rsys_blob), &tmp);
-	if (rc < 0 || res != 0) {
-		pr_debug("pid %d: no writable pages after the batch code (%s): call by call",
-			 r->tid, rc < 0 ? tmp.msg : strerror((int)-res));
-		rc =
-		    rsys_call(r, __NR_munmap, (uint64_t)addr, BATCH_MAP + len, 0, 0, 0, 0, &res, e);
-		if (rc < 0)
-			return rc;
-		r->batch = -1;
-		return rsys_scratch(r, len, e);
-	}
-	r->batch = addr;
-	r->scratch = (uint64_t)addr + BATCH_MAP;
+	r->scratch = (uint64_t)r->batch + BATCH_MAP;
 	r->scratch_len = len;
 	r->joint = true;
 	return 0;

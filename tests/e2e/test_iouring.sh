@@ -92,9 +92,11 @@ run_mode()
 		fail "$mode: fd $fd is not an io_uring instance after restore"
 	[[ $(ring_maps "$pid") == "$maps" ]] ||
 		fail "$mode: ring mappings differ: before '$maps', after '$(ring_maps "$pid")'"
-	grep -q "^    0: $T/$mode/data\$" "/proc/$pid/fdinfo/$fd" ||
+	# (the kernel prints the registered files and buffers only when it
+	# gets the ring's lock at once: the running program may hold it)
+	poll_for 3 grep -q "^    0: $T/$mode/data\$" "/proc/$pid/fdinfo/$fd" ||
 		fail "$mode: registered file not there: $(cat "/proc/$pid/fdinfo/$fd")"
-	grep -A1 '^UserBufs:' "/proc/$pid/fdinfo/$fd" | grep -q '/4096$' ||
+	poll_for 3 eval "grep -A1 '^UserBufs:' '/proc/$pid/fdinfo/$fd' | grep -q '/4096\$'" ||
 		fail "$mode: registered buffer not there: $(cat "/proc/$pid/fdinfo/$fd")"
 	wait_more "$log" 5
 	lines_ok "$log" "$mode: after restore"
