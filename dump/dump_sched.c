@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Scheduling state of a thread: policy, priority, nice, SCHED_RESET_ON_FORK
- * and the SCHED_DEADLINE parameters (sched_getattr), and the CPU affinity
- * (sched_getaffinity). Both calls work on any tid from the dumper: no remote
- * syscall is needed. Util clamps are not saved.
+ * and the SCHED_DEADLINE parameters (sched_getattr), the I/O priority
+ * (ioprio_get) and the CPU affinity (sched_getaffinity). The calls work on
+ * any tid from the dumper: no remote syscall is needed. Util clamps are not
+ * saved.
  *
  * An affinity that allows every CPU online at dump is the default, not a
  * choice of the program: it is not saved, so that a checkpoint restored on
@@ -53,6 +54,7 @@ int dump_thread_sched(pid_t tid, const cpu_set_t *online, ThreadCore *tc, struct
 {
 	struct kernel_sched_attr attr;
 	SchedAttr *s;
+	long io;
 
 	memset(&attr, 0, sizeof(attr));
 	if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0) < 0)
@@ -69,6 +71,12 @@ int dump_thread_sched(pid_t tid, const cpu_set_t *online, ThreadCore *tc, struct
 	s->nice = attr.sched_nice;
 	s->has_priority = true;
 	s->priority = attr.sched_priority;
+	/* ioprio_get of a tid reads that thread's own */
+	io = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, tid);
+	if (io < 0)
+		return ckpt_err_errno(e, -errno, "thread %d: ioprio_get", tid);
+	s->has_ioprio = true;
+	s->ioprio = (uint32_t)io;
 	if (attr.sched_policy == SCHED_DEADLINE) {
 		s->has_runtime = s->has_deadline = s->has_period = true;
 		s->runtime = attr.sched_runtime;

@@ -19,3 +19,8 @@ struct kernel_sched_attr {
 
 /* The sched_flags a checkpoint saves and a restore accepts. */
 #define CKPT_SCHED_FLAGS (SCHED_FLAG_RESET_ON_FORK | SCHED_FLAG_RECLAIM | SCHED_FLAG_DL_OVERRUN)
+
+/* ioprio_get/ioprio_set (linux/ioprio.h is not in Debian 12's headers) */
+#define IOPRIO_WHO_PROCESS 1
+#define IOPRIO_CLASS_SHIFT 13
+#define IOPRIO_CLASS_RT 1

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Scheduling policy, priority, nice, SCHED_RESET_ON_FORK (sched_setattr) and
- * CPU affinity (sched_setaffinity) of each thread, set by the restorer on
+ * Scheduling policy, priority, nice, SCHED_RESET_ON_FORK (sched_setattr), I/O
+ * priority (ioprio_set) and CPU affinity (sched_setaffinity) of each thread, set by the restorer on
  * the tid: no remote call is needed. Done in stage procstate, right before
  * resume, so that a thread made SCHED_IDLE or nice 19 does not slow down the
  * remote calls of the restore itself.
@@ -50,6 +50,12 @@ int sched_validate(struct restore_ctx *ctx, const char *f, size_t idx, const Thr
 				"%s: field threads[%zu].sched: policy %u nice %d priority %u flags "
 				"%#" PRIx64 " is not a valid scheduling state",
 				f, idx, s->policy, s->nice, s->priority, s->flags);
+	/* classes none, real-time, best-effort, idle; the rest the kernel judges */
+	if (s && s->has_ioprio && (s->ioprio >> IOPRIO_CLASS_SHIFT) > 3)
+		return ckpt_err(
+		    &ctx->err, -EINVAL,
+		    "%s: field threads[%zu].sched.ioprio: %#x has no I/O priority class", f, idx,
+		    s->ioprio);
 	if (tc->n_cpu_affinity > CPU_SETSIZE / 64)
 		return ckpt_err(&ctx->err, -EINVAL,
 				"%s: field threads[%zu].cpu_affinity: %zu words (max %d)", f, idx,
@@ -85,6 +91,17 @@ static int set_sched(struct restore_ctx *ctx, pid_t pid, const ThreadCore *tc)
 							       "CAP_SYS_NICE or RLIMIT_NICE)"
 							     : "");
 	}
+	/* the I/O priority first: the kernel derives one from nice while the
+	 * thread has none of its own (0, left as is) */
+	if (s->has_ioprio && s->ioprio &&
+	    syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tc->tid, s->ioprio) < 0)
+		return ckpt_err_errno(
+		    &ctx->err, -errno, "pid %d: thread %d: ioprio_set(class %u, level %u)%s", pid,
+		    tc->tid, s->ioprio >> IOPRIO_CLASS_SHIFT, s->ioprio & 0x1fff,
+		    errno == EPERM && s->ioprio >> IOPRIO_CLASS_SHIFT == IOPRIO_CLASS_RT
+			? " (the real-time class needs CAP_SYS_ADMIN or "
+			  "CAP_SYS_NICE)"
+			: "");
 	if (syscall(SYS_sched_setattr, tc->tid, &a, 0) == 0)
 		return 0;
 	return ckpt_err_errno(&ctx->err, -errno,

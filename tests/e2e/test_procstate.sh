@@ -4,7 +4,7 @@
 # personality, no_new_privs, capabilities per thread (a dropped one, an
 # ambient one, a bounding set drop), securebits, seccomp filters (shared and
 # per thread) and strict mode, parent-death signals, child subreaper, THP
-# disable, timer slack, policy and nice per thread, CPU affinity. The /proc
+# disable, timer slack, policy, nice and I/O priority per thread, CPU affinity. The /proc
 # values of every thread are compared before the dump and after the restore
 # (same tids), the workload checks its own state every 100 ms, and after the
 # restore an orphaned grandchild is adopted and reaped by the subreaper.
@@ -68,6 +68,9 @@ b=$T/state.before
 [[ $(value "$b" "$PS" "$T1" NoNewPrivs:) == 1 && $(value "$b" "$PS" "$PS" NoNewPrivs:) == 0 ]] || fail "no_new_privs not per thread"
 [[ $(value "$b" "$PS" "$T1" CapEff:) != "$(value "$b" "$PS" "$PS" CapEff:)" ]] || fail "t1 did not drop a capability"
 [[ $(value "$b" "$PS" "$T2" Cpus_allowed_list:) == 0 ]] || fail "t2 not on CPU 0"
+# I/O priorities (class << 13 | level): t1 idle, t2 best-effort 2
+grep -q '^start t1 .* ioprio 24576 ' "$LOG" && grep -q '^start t2 .* ioprio 16386 ' "$LOG" ||
+	fail "the I/O priorities are not set: $(grep '^start' "$LOG")"
 # filter A makes uname fail with EMLINK (31), B (newer, t2 only) with ETXTBSY (26)
 grep -q '^start main .* uname 31 sysinfo 0$' "$LOG" && grep -q '^start t2 .* uname 26 sysinfo 0$' "$LOG" ||
 	fail "the filters do not act as expected: $(grep '^start' "$LOG")"

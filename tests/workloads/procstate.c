@@ -12,10 +12,11 @@
  *   t1    drops CAP_NET_RAW (capset), raises CAP_NET_BIND_SERVICE as an
  *         ambient capability, drops CAP_MKNOD from its bounding set, sets
  *         no_new_privs, timer slack 200000 ns, SCHED_BATCH nice 10 with
- *         SCHED_RESET_ON_FORK;
+ *         SCHED_RESET_ON_FORK, I/O priority class idle;
  *   t2    adds filter B on top of A (uname fails with ETXTBSY: of two filters
  *         returning the same action, the newest wins), securebits
- *         KEEP_CAPS|NO_SETUID_FIXUP, affinity CPU 0, SCHED_IDLE;
+ *         KEEP_CAPS|NO_SETUID_FIXUP, affinity CPU 0, SCHED_IDLE, I/O
+ *         priority best-effort level 2;
  *   child a process with parent-death signal SIGUSR1, a thread "c1" with
  *         parent-death signal SIGUSR2 and a thread "strict" in seccomp strict
  *         mode (SCHED_IDLE, on CPU 1 when there is one, spinning); it forks a grandchild, then
@@ -24,11 +25,11 @@
  *
  * Every thread (but "strict") reads its whole state back every 100 ms
  * (personality, no_new_privs, capabilities, securebits, parent-death signal,
- * timer slack, policy, nice and SCHED_RESET_ON_FORK, affinity, and how uname fails as the filters
- * say while sysinfo and getpid work) and logs "bad NAME: FIELD was X now Y"
- * on any difference with what it read right after its setup, and "ok NAME N"
- * every 500 ms. Main also checks the subreaper and THP bits and that a page
- * mapped read-only before READ_IMPLIES_EXEC is still not executable.
+ * timer slack, policy, nice and SCHED_RESET_ON_FORK, I/O priority, affinity, and how uname fails as
+ * the filters say while sysinfo and getpid work) and logs "bad NAME: FIELD was X now Y" on any
+ * difference with what it read right after its setup, and "ok NAME N" every 500 ms. Main also
+ * checks the subreaper and THP bits and that a page mapped read-only before READ_IMPLIES_EXEC is
+ * still not executable.
  *
  * "notif": a filter that hands getpriority to a user-space supervisor
  * (SECCOMP_RET_USER_NOTIF; its listener fd is closed, so the call fails
@@ -79,6 +80,7 @@ struct state {
 	long cpus;
 	long uname_err, sysinfo_err, getpid_ok;
 	long ro_exec;
+	long ioprio;
 };
 
 static long rd_sched(long *nice, long *flags)
@@ -100,6 +102,16 @@ static void set_sched(uint32_t policy, int nice, uint64_t flags)
 
 	if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
 		wl_die("sched_setattr(%u, %d): %s", policy, nice, strerror(errno));
+}
+
+/* the thread's I/O priority (what ionice sets) */
+#define IOPRIO_WHO_PROCESS 1
+#define IOPRIO_CLASS_BE 2
+#define IOPRIO_CLASS_IDLE 3
+static void set_ioprio(int class, int level)
+{
+	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, class << 13 | level) < 0)
+		wl_die("ioprio_set(%d, %d): %s", class, level, strerror(errno));
 }
 
 /* the permissions of ro_page in /proc/self/maps contain x */
@@ -150,6 +162,7 @@ static void read_state(struct state *s, int main_thread)
 	s->bnd_mknod = prctl(PR_CAPBSET_READ, CAP_MKNOD, 0, 0, 0);
 	s->amb_bind = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE, 0, 0);
 	s->policy = rd_sched(&s->nice, &s->sched_flags);
+	s->ioprio = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0);
 	CPU_ZERO(&cs);
 	sched_getaffinity(0, sizeof(cs), &cs);
 	s->cpus = 0;
@@ -204,6 +217,7 @@ static int compare(const char *name, const struct state *a, const struct state *
 	CMP(sysinfo_err);
 	CMP(getpid_ok);
 	CMP(ro_exec);
+	CMP(ioprio);
 	return bad;
 }
 
@@ -216,9 +230,9 @@ static void watch(const char *name, int main_thread)
 	read_state(&first, main_thread);
 	wl_log(logfd,
 	       "start %s tid %ld pers %#lx secbits %#lx slack %ld policy %ld nice %ld "
-	       "uname %ld sysinfo %ld",
+	       "ioprio %ld uname %ld sysinfo %ld",
 	       name, (long)syscall(SYS_gettid), first.pers, first.secbits, first.slack,
-	       first.policy, first.nice, first.uname_err, first.sysinfo_err);
+	       first.policy, first.nice, first.ioprio, first.uname_err, first.sysinfo_err);
 	for (;;) {
 		wl_sleep(0.1);
 		read_state(&now, main_thread);
@@ -288,6 +302,7 @@ static void *t1_main(void *arg)
 	    prctl(PR_SET_TIMERSLACK, 200000, 0, 0, 0) < 0)
 		wl_die("prctl: %s", strerror(errno));
 	set_sched(SCHED_BATCH, 10, SCHED_FLAG_RESET_ON_FORK);
+	set_ioprio(IOPRIO_CLASS_IDLE, 0);
 	pthread_barrier_wait(&setup_done);
 	watch("t1", 0);
 	return NULL;
@@ -302,6 +317,7 @@ static void *t2_main(void *arg)
 	if (prctl(PR_SET_SECUREBITS, SECBIT_KEEP_CAPS | SECBIT_NO_SETUID_FIXUP, 0, 0, 0) < 0)
 		wl_die("PR_SET_SECUREBITS: %s", strerror(errno));
 	pin(0);
+	set_ioprio(IOPRIO_CLASS_BE, 2);
 	set_sched(SCHED_IDLE, 0, 0);
 	pthread_barrier_wait(&setup_done);
 	watch("t2", 0);
