@@ -207,7 +207,7 @@ static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
  * whose batches run at the same time.
  */
 #define THREAD_OUT_OFF (NSIG_MAX * sizeof(struct kernel_sigaction) + 64)
-#define THREAD_LANES 8
+#define THREAD_LANES 8 /* (of the 16 lanes of a table: RSYS_LANE_BYTES) */
 #define THREAD_OUT_SLOT 64
 #define THREAD_CALLS 7
 
@@ -304,7 +304,6 @@ static int thread_fill(pid_t pid, ThreadCore *tc, const struct rsys_op *ops, str
 static int dump_threads_remote(pid_t pid, const struct rsys *proc, CoreEntry *core,
 			       struct ckpt_error *e)
 {
-	uint64_t table = proc->batch_table ? proc->batch_table : (uint64_t)proc->batch + 4096;
 	struct ckpt_error tmp = {0};
 	int r = 0;
 
@@ -326,11 +325,7 @@ static int dump_threads_remote(pid_t pid, const struct rsys *proc, CoreEntry *co
 			}
 			s[k].open = true;
 			opened = k + 1;
-			rsys_borrow(&s[k].rs, proc);
-			if (proc->batch > 0) {
-				s[k].rs.batch_table = table + k * 4096;
-				s[k].rs.batch_room = 4096 / 64 - 1;
-			}
+			rsys_borrow_lane(&s[k].rs, proc, (unsigned)k);
 			thread_calls(s[k].ops,
 				     proc->scratch + THREAD_OUT_OFF + k * THREAD_OUT_SLOT);
 			r = rsys_batch_start(&s[k].rs, s[k].ops, THREAD_CALLS, NULL, 0, e);

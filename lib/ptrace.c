@@ -919,11 +919,20 @@ int rsys_init(struct rsys *r, pid_t tid, uint64_t syscall_ip, struct ckpt_error 
 	return 0;
 }
 
-int rsys_call_start(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-		    uint64_t a5, uint64_t a6, struct ckpt_error *e)
+/* Resume to the next stop, passing sig; then wait for it. */
+static int resume_and_wait(struct rsys *r, int sig, int *status, struct ckpt_error *e)
+{
+	if (ptrace(PTRACE_SYSCALL, r->tid, NULL, (void *)(long)sig) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: PTRACE_SYSCALL", r->tid);
+	return ptrace_wait_stop(r->tid, status, e);
+}
+
+int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	      uint64_t a5, uint64_t a6, long *ret, struct ckpt_error *e)
 {
 	struct user_regs_struct regs = r->saved;
-	int rc;
+	bool entered = false;
+	int status, sig = 0, rc;
 
 	regs.rax = nr;
 	regs.rdi = a1;
@@ -938,68 +947,35 @@ int rsys_call_start(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t 
 	rc = ptrace_set_regs(r->tid, &regs, e);
 	if (rc < 0)
 		return rc;
-	if (ptrace(PTRACE_SYSCALL, r->tid, NULL, NULL) < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: remote syscall %ld: PTRACE_SYSCALL",
-				      r->tid, nr);
-	r->call_nr = nr;
-	r->call_entered = false;
-	return 0;
-}
-
-int rsys_call_advance(struct rsys *r, bool *ret_done, long *ret, struct ckpt_error *e)
-{
-	struct user_regs_struct regs;
-	long nr = r->call_nr;
-	int status, sig = 0, rc;
-
-	*ret_done = false;
-	rc = ptrace_wait_stop(r->tid, &status, e);
-	if (rc < 0)
-		return ckpt_err_wrap(e, "remote syscall %ld", nr);
-	if (WSTOPSIG(status) == SYSCALL_STOP_SIG && status >> 16 == 0) {
-		if (r->call_entered) {
+	for (;;) {
+		rc = resume_and_wait(r, sig, &status, e);
+		if (rc < 0)
+			return ckpt_err_wrap(e, "remote syscall %ld", nr);
+		sig = 0;
+		if (WSTOPSIG(status) == SYSCALL_STOP_SIG && status >> 16 == 0) {
+			if (!entered) {
+				entered = true;
+				continue;
+			}
 			rc = ptrace_get_regs(r->tid, &regs, e);
 			if (rc < 0)
 				return rc;
 			*ret = (long)regs.rax;
-			*ret_done = true;
 			return 0;
 		}
-		r->call_entered = true;
-	} else if (!(status >> 16)) {
-		/* not a group-stop or a left-over interrupt trap (resumed) */
-		if (WSTOPSIG(status) != SIGSTOP)
-			/* a fault caused by our own registers (bad syscall_ip...) */
-			return ckpt_err(
-			    e, -EFAULT,
-			    "pid %d: remote syscall %ld stopped with signal %d at 0x%" PRIx64,
-			    r->tid, nr, WSTOPSIG(status), r->syscall_ip);
-		/* the only signal that the all-ones mask lets through: deliver it,
-		 * the task enters a group stop (reported as an event stop) */
-		sig = SIGSTOP;
+		if (status >> 16)
+			continue; /* a group-stop or a left-over interrupt trap */
+		if (WSTOPSIG(status) == SIGSTOP) {
+			/* the only signal that the all-ones mask lets through: deliver it,
+			 * the task enters a group stop (reported as an event stop) */
+			sig = SIGSTOP;
+			continue;
+		}
+		/* a fault caused by our own registers (bad syscall_ip...): drop it */
+		return ckpt_err(e, -EFAULT,
+				"pid %d: remote syscall %ld stopped with signal %d at 0x%" PRIx64,
+				r->tid, nr, WSTOPSIG(status), (uint64_t)regs.rip);
 	}
-	if (ptrace(PTRACE_SYSCALL, r->tid, NULL, (void *)(long)sig) < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: remote syscall %ld: PTRACE_SYSCALL",
-				      r->tid, nr);
-	return 0;
-}
-
-int rsys_call_finish(struct rsys *r, long *ret, struct ckpt_error *e)
-{
-	bool done = false;
-	int rc = 0;
-
-	while (rc >= 0 && !done)
-		rc = rsys_call_advance(r, &done, ret, e);
-	return rc;
-}
-
-int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-	      uint64_t a5, uint64_t a6, long *ret, struct ckpt_error *e)
-{
-	int rc = rsys_call_start(r, nr, a1, a2, a3, a4, a5, a6, e);
-
-	return rc < 0 ? rc : rsys_call_finish(r, ret, e);
 }
 
 int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e)
@@ -1101,6 +1077,17 @@ void rsys_borrow(struct rsys *r, const struct rsys *owner)
 	r->borrowed = true;
 }
 
+void rsys_borrow_lane(struct rsys *r, const struct rsys *owner, unsigned k)
+{
+	rsys_borrow(r, owner);
+	if (owner->batch <= 0)
+		return; /* no batch pages: call by call anyway */
+	r->batch_table =
+	    (owner->batch_table ? owner->batch_table : (uint64_t)owner->batch + BATCH_PAGE) +
+	    k * RSYS_LANE_BYTES;
+	r->batch_room = RSYS_LANE_CALLS;
+}
+
 const unsigned char *rsys_batch_code(size_t *ret_len)
 {
 	*ret_len = (size_t)(ckpt_rsys_blob_end - ckpt_rsys_blob);
@@ -1114,7 +1101,6 @@ void rsys_batch_at(struct rsys *r, uint64_t code, uint64_t table)
 	r->borrowed = true;
 }
 
-/* The code and table pages, mapped once per session; -1 when the task refuses them. */
 /*
  * The code page (r-x), the table and extra bytes after it (rw-) in one
  * mapping: r->batch, or -1 when the task refuses them (then nothing is
@@ -1251,20 +1237,17 @@ static int batch_start(struct rsys *r, struct rsys_op *ops, size_t n, const stru
 		slots[i][7] = 0;
 	}
 	/* the caller's memory, the table and the flag: one system call */
-	rc = 0;
-	for (size_t i = 0; nw > RIOV_MAX - 2 && i < nw && rc >= 0; i++)
-		rc = remote_write(r->tid, w[i].addr, w[i].buf, w[i].len, e);
-	if (nw > RIOV_MAX - 2)
-		nw = 0;
-	if (rc >= 0) {
-		struct riov v[RIOV_MAX];
+	_cleanup_free_ struct riov *v = calloc(nw + 2, sizeof(*v));
 
-		for (size_t i = 0; i < nw; i++)
-			v[i] = (struct riov){w[i].addr, (void *)w[i].buf, w[i].len};
-		v[nw] = (struct riov){table, slots, n * BATCH_SLOT};
-		v[nw + 1] = (struct riov){flag, &done, sizeof(done)};
-		rc = remote_iov(r->tid, v, nw + 2, true, e);
+	if (!v) {
+		free(slots);
+		return ckpt_err(e, -ENOMEM, "out of memory");
 	}
+	for (size_t i = 0; i < nw; i++)
+		v[i] = (struct riov){w[i].addr, (void *)w[i].buf, w[i].len};
+	v[nw] = (struct riov){table, slots, n * BATCH_SLOT};
+	v[nw + 1] = (struct riov){flag, &done, sizeof(done)};
+	rc = remote_iov(r->tid, v, nw + 2, true, e);
 	regs.rip = (uint64_t)r->batch;
 	regs.rbx = table;
 	regs.r12 = n;

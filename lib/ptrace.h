@@ -141,8 +141,6 @@ struct rsys {
 	uint64_t (*run_slots)[8];
 	bool run_done;
 	int run_rc;
-	long call_nr; /* the call between rsys_call_start and its end */
-	bool call_entered;
 };
 
 /* One system call of a batch: its number and arguments, and its raw result. */
@@ -164,15 +162,6 @@ int rsys_init(struct rsys *r, pid_t tid, uint64_t syscall_ip, struct ckpt_error 
  */
 int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 	      uint64_t a5, uint64_t a6, long *ret, struct ckpt_error *e);
-/* rsys_call in steps, for calls in several threads at once: start
- * (registers set, the thread resumed to the call's entry), then advance
- * (one stop waited for and the thread resumed from it; *ret_done and the
- * result once it is the exit stop) until done, or finish (every stop up to
- * the exit). A started call must be brought to its end. */
-int rsys_call_start(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-		    uint64_t a5, uint64_t a6, struct ckpt_error *e);
-int rsys_call_advance(struct rsys *r, bool *ret_done, long *ret, struct ckpt_error *e);
-int rsys_call_finish(struct rsys *r, long *ret, struct ckpt_error *e);
 /* Map len bytes of anonymous RW scratch memory in the task (r->scratch). */
 int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e);
 /*
@@ -224,6 +213,10 @@ int rsys_batch_with(struct rsys *r, struct rsys_op *ops, size_t n, const struct 
 
 /* The table of a batch: 1023 calls and the done flag. */
 #define RSYS_BATCH_TABLE (16 * 4096UL)
+/* A lane: a slice of a table for one of several batches at once, 63 calls
+ * and its done flag. */
+#define RSYS_LANE_BYTES 4096UL
+#define RSYS_LANE_CALLS (RSYS_LANE_BYTES / 64 - 1)
 /* The code rsys_batch runs in the task, for a caller that maps it itself. */
 const unsigned char *rsys_batch_code(size_t *ret_len);
 /*
@@ -248,6 +241,10 @@ static inline size_t rsys_op_failed(const struct rsys_op *ops, size_t n)
  * owner's session must stay open meanwhile.
  */
 void rsys_borrow(struct rsys *r, const struct rsys *owner);
+/* The same, the batches of r in lane k of owner's table (k <
+ * RSYS_BATCH_TABLE / RSYS_LANE_BYTES): for batches of several threads at
+ * once (rsys_batch_start). */
+void rsys_borrow_lane(struct rsys *r, const struct rsys *owner, unsigned k);
 /* Close the session: unmap scratch and batch pages (unless borrowed), put
  * back poked bytes, registers (as saved: see ptrace_detach) and mask. */
 int rsys_fini(struct rsys *r, struct ckpt_error *e);

@@ -44,7 +44,8 @@
 #define GADGET_LANES (GADGET_TABLE + RSYS_BATCH_TABLE)
 #define RST_LANES 8
 #define GADGET_LANE_SIZE (2 * RST_PAGE_SIZE)
-#define GADGET_LANE_CALLS (RST_PAGE_SIZE / 64 - 1)
+/* a lane's table: one lane of lib/ptrace.h's size */
+_Static_assert(RST_PAGE_SIZE == RSYS_LANE_BYTES, "a gadget lane's table is one page");
 #define GADGET_SIZE (GADGET_LANES + RST_LANES * GADGET_LANE_SIZE)
 /* How long P waits for the tasks to reach a phase before giving up. */
 #define RST_PHASE_TIMEOUT_MS 30000
@@ -166,7 +167,6 @@ struct rthread {
 	bool seized;
 	struct rsys rsys;
 	struct rqueue *rq; /* its calls queued (swapped in with rsys) */
-	bool calling;	   /* a remote call started, not finished (threads.c) */
 };
 
 /* cow.c */

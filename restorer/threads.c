@@ -186,7 +186,7 @@ static void lane_use(const struct rtask *t, struct rthread *th, int k)
 	} else {
 		th->rsys.scratch = lane + RST_PAGE_SIZE;
 		th->rsys.batch_table = lane;
-		th->rsys.batch_room = GADGET_LANE_CALLS;
+		th->rsys.batch_room = RSYS_LANE_CALLS;
 	}
 	th->rsys.scratch_len = GADGET_SCRATCH_SIZE;
 }
@@ -346,83 +346,24 @@ static int thread_state_queue(struct restore_ctx *ctx, struct rtask *t, struct r
 	return r < 0 ? r : thread_misc(ctx, t, tc);
 }
 
-/* After the thread's batch: its set_tid_address started, not waited for
- * (threads_restore_state finishes it, and the threads' calls overlap). */
-static int thread_tid_start(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
+static int thread_state_after(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
 {
 	const ThreadCore *tc = th->core;
-	int r = rsys_call_start(&t->rsys, __NR_set_tid_address, tc->clear_child_tid, 0, 0, 0, 0, 0,
-				&ctx->err);
+	int r = thread_tid_address(ctx, t, tc);
 
-	th->calling = r >= 0;
-	return r < 0
-		   ? ckpt_err_wrap(&ctx->err, "pid %d: thread %d: set_tid_address", t->pid, th->tid)
-		   : 0;
-}
-
-/* One stop of the set_tid_address thread_tid_start started: th->calling
- * is cleared once it is done (or failed). */
-static int thread_tid_advance(struct rtask *t, struct rthread *th, struct ckpt_error *e)
-{
-	const ThreadCore *tc = th->core;
-	bool done = false;
-	long ret = 0;
-	int r;
-
-	r = rsys_call_advance(&t->rsys, &done, &ret, e);
-	if (r < 0 || done)
-		th->calling = false;
-	if (r < 0)
-		return ckpt_err_wrap(e, "pid %d: thread %d: set_tid_address(%#" PRIx64 ")", t->pid,
-				     th->tid, tc->clear_child_tid);
-	if (done && ret < 0 && ret > -4096)
-		return ckpt_err_errno(e, (int)ret,
-				      "pid %d: thread %d: set_tid_address(%#" PRIx64 ")", t->pid,
-				      th->tid, tc->clear_child_tid);
-	return 0;
+	for (size_t k = 0; r >= 0 && k < tc->n_pending; k++)
+		r = signals_queue_thread(ctx, t, th->tid, &tc->pending[k]);
+	return r;
 }
 
 int threads_restore_state(struct restore_ctx *ctx, struct rtask *t)
 {
-	struct ckpt_error tmp = {0};
 	int r = thread_misc(ctx, t, t->thread);
 
 	if (r >= 0)
 		r = thread_tid_address(ctx, t, t->thread);
 	r = rqueue_end(t, &ctx->err, r);
-	if (r < 0)
-		return r;
-	/* each thread's batch, then its set_tid_address started; those are
-	 * brought to their end below in rounds over every thread (its entry
-	 * stop in one, its exit stop in the next: the threads' calls overlap),
-	 * every one that was started, also after a failure */
-	r = threads_batch_each(ctx, t, thread_state_queue, thread_tid_start, NULL);
-	for (bool more = true; more;) {
-		more = false;
-		for (size_t i = 0; i < t->n_threads; i++) {
-			struct rthread *th = &t->threads[i];
-			int r2;
-
-			if (!th->calling)
-				continue;
-			threads_swap_rsys(t, th);
-			r2 = thread_tid_advance(t, th, r < 0 ? &tmp : &ctx->err);
-			threads_swap_rsys(t, th);
-			more |= th->calling;
-			if (r2 < 0 && r >= 0)
-				r = r2;
-		}
-	}
-	/* each thread's own pending signals after it: the last calls it makes */
-	for (size_t i = 0; r >= 0 && i < t->n_threads; i++) {
-		struct rthread *th = &t->threads[i];
-
-		threads_swap_rsys(t, th);
-		for (size_t k = 0; r >= 0 && k < th->core->n_pending; k++)
-			r = signals_queue_thread(ctx, t, th->tid, &th->core->pending[k]);
-		threads_swap_rsys(t, th);
-	}
-	return r;
+	return r < 0 ? r : threads_batch_each(ctx, t, thread_state_queue, thread_state_after, NULL);
 }
 
 int threads_resume_prepare(struct restore_ctx *ctx, struct rtask *t)
