@@ -433,10 +433,8 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	r = rsys_batch(&t->rsys, ops, nops, e);
 	if (r < 0)
 		return r;
-	bad = rsys_op_failed(ops, k_mdwe);
-	if (bad == k_mdwe && ops[k_mdwe].ret < 0 && ops[k_mdwe].ret != -EINVAL)
-		bad = k_mdwe;
-	else if (bad == k_mdwe)
+	bad = rsys_op_failed(ops, nops);
+	if (bad == k_mdwe && ops[k_mdwe].ret == -EINVAL)
 		bad = nops;
 	if (bad < nops)
 		return ckpt_err_errno(e, (int)ops[bad].ret, "remote %s in pid %d%s", names[bad],

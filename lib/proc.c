@@ -1133,14 +1133,6 @@ char proc_tid_state(pid_t pid, pid_t tid, bool *ret_io_worker)
 	return state;
 }
 
-bool proc_tid_is_io_worker(pid_t pid, pid_t tid)
-{
-	bool worker;
-
-	proc_tid_state(pid, tid, &worker);
-	return worker;
-}
-
 static int list_tids(pid_t pid, bool workers, pid_t **ret, size_t *ret_n, struct ckpt_error *e)
 {
 	_cleanup_closedir_ DIR *d = NULL;
@@ -1162,8 +1154,13 @@ static int list_tids(pid_t pid, bool workers, pid_t **ret, size_t *ret_n, struct
 		if (parse_int_tok(de->d_name, &tid) < 0 || tid <= 0)
 			return ckpt_err(e, -EINVAL, "%s: unexpected entry \"%s\"", path,
 					de->d_name);
-		if (!workers && tid != pid && proc_tid_is_io_worker(pid, tid))
-			continue;
+		if (!workers && tid != pid) {
+			bool worker;
+
+			proc_tid_state(pid, tid, &worker);
+			if (worker)
+				continue;
+		}
 		if (pid_array_add(&arr, &n, &cap, tid) < 0)
 			return ckpt_err(e, -ENOMEM, "%s: out of memory", path);
 		errno = 0;

@@ -177,9 +177,8 @@ int proc_read_auxv(pid_t pid, uint64_t **ret, size_t *ret_n, struct ckpt_error *
 int proc_list_tasks(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e);
 /* The same with the io_uring workers: no /proc/PID/task/TID/stat read per
  * thread (a caller that knows most threads already checks the new ones
- * with proc_tid_is_io_worker). */
+ * with proc_tid_state). */
 int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ckpt_error *e);
-bool proc_tid_is_io_worker(pid_t pid, pid_t tid);
 /* State letter of a thread (task/TID/stat), 0 if unreadable; whether it is
  * an io_uring worker */
 char proc_tid_state(pid_t pid, pid_t tid, bool *ret_io_worker);
