@@ -10,7 +10,10 @@ LOG=$T/delcwd.log
 : >"$LOG"
 diag_add "$LOG"
 start_workload DC "$T/dc.ready" -- "$PYTHON" "$WLSRC/delcwd.py" "$T/gone" "$LOG" "$T/dc.ready"
-wait_grep "$LOG" '^child ' 10
+# the child may have logged before the parent removed the directory: wait
+# for a line of each written after the removal
+wait_grep "$LOG" '^child .* nlink 0 ' 10
+wait_grep "$LOG" '^parent .* nlink 0 ' 10
 KID=$(awk '$1 == "child" { print $2; exit }' "$LOG")
 tree_snapshot "$DC" >"$T/tree.before"
 
