@@ -209,13 +209,15 @@ static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
 #define THREAD_OUT_OFF (NSIG_MAX * sizeof(struct kernel_sigaction) + 64)
 #define THREAD_LANES 8 /* (of the 16 lanes of a table: RSYS_LANE_BYTES) */
 #define THREAD_OUT_SLOT 64
-#define THREAD_CALLS 7
+#define THREAD_CALLS 13
+#define THREAD_SPEC0 10 /* the speculation controls: the last three calls */
 
 struct thread_out {
 	stack_t ss;
 	uint64_t tid_addr;
 	int pdeathsig;
 	char name[16]; /* TASK_COMM_LEN, NUL-terminated by the kernel */
+	int tsc;
 };
 
 /* A thread's session while its batch runs with those of other threads. */
@@ -231,15 +233,22 @@ static const char *const thread_call_names[THREAD_CALLS] = {"sigaltstack",
 							    "prctl(PR_GET_SECUREBITS)",
 							    "prctl(PR_GET_TIMERSLACK)",
 							    "prctl(PR_GET_NAME)",
-							    "personality"};
+							    "personality",
+							    "prctl(PR_GET_TSC)",
+							    "prctl(PR_MCE_KILL_GET)",
+							    "arch_prctl(ARCH_GET_CPUID)",
+							    "prctl(PR_GET_SPECULATION_CTRL)",
+							    "prctl(PR_GET_SPECULATION_CTRL)",
+							    "prctl(PR_GET_SPECULATION_CTRL)"};
 
 /*
  * sigaltstack, the tid address, the parent-death signal, securebits, the
- * timer slack, the name and the personality are per thread and the thread
- * itself can tell them all: one batch of remote syscalls in that thread,
- * whose output goes to at. The name and the personality are also in
- * /proc/PID/task/TID (comm, personality), but two files per thread cost
- * six system calls here against two more slots of the batch.
+ * timer slack, the name, the personality, the TSC mode, the machine-check
+ * kill policy, CPUID faulting and the speculation controls are per thread
+ * and the thread itself can tell them all: one batch of remote syscalls in
+ * that thread, whose output goes to at. The name and the personality are
+ * also in /proc/PID/task/TID (comm, personality), but two files per thread
+ * cost six system calls here against two more slots of the batch.
  */
 static void thread_calls(struct rsys_op *ops, uint64_t at)
 {
@@ -252,6 +261,13 @@ static void thread_calls(struct rsys_op *ops, uint64_t at)
 	    {__NR_prctl, {PR_GET_NAME, at + offsetof(struct thread_out, name)}, 0},
 	    /* 0xffffffff: only asks (returns the persona, sets nothing) */
 	    {__NR_personality, {0xffffffffu}, 0},
+	    {__NR_prctl, {PR_GET_TSC, at + offsetof(struct thread_out, tsc)}, 0},
+	    {__NR_prctl, {PR_MCE_KILL_GET}, 0},
+	    {__NR_arch_prctl, {ARCH_GET_CPUID}, 0},
+	    /* last (THREAD_SPEC0): they alone may fail (a kernel or machine without) */
+	    {__NR_prctl, {PR_GET_SPECULATION_CTRL, PR_SPEC_STORE_BYPASS}, 0},
+	    {__NR_prctl, {PR_GET_SPECULATION_CTRL, PR_SPEC_INDIRECT_BRANCH}, 0},
+	    {__NR_prctl, {PR_GET_SPECULATION_CTRL, PR_SPEC_L1D_FLUSH}, 0},
 	};
 
 	_Static_assert(sizeof(struct thread_out) <= THREAD_OUT_SLOT, "a thread's output fits");
@@ -261,9 +277,13 @@ static void thread_calls(struct rsys_op *ops, uint64_t at)
 static int thread_fill(pid_t pid, ThreadCore *tc, const struct rsys_op *ops, struct thread_out *out,
 		       struct ckpt_error *e)
 {
-	size_t bad = rsys_op_failed(ops, THREAD_CALLS);
+	uint32_t *spec[3] = {&tc->spec_store_bypass, &tc->spec_indirect_branch,
+			     &tc->spec_l1d_flush};
+	protobuf_c_boolean *has_spec[3] = {&tc->has_spec_store_bypass,
+					   &tc->has_spec_indirect_branch, &tc->has_spec_l1d_flush};
+	size_t bad = rsys_op_failed(ops, THREAD_SPEC0);
 
-	if (bad < THREAD_CALLS)
+	if (bad < THREAD_SPEC0)
 		return ckpt_err_errno(e, (int)ops[bad].ret, "thread %d: remote %s", tc->tid,
 				      thread_call_names[bad]);
 	tc->has_ss_sp = tc->has_ss_flags = tc->has_ss_size = true;
@@ -289,6 +309,19 @@ static int thread_fill(pid_t pid, ThreadCore *tc, const struct rsys_op *ops, str
 	if (tc->creds) {
 		tc->creds->has_securebits = true;
 		tc->creds->securebits = (uint32_t)ops[3].ret;
+	}
+	tc->has_tsc_mode = true;
+	tc->tsc_mode = (uint32_t)out->tsc;
+	tc->has_mce_kill = true;
+	tc->mce_kill = (uint32_t)ops[8].ret;
+	tc->has_cpuid = true;
+	tc->cpuid = (uint32_t)ops[9].ret;
+	/* only what the task chose (PR_SPEC_PRCTL): the rest is the machine's */
+	for (size_t i = 0; i < 3; i++) {
+		long v = ops[THREAD_SPEC0 + i].ret;
+
+		*has_spec[i] = v > 0 && (v & PR_SPEC_PRCTL);
+		*spec[i] = *has_spec[i] ? (uint32_t)v : 0;
 	}
 	return 0;
 }
@@ -390,9 +423,9 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 		       struct ckpt_error *e)
 {
 	struct kernel_sigaction ksa[NSIG_MAX];
-	struct rsys_op ops[NSIG_MAX + 5];
-	const char *names[NSIG_MAX + 5];
-	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, bad;
+	struct rsys_op ops[NSIG_MAX + 7];
+	const char *names[NSIG_MAX + 7];
+	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, k_ksm, bad;
 	uint64_t sub_at;
 	int subreaper = 0;
 	int r;
@@ -427,15 +460,22 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_THP_DISABLE}, 0};
 	names[k_brk = nops] = "brk";
 	ops[nops++] = (struct rsys_op){__NR_brk, {0}, 0};
-	/* last: it alone may fail (EINVAL: a kernel before 6.3, which has none) */
+	/* last: they alone may fail (EINVAL: a kernel before 6.3 or 6.4, or
+	 * without KSM, which has none) */
 	names[k_mdwe = nops] = "prctl(PR_GET_MDWE)";
 	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_MDWE}, 0};
+	names[k_ksm = nops] = "prctl(PR_GET_MEMORY_MERGE)";
+	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_MEMORY_MERGE}, 0};
 	r = rsys_batch(&t->rsys, ops, nops, e);
 	if (r < 0)
 		return r;
-	bad = rsys_op_failed(ops, nops);
-	if (bad == k_mdwe && ops[k_mdwe].ret == -EINVAL)
+	bad = rsys_op_failed(ops, k_mdwe);
+	if (bad == k_mdwe) {
 		bad = nops;
+		for (size_t k = k_mdwe; k < nops && bad == nops; k++)
+			if (ops[k].ret < 0 && ops[k].ret != -EINVAL)
+				bad = k;
+	}
 	if (bad < nops)
 		return ckpt_err_errno(e, (int)ops[bad].ret, "remote %s in pid %d%s", names[bad],
 				      t->pid, bad < k_sec ? " (signal actions)" : "");
@@ -474,6 +514,8 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	core->thp_disable = ops[k_thp].ret != 0;
 	core->has_mdwe = ops[k_mdwe].ret >= 0;
 	core->mdwe = ops[k_mdwe].ret >= 0 ? (uint32_t)ops[k_mdwe].ret : 0;
+	core->has_memory_merge = ops[k_ksm].ret >= 0;
+	core->memory_merge = ops[k_ksm].ret > 0;
 	t->brk = (uint64_t)ops[k_brk].ret;
 	return dump_timers(t, core, e);
 }

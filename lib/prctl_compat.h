@@ -12,3 +12,22 @@
 #define PR_SET_MDWE 65
 #define PR_GET_MDWE 66
 #endif
+
+/* KSM for the whole process, Linux 6.4 */
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#define PR_GET_MEMORY_MERGE 68
+#endif
+
+/* x86 arch_prctl codes (asm/prctl.h has them since 4.12) */
+#ifndef ARCH_GET_CPUID
+#define ARCH_GET_CPUID 0x1011
+#define ARCH_SET_CPUID 0x1012
+#endif
+
+#ifndef PR_SPEC_L1D_FLUSH
+#define PR_SPEC_L1D_FLUSH 2
+#endif
+#ifndef PR_SPEC_DISABLE_NOEXEC
+#define PR_SPEC_DISABLE_NOEXEC (1UL << 4)
+#endif

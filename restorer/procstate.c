@@ -9,7 +9,12 @@
  *   threads other than the main one the parent-death signal (the main
  *   thread's is set at resume, where the restorer's own safety signal is
  *   replaced: procstate_pdeathsig());
- *   per process: PR_SET_CHILD_SUBREAPER, PR_SET_THP_DISABLE;
+ *   the TSC mode, the machine-check kill policy, CPUID faulting and the
+ *   speculation controls the thread chose (all inherited by a thread from
+ *   the one that made it, so each is set, not only where it differs from
+ *   the restorer's);
+ *   per process: PR_SET_CHILD_SUBREAPER, PR_SET_THP_DISABLE, PR_SET_MDWE,
+ *   PR_SET_MEMORY_MERGE;
  *   per thread, from the restorer: policy, nice, affinity (sched.c), last.
  *
  * The parent-death signal and the credentials: any change of credentials
@@ -24,6 +29,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -33,6 +39,105 @@
 #include "restore.h"
 
 #define AUDIT_UNSET 4294967295U
+
+/* ---- per-thread modes: TSC, machine-check kill, CPUID, speculation ---------------- */
+
+static const struct {
+	const char *name;
+	unsigned long which; /* PR_SPEC_* */
+} spec_controls[] = {
+    {"store bypass", PR_SPEC_STORE_BYPASS},
+    {"indirect branch", PR_SPEC_INDIRECT_BRANCH},
+    {"L1D flush", PR_SPEC_L1D_FLUSH},
+};
+
+static void spec_saved(const ThreadCore *tc, bool has[3], uint32_t v[3])
+{
+	has[0] = tc->has_spec_store_bypass;
+	v[0] = tc->spec_store_bypass;
+	has[1] = tc->has_spec_indirect_branch;
+	v[1] = tc->spec_indirect_branch;
+	has[2] = tc->has_spec_l1d_flush;
+	v[2] = tc->spec_l1d_flush;
+}
+
+/* A state the task chose: PR_SPEC_PRCTL and exactly one of the four. */
+static bool spec_valid(uint32_t v)
+{
+	uint32_t s = v & ~(uint32_t)PR_SPEC_PRCTL;
+
+	return (v & PR_SPEC_PRCTL) && (s == PR_SPEC_ENABLE || s == PR_SPEC_DISABLE ||
+				       s == PR_SPEC_FORCE_DISABLE || s == PR_SPEC_DISABLE_NOEXEC);
+}
+
+static int validate_modes(const char *f, size_t i, const ThreadCore *tc, struct ckpt_error *e)
+{
+	bool has[3];
+	uint32_t v[3];
+
+	if (tc->has_tsc_mode && tc->tsc_mode != PR_TSC_ENABLE && tc->tsc_mode != PR_TSC_SIGSEGV)
+		return ckpt_err(e, -EINVAL, "%s: field threads[%zu].tsc_mode: %u is not 1 or 2", f,
+				i, tc->tsc_mode);
+	if (tc->has_mce_kill && tc->mce_kill > PR_MCE_KILL_DEFAULT)
+		return ckpt_err(e, -EINVAL,
+				"%s: field threads[%zu].mce_kill: %u is out of range 0..2", f, i,
+				tc->mce_kill);
+	if (tc->has_cpuid && tc->cpuid > 1)
+		return ckpt_err(e, -EINVAL, "%s: field threads[%zu].cpuid: %u is not 0 or 1", f, i,
+				tc->cpuid);
+	spec_saved(tc, has, v);
+	for (size_t k = 0; k < 3; k++)
+		if (has[k] && !spec_valid(v[k]))
+			return ckpt_err(e, -EINVAL,
+					"%s: field threads[%zu] speculation control %s: %#x is not "
+					"a state a task chooses (PR_SPEC_PRCTL and one of enable, "
+					"disable, force-disable, disable-noexec)",
+					f, i, spec_controls[k].name, v[k]);
+	return 0;
+}
+
+/*
+ * Queued in the thread's batch. Each thread inherited the restorer's modes
+ * through its parent, so every saved one is set, whatever it is (in the
+ * batch a call costs a few microseconds); only CPUID faulting, which a
+ * machine without it refuses even to switch off, is set only when on.
+ */
+static int thread_modes(struct rtask *t, const ThreadCore *tc, struct ckpt_error *e)
+{
+	bool has[3];
+	uint32_t v[3];
+	int r = 0;
+
+	if (tc->has_tsc_mode)
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_TSC, tc->tsc_mode),
+			   "thread %d: its TSC mode: prctl(PR_SET_TSC, %u)", tc->tid, tc->tsc_mode);
+	if (r >= 0 && tc->has_mce_kill && tc->mce_kill == PR_MCE_KILL_DEFAULT)
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_MCE_KILL, PR_MCE_KILL_CLEAR, 0, 0, 0),
+			   "thread %d: prctl(PR_MCE_KILL, PR_MCE_KILL_CLEAR)", tc->tid);
+	else if (r >= 0 && tc->has_mce_kill)
+		r = rqueue(t, e, __NR_prctl,
+			   RARGS(PR_MCE_KILL, PR_MCE_KILL_SET, tc->mce_kill, 0, 0),
+			   "thread %d: its machine-check kill policy: prctl(PR_MCE_KILL, "
+			   "PR_MCE_KILL_SET, %u)",
+			   tc->tid, tc->mce_kill);
+	if (r >= 0 && tc->has_cpuid && !tc->cpuid)
+		r = rqueue(t, e, __NR_arch_prctl, RARGS(ARCH_SET_CPUID, 0),
+			   "thread %d: CPUID faulting: arch_prctl(ARCH_SET_CPUID, 0) (ENODEV: "
+			   "this CPU has none)",
+			   tc->tid);
+	spec_saved(tc, has, v);
+	for (size_t k = 0; r >= 0 && k < 3; k++)
+		if (has[k])
+			r = rqueue(t, e, __NR_prctl,
+				   RARGS(PR_SET_SPECULATION_CTRL, spec_controls[k].which,
+					 v[k] & ~(uint32_t)PR_SPEC_PRCTL, 0, 0),
+				   "thread %d: speculation control %s: "
+				   "prctl(PR_SET_SPECULATION_CTRL, %lu, %#x) (ENXIO: this machine "
+				   "does not let a task choose it; EPERM: force-disabled already)",
+				   tc->tid, spec_controls[k].name, spec_controls[k].which,
+				   v[k] & ~(uint32_t)PR_SPEC_PRCTL);
+	return r;
+}
 
 int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c)
 {
@@ -68,6 +173,9 @@ int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *
 					"are field creds",
 					f);
 		r = sched_validate(ctx, f, i, tc);
+		if (r < 0)
+			return r;
+		r = validate_modes(f, i, tc, e);
 		if (r < 0)
 			return r;
 	}
@@ -118,6 +226,8 @@ static int thread_state(struct restore_ctx *ctx, struct rtask *t, const ThreadCo
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_TIMERSLACK, tc->timerslack_ns),
 			   "thread %d: prctl(PR_SET_TIMERSLACK, %" PRIu64 ")", tc->tid,
 			   tc->timerslack_ns);
+	if (r >= 0)
+		r = thread_modes(t, tc, e);
 	if (r >= 0 && !main && (sig = thread_pdeathsig(ctx, t, tc)))
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_PDEATHSIG, sig),
 			   "thread %d: prctl(PR_SET_PDEATHSIG, %u)", tc->tid, sig);
@@ -260,6 +370,11 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	if (r >= 0 && c->has_mdwe && c->mdwe)
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_MDWE, c->mdwe, 0, 0, 0),
 			   "prctl(PR_SET_MDWE, %#x)", c->mdwe);
+	/* KSM for every area, present and future; 0 is what the restorer's
+	 * children have (a kernel without KSM refuses even that) */
+	if (r >= 0 && c->has_memory_merge && c->memory_merge)
+		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_MEMORY_MERGE, 1, 0, 0, 0),
+			   "prctl(PR_SET_MEMORY_MERGE, 1)");
 	r = rqueue_end(t, e, r);
 	if (r >= 0)
 		r = restore_oom_score_adj(t, e);

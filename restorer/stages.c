@@ -305,7 +305,9 @@ static const struct stage stages[] = {
     {"procstate", stage_procstate,
      "Personality (after memory: READ_IMPLIES_EXEC would change the mappings), timer slack, "
      "parent-death signals and child subreaper (after creds, which clear the parent-death "
-     "signal), then scheduling policy, nice and CPU affinity last, so that a SCHED_IDLE or "
+     "signal), per-thread modes (TSC, CPUID, speculation controls: after seccomp, whose "
+     "filters may force those off), then scheduling policy, nice and CPU affinity last, so that a "
+     "SCHED_IDLE or "
      "nice 19 thread does not slow down the restore."},
     {"resume", stage_resume,
      "Only when every task is complete: the gadget is unmapped, saved registers, xstate and "
