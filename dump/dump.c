@@ -130,6 +130,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 		free(t->runs);
 		dump_sib_free(t);
 		free(t->threads);
+		free(t->sud);
 		if (t->pidfd >= 0)
 			close(t->pidfd);
 		if (t->pipes) {

@@ -51,6 +51,12 @@ struct page_run {
 
 struct sib_table;
 
+/* A thread whose syscall user dispatch the dump switched off (dump_sud.c). */
+struct dump_sud {
+	pid_t tid;
+	struct ckpt_sud cfg;
+};
+
 struct dump_task {
 	pid_t pid;
 	/* the other threads, each seized (in a ptrace stop) while listed here */
@@ -71,6 +77,9 @@ struct dump_task {
 	struct rsys rsys; /* remote syscall session, when rsys_open */
 	bool rsys_open;
 	uint64_t brk; /* read by a remote brk(0) in dump_task_core */
+	/* threads whose syscall user dispatch is off while seized, to put back */
+	struct dump_sud *sud;
+	size_t nsud;
 
 	CoreEntry *core;
 	MmEntry *mm;
@@ -228,6 +237,13 @@ int dump_task_signals_refresh(struct dump_task *t, bool update, bool *ret_change
 /* dump_timers.c: itimers and POSIX timers, in t's open remote-syscall
  * session (scratch of at least 128 bytes) */
 int dump_timers(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
+
+/* dump_sud.c: syscall user dispatch switched off in every thread of a
+ * frozen task (before any remote call), put back before it is let go
+ * (unseize_tree: whatever the outcome), saved as ThreadCore.sud */
+int dump_sud_suspend(struct dump_task *t, struct ckpt_error *e);
+int dump_sud_resume(struct dump_task *t, struct ckpt_error *e);
+int dump_thread_sud(const struct dump_task *t, ThreadCore *tc, struct ckpt_error *e);
 
 /* dump_seccomp.c: the seccomp filters of every thread in filter mode
  * (ThreadCore.seccomp_mode set), frozen and traced */

@@ -904,6 +904,8 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 		if (r >= 0)
 			r = dump_thread_status(t->pid, tid, core->threads[i], e);
 		if (r >= 0)
+			r = dump_thread_sud(t, core->threads[i], e);
+		if (r >= 0)
 			r = dump_thread_sched(tid, &c->online, core->threads[i], e);
 		if (r >= 0)
 			r = dump_thread_cgroups(t->pid, tid, core->threads[i], e);

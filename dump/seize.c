@@ -384,6 +384,10 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 	r = check_task(c, pid, &st, e);
 	if (r < 0)
 		return r;
+	/* before any remote call: it would raise SIGSYS */
+	r = dump_sud_suspend(t, e);
+	if (r < 0)
+		return r;
 	t->pgid = st.pgrp;
 	t->sid = st.session;
 	t->tty_nr = st.tty_nr;
@@ -504,6 +508,13 @@ int unseize_tree(struct dump_ctx *c, struct ckpt_error *e)
 				page_pipes_abort(t->pipes);
 			r = rsys_fini(&t->rsys, &tmp);
 			t->rsys_open = false;
+		}
+		/* while every thread is still in its ptrace stop */
+		if (t->nsud) {
+			int r2 = dump_sud_resume(t, r < 0 ? NULL : &tmp);
+
+			if (r >= 0)
+				r = r2;
 		}
 		if (t->seized) {
 			/* A task that was in a group stop stays in it: the kernel

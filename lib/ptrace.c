@@ -469,6 +469,35 @@ int ptrace_suspend_seccomp(pid_t tid, struct ckpt_error *e)
 	return 0;
 }
 
+#ifndef PTRACE_SET_SYSCALL_USER_DISPATCH_CONFIG
+#define PTRACE_SET_SYSCALL_USER_DISPATCH_CONFIG 0x4210
+#define PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG 0x4211
+#endif
+
+int ptrace_get_sud(pid_t tid, struct ckpt_sud *ret, struct ckpt_error *e)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (ptrace(PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG, tid, (void *)sizeof(*ret), ret) == 0)
+		return 0;
+	/* EIO: a request this kernel does not have */
+	if (errno == EIO)
+		return 0;
+	return ckpt_err_errno(e, -errno, "thread %d: PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG", tid);
+}
+
+int ptrace_set_sud(pid_t tid, const struct ckpt_sud *sud, struct ckpt_error *e)
+{
+	struct ckpt_sud c = *sud;
+
+	if (ptrace(PTRACE_SET_SYSCALL_USER_DISPATCH_CONFIG, tid, (void *)sizeof(c), &c) == 0)
+		return 0;
+	return ckpt_err_errno(e, -errno,
+			      "thread %d: syscall user dispatch mode %" PRIu64 " selector %#" PRIx64
+			      " range %#" PRIx64 "+%#" PRIx64
+			      " (PTRACE_SET_SYSCALL_USER_DISPATCH_CONFIG)",
+			      tid, c.mode, c.selector, c.offset, c.len);
+}
+
 int ptrace_get_seccomp_filter(pid_t tid, unsigned idx, void **ret, size_t *ret_ninsn,
 			      uint64_t *ret_flags, struct ckpt_error *e)
 {

@@ -58,6 +58,17 @@ int ptrace_detach(pid_t tid, int stop_sig, struct ckpt_error *e);
 
 /* PTRACE_O_SUSPEND_SECCOMP on a seized thread (needs CAP_SYS_ADMIN). */
 int ptrace_suspend_seccomp(pid_t tid, struct ckpt_error *e);
+
+/*
+ * Syscall user dispatch (prctl PR_SET_SYSCALL_USER_DISPATCH) of a stopped
+ * tracee, as struct ptrace_sud_config (Linux 6.3+). ptrace_get_sud gives
+ * mode 0 (off) on a kernel that cannot tell: none could be set there.
+ */
+struct ckpt_sud {
+	uint64_t mode, selector, offset, len;
+};
+int ptrace_get_sud(pid_t tid, struct ckpt_sud *ret, struct ckpt_error *e);
+int ptrace_set_sud(pid_t tid, const struct ckpt_sud *sud, struct ckpt_error *e);
 /*
  * Seccomp filter idx of a stopped thread (0 = the most recent):
  * PTRACE_SECCOMP_GET_FILTER and _GET_METADATA. Returns 1 and fills *ret

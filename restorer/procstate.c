@@ -85,6 +85,16 @@ static int validate_modes(const char *f, size_t i, const ThreadCore *tc, struct 
 	if (tc->has_cpuid && tc->cpuid > 1)
 		return ckpt_err(e, -EINVAL, "%s: field threads[%zu].cpuid: %u is not 0 or 1", f, i,
 				tc->cpuid);
+	/* 1 dispatch except for the range, 2 only for it (Linux 6.18) */
+	if (tc->sud &&
+	    (tc->sud->mode < 1 || tc->sud->mode > 2 || tc->sud->selector >= RST_TASK_SIZE ||
+	     tc->sud->offset + tc->sud->len < tc->sud->offset))
+		return ckpt_err(e, -EINVAL,
+				"%s: field threads[%zu].sud: mode %" PRIu64 " selector %#" PRIx64
+				" range %#" PRIx64 "+%#" PRIx64 " is not a syscall user dispatch "
+				"configuration",
+				f, i, tc->sud->mode, tc->sud->selector, tc->sud->offset,
+				tc->sud->len);
 	spec_saved(tc, has, v);
 	for (size_t k = 0; k < 3; k++)
 		if (has[k] && !spec_valid(v[k]))
@@ -232,6 +242,21 @@ static int thread_state(struct restore_ctx *ctx, struct rtask *t, const ThreadCo
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_PDEATHSIG, sig),
 			   "thread %d: prctl(PR_SET_PDEATHSIG, %u)", tc->tid, sig);
 	return r;
+}
+
+/*
+ * Syscall user dispatch, from the restorer by ptrace once the thread made
+ * its last remote call (stage resume): on, it would turn the restorer's
+ * calls into SIGSYS (dump/dump_sud.c).
+ */
+int procstate_thread_sud(pid_t tid, const ThreadCore *tc, struct ckpt_error *e)
+{
+	struct ckpt_sud c;
+
+	if (!tc->sud)
+		return 0;
+	c = (struct ckpt_sud){tc->sud->mode, tc->sud->selector, tc->sud->offset, tc->sud->len};
+	return ptrace_set_sud(tid, &c, e);
 }
 
 /* ---- audit login uid and session id ----------------------------------------------- */

@@ -738,6 +738,8 @@ int procstate_check_audit(struct restore_ctx *ctx);
 int procstate_task_audit(struct rtask *t, struct ckpt_error *e);
 /* The parent-death signal the main thread gets at resume (0 for the root, warned). */
 uint32_t procstate_pdeathsig(struct restore_ctx *ctx, const struct rtask *t);
+/* the thread's syscall user dispatch, after its last remote call */
+int procstate_thread_sud(pid_t tid, const ThreadCore *tc, struct ckpt_error *e);
 
 /* ---- sched.c: scheduling, in stage procstate -------------------------------------- */
 int sched_validate(struct restore_ctx *ctx, const char *f, size_t idx, const ThreadCore *tc);

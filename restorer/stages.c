@@ -311,7 +311,8 @@ static const struct stage stages[] = {
      "nice 19 thread does not slow down the restore."},
     {"resume", stage_resume,
      "Only when every task is complete: the gadget is unmapped, saved registers, xstate and "
-     "signal mask set, then all tasks are detached together."},
+     "signal mask set, and syscall user dispatch after the last remote call (it would turn "
+     "them into SIGSYS), then all tasks are detached together."},
 };
 
 static int run_stage(struct restore_ctx *ctx, const struct stage *s)
