@@ -256,6 +256,7 @@ int worker_dump(const struct worker_args *a)
 		o.check_parent_arg = (void *)a;
 	}
 	o.images_unprivileged = !auth_is_root(a->caller);
+	o.caller_unprivileged = !auth_is_root(a->caller);
 	o.check_only = a->check_only;
 	o.save_tmpfs_files = a->save_tmpfs;
 	o.cgroups_under_root = a->save_tmpfs; /* (preserve: restored by --cgroups=caller) */

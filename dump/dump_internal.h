@@ -251,6 +251,10 @@ int dump_seccomp(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 /* dump_sched.c: scheduling policy/nice and CPU affinity of one thread;
  * online: the CPUs online (cpus_online), read once for all the threads */
 int dump_thread_sched(pid_t tid, const cpu_set_t *online, ThreadCore *tc, struct ckpt_error *e);
+/* For a non-root caller: refuses the scheduling state of a thread its own
+ * restore, without capabilities, could not set again (core: threads and
+ * rlimits dumped) */
+int dump_sched_check_unprivileged(const CoreEntry *core, struct ckpt_error *e);
 /* dump_cgroup.c: the thread's cgroup in every hierarchy; refuses another
  * cgroup namespace than the dumper's */
 int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e);

@@ -13,12 +13,14 @@
 #define LOG_PREFIX "dump sched: "
 
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -84,4 +86,64 @@ int dump_thread_sched(pid_t tid, const cpu_set_t *online, ThreadCore *tc, struct
 		s->period = attr.sched_period;
 	}
 	return dump_affinity(tid, online, tc, e);
+}
+
+/* The soft limit resource of the saved ones (what the kernel checks), or 0. */
+static uint64_t saved_rlimit(const CoreEntry *core, unsigned resource)
+{
+	for (size_t i = 0; i < core->n_rlimits; i++)
+		if (core->rlimits[i]->resource == resource)
+			return core->rlimits[i]->cur;
+	return 0;
+}
+
+/*
+ * What sched_setattr and ioprio_set allow a caller without CAP_SYS_NICE
+ * (and CAP_SYS_ADMIN) on a thread of its own, which starts at the
+ * restorer's SCHED_OTHER, nice 0 (ckptd's), with the saved resource
+ * limits already set (stage creds comes first): a real-time policy up to
+ * RLIMIT_RTPRIO, a nice value down to 20 - RLIMIT_NICE, no deadline
+ * policy, no real-time I/O class. The restorer (restorer/sched.c) would
+ * fail there; the dump says so first, naming the thread.
+ */
+int dump_sched_check_unprivileged(const CoreEntry *core, struct ckpt_error *e)
+{
+	uint64_t rtprio = saved_rlimit(core, RLIMIT_RTPRIO),
+		 nice_lim = saved_rlimit(core, RLIMIT_NICE);
+	const char *why = "(your restore runs without capabilities: dump it as root, or change "
+			  "it first)";
+
+	for (size_t i = 0; i < core->n_threads; i++) {
+		const ThreadCore *tc = core->threads[i];
+		const SchedAttr *s = tc->sched;
+
+		if (!s)
+			continue;
+		if (s->policy == SCHED_DEADLINE)
+			return ckpt_err(
+			    e, -EPERM,
+			    "thread %d: its SCHED_DEADLINE policy needs CAP_SYS_NICE to "
+			    "be set again %s",
+			    tc->tid, why);
+		if ((s->policy == SCHED_FIFO || s->policy == SCHED_RR) && s->priority > rtprio)
+			return ckpt_err(
+			    e, -EPERM,
+			    "thread %d: its real-time policy %s priority %u needs "
+			    "CAP_SYS_NICE to be set again: its RLIMIT_RTPRIO allows %" PRIu64 " %s",
+			    tc->tid, s->policy == SCHED_FIFO ? "SCHED_FIFO" : "SCHED_RR",
+			    s->priority, rtprio, why);
+		if (s->has_nice && s->nice < 0 && (uint64_t)(20 - s->nice) > nice_lim)
+			return ckpt_err(
+			    e, -EPERM,
+			    "thread %d: its nice value %d needs CAP_SYS_NICE to be set "
+			    "again: its RLIMIT_NICE %" PRIu64 " lets it down to %d only %s",
+			    tc->tid, s->nice, nice_lim,
+			    nice_lim > 20 ? 20 - (int)(nice_lim > 40 ? 40 : nice_lim) : 0, why);
+		if (s->has_ioprio && s->ioprio >> IOPRIO_CLASS_SHIFT == IOPRIO_CLASS_RT)
+			return ckpt_err(e, -EPERM,
+					"thread %d: its real-time I/O class (ionice -c1) needs "
+					"CAP_SYS_NICE or CAP_SYS_ADMIN to be set again %s",
+					tc->tid, why);
+	}
+	return 0;
 }

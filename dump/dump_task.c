@@ -965,6 +965,8 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	if (r < 0)
 		return r;
 	r = dump_rlimits(t->pid, core, e);
+	if (r >= 0 && c->opts->caller_unprivileged)
+		r = dump_sched_check_unprivileged(core, e);
 	if (r < 0)
 		return r;
 	r = dump_cwd(t->pid, core, c->opts->save_tmpfs_files, e);

@@ -43,6 +43,10 @@ struct dump_opts {
 	 * capability set, under the file ids the caller set (fsuid); the
 	 * capabilities stay raised only for the work on the tree itself */
 	bool images_unprivileged;
+	/* ckptd for a non-root caller, whose own restore runs without
+	 * capabilities: what it could not set again (a real-time policy or
+	 * I/O class, a nice value below the task's RLIMIT_NICE) is refused */
+	bool caller_unprivileged;
 	/* --check-only: seize, collect and run every refusal check, then
 	 * resume the tree untouched; nothing is committed (the directory
 	 * only holds what collecting wrote, removed again) */
