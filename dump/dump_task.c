@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -415,9 +416,63 @@ static bool sigaction_needed(const struct proc_status *st, int sig)
 }
 
 /*
- * What only the task itself can tell, in one remote-syscall session: most
- * of it in one batch (rsys_batch). The session stays open (t->rsys_open)
- * for the threads' sessions, which borrow its pages (dump_core closes it).
+ * The process's remote-syscall session, the batch pages with its scratch
+ * in one mapping. It stays open (t->rsys_open) for the threads' sessions,
+ * which borrow its pages (dump_core closes it).
+ */
+static int dump_session_open(struct dump_task *t, struct ckpt_error *e)
+{
+	int r = rsys_init(&t->rsys, t->pid, 0, e);
+
+	if (r < 0)
+		return r;
+	t->rsys_open = true;
+	return rsys_pages(&t->rsys, THREAD_OUT_OFF + THREAD_LANES * THREAD_OUT_SLOT, e);
+}
+
+/*
+ * mlockall(MCL_FUTURE), which locks every area mapped later (with
+ * MCL_ONFAULT: as its pages are touched), leaves no trace the kernel shows
+ * but its effect: the session's pages, mapped since vm_lck_before was read,
+ * were counted in VmLck. Then a page mapped and asked at once (mincore)
+ * tells MCL_ONFAULT: without it the kernel faulted the page in at mmap.
+ * Three more remote calls, only in a process that locks new memory.
+ */
+static int dump_mlock_future(struct dump_task *t, uint64_t vm_lck_before,
+			     const struct proc_status *st, CoreEntry *core, struct ckpt_error *e)
+{
+	struct ckpt_error tmp = {0};
+	long addr, ret;
+	unsigned char vec = 0;
+	int r, r2;
+
+	core->has_mlockall = true;
+	core->mlockall = 0;
+	if (!st->has_vm_lck || st->vm_lck_kb <= vm_lck_before)
+		return 0;
+	r = rsys_call(&t->rsys, __NR_mmap, 0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		      (uint64_t)-1, 0, &addr, e);
+	if (r >= 0 && addr < 0 && addr > -4096)
+		r = ckpt_err_errno(e, (int)addr, "pid %d: remote mmap of a page", t->pid);
+	if (r < 0)
+		return r;
+	r = rsys_call(&t->rsys, __NR_mincore, (uint64_t)addr, 4096, t->rsys.scratch, 0, 0, 0, &ret,
+		      e);
+	if (r >= 0 && ret < 0)
+		r = ckpt_err_errno(e, (int)ret, "pid %d: remote mincore", t->pid);
+	if (r >= 0)
+		r = remote_read(t->pid, t->rsys.scratch, &vec, 1, e);
+	r2 = rsys_call(&t->rsys, __NR_munmap, (uint64_t)addr, 4096, 0, 0, 0, 0, &ret,
+		       r < 0 ? &tmp : e);
+	if (r < 0 || r2 < 0)
+		return r < 0 ? r : r2;
+	core->mlockall = MCL_FUTURE | (vec & 1 ? 0 : MCL_ONFAULT);
+	return 0;
+}
+
+/*
+ * What only the task itself can tell, in the process's session (open):
+ * most of it in one batch (rsys_batch).
  */
 static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEntry *core,
 		       struct ckpt_error *e)
@@ -430,14 +485,6 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	int subreaper = 0;
 	int r;
 
-	r = rsys_init(&t->rsys, t->pid, 0, e);
-	if (r < 0)
-		return r;
-	t->rsys_open = true;
-	/* the batch pages with the scratch: one mapping */
-	r = rsys_pages(&t->rsys, THREAD_OUT_OFF + THREAD_LANES * THREAD_OUT_SLOT, e);
-	if (r < 0)
-		return r;
 	sub_at = t->rsys.scratch + sizeof(ksa);
 	memset(ksa, 0, sizeof(ksa));
 	r = remote_write(t->pid, t->rsys.scratch, ksa, sizeof(ksa), e);
@@ -569,7 +616,9 @@ static int dump_creds(const struct proc_status *st, CoreEntry *core, struct ckpt
  * frozen, the mode is also the one another thread may have given it
  * (SECCOMP_FILTER_FLAG_TSYNC) while the others were being seized.
  */
-static int dump_thread_status(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e)
+/* ret_vm_lck: for the main thread, the process's VmLck (KiB) */
+static int dump_thread_status(pid_t pid, pid_t tid, ThreadCore *tc, uint64_t *ret_vm_lck,
+			      struct ckpt_error *e)
 {
 	struct proc_status st;
 	int r;
@@ -577,6 +626,8 @@ static int dump_thread_status(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_
 	r = proc_parse_status(tid, &st, e);
 	if (r < 0)
 		return r;
+	if (tid == pid)
+		*ret_vm_lck = st.vm_lck_kb;
 	if (st.seccomp != 0 && ptrace_suspend_seccomp(tid, e) < 0)
 		return e->code;
 	tc->has_seccomp_mode = true;
@@ -776,7 +827,7 @@ int dump_task_signals_refresh(struct dump_task *t, bool update, bool *ret_change
 }
 
 /* /proc/PID/oom_score_adj: per process (the signal struct). */
-static int dump_oom_score_adj(pid_t pid, CoreEntry *core, struct ckpt_error *e)
+static int dump_oom_coredump(pid_t pid, CoreEntry *core, struct ckpt_error *e)
 {
 	char path[64];
 	int64_t v;
@@ -788,6 +839,13 @@ static int dump_oom_score_adj(pid_t pid, CoreEntry *core, struct ckpt_error *e)
 		return r;
 	core->has_oom_score_adj = true;
 	core->oom_score_adj = (int32_t)v;
+	/* which memory a core dump of it holds (MMF_DUMP_*), inherited by its children */
+	snprintf(path, sizeof(path), "/proc/%d/coredump_filter", pid);
+	r = proc_read_hex(path, &v, e);
+	if (r < 0)
+		return r;
+	core->has_coredump_filter = true;
+	core->coredump_filter = (uint32_t)v;
 	return 0;
 }
 
@@ -869,6 +927,7 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	_cleanup_free_ siginfo_t *si = NULL;
 	struct proc_status status;
 	struct proc_stat st;
+	uint64_t vm_lck = 0;
 	size_t nsi = 0;
 	int r;
 
@@ -902,7 +961,7 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 			return i ? ckpt_err_wrap(e, "thread %d", tid) : r;
 		r = dump_robust_list(tid, core->threads[i], e);
 		if (r >= 0)
-			r = dump_thread_status(t->pid, tid, core->threads[i], e);
+			r = dump_thread_status(t->pid, tid, core->threads[i], &vm_lck, e);
 		if (r >= 0)
 			r = dump_thread_sud(t, core->threads[i], e);
 		if (r >= 0)
@@ -922,14 +981,20 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	if (r < 0)
 		return r;
 
+	/* the session's pages first: the status read after them tells
+	 * whether the process locks new memory (dump_mlock_future) */
+	r = dump_session_open(t, e);
+	if (r < 0)
+		return r;
 	r = proc_parse_status(t->pid, &status, e);
 	if (r < 0)
 		return r;
 	core->umask = status.umask;
 	r = dump_creds(&status, core, e);
-	if (r < 0)
-		return r;
-	r = dump_remote(t, &status, core, e);
+	if (r >= 0)
+		r = dump_mlock_future(t, vm_lck, &status, core, e);
+	if (r >= 0)
+		r = dump_remote(t, &status, core, e);
 	/*
 	 * The process session stays open for the threads' sessions: its
 	 * syscall instruction in the [vdso] serves every thread (one mm), found
@@ -959,7 +1024,7 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	r = dump_comm_personality(t->pid, core, e);
 	if (r < 0)
 		return r;
-	r = dump_oom_score_adj(t->pid, core, e);
+	r = dump_oom_coredump(t->pid, core, e);
 	if (r >= 0)
 		r = dump_audit_ids(t, core, e);
 	if (r < 0)

@@ -202,7 +202,7 @@ int proc_read_tracee_file(const char *path, char **ret, size_t *ret_len, struct 
 	return read_file(path, true, 0, ret, ret_len, e);
 }
 
-int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e)
+static int read_number(const char *path, int base, int64_t *ret, struct ckpt_error *e)
 {
 	_cleanup_free_ char *buf = NULL;
 	long long v;
@@ -213,11 +213,21 @@ int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	errno = 0;
-	v = strtoll(buf, &end, 10);
+	v = strtoll(buf, &end, base);
 	if (errno || end == buf || (*end && *end != '\n'))
 		return ckpt_err(e, -EINVAL, "%s: not a number: %.32s", path, buf);
 	*ret = v;
 	return 0;
+}
+
+int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e)
+{
+	return read_number(path, 10, ret, e);
+}
+
+int proc_read_hex(const char *path, int64_t *ret, struct ckpt_error *e)
+{
+	return read_number(path, 16, ret, e);
 }
 
 static int read_pid_file(pid_t pid, const char *name, char *src, size_t srclen, char **ret,
@@ -709,6 +719,14 @@ static int status_field(const char *key, const char *val, struct proc_status *st
 			return -EINVAL;
 		st->state = *val;
 		*seen |= SEEN_STATE;
+	} else if (!strcmp(key, "VmLck")) {
+		uint64_t x;
+
+		val = skip_spaces(val);
+		if (parse_u64_tok(val, 10, &x, &val) < 0 || strcmp(skip_spaces(val), "kB"))
+			return -EINVAL;
+		st->vm_lck_kb = x;
+		st->has_vm_lck = true;
 	} else if (!strcmp(key, "Umask")) {
 		uint64_t x;
 

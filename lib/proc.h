@@ -91,6 +91,10 @@ struct proc_status {
 	int nspid_levels;
 	/* false when the file has no Umask line (zombies: no fs_struct); umask is 0 then */
 	bool has_umask;
+	/* VmLck: memory locked in the process (mm->locked_vm), KiB; absent
+	 * (has_vm_lck false) in a task without memory */
+	uint64_t vm_lck_kb;
+	bool has_vm_lck;
 };
 
 int proc_parse_status_text(const char *text, struct proc_status *ret, struct ckpt_error *e);
@@ -169,6 +173,8 @@ int proc_read_tracee_file(const char *path, char **ret, size_t *ret_len, struct 
 int proc_open_tracee(const char *path, int flags);
 /* A /proc file holding one decimal number ("/proc/12/oom_score_adj"). */
 int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e);
+/* The same, one hexadecimal number ("/proc/12/coredump_filter") */
+int proc_read_hex(const char *path, int64_t *ret, struct ckpt_error *e);
 /* /proc/PID/auxv as pairs of u64; *ret_n is the number of u64 words */
 int proc_read_auxv(pid_t pid, uint64_t **ret, size_t *ret_n, struct ckpt_error *e);
 /* All task ids of a process (/proc/PID/task; not its io_uring workers, kernel

@@ -14,7 +14,8 @@
  *   the one that made it, so each is set, not only where it differs from
  *   the restorer's);
  *   per process: PR_SET_CHILD_SUBREAPER, PR_SET_THP_DISABLE, PR_SET_MDWE,
- *   PR_SET_MEMORY_MERGE;
+ *   PR_SET_MEMORY_MERGE, mlockall(MCL_FUTURE) last (the coredump_filter
+ *   is the task's own at its setup, task.c);
  *   per thread, from the restorer: policy, nice, affinity (sched.c), last.
  *
  * The parent-death signal and the credentials: any change of credentials
@@ -30,6 +31,7 @@
 #include <signal.h>
 #include <string.h>
 #include <stdbool.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -162,6 +164,16 @@ int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *
 	    c->stop_signal != SIGTTIN && c->stop_signal != SIGTTOU)
 		return ckpt_err(e, -EINVAL, "%s: field stop_signal: %u is not a stop signal", f,
 				c->stop_signal);
+	if (c->has_mlockall && c->mlockall != 0 && c->mlockall != MCL_FUTURE &&
+	    c->mlockall != (MCL_FUTURE | MCL_ONFAULT))
+		return ckpt_err(
+		    e, -EINVAL,
+		    "%s: field mlockall: %#x is not 0, MCL_FUTURE or MCL_FUTURE|MCL_ONFAULT", f,
+		    c->mlockall);
+	/* MMF_DUMP_FILTER_BITS: 9 */
+	if (c->has_coredump_filter && c->coredump_filter > 0x1ff)
+		return ckpt_err(e, -EINVAL, "%s: field coredump_filter: %#x has bits above 0x1ff",
+				f, c->coredump_filter);
 	if (c->has_stop_collected && c->stop_collected && !(c->has_stopped && c->stopped))
 		return ckpt_err(e, -EINVAL, "%s: field stop_collected: set for a task not stopped",
 				f);
@@ -400,6 +412,10 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	if (r >= 0 && c->has_memory_merge && c->memory_merge)
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_MEMORY_MERGE, 1, 0, 0, 0),
 			   "prctl(PR_SET_MEMORY_MERGE, 1)");
+	/* the lock of areas mapped from now on (those there have their own,
+	 * stage memory): last, or the restorer's own calls would map locked */
+	if (r >= 0 && c->has_mlockall && c->mlockall)
+		r = rqueue(t, e, __NR_mlockall, RARGS(c->mlockall), "mlockall(%#x)", c->mlockall);
 	r = rqueue_end(t, e, r);
 	if (r >= 0)
 		r = restore_oom_score_adj(t, e);

@@ -21,6 +21,7 @@
 #define LOG_PREFIX "task: "
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <linux/sched.h>
@@ -318,12 +319,34 @@ static int map_gadget(struct rtask *t, struct ckpt_error *e)
 	return 0;
 }
 
+/* By the task itself, its own file: whatever credentials come later. */
+static int restore_coredump_filter(const CoreEntry *c, struct ckpt_error *e)
+{
+	char buf[16];
+	int fd, n, r;
+
+	if (!c->has_coredump_filter)
+		return 0;
+	fd = open("/proc/self/coredump_filter", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "opening /proc/self/coredump_filter");
+	n = snprintf(buf, sizeof(buf), "%#x", c->coredump_filter);
+	r = write(fd, buf, (size_t)n) == n ? 0 : -errno;
+	close(fd);
+	if (r < 0)
+		return ckpt_err_errno(e, r, "writing coredump_filter %#x", c->coredump_filter);
+	return 0;
+}
+
 static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 {
 	const CoreEntry *c = t->core;
 	int r;
 
 	r = ckpt_fault_inject("restore-task-setup", e);
+	/* before the fds: its fd is gone again before theirs are placed */
+	if (r >= 0)
+		r = restore_coredump_filter(c, e);
 	/* every group exists now; before the fds: it needs P's terminal fd */
 	if (r >= 0)
 		r = tty_task_foreground(ctx, t, e);

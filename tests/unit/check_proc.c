@@ -373,6 +373,8 @@ START_TEST(test_status_sleep)
 	ck_assert_int_eq(st.no_new_privs, 0);
 	ck_assert_int_eq(st.seccomp, 0);
 	ck_assert(st.has_umask);
+	ck_assert(st.has_vm_lck);
+	ck_assert_uint_eq(st.vm_lck_kb, 0);
 }
 END_TEST
 
@@ -414,7 +416,8 @@ static const char status_min[] = "Name:\tmy prog\n"
 				 "CapBnd:\t000001ffffffffff\n"
 				 "CapAmb:\t0000000000000000\n"
 				 "NoNewPrivs:\t1\n"
-				 "Seccomp:\t2\n";
+				 "Seccomp:\t2\n"
+				 "VmLck:\t     132 kB\n";
 
 START_TEST(test_status_fields)
 {
@@ -444,6 +447,8 @@ START_TEST(test_status_fields)
 	ck_assert_uint_eq(st.cap_bnd, 0x1ffffffffffULL);
 	ck_assert_int_eq(st.no_new_privs, 1);
 	ck_assert_int_eq(st.seccomp, 2);
+	ck_assert(st.has_vm_lck);
+	ck_assert_uint_eq(st.vm_lck_kb, 132);
 }
 END_TEST
 
@@ -487,6 +492,8 @@ static const struct {
     {"Groups:", "Groups:\t1 2 abc", "line 10: bad Groups"},
     {"Threads:", "Threads", "line 12: no \"key:\""},
     {"NSpid:", "NSpid:\t", "line 11: bad NSpid"},
+    {"VmLck:", "VmLck:\t132 MB", "line 25: bad VmLck"},
+    {"VmLck:", "VmLck:\t kB", "line 25: bad VmLck"},
 };
 
 START_TEST(test_status_malformed)

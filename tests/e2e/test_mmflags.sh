@@ -1,0 +1,72 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Per-process memory settings seen only in what happens next
+# (tests/workloads/mmflags.c): mlockall(MCL_FUTURE), with and without
+# MCL_ONFAULT, locks (and faults in) every area mapped later, and
+# coredump_filter says what a core dump holds. A process with each, and
+# one with neither, map a fresh area every 100 ms and check VmLck, mincore
+# and their filter: after --leave-running and after the restore nothing
+# changed (before the fix the restored processes mapped unlocked areas and
+# had the restorer's filter). Forged values are refused by the verifier.
+. "$(dirname "$0")/lib.sh"
+
+LOG=$T/mmflags.log
+diag_add "$LOG"
+start_workload M "$T/mm.ready" -- "$WL/mmflags" "$LOG" "$T/mm.ready"
+for n in main onfault plain; do
+	wait_grep "$LOG" "^ok $n 1$" 10
+done
+grep -q '^bad' "$LOG" && fail "the workload saw a change before any dump: $(grep '^bad' "$LOG" | head -3)"
+# what each is: locked and faulted in, locked on fault, neither
+for want in "main locked 64 resident 16 filter 0x7f" "onfault locked 64 resident 0 filter 0x23" \
+	"plain locked 0 resident 0 filter 0x33"; do
+	grep -qE "^start ${want%% *} [0-9]+ ${want#* }$" "$LOG" ||
+		fail "the workload did not set what this test is about ($want): $(grep '^start' "$LOG")"
+done
+tree_snapshot "$M" >"$T/tree.before"
+(($(wc -l <"$T/tree.before") == 3)) || fail "expected 3 processes: $(cat "$T/tree.before")"
+
+# seen_ok_after LINES WHAT: every process logged "ok" after line LINES, no "bad"
+seen_ok_after()
+{
+	local n
+	for n in main onfault plain; do
+		wait_for 10 "'ok $n' after $2" eval "tail -n +$(($1 + 1)) '$LOG' | grep -q '^ok $n '"
+	done
+	tail -n +$(($1 + 1)) "$LOG" | grep '^bad' && fail "$2: a process's settings changed"
+	return 0
+}
+
+lines=$(line_count "$LOG")
+ckpt_dump "$M" "$T/lr.img" --leave-running
+seen_ok_after "$lines" "--leave-running"
+
+ckpt_dump "$M" "$T/img"
+assert_tree_gone "$M"
+[[ $("$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" get "$T/img" "core-$M.img" 0 34) == 2 ]] ||
+	fail "core-$M.img: mlockall is not MCL_FUTURE (2)"
+[[ $("$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" get "$T/img" "core-$M.img" 0 35) == 127 ]] ||
+	fail "core-$M.img: coredump_filter is not 0x7f"
+
+for forged in "34 1 field mlockall: 0x1 is not 0, MCL_FUTURE or MCL_FUTURE|MCL_ONFAULT" \
+	"35 1024 field coredump_filter: 0x400 has bits above 0x1ff"; do
+	read -r field value want <<<"$forged"
+	rm -rf "$T/forged"
+	cp -a "$T/img" "$T/forged"
+	"$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" set "$T/forged" "core-$M.img" 0 "$field" "$value" >/dev/null ||
+		fail "imgforge failed"
+	ckptctl_run restore "$T/forged" && fail "a restore with field $field = $value succeeded"
+	grep -qF "$want" "$ERR" || fail "forged field $field = $value: '$want' not in the error: $(cat "$ERR")"
+	assert_restore_left_nothing "$T/tree.before"
+done
+
+lines=$(line_count "$LOG")
+ckpt_restore "$T/img"
+[[ $RESTORED_PID == "$M" ]] || fail "restored pid $RESTORED_PID, dumped $M"
+assert_same_tree "$T/tree.before" "$M"
+seen_ok_after "$lines" "the restore"
+sleep 0.3
+seen_ok_after "$lines" "the restore"
+log "each process still locks what it maps next as before, and kept its coredump_filter"
+kill_tree "$M"
+pass
