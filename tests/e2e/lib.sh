@@ -546,6 +546,21 @@ assert_restore_left_nothing()
 	poll_for 3 no_stray_restorer || fail "a ckpt-restore process is still running after the failed restore"
 }
 
+# refused_forged IMG FILE REC PATH VALUE WANT TREE: a copy of the images IMG
+# whose field PATH of record REC of FILE is VALUE (imgforge.py set, sums
+# fixed) is refused by the restore with WANT (a fixed string) in the
+# error, and nothing of TREE (a tree_snapshot) is left running.
+refused_forged()
+{
+	local img=$1 file=$2 rec=$3 path=$4 value=$5 want=$6 tree=$7
+	rm -rf "$T/forged" && cp -a "$img" "$T/forged" || fail "cannot copy $img"
+	"$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" set "$T/forged" "$file" "$rec" "$path" "$value" >/dev/null ||
+		fail "imgforge set $file $rec $path $value failed"
+	ckptctl_run restore "$T/forged" && fail "a restore with $file field $path = $value succeeded"
+	grep -qF -- "$want" "$ERR" || fail "forged $file field $path = $value: '$want' not in the error: $(cat "$ERR")"
+	assert_restore_left_nothing "$tree"
+}
+
 # reaper_strays: processes adopted by this test's reaper other than the test
 # itself (a restored tree, or one left by a failed restore, lands there).
 reaper_strays()
