@@ -255,6 +255,10 @@ int dump_thread_sched(pid_t tid, const cpu_set_t *online, ThreadCore *tc, struct
  * restore, without capabilities, could not set again (core: threads and
  * rlimits dumped) */
 int dump_sched_check_unprivileged(const CoreEntry *core, struct ckpt_error *e);
+/* A memory policy (get_mempolicy: mode with flags, words of node mask) as
+ * saved, the mask without its trailing empty words */
+int mempolicy_to_proto(int mode, const uint64_t *nodes, size_t words, MemPolicy **ret,
+		       struct ckpt_error *e);
 /* dump_cgroup.c: the thread's cgroup in every hierarchy; refuses another
  * cgroup namespace than the dumper's */
 int dump_thread_cgroups(pid_t pid, pid_t tid, ThreadCore *tc, struct ckpt_error *e);

@@ -4,7 +4,9 @@
  * and the SCHED_DEADLINE parameters (sched_getattr), the I/O priority
  * (ioprio_get) and the CPU affinity (sched_getaffinity). The calls work on
  * any tid from the dumper: no remote syscall is needed. Util clamps are not
- * saved.
+ * saved (these kernels have none: CONFIG_UCLAMP_TASK). The NUMA memory
+ * policy only the thread can tell (get_mempolicy in its remote batch,
+ * dump_task.c): mempolicy_to_proto.
  *
  * An affinity that allows every CPU online at dump is the default, not a
  * choice of the program: it is not saved, so that a checkpoint restored on
@@ -145,5 +147,30 @@ int dump_sched_check_unprivileged(const CoreEntry *core, struct ckpt_error *e)
 					"CAP_SYS_NICE or CAP_SYS_ADMIN to be set again %s",
 					tc->tid, why);
 	}
+	return 0;
+}
+
+int mempolicy_to_proto(int mode, const uint64_t *nodes, size_t words, MemPolicy **ret,
+		       struct ckpt_error *e)
+{
+	MemPolicy *p = calloc(1, sizeof(*p));
+	size_t n = words;
+
+	if (!p)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	mem_policy__init(p);
+	p->mode = (uint32_t)mode;
+	while (n && !nodes[n - 1])
+		n--;
+	if (n) {
+		p->nodes = calloc(n, sizeof(*p->nodes));
+		if (!p->nodes) {
+			free(p);
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		}
+		memcpy(p->nodes, nodes, n * sizeof(*nodes));
+		p->n_nodes = n;
+	}
+	*ret = p;
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/mempolicy.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -209,9 +210,10 @@ static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
  */
 #define THREAD_OUT_OFF (NSIG_MAX * sizeof(struct kernel_sigaction) + 64)
 #define THREAD_LANES 8 /* (of the 16 lanes of a table: RSYS_LANE_BYTES) */
-#define THREAD_OUT_SLOT 64
-#define THREAD_CALLS 13
-#define THREAD_SPEC0 10 /* the speculation controls: the last three calls */
+#define THREAD_OUT_SLOT 256
+#define THREAD_CALLS 14
+#define THREAD_OPT0 10 /* the speculation controls and the memory policy: may fail */
+#define MPOL_WORDS 16  /* node masks of up to 1024 nodes (x86-64's MAX_NUMNODES) */
 
 struct thread_out {
 	stack_t ss;
@@ -219,6 +221,8 @@ struct thread_out {
 	int pdeathsig;
 	char name[16]; /* TASK_COMM_LEN, NUL-terminated by the kernel */
 	int tsc;
+	int mpol_mode;
+	uint64_t mpol_nodes[MPOL_WORDS];
 };
 
 /* A thread's session while its batch runs with those of other threads. */
@@ -240,12 +244,14 @@ static const char *const thread_call_names[THREAD_CALLS] = {"sigaltstack",
 							    "arch_prctl(ARCH_GET_CPUID)",
 							    "prctl(PR_GET_SPECULATION_CTRL)",
 							    "prctl(PR_GET_SPECULATION_CTRL)",
-							    "prctl(PR_GET_SPECULATION_CTRL)"};
+							    "prctl(PR_GET_SPECULATION_CTRL)",
+							    "get_mempolicy"};
 
 /*
  * sigaltstack, the tid address, the parent-death signal, securebits, the
  * timer slack, the name, the personality, the TSC mode, the machine-check
- * kill policy, CPUID faulting and the speculation controls are per thread
+ * kill policy, CPUID faulting, the speculation controls and the NUMA
+ * memory policy are per thread
  * and the thread itself can tell them all: one batch of remote syscalls in
  * that thread, whose output goes to at. The name and the personality are
  * also in /proc/PID/task/TID (comm, personality), but two files per thread
@@ -265,10 +271,15 @@ static void thread_calls(struct rsys_op *ops, uint64_t at)
 	    {__NR_prctl, {PR_GET_TSC, at + offsetof(struct thread_out, tsc)}, 0},
 	    {__NR_prctl, {PR_MCE_KILL_GET}, 0},
 	    {__NR_arch_prctl, {ARCH_GET_CPUID}, 0},
-	    /* last (THREAD_SPEC0): they alone may fail (a kernel or machine without) */
+	    /* last (THREAD_OPT0): they alone may fail (a kernel or machine without) */
 	    {__NR_prctl, {PR_GET_SPECULATION_CTRL, PR_SPEC_STORE_BYPASS}, 0},
 	    {__NR_prctl, {PR_GET_SPECULATION_CTRL, PR_SPEC_INDIRECT_BRANCH}, 0},
 	    {__NR_prctl, {PR_GET_SPECULATION_CTRL, PR_SPEC_L1D_FLUSH}, 0},
+	    /* maxnode: the kernel reads one bit less (and wants at least nr_node_ids) */
+	    {__NR_get_mempolicy,
+	     {at + offsetof(struct thread_out, mpol_mode),
+	      at + offsetof(struct thread_out, mpol_nodes), MPOL_WORDS * 64 + 1, 0, 0},
+	     0},
 	};
 
 	_Static_assert(sizeof(struct thread_out) <= THREAD_OUT_SLOT, "a thread's output fits");
@@ -282,9 +293,10 @@ static int thread_fill(pid_t pid, ThreadCore *tc, const struct rsys_op *ops, str
 			     &tc->spec_l1d_flush};
 	protobuf_c_boolean *has_spec[3] = {&tc->has_spec_store_bypass,
 					   &tc->has_spec_indirect_branch, &tc->has_spec_l1d_flush};
-	size_t bad = rsys_op_failed(ops, THREAD_SPEC0);
+	size_t bad = rsys_op_failed(ops, THREAD_OPT0);
+	int r;
 
-	if (bad < THREAD_SPEC0)
+	if (bad < THREAD_OPT0)
 		return ckpt_err_errno(e, (int)ops[bad].ret, "thread %d: remote %s", tc->tid,
 				      thread_call_names[bad]);
 	tc->has_ss_sp = tc->has_ss_flags = tc->has_ss_size = true;
@@ -319,12 +331,20 @@ static int thread_fill(pid_t pid, ThreadCore *tc, const struct rsys_op *ops, str
 	tc->cpuid = (uint32_t)ops[9].ret;
 	/* only what the task chose (PR_SPEC_PRCTL): the rest is the machine's */
 	for (size_t i = 0; i < 3; i++) {
-		long v = ops[THREAD_SPEC0 + i].ret;
+		long v = ops[THREAD_OPT0 + i].ret;
 
 		*has_spec[i] = v > 0 && (v & PR_SPEC_PRCTL);
 		*spec[i] = *has_spec[i] ? (uint32_t)v : 0;
 	}
-	return 0;
+	/* ENOSYS: a kernel without NUMA, where every thread has the default */
+	if (ops[THREAD_OPT0 + 3].ret < 0 && ops[THREAD_OPT0 + 3].ret != -ENOSYS)
+		return ckpt_err_errno(e, (int)ops[THREAD_OPT0 + 3].ret, "thread %d: remote %s",
+				      tc->tid, thread_call_names[THREAD_OPT0 + 3]);
+	r = 0;
+	if (ops[THREAD_OPT0 + 3].ret == 0 && out->mpol_mode != MPOL_DEFAULT)
+		r = mempolicy_to_proto(out->mpol_mode, out->mpol_nodes, MPOL_WORDS, &tc->mempolicy,
+				       e);
+	return r;
 }
 
 /*

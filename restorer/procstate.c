@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <unistd.h>
 #include <inttypes.h>
+#include <linux/mempolicy.h>
 #include <signal.h>
 #include <string.h>
 #include <stdbool.h>
@@ -42,7 +43,10 @@
 
 #define AUDIT_UNSET 4294967295U
 
-/* ---- per-thread modes: TSC, machine-check kill, CPUID, speculation ---------------- */
+/* ---- per-thread modes: TSC, machine-check kill, CPUID, speculation, NUMA -------- */
+
+#define MPOL_WEIGHTED_INTERLEAVE_ 6 /* (Linux 6.9; not in Debian 12's headers) */
+#define MPOL_MODE_FLAGS_ALL (MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_F_NUMA_BALANCING)
 
 static const struct {
 	const char *name;
@@ -97,6 +101,17 @@ static int validate_modes(const char *f, size_t i, const ThreadCore *tc, struct 
 				"configuration",
 				f, i, tc->sud->mode, tc->sud->selector, tc->sud->offset,
 				tc->sud->len);
+	if (tc->mempolicy) {
+		uint32_t mode = tc->mempolicy->mode & ~(uint32_t)MPOL_MODE_FLAGS_ALL;
+
+		if (mode < 1 || mode > MPOL_WEIGHTED_INTERLEAVE_ || tc->mempolicy->n_nodes > 16 ||
+		    (mode != MPOL_LOCAL && mode != MPOL_PREFERRED && !tc->mempolicy->n_nodes))
+			return ckpt_err(
+			    e, -EINVAL,
+			    "%s: field threads[%zu].mempolicy: mode %#x with %zu words of "
+			    "nodes is not a memory policy",
+			    f, i, tc->mempolicy->mode, tc->mempolicy->n_nodes);
+	}
 	spec_saved(tc, has, v);
 	for (size_t k = 0; k < 3; k++)
 		if (has[k] && !spec_valid(v[k]))
@@ -137,6 +152,22 @@ static int thread_modes(struct rtask *t, const ThreadCore *tc, struct ckpt_error
 			   "thread %d: CPUID faulting: arch_prctl(ARCH_SET_CPUID, 0) (ENODEV: "
 			   "this CPU has none)",
 			   tc->tid);
+	/* the node mask in the thread's scratch, written with the batch;
+	 * maxnode one more than its bits (the kernel reads one less) */
+	if (r >= 0 && tc->mempolicy) {
+		const MemPolicy *p = tc->mempolicy;
+		size_t len = p->n_nodes * sizeof(uint64_t);
+
+		if (len)
+			r = rqueue_write(t, e, t->rsys.scratch, p->nodes, len);
+		if (r >= 0)
+			r = rqueue(
+			    t, e, __NR_set_mempolicy,
+			    RARGS(p->mode, len ? t->rsys.scratch : 0, len ? len * 8 + 1 : 0),
+			    "thread %d: its NUMA memory policy: set_mempolicy(%#x, %zu nodes "
+			    "words)",
+			    tc->tid, p->mode, p->n_nodes);
+	}
 	spec_saved(tc, has, v);
 	for (size_t k = 0; r >= 0 && k < 3; k++)
 		if (has[k])

@@ -1,12 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Modes a program sets with prctl and watches itself, none shown in /proc
-# (tests/workloads/taskmodes.c): each thread's TSC mode (PR_SET_TSC) and
-# machine-check kill policy (PR_MCE_KILL), different in each of three
-# threads, and the process's KSM flag (PR_SET_MEMORY_MERGE). Each thread
+# (tests/workloads/taskmodes.c): each thread's TSC mode (PR_SET_TSC),
+# machine-check kill policy (PR_MCE_KILL) and NUMA memory policy
+# (set_mempolicy), different in each of three threads, and the process's
+# KSM flag (PR_SET_MEMORY_MERGE). Each thread
 # logs "bad" when anything changes: after --leave-running and after the
 # restore nothing did (before the fix the restored threads had the
-# restorer's modes: TSC allowed, the default policy, no KSM). Forged
+# restorer's modes: TSC allowed, the default policies, no KSM). Forged
 # values are refused by the verifier; CPUID faulting and speculation
 # controls, which this machine may not let a task set, are restored
 # exactly or the restore fails naming them (forged into the images here).
@@ -21,8 +22,10 @@ done
 grep -q '^bad' "$LOG" && fail "the workload saw a change before any dump: $(grep '^bad' "$LOG" | head -3)"
 # what each thread is: main TSC faulting, early kill; late TSC allowed,
 # late kill; plain as a new thread is
-for want in "main tsc 2 mce 1" "late tsc 1 mce 0" "plain tsc 1 mce 2"; do
-	grep -qE "^start ${want%% *} [0-9]+ ${want#* } " "$LOG" ||
+# (MPOL_BIND 0x2, MPOL_PREFERRED with MPOL_F_STATIC_NODES 0x8001, node 0)
+for want in "main tsc 2 mce 1 .* mpol 0x2 0x1" "late tsc 1 mce 0 .* mpol 0x8001 0x1" \
+	"plain tsc 1 mce 2 .* mpol 0 0"; do
+	grep -qE "^start ${want%% *} [0-9]+ ${want#* }$" "$LOG" ||
 		fail "the workload did not set what this test is about ($want): $(grep '^start' "$LOG")"
 done
 merge=$(awk '$1 == "start" && $2 == "main" { print $11 }' "$LOG")
@@ -68,7 +71,8 @@ forge()
 
 # values no kernel gives: refused by the verifier, nothing made
 for forged in "13.23 3 tsc_mode: 3 is not 1 or 2" "13@1.24 7 mce_kill: 7 is out of range 0..2" \
-	"13.25 2 cpuid: 2 is not 0 or 1" "13.26 2 speculation control store bypass: 0x2 is not"; do
+	"13.25 2 cpuid: 2 is not 0 or 1" "13.26 2 speculation control store bypass: 0x2 is not" \
+	"13.30.1 9 mempolicy: mode 0x9 with 1 words of nodes is not"; do
 	read -r path value want <<<"$forged"
 	refused_forged "$T/img" "core-$M.img" 0 "$path" "$value" "$want" "$T/tree.before"
 done
@@ -101,6 +105,6 @@ assert_same_tree "$T/tree.before" "$M"
 seen_ok_after "$lines"
 sleep 0.3
 tail -n +$((lines + 1)) "$LOG" | grep '^bad' && fail "a thread saw its modes change across dump and restore"
-log "every thread kept its TSC mode and machine-check policy, the process its KSM flag ($merge)"
+log "every thread kept its TSC mode, machine-check and memory policies, the process its KSM flag ($merge)"
 kill_tree "$M"
 pass

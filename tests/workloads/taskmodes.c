@@ -6,11 +6,13 @@
  * watch itself, none of them visible in /proc:
  *
  *   main  PR_SET_TSC PR_TSC_SIGSEGV (rdtsc raises SIGSEGV), machine-check
- *         kill policy early (PR_MCE_KILL_EARLY);
+ *         kill policy early (PR_MCE_KILL_EARLY), NUMA memory policy
+ *         MPOL_BIND to node 0 (set_mempolicy, what numactl --membind does);
  *   late  a second thread, made after those calls (it inherited them),
- *         then back to rdtsc allowed and the late policy;
+ *         then back to rdtsc allowed, the late policy, MPOL_PREFERRED
+ *         node 0 with MPOL_F_STATIC_NODES;
  *   plain a third thread, made before them: TSC allowed, the default
- *         policy;
+ *         policies;
  *   and PR_SET_MEMORY_MERGE (KSM for the whole process) where the kernel
  *   has it.
  *
@@ -19,9 +21,10 @@
  * and the speculation controls, and logs "bad NAME: ..." when any differs
  * from what it saw right after its setup; "ok NAME N" every 500 ms. The
  * first line of each, "start NAME TID tsc T mce M rdtsc R merge K cpuid C
- * spec S I L", says what it is. No clock_gettime: with PR_TSC_SIGSEGV the
+ * spec S I L mpol P N", says what it is. No clock_gettime: with PR_TSC_SIGSEGV the
  * vDSO's rdtsc would fault too; nanosleep is a real system call.
  */
+#include <linux/mempolicy.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -42,6 +45,8 @@ static pthread_barrier_t setup_done;
 struct modes {
 	int tsc;
 	long mce, merge, cpuid, spec[3];
+	int mpol;
+	unsigned long mpol_nodes[16];
 	int rdtsc; /* 1 ran, 0 faulted */
 };
 
@@ -82,6 +87,14 @@ static void observe(struct modes *m)
 	for (int k = 0; k < 3; k++)
 		m->spec[k] = prctl(PR_GET_SPECULATION_CTRL, k, 0, 0, 0);
 	m->rdtsc = try_rdtsc();
+	if (syscall(SYS_get_mempolicy, &m->mpol, m->mpol_nodes, 16 * 64 + 1, 0, 0) < 0)
+		m->mpol = -errno;
+}
+
+static void set_mpol(int mode, unsigned long nodes)
+{
+	if (syscall(SYS_set_mempolicy, mode, &nodes, 65) < 0)
+		wl_die("set_mempolicy(%#x): %s", mode, strerror(errno));
 }
 
 static void nap(void)
@@ -97,20 +110,25 @@ static void run(const char *name, const char *ready)
 	struct modes m0, m;
 
 	observe(&m0);
-	wl_log(log_fd, "start %s %ld tsc %d mce %ld rdtsc %d merge %ld cpuid %ld spec %ld %ld %ld",
+	wl_log(log_fd,
+	       "start %s %ld tsc %d mce %ld rdtsc %d merge %ld cpuid %ld spec %ld %ld %ld mpol "
+	       "%#x %#lx",
 	       name, (long)syscall(SYS_gettid), m0.tsc, m0.mce, m0.rdtsc, m0.merge, m0.cpuid,
-	       m0.spec[0], m0.spec[1], m0.spec[2]);
+	       m0.spec[0], m0.spec[1], m0.spec[2], m0.mpol, m0.mpol_nodes[0]);
 	if (ready)
 		wl_ready(ready);
 	for (unsigned long n = 0;; n++) {
 		observe(&m);
 		if (memcmp(&m, &m0, sizeof(m)))
-			wl_log(log_fd,
-			       "bad %s: tsc %d -> %d, mce %ld -> %ld, rdtsc %d -> %d, merge %ld -> "
-			       "%ld, cpuid %ld -> %ld, spec %ld %ld %ld -> %ld %ld %ld",
-			       name, m0.tsc, m.tsc, m0.mce, m.mce, m0.rdtsc, m.rdtsc, m0.merge,
-			       m.merge, m0.cpuid, m.cpuid, m0.spec[0], m0.spec[1], m0.spec[2],
-			       m.spec[0], m.spec[1], m.spec[2]);
+			wl_log(
+			    log_fd,
+			    "bad %s: tsc %d -> %d, mce %ld -> %ld, rdtsc %d -> %d, merge %ld -> "
+			    "%ld, cpuid %ld -> %ld, spec %ld %ld %ld -> %ld %ld %ld, mpol %#x %#lx "
+			    "-> %#x %#lx",
+			    name, m0.tsc, m.tsc, m0.mce, m.mce, m0.rdtsc, m.rdtsc, m0.merge,
+			    m.merge, m0.cpuid, m.cpuid, m0.spec[0], m0.spec[1], m0.spec[2],
+			    m.spec[0], m.spec[1], m.spec[2], m0.mpol, m0.mpol_nodes[0], m.mpol,
+			    m.mpol_nodes[0]);
 		if (n % 5 == 0)
 			wl_log(log_fd, "ok %s %lu", name, n / 5 + 1);
 		nap();
@@ -131,6 +149,7 @@ static void *late_main(void *arg)
 	if (prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0) < 0 ||
 	    prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_LATE, 0, 0) < 0)
 		wl_die("late: prctl: %s", strerror(errno));
+	set_mpol(MPOL_PREFERRED | MPOL_F_STATIC_NODES, 1);
 	pthread_barrier_wait(&setup_done);
 	run("late", NULL);
 	return NULL;
@@ -151,6 +170,7 @@ int main(int argc, char **argv)
 	if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) < 0 ||
 	    prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0) < 0)
 		wl_die("main: prctl: %s", strerror(errno));
+	set_mpol(MPOL_BIND, 1);
 	/* EINVAL: a kernel without KSM or before 6.4; the threads log merge -1 */
 	prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0);
 	if (pthread_create(&late, NULL, late_main, NULL))
