@@ -131,6 +131,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 		dump_sib_free(t);
 		free(t->threads);
 		free(t->sud);
+		dump_area_mempolicies_free(t);
 		if (t->pidfd >= 0)
 			close(t->pidfd);
 		if (t->pipes) {

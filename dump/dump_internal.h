@@ -57,6 +57,12 @@ struct dump_sud {
 	struct ckpt_sud cfg;
 };
 
+/* An area with a NUMA policy of its own (dump_numa.c). */
+struct area_mpol {
+	uint64_t start;
+	MemPolicy *pol; /* NULL once given to its Vma */
+};
+
 struct dump_task {
 	pid_t pid;
 	/* the other threads, each seized (in a ptrace stop) while listed here */
@@ -80,6 +86,9 @@ struct dump_task {
 	/* threads whose syscall user dispatch is off while seized, to put back */
 	struct dump_sud *sud;
 	size_t nsud;
+	/* areas with a NUMA policy of their own, in address order (dump_numa.c) */
+	struct area_mpol *mpols;
+	size_t nmpols;
 
 	CoreEntry *core;
 	MmEntry *mm;
@@ -244,6 +253,13 @@ int dump_timers(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 int dump_sud_suspend(struct dump_task *t, struct ckpt_error *e);
 int dump_sud_resume(struct dump_task *t, struct ckpt_error *e);
 int dump_thread_sud(const struct dump_task *t, ThreadCore *tc, struct ckpt_error *e);
+
+/* dump_numa.c: the NUMA policy of each area, asked in t's open process
+ * session; dump_area_mempolicy hands the one of the area at start (or
+ * NULL) over to its Vma */
+int dump_area_mempolicies(struct dump_task *t, struct ckpt_error *e);
+MemPolicy *dump_area_mempolicy(struct dump_task *t, uint64_t start);
+void dump_area_mempolicies_free(struct dump_task *t);
 
 /* dump_seccomp.c: the seccomp filters of every thread in filter mode
  * (ThreadCore.seccomp_mode set), frozen and traced */

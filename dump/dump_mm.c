@@ -424,6 +424,7 @@ static int dump_mm(struct dump_ctx *c, struct dump_task *t, MmEntry *mm, struct 
 		mm->n_vmas = i + 1;
 		if (r < 0)
 			break;
+		mm->vmas[i]->mempolicy = dump_area_mempolicy(t, mm->vmas[i]->start);
 	}
 	proc_vma_list_free(&vl);
 	if (r < 0)

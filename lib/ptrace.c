@@ -1192,6 +1192,15 @@ static int batch_pages(struct rsys *r, struct ckpt_error *e)
 	return map_batch(r, 0, e);
 }
 
+bool rsys_owns(const struct rsys *r, uint64_t start, uint64_t end)
+{
+	if (r->borrowed)
+		return false;
+	if (r->scratch && start >= r->scratch && end <= r->scratch + r->scratch_len)
+		return true;
+	return r->batch > 0 && start >= (uint64_t)r->batch && end <= (uint64_t)r->batch + BATCH_MAP;
+}
+
 int rsys_pages(struct rsys *r, size_t len, struct ckpt_error *e)
 {
 	int rc;

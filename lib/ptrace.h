@@ -252,6 +252,9 @@ static inline size_t rsys_op_failed(const struct rsys_op *ops, size_t n)
  * owner's session must stay open meanwhile.
  */
 void rsys_borrow(struct rsys *r, const struct rsys *owner);
+/* Whether start..end lies in the pages the session mapped in the task
+ * (scratch, batch pages), not the task's own. */
+bool rsys_owns(const struct rsys *r, uint64_t start, uint64_t end);
 /* The same, the batches of r in lane k of owner's table (k <
  * RSYS_BATCH_TABLE / RSYS_LANE_BYTES): for batches of several threads at
  * once (rsys_batch_start). */

@@ -57,6 +57,16 @@ static const struct {
     {"L1D flush", PR_SPEC_L1D_FLUSH},
 };
 
+bool procstate_mempolicy_valid(const MemPolicy *p)
+{
+	uint32_t mode = p->mode & ~(uint32_t)MPOL_MODE_FLAGS_ALL;
+
+	/* MPOL_PREFERRED without nodes is the old spelling of MPOL_LOCAL */
+	return mode >= 1 && mode <= MPOL_WEIGHTED_INTERLEAVE_ && p->n_nodes <= 16 &&
+	       !(p->mode & MPOL_F_STATIC_NODES && p->mode & MPOL_F_RELATIVE_NODES) &&
+	       (mode == MPOL_LOCAL || mode == MPOL_PREFERRED || p->n_nodes);
+}
+
 static void spec_saved(const ThreadCore *tc, bool has[3], uint32_t v[3])
 {
 	has[0] = tc->has_spec_store_bypass;
@@ -101,17 +111,12 @@ static int validate_modes(const char *f, size_t i, const ThreadCore *tc, struct 
 				"configuration",
 				f, i, tc->sud->mode, tc->sud->selector, tc->sud->offset,
 				tc->sud->len);
-	if (tc->mempolicy) {
-		uint32_t mode = tc->mempolicy->mode & ~(uint32_t)MPOL_MODE_FLAGS_ALL;
-
-		if (mode < 1 || mode > MPOL_WEIGHTED_INTERLEAVE_ || tc->mempolicy->n_nodes > 16 ||
-		    (mode != MPOL_LOCAL && mode != MPOL_PREFERRED && !tc->mempolicy->n_nodes))
-			return ckpt_err(
-			    e, -EINVAL,
-			    "%s: field threads[%zu].mempolicy: mode %#x with %zu words of "
-			    "nodes is not a memory policy",
-			    f, i, tc->mempolicy->mode, tc->mempolicy->n_nodes);
-	}
+	if (tc->mempolicy && !procstate_mempolicy_valid(tc->mempolicy))
+		return ckpt_err(
+		    e, -EINVAL,
+		    "%s: field threads[%zu].mempolicy: mode %#x with %zu words of nodes "
+		    "is not a memory policy",
+		    f, i, tc->mempolicy->mode, tc->mempolicy->n_nodes);
 	spec_saved(tc, has, v);
 	for (size_t k = 0; k < 3; k++)
 		if (has[k] && !spec_valid(v[k]))
@@ -411,6 +416,43 @@ static int restore_oom_score_adj(struct rtask *t, struct ckpt_error *e)
 	return 0;
 }
 
+/*
+ * The NUMA policy of each area that had one (mbind, in the task). Their
+ * masks go to the scratch with the batch, one after the other; when the
+ * scratch is full, what is queued is made first. mbind moves no page
+ * (no MPOL_MF_MOVE): where the restorer put them, they stay.
+ */
+static int area_policies(struct rtask *t, struct ckpt_error *e)
+{
+	size_t at = 0;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
+		const Vma *v = t->mm->vmas[i];
+		const MemPolicy *p = v->mempolicy;
+		size_t len;
+
+		if (!p)
+			continue;
+		len = p->n_nodes * sizeof(uint64_t);
+		if (at + len > t->rsys.scratch_len) {
+			r = rflush(t, e);
+			at = 0;
+		}
+		if (r >= 0 && len)
+			r = rqueue_write(t, e, t->rsys.scratch + at, p->nodes, len);
+		if (r >= 0)
+			r = rqueue(t, e, __NR_mbind,
+				   RARGS(v->start, v->end - v->start, p->mode,
+					 len ? t->rsys.scratch + at : 0, len ? len * 8 + 1 : 0, 0),
+				   "the NUMA policy of the area at %#" PRIx64 "-%#" PRIx64
+				   ": mbind(%#x, %zu words of nodes)",
+				   v->start, v->end, p->mode, p->n_nodes);
+		at += len;
+	}
+	return r;
+}
+
 static int other_thread_state(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
 {
 	return thread_state(ctx, t, th->core, false);
@@ -443,6 +485,8 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	if (r >= 0 && c->has_memory_merge && c->memory_merge)
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_MEMORY_MERGE, 1, 0, 0, 0),
 			   "prctl(PR_SET_MEMORY_MERGE, 1)");
+	if (r >= 0)
+		r = area_policies(t, e);
 	/* the lock of areas mapped from now on (those there have their own,
 	 * stage memory): last, or the restorer's own calls would map locked */
 	if (r >= 0 && c->has_mlockall && c->mlockall)

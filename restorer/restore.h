@@ -740,6 +740,8 @@ int procstate_task_audit(struct rtask *t, struct ckpt_error *e);
 uint32_t procstate_pdeathsig(struct restore_ctx *ctx, const struct rtask *t);
 /* the thread's syscall user dispatch, after its last remote call */
 int procstate_thread_sud(pid_t tid, const ThreadCore *tc, struct ckpt_error *e);
+/* a memory policy any kernel could have given (of a thread or an area) */
+bool procstate_mempolicy_valid(const MemPolicy *p);
 
 /* ---- sched.c: scheduling, in stage procstate -------------------------------------- */
 int sched_validate(struct restore_ctx *ctx, const char *f, size_t idx, const ThreadCore *tc);

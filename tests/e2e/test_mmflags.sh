@@ -3,11 +3,13 @@
 # Per-process memory settings seen only in what happens next
 # (tests/workloads/mmflags.c): mlockall(MCL_FUTURE), with and without
 # MCL_ONFAULT, locks (and faults in) every area mapped later, and
-# coredump_filter says what a core dump holds. A process with each, and
-# one with neither, map a fresh area every 100 ms and check VmLck, mincore
-# and their filter: after --leave-running and after the restore nothing
+# coredump_filter says what a core dump holds; an area's NUMA policy
+# (mbind) where its pages go. A process with each, and one with neither,
+# map a fresh area every 100 ms and check VmLck, mincore, their filter and
+# the policies of two areas (one private, one shared): after --leave-running and after the restore nothing
 # changed (before the fix the restored processes mapped unlocked areas and
-# had the restorer's filter). Forged values are refused by the verifier.
+# had the restorer's filter and no area policy). Forged values are refused
+# by the verifier.
 . "$(dirname "$0")/lib.sh"
 
 LOG=$T/mmflags.log
@@ -18,8 +20,11 @@ for n in main onfault plain; do
 done
 grep -q '^bad' "$LOG" && fail "the workload saw a change before any dump: $(grep '^bad' "$LOG" | head -3)"
 # what each is: locked and faulted in, locked on fault, neither
-for want in "main locked 64 resident 16 filter 0x7f" "onfault locked 64 resident 0 filter 0x23" \
-	"plain locked 0 resident 0 filter 0x33"; do
+# (policies: MPOL_BIND 2, MPOL_INTERLEAVE|MPOL_F_STATIC_NODES 0x8003,
+# MPOL_PREFERRED 1, node 0 each)
+for want in "main locked 64 resident 16 filter 0x7f mpol 0x2 0x1 0x8003 0x1" \
+	"onfault locked 64 resident 0 filter 0x23 mpol 0x1 0x1 0x8003 0x1" \
+	"plain locked 0 resident 0 filter 0x33 mpol 0 0 0x8003 0x1"; do
 	grep -qE "^start ${want%% *} [0-9]+ ${want#* }$" "$LOG" ||
 		fail "the workload did not set what this test is about ($want): $(grep '^start' "$LOG")"
 done
@@ -53,6 +58,19 @@ for forged in "34 1 field mlockall: 0x1 is not 0, MCL_FUTURE or MCL_FUTURE|MCL_O
 	read -r field value want <<<"$forged"
 	refused_forged "$T/img" "core-$M.img" 0 "$field" "$value" "$want" "$T/tree.before"
 done
+# main's two areas with a policy (field 10 of an area): bound (2) and
+# interleaved with static nodes (0x8003); the first of them forged
+modes=() first=
+for ((k = 0; k < 4096; k++)); do
+	"$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" get "$T/img" "mm-$M.img" 0 "14@$k.1" >/dev/null 2>&1 || break
+	mode=$("$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" get "$T/img" "mm-$M.img" 0 "14@$k.10.1" 2>/dev/null) || continue
+	modes+=("$mode")
+	[[ -n $first ]] || first=$k
+done
+[[ " ${modes[*]} " == *" 2 "* && " ${modes[*]} " == *" 32771 "* && ${#modes[@]} == 2 ]] ||
+	fail "mm-$M.img: area policies ${modes[*]:-none}, not 2 and 32771"
+refused_forged "$T/img" "mm-$M.img" 0 "14@$first.10.1" 7 \
+	"vmas[$first].mempolicy: mode 0x7 with 1 words of nodes is not" "$T/tree.before"
 
 lines=$(line_count "$LOG")
 ckpt_restore "$T/img"

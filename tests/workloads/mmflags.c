@@ -12,14 +12,25 @@
  *   plain   (a child) nothing: neither locked nor faulted in; the default
  *           coredump_filter.
  *
+ * Each also holds two areas mapped by main before it forks, a private and
+ * a shared one, whose NUMA policies (mbind) it reads with
+ * get_mempolicy(MPOL_F_ADDR): the shared one interleaved on node 0 with
+ * MPOL_F_STATIC_NODES (set by main before the forks: one policy of the
+ * shared memory, which all three see); the private one bound to node 0 by
+ * main, preferring node 0 in onfault, the default in plain (each set its
+ * own after the fork).
+ *
  * Every 100 ms each maps a fresh area of 16 pages, touches none, and sees
  * how much VmLck grew and how many of its pages are resident (mincore),
- * unmaps it, and reads its own coredump_filter; "bad NAME: ..." when any
- * differs from what it saw right after its setup, "ok NAME N" every
- * 500 ms; first "start NAME PID locked L resident R filter F".
+ * unmaps it, and reads its own coredump_filter and the policies of its two
+ * areas; "bad NAME: ..." when any differs from what it saw right after its
+ * setup, "ok NAME N" every 500 ms; first "start NAME PID locked L resident
+ * R filter F mpol P MASK S MASK".
  */
+#include <linux/mempolicy.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "wl.h"
@@ -32,7 +43,17 @@ struct seen {
 	long locked_kb;	      /* how much VmLck grew with the new area */
 	int resident;	      /* of its pages, untouched */
 	unsigned long filter; /* /proc/self/coredump_filter */
+	int pol[2];	      /* of the private and the shared area */
+	unsigned long nodes[2];
 };
+
+static char *areas[2]; /* private, shared: 4 pages each */
+
+static void area_policy(int k, int mode, unsigned long nodes)
+{
+	if (syscall(SYS_mbind, areas[k], 4 * 4096, mode, &nodes, 65, 0) < 0)
+		wl_die("mbind(%#x): %s", mode, strerror(errno));
+}
 
 static long vm_lck_kb(void)
 {
@@ -91,6 +112,14 @@ static void observe(struct seen *s)
 		s->resident += vec[i] & 1;
 	munmap(p, AREA);
 	s->filter = coredump_filter();
+	for (int k = 0; k < 2; k++) {
+		unsigned long nodes[16] = {0};
+
+		if (syscall(SYS_get_mempolicy, &s->pol[k], nodes, 16 * 64 + 1, areas[k],
+			    MPOL_F_ADDR) < 0)
+			s->pol[k] = -errno;
+		s->nodes[k] = nodes[0];
+	}
 }
 
 static void run(const char *name, const char *ready)
@@ -98,19 +127,21 @@ static void run(const char *name, const char *ready)
 	struct seen s0, s;
 
 	observe(&s0);
-	wl_log(log_fd, "start %s %d locked %ld resident %d filter %#lx", name, getpid(),
-	       s0.locked_kb, s0.resident, s0.filter);
+	wl_log(log_fd, "start %s %d locked %ld resident %d filter %#lx mpol %#x %#lx %#x %#lx",
+	       name, getpid(), s0.locked_kb, s0.resident, s0.filter, s0.pol[0], s0.nodes[0],
+	       s0.pol[1], s0.nodes[1]);
 	if (ready)
 		wl_ready(ready);
 	for (unsigned long n = 0;; n++) {
 		observe(&s);
-		if (s.locked_kb != s0.locked_kb || s.resident != s0.resident ||
-		    s.filter != s0.filter)
+		if (memcmp(&s, &s0, sizeof(s)))
 			wl_log(
 			    log_fd,
-			    "bad %s: locked %ld -> %ld kB, resident %d -> %d, filter %#lx -> %#lx",
+			    "bad %s: locked %ld -> %ld kB, resident %d -> %d, filter %#lx -> %#lx, "
+			    "mpol %#x %#lx %#x %#lx -> %#x %#lx %#x %#lx",
 			    name, s0.locked_kb, s.locked_kb, s0.resident, s.resident, s0.filter,
-			    s.filter);
+			    s.filter, s0.pol[0], s0.nodes[0], s0.pol[1], s0.nodes[1], s.pol[0],
+			    s.nodes[0], s.pol[1], s.nodes[1]);
 		if (n % 5 == 0)
 			wl_log(log_fd, "ok %s %lu", name, n / 5 + 1);
 		wl_sleep(0.1);
@@ -129,6 +160,8 @@ static void spawn(const char *name, int flags, const char *filter)
 		wl_die("%s: mlockall: %s", name, strerror(errno));
 	if (filter)
 		set_filter(filter);
+	if (flags)
+		area_policy(0, MPOL_PREFERRED, 1);
 	run(name, NULL);
 	_exit(0);
 }
@@ -139,11 +172,18 @@ int main(int argc, char **argv)
 		wl_die("usage: mmflags LOG READY");
 	wl_close_inherited();
 	log_fd = wl_open_log(argv[1]);
+	areas[0] = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	areas[1] = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (areas[0] == MAP_FAILED || areas[1] == MAP_FAILED)
+		wl_die("mmap: %s", strerror(errno));
+	memset(areas[0], 1, 4 * 4096);
+	area_policy(1, MPOL_INTERLEAVE | MPOL_F_STATIC_NODES, 1);
 	spawn("onfault", MCL_FUTURE | MCL_ONFAULT, "0x23");
 	spawn("plain", 0, NULL);
 	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
 		wl_die("main: mlockall: %s", strerror(errno));
 	set_filter("0x7f");
+	area_policy(0, MPOL_BIND, 1);
 	run("main", argv[2]);
 	return 0;
 }
