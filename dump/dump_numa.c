@@ -8,8 +8,8 @@
  * an area without one (never the thread's). So, in the process's session
  * while it is open: the areas of /proc/PID/maps (no page walk), one
  * get_mempolicy per area in batches, each mode into the scratch; the few
- * with a policy asked again for their node mask. About a microsecond per
- * area. The session's own pages are skipped; an area of the program
+ * with a policy asked again for their node mask. 3-5 us per area here
+ * (10,000 areas: 7-9 ms to read maps, 20-45 ms of calls), in the freeze. The session's own pages are skipped; an area of the program
  * merged with them has no policy (the kernel merges only areas with equal
  * policies, and ours have none), so whatever start smaps shows for it
  * later, none is missed. dump_mm gives each Vma its policy
