@@ -497,17 +497,22 @@ static int dump_mlock_future(struct dump_task *t, uint64_t vm_lck_before,
 static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEntry *core,
 		       struct ckpt_error *e)
 {
-	struct kernel_sigaction ksa[NSIG_MAX];
-	struct rsys_op ops[NSIG_MAX + 7];
-	const char *names[NSIG_MAX + 7];
-	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, k_ksm, bad;
-	uint64_t sub_at;
-	int subreaper = 0;
+	/* what the batch writes, in the scratch: one read */
+	struct {
+		struct kernel_sigaction ksa[NSIG_MAX];
+		int subreaper, pad;
+		uint64_t xcomp;
+	} out;
+	struct kernel_sigaction *ksa = out.ksa;
+	struct rsys_op ops[NSIG_MAX + 8];
+	const char *names[NSIG_MAX + 8];
+	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, k_ksm, k_xcomp, bad;
+	uint64_t sub_at = t->rsys.scratch + offsetof(typeof(out), subreaper);
+	uint64_t xcomp_at = t->rsys.scratch + offsetof(typeof(out), xcomp);
 	int r;
 
-	sub_at = t->rsys.scratch + sizeof(ksa);
-	memset(ksa, 0, sizeof(ksa));
-	r = remote_write(t->pid, t->rsys.scratch, ksa, sizeof(ksa), e);
+	memset(&out, 0, sizeof(out));
+	r = remote_write(t->pid, t->rsys.scratch, ksa, sizeof(out.ksa), e);
 	if (r < 0)
 		return r;
 	for (int sig = 1; sig <= NSIG_MAX; sig++) {
@@ -527,12 +532,16 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_THP_DISABLE}, 0};
 	names[k_brk = nops] = "brk";
 	ops[nops++] = (struct rsys_op){__NR_brk, {0}, 0};
-	/* last: they alone may fail (EINVAL: a kernel before 6.3 or 6.4, or
-	 * without KSM, which has none) */
+	/* last: they alone may fail (EINVAL: a kernel before 6.3, 6.4 or
+	 * 5.16, or without KSM, which has none) */
 	names[k_mdwe = nops] = "prctl(PR_GET_MDWE)";
 	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_MDWE}, 0};
 	names[k_ksm = nops] = "prctl(PR_GET_MEMORY_MERGE)";
 	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_GET_MEMORY_MERGE}, 0};
+	/* the xstate features the process may use, with those it asked for
+	 * (ARCH_REQ_XCOMP_PERM: AMX tiles) */
+	names[k_xcomp = nops] = "arch_prctl(ARCH_GET_XCOMP_PERM)";
+	ops[nops++] = (struct rsys_op){__NR_arch_prctl, {ARCH_GET_XCOMP_PERM, xcomp_at}, 0};
 	r = rsys_batch(&t->rsys, ops, nops, e);
 	if (r < 0)
 		return r;
@@ -546,9 +555,7 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	if (bad < nops)
 		return ckpt_err_errno(e, (int)ops[bad].ret, "remote %s in pid %d%s", names[bad],
 				      t->pid, bad < k_sec ? " (signal actions)" : "");
-	r = remote_read(t->pid, t->rsys.scratch, ksa, sizeof(ksa), e);
-	if (r >= 0)
-		r = remote_read(t->pid, sub_at, &subreaper, sizeof(subreaper), e);
+	r = remote_read(t->pid, t->rsys.scratch, &out, sizeof(out), e);
 	if (r < 0)
 		return r;
 	core->sigactions = calloc(NSIG_MAX, sizeof(*core->sigactions));
@@ -576,13 +583,15 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	core->has_dumpable = true;
 	core->dumpable = (uint32_t)ops[k_dump].ret;
 	core->has_child_subreaper = true;
-	core->child_subreaper = subreaper != 0;
+	core->child_subreaper = out.subreaper != 0;
 	core->has_thp_disable = true;
 	core->thp_disable = ops[k_thp].ret != 0;
 	core->has_mdwe = ops[k_mdwe].ret >= 0;
 	core->mdwe = ops[k_mdwe].ret >= 0 ? (uint32_t)ops[k_mdwe].ret : 0;
 	core->has_memory_merge = ops[k_ksm].ret >= 0;
 	core->memory_merge = ops[k_ksm].ret > 0;
+	core->has_xcomp_perm = ops[k_xcomp].ret == 0;
+	core->xcomp_perm = ops[k_xcomp].ret == 0 ? out.xcomp : 0;
 	t->brk = (uint64_t)ops[k_brk].ret;
 	return dump_timers(t, core, e);
 }

@@ -24,6 +24,12 @@
 #define ARCH_GET_CPUID 0x1011
 #define ARCH_SET_CPUID 0x1012
 #endif
+/* dynamically enabled xstate features (Linux 5.16): AMX tiles */
+#ifndef ARCH_GET_XCOMP_PERM
+#define ARCH_GET_XCOMP_PERM 0x1022
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#endif
+#define XFEATURE_XTILEDATA 18
 
 #ifndef PR_SPEC_L1D_FLUSH
 #define PR_SPEC_L1D_FLUSH 2

@@ -487,6 +487,13 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 			   "prctl(PR_SET_MEMORY_MERGE, 1)");
 	if (r >= 0)
 		r = area_policies(t, e);
+	/* before stage resume sets the threads' xstate, which may hold it; the
+	 * other features are static: every process has those this CPU has */
+	if (r >= 0 && c->has_xcomp_perm && c->xcomp_perm & 1ULL << XFEATURE_XTILEDATA)
+		r = rqueue(t, e, __NR_arch_prctl, RARGS(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA),
+			   "AMX tile data the process was allowed: "
+			   "arch_prctl(ARCH_REQ_XCOMP_PERM, %d) (EOPNOTSUPP: this CPU has none)",
+			   XFEATURE_XTILEDATA);
 	/* the lock of areas mapped from now on (those there have their own,
 	 * stage memory): last, or the restorer's own calls would map locked */
 	if (r >= 0 && c->has_mlockall && c->mlockall)

@@ -23,8 +23,8 @@ grep -q '^bad' "$LOG" && fail "the workload saw a change before any dump: $(grep
 # what each thread is: main TSC faulting, early kill; late TSC allowed,
 # late kill; plain as a new thread is
 # (MPOL_BIND 0x2, MPOL_PREFERRED with MPOL_F_STATIC_NODES 0x8001, node 0)
-for want in "main tsc 2 mce 1 .* mpol 0x2 0x1" "late tsc 1 mce 0 .* mpol 0x8001 0x1" \
-	"plain tsc 1 mce 2 .* mpol 0 0"; do
+for want in "main tsc 2 mce 1 .* mpol 0x2 0x1 xcomp 0x[0-9a-f]+" \
+	"late tsc 1 mce 0 .* mpol 0x8001 0x1 xcomp 0x[0-9a-f]+" "plain tsc 1 mce 2 .* mpol 0 0 xcomp 0x[0-9a-f]+"; do
 	grep -qE "^start ${want%% *} [0-9]+ ${want#* }$" "$LOG" ||
 		fail "the workload did not set what this test is about ($want): $(grep '^start' "$LOG")"
 done
@@ -79,15 +79,21 @@ done
 
 # what a task may choose where the machine lets it: restored exactly (the
 # thread sees it) or refused naming it, and nothing is left
-for forged in "13.25 0 CPUID faulting: arch_prctl(ARCH_SET_CPUID, 0)" \
-	"13.26 5 speculation control store bypass: prctl(PR_SET_SPECULATION_CTRL, 0, 0x4)"; do
-	read -r path value want <<<"$forged"
+# (xcomp: the process's xstate features as saved, and AMX tile data, 18)
+xcomp=$("$PYTHON" "$CKPT_SRC/tests/e2e/imgforge.py" get "$T/img" "core-$M.img" 0 36) ||
+	fail "core-$M.img: no xcomp_perm field"
+amx=$((xcomp | 1 << 18))
+# PATH|VALUE|what the main thread then logs|the error otherwise
+for forged in "13.25|0|cpuid 1 -> 0|CPUID faulting: arch_prctl(ARCH_SET_CPUID, 0)" \
+	"13.26|5|spec [0-9]* [0-9]* [0-9]* -> 5 |speculation control store bypass: prctl(PR_SET_SPECULATION_CTRL, 0, 0x4)" \
+	"36|$amx|xcomp $(printf '%#x' "$xcomp") -> $(printf '%#x' "$amx")|AMX tile data the process was allowed: arch_prctl(ARCH_REQ_XCOMP_PERM, 18)"; do
+	IFS='|' read -r path value seen want <<<"$forged"
 	forge "$path" "$value"
 	lines=$(line_count "$LOG")
 	if ckptctl_run restore "$T/forged"; then
 		# this machine has it: the main thread sees the forged value
 		seen_ok_after "$lines"
-		tail -n +$((lines + 1)) "$LOG" | grep -q '^bad main: .*'"$([[ $path == 13.25 ]] && echo 'cpuid 1 -> 0' || echo 'spec [0-9]* [0-9]* [0-9]* -> 5 ')" ||
+		tail -n +$((lines + 1)) "$LOG" | grep -q "^bad main: .*$seen" ||
 			fail "restored with $path = $value, but the main thread does not see it"
 		log "$path = $value: restored, the thread sees it"
 		kill_tree "$M"

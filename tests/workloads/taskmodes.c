@@ -21,7 +21,8 @@
  * and the speculation controls, and logs "bad NAME: ..." when any differs
  * from what it saw right after its setup; "ok NAME N" every 500 ms. The
  * first line of each, "start NAME TID tsc T mce M rdtsc R merge K cpuid C
- * spec S I L mpol P N", says what it is. No clock_gettime: with PR_TSC_SIGSEGV the
+ * spec S I L mpol P N xcomp X", says what it is (X: the xstate features the
+ * process may use, ARCH_GET_XCOMP_PERM). No clock_gettime: with PR_TSC_SIGSEGV the
  * vDSO's rdtsc would fault too; nanosleep is a real system call.
  */
 #include <linux/mempolicy.h>
@@ -47,6 +48,7 @@ struct modes {
 	long mce, merge, cpuid, spec[3];
 	int mpol;
 	unsigned long mpol_nodes[16];
+	unsigned long xcomp; /* ARCH_GET_XCOMP_PERM: the xstate features it may use */
 	int rdtsc; /* 1 ran, 0 faulted */
 };
 
@@ -89,6 +91,8 @@ static void observe(struct modes *m)
 	m->rdtsc = try_rdtsc();
 	if (syscall(SYS_get_mempolicy, &m->mpol, m->mpol_nodes, 16 * 64 + 1, 0, 0) < 0)
 		m->mpol = -errno;
+	if (syscall(SYS_arch_prctl, 0x1022 /* ARCH_GET_XCOMP_PERM */, &m->xcomp) < 0)
+		m->xcomp = 0;
 }
 
 static void set_mpol(int mode, unsigned long nodes)
@@ -112,9 +116,9 @@ static void run(const char *name, const char *ready)
 	observe(&m0);
 	wl_log(log_fd,
 	       "start %s %ld tsc %d mce %ld rdtsc %d merge %ld cpuid %ld spec %ld %ld %ld mpol "
-	       "%#x %#lx",
+	       "%#x %#lx xcomp %#lx",
 	       name, (long)syscall(SYS_gettid), m0.tsc, m0.mce, m0.rdtsc, m0.merge, m0.cpuid,
-	       m0.spec[0], m0.spec[1], m0.spec[2], m0.mpol, m0.mpol_nodes[0]);
+	       m0.spec[0], m0.spec[1], m0.spec[2], m0.mpol, m0.mpol_nodes[0], m0.xcomp);
 	if (ready)
 		wl_ready(ready);
 	for (unsigned long n = 0;; n++) {
@@ -124,11 +128,11 @@ static void run(const char *name, const char *ready)
 			    log_fd,
 			    "bad %s: tsc %d -> %d, mce %ld -> %ld, rdtsc %d -> %d, merge %ld -> "
 			    "%ld, cpuid %ld -> %ld, spec %ld %ld %ld -> %ld %ld %ld, mpol %#x %#lx "
-			    "-> %#x %#lx",
+			    "-> %#x %#lx, xcomp %#lx -> %#lx",
 			    name, m0.tsc, m.tsc, m0.mce, m.mce, m0.rdtsc, m.rdtsc, m0.merge,
 			    m.merge, m0.cpuid, m.cpuid, m0.spec[0], m0.spec[1], m0.spec[2],
 			    m.spec[0], m.spec[1], m.spec[2], m0.mpol, m0.mpol_nodes[0], m.mpol,
-			    m.mpol_nodes[0]);
+			    m.mpol_nodes[0], m0.xcomp, m.xcomp);
 		if (n % 5 == 0)
 			wl_log(log_fd, "ok %s %lu", name, n / 5 + 1);
 		nap();
