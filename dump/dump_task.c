@@ -251,11 +251,10 @@ static const char *const thread_call_names[THREAD_CALLS] = {"sigaltstack",
  * sigaltstack, the tid address, the parent-death signal, securebits, the
  * timer slack, the name, the personality, the TSC mode, the machine-check
  * kill policy, CPUID faulting, the speculation controls and the NUMA
- * memory policy are per thread
- * and the thread itself can tell them all: one batch of remote syscalls in
- * that thread, whose output goes to at. The name and the personality are
- * also in /proc/PID/task/TID (comm, personality), but two files per thread
- * cost six system calls here against two more slots of the batch.
+ * memory policy are per thread and the thread itself can tell them all:
+ * one batch of remote syscalls in that thread, whose output goes to at. The name and the
+ * personality are also in /proc/PID/task/TID (comm, personality), but two files per thread cost six
+ * system calls here against two more slots of the batch.
  */
 static void thread_calls(struct rsys_op *ops, uint64_t at)
 {
@@ -643,9 +642,10 @@ static int dump_creds(const struct proc_status *st, CoreEntry *core, struct ckpt
  * dump_thread_remote). A thread with seccomp filters has them suspended
  * while traced, before its remote session: read here, with every thread
  * frozen, the mode is also the one another thread may have given it
- * (SECCOMP_FILTER_FLAG_TSYNC) while the others were being seized.
+ * (SECCOMP_FILTER_FLAG_TSYNC) while the others were being seized. For the
+ * main thread, *ret_vm_lck gets the process's VmLck (KiB) before its
+ * session maps anything (dump_mlock_future).
  */
-/* ret_vm_lck: for the main thread, the process's VmLck (KiB) */
 static int dump_thread_status(pid_t pid, pid_t tid, ThreadCore *tc, uint64_t *ret_vm_lck,
 			      struct ckpt_error *e)
 {

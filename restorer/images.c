@@ -797,7 +797,7 @@ static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f,
 				"%s: field vmas[%zu]: %#" PRIx64 "-%#" PRIx64
 				" is above the user address space",
 				f, i, v->start, v->end);
-	if (v->mempolicy && !procstate_mempolicy_valid(v->mempolicy))
+	if (v->mempolicy && !modes_mempolicy_valid(v->mempolicy))
 		return ckpt_err(
 		    e, -EINVAL,
 		    "%s: field vmas[%zu].mempolicy: mode %#x with %zu words of nodes is "

@@ -9,13 +9,12 @@
  *   threads other than the main one the parent-death signal (the main
  *   thread's is set at resume, where the restorer's own safety signal is
  *   replaced: procstate_pdeathsig());
- *   the TSC mode, the machine-check kill policy, CPUID faulting and the
- *   speculation controls the thread chose (all inherited by a thread from
- *   the one that made it, so each is set, not only where it differs from
- *   the restorer's);
+ *   the thread's modes (modes.c: TSC, machine-check kill, CPUID,
+ *   speculation controls, NUMA policy);
  *   per process: PR_SET_CHILD_SUBREAPER, PR_SET_THP_DISABLE, PR_SET_MDWE,
- *   PR_SET_MEMORY_MERGE, mlockall(MCL_FUTURE) last (the coredump_filter
- *   is the task's own at its setup, task.c);
+ *   PR_SET_MEMORY_MERGE, the areas' NUMA policies (modes.c), the AMX
+ *   permission, mlockall(MCL_FUTURE) last (the coredump_filter is the
+ *   task's own at its setup, task.c);
  *   per thread, from the restorer: policy, nice, affinity (sched.c), last.
  *
  * The parent-death signal and the credentials: any change of credentials
@@ -28,10 +27,8 @@
 #include <stdio.h>
 #include <unistd.h>
 #include <inttypes.h>
-#include <linux/mempolicy.h>
 #include <signal.h>
 #include <string.h>
-#include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -42,150 +39,6 @@
 #include "restore.h"
 
 #define AUDIT_UNSET 4294967295U
-
-/* ---- per-thread modes: TSC, machine-check kill, CPUID, speculation, NUMA -------- */
-
-#define MPOL_WEIGHTED_INTERLEAVE_ 6 /* (Linux 6.9; not in Debian 12's headers) */
-#define MPOL_MODE_FLAGS_ALL (MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_F_NUMA_BALANCING)
-
-static const struct {
-	const char *name;
-	unsigned long which; /* PR_SPEC_* */
-} spec_controls[] = {
-    {"store bypass", PR_SPEC_STORE_BYPASS},
-    {"indirect branch", PR_SPEC_INDIRECT_BRANCH},
-    {"L1D flush", PR_SPEC_L1D_FLUSH},
-};
-
-bool procstate_mempolicy_valid(const MemPolicy *p)
-{
-	uint32_t mode = p->mode & ~(uint32_t)MPOL_MODE_FLAGS_ALL;
-
-	/* MPOL_PREFERRED without nodes is the old spelling of MPOL_LOCAL */
-	return mode >= 1 && mode <= MPOL_WEIGHTED_INTERLEAVE_ && p->n_nodes <= 16 &&
-	       !(p->mode & MPOL_F_STATIC_NODES && p->mode & MPOL_F_RELATIVE_NODES) &&
-	       (mode == MPOL_LOCAL || mode == MPOL_PREFERRED || p->n_nodes);
-}
-
-static void spec_saved(const ThreadCore *tc, bool has[3], uint32_t v[3])
-{
-	has[0] = tc->has_spec_store_bypass;
-	v[0] = tc->spec_store_bypass;
-	has[1] = tc->has_spec_indirect_branch;
-	v[1] = tc->spec_indirect_branch;
-	has[2] = tc->has_spec_l1d_flush;
-	v[2] = tc->spec_l1d_flush;
-}
-
-/* A state the task chose: PR_SPEC_PRCTL and exactly one of the four. */
-static bool spec_valid(uint32_t v)
-{
-	uint32_t s = v & ~(uint32_t)PR_SPEC_PRCTL;
-
-	return (v & PR_SPEC_PRCTL) && (s == PR_SPEC_ENABLE || s == PR_SPEC_DISABLE ||
-				       s == PR_SPEC_FORCE_DISABLE || s == PR_SPEC_DISABLE_NOEXEC);
-}
-
-static int validate_modes(const char *f, size_t i, const ThreadCore *tc, struct ckpt_error *e)
-{
-	bool has[3];
-	uint32_t v[3];
-
-	if (tc->has_tsc_mode && tc->tsc_mode != PR_TSC_ENABLE && tc->tsc_mode != PR_TSC_SIGSEGV)
-		return ckpt_err(e, -EINVAL, "%s: field threads[%zu].tsc_mode: %u is not 1 or 2", f,
-				i, tc->tsc_mode);
-	if (tc->has_mce_kill && tc->mce_kill > PR_MCE_KILL_DEFAULT)
-		return ckpt_err(e, -EINVAL,
-				"%s: field threads[%zu].mce_kill: %u is out of range 0..2", f, i,
-				tc->mce_kill);
-	if (tc->has_cpuid && tc->cpuid > 1)
-		return ckpt_err(e, -EINVAL, "%s: field threads[%zu].cpuid: %u is not 0 or 1", f, i,
-				tc->cpuid);
-	/* 1 dispatch except for the range, 2 only for it (Linux 6.18) */
-	if (tc->sud &&
-	    (tc->sud->mode < 1 || tc->sud->mode > 2 || tc->sud->selector >= RST_TASK_SIZE ||
-	     tc->sud->offset + tc->sud->len < tc->sud->offset))
-		return ckpt_err(e, -EINVAL,
-				"%s: field threads[%zu].sud: mode %" PRIu64 " selector %#" PRIx64
-				" range %#" PRIx64 "+%#" PRIx64 " is not a syscall user dispatch "
-				"configuration",
-				f, i, tc->sud->mode, tc->sud->selector, tc->sud->offset,
-				tc->sud->len);
-	if (tc->mempolicy && !procstate_mempolicy_valid(tc->mempolicy))
-		return ckpt_err(
-		    e, -EINVAL,
-		    "%s: field threads[%zu].mempolicy: mode %#x with %zu words of nodes "
-		    "is not a memory policy",
-		    f, i, tc->mempolicy->mode, tc->mempolicy->n_nodes);
-	spec_saved(tc, has, v);
-	for (size_t k = 0; k < 3; k++)
-		if (has[k] && !spec_valid(v[k]))
-			return ckpt_err(e, -EINVAL,
-					"%s: field threads[%zu] speculation control %s: %#x is not "
-					"a state a task chooses (PR_SPEC_PRCTL and one of enable, "
-					"disable, force-disable, disable-noexec)",
-					f, i, spec_controls[k].name, v[k]);
-	return 0;
-}
-
-/*
- * Queued in the thread's batch. Each thread inherited the restorer's modes
- * through its parent, so every saved one is set, whatever it is (in the
- * batch a call costs a few microseconds); only CPUID faulting, which a
- * machine without it refuses even to switch off, is set only when on.
- */
-static int thread_modes(struct rtask *t, const ThreadCore *tc, struct ckpt_error *e)
-{
-	bool has[3];
-	uint32_t v[3];
-	int r = 0;
-
-	if (tc->has_tsc_mode)
-		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_TSC, tc->tsc_mode),
-			   "thread %d: its TSC mode: prctl(PR_SET_TSC, %u)", tc->tid, tc->tsc_mode);
-	if (r >= 0 && tc->has_mce_kill && tc->mce_kill == PR_MCE_KILL_DEFAULT)
-		r = rqueue(t, e, __NR_prctl, RARGS(PR_MCE_KILL, PR_MCE_KILL_CLEAR, 0, 0, 0),
-			   "thread %d: prctl(PR_MCE_KILL, PR_MCE_KILL_CLEAR)", tc->tid);
-	else if (r >= 0 && tc->has_mce_kill)
-		r = rqueue(t, e, __NR_prctl,
-			   RARGS(PR_MCE_KILL, PR_MCE_KILL_SET, tc->mce_kill, 0, 0),
-			   "thread %d: its machine-check kill policy: prctl(PR_MCE_KILL, "
-			   "PR_MCE_KILL_SET, %u)",
-			   tc->tid, tc->mce_kill);
-	if (r >= 0 && tc->has_cpuid && !tc->cpuid)
-		r = rqueue(t, e, __NR_arch_prctl, RARGS(ARCH_SET_CPUID, 0),
-			   "thread %d: CPUID faulting: arch_prctl(ARCH_SET_CPUID, 0) (ENODEV: "
-			   "this CPU has none)",
-			   tc->tid);
-	/* the node mask in the thread's scratch, written with the batch;
-	 * maxnode one more than its bits (the kernel reads one less) */
-	if (r >= 0 && tc->mempolicy) {
-		const MemPolicy *p = tc->mempolicy;
-		size_t len = p->n_nodes * sizeof(uint64_t);
-
-		if (len)
-			r = rqueue_write(t, e, t->rsys.scratch, p->nodes, len);
-		if (r >= 0)
-			r = rqueue(
-			    t, e, __NR_set_mempolicy,
-			    RARGS(p->mode, len ? t->rsys.scratch : 0, len ? len * 8 + 1 : 0),
-			    "thread %d: its NUMA memory policy: set_mempolicy(%#x, %zu nodes "
-			    "words)",
-			    tc->tid, p->mode, p->n_nodes);
-	}
-	spec_saved(tc, has, v);
-	for (size_t k = 0; r >= 0 && k < 3; k++)
-		if (has[k])
-			r = rqueue(t, e, __NR_prctl,
-				   RARGS(PR_SET_SPECULATION_CTRL, spec_controls[k].which,
-					 v[k] & ~(uint32_t)PR_SPEC_PRCTL, 0, 0),
-				   "thread %d: speculation control %s: "
-				   "prctl(PR_SET_SPECULATION_CTRL, %lu, %#x) (ENXIO: this machine "
-				   "does not let a task choose it; EPERM: force-disabled already)",
-				   tc->tid, spec_controls[k].name, spec_controls[k].which,
-				   v[k] & ~(uint32_t)PR_SPEC_PRCTL);
-	return r;
-}
 
 int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c)
 {
@@ -233,7 +86,7 @@ int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *
 		r = sched_validate(ctx, f, i, tc);
 		if (r < 0)
 			return r;
-		r = validate_modes(f, i, tc, e);
+		r = modes_validate_thread(f, i, tc, e);
 		if (r < 0)
 			return r;
 	}
@@ -285,26 +138,11 @@ static int thread_state(struct restore_ctx *ctx, struct rtask *t, const ThreadCo
 			   "thread %d: prctl(PR_SET_TIMERSLACK, %" PRIu64 ")", tc->tid,
 			   tc->timerslack_ns);
 	if (r >= 0)
-		r = thread_modes(t, tc, e);
+		r = modes_queue_thread(t, tc, e);
 	if (r >= 0 && !main && (sig = thread_pdeathsig(ctx, t, tc)))
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_PDEATHSIG, sig),
 			   "thread %d: prctl(PR_SET_PDEATHSIG, %u)", tc->tid, sig);
 	return r;
-}
-
-/*
- * Syscall user dispatch, from the restorer by ptrace once the thread made
- * its last remote call (stage resume): on, it would turn the restorer's
- * calls into SIGSYS (dump/dump_sud.c).
- */
-int procstate_thread_sud(pid_t tid, const ThreadCore *tc, struct ckpt_error *e)
-{
-	struct ckpt_sud c;
-
-	if (!tc->sud)
-		return 0;
-	c = (struct ckpt_sud){tc->sud->mode, tc->sud->selector, tc->sud->offset, tc->sud->len};
-	return ptrace_set_sud(tid, &c, e);
 }
 
 /* ---- audit login uid and session id ----------------------------------------------- */
@@ -416,43 +254,6 @@ static int restore_oom_score_adj(struct rtask *t, struct ckpt_error *e)
 	return 0;
 }
 
-/*
- * The NUMA policy of each area that had one (mbind, in the task). Their
- * masks go to the scratch with the batch, one after the other; when the
- * scratch is full, what is queued is made first. mbind moves no page
- * (no MPOL_MF_MOVE): where the restorer put them, they stay.
- */
-static int area_policies(struct rtask *t, struct ckpt_error *e)
-{
-	size_t at = 0;
-	int r = 0;
-
-	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
-		const Vma *v = t->mm->vmas[i];
-		const MemPolicy *p = v->mempolicy;
-		size_t len;
-
-		if (!p)
-			continue;
-		len = p->n_nodes * sizeof(uint64_t);
-		if (at + len > t->rsys.scratch_len) {
-			r = rflush(t, e);
-			at = 0;
-		}
-		if (r >= 0 && len)
-			r = rqueue_write(t, e, t->rsys.scratch + at, p->nodes, len);
-		if (r >= 0)
-			r = rqueue(t, e, __NR_mbind,
-				   RARGS(v->start, v->end - v->start, p->mode,
-					 len ? t->rsys.scratch + at : 0, len ? len * 8 + 1 : 0, 0),
-				   "the NUMA policy of the area at %#" PRIx64 "-%#" PRIx64
-				   ": mbind(%#x, %zu words of nodes)",
-				   v->start, v->end, p->mode, p->n_nodes);
-		at += len;
-	}
-	return r;
-}
-
 static int other_thread_state(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
 {
 	return thread_state(ctx, t, th->core, false);
@@ -486,7 +287,7 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_MEMORY_MERGE, 1, 0, 0, 0),
 			   "prctl(PR_SET_MEMORY_MERGE, 1)");
 	if (r >= 0)
-		r = area_policies(t, e);
+		r = modes_queue_areas(t, e);
 	/* before stage resume sets the threads' xstate, which may hold it; the
 	 * other features are static: every process has those this CPU has */
 	if (r >= 0 && c->has_xcomp_perm && c->xcomp_perm & 1ULL << XFEATURE_XTILEDATA)

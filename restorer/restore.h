@@ -738,10 +738,16 @@ int procstate_check_audit(struct restore_ctx *ctx);
 int procstate_task_audit(struct rtask *t, struct ckpt_error *e);
 /* The parent-death signal the main thread gets at resume (0 for the root, warned). */
 uint32_t procstate_pdeathsig(struct restore_ctx *ctx, const struct rtask *t);
-/* the thread's syscall user dispatch, after its last remote call */
-int procstate_thread_sud(pid_t tid, const ThreadCore *tc, struct ckpt_error *e);
-/* a memory policy any kernel could have given (of a thread or an area) */
-bool procstate_mempolicy_valid(const MemPolicy *p);
+/* modes.c: per-thread and per-area modes (TSC, machine-check kill, CPUID,
+ * speculation controls, NUMA policies, syscall user dispatch): the
+ * verifier's check of a thread's, a memory policy any kernel could have
+ * given, the calls queued for a thread and for the areas of a task, and the
+ * thread's syscall user dispatch after its last remote call */
+int modes_validate_thread(const char *f, size_t i, const ThreadCore *tc, struct ckpt_error *e);
+bool modes_mempolicy_valid(const MemPolicy *p);
+int modes_queue_thread(struct rtask *t, const ThreadCore *tc, struct ckpt_error *e);
+int modes_queue_areas(struct rtask *t, struct ckpt_error *e);
+int modes_thread_sud(pid_t tid, const ThreadCore *tc, struct ckpt_error *e);
 
 /* ---- sched.c: scheduling, in stage procstate -------------------------------------- */
 int sched_validate(struct restore_ctx *ctx, const char *f, size_t idx, const ThreadCore *tc);

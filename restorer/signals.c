@@ -144,7 +144,7 @@ int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t)
 	if (r >= 0)
 		r = ptrace_set_sigmask(t->pid, th->blocked, &ctx->err);
 	if (r >= 0)
-		r = procstate_thread_sud(t->pid, th, &ctx->err);
+		r = modes_thread_sud(t->pid, th, &ctx->err);
 	if (r >= 0)
 		t->finished = true;
 	return r;

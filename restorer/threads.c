@@ -384,7 +384,7 @@ int threads_resume_prepare(struct restore_ctx *ctx, struct rtask *t)
 		if (r >= 0)
 			r = ptrace_set_sigmask(th->tid, th->core->blocked, &ctx->err);
 		if (r >= 0)
-			r = procstate_thread_sud(th->tid, th->core, &ctx->err);
+			r = modes_thread_sud(th->tid, th->core, &ctx->err);
 		if (r < 0)
 			return ckpt_err_wrap(&ctx->err, "pid %d: thread %d", t->pid, th->tid);
 	}
