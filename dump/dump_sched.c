@@ -115,6 +115,13 @@ int dump_sched_check_unprivileged(const CoreEntry *core, struct ckpt_error *e)
 	const char *why = "(your restore runs without capabilities: dump it as root, or change "
 			  "it first)";
 
+	/* set by the task itself before its limits are restored: the restorer's */
+	if (core->has_autogroup_nice && core->autogroup_nice < 0)
+		return ckpt_err(e, -EPERM,
+				"its autogroup's nice value %d (/proc/PID/autogroup) needs "
+				"CAP_SYS_NICE to be set again %s",
+				core->autogroup_nice, why);
+
 	for (size_t i = 0; i < core->n_threads; i++) {
 		const ThreadCore *tc = core->threads[i];
 		const SchedAttr *s = tc->sched;

@@ -878,6 +878,27 @@ static int dump_oom_coredump(pid_t pid, CoreEntry *core, struct ckpt_error *e)
 	return 0;
 }
 
+/*
+ * The nice value of the scheduling group of its session (autogroup), for
+ * the root and the session leaders: the restore makes their sessions anew,
+ * each with a new autogroup of nice 0, which the others join.
+ */
+static int dump_autogroup(pid_t pid, CoreEntry *core, struct ckpt_error *e)
+{
+	struct ckpt_error tmp = {0};
+	int nice, r = proc_read_autogroup_nice(pid, &nice, &tmp);
+
+	if (r == -ENOENT) /* a kernel without autogroups */
+		return 0;
+	if (r < 0) {
+		*e = tmp;
+		return r;
+	}
+	core->has_autogroup_nice = true;
+	core->autogroup_nice = nice;
+	return 0;
+}
+
 static int read_audit(pid_t pid, pid_t tid, const char *name, uint32_t *ret, struct ckpt_error *e)
 {
 	char path[96];
@@ -1056,6 +1077,8 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	if (r < 0)
 		return r;
 	r = dump_oom_coredump(t->pid, core, e);
+	if (r >= 0 && (t == &c->tasks[0] || t->sid == t->pid))
+		r = dump_autogroup(t->pid, core, e);
 	if (r >= 0)
 		r = dump_audit_ids(t, core, e);
 	if (r < 0)

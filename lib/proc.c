@@ -230,6 +230,32 @@ int proc_read_hex(const char *path, int64_t *ret, struct ckpt_error *e)
 	return read_number(path, 16, ret, e);
 }
 
+int proc_parse_autogroup_text(const char *text, int *ret_nice, struct ckpt_error *e)
+{
+	unsigned long id;
+	int nice, n = 0;
+
+	if (sscanf(text, "/autogroup-%lu nice %d%n", &id, &nice, &n) != 2 ||
+	    (text[n] && text[n] != '\n') || nice < -20 || nice > 19)
+		return ckpt_err(e, -EINVAL, "autogroup: not \"/autogroup-N nice V\": %.48s", text);
+	*ret_nice = nice;
+	return 0;
+}
+
+int proc_read_autogroup_nice(pid_t pid, int *ret_nice, struct ckpt_error *e)
+{
+	_cleanup_free_ char *buf = NULL;
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", pid);
+	r = proc_read_file(path, &buf, NULL, e);
+	if (r < 0)
+		return r;
+	r = proc_parse_autogroup_text(buf, ret_nice, e);
+	return r < 0 ? ckpt_err_wrap(e, "%s", path) : 0;
+}
+
 static int read_pid_file(pid_t pid, const char *name, char *src, size_t srclen, char **ret,
 			 struct ckpt_error *e)
 {

@@ -175,6 +175,10 @@ int proc_open_tracee(const char *path, int flags);
 int proc_read_number(const char *path, int64_t *ret, struct ckpt_error *e);
 /* The same, one hexadecimal number ("/proc/12/coredump_filter") */
 int proc_read_hex(const char *path, int64_t *ret, struct ckpt_error *e);
+/* The nice value of a process's autogroup ("/autogroup-17 nice 5");
+ * -ENOENT without CONFIG_SCHED_AUTOGROUP */
+int proc_parse_autogroup_text(const char *text, int *ret_nice, struct ckpt_error *e);
+int proc_read_autogroup_nice(pid_t pid, int *ret_nice, struct ckpt_error *e);
 /* /proc/PID/auxv as pairs of u64; *ret_n is the number of u64 words */
 int proc_read_auxv(pid_t pid, uint64_t **ret, size_t *ret_n, struct ckpt_error *e);
 /* All task ids of a process (/proc/PID/task; not its io_uring workers, kernel

@@ -33,6 +33,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include "caps.h"
 #include "log.h"
 #include "prctl_compat.h"
 #include "proc.h"
@@ -63,6 +64,9 @@ int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *
 	if (c->has_coredump_filter && c->coredump_filter > 0x1ff)
 		return ckpt_err(e, -EINVAL, "%s: field coredump_filter: %#x has bits above 0x1ff",
 				f, c->coredump_filter);
+	if (c->has_autogroup_nice && (c->autogroup_nice < -20 || c->autogroup_nice > 19))
+		return ckpt_err(e, -EINVAL, "%s: field autogroup_nice: %d is out of range -20..19",
+				f, c->autogroup_nice);
 	if (c->has_stop_collected && c->stop_collected && !(c->has_stopped && c->stopped))
 		return ckpt_err(e, -EINVAL, "%s: field stop_collected: set for a task not stopped",
 				f);
@@ -192,6 +196,39 @@ int procstate_check_audit(struct restore_ctx *ctx)
 				"uid %u, session %u)",
 				ctx->tasks[i].pid, c->loginuid, c->sessionid, uid, sid);
 	}
+	return 0;
+}
+
+/*
+ * In a task that made its session (and with it a new autogroup of nice 0),
+ * before it forks its children (they join it): the saved nice. The kernel
+ * lets a process without CAP_SYS_ADMIN change an autogroup's nice once per
+ * 100 ms, whoever changed one last: asked again for up to a second.
+ */
+int procstate_task_autogroup(struct rtask *t, struct ckpt_error *e)
+{
+	const CoreEntry *c = t->core;
+	char buf[16];
+	int n, r = -EAGAIN;
+
+	if (!t->setsid_leader || !c->has_autogroup_nice || !c->autogroup_nice)
+		return 0;
+	n = snprintf(buf, sizeof(buf), "%d", c->autogroup_nice);
+	for (int tries = 0; r == -EAGAIN && tries < 100; tries++) {
+		uint64_t saved = caps_raise(CAPS_BIT(CAP_SYS_ADMIN) | CAPS_BIT(CAP_SYS_NICE));
+		int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+
+		r = fd < 0 ? -errno : write(fd, buf, (size_t)n) == n ? 0 : -errno;
+		if (fd >= 0)
+			close(fd);
+		caps_restore(saved);
+		if (r == -EAGAIN)
+			usleep(10000);
+	}
+	if (r < 0)
+		return ckpt_err_errno(
+		    e, r, "setting its autogroup's nice value %d (/proc/self/autogroup)",
+		    c->autogroup_nice);
 	return 0;
 }
 

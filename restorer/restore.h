@@ -736,6 +736,8 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t);
 int procstate_check_audit(struct restore_ctx *ctx);
 /* In a task, before its children and threads: its audit login uid. */
 int procstate_task_audit(struct rtask *t, struct ckpt_error *e);
+/* in a task that made its session: its autogroup's nice */
+int procstate_task_autogroup(struct rtask *t, struct ckpt_error *e);
 /* The parent-death signal the main thread gets at resume (0 for the root, warned). */
 uint32_t procstate_pdeathsig(struct restore_ctx *ctx, const struct rtask *t);
 /* modes.c: per-thread and per-area modes (TSC, machine-check kill, CPUID,

@@ -408,8 +408,8 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 	/* before forking: the children inherit the controlling terminal */
 	if (tty_task_session(ctx, t, &e) < 0)
 		task_fail(ctx, t, PHASE_FORKED, &e);
-	/* and the audit ids */
-	if (procstate_task_audit(t, &e) < 0)
+	/* and the audit ids, and the autogroup of the session */
+	if (procstate_task_audit(t, &e) < 0 || procstate_task_autogroup(t, &e) < 0)
 		task_fail(ctx, t, PHASE_FORKED, &e);
 	/* the memory it shares with its children, for them to inherit by fork */
 	if (cow_task_premap(ctx, t, &e) < 0)

@@ -3,8 +3,8 @@
 # A non-root caller's dump through ckptd refuses scheduling state its own
 # restore (ckpt-restore as the caller, without capabilities) could not set
 # again: a real-time I/O class, a real-time policy above the task's
-# RLIMIT_RTPRIO, a nice value below what its RLIMIT_NICE allows (root gave
-# them to the user's program). Each refusal names the pid, the thread and
+# RLIMIT_RTPRIO, a nice value below what its RLIMIT_NICE allows, a negative
+# nice of its session's autogroup (root gave them to the user's program). Each refusal names the pid, the thread and
 # what it needs, and leaves the program running as it was. Before the fix
 # such dumps exited 0 and the user's restore of them failed ("a dump never
 # exits 0 for images its own restore would refuse"). What the user may set
@@ -39,7 +39,7 @@ refused()
 	if user_ckptctl ckpt-sched-a dump "$P" -D "$T/a/r$n"; then
 		fail "'$setup': the user's dump succeeded (its restore could not set it again)"
 	fi
-	grep -qE -- "pid $P: thread $P: $re" "$ERR" || fail "'$setup': no /pid $P: thread $P: $re/ in: $(cat "$ERR")"
+	grep -qE -- "pid $P: $re" "$ERR" || fail "'$setup': no /pid $P: $re/ in: $(cat "$ERR")"
 	log "'$setup': refused: $(head -n 1 "$ERR")"
 	proc_stat "$P" && [[ $S_STATE != T && $S_STATE != t ]] || fail "'$setup': the program is not running after the refused dump"
 	wait_lines "$T/a/p.log" $((lines + 1)) 10
@@ -47,9 +47,11 @@ refused()
 	eval "$undo" >/dev/null || fail "undo '$undo' failed"
 }
 
-refused "ionice -c1 -n4 -p $P" "ionice -c0 -p $P" "its real-time I/O class \(ionice -c1\) needs CAP_SYS_NICE or CAP_SYS_ADMIN"
-refused "chrt -f -p 5 $P" "chrt -o -p 0 $P" "its real-time policy SCHED_FIFO priority 5 needs CAP_SYS_NICE to be set again: its RLIMIT_RTPRIO allows 0"
-refused "renice -n -5 -p $P" "renice -n 0 -p $P" "its nice value -5 needs CAP_SYS_NICE"
+refused "ionice -c1 -n4 -p $P" "ionice -c0 -p $P" "thread $P: its real-time I/O class \(ionice -c1\) needs CAP_SYS_NICE or CAP_SYS_ADMIN"
+refused "chrt -f -p 5 $P" "chrt -o -p 0 $P" "thread $P: its real-time policy SCHED_FIFO priority 5 needs CAP_SYS_NICE to be set again: its RLIMIT_RTPRIO allows 0"
+refused "renice -n -5 -p $P" "renice -n 0 -p $P" "thread $P: its nice value -5 needs CAP_SYS_NICE"
+# (the program leads its session: the autogroup is its own)
+refused "echo -5 >/proc/$P/autogroup" "echo 0 >/proc/$P/autogroup" "its autogroup's nice value -5 \(/proc/PID/autogroup\) needs CAP_SYS_NICE"
 
 # what the user may set itself comes back
 ionice -c2 -n7 -p "$P" && renice -n 5 -p "$P" >/dev/null || fail "ionice/renice failed"

@@ -508,6 +508,35 @@ START_TEST(test_status_malformed)
 }
 END_TEST
 
+/* /proc/PID/autogroup */
+START_TEST(test_autogroup)
+{
+	static const struct {
+		const char *text;
+		int ret, nice;
+	} cases[] = {
+	    {"/autogroup-21790 nice 0\n", 0, 0},
+	    {"/autogroup-5 nice -20\n", 0, -20},
+	    {"/autogroup-5 nice 19", 0, 19},
+	    {"/autogroup-5 nice 20\n", -EINVAL, 0},
+	    {"/autogroup-x nice 1\n", -EINVAL, 0},
+	    {"/autogroup-5 nice 3 extra\n", -EINVAL, 0},
+	    {"", -EINVAL, 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct ckpt_error e = {};
+		int nice = 99;
+
+		ck_assert_int_eq(proc_parse_autogroup_text(cases[i].text, &nice, &e), cases[i].ret);
+		if (!cases[i].ret)
+			ck_assert_int_eq(nice, cases[i].nice);
+		else
+			ck_assert_msg(strstr(e.msg, "autogroup"), "%zu: %s", i, e.msg);
+	}
+}
+END_TEST
+
 START_TEST(test_status_groups_limit)
 {
 	char line[4096] = "Groups:";
@@ -1032,6 +1061,7 @@ static Suite *proc_suite(void)
 	tc = tcase_create("status");
 	tcase_add_test(tc, test_status_sleep);
 	tcase_add_test(tc, test_status_zombie);
+	tcase_add_test(tc, test_autogroup);
 	tcase_add_test(tc, test_status_fields);
 	tcase_add_loop_test(tc, test_status_malformed, 0, ARRAY_SIZE(status_bad));
 	tcase_add_test(tc, test_status_groups_limit);
