@@ -150,6 +150,7 @@ static int install(struct restore_ctx *ctx, struct rtask *t, pid_t tid, uint64_t
 	} fprog = {.len = (uint16_t)(sf->prog.len / 8), .filter = area + FPROG_HDR};
 	uint64_t flags = (sf->has_flags ? sf->flags : 0) | (tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0);
 	long res = 0;
+	int r;
 
 	/* Where the machine lets a task choose its speculation controls, a
 	 * filter without SPEC_ALLOW may force them off; the dump saved them as
@@ -157,7 +158,6 @@ static int install(struct restore_ctx *ctx, struct rtask *t, pid_t tid, uint64_t
 	 * stage procstate sets them exactly, the filter must not change them */
 	if (t->thread->has_spec_store_bypass || t->thread->has_spec_indirect_branch)
 		flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
-	int r;
 
 	r = remote_write(t->pid, area, &fprog, sizeof(fprog), e);
 	if (r >= 0)
