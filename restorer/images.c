@@ -797,12 +797,8 @@ static int validate_vma(struct restore_ctx *ctx, struct rtask *t, const char *f,
 				"%s: field vmas[%zu]: %#" PRIx64 "-%#" PRIx64
 				" is above the user address space",
 				f, i, v->start, v->end);
-	if (v->mempolicy && !modes_mempolicy_valid(v->mempolicy))
-		return ckpt_err(
-		    e, -EINVAL,
-		    "%s: field vmas[%zu].mempolicy: mode %#x with %zu words of nodes is "
-		    "not a memory policy",
-		    f, i, v->mempolicy->mode, v->mempolicy->n_nodes);
+	if (v->mempolicy && modes_validate_mempolicy(v->mempolicy, f, "vmas", i, e) < 0)
+		return e->code;
 	if (v->prot & ~(uint32_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
 		return ckpt_err(e, -EINVAL, "%s: field vmas[%zu].prot: unknown bits %#x", f, i,
 				v->prot);

@@ -41,14 +41,20 @@ static const struct {
     {"L1D flush", PR_SPEC_L1D_FLUSH},
 };
 
-bool modes_mempolicy_valid(const MemPolicy *p)
+int modes_validate_mempolicy(const MemPolicy *p, const char *f, const char *field, size_t i,
+			     struct ckpt_error *e)
 {
 	uint32_t mode = p->mode & ~(uint32_t)MPOL_MODE_FLAGS_ALL;
 
 	/* MPOL_PREFERRED without nodes is the old spelling of MPOL_LOCAL */
-	return mode >= 1 && mode <= MPOL_WEIGHTED_INTERLEAVE_ && p->n_nodes <= 16 &&
-	       !(p->mode & MPOL_F_STATIC_NODES && p->mode & MPOL_F_RELATIVE_NODES) &&
-	       (mode == MPOL_LOCAL || mode == MPOL_PREFERRED || p->n_nodes);
+	if (mode >= 1 && mode <= MPOL_WEIGHTED_INTERLEAVE_ && p->n_nodes <= 16 &&
+	    !(p->mode & MPOL_F_STATIC_NODES && p->mode & MPOL_F_RELATIVE_NODES) &&
+	    (mode == MPOL_LOCAL || mode == MPOL_PREFERRED || p->n_nodes))
+		return 0;
+	return ckpt_err(e, -EINVAL,
+			"%s: field %s[%zu].mempolicy: mode %#x with %zu words of nodes is not a "
+			"memory policy",
+			f, field, i, p->mode, p->n_nodes);
 }
 
 static void spec_saved(const ThreadCore *tc, bool has[3], uint32_t v[3])
@@ -95,12 +101,8 @@ int modes_validate_thread(const char *f, size_t i, const ThreadCore *tc, struct 
 				"configuration",
 				f, i, tc->sud->mode, tc->sud->selector, tc->sud->offset,
 				tc->sud->len);
-	if (tc->mempolicy && !modes_mempolicy_valid(tc->mempolicy))
-		return ckpt_err(
-		    e, -EINVAL,
-		    "%s: field threads[%zu].mempolicy: mode %#x with %zu words of nodes "
-		    "is not a memory policy",
-		    f, i, tc->mempolicy->mode, tc->mempolicy->n_nodes);
+	if (tc->mempolicy && modes_validate_mempolicy(tc->mempolicy, f, "threads", i, e) < 0)
+		return e->code;
 	spec_saved(tc, has, v);
 	for (size_t k = 0; k < 3; k++)
 		if (has[k] && !spec_valid(v[k]))

@@ -742,11 +742,13 @@ int procstate_task_autogroup(struct rtask *t, struct ckpt_error *e);
 uint32_t procstate_pdeathsig(struct restore_ctx *ctx, const struct rtask *t);
 /* modes.c: per-thread and per-area modes (TSC, machine-check kill, CPUID,
  * speculation controls, NUMA policies, syscall user dispatch): the
- * verifier's check of a thread's, a memory policy any kernel could have
- * given, the calls queued for a thread and for the areas of a task, and the
+ * verifier's check of a thread's and of a memory policy (a thread's or an
+ * area's), the calls queued for a thread and for the areas of a task, and the
  * thread's syscall user dispatch after its last remote call */
 int modes_validate_thread(const char *f, size_t i, const ThreadCore *tc, struct ckpt_error *e);
-bool modes_mempolicy_valid(const MemPolicy *p);
+/* "F: field FIELD[I].mempolicy: ..." unless p is a policy any kernel could give */
+int modes_validate_mempolicy(const MemPolicy *p, const char *f, const char *field, size_t i,
+			     struct ckpt_error *e);
 int modes_queue_thread(struct rtask *t, const ThreadCore *tc, struct ckpt_error *e);
 int modes_queue_areas(struct rtask *t, struct ckpt_error *e);
 int modes_thread_sud(pid_t tid, const ThreadCore *tc, struct ckpt_error *e);
