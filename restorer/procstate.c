@@ -33,7 +33,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
-#include "caps.h"
 #include "log.h"
 #include "prctl_compat.h"
 #include "proc.h"
@@ -201,7 +200,9 @@ int procstate_check_audit(struct restore_ctx *ctx)
 
 /*
  * In a task that made its session (and with it a new autogroup of nice 0),
- * before it forks its children (they join it): the saved nice. The kernel
+ * before it forks its children (they join it): the saved nice, with the
+ * task's own effective set (P's: empty for a non-root caller, whose
+ * negative value the dump refused; nothing is raised for it). The kernel
  * lets a process without CAP_SYS_ADMIN change an autogroup's nice once per
  * 100 ms, whoever changed one last: asked again for up to a second.
  */
@@ -215,13 +216,11 @@ int procstate_task_autogroup(struct rtask *t, struct ckpt_error *e)
 		return 0;
 	n = snprintf(buf, sizeof(buf), "%d", c->autogroup_nice);
 	for (int tries = 0; r == -EAGAIN && tries < 100; tries++) {
-		uint64_t saved = caps_raise(CAPS_BIT(CAP_SYS_ADMIN) | CAPS_BIT(CAP_SYS_NICE));
 		int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
 
 		r = fd < 0 ? -errno : write(fd, buf, (size_t)n) == n ? 0 : -errno;
 		if (fd >= 0)
 			close(fd);
-		caps_restore(saved);
 		if (r == -EAGAIN)
 			usleep(10000);
 	}
