@@ -530,6 +530,8 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		r = dump_incr_reserve(c, e);
 	if (r >= 0)
 		dump_prefetch_sums(c);
+	if (r >= 0)
+		dump_landlock_prepare(c);
 	if (r >= 0 && (c->opts->leave_running || c->opts->parent))
 		warm_heap();
 	/* the page buffers too; faulted in while the tree runs where the pages

@@ -153,6 +153,15 @@ struct dump_zombie {
 
 struct file_sum; /* fd_kind.h */
 
+/* Whether this kernel runs Landlock, asked once a dump (dump_landlock.c);
+ * UNSEEN: it does, and the kernel reader cannot tell a domain */
+enum dump_landlock {
+	DUMP_LANDLOCK_UNASKED,
+	DUMP_LANDLOCK_OFF,
+	DUMP_LANDLOCK_ON,
+	DUMP_LANDLOCK_UNSEEN,
+};
+
 struct dump_ctx {
 	const struct dump_opts *opts;
 	pid_t self; /* our own pid: never part of the tree */
@@ -175,6 +184,7 @@ struct dump_ctx {
 	size_t ninflight, inflight_cap;
 	int self_pidfd; /* pidfd of our own process, for probing files in flight, or -1 */
 	struct kread *kread; /* the kernel reader, once a kind needed it (fd_probe.kread) */
+	enum dump_landlock landlock; /* whether this kernel runs Landlock (dump_landlock.c) */
 	cpu_set_t online;    /* the CPUs online, once cpus_online read them (online_read) */
 	bool online_read;
 
@@ -253,6 +263,12 @@ int dump_timers(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 int dump_sud_suspend(struct dump_task *t, struct ckpt_error *e);
 int dump_sud_resume(struct dump_task *t, struct ckpt_error *e);
 int dump_thread_sud(const struct dump_task *t, ThreadCore *tc, struct ckpt_error *e);
+
+/* dump_landlock.c: the kernel reader made ready to read Landlock domains,
+ * before the freeze (a hint: nothing fails); then refuses t (frozen, every thread seized) when a
+ * thread of it is confined by Landlock */
+void dump_landlock_prepare(struct dump_ctx *c);
+int dump_landlock_check(struct dump_ctx *c, const struct dump_task *t, struct ckpt_error *e);
 
 /* dump_numa.c: the NUMA policy of each area, asked in t's open process
  * session; dump_area_mempolicy hands the one of the area at start (or

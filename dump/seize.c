@@ -382,6 +382,8 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 	if (proc_parse_stat(pid, &st, e) < 0)
 		return ckpt_err_wrap(e, "pid %d", pid);
 	r = check_task(c, pid, &st, e);
+	if (r >= 0)
+		r = dump_landlock_check(c, t, e);
 	if (r < 0)
 		return r;
 	/* before any remote call: it would raise SIGSYS */

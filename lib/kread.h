@@ -133,3 +133,21 @@ struct kread_mcast {
 /* Every group the inet socket our fd refers to (ino) joined. -E2BIG: too many. */
 int kread_inet_mcast_list(struct kread **slot, int fd, uint64_t ino, struct kread_mcast **ret,
 			  size_t *ret_n, struct ckpt_error *e);
+
+/* The Landlock domains of a process's threads (landlock_restrict_self). */
+struct kread_landlock {
+	unsigned threads;  /* the threads the kernel iterated */
+	unsigned confined; /* ... of them in a Landlock domain */
+	pid_t first; /* the first confined one, as the kernel numbers it (init pid namespace) */
+};
+
+/*
+ * Which threads of process pid (in our pid namespace) are confined by
+ * Landlock. The first call finds where this kernel keeps a thread's domain:
+ * a thread of ours confines itself (it ends with the call); a kernel whose
+ * layout does not show it is an error, kept for the reader's life.
+ */
+int kread_landlock(struct kread **slot, pid_t pid, struct kread_landlock *ret,
+		   struct ckpt_error *e);
+/* The same first steps without a process: before a freeze, to keep them out of it. */
+int kread_landlock_prepare(struct kread **slot, struct ckpt_error *e);

@@ -8,7 +8,8 @@
  * one program's chunk), and a wrong inode; io_uring rings: setup flags,
  * also those no call shows, an async eventfd, a provided buffer ring, a
  * ring fd registered by the thread; an inet socket's urgent mark (pending,
- * taken, passed), reuseport program and IPv6 flow labels.
+ * taken, passed), reuseport program and IPv6 flow labels; the Landlock
+ * domains of a process's threads (none, one thread's, every thread's).
  */
 #include <check.h>
 #include <errno.h>
@@ -28,6 +29,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/io_uring.h>
+#include <linux/landlock.h>
+#include <pthread.h>
+#include <sys/prctl.h>
 
 #include "cleanup.h"
 #include "kbtf.h"
@@ -359,6 +363,94 @@ START_TEST(test_stop_collected)
 }
 END_TEST
 
+/* A thread of ours confined by Landlock (only the calling thread is). */
+static int confine_self(void)
+{
+	struct landlock_ruleset_attr attr = {.handled_access_fs = LANDLOCK_ACCESS_FS_MAKE_FIFO};
+	int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+		    syscall(SYS_landlock_restrict_self, fd, 0) == 0
+		? 0
+		: -errno;
+	close(fd);
+	return r;
+}
+
+static int landlock_pipe[2], landlock_go[2];
+
+static void *landlock_thread(void *arg)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	(void)arg;
+	if (confine_self() < 0)
+		tid = -1;
+	if (write(landlock_pipe[1], &tid, sizeof(tid)) != sizeof(tid))
+		_exit(3);
+	pause();
+	return NULL;
+}
+
+START_TEST(test_landlock)
+{
+	_cleanup_(kread_freep) struct kread *kr = NULL;
+	struct kread_landlock ll;
+	struct ckpt_error e = {0};
+	pid_t kid, tid;
+	char c = 1;
+
+	ck_assert_int_eq(pipe(landlock_pipe), 0);
+	ck_assert_int_eq(pipe(landlock_go), 0);
+	kid = fork();
+	ck_assert_int_ge(kid, 0);
+	if (kid == 0) {
+		pthread_t th;
+		pid_t self = getpid();
+
+		/* first unconfined, one thread confined, then both */
+		if (read(landlock_go[0], &c, 1) != 1 ||
+		    pthread_create(&th, NULL, landlock_thread, NULL) != 0)
+			_exit(2);
+		if (read(landlock_go[0], &c, 1) != 1)
+			_exit(2);
+		if (confine_self() < 0)
+			self = -1;
+		if (write(landlock_pipe[1], &self, sizeof(self)) != sizeof(self))
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	ck_assert_msg(kread_landlock(&kr, kid, &ll, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(ll.threads, 1);
+	ck_assert_uint_eq(ll.confined, 0);
+	ck_assert_int_eq(write(landlock_go[1], &c, 1), 1);
+	ck_assert_int_eq(read(landlock_pipe[0], &tid, sizeof(tid)), sizeof(tid));
+	ck_assert_int_gt(tid, 0);
+	ck_assert_msg(kread_landlock(&kr, kid, &ll, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(ll.threads, 2);
+	ck_assert_uint_eq(ll.confined, 1);
+	ck_assert_int_eq(ll.first, tid);
+	ck_assert_int_eq(write(landlock_go[1], &c, 1), 1);
+	ck_assert_int_eq(read(landlock_pipe[0], &tid, sizeof(tid)), sizeof(tid));
+	ck_assert_int_eq(tid, kid);
+	ck_assert_msg(kread_landlock(&kr, kid, &ll, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(ll.confined, 2);
+	ck_assert_int_eq(ll.first, kid);
+	/* ourselves: the calibration's thread confined itself and is gone */
+	ck_assert_msg(kread_landlock(&kr, getpid(), &ll, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(ll.threads, 1);
+	ck_assert_uint_eq(ll.confined, 0);
+	kill(kid, SIGKILL);
+	waitpid(kid, NULL, 0);
+	/* gone */
+	ck_assert_int_lt(kread_landlock(&kr, kid, &ll, &e), 0);
+}
+END_TEST
+
 /* Multicast groups joined, IPv4 and IPv6; none on a fresh socket. */
 START_TEST(test_inet_mcast)
 {
@@ -505,6 +597,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_unix_queue_chunks);
 	tcase_add_test(tc, test_iouring);
 	tcase_add_test(tc, test_stop_collected);
+	tcase_add_test(tc, test_landlock);
 	tcase_add_test(tc, test_inet_mcast);
 	tcase_add_test(tc, test_inet_state);
 	suite_add_tcase(s, tc);
