@@ -185,6 +185,9 @@ struct dump_ctx {
 	int self_pidfd; /* pidfd of our own process, for probing files in flight, or -1 */
 	struct kread *kread; /* the kernel reader, once a kind needed it (fd_probe.kread) */
 	enum dump_landlock landlock; /* whether this kernel runs Landlock (dump_landlock.c) */
+	/* the tree's session keyring, the first task's (dump_keyring.c; 0: none yet) */
+	uint32_t keyring_serial;
+	pid_t keyring_pid;
 	cpu_set_t online;    /* the CPUs online, once cpus_online read them (online_read) */
 	bool online_read;
 
@@ -263,6 +266,21 @@ int dump_timers(struct dump_task *t, CoreEntry *core, struct ckpt_error *e);
 int dump_sud_suspend(struct dump_task *t, struct ckpt_error *e);
 int dump_sud_resume(struct dump_task *t, struct ckpt_error *e);
 int dump_thread_sud(const struct dump_task *t, ThreadCore *tc, struct ckpt_error *e);
+
+/* dump_keyring.c: the remote calls of a process's batch that ask for its
+ * keyrings (DUMP_KEYRING_CALLS of them into ops; the session keyring's
+ * list of at most DUMP_KEYRING_LIST serials written at list_at), their
+ * answers made CoreEntry.keyring; each thread's thread and session
+ * keyrings (its batch); what a restore could not give back, refused */
+#define DUMP_KEYRING_CALLS 5
+#define DUMP_KEYRING_LIST 64
+size_t dump_keyring_calls(struct rsys_op *ops, const char **names, uint64_t list_at);
+int dump_keyring(struct dump_task *t, CoreEntry *core, const long *rets, const uint32_t *list,
+		 struct ckpt_error *e);
+int dump_keyring_thread(pid_t pid, const CoreEntry *core, pid_t tid, long thread_keyring,
+			long session, struct ckpt_error *e);
+int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const CoreEntry *core,
+		       struct ckpt_error *e);
 
 /* dump_landlock.c: the kernel reader made ready to read Landlock domains,
  * before the freeze (a hint: nothing fails); then refuses t (frozen, every thread seized) when a

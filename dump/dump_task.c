@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/keyctl.h>
 #include <linux/mempolicy.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -208,10 +209,10 @@ static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
  * scratch: a slot of THREAD_OUT_SLOT bytes each for THREAD_LANES threads
  * whose batches run at the same time.
  */
-#define THREAD_OUT_OFF (NSIG_MAX * sizeof(struct kernel_sigaction) + 64)
+#define THREAD_OUT_OFF (NSIG_MAX * sizeof(struct kernel_sigaction) + 64 + DUMP_KEYRING_LIST * 4)
 #define THREAD_LANES 8 /* (of the 16 lanes of a table: RSYS_LANE_BYTES) */
 #define THREAD_OUT_SLOT 256
-#define THREAD_CALLS 14
+#define THREAD_CALLS 16
 #define THREAD_OPT0 10 /* the speculation controls and the memory policy: may fail */
 #define MPOL_WORDS 16  /* node masks of up to 1024 nodes (x86-64's MAX_NUMNODES) */
 
@@ -245,7 +246,9 @@ static const char *const thread_call_names[THREAD_CALLS] = {"sigaltstack",
 							    "prctl(PR_GET_SPECULATION_CTRL)",
 							    "prctl(PR_GET_SPECULATION_CTRL)",
 							    "prctl(PR_GET_SPECULATION_CTRL)",
-							    "get_mempolicy"};
+							    "get_mempolicy",
+							    "keyctl(KEYCTL_GET_KEYRING_ID)",
+							    "keyctl(KEYCTL_GET_KEYRING_ID)"};
 
 /*
  * sigaltstack, the tid address, the parent-death signal, securebits, the
@@ -278,6 +281,13 @@ static void thread_calls(struct rsys_op *ops, uint64_t at)
 	    {__NR_get_mempolicy,
 	     {at + offsetof(struct thread_out, mpol_mode),
 	      at + offsetof(struct thread_out, mpol_nodes), MPOL_WORDS * 64 + 1, 0, 0},
+	     0},
+	    /* its thread keyring (ENOKEY: none) and session keyring (dump_keyring_thread) */
+	    {__NR_keyctl,
+	     {KEYCTL_GET_KEYRING_ID, (uint64_t)(int64_t)KEY_SPEC_THREAD_KEYRING, 0},
+	     0},
+	    {__NR_keyctl,
+	     {KEYCTL_GET_KEYRING_ID, (uint64_t)(int64_t)KEY_SPEC_SESSION_KEYRING, 0},
 	     0},
 	};
 
@@ -415,6 +425,10 @@ static int dump_threads_remote(pid_t pid, const struct rsys *proc, CoreEntry *co
 
 			memcpy(&out, outs + k * THREAD_OUT_SLOT, sizeof(out));
 			r = thread_fill(pid, core->threads[base + k], s[k].ops, &out, e);
+			if (r >= 0)
+				r = dump_keyring_thread(pid, core, core->threads[base + k]->tid,
+							s[k].ops[THREAD_OPT0 + 4].ret,
+							s[k].ops[THREAD_OPT0 + 5].ret, e);
 		}
 	}
 	return r;
@@ -501,15 +515,20 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 		struct kernel_sigaction ksa[NSIG_MAX];
 		int subreaper, pad;
 		uint64_t xcomp;
+		uint32_t keys[DUMP_KEYRING_LIST]; /* the session keyring's links */
 	} out;
 	struct kernel_sigaction *ksa = out.ksa;
-	struct rsys_op ops[NSIG_MAX + 8];
-	const char *names[NSIG_MAX + 8];
-	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, k_ksm, k_xcomp, bad;
+	struct rsys_op ops[NSIG_MAX + 8 + DUMP_KEYRING_CALLS];
+	const char *names[NSIG_MAX + 8 + DUMP_KEYRING_CALLS];
+	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, k_ksm, k_xcomp, k_key,
+	       bad;
 	uint64_t sub_at = t->rsys.scratch + offsetof(typeof(out), subreaper);
 	uint64_t xcomp_at = t->rsys.scratch + offsetof(typeof(out), xcomp);
+	uint64_t keys_at = t->rsys.scratch + offsetof(typeof(out), keys);
+	long key_rets[DUMP_KEYRING_CALLS];
 	int r;
 
+	_Static_assert(sizeof(out) <= THREAD_OUT_OFF, "the thread slots follow the output");
 	memset(&out, 0, sizeof(out));
 	r = remote_write(t->pid, t->rsys.scratch, ksa, sizeof(out.ksa), e);
 	if (r < 0)
@@ -541,17 +560,20 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	 * (ARCH_REQ_XCOMP_PERM: AMX tiles) */
 	names[k_xcomp = nops] = "arch_prctl(ARCH_GET_XCOMP_PERM)";
 	ops[nops++] = (struct rsys_op){__NR_arch_prctl, {ARCH_GET_XCOMP_PERM, xcomp_at}, 0};
+	/* its keyrings: told apart by dump_keyring (ENOKEY, ENOSYS...) */
+	k_key = nops;
+	nops += dump_keyring_calls(ops + k_key, names + k_key, keys_at);
 	r = rsys_batch(&t->rsys, ops, nops, e);
 	if (r < 0)
 		return r;
 	bad = rsys_op_failed(ops, k_mdwe);
 	if (bad == k_mdwe) {
-		bad = nops;
-		for (size_t k = k_mdwe; k < nops && bad == nops; k++)
+		bad = k_key;
+		for (size_t k = k_mdwe; k < k_key && bad == k_key; k++)
 			if (ops[k].ret < 0 && ops[k].ret != -EINVAL)
 				bad = k;
 	}
-	if (bad < nops)
+	if (bad < k_key)
 		return ckpt_err_errno(e, (int)ops[bad].ret, "remote %s in pid %d%s", names[bad],
 				      t->pid, bad < k_sec ? " (signal actions)" : "");
 	r = remote_read(t->pid, t->rsys.scratch, &out, sizeof(out), e);
@@ -592,6 +614,11 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	core->has_xcomp_perm = ops[k_xcomp].ret == 0;
 	core->xcomp_perm = ops[k_xcomp].ret == 0 ? out.xcomp : 0;
 	t->brk = (uint64_t)ops[k_brk].ret;
+	for (size_t k = 0; k < DUMP_KEYRING_CALLS; k++)
+		key_rets[k] = ops[k_key + k].ret;
+	r = dump_keyring(t, core, key_rets, out.keys, e);
+	if (r < 0)
+		return r;
 	return dump_timers(t, core, e);
 }
 
@@ -1086,6 +1113,8 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	r = dump_rlimits(t->pid, core, e);
 	if (r >= 0 && c->opts->caller_unprivileged)
 		r = dump_sched_check_unprivileged(core, e);
+	if (r >= 0)
+		r = dump_keyring_check(c, t, core, e);
 	if (r < 0)
 		return r;
 	r = dump_cwd(t->pid, core, c->opts->save_tmpfs_files, e);

@@ -726,6 +726,8 @@ static int validate_core(struct restore_ctx *ctx, struct rtask *t)
 	if (c->has_mdwe && c->mdwe != 0 && c->mdwe != 1 && c->mdwe != 3)
 		return ckpt_err(e, -EINVAL, "%s: field mdwe: %#x is not 0, 1 or 3", f, c->mdwe);
 	r = validate_creds(ctx, f, c->creds);
+	if (r >= 0)
+		r = keyring_validate(ctx, f, c);
 	if (r < 0)
 		return r;
 	r = validate_sigactions(ctx, f, c);

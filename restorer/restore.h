@@ -333,6 +333,8 @@ struct restore_ctx {
 	size_t nfiles;
 	struct plan plan;
 
+	bool new_keyring; /* the tree gets a new session keyring (keyring.c) */
+
 	/* facts about this machine */
 	pid_t pid_max;
 	uint64_t nofile_max; /* our hard RLIMIT_NOFILE */
@@ -722,6 +724,13 @@ int locks_restore_task(struct restore_ctx *ctx, struct rtask *t, bool *taken);
 /* ---- sigio.c: signal-driven I/O of the descriptions (stage verify, stage sigio) ---- */
 int sigio_verify(struct restore_ctx *ctx);
 int sigio_restore(struct restore_ctx *ctx);
+
+/* ---- keyring.c: the tree's session keyring ---------------------------------------- */
+int keyring_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
+/* Stage pids: whether the tree keeps our session keyring (ctx->new_keyring) */
+int keyring_check(struct restore_ctx *ctx);
+/* ... and, where not, a new one joined before the first fork */
+int keyring_enter(struct restore_ctx *ctx);
 
 /* ---- seccomp.c: stage seccomp -------------------------------------------------- */
 int seccomp_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);

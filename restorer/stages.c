@@ -48,9 +48,14 @@ static int stage_pids(struct restore_ctx *ctx)
 
 	if (r >= 0)
 		r = procstate_check_audit(ctx);
-	if (r < 0)
-		return r;
-	return checks_pids_free(ctx);
+	if (r >= 0)
+		r = keyring_check(ctx);
+	if (r >= 0)
+		r = checks_pids_free(ctx);
+	/* last: the tree's keyring, the first thing made for it */
+	if (r >= 0)
+		r = keyring_enter(ctx);
+	return r;
 }
 
 static int stage_clocks(struct restore_ctx *ctx)
@@ -252,7 +257,8 @@ static const struct stage stages[] = {
      "clone3(set_tid) can only take free pids; find a pid in use now, with a clear message, "
      "rather than half way through forking. First, the address ranges of memory shared "
      "copy-on-write between parents and children are reserved in the restorer, before "
-     "anything it allocates later can land there (cow.c)."},
+     "anything it allocates later can land there (cow.c). Last, the tree's session keyring "
+     "(keyring.c): every task inherits the restorer's, chosen before the first fork."},
     {"clocks", stage_clocks,
      "--continue-clocks: the time namespace the tasks will enter gets its offsets before any "
      "task exists (they are fixed once one enters it), and absolute timerfd deadlines are "

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""keyring.py LOG READY MODE
+
+A program in a session keyring (keyrings(7)), as set up by MODE:
+
+  plain     none of its own: the kernel falls back to its user's session
+            keyring (_uid_ses.UID);
+  empty     a new empty one of its own (KEYCTL_JOIN_SESSION_KEYRING, what
+            `keyctl session` does);
+  userlink  a new one linking its user's keyring (_uid.UID), as
+            pam_keyinit makes at login;
+  key       a new one holding a key of its own;
+  process   a process keyring (KEY_SPEC_PROCESS_KEYRING);
+  thread    a thread with a thread keyring (KEY_SPEC_THREAD_KEYRING).
+
+Every 200 ms it logs "now SERIAL DESCRIPTION links=A,B secret=S": its
+session keyring's serial and description (type;uid;gid;perm;name), the
+serials linked in it, and what a search of its keyrings finds for a user
+key described "root-secret" (- when none); "ok N" every second; first
+"start PID ..." with the same fields.
+"""
+import ctypes, os, sys, threading, time
+
+log, ready, mode = sys.argv[1:4]
+fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_add_key, SYS_keyctl = 248, 250
+GET_KEYRING_ID, JOIN, DESCRIBE, LINK, SEARCH, READ = 0, 1, 6, 8, 10, 11
+THREAD, PROCESS, SESSION, USER = -1, -2, -3, -4
+L = ctypes.c_long
+
+
+def keyctl(op, *args):
+    conv = [a if isinstance(a, (ctypes.Array, bytes)) else L(a) for a in args]
+    r = libc.syscall(L(SYS_keyctl), L(op), *conv)
+    return r if r >= 0 else -ctypes.get_errno()
+
+
+def say(text):
+    os.write(fd, (text + "\n").encode())
+
+
+def state():
+    sid = keyctl(GET_KEYRING_ID, SESSION, 0)
+    desc = ctypes.create_string_buffer(256)
+    keyctl(DESCRIBE, sid, desc, 256)
+    links = (ctypes.c_int32 * 64)()
+    n = keyctl(READ, SESSION, links, 256)
+    found = keyctl(SEARCH, SESSION, b"user", b"root-secret", 0)
+    secret = "-"
+    if found > 0:
+        buf = ctypes.create_string_buffer(64)
+        got = keyctl(READ, found, buf, 64)
+        secret = buf.raw[:max(got, 0)].decode(errors="replace")
+    linked = ",".join(str(links[i]) for i in range(min(max(n, 0) // 4, 64)))
+    return "%d %s links=%s secret=%s" % (sid, desc.value.decode(), linked, secret)
+
+
+if mode in ("empty", "userlink", "key"):
+    if keyctl(JOIN, 0) < 0:
+        sys.exit("KEYCTL_JOIN_SESSION_KEYRING failed")
+if mode == "userlink" and keyctl(LINK, keyctl(GET_KEYRING_ID, USER, 1), SESSION) < 0:
+    sys.exit("KEYCTL_LINK of the user keyring failed")
+if mode == "key":
+    if libc.syscall(L(SYS_add_key), b"user", b"ckpt-test", b"secret", L(6), L(SESSION)) < 0:
+        sys.exit("add_key failed")
+if mode == "process" and keyctl(GET_KEYRING_ID, PROCESS, 1) < 0:
+    sys.exit("a process keyring could not be made")
+if mode == "thread":
+    made = threading.Event()
+
+    def keep():
+        keyctl(GET_KEYRING_ID, THREAD, 1)
+        made.set()
+        while True:
+            time.sleep(1)
+
+    threading.Thread(target=keep, daemon=True).start()
+    made.wait()
+
+say("start %d %s" % (os.getpid(), state()))
+with open(ready + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(ready + ".tmp", ready)
+n = 0
+while True:
+    say("now %s" % state())
+    n += 1
+    if n % 5 == 0:
+        say("ok %d" % (n // 5))
+    time.sleep(0.2)
