@@ -282,6 +282,10 @@ int dump_keyring_thread(pid_t pid, const CoreEntry *core, pid_t tid, long thread
 int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const CoreEntry *core,
 		       struct ckpt_error *e);
 
+/* dump_ldt.c: the process's LDT (probe: what the batch's modify_ldt(0) of
+ * 8 bytes answered), in its open session */
+int dump_ldt(struct dump_task *t, long probe, CoreEntry *core, struct ckpt_error *e);
+
 /* dump_landlock.c: the kernel reader made ready to read Landlock domains,
  * before the freeze (a hint: nothing fails); then refuses t (frozen, every thread seized) when a
  * thread of it is confined by Landlock */

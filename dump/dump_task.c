@@ -516,15 +516,17 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 		int subreaper, pad;
 		uint64_t xcomp;
 		uint32_t keys[DUMP_KEYRING_LIST]; /* the session keyring's links */
+		uint64_t ldt0;			  /* the first LDT entry (dump_ldt) */
 	} out;
 	struct kernel_sigaction *ksa = out.ksa;
-	struct rsys_op ops[NSIG_MAX + 8 + DUMP_KEYRING_CALLS];
-	const char *names[NSIG_MAX + 8 + DUMP_KEYRING_CALLS];
+	struct rsys_op ops[NSIG_MAX + 9 + DUMP_KEYRING_CALLS];
+	const char *names[NSIG_MAX + 9 + DUMP_KEYRING_CALLS];
 	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, k_ksm, k_xcomp, k_key,
-	       bad;
+	       k_ldt, bad;
 	uint64_t sub_at = t->rsys.scratch + offsetof(typeof(out), subreaper);
 	uint64_t xcomp_at = t->rsys.scratch + offsetof(typeof(out), xcomp);
 	uint64_t keys_at = t->rsys.scratch + offsetof(typeof(out), keys);
+	uint64_t ldt_at = t->rsys.scratch + offsetof(typeof(out), ldt0);
 	long key_rets[DUMP_KEYRING_CALLS];
 	int r;
 
@@ -563,6 +565,9 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	/* its keyrings: told apart by dump_keyring (ENOKEY, ENOSYS...) */
 	k_key = nops;
 	nops += dump_keyring_calls(ops + k_key, names + k_key, keys_at);
+	/* whether it has an LDT (dump_ldt: ENOSYS without modify_ldt) */
+	names[k_ldt = nops] = "modify_ldt(0)";
+	ops[nops++] = (struct rsys_op){__NR_modify_ldt, {0, ldt_at, 8}, 0};
 	r = rsys_batch(&t->rsys, ops, nops, e);
 	if (r < 0)
 		return r;
@@ -617,6 +622,8 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	for (size_t k = 0; k < DUMP_KEYRING_CALLS; k++)
 		key_rets[k] = ops[k_key + k].ret;
 	r = dump_keyring(t, core, key_rets, out.keys, e);
+	if (r >= 0)
+		r = dump_ldt(t, ops[k_ldt].ret, core, e);
 	if (r < 0)
 		return r;
 	return dump_timers(t, core, e);

@@ -728,6 +728,8 @@ static int validate_core(struct restore_ctx *ctx, struct rtask *t)
 	r = validate_creds(ctx, f, c->creds);
 	if (r >= 0)
 		r = keyring_validate(ctx, f, c);
+	if (r >= 0)
+		r = ldt_validate(ctx, f, c);
 	if (r < 0)
 		return r;
 	r = validate_sigactions(ctx, f, c);

@@ -324,6 +324,9 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 			   "prctl(PR_SET_MEMORY_MERGE, 1)");
 	if (r >= 0)
 		r = modes_queue_areas(t, e);
+	/* before stage resume loads segment registers that may select them */
+	if (r >= 0)
+		r = ldt_queue(t, e);
 	/* before stage resume sets the threads' xstate, which may hold it; the
 	 * other features are static: every process has those this CPU has */
 	if (r >= 0 && c->has_xcomp_perm && c->xcomp_perm & 1ULL << XFEATURE_XTILEDATA)

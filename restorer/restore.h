@@ -725,6 +725,11 @@ int locks_restore_task(struct restore_ctx *ctx, struct rtask *t, bool *taken);
 int sigio_verify(struct restore_ctx *ctx);
 int sigio_restore(struct restore_ctx *ctx);
 
+/* ---- ldt.c: the process's LDT ---------------------------------------------------- */
+int ldt_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
+/* Queued in its batch of stage procstate, with the scratch to itself. */
+int ldt_queue(struct rtask *t, struct ckpt_error *e);
+
 /* ---- keyring.c: the tree's session keyring ---------------------------------------- */
 int keyring_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
 /* Stage pids: whether the tree keeps our session keyring (ctx->new_keyring) */

@@ -310,6 +310,7 @@ static const struct stage stages[] = {
      "meanwhile leaves its signal pending)."},
     {"procstate", stage_procstate,
      "Personality (after memory: READ_IMPLIES_EXEC would change the mappings), timer slack, "
+     "the LDT (before resume loads segment registers that may select its entries), "
      "parent-death signals and child subreaper (after creds, which clear the parent-death "
      "signal), per-thread modes (TSC, CPUID, speculation controls: after seccomp, whose "
      "filters may force those off), then scheduling policy, nice and CPU affinity last, so that a "

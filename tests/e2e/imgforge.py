@@ -19,7 +19,7 @@
 
 PATH is field numbers joined by dots ("20.5": FileEntry.pipe.dev; "14@3.4":
 field 4 of the fourth field 14, MmEntry.vmas[3].flags); VALUE
-an integer (varint) or s:TEXT (string or bytes). The targeted commands
+an integer (varint, or fixed where the field is) or s:TEXT (string or bytes). The targeted commands
 make one precise forgery for a test; mutate makes random ones.
 
 A flipped byte is caught by the inventory checksum before any parser sees
@@ -346,7 +346,12 @@ def cmd_set(d, name, k, path, value):
     fields = parse(recs[int(k)])
     f = _field(fields, path.split("."), create=True)
     v = _value(value)
-    f[1], f[2] = (2, v) if isinstance(v, bytes) else (0, v)
+    if isinstance(v, bytes):
+        f[1], f[2] = 2, v
+    elif f[1] in (1, 5):  # a fixed64 or fixed32 field stays one
+        f[2] = (v & (1 << (64 if f[1] == 1 else 32)) - 1).to_bytes(8 if f[1] == 1 else 4, "little")
+    else:
+        f[1], f[2] = 0, v
     recs[int(k)] = _repack(fields)
     fix_inventory(d, name, write_records(p, head, recs))
     return 0
