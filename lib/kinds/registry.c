@@ -31,6 +31,7 @@ extern const struct fd_kind fd_kind_pidfd;
 extern const struct fd_kind fd_kind_netlink;
 extern const struct fd_kind fd_kind_symlink;
 extern const struct fd_kind fd_kind_iouring;
+extern const struct fd_kind fd_kind_mqueue;
 
 static const struct {
 	const struct fd_kind *kind;
@@ -39,6 +40,9 @@ static const struct {
 } fd_kinds[] = {
     /* before reg: its files are regular files too */
     {&fd_kind_procfile, FILE_TYPE__FILE_PROC},
+    /* before reg and deleted: a queue's fd is a regular file whose link is
+     * its name, "(deleted)" once unlinked */
+    {&fd_kind_mqueue, FILE_TYPE__FILE_MQUEUE},
     {&fd_kind_reg, FILE_TYPE__FILE_REG},
     {&fd_kind_dir, FILE_TYPE__FILE_DIR},
     {&fd_kind_chr, FILE_TYPE__FILE_CHR},
