@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/timerfd.h>
+#include <mqueue.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -429,6 +430,66 @@ START_TEST(test_chr_roundtrip)
 	ck_assert_int_eq(fcntl(nfd, F_GETFL) & (O_ACCMODE | O_NONBLOCK),
 			 chr_devs[_i].flags & (O_ACCMODE | O_NONBLOCK));
 	file_entry_free_fields(&fe);
+}
+END_TEST
+
+/* A POSIX message queue: dumped, opened again by name; another queue of the
+ * name, or none, refused; an unlinked one refused at dump. */
+START_TEST(test_mqueue_roundtrip)
+{
+	struct mq_attr attr = {.mq_maxmsg = 4, .mq_msgsize = 32};
+	_cleanup_close_ int nfd = -1, again = -1;
+	struct ckpt_error e = {};
+	const struct fd_kind *k;
+	struct fd_probe p;
+	struct stat a, b;
+	char name[64];
+	FileEntry fe;
+	int q;
+
+	snprintf(name, sizeof(name), "/ckpt-check-%d", (int)getpid());
+	mq_unlink(name);
+	q = mq_open(name, O_RDWR | O_NONBLOCK | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &attr);
+	ck_assert_int_ge(q, 0);
+	ck_assert_int_eq(mq_send(q, "x", 1, 0), 0);
+	k = probe_and_dump(q, &fe, &p);
+	fd_probe_release(&p);
+	ck_assert_str_eq(k->name, "POSIX message queue");
+	ck_assert_int_eq(fe.type, FILE_TYPE__FILE_MQUEUE);
+	ck_assert_str_eq(fe.path, name);
+	ck_assert_uint_eq(fe.mqueue->maxmsg, 4);
+	ck_assert_uint_eq(fe.mqueue->msgsize, 32);
+	assert_packs(&fe);
+	ck_assert_msg(k->verify(&fe, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(fstat(nfd, &a), 0);
+	ck_assert_int_eq(fstat(q, &b), 0);
+	ck_assert_uint_eq(a.st_ino, b.st_ino);
+	ck_assert_int_eq(fcntl(nfd, F_GETFL) & (O_ACCMODE | O_NONBLOCK), O_RDWR | O_NONBLOCK);
+	/* another queue under the name */
+	ck_assert_int_eq(mq_unlink(name), 0);
+	again = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &attr);
+	ck_assert_int_ge(again, 0);
+	ck_assert_int_eq(k->verify(&fe, &e), -ESTALE);
+	ck_assert_msg(strstr(e.msg, "is not the one dumped"), "%s", e.msg);
+	/* none */
+	ck_assert_int_eq(mq_unlink(name), 0);
+	ck_assert_int_eq(k->verify(&fe, &e), -ENOENT);
+	ck_assert_msg(strstr(e.msg, "no queue has that name"), "%s", e.msg);
+	file_entry_free_fields(&fe);
+	/* the first one, unlinked: refused at dump */
+	{
+		_cleanup_close_ int pidfd = self_pidfd();
+
+		ck_assert_msg(fd_probe_fill(pidfd, getpid(), q, &p, &e) == 0, "%s", e.msg);
+		ck_assert_ptr_eq(fd_kind_find(&p), k);
+		file_entry__init(&fe);
+		ck_assert_int_eq(k->dump(&p, &fe, &e), -EOPNOTSUPP);
+		ck_assert_msg(strstr(e.msg, "was unlinked"), "%s", e.msg);
+		fd_probe_release(&p);
+		file_entry_free_fields(&fe);
+	}
+	close(q);
 }
 END_TEST
 
@@ -1078,6 +1139,7 @@ static Suite *kinds_suite(void)
 
 	tc = tcase_create("describe");
 	tcase_add_test(tc, test_describe);
+	tcase_add_test(tc, test_mqueue_roundtrip);
 	tcase_add_test(tc, test_describe_without_copy);
 	suite_add_tcase(s, tc);
 
