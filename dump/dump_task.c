@@ -519,10 +519,10 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 		uint64_t ldt0;			  /* the first LDT entry (dump_ldt) */
 	} out;
 	struct kernel_sigaction *ksa = out.ksa;
-	struct rsys_op ops[NSIG_MAX + 9 + DUMP_KEYRING_CALLS];
-	const char *names[NSIG_MAX + 9 + DUMP_KEYRING_CALLS];
-	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, k_ksm, k_xcomp, k_key,
-	       k_ldt, bad;
+	struct rsys_op ops[NSIG_MAX + 10 + DUMP_KEYRING_CALLS];
+	const char *names[NSIG_MAX + 10 + DUMP_KEYRING_CALLS];
+	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, k_ksm, k_xcomp, k_fh,
+	       k_key, k_ldt, bad;
 	uint64_t sub_at = t->rsys.scratch + offsetof(typeof(out), subreaper);
 	uint64_t xcomp_at = t->rsys.scratch + offsetof(typeof(out), xcomp);
 	uint64_t keys_at = t->rsys.scratch + offsetof(typeof(out), keys);
@@ -562,6 +562,9 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	 * (ARCH_REQ_XCOMP_PERM: AMX tiles) */
 	names[k_xcomp = nops] = "arch_prctl(ARCH_GET_XCOMP_PERM)";
 	ops[nops++] = (struct rsys_op){__NR_arch_prctl, {ARCH_GET_XCOMP_PERM, xcomp_at}, 0};
+	/* the size of its private futex hash (EINVAL: a kernel before 6.16) */
+	names[k_fh = nops] = "prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS)";
+	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS}, 0};
 	/* its keyrings: told apart by dump_keyring (ENOKEY, ENOSYS...) */
 	k_key = nops;
 	nops += dump_keyring_calls(ops + k_key, names + k_key, keys_at);
@@ -616,6 +619,11 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	core->mdwe = ops[k_mdwe].ret >= 0 ? (uint32_t)ops[k_mdwe].ret : 0;
 	core->has_memory_merge = ops[k_ksm].ret >= 0;
 	core->memory_merge = ops[k_ksm].ret > 0;
+	/* 0 in a process of one thread is one with no private hash yet, most
+	 * likely (the kernel makes it with the first thread): left unset, as
+	 * the restored process's is */
+	core->has_futex_hash_slots = ops[k_fh].ret > 0 || (ops[k_fh].ret == 0 && t->nthreads);
+	core->futex_hash_slots = core->has_futex_hash_slots ? (uint32_t)ops[k_fh].ret : 0;
 	core->has_xcomp_perm = ops[k_xcomp].ret == 0;
 	core->xcomp_perm = ops[k_xcomp].ret == 0 ? out.xcomp : 0;
 	t->brk = (uint64_t)ops[k_brk].ret;

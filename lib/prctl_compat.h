@@ -19,6 +19,15 @@
 #define PR_GET_MEMORY_MERGE 68
 #endif
 
+/* the private futex hash of a process, Linux 6.16 */
+#ifndef PR_FUTEX_HASH
+#define PR_FUTEX_HASH 78
+#define PR_FUTEX_HASH_SET_SLOTS 1
+#define PR_FUTEX_HASH_GET_SLOTS 2
+#endif
+/* the most slots the kernel gives a private futex hash (futex_hash_allocate) */
+#define FUTEX_HASH_SLOTS_MAX (1u << 16)
+
 /* x86 arch_prctl codes (asm/prctl.h has them since 4.12) */
 #ifndef ARCH_GET_CPUID
 #define ARCH_GET_CPUID 0x1011

@@ -66,6 +66,12 @@ int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *
 	if (c->has_autogroup_nice && (c->autogroup_nice < -20 || c->autogroup_nice > 19))
 		return ckpt_err(e, -EINVAL, "%s: field autogroup_nice: %d is out of range -20..19",
 				f, c->autogroup_nice);
+	if (c->has_futex_hash_slots && ((c->futex_hash_slots & (c->futex_hash_slots - 1)) ||
+					c->futex_hash_slots > FUTEX_HASH_SLOTS_MAX))
+		return ckpt_err(e, -EINVAL,
+				"%s: field futex_hash_slots: %u is not 0 or a power of two up "
+				"to %u",
+				f, c->futex_hash_slots, FUTEX_HASH_SLOTS_MAX);
 	if (c->has_stop_collected && c->stop_collected && !(c->has_stopped && c->stopped))
 		return ckpt_err(e, -EINVAL, "%s: field stop_collected: set for a task not stopped",
 				f);
@@ -322,6 +328,13 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	if (r >= 0 && c->has_memory_merge && c->memory_merge)
 		r = rqueue(t, e, __NR_prctl, RARGS(PR_SET_MEMORY_MERGE, 1, 0, 0, 0),
 			   "prctl(PR_SET_MEMORY_MERGE, 1)");
+	/* its threads exist (stage fds): the kernel gave it its default hash
+	 * with the first of them, which this replaces */
+	if (r >= 0 && c->has_futex_hash_slots)
+		r = rqueue(t, e, __NR_prctl,
+			   RARGS(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, c->futex_hash_slots, 0, 0),
+			   "prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, %u)",
+			   c->futex_hash_slots);
 	if (r >= 0)
 		r = modes_queue_areas(t, e);
 	/* before stage resume loads segment registers that may select them */
