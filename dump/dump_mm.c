@@ -230,6 +230,17 @@ static int dump_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 		    "whose pager is still bringing its pages in, or the program's own "
 		    "userfaultfd",
 		    e);
+	/* the keys a process allocated (pkey_alloc) and the rights its
+	 * threads gave each (PKRU) go with them: not saved yet */
+	if (v->pkey) {
+		char why[128];
+
+		snprintf(why, sizeof(why),
+			 "memory protection key %d (pkey_mprotect): the keys of a process are "
+			 "not saved; not supported yet",
+			 v->pkey);
+		return refuse_area(pid, v, why, e);
+	}
 	vma->start = v->start;
 	vma->end = v->end;
 	vma->prot = v->prot;

@@ -415,6 +415,16 @@ static int parse_maps(const char *text, const char *src, struct proc_vma_list *r
 				r = parse_vmflags(line + 8, src, it.no, &l.v[l.n - 1], e);
 				if (r < 0)
 					goto fail;
+			} else if (!strncmp(line, "ProtectionKey:", 14)) {
+				char *end;
+				long k = strtol(line + 14, &end, 10);
+
+				if (end == line + 14 || *end || k < 0 || k > 15) {
+					r = parse_err(e, src, it.no, "bad ProtectionKey \"%.40s\"",
+						      line);
+					goto fail;
+				}
+				l.v[l.n - 1].pkey = (int)k;
 			}
 			continue;
 		}

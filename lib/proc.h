@@ -30,6 +30,7 @@ struct proc_vma {
 	/* from smaps only (has_vmflags false for maps) */
 	bool has_vmflags;
 	char vmflags[128]; /* "rd wr mr mw me ac sd" */
+	int pkey;	   /* ProtectionKey (CPUs with memory protection keys), else 0 */
 };
 
 struct proc_vma_list {

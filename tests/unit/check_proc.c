@@ -167,7 +167,32 @@ START_TEST(test_smaps_python_tricky)
 	v = find_vma(&l, "/tmp/pk_deleted.bin");
 	ck_assert_ptr_nonnull(v);
 	ck_assert(v->deleted);
+	ck_assert_int_eq(v->pkey, 0);
 	proc_vma_list_free(&l);
+}
+END_TEST
+
+/* ProtectionKey (CPUs with memory protection keys): 0 unless pkey_mprotect set one. */
+START_TEST(test_smaps_pkey)
+{
+	static const char text[] = "7f0000000000-7f0000001000 rw-p 00000000 00:00 0 \n"
+				   "Rss:                   4 kB\n"
+				   "ProtectionKey:         3\n"
+				   "VmFlags: rd wr mr mw me ac\n"
+				   "7f0000001000-7f0000002000 rw-p 00000000 00:00 0 \n"
+				   "ProtectionKey:         0\n"
+				   "VmFlags: rd wr mr mw me ac\n";
+	struct proc_vma_list l = {};
+	struct ckpt_error e = {};
+
+	ck_assert_msg(proc_parse_maps_text(text, &l, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_int_eq(l.v[0].pkey, 3);
+	ck_assert_int_eq(l.v[1].pkey, 0);
+	proc_vma_list_free(&l);
+	ck_assert_int_lt(
+	    proc_parse_maps_text("1000-2000 r--p 0 00:00 0\nProtectionKey: x\n", &l, &e), 0);
+	ck_assert_msg(strstr(e.msg, "bad ProtectionKey"), "%s", e.msg);
 }
 END_TEST
 
@@ -1047,6 +1072,7 @@ static Suite *proc_suite(void)
 	tcase_add_loop_test(tc, test_maps_fixture_counts, 0, ARRAY_SIZE(maps_fixtures));
 	tcase_add_test(tc, test_maps_sleep);
 	tcase_add_test(tc, test_smaps_python_tricky);
+	tcase_add_test(tc, test_smaps_pkey);
 	tcase_add_test(tc, test_maps_tricky);
 	tcase_add_loop_test(tc, test_maps_malformed, 0, ARRAY_SIZE(maps_bad));
 	tcase_add_test(tc, test_maps_empty);
