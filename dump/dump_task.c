@@ -699,6 +699,12 @@ static int dump_thread_status(pid_t pid, pid_t tid, ThreadCore *tc, uint64_t *re
 		return r;
 	if (tid == pid)
 		*ret_vm_lck = st.vm_lck_kb;
+	/* its return addresses on a stack of their own the restore does not make */
+	if (st.shstk)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: thread %d has a shadow stack (x86 CET, ARCH_SHSTK_ENABLE: "
+				"glibc turns it on for programs built with it); not supported yet",
+				pid, tid);
 	if (st.seccomp != 0 && ptrace_suspend_seccomp(tid, e) < 0)
 		return e->code;
 	tc->has_seccomp_mode = true;

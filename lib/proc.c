@@ -780,6 +780,14 @@ static int status_field(const char *key, const char *val, struct proc_status *st
 		*seen |= SEEN_GID;
 	} else if (!strcmp(key, "Groups")) {
 		return parse_groups(val, st);
+	} else if (!strcmp(key, "x86_Thread_features")) {
+		char buf[128];
+
+		snprintf(buf, sizeof(buf), " %s ", val);
+		for (char *c = buf; *c; c++)
+			if (*c == '\t')
+				*c = ' ';
+		st->shstk = strstr(buf, " shstk ") != NULL;
 	} else if (!strcmp(key, "NSpid")) {
 		st->nspid_levels = count_tokens(val);
 		if (st->nspid_levels < 1)

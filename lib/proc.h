@@ -96,6 +96,9 @@ struct proc_status {
 	 * (has_vm_lck false) in a task without memory */
 	uint64_t vm_lck_kb;
 	bool has_vm_lck;
+	/* x86_Thread_features holds "shstk": a user shadow stack is on (CPUs
+	 * with CET, kernels with CONFIG_X86_USER_SHADOW_STACK) */
+	bool shstk;
 };
 
 int proc_parse_status_text(const char *text, struct proc_status *ret, struct ckpt_error *e);

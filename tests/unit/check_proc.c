@@ -474,6 +474,27 @@ START_TEST(test_status_fields)
 	ck_assert_int_eq(st.seccomp, 2);
 	ck_assert(st.has_vm_lck);
 	ck_assert_uint_eq(st.vm_lck_kb, 132);
+	ck_assert(!st.shstk);
+}
+END_TEST
+
+/* x86_Thread_features: a shadow stack on or not (a feature only locked is not one). */
+START_TEST(test_status_shstk)
+{
+	static const char *const lines[] = {
+	    "x86_Thread_features:\tshstk wrss", "x86_Thread_features:\twrss shstk",
+	    "x86_Thread_features:\t", "x86_Thread_features_locked:\tshstk"};
+	static const bool want[] = {true, true, false, false};
+	struct ckpt_error e = {};
+	struct proc_status st;
+
+	for (size_t i = 0; i < 4; i++) {
+		_cleanup_free_ char *more = malloc(sizeof(status_min) + strlen(lines[i]) + 2);
+
+		sprintf(more, "%s%s\n", status_min, lines[i]);
+		ck_assert_msg(proc_parse_status_text(more, &st, &e) == 0, "%s", e.msg);
+		ck_assert_msg(st.shstk == want[i], "%s", lines[i]);
+	}
 }
 END_TEST
 
@@ -1073,6 +1094,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, test_maps_sleep);
 	tcase_add_test(tc, test_smaps_python_tricky);
 	tcase_add_test(tc, test_smaps_pkey);
+	tcase_add_test(tc, test_status_shstk);
 	tcase_add_test(tc, test_maps_tricky);
 	tcase_add_loop_test(tc, test_maps_malformed, 0, ARRAY_SIZE(maps_bad));
 	tcase_add_test(tc, test_maps_empty);
