@@ -531,7 +531,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	if (r >= 0)
 		dump_prefetch_sums(c);
 	if (r >= 0)
-		dump_landlock_prepare(c);
+		dump_kstate_prepare(c);
 	if (r >= 0 && (c->opts->leave_running || c->opts->parent))
 		warm_heap();
 	/* the page buffers too; faulted in while the tree runs where the pages

@@ -153,13 +153,11 @@ struct dump_zombie {
 
 struct file_sum; /* fd_kind.h */
 
-/* Whether this kernel runs Landlock, asked once a dump (dump_landlock.c);
- * UNSEEN: it does, and the kernel reader cannot tell a domain */
+/* Whether this kernel runs Landlock, asked once a dump (dump_kstate.c) */
 enum dump_landlock {
 	DUMP_LANDLOCK_UNASKED,
 	DUMP_LANDLOCK_OFF,
 	DUMP_LANDLOCK_ON,
-	DUMP_LANDLOCK_UNSEEN,
 };
 
 struct dump_ctx {
@@ -184,7 +182,8 @@ struct dump_ctx {
 	size_t ninflight, inflight_cap;
 	int self_pidfd; /* pidfd of our own process, for probing files in flight, or -1 */
 	struct kread *kread; /* the kernel reader, once a kind needed it (fd_probe.kread) */
-	enum dump_landlock landlock; /* whether this kernel runs Landlock (dump_landlock.c) */
+	enum dump_landlock landlock; /* whether this kernel runs Landlock (dump_kstate.c) */
+	bool kstate_unseen;	     /* the kernel reader could not tell a task's state (logged) */
 	/* the tree's session keyring, the first task's (dump_keyring.c; 0: none yet) */
 	uint32_t keyring_serial;
 	pid_t keyring_pid;
@@ -286,11 +285,12 @@ int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const Core
  * 8 bytes answered), in its open session */
 int dump_ldt(struct dump_task *t, long probe, CoreEntry *core, struct ckpt_error *e);
 
-/* dump_landlock.c: the kernel reader made ready to read Landlock domains,
- * before the freeze (a hint: nothing fails); then refuses t (frozen, every thread seized) when a
- * thread of it is confined by Landlock */
-void dump_landlock_prepare(struct dump_ctx *c);
-int dump_landlock_check(struct dump_ctx *c, const struct dump_task *t, struct ckpt_error *e);
+/* dump_kstate.c: the kernel reader made ready to read the tasks' state,
+ * before the freeze (a hint: nothing fails); then refuses t (frozen, every
+ * thread seized) when a thread of it is confined by Landlock or it has
+ * System V semaphore adjustments (SEM_UNDO) */
+void dump_kstate_prepare(struct dump_ctx *c);
+int dump_kstate_check(struct dump_ctx *c, const struct dump_task *t, struct ckpt_error *e);
 
 /* dump_numa.c: the NUMA policy of each area, asked in t's open process
  * session; dump_area_mempolicy hands the one of the area at start (or

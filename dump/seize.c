@@ -383,7 +383,7 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 		return ckpt_err_wrap(e, "pid %d", pid);
 	r = check_task(c, pid, &st, e);
 	if (r >= 0)
-		r = dump_landlock_check(c, t, e);
+		r = dump_kstate_check(c, t, e);
 	if (r < 0)
 		return r;
 	/* before any remote call: it would raise SIGSYS */

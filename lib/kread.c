@@ -315,6 +315,12 @@ struct cred_offsets {
 	uint32_t security; /* UINT32_MAX: a kernel without LSM blobs (no Landlock) */
 };
 
+/* ... and the System V semaphore undo list (UINT32_MAX: no SysV IPC) */
+struct sem_offsets {
+	uint32_t undo_list; /* task_struct.sysvsem.undo_list */
+	uint32_t list_proc; /* sem_undo_list.list_proc (its next first) */
+};
+
 struct kread {
 	/* a reader that could not be opened: why (code < 0), kept in the
 	 * caller's slot so that the next call fails at once */
@@ -332,7 +338,11 @@ struct kread {
 	 * landlock_broken), and the program that reads it (-1: not loaded) */
 	int32_t landlock_off;
 	struct ckpt_error landlock_broken;
-	int landlock_prog;
+	struct sem_offsets sem;
+	/* the task-state program (kread_task_state), -1 until loaded, and the
+	 * Landlock offset it reads (-1: none) */
+	int task_prog;
+	int32_t task_prog_off;
 };
 
 static struct kread *kread_new(void)
@@ -341,7 +351,7 @@ static struct kread *kread_new(void)
 
 	if (kr) {
 		kr->landlock_off = -1;
-		kr->landlock_prog = -1;
+		kr->task_prog = -1;
 	}
 	return kr;
 }
@@ -553,7 +563,14 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 		r = member(b, "task_struct", "pid", 4, &kr->cred.task_pid, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "kernel reader");
-	/* a kernel built without LSMs: no Landlock either (kread_landlock) */
+	/* a kernel without System V IPC: no semaphore undo lists */
+	if (member(b, "task_struct", "sysvsem.undo_list", 8, &kr->sem.undo_list, e) < 0 ||
+	    member(b, "sem_undo_list", "list_proc.next", 8, &kr->sem.list_proc, e) < 0) {
+		pr_debug("kernel reader: no semaphore undo lists (%s)\n", e->msg);
+		ckpt_err_clear(e);
+		kr->sem.undo_list = UINT32_MAX;
+	}
+	/* a kernel built without LSMs: no Landlock either (kread_task_state) */
 	if (member(b, "cred", "security", 8, &kr->cred.security, e) < 0) {
 		pr_debug("kernel reader: no security blob in a cred (%s)\n", e->msg);
 		ckpt_err_clear(e);
@@ -565,8 +582,8 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 
 void kread_free(struct kread *kr)
 {
-	if (kr && kr->landlock_prog >= 0)
-		close(kr->landlock_prog);
+	if (kr && kr->task_prog >= 0)
+		close(kr->task_prog);
 	free(kr);
 }
 
@@ -1280,27 +1297,46 @@ static void blob_prog(struct kprog *p, const struct cred_offsets *o)
 	prog_exit(p, &out, 1);
 }
 
+/* What the task-state program writes for each thread of a process. */
+struct task_state_record {
+	uint32_t magic, tid;
+	uint64_t domain;    /* the Landlock domain (0: none, or not asked) */
+	uint64_t undo;	    /* task->sysvsem.undo_list */
+	uint64_t undo_next; /* ... its list_proc.next (itself: no entry) */
+};
+
 /*
- * The program over every thread of a process: {magic, tid, the word at
- * off in its cred's security blob (the domain), 0} for each.
+ * The program over every thread of a process: a task_state_record each;
+ * the domain is the word at landlock_off of its cred's security blob (-1:
+ * not read).
  */
-static void domain_prog(struct kprog *p, const struct cred_offsets *o, int32_t off)
+static void task_state_prog(struct kprog *p, const struct kread *kr, int32_t landlock_off)
 {
-	unsigned out, none;
+	const int16_t rec = -8 - (int16_t)sizeof(struct task_state_record);
+	unsigned out, none, no_undo;
 
 	mov_reg(p, BPF_REG_6, BPF_REG_1);
 	load(p, BPF_DW, BPF_REG_7, BPF_REG_6, 8);
 	out = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
-	prog_task_blob(p, o);
-	store_imm(p, BPF_W, BPF_REG_10, -32, (int32_t)KREAD_MAGIC);
-	load(p, BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)o->task_pid);
-	emit(p, BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_2, -28, 0);
-	store_imm(p, BPF_DW, BPF_REG_10, -24, 0);
-	store_imm(p, BPF_DW, BPF_REG_10, -16, 0);
-	none = jump_imm(p, BPF_JEQ, BPF_REG_8, 0);
-	probe(p, -24, 8, BPF_REG_8, off);
-	land(p, none);
-	seq_write(p, -32, 24);
+	store_imm(p, BPF_W, BPF_REG_10, rec, (int32_t)KREAD_MAGIC);
+	load(p, BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)kr->cred.task_pid);
+	emit(p, BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_2, rec + 4, 0);
+	for (int16_t at = 8; at < (int16_t)sizeof(struct task_state_record); at += 8)
+		store_imm(p, BPF_DW, BPF_REG_10, rec + at, 0);
+	if (landlock_off >= 0) {
+		prog_task_blob(p, &kr->cred);
+		none = jump_imm(p, BPF_JEQ, BPF_REG_8, 0);
+		probe(p, rec + 8, 8, BPF_REG_8, landlock_off);
+		land(p, none);
+	}
+	if (kr->sem.undo_list != UINT32_MAX) {
+		probe(p, rec + 16, 8, BPF_REG_7, (int32_t)kr->sem.undo_list);
+		load(p, BPF_DW, BPF_REG_9, BPF_REG_10, rec + 16);
+		no_undo = jump_imm(p, BPF_JEQ, BPF_REG_9, 0);
+		probe(p, rec + 24, 8, BPF_REG_9, (int32_t)kr->sem.list_proc);
+		land(p, no_undo);
+	}
+	seq_write(p, rec, (int)sizeof(struct task_state_record));
 	prog_exit(p, &out, 1);
 }
 
@@ -1451,7 +1487,7 @@ out:
 	return 0;
 }
 
-/* The offset found and the program loaded, once a reader. */
+/* Landlock's offset found, once a reader. */
 static int landlock_ready(struct kread *kr, struct ckpt_error *e)
 {
 	int r;
@@ -1471,18 +1507,38 @@ static int landlock_ready(struct kread *kr, struct ckpt_error *e)
 			return r;
 		}
 	}
-	if (kr->landlock_prog < 0) {
-		struct kprog p = {0};
+	return 0;
+}
 
-		domain_prog(&p, &kr->cred, kr->landlock_off);
-		r = load_prog(kr->iter_task_btf_id, &p, &kr->landlock_prog, e);
+/* The task-state program for what is asked, loaded once a reader. */
+static int task_state_ready(struct kread *kr, bool landlock, struct ckpt_error *e)
+{
+	int32_t off = -1;
+	int r;
+
+	if (landlock) {
+		r = landlock_ready(kr, e);
 		if (r < 0)
 			return r;
+		off = kr->landlock_off;
+	}
+	if (kr->task_prog >= 0 && kr->task_prog_off != off) {
+		close(kr->task_prog);
+		kr->task_prog = -1;
+	}
+	if (kr->task_prog < 0) {
+		struct kprog p = {0};
+
+		task_state_prog(&p, kr, off);
+		r = load_prog(kr->iter_task_btf_id, &p, &kr->task_prog, e);
+		if (r < 0)
+			return r;
+		kr->task_prog_off = off;
 	}
 	return 0;
 }
 
-int kread_landlock_prepare(struct kread **slot, struct ckpt_error *e)
+int kread_task_prepare(struct kread **slot, bool landlock, struct ckpt_error *e)
 {
 	_cleanup_(kread_freep) struct kread *own = NULL;
 	struct kread *kr;
@@ -1491,43 +1547,46 @@ int kread_landlock_prepare(struct kread **slot, struct ckpt_error *e)
 	r = reader(slot, &own, &kr, e);
 	if (r < 0)
 		return r;
-	return landlock_ready(kr, e);
+	return task_state_ready(kr, landlock, e);
 }
 
-int kread_landlock(struct kread **slot, pid_t pid, struct kread_landlock *ret, struct ckpt_error *e)
+int kread_task_state(struct kread **slot, pid_t pid, bool landlock, struct kread_task_state *ret,
+		     struct ckpt_error *e)
 {
 	_cleanup_(kread_freep) struct kread *own = NULL;
 	union bpf_iter_link_info li = {0};
 	_cleanup_free_ uint8_t *out = NULL;
-	struct kread_landlock res = {0};
+	struct kread_task_state res = {0};
 	struct kread *kr;
 	size_t len = 0;
 	int r;
 
 	r = reader(slot, &own, &kr, e);
 	if (r >= 0)
-		r = landlock_ready(kr, e);
+		r = task_state_ready(kr, landlock, e);
 	if (r < 0)
 		return r;
 	li.task.pid = (uint32_t)pid;
-	r = read_iter(kr->landlock_prog, &li, &out, &len, e);
+	r = read_iter(kr->task_prog, &li, &out, &len, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d", pid);
-	if (!len || len % 24)
+	if (!len || len % sizeof(struct task_state_record))
 		return ckpt_err(e, len ? -EIO : -ENOENT,
 				"kernel reader: pid %d: %zu bytes of output, not its records", pid,
 				len);
-	for (size_t i = 0; i < len; i += 24) {
-		uint32_t head[2];
-		uint64_t domain;
+	res.sem_undo_known = kr->sem.undo_list != UINT32_MAX;
+	for (size_t i = 0; i < len; i += sizeof(struct task_state_record)) {
+		struct task_state_record rec;
 
-		memcpy(head, out + i, sizeof(head));
-		memcpy(&domain, out + i + 8, sizeof(domain));
-		if (head[0] != KREAD_MAGIC)
+		memcpy(&rec, out + i, sizeof(rec));
+		if (rec.magic != KREAD_MAGIC)
 			return ckpt_err(e, -EIO, "kernel reader: output not its record");
 		res.threads++;
-		if (domain && !res.confined++)
-			res.first = (pid_t)head[1];
+		if (rec.domain && !res.confined++)
+			res.first_confined = (pid_t)rec.tid;
+		/* the list's head points at itself when it holds no entry */
+		if (rec.undo && rec.undo_next != rec.undo + kr->sem.list_proc)
+			res.sem_undo = true;
 	}
 	*ret = res;
 	return 0;

@@ -134,20 +134,24 @@ struct kread_mcast {
 int kread_inet_mcast_list(struct kread **slot, int fd, uint64_t ino, struct kread_mcast **ret,
 			  size_t *ret_n, struct ckpt_error *e);
 
-/* The Landlock domains of a process's threads (landlock_restrict_self). */
-struct kread_landlock {
-	unsigned threads;  /* the threads the kernel iterated */
-	unsigned confined; /* ... of them in a Landlock domain */
-	pid_t first; /* the first confined one, as the kernel numbers it (init pid namespace) */
+/* What only the kernel shows of a process's threads. */
+struct kread_task_state {
+	unsigned threads;     /* the threads the kernel iterated */
+	unsigned confined;    /* ... of them in a Landlock domain (when asked) */
+	pid_t first_confined; /* the first, as the kernel numbers it (init pid namespace) */
+	/* System V semaphore adjustments to undo at exit (semop SEM_UNDO):
+	 * an undo list with an entry; sem_undo_known: this kernel has them */
+	bool sem_undo, sem_undo_known;
 };
 
 /*
- * Which threads of process pid (in our pid namespace) are confined by
- * Landlock. The first call finds where this kernel keeps a thread's domain:
- * a thread of ours confines itself (it ends with the call); a kernel whose
+ * The state of the threads of process pid (in our pid namespace), one
+ * program run over them. With landlock, their Landlock domains too: the
+ * first such call finds where this kernel keeps a thread's domain (a
+ * thread of ours confines itself; it ends with the call); a kernel whose
  * layout does not show it is an error, kept for the reader's life.
  */
-int kread_landlock(struct kread **slot, pid_t pid, struct kread_landlock *ret,
-		   struct ckpt_error *e);
+int kread_task_state(struct kread **slot, pid_t pid, bool landlock, struct kread_task_state *ret,
+		     struct ckpt_error *e);
 /* The same first steps without a process: before a freeze, to keep them out of it. */
-int kread_landlock_prepare(struct kread **slot, struct ckpt_error *e);
+int kread_task_prepare(struct kread **slot, bool landlock, struct ckpt_error *e);

@@ -32,6 +32,7 @@
 #include <linux/landlock.h>
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <sys/sem.h>
 
 #include "cleanup.h"
 #include "kbtf.h"
@@ -398,7 +399,7 @@ static void *landlock_thread(void *arg)
 START_TEST(test_landlock)
 {
 	_cleanup_(kread_freep) struct kread *kr = NULL;
-	struct kread_landlock ll;
+	struct kread_task_state ll;
 	struct ckpt_error e = {0};
 	pid_t kid, tid;
 	char c = 1;
@@ -424,30 +425,74 @@ START_TEST(test_landlock)
 		pause();
 		_exit(0);
 	}
-	ck_assert_msg(kread_landlock(&kr, kid, &ll, &e) == 0, "%s", e.msg);
+	ck_assert_msg(kread_task_state(&kr, kid, true, &ll, &e) == 0, "%s", e.msg);
 	ck_assert_uint_eq(ll.threads, 1);
 	ck_assert_uint_eq(ll.confined, 0);
 	ck_assert_int_eq(write(landlock_go[1], &c, 1), 1);
 	ck_assert_int_eq(read(landlock_pipe[0], &tid, sizeof(tid)), sizeof(tid));
 	ck_assert_int_gt(tid, 0);
-	ck_assert_msg(kread_landlock(&kr, kid, &ll, &e) == 0, "%s", e.msg);
+	ck_assert_msg(kread_task_state(&kr, kid, true, &ll, &e) == 0, "%s", e.msg);
 	ck_assert_uint_eq(ll.threads, 2);
 	ck_assert_uint_eq(ll.confined, 1);
-	ck_assert_int_eq(ll.first, tid);
+	ck_assert_int_eq(ll.first_confined, tid);
 	ck_assert_int_eq(write(landlock_go[1], &c, 1), 1);
 	ck_assert_int_eq(read(landlock_pipe[0], &tid, sizeof(tid)), sizeof(tid));
 	ck_assert_int_eq(tid, kid);
-	ck_assert_msg(kread_landlock(&kr, kid, &ll, &e) == 0, "%s", e.msg);
+	ck_assert_msg(kread_task_state(&kr, kid, true, &ll, &e) == 0, "%s", e.msg);
 	ck_assert_uint_eq(ll.confined, 2);
-	ck_assert_int_eq(ll.first, kid);
+	ck_assert_int_eq(ll.first_confined, kid);
 	/* ourselves: the calibration's thread confined itself and is gone */
-	ck_assert_msg(kread_landlock(&kr, getpid(), &ll, &e) == 0, "%s", e.msg);
+	ck_assert_msg(kread_task_state(&kr, getpid(), true, &ll, &e) == 0, "%s", e.msg);
 	ck_assert_uint_eq(ll.threads, 1);
 	ck_assert_uint_eq(ll.confined, 0);
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
 	/* gone */
-	ck_assert_int_lt(kread_landlock(&kr, kid, &ll, &e), 0);
+	ck_assert_int_lt(kread_task_state(&kr, kid, true, &ll, &e), 0);
+}
+END_TEST
+
+/* System V semaphore adjustments (SEM_UNDO): none, then one after a semop with it. */
+START_TEST(test_sem_undo)
+{
+	_cleanup_(kread_freep) struct kread *kr = NULL;
+	struct sembuf take = {.sem_num = 0, .sem_op = -1, .sem_flg = SEM_UNDO | IPC_NOWAIT};
+	struct kread_task_state ks;
+	struct ckpt_error e = {0};
+	int id = semget(IPC_PRIVATE, 1, 0600);
+	int sync[2];
+	pid_t kid;
+	char c = 0;
+
+	ck_assert_int_ge(id, 0);
+	ck_assert_int_eq(semctl(id, 0, SETVAL, 1), 0);
+	ck_assert_int_eq(pipe(sync), 0);
+	kid = fork();
+	ck_assert_int_ge(kid, 0);
+	if (kid == 0) {
+		if (read(sync[0], &c, 1) != 1 || semop(id, &take, 1) < 0)
+			_exit(2);
+		if (write(sync[1], &c, 1) != 1)
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	ck_assert_msg(kread_task_state(&kr, kid, false, &ks, &e) == 0, "%s", e.msg);
+	ck_assert(ks.sem_undo_known);
+	ck_assert(!ks.sem_undo);
+	ck_assert_uint_eq(ks.confined, 0);
+	ck_assert_int_eq(write(sync[1], &c, 1), 1);
+	/* its answer, then the semaphore taken */
+	for (int i = 0; i < 200 && semctl(id, 0, GETVAL) != 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(semctl(id, 0, GETVAL), 0);
+	ck_assert_msg(kread_task_state(&kr, kid, false, &ks, &e) == 0, "%s", e.msg);
+	ck_assert(ks.sem_undo);
+	kill(kid, SIGKILL);
+	waitpid(kid, NULL, 0);
+	/* its exit gave the semaphore back: what a killing dump would do */
+	ck_assert_int_eq(semctl(id, 0, GETVAL), 1);
+	semctl(id, 0, IPC_RMID);
 }
 END_TEST
 
@@ -598,6 +643,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_iouring);
 	tcase_add_test(tc, test_stop_collected);
 	tcase_add_test(tc, test_landlock);
+	tcase_add_test(tc, test_sem_undo);
 	tcase_add_test(tc, test_inet_mcast);
 	tcase_add_test(tc, test_inet_state);
 	suite_add_tcase(s, tc);
