@@ -155,6 +155,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 		page_ring_fini(c->ring);
 	free(c->ring);
 	free(c->sums);
+	dump_kstate_prepare_join(c);
 	kread_free(c->kread);
 	c->kread = NULL;
 	if (c->dir) {
@@ -514,6 +515,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	uint64_t saved;
 	int r;
 
+	dump_kstate_prepare_start(c);
 	saved = dump_images_enter(c);
 	if (c->opts->use_dir_fd)
 		r = img_dir_create_at(c->opts->dir_fd, c->opts->dir, &c->dir, e);
@@ -530,8 +532,6 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		r = dump_incr_reserve(c, e);
 	if (r >= 0)
 		dump_prefetch_sums(c);
-	if (r >= 0)
-		dump_kstate_prepare(c);
 	if (r >= 0 && (c->opts->leave_running || c->opts->parent))
 		warm_heap();
 	/* the page buffers too; faulted in while the tree runs where the pages
@@ -545,6 +545,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	/* the tree still runs: a test acts here (test_incr_cases) */
 	if (r >= 0)
 		r = dump_step(c, "dump-reserve", e);
+	dump_kstate_prepare_join(c);
 	if (r < 0)
 		return r;
 	r = seize_with_retries(c, e);

@@ -14,6 +14,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -184,6 +185,9 @@ struct dump_ctx {
 	struct kread *kread; /* the kernel reader, once a kind needed it (fd_probe.kread) */
 	enum dump_landlock landlock; /* whether this kernel runs Landlock (dump_kstate.c) */
 	bool kstate_unseen;	     /* the kernel reader could not tell a task's state (logged) */
+	/* the thread opening the kernel reader before the freeze (dump_kstate.c) */
+	pthread_t kstate_prep;
+	bool kstate_prep_running;
 	/* the tree's session keyring, the first task's (dump_keyring.c; 0: none yet) */
 	uint32_t keyring_serial;
 	pid_t keyring_pid;
@@ -285,11 +289,14 @@ int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const Core
  * 8 bytes answered), in its open session */
 int dump_ldt(struct dump_task *t, long probe, CoreEntry *core, struct ckpt_error *e);
 
-/* dump_kstate.c: the kernel reader made ready to read the tasks' state,
- * before the freeze (a hint: nothing fails); then refuses t (frozen, every
- * thread seized) when a thread of it is confined by Landlock or it has
- * System V semaphore adjustments (SEM_UNDO) */
-void dump_kstate_prepare(struct dump_ctx *c);
+/* dump_kstate.c: the kernel reader made ready to read the tasks' state by
+ * a thread of its own while the dump prepares (a hint: nothing fails),
+ * joined before the freeze (and by dump_ctx_free: any time, more than
+ * once); then refuses t (frozen, every thread seized) when a thread of it
+ * is confined by Landlock or it has System V semaphore adjustments
+ * (SEM_UNDO) */
+void dump_kstate_prepare_start(struct dump_ctx *c);
+void dump_kstate_prepare_join(struct dump_ctx *c);
 int dump_kstate_check(struct dump_ctx *c, const struct dump_task *t, struct ckpt_error *e);
 
 /* dump_numa.c: the NUMA policy of each area, asked in t's open process

@@ -23,6 +23,7 @@
 #define LOG_PREFIX "dump kstate: "
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/landlock.h>
@@ -46,12 +47,37 @@ static bool landlock_on(struct dump_ctx *c)
 	return c->landlock != DUMP_LANDLOCK_OFF;
 }
 
-void dump_kstate_prepare(struct dump_ctx *c)
+static void *prepare_main(void *arg)
+{
+	struct dump_ctx *c = arg;
+	struct ckpt_error e = {0};
+
+	if (kread_task_prepare(&c->kread, c->landlock == DUMP_LANDLOCK_ON, &e) < 0)
+		pr_debug("%s", e.msg); /* each process's check meets it again */
+	return NULL;
+}
+
+void dump_kstate_prepare_start(struct dump_ctx *c)
 {
 	struct ckpt_error e = {0};
 
-	if (kread_task_prepare(&c->kread, landlock_on(c), &e) < 0)
-		pr_debug("%s", e.msg); /* each process's check meets it again */
+	landlock_on(c);
+	/* about 7 ms (the BTF, the calibration, the program), alongside the
+	 * dump's own steps before the freeze; made here if no thread can be */
+	if (pthread_create(&c->kstate_prep, NULL, prepare_main, c) == 0) {
+		c->kstate_prep_running = true;
+		return;
+	}
+	if (kread_task_prepare(&c->kread, c->landlock == DUMP_LANDLOCK_ON, &e) < 0)
+		pr_debug("%s", e.msg);
+}
+
+void dump_kstate_prepare_join(struct dump_ctx *c)
+{
+	if (!c->kstate_prep_running)
+		return;
+	pthread_join(c->kstate_prep, NULL);
+	c->kstate_prep_running = false;
 }
 
 /*
