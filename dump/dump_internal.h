@@ -284,6 +284,9 @@ int dump_keyring_thread(pid_t pid, const CoreEntry *core, pid_t tid, long thread
 			long session, struct ckpt_error *e);
 int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const CoreEntry *core,
 		       struct ckpt_error *e);
+/* (dump_keyring: the "user" keys of its own keyring, read by the task) */
+int dump_keyring_keys(struct dump_task *t, CoreEntry *core, const uint32_t *list, size_t n,
+		      struct ckpt_error *e);
 
 /* dump_ldt.c: the process's LDT (probe: what the batch's modify_ldt(0) of
  * 8 bytes answered), in its open session */

@@ -6,21 +6,29 @@
  * back to; a process keyring and a thread keyring only when it asked for
  * them. Keys are kernel objects with serials no call can choose, and a
  * keyring of a process or thread dies with it: so the dump saves which
- * session keyring the tree is in and what it holds (SessionKeyring), and
- * refuses what a restore could not give back: process and thread
- * keyrings, a thread in another session keyring than its process, a tree
- * in several, and keys in the tree's own keyring where the restore would
- * not run in that keyring (restorer/keyring.c: it then gives the tree a
- * new one). The questions are remote keyctl calls in each thread's batch.
+ * session keyring the tree is in and what it holds (SessionKeyring: the
+ * "user" keys of its own keyring with their description, payload,
+ * permissions and owner, read by the root task, which possesses them, as
+ * systemd's invocation_id in every service's keyring), and refuses what a
+ * restore could not give back: process and thread keyrings, a thread in
+ * another session keyring than its process, a tree in several, keys of
+ * other types (a nested keyring, a logon key: not readable). A restore
+ * that does not run in the tree's keyring gives it a new one with those
+ * keys (restorer/keyring.c; new serials). The questions are remote keyctl
+ * calls in each thread's batch.
  */
 #define LOG_PREFIX "dump keyring: "
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/keyctl.h>
 
+#include "cleanup.h"
 #include "dump_internal.h"
 #include "log.h"
 
@@ -102,7 +110,9 @@ int dump_keyring(struct dump_task *t, CoreEntry *core, const long *rets, const u
 		kr->has_keys = true;
 		kr->keys++;
 	}
-	return 0;
+	/* the tree's keyring is one (dump_keyring_check): its keys are read
+	 * in the root (ppid 0), refused there when not "user" keys */
+	return t->ppid ? 0 : dump_keyring_keys(t, core, list, n, e);
 }
 
 int dump_keyring_thread(pid_t pid, const CoreEntry *core, pid_t tid, long thread_keyring,
@@ -136,7 +146,6 @@ int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const Core
 		       struct ckpt_error *e)
 {
 	const SessionKeyring *kr = core->keyring;
-	long own;
 
 	if (!kr)
 		return 0;
@@ -149,18 +158,104 @@ int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const Core
 				"the tree one session keyring; a tree in several is not supported",
 				t->pid, kr->serial, c->keyring_pid, c->keyring_serial);
 	}
-	if (!kr->keys)
+	return 0;
+}
+
+/* The scratch area mapped in the task for one key at a time. */
+#define KEY_DESC_MAX 4096
+#define KEY_PAYLOAD_MAX 32767 /* a "user" key's (user_preparse) */
+
+/* One key of the session keyring, described and read by the task (it possesses it). */
+static int read_key(struct dump_task *t, uint32_t serial, uint64_t area, SessionKeyring *kr,
+		    struct ckpt_error *e)
+{
+	_cleanup_free_ char *desc = calloc(1, KEY_DESC_MAX + 1);
+	_cleanup_free_ uint8_t *payload = NULL;
+	char type[32], name[KEY_DESC_MAX];
+	unsigned uid, gid, perm;
+	SessionKey *k, **n;
+	long len, plen;
+	int r, pos = 0;
+
+	if (!desc)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	r = rsys_call(&t->rsys, __NR_keyctl, KEYCTL_DESCRIBE, serial, area, KEY_DESC_MAX, 0, 0,
+		      &len, e);
+	if (r >= 0 && len < 0)
+		r = ckpt_err_errno(e, (int)len, "remote keyctl(KEYCTL_DESCRIBE)");
+	if (r >= 0 && (len < 1 || len > KEY_DESC_MAX))
+		r = ckpt_err(e, -EIO, "a description of %ld bytes", len);
+	if (r >= 0)
+		r = remote_read(t->pid, area, desc, (size_t)len, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: key %u of its session keyring", t->pid, serial);
+	/* type;uid;gid;perm;description (the description may hold ';') */
+	if (sscanf(desc, "%31[^;];%u;%u;%x;%n", type, &uid, &gid, &perm, &pos) != 4 || !pos)
+		return ckpt_err(e, -EIO, "pid %d: key %u: description \"%.60s\"", t->pid, serial,
+				desc);
+	snprintf(name, sizeof(name), "%s", desc + pos);
+	if (strcmp(type, "user"))
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: its session keyring holds a %s \"%s\" (key %u): only keys "
+				"of type \"user\" can be read back and made again; not supported",
+				t->pid, !strcmp(type, "keyring") ? "keyring" : type, name, serial);
+	payload = malloc(KEY_PAYLOAD_MAX);
+	if (!payload)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	r = rsys_call(&t->rsys, __NR_keyctl, KEYCTL_READ, serial, area, KEY_PAYLOAD_MAX, 0, 0,
+		      &plen, e);
+	if (r >= 0 && plen < 0)
+		r = ckpt_err_errno(e, (int)plen,
+				   "remote keyctl(KEYCTL_READ): the program cannot read it");
+	if (r >= 0 && plen > KEY_PAYLOAD_MAX)
+		r = ckpt_err(e, -EIO, "a payload of %ld bytes", plen);
+	if (r >= 0 && plen)
+		r = remote_read(t->pid, area, payload, (size_t)plen, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: key \"%s\" (%u) of its session keyring", t->pid,
+				     name, serial);
+	n = realloc(kr->key, (kr->n_key + 1) * sizeof(*n));
+	if (!n)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	kr->key = n;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	session_key__init(k);
+	kr->key[kr->n_key++] = k;
+	k->description = strdup(name);
+	k->payload.data = TAKE_PTR(payload);
+	k->payload.len = (size_t)plen;
+	k->perm = perm;
+	k->uid = uid;
+	k->gid = gid;
+	return k->description ? 0 : ckpt_err(e, -ENOMEM, "out of memory");
+}
+
+int dump_keyring_keys(struct dump_task *t, CoreEntry *core, const uint32_t *list, size_t n,
+		      struct ckpt_error *e)
+{
+	SessionKeyring *kr = core->keyring;
+	struct ckpt_error tmp = {0};
+	size_t len = KEY_DESC_MAX + KEY_PAYLOAD_MAX + 1;
+	long area, ret;
+	int r = 0, r2;
+
+	if (!kr || !kr->keys)
 		return 0;
-	/* the restore keeps a keyring with keys only where it runs in it:
-	 * from here (our own), and never for a non-root caller (ckptd's is
-	 * not the caller's) */
-	own = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
-	if (!c->opts->caller_unprivileged && own == (long)kr->serial)
-		return 0;
-	return ckpt_err(e, -EOPNOTSUPP,
-			"pid %d: its session keyring (serial %u) holds %u key%s, and a restore "
-			"%s runs in another session keyring: keys cannot be moved into a new "
-			"one with their serials (dump and restore from within that session)",
-			t->pid, kr->serial, kr->keys, kr->keys == 1 ? "" : "s",
-			c->opts->caller_unprivileged ? "through ckptd" : "from here");
+	if (n > DUMP_KEYRING_LIST)
+		return ckpt_err(e, -E2BIG, "pid %d: its session keyring holds more than %d keys",
+				t->pid, DUMP_KEYRING_LIST);
+	r = rsys_call(&t->rsys, __NR_mmap, 0, len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &area, e);
+	if (r >= 0 && area < 0 && area > -4096)
+		r = ckpt_err_errno(e, (int)area, "remote mmap");
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: an area for its keys", t->pid);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		if (!kr->has_user_keyring || list[i] != kr->user_keyring)
+			r = read_key(t, list[i], (uint64_t)area, kr, e);
+	r2 = rsys_call(&t->rsys, __NR_munmap, (uint64_t)area, len, 0, 0, 0, 0, &ret,
+		       r < 0 ? &tmp : e);
+	return r < 0 ? r : r2;
 }

@@ -12,9 +12,10 @@
  * session keyring owned by the tree's user (its fs ids set to the root
  * task's for the call) and links into it what the tree's keyring linked:
  * the user's session keyring when the tree had none of its own (the kernel
- * fell back to it), or the user's keyring (as pam_keyinit links it). A
- * keyring that held other keys cannot be made again with them: refused
- * (the dump refuses it too where its own restore would).
+ * fell back to it), or the user's keyring (as pam_keyinit links it); and
+ * adds the "user" keys the dumped one held (systemd's invocation_id in a
+ * service's keyring), each with its description, payload, owner and
+ * permissions (another serial: no call chooses one).
  */
 #define LOG_PREFIX "restore keyring: "
 
@@ -51,6 +52,15 @@ int keyring_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c)
 		return ckpt_err(&ctx->err, -EINVAL,
 				"%s: field keyring.user_keyring: %u is not a serial", f,
 				kr->user_keyring);
+	for (size_t i = 0; i < kr->n_key; i++) {
+		const SessionKey *k = kr->key[i];
+
+		if (!k->description[0] || strlen(k->description) >= 4096 || k->payload.len > 32767)
+			return ckpt_err(&ctx->err, -EINVAL,
+					"%s: field keyring.key[%zu]: not a user key's description "
+					"and payload",
+					f, i);
+	}
 	return 0;
 }
 
@@ -80,14 +90,11 @@ int keyring_check(struct restore_ctx *ctx)
 		pr_debug("the tree stays in our session keyring %ld", own);
 		return 0;
 	}
-	if (kr->has_keys && kr->keys)
-		return ckpt_err(&ctx->err, -EOPNOTSUPP,
-				"pid %d: its session keyring (serial %u) held %u key%s, and this "
-				"restore does not run in it (ours: %ld): keys cannot be moved into "
-				"a new keyring with their serials (restore from within that "
-				"session)",
-				ctx->root->pid, kr->serial, kr->keys, kr->keys == 1 ? "" : "s",
-				own);
+	if ((kr->has_keys ? kr->keys : 0) != kr->n_key)
+		return ckpt_err(&ctx->err, -EINVAL,
+				"pid %d: its session keyring (serial %u) held %u key%s, %zu saved",
+				ctx->root->pid, kr->serial, kr->has_keys ? kr->keys : 0,
+				kr->keys == 1 ? "" : "s", kr->n_key);
 	ctx->new_keyring = true;
 	return 0;
 }
@@ -151,9 +158,26 @@ int keyring_enter(struct restore_ctx *ctx)
 	    keyctl(KEYCTL_LINK, link, (unsigned long)KEY_SPEC_SESSION_KEYRING, 0) < 0)
 		r = ckpt_err_errno(&ctx->err, -errno, "linking keyring %u (%s) into it", link,
 				   name);
+	for (size_t i = 0; r >= 0 && i < kr->n_key; i++) {
+		const SessionKey *k = kr->key[i];
+		long kid = syscall(SYS_add_key, "user", k->description, k->payload.data,
+				   k->payload.len, KEY_SPEC_SESSION_KEYRING);
+
+		/* ours, the tree's user's: another owner only as root */
+		if (kid >= 0 && (k->uid != cr->uid || k->gid != cr->gid) &&
+		    keyctl(KEYCTL_CHOWN, (unsigned long)kid, k->uid, k->gid) < 0)
+			kid = -1;
+		if (kid >= 0 && keyctl(KEYCTL_SETPERM, (unsigned long)kid, k->perm, 0) < 0)
+			kid = -1;
+		if (kid < 0)
+			r = ckpt_err_errno(&ctx->err, -errno,
+					   "the key \"%s\" of its session keyring (owner %u:%u, "
+					   "permissions %#x)",
+					   k->description, k->uid, k->gid, k->perm);
+	}
 	if (r >= 0)
-		pr_debug("the tree's new session keyring %ld%s%s", id, link ? ", linking " : "",
-			 link ? name : "");
+		pr_debug("the tree's new session keyring %ld%s%s, %zu keys", id,
+			 link ? ", linking " : "", link ? name : "", kr->n_key);
 	setfsuid(fsuid);
 	setfsgid(fsgid);
 out:

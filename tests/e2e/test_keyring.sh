@@ -11,7 +11,8 @@
 # or its user's session keyring when it had none of its own). What cannot
 # be given back is refused, naming the pid: keys in its own keyring where
 # the restore would not run in it (at dump, and in a forged image at
-# restore), a process keyring, a thread keyring.
+# restore), a process keyring, a thread keyring, a keyring inside its keyring.
+# Its "user" keys come back in the new keyring (payload, permissions).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ckptd_lib.sh"
 
@@ -80,24 +81,32 @@ kill_tree "$P"
 # its own, empty: a new one of its own (not ours), empty
 start empty
 dump_restore
-[[ $NOW =~ ^([0-9]+)\ keyring\;0\;0\;[0-9a-f]+\;_ses\ links=\ secret=-$ ]] ||
+[[ $NOW =~ ^([0-9]+)\ keyring\;0\;0\;[0-9a-f]+\;_ses\ links=\ secret=-\ mine=-$ ]] ||
 	fail "empty: after restore '$NOW', not a new empty _ses keyring of uid 0 (before: '$FIRST')"
 ((BASH_REMATCH[1] != OWN)) || fail "empty: the restored program is in the restorer's keyring $OWN"
 # a forged count of keys: refused by the restore, nothing made
 kill_tree "$P"
-refused_forged "$T/img" "core-$P.img" 0 38.4 2 "its session keyring (serial ${FIRST%% *}) held 2 keys" "$T/tree.before"
+refused_forged "$T/img" "core-$P.img" 0 38.4 2 "its session keyring (serial ${FIRST%% *}) held 2 keys, 0 saved" "$T/tree.before"
 refused_forged "$T/img" "core-$P.img" 0 38.1 0 "field keyring.serial: 0 is not a serial" "$T/tree.before"
 
 # its own, linking the user keyring (pam_keyinit's): a new one linking it
 start userlink
-[[ $FIRST == *" links=$USERKR secret=-" ]] || fail "userlink: the workload did not link $USERKR: $FIRST"
+[[ $FIRST == *" links=$USERKR secret=- mine=-" ]] || fail "userlink: the workload did not link $USERKR: $FIRST"
 dump_restore
-[[ $NOW =~ ^[0-9]+\ keyring\;0\;0\;[0-9a-f]+\;_ses\ links=$USERKR\ secret=-$ ]] ||
+[[ $NOW =~ ^[0-9]+\ keyring\;0\;0\;[0-9a-f]+\;_ses\ links=$USERKR\ secret=-\ mine=-$ ]] ||
 	fail "userlink: after restore '$NOW', not a new _ses keyring linking $USERKR"
 kill_tree "$P"
 
+# a key of its own (as systemd's invocation_id in a service's keyring):
+# the new keyring holds it again, payload and permissions (another serial)
 start key
-refused "pid $P: its session keyring (serial ${FIRST%% *}) holds 1 key, and a restore from here runs in another session keyring"
+[[ $FIRST == *" mine=secret/3f010000" ]] || fail "key: the workload has no key of its own: $FIRST"
+dump_restore
+[[ $NOW =~ ^([0-9]+)\ keyring\;0\;0\;[0-9a-f]+\;_ses\ links=[0-9]+\ secret=-\ mine=secret/3f010000$ ]] ||
+	fail "key: after restore '$NOW', not a new keyring holding its key (before: '$FIRST')"
+kill_tree "$P"
+start nested
+refused "pid $P: its session keyring holds a keyring \"inner\""
 start process
 refused "pid $P has a process keyring"
 start thread
@@ -129,7 +138,7 @@ start_workload U "$T/u/ready" --stdout "$T/u/out" -- setpriv --reuid=ckpt-keyrin
 wait_grep "$LOG" '^ok 1$' 10
 FIRST=$(awk '$1 == "start" { $1 = ""; $2 = ""; sub(/^  /, ""); print; exit }' "$LOG")
 log "the user's program: $FIRST"
-[[ $FIRST == *" secret=-" ]] || fail "the user's program finds root's key before any restore: $FIRST"
+[[ $FIRST == *" secret=- mine=-" ]] || fail "the user's program finds root's key before any restore: $FIRST"
 mkdir -m 0700 "$T/u/img" && chown ckpt-keyring-a: "$T/u/img"
 user_ckptctl ckpt-keyring-a dump "$U" -D "$T/u/img/c" || fail "the user's dump failed: $(cat "$ERR")"
 assert_tree_gone "$U"
@@ -138,8 +147,8 @@ user_ckptctl ckpt-keyring-a restore "$T/u/img/c" || fail "the user's restore fai
 TRACKED+=("$U")
 NOW=$(now_after "$lines")
 log "restored: $NOW"
-[[ $NOW == *" secret=-" ]] || fail "the user's restored program reads root's key: $NOW"
-[[ $NOW =~ ^[0-9]+\ keyring\;$AUID\;[0-9]+\;[0-9a-f]+\;_ses\ links=${FIRST%% *}\ secret=-$ ]] ||
+[[ $NOW == *" secret=- mine=-" ]] || fail "the user's restored program reads root's key: $NOW"
+[[ $NOW =~ ^[0-9]+\ keyring\;$AUID\;[0-9]+\;[0-9a-f]+\;_ses\ links=${FIRST%% *}\ secret=-\ mine=-$ ]] ||
 	fail "the user's restored program is not in a new keyring of its own linking its user session keyring ${FIRST%% *}: $NOW"
 kill_tree "$U"
 pass
