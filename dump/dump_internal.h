@@ -78,6 +78,14 @@ struct dump_task {
 	pid_t fs_of;
 	pid_t pgid, sid;
 	int tty_nr; /* controlling terminal (/proc/PID/stat), 0 if none */
+	/* its session keyring's serial (0: none of its own), from the kernel
+	 * reader (dump_kstate.c): keyring_known false without one */
+	uint32_t session_keyring;
+	bool keyring_known;
+	/* a thread in another one (its serial; dump_keyring tells whether
+	 * both are the user's session keyring, which is no difference) */
+	pid_t keyring_other_tid;
+	uint32_t keyring_other;
 	bool seized;
 	int stop_sig;	  /* the signal of the group stop it was in before we seized it, or 0 */
 	int pidfd;	  /* for pidfd_getfd, -1 until opened */
@@ -270,23 +278,20 @@ int dump_sud_suspend(struct dump_task *t, struct ckpt_error *e);
 int dump_sud_resume(struct dump_task *t, struct ckpt_error *e);
 int dump_thread_sud(const struct dump_task *t, ThreadCore *tc, struct ckpt_error *e);
 
-/* dump_keyring.c: the remote calls of a process's batch that ask for its
- * keyrings (DUMP_KEYRING_CALLS of them into ops; the session keyring's
- * list of at most DUMP_KEYRING_LIST serials written at list_at), their
- * answers made CoreEntry.keyring; each thread's thread and session
- * keyrings (its batch); what a restore could not give back, refused */
-#define DUMP_KEYRING_CALLS 5
+/* dump_keyring.c: the remote call of a process's batch that asks for its
+ * process keyring (DUMP_KEYRING_CALLS into ops), its answer and the session
+ * keyring the kernel reader found (t->session_keyring) made
+ * CoreEntry.keyring, the keys read in the root task (st: its status);
+ * each thread's thread keyring (its batch); what a restore could not give
+ * back, refused */
+#define DUMP_KEYRING_CALLS 1
 #define DUMP_KEYRING_LIST 64
-size_t dump_keyring_calls(struct rsys_op *ops, const char **names, uint64_t list_at);
-int dump_keyring(struct dump_task *t, CoreEntry *core, const long *rets, const uint32_t *list,
-		 struct ckpt_error *e);
-int dump_keyring_thread(pid_t pid, const CoreEntry *core, pid_t tid, long thread_keyring,
-			long session, struct ckpt_error *e);
+size_t dump_keyring_calls(struct rsys_op *ops, const char **names);
+int dump_keyring(struct dump_task *t, const struct proc_status *st, CoreEntry *core,
+		 const long *rets, struct ckpt_error *e);
+int dump_keyring_thread(pid_t pid, pid_t tid, long thread_keyring, struct ckpt_error *e);
 int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const CoreEntry *core,
 		       struct ckpt_error *e);
-/* (dump_keyring: the "user" keys of its own keyring, read by the task) */
-int dump_keyring_keys(struct dump_task *t, CoreEntry *core, const uint32_t *list, size_t n,
-		      struct ckpt_error *e);
 
 /* dump_ldt.c: the process's LDT (probe: what the batch's modify_ldt(0) of
  * 8 bytes answered), in its open session */
@@ -300,7 +305,7 @@ int dump_ldt(struct dump_task *t, long probe, CoreEntry *core, struct ckpt_error
  * (SEM_UNDO) */
 void dump_kstate_prepare_start(struct dump_ctx *c);
 void dump_kstate_prepare_join(struct dump_ctx *c);
-int dump_kstate_check(struct dump_ctx *c, const struct dump_task *t, struct ckpt_error *e);
+int dump_kstate_check(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 
 /* dump_numa.c: the NUMA policy of each area, asked in t's open process
  * session; dump_area_mempolicy hands the one of the area at start (or

@@ -1,21 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Keyrings (keyrings(7)). Every task has a session keyring, its own (made
- * by pam_keyinit at login, or by KEYCTL_JOIN_SESSION_KEYRING) or, without
- * one, its user's session keyring (_uid_ses.UID), which the kernel falls
- * back to; a process keyring and a thread keyring only when it asked for
- * them. Keys are kernel objects with serials no call can choose, and a
- * keyring of a process or thread dies with it: so the dump saves which
- * session keyring the tree is in and what it holds (SessionKeyring: the
- * "user" keys of its own keyring with their description, payload,
- * permissions and owner, read by the root task, which possesses them, as
- * systemd's invocation_id in every service's keyring), and refuses what a
- * restore could not give back: process and thread keyrings, a thread in
- * another session keyring than its process, a tree in several, keys of
- * other types (a nested keyring, a logon key: not readable). A restore
- * that does not run in the tree's keyring gives it a new one with those
- * keys (restorer/keyring.c; new serials). The questions are remote keyctl
- * calls in each thread's batch.
+ * Keyrings (keyrings(7)). Every task has a session keyring of its own
+ * (made by pam_keyinit at login, by systemd for a service, by
+ * KEYCTL_JOIN_SESSION_KEYRING) or none, and then the kernel falls back to
+ * its user's session keyring (_uid_ses.UID); a process keyring and a
+ * thread keyring only when it asked for them. Keys are kernel objects with
+ * serials no call can choose, and a keyring of a process or thread dies
+ * with it.
+ *
+ * The dump must not ask a task for its session keyring: the kernel answers
+ * a lookup of one it has not by installing its user's session keyring as
+ * one of its own, which its children would inherit (a worker that becomes
+ * another user would then possess root's). So the kernel reader tells
+ * each thread's (dump_kstate.c: t->session_keyring, 0 for none), and only a
+ * keyring the task has is read in it: its links (KEYCTL_READ), then each
+ * link described and, for "user" keys, read (the root task possesses
+ * them): SessionKeyring with the keys' description, payload, owner and
+ * permissions (systemd's invocation_id in every service's keyring), and
+ * whether it linked its user's keyring. Refused: process and thread
+ * keyrings (asked without creating one), a thread in another session
+ * keyring than its process, a tree in several (but tasks of several users
+ * falling back to each one's), keys of other types (a nested keyring, a
+ * logon key: not readable). A restore that does not run in the tree's
+ * keyring gives it a new one with those keys (restorer/keyring.c).
  */
 #define LOG_PREFIX "dump keyring: "
 
@@ -32,157 +39,49 @@
 #include "dump_internal.h"
 #include "log.h"
 
-/* the order of dump_keyring_calls */
-enum { K_SESSION, K_USER_SESSION, K_USER, K_PROCESS, K_LIST };
+/* The area mapped in the task for the list and one key at a time. */
+#define KEY_DESC_MAX 4096
+#define KEY_PAYLOAD_MAX 32767 /* a "user" key's (user_preparse) */
+#define KEY_AREA (KEY_DESC_MAX + KEY_PAYLOAD_MAX + 1)
 
-size_t dump_keyring_calls(struct rsys_op *ops, const char **names, uint64_t list_at)
+size_t dump_keyring_calls(struct rsys_op *ops, const char **names)
 {
-	static const int32_t specs[] = {KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_SESSION_KEYRING,
-					KEY_SPEC_USER_KEYRING, KEY_SPEC_PROCESS_KEYRING};
-	static const char *const spec_names[] = {
-	    "keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING)",
-	    "keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_SESSION_KEYRING)",
-	    "keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING)",
-	    "keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_PROCESS_KEYRING)"};
-
-	_Static_assert(K_LIST + 1 == DUMP_KEYRING_CALLS, "one call each");
-	/* create 0: asks, makes nothing (but the user's keyrings, made on
-	 * first use by the kernel itself) */
-	for (size_t i = 0; i < K_LIST; i++) {
-		ops[i] = (struct rsys_op){
-		    __NR_keyctl, {KEYCTL_GET_KEYRING_ID, (uint64_t)(int64_t)specs[i], 0}, 0};
-		names[i] = spec_names[i];
-	}
-	/* the serials linked in the session keyring (the call returns the
-	 * size of the whole list, which may be more than it wrote) */
-	ops[K_LIST] = (struct rsys_op){__NR_keyctl,
-				       {KEYCTL_READ, (uint64_t)(int64_t)KEY_SPEC_SESSION_KEYRING,
-					list_at, DUMP_KEYRING_LIST * sizeof(uint32_t)},
-				       0};
-	names[K_LIST] = "keyctl(KEYCTL_READ, KEY_SPEC_SESSION_KEYRING)";
+	/* create 0: ENOKEY where it has none, nothing made */
+	ops[0] = (struct rsys_op){
+	    __NR_keyctl,
+	    {KEYCTL_GET_KEYRING_ID, (uint64_t)(int64_t)KEY_SPEC_PROCESS_KEYRING, 0},
+	    0};
+	names[0] = "keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_PROCESS_KEYRING)";
 	return DUMP_KEYRING_CALLS;
 }
 
-int dump_keyring(struct dump_task *t, CoreEntry *core, const long *rets, const uint32_t *list,
-		 struct ckpt_error *e)
+/* A remote keyctl into the area; its result's length in *ret (checked against max). */
+static int rkeyctl(struct dump_task *t, int op, uint32_t key, uint64_t area, size_t max, long *ret,
+		   struct ckpt_error *e)
 {
-	SessionKeyring *kr;
-	size_t n;
+	int r = rsys_call(&t->rsys, __NR_keyctl, (uint64_t)op, key, area, max, 0, 0, ret, e);
 
-	/* a kernel without keys (CONFIG_KEYS): nothing to save */
-	if (rets[K_SESSION] == -ENOSYS)
-		return 0;
-	/* the list is asked of a keyring of its own only (below) */
-	for (size_t i = 0; i < K_LIST; i++)
-		if (rets[i] < 0 && !(i == K_PROCESS && rets[i] == -ENOKEY))
-			return ckpt_err_errno(e, (int)rets[i], "pid %d: remote keyctl (%s keyring)",
-					      t->pid,
-					      i == K_SESSION	    ? "session"
-					      : i == K_USER_SESSION ? "user session"
-					      : i == K_USER	    ? "user"
-								    : "process");
-	if (rets[K_PROCESS] > 0)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d has a process keyring (serial %ld, "
-				"KEY_SPEC_PROCESS_KEYRING): it dies with the process and its keys "
-				"cannot be made again with their serials; not supported",
-				t->pid, rets[K_PROCESS]);
-	kr = calloc(1, sizeof(*kr));
-	if (!kr)
-		return ckpt_err(e, -ENOMEM, "out of memory");
-	session_keyring__init(kr);
-	core->keyring = kr;
-	kr->serial = (uint32_t)rets[K_SESSION];
-	kr->user_session = rets[K_SESSION] == rets[K_USER_SESSION];
-	if (kr->user_session)
-		return 0; /* the user's: it outlives the tree, a restore links it */
-	if (rets[K_LIST] < 0)
-		return ckpt_err_errno(e, (int)rets[K_LIST],
-				      "pid %d: remote keyctl (the keys of its session keyring)",
-				      t->pid);
-	n = (size_t)rets[K_LIST] / sizeof(uint32_t);
-	for (size_t i = 0; i < n; i++) {
-		if (i < DUMP_KEYRING_LIST && list[i] == (uint32_t)rets[K_USER]) {
-			kr->has_user_keyring = true;
-			kr->user_keyring = list[i];
-			continue;
-		}
-		kr->has_keys = true;
-		kr->keys++;
-	}
-	/* the tree's keyring is one (dump_keyring_check): its keys are read
-	 * in the root (ppid 0), refused there when not "user" keys */
-	return t->ppid ? 0 : dump_keyring_keys(t, core, list, n, e);
+	if (r >= 0 && *ret < 0)
+		r = ckpt_err_errno(e, (int)*ret, "remote keyctl(%s)",
+				   op == KEYCTL_READ ? "KEYCTL_READ" : "KEYCTL_DESCRIBE");
+	return r;
 }
 
-int dump_keyring_thread(pid_t pid, const CoreEntry *core, pid_t tid, long thread_keyring,
-			long session, struct ckpt_error *e)
-{
-	if (!core->keyring)
-		return 0;
-	if (thread_keyring > 0)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d: thread %d has a thread keyring (serial %ld, "
-				"KEY_SPEC_THREAD_KEYRING): it dies with the thread and its keys "
-				"cannot be made again with their serials; not supported",
-				pid, tid, thread_keyring);
-	if (thread_keyring < 0 && thread_keyring != -ENOKEY)
-		return ckpt_err_errno(e, (int)thread_keyring,
-				      "pid %d: thread %d: remote keyctl (thread keyring)", pid,
-				      tid);
-	if (session < 0)
-		return ckpt_err_errno(e, (int)session,
-				      "pid %d: thread %d: remote keyctl (session keyring)", pid,
-				      tid);
-	if ((uint32_t)session != core->keyring->serial)
-		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d: thread %d is in session keyring %ld, its process in %u "
-				"(KEYCTL_JOIN_SESSION_KEYRING in one thread): not supported",
-				pid, tid, session, core->keyring->serial);
-	return 0;
-}
-
-int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const CoreEntry *core,
-		       struct ckpt_error *e)
-{
-	const SessionKeyring *kr = core->keyring;
-
-	if (!kr)
-		return 0;
-	if (!c->keyring_serial) {
-		c->keyring_serial = kr->serial;
-		c->keyring_pid = t->pid;
-	} else if (kr->serial != c->keyring_serial) {
-		return ckpt_err(e, -EOPNOTSUPP,
-				"pid %d is in session keyring %u, pid %d in %u: a restore gives "
-				"the tree one session keyring; a tree in several is not supported",
-				t->pid, kr->serial, c->keyring_pid, c->keyring_serial);
-	}
-	return 0;
-}
-
-/* The scratch area mapped in the task for one key at a time. */
-#define KEY_DESC_MAX 4096
-#define KEY_PAYLOAD_MAX 32767 /* a "user" key's (user_preparse) */
-
-/* One key of the session keyring, described and read by the task (it possesses it). */
-static int read_key(struct dump_task *t, uint32_t serial, uint64_t area, SessionKeyring *kr,
-		    struct ckpt_error *e)
+/* One link of the session keyring, described (and read, a "user" key) by the task. */
+static int read_link(struct dump_task *t, const struct proc_status *st, uint32_t serial,
+		     uint64_t area, SessionKeyring *kr, struct ckpt_error *e)
 {
 	_cleanup_free_ char *desc = calloc(1, KEY_DESC_MAX + 1);
 	_cleanup_free_ uint8_t *payload = NULL;
-	char type[32], name[KEY_DESC_MAX];
+	char type[32], name[KEY_DESC_MAX], user_kr[32];
 	unsigned uid, gid, perm;
 	SessionKey *k, **n;
-	long len, plen;
+	long len, plen = 0;
 	int r, pos = 0;
 
 	if (!desc)
 		return ckpt_err(e, -ENOMEM, "out of memory");
-	r = rsys_call(&t->rsys, __NR_keyctl, KEYCTL_DESCRIBE, serial, area, KEY_DESC_MAX, 0, 0,
-		      &len, e);
-	if (r >= 0 && len < 0)
-		r = ckpt_err_errno(e, (int)len, "remote keyctl(KEYCTL_DESCRIBE)");
+	r = rkeyctl(t, KEYCTL_DESCRIBE, serial, area, KEY_DESC_MAX, &len, e);
 	if (r >= 0 && (len < 1 || len > KEY_DESC_MAX))
 		r = ckpt_err(e, -EIO, "a description of %ld bytes", len);
 	if (r >= 0)
@@ -194,6 +93,13 @@ static int read_key(struct dump_task *t, uint32_t serial, uint64_t area, Session
 		return ckpt_err(e, -EIO, "pid %d: key %u: description \"%.60s\"", t->pid, serial,
 				desc);
 	snprintf(name, sizeof(name), "%s", desc + pos);
+	/* its user's keyring, as pam_keyinit links it */
+	snprintf(user_kr, sizeof(user_kr), "_uid.%u", st->uid[0]);
+	if (!strcmp(type, "keyring") && !strcmp(name, user_kr)) {
+		kr->has_user_keyring = true;
+		kr->user_keyring = serial;
+		return 0;
+	}
 	if (strcmp(type, "user"))
 		return ckpt_err(e, -EOPNOTSUPP,
 				"pid %d: its session keyring holds a %s \"%s\" (key %u): only keys "
@@ -202,11 +108,7 @@ static int read_key(struct dump_task *t, uint32_t serial, uint64_t area, Session
 	payload = malloc(KEY_PAYLOAD_MAX);
 	if (!payload)
 		return ckpt_err(e, -ENOMEM, "out of memory");
-	r = rsys_call(&t->rsys, __NR_keyctl, KEYCTL_READ, serial, area, KEY_PAYLOAD_MAX, 0, 0,
-		      &plen, e);
-	if (r >= 0 && plen < 0)
-		r = ckpt_err_errno(e, (int)plen,
-				   "remote keyctl(KEYCTL_READ): the program cannot read it");
+	r = rkeyctl(t, KEYCTL_READ, serial, area, KEY_PAYLOAD_MAX, &plen, e);
 	if (r >= 0 && plen > KEY_PAYLOAD_MAX)
 		r = ckpt_err(e, -EIO, "a payload of %ld bytes", plen);
 	if (r >= 0 && plen)
@@ -223,6 +125,8 @@ static int read_key(struct dump_task *t, uint32_t serial, uint64_t area, Session
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	session_key__init(k);
 	kr->key[kr->n_key++] = k;
+	kr->has_keys = true;
+	kr->keys = (uint32_t)kr->n_key;
 	k->description = strdup(name);
 	k->payload.data = TAKE_PTR(payload);
 	k->payload.len = (size_t)plen;
@@ -232,30 +136,142 @@ static int read_key(struct dump_task *t, uint32_t serial, uint64_t area, Session
 	return k->description ? 0 : ckpt_err(e, -ENOMEM, "out of memory");
 }
 
-int dump_keyring_keys(struct dump_task *t, CoreEntry *core, const uint32_t *list, size_t n,
-		      struct ckpt_error *e)
+/* The links of the session keyring the task has, through an area mapped in it. */
+static int read_keyring(struct dump_task *t, const struct proc_status *st, SessionKeyring *kr,
+			struct ckpt_error *e)
 {
-	SessionKeyring *kr = core->keyring;
+	uint32_t list[DUMP_KEYRING_LIST];
 	struct ckpt_error tmp = {0};
-	size_t len = KEY_DESC_MAX + KEY_PAYLOAD_MAX + 1;
-	long area, ret;
-	int r = 0, r2;
+	long area, len, ret;
+	int r, r2;
 
-	if (!kr || !kr->keys)
-		return 0;
-	if (n > DUMP_KEYRING_LIST)
-		return ckpt_err(e, -E2BIG, "pid %d: its session keyring holds more than %d keys",
-				t->pid, DUMP_KEYRING_LIST);
-	r = rsys_call(&t->rsys, __NR_mmap, 0, len, PROT_READ | PROT_WRITE,
+	r = rsys_call(&t->rsys, __NR_mmap, 0, KEY_AREA, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &area, e);
 	if (r >= 0 && area < 0 && area > -4096)
 		r = ckpt_err_errno(e, (int)area, "remote mmap");
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: an area for its keys", t->pid);
-	for (size_t i = 0; r >= 0 && i < n; i++)
-		if (!kr->has_user_keyring || list[i] != kr->user_keyring)
-			r = read_key(t, list[i], (uint64_t)area, kr, e);
-	r2 = rsys_call(&t->rsys, __NR_munmap, (uint64_t)area, len, 0, 0, 0, 0, &ret,
+	r = rkeyctl(t, KEYCTL_READ, kr->serial, (uint64_t)area, sizeof(list), &len, e);
+	if (r >= 0 && (size_t)len > sizeof(list))
+		r = ckpt_err(e, -E2BIG, "pid %d: its session keyring holds more than %d keys",
+			     t->pid, DUMP_KEYRING_LIST);
+	if (r >= 0 && len)
+		r = remote_read(t->pid, (uint64_t)area, list, (size_t)len, e);
+	for (size_t i = 0; r >= 0 && i < (size_t)len / sizeof(uint32_t); i++)
+		r = read_link(t, st, list[i], (uint64_t)area, kr, e);
+	r2 = rsys_call(&t->rsys, __NR_munmap, (uint64_t)area, KEY_AREA, 0, 0, 0, 0, &ret,
 		       r < 0 ? &tmp : e);
-	return r < 0 ? r : r2;
+	return r < 0 ? ckpt_err_wrap(e, "pid %d: its session keyring %u", t->pid, kr->serial) : r2;
+}
+
+/*
+ * Whether keyring serial (0: none) is the user's session keyring: none, or
+ * the user's (_uid_ses.UID, which the kernel installs as the task's own at
+ * its first lookup of its session keyring: the same to the program).
+ * Described by the task, in its scratch.
+ */
+static int user_session(struct dump_task *t, const struct proc_status *st, uint32_t serial,
+			bool *ret, struct ckpt_error *e)
+{
+	char desc[257], want[48];
+	const char *name;
+	long len;
+	int r;
+
+	*ret = !serial;
+	if (!serial)
+		return 0;
+	r = rkeyctl(t, KEYCTL_DESCRIBE, serial, t->rsys.scratch, sizeof(desc) - 1, &len, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d: its session keyring %u", t->pid, serial);
+	if (len < 1 || len >= (long)sizeof(desc))
+		return 0; /* longer than any user's */
+	r = remote_read(t->pid, t->rsys.scratch, desc, (size_t)len, e);
+	if (r < 0)
+		return r;
+	desc[len] = '\0';
+	name = strrchr(desc, ';');
+	snprintf(want, sizeof(want), "_uid_ses.%u", st->uid[0]);
+	*ret = !strncmp(desc, "keyring;", 8) && name && !strcmp(name + 1, want);
+	return 0;
+}
+
+int dump_keyring(struct dump_task *t, const struct proc_status *st, CoreEntry *core,
+		 const long *rets, struct ckpt_error *e)
+{
+	SessionKeyring *kr;
+	bool mine, other;
+	int r;
+
+	if (rets[0] > 0)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d has a process keyring (serial %ld, "
+				"KEY_SPEC_PROCESS_KEYRING): it dies with the process and its keys "
+				"cannot be made again with their serials; not supported",
+				t->pid, rets[0]);
+	if (rets[0] < 0 && rets[0] != -ENOKEY && rets[0] != -ENOSYS)
+		return ckpt_err_errno(e, (int)rets[0], "pid %d: remote keyctl (process keyring)",
+				      t->pid);
+	/* without a kernel reader (or keys), nothing tells (dump_kstate.c) */
+	if (!t->keyring_known)
+		return 0;
+	r = user_session(t, st, t->session_keyring, &mine, e);
+	if (r >= 0 && t->keyring_other_tid)
+		r = user_session(t, st, t->keyring_other, &other, e);
+	if (r < 0)
+		return r;
+	/* threads differ only where a lookup installed their user's in one */
+	if (t->keyring_other_tid && !(mine && other))
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: thread %d is in another session keyring than its main "
+				"thread (KEYCTL_JOIN_SESSION_KEYRING in one thread): not supported",
+				t->pid, t->keyring_other_tid);
+	kr = calloc(1, sizeof(*kr));
+	if (!kr)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	session_keyring__init(kr);
+	core->keyring = kr;
+	/* the user's: no serial (each task falls back to its own user's) */
+	kr->user_session = mine;
+	kr->serial = mine ? 0 : t->session_keyring;
+	/* the tree's keyring is one (dump_keyring_check): read in the root */
+	if (kr->user_session || t->ppid)
+		return 0;
+	return read_keyring(t, st, kr, e);
+}
+
+int dump_keyring_thread(pid_t pid, pid_t tid, long thread_keyring, struct ckpt_error *e)
+{
+	if (thread_keyring > 0)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: thread %d has a thread keyring (serial %ld, "
+				"KEY_SPEC_THREAD_KEYRING): it dies with the thread and its keys "
+				"cannot be made again with their serials; not supported",
+				pid, tid, thread_keyring);
+	if (thread_keyring < 0 && thread_keyring != -ENOKEY && thread_keyring != -ENOSYS)
+		return ckpt_err_errno(e, (int)thread_keyring,
+				      "pid %d: thread %d: remote keyctl (thread keyring)", pid,
+				      tid);
+	return 0;
+}
+
+int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const CoreEntry *core,
+		       struct ckpt_error *e)
+{
+	const SessionKeyring *kr = core->keyring;
+
+	if (!kr)
+		return 0;
+	if (!c->keyring_pid) {
+		c->keyring_serial = kr->serial;
+		c->keyring_pid = t->pid;
+	} else if (kr->serial != c->keyring_serial) {
+		/* (without one of their own, each falls back to its own user's,
+		 * whatever the user: a daemon and its workers) */
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d is in session keyring %u, pid %d in %u: a restore gives "
+				"the tree one session keyring; a tree in several is not supported",
+				t->pid, kr->serial, c->keyring_pid, c->keyring_serial);
+	}
+	return 0;
 }

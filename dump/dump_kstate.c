@@ -103,7 +103,7 @@ static int check_no_new_privs(const struct dump_task *t, const struct ckpt_error
 	return 0;
 }
 
-int dump_kstate_check(struct dump_ctx *c, const struct dump_task *t, struct ckpt_error *e)
+int dump_kstate_check(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 {
 	bool landlock = landlock_on(c);
 	struct kread_task_state ks;
@@ -124,6 +124,10 @@ int dump_kstate_check(struct dump_ctx *c, const struct dump_task *t, struct ckpt
 		c->kstate_unseen = true;
 		return 0;
 	}
+	t->keyring_known = ks.keyring_known;
+	t->session_keyring = ks.session_keyring;
+	t->keyring_other_tid = ks.keyring_other_tid;
+	t->keyring_other = ks.keyring_other;
 	if (ks.sem_undo)
 		return ckpt_err(e, -EOPNOTSUPP,
 				"pid %d has System V semaphore adjustments to undo at its exit "

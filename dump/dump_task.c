@@ -209,10 +209,10 @@ static int dump_robust_list(pid_t tid, ThreadCore *tc, struct ckpt_error *e)
  * scratch: a slot of THREAD_OUT_SLOT bytes each for THREAD_LANES threads
  * whose batches run at the same time.
  */
-#define THREAD_OUT_OFF (NSIG_MAX * sizeof(struct kernel_sigaction) + 64 + DUMP_KEYRING_LIST * 4)
+#define THREAD_OUT_OFF (NSIG_MAX * sizeof(struct kernel_sigaction) + 64)
 #define THREAD_LANES 8 /* (of the 16 lanes of a table: RSYS_LANE_BYTES) */
 #define THREAD_OUT_SLOT 256
-#define THREAD_CALLS 16
+#define THREAD_CALLS 15
 #define THREAD_OPT0 10 /* the speculation controls and the memory policy: may fail */
 #define MPOL_WORDS 16  /* node masks of up to 1024 nodes (x86-64's MAX_NUMNODES) */
 
@@ -247,7 +247,6 @@ static const char *const thread_call_names[THREAD_CALLS] = {"sigaltstack",
 							    "prctl(PR_GET_SPECULATION_CTRL)",
 							    "prctl(PR_GET_SPECULATION_CTRL)",
 							    "get_mempolicy",
-							    "keyctl(KEYCTL_GET_KEYRING_ID)",
 							    "keyctl(KEYCTL_GET_KEYRING_ID)"};
 
 /*
@@ -282,12 +281,10 @@ static void thread_calls(struct rsys_op *ops, uint64_t at)
 	     {at + offsetof(struct thread_out, mpol_mode),
 	      at + offsetof(struct thread_out, mpol_nodes), MPOL_WORDS * 64 + 1, 0, 0},
 	     0},
-	    /* its thread keyring (ENOKEY: none) and session keyring (dump_keyring_thread) */
+	    /* its thread keyring (ENOKEY: none; dump_keyring_thread). Never
+	     * its session keyring: asking would install one (dump_keyring.c) */
 	    {__NR_keyctl,
 	     {KEYCTL_GET_KEYRING_ID, (uint64_t)(int64_t)KEY_SPEC_THREAD_KEYRING, 0},
-	     0},
-	    {__NR_keyctl,
-	     {KEYCTL_GET_KEYRING_ID, (uint64_t)(int64_t)KEY_SPEC_SESSION_KEYRING, 0},
 	     0},
 	};
 
@@ -426,9 +423,8 @@ static int dump_threads_remote(pid_t pid, const struct rsys *proc, CoreEntry *co
 			memcpy(&out, outs + k * THREAD_OUT_SLOT, sizeof(out));
 			r = thread_fill(pid, core->threads[base + k], s[k].ops, &out, e);
 			if (r >= 0)
-				r = dump_keyring_thread(pid, core, core->threads[base + k]->tid,
-							s[k].ops[THREAD_OPT0 + 4].ret,
-							s[k].ops[THREAD_OPT0 + 5].ret, e);
+				r = dump_keyring_thread(pid, core->threads[base + k]->tid,
+							s[k].ops[THREAD_OPT0 + 4].ret, e);
 		}
 	}
 	return r;
@@ -515,7 +511,6 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 		struct kernel_sigaction ksa[NSIG_MAX];
 		int subreaper, pad;
 		uint64_t xcomp;
-		uint32_t keys[DUMP_KEYRING_LIST]; /* the session keyring's links */
 		uint64_t ldt0;			  /* the first LDT entry (dump_ldt) */
 	} out;
 	struct kernel_sigaction *ksa = out.ksa;
@@ -525,7 +520,6 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	       k_key, k_ldt, bad;
 	uint64_t sub_at = t->rsys.scratch + offsetof(typeof(out), subreaper);
 	uint64_t xcomp_at = t->rsys.scratch + offsetof(typeof(out), xcomp);
-	uint64_t keys_at = t->rsys.scratch + offsetof(typeof(out), keys);
 	uint64_t ldt_at = t->rsys.scratch + offsetof(typeof(out), ldt0);
 	long key_rets[DUMP_KEYRING_CALLS];
 	int r;
@@ -567,7 +561,7 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS}, 0};
 	/* its keyrings: told apart by dump_keyring (ENOKEY, ENOSYS...) */
 	k_key = nops;
-	nops += dump_keyring_calls(ops + k_key, names + k_key, keys_at);
+	nops += dump_keyring_calls(ops + k_key, names + k_key);
 	/* whether it has an LDT (dump_ldt: ENOSYS without modify_ldt) */
 	names[k_ldt = nops] = "modify_ldt(0)";
 	ops[nops++] = (struct rsys_op){__NR_modify_ldt, {0, ldt_at, 8}, 0};
@@ -629,7 +623,7 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	t->brk = (uint64_t)ops[k_brk].ret;
 	for (size_t k = 0; k < DUMP_KEYRING_CALLS; k++)
 		key_rets[k] = ops[k_key + k].ret;
-	r = dump_keyring(t, core, key_rets, out.keys, e);
+	r = dump_keyring(t, st, core, key_rets, e);
 	if (r >= 0)
 		r = dump_ldt(t, ops[k_ldt].ret, core, e);
 	if (r < 0)

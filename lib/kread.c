@@ -313,6 +313,8 @@ struct inet_offsets {
 struct cred_offsets {
 	uint32_t task_cred, task_pid;
 	uint32_t security; /* UINT32_MAX: a kernel without LSM blobs (no Landlock) */
+	/* cred.session_keyring, key.serial (UINT32_MAX: a kernel without keys) */
+	uint32_t session_keyring, key_serial;
 };
 
 /* ... and the System V semaphore undo list (UINT32_MAX: no SysV IPC) */
@@ -563,6 +565,13 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 		r = member(b, "task_struct", "pid", 4, &kr->cred.task_pid, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "kernel reader");
+	/* a kernel without keys (CONFIG_KEYS): no session keyring */
+	if (member(b, "cred", "session_keyring", 8, &kr->cred.session_keyring, e) < 0 ||
+	    member(b, "key", "serial", 4, &kr->cred.key_serial, e) < 0) {
+		pr_debug("kernel reader: no keyrings (%s)\n", e->msg);
+		ckpt_err_clear(e);
+		kr->cred.session_keyring = UINT32_MAX;
+	}
 	/* a kernel without System V IPC: no semaphore undo lists */
 	if (member(b, "task_struct", "sysvsem.undo_list", 8, &kr->sem.undo_list, e) < 0 ||
 	    member(b, "sem_undo_list", "list_proc.next", 8, &kr->sem.list_proc, e) < 0) {
@@ -1303,6 +1312,8 @@ struct task_state_record {
 	uint64_t domain;    /* the Landlock domain (0: none, or not asked) */
 	uint64_t undo;	    /* task->sysvsem.undo_list */
 	uint64_t undo_next; /* ... its list_proc.next (itself: no entry) */
+	uint32_t session;   /* the serial of cred->session_keyring (0: none) */
+	uint32_t pad;
 };
 
 /*
@@ -1328,6 +1339,21 @@ static void task_state_prog(struct kprog *p, const struct kread *kr, int32_t lan
 		none = jump_imm(p, BPF_JEQ, BPF_REG_8, 0);
 		probe(p, rec + 8, 8, BPF_REG_8, landlock_off);
 		land(p, none);
+	}
+	if (kr->cred.session_keyring != UINT32_MAX) {
+		unsigned no_cred, no_key;
+
+		probe(p, rec + 32, 8, BPF_REG_7, (int32_t)kr->cred.task_cred);
+		load(p, BPF_DW, BPF_REG_9, BPF_REG_10, rec + 32);
+		store_imm(p, BPF_DW, BPF_REG_10, rec + 32, 0);
+		no_cred = jump_imm(p, BPF_JEQ, BPF_REG_9, 0);
+		probe(p, rec + 32, 8, BPF_REG_9, (int32_t)kr->cred.session_keyring);
+		load(p, BPF_DW, BPF_REG_9, BPF_REG_10, rec + 32);
+		store_imm(p, BPF_DW, BPF_REG_10, rec + 32, 0);
+		no_key = jump_imm(p, BPF_JEQ, BPF_REG_9, 0);
+		probe(p, rec + 32, 4, BPF_REG_9, (int32_t)kr->cred.key_serial);
+		land(p, no_key);
+		land(p, no_cred);
 	}
 	if (kr->sem.undo_list != UINT32_MAX) {
 		probe(p, rec + 16, 8, BPF_REG_7, (int32_t)kr->sem.undo_list);
@@ -1575,12 +1601,20 @@ int kread_task_state(struct kread **slot, pid_t pid, bool landlock, struct kread
 				"kernel reader: pid %d: %zu bytes of output, not its records", pid,
 				len);
 	res.sem_undo_known = kr->sem.undo_list != UINT32_MAX;
+	res.keyring_known = kr->cred.session_keyring != UINT32_MAX;
 	for (size_t i = 0; i < len; i += sizeof(struct task_state_record)) {
 		struct task_state_record rec;
 
 		memcpy(&rec, out + i, sizeof(rec));
 		if (rec.magic != KREAD_MAGIC)
 			return ckpt_err(e, -EIO, "kernel reader: output not its record");
+		/* the first thread the iterator shows is the group leader */
+		if (!res.threads)
+			res.session_keyring = rec.session;
+		else if (rec.session != res.session_keyring && !res.keyring_other_tid) {
+			res.keyring_other_tid = (pid_t)rec.tid;
+			res.keyring_other = rec.session;
+		}
 		res.threads++;
 		if (rec.domain && !res.confined++)
 			res.first_confined = (pid_t)rec.tid;

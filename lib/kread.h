@@ -142,6 +142,13 @@ struct kread_task_state {
 	/* System V semaphore adjustments to undo at exit (semop SEM_UNDO):
 	 * an undo list with an entry; sem_undo_known: this kernel has them */
 	bool sem_undo, sem_undo_known;
+	/* the serial of the main thread's session keyring (0: none of its own,
+	 * the kernel falls back to its user's), a thread in another one (its
+	 * tid, as the kernel numbers it; 0: none); keyring_known: this kernel
+	 * has keys. Read without a lookup, which would install one */
+	uint32_t session_keyring, keyring_other;
+	pid_t keyring_other_tid;
+	bool keyring_known;
 };
 
 /*

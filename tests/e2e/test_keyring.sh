@@ -78,6 +78,36 @@ dump_restore
 [[ $NOW == "$FIRST" ]] || fail "plain: after restore '$NOW', before '$FIRST'"
 kill_tree "$P"
 
+# a program that never asked for its keyring: the dump must not make it
+# ask (a lookup installs its user's, root's, which a child that becomes
+# nobody would then possess); its late child is in nobody's
+LOG=$T/quiet.log
+diag_add "$LOG"
+start_workload P "$T/quiet.ready" -- "$PYTHON" "$WLSRC/keyring.py" "$LOG" "$T/quiet.ready" quiet
+wait_grep "$LOG" '^ok 1$' 10
+ckpt_dump "$P" "$T/quiet.img" --leave-running
+kill -USR1 "$P"
+wait_grep "$LOG" '^late ' 10
+grep -qE '^late [0-9]+ keyring;65534;65534;[0-9a-f]+;_uid_ses.65534 ' "$LOG" ||
+	fail "the dump installed a session keyring in the program: its late child $(grep '^late ' "$LOG")"
+kill_tree "$P"
+
+# none of its own, with a child of another user (a daemon's worker): each
+# keeps falling back to its own user's, as the restorer has none either
+start setuid
+wait_grep "$LOG" '^child ' 10
+CHILD=$(awk '$1 == "child-start" { print $2; exit }' "$LOG")
+CFIRST=$(awk '$1 == "child-start" { $1 = ""; $2 = ""; sub(/^  /, ""); print; exit }' "$LOG")
+[[ $CFIRST == *"_uid_ses.65534 "* ]] || fail "setuid: the child is not in nobody's session keyring: $CFIRST"
+dump_restore
+[[ $NOW == "$FIRST" ]] || fail "setuid: after restore '$NOW', before '$FIRST'"
+wait_for 10 "the child's line after the restore" eval "tail -n 1 '$LOG' | grep -q . && grep -c '^child ' '$LOG' >/dev/null"
+lines=$(line_count "$LOG")
+wait_for 10 "a child line" eval "tail -n +$((lines + 1)) '$LOG' | grep -q '^child '"
+[[ $(tail -n +$((lines + 1)) "$LOG" | grep -m1 '^child ' | cut -d' ' -f2-) == "$CFIRST" ]] ||
+	fail "setuid: the child (pid $CHILD) after restore: $(tail -n +$((lines + 1)) "$LOG" | grep -m1 '^child '), before $CFIRST"
+kill_tree "$P"
+
 # its own, empty: a new one of its own (not ours), empty
 start empty
 dump_restore

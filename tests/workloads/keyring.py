@@ -13,6 +13,13 @@ A program in a session keyring (keyrings(7)), as set up by MODE:
   key       a new one holding a key of its own ("ckpt-test", permissions
             0x3f010000, as systemd gives a service its invocation_id);
   nested    a new one holding a keyring;
+  quiet     none of its own, and never asks for it until SIGUSR1: then it
+            forks a child that becomes nobody and logs its state ("late
+            ..."): nobody's session keyring, unless something installed
+            root's in the program meanwhile (a dump asking for it would);
+  setuid    none of its own, and a child that becomes nobody (65534), as a
+            daemon's workers do: each falls back to its own user's (the
+            child logs "child ..." lines of the same fields).
   process   a process keyring (KEY_SPEC_PROCESS_KEYRING);
   thread    a thread with a thread keyring (KEY_SPEC_THREAD_KEYRING).
 
@@ -93,6 +100,33 @@ if mode == "thread":
     threading.Thread(target=keep, daemon=True).start()
     made.wait()
 
+if mode == "quiet":
+    import signal
+
+    def late(sig, frame):
+        if os.fork() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+            say("late %s" % state())
+            os._exit(0)
+
+    signal.signal(signal.SIGUSR1, late)
+    with open(ready + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.rename(ready + ".tmp", ready)
+    n = 0
+    while True:
+        if n % 5 == 0:
+            say("ok %d" % (n // 5 + 1))
+        n += 1
+        time.sleep(0.2)
+if mode == "setuid" and os.fork() == 0:
+    os.setgid(65534)
+    os.setuid(65534)
+    say("child-start %d %s" % (os.getpid(), state()))
+    while True:
+        say("child %s" % state())
+        time.sleep(0.2)
 say("start %d %s" % (os.getpid(), state()))
 with open(ready + ".tmp", "w") as f:
     f.write(str(os.getpid()))
