@@ -117,10 +117,13 @@ int dump_kstate_check(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 		if (landlock && check_no_new_privs(t, &why, e) < 0)
 			return e->code;
 		if (!c->kstate_unseen)
-			pr_warn("the kernel reader cannot tell (%s): a thread confined by Landlock "
-				"while it had CAP_SYS_ADMIN, and System V semaphore adjustments "
-				"(SEM_UNDO), would be lost",
-				why.msg);
+			pr_warn("the kernel reader cannot tell (%s): %sSystem V semaphore "
+				"adjustments (SEM_UNDO) would be lost, and the session "
+				"keyring is not saved",
+				why.msg,
+				landlock ? "a thread confined by Landlock while it had "
+					   "CAP_SYS_ADMIN, "
+					 : "");
 		c->kstate_unseen = true;
 		return 0;
 	}

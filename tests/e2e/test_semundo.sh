@@ -38,7 +38,7 @@ for mode in undo plain; do
 		# without the kernel reader nothing tells: dumped, with a warning
 		CKPT_FAULT=kread-none ckptctl_run dump "$P" -D "$T/unseen" --leave-running ||
 			fail "kread-none: the dump failed: $(cat "$ERR")"
-		grep -qF "System V semaphore adjustments (SEM_UNDO), would be lost" "$ERR" ||
+		grep -qF "System V semaphore adjustments (SEM_UNDO) would be lost" "$ERR" ||
 			fail "kread-none: the dump did not say what it cannot tell: $(cat "$ERR")"
 		grep '^bad' "$LOG" && fail "the program lost its lock"
 		kill_tree "$P"
