@@ -191,6 +191,10 @@ file_has() { grep -qE -- "$2" "$1" 2>/dev/null; }
 wait_lines() { wait_for "${3:-10}" "$2 lines in $1" has_lines "$1" "$2"; }
 # wait_grep FILE REGEX [SECS]
 wait_grep() { wait_for "${3:-10}" "/$2/ in $1" file_has "$1" "$2"; }
+# wait_grep_after FILE LINES REGEX [SECS]: a line matching REGEX after the
+# first LINES lines of FILE (what a program logged since a step)
+lines_after_have() { tail -n +$(($2 + 1)) "$1" 2>/dev/null | grep -qE -- "$3"; }
+wait_grep_after() { wait_for "${4:-10}" "/$3/ in $1 after line $2" lines_after_have "$1" "$2" "$3"; }
 
 # ---- processes ---------------------------------------------------------------
 

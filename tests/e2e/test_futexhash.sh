@@ -31,7 +31,7 @@ for slots in 128 0; do
 	lines=$(line_count "$LOG")
 	ckpt_restore "$T/img"
 	[[ $RESTORED_PID == "$P" ]] || fail "restored pid $RESTORED_PID, dumped $P"
-	wait_for 10 "'ok' after the restore" eval "tail -n +$((lines + 1)) '$LOG' | grep -q '^ok '"
+	wait_grep_after "$LOG" "$lines" '^ok '
 	sleep 0.3
 	grep '^bad' "$LOG" && fail "$slots slots: the size of the futex hash changed"
 	log "$slots slots: kept"

@@ -39,7 +39,7 @@ start()
 # now_after LINES: the state the program logged after line LINES (it runs on)
 now_after()
 {
-	wait_for 10 "a state after line $1" eval "tail -n +$(($1 + 1)) '$LOG' | grep -q '^now '"
+	wait_grep_after "$LOG" "$1" '^now '
 	tail -n +$(($1 + 1)) "$LOG" | awk '$1 == "now" { $1 = ""; sub(/^ /, ""); s = $0 } END { print s }'
 }
 
@@ -114,9 +114,8 @@ CFIRST=$(awk '$1 == "child-start" { $1 = ""; $2 = ""; sub(/^  /, ""); print; exi
 [[ $CFIRST == "$NOBODY "* ]] || fail "setuid: the child is not in $NOBODY: $CFIRST"
 dump_restore
 [[ $NOW == "$FIRST" ]] || fail "setuid: after restore '$NOW', before '$FIRST'"
-wait_for 10 "the child's line after the restore" eval "tail -n 1 '$LOG' | grep -q . && grep -c '^child ' '$LOG' >/dev/null"
 lines=$(line_count "$LOG")
-wait_for 10 "a child line" eval "tail -n +$((lines + 1)) '$LOG' | grep -q '^child '"
+wait_grep_after "$LOG" "$lines" '^child '
 [[ $(tail -n +$((lines + 1)) "$LOG" | grep -m1 '^child ' | cut -d' ' -f2-) == "$CFIRST" ]] ||
 	fail "setuid: the child (pid $CHILD) after restore: $(tail -n +$((lines + 1)) "$LOG" | grep -m1 '^child '), before $CFIRST"
 kill_tree "$P"

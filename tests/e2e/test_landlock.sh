@@ -37,7 +37,7 @@ carries_on()
 {
 	local n
 	for n in main worker; do
-		wait_for 10 "'ok $n' after $2" eval "tail -n +$(($1 + 1)) '$LOG' | grep -q '^ok $n '"
+		wait_grep_after "$LOG" "$1" "^ok $n "
 	done
 	proc_stat "$P" && [[ $S_STATE != Z && $S_STATE != T && $S_STATE != t ]] ||
 		fail "$2: the program is not running"

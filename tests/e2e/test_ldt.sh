@@ -18,7 +18,7 @@ tree_snapshot "$S" >"$T/tree.before"
 # carries_on LINES WHAT: "ok" after line LINES, no "bad"
 carries_on()
 {
-	wait_for 10 "'ok' after $2" eval "tail -n +$(($1 + 1)) '$LOG' | grep -q '^ok '"
+	wait_grep_after "$LOG" "$1" '^ok '
 	grep '^bad' "$LOG" | head -3 && fail "$2: the program's LDT changed"
 	return 0
 }

@@ -23,7 +23,7 @@ take()
 	local lines
 	lines=$(line_count "$LOG")
 	kill -USR1 "$P"
-	wait_for 10 "'got' after line $lines" eval "tail -n +$((lines + 1)) '$LOG' | grep -q '^got '"
+	wait_grep_after "$LOG" "$lines" '^got '
 	[[ $(tail -n +$((lines + 1)) "$LOG" | grep -m1 '^got ') == "got $1" ]] ||
 		fail "the program took '$(tail -n +$((lines + 1)) "$LOG" | grep -m1 '^got ')', not 'got $1'"
 }
@@ -72,7 +72,7 @@ lines=$(line_count "$LOG")
 ckpt_restore "$T/img"
 [[ $RESTORED_PID == "$P" ]] || fail "restored pid $RESTORED_PID, dumped $P"
 assert_same_tree "$T/tree.before" "$P"
-wait_for 10 "'ok' after the restore" eval "tail -n +$((lines + 1)) '$LOG' | grep -q '^ok '"
+wait_grep_after "$LOG" "$lines" '^ok '
 take "one 1"
 "$WL/mqueue" send "$Q" three || fail "the client could not send into $Q"
 take "three 0"

@@ -33,7 +33,7 @@ for mode in undo plain; do
 		grep -qF "pid $P has System V semaphore adjustments to undo at its exit (semop with SEM_UNDO)" "$ERR" ||
 			fail "not refused for its SEM_UNDO adjustments: $(cat "$ERR")"
 		[[ ! -e $T/img ]] || fail "the refused dump left $T/img"
-		wait_for 10 "'ok' after the refused dump" eval "tail -n +$((lines + 1)) '$LOG' | grep -q '^ok '"
+		wait_grep_after "$LOG" "$lines" '^ok '
 		[[ $(semval "$ID") == 0 ]] || fail "the refused dump gave the lock back"
 		# without the kernel reader nothing tells: dumped, with a warning
 		CKPT_FAULT=kread-none ckptctl_run dump "$P" -D "$T/unseen" --leave-running ||
@@ -51,7 +51,7 @@ for mode in undo plain; do
 	ckpt_restore "$T/img"
 	[[ $RESTORED_PID == "$P" ]] || fail "restored pid $RESTORED_PID, dumped $P"
 	assert_same_tree "$T/tree.before" "$P"
-	wait_for 10 "'ok' after the restore" eval "tail -n +$((lines + 1)) '$LOG' | grep -q '^ok '"
+	wait_grep_after "$LOG" "$lines" '^ok '
 	sleep 0.3
 	grep '^bad' "$LOG" && fail "plain: the restored program's semaphore changed"
 	log "plain: restored holding its semaphore"
