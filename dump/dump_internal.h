@@ -278,17 +278,14 @@ int dump_sud_suspend(struct dump_task *t, struct ckpt_error *e);
 int dump_sud_resume(struct dump_task *t, struct ckpt_error *e);
 int dump_thread_sud(const struct dump_task *t, ThreadCore *tc, struct ckpt_error *e);
 
-/* dump_keyring.c: the remote call of a process's batch that asks for its
- * process keyring (DUMP_KEYRING_CALLS into ops), its answer and the session
- * keyring the kernel reader found (t->session_keyring) made
- * CoreEntry.keyring, the keys read in the root task (st: its status);
- * each thread's thread keyring (its batch); what a restore could not give
- * back, refused */
-#define DUMP_KEYRING_CALLS 1
+/* dump_keyring.c: what the process's batch answered for its process
+ * keyring and the session keyring the kernel reader found
+ * (t->session_keyring) made CoreEntry.keyring, the keys read in the root
+ * task (st: its status); each thread's thread keyring (its batch); what a
+ * restore could not give back, refused */
 #define DUMP_KEYRING_LIST 64
-size_t dump_keyring_calls(struct rsys_op *ops, const char **names);
 int dump_keyring(struct dump_task *t, const struct proc_status *st, CoreEntry *core,
-		 const long *rets, struct ckpt_error *e);
+		 long process_keyring, struct ckpt_error *e);
 int dump_keyring_thread(pid_t pid, pid_t tid, long thread_keyring, struct ckpt_error *e);
 int dump_keyring_check(struct dump_ctx *c, const struct dump_task *t, const CoreEntry *core,
 		       struct ckpt_error *e);

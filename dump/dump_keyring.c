@@ -44,17 +44,6 @@
 #define KEY_PAYLOAD_MAX 32767 /* a "user" key's (user_preparse) */
 #define KEY_AREA (KEY_DESC_MAX + KEY_PAYLOAD_MAX + 1)
 
-size_t dump_keyring_calls(struct rsys_op *ops, const char **names)
-{
-	/* create 0: ENOKEY where it has none, nothing made */
-	ops[0] = (struct rsys_op){
-	    __NR_keyctl,
-	    {KEYCTL_GET_KEYRING_ID, (uint64_t)(int64_t)KEY_SPEC_PROCESS_KEYRING, 0},
-	    0};
-	names[0] = "keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_PROCESS_KEYRING)";
-	return DUMP_KEYRING_CALLS;
-}
-
 /* A remote keyctl into the area; its result's length in *ret (checked against max). */
 static int rkeyctl(struct dump_task *t, int op, uint32_t key, uint64_t area, size_t max, long *ret,
 		   struct ckpt_error *e)
@@ -141,26 +130,22 @@ static int read_keyring(struct dump_task *t, const struct proc_status *st, Sessi
 			struct ckpt_error *e)
 {
 	uint32_t list[DUMP_KEYRING_LIST];
-	struct ckpt_error tmp = {0};
-	long area, len, ret;
+	uint64_t area;
+	long len;
 	int r, r2;
 
-	r = rsys_call(&t->rsys, __NR_mmap, 0, KEY_AREA, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &area, e);
-	if (r >= 0 && area < 0 && area > -4096)
-		r = ckpt_err_errno(e, (int)area, "remote mmap");
+	r = rsys_area_map(&t->rsys, KEY_AREA, PROT_READ | PROT_WRITE, &area, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: an area for its keys", t->pid);
-	r = rkeyctl(t, KEYCTL_READ, kr->serial, (uint64_t)area, sizeof(list), &len, e);
+	r = rkeyctl(t, KEYCTL_READ, kr->serial, area, sizeof(list), &len, e);
 	if (r >= 0 && (size_t)len > sizeof(list))
 		r = ckpt_err(e, -E2BIG, "pid %d: its session keyring holds more than %d keys",
 			     t->pid, DUMP_KEYRING_LIST);
 	if (r >= 0 && len)
-		r = remote_read(t->pid, (uint64_t)area, list, (size_t)len, e);
+		r = remote_read(t->pid, area, list, (size_t)len, e);
 	for (size_t i = 0; r >= 0 && i < (size_t)len / sizeof(uint32_t); i++)
-		r = read_link(t, st, list[i], (uint64_t)area, kr, e);
-	r2 = rsys_call(&t->rsys, __NR_munmap, (uint64_t)area, KEY_AREA, 0, 0, 0, 0, &ret,
-		       r < 0 ? &tmp : e);
+		r = read_link(t, st, list[i], area, kr, e);
+	r2 = rsys_area_unmap(&t->rsys, area, KEY_AREA, r < 0, e);
 	return r < 0 ? ckpt_err_wrap(e, "pid %d: its session keyring %u", t->pid, kr->serial) : r2;
 }
 
@@ -197,21 +182,21 @@ static int user_session(struct dump_task *t, const struct proc_status *st, uint3
 }
 
 int dump_keyring(struct dump_task *t, const struct proc_status *st, CoreEntry *core,
-		 const long *rets, struct ckpt_error *e)
+		 long process_keyring, struct ckpt_error *e)
 {
 	SessionKeyring *kr;
 	bool mine, other;
 	int r;
 
-	if (rets[0] > 0)
+	if (process_keyring > 0)
 		return ckpt_err(e, -EOPNOTSUPP,
 				"pid %d has a process keyring (serial %ld, "
 				"KEY_SPEC_PROCESS_KEYRING): it dies with the process and its keys "
 				"cannot be made again with their serials; not supported",
-				t->pid, rets[0]);
-	if (rets[0] < 0 && rets[0] != -ENOKEY && rets[0] != -ENOSYS)
-		return ckpt_err_errno(e, (int)rets[0], "pid %d: remote keyctl (process keyring)",
-				      t->pid);
+				t->pid, process_keyring);
+	if (process_keyring < 0 && process_keyring != -ENOKEY && process_keyring != -ENOSYS)
+		return ckpt_err_errno(e, (int)process_keyring,
+				      "pid %d: remote keyctl (process keyring)", t->pid);
 	/* without a kernel reader (or keys), nothing tells (dump_kstate.c) */
 	if (!t->keyring_known)
 		return 0;

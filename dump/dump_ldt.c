@@ -23,10 +23,10 @@
 
 int dump_ldt(struct dump_task *t, long probe, CoreEntry *core, struct ckpt_error *e)
 {
-	struct ckpt_error tmp = {0};
 	_cleanup_free_ uint64_t *table = NULL;
 	size_t len = LDT_ENTRIES * LDT_ENTRY_SIZE, n = 0;
-	long addr, got;
+	uint64_t addr;
+	long got;
 	int r, r2;
 
 	/* 0: no LDT; ENOSYS: a kernel without modify_ldt, which has none */
@@ -37,21 +37,16 @@ int dump_ldt(struct dump_task *t, long probe, CoreEntry *core, struct ckpt_error
 	table = malloc(len);
 	if (!table)
 		return ckpt_err(e, -ENOMEM, "out of memory");
-	r = rsys_call(&t->rsys, __NR_mmap, 0, len, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, e);
+	r = rsys_area_map(&t->rsys, len, PROT_READ | PROT_WRITE, &addr, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: an area for its LDT", t->pid);
-	if (addr < 0 && addr > -4096)
-		return ckpt_err_errno(e, (int)addr, "pid %d: remote mmap of an area for its LDT",
-				      t->pid);
-	r = rsys_call(&t->rsys, __NR_modify_ldt, 0, (uint64_t)addr, len, 0, 0, 0, &got, e);
+	r = rsys_call(&t->rsys, __NR_modify_ldt, 0, addr, len, 0, 0, 0, &got, e);
 	if (r >= 0 && got < 0)
 		r = ckpt_err_errno(e, (int)got, "pid %d: remote modify_ldt(0)", t->pid);
 	if (r >= 0)
-		r = remote_read(t->pid, (uint64_t)addr, table, len, e);
+		r = remote_read(t->pid, addr, table, len, e);
 	/* the area goes whatever happened */
-	r2 = rsys_call(&t->rsys, __NR_munmap, (uint64_t)addr, len, 0, 0, 0, 0, &got,
-		       r < 0 ? &tmp : e);
+	r2 = rsys_area_unmap(&t->rsys, addr, len, r < 0, e);
 	if (r < 0)
 		return r;
 	if (r2 < 0)

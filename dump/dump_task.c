@@ -470,8 +470,8 @@ static int dump_session_open(struct dump_task *t, struct ckpt_error *e)
 static int dump_mlock_future(struct dump_task *t, uint64_t vm_lck_before,
 			     const struct proc_status *st, CoreEntry *core, struct ckpt_error *e)
 {
-	struct ckpt_error tmp = {0};
-	long addr, ret;
+	uint64_t addr;
+	long ret;
 	unsigned char vec = 0;
 	int r, r2;
 
@@ -479,20 +479,15 @@ static int dump_mlock_future(struct dump_task *t, uint64_t vm_lck_before,
 	core->mlockall = 0;
 	if (!st->has_vm_lck || st->vm_lck_kb <= vm_lck_before)
 		return 0;
-	r = rsys_call(&t->rsys, __NR_mmap, 0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
-		      (uint64_t)-1, 0, &addr, e);
-	if (r >= 0 && addr < 0 && addr > -4096)
-		r = ckpt_err_errno(e, (int)addr, "pid %d: remote mmap of a page", t->pid);
+	r = rsys_area_map(&t->rsys, 4096, PROT_READ, &addr, e);
 	if (r < 0)
-		return r;
-	r = rsys_call(&t->rsys, __NR_mincore, (uint64_t)addr, 4096, t->rsys.scratch, 0, 0, 0, &ret,
-		      e);
+		return ckpt_err_wrap(e, "pid %d: a page", t->pid);
+	r = rsys_call(&t->rsys, __NR_mincore, addr, 4096, t->rsys.scratch, 0, 0, 0, &ret, e);
 	if (r >= 0 && ret < 0)
 		r = ckpt_err_errno(e, (int)ret, "pid %d: remote mincore", t->pid);
 	if (r >= 0)
 		r = remote_read(t->pid, t->rsys.scratch, &vec, 1, e);
-	r2 = rsys_call(&t->rsys, __NR_munmap, (uint64_t)addr, 4096, 0, 0, 0, 0, &ret,
-		       r < 0 ? &tmp : e);
+	r2 = rsys_area_unmap(&t->rsys, addr, 4096, r < 0, e);
 	if (r < 0 || r2 < 0)
 		return r < 0 ? r : r2;
 	core->mlockall = MCL_FUTURE | (vec & 1 ? 0 : MCL_ONFAULT);
@@ -514,14 +509,13 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 		uint64_t ldt0;			  /* the first LDT entry (dump_ldt) */
 	} out;
 	struct kernel_sigaction *ksa = out.ksa;
-	struct rsys_op ops[NSIG_MAX + 10 + DUMP_KEYRING_CALLS];
-	const char *names[NSIG_MAX + 10 + DUMP_KEYRING_CALLS];
+	struct rsys_op ops[NSIG_MAX + 11];
+	const char *names[NSIG_MAX + 11];
 	size_t n = 0, nops = 0, k_sec, k_dump, k_sub, k_thp, k_brk, k_mdwe, k_ksm, k_xcomp, k_fh,
 	       k_key, k_ldt, bad;
 	uint64_t sub_at = t->rsys.scratch + offsetof(typeof(out), subreaper);
 	uint64_t xcomp_at = t->rsys.scratch + offsetof(typeof(out), xcomp);
 	uint64_t ldt_at = t->rsys.scratch + offsetof(typeof(out), ldt0);
-	long key_rets[DUMP_KEYRING_CALLS];
 	int r;
 
 	_Static_assert(sizeof(out) <= THREAD_OUT_OFF, "the thread slots follow the output");
@@ -559,9 +553,13 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	/* the size of its private futex hash (EINVAL: a kernel before 6.16) */
 	names[k_fh = nops] = "prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS)";
 	ops[nops++] = (struct rsys_op){__NR_prctl, {PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS}, 0};
-	/* its keyrings: told apart by dump_keyring (ENOKEY, ENOSYS...) */
-	k_key = nops;
-	nops += dump_keyring_calls(ops + k_key, names + k_key);
+	/* its process keyring (create 0: ENOKEY where it has none, nothing
+	 * made; told apart by dump_keyring) */
+	names[k_key = nops] = "keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_PROCESS_KEYRING)";
+	ops[nops++] = (struct rsys_op){
+	    __NR_keyctl,
+	    {KEYCTL_GET_KEYRING_ID, (uint64_t)(int64_t)KEY_SPEC_PROCESS_KEYRING, 0},
+	    0};
 	/* whether it has an LDT (dump_ldt: ENOSYS without modify_ldt) */
 	names[k_ldt = nops] = "modify_ldt(0)";
 	ops[nops++] = (struct rsys_op){__NR_modify_ldt, {0, ldt_at, 8}, 0};
@@ -621,9 +619,7 @@ static int dump_remote(struct dump_task *t, const struct proc_status *st, CoreEn
 	core->has_xcomp_perm = ops[k_xcomp].ret == 0;
 	core->xcomp_perm = ops[k_xcomp].ret == 0 ? out.xcomp : 0;
 	t->brk = (uint64_t)ops[k_brk].ret;
-	for (size_t k = 0; k < DUMP_KEYRING_CALLS; k++)
-		key_rets[k] = ops[k_key + k].ret;
-	r = dump_keyring(t, st, core, key_rets, e);
+	r = dump_keyring(t, st, core, ops[k_key].ret, e);
 	if (r >= 0)
 		r = dump_ldt(t, ops[k_ldt].ret, core, e);
 	if (r < 0)

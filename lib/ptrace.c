@@ -1007,6 +1007,31 @@ int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, ui
 	}
 }
 
+int rsys_area_map(struct rsys *r, size_t len, int prot, uint64_t *ret, struct ckpt_error *e)
+{
+	long addr;
+	int rc = rsys_call(r, __NR_mmap, 0, len, (uint64_t)prot, MAP_PRIVATE | MAP_ANONYMOUS,
+			   (uint64_t)-1, 0, &addr, e);
+
+	if (rc < 0)
+		return rc;
+	if (addr < 0 && addr > -4096)
+		return ckpt_err_errno(e, (int)addr, "remote mmap of %zu bytes", len);
+	*ret = (uint64_t)addr;
+	return 0;
+}
+
+int rsys_area_unmap(struct rsys *r, uint64_t addr, size_t len, bool failed, struct ckpt_error *e)
+{
+	struct ckpt_error tmp = {0};
+	long res;
+	int rc = rsys_call(r, __NR_munmap, addr, len, 0, 0, 0, 0, &res, failed ? &tmp : e);
+
+	if (rc >= 0 && res < 0 && !failed)
+		rc = ckpt_err_errno(e, (int)res, "remote munmap");
+	return rc;
+}
+
 int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e)
 {
 	long addr;

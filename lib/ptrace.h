@@ -176,6 +176,14 @@ int rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3, ui
 /* Map len bytes of anonymous RW scratch memory in the task (r->scratch). */
 int rsys_scratch(struct rsys *r, size_t len, struct ckpt_error *e);
 /*
+ * An area of len bytes of anonymous memory (prot) mapped in the task for one
+ * question, besides the scratch (*ret: its address), and unmapped again:
+ * rsys_area_unmap reports into e unless an earlier step failed (failed:
+ * the error already in e stays, the unmap's is dropped).
+ */
+int rsys_area_map(struct rsys *r, size_t len, int prot, uint64_t *ret, struct ckpt_error *e);
+int rsys_area_unmap(struct rsys *r, uint64_t addr, size_t len, bool failed, struct ckpt_error *e);
+/*
  * The same, and the pages of batches (rsys_batch) with it in one mapping:
  * two remote calls instead of three, and one munmap at rsys_fini instead
  * of two. The scratch cannot grow afterwards (rsys_scratch refuses more).
