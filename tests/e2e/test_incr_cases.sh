@@ -116,6 +116,9 @@ kill_tree "$H"
 # root, so its reservation is never used: the checkpoint holds no image of
 # it and passes its own check), once alone (written in place: a page keeps
 # its frame, only its protection says it changed).
+# dead PID: gone or a zombie
+dead() { ! proc_stat "$1" || [[ $S_STATE == Z ]]; }
+
 precopy_case() # NAME NCHILD
 {
 	local name=$1 nchild=$2 p1= procs n i
@@ -141,6 +144,10 @@ precopy_case() # NAME NCHILD
 		fail "$name: nothing copied before the freeze: $(cat "$ERR")"
 	if [[ -n $p1 ]]; then
 		kill -KILL "$p1"
+		# dead before round 3 starts: the round ends with a waitpid
+		# WNOHANG, which a kill still in flight would miss (and the root
+		# would then never reap P1: seen once in a loaded full run)
+		wait_for 10 "pid $p1 to die" dead "$p1"
 		procs=$((procs - 1))
 	fi
 	kill -USR1 "$S" # round 3, which ends with waitpid: P1 is reaped
