@@ -856,15 +856,20 @@ static int pidfd_exit_status(struct run *r, int *ret_status)
 
 	for (;;) {
 		struct run_pidfd_info info = {.mask = RUN_PIDFD_INFO_EXIT};
+		int rc = ioctl(r->pidfd, RUN_PIDFD_GET_INFO, &info);
 
-		if (ioctl(r->pidfd, RUN_PIDFD_GET_INFO, &info) < 0 && errno != ESRCH) {
+		if (rc < 0 && errno != ESRCH) {
 			event(r, "error", NULL,
 			      "pid %d exited, but its exit status cannot be read (PIDFD_GET_INFO: "
 			      "%m; Linux 6.15 or later is needed)",
 			      r->root);
 			return -1;
 		}
-		if (info.mask & RUN_PIDFD_INFO_EXIT) {
+		/* ESRCH: gone, its exit not recorded yet; the mask is then still
+		 * our request, not the kernel's answer (it was taken for an exit
+		 * status 0: a job that ended with 3 reported 0, its checkpoint
+		 * removed) */
+		if (rc == 0 && (info.mask & RUN_PIDFD_INFO_EXIT)) {
 			*ret_status = info.exit_code;
 			return 0;
 		}
