@@ -110,6 +110,7 @@ static int cap_last(struct restore_ctx *ctx, int *ret)
  */
 #define CAPSET_SLOT 64
 #define GROUPS_OFF (4 * CAPSET_SLOT)
+_Static_assert(GROUPS_OFF == RTASK_CAPS_SCRATCH, "the slots end where restore.h says");
 
 static int capset_call(struct restore_ctx *ctx, struct rtask *t, unsigned slot, bool queue,
 		       uint64_t eff, uint64_t prm, uint64_t inh)
@@ -155,6 +156,13 @@ static int task_caps(struct restore_ctx *ctx, struct rtask *t, bool raise, unsig
 int rtask_caps(struct restore_ctx *ctx, struct rtask *t, bool raise)
 {
 	return task_caps(ctx, t, raise, 0, false);
+}
+
+int rtask_caps_queue(struct restore_ctx *ctx, struct rtask *t, bool raise, unsigned slot)
+{
+	if (slot < 1 || slot > 3)
+		return ckpt_err(&ctx->err, -EINVAL, "capset slot %u", slot);
+	return task_caps(ctx, t, raise, slot, true);
 }
 
 static int restore_ids(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)

@@ -805,9 +805,12 @@ static int iouring_buffers(struct restore_ctx *ctx, struct rtask *t)
 /* ---- 5. protection, mm fields, helper fds ------------------------------------------------------
  */
 
+/* queued, its struct and auxv in the scratch after the capset slots (the
+ * raise and the lower around it, queued too) */
 static int set_mm_map(struct restore_ctx *ctx, struct rtask *t)
 {
 	const MmEntry *mm = t->mm;
+	const uint64_t at = t->rsys.scratch + RTASK_CAPS_SCRATCH;
 	struct prctl_mm_map map = {
 	    .start_code = mm->start_code,
 	    .end_code = mm->end_code,
@@ -820,7 +823,7 @@ static int set_mm_map(struct restore_ctx *ctx, struct rtask *t)
 	    .arg_end = mm->arg_end,
 	    .env_start = mm->env_start,
 	    .env_end = mm->env_end,
-	    .auxv = (__u64 *)(uintptr_t)(t->rsys.scratch + sizeof(map)),
+	    .auxv = (__u64 *)(uintptr_t)(at + sizeof(map)),
 	    .auxv_size = (uint32_t)(mm->n_auxv * sizeof(uint64_t)),
 	    .exe_fd = mm->has_exe_file_id ? (uint32_t)file_by_id(ctx, mm->exe_file_id)->map_fd
 					  : (uint32_t)-1,
@@ -828,20 +831,21 @@ static int set_mm_map(struct restore_ctx *ctx, struct rtask *t)
 	char buf[sizeof(map) + 128 * sizeof(uint64_t)];
 	int r;
 
+	_Static_assert(RTASK_CAPS_SCRATCH + sizeof(buf) <= GADGET_SCRATCH_SIZE,
+		       "the mm map fits the scratch after the capset slots");
 	memcpy(buf, &map, sizeof(map));
 	memcpy(buf + sizeof(map), mm->auxv, mm->n_auxv * sizeof(uint64_t));
-	/* CAP_CHECKPOINT_RESTORE (before the struct: the raise uses scratch) */
-	r = rtask_caps(ctx, t, true);
+	/* CAP_CHECKPOINT_RESTORE */
+	r = rtask_caps_queue(ctx, t, true, 1);
 	if (r >= 0)
-		r = remote_write(t->pid, t->rsys.scratch, buf, sizeof(map) + map.auxv_size,
-				 &ctx->err);
+		r = rqueue_write(t, &ctx->err, at, buf, sizeof(map) + map.auxv_size);
 	if (r >= 0)
-		r = rcall(t, &ctx->err, __NR_prctl,
-			  RARGS(PR_SET_MM, PR_SET_MM_MAP, t->rsys.scratch, sizeof(map)), NULL,
-			  "prctl(PR_SET_MM_MAP) (brk %#" PRIx64 ", stack %#" PRIx64 ")", mm->brk,
-			  mm->start_stack);
+		r = rqueue(t, &ctx->err, __NR_prctl,
+			   RARGS(PR_SET_MM, PR_SET_MM_MAP, at, sizeof(map)),
+			   "prctl(PR_SET_MM_MAP) (brk %#" PRIx64 ", stack %#" PRIx64 ")", mm->brk,
+			   mm->start_stack);
 	if (r >= 0)
-		r = rtask_caps(ctx, t, false);
+		r = rtask_caps_queue(ctx, t, false, 2);
 	return r;
 }
 
@@ -868,11 +872,11 @@ static int close_helpers(struct restore_ctx *ctx, struct rtask *t)
 	return r;
 }
 
-int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
+/* The restorer's memory out, the vDSO moved, the areas mapped (queued). */
+static int mem_areas(struct restore_ctx *ctx, struct rtask *t)
 {
 	_cleanup_free_ bool *filled = calloc(t->mm->n_vmas + 1, sizeof(bool));
 	struct vdso_layout cur;
-	double t0 = ckpt_monotonic_seconds();
 	int r;
 
 	if (!filled)
@@ -886,10 +890,21 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++)
 		if (!is_special(t->mm->vmas[i]))
 			r = map_area(ctx, t, i, filled[i]);
-	/* the areas are there before their pages */
-	r = rqueue_end(t, &ctx->err, r);
+	return r;
+}
+
+/* Once the areas are there: their pages, then protection, seals, the mm
+ * fields and the helper fds closed (queued). */
+static int mem_pages(struct restore_ctx *ctx, struct rtask *t)
+{
+	_cleanup_free_ bool *filled = calloc(t->mm->n_vmas + 1, sizeof(bool));
+	int r = 0;
+
+	if (!filled)
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	mark_filled(t, filled);
 	/* --lazy: before any page is put in, the areas its pager will fill */
-	if (r >= 0 && ctx->opts->lazy)
+	if (ctx->opts->lazy)
 		r = lazy_register_task(ctx, t);
 	if (r >= 0)
 		r = fill_pages(ctx, t);
@@ -924,9 +939,26 @@ int mem_restore_task(struct restore_ctx *ctx, struct rtask *t)
 		r = set_mm_map(ctx, t);
 	if (r >= 0)
 		r = close_helpers(ctx, t);
-	r = rqueue_end(t, &ctx->err, r);
-	if (r >= 0)
-		pr_info("pid %d: %zu areas, %" PRIu64 " MiB of pages in %.3f s", t->pid,
-			t->mm->n_vmas, t->pages_bytes >> 20, ckpt_monotonic_seconds() - t0);
 	return r;
+}
+
+static int mem_task_done(struct restore_ctx *ctx, struct rtask *t)
+{
+	pr_info("pid %d: %zu areas, %" PRIu64 " MiB of pages", t->pid, t->mm->n_vmas,
+		t->pages_bytes >> 20);
+	restore_progress_task_done(ctx, t);
+	return 0;
+}
+
+/*
+ * Two batches a task, the second after its pages are in; the tasks' batches
+ * run several at once (tasks_batch_each): a task costs two round trips of
+ * the restorer's, which would be most of this stage's time for a tree of
+ * many small processes, each taking turns with P.
+ */
+int mem_restore_all(struct restore_ctx *ctx)
+{
+	static const task_step steps[] = {mem_areas, mem_pages};
+
+	return tasks_batch_each(ctx, steps, ARRAY_SIZE(steps), mem_task_done);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include "fault.h"
@@ -229,4 +230,79 @@ void rqueue_drop(struct rtask *t)
 	free(t->rq->w);
 	free(t->rq);
 	t->rq = NULL;
+}
+
+/* ---- the batches of several tasks at once ----------------------------------------------- */
+
+/*
+ * Tasks sharing an fd table are one group's at most once: a call of one
+ * (an mmap of a file's fd, say) must not meet the close of the same fd by
+ * the other running at the same time.
+ */
+static size_t group_size(const struct restore_ctx *ctx, size_t base)
+{
+	size_t n = 0;
+
+	while (n < RST_TASK_GROUP && base + n < ctx->ntasks) {
+		const struct rtask *t = &ctx->tasks[base + n];
+
+		for (size_t k = 0; k < n; k++)
+			if (ctx->tasks[base + k].files_top == t->files_top)
+				return n;
+		n++;
+	}
+	return n;
+}
+
+/* One step for tasks base..base+n-1: every batch started, then each
+ * stopped, then each finished; after a failure the batches started are
+ * still stopped and finished, and no task after it is started. */
+static int group_step(struct restore_ctx *ctx, size_t base, size_t n, task_step step)
+{
+	bool running[RST_TASK_GROUP] = {false};
+	struct ckpt_error tmp = {0};
+	size_t started = 0;
+	int r = 0;
+
+	for (size_t k = 0; r >= 0 && k < n; k++) {
+		struct rtask *t = &ctx->tasks[base + k];
+
+		r = step(ctx, t);
+		/* the third task's batch fails, those around it run on */
+		if (r >= 0 && k == 2 && ckpt_fault("rqueue-task-einval"))
+			r = rqueue(t, &ctx->err, __NR_prctl, RARGS(PR_SET_PDEATHSIG, 1000),
+				   "prctl(PR_SET_PDEATHSIG, 1000)");
+		r = r < 0 ? rqueue_end(t, &ctx->err, r) : rflush_start(t, &ctx->err);
+		running[k] = r > 0;
+		started = k + 1;
+	}
+	for (size_t k = 0; k < started; k++) {
+		int r2 =
+		    running[k] ? rflush_stop(&ctx->tasks[base + k], r < 0 ? &tmp : &ctx->err) : 0;
+
+		if (r2 < 0 && r >= 0)
+			r = r2;
+	}
+	for (size_t k = 0; k < started; k++) {
+		int r2 = running[k] ? rflush(&ctx->tasks[base + k], r < 0 ? &tmp : &ctx->err) : 0;
+
+		if (r2 < 0 && r >= 0)
+			r = r2;
+	}
+	return r < 0 ? r : 0;
+}
+
+int tasks_batch_each(struct restore_ctx *ctx, const task_step *steps, size_t nsteps, task_step done)
+{
+	int r = 0;
+
+	for (size_t base = 0, n; r >= 0 && base < ctx->ntasks; base += n) {
+		n = group_size(ctx, base);
+		r = restore_check_cancel(ctx);
+		for (size_t s = 0; r >= 0 && s < nsteps; s++)
+			r = group_step(ctx, base, n, steps[s]);
+		for (size_t k = 0; r >= 0 && done && k < n; k++)
+			r = done(ctx, &ctx->tasks[base + k]);
+	}
+	return r;
 }

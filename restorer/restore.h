@@ -459,6 +459,11 @@ int restore_check_cancel(struct restore_ctx *ctx);
  * (root: the tasks keep a full effective set until creds). creds.c.
  */
 int rtask_caps(struct restore_ctx *ctx, struct rtask *t, bool raise);
+/* The same capset queued (rqueue), its arguments in scratch slot 1-3 (each
+ * 64 bytes from the scratch's start); RTASK_CAPS_SCRATCH bytes are the
+ * slots', the rest of the scratch page is free for the calls around it. */
+#define RTASK_CAPS_SCRATCH 256
+int rtask_caps_queue(struct restore_ctx *ctx, struct rtask *t, bool raise, unsigned slot);
 /* In a child of the restorer (a task): close the fds of --commit-fd,
  * --client-fd, --hold-fd and --caller-cgroup-fd, the restorer's alone. */
 void restore_close_control_fds(const struct restore_opts *o);
@@ -644,6 +649,23 @@ int rflush_start(struct rtask *t, struct ckpt_error *e);
 int rflush_stop(struct rtask *t, struct ckpt_error *e);
 /* Forget the queue (the task is being killed). */
 void rqueue_drop(struct rtask *t);
+/*
+ * A stage's steps for every task of the tree, in order: each step queues
+ * the task's calls (and may make some right away, rcall), made as one batch
+ * when it returns; then done() (NULL: none) once the task's last step is
+ * made. The batches of up to RST_TASK_GROUP tasks run at the same time
+ * (each task has a gadget of its own): P starts them all, then stops each,
+ * then finishes each, then the group's next step, so that the tasks' runs
+ * and their wake-ups across the CPUs overlap instead of taking turns with P
+ * (as threads_batch_each does for the threads of one task). Tasks sharing
+ * an fd table are never in one group. Checks for a cancel before each
+ * group. On failure the batches started are still finished and no task
+ * after the failed one is started.
+ */
+#define RST_TASK_GROUP 8
+typedef int (*task_step)(struct restore_ctx *ctx, struct rtask *t);
+int tasks_batch_each(struct restore_ctx *ctx, const task_step *steps, size_t nsteps,
+		     task_step done);
 /* The end of a function that queued: rflush, or after a failure r (< 0)
  * forget the queue, which no later call may run in another session. */
 int rqueue_end(struct rtask *t, struct ckpt_error *e, int r);
@@ -689,7 +711,7 @@ int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off, u
 int mem_page_src_open(struct page_src *src, struct ckpt_error *e);
 void mem_page_src_close(struct page_src *src);
 int mem_seize_all(struct restore_ctx *ctx);
-int mem_restore_task(struct restore_ctx *ctx, struct rtask *t);
+int mem_restore_all(struct restore_ctx *ctx);
 int gadget_choose(struct restore_ctx *ctx);
 
 /* ---- pager.c: --lazy ---------------------------------------------------------- */

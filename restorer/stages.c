@@ -105,14 +105,8 @@ static int stage_memory(struct restore_ctx *ctx)
 	/* --lazy: each task's userfaultfd, to register its lazy areas with */
 	if (r >= 0 && ctx->opts->lazy)
 		r = lazy_receive_all(ctx);
-	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
-		r = restore_check_cancel(ctx);
-		if (r < 0)
-			break;
-		r = mem_restore_task(ctx, &ctx->tasks[i]);
-		if (r >= 0)
-			restore_progress_task_done(ctx, &ctx->tasks[i]);
-	}
+	if (r >= 0)
+		r = mem_restore_all(ctx);
 	return r;
 }
 

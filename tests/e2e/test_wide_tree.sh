@@ -27,6 +27,20 @@ ckpt_dump "$ROOT" "$D/img"
 assert_gone "$ROOT" $KIDS
 before=$(line_count "$D/log")
 
+# A batch of remote calls the kernel refuses, in the third task of a group
+# whose batches run at the same time (tasks_batch_each, restorer/rcall.c):
+# the restore names that task and call, after the batches around it ran to
+# their end, and leaves nothing.
+if CKPT_FAULT=rqueue-task-einval ckptctl_run restore "$D/img"; then
+	fail "rqueue-task-einval: restore succeeded despite a refused prctl"
+fi
+failed=$(grep -oE "pid [0-9]+: prctl\(PR_SET_PDEATHSIG, 1000\): Invalid argument" "$ERR" |
+	grep -oE "[0-9]+" | head -n 1)
+[[ -n $failed ]] || fail "rqueue-task-einval: the error does not name the task and the call: $(cat "$ERR")"
+grep -q "^$failed " "$T/tree.before" || fail "rqueue-task-einval: pid $failed is not of the tree"
+assert_restore_left_nothing "$T/tree.before"
+log "rqueue-task-einval: $(head -c 200 "$ERR")"
+
 # Held in the tasks' setup (every task forked, each child's own pages in
 # the areas it shares with its parent): no task keeps the 8 MiB buffer it
 # read them through (restorer/cow.c): 101 of them held at once were 800 MiB,
