@@ -249,14 +249,9 @@ int creds_queue_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr
 	return r;
 }
 
-int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr)
-{
-	return rqueue_end(t, &ctx->err, creds_queue_thread(ctx, t, cr));
-}
-
-int creds_restore_task(struct restore_ctx *ctx, struct rtask *t)
+int creds_queue_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	int r = restore_rlimits(ctx, t);
 
-	return r < 0 ? r : creds_restore_thread(ctx, t, t->core->creds);
+	return r < 0 ? r : creds_queue_thread(ctx, t, t->core->creds);
 }

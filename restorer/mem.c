@@ -942,7 +942,7 @@ static int mem_pages(struct restore_ctx *ctx, struct rtask *t)
 	return r;
 }
 
-static int mem_task_done(struct restore_ctx *ctx, struct rtask *t)
+static int mem_task_after(struct restore_ctx *ctx, struct rtask *t)
 {
 	pr_info("pid %d: %zu areas, %" PRIu64 " MiB of pages", t->pid, t->mm->n_vmas,
 		t->pages_bytes >> 20);
@@ -960,5 +960,5 @@ int mem_restore_all(struct restore_ctx *ctx)
 {
 	static const task_step steps[] = {mem_areas, mem_pages};
 
-	return tasks_batch_each(ctx, steps, ARRAY_SIZE(steps), mem_task_done);
+	return tasks_batch_each(ctx, steps, ARRAY_SIZE(steps), mem_task_after);
 }

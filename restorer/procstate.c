@@ -301,7 +301,7 @@ static int other_thread_state(struct restore_ctx *ctx, struct rtask *t, struct r
 	return thread_state(ctx, t, th->core, false);
 }
 
-int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
+int procstate_queue_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
 	const CoreEntry *c = t->core;
@@ -351,10 +351,12 @@ int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	 * stage memory): last, or the restorer's own calls would map locked */
 	if (r >= 0 && c->has_mlockall && c->mlockall)
 		r = rqueue(t, e, __NR_mlockall, RARGS(c->mlockall), "mlockall(%#x)", c->mlockall);
-	r = rqueue_end(t, e, r);
-	if (r >= 0)
-		r = restore_oom_score_adj(t, e);
-	if (r >= 0)
-		r = sched_restore_task(ctx, t);
 	return r;
+}
+
+int procstate_after_task(struct restore_ctx *ctx, struct rtask *t)
+{
+	int r = restore_oom_score_adj(t, &ctx->err);
+
+	return r < 0 ? r : sched_restore_task(ctx, t);
 }

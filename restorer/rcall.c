@@ -292,7 +292,8 @@ static int group_step(struct restore_ctx *ctx, size_t base, size_t n, task_step 
 	return r < 0 ? r : 0;
 }
 
-int tasks_batch_each(struct restore_ctx *ctx, const task_step *steps, size_t nsteps, task_step done)
+int tasks_batch_each(struct restore_ctx *ctx, const task_step *steps, size_t nsteps,
+		     task_step after)
 {
 	int r = 0;
 
@@ -301,8 +302,8 @@ int tasks_batch_each(struct restore_ctx *ctx, const task_step *steps, size_t nst
 		r = restore_check_cancel(ctx);
 		for (size_t s = 0; r >= 0 && s < nsteps; s++)
 			r = group_step(ctx, base, n, steps[s]);
-		for (size_t k = 0; r >= 0 && done && k < n; k++)
-			r = done(ctx, &ctx->tasks[base + k]);
+		for (size_t k = 0; r >= 0 && after && k < n; k++)
+			r = after(ctx, &ctx->tasks[base + k]);
 	}
 	return r;
 }

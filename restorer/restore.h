@@ -652,20 +652,18 @@ void rqueue_drop(struct rtask *t);
 /*
  * A stage's steps for every task of the tree, in order: each step queues
  * the task's calls (and may make some right away, rcall), made as one batch
- * when it returns; then done() (NULL: none) once the task's last step is
- * made. The batches of up to RST_TASK_GROUP tasks run at the same time
- * (each task has a gadget of its own): P starts them all, then stops each,
- * then finishes each, then the group's next step, so that the tasks' runs
- * and their wake-ups across the CPUs overlap instead of taking turns with P
- * (as threads_batch_each does for the threads of one task). Tasks sharing
- * an fd table are never in one group. Checks for a cancel before each
- * group. On failure the batches started are still finished and no task
- * after the failed one is started.
+ * when it returns; then after() (NULL: none), which may make calls right
+ * away, once the task's last batch is made. The batches of up to RST_TASK_GROUP tasks run at the
+ * same time (each task has a gadget of its own): P starts them all, then stops each, then finishes
+ * each, then the group's next step, so that the tasks' runs and their wake-ups across the CPUs
+ * overlap instead of taking turns with P (as threads_batch_each does for the threads of one task).
+ * Tasks sharing an fd table are never in one group. Checks for a cancel before each group. On
+ * failure the batches started are still finished and no task after the failed one is started.
  */
 #define RST_TASK_GROUP 8
 typedef int (*task_step)(struct restore_ctx *ctx, struct rtask *t);
 int tasks_batch_each(struct restore_ctx *ctx, const task_step *steps, size_t nsteps,
-		     task_step done);
+		     task_step after);
 /* The end of a function that queued: rflush, or after a failure r (< 0)
  * forget the queue, which no later call may run in another session. */
 int rqueue_end(struct rtask *t, struct ckpt_error *e, int r);
@@ -730,11 +728,10 @@ bool lazy_range(const struct rtask *t, uint64_t addr, uint64_t *end);
 int pager_start(struct restore_ctx *ctx);
 
 /* ---- creds.c ------------------------------------------------------------------ */
-/* Resource limits, then the main thread's credentials. */
-int creds_restore_task(struct restore_ctx *ctx, struct rtask *t);
-/* Credentials cr in the thread whose session is t->rsys: made, or queued
- * (creds_queue_thread: nothing is made until rflush). */
-int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr);
+/* Resource limits (made), then the main thread's credentials (queued). */
+int creds_queue_task(struct restore_ctx *ctx, struct rtask *t);
+/* Credentials cr in the thread whose session is t->rsys, queued: nothing
+ * is made until rflush. */
 int creds_queue_thread(struct restore_ctx *ctx, struct rtask *t, const Creds *cr);
 
 /* ---- locks.c: file locks (stage verify, stage locks) ---------------------------- */
@@ -766,8 +763,11 @@ int seccomp_restore_task(struct restore_ctx *ctx, struct rtask *t);
 /* ---- procstate.c: stage procstate ------------------------------------------------ */
 /* Per-thread creds, pdeathsig, sched, affinity and the seccomp filters of core-PID.img. */
 int procstate_validate(struct restore_ctx *ctx, const char *f, const CoreEntry *c);
-/* personality, timer slack, pdeathsig of the other threads, subreaper, THP, sched. */
-int procstate_restore_task(struct restore_ctx *ctx, struct rtask *t);
+/* personality, timer slack, pdeathsig of the other threads (made), the
+ * process's prctls, LDT, mlockall (queued); after them oom_score_adj and
+ * sched, from the restorer. */
+int procstate_queue_task(struct restore_ctx *ctx, struct rtask *t);
+int procstate_after_task(struct restore_ctx *ctx, struct rtask *t);
 /* Stage pids: audit login uid and session id the tasks can be given. */
 int procstate_check_audit(struct restore_ctx *ctx);
 /* In a task, before its children and threads: its audit login uid. */
@@ -795,7 +795,8 @@ int sched_validate(struct restore_ctx *ctx, const char *f, size_t idx, const Thr
 int sched_restore_task(struct restore_ctx *ctx, struct rtask *t);
 
 /* ---- signals.c: rseq, pending signals, final registers, resume ----------------- */
-int signals_restore_task(struct restore_ctx *ctx, struct rtask *t);
+/* rseq (queued), pending signals, timers, the other threads' state */
+int signals_queue_task(struct restore_ctx *ctx, struct rtask *t);
 int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t);
 /* Stopped tasks with a parent in the tree: stopped first, seen by the parent as before. */
 int resume_stopped_children(struct restore_ctx *ctx);
@@ -816,8 +817,9 @@ int threads_create(struct rtask *t, struct ckpt_error *e);
 int threads_seize(struct restore_ctx *ctx, struct rtask *t);
 /* Credentials of each other thread (they are per thread in the kernel). */
 int threads_creds(struct restore_ctx *ctx, struct rtask *t);
-/* sigaltstack, robust list, tid address (every thread), rseq and pending (others). */
-int threads_restore_state(struct restore_ctx *ctx, struct rtask *t);
+/* sigaltstack, robust list, tid address (every thread), rseq and pending
+ * (others): the other threads' made, the main thread's queued. */
+int threads_queue_state(struct restore_ctx *ctx, struct rtask *t);
 /* Final registers, xstate and mask of the other threads. */
 int threads_resume_prepare(struct restore_ctx *ctx, struct rtask *t);
 int threads_detach(struct restore_ctx *ctx, struct rtask *t);

@@ -60,15 +60,17 @@ static int queue_one(struct restore_ctx *ctx, struct rtask *t, const ProtobufCBi
 		     "rt_tgsigqueueinfo(signal %d, code %d)", info->si_signo, info->si_code);
 }
 
-int signals_restore_task(struct restore_ctx *ctx, struct rtask *t)
+int signals_queue_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	const ThreadCore *th = t->thread;
 	int r = 0;
 
+	/* queued: made before the first call made right away, or in the
+	 * stage's batch (most tasks have nothing else to do here) */
 	if (th->rseq)
-		r = rcall(t, &ctx->err, __NR_rseq,
-			  RARGS(th->rseq->abi_pointer, th->rseq->abi_size, 0, th->rseq->signature),
-			  NULL, "rseq registration of %#" PRIx64, th->rseq->abi_pointer);
+		r = rqueue(t, &ctx->err, __NR_rseq,
+			   RARGS(th->rseq->abi_pointer, th->rseq->abi_size, 0, th->rseq->signature),
+			   "rseq registration of %#" PRIx64, th->rseq->abi_pointer);
 	/* all signals are blocked (remote syscall session): nothing is delivered */
 	for (size_t i = 0; r >= 0 && i < t->core->n_shared_pending; i++)
 		r = queue_one(ctx, t, &t->core->shared_pending[i], true);
@@ -77,7 +79,7 @@ int signals_restore_task(struct restore_ctx *ctx, struct rtask *t)
 	if (r >= 0)
 		r = timers_restore_task(ctx, t);
 	if (r >= 0)
-		r = threads_restore_state(ctx, t);
+		r = threads_queue_state(ctx, t);
 	return r;
 }
 

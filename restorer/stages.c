@@ -126,17 +126,19 @@ static int stage_seccomp(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* the other threads' batches first, then the main thread's */
+static int creds_task(struct restore_ctx *ctx, struct rtask *t)
+{
+	int r = threads_creds(ctx, t);
+
+	return r < 0 ? r : creds_queue_task(ctx, t);
+}
+
 static int stage_creds(struct restore_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->ntasks; i++) {
-		int r = threads_creds(ctx, &ctx->tasks[i]);
+	static const task_step steps[] = {creds_task};
 
-		if (r >= 0)
-			r = creds_restore_task(ctx, &ctx->tasks[i]);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return tasks_batch_each(ctx, steps, ARRAY_SIZE(steps), NULL);
 }
 
 static int stage_sigio(struct restore_ctx *ctx)
@@ -146,24 +148,16 @@ static int stage_sigio(struct restore_ctx *ctx)
 
 static int stage_signals(struct restore_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->ntasks; i++) {
-		int r = signals_restore_task(ctx, &ctx->tasks[i]);
+	static const task_step steps[] = {signals_queue_task};
 
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return tasks_batch_each(ctx, steps, ARRAY_SIZE(steps), NULL);
 }
 
 static int stage_procstate(struct restore_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->ntasks; i++) {
-		int r = procstate_restore_task(ctx, &ctx->tasks[i]);
+	static const task_step steps[] = {procstate_queue_task};
 
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return tasks_batch_each(ctx, steps, ARRAY_SIZE(steps), procstate_after_task);
 }
 
 /*

@@ -21,7 +21,7 @@
  * its final registers, xstate and mask in its syscall-exit stop before the
  * main thread unmaps the gadget with the last remote call of the task.
  *
- * The struct rtask helpers (rcall, creds_restore_task...) work on t->rsys;
+ * The struct rtask helpers (rcall, creds_queue_task...) work on t->rsys;
  * for a thread, its session is swapped into t->rsys for the duration.
  */
 #define LOG_PREFIX "threads: "
@@ -356,14 +356,21 @@ static int thread_state_after(struct restore_ctx *ctx, struct rtask *t, struct r
 	return r;
 }
 
-int threads_restore_state(struct restore_ctx *ctx, struct rtask *t)
+/* The main thread's calls are queued, its set_tid_address last: its
+ * syscall-exit stop comes with stage resume's last call (the gadget's
+ * munmap), so the queue runs as the task's batch of the stage. */
+int threads_queue_state(struct restore_ctx *ctx, struct rtask *t)
 {
-	int r = thread_misc(ctx, t, t->thread);
+	const ThreadCore *tc = t->thread;
+	int r = threads_batch_each(ctx, t, thread_state_queue, thread_state_after, NULL);
 
 	if (r >= 0)
-		r = thread_tid_address(ctx, t, t->thread);
-	r = rqueue_end(t, &ctx->err, r);
-	return r < 0 ? r : threads_batch_each(ctx, t, thread_state_queue, thread_state_after, NULL);
+		r = thread_misc(ctx, t, tc);
+	if (r >= 0)
+		r = rqueue(t, &ctx->err, __NR_set_tid_address, RARGS(tc->clear_child_tid),
+			   "thread %d: set_tid_address(%#" PRIx64 ")", tc->tid,
+			   tc->has_clear_child_tid ? tc->clear_child_tid : 0);
+	return r;
 }
 
 int threads_resume_prepare(struct restore_ctx *ctx, struct rtask *t)
