@@ -8,7 +8,9 @@
 # the cost of the items added since the row before against the cost per item
 # up to it ("growth": about 1 when the time is linear in the count, above 2
 # when it grows faster: the aim of issue 12 is flat from 100 to 10,000).
-# Timings on shared machines are noisy: compare within one run. Needs root and a build (CKPT_BUILD, default build/).
+# The restore starts once the dumped pids are free (PID 1 reaps the killed
+# tree here about once a second). Timings on shared machines are noisy:
+# compare within one run. Needs root and a build (CKPT_BUILD, default build/).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 SRC=$PWD
@@ -33,6 +35,9 @@ trap cleanup EXIT
 die() { echo "bench: $*" >&2; exit 1; }
 us() { echo "${EPOCHREALTIME/./}"; }
 gone() { [[ ! -e /proc/$1 ]]; }
+# no process of session $1 left, zombies included: the killed tree's
+# children are reaped by PID 1, about once a second here
+session_gone() { ! pgrep -s "$1" >/dev/null; }
 wait_until() { local i; for ((i = 0; i < 2400; i++)); do "$@" && return 0; sleep 0.05; done; return 1; }
 # per_item T N -> microseconds per item
 per_item() { awk -v t="$1" -v n="$2" 'BEGIN { printf "%.1f", t / n }'; }
@@ -63,6 +68,9 @@ one()
 	else
 		DUMP_US=$(($(us) - t0))
 		wait_until gone "$PID" || die "$kind $n: pid $PID still there after the dump"
+		# the restore's clock starts once the dumped pids are free: until
+		# then ckptctl restore waits for PID 1 (up to 1.5 s), not ours
+		wait_until session_gone "$PID" || die "$kind $n: processes of session $PID still there"
 		t0=$(us)
 		if ! "$CKPTCTL" restore "$img" >"$W/restore.out" 2>&1; then
 			FAILED="restore: $(tail -n 1 "$W/restore.out")"

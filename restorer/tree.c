@@ -183,10 +183,10 @@ static int check_deaths(struct restore_ctx *ctx, int phase)
  */
 static int wait_phase_all(struct restore_ctx *ctx, int phase)
 {
-	double deadline, next_check = 0;
+	double deadline, next_check = 0, t0 = ckpt_monotonic_seconds();
 	size_t ready = 0;
 
-	ctx->last_msg = ckpt_monotonic_seconds();
+	ctx->last_msg = t0;
 
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		ctx->tasks[i].ready = false;
@@ -221,6 +221,8 @@ static int wait_phase_all(struct restore_ctx *ctx, int phase)
 							phase_name(phase));
 		}
 	}
+	pr_debug("%zu tasks done %s in %.3f s", ctx->ntasks, phase_name(phase),
+		 ckpt_monotonic_seconds() - t0);
 	return 0;
 }
 
