@@ -356,6 +356,11 @@ static int fd_context(struct ckpt_error *e, pid_t pid, int fd)
 	return ckpt_err_wrap(e, "%s", prefix);
 }
 
+static const char *owner_type_name(uint32_t type)
+{
+	return type == F_OWNER_TID ? "thread" : type == F_OWNER_PGRP ? "process group" : "process";
+}
+
 /*
  * Signal-driven I/O: O_ASYNC, the owner (F_SETOWN, F_SETOWN_EX) and the
  * signal (F_SETSIG) of the open file description, read on our own copy of
@@ -386,6 +391,16 @@ static int dump_sigio(const struct fd_probe *p, FileEntry *fe, struct ckpt_error
 	sig = fcntl(p->local_fd, F_GETSIG);
 	if (sig < 0)
 		return ckpt_err_errno(e, -errno, "pid %d: fd %d: F_GETSIG", p->pid, p->fd);
+	/* A dnotify watch (fcntl F_NOTIFY) belongs to the description and the
+	 * fd table; no interface shows it, nor sets one for another process,
+	 * and a restored fd would silently have none. Setting one makes the
+	 * caller the description's owner: an owned directory is refused. */
+	if (S_ISDIR(p->st.st_mode) && owner.pid)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: fd %d: a directory with an owner (%s %d), as a dnotify "
+				"watch (fcntl F_NOTIFY) leaves it: a dnotify watch cannot be "
+				"read or set from outside the program, and would be lost",
+				p->pid, p->fd, owner_type_name((uint32_t)owner.type), owner.pid);
 	if (!async && !owner.pid && !sig)
 		return 0;
 	fe->sigio = calloc(1, sizeof(*fe->sigio));
@@ -403,11 +418,6 @@ static int dump_sigio(const struct fd_probe *p, FileEntry *fe, struct ckpt_error
 		fe->sigio->sig = (uint32_t)sig;
 	}
 	return 0;
-}
-
-static const char *owner_type_name(uint32_t type)
-{
-	return type == F_OWNER_TID ? "thread" : type == F_OWNER_PGRP ? "process group" : "process";
 }
 
 /* A tid of the tree (the main thread's or another's). */
