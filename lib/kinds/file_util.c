@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -186,6 +187,26 @@ int fdk_read_fdinfo(const struct fd_probe *p, char **ret, struct ckpt_error *e)
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)p->pid, p->fd);
 	r = proc_read_file(path, ret, NULL, e);
 	return r < 0 ? ckpt_err_wrap(e, "%s (%s)", path, p->link) : 0;
+}
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+int fdk_grab_fd(pid_t pid, int fd, struct ckpt_error *e)
+{
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int r;
+
+	if (pidfd < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: pidfd_open", pid);
+	r = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (r < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: fd %d: pidfd_getfd", pid, fd);
+	return r;
 }
 
 int fdk_set_nonblock(int fd, const FileEntry *fe, struct ckpt_error *e)

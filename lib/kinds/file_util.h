@@ -49,6 +49,8 @@ int fdk_reopen(const FileEntry *fe, uint32_t extra, int *ret_fd, struct ckpt_err
 int fdk_seek(int fd, const FileEntry *fe, const char *what, struct ckpt_error *e);
 /* The whole /proc/PID/fdinfo/FD text of the probed fd (event fds: kind lines), malloc'ed. */
 int fdk_read_fdinfo(const struct fd_probe *p, char **ret, struct ckpt_error *e);
+/* Our own copy of fd of pid (pidfd_getfd; the task frozen), or -errno. */
+int fdk_grab_fd(pid_t pid, int fd, struct ckpt_error *e);
 /* Set or clear O_NONBLOCK on fd as the entry's saved flags say. */
 int fdk_set_nonblock(int fd, const FileEntry *fe, struct ckpt_error *e);
 /* Free the sub-message of every kind (struct fd_kind.entry_field) set in fe. */

@@ -15,9 +15,13 @@
  * program gets after restore follows its highest watch, which may be lower
  * than before if its highest ones were removed.
  *
- * Events queued and not read at dump time are not saved: they are lost
- * (their size is kept in InotifyEntry.queued_bytes), as are events that
- * happen while the tree is checkpointed.
+ * Events queued and not read yet cannot be saved (reading them takes them
+ * from the program; no call queues one): an instance with events is a
+ * state the program clears itself, so the dump lets it read them and tries
+ * again (-EAGAIN), and refuses after its wait. A killing dump looks again
+ * before the kill (inotify_dump_recheck): events that came while the tree
+ * was frozen withdraw the checkpoint, and the program reads them. Events
+ * after the kill are the world's, as for any stopped program.
  */
 #define LOG_PREFIX "kind inotify: "
 
@@ -250,12 +254,46 @@ static int inotify_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_err
 	}
 	if (in->n_watches)
 		qsort(in->watches, in->n_watches, sizeof(*in->watches), cmp_watch);
-	if (p->local_fd >= 0 && ioctl(p->local_fd, FIONREAD, &queued) == 0 && queued > 0) {
-		in->has_queued_bytes = true;
-		in->queued_bytes = (uint32_t)queued;
+	if (p->local_fd < 0)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: fd %d: inotify instance: without a copy of the fd "
+				"(pidfd_getfd) its events not read yet cannot be counted",
+				p->pid, p->fd);
+	if (ioctl(p->local_fd, FIONREAD, &queued) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: fd %d: inotify instance: FIONREAD",
+				      p->pid, p->fd);
+	if (queued > 0)
+		return ckpt_err(e, -EAGAIN,
+				"pid %d: fd %d: inotify instance: it has %d bytes of events not "
+				"read yet (the dump lets the program read them first)",
+				p->pid, p->fd, queued);
+	pr_debug("pid %d fd %d: inotify, %zu watches\n", p->pid, p->fd, in->n_watches);
+	return 0;
+}
+
+/* Killing dump, last look: events came since the instance was saved. */
+static int inotify_dump_recheck(const struct fd_dump_view *v, struct ckpt_error *e)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		_cleanup_close_ int fd = -1;
+		int queued = 0;
+
+		if (v->items[i].fe->type != FILE_TYPE__FILE_INOTIFY)
+			continue;
+		fd = fdk_grab_fd(v->items[i].pid, v->items[i].fd, e);
+		if (fd < 0)
+			return fd;
+		if (ioctl(fd, FIONREAD, &queued) < 0)
+			return ckpt_err_errno(e, -errno,
+					      "pid %d: fd %d: inotify instance: FIONREAD",
+					      v->items[i].pid, v->items[i].fd);
+		if (queued > 0)
+			return ckpt_err(e, -EAGAIN,
+					"pid %d: fd %d: inotify instance: events came while the "
+					"checkpoint was committed; it is withdrawn and the tree "
+					"left running",
+					v->items[i].pid, v->items[i].fd);
 	}
-	pr_debug("pid %d fd %d: inotify, %zu watches, %d bytes of events not saved\n", p->pid,
-		 p->fd, in->n_watches, queued);
 	return 0;
 }
 
@@ -379,4 +417,5 @@ const struct fd_kind fd_kind_inotify = {
     .dump = inotify_dump,
     .verify = inotify_verify,
     .open = inotify_open,
+    .dump_recheck = inotify_dump_recheck,
 };

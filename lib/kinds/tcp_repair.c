@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,16 +38,10 @@
 #include "caps.h"
 #include "cleanup.h"
 #include "fault.h"
+#include "file_util.h"
 #include "inet_internal.h"
 #include "log.h"
 #include "netlock.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
 
 #define TCPOPT_MSS 2
 #define TCPOPT_WSCALE 3
@@ -56,20 +49,6 @@
 #define TCPOPT_TS 8
 
 /* ---- dump: established connections ------------------------------------------------ */
-
-/* Our own copy of fd of pid (the task is frozen). */
-static int grab_fd(pid_t pid, int fd, struct ckpt_error *e)
-{
-	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	int r;
-
-	if (pidfd < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: pidfd_open", pid);
-	r = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	if (r < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: fd %d: pidfd_getfd", pid, fd);
-	return r;
-}
 
 static int set_tcp(int fd, int opt, int v)
 {
@@ -273,7 +252,7 @@ int tcp_repair_dump_done(const struct fd_dump_view *v, struct ckpt_error *e)
 
 		if (!locked_item(it))
 			continue;
-		fd = grab_fd(it->pid, it->fd, e);
+		fd = fdk_grab_fd(it->pid, it->fd, e);
 		if (fd < 0)
 			return fd;
 		r = ckpt_fault_inject("inet-repair", e);
@@ -304,7 +283,7 @@ void tcp_repair_dump_undo(const struct fd_dump_view *v)
 		if (!locked_item(it) || !ie->lock_table)
 			continue;
 		/* out of repair mode (a window probe), SO_REUSEADDR as it was */
-		fd = grab_fd(it->pid, it->fd, &tmp);
+		fd = fdk_grab_fd(it->pid, it->fd, &tmp);
 		if (fd >= 0) {
 			ra = ie->reuseaddr;
 			if (set_tcp(fd, TCP_REPAIR, TCP_REPAIR_OFF) < 0 ||
