@@ -1441,24 +1441,28 @@ static bool kernel_address(uint64_t v)
 	return v >= 0xffff800000000000ull;
 }
 
+int kread_landlock_word(const uint64_t *self, const uint64_t *a, const uint64_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!self[i] && kernel_address(a[i]) && kernel_address(b[i]) && a[i] != b[i])
+			return (int)i;
+	return -1;
+}
+
 /* Between the blobs of our thread (self), ours confined once (a) and twice (b). */
 static int landlock_word(const struct blob_record *self, const struct blob_record *a,
 			 const struct blob_record *b, int32_t *ret, struct ckpt_error *e)
 {
-	int found = -1, n = 0;
+	int found;
 
 	if (!a->security || a->security == self->security)
 		return ckpt_err(e, -EIO,
 				"a confined thread's credentials have no blob of their own");
-	for (int i = 0; i < KREAD_BLOB_WORDS; i++)
-		if (!self->w[i] && kernel_address(a->w[i]) && kernel_address(b->w[i]) &&
-		    a->w[i] != b->w[i] && n++ == 0)
-			found = i;
-	if (n != 1)
+	found = kread_landlock_word(self->w, a->w, b->w, KREAD_BLOB_WORDS);
+	if (found < 0)
 		return ckpt_err(e, -EIO,
-				"%d words of a cred's security blob could be Landlock's domain, "
-				"not one",
-				n);
+				"no word of a cred's security blob changes as Landlock's domain "
+				"would");
 	*ret = found * 8;
 	return 0;
 }

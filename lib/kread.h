@@ -162,3 +162,13 @@ int kread_task_state(struct kread **slot, pid_t pid, bool landlock, struct kread
 		     struct ckpt_error *e);
 /* The same first steps without a process: before a freeze, to keep them out of it. */
 int kread_task_prepare(struct kread **slot, bool landlock, struct ckpt_error *e);
+/*
+ * Which of n words of a cred's security blob is the Landlock domain, from
+ * the blob of an unconfined thread (self) and of one confined once (a) and
+ * twice (b): the first word NULL in self and a different kernel address in
+ * a and b; -1 if none. The words read may run past the blob's end (its size
+ * is set at boot and shown nowhere) into a neighbour's memory, which can
+ * look the same (one dump in about 90 here); Landlock's word is in the
+ * blob, so before any of those.
+ */
+int kread_landlock_word(const uint64_t *self, const uint64_t *a, const uint64_t *b, size_t n);
