@@ -797,7 +797,11 @@ int sched_restore_task(struct restore_ctx *ctx, struct rtask *t);
 /* ---- signals.c: rseq, pending signals, final registers, resume ----------------- */
 /* rseq (queued), pending signals, timers, the other threads' state */
 int signals_queue_task(struct restore_ctx *ctx, struct rtask *t);
-int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t);
+/* Stage resume, each task not finished yet: its parent-death signal
+ * (queued), then its other threads' and its own final state, the gadget
+ * unmapped by its last remote call. */
+int resume_queue_task(struct restore_ctx *ctx, struct rtask *t);
+int resume_finish_task(struct restore_ctx *ctx, struct rtask *t);
 /* Stopped tasks with a parent in the tree: stopped first, seen by the parent as before. */
 int resume_stopped_children(struct restore_ctx *ctx);
 int resume_all(struct restore_ctx *ctx);

@@ -116,17 +116,25 @@ void regs_from_image(const UserRegs *s, struct user_regs_struct *d)
 	};
 }
 
-int resume_prepare_task(struct restore_ctx *ctx, struct rtask *t)
+/* the restorer's safety signal is replaced by the saved one (procstate.c) */
+int resume_queue_task(struct restore_ctx *ctx, struct rtask *t)
+{
+	if (t->finished)
+		return 0;
+	return rqueue(t, &ctx->err, __NR_prctl,
+		      RARGS(PR_SET_PDEATHSIG, procstate_pdeathsig(ctx, t)),
+		      "prctl(PR_SET_PDEATHSIG)");
+}
+
+/* Once resume_queue_task's calls are made. */
+int resume_finish_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	const ThreadCore *th = t->thread;
 	struct user_regs_struct regs;
 	int r;
 
-	/* the restorer's safety signal is replaced by the saved one (procstate.c) */
-	r = rcall(t, &ctx->err, __NR_prctl, RARGS(PR_SET_PDEATHSIG, procstate_pdeathsig(ctx, t)),
-		  NULL, "prctl(PR_SET_PDEATHSIG)");
-	if (r < 0)
-		return r;
+	if (t->finished)
+		return 0;
 	/* the other threads are done with the gadget: their final state first */
 	r = threads_resume_prepare(ctx, t);
 	if (r < 0)
@@ -268,7 +276,10 @@ int resume_stopped_children(struct restore_ctx *ctx)
 
 		if (!c->parent || !plan_stop_signal(c))
 			continue;
-		r = resume_prepare_task(ctx, c);
+		r = resume_queue_task(ctx, c);
+		r = rqueue_end(c, &ctx->err, r);
+		if (r >= 0)
+			r = resume_finish_task(ctx, c);
 		if (r >= 0)
 			r = detach_task(ctx, c);
 		if (r >= 0 && stop_collected(c))

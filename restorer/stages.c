@@ -203,16 +203,15 @@ static int stage_resume(struct restore_ctx *ctx)
 {
 	int r;
 
+	static const task_step steps[] = {resume_queue_task};
+
 	r = resume_stopped_children(ctx);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < ctx->ntasks; i++) {
-		if (ctx->tasks[i].finished)
-			continue;
-		r = resume_prepare_task(ctx, &ctx->tasks[i]);
-		if (r < 0)
-			return r;
-	}
+	/* (a task finished with its stopped children is skipped) */
+	r = tasks_batch_each(ctx, steps, ARRAY_SIZE(steps), resume_finish_task);
+	if (r < 0)
+		return r;
 	r = restore_commit(ctx);
 	if (r < 0)
 		return r;

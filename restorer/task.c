@@ -113,7 +113,7 @@ static int reset_inherited(pid_t parent, struct ckpt_error *e)
 	syscall(SYS_set_tid_address, NULL);
 	/* Until resume, a task dies with its parent (P for the root): if the
 	 * restorer itself is killed, the half-made tree follows it. Cleared
-	 * by the last remote calls (resume_prepare_task). */
+	 * by the last remote calls (resume_queue_task). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		return ckpt_err_errno(e, -errno, "prctl(PR_SET_PDEATHSIG)");
 	if (getppid() != parent)
