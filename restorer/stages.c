@@ -201,9 +201,8 @@ static int restore_commit(struct restore_ctx *ctx)
 
 static int stage_resume(struct restore_ctx *ctx)
 {
-	int r;
-
 	static const task_step steps[] = {resume_queue_task};
+	int r;
 
 	r = resume_stopped_children(ctx);
 	if (r < 0)
