@@ -175,6 +175,9 @@ mkdir -m 0700 "$T/u" && chown ckpt-keyring-a: "$T/u"
 touch "$T/u/out" "$T/U.stderr" && chown ckpt-keyring-a: "$T/u/out" "$T/U.stderr"
 LOG=$T/u/log
 diag_add "$LOG"
+# in a directory the user can enter (the build tree may sit where only root
+# can, a clone under mktemp -d): its cwd is restored with the user's rights
+cd "$T/u" || fail "cd $T/u"
 start_workload U "$T/u/ready" --stdout "$T/u/out" -- setpriv --reuid=ckpt-keyring-a \
 	--regid="$(id -g ckpt-keyring-a)" --clear-groups --inh-caps=-all -- "$PYTHON" "$KEYRING_PY" "$LOG" "$T/u/ready" plain
 wait_grep "$LOG" '^ok 1$' 10

@@ -69,6 +69,11 @@ os.waitpid(lead2, 0)
 for pid in kids:
     while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
         time.sleep(0.01)
+# the live members asleep in their loop (one just forked may still run: the
+# state logged before the dump must not be a moment's)
+for pid in (member, member2):
+    while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "S":
+        time.sleep(0.01)
 with open(ready + ".tmp", "w") as f:
     f.write(f"{os.getpid()}\n")
 os.rename(ready + ".tmp", ready)
