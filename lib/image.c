@@ -713,7 +713,7 @@ int img_read_msg(struct img *img, ProtobufCMessage **ret, struct ckpt_error *e)
 	r = img_read_bytes(img, data, len, e);
 	if (r < 0)
 		return r;
-	msg = protobuf_c_message_unpack(kd->msg_desc, NULL, len, data);
+	msg = protobuf_c_message_unpack(kd->msg_desc, img->alloc, len, data);
 	if (!msg)
 		return ckpt_err(e, -EBADMSG,
 				"%s: record at offset %" PRIu64 ": cannot unpack %s (%u bytes): "
@@ -735,14 +735,19 @@ int img_read_one(struct img *img, ProtobufCMessage **ret, struct ckpt_error *e)
 		return ckpt_err(e, -EBADMSG, "%s: no record (empty image)", img->name);
 	r = img_read_msg(img, &extra, e);
 	if (r != 0) {
-		protobuf_c_message_free_unpacked(msg, NULL);
+		protobuf_c_message_free_unpacked(msg, img->alloc);
 		if (r < 0)
 			return r;
-		protobuf_c_message_free_unpacked(extra, NULL);
+		protobuf_c_message_free_unpacked(extra, img->alloc);
 		return ckpt_err(e, -EBADMSG, "%s: more than one record", img->name);
 	}
 	*ret = msg;
 	return 0;
+}
+
+void img_set_allocator(struct img *img, ProtobufCAllocator *a)
+{
+	img->alloc = a;
 }
 
 int img_fd(const struct img *img)

@@ -176,11 +176,14 @@ int img_open_name(int dirfd, const char *name, struct img **ret, struct ckpt_err
 /*
  * Read the next message. Returns 1 with *ret set, 0 at a clean end of file
  * (*ret NULL), negative on a truncated or corrupted record (the error names
- * the file and the offset). Free with protobuf_c_message_free_unpacked().
+ * the file and the offset). Free with protobuf_c_message_free_unpacked(),
+ * with the allocator it was read with.
  */
 int img_read_msg(struct img *img, ProtobufCMessage **ret, struct ckpt_error *e);
 /* Read exactly one message (error if the file has none or more than one). */
 int img_read_one(struct img *img, ProtobufCMessage **ret, struct ckpt_error *e);
+/* Unpack the messages read from now on with a (NULL: malloc, the default). */
+void img_set_allocator(struct img *img, ProtobufCAllocator *a);
 /* The open fd and file name of an image, and (pages) the data size in bytes. */
 int img_fd(const struct img *img);
 const char *img_name(const struct img *img);

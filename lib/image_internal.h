@@ -71,6 +71,7 @@ struct img {
 	unsigned char *buf;  /* write buffer / read-ahead buffer */
 	size_t buf_len;	     /* write: bytes pending; read: valid bytes */
 	uint64_t buf_off;    /* read: file offset of buf[0] */
+	ProtobufCAllocator *alloc; /* read: what messages are unpacked with */
 };
 
 /* --- shared by the image I/O (image.c) and the directory (image_dir.c) ----- */

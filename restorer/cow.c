@@ -69,6 +69,12 @@ static uint64_t entry_end(const PagemapEntry *p)
 	return p->vaddr + (uint64_t)p->nr_pages * RST_PAGE_SIZE;
 }
 
+/* Is p's stage st in place (p holds it) while p forks t? */
+static bool stage_active(const struct cow_stage *st, const struct rtask *t)
+{
+	return st->first <= t->child_idx && t->child_idx <= st->last;
+}
+
 /* Index of the first area of mm ending after addr (n_vmas if none). */
 static size_t vma_after(const MmEntry *mm, uint64_t addr)
 {
@@ -540,6 +546,45 @@ static int plan_siblings(struct restore_ctx *ctx, struct rtask *p)
 	return 0;
 }
 
+static int add_sib_read(struct rtask *t, struct rtask *s)
+{
+	struct rtask **g;
+
+	for (size_t j = 0; j < t->n_sib_reads; j++)
+		if (t->sib_reads[j] == s)
+			return 0;
+	g = realloc(t->sib_reads, (t->n_sib_reads + 1) * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	t->sib_reads = g;
+	t->sib_reads[t->n_sib_reads++] = s;
+	return 0;
+}
+
+/*
+ * The siblings whose images t reads in the task, before it forks: those
+ * whose saved pages it copies into its areas itself (fill_kept), and those
+ * whose pages its parent holds for it (premap_area looks at their areas).
+ * The fork that makes t must hand their images down to it (task.c, "What a
+ * fork hands down").
+ */
+static int plan_sib_reads(struct restore_ctx *ctx, struct rtask *t)
+{
+	const struct rtask *p = t->parent;
+	int r = 0;
+
+	for (size_t k = 0; r >= 0 && k < t->n_pagemap; k++) {
+		pid_t sib = entry_sibling(t->pagemap[k]);
+
+		if (sib && !t->sib_ok[k])
+			r = add_sib_read(t, task_by_pid(ctx, sib));
+	}
+	for (size_t k = 0; r >= 0 && p && k < p->n_stages; k++)
+		if (stage_active(&p->stages[k], t) && p->stages[k].src != t)
+			r = add_sib_read(t, p->stages[k].src);
+	return r < 0 ? ckpt_err(&ctx->err, -ENOMEM, "out of memory") : 0;
+}
+
 /* What each task keeps of what it was forked with (t->held, sorted, merged). */
 static int plan_held(struct restore_ctx *ctx)
 {
@@ -588,9 +633,11 @@ int cow_plan(struct restore_ctx *ctx)
 		free(t->sib_ok);
 		free(t->held);
 		free(t->stages);
-		t->n_kept = t->n_held = t->n_stages = 0;
+		free(t->sib_reads);
+		t->n_kept = t->n_held = t->n_stages = t->n_sib_reads = 0;
 		t->held = NULL;
 		t->stages = NULL;
+		t->sib_reads = NULL;
 		t->kept = calloc(t->mm->n_vmas + 1, sizeof(*t->kept));
 		t->sib_ok = calloc(t->n_pagemap + 1, sizeof(*t->sib_ok));
 		if (!t->kept || !t->sib_ok)
@@ -604,6 +651,8 @@ int cow_plan(struct restore_ctx *ctx)
 			return r;
 	}
 	r = plan_held(ctx);
+	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++)
+		r = plan_sib_reads(ctx, &ctx->tasks[i]);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < ctx->ntasks; i++) {
@@ -743,16 +792,6 @@ static int drop_unshared(const struct rtask *t, uint64_t s, uint64_t e, struct c
 		s = h->end; /* held: kept */
 	}
 	return 0;
-}
-
-/*
- * Area v of t (kept): the parts that t's parent has in kept areas v can be
- * a fork of are t's already (inherited by fork); the rest is mapped fresh.
- */
-/* Is p's stage st in place (p holds it) while p forks t? */
-static bool stage_active(const struct cow_stage *st, const struct rtask *t)
-{
-	return st->first <= t->child_idx && t->child_idx <= st->last;
 }
 
 /*

@@ -113,18 +113,19 @@ void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts)
 	ctx->caps_lowered = getuid() != 0; /* as main.c: caps_lower_all */
 }
 
-static void task_free(struct rtask *t)
+static void task_free(struct rtask *t, ProtobufCAllocator *a)
 {
 	if (t->pst)
 		protobuf_c_message_free_unpacked(&t->pst->base, NULL);
+	/* (only what did not fit in the arena is freed one by one) */
 	if (t->core)
-		protobuf_c_message_free_unpacked(&t->core->base, NULL);
+		protobuf_c_message_free_unpacked(&t->core->base, a);
 	if (t->mm)
-		protobuf_c_message_free_unpacked(&t->mm->base, NULL);
+		protobuf_c_message_free_unpacked(&t->mm->base, a);
 	for (size_t i = 0; i < t->n_pagemap; i++)
-		protobuf_c_message_free_unpacked(&t->pagemap[i]->base, NULL);
+		protobuf_c_message_free_unpacked(&t->pagemap[i]->base, a);
 	for (size_t i = 0; i < t->n_fds; i++)
-		protobuf_c_message_free_unpacked(&t->fds[i]->base, NULL);
+		protobuf_c_message_free_unpacked(&t->fds[i]->base, a);
 	rqueue_drop(t);
 	free(t->pagemap);
 	free(t->table);
@@ -135,6 +136,7 @@ static void task_free(struct rtask *t)
 	free(t->kept);
 	free(t->held);
 	free(t->sib_ok);
+	free(t->sib_reads);
 	free(t->stages);
 	free(t->pagemap_off);
 	free(t->lazy);
@@ -144,7 +146,8 @@ static void task_free(struct rtask *t)
 void restore_ctx_free(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++)
-		task_free(&ctx->tasks[i]);
+		task_free(&ctx->tasks[i], ctx->arena.base ? &ctx->arena.pb : NULL);
+	arena_fini(&ctx->arena);
 	free(ctx->tasks);
 	free(ctx->by_pid);
 	for (size_t i = 0; i < ctx->nzombies; i++)

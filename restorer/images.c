@@ -58,18 +58,21 @@ static int pid_check(struct restore_ctx *ctx, const char *file, const char *fiel
 	return 0;
 }
 
-/* Read every message of an image into a growing array of pointers. */
-static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void ***ret,
-		    size_t *ret_n, struct ckpt_error *e);
+/*
+ * Read every message of an image into a growing array of pointers (from
+ * malloc), each message unpacked with alloc (NULL: malloc).
+ */
+static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, ProtobufCAllocator *alloc,
+		    void ***ret, size_t *ret_n, struct ckpt_error *e);
 
 int images_read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void ***ret,
 		    size_t *ret_n, struct ckpt_error *e)
 {
-	return read_all(dirfd, kind, pid, max, ret, ret_n, e);
+	return read_all(dirfd, kind, pid, max, NULL, ret, ret_n, e);
 }
 
-static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void ***ret,
-		    size_t *ret_n, struct ckpt_error *e)
+static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, ProtobufCAllocator *alloc,
+		    void ***ret, size_t *ret_n, struct ckpt_error *e)
 {
 	_cleanup_img_ struct img *img = NULL;
 	void **v = NULL;
@@ -79,6 +82,7 @@ static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void *
 	r = img_open(dirfd, kind, pid, &img, e);
 	if (r < 0)
 		return r;
+	img_set_allocator(img, alloc);
 	for (;;) {
 		ProtobufCMessage *m = NULL;
 
@@ -86,7 +90,7 @@ static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void *
 		if (r <= 0)
 			break;
 		if (n == max) {
-			protobuf_c_message_free_unpacked(m, NULL);
+			protobuf_c_message_free_unpacked(m, alloc);
 			r = ckpt_err(e, -E2BIG, "%s: more than %zu records", img_name(img), max);
 			break;
 		}
@@ -94,7 +98,7 @@ static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void *
 			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
 
 			if (!nv) {
-				protobuf_c_message_free_unpacked(m, NULL);
+				protobuf_c_message_free_unpacked(m, alloc);
 				r = ckpt_err(e, -ENOMEM, "%s: out of memory", img_name(img));
 				break;
 			}
@@ -104,7 +108,7 @@ static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void *
 	}
 	if (r < 0) {
 		for (size_t i = 0; i < n; i++)
-			protobuf_c_message_free_unpacked(v[i], NULL);
+			protobuf_c_message_free_unpacked(v[i], alloc);
 		free(v);
 		return r;
 	}
@@ -113,7 +117,8 @@ static int read_all(int dirfd, enum img_kind kind, pid_t pid, size_t max, void *
 	return 0;
 }
 
-static int read_one(int dirfd, enum img_kind kind, pid_t pid, void **ret, struct ckpt_error *e)
+static int read_one(int dirfd, enum img_kind kind, pid_t pid, ProtobufCAllocator *alloc, void **ret,
+		    struct ckpt_error *e)
 {
 	_cleanup_img_ struct img *img = NULL;
 	int r;
@@ -121,6 +126,7 @@ static int read_one(int dirfd, enum img_kind kind, pid_t pid, void **ret, struct
 	r = img_open(dirfd, kind, pid, &img, e);
 	if (r < 0)
 		return r;
+	img_set_allocator(img, alloc);
 	return img_read_one(img, (ProtobufCMessage **)ret, e);
 }
 
@@ -202,7 +208,7 @@ static int load_files(struct restore_ctx *ctx)
 	size_t n = 0;
 	int r;
 
-	r = read_all(ctx->dirfd, IMG_FILES, 0, 1u << 20, &msgs, &n, e);
+	r = read_all(ctx->dirfd, IMG_FILES, 0, 1u << 20, NULL, &msgs, &n, e);
 	if (r < 0)
 		return r;
 	ctx->files = calloc(n ? n : 1, sizeof(*ctx->files));
@@ -371,7 +377,7 @@ static int load_pstree(struct restore_ctx *ctx)
 	size_t n = 0;
 	int r;
 
-	r = read_all(ctx->dirfd, IMG_PSTREE, 0, (size_t)ctx->pid_max, &msgs, &n, e);
+	r = read_all(ctx->dirfd, IMG_PSTREE, 0, (size_t)ctx->pid_max, NULL, &msgs, &n, e);
 	if (r < 0)
 		return r;
 	ctx->tasks = calloc(n ? n : 1, sizeof(*ctx->tasks));
@@ -1183,30 +1189,123 @@ static int validate_iouring_maps(struct restore_ctx *ctx, struct rtask *t)
 static int load_task(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
+	ProtobufCAllocator *a = &ctx->arena.pb;
 	int r;
 
-	r = read_one(ctx->dirfd, IMG_CORE, t->pid, (void **)&t->core, e);
+	r = read_one(ctx->dirfd, IMG_CORE, t->pid, a, (void **)&t->core, e);
 	if (r >= 0)
 		r = validate_core(ctx, t);
 	if (r >= 0)
-		r = read_one(ctx->dirfd, IMG_MM, t->pid, (void **)&t->mm, e);
+		r = read_one(ctx->dirfd, IMG_MM, t->pid, a, (void **)&t->mm, e);
 	if (r >= 0)
 		r = validate_mm(ctx, t);
 	if (r >= 0)
 		r = load_pages_size(ctx, t);
 	if (r >= 0)
-		r = read_all(ctx->dirfd, IMG_PAGEMAP, t->pid, SIZE_MAX, (void ***)&t->pagemap,
+		r = read_all(ctx->dirfd, IMG_PAGEMAP, t->pid, SIZE_MAX, a, (void ***)&t->pagemap,
 			     &t->n_pagemap, e);
 	if (r >= 0)
 		r = validate_pagemap(ctx, t);
 	if (r >= 0)
-		r = read_all(ctx->dirfd, IMG_FDS, t->pid, ctx->nofile_max, (void ***)&t->fds,
+		r = read_all(ctx->dirfd, IMG_FDS, t->pid, ctx->nofile_max, a, (void ***)&t->fds,
 			     &t->n_fds, e);
 	if (r >= 0)
 		r = validate_fds(ctx, t);
 	if (r >= 0)
 		r = validate_iouring_maps(ctx, t);
 	return r;
+}
+
+/* Room for the tasks' images unpacked: what a checkpoint of many small
+ * processes takes is about 3 times the bytes of the files (a full arena only
+ * makes the forks copy more: arena.h) */
+#define ARENA_PER_IMAGE_BYTE 8
+#define ARENA_BASE (1u << 20)
+
+static bool task_image(const char *name)
+{
+	static const char *const kinds[] = {"core-", "mm-", "pagemap-", "fds-"};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strncmp(name, kinds[i], strlen(kinds[i])))
+			return true;
+	return false;
+}
+
+static size_t arena_size(const struct restore_ctx *ctx)
+{
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < ctx->inv->n_images; i++)
+		if (task_image(ctx->inv->images[i]->name))
+			bytes += ctx->inv->images[i]->size;
+	bytes = bytes * ARENA_PER_IMAGE_BYTE + (uint64_t)ctx->ntasks * 4096 + ARENA_BASE;
+	/* (the inventory's sizes are the files' own, checked; a bound anyway) */
+	return bytes < (1ULL << 36) ? (size_t)bytes : (size_t)1 << 36;
+}
+
+/*
+ * Every task's images, unpacked into the arena in depth-first order from
+ * the root: a task's descendants come right after it, so the images of its
+ * subtree are one range, [arena_lo, arena_sub_hi), which a fork hands down
+ * or leaves out in one call (task.c, "What a fork hands down"). Tasks the
+ * root does not reach (a loop of parents, refused by the plan) come last.
+ */
+static int load_tasks(struct restore_ctx *ctx)
+{
+	size_t n = ctx->ntasks, top = 0, m = 0;
+	_cleanup_free_ size_t *first = calloc(n + 2, sizeof(size_t));
+	_cleanup_free_ size_t *kids = calloc(n + 1, sizeof(size_t));
+	_cleanup_free_ size_t *order = calloc(n + 1, sizeof(size_t));
+	_cleanup_free_ size_t *stack = calloc(n + 1, sizeof(size_t));
+	_cleanup_free_ bool *seen = calloc(n + 1, sizeof(bool));
+	int r;
+
+	if (!first || !kids || !order || !stack || !seen)
+		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
+	r = arena_init(&ctx->arena, arena_size(ctx), &ctx->err);
+	if (r < 0)
+		return r;
+	/* the children of task i: kids[first[i] .. first[i + 1]) */
+	for (size_t i = 0; i < n; i++)
+		if (ctx->tasks[i].parent)
+			first[ctx->tasks[i].parent - ctx->tasks + 2]++;
+	for (size_t i = 2; i < n + 2; i++)
+		first[i] += first[i - 1];
+	for (size_t i = 0; i < n; i++)
+		if (ctx->tasks[i].parent)
+			kids[first[ctx->tasks[i].parent - ctx->tasks + 1]++] = i;
+	stack[top++] = (size_t)(ctx->root - ctx->tasks);
+	while (top) {
+		size_t i = stack[--top];
+
+		order[m++] = i;
+		seen[i] = true;
+		for (size_t k = first[i + 1]; k > first[i]; k--)
+			stack[top++] = kids[k - 1];
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!seen[i])
+			order[m++] = i;
+	for (size_t k = 0; k < n; k++) {
+		struct rtask *t = &ctx->tasks[order[k]];
+
+		t->arena_lo = arena_page_break(&ctx->arena);
+		r = load_task(ctx, t);
+		if (r < 0)
+			return r;
+		t->arena_hi = t->arena_sub_hi = arena_page_break(&ctx->arena);
+	}
+	for (size_t k = n; k-- > 0;) {
+		struct rtask *t = &ctx->tasks[order[k]];
+
+		if (seen[order[k]] && t->parent && t->arena_sub_hi > t->parent->arena_sub_hi)
+			t->parent->arena_sub_hi = t->arena_sub_hi;
+	}
+	pr_debug("images of %zu tasks: %zu KiB at %p-%p, %zu KiB more past its end (malloc)", n,
+		 ctx->arena.used >> 10, (void *)ctx->arena.base,
+		 (void *)(ctx->arena.base + ctx->arena.size), ctx->arena.spilled >> 10);
+	return 0;
 }
 
 int images_load(struct restore_ctx *ctx)
@@ -1252,11 +1351,9 @@ int images_load(struct restore_ctx *ctx)
 	if (r < 0)
 		return r;
 	ctx->max_saved_fd = -1;
-	for (size_t i = 0; i < ctx->ntasks; i++) {
-		r = load_task(ctx, &ctx->tasks[i]);
-		if (r < 0)
-			return r;
-	}
+	r = load_tasks(ctx);
+	if (r < 0)
+		return r;
 	/* incremental: the parent checkpoints and where in_parent pages are */
 	r = chain_load(ctx);
 	if (r < 0)

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <termios.h>
 
+#include "arena.h"
 #include "caps.h"
 #include "error.h"
 #include "image.h"
@@ -196,6 +197,9 @@ struct rtask {
 	bool joins_group;   /* setpgid(0, pgid) in the second group round */
 
 	PstreeEntry *pst;
+	/* core, mm, pagemap and fds are unpacked into ctx->arena: the task's
+	 * own at [arena_lo, arena_hi), its subtree's up to arena_sub_hi */
+	size_t arena_lo, arena_hi, arena_sub_hi;
 	CoreEntry *core;
 	ThreadCore *thread;	 /* the main thread (tid == pid) */
 	struct rthread *threads; /* the other threads, in image order */
@@ -225,6 +229,11 @@ struct rtask {
 	/* per pagemap entry inherited from a sibling: handed down by the parent
 	 * (else copied from the sibling's saved pages) */
 	bool *sib_ok;
+	/* the siblings whose images it reads before it forks (cow.c: it copies
+	 * their pages, or its parent held their pages for it): a fork must hand
+	 * them down (task.c) */
+	struct rtask **sib_reads;
+	size_t n_sib_reads;
 	/* a parent: pages it holds while it forks some of its children */
 	struct cow_stage *stages;
 	size_t n_stages;
@@ -323,6 +332,7 @@ struct restore_ctx {
 	size_t n_chain;
 	struct rtask *tasks; /* pstree order: parents before children */
 	size_t ntasks;
+	struct arena arena;    /* the tasks' images (images.c load_tasks) */
 	struct rtask **by_pid; /* sorted by pid, for lookups */
 	struct rtask *root;
 	/* zombie children (pstree entries with zombie_status): no rtask, each

@@ -124,6 +124,30 @@ static int reset_inherited(pid_t parent, struct ckpt_error *e)
 static __attribute__((noreturn)) void task_main(struct restore_ctx *ctx, struct rtask *t,
 						pid_t parent);
 
+/* ---- what a fork hands down ------------------------------------------------------- */
+
+/*
+ * A task has what P or its parent had when it was forked, the images of
+ * every task among it (ctx->arena). It needs its own, its subtree's (to fork
+ * its children), its ancestors' (cow.c reads its parent's areas) and those
+ * of the siblings it copies pages from (cow.c fill_kept). The others are
+ * left out of each fork: their page tables would be copied into every one of
+ * N tasks and unmapped again in stage memory, and the forks, one after the
+ * other in the root, grew with the memory they copy (docs/restore.md, "What
+ * a fork hands down"). The subtree of a task is one range of the arena
+ * (images.c load_tasks).
+ */
+static int fork_hand_down(struct restore_ctx *ctx, const struct rtask *c, bool inherit,
+			  struct ckpt_error *e)
+{
+	int r = arena_inherit(&ctx->arena, c->arena_lo, c->arena_sub_hi, inherit, e);
+
+	for (size_t i = 0; r >= 0 && i < c->n_sib_reads; i++)
+		r = arena_inherit(&ctx->arena, c->sib_reads[i]->arena_lo, c->sib_reads[i]->arena_hi,
+				  inherit, e);
+	return r < 0 ? ckpt_err_wrap(e, "pid %d: the images its fork hands down", c->pid) : r;
+}
+
 pid_t task_clone(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *e)
 {
 	pid_t want = t->pid;
@@ -414,9 +438,14 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 	/* the memory it shares with its children, for them to inherit by fork */
 	if (cow_task_premap(ctx, t, &e) < 0)
 		task_fail(ctx, t, PHASE_FORKED, &e);
+	/* its descendants' images: each child gets its own subtree's only */
+	if (arena_inherit(&ctx->arena, t->arena_hi, t->arena_sub_hi, false, &e) < 0)
+		task_fail(ctx, t, PHASE_FORKED, &e);
 	for (size_t i = 0; i < t->n_children; i++)
 		if (cow_task_fork(ctx, t, i, true, &e) < 0 ||
+		    fork_hand_down(ctx, t->children[i], true, &e) < 0 ||
 		    task_clone(ctx, t->children[i], &e) < 0 ||
+		    fork_hand_down(ctx, t->children[i], false, &e) < 0 ||
 		    cow_task_fork(ctx, t, i, false, &e) < 0)
 			task_fail(ctx, t, PHASE_FORKED, &e);
 	if (zombies_create(ctx, t, &e) < 0 || lost_groups_make(ctx, t, &e) < 0)

@@ -7,7 +7,9 @@
 # From 64 tasks on the restorer puts its own memory in huge pages before
 # it forks the tree (restorer/tree.c, huge_pages_for_forks): the tasks start
 # as forks of it, and this is that path. While the tasks are held in their
-# setup, none keeps the buffer it put its own pages in place through.
+# setup, none keeps the buffer it put its own pages in place through, and
+# no child holds the other children's images (restorer/task.c, "what a fork
+# hands down"): the root, which forked them all, holds all of them.
 . "$(dirname "$0")/lib.sh"
 
 N=100
@@ -58,6 +60,34 @@ for p in $ROOT $KIDS; do
 		END { print n + 0 }' "/proc/$p/smaps" 2>/dev/null) || n=0
 	held=$((held + n))
 done
+# where the tasks' images are (restorer/images.c load_tasks, -vv)
+arena=$(grep -oE "images of $((N + 1)) tasks: [0-9]+ KiB at 0x[0-9a-f]+-0x[0-9a-f]+" "$T/restore.err") ||
+	fail "the restorer did not say where the tasks' images are: $(grep -m3 images: "$T/restore.err")"
+read -r arena_kib arena_lo arena_hi < <(sed -E 's/.*: ([0-9]+) KiB at (0x[0-9a-f]+)-(0x[0-9a-f]+)/\1 \2 \3/' <<<"$arena")
+# KiB of them in memory in pid $1
+arena_rss() {
+	local s k kib=0
+	while read -r s k; do
+		((0x$s >= arena_lo && 0x$s < arena_hi)) && kib=$((kib + k))
+	done < <(awk '/^[0-9a-f]+-[0-9a-f]+ / { split($1, r, "-"); s = r[1] } /^Rss:/ { print s, $2 }' \
+		"/proc/$1/smaps")
+	echo "$kib"
+}
+root_kib=$(arena_rss "$ROOT")
+((root_kib * 10 >= arena_kib * 9)) || fail "the root holds $root_kib KiB of the $arena_kib KiB of images"
+most=0
+for p in $KIDS; do
+	k=$(arena_rss "$p")
+	((k > most)) && most=$k
+done
+# its own, the root's, and those of the siblings whose pages the root held
+# for it (restorer/cow.c, stages): python3's children share pages among
+# themselves that the root no longer has; a few of the 101 tasks' (one run
+# of this test: 2 to 9 tasks' worth, about 48 KiB each). Each child held all
+# of them before.
+((most * 4 <= arena_kib)) ||
+	fail "a child holds $most KiB of the $arena_kib KiB of the tasks' images (its own, the root's and a few siblings' expected)"
+log "images: $arena_kib KiB, the root holds $root_kib KiB, a child at most $most KiB"
 touch "$T/go"
 wait "$RPID" || { cat "$T/restore.err"; fail "restore failed"; }
 ((held == 0)) || fail "$held tasks held a buffer of 8 MiB in huge pages while the tree was made"

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The arena (lib/arena.c) the restorer unpacks the tasks' images into:
+ * alignment and page breaks, what happens when it is full (NULL from
+ * arena_alloc, malloc from its protobuf-c allocator, and that allocator's
+ * free freeing only that), and what a fork gets of it after arena_inherit
+ * (a child forked after MADV_DONTFORK has no mapping there at all, one
+ * forked after MADV_DOFORK again has the data).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "arena.h"
+
+#include "pagemap.pb-c.h"
+
+#define PG 4096
+
+START_TEST(test_alloc)
+{
+	struct ckpt_error e = {0};
+	struct arena a;
+	char *p, *q;
+
+	ck_assert_int_eq(arena_init(&a, 3 * PG - 100, &e), 0);
+	ck_assert_uint_eq(a.size, 3 * PG);
+	p = arena_alloc(&a, 3);
+	q = arena_alloc(&a, 1);
+	ck_assert_ptr_eq(p, a.base);
+	ck_assert_uint_eq((uintptr_t)q % 16, 0);
+	ck_assert_ptr_eq(q, p + 16);
+	ck_assert(arena_owns(&a, q));
+	ck_assert(!arena_owns(&a, a.base + a.size));
+	ck_assert(!arena_owns(&a, &a));
+	memset(p, 0x5a, 3);
+	ck_assert_uint_eq(arena_page_break(&a), PG);
+	ck_assert_uint_eq(arena_page_break(&a), PG); /* already on a page */
+	ck_assert_ptr_eq(arena_alloc(&a, 2 * PG), a.base + PG);
+	ck_assert_ptr_null(arena_alloc(&a, 1)); /* full */
+	ck_assert_uint_eq(arena_page_break(&a), 3 * PG);
+	ck_assert_ptr_null(arena_alloc(&a, 0));
+	arena_fini(&a);
+	ck_assert_ptr_null(a.base);
+	ck_assert_ptr_null(arena_alloc(&a, 1));
+}
+END_TEST
+
+/* A full arena: protobuf-c's unpack still works, from malloc, and frees right
+ * (under ASan everything is from malloc: arena.h). */
+START_TEST(test_pb_spill)
+{
+	PagemapEntry pm = PAGEMAP_ENTRY__INIT;
+	struct ckpt_error e = {0};
+	uint8_t buf[64];
+	size_t len;
+	struct arena a;
+	PagemapEntry *in, *out;
+
+	pm.vaddr = 0x7f0000001000ULL;
+	pm.nr_pages = 17;
+	len = pagemap_entry__pack(&pm, buf);
+	ck_assert_int_eq(arena_init(&a, sizeof(PagemapEntry) + 40, &e), 0);
+	in = pagemap_entry__unpack(&a.pb, len, buf);
+	ck_assert_ptr_nonnull(in);
+	ck_assert(arena_owns(&a, in) == !ARENA_PB_MALLOC);
+	/* fill it up: the next unpack comes from malloc */
+	while (arena_alloc(&a, 64))
+		;
+	out = pagemap_entry__unpack(&a.pb, len, buf);
+	ck_assert_ptr_nonnull(out);
+	ck_assert(!arena_owns(&a, out));
+	ck_assert_uint_ge(a.spilled, sizeof(PagemapEntry));
+	ck_assert_uint_eq(in->vaddr, pm.vaddr);
+	ck_assert_uint_eq(out->nr_pages, 17);
+	/* one freed by free(), the other left to arena_fini (ASan: no leak, no bad free) */
+	pagemap_entry__free_unpacked(out, &a.pb);
+	pagemap_entry__free_unpacked(in, &a.pb);
+	arena_fini(&a);
+}
+END_TEST
+
+/* In a forked child: is the page at p mapped, and does it hold c? */
+static int child_sees(const char *p, char c)
+{
+	unsigned char vec;
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		if (mincore((void *)((uintptr_t)p & ~(uintptr_t)(PG - 1)), 1, &vec) < 0)
+			_exit(errno == ENOMEM ? 2 : 3);
+		_exit(*p == c ? 0 : 1);
+	}
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+START_TEST(test_inherit)
+{
+	struct ckpt_error e = {0};
+	struct arena a;
+	char *p;
+
+	ck_assert_int_eq(arena_init(&a, 4 * PG, &e), 0);
+	p = arena_alloc(&a, 4 * PG);
+	memset(p, 'x', 4 * PG);
+	ck_assert_int_eq(arena_inherit(&a, PG, 3 * PG, false, &e), 0);
+	ck_assert_int_eq(child_sees(p, 'x'), 0);
+	ck_assert_int_eq(child_sees(p + PG, 'x'), 2); /* not mapped at all */
+	ck_assert_int_eq(child_sees(p + 3 * PG - 1, 'x'), 2);
+	ck_assert_int_eq(child_sees(p + 3 * PG, 'x'), 0);
+	ck_assert_int_eq(*(p + PG), 'x'); /* ours unchanged */
+	ck_assert_int_eq(arena_inherit(&a, 2 * PG, 3 * PG, true, &e), 0);
+	ck_assert_int_eq(child_sees(p + PG, 'x'), 2);
+	ck_assert_int_eq(child_sees(p + 2 * PG, 'x'), 0);
+	/* offsets past the end are cut, an empty range is nothing */
+	ck_assert_int_eq(arena_inherit(&a, 0, 100 * PG, true, &e), 0);
+	ck_assert_int_eq(arena_inherit(&a, 2 * PG, 2 * PG, false, &e), 0);
+	ck_assert_int_eq(child_sees(p + PG, 'x'), 0);
+	arena_fini(&a);
+}
+END_TEST
+
+static Suite *arena_suite(void)
+{
+	Suite *s = suite_create("arena");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_alloc);
+	tcase_add_test(tc, test_pb_spill);
+	tcase_add_test(tc, test_inherit);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(arena_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
