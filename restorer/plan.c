@@ -146,6 +146,22 @@ static int lost_group_add(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
+/*
+ * The group t is in once forked: its nearest ancestor's that leads a
+ * session (setsid before it forks); groups are made and joined only after
+ * every fork (task.c). 0 if none: P's group, not the tree's (or a loop of
+ * parents, which the plan refuses).
+ */
+static pid_t pgid_at_fork(const struct restore_ctx *ctx, const struct rtask *t)
+{
+	size_t steps = 0;
+
+	for (const struct rtask *p = t->parent; p && steps++ < ctx->ntasks; p = p->parent)
+		if (p->setsid_leader)
+			return p->pid;
+	return 0;
+}
+
 /* What can be rebuilt with setsid() and setpgid() from inside the tasks. */
 static int check_sessions(struct restore_ctx *ctx, struct rtask *t)
 {
@@ -190,6 +206,7 @@ static int check_sessions(struct restore_ctx *ctx, struct rtask *t)
 				t->pid, t->pgid, leader->sid, t->sid);
 	t->group_leader = t->pgid == t->pid && !t->setsid_leader;
 	t->joins_group = t->pgid != t->pid;
+	t->fork_pgid = pgid_at_fork(ctx, t);
 	return 0;
 }
 

@@ -195,6 +195,7 @@ struct rtask {
 	bool setsid_leader; /* calls setsid() before forking its children */
 	bool group_leader;  /* setpgid(0, 0) in the first group round */
 	bool joins_group;   /* setpgid(0, pgid) in the second group round */
+	pid_t fork_pgid;    /* its group once forked (plan.c pgid_at_fork; 0: P's) */
 
 	PstreeEntry *pst;
 	/* core, mm, pagemap and fds are unpacked into ctx->arena: the task's
@@ -617,6 +618,9 @@ enum task_phase {
 	PHASE_JOIN,	  /* round 2: members joined their groups */
 	PHASE_SETUP,	  /* fds, cwd, sigactions... installed, gadget mapped */
 };
+/* Does t take part in phase? The others wait for their next one, and P does
+ * not wait for them (a phase most tasks have nothing to do in is short). */
+bool task_in_phase(const struct rtask *t, int phase);
 struct task_msg {
 	int32_t pid;
 	int32_t kind;

@@ -416,6 +416,19 @@ static int task_setup(struct restore_ctx *ctx, struct rtask *t, struct ckpt_erro
 
 /* ---- main ------------------------------------------------------------------------------ */
 
+bool task_in_phase(const struct rtask *t, int phase)
+{
+	switch (phase) {
+	case PHASE_GROUPS:
+		return t->group_leader;
+	case PHASE_JOIN:
+		/* (one forked into its group, its session leader's, is there) */
+		return t->joins_group && t->pgid != t->fork_pgid;
+	default:
+		return true;
+	}
+}
+
 static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 {
 	struct ckpt_error e = {0};
@@ -452,19 +465,23 @@ static void task_main(struct restore_ctx *ctx, struct rtask *t, pid_t parent)
 		task_fail(ctx, t, PHASE_FORKED, &e);
 	send_msg(ctx, t, MSG_PHASE, PHASE_FORKED, NULL);
 
-	wait_phase(ctx, PHASE_GROUPS);
-	if (t->group_leader && setpgid(0, 0) < 0) {
-		ckpt_err_errno(&e, -errno, "setpgid(0, 0) to make group %d", t->pid);
-		task_fail(ctx, t, PHASE_GROUPS, &e);
+	/* the rounds of groups: only the tasks that make or join one */
+	if (task_in_phase(t, PHASE_GROUPS)) {
+		wait_phase(ctx, PHASE_GROUPS);
+		if (setpgid(0, 0) < 0) {
+			ckpt_err_errno(&e, -errno, "setpgid(0, 0) to make group %d", t->pid);
+			task_fail(ctx, t, PHASE_GROUPS, &e);
+		}
+		send_msg(ctx, t, MSG_PHASE, PHASE_GROUPS, NULL);
 	}
-	send_msg(ctx, t, MSG_PHASE, PHASE_GROUPS, NULL);
-
-	wait_phase(ctx, PHASE_JOIN);
-	if (t->joins_group && setpgid(0, t->pgid) < 0) {
-		ckpt_err_errno(&e, -errno, "setpgid(0, %d)", t->pgid);
-		task_fail(ctx, t, PHASE_JOIN, &e);
+	if (task_in_phase(t, PHASE_JOIN)) {
+		wait_phase(ctx, PHASE_JOIN);
+		if (setpgid(0, t->pgid) < 0) {
+			ckpt_err_errno(&e, -errno, "setpgid(0, %d)", t->pgid);
+			task_fail(ctx, t, PHASE_JOIN, &e);
+		}
+		send_msg(ctx, t, MSG_PHASE, PHASE_JOIN, NULL);
 	}
-	send_msg(ctx, t, MSG_PHASE, PHASE_JOIN, NULL);
 
 	wait_phase(ctx, PHASE_SETUP);
 	/* every task joined its group */

@@ -184,12 +184,14 @@ static int check_deaths(struct restore_ctx *ctx, int phase)
 static int wait_phase_all(struct restore_ctx *ctx, int phase)
 {
 	double deadline, next_check = 0, t0 = ckpt_monotonic_seconds();
-	size_t ready = 0;
+	size_t ready = 0, idle = 0;
 
 	ctx->last_msg = t0;
 
-	for (size_t i = 0; i < ctx->ntasks; i++)
-		ctx->tasks[i].ready = false;
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		ctx->tasks[i].ready = !task_in_phase(&ctx->tasks[i], phase);
+		idle += ctx->tasks[i].ready;
+	}
 	while (ready < ctx->ntasks) {
 		int r = drain_msgs(ctx, phase, POLL_MS);
 
@@ -221,8 +223,8 @@ static int wait_phase_all(struct restore_ctx *ctx, int phase)
 							phase_name(phase));
 		}
 	}
-	pr_debug("%zu tasks done %s in %.3f s", ctx->ntasks, phase_name(phase),
-		 ckpt_monotonic_seconds() - t0);
+	pr_debug("%zu tasks done %s in %.3f s (%zu taking part)", ctx->ntasks, phase_name(phase),
+		 ckpt_monotonic_seconds() - t0, ctx->ntasks - idle);
 	return 0;
 }
 

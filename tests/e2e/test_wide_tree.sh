@@ -95,6 +95,12 @@ RESTORED_PID=$(json_get "$T/restore.out" root_pid) || fail "no root_pid in: $(ca
 [[ $RESTORED_PID == "$ROOT" ]] || fail "restored root pid $RESTORED_PID, dumped $ROOT"
 grep -q "MiB of our memory in huge pages for $((N + 1)) forks" "$T/restore.err" ||
 	fail "the restorer did not take the huge-page path for $((N + 1)) tasks"
+# The children are in the root's group from their fork on: no round of
+# groups wakes them (restorer/task.c task_in_phase)
+for phase in "making process groups" "joining process groups"; do
+	grep -qE "tasks done $phase in [0-9.]+ s \(0 taking part\)" "$T/restore.err" ||
+		fail "$phase: $(grep -oE "tasks done $phase.*" "$T/restore.err" || echo "not logged")"
+done
 # shellcheck disable=SC2086
 assert_same_pids "$T/tree.before" "$ROOT" $KIDS
 wait_lines "$D/log" $((before + 3)) 20
