@@ -95,8 +95,9 @@ static void set_phase(struct restore_ctx *ctx, uint32_t phase)
 	syscall(SYS_futex, &ctx->ctl->phase, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Handle one message; negative when a task reported a failure. */
-static int handle_msg(struct restore_ctx *ctx, const struct task_msg *m, int phase)
+/* Handle one message (*ready: tasks that reached phase); negative when a task reported a failure.
+ */
+static int handle_msg(struct restore_ctx *ctx, const struct task_msg *m, int phase, size_t *ready)
 {
 	struct rtask *t = task_by_pid(ctx, m->pid);
 
@@ -107,8 +108,10 @@ static int handle_msg(struct restore_ctx *ctx, const struct task_msg *m, int pha
 		t->created = true;
 		return 0;
 	case MSG_PHASE:
-		if (m->arg == phase)
+		if (m->arg == phase && !t->ready) {
 			t->ready = true;
+			(*ready)++;
+		}
 		return 0;
 	case MSG_BUSY:
 		return 0; /* drain_msgs noted the time */
@@ -123,7 +126,7 @@ static int handle_msg(struct restore_ctx *ctx, const struct task_msg *m, int pha
 }
 
 /* Read every message waiting in the pipe (timeout_ms: wait for the first). */
-static int drain_msgs(struct restore_ctx *ctx, int phase, int timeout_ms)
+static int drain_msgs(struct restore_ctx *ctx, int phase, int timeout_ms, size_t *ready)
 {
 	struct pollfd pfd = {.fd = ctx->status_rd, .events = POLLIN};
 	struct task_msg m;
@@ -145,7 +148,7 @@ static int drain_msgs(struct restore_ctx *ctx, int phase, int timeout_ms)
 		if (n != (ssize_t)sizeof(m))
 			return ckpt_err(&ctx->err, -EPROTO, "short status message (%zd bytes)", n);
 		ctx->last_msg = ckpt_monotonic_seconds();
-		r = handle_msg(ctx, &m, phase);
+		r = handle_msg(ctx, &m, phase, ready);
 		if (r < 0)
 			return r;
 	}
@@ -184,16 +187,19 @@ static int check_deaths(struct restore_ctx *ctx, int phase)
 static int wait_phase_all(struct restore_ctx *ctx, int phase)
 {
 	double deadline, next_check = 0, t0 = ckpt_monotonic_seconds();
-	size_t ready = 0, idle = 0;
+	size_t ready = 0, idle;
 
 	ctx->last_msg = t0;
 
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		ctx->tasks[i].ready = !task_in_phase(&ctx->tasks[i], phase);
-		idle += ctx->tasks[i].ready;
+		ready += ctx->tasks[i].ready;
 	}
+	idle = ready;
 	while (ready < ctx->ntasks) {
-		int r = drain_msgs(ctx, phase, POLL_MS);
+		/* (counted as they report: a look at all 10,000 after each
+		 * drain of a few messages was time P did not read) */
+		int r = drain_msgs(ctx, phase, POLL_MS, &ready);
 
 		/* a look at every task's /proc stat: not after each message
 		 * (thousands of tasks report in one phase), and at most a tenth
@@ -209,9 +215,6 @@ static int wait_phase_all(struct restore_ctx *ctx, int phase)
 		}
 		if (r < 0)
 			return r;
-		ready = 0;
-		for (size_t i = 0; i < ctx->ntasks; i++)
-			ready += ctx->tasks[i].ready;
 		deadline = ctx->last_msg + RST_PHASE_TIMEOUT_MS / 1000.0;
 		if (ready < ctx->ntasks && ckpt_monotonic_seconds() > deadline) {
 			for (size_t i = 0; i < ctx->ntasks; i++)

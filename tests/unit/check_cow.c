@@ -335,7 +335,17 @@ static void fixture_free(struct fixture *fx)
 		free(fx->tasks[i].sib_ok);
 		free(fx->tasks[i].held);
 		free(fx->tasks[i].stages);
+		free(fx->tasks[i].sib_reads);
 	}
+}
+
+/* Is s among the siblings whose images t reads before it forks (sib_reads)? */
+static bool reads_sib(const struct rtask *t, pid_t s)
+{
+	for (size_t j = 0; j < t->n_sib_reads; j++)
+		if (t->sib_reads[j]->pid == s)
+			return true;
+	return false;
 }
 
 /* The sibling entries handed down, and the parent's stages, as the case says. */
@@ -350,6 +360,27 @@ static void check_siblings(const struct cow_case *c, const struct t_task *tt, co
 	ck_assert_msg(!strcmp(got, tt->sib_ok ? tt->sib_ok : ""),
 		      "%s: pid %d handed down %s, want %s", c->name, t->pid, got,
 		      tt->sib_ok ? tt->sib_ok : "");
+	/* the images a fork must hand down with t's (task.c): each sibling it
+	 * copies pages from, each whose pages its parent holds while forking it */
+	for (size_t k = 0; k < t->n_pagemap; k++)
+		if (t->pagemap[k]->has_sibling && !t->sib_ok[k])
+			ck_assert_msg(reads_sib(t, (pid_t)t->pagemap[k]->sibling),
+				      "%s: pid %d copies pages of pid %d, not in sib_reads",
+				      c->name, t->pid, (pid_t)t->pagemap[k]->sibling);
+	for (size_t k = 0; t->parent && k < t->parent->n_stages; k++) {
+		const struct cow_stage *st = &t->parent->stages[k];
+
+		if (st->first <= t->child_idx && t->child_idx <= st->last && st->src != t)
+			ck_assert_msg(
+			    reads_sib(t, st->src->pid),
+			    "%s: pid %d is forked while its parent holds pages of pid %d, "
+			    "not in sib_reads",
+			    c->name, t->pid, st->src->pid);
+	}
+	for (size_t j = 0; j < t->n_sib_reads; j++)
+		ck_assert_msg(t->sib_reads[j]->parent == t->parent && t->sib_reads[j] != t,
+			      "%s: pid %d reads pid %d, not a sibling", c->name, t->pid,
+			      t->sib_reads[j]->pid);
 	while (ns < MAX_STAGES && tt->stages[ns].end)
 		ns++;
 	ck_assert_msg(t->n_stages == ns, "%s: pid %d has %zu stages, want %zu", c->name, t->pid,
