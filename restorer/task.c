@@ -2,8 +2,9 @@
 /*
  * Code that runs inside each new task, between its clone3() and the moment
  * the restorer seizes it to replace its memory. A task is a fork of the
- * restorer (P) or of its parent task: it has P's memory, with every image
- * already loaded, and P's file objects. It
+ * restorer (P) or of its parent task: it has P's memory, with the images it
+ * needs already loaded (its own, its ancestors' and subtree's and a few
+ * siblings': "what a fork hands down" below), and P's file objects. It
  *   a. blocks every signal and drops what it inherited from the restorer's
  *      runtime (rseq, robust list, tid address), and dies with its parent
  *      until resume (parent-death signal);

@@ -238,13 +238,16 @@ static int run_phase(struct restore_ctx *ctx, int phase)
 }
 
 /*
- * Every task is a fork of P's memory, images loaded (about 20 KiB a task),
- * or of its parent's: a fork copies a page-table entry per 4 KiB page and
- * each task unmaps them again in stage memory, so with N tasks each fork cost
- * O(N) and the tree O(N^2) (10,000 processes: 20 ms a process against 6 ms
- * at 100). Collapsed into huge pages first, P's anonymous memory is one
- * entry per 2 MiB to copy and to unmap. Best effort: the kernel may have no
- * huge page to give (the forks are then as before).
+ * Every task is a fork of P's memory or of its parent's: a fork copies a
+ * page-table entry per 4 KiB page and each task unmaps them again in stage
+ * memory, so with N tasks each fork cost O(N) and the tree O(N^2) (10,000
+ * processes: 20 ms a process against 6 ms at 100). Collapsed into huge
+ * pages first, P's anonymous memory is one entry per 2 MiB to copy and to
+ * unmap. Best effort: the kernel may have no huge page to give (the forks
+ * are then as before). The tasks' images are not among it: they are in the
+ * arena (4 KiB pages, MADV_NOHUGEPAGE, which MADV_COLLAPSE respects), whose
+ * pages a fork copies only for the tasks the child needs (task.c); what is
+ * collapsed is the rest of P's heap, about 3 KiB a task.
  */
 static void huge_pages_for_forks(struct restore_ctx *ctx)
 {
