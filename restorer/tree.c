@@ -95,7 +95,9 @@ static void set_phase(struct restore_ctx *ctx, uint32_t phase)
 	syscall(SYS_futex, &ctx->ctl->phase, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Handle one message (*ready: tasks that reached phase); negative when a task reported a failure.
+/*
+ * Handle one message (*ready counts the tasks that reached phase); negative
+ * when a task reported a failure.
  */
 static int handle_msg(struct restore_ctx *ctx, const struct task_msg *m, int phase, size_t *ready)
 {
