@@ -1222,14 +1222,14 @@ static int load_task(struct restore_ctx *ctx, struct rtask *t)
 #define ARENA_PER_IMAGE_BYTE 8
 #define ARENA_BASE (1u << 20)
 
+/* One of the images load_task unpacks into the arena? */
 static bool task_image(const char *name)
 {
-	static const char *const kinds[] = {"core-", "mm-", "pagemap-", "fds-"};
+	enum img_kind kind;
+	int pid;
 
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (!strncmp(name, kinds[i], strlen(kinds[i])))
-			return true;
-	return false;
+	return img_kind_from_name(name, &kind, &pid) == 0 &&
+	       (kind == IMG_CORE || kind == IMG_MM || kind == IMG_PAGEMAP || kind == IMG_FDS);
 }
 
 static size_t arena_size(const struct restore_ctx *ctx)
