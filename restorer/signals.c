@@ -233,30 +233,61 @@ static int collect_stop(struct restore_ctx *ctx, struct rtask *p, const struct r
 }
 
 /*
- * The SIGCHLD the children's stops sent p, dequeued (rt_sigtimedwait, no
- * wait) unless one was pending at dump. Its scratch page holds the set and
- * the timeout.
+ * Does a stop of one of p's children send p a SIGCHLD? Not when p ignores
+ * SIGCHLD or set SA_NOCLDSTOP (the kernel's do_notify_parent_cldstop);
+ * p's sigactions are its dumped ones since stage setup.
  */
-static int drop_sigchld(struct restore_ctx *ctx, struct rtask *p)
+static bool stop_sends_sigchld(const struct rtask *p)
+{
+	for (size_t i = 0; i < p->core->n_sigactions; i++) {
+		const SigAction *sa = p->core->sigactions[i];
+
+		if (sa->sig == SIGCHLD)
+			return sa->handler != (uint64_t)(uintptr_t)SIG_IGN &&
+			       !(sa->flags & SA_NOCLDSTOP);
+	}
+	return true;
+}
+
+/*
+ * The SIGCHLD c's stop sends p, dequeued (rt_sigtimedwait) unless one was
+ * pending at dump or the stop sends none. It comes once c's group stop is
+ * complete, which may be after c is detached and even after its report can
+ * be collected (the kernel marks the group stopped, then notifies): waited
+ * for up to 5 s. p's scratch page holds the set and the timeout.
+ */
+static int drop_sigchld(struct restore_ctx *ctx, struct rtask *p, const struct rtask *c)
 {
 	const struct {
 		uint64_t set;
 		struct timespec ts;
-	} arg = {.set = 1ull << (SIGCHLD - 1)};
+	} arg = {.set = 1ull << (SIGCHLD - 1), .ts = {.tv_sec = 5}};
 	long got = 0;
 	int r;
 
-	if (was_pending(p, SIGCHLD))
+	if (was_pending(p, SIGCHLD) || !stop_sends_sigchld(p))
 		return 0;
 	r = remote_write(p->pid, p->rsys.scratch, &arg, sizeof(arg), &ctx->err);
 	if (r >= 0)
-		r = rcall(p, &ctx->err, __NR_rt_sigtimedwait,
-			  RARGS(p->rsys.scratch, 0, p->rsys.scratch + offsetof(typeof(arg), ts), 8),
-			  &got, "rt_sigtimedwait for the SIGCHLD of a stop");
-	if (r >= 0 && got != SIGCHLD && got != -EAGAIN)
-		r = ckpt_err(&ctx->err, got < 0 ? (int)got : -EIO,
-			     "pid %d: rt_sigtimedwait for SIGCHLD answered %ld", p->pid, got);
-	return r;
+		r = rflush(p, &ctx->err);
+	if (r >= 0)
+		r = rsys_call(&p->rsys, __NR_rt_sigtimedwait, p->rsys.scratch, 0,
+			      p->rsys.scratch + offsetof(typeof(arg), ts), 8, 0, 0, &got,
+			      &ctx->err);
+	if (r < 0)
+		return ckpt_err_wrap(
+		    &ctx->err, "pid %d: rt_sigtimedwait for the SIGCHLD of the stop of pid %d",
+		    p->pid, c->pid);
+	if (got == -EAGAIN)
+		return ckpt_err(&ctx->err, -ETIMEDOUT,
+				"pid %d: no SIGCHLD from the stop of its child %d after 5 s",
+				p->pid, c->pid);
+	if (got != SIGCHLD)
+		return ckpt_err(
+		    &ctx->err, got < 0 ? (int)got : -EIO,
+		    "pid %d: rt_sigtimedwait for the SIGCHLD of the stop of pid %d answered %ld",
+		    p->pid, c->pid, got);
+	return 0;
 }
 
 /*
@@ -285,7 +316,7 @@ int resume_stopped_children(struct restore_ctx *ctx)
 		if (r >= 0 && stop_collected(c))
 			r = collect_stop(ctx, c->parent, c);
 		if (r >= 0)
-			r = drop_sigchld(ctx, c->parent);
+			r = drop_sigchld(ctx, c->parent, c);
 		if (r < 0)
 			return r;
 	}

@@ -14,6 +14,8 @@
 # Dumped alone, a child would be the root of the restored tree, in an
 # orphaned group where the kernel discards SIGTSTP: that dump is refused
 # and the child stays stopped.
+# A parent whose SIGCHLD has SA_NOCLDSTOP got no SIGCHLD from the stops,
+# and gets none after restore (the restorer does not wait for one).
 . "$(dirname "$0")/lib.sh"
 
 LOG=$T/stop.log
@@ -67,4 +69,20 @@ wait_for 10 "'continued'" eval "after | grep -q '^continued$'"
 wait_for 10 "'continued2'" eval "after | grep -q '^continued2$'"
 wait_for 10 "the children to run" eval "after | grep -q '^tick'"
 assert_tree_running "$P"
+
+# SA_NOCLDSTOP: no SIGCHLD before the dump, none to drop at restore
+LOG2=$T/stop2.log
+diag_add "$LOG2"
+start_workload P2 "$T/stop2.ready" -- "$WL/fidelity" stop "$LOG2" "$T/stop2.ready" nocldstop
+wait_grep "$LOG2" '^ok 1 sigchld 0$'
+tree_snapshot "$P2" >"$T/tree2.before"
+ckpt_dump "$P2" "$T/img2"
+lines=$(line_count "$LOG2")
+ckpt_restore "$T/img2"
+assert_same_tree "$T/tree2.before" "$P2"
+after2() { tail -n +$((lines + 1)) "$LOG2"; }
+wait_for 10 "2 ok lines after restore" eval '(( $(after2 | grep -c "^ok ") >= 2 ))'
+after2 | grep '^ok ' | grep -qv ' sigchld 0$' && fail "SA_NOCLDSTOP: a SIGCHLD came after restore: $(after2 | grep '^ok ' | tail -n 1)"
+after2 | grep -q '^tick' && fail "SA_NOCLDSTOP: a stopped child ran after restore"
+log "SA_NOCLDSTOP: restored stopped, no SIGCHLD"
 pass

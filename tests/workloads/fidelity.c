@@ -16,6 +16,8 @@
  *           ("stopped SIG", "continued", "exited ...") and, once READY.go
  *           exists, of the second ("stopped2 SIG", "continued2"), and
  *           "ok N sigchld M" every 500 ms, M the SIGCHLDs it got.
+ *           With nocldstop, its SIGCHLD handler has SA_NOCLDSTOP: the stops
+ *           send it no SIGCHLD (M stays 0).
  *   attr [setlogin]  sets its oom_score_adj to 345 and forks a child that
  *           sets its own to 678 (with setlogin, the child also sets its audit
  *           login uid to 1234, which draws a new session id); both check
@@ -104,9 +106,10 @@ static void report(pid_t kid, const char *suffix)
 		wl_log(logfd, "exited%s %#x", suffix, st);
 }
 
-static void stop_main(const char *ready)
+static void stop_main(const char *ready, bool nocldstop)
 {
-	struct sigaction sa = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART};
+	struct sigaction sa = {.sa_handler = on_sigchld,
+			       .sa_flags = SA_RESTART | (nocldstop ? SA_NOCLDSTOP : 0)};
 	char go[4096];
 	siginfo_t si = {0};
 	pid_t kid, kid2;
@@ -124,7 +127,7 @@ static void stop_main(const char *ready)
 		wl_die("waitid: child not stopped (code %d)", si.si_code);
 	wl_log(logfd, "child2 %d stopped %d pending", kid2, si.si_status);
 	/* both SIGCHLDs in before READY */
-	while (sigchlds < 2)
+	while (!nocldstop && sigchlds < 2)
 		wl_sleep(0.01);
 	wl_ready(ready);
 	for (long n = 1;; n++) {
@@ -633,7 +636,7 @@ int main(int argc, char **argv)
 		wl_die("usage: fidelity MODE LOG READY [ARGS...]");
 	logfd = wl_open_log(argv[2]);
 	if (!strcmp(argv[1], "stop"))
-		stop_main(argv[3]);
+		stop_main(argv[3], argc > 4 && !strcmp(argv[4], "nocldstop"));
 	if (!strcmp(argv[1], "memfd") && argc > 4)
 		memfd_main(argv[3], argv[4]);
 	if (!strcmp(argv[1], "sigio") && argc > 4)
