@@ -9,8 +9,10 @@
 #define LOG_PREFIX "netlock: "
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,31 +40,91 @@ bool netlock_name_ok(const char *table)
 	return true;
 }
 
-static void nft_ctx_freep(struct nft_ctx **c)
+/*
+ * libnftables is loaded when a lock is made or deleted, not linked: it and
+ * the five libraries it needs are 31 areas of every process that links
+ * them, and each of the restorer's tasks is a fork of the restorer, whose
+ * areas every fork copies (docs/restore.md, "What a fork hands down").
+ * Kept loaded once loaded (RTLD_NODELETE): its functions are looked up at
+ * each call, and no state of ours outlives the call.
+ */
+#define NFT_SONAME "libnftables.so.1"
+
+struct nft_lib {
+	void *handle;
+	typeof(&nft_ctx_new) ctx_new;
+	typeof(&nft_ctx_free) ctx_free;
+	typeof(&nft_ctx_buffer_output) buffer_output;
+	typeof(&nft_ctx_buffer_error) buffer_error;
+	typeof(&nft_run_cmd_from_buffer) run_cmd;
+	typeof(&nft_ctx_get_error_buffer) error_buffer;
+};
+
+static void nft_lib_close(struct nft_lib *l)
 {
-	if (*c)
-		nft_ctx_free(*c);
+	if (l->handle)
+		dlclose(l->handle);
+}
+
+static int nft_lib_open(struct nft_lib *l, char *err, size_t elen)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} syms[] = {
+	    {"nft_ctx_new", offsetof(struct nft_lib, ctx_new)},
+	    {"nft_ctx_free", offsetof(struct nft_lib, ctx_free)},
+	    {"nft_ctx_buffer_output", offsetof(struct nft_lib, buffer_output)},
+	    {"nft_ctx_buffer_error", offsetof(struct nft_lib, buffer_error)},
+	    {"nft_run_cmd_from_buffer", offsetof(struct nft_lib, run_cmd)},
+	    {"nft_ctx_get_error_buffer", offsetof(struct nft_lib, error_buffer)},
+	};
+
+	l->handle = dlopen(NFT_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (!l->handle) {
+		snprintf(err, elen, "cannot load %s (Debian package libnftables1): %s", NFT_SONAME,
+			 dlerror());
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+		void *f = dlsym(l->handle, syms[i].name);
+
+		if (!f) {
+			snprintf(err, elen, "%s has no %s", NFT_SONAME, syms[i].name);
+			return -ENOENT;
+		}
+		memcpy((char *)l + syms[i].off, &f, sizeof(f));
+	}
+	return 0;
 }
 
 /* Run commands; the error text (nft's) into err. */
 static int run_nft_raised(const char *cmds, char *err, size_t elen)
 {
-	struct nft_ctx *ctx __attribute__((cleanup(nft_ctx_freep))) = nft_ctx_new(NFT_CTX_DEFAULT);
+	struct nft_lib lib __attribute__((cleanup(nft_lib_close))) = {0};
+	struct nft_ctx *ctx;
 	const char *msg;
+	int r;
 
 	err[0] = '\0';
+	r = nft_lib_open(&lib, err, elen);
+	if (r < 0)
+		return r;
+	ctx = lib.ctx_new(NFT_CTX_DEFAULT);
 	if (!ctx) {
 		snprintf(err, elen, "cannot make a libnftables context");
 		return -ENOMEM;
 	}
-	nft_ctx_buffer_output(ctx);
-	nft_ctx_buffer_error(ctx);
-	if (nft_run_cmd_from_buffer(ctx, cmds) == 0)
-		return 0;
-	msg = nft_ctx_get_error_buffer(ctx);
-	snprintf(err, elen, "%s", msg && msg[0] ? msg : "unknown error");
-	err[strcspn(err, "\n")] = '\0';
-	return -EIO;
+	lib.buffer_output(ctx);
+	lib.buffer_error(ctx);
+	r = lib.run_cmd(ctx, cmds) == 0 ? 0 : -EIO;
+	if (r < 0) {
+		msg = lib.error_buffer(ctx);
+		snprintf(err, elen, "%s", msg && msg[0] ? msg : "unknown error");
+		err[strcspn(err, "\n")] = '\0';
+	}
+	lib.ctx_free(ctx);
+	return r;
 }
 
 /*

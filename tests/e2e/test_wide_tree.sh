@@ -9,7 +9,8 @@
 # as forks of it, and this is that path. While the tasks are held in their
 # setup, none keeps the buffer it put its own pages in place through, and
 # no child holds the other children's images (restorer/task.c, "what a fork
-# hands down"): the root, which forked them all, holds all of them.
+# hands down"): the root, which forked them all, holds all of them; no task
+# maps the libraries of the network lock (lib/netlock.c loads them).
 . "$(dirname "$0")/lib.sh"
 
 N=100
@@ -55,6 +56,11 @@ TRACKED+=("$ROOT")
 wait_for 20 "the restored tasks to pause in their setup" test -e "$T/go.paused"
 held=0
 for p in $ROOT $KIDS; do
+	# libnftables and the five libraries it needs: 31 areas every fork
+	# copies, loaded only for the network lock of TCP connections
+	# (lib/netlock.c), which this tree has none of
+	grep -qE 'lib(nftables|nftnl|mnl|xtables|jansson|gmp)\.so' "/proc/$p/maps" &&
+		fail "pid $p maps the libraries of the network lock: $(grep -oE '[^/]*lib(nftables|gmp)[^ ]*' "/proc/$p/maps" | sort -u | tr '\n' ' ')"
 	# areas of exactly 8 MiB asking for huge pages (lib/thp.h: thp_map)
 	n=$(awk '/^Size:/ { size = $2 } /^VmFlags:/ { if (size == 8192 && / hg( |$)/) n++ }
 		END { print n + 0 }' "/proc/$p/smaps" 2>/dev/null) || n=0
