@@ -77,6 +77,7 @@ start_workload P2 "$T/stop2.ready" -- "$WL/fidelity" stop "$LOG2" "$T/stop2.read
 wait_grep "$LOG2" '^ok 1 sigchld 0$'
 tree_snapshot "$P2" >"$T/tree2.before"
 ckpt_dump "$P2" "$T/img2"
+assert_tree_gone "$P2"
 lines=$(line_count "$LOG2")
 ckpt_restore "$T/img2"
 assert_same_tree "$T/tree2.before" "$P2"
