@@ -35,6 +35,7 @@
 #include "ckptctl.h"
 #include "image.h"
 #include "netlock.h"
+#include "pagemap_scan.h"
 
 #define NOTE_MAX 160
 
@@ -547,28 +548,20 @@ static int probe_userfaultfd(struct probe_ctx *ctx, char *note, size_t len)
  * asynchronous write-protect mode over a page of ours, PAGEMAP_SCAN that
  * protects it, a write, and PAGEMAP_SCAN that must see it written.
  */
-struct chk_region {
-	uint64_t start, end, categories;
-};
-struct chk_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define CHK_SCAN _IOWR('f', 16, struct chk_scan_arg)
-
 static long chk_scan(int pm, char *p, bool wp, uint64_t *cat)
 {
-	struct chk_region v[4];
-	struct chk_scan_arg a = {.size = sizeof(a),
-				 .flags = wp ? 1 : 0, /* PM_SCAN_WP_MATCHING */
-				 .start = (uint64_t)(uintptr_t)p,
-				 .end = (uint64_t)(uintptr_t)p + 4096,
-				 .vec = (uint64_t)(uintptr_t)v,
-				 .vec_len = 4,
-				 .category_mask = wp ? 2 : 0,	 /* PAGE_IS_WRITTEN */
-				 .category_anyof_mask = 8 | 16, /* PRESENT | SWAPPED */
-				 .return_mask = 1 | 2 | 8};
-	long n = ioctl(pm, CHK_SCAN, &a);
+	struct pmscan_region v[4];
+	struct pmscan_arg a = {.size = sizeof(a),
+			       .flags = wp ? PMSCAN_WP_MATCHING : 0,
+			       .start = (uint64_t)(uintptr_t)p,
+			       .end = (uint64_t)(uintptr_t)p + 4096,
+			       .vec = (uint64_t)(uintptr_t)v,
+			       .vec_len = 4,
+			       .category_mask = wp ? PMSCAN_IS_WRITTEN : 0,
+			       .category_anyof_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
+			       .return_mask =
+				   PMSCAN_IS_WPALLOWED | PMSCAN_IS_WRITTEN | PMSCAN_IS_PRESENT};
+	long n = ioctl(pm, PMSCAN_IOCTL, &a);
 
 	*cat = n > 0 ? v[0].categories : 0;
 	return n;
@@ -601,9 +594,9 @@ static int probe_write_tracking(struct probe_ctx *ctx, char *note, size_t len)
 		snprintf(note, len, "UFFDIO_REGISTER in write-protect mode: %s", strerror(errno));
 	else if (chk_scan(pm, p, true, &cat) < 0)
 		snprintf(note, len, "PAGEMAP_SCAN with PM_SCAN_WP_MATCHING: %s", strerror(errno));
-	else if (chk_scan(pm, p, false, &cat) < 1 || (cat & 2))
+	else if (chk_scan(pm, p, false, &cat) < 1 || (cat & PMSCAN_IS_WRITTEN))
 		snprintf(note, len, "PAGEMAP_SCAN: the page is not write-protected after arming");
-	else if ((p[0] = 2, chk_scan(pm, p, false, &cat)) < 1 || !(cat & 2))
+	else if ((p[0] = 2, chk_scan(pm, p, false, &cat)) < 1 || !(cat & PMSCAN_IS_WRITTEN))
 		snprintf(note, len, "PAGEMAP_SCAN: a write is not seen");
 	else {
 		snprintf(note, len,

@@ -62,6 +62,7 @@
 #include "image.h"
 #include "log.h"
 #include "mm_cow.h"
+#include "pagemap_scan.h"
 #include "thp.h"
 
 #ifndef SYS_pidfd_open
@@ -87,21 +88,6 @@
 #define PM_PFN_MASK ((1ULL << 55) - 1)
 #define PM_WORDS 65536
 
-/* PAGEMAP_SCAN (Linux 6.7, not in Debian 12's headers) */
-struct incr_region {
-	uint64_t start, end, categories;
-};
-struct incr_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define INCR_SCAN_IOCTL _IOWR('f', 16, struct incr_scan_arg)
-#define CAT_WPALLOWED (1ULL << 0)
-#define CAT_WRITTEN (1ULL << 1)
-#define CAT_PRESENT (1ULL << 3)
-#define CAT_SWAPPED (1ULL << 4)
-#define CAT_PFNZERO (1ULL << 5)
-#define SCAN_WP_MATCHING (1ULL << 0)
 #define SCAN_VEC 512
 #define SCAN_ALL_END 0x7ffffffff000ULL /* the top of 4-level paging's user space */
 #define RESERVE_MARGIN (2ULL << 20)
@@ -633,7 +619,7 @@ int dump_incr_reserve(struct dump_ctx *c, struct ckpt_error *e)
 int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 {
 	struct incr *in = c->incr;
-	struct incr_region *vec = NULL;
+	struct pmscan_region *vec = NULL;
 	_cleanup_free_ uint64_t *w = NULL;
 	uint64_t copied = 0, pages = 0;
 	int r = 0;
@@ -654,15 +640,15 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 	for (size_t i = 0; r >= 0 && i < in->ntasks; i++) {
 		struct incr_task *it = &in->tasks[i];
 		_cleanup_close_ int pmfd = -1;
-		struct incr_scan_arg arg = {
+		struct pmscan_arg arg = {
 		    .size = sizeof(arg),
-		    .flags = SCAN_WP_MATCHING,
+		    .flags = PMSCAN_WP_MATCHING,
 		    .start = 0,
 		    .end = SCAN_ALL_END,
 		    .vec = (uint64_t)(uintptr_t)vec,
 		    .vec_len = SCAN_VEC,
-		    .category_mask = CAT_WRITTEN | CAT_WPALLOWED | CAT_PRESENT,
-		    .return_mask = CAT_WRITTEN,
+		    .category_mask = PMSCAN_IS_WRITTEN | PMSCAN_IS_WPALLOWED | PMSCAN_IS_PRESENT,
+		    .return_mask = PMSCAN_IS_WRITTEN,
 		};
 
 		pmfd = tracked_pagemap(it);
@@ -670,7 +656,7 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 			continue;
 		it->pre_base = in->pre_len;
 		for (;;) {
-			long k = ioctl(pmfd, INCR_SCAN_IOCTL, &arg);
+			long k = ioctl(pmfd, PMSCAN_IOCTL, &arg);
 			uint64_t next;
 
 			if (k < 0) {
@@ -712,20 +698,21 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 static int scan_clean(int pmfd, pid_t pid, uint64_t addr, uint64_t n, uint8_t *clean,
 		      struct ckpt_error *e)
 {
-	struct incr_region vec[SCAN_VEC];
-	struct incr_scan_arg arg = {
+	struct pmscan_region vec[SCAN_VEC];
+	struct pmscan_arg arg = {
 	    .size = sizeof(arg),
 	    .start = addr,
 	    .end = addr + n * PG_SIZE,
 	    .vec = (uint64_t)(uintptr_t)vec,
 	    .vec_len = SCAN_VEC,
-	    .category_anyof_mask = CAT_PRESENT | CAT_SWAPPED,
-	    .return_mask = CAT_WPALLOWED | CAT_WRITTEN | CAT_PRESENT | CAT_PFNZERO,
+	    .category_anyof_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
+	    .return_mask =
+		PMSCAN_IS_WPALLOWED | PMSCAN_IS_WRITTEN | PMSCAN_IS_PRESENT | PMSCAN_IS_PFNZERO,
 	};
 
 	memset(clean, 0, n);
 	while (arg.start < arg.end) {
-		long k = ioctl(pmfd, INCR_SCAN_IOCTL, &arg);
+		long k = ioctl(pmfd, PMSCAN_IOCTL, &arg);
 		uint64_t next = arg.start;
 
 		if (k < 0)
@@ -734,9 +721,9 @@ static int scan_clean(int pmfd, pid_t pid, uint64_t addr, uint64_t n, uint8_t *c
 		for (long i = 0; i < k; i++) {
 			uint64_t s = vec[i].start < next ? next : vec[i].start;
 			uint64_t t = vec[i].end > arg.end ? arg.end : vec[i].end;
-			bool ok = (vec[i].categories & (CAT_WPALLOWED | CAT_PRESENT | CAT_WRITTEN |
-							CAT_PFNZERO)) ==
-				  (CAT_WPALLOWED | CAT_PRESENT);
+			bool ok = (vec[i].categories & (PMSCAN_IS_WPALLOWED | PMSCAN_IS_PRESENT |
+							PMSCAN_IS_WRITTEN | PMSCAN_IS_PFNZERO)) ==
+				  (PMSCAN_IS_WPALLOWED | PMSCAN_IS_PRESENT);
 
 			if (s >= t)
 				continue;
@@ -1027,21 +1014,21 @@ static int uffd_api(pid_t pid, int uffd, struct ckpt_error *e)
 /* Write-protect the present pages of [s, e): written bits start again from here. */
 static int wp_range(int pmfd, pid_t pid, uint64_t s, uint64_t end, struct ckpt_error *e)
 {
-	struct incr_region vec[SCAN_VEC];
-	struct incr_scan_arg arg = {
+	struct pmscan_region vec[SCAN_VEC];
+	struct pmscan_arg arg = {
 	    .size = sizeof(arg),
-	    .flags = SCAN_WP_MATCHING,
+	    .flags = PMSCAN_WP_MATCHING,
 	    .start = s,
 	    .end = end,
 	    .vec = (uint64_t)(uintptr_t)vec,
 	    .vec_len = SCAN_VEC,
-	    .category_mask = CAT_WRITTEN,
-	    .category_anyof_mask = CAT_PRESENT | CAT_SWAPPED,
-	    .return_mask = CAT_WRITTEN,
+	    .category_mask = PMSCAN_IS_WRITTEN,
+	    .category_anyof_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
+	    .return_mask = PMSCAN_IS_WRITTEN,
 	};
 
 	while (arg.start < arg.end) {
-		long k = ioctl(pmfd, INCR_SCAN_IOCTL, &arg);
+		long k = ioctl(pmfd, PMSCAN_IOCTL, &arg);
 
 		if (k < 0)
 			return ckpt_err_errno(e, -errno,

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "mm_cow.h"
 #include "pagemap.pb-c.h"
+#include "pagemap_scan.h"
 
 #define PG_SIZE 4096UL
 #define PM_PRESENT (1ULL << 63)
@@ -889,21 +890,6 @@ static bool page_kept(bool file, bool present, bool swapped, bool file_page)
 	return file ? (present && !file_page) || swapped : present || swapped;
 }
 
-/* The pagemap ioctl of Linux 6.7 (not in Debian 12's headers). */
-struct pm_page_region {
-	uint64_t start, end, categories;
-};
-
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-
-#define PM_SCAN_IOCTL _IOWR('f', 16, struct pm_scan_arg)
-#define PM_IS_FILE (1ULL << 2)
-#define PM_IS_PRESENT (1ULL << 3)
-#define PM_IS_SWAPPED (1ULL << 4)
-#define PM_IS_GUARD (1ULL << 8) /* Linux 6.14 */
 #define PM_SCAN_VEC 1024
 
 /*
@@ -915,32 +901,32 @@ struct pm_scan_arg {
 static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file,
 			  struct ckpt_error *e)
 {
-	struct pm_page_region vec[PM_SCAN_VEC];
-	struct pm_scan_arg arg = {
+	struct pmscan_region vec[PM_SCAN_VEC];
+	struct pmscan_arg arg = {
 	    .size = sizeof(arg),
 	    .start = vma->start,
 	    .end = vma->end,
 	    .vec = (uint64_t)(uintptr_t)vec,
 	    .vec_len = PM_SCAN_VEC,
-	    .category_anyof_mask = PM_IS_PRESENT | PM_IS_SWAPPED,
+	    .category_anyof_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
 	    /* only where page_kept asks: the kernel looks up each present
 	     * page's struct page for it, which made the scan of 2 GiB of
 	     * anonymous memory 4x slower (12 ms against 3 here) */
-	    .return_mask = PM_IS_PRESENT | PM_IS_SWAPPED | (file ? PM_IS_FILE : 0),
+	    .return_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED | (file ? PMSCAN_IS_FILE : 0),
 	};
 	/* "gu": guard regions (MADV_GUARD_INSTALL) may have been installed */
 	bool guards = vma->vmflags && strstr(vma->vmflags, "gu");
 
 	if (guards) {
-		arg.category_anyof_mask |= PM_IS_GUARD;
-		arg.return_mask |= PM_IS_GUARD;
+		arg.category_anyof_mask |= PMSCAN_IS_GUARD;
+		arg.return_mask |= PMSCAN_IS_GUARD;
 	}
 
 	/* not a failure: tests use it to run the path of older kernels */
 	if (ckpt_fault("pagemap-scan"))
 		return 1;
 	while (arg.start < vma->end) {
-		long n = ioctl(pmfd, PM_SCAN_IOCTL, &arg);
+		long n = ioctl(pmfd, PMSCAN_IOCTL, &arg);
 		uint64_t next = arg.start;
 
 		if (n < 0 && (errno == ENOTTY || errno == EINVAL) && arg.start == vma->start)
@@ -961,13 +947,14 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 			if (s >= end)
 				continue;
 			next = end;
-			if (c & PM_IS_GUARD)
+			if (c & PMSCAN_IS_GUARD)
 				return ckpt_err(e, -EOPNOTSUPP,
 						"pid %d: area %" PRIx64 "-%" PRIx64
 						": guard pages at %" PRIx64 "-%" PRIx64
 						" (MADV_GUARD_INSTALL) are not supported yet",
 						a->t->pid, vma->start, vma->end, s, end);
-			if (!page_kept(file, c & PM_IS_PRESENT, c & PM_IS_SWAPPED, c & PM_IS_FILE))
+			if (!page_kept(file, c & PMSCAN_IS_PRESENT, c & PMSCAN_IS_SWAPPED,
+				       c & PMSCAN_IS_FILE))
 				continue;
 			r = run_add(a, s, (end - s) / PG_SIZE, e);
 			if (r < 0)
