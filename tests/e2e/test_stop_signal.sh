@@ -71,19 +71,19 @@ wait_for 10 "the children to run" eval "after | grep -q '^tick'"
 assert_tree_running "$P"
 
 # SA_NOCLDSTOP: no SIGCHLD before the dump, none to drop at restore
-LOG2=$T/stop2.log
-diag_add "$LOG2"
-start_workload P2 "$T/stop2.ready" -- "$WL/fidelity" stop "$LOG2" "$T/stop2.ready" nocldstop
-wait_grep "$LOG2" '^ok 1 sigchld 0$'
+# (LOG, lines and after() now of this tree)
+LOG=$T/stop2.log
+diag_add "$LOG"
+start_workload P2 "$T/stop2.ready" -- "$WL/fidelity" stop "$LOG" "$T/stop2.ready" nocldstop
+wait_grep "$LOG" '^ok 1 sigchld 0$'
 tree_snapshot "$P2" >"$T/tree2.before"
 ckpt_dump "$P2" "$T/img2"
 assert_tree_gone "$P2"
-lines=$(line_count "$LOG2")
+lines=$(line_count "$LOG")
 ckpt_restore "$T/img2"
 assert_same_tree "$T/tree2.before" "$P2"
-after2() { tail -n +$((lines + 1)) "$LOG2"; }
-wait_for 10 "2 ok lines after restore" eval '(( $(after2 | grep -c "^ok ") >= 2 ))'
-after2 | grep '^ok ' | grep -qv ' sigchld 0$' && fail "SA_NOCLDSTOP: a SIGCHLD came after restore: $(after2 | grep '^ok ' | tail -n 1)"
-after2 | grep -q '^tick' && fail "SA_NOCLDSTOP: a stopped child ran after restore"
+wait_for 10 "2 ok lines after restore" eval '(( $(after | grep -c "^ok ") >= 2 ))'
+after | grep '^ok ' | grep -qv ' sigchld 0$' && fail "SA_NOCLDSTOP: a SIGCHLD came after restore: $(after | grep '^ok ' | tail -n 1)"
+after | grep -q '^tick' && fail "SA_NOCLDSTOP: a stopped child ran after restore"
 log "SA_NOCLDSTOP: restored stopped, no SIGCHLD"
 pass
