@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "thp.h"
 
 #define ARENA_ALIGN 16
 
@@ -34,7 +35,7 @@ static void pb_free(void *data, void *p)
 		free(p);
 }
 
-int arena_init(struct arena *a, size_t size, struct ckpt_error *e)
+int arena_init(struct arena *a, size_t size, bool forked, struct ckpt_error *e)
 {
 	size_t ps = page_size();
 	void *m;
@@ -44,14 +45,18 @@ int arena_init(struct arena *a, size_t size, struct ckpt_error *e)
 	a->size = (size + ps - 1) / ps * ps;
 	if (!a->size)
 		a->size = ps;
-	m = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		 -1, 0);
+	if (forked)
+		m = mmap(NULL, a->size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	else
+		m = thp_map(a->size) ?: MAP_FAILED;
 	if (m == MAP_FAILED) {
 		a->size = 0;
 		return ckpt_err_errno(e, -errno, "mmap of %zu bytes for the images", size);
 	}
 	/* 4 KiB pages: a huge page would be split by the first arena_inherit */
-	madvise(m, a->size, MADV_NOHUGEPAGE);
+	if (forked)
+		madvise(m, a->size, MADV_NOHUGEPAGE);
 	a->base = m;
 	return 0;
 }

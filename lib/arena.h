@@ -43,8 +43,14 @@ struct arena {
 	ProtobufCAllocator pb;
 };
 
-/* Map size bytes (rounded up to pages; untouched pages cost nothing). */
-int arena_init(struct arena *a, size_t size, struct ckpt_error *e);
+/*
+ * Map size bytes (rounded up to pages; untouched pages cost nothing). forked:
+ * forks will hand parts of it down (arena_inherit), so 4 KiB pages; else
+ * huge pages where the kernel gives them, whose first touch costs a
+ * fraction of 512 small ones' (lib/thp.h): the dump's own check of its
+ * images, in the freeze, unpacks them into fresh memory.
+ */
+int arena_init(struct arena *a, size_t size, bool forked, struct ckpt_error *e);
 void arena_fini(struct arena *a);
 /* n bytes aligned for any type, or NULL if the arena is full. */
 void *arena_alloc(struct arena *a, size_t n);

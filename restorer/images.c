@@ -1263,7 +1263,8 @@ static int load_tasks(struct restore_ctx *ctx)
 
 	if (!first || !kids || !order || !stack || !seen)
 		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
-	r = arena_init(&ctx->arena, arena_size(ctx), &ctx->err);
+	/* plan_only: no fork follows (the dump's own check, in its freeze) */
+	r = arena_init(&ctx->arena, arena_size(ctx), !ctx->opts->plan_only, &ctx->err);
 	if (r < 0)
 		return r;
 	/* the children of task i: kids[first[i] .. first[i + 1]) */

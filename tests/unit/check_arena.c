@@ -5,7 +5,8 @@
  * arena_alloc, malloc from its protobuf-c allocator, and that allocator's
  * free freeing only that), and what a fork gets of it after arena_inherit
  * (a child forked after MADV_DONTFORK has no mapping there at all, one
- * forked after MADV_DOFORK again has the data).
+ * forked after MADV_DOFORK again has the data), and which pages it asks
+ * for: small ones where forks follow, huge ones where none does.
  */
 #include <check.h>
 #include <errno.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "proc.h"
+#include "thp.h"
 
 #include "pagemap.pb-c.h"
 
@@ -28,7 +31,7 @@ START_TEST(test_alloc)
 	struct arena a;
 	char *p, *q;
 
-	ck_assert_int_eq(arena_init(&a, 3 * PG - 100, &e), 0);
+	ck_assert_int_eq(arena_init(&a, 3 * PG - 100, true, &e), 0);
 	ck_assert_uint_eq(a.size, 3 * PG);
 	p = arena_alloc(&a, 3);
 	q = arena_alloc(&a, 1);
@@ -65,7 +68,7 @@ START_TEST(test_pb_spill)
 	pm.vaddr = 0x7f0000001000ULL;
 	pm.nr_pages = 17;
 	len = pagemap_entry__pack(&pm, buf);
-	ck_assert_int_eq(arena_init(&a, sizeof(PagemapEntry) + 40, &e), 0);
+	ck_assert_int_eq(arena_init(&a, sizeof(PagemapEntry) + 40, true, &e), 0);
 	in = pagemap_entry__unpack(&a.pb, len, buf);
 	ck_assert_ptr_nonnull(in);
 	ck_assert(arena_owns(&a, in) == !ARENA_PB_MALLOC);
@@ -82,6 +85,44 @@ START_TEST(test_pb_spill)
 	pagemap_entry__free_unpacked(out, &a.pb);
 	pagemap_entry__free_unpacked(in, &a.pb);
 	arena_fini(&a);
+}
+END_TEST
+
+/* The VmFlags of our area that starts at p has flag ("hg", "nh")? */
+static bool area_has_flag(const void *p, const char *flag)
+{
+	struct ckpt_error e = {0};
+	struct proc_vma_list l = {0};
+	bool has = false;
+
+	ck_assert_int_eq(proc_parse_smaps(getpid(), &l, &e), 0);
+	for (size_t i = 0; i < l.n; i++)
+		if (l.v[i].start <= (uintptr_t)p && (uintptr_t)p < l.v[i].end)
+			has = proc_vma_has_flag(&l.v[i], flag);
+	proc_vma_list_free(&l);
+	return has;
+}
+
+/* An arena forks hand down is in 4 KiB pages (arena_inherit would split a
+ * huge one); one that no fork follows asks for huge pages, aligned to them. */
+START_TEST(test_pages)
+{
+	struct ckpt_error e = {0};
+	struct arena a;
+
+	ck_assert_int_eq(arena_init(&a, 3 * THP_SIZE, true, &e), 0);
+	ck_assert(area_has_flag(a.base, "nh"));
+	ck_assert(!area_has_flag(a.base, "hg"));
+	arena_fini(&a);
+	ck_assert_int_eq(arena_init(&a, 3 * THP_SIZE - 100, false, &e), 0);
+	ck_assert_uint_eq(a.size, 3 * THP_SIZE);
+	ck_assert_uint_eq((uintptr_t)a.base % THP_SIZE, 0);
+	ck_assert(area_has_flag(a.base, "hg"));
+	ck_assert(!area_has_flag(a.base, "nh"));
+	memset(arena_alloc(&a, 3 * THP_SIZE), 1, 3 * THP_SIZE);
+	ck_assert_ptr_null(arena_alloc(&a, 1));
+	arena_fini(&a);
+	ck_assert_ptr_null(a.base);
 }
 END_TEST
 
@@ -109,7 +150,7 @@ START_TEST(test_inherit)
 	struct arena a;
 	char *p;
 
-	ck_assert_int_eq(arena_init(&a, 4 * PG, &e), 0);
+	ck_assert_int_eq(arena_init(&a, 4 * PG, true, &e), 0);
 	p = arena_alloc(&a, 4 * PG);
 	memset(p, 'x', 4 * PG);
 	ck_assert_int_eq(arena_inherit(&a, PG, 3 * PG, false, &e), 0);
@@ -137,6 +178,7 @@ static Suite *arena_suite(void)
 	tcase_add_test(tc, test_alloc);
 	tcase_add_test(tc, test_pb_spill);
 	tcase_add_test(tc, test_inherit);
+	tcase_add_test(tc, test_pages);
 	suite_add_tcase(s, tc);
 	return s;
 }
