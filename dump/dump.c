@@ -154,7 +154,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 	if (c->ring)
 		page_ring_fini(c->ring);
 	free(c->ring);
-	free(c->sums);
+	dump_prefetch_free(c);
 	dump_kstate_prepare_join(c);
 	kread_free(c->kread);
 	c->kread = NULL;
@@ -199,6 +199,8 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 	for (size_t i = 0; i < c->ntasks; i++) {
 		double t0 = ckpt_monotonic_seconds();
 
+		/* before dump_task_core's calls in the task change its areas */
+		dump_prefetch_layout_check(c, &c->tasks[i]);
 		r = dump_task_core(c, &c->tasks[i], e);
 		if (r < 0)
 			return with_pid(e, c->tasks[i].pid);
@@ -542,10 +544,13 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		r = ckpt_err(e, -ENOMEM, "out of memory");
 	if (r >= 0)
 		r = page_ring_init(c->ring, !c->opts->leave_running && c->opts->parent, e);
-	/* the tree still runs: a test acts here (test_incr_cases) */
+	dump_kstate_prepare_join(c);
+	/* after the join: it needs the kernel reader */
+	if (r >= 0)
+		dump_prefetch_layouts(c);
+	/* the tree still runs: a test acts here (test_incr_cases, test_madvise) */
 	if (r >= 0)
 		r = dump_step(c, "dump-reserve", e);
-	dump_kstate_prepare_join(c);
 	if (r < 0)
 		return r;
 	r = seize_with_retries(c, e);

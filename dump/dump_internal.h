@@ -225,6 +225,10 @@ struct dump_ctx {
 	 * (dump_prefetch.c), used while their identity holds */
 	struct file_sum *sums;
 	size_t nsums, sums_cap;
+	/* the areas of the large tasks, read before the freeze
+	 * (dump_prefetch.c), used if nothing changed them since */
+	struct dump_layout *layouts;
+	size_t nlayouts, layouts_cap;
 };
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);
@@ -388,8 +392,20 @@ int dump_fds_recheck(struct dump_ctx *c, struct ckpt_error *e);
 /* A new, zeroed entry at the end of files.img (its id: its 1-based position). */
 struct dump_file *dump_file_new(struct dump_ctx *c, struct ckpt_error *e);
 /* dump_prefetch.c: the content checksums of the files the tree maps, taken
- * while it runs (a hint: nothing fails). */
+ * while it runs (a hint: nothing fails); the large tasks found on the way. */
 void dump_prefetch_sums(struct dump_ctx *c);
+/* ... then the areas of those (smaps), the tree still running, just before
+ * the freeze (a hint too) */
+void dump_prefetch_layouts(struct dump_ctx *c);
+/* In the freeze, before the dump's own calls change t's areas: whether
+ * its areas are still those read before the freeze. */
+void dump_prefetch_layout_check(struct dump_ctx *c, struct dump_task *t);
+/* The areas of t as smaps shows them (*vl): from before the freeze if
+ * dump_prefetch_layout_check found them unchanged, else read now. */
+int dump_layout(struct dump_ctx *c, struct dump_task *t, struct proc_vma_list *vl,
+		struct ckpt_error *e);
+/* What the two above kept. */
+void dump_prefetch_free(struct dump_ctx *c);
 /* Add (or find) the mapping_only entry of the file open at fd; *ret_id its id. */
 int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t *ret_id,
 			  struct ckpt_error *e);

@@ -423,7 +423,7 @@ static int dump_mm(struct dump_ctx *c, struct dump_task *t, MmEntry *mm, struct 
 	if (r < 0)
 		return r;
 
-	r = proc_parse_smaps(t->pid, &vl, e);
+	r = dump_layout(c, t, &vl, e);
 	if (r < 0)
 		return r;
 	mm->vmas = calloc(vl.n ? vl.n : 1, sizeof(*mm->vmas));

@@ -1,15 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Work done for the freeze before it, while the tree still runs: the content
- * checksums of the files the tree maps (file_ident.c). Each mapped file's
- * identity carries a CRC32C of its content, so that a restore accepts a file
- * touched but unchanged; reading libc and the program's own files took most
- * of a small task's collect, with the tree frozen. Here the tree is walked
- * (the root and its descendants, as /proc shows them now, at most
- * PREFETCH_TASKS) and each private file mapping's file is read once. In the
- * freeze a file takes its sum from here only if dev, inode, size, mtime and
- * ctime are what they were (file_sum); anything else is read then, as before.
- * All of it is a hint: nothing here can fail the dump.
+ * Work done for the freeze before it, while the tree still runs. All of it
+ * is a hint: nothing here can fail the dump, and nothing is used in the
+ * freeze unless it is shown to be still true then.
+ *
+ * - The content checksums of the files the tree maps (file_ident.c). Each
+ *   mapped file's identity carries a CRC32C of its content, so that a
+ *   restore accepts a file touched but unchanged; reading libc and the
+ *   program's own files took most of a small task's collect, with the tree
+ *   frozen. Here the tree is walked (the root and its descendants, as /proc
+ *   shows them now, at most PREFETCH_TASKS) and each private file
+ *   mapping's file is read once. In the freeze a file takes its sum from
+ *   here only if dev, inode, size, mtime and ctime are what they were
+ *   (file_sum); anything else is read then, as before.
+ * - The areas of the large tasks met on that walk (LAYOUT_MIN_RESIDENT),
+ *   as smaps shows them: smaps walks every page table entry of an area (a
+ *   2 GiB task: 12-20 ms), maps does not, and smaps is what shows each
+ *   area's VmFlags. Read just before the freeze, with the count of the
+ *   task's write-locked address space sections (kread_mm_seq) before it;
+ *   in the freeze, before the dump's own calls in the task, the count is
+ *   read again (dump_prefetch_layout_check). Equal, and the same address
+ *   space: nothing mapped, unmapped, moved or changed an area's flags in
+ *   between, since each of those takes that lock for writing. The freeze
+ *   then reads maps only (the dump's own areas are gone by then) and takes
+ *   VmFlags and protection keys from before, if every area's range,
+ *   protection, offset and file are the same. Anything else, or no kernel
+ *   reader: smaps is read in the freeze, as before.
  */
 #define LOG_PREFIX "dump: "
 
@@ -18,6 +34,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -26,11 +43,25 @@
 #include "dump_internal.h"
 #include "kinds/fd_kind.h"
 #include "log.h"
+#include "kread.h"
 #include "proc.h"
 
 /* tasks whose mappings are looked at: a large tree's tasks map mostly the
  * same files */
 #define PREFETCH_TASKS 256
+
+/* a task with this much resident memory has its areas read before the
+ * freeze: below it, smaps costs about what maps and the two counts do */
+#define LAYOUT_MIN_RESIDENT ((uint64_t)64 << 20)
+
+/* One large task's areas read before the freeze. */
+struct dump_layout {
+	pid_t pid;
+	struct kread_mm_seq before;
+	bool read;    /* vl and before hold what was read */
+	bool current; /* the count in the freeze was before's */
+	struct proc_vma_list vl;
+};
 
 /* a file seen in maps, summed or not: (dev, ino) as maps shows them */
 struct seen {
@@ -107,6 +138,27 @@ static void add_children(struct prefetch *p, pid_t pid)
 	}
 }
 
+/* Resident memory of pid at least LAYOUT_MIN_RESIDENT? (statm: pages) */
+static bool large_task(pid_t pid)
+{
+	_cleanup_free_ char *text = NULL;
+	struct ckpt_error e = {0};
+	unsigned long long size, resident;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	if (proc_read_file(path, &text, NULL, &e) < 0 ||
+	    sscanf(text, "%llu %llu", &size, &resident) != 2)
+		return false;
+	return resident * (uint64_t)sysconf(_SC_PAGESIZE) >= LAYOUT_MIN_RESIDENT;
+}
+
+static void add_layout(struct dump_ctx *c, pid_t pid)
+{
+	if (room((void **)&c->layouts, &c->layouts_cap, c->nlayouts, sizeof(*c->layouts)))
+		c->layouts[c->nlayouts++] = (struct dump_layout){.pid = pid};
+}
+
 static void sum_mapped_files(struct prefetch *p, pid_t pid)
 {
 	struct proc_vma_list l = {0};
@@ -131,6 +183,8 @@ static void sum_mapped_files(struct prefetch *p, pid_t pid)
 			add_sum(p->c, &s);
 	}
 	proc_vma_list_free(&l);
+	if (large_task(pid))
+		add_layout(p->c, pid);
 }
 
 void dump_prefetch_sums(struct dump_ctx *c)
@@ -138,6 +192,7 @@ void dump_prefetch_sums(struct dump_ctx *c)
 	struct prefetch p = {.c = c};
 	double t0 = ckpt_monotonic_seconds();
 
+	dump_prefetch_free(c); /* (a second try of the dump walks again) */
 	add_pid(&p, c->opts->pid);
 	for (size_t i = 0; i < p.npids; i++) {
 		sum_mapped_files(&p, p.pids[i]);
@@ -147,4 +202,105 @@ void dump_prefetch_sums(struct dump_ctx *c)
 		 p.npids, (ckpt_monotonic_seconds() - t0) * 1e3);
 	free(p.seen);
 	free(p.pids);
+}
+
+void dump_prefetch_layouts(struct dump_ctx *c)
+{
+	double t0 = ckpt_monotonic_seconds();
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->nlayouts; i++) {
+		struct dump_layout *l = &c->layouts[i];
+		struct ckpt_error e = {0};
+
+		/* the count first: a change while smaps is read makes it differ */
+		if (kread_mm_seq(&c->kread, l->pid, &l->before, &e) < 0 ||
+		    proc_parse_smaps(l->pid, &l->vl, &e) < 0) {
+			pr_debug("pid %d: areas not read before the freeze: %s", l->pid, e.msg);
+			continue;
+		}
+		l->read = true;
+		n++;
+	}
+	if (c->nlayouts)
+		pr_debug("areas of %zu large tasks read before the freeze in %.1f ms", n,
+			 (ckpt_monotonic_seconds() - t0) * 1e3);
+}
+
+static struct dump_layout *find_layout(struct dump_ctx *c, pid_t pid)
+{
+	for (size_t i = 0; i < c->nlayouts; i++)
+		if (c->layouts[i].pid == pid && c->layouts[i].read)
+			return &c->layouts[i];
+	return NULL;
+}
+
+void dump_prefetch_layout_check(struct dump_ctx *c, struct dump_task *t)
+{
+	struct dump_layout *l = find_layout(c, t->pid);
+	struct kread_mm_seq now;
+	struct ckpt_error e = {0};
+
+	if (!l)
+		return;
+	l->current = kread_mm_seq(&c->kread, t->pid, &now, &e) == 0 && now.mm == l->before.mm &&
+		     now.seq == l->before.seq;
+	if (!l->current)
+		pr_debug("pid %d: its areas may have changed since they were read before the "
+			 "freeze%s%s: smaps is read again",
+			 t->pid, e.code ? ": " : "", e.code ? e.msg : "");
+}
+
+/* The same area, as maps shows it (the path may differ: a rename). */
+static bool same_area(const struct proc_vma *a, const struct proc_vma *b)
+{
+	return a->start == b->start && a->end == b->end && a->prot == b->prot &&
+	       a->shared == b->shared && a->pgoff == b->pgoff && a->dev_major == b->dev_major &&
+	       a->dev_minor == b->dev_minor && a->ino == b->ino;
+}
+
+int dump_layout(struct dump_ctx *c, struct dump_task *t, struct proc_vma_list *vl,
+		struct ckpt_error *e)
+{
+	struct dump_layout *l = find_layout(c, t->pid);
+	struct proc_vma_list now = {0};
+	size_t i;
+	int r;
+
+	if (!l || !l->current)
+		return proc_parse_smaps(t->pid, vl, e);
+	r = proc_parse_maps(t->pid, &now, e);
+	if (r < 0)
+		return r;
+	for (i = 0; now.n == l->vl.n && i < now.n; i++) {
+		if (!same_area(&now.v[i], &l->vl.v[i]))
+			break;
+		memcpy(now.v[i].vmflags, l->vl.v[i].vmflags, sizeof(now.v[i].vmflags));
+		now.v[i].has_vmflags = l->vl.v[i].has_vmflags;
+		now.v[i].pkey = l->vl.v[i].pkey;
+	}
+	if (now.n != l->vl.n || i < now.n) {
+		/* (not expected: the count said nothing changed) */
+		pr_debug("pid %d: its areas differ from those read before the freeze: smaps is "
+			 "read again",
+			 t->pid);
+		proc_vma_list_free(&now);
+		return proc_parse_smaps(t->pid, vl, e);
+	}
+	pr_debug("pid %d: its %zu areas unchanged since they were read before the freeze", t->pid,
+		 now.n);
+	*vl = now;
+	return 0;
+}
+
+void dump_prefetch_free(struct dump_ctx *c)
+{
+	free(c->sums);
+	c->sums = NULL;
+	c->nsums = c->sums_cap = 0;
+	for (size_t i = 0; i < c->nlayouts; i++)
+		proc_vma_list_free(&c->layouts[i].vl);
+	free(c->layouts);
+	c->layouts = NULL;
+	c->nlayouts = c->layouts_cap = 0;
 }

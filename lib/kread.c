@@ -317,6 +317,12 @@ struct cred_offsets {
 	uint32_t session_keyring, key_serial;
 };
 
+/* ... and what the address space program reads (mm_seq UINT32_MAX: no count) */
+struct mm_offsets {
+	uint32_t task_mm; /* task_struct.mm */
+	uint32_t mm_seq;  /* mm_struct.mm_lock_seq (its sequence) */
+};
+
 /* ... and the System V semaphore undo list (UINT32_MAX: no SysV IPC) */
 struct sem_offsets {
 	uint32_t undo_list; /* task_struct.sysvsem.undo_list */
@@ -345,6 +351,8 @@ struct kread {
 	 * Landlock offset it reads (-1: none) */
 	int task_prog;
 	int32_t task_prog_off;
+	struct mm_offsets mm;
+	int mm_prog; /* kread_mm_seq's program, -1 until loaded */
 };
 
 static struct kread *kread_new(void)
@@ -354,6 +362,7 @@ static struct kread *kread_new(void)
 	if (kr) {
 		kr->landlock_off = -1;
 		kr->task_prog = -1;
+		kr->mm_prog = -1;
 	}
 	return kr;
 }
@@ -579,6 +588,19 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 		ckpt_err_clear(e);
 		kr->sem.undo_list = UINT32_MAX;
 	}
+	/* the count of write-locked sections of an address space: a seqcount
+	 * since Linux 6.13, a plain int before; none without per-VMA locks */
+	r = member(b, "task_struct", "mm", 8, &kr->mm.task_mm, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "kernel reader");
+	if (member(b, "mm_struct", "mm_lock_seq.sequence", 4, &kr->mm.mm_seq, e) < 0) {
+		ckpt_err_clear(e);
+		if (member(b, "mm_struct", "mm_lock_seq", 4, &kr->mm.mm_seq, e) < 0) {
+			pr_debug("kernel reader: no count of address space changes (%s)\n", e->msg);
+			ckpt_err_clear(e);
+			kr->mm.mm_seq = UINT32_MAX;
+		}
+	}
 	/* a kernel built without LSMs: no Landlock either (kread_task_state) */
 	if (member(b, "cred", "security", 8, &kr->cred.security, e) < 0) {
 		pr_debug("kernel reader: no security blob in a cred (%s)\n", e->msg);
@@ -593,6 +615,8 @@ void kread_free(struct kread *kr)
 {
 	if (kr && kr->task_prog >= 0)
 		close(kr->task_prog);
+	if (kr && kr->mm_prog >= 0)
+		close(kr->mm_prog);
 	free(kr);
 }
 
@@ -1627,5 +1651,77 @@ int kread_task_state(struct kread **slot, pid_t pid, bool landlock, struct kread
 			res.sem_undo = true;
 	}
 	*ret = res;
+	return 0;
+}
+
+/* What the address space program writes. */
+struct mm_seq_record {
+	uint32_t magic, seq;
+	uint64_t mm;
+};
+
+/*
+ * The program over one task (bpf_iter__task: meta, task at 8): one
+ * mm_seq_record, its task's mm and that mm's mm_lock_seq (0 and 0: a
+ * kernel thread, or a task that has exited).
+ */
+static void mm_seq_prog(struct kprog *p, const struct mm_offsets *o)
+{
+	const int16_t rec = -8 - (int16_t)sizeof(struct mm_seq_record);
+	unsigned out, no_mm;
+
+	mov_reg(p, BPF_REG_6, BPF_REG_1);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_6, 8);
+	out = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+	store_imm(p, BPF_W, BPF_REG_10, rec, (int32_t)KREAD_MAGIC);
+	store_imm(p, BPF_W, BPF_REG_10, rec + 4, 0);
+	probe(p, rec + 8, 8, BPF_REG_7, (int32_t)o->task_mm);
+	load(p, BPF_DW, BPF_REG_8, BPF_REG_10, rec + 8);
+	no_mm = jump_imm(p, BPF_JEQ, BPF_REG_8, 0);
+	probe(p, rec + 4, 4, BPF_REG_8, (int32_t)o->mm_seq);
+	land(p, no_mm);
+	seq_write(p, rec, (int)sizeof(struct mm_seq_record));
+	prog_exit(p, &out, 1);
+}
+
+int kread_mm_seq(struct kread **slot, pid_t pid, struct kread_mm_seq *ret, struct ckpt_error *e)
+{
+	_cleanup_(kread_freep) struct kread *own = NULL;
+	union bpf_iter_link_info li = {0};
+	_cleanup_free_ uint8_t *out = NULL;
+	struct mm_seq_record rec;
+	struct kread *kr;
+	size_t len = 0;
+	int r;
+
+	r = reader(slot, &own, &kr, e);
+	if (r < 0)
+		return r;
+	if (kr->mm.mm_seq == UINT32_MAX)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"kernel reader: this kernel counts no changes of an address space "
+				"(mm_struct.mm_lock_seq)");
+	if (kr->mm_prog < 0) {
+		struct kprog p = {0};
+
+		mm_seq_prog(&p, &kr->mm);
+		r = load_prog(kr->iter_task_btf_id, &p, &kr->mm_prog, e);
+		if (r < 0)
+			return r;
+	}
+	li.task.tid = (uint32_t)pid;
+	r = read_iter(kr->mm_prog, &li, &out, &len, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d", pid);
+	if (len != sizeof(rec))
+		return ckpt_err(e, len ? -EIO : -ENOENT,
+				"kernel reader: pid %d: %zu bytes of output, not one record of %zu",
+				pid, len, sizeof(rec));
+	memcpy(&rec, out, sizeof(rec));
+	if (rec.magic != KREAD_MAGIC)
+		return ckpt_err(e, -EIO, "kernel reader: output not its record");
+	if (!rec.mm)
+		return ckpt_err(e, -ESRCH, "kernel reader: pid %d has no address space", pid);
+	*ret = (struct kread_mm_seq){.mm = rec.mm, .seq = rec.seq};
 	return 0;
 }

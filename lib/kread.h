@@ -172,3 +172,20 @@ int kread_task_prepare(struct kread **slot, bool landlock, struct ckpt_error *e)
  * blob, so before any of those.
  */
 int kread_landlock_word(const uint64_t *self, const uint64_t *a, const uint64_t *b, size_t n);
+
+/*
+ * Which address space task pid (in our pid namespace) has, and how many
+ * times it was locked for writing so far: every change of its areas (map,
+ * unmap, mprotect, madvise that sets a flag, mlock, userfaultfd
+ * registration) takes that lock. Two reads with the same mm and seq: no
+ * area changed between them, nor any area's flags (a change under way at
+ * the first ends before the second, and counts). A
+ * kernel address, compared only, never saved. -EOPNOTSUPP: this kernel
+ * keeps no count (without per-VMA locks, Linux 6.4+).
+ */
+struct kread_mm_seq {
+	uint64_t mm;
+	uint32_t seq;
+};
+
+int kread_mm_seq(struct kread **slot, pid_t pid, struct kread_mm_seq *ret, struct ckpt_error *e);

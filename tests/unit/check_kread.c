@@ -9,7 +9,8 @@
  * also those no call shows, an async eventfd, a provided buffer ring, a
  * ring fd registered by the thread; an inet socket's urgent mark (pending,
  * taken, passed), reuseport program and IPv6 flow labels; the Landlock
- * domains of a process's threads (none, one thread's, every thread's).
+ * domains of a process's threads (none, one thread's, every thread's); the
+ * count of a process's address space changes.
  */
 #include <check.h>
 #include <errno.h>
@@ -524,6 +525,73 @@ START_TEST(test_sem_undo)
 }
 END_TEST
 
+/*
+ * A child's count of address space changes: the same while it only reads,
+ * writes and drops pages (no area changes), more once an area's flags or
+ * protection change; the same mm throughout. A kernel thread has none.
+ */
+START_TEST(test_mm_seq)
+{
+	_cleanup_(kread_freep) struct kread *kr = NULL;
+	struct kread_mm_seq a, b;
+	struct ckpt_error e = {0};
+	const size_t len = 64 * 4096;
+	char *area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int go[2], done[2];
+	pid_t kid;
+	char c;
+
+	ck_assert_ptr_ne(area, MAP_FAILED);
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(done), 0);
+	kid = fork();
+	ck_assert_int_ge(kid, 0);
+	if (kid == 0) {
+		/* one step a byte: 'w' write and drop pages, 'f' a flag, 'p' mprotect */
+		close(go[1]);
+		while (read(go[0], &c, 1) == 1) {
+			if (c == 'w') {
+				memset(area, 1, len);
+				madvise(area, len / 2, MADV_DONTNEED);
+				c = area[0] == 0 ? 'w' : 'x';
+			} else if (c == 'f') {
+				c = madvise(area, len, MADV_DONTDUMP) == 0 ? c : 'x';
+			} else if (c == 'p') {
+				c = mprotect(area, len, PROT_READ) == 0 ? c : 'x';
+			}
+			if (write(done[1], &c, 1) != 1)
+				_exit(3);
+		}
+		_exit(0);
+	}
+	ck_assert_msg(kread_mm_seq(&kr, kid, &a, &e) == 0, "%s", e.msg);
+	ck_assert_uint_ne(a.mm, 0);
+	ck_assert_msg(kread_mm_seq(&kr, kid, &b, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(b.mm, a.mm);
+	ck_assert_uint_eq(b.seq, a.seq);
+	for (const char *step = "wfp"; *step; step++) {
+		ck_assert_int_eq(write(go[1], step, 1), 1);
+		ck_assert_int_eq(read(done[0], &c, 1), 1);
+		ck_assert_int_eq(c, *step);
+		ck_assert_msg(kread_mm_seq(&kr, kid, &b, &e) == 0, "%s", e.msg);
+		ck_assert_uint_eq(b.mm, a.mm);
+		if (*step == 'w')
+			ck_assert_uint_eq(b.seq, a.seq); /* pages only, under the read lock */
+		else
+			ck_assert_uint_ne(b.seq, a.seq);
+		a = b;
+	}
+	close(go[1]);
+	ck_assert_int_eq(waitpid(kid, NULL, 0), kid);
+	/* gone: nothing to read; kthreadd: no address space */
+	ck_assert_int_eq(kread_mm_seq(&kr, kid, &b, &e), -ENOENT);
+	ckpt_err_clear(&e);
+	ck_assert_int_eq(kread_mm_seq(&kr, 2, &b, &e), -ESRCH);
+	ck_assert_ptr_nonnull(strstr(e.msg, "pid 2 has no address space"));
+	munmap(area, len);
+}
+END_TEST
+
 /* Multicast groups joined, IPv4 and IPv6; none on a fresh socket. */
 START_TEST(test_inet_mcast)
 {
@@ -673,6 +741,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_landlock_word);
 	tcase_add_test(tc, test_landlock);
 	tcase_add_test(tc, test_sem_undo);
+	tcase_add_test(tc, test_mm_seq);
 	tcase_add_test(tc, test_inet_mcast);
 	tcase_add_test(tc, test_inet_state);
 	suite_add_tcase(s, tc);
