@@ -57,6 +57,7 @@
 #include "cleanup.h"
 #include "crc32c.h"
 #include "dump_internal.h"
+#include "clock.h"
 #include "dump_incr.h"
 #include "fault.h"
 #include "image.h"
@@ -87,6 +88,8 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_PFN_MASK ((1ULL << 55) - 1)
 #define PM_WORDS 65536
+/* a frame of the parent's table no longer the page's (check_frames) */
+#define FRAME_STALE UINT64_MAX
 
 #define SCAN_VEC 512
 #define SCAN_ALL_END 0x7ffffffff000ULL /* the top of 4-level paging's user space */
@@ -138,6 +141,10 @@ struct incr_task {
 	 * pre_ncopied of them are at pre_base of the copy, in this order */
 	struct pfn_table pre;
 	uint64_t pre_base, pre_ncopied;
+	/* the parent's frames were compared with the task's before the freeze
+	 * (check_frames): those that differed are FRAME_STALE in parent, and
+	 * the freeze reads no frame */
+	bool frames_checked;
 	/* this dump */
 	struct pfn_table mine;
 	bool in_dump; /* a task of this dump (not only of the parent's) */
@@ -286,6 +293,23 @@ static int read_words(int pmfd, uint64_t *w, uint64_t addr, uint64_t n)
 static inline bool maybe_ref(uint64_t word, uint8_t clean)
 {
 	return clean && (word & PM_PRESENT) && (word & PM_PFN_MASK);
+}
+
+/*
+ * The same in the freeze of a task whose frames were checked before it
+ * (it->frames_checked, w not read): its scan_clean mark alone.
+ */
+static inline bool may_ref(const struct incr_task *it, const uint64_t *w, const uint8_t *clean,
+			   uint64_t k)
+{
+	return it->frames_checked ? clean[k] != 0 : maybe_ref(w[k], clean[k]);
+}
+
+/* ... and its frame the one the parent recorded (pfn: the table's) */
+static inline bool same_frame(const struct incr_task *it, const uint64_t *w, uint64_t k,
+			      uint64_t pfn)
+{
+	return it->frames_checked ? pfn != FRAME_STALE : (w[k] & PM_PFN_MASK) == pfn;
 }
 
 static struct incr_task *incr_task(struct incr *in, pid_t pid)
@@ -564,6 +588,63 @@ static int precopy_region(struct incr *in, struct incr_task *it, int pmfd, uint6
 }
 
 /*
+ * The parent's frames against the task's, before the freeze: each one that
+ * is not the frame of a present page at its address now becomes
+ * FRAME_STALE (never the parent's page again in this dump), and the freeze
+ * reads no frame of this task (docs/incremental.md, "Which pages refer to
+ * the parent"): reading them all, 4 MiB of pagemap for 2 GiB, was the
+ * largest part of a final dump's freeze. Done again by each try of the dump.
+ */
+static int check_frames(struct incr_task *it, int pmfd, uint64_t *w, struct ckpt_error *e)
+{
+	size_t base = 0;
+
+	for (size_t i = 0; i < it->parent.nruns; i++) {
+		const struct pfn_run *run = &it->parent.runs[i];
+
+		for (uint64_t off = 0; off < run->nr; off += PM_WORDS) {
+			uint64_t n = run->nr - off < PM_WORDS ? run->nr - off : PM_WORDS;
+			uint64_t addr = run->vaddr + off * PG_SIZE;
+			uint64_t *pfn = &it->parent.pfns[base + off];
+			int r = read_words(pmfd, w, addr, n);
+
+			if (r < 0)
+				return ckpt_err_errno(
+				    e, r, "pid %d: reading its pagemap at %" PRIx64, it->pid, addr);
+			for (uint64_t j = 0; j < n; j++)
+				if (!maybe_ref(w[j], 1) || (w[j] & PM_PFN_MASK) != pfn[j])
+					pfn[j] = FRAME_STALE;
+		}
+		base += run->nr;
+	}
+	it->frames_checked = true;
+	return 0;
+}
+
+/* check_frames for every task the parent tracked that still runs. */
+static int check_all_frames(struct incr *in, uint64_t *w, struct ckpt_error *e)
+{
+	double t0 = ckpt_monotonic_seconds();
+	uint64_t pages = 0;
+
+	for (size_t i = 0; i < in->ntasks; i++) {
+		struct incr_task *it = &in->tasks[i];
+		_cleanup_close_ int pmfd = tracked_pagemap(it);
+		int r;
+
+		if (pmfd < 0)
+			continue;
+		r = check_frames(it, pmfd, w, e);
+		if (r < 0)
+			return r;
+		pages += it->parent.npages;
+	}
+	pr_debug("frames of %" PRIu64 " pages of the parent checked before the freeze in %.1f ms",
+		 pages, (ckpt_monotonic_seconds() - t0) * 1e3);
+	return 0;
+}
+
+/*
  * A killing dump against a parent writes the pages written since while the
  * tree is frozen, into new image files: memory the host may not have backed
  * yet, where a write runs at the first-touch rate (docs/architecture.md)
@@ -626,12 +707,16 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 
 	if (!in || !in->tracking_valid || c->opts->leave_running || !c->opts->parent)
 		return 0;
+	w = malloc(PM_WORDS * sizeof(*w));
+	if (!w)
+		return ckpt_err(e, -ENOMEM, "out of memory for the copy before the freeze");
+	/* the copy, made by the try before (dump_incr_keep), is still good; the
+	 * frames are checked again */
 	if (in->pre_done)
-		return 0; /* made by the try before (dump_incr_keep): still good */
+		return check_all_frames(in, w, e);
 	/* in huge pages: a first access of each 4 KiB page would cost (lib/thp.h) */
 	in->pre_buf = thp_map(PRECOPY_MAX);
 	vec = calloc(SCAN_VEC, sizeof(*vec));
-	w = malloc(PM_WORDS * sizeof(*w));
 	if (!in->pre_buf || !vec || !w) {
 		free(vec);
 		return ckpt_err(e, -ENOMEM, "out of memory for the copy before the freeze");
@@ -688,6 +773,8 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 		pr_debug("%" PRIu64 " pages written since the parent protected again before the "
 			 "freeze, %" PRIu64 " of them copied",
 			 pages, copied);
+	if (r >= 0)
+		r = check_all_frames(in, w, e);
 	return r;
 }
 
@@ -786,10 +873,13 @@ static int split_add(struct split *s, uint64_t vaddr, uint64_t nr, bool inh, boo
 
 /* A page copied before the freeze: is that copy still its content? Yes if
  * not written since (protected again then), the same frame, and copied. */
-static inline bool from_copy(const struct incr_task *it, uint64_t word, uint8_t clean,
-			     uint64_t pfn_then, uint64_t idx)
+static inline bool from_copy(const struct incr_task *it, const uint64_t *w, const uint8_t *clean,
+			     uint64_t k, uint64_t pfn_then, uint64_t idx)
 {
-	return maybe_ref(word, clean) && (word & PM_PFN_MASK) == pfn_then && idx < it->pre_ncopied;
+	if (it->frames_checked)
+		return clean[k] && idx < it->pre_ncopied;
+	return maybe_ref(w[k], clean[k]) && (w[k] & PM_PFN_MASK) == pfn_then &&
+	       idx < it->pre_ncopied;
 }
 
 /*
@@ -801,10 +891,10 @@ static inline bool from_copy(const struct incr_task *it, uint64_t word, uint8_t 
 static uint64_t classify_pre(const struct incr_task *it, const uint64_t *w, const uint8_t *clean,
 			     const uint64_t *pp, uint64_t idx, uint64_t n, uint64_t *pre_off)
 {
-	bool use = from_copy(it, w[0], clean[0], pp[0], idx);
+	bool use = from_copy(it, w, clean, 0, pp[0], idx);
 	uint64_t k = 1;
 
-	while (k < n && from_copy(it, w[k], clean[k], pp[k], idx + k) == use)
+	while (k < n && from_copy(it, w, clean, k, pp[k], idx + k) == use)
 		k++;
 	*pre_off = use ? it->pre_base + idx * PG_SIZE : NO_PRE;
 	return k;
@@ -821,7 +911,7 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 	size_t cur = 0, base = 0, pcur = 0, pbase = 0;
 	uint64_t pre_next = UINT64_MAX;
 	uint64_t start = 0;
-	bool tracked;
+	bool tracked, frames;
 	char path[64];
 	int r = 0;
 
@@ -835,6 +925,7 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 		table_free(&it->parent);
 		table_free(&it->pre);
 		it->tracked = false;
+		it->frames_checked = false;
 	}
 	if (!it) {
 		struct incr_task *g = realloc(in->tasks, (in->ntasks + 1) * sizeof(*g));
@@ -854,6 +945,9 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 	it->uffd = -1;
 	it->pidfd = -1;
 	tracked = it->tracked && c->opts->parent;
+	/* the frames: a pre-dump records them, and a task tracked but not
+	 * checked before the freeze is compared with them; else none is read */
+	frames = c->opts->pre_dump || (tracked && !it->frames_checked);
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
 	pmfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pmfd < 0)
@@ -873,7 +967,7 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 		for (uint64_t off = 0; r >= 0 && off < run->nr; off += PM_WORDS) {
 			uint64_t n = run->nr - off < PM_WORDS ? run->nr - off : PM_WORDS;
 			uint64_t addr = run->vaddr + off * PG_SIZE;
-			r = read_words(pmfd, w, addr, n);
+			r = frames ? read_words(pmfd, w, addr, n) : 0;
 			if (r < 0) {
 				r = ckpt_err_errno(e, r, "reading %s at %" PRIx64, path, addr);
 				break;
@@ -907,7 +1001,7 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 				 * (up to the next page copied before the freeze: those
 				 * were written since, whatever their frame) */
 				k = j;
-				if (tracked && maybe_ref(w[j], clean[j])) {
+				if (tracked && may_ref(it, w, clean, j)) {
 					uint64_t avail;
 					const uint64_t *pp =
 					    table_span(&it->parent, va, &cur, &base, &avail);
@@ -916,8 +1010,8 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 					if (pre_next != UINT64_MAX &&
 					    lim > j + (pre_next - va) / PG_SIZE)
 						lim = j + (pre_next - va) / PG_SIZE;
-					while (k < lim && maybe_ref(w[k], clean[k]) &&
-					       (w[k] & PM_PFN_MASK) == pp[k - j])
+					while (k < lim && may_ref(it, w, clean, k) &&
+					       same_frame(it, w, k, pp[k - j]))
 						k++;
 					ref = k > j;
 				}
@@ -925,7 +1019,7 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 				 * the parent's starts the next stretch) */
 				if (!ref)
 					for (k = j + 1;
-					     k < n && !(tracked && maybe_ref(w[k], clean[k])); k++)
+					     k < n && !(tracked && may_ref(it, w, clean, k)); k++)
 						;
 				if (ref)
 					it->unchanged += k - j;

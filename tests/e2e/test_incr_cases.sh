@@ -111,7 +111,10 @@ kill_tree "$H"
 # moves copied pages onto other copied ones, drops copied pages and reads
 # some back. The restore must give exactly what it had after round 3: from
 # the copy only what was not written or moved since, the rest read in the
-# freeze. Once with 2 children (pages shared copy-on-write: a write gives
+# freeze. The parent's frames were compared with the tasks' before the
+# pause too, so the freeze reads none: what round 3 does after that is told
+# by the pages' categories alone (docs/incremental.md, "Which pages refer to
+# the parent"). Once with 2 children (pages shared copy-on-write: a write gives
 # a page a new frame; P1 is also killed at the pause and reaped by the
 # root, so its reservation is never used: the checkpoint holds no image of
 # it and passes its own check), once alone (written in place: a page keeps
@@ -142,6 +145,8 @@ precopy_case() # NAME NCHILD
 		fail "$name: nothing reserved before the freeze: $(cat "$ERR")"
 	grep -Eq "protected again before the freeze, [1-9][0-9]* of them copied" "$ERR" ||
 		fail "$name: nothing copied before the freeze: $(cat "$ERR")"
+	grep -Eq "frames of [1-9][0-9]* pages of the parent checked before the freeze" "$ERR" ||
+		fail "$name: the parent's frames were not checked before the freeze: $(cat "$ERR")"
 	if [[ -n $p1 ]]; then
 		kill -KILL "$p1"
 		# dead before round 3 starts: the round ends with a waitpid
