@@ -475,6 +475,18 @@ static int seize_with_retries(struct dump_ctx *c, struct ckpt_error *e)
 }
 
 /*
+ * Whether work is moved out of the freeze to before it (the warm heap, the
+ * areas read ahead: dump_prefetch.c): where the tree runs on after the
+ * freeze (--leave-running), and where the freeze is what an incremental
+ * dump is for (--parent). A killing dump without a parent is measured by
+ * its whole time, which moving work does not shorten.
+ */
+static bool short_freeze(const struct dump_ctx *c)
+{
+	return c->opts->leave_running || c->opts->parent;
+}
+
+/*
  * The dumper's own memory, faulted in while the tree still runs. A dump
  * allocates as it goes (layouts, runs of pages, the images its own check
  * reads back), and on these machines each first touch of a fresh page
@@ -534,7 +546,7 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 		r = dump_incr_reserve(c, e);
 	if (r >= 0)
 		dump_prefetch_sums(c);
-	if (r >= 0 && (c->opts->leave_running || c->opts->parent))
+	if (r >= 0 && short_freeze(c))
 		warm_heap();
 	/* the page buffers too; faulted in while the tree runs where the pages
 	 * are written while it is frozen and the freeze is meant to be short
@@ -545,8 +557,10 @@ static int run(struct dump_ctx *c, struct dump_result *res, struct ckpt_error *e
 	if (r >= 0)
 		r = page_ring_init(c->ring, !c->opts->leave_running && c->opts->parent, e);
 	dump_kstate_prepare_join(c);
-	/* after the join: it needs the kernel reader */
-	if (r >= 0)
+	/* after the join: it needs the kernel reader. Where the freeze is
+	 * meant to be short: a killing dump without a parent reads them in
+	 * its freeze instead, in the same time */
+	if (r >= 0 && short_freeze(c))
 		dump_prefetch_layouts(c);
 	/* the tree still runs: a test acts here (test_incr_cases, test_madvise) */
 	if (r >= 0)

@@ -13,8 +13,9 @@
  *   mapping's file is read once. In the freeze a file takes its sum from
  *   here only if dev, inode, size, mtime and ctime are what they were
  *   (file_sum); anything else is read then, as before.
- * - The areas of the large tasks met on that walk (LAYOUT_MIN_RESIDENT),
- *   as smaps shows them: smaps walks every page table entry of an area (a
+ * - Where the freeze is meant to be short (--leave-running, --parent:
+ *   dump.c short_freeze), the areas of the large tasks met on that walk
+ *   (LAYOUT_MIN_RESIDENT), as smaps shows them: smaps walks every page table entry of an area (a
  *   2 GiB task: 12-20 ms), maps does not, and smaps is what shows each
  *   area's VmFlags. Read just before the freeze, with the count of the
  *   task's write-locked address space sections (kread_mm_seq) before it;
