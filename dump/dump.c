@@ -145,8 +145,10 @@ static void dump_ctx_free(struct dump_ctx *c)
 	free(c->tasks);
 	free(c->zombies);
 	dump_inflight_free(c);
-	for (size_t i = 0; i < c->nfiles; i++)
+	for (size_t i = 0; i < c->nfiles; i++) {
 		file_entry__free_unpacked(c->files[i].fe, NULL);
+		free(c->files[i].sum_src);
+	}
 	free(c->files);
 	free(c->by_desc);
 	dump_shmem_free(c);
@@ -155,6 +157,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 		page_ring_fini(c->ring);
 	free(c->ring);
 	dump_prefetch_free(c);
+	dump_watched_reset(c);
 	dump_kstate_prepare_join(c);
 	kread_free(c->kread);
 	c->kread = NULL;
@@ -238,6 +241,10 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	r = dump_fds_done(c, e);
+	if (r < 0)
+		return r;
+	/* the mapped files' sums, now that the tree's watches are known */
+	r = dump_mapped_sums(c, e);
 	if (r < 0)
 		return r;
 	r = dump_ttys(c, e);

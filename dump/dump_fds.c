@@ -214,22 +214,18 @@ struct dump_file *dump_file_new(struct dump_ctx *c, struct ckpt_error *e)
 	return f;
 }
 
-int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t *ret_id,
-			  struct ckpt_error *e)
+int dump_file_add_mapping(struct dump_ctx *c, const char *src, const struct stat *st,
+			  const char *path, uint32_t *ret_id, struct ckpt_error *e)
 {
 	struct dump_file *f;
-	struct stat st;
-	int r;
 
-	if (fstat(fd, &st) < 0)
-		return ckpt_err_errno(e, -errno, "fstat of %s", path);
 	for (size_t i = 0; i < c->nfiles; i++) {
 		f = &c->files[i];
 		/* not a shared memory object of the same file (dump_shmem.c: a
 		 * MAP_SHARED writable area of it): a private area maps the file
 		 * itself (it failed the dump's own check when the shared area lay
 		 * lower and was seen first) */
-		if (f->mapping && f->dev == st.st_dev && f->ino == st.st_ino &&
+		if (f->mapping && f->dev == st->st_dev && f->ino == st->st_ino &&
 		    f->fe->type != FILE_TYPE__FILE_SHMEM) {
 			*ret_id = f->fe->id;
 			return 0;
@@ -239,26 +235,26 @@ int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t
 	if (!f)
 		return -ENOMEM;
 	f->mapping = true;
-	f->dev = st.st_dev;
-	f->ino = st.st_ino;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
 	f->pid = 0;
 	f->fd = -1;
 	f->fe->type = FILE_TYPE__FILE_REG;
 	f->fe->has_mapping_only = true;
 	f->fe->mapping_only = true;
 	f->fe->has_mode = true;
-	f->fe->mode = st.st_mode;
+	f->fe->mode = st->st_mode;
 	f->fe->path = dump_strdup(path, e);
 	if (!f->fe->path)
 		return -ENOMEM;
 	f->fe->ident = calloc(1, sizeof(*f->fe->ident));
 	if (!f->fe->ident)
 		return ckpt_err(e, -ENOMEM, "out of memory");
-	file_ident__init(f->fe->ident);
-	/* the content checksum lets a restore detect a replaced library */
-	r = file_ident_fill_known(fd, c->sums, c->nsums, f->fe->ident, e);
-	if (r < 0)
-		return ckpt_err_wrap(e, "mapped file %s", path);
+	file_ident_of_stat(st, f->fe->ident);
+	/* the content sum, which lets a restore accept a library touched but
+	 * unchanged, is taken once the tree's watches are known */
+	if (!c->opts->pre_dump && !(f->sum_src = strdup(src)))
+		return ckpt_err(e, -ENOMEM, "out of memory");
 	*ret_id = f->fe->id;
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "dump.h"
@@ -128,6 +129,10 @@ struct dump_file {
 	 * the task and socket whose queue holds it, for messages and shmem */
 	pid_t holder_pid;
 	int holder_fd;
+	/* a mapped file (or the executable) whose content sum is still to be
+	 * taken, once the tree's watches are known: the /proc link to open
+	 * (dump_watched.c, dump_mapped_sums), else NULL */
+	char *sum_src;
 };
 
 /* A file in flight found in a socket's queue, dumped once every task's fds are. */
@@ -229,6 +234,10 @@ struct dump_ctx {
 	 * (dump_prefetch.c), used if nothing changed them since */
 	struct dump_layout *layouts;
 	size_t nlayouts, layouts_cap;
+	/* the files and directories the tree's inotify watches see a read of
+	 * (dump_watched.c): before the freeze, then from its dumped fds */
+	struct dump_watch *watched;
+	size_t nwatched, watched_cap;
 };
 
 struct dump_task *dump_find_task(struct dump_ctx *c, pid_t pid);
@@ -353,7 +362,7 @@ int dump_close_pages(struct dump_task *t, struct ckpt_error *e);
 int dump_shmem_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma *vma,
 		   struct ckpt_error *e);
 /* Is the file open as fd on a tmpfs (what a reboot empties)? */
-int dump_on_tmpfs(int fd, bool *ret, struct ckpt_error *e);
+int dump_on_tmpfs(const char *path, bool *ret, struct ckpt_error *e);
 /* --save-tmpfs-files: the executable of pid, on a tmpfs (src: /proc/PID/exe,
  * name: its path), is the file object of that file: *ret_id its id. */
 int dump_shmem_exe(struct dump_ctx *c, pid_t pid, const char *src, const char *name,
@@ -406,9 +415,24 @@ int dump_layout(struct dump_ctx *c, struct dump_task *t, struct proc_vma_list *v
 		struct ckpt_error *e);
 /* What the two above kept. */
 void dump_prefetch_free(struct dump_ctx *c);
-/* Add (or find) the mapping_only entry of the file open at fd; *ret_id its id. */
-int dump_file_add_mapping(struct dump_ctx *c, int fd, const char *path, uint32_t *ret_id,
-			  struct ckpt_error *e);
+/*
+ * Add (or find) the mapping_only entry of the file st describes, reached by
+ * the /proc link src and mapped by path; *ret_id its id. Its content sum is
+ * taken later (dump_mapped_sums): nothing is opened here.
+ */
+int dump_file_add_mapping(struct dump_ctx *c, const char *src, const struct stat *st,
+			  const char *path, uint32_t *ret_id, struct ckpt_error *e);
+
+/* dump_watched.c: the inotify watches of pid that see a read of a file
+ * (before the freeze); false if they could not all be looked at */
+bool dump_watched_scan(struct dump_ctx *c, pid_t pid);
+void dump_watched_reset(struct dump_ctx *c);
+/* Would opening and reading the file st describes, mapped by path, be
+ * seen by a watch of the tree (the file's or its directory's)? */
+bool dump_file_watched(const struct dump_ctx *c, const struct stat *st, const char *path);
+/* Once the fds are dumped: the content sums of the mapped files, but of
+ * those the tree watches (and none in a pre-dump). */
+int dump_mapped_sums(struct dump_ctx *c, struct ckpt_error *e);
 int dump_write_files(struct dump_ctx *c, struct ckpt_error *e);
 
 /* dump_locks.c: the file locks of fd (new_fe: its entry if this fd made it, else NULL) */

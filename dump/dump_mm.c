@@ -154,23 +154,20 @@ static int classify_vma(pid_t pid, const struct proc_vma *v, VmaKind *ret, struc
 }
 
 /* A private file mapping: the file through map_files (the very file mapped,
- * whatever happened to the path since), recorded once in files.img. */
+ * whatever happened to the path since), recorded once in files.img. Only
+ * stat'ed: an open is what inotify reports (dump_watched.c). */
 static int vma_file(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma *vma,
 		    struct ckpt_error *e)
 {
 	char path[128];
-	_cleanup_close_ int fd = -1;
 	struct stat st;
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, v->start,
 		 v->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: area %" PRIx64 "-%" PRIx64 ": opening %s",
+	if (stat(path, &st) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: area %" PRIx64 "-%" PRIx64 ": stat of %s",
 				      pid, v->start, v->end, v->path);
-	if (fstat(fd, &st) < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: fstat of mapped file %s", pid, v->path);
 	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 5)) {
 		/* a private /dev/zero mapping is plain anonymous memory */
 		vma->kind = VMA_KIND__VMA_ANON_PRIVATE;
@@ -185,7 +182,7 @@ static int vma_file(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 	if (c->opts->save_tmpfs_files) {
 		bool tmpfs;
 
-		r = dump_on_tmpfs(fd, &tmpfs, e);
+		r = dump_on_tmpfs(path, &tmpfs, e);
 		if (r < 0)
 			return ckpt_err_wrap(e, "pid %d: mapped file %s", pid, v->path);
 		if (tmpfs) {
@@ -198,7 +195,7 @@ static int vma_file(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma
 			return dump_shmem_vma(c, pid, v, vma, e);
 		}
 	}
-	r = dump_file_add_mapping(c, fd, v->path, &vma->file_id, e);
+	r = dump_file_add_mapping(c, path, &st, v->path, &vma->file_id, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: area %" PRIx64 "-%" PRIx64, pid, v->start, v->end);
 	vma->has_file_id = true;
@@ -318,7 +315,7 @@ static int check_sysv(struct dump_ctx *c, pid_t pid, MmEntry *mm, struct ckpt_er
 static int dump_exe(struct dump_ctx *c, pid_t pid, MmEntry *mm, struct ckpt_error *e)
 {
 	char path[64], link[PATH_MAX];
-	_cleanup_close_ int fd = -1;
+	struct stat st;
 	size_t l;
 	int r;
 
@@ -331,13 +328,13 @@ static int dump_exe(struct dump_ctx *c, pid_t pid, MmEntry *mm, struct ckpt_erro
 				"pid %d: its executable %s was deleted; not supported yet", pid,
 				link);
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "pid %d: opening its executable %s", pid, link);
+	/* stat'ed, not opened (as a mapped file: vma_file) */
+	if (stat(path, &st) < 0)
+		return ckpt_err_errno(e, -errno, "pid %d: stat of its executable %s", pid, link);
 	if (c->opts->save_tmpfs_files) {
 		bool tmpfs;
 
-		r = dump_on_tmpfs(fd, &tmpfs, e);
+		r = dump_on_tmpfs(path, &tmpfs, e);
 		if (r < 0)
 			return ckpt_err_wrap(e, "pid %d: executable %s", pid, link);
 		/* a program run from a tmpfs: the file object of its text */
@@ -349,7 +346,7 @@ static int dump_exe(struct dump_ctx *c, pid_t pid, MmEntry *mm, struct ckpt_erro
 			return 0;
 		}
 	}
-	r = dump_file_add_mapping(c, fd, link, &mm->exe_file_id, e);
+	r = dump_file_add_mapping(c, path, &st, link, &mm->exe_file_id, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: executable", pid);
 	mm->has_exe_file_id = true;

@@ -4,7 +4,9 @@
  * is a hint: nothing here can fail the dump, and nothing is used in the
  * freeze unless it is shown to be still true then.
  *
- * - The content checksums of the files the tree maps (file_ident.c). Each
+ * - The content checksums of the files the tree maps (file_ident.c), but
+ *   of those its inotify watches would see read (dump_watched.c; none if
+ *   a task has too many fds to look at). Each
  *   mapped file's identity carries a CRC32C of its content, so that a
  *   restore accepts a file touched but unchanged; reading libc and the
  *   program's own files took most of a small task's collect, with the tree
@@ -172,6 +174,7 @@ static void sum_mapped_files(struct prefetch *p, pid_t pid)
 		const struct proc_vma *v = &l.v[i];
 		_cleanup_close_ int fd = -1;
 		struct file_sum s;
+		struct stat st;
 
 		/* private file mappings: what vma_file records (dump_mm.c) */
 		if (!v->ino || v->shared || v->path[0] != '/' || v->deleted ||
@@ -179,26 +182,34 @@ static void sum_mapped_files(struct prefetch *p, pid_t pid)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid,
 			 v->start, v->end);
+		/* a file the tree watches is not opened (dump_watched.c) */
+		if (stat(path, &st) < 0 || dump_file_watched(p->c, &st, v->path))
+			continue;
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		if (fd >= 0 && file_sum_take(fd, &s, &e) == 0)
 			add_sum(p->c, &s);
 	}
 	proc_vma_list_free(&l);
-	if (large_task(pid))
-		add_layout(p->c, pid);
 }
 
 void dump_prefetch_sums(struct dump_ctx *c)
 {
 	struct prefetch p = {.c = c};
 	double t0 = ckpt_monotonic_seconds();
+	bool watches = true;
 
 	dump_prefetch_free(c); /* (a second try of the dump walks again) */
+	dump_watched_reset(c);
 	add_pid(&p, c->opts->pid);
+	/* the tree first, with its watches: no file it watches is opened */
 	for (size_t i = 0; i < p.npids; i++) {
-		sum_mapped_files(&p, p.pids[i]);
+		watches = watches && dump_watched_scan(c, p.pids[i]);
+		if (large_task(p.pids[i]))
+			add_layout(c, p.pids[i]);
 		add_children(&p, p.pids[i]);
 	}
+	for (size_t i = 0; watches && i < p.npids; i++)
+		sum_mapped_files(&p, p.pids[i]);
 	pr_debug("%zu mapped files of %zu tasks checksummed before the freeze in %.1f ms", c->nsums,
 		 p.npids, (ckpt_monotonic_seconds() - t0) * 1e3);
 	free(p.seen);

@@ -383,12 +383,12 @@ int dump_shmem_vma(struct dump_ctx *c, pid_t pid, const struct proc_vma *v, Vma 
 	return 0;
 }
 
-int dump_on_tmpfs(int fd, bool *ret, struct ckpt_error *e)
+int dump_on_tmpfs(const char *path, bool *ret, struct ckpt_error *e)
 {
 	struct statfs sfs;
 
-	if (fstatfs(fd, &sfs) < 0)
-		return ckpt_err_errno(e, -errno, "statfs");
+	if (statfs(path, &sfs) < 0)
+		return ckpt_err_errno(e, -errno, "statfs of %s", path);
 	*ret = sfs.f_type == TMPFS_MAGIC;
 	return 0;
 }

@@ -229,6 +229,8 @@ void file_entry_free_fields(FileEntry *fe);
 
 /* File identity, to detect a file changed since the dump. */
 int file_ident_fill(int fd, bool with_content, FileIdent *ret, struct ckpt_error *e);
+/* The identity of what st describes, without a content sum. */
+void file_ident_of_stat(const struct stat *st, FileIdent *ret);
 /*
  * A content checksum taken before the tree is frozen, and the identity it
  * belongs to. Any change of a file's content through write, truncate or a

@@ -113,12 +113,25 @@ int file_sum_take(int fd, struct file_sum *ret, struct ckpt_error *e)
 	return 0;
 }
 
+void file_ident_of_stat(const struct stat *st, FileIdent *ret)
+{
+	FileIdent id = FILE_IDENT__INIT;
+
+	id.size = (uint64_t)st->st_size;
+	id.mtime_ns = mtime_ns(st);
+	id.has_dev = true;
+	id.dev = st->st_dev;
+	id.has_ino = true;
+	id.ino = st->st_ino;
+	*ret = id;
+}
+
 /* The identity of fd; its content's sum from known[n] when one of the same
  * identity is there, else read now (with_content). */
 static int ident_fill(int fd, bool with_content, const struct file_sum *known, size_t n,
 		      FileIdent *ret, struct ckpt_error *e)
 {
-	FileIdent id = FILE_IDENT__INIT;
+	FileIdent id;
 	struct file_sum now;
 	struct stat st;
 	int r;
@@ -129,12 +142,7 @@ static int ident_fill(int fd, bool with_content, const struct file_sum *known, s
 	if (fstat(fd, &st) < 0)
 		return ckpt_err_errno(e, -errno, "cannot stat fd %d", fd);
 	sum_of_stat(&st, &now);
-	id.size = now.size;
-	id.mtime_ns = now.mtime_ns;
-	id.has_dev = true;
-	id.dev = now.dev;
-	id.has_ino = true;
-	id.ino = now.ino;
+	file_ident_of_stat(&st, &id);
 	if (with_content && S_ISREG(st.st_mode) && id.size <= IDENT_CRC_MAX_SIZE) {
 		size_t i = 0;
 
