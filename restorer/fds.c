@@ -378,24 +378,28 @@ int files_open_all(struct restore_ctx *ctx)
 	if (r >= 0)
 		r = deleted_cwds_create(ctx);
 	ctx->fopen = &fo;
-	for (size_t i = 0; r >= 0 && i < ctx->plan.n; i++) {
-		const struct plan_node *n = &ctx->plan.nodes[ctx->plan.order[i]];
-		struct rfile *f;
+	/* the kinds that see what is done to files last (open_late: inotify),
+	 * once the others' helpers are closed */
+	for (int late = 0, done = 0; late < 2; late++) {
+		for (size_t i = 0; r >= 0 && i < ctx->plan.n; i++) {
+			const struct plan_node *n = &ctx->plan.nodes[ctx->plan.order[i]];
+			struct rfile *f;
 
-		if (n->kind != PLAN_FILE)
-			continue;
-		f = file_by_id(ctx, (uint32_t)n->a);
-		if (!(f->used_by_fd || f->in_flight) || f->obj_fd >= 0)
-			continue;
-		/* made by the task itself once the tree exists (a pidfd) */
-		if (f->kind && f->kind->open_in_task)
-			continue;
-		r = open_one(ctx, f);
+			if (n->kind != PLAN_FILE)
+				continue;
+			f = file_by_id(ctx, (uint32_t)n->a);
+			if (!(f->used_by_fd || f->in_flight) || f->obj_fd >= 0)
+				continue;
+			/* made by the task itself once the tree exists (a pidfd) */
+			if (f->kind && (f->kind->open_in_task || f->kind->open_late != (late == 1)))
+				continue;
+			r = open_one(ctx, f);
+		}
+		/* before anything is forked: no task inherits the kinds' own fds */
+		for (; (size_t)done < fo.nko; done++)
+			if (ko[done].kind->open_done)
+				ko[done].kind->open_done(&ko[done].ctx);
 	}
-	/* before anything is forked: no task inherits the kinds' own fds */
-	for (size_t i = 0; i < fo.nko; i++)
-		if (ko[i].kind->open_done)
-			ko[i].kind->open_done(&ko[i].ctx);
 	ctx->fopen = NULL;
 	/* sent in their messages: only the queues hold them now */
 	for (size_t i = 0; i < ctx->nfiles; i++)

@@ -125,6 +125,13 @@ struct fd_kind {
 	 * made by the restorer like any other before the queue is filled.
 	 */
 	bool in_flight;
+	/*
+	 * Restore: opened after every other kind's objects, and after their
+	 * open_done: an object that sees what the restorer does to files (an
+	 * inotify watch) must not see the restorer make the others (a FIFO's
+	 * helper opened, written and closed).
+	 */
+	bool open_late;
 	bool (*matches)(const struct fd_probe *p);
 	/*
 	 * Optional. Say what the fd is ("pipe", "regular file /etc/hosts")

@@ -410,6 +410,8 @@ static int inotify_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 
 const struct fd_kind fd_kind_inotify = {
     .name = "inotify",
+    /* its watches would see the restorer open, write and close the others */
+    .open_late = true,
     .matches = inotify_matches,
     .describe = inotify_describe,
     .entry_field = offsetof(FileEntry, inotify),

@@ -3,14 +3,15 @@
 """inmapped.py DIR LOG READY
 
 A program that maps DIR/data.bin privately (libc mmap through ctypes, the
-file closed after) and watches both DIR and the file with inotify for
-opens, reads and closes (IN_OPEN | IN_ACCESS | IN_CLOSE), as a program
-guarding its own files would. Every event it reads is logged
-"event MASK NAME"; every 100 ms "ok N CRC" with the CRC32 of what it maps.
-A dump or a restore that opens or reads the file shows as events the
-program never caused (tests/e2e/test_inotify_mapped.sh).
+file closed after), holds the FIFO DIR/fifo open with 6 bytes in it, and
+watches both DIR and the file with inotify for opens, reads and closes
+(IN_OPEN | IN_ACCESS | IN_CLOSE), as a program guarding its own files
+would. Every event it reads is logged "event MASK NAME"; every 100 ms
+"ok N CRC QUEUED" with the CRC32 of what it maps and the bytes in the
+FIFO. A dump or a restore that opens, reads or closes one of them shows
+as events the program never caused (tests/e2e/test_inotify_mapped.sh).
 """
-import ctypes, os, struct, sys, time, zlib
+import ctypes, fcntl, os, struct, sys, termios, time, zlib
 
 d, log, ready = sys.argv[1:4]
 libc = ctypes.CDLL(None, use_errno=True)
@@ -34,6 +35,8 @@ os.close(fd)
 if addr in (None, ctypes.c_void_p(-1).value):
     sys.exit("mmap: errno %d" % ctypes.get_errno())
 ctypes.memset(addr, 0x5a, 4096)  # one page of its own (copy-on-write)
+fifo = os.open(os.path.join(d, "fifo"), os.O_RDWR | os.O_NONBLOCK)
+os.write(fifo, b"queued")
 ino = libc.inotify_init1(IN_NONBLOCK)
 for target in (d, path):
     if ino < 0 or libc.inotify_add_watch(ino, target.encode(), IN_ACCESS | IN_OPEN | IN_CLOSE) < 0:
@@ -54,5 +57,6 @@ while True:
         say("event %x %s" % (mask, name))
         buf = buf[16 + length:]
     n += 1
-    say("ok %d %08x" % (n, zlib.crc32(ctypes.string_at(addr, size))))
+    queued = struct.unpack("i", fcntl.ioctl(fifo, termios.FIONREAD, b"\0" * 4))[0]
+    say("ok %d %08x %d" % (n, zlib.crc32(ctypes.string_at(addr, size)), queued))
     time.sleep(0.1)
