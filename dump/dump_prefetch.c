@@ -5,21 +5,21 @@
  * freeze unless it is shown to be still true then.
  *
  * - The content checksums of the files the tree maps (file_ident.c), but
- *   of those its inotify watches would see read (dump_watched.c; none if
- *   a task has too many fds to look at). Each
- *   mapped file's identity carries a CRC32C of its content, so that a
- *   restore accepts a file touched but unchanged; reading libc and the
- *   program's own files took most of a small task's collect, with the tree
- *   frozen. Here the tree is walked (the root and its descendants, as /proc
- *   shows them now, at most PREFETCH_TASKS) and each private file
- *   mapping's file is read once. In the freeze a file takes its sum from
- *   here only if dev, inode, size, mtime and ctime are what they were
- *   (file_sum); anything else is read then, as before.
+ *   not of those its inotify watches would see read (dump_watched.c; none
+ *   at all if a task has too many fds to look at). Each mapped file's
+ *   identity carries a CRC32C of its content, so that a restore accepts a
+ *   file touched but unchanged; reading libc and the program's own files
+ *   took most of a small task's collect, with the tree frozen. Here the
+ *   tree is walked (the root and its descendants, as /proc shows them now,
+ *   at most PREFETCH_TASKS) and each private file mapping's file is read
+ *   once. Once the fds are dumped, a file takes its sum from here only if
+ *   dev, inode, size, mtime and ctime are what they were (file_sum);
+ *   anything else is read then (dump_mapped_sums).
  * - Where the freeze is meant to be short (--leave-running, --parent:
  *   dump.c short_freeze), the areas of the large tasks met on that walk
- *   (LAYOUT_MIN_RESIDENT), as smaps shows them: smaps walks every page table entry of an area (a
- *   2 GiB task: 12-20 ms), maps does not, and smaps is what shows each
- *   area's VmFlags. Read just before the freeze, with the count of the
+ *   (LAYOUT_MIN_RESIDENT), as smaps shows them: smaps walks every page
+ *   table entry of an area (a 2 GiB task: 12-20 ms), maps does not, and
+ *   smaps is what shows each area's VmFlags. Read just before the freeze, with the count of the
  *   task's write-locked address space sections (kread_mm_seq) before it;
  *   in the freeze, before the dump's own calls in the task, the count is
  *   read again (dump_prefetch_layout_check). Equal, and the same address
