@@ -21,6 +21,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "dump_internal.h"
+#include "fault.h"
 #include "page_pipes.h"
 #include "log.h"
 
@@ -358,7 +359,20 @@ static int seize_one(struct dump_ctx *c, pid_t pid, pid_t ppid, struct ckpt_erro
 		return -ENOMEM;
 	t->pid = pid;
 	t->ppid = ppid;
-	r = ptrace_seize_stop(pid, &t->stop_sig, e);
+	r = ptrace_seize_begin(pid, e);
+	if (r >= 0) {
+		/* seized, its stop not waited for yet: a test acts here (test_run
+		 * ends the task; an injected failure detaches it with the rest) */
+		int f = ckpt_fault_inject("dump-seizing", e);
+		struct ckpt_error tmp = {0};
+
+		r = ptrace_seize_end(pid, st.state, &t->stop_sig, f < 0 ? &tmp : e);
+		if (r >= 0 && f < 0) {
+			t->seized = true;
+			c->ntasks++;
+			return f;
+		}
+	}
 	if (r < 0) {
 		struct ckpt_error tmp = {0};
 

@@ -187,6 +187,26 @@ grep -q "checkpoint_failed pid $job ended during the checkpoint" "$OUT" ||
 grep -q "the job runs on" "$OUT" && fail "a job that ended is said to run on: $(grep 'runs on' "$OUT")"
 [[ -e $T/end.ck ]] && fail "a checkpoint of the job that ended is left in $T/end.ck"
 
+# ... and ending while the checkpoint seizes it (held between its seize and
+# its stop, step dump-seizing): ckptctl run is the job's parent and the
+# dump its tracer, and the dump's wait for that stop collected the job's
+# exit status, which ckptctl run then never saw: it said "the job runs on",
+# checkpointed a job long gone every interval and never exited (seen once
+# in a fresh clone's full run of this test). The dump's waits leave the end
+# of a child of its own to its parent now (lib/ptrace.c wait_tracee).
+OUT=$T/endf.out
+CKPT_PAUSE=dump-seizing:$T/endf.go run_bg P "$OUT" run --dir "$T/endf.ck" -- sleep 100
+wait_for 10 "the job to start" file_has "$OUT" "Z started pid"
+job=$(sed -n 's/.*Z started pid \([0-9]*\):.*/\1/p' "$OUT" | head -n 1)
+kill -USR1 "$P"
+wait_for 30 "the checkpoint to pause in the seize" test -e "$T/endf.go.paused"
+kill -KILL "$job"
+touch "$T/endf.go"
+wait_rc "$P" 137 "the job killed while it was seized"
+grep -q "checkpoint_failed pid $job ended during the checkpoint" "$OUT" ||
+	fail "the failed checkpoint does not say the job ended: $(grep -v '^step' "$OUT")"
+[[ -e $T/endf.ck ]] && fail "a checkpoint of the job that ended is left in $T/endf.ck"
+
 # a checkpoint signal with --interval: the killing checkpoint is incremental
 # on the last pre-dump; the next run restores through the chain
 OUT=$T/ivk.out
