@@ -170,42 +170,38 @@ grep -q "Z removed $T/iv0.ck: the job ended with status 0" "$OUT" || fail "no 'r
 	fail "the checkpoint of a job that ended with 0 is left: $(echo "$T"/iv0.ck*)"
 log "a job that ended with status 0: its checkpoint and pre-dumps are removed"
 
-# the job ends during a checkpoint (held before the freeze, the job killed
-# meanwhile): the checkpoint fails saying that the job ended, not that it
-# runs on, and ckptctl run exits with the job's own status
-OUT=$T/end.out
-CKPT_PAUSE=dump-reserve:$T/end.go run_bg P "$OUT" run --dir "$T/end.ck" -- sleep 100
-wait_for 10 "the job to start" file_has "$OUT" "Z started pid"
-job=$(sed -n 's/.*Z started pid \([0-9]*\):.*/\1/p' "$OUT" | head -n 1)
-kill -USR1 "$P"
-wait_for 30 "the checkpoint to pause before the freeze" test -e "$T/end.go.paused"
-kill -KILL "$job"
-touch "$T/end.go"
-wait_rc "$P" 137 "the job killed during its checkpoint"
-grep -q "checkpoint_failed pid $job ended during the checkpoint" "$OUT" ||
-	fail "the failed checkpoint does not say the job ended: $(grep -v '^step' "$OUT")"
-grep -q "the job runs on" "$OUT" && fail "a job that ended is said to run on: $(grep 'runs on' "$OUT")"
-[[ -e $T/end.ck ]] && fail "a checkpoint of the job that ended is left in $T/end.ck"
-
-# ... and ending while the checkpoint seizes it (held between its seize and
-# its stop, step dump-seizing): ckptctl run is the job's parent and the
-# dump its tracer, and the dump's wait for that stop collected the job's
-# exit status, which ckptctl run then never saw: it said "the job runs on",
-# checkpointed a job long gone every interval and never exited (seen once
-# in a fresh clone's full run of this test). The dump's waits leave the end
-# of a child of its own to its parent now (lib/ptrace.c wait_tracee).
-OUT=$T/endf.out
-CKPT_PAUSE=dump-seizing:$T/endf.go run_bg P "$OUT" run --dir "$T/endf.ck" -- sleep 100
-wait_for 10 "the job to start" file_has "$OUT" "Z started pid"
-job=$(sed -n 's/.*Z started pid \([0-9]*\):.*/\1/p' "$OUT" | head -n 1)
-kill -USR1 "$P"
-wait_for 30 "the checkpoint to pause in the seize" test -e "$T/endf.go.paused"
-kill -KILL "$job"
-touch "$T/endf.go"
-wait_rc "$P" 137 "the job killed while it was seized"
-grep -q "checkpoint_failed pid $job ended during the checkpoint" "$OUT" ||
-	fail "the failed checkpoint does not say the job ended: $(grep -v '^step' "$OUT")"
-[[ -e $T/endf.ck ]] && fail "a checkpoint of the job that ended is left in $T/endf.ck"
+# job_ends_in STEP NAME WHAT: the job (sleep) is killed while its checkpoint
+# is held at STEP; the checkpoint fails saying that the job ended, not that
+# it runs on, no checkpoint is left, and ckptctl run exits with the job's
+# own status
+job_ends_in()
+{
+	local step=$1 name=$2 what=$3 job
+	OUT=$T/$name.out
+	CKPT_PAUSE=$step:$T/$name.go run_bg P "$OUT" run --dir "$T/$name.ck" -- sleep 100
+	wait_for 10 "the job to start" file_has "$OUT" "Z started pid"
+	job=$(sed -n 's/.*Z started pid \([0-9]*\):.*/\1/p' "$OUT" | head -n 1)
+	kill -USR1 "$P"
+	wait_for 30 "the checkpoint to pause at $step" test -e "$T/$name.go.paused"
+	kill -KILL "$job"
+	touch "$T/$name.go"
+	wait_rc "$P" 137 "$what"
+	grep -q "checkpoint_failed pid $job ended during the checkpoint" "$OUT" ||
+		fail "$what: the failed checkpoint does not say the job ended: $(grep -v '^step' "$OUT")"
+	grep -q "the job runs on" "$OUT" && fail "$what: a job that ended is said to run on: $(grep 'runs on' "$OUT")"
+	[[ -e $T/$name.ck ]] && fail "$what: a checkpoint of the job that ended is left in $T/$name.ck"
+	return 0
+}
+# the job ends during a checkpoint held before the freeze
+job_ends_in dump-reserve end "the job killed during its checkpoint"
+# ... and while the checkpoint seizes it (held between its seize and its
+# stop): ckptctl run is the job's parent and the dump its tracer, and the
+# dump's wait for that stop collected the job's exit status, which ckptctl
+# run then never saw: it said "the job runs on", checkpointed a job long
+# gone every interval and never exited (seen once in a fresh clone's full
+# run of this test). The dump's waits leave the end of a child of its own
+# to its parent now (lib/ptrace.c wait_tracee).
+job_ends_in dump-seizing endf "the job killed while it was seized"
 
 # a checkpoint signal with --interval: the killing checkpoint is incremental
 # on the last pre-dump; the next run restores through the chain
