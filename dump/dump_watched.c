@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -42,9 +43,8 @@
 #include "log.h"
 #include "proc.h"
 
-/* what opening, reading and closing a file reports: IN_ACCESS, IN_OPEN,
- * IN_CLOSE_NOWRITE */
-#define SEEN_BY_READ (0x1u | 0x20u | 0x10u)
+/* what opening, reading and closing a file reports */
+#define SEEN_BY_READ (IN_ACCESS | IN_OPEN | IN_CLOSE_NOWRITE)
 /* a task with more fds is not looked at before the freeze (a readlink
  * each); its tree's sums are then all taken in the freeze */
 #define PREFETCH_FDS_MAX 4096
