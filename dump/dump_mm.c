@@ -31,6 +31,7 @@
 #include "crc32c.h"
 #include "dump_internal.h"
 #include "fault.h"
+#include "kinds/fd_kind.h"
 #include "page_pipes.h"
 #include "dump_incr.h"
 #include "page_writer.h"
@@ -1144,7 +1145,7 @@ static int shmem_copy(struct page_copy *pc, struct dump_shmem *ds, uint64_t data
 	uint32_t crc = 0;
 	int r;
 
-	fd = open(ds->src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = file_open_noatime(ds->src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "opening %s to read %s", ds->src, fe->path);
 	se->has_pages_pid = se->has_pages_off = true;

@@ -250,7 +250,7 @@ static int lookup_or_add(struct dump_ctx *c, const struct shmem_src *s, uint32_t
 	r = ckpt_fault_inject("shmem-dump", e);
 	if (r < 0)
 		return r;
-	fd = open(s->src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = file_open_noatime(s->src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "opening %s (%s)", s->src, s->name);
 	if (fstat(fd, &st) < 0)

@@ -215,7 +215,7 @@ static int mapped_sum(struct dump_ctx *c, struct dump_file *f, struct ckpt_error
 			 f->fe->path);
 		return 0;
 	}
-	fd = open(f->sum_src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = file_open_noatime(f->sum_src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "mapped file %s: opening %s", f->fe->path,
 				      f->sum_src);

@@ -113,7 +113,13 @@ static int check_vdso(struct restore_ctx *ctx, const struct rtask *t)
 	return 0;
 }
 
-/* Open a mapped file or executable read-only and check it is the dumped one. */
+/*
+ * Open a mapped file or executable read-only and check it is the dumped one.
+ * O_NOATIME where we may: neither the check's read nor the task's mmap of
+ * it (file_accessed) gives the file a new access time, which the program
+ * may look at (test_atime); the flag is the description's, and nothing
+ * shows a mapping's.
+ */
 static int open_mapped_file(struct restore_ctx *ctx, struct rfile *f)
 {
 	struct ckpt_error *e = &ctx->err;
@@ -122,7 +128,7 @@ static int open_mapped_file(struct restore_ctx *ctx, struct rfile *f)
 	char what[PATH_MAX + 32];
 	int r;
 
-	fd = open(f->fe->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = file_open_noatime(f->fe->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "mapped file %s (file id %u)", f->fe->path,
 				      f->fe->id);

@@ -249,6 +249,13 @@ struct file_sum {
 	uint64_t dev, ino, size, mtime_ns, ctime_ns;
 	uint32_t crc;
 };
+/*
+ * open(path, flags | O_NOATIME), without O_NOATIME where the kernel does
+ * not allow it to us (a file we neither own nor have CAP_FOWNER for): the
+ * dump's reads of a file the tree maps, for its sum or its pages, leave
+ * its access time alone, which the program may look at (test_atime).
+ */
+int file_open_noatime(const char *path, int flags);
 /* Take the sum of fd's content now: 0 (*ret filled), 1 (not taken: not a
  * regular file, too large to checksum, changed within the last second or
  * while it was read), or <0. */

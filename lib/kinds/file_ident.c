@@ -7,6 +7,7 @@
 #define LOG_PREFIX "file ident: "
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,15 @@ static bool same_identity(const struct file_sum *a, const struct file_sum *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
 	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+int file_open_noatime(const char *path, int flags)
+{
+	int fd = open(path, flags | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, flags);
+	return fd;
 }
 
 int file_sum_take(int fd, struct file_sum *ret, struct ckpt_error *e)

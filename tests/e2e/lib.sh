@@ -194,6 +194,9 @@ wait_grep() { wait_for "${3:-10}" "/$2/ in $1" file_has "$1" "$2"; }
 # wait_grep_after FILE LINES REGEX [SECS]: a line matching REGEX after the
 # first LINES lines of FILE (what a program logged since a step)
 lines_after_have() { tail -n +$(($2 + 1)) "$1" 2>/dev/null | grep -qE -- "$3"; }
+# ctime_settled FILE: FILE's ctime is 2 s old or more (the dump takes no
+# content sum of a file changed within the last second: file_ident.c)
+ctime_settled() { (($(date +%s) - $(stat -c %Z "$1") >= 2)); }
 wait_grep_after() { wait_for "${4:-10}" "/$3/ in $1 after line $2" lines_after_have "$1" "$2" "$3"; }
 
 # ---- processes ---------------------------------------------------------------

@@ -50,8 +50,7 @@ diag_add "$LOG3"
 start_workload R "$T/access.ready" -- "$PYTHON" "$WLSRC/dnotify.py" "$A" "$LOG3" \
 	"$T/access.ready" access "$A/data.bin"
 wait_grep "$LOG3" '^ok 1 notified 0$' 10
-settled() { (($(date +%s) - $(stat -c %Z "$1") >= 2)); }
-wait_for 5 "data.bin to be older than a second" settled "$A/data.bin"
+wait_for 5 "data.bin to be older than a second" ctime_settled "$A/data.bin"
 # a pre-dump (memory only, no fd dumped) is not refused; it must not be
 # heard of either
 ckptctl_run dump "$R" -D "$T/access.pre" --pre-dump ||
