@@ -247,6 +247,10 @@ static int collect(struct dump_ctx *c, struct ckpt_error *e)
 	r = dump_mapped_sums(c, e);
 	if (r < 0)
 		return r;
+	/* and the shared memory objects' (the same watches known) */
+	r = dump_shmem_open_late(c, e);
+	if (r < 0)
+		return r;
 	r = dump_ttys(c, e);
 	if (r < 0)
 		return r;

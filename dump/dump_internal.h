@@ -369,6 +369,14 @@ int dump_shmem_exe(struct dump_ctx *c, pid_t pid, const char *src, const char *n
 		   uint32_t *ret_id, struct ckpt_error *e);
 /* After every fd: memfd fds get their object, deleted files also mapped share theirs. */
 int dump_shmem_link_fds(struct dump_ctx *c, struct ckpt_error *e);
+/*
+ * Once the fds are dumped (the tree's inotify watches and queued events
+ * saved): each object opened for what only an fd tells (a memfd's seals, a
+ * file's content sum). An object whose content is saved and that the tree
+ * watches refuses the dump (the program would see the reads); a watched
+ * file of a disk file system keeps no sum.
+ */
+int dump_shmem_open_late(struct dump_ctx *c, struct ckpt_error *e);
 void dump_shmem_free(struct dump_ctx *c);
 
 /* dump_fds.c */
@@ -430,6 +438,8 @@ void dump_watched_reset(struct dump_ctx *c);
 /* Would opening and reading the file st describes, mapped by path, be
  * seen by a watch of the tree (the file's or its directory's)? */
 bool dump_file_watched(const struct dump_ctx *c, const struct stat *st, const char *path);
+/* ... by a watch of the tree on that inode itself? */
+bool dump_inode_watched(const struct dump_ctx *c, uint64_t dev, uint64_t ino);
 /* Once the fds are dumped: the content sums of the mapped files, but of
  * those the tree watches (and none in a pre-dump). */
 int dump_mapped_sums(struct dump_ctx *c, struct ckpt_error *e);

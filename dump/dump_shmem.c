@@ -110,28 +110,26 @@ static int sysv_info(int id, ShmemEntry *se, struct ckpt_error *e)
 	return ckpt_err(e, -ENOENT, "System V segment %d is not in /proc/sysvipc/shm", id);
 }
 
-static int fill_memfd(int fd, const char *name, ShmemEntry *se, struct ckpt_error *e)
+/* its seals come later, from the object opened (dump_shmem_open_late) */
+static int fill_memfd(const char *name, ShmemEntry *se, struct ckpt_error *e)
 {
 	MemfdEntry *m = calloc(1, sizeof(*m));
-	int seals;
 
 	if (!m)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	memfd_entry__init(m);
 	se->memfd = m;
 	m->name = dump_strdup(name, e);
-	if (!m->name)
-		return -ENOMEM;
-	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0)
-		return ckpt_err_errno(e, -errno, "memfd %s: F_GET_SEALS", name);
-	m->has_seals = true;
-	m->seals = (uint32_t)seals;
-	return 0;
+	return m->name ? 0 : -ENOMEM;
 }
 
-/* Fill the entry of a new object from its inode (opened as fd). */
-static int describe(struct dump_ctx *c, struct dump_file *f, int fd, const struct stat *st,
+/*
+ * Fill the entry of a new object from its inode, only stat'ed: an open
+ * (the seals of a memfd, the content sum of a file) is what inotify
+ * reports, and waits until the tree's fds are dumped
+ * (dump_shmem_open_late).
+ */
+static int describe(struct dump_ctx *c, struct dump_file *f, const struct stat *st,
 		    const struct shmem_src *s, struct ckpt_error *e)
 {
 	FileEntry *fe = f->fe;
@@ -165,7 +163,7 @@ static int describe(struct dump_ctx *c, struct dump_file *f, int fd, const struc
 		break;
 	case SHMEM_KIND__SHMEM_MEMFD:
 		snprintf(path, sizeof(path), "%s", s->name);
-		r = fill_memfd(fd, s->name + 7, se, e);
+		r = fill_memfd(s->name + 7, se, e);
 		break;
 	case SHMEM_KIND__SHMEM_DELETED:
 		/* where it was: the restore recreates it unnamed in that directory */
@@ -173,7 +171,7 @@ static int describe(struct dump_ctx *c, struct dump_file *f, int fd, const struc
 		break;
 	case SHMEM_KIND__SHMEM_FILE:
 		snprintf(path, sizeof(path), "%s", s->name);
-		if (fstatfs(fd, &sfs) < 0)
+		if (statfs(s->src, &sfs) < 0)
 			return ckpt_err_errno(e, -errno, "statfs of %s", s->name);
 		/* regular files there are windows on kernel or device memory */
 		if (sfs.f_type == SYSFS_MAGIC || sfs.f_type == PROC_SUPER_MAGIC ||
@@ -190,7 +188,7 @@ static int describe(struct dump_ctx *c, struct dump_file *f, int fd, const struc
 		if (!fe->ident)
 			return ckpt_err(e, -ENOMEM, "out of memory");
 		file_ident__init(fe->ident);
-		r = file_ident_fill(fd, true, fe->ident, e);
+		file_ident_of_stat(st, fe->ident);
 		break;
 	default:
 		return ckpt_err(e, -EINVAL, "%s: unknown shared memory kind %d", s->name, s->kind);
@@ -239,7 +237,6 @@ static int find_link(const char *deleted_path, const struct stat *st, char *ret,
 static int lookup_or_add(struct dump_ctx *c, const struct shmem_src *s, uint32_t *ret,
 			 struct ckpt_error *e)
 {
-	_cleanup_close_ int fd = -1;
 	bool sysv = s->kind == SHMEM_KIND__SHMEM_SYSV;
 	char linked[PATH_MAX];
 	struct dump_shmem *ds;
@@ -250,11 +247,9 @@ static int lookup_or_add(struct dump_ctx *c, const struct shmem_src *s, uint32_t
 	r = ckpt_fault_inject("shmem-dump", e);
 	if (r < 0)
 		return r;
-	fd = file_open_noatime(s->src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "opening %s (%s)", s->src, s->name);
-	if (fstat(fd, &st) < 0)
-		return ckpt_err_errno(e, -errno, "fstat of %s", s->name);
+	/* (through the /proc link: the very object, and no open) */
+	if (stat(s->src, &st) < 0)
+		return ckpt_err_errno(e, -errno, "stat of %s (%s)", s->src, s->name);
 	if (!S_ISREG(st.st_mode))
 		return ckpt_err(e, -EOPNOTSUPP,
 				"MAP_SHARED mapping of device or special file %s is not supported",
@@ -296,7 +291,7 @@ static int lookup_or_add(struct dump_ctx *c, const struct shmem_src *s, uint32_t
 	ds->sysv = sysv;
 	ds->owner = s->pid;
 	snprintf(ds->src, sizeof(ds->src), "%s", s->src);
-	r = describe(c, f, fd, &st, s, e);
+	r = describe(c, f, &st, s, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "%s", s->name);
 	pr_debug("object %u: %s, %" PRIu64 " bytes, content from %s", f->fe->id, f->fe->path,
@@ -562,6 +557,83 @@ int dump_shmem_link_fds(struct dump_ctx *c, struct ckpt_error *e)
 		if (fe->ident)
 			fe->ident->has_content_crc32c = false;
 		pr_debug("%s: open and mapped, one object (%u)", fe->path, fe->shmem_id);
+	}
+	return 0;
+}
+
+/*
+ * The refusal of an object whose content the dump would be seen reading:
+ * a --leave-running dump's program would read those events when it runs
+ * on, and a killing dump's queue of events, saved before, is checked again
+ * when the checkpoint is committed (fd-kinds.md, inotify): the events of
+ * the dump's own reads would withdraw it, try after try. Reading the
+ * object through the task's own mapping instead would need no open; not
+ * done yet.
+ */
+static int refuse_watched(const struct dump_shmem *ds, const FileEntry *fe, struct ckpt_error *e)
+{
+	return ckpt_err(e, -EOPNOTSUPP,
+			"pid %d: shared memory object %s: the tree watches it or its directory "
+			"with inotify for opens and reads, and its content is saved by reading "
+			"it: the program would see the dump's reads",
+			(int)ds->owner, fe->path);
+}
+
+/* The rest of one object's entry, from the object opened. */
+static int open_late(struct dump_ctx *c, struct dump_shmem *ds, struct ckpt_error *e)
+{
+	FileEntry *fe = c->files[ds->file_idx].fe;
+	ShmemEntry *se = fe->shmem;
+	struct stat st = {.st_dev = (dev_t)ds->dev, .st_ino = (ino_t)ds->ino};
+	FileIdent now = FILE_IDENT__INIT;
+	_cleanup_close_ int fd = -1;
+	bool by_path = se->kind == SHMEM_KIND__SHMEM_FILE || se->kind == SHMEM_KIND__SHMEM_DELETED;
+	bool watched =
+	    by_path ? dump_file_watched(c, &st, fe->path) : dump_inode_watched(c, ds->dev, ds->ino);
+	int seals, r;
+
+	if (watched && se->content_saved)
+		return refuse_watched(ds, fe, e);
+	if (watched && !se->content_saved) {
+		/* a file of a disk file system: its identity without a sum */
+		pr_debug("%s: watched by the tree (inotify): identity without a content sum",
+			 fe->path);
+		return 0;
+	}
+	fd = file_open_noatime(ds->src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return ckpt_err_errno(e, -errno, "opening %s (%s)", ds->src, fe->path);
+	if (se->memfd) {
+		seals = fcntl(fd, F_GET_SEALS);
+		if (seals < 0)
+			return ckpt_err_errno(e, -errno, "memfd %s: F_GET_SEALS", fe->path);
+		se->memfd->has_seals = true;
+		se->memfd->seals = (uint32_t)seals;
+	}
+	if (!fe->ident)
+		return 0;
+	r = file_ident_fill(fd, true, &now, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "%s", fe->path);
+	/* the frozen tree maps it still: a change is someone else's, say so */
+	if (now.dev != fe->ident->dev || now.ino != fe->ident->ino || now.size != fe->ident->size ||
+	    now.mtime_ns != fe->ident->mtime_ns)
+		return ckpt_err(e, -EAGAIN, "%s changed while the tree was dumped", fe->path);
+	fe->ident->has_content_crc32c = now.has_content_crc32c;
+	fe->ident->content_crc32c = now.content_crc32c;
+	return 0;
+}
+
+int dump_shmem_open_late(struct dump_ctx *c, struct ckpt_error *e)
+{
+	/* a pre-dump's objects are never restored: nothing opened */
+	if (c->opts->pre_dump)
+		return 0;
+	for (size_t i = 0; i < c->nshmem; i++) {
+		int r = open_late(c, &c->shmem[i], e);
+
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

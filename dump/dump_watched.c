@@ -149,7 +149,7 @@ bool dump_watched_scan(struct dump_ctx *c, pid_t pid)
 	return true;
 }
 
-static bool is_watched(const struct dump_ctx *c, uint64_t dev, uint64_t ino)
+bool dump_inode_watched(const struct dump_ctx *c, uint64_t dev, uint64_t ino)
 {
 	for (size_t i = 0; i < c->nwatched; i++)
 		if (c->watched[i].dev == dev && c->watched[i].ino == ino)
@@ -166,7 +166,7 @@ bool dump_file_watched(const struct dump_ctx *c, const struct stat *st, const ch
 
 	if (!c->nwatched)
 		return false;
-	if (is_watched(c, st->st_dev, st->st_ino))
+	if (dump_inode_watched(c, st->st_dev, st->st_ino))
 		return true;
 	/* its directory: the one of the path the task mapped it by, if that
 	 * path still leads to it; else not known, so watched */
@@ -177,7 +177,7 @@ bool dump_file_watched(const struct dump_ctx *c, const struct stat *st, const ch
 	dlen = slash == path ? 1 : (size_t)(slash - path); /* "/x": "/" */
 	memcpy(dir, path, dlen);
 	dir[dlen] = '\0';
-	return stat(dir, &pst) < 0 || is_watched(c, pst.st_dev, pst.st_ino);
+	return stat(dir, &pst) < 0 || dump_inode_watched(c, pst.st_dev, pst.st_ino);
 }
 
 /* The watches of the tree's inotify instances, from its dumped fds. */

@@ -194,6 +194,18 @@ wait_grep() { wait_for "${3:-10}" "/$2/ in $1" file_has "$1" "$2"; }
 # wait_grep_after FILE LINES REGEX [SECS]: a line matching REGEX after the
 # first LINES lines of FILE (what a program logged since a step)
 lines_after_have() { tail -n +$(($2 + 1)) "$1" 2>/dev/null | grep -qE -- "$3"; }
+# no_events_after LOG LINES WHAT: 3 more "ok" lines in LOG after line LINES
+# and no "event" line among them (the inotify workloads' logs: a program
+# that saw the dump's opens or reads of its files)
+no_events_after()
+{
+	wait_for 10 "3 'ok' lines after $3" eval "(( \$(awk -v l=$2 'NR > l && \$1 == \"ok\" { c++ } END { print c + 0 }' '$1') >= 3 ))"
+	if tail -n +$(($2 + 1)) "$1" | grep -q '^event'; then
+		fail "$3: the program saw events it never caused: $(tail -n +$(($2 + 1)) "$1" | grep '^event' | sort | uniq -c | head -5)"
+	fi
+	return 0
+}
+
 # ctime_settled FILE: FILE's ctime is 2 s old or more (the dump takes no
 # content sum of a file changed within the last second: file_ident.c)
 ctime_settled() { (($(date +%s) - $(stat -c %Z "$1") >= 2)); }
