@@ -17,7 +17,10 @@
 # reads would meet its check that no event came while the checkpoint was
 # committed. The program runs on untouched, without an event. The same
 # program watching the directory for files created and removed only is
-# dumped and restored (same pid, same bytes, no event).
+# dumped and restored (same pid, same bytes, no event). A deleted file of
+# that directory held open is such an object too (its content is saved):
+# before, a --leave-running dump of it succeeded and the program saw the
+# dump open and read it; now refused the same way.
 . "$(dirname "$0")/lib.sh"
 
 D=$(mktemp -d /dev/shm/ckpt-e2e-inshared.XXXXXX)
@@ -49,16 +52,28 @@ refused()
 	if ckptctl_run dump "$P" -D "$dir" "$@"; then
 		fail "a dump $* of a program watching its segment's directory succeeded"
 	fi
-	grep -qE "pid $P: shared memory object $D/seg: the tree watches it or its directory with inotify" "$ERR" ||
+	grep -qE "pid $P: shared memory object $D/$OBJ: the tree watches it or its directory with inotify" "$ERR" ||
 		fail "the refusal does not name the pid, the object and the watch: $(cat "$ERR")"
 	grep -q "tries" "$ERR" && fail "the dump tried again instead of refusing: $(cat "$ERR")"
 	[[ ! -e $dir/inventory.img ]] || fail "a refused dump left a checkpoint"
 	assert_running "$P"
 	quiet_after "$lines" "the refused dump $*"
 }
+OBJ=seg
 refused "$T/lr" --leave-running
 refused "$T/kill"
 log "refused: $(head -c 300 "$ERR")"
+kill_tree "$P"
+untrack "$P"
+
+# a deleted file of the directory, held open
+rm -f "$T/w.ready"
+start_workload P "$T/w.ready" -- "$PYTHON" "$WLSRC/inshared.py" "$D" "$LOG" "$T/w.ready" deleted
+wait_grep_after "$LOG" "$(line_count "$LOG")" '^ok [0-9]+ '
+crc=$(awk '$1 == "ok" { c = $3 } END { print c }' "$LOG")
+OBJ=tmpf
+refused "$T/lr2" --leave-running
+refused "$T/kill2"
 kill_tree "$P"
 untrack "$P"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""inshared.py DIR LOG READY [create]
+"""inshared.py DIR LOG READY [create | deleted]
 
 A program that maps DIR/seg (a file of a tmpfs: a shared memory object)
 MAP_SHARED, the file closed after, and watches DIR with inotify for opens,
@@ -10,7 +10,9 @@ every 100 ms "ok N CRC" with the CRC32 of the segment. A dump or a
 restore that opens or reads the segment shows as events the program never
 caused (tests/e2e/test_inotify_shmem.sh). With "create" it watches DIR
 for files created and removed only (IN_CREATE | IN_DELETE), which no read
-shows.
+shows. With "deleted" it holds DIR/tmpf open instead, written and
+removed (a deleted file, whose content the dump saves), and logs the
+CRC32 of what it wrote (it never reads it: a read is an event).
 """
 import ctypes, mmap, os, struct, sys, time, zlib
 
@@ -26,9 +28,15 @@ def say(text):
     os.write(out, (text + "\n").encode())
 
 
-with open(os.path.join(d, "seg"), "r+b") as f:
-    seg = mmap.mmap(f.fileno(), 0, mmap.MAP_SHARED)
-seg[:4096] = b"\x5a" * 4096  # written through the mapping
+if sys.argv[4:] == ["deleted"]:
+    held = os.open(os.path.join(d, "tmpf"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    seg = os.urandom(10000)
+    os.write(held, seg)
+    os.unlink(os.path.join(d, "tmpf"))
+else:
+    with open(os.path.join(d, "seg"), "r+b") as f:
+        seg = mmap.mmap(f.fileno(), 0, mmap.MAP_SHARED)
+    seg[:4096] = b"\x5a" * 4096  # written through the mapping
 ino = libc.inotify_init1(IN_NONBLOCK)
 if ino < 0 or libc.inotify_add_watch(ino, d.encode(), mask) < 0:
     sys.exit("inotify: errno %d" % ctypes.get_errno())
