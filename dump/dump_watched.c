@@ -141,6 +141,10 @@ bool dump_watched_scan(struct dump_ctx *c, pid_t pid)
 		link[k] = '\0';
 		if (!strcmp(link, "anon_inode:inotify") && watches_of_fd(c, pid, de->d_name) < 0)
 			return false;
+		/* a fanotify group sees any open and read of what it marks (its
+		 * marks are not read here); the dump refuses it (probe.c) */
+		if (!strcmp(link, "anon_inode:[fanotify]"))
+			return false;
 		/* (stat follows the link to the directory itself) */
 		if (link[0] == '/' && stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
 		    dir_owned(pid, de->d_name))
