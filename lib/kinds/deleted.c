@@ -58,50 +58,23 @@ static bool deleted_describe(const struct fd_probe *p, char *buf, size_t len)
 	return true;
 }
 
-/* A descriptor we may pread: our copy if it was opened for reading, else a new one. */
-static int readable_fd(const struct fd_probe *p, int *ret_fd, bool *ret_own, struct ckpt_error *e)
-{
-	char path[64];
-	int acc = (int)(p->info.flags & O_ACCMODE);
-
-	*ret_own = false;
-	if (p->local_fd >= 0 && !(p->info.flags & O_PATH) && (acc == O_RDONLY || acc == O_RDWR)) {
-		*ret_fd = p->local_fd;
-		return 0;
-	}
-	/* Write-only or O_PATH: open the same inode again, just to read it. */
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", p->pid, p->fd);
-	*ret_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (*ret_fd < 0)
-		return ckpt_err_errno(e, -errno, "pid %d fd %d: cannot open %s to read it", p->pid,
-				      p->fd, path);
-	*ret_own = true;
-	return 0;
-}
-
 /*
- * Size, mtime, device and inode. The content is saved by the shared memory
- * object the dump makes of every deleted file (dump/dump_shmem.c).
+ * Size, mtime, device and inode, from the probe's stat: nothing opened (an
+ * open of a file of a directory the tree watches is an event its program
+ * would see, in the freeze, before its inotify queue is saved). The
+ * content is saved by the shared memory object the dump makes of every
+ * deleted file (dump/dump_shmem.c), opened once the fds are dumped.
  */
 static int fill_ident(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)
 {
-	FileIdent *id;
-	bool own;
-	int fd, r;
+	FileIdent *id = calloc(1, sizeof(*id));
 
-	id = calloc(1, sizeof(*id));
 	if (!id)
 		return ckpt_err(e, -ENOMEM, "out of memory");
-	file_ident__init(id);
+	file_ident_of_stat(&p->st, id);
 	free(fe->ident);
 	fe->ident = id;
-	r = readable_fd(p, &fd, &own, e);
-	if (r < 0)
-		return r;
-	r = file_ident_fill(fd, false, id, e);
-	if (own)
-		close(fd);
-	return r;
+	return 0;
 }
 
 static int deleted_dump(const struct fd_probe *p, FileEntry *fe, struct ckpt_error *e)

@@ -18,9 +18,10 @@
 # committed. The program runs on untouched, without an event. The same
 # program watching the directory for files created and removed only is
 # dumped and restored (same pid, same bytes, no event). A deleted file of
-# that directory held open is such an object too (its content is saved):
-# before, a --leave-running dump of it succeeded and the program saw the
-# dump open and read it; now refused the same way.
+# that directory held open (write-only) is such an object too (its content
+# is saved): before, the dump opened it in the freeze for its identity
+# (/proc/PID/fd/N: the program's description cannot be read), and tried
+# 17 times, the program seeing each open; now refused the same way.
 . "$(dirname "$0")/lib.sh"
 
 D=$(mktemp -d /dev/shm/ckpt-e2e-inshared.XXXXXX)
