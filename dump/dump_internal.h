@@ -440,6 +440,8 @@ void dump_watched_reset(struct dump_ctx *c);
 bool dump_file_watched(const struct dump_ctx *c, const struct stat *st, const char *path);
 /* ... by a watch of the tree on that inode itself? */
 bool dump_inode_watched(const struct dump_ctx *c, uint64_t dev, uint64_t ino);
+/* ... by a watch of the tree on the directory of path (gone: watched)? */
+bool dump_dir_watched(const struct dump_ctx *c, const char *path);
 /* Once the fds are dumped: the content sums of the mapped files, but of
  * those the tree watches (and none in a pre-dump). */
 int dump_mapped_sums(struct dump_ctx *c, struct ckpt_error *e);

@@ -587,10 +587,16 @@ static int open_late(struct dump_ctx *c, struct dump_shmem *ds, struct ckpt_erro
 	struct stat st = {.st_dev = (dev_t)ds->dev, .st_ino = (ino_t)ds->ino};
 	FileIdent now = FILE_IDENT__INIT;
 	_cleanup_close_ int fd = -1;
-	bool by_path = se->kind == SHMEM_KIND__SHMEM_FILE || se->kind == SHMEM_KIND__SHMEM_DELETED;
-	bool watched =
-	    by_path ? dump_file_watched(c, &st, fe->path) : dump_inode_watched(c, ds->dev, ds->ino);
+	bool watched;
 	int seals, r;
+
+	/* a file: its watches and its directory's; a deleted one, the
+	 * directory it was in (its events still go there); else the inode's */
+	if (se->kind == SHMEM_KIND__SHMEM_FILE)
+		watched = dump_file_watched(c, &st, fe->path);
+	else
+		watched = dump_inode_watched(c, ds->dev, ds->ino) ||
+			  (se->kind == SHMEM_KIND__SHMEM_DELETED && dump_dir_watched(c, fe->path));
 
 	if (watched && se->content_saved)
 		return refuse_watched(ds, fe, e);

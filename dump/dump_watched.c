@@ -163,10 +163,7 @@ bool dump_inode_watched(const struct dump_ctx *c, uint64_t dev, uint64_t ino)
 
 bool dump_file_watched(const struct dump_ctx *c, const struct stat *st, const char *path)
 {
-	char dir[PATH_MAX];
 	struct stat pst;
-	const char *slash;
-	size_t dlen;
 
 	if (!c->nwatched)
 		return false;
@@ -174,14 +171,26 @@ bool dump_file_watched(const struct dump_ctx *c, const struct stat *st, const ch
 		return true;
 	/* its directory: the one of the path the task mapped it by, if that
 	 * path still leads to it; else not known, so watched */
-	slash = path ? strrchr(path, '/') : NULL;
-	if (!slash || (size_t)(slash - path) >= sizeof(dir) || stat(path, &pst) < 0 ||
-	    pst.st_dev != st->st_dev || pst.st_ino != st->st_ino)
+	if (!path || stat(path, &pst) < 0 || pst.st_dev != st->st_dev || pst.st_ino != st->st_ino)
+		return true;
+	return dump_dir_watched(c, path);
+}
+
+bool dump_dir_watched(const struct dump_ctx *c, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	struct stat st;
+	size_t dlen;
+
+	if (!c->nwatched)
+		return false;
+	if (!slash || (size_t)(slash - path) >= sizeof(dir))
 		return true;
 	dlen = slash == path ? 1 : (size_t)(slash - path); /* "/x": "/" */
 	memcpy(dir, path, dlen);
 	dir[dlen] = '\0';
-	return stat(dir, &pst) < 0 || dump_inode_watched(c, pst.st_dev, pst.st_ino);
+	return stat(dir, &st) < 0 || dump_inode_watched(c, st.st_dev, st.st_ino);
 }
 
 /* The watches of the tree's inotify instances, from its dumped fds. */

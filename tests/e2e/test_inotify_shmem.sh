@@ -21,7 +21,8 @@
 # that directory held open (write-only) is such an object too (its content
 # is saved): before, the dump opened it in the freeze for its identity
 # (/proc/PID/fd/N: the program's description cannot be read), and tried
-# 17 times, the program seeing each open; now refused the same way.
+# 17 times, the program seeing each open; now refused the same way. One
+# in another directory, not watched, is dumped and restored.
 . "$(dirname "$0")/lib.sh"
 
 D=$(mktemp -d /dev/shm/ckpt-e2e-inshared.XXXXXX)
@@ -75,6 +76,20 @@ crc=$(awk '$1 == "ok" { c = $3 } END { print c }' "$LOG")
 OBJ=tmpf
 refused "$T/lr2" --leave-running
 refused "$T/kill2"
+kill_tree "$P"
+untrack "$P"
+
+# a deleted file held open in a directory the program does not watch
+mkdir -p "$T/other"
+rm -f "$T/w.ready"
+start_workload P "$T/w.ready" -- "$PYTHON" "$WLSRC/inshared.py" "$D" "$LOG" "$T/w.ready" deleted "$T/other"
+wait_grep_after "$LOG" "$(line_count "$LOG")" '^ok [0-9]+ '
+crc=$(awk '$1 == "ok" { c = $3 } END { print c }' "$LOG")
+lines=$(line_count "$LOG")
+ckpt_dump "$P" "$T/other.img"
+ckpt_restore "$T/other.img"
+((RESTORED_PID == P)) || fail "restored as pid $RESTORED_PID, not $P"
+quiet_after "$lines" "dump and restore of a deleted file elsewhere"
 kill_tree "$P"
 untrack "$P"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""inshared.py DIR LOG READY [create | deleted]
+"""inshared.py DIR LOG READY [create | deleted [OTHERDIR]]
 
 A program that maps DIR/seg (a file of a tmpfs: a shared memory object)
 MAP_SHARED, the file closed after, and watches DIR with inotify for opens,
@@ -12,7 +12,8 @@ caused (tests/e2e/test_inotify_shmem.sh). With "create" it watches DIR
 for files created and removed only (IN_CREATE | IN_DELETE), which no read
 shows. With "deleted" it holds DIR/tmpf open write-only instead,
 written and removed (a deleted file, whose content the dump saves), and
-logs the CRC32 of what it wrote.
+logs the CRC32 of what it wrote; with OTHERDIR that file is
+OTHERDIR/tmpf (a directory it does not watch).
 """
 import ctypes, mmap, os, struct, sys, time, zlib
 
@@ -28,11 +29,12 @@ def say(text):
     os.write(out, (text + "\n").encode())
 
 
-if sys.argv[4:] == ["deleted"]:
-    held = os.open(os.path.join(d, "tmpf"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+if sys.argv[4:5] == ["deleted"]:
+    where = os.path.join((sys.argv[5:] or [d])[0], "tmpf")
+    held = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     seg = os.urandom(10000)
     os.write(held, seg)
-    os.unlink(os.path.join(d, "tmpf"))
+    os.unlink(where)
 else:
     with open(os.path.join(d, "seg"), "r+b") as f:
         seg = mmap.mmap(f.fileno(), 0, mmap.MAP_SHARED)
