@@ -1145,7 +1145,7 @@ static int shmem_copy(struct page_copy *pc, struct dump_shmem *ds, uint64_t data
 	uint32_t crc = 0;
 	int r;
 
-	fd = file_open_noatime(ds->src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = file_open_noatime(ds->src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOATIME);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "opening %s to read %s", ds->src, fe->path);
 	se->has_pages_pid = se->has_pages_off = true;

@@ -185,7 +185,8 @@ static void sum_mapped_files(struct prefetch *p, pid_t pid)
 		/* a file the tree watches is not opened (dump_watched.c) */
 		if (stat(path, &st) < 0 || dump_file_watched(p->c, &st, v->path))
 			continue;
-		fd = file_open_noatime(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		fd = file_open_noatime(path,
+				       O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
 		if (fd >= 0 && file_sum_take(fd, &s, &e) == 0)
 			add_sum(p->c, &s);
 	}

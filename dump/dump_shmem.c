@@ -585,10 +585,9 @@ static int open_late(struct dump_ctx *c, struct dump_shmem *ds, struct ckpt_erro
 	FileEntry *fe = c->files[ds->file_idx].fe;
 	ShmemEntry *se = fe->shmem;
 	struct stat st = {.st_dev = (dev_t)ds->dev, .st_ino = (ino_t)ds->ino};
-	FileIdent now = FILE_IDENT__INIT;
 	_cleanup_close_ int fd = -1;
 	bool watched;
-	int seals, r;
+	int seals;
 
 	/* a file: its watches and its directory's; a deleted one, the
 	 * directory it was in (its events still go there); else the inode's */
@@ -606,7 +605,7 @@ static int open_late(struct dump_ctx *c, struct dump_shmem *ds, struct ckpt_erro
 			 fe->path);
 		return 0;
 	}
-	fd = file_open_noatime(ds->src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = file_open_noatime(ds->src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOATIME);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "opening %s (%s)", ds->src, fe->path);
 	if (se->memfd) {
@@ -618,16 +617,7 @@ static int open_late(struct dump_ctx *c, struct dump_shmem *ds, struct ckpt_erro
 	}
 	if (!fe->ident)
 		return 0;
-	r = file_ident_fill(fd, true, &now, e);
-	if (r < 0)
-		return ckpt_err_wrap(e, "%s", fe->path);
-	/* the frozen tree maps it still: a change is someone else's, say so */
-	if (now.dev != fe->ident->dev || now.ino != fe->ident->ino || now.size != fe->ident->size ||
-	    now.mtime_ns != fe->ident->mtime_ns)
-		return ckpt_err(e, -EAGAIN, "%s changed while the tree was dumped", fe->path);
-	fe->ident->has_content_crc32c = now.has_content_crc32c;
-	fe->ident->content_crc32c = now.content_crc32c;
-	return 0;
+	return file_ident_sum_check(fd, c->sums, c->nsums, fe->ident, fe->path, e);
 }
 
 int dump_shmem_open_late(struct dump_ctx *c, struct ckpt_error *e)

@@ -215,11 +215,9 @@ static int watches_of_files(struct dump_ctx *c)
 /* The sum of one mapped file whose identity was taken in the freeze. */
 static int mapped_sum(struct dump_ctx *c, struct dump_file *f, struct ckpt_error *e)
 {
-	FileIdent *id = f->fe->ident;
 	_cleanup_close_ int fd = -1;
 	struct stat st = {0};
-	FileIdent now = FILE_IDENT__INIT;
-	int r;
+	char what[PATH_MAX + 16];
 
 	st.st_dev = (dev_t)f->dev;
 	st.st_ino = (ino_t)f->ino;
@@ -228,21 +226,13 @@ static int mapped_sum(struct dump_ctx *c, struct dump_file *f, struct ckpt_error
 			 f->fe->path);
 		return 0;
 	}
-	fd = file_open_noatime(f->sum_src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd =
+	    file_open_noatime(f->sum_src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "mapped file %s: opening %s", f->fe->path,
 				      f->sum_src);
-	r = file_ident_fill_known(fd, c->sums, c->nsums, &now, e);
-	if (r < 0)
-		return ckpt_err_wrap(e, "mapped file %s", f->fe->path);
-	/* the frozen tree maps it still: a change is someone else's, say so */
-	if (now.dev != id->dev || now.ino != id->ino || now.size != id->size ||
-	    now.mtime_ns != id->mtime_ns)
-		return ckpt_err(e, -EAGAIN, "mapped file %s changed while the tree was dumped",
-				f->fe->path);
-	id->has_content_crc32c = now.has_content_crc32c;
-	id->content_crc32c = now.content_crc32c;
-	return 0;
+	snprintf(what, sizeof(what), "mapped file %s", f->fe->path);
+	return file_ident_sum_check(fd, c->sums, c->nsums, f->fe->ident, what, e);
 }
 
 int dump_mapped_sums(struct dump_ctx *c, struct ckpt_error *e)

@@ -128,7 +128,7 @@ static int open_mapped_file(struct restore_ctx *ctx, struct rfile *f)
 	char what[PATH_MAX + 32];
 	int r;
 
-	fd = file_open_noatime(f->fe->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = file_open_noatime(f->fe->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOATIME);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "mapped file %s (file id %u)", f->fe->path,
 				      f->fe->id);

@@ -250,12 +250,22 @@ struct file_sum {
 	uint32_t crc;
 };
 /*
- * open(path, flags | O_NOATIME), without O_NOATIME where the kernel does
- * not allow it to us (a file we neither own nor have CAP_FOWNER for): the
- * dump's reads of a file the tree maps, for its sum or its pages, leave
- * its access time alone, which the program may look at (test_atime).
+ * open(path, flags), and again without O_NOATIME where flags ask for it and
+ * the kernel does not allow it to us (a file we neither own nor have
+ * CAP_FOWNER for). The dump's reads of a file the tree maps, for its sum
+ * or its pages, ask for it: they leave its access time alone, which the
+ * program may look at (test_atime); a reopen asks for it where the program
+ * had it.
  */
 int file_open_noatime(const char *path, int flags);
+/*
+ * The content sum of fd (known[n]: sums taken before the freeze) into id,
+ * whose identity was taken in the freeze from a stat: the frozen tree
+ * still maps or holds the file, so another identity now is someone else's
+ * change, -EAGAIN ("what changed while the tree was dumped").
+ */
+int file_ident_sum_check(int fd, const struct file_sum *known, size_t n, FileIdent *id,
+			 const char *what, struct ckpt_error *e);
 /* Take the sum of fd's content now: 0 (*ret filled), 1 (not taken: not a
  * regular file, too large to checksum, changed within the last second or
  * while it was read), or <0. */

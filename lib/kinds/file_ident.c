@@ -86,10 +86,12 @@ static bool same_identity(const struct file_sum *a, const struct file_sum *b)
 
 int file_open_noatime(const char *path, int flags)
 {
-	int fd = open(path, flags | O_NOATIME);
+	int fd = open(path, flags);
 
-	if (fd < 0 && errno == EPERM)
-		fd = open(path, flags);
+	if (fd < 0 && errno == EPERM && (flags & O_NOATIME)) {
+		pr_debug("%s: O_NOATIME not allowed, opening without it\n", path);
+		fd = open(path, flags & ~O_NOATIME);
+	}
 	return fd;
 }
 
@@ -180,6 +182,22 @@ int file_ident_fill_known(int fd, const struct file_sum *known, size_t n, FileId
 int file_ident_fill(int fd, bool with_content, FileIdent *ret, struct ckpt_error *e)
 {
 	return ident_fill(fd, with_content, NULL, 0, ret, e);
+}
+
+int file_ident_sum_check(int fd, const struct file_sum *known, size_t n, FileIdent *id,
+			 const char *what, struct ckpt_error *e)
+{
+	FileIdent now = FILE_IDENT__INIT;
+	int r = file_ident_fill_known(fd, known, n, &now, e);
+
+	if (r < 0)
+		return ckpt_err_wrap(e, "%s", what);
+	if (now.dev != id->dev || now.ino != id->ino || now.size != id->size ||
+	    now.mtime_ns != id->mtime_ns)
+		return ckpt_err(e, -EAGAIN, "%s changed while the tree was dumped", what);
+	id->has_content_crc32c = now.has_content_crc32c;
+	id->content_crc32c = now.content_crc32c;
+	return 0;
 }
 
 static void format_ns(uint64_t ns, char *buf, size_t len)

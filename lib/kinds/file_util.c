@@ -145,12 +145,8 @@ int fdk_reopen(const FileEntry *fe, uint32_t extra, int *ret_fd, struct ckpt_err
 	uint32_t flags = fdk_open_flags(fe->has_flags ? fe->flags : O_RDONLY) | extra | O_CLOEXEC;
 	int fd;
 
-	fd = open(fe->path, (int)flags);
 	/* O_NOATIME needs ownership of the file or CAP_FOWNER; the rest matters more. */
-	if (fd < 0 && errno == EPERM && (flags & O_NOATIME)) {
-		pr_debug("%s: O_NOATIME not allowed, opening without it\n", fe->path);
-		fd = open(fe->path, (int)(flags & ~(uint32_t)O_NOATIME));
-	}
+	fd = file_open_noatime(fe->path, (int)flags);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "cannot open %s %s (flags 0%o)",
 				      file_type_name(fe->type), fe->path, flags);

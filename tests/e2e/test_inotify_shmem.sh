@@ -25,6 +25,15 @@
 # in another directory, not watched, is dumped and restored.
 . "$(dirname "$0")/lib.sh"
 
+# start_inshared [MODE...]: inshared.py again (P, its first "ok" line, crc)
+start_inshared()
+{
+	rm -f "$T/w.ready"
+	start_workload P "$T/w.ready" -- "$PYTHON" "$WLSRC/inshared.py" "$D" "$LOG" "$T/w.ready" "$@"
+	wait_grep_after "$LOG" "$(line_count "$LOG")" '^ok [0-9]+ '
+	crc=$(awk '$1 == "ok" { c = $3 } END { print c }' "$LOG")
+}
+
 D=$(mktemp -d /dev/shm/ckpt-e2e-inshared.XXXXXX)
 at_exit rm -rf "$D"
 head -c 262144 /dev/urandom >"$D/seg"
@@ -69,10 +78,7 @@ kill_tree "$P"
 untrack "$P"
 
 # a deleted file of the directory, held open
-rm -f "$T/w.ready"
-start_workload P "$T/w.ready" -- "$PYTHON" "$WLSRC/inshared.py" "$D" "$LOG" "$T/w.ready" deleted
-wait_grep_after "$LOG" "$(line_count "$LOG")" '^ok [0-9]+ '
-crc=$(awk '$1 == "ok" { c = $3 } END { print c }' "$LOG")
+start_inshared deleted
 OBJ=tmpf
 refused "$T/lr2" --leave-running
 refused "$T/kill2"
@@ -81,10 +87,7 @@ untrack "$P"
 
 # a deleted file held open in a directory the program does not watch
 mkdir -p "$T/other"
-rm -f "$T/w.ready"
-start_workload P "$T/w.ready" -- "$PYTHON" "$WLSRC/inshared.py" "$D" "$LOG" "$T/w.ready" deleted "$T/other"
-wait_grep_after "$LOG" "$(line_count "$LOG")" '^ok [0-9]+ '
-crc=$(awk '$1 == "ok" { c = $3 } END { print c }' "$LOG")
+start_inshared deleted "$T/other"
 lines=$(line_count "$LOG")
 ckpt_dump "$P" "$T/other.img"
 ckpt_restore "$T/other.img"
@@ -94,10 +97,7 @@ kill_tree "$P"
 untrack "$P"
 
 # watching the directory for creations and removals only: dumped, restored
-rm -f "$T/w.ready"
-start_workload P "$T/w.ready" -- "$PYTHON" "$WLSRC/inshared.py" "$D" "$LOG" "$T/w.ready" create
-wait_grep_after "$LOG" "$(line_count "$LOG")" '^ok [0-9]+ '
-crc=$(awk '$1 == "ok" { c = $3 } END { print c }' "$LOG")
+start_inshared create
 tree_snapshot "$P" >"$T/tree.before"
 lines=$(line_count "$LOG")
 ckpt_dump "$P" "$T/img" -v
