@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "kbtf.h"
 #include "fault.h"
 #include "kread.h"
+#include "kread_offsets.h"
 #include "log.h"
 
 #define KPROG_MAX 512
@@ -270,88 +272,20 @@ struct queue_record {
 	uint64_t next;
 };
 
-/* Offsets of what every program reads to find its file, from this kernel's BTF. */
-struct file_offsets {
-	uint32_t f_inode, private_data, i_ino;
-};
-
-/* ... and what the unix queue program reads */
-struct unix_offsets {
-	struct file_offsets file;
-	uint32_t socket_sk, rq_next, rq_qlen, oob_skb;
-	uint32_t skb_next, skb_len, skb_cb, cb_fp, cb_consumed;
-};
-
-/* ... and what the io_uring program reads */
-struct iouring_offsets {
-	uint32_t flags, ev_fd, ev_ctx, ev_async, bl_xa_head, task_io_uring, registered_rings;
-	uint32_t napi_track; /* UINT32_MAX: a kernel without NAPI busy polling */
-};
-
-/* ... and what the task program reads */
-struct task_offsets {
-	uint32_t signal, group_exit_code, flags;
-};
-
-/* ... and what the multicast program reads */
-struct mcast_offsets {
-	uint32_t mc_list, pinet6, ipv6_mc_list, mc_index, mc_addr;
-	/* ip_mc_socklist: next_rcu, multi (ip_mreqn), sfmode, sflist */
-	uint32_t m4_next, m4_multi, m4_sfmode, m4_sflist;
-	/* ipv6_mc_socklist: addr, ifindex, sfmode, next, sflist */
-	uint32_t m6_addr, m6_ifindex, m6_sfmode, m6_next, m6_sflist;
-};
-
-/* An inet socket's state no call reads back (UINT32_MAX: not in this kernel). */
-struct inet_offsets {
-	uint32_t urg_data, urg_seq, copied_seq, rcv_nxt; /* tcp_sock */
-	uint32_t reuseport_cb, reuseport_prog;		 /* sock, sock_reuseport */
-	uint32_t fl_list, ac_list;			 /* inet_sock, ipv6_pinfo */
-};
-
-/* ... and what the Landlock programs read */
-struct cred_offsets {
-	uint32_t task_cred, task_pid;
-	uint32_t security; /* UINT32_MAX: a kernel without LSM blobs (no Landlock) */
-	/* cred.session_keyring, key.serial (UINT32_MAX: a kernel without keys) */
-	uint32_t session_keyring, key_serial;
-};
-
-/* ... and what the address space program reads (mm_seq UINT32_MAX: no count) */
-struct mm_offsets {
-	uint32_t task_mm; /* task_struct.mm */
-	uint32_t mm_seq;  /* mm_struct.mm_lock_seq (its sequence) */
-};
-
-/* ... and the System V semaphore undo list (UINT32_MAX: no SysV IPC) */
-struct sem_offsets {
-	uint32_t undo_list; /* task_struct.sysvsem.undo_list */
-	uint32_t list_proc; /* sem_undo_list.list_proc (its next first) */
-};
-
 struct kread {
 	/* a reader that could not be opened: why (code < 0), kept in the
 	 * caller's slot so that the next call fails at once */
 	struct ckpt_error broken;
-	uint32_t iter_btf_id;	   /* bpf_iter_task_file */
-	struct mcast_offsets mc;
-	struct inet_offsets inet;
-	uint32_t iter_task_btf_id; /* bpf_iter_task */
-	struct task_offsets task;
-	struct unix_offsets usk;
-	struct iouring_offsets iou; /* iou.flags UINT32_MAX: no io_uring in this kernel */
-	struct cred_offsets cred;
+	struct kread_offsets o;
 	/* where a cred's security blob holds the Landlock domain, found by
 	 * landlock_calibrate (-1: not yet; why it could not be, in
 	 * landlock_broken), and the program that reads it (-1: not loaded) */
 	int32_t landlock_off;
 	struct ckpt_error landlock_broken;
-	struct sem_offsets sem;
 	/* the task-state program (kread_task_state), -1 until loaded, and the
 	 * Landlock offset it reads (-1: none) */
 	int task_prog;
 	int32_t task_prog_off;
-	struct mm_offsets mm;
 	int mm_prog; /* kread_mm_seq's program, -1 until loaded */
 };
 
@@ -523,10 +457,95 @@ static int inet_offsets(const struct kbtf *b, struct inet_offsets *o, struct ckp
 	return 0;
 }
 
-int kread_open(struct kread **ret, struct ckpt_error *e)
+/* Everything the programs need from this kernel's BTF (about 4 ms here). */
+static int offsets_from_btf(struct kread_offsets *o, struct ckpt_error *e)
 {
 	_cleanup_(kbtf_freep) struct kbtf *b = NULL;
+	int r;
+
+	r = kbtf_load(NULL, &b, e);
+	if (r >= 0)
+		r = kbtf_func_id(b, "bpf_iter_task_file", &o->iter_btf_id, e);
+	if (r >= 0)
+		r = kbtf_func_id(b, "bpf_iter_task", &o->iter_task_btf_id, e);
+	if (r >= 0)
+		r = unix_offsets(b, &o->usk, e);
+	if (r >= 0)
+		r = member(b, "inet_sock", "mc_list", 8, &o->mc.mc_list, e);
+	if (r >= 0)
+		r = member(b, "inet_sock", "pinet6", 8, &o->mc.pinet6, e);
+	if (r >= 0)
+		r = member(b, "ipv6_pinfo", "ipv6_mc_list", 8, &o->mc.ipv6_mc_list, e);
+	if (r >= 0)
+		r = member(b, "inet_sock", "mc_index", 4, &o->mc.mc_index, e);
+	if (r >= 0)
+		r = member(b, "inet_sock", "mc_addr", 4, &o->mc.mc_addr, e);
+	if (r >= 0)
+		r = mcast_list_offsets(b, &o->mc, e);
+	if (r >= 0)
+		r = inet_offsets(b, &o->inet, e);
+	if (r >= 0)
+		r = member(b, "task_struct", "signal", 8, &o->task.signal, e);
+	if (r >= 0)
+		r = member(b, "signal_struct", "group_exit_code", 4, &o->task.group_exit_code, e);
+	if (r >= 0)
+		r = member(b, "signal_struct", "flags", 4, &o->task.flags, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "kernel reader");
+	/* a kernel without io_uring: asked only for an io_uring fd, which it cannot have */
+	if (iouring_offsets(b, &o->iou, e) < 0) {
+		pr_debug("kernel reader: no io_uring (%s)\n", e->msg);
+		ckpt_err_clear(e);
+		o->iou.flags = UINT32_MAX;
+	}
+	r = member(b, "task_struct", "cred", 8, &o->cred.task_cred, e);
+	if (r >= 0)
+		r = member(b, "task_struct", "pid", 4, &o->cred.task_pid, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "kernel reader");
+	/* a kernel without keys (CONFIG_KEYS): no session keyring */
+	if (member(b, "cred", "session_keyring", 8, &o->cred.session_keyring, e) < 0 ||
+	    member(b, "key", "serial", 4, &o->cred.key_serial, e) < 0) {
+		pr_debug("kernel reader: no keyrings (%s)\n", e->msg);
+		ckpt_err_clear(e);
+		o->cred.session_keyring = UINT32_MAX;
+	}
+	/* a kernel without System V IPC: no semaphore undo lists */
+	if (member(b, "task_struct", "sysvsem.undo_list", 8, &o->sem.undo_list, e) < 0 ||
+	    member(b, "sem_undo_list", "list_proc.next", 8, &o->sem.list_proc, e) < 0) {
+		pr_debug("kernel reader: no semaphore undo lists (%s)\n", e->msg);
+		ckpt_err_clear(e);
+		o->sem.undo_list = UINT32_MAX;
+	}
+	/* the count of write-locked sections of an address space: a seqcount
+	 * since Linux 6.13, a plain int before; none without per-VMA locks */
+	r = member(b, "task_struct", "mm", 8, &o->mm.task_mm, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "kernel reader");
+	if (member(b, "mm_struct", "mm_lock_seq.sequence", 4, &o->mm.mm_seq, e) < 0) {
+		ckpt_err_clear(e);
+		if (member(b, "mm_struct", "mm_lock_seq", 4, &o->mm.mm_seq, e) < 0) {
+			pr_debug("kernel reader: no count of address space changes (%s)\n", e->msg);
+			ckpt_err_clear(e);
+			o->mm.mm_seq = UINT32_MAX;
+		}
+	}
+	/* a kernel built without LSMs: no Landlock either (kread_task_state) */
+	if (member(b, "cred", "security", 8, &o->cred.security, e) < 0) {
+		pr_debug("kernel reader: no security blob in a cred (%s)\n", e->msg);
+		ckpt_err_clear(e);
+		o->cred.security = UINT32_MAX;
+	}
+	return 0;
+}
+
+int kread_open_at(const char *cache_dir, struct kread **ret, struct ckpt_error *e)
+{
 	_cleanup_(kread_freep) struct kread *kr = kread_new();
+	struct kread_cache_key key;
+	struct ckpt_error miss = {0};
+	bool keyed;
+	char path[PATH_MAX];
 	int r;
 
 	if (!kr)
@@ -534,81 +553,35 @@ int kread_open(struct kread **ret, struct ckpt_error *e)
 	/* tests: as on a machine without BTF or the capability */
 	if (ckpt_fault("kread-none"))
 		return ckpt_err(e, -ENOSYS, "kernel reader: none (CKPT_FAULT=kread-none)");
-	r = kbtf_load(NULL, &b, e);
-	if (r >= 0)
-		r = kbtf_func_id(b, "bpf_iter_task_file", &kr->iter_btf_id, e);
-	if (r >= 0)
-		r = kbtf_func_id(b, "bpf_iter_task", &kr->iter_task_btf_id, e);
-	if (r >= 0)
-		r = unix_offsets(b, &kr->usk, e);
-	if (r >= 0)
-		r = member(b, "inet_sock", "mc_list", 8, &kr->mc.mc_list, e);
-	if (r >= 0)
-		r = member(b, "inet_sock", "pinet6", 8, &kr->mc.pinet6, e);
-	if (r >= 0)
-		r = member(b, "ipv6_pinfo", "ipv6_mc_list", 8, &kr->mc.ipv6_mc_list, e);
-	if (r >= 0)
-		r = member(b, "inet_sock", "mc_index", 4, &kr->mc.mc_index, e);
-	if (r >= 0)
-		r = member(b, "inet_sock", "mc_addr", 4, &kr->mc.mc_addr, e);
-	if (r >= 0)
-		r = mcast_list_offsets(b, &kr->mc, e);
-	if (r >= 0)
-		r = inet_offsets(b, &kr->inet, e);
-	if (r >= 0)
-		r = member(b, "task_struct", "signal", 8, &kr->task.signal, e);
-	if (r >= 0)
-		r = member(b, "signal_struct", "group_exit_code", 4, &kr->task.group_exit_code, e);
-	if (r >= 0)
-		r = member(b, "signal_struct", "flags", 4, &kr->task.flags, e);
+	/* the BTF's offsets are the boot's: read once, kept for the next dumps */
+	keyed = cache_dir && geteuid() == 0 && kread_cache_key_now(&key, &miss) == 0;
+	if (keyed && kread_cache_load(cache_dir, &key, &kr->o, &miss) == 0) {
+		*ret = TAKE_PTR(kr);
+		return 0;
+	}
+	if (miss.code < 0)
+		pr_debug("kernel reader: no offsets kept (%s): reading the BTF", miss.msg);
+	r = offsets_from_btf(&kr->o, e);
 	if (r < 0)
-		return ckpt_err_wrap(e, "kernel reader");
-	/* a kernel without io_uring: asked only for an io_uring fd, which it cannot have */
-	if (iouring_offsets(b, &kr->iou, e) < 0) {
-		pr_debug("kernel reader: no io_uring (%s)\n", e->msg);
-		ckpt_err_clear(e);
-		kr->iou.flags = UINT32_MAX;
-	}
-	r = member(b, "task_struct", "cred", 8, &kr->cred.task_cred, e);
-	if (r >= 0)
-		r = member(b, "task_struct", "pid", 4, &kr->cred.task_pid, e);
-	if (r < 0)
-		return ckpt_err_wrap(e, "kernel reader");
-	/* a kernel without keys (CONFIG_KEYS): no session keyring */
-	if (member(b, "cred", "session_keyring", 8, &kr->cred.session_keyring, e) < 0 ||
-	    member(b, "key", "serial", 4, &kr->cred.key_serial, e) < 0) {
-		pr_debug("kernel reader: no keyrings (%s)\n", e->msg);
-		ckpt_err_clear(e);
-		kr->cred.session_keyring = UINT32_MAX;
-	}
-	/* a kernel without System V IPC: no semaphore undo lists */
-	if (member(b, "task_struct", "sysvsem.undo_list", 8, &kr->sem.undo_list, e) < 0 ||
-	    member(b, "sem_undo_list", "list_proc.next", 8, &kr->sem.list_proc, e) < 0) {
-		pr_debug("kernel reader: no semaphore undo lists (%s)\n", e->msg);
-		ckpt_err_clear(e);
-		kr->sem.undo_list = UINT32_MAX;
-	}
-	/* the count of write-locked sections of an address space: a seqcount
-	 * since Linux 6.13, a plain int before; none without per-VMA locks */
-	r = member(b, "task_struct", "mm", 8, &kr->mm.task_mm, e);
-	if (r < 0)
-		return ckpt_err_wrap(e, "kernel reader");
-	if (member(b, "mm_struct", "mm_lock_seq.sequence", 4, &kr->mm.mm_seq, e) < 0) {
-		ckpt_err_clear(e);
-		if (member(b, "mm_struct", "mm_lock_seq", 4, &kr->mm.mm_seq, e) < 0) {
-			pr_debug("kernel reader: no count of address space changes (%s)\n", e->msg);
-			ckpt_err_clear(e);
-			kr->mm.mm_seq = UINT32_MAX;
-		}
-	}
-	/* a kernel built without LSMs: no Landlock either (kread_task_state) */
-	if (member(b, "cred", "security", 8, &kr->cred.security, e) < 0) {
-		pr_debug("kernel reader: no security blob in a cred (%s)\n", e->msg);
-		ckpt_err_clear(e);
-		kr->cred.security = UINT32_MAX;
+		return r;
+	if (keyed && kread_cache_store(cache_dir, &key, &kr->o, &miss) < 0)
+		pr_debug("kernel reader: offsets not kept (%s)", miss.msg);
+	else if (keyed) {
+		kread_cache_path(cache_dir, &key, path, sizeof(path));
+		pr_debug("kernel reader: offsets kept in %s for this boot", path);
 	}
 	*ret = TAKE_PTR(kr);
 	return 0;
+}
+
+int kread_open(struct kread **ret, struct ckpt_error *e)
+{
+	return kread_open_at(KREAD_CACHE_DIR, ret, e);
+}
+
+const struct kread_offsets *kread_offsets_of(const struct kread *kr)
+{
+	return &kr->o;
 }
 
 void kread_free(struct kread *kr)
@@ -723,8 +696,8 @@ static int unix_queue_chunk(const struct kread *kr, int fd, uint64_t ino, uint64
 	struct kread_skb *v;
 	int r;
 
-	unix_queue_prog(&p, &kr->usk, fd, ino, start, limit);
-	r = run_iter(kr->iter_btf_id, gettid(), &p, &out, &len, e);
+	unix_queue_prog(&p, &kr->o.usk, fd, ino, start, limit);
+	r = run_iter(kr->o.iter_btf_id, gettid(), &p, &out, &len, e);
 	if (r < 0)
 		return r;
 	if (len < sizeof(*h))
@@ -870,9 +843,9 @@ struct iouring_record {
  */
 static void iouring_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino)
 {
-	const struct iouring_offsets *o = &kr->iou;
+	const struct iouring_offsets *o = &kr->o.iou;
 	unsigned out[4], no_ev, no_ctx;
-	int k = prog_find_file(p, &kr->usk.file, fd, ino, out);
+	int k = prog_find_file(p, &kr->o.usk.file, fd, ino, out);
 
 	store_imm(p, BPF_W, BPF_REG_10, -48, (int32_t)KREAD_MAGIC);
 	probe(p, -44, 4, BPF_REG_8, (int32_t)o->flags);
@@ -924,10 +897,10 @@ int kread_iouring(struct kread **slot, pid_t pid, int fd, uint64_t ino, struct k
 	r = reader(slot, &own, &kr, e);
 	if (r < 0)
 		return r;
-	if (kr->iou.flags == UINT32_MAX)
+	if (kr->o.iou.flags == UINT32_MAX)
 		return ckpt_err(e, -ENOENT, "kernel reader: this kernel's BTF has no io_uring");
 	iouring_prog(&p, kr, fd, ino);
-	r = run_record(kr->iter_btf_id, pid, &p, &rec, sizeof(rec), e);
+	r = run_record(kr->o.iter_btf_id, pid, &p, &rec, sizeof(rec), e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d fd %d (inode %llu)", pid, fd,
 				     (unsigned long long)ino);
@@ -976,8 +949,8 @@ int kread_stop_collected(struct kread **slot, pid_t pid, bool *ret, struct ckpt_
 	r = reader(slot, &own, &kr, e);
 	if (r < 0)
 		return r;
-	task_stop_prog(&p, &kr->task);
-	r = run_record(kr->iter_task_btf_id, pid, &p, v, sizeof(v), e);
+	task_stop_prog(&p, &kr->o.task);
+	r = run_record(kr->o.iter_task_btf_id, pid, &p, v, sizeof(v), e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d", pid);
 	*ret = (v[2] & KREAD_SIGNAL_STOP_STOPPED) && v[1] == 0;
@@ -1018,8 +991,8 @@ int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_
 	r = reader(slot, &own, &kr, e);
 	if (r < 0)
 		return r;
-	private_prog(&p, &kr->usk.file, priv);
-	r = run_iter(kr->iter_btf_id, pid, &p, &out, &len, e);
+	private_prog(&p, &kr->o.usk.file, priv);
+	r = run_iter(kr->o.iter_btf_id, pid, &p, &out, &len, e);
 	if (r < 0)
 		return r;
 	if (len % 8)
@@ -1047,11 +1020,11 @@ int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_
  */
 static void mcast_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino)
 {
-	const struct mcast_offsets *o = &kr->mc;
+	const struct mcast_offsets *o = &kr->o.mc;
 	unsigned out[3], no_v6;
-	int k = prog_find_file(p, &kr->usk.file, fd, ino, out);
+	int k = prog_find_file(p, &kr->o.usk.file, fd, ino, out);
 
-	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->usk.socket_sk);
+	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->o.usk.socket_sk);
 	load(p, BPF_DW, BPF_REG_8, BPF_REG_10, -8);
 	store_imm(p, BPF_W, BPF_REG_10, -32, (int32_t)KREAD_MAGIC);
 	probe(p, -28, 4, BPF_REG_8, (int32_t)o->mc_index);
@@ -1081,7 +1054,7 @@ int kread_inet_mcast(struct kread **slot, int fd, uint64_t ino, struct kread_ine
 	if (r < 0)
 		return r;
 	mcast_prog(&p, kr, fd, ino);
-	r = run_record(kr->iter_btf_id, gettid(), &p, v, sizeof(v), e);
+	r = run_record(kr->o.iter_btf_id, gettid(), &p, v, sizeof(v), e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "fd %d (inode %llu)", fd, (unsigned long long)ino);
 	*ret = (struct kread_inet_mc){.joined = v[1] || v[2],
@@ -1104,11 +1077,11 @@ struct inet_record {
  */
 static void inet_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino, bool tcp)
 {
-	const struct inet_offsets *o = &kr->inet;
+	const struct inet_offsets *o = &kr->o.inet;
 	unsigned out[3], skip;
-	int k = prog_find_file(p, &kr->usk.file, fd, ino, out);
+	int k = prog_find_file(p, &kr->o.usk.file, fd, ino, out);
 
-	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->usk.socket_sk);
+	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->o.usk.socket_sk);
 	load(p, BPF_DW, BPF_REG_8, BPF_REG_10, -8);
 	for (int16_t off = -72; off < 0; off += 8)
 		store_imm(p, BPF_DW, BPF_REG_10, off, 0);
@@ -1129,7 +1102,7 @@ static void inet_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t 
 	if (o->fl_list != UINT32_MAX)
 		probe(p, -32, 8, BPF_REG_8, (int32_t)o->fl_list);
 	if (o->ac_list != UINT32_MAX) {
-		probe(p, -8, 8, BPF_REG_8, (int32_t)kr->mc.pinet6);
+		probe(p, -8, 8, BPF_REG_8, (int32_t)kr->o.mc.pinet6);
 		load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -8);
 		skip = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
 		probe(p, -24, 8, BPF_REG_7, (int32_t)o->ac_list);
@@ -1152,7 +1125,7 @@ int kread_inet_state(struct kread **slot, int fd, uint64_t ino, bool tcp,
 	if (r < 0)
 		return r;
 	inet_prog(&p, kr, fd, ino, tcp);
-	r = run_record(kr->iter_btf_id, gettid(), &p, &rec, sizeof(rec), e);
+	r = run_record(kr->o.iter_btf_id, gettid(), &p, &rec, sizeof(rec), e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "fd %d (inode %llu)", fd, (unsigned long long)ino);
 	*ret = (struct kread_inet_state){
@@ -1212,7 +1185,7 @@ static void mcast_walk(struct kprog *p, int fam, uint32_t next, const uint32_t *
  */
 static void mcast_list_prog(struct kprog *p, const struct kread *kr, int fd, uint64_t ino)
 {
-	const struct mcast_offsets *o = &kr->mc;
+	const struct mcast_offsets *o = &kr->o.mc;
 	/* group, ifindex and address of ip_mreqn; sfmode; sflist */
 	const uint32_t off4[] = {o->m4_multi, o->m4_multi + 8, o->m4_multi + 4, o->m4_sfmode,
 				 o->m4_sflist};
@@ -1222,9 +1195,9 @@ static void mcast_list_prog(struct kprog *p, const struct kread *kr, int fd, uin
 	const int size6[] = {16, 4, 4, 8};
 	const int16_t slot6[] = {-40, -24, -20, -8};
 	unsigned out[4];
-	int k = prog_find_file(p, &kr->usk.file, fd, ino, out);
+	int k = prog_find_file(p, &kr->o.usk.file, fd, ino, out);
 
-	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->usk.socket_sk);
+	probe(p, -8, 8, BPF_REG_8, (int32_t)kr->o.usk.socket_sk);
 	load(p, BPF_DW, BPF_REG_8, BPF_REG_10, -8);
 	probe(p, -8, 8, BPF_REG_8, (int32_t)o->mc_list);
 	load(p, BPF_DW, BPF_REG_7, BPF_REG_10, -8);
@@ -1253,7 +1226,7 @@ int kread_inet_mcast_list(struct kread **slot, int fd, uint64_t ino, struct krea
 	if (r < 0)
 		return r;
 	mcast_list_prog(&p, kr, fd, ino);
-	r = run_iter(kr->iter_btf_id, gettid(), &p, &out, &len, e);
+	r = run_iter(kr->o.iter_btf_id, gettid(), &p, &out, &len, e);
 	if (r < 0)
 		return r;
 	if (len % sizeof(struct mcast_record))
@@ -1354,36 +1327,36 @@ static void task_state_prog(struct kprog *p, const struct kread *kr, int32_t lan
 	load(p, BPF_DW, BPF_REG_7, BPF_REG_6, 8);
 	out = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
 	store_imm(p, BPF_W, BPF_REG_10, rec, (int32_t)KREAD_MAGIC);
-	load(p, BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)kr->cred.task_pid);
+	load(p, BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)kr->o.cred.task_pid);
 	emit(p, BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_2, rec + 4, 0);
 	for (int16_t at = 8; at < (int16_t)sizeof(struct task_state_record); at += 8)
 		store_imm(p, BPF_DW, BPF_REG_10, rec + at, 0);
 	if (landlock_off >= 0) {
-		prog_task_blob(p, &kr->cred);
+		prog_task_blob(p, &kr->o.cred);
 		none = jump_imm(p, BPF_JEQ, BPF_REG_8, 0);
 		probe(p, rec + 8, 8, BPF_REG_8, landlock_off);
 		land(p, none);
 	}
-	if (kr->cred.session_keyring != UINT32_MAX) {
+	if (kr->o.cred.session_keyring != UINT32_MAX) {
 		unsigned no_cred, no_key;
 
-		probe(p, rec + 32, 8, BPF_REG_7, (int32_t)kr->cred.task_cred);
+		probe(p, rec + 32, 8, BPF_REG_7, (int32_t)kr->o.cred.task_cred);
 		load(p, BPF_DW, BPF_REG_9, BPF_REG_10, rec + 32);
 		store_imm(p, BPF_DW, BPF_REG_10, rec + 32, 0);
 		no_cred = jump_imm(p, BPF_JEQ, BPF_REG_9, 0);
-		probe(p, rec + 32, 8, BPF_REG_9, (int32_t)kr->cred.session_keyring);
+		probe(p, rec + 32, 8, BPF_REG_9, (int32_t)kr->o.cred.session_keyring);
 		load(p, BPF_DW, BPF_REG_9, BPF_REG_10, rec + 32);
 		store_imm(p, BPF_DW, BPF_REG_10, rec + 32, 0);
 		no_key = jump_imm(p, BPF_JEQ, BPF_REG_9, 0);
-		probe(p, rec + 32, 4, BPF_REG_9, (int32_t)kr->cred.key_serial);
+		probe(p, rec + 32, 4, BPF_REG_9, (int32_t)kr->o.cred.key_serial);
 		land(p, no_key);
 		land(p, no_cred);
 	}
-	if (kr->sem.undo_list != UINT32_MAX) {
-		probe(p, rec + 16, 8, BPF_REG_7, (int32_t)kr->sem.undo_list);
+	if (kr->o.sem.undo_list != UINT32_MAX) {
+		probe(p, rec + 16, 8, BPF_REG_7, (int32_t)kr->o.sem.undo_list);
 		load(p, BPF_DW, BPF_REG_9, BPF_REG_10, rec + 16);
 		no_undo = jump_imm(p, BPF_JEQ, BPF_REG_9, 0);
-		probe(p, rec + 24, 8, BPF_REG_9, (int32_t)kr->sem.list_proc);
+		probe(p, rec + 24, 8, BPF_REG_9, (int32_t)kr->o.sem.list_proc);
 		land(p, no_undo);
 	}
 	seq_write(p, rec, (int)sizeof(struct task_state_record));
@@ -1500,8 +1473,8 @@ static int landlock_calibrate(struct kread *kr, struct ckpt_error *e)
 	pthread_t th;
 	int r, err;
 
-	blob_prog(&p, &kr->cred);
-	r = load_prog(kr->iter_task_btf_id, &p, &prog, e);
+	blob_prog(&p, &kr->o.cred);
+	r = load_prog(kr->o.iter_task_btf_id, &p, &prog, e);
 	if (r < 0)
 		return r;
 	r = read_blob(prog, (pid_t)syscall(SYS_gettid), &self, e);
@@ -1546,7 +1519,7 @@ static int landlock_ready(struct kread *kr, struct ckpt_error *e)
 {
 	int r;
 
-	if (kr->cred.security == UINT32_MAX)
+	if (kr->o.cred.security == UINT32_MAX)
 		return ckpt_err(e, -ENOENT,
 				"kernel reader: this kernel's credentials have no "
 				"security blob");
@@ -1584,7 +1557,7 @@ static int task_state_ready(struct kread *kr, bool landlock, struct ckpt_error *
 		struct kprog p = {0};
 
 		task_state_prog(&p, kr, off);
-		r = load_prog(kr->iter_task_btf_id, &p, &kr->task_prog, e);
+		r = load_prog(kr->o.iter_task_btf_id, &p, &kr->task_prog, e);
 		if (r < 0)
 			return r;
 		kr->task_prog_off = off;
@@ -1628,8 +1601,8 @@ int kread_task_state(struct kread **slot, pid_t pid, bool landlock, struct kread
 		return ckpt_err(e, len ? -EIO : -ENOENT,
 				"kernel reader: pid %d: %zu bytes of output, not its records", pid,
 				len);
-	res.sem_undo_known = kr->sem.undo_list != UINT32_MAX;
-	res.keyring_known = kr->cred.session_keyring != UINT32_MAX;
+	res.sem_undo_known = kr->o.sem.undo_list != UINT32_MAX;
+	res.keyring_known = kr->o.cred.session_keyring != UINT32_MAX;
 	for (size_t i = 0; i < len; i += sizeof(struct task_state_record)) {
 		struct task_state_record rec;
 
@@ -1647,7 +1620,7 @@ int kread_task_state(struct kread **slot, pid_t pid, bool landlock, struct kread
 		if (rec.domain && !res.confined++)
 			res.first_confined = (pid_t)rec.tid;
 		/* the list's head points at itself when it holds no entry */
-		if (rec.undo && rec.undo_next != rec.undo + kr->sem.list_proc)
+		if (rec.undo && rec.undo_next != rec.undo + kr->o.sem.list_proc)
 			res.sem_undo = true;
 	}
 	*ret = res;
@@ -1697,15 +1670,15 @@ int kread_mm_seq(struct kread **slot, pid_t pid, struct kread_mm_seq *ret, struc
 	r = reader(slot, &own, &kr, e);
 	if (r < 0)
 		return r;
-	if (kr->mm.mm_seq == UINT32_MAX)
+	if (kr->o.mm.mm_seq == UINT32_MAX)
 		return ckpt_err(e, -EOPNOTSUPP,
 				"kernel reader: this kernel counts no changes of an address space "
 				"(mm_struct.mm_lock_seq)");
 	if (kr->mm_prog < 0) {
 		struct kprog p = {0};
 
-		mm_seq_prog(&p, &kr->mm);
-		r = load_prog(kr->iter_task_btf_id, &p, &kr->mm_prog, e);
+		mm_seq_prog(&p, &kr->o.mm);
+		r = load_prog(kr->o.iter_task_btf_id, &p, &kr->mm_prog, e);
 		if (r < 0)
 			return r;
 	}

@@ -40,6 +40,9 @@ void kread_queue_release(struct kread_queue *q);
 /* What the reader knows of this kernel (from its BTF), kept between reads. */
 struct kread;
 int kread_open(struct kread **ret, struct ckpt_error *e);
+/* The same with the offsets kept in cache_dir (kread_open: /run/ckpt; NULL:
+ * none), as root only (lib/kread_offsets.h). */
+int kread_open_at(const char *cache_dir, struct kread **ret, struct ckpt_error *e);
 void kread_free(struct kread *kr);
 static inline void kread_freep(struct kread **kr)
 {

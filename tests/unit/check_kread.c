@@ -10,11 +10,13 @@
  * ring fd registered by the thread; an inet socket's urgent mark (pending,
  * taken, passed), reuseport program and IPv6 flow labels; the Landlock
  * domains of a process's threads (none, one thread's, every thread's); the
- * count of a process's address space changes.
+ * count of a process's address space changes; the offsets kept for the
+ * boot.
  */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,7 @@
 #include "cleanup.h"
 #include "kbtf.h"
 #include "kread.h"
+#include "kread_offsets.h"
 
 START_TEST(test_btf_members)
 {
@@ -726,6 +729,88 @@ START_TEST(test_inet_state)
 }
 END_TEST
 
+/*
+ * The offsets kept for the boot (lib/kread_cache.c): the first open reads
+ * the BTF and keeps them, the next reads the file (what it holds is what
+ * the reader then uses); a file for another boot, damaged, cut short,
+ * writable by others or not root's, or in a directory others may write,
+ * is not used.
+ */
+static void expect_miss(const char *dir, const struct kread_cache_key *key, int code,
+			const char *what)
+{
+	struct kread_offsets o;
+	struct ckpt_error e = {0};
+
+	ck_assert_int_eq(kread_cache_load(dir, key, &o, &e), code);
+	ck_assert_msg(strstr(e.msg, what), "%s: not about %s", e.msg, what);
+}
+
+START_TEST(test_offsets_cache)
+{
+	_cleanup_(kread_freep) struct kread *plain = NULL, *first = NULL, *kept = NULL,
+					    *again = NULL;
+	char dir[] = "/tmp/check_kread.XXXXXX", path[PATH_MAX];
+	struct kread_cache_key key, other;
+	struct kread_offsets o, changed;
+	struct ckpt_error e = {0};
+	struct stat st;
+	int fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_msg(kread_cache_key_now(&key, &e) == 0, "%s", e.msg);
+	kread_cache_path(dir, &key, path, sizeof(path));
+	ck_assert_msg(kread_open_at(NULL, &plain, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(stat(path, &st), -1);
+	/* the first open keeps what it read; the same offsets */
+	ck_assert_msg(kread_open_at(dir, &first, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	ck_assert_mem_eq(kread_offsets_of(first), kread_offsets_of(plain), sizeof(o));
+	ck_assert_msg(kread_cache_load(dir, &key, &o, &e) == 0, "%s", e.msg);
+	ck_assert_mem_eq(&o, kread_offsets_of(plain), sizeof(o));
+	/* the next open takes the file's (here changed on purpose), not the BTF's */
+	changed = o;
+	changed.mm.task_mm += 8;
+	ck_assert_msg(kread_cache_store(dir, &key, &changed, &e) == 0, "%s", e.msg);
+	ck_assert_msg(kread_open_at(dir, &kept, &e) == 0, "%s", e.msg);
+	ck_assert_mem_eq(kread_offsets_of(kept), &changed, sizeof(o));
+	/* another boot's (or kernel's, or build's) file: read again and replaced */
+	other = key;
+	other.boot_id[0] = other.boot_id[0] == 'a' ? 'b' : 'a';
+	ck_assert_msg(kread_cache_store(dir, &other, &changed, &e) == 0, "%s", e.msg);
+	expect_miss(dir, &key, -ESTALE, "another boot");
+	ck_assert_msg(kread_open_at(dir, &again, &e) == 0, "%s", e.msg);
+	ck_assert_mem_eq(kread_offsets_of(again), kread_offsets_of(plain), sizeof(o));
+	ck_assert_int_eq(kread_cache_load(dir, &key, &o, &e), 0);
+	/* damaged: a byte changed; cut short */
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "\x5a", 1, 60), 1);
+	expect_miss(dir, &key, -EBADMSG, "damaged");
+	ck_assert_int_eq(ftruncate(fd, 100), 0);
+	expect_miss(dir, &key, -EINVAL, "100 bytes");
+	close(fd);
+	ck_assert_int_eq(kread_cache_store(dir, &key, &o, &e), 0);
+	/* writable by others, not root's, in a directory others may write */
+	ck_assert_int_eq(chmod(path, 0620), 0);
+	expect_miss(dir, &key, -EPERM, "only root may write it");
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	ck_assert_int_eq(chown(path, 65534, 65534), 0);
+	expect_miss(dir, &key, -EPERM, "belongs to uid 65534");
+	ck_assert_int_eq(chown(path, 0, 0), 0);
+	ck_assert_int_eq(kread_cache_load(dir, &key, &o, &e), 0);
+	ck_assert_int_eq(chmod(dir, 01777), 0);
+	expect_miss(dir, &key, -EPERM, dir);
+	ck_assert_int_ne(kread_cache_store(dir, &key, &o, &e), 0);
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	/* not there */
+	ck_assert_int_eq(unlink(path), 0);
+	expect_miss(dir, &key, -ENOENT, path);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *kread_suite(void)
 {
 	Suite *s = suite_create("kread");
@@ -744,6 +829,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_mm_seq);
 	tcase_add_test(tc, test_inet_mcast);
 	tcase_add_test(tc, test_inet_state);
+	tcase_add_test(tc, test_offsets_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }
