@@ -23,6 +23,7 @@
 #include "cleanup.h"
 #include "dump_internal.h"
 #include "kinds/fd_kind.h"
+#include "kread.h"
 #include "log.h"
 #include "proc.h"
 
@@ -260,12 +261,14 @@ int dump_file_add_mapping(struct dump_ctx *c, const char *src, const struct stat
 }
 
 /*
- * The order of by_desc: (dev, ino), then the kernel's order of the open
- * file descriptions (kcmp KCMP_FILE: 0 the same, 1 less, 2 greater; a
- * consistent order of the objects, so a sorted array can be searched).
+ * The order of by_desc: (dev, ino), then an order of the open file
+ * descriptions: their addresses (DESC_BY_ADDRESS), else the kernel's
+ * (kcmp KCMP_FILE: 0 the same, 1 less, 2 greater; a consistent order of
+ * the objects, so a sorted array can be searched).
  * Returns <0 (error), or 0/1/2 as kcmp.
  */
-static int desc_cmp(const struct fd_probe *p, const struct dump_file *f, struct ckpt_error *e)
+static int desc_cmp(const struct dump_ctx *c, const struct fd_probe *p, const struct dump_file *f,
+		    struct ckpt_error *e)
 {
 	long r;
 
@@ -273,6 +276,14 @@ static int desc_cmp(const struct fd_probe *p, const struct dump_file *f, struct 
 		return p->st.st_dev < f->dev ? 1 : 2;
 	if (p->st.st_ino != f->ino)
 		return p->st.st_ino < f->ino ? 1 : 2;
+	if (c->desc_order == DESC_BY_ADDRESS) {
+		if (!p->file_addr || !f->addr)
+			return ckpt_err(e, -EIO,
+					"pid %d: fd %d: the kernel reader did not show its open "
+					"file description",
+					p->pid, p->fd);
+		return p->file_addr == f->addr ? 0 : p->file_addr < f->addr ? 1 : 2;
+	}
 	r = syscall(SYS_kcmp, p->pid, f->pid, KCMP_FILE, p->fd, f->fd);
 	if (r < 0)
 		return ckpt_err_errno(e, -errno, "pid %d: fd %d: comparing with pid %d fd %d (kcmp)",
@@ -285,9 +296,9 @@ static int desc_cmp(const struct fd_probe *p, const struct dump_file *f, struct 
 
 /*
  * The entry of an open file description already seen in the tree (its id,
- * else 0), and where in by_desc it is or would go: O(log n) kcmp calls,
- * so 19,000 descriptions of one file cost seconds less than comparing each
- * with all.
+ * else 0), and where in by_desc it is or would go: O(log n) comparisons
+ * (without the kernel reader, kcmp calls), so 19,000 descriptions of one
+ * file cost seconds less than comparing each with all.
  */
 static int find_shared_at(struct dump_ctx *c, const struct fd_probe *p, uint32_t *ret_id,
 			  size_t *ret_pos, struct ckpt_error *e)
@@ -298,7 +309,7 @@ static int find_shared_at(struct dump_ctx *c, const struct fd_probe *p, uint32_t
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const struct dump_file *f = &c->files[c->by_desc[mid]];
-		int r = desc_cmp(p, f, e);
+		int r = desc_cmp(c, p, f, e);
 
 		if (r < 0)
 			return r;
@@ -547,6 +558,7 @@ static int dump_description(struct dump_ctx *c, const struct fd_kind *kind, stru
 	f->ino = p->st.st_ino;
 	f->pid = p->pid;
 	f->fd = p->fd;
+	f->addr = p->file_addr;
 	if (p->in_flight) {
 		f->holder_pid = holder_pid;
 		f->holder_fd = holder_fd;
@@ -568,6 +580,49 @@ static int dump_description(struct dump_ctx *c, const struct fd_kind *kind, stru
 	return r;
 }
 
+/*
+ * The open file descriptions of thread tid's fds and their addresses, for
+ * desc_cmp. The first call decides the dump's order: by address if the
+ * kernel reader can list them, else by kcmp (and then nothing is listed).
+ */
+static int file_addrs(struct dump_ctx *c, pid_t tid, struct kread_file **ret, size_t *ret_n,
+		      struct ckpt_error *e)
+{
+	struct ckpt_error why = {0};
+
+	if (c->desc_order == DESC_BY_KCMP)
+		return 0;
+	if (kread_task_files(&c->kread, tid, ret, ret_n, &why) == 0) {
+		c->desc_order = DESC_BY_ADDRESS;
+		return 0;
+	}
+	if (c->desc_order == DESC_BY_ADDRESS) {
+		*e = why;
+		return e->code;
+	}
+	pr_debug("open file descriptions compared with kcmp (%s)", why.msg);
+	c->desc_order = DESC_BY_KCMP;
+	return 0;
+}
+
+/* The address of fd's description in files (sorted by fd), 0 if not there. */
+static uint64_t file_addr(const struct kread_file *files, size_t n, int fd)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (files[mid].fd == fd)
+			return files[mid].file;
+		if (files[mid].fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
 /* fd_probe.remote: one syscall in the task's main thread, a session of its own. */
 static int probe_remote(const struct fd_probe *p, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 			uint64_t a4, long *ret, struct ckpt_error *e)
@@ -584,8 +639,8 @@ static int probe_remote(const struct fd_probe *p, long nr, uint64_t a1, uint64_t
 	return r < 0 ? r : r2;
 }
 
-static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry **ret,
-		       struct ckpt_error *e)
+static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, uint64_t addr,
+		       FdEntry **ret, struct ckpt_error *e)
 {
 	struct fd_probe p;
 	const struct fd_kind *kind;
@@ -598,6 +653,7 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 	if (r < 0)
 		return fd_context(e, t->pid, fd);
 	p.remote = probe_remote;
+	p.file_addr = addr;
 	kind = fd_kind_find(&p);
 	if (!kind) {
 		char what[PATH_MAX + 64];
@@ -624,8 +680,9 @@ static int dump_one_fd(struct dump_ctx *c, struct dump_task *t, int fd, FdEntry 
 	fde->id = id;
 	fde->has_cloexec = true;
 	fde->cloexec = (p.info.flags & O_CLOEXEC) != 0;
+	/* the locks as the probe read them, the tree frozen */
+	r = dump_fd_locks(t, fd, p.fdinfo, fde, new_fe, e);
 	fd_probe_release(&p);
-	r = dump_fd_locks(t, fd, fde, new_fe, e);
 	if (r < 0) {
 		fd_entry__free_unpacked(fde, NULL);
 		return r;
@@ -639,7 +696,7 @@ static int check_inflight_locks(struct dump_ctx *c, const struct fd_probe *p, co
 				struct ckpt_error *e)
 {
 	_cleanup_(proc_lock_list_free) struct proc_lock_list locks = {0};
-	int r = proc_parse_fdinfo_locks(c->self, p->fd, &locks, e);
+	int r = proc_fdinfo_locks(c->self, p->fd, p->fdinfo, &locks, e);
 
 	if (r < 0)
 		return r;
@@ -669,6 +726,18 @@ static int dump_one_inflight(struct dump_ctx *c, size_t i, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	p.in_flight = true;
+	if (c->desc_order == DESC_BY_ADDRESS) {
+		/* our copy: its address among our own fds */
+		_cleanup_free_ struct kread_file *files = NULL;
+		size_t nfiles = 0;
+
+		r = kread_task_files(&c->kread, (pid_t)syscall(SYS_gettid), &files, &nfiles, e);
+		if (r < 0) {
+			fd_probe_release(&p);
+			return r;
+		}
+		p.file_addr = file_addr(files, nfiles, in.fd);
+	}
 	fd_probe_describe(&p, what, sizeof(what));
 	kind = fd_kind_find(&p);
 	/*
@@ -787,8 +856,9 @@ static int list_fds(pid_t pid, int **ret, size_t *ret_n, struct ckpt_error *e)
 
 int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 {
+	_cleanup_free_ struct kread_file *files = NULL;
 	_cleanup_free_ int *fds = NULL;
-	size_t n = 0;
+	size_t n = 0, nfiles = 0;
 	int r;
 
 	if (t->pidfd < 0) {
@@ -797,13 +867,19 @@ int dump_task_fds(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 			return ckpt_err_errno(e, -errno, "pid %d: pidfd_open", t->pid);
 	}
 	r = list_fds(t->pid, &fds, &n, e);
+	if (r >= 0)
+		r = file_addrs(c, t->pid, &files, &nfiles, e);
 	if (r < 0)
 		return r;
 	t->fds = calloc(n ? n : 1, sizeof(*t->fds));
 	if (!t->fds)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		r = dump_one_fd(c, t, fds[i], &t->fds[t->nfds], e);
+		uint64_t addr = 0;
+
+		if (c->desc_order == DESC_BY_ADDRESS)
+			addr = file_addr(files, nfiles, fds[i]);
+		r = dump_one_fd(c, t, fds[i], addr, &t->fds[t->nfds], e);
 		if (r < 0)
 			return r;
 		t->nfds++;

@@ -125,6 +125,7 @@ struct dump_file {
 	bool mapping;
 	pid_t pid;
 	int fd;
+	uint64_t addr; /* its open file description's address (DESC_BY_ADDRESS) */
 	/* a file in flight (pid is ours, fd our copy, closed with the ctx):
 	 * the task and socket whose queue holds it, for messages and shmem */
 	pid_t holder_pid;
@@ -187,10 +188,15 @@ struct dump_ctx {
 	struct dump_file *files;
 	size_t nfiles, files_cap;
 	/* the positions in files of the fd entries (not mapping ones), sorted
-	 * by (dev, ino) and then by kcmp's order of open file descriptions:
-	 * find_shared is a binary search, not a kcmp with every file */
+	 * by (dev, ino) and then by the order of open file descriptions
+	 * desc_order says: find_shared is a binary search, not a comparison
+	 * with every file */
 	size_t *by_desc;
 	size_t nby_desc, by_desc_cap;
+	/* the order of descriptions, set by the first task's fds: their
+	 * addresses (kread_task_files, one program run a task), else kcmp's
+	 * (a call per comparison) where the kernel reader cannot tell them */
+	enum { DESC_UNDECIDED, DESC_BY_ADDRESS, DESC_BY_KCMP } desc_order;
 
 	struct dump_inflight *inflight;
 	size_t ninflight, inflight_cap;
@@ -448,7 +454,7 @@ int dump_mapped_sums(struct dump_ctx *c, struct ckpt_error *e);
 int dump_write_files(struct dump_ctx *c, struct ckpt_error *e);
 
 /* dump_locks.c: the file locks of fd (new_fe: its entry if this fd made it, else NULL) */
-int dump_fd_locks(struct dump_task *t, int fd, FdEntry *fde, FileEntry *new_fe,
+int dump_fd_locks(struct dump_task *t, int fd, const char *fdinfo, FdEntry *fde, FileEntry *new_fe,
 		  struct ckpt_error *e);
 
 /* dump_tty.c: once every fd is dumped, mark the terminals whose master is

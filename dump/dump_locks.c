@@ -62,14 +62,14 @@ static bool posix_saved(const struct dump_task *t, uint32_t id)
 	return false;
 }
 
-int dump_fd_locks(struct dump_task *t, int fd, FdEntry *fde, FileEntry *new_fe,
+int dump_fd_locks(struct dump_task *t, int fd, const char *fdinfo, FdEntry *fde, FileEntry *new_fe,
 		  struct ckpt_error *e)
 {
 	_cleanup_(proc_lock_list_free) struct proc_lock_list locks = {0};
 	bool posix_done = posix_saved(t, fde->id);
 	int r;
 
-	r = proc_parse_fdinfo_locks(t->pid, fd, &locks, e);
+	r = proc_fdinfo_locks(t->pid, fd, fdinfo, &locks, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d: fd %d: its file locks", t->pid, fd);
 	for (size_t i = 0; i < locks.n; i++) {

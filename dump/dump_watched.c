@@ -127,13 +127,16 @@ bool dump_watched_scan(struct dump_ctx *c, pid_t pid)
 	d = opendir(path);
 	if (!d)
 		return false;
+	/* counted first: a task with too many is given up before any readlink */
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && ++n > PREFETCH_FDS_MAX)
+			return false;
+	rewinddir(d);
 	while ((de = readdir(d))) {
 		ssize_t k;
 
 		if (de->d_name[0] == '.')
 			continue;
-		if (++n > PREFETCH_FDS_MAX)
-			return false;
 		snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid, de->d_name);
 		k = readlink(path, link, sizeof(link) - 1);
 		if (k <= 0)

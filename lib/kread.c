@@ -1013,6 +1013,69 @@ int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_
 	return 0;
 }
 
+/* The program over a task's fds: {magic, fd, file} for each. */
+static void task_files_prog(struct kprog *p)
+{
+	unsigned out[1];
+
+	mov_reg(p, BPF_REG_6, BPF_REG_1);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_6, 24);
+	out[0] = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+	store_imm(p, BPF_W, BPF_REG_10, -16, (int32_t)KREAD_MAGIC);
+	load(p, BPF_W, BPF_REG_2, BPF_REG_6, 16);
+	emit(p, BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_2, -12, 0);
+	/* the pointer itself, spilled: written out as bytes (CAP_PERFMON) */
+	emit(p, BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_7, -8, 0);
+	seq_write(p, -16, 16);
+	prog_exit(p, out, 1);
+}
+
+int kread_task_files(struct kread **slot, pid_t tid, struct kread_file **ret, size_t *ret_n,
+		     struct ckpt_error *e)
+{
+	_cleanup_(kread_freep) struct kread *own = NULL;
+	_cleanup_free_ struct kread_file *v = NULL;
+	_cleanup_free_ uint8_t *out = NULL;
+	struct kprog p = {0};
+	struct kread *kr;
+	size_t len = 0, n;
+	int r;
+
+	/* tests: as where the address may not leave the kernel (no CAP_PERFMON) */
+	if (ckpt_fault("kread-files"))
+		return ckpt_err(e, -EPERM,
+				"kernel reader: no file addresses (CKPT_FAULT=kread-files)");
+	r = reader(slot, &own, &kr, e);
+	if (r < 0)
+		return r;
+	task_files_prog(&p);
+	r = run_iter(kr->o.iter_btf_id, tid, &p, &out, &len, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "thread %d's files", tid);
+	if (len % 16)
+		return ckpt_err(e, -EIO, "kernel reader: %zu bytes of output, not its records",
+				len);
+	n = len / 16;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		uint32_t h[2];
+
+		memcpy(h, out + 16 * i, sizeof(h));
+		memcpy(&v[i].file, out + 16 * i + 8, sizeof(v[i].file));
+		if (h[0] != KREAD_MAGIC || !v[i].file)
+			return ckpt_err(e, -EIO, "kernel reader: output not its record");
+		v[i].fd = (int)h[1];
+		if (i && v[i].fd <= v[i - 1].fd)
+			return ckpt_err(e, -EIO, "kernel reader: thread %d's fds out of order",
+					tid);
+	}
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
+	return 0;
+}
+
 /*
  * The program: for our fd numbered fd whose file's inode is ino (an inet
  * socket), {magic, mc_index, inet_sock.mc_list, its ipv6_pinfo's

@@ -95,6 +95,21 @@ int kread_stop_collected(struct kread **slot, pid_t pid, bool *ret, struct ckpt_
 int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_fd,
 			struct ckpt_error *e);
 
+/*
+ * Every fd of thread tid's fd table (in our pid namespace), in fd order,
+ * with the address of its open file description: equal for two fds (of any
+ * processes) that share one, different otherwise, as long as both
+ * descriptions stay open (a frozen tree's, or held by the caller). One
+ * program run for the whole table, where kcmp(KCMP_FILE) costs a call per
+ * pair compared. Needs CAP_PERFMON (the address leaves the kernel).
+ */
+struct kread_file {
+	int fd;
+	uint64_t file;
+};
+int kread_task_files(struct kread **slot, pid_t tid, struct kread_file **ret, size_t *ret_n,
+		     struct ckpt_error *e);
+
 /* What the kernel keeps of an inet socket that no call reads back. */
 struct kread_inet_state {
 	/* TCP: an urgent mark not read past yet (tcp_sock.urg_data), at this

@@ -928,6 +928,20 @@ int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret, struct ckpt_er
 	return r < 0 ? r : parse_fdinfo(text, src, ret, e);
 }
 
+int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret, char **ret_text,
+		     struct ckpt_error *e)
+{
+	_cleanup_free_ char *text = NULL;
+	char src[64];
+	int r = read_fdinfo(pid, fd, src, &text, e);
+
+	if (r >= 0)
+		r = parse_fdinfo(text, src, ret, e);
+	if (r >= 0)
+		*ret_text = TAKE_PTR(text);
+	return r;
+}
+
 void proc_lock_list_free(struct proc_lock_list *l)
 {
 	if (!l)
@@ -1022,6 +1036,15 @@ int proc_parse_fdinfo_locks(pid_t pid, int fd, struct proc_lock_list *ret, struc
 	int r = read_fdinfo(pid, fd, src, &text, e);
 
 	return r < 0 ? r : parse_fdinfo_locks(text, src, ret, e);
+}
+
+int proc_fdinfo_locks(pid_t pid, int fd, const char *text, struct proc_lock_list *ret,
+		      struct ckpt_error *e)
+{
+	char src[64];
+
+	snprintf(src, sizeof(src), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	return parse_fdinfo_locks(text, src, ret, e);
 }
 
 /* ---- limits ---------------------------------------------------------------------- */

@@ -115,6 +115,10 @@ struct proc_fdinfo {
 
 int proc_parse_fdinfo_text(const char *text, struct proc_fdinfo *ret, struct ckpt_error *e);
 int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret, struct ckpt_error *e);
+/* The same, the text read kept in *ret_text (the caller frees it): its lock
+ * lines are parsed from it (proc_fdinfo_locks) without reading it again. */
+int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret, char **ret_text,
+		     struct ckpt_error *e);
 
 /*
  * The file locks an fd's open file description holds ("lock:" lines of
@@ -148,6 +152,9 @@ void proc_lock_list_free(struct proc_lock_list *l);
 int proc_parse_fdinfo_locks_text(const char *text, struct proc_lock_list *ret,
 				 struct ckpt_error *e);
 int proc_parse_fdinfo_locks(pid_t pid, int fd, struct proc_lock_list *ret, struct ckpt_error *e);
+/* The lock lines of text, what proc_read_fdinfo read of pid's fd. */
+int proc_fdinfo_locks(pid_t pid, int fd, const char *text, struct proc_lock_list *ret,
+		      struct ckpt_error *e);
 
 /* ---- /proc/PID/limits -------------------------------------------------------- */
 

@@ -37,6 +37,10 @@ struct fd_probe {
 	struct stat st;	     /* fstat of local_fd */
 	char link[PATH_MAX]; /* readlink /proc/PID/fd/FD */
 	struct proc_fdinfo info;
+	char *fdinfo; /* the text info was read from (its lock lines: dump_fd_locks) */
+	/* set by the engine: its open file description's address
+	 * (kread_task_files), 0 where the dump compares them with kcmp */
+	uint64_t file_addr;
 	/* set by the engine: where files in flight found by the kind go (NULL: refused) */
 	struct fd_inflight_sink *inflight;
 	/* a file in flight: pid and fd are the dump's own copy, not a task's */

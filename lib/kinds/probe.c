@@ -59,7 +59,7 @@ int fd_probe_fill(int pidfd, pid_t pid, int fd, struct fd_probe *ret, struct ckp
 		if (stat(path, &p.st) < 0)
 			return ckpt_err_errno(e, -errno, "cannot stat %s (%s)", path, p.link);
 	}
-	r = proc_parse_fdinfo(pid, fd, &p.info, e);
+	r = proc_read_fdinfo(pid, fd, &p.info, &p.fdinfo, e);
 	if (r < 0)
 		return r;
 	p.local_fd = TAKE_FD(local);
@@ -69,10 +69,14 @@ int fd_probe_fill(int pidfd, pid_t pid, int fd, struct fd_probe *ret, struct ckp
 
 void fd_probe_release(struct fd_probe *p)
 {
-	if (p && p->local_fd >= 0) {
+	if (!p)
+		return;
+	if (p->local_fd >= 0) {
 		close(p->local_fd);
 		p->local_fd = -1;
 	}
+	free(p->fdinfo);
+	p->fdinfo = NULL;
 }
 
 /* anon_inode:NAME -> what a user calls it (event fds: their kinds say) */

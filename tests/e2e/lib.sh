@@ -211,6 +211,30 @@ no_events_after()
 ctime_settled() { (($(date +%s) - $(stat -c %Z "$1") >= 2)); }
 wait_grep_after() { wait_for "${4:-10}" "/$3/ in $1 after line $2" lines_after_have "$1" "$2" "$3"; }
 
+# same_fd_images ROOT A B: checkpoints A and B of the tree of ROOT share the
+# same open file descriptions among the same fds: every task's (fd, file id)
+# pairs and each file entry's (id, type, path) the same (positions and
+# counts may differ: the tree ran between the two dumps)
+same_fd_images()
+{
+	local img
+	for img in "$2"/fds-*.img files.img; do
+		img=${img##*/}
+		"$CKPTCTL" show "$2" "$img" >"$T/same.a" 2>&1 || fail "ckptctl show $2 $img: $(cat "$T/same.a")"
+		"$CKPTCTL" show "$3" "$img" >"$T/same.b" 2>&1 || fail "ckptctl show $3 $img: $(cat "$T/same.b")"
+		python3 - "$T/same.a" "$T/same.b" <<-'PY' || fail "$img of $2 and $3 differ in what is shared"
+			import json, sys
+			def key(path):
+			    es = json.load(open(path))["entries"]
+			    return [(e.get("fd"), e.get("id"), e.get("type"), e.get("path")) for e in es]
+			a, b = key(sys.argv[1]), key(sys.argv[2])
+			if a != b:
+			    print("\n".join(f"{x} | {y}" for x, y in zip(a, b) if x != y), file=sys.stderr)
+			    sys.exit(1)
+		PY
+	done
+}
+
 # ---- processes ---------------------------------------------------------------
 
 # proc_stat PID: sets S_COMM S_STATE S_PPID S_PGID S_SID; 1 if gone.

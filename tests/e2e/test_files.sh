@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Open files survive dump and restore: positions of read, write and shared
-# (dup'ed) descriptions, O_APPEND (another writer appends while the program
+# (dup'ed) descriptions (told by the kernel reader and by kcmp alike), O_APPEND (another writer appends while the program
 # is dumped: nothing is overwritten), FD_CLOEXEC, a directory fd, /dev/null,
 # /dev/zero, /dev/urandom and stdout redirected to a file. Every output file
 # must be exactly the lines the program wrote: no overwrite, no gap.
@@ -17,6 +17,11 @@ wait_lines "$D/log.txt" 10
 grep -n FAIL "$D/log.txt" && fail "files workload failed before the dump"
 fd_table "$F" >"$T/fds.before"
 tree_snapshot "$F" >"$T/tree.before"
+# dup'ed and inherited descriptions found shared the same way by the
+# kernel reader's addresses and by kcmp (CKPT_FAULT=kread-files)
+ckpt_dump "$F" "$T/lr.img" --leave-running
+CKPT_FAULT=kread-files ckpt_dump "$F" "$T/lr-kcmp.img" --leave-running
+same_fd_images "$F" "$T/lr.img" "$T/lr-kcmp.img"
 
 ckpt_dump "$F" "$T/img"
 assert_tree_gone "$F"

@@ -11,6 +11,8 @@
 # exited child run as another uid on a stream pair with SO_PASSCRED.
 #  - failed dumps (one right after the queues were read) and --leave-running
 #    consume nothing: the running program then receives everything intact;
+#    what shares a description is the same told by the kernel reader's
+#    addresses or by kcmp;
 #  - the images hold the messages with their fds (files.img entries) and
 #    credentials;
 #  - after restore the program receives the same: the fds with the same
@@ -47,6 +49,11 @@ for step in unix-queue dump-fds dump-write; do
 done
 ckpt_dump "$P" "$T/lr.img" --leave-running
 assert_tree_running "$P"
+# the same descriptions found shared whether told by their addresses (the
+# kernel reader) or by kcmp (CKPT_FAULT=kread-files): the same images
+CKPT_FAULT=kread-files ckpt_dump "$P" "$T/lr-kcmp.img" --leave-running
+assert_tree_running "$P"
+same_fd_images "$P" "$T/lr.img" "$T/lr-kcmp.img"
 # the dump holds no copy of anything any more: the pipe's write end count is the program's
 touch "$D/go"
 all_ok "$LOG"

@@ -11,9 +11,10 @@
  * taken, passed), reuseport program and IPv6 flow labels; the Landlock
  * domains of a process's threads (none, one thread's, every thread's); the
  * count of a process's address space changes; the offsets kept for the
- * boot.
+ * boot; the open file descriptions of an fd table.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -811,6 +812,69 @@ START_TEST(test_offsets_cache)
 }
 END_TEST
 
+/*
+ * The fds of a table and their descriptions' addresses: a dup and a
+ * forked child's copy share one, two opens of one file do not; every fd
+ * is listed, in order.
+ */
+START_TEST(test_task_files)
+{
+	_cleanup_(kread_freep) struct kread *kr = NULL;
+	_cleanup_free_ struct kread_file *mine = NULL, *kids = NULL;
+	int a = open("/dev/null", O_RDONLY), b = dup(a), c = open("/dev/null", O_RDONLY);
+	uint64_t fa = 0, fb = 0, fc = 0, kid_a = 0;
+	size_t n = 0, nk = 0, listed = 0;
+	struct ckpt_error e = {0};
+	struct dirent *de;
+	char path[64];
+	DIR *d;
+	int go[2];
+	pid_t kid;
+	char x;
+
+	ck_assert_int_ge(c, 0);
+	ck_assert_int_eq(pipe(go), 0);
+	kid = fork();
+	ck_assert_int_ge(kid, 0);
+	if (kid == 0) {
+		close(go[1]);
+		if (read(go[0], &x, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(go[0]);
+	ck_assert_msg(kread_task_files(&kr, (pid_t)syscall(SYS_gettid), &mine, &n, &e) == 0, "%s",
+		      e.msg);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert(i == 0 || mine[i].fd > mine[i - 1].fd);
+		ck_assert_uint_ne(mine[i].file, 0);
+		fa = mine[i].fd == a ? mine[i].file : fa;
+		fb = mine[i].fd == b ? mine[i].file : fb;
+		fc = mine[i].fd == c ? mine[i].file : fc;
+	}
+	ck_assert_uint_ne(fa, 0);
+	ck_assert_uint_eq(fa, fb);
+	ck_assert_uint_ne(fa, fc);
+	ck_assert_msg(kread_task_files(&kr, kid, &kids, &nk, &e) == 0, "%s", e.msg);
+	for (size_t i = 0; i < nk; i++)
+		kid_a = kids[i].fd == a ? kids[i].file : kid_a;
+	ck_assert_uint_eq(kid_a, fa);
+	/* (ours change while the reader runs: its own fds) */
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)kid);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)))
+		listed += de->d_name[0] != '.';
+	closedir(d);
+	ck_assert_uint_eq(listed, nk);
+	close(go[1]);
+	ck_assert_int_eq(waitpid(kid, NULL, 0), kid);
+	close(a);
+	close(b);
+	close(c);
+}
+END_TEST
+
 static Suite *kread_suite(void)
 {
 	Suite *s = suite_create("kread");
@@ -830,6 +894,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_inet_mcast);
 	tcase_add_test(tc, test_inet_state);
 	tcase_add_test(tc, test_offsets_cache);
+	tcase_add_test(tc, test_task_files);
 	suite_add_tcase(s, tc);
 	return s;
 }
