@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Areas touched in many separate runs of pages, as an allocator leaves a
-# heap, survive dump and restore exactly: every stamped page intact, every
+# heap, survive dump and restore exactly (each area two of the kernel's, so
+# that the dump walks them all in one PAGEMAP_SCAN, dump_mm.c scan_group): every stamped page intact, every
 # page between runs still absent (not made by the restore), same pid, dumped
 # once with PAGEMAP_SCAN and once from pagemap words. The run counts
 # straddle the chunks in which the kernel walks (512 regions) and the
@@ -32,6 +33,10 @@ round()
 	low=$(tail -n 1 "$LOG" | awk '{print $2}')
 	ckpt_dump "$SP" "$T/$name" "$@"
 	high=$(tail -n 1 "$LOG" | awk '{print $2}')
+	if [[ $name == scan ]]; then
+		grep -q "walked in one PAGEMAP_SCAN" "$ERR" ||
+			fail "scan: the areas side by side were not walked in one PAGEMAP_SCAN"
+	fi
 	if [[ " $* " == *" --leave-running "* ]]; then
 		# frozen at an iteration between the last logged before the dump
 		# and the last logged when it returned; then it runs on
@@ -62,7 +67,7 @@ round()
 	log "$name: restored and verified (iterations $first..$(tail -n 1 "$LOG" | awk '{print $2}'))"
 }
 
-round scan
+round scan -vv
 CKPT_FAULT=pagemap-scan round words
 # both ways of finding pages save the same pages
 s1=$(stat -c %s "$T"/scan/pages-"$SP".img) s2=$(stat -c %s "$T"/words/pages-"$SP".img)

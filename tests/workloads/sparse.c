@@ -7,10 +7,11 @@
  * seed), the way an allocator leaves a heap: the page-finding walk of a dump
  * has to return many separate regions of one area. Every touched page holds
  * a stamp of its area and page number; the pages between runs are never
- * touched. Logs "start <areas> <pages>" and creates READY; then, every
- * 100 ms, checks every page of every area (stamped pages intact, untouched
- * pages still not resident: mincore) and logs
- * "ok <iteration> <pages>" or "CORRUPT ..." naming the first bad page.
+ * touched. Each area's last page (never touched) is made read-only: two
+ * areas of the kernel's each, side by side, which the dump walks in one
+ * PAGEMAP_SCAN (dump/dump_mm.c, scan_group). Logs "start <areas> <pages>" and creates READY; then,
+ * every 100 ms, checks every page of every area (stamped pages intact, untouched pages still not
+ * resident: mincore) and logs "ok <iteration> <pages>" or "CORRUPT ..." naming the first bad page.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -71,6 +72,8 @@ static void area_make(struct area *ar, size_t idx, long runs, uint64_t *seed)
 		}
 		pg += gap;
 	}
+	if (mprotect(ar->base + (ar->npages - 1) * (PG / 8), PG, PROT_READ) < 0)
+		wl_die("sparse: mprotect: %s", strerror(errno));
 }
 
 /* 0 if every page of the area is as made; else the first bad page + 1. */
