@@ -919,39 +919,49 @@ static bool groupable(const Vma *vma)
 	       !(vma->vmflags && strstr(vma->vmflags, "gu"));
 }
 
-/* Scan [start, end) into g. 0, 1 when the ioctl is not there (or a test says so). */
-static int scan_group(pid_t pid, int pmfd, uint64_t start, uint64_t end, struct pm_group *g,
-		      struct ckpt_error *e)
+/*
+ * One PAGEMAP_SCAN walk of pid's [start, end): the regions of the
+ * categories in anyof (with those of ret_mask told), each handed to fn
+ * clipped to the range and never a page twice. 0 when done, 1 when the
+ * ioctl is not there (older kernels: read pagemap instead; a test says
+ * so with CKPT_FAULT=pagemap-scan). The kernel walks the page tables and
+ * hands back only runs of pages that exist: a sparse area of many TiB
+ * (MAP_NORESERVE heaps, sanitizer shadow memory) costs what it holds, not
+ * what it spans.
+ */
+static int pmscan_walk(pid_t pid, int pmfd, uint64_t start, uint64_t end, uint64_t anyof,
+		       uint64_t ret_mask,
+		       int (*fn)(void *arg, const struct pmscan_region *rg, struct ckpt_error *e),
+		       void *arg, struct ckpt_error *e)
 {
 	struct pmscan_region vec[PM_SCAN_VEC];
-	struct pmscan_arg arg = {
-	    .size = sizeof(arg),
+	struct pmscan_arg a = {
+	    .size = sizeof(a),
 	    .start = start,
 	    .end = end,
 	    .vec = (uint64_t)(uintptr_t)vec,
 	    .vec_len = PM_SCAN_VEC,
-	    .category_anyof_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
-	    .return_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
+	    .category_anyof_mask = anyof,
+	    .return_mask = ret_mask,
 	};
 
-	g->n = 0;
-	g->start = g->end = 0;
 	if (ckpt_fault("pagemap-scan"))
 		return 1;
-	while (arg.start < end) {
-		long n = ioctl(pmfd, PMSCAN_IOCTL, &arg);
-		uint64_t next = arg.start;
+	while (a.start < end) {
+		long n = ioctl(pmfd, PMSCAN_IOCTL, &a);
+		uint64_t next = a.start;
 
-		if (n < 0 && (errno == ENOTTY || errno == EINVAL) && arg.start == start)
+		if (n < 0 && (errno == ENOTTY || errno == EINVAL) && a.start == start)
 			return 1;
 		if (n < 0)
-			return ckpt_err_errno(
-			    e, -errno, "pid %d: PAGEMAP_SCAN of /proc/%d/pagemap at %" PRIx64, pid,
-			    pid, arg.start);
+			return ckpt_err_errno(e, -errno,
+					      "pid %d: PAGEMAP_SCAN of /proc/%d/pagemap at %" PRIx64,
+					      pid, pid, a.start);
 		for (long i = 0; i < n; i++) {
 			struct pmscan_region rg = vec[i];
+			int r;
 
-			/* never a page twice (scan_vma_pages says why) */
+			/* never a page twice, never outside the range (see below) */
 			if (rg.start < next)
 				rg.start = next;
 			if (rg.end > end)
@@ -959,31 +969,64 @@ static int scan_group(pid_t pid, int pmfd, uint64_t start, uint64_t end, struct 
 			if (rg.start >= rg.end)
 				continue;
 			next = rg.end;
-			if (g->n == g->cap) {
-				size_t cap = g->cap ? 2 * g->cap : 1024;
-				struct pmscan_region *nv = realloc(g->v, cap * sizeof(*nv));
-
-				if (!nv)
-					return ckpt_err(e, -ENOMEM, "out of memory");
-				g->v = nv;
-				g->cap = cap;
-			}
-			g->v[g->n++] = rg;
+			r = fn(arg, &rg, e);
+			if (r < 0)
+				return r;
 		}
+		/*
+		 * A result shorter than the vector means the walk reached the end.
+		 * Only a full vector is continued, from past the last region
+		 * returned: the kernel walks in chunks and reports walk_end of
+		 * the last chunk that filled its own buffer, which can lie below
+		 * regions of a later chunk it returned in the same call (seen on
+		 * 6.18 with 513..1023 regions left); starting again from
+		 * walk_end would save those pages twice.
+		 */
 		if (n < PM_SCAN_VEC)
 			break;
-		if (arg.walk_end > next)
-			next = arg.walk_end;
-		if (next <= arg.start)
-			return ckpt_err(e, -EIO,
-					"pid %d: PAGEMAP_SCAN made no progress at %" PRIx64, pid,
-					arg.start);
-		arg.start = next;
+		if (a.walk_end > next)
+			next = a.walk_end;
+		if (next <= a.start)
+			return ckpt_err(e, -EIO, "pid %d: PAGEMAP_SCAN made no progress at %" PRIx64,
+					pid, a.start);
+		a.start = next;
 	}
+	return 0;
+}
+
+static int group_add(void *arg, const struct pmscan_region *rg, struct ckpt_error *e)
+{
+	struct pm_group *g = arg;
+
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 1024;
+		struct pmscan_region *nv = realloc(g->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		g->v = nv;
+		g->cap = cap;
+	}
+	g->v[g->n++] = *rg;
+	return 0;
+}
+
+/* Walk [start, end) into g. 0, 1 when the ioctl is not there. */
+static int scan_group(pid_t pid, int pmfd, uint64_t start, uint64_t end, struct pm_group *g,
+		      struct ckpt_error *e)
+{
+	int r;
+
+	g->n = 0;
+	g->start = g->end = 0;
+	r = pmscan_walk(pid, pmfd, start, end, PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
+			PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED, group_add, g, e);
+	if (r != 0)
+		return r;
 	g->start = start;
 	g->end = end;
-	pr_debug("pid %d: areas %" PRIx64 "-%" PRIx64 " walked in one PAGEMAP_SCAN: %zu regions",
-		 pid, start, end, g->n);
+	pr_debug("pid %d: areas %" PRIx64 "-%" PRIx64 " walked in one PAGEMAP_SCAN: %zu regions", pid,
+		 start, end, g->n);
 	return 0;
 }
 
@@ -1015,94 +1058,45 @@ static int group_vma_pages(struct run_acc *a, const struct pm_group *g, const Vm
 	return 0;
 }
 
-/*
- * The kernel walks the page tables and hands back only runs of pages that
- * exist: a sparse area of many TiB (MAP_NORESERVE heaps, sanitizer shadow
- * memory) costs what it holds, not what it spans. 0 when done, 1 when the
- * ioctl is not there (older kernels: read pagemap instead).
- */
+struct vma_walk {
+	struct run_acc *a;
+	const Vma *vma;
+	bool file;
+};
+
+static int vma_region(void *arg, const struct pmscan_region *rg, struct ckpt_error *e)
+{
+	struct vma_walk *w = arg;
+	uint64_t c = rg->categories;
+
+	if (c & PMSCAN_IS_GUARD)
+		return ckpt_err(e, -EOPNOTSUPP,
+				"pid %d: area %" PRIx64 "-%" PRIx64 ": guard pages at %" PRIx64
+				"-%" PRIx64 " (MADV_GUARD_INSTALL) are not supported yet",
+				w->a->t->pid, w->vma->start, w->vma->end, rg->start, rg->end);
+	if (!page_kept(w->file, c & PMSCAN_IS_PRESENT, c & PMSCAN_IS_SWAPPED, c & PMSCAN_IS_FILE))
+		return 0;
+	return run_add(w->a, rg->start, (rg->end - rg->start) / PG_SIZE, e);
+}
+
+/* The pages of one area (pmscan_walk). 0 when done, 1 when the ioctl is not there. */
 static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file,
 			  struct ckpt_error *e)
 {
-	struct pmscan_region vec[PM_SCAN_VEC];
-	struct pmscan_arg arg = {
-	    .size = sizeof(arg),
-	    .start = vma->start,
-	    .end = vma->end,
-	    .vec = (uint64_t)(uintptr_t)vec,
-	    .vec_len = PM_SCAN_VEC,
-	    .category_anyof_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
-	    /* only where page_kept asks: the kernel looks up each present
-	     * page's struct page for it, which made the scan of 2 GiB of
-	     * anonymous memory 4x slower (12 ms against 3 here) */
-	    .return_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED | (file ? PMSCAN_IS_FILE : 0),
-	};
+	struct vma_walk w = {.a = a, .vma = vma, .file = file};
+	/* IS_FILE only where page_kept asks: the kernel looks up each present
+	 * page's struct page for it, which made the scan of 2 GiB of
+	 * anonymous memory 4x slower (12 ms against 3 here) */
+	uint64_t anyof = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
+		 ret_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED | (file ? PMSCAN_IS_FILE : 0);
+
 	/* "gu": guard regions (MADV_GUARD_INSTALL) may have been installed */
-	bool guards = vma->vmflags && strstr(vma->vmflags, "gu");
-
-	if (guards) {
-		arg.category_anyof_mask |= PMSCAN_IS_GUARD;
-		arg.return_mask |= PMSCAN_IS_GUARD;
+	if (vma->vmflags && strstr(vma->vmflags, "gu")) {
+		anyof |= PMSCAN_IS_GUARD;
+		ret_mask |= PMSCAN_IS_GUARD;
 	}
-
-	/* not a failure: tests use it to run the path of older kernels */
-	if (ckpt_fault("pagemap-scan"))
-		return 1;
-	while (arg.start < vma->end) {
-		long n = ioctl(pmfd, PMSCAN_IOCTL, &arg);
-		uint64_t next = arg.start;
-
-		if (n < 0 && (errno == ENOTTY || errno == EINVAL) && arg.start == vma->start)
-			return 1;
-		if (n < 0)
-			return ckpt_err_errno(
-			    e, -errno, "pid %d: PAGEMAP_SCAN of /proc/%d/pagemap at %" PRIx64,
-			    a->t->pid, a->t->pid, arg.start);
-		for (long i = 0; i < n; i++) {
-			uint64_t c = vec[i].categories, s = vec[i].start, end = vec[i].end;
-			int r;
-
-			/* never a page twice, never outside the area (see below) */
-			if (s < next)
-				s = next;
-			if (end > vma->end)
-				end = vma->end;
-			if (s >= end)
-				continue;
-			next = end;
-			if (c & PMSCAN_IS_GUARD)
-				return ckpt_err(e, -EOPNOTSUPP,
-						"pid %d: area %" PRIx64 "-%" PRIx64
-						": guard pages at %" PRIx64 "-%" PRIx64
-						" (MADV_GUARD_INSTALL) are not supported yet",
-						a->t->pid, vma->start, vma->end, s, end);
-			if (!page_kept(file, c & PMSCAN_IS_PRESENT, c & PMSCAN_IS_SWAPPED,
-				       c & PMSCAN_IS_FILE))
-				continue;
-			r = run_add(a, s, (end - s) / PG_SIZE, e);
-			if (r < 0)
-				return r;
-		}
-		/*
-		 * A result shorter than the vector means the walk reached the end.
-		 * Only a full vector is continued, from past the last region
-		 * returned: the kernel walks in chunks and reports walk_end of
-		 * the last chunk that filled its own buffer, which can lie below
-		 * regions of a later chunk it returned in the same call (seen on
-		 * 6.18 with 513..1023 regions left); starting again from
-		 * walk_end would save those pages twice.
-		 */
-		if (n < PM_SCAN_VEC)
-			break;
-		if (arg.walk_end > next)
-			next = arg.walk_end;
-		if (next <= arg.start)
-			return ckpt_err(e, -EIO,
-					"pid %d: PAGEMAP_SCAN made no progress at %" PRIx64,
-					a->t->pid, arg.start);
-		arg.start = next;
-	}
-	return 0;
+	return pmscan_walk(a->t->pid, pmfd, vma->start, vma->end, anyof, ret_mask, vma_region, &w,
+			   e);
 }
 
 /* The same from pagemap words, 8 bytes read per page of the area. */
