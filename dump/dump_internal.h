@@ -197,6 +197,9 @@ struct dump_ctx {
 	 * addresses (kread_task_files, one program run a task), else kcmp's
 	 * (a call per comparison) where the kernel reader cannot tell them */
 	enum { DESC_UNDECIDED, DESC_BY_ADDRESS, DESC_BY_KCMP } desc_order;
+	/* the kernel reader could not tell which areas may have a NUMA policy
+	 * (dump_numa.c): each is asked (logged once) */
+	bool areas_unseen;
 
 	struct dump_inflight *inflight;
 	size_t ninflight, inflight_cap;
@@ -326,7 +329,7 @@ int dump_kstate_check(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 /* dump_numa.c: the NUMA policy of each area, asked in t's open process
  * session; dump_area_mempolicy hands the one of the area at start (or
  * NULL) over to its Vma */
-int dump_area_mempolicies(struct dump_task *t, struct ckpt_error *e);
+int dump_area_mempolicies(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 MemPolicy *dump_area_mempolicy(struct dump_task *t, uint64_t start);
 void dump_area_mempolicies_free(struct dump_task *t);
 

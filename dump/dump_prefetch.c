@@ -168,7 +168,7 @@ static void sum_mapped_files(struct prefetch *p, pid_t pid)
 	struct ckpt_error e = {0};
 	char path[128];
 
-	if (proc_parse_maps(pid, &l, &e) < 0)
+	if (proc_parse_maps_files(pid, &l, &e) < 0)
 		return;
 	for (size_t i = 0; i < l.n; i++) {
 		const struct proc_vma *v = &l.v[i];

@@ -1093,7 +1093,7 @@ static int dump_core(struct dump_ctx *c, struct dump_task *t, CoreEntry *core, s
 	if (r >= 0)
 		r = dump_threads_remote(t->pid, &t->rsys, core, e);
 	if (r >= 0)
-		r = dump_area_mempolicies(t, e);
+		r = dump_area_mempolicies(c, t, e);
 	/* closed here, so that the scratch and batch pages are gone before smaps is read */
 	if (t->rsys_open) {
 		struct ckpt_error tmp = {0};

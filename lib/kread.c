@@ -195,8 +195,8 @@ static int load_prog(uint32_t btf_id, const struct kprog *p, int *ret, struct ck
  * by task.tid, or every thread of a process by task.pid; in our pid
  * namespace) and return what it wrote (malloc'ed).
  */
-static int read_iter(int prog, const union bpf_iter_link_info *li, uint8_t **ret, size_t *ret_len,
-		     struct ckpt_error *e)
+static int read_iter_max(int prog, const union bpf_iter_link_info *li, bool one_read, uint8_t **ret,
+			 size_t *ret_len, struct ckpt_error *e)
 {
 	_cleanup_close_ int link = -1, iter = -1;
 	_cleanup_free_ uint8_t *out = NULL;
@@ -234,11 +234,20 @@ static int read_iter(int prog, const union bpf_iter_link_info *li, uint8_t **ret
 			return ckpt_err_errno(e, -errno, "kernel reader: reading its iterator");
 		if (n == 0)
 			break;
+		if (one_read && len)
+			return ckpt_err(e, -E2BIG,
+					"kernel reader: more output than one read holds");
 		len += (size_t)n;
 	}
 	*ret = TAKE_PTR(out);
 	*ret_len = len;
 	return 0;
+}
+
+static int read_iter(int prog, const union bpf_iter_link_info *li, uint8_t **ret, size_t *ret_len,
+		     struct ckpt_error *e)
+{
+	return read_iter_max(prog, li, false, ret, ret_len, e);
 }
 
 /*
@@ -529,6 +538,16 @@ static int offsets_from_btf(struct kread_offsets *o, struct ckpt_error *e)
 			ckpt_err_clear(e);
 			o->mm.mm_seq = UINT32_MAX;
 		}
+	}
+	/* the areas program (kread_task_areas): optional, as without NUMA */
+	if (kbtf_func_id(b, "bpf_iter_task_vma", &o->iter_vma_btf_id, e) < 0 ||
+	    member(b, "vm_area_struct", "vm_start", 8, &o->vma.vm_start, e) < 0 ||
+	    member(b, "vm_area_struct", "vm_file", 8, &o->vma.vm_file, e) < 0 ||
+	    member(b, "vm_area_struct", "vm_ops", 8, &o->vma.vm_ops, e) < 0 ||
+	    member(b, "vm_area_struct", "vm_policy", 8, &o->vma.vm_policy, e) < 0) {
+		pr_debug("kernel reader: no areas program (%s)\n", e->msg);
+		ckpt_err_clear(e);
+		o->iter_vma_btf_id = 0;
 	}
 	/* a kernel built without LSMs: no Landlock either (kread_task_state) */
 	if (member(b, "cred", "security", 8, &o->cred.security, e) < 0) {
@@ -1010,6 +1029,109 @@ int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_
 	if (best < 0)
 		return ckpt_err(e, -ENOENT, "pid %d holds no fd of that object", pid);
 	*ret_fd = best;
+	return 0;
+}
+
+/*
+ * The program over a task's areas: {magic, what it has (KREAD_AREA_*),
+ * vm_start} for each.
+ */
+static void task_areas_prog(struct kprog *p, const struct vma_offsets *o)
+{
+	const struct {
+		uint32_t off;
+		int32_t bit;
+	} ptrs[] = {{o->vm_policy, KREAD_AREA_POLICY},
+		    {o->vm_file, KREAD_AREA_FILE},
+		    {o->vm_ops, KREAD_AREA_OPS}};
+	unsigned out;
+
+	unsigned none;
+
+	mov_reg(p, BPF_REG_6, BPF_REG_1);
+	load(p, BPF_DW, BPF_REG_7, BPF_REG_6, 16);
+	out = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
+	mov_imm(p, BPF_REG_8, 0);
+	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++) {
+		unsigned null;
+
+		probe(p, -8, 8, BPF_REG_7, (int32_t)ptrs[i].off);
+		load(p, BPF_DW, BPF_REG_2, BPF_REG_10, -8);
+		null = jump_imm(p, BPF_JEQ, BPF_REG_2, 0);
+		emit(p, BPF_ALU64 | BPF_OR | BPF_K, BPF_REG_8, 0, 0, ptrs[i].bit);
+		land(p, null);
+	}
+	/* an area with none of them: nothing written (see kread_task_areas) */
+	none = jump_imm(p, BPF_JEQ, BPF_REG_8, 0);
+	store_imm(p, BPF_W, BPF_REG_10, -24, (int32_t)KREAD_MAGIC);
+	emit(p, BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_8, -20, 0);
+	probe(p, -16, 8, BPF_REG_7, (int32_t)o->vm_start);
+	seq_write(p, -24, 16);
+	{
+		unsigned exits[2] = {out, none};
+
+		prog_exit(p, exits, 2);
+	}
+}
+
+int kread_task_areas(struct kread **slot, pid_t pid, struct kread_area **ret, size_t *ret_n,
+		     struct ckpt_error *e)
+{
+	_cleanup_(kread_freep) struct kread *own = NULL;
+	union bpf_iter_link_info li = {0};
+	_cleanup_close_ int prog = -1;
+	_cleanup_free_ struct kread_area *v = NULL;
+	_cleanup_free_ uint8_t *out = NULL;
+	struct kprog p = {0};
+	struct kread *kr;
+	size_t len = 0, n;
+	int r;
+
+	/* tests: as on a kernel without the iterator */
+	if (ckpt_fault("kread-areas"))
+		return ckpt_err(e, -EOPNOTSUPP, "kernel reader: no areas (CKPT_FAULT=kread-areas)");
+	r = reader(slot, &own, &kr, e);
+	if (r < 0)
+		return r;
+	if (!kr->o.iter_vma_btf_id)
+		return ckpt_err(
+		    e, -EOPNOTSUPP,
+		    "kernel reader: no task_vma iterator or area policies in this kernel");
+	task_areas_prog(&p, &kr->o.vma);
+	r = load_prog(kr->o.iter_vma_btf_id, &p, &prog, e);
+	if (r < 0)
+		return r;
+	/*
+	 * In one read: the task_vma iterator of Linux 6.18, resumed by a
+	 * second read (past the 32 KiB its buffer holds, 2,048 areas), gave
+	 * the same areas again and again, forever. So only the areas that have
+	 * something are written, and more than one read holds is -E2BIG (the
+	 * caller then asks every area of the task).
+	 */
+	li.task.tid = (uint32_t)pid;
+	r = read_iter_max(prog, &li, true, &out, &len, e);
+	if (r < 0)
+		return ckpt_err_wrap(e, "pid %d's areas", pid);
+	if (len % 16)
+		return ckpt_err(e, -EIO, "kernel reader: %zu bytes of output, not its records",
+				len);
+	n = len / 16;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		uint32_t h[2];
+
+		memcpy(h, out + 16 * i, sizeof(h));
+		memcpy(&v[i].start, out + 16 * i + 8, sizeof(v[i].start));
+		if (h[0] != KREAD_MAGIC)
+			return ckpt_err(e, -EIO, "kernel reader: output not its record");
+		v[i].has = h[1];
+		if (i && v[i].start <= v[i - 1].start)
+			return ckpt_err(e, -EIO, "kernel reader: pid %d's areas out of order", pid);
+	}
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
 	return 0;
 }
 

@@ -110,6 +110,26 @@ struct kread_file {
 int kread_task_files(struct kread **slot, pid_t tid, struct kread_file **ret, size_t *ret_n,
 		     struct ckpt_error *e);
 
+/*
+ * The areas of process pid (in our pid namespace) that have something of
+ * their own, in address order: a NUMA policy (vm_policy), a file,
+ * operations (where a policy may come from instead: shared memory's). An
+ * area not listed has none of them, so the default policy, which
+ * get_mempolicy(MPOL_F_ADDR) would answer: one program run for every
+ * area, where asking the task costs a remote call per area. -EOPNOTSUPP:
+ * a kernel without NUMA or the task_vma iterator; -E2BIG: more such areas
+ * than one read of the iterator holds (about 2,000).
+ */
+#define KREAD_AREA_POLICY 1
+#define KREAD_AREA_FILE 2
+#define KREAD_AREA_OPS 4
+struct kread_area {
+	uint64_t start;
+	uint32_t has; /* KREAD_AREA_* */
+};
+int kread_task_areas(struct kread **slot, pid_t pid, struct kread_area **ret, size_t *ret_n,
+		     struct ckpt_error *e);
+
 /* What the kernel keeps of an inet socket that no call reads back. */
 struct kread_inet_state {
 	/* TCP: an urgent mark not read past yet (tcp_sock.urg_data), at this

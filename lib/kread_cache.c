@@ -41,7 +41,7 @@
 
 #define CACHE_MAGIC "ckptkro\n"
 /* bumped when what an offset means changes without the layout's size */
-#define CACHE_VERSION 1u
+#define CACHE_VERSION 2u
 
 struct cache_file {
 	char magic[8];

@@ -71,6 +71,12 @@ struct sem_offsets {
 	uint32_t list_proc; /* sem_undo_list.list_proc (its next first) */
 };
 
+/* ... and what the areas program reads (vm_policy UINT32_MAX: no NUMA;
+ * iter_vma_btf_id 0: no task_vma iterator) */
+struct vma_offsets {
+	uint32_t vm_start, vm_policy, vm_file, vm_ops;
+};
+
 /* Everything kread_open finds in the BTF: fixed for a boot. */
 struct kread_offsets {
 	uint32_t iter_btf_id;	   /* bpf_iter_task_file */
@@ -83,6 +89,8 @@ struct kread_offsets {
 	struct cred_offsets cred;
 	struct sem_offsets sem;
 	struct mm_offsets mm;
+	uint32_t iter_vma_btf_id; /* bpf_iter_task_vma */
+	struct vma_offsets vma;
 };
 
 struct kread;

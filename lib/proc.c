@@ -451,8 +451,8 @@ static int parse_maps(const char *text, const char *src, struct proc_vma_list *r
  * of that much fresh memory (docs/architecture.md, "Fresh memory").
  */
 #define MAPS_BUF (64 * 1024) /* a line: a path of PATH_MAX, each byte maybe "\012" */
-static int parse_maps_file(const char *src, size_t chunk, struct proc_vma_list *ret,
-			   struct ckpt_error *e)
+static int parse_maps_file(const char *src, size_t chunk, bool files_only,
+			   struct proc_vma_list *ret, struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *buf = malloc(MAPS_BUF);
@@ -483,13 +483,17 @@ static int parse_maps_file(const char *src, size_t chunk, struct proc_vma_list *
 		}
 		if (n == 0) {
 			buf[len] = '\0';
-			r = len ? parse_maps_line(&l, buf, src, ++no, e) : 0;
+			if (len && (!files_only || memchr(buf, '/', len)))
+				r = parse_maps_line(&l, buf, src, ++no, e);
 			break;
 		}
 		len += (size_t)n;
 		while (r >= 0 && (nl = memchr(start, '\n', len - (size_t)(start - buf)))) {
 			*nl = '\0';
-			r = parse_maps_line(&l, start, src, ++no, e);
+			++no;
+			/* (an area of no file has no path: no '/') */
+			if (!files_only || memchr(start, '/', (size_t)(nl - start)))
+				r = parse_maps_line(&l, start, src, no, e);
 			start = nl + 1;
 		}
 		if (r < 0)
@@ -518,7 +522,15 @@ int proc_parse_maps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e)
 		snprintf(src, sizeof(src), "/proc/%d/maps", (int)pid);
 	else
 		snprintf(src, sizeof(src), "/proc/self/maps");
-	return parse_maps_file(src, 0, ret, e);
+	return parse_maps_file(src, 0, false, ret, e);
+}
+
+int proc_parse_maps_files(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e)
+{
+	char src[64];
+
+	snprintf(src, sizeof(src), "/proc/%d/maps", (int)pid);
+	return parse_maps_file(src, 0, true, ret, e);
 }
 
 int proc_parse_smaps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e)
@@ -530,7 +542,7 @@ int proc_parse_smaps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	snprintf(src, sizeof(src), "/proc/%d/smaps", (int)pid);
-	return parse_maps_file(src, SMAPS_READ_CHUNK, ret, e);
+	return parse_maps_file(src, SMAPS_READ_CHUNK, false, ret, e);
 }
 
 bool proc_vma_has_flag(const struct proc_vma *vma, const char *flag)

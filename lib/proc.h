@@ -42,6 +42,9 @@ struct proc_vma_list {
 int proc_parse_maps_text(const char *text, struct proc_vma_list *ret, struct ckpt_error *e);
 /* Read /proc/PID/maps (pid 0: our own). */
 int proc_parse_maps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e);
+/* The areas of maps with a path ('/' in the line: files, deleted or not),
+ * the others skipped unparsed: the prefetch's mapped files */
+int proc_parse_maps_files(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e);
 /* Read /proc/PID/smaps. */
 int proc_parse_smaps(pid_t pid, struct proc_vma_list *ret, struct ckpt_error *e);
 void proc_vma_list_free(struct proc_vma_list *l);

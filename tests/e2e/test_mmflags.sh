@@ -8,8 +8,9 @@
 # map a fresh area every 100 ms and check VmLck, mincore, their filter and
 # the policies of two areas (one private, one shared): after --leave-running and after the restore nothing
 # changed (before the fix the restored processes mapped unlocked areas and
-# had the restorer's filter and no area policy). Forged values are refused
-# by the verifier.
+# had the restorer's filter and no area policy). The dump finds the same
+# policies whether the kernel reader tells which areas may have one or each
+# area is asked. Forged values are refused by the verifier.
 . "$(dirname "$0")/lib.sh"
 
 LOG=$T/mmflags.log
@@ -45,6 +46,25 @@ seen_ok_after()
 lines=$(line_count "$LOG")
 ckpt_dump "$M" "$T/lr.img" --leave-running
 seen_ok_after "$lines" "--leave-running"
+# the areas with a policy are the same whether the kernel reader says which
+# may have one or every area is asked (CKPT_FAULT=kread-areas)
+CKPT_FAULT=kread-areas ckpt_dump "$M" "$T/lr-ask.img" --leave-running
+policies() # DIR: "pid start policy" of every area with one
+{
+	local f
+	for f in "$1"/mm-*.img; do
+		"$CKPTCTL" show "$1" "${f##*/}" | "$PYTHON" -c '
+import json, sys
+for v in json.load(sys.stdin)["entries"][0].get("vmas", []):
+    if v.get("mempolicy"):
+        print(sys.argv[1], v["start"], json.dumps(v["mempolicy"], sort_keys=True))' "${f##*/}"
+	done
+}
+policies "$T/lr.img" >"$T/pol.reader"
+policies "$T/lr-ask.img" >"$T/pol.asked"
+# main's two areas, onfault's two, plain's shared one
+(($(wc -l <"$T/pol.reader") == 5)) || fail "not the 5 areas with a policy the workload made: $(cat "$T/pol.reader")"
+diff -u "$T/pol.asked" "$T/pol.reader" || fail "the kernel reader's areas gave other policies than asking each area"
 
 ckpt_dump "$M" "$T/img"
 assert_tree_gone "$M"

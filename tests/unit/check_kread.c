@@ -11,7 +11,8 @@
  * taken, passed), reuseport program and IPv6 flow labels; the Landlock
  * domains of a process's threads (none, one thread's, every thread's); the
  * count of a process's address space changes; the offsets kept for the
- * boot; the open file descriptions of an fd table.
+ * boot; the open file descriptions of an fd table; the areas that may
+ * have a NUMA policy.
  */
 #include <check.h>
 #include <dirent.h>
@@ -875,6 +876,61 @@ START_TEST(test_task_files)
 }
 END_TEST
 
+/*
+ * The areas with something of their own: one bound to a node (mbind), a
+ * file mapping; not a plain anonymous area. More of them than one read of
+ * the iterator holds: -E2BIG, at once (Linux 6.18's task_vma iterator
+ * repeats itself once resumed).
+ */
+static uint32_t area_has(const struct kread_area *v, size_t n, const void *at)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].start == (uint64_t)(uintptr_t)at)
+			return v[i].has;
+	return 0;
+}
+
+START_TEST(test_task_areas)
+{
+	_cleanup_(kread_freep) struct kread *kr = NULL;
+	_cleanup_free_ struct kread_area *v = NULL;
+	_cleanup_close_ int fd = open("/proc/self/exe", O_RDONLY);
+	unsigned long node0 = 1;
+	struct ckpt_error e = {0};
+	char *bound, *plain, *file, *many[3000];
+	size_t n = 0;
+
+	ck_assert_int_ge(fd, 0);
+	bound = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(bound, MAP_FAILED);
+	/* three areas: plain, bound, plain (a policy splits them) */
+	plain = bound + 2 * 4096;
+	bound += 4096;
+	ck_assert_int_eq(syscall(SYS_mbind, bound, 4096, 2 /* MPOL_BIND */, &node0, 64, 0), 0);
+	file = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+	ck_assert_ptr_ne(file, MAP_FAILED);
+	ck_assert_msg(kread_task_areas(&kr, getpid(), &v, &n, &e) == 0, "%s", e.msg);
+	for (size_t i = 1; i < n; i++)
+		ck_assert_uint_gt(v[i].start, v[i - 1].start);
+	ck_assert_uint_eq(area_has(v, n, bound), KREAD_AREA_POLICY);
+	ck_assert_uint_eq(area_has(v, n, plain), 0);
+	ck_assert_uint_eq(area_has(v, n, file) & KREAD_AREA_FILE, KREAD_AREA_FILE);
+	free(v);
+	v = NULL;
+	/* the same page of a file, 3,000 times: not merged, each listed */
+	for (size_t i = 0; i < 3000; i++) {
+		many[i] = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+		ck_assert_ptr_ne(many[i], MAP_FAILED);
+	}
+	ck_assert_int_eq(kread_task_areas(&kr, getpid(), &v, &n, &e), -E2BIG);
+	ck_assert_ptr_nonnull(strstr(e.msg, "one read"));
+	for (size_t i = 0; i < 3000; i++)
+		munmap(many[i], 4096);
+	munmap(bound - 4096, 3 * 4096);
+	munmap(file, 4096);
+}
+END_TEST
+
 static Suite *kread_suite(void)
 {
 	Suite *s = suite_create("kread");
@@ -895,6 +951,7 @@ static Suite *kread_suite(void)
 	tcase_add_test(tc, test_inet_state);
 	tcase_add_test(tc, test_offsets_cache);
 	tcase_add_test(tc, test_task_files);
+	tcase_add_test(tc, test_task_areas);
 	suite_add_tcase(s, tc);
 	return s;
 }
