@@ -1032,6 +1032,41 @@ int kread_fd_by_private(struct kread **slot, pid_t pid, uint64_t priv, int *ret_
 	return 0;
 }
 
+/* What the areas and fds programs write: {magic, a 32-bit word, a 64-bit value}. */
+struct rec16 {
+	uint32_t word;
+	uint64_t value;
+};
+
+/* out's len bytes as such records into *ret, each checked for the magic. */
+static int records16(const uint8_t *out, size_t len, struct rec16 **ret, size_t *ret_n,
+		     struct ckpt_error *e)
+{
+	size_t n = len / 16;
+	struct rec16 *v;
+
+	if (len % 16)
+		return ckpt_err(e, -EIO, "kernel reader: %zu bytes of output, not its records",
+				len);
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		uint32_t h[2];
+
+		memcpy(h, out + 16 * i, sizeof(h));
+		memcpy(&v[i].value, out + 16 * i + 8, sizeof(v[i].value));
+		v[i].word = h[1];
+		if (h[0] != KREAD_MAGIC) {
+			free(v);
+			return ckpt_err(e, -EIO, "kernel reader: output not its record");
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 /*
  * The program over a task's areas: {magic, what it has (KREAD_AREA_*),
  * vm_start} for each.
@@ -1081,6 +1116,7 @@ int kread_task_areas(struct kread **slot, pid_t pid, struct kread_area **ret, si
 	union bpf_iter_link_info li = {0};
 	_cleanup_close_ int prog = -1;
 	_cleanup_free_ struct kread_area *v = NULL;
+	_cleanup_free_ struct rec16 *recs = NULL;
 	_cleanup_free_ uint8_t *out = NULL;
 	struct kprog p = {0};
 	struct kread *kr;
@@ -1112,21 +1148,14 @@ int kread_task_areas(struct kread **slot, pid_t pid, struct kread_area **ret, si
 	r = read_iter_max(prog, &li, true, &out, &len, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d's areas", pid);
-	if (len % 16)
-		return ckpt_err(e, -EIO, "kernel reader: %zu bytes of output, not its records",
-				len);
-	n = len / 16;
+	r = records16(out, len, &recs, &n, e);
+	if (r < 0)
+		return r;
 	v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		uint32_t h[2];
-
-		memcpy(h, out + 16 * i, sizeof(h));
-		memcpy(&v[i].start, out + 16 * i + 8, sizeof(v[i].start));
-		if (h[0] != KREAD_MAGIC)
-			return ckpt_err(e, -EIO, "kernel reader: output not its record");
-		v[i].has = h[1];
+		v[i] = (struct kread_area){.start = recs[i].value, .has = recs[i].word};
 		if (i && v[i].start <= v[i - 1].start)
 			return ckpt_err(e, -EIO, "kernel reader: pid %d's areas out of order", pid);
 	}
@@ -1157,6 +1186,7 @@ int kread_task_files(struct kread **slot, pid_t tid, struct kread_file **ret, si
 {
 	_cleanup_(kread_freep) struct kread *own = NULL;
 	_cleanup_free_ struct kread_file *v = NULL;
+	_cleanup_free_ struct rec16 *recs = NULL;
 	_cleanup_free_ uint8_t *out = NULL;
 	struct kprog p = {0};
 	struct kread *kr;
@@ -1174,21 +1204,16 @@ int kread_task_files(struct kread **slot, pid_t tid, struct kread_file **ret, si
 	r = run_iter(kr->o.iter_btf_id, tid, &p, &out, &len, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "thread %d's files", tid);
-	if (len % 16)
-		return ckpt_err(e, -EIO, "kernel reader: %zu bytes of output, not its records",
-				len);
-	n = len / 16;
+	r = records16(out, len, &recs, &n, e);
+	if (r < 0)
+		return r;
 	v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		uint32_t h[2];
-
-		memcpy(h, out + 16 * i, sizeof(h));
-		memcpy(&v[i].file, out + 16 * i + 8, sizeof(v[i].file));
-		if (h[0] != KREAD_MAGIC || !v[i].file)
+		v[i] = (struct kread_file){.fd = (int)recs[i].word, .file = recs[i].value};
+		if (!v[i].file)
 			return ckpt_err(e, -EIO, "kernel reader: output not its record");
-		v[i].fd = (int)h[1];
 		if (i && v[i].fd <= v[i - 1].fd)
 			return ckpt_err(e, -EIO, "kernel reader: thread %d's fds out of order",
 					tid);
