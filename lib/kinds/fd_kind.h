@@ -232,7 +232,8 @@ int fd_kinds_dump_recheck(const struct fd_dump_view *v, struct ckpt_error *e);
 void fd_kinds_dump_undo(const struct fd_dump_view *v);
 /* Human name of what an fd is ("pipe", "unix socket", "eventfd", "tty /dev/pts/3"...). */
 const char *fd_probe_describe(const struct fd_probe *p, char *buf, size_t len);
-/* Fill a probe for fd of pid (pidfd for pidfd_getfd). */
+/* Fill a probe for fd of pid (pidfd for pidfd_getfd); fd_probe_release
+ * closes its copy and frees its fdinfo text. */
 int fd_probe_fill(int pidfd, pid_t pid, int fd, struct fd_probe *ret, struct ckpt_error *e);
 void fd_probe_release(struct fd_probe *p);
 /* Free the fields a kind's dump allocated (path, ident); fe itself is not freed. */

@@ -808,6 +808,9 @@ START_TEST(test_describe_without_copy)
 	ck_assert_str_eq(fd_probe_describe(&p, buf, sizeof(buf)), want);
 	/* a short buffer is cut, not overrun */
 	ck_assert_str_eq(fd_probe_describe(&p, buf, 5), "sock");
+	fd_probe_release(&p);
+	close(sv[0]);
+	close(sv[1]);
 }
 END_TEST
 
