@@ -91,6 +91,22 @@ start()
 finish() { wait_until gone "$PID" && wait_until session_gone "$PID" || die "pid $PID still there"; }
 stop() { kill -KILL -- "-$PID" 2>/dev/null; wait_until gone "$PID"; PID=; rm -rf "$W/img"; }
 
+# dump_restore TOOL WHAT: the program PID started, a killing dump and the
+# restore, timed (DUMP_US, RESTORE_US); then the restored program is stopped
+dump_restore()
+{
+	local tool=$1 t0
+	t0=$(us)
+	dump "$tool" "$PID" "$W/img"
+	DUMP_US=$(($(us) - t0))
+	finish
+	t0=$(us)
+	restore "$tool" "$W/img"
+	RESTORE_US=$(($(us) - t0))
+	gone "$PID" && die "$tool: $2 not running after its restore"
+	stop
+}
+
 # memory TOOL MIB: sets FROZEN_US DUMP_US RESTORE_US
 memory()
 {
@@ -107,31 +123,15 @@ memory()
 	rm -rf "$W/lr"
 	gone "$PID" && die "$tool: the program is gone after a --leave-running dump"
 	"$W/touch" back $((mib + mib / 4)) || die "touch back failed"
-	t0=$(us)
-	dump "$tool" "$PID" "$W/img"
-	DUMP_US=$(($(us) - t0))
-	finish
-	t0=$(us)
-	restore "$tool" "$W/img"
-	RESTORE_US=$(($(us) - t0))
-	gone "$PID" && die "$tool: the program is not running after its restore"
-	stop
+	dump_restore "$tool" "$mib MiB"
 }
 
 # scale TOOL KIND N: sets DUMP_US RESTORE_US
 scale()
 {
-	local tool=$1 kind=$2 n=$3 t0
+	local tool=$1 kind=$2 n=$3
 	start "$W/scale" "$kind" "$n" "$W/ready"
-	t0=$(us)
-	dump "$tool" "$PID" "$W/img"
-	DUMP_US=$(($(us) - t0))
-	finish
-	t0=$(us)
-	restore "$tool" "$W/img"
-	RESTORE_US=$(($(us) - t0))
-	gone "$PID" && die "$tool: $kind $n not running after its restore"
-	stop
+	dump_restore "$tool" "$kind $n"
 }
 
 rows=()

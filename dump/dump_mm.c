@@ -911,12 +911,16 @@ static void pm_group_release(struct pm_group *g)
 	free(g->v);
 }
 
+/* A private mapping of a file: its pages are the file's until written. */
+static bool private_file(const Vma *vma)
+{
+	return vma->kind == VMA_KIND__VMA_FILE_PRIVATE || vma->kind == VMA_KIND__VMA_SHMEM_PRIVATE;
+}
+
 /* Areas of one walk: anonymous (no file page to tell apart), no guard pages. */
 static bool groupable(const Vma *vma)
 {
-	return vma_kind_has_pages(vma->kind) && vma->kind != VMA_KIND__VMA_FILE_PRIVATE &&
-	       vma->kind != VMA_KIND__VMA_SHMEM_PRIVATE &&
-	       !(vma->vmflags && strstr(vma->vmflags, "gu"));
+	return vma_kind_has_pages(vma->kind) && !private_file(vma) && !vma_vmflag(vma, "gu");
 }
 
 /*
@@ -1091,7 +1095,7 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 		 ret_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED | (file ? PMSCAN_IS_FILE : 0);
 
 	/* "gu": guard regions (MADV_GUARD_INSTALL) may have been installed */
-	if (vma->vmflags && strstr(vma->vmflags, "gu")) {
+	if (vma_vmflag(vma, "gu")) {
 		anyof |= PMSCAN_IS_GUARD;
 		ret_mask |= PMSCAN_IS_GUARD;
 	}
@@ -1178,8 +1182,7 @@ static int cow_windows(struct cow_src *cs, const Vma *vma, struct cow_win **ret,
 				    &(struct cow_win){
 					.start = ps > vma->start ? ps : vma->start,
 					.end = pe < vma->end ? pe : vma->end,
-					.parent_file = p->kind == VMA_KIND__VMA_FILE_PRIVATE ||
-						       p->kind == VMA_KIND__VMA_SHMEM_PRIVATE,
+					.parent_file = private_file(p),
 				    },
 				    e);
 		at = pe;
@@ -1194,8 +1197,7 @@ static int cow_windows(struct cow_src *cs, const Vma *vma, struct cow_win **ret,
 static int scan_vma(struct dump_task *t, int pmfd, const Vma *vma, uint64_t *pm, struct cow_src *cs,
 		    const struct pm_group *g, struct ckpt_error *e)
 {
-	bool file =
-	    vma->kind == VMA_KIND__VMA_FILE_PRIVATE || vma->kind == VMA_KIND__VMA_SHMEM_PRIVATE;
+	bool file = private_file(vma);
 	_cleanup_free_ struct cow_win *win = NULL;
 	struct run_acc a = {.t = t, .cow = cs, .vma = vma};
 	int r;
