@@ -39,6 +39,7 @@ struct arena {
 	unsigned char *base;
 	size_t size; /* mapped, a multiple of the page size */
 	size_t used;
+	size_t populated; /* [0, populated) has its pages (arena_alloc) */
 	size_t spilled; /* bytes malloc gave once it was full */
 	ProtobufCAllocator pb;
 };
@@ -55,6 +56,8 @@ void arena_fini(struct arena *a);
 /* n bytes aligned for any type, or NULL if the arena is full. */
 void *arena_alloc(struct arena *a, size_t n);
 bool arena_owns(const struct arena *a, const void *p);
+/* Everything unpacked is in the mapping: arena_fini frees it all, no message needs walking. */
+bool arena_holds_all(const struct arena *a);
 /* Start what comes next on a page of its own; the offset it starts at. */
 size_t arena_page_break(struct arena *a);
 /*

@@ -145,13 +145,38 @@ static int open_mapped_file(struct restore_ctx *ctx, struct rfile *f)
 	return 0;
 }
 
+/*
+ * The entry each kind verified last (for the kinds with verify_same), in
+ * files order: a tree's many fds of one file are mostly side by side.
+ */
+struct verified {
+	const struct fd_kind *kind;
+	const FileEntry *fe;
+};
+
+static bool verified_already(struct verified *last, size_t n, const struct rfile *f)
+{
+	for (size_t k = 0; k < n && f->kind->verify_same; k++) {
+		if (last[k].kind == f->kind || !last[k].kind) {
+			bool same = last[k].kind && f->kind->verify_same(last[k].fe, f->fe);
+
+			last[k] = (struct verified){f->kind, f->fe};
+			return same;
+		}
+	}
+	return false;
+}
+
 static int check_files(struct restore_ctx *ctx)
 {
+	struct verified last[8] = {0};
+
 	for (size_t i = 0; i < ctx->nfiles; i++) {
 		struct rfile *f = &ctx->files[i];
 		int r;
 
-		if ((f->used_by_fd || f->in_flight) && f->kind->verify) {
+		if ((f->used_by_fd || f->in_flight) && f->kind->verify &&
+		    !verified_already(last, ARRAY_SIZE(last), f)) {
 			r = f->kind->verify(f->fe, &ctx->err);
 			if (r < 0)
 				return ckpt_err_wrap(&ctx->err, "file id %u", f->fe->id);

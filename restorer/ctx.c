@@ -113,19 +113,23 @@ void restore_ctx_init(struct restore_ctx *ctx, const struct restore_opts *opts)
 	ctx->caps_lowered = getuid() != 0; /* as main.c: caps_lower_all */
 }
 
-static void task_free(struct rtask *t, ProtobufCAllocator *a)
+static void task_free(struct rtask *t, struct arena *arena)
 {
+	ProtobufCAllocator *a = arena->base ? &arena->pb : NULL;
+
 	if (t->pst)
 		protobuf_c_message_free_unpacked(&t->pst->base, NULL);
 	/* (only what did not fit in the arena is freed one by one) */
-	if (t->core)
-		protobuf_c_message_free_unpacked(&t->core->base, a);
-	if (t->mm)
-		protobuf_c_message_free_unpacked(&t->mm->base, a);
-	for (size_t i = 0; i < t->n_pagemap; i++)
-		protobuf_c_message_free_unpacked(&t->pagemap[i]->base, a);
-	for (size_t i = 0; i < t->n_fds; i++)
-		protobuf_c_message_free_unpacked(&t->fds[i]->base, a);
+	if (!arena_holds_all(arena)) {
+		if (t->core)
+			protobuf_c_message_free_unpacked(&t->core->base, a);
+		if (t->mm)
+			protobuf_c_message_free_unpacked(&t->mm->base, a);
+		for (size_t i = 0; i < t->n_pagemap; i++)
+			protobuf_c_message_free_unpacked(&t->pagemap[i]->base, a);
+		for (size_t i = 0; i < t->n_fds; i++)
+			protobuf_c_message_free_unpacked(&t->fds[i]->base, a);
+	}
 	rqueue_drop(t);
 	free(t->pagemap);
 	free(t->table);
@@ -146,21 +150,19 @@ static void task_free(struct rtask *t, ProtobufCAllocator *a)
 void restore_ctx_free(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++)
-		task_free(&ctx->tasks[i], ctx->arena.base ? &ctx->arena.pb : NULL);
+		task_free(&ctx->tasks[i], &ctx->arena);
 	arena_fini(&ctx->arena);
 	free(ctx->tasks);
 	free(ctx->by_pid);
 	for (size_t i = 0; i < ctx->nzombies; i++)
 		protobuf_c_message_free_unpacked(&ctx->zombies[i]->base, NULL);
 	free(ctx->zombies);
-	for (size_t i = 0; i < ctx->nfiles; i++) {
-		struct rfile *f = &ctx->files[i];
-
-		closep(&f->obj_fd);
-		closep(&f->map_fd);
-		if (f->fe)
-			protobuf_c_message_free_unpacked(&f->fe->base, NULL);
-	}
+	files_close(ctx);
+	for (size_t i = 0; i < ctx->nfiles && !arena_holds_all(&ctx->files_arena); i++)
+		if (ctx->files[i].fe)
+			protobuf_c_message_free_unpacked(&ctx->files[i].fe->base,
+							 &ctx->files_arena.pb);
+	arena_fini(&ctx->files_arena);
 	free(ctx->files);
 	for (size_t i = 0; i < ctx->n_deleted_cwds; i++)
 		closep(&ctx->deleted_cwds[i].fd);

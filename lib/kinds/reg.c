@@ -112,6 +112,13 @@ static int reg_verify(const FileEntry *fe, struct ckpt_error *e)
 	return reg_check_stat(fe, &st, &sfs, e);
 }
 
+/* A position no further than a's: a's check of the size covers it. */
+static bool reg_verify_same(const FileEntry *a, const FileEntry *b)
+{
+	return a->type == b->type && !a->has_shmem_id && !b->has_shmem_id && a->path && b->path &&
+	       (b->has_pos ? b->pos : 0) <= (a->has_pos ? a->pos : 0) && !strcmp(a->path, b->path);
+}
+
 static int reg_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = -1;
@@ -150,5 +157,6 @@ const struct fd_kind fd_kind_reg = {
     .describe = reg_describe,
     .dump = reg_dump,
     .verify = reg_verify,
+    .verify_same = reg_verify_same,
     .open = reg_open,
 };

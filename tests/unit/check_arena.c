@@ -126,6 +126,41 @@ START_TEST(test_pages)
 }
 END_TEST
 
+/* Pages of [p, p + n) the process has (mincore). */
+static size_t resident(const unsigned char *p, size_t n)
+{
+	unsigned char vec[256];
+	size_t k = 0;
+
+	ck_assert_uint_le(n / PG, sizeof(vec));
+	ck_assert_int_eq(mincore((void *)p, n, vec), 0);
+	for (size_t i = 0; i < n / PG; i++)
+		k += vec[i] & 1;
+	return k;
+}
+
+/* What is handed out has its pages, and some ahead (16 KiB, up to 256 KiB
+ * once the arena is that big), without a fault each (arena.c populate_to);
+ * the rest of the mapping has none yet. */
+START_TEST(test_populated)
+{
+	struct ckpt_error e = {0};
+	struct arena a;
+
+	ck_assert_int_eq(arena_init(&a, 192 * PG, true, &e), 0);
+	ck_assert_uint_eq(resident(a.base, 192 * PG), 0);
+	ck_assert_ptr_nonnull(arena_alloc(&a, 100));
+	ck_assert_uint_eq(resident(a.base, 192 * PG), 1 + 4);
+	ck_assert_ptr_nonnull(arena_alloc(&a, (256u << 10) + PG));
+	/* up to 66 pages handed out, 5 ahead (as many as were used) */
+	ck_assert_uint_eq(resident(a.base, 192 * PG), 66 + 5);
+	ck_assert_ptr_nonnull(arena_alloc(&a, 100 * PG));
+	/* 166 pages handed out, 71 ahead: the mapping ends before */
+	ck_assert_uint_eq(resident(a.base, 192 * PG), 192);
+	arena_fini(&a);
+}
+END_TEST
+
 /* In a forked child: is the page at p mapped, and does it hold c? */
 static int child_sees(const char *p, char c)
 {
@@ -179,6 +214,7 @@ static Suite *arena_suite(void)
 	tcase_add_test(tc, test_pb_spill);
 	tcase_add_test(tc, test_inherit);
 	tcase_add_test(tc, test_pages);
+	tcase_add_test(tc, test_populated);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -111,7 +111,7 @@ static void fixture_init(struct fixture *fx, const struct plan_case *c)
 		fx->fe[i].id = tf->id;
 		fx->fe[i].type = tf->type;
 		fx->fe[i].path = (char *)tf->path;
-		*f = (struct rfile){.fe = &fx->fe[i], .obj_fd = -1, .map_fd = -1};
+		*f = (struct rfile){.fe = &fx->fe[i], .id = tf->id, .obj_fd = -1, .map_fd = -1};
 		f->used_by_fd = tf->by_fd;
 		f->used_by_map = tf->by_map;
 		if (tf->by_fd)
