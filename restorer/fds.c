@@ -120,9 +120,11 @@ static int fd_layout_init(struct restore_ctx *ctx)
 
 			ctx->fd_taken[nr] = true;
 			/* (terminals are made in pairs by tty.c, at spare numbers) */
-			if (f->direct_nr == -1 && !f->in_flight && !(f->kind && f->kind->open_in_task))
+			if (f->direct_nr == -1 && !f->in_flight &&
+			    !(f->kind && f->kind->open_in_task)) {
 				f->direct_nr = nr;
-			else if (f->direct_nr != nr)
+				f->direct_cloexec = t->fds[k]->cloexec;
+			} else if (f->direct_nr != nr)
 				f->direct_nr = -2; /* held at two numbers, or not for P to make */
 		}
 	}
@@ -161,8 +163,15 @@ static int open_object(struct restore_ctx *ctx, struct rfile *f, struct ckpt_err
 	struct kind_open *ko = fo->ko;
 	size_t i;
 
-	if (!f->kind->open_shared)
-		return f->kind->open(f->fe, &f->obj_fd, e);
+	if (!f->kind->open_shared) {
+		/* with the flag of the fds at its number (else a spare one: any) */
+		int fd_flags = f->direct_nr >= 0 && !f->direct_cloexec ? 0 : O_CLOEXEC;
+		int r = f->kind->open(f->fe, fd_flags, &f->obj_fd, e);
+
+		f->obj_flag_known = r >= 0;
+		f->obj_cloexec = fd_flags != 0;
+		return r;
+	}
 	for (i = 0; i < fo->nko && ko[i].kind != f->kind; i++)
 		;
 	if (i == fo->nko) {
@@ -189,15 +198,26 @@ static int open_one(struct restore_ctx *ctx, struct rfile *f)
 		r = open_object(ctx, f, &ctx->err);
 	if (r < 0)
 		return ckpt_err_wrap(&ctx->err, "file id %u (%s)", f->fe->id, f->fe->path);
-	if (f->direct_nr >= 0 && f->obj_fd != f->direct_nr && fd_free_in_p(f->direct_nr)) {
-		if (dup3(f->obj_fd, f->direct_nr, O_CLOEXEC) < 0)
-			return ckpt_err_errno(&ctx->err, -errno, "file id %u (%s): dup3 to fd %d",
+	/* mostly made right at its number already: it was the lowest free one */
+	if (f->direct_nr >= 0 && f->obj_fd != f->direct_nr) {
+		/* to its number if that is free in P (else the lowest free one above) */
+		int nr =
+		    fcntl(f->obj_fd, f->direct_cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, f->direct_nr);
+
+		if (nr < 0)
+			return ckpt_err_errno(&ctx->err, -errno, "file id %u (%s): dup to fd %d",
 					      f->fe->id, f->fe->path, f->direct_nr);
-		close(f->obj_fd);
-		f->obj_fd = f->direct_nr;
-	} else if (f->obj_fd != f->direct_nr) {
-		r = fd_spare(ctx, &f->obj_fd, f->fe->path);
+		if (nr == f->direct_nr) {
+			close(f->obj_fd);
+			f->obj_fd = nr;
+			f->obj_flag_known = true;
+			f->obj_cloexec = f->direct_cloexec;
+		} else {
+			close(nr);
+		}
 	}
+	if (f->obj_fd != f->direct_nr)
+		r = fd_spare(ctx, &f->obj_fd, f->fe->path);
 	pr_debug("file %u %s: fd %d", f->fe->id, f->fe->path, f->obj_fd);
 	return r;
 }
@@ -590,7 +610,10 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 			if (r < 0)
 				return r;
 		}
-		if (obj_fd == (int)fd->fd) /* made right at its number */
+		if (obj_fd == f->obj_fd && obj_fd == (int)fd->fd && f->obj_flag_known &&
+		    f->obj_cloexec == fd->cloexec)
+			r = 0;			/* made right at its number, with its flag */
+		else if (obj_fd == (int)fd->fd) /* made right at its number */
 			r = fcntl(obj_fd, F_SETFD, fd->cloexec ? FD_CLOEXEC : 0);
 		else
 			r = dup3(obj_fd, (int)fd->fd, fd->cloexec ? O_CLOEXEC : 0);

@@ -221,8 +221,8 @@ static int parse_tty_fd(const char *s)
  */
 static void keep_fds(const struct restore_opts *o, int dir_fd, int flags)
 {
-	int fds[] = {dir_fd,	   o->progress_fd, o->commit_fds[0],   o->commit_fds[1],
-		     o->client_fd, o->hold_fd,	   o->caller_cgroup_fd};
+	int fds[] = {dir_fd,	   o->progress_fd, o->commit_fds[0],	o->commit_fds[1],
+		     o->client_fd, o->hold_fd,	   o->caller_cgroup_fd, o->tty_fd};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -244,7 +244,11 @@ static void run_again(char **argv, const struct restore_opts *o, int dir_fd, str
 	pr_info("%s; running again", e->msg);
 	snprintf(buf, sizeof(buf), "%d", attempt + 1);
 	setenv(RESTORE_ATTEMPT_ENV, buf, 1);
-	/* the fds of our arguments must survive the exec */
+	/* Nothing else crosses the exec: the objects P makes at the tree's
+	 * numbers have the tree's FD_CLOEXEC (fds.c), and a collision comes
+	 * before they are made, but an fd of ours left open would sit at a
+	 * number the next run needs. The fds of our arguments must survive. */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	keep_fds(o, dir_fd, 0);
 	execv("/proc/self/exe", argv);
 	keep_fds(o, dir_fd, FD_CLOEXEC);

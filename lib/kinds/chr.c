@@ -122,7 +122,7 @@ static bool chr_verify_same(const FileEntry *a, const FileEntry *b)
 	       b->path && !strcmp(a->path, b->path);
 }
 
-static int chr_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int chr_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
@@ -135,7 +135,7 @@ static int chr_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	/* O_NOCTTY: never let a reopened device become a controlling terminal. */
-	r = fdk_reopen(fe, O_NOCTTY, &fd, e);
+	r = fdk_reopen(fe, O_NOCTTY | (uint32_t)(fd_flags & O_CLOEXEC), &fd, e);
 	if (r < 0)
 		return r;
 	if (fstat(fd, &st) < 0)

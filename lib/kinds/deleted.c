@@ -220,7 +220,7 @@ static int create_unnamed(const FileEntry *fe, int *ret_fd, struct ckpt_error *e
 	return 0;
 }
 
-static int deleted_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int deleted_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	_cleanup_close_ int tmp = -1;
 	_cleanup_close_ int fd = -1;
@@ -246,7 +246,7 @@ static int deleted_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 	flags = fdk_open_flags(fe->has_flags ? fe->flags : O_RDONLY);
 	flags &= ~(uint32_t)(O_DIRECTORY | O_NOFOLLOW);
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", tmp);
-	fd = file_open_noatime(self, (int)(flags | O_CLOEXEC));
+	fd = file_open_noatime(self, (int)flags | (fd_flags & O_CLOEXEC));
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "cannot reopen deleted file %s (flags 0%o)",
 				      fe->path, flags);

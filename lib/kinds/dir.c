@@ -113,7 +113,7 @@ static int dir_verify(const FileEntry *fe, struct ckpt_error *e)
 	return 0;
 }
 
-static int dir_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int dir_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = -1;
 	int r;
@@ -124,7 +124,7 @@ static int dir_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 	r = fdk_check_entry(fe, FILE_TYPE__FILE_DIR, e);
 	if (r < 0)
 		return r;
-	r = fdk_reopen(fe, O_DIRECTORY, &fd, e);
+	r = fdk_reopen(fe, O_DIRECTORY | (uint32_t)(fd_flags & O_CLOEXEC), &fd, e);
 	if (r < 0)
 		return r;
 	if (!(fe->flags & O_PATH)) {
@@ -189,7 +189,7 @@ static int dir_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *re
 	char self[64];
 
 	if (!entry_deleted(fe))
-		return dir_open(fe, ret_fd, e);
+		return dir_open(fe, O_CLOEXEC, ret_fd, e);
 	r = ckpt_fault_inject("dir-open", e);
 	if (r >= 0)
 		r = dir_verify(fe, e);

@@ -183,7 +183,7 @@ static int epoll_verify(const FileEntry *fe, struct ckpt_error *e)
 }
 
 /* An empty instance; install fills it inside the owner task. */
-static int epoll_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int epoll_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = -1;
 	int r;
@@ -193,7 +193,7 @@ static int epoll_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 		r = epoll_check(fe, e);
 	if (r < 0)
 		return r;
-	fd = epoll_create1(EPOLL_CLOEXEC);
+	fd = epoll_create1(fd_flags & O_CLOEXEC ? EPOLL_CLOEXEC : 0);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "epoll_create1");
 	r = fdk_set_nonblock(fd, fe, e);

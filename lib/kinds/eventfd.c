@@ -86,7 +86,7 @@ static int eventfd_verify(const FileEntry *fe, struct ckpt_error *e)
 	return r < 0 ? r : eventfd_check(fe, e);
 }
 
-static int eventfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int eventfd_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	const EventfdEntry *ev = fe->eventfd;
 	_cleanup_close_ int fd = -1;
@@ -98,7 +98,8 @@ static int eventfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	/* non-blocking while we fill it; the saved flags are set last */
-	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | (ev->semaphore ? EFD_SEMAPHORE : 0));
+	fd = eventfd(0, (fd_flags & O_CLOEXEC ? EFD_CLOEXEC : 0) | EFD_NONBLOCK |
+			    (ev->semaphore ? EFD_SEMAPHORE : 0));
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "eventfd");
 	if (ev->count && write(fd, &ev->count, sizeof(ev->count)) != sizeof(ev->count))

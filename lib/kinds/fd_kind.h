@@ -175,10 +175,13 @@ struct fd_kind {
 	bool (*verify_same)(const FileEntry *a, const FileEntry *b);
 	/*
 	 * Restore: create the open file description in the restorer (flags,
-	 * position). NULL for kinds that only have open_shared: every kind has
-	 * one of the two.
+	 * position), its fd close-on-exec exactly when fd_flags has O_CLOEXEC:
+	 * the restorer makes an object right at the number the tasks' fds have,
+	 * with their flag, and no task then sets it with an fcntl of its own
+	 * (restorer/fds.c). NULL for kinds that only have open_shared: every
+	 * kind has one of the two.
 	 */
-	int (*open)(const FileEntry *fe, int *ret_fd, struct ckpt_error *e);
+	int (*open)(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e);
 	/*
 	 * Optional. Dump: called once after every fd of the tree was dumped,
 	 * for what spans several fds (the two ends of a pipe, data saved

@@ -142,7 +142,7 @@ int fdk_check_entry(const FileEntry *fe, FileType type, struct ckpt_error *e)
 
 int fdk_reopen(const FileEntry *fe, uint32_t extra, int *ret_fd, struct ckpt_error *e)
 {
-	uint32_t flags = fdk_open_flags(fe->has_flags ? fe->flags : O_RDONLY) | extra | O_CLOEXEC;
+	uint32_t flags = fdk_open_flags(fe->has_flags ? fe->flags : O_RDONLY) | extra;
 	int fd;
 
 	/* O_NOATIME needs ownership of the file or CAP_FOWNER; the rest matters more. */
@@ -212,6 +212,13 @@ int fdk_set_nonblock(int fd, const FileEntry *fe, struct ckpt_error *e)
 
 	if (fl < 0 || fcntl(fd, F_SETFL, (fl & ~O_NONBLOCK) | nb) < 0)
 		return ckpt_err_errno(e, -errno, "%s: setting O_NONBLOCK (F_SETFL)", fe->path);
+	return 0;
+}
+
+int fdk_set_fd_flags(int fd, int fd_flags, const FileEntry *fe, struct ckpt_error *e)
+{
+	if (!(fd_flags & O_CLOEXEC) && fcntl(fd, F_SETFD, 0) < 0)
+		return ckpt_err_errno(e, -errno, "%s: clearing FD_CLOEXEC", fe->path);
 	return 0;
 }
 

@@ -41,8 +41,9 @@ int fdk_dump_common(const struct fd_probe *p, FileType type, FileEntry *fe, stru
 /* Images are not trusted: the saved path must be absolute, sane and of type. */
 int fdk_check_entry(const FileEntry *fe, FileType type, struct ckpt_error *e);
 /*
- * open(path, saved flags | extra | O_CLOEXEC) without creating or truncating
- * anything; O_NOATIME is dropped where the kernel does not allow it to us.
+ * open(path, saved flags | extra) without creating or truncating anything
+ * (extra: O_CLOEXEC if the fd is to have it); O_NOATIME is dropped where
+ * the kernel does not allow it to us.
  */
 int fdk_reopen(const FileEntry *fe, uint32_t extra, int *ret_fd, struct ckpt_error *e);
 /* lseek to the saved position; "what" names the file in the error. */
@@ -53,6 +54,8 @@ int fdk_read_fdinfo(const struct fd_probe *p, char **ret, struct ckpt_error *e);
 int fdk_grab_fd(pid_t pid, int fd, struct ckpt_error *e);
 /* Set or clear O_NONBLOCK on fd as the entry's saved flags say. */
 int fdk_set_nonblock(int fd, const FileEntry *fe, struct ckpt_error *e);
+/* An fd made close-on-exec given the flag fd_flags asks for (fd_kind.open). */
+int fdk_set_fd_flags(int fd, int fd_flags, const FileEntry *fe, struct ckpt_error *e);
 /* Free the sub-message of every kind (struct fd_kind.entry_field) set in fe. */
 void fd_kinds_free_entry_fields(FileEntry *fe);
 /* The number after "key" at the start of a line of fdinfo text, in base; false if none. */

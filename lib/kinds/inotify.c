@@ -371,7 +371,7 @@ static int fill_gap(int fd, int *next, int wd, struct ckpt_error *e)
 	return 0;
 }
 
-static int inotify_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int inotify_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	const InotifyEntry *in = fe->inotify;
 	_cleanup_close_ int fd = -1;
@@ -382,7 +382,7 @@ static int inotify_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 		r = inotify_check(fe, e);
 	if (r < 0)
 		return r;
-	fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	fd = inotify_init1((fd_flags & O_CLOEXEC ? IN_CLOEXEC : 0) | IN_NONBLOCK);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "inotify_init1");
 	for (size_t i = 0; i < in->n_watches; i++) {

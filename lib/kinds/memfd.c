@@ -104,8 +104,9 @@ static int memfd_verify(const FileEntry *fe, struct ckpt_error *e)
 }
 
 /* Never called: the restorer reopens the object (restorer/shmem.c). */
-static int memfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int memfd_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
+	(void)fd_flags;
 	(void)ret_fd;
 	return ckpt_err(e, -EINVAL, "memfd %s: no shared memory object to reopen", fe->path);
 }

@@ -194,7 +194,7 @@ static int mqueue_check(const FileEntry *fe, struct ckpt_error *e)
 	return 0;
 }
 
-static int mqueue_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int mqueue_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	const MqueueEntry *m = fe->mqueue;
 	_cleanup_close_ int q = -1;
@@ -215,6 +215,9 @@ static int mqueue_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 				"POSIX message queue %s: %ld messages of %ld bytes at most, dumped "
 				"%" PRIu64 " of %" PRIu64,
 				fe->path, attr.mq_maxmsg, attr.mq_msgsize, m->maxmsg, m->msgsize);
+	r = fdk_set_fd_flags(q, fd_flags, fe, e);
+	if (r < 0)
+		return r;
 	*ret_fd = TAKE_FD(q);
 	return 0;
 }
@@ -225,7 +228,7 @@ static int mqueue_verify(const FileEntry *fe, struct ckpt_error *e)
 	_cleanup_close_ int q = -1;
 	int r = ckpt_fault_inject("mqueue-verify", e);
 
-	return r < 0 ? r : mqueue_open(fe, &q, e);
+	return r < 0 ? r : mqueue_open(fe, O_CLOEXEC, &q, e);
 }
 
 const struct fd_kind fd_kind_mqueue = {

@@ -323,11 +323,12 @@ static int check_entry(const FileEntry *fe, struct ckpt_error *e)
 	return 0;
 }
 
-static int new_sock(const FileEntry *fe, struct ckpt_error *e)
+static int new_sock(const FileEntry *fe, int fd_flags, struct ckpt_error *e)
 {
 	const NetlinkSkEntry *ne = fe->netlink_sk;
 	char what[PATH_MAX + 64];
-	int fd = socket(AF_NETLINK, (int)ne->type | SOCK_CLOEXEC, (int)ne->protocol);
+	int fd = socket(AF_NETLINK, (int)ne->type | (fd_flags & O_CLOEXEC ? SOCK_CLOEXEC : 0),
+			(int)ne->protocol);
 
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "%s: socket", describe(fe, what, sizeof(what)));
@@ -364,7 +365,7 @@ static int netlink_verify(const FileEntry *fe, struct ckpt_error *e)
 		r = check_entry(fe, e);
 	if (r < 0)
 		return r;
-	fd = new_sock(fe, e);
+	fd = new_sock(fe, O_CLOEXEC, e);
 	if (fd < 0)
 		return fd;
 	if (!fe->netlink_sk->has_portid || !fe->netlink_sk->portid)
@@ -450,7 +451,7 @@ static int do_connect(int fd, const FileEntry *fe, struct ckpt_error *e)
 	return 0;
 }
 
-static int netlink_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int netlink_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	const NetlinkSkEntry *ne;
 	_cleanup_close_ int fd = -1;
@@ -462,7 +463,7 @@ static int netlink_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	ne = fe->netlink_sk;
-	fd = new_sock(fe, e);
+	fd = new_sock(fe, fd_flags, e);
 	if (fd < 0)
 		return fd;
 	r = set_options(fd, fe, e);

@@ -99,7 +99,7 @@ static int procfile_open_in_task(const FileEntry *fe, pid_t pid, int *ret_fd, st
 	if (r >= 0)
 		r = procfile_check(fe, e);
 	if (r >= 0)
-		r = fdk_reopen(fe, 0, &fd, e);
+		r = fdk_reopen(fe, O_CLOEXEC, &fd, e);
 	if (r >= 0 && (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC))
 		r = ckpt_err(e, -ESTALE, "pid %d: %s is not on procfs", pid, fe->path);
 	if (r >= 0)

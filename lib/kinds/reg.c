@@ -119,7 +119,7 @@ static bool reg_verify_same(const FileEntry *a, const FileEntry *b)
 	       (b->has_pos ? b->pos : 0) <= (a->has_pos ? a->pos : 0) && !strcmp(a->path, b->path);
 }
 
-static int reg_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int reg_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	_cleanup_close_ int fd = -1;
 	struct statfs sfs;
@@ -132,7 +132,7 @@ static int reg_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 	r = fdk_check_entry(fe, FILE_TYPE__FILE_REG, e);
 	if (r < 0)
 		return r;
-	r = fdk_reopen(fe, 0, &fd, e);
+	r = fdk_reopen(fe, (uint32_t)(fd_flags & O_CLOEXEC), &fd, e);
 	if (r < 0)
 		return r;
 	/* What was opened is what counts (the path may have changed since verify). */

@@ -74,7 +74,7 @@ static int signalfd_verify(const FileEntry *fe, struct ckpt_error *e)
 	return r < 0 ? r : signalfd_check(fe, e);
 }
 
-static int signalfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int signalfd_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	uint64_t mask;
 	_cleanup_close_ int fd = -1;
@@ -87,7 +87,8 @@ static int signalfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 		return r;
 	mask = fe->signalfd->sigmask;
 	/* the kernel's sigset: 64 bits, bit N-1 for signal N */
-	fd = (int)syscall(SYS_signalfd4, -1, &mask, sizeof(mask), SFD_CLOEXEC);
+	fd = (int)syscall(SYS_signalfd4, -1, &mask, sizeof(mask),
+			  fd_flags & O_CLOEXEC ? SFD_CLOEXEC : 0);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "signalfd4 with mask %#" PRIx64, mask);
 	r = fdk_set_nonblock(fd, fe, e);

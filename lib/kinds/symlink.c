@@ -91,7 +91,7 @@ static int symlink_verify(const FileEntry *fe, struct ckpt_error *e)
 	return r < 0 ? r : symlink_check(fe, e);
 }
 
-static int symlink_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int symlink_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	struct stat st;
 	int fd, r;
@@ -101,7 +101,7 @@ static int symlink_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 		r = symlink_check(fe, e);
 	if (r < 0)
 		return r;
-	fd = open(fe->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(fe->path, O_PATH | O_NOFOLLOW | (fd_flags & O_CLOEXEC));
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "cannot open symbolic link %s", fe->path);
 	if (fstat(fd, &st) < 0 || !S_ISLNK(st.st_mode)) {

@@ -186,7 +186,7 @@ static int arm(int fd, const TimerfdEntry *t, struct ckpt_error *e)
 	return 0;
 }
 
-static int timerfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int timerfd_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
 	const TimerfdEntry *t = fe->timerfd;
 	_cleanup_close_ int fd = -1;
@@ -197,7 +197,7 @@ static int timerfd_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
 		r = timerfd_check(fe, e);
 	if (r < 0)
 		return r;
-	fd = timerfd_create((clockid_t)t->clockid, TFD_CLOEXEC);
+	fd = timerfd_create((clockid_t)t->clockid, fd_flags & O_CLOEXEC ? TFD_CLOEXEC : 0);
 	if (fd < 0)
 		return ckpt_err_errno(e, -errno, "timerfd_create on clock %u", t->clockid);
 	r = arm(fd, t, e);

@@ -482,12 +482,20 @@ int tty_finish(const FileEntry *fe, int fd, struct ckpt_error *e)
 }
 
 /* Slaves and external terminals are made by restorer/tty.c, not one by one. */
-static int tty_open(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+static int tty_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_error *e)
 {
+	_cleanup_close_ int fd = -1;
 	uint32_t idx;
+	int r;
 
-	if (fe->tty && fe->tty->role == TTY_ROLE__TTY_MASTER)
-		return tty_open_master(fe, ret_fd, &idx, e);
+	if (fe->tty && fe->tty->role == TTY_ROLE__TTY_MASTER) {
+		r = tty_open_master(fe, &fd, &idx, e);
+		if (r >= 0)
+			r = fdk_set_fd_flags(fd, fd_flags, fe, e);
+		if (r >= 0)
+			*ret_fd = TAKE_FD(fd);
+		return r;
+	}
 	return ckpt_err(e, -EINVAL, "files.img: entry %u: terminal %s is opened with its pty",
 			fe->id, fe->path);
 }

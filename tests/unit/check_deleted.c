@@ -166,7 +166,7 @@ START_TEST(test_roundtrip)
 	ck_assert_ptr_eq(fd_kind_for_file(back), k);
 
 	ck_assert_msg(k->verify(back, &e) == 0, "%s", e.msg);
-	ck_assert_msg(k->open(back, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(back, O_CLOEXEC, &nfd, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(count_entries(), 0);
 	ck_assert_int_eq(fcntl(nfd, F_GETFL) & (O_ACCMODE | O_APPEND), O_RDWR | O_APPEND);
 	ck_assert(fcntl(nfd, F_GETFD) & FD_CLOEXEC);
@@ -214,7 +214,7 @@ START_TEST(test_unreadable_descriptions)
 		fd = make_deleted("wo", content, flags[i], path, sizeof(path));
 		ck_assert_msg(dump_fd(fd, &fe, &k, &e) == 0, "%s", e.msg);
 		ck_assert_uint_eq(fe.content.len, strlen(content));
-		ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+		ck_assert_msg(k->open(&fe, O_CLOEXEC, &nfd, &e) == 0, "%s", e.msg);
 		ck_assert_int_eq(fcntl(nfd, F_GETFL) & (O_ACCMODE | O_PATH), flags[i]);
 		file_entry_free_fields(&fe);
 	}
@@ -237,7 +237,7 @@ START_TEST(test_program_tmpfile)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "abc", 3), 3);
 	ck_assert_msg(dump_fd(fd, &fe, &k, &e) == 0, "%s", e.msg);
-	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, O_CLOEXEC, &nfd, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(lseek(nfd, 0, SEEK_CUR), 3);
 	ck_assert_int_eq(pread(nfd, buf, sizeof(buf), 0), 3);
 	ck_assert_int_eq(write(nfd, "d", 1), 1);
@@ -299,7 +299,7 @@ START_TEST(test_verify_refuses)
 	fe.content.data[3] ^= 1;
 	ck_assert_int_eq(k->verify(&fe, &e), -EBADMSG);
 	ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, "corrupt"), "%s", e.msg);
-	ck_assert_int_eq(k->open(&fe, &nfd, &e), -EBADMSG);
+	ck_assert_int_eq(k->open(&fe, O_CLOEXEC, &nfd, &e), -EBADMSG);
 	ck_assert_int_eq(nfd, -1);
 	fe.content.data[3] ^= 1;
 
@@ -316,10 +316,10 @@ START_TEST(test_verify_refuses)
 	ck_assert_int_eq(rmdir(dir), 0);
 	ck_assert_int_eq(k->verify(&fe, &e), -ENOENT);
 	ck_assert_msg(strstr(e.msg, dir) && strstr(e.msg, "directory"), "%s", e.msg);
-	ck_assert_int_eq(k->open(&fe, &nfd, &e), -ENOENT);
+	ck_assert_int_eq(k->open(&fe, O_CLOEXEC, &nfd, &e), -ENOENT);
 
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
-	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, O_CLOEXEC, &nfd, &e) == 0, "%s", e.msg);
 	file_entry_free_fields(&fe);
 	remove_tmpdir();
 }
@@ -344,7 +344,7 @@ START_TEST(test_faults)
 	ck_assert_int_eq(k->verify(&fe, &e), -EIO);
 	ck_assert(strstr(e.msg, "deleted-verify"));
 	setenv("CKPT_FAULT", "deleted-open", 1);
-	ck_assert_int_eq(k->open(&fe, &nfd, &e), -EIO);
+	ck_assert_int_eq(k->open(&fe, O_CLOEXEC, &nfd, &e), -EIO);
 	ck_assert(strstr(e.msg, "deleted-open"));
 	unsetenv("CKPT_FAULT");
 	file_entry_free_fields(&fe);

@@ -75,7 +75,7 @@ static int roundtrip(int fd, FileEntry **ret_fe)
 	ck_assert_ptr_nonnull(back);
 	ck_assert_ptr_eq(fd_kind_for_file(back), k);
 	ck_assert_msg(k->verify(back, &e) == 0, "%s", e.msg);
-	ck_assert_msg(k->open(back, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(back, O_CLOEXEC, &nfd, &e) == 0, "%s", e.msg);
 	ck_assert_int_ge(nfd, 0);
 	ck_assert_int_ne(fcntl(nfd, F_GETFD) & FD_CLOEXEC, 0);
 	*ret_fe = back;

@@ -159,7 +159,7 @@ START_TEST(test_reg_append_roundtrip)
 	ck_assert_int_eq(p.local_fd, -1);
 
 	ck_assert_msg(k->verify(&fe, &e) == 0, "%s", e.msg);
-	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, O_CLOEXEC, &nfd, &e) == 0, "%s", e.msg);
 	fl = fcntl(nfd, F_GETFL);
 	ck_assert_int_eq(fl & O_ACCMODE, O_RDWR);
 	ck_assert(fl & O_APPEND);
@@ -210,7 +210,7 @@ START_TEST(test_reg_flags)
 		ck_assert_int_eq(write(fd, "abcdef", 6), 6);
 	k = probe_and_dump(fd, &fe, &p);
 	fd_probe_release(&p);
-	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, O_CLOEXEC, &nfd, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(fcntl(nfd, F_GETFL) & reg_flags[_i].check,
 			 fcntl(fd, F_GETFL) & reg_flags[_i].check);
 	if (!(reg_flags[_i].flags & O_PATH))
@@ -244,7 +244,7 @@ START_TEST(test_reg_shrunk_refused)
 		 path);
 	ck_assert_int_eq(k->verify(&fe, &e), -ESTALE);
 	ck_assert_str_eq(e.msg, want);
-	ck_assert_int_eq(k->open(&fe, &nfd, &e), -ESTALE);
+	ck_assert_int_eq(k->open(&fe, O_CLOEXEC, &nfd, &e), -ESTALE);
 	ck_assert_str_eq(e.msg, want);
 	ck_assert_int_eq(nfd, -1);
 
@@ -253,7 +253,7 @@ START_TEST(test_reg_shrunk_refused)
 	ck_assert_int_eq(k->verify(&fe, &e), -ENOENT);
 	snprintf(want, sizeof(want), "file %s: No such file or directory", path);
 	ck_assert_str_eq(e.msg, want);
-	ck_assert_int_eq(k->open(&fe, &nfd, &e), -ENOENT);
+	ck_assert_int_eq(k->open(&fe, O_CLOEXEC, &nfd, &e), -ENOENT);
 	ck_assert(strstr(e.msg, path));
 
 	/* replaced by a directory */
@@ -365,7 +365,7 @@ START_TEST(test_dir_roundtrip)
 	assert_packs(&fe);
 
 	ck_assert_msg(k->verify(&fe, &e) == 0, "%s", e.msg);
-	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, O_CLOEXEC, &nfd, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(cur_pos(nfd), cur_pos(fd));
 	next_dirent(fd, a, sizeof(a));
 	next_dirent(nfd, b, sizeof(b));
@@ -424,7 +424,7 @@ START_TEST(test_chr_roundtrip)
 	ck_assert_uint_eq(fe.rdev, makedev(chr_devs[_i].major, chr_devs[_i].minor));
 	assert_packs(&fe);
 	ck_assert_msg(k->verify(&fe, &e) == 0, "%s", e.msg);
-	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, O_CLOEXEC, &nfd, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(fstat(nfd, &st), 0);
 	ck_assert_uint_eq(st.st_rdev, fe.rdev);
 	ck_assert_int_eq(fcntl(nfd, F_GETFL) & (O_ACCMODE | O_NONBLOCK),
@@ -461,7 +461,7 @@ START_TEST(test_mqueue_roundtrip)
 	ck_assert_uint_eq(fe.mqueue->msgsize, 32);
 	assert_packs(&fe);
 	ck_assert_msg(k->verify(&fe, &e) == 0, "%s", e.msg);
-	ck_assert_msg(k->open(&fe, &nfd, &e) == 0, "%s", e.msg);
+	ck_assert_msg(k->open(&fe, O_CLOEXEC, &nfd, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(fstat(nfd, &a), 0);
 	ck_assert_int_eq(fstat(q, &b), 0);
 	ck_assert_uint_eq(a.st_ino, b.st_ino);
@@ -529,7 +529,7 @@ START_TEST(test_bad_entries)
 	ck_assert_ptr_nonnull(k);
 	ck_assert_int_eq(k->verify(&fe, &e), bad_entries[_i].err);
 	ck_assert_msg(strstr(e.msg, bad_entries[_i].msg), "got \"%s\"", e.msg);
-	ck_assert_int_eq(k->open(&fe, &fd, &e), bad_entries[_i].err);
+	ck_assert_int_eq(k->open(&fe, O_CLOEXEC, &fd, &e), bad_entries[_i].err);
 	ck_assert_int_eq(fd, -1);
 }
 END_TEST
@@ -576,10 +576,10 @@ START_TEST(test_fault_open)
 	fe.type = FILE_TYPE__FILE_REG;
 	fe.path = (char *)"/etc/hostname";
 	setenv("CKPT_FAULT", "file-open", 1);
-	ck_assert_int_eq(fd_kind_for_file(&fe)->open(&fe, &fd, &e), -EIO);
+	ck_assert_int_eq(fd_kind_for_file(&fe)->open(&fe, O_CLOEXEC, &fd, &e), -EIO);
 	ck_assert(strstr(e.msg, "file-open"));
 	unsetenv("CKPT_FAULT");
-	ck_assert_int_eq(fd_kind_for_file(&fe)->open(&fe, &fd, &e), 0);
+	ck_assert_int_eq(fd_kind_for_file(&fe)->open(&fe, O_CLOEXEC, &fd, &e), 0);
 	close(fd);
 }
 END_TEST
@@ -1087,7 +1087,7 @@ START_TEST(test_netlink_roundtrip)
 	close(s); /* its port id is free again */
 
 	ck_assert_msg(fd_kind_for_file(&fe)->verify(&fe, &e) == 0, "%s", e.msg);
-	ck_assert_msg(fd_kind_for_file(&fe)->open(&fe, &n, &e) == 0, "%s", e.msg);
+	ck_assert_msg(fd_kind_for_file(&fe)->open(&fe, O_CLOEXEC, &n, &e) == 0, "%s", e.msg);
 	sl = sizeof(got);
 	ck_assert_int_eq(getsockname(n, (struct sockaddr *)&got, &sl), 0);
 	ck_assert_uint_eq(got.nl_pid, sa.nl_pid);

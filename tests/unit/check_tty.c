@@ -180,7 +180,7 @@ START_TEST(test_forged)
 	dump_fd(s, &fe);
 	k = fd_kind_for_file(&fe);
 	/* a slave alone is made with its master, never by open */
-	ck_assert_int_eq(k->open(&fe, &nm, &e), -EINVAL);
+	ck_assert_int_eq(k->open(&fe, O_CLOEXEC, &nm, &e), -EINVAL);
 	fe.tty->index = 1 << 20;
 	ck_assert_int_eq(k->verify(&fe, &e), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(e.msg, "tty.index"));
