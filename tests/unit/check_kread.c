@@ -818,32 +818,49 @@ END_TEST
  * forked child's copy share one, two opens of one file do not; every fd
  * is listed, in order.
  */
+/* fd is in the list of n files. */
+static bool lists_fd(const struct kread_file *v, size_t n, int fd)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].fd == fd)
+			return true;
+	return false;
+}
+
+/* One reader for two tasks, one after the other and back (its program is
+ * loaded once and run over each: kread.c load_once). */
 START_TEST(test_task_files)
 {
 	_cleanup_(kread_freep) struct kread *kr = NULL;
-	_cleanup_free_ struct kread_file *mine = NULL, *kids = NULL;
+	_cleanup_free_ struct kread_file *mine = NULL, *kids = NULL, *again = NULL;
 	int a = open("/dev/null", O_RDONLY), b = dup(a), c = open("/dev/null", O_RDONLY);
 	uint64_t fa = 0, fb = 0, fc = 0, kid_a = 0;
-	size_t n = 0, nk = 0, listed = 0;
+	size_t n = 0, nk = 0, n2 = 0, listed = 0;
 	struct ckpt_error e = {0};
 	struct dirent *de;
 	char path[64];
 	DIR *d;
-	int go[2];
+	int go[2], ready[2];
 	pid_t kid;
 	char x;
 
 	ck_assert_int_ge(c, 0);
 	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(ready), 0);
 	kid = fork();
 	ck_assert_int_ge(kid, 0);
 	if (kid == 0) {
 		close(go[1]);
-		if (read(go[0], &x, 1) < 0)
+		/* an fd only the child has */
+		if (dup2(go[0], 900) != 900 || write(ready[1], "r", 1) != 1 ||
+		    read(go[0], &x, 1) < 0)
 			_exit(1);
 		_exit(0);
 	}
 	close(go[0]);
+	close(ready[1]);
+	ck_assert_int_eq(read(ready[0], &x, 1), 1);
+	close(ready[0]);
 	ck_assert_msg(kread_task_files(&kr, (pid_t)syscall(SYS_gettid), &mine, &n, &e) == 0, "%s",
 		      e.msg);
 	for (size_t i = 0; i < n; i++) {
@@ -860,6 +877,12 @@ START_TEST(test_task_files)
 	for (size_t i = 0; i < nk; i++)
 		kid_a = kids[i].fd == a ? kids[i].file : kid_a;
 	ck_assert_uint_eq(kid_a, fa);
+	ck_assert(lists_fd(kids, nk, 900));
+	ck_assert(!lists_fd(mine, n, 900));
+	ck_assert_msg(kread_task_files(&kr, (pid_t)syscall(SYS_gettid), &again, &n2, &e) == 0, "%s",
+		      e.msg);
+	ck_assert(!lists_fd(again, n2, 900));
+	ck_assert(lists_fd(again, n2, c));
 	/* (ours change while the reader runs: its own fds) */
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)kid);
 	d = opendir(path);
