@@ -1082,7 +1082,8 @@ static int records16(const uint8_t *out, size_t len, struct rec16 **ret, size_t 
 
 /*
  * The program over a task's areas: {magic, what it has (KREAD_AREA_*),
- * vm_start} for each.
+ * vm_start} for each that has something, or whose fields could not all be
+ * read (KREAD_AREA_UNREAD).
  */
 static void task_areas_prog(struct kprog *p, const struct vma_offsets *o)
 {
@@ -1101,9 +1102,16 @@ static void task_areas_prog(struct kprog *p, const struct vma_offsets *o)
 	out = jump_imm(p, BPF_JEQ, BPF_REG_7, 0);
 	mov_imm(p, BPF_REG_8, 0);
 	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++) {
-		unsigned null;
+		unsigned null, read;
 
 		probe(p, -8, 8, BPF_REG_7, (int32_t)ptrs[i].off);
+		/* tests: as if the read failed */
+		if (ckpt_fault("kread-areas-unread"))
+			mov_imm(p, BPF_REG_0, -EFAULT);
+		/* unread (zeros): written as such, not taken for an area without it */
+		read = jump_imm(p, BPF_JEQ, BPF_REG_0, 0);
+		emit(p, BPF_ALU64 | BPF_OR | BPF_K, BPF_REG_8, 0, 0, KREAD_AREA_UNREAD);
+		land(p, read);
 		load(p, BPF_DW, BPF_REG_2, BPF_REG_10, -8);
 		null = jump_imm(p, BPF_JEQ, BPF_REG_2, 0);
 		emit(p, BPF_ALU64 | BPF_OR | BPF_K, BPF_REG_8, 0, 0, ptrs[i].bit);

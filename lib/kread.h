@@ -123,6 +123,8 @@ int kread_task_files(struct kread **slot, pid_t tid, struct kread_file **ret, si
 #define KREAD_AREA_POLICY 1
 #define KREAD_AREA_FILE 2
 #define KREAD_AREA_OPS 4
+/* a field could not be read: it may have any of them (the dump asks) */
+#define KREAD_AREA_UNREAD 8
 struct kread_area {
 	uint64_t start;
 	uint32_t has; /* KREAD_AREA_* */

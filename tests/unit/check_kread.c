@@ -949,6 +949,14 @@ START_TEST(test_task_areas)
 	ck_assert_ptr_nonnull(strstr(e.msg, "one read"));
 	for (size_t i = 0; i < 3000; i++)
 		munmap(many[i], 4096);
+	/* a field the program could not read: the area is listed as such, even
+	 * a plain one (its policy is then asked of the task, not taken for none) */
+	kread_free(TAKE_PTR(kr));
+	setenv("CKPT_FAULT", "kread-areas-unread", 1);
+	ck_assert_msg(kread_task_areas(&kr, getpid(), &v, &n, &e) == 0, "%s", e.msg);
+	unsetenv("CKPT_FAULT");
+	ck_assert_uint_eq(area_has(v, n, plain), KREAD_AREA_UNREAD);
+	ck_assert_uint_eq(area_has(v, n, bound) & KREAD_AREA_UNREAD, KREAD_AREA_UNREAD);
 	munmap(bound - 4096, 3 * 4096);
 	munmap(file, 4096);
 }
