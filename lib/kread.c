@@ -1081,6 +1081,24 @@ static int records16(const uint8_t *out, size_t len, struct rec16 **ret, size_t 
 }
 
 /*
+ * Run the reader's program *prog (p, loaded the first time) over thread
+ * tid and decode its 16-byte records; one_read: its output must come in
+ * one read (else -E2BIG).
+ */
+static int task_records(int *prog, uint32_t btf_id, const struct kprog *p, pid_t tid, bool one_read,
+			struct rec16 **ret, size_t *ret_n, struct ckpt_error *e)
+{
+	union bpf_iter_link_info li = {.task.tid = (uint32_t)tid};
+	_cleanup_free_ uint8_t *out = NULL;
+	size_t len = 0;
+	int r = load_once(prog, btf_id, p, e);
+
+	if (r >= 0)
+		r = read_iter_max(*prog, &li, one_read, &out, &len, e);
+	return r < 0 ? r : records16(out, len, ret, ret_n, e);
+}
+
+/*
  * The program over a task's areas: {magic, what it has (KREAD_AREA_*),
  * vm_start} for each that has something, or whose fields could not all be
  * read (KREAD_AREA_UNREAD).
@@ -1134,13 +1152,11 @@ int kread_task_areas(struct kread **slot, pid_t pid, struct kread_area **ret, si
 		     struct ckpt_error *e)
 {
 	_cleanup_(kread_freep) struct kread *own = NULL;
-	union bpf_iter_link_info li = {0};
 	_cleanup_free_ struct kread_area *v = NULL;
 	_cleanup_free_ struct rec16 *recs = NULL;
-	_cleanup_free_ uint8_t *out = NULL;
 	struct kprog p = {0};
 	struct kread *kr;
-	size_t len = 0, n;
+	size_t n = 0;
 	int r;
 
 	/* tests: as on a kernel without the iterator */
@@ -1154,9 +1170,6 @@ int kread_task_areas(struct kread **slot, pid_t pid, struct kread_area **ret, si
 		    e, -EOPNOTSUPP,
 		    "kernel reader: no task_vma iterator or area policies in this kernel");
 	task_areas_prog(&p, &kr->o.vma);
-	r = load_once(&kr->areas_prog, kr->o.iter_vma_btf_id, &p, e);
-	if (r < 0)
-		return r;
 	/*
 	 * In one read: the task_vma iterator of Linux 6.18, resumed by a
 	 * second read (past the 32 KiB its buffer holds, 2,048 areas), gave
@@ -1164,13 +1177,9 @@ int kread_task_areas(struct kread **slot, pid_t pid, struct kread_area **ret, si
 	 * something are written, and more than one read holds is -E2BIG (the
 	 * caller then asks every area of the task).
 	 */
-	li.task.tid = (uint32_t)pid;
-	r = read_iter_max(kr->areas_prog, &li, true, &out, &len, e);
+	r = task_records(&kr->areas_prog, kr->o.iter_vma_btf_id, &p, pid, true, &recs, &n, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "pid %d's areas", pid);
-	r = records16(out, len, &recs, &n, e);
-	if (r < 0)
-		return r;
 	v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return ckpt_err(e, -ENOMEM, "out of memory");
@@ -1207,10 +1216,9 @@ int kread_task_files(struct kread **slot, pid_t tid, struct kread_file **ret, si
 	_cleanup_(kread_freep) struct kread *own = NULL;
 	_cleanup_free_ struct kread_file *v = NULL;
 	_cleanup_free_ struct rec16 *recs = NULL;
-	_cleanup_free_ uint8_t *out = NULL;
 	struct kprog p = {0};
 	struct kread *kr;
-	size_t len = 0, n;
+	size_t n = 0;
 	int r;
 
 	/* tests: as where the address may not leave the kernel (no CAP_PERFMON) */
@@ -1221,17 +1229,9 @@ int kread_task_files(struct kread **slot, pid_t tid, struct kread_file **ret, si
 	if (r < 0)
 		return r;
 	task_files_prog(&p);
-	r = load_once(&kr->files_prog, kr->o.iter_btf_id, &p, e);
-	if (r >= 0) {
-		union bpf_iter_link_info li = {.task.tid = (uint32_t)tid};
-
-		r = read_iter(kr->files_prog, &li, &out, &len, e);
-	}
+	r = task_records(&kr->files_prog, kr->o.iter_btf_id, &p, tid, false, &recs, &n, e);
 	if (r < 0)
 		return ckpt_err_wrap(e, "thread %d's files", tid);
-	r = records16(out, len, &recs, &n, e);
-	if (r < 0)
-		return r;
 	v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return ckpt_err(e, -ENOMEM, "out of memory");
@@ -1898,6 +1898,7 @@ int kread_mm_seq(struct kread **slot, pid_t pid, struct kread_mm_seq *ret, struc
 	union bpf_iter_link_info li = {0};
 	_cleanup_free_ uint8_t *out = NULL;
 	struct mm_seq_record rec;
+	struct kprog p = {0};
 	struct kread *kr;
 	size_t len = 0;
 	int r;
@@ -1909,14 +1910,10 @@ int kread_mm_seq(struct kread **slot, pid_t pid, struct kread_mm_seq *ret, struc
 		return ckpt_err(e, -EOPNOTSUPP,
 				"kernel reader: this kernel counts no changes of an address space "
 				"(mm_struct.mm_lock_seq)");
-	if (kr->mm_prog < 0) {
-		struct kprog p = {0};
-
-		mm_seq_prog(&p, &kr->o.mm);
-		r = load_once(&kr->mm_prog, kr->o.iter_task_btf_id, &p, e);
-		if (r < 0)
-			return r;
-	}
+	mm_seq_prog(&p, &kr->o.mm);
+	r = load_once(&kr->mm_prog, kr->o.iter_task_btf_id, &p, e);
+	if (r < 0)
+		return r;
 	li.task.tid = (uint32_t)pid;
 	r = read_iter(kr->mm_prog, &li, &out, &len, e);
 	if (r < 0)

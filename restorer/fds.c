@@ -461,9 +461,7 @@ void files_close(struct restore_ctx *ctx)
 	for (size_t i = 0, k; i < n; i = k) {
 		for (k = i + 1; k < n && fds[k] <= fds[k - 1] + 1; k++)
 			;
-		if (close_range((unsigned int)fds[i], (unsigned int)fds[k - 1], 0) < 0)
-			for (size_t j = i; j < k; j++) /* (an old kernel) */
-				close(fds[j]);
+		close_range((unsigned int)fds[i], (unsigned int)fds[k - 1], 0);
 	}
 }
 
@@ -543,6 +541,13 @@ static int open_in_task(struct rtask *t, size_t i, const struct rfile *f, int *r
 	return 0;
 }
 
+/* P made the object right at fd's number with fd's FD_CLOEXEC: the inherited fd is the fd. */
+static bool made_as_is(const struct rfile *f, int obj_fd, const FdEntry *fd)
+{
+	return obj_fd == f->obj_fd && obj_fd == (int)fd->fd && f->obj_flag_known &&
+	       f->obj_cloexec == fd->cloexec;
+}
+
 bool fds_table_last(const struct rtask *t)
 {
 	return t->files_top->table_last == t;
@@ -610,9 +615,8 @@ int task_install_fds(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 			if (r < 0)
 				return r;
 		}
-		if (obj_fd == f->obj_fd && obj_fd == (int)fd->fd && f->obj_flag_known &&
-		    f->obj_cloexec == fd->cloexec)
-			r = 0;			/* made right at its number, with its flag */
+		if (made_as_is(f, obj_fd, fd))
+			r = 0;
 		else if (obj_fd == (int)fd->fd) /* made right at its number */
 			r = fcntl(obj_fd, F_SETFD, fd->cloexec ? FD_CLOEXEC : 0);
 		else
