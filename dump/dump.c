@@ -84,6 +84,16 @@ int dump_img_create(struct dump_ctx *c, enum img_kind kind, int pid, struct img 
 	return r;
 }
 
+int dump_pages_create(struct dump_ctx *c, int pid, unsigned part, unsigned nparts, struct img **ret,
+		      struct ckpt_error *e)
+{
+	uint64_t saved = dump_images_enter(c);
+	int r = img_create_pages_part(c->dir, pid, part, nparts, ret, e);
+
+	caps_restore(saved);
+	return r;
+}
+
 int dump_write_one(struct dump_ctx *c, enum img_kind kind, int pid, const ProtobufCMessage *msg,
 		   struct ckpt_error *e)
 {
@@ -141,6 +151,8 @@ static void dump_ctx_free(struct dump_ctx *c)
 		/* not committed: closing just discards them */
 		img_close(t->pagemap_img);
 		img_close(t->pages_img);
+		for (size_t k = 0; k < ARRAY_SIZE(t->pages_parts); k++)
+			img_close(t->pages_parts[k]);
 	}
 	free(c->tasks);
 	free(c->zombies);

@@ -111,6 +111,8 @@ struct dump_task {
 	struct sib_table *sib;
 	/* written while frozen, closed (fsync) by dump_close_pages() later */
 	struct img *pagemap_img, *pages_img;
+	/* the further parts of its pages image, written side by side (dump_mm.c) */
+	struct img *pages_parts[IMG_PAGES_PARTS_MAX - 1];
 	/* --leave-running: the pages wait in pipes until dump_close_pages() */
 	struct page_pipes *pipes;
 	uint64_t incr_saved, incr_unchanged; /* pages, incremental dumps */
@@ -265,6 +267,9 @@ uint64_t dump_images_enter(const struct dump_ctx *c);
 /* img_create() between dump_images_enter() and caps_restore() */
 int dump_img_create(struct dump_ctx *c, enum img_kind kind, int pid, struct img **ret,
 		    struct ckpt_error *e);
+/* Part `part` of nparts of pid's pages image (image.h), like dump_img_create. */
+int dump_pages_create(struct dump_ctx *c, int pid, unsigned part, unsigned nparts, struct img **ret,
+		      struct ckpt_error *e);
 
 /* seize.c */
 int seize_tree(struct dump_ctx *c, struct ckpt_error *e);

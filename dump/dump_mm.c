@@ -471,6 +471,9 @@ struct page_copy {
 	size_t n;      /* queued ranges */
 	size_t bytes;  /* queued bytes (at most one buffer) */
 	double t_read; /* seconds, for the debug log */
+	/* the task's data offset this copy starts at, and the bytes it took
+	 * since (copied, or queued into pipes) */
+	uint64_t data_base, copied;
 };
 
 static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
@@ -494,7 +497,7 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 		r = page_pipes_add(pc->pipes, pc->remote, pc->n, e);
 		if (r < 0)
 			return r;
-		pc->c->pages_bytes += pc->bytes;
+		pc->copied += pc->bytes;
 		pc->n = 0;
 		pc->bytes = 0;
 		return 0;
@@ -538,7 +541,7 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 	if (r < 0)
 		return r;
 	pc->t_read += t1 - t0;
-	pc->c->pages_bytes += pc->bytes;
+	pc->copied += pc->bytes;
 	pc->n = 0;
 	pc->bytes = 0;
 	return 0;
@@ -1248,7 +1251,7 @@ static int shmem_copy_run(struct page_copy *pc, int fd, uint64_t off, uint64_t l
 		r = page_writer_submit(pc->writer, n, e);
 		if (r < 0)
 			return r;
-		pc->c->pages_bytes += n;
+		pc->copied += n;
 		off += n;
 		len -= n;
 	}
@@ -1316,8 +1319,8 @@ static int shmem_copy(struct page_copy *pc, struct dump_shmem *ds, uint64_t data
 	return 0;
 }
 
-/* After the task's own pages: the objects it showed first. */
-static int shmem_copy_owned(struct page_copy *pc, uint64_t before, struct ckpt_error *e)
+/* After the task's own pages (pc copied the last of them): the objects it showed first. */
+static int shmem_copy_owned(struct page_copy *pc, struct ckpt_error *e)
 {
 	for (size_t i = 0; i < pc->c->nshmem; i++) {
 		struct dump_shmem *ds = &pc->c->shmem[i];
@@ -1328,7 +1331,7 @@ static int shmem_copy_owned(struct page_copy *pc, uint64_t before, struct ckpt_e
 			continue;
 		r = copy_flush(pc, e);
 		if (r >= 0)
-			r = shmem_copy(pc, ds, pc->c->pages_bytes - before, e);
+			r = shmem_copy(pc, ds, pc->data_base + pc->copied, e);
 		if (r < 0)
 			return r;
 	}
@@ -1442,40 +1445,143 @@ int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e
 	return r;
 }
 
+/*
+ * Lanes. One writer fills a tmpfs file at about the rate one CPU copies
+ * (the file's lock is held while the data is copied in), so a task with
+ * LANE_MIN_BYTES of page data or more has it copied and written in parts
+ * side by side, one lane per part on as many CPUs (at most LANES_MAX): a
+ * lane reads its share of the task's pages (process_vm_readv), checksums it
+ * and hands it to its own writer thread, which writes the lane's part of the
+ * pages image (image.h: the task's data is the parts' concatenation). The
+ * first lane runs on the dumper's thread; each other on a thread of its
+ * own. Pages that wait in pipes (--leave-running) take one lane.
+ */
+#define LANE_MIN_BYTES (64ULL << 20)
+#define LANES_MAX 4
+
+struct lane {
+	struct page_copy pc;
+	const struct dump_task *t;
+	uint64_t to; /* the lane copies data bytes [pc.data_base, to) of the task */
+	struct img *img;
+	pthread_t thread;
+	bool started;
+	int r;
+	struct ckpt_error e;
+};
+
+/*
+ * How many lanes for data_bytes of page data (CKPT_FAULT=pages-lanes: the
+ * most, for any task, so that tests see parts on small programs). One
+ * where the pages image has storage reserved (dump_incr_reserve: a killing
+ * dump with --parent, written while frozen into memory given ahead).
+ */
+static unsigned lanes_for(const struct dump_ctx *c, const struct dump_task *t, uint64_t data_bytes)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (t->pipes || img_reserved(c->dir, IMG_PAGES, t->pid))
+		return 1;
+	if (ckpt_fault("pages-lanes"))
+		return LANES_MAX;
+	if (data_bytes < LANE_MIN_BYTES || cpus < 2)
+		return 1;
+	return cpus > LANES_MAX ? LANES_MAX : (unsigned)cpus;
+}
+
+/* Data bytes the task's runs save (not inherited, not in a parent). */
+static uint64_t runs_data_bytes(const struct dump_task *t)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < t->nruns; i++)
+		if (!t->runs[i].inherited && !t->runs[i].in_parent)
+			n += (uint64_t)t->runs[i].nr * PG_SIZE;
+	return n;
+}
+
+/* Copy the task's data bytes [l->pc.data_base, l->to), in run order. */
+static int lane_copy(struct lane *l, struct ckpt_error *e)
+{
+	struct page_copy *pc = &l->pc;
+	uint64_t at = 0, from = pc->data_base;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < l->t->nruns && at < l->to; i++) {
+		const struct page_run *run = &l->t->runs[i];
+		uint64_t len = (uint64_t)run->nr * PG_SIZE, lo, hi;
+		const char *pre;
+
+		if (run->inherited || run->in_parent)
+			continue;
+		lo = from > at ? from : at;
+		hi = l->to < at + len ? l->to : at + len;
+		if (lo < hi) {
+			pre = run->precopied ? dump_incr_precopy_data(pc->c, run->pre_off) : NULL;
+			r = copy_range(pc, run->vaddr + (lo - at), hi - lo,
+				       pre ? pre + (lo - at) : NULL, e);
+		}
+		at += len;
+	}
+	if (r >= 0)
+		r = copy_flush(pc, e);
+	return r;
+}
+
+static void *lane_main(void *arg)
+{
+	struct lane *l = arg;
+
+	l->r = lane_copy(l, &l->e);
+	return NULL;
+}
+
 static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e)
 {
 	_cleanup_img_ struct img *pagemap = NULL, *pages = NULL;
-	_cleanup_free_ struct page_copy *pc = NULL;
-	uint64_t before = c->pages_bytes;
+	_cleanup_free_ struct lane *lanes = NULL;
+	uint64_t data = runs_data_bytes(t);
+	struct page_copy *pc;
+	unsigned n;
 	int r;
 
-	pc = calloc(1, sizeof(*pc));
-	if (!pc)
-		return ckpt_err(e, -ENOMEM, "out of memory");
-	pc->c = c;
-	pc->pid = t->pid;
-	pc->writer = &pc->own_writer;
-	pc->flush_bytes = PAGE_WRITER_BUF;
-	r = dump_img_create(c, IMG_PAGEMAP, t->pid, &pagemap, e);
-	if (r < 0)
-		return r;
-	r = dump_img_create(c, IMG_PAGES, t->pid, &pages, e);
-	if (r < 0)
-		return r;
 	if (can_use_pipes(c, t)) {
 		t->pipes = calloc(1, sizeof(*t->pipes));
 		if (!t->pipes)
 			return ckpt_err(e, -ENOMEM, "out of memory");
+	}
+	n = lanes_for(c, t, data);
+	lanes = calloc(n, sizeof(*lanes));
+	if (!lanes)
+		return ckpt_err(e, -ENOMEM, "out of memory");
+	r = dump_img_create(c, IMG_PAGEMAP, t->pid, &pagemap, e);
+	for (unsigned k = 0; r >= 0 && k < n; k++) {
+		struct lane *l = &lanes[k];
+
+		l->t = t;
+		l->pc.c = c;
+		l->pc.pid = t->pid;
+		l->pc.writer = &l->pc.own_writer;
+		l->pc.flush_bytes = PAGE_WRITER_BUF;
+		/* page-aligned shares; the last lane takes the rest */
+		l->pc.data_base = data / n / PG_SIZE * PG_SIZE * k;
+		l->to = k + 1 < n ? data / n / PG_SIZE * PG_SIZE * (k + 1) : data;
+		r = dump_pages_create(c, t->pid, k, n, k ? &l->img : &pages, e);
+	}
+	if (r < 0)
+		goto out;
+	pc = &lanes[n - 1].pc; /* the one that copies the last bytes, then shared memory */
+	if (t->pipes) {
 		r = page_pipes_start(t->pipes, t, pages, e);
 		pc->pipes = t->pipes;
 		pc->writer = &t->pipes->writer;
 		pc->flush_bytes = PAGE_PIPE_FLUSH;
-	} else {
-		r = page_writer_start(pc->writer, pages, c->ring, e);
 	}
-	if (r < 0)
-		return r;
-	/* each run: its pagemap entry, then its data (none if inherited) */
+	/* the first lane writes through the dump's ring, faulted in once */
+	for (unsigned k = 0; r >= 0 && !t->pipes && k < n; k++)
+		r = page_writer_start(lanes[k].pc.writer, k ? lanes[k].img : pages,
+				      k ? NULL : c->ring, e);
+	/* the pagemap: a run's entry, its data (none if inherited or in a parent) next */
 	for (size_t i = 0; r >= 0 && i < t->nruns; i++) {
 		const struct page_run *run = &t->runs[i];
 		PagemapEntry pe = PAGEMAP_ENTRY__INIT;
@@ -1491,37 +1597,61 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 		if (run->in_parent)
 			pe.has_in_parent = pe.in_parent = true;
 		r = img_write_msg(pagemap, &pe.base, e);
-		if (r >= 0 && !run->inherited && !run->in_parent)
-			r = copy_range(
-			    pc, run->vaddr, (uint64_t)run->nr * PG_SIZE,
-			    run->precopied ? dump_incr_precopy_data(c, run->pre_off) : NULL, e);
+	}
+	for (unsigned k = 1; r >= 0 && k < n; k++) {
+		int err = pthread_create(&lanes[k].thread, NULL, lane_main, &lanes[k]);
+
+		if (err)
+			r = ckpt_err_errno(e, -err, "pid %d: starting a page copy thread", t->pid);
+		lanes[k].started = !err;
 	}
 	if (r >= 0)
-		r = copy_flush(pc, e);
+		r = lane_copy(&lanes[0], e);
+	for (unsigned k = 1; k < n; k++) {
+		if (!lanes[k].started)
+			continue;
+		pthread_join(lanes[k].thread, NULL);
+		if (r >= 0 && lanes[k].r < 0) {
+			*e = lanes[k].e;
+			r = lanes[k].r;
+		}
+	}
 	/* a pre-dump saves no shared memory: every dump saves it in full */
 	if (r >= 0 && !pc->pipes && !c->opts->pre_dump)
-		r = shmem_copy_owned(pc, before, e);
+		r = shmem_copy_owned(pc, e);
 	if (r >= 0 && pc->pipes)
 		r = page_pipes_seal(pc->pipes, e);
-	/* the thread must be gone before the image is closed, error or not
+	/* the threads must be gone before the images are closed, error or not
 	 * (the pipes' writer goes on until the pipes are written) */
-	if (r >= 0 && !pc->pipes)
-		r = page_writer_stop(pc->writer, e);
-	else if (!pc->pipes)
-		page_writer_stop(pc->writer, NULL);
+	for (unsigned k = 0; k < n && !t->pipes; k++) {
+		int r2 = page_writer_stop(lanes[k].pc.writer, r < 0 ? NULL : e);
+
+		if (r >= 0 && r2 < 0)
+			r = r2;
+	}
 	if (r < 0)
-		return r;
-	t->pages_bytes = c->pages_bytes - before;
-	pr_debug("pid %d: %" PRIu64 " bytes of pages%s: %.3f s reading, %.3f s writing", t->pid,
-		 t->pages_bytes, pc->pipes ? " moved into pipes" : "", pc->t_read,
-		 pc->writer->t_write);
+		goto out;
+	t->pages_bytes = 0;
+	for (unsigned k = 0; k < n; k++)
+		t->pages_bytes += lanes[k].pc.copied;
+	c->pages_bytes += t->pages_bytes;
+	pr_debug("pid %d: %" PRIu64
+		 " bytes of pages%s in %u part%s: %.3f s reading, %.3f s writing",
+		 t->pid, t->pages_bytes, pc->pipes ? " moved into pipes" : "", n, n > 1 ? "s" : "",
+		 lanes[0].pc.t_read, lanes[0].pc.writer->t_write);
 	t->pagemap_img = TAKE_PTR(pagemap);
 	t->pages_img = TAKE_PTR(pages);
+	for (unsigned k = 1; k < n; k++)
+		t->pages_parts[k - 1] = TAKE_PTR(lanes[k].img);
 	/* closing fsyncs: keep that out of the freeze when the tree is to be
 	 * resumed, but don't hold two fds per task for huge trees */
-	if (!pc->pipes && (!c->opts->leave_running || c->ntasks > OPEN_PAGES_MAX))
+	if (!t->pipes && (!c->opts->leave_running || c->ntasks > OPEN_PAGES_MAX))
 		return dump_close_pages(t, e);
 	return 0;
+out:
+	for (unsigned k = 1; k < n; k++)
+		img_close(lanes[k].img);
+	return r;
 }
 
 int dump_close_pages(struct dump_task *t, struct ckpt_error *e)
@@ -1541,6 +1671,8 @@ int dump_close_pages(struct dump_task *t, struct ckpt_error *e)
 		r = img_close_write(TAKE_PTR(t->pagemap_img), e);
 	if (r >= 0 && t->pages_img)
 		r = img_close_write(TAKE_PTR(t->pages_img), e);
+	for (size_t k = 0; r >= 0 && k < ARRAY_SIZE(t->pages_parts) && t->pages_parts[k]; k++)
+		r = img_close_write(TAKE_PTR(t->pages_parts[k]), e);
 	return r;
 }
 

@@ -83,6 +83,17 @@ static bool parse_pid(const char *s, size_t len, int *ret)
 	return true;
 }
 
+/* "PID-K" of a pages part's name: K from 1 to IMG_PAGES_PARTS_MAX - 1. */
+static bool parse_part_name(const char *s, size_t len, int *ret_pid)
+{
+	const char *dash = memchr(s, '-', len);
+	int part;
+
+	return dash && parse_pid(s, (size_t)(dash - s), ret_pid) &&
+	       parse_pid(dash + 1, len - (size_t)(dash - s) - 1, &part) &&
+	       part < IMG_PAGES_PARTS_MAX;
+}
+
 int img_kind_from_name(const char *name, enum img_kind *ret_kind, int *ret_pid)
 {
 	size_t len = strlen(name);
@@ -100,7 +111,9 @@ int img_kind_from_name(const char *name, enum img_kind *ret_kind, int *ret_pid)
 			if (len < plen + 6 || strncmp(name, d->name, plen) || name[plen] != '-' ||
 			    strcmp(name + len - 4, ".img"))
 				continue;
-			if (!parse_pid(name + plen + 1, len - plen - 5, &pid))
+			if (!parse_pid(name + plen + 1, len - plen - 5, &pid) &&
+			    !(d->kind == IMG_PAGES &&
+			      parse_part_name(name + plen + 1, len - plen - 5, &pid)))
 				continue;
 		}
 		if (ret_kind)
@@ -124,6 +137,20 @@ void img_file_name(enum img_kind kind, int pid, char *buf, size_t len)
 		snprintf(buf, len, "%s-%d.img", d->name, pid);
 	else
 		snprintf(buf, len, "%s", d->file_fmt);
+}
+
+void img_pages_part_name(int pid, unsigned part, char *buf, size_t len)
+{
+	if (!part)
+		img_file_name(IMG_PAGES, pid, buf, len);
+	else if (len)
+		snprintf(buf, len, "pages-%d-%u.img", pid, part);
+}
+
+/* Header word 12 of a pages image: (parts - 1) << 16 | part; 0 for other kinds. */
+static uint32_t part_word(unsigned part, unsigned nparts)
+{
+	return (uint32_t)(nparts - 1) << 16 | part;
 }
 
 /* --- small I/O helpers ----------------------------------------------------- */
@@ -301,6 +328,14 @@ int img_reserve(struct img_dir *d, enum img_kind kind, int pid, uint64_t bytes,
 	return 0;
 }
 
+bool img_reserved(const struct img_dir *d, enum img_kind kind, int pid)
+{
+	for (size_t i = 0; i < d->nres; i++)
+		if (d->res[i].kind == kind && d->res[i].pid == pid)
+			return true;
+	return false;
+}
+
 /* The file reserved for the image, or -1. */
 static int take_reservation(struct img_dir *d, enum img_kind kind, int pid, uint64_t *len)
 {
@@ -316,8 +351,8 @@ static int take_reservation(struct img_dir *d, enum img_kind kind, int pid, uint
 	return -1;
 }
 
-int img_create_internal(struct img_dir *d, enum img_kind kind, int pid, bool record,
-			struct img **ret, struct ckpt_error *e)
+static int create_image(struct img_dir *d, enum img_kind kind, int pid, unsigned part,
+			unsigned nparts, bool record, struct img **ret, struct ckpt_error *e)
 {
 	const struct img_kind_desc *kd = img_kind_desc(kind);
 	unsigned char hdr[IMG_PAGES_DATA_OFFSET] = {0};
@@ -342,9 +377,16 @@ int img_create_internal(struct img_dir *d, enum img_kind kind, int pid, bool rec
 	img->writing = true;
 	img->record = record;
 	img->dir = d;
+	img->part = part;
+	img->nparts = nparts;
 	d->open_writers++;
-	img_file_name(kind, pid, img->name, sizeof(img->name));
-	img->fd = take_reservation(d, kind, img->pid, &img->reserved);
+	img_pages_part_name(pid, part, img->name, sizeof(img->name));
+	if (kind != IMG_PAGES)
+		img_file_name(kind, pid, img->name, sizeof(img->name));
+	if (!part)
+		img->fd = take_reservation(d, kind, img->pid, &img->reserved);
+	else
+		img->fd = -1;
 	if (img->fd < 0)
 		img->fd =
 		    openat(d->dirfd, img->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -363,7 +405,7 @@ int img_create_internal(struct img_dir *d, enum img_kind kind, int pid, bool rec
 	put_le32(hdr, kd->magic);
 	put_le32(hdr + 4, IMG_FORMAT_VERSION);
 	put_le32(hdr + 8, kind);
-	put_le32(hdr + 12, 0);
+	put_le32(hdr + 12, kind == IMG_PAGES ? part_word(part, nparts) : 0);
 	/* Pages images: header then zeros up to the first page-aligned data offset. */
 	r = img_write_raw(img, hdr, kd->msg_desc ? IMG_HEADER_SIZE : IMG_PAGES_DATA_OFFSET, e);
 	if (r < 0) {
@@ -372,6 +414,21 @@ int img_create_internal(struct img_dir *d, enum img_kind kind, int pid, bool rec
 	}
 	*ret = img;
 	return 0;
+}
+
+int img_create_internal(struct img_dir *d, enum img_kind kind, int pid, bool record,
+			struct img **ret, struct ckpt_error *e)
+{
+	return create_image(d, kind, pid, 0, 1, record, ret, e);
+}
+
+int img_create_pages_part(struct img_dir *d, int pid, unsigned part, unsigned nparts,
+			  struct img **ret, struct ckpt_error *e)
+{
+	if (nparts < 1 || nparts > IMG_PAGES_PARTS_MAX || part >= nparts)
+		return ckpt_err(e, -EINVAL, "pages image of pid %d: no part %u of %u", pid, part,
+				nparts);
+	return create_image(d, IMG_PAGES, pid, part, nparts, true, ret, e);
 }
 
 int img_create(struct img_dir *d, enum img_kind kind, int pid, struct img **ret,
@@ -550,9 +607,21 @@ static int img_check_header(struct img *img, struct ckpt_error *e)
 	if (kind != (uint32_t)img->kind)
 		return ckpt_err(e, -EBADMSG, "%s: header kind %u, expected %d (%s)", img->name,
 				kind, (int)img->kind, kd->name);
-	if (reserved)
+	if (img->kind == IMG_PAGES) {
+		unsigned part = reserved & 0xffff, nparts = (reserved >> 16) + 1;
+
+		if (nparts > IMG_PAGES_PARTS_MAX || part >= nparts)
+			return ckpt_err(e, -EBADMSG,
+					"%s: header says part %u of %u (at most %d parts)",
+					img->name, part, nparts, IMG_PAGES_PARTS_MAX);
+		if (part != img->part)
+			return ckpt_err(e, -EBADMSG, "%s: header says part %u, the name %u",
+					img->name, part, img->part);
+		img->nparts = nparts;
+	} else if (reserved) {
 		return ckpt_err(e, -EBADMSG, "%s: header reserved field is 0x%08x, not 0",
 				img->name, reserved);
+	}
 	if (img->kind != IMG_PAGES) {
 		img->off = IMG_HEADER_SIZE;
 		return 0;
@@ -570,7 +639,8 @@ static int img_check_header(struct img *img, struct ckpt_error *e)
 	return 0;
 }
 
-int img_open(int dirfd, enum img_kind kind, int pid, struct img **ret, struct ckpt_error *e)
+static int open_image(int dirfd, enum img_kind kind, int pid, unsigned part, struct img **ret,
+		      struct ckpt_error *e)
 {
 	const struct img_kind_desc *kd = img_kind_desc(kind);
 	struct img *img;
@@ -586,7 +656,10 @@ int img_open(int dirfd, enum img_kind kind, int pid, struct img **ret, struct ck
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	img->kind = kind;
 	img->pid = kd->per_task ? pid : 0;
+	img->part = part;
 	img_file_name(kind, pid, img->name, sizeof(img->name));
+	if (kind == IMG_PAGES)
+		img_pages_part_name(pid, part, img->name, sizeof(img->name));
 	img->fd = openat(dirfd, img->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (img->fd < 0) {
 		r = ckpt_err_errno(e, -errno, "%s: cannot open", img->name);
@@ -611,6 +684,23 @@ fail:
 	return r;
 }
 
+int img_open(int dirfd, enum img_kind kind, int pid, struct img **ret, struct ckpt_error *e)
+{
+	return open_image(dirfd, kind, pid, 0, ret, e);
+}
+
+int img_open_pages_part(int dirfd, int pid, unsigned part, struct img **ret, struct ckpt_error *e)
+{
+	if (part >= IMG_PAGES_PARTS_MAX)
+		return ckpt_err(e, -EINVAL, "pages image of pid %d: no part %u", pid, part);
+	return open_image(dirfd, IMG_PAGES, pid, part, ret, e);
+}
+
+unsigned img_pages_nparts(const struct img *img)
+{
+	return img->kind == IMG_PAGES && img->nparts ? img->nparts : 1;
+}
+
 int img_open_name(int dirfd, const char *name, struct img **ret, struct ckpt_error *e)
 {
 	enum img_kind kind;
@@ -618,6 +708,15 @@ int img_open_name(int dirfd, const char *name, struct img **ret, struct ckpt_err
 
 	if (img_kind_from_name(name, &kind, &pid) < 0)
 		return ckpt_err(e, -EINVAL, "%s: not the name of a known image kind", name);
+	if (kind == IMG_PAGES) {
+		for (unsigned k = 0; k < IMG_PAGES_PARTS_MAX; k++) {
+			char part[IMG_NAME_MAX];
+
+			img_pages_part_name(pid, k, part, sizeof(part));
+			if (!strcmp(part, name))
+				return img_open_pages_part(dirfd, pid, k, ret, e);
+		}
+	}
 	return img_open(dirfd, kind, pid, ret, e);
 }
 

@@ -121,6 +121,20 @@ void img_dir_free(struct img_dir *d);
  */
 int img_reserve(struct img_dir *d, enum img_kind kind, int pid, uint64_t bytes,
 		struct ckpt_error *e);
+/*
+ * A task's page data may be split into parts, written side by side:
+ * pages-PID.img (part 0), pages-PID-1.img, ... pages-PID-<n-1>.img, each a
+ * pages image of its own (header page, data, listed in the inventory with
+ * its size and checksum); the task's data is their concatenation, in part
+ * order. Every part's header says which part it is and of how many
+ * (IMG_PAGES_PARTS_MAX at most); a pages image written whole is part 0 of 1.
+ */
+#define IMG_PAGES_PARTS_MAX 16
+void img_pages_part_name(int pid, unsigned part, char *buf, size_t len);
+int img_create_pages_part(struct img_dir *d, int pid, unsigned part, unsigned nparts,
+			  struct img **ret, struct ckpt_error *e);
+/* Has img_reserve() given the image KIND of PID storage not taken yet? */
+bool img_reserved(const struct img_dir *d, enum img_kind kind, int pid);
 /* Create an image in the directory and write its header. */
 int img_create(struct img_dir *d, enum img_kind kind, int pid, struct img **ret,
 	       struct ckpt_error *e);
@@ -171,6 +185,10 @@ int img_dir_verify_fd_flags(int dirfd, const char *what, unsigned flags, Invento
 
 /* Open an image for reading and check its header (magic, version, kind). */
 int img_open(int dirfd, enum img_kind kind, int pid, struct img **ret, struct ckpt_error *e);
+/* Open part `part` of pid's pages image (checks the header says so). */
+int img_open_pages_part(int dirfd, int pid, unsigned part, struct img **ret, struct ckpt_error *e);
+/* Of a pages image: how many parts its task's data has (its header). */
+unsigned img_pages_nparts(const struct img *img);
 /* Open by file name, kind taken from the name. */
 int img_open_name(int dirfd, const char *name, struct img **ret, struct ckpt_error *e);
 /*
@@ -202,6 +220,31 @@ static inline void img_dir_freep(struct img_dir **p)
 		img_dir_free(*p);
 }
 #define _cleanup_img_ __attribute__((cleanup(img_closep)))
+
+/*
+ * Reading a task's page data wherever its parts are (image_pages.c): the
+ * data offset is the one of the concatenation; a read that spans two parts
+ * reads from both. Opened parts are checked (header, page-aligned data);
+ * their checksums are the inventory's business (img_dir_verify_fd).
+ */
+struct img_pages;
+int img_pages_open(int dirfd, int pid, struct img_pages **ret, struct ckpt_error *e);
+/* Bytes of page data in all parts. */
+uint64_t img_pages_size(const struct img_pages *p);
+/* "pages-PID.img", for messages. */
+const char *img_pages_name(const struct img_pages *p);
+/* Read exactly len bytes at data offset off (errors name the part and offset). */
+int img_pages_read(const struct img_pages *p, void *buf, size_t len, uint64_t off,
+		   struct ckpt_error *e);
+/* Its open fds (one per part) into fds[IMG_PAGES_PARTS_MAX]; returns how many. */
+unsigned img_pages_fds(const struct img_pages *p, int *fds);
+void img_pages_close(struct img_pages *p);
+static inline void img_pages_closep(struct img_pages **p)
+{
+	if (*p)
+		img_pages_close(*p);
+}
+#define _cleanup_img_pages_ __attribute__((cleanup(img_pages_closep)))
 #define _cleanup_img_dir_ __attribute__((cleanup(img_dir_freep)))
 
 /* --- JSON ------------------------------------------------------------------ */

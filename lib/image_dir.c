@@ -621,6 +621,27 @@ static int read_pstree_pids(int dirfd, int **ret_pids, size_t *ret_n, struct ckp
 	return 0;
 }
 
+/* Every part pages-PID.img says the task's data has is listed (checksummed). */
+static int verify_pages_parts(int dirfd, const Inventory *inv, ImageSum **sorted, int pid,
+			      struct ckpt_error *e)
+{
+	_cleanup_img_ struct img *img = NULL;
+	char name[IMG_NAME_MAX];
+	int r = img_open(dirfd, IMG_PAGES, pid, &img, e);
+
+	if (r < 0)
+		return r;
+	for (unsigned k = 1; k < img_pages_nparts(img); k++) {
+		img_pages_part_name(pid, k, name, sizeof(name));
+		if (!listed(sorted, inv->n_images, name))
+			return ckpt_err(e, -EBADMSG,
+					"pid %d: %s is missing (pages-%d.img says its data has %u "
+					"parts; not in the inventory)",
+					pid, name, pid, img_pages_nparts(img));
+	}
+	return 0;
+}
+
 static int verify_tasks(int dirfd, const Inventory *inv, ImageSum **sorted, struct ckpt_error *e)
 {
 	static const enum img_kind task_kinds[] = {IMG_CORE, IMG_MM, IMG_PAGEMAP, IMG_PAGES,
@@ -647,6 +668,9 @@ static int verify_tasks(int dirfd, const Inventory *inv, ImageSum **sorted, stru
 						"pid %d: %s is missing (not in the inventory)",
 						pids[i], name);
 		}
+		r = verify_pages_parts(dirfd, inv, sorted, pids[i], e);
+		if (r < 0)
+			return r;
 	}
 	if (!root_found)
 		return ckpt_err(e, -EBADMSG, "inventory.img: root_pid %d is not in pstree.img",

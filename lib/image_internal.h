@@ -68,6 +68,7 @@ struct img {
 	uint64_t size;	     /* read: file size at open */
 	uint32_t crc;	     /* write: running CRC32C of everything accepted */
 	uint64_t reserved;   /* write: file bytes given ahead (img_reserve), 0 if none */
+	unsigned part, nparts; /* pages: this file is part `part` of `nparts` (image.h) */
 	unsigned char *buf;  /* write buffer / read-ahead buffer */
 	size_t buf_len;	     /* write: bytes pending; read: valid bytes */
 	uint64_t buf_off;    /* read: file offset of buf[0] */

@@ -56,14 +56,14 @@ static int load_level_task(struct restore_ctx *ctx, size_t level, pid_t pid,
 			   struct level_task *lt)
 {
 	struct ckpt_error *e = &ctx->err;
-	_cleanup_img_ struct img *img = NULL;
+	_cleanup_img_pages_ struct img_pages *pages = NULL;
 	uint64_t off = 0, prev_end = 0, size;
 	int r;
 
-	r = img_open(ctx->chain[level].dirfd, IMG_PAGES, pid, &img, e);
+	r = chain_open_pages(ctx, level, pid, &pages, e);
 	if (r < 0)
-		return ckpt_err_wrap(e, "parent checkpoint %s", level_name(ctx, level));
-	size = img_pages_data_size(img);
+		return r;
+	size = img_pages_size(pages);
 	r = images_read_all(ctx->chain[level].dirfd, IMG_PAGEMAP, pid, SIZE_MAX,
 			    (void ***)&lt->pm, &lt->n, e);
 	if (r < 0)
@@ -341,15 +341,12 @@ int chain_page_src(struct restore_ctx *ctx, const struct rtask *t, uint64_t vadd
 	return 0;
 }
 
-int chain_open_pages(struct restore_ctx *ctx, size_t level, pid_t pid, struct ckpt_error *e)
+int chain_open_pages(struct restore_ctx *ctx, size_t level, pid_t pid, struct img_pages **ret,
+		     struct ckpt_error *e)
 {
-	char name[64];
-	int fd;
+	int r = img_pages_open(ctx->chain[level].dirfd, pid, ret, e);
 
-	img_file_name(IMG_PAGES, pid, name, sizeof(name));
-	fd = openat(ctx->chain[level].dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "parent checkpoint %s: opening %s",
-				      level_name(ctx, level), name);
-	return fd;
+	if (r < 0)
+		return ckpt_err_wrap(e, "parent checkpoint %s", level_name(ctx, level));
+	return 0;
 }

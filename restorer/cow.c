@@ -905,7 +905,7 @@ static bool in_kept(const struct rtask *t, uint64_t addr, uint64_t *end)
 }
 
 /*
- * Put len bytes at data offset at of fd at s, our own address. A run of a
+ * Put len bytes at data offset at of pages at s, our own address. A run of a
  * huge page or more goes through ctx->page_buf and process_vm_writev to
  * ourselves, not a pread to s: on these VMs the kernel's first access of
  * each page through our addresses costs a fault of its own (docs/restore.md,
@@ -913,7 +913,7 @@ static bool in_kept(const struct rtask *t, uint64_t addr, uint64_t *end)
  * zeroing of a huge page of buffer costs. P is told after each BUSY_CHUNK:
  * it waits for the fork.
  */
-static int read_kept(struct restore_ctx *ctx, struct rtask *t, int fd, const char *name,
+static int read_kept(struct restore_ctx *ctx, struct rtask *t, const struct img_pages *pages,
 		     uint64_t s, uint64_t len, uint64_t at, struct ckpt_error *err)
 {
 	bool direct = len < THP_SIZE;
@@ -929,16 +929,11 @@ static int read_kept(struct restore_ctx *ctx, struct rtask *t, int fd, const cha
 	while (done < len) {
 		uint64_t chunk = len - done < RST_PAGE_BUF_BYTES ? len - done : RST_PAGE_BUF_BYTES;
 		char *dst = (char *)(uintptr_t)(s + done);
-		ssize_t n;
+		ssize_t n = (ssize_t)chunk;
 
-		n = pread(fd, direct ? dst : buf, chunk,
-			  (off_t)(IMG_PAGES_DATA_OFFSET + at + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return ckpt_err_errno(err, n < 0 ? -errno : -EIO,
-					      "%s: reading %" PRIu64 " bytes to %#" PRIx64, name,
-					      len - done, s + done);
+		r = img_pages_read(pages, direct ? dst : buf, chunk, at + done, err);
+		if (r < 0)
+			return ckpt_err_wrap(err, "pages to %#" PRIx64, s + done);
 		if (!direct) {
 			struct iovec local = {buf, (size_t)n}, remote = {dst, (size_t)n};
 
@@ -957,19 +952,19 @@ static int read_kept_chain(struct restore_ctx *ctx, struct rtask *t, const struc
 			   uint64_t s, uint64_t e, struct ckpt_error *err)
 {
 	while (s < e) {
+		_cleanup_img_pages_ struct img_pages *pages = NULL;
 		uint64_t off, avail, n;
 		size_t level;
-		int fd, r;
+		int r;
 
 		r = chain_page_src(ctx, src, s, &level, &off, &avail, err);
 		if (r < 0)
 			return r;
-		fd = chain_open_pages(ctx, level, src->pid, err);
-		if (fd < 0)
-			return fd;
+		r = chain_open_pages(ctx, level, src->pid, &pages, err);
+		if (r < 0)
+			return r;
 		n = e - s < avail ? e - s : avail;
-		r = read_kept(ctx, t, fd, ctx->chain[level].name, s, n, off, err);
-		close(fd);
+		r = read_kept(ctx, t, pages, s, n, off, err);
 		if (r < 0)
 			return r;
 		s += n;
@@ -979,17 +974,15 @@ static int read_kept_chain(struct restore_ctx *ctx, struct rtask *t, const struc
 
 /*
  * Put the pages src saved at [s, e) in place at the same addresses of t
- * (the task running this): from src's image (*fd: opened on first use, the
- * caller closes it) or a parent checkpoint; where src saved no page, t's
+ * (the task running this): from src's image (*pages: opened on first use,
+ * the caller closes it) or a parent checkpoint; where src saved no page, t's
  * page is dropped (zeros, or the file's own page).
  */
 static int load_saved(struct restore_ctx *ctx, struct rtask *t, const struct rtask *src, uint64_t s,
-		      uint64_t e, int *fd, struct ckpt_error *err)
+		      uint64_t e, struct img_pages **pages, struct ckpt_error *err)
 {
-	char name[64];
 	int r = 0;
 
-	img_file_name(IMG_PAGES, src->pid, name, sizeof(name));
 	for (size_t i = entry_after(src, s); r >= 0 && s < e; i++) {
 		const PagemapEntry *pe = i < src->n_pagemap ? src->pagemap[i] : NULL;
 		uint64_t gap = pe && pe->vaddr < e ? pe->vaddr : e, stop;
@@ -1011,9 +1004,9 @@ static int load_saved(struct restore_ctx *ctx, struct rtask *t, const struct rta
 		if (entry_in_parent(pe)) {
 			r = read_kept_chain(ctx, t, src, s, stop, err);
 		} else {
-			if (*fd < 0 && (*fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC)) < 0)
-				return ckpt_err_errno(err, -errno, "opening %s", name);
-			r = read_kept(ctx, t, *fd, name, s, stop - s,
+			if (!*pages && (r = img_pages_open(ctx->dirfd, src->pid, pages, err)) < 0)
+				return r;
+			r = read_kept(ctx, t, *pages, s, stop - s,
 				      src->pagemap_off[i] + (s - pe->vaddr), err);
 		}
 		s = stop;
@@ -1041,27 +1034,25 @@ static void not_held(const struct rtask *t, uint64_t s, uint64_t e, uint64_t *ps
  */
 static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error *err)
 {
-	_cleanup_close_ int fd = -1, sfd = -1; /* t's pages image; the last sibling's */
+	/* t's pages image; the last sibling's */
+	_cleanup_img_pages_ struct img_pages *own = NULL, *sib = NULL;
 	pid_t spid = 0;
-	char name[64];
 	uint64_t off = 0;
-	int r = 0;
+	int r = img_pages_open(ctx->dirfd, t->pid, &own, err);
 
-	img_file_name(IMG_PAGES, t->pid, name, sizeof(name));
-	fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ckpt_err_errno(err, -errno, "opening %s", name);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < t->n_pagemap; i++) {
 		const PagemapEntry *pe = t->pagemap[i];
 		uint64_t s = pe->vaddr, e = entry_end(pe);
 
 		if (entry_sibling(pe) && !t->sib_ok[i]) {
 			if (spid != entry_sibling(pe)) {
-				closep(&sfd);
-				sfd = -1;
+				img_pages_close(sib);
+				sib = NULL;
 			}
 			spid = entry_sibling(pe);
-			r = load_saved(ctx, t, task_by_pid(ctx, spid), s, e, &sfd, err);
+			r = load_saved(ctx, t, task_by_pid(ctx, spid), s, e, &sib, err);
 			if (r < 0)
 				return r;
 			continue;
@@ -1081,7 +1072,7 @@ static int fill_kept(struct restore_ctx *ctx, struct rtask *t, struct ckpt_error
 				if (entry_in_parent(pe))
 					r = read_kept_chain(ctx, t, t, hs, he, err);
 				else
-					r = read_kept(ctx, t, fd, name, hs, he - hs,
+					r = read_kept(ctx, t, own, hs, he - hs,
 						      off + (hs - pe->vaddr), err);
 				if (r < 0)
 					return r;
@@ -1114,7 +1105,7 @@ int cow_task_fork(struct restore_ctx *ctx, struct rtask *t, size_t idx, bool bef
 		  struct ckpt_error *err)
 {
 	/* before: every stage starting here is of children[idx]'s pages; after: ours */
-	_cleanup_close_ int fd = -1;
+	_cleanup_img_pages_ struct img_pages *pages = NULL;
 
 	for (size_t k = 0; k < t->n_stages; k++) {
 		const struct cow_stage *st = &t->stages[k];
@@ -1125,10 +1116,10 @@ int cow_task_fork(struct restore_ctx *ctx, struct rtask *t, size_t idx, bool bef
 		if (before && st->first == idx && st->orphan)
 			r = map_like(ctx, st->src, st->start, st->end, err);
 		if (r >= 0 && before && st->first == idx)
-			r = load_saved(ctx, t, st->src, st->start, st->end, &fd, err);
+			r = load_saved(ctx, t, st->src, st->start, st->end, &pages, err);
 		/* then the task's own again, or nothing */
 		else if (!before && st->last == idx && !st->orphan)
-			r = load_saved(ctx, t, t, st->start, st->end, &fd, err);
+			r = load_saved(ctx, t, t, st->start, st->end, &pages, err);
 		else if (!before && st->last == idx &&
 			 mmap((void *)(uintptr_t)st->start, st->end - st->start, PROT_NONE,
 			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,

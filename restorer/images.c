@@ -1095,13 +1095,13 @@ static int validate_pagemap(struct restore_ctx *ctx, struct rtask *t)
 
 static int load_pages_size(struct restore_ctx *ctx, struct rtask *t)
 {
-	_cleanup_img_ struct img *img = NULL;
+	_cleanup_img_pages_ struct img_pages *pages = NULL;
 	int r;
 
-	r = img_open(ctx->dirfd, IMG_PAGES, t->pid, &img, &ctx->err);
+	r = img_pages_open(ctx->dirfd, t->pid, &pages, &ctx->err);
 	if (r < 0)
 		return r;
-	t->pages_bytes = img_pages_data_size(img);
+	t->pages_bytes = img_pages_size(pages);
 	if (t->pages_bytes % RST_PAGE_SIZE)
 		return ckpt_err(&ctx->err, -EINVAL,
 				"pages-%d.img: data size %" PRIu64 " is not a multiple of the page "

@@ -445,8 +445,8 @@ advice:
 /* ---- 4. pages -------------------------------------------------------------------------------- */
 
 struct batch {
-	int fd;	    /* the pages image the batch reads: own_fd, or a parent's */
-	int own_fd; /* P's own fd of the task's pages image */
+	const struct img_pages *src; /* the pages image the batch reads: own, or a parent's */
+	struct img_pages *own;	     /* the task's pages image */
 	uint64_t off;
 	size_t len;
 	struct iovec riov[BATCH_IOV];
@@ -459,21 +459,11 @@ static int batch_flush(struct restore_ctx *ctx, struct rtask *t, struct batch *b
 {
 	struct ckpt_error *e = &ctx->err;
 	struct iovec liov = {.iov_base = b->buf, .iov_len = b->len};
-	size_t done = 0;
 	ssize_t n;
+	int r = img_pages_read(b->src, b->buf, b->len, b->off, e);
 
-	while (done < b->len) {
-		n = pread(b->fd, b->buf + done, b->len - done,
-			  (off_t)(IMG_PAGES_DATA_OFFSET + b->off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return ckpt_err_errno(
-			    e, n < 0 ? -errno : -EIO,
-			    "pages-%d.img: reading %zu bytes at data offset %" PRIu64, t->pid,
-			    b->len, b->off);
-		done += (size_t)n;
-	}
+	if (r < 0)
+		return r;
 	n = process_vm_writev(t->pid, &liov, 1, b->riov, (unsigned long)b->n, 0);
 	if (n != (ssize_t)b->len) {
 		/* slow path (partial write): area by area, /proc/PID/mem if needed */
@@ -495,20 +485,20 @@ static int batch_flush(struct restore_ctx *ctx, struct rtask *t, struct batch *b
 	return restore_check_cancel(ctx);
 }
 
-/* Queue [va, va + len) of the task, from data offset off of fd: at most
+/* Queue [va, va + len) of the task, from data offset off of src: at most
  * BATCH_BYTES, in a batch that reads its image in one piece. */
-static int batch_add(struct restore_ctx *ctx, struct rtask *t, struct batch *b, int fd, uint64_t va,
-		     uint64_t len, uint64_t off)
+static int batch_add(struct restore_ctx *ctx, struct rtask *t, struct batch *b,
+		     const struct img_pages *src, uint64_t va, uint64_t len, uint64_t off)
 {
 	int r = 0;
 
-	if (b->len && (b->fd != fd || b->off + b->len != off || b->len + len > BATCH_BYTES ||
+	if (b->len && (b->src != src || b->off + b->len != off || b->len + len > BATCH_BYTES ||
 		       b->n == BATCH_IOV))
 		r = batch_flush(ctx, t, b);
 	if (r < 0)
 		return r;
 	if (!b->len) {
-		b->fd = fd;
+		b->src = src;
 		b->off = off;
 	}
 	b->riov[b->n++] = (struct iovec){(void *)(uintptr_t)va, len};
@@ -525,7 +515,7 @@ static int fill_run(struct restore_ctx *ctx, struct rtask *t, struct batch *b, u
 	while (r >= 0 && len) {
 		uint64_t n = len < BATCH_BYTES ? len : BATCH_BYTES;
 
-		r = batch_add(ctx, t, b, b->own_fd, va, n, off);
+		r = batch_add(ctx, t, b, b->own, va, n, off);
 		va += n, len -= n, off += n;
 	}
 	return r;
@@ -548,8 +538,8 @@ static size_t pagemap_find(const struct rtask *t, uint64_t va)
 	return lo;
 }
 
-int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off, uint64_t *run_end,
-		    struct ckpt_error *e)
+int mem_page_source(struct page_src *src, uint64_t va, const struct img_pages **pages,
+		    uint64_t *off, uint64_t *run_end, struct ckpt_error *e)
 {
 	const struct rtask *t = src->t;
 	size_t i = pagemap_find(t, va);
@@ -557,40 +547,35 @@ int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off, u
 
 	if (!pe || pe->vaddr > va || (pe->has_inherited && pe->inherited))
 		return -ENOENT;
-	if (src->fd < 0) {
+	if (!src->pages) {
 		int r = mem_page_src_open(src, e);
 
 		if (r < 0)
 			return r;
 	}
-	*fd = src->fd;
-	*off = IMG_PAGES_DATA_OFFSET + t->pagemap_off[i] + (va - pe->vaddr);
+	*pages = src->pages;
+	*off = t->pagemap_off[i] + (va - pe->vaddr);
 	*run_end = pe->vaddr + (uint64_t)pe->nr_pages * RST_PAGE_SIZE;
 	return 0;
 }
 
 int mem_page_src_open(struct page_src *src, struct ckpt_error *e)
 {
-	char name[64];
-
-	img_file_name(IMG_PAGES, src->t->pid, name, sizeof(name));
-	src->fd = openat(src->ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (src->fd < 0)
-		return ckpt_err_errno(e, -errno, "opening %s", name);
-	return 0;
+	return img_pages_open(src->ctx->dirfd, src->t->pid, &src->pages, e);
 }
 
 void mem_page_src_close(struct page_src *src)
 {
-	closep(&src->fd);
+	img_pages_close(src->pages);
+	src->pages = NULL;
 }
 
 /*
  * Pages [va, end) of an in_parent entry: their bytes are in a parent
  * checkpoint (chain.c says where); read by P and written in batches.
  */
-static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t, struct batch *b, int *fds,
-			   uint64_t va, uint64_t end)
+static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t, struct batch *b,
+			   struct img_pages **levels, uint64_t va, uint64_t end)
 {
 	struct ckpt_error *e = &ctx->err;
 	int r = 0;
@@ -602,15 +587,15 @@ static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t, struct batc
 		r = chain_page_src(ctx, t, va, &level, &off, &avail, e);
 		if (r < 0)
 			return r;
-		if (fds[level] < 0) {
-			fds[level] = chain_open_pages(ctx, level, t->pid, e);
-			if (fds[level] < 0)
-				return fds[level];
+		if (!levels[level]) {
+			r = chain_open_pages(ctx, level, t->pid, &levels[level], e);
+			if (r < 0)
+				return r;
 		}
 		n = end - va < avail ? end - va : avail;
 		if (n > BATCH_BYTES)
 			n = BATCH_BYTES;
-		r = batch_add(ctx, t, b, fds[level], va, n, off);
+		r = batch_add(ctx, t, b, levels[level], va, n, off);
 		va += n;
 	}
 	return r;
@@ -626,25 +611,21 @@ static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t, struct batc
 static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct ckpt_error *e = &ctx->err;
-	_cleanup_close_ int fd = -1;
+	_cleanup_img_pages_ struct img_pages *own = NULL;
 	_cleanup_free_ struct batch *b = calloc(1, sizeof(*b));
-	_cleanup_free_ int *cfds = calloc(ctx->n_chain + 1, sizeof(int));
-	char name[64];
+	_cleanup_free_ struct img_pages **levels = calloc(ctx->n_chain + 1, sizeof(*levels));
 	uint64_t off = 0;
 	int r = 0;
 
-	if (!b || !cfds)
+	if (!b || !levels)
 		return ckpt_err(e, -ENOMEM, "out of memory");
 	r = restore_page_buf(ctx, &b->buf, e); /* one for every task */
 	if (r < 0)
 		return r;
-	for (size_t l = 0; l < ctx->n_chain; l++)
-		cfds[l] = -1;
-	img_file_name(IMG_PAGES, t->pid, name, sizeof(name));
-	fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "opening %s", name);
-	b->fd = b->own_fd = fd;
+	r = img_pages_open(ctx->dirfd, t->pid, &own, e);
+	if (r < 0)
+		return r;
+	b->src = b->own = own;
 	for (size_t i = 0; r >= 0 && i < t->n_pagemap; i++) {
 		const PagemapEntry *pe = t->pagemap[i];
 		uint64_t va = pe->vaddr, end = va + (uint64_t)pe->nr_pages * RST_PAGE_SIZE;
@@ -665,7 +646,7 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 			/* lazy areas hold no page of a parent (chain_load refuses --lazy
 			 * for a checkpoint with parents) */
 			if (!kept && !lazy && in_parent)
-				r = fill_from_chain(ctx, t, b, cfds, va, stop);
+				r = fill_from_chain(ctx, t, b, levels, va, stop);
 			else if (!kept && !lazy)
 				r = fill_run(ctx, t, b, va, stop - va, off + (va - pe->vaddr));
 			va = stop;
@@ -674,8 +655,7 @@ static int fill_pages(struct restore_ctx *ctx, struct rtask *t)
 	if (r >= 0 && b->len)
 		r = batch_flush(ctx, t, b);
 	for (size_t l = 0; l < ctx->n_chain; l++)
-		if (cfds[l] >= 0)
-			close(cfds[l]);
+		img_pages_close(levels[l]);
 	return r;
 }
 

@@ -703,12 +703,12 @@ static void mark_done(struct pfd *pf, struct seg *s, uint64_t idx, uint64_t n)
 static int copy_pages(struct pager *pg, struct pfd *pf, struct seg *s, uint64_t idx, uint64_t n)
 {
 	struct ckpt_error *e = &pg->ctx->err;
+	const struct img_pages *pages;
 	uint64_t off, run_end, len;
-	int fd, r;
-	ssize_t k;
+	int r;
 
-	r = mem_page_source(&pg->srcs[pf->task], s->src + idx * RST_PAGE_SIZE, &fd, &off, &run_end,
-			    e);
+	r = mem_page_source(&pg->srcs[pf->task], s->src + idx * RST_PAGE_SIZE, &pages, &off,
+			    &run_end, e);
 	if (r == -ENOENT) {
 		/* never happens for a segment made from the pagemap */
 		mark_done(pf, s, idx, 1);
@@ -719,16 +719,9 @@ static int copy_pages(struct pager *pg, struct pfd *pf, struct seg *s, uint64_t 
 	len = n * RST_PAGE_SIZE;
 	if (s->src + idx * RST_PAGE_SIZE + len > run_end)
 		len = run_end - (s->src + idx * RST_PAGE_SIZE);
-	for (uint64_t done = 0; done < len;) {
-		k = pread(fd, pg->buf + done, len - done, (off_t)(off + done));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return ckpt_err_errno(e, k < 0 ? -errno : -EIO,
-					      "pages-%d.img: reading %" PRIu64 " bytes at %" PRIu64,
-					      pg->ctx->tasks[pf->task].pid, len, off);
-		done += (uint64_t)k;
-	}
+	r = img_pages_read(pages, pg->buf, (size_t)len, off, e);
+	if (r < 0)
+		return r;
 	for (uint64_t done = 0; done < len;) {
 		struct uffdio_copy uc = {.dst = s->cur + idx * RST_PAGE_SIZE + done,
 					 .src = (uint64_t)(uintptr_t)(pg->buf + done),
@@ -1013,7 +1006,7 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 	struct pager pg = {
 	    .ctx = ctx, .pidfds = pidfds, .watch = -1, .srcs = srcs, .sums = sums, .nsums = nsums};
 	size_t nkeep = 0;
-	int *keep = calloc(3 * ctx->ntasks + nsums + 8, sizeof(int));
+	int *keep = calloc((2 + IMG_PAGES_PARTS_MAX) * ctx->ntasks + nsums + 8, sizeof(int));
 	int ws[2] = {-1, -1}, devnull, r = 0;
 	double t0 = ckpt_monotonic_seconds();
 	struct stat st;
@@ -1050,7 +1043,8 @@ static __attribute__((noreturn)) void pager_main(struct restore_ctx *ctx, int *p
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		keep[nkeep++] = ctx->tasks[i].uffd;
 		keep[nkeep++] = pidfds[i];
-		keep[nkeep++] = srcs[i].fd;
+		if (srcs[i].pages)
+			nkeep += img_pages_fds(srcs[i].pages, keep + nkeep);
 	}
 	for (size_t i = 0; i < nsums; i++)
 		keep[nkeep++] = sums[i].fd;
@@ -1174,7 +1168,7 @@ int pager_start(struct restore_ctx *ctx)
 	if (!pidfds || !srcs)
 		return ckpt_err(&ctx->err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < ctx->ntasks; i++) {
-		srcs[i] = (struct page_src){.ctx = ctx, .t = &ctx->tasks[i], .fd = -1};
+		srcs[i] = (struct page_src){.ctx = ctx, .t = &ctx->tasks[i]};
 		pidfds[i] = -1;
 	}
 	for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {

@@ -530,8 +530,9 @@ int chain_load(struct restore_ctx *ctx);
  */
 int chain_page_src(struct restore_ctx *ctx, const struct rtask *t, uint64_t vaddr,
 		   size_t *level, uint64_t *off, uint64_t *avail, struct ckpt_error *e);
-/* Open pages-PID.img of that checkpoint (O_CLOEXEC; the caller closes it). */
-int chain_open_pages(struct restore_ctx *ctx, size_t level, pid_t pid, struct ckpt_error *e);
+/* Open pages-PID.img (all its parts) of that checkpoint; the caller closes it. */
+int chain_open_pages(struct restore_ctx *ctx, size_t level, pid_t pid, struct img_pages **ret,
+		     struct ckpt_error *e);
 int images_load(struct restore_ctx *ctx);
 struct rtask *task_by_pid(const struct restore_ctx *ctx, pid_t pid);
 /* The zombie (pstree.img entry with zombie_status) whose pid is pid, or NULL. */
@@ -717,19 +718,19 @@ bool cow_kept_range(const struct rtask *t, uint64_t addr, uint64_t *end);
 
 /* ---- mem.c: remote memory restore ------------------------------------------- */
 /*
- * Where the saved bytes of the page of t at address va are: an fd (owned
- * by the caller's src) and offset; the run of data that follows in the
- * same place ends at *run_end. -ENOENT: no data saved for it (a hole, or a
- * page inherited from the parent). Every reader of page data (stage
- * memory, the pager) goes through here.
+ * Where the saved bytes of the page of t at address va are: the task's
+ * pages image (owned by the caller's src) and the data offset there; the
+ * run of data that follows in the same place ends at *run_end. -ENOENT: no data saved for it (a
+ * hole, or a page inherited from the parent). Every reader of page data (stage memory, the pager)
+ * goes through here.
  */
 struct page_src {
 	const struct restore_ctx *ctx;
 	const struct rtask *t;
-	int fd; /* pages-PID.img, opened on first use */
+	struct img_pages *pages; /* pages-PID.img and its parts, opened on first use */
 };
-int mem_page_source(struct page_src *src, uint64_t va, int *fd, uint64_t *off, uint64_t *run_end,
-		    struct ckpt_error *e);
+int mem_page_source(struct page_src *src, uint64_t va, const struct img_pages **pages,
+		    uint64_t *off, uint64_t *run_end, struct ckpt_error *e);
 /* Open what src reads from now (before the images may go away: ckptd's
  * copy of a non-root caller's images is removed once the restore returns). */
 int mem_page_src_open(struct page_src *src, struct ckpt_error *e);

@@ -321,15 +321,13 @@ static int fill_at(struct restore_ctx *ctx, const struct rfile *f, char *base)
 {
 	struct ckpt_error *e = &ctx->err;
 	const ShmemEntry *se = shm(f);
-	_cleanup_close_ int fd = -1;
+	_cleanup_img_pages_ struct img_pages *pages = NULL;
 	uint64_t off = se->pages_off;
 	uint32_t crc = 0;
-	char name[64];
+	int r = img_pages_open(ctx->dirfd, (int)se->pages_pid, &pages, e);
 
-	img_file_name(IMG_PAGES, (int)se->pages_pid, name, sizeof(name));
-	fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "opening %s", name);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < se->n_runs; i++) {
 		const ShmemRun *run = se->runs[i];
 		uint64_t done = 0;
@@ -337,17 +335,11 @@ static int fill_at(struct restore_ctx *ctx, const struct rfile *f, char *base)
 		while (done < run->len) {
 			size_t want =
 			    run->len - done > (1u << 30) ? (1u << 30) : (size_t)(run->len - done);
-			ssize_t n = pread(fd, base + run->offset + done, want,
-					  (off_t)(IMG_PAGES_DATA_OFFSET + off + done));
 
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return ckpt_err_errno(e, n < 0 ? -errno : -EIO,
-						      "%s: reading the content of %s at data "
-						      "offset %" PRIu64,
-						      name, f->fe->path, off + done);
-			done += (uint64_t)n;
+			r = img_pages_read(pages, base + run->offset + done, want, off + done, e);
+			if (r < 0)
+				return ckpt_err_wrap(e, "the content of %s", f->fe->path);
+			done += want;
 		}
 		crc = crc32c(crc, base + run->offset, run->len);
 		off += run->len;

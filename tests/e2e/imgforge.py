@@ -13,6 +13,9 @@
     imgforge.py set DIR FILE K PATH VALUE  set field PATH of record K (added
                                            if absent), fix the inventory
     imgforge.py drop DIR FILE K            remove record K, fix the inventory
+    imgforge.py poke DIR FILE OFF U32      write U32 (little endian) at byte
+                                           OFF of FILE (a header word of any
+                                           image, pages too), fix the inventory
     imgforge.py seal DIR KEYFILE UID       write mac.img as ckptd would with that
                                            key (daemon/mac.h): for tests that
                                            play the part of ckptd's own images
@@ -365,6 +368,19 @@ def cmd_drop(d, name, k):
     return 0
 
 
+def cmd_poke(d, name, off, value):
+    path = os.path.join(d, name)
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    off = int(off, 0)
+    data[off:off + 4] = struct.pack("<I", int(value, 0))
+    with open(path, "wb") as f:
+        f.write(data)
+    fix_inventory(d, name, bytes(data))
+    print("%s: u32 at %d set to %s" % (name, off, value))
+    return 0
+
+
 def cmd_seal(d, keyfile, uid):
     import hmac
     import hashlib
@@ -386,7 +402,7 @@ def cmd_seal(d, keyfile, uid):
 
 def main(argv):
     cmds = {"find": (4, cmd_find), "get": (4, cmd_get), "set": (5, cmd_set),
-            "drop": (3, cmd_drop), "seal": (3, cmd_seal)}
+            "drop": (3, cmd_drop), "seal": (3, cmd_seal), "poke": (4, cmd_poke)}
     if len(argv) >= 2 and argv[1] in cmds and len(argv) == cmds[argv[1]][0] + 2:
         return cmds[argv[1]][1](*argv[2:])
     if len(argv) == 3 and argv[1] == "sums":

@@ -562,14 +562,15 @@ static int read_all(const char *dir, const char *name, struct ckpt_error *e)
 
 /*
  * After a forged inventory, verification passes for the images it only
- * checksums, and fails naming the file for the two it also parses.
+ * checksums, and fails naming the file for the three it also reads: the
+ * inventory, pstree.img and a pages image (its header says its parts).
  */
 #define expect_verify(dir, kind, needle)                                                           \
 	do {                                                                                       \
 		struct ckpt_error ve = {0};                                                        \
 		int vr = verify_dir(dir, &ve);                                                     \
                                                                                                    \
-		if ((kind) == IMG_INVENTORY || (kind) == IMG_PSTREE) {                             \
+		if ((kind) == IMG_INVENTORY || (kind) == IMG_PSTREE || (kind) == IMG_PAGES) {      \
 			ck_assert_int_lt(vr, 0);                                                   \
 			assert_err_has(&ve, corrupt_files[kind], needle);                          \
 		} else {                                                                           \
@@ -812,6 +813,78 @@ START_TEST(test_pages_roundtrip)
 	ck_assert_int_lt(img_read_msg(img, &m, &e), 0);
 	assert_err_has(&e, "pages-43.img", "no records");
 	img_close(img);
+}
+END_TEST
+
+/*
+ * A pages image in parts: 3 pages, none, 2 pages, 1 page. Read back at
+ * every offset and length, reads across part boundaries included, as one
+ * run of data; names and headers say which part is which.
+ */
+START_TEST(test_pages_parts)
+{
+	static const unsigned npages[] = {3, 0, 2, 1};
+	enum { N = 4, TOTAL = 6 };
+	struct ckpt_error e = {0};
+	struct img_dir *d = NULL;
+	_cleanup_img_pages_ struct img_pages *p = NULL;
+	Inventory inv = INVENTORY__INIT;
+	unsigned char page[PG], all[TOTAL * PG], got[TOTAL * PG];
+	_cleanup_close_ int dirfd = -1;
+	struct img *img = NULL;
+	enum img_kind kind;
+	unsigned at = 0;
+	int pid, fds[IMG_PAGES_PARTS_MAX];
+
+	ck_assert_int_eq(img_dir_create("ckpt", &d, &e), 0);
+	for (unsigned k = 0; k < N; k++) {
+		ck_assert_int_eq(img_create_pages_part(d, 42, k, N, &img, &e), 0);
+		for (unsigned i = 0; i < npages[k]; i++, at++) {
+			memset(page, 'a' + at, PG);
+			page[7] = (unsigned char)k;
+			memcpy(all + at * PG, page, PG);
+			ck_assert_int_eq(img_write_pages(img, page, PG, &e), 0);
+		}
+		ck_assert_int_eq(img_close_write(img, &e), 0);
+	}
+	ck_assert_int_lt(img_create_pages_part(d, 43, 4, 4, &img, &e), 0);
+	ck_assert_int_lt(img_create_pages_part(d, 43, 0, IMG_PAGES_PARTS_MAX + 1, &img, &e), 0);
+	ck_assert_int_eq(img_dir_commit(d, &inv, &e), 0);
+	img_dir_free(d);
+
+	ck_assert_uint_eq(file_size("ckpt/pages-42-2.img"), IMG_PAGES_DATA_OFFSET + 2 * PG);
+	ck_assert_int_eq(img_kind_from_name("pages-42-3.img", &kind, &pid), 0);
+	ck_assert_int_eq(kind, IMG_PAGES);
+	ck_assert_int_eq(pid, 42);
+	ck_assert_int_lt(img_kind_from_name("pages-42-16.img", &kind, &pid), 0);
+	ck_assert_int_lt(img_kind_from_name("pages-42-03.img", &kind, &pid), 0);
+	ck_assert_int_lt(img_kind_from_name("core-42-1.img", &kind, &pid), 0);
+	dirfd = open("ckpt", O_RDONLY | O_DIRECTORY);
+	ck_assert_int_eq(img_open_name(dirfd, "pages-42-2.img", &img, &e), 0);
+	ck_assert_uint_eq(img_pages_nparts(img), N);
+	ck_assert_uint_eq(img_pages_data_size(img), 2 * PG);
+	img_close(img);
+
+	ck_assert_int_eq(img_pages_open(dirfd, 42, &p, &e), 0);
+	ck_assert_uint_eq(img_pages_size(p), TOTAL * PG);
+	ck_assert_str_eq(img_pages_name(p), "pages-42.img");
+	ck_assert_uint_eq(img_pages_fds(p, fds), N);
+	for (unsigned off = 0; off <= TOTAL * PG; off += PG / 2)
+		for (unsigned len = 0; off + len <= TOTAL * PG; len += PG / 2) {
+			memset(got, 0, sizeof(got));
+			ck_assert_int_eq(img_pages_read(p, got, len, off, &e), 0);
+			ck_assert_mem_eq(got, all + off, len);
+		}
+	ck_assert_int_lt(img_pages_read(p, got, PG, 6 * PG - 1, &e), 0);
+	assert_err_has(&e, "pages-42.img", "past its 24576 bytes");
+	img_pages_close(TAKE_PTR(p));
+
+	/* a part that is not where its name says, or is missing */
+	ck_assert_int_eq(rename("ckpt/pages-42-2.img", "ckpt/pages-42-1.img"), 0);
+	ck_assert_int_lt(img_pages_open(dirfd, 42, &p, &e), 0);
+	assert_err_has(&e, "pages-42-1.img", "header says part 2, the name 1");
+	ck_assert_int_lt(img_pages_open(dirfd, 43, &p, &e), 0);
+	assert_err_has(&e, "pages-43.img", "cannot open");
 }
 END_TEST
 
@@ -1250,7 +1323,20 @@ START_TEST(test_corrupt_header)
 	if (_i != IMG_INVENTORY)
 		fix_inventory(dir);
 	ck_assert_int_lt(read_all(dir, name, &e), 0);
-	assert_err_has(&e, name, "reserved");
+	/* a pages image's word 12 says which part of how many it is (image.h) */
+	assert_err_has(&e, name, _i == IMG_PAGES ? "part 1 of 1" : "reserved");
+	if (_i == IMG_PAGES) {
+		patch_le32(path, 12, 16u << 16);
+		fix_inventory(dir);
+		ck_assert_int_lt(read_all(dir, name, &e), 0);
+		assert_err_has(&e, name, "part 0 of 17 (at most 16 parts)");
+		/* part 0 of 2: the second part must be listed */
+		patch_le32(path, 12, 1u << 16);
+		fix_inventory(dir);
+		ck_assert_int_eq(read_all(dir, name, &e), 0);
+		ck_assert_int_lt(verify_dir(dir, &e), 0);
+		assert_err_has(&e, "pages-205-1.img is missing", "says its data has 2 parts");
+	}
 }
 END_TEST
 
@@ -1547,6 +1633,7 @@ static Suite *image_suite(void)
 	tcase_add_loop_test(tc, test_roundtrip_kind, 0, 6);
 	tcase_add_test(tc, test_read_one);
 	tcase_add_test(tc, test_pages_roundtrip);
+	tcase_add_test(tc, test_pages_parts);
 	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_write_wrong_type);
 	tcase_add_test(tc, test_commit_verify);
