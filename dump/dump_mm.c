@@ -1579,8 +1579,8 @@ static int dump_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error
 	}
 	/* the first lane writes through the dump's ring, faulted in once */
 	for (unsigned k = 0; r >= 0 && !t->pipes && k < n; k++)
-		r = page_writer_start(lanes[k].pc.writer, k ? lanes[k].img : pages,
-				      k ? NULL : c->ring, e);
+		r = (n > 1 ? page_writer_start_inline : page_writer_start)(
+		    lanes[k].pc.writer, k ? lanes[k].img : pages, k ? NULL : c->ring, e);
 	/* the pagemap: a run's entry, its data (none if inherited or in a parent) next */
 	for (size_t i = 0; r >= 0 && i < t->nruns; i++) {
 		const struct page_run *run = &t->runs[i];

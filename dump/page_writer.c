@@ -11,9 +11,16 @@
 #include "page_writer.h"
 #include "thp.h"
 
+/* The buffer of the k-th submission: round robin, or always the first
+ * where submit writes it itself (inline: the others are never touched) */
+static size_t slot(const struct page_writer *w, uint64_t k)
+{
+	return w->inline_write ? 0 : (size_t)(k % PAGE_WRITER_NBUF);
+}
+
 static char *buf_of(struct page_writer *w, uint64_t k)
 {
-	return w->ring->bufs + (k % PAGE_WRITER_NBUF) * (size_t)PAGE_WRITER_BUF;
+	return w->ring->bufs + slot(w, k) * (size_t)PAGE_WRITER_BUF;
 }
 
 int page_ring_init(struct page_ring *r, bool populate, struct ckpt_error *e)
@@ -107,6 +114,28 @@ int page_writer_start(struct page_writer *w, struct img *img, struct page_ring *
 	return 0;
 }
 
+int page_writer_start_inline(struct page_writer *w, struct img *img, struct page_ring *ring,
+			     struct ckpt_error *e)
+{
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	w->img = img;
+	w->crc = img_crc(img);
+	w->ring = ring;
+	w->inline_write = true;
+	if (!ring) {
+		r = page_ring_init(&w->own_ring, false, e);
+		if (r < 0)
+			return r;
+		w->ring = &w->own_ring;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->started = true;
+	return 0;
+}
+
 /* Called with the lock held. */
 static int report(struct page_writer *w, struct ckpt_error *e)
 {
@@ -123,7 +152,7 @@ int page_writer_buf(struct page_writer *w, char **ret, struct ckpt_error *e)
 int page_writer_buf_len(struct page_writer *w, size_t len, char **ret, struct ckpt_error *e)
 {
 	double t0 = ckpt_monotonic_seconds();
-	size_t k = w->submitted % PAGE_WRITER_NBUF;
+	size_t k = slot(w, w->submitted);
 	int r;
 
 	pthread_mutex_lock(&w->lock);
@@ -155,6 +184,20 @@ int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e)
 
 	/* here, on the thread that filled the buffer: the data is in its cache */
 	w->crc = crc32c(w->crc, buf_of(w, k), len);
+	if (w->inline_write) {
+		double t0 = ckpt_monotonic_seconds();
+
+		r = w->err < 0 ? w->err
+			       : img_write_pages_summed(w->img, buf_of(w, k), len, w->crc, e);
+		w->t_write += ckpt_monotonic_seconds() - t0;
+		if (r < 0 && !w->err) {
+			w->err = r;
+			w->e = *e;
+		}
+		w->submitted++;
+		w->written++;
+		return r;
+	}
 	pthread_mutex_lock(&w->lock);
 	r = report(w, e);
 	if (r >= 0) {
@@ -177,7 +220,8 @@ int page_writer_stop(struct page_writer *w, struct ckpt_error *e)
 	w->stop = true;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
+	if (!w->inline_write)
+		pthread_join(w->thread, NULL);
 	r = report(w, e);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);

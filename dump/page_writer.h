@@ -8,6 +8,8 @@
  * with the task), and used round robin: buffer k is handed out again only
  * once the thread has written it, so a checksum always covers exactly the
  * bytes written (the dump's own check relies on that: docs/images.md).
+ * Or without a thread (page_writer_start_inline): the dump's lanes read and
+ * write on one CPU each (dump_mm.c).
  */
 #pragma once
 
@@ -56,6 +58,7 @@ struct page_writer {
 	uint64_t submitted, written; /* buffer k is bufs[k % PAGE_WRITER_NBUF] */
 	uint32_t crc;		     /* the image's checksum after the last submitted buffer */
 	bool stop;
+	bool inline_write; /* no thread: submit writes (page_writer_start_inline) */
 	int err; /* first write error, reported by the next call */
 	struct ckpt_error e;
 	double t_write, t_wait; /* seconds writing, seconds the dumper waited */
@@ -65,6 +68,15 @@ struct page_writer {
  * this one is stopped), or NULL to map its own. */
 int page_writer_start(struct page_writer *w, struct img *img, struct page_ring *ring,
 		      struct ckpt_error *e);
+/*
+ * The same without a thread: page_writer_submit() writes the buffer itself
+ * before it returns. For a writer whose caller has a CPU of its own to
+ * fill and write on (the dump's lanes: as many as CPUs, each reading,
+ * checksumming and writing its part; a thread more each would only take
+ * turns with them).
+ */
+int page_writer_start_inline(struct page_writer *w, struct img *img, struct page_ring *ring,
+			     struct ckpt_error *e);
 /* The next buffer to fill (PAGE_WRITER_BUF bytes): waits until it is written. */
 int page_writer_buf(struct page_writer *w, char **ret, struct ckpt_error *e);
 /* The same, for at most len bytes (only those are faulted in, if new). */
