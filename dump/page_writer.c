@@ -86,8 +86,9 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int page_writer_start(struct page_writer *w, struct img *img, struct page_ring *ring,
-		      struct ckpt_error *e)
+/* Start a writer; with a thread of its own unless inline_write. */
+static int start(struct page_writer *w, struct img *img, struct page_ring *ring, bool inline_write,
+		 struct ckpt_error *e)
 {
 	int r;
 
@@ -95,6 +96,7 @@ int page_writer_start(struct page_writer *w, struct img *img, struct page_ring *
 	w->img = img;
 	w->crc = img_crc(img);
 	w->ring = ring;
+	w->inline_write = inline_write;
 	if (!ring) {
 		/* faulted in as used, a buffer's length at once (page_writer_buf_len) */
 		r = page_ring_init(&w->own_ring, false, e);
@@ -104,7 +106,7 @@ int page_writer_start(struct page_writer *w, struct img *img, struct page_ring *
 	}
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
-	r = pthread_create(&w->thread, NULL, writer_main, w);
+	r = inline_write ? 0 : pthread_create(&w->thread, NULL, writer_main, w);
 	if (r) {
 		page_ring_fini(&w->own_ring);
 		w->ring = NULL;
@@ -114,26 +116,16 @@ int page_writer_start(struct page_writer *w, struct img *img, struct page_ring *
 	return 0;
 }
 
+int page_writer_start(struct page_writer *w, struct img *img, struct page_ring *ring,
+		      struct ckpt_error *e)
+{
+	return start(w, img, ring, false, e);
+}
+
 int page_writer_start_inline(struct page_writer *w, struct img *img, struct page_ring *ring,
 			     struct ckpt_error *e)
 {
-	int r;
-
-	memset(w, 0, sizeof(*w));
-	w->img = img;
-	w->crc = img_crc(img);
-	w->ring = ring;
-	w->inline_write = true;
-	if (!ring) {
-		r = page_ring_init(&w->own_ring, false, e);
-		if (r < 0)
-			return r;
-		w->ring = &w->own_ring;
-	}
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	w->started = true;
-	return 0;
+	return start(w, img, ring, true, e);
 }
 
 /* Called with the lock held. */
