@@ -8,7 +8,7 @@
  *   dump_task_mm      dump_mm.c    layout of the address space, mapped files
  *   dump_task_fds     dump_fds.c   open file descriptors
  *   dump_task_scan    dump_mm.c    which pages to save, which the parent shares
- *   dump_task_pages   dump_mm.c    page contents, streamed to pages-PID.img
+ *   dump_task_pages   dump_pages.c page contents, streamed to pages-PID.img
  *   write + commit    dump.c
  *   finish            seize.c      kill the tree, or detach and resume it
  */
@@ -111,7 +111,7 @@ struct dump_task {
 	struct sib_table *sib;
 	/* written while frozen, closed (fsync) by dump_close_pages() later */
 	struct img *pagemap_img, *pages_img;
-	/* the further parts of its pages image, written side by side (dump_mm.c) */
+	/* the further parts of its pages image, written side by side (dump_pages.c) */
 	struct img *pages_parts[IMG_PAGES_PARTS_MAX - 1];
 	/* --leave-running: the pages wait in pipes until dump_close_pages() */
 	struct page_pipes *pipes;
@@ -367,6 +367,8 @@ int dump_link_iouring_maps(struct dump_ctx *c, struct ckpt_error *e);
 int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /* The frames a parent kept for its children's scans (dump_task_scan). */
 void dump_sib_free(struct dump_task *t);
+
+/* dump_pages.c */
 int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /* Close (fsync, checksum) the page images of a task left open by dump_task_pages. */
 int dump_close_pages(struct dump_task *t, struct ckpt_error *e);

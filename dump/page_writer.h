@@ -9,7 +9,7 @@
  * once the thread has written it, so a checksum always covers exactly the
  * bytes written (the dump's own check relies on that: docs/images.md).
  * Or without a thread (page_writer_start_inline): the dump's lanes read and
- * write on one CPU each (dump_mm.c).
+ * write on one CPU each (dump_pages.c).
  */
 #pragma once
 
