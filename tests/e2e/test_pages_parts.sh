@@ -10,7 +10,8 @@
 # (memhog compares every word of its area; cow_fork's tree its own sums).
 # Forged parts (checksums recomputed) are refused naming the part: one the
 # first part says exists but the inventory does not list, one whose header
-# says it is another part, one missing.
+# says it is another part, one missing. A dump whose lanes run out of room
+# fails naming the part, the program running on untouched, nothing left.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/prefork_lib.sh"
 
@@ -124,4 +125,21 @@ rm -rf "$T/forged" && cp -a "$T/small" "$T/forged"
 rm "$T/forged/pages-$SM-3.img"
 refuse "a part removed" "pages-$SM-3.img"
 LOG=$T/small.log MH=$SM memhog_restored "$T/small" "the unforged images"
+
+# 6. No room: 32 MiB in four lanes onto a file system of 20 MiB.
+FS=$T/fs
+mkdir -p "$FS" && mount -t tmpfs -o size=20m ckpt-e2e-parts "$FS" || fail "cannot mount a tmpfs on $FS"
+at_exit umount -l "$FS"
+start_workload NR "$T/noroom.ready" -- "$WL/memhog" 32 "$T/noroom.log" "$T/noroom.ready" --interval 300
+diag_add "$T/noroom.log"
+wait_lines "$T/noroom.log" 2 20
+CKPT_FAULT=pages-lanes ckptctl_run dump "$NR" -D "$FS/img" && fail "a dump onto 20 MiB of room succeeded"
+grep -qE "pages-$NR(-[0-9])?\.img.*(No space|space left)" "$ERR" || fail "the dump did not name the part and the lack of room: $(cat "$ERR")"
+[[ -z $(ls -A "$FS") ]] || fail "the failed dump left $(ls -A "$FS") behind"
+assert_running "$NR"
+lines=$(line_count "$T/noroom.log")
+wait_lines "$T/noroom.log" $((lines + 2)) 20
+grep -n CORRUPT "$T/noroom.log" && fail "memory corrupted after the failed dump"
+check_memhog_log "$T/noroom.log" >/dev/null || fail "memhog log bad after the failed dump"
+log "no room: refused: $(grep -E "space" "$ERR" | head -n 1); memhog runs on, checked"
 pass
