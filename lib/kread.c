@@ -1210,6 +1210,26 @@ static void task_files_prog(struct kprog *p)
 	prog_exit(p, out, 1);
 }
 
+int kread_lists_prepare(struct kread **slot, struct ckpt_error *e)
+{
+	_cleanup_(kread_freep) struct kread *own = NULL;
+	struct kprog areas = {0}, files = {0};
+	struct kread *kr;
+	int r = reader(slot, &own, &kr, e);
+
+	if (r < 0)
+		return r;
+	if (kr->o.iter_vma_btf_id) {
+		task_areas_prog(&areas, &kr->o.vma);
+		r = load_once(&kr->areas_prog, kr->o.iter_vma_btf_id, &areas, e);
+		if (r < 0)
+			return ckpt_err_wrap(e, "the areas program");
+	}
+	task_files_prog(&files);
+	r = load_once(&kr->files_prog, kr->o.iter_btf_id, &files, e);
+	return r < 0 ? ckpt_err_wrap(e, "the files program") : 0;
+}
+
 int kread_task_files(struct kread **slot, pid_t tid, struct kread_file **ret, size_t *ret_n,
 		     struct ckpt_error *e)
 {
