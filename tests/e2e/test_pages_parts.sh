@@ -7,11 +7,15 @@
 # a lazy one (the pager), an incremental dump whose pages are its parent's
 # and whose parent is in parts, a tree whose children share pages with
 # their parent copy-on-write. Every restore is checked by the program itself
-# (memhog compares every word of its area; cow_fork's tree its own sums).
+# (memhog compares every word of its area; the pre-forked server's tree its
+# own sums).
 # Forged parts (checksums recomputed) are refused naming the part: one the
 # first part says exists but the inventory does not list, one whose header
 # says it is another part, one missing. A dump whose lanes run out of room
 # fails naming the part, the program running on untouched, nothing left.
+# Shared memory content (after a task's own pages, in its last part): a
+# parent and child sharing memory every way (tests/workloads/shmem.c) keep
+# seeing each other's writes after a restore from parts.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/prefork_lib.sh"
 
@@ -142,4 +146,30 @@ wait_lines "$T/noroom.log" $((lines + 2)) 20
 grep -n CORRUPT "$T/noroom.log" && fail "memory corrupted after the failed dump"
 check_memhog_log "$T/noroom.log" >/dev/null || fail "memhog log bad after the failed dump"
 log "no room: refused: $(grep -E "space" "$ERR" | head -n 1); memhog runs on, checked"
+kill_tree "$NR"
+
+# 7. Shared memory objects' content in the last part of their owner's image.
+D=$T/shm
+mkdir -p "$D"
+diag_add "$D/log.txt"
+start_workload SW "$D/ready" -- "$WL/shmem" "$D"
+at_exit "ipcrm -m $(awk '$1 == "shmid" { print $2 }' "$D/areas") 2>/dev/null; rm -f /dev/shm/ckpt-shm-test-$SW /dev/shm/sem.ckpt-sem-test-$SW"
+wait_lines "$D/log.txt" 5
+CKPT_FAULT=pages-lanes ckpt_dump "$SW" "$T/shmimg"
+(($(parts_of "$T/shmimg" "$SW") == 3)) || fail "shared memory: $(parts_of "$T/shmimg" "$SW") parts of the parent's pages"
+ckptctl_run show "$T/shmimg" files.img || fail "ckptctl show files.img failed: $(cat "$ERR")"
+grep -q '"pages_pid"' "$OUT" || fail "no object's content in a pages image: $(head -c 600 "$OUT")"
+lines=$(line_count "$D/log.txt")
+before=$(tail -n 1 "$D/log.txt")
+ckpt_restore "$T/shmimg"
+wait_lines "$D/log.txt" $((lines + 20)) 20
+grep -n FAIL "$D/log.txt" && fail "shared memory: the workload found a difference after the restore from parts"
+after=$(tail -n 1 "$D/log.txt")
+read -ra c0 <<<"$(awk '{ print $4, $5, $6, $7, $8, $9 }' <<<"$before")"
+read -ra c1 <<<"$(awk '{ print $4, $5, $6, $7, $8, $9 }' <<<"$after")"
+for i in 0 1 2 3 4 5; do
+	((c1[i] >= c0[i] + 5)) || fail "shared memory: counter $i stuck: '$before' -> '$after'"
+done
+log "shared memory restored from parts: $before -> $after"
+kill_tree "$SW"
 pass
