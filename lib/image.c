@@ -380,13 +380,12 @@ static int create_image(struct img_dir *d, enum img_kind kind, int pid, unsigned
 	img->part = part;
 	img->nparts = nparts;
 	d->open_writers++;
-	img_pages_part_name(pid, part, img->name, sizeof(img->name));
-	if (kind != IMG_PAGES)
-		img_file_name(kind, pid, img->name, sizeof(img->name));
-	if (!part)
-		img->fd = take_reservation(d, kind, img->pid, &img->reserved);
+	if (kind == IMG_PAGES)
+		img_pages_part_name(pid, part, img->name, sizeof(img->name));
 	else
-		img->fd = -1;
+		img_file_name(kind, pid, img->name, sizeof(img->name));
+	/* storage is reserved for a whole pages image, that is its part 0 */
+	img->fd = part ? -1 : take_reservation(d, kind, img->pid, &img->reserved);
 	if (img->fd < 0)
 		img->fd =
 		    openat(d->dirfd, img->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -657,9 +656,10 @@ static int open_image(int dirfd, enum img_kind kind, int pid, unsigned part, str
 	img->kind = kind;
 	img->pid = kd->per_task ? pid : 0;
 	img->part = part;
-	img_file_name(kind, pid, img->name, sizeof(img->name));
 	if (kind == IMG_PAGES)
 		img_pages_part_name(pid, part, img->name, sizeof(img->name));
+	else
+		img_file_name(kind, pid, img->name, sizeof(img->name));
 	img->fd = openat(dirfd, img->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (img->fd < 0) {
 		r = ckpt_err_errno(e, -errno, "%s: cannot open", img->name);
