@@ -929,19 +929,19 @@ static int read_kept(struct restore_ctx *ctx, struct rtask *t, const struct img_
 	while (done < len) {
 		uint64_t chunk = len - done < RST_PAGE_BUF_BYTES ? len - done : RST_PAGE_BUF_BYTES;
 		char *dst = (char *)(uintptr_t)(s + done);
-		ssize_t n = (ssize_t)chunk;
 
+		/* all of the chunk or an error: no short read to go round again for */
 		r = img_pages_read(pages, direct ? dst : buf, chunk, at + done, err);
 		if (r < 0)
 			return ckpt_err_wrap(err, "pages to %#" PRIx64, s + done);
 		if (!direct) {
-			struct iovec local = {buf, (size_t)n}, remote = {dst, (size_t)n};
+			struct iovec local = {buf, chunk}, remote = {dst, chunk};
 
-			if (process_vm_writev(getpid(), &local, 1, &remote, 1, 0) != n)
-				memcpy(dst, buf, (size_t)n); /* the area is ours, read-write */
+			if (process_vm_writev(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)chunk)
+				memcpy(dst, buf, chunk); /* the area is ours, read-write */
 		}
-		done += (uint64_t)n;
-		if (done < len && done / BUSY_CHUNK != (done - (uint64_t)n) / BUSY_CHUNK)
+		done += chunk;
+		if (done < len && done / BUSY_CHUNK != (done - chunk) / BUSY_CHUNK)
 			task_busy(ctx, t);
 	}
 	return 0;
