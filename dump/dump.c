@@ -138,6 +138,7 @@ static void dump_ctx_free(struct dump_ctx *c)
 			fd_entry__free_unpacked(t->fds[k], NULL);
 		free(t->fds);
 		free(t->runs);
+		free(t->clean);
 		dump_sib_free(t);
 		free(t->threads);
 		free(t->sud);

@@ -781,7 +781,8 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 /* ---- which pages changed -------------------------------------------------- */
 
 /* Categories of pages [addr, addr + n pages): clean[i] for the pages present,
- * write-protected (not written since), in a tracked area, not the zero page. */
+ * write-protected (not written since), in a tracked area, not the zero page
+ * (pmscan_is_clean). A walk of the page tables: see clean_from_scan. */
 static int scan_clean(int pmfd, pid_t pid, uint64_t addr, uint64_t n, uint8_t *clean,
 		      struct ckpt_error *e)
 {
@@ -793,8 +794,7 @@ static int scan_clean(int pmfd, pid_t pid, uint64_t addr, uint64_t n, uint8_t *c
 	    .vec = (uint64_t)(uintptr_t)vec,
 	    .vec_len = SCAN_VEC,
 	    .category_anyof_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
-	    .return_mask =
-		PMSCAN_IS_WPALLOWED | PMSCAN_IS_WRITTEN | PMSCAN_IS_PRESENT | PMSCAN_IS_PFNZERO,
+	    .return_mask = PMSCAN_CLEAN_MASK,
 	};
 
 	memset(clean, 0, n);
@@ -808,14 +808,10 @@ static int scan_clean(int pmfd, pid_t pid, uint64_t addr, uint64_t n, uint8_t *c
 		for (long i = 0; i < k; i++) {
 			uint64_t s = vec[i].start < next ? next : vec[i].start;
 			uint64_t t = vec[i].end > arg.end ? arg.end : vec[i].end;
-			bool ok = (vec[i].categories & (PMSCAN_IS_WPALLOWED | PMSCAN_IS_PRESENT |
-							PMSCAN_IS_WRITTEN | PMSCAN_IS_PFNZERO)) ==
-				  (PMSCAN_IS_WPALLOWED | PMSCAN_IS_PRESENT);
-
 			if (s >= t)
 				continue;
 			next = t;
-			if (ok)
+			if (pmscan_is_clean(vec[i].categories))
 				memset(clean + (s - addr) / PG_SIZE, 1, (t - s) / PG_SIZE);
 		}
 		if (k < SCAN_VEC)
@@ -828,6 +824,34 @@ static int scan_clean(int pmfd, pid_t pid, uint64_t addr, uint64_t n, uint8_t *c
 		arg.start = next;
 	}
 	return 0;
+}
+
+/*
+ * The same from the spans dump_task_scan's walk found clean (the tree is
+ * frozen: nothing changed since), without walking the page tables again:
+ * for 2 GiB that walk was 3-4 ms of the final dump's freeze.
+ */
+static void clean_from_scan(const struct dump_task *t, uint64_t addr, uint64_t n, uint8_t *clean)
+{
+	uint64_t end = addr + n * PG_SIZE;
+	size_t lo = 0, hi = t->nclean;
+
+	memset(clean, 0, n);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->clean[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < t->nclean && t->clean[i].start < end; i++) {
+		uint64_t s = t->clean[i].start > addr ? t->clean[i].start : addr;
+		uint64_t e = t->clean[i].end < end ? t->clean[i].end : end;
+
+		if (s < e)
+			memset(clean + (s - addr) / PG_SIZE, 1, (e - s) / PG_SIZE);
+	}
 }
 
 struct split {
@@ -972,7 +996,9 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 				r = ckpt_err_errno(e, r, "reading %s at %" PRIx64, path, addr);
 				break;
 			}
-			if (tracked)
+			if (tracked && t->clean_known)
+				clean_from_scan(t, addr, n, clean);
+			else if (tracked)
 				r = scan_clean(pmfd, t->pid, addr, n, clean, e);
 			for (uint64_t j = 0, k; r >= 0 && j < n; j = k) {
 				uint64_t va = addr + j * PG_SIZE;

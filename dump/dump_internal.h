@@ -116,6 +116,17 @@ struct dump_task {
 	/* --leave-running: the pages wait in pipes until dump_close_pages() */
 	struct page_pipes *pipes;
 	uint64_t incr_saved, incr_unchanged; /* pages, incremental dumps */
+	/*
+	 * Incremental dumps: the spans of the runs' pages that the scan's own
+	 * walk found clean (pmscan_is_clean), in address order, merged;
+	 * clean_known if its walk asked for those categories everywhere, so
+	 * that dump_incr_classify walks the page tables no second time.
+	 */
+	struct clean_span {
+		uint64_t start, end;
+	} * clean;
+	size_t nclean, clean_cap;
+	bool clean_known;
 };
 
 /* One entry of files.img; fds or mappings that share it point at it by id. */

@@ -885,16 +885,45 @@ static int group_add(void *arg, const struct pmscan_region *rg, struct ckpt_erro
 	return 0;
 }
 
-/* Walk [start, end) into g. 0, 1 when the ioctl is not there. */
-static int scan_group(pid_t pid, int pmfd, uint64_t start, uint64_t end, struct pm_group *g,
+/*
+ * The pages [s, e) of a run, of one region of a walk: clean ones noted for
+ * dump_incr_classify when the walk asked for their categories.
+ */
+static int clean_note(struct dump_task *t, uint64_t s, uint64_t end, uint64_t categories,
 		      struct ckpt_error *e)
+{
+	struct clean_span *last = t->nclean ? &t->clean[t->nclean - 1] : NULL;
+
+	if (!t->clean_known || !pmscan_is_clean(categories))
+		return 0;
+	if (last && last->end == s) {
+		last->end = end;
+		return 0;
+	}
+	if (t->nclean == t->clean_cap) {
+		size_t cap = t->clean_cap ? 2 * t->clean_cap : 256;
+		struct clean_span *g = realloc(t->clean, cap * sizeof(*g));
+
+		if (!g)
+			return ckpt_err(e, -ENOMEM, "out of memory");
+		t->clean = g;
+		t->clean_cap = cap;
+	}
+	t->clean[t->nclean++] = (struct clean_span){s, end};
+	return 0;
+}
+
+/* Walk [start, end) into g (with the categories in clean_mask told too).
+ * 0, 1 when the ioctl is not there. */
+static int scan_group(pid_t pid, int pmfd, uint64_t start, uint64_t end, uint64_t clean_mask,
+		      struct pm_group *g, struct ckpt_error *e)
 {
 	int r;
 
 	g->n = 0;
 	g->start = g->end = 0;
 	r = pmscan_walk(pid, pmfd, start, end, PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
-			PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED, group_add, g, e);
+			PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED | clean_mask, group_add, g, e);
 	if (r != 0)
 		return r;
 	g->start = start;
@@ -926,6 +955,8 @@ static int group_vma_pages(struct run_acc *a, const struct pm_group *g, const Vm
 		if (s >= end)
 			continue;
 		r = run_add(a, s, (end - s) / PG_SIZE, e);
+		if (r >= 0)
+			r = clean_note(a->t, s, end, g->v[i].categories, e);
 		if (r < 0)
 			return r;
 	}
@@ -942,6 +973,7 @@ static int vma_region(void *arg, const struct pmscan_region *rg, struct ckpt_err
 {
 	struct vma_walk *w = arg;
 	uint64_t c = rg->categories;
+	int r;
 
 	if (c & PMSCAN_IS_GUARD)
 		return ckpt_err(e, -EOPNOTSUPP,
@@ -950,7 +982,8 @@ static int vma_region(void *arg, const struct pmscan_region *rg, struct ckpt_err
 				w->a->t->pid, w->vma->start, w->vma->end, rg->start, rg->end);
 	if (!page_kept(w->file, c & PMSCAN_IS_PRESENT, c & PMSCAN_IS_SWAPPED, c & PMSCAN_IS_FILE))
 		return 0;
-	return run_add(w->a, rg->start, (rg->end - rg->start) / PG_SIZE, e);
+	r = run_add(w->a, rg->start, (rg->end - rg->start) / PG_SIZE, e);
+	return r < 0 ? r : clean_note(w->a->t, rg->start, rg->end, c, e);
 }
 
 /* The pages of one area (pmscan_walk). 0 when done, 1 when the ioctl is not there. */
@@ -962,7 +995,8 @@ static int scan_vma_pages(struct run_acc *a, int pmfd, const Vma *vma, bool file
 	 * page's struct page for it, which made the scan of 2 GiB of
 	 * anonymous memory 4x slower (12 ms against 3 here) */
 	uint64_t anyof = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED,
-		 ret_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED | (file ? PMSCAN_IS_FILE : 0);
+		 ret_mask = PMSCAN_IS_PRESENT | PMSCAN_IS_SWAPPED | (file ? PMSCAN_IS_FILE : 0) |
+			    (a->t->clean_known ? PMSCAN_CLEAN_MASK : 0);
 
 	/* "gu": guard regions (MADV_GUARD_INSTALL) may have been installed */
 	if (vma_vmflag(vma, "gu")) {
@@ -1080,8 +1114,11 @@ static int scan_vma(struct dump_task *t, int pmfd, const Vma *vma, uint64_t *pm,
 		r = group_vma_pages(&a, g, vma, e);
 	else
 		r = scan_vma_pages(&a, pmfd, vma, file, e);
-	if (r > 0)
+	if (r > 0) {
+		/* no categories: dump_incr_classify asks for them itself */
+		t->clean_known = false;
 		r = read_vma_pages(&a, pmfd, vma, file, pm, e);
+	}
 	if (r < 0)
 		return r;
 	return run_flush(&a, e);
@@ -1138,6 +1175,9 @@ int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e
 		cs.wp = cow_words + PM_CHUNK;
 	}
 	t->nruns = 0;
+	/* an incremental dump classifies the pages by categories this walk can tell */
+	t->nclean = 0;
+	t->clean_known = c->incr && c->opts->parent;
 	for (size_t i = 0; r >= 0 && i < t->mm->n_vmas; i++) {
 		const Vma *vma = t->mm->vmas[i];
 		size_t k = i;
@@ -1147,7 +1187,8 @@ int dump_task_scan(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e
 		       groupable(t->mm->vmas[k]))
 			k++;
 		if (k - i >= PM_GROUP_MIN) {
-			r = scan_group(t->pid, pmfd, vma->start, t->mm->vmas[k - 1]->end, &g, e);
+			r = scan_group(t->pid, pmfd, vma->start, t->mm->vmas[k - 1]->end,
+				       t->clean_known ? PMSCAN_CLEAN_MASK : 0, &g, e);
 			/* no PAGEMAP_SCAN: each area on its own, pagemap read */
 			g.unavailable = r > 0;
 			r = r > 0 ? 0 : r;

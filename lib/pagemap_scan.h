@@ -37,4 +37,18 @@ struct pmscan_arg {
 #define PMSCAN_IS_PFNZERO (1ULL << 5)
 #define PMSCAN_IS_GUARD (1ULL << 8) /* Linux 6.14 */
 
+/*
+ * Incremental dumps (docs/incremental.md): a page is clean, perhaps still
+ * the parent's, if present, in an area registered for write-protect, not
+ * written since it was protected, and not the zero page. The categories to
+ * ask for, and the test of what came back.
+ */
+#define PMSCAN_CLEAN_MASK                                                                          \
+	(PMSCAN_IS_WPALLOWED | PMSCAN_IS_PRESENT | PMSCAN_IS_WRITTEN | PMSCAN_IS_PFNZERO)
+
+static inline int pmscan_is_clean(uint64_t categories)
+{
+	return (categories & PMSCAN_CLEAN_MASK) == (PMSCAN_IS_WPALLOWED | PMSCAN_IS_PRESENT);
+}
+
 #endif
