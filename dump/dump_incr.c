@@ -151,6 +151,7 @@ struct incr_task {
 	int uffd; /* ours, -1 if none */
 	int pidfd;
 	uint64_t saved, unchanged;
+	uint64_t from_copy; /* of the pages saved: taken from the copy before the freeze */
 };
 
 struct incr {
@@ -651,8 +652,10 @@ static int check_all_frames(struct incr *in, uint64_t *w, struct ckpt_error *e)
  * rather than at the copy rate. So, before the freeze, each tracked task's
  * pages image is given the storage it will need (img_reserve): as much as
  * dump_incr_precopy (run first) found written since the parent, plus a
- * margin for what the task writes until it is frozen. Only an estimate: a
- * new task gets nothing, a shortfall is written the slow way.
+ * margin for what the task writes until it is frozen, in as many parts as
+ * the freeze will write side by side (dump_pages_lanes: one per CPU from
+ * 8 MiB on). Only an estimate: a new task gets nothing, a shortfall is
+ * written the slow way.
  */
 int dump_incr_reserve(struct dump_ctx *c, struct ckpt_error *e)
 {
@@ -664,13 +667,20 @@ int dump_incr_reserve(struct dump_ctx *c, struct ckpt_error *e)
 	for (size_t i = 0; i < in->ntasks; i++) {
 		const struct incr_task *it = &in->tasks[i];
 		uint64_t bytes = it->pre.npages * PG_SIZE, saved;
-		int r;
+		unsigned n;
+		int r = 0;
 
 		if (!bytes)
 			continue;
 		bytes += bytes / 8 + RESERVE_MARGIN;
+		/* in parts, written side by side in the freeze (dump_pages.c, lanes) */
+		n = dump_pages_lanes(bytes, true);
 		saved = dump_images_enter(c);
-		r = img_reserve(c->dir, IMG_PAGES, it->pid, bytes, e);
+		/* the parts up to the first the file system had no room for */
+		for (unsigned k = 0;
+		     r >= 0 && k < n && img_reserved(c->dir, IMG_PAGES, it->pid) == k; k++)
+			r = img_reserve_pages_part(c->dir, it->pid, k, bytes / n + RESERVE_MARGIN,
+						   e);
 		caps_restore(saved);
 		if (r < 0)
 			return r;
@@ -1016,6 +1026,8 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 								 avail < n - j ? avail : n - j,
 								 &pre_off);
 						it->saved += k;
+						if (pre_off != NO_PRE)
+							it->from_copy += k;
 						r = split_add(&s, va, k, false, false, 0, pre_off,
 							      e);
 						k += j;
@@ -1068,9 +1080,10 @@ int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_erro
 	t->nruns = s.n;
 	t->runs_cap = s.cap;
 	if (c->opts->parent)
-		pr_info("pid %d: %" PRIu64 " pages saved, %" PRIu64
+		pr_info("pid %d: %" PRIu64 " pages saved (%" PRIu64
+			" of them from the copy made before the freeze), %" PRIu64
 			" unchanged since the parent checkpoint",
-			t->pid, it->saved, it->unchanged);
+			t->pid, it->saved, it->from_copy, it->unchanged);
 	t->incr_saved = it->saved;
 	t->incr_unchanged = it->unchanged;
 	return 0;
@@ -1485,7 +1498,7 @@ struct incr *dump_incr_keep(struct dump_ctx *c)
 		struct incr_task *it = &in->tasks[i];
 
 		it->in_dump = false;
-		it->saved = it->unchanged = 0;
+		it->saved = it->unchanged = it->from_copy = 0;
 		table_free(&it->mine);
 		if (it->uffd >= 0)
 			close(it->uffd);

@@ -381,6 +381,10 @@ void dump_sib_free(struct dump_task *t);
 
 /* dump_pages.c */
 int dump_task_pages(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
+/* Lanes (parts of the pages image written side by side) for a task with
+ * data_bytes of page data: one per CPU from LANE_MIN_BYTES on (with
+ * reserved: into storage given ahead, from LANE_MIN_RESERVED on). */
+unsigned dump_pages_lanes(uint64_t data_bytes, bool reserved);
 /* Close (fsync, checksum) the page images of a task left open by dump_task_pages. */
 int dump_close_pages(struct dump_task *t, struct ckpt_error *e);
 

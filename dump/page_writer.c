@@ -169,6 +169,22 @@ int page_writer_buf_len(struct page_writer *w, size_t len, char **ret, struct ck
 	return 0;
 }
 
+/* An inline writer's write of the pieces iov[0..n), w->crc their checksum with the image's. */
+static int write_now(struct page_writer *w, struct iovec *iov, size_t n, struct ckpt_error *e)
+{
+	double t0 = ckpt_monotonic_seconds();
+	int r = w->err < 0 ? w->err : img_writev_pages_summed(w->img, iov, n, w->crc, e);
+
+	w->t_write += ckpt_monotonic_seconds() - t0;
+	if (r < 0 && !w->err) {
+		w->err = r;
+		w->e = *e;
+	}
+	w->submitted++;
+	w->written++;
+	return r;
+}
+
 int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e)
 {
 	uint64_t k = w->submitted;
@@ -176,20 +192,9 @@ int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e)
 
 	/* here, on the thread that filled the buffer: the data is in its cache */
 	w->crc = crc32c(w->crc, buf_of(w, k), len);
-	if (w->inline_write) {
-		double t0 = ckpt_monotonic_seconds();
-
-		r = w->err < 0 ? w->err
-			       : img_write_pages_summed(w->img, buf_of(w, k), len, w->crc, e);
-		w->t_write += ckpt_monotonic_seconds() - t0;
-		if (r < 0 && !w->err) {
-			w->err = r;
-			w->e = *e;
-		}
-		w->submitted++;
-		w->written++;
-		return r;
-	}
+	if (w->inline_write)
+		return write_now(w, &(struct iovec){.iov_base = buf_of(w, k), .iov_len = len}, 1,
+				 e);
 	pthread_mutex_lock(&w->lock);
 	r = report(w, e);
 	if (r >= 0) {
@@ -200,6 +205,16 @@ int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e)
 	}
 	pthread_mutex_unlock(&w->lock);
 	return r;
+}
+
+int page_writer_writev(struct page_writer *w, struct iovec *iov, size_t n, struct ckpt_error *e)
+{
+	if (!w->inline_write)
+		return ckpt_err(e, -EINVAL,
+				"page writer: pieces are written by an inline writer only");
+	for (size_t i = 0; i < n; i++)
+		w->crc = crc32c(w->crc, iov[i].iov_base, iov[i].iov_len);
+	return write_now(w, iov, n, e);
 }
 
 int page_writer_stop(struct page_writer *w, struct ckpt_error *e)

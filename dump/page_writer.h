@@ -83,6 +83,14 @@ int page_writer_buf(struct page_writer *w, char **ret, struct ckpt_error *e);
 int page_writer_buf_len(struct page_writer *w, size_t len, char **ret, struct ckpt_error *e);
 /* Queue the buffer page_writer_buf() returned, filled with len bytes. */
 int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e);
+/*
+ * Inline writers only: checksum and write the pieces iov[0..n) in order, in
+ * one writev (iov is consumed), straight from where they are: the page
+ * buffer (filled up to where page_writer_buf_len said) and the caller's own
+ * memory (pages a dump copied before its freeze, dump_incr_precopy), which
+ * is then not copied into the buffer first.
+ */
+int page_writer_writev(struct page_writer *w, struct iovec *iov, size_t n, struct ckpt_error *e);
 /* Wait until everything queued is written, stop and join the thread, free
  * its own buffers (safe on a writer that never started; e may be NULL). */
 int page_writer_stop(struct page_writer *w, struct ckpt_error *e);

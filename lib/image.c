@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -173,6 +174,29 @@ static int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* All of iov[0..n) (consumed: the entries are advanced as they are written). */
+static int writev_full(int fd, struct iovec *iov, size_t n)
+{
+	while (n) {
+		ssize_t w = writev(fd, iov, n < IOV_MAX ? (int)n : IOV_MAX);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		while (n && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
 /* Returns bytes read (short only at end of file) or negative errno. */
 ssize_t img_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
@@ -290,11 +314,11 @@ static int fill_zeros(int fd, uint64_t len)
 	return 0;
 }
 
-int img_reserve(struct img_dir *d, enum img_kind kind, int pid, uint64_t bytes,
-		struct ckpt_error *e)
+static int reserve(struct img_dir *d, enum img_kind kind, int pid, unsigned part, uint64_t bytes,
+		   struct ckpt_error *e)
 {
 	const struct img_kind_desc *kd = img_kind_desc(kind);
-	struct img_reservation *g, rv = {.kind = kind, .pid = pid};
+	struct img_reservation *g, rv = {.kind = kind, .pid = pid, .part = part};
 	_cleanup_close_ int fd = -1;
 
 	if (!kd || !d || d->dirfd < 0 || d->committed || d->sealed)
@@ -302,9 +326,15 @@ int img_reserve(struct img_dir *d, enum img_kind kind, int pid, uint64_t bytes,
 				"cannot reserve an image: directory not open for writing");
 	if (kd->per_task && pid <= 0)
 		return ckpt_err(e, -EINVAL, "%s image: invalid pid %d", kd->name, pid);
+	if (part >= IMG_PAGES_PARTS_MAX)
+		return ckpt_err(e, -EINVAL, "%s image of pid %d: no part %u (at most %u)", kd->name,
+				pid, part, IMG_PAGES_PARTS_MAX);
 	if (!kd->per_task)
 		rv.pid = 0;
-	img_file_name(kind, rv.pid, rv.name, sizeof(rv.name));
+	if (kind == IMG_PAGES)
+		img_pages_part_name(rv.pid, part, rv.name, sizeof(rv.name));
+	else
+		img_file_name(kind, rv.pid, rv.name, sizeof(rv.name));
 	rv.len = IMG_PAGES_DATA_OFFSET + bytes;
 	fd = openat(d->dirfd, rv.name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -328,21 +358,36 @@ int img_reserve(struct img_dir *d, enum img_kind kind, int pid, uint64_t bytes,
 	return 0;
 }
 
-bool img_reserved(const struct img_dir *d, enum img_kind kind, int pid)
+int img_reserve(struct img_dir *d, enum img_kind kind, int pid, uint64_t bytes,
+		struct ckpt_error *e)
 {
-	for (size_t i = 0; i < d->nres; i++)
-		if (d->res[i].kind == kind && d->res[i].pid == pid)
-			return true;
-	return false;
+	return reserve(d, kind, pid, 0, bytes, e);
 }
 
-/* The file reserved for the image, or -1. */
-static int take_reservation(struct img_dir *d, enum img_kind kind, int pid, uint64_t *len)
+int img_reserve_pages_part(struct img_dir *d, int pid, unsigned part, uint64_t bytes,
+			   struct ckpt_error *e)
+{
+	return reserve(d, IMG_PAGES, pid, part, bytes, e);
+}
+
+unsigned img_reserved(const struct img_dir *d, enum img_kind kind, int pid)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < d->nres; i++)
+		if (d->res[i].kind == kind && d->res[i].pid == pid)
+			n++;
+	return n;
+}
+
+/* The file reserved for the image (part: of a pages image), or -1. */
+static int take_reservation(struct img_dir *d, enum img_kind kind, int pid, unsigned part,
+			    uint64_t *len)
 {
 	for (size_t i = 0; i < d->nres; i++) {
 		struct img_reservation rv = d->res[i];
 
-		if (rv.kind != kind || rv.pid != pid)
+		if (rv.kind != kind || rv.pid != pid || rv.part != part)
 			continue;
 		d->res[i] = d->res[--d->nres];
 		*len = rv.len;
@@ -384,8 +429,7 @@ static int create_image(struct img_dir *d, enum img_kind kind, int pid, unsigned
 		img_pages_part_name(pid, part, img->name, sizeof(img->name));
 	else
 		img_file_name(kind, pid, img->name, sizeof(img->name));
-	/* storage is reserved for a whole pages image, that is its part 0 */
-	img->fd = part ? -1 : take_reservation(d, kind, img->pid, &img->reserved);
+	img->fd = take_reservation(d, kind, img->pid, part, &img->reserved);
 	if (img->fd < 0)
 		img->fd =
 		    openat(d->dirfd, img->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -509,13 +553,26 @@ int img_write_pages(struct img *img, const void *buf, size_t len, struct ckpt_er
 int img_write_pages_summed(struct img *img, const void *buf, size_t len, uint32_t crc,
 			   struct ckpt_error *e)
 {
-	int r = check_pages_write(img, len, e);
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 
+	return img_writev_pages_summed(img, &iov, 1, crc, e);
+}
+
+int img_writev_pages_summed(struct img *img, struct iovec *iov, size_t n, uint32_t crc,
+			    struct ckpt_error *e)
+{
+	size_t len = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	r = check_pages_write(img, len, e);
 	if (r < 0)
 		return r;
-	r = img_store(img, buf, len, e);
+	r = writev_full(img->fd, iov, n);
 	if (r < 0)
-		return r;
+		return ckpt_err_errno(e, r, "%s: write failed at offset %" PRIu64, img->name,
+				      img->off);
 	img->crc = crc;
 	img->off += len;
 	return 0;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -133,8 +134,12 @@ int img_reserve(struct img_dir *d, enum img_kind kind, int pid, uint64_t bytes,
 void img_pages_part_name(int pid, unsigned part, char *buf, size_t len);
 int img_create_pages_part(struct img_dir *d, int pid, unsigned part, unsigned nparts,
 			  struct img **ret, struct ckpt_error *e);
-/* Has img_reserve() given the image KIND of PID storage not taken yet? */
-bool img_reserved(const struct img_dir *d, enum img_kind kind, int pid);
+/* The same for part PART of the pages image of PID (parts: below). */
+int img_reserve_pages_part(struct img_dir *d, int pid, unsigned part, uint64_t bytes,
+			   struct ckpt_error *e);
+/* How many images (parts of a pages image) of KIND and PID have storage
+ * from img_reserve() not taken yet? */
+unsigned img_reserved(const struct img_dir *d, enum img_kind kind, int pid);
 /* Create an image in the directory and write its header. */
 int img_create(struct img_dir *d, enum img_kind kind, int pid, struct img **ret,
 	       struct ckpt_error *e);
@@ -152,6 +157,10 @@ int img_write_pages(struct img *img, const void *buf, size_t len, struct ckpt_er
  */
 int img_write_pages_summed(struct img *img, const void *buf, size_t len, uint32_t crc,
 			   struct ckpt_error *e);
+/* The same from n pieces in order, in one writev where it can (iov is
+ * consumed: its entries are advanced as they are written). */
+int img_writev_pages_summed(struct img *img, struct iovec *iov, size_t n, uint32_t crc,
+			    struct ckpt_error *e);
 /* The running CRC32C of everything written to the image so far. */
 uint32_t img_crc(const struct img *img);
 /* Flush, fsync and record size and checksum in the directory; frees img. */

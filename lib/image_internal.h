@@ -29,6 +29,7 @@ struct img_record {
 struct img_reservation {
 	enum img_kind kind;
 	int pid;
+	unsigned part; /* of a pages image (image.h, parts) */
 	int fd;
 	uint64_t len; /* file bytes allocated */
 	char name[IMG_NAME_MAX];

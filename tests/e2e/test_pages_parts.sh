@@ -5,7 +5,8 @@
 # each into a part of its pages image (pages-PID.img, pages-PID-1.img, ...),
 # and every reader takes the parts as one run of data: an eager restore,
 # a lazy one (the pager), an incremental dump whose pages are its parent's
-# and whose parent is in parts, a tree whose children share pages with
+# and whose parent is in parts, a final dump that writes the pages it copied
+# before its freeze into parts reserved ahead, a tree whose children share pages with
 # their parent copy-on-write. Every restore is checked by the program itself
 # (memhog compares every word of its area; the pre-forked server's tree its
 # own sums).
@@ -81,7 +82,41 @@ unchanged=$(json_get "$OUT" pages_unchanged)
 assert_tree_gone "$MH"
 memhog_restored "$T/last" "a chain of three, the first in parts"
 
-# 4. A pre-forked server: 8 workers sharing 32 MiB copy-on-write with their
+# 4. A final dump's pages written in its freeze into parts given storage
+# ahead (docs/incremental.md, "Storage before the freeze"): memhog
+# --rewrite writes its whole 32 MiB after each check (every 1.5 s here),
+# so the dump with --parent, right after a rewrite, copies those pages
+# before its freeze and writes them from that copy as they are; one part
+# per CPU.
+kill_tree "$MH"
+LOG=$T/rewrite.log
+diag_add "$LOG"
+start_workload MH "$T/rewrite.ready" -- "$WL/memhog" 32 "$LOG" "$T/rewrite.ready" --interval 1500 --rewrite
+wait_lines "$LOG" 2 20
+ckpt_dump "$MH" "$T/rw-pre" --pre-dump
+wait_lines "$LOG" $(($(line_count "$LOG") + 1)) 20
+sleep 0.3 # the rewrite after the check: done (32 MiB), the next 1.2 s away
+ckpt_dump "$MH" "$T/rw-final" --parent "$T/rw-pre" -v -v
+copied=$(sed -n 's/.* pages saved (\([0-9]*\) of them from the copy made before the freeze).*/\1/p' "$ERR")
+((copied >= 4096)) || fail "the final dump took ${copied:-no} pages from its copy before the freeze: $(grep -i 'freeze' "$ERR")"
+want=$((cpus < 2 ? 1 : cpus > 4 ? 4 : cpus))
+grep -q 'of pages images reserved before the freeze' "$ERR" || fail "the final dump reserved no storage"
+grep -q "bytes of pages in $want part" "$ERR" || fail "the final dump's pages: $(grep 'bytes of pages' "$ERR"), expected $want part(s)"
+(($(parts_of "$T/rw-final" "$MH") == want - 1)) || fail "the final dump has $(parts_of "$T/rw-final" "$MH") parts besides pages-$MH.img, expected $((want - 1))"
+assert_tree_gone "$MH"
+# a generation of memory a check every 50 ms: any page saved from another
+# generation than the one at the freeze is a CORRUPT line
+lines=$(line_count "$LOG")
+last=$(memhog_last_iter "$LOG")
+ckpt_restore "$T/rw-final"
+[[ $RESTORED_PID == "$MH" ]] || fail "reserved parts: restored root pid $RESTORED_PID, dumped $MH"
+wait_lines "$LOG" $((lines + 3)) 40
+grep -n CORRUPT "$LOG" && fail "reserved parts: the restored memory is not the memory at the freeze"
+first=$(sed -n "$((lines + 1))p" "$LOG" | awk '{print $2}')
+((first == last + 1)) || fail "reserved parts: check $first after the restore, $last before the dump"
+log "a final dump written into $want reserved part(s): checks $first..$(memhog_last_iter "$LOG") ok"
+
+# 5. A pre-forked server: 8 workers sharing 32 MiB copy-on-write with their
 # parent; the shared pages are put in place from the parent's parts before
 # the workers are forked, their own from theirs.
 kill_tree "$MH"
@@ -101,7 +136,7 @@ no_corrupt || fail "pre-forked server: memory differs after restore from parts"
 log "pre-forked server of $(tree_pids "$PF" | wc -l) restored from parts, memory verified"
 kill_tree "$PF"
 
-# 5. Forged parts, checksums recomputed: refused, naming the part.
+# 6. Forged parts, checksums recomputed: refused, naming the part.
 start_workload SM "$T/small.ready" -- "$WL/memhog" 4 "$T/small.log" "$T/small.ready" --interval 700
 wait_lines "$T/small.log" 2 20
 tree_snapshot "$SM" >"$T/small.before"
@@ -130,7 +165,7 @@ rm "$T/forged/pages-$SM-3.img"
 refuse "a part removed" "pages-$SM-3.img"
 LOG=$T/small.log MH=$SM memhog_restored "$T/small" "the unforged images"
 
-# 6. No room: 32 MiB in four lanes onto a file system of 20 MiB.
+# 7. No room: 32 MiB in four lanes onto a file system of 20 MiB.
 FS=$T/fs
 mkdir -p "$FS" && mount -t tmpfs -o size=20m ckpt-e2e-parts "$FS" || fail "cannot mount a tmpfs on $FS"
 at_exit umount -l "$FS"
@@ -148,7 +183,7 @@ check_memhog_log "$T/noroom.log" >/dev/null || fail "memhog log bad after the fa
 log "no room: refused: $(grep -E "space" "$ERR" | head -n 1); memhog runs on, checked"
 kill_tree "$NR"
 
-# 7. Shared memory objects' content in the last part of their owner's image.
+# 8. Shared memory objects' content in the last part of their owner's image.
 D=$T/shm
 mkdir -p "$D"
 diag_add "$D/log.txt"

@@ -985,6 +985,127 @@ START_TEST(test_reserve)
 }
 END_TEST
 
+/*
+ * Parts of a pages image reserved ahead (a final dump's lanes): each part
+ * created takes its own file; a part reserved and never created is gone at
+ * the commit; there is no part 16.
+ */
+START_TEST(test_reserve_parts)
+{
+	struct ckpt_error e = {0};
+	struct img_dir *d = NULL;
+	struct img *img = NULL;
+	Inventory inv = INVENTORY__INIT;
+	unsigned char page[PG];
+	_cleanup_img_pages_ struct img_pages *p = NULL;
+	_cleanup_close_ int dirfd = -1;
+	struct stat st;
+
+	ck_assert_int_eq(img_dir_create("ckpt", &d, &e), 0);
+	for (unsigned k = 0; k < 3; k++)
+		ck_assert_msg(img_reserve_pages_part(d, 46, k, 8 * PG, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(img_reserved(d, IMG_PAGES, 46), 3);
+	ck_assert_uint_eq(img_reserved(d, IMG_PAGES, 47), 0);
+	ck_assert_int_eq(fstatat(img_dir_fd(d), "pages-46-2.img", &st, 0), 0);
+	ck_assert_uint_eq(st.st_size, IMG_PAGES_DATA_OFFSET + 8 * PG);
+	ck_assert_int_lt(img_reserve_pages_part(d, 46, 1, PG, &e), 0);
+	assert_err_has(&e, "pages-46-1.img", "cannot create");
+	ck_assert_int_lt(img_reserve_pages_part(d, 46, IMG_PAGES_PARTS_MAX, PG, &e), 0);
+	assert_err_has(&e, "pid 46", "no part 16");
+	/* two parts written (the reservation's first two), the third never */
+	for (unsigned k = 0; k < 2; k++) {
+		ck_assert_int_eq(img_create_pages_part(d, 46, k, 2, &img, &e), 0);
+		ck_assert_uint_eq(img_reserved(d, IMG_PAGES, 46), 2 - k);
+		for (unsigned i = 0; i < 3 + 7 * k; i++) {
+			memset(page, 'a' + (int)(k * 10 + i), PG);
+			ck_assert_int_eq(img_write_pages(img, page, PG, &e), 0);
+		}
+		ck_assert_int_eq(img_close_write(img, &e), 0);
+	}
+	ck_assert_msg(img_dir_commit(d, &inv, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(inv.n_images, 2);
+	img_dir_free(d);
+	/* shorter and longer than reserved, the third removed */
+	ck_assert_uint_eq(file_size("ckpt/pages-46.img"), IMG_PAGES_DATA_OFFSET + 3 * PG);
+	ck_assert_uint_eq(file_size("ckpt/pages-46-1.img"), IMG_PAGES_DATA_OFFSET + 10 * PG);
+	ck_assert_int_eq(access("ckpt/pages-46-2.img", F_OK), -1);
+	dirfd = open("ckpt", O_RDONLY | O_DIRECTORY);
+	ck_assert_int_eq(img_pages_open(dirfd, 46, &p, &e), 0);
+	ck_assert_uint_eq(img_pages_size(p), 13 * PG);
+	ck_assert_int_eq(img_pages_read(p, page, PG, 12 * PG, &e), 0);
+	ck_assert_int_eq(page[0], 'a' + 19); /* part 1's last page */
+}
+END_TEST
+
+/*
+ * Page data written from pieces (img_writev_pages_summed, the dump's lanes
+ * writing pages copied before the freeze from where they are): more pieces
+ * than one writev takes, of different lengths, read back in order with the
+ * checksum the caller computed.
+ */
+START_TEST(test_writev_pages)
+{
+	enum { PIECES = 1500 };
+	struct ckpt_error e = {0};
+	struct img_dir *d = NULL;
+	struct img *img = NULL;
+	Inventory inv = INVENTORY__INIT;
+	_cleanup_free_ unsigned char *data = malloc(2 * PIECES * PG);
+	_cleanup_free_ struct iovec *iov = calloc(PIECES, sizeof(*iov));
+	_cleanup_close_ int dirfd = -1;
+	_cleanup_img_ struct img *rd = NULL;
+	unsigned char got[2 * PG];
+	size_t at = 0;
+	uint32_t crc;
+
+	ck_assert_ptr_nonnull(data);
+	ck_assert_ptr_nonnull(iov);
+	ck_assert_int_eq(img_dir_create("ckpt", &d, &e), 0);
+	ck_assert_int_eq(img_create(d, IMG_PAGES, 48, &img, &e), 0);
+	crc = img_crc(img);
+	for (size_t i = 0; i < PIECES; i++) {
+		size_t len = (1 + i % 2) * PG;
+
+		for (size_t b = 0; b < len; b++)
+			data[at + b] = (unsigned char)(i * 7 + b / PG);
+		iov[i] = (struct iovec){.iov_base = data + at, .iov_len = len};
+		crc = crc32c(crc, data + at, len);
+		at += len;
+	}
+	ck_assert_msg(img_writev_pages_summed(img, iov, PIECES, crc, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(img_crc(img), crc);
+	/* a piece that is not whole pages is refused, nothing written */
+	iov[0] = (struct iovec){.iov_base = data, .iov_len = PG / 2};
+	ck_assert_int_lt(img_writev_pages_summed(img, iov, 1, crc, &e), 0);
+	assert_err_has(&e, "pages-48.img", "not a multiple");
+	ck_assert_int_eq(img_close_write(img, &e), 0);
+	ck_assert_msg(img_dir_commit(d, &inv, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(inv.n_images, 1);
+	ck_assert_uint_eq(inv.images[0]->crc32c, crc);
+	img_dir_free(d);
+
+	dirfd = open("ckpt", O_RDONLY | O_DIRECTORY);
+	ck_assert_int_eq(img_open(dirfd, IMG_PAGES, 48, &rd, &e), 0);
+	ck_assert_uint_eq(img_pages_data_size(rd), at);
+	for (size_t off = 0; off < at; off += 2 * PG) {
+		size_t n = at - off < 2 * PG ? at - off : 2 * PG;
+
+		ck_assert_int_eq(pread(img_fd(rd), got, n, IMG_PAGES_DATA_OFFSET + off),
+				 (ssize_t)n);
+		ck_assert_mem_eq(got, data + off, n);
+	}
+	/* the checksum recorded is that of the file's bytes, header and all */
+	{
+		_cleanup_free_ unsigned char *all = malloc(IMG_PAGES_DATA_OFFSET + at);
+
+		ck_assert_ptr_nonnull(all);
+		ck_assert_int_eq(pread(img_fd(rd), all, IMG_PAGES_DATA_OFFSET + at, 0),
+				 (ssize_t)(IMG_PAGES_DATA_OFFSET + at));
+		ck_assert_uint_eq(crc32c(0, all, IMG_PAGES_DATA_OFFSET + at), crc);
+	}
+}
+END_TEST
+
 START_TEST(test_commit_verify)
 {
 	_cleanup_free_ struct sample *s = malloc(sizeof(*s));
@@ -1635,6 +1756,8 @@ static Suite *image_suite(void)
 	tcase_add_test(tc, test_pages_roundtrip);
 	tcase_add_test(tc, test_pages_parts);
 	tcase_add_test(tc, test_reserve);
+	tcase_add_test(tc, test_reserve_parts);
+	tcase_add_test(tc, test_writev_pages);
 	tcase_add_test(tc, test_write_wrong_type);
 	tcase_add_test(tc, test_commit_verify);
 	tcase_add_test(tc, test_dir_create_rules);
