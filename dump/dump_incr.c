@@ -169,6 +169,8 @@ struct incr {
 	size_t ntasks;
 	/* the copy made before the freeze (dump_incr_precopy) */
 	char *pre_buf;
+	/* the checksum of each page of the copy (crc32c(0, page, 4096)) */
+	uint32_t *pre_crc;
 	uint64_t pre_len; /* bytes used of PRECOPY_MAX mapped */
 	bool pre_done;	  /* made for every task (else not to be carried over) */
 };
@@ -354,6 +356,11 @@ static int task_start_time(pid_t pid, uint64_t *ret, char *comm, size_t comm_len
 const char *dump_incr_precopy_data(const struct dump_ctx *c, uint64_t off)
 {
 	return c->incr->pre_buf + off;
+}
+
+const uint32_t *dump_incr_precopy_crcs(const struct dump_ctx *c, uint64_t off)
+{
+	return c->incr->pre_crc + off / PG_SIZE;
 }
 
 int incr_inventory_crc(int dirfd, uint32_t *ret, struct ckpt_error *e)
@@ -572,13 +579,16 @@ static int precopy_region(struct incr *in, struct incr_task *it, int pmfd, uint6
 			got = process_vm_readv(it->pid, &local, 1, &remote, 1, 0);
 			if (got > 0) {
 				uint64_t pg = (uint64_t)got / PG_SIZE;
-				volatile const char *v = in->pre_buf + in->pre_len;
+				const char *v = in->pre_buf + in->pre_len;
 
-				/* read once here, while the tree runs: the first access
-				 * of each page from user mode is what costs on these VMs
-				 * (~6 us a page), not the kernel's writing of it */
+				/* each page checksummed here, while the tree runs: the
+				 * freeze writes it without reading it again
+				 * (crc32c_extend_page); and so read once from user mode,
+				 * whose first access of each page is what costs on these
+				 * VMs (~6 us a page), not the kernel's writing of it */
 				for (uint64_t q = 0; q < pg; q++)
-					(void)v[q * PG_SIZE];
+					in->pre_crc[in->pre_len / PG_SIZE + q] =
+					    crc32c(0, v + q * PG_SIZE, PG_SIZE);
 				in->pre_len += pg * PG_SIZE;
 				it->pre_ncopied += pg;
 			}
@@ -726,8 +736,9 @@ int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e)
 		return check_all_frames(in, w, e);
 	/* in huge pages: a first access of each 4 KiB page would cost (lib/thp.h) */
 	in->pre_buf = thp_map(PRECOPY_MAX);
+	in->pre_crc = malloc(PRECOPY_MAX / PG_SIZE * sizeof(*in->pre_crc));
 	vec = calloc(SCAN_VEC, sizeof(*vec));
-	if (!in->pre_buf || !vec || !w) {
+	if (!in->pre_buf || !in->pre_crc || !vec || !w) {
 		free(vec);
 		return ckpt_err(e, -ENOMEM, "out of memory for the copy before the freeze");
 	}
@@ -1527,6 +1538,7 @@ void dump_incr_free(struct dump_ctx *c)
 	}
 	free(in->tasks);
 	thp_unmap(in->pre_buf, PRECOPY_MAX);
+	free(in->pre_crc);
 	if (in->parent_fd >= 0)
 		close(in->parent_fd);
 	if (in->old_holder_pidfd >= 0)

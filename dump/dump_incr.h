@@ -22,6 +22,8 @@ int dump_incr_reserve(struct dump_ctx *c, struct ckpt_error *e);
 int dump_incr_precopy(struct dump_ctx *c, struct ckpt_error *e);
 /* The bytes at off of the copy dump_incr_precopy made (page_run.pre_off). */
 const char *dump_incr_precopy_data(const struct dump_ctx *c, uint64_t off);
+/* The checksums of its pages from off on (crc32c(0, page, 4096) each). */
+const uint32_t *dump_incr_precopy_crcs(const struct dump_ctx *c, uint64_t off);
 int dump_incr_classify(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);
 /* Frozen, --pre-dump: register and write-protect the task's private areas. */
 int dump_incr_arm(struct dump_ctx *c, struct dump_task *t, struct ckpt_error *e);

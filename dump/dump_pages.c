@@ -55,8 +55,11 @@ struct page_copy {
 	/* per range: where the bytes are in our own memory (a copy made before
 	 * the freeze), or NULL to read them from the task */
 	const char *local[IOV_BATCH];
-	/* an inline writer's pieces to write (copy_flush) */
+	const uint32_t *local_crc[IOV_BATCH]; /* and their pages' checksums */
+	/* an inline writer's pieces to write (copy_flush), with the
+	 * checksums of their pages where known (else NULL) */
 	struct iovec out[IOV_BATCH];
+	const uint32_t *out_crc[IOV_BATCH];
 	size_t n;      /* queued ranges */
 	size_t bytes;  /* queued bytes (at most one buffer) */
 	double t_read; /* seconds, for the debug log */
@@ -65,14 +68,26 @@ struct page_copy {
 	uint64_t data_base, copied;
 };
 
-/* Append [p, p + len) to the pieces out[0..n), joined to the last if it follows it: the new n. */
-static size_t out_add(struct iovec *out, size_t n, const char *p, size_t len)
+/*
+ * Append [p, p + len) (its pages' checksums at crcs, or NULL) to the
+ * pieces of pc->out[0..n), joined to the last if it follows it, checksums
+ * and all: the new n.
+ */
+static size_t out_add(struct page_copy *pc, size_t n, const char *p, size_t len,
+		      const uint32_t *crcs)
 {
-	if (n && (const char *)out[n - 1].iov_base + out[n - 1].iov_len == p) {
-		out[n - 1].iov_len += len;
-		return n;
+	if (n) {
+		struct iovec *last = &pc->out[n - 1];
+		const uint32_t *lc = pc->out_crc[n - 1];
+
+		if ((const char *)last->iov_base + last->iov_len == p &&
+		    (crcs ? lc && lc + last->iov_len / PG_SIZE == crcs : !lc)) {
+			last->iov_len += len;
+			return n;
+		}
 	}
-	out[n] = (struct iovec){.iov_base = (void *)p, .iov_len = len};
+	pc->out[n] = (struct iovec){.iov_base = (void *)p, .iov_len = len};
+	pc->out_crc[n] = crcs;
 	return n + 1;
 }
 
@@ -118,7 +133,8 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 		size_t len = 0;
 
 		if (pc->local[i] && gather) {
-			nout = out_add(pc->out, nout, pc->local[i], pc->remote[i].iov_len);
+			nout = out_add(pc, nout, pc->local[i], pc->remote[i].iov_len,
+				       pc->local_crc[i]);
 			k = i + 1;
 			continue;
 		}
@@ -147,11 +163,11 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 			}
 		}
 		if (gather)
-			nout = out_add(pc->out, nout, buf, len);
+			nout = out_add(pc, nout, buf, len, NULL);
 		buf += len;
 	}
 	t1 = ckpt_monotonic_seconds();
-	r = gather ? page_writer_writev(pc->writer, pc->out, nout, e)
+	r = gather ? page_writer_writev(pc->writer, pc->out, pc->out_crc, nout, e)
 		   : page_writer_submit(pc->writer, pc->bytes, e);
 	if (r < 0)
 		return r;
@@ -163,9 +179,10 @@ static int copy_flush(struct page_copy *pc, struct ckpt_error *e)
 }
 
 /* Queue [addr, addr + len) of the task; src: its bytes in our own memory
- * (read from there, not from the task), or NULL. */
+ * (read from there, not from the task), or NULL; src_crc: their pages'
+ * checksums, or NULL. */
 static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, const char *src,
-		      struct ckpt_error *e)
+		      const uint32_t *src_crc, struct ckpt_error *e)
 {
 	while (len) {
 		uint64_t room = pc->flush_bytes - pc->bytes;
@@ -175,12 +192,15 @@ static int copy_range(struct page_copy *pc, uint64_t addr, uint64_t len, const c
 		pc->remote[pc->n].iov_base = (void *)(uintptr_t)addr;
 		pc->remote[pc->n].iov_len = n;
 		pc->local[pc->n] = src;
+		pc->local_crc[pc->n] = src_crc;
 		pc->n++;
 		pc->bytes += n;
 		addr += n;
 		len -= n;
 		if (src)
 			src += n;
+		if (src_crc)
+			src_crc += n / PG_SIZE;
 		if (pc->n == IOV_BATCH || pc->bytes == pc->flush_bytes) {
 			r = copy_flush(pc, e);
 			if (r < 0)
@@ -426,10 +446,13 @@ static int lane_copy(struct lane *l, struct ckpt_error *e)
 			continue;
 		lo = from > at ? from : at;
 		hi = l->to < at + len ? l->to : at + len;
-		if (lo < hi) {
-			pre = run->precopied ? dump_incr_precopy_data(pc->c, run->pre_off) : NULL;
-			r = copy_range(pc, run->vaddr + (lo - at), hi - lo,
-				       pre ? pre + (lo - at) : NULL, e);
+		if (lo < hi && run->precopied) {
+			pre = dump_incr_precopy_data(pc->c, run->pre_off);
+			r = copy_range(
+			    pc, run->vaddr + (lo - at), hi - lo, pre + (lo - at),
+			    dump_incr_precopy_crcs(pc->c, run->pre_off) + (lo - at) / PG_SIZE, e);
+		} else if (lo < hi) {
+			r = copy_range(pc, run->vaddr + (lo - at), hi - lo, NULL, NULL, e);
 		}
 		at += len;
 	}

@@ -207,13 +207,20 @@ int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e)
 	return r;
 }
 
-int page_writer_writev(struct page_writer *w, struct iovec *iov, size_t n, struct ckpt_error *e)
+int page_writer_writev(struct page_writer *w, struct iovec *iov, const uint32_t *const *crcs,
+		       size_t n, struct ckpt_error *e)
 {
 	if (!w->inline_write)
 		return ckpt_err(e, -EINVAL,
 				"page writer: pieces are written by an inline writer only");
-	for (size_t i = 0; i < n; i++)
-		w->crc = crc32c(w->crc, iov[i].iov_base, iov[i].iov_len);
+	for (size_t i = 0; i < n; i++) {
+		if (!crcs || !crcs[i]) {
+			w->crc = crc32c(w->crc, iov[i].iov_base, iov[i].iov_len);
+			continue;
+		}
+		for (size_t p = 0; p < iov[i].iov_len / 4096; p++)
+			w->crc = crc32c_extend_page(w->crc, crcs[i][p]);
+	}
 	return write_now(w, iov, n, e);
 }
 

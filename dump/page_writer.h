@@ -88,9 +88,12 @@ int page_writer_submit(struct page_writer *w, size_t len, struct ckpt_error *e);
  * one writev (iov is consumed), straight from where they are: the page
  * buffer (filled up to where page_writer_buf_len said) and the caller's own
  * memory (pages a dump copied before its freeze, dump_incr_precopy), which
- * is then not copied into the buffer first.
+ * is then not copied into the buffer first. crcs[i], if crcs and it are not
+ * NULL: the checksums of piece i's pages (crc32c(0, page, 4096) each,
+ * computed when the pages were copied), which are then not read again.
  */
-int page_writer_writev(struct page_writer *w, struct iovec *iov, size_t n, struct ckpt_error *e);
+int page_writer_writev(struct page_writer *w, struct iovec *iov, const uint32_t *const *crcs,
+		       size_t n, struct ckpt_error *e);
 /* Wait until everything queued is written, stop and join the thread, free
  * its own buffers (safe on a writer that never started; e may be NULL). */
 int page_writer_stop(struct page_writer *w, struct ckpt_error *e);

@@ -195,6 +195,15 @@ uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
 	return ~crc32c_sw_raw(~crc, buf, len);
 }
 
+uint32_t crc32c_extend_page(uint32_t crc, uint32_t page_crc)
+{
+	_Static_assert(LANE_BYTES == 4096, "shift1 advances over one page");
+	pthread_once(&tables_once, crc32c_init_tables);
+	/* crc32c(c, X) = crc32c(0, X) ^ (c advanced over len(X) zero bytes):
+	 * both inversions cancel out, the rest is linear */
+	return page_crc ^ shift_state(tables.shift1, crc);
+}
+
 uint32_t crc32c_table(uint32_t crc, const void *buf, size_t len)
 {
 	pthread_once(&tables_once, crc32c_init_tables);

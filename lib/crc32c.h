@@ -7,5 +7,10 @@
 
 /* crc starts at 0 and chains: crc32c(crc32c(0, a, n), b, m) == crc32c(0, ab, n+m) */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+/*
+ * crc32c(crc, page, 4096) from page_crc = crc32c(0, page, 4096), without
+ * reading the page again (a page checksummed ahead, written later).
+ */
+uint32_t crc32c_extend_page(uint32_t crc, uint32_t page_crc);
 /* The portable table implementation (what crc32c() uses without SSE4.2), for tests. */
 uint32_t crc32c_table(uint32_t crc, const void *buf, size_t len);

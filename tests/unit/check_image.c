@@ -649,6 +649,28 @@ START_TEST(test_crc32c_paths_agree)
 }
 END_TEST
 
+/* A page checksummed ahead extends any running checksum as if read again. */
+START_TEST(test_crc32c_extend_page)
+{
+	_cleanup_free_ unsigned char *buf = malloc(5 * 4096);
+	uint32_t crc = 0, want;
+
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0; i < 5 * 4096; i++)
+		buf[i] = (unsigned char)(i * 2654435761u >> 13);
+	want = crc32c(0, buf, 5 * 4096);
+	for (int p = 0; p < 5; p++)
+		crc = crc32c_extend_page(crc, crc32c(0, buf + p * 4096, 4096));
+	ck_assert_uint_eq(crc, want);
+	/* after bytes that are not whole pages, and from a page of zeros */
+	crc = crc32c_extend_page(crc32c(0, "123456789", 9), crc32c(0, buf, 4096));
+	ck_assert_uint_eq(crc, crc32c(crc32c(0, "123456789", 9), buf, 4096));
+	memset(buf, 0, 4096);
+	ck_assert_uint_eq(crc32c_extend_page(0xdeadbeef, crc32c(0, buf, 4096)),
+			  crc32c(0xdeadbeef, buf, 4096));
+}
+END_TEST
+
 /* --- kind table and names ------------------------------------------------------ */
 
 START_TEST(test_kind_table)
@@ -1757,6 +1779,7 @@ static Suite *image_suite(void)
 	tcase_add_test(tc, test_pages_parts);
 	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_reserve_parts);
+	tcase_add_test(tc, test_crc32c_extend_page);
 	tcase_add_test(tc, test_writev_pages);
 	tcase_add_test(tc, test_write_wrong_type);
 	tcase_add_test(tc, test_commit_verify);
