@@ -58,8 +58,10 @@ assert_tree_gone "$MH"
 memhog_restored "$T/big" "256 MiB in $((n + 1)) parts"
 
 # 2. Parts for every task (CKPT_FAULT=pages-lanes: four lanes, whatever the
-# size and the CPUs), read by the pager: a lazy restore.
-CKPT_FAULT=pages-lanes ckpt_dump "$MH" "$T/lazy"
+# size and the CPUs), read by the pager: a lazy restore. The pages found by
+# page table walks in two halves at once (walk-split: as for 512 MiB or
+# more), here and in the final dump of 4.
+CKPT_FAULT=pages-lanes,walk-split ckpt_dump "$MH" "$T/lazy"
 (($(parts_of "$T/lazy" "$MH") == 3)) || fail "pages-lanes: $(parts_of "$T/lazy" "$MH") parts, expected 3"
 assert_tree_gone "$MH"
 memhog_restored "$T/lazy" "lazy restore of 4 parts" --lazy
@@ -96,7 +98,7 @@ wait_lines "$LOG" 2 20
 ckpt_dump "$MH" "$T/rw-pre" --pre-dump
 wait_lines "$LOG" $(($(line_count "$LOG") + 1)) 20
 sleep 0.3 # the rewrite after the check: done (32 MiB), the next 1.2 s away
-ckpt_dump "$MH" "$T/rw-final" --parent "$T/rw-pre" -v -v
+CKPT_FAULT=walk-split ckpt_dump "$MH" "$T/rw-final" --parent "$T/rw-pre" -v -v
 copied=$(sed -n 's/.* pages saved (\([0-9]*\) of them from the copy made before the freeze).*/\1/p' "$ERR")
 ((copied >= 4096)) || fail "the final dump took ${copied:-no} pages from its copy before the freeze: $(grep -i 'freeze' "$ERR")"
 want=$((cpus < 2 ? 1 : cpus > 4 ? 4 : cpus))
