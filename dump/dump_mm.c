@@ -923,11 +923,10 @@ static int pmscan_walk_split(pid_t pid, int pmfd, uint64_t start, uint64_t end, 
 {
 	struct half_walk h = {
 	    .pid = pid, .pmfd = pmfd, .end = end, .anyof = anyof, .ret_mask = ret_mask};
+	uint64_t min = ckpt_fault("walk-split") ? 2 * PG_SIZE : WALK_SPLIT;
 	pthread_t th;
 	bool split;
 	int r;
-
-	uint64_t min = ckpt_fault("walk-split") ? 2 * PG_SIZE : WALK_SPLIT;
 
 	h.start = end - start >= min ? start + (end - start) / 2 / PG_SIZE * PG_SIZE : end;
 	split = h.start < end && pthread_create(&th, NULL, half_walk_main, &h) == 0;

@@ -11,6 +11,9 @@
 #include "page_writer.h"
 #include "thp.h"
 
+/* the pages whose checksums page_writer_writev is given */
+#define PG_SIZE 4096UL
+
 /* The buffer of the k-th submission: round robin, or always the first
  * where submit writes it itself (inline: the others are never touched) */
 static size_t slot(const struct page_writer *w, uint64_t k)
@@ -218,7 +221,7 @@ int page_writer_writev(struct page_writer *w, struct iovec *iov, const uint32_t 
 			w->crc = crc32c(w->crc, iov[i].iov_base, iov[i].iov_len);
 			continue;
 		}
-		for (size_t p = 0; p < iov[i].iov_len / 4096; p++)
+		for (size_t p = 0; p < iov[i].iov_len / PG_SIZE; p++)
 			w->crc = crc32c_extend_page(w->crc, crcs[i][p]);
 	}
 	return write_now(w, iov, n, e);
