@@ -623,8 +623,11 @@ END_TEST
 
 START_TEST(test_crc32c_paths_agree)
 {
-	/* lengths around the three-lane block (3 x 4096) and odd alignments */
-	static const size_t lens[] = {0,     1,	    7,	   8,	  9,	 63,	4095,  4096,
+	/* lengths around the three-lane block (3 x 4096), the folding path's
+	 * steps (64 and 256 bytes) and its threshold (512), odd alignments */
+	static const size_t lens[] = {0,     1,	    7,	   8,	  9,	 63,	255,   256,
+				      257,   511,   512,   513,	  575,	 576,	577,   639,
+				      767,   768,   1023,  1024,  1087,	 4095,	4096,  4097,
 				      12287, 12288, 12289, 12295, 24576, 40000, 65536, 100003};
 	size_t max = 100003 + 16;
 	_cleanup_free_ unsigned char *buf = malloc(max);
@@ -640,12 +643,20 @@ START_TEST(test_crc32c_paths_agree)
 			size_t cut = lens[l] / 3;
 
 			ck_assert_uint_eq(crc32c(0, buf + off, lens[l]), want);
+			ck_assert_uint_eq(crc32c(0x9e3779b9, buf + off, lens[l]),
+					  crc32c_bitwise(0x9e3779b9, buf + off, lens[l]));
 			ck_assert_uint_eq(crc32c_table(0, buf + off, lens[l]), want);
+			ck_assert_uint_eq(crc32c_sse42(0, buf + off, lens[l]), want);
 			ck_assert_uint_eq(
 			    crc32c(crc32c(0, buf + off, cut), buf + off + cut, lens[l] - cut),
 			    want);
 		}
 	}
+	/* the folding path is the one under test where the CPU has it */
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("avx512f") &&
+	    __builtin_cpu_supports("vpclmulqdq"))
+		ck_assert_str_eq(crc32c_impl(), "vpclmulqdq");
 }
 END_TEST
 
