@@ -64,6 +64,7 @@ struct img {
 	char name[IMG_NAME_MAX];
 	bool writing;
 	bool record;	     /* write: report to the directory on close (not the inventory) */
+	bool write_looked;   /* write: fault step image-write looked up (write_fault) */
 	struct img_dir *dir; /* write only */
 	uint64_t off;	     /* write: bytes accepted so far; read: offset of the next record */
 	uint64_t size;	     /* read: file size at open */

@@ -1348,6 +1348,41 @@ START_TEST(test_fault_steps)
 }
 END_TEST
 
+/*
+ * image-write is looked up at each image's first write: an image that
+ * wrote before the step was set writes on, one opened after fails at its
+ * first record, and again at its next (a failed lookup is not remembered).
+ */
+START_TEST(test_fault_write_per_image)
+{
+	_cleanup_free_ struct sample *s = malloc(sizeof(*s));
+	const ProtobufCMessage *msgs[MAX_MSGS];
+	struct ckpt_error e = {0};
+	struct img_dir *d = NULL;
+	struct img *a = NULL, *b = NULL;
+
+	sample_init(s, 1);
+	sample_msgs(s, IMG_PSTREE, 0, msgs);
+	unsetenv("CKPT_FAULT");
+	ck_assert_int_eq(img_dir_create("ckpt", &d, &e), 0);
+	ck_assert_int_eq(img_create(d, IMG_PSTREE, 0, &a, &e), 0);
+	ck_assert_int_eq(img_write_msg(a, msgs[0], &e), 0);
+	setenv("CKPT_FAULT", "image-write", 1);
+	ck_assert_int_eq(img_write_msg(a, msgs[0], &e), 0);
+	ck_assert_int_eq(img_create(d, IMG_CORE, 100, &b, &e), 0);
+	sample_msgs(s, IMG_CORE, 0, msgs);
+	ck_assert_int_eq(img_write_msg(b, msgs[0], &e), -EIO);
+	assert_err_has(&e, "image-write", "injected fault");
+	ck_assert_int_eq(img_write_msg(b, msgs[0], &e), -EIO);
+	unsetenv("CKPT_FAULT");
+	ck_assert_int_eq(img_write_msg(b, msgs[0], &e), 0);
+	img_close(a);
+	img_close(b);
+	img_dir_free(d);
+	ck_assert_int_eq(count_entries(".", "ckpt"), 0);
+}
+END_TEST
+
 /* --- corruption, for every kind -------------------------------------------------- */
 
 /* The file of each kind in the sample directory. */
@@ -1797,6 +1832,7 @@ static Suite *image_suite(void)
 	tcase_add_test(tc, test_dir_create_rules);
 	tcase_add_test(tc, test_verify_inventory_rules);
 	tcase_add_loop_test(tc, test_fault_steps, 0, 6);
+	tcase_add_test(tc, test_fault_write_per_image);
 	tcase_add_loop_test(tc, test_corrupt_flip, 0, IMG__COUNT);
 	tcase_add_loop_test(tc, test_corrupt_truncate, 0, IMG__COUNT);
 	tcase_add_loop_test(tc, test_corrupt_header, 0, IMG__COUNT);
