@@ -734,17 +734,13 @@ static int open_image(int dirfd, enum img_kind kind, int pid, unsigned part, str
 		img_pages_part_name(pid, part, img->name, sizeof(img->name));
 	else
 		img_file_name(kind, pid, img->name, sizeof(img->name));
-	img->fd = openat(dirfd, img->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (img->fd < 0) {
-		r = ckpt_err_errno(e, -errno, "%s: cannot open", img->name);
-		goto fail;
-	}
-	if (fstat(img->fd, &st) < 0) {
-		r = ckpt_err_errno(e, -errno, "%s: cannot stat", img->name);
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	img->fd = img_open_file(dirfd, img->name, &st);
+	if (img->fd == -EBADMSG) {
 		r = ckpt_err(e, -EBADMSG, "%s: not a regular file", img->name);
+		goto fail;
+	}
+	if (img->fd < 0) {
+		r = ckpt_err_errno(e, img->fd, "%s: cannot open", img->name);
 		goto fail;
 	}
 	img->size = st.st_size;
@@ -756,6 +752,20 @@ static int open_image(int dirfd, enum img_kind kind, int pid, unsigned part, str
 fail:
 	img_free(img);
 	return r;
+}
+
+int img_open_file(int dirfd, const char *name, struct stat *st)
+{
+	_cleanup_close_ int fd =
+	    openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0 || fstat(fd, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode))
+		return -EBADMSG;
+	if (fcntl(fd, F_SETFL, 0) < 0)
+		return -errno;
+	return TAKE_FD(fd);
 }
 
 int img_open(int dirfd, enum img_kind kind, int pid, struct img **ret, struct ckpt_error *e)

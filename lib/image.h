@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -105,6 +106,15 @@ int img_dir_publish(struct img_dir *d, struct ckpt_error *e);
  * that it stops being a checkpoint at once: a dump that did not complete.
  */
 void img_dir_remove_images(int dirfd);
+/*
+ * Open the image file name of directory dirfd for reading, only if it is a
+ * regular file, and so that nothing else can hold the caller up or act on
+ * the open: not through a symlink, without waiting for a FIFO's writer
+ * (O_NONBLOCK, cleared once the file is known to be regular), no terminal
+ * made the controlling one. The fd (st filled), -errno of the open or the
+ * fstat, or -EBADMSG for a file of another type.
+ */
+int img_open_file(int dirfd, const char *name, struct stat *st);
 /* CRC32C of the bytes of dirfd's inventory.img (how a child names its parent). */
 int img_dir_inventory_crc(int dirfd, uint32_t *ret, struct ckpt_error *e);
 /* Remove the temporary directory (if not committed) and free. NULL-safe. */

@@ -466,18 +466,16 @@ static int cmp_int(const void *a, const void *b)
 static int verify_image_sum(int dirfd, const ImageSum *s, unsigned char *buf, bool size_only,
 			    struct ckpt_error *e)
 {
-	_cleanup_close_ int fd = openat(dirfd, s->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	_cleanup_close_ int fd = img_open_file(dirfd, s->name, &st);
 	uint64_t off = 0;
 	uint32_t crc = 0;
-	struct stat st;
 
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "%s: listed in the inventory but cannot be opened",
-				      s->name);
-	if (fstat(fd, &st) < 0)
-		return ckpt_err_errno(e, -errno, "%s: cannot stat", s->name);
-	if (!S_ISREG(st.st_mode))
+	if (fd == -EBADMSG)
 		return ckpt_err(e, -EBADMSG, "%s: not a regular file", s->name);
+	if (fd < 0)
+		return ckpt_err_errno(e, fd, "%s: listed in the inventory but cannot be opened",
+				      s->name);
 	if ((uint64_t)st.st_size != s->size)
 		return ckpt_err(e, -EBADMSG,
 				"%s: size is %" PRIu64 " bytes, the inventory recorded %" PRIu64
@@ -759,13 +757,16 @@ int img_dir_open_verified_flags(const char *path, unsigned flags, int *ret_dirfd
 
 int img_dir_inventory_crc(int dirfd, uint32_t *ret, struct ckpt_error *e)
 {
-	_cleanup_close_ int fd = openat(dirfd, "inventory.img", O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	_cleanup_close_ int fd = img_open_file(dirfd, "inventory.img", &st);
 	char buf[16384];
 	uint32_t crc = 0;
 	ssize_t n;
 
+	if (fd == -EBADMSG)
+		return ckpt_err(e, -EBADMSG, "inventory.img: not a regular file");
 	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "opening inventory.img");
+		return ckpt_err_errno(e, fd, "inventory.img: cannot open");
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		crc = crc32c(crc, buf, (size_t)n);
 	if (n < 0)

@@ -290,11 +290,16 @@ static int sums_open(struct restore_ctx *ctx, struct sum_check **ret, size_t *re
 
 		if (!is_pages_image(s->name))
 			continue;
-		v[n] = (struct sum_check){
-		    .s = s, .fd = openat(ctx->dirfd, s->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+		struct stat st;
+
+		v[n] = (struct sum_check){.s = s, .fd = img_open_file(ctx->dirfd, s->name, &st)};
 		if (v[n].fd < 0) {
+			int err = v[n].fd;
+
 			*ret_n = n;
-			return ckpt_err_errno(&ctx->err, -errno, "opening %s", s->name);
+			if (err == -EBADMSG)
+				return ckpt_err(&ctx->err, err, "%s: not a regular file", s->name);
+			return ckpt_err_errno(&ctx->err, err, "opening %s", s->name);
 		}
 		n++;
 	}

@@ -55,6 +55,30 @@ done
 image_sums "$T/img" | diff -u "$T/sums.before" - || fail "the original images changed"
 log "$((refused + restored)) forged checkpoints: $refused refused, $restored harmless and restored"
 
+# Not a file at all, restored as root in process (ckptd copies a caller's
+# images itself, test_ckptd_attack): a FIFO where an image or the
+# inventory is expected is refused at once, not waited on for a writer;
+# a symlink as the inventory (to an endless file) is not followed.
+core=$(cd "$T/img" && ls core-*.img | head -n 1)
+pages=$(cd "$T/img" && ls pages-*.img | head -n 1)
+for f in "$core" "$pages" inventory.img inventory.img-symlink; do
+	rm -rf "$T/bad"
+	cp -a "$T/img" "$T/bad"
+	rm "$T/bad/${f%-symlink}"
+	if [[ $f == *-symlink ]]; then
+		ln -s /dev/zero "$T/bad/${f%-symlink}"
+		want="cannot open|Too many levels of symbolic links"
+	else
+		mkfifo "$T/bad/$f"
+		want="not a regular file"
+	fi
+	CKPTCTL_TIMEOUT=20 ckptctl_run restore "$T/bad"
+	((RC == 1)) || fail "$f not a regular file: ckptctl restore exited $RC (124: it waited): $(cat "$ERR")"
+	grep -qE "$want" "$ERR" || fail "$f not a regular file: unclear refusal: $(cat "$ERR")"
+	log "  $f: $(head -n 1 "$ERR" | cut -c1-160)"
+	poll_for 5 no_reaper_strays || fail "$f: processes left behind: $(reaper_strays | tr '\n' ' ')"
+done
+
 ckpt_restore "$T/img"
 assert_same_tree "$T/tree.before" "$W4"
 assert_tree_running "$W4"

@@ -1383,6 +1383,45 @@ START_TEST(test_fault_write_per_image)
 }
 END_TEST
 
+/*
+ * A FIFO where an image or the inventory is expected is refused at once,
+ * not waited on for a writer that never comes; so is a symlink to an
+ * endless file as the inventory whose checksum a child dump records.
+ * (alarm: a wait fails the test in seconds, not at the case's timeout.)
+ */
+START_TEST(test_not_regular_images)
+{
+	static const char *const names[] = {"core-205.img", "inventory.img"};
+	_cleanup_free_ struct sample *s = malloc(sizeof(*s));
+	struct ckpt_error e = {0};
+	char dir[64], path[128];
+	uint32_t crc;
+
+	alarm(10);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		snprintf(dir, sizeof(dir), "ckpt-fifo-%zu", i);
+		sample_init(s, 2);
+		write_sample_dir(s, dir, 1);
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		ck_assert_int_eq(unlink(path), 0);
+		ck_assert_int_eq(mkfifo(path, 0600), 0);
+		ck_assert_int_lt(verify_dir(dir, &e), 0);
+		assert_err_has(&e, names[i], "not a regular file");
+		if (!strcmp(names[i], "inventory.img")) {
+			_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+			ck_assert_int_lt(img_dir_inventory_crc(fd, &crc, &e), 0);
+			assert_err_has(&e, "inventory.img", "not a regular file");
+			ck_assert_int_eq(unlink(path), 0);
+			ck_assert_int_eq(symlink("/dev/zero", path), 0);
+			ck_assert_int_lt(img_dir_inventory_crc(fd, &crc, &e), 0);
+			assert_err_has(&e, "inventory.img", "cannot open");
+		}
+	}
+	alarm(0);
+}
+END_TEST
+
 /* --- corruption, for every kind -------------------------------------------------- */
 
 /* The file of each kind in the sample directory. */
@@ -1833,6 +1872,7 @@ static Suite *image_suite(void)
 	tcase_add_test(tc, test_verify_inventory_rules);
 	tcase_add_loop_test(tc, test_fault_steps, 0, 6);
 	tcase_add_test(tc, test_fault_write_per_image);
+	tcase_add_test(tc, test_not_regular_images);
 	tcase_add_loop_test(tc, test_corrupt_flip, 0, IMG__COUNT);
 	tcase_add_loop_test(tc, test_corrupt_truncate, 0, IMG__COUNT);
 	tcase_add_loop_test(tc, test_corrupt_header, 0, IMG__COUNT);
