@@ -124,6 +124,7 @@ static int reg_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_
 	_cleanup_close_ int fd = -1;
 	struct statfs sfs;
 	struct stat st;
+	uint32_t extra;
 	int r;
 
 	r = ckpt_fault_inject("file-open", e);
@@ -132,7 +133,15 @@ static int reg_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_
 	r = fdk_check_entry(fe, FILE_TYPE__FILE_REG, e);
 	if (r < 0)
 		return r;
-	r = fdk_reopen(fe, (uint32_t)(fd_flags & O_CLOEXEC), &fd, e);
+	/*
+	 * O_NONBLOCK and O_NOCTTY for the open only: a FIFO or a terminal put
+	 * at the path since the verify is then refused below, not waited on
+	 * for a writer or made our controlling terminal (O_PATH opens nothing).
+	 */
+	extra = (uint32_t)(fd_flags & O_CLOEXEC);
+	if (!(fe->flags & O_PATH))
+		extra |= O_NONBLOCK | O_NOCTTY;
+	r = fdk_reopen(fe, extra, &fd, e);
 	if (r < 0)
 		return r;
 	/* What was opened is what counts (the path may have changed since verify). */
@@ -141,6 +150,12 @@ static int reg_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_
 	r = reg_check_stat(fe, &st, &sfs, e);
 	if (r < 0)
 		return r;
+	if ((extra & O_NONBLOCK) && !(fe->flags & O_NONBLOCK)) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+			return ckpt_err_errno(e, -errno, "%s: clearing O_NONBLOCK", fe->path);
+	}
 	if (!(fe->flags & O_PATH)) {
 		r = fdk_seek(fd, fe, "file", e);
 		if (r < 0)

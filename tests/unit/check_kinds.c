@@ -239,6 +239,14 @@ START_TEST(test_reg_shrunk_refused)
 	k = probe_and_dump(fd, &fe, &p);
 	fd_probe_release(&p);
 
+	/* as it was: opened at its position, with the flags it had (the open's
+	 * own O_NONBLOCK, below, cleared again) */
+	ck_assert_int_eq(k->open(&fe, O_CLOEXEC, &nfd, &e), 0);
+	ck_assert_int_eq(lseek(nfd, 0, SEEK_CUR), 900);
+	ck_assert_int_eq(fcntl(nfd, F_GETFL) & (O_NONBLOCK | O_ACCMODE), O_RDONLY);
+	close(nfd);
+	nfd = -1;
+
 	ck_assert_int_eq(truncate(path, 10), 0);
 	snprintf(want, sizeof(want), "file %s is now 10 bytes, shorter than the saved position 900",
 		 path);
@@ -260,6 +268,16 @@ START_TEST(test_reg_shrunk_refused)
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 	ck_assert_int_eq(k->verify(&fe, &e), -EINVAL);
 	ck_assert(strstr(e.msg, "is no longer a regular file"));
+
+	/* replaced by a FIFO after the verify (a race made deterministic):
+	 * the open refuses it at once instead of waiting for a writer */
+	ck_assert_int_eq(rmdir(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	alarm(10);
+	ck_assert_int_eq(k->open(&fe, O_CLOEXEC, &nfd, &e), -EINVAL);
+	alarm(0);
+	ck_assert(strstr(e.msg, "is no longer a regular file"));
+	ck_assert_int_eq(nfd, -1);
 	file_entry_free_fields(&fe);
 	remove_tmpdir();
 }
