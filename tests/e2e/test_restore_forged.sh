@@ -79,6 +79,20 @@ for f in "$core" "$pages" inventory.img inventory.img-symlink; do
 	poll_for 5 no_reaper_strays || fail "$f: processes left behind: $(reaper_strays | tr '\n' ' ')"
 done
 
+# The program's own file, mapped, replaced by a FIFO after the dump: the
+# restore's check of mapped files refuses it at once (it opened the path
+# without O_NONBLOCK and waited for a writer).
+cp "$WL/sleeper" "$T/sleeper-copy"
+start_workload W5 "$T/w5.ready" -- "$T/sleeper-copy" wait4 "$T/w5.log" "$T/w5.ready" 600
+ckpt_dump "$W5" "$T/img5"
+assert_tree_gone "$W5"
+rm "$T/sleeper-copy" && mkfifo "$T/sleeper-copy"
+CKPTCTL_TIMEOUT=20 ckptctl_run restore "$T/img5"
+((RC == 1)) || fail "mapped file replaced by a FIFO: ckptctl restore exited $RC (124: it waited): $(cat "$ERR")"
+grep -q "sleeper-copy.*not a regular file" "$ERR" || fail "mapped FIFO: unclear refusal: $(cat "$ERR")"
+log "  mapped file now a FIFO: $(head -n 1 "$ERR" | cut -c1-160)"
+poll_for 5 no_reaper_strays || fail "mapped FIFO: processes left behind: $(reaper_strays | tr '\n' ' ')"
+
 ckpt_restore "$T/img"
 assert_same_tree "$T/tree.before" "$W4"
 assert_tree_running "$W4"
