@@ -134,8 +134,12 @@ static int chr_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_
 	r = chr_check_entry(fe, e);
 	if (r < 0)
 		return r;
-	/* O_NOCTTY: never let a reopened device become a controlling terminal. */
-	r = fdk_reopen(fe, O_NOCTTY | (uint32_t)(fd_flags & O_CLOEXEC), &fd, e);
+	/*
+	 * O_NOCTTY: never let a reopened device become a controlling terminal.
+	 * O_NONBLOCK until it is known to be the device (these ignore it): a
+	 * FIFO put at the path is refused, not waited on for a writer.
+	 */
+	r = fdk_reopen(fe, O_NOCTTY | O_NONBLOCK | (uint32_t)(fd_flags & O_CLOEXEC), &fd, e);
 	if (r < 0)
 		return r;
 	if (fstat(fd, &st) < 0)
@@ -143,6 +147,12 @@ static int chr_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_
 	r = chr_check_stat(fe, &st, e);
 	if (r < 0)
 		return r;
+	if (!(fe->flags & O_NONBLOCK)) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+			return ckpt_err_errno(e, -errno, "%s: clearing O_NONBLOCK", fe->path);
+	}
 	/* These devices have no position worth keeping (lseek on them is a no-op). */
 	*ret_fd = TAKE_FD(fd);
 	return 0;

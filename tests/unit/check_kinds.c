@@ -426,7 +426,7 @@ static const struct {
 START_TEST(test_chr_roundtrip)
 {
 	_cleanup_close_ int fd = open(chr_devs[_i].path, chr_devs[_i].flags | O_CLOEXEC);
-	_cleanup_close_ int nfd = -1;
+	_cleanup_close_ int nfd = -1, fifo_fd = -1;
 	FileEntry fe;
 	struct fd_probe p;
 	struct ckpt_error e = {};
@@ -447,7 +447,19 @@ START_TEST(test_chr_roundtrip)
 	ck_assert_uint_eq(st.st_rdev, fe.rdev);
 	ck_assert_int_eq(fcntl(nfd, F_GETFL) & (O_ACCMODE | O_NONBLOCK),
 			 chr_devs[_i].flags & (O_ACCMODE | O_NONBLOCK));
+
+	/* a FIFO at the path by the time it is opened (a race made
+	 * deterministic): refused at once, not waited on for a writer */
+	make_tmpdir();
+	free(fe.path);
+	ck_assert_int_gt(asprintf(&fe.path, "%s/dev", tmpdir), 0);
+	ck_assert_int_eq(mkfifo(fe.path, 0600), 0);
+	alarm(10);
+	ck_assert_int_lt(k->open(&fe, O_CLOEXEC, &fifo_fd, &e), 0);
+	alarm(0);
+	ck_assert_int_eq(fifo_fd, -1);
 	file_entry_free_fields(&fe);
+	remove_tmpdir();
 }
 END_TEST
 
