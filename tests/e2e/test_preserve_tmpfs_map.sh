@@ -193,6 +193,16 @@ fi
 grep -q "saved tmpfs file $DATA changed since the dump" "$ERR" || fail "the refusal does not name $DATA: $(cat "$ERR")"
 log "changed file refused: $(grep -o "saved tmpfs file $DATA[^\"]*" "$ERR" | head -n 1 | cut -c1-200)"
 assert_restore_left_nothing "$T/tree.m"
+# a FIFO there instead (read-only, unlike a file mapped shared writable:
+# the open waited for a writer): refused at once
+rm "$DATA" && mkfifo "$DATA"
+CKPTCTL_TIMEOUT=20 ckptctl_run restore "$T/img3" --json
+((RC == 1)) || fail "a FIFO at $DATA: restore exited $RC (124: it waited): $(cat "$ERR")"
+grep -q "saved tmpfs file $DATA is no longer a regular file" "$ERR" ||
+	fail "the FIFO's refusal is unclear: $(cat "$ERR")"
+log "FIFO refused: $(grep -o "saved tmpfs file $DATA[^\"]*" "$ERR" | head -n 1 | cut -c1-200)"
+assert_restore_left_nothing "$T/tree.m"
+rm "$DATA"
 # the same content again (a new mtime: the identity check compares content then)
 cp "$T/$J.data.orig" "$DATA"
 file_stat "$DATA" >"$T/$J.data.stat"

@@ -142,6 +142,15 @@ for f in "$D/disk.bin" "/dev/shm/ckpt-shm-test-$W"; do
 	assert_restore_left_nothing "$T/tree.before"
 	flip "$f" 4000
 done
+# ... and a FIFO put at its path: refused at once, not waited on for a writer
+mv "$D/disk.bin" "$D/disk.moved" && mkfifo "$D/disk.bin"
+CKPTCTL_TIMEOUT=20 ckptctl_run restore "$T/img" --json
+((RC == 1)) || fail "shared mapped file now a FIFO: restore exited $RC (124: it waited): $(cat "$ERR")"
+grep -q "shared mapped file $D/disk.bin is no longer a regular file" "$ERR" ||
+	fail "the FIFO's refusal is unclear: $(cat "$ERR")"
+log "FIFO: $(head -n 1 "$ERR" | cut -c1-160)"
+assert_restore_left_nothing "$T/tree.before"
+rm "$D/disk.bin" && mv "$D/disk.moved" "$D/disk.bin"
 for step in shmem-create memfd-verify; do
 	CKPT_FAULT=$step ckptctl_run restore "$T/img" --json && fail "$step: the restore succeeded"
 	grep -q -- "$step" "$ERR" || fail "$step: the error does not name the step: $(cat "$ERR")"
