@@ -147,12 +147,9 @@ static int chr_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_
 	r = chr_check_stat(fe, &st, e);
 	if (r < 0)
 		return r;
-	if (!(fe->flags & O_NONBLOCK)) {
-		int fl = fcntl(fd, F_GETFL);
-
-		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-			return ckpt_err_errno(e, -errno, "%s: clearing O_NONBLOCK", fe->path);
-	}
+	r = fdk_set_nonblock(fd, fe, e);
+	if (r < 0)
+		return r;
 	/* These devices have no position worth keeping (lseek on them is a no-op). */
 	*ret_fd = TAKE_FD(fd);
 	return 0;

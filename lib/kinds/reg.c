@@ -150,11 +150,10 @@ static int reg_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_
 	r = reg_check_stat(fe, &st, &sfs, e);
 	if (r < 0)
 		return r;
-	if ((extra & O_NONBLOCK) && !(fe->flags & O_NONBLOCK)) {
-		int fl = fcntl(fd, F_GETFL);
-
-		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-			return ckpt_err_errno(e, -errno, "%s: clearing O_NONBLOCK", fe->path);
+	if (extra & O_NONBLOCK) {
+		r = fdk_set_nonblock(fd, fe, e);
+		if (r < 0)
+			return r;
 	}
 	if (!(fe->flags & O_PATH)) {
 		r = fdk_seek(fd, fe, "file", e);
