@@ -126,22 +126,15 @@ static int open_mapped_file(struct restore_ctx *ctx, struct rfile *f)
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 	char what[PATH_MAX + 32];
-	int r, fl;
+	int r;
 
-	/* O_NONBLOCK until it is known to be a regular file: a FIFO put at the
-	 * path is refused, not waited on for a writer */
-	fd = file_open_noatime(f->fe->path,
-			       O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOATIME | O_NONBLOCK);
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "mapped file %s (file id %u)", f->fe->path,
-				      f->fe->id);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	/* a FIFO put at the path is refused, not waited on for a writer */
+	fd = file_open_regular(f->fe->path, O_RDONLY | O_CLOEXEC | O_NOATIME, &st);
+	if (fd == -EBADMSG)
 		return ckpt_err(e, -EINVAL, "mapped file %s (file id %u) is not a regular file",
 				f->fe->path, f->fe->id);
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-		return ckpt_err_errno(e, -errno, "mapped file %s: clearing O_NONBLOCK",
-				      f->fe->path);
+	if (fd < 0)
+		return ckpt_err_errno(e, fd, "mapped file %s (file id %u)", f->fe->path, f->fe->id);
 	if (f->fe->ident) {
 		snprintf(what, sizeof(what), "mapped file %s", f->fe->path);
 		r = file_ident_check(fd, f->fe->ident, what, e);

@@ -287,11 +287,10 @@ static int sums_open(struct restore_ctx *ctx, struct sum_check **ret, size_t *re
 	*ret = v;
 	for (size_t i = 0; i < ctx->inv->n_images; i++) {
 		const ImageSum *s = ctx->inv->images[i];
+		struct stat st;
 
 		if (!is_pages_image(s->name))
 			continue;
-		struct stat st;
-
 		v[n] = (struct sum_check){.s = s, .fd = img_open_file(ctx->dirfd, s->name, &st)};
 		if (v[n].fd < 0) {
 			int err = v[n].fd;

@@ -191,7 +191,7 @@ static int verify_file(struct restore_ctx *ctx, struct rfile *f)
 	char what[PATH_MAX + 64];
 	_cleanup_close_ int fd = -1;
 	struct stat st;
-	int r, fl;
+	int r;
 
 	if (!f->fe->ident)
 		return ckpt_err(e, -EINVAL, "files.img: object %u (%s): no identity", f->fe->id,
@@ -205,18 +205,14 @@ static int verify_file(struct restore_ctx *ctx, struct rfile *f)
 		return 0;
 	snprintf(what, sizeof(what), "%s file %s",
 		 f->shmem_map_rw ? "shared mapped" : "saved tmpfs", f->fe->path);
-	/* O_NONBLOCK until it is known to be a regular file: a FIFO put at
-	 * the path is refused, not waited on for a writer */
-	fd = open(f->fe->path, file_open_mode(f) | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0 && errno == ENOENT && se->tmpfs)
+	/* a FIFO put at the path is refused, not waited on for a writer */
+	fd = file_open_regular(f->fe->path, file_open_mode(f) | O_CLOEXEC | O_NOFOLLOW, &st);
+	if (fd == -ENOENT && se->tmpfs)
 		return 0; /* recreated from the saved content in stage files */
-	if (fd < 0)
-		return ckpt_err_errno(e, -errno, "%s", what);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	if (fd == -EBADMSG)
 		return ckpt_err(e, -EINVAL, "%s is no longer a regular file", what);
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-		return ckpt_err_errno(e, -errno, "%s: clearing O_NONBLOCK", what);
+	if (fd < 0)
+		return ckpt_err_errno(e, fd, "%s", what);
 	/* size and mtime as dumped, or else the same content */
 	r = file_ident_check(fd, f->fe->ident, what, e);
 	if (r < 0)

@@ -274,6 +274,14 @@ struct file_sum {
  */
 int file_open_noatime(const char *path, int flags);
 /*
+ * file_open_noatime of a file that must be a regular one, so that nothing
+ * else put at the path holds the caller up: opened O_NONBLOCK and
+ * O_NOCTTY (a FIFO does not wait for a writer), its type checked, then
+ * O_NONBLOCK taken off again unless flags ask for it. The fd (st filled),
+ * -errno of the open, fstat or fcntl, or -EBADMSG for another type.
+ */
+int file_open_regular(const char *path, int flags, struct stat *st);
+/*
  * The content sum of fd (known[n]: sums taken before the freeze) into id,
  * whose identity was taken in the freeze from a stat: the frozen tree
  * still maps or holds the file, so another identity now is someone else's

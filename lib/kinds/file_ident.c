@@ -95,6 +95,21 @@ int file_open_noatime(const char *path, int flags)
 	return fd;
 }
 
+int file_open_regular(const char *path, int flags, struct stat *st)
+{
+	_cleanup_close_ int fd = file_open_noatime(path, flags | O_NONBLOCK | O_NOCTTY);
+	int fl;
+
+	if (fd < 0 || fstat(fd, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode))
+		return -EBADMSG;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, (fl & ~O_NONBLOCK) | (flags & O_NONBLOCK)) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
 int file_sum_take(int fd, struct file_sum *ret, struct ckpt_error *e)
 {
 	struct file_sum before, after;
