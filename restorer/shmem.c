@@ -470,13 +470,16 @@ static int create_tmpfile(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 /* A tmpfs file gone since the dump: made again, named last. */
 static int create_file(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = -1, named = -1;
+	struct stat made, st;
 	char self[64];
 	int r;
 
 	r = create_tmpfile(ctx, f, &fd);
 	if (r < 0)
 		return r;
+	if (fstat(fd, &made) < 0)
+		return ckpt_err_errno(&ctx->err, -errno, "%s: fstat", f->fe->path);
 	/* its saved mtime: the identity a later restore compares */
 	if (f->fe->ident && f->fe->ident->mtime_ns) {
 		struct timespec ts[2] = {
@@ -492,15 +495,28 @@ static int create_file(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 	if (linkat(AT_FDCWD, self, AT_FDCWD, f->fe->path, AT_SYMLINK_FOLLOW) < 0)
 		return ckpt_err_errno(&ctx->err, -errno, "recreating shared mapped file %s",
 				      f->fe->path);
-	r = restore_undo_unlink(ctx, f->fe->path);
+	/* removed again if the restore fails, unless replaced since */
+	r = restore_undo_unlink(ctx, f->fe->path, &made);
+	if (r >= 0)
+		r = ckpt_fault_inject("shmem-recreated", &ctx->err);
 	if (r < 0)
 		return r;
 	pr_info("recreated %s (%" PRIu64 " bytes) from the checkpoint", f->fe->path, shm(f)->size);
-	/* by its name, or the mappings would show "DIR/#INODE (deleted)" */
-	*ret_fd = open(f->fe->path, file_open_mode(f) | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (*ret_fd < 0)
-		return ckpt_err_errno(&ctx->err, -errno, "reopening recreated file %s",
-				      f->fe->path);
+	/*
+	 * By its name, or the mappings would show "DIR/#INODE (deleted)". The
+	 * directory is writable by others (/dev/shm): what is opened must be
+	 * the file just made, not one put there since (a FIFO is not waited on).
+	 */
+	named = file_open_regular(f->fe->path, file_open_mode(f) | O_CLOEXEC | O_NOFOLLOW, &st);
+	if (named == -EBADMSG ||
+	    (named >= 0 && (st.st_dev != made.st_dev || st.st_ino != made.st_ino)))
+		return ckpt_err(&ctx->err, -ESTALE,
+				"recreated file %s was replaced by another before it could be "
+				"opened again",
+				f->fe->path);
+	if (named < 0)
+		return ckpt_err_errno(&ctx->err, named, "reopening recreated file %s", f->fe->path);
+	*ret_fd = TAKE_FD(named);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -27,7 +28,9 @@ enum undo_kind {
 struct restore_undo {
 	enum undo_kind kind;
 	char *path; /* UNDO_UNLINK, UNDO_RMDIR */
-	int shmid;  /* UNDO_SHM_RMID */
+	dev_t dev;  /* UNDO_UNLINK, UNDO_RMDIR: what was made at path (ino 0: not known) */
+	ino_t ino;
+	int shmid; /* UNDO_SHM_RMID */
 };
 
 static struct restore_undo *undo_new(struct restore_ctx *ctx)
@@ -42,10 +45,11 @@ static struct restore_undo *undo_new(struct restore_ctx *ctx)
 	return n;
 }
 
-int restore_undo_unlink(struct restore_ctx *ctx, const char *path)
+int restore_undo_unlink(struct restore_ctx *ctx, const char *path, const struct stat *made)
 {
 	struct restore_undo *u = undo_new(ctx);
 	char *p = strdup(path);
+	struct stat st;
 
 	if (!u || !p) {
 		free(p);
@@ -55,13 +59,36 @@ int restore_undo_unlink(struct restore_ctx *ctx, const char *path)
 	}
 	u->kind = UNDO_UNLINK;
 	u->path = p;
+	if (!made && lstat(path, &st) == 0)
+		made = &st;
+	if (made) {
+		u->dev = made->st_dev;
+		u->ino = made->st_ino;
+	}
 	return 0;
+}
+
+/*
+ * Whether path still names what the restore made: one put there since (the
+ * directory may be writable by others) is not the restore's to remove.
+ */
+static bool undo_still_ours(const struct restore_undo *u)
+{
+	struct stat st;
+
+	if (!u->ino || lstat(u->path, &st) < 0)
+		return true; /* not known, or gone: the removal says which */
+	if (st.st_dev == u->dev && st.st_ino == u->ino)
+		return true;
+	pr_warn("rollback: %s is no longer what the restore made (replaced since): left as it is",
+		u->path);
+	return false;
 }
 
 /* A directory made by the restore (rmdir: its tasks are reaped by then). */
 int restore_undo_rmdir(struct restore_ctx *ctx, const char *path)
 {
-	int r = restore_undo_unlink(ctx, path);
+	int r = restore_undo_unlink(ctx, path, NULL);
 
 	if (r >= 0)
 		ctx->undo[ctx->nundo - 1].kind = UNDO_RMDIR;
@@ -84,7 +111,7 @@ void restore_undo_made_path(void *owner, const char *path)
 	struct restore_ctx *ctx = owner;
 
 	/* out of memory here only means a leftover on failure; say so */
-	if (restore_undo_unlink(ctx, path) < 0)
+	if (restore_undo_unlink(ctx, path, NULL) < 0)
 		pr_warn("cannot remember %s to remove it if the restore fails", path);
 }
 
@@ -96,12 +123,16 @@ void restore_undo_run(struct restore_ctx *ctx)
 
 		switch (u->kind) {
 		case UNDO_UNLINK:
+			if (!undo_still_ours(u))
+				break;
 			if (unlink(u->path) < 0 && errno != ENOENT)
 				pr_warn("rollback: cannot remove %s: %m", u->path);
 			else
 				pr_info("rollback: removed %s", u->path);
 			break;
 		case UNDO_RMDIR:
+			if (!undo_still_ours(u))
+				break;
 			if (rmdir(u->path) < 0 && errno != ENOENT)
 				pr_warn("rollback: cannot remove directory %s: %m", u->path);
 			else

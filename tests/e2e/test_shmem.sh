@@ -13,7 +13,8 @@
 # SysV segment and the /dev/shm files are gone (as after a reboot) recreates
 # them: same shmid, same content. A shared mapped file (on disk, on tmpfs)
 # changed since the dump, or a shmid taken by another segment, is refused
-# naming it. The fault steps shmem-dump, memfd-dump, shmem-create and
+# naming it; so is a recreated /dev/shm file that another file or a FIFO
+# replaced before the restore opened it again (the rollback leaves those). The fault steps shmem-dump, memfd-dump, shmem-create and
 # memfd-verify fail cleanly, and forged objects and areas are refused (or
 # harmless), never a crash.
 . "$(dirname "$0")/lib.sh"
@@ -176,6 +177,41 @@ ipcs -m | awk -v id="$SHMID" '$2 == id { found = 1 } END { exit !found }' &&
 	fail "the failed restore left System V segment $SHMID behind"
 for f in "/dev/shm/ckpt-shm-test-$W" "/dev/shm/sem.ckpt-sem-test-$W"; do
 	[[ ! -e $f ]] || fail "the failed restore left $f behind"
+done
+# A recreated file replaced by another (a file, a FIFO) between its naming
+# and its reopening (CKPT_PAUSE at shmem-recreated; /dev/shm is writable by
+# all): refused, and the rollback leaves the other file where it is.
+for kind in file fifo; do
+	rm -f "$T/go" "$T/go.paused"
+	CALLS=$((CALLS + 1))
+	OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
+	CKPT_PAUSE=shmem-recreated:$T/go timeout -k 5 120 "$CKPTCTL" restore "$T/img" --json >"$OUT" 2>"$ERR" &
+	restorer=$!
+	wait_for 60 "the restore to pause at shmem-recreated" test -e "$T/go.paused"
+	swapped=''
+	for f in "/dev/shm/ckpt-shm-test-$W" "/dev/shm/sem.ckpt-sem-test-$W"; do
+		[[ -e $f ]] && swapped=$f
+	done
+	[[ -n $swapped ]] || fail "$kind: paused at shmem-recreated, but no file was recreated"
+	rm -f "$swapped"
+	if [[ $kind == file ]]; then echo intruder >"$swapped"; else mkfifo -m 666 "$swapped"; fi
+	touch "$T/go"
+	wait "$restorer" && fail "$kind: a restore whose recreated $swapped was replaced succeeded"
+	grep -qF "recreated file $swapped was replaced by another" "$ERR" ||
+		fail "$kind: the replaced file is not named: $(cat "$ERR")"
+	log "$kind put at a recreated file: $(grep -m 1 -F 'was replaced by another' "$ERR" | cut -c1-200)"
+	assert_restore_left_nothing "$T/tree.before"
+	if [[ $kind == file ]]; then
+		[[ $(cat "$swapped" 2>/dev/null) == intruder ]] || fail "the rollback removed the file put at $swapped"
+	else
+		[[ -p $swapped ]] || fail "the rollback removed the FIFO put at $swapped"
+	fi
+	rm -f "$swapped"
+	for f in "/dev/shm/ckpt-shm-test-$W" "/dev/shm/sem.ckpt-sem-test-$W"; do
+		[[ ! -e $f ]] || fail "$kind: the failed restore left $f behind"
+	done
+	ipcs -m | awk -v id="$SHMID" '$2 == id { found = 1 } END { exit !found }' &&
+		fail "$kind: the failed restore left System V segment $SHMID behind"
 done
 lines=$(line_count "$D/log.txt")
 ckpt_restore "$T/img"
