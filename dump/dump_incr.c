@@ -462,6 +462,7 @@ int dump_incr_open(struct dump_ctx *c, struct ckpt_error *e)
 	struct incr *in;
 	Inventory *inv = NULL;
 	const char *why = NULL;
+	char what[PATH_MAX + 32];
 	uint64_t saved;
 	int r;
 
@@ -474,6 +475,8 @@ int dump_incr_open(struct dump_ctx *c, struct ckpt_error *e)
 	c->incr = in;
 	if (!o->parent)
 		return 0;
+	/* every error below names it once, this way */
+	snprintf(what, sizeof(what), "parent checkpoint %s", o->parent);
 	saved = dump_images_enter(c);
 	if (o->use_parent_fd)
 		in->parent_fd = fcntl(o->parent_fd, F_DUPFD_CLOEXEC, 3);
@@ -482,21 +485,19 @@ int dump_incr_open(struct dump_ctx *c, struct ckpt_error *e)
 		    openat(o->dir_fd, o->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	else
 		errno = EINVAL;
-	r = in->parent_fd < 0 ? ckpt_err_errno(e, -errno, "cannot open the parent checkpoint %s",
-					       o->parent)
-			      : 0;
+	r = in->parent_fd < 0 ? ckpt_err_errno(e, -errno, "cannot open %s", what) : 0;
+	/* (the verifier's errors start with the name it is given) */
 	if (r >= 0)
-		r = img_dir_verify_fd_flags(in->parent_fd, o->parent, IMG_VERIFY_PAGES_BY_SIZE,
-					    &inv, e);
-	if (r >= 0)
-		r = incr_inventory_crc(in->parent_fd, &in->parent_inv_crc, e);
+		r = img_dir_verify_fd_flags(in->parent_fd, what, IMG_VERIFY_PAGES_BY_SIZE, &inv, e);
+	if (r >= 0 && incr_inventory_crc(in->parent_fd, &in->parent_inv_crc, e) < 0)
+		r = ckpt_err_wrap(e, "%s", what);
 	caps_restore(saved);
-	if (r >= 0 && o->check_parent)
-		r = o->check_parent(o->check_parent_arg, in->parent_fd, e);
+	if (r >= 0 && o->check_parent && o->check_parent(o->check_parent_arg, in->parent_fd, e) < 0)
+		r = ckpt_err_wrap(e, "%s", what);
 	if (r < 0) {
 		if (inv)
 			inventory__free_unpacked(inv, NULL);
-		return ckpt_err_wrap(e, "parent checkpoint %s", o->parent);
+		return r;
 	}
 	if (inv->root_pid != o->pid) {
 		r = ckpt_err(e, -EINVAL,

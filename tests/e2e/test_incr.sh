@@ -7,7 +7,8 @@
 # some of it (tests/workloads/incr.c). The restore of the last one equals
 # the program's own hash at dump time; the second and third dumps save
 # about what was written; a pre-dump is not restorable; a chain whose
-# middle is missing is refused naming it. Then the same with a tree of
+# middle is missing is refused naming it, and so is a parent whose
+# inventory.img is a FIFO or a symlink (at once, the tree running on). Then the same with a tree of
 # three processes sharing memory copy-on-write (and a fourth forked after
 # the first dump). `ckptctl check` reports the tracking; without
 # asynchronous write-protect (simulated) a pre-dump fails clearly. The
@@ -55,6 +56,31 @@ run_chain()
 	((saved1 < 800 * n1)) || fail "second dump saved $saved1 pages (changed: ~600 per process)"
 	((unchanged > 4000)) || fail "second dump left only $unchanged pages to its parent"
 	assert_tree_running "$P"
+
+	# a parent whose inventory.img is a FIFO, then a symlink to /dev/zero:
+	# refused at once naming it (not waited on for a writer, not read
+	# forever), the tree and its tracking untouched (the final dump below
+	# still goes on from $d.2)
+	if ((nchild == 0)); then
+		for bad in fifo symlink; do
+			rm -rf "$d.bad" && cp -a "$d.2" "$d.bad" || fail "cannot copy $d.2"
+			rm -f "$d.bad/inventory.img"
+			if [[ $bad == fifo ]]; then
+				mkfifo "$d.bad/inventory.img"
+			else
+				ln -s /dev/zero "$d.bad/inventory.img"
+			fi
+			CKPTCTL_TIMEOUT=30 ckptctl_run dump "$P" -D "$d.x" --parent "$d.bad" &&
+				fail "a dump whose parent's inventory.img is a $bad succeeded"
+			((RC != 124 && RC != 137)) || fail "a dump whose parent's inventory.img is a $bad hung (exit $RC)"
+			grep -q "parent checkpoint [^:]*one.bad: inventory.img: " "$ERR" ||
+				fail "parent's inventory.img as a $bad not named (once): $(cat "$ERR")"
+			log "parent's inventory.img as a $bad: $(tail -n 1 "$ERR" | cut -c1-200)"
+			[[ -e $d.x ]] && fail "the refused dump left $d.x"
+			assert_tree_running "$P"
+		done
+		rm -rf "$d.bad"
+	fi
 
 	# 3. more changes, the final dump (kills the tree)
 	kill -USR1 "$P"
