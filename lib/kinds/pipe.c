@@ -668,14 +668,25 @@ static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error
 					      "removed FIFO %s: making it again in %s", fe->path,
 					      dir);
 	}
-	fd = open(name, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
+	/* (a test swaps the name here: CKPT_PAUSE=fifo-made) */
+	r = ckpt_fault_inject("fifo-made", e);
+	/*
+	 * The directory may be writable by others: what is opened must be the
+	 * FIFO just made, not a symlink or another file's hard link put at the
+	 * name since (its mode and owner are about to be set).
+	 */
+	if (r >= 0)
+		fd = open(name, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (r >= 0 && fd < 0 && errno == ELOOP)
+		r = ckpt_err(e, -EINVAL, "removed FIFO %s: %s is not the FIFO made (a symlink)",
+			     fe->path, name);
+	else if (r >= 0 && fd < 0)
 		r = ckpt_err_errno(e, -errno, "removed FIFO %s: opening %s", fe->path, name);
-	else if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+	else if (r >= 0 && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) || st.st_nlink != 1))
 		r = ckpt_err(e, -EINVAL, "removed FIFO %s: %s is not the FIFO made", fe->path,
 			     name);
-	else if ((fe->has_uid && fe->has_gid && fchown(fd, fe->uid, fe->gid) < 0) ||
-		 fchmod(fd, mode) < 0)
+	else if (r >= 0 && ((fe->has_uid && fe->has_gid && fchown(fd, fe->uid, fe->gid) < 0) ||
+			    fchmod(fd, mode) < 0))
 		r = ckpt_err_errno(e, -errno,
 				   "removed FIFO %s made again: setting mode 0%o, owner %u:%u",
 				   fe->path, (unsigned)mode, fe->uid, fe->gid);

@@ -8,7 +8,8 @@
 # its mode, a /proc link in the same directory ending in " (deleted)"), and
 # nothing is left in the directory. Refused: a restore whose directory is
 # gone (before anything is made), a dump of a removed FIFO that has another
-# hard link.
+# hard link, a restore whose temporary FIFO was replaced by a symlink or a
+# hard link of another FIFO before it was opened (that one left as it was).
 . "$(dirname "$0")/lib.sh"
 
 # nothing but the workload's own flag files in $D: no FIFO, no temporary name
@@ -63,6 +64,34 @@ for step in fifo-verify fifo-open; do
 	grep -q -- "$step" "$ERR" || fail "$step: restore error does not name the step: $(cat "$ERR")"
 	assert_restore_left_nothing "$T/before"
 	left_nothing "$step: a failed restore"
+done
+# The temporary name replaced before the restore opens it (CKPT_PAUSE at
+# fifo-made; a FIFO's directory may be writable by others): a symlink to
+# another FIFO, then a hard link of it, are refused, and that FIFO keeps
+# its mode and owner (the restore sets those of what it opens)
+mkdir -p "$T/other"
+mkfifo -m 0604 "$T/other/fifo"
+chown 65534:65534 "$T/other/fifo"
+for how in symlink hardlink; do
+	rm -f "$T/go" "$T/go.paused"
+	CALLS=$((CALLS + 1))
+	OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
+	CKPT_PAUSE=fifo-made:$T/go timeout -k 5 120 "$CKPTCTL" restore "$T/img" --json >"$OUT" 2>"$ERR" &
+	restorer=$!
+	wait_for 60 "the restore to pause at fifo-made" test -e "$T/go.paused"
+	tmp=$(find "$D" -maxdepth 1 -name '.ckpt-fifo-*' | head -n 1)
+	[[ -p $tmp ]] || fail "$how: no FIFO at a temporary name in $D: $(ls -A "$D")"
+	rm -f "$tmp"
+	if [[ $how == symlink ]]; then ln -s "$T/other/fifo" "$tmp"; else ln "$T/other/fifo" "$tmp"; fi
+	touch "$T/go"
+	wait "$restorer" && fail "$how: a restore whose temporary FIFO was replaced succeeded"
+	grep -qF "is not the FIFO made" "$ERR" || fail "$how: the replaced FIFO is not named: $(cat "$ERR")"
+	log "$how at the temporary name: $(grep -m 1 -F 'is not the FIFO made' "$ERR" | cut -c1-200)"
+	assert_restore_left_nothing "$T/before"
+	[[ $(stat -c %a:%u:%g "$T/other/fifo") == 604:65534:65534 ]] ||
+		fail "$how: the restore changed the FIFO put there: $(stat -c %a:%u:%g "$T/other/fifo")"
+	rm -f "$tmp"
+	left_nothing "$how at the temporary name"
 done
 image_sums "$T/img" | diff -u "$T/sums" - || fail "the failed restores changed the images"
 # its directory gone: refused before anything is made, naming the FIFO and the directory
