@@ -475,6 +475,32 @@ release_dump()
 	log "dump finished: exit $RC"
 }
 
+# paused_restore STEP ARGS...: ckptctl restore ARGS... in the background,
+# paused at STEP (CKPT_PAUSE); returns once it is paused there, the test
+# acting while it waits (a file swapped between its making and its use).
+# Output in $OUT / $ERR.
+paused_restore()
+{
+	local step=$1
+	shift
+	rm -f "$T/go" "$T/go.paused"
+	CALLS=$((CALLS + 1))
+	OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
+	CKPT_PAUSE=$step:$T/go timeout -k 5 120 "$CKPTCTL" restore "$@" >"$OUT" 2>"$ERR" &
+	RESTORER=$!
+	wait_for 60 "the restore to pause at $step" test -e "$T/go.paused"
+	log "restore paused at $step"
+}
+
+# release_restore: let the paused restore go on; its exit code in RC.
+release_restore()
+{
+	touch "$T/go"
+	wait "$RESTORER"
+	RC=$?
+	log "restore finished: exit $RC"
+}
+
 # ckpt_restore DIR [ARGS...]: must succeed; sets RESTORED_PID from --json.
 ckpt_restore()
 {

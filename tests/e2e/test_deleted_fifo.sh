@@ -73,18 +73,13 @@ mkdir -p "$T/other"
 mkfifo -m 0604 "$T/other/fifo"
 chown 65534:65534 "$T/other/fifo"
 for how in symlink hardlink; do
-	rm -f "$T/go" "$T/go.paused"
-	CALLS=$((CALLS + 1))
-	OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
-	CKPT_PAUSE=fifo-made:$T/go timeout -k 5 120 "$CKPTCTL" restore "$T/img" --json >"$OUT" 2>"$ERR" &
-	restorer=$!
-	wait_for 60 "the restore to pause at fifo-made" test -e "$T/go.paused"
+	paused_restore fifo-made "$T/img" --json
 	tmp=$(find "$D" -maxdepth 1 -name '.ckpt-fifo-*' | head -n 1)
 	[[ -p $tmp ]] || fail "$how: no FIFO at a temporary name in $D: $(ls -A "$D")"
 	rm -f "$tmp"
 	if [[ $how == symlink ]]; then ln -s "$T/other/fifo" "$tmp"; else ln "$T/other/fifo" "$tmp"; fi
-	touch "$T/go"
-	wait "$restorer" && fail "$how: a restore whose temporary FIFO was replaced succeeded"
+	release_restore
+	((RC != 0)) || fail "$how: a restore whose temporary FIFO was replaced succeeded"
 	grep -qF "is not the FIFO made" "$ERR" || fail "$how: the replaced FIFO is not named: $(cat "$ERR")"
 	log "$how at the temporary name: $(grep -m 1 -F 'is not the FIFO made' "$ERR" | cut -c1-200)"
 	assert_restore_left_nothing "$T/before"

@@ -182,12 +182,7 @@ done
 # and its reopening (CKPT_PAUSE at shmem-recreated; /dev/shm is writable by
 # all): refused, and the rollback leaves the other file where it is.
 for kind in file fifo; do
-	rm -f "$T/go" "$T/go.paused"
-	CALLS=$((CALLS + 1))
-	OUT=$T/ckptctl.$CALLS.out ERR=$T/ckptctl.$CALLS.err
-	CKPT_PAUSE=shmem-recreated:$T/go timeout -k 5 120 "$CKPTCTL" restore "$T/img" --json >"$OUT" 2>"$ERR" &
-	restorer=$!
-	wait_for 60 "the restore to pause at shmem-recreated" test -e "$T/go.paused"
+	paused_restore shmem-recreated "$T/img" --json
 	swapped=''
 	for f in "/dev/shm/ckpt-shm-test-$W" "/dev/shm/sem.ckpt-sem-test-$W"; do
 		[[ -e $f ]] && swapped=$f
@@ -195,8 +190,8 @@ for kind in file fifo; do
 	[[ -n $swapped ]] || fail "$kind: paused at shmem-recreated, but no file was recreated"
 	rm -f "$swapped"
 	if [[ $kind == file ]]; then echo intruder >"$swapped"; else mkfifo -m 666 "$swapped"; fi
-	touch "$T/go"
-	wait "$restorer" && fail "$kind: a restore whose recreated $swapped was replaced succeeded"
+	release_restore
+	((RC != 0)) || fail "$kind: a restore whose recreated $swapped was replaced succeeded"
 	grep -qF "recreated file $swapped was replaced by another" "$ERR" ||
 		fail "$kind: the replaced file is not named: $(cat "$ERR")"
 	log "$kind put at a recreated file: $(grep -m 1 -F 'was replaced by another' "$ERR" | cut -c1-200)"
