@@ -490,9 +490,9 @@ int rtask_caps_queue(struct restore_ctx *ctx, struct rtask *t, bool raise, unsig
 void restore_close_control_fds(const struct restore_opts *o);
 
 /* ---- undo.c: objects made outside the tree, removed if the restore fails - */
-/* A file the restore made at path (made: its stat, or NULL to stat path
- * now): unlinked if the restore fails and path is still that file. */
-int restore_undo_unlink(struct restore_ctx *ctx, const char *path, const struct stat *made);
+/* A file the restore made at path (made_fd: an fd of it, or -1 to look at
+ * path now): unlinked if the restore fails and path is still that file. */
+int restore_undo_unlink(struct restore_ctx *ctx, const char *path, int made_fd);
 int restore_undo_shm(struct restore_ctx *ctx, int shmid);
 /* A directory made by the restore (a cgroup of --cgroups=caller, a cwd on
  * tmpfs): removed if the restore fails. */

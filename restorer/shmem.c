@@ -471,15 +471,15 @@ static int create_tmpfile(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 static int create_file(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 {
 	_cleanup_close_ int fd = -1, named = -1;
-	struct stat made, st;
+	struct file_made made, got;
+	struct stat st;
 	char self[64];
 	int r;
 
 	r = create_tmpfile(ctx, f, &fd);
 	if (r < 0)
 		return r;
-	if (fstat(fd, &made) < 0)
-		return ckpt_err_errno(&ctx->err, -errno, "%s: fstat", f->fe->path);
+	made = file_made_of(fd, NULL);
 	/* its saved mtime: the identity a later restore compares */
 	if (f->fe->ident && f->fe->ident->mtime_ns) {
 		struct timespec ts[2] = {
@@ -496,7 +496,7 @@ static int create_file(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 		return ckpt_err_errno(&ctx->err, -errno, "recreating shared mapped file %s",
 				      f->fe->path);
 	/* removed again if the restore fails, unless replaced since */
-	r = restore_undo_unlink(ctx, f->fe->path, &made);
+	r = restore_undo_unlink(ctx, f->fe->path, fd);
 	if (r >= 0)
 		r = ckpt_fault_inject("shmem-recreated", &ctx->err);
 	if (r < 0)
@@ -508,8 +508,9 @@ static int create_file(struct restore_ctx *ctx, struct rfile *f, int *ret_fd)
 	 * the file just made, not one put there since (a FIFO is not waited on).
 	 */
 	named = file_open_regular(f->fe->path, file_open_mode(f) | O_CLOEXEC | O_NOFOLLOW, &st);
-	if (named == -EBADMSG ||
-	    (named >= 0 && (st.st_dev != made.st_dev || st.st_ino != made.st_ino)))
+	if (named >= 0)
+		got = file_made_of(named, NULL);
+	if (named == -EBADMSG || (named >= 0 && !file_made_same(&got, &made)))
 		return ckpt_err(&ctx->err, -ESTALE,
 				"recreated file %s was replaced by another before it could be "
 				"opened again",

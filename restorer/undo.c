@@ -27,10 +27,9 @@ enum undo_kind {
 
 struct restore_undo {
 	enum undo_kind kind;
-	char *path; /* UNDO_UNLINK, UNDO_RMDIR */
-	dev_t dev;  /* UNDO_UNLINK, UNDO_RMDIR: what was made at path (ino 0: not known) */
-	ino_t ino;
-	int shmid; /* UNDO_SHM_RMID */
+	char *path;	       /* UNDO_UNLINK, UNDO_RMDIR */
+	struct file_made made; /* UNDO_UNLINK, UNDO_RMDIR */
+	int shmid;	       /* UNDO_SHM_RMID */
 };
 
 static struct restore_undo *undo_new(struct restore_ctx *ctx)
@@ -45,11 +44,10 @@ static struct restore_undo *undo_new(struct restore_ctx *ctx)
 	return n;
 }
 
-int restore_undo_unlink(struct restore_ctx *ctx, const char *path, const struct stat *made)
+int restore_undo_unlink(struct restore_ctx *ctx, const char *path, int made_fd)
 {
 	struct restore_undo *u = undo_new(ctx);
 	char *p = strdup(path);
-	struct stat st;
 
 	if (!u || !p) {
 		free(p);
@@ -59,12 +57,7 @@ int restore_undo_unlink(struct restore_ctx *ctx, const char *path, const struct 
 	}
 	u->kind = UNDO_UNLINK;
 	u->path = p;
-	if (!made && lstat(path, &st) == 0)
-		made = &st;
-	if (made) {
-		u->dev = made->st_dev;
-		u->ino = made->st_ino;
-	}
+	u->made = file_made_of(made_fd, path);
 	return 0;
 }
 
@@ -74,11 +67,11 @@ int restore_undo_unlink(struct restore_ctx *ctx, const char *path, const struct 
  */
 static bool undo_still_ours(const struct restore_undo *u)
 {
-	struct stat st;
+	struct file_made now = file_made_of(-1, u->path);
 
-	if (!u->ino || lstat(u->path, &st) < 0)
+	if (!u->made.known || !now.known)
 		return true; /* not known, or gone: the removal says which */
-	if (st.st_dev == u->dev && st.st_ino == u->ino)
+	if (file_made_same(&now, &u->made))
 		return true;
 	pr_warn("rollback: %s is no longer what the restore made (replaced since): left as it is",
 		u->path);
@@ -88,7 +81,7 @@ static bool undo_still_ours(const struct restore_undo *u)
 /* A directory made by the restore (rmdir: its tasks are reaped by then). */
 int restore_undo_rmdir(struct restore_ctx *ctx, const char *path)
 {
-	int r = restore_undo_unlink(ctx, path, NULL);
+	int r = restore_undo_unlink(ctx, path, -1);
 
 	if (r >= 0)
 		ctx->undo[ctx->nundo - 1].kind = UNDO_RMDIR;
@@ -111,7 +104,7 @@ void restore_undo_made_path(void *owner, const char *path)
 	struct restore_ctx *ctx = owner;
 
 	/* out of memory here only means a leftover on failure; say so */
-	if (restore_undo_unlink(ctx, path, NULL) < 0)
+	if (restore_undo_unlink(ctx, path, -1) < 0)
 		pr_warn("cannot remember %s to remove it if the restore fails", path);
 }
 

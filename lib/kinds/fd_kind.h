@@ -282,6 +282,25 @@ int file_open_noatime(const char *path, int flags);
  */
 int file_open_regular(const char *path, int flags, struct stat *st);
 /*
+ * Which file a path or an fd names: device, inode, type and, where the file
+ * system keeps it, birth time. A restore that makes a file in a directory
+ * others may write compares what it opens, or removes, with what it made:
+ * an inode number freed by a removal is given to the next file made there,
+ * so device and inode alone would take a replacement for the original.
+ */
+struct file_made {
+	bool known;
+	uint32_t dev_major, dev_minor;
+	uint64_t ino;
+	uint16_t type; /* S_IFMT bits */
+	bool has_btime;
+	struct statx_timestamp btime;
+};
+/* Of fd (fd >= 0) or of path itself, not a symlink's target; known false
+ * when it cannot be looked at (gone). */
+struct file_made file_made_of(int fd, const char *path);
+bool file_made_same(const struct file_made *a, const struct file_made *b);
+/*
  * The content sum of fd (known[n]: sums taken before the freeze) into id,
  * whose identity was taken in the freeze from a stat: the frozen tree
  * still maps or holds the file, so another identity now is someone else's

@@ -110,6 +110,35 @@ int file_open_regular(const char *path, int flags, struct stat *st)
 	return TAKE_FD(fd);
 }
 
+struct file_made file_made_of(int fd, const char *path)
+{
+	struct statx sx;
+	int flags = fd >= 0 ? AT_EMPTY_PATH : AT_SYMLINK_NOFOLLOW;
+
+	if (statx(fd >= 0 ? fd : AT_FDCWD, fd >= 0 ? "" : path, flags,
+		  STATX_TYPE | STATX_INO | STATX_BTIME, &sx) < 0 ||
+	    (sx.stx_mask & (STATX_TYPE | STATX_INO)) != (STATX_TYPE | STATX_INO))
+		return (struct file_made){0};
+	return (struct file_made){
+	    .known = true,
+	    .dev_major = sx.stx_dev_major,
+	    .dev_minor = sx.stx_dev_minor,
+	    .ino = sx.stx_ino,
+	    .type = sx.stx_mode & S_IFMT,
+	    .has_btime = sx.stx_mask & STATX_BTIME,
+	    .btime = sx.stx_btime,
+	};
+}
+
+bool file_made_same(const struct file_made *a, const struct file_made *b)
+{
+	if (!a->known || !b->known || a->dev_major != b->dev_major ||
+	    a->dev_minor != b->dev_minor || a->ino != b->ino || a->type != b->type)
+		return false;
+	return !a->has_btime || !b->has_btime ||
+	       (a->btime.tv_sec == b->btime.tv_sec && a->btime.tv_nsec == b->btime.tv_nsec);
+}
+
 int file_sum_take(int fd, struct file_sum *ret, struct ckpt_error *e)
 {
 	struct file_sum before, after;

@@ -622,17 +622,39 @@ static int set_size(int fd, const FileEntry *fe, struct ckpt_error *e)
 static int fifo_prepare(struct fd_open_ctx *ctx, const FileEntry *fe, struct ckpt_error *e)
 {
 	mode_t mode = fe->has_mode ? (mode_t)(fe->mode & 07777) : 0600;
+	_cleanup_close_ int fd = -1;
+	struct file_made made, got;
+	int r;
 
 	if (mknod(fe->path, S_IFIFO | mode, 0) < 0) {
 		if (errno == EEXIST)
 			return 0;
 		return ckpt_err_errno(e, -errno, "making FIFO %s again", fe->path);
 	}
+	made = file_made_of(-1, fe->path);
 	if (ctx->made_path)
 		ctx->made_path(ctx->owner, fe->path);
-	/* mknod applied our umask */
-	if (chmod(fe->path, mode) < 0 ||
-	    (fe->has_uid && fe->has_gid && lchown(fe->path, fe->uid, fe->gid) < 0))
+	/* (a test swaps the path here: CKPT_PAUSE=fifo-remade) */
+	r = ckpt_fault_inject("fifo-remade", e);
+	if (r < 0)
+		return r;
+	/*
+	 * mknod applied our umask. The mode and owner are set through an fd of
+	 * the node just made (O_RDWR never waits), not by path, once it is
+	 * known to be that node: a symlink, another file's hard link or a FIFO
+	 * of someone else's put there since, in a directory others may write,
+	 * would have them instead.
+	 */
+	fd = open(fe->path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0 && errno != ELOOP)
+		return ckpt_err_errno(e, -errno, "FIFO %s made again: opening it", fe->path);
+	got = file_made_of(fd, NULL);
+	if (fd < 0 || got.type != S_IFIFO || !file_made_same(&got, &made))
+		return ckpt_err(
+		    e, -EINVAL,
+		    "FIFO %s made again was replaced before its mode and owner were set", fe->path);
+	if (fchmod(fd, mode) < 0 ||
+	    (fe->has_uid && fe->has_gid && fchown(fd, fe->uid, fe->gid) < 0))
 		return ckpt_err_errno(e, -errno,
 				      "FIFO %s made again: setting mode 0%o, owner %u:%u", fe->path,
 				      (unsigned)mode, fe->uid, fe->gid);
@@ -651,7 +673,7 @@ static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error
 	mode_t mode = fe->has_mode ? (mode_t)(fe->mode & 07777) : 0600;
 	char dir[PATH_MAX], name[PATH_MAX + 32];
 	_cleanup_close_ int fd = -1;
-	struct stat st;
+	struct file_made made, got;
 	int r = 0;
 
 	dir_of(fe->path, dir, sizeof(dir));
@@ -661,8 +683,10 @@ static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		snprintf(name, sizeof(name), "%s/.ckpt-fifo-%d-%lx", strcmp(dir, "/") ? dir : "",
 			 (int)getpid(), (unsigned long)(ts.tv_nsec ^ (long)i * 7919));
-		if (mknod(name, S_IFIFO | 0600, 0) == 0)
+		if (mknod(name, S_IFIFO | 0600, 0) == 0) {
+			made = file_made_of(-1, name);
 			break;
+		}
 		if (errno != EEXIST || i >= 100)
 			return ckpt_err_errno(e, -errno,
 					      "removed FIFO %s: making it again in %s", fe->path,
@@ -672,8 +696,9 @@ static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error
 	r = ckpt_fault_inject("fifo-made", e);
 	/*
 	 * The directory may be writable by others: what is opened must be the
-	 * FIFO just made, not a symlink or another file's hard link put at the
-	 * name since (its mode and owner are about to be set).
+	 * FIFO just made, not a symlink, another file's hard link or a FIFO of
+	 * someone else's put at the name since (its mode and owner are about
+	 * to be set).
 	 */
 	if (r >= 0)
 		fd = open(name, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
@@ -682,7 +707,8 @@ static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error
 			     fe->path, name);
 	else if (r >= 0 && fd < 0)
 		r = ckpt_err_errno(e, -errno, "removed FIFO %s: opening %s", fe->path, name);
-	else if (r >= 0 && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) || st.st_nlink != 1))
+	else if (r >= 0 &&
+		 ((got = file_made_of(fd, NULL)).type != S_IFIFO || !file_made_same(&got, &made)))
 		r = ckpt_err(e, -EINVAL, "removed FIFO %s: %s is not the FIFO made", fe->path,
 			     name);
 	else if (r >= 0 && ((fe->has_uid && fe->has_gid && fchown(fd, fe->uid, fe->gid) < 0) ||

@@ -501,6 +501,24 @@ release_restore()
 	log "restore finished: exit $RC"
 }
 
+# swap_fifo HOW PATH OTHER: what someone else puts at PATH (removed first)
+# while a restore is paused there: a symlink to their FIFO OTHER (HOW
+# symlink), a hard link of it (hardlink), or a FIFO of their own at PATH,
+# likely with the inode number just freed (fifo; hard-linked at OTHER too).
+# OTHER is made nobody's, mode 0604: fifo_untouched OTHER says it still is.
+swap_fifo()
+{
+	local how=$1 path=$2 other=$3
+	rm -f "$path" "$other"
+	case $how in
+	symlink) mkfifo -m 0604 "$other" && ln -s "$other" "$path" ;;
+	hardlink) mkfifo -m 0604 "$other" && ln "$other" "$path" ;;
+	fifo) mkfifo -m 0604 "$path" && ln "$path" "$other" ;;
+	esac || fail "cannot put a $how at $path"
+	chown 65534:65534 "$other" || fail "cannot chown $other"
+}
+fifo_untouched() { [[ $(stat -c %a:%u:%g "$1") == 604:65534:65534 ]]; }
+
 # ckpt_restore DIR [ARGS...]: must succeed; sets RESTORED_PID from --json.
 ckpt_restore()
 {

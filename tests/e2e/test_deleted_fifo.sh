@@ -8,8 +8,9 @@
 # its mode, a /proc link in the same directory ending in " (deleted)"), and
 # nothing is left in the directory. Refused: a restore whose directory is
 # gone (before anything is made), a dump of a removed FIFO that has another
-# hard link, a restore whose temporary FIFO was replaced by a symlink or a
-# hard link of another FIFO before it was opened (that one left as it was).
+# hard link, a restore whose temporary FIFO was replaced before it was
+# opened: by a symlink to another FIFO, a hard link of it, or another FIFO
+# made at the name (that one left as it was).
 . "$(dirname "$0")/lib.sh"
 
 # nothing but the workload's own flag files in $D: no FIFO, no temporary name
@@ -69,23 +70,18 @@ done
 # fifo-made; a FIFO's directory may be writable by others): a symlink to
 # another FIFO, then a hard link of it, are refused, and that FIFO keeps
 # its mode and owner (the restore sets those of what it opens)
-mkdir -p "$T/other"
-mkfifo -m 0604 "$T/other/fifo"
-chown 65534:65534 "$T/other/fifo"
-for how in symlink hardlink; do
+for how in symlink hardlink fifo; do
 	paused_restore fifo-made "$T/img" --json
 	tmp=$(find "$D" -maxdepth 1 -name '.ckpt-fifo-*' | head -n 1)
 	[[ -p $tmp ]] || fail "$how: no FIFO at a temporary name in $D: $(ls -A "$D")"
-	rm -f "$tmp"
-	if [[ $how == symlink ]]; then ln -s "$T/other/fifo" "$tmp"; else ln "$T/other/fifo" "$tmp"; fi
+	swap_fifo "$how" "$tmp" "$T/other"
 	release_restore
 	((RC != 0)) || fail "$how: a restore whose temporary FIFO was replaced succeeded"
 	grep -qF "is not the FIFO made" "$ERR" || fail "$how: the replaced FIFO is not named: $(cat "$ERR")"
 	log "$how at the temporary name: $(grep -m 1 -F 'is not the FIFO made' "$ERR" | cut -c1-200)"
 	assert_restore_left_nothing "$T/before"
-	[[ $(stat -c %a:%u:%g "$T/other/fifo") == 604:65534:65534 ]] ||
-		fail "$how: the restore changed the FIFO put there: $(stat -c %a:%u:%g "$T/other/fifo")"
-	rm -f "$tmp"
+	fifo_untouched "$T/other" || fail "$how: the restore changed the FIFO put there: $(stat -c %a:%u:%g "$T/other")"
+	rm -f "$tmp" "$T/other"
 	left_nothing "$how at the temporary name"
 done
 image_sums "$T/img" | diff -u "$T/sums" - || fail "the failed restores changed the images"
