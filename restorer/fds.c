@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fault.h"
 #include "log.h"
 #include "restore.h"
 
@@ -252,38 +253,10 @@ static int file_fd_cb(void *owner, uint32_t id, int *ret_fd, struct ckpt_error *
  */
 static int deleted_cwd_make(struct restore_ctx *ctx, const CoreEntry *c, int *ret_fd)
 {
-	char name[PATH_MAX];
-	_cleanup_close_ int fd = -1;
-	int r;
+	int r = dir_make_removed(c->cwd, "deleted cwd", c->cwd_uid, c->cwd_gid,
+				 (int)(c->cwd_mode & 07777), ret_fd, &ctx->err);
 
-	if (snprintf(name, sizeof(name), "%s", c->cwd) >= (int)sizeof(name) - 16)
-		return ckpt_err(&ctx->err, -ENAMETOOLONG, "deleted cwd %s: name too long", c->cwd);
-	if (mkdir(name, 0700) < 0) {
-		if (errno != EEXIST)
-			return ckpt_err_errno(&ctx->err, -errno,
-					      "cannot make the deleted cwd %s again", c->cwd);
-		snprintf(name, sizeof(name), "%s.ckpt-XXXXXX", c->cwd);
-		if (!mkdtemp(name))
-			return ckpt_err_errno(&ctx->err, -errno,
-					      "cannot make the deleted cwd %s again", c->cwd);
-	}
-	fd = open(name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		r = ckpt_err_errno(&ctx->err, -errno, "opening %s", name);
-	else if (lchown(name, c->cwd_uid, c->cwd_gid) < 0)
-		r = ckpt_err_errno(&ctx->err, -errno, "deleted cwd %s: chown to %u:%u", c->cwd,
-				   c->cwd_uid, c->cwd_gid);
-	else if (chmod(name, c->cwd_mode & 07777) < 0)
-		r = ckpt_err_errno(&ctx->err, -errno, "deleted cwd %s: chmod 0%o", c->cwd,
-				   c->cwd_mode & 07777);
-	else
-		r = 0;
-	if (rmdir(name) < 0 && r >= 0)
-		r = ckpt_err_errno(&ctx->err, -errno, "removing the deleted cwd %s again", name);
-	if (r < 0)
-		return r;
-	*ret_fd = TAKE_FD(fd);
-	return fd_spare(ctx, ret_fd, c->cwd);
+	return r < 0 ? r : fd_spare(ctx, ret_fd, c->cwd);
 }
 
 int deleted_cwds_create(struct restore_ctx *ctx)
@@ -338,7 +311,9 @@ static int tmpfs_cwds_create(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		const CoreEntry *c = ctx->tasks[i].core;
+		struct file_made made;
 		struct stat st;
+		int fd, r;
 
 		if (!c || !c->has_cwd_tmpfs || !c->cwd_tmpfs ||
 		    (c->has_cwd_deleted && c->cwd_deleted))
@@ -352,12 +327,30 @@ static int tmpfs_cwds_create(struct restore_ctx *ctx)
 			return ckpt_err_errno(&ctx->err, -errno,
 					      "pid %d: cannot make its cwd %s (on a tmpfs) again",
 					      c->pid, c->cwd);
+		made = file_made_of(-1, c->cwd);
 		if (restore_undo_rmdir(ctx, c->cwd) < 0)
 			return -ENOMEM;
-		if (lchown(c->cwd, c->cwd_uid, c->cwd_gid) < 0 ||
-		    chmod(c->cwd, c->cwd_mode & 07777) < 0)
+		/* (a test swaps the path here: CKPT_PAUSE=cwd-remade) */
+		r = ckpt_fault_inject("cwd-remade", &ctx->err);
+		if (r < 0)
+			return r;
+		/* owner and mode through an fd of what was made: not a symlink
+		 * put at the path since (a tmpfs such as /tmp is shared) */
+		fd = made.type == S_IFDIR ? file_made_open(c->cwd, O_PATH | O_DIRECTORY, &made)
+					  : -ESTALE;
+		if (fd == -ESTALE)
+			return ckpt_err(&ctx->err, -EINVAL,
+					"pid %d: its cwd %s made again was replaced before its "
+					"owner and mode were set",
+					c->pid, c->cwd);
+		r = fd < 0
+			? fd
+			: fd_set_owner_mode(fd, c->cwd_uid, c->cwd_gid, (int)(c->cwd_mode & 07777));
+		if (fd >= 0)
+			close(fd);
+		if (r < 0)
 			return ckpt_err_errno(
-			    &ctx->err, -errno, "pid %d: cwd %s made again: owner %u:%u, mode 0%o",
+			    &ctx->err, r, "pid %d: cwd %s made again: owner %u:%u, mode 0%o",
 			    c->pid, c->cwd, c->cwd_uid, c->cwd_gid, c->cwd_mode & 07777);
 		pr_info("made the cwd %s (on a tmpfs) of pid %d again", c->cwd, c->pid);
 	}

@@ -136,34 +136,47 @@ static int dir_open(const FileEntry *fe, int fd_flags, int *ret_fd, struct ckpt_
 	return 0;
 }
 
-/* The removed directory made again: an O_PATH of it, removed already. */
-static int make_removed(const FileEntry *fe, int *ret_fd, struct ckpt_error *e)
+int dir_make_removed(const char *path, const char *what, uid_t uid, gid_t gid, int mode,
+		     int *ret_fd, struct ckpt_error *e)
 {
 	char name[PATH_MAX];
 	_cleanup_close_ int fd = -1;
-	int r = 0;
+	struct file_made made, now;
+	int r;
 
-	if (snprintf(name, sizeof(name), "%s", fe->path) >= (int)sizeof(name) - 16)
-		return ckpt_err(e, -ENAMETOOLONG, "removed directory %s: name too long", fe->path);
+	if (snprintf(name, sizeof(name), "%s", path) >= (int)sizeof(name) - 16)
+		return ckpt_err(e, -ENAMETOOLONG, "%s %s: name too long", what, path);
 	if (mkdir(name, 0700) < 0) {
 		if (errno != EEXIST)
-			return ckpt_err_errno(e, -errno, "cannot make removed directory %s again",
-					      fe->path);
-		snprintf(name, sizeof(name), "%s.ckpt-XXXXXX", fe->path);
+			return ckpt_err_errno(e, -errno, "cannot make the %s %s again", what, path);
+		snprintf(name, sizeof(name), "%s.ckpt-XXXXXX", path);
 		if (!mkdtemp(name))
-			return ckpt_err_errno(e, -errno, "cannot make removed directory %s again",
-					      fe->path);
+			return ckpt_err_errno(e, -errno, "cannot make the %s %s again", what, path);
 	}
-	fd = open(name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		r = ckpt_err_errno(e, -errno, "opening %s", name);
-	else if ((fe->has_uid || fe->has_gid) && lchown(name, fe->has_uid ? fe->uid : (uid_t)-1,
-							fe->has_gid ? fe->gid : (gid_t)-1) < 0)
-		r = ckpt_err_errno(e, -errno, "removed directory %s: chown", fe->path);
-	else if (fe->has_mode && chmod(name, fe->mode & 07777) < 0)
-		r = ckpt_err_errno(e, -errno, "removed directory %s: chmod 0%o", fe->path,
-				   fe->mode & 07777);
-	if (rmdir(name) < 0 && r >= 0)
+	made = file_made_of(-1, name);
+	/* (a test swaps the name here: CKPT_PAUSE=dir-remade) */
+	r = ckpt_fault_inject("dir-remade", e);
+	/*
+	 * Owner and mode through an O_PATH fd of the directory just made, once
+	 * it is known to be it: its parent may be writable by others, and
+	 * chmod by name would follow a symlink put there since.
+	 */
+	if (r >= 0)
+		fd = made.type == S_IFDIR ? file_made_open(name, O_PATH | O_DIRECTORY, &made)
+					  : -ESTALE;
+	if (r >= 0 && fd == -ESTALE)
+		r = ckpt_err(e, -EINVAL,
+			     "the %s %s made again as %s was replaced before its owner and "
+			     "mode were set",
+			     what, path, name);
+	else if (r >= 0 && fd < 0)
+		r = ckpt_err_errno(e, fd, "opening %s", name);
+	else if (r >= 0 && (r = fd_set_owner_mode(fd, uid, gid, mode)) < 0)
+		r = ckpt_err_errno(e, r, "the %s %s made again: owner %d:%d, mode 0%o", what, path,
+				   (int)uid, (int)gid, mode);
+	/* gone again at once; what someone else put at the name is theirs */
+	now = file_made_of(-1, name);
+	if (file_made_same(&now, &made) && rmdir(name) < 0 && r >= 0)
 		r = ckpt_err_errno(e, -errno, "removing %s again", name);
 	if (r < 0)
 		return r;
@@ -210,7 +223,10 @@ static int dir_open_shared(struct fd_open_ctx *ctx, const FileEntry *fe, int *re
 		if (!n)
 			return ckpt_err(e, -ENOMEM, "out of memory");
 		rd->v = n;
-		r = make_removed(fe, &base, e);
+		r = dir_make_removed(fe->path, "removed directory",
+				     fe->has_uid ? fe->uid : (uid_t)-1,
+				     fe->has_gid ? fe->gid : (gid_t)-1,
+				     fe->has_mode ? (int)(fe->mode & 07777) : -1, &base, e);
 		if (r < 0)
 			return r;
 		rd->v[rd->n].dev = fe->ident->dev;

@@ -301,6 +301,24 @@ struct file_made {
 struct file_made file_made_of(int fd, const char *path);
 bool file_made_same(const struct file_made *a, const struct file_made *b);
 /*
+ * Open again what was just made at path (made: file_made_of right after
+ * making it), O_NOFOLLOW|O_CLOEXEC added to flags: the fd, -ESTALE when the
+ * path names something else now (a symlink, another file, nothing), or
+ * -errno of the open.
+ */
+int file_made_open(const char *path, int flags, const struct file_made *made);
+/* Owner (-1: unchanged) then mode (-1: unchanged) of what fd names, O_PATH
+ * fds too: never by path, which could have been replaced since. -errno. */
+int fd_set_owner_mode(int fd, uid_t uid, gid_t gid, int mode);
+/*
+ * A removed directory made again (a directory fd's, or a cwd's): at path,
+ * or at PATH.ckpt-XXXXXX when path is taken, with that owner and mode (-1:
+ * left), and removed again at once: an O_PATH fd of it in *ret_fd (its
+ * /proc link reads "PATH (deleted)"). what names it in errors.
+ */
+int dir_make_removed(const char *path, const char *what, uid_t uid, gid_t gid, int mode,
+		     int *ret_fd, struct ckpt_error *e);
+/*
  * The content sum of fd (known[n]: sums taken before the freeze) into id,
  * whose identity was taken in the freeze from a stat: the frozen tree
  * still maps or holds the file, so another identity now is someone else's

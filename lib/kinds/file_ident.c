@@ -139,6 +139,32 @@ bool file_made_same(const struct file_made *a, const struct file_made *b)
 	       (a->btime.tv_sec == b->btime.tv_sec && a->btime.tv_nsec == b->btime.tv_nsec);
 }
 
+int file_made_open(const char *path, int flags, const struct file_made *made)
+{
+	_cleanup_close_ int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
+	struct file_made now;
+
+	if (fd < 0)
+		return errno == ELOOP || errno == ENOENT || errno == ENOTDIR ? -ESTALE : -errno;
+	now = file_made_of(fd, NULL);
+	if (!file_made_same(&now, made))
+		return -ESTALE;
+	return TAKE_FD(fd);
+}
+
+int fd_set_owner_mode(int fd, uid_t uid, gid_t gid, int mode)
+{
+	char self[64];
+
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+		return -errno;
+	if (mode < 0)
+		return 0;
+	/* (fchmod refuses O_PATH fds; the magic link names the inode itself) */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	return chmod(self, (mode_t)mode) < 0 ? -errno : 0;
+}
+
 int file_sum_take(int fd, struct file_sum *ret, struct ckpt_error *e)
 {
 	struct file_sum before, after;

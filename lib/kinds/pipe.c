@@ -623,7 +623,7 @@ static int fifo_prepare(struct fd_open_ctx *ctx, const FileEntry *fe, struct ckp
 {
 	mode_t mode = fe->has_mode ? (mode_t)(fe->mode & 07777) : 0600;
 	_cleanup_close_ int fd = -1;
-	struct file_made made, got;
+	struct file_made made;
 	int r;
 
 	if (mknod(fe->path, S_IFIFO | mode, 0) < 0) {
@@ -645,19 +645,19 @@ static int fifo_prepare(struct fd_open_ctx *ctx, const FileEntry *fe, struct ckp
 	 * of someone else's put there since, in a directory others may write,
 	 * would have them instead.
 	 */
-	fd = open(fe->path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-	if (fd < 0 && errno != ELOOP)
-		return ckpt_err_errno(e, -errno, "FIFO %s made again: opening it", fe->path);
-	got = file_made_of(fd, NULL);
-	if (fd < 0 || got.type != S_IFIFO || !file_made_same(&got, &made))
+	fd = made.type == S_IFIFO ? file_made_open(fe->path, O_RDWR | O_NONBLOCK | O_NOCTTY, &made)
+				  : -ESTALE;
+	if (fd == -ESTALE)
 		return ckpt_err(
 		    e, -EINVAL,
 		    "FIFO %s made again was replaced before its mode and owner were set", fe->path);
-	if (fchmod(fd, mode) < 0 ||
-	    (fe->has_uid && fe->has_gid && fchown(fd, fe->uid, fe->gid) < 0))
-		return ckpt_err_errno(e, -errno,
-				      "FIFO %s made again: setting mode 0%o, owner %u:%u", fe->path,
-				      (unsigned)mode, fe->uid, fe->gid);
+	if (fd < 0)
+		return ckpt_err_errno(e, fd, "FIFO %s made again: opening it", fe->path);
+	r = fd_set_owner_mode(fd, fe->has_uid && fe->has_gid ? fe->uid : (uid_t)-1,
+			      fe->has_uid && fe->has_gid ? fe->gid : (gid_t)-1, (int)mode);
+	if (r < 0)
+		return ckpt_err_errno(e, r, "FIFO %s made again: setting mode 0%o, owner %u:%u",
+				      fe->path, (unsigned)mode, fe->uid, fe->gid);
 	pr_debug("FIFO %s made again (mode 0%o)\n", fe->path, (unsigned)mode);
 	return 0;
 }
@@ -673,7 +673,7 @@ static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error
 	mode_t mode = fe->has_mode ? (mode_t)(fe->mode & 07777) : 0600;
 	char dir[PATH_MAX], name[PATH_MAX + 32];
 	_cleanup_close_ int fd = -1;
-	struct file_made made, got;
+	struct file_made made, now;
 	int r = 0;
 
 	dir_of(fe->path, dir, sizeof(dir));
@@ -701,22 +701,23 @@ static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error
 	 * to be set).
 	 */
 	if (r >= 0)
-		fd = open(name, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-	if (r >= 0 && fd < 0 && errno == ELOOP)
-		r = ckpt_err(e, -EINVAL, "removed FIFO %s: %s is not the FIFO made (a symlink)",
-			     fe->path, name);
-	else if (r >= 0 && fd < 0)
-		r = ckpt_err_errno(e, -errno, "removed FIFO %s: opening %s", fe->path, name);
-	else if (r >= 0 &&
-		 ((got = file_made_of(fd, NULL)).type != S_IFIFO || !file_made_same(&got, &made)))
+		fd = made.type == S_IFIFO
+			 ? file_made_open(name, O_RDWR | O_NONBLOCK | O_NOCTTY, &made)
+			 : -ESTALE;
+	if (r >= 0 && fd == -ESTALE)
 		r = ckpt_err(e, -EINVAL, "removed FIFO %s: %s is not the FIFO made", fe->path,
 			     name);
-	else if (r >= 0 && ((fe->has_uid && fe->has_gid && fchown(fd, fe->uid, fe->gid) < 0) ||
-			    fchmod(fd, mode) < 0))
-		r = ckpt_err_errno(e, -errno,
+	else if (r >= 0 && fd < 0)
+		r = ckpt_err_errno(e, fd, "removed FIFO %s: opening %s", fe->path, name);
+	if (r >= 0 && (r = fd_set_owner_mode(fd, fe->has_uid && fe->has_gid ? fe->uid : (uid_t)-1,
+					     fe->has_uid && fe->has_gid ? fe->gid : (gid_t)-1,
+					     (int)mode)) < 0)
+		r = ckpt_err_errno(e, r,
 				   "removed FIFO %s made again: setting mode 0%o, owner %u:%u",
 				   fe->path, (unsigned)mode, fe->uid, fe->gid);
-	if (unlink(name) < 0 && r >= 0)
+	/* gone again at once; what someone else put at the name is theirs */
+	now = file_made_of(-1, name);
+	if (file_made_same(&now, &made) && unlink(name) < 0 && r >= 0)
 		r = ckpt_err_errno(e, -errno, "removed FIFO %s: removing %s again", fe->path,
 				   name);
 	if (r < 0)

@@ -1653,6 +1653,8 @@ static int do_bind(int fd, const struct usk *u, struct ckpt_error *e)
 {
 	char what[PATH_MAX + 64], path[LOCATION_MAX];
 	const UnixSkEntry *ue = u->ue;
+	_cleanup_close_ int file = -1;
+	struct file_made made, now;
 	int r = bind_name(fd, ue);
 
 	if (r < 0)
@@ -1660,6 +1662,23 @@ static int do_bind(int fd, const struct usk *u, struct ckpt_error *e)
 	if (!is_path_name(ue))
 		return 0;
 	bind_location(ue, path, sizeof(path));
+	/*
+	 * The socket file just made, in a directory others may write: what is
+	 * removed, renamed or given a mode and owner below must be it, not a
+	 * symlink or another file put at its path since (checked through an
+	 * O_PATH fd: chmod by path would follow a symlink).
+	 */
+	made = file_made_of(-1, path);
+	/* (a test swaps the path here: CKPT_PAUSE=unix-bound) */
+	r = ckpt_fault_inject("unix-bound", e);
+	if (r < 0)
+		return r;
+	now = file_made_of(-1, path);
+	if (made.type != S_IFSOCK || !file_made_same(&now, &made))
+		return ckpt_err(e, -EINVAL,
+				"%s: its socket file %s was replaced by another file right after "
+				"the bind",
+				describe(u->fe, what, sizeof(what)), path);
 	if (ue->has_name_unlinked && ue->name_unlinked) {
 		if (unlink(path) < 0)
 			return ckpt_err_errno(e, -errno, "%s: removing %s again",
@@ -1676,8 +1695,16 @@ static int do_bind(int fd, const struct usk *u, struct ckpt_error *e)
 	}
 	if (!ue->has_name_mode)
 		return 0;
-	if (chmod(path, ue->name_mode) < 0 || lchown(path, ue->name_uid, ue->name_gid) < 0)
-		return ckpt_err_errno(e, -errno, "%s: mode 0%o, owner %u:%u of %s",
+	file = file_made_open(path, O_PATH, &made);
+	if (file == -ESTALE)
+		return ckpt_err(e, -EINVAL,
+				"%s: its socket file %s was replaced by another file right after "
+				"the bind",
+				describe(u->fe, what, sizeof(what)), path);
+	r = file < 0 ? file
+		     : fd_set_owner_mode(file, ue->name_uid, ue->name_gid, (int)ue->name_mode);
+	if (r < 0)
+		return ckpt_err_errno(e, r, "%s: mode 0%o, owner %u:%u of %s",
 				      describe(u->fe, what, sizeof(what)), ue->name_mode,
 				      ue->name_uid, ue->name_gid, path);
 	return 0;

@@ -501,23 +501,42 @@ release_restore()
 	log "restore finished: exit $RC"
 }
 
-# swap_fifo HOW PATH OTHER: what someone else puts at PATH (removed first)
-# while a restore is paused there: a symlink to their FIFO OTHER (HOW
-# symlink), a hard link of it (hardlink), or a FIFO of their own at PATH,
-# likely with the inode number just freed (fifo; hard-linked at OTHER too).
-# OTHER is made nobody's, mode 0604: fifo_untouched OTHER says it still is.
-swap_fifo()
+# swap_made HOW PATH OTHER: what someone else puts at PATH (removed first)
+# while a restore that made it is paused there: a symlink to their FIFO
+# OTHER (HOW symlink), a hard link of it (hardlink), or a FIFO (fifo) or a
+# directory (dir) of their own at PATH, likely with the inode number just
+# freed (OTHER then links to it: a hard link, a symlink for a directory).
+# OTHER is made nobody's, mode 0604: made_untouched OTHER says it still is.
+swap_made()
 {
 	local how=$1 path=$2 other=$3
-	rm -f "$path" "$other"
+	rm -rf "$path" "$other"
 	case $how in
 	symlink) mkfifo -m 0604 "$other" && ln -s "$other" "$path" ;;
 	hardlink) mkfifo -m 0604 "$other" && ln "$other" "$path" ;;
 	fifo) mkfifo -m 0604 "$path" && ln "$path" "$other" ;;
+	dir) mkdir -m 0604 "$path" && ln -s "$path" "$other" ;;
 	esac || fail "cannot put a $how at $path"
 	chown 65534:65534 "$other" || fail "cannot chown $other"
 }
-fifo_untouched() { [[ $(stat -c %a:%u:%g "$1") == 604:65534:65534 ]]; }
+made_untouched() { [[ $(stat -L -c %a:%u:%g "$1") == 604:65534:65534 ]]; }
+
+# swap_refused WHAT PATH WANT TREE: the paused restore, let go after
+# swap_made put something at PATH, must fail with WANT (a fixed string) in
+# its error, leave nothing of TREE running, leave $T/other as it was and
+# what was put at PATH where it is (then removed, with $T/other).
+swap_refused()
+{
+	local what=$1 path=$2 want=$3 tree=$4
+	release_restore
+	((RC != 0)) || fail "$what: the restore succeeded"
+	grep -qF -- "$want" "$ERR" || fail "$what: '$want' not in the error: $(cat "$ERR")"
+	log "$what: $(grep -m 1 -F -- "$want" "$ERR" | cut -c1-200)"
+	assert_restore_left_nothing "$tree"
+	made_untouched "$T/other" || fail "$what: the restore changed what was put there: $(stat -L -c %a:%u:%g "$T/other")"
+	[[ -e $path || -L $path ]] || fail "$what: what was put at $path was removed"
+	rm -rf "$path" "$T/other"
+}
 
 # ckpt_restore DIR [ARGS...]: must succeed; sets RESTORED_PID from --json.
 ckpt_restore()

@@ -3,7 +3,9 @@
 # A directory removed while open (python3: an O_RDONLY fd, an O_PATH fd of
 # another description, and a dup) comes back as one removed directory for
 # all three fds (one inode), link count 0, mode 0705, empty, and creating a
-# file in it still fails with ENOENT; nothing appears where it was.
+# file in it still fails with ENOENT; nothing appears where it was. The
+# directory made again replaced by a symlink, a hard link or another
+# directory before its owner and mode are set: refused, that one untouched.
 . "$(dirname "$0")/lib.sh"
 
 LOG=$T/deldir.log
@@ -15,6 +17,16 @@ want="ino same nlink 0 mode 705 list 0 create No_such_file_or_directory"
 tree_snapshot "$DD" >"$T/tree.before"
 ckpt_dump "$DD" "$T/img"
 assert_tree_gone "$DD"
+# the directory made again replaced, before its owner and mode are set
+# (CKPT_PAUSE at dir-remade), by a symlink to a FIFO, a hard link of it, or
+# another directory: refused, and that one left as it was
+for how in symlink hardlink dir; do
+	paused_restore dir-remade "$T/img" --json
+	[[ -d $T/gone ]] || fail "$how: paused at dir-remade, but $T/gone was not made"
+	swap_made "$how" "$T/gone" "$T/other"
+	swap_refused "$how at the directory made again" "$T/gone" \
+		"the removed directory $T/gone made again as $T/gone was replaced" "$T/tree.before"
+done
 lines=$(line_count "$LOG")
 ckpt_restore "$T/img"
 [[ $RESTORED_PID == "$DD" ]] || fail "restored root pid $RESTORED_PID, dumped $DD"

@@ -74,14 +74,8 @@ for how in symlink hardlink fifo; do
 	paused_restore fifo-made "$T/img" --json
 	tmp=$(find "$D" -maxdepth 1 -name '.ckpt-fifo-*' | head -n 1)
 	[[ -p $tmp ]] || fail "$how: no FIFO at a temporary name in $D: $(ls -A "$D")"
-	swap_fifo "$how" "$tmp" "$T/other"
-	release_restore
-	((RC != 0)) || fail "$how: a restore whose temporary FIFO was replaced succeeded"
-	grep -qF "is not the FIFO made" "$ERR" || fail "$how: the replaced FIFO is not named: $(cat "$ERR")"
-	log "$how at the temporary name: $(grep -m 1 -F 'is not the FIFO made' "$ERR" | cut -c1-200)"
-	assert_restore_left_nothing "$T/before"
-	fifo_untouched "$T/other" || fail "$how: the restore changed the FIFO put there: $(stat -c %a:%u:%g "$T/other")"
-	rm -f "$tmp" "$T/other"
+	swap_made "$how" "$tmp" "$T/other"
+	swap_refused "$how at the temporary name" "$tmp" "$tmp is not the FIFO made" "$T/before"
 	left_nothing "$how at the temporary name"
 done
 image_sums "$T/img" | diff -u "$T/sums" - || fail "the failed restores changed the images"

@@ -178,14 +178,8 @@ rm -f "$FIFO" # made again by the failed fifo-open restore (documented)
 for how in symlink hardlink fifo; do
 	paused_restore fifo-remade "$T/fifo.img" --json
 	[[ -p $FIFO ]] || fail "$how: paused at fifo-remade, but $FIFO was not made"
-	swap_fifo "$how" "$FIFO" "$T/other"
-	release_restore
-	((RC != 0)) || fail "$how: a restore whose FIFO made again was replaced succeeded"
-	grep -qF "FIFO $FIFO made again was replaced" "$ERR" || fail "$how: the replaced FIFO is not named: $(cat "$ERR")"
-	assert_restore_left_nothing "$T/fifo.before"
-	fifo_untouched "$T/other" || fail "$how: the restore changed the FIFO put there: $(stat -c %a:%u:%g "$T/other")"
-	[[ -e $FIFO || -L $FIFO ]] || fail "$how: the rollback removed what was put at $FIFO"
-	rm -f "$FIFO" "$T/other"
+	swap_made "$how" "$FIFO" "$T/other"
+	swap_refused "$how at $FIFO made again" "$FIFO" "FIFO $FIFO made again was replaced" "$T/fifo.before"
 done
 image_sums "$T/fifo.img" | diff -u "$T/sums" - || fail "the failed restores changed the images"
 ckpt_restore "$T/fifo.img"

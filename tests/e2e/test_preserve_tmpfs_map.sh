@@ -9,7 +9,8 @@
 # fd name it). Dumped with `ckptctl dump --save-tmpfs-files`:
 #   - restored over the files still there (the same: used as they are);
 #   - restored after the files (and the cwd) are removed: made again with
-#     their content, mode, owner and mtime;
+#     their content, mode, owner and mtime; the cwd made again replaced by
+#     a symlink before its mode is set is refused, its target untouched;
 #   - a data file there with other content is refused, naming it;
 #   - (another program) a tmpfs file mapped MAP_SHARED both writable and
 #     from a read-only fd is refused at dump, the program left running.
@@ -176,6 +177,15 @@ assert_tree_gone "$M"
 cmp -s "$DATA" "$T/$J.data.orig" || fail "$DATA changed: the private writes reached the file"
 rm -rf "$TMPFS/$J"
 rm -f "$DATA"
+# the cwd made again replaced by a symlink to a FIFO before its owner and
+# mode are set (CKPT_PAUSE at cwd-remade; a tmpfs such as /tmp is shared):
+# refused, the FIFO left as it was (chmod by path followed the symlink)
+echo "$M" >"$T/tree.m"
+paused_restore cwd-remade "$T/img2" --json
+[[ -d $TMPFS/$J ]] || fail "paused at cwd-remade, but $TMPFS/$J was not made"
+swap_made symlink "$TMPFS/$J" "$T/other"
+swap_refused "a symlink at the cwd made again" "$TMPFS/$J" "its cwd $TMPFS/$J made again was replaced" "$T/tree.m"
+[[ ! -e $DATA ]] || fail "the failed restore left $DATA behind"
 lines=$(line_count "$LOG")
 ckpt_restore "$T/img2"
 check_files "restore after the files were removed"

@@ -9,6 +9,8 @@
 #    the bound-only name (stats.sock.PID.tmp) does not exist, the queued
 #    datagram is there, and real clients connecting to the current names
 #    are accepted and answered;
+#  - a socket file replaced by a symlink right after its bind at restore
+#    is refused, the symlink's target left as it was;
 #  - a relative name whose socket file the dump cannot find (the program
 #    changed its working directory since bind) is refused naming the pid,
 #    the fd and the name, and the program keeps running.
@@ -26,6 +28,17 @@ ckpt_dump "$P" "$T/names.img"
 assert_tree_gone "$P"
 # the killed program's socket files stay (stale): the restore replaces them
 [[ -S $D/stats.sock && -S $D/sub/rel.sock && -S $D/sub/relren.sock ]] || fail "expected the stale socket files"
+# a socket file just bound replaced by a symlink to a FIFO (CKPT_PAUSE at
+# unix-bound), before its mode and owner are set: refused, the FIFO
+# left as it was (chmod by path would have followed the symlink)
+touch "$T/before-bind"
+sleep 0.01
+paused_restore unix-bound "$T/names.img" --json
+bound=$(find "$D" -type s -newer "$T/before-bind" | head -n 1)
+[[ -n $bound ]] || fail "paused at unix-bound, but no socket file was just bound in $D"
+swap_made symlink "$bound" "$T/other"
+swap_refused "a symlink at the socket file just bound" "$bound" \
+	"its socket file $bound was replaced by another file" "$T/before"
 ckpt_restore "$T/names.img"
 assert_same_tree "$T/before" "$P"
 [[ -S $D/stats.sock ]] || fail "no socket file $D/stats.sock after restore"
