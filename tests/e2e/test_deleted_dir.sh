@@ -17,6 +17,12 @@ want="ino same nlink 0 mode 705 list 0 create No_such_file_or_directory"
 tree_snapshot "$DD" >"$T/tree.before"
 ckpt_dump "$DD" "$T/img"
 assert_tree_gone "$DD"
+# its fault step: the restore fails naming it and leaves nothing (no
+# directory where the removed one was)
+CKPT_FAULT=dir-remade ckptctl_run restore "$T/img" --json && fail "dir-remade: the restore succeeded"
+grep -q -- dir-remade "$ERR" || fail "dir-remade: the error does not name the step: $(cat "$ERR")"
+assert_restore_left_nothing "$T/tree.before"
+[[ ! -e $T/gone ]] || fail "dir-remade: the failed restore left $T/gone"
 # the directory made again replaced, before its owner and mode are set
 # (CKPT_PAUSE at dir-remade), by a symlink to a FIFO, a hard link of it, or
 # another directory: refused, and that one left as it was

@@ -17,9 +17,11 @@ tree_snapshot "$F" >"$T/tree.before"
 # nor pipes or FIFOs: test_pipes.sh covers pipe-* and fifo-*. test_ptypair.sh covers tty-*,
 # test_unix.sh unix-*, test_evfd.sh eventfd-*, epoll-*, signalfd-*, timerfd-*, inotify-*,
 # test_tcp.sh inet-*, test_pidfd.sh pidfd-*, test_netlink.sh netlink-*,
-# test_symlink_fd.sh symlink-*, test_iouring.sh iouring-*, test_mqueue.sh mqueue-*.
+# test_symlink_fd.sh symlink-*, test_iouring.sh iouring-*, test_mqueue.sh mqueue-*;
+# nor a removed directory: test_deleted_dir.sh covers dir-remade.
 STEPS=$(fault_steps kinds | tr ' ' '\n' |
-	grep -vE '^(deleted|pipe|fifo|tty|memfd|unix|eventfd|epoll|signalfd|timerfd|inotify|inet|pidfd|netlink|symlink|iouring|mqueue)-' | tr '\n' ' ')
+	grep -vE '^(deleted|pipe|fifo|tty|memfd|unix|eventfd|epoll|signalfd|timerfd|inotify|inet|pidfd|netlink|symlink|iouring|mqueue)-' |
+	grep -vx dir-remade | tr '\n' ' ')
 [[ -n $STEPS ]] || fail "no fault step found in lib/kinds"
 log "fd kind fault steps: $STEPS"
 
