@@ -691,6 +691,73 @@ START_TEST(test_ident_empty_and_fault)
 }
 END_TEST
 
+/*
+ * What a restore made at a path (file_made_of) against what is there later:
+ * the same file by path and by fd; not a symlink, another file's hard
+ * link, or a file made after a removal (which may get the freed inode
+ * number: the birth time tells them apart); file_made_open refuses those,
+ * and fd_set_owner_mode works on an O_PATH fd (never by path).
+ */
+START_TEST(test_file_made)
+{
+	_cleanup_close_ int fd = -1, opath = -1;
+	struct file_made made, now;
+	char path[256], other[256];
+	struct stat st;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/f", tmpdir);
+	snprintf(other, sizeof(other), "%s/other", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	made = file_made_of(-1, path);
+	ck_assert(made.known);
+	ck_assert_uint_eq(made.type, S_IFIFO);
+	fd = file_made_open(path, O_RDWR | O_NONBLOCK, &made);
+	ck_assert_int_ge(fd, 0);
+	now = file_made_of(fd, NULL);
+	ck_assert(file_made_same(&now, &made));
+
+	/* the mode and owner through an O_PATH fd */
+	opath = file_made_open(path, O_PATH, &made);
+	ck_assert_int_ge(opath, 0);
+	ck_assert_int_eq(fd_set_owner_mode(opath, (uid_t)-1, (gid_t)-1, 0604), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0604);
+
+	/* a symlink there instead (to a FIFO: the type alone would pass) */
+	ck_assert_int_eq(mkfifo(other, 0600), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(symlink(other, path), 0);
+	now = file_made_of(-1, path);
+	ck_assert(!file_made_same(&now, &made));
+	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, &made), -ESTALE);
+	/* a hard link of another FIFO */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(link(other, path), 0);
+	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, &made), -ESTALE);
+	/* nothing there */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, &made), -ESTALE);
+	now = file_made_of(-1, path);
+	ck_assert(!now.known);
+	ck_assert(!file_made_same(&now, &made));
+
+	/* a FIFO made at the path after the first was removed and closed: a
+	 * new file, whatever inode number it got */
+	close(fd);
+	close(opath);
+	fd = opath = -1;
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	now = file_made_of(-1, path);
+	ck_assert(now.known);
+	if (now.ino == made.ino)
+		ck_assert_msg(now.has_btime, "inode number reused and no birth time to tell");
+	ck_assert(!file_made_same(&now, &made));
+	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, &made), -ESTALE);
+	remove_tmpdir();
+}
+END_TEST
+
 /* A sum taken before the freeze (dump_prefetch.c) holds only while the
  * file's identity, its ctime included, is what it was. */
 START_TEST(test_ident_sum_taken_before)
@@ -1168,6 +1235,7 @@ static Suite *kinds_suite(void)
 	tcase_add_test(tc, test_ident_content);
 	tcase_add_test(tc, test_ident_empty_and_fault);
 	tcase_add_test(tc, test_ident_sum_taken_before);
+	tcase_add_test(tc, test_file_made);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("describe");
