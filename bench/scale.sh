@@ -47,6 +47,12 @@ growth() {
 		'BEGIN { if (m <= 0 || p <= 0) print "-"; else printf "%.2f", ((t - p) / (n - m)) / (p / m) }'
 }
 ms() { awk -v t="$1" 'BEGIN { printf "%.0f", t / 1000 }'; }
+# against T N T0 N0 -> "R ok" / "R NO": the time per item against that of the
+# kind's first row, the issue's limit 2x (issue 12: flat from 100 to 10,000)
+against() {
+	awk -v t="$1" -v n="$2" -v p="$3" -v m="$4" \
+		'BEGIN { if (m <= 0 || p <= 0) { print "-"; exit } r = (t / n) / (p / m); printf "%.2f %s", r, (r <= 2 ? "ok" : "NO") }'
+}
 
 cc -O2 -pthread -o "$W/scale" bench/scale.c || die "cannot build bench/scale.c"
 ulimit -n "$(ulimit -Hn)"
@@ -89,17 +95,20 @@ one()
 
 rows=()
 for kind in "${KINDS[@]}"; do
-	dp=0 rp=0 np=0
+	dp=0 rp=0 np=0 d0=0 r0=0 n0=0
 	for n in "${COUNTS[@]}"; do
 		if ! one "$kind" "$n"; then
 			rows+=("$(printf '| %-8s | %6s | failed: %s |' "$kind" "$n" "$FAILED")")
 			dp=0 rp=0 np=0
 			continue
 		fi
-		rows+=("$(printf '| %-8s | %6s | %8s | %8s | %6s | %8s | %8s | %6s |' "$kind" "$n" \
-			"$(ms "$DUMP_US")" "$(per_item "$DUMP_US" "$n")" "$(growth "$DUMP_US" "$n" "$dp" "$np")" \
+		((n0)) || d0=$DUMP_US r0=$RESTORE_US n0=$n
+		vd=- vr=-
+		((n != n0)) && vd=$(against "$DUMP_US" "$n" "$d0" "$n0") vr=$(against "$RESTORE_US" "$n" "$r0" "$n0")
+		rows+=("$(printf '| %-8s | %6s | %8s | %8s | %6s | %9s | %8s | %8s | %6s | %9s |' "$kind" "$n" \
+			"$(ms "$DUMP_US")" "$(per_item "$DUMP_US" "$n")" "$(growth "$DUMP_US" "$n" "$dp" "$np")" "$vd" \
 			"$(ms "$RESTORE_US")" "$(per_item "$RESTORE_US" "$n")" \
-			"$(growth "$RESTORE_US" "$n" "$rp" "$np")")")
+			"$(growth "$RESTORE_US" "$n" "$rp" "$np")" "$vr")")
 		dp=$DUMP_US rp=$RESTORE_US np=$n
 	done
 done
@@ -107,12 +116,13 @@ done
 echo
 echo "ckpt scale: $(nproc) CPUs, $(uname -r); images in /dev/shm"
 echo
-echo "| kind     |  count | dump ms | dump us/item | growth | restore ms | restore us/item | growth |"
-echo "|----------|-------:|--------:|---------:|-------:|---------:|---------:|-------:|"
+echo "| kind     |  count | dump ms | dump us/item | growth | vs first (limit 2x) | restore ms | restore us/item | growth | vs first (limit 2x) |"
+echo "|----------|-------:|--------:|---------:|-------:|----------:|---------:|---------:|-------:|----------:|"
 for r in "${rows[@]}"; do
 	echo "$r"
 done
 echo
 echo "us/item: time / count (fixed costs included). growth: the time per item added"
 echo "since the row before, against the time per item of that row: about 1 or below"
-echo "when the time is linear in the count, above 2 when it grows faster."
+echo "when the time is linear in the count, above 2 when it grows faster. vs first:"
+echo "the time per item against that of the kind's first row (issue 12: within 2x)."
