@@ -311,9 +311,10 @@ static int tmpfs_cwds_create(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		const CoreEntry *c = ctx->tasks[i].core;
+		_cleanup_close_ int fd = -1;
 		struct file_made made;
 		struct stat st;
-		int fd, r;
+		int r;
 
 		if (!c || !c->has_cwd_tmpfs || !c->cwd_tmpfs ||
 		    (c->has_cwd_deleted && c->cwd_deleted))
@@ -336,8 +337,7 @@ static int tmpfs_cwds_create(struct restore_ctx *ctx)
 			return r;
 		/* owner and mode through an fd of what was made: not a symlink
 		 * put at the path since (a tmpfs such as /tmp is shared) */
-		fd = made.type == S_IFDIR ? file_made_open(c->cwd, O_PATH | O_DIRECTORY, &made)
-					  : -ESTALE;
+		fd = file_made_open(c->cwd, O_PATH | O_DIRECTORY, S_IFDIR, &made);
 		if (fd == -ESTALE)
 			return ckpt_err(&ctx->err, -EINVAL,
 					"pid %d: its cwd %s made again was replaced before its "
@@ -346,8 +346,6 @@ static int tmpfs_cwds_create(struct restore_ctx *ctx)
 		r = fd < 0
 			? fd
 			: fd_set_owner_mode(fd, c->cwd_uid, c->cwd_gid, (int)(c->cwd_mode & 07777));
-		if (fd >= 0)
-			close(fd);
 		if (r < 0)
 			return ckpt_err_errno(
 			    &ctx->err, r, "pid %d: cwd %s made again: owner %u:%u, mode 0%o",

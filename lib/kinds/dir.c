@@ -141,7 +141,7 @@ int dir_make_removed(const char *path, const char *what, uid_t uid, gid_t gid, i
 {
 	char name[PATH_MAX];
 	_cleanup_close_ int fd = -1;
-	struct file_made made, now;
+	struct file_made made;
 	int r;
 
 	if (snprintf(name, sizeof(name), "%s", path) >= (int)sizeof(name) - 16)
@@ -162,8 +162,7 @@ int dir_make_removed(const char *path, const char *what, uid_t uid, gid_t gid, i
 	 * chmod by name would follow a symlink put there since.
 	 */
 	if (r >= 0)
-		fd = made.type == S_IFDIR ? file_made_open(name, O_PATH | O_DIRECTORY, &made)
-					  : -ESTALE;
+		fd = file_made_open(name, O_PATH | O_DIRECTORY, S_IFDIR, &made);
 	if (r >= 0 && fd == -ESTALE)
 		r = ckpt_err(e, -EINVAL,
 			     "the %s %s made again as %s was replaced before its owner and "
@@ -175,8 +174,7 @@ int dir_make_removed(const char *path, const char *what, uid_t uid, gid_t gid, i
 		r = ckpt_err_errno(e, r, "the %s %s made again: owner %d:%d, mode 0%o", what, path,
 				   (int)uid, (int)gid, mode);
 	/* gone again at once; what someone else put at the name is theirs */
-	now = file_made_of(-1, name);
-	if (file_made_same(&now, &made) && rmdir(name) < 0 && r >= 0)
+	if (file_made_at(name, &made) && rmdir(name) < 0 && r >= 0)
 		r = ckpt_err_errno(e, -errno, "removing %s again", name);
 	if (r < 0)
 		return r;

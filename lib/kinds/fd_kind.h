@@ -300,13 +300,16 @@ struct file_made {
  * when it cannot be looked at (gone). */
 struct file_made file_made_of(int fd, const char *path);
 bool file_made_same(const struct file_made *a, const struct file_made *b);
+/* Whether path (itself, not a symlink's target) still names made. */
+bool file_made_at(const char *path, const struct file_made *made);
 /*
- * Open again what was just made at path (made: file_made_of right after
- * making it), O_NOFOLLOW|O_CLOEXEC added to flags: the fd, -ESTALE when the
- * path names something else now (a symlink, another file, nothing), or
- * -errno of the open.
+ * Open again what was just made at path, a file of type (S_IFIFO, S_IFDIR...)
+ * (made: file_made_of right after making it), O_NOFOLLOW|O_CLOEXEC added to
+ * flags: the fd, -ESTALE when the path names something else now (a symlink,
+ * another file, nothing) or made was already not of that type, or -errno
+ * of the open.
  */
-int file_made_open(const char *path, int flags, const struct file_made *made);
+int file_made_open(const char *path, int flags, mode_t type, const struct file_made *made);
 /* Owner (-1: unchanged) then mode (-1: unchanged) of what fd names, O_PATH
  * fds too: never by path, which could have been replaced since. -errno. */
 int fd_set_owner_mode(int fd, uid_t uid, gid_t gid, int mode);

@@ -139,11 +139,21 @@ bool file_made_same(const struct file_made *a, const struct file_made *b)
 	       (a->btime.tv_sec == b->btime.tv_sec && a->btime.tv_nsec == b->btime.tv_nsec);
 }
 
-int file_made_open(const char *path, int flags, const struct file_made *made)
+bool file_made_at(const char *path, const struct file_made *made)
 {
-	_cleanup_close_ int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
+	struct file_made now = file_made_of(-1, path);
+
+	return file_made_same(&now, made);
+}
+
+int file_made_open(const char *path, int flags, mode_t type, const struct file_made *made)
+{
+	_cleanup_close_ int fd = -1;
 	struct file_made now;
 
+	if (made->type != type)
+		return -ESTALE;
+	fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ELOOP || errno == ENOENT || errno == ENOTDIR ? -ESTALE : -errno;
 	now = file_made_of(fd, NULL);

@@ -645,8 +645,7 @@ static int fifo_prepare(struct fd_open_ctx *ctx, const FileEntry *fe, struct ckp
 	 * of someone else's put there since, in a directory others may write,
 	 * would have them instead.
 	 */
-	fd = made.type == S_IFIFO ? file_made_open(fe->path, O_RDWR | O_NONBLOCK | O_NOCTTY, &made)
-				  : -ESTALE;
+	fd = file_made_open(fe->path, O_RDWR | O_NONBLOCK | O_NOCTTY, S_IFIFO, &made);
 	if (fd == -ESTALE)
 		return ckpt_err(
 		    e, -EINVAL,
@@ -673,7 +672,7 @@ static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error
 	mode_t mode = fe->has_mode ? (mode_t)(fe->mode & 07777) : 0600;
 	char dir[PATH_MAX], name[PATH_MAX + 32];
 	_cleanup_close_ int fd = -1;
-	struct file_made made, now;
+	struct file_made made;
 	int r = 0;
 
 	dir_of(fe->path, dir, sizeof(dir));
@@ -701,9 +700,7 @@ static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error
 	 * to be set).
 	 */
 	if (r >= 0)
-		fd = made.type == S_IFIFO
-			 ? file_made_open(name, O_RDWR | O_NONBLOCK | O_NOCTTY, &made)
-			 : -ESTALE;
+		fd = file_made_open(name, O_RDWR | O_NONBLOCK | O_NOCTTY, S_IFIFO, &made);
 	if (r >= 0 && fd == -ESTALE)
 		r = ckpt_err(e, -EINVAL, "removed FIFO %s: %s is not the FIFO made", fe->path,
 			     name);
@@ -716,8 +713,7 @@ static int fifo_make_deleted(const FileEntry *fe, int *ret_fd, struct ckpt_error
 				   "removed FIFO %s made again: setting mode 0%o, owner %u:%u",
 				   fe->path, (unsigned)mode, fe->uid, fe->gid);
 	/* gone again at once; what someone else put at the name is theirs */
-	now = file_made_of(-1, name);
-	if (file_made_same(&now, &made) && unlink(name) < 0 && r >= 0)
+	if (file_made_at(name, &made) && unlink(name) < 0 && r >= 0)
 		r = ckpt_err_errno(e, -errno, "removed FIFO %s: removing %s again", fe->path,
 				   name);
 	if (r < 0)

@@ -1654,7 +1654,7 @@ static int do_bind(int fd, const struct usk *u, struct ckpt_error *e)
 	char what[PATH_MAX + 64], path[LOCATION_MAX];
 	const UnixSkEntry *ue = u->ue;
 	_cleanup_close_ int file = -1;
-	struct file_made made, now;
+	struct file_made made;
 	int r = bind_name(fd, ue);
 
 	if (r < 0)
@@ -1673,8 +1673,7 @@ static int do_bind(int fd, const struct usk *u, struct ckpt_error *e)
 	r = ckpt_fault_inject("unix-bound", e);
 	if (r < 0)
 		return r;
-	now = file_made_of(-1, path);
-	if (made.type != S_IFSOCK || !file_made_same(&now, &made))
+	if (made.type != S_IFSOCK || !file_made_at(path, &made))
 		return ckpt_err(e, -EINVAL,
 				"%s: its socket file %s was replaced by another file right after "
 				"the bind",
@@ -1695,7 +1694,7 @@ static int do_bind(int fd, const struct usk *u, struct ckpt_error *e)
 	}
 	if (!ue->has_name_mode)
 		return 0;
-	file = file_made_open(path, O_PATH, &made);
+	file = file_made_open(path, O_PATH, S_IFSOCK, &made);
 	if (file == -ESTALE)
 		return ckpt_err(e, -EINVAL,
 				"%s: its socket file %s was replaced by another file right after "

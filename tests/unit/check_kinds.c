@@ -712,13 +712,13 @@ START_TEST(test_file_made)
 	made = file_made_of(-1, path);
 	ck_assert(made.known);
 	ck_assert_uint_eq(made.type, S_IFIFO);
-	fd = file_made_open(path, O_RDWR | O_NONBLOCK, &made);
+	fd = file_made_open(path, O_RDWR | O_NONBLOCK, S_IFIFO, &made);
 	ck_assert_int_ge(fd, 0);
 	now = file_made_of(fd, NULL);
 	ck_assert(file_made_same(&now, &made));
 
 	/* the mode and owner through an O_PATH fd */
-	opath = file_made_open(path, O_PATH, &made);
+	opath = file_made_open(path, O_PATH, S_IFIFO, &made);
 	ck_assert_int_ge(opath, 0);
 	ck_assert_int_eq(fd_set_owner_mode(opath, (uid_t)-1, (gid_t)-1, 0604), 0);
 	ck_assert_int_eq(stat(path, &st), 0);
@@ -730,14 +730,14 @@ START_TEST(test_file_made)
 	ck_assert_int_eq(symlink(other, path), 0);
 	now = file_made_of(-1, path);
 	ck_assert(!file_made_same(&now, &made));
-	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, &made), -ESTALE);
+	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, S_IFIFO, &made), -ESTALE);
 	/* a hard link of another FIFO */
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(link(other, path), 0);
-	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, &made), -ESTALE);
+	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, S_IFIFO, &made), -ESTALE);
 	/* nothing there */
 	ck_assert_int_eq(unlink(path), 0);
-	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, &made), -ESTALE);
+	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, S_IFIFO, &made), -ESTALE);
 	now = file_made_of(-1, path);
 	ck_assert(!now.known);
 	ck_assert(!file_made_same(&now, &made));
@@ -753,7 +753,7 @@ START_TEST(test_file_made)
 	if (now.ino == made.ino)
 		ck_assert_msg(now.has_btime, "inode number reused and no birth time to tell");
 	ck_assert(!file_made_same(&now, &made));
-	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, &made), -ESTALE);
+	ck_assert_int_eq(file_made_open(path, O_RDWR | O_NONBLOCK, S_IFIFO, &made), -ESTALE);
 	remove_tmpdir();
 }
 END_TEST
